@@ -1,0 +1,47 @@
+namespace CdcPipeline.Core.Changes;
+
+/// <summary>
+/// One record from a capture path, whichever path produced it (Debezium through Kafka, or the
+/// embedded pgoutput reader): a row change, a tombstone, a heartbeat, a transaction boundary or a
+/// logical message. Immutable.
+/// </summary>
+public sealed class ChangeEvent
+{
+    public required ChangeKind Kind { get; init; }
+
+    /// <summary>The <c>op</c> of a <see cref="ChangeKind.Change"/> or <see cref="ChangeKind.Message"/>; null otherwise.</summary>
+    public ChangeOperation? Operation { get; init; }
+
+    public required SourceInfo Source { get; init; }
+
+    /// <summary>Where the record sits in its source: what the pipeline acknowledges.</summary>
+    public required SourcePosition Position { get; init; }
+
+    /// <summary>The row key (primary key or replica identity columns); for a tombstone, the deleted key.</summary>
+    public Row? Key { get; init; }
+
+    /// <summary>The old image: complete only with REPLICA IDENTITY FULL, else the key columns (or null).</summary>
+    public Row? Before { get; init; }
+
+    public Row? After { get; init; }
+
+    public TransactionInfo? Transaction { get; init; }
+
+    public LogicalMessage? Message { get; init; }
+
+    /// <summary>
+    /// Set when an update changed the primary key: Debezium then emits a delete carrying the new key
+    /// (<c>__debezium.newkey</c> header) and a create carrying the old one (<c>__debezium.oldkey</c>).
+    /// </summary>
+    public Row? NewKey { get; init; }
+
+    public Row? OldKey { get; init; }
+
+    /// <summary>When the capture path created the record (Debezium's envelope <c>ts_ms</c>).</summary>
+    public UtcTimestamp? CapturedAt { get; init; }
+
+    /// <summary>The original bytes (a Kafka value, say), kept for dead letters; null when not retained.</summary>
+    public ReadOnlyMemory<byte>? Raw { get; init; }
+
+    public override string ToString() => Json.CanonicalJson.Serialize(this);
+}

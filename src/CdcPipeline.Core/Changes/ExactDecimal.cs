@@ -1,0 +1,222 @@
+using System.Globalization;
+using System.Numerics;
+
+namespace CdcPipeline.Core.Changes;
+
+/// <summary>
+/// A PostgreSQL NUMERIC, exact: an unscaled integer and a scale, as Kafka Connect's <c>Decimal</c>
+/// carries it. Keeps every digit (NUMERIC reaches 131072 digits; <see cref="decimal"/> only 28),
+/// and the scale (<c>12.50</c> stays <c>12.50</c>). NUMERIC's <c>NaN</c> and <c>±Infinity</c> are special values.
+/// </summary>
+public readonly struct ExactDecimal : IEquatable<ExactDecimal>, IComparable<ExactDecimal>
+{
+    private readonly byte _special; // 0 finite, 1 NaN, 2 +Infinity, 3 -Infinity
+
+    public ExactDecimal(BigInteger unscaled, int scale)
+    {
+        if (scale < 0)
+        {
+            // Kafka Connect allows negative scales; normalise so the text form is always plain digits.
+            unscaled *= BigInteger.Pow(10, -scale);
+            scale = 0;
+        }
+
+        Unscaled = unscaled;
+        Scale = scale;
+        _special = 0;
+    }
+
+    private ExactDecimal(byte special)
+    {
+        Unscaled = BigInteger.Zero;
+        Scale = 0;
+        _special = special;
+    }
+
+    public static ExactDecimal NaN { get; } = new(1);
+    public static ExactDecimal PositiveInfinity { get; } = new(2);
+    public static ExactDecimal NegativeInfinity { get; } = new(3);
+
+    public BigInteger Unscaled { get; }
+    public int Scale { get; }
+    public bool IsFinite => _special == 0;
+    public bool IsNaN => _special == 1;
+
+    /// <summary>Kafka Connect's Decimal wire form: big-endian two's-complement unscaled bytes.</summary>
+    public static ExactDecimal FromBigEndianTwosComplement(ReadOnlySpan<byte> bytes, int scale) =>
+        new(new BigInteger(bytes, isUnsigned: false, isBigEndian: true), scale);
+
+    public byte[] ToBigEndianTwosComplement() => Unscaled.ToByteArray(isUnsigned: false, isBigEndian: true);
+
+    public static ExactDecimal FromDecimal(decimal value)
+    {
+        var bits = decimal.GetBits(value);
+        var scale = (bits[3] >> 16) & 0xFF;
+        var mag = new BigInteger((uint)bits[0]) | (new BigInteger((uint)bits[1]) << 32) | (new BigInteger((uint)bits[2]) << 64);
+        return new ExactDecimal(value < 0 || (bits[3] & int.MinValue) != 0 ? -mag : mag, scale);
+    }
+
+    /// <summary>Parses plain decimal text (<c>-12.50</c>, <c>NaN</c>, <c>Infinity</c>, <c>-Infinity</c>); exponents are accepted.</summary>
+    public static bool TryParse(ReadOnlySpan<char> text, out ExactDecimal value)
+    {
+        value = default;
+        text = text.Trim();
+        switch (text)
+        {
+            case "NaN": value = NaN; return true;
+            case "Infinity" or "+Infinity" or "infinity": value = PositiveInfinity; return true;
+            case "-Infinity" or "-infinity": value = NegativeInfinity; return true;
+        }
+
+        var exponent = 0;
+        var e = text.IndexOfAny('e', 'E');
+        if (e >= 0)
+        {
+            if (!int.TryParse(text[(e + 1)..], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out exponent))
+            {
+                return false;
+            }
+
+            text = text[..e];
+        }
+
+        var negative = false;
+        if (text.Length > 0 && (text[0] == '-' || text[0] == '+'))
+        {
+            negative = text[0] == '-';
+            text = text[1..];
+        }
+
+        var dot = text.IndexOf('.');
+        var scale = 0;
+        Span<char> digits = text.Length <= 256 ? stackalloc char[text.Length] : new char[text.Length];
+        var n = 0;
+        for (var i = 0; i < text.Length; i++)
+        {
+            var ch = text[i];
+            if (i == dot)
+            {
+                continue;
+            }
+
+            if (ch is < '0' or > '9')
+            {
+                return false;
+            }
+
+            digits[n++] = ch;
+        }
+
+        if (n == 0)
+        {
+            return false;
+        }
+
+        if (dot >= 0)
+        {
+            scale = text.Length - dot - 1;
+        }
+
+        var unscaled = BigInteger.Parse(digits[..n], NumberStyles.None, CultureInfo.InvariantCulture);
+        value = new ExactDecimal(negative ? -unscaled : unscaled, scale - exponent);
+        return true;
+    }
+
+    public static ExactDecimal Parse(string text) =>
+        TryParse(text, out var v) ? v : throw new FormatException($"'{text}' is not a decimal number");
+
+    /// <summary>Exact digits and scale: <c>-12.50</c>, <c>0.001</c>, <c>NaN</c>.</summary>
+    public override string ToString()
+    {
+        switch (_special)
+        {
+            case 1: return "NaN";
+            case 2: return "Infinity";
+            case 3: return "-Infinity";
+        }
+
+        var digits = BigInteger.Abs(Unscaled).ToString(CultureInfo.InvariantCulture);
+        var sign = Unscaled.Sign < 0 ? "-" : "";
+        if (Scale == 0)
+        {
+            return sign + digits;
+        }
+
+        if (digits.Length <= Scale)
+        {
+            digits = new string('0', Scale - digits.Length + 1) + digits;
+        }
+
+        return string.Concat(sign, digits.AsSpan(0, digits.Length - Scale), ".", digits.AsSpan(digits.Length - Scale));
+    }
+
+    /// <summary>The value as <see cref="decimal"/>; throws when it does not fit (more than 28–29 digits).</summary>
+    public decimal ToDecimal()
+    {
+        if (!IsFinite)
+        {
+            throw new OverflowException($"{this} has no System.Decimal value");
+        }
+
+        return decimal.Parse(ToString(), NumberStyles.Float, CultureInfo.InvariantCulture);
+    }
+
+    public double ToDouble() => _special switch
+    {
+        1 => double.NaN,
+        2 => double.PositiveInfinity,
+        3 => double.NegativeInfinity,
+        _ => double.Parse(ToString(), NumberStyles.Float, CultureInfo.InvariantCulture),
+    };
+
+    /// <summary>Numeric equality: <c>1.0 == 1.00</c>. Use <see cref="ToString"/> to compare representations.</summary>
+    public bool Equals(ExactDecimal other) => CompareTo(other) == 0 && _special == other._special;
+
+    public override bool Equals(object? obj) => obj is ExactDecimal d && Equals(d);
+
+    public override int GetHashCode()
+    {
+        if (!IsFinite)
+        {
+            return _special;
+        }
+
+        // Strip trailing zeros so numerically equal values hash alike.
+        var u = Unscaled;
+        var s = Scale;
+        while (s > 0 && !u.IsZero && (u % 10).IsZero)
+        {
+            u /= 10;
+            s--;
+        }
+
+        return u.IsZero ? 0 : HashCode.Combine(u, s);
+    }
+
+    public int CompareTo(ExactDecimal other)
+    {
+        if (!IsFinite || !other.IsFinite)
+        {
+            return ToDouble().CompareTo(other.ToDouble());
+        }
+
+        if (Scale == other.Scale)
+        {
+            return Unscaled.CompareTo(other.Unscaled);
+        }
+
+        return Scale < other.Scale
+            ? (Unscaled * BigInteger.Pow(10, other.Scale - Scale)).CompareTo(other.Unscaled)
+            : Unscaled.CompareTo(other.Unscaled * BigInteger.Pow(10, Scale - other.Scale));
+    }
+
+    public static implicit operator ExactDecimal(long value) => new(value, 0);
+    public static implicit operator ExactDecimal(decimal value) => FromDecimal(value);
+
+    public static bool operator ==(ExactDecimal a, ExactDecimal b) => a.Equals(b);
+    public static bool operator !=(ExactDecimal a, ExactDecimal b) => !a.Equals(b);
+    public static bool operator <(ExactDecimal a, ExactDecimal b) => a.CompareTo(b) < 0;
+    public static bool operator >(ExactDecimal a, ExactDecimal b) => a.CompareTo(b) > 0;
+    public static bool operator <=(ExactDecimal a, ExactDecimal b) => a.CompareTo(b) <= 0;
+    public static bool operator >=(ExactDecimal a, ExactDecimal b) => a.CompareTo(b) >= 0;
+}

@@ -1,0 +1,29 @@
+namespace CdcPipeline.Core.Changes;
+
+/// <summary>
+/// The column names of a row, in table order, shared by every row decoded with the same schema
+/// so that name look-ups cost one dictionary probe and no per-row allocation.
+/// </summary>
+public sealed class RowShape
+{
+    private readonly Dictionary<string, int> _index;
+
+    public RowShape(IReadOnlyList<string> columns)
+    {
+        Columns = columns;
+        _index = new Dictionary<string, int>(columns.Count, StringComparer.Ordinal);
+        for (var i = 0; i < columns.Count; i++)
+        {
+            if (!_index.TryAdd(columns[i], i))
+            {
+                throw new ArgumentException($"column '{columns[i]}' appears twice", nameof(columns));
+            }
+        }
+    }
+
+    public IReadOnlyList<string> Columns { get; }
+
+    public int Count => Columns.Count;
+
+    public int IndexOf(string column) => _index.TryGetValue(column, out var i) ? i : -1;
+}

@@ -1,0 +1,35 @@
+namespace CdcPipeline.Core.Changes;
+
+/// <summary>
+/// Where a record sits in its source, totally ordered within one <see cref="Stream"/>:
+/// a Kafka topic-partition (<see cref="Major"/> = offset), or a replication slot
+/// (<see cref="Major"/> = commit LSN, <see cref="Minor"/> = index of the change within its transaction).
+/// Positions of different streams are not comparable; acknowledgement is per stream.
+/// </summary>
+public readonly record struct SourcePosition(string Stream, long Major, long Minor = 0) : IComparable<SourcePosition>
+{
+    public static SourcePosition ForKafka(string topic, int partition, long offset) =>
+        new(string.Concat(topic, "/", partition.ToString(System.Globalization.CultureInfo.InvariantCulture)), offset);
+
+    public static SourcePosition ForLsn(string slot, ulong commitLsn, long indexInTransaction) =>
+        new(slot, checked((long)commitLsn), indexInTransaction);
+
+    public int CompareTo(SourcePosition other)
+    {
+        if (!string.Equals(Stream, other.Stream, StringComparison.Ordinal))
+        {
+            throw new InvalidOperationException($"positions of different streams are not ordered: '{Stream}' and '{other.Stream}'");
+        }
+
+        var c = Major.CompareTo(other.Major);
+        return c != 0 ? c : Minor.CompareTo(other.Minor);
+    }
+
+    public static bool operator <(SourcePosition a, SourcePosition b) => a.CompareTo(b) < 0;
+    public static bool operator >(SourcePosition a, SourcePosition b) => a.CompareTo(b) > 0;
+    public static bool operator <=(SourcePosition a, SourcePosition b) => a.CompareTo(b) <= 0;
+    public static bool operator >=(SourcePosition a, SourcePosition b) => a.CompareTo(b) >= 0;
+
+    /// <summary>Stable text used in deterministic event ids: must never change for a given position.</summary>
+    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Stream}@{Major}:{Minor}");
+}

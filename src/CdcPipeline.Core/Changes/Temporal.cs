@@ -1,0 +1,95 @@
+using System.Globalization;
+
+namespace CdcPipeline.Core.Changes;
+
+/// <summary>Shared arithmetic for the temporal values: everything is microseconds, as PostgreSQL stores it.</summary>
+internal static class Micros
+{
+    public const long PerSecond = 1_000_000;
+    public const long PerDay = 86_400 * PerSecond;
+    public static readonly long UnixEpochTicks = DateTime.UnixEpoch.Ticks;
+
+    public static DateTime ToDateTime(long micros) =>
+        new(checked(UnixEpochTicks + (micros * 10)), DateTimeKind.Unspecified);
+
+    public static long FromDateTime(DateTime value) => (value.Ticks - UnixEpochTicks) / 10;
+
+    public static string FormatTimestamp(long micros, bool utc)
+    {
+        if (micros == long.MaxValue)
+        {
+            return "infinity";
+        }
+
+        if (micros == long.MinValue)
+        {
+            return "-infinity";
+        }
+
+        var dt = ToDateTime(micros);
+        var fraction = (dt.Ticks % TimeSpan.TicksPerSecond) / 10;
+        return string.Create(CultureInfo.InvariantCulture, $"{dt:yyyy'-'MM'-'dd'T'HH':'mm':'ss}.{fraction:D6}{(utc ? "Z" : "")}");
+    }
+
+    public static string FormatTime(long micros, bool utc)
+    {
+        // PostgreSQL's time reaches 24:00:00 inclusive.
+        var h = micros / (3600 * PerSecond);
+        var rest = micros % (3600 * PerSecond);
+        var m = rest / (60 * PerSecond);
+        rest %= 60 * PerSecond;
+        var s = rest / PerSecond;
+        var f = rest % PerSecond;
+        return string.Create(CultureInfo.InvariantCulture, $"{h:D2}:{m:D2}:{s:D2}.{f:D6}{(utc ? "Z" : "")}");
+    }
+}
+
+/// <summary>A DATE, as days since 1970-01-01 (Debezium's <c>io.debezium.time.Date</c>).</summary>
+public readonly record struct Date(int DaysSinceEpoch) : IComparable<Date>
+{
+    public static Date FromDateOnly(DateOnly d) => new(d.DayNumber - DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber);
+
+    public DateOnly ToDateOnly() => DateOnly.FromDayNumber(DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber + DaysSinceEpoch);
+
+    public int CompareTo(Date other) => DaysSinceEpoch.CompareTo(other.DaysSinceEpoch);
+
+    public override string ToString() => ToDateOnly().ToString("yyyy'-'MM'-'dd", CultureInfo.InvariantCulture);
+}
+
+/// <summary>A TIMESTAMP without time zone, as microseconds since 1970-01-01T00:00:00; ±infinity are the long extremes.</summary>
+public readonly record struct LocalTimestamp(long MicrosSinceEpoch) : IComparable<LocalTimestamp>
+{
+    public static LocalTimestamp PositiveInfinity => new(long.MaxValue);
+    public static LocalTimestamp NegativeInfinity => new(long.MinValue);
+    public bool IsFinite => MicrosSinceEpoch is not (long.MaxValue or long.MinValue);
+    public static LocalTimestamp FromDateTime(DateTime value) => new(Micros.FromDateTime(value));
+    public DateTime ToDateTime() => Micros.ToDateTime(MicrosSinceEpoch);
+    public int CompareTo(LocalTimestamp other) => MicrosSinceEpoch.CompareTo(other.MicrosSinceEpoch);
+    public override string ToString() => Micros.FormatTimestamp(MicrosSinceEpoch, utc: false);
+}
+
+/// <summary>A TIMESTAMPTZ: a UTC instant, microseconds since the Unix epoch; ±infinity are the long extremes.</summary>
+public readonly record struct UtcTimestamp(long MicrosSinceEpoch) : IComparable<UtcTimestamp>
+{
+    public static UtcTimestamp PositiveInfinity => new(long.MaxValue);
+    public static UtcTimestamp NegativeInfinity => new(long.MinValue);
+    public bool IsFinite => MicrosSinceEpoch is not (long.MaxValue or long.MinValue);
+    public static UtcTimestamp FromDateTimeOffset(DateTimeOffset value) => new(Micros.FromDateTime(value.UtcDateTime));
+    public DateTimeOffset ToDateTimeOffset() => new(Micros.ToDateTime(MicrosSinceEpoch), TimeSpan.Zero);
+    public int CompareTo(UtcTimestamp other) => MicrosSinceEpoch.CompareTo(other.MicrosSinceEpoch);
+    public override string ToString() => Micros.FormatTimestamp(MicrosSinceEpoch, utc: true);
+}
+
+/// <summary>A TIME without time zone: microseconds since midnight (up to 24:00:00).</summary>
+public readonly record struct LocalTime(long MicrosOfDay) : IComparable<LocalTime>
+{
+    public int CompareTo(LocalTime other) => MicrosOfDay.CompareTo(other.MicrosOfDay);
+    public override string ToString() => Micros.FormatTime(MicrosOfDay, utc: false);
+}
+
+/// <summary>A TIMETZ normalised to UTC, as Debezium's <c>ZonedTime</c> renders it.</summary>
+public readonly record struct UtcTime(long MicrosOfDay) : IComparable<UtcTime>
+{
+    public int CompareTo(UtcTime other) => MicrosOfDay.CompareTo(other.MicrosOfDay);
+    public override string ToString() => Micros.FormatTime(MicrosOfDay, utc: true);
+}

@@ -1,0 +1,12 @@
+using System.CommandLine;
+
+namespace CdcPipeline.Commands;
+
+/// <summary>Every CLI command, one factory each (one file per command in this folder).</summary>
+internal static class CommandCatalog
+{
+    public static IEnumerable<Command> All()
+    {
+        yield break;
+    }
+}
