@@ -1,0 +1,33 @@
+using System.Diagnostics.Metrics;
+
+namespace CdcPipeline.Core.Pipeline;
+
+/// <summary>The pipeline's counters (meter <c>CdcPipeline</c>): every drop is a counted decision.</summary>
+public sealed class PipelineMetrics : IDisposable
+{
+    public const string MeterName = "CdcPipeline";
+
+    private readonly Meter _meter;
+
+    public PipelineMetrics(IMeterFactory? factory = null)
+    {
+        _meter = factory?.Create(MeterName) ?? new Meter(MeterName);
+        ChangesRead = _meter.CreateCounter<long>("cdc.changes.read", description: "change records read from the source");
+        EventsProduced = _meter.CreateCounter<long>("cdc.events.produced", description: "domain events produced by translation");
+        EventsDelivered = _meter.CreateCounter<long>("cdc.events.delivered", description: "events accepted by a sink");
+        EventsDeadLettered = _meter.CreateCounter<long>("cdc.events.dead_lettered", description: "records sent to the dead-letter destination");
+        EventsIgnored = _meter.CreateCounter<long>("cdc.events.ignored", description: "failed deliveries dropped by an 'ignore' policy");
+        EventsLogged = _meter.CreateCounter<long>("cdc.events.failure_logged", description: "failed deliveries recorded by a 'log' policy");
+        PositionsAcknowledged = _meter.CreateCounter<long>("cdc.positions.acknowledged", description: "source positions acknowledged");
+    }
+
+    public Counter<long> ChangesRead { get; }
+    public Counter<long> EventsProduced { get; }
+    public Counter<long> EventsDelivered { get; }
+    public Counter<long> EventsDeadLettered { get; }
+    public Counter<long> EventsIgnored { get; }
+    public Counter<long> EventsLogged { get; }
+    public Counter<long> PositionsAcknowledged { get; }
+
+    public void Dispose() => _meter.Dispose();
+}

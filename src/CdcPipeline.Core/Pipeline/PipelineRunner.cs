@@ -1,0 +1,415 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Json;
+using CdcPipeline.Core.Sinks;
+using CdcPipeline.Core.Translation;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Polly;
+using Polly.Retry;
+
+namespace CdcPipeline.Core.Pipeline;
+
+/// <summary>
+/// Source → translator → sinks. One reader pulls changes and translates them into a bounded buffer
+/// (when it is full, reading pauses: backpressure reaches the replication slot or the consumer);
+/// one delivery loop takes what is buffered as a batch, hands it to every sink in parallel, and only
+/// when every sink has finished with the batch acknowledges the batch's last position per stream.
+/// Batches are delivered strictly in source order, so events with the same aggregate key arrive in
+/// order and the acknowledged position is always a contiguous watermark.
+/// </summary>
+public sealed class PipelineRunner
+{
+    private readonly IChangeSource _source;
+    private readonly IChangeTranslator _translator;
+    private readonly IReadOnlyList<SinkBinding> _sinks;
+    private readonly IDeadLetterQueue _deadLetters;
+    private readonly IFailureStore? _failureStore;
+    private readonly PipelineRunnerOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly PipelineMetrics _metrics;
+    private readonly Dictionary<string, ResiliencePipeline> _retryPipelines = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _sinkNames;
+    private long _changesRead;
+    private long _eventsDelivered;
+    private long _lastProgressTimestamp;
+
+    public PipelineRunner(
+        IChangeSource source,
+        IChangeTranslator translator,
+        IReadOnlyList<SinkBinding> sinks,
+        IDeadLetterQueue deadLetters,
+        PipelineRunnerOptions? options = null,
+        ILogger<PipelineRunner>? logger = null,
+        TimeProvider? timeProvider = null,
+        IFailureStore? failureStore = null,
+        PipelineMetrics? metrics = null)
+    {
+        _source = source;
+        _translator = translator;
+        _sinks = sinks;
+        _deadLetters = deadLetters;
+        _failureStore = failureStore;
+        _options = options ?? new PipelineRunnerOptions();
+        _logger = logger ?? (ILogger)NullLogger.Instance;
+        _time = timeProvider ?? TimeProvider.System;
+        _metrics = metrics ?? new PipelineMetrics();
+        _sinkNames = sinks.Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
+        if (_sinkNames.Count != sinks.Count)
+        {
+            throw new ArgumentException("sink names must be unique", nameof(sinks));
+        }
+
+        foreach (var binding in sinks)
+        {
+            _retryPipelines[binding.Name] = BuildRetryPipeline(binding);
+        }
+
+        _lastProgressTimestamp = _time.GetTimestamp();
+    }
+
+    public long ChangesRead => Interlocked.Read(ref _changesRead);
+
+    public long EventsDelivered => Interlocked.Read(ref _eventsDelivered);
+
+    /// <summary>Time since a batch was last acknowledged (or the runner started): a liveness signal for health checks.</summary>
+    public TimeSpan SinceLastProgress => _time.GetElapsedTime(Interlocked.Read(ref _lastProgressTimestamp));
+
+    /// <summary>
+    /// Runs until the source ends or <paramref name="stoppingToken"/> fires. On stop, reading stops at
+    /// once and what is already buffered is still delivered and acknowledged (within
+    /// <see cref="PipelineRunnerOptions.DrainTimeout"/>), so a graceful stop loses and repeats nothing.
+    /// </summary>
+    public async Task RunAsync(CancellationToken stoppingToken)
+    {
+        Log.Started(_logger, _sinks.Count, string.Join(", ", _sinks.Select(s => s.Name)));
+        var buffer = Channel.CreateBounded<TranslatedChange>(new BoundedChannelOptions(_options.BufferCapacity)
+        {
+            SingleReader = true,
+            SingleWriter = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+
+        using var deliveryCts = new CancellationTokenSource();
+        using var readerCts = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        using var stopRegistration = stoppingToken.Register(() =>
+        {
+            Log.Draining(_logger, buffer.Reader.Count);
+            deliveryCts.CancelAfter(_options.DrainTimeout);
+        });
+
+        var reader = Task.Run(() => ReadAsync(buffer.Writer, readerCts.Token), CancellationToken.None);
+        var delivery = Task.Run(() => DeliverAsync(buffer.Reader, deliveryCts.Token), CancellationToken.None);
+
+        var first = await Task.WhenAny(reader, delivery).ConfigureAwait(false);
+        if (first == delivery && delivery.IsFaulted)
+        {
+            // Delivery cannot go on: stop reading too, then surface the error.
+            await readerCts.CancelAsync().ConfigureAwait(false);
+        }
+
+        try
+        {
+            await Task.WhenAll(reader, delivery).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested && !delivery.IsFaulted && !reader.IsFaulted)
+        {
+            // A requested stop is not an error.
+        }
+
+        Log.Stopped(_logger, ChangesRead, EventsDelivered);
+    }
+
+    private async Task ReadAsync(ChannelWriter<TranslatedChange> writer, CancellationToken cancellationToken)
+    {
+        Exception? failure = null;
+        try
+        {
+            await foreach (var change in _source.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                Interlocked.Increment(ref _changesRead);
+                _metrics.ChangesRead.Add(1);
+                var translated = await TranslateAsync(change, cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync(translated, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stop requested: whatever is buffered is still delivered.
+        }
+        catch (Exception e)
+        {
+            failure = e;
+            throw;
+        }
+        finally
+        {
+            // Let delivery finish what is buffered; a source failure surfaces after that.
+            writer.TryComplete(failure);
+        }
+    }
+
+    private async ValueTask<TranslatedChange> TranslateAsync(ChangeEvent change, CancellationToken cancellationToken)
+    {
+        if (change.Kind != ChangeKind.Change && change.Kind != ChangeKind.Message)
+        {
+            // Heartbeats, tombstones and transaction markers carry no domain meaning, but their
+            // positions must still be acknowledged (a heartbeat exists to move the slot on).
+            return new TranslatedChange(change, []);
+        }
+
+        var events = new List<DomainEvent>(2);
+        try
+        {
+            _translator.Translate(change, events);
+        }
+        catch (Exception e)
+        {
+            Log.TranslationFailed(_logger, e, change.Position, change.Source.QualifiedTable);
+            _metrics.EventsDeadLettered.Add(1, new KeyValuePair<string, object?>("stage", "translate"));
+            await _deadLetters.WriteAsync(
+                new DeadLetter
+                {
+                    Stage = "translate",
+                    Error = e.Message,
+                    ErrorType = e.GetType().FullName,
+                    Position = change.Position,
+                    Payload = change.Raw ?? System.Text.Encoding.UTF8.GetBytes(CanonicalJson.Serialize(change)),
+                    FailedAt = _time.GetUtcNow(),
+                    Attempts = 1,
+                },
+                cancellationToken).ConfigureAwait(false);
+            return new TranslatedChange(change, []);
+        }
+
+        _metrics.EventsProduced.Add(events.Count);
+        return new TranslatedChange(change, events);
+    }
+
+    private async Task DeliverAsync(ChannelReader<TranslatedChange> reader, CancellationToken cancellationToken)
+    {
+        var batch = new List<TranslatedChange>(_options.MaxBatchSize);
+        var events = new List<DomainEvent>(_options.MaxBatchSize);
+        var lastPerStream = new Dictionary<string, SourcePosition>(StringComparer.Ordinal);
+        while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            batch.Clear();
+            events.Clear();
+            while (events.Count < _options.MaxBatchSize && batch.Count < _options.MaxBatchSize && reader.TryRead(out var item))
+            {
+                batch.Add(item);
+                events.AddRange(item.Events);
+            }
+
+            await DeliverBatchAsync(events, cancellationToken).ConfigureAwait(false);
+
+            lastPerStream.Clear();
+            foreach (var item in batch)
+            {
+                lastPerStream[item.Change.Position.Stream] = item.Change.Position;
+            }
+
+            foreach (var position in lastPerStream.Values)
+            {
+                await _source.AcknowledgeAsync(position, cancellationToken).ConfigureAwait(false);
+                _metrics.PositionsAcknowledged.Add(1);
+                Log.Acknowledged(_logger, position);
+            }
+
+            Interlocked.Exchange(ref _lastProgressTimestamp, _time.GetTimestamp());
+        }
+
+        // Surfaces a source failure once everything before it has been delivered.
+        await reader.Completion.ConfigureAwait(false);
+    }
+
+    private async Task DeliverBatchAsync(List<DomainEvent> events, CancellationToken cancellationToken)
+    {
+        if (events.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var e in events)
+        {
+            if (e.Kind == DomainEventKind.Command && (e.Target is null || !_sinkNames.Contains(e.Target)))
+            {
+                Log.UnknownTarget(_logger, e.Id, e.Type, e.Target);
+                await DeadLetterAsync("translate", e, new InvalidOperationException($"command targets sink '{e.Target}', which is not configured"), 1, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        if (_sinks.Count == 1)
+        {
+            await DeliverToSinkAsync(_sinks[0], events, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        var tasks = new Task[_sinks.Count];
+        for (var i = 0; i < _sinks.Count; i++)
+        {
+            var binding = _sinks[i];
+            tasks[i] = Task.Run(() => DeliverToSinkAsync(binding, events, cancellationToken), cancellationToken);
+        }
+
+        await Task.WhenAll(tasks).ConfigureAwait(false);
+    }
+
+    private async Task DeliverToSinkAsync(SinkBinding binding, List<DomainEvent> events, CancellationToken cancellationToken)
+    {
+        var selected = Select(binding, events);
+        if (selected.Count == 0)
+        {
+            return;
+        }
+
+        var failure = await TryDeliverAsync(binding, selected, cancellationToken).ConfigureAwait(false);
+        if (failure is null)
+        {
+            Interlocked.Add(ref _eventsDelivered, selected.Count);
+            _metrics.EventsDelivered.Add(selected.Count, new KeyValuePair<string, object?>("sink", binding.Name));
+            return;
+        }
+
+        if (selected.Count == 1)
+        {
+            await HandleFailureAsync(binding, selected[0], failure.Value.Error, failure.Value.Attempts, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        // The batch failed for good: isolate event by event so only what can never be delivered is
+        // set aside and the rest still arrives (in order; some may arrive twice — at-least-once).
+        foreach (var e in selected)
+        {
+            var single = await TryDeliverAsync(binding, [e], cancellationToken).ConfigureAwait(false);
+            if (single is null)
+            {
+                Interlocked.Increment(ref _eventsDelivered);
+                _metrics.EventsDelivered.Add(1, new KeyValuePair<string, object?>("sink", binding.Name));
+            }
+            else
+            {
+                await HandleFailureAsync(binding, e, single.Value.Error, single.Value.Attempts, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static List<DomainEvent> Select(SinkBinding binding, List<DomainEvent> events)
+    {
+        var selected = new List<DomainEvent>(events.Count);
+        foreach (var e in events)
+        {
+            var wanted = e.Kind == DomainEventKind.Command
+                ? string.Equals(e.Target, binding.Name, StringComparison.Ordinal)
+                : binding.Policy.Accepts(e.Type);
+            if (wanted)
+            {
+                selected.Add(e);
+            }
+        }
+
+        return selected;
+    }
+
+    private async Task<(Exception Error, int Attempts)?> TryDeliverAsync(SinkBinding binding, IReadOnlyList<DomainEvent> events, CancellationToken cancellationToken)
+    {
+        var attempts = 0;
+        try
+        {
+            if (binding.Policy.OnFailure == FailurePolicy.Retry)
+            {
+                await _retryPipelines[binding.Name].ExecuteAsync(
+                    async (state, ct) =>
+                    {
+                        attempts++;
+                        await state.Sink.DeliverAsync(state.Events, ct).ConfigureAwait(false);
+                    },
+                    (binding.Sink, Events: events),
+                    cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                attempts = 1;
+                await binding.Sink.DeliverAsync(events, cancellationToken).ConfigureAwait(false);
+            }
+
+            return null;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception e)
+        {
+            return (e, attempts);
+        }
+    }
+
+    private ResiliencePipeline BuildRetryPipeline(SinkBinding binding)
+    {
+        var policy = binding.Policy;
+        var builder = new ResiliencePipelineBuilder { TimeProvider = _time };
+        if (policy.OnFailure == FailurePolicy.Retry && policy.MaxAttempts != 1)
+        {
+            builder.AddRetry(new RetryStrategyOptions
+            {
+                ShouldHandle = new PredicateBuilder().Handle<Exception>(e => e is not PermanentDeliveryException and not OperationCanceledException),
+                MaxRetryAttempts = policy.MaxAttempts <= 0 ? int.MaxValue : policy.MaxAttempts - 1,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = policy.InitialDelay,
+                MaxDelay = policy.MaxDelay,
+                OnRetry = args =>
+                {
+                    Log.SinkRetry(_logger, args.Outcome.Exception, binding.Name, args.AttemptNumber + 1, args.RetryDelay);
+                    return default;
+                },
+            });
+        }
+
+        return builder.Build();
+    }
+
+    private async Task HandleFailureAsync(SinkBinding binding, DomainEvent e, Exception error, int attempts, CancellationToken cancellationToken)
+    {
+        switch (binding.Policy.OnFailure)
+        {
+            case FailurePolicy.Ignore:
+                Log.Ignored(_logger, error, binding.Name, e.Id, e.Type, e.Position);
+                _metrics.EventsIgnored.Add(1, new KeyValuePair<string, object?>("sink", binding.Name));
+                return;
+            case FailurePolicy.Log when _failureStore is not null:
+                Log.FailureLogged(_logger, error, binding.Name, e.Id, e.Type, e.Position);
+                await _failureStore.RecordAsync(binding.Name, e, error, attempts, cancellationToken).ConfigureAwait(false);
+                _metrics.EventsLogged.Add(1, new KeyValuePair<string, object?>("sink", binding.Name));
+                return;
+            default:
+                Log.DeadLettered(_logger, error, binding.Name, e.Id, e.Type, e.Position, attempts);
+                await DeadLetterAsync(binding.Name, e, error, attempts, cancellationToken).ConfigureAwait(false);
+                return;
+        }
+    }
+
+    private async Task DeadLetterAsync(string stage, DomainEvent e, Exception error, int attempts, CancellationToken cancellationToken)
+    {
+        _metrics.EventsDeadLettered.Add(1, new KeyValuePair<string, object?>("stage", stage));
+        await _deadLetters.WriteAsync(
+            new DeadLetter
+            {
+                Stage = stage,
+                Error = error.Message,
+                ErrorType = error.GetType().FullName,
+                Position = e.Position,
+                EventId = e.Id,
+                EventType = e.Type,
+                Payload = EventJson.SerializeToUtf8(e),
+                FailedAt = _time.GetUtcNow(),
+                Attempts = attempts,
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    private sealed record TranslatedChange(ChangeEvent Change, IReadOnlyList<DomainEvent> Events);
+}

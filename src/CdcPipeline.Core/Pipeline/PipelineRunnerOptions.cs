@@ -1,0 +1,13 @@
+namespace CdcPipeline.Core.Pipeline;
+
+public sealed record PipelineRunnerOptions
+{
+    /// <summary>Changes buffered between the source reader and delivery; when full, reading pauses (backpressure).</summary>
+    public int BufferCapacity { get; init; } = 4096;
+
+    /// <summary>At most this many events go to a sink in one <c>DeliverAsync</c> call.</summary>
+    public int MaxBatchSize { get; init; } = 1000;
+
+    /// <summary>On stop: how long buffered changes may take to reach the sinks before delivery is cancelled.</summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(30);
+}

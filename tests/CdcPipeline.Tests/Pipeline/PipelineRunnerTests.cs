@@ -1,0 +1,272 @@
+using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Pipeline;
+using CdcPipeline.Core.Sinks;
+using CdcPipeline.Core.Translation;
+using CdcPipeline.Tests.Support;
+
+namespace CdcPipeline.Tests.Pipeline;
+
+public class PipelineRunnerTests
+{
+    private static readonly SinkPolicy FastRetry = new() { MaxAttempts = 3, InitialDelay = TimeSpan.FromMilliseconds(1), MaxDelay = TimeSpan.FromMilliseconds(5) };
+
+    private static PipelineRunner Runner(InMemoryChangeSource source, IDeadLetterQueue dlq, params SinkBinding[] sinks) =>
+        new(source, new StatusTranslator(), sinks, dlq, new PipelineRunnerOptions { BufferCapacity = 16, MaxBatchSize = 7 });
+
+    private static async Task RunToEnd(PipelineRunner runner) =>
+        await runner.RunAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+
+    [Fact]
+    public async Task Every_sink_gets_every_event_in_source_order_and_positions_are_acknowledged_in_order()
+    {
+        var source = new InMemoryChangeSource();
+        for (var i = 1; i <= 100; i++)
+        {
+            source.Add(InMemoryChangeSource.Change(i, "K" + (i % 5), "S" + i));
+        }
+
+        source.Complete();
+        var a = new RecordingSink("a");
+        var b = new RecordingSink("b") { Gate = () => Task.Delay(1) };
+        await RunToEnd(Runner(source, new RecordingDeadLetterQueue(), new(a, SinkPolicy.Default), new(b, SinkPolicy.Default)));
+
+        foreach (var sink in new[] { a, b })
+        {
+            Assert.Equal(Enumerable.Range(1, 100).Select(i => (long)i), sink.Delivered.Select(e => e.Position.Major));
+        }
+
+        var acks = source.Acknowledged.Select(p => p.Major).ToArray();
+        Assert.Equal(100, acks[^1]);
+        Assert.Equal(acks.Order(), acks);
+        Assert.True(acks.Length >= 100 / 7, "acknowledged once per batch");
+    }
+
+    [Fact]
+    public async Task A_position_is_acknowledged_only_after_every_sink_has_the_batch()
+    {
+        var source = new InMemoryChangeSource();
+        source.Add(InMemoryChangeSource.Change(1, "K1", "P"));
+        var release = new TaskCompletionSource();
+        var fast = new RecordingSink("fast");
+        var slow = new RecordingSink("slow") { Gate = () => release.Task };
+        var run = Runner(source, new RecordingDeadLetterQueue(), new(fast, SinkPolicy.Default), new(slow, SinkPolicy.Default))
+            .RunAsync(TestContext.Current.CancellationToken);
+
+        await WaitUntil(() => fast.Delivered.Count == 1);
+        await Task.Delay(50, TestContext.Current.CancellationToken);
+        Assert.Empty(source.Acknowledged);
+
+        release.SetResult();
+        source.Complete();
+        await run.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+        Assert.Equal([1L], source.Acknowledged.Select(p => p.Major));
+    }
+
+    [Fact]
+    public async Task A_transient_failure_is_retried_and_nothing_is_lost()
+    {
+        var source = new InMemoryChangeSource();
+        for (var i = 1; i <= 20; i++)
+        {
+            source.Add(InMemoryChangeSource.Change(i, "K", "S" + i));
+        }
+
+        source.Complete();
+        var sink = new RecordingSink("flaky") { Fail = (_, call) => call % 2 == 1 ? new IOException("connection reset") : null };
+        var dlq = new RecordingDeadLetterQueue();
+        await RunToEnd(Runner(source, dlq, new SinkBinding(sink, FastRetry)));
+
+        Assert.Equal(Enumerable.Range(1, 20).Select(i => (long)i), sink.Delivered.Select(e => e.Position.Major));
+        Assert.Empty(dlq.Letters);
+    }
+
+    [Fact]
+    public async Task A_poison_event_is_dead_lettered_and_the_rest_of_its_batch_still_flows()
+    {
+        var source = new InMemoryChangeSource();
+        for (var i = 1; i <= 10; i++)
+        {
+            source.Add(InMemoryChangeSource.Change(i, "K" + i, i == 4 ? "POISON" : "S"));
+        }
+
+        source.Complete();
+        var sink = new RecordingSink("hook")
+        {
+            Fail = (batch, _) => batch.FirstOrDefault(e => e.Type == "StatusPOISON") is { } bad
+                ? new PermanentDeliveryException(bad, "400 Bad Request")
+                : null,
+        };
+        var dlq = new RecordingDeadLetterQueue();
+        await RunToEnd(Runner(source, dlq, new SinkBinding(sink, FastRetry)));
+
+        Assert.Equal(new long[] { 1, 2, 3, 5, 6, 7, 8, 9, 10 }, sink.Delivered.Select(e => e.Position.Major).Distinct());
+        var letter = Assert.Single(dlq.Letters);
+        Assert.Equal("hook", letter.Stage);
+        Assert.Equal("StatusPOISON", letter.EventType);
+        Assert.Equal(4, letter.Position!.Value.Major);
+        Assert.Contains("400", letter.Error, StringComparison.Ordinal);
+        Assert.Contains("\"ord_sts_cd\":\"POISON\"", System.Text.Encoding.UTF8.GetString(letter.Payload.Span), StringComparison.Ordinal);
+        Assert.Equal(10, source.Acknowledged.Last().Major);
+    }
+
+    [Fact]
+    public async Task Retries_exhausted_dead_letters_with_the_attempt_count()
+    {
+        var source = new InMemoryChangeSource();
+        source.Add(InMemoryChangeSource.Change(1, "K", "S"));
+        source.Complete();
+        var sink = new RecordingSink("down") { Fail = (_, _) => new IOException("refused") };
+        var dlq = new RecordingDeadLetterQueue();
+        await RunToEnd(Runner(source, dlq, new SinkBinding(sink, FastRetry)));
+
+        var letter = Assert.Single(dlq.Letters);
+        Assert.Equal(3, letter.Attempts);
+        Assert.Equal(3, sink.Calls);
+        Assert.Equal(1, source.Acknowledged.Single().Major);
+    }
+
+    [Fact]
+    public async Task Ignore_policy_drops_for_that_sink_only()
+    {
+        var source = new InMemoryChangeSource();
+        source.Add(InMemoryChangeSource.Change(1, "K", "S"));
+        source.Complete();
+        var broken = new RecordingSink("broken") { Fail = (_, _) => new IOException("refused") };
+        var fine = new RecordingSink("fine");
+        var dlq = new RecordingDeadLetterQueue();
+        await RunToEnd(Runner(source, dlq, new(broken, new SinkPolicy { OnFailure = FailurePolicy.Ignore }), new(fine, SinkPolicy.Default)));
+
+        Assert.Equal(1, broken.Calls);
+        Assert.Single(fine.Delivered);
+        Assert.Empty(dlq.Letters);
+    }
+
+    [Fact]
+    public async Task Log_policy_records_in_the_failure_store()
+    {
+        var source = new InMemoryChangeSource();
+        source.Add(InMemoryChangeSource.Change(1, "K", "S"));
+        source.Complete();
+        var store = new RecordingFailureStore();
+        var sink = new RecordingSink("s") { Fail = (_, _) => new IOException("refused") };
+        var runner = new PipelineRunner(source, new StatusTranslator(), [new(sink, new SinkPolicy { OnFailure = FailurePolicy.Log })], new RecordingDeadLetterQueue(), failureStore: store);
+        await RunToEnd(runner);
+
+        var (name, e, error) = Assert.Single(store.Records);
+        Assert.Equal("s", name);
+        Assert.Equal("StatusS", e.Type);
+        Assert.Equal("refused", error.Message);
+    }
+
+    [Fact]
+    public async Task An_untranslatable_change_is_dead_lettered_and_its_position_still_acknowledged()
+    {
+        var source = new InMemoryChangeSource();
+        source.Add(InMemoryChangeSource.Change(1, "K", "X"));
+        source.Add(InMemoryChangeSource.Change(2, "K", "S"));
+        source.Complete();
+        var sink = new RecordingSink("s");
+        var dlq = new RecordingDeadLetterQueue();
+        await RunToEnd(Runner(source, dlq, new SinkBinding(sink, SinkPolicy.Default)));
+
+        var letter = Assert.Single(dlq.Letters);
+        Assert.Equal("translate", letter.Stage);
+        Assert.Contains("status X", letter.Error, StringComparison.Ordinal);
+        Assert.Contains("\"kind\":\"change\"", System.Text.Encoding.UTF8.GetString(letter.Payload.Span), StringComparison.Ordinal);
+        Assert.Equal([2L], sink.Delivered.Select(e => e.Position.Major));
+        Assert.Equal(2, source.Acknowledged.Last().Major);
+    }
+
+    [Fact]
+    public async Task Type_filters_and_command_targets_route_events()
+    {
+        var source = new InMemoryChangeSource();
+        source.Add(InMemoryChangeSource.Change(1, "K", "P"));
+        source.Add(InMemoryChangeSource.Change(2, "K", "S"));
+        source.Add(InMemoryChangeSource.Change(3, "K", "CMD"));
+        source.Complete();
+        var onlyShipped = new RecordingSink("a");
+        var all = new RecordingSink("b");
+        var dlq = new RecordingDeadLetterQueue();
+        await RunToEnd(Runner(source, dlq,
+            new(onlyShipped, new SinkPolicy { Types = new HashSet<string> { "StatusS", "StatusCMD" } }),
+            new(all, SinkPolicy.Default)));
+
+        Assert.Equal(["StatusS"], onlyShipped.Delivered.Select(e => e.Type));
+        Assert.Equal(["StatusP", "StatusS", "StatusCMD"], all.Delivered.Select(e => e.Type));
+        Assert.Empty(dlq.Letters);
+    }
+
+    [Fact]
+    public async Task A_full_buffer_stops_reading_from_the_source()
+    {
+        var source = new InMemoryChangeSource();
+        for (var i = 1; i <= 200; i++)
+        {
+            source.Add(InMemoryChangeSource.Change(i, "K", "S"));
+        }
+
+        var release = new TaskCompletionSource();
+        var stalled = new RecordingSink("stalled") { Gate = () => release.Task };
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        var run = Runner(source, new RecordingDeadLetterQueue(), new SinkBinding(stalled, SinkPolicy.Default)).RunAsync(cts.Token);
+
+        await WaitUntil(() => stalled.Calls == 1);
+        await Task.Delay(100, TestContext.Current.CancellationToken);
+        // one batch in the sink (≤ 7), the buffer (16), one change the reader holds while waiting
+        Assert.InRange(source.Read, 16, 7 + 16 + 1);
+
+        release.SetResult();
+        source.Complete();
+        await run.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+        Assert.Equal(200, stalled.Delivered.Count);
+    }
+
+    [Fact]
+    public async Task A_stop_delivers_and_acknowledges_what_was_already_read()
+    {
+        var source = new InMemoryChangeSource();
+        for (var i = 1; i <= 50; i++)
+        {
+            source.Add(InMemoryChangeSource.Change(i, "K", "S"));
+        }
+
+        var release = new TaskCompletionSource();
+        var sink = new RecordingSink("s") { Gate = () => release.Task };
+        using var stop = new CancellationTokenSource();
+        var run = Runner(source, new RecordingDeadLetterQueue(), new SinkBinding(sink, SinkPolicy.Default)).RunAsync(stop.Token);
+        await WaitUntil(() => sink.Calls == 1);
+
+        await stop.CancelAsync();
+        release.SetResult();
+        await run.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+
+        // Everything that entered the buffer is delivered; the one change the reader may have held
+        // while waiting for room is not acknowledged, so the source will send it again.
+        Assert.InRange(sink.Delivered.Count, source.Read - 1, source.Read);
+        Assert.Equal(Enumerable.Range(1, sink.Delivered.Count).Select(i => (long)i), sink.Delivered.Select(e => e.Position.Major));
+        Assert.Equal(sink.Delivered[^1].Position, source.Acknowledged.Last());
+        Assert.True(source.Read < 50, "reading stopped at the stop request");
+    }
+
+    private static async Task WaitUntil(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not reached in 10 s");
+            await Task.Delay(5, TestContext.Current.CancellationToken);
+        }
+    }
+
+    private sealed class RecordingFailureStore : IFailureStore
+    {
+        public List<(string Sink, DomainEvent Event, Exception Error)> Records { get; } = [];
+
+        public ValueTask RecordAsync(string sinkName, DomainEvent domainEvent, Exception error, int attempts, CancellationToken cancellationToken)
+        {
+            Records.Add((sinkName, domainEvent, error));
+            return default;
+        }
+    }
+}
