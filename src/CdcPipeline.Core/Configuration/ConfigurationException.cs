@@ -1,0 +1,23 @@
+namespace CdcPipeline.Core.Configuration;
+
+/// <summary>Bad configuration: names the file and line, the key, and the reason.</summary>
+public sealed class ConfigurationException : Exception
+{
+    public ConfigurationException(string key, string reason, ConfigurationLocations? locations = null, Exception? inner = null)
+        : base(Format(key, reason, locations), inner)
+    {
+        Key = key;
+        Reason = reason;
+    }
+
+    public string Key { get; }
+
+    public string Reason { get; }
+
+    private static string Format(string key, string reason, ConfigurationLocations? locations)
+    {
+        var where = locations?.Find(key) is { } location ? $"{location.File}:{location.Line}: " : "";
+        var shown = key.Length == 0 ? "(top level)" : key.Replace(':', '.');
+        return $"{where}{shown}: {reason}";
+    }
+}

@@ -1,0 +1,29 @@
+namespace CdcPipeline.Core.Configuration;
+
+/// <summary>Where each configuration key was written (file and line), so errors can point at it.</summary>
+public sealed class ConfigurationLocations
+{
+    private readonly Dictionary<string, (string File, int Line)> _locations = new(StringComparer.OrdinalIgnoreCase);
+
+    public void Add(string key, string file, int line) => _locations.TryAdd(key, (file, line));
+
+    /// <summary>The location of <paramref name="key"/>, or of its nearest parent that has one.</summary>
+    public (string File, int Line)? Find(string key)
+    {
+        for (var k = key; !string.IsNullOrEmpty(k); k = Parent(k))
+        {
+            if (_locations.TryGetValue(k, out var location))
+            {
+                return location;
+            }
+        }
+
+        return null;
+    }
+
+    private static string Parent(string key)
+    {
+        var i = key.LastIndexOf(':');
+        return i < 0 ? "" : key[..i];
+    }
+}

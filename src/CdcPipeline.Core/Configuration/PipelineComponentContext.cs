@@ -1,0 +1,22 @@
+using Microsoft.Extensions.Configuration;
+
+namespace CdcPipeline.Core.Configuration;
+
+/// <summary>What a source or sink factory gets: its section, where keys came from, and the services.</summary>
+public sealed record PipelineComponentContext(
+    string Name,
+    IConfigurationSection Section,
+    PipelineOptions Pipeline,
+    ConfigurationLocations Locations,
+    string BaseDirectory,
+    IServiceProvider Services)
+{
+    public T Bind<T>()
+        where T : class, new() => ConfigBinding.Bind<T>(Section, Locations);
+
+    /// <summary>Resolves a path from the configuration relative to the configuration file's folder.</summary>
+    public string ResolvePath(string path) => Path.GetFullPath(Path.Combine(BaseDirectory, path));
+
+    public ConfigurationException Error(string key, string reason) =>
+        new(key.Length == 0 ? Section.Path : $"{Section.Path}:{key}", reason, Locations);
+}

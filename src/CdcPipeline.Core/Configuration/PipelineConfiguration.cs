@@ -1,0 +1,69 @@
+using Microsoft.Extensions.Configuration;
+
+namespace CdcPipeline.Core.Configuration;
+
+/// <summary>
+/// The pipeline's configuration: the YAML file, overridden by environment variables
+/// <c>CDC__Section__Key</c> (e.g. <c>CDC__source__postgres__slot</c>), with the source line of every key.
+/// </summary>
+public sealed class PipelineConfiguration
+{
+    public const string EnvironmentPrefix = "CDC__";
+
+    private PipelineConfiguration(string path, IConfigurationRoot root, ConfigurationLocations locations, PipelineOptions options)
+    {
+        FilePath = path;
+        Root = root;
+        Locations = locations;
+        Options = options;
+    }
+
+    public string FilePath { get; }
+
+    public string BaseDirectory => Path.GetDirectoryName(Path.GetFullPath(FilePath)) ?? ".";
+
+    public IConfigurationRoot Root { get; }
+
+    public ConfigurationLocations Locations { get; }
+
+    public PipelineOptions Options { get; }
+
+    public static PipelineConfiguration Load(string path, Func<string, string?>? environment = null)
+    {
+        var locations = new ConfigurationLocations();
+        var builder = new ConfigurationBuilder().Add(new YamlConfigurationSource(path, locations, environment));
+        if (environment is null)
+        {
+            builder.AddEnvironmentVariables(EnvironmentPrefix);
+        }
+
+        var root = builder.Build();
+        foreach (var top in root.GetChildren())
+        {
+            if (top.Key is not ("name" or "source" or "rules" or "sinks" or "deadLetter" or "runner" or "translators"))
+            {
+                throw new ConfigurationException(top.Path, "unknown key; expected name, source, rules, sinks, deadLetter, runner or translators", locations);
+            }
+        }
+
+        var options = new PipelineOptions();
+        root.Bind(options, o => o.ErrorOnUnknownConfiguration = false);
+        ConfigBinding.Validate(options, "", locations);
+        ConfigBinding.Bind<DeadLetterOptions>(root.GetSection("deadLetter"), locations);
+        ConfigBinding.Bind<RunnerOptions>(root.GetSection("runner"), locations);
+        return new PipelineConfiguration(path, root, locations, options);
+    }
+
+    /// <summary>The one kind section under <paramref name="section"/> that is not a common key; errors when there are none or several.</summary>
+    public string KindOf(IConfigurationSection section, IReadOnlySet<string> commonKeys, IEnumerable<string> knownKinds)
+    {
+        var kinds = section.GetChildren().Select(c => c.Key).Where(k => !commonKeys.Contains(k)).ToList();
+        var known = string.Join(", ", knownKinds.Order(StringComparer.Ordinal));
+        return kinds.Count switch
+        {
+            1 => kinds[0],
+            0 => throw new ConfigurationException(section.Path, $"no kind given; add exactly one of: {known}", Locations),
+            _ => throw new ConfigurationException(section.Path, $"several kinds given ({string.Join(", ", kinds)}); exactly one of: {known}", Locations),
+        };
+    }
+}

@@ -1,0 +1,126 @@
+using CdcPipeline.Core.Configuration;
+using CdcPipeline.Core.Sinks;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace CdcPipeline.Core.Pipeline;
+
+/// <summary>
+/// Builds a pipeline from its configuration and the registered factories. Everything is validated
+/// before anything connects, so bad configuration fails at start-up with file, key and reason.
+/// </summary>
+public static class PipelineBuilder
+{
+    public static PipelineInstance Build(PipelineConfiguration configuration, IServiceProvider services)
+    {
+        var options = configuration.Options;
+        var root = configuration.Root;
+
+        var sourceSection = root.GetSection("source");
+        var sourceFactories = services.GetServices<ISourceFactory>().ToDictionary(f => f.Kind, StringComparer.OrdinalIgnoreCase);
+        if (!sourceSection.Exists())
+        {
+            throw new ConfigurationException("source", $"no source configured; add exactly one of: {string.Join(", ", sourceFactories.Keys.Order(StringComparer.Ordinal))}", configuration.Locations);
+        }
+
+        var sourceKind = configuration.KindOf(sourceSection, new HashSet<string>(), sourceFactories.Keys);
+        if (!sourceFactories.TryGetValue(sourceKind, out var sourceFactory))
+        {
+            throw new ConfigurationException($"source:{sourceKind}", $"unknown source kind '{sourceKind}'; expected one of: {string.Join(", ", sourceFactories.Keys.Order(StringComparer.Ordinal))}", configuration.Locations);
+        }
+
+        var sinkFactories = services.GetServices<ISinkFactory>().ToDictionary(f => f.Kind, StringComparer.OrdinalIgnoreCase);
+        var sinkSections = root.GetSection("sinks").GetChildren().ToList();
+        if (sinkSections.Count == 0)
+        {
+            throw new ConfigurationException("sinks", $"no sinks configured; add at least one (kinds: {string.Join(", ", sinkFactories.Keys.Order(StringComparer.Ordinal))})", configuration.Locations);
+        }
+
+        var plans = new List<(SinkCommonOptions Common, ISinkFactory Factory, IConfigurationSection Section)>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var section in sinkSections)
+        {
+            var common = new SinkCommonOptions();
+            try
+            {
+                section.Bind(common);
+            }
+            catch (InvalidOperationException e)
+            {
+                throw new ConfigurationException(section.Path, e.InnerException?.Message ?? e.Message, configuration.Locations, e);
+            }
+
+            ConfigBinding.Validate(common, section.Path, configuration.Locations);
+            ConfigBinding.Bind<RetryOptions>(section.GetSection("retry"), configuration.Locations);
+            if (!names.Add(common.Name))
+            {
+                throw new ConfigurationException($"{section.Path}:name", $"sink name '{common.Name}' is used twice", configuration.Locations);
+            }
+
+            var kind = configuration.KindOf(section, SinkCommonOptions.Keys, sinkFactories.Keys);
+            if (!sinkFactories.TryGetValue(kind, out var factory))
+            {
+                throw new ConfigurationException($"{section.Path}:{kind}", $"unknown sink kind '{kind}'; expected one of: {string.Join(", ", sinkFactories.Keys.Order(StringComparer.Ordinal))}", configuration.Locations);
+            }
+
+            plans.Add((common, factory, section.GetSection(kind)));
+        }
+
+        string? rulesDirectory = null;
+        if (!string.IsNullOrEmpty(options.Rules))
+        {
+            rulesDirectory = Path.GetFullPath(Path.Combine(configuration.BaseDirectory, options.Rules));
+            if (!Directory.Exists(rulesDirectory))
+            {
+                throw new ConfigurationException("rules", $"rules directory '{rulesDirectory}' does not exist", configuration.Locations);
+            }
+        }
+
+        var translator = services.GetRequiredService<ITranslatorProvider>().Create(options, rulesDirectory);
+
+        var sinks = new List<SinkBinding>();
+        IChangeSource? source = null;
+        IDeadLetterQueue? deadLetters = null;
+        try
+        {
+            foreach (var (common, factory, section) in plans)
+            {
+                var context = new PipelineComponentContext(common.Name, section, options, configuration.Locations, configuration.BaseDirectory, services);
+                sinks.Add(new SinkBinding(factory.Create(context), common.ToPolicy()));
+            }
+
+            deadLetters = options.DeadLetter.Topic is not null
+                ? services.GetRequiredService<IDeadLetterQueueFactory>().Create(configuration, services)
+                : new JsonLinesDeadLetterQueue(Path.GetFullPath(Path.Combine(configuration.BaseDirectory, options.DeadLetter.Path)));
+
+            source = sourceFactory.Create(new PipelineComponentContext(options.Name, sourceSection.GetSection(sourceKind), options, configuration.Locations, configuration.BaseDirectory, services));
+        }
+        catch
+        {
+            foreach (var sink in sinks)
+            {
+                _ = sink.Sink.DisposeAsync().AsTask();
+            }
+
+            throw;
+        }
+
+        var runner = new PipelineRunner(
+            source,
+            translator,
+            sinks,
+            deadLetters,
+            new PipelineRunnerOptions
+            {
+                BufferCapacity = options.Runner.BufferCapacity,
+                MaxBatchSize = options.Runner.MaxBatchSize,
+                DrainTimeout = options.Runner.DrainTimeout,
+            },
+            services.GetService<ILogger<PipelineRunner>>(),
+            services.GetService<TimeProvider>(),
+            services.GetService<IFailureStore>(),
+            services.GetService<PipelineMetrics>());
+        return new PipelineInstance(runner, source, sinks, deadLetters);
+    }
+}

@@ -1,0 +1,104 @@
+using CdcPipeline.Core.Configuration;
+using CdcPipeline.Core.Pipeline;
+using CdcPipeline.Core.Sinks;
+using CdcPipeline.Core.Translation;
+using CdcPipeline.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CdcPipeline.Tests.Configuration;
+
+public class PipelineConfigurationTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("cdc-config-").FullName;
+
+    private string Write(string yaml)
+    {
+        var path = Path.Combine(_dir, "pipeline.yaml");
+        File.WriteAllText(path, yaml);
+        return path;
+    }
+
+    private static ServiceProvider Services() => new ServiceCollection()
+        .AddCdcCore()
+        .AddSingleton<ISourceFactory, TestSourceFactory>()
+        .AddSingleton<ITranslatorProvider, NoRules>()
+        .BuildServiceProvider();
+
+    [Fact]
+    public void A_valid_file_builds_a_pipeline_with_its_sinks_and_policies()
+    {
+        var path = Write("""
+            name: legacy-orders
+            source:
+              test: {}
+            sinks:
+              - name: audit
+                file: { path: out/events.jsonl }
+              - name: screen
+                console: {}
+                types: [OrderShipped]
+                onFailure: ignore
+            """);
+        using var services = Services();
+        var pipeline = PipelineBuilder.Build(PipelineConfiguration.Load(path, _ => null), services);
+
+        Assert.Equal(["audit", "screen"], pipeline.Sinks.Select(s => s.Name));
+        Assert.Equal(Path.Combine(_dir, "out", "events.jsonl"), ((JsonLinesFileSink)pipeline.Sinks[0].Sink).Path);
+        Assert.Equal(FailurePolicy.Ignore, pipeline.Sinks[1].Policy.OnFailure);
+        Assert.True(pipeline.Sinks[1].Policy.Accepts("OrderShipped"));
+        Assert.False(pipeline.Sinks[1].Policy.Accepts("OrderPlaced"));
+    }
+
+    [Theory]
+    [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a, colour: red }\n", "pipeline.yaml:6: sinks.0.file: ", "colour")]
+    [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n", "pipeline.yaml:5: sinks.0: no kind given", "console, file")]
+    [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\n    console: {}\n", "pipeline.yaml:5: sinks.0: several kinds given", "exactly one of")]
+    [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    onFailure: sometimes\n    file: { path: a }\n", "pipeline.yaml:6: sinks.0.onFailure", "retry, ignore, log")]
+    [InlineData("name: x\nsource:\n  nope: {}\nsinks:\n  - name: a\n    file: { path: a }\n", "pipeline.yaml:3: source.nope: unknown source kind", "test")]
+    [InlineData("name: x\nsourse:\n  test: {}\n", "pipeline.yaml:2: sourse: unknown key", "expected name, source")]
+    [InlineData("name: 'bad name'\nsource:\n  test: {}\n", "pipeline.yaml:1: name: ", "letters, digits")]
+    [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: '${NO_SUCH_VAR}' }\n", "pipeline.yaml:6: sinks.0.file.path: environment variable 'NO_SUCH_VAR' is not set", "default")]
+    [InlineData("name: x\nsource: [\n", "not valid YAML", "pipeline.yaml:")]
+    public void Bad_configuration_names_file_line_key_and_reason(string yaml, string expectedStart, string expectedDetail)
+    {
+        var path = Write(yaml);
+        using var services = Services();
+        var error = Assert.Throws<ConfigurationException>(() => PipelineBuilder.Build(PipelineConfiguration.Load(path, _ => null), services));
+        Assert.True(error.Message.Contains(expectedStart, StringComparison.Ordinal), error.Message);
+        Assert.True(error.Message.Contains(expectedDetail, StringComparison.Ordinal), error.Message);
+    }
+
+    [Fact]
+    public void Variables_expand_from_the_environment_and_CDC_variables_override_keys()
+    {
+        var path = Write("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: '${OUT_DIR:-fallback}/e.jsonl' }\n");
+        var withVar = PipelineConfiguration.Load(path, v => v == "OUT_DIR" ? "/tmp/o" : null);
+        Assert.Equal("/tmp/o/e.jsonl", withVar.Root["sinks:0:file:path"]);
+        var withDefault = PipelineConfiguration.Load(path, _ => null);
+        Assert.Equal("fallback/e.jsonl", withDefault.Root["sinks:0:file:path"]);
+
+        Environment.SetEnvironmentVariable("CDC__name", "from-env");
+        try
+        {
+            Assert.Equal("from-env", PipelineConfiguration.Load(path).Options.Name);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("CDC__name", null);
+        }
+    }
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private sealed class TestSourceFactory : ISourceFactory
+    {
+        public string Kind => "test";
+
+        public IChangeSource Create(PipelineComponentContext context) => new InMemoryChangeSource();
+    }
+
+    private sealed class NoRules : ITranslatorProvider
+    {
+        public IChangeTranslator Create(PipelineOptions pipeline, string? rulesDirectory) => new StatusTranslator();
+    }
+}
