@@ -6,15 +6,19 @@ public sealed class CompiledExpression
     private readonly Func<EvalScope, object?>? _value;
     private readonly Func<EvalScope, bool>? _condition;
 
-    internal CompiledExpression(string text, RuleLocation location, Func<EvalScope, object?>? value, Func<EvalScope, bool>? condition)
+    internal CompiledExpression(string text, string what, RuleLocation location, Func<EvalScope, object?>? value, Func<EvalScope, bool>? condition)
     {
         Text = text;
+        What = what;
         Location = location;
         _value = value;
         _condition = condition;
     }
 
     public string Text { get; }
+
+    /// <summary>What the expression is for, as errors name it: <c>OrderPlaced when</c>, <c>OrderPlaced data.total</c>.</summary>
+    public string What { get; }
 
     public RuleLocation Location { get; }
 

@@ -83,7 +83,7 @@ internal sealed class RuleExpressionCompiler
         }
 
         var value = Lambda<Func<EvalScope, object?>>(body, bound, typeof(object));
-        return new CompiledExpression(text, location, value, null);
+        return new CompiledExpression(text, what, location, value, null);
     }
 
     /// <summary>Compiles a condition (<c>when</c>): it must be true or false.</summary>
@@ -109,7 +109,7 @@ internal sealed class RuleExpressionCompiler
         }
 
         var condition = Lambda<Func<EvalScope, bool>>(expression, bound, typeof(bool));
-        return new CompiledExpression(text, location, null, condition);
+        return new CompiledExpression(text, what, location, null, condition);
     }
 
     private static bool AsCondition(object? value) => value switch

@@ -157,9 +157,9 @@ public sealed class RuleTranslator : IChangeTranslator
     private static RuleEvaluationException Failure(EventRule rule, CompiledExpression? expression, string part, ChangeEvent change, Exception e)
     {
         var where = expression?.Location ?? rule.Location;
-        var text = expression is null ? "" : $" `{expression.Text}`";
+        var what = expression is null ? part : $"{expression.What} `{expression.Text}`";
         return new RuleEvaluationException(
-            $"{where}: rule {rule.Id}, {part}{text} failed on the {change.Source.QualifiedTable} change (op {change.Operation?.ToCode()}) at {change.Position}: {e.Message}", e)
+            $"{where}: rule {rule.Id}, {what} failed on the {change.Source.QualifiedTable} change (op {change.Operation?.ToCode()}) at {change.Position}: {e.Message}", e)
         {
             RuleId = rule.Id,
         };
