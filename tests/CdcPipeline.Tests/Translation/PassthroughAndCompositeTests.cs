@@ -72,6 +72,19 @@ public class PassthroughAndCompositeTests
         Assert.Equal(["first", "every", "last"], calls);
     }
 
+    [Fact]
+    public void Translators_Create_uses_rules_when_given_and_passes_changes_through_otherwise()
+    {
+        var order = Change(ChangeOperation.Create, "tb_ord_mst", after: Order("P"));
+
+        var raw = Assert.Single(Run(Translators.Create(null, "legacy-orders"), order));
+        Assert.True(raw.IsRawChange);
+
+        var withRules = Translators.Create(RepoPath("samples", "legacy-orders", "rules"), "legacy-orders",
+            (OrderLinesTranslator.Table, new OrderLinesTranslator("legacy-orders")));
+        Assert.Equal(["OrderPlaced"], Run(withRules, order).Select(e => e.Type));
+    }
+
     private sealed class Recording(string name, List<string> calls) : IChangeTranslator
     {
         public void Translate(ChangeEvent change, ICollection<DomainEvent> output) => calls.Add(name);

@@ -12,7 +12,8 @@ namespace CdcPipeline.Core.Translation.Rules;
 /// </summary>
 public sealed class RuleTranslator : IChangeTranslator
 {
-    private readonly Dictionary<string, Table[]> _tables;
+    // Keyed by (schema, table) rather than "schema.table" so routing a change allocates no string.
+    private readonly Dictionary<(string Schema, string Table), Table[]> _tables;
 
     public RuleTranslator(RuleSet rules, string pipelineName)
     {
@@ -20,9 +21,8 @@ public sealed class RuleTranslator : IChangeTranslator
         Rules = rules;
         PipelineName = pipelineName;
         _tables = rules.Tables.ToDictionary(
-            t => t.Key,
-            t => t.Value.Select(r => new Table(r, EventSources.For(pipelineName, t.Key))).ToArray(),
-            StringComparer.Ordinal);
+            t => Split(t.Key),
+            t => t.Value.Select(r => new Table(r, EventSources.For(pipelineName, t.Key))).ToArray());
     }
 
     public RuleSet Rules { get; }
@@ -30,11 +30,17 @@ public sealed class RuleTranslator : IChangeTranslator
     public string PipelineName { get; }
 
     /// <summary>Whether some rule file covers <paramref name="qualifiedTable"/> (<c>schema.table</c>).</summary>
-    public bool Covers(string qualifiedTable) => _tables.ContainsKey(qualifiedTable);
+    public bool Covers(string qualifiedTable) => _tables.ContainsKey(Split(qualifiedTable));
+
+    private static (string, string) Split(string qualifiedTable)
+    {
+        var dot = qualifiedTable.IndexOf('.', StringComparison.Ordinal);
+        return dot < 0 ? ("public", qualifiedTable) : (qualifiedTable[..dot], qualifiedTable[(dot + 1)..]);
+    }
 
     public void Translate(ChangeEvent change, ICollection<DomainEvent> output)
     {
-        if (change.Kind != ChangeKind.Change || !_tables.TryGetValue(change.Source.QualifiedTable, out var tables))
+        if (change.Kind != ChangeKind.Change || !_tables.TryGetValue((change.Source.Schema ?? "public", change.Source.Table ?? ""), out var tables))
         {
             return;
         }
