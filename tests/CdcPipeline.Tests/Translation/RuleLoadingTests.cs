@@ -159,6 +159,8 @@ public class RuleLoadingTests
     [InlineData("DateTime.Now.Year > 2000", "deterministic")]
     [InlineData("text(op)", "must be true or false")]
     [InlineData("op.GetHashCode() == 1", "not deterministic")]
+    [InlineData("after.ord_sts_cd == ''PS''", "double quotes")]
+    [InlineData("lookup(\"status\", ''S'') == \"x\"", "unknown lookup")]
     public void Unknown_names_clock_reads_and_non_boolean_conditions_fail_at_load(string when, string expected)
     {
         using var files = new RuleFiles();

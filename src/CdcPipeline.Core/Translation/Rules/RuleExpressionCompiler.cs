@@ -100,7 +100,7 @@ internal sealed class RuleExpressionCompiler
         {
             if (expression.Type != typeof(object))
             {
-                Error(location, 0, text, $"{what} must be true or false, but `{text}` is a {expression.Type.Name}");
+                Error(location, 0, $"{what} must be true or false, but `{text}` is a {expression.Type.Name}");
                 return null;
             }
 
@@ -136,7 +136,7 @@ internal sealed class RuleExpressionCompiler
     {
         if (string.IsNullOrWhiteSpace(text))
         {
-            Error(location, 0, text, $"{what} is empty");
+            Error(location, 0, $"{what} is empty");
             return null;
         }
 
@@ -147,12 +147,12 @@ internal sealed class RuleExpressionCompiler
         }
         catch (ParseException e)
         {
-            Error(location, e.Position, text, $"{what}: cannot parse `{text}`: {e.Message}{Hint(text, e)}");
+            Error(location, e.Position, $"{what}: cannot parse `{text}`: {e.Message}{Hint(text, e)}");
             return null;
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or NotSupportedException or InvalidCastException)
         {
-            Error(location, 0, text, $"{what}: cannot parse `{text}`: {e.Message}");
+            Error(location, 0, $"{what}: cannot parse `{text}`: {e.Message}");
             return null;
         }
 
@@ -169,15 +169,14 @@ internal sealed class RuleExpressionCompiler
     }
 
     private static string Hint(string text, ParseException e) =>
-        e is UnknownIdentifierException && text.Contains('\'', StringComparison.Ordinal)
+        text.Contains('\'', StringComparison.Ordinal)
             ? " (strings take double quotes: \"S\")"
             : e is UnknownIdentifierException
                 ? " (variables: op, before, after, key, row, source; functions: lookup, date, timestamp, trim, isBlank, changed, coalesce, number, integer, text)"
                 : "";
 
-    private void Error(RuleLocation location, int position, string text, string reason)
+    private void Error(RuleLocation location, int position, string reason)
     {
-        _ = text;
         _errors.Add(new RuleError(location.File, location.Line, location.Column + Math.Max(0, position), reason));
     }
 
@@ -192,7 +191,7 @@ internal sealed class RuleExpressionCompiler
         private void Fail(int position, string reason)
         {
             Failed = true;
-            owner.Error(location, position, text, $"{what}: {reason} in `{text}`");
+            owner.Error(location, position, $"{what}: {reason} in `{text}`");
         }
 
         protected override Expression VisitConstant(ConstantExpression node)

@@ -136,7 +136,7 @@ public sealed class RuleTranslator : IChangeTranslator
             return EventSources.Subject(change.Key ?? (change.After ?? change.Before));
         }
 
-        var values = columns.Count <= 8 ? new object?[columns.Count] : new object?[columns.Count];
+        var values = new object?[columns.Count];
         for (var i = 0; i < columns.Count; i++)
         {
             if (!TryKeyValue(change, columns[i], out values[i]))
