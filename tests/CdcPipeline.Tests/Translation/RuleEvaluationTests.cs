@@ -56,6 +56,12 @@ public class RuleEvaluationTests
     [InlineData("key.ord_no == after.ord_no", true)]
     [InlineData("after.upd_ts != null && source.table == \"tb_ord_mst\" && source.schema == \"public\"", true)]
     [InlineData("after[\"ord_sts_cd\"] == \"P\"", true)]
+    [InlineData("trim(\" P  \") == after.ord_sts_cd", true)]
+    [InlineData("trim(after.cust_no) == \"C0000001\"", true)]
+    [InlineData("coalesce(after.ord_memo, \"none\") == \"none\"", true)]
+    [InlineData("number(\"149.90\") == after.ord_amt", true)]
+    [InlineData("date(after.ord_dt, \"yyyyMMdd\") != null", true)]
+    [InlineData("text(after.ord_amt) == \"149.90\"", true)]
     public void Conditions_compare_columns_of_every_model_type_with_literals(string condition, bool expected)
     {
         var change = Change(ChangeOperation.Create, "tb_ord_mst", after: Order("P"), key: Row.From(("ord_no", new ExactDecimal(1000001, 0))));
@@ -125,6 +131,19 @@ public class RuleEvaluationTests
         Assert.Contains("code 'Z' is not in lookup 'status'", e.Message, StringComparison.Ordinal);
         Assert.Contains("f0", e.Message, StringComparison.Ordinal);
         Assert.Contains("orders#Probe", e.Message, StringComparison.Ordinal);
+
+        var withDefault = Fields("lookups:\n  status: { P: PLACED, _default: OTHER }", "lookup(\"status\", after.ord_sts_cd)");
+        Assert.Equal(["OTHER"], Evaluate(withDefault, Change(ChangeOperation.Create, "tb_ord_mst", after: Order("Z"))));
+        Assert.Equal(["PLACED"], Evaluate(withDefault, Change(ChangeOperation.Create, "tb_ord_mst", after: Order("P"))));
+    }
+
+    [Fact]
+    public void A_float_column_compared_with_a_literal_explains_number()
+    {
+        var change = Change(ChangeOperation.Create, "tb_ord_mst", after: Row.From(("ratio", 0.5)));
+        var e = Assert.Throws<RuleEvaluationException>(() => When("after.ratio > 0.25", change));
+        Assert.Contains("number(x)", e.Message, StringComparison.Ordinal);
+        Assert.True(When("number(after.ratio) > 0.25", change));
     }
 
     [Fact]

@@ -44,7 +44,9 @@ internal sealed class RuleExpressionCompiler
 
         // Primitive types and true/false/null only: no Math, Convert, Environment. Number literals are
         // decimal, so `after.ord_amt > 100.5` compares a NUMERIC exactly instead of failing on double.
-        _interpreter = new Interpreter(InterpreterOptions.PrimitiveTypes | InterpreterOptions.SystemKeywords);
+        // LateBindObject: the functions return object, and without late binding `trim(x) == "S"` would be
+        // C#'s reference equality on object — false for equal text. Late bound, it compares the values.
+        _interpreter = new Interpreter(InterpreterOptions.PrimitiveTypes | InterpreterOptions.SystemKeywords | InterpreterOptions.LateBindObject);
         _interpreter.SetDefaultNumberType(DefaultNumberType.Decimal);
         _interpreter.EnableAssignment(AssignmentOperators.None);
         _interpreter.SetFunction("date", (Func<object?, string, object?>)RuleFunctions.Date);

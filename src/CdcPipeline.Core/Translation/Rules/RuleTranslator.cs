@@ -164,8 +164,12 @@ public sealed class RuleTranslator : IChangeTranslator
     {
         var where = expression?.Location ?? rule.Location;
         var what = expression is null ? part : $"{expression.What} `{expression.Text}`";
+        // The dynamic binder's complaint about a float column against a decimal literal is obscure; say what to do.
+        var hint = e.Message.Contains("'double'", StringComparison.Ordinal) || e.Message.Contains("'float'", StringComparison.Ordinal)
+            ? " (number literals are exact decimals: compare a float column through number(x))"
+            : "";
         return new RuleEvaluationException(
-            $"{where}: rule {rule.Id}, {what} failed on the {change.Source.QualifiedTable} change (op {change.Operation?.ToCode()}) at {change.Position}: {e.Message}", e)
+            $"{where}: rule {rule.Id}, {what} failed on the {change.Source.QualifiedTable} change (op {change.Operation?.ToCode()}) at {change.Position}: {e.Message}{hint}", e)
         {
             RuleId = rule.Id,
         };
