@@ -62,6 +62,9 @@ public class RuleEvaluationTests
     [InlineData("number(\"149.90\") == after.ord_amt", true)]
     [InlineData("date(after.ord_dt, \"yyyyMMdd\") != null", true)]
     [InlineData("text(after.ord_amt) == \"149.90\"", true)]
+    [InlineData("trim(after.ord_sts_cd) == \"P\" && op == \"c\" && !changed(\"ord_sts_cd\")", true)]
+    [InlineData("isBlank(after.shp_dt) && (after.ord_amt < 10 || trim(after.cust_no) == \"C0000001\")", true)]
+    [InlineData("after.ord_sts_cd == \"P\" && after.ord_amt < 10", false)]
     public void Conditions_compare_columns_of_every_model_type_with_literals(string condition, bool expected)
     {
         var change = Change(ChangeOperation.Create, "tb_ord_mst", after: Order("P"), key: Row.From(("ord_no", new ExactDecimal(1000001, 0))));
