@@ -215,16 +215,18 @@ a1 = {"log_ts": micros("2024-03-01T10:02:17.903377"), "usr_id": "WEBSHOP ", "act
 change("tb_aud_log", "c", None, a1, lsn=24029232, txid=773, commit=t.commit, captured="2024-03-01T10:02:18.144Z", tx=t,
        seq_last="24024024"); t.end()
 
-# T774: order 1000002 ships (P -> S, shp_dt filled). tb_ord_mst has REPLICA IDENTITY DEFAULT: no before image.
+# T774: order 1000002 ships (P -> S, shp_dt filled). tb_ord_mst has REPLICA IDENTITY FULL (db prepare sets it:
+# the rules need the old status), so the before image is complete.
 t = Tx(774, 24029600, "2024-03-02T07:45:00.256Z", "2024-03-02T07:45:00.498Z"); t.begin()
 o2s = dict(o2, ord_sts_cd="S", shp_dt="20240302", upd_ts=micros("2024-03-02T07:45:00.255480"))
-change("tb_ord_mst", "u", None, o2s, lsn=24029768, txid=774, commit=t.commit, captured="2024-03-02T07:45:00.500Z", tx=t,
+change("tb_ord_mst", "u", o2, o2s, lsn=24029768, txid=774, commit=t.commit, captured="2024-03-02T07:45:00.500Z", tx=t,
        seq_last="24029232"); t.end()
 
-# T775: the amount of 1000003 is corrected; the TOASTed memo is unchanged, so pgoutput does not send it.
+# T775: the amount of 1000003 is corrected; the TOASTed memo is unchanged, so pgoutput does not send it in the
+# new tuple (the placeholder), while the old tuple of REPLICA IDENTITY FULL is logged flattened, memo included.
 t = Tx(775, 24030136, "2024-03-02T08:10:33.671Z", "2024-03-02T08:10:33.902Z"); t.begin()
 o3a = dict(o3, ord_amt=dec(24870), ord_memo="__debezium_unavailable_value", upd_ts=micros("2024-03-02T08:10:33.670015"))
-change("tb_ord_mst", "u", None, o3a, lsn=24030304, txid=775, commit=t.commit, captured="2024-03-02T08:10:33.904Z", tx=t,
+change("tb_ord_mst", "u", o3, o3a, lsn=24030304, txid=775, commit=t.commit, captured="2024-03-02T08:10:33.904Z", tx=t,
        seq_last="24029768"); t.end()
 
 heartbeat("2024-03-02T08:10:40.000Z")
@@ -232,15 +234,13 @@ heartbeat("2024-03-02T08:10:40.000Z")
 # T776: 1000003 is cancelled (P -> C); the memo is still unchanged.
 t = Tx(776, 24030672, "2024-03-02T11:31:09.005Z", "2024-03-02T11:31:09.240Z"); t.begin()
 o3c = dict(o3a, ord_sts_cd="C", upd_ts=micros("2024-03-02T11:31:09.004127"))
-change("tb_ord_mst", "u", None, o3c, lsn=24030840, txid=776, commit=t.commit, captured="2024-03-02T11:31:09.242Z", tx=t,
+change("tb_ord_mst", "u", dict(o3a, ord_memo=MEMO), o3c, lsn=24030840, txid=776, commit=t.commit, captured="2024-03-02T11:31:09.242Z", tx=t,
        seq_last="24030304"); t.end()
 
-# T777: order 1000001 is purged. REPLICA IDENTITY DEFAULT: pgoutput sends only the key; Debezium fills the
-# other NOT NULL columns of 'before' with their schema default or type fallback ("", 0), nullable ones with null.
+# T777: order 1000001 is purged. REPLICA IDENTITY FULL: the before image is the whole old row.
 # Then a tombstone (null value) lets log compaction drop the key.
 t = Tx(777, 24031208, "2024-03-03T06:00:12.340Z", "2024-03-03T06:00:12.577Z"); t.begin()
-o1d = {"ord_no": dec(1000001), "cust_no": "", "ord_dt": "", "ord_sts_cd": "P", "ord_amt": dec(0), "shp_dt": "        ",
-       "ord_memo": None, "upd_ts": 0}
+o1d = o1
 key = change("tb_ord_mst", "d", o1d, None, lsn=24031376, txid=777, commit=t.commit, captured="2024-03-03T06:00:12.579Z", tx=t,
              seq_last="24030840")
 emit(f"{PREFIX}.public.tb_ord_mst", key, None, ms("2024-03-03T06:00:12.579Z"))

@@ -16,116 +16,32 @@ internal static class DecodeCommand
 {
     public static Command Create()
     {
-        var file = new Argument<FileInfo?>("FILE")
-        {
-            Description = "kcat -J JSON lines or bare Debezium value JSON lines; stdin when omitted",
-            Arity = ArgumentArity.ZeroOrOne,
-        };
-        var binary = new Option<BinaryHandlingMode>("--binary-handling-mode")
-        {
-            Description = "the connector's binary.handling.mode, for BYTEA columns sent as strings with propagated source types",
-            DefaultValueFactory = _ => BinaryHandlingMode.Bytes,
-        };
-        var placeholder = new Option<string>("--unavailable-placeholder")
-        {
-            Description = "the connector's unavailable.value.placeholder",
-            DefaultValueFactory = _ => Core.Changes.Unavailable.DebeziumPlaceholder,
-        };
-        var command = new Command("decode", "Decode Debezium records into canonical change events (one JSON line each).")
-        {
-            file,
-            binary,
-            placeholder,
-        };
-        command.SetAction(async (parse, cancellationToken) =>
-        {
-            var options = new DebeziumDecoderOptions
-            {
-                BinaryHandlingMode = parse.GetValue(binary),
-                UnavailablePlaceholder = parse.GetValue(placeholder) ?? Core.Changes.Unavailable.DebeziumPlaceholder,
-            };
-            var path = parse.GetValue(file);
-            Stream input;
-            try
-            {
-                input = path is null ? Console.OpenStandardInput() : path.OpenRead();
-            }
-            catch (IOException e)
-            {
-                await Console.Error.WriteLineAsync($"decode: cannot read '{path}': {e.Message}").ConfigureAwait(false);
-                return 2;
-            }
-            catch (UnauthorizedAccessException e)
-            {
-                await Console.Error.WriteLineAsync($"decode: cannot read '{path}': {e.Message}").ConfigureAwait(false);
-                return 2;
-            }
-
-            await using (input.ConfigureAwait(false))
-            {
-                var stdout = Console.OpenStandardOutput();
-                await using (stdout.ConfigureAwait(false))
-                {
-                    return await RunAsync(input, stdout, Console.Error, options, cancellationToken).ConfigureAwait(false);
-                }
-            }
-        });
+        var file = RecordLines.FileArgument();
+        var decoderOptions = new DecoderCliOptions();
+        var command = new Command("decode", "Decode Debezium records into canonical change events (one JSON line each).") { file };
+        decoderOptions.AddTo(command);
+        command.SetAction((parse, cancellationToken) =>
+            RecordLines.WithStreamsAsync("decode", parse.GetValue(file), (input, output) =>
+                RunAsync(input, output, Console.Error, decoderOptions.Read(parse), cancellationToken)));
         return command;
     }
 
     /// <summary>Decodes every line of <paramref name="input"/>; returns the exit code (0 all decoded, 1 some failed).</summary>
-    public static async Task<int> RunAsync(Stream input, Stream output, TextWriter errors, DebeziumDecoderOptions options, CancellationToken cancellationToken)
+    public static Task<int> RunAsync(Stream input, Stream output, TextWriter errors, DebeziumDecoderOptions options, CancellationToken cancellationToken)
     {
-        var decoder = new DebeziumJsonDecoder(options);
-        var buffer = new ArrayBufferWriter<byte>(4096);
-        var failed = 0;
-        long lineNumber = 0;
-        using var lines = new LineReader(input);
-        using var writer = new Utf8JsonWriter(buffer, CanonicalJson.WriterOptions);
-        while (await lines.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
-        {
-            lineNumber++;
-            if (IsBlank(line.Span))
+        var writer = new Utf8JsonWriter(Stream.Null, CanonicalJson.WriterOptions);
+        return RecordLines.RunAsync(
+            input,
+            output,
+            errors,
+            options,
+            (change, buffer) =>
             {
-                continue;
-            }
-
-            DebeziumRecord? record = null;
-            try
-            {
-                record = DebeziumJsonDecoder.ReadLine(line, lineNumber);
-                var change = decoder.Decode(record);
-                writer.Reset();
+                writer.Reset(buffer);
                 CanonicalJson.Write(writer, change);
                 writer.Flush();
                 buffer.Write("\n"u8);
-            }
-            catch (DebeziumDecodeException e)
-            {
-                failed++;
-                var where = record?.Describe() ?? string.Create(CultureInfo.InvariantCulture, $"line {lineNumber}");
-                await errors.WriteLineAsync($"{where}: {e.Message}").ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                // A decoder bug must not hide the other lines: report it like a bad line, with its type.
-                failed++;
-                var where = record?.Describe() ?? string.Create(CultureInfo.InvariantCulture, $"line {lineNumber}");
-                await errors.WriteLineAsync($"{where}: unexpected {e.GetType().Name}: {e.Message}").ConfigureAwait(false);
-                writer.Reset();
-            }
-
-            if (buffer.WrittenCount >= 64 * 1024)
-            {
-                await output.WriteAsync(buffer.WrittenMemory, cancellationToken).ConfigureAwait(false);
-                buffer.ResetWrittenCount();
-            }
-        }
-
-        await output.WriteAsync(buffer.WrittenMemory, cancellationToken).ConfigureAwait(false);
-        await output.FlushAsync(cancellationToken).ConfigureAwait(false);
-        return failed == 0 ? 0 : 1;
+            },
+            cancellationToken);
     }
-
-    private static bool IsBlank(ReadOnlySpan<byte> line) => line.Trim(" \t\r"u8).IsEmpty;
 }

@@ -12,6 +12,7 @@ internal static class PipelineServices
     public static IServiceCollection AddCdcPipeline(this IServiceCollection services)
     {
         services.AddCdcCore();
+        services.AddSingleton<ITranslatorProvider, RulesTranslatorProvider>();
         return services;
     }
 }
