@@ -26,12 +26,7 @@ public class RuleTranslationBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var dir = AppContext.BaseDirectory;
-        while (!File.Exists(Path.Combine(dir, "CdcPipeline.sln")))
-        {
-            dir = Path.GetDirectoryName(dir) ?? throw new InvalidOperationException("run from inside the repository");
-        }
-
+        var dir = Repository.Root();
         _translator = RuleSet.LoadDirectory(Path.Combine(dir, "samples", "legacy-orders", "rules")).CreateTranslator("legacy-orders");
         _insert = Change(ChangeOperation.Create, null, Order("P", "        "), 0);
         _shipped = Change(ChangeOperation.Update, Order("P", "        "), Order("S", "20240105"), 1);
