@@ -190,10 +190,13 @@ internal static class SlotCommand
             {
                 try
                 {
-                    // force: false — never terminate someone's walsender; an active slot is refused instead
-                    if (!await ReplicationSetup.DropSlotAsync(dataSource, slotName, force: false, cancellationToken))
+                    // force: false — never terminate someone's walsender; an active slot is refused instead.
+                    // Its boolean result is not trusted (pg_drop_replication_slot returns void): the catalog is asked again.
+                    await ReplicationSetup.DropSlotAsync(dataSource, slotName, force: false, cancellationToken);
+                    await using var check = await dataSource.OpenConnectionAsync(cancellationToken);
+                    if ((await SlotInventory.ListAsync(check, slotName, cancellationToken)).Count > 0)
                     {
-                        await error.WriteLineAsync($"slot '{slotName}' was already gone");
+                        await error.WriteLineAsync($"slot '{slotName}' still exists after the drop (recreated by its consumer?)");
                         return 1;
                     }
                 }
@@ -221,7 +224,7 @@ internal static class SlotCommand
     private static string SlotsJson(IReadOnlyList<ReplicationSlotStatus> slots)
     {
         using var stream = new MemoryStream();
-        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             ReadinessOutput.WriteSlots(w, slots);
         }

@@ -29,12 +29,13 @@ internal static class TextTable
 
     private static void AppendRow(StringBuilder sb, IReadOnlyList<string> cells, int[] widths)
     {
+        var line = new StringBuilder();
         for (var i = 0; i < cells.Count; i++)
         {
-            // the last column is not padded: no trailing blanks
-            sb.Append(i == cells.Count - 1 ? cells[i] : cells[i].PadRight(widths[i] + 2));
+            line.Append(i == cells.Count - 1 ? cells[i] : cells[i].PadRight(widths[i] + 2));
         }
 
-        sb.Append('\n');
+        // no trailing blanks (an empty last column would leave padding behind)
+        sb.Append(line.ToString().TrimEnd()).Append('\n');
     }
 }
