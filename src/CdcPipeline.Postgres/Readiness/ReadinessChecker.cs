@@ -217,7 +217,7 @@ public static class ReadinessChecker
         {
             findings.Add(new(ours.Active ? ReadinessStatus.Warn : ReadinessStatus.Ok, "slot", slotName,
                 $"exists (pgoutput), confirmed {ours.ConfirmedFlushLsn}, lag {ByteSize.Format(ours.LagBytes)}, wal_status {ours.WalStatus}"
-                + (ours.Active ? $"; ACTIVE: in use by pid {ours.ActivePid} ({ours.ClientAddress ?? "local"}): only one consumer can read a slot" : ""),
+                + (ours.Active ? $"; ACTIVE: in use by pid {ours.ActivePid} ({ours.ClientAddress ?? "local or hidden"}): only one consumer can read a slot" : ""),
                 ours.Active ? "stop the other consumer first (cdcpipeline slot list shows it)" : null));
         }
 

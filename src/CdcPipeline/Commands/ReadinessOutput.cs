@@ -48,7 +48,7 @@ internal static class ReadinessOutput
             slots.Select(s => (IReadOnlyList<string>)
             [
                 s.Name, s.Plugin ?? "(physical)", s.Database ?? "-", s.Active ? "yes" : "no",
-                s.ActivePid?.ToString(CultureInfo.InvariantCulture) ?? "-", s.ClientAddress ?? (s.Active ? "local" : "-"),
+                s.ActivePid?.ToString(CultureInfo.InvariantCulture) ?? "-", s.ClientAddress ?? (s.Active ? "local/hidden" : "-"),
                 s.RestartLsn ?? "-", s.ConfirmedFlushLsn ?? "-", ByteSize.Format(s.LagBytes), s.WalStatus ?? "-",
             ]));
 

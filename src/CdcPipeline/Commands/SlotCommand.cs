@@ -218,7 +218,7 @@ internal static class SlotCommand
 
     private static string ActiveRefusal(ReplicationSlotStatus slot) =>
         $"refusing to drop replication slot '{slot.Name}': it is ACTIVE, held by pid {slot.ActivePid?.ToString(CultureInfo.InvariantCulture) ?? "?"} " +
-        $"(client {slot.ClientAddress ?? "local socket"}{(string.IsNullOrEmpty(slot.ApplicationName) ? "" : ", application " + slot.ApplicationName)}). " +
+        $"(client {slot.ClientAddress ?? "address not visible: a local socket, or this role lacks pg_read_all_stats"}{(string.IsNullOrEmpty(slot.ApplicationName) ? "" : ", application " + slot.ApplicationName)}). " +
         $"Stop that consumer first, then drop it; to cut it off: SELECT pg_terminate_backend({slot.ActivePid?.ToString(CultureInfo.InvariantCulture) ?? "pid"});";
 
     private static string SlotsJson(IReadOnlyList<ReplicationSlotStatus> slots)
