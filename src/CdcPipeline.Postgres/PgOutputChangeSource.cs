@@ -748,6 +748,11 @@ public sealed class PgOutputChangeSource : IChangeSource
                     continue;
                 }
 
+                if (change.Operation == ChangeOperation.Truncate)
+                {
+                    _incremental?.OnTruncate(relation.QualifiedName);
+                }
+
                 _incremental?.OnChange(relation.QualifiedName, change.Key);
                 _incremental?.OnChange(relation.QualifiedName, change.OldKey);
             }
