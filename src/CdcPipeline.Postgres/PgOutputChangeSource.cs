@@ -47,6 +47,7 @@ public sealed class PgOutputChangeSource : IChangeSource
     private readonly string? _signalTable;
     private readonly string _database;
     private readonly CancellationTokenSource _lifetime = new();
+    private readonly SemaphoreSlim _feedbackLock = new(1, 1);
     private volatile LogicalReplicationConnection? _replication;
     private IncrementalSnapshotter? _incremental;
     private SnapshotState? _state;
@@ -111,7 +112,16 @@ public sealed class PgOutputChangeSource : IChangeSource
         LogicalReplicationConnection? connection = null;
         try
         {
-            if (slot is null)
+            if (slot is null && _options.Snapshot == SnapshotMode.InitialOnly && _state is { InitialCompleted: false })
+            {
+                // initial_only reads through a temporary slot that died with the interrupted run: the rest is read
+                // at a fresh snapshot (nothing streams afterwards, so there is no per-key ordering to keep)
+                await foreach (var change in ReadInitialSnapshotAsync(snapshotName: null, token))
+                {
+                    yield return change;
+                }
+            }
+            else if (slot is null)
             {
                 if (!_options.CreateSlotIfMissing)
                 {
@@ -132,7 +142,10 @@ public sealed class PgOutputChangeSource : IChangeSource
                 {
                     // The exported snapshot shows the database exactly at the slot's consistent point; it lives until
                     // the next command on this replication connection, so the table reads happen on a second one.
-                    var created = await connection.CreatePgOutputReplicationSlot(_options.Slot, temporarySlot: false, LogicalSlotSnapshotInitMode.Export, cancellationToken: token);
+                    // initial_only never streams: a temporary slot (gone with this connection) gives the exported snapshot
+                    // without leaving a slot behind that would hold WAL on the legacy server forever.
+                    var created = await connection.CreatePgOutputReplicationSlot(_options.Slot, temporarySlot: _options.Snapshot == SnapshotMode.InitialOnly,
+                        LogicalSlotSnapshotInitMode.Export, cancellationToken: token);
                     Log.SlotCreated(_logger, _options.Slot, created.ConsistentPoint.ToString());
                     _state = new SnapshotState
                     {
@@ -748,6 +761,11 @@ public sealed class PgOutputChangeSource : IChangeSource
                     continue;
                 }
 
+                if (change.Operation == ChangeOperation.Truncate)
+                {
+                    _incremental?.OnTruncate(relation.QualifiedName);
+                }
+
                 _incremental?.OnChange(relation.QualifiedName, change.Key);
                 _incremental?.OnChange(relation.QualifiedName, change.OldKey);
             }
@@ -919,15 +937,22 @@ public sealed class PgOutputChangeSource : IChangeSource
             return; // the next connection starts from this LSN (StreamOnceAsync)
         }
 
-        connection.SetReplicationStatus(new NpgsqlLogSequenceNumber(flush));
+        // acknowledgements (pipeline thread) and empty transactions (reader) may both report: one at a time, never backwards
+        await _feedbackLock.WaitAsync(cancellationToken);
         try
         {
+            flush = Math.Max(flush, _ack.FlushedLsn);
+            connection.SetReplicationStatus(new NpgsqlLogSequenceNumber(flush));
             await connection.SendStatusUpdate(cancellationToken);
             Log.Acknowledged(_logger, _options.Slot, new NpgsqlLogSequenceNumber(flush).ToString());
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             // the connection is broken: the reader reconnects and sends the status again
+        }
+        finally
+        {
+            _feedbackLock.Release();
         }
     }
 
