@@ -7,6 +7,8 @@ internal static class CommandCatalog
 {
     public static IEnumerable<Command> All()
     {
+        yield return RunCommand.Create();
+        yield return DecodeCommand.Create();
         yield return DbCommand.Create();
         yield return SlotCommand.Create();
     }

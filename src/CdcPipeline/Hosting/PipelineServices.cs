@@ -1,0 +1,17 @@
+using CdcPipeline.Core.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CdcPipeline.Hosting;
+
+/// <summary>
+/// The one registration both the worker and the operations commands use, so a command sees exactly
+/// the sources, sinks and translators the pipeline would.
+/// </summary>
+internal static class PipelineServices
+{
+    public static IServiceCollection AddCdcPipeline(this IServiceCollection services)
+    {
+        services.AddCdcCore();
+        return services;
+    }
+}
