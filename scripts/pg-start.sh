@@ -75,9 +75,9 @@ if [[ ! -f "$data_dir/PG_VERSION" ]]; then
   pwfile="$(mktemp)"
   echo postgres > "$pwfile"
   chmod 644 "$pwfile"
-  as_owner "$bin_dir/initdb" -D "$data_dir" -U postgres --pwfile="$pwfile" --auth=trust \
+  as_owner "$bin_dir/initdb" -D "$data_dir" -U postgres --pwfile="$pwfile" --auth=trust --no-sync \
     --encoding=UTF8 --locale=C.UTF-8 >/dev/null 2>&1 \
-    || as_owner "$bin_dir/initdb" -D "$data_dir" -U postgres --pwfile="$pwfile" --auth=trust --encoding=UTF8 --no-locale
+    || as_owner "$bin_dir/initdb" -D "$data_dir" -U postgres --pwfile="$pwfile" --auth=trust --no-sync --encoding=UTF8 --no-locale
   rm -f "$pwfile"
   cat >> "$data_dir/postgresql.conf" <<CONF
 

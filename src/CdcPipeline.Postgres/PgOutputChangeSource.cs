@@ -97,6 +97,15 @@ public sealed class PgOutputChangeSource : IChangeSource
         var tables = _options.Tables.Count > 0
             ? _options.Tables.Select(ReplicationSetup.NormalizeTableName).ToList()
             : (await ReplicationSetup.GetPublicationTablesAsync(_dataSource, _options.Publication, token)).Where(t => t != _signalTable).ToList();
+        if (_options.Tables.Count > 0)
+        {
+            var published = (await ReplicationSetup.GetPublicationTablesAsync(_dataSource, _options.Publication, token)).ToHashSet(StringComparer.Ordinal);
+            foreach (var missing in tables.Where(t => !published.Contains(t)))
+            {
+                Log.TableNotPublished(_logger, ReplicationSetup.QuoteTable(missing), ReplicationSetup.QuoteIdentifier(_options.Publication));
+            }
+        }
+
         foreach (var table in await ReplicationSetup.FindTablesWithoutReplicaIdentityAsync(_dataSource, tables, token))
         {
             WarnNoKeyOnce(table);

@@ -34,6 +34,8 @@ public sealed class PgTextValuesTests
     [InlineData(1700u, "-0.0100", "-0.0100")]
     [InlineData(1700u, "Infinity", "Infinity")]
     [InlineData(1042u, "ab   ", "ab   ")]
+    [InlineData(790u, "$1,234.5", "1234.50")]
+    [InlineData(790u, "-$0.05", "-0.05")]
     public void Temporal_and_exact_values_render_canonically(uint oid, string text, string expected)
     {
         var json = Json(Convert(oid, text));
