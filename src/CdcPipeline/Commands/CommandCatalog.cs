@@ -10,5 +10,7 @@ internal static class CommandCatalog
         yield return RunCommand.Create();
         yield return DecodeCommand.Create();
         yield return TranslateCommand.Create();
+        yield return DbCommand.Create();
+        yield return SlotCommand.Create();
     }
 }
