@@ -2,7 +2,7 @@
 # The demo's legacy database, from nothing: a throwaway PostgreSQL 15 cluster (wal_level=logical),
 # database 'legacy' with the sample schema and seed rows, and the capture setup done the way a DBA would
 # (cdcpipeline db prepare --apply): role cdc (LOGIN REPLICATION, read-only on the tables), REPLICA IDENTITY
-# FULL on tb_cust_mst and tb_aud_log, publication cdc_pub, heartbeat and signal tables in schema cdc.
+# FULL on tb_cust_mst, tb_ord_mst (the rules compare old and new status) and tb_aud_log, publication cdc_pub, heartbeat and signal tables in schema cdc.
 #
 #   scripts/demo-db.sh [--port N] [--fresh] [--no-prepare]
 #
@@ -51,7 +51,7 @@ if [[ $prepare == 1 ]]; then
   "${cli[@]}" db prepare --apply --connection "$admin_cs" \
     --tables public.tb_cust_mst,public.tb_ord_mst,public.tb_ord_dtl,public.tb_aud_log \
     --publication cdc_pub --role cdc --password-env CDC_PASSWORD \
-    --replica-identity-full public.tb_cust_mst,public.tb_aud_log
+    --replica-identity-full public.tb_cust_mst,public.tb_ord_mst,public.tb_aud_log
 fi
 
 # the demo's default password is shown; a password of your own is not (the config expands ${CDC_PASSWORD})
