@@ -128,18 +128,29 @@ public static class PipelineBuilder
     }
 
     /// <summary>
-    /// <c>outbox:</c> puts Debezium-style outbox routing in front of the configured translator, whatever
-    /// it is (rules, C# translators or pass-through), so the two combine instead of excluding each other.
+    /// <c>outbox:</c> (or a <c>source.outboxPolling</c>) puts Debezium-style outbox routing in front of the
+    /// configured translator, whatever it is (rules, C# translators or pass-through), so the two combine
+    /// instead of excluding each other.
     /// </summary>
     private static IChangeTranslator WithOutbox(PipelineConfiguration configuration, IChangeTranslator translator, IServiceProvider services)
     {
         var section = configuration.Root.GetSection("outbox");
-        if (!section.Exists())
+        var polling = configuration.Root.GetSection("source:outboxPolling");
+        OutboxOptions outboxOptions;
+        if (section.Exists())
+        {
+            outboxOptions = ConfigBinding.Bind<OutboxOptions>(section, configuration.Locations);
+        }
+        else if (polling.Exists())
+        {
+            // The polling relay reads nothing but its outbox table: it implies the outbox routing with defaults.
+            outboxOptions = new OutboxOptions { Table = polling["table"] ?? new OutboxOptions().Table };
+        }
+        else
         {
             return translator;
         }
 
-        var outboxOptions = ConfigBinding.Bind<OutboxOptions>(section, configuration.Locations);
         OutboxTranslator outbox;
         try
         {
