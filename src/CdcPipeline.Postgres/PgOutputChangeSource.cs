@@ -54,6 +54,7 @@ public sealed class PgOutputChangeSource : IChangeSource
     private Task? _incrementalTask;
     private long _lastEmittedMajor = -1;
     private int _reading;
+    private int _disposed;
 
     public PgOutputChangeSource(PostgresSourceOptions options, ILoggerFactory? loggerFactory = null)
     {
@@ -308,6 +309,11 @@ public sealed class PgOutputChangeSource : IChangeSource
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         await _lifetime.CancelAsync();
         foreach (var task in new[] { _heartbeatTask, _incrementalTask })
         {
