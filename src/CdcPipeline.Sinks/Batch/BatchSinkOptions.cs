@@ -21,6 +21,6 @@ public sealed class BatchSinkOptions
     /// <summary>How often to look for ended intervals (and retry failed uploads).</summary>
     public TimeSpan CloseCheck { get; set; } = TimeSpan.FromSeconds(10);
 
-    [Required(ErrorMessage = "a batch sink needs a target, e.g. target: { directory: out/batch/outgoing }")]
+    [Required(ErrorMessage = "a batch sink needs a target, e.g. target: {{ directory: out/batch/outgoing }}")]
     public BatchTargetOptions? Target { get; set; }
 }
