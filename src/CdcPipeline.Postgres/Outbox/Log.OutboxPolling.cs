@@ -16,4 +16,7 @@ internal static partial class Log
 
     [LoggerMessage(1103, LogLevel.Debug, "Outbox relay for {Table} marked rows up to {Position} sent ({Rows} row(s))")]
     public static partial void OutboxMarkedSent(ILogger logger, string table, SourcePosition position, int rows);
+
+    [LoggerMessage(1104, LogLevel.Warning, "Outbox table {Table}: row seq {Seq} became visible after rows up to seq {After} were published; published now, out of order. Write outbox rows with OutboxWriter (it serializes commits) to keep seq order")]
+    public static partial void OutboxLateRow(ILogger logger, string table, long seq, long after);
 }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
@@ -27,6 +28,12 @@ namespace CdcPipeline.Postgres.Outbox;
 /// before commit, so rows can become visible out of seq order unless writers serialize their commits
 /// (<c>OutboxWriter</c> does, with a transaction-scoped advisory lock).
 /// </para>
+/// <para>
+/// Rows written without that lock can still commit "late" (below the cursor). They are not lost: each
+/// poll also takes pending rows below the oldest row still in flight, publishes them (out of order,
+/// with a warning), and acknowledgement marks exactly the rows that were handed out — never a whole
+/// seq range, which could sweep up a late row that was never published.
+/// </para>
 /// </summary>
 public sealed class OutboxPollingSource : IChangeSource
 {
@@ -41,6 +48,7 @@ public sealed class OutboxPollingSource : IChangeSource
     private readonly long _relayLockKey;
     private readonly string _pollSql;
     private readonly string _markSentSql;
+    private readonly ConcurrentQueue<long> _inFlight = new();
     private NpgsqlConnection? _lockConnection;
 
     public OutboxPollingSource(string pipelineName, OutboxPollingOptions options, ILogger<OutboxPollingSource>? logger = null, TimeProvider? timeProvider = null)
@@ -61,12 +69,12 @@ public sealed class OutboxPollingSource : IChangeSource
         // somewhere downstream); the returned rows are re-sorted by seq in memory, RETURNING has no order.
         _pollSql = $"""
             WITH next AS (
-                SELECT {seq} FROM {table} WHERE status = 'pending' AND {seq} > $1 ORDER BY {seq} LIMIT $2
+                SELECT {seq} FROM {table} WHERE status = 'pending' AND ({seq} > $1 OR {seq} < $3) ORDER BY {seq} LIMIT $2
             )
             UPDATE {table} AS o SET attempts = o.attempts + 1 FROM next WHERE o.{seq} = next.{seq}
             RETURNING o.*
             """;
-        _markSentSql = $"UPDATE {table} SET status = 'sent', sent_at = now() WHERE status = 'pending' AND {seq} <= $1";
+        _markSentSql = $"UPDATE {table} SET status = 'sent', sent_at = now() WHERE status = 'pending' AND {seq} = ANY($1)";
         _dataSource = NpgsqlDataSource.Create(PgSession.Apply(options.ConnectionString, "cdcpipeline-outbox-relay"));
     }
 
@@ -103,7 +111,14 @@ public sealed class OutboxPollingSource : IChangeSource
 
             foreach (var change in batch)
             {
-                after = change.Position.Major;
+                var seq = change.Position.Major;
+                if (seq <= after)
+                {
+                    Log.OutboxLateRow(_logger, _options.QualifiedTable, seq, after);
+                }
+
+                after = Math.Max(after, seq);
+                _inFlight.Enqueue(seq);
                 yield return change;
             }
 
@@ -122,9 +137,23 @@ public sealed class OutboxPollingSource : IChangeSource
             return;
         }
 
+        // Exactly the rows handed out up to the position (positions are acknowledged in order, by one
+        // caller). They leave the in-flight queue only once marked: until then the poller must not
+        // take them for late rows and publish them again.
+        var seqs = _inFlight.TakeWhile(seq => seq <= position.Major).ToArray();
+        if (seqs.Length == 0)
+        {
+            return;
+        }
+
         await using var command = _dataSource.CreateCommand(_markSentSql);
-        command.Parameters.Add(new NpgsqlParameter { Value = position.Major });
+        command.Parameters.Add(new NpgsqlParameter { Value = seqs });
         var rows = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        for (var i = 0; i < seqs.Length; i++)
+        {
+            _inFlight.TryDequeue(out _);
+        }
+
         Log.OutboxMarkedSent(_logger, _options.QualifiedTable, position, rows);
     }
 
@@ -134,6 +163,8 @@ public sealed class OutboxPollingSource : IChangeSource
         await using var command = new NpgsqlCommand(_pollSql, connection) { AllResultTypesAreUnknown = true };
         command.Parameters.Add(new NpgsqlParameter { Value = after });
         command.Parameters.Add(new NpgsqlParameter { Value = _options.BatchSize });
+        // Below the oldest row in flight, every row handed out has been marked sent: a pending one there committed late.
+        command.Parameters.Add(new NpgsqlParameter { Value = _inFlight.TryPeek(out var oldest) ? oldest : after + 1 });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
 
         // Text format + the capture's own text parsers: a row reads the same as it would through pgoutput.

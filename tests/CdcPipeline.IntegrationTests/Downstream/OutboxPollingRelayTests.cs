@@ -95,6 +95,28 @@ public sealed class OutboxPollingRelayTests(PostgresFixture fixture) : IAsyncLif
     }
 
     [Fact]
+    public async Task A_row_committed_late_by_a_writer_that_does_not_serialize_is_still_published_and_marked_sent()
+    {
+        var unserialized = new OutboxWriter(serializeCommits: false);
+        await using var slow = new NpgsqlConnection(_db.ConnectionString);
+        await slow.OpenAsync(Ct);
+        await using var slowTx = await slow.BeginTransactionAsync(Ct);
+        var late = await unserialized.AddAsync(slow, slowTx, new OutboxMessage { AggregateType = "Order", AggregateId = "a", Type = "T", PayloadJson = "{}" }, Ct);
+        await WriteAsync(1, 1); // draws a higher seq and commits first
+
+        await using var relay = new SourceReader(Relay(), Ct);
+        var first = await relay.TakeAsync(1);
+        await relay.Source.AcknowledgeAsync(first[0].Position, Ct);
+
+        await slowTx.CommitAsync(Ct);
+        var second = await relay.TakeAsync(1, timeout: TimeSpan.FromSeconds(15));
+        Assert.Equal(late.ToString(), second[0].After!["id"]);
+        Assert.True(second[0].Position.Major < first[0].Position.Major);
+        await relay.Source.AcknowledgeAsync(second[0].Position, Ct);
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM outbox WHERE status = 'pending'"));
+    }
+
+    [Fact]
     public async Task A_second_relay_stands_by_until_the_active_one_stops()
     {
         await WriteAsync(0, 3);
