@@ -135,6 +135,39 @@ public sealed class IdempotentConsumerTests(PostgresFixture fixture) : IAsyncLif
         Assert.Equal(2, ran);
     }
 
+    [Fact]
+    public async Task The_billing_sample_reading_the_pipelines_file_twice_applies_each_event_once()
+    {
+        var consumer = new IdempotentConsumer(_dataSource, BillingProjection.ConsumerName);
+        await consumer.EnsureSchemaAsync(Ct);
+        var file = Path.Combine(Path.GetTempPath(), "cdc-billing-" + Guid.NewGuid().ToString("N")[..8] + ".jsonl");
+        try
+        {
+            var lines = OrderEvents(orders: 5);
+            lines.Insert(3, "{\"kind\":\"change\",\"op\":\"c\",\"table\":\"tb_cust_mst\"}"); // a raw change: not for billing
+            await File.WriteAllTextAsync(file, string.Join("\n", lines) + "\n", Ct);
+
+            async Task<(int Applied, int Duplicates)> RunOnceAsync()
+            {
+                var (applied, duplicates) = (0, 0);
+                await foreach (var evt in JsonLinesEvents.ReadAsync(file, follow: false, Ct))
+                {
+                    _ = await consumer.HandleAsync(evt, BillingProjection.HandleAsync, Ct) == HandleResult.Applied ? applied++ : duplicates++;
+                }
+
+                return (applied, duplicates);
+            }
+
+            Assert.Equal((20, 0), await RunOnceAsync());
+            Assert.Equal((0, 20), await RunOnceAsync()); // a restart reads the whole file again
+            Assert.Equal(5L, await _db.ScalarAsync<long>("SELECT count(*) FROM billing_orders WHERE status = 'cancelled' AND amount = 13.75 AND events = 4"));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
     private async Task<bool> WaitForLockWaitAsync()
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);
