@@ -102,6 +102,16 @@ public sealed class BatchStore : IAsyncDisposable
         {
             if (_spool is null || _spoolStart != start)
             {
+                // A closed batch never changes: if the clock stepped back into an interval that was
+                // already closed, the events go to the next interval that is still open.
+                while (File.Exists(Path.Combine(ArchiveDirectory, ManifestName(BatchId(start)))))
+                {
+                    start += Interval;
+                }
+            }
+
+            if (_spool is null || _spoolStart != start)
+            {
                 await CloseSpoolStreamAsync().ConfigureAwait(false);
                 _spool = await OpenSpoolAsync(start, cancellationToken).ConfigureAwait(false);
                 _spoolStart = start;

@@ -142,6 +142,22 @@ public sealed class BatchSinkTests : IDisposable
         Assert.Equal(Ten, manifest.IntervalStart);
     }
 
+    [Fact]
+    public async Task Events_arriving_for_an_interval_that_was_already_closed_go_to_the_next_open_one()
+    {
+        await using var store = Store(new DirectoryBatchTarget(Outgoing));
+        await store.AppendAsync(Ten.AddMinutes(1), Events(1, 2), Ct);
+        var closed = Assert.Single(await store.CloseDueAsync(Ten.AddHours(1), Ct));
+        var archived = await File.ReadAllBytesAsync(Path.Combine(store.ArchiveDirectory, closed.File), Ct);
+
+        await store.AppendAsync(Ten.AddMinutes(2), Events(3, 1), Ct); // the clock stepped back
+
+        var next = Assert.Single(await store.CloseDueAsync(Ten.AddHours(2), Ct));
+        Assert.Equal(Ten.AddHours(1), next.IntervalStart);
+        Assert.Equal(1, next.Count);
+        Assert.Equal(archived, await File.ReadAllBytesAsync(Path.Combine(store.ArchiveDirectory, closed.File), Ct));
+    }
+
     [Theory]
     [InlineData("00:07:00")]
     [InlineData("1.12:00:00")]
