@@ -1,5 +1,7 @@
 using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Sinks;
+using CdcPipeline.Core.Translation;
+using CdcPipeline.Core.Translation.Outbox;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -78,6 +80,7 @@ public static class PipelineBuilder
         }
 
         var translator = services.GetRequiredService<ITranslatorProvider>().Create(options, rulesDirectory);
+        translator = WithOutbox(configuration, translator, services);
 
         var sinks = new List<SinkBinding>();
         IChangeSource? source = null;
@@ -122,5 +125,42 @@ public static class PipelineBuilder
             services.GetService<IFailureStore>(),
             services.GetService<PipelineMetrics>());
         return new PipelineInstance(runner, source, sinks, deadLetters);
+    }
+
+    /// <summary>
+    /// <c>outbox:</c> (or a <c>source.outboxPolling</c>) puts Debezium-style outbox routing in front of the
+    /// configured translator, whatever it is (rules, C# translators or pass-through), so the two combine
+    /// instead of excluding each other.
+    /// </summary>
+    private static IChangeTranslator WithOutbox(PipelineConfiguration configuration, IChangeTranslator translator, IServiceProvider services)
+    {
+        var section = configuration.Root.GetSection("outbox");
+        var polling = configuration.Root.GetSection("source:outboxPolling");
+        OutboxOptions outboxOptions;
+        if (section.Exists())
+        {
+            outboxOptions = ConfigBinding.Bind<OutboxOptions>(section, configuration.Locations);
+        }
+        else if (polling.Exists())
+        {
+            // The polling relay reads nothing but its outbox table: it implies the outbox routing with defaults.
+            outboxOptions = new OutboxOptions { Table = polling["table"] ?? new OutboxOptions().Table };
+        }
+        else
+        {
+            return translator;
+        }
+
+        OutboxTranslator outbox;
+        try
+        {
+            outbox = new OutboxTranslator(configuration.Options.Name, outboxOptions, services.GetService<ILogger<OutboxTranslator>>());
+        }
+        catch (ArgumentException e)
+        {
+            throw new ConfigurationException("outbox:additionalPlacement", e.Message, configuration.Locations, e);
+        }
+
+        return new OutboxRoutingTranslator(outbox, translator);
     }
 }

@@ -12,5 +12,6 @@ internal static class CommandCatalog
         yield return TranslateCommand.Create();
         yield return DbCommand.Create();
         yield return SlotCommand.Create();
+        yield return BatchCommand.Create();
     }
 }

@@ -1,0 +1,20 @@
+namespace CdcPipeline.Consumer.Outbox;
+
+/// <summary>
+/// One event a service publishes through its outbox, in Debezium's outbox-table terms:
+/// the aggregate type routes it, the aggregate id keys (and orders) it, the payload is its data.
+/// </summary>
+public sealed record OutboxMessage
+{
+    /// <summary>The event id downstream consumers de-duplicate on; a version 7 UUID (time-ordered, index-friendly) unless given.</summary>
+    public Guid Id { get; init; } = Guid.CreateVersion7();
+
+    public required string AggregateType { get; init; }
+
+    public required string AggregateId { get; init; }
+
+    public required string Type { get; init; }
+
+    /// <summary>The payload as JSON text (stored as jsonb, so it must be valid JSON).</summary>
+    public required string PayloadJson { get; init; }
+}

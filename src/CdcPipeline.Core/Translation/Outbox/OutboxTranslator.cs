@@ -1,0 +1,198 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using CdcPipeline.Core.Changes;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace CdcPipeline.Core.Translation.Outbox;
+
+/// <summary>
+/// Debezium's Outbox Event Router for either capture path (and the polling relay): an insert into the
+/// outbox table becomes one domain event whose id is the row's id (already unique and stable, so a
+/// replay gives the same id), subject the aggregate id, type the type column, route the aggregate
+/// type, data the payload, and extension attributes the additional columns placed as headers.
+/// Deletes are ignored — services commonly delete outbox rows right after inserting them, which
+/// leaves the insert in the WAL — and so are snapshot-free truncates; an update is not an event
+/// (warned and skipped, or an error, as configured).
+/// </summary>
+public sealed partial class OutboxTranslator : IChangeTranslator
+{
+    public const string RuleId = "outbox";
+
+    private readonly OutboxOptions _options;
+    private readonly string _source;
+    private readonly List<(string Column, string Header)> _headers = [];
+    private readonly bool _errorOnInvalid;
+    private readonly ILogger _logger;
+
+    public OutboxTranslator(string pipelineName, OutboxOptions options, ILogger<OutboxTranslator>? logger = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(pipelineName);
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options;
+        Table = options.QualifiedTable;
+        _source = string.Concat("/cdcpipeline/", Uri.EscapeDataString(pipelineName), "/", Uri.EscapeDataString(Table));
+        _errorOnInvalid = string.Equals(options.InvalidOperation, "error", StringComparison.OrdinalIgnoreCase);
+        _logger = logger ?? (ILogger)NullLogger.Instance;
+        foreach (var entry in options.AdditionalPlacement)
+        {
+            _headers.Add(ParsePlacement(entry));
+        }
+    }
+
+    /// <summary>The outbox table, <c>schema.table</c>.</summary>
+    public string Table { get; }
+
+    public bool Handles(ChangeEvent change) => string.Equals(change.Source.QualifiedTable, Table, StringComparison.Ordinal);
+
+    public void Translate(ChangeEvent change, ICollection<DomainEvent> output)
+    {
+        if (change.Kind != ChangeKind.Change || !Handles(change))
+        {
+            return;
+        }
+
+        switch (change.Operation)
+        {
+            case ChangeOperation.Create or ChangeOperation.Read:
+                break;
+            case ChangeOperation.Update:
+                if (_errorOnInvalid)
+                {
+                    throw new InvalidOperationException($"outbox table {Table}: an update at {change.Position} is not an event (outbox rows are inserted, never updated); set outbox.invalidOperation: warn to skip updates");
+                }
+
+                LogUpdateSkipped(_logger, Table, change.Position);
+                return;
+            default:
+                // Deletes (and truncates) carry no event: Debezium's router drops them too.
+                return;
+        }
+
+        var row = change.After ?? throw new InvalidOperationException($"outbox table {Table}: the insert at {change.Position} carries no row image");
+        var fields = _options.Fields;
+        var id = Text(Required(row, fields.Id, change));
+        var type = Text(Required(row, fields.Type, change));
+        var key = row.TryGetValue(fields.Key, out var k) && k is not null ? Text(k) : null;
+        var aggregateType = row.TryGetValue(_options.RouteBy, out var route) && route is not null ? Text(route) : null;
+        if (!row.TryGetValue(fields.Payload, out var payload))
+        {
+            throw Missing(fields.Payload, change);
+        }
+
+        Dictionary<string, string>? extensions = null;
+        foreach (var (column, header) in _headers)
+        {
+            if (!row.TryGetValue(column, out var value))
+            {
+                throw Missing(column, change);
+            }
+
+            if (value is not null)
+            {
+                (extensions ??= new Dictionary<string, string>(StringComparer.Ordinal))[header] = Text(value);
+            }
+        }
+
+        output.Add(new DomainEvent
+        {
+            Id = id,
+            Type = type,
+            Source = _source,
+            Subject = key,
+            AggregateType = aggregateType,
+            Time = EventTime(row, change),
+            Data = Payload(payload, change),
+            RuleId = RuleId,
+            Position = change.Position,
+            Change = change,
+            Extensions = extensions,
+        });
+    }
+
+    private object? Payload(object? payload, ChangeEvent change)
+    {
+        if (payload is string text && _options.ExpandJsonPayload)
+        {
+            try
+            {
+                using var _ = JsonDocument.Parse(text);
+            }
+            catch (JsonException e)
+            {
+                throw new InvalidOperationException($"outbox table {Table}: the payload at {change.Position} is not JSON ({e.Message}); store JSON or set outbox.expandJsonPayload: false", e);
+            }
+
+            return new RawJson(text);
+        }
+
+        return payload;
+    }
+
+    private DateTimeOffset? EventTime(Row row, ChangeEvent change)
+    {
+        if (_options.Fields.Timestamp is { } column && row.TryGetValue(column, out var value))
+        {
+            switch (value)
+            {
+                case UtcTimestamp utc:
+                    return utc.ToDateTimeOffset();
+                case LocalTimestamp local:
+                    return new DateTimeOffset(Micros.ToDateTime(local.MicrosSinceEpoch), TimeSpan.Zero);
+                case long epochMillis:
+                    return DateTimeOffset.FromUnixTimeMilliseconds(epochMillis);
+            }
+        }
+
+        return (change.Source.CommitTime ?? change.CapturedAt)?.ToDateTimeOffset();
+    }
+
+    private object Required(Row row, string column, ChangeEvent change)
+    {
+        if (!row.TryGetValue(column, out var value))
+        {
+            throw Missing(column, change);
+        }
+
+        return value ?? throw new InvalidOperationException($"outbox table {Table}: column '{column}' is null at {change.Position}; every outbox row needs it");
+    }
+
+    private InvalidOperationException Missing(string column, ChangeEvent change) =>
+        new($"outbox table {Table} has no column '{column}' (at {change.Position}; columns: {string.Join(", ", change.After?.Keys ?? [])}); fix outbox.fields / outbox.additionalPlacement");
+
+    private static string Text(object value) => value switch
+    {
+        string s => s,
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => value.ToString() ?? "",
+    };
+
+    private static (string Column, string Header) ParsePlacement(string entry)
+    {
+        var parts = entry.Split(':');
+        if (parts.Length is < 2 or > 3 || parts[0].Length == 0)
+        {
+            throw new ArgumentException($"outbox.additionalPlacement entry '{entry}' is not 'column:header[:alias]'");
+        }
+
+        if (!string.Equals(parts[1], "header", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ArgumentException($"outbox.additionalPlacement entry '{entry}': placement '{parts[1]}' is not supported; use 'header' (events are CloudEvents, whose envelope is fixed)");
+        }
+
+        var header = parts.Length == 3 ? parts[2] : parts[0];
+        if (!ExtensionName().IsMatch(header))
+        {
+            throw new ArgumentException($"outbox.additionalPlacement entry '{entry}': '{header}' is not a CloudEvents extension name (lower-case letters and digits, at most 20); give an alias: '{parts[0]}:header:alias'");
+        }
+
+        return (parts[0], header);
+    }
+
+    [GeneratedRegex("^[a-z0-9]{1,20}$")]
+    private static partial Regex ExtensionName();
+
+    [LoggerMessage(EventId = 1300, Level = LogLevel.Warning, Message = "Outbox table {Table}: update at {Position} skipped (outbox rows are inserted, not updated)")]
+    private static partial void LogUpdateSkipped(ILogger logger, string table, SourcePosition position);
+}

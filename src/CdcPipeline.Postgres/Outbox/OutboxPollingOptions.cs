@@ -1,0 +1,31 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace CdcPipeline.Postgres.Outbox;
+
+/// <summary>
+/// <c>source.outboxPolling</c>: publish an outbox table by polling it, for databases where logical
+/// replication is not allowed. The table is the one <c>OutboxWriter</c> creates (an increasing
+/// <c>seq</c>, a <c>status</c> of pending/sent, <c>attempts</c>, <c>sent_at</c>).
+/// </summary>
+public sealed class OutboxPollingOptions
+{
+    /// <summary>Npgsql connection string (holds the password: never logged).</summary>
+    [Required(ErrorMessage = "the outbox relay needs a connectionString")]
+    public string ConnectionString { get; set; } = "";
+
+    [Required(AllowEmptyStrings = false)]
+    [RegularExpression("^([A-Za-z_][A-Za-z0-9_]*\\.)?[A-Za-z_][A-Za-z0-9_]*$", ErrorMessage = "use [schema.]table with letters, digits and '_'")]
+    public string Table { get; set; } = "public.outbox";
+
+    /// <summary>Pause between polls when nothing is pending.</summary>
+    public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(1);
+
+    [Range(1, 100_000)]
+    public int BatchSize { get; set; } = 500;
+
+    /// <summary>The increasing column that orders rows (an identity column; see <c>OutboxWriter</c> for why commits must follow it).</summary>
+    [RegularExpression("^[A-Za-z_][A-Za-z0-9_]*$", ErrorMessage = "a plain column name")]
+    public string SequenceColumn { get; set; } = "seq";
+
+    public string QualifiedTable => Table.Contains('.', StringComparison.Ordinal) ? Table : "public." + Table;
+}

@@ -1,0 +1,288 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
+using System.Text;
+using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Pipeline;
+using CdcPipeline.Postgres.Types;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+
+namespace CdcPipeline.Postgres.Outbox;
+
+/// <summary>
+/// A polling relay for an outbox table, for databases where logical replication is not allowed. It
+/// yields each pending row, in <c>seq</c> order, as an insert change of the outbox table — the same
+/// shape the WAL paths produce — so the outbox translator makes the same events (id = the row's id) and
+/// the pipeline's guarantees apply unchanged: a row is marked <c>sent</c> only in
+/// <see cref="AcknowledgeAsync"/>, i.e. after every sink accepted it; a crash before that leaves it
+/// pending and it is published again (at-least-once; consumers de-duplicate on the id).
+/// <para>
+/// Ordering. Rows are read by increasing <c>seq</c> from an in-memory cursor, never with
+/// <c>FOR UPDATE SKIP LOCKED</c>: skipping rows that a concurrent reader holds is how work queues spread
+/// load, and it is exactly what breaks order — a second relay would publish row 8 while the first is
+/// still on row 7. So one relay is active per table: it holds a session-level advisory lock for as long
+/// as it runs, and any other instance stands by until that lock is released (the active one stopped or
+/// its connection died). The other half of ordering is on the writing side: a sequence value is drawn
+/// before commit, so rows can become visible out of seq order unless writers serialize their commits
+/// (<c>OutboxWriter</c> does, with a transaction-scoped advisory lock).
+/// </para>
+/// <para>
+/// Rows written without that lock can still commit "late" (below the cursor). They are not lost: each
+/// poll also takes pending rows below the oldest row still in flight, publishes them (out of order,
+/// with a warning), and acknowledgement marks exactly the rows that were handed out — never a whole
+/// seq range, which could sweep up a late row that was never published.
+/// </para>
+/// </summary>
+public sealed class OutboxPollingSource : IChangeSource
+{
+    private readonly OutboxPollingOptions _options;
+    private readonly string _pipelineName;
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly string _schema;
+    private readonly string _tableName;
+    private readonly string _stream;
+    private readonly long _relayLockKey;
+    private readonly string _pollSql;
+    private readonly string _markSentSql;
+    private readonly ConcurrentQueue<long> _inFlight = new();
+    private NpgsqlConnection? _lockConnection;
+
+    public OutboxPollingSource(string pipelineName, OutboxPollingOptions options, ILogger<OutboxPollingSource>? logger = null, TimeProvider? timeProvider = null)
+    {
+        _pipelineName = pipelineName;
+        _options = options;
+        _logger = logger ?? (ILogger)NullLogger.Instance;
+        _time = timeProvider ?? TimeProvider.System;
+        var table = options.QualifiedTable;
+        var dot = table.IndexOf('.', StringComparison.Ordinal);
+        _schema = table[..dot];
+        _tableName = table[(dot + 1)..];
+        _stream = "outbox-polling:" + table;
+        _relayLockKey = RelayLockKey(table);
+        var seq = options.SequenceColumn;
+
+        // attempts counts how often a row was handed to the pipeline (a row seen many times is stuck
+        // somewhere downstream); the returned rows are re-sorted by seq in memory, RETURNING has no order.
+        _pollSql = $"""
+            WITH next AS (
+                SELECT {seq} FROM {table} WHERE status = 'pending' AND ({seq} > $1 OR {seq} < $3) ORDER BY {seq} LIMIT $2
+            )
+            UPDATE {table} AS o SET attempts = o.attempts + 1 FROM next WHERE o.{seq} = next.{seq}
+            RETURNING o.*
+            """;
+        _markSentSql = $"UPDATE {table} SET status = 'sent', sent_at = now() WHERE status = 'pending' AND {seq} = ANY($1)";
+        _dataSource = NpgsqlDataSource.Create(PgSession.Apply(options.ConnectionString, "cdcpipeline-outbox-relay"));
+    }
+
+    /// <summary>The source-position stream of this relay: <c>outbox-polling:schema.table</c>; <c>Major</c> is the row's seq.</summary>
+    public string Stream => _stream;
+
+    public async IAsyncEnumerable<ChangeEvent> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await AcquireRelayLockAsync(cancellationToken).ConfigureAwait(false);
+        var after = 0L;
+        Log.OutboxRelayActive(_logger, _options.QualifiedTable, after);
+        var failures = 0;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            List<ChangeEvent> batch;
+            try
+            {
+                batch = await PollAsync(after, cancellationToken).ConfigureAwait(false);
+                failures = 0;
+            }
+            catch (Exception e) when (e is NpgsqlException or TimeoutException && !cancellationToken.IsCancellationRequested)
+            {
+                var delay = TimeSpan.FromMilliseconds(Math.Min(30_000, 200 * Math.Pow(2, Math.Min(failures++, 8))));
+                Log.OutboxPollFailed(_logger, e, _options.QualifiedTable, delay);
+                await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
+                if (_lockConnection is not { State: System.Data.ConnectionState.Open })
+                {
+                    // The session lock died with its connection: another relay may be active now.
+                    await AcquireRelayLockAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                continue;
+            }
+
+            foreach (var change in batch)
+            {
+                var seq = change.Position.Major;
+                if (seq <= after)
+                {
+                    Log.OutboxLateRow(_logger, _options.QualifiedTable, seq, after);
+                }
+
+                after = Math.Max(after, seq);
+                _inFlight.Enqueue(seq);
+                yield return change;
+            }
+
+            if (batch.Count < _options.BatchSize)
+            {
+                await Task.Delay(_options.Interval, _time, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Every row up to <paramref name="position"/> reached every sink: mark them sent.</summary>
+    public async ValueTask AcknowledgeAsync(SourcePosition position, CancellationToken cancellationToken)
+    {
+        if (!string.Equals(position.Stream, _stream, StringComparison.Ordinal))
+        {
+            return;
+        }
+
+        // Exactly the rows handed out up to the position (positions are acknowledged in order, by one
+        // caller). They leave the in-flight queue only once marked: until then the poller must not
+        // take them for late rows and publish them again.
+        var seqs = _inFlight.TakeWhile(seq => seq <= position.Major).ToArray();
+        if (seqs.Length == 0)
+        {
+            return;
+        }
+
+        await using var command = _dataSource.CreateCommand(_markSentSql);
+        command.Parameters.Add(new NpgsqlParameter { Value = seqs });
+        var rows = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        for (var i = 0; i < seqs.Length; i++)
+        {
+            _inFlight.TryDequeue(out _);
+        }
+
+        Log.OutboxMarkedSent(_logger, _options.QualifiedTable, position, rows);
+    }
+
+    private async Task<List<ChangeEvent>> PollAsync(long after, CancellationToken cancellationToken)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(_pollSql, connection) { AllResultTypesAreUnknown = true };
+        command.Parameters.Add(new NpgsqlParameter { Value = after });
+        command.Parameters.Add(new NpgsqlParameter { Value = _options.BatchSize });
+        // Below the oldest row in flight, every row handed out has been marked sent: a pending one there committed late.
+        command.Parameters.Add(new NpgsqlParameter { Value = _inFlight.TryPeek(out var oldest) ? oldest : after + 1 });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+
+        // Text format + the capture's own text parsers: a row reads the same as it would through pgoutput.
+        var shape = new RowShape(Enumerable.Range(0, reader.FieldCount).Select(reader.GetName).ToArray());
+        var parsers = new Func<string, object?>[reader.FieldCount];
+        var seqOrdinal = -1;
+        var idOrdinal = -1;
+        for (var i = 0; i < reader.FieldCount; i++)
+        {
+            parsers[i] = PgTextValues.TryGetBuiltIn(reader.GetDataTypeOID(i)) ?? PgTextValues.AsText;
+            if (string.Equals(reader.GetName(i), _options.SequenceColumn, StringComparison.Ordinal))
+            {
+                seqOrdinal = i;
+            }
+            else if (string.Equals(reader.GetName(i), "id", StringComparison.Ordinal))
+            {
+                idOrdinal = i;
+            }
+        }
+
+        if (seqOrdinal < 0)
+        {
+            throw new InvalidOperationException($"outbox table {_options.QualifiedTable} has no column '{_options.SequenceColumn}'; set source.outboxPolling.sequenceColumn");
+        }
+
+        var rows = new List<(long Seq, object?[] Values)>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var values = new object?[reader.FieldCount];
+            for (var i = 0; i < values.Length; i++)
+            {
+                values[i] = await reader.IsDBNullAsync(i, cancellationToken).ConfigureAwait(false) ? null : parsers[i](reader.GetString(i));
+            }
+
+            rows.Add(((long)values[seqOrdinal]!, values));
+        }
+
+        rows.Sort((a, b) => a.Seq.CompareTo(b.Seq));
+        var database = connection.Database;
+        var changes = new List<ChangeEvent>(rows.Count);
+        foreach (var (seq, values) in rows)
+        {
+            var image = new Row(shape, values);
+            changes.Add(new ChangeEvent
+            {
+                Kind = ChangeKind.Change,
+                Operation = ChangeOperation.Create,
+                Source = new SourceInfo
+                {
+                    Connector = "outbox-polling",
+                    Name = _pipelineName,
+                    Database = database,
+                    Schema = _schema,
+                    Table = _tableName,
+                    CommitTime = image.TryGetValue("created_at", out var created) && created is UtcTimestamp t ? t : null,
+                },
+                Position = new SourcePosition(_stream, seq),
+                Key = idOrdinal >= 0 ? new Row(new RowShape([shape.Columns[idOrdinal]]), [values[idOrdinal]]) : null,
+                After = image,
+                CapturedAt = UtcTimestamp.FromDateTimeOffset(_time.GetUtcNow()),
+            });
+        }
+
+        return changes;
+    }
+
+    private async Task AcquireRelayLockAsync(CancellationToken cancellationToken)
+    {
+        var standingBy = false;
+        while (true)
+        {
+            if (_lockConnection is not null)
+            {
+                await _lockConnection.DisposeAsync().ConfigureAwait(false);
+                _lockConnection = null;
+            }
+
+            try
+            {
+                var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+                _lockConnection = connection;
+                await using var command = new NpgsqlCommand("SELECT pg_try_advisory_lock($1)", connection);
+                command.Parameters.Add(new NpgsqlParameter { Value = _relayLockKey });
+                if (await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true)
+                {
+                    return;
+                }
+
+                if (!standingBy)
+                {
+                    Log.OutboxRelayStandby(_logger, _options.QualifiedTable);
+                    standingBy = true;
+                }
+            }
+            catch (NpgsqlException e) when (!cancellationToken.IsCancellationRequested)
+            {
+                Log.OutboxPollFailed(_logger, e, _options.QualifiedTable, _options.Interval);
+            }
+
+            await Task.Delay(_options.Interval, _time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>A stable advisory-lock key per outbox table (distinct from the writers' key).</summary>
+    internal static long RelayLockKey(string table)
+    {
+        Span<byte> hash = stackalloc byte[32];
+        SHA256.HashData(Encoding.UTF8.GetBytes("cdcpipeline.outbox.relay:" + table), hash);
+        return BitConverter.ToInt64(hash[..8]);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_lockConnection is not null)
+        {
+            await _lockConnection.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await _dataSource.DisposeAsync().ConfigureAwait(false);
+    }
+}

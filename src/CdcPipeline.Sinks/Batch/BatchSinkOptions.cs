@@ -1,0 +1,26 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace CdcPipeline.Sinks.Batch;
+
+/// <summary>
+/// <c>batch: { interval: 01:00:00, spool: out/batch/spool, archive: out/batch/archive, target: { directory: out/batch/outgoing } }</c>
+/// </summary>
+public sealed class BatchSinkOptions
+{
+    /// <summary>Interval length; it must divide a day (intervals align to midnight UTC).</summary>
+    public TimeSpan Interval { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Where events wait (durably) until their interval ends; relative to the configuration file.</summary>
+    [Required(AllowEmptyStrings = false)]
+    public string Spool { get; set; } = "out/batch/spool";
+
+    /// <summary>Closed batches kept for <c>batch resend</c>.</summary>
+    [Required(AllowEmptyStrings = false)]
+    public string Archive { get; set; } = "out/batch/archive";
+
+    /// <summary>How often to look for ended intervals (and retry failed uploads).</summary>
+    public TimeSpan CloseCheck { get; set; } = TimeSpan.FromSeconds(10);
+
+    [Required(ErrorMessage = "a batch sink needs a target, e.g. target: {{ directory: out/batch/outgoing }}")]
+    public BatchTargetOptions? Target { get; set; }
+}

@@ -1,0 +1,144 @@
+using System.CommandLine;
+using CdcPipeline.Core.Configuration;
+using CdcPipeline.Sinks.Batch;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CdcPipeline.Commands;
+
+/// <summary>
+/// <c>batch list|resend|close --config FILE</c>: operate the batch sinks of a pipeline configuration
+/// without running the pipeline. <c>resend --id ID</c> uploads an archived batch again under the same
+/// names, which the target replaces atomically, so downstream never sees it twice.
+/// </summary>
+internal static class BatchCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("batch", "Batch transfer: list archived batches, re-send one by id, or close ended intervals now.");
+        command.Subcommands.Add(List());
+        command.Subcommands.Add(Resend());
+        command.Subcommands.Add(Close());
+        return command;
+    }
+
+    private static Option<FileInfo> ConfigOption() => new("--config")
+    {
+        Description = "the pipeline configuration (YAML) naming the batch sink(s)",
+        Required = true,
+    };
+
+    private static Option<string?> SinkOption() => new("--sink")
+    {
+        Description = "the batch sink's name (default: every batch sink, or the one the batch id names)",
+    };
+
+    private static Command List()
+    {
+        var config = ConfigOption();
+        var sink = SinkOption();
+        var command = new Command("list", "List archived batches: id, interval, count, SHA-256.") { config, sink };
+        command.SetAction(async (parse, cancellationToken) => await WithStoresAsync(parse.GetValue(config)!, parse.GetValue(sink), async stores =>
+        {
+            foreach (var store in stores)
+            {
+                foreach (var m in await store.ListAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    await Console.Out.WriteLineAsync(FormattableString.Invariant($"{m.BatchId}\t{m.IntervalStart:O}\t{m.IntervalEnd:O}\t{m.Count}\t{m.Sha256}")).ConfigureAwait(false);
+                }
+            }
+
+            return 0;
+        }).ConfigureAwait(false));
+        return command;
+    }
+
+    private static Command Resend()
+    {
+        var config = ConfigOption();
+        var sink = SinkOption();
+        var id = new Option<string>("--id") { Description = "the batch id (see 'batch list')", Required = true };
+        var command = new Command("resend", "Upload an archived batch again, under the same file names (replaced atomically: no duplicate downstream).") { config, sink, id };
+        command.SetAction(async (parse, cancellationToken) => await WithStoresAsync(parse.GetValue(config)!, parse.GetValue(sink), async stores =>
+        {
+            var batchId = parse.GetValue(id)!;
+            var store = stores.FirstOrDefault(s => batchId.StartsWith(s.Pipeline + "-" + s.Sink + "-", StringComparison.Ordinal));
+            if (store is null)
+            {
+                await Console.Error.WriteLineAsync($"batch resend: '{batchId}' belongs to none of the batch sinks ({string.Join(", ", stores.Select(s => s.Sink))}); ids start with <pipeline>-<sink>-").ConfigureAwait(false);
+                return 2;
+            }
+
+            var manifest = await store.ResendAsync(batchId, cancellationToken).ConfigureAwait(false);
+            await Console.Out.WriteLineAsync(FormattableString.Invariant($"re-sent {manifest.BatchId} ({manifest.Count} event(s), sha256 {manifest.Sha256}) to {store.Target.Description}")).ConfigureAwait(false);
+            return 0;
+        }).ConfigureAwait(false));
+        return command;
+    }
+
+    private static Command Close()
+    {
+        var config = ConfigOption();
+        var sink = SinkOption();
+        var command = new Command("close", "Close every spooled interval that has ended and upload it (what the running sink does on its own).") { config, sink };
+        command.SetAction(async (parse, cancellationToken) => await WithStoresAsync(parse.GetValue(config)!, parse.GetValue(sink), async stores =>
+        {
+            foreach (var store in stores)
+            {
+                foreach (var m in await store.CloseDueAsync(DateTimeOffset.UtcNow, cancellationToken).ConfigureAwait(false))
+                {
+                    await Console.Out.WriteLineAsync(FormattableString.Invariant($"closed {m.BatchId} ({m.Count} event(s)) to {store.Target.Description}")).ConfigureAwait(false);
+                }
+            }
+
+            return 0;
+        }).ConfigureAwait(false));
+        return command;
+    }
+
+    private static async Task<int> WithStoresAsync(FileInfo configFile, string? sinkName, Func<IReadOnlyList<BatchStore>, Task<int>> action)
+    {
+        var stores = new List<BatchStore>();
+        try
+        {
+            var configuration = PipelineConfiguration.Load(configFile.FullName);
+            using var services = new ServiceCollection().AddCdcCore().BuildServiceProvider();
+            foreach (var section in configuration.Root.GetSection("sinks").GetChildren())
+            {
+                var batch = section.GetSection(BatchSinkFactory.SinkKind);
+                var name = section["name"] ?? "";
+                if (!batch.Exists() || (sinkName is not null && !string.Equals(name, sinkName, StringComparison.Ordinal)))
+                {
+                    continue;
+                }
+
+                stores.Add(BatchSinkFactory.CreateStore(new PipelineComponentContext(name, batch, configuration.Options, configuration.Locations, configuration.BaseDirectory, services)));
+            }
+
+            if (stores.Count == 0)
+            {
+                await Console.Error.WriteLineAsync($"batch: {configFile.FullName} has no batch sink{(sinkName is null ? "" : $" named '{sinkName}'")}; add one: sinks: [{{ name: export, batch: {{ interval: 01:00:00, target: {{ directory: out/batch/outgoing }} }} }}]").ConfigureAwait(false);
+                return 2;
+            }
+
+            return await action(stores).ConfigureAwait(false);
+        }
+        catch (ConfigurationException e)
+        {
+            await Console.Error.WriteLineAsync($"batch: {e.Message}").ConfigureAwait(false);
+            return 2;
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            await Console.Error.WriteLineAsync($"batch: {e.Message}").ConfigureAwait(false);
+            return 1;
+        }
+        finally
+        {
+            foreach (var store in stores)
+            {
+                await store.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+}

@@ -1,0 +1,212 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using CdcPipeline.Consumer;
+using CdcPipeline.IntegrationTests.Support;
+using DownstreamBilling;
+using Npgsql;
+
+namespace CdcPipeline.IntegrationTests.Downstream;
+
+/// <summary>The idempotency library against a real PostgreSQL, driven by the downstream-billing sample's projection.</summary>
+public sealed class IdempotentConsumerTests(PostgresFixture fixture) : IAsyncLifetime
+{
+    private PostgresTestDatabase _db = null!;
+    private NpgsqlDataSource _dataSource = null!;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync()
+    {
+        _db = await fixture.CreateDatabaseAsync("idempotent");
+        _dataSource = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(_db.ConnectionString) { Pooling = true, MaxPoolSize = 40 }.ConnectionString);
+        await _db.ExecuteAsync(BillingProjection.SchemaSql);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _dataSource.DisposeAsync();
+        await _db.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Each_of_1000_events_is_applied_once_across_a_replay_with_racing_duplicates()
+    {
+        var consumer = new IdempotentConsumer(_dataSource, BillingProjection.ConsumerName);
+        await consumer.EnsureSchemaAsync(Ct);
+        var events = OrderEvents(orders: 250); // placed, shipped, cancelled?, … : 1000 events
+
+        // First delivery of the first half, in order (as the pipeline would before a crash).
+        var results = new ConcurrentDictionary<string, ConcurrentBag<HandleResult>>();
+        foreach (var json in events.Take(500))
+        {
+            Record(results, json, await consumer.HandleAsync(json, BillingProjection.HandleAsync, Ct));
+        }
+
+        // The replay: all 1000 again, and every one delivered twice at the same moment (two sink
+        // deliveries racing), eight events at a time.
+        await Parallel.ForEachAsync(events, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = Ct }, async (json, ct) =>
+        {
+            var twins = await Task.WhenAll(
+                Task.Run(() => consumer.HandleAsync(json, BillingProjection.HandleAsync, ct), ct),
+                Task.Run(() => consumer.HandleAsync(json, BillingProjection.HandleAsync, ct), ct));
+            foreach (var r in twins)
+            {
+                Record(results, json, r);
+            }
+        });
+
+        Assert.Equal(1000, results.Count);
+        Assert.All(results, r => Assert.Equal(1, r.Value.Count(x => x == HandleResult.Applied)));
+        Assert.Equal(1000L, await _db.ScalarAsync<long>("SELECT count(*) FROM cdc_processed_events WHERE consumer = 'billing'"));
+        // Every event's effect happened once: the per-order counters add up to the events, order by order.
+        Assert.Equal(1000L, await _db.ScalarAsync<long>("SELECT sum(events)::bigint FROM billing_orders"));
+        Assert.Equal(250L, await _db.ScalarAsync<long>("SELECT count(*) FROM billing_orders"));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM billing_orders WHERE events <> 4"));
+    }
+
+    [Fact]
+    public async Task A_failing_handler_rolls_back_its_writes_and_the_mark_so_a_redelivery_applies_it()
+    {
+        var consumer = new IdempotentConsumer(_dataSource, BillingProjection.ConsumerName);
+        await consumer.EnsureSchemaAsync(Ct);
+        var json = Placed("evt-1", "4711", "99.50");
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => consumer.HandleAsync(json, async (c, tx, e, ct) =>
+        {
+            await BillingProjection.HandleAsync(c, tx, e, ct);
+            throw new InvalidOperationException("the handler failed after writing");
+        }, Ct));
+
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM billing_orders"));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM cdc_processed_events"));
+
+        Assert.Equal(HandleResult.Applied, await consumer.HandleAsync(json, BillingProjection.HandleAsync, Ct));
+        Assert.Equal(HandleResult.Duplicate, await consumer.HandleAsync(json, BillingProjection.HandleAsync, Ct));
+        Assert.Equal(99.50m, await _db.ScalarAsync<decimal>("SELECT amount FROM billing_orders WHERE order_id = '4711'"));
+    }
+
+    [Fact]
+    public async Task A_duplicate_waiting_on_an_uncommitted_first_delivery_applies_when_that_one_rolls_back()
+    {
+        var consumer = new IdempotentConsumer(_dataSource, BillingProjection.ConsumerName);
+        await consumer.EnsureSchemaAsync(Ct);
+        var json = Placed("evt-race", "815", "10.00");
+        var firstInside = new TaskCompletionSource();
+        var releaseFirst = new TaskCompletionSource();
+
+        var first = consumer.HandleAsync(json, async (c, tx, e, ct) =>
+        {
+            await BillingProjection.HandleAsync(c, tx, e, ct);
+            firstInside.SetResult();
+            await releaseFirst.Task.WaitAsync(ct);
+            throw new InvalidOperationException("first delivery fails");
+        }, Ct);
+        await firstInside.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+
+        var second = consumer.HandleAsync(json, BillingProjection.HandleAsync, Ct);
+        // The second delivery must be blocked on the first one's uncommitted mark, not have run.
+        var blocked = await WaitForLockWaitAsync();
+        Assert.True(blocked, "the second delivery did not wait on the first one's row lock");
+        Assert.False(second.IsCompleted);
+
+        releaseFirst.SetResult();
+        await Assert.ThrowsAsync<InvalidOperationException>(() => first);
+        Assert.Equal(HandleResult.Applied, await second.WaitAsync(TimeSpan.FromSeconds(10), Ct));
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM billing_orders WHERE order_id = '815' AND events = 1"));
+    }
+
+    [Fact]
+    public async Task Consumers_deduplicate_under_their_own_names()
+    {
+        var billing = new IdempotentConsumer(_dataSource, "billing");
+        var audit = new IdempotentConsumer(_dataSource, "audit");
+        await billing.EnsureSchemaAsync(Ct);
+        var json = Placed("evt-shared", "1", "1.00");
+        var ran = 0;
+        Task Count(NpgsqlConnection c, NpgsqlTransaction t, ConsumedEvent e, CancellationToken ct)
+        {
+            Interlocked.Increment(ref ran);
+            return Task.CompletedTask;
+        }
+
+        Assert.Equal(HandleResult.Applied, await billing.HandleAsync(json, Count, Ct));
+        Assert.Equal(HandleResult.Applied, await audit.HandleAsync(json, Count, Ct));
+        Assert.Equal(HandleResult.Duplicate, await audit.HandleAsync(json, Count, Ct));
+        Assert.Equal(2, ran);
+    }
+
+    [Fact]
+    public async Task The_billing_sample_reading_the_pipelines_file_twice_applies_each_event_once()
+    {
+        var consumer = new IdempotentConsumer(_dataSource, BillingProjection.ConsumerName);
+        await consumer.EnsureSchemaAsync(Ct);
+        var file = Path.Combine(Path.GetTempPath(), "cdc-billing-" + Guid.NewGuid().ToString("N")[..8] + ".jsonl");
+        try
+        {
+            var lines = OrderEvents(orders: 5);
+            lines.Insert(3, "{\"kind\":\"change\",\"op\":\"c\",\"table\":\"tb_cust_mst\"}"); // a raw change: not for billing
+            await File.WriteAllTextAsync(file, string.Join("\n", lines) + "\n", Ct);
+
+            async Task<(int Applied, int Duplicates)> RunOnceAsync()
+            {
+                var (applied, duplicates) = (0, 0);
+                await foreach (var evt in JsonLinesEvents.ReadAsync(file, follow: false, Ct))
+                {
+                    _ = await consumer.HandleAsync(evt, BillingProjection.HandleAsync, Ct) == HandleResult.Applied ? applied++ : duplicates++;
+                }
+
+                return (applied, duplicates);
+            }
+
+            Assert.Equal((20, 0), await RunOnceAsync());
+            Assert.Equal((0, 20), await RunOnceAsync()); // a restart reads the whole file again
+            Assert.Equal(5L, await _db.ScalarAsync<long>("SELECT count(*) FROM billing_orders WHERE status = 'cancelled' AND amount = 13.75 AND events = 4"));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    private async Task<bool> WaitForLockWaitAsync()
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (DateTime.UtcNow < deadline)
+        {
+            var waiting = await _db.ScalarAsync<long>($"SELECT count(*) FROM pg_stat_activity WHERE datname = '{_db.Name}' AND wait_event_type = 'Lock'");
+            if (waiting > 0)
+            {
+                return true;
+            }
+
+            await Task.Delay(20, Ct);
+        }
+
+        return false;
+    }
+
+    private static void Record(ConcurrentDictionary<string, ConcurrentBag<HandleResult>> results, string json, HandleResult result) =>
+        results.GetOrAdd(ConsumedEvent.FromCloudEventJson(json).Id, _ => []).Add(result);
+
+    /// <summary>Four events per order: placed, shipped, a re-placement (amount change) and a cancellation.</summary>
+    private static List<string> OrderEvents(int orders)
+    {
+        var list = new List<string>();
+        for (var i = 0; i < orders; i++)
+        {
+            var order = (1000 + i).ToString(CultureInfo.InvariantCulture);
+            list.Add(Placed($"{order}-1", order, "12.50"));
+            list.Add(Event($"{order}-2", "OrderShipped", order, $"{{\"orderId\":\"{order}\",\"shippedOn\":\"2026-11-25\"}}"));
+            list.Add(Placed($"{order}-3", order, "13.75"));
+            list.Add(Event($"{order}-4", "OrderCancelled", order, $"{{\"orderId\":\"{order}\",\"previousStatus\":\"SHIPPED\"}}"));
+        }
+
+        return list;
+    }
+
+    private static string Placed(string id, string order, string total) =>
+        Event(id, "OrderPlaced", order, $"{{\"orderId\":\"{order}\",\"customerId\":\"C0000001\",\"total\":\"{total}\"}}");
+
+    private static string Event(string id, string type, string subject, string data) =>
+        $"{{\"specversion\":\"1.0\",\"id\":\"{id}\",\"source\":\"/cdcpipeline/test/public.tb_ord_mst\",\"type\":\"{type}\",\"subject\":\"{subject}\",\"datacontenttype\":\"application/json\",\"data\":{data}}}";
+}

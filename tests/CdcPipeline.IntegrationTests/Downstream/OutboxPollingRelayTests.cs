@@ -1,0 +1,217 @@
+using System.Collections.Concurrent;
+using CdcPipeline.Consumer.Outbox;
+using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Pipeline;
+using CdcPipeline.Core.Sinks;
+using CdcPipeline.Core.Translation;
+using CdcPipeline.Core.Translation.Outbox;
+using CdcPipeline.IntegrationTests.Support;
+using CdcPipeline.Postgres.Outbox;
+using Npgsql;
+
+namespace CdcPipeline.IntegrationTests.Downstream;
+
+/// <summary>The polling relay (source.outboxPolling) with the outbox writer, through the real pipeline runner.</summary>
+public sealed class OutboxPollingRelayTests(PostgresFixture fixture) : IAsyncLifetime
+{
+    private PostgresTestDatabase _db = null!;
+    private readonly string _deadLetters = Path.Combine(Path.GetTempPath(), "cdc-outbox-dlq-" + Guid.NewGuid().ToString("N")[..8] + ".jsonl");
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync()
+    {
+        _db = await fixture.CreateDatabaseAsync("outboxpoll");
+        await _db.ExecuteAsync(OutboxWriter.SchemaSql());
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        NpgsqlConnection.ClearAllPools();
+        await _db.DisposeAsync();
+        File.Delete(_deadLetters);
+    }
+
+    [Fact]
+    public async Task Rows_of_concurrent_writers_are_delivered_in_seq_order_and_marked_sent_only_after_the_sink_accepted_them()
+    {
+        const int writers = 4;
+        const int perWriter = 50;
+        var sink = new GatedSink();
+        await using var source = Relay();
+        var runner = new PipelineRunner(source, Translator(), [new SinkBinding(sink, SinkPolicy.Default)], new JsonLinesDeadLetterQueue(_deadLetters));
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var running = runner.RunAsync(stop.Token);
+
+        var writerTasks = Enumerable.Range(0, writers).Select(w => Task.Run(() => WriteAsync(w, perWriter), Ct)).ToArray();
+
+        // The sink holds its first batch: nothing may be marked sent while it does.
+        await sink.Entered.Task.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM outbox WHERE status = 'sent'"));
+        sink.Open();
+
+        await Task.WhenAll(writerTasks);
+        await WaitUntilAsync(async () => await _db.ScalarAsync<long>("SELECT count(*) FROM outbox WHERE status = 'sent'") == writers * perWriter);
+        await stop.CancelAsync();
+        await running;
+
+        var inSeqOrder = (await _db.QueryAsync("SELECT id::text FROM outbox ORDER BY seq")).Select(r => (string)r[0]!).ToList();
+        var delivered = sink.Delivered.Select(e => e.Id).ToList();
+        Assert.Equal(inSeqOrder, delivered);
+        Assert.All(sink.Delivered, e => Assert.Equal("Order", e.AggregateType));
+        // Per aggregate, the writer's own order is kept too.
+        foreach (var group in sink.Delivered.GroupBy(e => e.Subject))
+        {
+            var steps = group.Select(e => ((RawJson)e.Data!).Text).Select(t => int.Parse(t.Split(':')[1].TrimEnd('}'), System.Globalization.CultureInfo.InvariantCulture)).ToList();
+            Assert.Equal(steps.Order().ToList(), steps);
+        }
+    }
+
+    [Fact]
+    public async Task A_crash_before_acknowledgement_publishes_the_rows_again_with_the_same_ids()
+    {
+        await WriteAsync(0, 10);
+        List<ChangeEvent> first;
+        await using (var relay = new SourceReader(Relay(), Ct))
+        {
+            first = await relay.TakeAsync(10);
+        } // "crash": nothing acknowledged
+
+        Assert.Equal(10L, await _db.ScalarAsync<long>("SELECT count(*) FROM outbox WHERE status = 'pending'"));
+        var translator = new OutboxTranslator("test", new OutboxOptions());
+        await using (var relay = new SourceReader(Relay(), Ct))
+        {
+            var again = await relay.TakeAsync(10);
+            Assert.Equal(Ids(translator, first), Ids(translator, again));
+            await relay.Source.AcknowledgeAsync(again[^1].Position, Ct);
+        }
+
+        Assert.Equal(10L, await _db.ScalarAsync<long>("SELECT count(*) FROM outbox WHERE status = 'sent'"));
+        Assert.Equal(20L, await _db.ScalarAsync<long>("SELECT sum(attempts)::bigint FROM outbox"));
+        await using (var relay = new SourceReader(Relay(), Ct))
+        {
+            Assert.Null(await relay.NextAsync(TimeSpan.FromMilliseconds(500)));
+        }
+    }
+
+    [Fact]
+    public async Task A_row_committed_late_by_a_writer_that_does_not_serialize_is_still_published_and_marked_sent()
+    {
+        var unserialized = new OutboxWriter(serializeCommits: false);
+        await using var slow = new NpgsqlConnection(_db.ConnectionString);
+        await slow.OpenAsync(Ct);
+        await using var slowTx = await slow.BeginTransactionAsync(Ct);
+        var late = await unserialized.AddAsync(slow, slowTx, new OutboxMessage { AggregateType = "Order", AggregateId = "a", Type = "T", PayloadJson = "{}" }, Ct);
+        await WriteAsync(1, 1); // draws a higher seq and commits first
+
+        await using var relay = new SourceReader(Relay(), Ct);
+        var first = await relay.TakeAsync(1);
+        await relay.Source.AcknowledgeAsync(first[0].Position, Ct);
+
+        await slowTx.CommitAsync(Ct);
+        var second = await relay.TakeAsync(1, timeout: TimeSpan.FromSeconds(15));
+        Assert.Equal(late.ToString(), second[0].After!["id"]);
+        Assert.True(second[0].Position.Major < first[0].Position.Major);
+        await relay.Source.AcknowledgeAsync(second[0].Position, Ct);
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM outbox WHERE status = 'pending'"));
+    }
+
+    [Fact]
+    public async Task A_second_relay_stands_by_until_the_active_one_stops()
+    {
+        await WriteAsync(0, 3);
+        var active = new SourceReader(Relay(), Ct);
+        await active.TakeAsync(3);
+        await using var standby = new SourceReader(Relay(), Ct);
+        Assert.Null(await standby.NextAsync(TimeSpan.FromMilliseconds(700)));
+
+        await active.DisposeAsync();
+        var taken = await standby.TakeAsync(3, timeout: TimeSpan.FromSeconds(15));
+        Assert.Equal(3, taken.Count);
+    }
+
+    private OutboxPollingSource Relay() => new("test", new OutboxPollingOptions
+    {
+        ConnectionString = _db.ConnectionString,
+        Table = "public.outbox",
+        Interval = TimeSpan.FromMilliseconds(50),
+        BatchSize = 7,
+    });
+
+    private static OutboxRoutingTranslator Translator() =>
+        new(new OutboxTranslator("test", new OutboxOptions { Table = "public.outbox" }), new NothingElse());
+
+    private static List<string> Ids(OutboxTranslator translator, IEnumerable<ChangeEvent> changes)
+    {
+        var events = new List<DomainEvent>();
+        foreach (var c in changes)
+        {
+            translator.Translate(c, events);
+        }
+
+        return events.Select(e => e.Id).ToList();
+    }
+
+    /// <summary>One writer: <paramref name="count"/> transactions, each adding one outbox row for its own aggregate.</summary>
+    private async Task WriteAsync(int writer, int count)
+    {
+        var outbox = new OutboxWriter();
+        await using var connection = new NpgsqlConnection(_db.ConnectionString);
+        await connection.OpenAsync(Ct);
+        for (var i = 0; i < count; i++)
+        {
+            await using var tx = await connection.BeginTransactionAsync(Ct);
+            await outbox.AddAsync(connection, tx, new OutboxMessage
+            {
+                AggregateType = "Order",
+                AggregateId = "order-" + writer,
+                Type = "OrderPlaced",
+                PayloadJson = $"{{\"step\": {i}}}",
+            }, Ct);
+            await tx.CommitAsync(Ct);
+        }
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not reached in 60 s");
+            await Task.Delay(50, Ct);
+        }
+    }
+
+    private sealed class NothingElse : IChangeTranslator
+    {
+        public void Translate(ChangeEvent change, ICollection<DomainEvent> output)
+        {
+        }
+    }
+
+    private sealed class GatedSink : ISink
+    {
+        private readonly ConcurrentQueue<DomainEvent> _delivered = new();
+        private readonly TaskCompletionSource _gate = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public string Name => "gated";
+
+        public TaskCompletionSource Entered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public IReadOnlyList<DomainEvent> Delivered => _delivered.ToArray();
+
+        public void Open() => _gate.TrySetResult();
+
+        public async ValueTask DeliverAsync(IReadOnlyList<DomainEvent> batch, CancellationToken cancellationToken)
+        {
+            Entered.TrySetResult();
+            await _gate.Task.WaitAsync(cancellationToken);
+            foreach (var e in batch)
+            {
+                _delivered.Enqueue(e);
+            }
+        }
+
+        public ValueTask DisposeAsync() => default;
+    }
+}

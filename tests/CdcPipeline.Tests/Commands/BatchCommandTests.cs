@@ -1,0 +1,65 @@
+using System.CommandLine;
+using CdcPipeline.Commands;
+using CdcPipeline.Core.Translation;
+using CdcPipeline.Sinks.Batch;
+using CdcPipeline.Tests.Support;
+
+namespace CdcPipeline.Tests.Commands;
+
+public sealed class BatchCommandTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("cdc-batch-cmd-").FullName;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Resend_by_id_restores_the_identical_file_at_the_target_from_the_configured_sink()
+    {
+        var config = Path.Combine(_dir, "pipeline.yaml");
+        await File.WriteAllTextAsync(config, """
+            name: shop
+            source:
+              test: {}
+            sinks:
+              - name: export
+                batch: { interval: 01:00:00, spool: b/spool, archive: b/archive, target: { directory: b/outgoing } }
+            """, Ct);
+        var start = new DateTimeOffset(2026, 11, 25, 9, 0, 0, TimeSpan.Zero);
+        BatchManifest manifest;
+        await using (var store = new BatchStore("shop", "export", TimeSpan.FromHours(1), Path.Combine(_dir, "b", "spool"), Path.Combine(_dir, "b", "archive"), new DirectoryBatchTarget(Path.Combine(_dir, "b", "outgoing"))))
+        {
+            var change = InMemoryChangeSource.Change(1, "K", "S");
+            await store.AppendAsync(start, [new DomainEvent { Id = "e1", Type = "T", Source = "/s", Position = change.Position, Change = change, Data = change.After }], Ct);
+            manifest = Assert.Single(await store.CloseDueAsync(start.AddHours(1), Ct));
+        }
+
+        var sent = Path.Combine(_dir, "b", "outgoing", manifest.File);
+        var original = await File.ReadAllBytesAsync(sent, Ct);
+        File.Delete(sent);
+
+        Assert.Equal(0, await RunAsync("batch", "resend", "--config", config, "--id", manifest.BatchId));
+        Assert.Equal(original, await File.ReadAllBytesAsync(sent, Ct));
+        Assert.Equal(2, Directory.GetFiles(Path.Combine(_dir, "b", "outgoing")).Length);
+
+        Assert.Equal(0, await RunAsync("batch", "list", "--config", config));
+        Assert.Equal(1, await RunAsync("batch", "resend", "--config", config, "--id", "shop-export-20000101T000000Z"));
+        Assert.Equal(2, await RunAsync("batch", "resend", "--config", config, "--id", "other-sink-20000101T000000Z"));
+    }
+
+    [Fact]
+    public async Task A_configuration_without_a_batch_sink_is_an_error()
+    {
+        var config = Path.Combine(_dir, "pipeline.yaml");
+        await File.WriteAllTextAsync(config, "name: shop\nsource:\n  test: {}\nsinks:\n  - name: a\n    console: {}\n", Ct);
+        Assert.Equal(2, await RunAsync("batch", "list", "--config", config));
+    }
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static Task<int> RunAsync(params string[] args)
+    {
+        var root = new RootCommand();
+        root.Subcommands.Add(BatchCommand.Create());
+        return root.Parse(args).InvokeAsync(cancellationToken: Ct);
+    }
+}

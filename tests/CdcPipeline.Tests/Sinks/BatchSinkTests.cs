@@ -1,0 +1,226 @@
+using System.Security.Cryptography;
+using System.Text;
+using CdcPipeline.Core.Json;
+using CdcPipeline.Core.Translation;
+using CdcPipeline.Sinks.Batch;
+using CdcPipeline.Tests.Support;
+
+namespace CdcPipeline.Tests.Sinks;
+
+public sealed class BatchSinkTests : IDisposable
+{
+    private static readonly DateTimeOffset Ten = new(2026, 11, 25, 10, 0, 0, TimeSpan.Zero);
+    private readonly string _root = Path.Combine(Path.GetTempPath(), "cdc-batch-" + Guid.NewGuid().ToString("N")[..8]);
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private string Outgoing => Path.Combine(_root, "outgoing");
+
+    [Fact]
+    public async Task The_events_of_an_interval_become_one_file_and_a_manifest_when_the_interval_ends()
+    {
+        await using var store = Store(new DirectoryBatchTarget(Outgoing));
+        var events = Events(1, 6);
+        await store.AppendAsync(Ten.AddMinutes(5), events[..3], Ct);
+        await store.AppendAsync(Ten.AddMinutes(55), events[3..5], Ct);
+        await store.AppendAsync(Ten.AddMinutes(61), events[5..], Ct);
+
+        Assert.Empty(await store.CloseDueAsync(Ten.AddMinutes(59), Ct));
+        var manifest = Assert.Single(await store.CloseDueAsync(Ten.AddMinutes(60), Ct));
+
+        Assert.Equal("legacy-orders-export-20261125T100000Z", manifest.BatchId);
+        Assert.Equal("legacy-orders-export-20261125T100000Z.jsonl", manifest.File);
+        Assert.Equal(Ten, manifest.IntervalStart);
+        Assert.Equal(Ten.AddHours(1), manifest.IntervalEnd);
+        Assert.Equal("arrival", manifest.TimeBasis);
+        Assert.Equal(5, manifest.Count);
+        Assert.Equal(events[0].Position.ToString(), manifest.FirstPosition);
+        Assert.Equal(events[4].Position.ToString(), manifest.LastPosition);
+
+        var data = await File.ReadAllBytesAsync(Path.Combine(Outgoing, manifest.File), Ct);
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(data)), manifest.Sha256);
+        Assert.Equal(data.LongLength, manifest.Bytes);
+        var expected = string.Concat(events[..5].Select(e => EventJson.Serialize(e) + "\n"));
+        Assert.Equal(expected, Encoding.UTF8.GetString(data));
+
+        var uploaded = BatchManifest.FromUtf8Json(await File.ReadAllBytesAsync(Path.Combine(Outgoing, BatchStore.ManifestName(manifest.BatchId)), Ct));
+        Assert.Equal(manifest, uploaded);
+        Assert.Equal([manifest.File, BatchStore.ManifestName(manifest.BatchId)], (await new DirectoryBatchTarget(Outgoing).ListAsync(Ct)).Order(StringComparer.Ordinal));
+
+        // The 11:00 interval is still open: its event waits in the spool.
+        Assert.Single(Directory.GetFiles(store.SpoolDirectory));
+        Assert.Equal(1, Assert.Single(await store.CloseDueAsync(Ten.AddHours(2), Ct)).Count);
+    }
+
+    [Fact]
+    public async Task Resending_a_batch_by_id_gives_the_identical_files_under_the_same_names_and_no_duplicate()
+    {
+        await using var store = Store(new DirectoryBatchTarget(Outgoing));
+        await store.AppendAsync(Ten.AddMinutes(1), Events(1, 4), Ct);
+        var manifest = Assert.Single(await store.CloseDueAsync(Ten.AddHours(1), Ct));
+        var target = new DirectoryBatchTarget(Outgoing);
+        var before = await ReadAllAsync(target);
+
+        // Downstream lost the data file: re-send by id.
+        File.Delete(Path.Combine(Outgoing, manifest.File));
+        var resent = await store.ResendAsync(manifest.BatchId, Ct);
+        Assert.Equal(manifest, resent);
+        Assert.Equal(before, await ReadAllAsync(target));
+
+        // Re-sending a batch that is still there replaces it: still one copy, byte-identical.
+        await store.ResendAsync(manifest.BatchId, Ct);
+        Assert.Equal(before, await ReadAllAsync(target));
+        Assert.DoesNotContain(Directory.GetFiles(Outgoing), f => f.EndsWith(".tmp", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Resending_refuses_a_corrupted_archive_and_an_unknown_id_names_the_known_ones()
+    {
+        await using var store = Store(new DirectoryBatchTarget(Outgoing));
+        await store.AppendAsync(Ten, Events(1, 2), Ct);
+        var manifest = Assert.Single(await store.CloseDueAsync(Ten.AddHours(1), Ct));
+
+        var unknown = await Assert.ThrowsAsync<FileNotFoundException>(() => store.ResendAsync("nope", Ct));
+        Assert.Contains(manifest.BatchId, unknown.Message, StringComparison.Ordinal);
+
+        await File.AppendAllTextAsync(Path.Combine(store.ArchiveDirectory, manifest.File), "tampered\n", Ct);
+        var corrupt = await Assert.ThrowsAsync<InvalidDataException>(() => store.ResendAsync(manifest.BatchId, Ct));
+        Assert.Contains("SHA-256", corrupt.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_failed_upload_keeps_the_spool_and_the_next_close_sends_the_same_batch()
+    {
+        var failing = new FailingTarget();
+        var events = Events(1, 4);
+        await using (var store = Store(failing))
+        {
+            await store.AppendAsync(Ten.AddMinutes(10), events, Ct);
+            await Assert.ThrowsAsync<IOException>(() => store.CloseDueAsync(Ten.AddHours(1), Ct));
+            Assert.Single(Directory.GetFiles(store.SpoolDirectory));
+        }
+
+        // A restarted sink (same directories) closes it again, deterministically.
+        await using var again = Store(new DirectoryBatchTarget(Outgoing));
+        var manifest = Assert.Single(await again.CloseDueAsync(Ten.AddHours(1), Ct));
+        Assert.Equal(4, manifest.Count);
+        Assert.Empty(Directory.GetFiles(again.SpoolDirectory));
+        Assert.Equal(string.Concat(events.Select(e => EventJson.Serialize(e) + "\n")), await File.ReadAllTextAsync(Path.Combine(Outgoing, manifest.File), Ct));
+    }
+
+    [Fact]
+    public async Task A_torn_spool_line_from_a_crash_is_cut_before_appending_more()
+    {
+        var events = Events(1, 3);
+        await using (var store = Store(new DirectoryBatchTarget(Outgoing)))
+        {
+            await store.AppendAsync(Ten, events[..2], Ct);
+        }
+
+        var spool = Directory.GetFiles(Path.Combine(_root, "spool")).Single();
+        await File.AppendAllTextAsync(spool, "slot@99:0\t{\"specversion\":\"1.0\",\"id\":\"torn", Ct); // a crash mid-append
+
+        await using var reopened = Store(new DirectoryBatchTarget(Outgoing));
+        await reopened.AppendAsync(Ten.AddMinutes(1), events[2..], Ct);
+        var manifest = Assert.Single(await reopened.CloseDueAsync(Ten.AddHours(1), Ct));
+        Assert.Equal(3, manifest.Count);
+        Assert.Equal(string.Concat(events.Select(e => EventJson.Serialize(e) + "\n")), await File.ReadAllTextAsync(Path.Combine(Outgoing, manifest.File), Ct));
+    }
+
+    [Fact]
+    public async Task The_sink_spools_by_arrival_time_and_closes_when_its_clock_passes_the_interval_end()
+    {
+        var clock = new ManualClock(Ten.AddMinutes(30));
+        var store = Store(new DirectoryBatchTarget(Outgoing));
+        await using var sink = new BatchSink("export", store, TimeSpan.FromHours(1), clock);
+        await sink.DeliverAsync(Events(1, 3), Ct);
+
+        Assert.Empty(await sink.CloseDueAsync(Ct));
+        clock.Now = Ten.AddHours(1);
+        var manifest = Assert.Single(await sink.CloseDueAsync(Ct));
+        Assert.Equal(3, manifest.Count);
+        Assert.Equal(Ten, manifest.IntervalStart);
+    }
+
+    [Fact]
+    public async Task Events_arriving_for_an_interval_that_was_already_closed_go_to_the_next_open_one()
+    {
+        await using var store = Store(new DirectoryBatchTarget(Outgoing));
+        await store.AppendAsync(Ten.AddMinutes(1), Events(1, 2), Ct);
+        var closed = Assert.Single(await store.CloseDueAsync(Ten.AddHours(1), Ct));
+        var archived = await File.ReadAllBytesAsync(Path.Combine(store.ArchiveDirectory, closed.File), Ct);
+
+        await store.AppendAsync(Ten.AddMinutes(2), Events(3, 1), Ct); // the clock stepped back
+
+        var next = Assert.Single(await store.CloseDueAsync(Ten.AddHours(2), Ct));
+        Assert.Equal(Ten.AddHours(1), next.IntervalStart);
+        Assert.Equal(1, next.Count);
+        Assert.Equal(archived, await File.ReadAllBytesAsync(Path.Combine(store.ArchiveDirectory, closed.File), Ct));
+    }
+
+    [Theory]
+    [InlineData("00:07:00")]
+    [InlineData("1.12:00:00")]
+    [InlineData("00:00:00")]
+    public void An_interval_that_does_not_align_to_days_is_rejected(string interval)
+    {
+        var error = Assert.Throws<ArgumentException>(() => new BatchStore("p", "s", TimeSpan.Parse(interval, System.Globalization.CultureInfo.InvariantCulture), _root, _root, new DirectoryBatchTarget(_root)));
+        Assert.Contains("divide a day", error.Message, StringComparison.Ordinal);
+    }
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_root))
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+    }
+
+    private BatchStore Store(IBatchTarget target) =>
+        new("legacy-orders", "export", TimeSpan.FromHours(1), Path.Combine(_root, "spool"), Path.Combine(_root, "archive"), target);
+
+    private static DomainEvent[] Events(int from, int count) =>
+        Enumerable.Range(from, count).Select(i =>
+        {
+            var change = InMemoryChangeSource.Change(i, "K" + (i % 3), "S");
+            return new DomainEvent
+            {
+                Id = EventIds.For(change.Position, "test"),
+                Type = "OrderShipped",
+                Source = "/cdcpipeline/legacy-orders/public.tb_ord_mst",
+                Subject = "K" + (i % 3),
+                Data = change.After,
+                Position = change.Position,
+                Change = change,
+            };
+        }).ToArray();
+
+    private static async Task<Dictionary<string, string>> ReadAllAsync(DirectoryBatchTarget target)
+    {
+        var files = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var name in await target.ListAsync(Ct))
+        {
+            files[name] = Convert.ToHexString(SHA256.HashData(await File.ReadAllBytesAsync(Path.Combine(target.Directory, name), Ct)));
+        }
+
+        return files;
+    }
+
+    private sealed class FailingTarget : IBatchTarget
+    {
+        public string Description => "failing";
+
+        public Task UploadAsync(string name, Stream content, CancellationToken cancellationToken) => throw new IOException("target unreachable");
+
+        public Task<bool> ExistsAsync(string name, CancellationToken cancellationToken) => Task.FromResult(false);
+
+        public Task<IReadOnlyList<string>> ListAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<string>>([]);
+    }
+
+    private sealed class ManualClock(DateTimeOffset now) : TimeProvider
+    {
+        public DateTimeOffset Now { get; set; } = now;
+
+        public override DateTimeOffset GetUtcNow() => Now;
+    }
+}

@@ -1,0 +1,156 @@
+using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Json;
+using CdcPipeline.Core.Translation;
+using CdcPipeline.Core.Translation.Outbox;
+
+namespace CdcPipeline.Tests.Translation;
+
+/// <summary>Debezium Outbox Event Router semantics on hand-built changes.</summary>
+public sealed class OutboxTranslatorTests
+{
+    private const string RowId = "6f0e8f4e-3c1a-4f53-9c39-5b1e0f4f9a01";
+
+    [Fact]
+    public void An_insert_becomes_an_event_with_the_rows_id_aggregate_as_subject_and_route_and_the_payload_as_data()
+    {
+        var translator = new OutboxTranslator("orders", new OutboxOptions());
+        var change = Outbox(ChangeOperation.Create, RowId, "Order", "1001", "OrderPlaced", new RawJson("{\"orderId\":1001,\"total\":\"12.50\"}"));
+
+        var e = Assert.Single(Translate(translator, change));
+
+        Assert.Equal(RowId, e.Id);
+        Assert.Equal("OrderPlaced", e.Type);
+        Assert.Equal("1001", e.Subject);
+        Assert.Equal("Order", e.AggregateType);
+        Assert.Equal("/cdcpipeline/orders/public.outbox", e.Source);
+        Assert.Equal(change.Position, e.Position);
+        Assert.Equal(new DateTimeOffset(2026, 11, 25, 10, 0, 0, TimeSpan.Zero), e.Time);
+        Assert.False(e.IsRawChange);
+        // The payload is the event's data as JSON, not a string holding JSON.
+        Assert.Contains("\"data\":{\"orderId\":1001,\"total\":\"12.50\"}", EventJson.Serialize(e), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_replayed_insert_gives_the_same_event_id()
+    {
+        var translator = new OutboxTranslator("orders", new OutboxOptions());
+        var first = Translate(translator, Outbox(ChangeOperation.Create, RowId, "Order", "1", "OrderPlaced", new RawJson("{}"), lsn: 100));
+        var replayed = Translate(translator, Outbox(ChangeOperation.Read, RowId, "Order", "1", "OrderPlaced", new RawJson("{}"), lsn: 900));
+        Assert.Equal(first.Single().Id, replayed.Single().Id);
+    }
+
+    [Fact]
+    public void Deletes_and_other_tables_produce_nothing()
+    {
+        var translator = new OutboxTranslator("orders", new OutboxOptions());
+        Assert.Empty(Translate(translator, Outbox(ChangeOperation.Delete, RowId, "Order", "1", "OrderPlaced", new RawJson("{}"))));
+        Assert.Empty(Translate(translator, Outbox(ChangeOperation.Create, RowId, "Order", "1", "OrderPlaced", new RawJson("{}"), table: "other_outbox")));
+    }
+
+    [Fact]
+    public void An_update_is_skipped_by_default_and_an_error_when_configured()
+    {
+        var update = Outbox(ChangeOperation.Update, RowId, "Order", "1", "OrderPlaced", new RawJson("{}"));
+        Assert.Empty(Translate(new OutboxTranslator("orders", new OutboxOptions()), update));
+
+        var strict = new OutboxTranslator("orders", new OutboxOptions { InvalidOperation = "error" });
+        var error = Assert.Throws<InvalidOperationException>(() => Translate(strict, update));
+        Assert.Contains("public.outbox", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Column_names_route_field_and_header_placement_are_configurable()
+    {
+        var options = new OutboxOptions
+        {
+            Table = "sales.events_out",
+            Fields = new OutboxFieldOptions { Id = "event_id", Key = "agg_id", Type = "event_type", Payload = "body", Timestamp = "occurred_at" },
+            RouteBy = "agg_type",
+            AdditionalPlacement = ["tenant:header", "correlation_id:header:correlationid"],
+        };
+        var translator = new OutboxTranslator("p", options);
+        var occurred = new DateTimeOffset(2025, 1, 2, 3, 4, 5, TimeSpan.Zero);
+        var change = Change("sales", "events_out", ChangeOperation.Create, Row.From(
+            ("event_id", "e-1"), ("agg_type", "Invoice"), ("agg_id", 77L), ("event_type", "InvoiceIssued"),
+            ("body", "{\"amount\":\"5.00\"}"), ("occurred_at", UtcTimestamp.FromDateTimeOffset(occurred)),
+            ("tenant", "acme"), ("correlation_id", "c-9")));
+
+        var e = Assert.Single(Translate(translator, change));
+
+        Assert.Equal("e-1", e.Id);
+        Assert.Equal("InvoiceIssued", e.Type);
+        Assert.Equal("77", e.Subject);
+        Assert.Equal("Invoice", e.AggregateType);
+        Assert.Equal(occurred, e.Time);
+        Assert.Equal(new RawJson("{\"amount\":\"5.00\"}"), e.Data); // a text payload is expanded as JSON
+        Assert.Equal("acme", e.Extensions!["tenant"]);
+        Assert.Equal("c-9", e.Extensions["correlationid"]);
+    }
+
+    [Fact]
+    public void A_missing_column_is_an_error_naming_the_column_and_the_fix()
+    {
+        var translator = new OutboxTranslator("p", new OutboxOptions { Fields = new OutboxFieldOptions { Type = "event_type" } });
+        var error = Assert.Throws<InvalidOperationException>(() => Translate(translator, Outbox(ChangeOperation.Create, RowId, "Order", "1", "OrderPlaced", new RawJson("{}"))));
+        Assert.Contains("'event_type'", error.Message, StringComparison.Ordinal);
+        Assert.Contains("outbox.fields", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_unsupported_placement_is_rejected()
+    {
+        var error = Assert.Throws<ArgumentException>(() => new OutboxTranslator("p", new OutboxOptions { AdditionalPlacement = ["tenant:partition"] }));
+        Assert.Contains("header", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_routing_translator_gives_outbox_rows_to_the_outbox_only_and_everything_else_to_the_other_translator()
+    {
+        var others = new List<ChangeEvent>();
+        var routing = new OutboxRoutingTranslator(new OutboxTranslator("p", new OutboxOptions()), new Capture(others));
+        var outboxChange = Outbox(ChangeOperation.Create, RowId, "Order", "1", "OrderPlaced", new RawJson("{}"));
+        var legacyChange = Change("public", "tb_ord_mst", ChangeOperation.Create, Row.From(("ord_no", 1L)));
+
+        var events = new List<DomainEvent>();
+        routing.Translate(outboxChange, events);
+        routing.Translate(legacyChange, events);
+
+        Assert.Equal(RowId, Assert.Single(events).Id);
+        Assert.Same(legacyChange, Assert.Single(others));
+    }
+
+    private static List<DomainEvent> Translate(IChangeTranslator translator, ChangeEvent change)
+    {
+        var output = new List<DomainEvent>();
+        translator.Translate(change, output);
+        return output;
+    }
+
+    private static ChangeEvent Outbox(ChangeOperation op, string id, string aggregateType, string aggregateId, string type, object? payload, long lsn = 42, string table = "outbox")
+    {
+        var row = Row.From(("id", id), ("aggregatetype", aggregateType), ("aggregateid", aggregateId), ("type", type), ("payload", payload));
+        return Change("public", table, op, row, lsn);
+    }
+
+    private static ChangeEvent Change(string schema, string table, ChangeOperation op, Row row, long lsn = 42) => new()
+    {
+        Kind = ChangeKind.Change,
+        Operation = op,
+        Source = new SourceInfo
+        {
+            Schema = schema,
+            Table = table,
+            Lsn = lsn,
+            CommitTime = UtcTimestamp.FromDateTimeOffset(new DateTimeOffset(2026, 11, 25, 10, 0, 0, TimeSpan.Zero)),
+        },
+        Position = new SourcePosition("slot", lsn),
+        Key = Row.From((row.ColumnName(0), row[0])),
+        Before = op == ChangeOperation.Delete ? row : null,
+        After = op == ChangeOperation.Delete ? null : row,
+    };
+
+    private sealed class Capture(List<ChangeEvent> seen) : IChangeTranslator
+    {
+        public void Translate(ChangeEvent change, ICollection<DomainEvent> output) => seen.Add(change);
+    }
+}
