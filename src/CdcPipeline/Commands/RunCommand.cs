@@ -80,8 +80,9 @@ internal static class RunCommand
             return 2;
         }
 
+        var worker = host.Services.GetRequiredService<PipelineWorker>();
         await host.RunAsync(cancellationToken).ConfigureAwait(false);
-        var failure = host.Services.GetRequiredService<PipelineWorker>().Failure;
+        var failure = worker.Failure;
         if (failure is not null)
         {
             await Console.Error.WriteLineAsync($"error: {failure.Message}").ConfigureAwait(false);

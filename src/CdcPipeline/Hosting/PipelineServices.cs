@@ -1,4 +1,6 @@
 using CdcPipeline.Core.Configuration;
+using CdcPipeline.Postgres.Configuration;
+using CdcPipeline.Sinks.Batch;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace CdcPipeline.Hosting;
@@ -12,6 +14,8 @@ internal static class PipelineServices
     public static IServiceCollection AddCdcPipeline(this IServiceCollection services)
     {
         services.AddCdcCore();
+        services.AddCdcPostgres();
+        services.AddCdcBatch();
         services.AddSingleton<ITranslatorProvider, RulesTranslatorProvider>();
         return services;
     }

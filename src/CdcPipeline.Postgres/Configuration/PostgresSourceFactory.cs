@@ -1,0 +1,65 @@
+using CdcPipeline.Core.Configuration;
+using CdcPipeline.Core.Pipeline;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace CdcPipeline.Postgres.Configuration;
+
+/// <summary>The embedded capture: <c>source.postgres</c>.</summary>
+public sealed class PostgresSourceFactory : ISourceFactory
+{
+    public const string SourceKind = "postgres";
+
+    public string Kind => SourceKind;
+
+    public IChangeSource Create(PipelineComponentContext context) =>
+        new PgOutputChangeSource(ToOptions(context), context.Services.GetService<ILoggerFactory>());
+
+    public static PostgresSourceOptions ToOptions(PipelineComponentContext context)
+    {
+        var s = context.Bind<PostgresSourceSettings>();
+        foreach (var table in s.Tables.Concat(s.ReselectToastTables))
+        {
+            if (table.Split('.') is not [{ Length: > 0 }, { Length: > 0 }])
+            {
+                throw context.Error("tables", $"'{table}' is not schema.table");
+            }
+        }
+
+        try
+        {
+            _ = new Npgsql.NpgsqlConnectionStringBuilder(s.ConnectionString);
+        }
+        catch (ArgumentException e)
+        {
+            // The message names the bad keyword, never the password.
+            throw context.Error("connectionString", $"not a valid Npgsql connection string: {e.Message}");
+        }
+
+        return new PostgresSourceOptions
+        {
+            ConnectionString = s.ConnectionString,
+            Publication = s.Publication,
+            Slot = s.Slot,
+            Tables = s.Tables,
+            Snapshot = s.Snapshot switch
+            {
+                "never" => SnapshotMode.Never,
+                "initial_only" => SnapshotMode.InitialOnly,
+                _ => SnapshotMode.Initial,
+            },
+            Name = s.Name ?? context.Pipeline.Name,
+            CreatePublicationIfMissing = s.CreatePublicationIfMissing,
+            CreateSlotIfMissing = s.CreateSlotIfMissing,
+            StateDirectory = s.StateDirectory is null ? null : context.ResolvePath(s.StateDirectory),
+            SnapshotChunkSize = s.SnapshotChunkSize,
+            HeartbeatInterval = s.HeartbeatInterval,
+            IncludeMessages = s.IncludeMessages,
+            SignalTable = s.SignalTable,
+            ReselectToastTables = s.ReselectToastTables,
+            ReconnectMinDelay = s.ReconnectMinDelay,
+            ReconnectMaxDelay = s.ReconnectMaxDelay,
+            MaxReconnectAttempts = s.MaxReconnectAttempts,
+        };
+    }
+}

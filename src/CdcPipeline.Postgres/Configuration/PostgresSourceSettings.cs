@@ -1,0 +1,52 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace CdcPipeline.Postgres.Configuration;
+
+/// <summary>
+/// <c>source.postgres</c> as written in the YAML file (bound strictly: an unknown key is an error);
+/// <see cref="PostgresSourceFactory"/> turns it into <see cref="PostgresSourceOptions"/>.
+/// </summary>
+public sealed class PostgresSourceSettings
+{
+    [Required(ErrorMessage = "the legacy database's Npgsql connection string is required")]
+    public string ConnectionString { get; set; } = "";
+
+    [Required(ErrorMessage = "the publication name is required (db prepare creates it)")]
+    public string Publication { get; set; } = "";
+
+    [Required(ErrorMessage = "the replication slot name is required")]
+    [RegularExpression("^[a-z0-9_]{1,63}$", ErrorMessage = "a slot name is 1-63 lower-case letters, digits or '_' (PostgreSQL's rule)")]
+    public string Slot { get; set; } = "";
+
+    public List<string> Tables { get; set; } = [];
+
+    /// <summary><c>initial</c> (default), <c>never</c> or <c>initial_only</c>.</summary>
+    [RegularExpression("^(initial|never|initial_only)$", ErrorMessage = "must be one of: initial, never, initial_only")]
+    public string Snapshot { get; set; } = "initial";
+
+    public string? Name { get; set; }
+
+    public bool CreatePublicationIfMissing { get; set; } = true;
+
+    public bool CreateSlotIfMissing { get; set; } = true;
+
+    public string? StateDirectory { get; set; }
+
+    [Range(1, 10_000_000)]
+    public int SnapshotChunkSize { get; set; } = 10_000;
+
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    public bool IncludeMessages { get; set; } = true;
+
+    public string? SignalTable { get; set; }
+
+    public List<string> ReselectToastTables { get; set; } = [];
+
+    public TimeSpan ReconnectMinDelay { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    public TimeSpan ReconnectMaxDelay { get; set; } = TimeSpan.FromSeconds(30);
+
+    [Range(0, int.MaxValue)]
+    public int MaxReconnectAttempts { get; set; }
+}
