@@ -1,0 +1,97 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace CdcPipeline.IntegrationTests.EndToEnd;
+
+/// <summary>The real <c>cdcpipeline</c> binary as a child process, so a test can kill -9 it.</summary>
+internal sealed class PipelineProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _log = new();
+
+    private PipelineProcess(Process process)
+    {
+        _process = process;
+    }
+
+    public static PipelineProcess Start(params string[] arguments)
+    {
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "cdcpipeline.dll"));
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        var process = Process.Start(info) ?? throw new InvalidOperationException("could not start cdcpipeline");
+        var result = new PipelineProcess(process);
+        process.ErrorDataReceived += (_, e) => result.Append(e.Data);
+        process.OutputDataReceived += (_, e) => result.Append(e.Data);
+        process.BeginErrorReadLine();
+        process.BeginOutputReadLine();
+        return result;
+    }
+
+    public int Id => _process.Id;
+
+    public bool HasExited => _process.HasExited;
+
+    public string Log
+    {
+        get
+        {
+            lock (_log)
+            {
+                return _log.ToString();
+            }
+        }
+    }
+
+    /// <summary>SIGKILL: no flush, no acknowledgement, no goodbye.</summary>
+    public void Kill9()
+    {
+        _process.Kill(entireProcessTree: true);
+        _process.WaitForExit();
+    }
+
+    /// <summary>SIGTERM: the graceful stop; returns the exit code.</summary>
+    public async Task<int> TerminateAsync(TimeSpan timeout)
+    {
+        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await kill!.WaitForExitAsync();
+        }
+
+        using var cts = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cts.Token);
+        return _process.ExitCode;
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+
+        _process.Dispose();
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_log)
+        {
+            _log.AppendLine(line);
+        }
+    }
+}
