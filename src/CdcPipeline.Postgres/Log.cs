@@ -1,0 +1,63 @@
+using Microsoft.Extensions.Logging;
+
+namespace CdcPipeline.Postgres;
+
+/// <summary>Source-generated log messages of the embedded capture. LSNs are structured fields; connection strings never appear.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1000, LogLevel.Information, "Created publication {Publication} for {Tables}")]
+    public static partial void PublicationCreated(ILogger logger, string publication, string tables);
+
+    [LoggerMessage(1001, LogLevel.Information, "Created replication slot {Slot} at consistent point {ConsistentLsn}")]
+    public static partial void SlotCreated(ILogger logger, string slot, string consistentLsn);
+
+    [LoggerMessage(1002, LogLevel.Information, "Streaming from slot {Slot} (publication {Publication}, confirmed flush {ConfirmedFlushLsn})")]
+    public static partial void StreamingStarted(ILogger logger, string slot, string publication, string? confirmedFlushLsn);
+
+    [LoggerMessage(1003, LogLevel.Warning, "Replication connection for slot {Slot} lost (attempt {Attempt}); reconnecting in {DelayMs} ms from the last acknowledged LSN {AckedLsn}")]
+    public static partial void Reconnecting(ILogger logger, Exception exception, string slot, int attempt, long delayMs, string ackedLsn);
+
+    [LoggerMessage(1004, LogLevel.Debug, "Acknowledged slot {Slot} up to {FlushLsn}")]
+    public static partial void Acknowledged(ILogger logger, string slot, string flushLsn);
+
+    [LoggerMessage(1005, LogLevel.Warning,
+        "Table {Table} has no primary key and REPLICA IDENTITY is not FULL: its updates and deletes carry no key and no before image " +
+        "(and PostgreSQL rejects UPDATE/DELETE on it while it is published for them). Run: ALTER TABLE {Table} REPLICA IDENTITY FULL;")]
+    public static partial void NoReplicaIdentity(ILogger logger, string table);
+
+    [LoggerMessage(1006, LogLevel.Information, "Schema of {Table} changed: now {ColumnCount} columns ({Columns})")]
+    public static partial void RelationChanged(ILogger logger, string table, int columnCount, string columns);
+
+    [LoggerMessage(1010, LogLevel.Information, "Snapshot of {Table} started: about {EstimatedRows} rows, chunks of {ChunkSize}")]
+    public static partial void SnapshotTableStarted(ILogger logger, string table, long estimatedRows, int chunkSize);
+
+    [LoggerMessage(1011, LogLevel.Information, "Snapshot of {Table}: {RowsDone} of about {EstimatedRows} rows")]
+    public static partial void SnapshotProgress(ILogger logger, string table, long rowsDone, long estimatedRows);
+
+    [LoggerMessage(1012, LogLevel.Information, "Snapshot of {Table} done: {RowsDone} rows")]
+    public static partial void SnapshotTableDone(ILogger logger, string table, long rowsDone);
+
+    [LoggerMessage(1013, LogLevel.Information, "Resuming interrupted snapshot of slot {Slot} (consistent point {ConsistentLsn}): {Tables} still to read, as incremental chunks while streaming")]
+    public static partial void SnapshotResuming(ILogger logger, string slot, string consistentLsn, string tables);
+
+    [LoggerMessage(1014, LogLevel.Information, "Incremental snapshot of {Table} requested ({Reason})")]
+    public static partial void IncrementalSnapshotRequested(ILogger logger, string table, string reason);
+
+    [LoggerMessage(1015, LogLevel.Warning, "Table {Table} has no primary key: its snapshot is read in one piece and restarts from its beginning if interrupted")]
+    public static partial void SnapshotWithoutKey(ILogger logger, string table);
+
+    [LoggerMessage(1016, LogLevel.Warning, "Ignoring signal {SignalId} of type {SignalType}: {Reason}")]
+    public static partial void SignalIgnored(ILogger logger, string signalId, string signalType, string reason);
+
+    [LoggerMessage(1017, LogLevel.Warning, "Incremental snapshot chunk of {Table} failed; retrying")]
+    public static partial void IncrementalChunkFailed(ILogger logger, Exception exception, string table);
+
+    [LoggerMessage(1020, LogLevel.Warning, "Heartbeat for slot {Slot} failed; retrying next interval")]
+    public static partial void HeartbeatFailed(ILogger logger, Exception exception, string slot);
+
+    [LoggerMessage(1021, LogLevel.Debug, "Streamed transaction {Xid} aborted (subtransaction {SubXid}): {Discarded} buffered changes discarded")]
+    public static partial void StreamAborted(ILogger logger, uint xid, uint subXid, int discarded);
+
+    [LoggerMessage(1022, LogLevel.Debug, "Skipping transaction at {CommitLsn} already delivered before the reconnect")]
+    public static partial void SkippingRedelivered(ILogger logger, string commitLsn);
+}

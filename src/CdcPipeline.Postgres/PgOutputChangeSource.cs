@@ -1,0 +1,1059 @@
+using System.Data;
+using System.Globalization;
+using System.IO;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Json;
+using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Pipeline;
+using CdcPipeline.Postgres.Capture;
+using CdcPipeline.Postgres.Setup;
+using CdcPipeline.Postgres.Snapshot;
+using CdcPipeline.Postgres.Types;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+using Npgsql.Replication;
+using Npgsql.Replication.PgOutput;
+using Npgsql.Replication.PgOutput.Messages;
+using NpgsqlTypes;
+
+namespace CdcPipeline.Postgres;
+
+/// <summary>
+/// The embedded capture path: reads a logical replication slot with Npgsql's pgoutput client (protocol v2,
+/// streaming of large in-progress transactions) and yields the same canonical change events the Debezium
+/// decoding yields for the same SQL. Positions are <c>(slot, commit LSN, index in transaction)</c>; the slot's
+/// confirmed LSN advances only when every event of a transaction is acknowledged. Optionally snapshots the
+/// tables first (consistent with the slot, chunked, resumable) and re-snapshots tables on demand while streaming.
+/// Create it with <see cref="PostgresSourceOptions"/>; read once with <see cref="ReadAsync"/>; dispose to stop.
+/// </summary>
+public sealed class PgOutputChangeSource : IChangeSource
+{
+    public const string HeartbeatPrefix = "cdc-heartbeat";
+    public const string Connector = "postgresql";
+
+    private readonly PostgresSourceOptions _options;
+    private readonly ILogger _logger;
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly PgTypeCatalog _types;
+    private readonly AckTracker _ack = new();
+    private readonly SnapshotStateStore _store;
+    private readonly Dictionary<uint, RelationInfo> _relations = [];
+    private readonly HashSet<string> _warnedNoKey = new(StringComparer.Ordinal);
+    private readonly HashSet<string>? _tableFilter;
+    private readonly HashSet<string> _reselectToast;
+    private readonly string? _signalTable;
+    private readonly string _database;
+    private readonly CancellationTokenSource _lifetime = new();
+    private volatile LogicalReplicationConnection? _replication;
+    private IncrementalSnapshotter? _incremental;
+    private SnapshotState? _state;
+    private Task? _heartbeatTask;
+    private Task? _incrementalTask;
+    private long _lastEmittedMajor = -1;
+    private int _reading;
+
+    public PgOutputChangeSource(PostgresSourceOptions options, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.SnapshotChunkSize <= 0)
+        {
+            throw new ArgumentException($"source.postgres.snapshotChunkSize must be positive (was {options.SnapshotChunkSize})", nameof(options));
+        }
+
+        _options = options;
+        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<PgOutputChangeSource>();
+        _dataSource = new NpgsqlDataSourceBuilder(PgSession.Apply(options.ConnectionString, "cdcpipeline")).Build();
+        _types = new PgTypeCatalog(_dataSource);
+        _store = new SnapshotStateStore(options.StateDirectory ?? Path.Combine(".run", "state"), options.Slot);
+        _tableFilter = options.Tables.Count == 0 ? null : options.Tables.Select(ReplicationSetup.NormalizeTableName).ToHashSet(StringComparer.Ordinal);
+        _reselectToast = options.ReselectToastTables.Select(ReplicationSetup.NormalizeTableName).ToHashSet(StringComparer.Ordinal);
+        _signalTable = options.SignalTable is null ? null : ReplicationSetup.NormalizeTableName(options.SignalTable);
+        var builder = new NpgsqlConnectionStringBuilder(options.ConnectionString);
+        _database = builder.Database ?? builder.Username ?? "postgres";
+    }
+
+    /// <summary>The highest LSN this source has confirmed to the slot (0 before the first).</summary>
+    public ulong ConfirmedLsn => _ack.FlushedLsn;
+
+    /// <summary>Where snapshot progress is kept.</summary>
+    public string SnapshotStatePath => _store.Path;
+
+    public async IAsyncEnumerable<ChangeEvent> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        if (Interlocked.Exchange(ref _reading, 1) == 1)
+        {
+            throw new InvalidOperationException("a PgOutputChangeSource is read once; create a new one to read again");
+        }
+
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _lifetime.Token);
+        var token = linked.Token;
+
+        await ReplicationSetup.EnsurePublicationAsync(_dataSource, _options.Publication, _options.Tables.Select(ReplicationSetup.NormalizeTableName).ToList(), _options.CreatePublicationIfMissing, token);
+        var tables = _options.Tables.Count > 0
+            ? _options.Tables.Select(ReplicationSetup.NormalizeTableName).ToList()
+            : (await ReplicationSetup.GetPublicationTablesAsync(_dataSource, _options.Publication, token)).Where(t => t != _signalTable).ToList();
+        foreach (var table in await ReplicationSetup.FindTablesWithoutReplicaIdentityAsync(_dataSource, tables, token))
+        {
+            WarnNoKeyOnce(table);
+        }
+
+        var slot = await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, token);
+        _state = _store.Load();
+        if (_state is not null && _state.Slot != _options.Slot)
+        {
+            _state = null;
+        }
+
+        LogicalReplicationConnection? connection = null;
+        try
+        {
+            if (slot is null)
+            {
+                if (!_options.CreateSlotIfMissing)
+                {
+                    throw new InvalidOperationException(
+                        $"replication slot '{_options.Slot}' does not exist and creating it is not allowed (createSlotIfMissing: false); " +
+                        $"create it with: SELECT pg_create_logical_replication_slot('{_options.Slot}', 'pgoutput');");
+                }
+
+                connection = await OpenReplicationAsync(token);
+                if (_options.Snapshot == SnapshotMode.Never)
+                {
+                    var created = await connection.CreatePgOutputReplicationSlot(_options.Slot, temporarySlot: false, LogicalSlotSnapshotInitMode.NoExport, cancellationToken: token);
+                    Log.SlotCreated(_logger, _options.Slot, created.ConsistentPoint.ToString());
+                    _state = new SnapshotState { Slot = _options.Slot, ConsistentLsn = (ulong)created.ConsistentPoint, InitialCompleted = true };
+                    _store.Save(_state);
+                }
+                else
+                {
+                    // The exported snapshot shows the database exactly at the slot's consistent point; it lives until
+                    // the next command on this replication connection, so the table reads happen on a second one.
+                    var created = await connection.CreatePgOutputReplicationSlot(_options.Slot, temporarySlot: false, LogicalSlotSnapshotInitMode.Export, cancellationToken: token);
+                    Log.SlotCreated(_logger, _options.Slot, created.ConsistentPoint.ToString());
+                    _state = new SnapshotState
+                    {
+                        Slot = _options.Slot,
+                        ConsistentLsn = (ulong)created.ConsistentPoint,
+                        Tables = tables.Select(t => new TableProgress { Table = t }).ToList(),
+                    };
+                    _store.Save(_state);
+                    await foreach (var change in ReadInitialSnapshotAsync(created.SnapshotName, token))
+                    {
+                        yield return change;
+                    }
+                }
+            }
+            else if (_options.Snapshot != SnapshotMode.Never && (_state is null || !_state.InitialCompleted))
+            {
+                if (_state is null)
+                {
+                    // The slot exists but was never snapshotted through by us: there is no exported snapshot to be had,
+                    // so the tables are read as incremental chunks while streaming (or at a fresh snapshot for initial_only).
+                    _state = new SnapshotState
+                    {
+                        Slot = _options.Slot,
+                        ConsistentLsn = (ulong)NpgsqlLogSequenceNumber.Parse(slot.ConfirmedFlushLsn ?? slot.RestartLsn ?? "0/1"),
+                        Tables = tables.Select(t => new TableProgress { Table = t, Incremental = _options.Snapshot != SnapshotMode.InitialOnly }).ToList(),
+                        InitialCompleted = _options.Snapshot != SnapshotMode.InitialOnly,
+                    };
+                    _store.Save(_state);
+                }
+                else if (_options.Snapshot == SnapshotMode.InitialOnly)
+                {
+                    await foreach (var change in ReadInitialSnapshotAsync(snapshotName: null, token))
+                    {
+                        yield return change;
+                    }
+                }
+                else
+                {
+                    var remaining = _state.Tables.Where(t => !t.Incremental && !t.Done).ToList();
+                    Log.SnapshotResuming(_logger, _options.Slot, new NpgsqlLogSequenceNumber(_state.ConsistentLsn).ToString(), string.Join(", ", remaining.Select(t => t.Table)));
+                    foreach (var t in remaining)
+                    {
+                        t.Incremental = true;
+                    }
+
+                    _state.InitialCompleted = true;
+                    _store.Save(_state);
+                }
+            }
+
+            if (_options.Snapshot == SnapshotMode.InitialOnly)
+            {
+                yield break;
+            }
+
+            _state ??= new SnapshotState { Slot = _options.Slot, ConsistentLsn = 0, InitialCompleted = true };
+            _incremental = new IncrementalSnapshotter(_dataSource, _types, _store, _state, _options.SnapshotChunkSize, _logger);
+            _incrementalTask = Task.Run(() => RunQuietlyAsync(_incremental.RunAsync, token), CancellationToken.None);
+            _heartbeatTask = Task.Run(() => RunQuietlyAsync(HeartbeatLoopAsync, token), CancellationToken.None);
+
+            var replicationSlot = new PgOutputReplicationSlot(_options.Slot);
+            var attempt = 0;
+            while (true)
+            {
+                token.ThrowIfCancellationRequested();
+                Exception? failure = null;
+                IAsyncEnumerator<ChangeEvent>? stream = null;
+                try
+                {
+                    connection ??= await OpenReplicationAsync(token);
+                    stream = StreamOnceAsync(connection, replicationSlot, token).GetAsyncEnumerator(token);
+                }
+                catch (Exception e) when (IsTransient(e, token))
+                {
+                    failure = e;
+                }
+
+                if (stream is not null)
+                {
+                    try
+                    {
+                        while (true)
+                        {
+                            ChangeEvent current;
+                            try
+                            {
+                                if (!await stream.MoveNextAsync())
+                                {
+                                    failure = new EndOfStreamException("the server ended the replication stream");
+                                    break;
+                                }
+
+                                current = stream.Current;
+                            }
+                            catch (Exception e) when (IsTransient(e, token))
+                            {
+                                failure = e;
+                                break;
+                            }
+
+                            attempt = 0;
+                            yield return current;
+                        }
+                    }
+                    finally
+                    {
+                        await DisposeQuietlyAsync(stream);
+                    }
+                }
+
+                _replication = null;
+                if (connection is not null)
+                {
+                    await DisposeQuietlyAsync(connection);
+                    connection = null;
+                }
+
+                attempt++;
+                if (_options.MaxReconnectAttempts > 0 && attempt > _options.MaxReconnectAttempts)
+                {
+                    throw new InvalidOperationException($"replication slot '{_options.Slot}': gave up after {_options.MaxReconnectAttempts} failed reconnects", failure);
+                }
+
+                var delay = TimeSpan.FromTicks(Math.Min(_options.ReconnectMaxDelay.Ticks, _options.ReconnectMinDelay.Ticks * (1L << Math.Min(attempt - 1, 20))));
+                Log.Reconnecting(_logger, failure!, _options.Slot, attempt, (long)delay.TotalMilliseconds, new NpgsqlLogSequenceNumber(_ack.FlushedLsn).ToString());
+                await Task.Delay(delay, token);
+            }
+        }
+        finally
+        {
+            _replication = null;
+            if (connection is not null)
+            {
+                await DisposeQuietlyAsync(connection);
+            }
+        }
+    }
+
+    public async ValueTask AcknowledgeAsync(SourcePosition position, CancellationToken cancellationToken)
+    {
+        if (!string.Equals(position.Stream, _options.Slot, StringComparison.Ordinal))
+        {
+            return;
+        }
+
+        if (_ack.Acknowledge(position) is { } flush)
+        {
+            await SendFeedbackAsync(flush, cancellationToken);
+        }
+    }
+
+    /// <summary>Starts an incremental re-snapshot of <paramref name="table"/> (<c>schema.table</c>) while streaming continues.</summary>
+    public void RequestSnapshot(string table)
+    {
+        var incremental = _incremental ?? throw new InvalidOperationException("the source is not streaming yet: call ReadAsync first");
+        incremental.Enqueue(ReplicationSetup.NormalizeTableName(table), "requested");
+    }
+
+    /// <summary>Writes one heartbeat now (the heartbeat timer does this every <see cref="PostgresSourceOptions.HeartbeatInterval"/>).</summary>
+    public async Task EmitHeartbeatAsync(CancellationToken cancellationToken)
+    {
+        await using (var cmd = _dataSource.CreateCommand("SELECT pg_catalog.pg_logical_emit_message(false, $1, $2)"))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = HeartbeatPrefix });
+            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture) });
+            await cmd.ExecuteScalarAsync(cancellationToken);
+        }
+
+        if (await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, cancellationToken) is { LagBytes: { } lag })
+        {
+            PostgresMetrics.ReportLag(_options.Slot, lag);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _lifetime.CancelAsync();
+        foreach (var task in new[] { _heartbeatTask, _incrementalTask })
+        {
+            if (task is not null)
+            {
+                await task;
+            }
+        }
+
+        if (_replication is { } replication)
+        {
+            await DisposeQuietlyAsync(replication);
+        }
+
+        await _dataSource.DisposeAsync();
+        _lifetime.Dispose();
+    }
+
+    private async Task<LogicalReplicationConnection> OpenReplicationAsync(CancellationToken cancellationToken)
+    {
+        var connection = new LogicalReplicationConnection(PgSession.Apply(_options.ConnectionString, "cdcpipeline-" + _options.Slot));
+        try
+        {
+            await connection.Open(cancellationToken);
+            return connection;
+        }
+        catch
+        {
+            await DisposeQuietlyAsync(connection);
+            throw;
+        }
+    }
+
+    private async Task HeartbeatLoopAsync(CancellationToken cancellationToken)
+    {
+        if (_options.HeartbeatInterval <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        using var timer = new PeriodicTimer(_options.HeartbeatInterval);
+        while (await timer.WaitForNextTickAsync(cancellationToken))
+        {
+            try
+            {
+                await EmitHeartbeatAsync(cancellationToken);
+            }
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+            {
+                Log.HeartbeatFailed(_logger, e, _options.Slot);
+            }
+        }
+    }
+
+    private static async Task RunQuietlyAsync(Func<CancellationToken, Task> loop, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await loop(cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async IAsyncEnumerable<ChangeEvent> StreamOnceAsync(LogicalReplicationConnection connection, PgOutputReplicationSlot slot, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var options = new PgOutputReplicationOptions(_options.Publication, PgOutputProtocolVersion.V2, binary: false,
+            streamingMode: PgOutputStreamingMode.On, messages: true, twoPhase: false);
+        _replication = connection;
+        if (_ack.FlushedLsn > 0)
+        {
+            // a fresh connection would otherwise report 0/0 in its automatic status updates
+            connection.SetReplicationStatus(new NpgsqlLogSequenceNumber(_ack.FlushedLsn));
+        }
+
+        var slotInfo = await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, cancellationToken);
+        Log.StreamingStarted(_logger, _options.Slot, _options.Publication, slotInfo?.ConfirmedFlushLsn);
+        _relations.Clear();
+
+        TransactionBuffer? transaction = null;
+        TransactionBuffer? streaming = null;
+        var streamed = new Dictionary<uint, TransactionBuffer>();
+        await foreach (var message in connection.StartReplication(slot, options, cancellationToken))
+        {
+            switch (message)
+            {
+                case BeginMessage begin:
+                    transaction = new TransactionBuffer(begin.TransactionXid);
+                    break;
+                case StreamStartMessage start:
+                    if (!streamed.TryGetValue(start.TransactionXid, out streaming))
+                    {
+                        streaming = new TransactionBuffer(start.TransactionXid);
+                        streamed[start.TransactionXid] = streaming;
+                    }
+
+                    break;
+                case StreamStopMessage:
+                    streaming = null;
+                    break;
+                case RelationMessage relation:
+                    await OnRelationAsync(relation, cancellationToken);
+                    break;
+                case InsertMessage insert:
+                {
+                    var r = Relation(insert.Relation.RelationId);
+                    var (after, _) = await ReadRowAsync(r, insert.NewRow, cancellationToken);
+                    after = await ReselectToastAsync(r, after, cancellationToken);
+                    Target(streaming, transaction).Changes.Add(new PendingChange(ChangeKind.Change, ChangeOperation.Create, r, r.KeyOf(after), null, after, (ulong)message.WalStart, insert.TransactionXid));
+                    break;
+                }
+
+                case FullUpdateMessage full:
+                {
+                    var r = Relation(full.Relation.RelationId);
+                    var (before, _) = await ReadRowAsync(r, full.OldRow, cancellationToken);
+                    var (after, _) = await ReadRowAsync(r, full.NewRow, cancellationToken);
+                    after = await ReselectToastAsync(r, after, cancellationToken);
+                    Target(streaming, transaction).Changes.Add(UpdateChange(r, before, after, (ulong)message.WalStart, full.TransactionXid));
+                    break;
+                }
+
+                case IndexUpdateMessage index:
+                {
+                    var r = Relation(index.Relation.RelationId);
+                    var (before, _) = await ReadRowAsync(r, index.Key, cancellationToken);
+                    var (after, _) = await ReadRowAsync(r, index.NewRow, cancellationToken);
+                    after = await ReselectToastAsync(r, after, cancellationToken);
+                    Target(streaming, transaction).Changes.Add(UpdateChange(r, before, after, (ulong)message.WalStart, index.TransactionXid));
+                    break;
+                }
+
+                case UpdateMessage update:
+                {
+                    var r = Relation(update.Relation.RelationId);
+                    var (after, _) = await ReadRowAsync(r, update.NewRow, cancellationToken);
+                    after = await ReselectToastAsync(r, after, cancellationToken);
+                    Target(streaming, transaction).Changes.Add(UpdateChange(r, null, after, (ulong)message.WalStart, update.TransactionXid));
+                    break;
+                }
+
+                case FullDeleteMessage fullDelete:
+                {
+                    var r = Relation(fullDelete.Relation.RelationId);
+                    var (before, _) = await ReadRowAsync(r, fullDelete.OldRow, cancellationToken);
+                    Target(streaming, transaction).Changes.Add(new PendingChange(ChangeKind.Change, ChangeOperation.Delete, r, r.KeyOf(before), before, null, (ulong)message.WalStart, fullDelete.TransactionXid));
+                    break;
+                }
+
+                case KeyDeleteMessage keyDelete:
+                {
+                    // DEFAULT identity: the old tuple holds the key columns, every other column null (as Debezium shows it)
+                    var r = Relation(keyDelete.Relation.RelationId);
+                    var (before, _) = await ReadRowAsync(r, keyDelete.Key, cancellationToken);
+                    Target(streaming, transaction).Changes.Add(new PendingChange(ChangeKind.Change, ChangeOperation.Delete, r, r.KeyOf(before), before, null, (ulong)message.WalStart, keyDelete.TransactionXid));
+                    break;
+                }
+
+                case TruncateMessage truncate:
+                    foreach (var truncated in truncate.Relations)
+                    {
+                        var r = Relation(truncated.RelationId);
+                        Target(streaming, transaction).Changes.Add(new PendingChange(ChangeKind.Change, ChangeOperation.Truncate, r, null, null, null, (ulong)message.WalStart, truncate.TransactionXid));
+                    }
+
+                    break;
+                case LogicalDecodingMessage logical:
+                {
+                    var content = await ReadAllAsync(logical.Data, cancellationToken);
+                    var lsn = (ulong)logical.MessageLsn;
+                    if ((logical.Flags & 1) != 0)
+                    {
+                        Target(streaming, transaction).Changes.Add(new PendingChange(ChangeKind.Message, ChangeOperation.Message, null, null, null, null, lsn, logical.TransactionXid,
+                            new LogicalMessage(logical.Prefix, content, Transactional: true)));
+                    }
+                    else
+                    {
+                        foreach (var change in await OnNonTransactionalMessageAsync(logical.Prefix, content, lsn, cancellationToken))
+                        {
+                            yield return change;
+                        }
+                    }
+
+                    break;
+                }
+
+                case CommitMessage commit:
+                    if (transaction is not null)
+                    {
+                        foreach (var change in await CompleteAsync(transaction, (ulong)commit.CommitLsn, (ulong)commit.TransactionEndLsn, commit.TransactionCommitTimestamp, cancellationToken))
+                        {
+                            yield return change;
+                        }
+                    }
+
+                    transaction = null;
+                    break;
+                case StreamCommitMessage streamCommit:
+                    if (streamed.Remove(streamCommit.TransactionXid, out var committed))
+                    {
+                        foreach (var change in await CompleteAsync(committed, (ulong)streamCommit.CommitLsn, (ulong)streamCommit.TransactionEndLsn, streamCommit.TransactionCommitTimestamp, cancellationToken))
+                        {
+                            yield return change;
+                        }
+                    }
+
+                    break;
+                case StreamAbortMessage abort:
+                    if (streamed.TryGetValue(abort.TransactionXid, out var aborted))
+                    {
+                        var discarded = aborted.Discard(abort.SubtransactionXid);
+                        if (abort.SubtransactionXid == abort.TransactionXid)
+                        {
+                            streamed.Remove(abort.TransactionXid);
+                        }
+
+                        Log.StreamAborted(_logger, abort.TransactionXid, abort.SubtransactionXid, discarded);
+                    }
+
+                    break;
+            }
+        }
+    }
+
+    private static TransactionBuffer Target(TransactionBuffer? streaming, TransactionBuffer? transaction) =>
+        streaming ?? transaction ?? throw new InvalidDataException("pgoutput sent a change outside a transaction");
+
+    private static PendingChange UpdateChange(RelationInfo r, Row? before, Row after, ulong lsn, uint? xid)
+    {
+        var key = r.KeyOf(after);
+        var oldKey = r.KeyOf(before);
+        // only a changed key matters: with REPLICA IDENTITY FULL the old key is always there
+        if (oldKey is not null && key is not null && IncrementalSnapshotter.KeyText(oldKey) == IncrementalSnapshotter.KeyText(key))
+        {
+            oldKey = null;
+        }
+
+        return new PendingChange(ChangeKind.Change, ChangeOperation.Update, r, key, before, after, lsn, xid, OldKey: oldKey);
+    }
+
+    private RelationInfo Relation(uint id) =>
+        _relations.TryGetValue(id, out var r) ? r : throw new InvalidDataException($"pgoutput sent a change for relation {id} before its RELATION message");
+
+    private async Task OnRelationAsync(RelationMessage message, CancellationToken cancellationToken)
+    {
+        var count = message.Columns.Count;
+        var names = new string[count];
+        var oids = new uint[count];
+        var converters = new Func<string, object?>[count];
+        var flagged = new List<int>();
+        for (var i = 0; i < count; i++)
+        {
+            var column = message.Columns[i];
+            names[i] = column.ColumnName;
+            oids[i] = column.DataTypeId;
+            converters[i] = await _types.GetConverterAsync(column.DataTypeId, cancellationToken);
+            if ((column.Flags & RelationMessage.Column.ColumnFlags.PartOfKey) != 0)
+            {
+                flagged.Add(i);
+            }
+        }
+
+        var identity = message.ReplicaIdentity switch
+        {
+            RelationMessage.ReplicaIdentitySetting.AllColumns => 'f',
+            RelationMessage.ReplicaIdentitySetting.Nothing => 'n',
+            RelationMessage.ReplicaIdentitySetting.IndexWithIndIsReplIdent => 'i',
+            _ => 'd',
+        };
+
+        // Debezium's key is the primary key (in key order) whatever the replica identity: with FULL identity pgoutput
+        // flags every column as "key", so the flags alone would make the whole row the key.
+        var primaryKey = await PrimaryKeyColumnsAsync(message.RelationId, cancellationToken);
+        var keyIndexes = primaryKey.Count > 0 && primaryKey.All(k => Array.IndexOf(names, k) >= 0)
+            ? primaryKey.Select(k => Array.IndexOf(names, k)).ToArray()
+            : identity == 'f' ? [] : flagged.ToArray();
+
+        var info = new RelationInfo(message.RelationId, message.Namespace, message.RelationName, identity, names, oids, converters, keyIndexes);
+        if (_relations.TryGetValue(message.RelationId, out var previous)
+            && (!previous.Shape.Columns.SequenceEqual(names, StringComparer.Ordinal) || !previous.TypeOids.AsSpan().SequenceEqual(oids)))
+        {
+            Log.RelationChanged(_logger, info.QualifiedName, count, string.Join(", ", names));
+        }
+
+        if (!info.HasKey && identity != 'f')
+        {
+            WarnNoKeyOnce(info.QualifiedName);
+        }
+
+        _relations[message.RelationId] = info;
+    }
+
+    private async Task<List<string>> PrimaryKeyColumnsAsync(uint relationId, CancellationToken cancellationToken)
+    {
+        await using var cmd = _dataSource.CreateCommand(
+            "SELECT a.attname FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) " +
+            "WHERE i.indrelid = $1 AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum)");
+        cmd.Parameters.Add(new NpgsqlParameter<uint> { TypedValue = relationId, NpgsqlDbType = NpgsqlDbType.Oid });
+        var names = new List<string>();
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            names.Add(reader.GetString(0));
+        }
+
+        return names;
+    }
+
+    private void WarnNoKeyOnce(string table)
+    {
+        lock (_warnedNoKey)
+        {
+            if (!_warnedNoKey.Add(table))
+            {
+                return;
+            }
+        }
+
+        Log.NoReplicaIdentity(_logger, ReplicationSetup.QuoteTable(table));
+    }
+
+    /// <summary>Copies a tuple into a row before Npgsql reuses the message; keeps the raw text for re-selects.</summary>
+    private static async Task<(Row Row, string?[] Texts)> ReadRowAsync(RelationInfo relation, ReplicationTuple tuple, CancellationToken cancellationToken)
+    {
+        var values = new object?[relation.Shape.Count];
+        var texts = new string?[relation.Shape.Count];
+        var i = 0;
+        await foreach (var value in tuple.WithCancellation(cancellationToken))
+        {
+            switch (value.Kind)
+            {
+                case TupleDataKind.Null:
+                    break;
+                case TupleDataKind.UnchangedToastedValue:
+                    values[i] = Unavailable.Value;
+                    break;
+                case TupleDataKind.TextValue:
+                    var text = await value.Get<string>(cancellationToken);
+                    texts[i] = text;
+                    values[i] = relation.Converters[i](text);
+                    break;
+                default:
+                    values[i] = await value.Get<byte[]>(cancellationToken);
+                    break;
+            }
+
+            i++;
+        }
+
+        return (new Row(relation.Shape, values), texts);
+    }
+
+    /// <summary>
+    /// For tables configured for it, replaces unchanged-TOAST markers with the column's CURRENT value, selected by key.
+    /// Race: the value read is the one at read time, possibly written by a later transaction than this change.
+    /// </summary>
+    private async Task<Row> ReselectToastAsync(RelationInfo relation, Row after, CancellationToken cancellationToken)
+    {
+        if (!_reselectToast.Contains(relation.QualifiedName) || !relation.HasKey || !after.Values.Any(v => v is Unavailable))
+        {
+            return after;
+        }
+
+        var missing = Enumerable.Range(0, after.Count).Where(i => after[i] is Unavailable).ToArray();
+        var sql = new StringBuilder("SELECT ");
+        sql.AppendJoin(", ", missing.Select(i => ReplicationSetup.QuoteIdentifier(relation.Shape.Columns[i])));
+        sql.Append(" FROM ").Append(ReplicationSetup.QuoteIdentifier(relation.Schema)).Append('.').Append(ReplicationSetup.QuoteIdentifier(relation.Table)).Append(" WHERE ");
+        await using var cmd = _dataSource.CreateCommand();
+        cmd.AllResultTypesAreUnknown = true;
+        for (var k = 0; k < relation.KeyIndexes.Length; k++)
+        {
+            var column = relation.KeyIndexes[k];
+            sql.Append(k == 0 ? "" : " AND ").Append(ReplicationSetup.QuoteIdentifier(relation.Shape.Columns[column])).Append(" = $").Append(k + 1);
+            var keyText = after[column] switch
+            {
+                null => null,
+                ExactDecimal d => d.ToString(),
+                IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+                var v => v.ToString(),
+            };
+            cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)keyText ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Unknown });
+        }
+
+        cmd.CommandText = sql.ToString();
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return after; // deleted since: the marker stays
+        }
+
+        var values = after.Values.ToArray();
+        for (var m = 0; m < missing.Length; m++)
+        {
+            values[missing[m]] = reader.IsDBNull(m) ? null : relation.Converters[missing[m]](reader.GetString(m));
+        }
+
+        return new Row(relation.Shape, values);
+    }
+
+    private static async Task<byte[]> ReadAllAsync(Stream stream, CancellationToken cancellationToken)
+    {
+        using var buffer = new MemoryStream();
+        await stream.CopyToAsync(buffer, cancellationToken);
+        return buffer.ToArray();
+    }
+
+    private async Task<List<ChangeEvent>> CompleteAsync(TransactionBuffer transaction, ulong commitLsn, ulong endLsn, DateTime commitTime, CancellationToken cancellationToken)
+    {
+        var events = new List<ChangeEvent>();
+        if ((long)commitLsn <= _lastEmittedMajor)
+        {
+            // re-sent after a reconnect, and already handed out by this instance
+            Log.SkippingRedelivered(_logger, new NpgsqlLogSequenceNumber(commitLsn).ToString());
+            return events;
+        }
+
+        _lastEmittedMajor = (long)commitLsn;
+        var time = UtcTimestamp.FromDateTimeOffset(new DateTimeOffset(DateTime.SpecifyKind(commitTime, DateTimeKind.Utc)));
+        foreach (var change in transaction.Changes)
+        {
+            if (change.Relation is { } relation)
+            {
+                if (relation.QualifiedName == _signalTable)
+                {
+                    OnSignal(change);
+                    continue;
+                }
+
+                if (_tableFilter is not null && !_tableFilter.Contains(relation.QualifiedName))
+                {
+                    continue;
+                }
+
+                _incremental?.OnChange(relation.QualifiedName, change.Key);
+                _incremental?.OnChange(relation.QualifiedName, change.OldKey);
+            }
+            else if (change.Kind == ChangeKind.Message && !_options.IncludeMessages)
+            {
+                continue;
+            }
+
+            var source = new SourceInfo
+            {
+                Connector = Connector,
+                Name = _options.ServerName,
+                Database = _database,
+                Schema = change.Relation?.Schema,
+                Table = change.Relation?.Table,
+                Lsn = (long)change.Lsn,
+                TxId = transaction.Xid,
+                CommitTime = time,
+                Snapshot = SnapshotMarker.False,
+            };
+
+            if (change.OldKey is { } oldKey)
+            {
+                // Debezium turns a primary-key change into a delete of the old key and a create of the new one.
+                events.Add(new ChangeEvent
+                {
+                    Kind = ChangeKind.Change, Operation = ChangeOperation.Delete, Source = source,
+                    Position = SourcePosition.ForLsn(_options.Slot, commitLsn, events.Count),
+                    Key = oldKey, Before = change.Before, After = null, NewKey = change.Key,
+                });
+                events.Add(new ChangeEvent
+                {
+                    Kind = ChangeKind.Change, Operation = ChangeOperation.Create, Source = source,
+                    Position = SourcePosition.ForLsn(_options.Slot, commitLsn, events.Count),
+                    Key = change.Key, Before = null, After = change.After, OldKey = oldKey,
+                });
+                continue;
+            }
+
+            events.Add(new ChangeEvent
+            {
+                Kind = change.Kind,
+                Operation = change.Operation,
+                Source = source,
+                Position = SourcePosition.ForLsn(_options.Slot, commitLsn, events.Count),
+                Key = change.Key,
+                Before = change.Before,
+                After = change.After,
+                Message = change.Message,
+            });
+        }
+
+        if (_ack.Register((long)commitLsn, events.Count - 1, endLsn) is { } flush)
+        {
+            await SendFeedbackAsync(flush, cancellationToken);
+        }
+
+        return events;
+    }
+
+    private async Task<List<ChangeEvent>> OnNonTransactionalMessageAsync(string prefix, byte[] content, ulong lsn, CancellationToken cancellationToken)
+    {
+        var events = new List<ChangeEvent>();
+        if ((long)lsn <= _lastEmittedMajor)
+        {
+            return events;
+        }
+
+        _lastEmittedMajor = (long)lsn;
+        var source = new SourceInfo { Connector = Connector, Name = _options.ServerName, Database = _database, Lsn = (long)lsn };
+        Action? onDone = null;
+        switch (prefix)
+        {
+            case HeartbeatPrefix:
+                events.Add(new ChangeEvent { Kind = ChangeKind.Heartbeat, Source = source, Position = SourcePosition.ForLsn(_options.Slot, lsn, 0) });
+                break;
+            case IncrementalSnapshotter.WatermarkPrefix:
+                if (_incremental?.OnWatermark(Encoding.UTF8.GetString(content)) is { } chunk)
+                {
+                    foreach (var row in chunk.Rows)
+                    {
+                        events.Add(new ChangeEvent
+                        {
+                            Kind = ChangeKind.Change,
+                            Operation = ChangeOperation.Read,
+                            Source = source with { Schema = chunk.Table.Schema, Table = chunk.Table.Table, Snapshot = SnapshotMarker.Incremental },
+                            Position = SourcePosition.ForLsn(_options.Slot, lsn, events.Count),
+                            Key = row.Key,
+                            After = row.After,
+                        });
+                    }
+
+                    onDone = chunk.OnAcknowledged;
+                }
+
+                break;
+            default:
+                if (_options.IncludeMessages)
+                {
+                    events.Add(new ChangeEvent
+                    {
+                        Kind = ChangeKind.Message, Operation = ChangeOperation.Message, Source = source,
+                        Position = SourcePosition.ForLsn(_options.Slot, lsn, 0),
+                        Message = new LogicalMessage(prefix, content, Transactional: false),
+                    });
+                }
+
+                break;
+        }
+
+        // Confirming the message's own LSN would make PostgreSQL send it again after a restart; one past it does not.
+        if (_ack.Register((long)lsn, events.Count - 1, lsn + 1, onDone) is { } flush)
+        {
+            await SendFeedbackAsync(flush, cancellationToken);
+        }
+
+        return events;
+    }
+
+    private void OnSignal(PendingChange change)
+    {
+        if (change.Operation != ChangeOperation.Create || change.After is not { } row)
+        {
+            return;
+        }
+
+        var id = row.TryGetValue("id", out var idValue) ? Convert.ToString(idValue, CultureInfo.InvariantCulture) ?? "" : "";
+        var type = row.TryGetValue("type", out var typeValue) ? Convert.ToString(typeValue, CultureInfo.InvariantCulture) ?? "" : "";
+        if (type != "execute-snapshot")
+        {
+            Log.SignalIgnored(_logger, id, type, "only execute-snapshot is supported");
+            return;
+        }
+
+        if (_incremental is null)
+        {
+            Log.SignalIgnored(_logger, id, type, "incremental snapshots need streaming");
+            return;
+        }
+
+        var data = row.TryGetValue("data", out var dataValue) ? dataValue?.ToString() : null;
+        try
+        {
+            using var json = JsonDocument.Parse(data ?? "{}");
+            if (!json.RootElement.TryGetProperty("data-collections", out var collections) || collections.ValueKind != JsonValueKind.Array)
+            {
+                Log.SignalIgnored(_logger, id, type, "data has no \"data-collections\" array");
+                return;
+            }
+
+            foreach (var table in collections.EnumerateArray())
+            {
+                if (table.GetString() is { Length: > 0 } name)
+                {
+                    _incremental.Enqueue(ReplicationSetup.NormalizeTableName(name), "signal " + id);
+                }
+            }
+        }
+        catch (JsonException e)
+        {
+            Log.SignalIgnored(_logger, id, type, "data is not JSON: " + e.Message);
+        }
+    }
+
+    private async Task SendFeedbackAsync(ulong flush, CancellationToken cancellationToken)
+    {
+        if (_replication is not { } connection)
+        {
+            return; // the next connection starts from this LSN (StreamOnceAsync)
+        }
+
+        connection.SetReplicationStatus(new NpgsqlLogSequenceNumber(flush));
+        try
+        {
+            await connection.SendStatusUpdate(cancellationToken);
+            Log.Acknowledged(_logger, _options.Slot, new NpgsqlLogSequenceNumber(flush).ToString());
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // the connection is broken: the reader reconnects and sends the status again
+        }
+    }
+
+    private async IAsyncEnumerable<ChangeEvent> ReadInitialSnapshotAsync(string? snapshotName, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var state = _state!;
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken);
+        if (snapshotName is not null)
+        {
+            await using var set = new NpgsqlCommand($"SET TRANSACTION SNAPSHOT '{snapshotName.Replace("'", "''", StringComparison.Ordinal)}'", connection, transaction);
+            await set.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        // Snapshot rows sit just before the consistent point: every streamed transaction commits at or after it.
+        var major = (long)state.ConsistentLsn - 1;
+        var source = new SourceInfo { Connector = Connector, Name = _options.ServerName, Database = _database, Lsn = (long)state.ConsistentLsn };
+        var ordinal = state.NextOrdinal;
+        var first = ordinal == 0;
+        (SnapshotTable Table, SnapshotRow Row, long Ordinal)? held = null;
+
+        ChangeEvent Build((SnapshotTable Table, SnapshotRow Row, long Ordinal) h, SnapshotMarker marker) => new()
+        {
+            Kind = ChangeKind.Change,
+            Operation = ChangeOperation.Read,
+            Source = source with { Schema = h.Table.Schema, Table = h.Table.Table, Snapshot = marker },
+            Position = new SourcePosition(_options.Slot, major, h.Ordinal),
+            Key = h.Row.Key,
+            After = h.Row.After,
+        };
+
+        foreach (var progress in state.Tables.Where(t => !t.Incremental && !t.Done).ToList())
+        {
+            var table = await SnapshotTable.DescribeAsync(connection, _types, progress.Table, cancellationToken);
+            Log.SnapshotTableStarted(_logger, table.QualifiedName, table.EstimatedRows, _options.SnapshotChunkSize);
+            if (!table.HasKey)
+            {
+                Log.SnapshotWithoutKey(_logger, table.QualifiedName);
+            }
+
+            var after = progress.LastKey;
+            var done = progress.RowsDone;
+            while (true)
+            {
+                var rows = await table.ReadChunkAsync(connection, after, _options.SnapshotChunkSize, cancellationToken);
+                var lastChunk = rows.Count < _options.SnapshotChunkSize || !table.HasKey;
+                if (rows.Count == 0)
+                {
+                    _ack.Register(major, -1, null, () => CompleteTable(progress, progress.LastKey, progress.RowsDone, lastChunk, ordinal));
+                    break;
+                }
+
+                var lastKey = rows[^1].KeyText;
+                var doneAfter = done + rows.Count;
+                var nextOrdinal = ordinal + rows.Count;
+                _ack.Register(major, nextOrdinal - 1, null, () => CompleteTable(progress, lastKey, doneAfter, lastChunk, nextOrdinal));
+                foreach (var row in rows)
+                {
+                    if (held is { } h)
+                    {
+                        var marker = first ? SnapshotMarker.First : SnapshotMarker.True;
+                        first = false;
+                        yield return Build(h, marker);
+                    }
+
+                    held = (table, row, ordinal++);
+                }
+
+                done = doneAfter;
+                after = lastKey;
+                Log.SnapshotProgress(_logger, table.QualifiedName, done, Math.Max(done, table.EstimatedRows));
+                if (lastChunk)
+                {
+                    break;
+                }
+            }
+
+            Log.SnapshotTableDone(_logger, table.QualifiedName, done);
+        }
+
+        if (held is { } last)
+        {
+            yield return Build(last, SnapshotMarker.Last);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    private void CompleteTable(TableProgress progress, string?[]? lastKey, long rowsDone, bool tableDone, long nextOrdinal)
+    {
+        var state = _state!;
+        progress.LastKey = lastKey;
+        progress.RowsDone = rowsDone;
+        progress.Done = tableDone;
+        state.NextOrdinal = nextOrdinal;
+        if (state.Tables.All(t => t.Done || t.Incremental))
+        {
+            state.InitialCompleted = true;
+        }
+
+        _store.Save(state);
+    }
+
+    private static bool IsTransient(Exception e, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+
+        return e switch
+        {
+            PostgresException pg => pg.SqlState.StartsWith("08", StringComparison.Ordinal)
+                || pg.SqlState.StartsWith("57", StringComparison.Ordinal)
+                || pg.SqlState.StartsWith("53", StringComparison.Ordinal)
+                || pg.SqlState == PostgresErrorCodes.ObjectInUse,
+            NpgsqlException => true,
+            IOException or SocketException or EndOfStreamException or TimeoutException => true,
+            OperationCanceledException => true, // Npgsql surfaces a broken connection during a read this way at times
+            _ => false,
+        };
+    }
+
+    private static async ValueTask DisposeQuietlyAsync(IAsyncDisposable disposable)
+    {
+        try
+        {
+            await disposable.DisposeAsync();
+        }
+        catch (Exception)
+        {
+            // already broken; nothing more to release
+        }
+    }
+}

@@ -1,0 +1,73 @@
+namespace CdcPipeline.Postgres;
+
+/// <summary>
+/// ARCHITECTURE's <c>source.postgres</c> block, plus the knobs the embedded capture needs.
+/// Only <see cref="ConnectionString"/>, <see cref="Publication"/> and <see cref="Slot"/> are required.
+/// </summary>
+public sealed record PostgresSourceOptions
+{
+    /// <summary>Npgsql connection string of the legacy database. Holds the password: never logged.</summary>
+    public required string ConnectionString { get; init; }
+
+    public required string Publication { get; init; }
+
+    public required string Slot { get; init; }
+
+    /// <summary>
+    /// Tables to capture (<c>schema.table</c>). Used to create a missing publication and to filter
+    /// events; empty means "every table in the publication" (a missing publication is then created FOR ALL TABLES).
+    /// </summary>
+    public IReadOnlyList<string> Tables { get; init; } = [];
+
+    public SnapshotMode Snapshot { get; init; } = SnapshotMode.Initial;
+
+    /// <summary>Debezium's <c>source.name</c> (logical server name); defaults to the slot name.</summary>
+    public string? Name { get; init; }
+
+    public bool CreatePublicationIfMissing { get; init; } = true;
+
+    public bool CreateSlotIfMissing { get; init; } = true;
+
+    /// <summary>
+    /// Where snapshot progress is kept (one small JSON file per slot) so an interrupted snapshot resumes
+    /// from its last acknowledged chunk. Null: <c>.run/state</c> under the current directory.
+    /// </summary>
+    public string? StateDirectory { get; init; }
+
+    /// <summary>Rows per snapshot chunk (keyset pagination on the primary key).</summary>
+    public int SnapshotChunkSize { get; init; } = 10_000;
+
+    /// <summary>
+    /// How often a heartbeat (<c>pg_logical_emit_message(false, 'cdc-heartbeat', …)</c>) is written, so the slot
+    /// advances even when only unpublished tables change. <see cref="TimeSpan.Zero"/> disables it.
+    /// </summary>
+    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Emit <c>pg_logical_emit_message</c> messages (other than our own heartbeats/watermarks) as <c>m</c> events.</summary>
+    public bool IncludeMessages { get; init; } = true;
+
+    /// <summary>
+    /// Debezium-style signal table (<c>schema.table</c> with columns id, type, data). An inserted row of type
+    /// <c>execute-snapshot</c> with <c>{"data-collections":["public.t"]}</c> starts an incremental re-snapshot.
+    /// The table must be in the publication. Null: no signal table.
+    /// </summary>
+    public string? SignalTable { get; init; }
+
+    /// <summary>
+    /// Tables (<c>schema.table</c>) whose unchanged TOASTed values are re-selected by key instead of being
+    /// marked unavailable. The re-selected value is the row's value at read time, which may be NEWER than
+    /// the change being emitted (a later transaction may have changed it already): consumers get a value
+    /// that the column held at some point at or after the change, not necessarily the one it held then.
+    /// </summary>
+    public IReadOnlyList<string> ReselectToastTables { get; init; } = [];
+
+    /// <summary>First delay before reconnecting after the replication connection broke; doubles up to <see cref="ReconnectMaxDelay"/>.</summary>
+    public TimeSpan ReconnectMinDelay { get; init; } = TimeSpan.FromMilliseconds(250);
+
+    public TimeSpan ReconnectMaxDelay { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Give up after this many failed reconnects in a row (0: never give up).</summary>
+    public int MaxReconnectAttempts { get; init; }
+
+    internal string ServerName => Name ?? Slot;
+}

@@ -1,0 +1,162 @@
+using Npgsql;
+
+namespace CdcPipeline.Postgres.Setup;
+
+/// <summary>
+/// Publications and replication slots: look up, create when missing, drop on request. Reused by the source,
+/// the tests and the operations commands (<c>db prepare</c>, <c>slot …</c>). Never drops anything by itself.
+/// </summary>
+public static class ReplicationSetup
+{
+    /// <summary>Quotes an identifier the way PostgreSQL's <c>quote_ident</c> does for any name.</summary>
+    public static string QuoteIdentifier(string name) => "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+
+    /// <summary><c>schema.table</c> (or <c>table</c>, meaning <c>public</c>) → its two parts.</summary>
+    public static (string Schema, string Table) SplitTableName(string qualified)
+    {
+        var dot = qualified.IndexOf('.', StringComparison.Ordinal);
+        return dot < 0 ? ("public", qualified) : (qualified[..dot], qualified[(dot + 1)..]);
+    }
+
+    public static string QuoteTable(string qualified)
+    {
+        var (schema, table) = SplitTableName(qualified);
+        return QuoteIdentifier(schema) + "." + QuoteIdentifier(table);
+    }
+
+    public static string NormalizeTableName(string qualified)
+    {
+        var (schema, table) = SplitTableName(qualified);
+        return schema + "." + table;
+    }
+
+    public static async Task<bool> PublicationExistsAsync(NpgsqlDataSource dataSource, string publication, CancellationToken cancellationToken)
+    {
+        await using var cmd = dataSource.CreateCommand("SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = $1");
+        cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = publication });
+        return await cmd.ExecuteScalarAsync(cancellationToken) is not null;
+    }
+
+    /// <summary>The SQL that creates <paramref name="publication"/>: FOR the given tables, or FOR ALL TABLES when none are given.</summary>
+    public static string CreatePublicationSql(string publication, IReadOnlyList<string> tables) =>
+        tables.Count == 0
+            ? $"CREATE PUBLICATION {QuoteIdentifier(publication)} FOR ALL TABLES"
+            : $"CREATE PUBLICATION {QuoteIdentifier(publication)} FOR TABLE {string.Join(", ", tables.Select(QuoteTable))}";
+
+    /// <summary>Creates the publication unless it exists; true when it was created.</summary>
+    public static async Task<bool> EnsurePublicationAsync(NpgsqlDataSource dataSource, string publication, IReadOnlyList<string> tables, bool createIfMissing, CancellationToken cancellationToken)
+    {
+        if (await PublicationExistsAsync(dataSource, publication, cancellationToken))
+        {
+            return false;
+        }
+
+        if (!createIfMissing)
+        {
+            throw new InvalidOperationException(
+                $"publication '{publication}' does not exist and creating it is not allowed (createPublicationIfMissing: false); create it with: {CreatePublicationSql(publication, tables)};");
+        }
+
+        await using var cmd = dataSource.CreateCommand(CreatePublicationSql(publication, tables));
+        try
+        {
+            await cmd.ExecuteNonQueryAsync(cancellationToken);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.DuplicateObject)
+        {
+            return false; // created concurrently by another instance
+        }
+
+        return true;
+    }
+
+    /// <summary>The tables a publication publishes, as <c>schema.table</c>.</summary>
+    public static async Task<IReadOnlyList<string>> GetPublicationTablesAsync(NpgsqlDataSource dataSource, string publication, CancellationToken cancellationToken)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            "SELECT schemaname, tablename FROM pg_catalog.pg_publication_tables WHERE pubname = $1 ORDER BY 1, 2");
+        cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = publication });
+        var tables = new List<string>();
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            tables.Add(reader.GetString(0) + "." + reader.GetString(1));
+        }
+
+        return tables;
+    }
+
+    public static async Task<ReplicationSlotInfo?> GetSlotAsync(NpgsqlDataSource dataSource, string slot, CancellationToken cancellationToken)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            "SELECT slot_name, plugin, database, active, restart_lsn::text, confirmed_flush_lsn::text, " +
+            "(pg_catalog.pg_current_wal_lsn() - confirmed_flush_lsn)::bigint " +
+            "FROM pg_catalog.pg_replication_slots WHERE slot_name = $1");
+        cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = slot });
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+
+        return new ReplicationSlotInfo(
+            reader.GetString(0),
+            reader.IsDBNull(1) ? null : reader.GetString(1),
+            reader.IsDBNull(2) ? null : reader.GetString(2),
+            reader.GetBoolean(3),
+            reader.IsDBNull(4) ? null : reader.GetString(4),
+            reader.IsDBNull(5) ? null : reader.GetString(5),
+            reader.IsDBNull(6) ? null : reader.GetInt64(6));
+    }
+
+    /// <summary>Drops a slot (only ever on a user's request). An active slot is first released by terminating its walsender when <paramref name="force"/>.</summary>
+    public static async Task<bool> DropSlotAsync(NpgsqlDataSource dataSource, string slot, bool force, CancellationToken cancellationToken)
+    {
+        if (force)
+        {
+            await using var kill = dataSource.CreateCommand(
+                "SELECT pg_catalog.pg_terminate_backend(active_pid) FROM pg_catalog.pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL");
+            kill.Parameters.Add(new NpgsqlParameter<string> { TypedValue = slot });
+            await kill.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        for (var attempt = 0; ; attempt++)
+        {
+            await using var cmd = dataSource.CreateCommand(
+                "SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_catalog.pg_replication_slots WHERE slot_name = $1");
+            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = slot });
+            try
+            {
+                return await cmd.ExecuteScalarAsync(cancellationToken) is not null;
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ObjectInUse && force && attempt < 50)
+            {
+                // the terminated walsender takes a moment to release the slot
+                await Task.Delay(100, cancellationToken);
+            }
+        }
+    }
+
+    /// <summary>Published tables that have neither a primary key nor REPLICA IDENTITY FULL (their updates/deletes carry no key).</summary>
+    public static async Task<IReadOnlyList<string>> FindTablesWithoutReplicaIdentityAsync(NpgsqlDataSource dataSource, IReadOnlyList<string> tables, CancellationToken cancellationToken)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            SELECT n.nspname || '.' || c.relname
+            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE (n.nspname || '.' || c.relname) = ANY($1) AND c.relkind IN ('r', 'p')
+              AND c.relreplident <> 'f'
+              AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid
+                              AND ((c.relreplident = 'd' AND i.indisprimary) OR (c.relreplident = 'i' AND i.indisreplident)))
+            ORDER BY 1
+            """);
+        cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = tables.ToArray() });
+        var result = new List<string>();
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            result.Add(reader.GetString(0));
+        }
+
+        return result;
+    }
+}

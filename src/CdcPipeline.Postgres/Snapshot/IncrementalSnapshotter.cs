@@ -1,0 +1,222 @@
+using System.Globalization;
+using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Json;
+using CdcPipeline.Postgres.Types;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace CdcPipeline.Postgres.Snapshot;
+
+/// <summary>
+/// Re-reads tables in primary-key chunks WHILE the stream keeps flowing, without losing or reordering changes
+/// for a key: the watermark algorithm of Netflix's DBLog, which Debezium's incremental snapshots also use.
+/// <para>
+/// For each chunk: write a LOW watermark into the WAL (a non-transactional logical message), SELECT the chunk
+/// (read committed, now), write a HIGH watermark. The stream reader sees both watermarks in WAL order. Every
+/// change committed between them touches rows the SELECT may or may not have seen; so the reader drops from the
+/// chunk every key that a change between LOW and HIGH touched (the stream delivers that key's newer state itself),
+/// and at HIGH emits the remaining rows. A chunk row that survives was not changed between LOW and HIGH, so its
+/// value is at least as new as every change emitted before it and older than every change emitted after it:
+/// per key, versions stay in commit order.
+/// </para>
+/// <para>
+/// The same machinery resumes an interrupted INITIAL snapshot. The exported snapshot of the slot's consistent
+/// point died with the crashed process, and reading the remaining chunks at a fresh snapshot before streaming
+/// would emit rows newer than the changes the slot then replays from its consistent point (a key would go
+/// v2, v1, v2). Reading the remaining chunks as incremental chunks after the replay has caught up to the
+/// watermarks keeps per-key order, and nothing is lost: every row is either in a chunk or changed in the stream.
+/// </para>
+/// Progress (the last key of each ACKNOWLEDGED chunk) goes into the snapshot state file, so this also resumes.
+/// </summary>
+internal sealed class IncrementalSnapshotter(
+    NpgsqlDataSource dataSource,
+    PgTypeCatalog types,
+    SnapshotStateStore store,
+    SnapshotState state,
+    int chunkSize,
+    ILogger logger)
+{
+    public const string WatermarkPrefix = "cdc-watermark";
+
+    private readonly Lock _lock = new();
+    private readonly SemaphoreSlim _wake = new(0);
+    private readonly Dictionary<TableProgress, (string?[]? LastKey, bool Done)> _cursors = [];
+    private long _nextChunkId = DateTime.UtcNow.Ticks;
+    private Chunk? _inflight;
+
+    private sealed class Chunk(long id, TableProgress progress)
+    {
+        public long Id { get; } = id;
+        public TableProgress Progress { get; } = progress;
+        public SnapshotTable? Table { get; set; }
+        public List<SnapshotRow>? Rows { get; set; }
+        public HashSet<string> Touched { get; } = new(StringComparer.Ordinal);
+        public bool WindowOpen { get; set; }
+    }
+
+    /// <summary>The rows a HIGH watermark releases, and what to persist once they are acknowledged.</summary>
+    public sealed record ChunkResult(SnapshotTable Table, IReadOnlyList<SnapshotRow> Rows, Action OnAcknowledged);
+
+    public bool HasPendingWork
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return state.Tables.Any(t => t.Incremental && !t.Done);
+            }
+        }
+    }
+
+    /// <summary>Queues a table (again); its chunks start once the current chunk is done.</summary>
+    public void Enqueue(string table, string reason)
+    {
+        lock (_lock)
+        {
+            state.Tables.Add(new TableProgress { Table = table, Incremental = true });
+            store.Save(state);
+        }
+
+        Log.IncrementalSnapshotRequested(logger, table, reason);
+        _wake.Release();
+    }
+
+    /// <summary>The producer: writes watermarks and selects chunks, one chunk in flight at a time.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        var tables = new Dictionary<string, SnapshotTable>(StringComparer.Ordinal);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            await _wake.WaitAsync(TimeSpan.FromSeconds(1), cancellationToken);
+            Chunk chunk;
+            string?[]? after;
+            lock (_lock)
+            {
+                var next = state.Tables.FirstOrDefault(t => t.Incremental && !t.Done && !(_cursors.TryGetValue(t, out var c) && c.Done));
+                if (_inflight is not null || next is null)
+                {
+                    continue;
+                }
+
+                chunk = new Chunk(++_nextChunkId, next);
+                after = _cursors.TryGetValue(next, out var cursor) ? cursor.LastKey : next.LastKey;
+                _inflight = chunk;
+            }
+
+            try
+            {
+                await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+                if (!tables.TryGetValue(chunk.Progress.Table, out var table))
+                {
+                    table = await SnapshotTable.DescribeAsync(connection, types, chunk.Progress.Table, cancellationToken);
+                    tables[chunk.Progress.Table] = table;
+                }
+
+                chunk.Table = table;
+                await EmitWatermarkAsync(connection, "L", chunk.Id, cancellationToken);
+                var rows = await table.ReadChunkAsync(connection, after, chunkSize, cancellationToken);
+                lock (_lock)
+                {
+                    chunk.Rows = rows;
+                }
+
+                await EmitWatermarkAsync(connection, "H", chunk.Id, cancellationToken);
+            }
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+            {
+                Log.IncrementalChunkFailed(logger, e, chunk.Progress.Table);
+                lock (_lock)
+                {
+                    _inflight = null;
+                }
+
+                await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+                _wake.Release();
+            }
+        }
+    }
+
+    private static async Task EmitWatermarkAsync(NpgsqlConnection connection, string kind, long id, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT pg_catalog.pg_logical_emit_message(false, $1, $2)", connection);
+        cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = WatermarkPrefix });
+        cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = kind + ":" + id.ToString(CultureInfo.InvariantCulture) });
+        await cmd.ExecuteScalarAsync(cancellationToken);
+    }
+
+    /// <summary>The reader saw a committed change: inside an open window it removes that key from the chunk.</summary>
+    public void OnChange(string qualifiedTable, Row? key)
+    {
+        if (key is null)
+        {
+            return;
+        }
+
+        lock (_lock)
+        {
+            if (_inflight is { WindowOpen: true } chunk && string.Equals(chunk.Progress.Table, qualifiedTable, StringComparison.Ordinal))
+            {
+                chunk.Touched.Add(KeyText(key));
+            }
+        }
+    }
+
+    /// <summary>The reader saw a watermark; at a HIGH watermark it gets the chunk's surviving rows.</summary>
+    public ChunkResult? OnWatermark(string content)
+    {
+        var colon = content.IndexOf(':', StringComparison.Ordinal);
+        if (colon < 0 || !long.TryParse(content.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var id))
+        {
+            return null;
+        }
+
+        lock (_lock)
+        {
+            if (_inflight is not { } chunk || chunk.Id != id)
+            {
+                return null; // a watermark of a chunk from before a restart: its rows were never buffered here
+            }
+
+            if (content[0] == 'L')
+            {
+                chunk.WindowOpen = true;
+                return null;
+            }
+
+            var rows = chunk.Rows ?? [];
+            var surviving = rows.Where(r => r.Key is null || !chunk.Touched.Contains(KeyText(r.Key))).ToList();
+            var last = rows.Count < chunkSize || chunk.Table is { HasKey: false };
+            var lastKey = rows.Count > 0 ? rows[^1].KeyText : null;
+            var progress = chunk.Progress;
+            _cursors[progress] = (lastKey ?? (_cursors.TryGetValue(progress, out var c) ? c.LastKey : progress.LastKey), last);
+            _inflight = null;
+            _wake.Release();
+            var count = surviving.Count;
+            return new ChunkResult(chunk.Table!, surviving, () =>
+            {
+                lock (_lock)
+                {
+                    if (lastKey is not null)
+                    {
+                        progress.LastKey = lastKey;
+                    }
+
+                    progress.RowsDone += count;
+                    progress.Done = last;
+                    store.Save(state);
+                }
+
+                if (last)
+                {
+                    Log.SnapshotTableDone(logger, progress.Table, progress.RowsDone);
+                }
+            });
+        }
+    }
+
+    /// <summary>Column-order independent text of a key, equal for the same key from a snapshot row and from the stream.</summary>
+    public static string KeyText(Row key) =>
+        string.Join('\u001f', key.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Key + "=" + CanonicalJsonValue(kv.Value)));
+
+    private static string CanonicalJsonValue(object? value) => CanonicalJson.Serialize(Row.From(("v", value)));
+}

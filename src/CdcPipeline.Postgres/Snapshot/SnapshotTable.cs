@@ -1,0 +1,153 @@
+using System.Text;
+using CdcPipeline.Core.Changes;
+using CdcPipeline.Postgres.Setup;
+using CdcPipeline.Postgres.Types;
+using Npgsql;
+
+namespace CdcPipeline.Postgres.Snapshot;
+
+/// <summary>
+/// A table as the snapshot reads it: columns in table order (as pgoutput sends them), the primary key used for
+/// keyset pagination, and text converters shared with the streaming path.
+/// </summary>
+internal sealed class SnapshotTable
+{
+    private SnapshotTable(string schema, string table, string[] columns, Func<string, object?>[] converters, int[] keyIndexes, string[] keyTypes, long estimatedRows)
+    {
+        Schema = schema;
+        Table = table;
+        QualifiedName = schema + "." + table;
+        Columns = columns;
+        Converters = converters;
+        KeyIndexes = keyIndexes;
+        KeyTypes = keyTypes;
+        EstimatedRows = estimatedRows;
+        Shape = new RowShape(columns);
+        KeyShape = new RowShape(keyIndexes.Select(i => columns[i]).ToArray());
+    }
+
+    public string Schema { get; }
+    public string Table { get; }
+    public string QualifiedName { get; }
+    public string[] Columns { get; }
+    public Func<string, object?>[] Converters { get; }
+    public int[] KeyIndexes { get; }
+    public string[] KeyTypes { get; }
+    public long EstimatedRows { get; }
+    public RowShape Shape { get; }
+    public RowShape KeyShape { get; }
+    public bool HasKey => KeyIndexes.Length > 0;
+
+    public static async Task<SnapshotTable> DescribeAsync(NpgsqlConnection connection, PgTypeCatalog types, string qualified, CancellationToken cancellationToken)
+    {
+        var (schema, table) = ReplicationSetup.SplitTableName(qualified);
+        var quoted = ReplicationSetup.QuoteTable(qualified);
+        var columns = new List<string>();
+        var oids = new List<uint>();
+        long estimate;
+        await using (var cmd = new NpgsqlCommand(
+            "SELECT a.attname, a.atttypid FROM pg_catalog.pg_attribute a " +
+            "WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum", connection))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = quoted });
+            await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                columns.Add(reader.GetString(0));
+                oids.Add(reader.GetFieldValue<uint>(1));
+            }
+        }
+
+        if (columns.Count == 0)
+        {
+            throw new InvalidOperationException($"table {qualified} has no columns or does not exist");
+        }
+
+        var keyNames = new List<string>();
+        var keyTypes = new List<string>();
+        await using (var cmd = new NpgsqlCommand(
+            "SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_index i " +
+            "JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) " +
+            "WHERE i.indrelid = $1::regclass AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum)", connection))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = quoted });
+            await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                keyNames.Add(reader.GetString(0));
+                keyTypes.Add(reader.GetString(1));
+            }
+        }
+
+        await using (var cmd = new NpgsqlCommand("SELECT GREATEST(c.reltuples, 0)::bigint FROM pg_catalog.pg_class c WHERE c.oid = $1::regclass", connection))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = quoted });
+            estimate = (long)(await cmd.ExecuteScalarAsync(cancellationToken) ?? 0L);
+        }
+
+        var converters = new Func<string, object?>[oids.Count];
+        for (var i = 0; i < oids.Count; i++)
+        {
+            converters[i] = await types.GetConverterAsync(oids[i], cancellationToken);
+        }
+
+        var keyIndexes = keyNames.Select(k => columns.IndexOf(k)).ToArray();
+        return new SnapshotTable(schema, table, columns.ToArray(), converters, keyIndexes, keyTypes.ToArray(), estimate);
+    }
+
+    /// <summary>
+    /// The next chunk after <paramref name="afterKey"/> in primary-key order (keyset pagination: the cost of a chunk
+    /// does not grow with its offset). Values are read as PostgreSQL's text output (Npgsql's "unknown" result types),
+    /// exactly what pgoutput sends, so snapshot and stream rows convert identically. A table without a primary key
+    /// is read whole in one chunk.
+    /// </summary>
+    public async Task<List<SnapshotRow>> ReadChunkAsync(NpgsqlConnection connection, string?[]? afterKey, int chunkSize, CancellationToken cancellationToken)
+    {
+        var sql = new StringBuilder("SELECT ");
+        sql.AppendJoin(", ", Columns.Select(ReplicationSetup.QuoteIdentifier));
+        sql.Append(" FROM ").Append(ReplicationSetup.QuoteIdentifier(Schema)).Append('.').Append(ReplicationSetup.QuoteIdentifier(Table));
+        await using var cmd = new NpgsqlCommand { Connection = connection, AllResultTypesAreUnknown = true };
+        if (HasKey)
+        {
+            var keyList = string.Join(", ", KeyIndexes.Select(i => ReplicationSetup.QuoteIdentifier(Columns[i])));
+            if (afterKey is not null)
+            {
+                sql.Append(" WHERE (").Append(keyList).Append(") > (");
+                for (var i = 0; i < KeyIndexes.Length; i++)
+                {
+                    sql.Append(i == 0 ? "" : ", ").Append('$').Append(i + 1).Append("::").Append(KeyTypes[i]);
+                    cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)afterKey[i] ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Unknown });
+                }
+
+                sql.Append(')');
+            }
+
+            sql.Append(" ORDER BY ").Append(keyList).Append(" LIMIT ").Append(chunkSize);
+        }
+
+        cmd.CommandText = sql.ToString();
+        var rows = new List<SnapshotRow>();
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var values = new object?[Columns.Length];
+            var texts = new string?[Columns.Length];
+            for (var i = 0; i < Columns.Length; i++)
+            {
+                if (!reader.IsDBNull(i))
+                {
+                    texts[i] = reader.GetString(i);
+                    values[i] = Converters[i](texts[i]!);
+                }
+            }
+
+            var keyText = KeyIndexes.Select(k => texts[k]).ToArray();
+            var keyValues = KeyIndexes.Select(k => values[k]).ToArray();
+            rows.Add(new SnapshotRow(new Row(Shape, values), HasKey ? new Row(KeyShape, keyValues) : null, keyText));
+        }
+
+        return rows;
+    }
+}
+
+internal sealed record SnapshotRow(Row After, Row? Key, string?[] KeyText);

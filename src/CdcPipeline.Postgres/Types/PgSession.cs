@@ -1,0 +1,24 @@
+namespace CdcPipeline.Postgres.Types;
+
+/// <summary>
+/// Session settings under which <see cref="PgTextValues"/> parses PostgreSQL's text output. pgoutput formats
+/// tuples with the walsender's own settings, so they go into the startup packet of every connection we open.
+/// </summary>
+internal static class PgSession
+{
+    public const string Settings =
+        "-c DateStyle=ISO,YMD -c TimeZone=UTC -c IntervalStyle=iso_8601 -c bytea_output=hex -c extra_float_digits=3";
+
+    /// <summary>The user's connection string with our session settings appended to its <c>Options</c>.</summary>
+    public static string Apply(string connectionString, string? applicationName = null)
+    {
+        var builder = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
+        builder.Options = string.IsNullOrWhiteSpace(builder.Options) ? Settings : builder.Options + " " + Settings;
+        if (applicationName is not null && string.IsNullOrEmpty(builder.ApplicationName))
+        {
+            builder.ApplicationName = applicationName;
+        }
+
+        return builder.ConnectionString;
+    }
+}
