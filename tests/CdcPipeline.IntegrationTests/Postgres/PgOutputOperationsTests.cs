@@ -1,0 +1,151 @@
+using System.Text;
+using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Json;
+using CdcPipeline.IntegrationTests.Support;
+
+namespace CdcPipeline.IntegrationTests.Postgres;
+
+/// <summary>Inserts, updates, deletes, truncates, TOAST and messages: what each op carries in key, before and after.</summary>
+public sealed class PgOutputOperationsTests(PostgresFixture fixture) : PgOutputTestBase(fixture)
+{
+    [Fact]
+    public async Task Default_identity_update_has_no_before_and_delete_carries_the_key()
+    {
+        await Db.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY, name text, qty numeric(8,3))");
+        var reader = await OpenStreamingAsync(Options());
+
+        await Db.ExecuteAsync("INSERT INTO t VALUES (1, 'a', 1.5)");
+        await Db.ExecuteAsync("UPDATE t SET name = 'b' WHERE id = 1");
+        await Db.ExecuteAsync("DELETE FROM t WHERE id = 1");
+        var events = await reader.TakeAsync(3);
+
+        Assert.Equal([ChangeOperation.Create, ChangeOperation.Update, ChangeOperation.Delete], events.Select(e => e.Operation!.Value));
+        Assert.Equal("""{"id":1,"name":"b","qty":"1.500"}""", CanonicalJson.Serialize(events[1].After!));
+        Assert.Null(events[1].Before);
+        Assert.Equal("""{"id":1}""", CanonicalJson.Serialize(events[2].Key!));
+        Assert.Equal("""{"id":1,"name":null,"qty":null}""", CanonicalJson.Serialize(events[2].Before!));
+        Assert.Null(events[2].After);
+        Assert.True(events[0].Position < events[1].Position && events[1].Position < events[2].Position);
+    }
+
+    [Fact]
+    public async Task Replica_identity_full_gives_complete_before_images()
+    {
+        await Db.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY, name text, n int); ALTER TABLE t REPLICA IDENTITY FULL");
+        var reader = await OpenStreamingAsync(Options());
+
+        await Db.ExecuteAsync("INSERT INTO t VALUES (1, 'a', 10)");
+        await Db.ExecuteAsync("UPDATE t SET n = 11 WHERE id = 1");
+        await Db.ExecuteAsync("DELETE FROM t WHERE id = 1");
+        var events = await reader.TakeAsync(3);
+
+        Assert.Equal("""{"id":1,"name":"a","n":10}""", CanonicalJson.Serialize(events[1].Before!));
+        Assert.Equal("""{"id":1,"name":"a","n":11}""", CanonicalJson.Serialize(events[1].After!));
+        // the key stays the primary key even though pgoutput flags every column of a FULL identity as "key"
+        Assert.Equal("""{"id":1}""", CanonicalJson.Serialize(events[1].Key!));
+        Assert.Equal("""{"id":1,"name":"a","n":11}""", CanonicalJson.Serialize(events[2].Before!));
+    }
+
+    [Fact]
+    public async Task Primary_key_change_becomes_delete_of_old_key_and_create_of_new_one()
+    {
+        await Db.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY, name text)");
+        var reader = await OpenStreamingAsync(Options());
+
+        await Db.ExecuteAsync("INSERT INTO t VALUES (1, 'a')");
+        await Db.ExecuteAsync("UPDATE t SET id = 2 WHERE id = 1");
+        var events = await reader.TakeAsync(3);
+
+        Assert.Equal(ChangeOperation.Delete, events[1].Operation);
+        Assert.Equal("""{"id":1}""", CanonicalJson.Serialize(events[1].Key!));
+        Assert.Equal("""{"id":2}""", CanonicalJson.Serialize(events[1].NewKey!));
+        Assert.Equal(ChangeOperation.Create, events[2].Operation);
+        Assert.Equal("""{"id":2,"name":"a"}""", CanonicalJson.Serialize(events[2].After!));
+        Assert.Equal("""{"id":1}""", CanonicalJson.Serialize(events[2].OldKey!));
+        Assert.Equal((events[1].Position.Major, 0L, 1L), (events[2].Position.Major, events[1].Position.Minor, events[2].Position.Minor));
+    }
+
+    [Fact]
+    public async Task Truncate_gives_one_t_event_per_table()
+    {
+        await Db.ExecuteAsync("CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY)");
+        var reader = await OpenStreamingAsync(Options());
+
+        await Db.ExecuteAsync("INSERT INTO a VALUES (1); INSERT INTO b VALUES (1)");
+        await Db.ExecuteAsync("TRUNCATE a, b");
+        var events = await reader.TakeAsync(4);
+
+        var truncates = events.Where(e => e.Operation == ChangeOperation.Truncate).ToList();
+        Assert.Equal(["a", "b"], truncates.Select(e => e.Source.Table!).Order());
+        Assert.All(truncates, e => Assert.True(e.Key is null && e.Before is null && e.After is null));
+        Assert.Equal(truncates[0].Position.Major, truncates[1].Position.Major);
+    }
+
+    [Fact]
+    public async Task Unchanged_toasted_value_is_the_unavailable_marker_unless_reselected()
+    {
+        await Db.ExecuteAsync("CREATE TABLE doc (id int PRIMARY KEY, body text, n int); CREATE TABLE doc2 (id int PRIMARY KEY, body text, n int)");
+        var reader = await OpenStreamingAsync(Options() with { ReselectToastTables = ["public.doc2"] });
+        // random text does not compress below the TOAST threshold, so it is stored out of line
+        const string big = "(SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 400))";
+
+        await Db.ExecuteAsync($"INSERT INTO doc VALUES (1, {big}, 1); INSERT INTO doc2 VALUES (1, {big}, 1)");
+        await Db.ExecuteAsync("UPDATE doc SET n = 2 WHERE id = 1; UPDATE doc2 SET n = 2 WHERE id = 1");
+        var events = await reader.TakeAsync(4);
+        var body2 = await Db.ScalarAsync<string>("SELECT body FROM doc2 WHERE id = 1");
+
+        var docUpdate = events.Single(e => e.Operation == ChangeOperation.Update && e.Source.Table == "doc");
+        Assert.Same(Unavailable.Value, docUpdate.After!["body"]);
+        Assert.Equal("""{"id":1,"body":{"$unavailable":true},"n":2}""", CanonicalJson.Serialize(docUpdate.After));
+        var doc2Update = events.Single(e => e.Operation == ChangeOperation.Update && e.Source.Table == "doc2");
+        Assert.Equal(body2, doc2Update.After!["body"]);
+        Assert.Equal(12800, ((string)events.Single(e => e.Operation == ChangeOperation.Create && e.Source.Table == "doc").After!["body"]!).Length);
+    }
+
+    [Fact]
+    public async Task Changes_of_one_transaction_share_the_commit_lsn_and_count_up()
+    {
+        await Db.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY)");
+        var reader = await OpenStreamingAsync(Options());
+
+        await Db.ExecuteAsync("BEGIN; INSERT INTO t VALUES (1); INSERT INTO t VALUES (2); INSERT INTO t VALUES (3); COMMIT; INSERT INTO t VALUES (4)");
+        var events = await reader.TakeAsync(4);
+
+        Assert.Equal([0L, 1L, 2L, 0L], events.Select(e => e.Position.Minor));
+        Assert.Single(events.Take(3).Select(e => e.Position.Major).Distinct());
+        Assert.Single(events.Take(3).Select(e => e.Source.TxId).Distinct());
+        Assert.True(events[3].Position.Major > events[0].Position.Major);
+        // source.lsn is each change's own record, below the commit LSN
+        Assert.All(events.Take(3), e => Assert.True(e.Source.Lsn < e.Position.Major));
+        Assert.Equal(3, events.Take(3).Select(e => e.Source.Lsn).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task Logical_messages_become_message_events()
+    {
+        await Db.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY)");
+        var reader = await OpenStreamingAsync(Options());
+
+        await Db.ExecuteAsync("BEGIN; INSERT INTO t VALUES (1); SELECT pg_logical_emit_message(true, 'audit', 'in-tx'); COMMIT");
+        await Db.ExecuteAsync("SELECT pg_logical_emit_message(false, 'audit', 'outside')");
+        var events = await reader.TakeAsync(2, e => e.Kind == ChangeKind.Message);
+
+        var messages = events.Where(e => e.Kind == ChangeKind.Message).ToList();
+        Assert.Equal(["in-tx", "outside"], messages.Select(m => Encoding.UTF8.GetString(m.Message!.Content)));
+        Assert.Equal([true, false], messages.Select(m => m.Message!.Transactional));
+        Assert.All(messages, m => Assert.Equal(ChangeOperation.Message, m.Operation));
+    }
+
+    [Fact]
+    public async Task Table_without_key_or_full_identity_gets_a_warning_that_says_what_to_run()
+    {
+        await Db.ExecuteAsync("CREATE TABLE nokey (a int, b text)");
+        var reader = await OpenStreamingAsync(Options());
+
+        await Db.ExecuteAsync("INSERT INTO nokey VALUES (1, 'x')");
+        var insert = (await reader.TakeAsync(1)).Single();
+
+        Assert.Null(insert.Key);
+        Assert.Contains(Logs.Lines, l => l.Contains("ALTER TABLE \"public\".\"nokey\" REPLICA IDENTITY FULL", StringComparison.Ordinal));
+    }
+}

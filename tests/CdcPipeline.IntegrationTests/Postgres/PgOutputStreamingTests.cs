@@ -1,0 +1,58 @@
+using CdcPipeline.Core.Changes;
+using CdcPipeline.IntegrationTests.Support;
+using Npgsql;
+
+namespace CdcPipeline.IntegrationTests.Postgres;
+
+/// <summary>Transactions larger than logical_decoding_work_mem arrive streamed while in progress (protocol v2).</summary>
+public sealed class PgOutputStreamingTests(PostgresFixture fixture) : PgOutputTestBase(fixture)
+{
+    // 64kB is PostgreSQL's minimum: a few thousand rows exceed it and make the walsender stream the transaction.
+    private CdcPipeline.Postgres.PostgresSourceOptions SmallWorkMem() => Options() with
+    {
+        ConnectionString = new NpgsqlConnectionStringBuilder(Db.ConnectionString) { Options = "-c logical_decoding_work_mem=64kB" }.ConnectionString,
+    };
+
+    private Task<long> StreamedTransactionsAsync() =>
+        Db.ScalarAsync<long>($"SELECT COALESCE((SELECT stream_txns FROM pg_stat_replication_slots WHERE slot_name = '{Db.Slot}'), 0)");
+
+    [Fact]
+    public async Task Large_transaction_is_streamed_and_emitted_once_at_commit()
+    {
+        await Db.ExecuteAsync("CREATE TABLE big (id int PRIMARY KEY, pad text)");
+        var reader = await OpenStreamingAsync(SmallWorkMem());
+
+        await Db.ExecuteAsync("INSERT INTO big SELECT g, repeat('x', 100) FROM generate_series(1, 5000) g");
+        var events = await reader.TakeAsync(5000, timeout: TimeSpan.FromSeconds(60));
+
+        Assert.Equal(Enumerable.Range(1, 5000).Select(i => (long)i), events.Select(e => Convert.ToInt64(e.After!["id"])));
+        Assert.Single(events.Select(e => e.Position.Major).Distinct());
+        Assert.Equal(Enumerable.Range(0, 5000).Select(i => (long)i), events.Select(e => e.Position.Minor));
+        Assert.True(await StreamedTransactionsAsync() > 0, "the transaction was not streamed: logical_decoding_work_mem did not apply");
+    }
+
+    [Fact]
+    public async Task Aborted_streamed_transaction_and_rolled_back_savepoint_emit_nothing()
+    {
+        await Db.ExecuteAsync("CREATE TABLE big (id int PRIMARY KEY, pad text)");
+        var reader = await OpenStreamingAsync(SmallWorkMem());
+
+        await using (var connection = new NpgsqlConnection(Db.ConnectionString))
+        {
+            await connection.OpenAsync(Ct);
+            await using var cmd = new NpgsqlCommand(
+                "BEGIN; INSERT INTO big SELECT g, repeat('x', 100) FROM generate_series(1, 3000) g; ROLLBACK;" +
+                "BEGIN; INSERT INTO big SELECT g, repeat('y', 100) FROM generate_series(10001, 13000) g;" +
+                "SAVEPOINT s; INSERT INTO big SELECT g, repeat('z', 100) FROM generate_series(20001, 23000) g; ROLLBACK TO SAVEPOINT s;" +
+                "INSERT INTO big VALUES (30000, 'last'); COMMIT;", connection);
+            await cmd.ExecuteNonQueryAsync(Ct);
+        }
+
+        await Db.ExecuteAsync("INSERT INTO big VALUES (40000, 'after')");
+        var events = await reader.TakeUntilAsync(e => e.After is { } a && Convert.ToInt64(a["id"]) == 40000, TimeSpan.FromSeconds(60));
+
+        var ids = events.Where(e => e.Kind == ChangeKind.Change).Select(e => Convert.ToInt64(e.After!["id"])).ToList();
+        Assert.Equal(Enumerable.Range(10001, 3000).Select(i => (long)i).Append(30000).Append(40000), ids);
+        Assert.True(await StreamedTransactionsAsync() > 0, "no transaction was streamed: logical_decoding_work_mem did not apply");
+    }
+}
