@@ -37,7 +37,16 @@ public sealed class TcpProxy : IAsyncDisposable
         {
             foreach (var c in _connections)
             {
-                c.Client.LingerState = new LingerOption(true, 0);
+                try
+                {
+                    // RST rather than FIN: the client sees the connection die at once, as in a crash.
+                    c.Client?.LingerState = new LingerOption(true, 0);
+                }
+                catch (Exception)
+                {
+                    // already closed by its pump
+                }
+
                 c.Dispose();
             }
 
