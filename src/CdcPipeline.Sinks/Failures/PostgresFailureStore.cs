@@ -12,7 +12,8 @@ namespace CdcPipeline.Sinks.Failures;
 /// <summary>
 /// The <c>onFailure: log</c> store: a PostgreSQL table of deliveries that failed, one row per sink and
 /// event (a replay that fails the same event again bumps <c>attempts</c> instead of adding a row), with
-/// the body the sink would have written, so <c>failures resend</c> can deliver it later.
+/// the body the sink would have written (a <c>json</c> column, which keeps the text exactly), so
+/// <c>failures resend</c> can deliver it later byte for byte.
 /// </summary>
 public sealed class PostgresFailureStore : IFailureStore, IAsyncDisposable
 {
@@ -41,7 +42,7 @@ public sealed class PostgresFailureStore : IFailureStore, IAsyncDisposable
         await EnsureTableAsync(cancellationToken).ConfigureAwait(false);
         await using var command = _dataSource.CreateCommand($"""
             INSERT INTO {_table} AS f (pipeline, sink, event_id, type, position_stream, position_major, position_minor, payload, attempts, last_error)
-            VALUES (@pipeline, @sink, @event_id, @type, @stream, @major, @minor, @payload::jsonb, @attempts, @error)
+            VALUES (@pipeline, @sink, @event_id, @type, @stream, @major, @minor, @payload::json, @attempts, @error)
             ON CONFLICT (pipeline, sink, event_id) DO UPDATE SET
                 status = 'failed', attempts = f.attempts + EXCLUDED.attempts,
                 last_error = EXCLUDED.last_error, payload = EXCLUDED.payload, updated_at = now()
@@ -149,7 +150,9 @@ public sealed class PostgresFailureStore : IFailureStore, IAsyncDisposable
                     position_stream text NOT NULL,
                     position_major bigint NOT NULL,
                     position_minor bigint NOT NULL,
-                    payload jsonb NOT NULL,
+                    -- json, not jsonb: json keeps the text as written (key order included), so a resend
+                    -- sends the very bytes the sink would have sent; cast to jsonb to query it.
+                    payload json NOT NULL,
                     status text NOT NULL DEFAULT 'failed',
                     attempts integer NOT NULL,
                     last_error text,
