@@ -65,11 +65,12 @@ public sealed class RabbitMqSink : ISink
         {
             // A broken or closed channel cannot be reused; the next attempt reconnects.
             await ResetAsync().ConfigureAwait(false);
-            throw e switch
+            if (e is PublishException p)
             {
-                PublishException p => new InvalidOperationException($"rabbitmq sink '{Name}': the broker {(p.IsReturn ? "returned" : "nacked")} message {p.PublishSequenceNumber} on exchange '{_options.Exchange}'", p),
-                _ => e,
-            };
+                throw new InvalidOperationException($"rabbitmq sink '{Name}': the broker {(p.IsReturn ? "returned" : "nacked")} message {p.PublishSequenceNumber} on exchange '{_options.Exchange}'", p);
+            }
+
+            throw;
         }
     }
 
