@@ -54,8 +54,11 @@ if [[ $fresh == 1 && -d "$data_dir" ]]; then
 fi
 
 if [[ -f "$data_dir/PG_VERSION" ]] && as_owner "$bin_dir/pg_ctl" -D "$data_dir" status >/dev/null 2>&1; then
-  echo "PostgreSQL already running (data dir $data_dir)"
-  echo "$conn"
+  # report the port it actually runs on (4th line of postmaster.pid), which may differ from the one asked for
+  running_port="$(sed -n 4p "$data_dir/postmaster.pid" 2>/dev/null || true)"
+  if [[ -n "$running_port" ]]; then port="$running_port"; fi
+  echo "PostgreSQL already running on 127.0.0.1:$port (data dir $data_dir)"
+  echo "Host=127.0.0.1;Port=$port;Username=postgres;Password=postgres;Database=postgres"
   exit 0
 fi
 
@@ -72,9 +75,9 @@ if [[ ! -f "$data_dir/PG_VERSION" ]]; then
   pwfile="$(mktemp)"
   echo postgres > "$pwfile"
   chmod 644 "$pwfile"
-  as_owner "$bin_dir/initdb" -D "$data_dir" -U postgres --pwfile="$pwfile" --auth=trust \
+  as_owner "$bin_dir/initdb" -D "$data_dir" -U postgres --pwfile="$pwfile" --auth=trust --no-sync \
     --encoding=UTF8 --locale=C.UTF-8 >/dev/null 2>&1 \
-    || as_owner "$bin_dir/initdb" -D "$data_dir" -U postgres --pwfile="$pwfile" --auth=trust --encoding=UTF8 --no-locale
+    || as_owner "$bin_dir/initdb" -D "$data_dir" -U postgres --pwfile="$pwfile" --auth=trust --no-sync --encoding=UTF8 --no-locale
   rm -f "$pwfile"
   cat >> "$data_dir/postgresql.conf" <<CONF
 

@@ -25,6 +25,9 @@ internal static partial class Log
         "(and PostgreSQL rejects UPDATE/DELETE on it while it is published for them). Run: ALTER TABLE {Table} REPLICA IDENTITY FULL;")]
     public static partial void NoReplicaIdentity(ILogger logger, string table);
 
+    [LoggerMessage(1007, LogLevel.Warning, "Table {Table} is configured but not in publication {Publication}: its changes will not arrive. Run: ALTER PUBLICATION {Publication} ADD TABLE {Table};")]
+    public static partial void TableNotPublished(ILogger logger, string table, string publication);
+
     [LoggerMessage(1006, LogLevel.Information, "Schema of {Table} changed: now {ColumnCount} columns ({Columns})")]
     public static partial void RelationChanged(ILogger logger, string table, int columnCount, string columns);
 

@@ -47,6 +47,7 @@ public sealed class PgOutputChangeSource : IChangeSource
     private readonly string? _signalTable;
     private readonly string _database;
     private readonly CancellationTokenSource _lifetime = new();
+    private readonly SemaphoreSlim _feedbackLock = new(1, 1);
     private volatile LogicalReplicationConnection? _replication;
     private IncrementalSnapshotter? _incremental;
     private SnapshotState? _state;
@@ -54,6 +55,7 @@ public sealed class PgOutputChangeSource : IChangeSource
     private Task? _incrementalTask;
     private long _lastEmittedMajor = -1;
     private int _reading;
+    private int _disposed;
 
     public PgOutputChangeSource(PostgresSourceOptions options, ILoggerFactory? loggerFactory = null)
     {
@@ -95,6 +97,15 @@ public sealed class PgOutputChangeSource : IChangeSource
         var tables = _options.Tables.Count > 0
             ? _options.Tables.Select(ReplicationSetup.NormalizeTableName).ToList()
             : (await ReplicationSetup.GetPublicationTablesAsync(_dataSource, _options.Publication, token)).Where(t => t != _signalTable).ToList();
+        if (_options.Tables.Count > 0)
+        {
+            var published = (await ReplicationSetup.GetPublicationTablesAsync(_dataSource, _options.Publication, token)).ToHashSet(StringComparer.Ordinal);
+            foreach (var missing in tables.Where(t => !published.Contains(t)))
+            {
+                Log.TableNotPublished(_logger, ReplicationSetup.QuoteTable(missing), ReplicationSetup.QuoteIdentifier(_options.Publication));
+            }
+        }
+
         foreach (var table in await ReplicationSetup.FindTablesWithoutReplicaIdentityAsync(_dataSource, tables, token))
         {
             WarnNoKeyOnce(table);
@@ -110,7 +121,16 @@ public sealed class PgOutputChangeSource : IChangeSource
         LogicalReplicationConnection? connection = null;
         try
         {
-            if (slot is null)
+            if (slot is null && _options.Snapshot == SnapshotMode.InitialOnly && _state is { InitialCompleted: false })
+            {
+                // initial_only reads through a temporary slot that died with the interrupted run: the rest is read
+                // at a fresh snapshot (nothing streams afterwards, so there is no per-key ordering to keep)
+                await foreach (var change in ReadInitialSnapshotAsync(snapshotName: null, token))
+                {
+                    yield return change;
+                }
+            }
+            else if (slot is null)
             {
                 if (!_options.CreateSlotIfMissing)
                 {
@@ -131,7 +151,10 @@ public sealed class PgOutputChangeSource : IChangeSource
                 {
                     // The exported snapshot shows the database exactly at the slot's consistent point; it lives until
                     // the next command on this replication connection, so the table reads happen on a second one.
-                    var created = await connection.CreatePgOutputReplicationSlot(_options.Slot, temporarySlot: false, LogicalSlotSnapshotInitMode.Export, cancellationToken: token);
+                    // initial_only never streams: a temporary slot (gone with this connection) gives the exported snapshot
+                    // without leaving a slot behind that would hold WAL on the legacy server forever.
+                    var created = await connection.CreatePgOutputReplicationSlot(_options.Slot, temporarySlot: _options.Snapshot == SnapshotMode.InitialOnly,
+                        LogicalSlotSnapshotInitMode.Export, cancellationToken: token);
                     Log.SlotCreated(_logger, _options.Slot, created.ConsistentPoint.ToString());
                     _state = new SnapshotState
                     {
@@ -308,6 +331,11 @@ public sealed class PgOutputChangeSource : IChangeSource
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         await _lifetime.CancelAsync();
         foreach (var task in new[] { _heartbeatTask, _incrementalTask })
         {
@@ -742,6 +770,11 @@ public sealed class PgOutputChangeSource : IChangeSource
                     continue;
                 }
 
+                if (change.Operation == ChangeOperation.Truncate)
+                {
+                    _incremental?.OnTruncate(relation.QualifiedName);
+                }
+
                 _incremental?.OnChange(relation.QualifiedName, change.Key);
                 _incremental?.OnChange(relation.QualifiedName, change.OldKey);
             }
@@ -913,15 +946,22 @@ public sealed class PgOutputChangeSource : IChangeSource
             return; // the next connection starts from this LSN (StreamOnceAsync)
         }
 
-        connection.SetReplicationStatus(new NpgsqlLogSequenceNumber(flush));
+        // acknowledgements (pipeline thread) and empty transactions (reader) may both report: one at a time, never backwards
+        await _feedbackLock.WaitAsync(cancellationToken);
         try
         {
+            flush = Math.Max(flush, _ack.FlushedLsn);
+            connection.SetReplicationStatus(new NpgsqlLogSequenceNumber(flush));
             await connection.SendStatusUpdate(cancellationToken);
             Log.Acknowledged(_logger, _options.Slot, new NpgsqlLogSequenceNumber(flush).ToString());
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             // the connection is broken: the reader reconnects and sends the status again
+        }
+        finally
+        {
+            _feedbackLock.Release();
         }
     }
 

@@ -33,8 +33,9 @@ public static class SinksServiceCollectionExtensions
     {
         if (TryCreateFailureStore(configuration) is { } store)
         {
-            services.TryAddSingleton(store);
-            services.TryAddSingleton<IFailureStore>(store);
+            // Registered through factories so the container disposes the store (its connection pool).
+            services.TryAddSingleton(_ => store);
+            services.TryAddSingleton<IFailureStore>(sp => sp.GetRequiredService<PostgresFailureStore>());
         }
 
         return services;

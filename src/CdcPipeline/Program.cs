@@ -7,4 +7,6 @@ foreach (var command in CommandCatalog.All())
     root.Subcommands.Add(command);
 }
 
-return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
+// SIGTERM/Ctrl+C are left to the commands: `run` hosts a ConsoleLifetime that drains the pipeline
+// before exiting, which System.CommandLine's own handler (a fixed timeout, then exit) would cut short.
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null }).ConfigureAwait(false);

@@ -5,50 +5,74 @@ using CdcPipeline.Core.Translation;
 namespace CdcPipeline.Core.Json;
 
 /// <summary>
-/// The one body every sink writes for an event: the canonical change JSON for a raw change passing
-/// through, CloudEvents 1.0 structured JSON for a domain event.
+/// The one JSON form of a <see cref="DomainEvent"/> that every sink writes: the canonical change JSON for a
+/// raw change passing through without rules, CloudEvents 1.0 otherwise. One line, no indentation.
 /// </summary>
 public static class EventJson
 {
-    public static void Write(Utf8JsonWriter writer, DomainEvent domainEvent)
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_buffer;
+
+    [ThreadStatic]
+    private static Utf8JsonWriter? t_writer;
+
+    public static void Write(Utf8JsonWriter writer, DomainEvent e)
     {
-        if (domainEvent.IsRawChange)
+        if (e.IsRawChange)
         {
-            CanonicalJson.Write(writer, domainEvent.Change);
-            return;
+            CanonicalJson.Write(writer, e.Change);
         }
-
-        writer.WriteStartObject();
-        writer.WriteString("specversion", "1.0");
-        writer.WriteString("id", domainEvent.Id);
-        writer.WriteString("source", domainEvent.Source);
-        writer.WriteString("type", domainEvent.Type);
-        if (domainEvent.Subject is { } subject)
+        else
         {
-            writer.WriteString("subject", subject);
+            CloudEventJson.Write(writer, e);
         }
-
-        if (domainEvent.Time is { } time)
-        {
-            writer.WriteString("time", time.UtcDateTime.ToString("yyyy'-'MM'-'dd'T'HH':'mm':'ss.ffffff'Z'", System.Globalization.CultureInfo.InvariantCulture));
-        }
-
-        writer.WriteString("datacontenttype", "application/json");
-        writer.WritePropertyName("data");
-        CanonicalJson.WriteValue(writer, domainEvent.Data);
-        writer.WriteEndObject();
     }
 
-    public static byte[] SerializeToUtf8(DomainEvent domainEvent)
+    /// <summary>Appends the event's JSON (without a newline) to <paramref name="output"/>, reusing a per-thread writer.</summary>
+    public static void Write(IBufferWriter<byte> output, DomainEvent e)
     {
-        var buffer = new ArrayBufferWriter<byte>(512);
-        using (var writer = new Utf8JsonWriter(buffer, CanonicalJson.WriterOptions))
+        var writer = t_writer;
+        if (writer is null)
         {
-            Write(writer, domainEvent);
+            writer = new Utf8JsonWriter(output, CanonicalJson.WriterOptions);
+            t_writer = writer;
+        }
+        else
+        {
+            writer.Reset(output);
         }
 
+        try
+        {
+            Write(writer, e);
+            writer.Flush();
+        }
+        finally
+        {
+            // Do not keep the caller's buffer reachable from the thread.
+            writer.Reset(Stream.Null);
+        }
+    }
+
+    /// <summary>The event's JSON as UTF-8 bytes (a new array; sinks that own a buffer use <see cref="Write(IBufferWriter{byte}, DomainEvent)"/>).</summary>
+    public static byte[] SerializeToUtf8(DomainEvent e)
+    {
+        var buffer = RentBuffer();
+        Write(buffer, e);
         return buffer.WrittenSpan.ToArray();
     }
 
-    public static string Serialize(DomainEvent domainEvent) => System.Text.Encoding.UTF8.GetString(SerializeToUtf8(domainEvent));
+    public static string Serialize(DomainEvent e)
+    {
+        var buffer = RentBuffer();
+        Write(buffer, e);
+        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    private static ArrayBufferWriter<byte> RentBuffer()
+    {
+        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(1024);
+        buffer.ResetWrittenCount();
+        return buffer;
+    }
 }

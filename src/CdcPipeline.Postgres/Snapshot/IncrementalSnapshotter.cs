@@ -52,6 +52,7 @@ internal sealed class IncrementalSnapshotter(
         public List<SnapshotRow>? Rows { get; set; }
         public HashSet<string> Touched { get; } = new(StringComparer.Ordinal);
         public bool WindowOpen { get; set; }
+        public bool Truncated { get; set; }
     }
 
     /// <summary>The rows a HIGH watermark releases, and what to persist once they are acknowledged.</summary>
@@ -161,6 +162,18 @@ internal sealed class IncrementalSnapshotter(
         }
     }
 
+    /// <summary>A TRUNCATE inside an open window: every row the chunk read may be gone, so none of them is emitted.</summary>
+    public void OnTruncate(string qualifiedTable)
+    {
+        lock (_lock)
+        {
+            if (_inflight is { WindowOpen: true } chunk && string.Equals(chunk.Progress.Table, qualifiedTable, StringComparison.Ordinal))
+            {
+                chunk.Truncated = true;
+            }
+        }
+    }
+
     /// <summary>The reader saw a watermark; at a HIGH watermark it gets the chunk's surviving rows.</summary>
     public ChunkResult? OnWatermark(string content)
     {
@@ -184,7 +197,7 @@ internal sealed class IncrementalSnapshotter(
             }
 
             var rows = chunk.Rows ?? [];
-            var surviving = rows.Where(r => r.Key is null || !chunk.Touched.Contains(KeyText(r.Key))).ToList();
+            var surviving = chunk.Truncated ? [] : rows.Where(r => r.Key is null || !chunk.Touched.Contains(KeyText(r.Key))).ToList();
             var last = rows.Count < chunkSize || chunk.Table is { HasKey: false };
             var lastKey = rows.Count > 0 ? rows[^1].KeyText : null;
             var progress = chunk.Progress;

@@ -37,8 +37,29 @@ internal static class PgTextValues
         1184 => ParseTimestampTz,
         1186 => static t => ParseIntervalMicros(t),
         1560 or 1562 => static t => new BitString(t),
+        790 => ParseMoney,
         _ => null,
     };
+
+    /// <summary>
+    /// MONEY prints with the server's lc_monetary (<c>$1,234.56</c>, <c>-$0.50</c>); Debezium sends a Decimal with
+    /// scale 2 (<c>money.fraction.digits</c>). Keeps digits, sign and the decimal point.
+    /// </summary>
+    private static object ParseMoney(string text)
+    {
+        var negative = text.Contains('-', StringComparison.Ordinal) || text.StartsWith('(');
+        var digits = new StringBuilder(text.Length);
+        foreach (var ch in text)
+        {
+            if (char.IsAsciiDigit(ch) || ch == '.')
+            {
+                digits.Append(ch);
+            }
+        }
+
+        var value = ExactDecimal.Parse((negative ? "-" : "") + digits);
+        return value.Scale >= 2 ? value : new ExactDecimal(value.Unscaled * System.Numerics.BigInteger.Pow(10, 2 - value.Scale), 2);
+    }
 
     private static byte[] ParseBytea(string text)
     {

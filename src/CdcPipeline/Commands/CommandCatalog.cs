@@ -7,6 +7,11 @@ internal static class CommandCatalog
 {
     public static IEnumerable<Command> All()
     {
+        yield return RunCommand.Create();
+        yield return DecodeCommand.Create();
+        yield return TranslateCommand.Create();
+        yield return DbCommand.Create();
+        yield return SlotCommand.Create();
         yield return FailuresCommand.Create();
     }
 }

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Json;
+using CdcPipeline.Hosting;
 using CdcPipeline.Sinks;
 using CdcPipeline.Sinks.Failures;
 using Microsoft.Extensions.DependencyInjection;
@@ -134,9 +135,9 @@ internal static class FailuresCommand
         return command;
     }
 
-    /// <summary>The same registrations the worker uses for sinks.</summary>
+    /// <summary>The same registrations the worker uses, so a resend goes through the very sink the pipeline builds.</summary>
     private static ServiceProvider BuildServices() =>
-        new ServiceCollection().AddCdcCore().AddCdcSinks().BuildServiceProvider();
+        new ServiceCollection().AddCdcPipeline().BuildServiceProvider();
 
     private static PostgresFailureStore? OpenStore(FileInfo file, out string error)
     {

@@ -20,7 +20,7 @@ public sealed class PgOutputTypesTests(PostgresFixture fixture) : PgOutputTestBa
           c_interval interval, c_interval_neg interval,
           c_json json, c_jsonb jsonb, c_uuid uuid, c_bytea bytea, c_bit bit(4), c_varbit varbit,
           c_enum mood, c_int_array int[], c_text_array text[], c_xml xml,
-          c_ts_inf timestamp, c_tstz_ninf timestamptz, c_inet inet, c_null text);
+          c_ts_inf timestamp, c_tstz_ninf timestamptz, c_inet inet, c_money money, c_null text);
         """;
 
     private const string InsertWide = """
@@ -32,7 +32,7 @@ public sealed class PgOutputTypesTests(PostgresFixture fixture) : PgOutputTestBa
           '1 mon 2 days 03:04:05', '-1 year -2 days +00:00:01.5',
           '{"a": [1, 2]}', '{"b": 1, "a": 2}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '\x0102ff', B'1010', B'101',
           'happy', '{1,NULL,3}', '{"a b","c\"d"}', '<x>1</x>',
-          'infinity', '-infinity', '192.168.0.1/24', NULL)
+          'infinity', '-infinity', '192.168.0.1/24', 1234.5, NULL)
         """;
 
     // What Debezium gives for the same SQL (decimal.handling.mode=precise, time.precision.mode=adaptive_time_microseconds,
@@ -53,7 +53,7 @@ public sealed class PgOutputTypesTests(PostgresFixture fixture) : PgOutputTestBa
         "`c_json`:{`a`: [1, 2]},`c_jsonb`:{`a`: 2, `b`: 1},`c_uuid`:`a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11`,",
         "`c_bytea`:`AQL/`,`c_bit`:`1010`,`c_varbit`:`101`,`c_enum`:`happy`,`c_int_array`:[1,null,3],",
         "`c_text_array`:[`a b`,`c\\`d`],`c_xml`:`<x>1</x>`,`c_ts_inf`:`infinity`,`c_tstz_ninf`:`-infinity`,",
-        "`c_inet`:`192.168.0.1/24`,`c_null`:null}").Replace('`', '"');
+        "`c_inet`:`192.168.0.1/24`,`c_money`:`1234.50`,`c_null`:null}").Replace('`', '"');
 
     [Fact]
     public async Task Streamed_insert_of_every_type_renders_as_Debezium_would()

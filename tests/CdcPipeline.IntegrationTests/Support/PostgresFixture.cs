@@ -62,7 +62,19 @@ public sealed class PostgresFixture : IAsyncLifetime
 
         try
         {
-            AdminConnectionString = await StartLocalClusterAsync(LocalPort, Path.Combine(RepoRoot, ".run", "pg-tests"), fresh: false);
+            // another cluster may hold our port (other worktrees run their own): try the next ones
+            for (var port = LocalPort; ; port++)
+            {
+                try
+                {
+                    AdminConnectionString = await StartLocalClusterAsync(port, Path.Combine(RepoRoot, ".run", "pg-tests"), fresh: false);
+                    break;
+                }
+                catch (InvalidOperationException e) when (e.Message.Contains("already in use", StringComparison.Ordinal) && port < LocalPort + 20)
+                {
+                }
+            }
+
             Origin = "local cluster";
         }
         catch (Exception e)

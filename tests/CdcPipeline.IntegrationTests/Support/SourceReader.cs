@@ -8,6 +8,7 @@ public sealed class SourceReader(IChangeSource source, CancellationToken cancell
 {
     private readonly IAsyncEnumerator<ChangeEvent> _events = source.ReadAsync(cancellationToken).GetAsyncEnumerator(cancellationToken);
     private Task<bool>? _pending;
+    private bool _disposed;
 
     public IChangeSource Source { get; } = source;
 
@@ -66,6 +67,12 @@ public sealed class SourceReader(IChangeSource source, CancellationToken cancell
 
     public async ValueTask DisposeAsync()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
         await Source.DisposeAsync();
         try
         {

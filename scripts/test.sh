@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The test command: starts the local servers the integration tests use (unless CDC_TEST_* point to
+# real ones), runs every test project, and prints a one-line summary.
+#
+#   scripts/test.sh [extra dotnet test arguments]
+#
+# Needs the .NET 10 SDK and Debian's postgresql-15, redis-server and rabbitmq-server (.ci/run installs them).
+# Tests that cannot run here (no Docker engine, no real Kafka broker) are skipped with their reason printed.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+
+if [[ -z "${CDC_TEST_POSTGRES:-}" ]]; then
+  CDC_TEST_POSTGRES="$(scripts/pg-start.sh --port "${CDC_TEST_PG_PORT:-55439}" --data-dir "$repo/.run/pg-test" | tail -n 1)"
+  export CDC_TEST_POSTGRES
+fi
+if [[ -x scripts/services-start.sh && ( -z "${CDC_TEST_REDIS:-}" || -z "${CDC_TEST_RABBITMQ:-}" ) ]]; then
+  # prints KEY=VALUE lines for the servers it started
+  while IFS='=' read -r key value; do
+    case "$key" in
+      CDC_TEST_REDIS|CDC_TEST_RABBITMQ) [[ -z "${!key:-}" ]] && export "$key=$value" ;;
+    esac
+  done < <(scripts/services-start.sh)
+fi
+
+log="$repo/.run/test-output.log"
+mkdir -p "$repo/.run"
+set +e
+dotnet test --solution CdcPipeline.sln -- --output Detailed "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+
+# Skipped tests with their reasons, then the closing line CI reads.
+grep -E '^\s*skipped ' "$log" | sed 's/^\s*/  /' || true
+passed=$(grep -E '^\s+succeeded: ' "$log" | tail -n 1 | awk '{print $2}')
+failed=$(grep -E '^\s+failed: ' "$log" | tail -n 1 | awk '{print $2}')
+skipped=$(grep -E '^\s+skipped: ' "$log" | tail -n 1 | awk '{print $2}')
+echo "tests: ${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
+exit "$status"

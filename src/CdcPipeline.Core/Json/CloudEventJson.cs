@@ -1,0 +1,100 @@
+using System.Globalization;
+using System.Text.Json;
+using CdcPipeline.Core.Translation;
+
+namespace CdcPipeline.Core.Json;
+
+/// <summary>
+/// CloudEvents 1.0 structured-mode JSON of a domain event. <c>data</c> is the payload in its canonical
+/// rendering (<see cref="CanonicalJson.WriteValue"/>), so a decimal keeps its digits and scale. Routing
+/// facts travel as extension attributes, whose names the spec restricts to lower-case letters and digits:
+/// <c>cdckind</c> (event | command), <c>cdctarget</c>, <c>cdcaggregate</c>, <c>cdcrule</c>, <c>cdcposition</c>.
+/// </summary>
+public static class CloudEventJson
+{
+    public const string SpecVersion = "1.0";
+    public const string ContentType = "application/json";
+
+    private static readonly HashSet<string> ContextAttributes = new(StringComparer.Ordinal)
+    {
+        "specversion", "id", "source", "type", "subject", "time", "datacontenttype", "dataschema", "data", "data_base64",
+        "cdckind", "cdctarget", "cdcaggregate", "cdcrule", "cdcposition",
+    };
+
+    public static void Write(Utf8JsonWriter writer, DomainEvent e)
+    {
+        writer.WriteStartObject();
+        writer.WriteString("specversion"u8, SpecVersion);
+        writer.WriteString("id"u8, e.Id);
+        writer.WriteString("source"u8, e.Source);
+        writer.WriteString("type"u8, e.Type);
+        if (e.Subject is not null)
+        {
+            writer.WriteString("subject"u8, e.Subject);
+        }
+
+        if (e.Time is { } time)
+        {
+            WriteTime(writer, time);
+        }
+
+        writer.WriteString("datacontenttype"u8, ContentType);
+        writer.WriteString("cdckind"u8, e.Kind == DomainEventKind.Command ? "command"u8 : "event"u8);
+        if (e.Target is not null)
+        {
+            writer.WriteString("cdctarget"u8, e.Target);
+        }
+
+        if (e.AggregateType is not null)
+        {
+            writer.WriteString("cdcaggregate"u8, e.AggregateType);
+        }
+
+        if (e.RuleId is not null)
+        {
+            writer.WriteString("cdcrule"u8, e.RuleId);
+        }
+
+        writer.WriteString("cdcposition"u8, e.Position.ToString());
+        if (e.Extensions is { } extensions)
+        {
+            foreach (var (name, value) in extensions)
+            {
+                CheckExtensionName(name);
+                writer.WriteString(name, value);
+            }
+        }
+
+        if (e.Data is not null)
+        {
+            writer.WritePropertyName("data"u8);
+            CanonicalJson.WriteValue(writer, e.Data);
+        }
+
+        writer.WriteEndObject();
+    }
+
+    /// <summary>RFC 3339 in UTC with microseconds (PostgreSQL's precision): <c>2024-01-02T10:00:00.000000Z</c>.</summary>
+    private static void WriteTime(Utf8JsonWriter writer, DateTimeOffset time)
+    {
+        Span<char> text = stackalloc char[32];
+        time.UtcDateTime.TryFormat(text, out var n, "yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'ffffff'Z'", CultureInfo.InvariantCulture);
+        writer.WriteString("time"u8, text[..n]);
+    }
+
+    private static void CheckExtensionName(string name)
+    {
+        if (name.Length == 0 || ContextAttributes.Contains(name))
+        {
+            throw new ArgumentException($"'{name}' cannot be a CloudEvents extension attribute: it is empty or a reserved attribute name");
+        }
+
+        foreach (var c in name)
+        {
+            if (c is not ((>= 'a' and <= 'z') or (>= '0' and <= '9')))
+            {
+                throw new ArgumentException($"CloudEvents extension attribute '{name}' must consist of lower-case letters a-z and digits only (CloudEvents 1.0, naming conventions)");
+            }
+        }
+    }
+}

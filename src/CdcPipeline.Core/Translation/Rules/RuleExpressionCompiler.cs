@@ -1,0 +1,270 @@
+using System.Linq.Expressions;
+using System.Reflection;
+using DynamicExpresso;
+using DynamicExpresso.Exceptions;
+
+namespace CdcPipeline.Core.Translation.Rules;
+
+/// <summary>
+/// Compiles the expressions of one rule file with DynamicExpresso (C# expression syntax) into delegates,
+/// once, at load. The parsed tree is then checked and bound: char literals are refused (<c>'S'</c> is a
+/// char in C#, and comparing a column with a char fails only at run time), wall-clock and hash functions
+/// are refused (translation must be deterministic), <c>lookup("name", …)</c> is bound to the named table
+/// (so an unknown name fails at load), and <c>changed(…)</c> to the change being translated.
+/// </summary>
+internal sealed class RuleExpressionCompiler
+{
+    private static readonly Delegate LookupPlaceholder = (Func<string, object?, object?>)RuleFunctions.LookupPlaceholder;
+    private static readonly Delegate LookupWithDefaultPlaceholder = (Func<string, object?, object?, object?>)RuleFunctions.LookupWithDefaultPlaceholder;
+    private static readonly Delegate ChangedPlaceholder = (Func<string, bool>)RuleFunctions.ChangedPlaceholder;
+
+    private static readonly (string Name, string ScopeProperty, Type Type)[] Variables =
+    [
+        ("op", nameof(EvalScope.Op), typeof(string)),
+        ("before", nameof(EvalScope.Before), typeof(RowAccessor)),
+        ("after", nameof(EvalScope.After), typeof(RowAccessor)),
+        ("key", nameof(EvalScope.Key), typeof(RowAccessor)),
+        ("row", nameof(EvalScope.Row), typeof(RowAccessor)),
+        ("source", nameof(EvalScope.Source), typeof(SourceView)),
+    ];
+
+    private static readonly MethodInfo MapMethod = typeof(LookupTable).GetMethod(nameof(LookupTable.Map), [typeof(object)])!;
+    private static readonly MethodInfo MapWithDefaultMethod = typeof(LookupTable).GetMethod(nameof(LookupTable.Map), [typeof(object), typeof(object)])!;
+    private static readonly MethodInfo ChangedMethod = typeof(EvalScope).GetMethod(nameof(EvalScope.Changed))!;
+    private static readonly MethodInfo AsConditionMethod = typeof(RuleExpressionCompiler).GetMethod(nameof(AsCondition), BindingFlags.NonPublic | BindingFlags.Static)!;
+
+    private readonly Interpreter _interpreter;
+    private readonly IReadOnlyDictionary<string, LookupTable> _lookups;
+    private readonly List<RuleError> _errors;
+
+    public RuleExpressionCompiler(IReadOnlyDictionary<string, LookupTable> lookups, List<RuleError> errors)
+    {
+        _lookups = lookups;
+        _errors = errors;
+
+        // Primitive types and true/false/null only: no Math, Convert, Environment. Number literals are
+        // decimal, so `after.ord_amt > 100.5` compares a NUMERIC exactly instead of failing on double.
+        // LateBindObject: the functions return object, and without late binding `trim(x) == "S"` would be
+        // C#'s reference equality on object — false for equal text. Late bound, it compares the values.
+        _interpreter = new Interpreter(InterpreterOptions.PrimitiveTypes | InterpreterOptions.SystemKeywords | InterpreterOptions.LateBindObject);
+        _interpreter.SetDefaultNumberType(DefaultNumberType.Decimal);
+        _interpreter.EnableAssignment(AssignmentOperators.None);
+        _interpreter.SetFunction("date", (Func<object?, string, object?>)RuleFunctions.Date);
+        _interpreter.SetFunction("timestamp", (Func<object?, string, object?>)RuleFunctions.Timestamp);
+        _interpreter.SetFunction("trim", (Func<object?, object?>)RuleFunctions.Trim);
+        _interpreter.SetFunction("isBlank", (Func<object?, bool>)RuleFunctions.IsBlank);
+        _interpreter.SetFunction("coalesce", (Func<object?, object?, object?>)RuleFunctions.Coalesce);
+        _interpreter.SetFunction("coalesce", (Func<object?, object?, object?, object?>)RuleFunctions.Coalesce);
+        _interpreter.SetFunction("coalesce", (Func<object?, object?, object?, object?, object?>)RuleFunctions.Coalesce);
+        _interpreter.SetFunction("number", (Func<object?, object?>)RuleFunctions.Number);
+        _interpreter.SetFunction("integer", (Func<object?, object?>)RuleFunctions.Integer);
+        _interpreter.SetFunction("text", (Func<object?, string?>)RuleFunctions.Text);
+        _interpreter.SetFunction("lookup", LookupPlaceholder);
+        _interpreter.SetFunction("lookup", LookupWithDefaultPlaceholder);
+        _interpreter.SetFunction("changed", ChangedPlaceholder);
+    }
+
+    private static Parameter[] CreateParameters() =>
+        Variables.Select(v => new Parameter(v.Name, v.Type)).ToArray();
+
+    /// <summary>Compiles a value expression (data fields, subjects); null (with an error recorded) when it is invalid.</summary>
+    public CompiledExpression? CompileValue(string text, RuleLocation location, string what)
+    {
+        var bound = Parse(text, location, what);
+        if (bound is null)
+        {
+            return null;
+        }
+
+        var body = bound.Body;
+
+        // Integer literals are parsed as decimal (see above); a bare `1` in data should still be the number 1.
+        if (body is ConstantExpression { Value: decimal d } && decimal.Truncate(d) == d && d >= long.MinValue && d <= long.MaxValue)
+        {
+            body = Expression.Constant((long)d);
+        }
+
+        var value = Lambda<Func<EvalScope, object?>>(body, bound, typeof(object));
+        return new CompiledExpression(text, what, location, value, null);
+    }
+
+    /// <summary>Compiles a condition (<c>when</c>): it must be true or false.</summary>
+    public CompiledExpression? CompileCondition(string text, RuleLocation location, string what)
+    {
+        var bound = Parse(text, location, what);
+        if (bound is null)
+        {
+            return null;
+        }
+
+        var expression = bound.Body;
+        if (expression.Type != typeof(bool))
+        {
+            if (expression.Type != typeof(object))
+            {
+                Error(location, 0, $"{what} must be true or false, but `{text}` is a {expression.Type.Name}");
+                return null;
+            }
+
+            // A dynamic comparison (a column against a literal) is typed object until it runs.
+            expression = Expression.Call(AsConditionMethod, expression);
+        }
+
+        var condition = Lambda<Func<EvalScope, bool>>(expression, bound, typeof(bool));
+        return new CompiledExpression(text, what, location, null, condition);
+    }
+
+    private static bool AsCondition(object? value) => value switch
+    {
+        bool b => b,
+        _ => throw new ExpressionFailure($"the condition gave {RuleValues.ToText(value) ?? "null"}, not true or false"),
+    };
+
+    private static TDelegate Lambda<TDelegate>(Expression body, Bound bound, Type resultType)
+    {
+        var statements = new List<Expression>();
+        foreach (var p in bound.Used)
+        {
+            var variable = Variables.First(v => v.Name == p.Name);
+            statements.Add(Expression.Assign(p, Expression.Property(bound.ScopeParameter, variable.ScopeProperty)));
+        }
+
+        statements.Add(body.Type == resultType ? body : Expression.Convert(body, resultType));
+        var block = Expression.Block(resultType, bound.Used, statements);
+        return Expression.Lambda<TDelegate>(block, bound.ScopeParameter).Compile();
+    }
+
+    private Bound? Parse(string text, RuleLocation location, string what)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            Error(location, 0, $"{what} is empty");
+            return null;
+        }
+
+        Lambda lambda;
+        try
+        {
+            lambda = _interpreter.Parse(text, CreateParameters());
+        }
+        catch (ParseException e)
+        {
+            Error(location, e.Position, $"{what}: cannot parse `{text}`: {e.Message}{Hint(text, e)}");
+            return null;
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or NotSupportedException or InvalidCastException)
+        {
+            Error(location, 0, $"{what}: cannot parse `{text}`: {e.Message}");
+            return null;
+        }
+
+        var scope = Expression.Parameter(typeof(EvalScope), "scope");
+        var binder = new Binder(this, text, location, what, scope);
+        var body = binder.Visit(lambda.Expression);
+        if (binder.Failed)
+        {
+            return null;
+        }
+
+        var used = lambda.UsedParameters.Select(p => p.Expression).ToArray();
+        return new Bound(body, scope, used);
+    }
+
+    private static string Hint(string text, ParseException e) =>
+        text.Contains('\'', StringComparison.Ordinal)
+            ? " (strings take double quotes: \"S\")"
+            : e is UnknownIdentifierException
+                ? " (variables: op, before, after, key, row, source; functions: lookup, date, timestamp, trim, isBlank, changed, coalesce, number, integer, text)"
+                : "";
+
+    private void Error(RuleLocation location, int position, string reason)
+    {
+        _errors.Add(new RuleError(location.File, location.Line, location.Column + Math.Max(0, position), reason));
+    }
+
+    private sealed record Bound(Expression Body, ParameterExpression ScopeParameter, ParameterExpression[] Used);
+
+    /// <summary>Checks the parsed tree and binds the placeholders to their load-time or run-time targets.</summary>
+    private sealed class Binder(RuleExpressionCompiler owner, string text, RuleLocation location, string what, ParameterExpression scope)
+        : ExpressionVisitor
+    {
+        public bool Failed { get; private set; }
+
+        private void Fail(int position, string reason)
+        {
+            Failed = true;
+            owner.Error(location, position, $"{what}: {reason} in `{text}`");
+        }
+
+        protected override Expression VisitConstant(ConstantExpression node)
+        {
+            if (node.Type == typeof(char))
+            {
+                var at = text.IndexOf('\'', StringComparison.Ordinal);
+                Fail(at, $"'{node.Value}' is a char literal; use double quotes (\"{node.Value}\") for text");
+            }
+
+            return node;
+        }
+
+        protected override Expression VisitMember(MemberExpression node)
+        {
+            if (node.Expression is null && node.Member.DeclaringType is { } t
+                && (t == typeof(DateTime) || t == typeof(DateTimeOffset))
+                && node.Member.Name is "Now" or "UtcNow" or "Today")
+            {
+                Fail(text.IndexOf(node.Member.Name, StringComparison.Ordinal), $"{t.Name}.{node.Member.Name} reads the clock; translation must be deterministic (use source.commitTime)");
+                return node;
+            }
+
+            return base.VisitMember(node);
+        }
+
+        protected override Expression VisitMethodCall(MethodCallExpression node)
+        {
+            if (node.Method.Name is "GetHashCode" or "GetType" || (node.Method.DeclaringType == typeof(Guid) && node.Method.Name == "NewGuid"))
+            {
+                Fail(text.IndexOf(node.Method.Name, StringComparison.Ordinal), $"{node.Method.Name}() is not deterministic across runs");
+                return node;
+            }
+
+            return base.VisitMethodCall(node);
+        }
+
+        protected override Expression VisitInvocation(InvocationExpression node)
+        {
+            if (node.Expression is not ConstantExpression { Value: Delegate target })
+            {
+                return base.VisitInvocation(node);
+            }
+
+            if (target == ChangedPlaceholder)
+            {
+                return Expression.Call(scope, ChangedMethod, Visit(node.Arguments[0]));
+            }
+
+            if (target == LookupPlaceholder || target == LookupWithDefaultPlaceholder)
+            {
+                if (node.Arguments[0] is not ConstantExpression { Value: string name })
+                {
+                    Fail(text.IndexOf("lookup", StringComparison.Ordinal), "lookup() takes the lookup's name as a literal in double quotes: lookup(\"status\", after.col)");
+                    return node;
+                }
+
+                if (!owner._lookups.TryGetValue(name, out var table))
+                {
+                    var known = owner._lookups.Count == 0 ? "this file defines no lookups" : "this file defines " + string.Join(", ", owner._lookups.Keys);
+                    Fail(text.IndexOf(name, StringComparison.Ordinal) - 1, $"unknown lookup '{name}' ({known})");
+                    return node;
+                }
+
+                var code = Expression.Convert(Visit(node.Arguments[1]), typeof(object));
+                return target == LookupPlaceholder
+                    ? Expression.Call(Expression.Constant(table), MapMethod, code)
+                    : Expression.Call(Expression.Constant(table), MapWithDefaultMethod, code, Expression.Convert(Visit(node.Arguments[2]), typeof(object)));
+            }
+
+            return base.VisitInvocation(node);
+        }
+    }
+}

@@ -1,0 +1,182 @@
+using CdcPipeline.Core.Changes;
+
+namespace CdcPipeline.Core.Translation.Rules;
+
+/// <summary>
+/// Translates row changes with a <see cref="RuleSet"/>: the change's table selects the rule files, each
+/// event rule whose <c>when</c> holds produces one domain event, in file and rule order. Changes of
+/// tables without rules, and records that are not row changes (heartbeats, transaction markers,
+/// tombstones, messages), produce nothing. An expression that fails throws
+/// <see cref="RuleEvaluationException"/>: the change is poison for these rules, never silently skipped.
+/// Thread-safe.
+/// </summary>
+public sealed class RuleTranslator : IChangeTranslator
+{
+    // Keyed by (schema, table) rather than "schema.table" so routing a change allocates no string.
+    private readonly Dictionary<(string Schema, string Table), Table[]> _tables;
+
+    public RuleTranslator(RuleSet rules, string pipelineName)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(pipelineName);
+        Rules = rules;
+        PipelineName = pipelineName;
+        _tables = rules.Tables.ToDictionary(
+            t => Split(t.Key),
+            t => t.Value.Select(r => new Table(r, EventSources.For(pipelineName, t.Key))).ToArray());
+    }
+
+    public RuleSet Rules { get; }
+
+    public string PipelineName { get; }
+
+    /// <summary>Whether some rule file covers <paramref name="qualifiedTable"/> (<c>schema.table</c>).</summary>
+    public bool Covers(string qualifiedTable) => _tables.ContainsKey(Split(qualifiedTable));
+
+    private static (string, string) Split(string qualifiedTable)
+    {
+        var dot = qualifiedTable.IndexOf('.', StringComparison.Ordinal);
+        return dot < 0 ? ("public", qualifiedTable) : (qualifiedTable[..dot], qualifiedTable[(dot + 1)..]);
+    }
+
+    public void Translate(ChangeEvent change, ICollection<DomainEvent> output)
+    {
+        if (change.Kind != ChangeKind.Change || !_tables.TryGetValue((change.Source.Schema ?? "public", change.Source.Table ?? ""), out var tables))
+        {
+            return;
+        }
+
+        var scope = EvalScope.Rent(change);
+        try
+        {
+            foreach (var table in tables)
+            {
+                foreach (var rule in table.Rules.Events)
+                {
+                    if (rule.When is { } when && !Test(when, rule, scope))
+                    {
+                        continue;
+                    }
+
+                    output.Add(Build(table, rule, scope));
+                }
+            }
+        }
+        finally
+        {
+            EvalScope.Return(scope);
+        }
+    }
+
+    private static bool Test(CompiledExpression when, EventRule rule, EvalScope scope)
+    {
+        try
+        {
+            return when.Test(scope);
+        }
+        catch (Exception e) when (e is not RuleEvaluationException)
+        {
+            throw Failure(rule, when, "when", scope.Change, e);
+        }
+    }
+
+    private static DomainEvent Build(Table table, EventRule rule, EvalScope scope)
+    {
+        var change = scope.Change;
+        var subject = Subject(table.Rules, rule, scope);
+        object? data = null;
+        if (rule.Data is { } template)
+        {
+            CompiledExpression? failed = null;
+            try
+            {
+                data = template.Evaluate(scope, ref failed);
+            }
+            catch (Exception e) when (e is not RuleEvaluationException)
+            {
+                throw Failure(rule, failed, "data", change, e);
+            }
+        }
+
+        return new DomainEvent
+        {
+            Id = EventIds.For(change.Position, rule.Id),
+            Type = rule.Type,
+            Source = table.Source,
+            Subject = subject,
+            AggregateType = rule.Aggregate,
+            Time = EventSources.Time(change),
+            Kind = rule.Kind,
+            Target = rule.Target,
+            Data = data,
+            RuleId = rule.Id,
+            Position = change.Position,
+            Change = change,
+        };
+    }
+
+    private static string? Subject(TableRules table, EventRule rule, EvalScope scope)
+    {
+        var expression = rule.Subject ?? table.Subject;
+        if (expression is not null)
+        {
+            try
+            {
+                return RuleValues.ToText(expression.Evaluate(scope));
+            }
+            catch (Exception e) when (e is not RuleEvaluationException)
+            {
+                throw Failure(rule, expression, "subject", scope.Change, e);
+            }
+        }
+
+        var change = scope.Change;
+        var columns = table.KeyColumns;
+        if (columns.Count == 0)
+        {
+            return EventSources.Subject(change.Key ?? (change.After ?? change.Before));
+        }
+
+        var values = new object?[columns.Count];
+        for (var i = 0; i < columns.Count; i++)
+        {
+            if (!TryKeyValue(change, columns[i], out values[i]))
+            {
+                throw new RuleEvaluationException(
+                    $"{table.File}: key column '{columns[i]}' is in neither the after, before nor key image of this {change.Source.QualifiedTable} change at {change.Position}; fix key: in the rule file")
+                {
+                    RuleId = rule.Id,
+                };
+            }
+        }
+
+        return EventSources.Subject(values);
+    }
+
+    private static bool TryKeyValue(ChangeEvent change, string column, out object? value)
+    {
+        value = null;
+        return (change.After?.TryGetValue(column, out value) ?? false)
+            || (change.Before?.TryGetValue(column, out value) ?? false)
+            || (change.Key?.TryGetValue(column, out value) ?? false);
+    }
+
+    private static RuleEvaluationException Failure(EventRule rule, CompiledExpression? expression, string part, ChangeEvent change, Exception e)
+    {
+        var where = expression?.Location ?? rule.Location;
+        var what = expression is null ? part : $"{expression.What} `{expression.Text}`";
+        // The dynamic binder's complaint about a float column against a decimal literal is obscure; say what to do.
+        var hint = e.Message.Contains("'double'", StringComparison.Ordinal) || e.Message.Contains("'float'", StringComparison.Ordinal)
+            ? " (number literals are exact decimals: compare a float column through number(x))"
+            : "";
+        return new RuleEvaluationException(
+            $"{where}: rule {rule.Id}, {what} failed on the {change.Source.QualifiedTable} change (op {change.Operation?.ToCode()}) at {change.Position}: {e.Message}{hint}", e)
+        {
+            RuleId = rule.Id,
+        };
+    }
+
+    private sealed record Table(TableRules Rules, string Source)
+    {
+        public IReadOnlyList<string> KeyColumns => Rules.KeyColumns;
+    }
+}

@@ -1,0 +1,379 @@
+using System.Text;
+using CdcPipeline.Postgres.Setup;
+using Npgsql;
+
+namespace CdcPipeline.Postgres.Readiness;
+
+/// <summary>
+/// <c>db prepare</c>: the idempotent SQL that makes a legacy database ready for capture, and <c>--apply</c> running the
+/// missing part of it in one transaction. It creates only our own objects (role, schema <c>cdc</c>, heartbeat and signal
+/// tables, publication) and grants; the one change to an application object is REPLICA IDENTITY FULL on the tables the
+/// user named. No legacy row is read or written.
+/// </summary>
+public static class DatabasePreparation
+{
+    public static string QuoteLiteral(string value) => "'" + value.Replace("'", "''", StringComparison.Ordinal) + "'";
+
+    /// <summary>Reads the catalog and decides, step by step, what is missing. <paramref name="password"/> is only given under --apply.</summary>
+    public static async Task<PreparePlan> PlanAsync(NpgsqlConnection connection, PrepareOptions options, string? password, CancellationToken cancellationToken)
+    {
+        var role = options.Role;
+        var qRole = ReplicationSetup.QuoteIdentifier(role);
+        var database = await ScalarAsync<string>(connection, "SELECT current_database()::text", null, cancellationToken);
+        var qDatabase = ReplicationSetup.QuoteIdentifier(database);
+        var steps = new List<PrepareStep>();
+        var notes = new List<string>();
+        var preamble = new List<string>();
+
+        // --- the role ---------------------------------------------------------------------------------------
+        var roleRow = await QueryRowAsync(connection,
+            "SELECT rolcanlogin, rolreplication FROM pg_catalog.pg_roles WHERE rolname = $1", [role], cancellationToken);
+        var roleExists = roleRow is not null;
+        string? verifier = null;
+        if (password is not null)
+        {
+            verifier = ScramVerifier.Create(password);
+        }
+
+        if (options.PasswordEnvironmentVariable is { } env)
+        {
+            // psql reads the password from the environment when the script runs: it is never written into the script.
+            preamble.Add($"-- The role's password is read by psql from the environment variable {env} (psql 15+: \\getenv).");
+            preamble.Add($"\\getenv cdc_password {env}");
+            preamble.Add("\\if :{?cdc_password}");
+            preamble.Add("\\else");
+            preamble.Add($"  \\warn 'environment variable {env} is not set: export it, then run this script again'");
+            preamble.Add("  \\quit");
+            preamble.Add("\\endif");
+            steps.Add(new PrepareStep(
+                $"create role {role} (LOGIN REPLICATION, password from ${env})",
+                $"SELECT format('CREATE ROLE %I WITH LOGIN REPLICATION PASSWORD %L', {QuoteLiteral(role)}, :'cdc_password')\n" +
+                $"WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = {QuoteLiteral(role)}) \\gexec",
+                !roleExists,
+                verifier is null ? null : $"CREATE ROLE {qRole} WITH LOGIN REPLICATION PASSWORD {QuoteLiteral(verifier)}",
+                "least privilege: LOGIN REPLICATION, not superuser, owns nothing"));
+            var passwordMatches = roleExists && password is not null && await PasswordMatchesAsync(connection, role, password, cancellationToken);
+            steps.Add(new PrepareStep(
+                $"set the password of role {role} from ${env}",
+                "SELECT format('ALTER ROLE %I PASSWORD %L', " + QuoteLiteral(role) + ", :'cdc_password') \\gexec",
+                roleExists && password is not null && !passwordMatches,
+                verifier is null ? null : $"ALTER ROLE {qRole} PASSWORD {QuoteLiteral(verifier)}",
+                NotNeededBecause: !roleExists ? "set by create role" : password is null ? "checked under --apply only" : null));
+        }
+        else
+        {
+            steps.Add(new PrepareStep(
+                $"create role {role} (LOGIN REPLICATION)",
+                "DO $$\nBEGIN\n" +
+                $"  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = {QuoteLiteral(role)}) THEN\n" +
+                $"    CREATE ROLE {qRole} WITH LOGIN REPLICATION;\n" +
+                "  END IF;\nEND\n$$;",
+                !roleExists,
+                Comment: $"least privilege: LOGIN REPLICATION, not superuser, owns nothing; give it a password yourself (psql: \\password {role}) or use --password-env VAR"));
+        }
+
+        steps.Add(new PrepareStep(
+            $"role {role} may log in and replicate",
+            $"ALTER ROLE {qRole} WITH LOGIN REPLICATION;",
+            roleExists && !(roleRow![0] is true && roleRow[1] is true),
+            NotNeededBecause: roleExists ? null : "set by create role"));
+
+        // --- grants on the legacy tables (read only) --------------------------------------------------------
+        steps.Add(new PrepareStep(
+            $"grant CONNECT on database {database}",
+            $"GRANT CONNECT ON DATABASE {qDatabase} TO {qRole};",
+            !roleExists || !await PrivilegeAsync(connection, "has_database_privilege", role, database, "CONNECT", cancellationToken)));
+
+        var tables = new List<LegacyTable>();
+        foreach (var name in options.Tables.Select(ReplicationSetup.NormalizeTableName).Distinct(StringComparer.Ordinal))
+        {
+            var row = await QueryRowAsync(connection, """
+                SELECT c.relreplident,
+                       EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary),
+                       EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisreplident)
+                FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
+                """, [ReplicationSetup.SplitTableName(name).Schema, ReplicationSetup.SplitTableName(name).Table], cancellationToken)
+                ?? throw new InvalidOperationException(
+                    $"table {name} does not exist in database {database} (or is not a table): check --tables / source.postgres.tables (schema.table, as stored)");
+            var identity = (char)row[0]!;
+            var keyed = identity switch { 'f' => true, 'd' => (bool)row[1]!, 'i' => (bool)row[2]!, _ => false };
+            tables.Add(new LegacyTable(name, identity, keyed, options.ReplicaIdentityFull.Select(ReplicationSetup.NormalizeTableName).Contains(name, StringComparer.Ordinal)));
+        }
+
+        foreach (var unknown in options.ReplicaIdentityFull.Select(ReplicationSetup.NormalizeTableName).Where(n => tables.All(t => t.Name != n)))
+        {
+            throw new InvalidOperationException($"--replica-identity-full names {unknown}, which is not among the captured tables ({string.Join(", ", tables.Select(t => t.Name))})");
+        }
+
+        foreach (var schema in tables.Select(t => ReplicationSetup.SplitTableName(t.Name).Schema).Distinct(StringComparer.Ordinal))
+        {
+            steps.Add(new PrepareStep(
+                $"grant USAGE on schema {schema}",
+                $"GRANT USAGE ON SCHEMA {ReplicationSetup.QuoteIdentifier(schema)} TO {qRole};",
+                !roleExists || !await PrivilegeAsync(connection, "has_schema_privilege", role, schema, "USAGE", cancellationToken)));
+        }
+
+        foreach (var table in tables)
+        {
+            steps.Add(new PrepareStep(
+                $"grant SELECT on {table.Name}",
+                $"GRANT SELECT ON TABLE {ReplicationSetup.QuoteTable(table.Name)} TO {qRole};",
+                !roleExists || !await PrivilegeAsync(connection, "has_table_privilege", role, ReplicationSetup.QuoteTable(table.Name), "SELECT", cancellationToken),
+                Comment: table == tables[0] ? "read only: the initial snapshot SELECTs; no INSERT/UPDATE/DELETE on application tables" : null));
+        }
+
+        // --- replica identity: the one change to application tables, only where the user asked ----------------
+        var published = new List<string>();
+        foreach (var table in tables)
+        {
+            var quoted = ReplicationSetup.QuoteTable(table.Name);
+            if (table.WantsFull)
+            {
+                steps.Add(new PrepareStep(
+                    $"REPLICA IDENTITY FULL on {table.Name}",
+                    $"ALTER TABLE {quoted} REPLICA IDENTITY FULL;",
+                    table.Identity != 'f',
+                    Comment: (table.Keyed && table.Identity != 'f'
+                        ? "asked for: updates and deletes will carry the whole old row (before image)"
+                        : table.Keyed ? "asked for (already FULL)" : "no primary key: without FULL its updates/deletes carry no key, and once published UPDATE/DELETE on it would fail in the application")
+                        + "; takes a brief ACCESS EXCLUSIVE lock, rewrites no rows"));
+                published.Add(table.Name);
+            }
+            else if (table.Keyed)
+            {
+                published.Add(table.Name);
+            }
+            else
+            {
+                notes.Add($"{table.Name} has no primary key (replica identity {IdentityName(table.Identity)}): it is NOT added to the publication, because " +
+                          "PostgreSQL rejects UPDATE/DELETE on a published table without a replica identity — the application would break. " +
+                          $"Run again with --replica-identity-full {table.Name} (ALTER TABLE {quoted} REPLICA IDENTITY FULL;) to capture it.");
+            }
+        }
+
+        // --- our schema: heartbeat and signal tables ---------------------------------------------------------
+        var qSchema = ReplicationSetup.QuoteIdentifier(options.Schema);
+        var schemaExists = await ExistsAsync(connection, "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1", [options.Schema], cancellationToken);
+        steps.Add(new PrepareStep(
+            $"create schema {options.Schema}",
+            $"CREATE SCHEMA IF NOT EXISTS {qSchema};",
+            !schemaExists,
+            Comment: "our own objects live here; nothing of the application's"));
+        steps.Add(new PrepareStep(
+            $"grant USAGE on schema {options.Schema}",
+            $"GRANT USAGE ON SCHEMA {qSchema} TO {qRole};",
+            !roleExists || !schemaExists || !await PrivilegeAsync(connection, "has_schema_privilege", role, options.Schema, "USAGE", cancellationToken)));
+
+        foreach (var (table, ddl, privileges, comment) in new[]
+                 {
+                     (options.HeartbeatTable, "id integer PRIMARY KEY, ts timestamptz NOT NULL DEFAULT now()", new[] { "SELECT", "INSERT", "UPDATE" },
+                         "heartbeat: a periodic write here (Debezium heartbeat.action.query) lets the slot advance when only unpublished tables change"),
+                     (options.SignalTable, "id text PRIMARY KEY, type text, data text", new[] { "SELECT", "INSERT", "UPDATE", "DELETE" },
+                         "signals (Debezium's shape): INSERT a row of type 'execute-snapshot' to re-snapshot a table while streaming"),
+                 })
+        {
+            var exists = await ExistsAsync(connection, "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+                [options.Schema, ReplicationSetup.SplitTableName(table).Table], cancellationToken);
+            var quoted = ReplicationSetup.QuoteTable(table);
+            steps.Add(new PrepareStep($"create table {table}", $"CREATE TABLE IF NOT EXISTS {quoted} ({ddl});", !exists, Comment: comment));
+            var granted = roleExists && exists;
+            foreach (var privilege in privileges)
+            {
+                granted = granted && await PrivilegeAsync(connection, "has_table_privilege", role, quoted, privilege, cancellationToken);
+            }
+
+            steps.Add(new PrepareStep($"grant {string.Join(", ", privileges)} on {table}", $"GRANT {string.Join(", ", privileges)} ON TABLE {quoted} TO {qRole};", !granted));
+            published.Add(table);
+        }
+
+        // --- the publication ----------------------------------------------------------------------------------
+        var qPub = ReplicationSetup.QuoteIdentifier(options.Publication);
+        var pubExists = await ExistsAsync(connection, "SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = $1", [options.Publication], cancellationToken);
+        var tableList = string.Join(", ", published.Select(ReplicationSetup.QuoteTable));
+        steps.Add(new PrepareStep(
+            $"create publication {options.Publication} for {string.Join(", ", published)}",
+            // PostgreSQL 15 has no CREATE PUBLICATION IF NOT EXISTS.
+            "DO $$\nBEGIN\n" +
+            $"  IF NOT EXISTS (SELECT FROM pg_catalog.pg_publication WHERE pubname = {QuoteLiteral(options.Publication)}) THEN\n" +
+            $"    CREATE PUBLICATION {qPub} FOR TABLE {tableList};\n" +
+            "  END IF;\nEND\n$$;",
+            !pubExists,
+            Comment: "publishes insert, update, delete, truncate; created by you (the tables' owner), so the pipeline never needs ownership"));
+        if (pubExists)
+        {
+            var current = await PublicationTablesAsync(connection, options.Publication, cancellationToken);
+            var same = current.Order(StringComparer.Ordinal).SequenceEqual(published.Order(StringComparer.Ordinal), StringComparer.Ordinal);
+            var missing = published.Except(current, StringComparer.Ordinal).ToList();
+            if (options.SyncPublication)
+            {
+                steps.Add(new PrepareStep(
+                    $"publication {options.Publication} publishes exactly {string.Join(", ", published)}",
+                    $"ALTER PUBLICATION {qPub} SET TABLE {tableList};",
+                    !same));
+            }
+            else if (missing.Count > 0)
+            {
+                notes.Add($"publication {options.Publication} exists and does not publish {string.Join(", ", missing)}; it is left as it is. " +
+                          "Run again with --sync-publication to set its tables to exactly the captured ones.");
+            }
+        }
+
+        return new PreparePlan(ConnectionTarget.From(connection.ConnectionString), database, steps, notes, preamble);
+    }
+
+    /// <summary>The printable script: psql-runnable, idempotent, one transaction, no password in it.</summary>
+    public static string Render(PreparePlan plan)
+    {
+        var sb = new StringBuilder();
+        sb.Append("-- CdcPipeline: prepare database ").Append(plan.Database).Append(" for logical capture (generated by cdcpipeline db prepare)\n");
+        sb.Append("-- Idempotent: running it again changes nothing. Run it as the tables' owner or a superuser:\n");
+        sb.Append("--   psql -v ON_ERROR_STOP=1 -d ").Append(plan.Database).Append(" -f prepare.sql\n");
+        sb.Append("-- It creates our role, schema, heartbeat/signal tables and publication, grants read access,\n");
+        sb.Append("-- and changes application tables only by REPLICA IDENTITY where asked. No row is touched.\n");
+        foreach (var note in plan.Notes)
+        {
+            sb.Append("--\n-- NOTE: ").Append(note).Append('\n');
+        }
+
+        if (plan.PsqlPreamble.Count > 0)
+        {
+            sb.Append('\n');
+            foreach (var line in plan.PsqlPreamble)
+            {
+                sb.Append(line).Append('\n');
+            }
+        }
+
+        sb.Append("\nBEGIN;\nSET LOCAL lock_timeout = '5s';  -- never queue behind the application for long (ALTER TABLE)\n");
+        foreach (var step in plan.Steps)
+        {
+            sb.Append("\n-- ").Append(step.Title).Append(step.Needed ? "" : $"  ({step.NotNeededBecause ?? "already in place"})").Append('\n');
+            if (step.Comment is not null)
+            {
+                sb.Append("-- ").Append(step.Comment).Append('\n');
+            }
+
+            sb.Append(step.Sql).Append('\n');
+        }
+
+        sb.Append("\nCOMMIT;\n");
+        return sb.ToString();
+    }
+
+    /// <summary>
+    /// Plans and applies the missing steps in ONE transaction (all or nothing), re-reading the catalog inside it.
+    /// A failing step rolls everything back and is reported with its title.
+    /// </summary>
+    public static async Task<(PreparePlan Plan, PrepareResult Result)> ApplyAsync(NpgsqlConnection connection, PrepareOptions options, string? password, CancellationToken cancellationToken)
+    {
+        if (options.PasswordEnvironmentVariable is not null && password is null)
+        {
+            throw new InvalidOperationException($"--password-env {options.PasswordEnvironmentVariable}: the environment variable is not set (or empty)");
+        }
+
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await using (var timeout = new NpgsqlCommand("SET LOCAL lock_timeout = '5s'", connection, transaction))
+        {
+            await timeout.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        var plan = await PlanAsync(connection, options, password, cancellationToken);
+        var changed = new List<string>();
+        var unchanged = new List<string>();
+        foreach (var step in plan.Steps)
+        {
+            if (!step.Needed)
+            {
+                unchanged.Add(step.Title);
+                continue;
+            }
+
+            await using var cmd = new NpgsqlCommand(step.SqlToApply, connection, transaction);
+            try
+            {
+                await cmd.ExecuteNonQueryAsync(cancellationToken);
+            }
+            catch (PostgresException e)
+            {
+                throw new PrepareFailedException(step.Title, e);
+            }
+
+            changed.Add(step.Title);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return (plan, new PrepareResult(changed, unchanged));
+    }
+
+    private static string IdentityName(char identity) => identity switch { 'd' => "default", 'f' => "full", 'i' => "index", 'n' => "nothing", _ => identity.ToString() };
+
+    private static async Task<bool> PasswordMatchesAsync(NpgsqlConnection connection, string role, string password, CancellationToken cancellationToken)
+    {
+        // Only a superuser may read pg_authid; otherwise the password is set again (maybe to the same value).
+        // Asked first, because a failed SELECT would abort the --apply transaction.
+        if (!await ScalarAsync<bool>(connection, "SELECT pg_catalog.has_table_privilege('pg_catalog.pg_authid', 'SELECT')", null, cancellationToken))
+        {
+            return false;
+        }
+
+        var row = await QueryRowAsync(connection, "SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1", [role], cancellationToken);
+        return row?[0] is string verifier && ScramVerifier.Matches(verifier, password);
+    }
+
+    private static async Task<List<string>> PublicationTablesAsync(NpgsqlConnection connection, string publication, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT schemaname || '.' || tablename FROM pg_catalog.pg_publication_tables WHERE pubname = $1", connection);
+        cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = publication });
+        var tables = new List<string>();
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            tables.Add(reader.GetString(0));
+        }
+
+        return tables;
+    }
+
+    private static async Task<bool> PrivilegeAsync(NpgsqlConnection connection, string function, string role, string objectName, string privilege, CancellationToken cancellationToken) =>
+        await ScalarAsync<bool>(connection, $"SELECT pg_catalog.{function}($1, $2, $3)", [role, objectName, privilege], cancellationToken);
+
+    private static async Task<bool> ExistsAsync(NpgsqlConnection connection, string sql, string[] parameters, CancellationToken cancellationToken) =>
+        await QueryRowAsync(connection, sql, parameters, cancellationToken) is not null;
+
+    private static async Task<T> ScalarAsync<T>(NpgsqlConnection connection, string sql, string[]? parameters, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand(sql, connection);
+        foreach (var p in parameters ?? [])
+        {
+            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = p });
+        }
+
+        return (T)(await cmd.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    private static async Task<object?[]?> QueryRowAsync(NpgsqlConnection connection, string sql, string[] parameters, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand(sql, connection);
+        foreach (var p in parameters)
+        {
+            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = p });
+        }
+
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+
+        var row = new object?[reader.FieldCount];
+        for (var i = 0; i < row.Length; i++)
+        {
+            row[i] = reader.IsDBNull(i) ? null : reader.GetValue(i);
+        }
+
+        return row;
+    }
+
+    private sealed record LegacyTable(string Name, char Identity, bool Keyed, bool WantsFull);
+}

@@ -1,0 +1,395 @@
+using System.Globalization;
+using CdcPipeline.Postgres.Setup;
+using Npgsql;
+
+namespace CdcPipeline.Postgres.Readiness;
+
+/// <summary>
+/// <c>db check</c>: reads the catalog (never writes) and says whether logical capture can start on this database,
+/// and, for every problem, the SQL that fixes it.
+/// </summary>
+public static class ReadinessChecker
+{
+    /// <summary>
+    /// A row bigger than this (TOAST_TUPLE_THRESHOLD with 8 kB pages) gets its largest varlena values compressed
+    /// or moved out of line; only then can an UPDATE that leaves them alone send them as "unchanged TOAST".
+    /// </summary>
+    private const int ToastTupleThreshold = 2032;
+
+    public static async Task<ReadinessReport> CheckAsync(NpgsqlConnection connection, ReadinessCheckOptions options, CancellationToken cancellationToken)
+    {
+        var findings = new List<ReadinessFinding>();
+        var settings = await ReadSettingsAsync(connection, cancellationToken);
+        var role = await ReadRoleAsync(connection, cancellationToken);
+        var slots = await SlotInventory.ListAsync(connection, null, cancellationToken);
+        var walSenders = await ScalarAsync<long>(connection, "SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE backend_type = 'walsender'", cancellationToken);
+        var publication = await ReadPublicationAsync(connection, options.Publication, cancellationToken);
+
+        CheckServer(findings, settings, slots, walSenders, options.Slot);
+        var canReplicate = role.Superuser || role.Replication;
+        findings.Add(canReplicate
+            ? new(ReadinessStatus.Ok, "role", role.Name, role.Superuser ? "superuser (a dedicated LOGIN REPLICATION role is enough and safer)" : "has REPLICATION")
+            : new(ReadinessStatus.Fail, "role", role.Name, "has neither REPLICATION nor superuser: it cannot create or read a replication slot",
+                $"ALTER ROLE {ReplicationSetup.QuoteIdentifier(role.Name)} WITH REPLICATION;  -- or run: cdcpipeline db prepare --role cdc"));
+
+        var tableNames = options.Tables.Count > 0
+            ? options.Tables.Select(ReplicationSetup.NormalizeTableName).Distinct(StringComparer.Ordinal).ToList()
+            : publication?.Tables.ToList() ?? [];
+        if (tableNames.Count == 0)
+        {
+            findings.Add(new(ReadinessStatus.Warn, "tables", "-",
+                publication is null ? "no tables given and the publication does not exist: nothing to check per table" : "the publication has no tables",
+                "name the tables: --tables public.t1,public.t2 (or source.postgres.tables in the config)"));
+        }
+
+        var tables = new List<TableReadiness>();
+        foreach (var name in tableNames)
+        {
+            var table = await ReadTableAsync(connection, name, publication, cancellationToken);
+            tables.Add(table);
+            CheckTable(findings, table, publication, role.Name);
+        }
+
+        CheckPublication(findings, options, publication, tables, role);
+        CheckSlots(findings, options.Slot, slots, role.Database, canReplicate);
+
+        return new ReadinessReport(ConnectionTarget.From(connection.ConnectionString), settings.GetValueOrDefault("server_version", "?"), role.Name, findings, tables, slots);
+    }
+
+    private static void CheckServer(List<ReadinessFinding> findings, Dictionary<string, string> settings, IReadOnlyList<ReplicationSlotStatus> slots, long walSenders, string slotName)
+    {
+        var walLevel = settings.GetValueOrDefault("wal_level", "?");
+        findings.Add(walLevel == "logical"
+            ? new(ReadinessStatus.Ok, "wal_level", "server", "logical")
+            : new(ReadinessStatus.Fail, "wal_level", "server", $"is '{walLevel}': logical decoding needs 'logical'",
+                "ALTER SYSTEM SET wal_level = logical;  -- then restart PostgreSQL (a reload is not enough)"));
+
+        var maxSlots = int.Parse(settings.GetValueOrDefault("max_replication_slots", "0"), CultureInfo.InvariantCulture);
+        var slotExists = slots.Any(s => s.Name == slotName);
+        var freeSlots = maxSlots - slots.Count;
+        var slotsWhat = string.Create(CultureInfo.InvariantCulture, $"{slots.Count} of {maxSlots} used, {freeSlots} free");
+        findings.Add(freeSlots > 0 || slotExists
+            ? new(freeSlots > 1 || slotExists ? ReadinessStatus.Ok : ReadinessStatus.Warn, "replication slots", "server",
+                slotsWhat + (freeSlots > 1 || slotExists ? "" : ": the last free one; a second consumer will not find a slot"),
+                freeSlots > 1 || slotExists ? null : $"ALTER SYSTEM SET max_replication_slots = {maxSlots + 4};  -- then restart PostgreSQL")
+            : new(ReadinessStatus.Fail, "replication slots", "server", slotsWhat + $": slot '{slotName}' cannot be created",
+                $"ALTER SYSTEM SET max_replication_slots = {maxSlots + 4};  -- then restart PostgreSQL; or drop an abandoned slot: cdcpipeline slot list"));
+
+        var maxSenders = int.Parse(settings.GetValueOrDefault("max_wal_senders", "0"), CultureInfo.InvariantCulture);
+        var freeSenders = maxSenders - walSenders;
+        findings.Add(freeSenders > 0
+            ? new(ReadinessStatus.Ok, "wal senders", "server", string.Create(CultureInfo.InvariantCulture, $"{walSenders} of {maxSenders} used, {freeSenders} free"))
+            : new(ReadinessStatus.Fail, "wal senders", "server",
+                string.Create(CultureInfo.InvariantCulture, $"{walSenders} of {maxSenders} used: no replication connection can be opened"),
+                $"ALTER SYSTEM SET max_wal_senders = {maxSenders + 4};  -- then restart PostgreSQL"));
+
+        var keep = settings.GetValueOrDefault("max_slot_wal_keep_size", "-1");
+        findings.Add(keep == "-1"
+            ? new(ReadinessStatus.Warn, "max_slot_wal_keep_size", "server",
+                "unset (-1): a slot whose consumer stops keeps WAL forever and can fill the disk",
+                "ALTER SYSTEM SET max_slot_wal_keep_size = '20GB'; SELECT pg_reload_conf();  -- size it to the disk; a slot past it is lost and must be re-snapshotted")
+            : new(ReadinessStatus.Ok, "max_slot_wal_keep_size", "server", keep + " MB"));
+    }
+
+    private static void CheckTable(List<ReadinessFinding> findings, TableReadiness table, PublicationInfo? publication, string role)
+    {
+        var quoted = ReplicationSetup.QuoteTable(table.Name);
+        if (!table.Exists)
+        {
+            findings.Add(new(ReadinessStatus.Fail, "table", table.Name, "does not exist (or is not a table, or this role cannot see it)",
+                "check the name in source.postgres.tables / --tables (schema.table, lower case as stored)"));
+            return;
+        }
+
+        findings.Add(table.CanSelect
+            ? new(ReadinessStatus.Ok, "select", table.Name, "this role can read it (snapshot)")
+            : new(ReadinessStatus.Fail, "select", table.Name, $"role {role} cannot SELECT it: the snapshot would fail",
+                $"GRANT SELECT ON {quoted} TO {ReplicationSetup.QuoteIdentifier(role)};"));
+
+        var identity = $"primary key: {(table.HasPrimaryKey ? "yes" : "no")}, replica identity: {table.ReplicaIdentity}";
+        if (table.KeyOnUpdateDelete)
+        {
+            var how = table.ReplicaIdentity switch
+            {
+                "full" => "updates/deletes carry the whole old row",
+                "index" => "updates/deletes carry the replica identity index columns",
+                _ => "updates/deletes carry the primary key",
+            };
+            findings.Add(new(ReadinessStatus.Ok, "key", table.Name, identity + "; " + how));
+        }
+        else
+        {
+            // PostgreSQL refuses UPDATE/DELETE on a published table without replica identity, so publishing
+            // such a table breaks the legacy application, not just the capture.
+            var consequence = table.Published == true && publication is { Update: true } or { Delete: true }
+                ? "updates/deletes carry no key, and since it is published, UPDATE/DELETE on it FAIL in the application right now"
+                : "updates/deletes would carry no key, and once published, UPDATE/DELETE on it would FAIL in the application";
+            var owner = table.OwnedByCurrentRole ? "" : $" (as its owner {table.Owner})";
+            findings.Add(new(ReadinessStatus.Fail, "key", table.Name, identity + "; " + consequence,
+                $"ALTER TABLE {quoted} REPLICA IDENTITY FULL;{owner}  -- brief ACCESS EXCLUSIVE lock, no rewrite; or: cdcpipeline db prepare --replica-identity-full {table.Name}"));
+        }
+
+        if (table.ToastableColumns.Count > 0)
+        {
+            var columns = string.Join(", ", table.ToastableColumns);
+            findings.Add(table.ReplicaIdentity == "full"
+                ? new(ReadinessStatus.Ok, "toast", table.Name, $"TOAST-able: {columns}; REPLICA IDENTITY FULL sends them in every update")
+                : new(ReadinessStatus.Warn, "toast", table.Name,
+                    $"TOAST-able: {columns}; an UPDATE that leaves a large value alone sends it as unavailable ({{\"$unavailable\":true}})",
+                    $"if consumers need the value: source.postgres.reselectToastTables: [{table.Name}], or ALTER TABLE {quoted} REPLICA IDENTITY FULL;"));
+        }
+    }
+
+    private static void CheckPublication(List<ReadinessFinding> findings, ReadinessCheckOptions options, PublicationInfo? publication, List<TableReadiness> tables, RoleInfo role)
+    {
+        var quotedPub = ReplicationSetup.QuoteIdentifier(options.Publication);
+        var existing = tables.Where(t => t.Exists).Select(t => t.Name).ToList();
+        if (publication is null)
+        {
+            var notOwned = tables.Where(t => t.Exists && !t.OwnedByCurrentRole).Select(t => t.Name).ToList();
+            var canCreate = role.Superuser || (role.CreateOnDatabase && notOwned.Count == 0);
+            var create = ReplicationSetup.CreatePublicationSql(options.Publication, existing) + ";";
+            if (canCreate && options.CreatePublicationIfMissing)
+            {
+                findings.Add(new(ReadinessStatus.Warn, "publication", options.Publication,
+                    "does not exist; the pipeline will create it at start (it is better created by the tables' owner)", create));
+            }
+            else
+            {
+                var why = !options.CreatePublicationIfMissing ? "creating it is not allowed (createPublicationIfMissing: false)"
+                    : !role.CreateOnDatabase && !role.Superuser ? $"role {role.Name} lacks CREATE on database {role.Database}"
+                    : $"role {role.Name} does not own {string.Join(", ", notOwned)} (CREATE PUBLICATION … FOR TABLE needs ownership)";
+                findings.Add(new(ReadinessStatus.Fail, "publication", options.Publication, "does not exist and " + why,
+                    create + "  -- as the tables' owner or a superuser; or: cdcpipeline db prepare --apply"));
+            }
+
+            return;
+        }
+
+        var missing = publication.AllTables ? [] : existing.Where(t => !publication.Tables.Contains(t)).ToList();
+        findings.Add(missing.Count == 0
+            ? new(ReadinessStatus.Ok, "publication", options.Publication,
+                publication.AllTables ? "exists, FOR ALL TABLES" : $"exists, covers all {existing.Count} tables")
+            : new(ReadinessStatus.Fail, "publication", options.Publication, $"does not publish {string.Join(", ", missing)}",
+                $"ALTER PUBLICATION {quotedPub} ADD TABLE {string.Join(", ", missing.Select(ReplicationSetup.QuoteTable))};  -- as the publication's owner {publication.Owner}"));
+
+        var actions = new List<string>();
+        if (publication.Insert) { actions.Add("insert"); }
+        if (publication.Update) { actions.Add("update"); }
+        if (publication.Delete) { actions.Add("delete"); }
+        if (publication.Truncate) { actions.Add("truncate"); }
+        var all = $"ALTER PUBLICATION {quotedPub} SET (publish = 'insert, update, delete, truncate');";
+        if (!publication.Insert || !publication.Update || !publication.Delete)
+        {
+            findings.Add(new(ReadinessStatus.Fail, "publish", options.Publication,
+                $"publishes only {(actions.Count == 0 ? "nothing" : string.Join(", ", actions))}: some row changes would never be captured", all));
+        }
+        else
+        {
+            findings.Add(publication.Truncate
+                ? new(ReadinessStatus.Ok, "publish", options.Publication, string.Join(", ", actions))
+                : new(ReadinessStatus.Warn, "publish", options.Publication, string.Join(", ", actions) + ": TRUNCATE is not captured", all));
+        }
+    }
+
+    private static void CheckSlots(List<ReadinessFinding> findings, string slotName, IReadOnlyList<ReplicationSlotStatus> slots, string database, bool canReplicate)
+    {
+        var ours = slots.FirstOrDefault(s => s.Name == slotName);
+        if (ours is null)
+        {
+            findings.Add(canReplicate
+                ? new(ReadinessStatus.Ok, "slot", slotName, "does not exist yet; the pipeline creates it at start (with an exported snapshot)")
+                : new(ReadinessStatus.Fail, "slot", slotName, "does not exist, and this role cannot create it (see role)"));
+        }
+        else if (ours.SlotType != "logical" || ours.Plugin != "pgoutput" || ours.Database != database)
+        {
+            findings.Add(new(ReadinessStatus.Fail, "slot", slotName,
+                $"exists but is {ours.SlotType} slot with plugin {ours.Plugin ?? "-"} on database {ours.Database ?? "-"}; the capture needs a pgoutput slot on {database}",
+                $"choose another slot name, or drop it if abandoned: cdcpipeline slot drop {slotName}"));
+        }
+        else if (ours.WalStatus == "lost")
+        {
+            findings.Add(new(ReadinessStatus.Fail, "slot", slotName,
+                "wal_status lost: WAL it needed was removed (max_slot_wal_keep_size); capture cannot resume from it",
+                $"cdcpipeline slot drop {slotName}  -- then start with snapshot: initial to re-read the tables"));
+        }
+        else
+        {
+            findings.Add(new(ours.Active ? ReadinessStatus.Warn : ReadinessStatus.Ok, "slot", slotName,
+                $"exists (pgoutput), confirmed {ours.ConfirmedFlushLsn}, lag {ByteSize.Format(ours.LagBytes)}, wal_status {ours.WalStatus}"
+                + (ours.Active ? $"; ACTIVE: in use by pid {ours.ActivePid} ({ours.ClientAddress ?? "local or hidden"}): only one consumer can read a slot" : ""),
+                ours.Active ? "stop the other consumer first (cdcpipeline slot list shows it)" : null));
+        }
+
+        foreach (var other in slots.Where(s => s.Name != slotName && s.Database == database))
+        {
+            var what = $"{other.SlotType} slot, plugin {other.Plugin ?? "-"}, {(other.Active ? $"active (pid {other.ActivePid})" : "inactive")}, "
+                + $"lag {ByteSize.Format(other.LagBytes)}, retains {ByteSize.Format(other.RetainedBytes)} of WAL, wal_status {other.WalStatus ?? "-"}";
+            findings.Add(other.Active
+                ? new(ReadinessStatus.Ok, "other slot", other.Name, what)
+                : new(ReadinessStatus.Warn, "other slot", other.Name, what + ": an inactive slot keeps WAL until it is used or dropped",
+                    $"if abandoned: SELECT pg_drop_replication_slot('{other.Name.Replace("'", "''", StringComparison.Ordinal)}');  -- or cdcpipeline slot drop {other.Name}"));
+        }
+    }
+
+    private static async Task<Dictionary<string, string>> ReadSettingsAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand(
+            "SELECT name, setting FROM pg_catalog.pg_settings WHERE name IN ('wal_level', 'max_replication_slots', 'max_wal_senders', 'max_slot_wal_keep_size', 'server_version')",
+            connection);
+        var settings = new Dictionary<string, string>(StringComparer.Ordinal);
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            settings[reader.GetString(0)] = reader.GetString(1);
+        }
+
+        return settings;
+    }
+
+    private static async Task<RoleInfo> ReadRoleAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand(
+            "SELECT current_user::text, r.rolsuper, r.rolreplication, pg_catalog.has_database_privilege(current_database(), 'CREATE'), current_database()::text " +
+            "FROM pg_catalog.pg_roles r WHERE r.rolname = current_user",
+            connection);
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return new RoleInfo(reader.GetString(0), reader.GetBoolean(1), reader.GetBoolean(2), reader.GetBoolean(3), reader.GetString(4));
+    }
+
+    private static async Task<PublicationInfo?> ReadPublicationAsync(NpgsqlConnection connection, string name, CancellationToken cancellationToken)
+    {
+        PublicationInfo? info;
+        await using (var cmd = new NpgsqlCommand(
+            "SELECT puballtables, pubinsert, pubupdate, pubdelete, pubtruncate, pg_catalog.pg_get_userbyid(pubowner)::text FROM pg_catalog.pg_publication WHERE pubname = $1",
+            connection))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = name });
+            await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+            if (!await reader.ReadAsync(cancellationToken))
+            {
+                return null;
+            }
+
+            info = new PublicationInfo(reader.GetBoolean(0), reader.GetBoolean(1), reader.GetBoolean(2), reader.GetBoolean(3), reader.GetBoolean(4), reader.GetString(5), new HashSet<string>(StringComparer.Ordinal));
+        }
+
+        await using (var cmd = new NpgsqlCommand("SELECT schemaname || '.' || tablename FROM pg_catalog.pg_publication_tables WHERE pubname = $1 ORDER BY 1", connection))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = name });
+            await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                info.Tables.Add(reader.GetString(0));
+            }
+        }
+
+        return info;
+    }
+
+    private static async Task<TableReadiness> ReadTableAsync(NpgsqlConnection connection, string name, PublicationInfo? publication, CancellationToken cancellationToken)
+    {
+        var (schema, table) = ReplicationSetup.SplitTableName(name);
+        uint oid;
+        string owner;
+        bool owns, canSelect, hasPk, hasIdentityIndex;
+        char identity;
+        await using (var cmd = new NpgsqlCommand("""
+            SELECT c.oid, pg_catalog.pg_get_userbyid(c.relowner)::text, pg_catalog.pg_has_role(c.relowner, 'USAGE'),
+                   pg_catalog.has_table_privilege(c.oid, 'SELECT'), c.relreplident,
+                   EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary),
+                   EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisreplident)
+            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
+            """, connection))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = schema });
+            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = table });
+            await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+            if (!await reader.ReadAsync(cancellationToken))
+            {
+                return new TableReadiness(name, false, null, false, false, false, null, false, [], null);
+            }
+
+            oid = reader.GetFieldValue<uint>(0);
+            owner = reader.GetString(1);
+            owns = reader.GetBoolean(2);
+            canSelect = reader.GetBoolean(3);
+            identity = reader.GetChar(4);
+            hasPk = reader.GetBoolean(5);
+            hasIdentityIndex = reader.GetBoolean(6);
+        }
+
+        var toastable = await ReadToastableColumnsAsync(connection, oid, cancellationToken);
+        var identityName = identity switch { 'd' => "default", 'f' => "full", 'i' => "index", 'n' => "nothing", _ => identity.ToString() };
+        var keyed = identity switch { 'f' => true, 'd' => hasPk, 'i' => hasIdentityIndex, _ => false };
+        var published = publication is null ? (bool?)null : publication.AllTables || publication.Tables.Contains(name);
+        return new TableReadiness(name, true, owner, owns, canSelect, hasPk, identityName, keyed, toastable, published);
+    }
+
+    /// <summary>
+    /// Varlena columns with storage extended/external. Bounded ones (varchar(n), char(n)) only count when the row could
+    /// outgrow the TOAST threshold: a narrow legacy table never sends an unchanged-TOAST marker.
+    /// </summary>
+    private static async Task<IReadOnlyList<string>> ReadToastableColumnsAsync(NpgsqlConnection connection, uint oid, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand("""
+            SELECT a.attname::text, a.attstorage, a.attlen, a.atttypmod, t.typname::text,
+                   pg_catalog.pg_encoding_max_length(pg_catalog.pg_char_to_encoding(pg_catalog.getdatabaseencoding()))
+            FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+            WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+            ORDER BY a.attnum
+            """, connection);
+        cmd.Parameters.Add(new NpgsqlParameter<uint> { TypedValue = oid, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Oid });
+        var unbounded = new List<string>();
+        var bounded = new List<string>();
+        long maxRow = 24; // tuple header
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var column = reader.GetString(0);
+            var storage = reader.GetChar(1);
+            var length = reader.GetInt16(2);
+            var typmod = reader.GetInt32(3);
+            var type = reader.GetString(4);
+            var maxChar = reader.GetInt32(5);
+            if (length > 0)
+            {
+                maxRow += length;
+                continue;
+            }
+
+            if (type is "varchar" or "bpchar" && typmod > 4)
+            {
+                maxRow += 4 + ((long)(typmod - 4) * maxChar);
+                if (storage is 'x' or 'e')
+                {
+                    bounded.Add(column);
+                }
+            }
+            else if (storage is 'x' or 'e')
+            {
+                unbounded.Add(column);
+            }
+            else
+            {
+                maxRow += 64; // numeric and other 'main' varlenas: small, stay inline
+            }
+        }
+
+        return unbounded.Count > 0 || maxRow > ToastTupleThreshold
+            ? [.. unbounded, .. maxRow > ToastTupleThreshold ? bounded : []]
+            : [];
+    }
+
+    private static async Task<T> ScalarAsync<T>(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand(sql, connection);
+        return (T)(await cmd.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    private sealed record RoleInfo(string Name, bool Superuser, bool Replication, bool CreateOnDatabase, string Database);
+
+    private sealed record PublicationInfo(bool AllTables, bool Insert, bool Update, bool Delete, bool Truncate, string Owner, HashSet<string> Tables);
+}

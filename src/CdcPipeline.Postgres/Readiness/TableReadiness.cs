@@ -1,0 +1,18 @@
+namespace CdcPipeline.Postgres.Readiness;
+
+/// <summary>
+/// What <c>db check</c> learned about one captured table. <see cref="ReplicaIdentity"/> is
+/// <c>default</c>, <c>full</c>, <c>index</c> or <c>nothing</c>; <see cref="KeyOnUpdateDelete"/> says whether
+/// UPDATE/DELETE changes identify their row (a primary key under <c>default</c>, the index under <c>index</c>, or <c>full</c>).
+/// </summary>
+public sealed record TableReadiness(
+    string Name,
+    bool Exists,
+    string? Owner,
+    bool OwnedByCurrentRole,
+    bool CanSelect,
+    bool HasPrimaryKey,
+    string? ReplicaIdentity,
+    bool KeyOnUpdateDelete,
+    IReadOnlyList<string> ToastableColumns,
+    bool? Published);

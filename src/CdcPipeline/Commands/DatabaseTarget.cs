@@ -1,0 +1,138 @@
+using System.CommandLine;
+using System.Net.Sockets;
+using CdcPipeline.Core.Configuration;
+using CdcPipeline.Postgres.Readiness;
+using Microsoft.Extensions.Configuration;
+using Npgsql;
+
+namespace CdcPipeline.Commands;
+
+/// <summary>
+/// The options every database command shares (<c>--config</c> or <c>--connection</c>, <c>--tables</c>,
+/// <c>--publication</c>, <c>--slot</c>) and opening the connection with an error that names host, port and database
+/// — never the password. Explicit options override the configuration file's <c>source.postgres</c> values.
+/// </summary>
+internal sealed class DatabaseTarget
+{
+    /// <summary>Exit code when the database cannot be reached (or the options do not say which one).</summary>
+    public const int CannotConnect = 2;
+
+    public Option<FileInfo?> Config { get; } = new("--config") { Description = "pipeline configuration (YAML): source.postgres.connectionString, publication, slot, tables" };
+
+    public Option<string?> Connection { get; } = new("--connection") { Description = "Npgsql connection string (overrides the configuration's)" };
+
+    public Option<string?> Tables { get; } = new("--tables") { Description = "tables to capture, comma-separated schema.table (overrides the configuration's)" };
+
+    public Option<string?> Publication { get; } = new("--publication") { Description = "publication name (default: the configuration's, else cdc_pub)" };
+
+    public Option<string?> Slot { get; } = new("--slot") { Description = "replication slot name (default: the configuration's, else cdc_slot)" };
+
+    public void AddTo(Command command, bool withTables = true, bool withSlot = true)
+    {
+        command.Options.Add(Config);
+        command.Options.Add(Connection);
+        if (withTables)
+        {
+            command.Options.Add(Tables);
+            command.Options.Add(Publication);
+        }
+
+        if (withSlot)
+        {
+            command.Options.Add(Slot);
+        }
+    }
+
+    /// <summary>Resolves the options; null (after writing why to <paramref name="error"/>) when they are unusable.</summary>
+    public Resolved? Resolve(ParseResult parse, TextWriter error)
+    {
+        string? connection = null, publication = null, slot = null;
+        var tables = new List<string>();
+        var createPublication = true;
+        if (parse.GetValue(Config) is { } file)
+        {
+            try
+            {
+                var configuration = PipelineConfiguration.Load(file.FullName);
+                var postgres = configuration.Root.GetSection("source:postgres");
+                if (!postgres.Exists() && parse.GetValue(Connection) is null)
+                {
+                    error.WriteLine($"{file.FullName}: no source.postgres section (the db and slot commands work on the embedded source's database); give --connection instead");
+                    return null;
+                }
+
+                connection = postgres["connectionString"];
+                publication = postgres["publication"];
+                slot = postgres["slot"];
+                tables.AddRange(postgres.GetSection("tables").GetChildren().Select(c => c.Value).OfType<string>());
+                createPublication = !string.Equals(postgres["createPublicationIfMissing"], "false", StringComparison.OrdinalIgnoreCase);
+            }
+            catch (ConfigurationException e)
+            {
+                error.WriteLine(e.Message);
+                return null;
+            }
+            catch (IOException e)
+            {
+                error.WriteLine($"cannot read {file.FullName}: {e.Message}");
+                return null;
+            }
+        }
+
+        connection = parse.GetValue(Connection) ?? connection;
+        if (string.IsNullOrWhiteSpace(connection))
+        {
+            error.WriteLine("which database? give --connection \"Host=…;Port=…;Database=…;Username=…\" or --config FILE with source.postgres.connectionString");
+            return null;
+        }
+
+        try
+        {
+            _ = new NpgsqlConnectionStringBuilder(connection);
+        }
+        catch (ArgumentException e)
+        {
+            error.WriteLine($"the connection string is not valid: {ConnectionTarget.Redact(e.Message, connection)}");
+            return null;
+        }
+
+        if (parse.GetValue(Tables) is { } list)
+        {
+            tables = [.. list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+        }
+
+        return new Resolved(connection, parse.GetValue(Publication) ?? publication ?? "cdc_pub", parse.GetValue(Slot) ?? slot ?? "cdc_slot", tables, createPublication);
+    }
+
+    /// <summary>Opens a connection; null (after writing host, port, database and the error — not the password) when it fails.</summary>
+    public static async Task<NpgsqlConnection?> OpenAsync(string connectionString, TextWriter error, CancellationToken cancellationToken)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString) { ApplicationName = "cdcpipeline-ops" };
+        if (!connectionString.Contains("timeout", StringComparison.OrdinalIgnoreCase))
+        {
+            builder.Timeout = 10;
+        }
+
+        var connection = new NpgsqlConnection(builder.ConnectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken);
+            return connection;
+        }
+        catch (Exception e) when (e is NpgsqlException or SocketException or TimeoutException or IOException)
+        {
+            await connection.DisposeAsync();
+            var target = ConnectionTarget.From(connectionString);
+            var message = e is PostgresException pg ? pg.MessageText : e.Message;
+            if (e.InnerException is { } inner && e is not PostgresException)
+            {
+                message += " (" + inner.Message + ")";
+            }
+
+            await error.WriteLineAsync($"cannot connect to {target.Host}:{target.Port}, database {target.Database}, as {target.User}: {ConnectionTarget.Redact(message, connectionString)}");
+            return null;
+        }
+    }
+
+    internal sealed record Resolved(string ConnectionString, string Publication, string Slot, IReadOnlyList<string> Tables, bool CreatePublicationIfMissing);
+}

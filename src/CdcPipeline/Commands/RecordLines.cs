@@ -1,0 +1,105 @@
+using System.Buffers;
+using System.CommandLine;
+using System.Globalization;
+using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Debezium;
+
+namespace CdcPipeline.Commands;
+
+/// <summary>
+/// The line loop shared by <c>decode</c> and <c>translate</c>: reads Debezium records (kcat <c>-J</c> or
+/// bare value lines) one line at a time, decodes each, and lets the command render it. A line that
+/// fails — in decoding or in the command's own step — is reported on stderr with its line number and
+/// Kafka position, and the others go on.
+/// </summary>
+internal static class RecordLines
+{
+    /// <summary>Returns the exit code: 0 when every line went through, 1 when some failed.</summary>
+    public static async Task<int> RunAsync(
+        Stream input,
+        Stream output,
+        TextWriter errors,
+        DebeziumDecoderOptions options,
+        Action<ChangeEvent, IBufferWriter<byte>> render,
+        CancellationToken cancellationToken)
+    {
+        var decoder = new DebeziumJsonDecoder(options);
+        var buffer = new ArrayBufferWriter<byte>(64 * 1024);
+        var failed = 0;
+        long lineNumber = 0;
+        using var lines = new LineReader(input);
+        while (await lines.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
+        {
+            lineNumber++;
+            if (line.Span.Trim(" \t\r"u8).IsEmpty)
+            {
+                continue;
+            }
+
+            DebeziumRecord? record = null;
+            var mark = buffer.WrittenCount;
+            try
+            {
+                record = DebeziumJsonDecoder.ReadLine(line, lineNumber);
+                render(decoder.Decode(record), buffer);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                failed++;
+                var where = record?.Describe() ?? string.Create(CultureInfo.InvariantCulture, $"line {lineNumber}");
+                // A decoder or translator bug must not hide the other lines: report it like a bad line, with its type.
+                var message = e is DebeziumDecodeException or Core.Translation.Rules.RuleEvaluationException
+                    ? e.Message
+                    : $"unexpected {e.GetType().Name}: {e.Message}";
+                await errors.WriteLineAsync($"{where}: {message}").ConfigureAwait(false);
+                if (buffer.WrittenCount != mark)
+                {
+                    // Drop the half-rendered output of the failed line.
+                    var kept = buffer.WrittenSpan[..mark].ToArray();
+                    buffer.ResetWrittenCount();
+                    buffer.Write(kept);
+                }
+            }
+
+            if (buffer.WrittenCount >= 64 * 1024)
+            {
+                await output.WriteAsync(buffer.WrittenMemory, cancellationToken).ConfigureAwait(false);
+                buffer.ResetWrittenCount();
+            }
+        }
+
+        await output.WriteAsync(buffer.WrittenMemory, cancellationToken).ConfigureAwait(false);
+        await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+        return failed == 0 ? 0 : 1;
+    }
+
+    public static Argument<FileInfo?> FileArgument() => new("FILE")
+    {
+        Description = "kcat -J JSON lines or bare Debezium value JSON lines; stdin when omitted",
+        Arity = ArgumentArity.ZeroOrOne,
+    };
+
+    /// <summary>Runs <paramref name="run"/> on FILE or standard input and standard output; exit 2 when FILE cannot be read.</summary>
+    public static async Task<int> WithStreamsAsync(string command, FileInfo? path, Func<Stream, Stream, Task<int>> run)
+    {
+        Stream input;
+        try
+        {
+            input = path is null ? Console.OpenStandardInput() : path.OpenRead();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            await Console.Error.WriteLineAsync($"{command}: cannot read '{path}': {e.Message}").ConfigureAwait(false);
+            return 2;
+        }
+
+        await using (input.ConfigureAwait(false))
+        {
+            var stdout = Console.OpenStandardOutput();
+            await using (stdout.ConfigureAwait(false))
+            {
+                return await run(input, stdout).ConfigureAwait(false);
+            }
+        }
+    }
+}

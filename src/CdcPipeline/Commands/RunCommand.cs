@@ -1,0 +1,95 @@
+using System.CommandLine;
+using CdcPipeline.Core.Configuration;
+using CdcPipeline.Core.Pipeline;
+using CdcPipeline.Hosting;
+using CdcPipeline.Sinks;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace CdcPipeline.Commands;
+
+/// <summary><c>run --config FILE</c>: the pipeline worker.</summary>
+internal static class RunCommand
+{
+    public static Command Create()
+    {
+        var config = new Option<FileInfo>("--config", "-c") { Description = "the pipeline's YAML configuration", Required = true };
+        var logFormat = new Option<string>("--log-format") { Description = "text or json (structured, one object per line)", DefaultValueFactory = _ => "text" };
+        logFormat.AcceptOnlyFromAmong("text", "json");
+        var command = new Command("run", "Run the pipeline worker: capture → translate → deliver, until stopped (SIGTERM/Ctrl+C stop gracefully).")
+        {
+            config,
+            logFormat,
+        };
+        command.SetAction((parse, ct) => RunAsync(parse.GetRequiredValue(config), parse.GetValue(logFormat) ?? "text", ct));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(FileInfo configFile, string logFormat, CancellationToken cancellationToken)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Logging.ClearProviders();
+        // Standard output belongs to the console sink; every log line goes to standard error.
+        if (logFormat == "json")
+        {
+            builder.Logging.AddJsonConsole(o => o.UseUtcTimestamp = true);
+        }
+        else
+        {
+            builder.Logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss ";
+                o.UseUtcTimestamp = true;
+            });
+        }
+
+        builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.Logging.SetMinimumLevel(LogLevel.Information);
+        builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.Warning);
+        builder.Services.AddCdcPipeline();
+
+        PipelineConfiguration configuration;
+        try
+        {
+            configuration = PipelineConfiguration.Load(configFile.FullName);
+            builder.Services.AddCdcFailureStore(configuration);
+        }
+        catch (ConfigurationException e)
+        {
+            await Console.Error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
+            return 2;
+        }
+
+        builder.Services.AddSingleton(configuration);
+        builder.Services.AddSingleton(sp => PipelineBuilder.Build(sp.GetRequiredService<PipelineConfiguration>(), sp));
+        builder.Services.AddSingleton<PipelineWorker>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<PipelineWorker>());
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = configuration.Options.Runner.DrainTimeout + TimeSpan.FromSeconds(5));
+        builder.Services.AddSingleton<IHostLifetime, Microsoft.Extensions.Hosting.Internal.ConsoleLifetime>();
+
+        using var host = builder.Build();
+        try
+        {
+            // Build the pipeline before starting: bad configuration fails here, before anything connects.
+            host.Services.GetRequiredService<PipelineInstance>();
+        }
+        catch (ConfigurationException e)
+        {
+            await Console.Error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
+            return 2;
+        }
+
+        await host.RunAsync(cancellationToken).ConfigureAwait(false);
+        var failure = host.Services.GetRequiredService<PipelineWorker>().Failure;
+        if (failure is not null)
+        {
+            await Console.Error.WriteLineAsync($"error: {failure.Message}").ConfigureAwait(false);
+            return 1;
+        }
+
+        return 0;
+    }
+}

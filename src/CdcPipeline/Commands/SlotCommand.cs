@@ -1,0 +1,234 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using CdcPipeline.Postgres.Readiness;
+using CdcPipeline.Postgres.Setup;
+using Npgsql;
+
+namespace CdcPipeline.Commands;
+
+/// <summary>
+/// <c>slot list | lag | drop</c>: the replication slots of the server. <c>lag</c> exits 1 over <c>--max-lag</c>
+/// (for monitoring); <c>drop</c> asks to type the slot name unless <c>--yes</c>, and refuses an active slot.
+/// </summary>
+internal static class SlotCommand
+{
+    /// <summary>Where <c>slot drop</c> reads the confirmation; tests set it, otherwise the console.</summary>
+    internal static readonly AsyncLocal<TextReader?> ConfirmationInput = new();
+
+    public static Command Create() => new("slot", "Replication slots: list, lag (monitoring), drop.")
+    {
+        CreateList(),
+        CreateLag(),
+        CreateDrop(),
+    };
+
+    private static Command CreateList()
+    {
+        var target = new DatabaseTarget();
+        var json = new Option<bool>("--json") { Description = "JSON instead of the table" };
+        var command = new Command("list", "List every replication slot: plugin, database, active (pid, client), restart/confirmed LSN, lag, wal_status.");
+        target.AddTo(command, withTables: false, withSlot: false);
+        command.Options.Add(json);
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var (output, error) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
+            if (target.Resolve(parse, error) is not { } resolved)
+            {
+                return DatabaseTarget.CannotConnect;
+            }
+
+            await using var connection = await DatabaseTarget.OpenAsync(resolved.ConnectionString, error, cancellationToken);
+            if (connection is null)
+            {
+                return DatabaseTarget.CannotConnect;
+            }
+
+            var slots = await SlotInventory.ListAsync(connection, null, cancellationToken);
+            if (parse.GetValue(json))
+            {
+                await output.WriteAsync(SlotsJson(slots));
+            }
+            else if (slots.Count == 0)
+            {
+                await output.WriteLineAsync("no replication slots");
+            }
+            else
+            {
+                await output.WriteAsync(ReadinessOutput.SlotRows(slots));
+            }
+
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command CreateLag()
+    {
+        var target = new DatabaseTarget();
+        var name = new Argument<string?>("NAME") { Description = "one slot; all slots when omitted", Arity = ArgumentArity.ZeroOrOne };
+        var maxLag = new Option<string?>("--max-lag") { Description = "exit 1 when a slot's lag exceeds this (bytes, or 512kB, 64MB, 1GB)" };
+        var json = new Option<bool>("--json") { Description = "JSON instead of text" };
+        var command = new Command("lag", "How far each slot's consumer is behind (current WAL position - confirmed_flush_lsn). Exit 1 over --max-lag or for a missing slot.");
+        command.Arguments.Add(name);
+        target.AddTo(command, withTables: false, withSlot: false);
+        command.Options.Add(maxLag);
+        command.Options.Add(json);
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var (output, error) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
+            long? limit = null;
+            if (parse.GetValue(maxLag) is { } text)
+            {
+                if (!ByteSize.TryParse(text, out var bytes))
+                {
+                    await error.WriteLineAsync($"--max-lag '{text}': expected bytes or a size such as 512kB, 64MB, 1GB");
+                    return DatabaseTarget.CannotConnect;
+                }
+
+                limit = bytes;
+            }
+
+            if (target.Resolve(parse, error) is not { } resolved)
+            {
+                return DatabaseTarget.CannotConnect;
+            }
+
+            await using var connection = await DatabaseTarget.OpenAsync(resolved.ConnectionString, error, cancellationToken);
+            if (connection is null)
+            {
+                return DatabaseTarget.CannotConnect;
+            }
+
+            var slotName = parse.GetValue(name);
+            var slots = await SlotInventory.ListAsync(connection, slotName, cancellationToken);
+            if (slotName is not null && slots.Count == 0)
+            {
+                await error.WriteLineAsync($"no replication slot named '{slotName}' on {ConnectionTarget.From(resolved.ConnectionString).Host}:{ConnectionTarget.From(resolved.ConnectionString).Port}");
+                return 1;
+            }
+
+            var over = slots.Where(s => limit is { } l && (s.LagBytes ?? s.RetainedBytes ?? 0) > l).Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
+            if (parse.GetValue(json))
+            {
+                await output.WriteAsync(SlotsJson(slots));
+            }
+            else
+            {
+                await output.WriteAsync(TextTable.Render(
+                    ["SLOT", "LAG", "BYTES", "ACTIVE", "WAL STATUS", ""],
+                    slots.Select(s => (IReadOnlyList<string>)
+                    [
+                        s.Name, ByteSize.Format(s.LagBytes ?? s.RetainedBytes), (s.LagBytes ?? s.RetainedBytes)?.ToString(CultureInfo.InvariantCulture) ?? "-",
+                        s.Active ? "yes" : "no", s.WalStatus ?? "-", over.Contains(s.Name) ? $"OVER --max-lag {ByteSize.Format(limit)}" : "",
+                    ])));
+            }
+
+            return over.Count > 0 ? 1 : 0;
+        });
+        return command;
+    }
+
+    private static Command CreateDrop()
+    {
+        var target = new DatabaseTarget();
+        var name = new Argument<string>("NAME") { Description = "the slot to drop" };
+        var yes = new Option<bool>("--yes", "-y") { Description = "do not ask for confirmation" };
+        var command = new Command("drop", "Drop a replication slot (asks to type its name unless --yes). Refuses an active slot.");
+        command.Arguments.Add(name);
+        target.AddTo(command, withTables: false, withSlot: false);
+        command.Options.Add(yes);
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var (output, error) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
+            if (target.Resolve(parse, error) is not { } resolved)
+            {
+                return DatabaseTarget.CannotConnect;
+            }
+
+            var slotName = parse.GetValue(name)!;
+            var where = ConnectionTarget.From(resolved.ConnectionString);
+            await using (var connection = await DatabaseTarget.OpenAsync(resolved.ConnectionString, error, cancellationToken))
+            {
+                if (connection is null)
+                {
+                    return DatabaseTarget.CannotConnect;
+                }
+
+                var slot = (await SlotInventory.ListAsync(connection, slotName, cancellationToken)).SingleOrDefault();
+                if (slot is null)
+                {
+                    await error.WriteLineAsync($"no replication slot named '{slotName}' on {where.Host}:{where.Port}: nothing dropped (cdcpipeline slot list shows the slots)");
+                    return 1;
+                }
+
+                if (slot.Active)
+                {
+                    await error.WriteLineAsync(ActiveRefusal(slot));
+                    return 1;
+                }
+
+                if (!parse.GetValue(yes))
+                {
+                    await output.WriteLineAsync(
+                        $"About to drop replication slot '{slot.Name}' ({slot.Plugin ?? "physical"}, database {slot.Database ?? "-"}, confirmed {slot.ConfirmedFlushLsn ?? "-"}, lag {ByteSize.Format(slot.LagBytes)}, retains {ByteSize.Format(slot.RetainedBytes)} of WAL).");
+                    await output.WriteLineAsync("Its consumer loses its position: changes until it has a new slot are not captured, and it must snapshot again.");
+                    await output.WriteAsync($"Type the slot name to confirm: ");
+                    await output.FlushAsync(cancellationToken);
+                    var answer = await (ConfirmationInput.Value ?? Console.In).ReadLineAsync(cancellationToken);
+                    if (!string.Equals(answer?.Trim(), slot.Name, StringComparison.Ordinal))
+                    {
+                        await error.WriteLineAsync($"'{answer?.Trim()}' is not '{slot.Name}': nothing dropped");
+                        return 1;
+                    }
+                }
+            }
+
+            var dataSource = NpgsqlDataSource.Create(resolved.ConnectionString);
+            await using (dataSource)
+            {
+                try
+                {
+                    // force: false — never terminate someone's walsender; an active slot is refused instead.
+                    // Its boolean result is not trusted (pg_drop_replication_slot returns void): the catalog is asked again.
+                    await ReplicationSetup.DropSlotAsync(dataSource, slotName, force: false, cancellationToken);
+                    await using var check = await dataSource.OpenConnectionAsync(cancellationToken);
+                    if ((await SlotInventory.ListAsync(check, slotName, cancellationToken)).Count > 0)
+                    {
+                        await error.WriteLineAsync($"slot '{slotName}' still exists after the drop (recreated by its consumer?)");
+                        return 1;
+                    }
+                }
+                catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ObjectInUse)
+                {
+                    // it became active between the look-up and the drop
+                    await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+                    var slot = (await SlotInventory.ListAsync(connection, slotName, cancellationToken)).SingleOrDefault();
+                    await error.WriteLineAsync(slot is null ? e.MessageText : ActiveRefusal(slot));
+                    return 1;
+                }
+            }
+
+            await output.WriteLineAsync($"dropped replication slot '{slotName}' on {where.Host}:{where.Port}");
+            return 0;
+        });
+        return command;
+    }
+
+    private static string ActiveRefusal(ReplicationSlotStatus slot) =>
+        $"refusing to drop replication slot '{slot.Name}': it is ACTIVE, held by pid {slot.ActivePid?.ToString(CultureInfo.InvariantCulture) ?? "?"} " +
+        $"(client {slot.ClientAddress ?? "address not visible: a local socket, or this role lacks pg_read_all_stats"}{(string.IsNullOrEmpty(slot.ApplicationName) ? "" : ", application " + slot.ApplicationName)}). " +
+        $"Stop that consumer first, then drop it; to cut it off: SELECT pg_terminate_backend({slot.ActivePid?.ToString(CultureInfo.InvariantCulture) ?? "pid"});";
+
+    private static string SlotsJson(IReadOnlyList<ReplicationSlotStatus> slots)
+    {
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            ReadinessOutput.WriteSlots(w, slots);
+        }
+
+        return Encoding.UTF8.GetString(stream.ToArray()) + "\n";
+    }
+}

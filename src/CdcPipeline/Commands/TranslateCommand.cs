@@ -1,0 +1,73 @@
+using System.Buffers;
+using System.CommandLine;
+using CdcPipeline.Core.Debezium;
+using CdcPipeline.Core.Json;
+using CdcPipeline.Core.Translation;
+using CdcPipeline.Core.Translation.Rules;
+
+namespace CdcPipeline.Commands;
+
+/// <summary>
+/// <c>translate --rules DIR [FILE]</c>: the rule author's dry run. Same input as <c>decode</c>; prints the
+/// domain events the rules produce, one CloudEvents JSON line each (a change may produce none or several).
+/// </summary>
+internal static class TranslateCommand
+{
+    public static Command Create()
+    {
+        var file = RecordLines.FileArgument();
+        var rules = new Option<DirectoryInfo>("--rules", "-r") { Description = "directory of rule files (*.yaml)", Required = true };
+        var name = new Option<string>("--name") { Description = "pipeline name used in the CloudEvents source", DefaultValueFactory = _ => "dry-run" };
+        var decoderOptions = new DecoderCliOptions();
+        var command = new Command("translate", "Translate Debezium records with rule files into domain events (CloudEvents JSON lines): a dry run of the rules.")
+        {
+            file,
+            rules,
+            name,
+        };
+        decoderOptions.AddTo(command);
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            IChangeTranslator translator;
+            try
+            {
+                translator = Translators.Create(parse.GetRequiredValue(rules).FullName, parse.GetValue(name) ?? "dry-run");
+            }
+            catch (RuleLoadException e)
+            {
+                await Console.Error.WriteLineAsync(e.Message).ConfigureAwait(false);
+                return 2;
+            }
+            catch (DirectoryNotFoundException e)
+            {
+                await Console.Error.WriteLineAsync($"translate: {e.Message}").ConfigureAwait(false);
+                return 2;
+            }
+
+            return await RecordLines.WithStreamsAsync("translate", parse.GetValue(file), (input, output) =>
+                RunAsync(input, output, Console.Error, decoderOptions.Read(parse), translator, cancellationToken)).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    public static Task<int> RunAsync(Stream input, Stream output, TextWriter errors, DebeziumDecoderOptions options, IChangeTranslator translator, CancellationToken cancellationToken)
+    {
+        var events = new List<DomainEvent>(4);
+        return RecordLines.RunAsync(
+            input,
+            output,
+            errors,
+            options,
+            (change, buffer) =>
+            {
+                events.Clear();
+                translator.Translate(change, events);
+                foreach (var e in events)
+                {
+                    EventJson.Write(buffer, e);
+                    buffer.Write("\n"u8);
+                }
+            },
+            cancellationToken);
+    }
+}

@@ -1,0 +1,20 @@
+using CdcPipeline.Core.Configuration;
+using CdcPipeline.Sinks;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CdcPipeline.Hosting;
+
+/// <summary>
+/// The one registration both the worker and the operations commands use, so a command sees exactly
+/// the sources, sinks and translators the pipeline would.
+/// </summary>
+internal static class PipelineServices
+{
+    public static IServiceCollection AddCdcPipeline(this IServiceCollection services)
+    {
+        services.AddCdcCore();
+        services.AddCdcSinks();
+        services.AddSingleton<ITranslatorProvider, RulesTranslatorProvider>();
+        return services;
+    }
+}

@@ -1,0 +1,83 @@
+using CdcPipeline.Core.Changes;
+using CdcPipeline.IntegrationTests.Support;
+using CdcPipeline.Postgres;
+
+namespace CdcPipeline.IntegrationTests.Postgres;
+
+/// <summary>The slot advances only past fully acknowledged transactions; a restart resumes there with identical events.</summary>
+public sealed class PgOutputCheckpointTests(PostgresFixture fixture) : PgOutputTestBase(fixture)
+{
+    [Fact]
+    public async Task Restart_resumes_after_the_last_acknowledged_transaction_and_redelivers_identically()
+    {
+        await Db.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY, v text)");
+        var first = await OpenStreamingAsync(Options());
+        for (var i = 1; i <= 10; i++)
+        {
+            await Db.ExecuteAsync($"INSERT INTO t VALUES ({i}, 'v{i}')");
+        }
+
+        var delivered = await first.TakeAsync(10);
+        await first.AcknowledgeAsync(delivered.Take(5));
+        var afterAck = await Db.ConfirmedFlushAsync();
+        await first.DisposeAsync();
+
+        var second = Open(Options());
+        var redelivered = await second.TakeAsync(5);
+        await Db.ExecuteAsync("INSERT INTO t VALUES (11, 'v11')");
+        var fresh = await second.TakeAsync(1);
+
+        Assert.True(afterAck > (ulong)delivered[4].Position.Major, "confirmed_flush_lsn did not move past the 5th acknowledged commit");
+        Assert.True(afterAck < (ulong)delivered[5].Position.Major, "confirmed_flush_lsn moved past an unacknowledged commit");
+        Assert.Equal(delivered.Skip(5).Select(e => e.ToString()), redelivered.Select(e => e.ToString()));
+        Assert.Equal(delivered.Skip(5).Select(e => e.Position), redelivered.Select(e => e.Position));
+        Assert.Equal("11", fresh.Single().After!["id"]!.ToString());
+    }
+
+    [Fact]
+    public async Task Partly_acknowledged_transaction_is_not_confirmed_and_comes_again_whole()
+    {
+        await Db.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY)");
+        var first = await OpenStreamingAsync(Options());
+        await Db.ExecuteAsync("INSERT INTO t VALUES (1)");
+        await Db.ExecuteAsync("BEGIN; INSERT INTO t VALUES (2); INSERT INTO t VALUES (3); INSERT INTO t VALUES (4); COMMIT");
+
+        var delivered = await first.TakeAsync(4);
+        await first.AcknowledgeAsync(delivered.Take(3)); // the second transaction only up to index 1 of 2
+        var confirmed = await Db.ConfirmedFlushAsync();
+        await first.DisposeAsync();
+
+        var second = Open(Options());
+        var again = await second.TakeAsync(3);
+
+        Assert.True(confirmed > (ulong)delivered[0].Position.Major && confirmed < (ulong)delivered[1].Position.Major);
+        Assert.Equal(delivered.Skip(1).Select(e => e.ToString()), again.Select(e => e.ToString()));
+    }
+
+    [Fact]
+    public async Task Heartbeats_advance_the_slot_while_only_unpublished_tables_change()
+    {
+        await Db.ExecuteAsync($"CREATE TABLE pub (id int PRIMARY KEY); CREATE TABLE other (id int PRIMARY KEY); CREATE PUBLICATION {Db.Publication} FOR TABLE pub");
+        var reader = await OpenStreamingAsync(Options() with { HeartbeatInterval = TimeSpan.FromMilliseconds(200) });
+        var start = await Db.ConfirmedFlushAsync();
+
+        await Db.ExecuteAsync("INSERT INTO other SELECT g FROM generate_series(1, 1000) g");
+        var written = (ulong)await Db.ScalarAsync<long>("SELECT (pg_current_wal_lsn() - '0/0')::bigint");
+        var heartbeats = 0;
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (await Db.ConfirmedFlushAsync() <= written)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"the slot stayed at {await Db.ConfirmedFlushAsync()} (start {start}, unpublished writes up to {written})");
+            var next = await reader.NextAsync(TimeSpan.FromSeconds(1));
+            if (next is not null)
+            {
+                Assert.Equal(ChangeKind.Heartbeat, next.Kind);
+                heartbeats++;
+                await reader.Source.AcknowledgeAsync(next.Position, Ct);
+            }
+        }
+
+        Assert.True(heartbeats > 0);
+        Assert.NotNull(PostgresMetrics.LastLag(Db.Slot));
+    }
+}

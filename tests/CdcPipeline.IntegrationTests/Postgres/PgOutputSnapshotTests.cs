@@ -1,0 +1,236 @@
+using CdcPipeline.Core.Changes;
+using CdcPipeline.IntegrationTests.Support;
+using CdcPipeline.Postgres;
+using Npgsql;
+
+namespace CdcPipeline.IntegrationTests.Postgres;
+
+/// <summary>
+/// Snapshots consistent with the slot: nothing lost or doubled under concurrent writes, per-key versions in order,
+/// resumable after a crash from the last acknowledged chunk, and incremental re-snapshots while streaming.
+/// Every row carries a version <c>v</c> that each update increments, so order violations are visible.
+/// </summary>
+public sealed class PgOutputSnapshotTests(PostgresFixture fixture) : PgOutputTestBase(fixture)
+{
+    private async Task CreateVersionedTableAsync(int rows)
+    {
+        await Db.ExecuteAsync($"CREATE TABLE acct (id int PRIMARY KEY, v int NOT NULL, note text); INSERT INTO acct SELECT g, 0, 'n' || g FROM generate_series(1, {rows}) g");
+    }
+
+    /// <summary>Updates random rows (v = v + 1), inserts and deletes until cancelled.</summary>
+    private int _writes;
+
+    private async Task WaitForWritesAsync(int more)
+    {
+        var target = Volatile.Read(ref _writes) + more;
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (Volatile.Read(ref _writes) < target)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the concurrent writer is stuck");
+            await Task.Delay(10, Ct);
+        }
+    }
+
+    private async Task WriteConcurrentlyAsync(int maxId, CancellationToken stop)
+    {
+        await using var connection = new NpgsqlConnection(Db.ConnectionString);
+        await connection.OpenAsync(Ct);
+        var random = new Random(42);
+        var next = maxId + 1;
+        while (!stop.IsCancellationRequested)
+        {
+            var sql = random.Next(10) switch
+            {
+                0 => $"INSERT INTO acct VALUES ({next++}, 0, 'new')",
+                1 => $"DELETE FROM acct WHERE id = {random.Next(1, maxId)}",
+                _ => $"UPDATE acct SET v = v + 1 WHERE id IN ({random.Next(1, maxId)}, {random.Next(1, maxId)})",
+            };
+            await using var cmd = new NpgsqlCommand(sql, connection);
+            await cmd.ExecuteNonQueryAsync(Ct);
+            Interlocked.Increment(ref _writes);
+        }
+    }
+
+    /// <summary>Per key: versions never go back, the last event equals the table, deletes leave nothing.</summary>
+    private async Task AssertConvergedInOrderAsync(IEnumerable<ChangeEvent> events)
+    {
+        var last = new Dictionary<long, long?>();
+        foreach (var e in events.Where(e => e.Kind == ChangeKind.Change && e.Source.Table == "acct"))
+        {
+            var id = Convert.ToInt64((e.After ?? e.Before ?? e.Key)!["id"]);
+            long? v = e.After is { } a ? Convert.ToInt64(a["v"]) : null;
+            if (v is not null && last.TryGetValue(id, out var previous) && previous is not null)
+            {
+                Assert.True(v >= previous, $"key {id} went back from v{previous} to v{v} ({e})");
+            }
+
+            last[id] = v;
+        }
+
+        var table = (await Db.QueryAsync("SELECT id, v FROM acct")).ToDictionary(r => Convert.ToInt64(r[0]), r => Convert.ToInt64(r[1]));
+        var live = last.Where(kv => kv.Value is not null).ToDictionary(kv => kv.Key, kv => kv.Value!.Value);
+        Assert.Equal(table.OrderBy(kv => kv.Key), live.OrderBy(kv => kv.Key));
+    }
+
+    private async Task<List<ChangeEvent>> DrainUntilQuietAsync(SourceReader reader, List<ChangeEvent> into, bool acknowledge = true)
+    {
+        // a marker write tells us when the stream has caught up with everything written before it
+        await Db.ExecuteAsync("SELECT pg_logical_emit_message(false, 'test-marker', 'end')");
+        var rest = await reader.TakeUntilAsync(e => e.Message?.Prefix == "test-marker", TimeSpan.FromSeconds(60));
+        into.AddRange(rest);
+        if (acknowledge)
+        {
+            await reader.AcknowledgeAsync(rest);
+        }
+
+        return into;
+    }
+
+    [Fact]
+    public async Task Initial_snapshot_with_concurrent_writes_loses_and_doubles_nothing()
+    {
+        await CreateVersionedTableAsync(3000);
+        using var stop = new CancellationTokenSource();
+        // the writer runs before, while and after the slot is created and the snapshot is read
+        var writer = Task.Run(() => WriteConcurrentlyAsync(3000, stop.Token), Ct);
+        await WaitForWritesAsync(50);
+        var reader = Open(Options(["public.acct"], SnapshotMode.Initial) with { SnapshotChunkSize = 250 });
+
+        var events = new List<ChangeEvent>();
+        events.AddRange(await reader.TakeUntilAsync(e => e.Source.Snapshot == SnapshotMarker.Last, TimeSpan.FromSeconds(60)));
+        await WaitForWritesAsync(200);
+        await stop.CancelAsync();
+        await writer;
+        await DrainUntilQuietAsync(reader, events);
+
+        var snapshot = events.Where(e => e.Operation == ChangeOperation.Read).ToList();
+        var rowsAtSnapshot = snapshot.Count;
+        Assert.True(rowsAtSnapshot > 2900, $"{rowsAtSnapshot} snapshot rows");
+        Assert.Equal(rowsAtSnapshot, snapshot.Select(e => e.Key!["id"]).Distinct().Count());
+        Assert.Equal(SnapshotMarker.First, snapshot[0].Source.Snapshot);
+        Assert.Equal(SnapshotMarker.Last, snapshot[^1].Source.Snapshot);
+        Assert.All(snapshot.Skip(1).SkipLast(1), e => Assert.Equal(SnapshotMarker.True, e.Source.Snapshot));
+        Assert.True(events.Count(e => e.Operation is ChangeOperation.Update) > 0, "the concurrent writer did not overlap the snapshot");
+        Assert.True(snapshot[^1].Position < events.First(e => e.Operation == ChangeOperation.Update).Position);
+        await AssertConvergedInOrderAsync(events);
+    }
+
+    [Fact]
+    public async Task Initial_only_reads_the_tables_and_ends()
+    {
+        await CreateVersionedTableAsync(120);
+        var reader = Open(Options(["public.acct"], SnapshotMode.InitialOnly) with { SnapshotChunkSize = 50 });
+
+        var events = await reader.TakeAsync(120);
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => reader.NextAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(Enumerable.Range(1, 120).Select(i => (long)i), events.Select(e => Convert.ToInt64(e.Key!["id"])));
+    }
+
+    [Fact]
+    public async Task Initial_only_leaves_no_slot_behind_and_resumes_after_a_crash()
+    {
+        await CreateVersionedTableAsync(300);
+        var options = Options(["public.acct"], SnapshotMode.InitialOnly) with { SnapshotChunkSize = 100 };
+        var crashed = Open(options);
+        var firstRun = await crashed.TakeAsync(150);
+        await crashed.AcknowledgeAsync(firstRun);
+        await crashed.DisposeAsync();
+        var slotsAfterCrash = await Db.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{Db.Slot}'");
+
+        var resumed = Open(options);
+        var secondRun = await resumed.TakeAsync(200);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => resumed.NextAsync(TimeSpan.FromSeconds(10)));
+
+        Assert.Equal(0, slotsAfterCrash);
+        Assert.Equal(Enumerable.Range(101, 200).Select(i => (long)i), secondRun.Select(e => Convert.ToInt64(e.Key!["id"])));
+    }
+
+    [Fact]
+    public async Task Requested_re_snapshot_reads_the_table_again_while_streaming()
+    {
+        await CreateVersionedTableAsync(250);
+        var reader = await OpenStreamingAsync(Options(["public.acct"]) with { SnapshotChunkSize = 100 });
+
+        ((PgOutputChangeSource)reader.Source).RequestSnapshot("acct");
+        await Db.ExecuteAsync("UPDATE acct SET v = 1 WHERE id = 7");
+        var events = await reader.TakeAsync(250, e => e.Operation == ChangeOperation.Read, TimeSpan.FromSeconds(60));
+        await reader.AcknowledgeAsync(events);
+        await DrainUntilQuietAsync(reader, events);
+
+        Assert.Equal(250, events.Where(e => e.Operation == ChangeOperation.Read).Select(e => e.Key!["id"]).Distinct().Count());
+        await AssertConvergedInOrderAsync(events);
+    }
+
+    [Fact]
+    public async Task Interrupted_snapshot_resumes_after_the_last_acknowledged_chunk()
+    {
+        await CreateVersionedTableAsync(2000);
+        var options = Options(["public.acct"], SnapshotMode.Initial) with { SnapshotChunkSize = 200 };
+        var crashed = Open(options);
+        var firstRun = await crashed.TakeAsync(700);
+        await crashed.AcknowledgeAsync(firstRun.Take(500)); // chunks 1-2 complete, chunk 3 only partly
+        await crashed.DisposeAsync();
+        var state = await File.ReadAllTextAsync(Path.Combine(StateDirectory, Db.Slot + ".snapshot.json"), Ct);
+
+        // rows change after the crash, on both sides of the resume point
+        await Db.ExecuteAsync("UPDATE acct SET v = v + 1 WHERE id IN (5, 450, 1500); DELETE FROM acct WHERE id = 1600; INSERT INTO acct VALUES (5000, 0, 'x')");
+        var resumed = Open(options);
+        var secondRun = new List<ChangeEvent>();
+        while (secondRun.Count(e => e.Operation == ChangeOperation.Read) < 1599)
+        {
+            var batch = await resumed.TakeAsync(1, timeout: TimeSpan.FromSeconds(60));
+            secondRun.AddRange(batch);
+            await resumed.AcknowledgeAsync(batch);
+        }
+
+        await DrainUntilQuietAsync(resumed, secondRun);
+
+        Assert.Contains("\"400\"", state, StringComparison.Ordinal); // the last key of the last acknowledged chunk
+        var reread = secondRun.Where(e => e.Operation == ChangeOperation.Read).Select(e => Convert.ToInt64(e.Key!["id"])).ToList();
+        Assert.Equal(Enumerable.Range(401, 1600).Where(i => i != 1600).Select(i => (long)i).Append(5000), reread);
+        Assert.All(secondRun.Where(e => e.Operation == ChangeOperation.Read), e => Assert.Equal(SnapshotMarker.Incremental, e.Source.Snapshot));
+        await AssertConvergedInOrderAsync(firstRun.Take(400).Concat(secondRun));
+    }
+
+    [Fact]
+    public async Task Signal_row_re_snapshots_a_table_while_streaming_without_reordering_keys()
+    {
+        await CreateVersionedTableAsync(1500);
+        await Db.ExecuteAsync("CREATE TABLE cdc_signal (id text PRIMARY KEY, type text NOT NULL, data text)");
+        var reader = await OpenStreamingAsync(Options(["public.acct"]) with { SnapshotChunkSize = 100, SignalTable = "public.cdc_signal" });
+        await Db.ExecuteAsync($"ALTER PUBLICATION {Db.Publication} ADD TABLE cdc_signal");
+        using var stop = new CancellationTokenSource();
+        var writer = Task.Run(() => WriteConcurrentlyAsync(1500, stop.Token), Ct);
+
+        await Db.ExecuteAsync("""INSERT INTO cdc_signal VALUES ('s1', 'execute-snapshot', '{"data-collections":["public.acct"]}')""");
+        var events = new List<ChangeEvent>();
+        var seen = new HashSet<long>();
+        var deadline = DateTime.UtcNow.AddSeconds(90);
+        while (!File.Exists(Path.Combine(StateDirectory, Db.Slot + ".snapshot.json")) || !(await File.ReadAllTextAsync(Path.Combine(StateDirectory, Db.Slot + ".snapshot.json"), Ct)).Contains("\"Done\": true", StringComparison.Ordinal))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"incremental snapshot incomplete: {seen.Count} keys read");
+            var e = await reader.NextAsync(TimeSpan.FromSeconds(5));
+            if (e is null)
+            {
+                continue;
+            }
+
+            events.Add(e);
+            await reader.Source.AcknowledgeAsync(e.Position, Ct);
+            if (e.Operation == ChangeOperation.Read)
+            {
+                seen.Add(Convert.ToInt64(e.Key!["id"]));
+            }
+        }
+
+        await stop.CancelAsync();
+        await writer;
+        await DrainUntilQuietAsync(reader, events);
+
+        Assert.DoesNotContain(events, e => e.Source.Table == "cdc_signal");
+        Assert.All(events.Where(e => e.Operation == ChangeOperation.Read), e => Assert.Equal(SnapshotMarker.Incremental, e.Source.Snapshot));
+        Assert.True(seen.Count > 1000, $"only {seen.Count} rows were re-read");
+        await AssertConvergedInOrderAsync(events);
+    }
+}

@@ -1,0 +1,197 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using CdcPipeline.IntegrationTests.Support;
+using Npgsql;
+
+namespace CdcPipeline.IntegrationTests.Readiness;
+
+/// <summary><c>db check</c> against a real server: ready, missing replica identity, missing REPLICATION, unreachable.</summary>
+public sealed class DbCheckTests(PostgresFixture fixture) : LegacyDatabaseTestBase(fixture)
+{
+    [Fact]
+    public async Task A_ready_database_passes_with_exit_0_and_the_json_says_ready()
+    {
+        await Db.ExecuteAsync("ALTER TABLE tb_aud_log REPLICA IDENTITY FULL");
+        await Db.ExecuteAsync($"CREATE PUBLICATION {Db.Publication} FOR TABLE tb_cust_mst, tb_ord_mst, tb_ord_dtl, tb_aud_log");
+        var config = Path.Combine(Path.GetTempPath(), $"cdc-check-{Guid.NewGuid():N}.yaml");
+        await File.WriteAllTextAsync(config, $"""
+            name: check-test
+            source:
+              postgres:
+                connectionString: "{Db.ConnectionString}"
+                publication: {Db.Publication}
+                slot: {Db.Slot}
+                tables: [{TableList.Replace(",", ", ", StringComparison.Ordinal)}]
+            """, Ct);
+        try
+        {
+            var result = await Cli.RunAsync("db", "check", "--config", config, "--json");
+
+            Assert.Equal(0, result.Code);
+            using var json = JsonDocument.Parse(result.Stdout);
+            var root = json.RootElement;
+            Assert.True(root.GetProperty("ready").GetBoolean());
+            Assert.Equal(0, root.GetProperty("summary").GetProperty("fail").GetInt32());
+            Assert.Equal(Db.Name, root.GetProperty("target").GetProperty("database").GetString());
+            var tables = root.GetProperty("tables").EnumerateArray().ToDictionary(t => t.GetProperty("name").GetString()!);
+            Assert.Equal(LegacyTables.Order(), tables.Keys.Order());
+            Assert.All(tables.Values, t => Assert.True(t.GetProperty("keyOnUpdateDelete").GetBoolean()));
+            Assert.All(tables.Values, t => Assert.True(t.GetProperty("published").GetBoolean()));
+            Assert.Equal("full", tables["public.tb_aud_log"].GetProperty("replicaIdentity").GetString());
+            Assert.False(tables["public.tb_aud_log"].GetProperty("primaryKey").GetBoolean());
+            Assert.Equal(["ord_memo"], tables["public.tb_ord_mst"].GetProperty("toastableColumns").EnumerateArray().Select(c => c.GetString()));
+            Assert.Empty(tables["public.tb_cust_mst"].GetProperty("toastableColumns").EnumerateArray()); // bounded columns, a narrow row
+            var findings = root.GetProperty("findings").EnumerateArray().ToList();
+            Assert.Contains(findings, f => f.GetProperty("check").GetString() == "wal_level" && f.GetProperty("status").GetString() == "ok");
+            Assert.Contains(findings, f => f.GetProperty("check").GetString() == "publication" && f.GetProperty("status").GetString() == "ok");
+            Assert.DoesNotContain("Password", result.Stdout, StringComparison.OrdinalIgnoreCase);
+            var keep = Assert.Single(findings, f => f.GetProperty("check").GetString() == "max_slot_wal_keep_size");
+            if (await Db.ScalarAsync<string>("SELECT setting FROM pg_settings WHERE name = 'max_slot_wal_keep_size'") == "-1")
+            {
+                // a warning, not a failure: the database is ready, but an abandoned slot could fill the disk
+                Assert.Equal("warn", keep.GetProperty("status").GetString());
+                Assert.StartsWith("ALTER SYSTEM SET max_slot_wal_keep_size = ", keep.GetProperty("action").GetString(), StringComparison.Ordinal);
+            }
+
+            var text = await Cli.RunAsync("db", "check", "--config", config);
+            Assert.Equal(0, text.Code);
+            Assert.Contains("READY: 0 failed", text.Stdout, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
+    [Fact]
+    public async Task A_table_without_key_or_full_identity_fails_with_the_exact_sql_that_fixes_it()
+    {
+        var result = await Cli.RunAsync("db", "check", "--connection", Db.ConnectionString, "--tables", TableList, "--publication", Db.Publication, "--slot", Db.Slot, "--json");
+
+        Assert.Equal(1, result.Code);
+        using var json = JsonDocument.Parse(result.Stdout);
+        Assert.False(json.RootElement.GetProperty("ready").GetBoolean());
+        var finding = Assert.Single(json.RootElement.GetProperty("findings").EnumerateArray(),
+            f => f.GetProperty("status").GetString() == "fail" && f.GetProperty("check").GetString() == "key");
+        Assert.Equal("public.tb_aud_log", finding.GetProperty("subject").GetString());
+        var action = finding.GetProperty("action").GetString()!;
+        Assert.StartsWith("ALTER TABLE \"public\".\"tb_aud_log\" REPLICA IDENTITY FULL;", action, StringComparison.Ordinal);
+
+        // the printed SQL is exact: running it fixes the finding
+        await Db.ExecuteAsync(action[..(action.IndexOf(';', StringComparison.Ordinal) + 1)]);
+        var again = await Cli.RunAsync("db", "check", "--connection", Db.ConnectionString, "--tables", TableList, "--publication", Db.Publication, "--slot", Db.Slot, "--json");
+        using var json2 = JsonDocument.Parse(again.Stdout);
+        Assert.DoesNotContain(json2.RootElement.GetProperty("findings").EnumerateArray(), f => f.GetProperty("check").GetString() == "key" && f.GetProperty("status").GetString() == "fail");
+    }
+
+    [Fact]
+    public async Task A_published_table_without_key_is_reported_as_breaking_the_application_now()
+    {
+        await Db.ExecuteAsync($"CREATE PUBLICATION {Db.Publication} FOR TABLE tb_aud_log");
+
+        // what the finding warns about: PostgreSQL itself now refuses the application's DELETE
+        var refused = await Assert.ThrowsAsync<PostgresException>(() => Db.ExecuteAsync("DELETE FROM tb_aud_log"));
+        Assert.Equal(PostgresErrorCodes.ObjectNotInPrerequisiteState, refused.SqlState);
+
+        var result = await Cli.RunAsync("db", "check", "--connection", Db.ConnectionString, "--tables", "public.tb_aud_log", "--publication", Db.Publication, "--slot", Db.Slot);
+        Assert.Equal(1, result.Code);
+        Assert.Contains("FAIL in the application right now", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains("fix: ALTER TABLE \"public\".\"tb_aud_log\" REPLICA IDENTITY FULL;", result.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_role_without_replication_fails_and_the_fix_makes_it_pass()
+    {
+        var role = NewRoleName("norepl");
+        await AdminExecuteAsync($"CREATE ROLE \"{role}\" LOGIN PASSWORD 'pw-{role}'");
+        await Db.ExecuteAsync($"GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"{role}\"; ALTER TABLE tb_aud_log REPLICA IDENTITY FULL; " +
+                              $"CREATE PUBLICATION {Db.Publication} FOR TABLE tb_cust_mst, tb_ord_mst, tb_ord_dtl, tb_aud_log");
+        var asRole = ConnectionStringAs(role, "pw-" + role);
+
+        var result = await Cli.RunAsync("db", "check", "--connection", asRole, "--tables", TableList, "--publication", Db.Publication, "--slot", Db.Slot, "--json");
+
+        Assert.Equal(1, result.Code);
+        using var json = JsonDocument.Parse(result.Stdout);
+        var findings = json.RootElement.GetProperty("findings").EnumerateArray().ToList();
+        var roleFinding = Assert.Single(findings, f => f.GetProperty("check").GetString() == "role");
+        Assert.Equal("fail", roleFinding.GetProperty("status").GetString());
+        Assert.Equal(role, roleFinding.GetProperty("subject").GetString());
+        var fix = roleFinding.GetProperty("action").GetString()!;
+        Assert.StartsWith($"ALTER ROLE \"{role}\" WITH REPLICATION;", fix, StringComparison.Ordinal);
+        // the slot cannot be created by this role either
+        Assert.Contains(findings, f => f.GetProperty("check").GetString() == "slot" && f.GetProperty("status").GetString() == "fail");
+
+        await AdminExecuteAsync(fix[..(fix.IndexOf(';', StringComparison.Ordinal) + 1)]);
+        var again = await Cli.RunAsync("db", "check", "--connection", asRole, "--tables", TableList, "--publication", Db.Publication, "--slot", Db.Slot, "--json");
+        Assert.Equal(0, again.Code);
+    }
+
+    [Fact]
+    public async Task A_role_that_cannot_read_a_table_fails_with_the_grant()
+    {
+        var role = NewRoleName("noselect");
+        await AdminExecuteAsync($"CREATE ROLE \"{role}\" LOGIN REPLICATION PASSWORD 'pw'");
+        await Db.ExecuteAsync($"GRANT SELECT ON tb_cust_mst, tb_ord_mst, tb_aud_log TO \"{role}\"");
+
+        var result = await Cli.RunAsync("db", "check", "--connection", ConnectionStringAs(role, "pw"), "--tables", TableList, "--publication", Db.Publication, "--slot", Db.Slot, "--json");
+
+        Assert.Equal(1, result.Code);
+        using var json = JsonDocument.Parse(result.Stdout);
+        var select = Assert.Single(json.RootElement.GetProperty("findings").EnumerateArray(),
+            f => f.GetProperty("check").GetString() == "select" && f.GetProperty("status").GetString() == "fail");
+        Assert.Equal("public.tb_ord_dtl", select.GetProperty("subject").GetString());
+        Assert.Equal($"GRANT SELECT ON \"public\".\"tb_ord_dtl\" TO \"{role}\";", select.GetProperty("action").GetString());
+        // no publication and the role owns no table: it cannot create it, so the publication check fails too
+        Assert.Contains(json.RootElement.GetProperty("findings").EnumerateArray(),
+            f => f.GetProperty("check").GetString() == "publication" && f.GetProperty("status").GetString() == "fail");
+    }
+
+    [Fact]
+    public async Task An_unreachable_server_exits_2_naming_host_port_and_database_but_never_the_password()
+    {
+        Fixture.RequireServer();
+        const string password = "Sup3r-Secret-Pw";
+        var port = FreePort();
+        var connection = $"Host=127.0.0.1;Port={port};Database=legacy_nowhere;Username=cdc;Password={password};Timeout=3";
+
+        foreach (var args in new[]
+                 {
+                     new[] { "db", "check", "--connection", connection, "--tables", TableList },
+                     ["db", "check", "--connection", connection, "--json"],
+                     ["db", "prepare", "--connection", connection, "--tables", TableList],
+                     ["slot", "list", "--connection", connection],
+                     ["slot", "lag", "--connection", connection],
+                 })
+        {
+            var result = await Cli.RunAsync(args);
+            Assert.Equal(2, result.Code);
+            Assert.Contains($"127.0.0.1:{port}", result.Stderr, StringComparison.Ordinal);
+            Assert.Contains("legacy_nowhere", result.Stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain(password, result.Stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain(password, result.Stdout, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task A_wrong_password_exits_2_without_echoing_it()
+    {
+        var role = NewRoleName("badpw");
+        await AdminExecuteAsync($"CREATE ROLE \"{role}\" LOGIN PASSWORD 'right-one'");
+        // a database that does not exist fails at login under any authentication method (trust included)
+        var connection = new NpgsqlConnectionStringBuilder(ConnectionStringAs(role, "Wr0ng-Pw-Value")) { Database = Db.Name + "_missing" }.ConnectionString;
+
+        var result = await Cli.RunAsync("db", "check", "--connection", connection);
+
+        Assert.Equal(2, result.Code);
+        Assert.Contains(Db.Name + "_missing", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("Wr0ng-Pw-Value", result.Stderr + result.Stdout, StringComparison.Ordinal);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

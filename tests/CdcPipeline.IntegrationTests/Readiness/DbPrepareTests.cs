@@ -1,0 +1,176 @@
+using System.Diagnostics;
+using System.Text.Json;
+using CdcPipeline.IntegrationTests.Support;
+using CdcPipeline.Postgres.Readiness;
+using Npgsql;
+
+namespace CdcPipeline.IntegrationTests.Readiness;
+
+/// <summary><c>db prepare</c>: printed SQL and <c>--apply</c> are idempotent, touch no legacy row, and make <c>db check</c> pass.</summary>
+public sealed class DbPrepareTests(PostgresFixture fixture) : LegacyDatabaseTestBase(fixture)
+{
+    private async Task AddLegacyRowsAsync()
+    {
+        // a TOASTed memo (incompressible, > 2 kB) and a few more rows, so the checksum covers more than the seed
+        await Db.ExecuteAsync("""
+            INSERT INTO tb_ord_mst (ord_no, cust_no, ord_dt, ord_amt, ord_memo)
+            VALUES (1000003, 'C0000001', '20240301', 99.00, (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 120) g));
+            INSERT INTO tb_ord_dtl VALUES (1000003, 1, 'ITM-0001', 3, 33.00);
+            INSERT INTO tb_aud_log (log_ts, usr_id, act_cd, log_msg) VALUES ('2024-03-01 10:00', 'OPS01', 'OR', 'order 1000003 entered');
+            """);
+    }
+
+    private string[] PrepareArgs(string role, string passwordEnv, bool apply) =>
+    [
+        "db", "prepare", "--connection", Db.ConnectionString, "--tables", TableList, "--publication", Db.Publication,
+        "--role", role, "--password-env", passwordEnv, "--replica-identity-full", "public.tb_cust_mst,public.tb_aud_log",
+        .. apply ? new[] { "--apply" } : [],
+    ];
+
+    [Fact]
+    public async Task Apply_twice_changes_nothing_the_second_time_touches_no_row_and_then_check_passes()
+    {
+        await AddLegacyRowsAsync();
+        var role = NewRoleName("cdc");
+        var passwordEnv = "CDC_TEST_PW_" + role.ToUpperInvariant();
+        var password = "pw-" + Guid.NewGuid().ToString("N");
+        Environment.SetEnvironmentVariable(passwordEnv, password);
+        var before = await LegacyChecksumAsync();
+
+        var first = await Cli.RunAsync(PrepareArgs(role, passwordEnv, apply: true));
+        var second = await Cli.RunAsync(PrepareArgs(role, passwordEnv, apply: true));
+
+        Assert.Equal(0, first.Code);
+        Assert.Contains("change(s) committed", first.Stdout, StringComparison.Ordinal);
+        Assert.Contains($"changed   create role {role}", first.Stdout, StringComparison.Ordinal);
+        Assert.Contains("changed   REPLICA IDENTITY FULL on public.tb_aud_log", first.Stdout, StringComparison.Ordinal);
+        Assert.Equal(0, second.Code);
+        Assert.Contains("nothing to change", second.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("changed ", second.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain(password, first.Stdout + first.Stderr + second.Stdout + second.Stderr, StringComparison.Ordinal);
+        Assert.Equal(before, await LegacyChecksumAsync());
+
+        // what it made: a least-privilege role whose stored verifier is the password, FULL identity only where asked
+        var roleRow = (await Db.QueryAsync($"SELECT rolsuper, rolreplication, rolcanlogin, rolpassword FROM pg_authid WHERE rolname = '{role}'")).Single();
+        Assert.Equal(new object?[] { false, true, true }, roleRow[..3]);
+        Assert.True(ScramVerifier.Matches((string)roleRow[3]!, password));
+        var identities = (await Db.QueryAsync("SELECT relname::text, relreplident::text FROM pg_class WHERE relname LIKE 'tb\\_%' AND relkind = 'r' ORDER BY 1"))
+            .ToDictionary(r => (string)r[0]!, r => (string)r[1]!);
+        Assert.Equal("f", identities["tb_cust_mst"]);
+        Assert.Equal("f", identities["tb_aud_log"]);
+        Assert.Equal("d", identities["tb_ord_mst"]);
+        Assert.Equal("d", identities["tb_ord_dtl"]);
+        var published = (await Db.QueryAsync($"SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = '{Db.Publication}'")).Select(r => (string)r[0]!);
+        Assert.Equal(LegacyTables.Concat(["cdc.cdc_heartbeat", "cdc.cdc_signal"]).Order(StringComparer.Ordinal), published.Order(StringComparer.Ordinal));
+        // read only on application tables
+        Assert.False(await Db.ScalarAsync<bool>($"SELECT has_table_privilege('{role}', 'public.tb_ord_mst', 'INSERT') OR has_table_privilege('{role}', 'public.tb_ord_mst', 'UPDATE')"));
+
+        var check = await Cli.RunAsync("db", "check", "--connection", ConnectionStringAs(role, password), "--tables", TableList,
+            "--publication", Db.Publication, "--slot", Db.Slot, "--json");
+        Assert.Equal(0, check.Code);
+        using var json = JsonDocument.Parse(check.Stdout);
+        Assert.True(json.RootElement.GetProperty("ready").GetBoolean());
+        Assert.Equal(role, json.RootElement.GetProperty("target").GetProperty("user").GetString());
+    }
+
+    [Fact]
+    public async Task The_printed_sql_never_contains_the_password_and_runs_twice_in_psql()
+    {
+        var psql = new[] { "/usr/bin/psql", "/usr/lib/postgresql/15/bin/psql" }.FirstOrDefault(File.Exists);
+        await AddLegacyRowsAsync();
+        var role = NewRoleName("printed");
+        var passwordEnv = "CDC_TEST_PW_" + role.ToUpperInvariant();
+        var password = "pw-" + Guid.NewGuid().ToString("N");
+        Environment.SetEnvironmentVariable(passwordEnv, password);
+        var before = await LegacyChecksumAsync();
+
+        var printed = await Cli.RunAsync(PrepareArgs(role, passwordEnv, apply: false));
+
+        Assert.Equal(0, printed.Code);
+        Assert.DoesNotContain(password, printed.Stdout + printed.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain(new NpgsqlConnectionStringBuilder(Db.ConnectionString).Password ?? "\0", printed.Stdout, StringComparison.Ordinal);
+        Assert.Contains($"\\getenv cdc_password {passwordEnv}", printed.Stdout, StringComparison.Ordinal);
+        Assert.Contains("CREATE PUBLICATION", printed.Stdout, StringComparison.Ordinal);
+        if (psql is null)
+        {
+            Assert.Skip("psql not installed: the printed script was checked but not run");
+        }
+
+        var script = Path.Combine(Path.GetTempPath(), $"prepare-{role}.sql");
+        await File.WriteAllTextAsync(script, printed.Stdout, Ct);
+        try
+        {
+            for (var run = 0; run < 2; run++)
+            {
+                var (code, stderr) = await RunPsqlAsync(psql, script, passwordEnv, password);
+                Assert.True(code == 0, $"psql run {run + 1} failed ({code}): {stderr}");
+            }
+        }
+        finally
+        {
+            File.Delete(script);
+        }
+
+        Assert.Equal(before, await LegacyChecksumAsync());
+        var verifier = await Db.ScalarAsync<string>($"SELECT rolpassword FROM pg_authid WHERE rolname = '{role}'");
+        Assert.True(ScramVerifier.Matches(verifier, password), "our SCRAM check must recognise the verifier PostgreSQL computed itself");
+        var apply = await Cli.RunAsync(PrepareArgs(role, passwordEnv, apply: true));
+        Assert.Equal(0, apply.Code);
+        Assert.Contains("nothing to change", apply.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_table_without_key_that_is_not_named_for_full_identity_is_left_out_of_the_publication()
+    {
+        var role = NewRoleName("nokey");
+        var result = await Cli.RunAsync("db", "prepare", "--connection", Db.ConnectionString, "--tables", TableList, "--publication", Db.Publication,
+            "--role", role, "--apply");
+
+        Assert.Equal(0, result.Code);
+        Assert.Contains("public.tb_aud_log has no primary key", result.Stdout, StringComparison.Ordinal);
+        var published = (await Db.QueryAsync($"SELECT tablename::text FROM pg_publication_tables WHERE pubname = '{Db.Publication}'")).Select(r => (string)r[0]!).ToList();
+        Assert.DoesNotContain("tb_aud_log", published);
+        Assert.Contains("tb_ord_mst", published);
+        // the application can still delete from it: publishing it without identity would have broken that
+        await Db.ExecuteAsync("DELETE FROM tb_aud_log WHERE usr_id = 'nobody'");
+        Assert.Equal("d", await Db.ScalarAsync<string>("SELECT relreplident::text FROM pg_class WHERE relname = 'tb_aud_log'"));
+    }
+
+    [Fact]
+    public async Task Sync_publication_sets_the_tables_of_an_existing_publication_only_when_asked()
+    {
+        var role = NewRoleName("sync");
+        await Db.ExecuteAsync($"CREATE PUBLICATION {Db.Publication} FOR TABLE tb_ord_mst");
+        string[] args = ["db", "prepare", "--connection", Db.ConnectionString, "--tables", "public.tb_ord_mst,public.tb_ord_dtl", "--publication", Db.Publication, "--role", role, "--apply"];
+
+        var without = await Cli.RunAsync(args);
+        Assert.Equal(0, without.Code);
+        Assert.Contains("--sync-publication", without.Stdout, StringComparison.Ordinal);
+        Assert.Equal(1L, await Db.ScalarAsync<long>($"SELECT count(*) FROM pg_publication_tables WHERE pubname = '{Db.Publication}'"));
+
+        var with = await Cli.RunAsync([.. args, "--sync-publication"]);
+        Assert.Equal(0, with.Code);
+        Assert.Contains($"changed   publication {Db.Publication} publishes exactly", with.Stdout, StringComparison.Ordinal);
+        Assert.Equal(4L, await Db.ScalarAsync<long>($"SELECT count(*) FROM pg_publication_tables WHERE pubname = '{Db.Publication}'"));
+
+        var again = await Cli.RunAsync([.. args, "--sync-publication"]);
+        Assert.Contains("nothing to change", again.Stdout, StringComparison.Ordinal);
+    }
+
+    private async Task<(int Code, string Stderr)> RunPsqlAsync(string psql, string script, string passwordEnv, string password)
+    {
+        var cs = new NpgsqlConnectionStringBuilder(Db.ConnectionString);
+        var psi = new ProcessStartInfo(psql, ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", cs.Host!, "-p", cs.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", cs.Username!, "-d", Db.Name, "-f", script])
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        };
+        psi.Environment[passwordEnv] = password;
+        psi.Environment["PGPASSWORD"] = cs.Password ?? "";
+        using var process = Process.Start(psi)!;
+        var stderr = process.StandardError.ReadToEndAsync(Ct);
+        _ = await process.StandardOutput.ReadToEndAsync(Ct);
+        await process.WaitForExitAsync(Ct);
+        return (process.ExitCode, await stderr);
+    }
+}

@@ -1,0 +1,168 @@
+using System.Text.Json;
+using CdcPipeline.Commands;
+using CdcPipeline.IntegrationTests.Support;
+using Npgsql;
+using Npgsql.Replication;
+using Npgsql.Replication.PgOutput;
+
+namespace CdcPipeline.IntegrationTests.Readiness;
+
+/// <summary><c>slot list | lag | drop</c> against real slots, one of them held by a live replication connection.</summary>
+public sealed class SlotCommandTests(PostgresFixture fixture) : LegacyDatabaseTestBase(fixture)
+{
+    private string Idle => Db.Slot + "_idle";
+
+    private string Busy => Db.Slot + "_busy";
+
+    private async Task<(LogicalReplicationConnection Connection, CancellationTokenSource Stop, Task Reading)> CreateSlotsAsync()
+    {
+        await Db.ExecuteAsync($"CREATE PUBLICATION {Db.Publication} FOR TABLE tb_ord_mst");
+        await Db.ExecuteAsync($"SELECT pg_create_logical_replication_slot('{Idle}', 'pgoutput'); SELECT pg_create_logical_replication_slot('{Busy}', 'pgoutput')");
+        var replication = new LogicalReplicationConnection(Db.ConnectionString);
+        await replication.Open(Ct);
+        var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var reading = Task.Run(async () =>
+        {
+            try
+            {
+                await foreach (var _ in replication.StartReplication(new PgOutputReplicationSlot(Busy), new PgOutputReplicationOptions(Db.Publication, PgOutputProtocolVersion.V1), stop.Token))
+                {
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }, CancellationToken.None);
+
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!await Db.ScalarAsync<bool>($"SELECT coalesce((SELECT active FROM pg_replication_slots WHERE slot_name = '{Busy}'), false)"))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the replication connection did not take the slot in time");
+            await Task.Delay(20, Ct);
+        }
+
+        // some WAL after the slots' creation, so the idle slot has lag
+        await Db.ExecuteAsync("INSERT INTO tb_aud_log (usr_id, act_cd, log_msg) SELECT 'BATCH', 'LG', repeat('x', 150) FROM generate_series(1, 500)");
+        return (replication, stop, reading);
+    }
+
+    private static async Task StopAsync((LogicalReplicationConnection Connection, CancellationTokenSource Stop, Task Reading) busy)
+    {
+        await busy.Stop.CancelAsync();
+        await busy.Reading;
+        await busy.Connection.DisposeAsync();
+        busy.Stop.Dispose();
+    }
+
+    private async Task<bool> SlotExistsAsync(string slot) =>
+        await Db.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{slot}'") == 1;
+
+    [Fact]
+    public async Task List_shows_both_slots_with_who_holds_the_active_one()
+    {
+        var busy = await CreateSlotsAsync();
+        try
+        {
+            var result = await Cli.RunAsync("slot", "list", "--connection", Db.ConnectionString, "--json");
+
+            Assert.Equal(0, result.Code);
+            using var json = JsonDocument.Parse(result.Stdout);
+            var slots = json.RootElement.EnumerateArray().ToDictionary(s => s.GetProperty("name").GetString()!);
+            var held = slots[Busy];
+            Assert.True(held.GetProperty("active").GetBoolean());
+            var pid = await Db.ScalarAsync<int>($"SELECT active_pid FROM pg_replication_slots WHERE slot_name = '{Busy}'");
+            Assert.Equal(pid, held.GetProperty("activePid").GetInt32());
+            Assert.Equal("pgoutput", held.GetProperty("plugin").GetString());
+            Assert.Equal(Db.Name, held.GetProperty("database").GetString());
+            var idle = slots[Idle];
+            Assert.False(idle.GetProperty("active").GetBoolean());
+            Assert.True(idle.GetProperty("lagBytes").GetInt64() > 0);
+            Assert.Equal("reserved", idle.GetProperty("walStatus").GetString());
+
+            var text = await Cli.RunAsync("slot", "list", "--connection", Db.ConnectionString);
+            var line = text.Stdout.Split('\n').Single(l => l.StartsWith(Busy + " ", StringComparison.Ordinal));
+            Assert.Contains(" yes ", line, StringComparison.Ordinal);
+            Assert.Contains(pid.ToString(System.Globalization.CultureInfo.InvariantCulture), line, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await StopAsync(busy);
+        }
+    }
+
+    [Fact]
+    public async Task Lag_exits_1_over_the_limit_and_0_under_it()
+    {
+        var busy = await CreateSlotsAsync();
+        try
+        {
+            var lag = await Db.ScalarAsync<long>($"SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint FROM pg_replication_slots WHERE slot_name = '{Idle}'");
+            Assert.True(lag > 1024);
+
+            var over = await Cli.RunAsync("slot", "lag", Idle, "--connection", Db.ConnectionString, "--max-lag", "1kB");
+            var under = await Cli.RunAsync("slot", "lag", Idle, "--connection", Db.ConnectionString, "--max-lag", "1GB");
+            var noLimit = await Cli.RunAsync("slot", "lag", Idle, "--connection", Db.ConnectionString);
+            var missing = await Cli.RunAsync("slot", "lag", Db.Slot + "_missing", "--connection", Db.ConnectionString);
+
+            Assert.Equal(1, over.Code);
+            Assert.Contains("OVER --max-lag 1 kB", over.Stdout, StringComparison.Ordinal);
+            Assert.Equal(0, under.Code);
+            Assert.Equal(0, noLimit.Code);
+            Assert.Equal(1, missing.Code);
+            Assert.Contains("no replication slot named", missing.Stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await StopAsync(busy);
+        }
+    }
+
+    [Fact]
+    public async Task Drop_refuses_an_active_slot_naming_its_pid_and_client()
+    {
+        var busy = await CreateSlotsAsync();
+        try
+        {
+            var pid = await Db.ScalarAsync<int>($"SELECT active_pid FROM pg_replication_slots WHERE slot_name = '{Busy}'");
+
+            var result = await Cli.RunAsync("slot", "drop", Busy, "--connection", Db.ConnectionString, "--yes");
+
+            Assert.Equal(1, result.Code);
+            Assert.Contains($"refusing to drop replication slot '{Busy}': it is ACTIVE, held by pid {pid}", result.Stderr, StringComparison.Ordinal);
+            Assert.Contains("client 127.0.0.1", result.Stderr, StringComparison.Ordinal);
+            Assert.True(await SlotExistsAsync(Busy));
+        }
+        finally
+        {
+            await StopAsync(busy);
+        }
+    }
+
+    [Fact]
+    public async Task Drop_asks_for_the_slot_name_and_drops_only_on_a_match()
+    {
+        await Db.ExecuteAsync($"SELECT pg_create_logical_replication_slot('{Idle}', 'pgoutput'); SELECT pg_create_logical_replication_slot('{Busy}', 'pgoutput')");
+
+        SlotCommand.ConfirmationInput.Value = new StringReader("not-the-name\n");
+        var wrong = await Cli.RunAsync("slot", "drop", Idle, "--connection", Db.ConnectionString);
+        Assert.Equal(1, wrong.Code);
+        Assert.Contains("Type the slot name to confirm", wrong.Stdout, StringComparison.Ordinal);
+        Assert.Contains("nothing dropped", wrong.Stderr, StringComparison.Ordinal);
+        Assert.True(await SlotExistsAsync(Idle));
+
+        SlotCommand.ConfirmationInput.Value = new StringReader(Idle + "\n");
+        var right = await Cli.RunAsync("slot", "drop", Idle, "--connection", Db.ConnectionString);
+        Assert.Equal(0, right.Code);
+        Assert.Contains($"dropped replication slot '{Idle}'", right.Stdout, StringComparison.Ordinal);
+        Assert.False(await SlotExistsAsync(Idle));
+
+        SlotCommand.ConfirmationInput.Value = new StringReader(""); // --yes must not read
+        var yes = await Cli.RunAsync("slot", "drop", Busy, "--connection", Db.ConnectionString, "--yes");
+        Assert.Equal(0, yes.Code);
+        Assert.False(await SlotExistsAsync(Busy));
+
+        var gone = await Cli.RunAsync("slot", "drop", Busy, "--connection", Db.ConnectionString, "--yes");
+        Assert.Equal(1, gone.Code);
+        Assert.Contains("no replication slot named", gone.Stderr, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,81 @@
+using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Json;
+using CdcPipeline.Postgres.Types;
+
+namespace CdcPipeline.Tests.Postgres;
+
+/// <summary>PostgreSQL text output → the canonical values the Debezium decoding yields.</summary>
+public sealed class PgTextValuesTests
+{
+    private static object? Convert(uint oid, string text) => PgTextValues.TryGetBuiltIn(oid)!(text);
+
+    private static string Json(object? value) => CanonicalJson.Serialize(Row.From(("v", value)));
+
+    [Theory]
+    // Debezium MicroDuration: months count 365.25/12 days, everything in doubles, truncated
+    [InlineData("PT0S", 0L)]
+    [InlineData("P1M2DT3H4M5S", 2813645000000L)]
+    [InlineData("P1Y", 31557600000000L)]
+    [InlineData("P-1Y-2DT1.5S", -31730398500000L)]
+    [InlineData("PT-0.000001S", -1L)]
+    [InlineData("P3DT27H", 356400000000L)]
+    [InlineData("PT1.123457S", 1123457L)]
+    public void Interval_is_microseconds_by_Debezium_formula(string iso, long micros) =>
+        Assert.Equal(micros, PgTextValues.ParseIntervalMicros(iso));
+
+    [Theory]
+    [InlineData(1184u, "2024-01-02 03:04:05.5+02", "2024-01-02T01:04:05.500000Z")]
+    [InlineData(1184u, "2024-01-02 00:30:00-05:30", "2024-01-02T06:00:00.000000Z")]
+    [InlineData(1184u, "infinity", "infinity")]
+    [InlineData(1266u, "01:02:03+02", "23:02:03.000000Z")]
+    [InlineData(1266u, "23:00:00-02", "01:00:00.000000Z")]
+    [InlineData(1083u, "24:00:00", "24:00:00.000000")]
+    [InlineData(1082u, "1970-01-01", "1970-01-01")]
+    [InlineData(1700u, "-0.0100", "-0.0100")]
+    [InlineData(1700u, "Infinity", "Infinity")]
+    [InlineData(1042u, "ab   ", "ab   ")]
+    [InlineData(790u, "$1,234.5", "1234.50")]
+    [InlineData(790u, "-$0.05", "-0.05")]
+    public void Temporal_and_exact_values_render_canonically(uint oid, string text, string expected)
+    {
+        var json = Json(Convert(oid, text));
+        Assert.Equal("{\"v\":\"" + expected + "\"}", json);
+    }
+
+    [Fact]
+    public void Date_and_timestamp_use_days_and_micros_since_epoch()
+    {
+        Assert.Equal(new Date(-1), Convert(1082, "1969-12-31"));
+        Assert.Equal(new LocalTimestamp(86_400_000_001), Convert(1114, "1970-01-02 00:00:00.000001"));
+        Assert.Equal(new UtcTimestamp(-3_600_000_000), Convert(1184, "1970-01-01 00:00:00+01"));
+        // 1 BC is year 0 of the proleptic Gregorian calendar: 0001-01-01 minus 366 days
+        Assert.Equal(new Date(-719162 - 366), Convert(1082, "0001-01-01 BC"));
+    }
+
+    [Fact]
+    public void Arrays_nest_unquote_and_keep_nulls()
+    {
+        var ints = PgTextValues.ParseArray("{{1,2},{NULL,4}}", PgTextValues.TryGetBuiltIn(23)!, ',');
+        var texts = PgTextValues.ParseArray("""{"a,b","c\"d",NULL,"NULL",e}""", PgTextValues.AsText, ',');
+        var bounded = PgTextValues.ParseArray("[0:1]={7,8}", PgTextValues.TryGetBuiltIn(23)!, ',');
+        var empty = PgTextValues.ParseArray("{}", PgTextValues.AsText, ',');
+
+        Assert.Equal("{\"v\":[[1,2],[null,4]]}", Json(ints));
+        Assert.Equal("{\"v\":[\"a,b\",\"c\\\"d\",null,\"NULL\",\"e\"]}", Json(texts));
+        Assert.Equal("{\"v\":[7,8]}", Json(bounded));
+        Assert.Empty(empty);
+    }
+
+    [Fact]
+    public void Scalars_keep_their_types()
+    {
+        Assert.Equal(true, Convert(16, "t"));
+        Assert.Equal(-5L, Convert(21, "-5"));
+        Assert.Equal(float.NegativeInfinity, Convert(700, "-Infinity"));
+        Assert.Equal(double.NaN, Convert(701, "NaN"));
+        Assert.Equal(new byte[] { 0, 255 }, Convert(17, "\\x00ff"));
+        Assert.Equal(new BitString("0101"), Convert(1560, "0101"));
+        Assert.Equal(new RawJson("{\"a\": 1}"), Convert(3802, "{\"a\": 1}"));
+        Assert.Null(PgTextValues.TryGetBuiltIn(869)); // inet: not built in, rendered as its text by the catalog
+    }
+}

@@ -1,0 +1,233 @@
+using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Json;
+using CdcPipeline.Core.Translation;
+using CdcPipeline.Core.Translation.Rules;
+using static CdcPipeline.Tests.Translation.TestChanges;
+
+namespace CdcPipeline.Tests.Translation;
+
+public class RuleEvaluationTests
+{
+    /// <summary>One event whose data has one field per expression, on tb_ord_mst.</summary>
+    private static RuleTranslator Fields(string lookups = "", params string[] expressions)
+    {
+        var data = string.Join("\n", expressions.Select((e, i) => $"      f{i}: '{e}'"));
+        return RuleFiles.Translator($"""
+            table: public.tb_ord_mst
+            {lookups}
+            events:
+              - type: Probe
+                data:
+            {data}
+            """);
+    }
+
+    private static object?[] Evaluate(RuleTranslator translator, ChangeEvent change)
+    {
+        var output = new List<DomainEvent>();
+        translator.Translate(change, output);
+        var data = (Row)Assert.Single(output).Data!;
+        return data.Values.ToArray();
+    }
+
+    private static List<DomainEvent> Run(RuleTranslator translator, ChangeEvent change)
+    {
+        var output = new List<DomainEvent>();
+        translator.Translate(change, output);
+        return output;
+    }
+
+    private static bool When(string condition, ChangeEvent change) =>
+        Run(RuleFiles.Translator($"table: tb_ord_mst\nevents:\n  - type: X\n    when: '{condition}'\n"), change).Count == 1;
+
+    private static ChangeEvent Update(string from, string to, string shippedOn = "        ") =>
+        Change(ChangeOperation.Update, "tb_ord_mst", before: Order(from), after: Order(to, shippedOn: shippedOn));
+
+    [Theory]
+    [InlineData("after.ord_amt > 100", true)]
+    [InlineData("after.ord_amt > 149.90", false)]
+    [InlineData("after.ord_amt >= 149.9", true)]
+    [InlineData("after.ord_amt == 149.9", true)]
+    [InlineData("after.ord_no == 1000001", true)]
+    [InlineData("after.ord_sts_cd == \"P\"", true)]
+    [InlineData("after.ord_sts_cd != \"P\"", false)]
+    [InlineData("op == \"c\" && source.snapshot == false", true)]
+    [InlineData("before.ord_sts_cd == null", true)]
+    [InlineData("key.ord_no == after.ord_no", true)]
+    [InlineData("after.upd_ts != null && source.table == \"tb_ord_mst\" && source.schema == \"public\"", true)]
+    [InlineData("after[\"ord_sts_cd\"] == \"P\"", true)]
+    [InlineData("trim(\" P  \") == after.ord_sts_cd", true)]
+    [InlineData("trim(after.cust_no) == \"C0000001\"", true)]
+    [InlineData("coalesce(after.ord_memo, \"none\") == \"none\"", true)]
+    [InlineData("number(\"149.90\") == after.ord_amt", true)]
+    [InlineData("date(after.ord_dt, \"yyyyMMdd\") != null", true)]
+    [InlineData("text(after.ord_amt) == \"149.90\"", true)]
+    [InlineData("trim(after.ord_sts_cd) == \"P\" && op == \"c\" && !changed(\"ord_sts_cd\")", true)]
+    [InlineData("isBlank(after.shp_dt) && (after.ord_amt < 10 || trim(after.cust_no) == \"C0000001\")", true)]
+    [InlineData("after.ord_sts_cd == \"P\" && after.ord_amt < 10", false)]
+    public void Conditions_compare_columns_of_every_model_type_with_literals(string condition, bool expected)
+    {
+        var change = Change(ChangeOperation.Create, "tb_ord_mst", after: Order("P"), key: Row.From(("ord_no", new ExactDecimal(1000001, 0))));
+        Assert.Equal(expected, When(condition, change));
+    }
+
+    [Theory]
+    [InlineData("P", "S", true)]
+    [InlineData("S", "S", false)]
+    [InlineData("C", "S", false)]
+    [InlineData("P", "C", false)]
+    public void A_state_transition_fires_only_on_that_transition(string from, string to, bool fires)
+    {
+        const string transition = "op == \"u\" && before.ord_sts_cd == \"P\" && after.ord_sts_cd == \"S\"";
+        Assert.Equal(fires, When(transition, Update(from, to)));
+    }
+
+    [Fact]
+    public void Changed_compares_old_and_new_values()
+    {
+        Assert.True(When("changed(\"ord_sts_cd\")", Update("P", "S")));
+        Assert.False(When("changed(\"ord_sts_cd\")", Update("P", "P")));
+        Assert.False(When("changed(\"ord_amt\")", Change(ChangeOperation.Update, "tb_ord_mst", Order("P", amount: "149.9"), Order("S", amount: "149.90"))));
+        Assert.False(When("changed(\"ord_sts_cd\")", Change(ChangeOperation.Create, "tb_ord_mst", after: Order("P"))));
+
+        // An unchanged TOASTed value is not sent by the WAL: unknown to us, and not a change.
+        var toasted = Change(ChangeOperation.Update, "tb_ord_mst", Order("P", memo: "long text"), Order("P", memo: Unavailable.Value));
+        Assert.False(When("changed(\"ord_memo\")", toasted));
+    }
+
+    [Fact]
+    public void Changed_without_the_old_row_is_an_error_that_asks_for_replica_identity_full()
+    {
+        var change = Change(ChangeOperation.Update, "tb_ord_mst", before: null, after: Order("S"));
+        var e = Assert.Throws<RuleEvaluationException>(() => When("changed(\"ord_sts_cd\")", change));
+        Assert.Contains("REPLICA IDENTITY FULL", e.Message, StringComparison.Ordinal);
+        Assert.Equal("orders#X", e.RuleId);
+    }
+
+    [Fact]
+    public void An_unknown_column_names_rule_file_line_and_column()
+    {
+        var e = Assert.Throws<RuleEvaluationException>(() => When("after.ord_stat == \"S\"", Update("P", "S")));
+        Assert.Contains("orders.yaml:4:", e.Message, StringComparison.Ordinal);
+        Assert.Contains("orders#X", e.Message, StringComparison.Ordinal);
+        Assert.Contains("column 'ord_stat' is not in after", e.Message, StringComparison.Ordinal);
+        Assert.Contains("ord_sts_cd", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_key_only_old_image_explains_replica_identity()
+    {
+        var change = Change(ChangeOperation.Delete, "tb_ord_mst", before: Row.From(("ord_no", new ExactDecimal(1, 0))));
+        var e = Assert.Throws<RuleEvaluationException>(() => When("before.ord_sts_cd == \"C\"", change));
+        Assert.Contains("REPLICA IDENTITY FULL", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Lookups_map_legacy_codes_ignoring_char_padding_and_fail_or_default_on_unknown_codes()
+    {
+        const string lookups = "lookups:\n  status: { P: PLACED, S: SHIPPED }";
+        var translator = Fields(lookups, "lookup(\"status\", after.ord_sts_cd)", "lookup(\"status\", \"S \")", "lookup(\"status\", \"X\", \"UNKNOWN\")", "lookup(\"status\", null)");
+        Assert.Equal(["PLACED", "SHIPPED", "UNKNOWN", null], Evaluate(translator, Change(ChangeOperation.Create, "tb_ord_mst", after: Order("P"))));
+
+        var strict = Fields(lookups, "lookup(\"status\", after.ord_sts_cd)");
+        var e = Assert.Throws<RuleEvaluationException>(() => Evaluate(strict, Change(ChangeOperation.Create, "tb_ord_mst", after: Order("Z"))));
+        Assert.Contains("code 'Z' is not in lookup 'status'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("f0", e.Message, StringComparison.Ordinal);
+        Assert.Contains("orders#Probe", e.Message, StringComparison.Ordinal);
+
+        var withDefault = Fields("lookups:\n  status: { P: PLACED, _default: OTHER }", "lookup(\"status\", after.ord_sts_cd)");
+        Assert.Equal(["OTHER"], Evaluate(withDefault, Change(ChangeOperation.Create, "tb_ord_mst", after: Order("Z"))));
+        Assert.Equal(["PLACED"], Evaluate(withDefault, Change(ChangeOperation.Create, "tb_ord_mst", after: Order("P"))));
+    }
+
+    [Fact]
+    public void A_float_column_compared_with_a_literal_explains_number()
+    {
+        var change = Change(ChangeOperation.Create, "tb_ord_mst", after: Row.From(("ratio", 0.5)));
+        var e = Assert.Throws<RuleEvaluationException>(() => When("after.ratio > 0.25", change));
+        Assert.Contains("number(x)", e.Message, StringComparison.Ordinal);
+        Assert.True(When("number(after.ratio) > 0.25", change));
+    }
+
+    [Fact]
+    public void Legacy_char8_dates_become_dates_and_blank_or_zero_dates_null()
+    {
+        var translator = Fields("", "date(after.ord_dt, \"yyyyMMdd\")", "date(after.shp_dt, \"yyyyMMdd\")", "date(\"00000000\", \"yyyyMMdd\")",
+            "date(20240315, \"yyyyMMdd\")", "timestamp(\"20240102103000\", \"yyyyMMddHHmmss\")", "date(null, \"yyyyMMdd\")");
+        var values = Evaluate(translator, Change(ChangeOperation.Create, "tb_ord_mst", after: Order("P")));
+        Assert.Equal(new object?[] { Date.FromDateOnly(new DateOnly(2024, 1, 2)), null, null, Date.FromDateOnly(new DateOnly(2024, 3, 15)),
+            LocalTimestamp.FromDateTime(new DateTime(2024, 1, 2, 10, 30, 0)), null }, values);
+
+        var bad = Fields("", "date(after.shp_dt, \"yyyyMMdd\")");
+        var e = Assert.Throws<RuleEvaluationException>(() => Evaluate(bad, Change(ChangeOperation.Create, "tb_ord_mst", after: Order("S", shippedOn: "20241345"))));
+        Assert.Contains("'20241345' is not a date", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Helper_functions_convert_legacy_text_and_numbers()
+    {
+        var translator = Fields("",
+            "trim(\"  C01   \")", "coalesce(after.ord_memo, \"none\")", "coalesce(null, null, 3)", "number(\" 12.50 \")",
+            "integer(\"0042\")", "text(after.ord_amt)", "isBlank(after.shp_dt)", "after.ord_amt * 2", "\"ORD-\" + after.ord_no",
+            "after.ord_amt > 100 ? \"big\" : \"small\"", "1", "trim(after.ord_no)");
+        var values = Evaluate(translator, Change(ChangeOperation.Create, "tb_ord_mst", after: Order("P")));
+        Assert.Equal(new object?[] { "C01", "none", 3m, 12.50m, 42L, "149.90", true, 299.80m, "ORD-1000001", "big", 1L, 1000001m }, values);
+    }
+
+    [Fact]
+    public void Numerics_keep_their_scale_and_wide_numerics_their_digits()
+    {
+        var wide = "123456789012345678901234567890.123456789";
+        var translator = Fields("", "after.ord_amt", "after.wide", "after.wide > 1000");
+        var after = Row.From(("ord_amt", Dec("12.50")), ("wide", Dec(wide)));
+        var output = new List<DomainEvent>();
+        translator.Translate(Change(ChangeOperation.Create, "tb_ord_mst", after: after), output);
+
+        var json = System.Text.Json.JsonDocument.Parse(EventJson.Serialize(Assert.Single(output))).RootElement.GetProperty("data");
+        Assert.Equal("12.50", json.GetProperty("f0").GetString());
+        Assert.Equal(wide, json.GetProperty("f1").GetString());
+        Assert.True(json.GetProperty("f2").GetBoolean());
+    }
+
+    [Fact]
+    public void Row_is_the_after_image_or_for_a_delete_the_before_image()
+    {
+        var translator = Fields("", "row.ord_sts_cd", "op", "after.ord_sts_cd");
+        Assert.Equal(["C", "d", null], Evaluate(translator, Change(ChangeOperation.Delete, "tb_ord_mst", before: Order("C"))));
+        Assert.Equal(["S", "u", "S"], Evaluate(translator, Update("P", "S")));
+    }
+
+    [Fact]
+    public void Source_attributes_are_visible_to_expressions()
+    {
+        var translator = Fields("", "source.commitTime", "source.txId", "source.lsn", "source.position", "source.database");
+        var values = Evaluate(translator, Change(ChangeOperation.Create, "tb_ord_mst", after: Order("P"), commitLsn: 5000, index: 2));
+        Assert.Equal(new object?[] { CommitTime, 4711L, 4992L, "cdc_slot@5000:2", "legacy" }, values);
+    }
+
+    [Fact]
+    public void Data_can_nest_objects()
+    {
+        var translator = RuleFiles.Translator("""
+            table: tb_cust_mst
+            events:
+              - type: CustomerRegistered
+                data:
+                  id: after.cust_no
+                  address:
+                    zip: trim(after.cust_zip)
+                    line1: after.cust_addr1
+            """);
+        var e = Run(translator, Change(ChangeOperation.Create, "tb_cust_mst", after: Customer()));
+        Assert.Equal("""{"id":"C0000001","address":{"zip":"1010","line1":"12 Mill Lane"}}""", CanonicalJson.Serialize((Row)Assert.Single(e).Data!));
+    }
+
+    [Fact]
+    public void A_type_error_at_run_time_names_the_expression()
+    {
+        var translator = Fields("", "after.ord_sts_cd * 2");
+        var e = Assert.Throws<RuleEvaluationException>(() => Evaluate(translator, Change(ChangeOperation.Create, "tb_ord_mst", after: Order("P"))));
+        Assert.Contains("`after.ord_sts_cd * 2`", e.Message, StringComparison.Ordinal);
+        Assert.Contains("cdc_slot@1000:0", e.Message, StringComparison.Ordinal);
+    }
+}

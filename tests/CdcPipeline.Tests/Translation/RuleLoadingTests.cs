@@ -1,0 +1,249 @@
+using CdcPipeline.Core.Translation;
+using CdcPipeline.Core.Translation.Rules;
+
+namespace CdcPipeline.Tests.Translation;
+
+public class RuleLoadingTests
+{
+    private const string Good = """
+        table: public.tb_ord_mst
+        aggregate: Order
+        key: ord_no
+        lookups:
+          status: { P: PLACED, S: SHIPPED }
+        events:
+          - type: OrderPlaced
+            when: op == "c"
+            data:
+              orderId: after.ord_no
+              status: lookup("status", after.ord_sts_cd)
+          - type: ShipOrder
+            kind: command
+            target: warehouse
+            when: op == "u" && after.ord_sts_cd == "S"
+        """;
+
+    private static RuleError SingleError(RuleFiles files)
+    {
+        var e = files.LoadFails();
+        return Assert.Single(e.Errors);
+    }
+
+    [Fact]
+    public void A_good_directory_loads_every_yaml_file_in_name_order_and_ignores_other_files()
+    {
+        using var files = new RuleFiles();
+        files.Write("b_orders.yaml", Good);
+        files.Write("a_customers.yml", "table: tb_cust_mst\nevents:\n  - type: CustomerRegistered\n    when: op == \"c\"\n");
+        files.Write("README.md", "not a rule file: [");
+
+        var rules = files.Load();
+
+        Assert.Equal(["public.tb_cust_mst", "public.tb_ord_mst"], rules.Files.Select(f => f.Table));
+        var orders = rules.Tables["public.tb_ord_mst"].Single();
+        Assert.Equal("Order", orders.Aggregate);
+        Assert.Equal(["ord_no"], orders.KeyColumns);
+        Assert.Equal(["b_orders#OrderPlaced", "b_orders#ShipOrder"], orders.Events.Select(e => e.Id));
+        Assert.Equal(DomainEventKind.Command, orders.Events[1].Kind);
+        Assert.Equal("warehouse", orders.Events[1].Target);
+        Assert.Equal(["warehouse"], rules.CommandTargets);
+        Assert.Equal(7, orders.Events[0].Location.Line);
+    }
+
+    [Fact]
+    public void A_yaml_syntax_error_names_file_and_line()
+    {
+        using var files = new RuleFiles();
+        var path = files.Write("orders.yaml", "table: public.tb_ord_mst\nevents:\n  - type: OrderPlaced\n    data: { orderId: [after.ord_no }\n");
+
+        var error = SingleError(files);
+
+        Assert.Equal(path, error.File);
+        Assert.Equal(4, error.Line);
+        Assert.Contains("YAML syntax", error.Reason, StringComparison.Ordinal);
+        Assert.StartsWith(path + ":4:", error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_unknown_key_is_an_error_at_its_line_listing_the_allowed_keys()
+    {
+        using var files = new RuleFiles();
+        files.Write("orders.yaml", "table: public.tb_ord_mst\nevents:\n  - type: OrderPlaced\n    wehn: op == \"c\"\n");
+
+        var error = SingleError(files);
+
+        Assert.Equal(4, error.Line);
+        Assert.Equal(5, error.Column);
+        Assert.Contains("unknown key 'wehn'", error.Reason, StringComparison.Ordinal);
+        Assert.Contains("when", error.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_event_without_type_is_an_error_at_the_event()
+    {
+        using var files = new RuleFiles();
+        files.Write("orders.yaml", "table: public.tb_ord_mst\nevents:\n  - type: OrderPlaced\n  - when: op == \"u\"\n");
+
+        var error = SingleError(files);
+
+        Assert.Equal(4, error.Line);
+        Assert.Contains("without type", error.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Missing_table_and_events_are_both_reported()
+    {
+        using var files = new RuleFiles();
+        files.Write("orders.yaml", "aggregate: Order\n");
+
+        var e = files.LoadFails();
+
+        Assert.Equal(2, e.Errors.Count);
+        Assert.Contains(e.Errors, x => x.Reason.Contains("missing table", StringComparison.Ordinal));
+        Assert.Contains(e.Errors, x => x.Reason.Contains("missing events", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void An_expression_syntax_error_names_the_expression_and_the_column_of_the_fault()
+    {
+        using var files = new RuleFiles();
+        files.Write("orders.yaml", "table: public.tb_ord_mst\nevents:\n  - type: OrderPlaced\n    when: op == \"c\" &&\n");
+
+        var error = SingleError(files);
+
+        Assert.Equal(4, error.Line);
+        Assert.Contains("`op == \"c\" &&`", error.Reason, StringComparison.Ordinal);
+        Assert.Contains("OrderPlaced when", error.Reason, StringComparison.Ordinal);
+        // "when: " puts the expression at column 11; the parser stops at its end.
+        Assert.Equal(11 + "op == \"c\" &&".Length, error.Column);
+    }
+
+    [Fact]
+    public void An_unknown_lookup_name_fails_at_load_naming_the_defined_ones()
+    {
+        using var files = new RuleFiles();
+        files.Write("orders.yaml", """
+            table: public.tb_ord_mst
+            lookups:
+              status: { P: PLACED }
+            events:
+              - type: OrderPlaced
+                data:
+                  status: lookup("stat", after.ord_sts_cd)
+            """);
+
+        var error = SingleError(files);
+
+        Assert.Equal(7, error.Line);
+        Assert.Contains("unknown lookup 'stat'", error.Reason, StringComparison.Ordinal);
+        Assert.Contains("status", error.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_char_literal_fails_at_load_with_advice_to_use_double_quotes()
+    {
+        using var files = new RuleFiles();
+        files.Write("orders.yaml", "table: public.tb_ord_mst\nevents:\n  - type: OrderShipped\n    when: after.ord_sts_cd == 'S'\n");
+
+        var error = SingleError(files);
+
+        Assert.Equal(4, error.Line);
+        Assert.Contains("char literal", error.Reason, StringComparison.Ordinal);
+        Assert.Contains("use double quotes", error.Reason, StringComparison.Ordinal);
+        Assert.Equal(11 + "after.ord_sts_cd == ".Length, error.Column);
+    }
+
+    [Theory]
+    [InlineData("source.comitTime != null", "comitTime")]
+    [InlineData("nosuchfunction(op)", "nosuchfunction")]
+    [InlineData("DateTime.Now.Year > 2000", "deterministic")]
+    [InlineData("text(op)", "must be true or false")]
+    [InlineData("op.GetHashCode() == 1", "not deterministic")]
+    [InlineData("after.ord_sts_cd == ''PS''", "double quotes")]
+    [InlineData("lookup(\"status\", ''S'') == \"x\"", "unknown lookup")]
+    public void Unknown_names_clock_reads_and_non_boolean_conditions_fail_at_load(string when, string expected)
+    {
+        using var files = new RuleFiles();
+        files.Write("orders.yaml", $"table: public.tb_ord_mst\nevents:\n  - type: X\n    when: '{when}'\n");
+
+        var error = SingleError(files);
+
+        Assert.Equal(4, error.Line);
+        Assert.Contains(expected, error.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Commands_need_a_target_and_only_commands_take_one()
+    {
+        using var files = new RuleFiles();
+        files.Write("orders.yaml", """
+            table: public.tb_ord_mst
+            events:
+              - type: ShipOrder
+                kind: command
+              - type: OrderPlaced
+                target: billing
+              - type: Odd
+                kind: signal
+            """);
+
+        var e = files.LoadFails();
+
+        Assert.Equal(3, e.Errors.Count);
+        Assert.Contains(e.Errors, x => x.Line == 3 && x.Reason.Contains("needs target", StringComparison.Ordinal));
+        Assert.Contains(e.Errors, x => x.Line == 6 && x.Reason.Contains("commands only", StringComparison.Ordinal));
+        Assert.Contains(e.Errors, x => x.Line == 8 && x.Reason.Contains("'signal'", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Two_events_of_one_type_need_distinct_ids()
+    {
+        using var files = new RuleFiles();
+        files.Write("orders.yaml", """
+            table: public.tb_ord_mst
+            events:
+              - type: OrderChanged
+                when: op == "u"
+              - type: OrderChanged
+                when: op == "d"
+            """);
+
+        var error = SingleError(files);
+        Assert.Equal(5, error.Line);
+        Assert.Contains("id:", error.Reason, StringComparison.Ordinal);
+
+        files.Write("orders.yaml", """
+            table: public.tb_ord_mst
+            events:
+              - type: OrderChanged
+                when: op == "u"
+              - type: OrderChanged
+                id: OrderChangedByDelete
+                when: op == "d"
+            """);
+        Assert.Equal(["orders#OrderChanged", "orders#OrderChangedByDelete"], files.Load().Files[0].Events.Select(r => r.Id));
+    }
+
+    [Fact]
+    public void Errors_of_several_files_are_reported_together()
+    {
+        using var files = new RuleFiles();
+        var a = files.Write("a.yaml", "table: t1\nevents:\n  - type: A\n    when: op == 'c'\n");
+        var b = files.Write("b.yaml", "table: t2\nevents: []\n");
+
+        var e = files.LoadFails();
+
+        Assert.Equal([a, b], e.Errors.Select(x => x.File));
+        Assert.Contains(a + ":4:", e.Message, StringComparison.Ordinal);
+        Assert.Contains(b + ":2:", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_missing_or_empty_directory_is_a_clear_error()
+    {
+        using var files = new RuleFiles();
+        Assert.Contains("no rule files", files.LoadFails().Message, StringComparison.Ordinal);
+        var missing = Path.Combine(files.Directory, "nope");
+        Assert.Contains("not found", Assert.Throws<RuleLoadException>(() => RuleSet.LoadDirectory(missing)).Message, StringComparison.Ordinal);
+    }
+}

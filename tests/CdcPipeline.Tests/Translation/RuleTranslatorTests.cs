@@ -1,0 +1,155 @@
+using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Translation;
+using CdcPipeline.Core.Translation.Rules;
+using static CdcPipeline.Tests.Translation.TestChanges;
+
+namespace CdcPipeline.Tests.Translation;
+
+public class RuleTranslatorTests
+{
+    private const string Orders = """
+        table: tb_ord_mst
+        aggregate: Order
+        key: ord_no
+        events:
+          - type: OrderPlaced
+            when: op == "c"
+            data: { orderId: after.ord_no }
+          - type: OrderTouched
+            when: op == "c" || op == "u"
+          - type: ShipOrder
+            kind: command
+            target: warehouse
+            subject: '"ship-" + after.ord_no'
+            when: op == "u" && after.ord_sts_cd == "S"
+        """;
+
+    private static List<DomainEvent> Run(IChangeTranslator translator, ChangeEvent change)
+    {
+        var output = new List<DomainEvent>();
+        translator.Translate(change, output);
+        return output;
+    }
+
+    [Fact]
+    public void Every_matching_rule_produces_one_event_in_rule_order_with_cloudevents_attributes()
+    {
+        var translator = RuleFiles.Translator(Orders);
+        var change = Change(ChangeOperation.Create, "tb_ord_mst", after: Order("P"));
+
+        var events = Run(translator, change);
+
+        Assert.Equal(["OrderPlaced", "OrderTouched"], events.Select(e => e.Type));
+        var placed = events[0];
+        Assert.Equal("/cdcpipeline/legacy-orders/public.tb_ord_mst", placed.Source);
+        Assert.Equal("1000001", placed.Subject);
+        Assert.Equal("Order", placed.AggregateType);
+        Assert.Equal(new DateTimeOffset(2024, 1, 2, 10, 0, 0, TimeSpan.Zero), placed.Time);
+        Assert.Equal(DomainEventKind.Event, placed.Kind);
+        Assert.Equal("orders#OrderPlaced", placed.RuleId);
+        Assert.Equal(change.Position, placed.Position);
+        Assert.Same(change, placed.Change);
+        Assert.Null(events[1].Data);
+    }
+
+    [Fact]
+    public void A_command_carries_its_target_and_its_own_subject()
+    {
+        var events = Run(RuleFiles.Translator(Orders), Change(ChangeOperation.Update, "tb_ord_mst", Order("P"), Order("S")));
+
+        var command = Assert.Single(events, e => e.Type == "ShipOrder");
+        Assert.Equal(DomainEventKind.Command, command.Kind);
+        Assert.Equal("warehouse", command.Target);
+        Assert.Equal("ship-1000001", command.Subject);
+    }
+
+    [Fact]
+    public void Event_ids_are_deterministic_per_position_and_rule()
+    {
+        var translator = RuleFiles.Translator(Orders);
+        var first = Run(translator, Change(ChangeOperation.Create, "tb_ord_mst", after: Order("P"), commitLsn: 77, index: 3));
+        var replay = Run(RuleFiles.Translator(Orders), Change(ChangeOperation.Create, "tb_ord_mst", after: Order("P"), commitLsn: 77, index: 3));
+        var elsewhere = Run(translator, Change(ChangeOperation.Create, "tb_ord_mst", after: Order("P"), commitLsn: 77, index: 4));
+
+        Assert.Equal(first.Select(e => e.Id), replay.Select(e => e.Id));
+        Assert.NotEqual(first[0].Id, first[1].Id);
+        Assert.Empty(first.Select(e => e.Id).Intersect(elsewhere.Select(e => e.Id)));
+        Assert.Equal(EventIds.For(new SourcePosition("cdc_slot", 77, 3), "orders#OrderPlaced"), first[0].Id);
+        Assert.True(Guid.TryParse(first[0].Id, out _));
+    }
+
+    [Fact]
+    public void Tables_without_rules_and_records_that_are_not_row_changes_produce_nothing()
+    {
+        var translator = RuleFiles.Translator(Orders);
+
+        Assert.Empty(Run(translator, Change(ChangeOperation.Create, "tb_aud_log", after: Row.From(("usr_id", "U1")))));
+        Assert.Empty(Run(translator, Change(ChangeOperation.Create, "tb_ord_mst", after: Order("P"), schema: "archive")));
+        foreach (var kind in new[] { ChangeKind.Heartbeat, ChangeKind.Transaction, ChangeKind.Tombstone, ChangeKind.Message })
+        {
+            Assert.Empty(Run(translator, Other(kind)));
+        }
+    }
+
+    [Fact]
+    public void Composite_keys_join_in_key_order_and_escape_the_separator()
+    {
+        var translator = RuleFiles.Translator("""
+            table: public.tb_ord_dtl
+            key: [ord_no, ln_no]
+            events:
+              - type: LineChanged
+            """);
+
+        var line = Row.From(("ord_no", new ExactDecimal(1000001, 0)), ("ln_no", (short)2), ("itm_cd", "A/B       "));
+        Assert.Equal("1000001/2", Run(translator, Change(ChangeOperation.Create, "tb_ord_dtl", after: line)).Single().Subject);
+        // A delete has no after image: the key comes from the before image.
+        Assert.Equal("1000001/2", Run(translator, Change(ChangeOperation.Delete, "tb_ord_dtl", before: line)).Single().Subject);
+
+        Assert.Equal("a%2Fb/c%25", EventSources.Subject(["a/b", "c%"]));
+        Assert.Equal("C0000001", EventSources.Subject(["C0000001  "]));
+    }
+
+    [Fact]
+    public void Without_key_the_subject_is_the_changes_own_key()
+    {
+        var translator = RuleFiles.Translator("table: tb_ord_mst\nevents:\n  - type: X\n");
+        var change = Change(ChangeOperation.Create, "tb_ord_mst", after: Order("P"), key: Row.From(("ord_no", new ExactDecimal(42, 0))));
+        Assert.Equal("42", Run(translator, change).Single().Subject);
+    }
+
+    [Fact]
+    public void A_missing_key_column_is_an_error_naming_it()
+    {
+        var translator = RuleFiles.Translator("table: tb_ord_mst\nkey: order_id\nevents:\n  - type: X\n");
+        var e = Assert.Throws<RuleEvaluationException>(() => Run(translator, Change(ChangeOperation.Create, "tb_ord_mst", after: Order("P"))));
+        Assert.Contains("key column 'order_id'", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Rule_files_for_one_table_all_apply_in_file_order()
+    {
+        var rules = RuleSet.Parse([
+            ("a.yaml", "table: tb_ord_mst\nevents:\n  - type: A\n"),
+            ("b.yaml", "table: public.tb_ord_mst\nevents:\n  - type: B\n"),
+        ]);
+        var events = Run(rules.CreateTranslator("p"), Change(ChangeOperation.Create, "tb_ord_mst", after: Order("P")));
+        Assert.Equal(["a#A", "b#B"], events.Select(e => e.RuleId));
+    }
+
+    [Fact]
+    public async Task Translation_is_safe_from_several_threads()
+    {
+        var translator = RuleFiles.Translator(Orders);
+        var tasks = Enumerable.Range(0, 4).Select(t => Task.Run(() =>
+        {
+            for (var i = 0; i < 2000; i++)
+            {
+                var events = Run(translator, Change(ChangeOperation.Update, "tb_ord_mst", Order("P"), Order("S", orderNo: (t * 10_000) + i), index: i));
+                Assert.Equal(["OrderTouched", "ShipOrder"], events.Select(e => e.Type));
+                Assert.Equal(((t * 10_000) + i).ToString(System.Globalization.CultureInfo.InvariantCulture), events[0].Subject);
+            }
+        }, TestContext.Current.CancellationToken));
+        await Task.WhenAll(tasks);
+    }
+}
