@@ -83,5 +83,62 @@ public class SinkFactoryConfigurationTests : IDisposable
         Assert.Contains("tabel", e.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task One_pipeline_fans_out_to_all_five_sink_kinds_with_their_policies()
+    {
+        var path = Path.Combine(_dir, "all.yaml");
+        File.WriteAllText(path, """
+            name: legacy-orders
+            source:
+              memory: {}
+            failures:
+              connectionString: "Host=127.0.0.1;Port=55432;Username=postgres;Database=postgres"
+              table: cdc_failures
+            sinks:
+              - name: audit
+                file: { path: out/events.jsonl, maxBytes: 104857600, rotate: daily }
+              - name: billing-hook
+                webhook: { url: "http://127.0.0.1:8080/hooks/cdc", secret: "${HOOK_SECRET:-dev-secret}", timeout: "00:00:10" }
+                types: [OrderPlaced, OrderCancelled]
+                onFailure: log
+              - name: rabbit
+                rabbitmq: { uri: "amqp://guest:guest@127.0.0.1:56720/", exchange: domain-events, routingKey: "{type}" }
+                retry: { maxAttempts: 0 }
+              - name: redis
+                redis: { configuration: "127.0.0.1:56379", stream: "domain:{type}", maxLength: 100000 }
+              - name: projection
+                postgres: { connectionString: "Host=127.0.0.1;Port=55432;Username=postgres;Database=postgres", table: order_state, mode: upsert, projection: { keyColumn: order_id } }
+            """);
+        var configuration = PipelineConfiguration.Load(path, _ => null);
+        await using var services = new ServiceCollection()
+            .AddCdcCore()
+            .AddCdcSinks()
+            .AddCdcFailureStore(configuration)
+            .AddSingleton<ISourceFactory, MemorySourceFactory>()
+            .AddSingleton<ITranslatorProvider, NoTranslation>()
+            .BuildServiceProvider();
+
+        await using var pipeline = Core.Pipeline.PipelineBuilder.Build(configuration, services);
+
+        Assert.Equal(["audit", "billing-hook", "rabbit", "redis", "projection"], pipeline.Sinks.Select(s => s.Name));
+        Assert.Equal([typeof(JsonLinesFileSink), typeof(WebhookSink), typeof(RabbitMqSink), typeof(RedisSink), typeof(PostgresSink)], pipeline.Sinks.Select(s => s.Sink.GetType()));
+        Assert.Equal(FailurePolicy.Log, pipeline.Sinks[1].Policy.OnFailure);
+        Assert.False(pipeline.Sinks[1].Policy.Accepts("OrderShipped"));
+        Assert.Equal(0, pipeline.Sinks[2].Policy.MaxAttempts);
+        Assert.IsType<CdcPipeline.Sinks.Failures.PostgresFailureStore>(services.GetService<IFailureStore>());
+    }
+
+    private sealed class MemorySourceFactory : ISourceFactory
+    {
+        public string Kind => "memory";
+
+        public Core.Pipeline.IChangeSource Create(PipelineComponentContext context) => new CdcPipeline.Tests.Support.InMemoryChangeSource();
+    }
+
+    private sealed class NoTranslation : ITranslatorProvider
+    {
+        public Core.Translation.IChangeTranslator Create(PipelineOptions pipeline, string? rulesDirectory) => new CdcPipeline.Tests.Support.StatusTranslator();
+    }
+
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 }
