@@ -40,9 +40,9 @@ public sealed class PipelineConfiguration
         var root = builder.Build();
         foreach (var top in root.GetChildren())
         {
-            if (top.Key is not ("name" or "source" or "rules" or "sinks" or "deadLetter" or "runner" or "translators" or "outbox"))
+            if (top.Key is not ("name" or "source" or "rules" or "sinks" or "deadLetter" or "runner" or "translators" or "outbox" or "failures"))
             {
-                throw new ConfigurationException(top.Path, "unknown key; expected name, source, rules, sinks, deadLetter, runner, translators or outbox", locations);
+                throw new ConfigurationException(top.Path, "unknown key; expected name, source, rules, sinks, deadLetter, runner, translators, outbox or failures", locations);
             }
         }
 

@@ -11,19 +11,37 @@ namespace CdcPipeline.Core.Sinks;
 /// mid-write can leave a torn last line; on open the sink ends it with a newline so the next line
 /// never glues onto it (the torn fragment stays visible as one unparsable line, and its events are
 /// re-delivered because their positions were never acknowledged).
+/// <para>
+/// Rotation (optional): before a batch that would take the file past <c>maxBytes</c>, or the first
+/// batch of a new UTC hour/day, the current file is closed and renamed to
+/// <c>&lt;stem&gt;.&lt;yyyyMMdd'T'HHmmss'Z'&gt;.&lt;NNNN&gt;&lt;ext&gt;</c> — the stamp is when the file's
+/// content began (the period start for time rotation), NNNN a sequence number that keeps names
+/// unique — and a new file is started under the configured name. A batch is never split across
+/// files, so a single batch larger than <c>maxBytes</c> makes one file larger than it. Rotated files
+/// are never written again.
+/// </para>
 /// </summary>
 public sealed class JsonLinesFileSink : ISink
 {
     private readonly string _path;
     private readonly bool _fsync;
+    private readonly long? _maxBytes;
+    private readonly FileRotation _rotation;
+    private readonly TimeProvider _time;
     private readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024);
     private FileStream? _stream;
 
-    public JsonLinesFileSink(string name, string path, bool fsync = true)
+    /// <summary>When the current file's content began (null while it is empty).</summary>
+    private DateTimeOffset? _contentStart;
+
+    public JsonLinesFileSink(string name, string path, bool fsync = true, long? maxBytes = null, FileRotation rotation = FileRotation.None, TimeProvider? timeProvider = null)
     {
         Name = name;
         _path = path;
         _fsync = fsync;
+        _maxBytes = maxBytes;
+        _rotation = rotation;
+        _time = timeProvider ?? TimeProvider.System;
     }
 
     public string Name { get; }
@@ -32,6 +50,7 @@ public sealed class JsonLinesFileSink : ISink
 
     public async ValueTask DeliverAsync(IReadOnlyList<DomainEvent> batch, CancellationToken cancellationToken)
     {
+        var now = _time.GetUtcNow();
         var stream = _stream ??= await OpenAsync(cancellationToken).ConfigureAwait(false);
         _buffer.ResetWrittenCount();
         using (var writer = new Utf8JsonWriter(_buffer, CanonicalJson.WriterOptions))
@@ -45,12 +64,85 @@ public sealed class JsonLinesFileSink : ISink
             }
         }
 
+        if (stream.Length > 0 && NeedsRotation(stream.Length, _buffer.WrittenCount, now))
+        {
+            await RotateAsync(cancellationToken).ConfigureAwait(false);
+            stream = _stream = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         await stream.WriteAsync(_buffer.WrittenMemory, cancellationToken).ConfigureAwait(false);
         await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
         if (_fsync)
         {
             stream.Flush(flushToDisk: true);
         }
+
+        _contentStart ??= PeriodStart(now);
+    }
+
+    private bool NeedsRotation(long length, int incoming, DateTimeOffset now)
+    {
+        if (_maxBytes is { } max && length + incoming > max)
+        {
+            return true;
+        }
+
+        return _rotation != FileRotation.None && _contentStart is { } start && PeriodStart(now) > PeriodStart(start);
+    }
+
+    private DateTimeOffset PeriodStart(DateTimeOffset time)
+    {
+        var utc = time.ToUniversalTime();
+        return _rotation switch
+        {
+            FileRotation.Hourly => new DateTimeOffset(utc.Year, utc.Month, utc.Day, utc.Hour, 0, 0, TimeSpan.Zero),
+            FileRotation.Daily => new DateTimeOffset(utc.Year, utc.Month, utc.Day, 0, 0, 0, TimeSpan.Zero),
+            _ => new DateTimeOffset(utc.Year, utc.Month, utc.Day, utc.Hour, utc.Minute, utc.Second, TimeSpan.Zero),
+        };
+    }
+
+    /// <summary>Closes the current file and renames it; the next write starts a new file.</summary>
+    private async Task RotateAsync(CancellationToken cancellationToken)
+    {
+        if (_stream is not null)
+        {
+            await _stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+            await _stream.DisposeAsync().ConfigureAwait(false);
+            _stream = null;
+        }
+
+        var stamp = (_contentStart ?? PeriodStart(_time.GetUtcNow())).UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", System.Globalization.CultureInfo.InvariantCulture);
+        var directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(_path)) ?? ".";
+        var stem = System.IO.Path.GetFileNameWithoutExtension(_path);
+        var extension = System.IO.Path.GetExtension(_path);
+        for (var sequence = 1; ; sequence++)
+        {
+            var target = System.IO.Path.Combine(directory, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{stem}.{stamp}.{sequence:D4}{extension}"));
+            if (File.Exists(target))
+            {
+                continue;
+            }
+
+            // overwrite: false — a rotated file is never replaced, whatever happens.
+            File.Move(_path, target, overwrite: false);
+            break;
+        }
+
+        _contentStart = null;
+    }
+
+    /// <summary>The rotated files of this sink, oldest first (names sort by their stamp and sequence).</summary>
+    public IReadOnlyList<string> RotatedFiles()
+    {
+        var directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(_path)) ?? ".";
+        var stem = System.IO.Path.GetFileNameWithoutExtension(_path);
+        var extension = System.IO.Path.GetExtension(_path);
+        return Directory.Exists(directory)
+            ? Directory.GetFiles(directory, stem + ".*" + extension)
+                .Where(f => !string.Equals(System.IO.Path.GetFullPath(f), System.IO.Path.GetFullPath(_path), StringComparison.Ordinal))
+                .Order(StringComparer.Ordinal)
+                .ToList()
+            : [];
     }
 
     private async Task<FileStream> OpenAsync(CancellationToken cancellationToken)
@@ -66,6 +158,9 @@ public sealed class JsonLinesFileSink : ISink
         {
             if (stream.Length > 0)
             {
+                // An existing file's content began no later than its last write: good enough to decide
+                // whether a new hour/day has started since (a restart after midnight rotates it).
+                _contentStart = PeriodStart(new DateTimeOffset(File.GetLastWriteTimeUtc(_path), TimeSpan.Zero));
                 stream.Seek(-1, SeekOrigin.End);
                 var last = new byte[1];
                 await stream.ReadExactlyAsync(last, cancellationToken).ConfigureAwait(false);

@@ -13,5 +13,6 @@ internal static class CommandCatalog
         yield return DbCommand.Create();
         yield return SlotCommand.Create();
         yield return BatchCommand.Create();
+        yield return FailuresCommand.Create();
     }
 }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Hosting;
+using CdcPipeline.Sinks;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -54,6 +55,7 @@ internal static class RunCommand
         try
         {
             configuration = PipelineConfiguration.Load(configFile.FullName);
+            builder.Services.AddCdcFailureStore(configuration);
         }
         catch (ConfigurationException e)
         {

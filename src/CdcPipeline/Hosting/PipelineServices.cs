@@ -1,6 +1,7 @@
 using CdcPipeline.Core.Configuration;
 using CdcPipeline.Postgres.Configuration;
 using CdcPipeline.Sinks.Batch;
+using CdcPipeline.Sinks;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace CdcPipeline.Hosting;
@@ -16,6 +17,7 @@ internal static class PipelineServices
         services.AddCdcCore();
         services.AddCdcPostgres();
         services.AddCdcBatch();
+        services.AddCdcSinks();
         services.AddSingleton<ITranslatorProvider, RulesTranslatorProvider>();
         return services;
     }

@@ -50,5 +50,98 @@ public class JsonLinesFileSinkTests : IDisposable
         Assert.Equal("K7", JsonDocument.Parse(lines[2]).RootElement.GetProperty("key").GetProperty("ord_no").GetString());
     }
 
+    [Fact]
+    public async Task Size_rotation_renames_full_files_with_stamp_and_sequence_and_never_splits_a_batch()
+    {
+        var path = Path.Combine(_dir, "events.jsonl");
+        var clock = new ManualClock(new DateTimeOffset(2026, 11, 25, 12, 30, 15, TimeSpan.Zero));
+        var lineLength = (await LineLengthAsync()) + 1;
+        await using (var sink = new JsonLinesFileSink("f", path, maxBytes: lineLength * 3, timeProvider: clock))
+        {
+            for (var i = 1; i <= 7; i++)
+            {
+                await sink.DeliverAsync([Raw(i)], TestContext.Current.CancellationToken);
+                clock.Now += TimeSpan.FromSeconds(1);
+            }
+
+            // a batch bigger than maxBytes stays whole, in a file of its own
+            await sink.DeliverAsync([Raw(8), Raw(9), Raw(10), Raw(11)], TestContext.Current.CancellationToken);
+            Assert.Equal(3, sink.RotatedFiles().Count);
+        }
+
+        var rotated = Directory.GetFiles(_dir, "events.*.jsonl").Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(["events.20261125T123015Z.0001.jsonl", "events.20261125T123018Z.0001.jsonl", "events.20261125T123021Z.0001.jsonl"], rotated.Select(Path.GetFileName));
+        var all = rotated.Append(path).SelectMany(File.ReadAllLines).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("key").GetProperty("ord_no").GetString()).ToList();
+        Assert.Equal(Enumerable.Range(1, 11).Select(i => "K" + i), all);
+        Assert.Equal([3, 3, 1, 4], rotated.Append(path).Select(f => File.ReadAllLines(f).Length));
+        Assert.All(rotated.Take(2), f => Assert.True(new FileInfo(f).Length <= lineLength * 3));
+    }
+
+    [Fact]
+    public async Task Hourly_rotation_starts_a_new_file_each_hour_including_after_a_restart()
+    {
+        var path = Path.Combine(_dir, "h", "events.jsonl");
+        var clock = new ManualClock(new DateTimeOffset(2026, 11, 25, 9, 59, 0, TimeSpan.Zero));
+        await using (var sink = new JsonLinesFileSink("f", path, rotation: FileRotation.Hourly, timeProvider: clock))
+        {
+            await sink.DeliverAsync([Raw(1)], TestContext.Current.CancellationToken);
+            clock.Now = clock.Now.AddSeconds(30);
+            await sink.DeliverAsync([Raw(2)], TestContext.Current.CancellationToken);
+            clock.Now = clock.Now.AddMinutes(1);
+            await sink.DeliverAsync([Raw(3)], TestContext.Current.CancellationToken);
+        }
+
+        // a restart two hours later: the existing file (last written at 10:00) is rotated before writing
+        File.SetLastWriteTimeUtc(path, new DateTime(2026, 11, 25, 10, 0, 40, DateTimeKind.Utc));
+        clock.Now = new DateTimeOffset(2026, 11, 25, 12, 5, 0, TimeSpan.Zero);
+        await using (var sink = new JsonLinesFileSink("f", path, rotation: FileRotation.Hourly, timeProvider: clock))
+        {
+            await sink.DeliverAsync([Raw(4)], TestContext.Current.CancellationToken);
+        }
+
+        var dir = Path.GetDirectoryName(path)!;
+        Assert.Equal(["events.20261125T090000Z.0001.jsonl", "events.20261125T100000Z.0001.jsonl", "events.jsonl"], Directory.GetFiles(dir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        Assert.Equal(2, File.ReadAllLines(Path.Combine(dir, "events.20261125T090000Z.0001.jsonl")).Length);
+        Assert.Single(File.ReadAllLines(path));
+    }
+
+    [Fact]
+    public async Task Rotation_never_overwrites_an_existing_rotated_file_and_keeps_the_torn_tail_repair()
+    {
+        var path = Path.Combine(_dir, "events.jsonl");
+        var clock = new ManualClock(new DateTimeOffset(2026, 11, 25, 0, 0, 0, TimeSpan.Zero));
+        await File.WriteAllTextAsync(Path.Combine(_dir, "events.20261124T000000Z.0001.jsonl"), "kept\n", TestContext.Current.CancellationToken);
+        await File.WriteAllTextAsync(path, "{\"kind\":\"change\"}\n{\"kind\":\"cha", TestContext.Current.CancellationToken);
+        File.SetLastWriteTimeUtc(path, new DateTime(2026, 11, 24, 23, 0, 0, DateTimeKind.Utc));
+        await using (var sink = new JsonLinesFileSink("f", path, rotation: FileRotation.Daily, timeProvider: clock))
+        {
+            await sink.DeliverAsync([Raw(1)], TestContext.Current.CancellationToken);
+        }
+
+        Assert.Equal("kept\n", await File.ReadAllTextAsync(Path.Combine(_dir, "events.20261124T000000Z.0001.jsonl"), TestContext.Current.CancellationToken));
+        Assert.Equal(["{\"kind\":\"change\"}", "{\"kind\":\"cha"], await File.ReadAllLinesAsync(Path.Combine(_dir, "events.20261124T000000Z.0002.jsonl"), TestContext.Current.CancellationToken));
+        Assert.Single(await File.ReadAllLinesAsync(path, TestContext.Current.CancellationToken));
+    }
+
+    private async Task<int> LineLengthAsync()
+    {
+        var probe = Path.Combine(_dir, "probe.jsonl");
+        await using (var sink = new JsonLinesFileSink("p", probe))
+        {
+            await sink.DeliverAsync([Raw(1)], TestContext.Current.CancellationToken);
+        }
+
+        var length = (int)new FileInfo(probe).Length - 1;
+        File.Delete(probe);
+        return length;
+    }
+
+    private sealed class ManualClock(DateTimeOffset now) : TimeProvider
+    {
+        public DateTimeOffset Now { get; set; } = now;
+
+        public override DateTimeOffset GetUtcNow() => Now;
+    }
+
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 }

@@ -1,0 +1,95 @@
+using System.Globalization;
+using System.Text.Json;
+using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Translation;
+
+namespace CdcPipeline.Sinks.Failures;
+
+/// <summary>
+/// Turns a stored event body (<c>EventJson</c>: CloudEvents JSON, or the canonical change JSON of a raw
+/// change) back into a <see cref="DomainEvent"/> that sinks write exactly as before: column values and
+/// <c>data</c> come back as <see cref="RawJson"/>, which the canonical writer emits verbatim.
+/// </summary>
+public static class StoredEvent
+{
+    public static DomainEvent Read(string payload, string eventId, string type, SourcePosition position)
+    {
+        using var document = JsonDocument.Parse(payload);
+        var root = document.RootElement;
+        if (type == DomainEvent.RawChangeType)
+        {
+            var change = ReadChange(root, position);
+            return new DomainEvent { Id = eventId, Type = DomainEvent.RawChangeType, Source = "/" + change.Source.QualifiedTable, Position = position, Change = change };
+        }
+
+        var placeholder = new ChangeEvent
+        {
+            Kind = ChangeKind.Change,
+            Source = new SourceInfo(),
+            Position = position,
+        };
+        return new DomainEvent
+        {
+            Id = root.TryGetProperty("id", out var id) ? id.GetString()! : eventId,
+            Type = root.TryGetProperty("type", out var t) ? t.GetString()! : type,
+            Source = root.TryGetProperty("source", out var source) ? source.GetString()! : "",
+            Subject = root.TryGetProperty("subject", out var subject) ? subject.GetString() : null,
+            Time = root.TryGetProperty("time", out var time) ? DateTimeOffset.Parse(time.GetString()!, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal) : null,
+            Data = root.TryGetProperty("data", out var data) ? new RawJson(data.GetRawText()) : null,
+            Position = position,
+            Change = placeholder,
+        };
+    }
+
+    private static ChangeEvent ReadChange(JsonElement root, SourcePosition position)
+    {
+        var kind = root.GetProperty("kind").GetString() switch
+        {
+            "change" => ChangeKind.Change,
+            "tombstone" => ChangeKind.Tombstone,
+            "heartbeat" => ChangeKind.Heartbeat,
+            "transaction" => ChangeKind.Transaction,
+            "message" => ChangeKind.Message,
+            var other => throw new FormatException($"stored change has unknown kind '{other}'"),
+        };
+        ChangeOperation? op = null;
+        if (root.TryGetProperty("op", out var opText) && ChangeOperationCodes.TryParse(opText.GetString(), out var parsed))
+        {
+            op = parsed;
+        }
+
+        return new ChangeEvent
+        {
+            Kind = kind,
+            Operation = op,
+            Source = new SourceInfo
+            {
+                Schema = String(root, "schema"),
+                Table = String(root, "table"),
+                Lsn = Int64(root, "lsn"),
+                TxId = Int64(root, "txId"),
+                Snapshot = root.TryGetProperty("snapshot", out var snap) && snap.ValueKind == JsonValueKind.True ? SnapshotMarker.True : SnapshotMarker.False,
+            },
+            Position = position,
+            Key = ReadRow(root, "key"),
+            Before = ReadRow(root, "before"),
+            After = ReadRow(root, "after"),
+        };
+    }
+
+    private static string? String(JsonElement root, string name) =>
+        root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+
+    private static long? Int64(JsonElement root, string name) =>
+        root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt64() : null;
+
+    private static Row? ReadRow(JsonElement root, string name)
+    {
+        if (!root.TryGetProperty(name, out var row) || row.ValueKind != JsonValueKind.Object)
+        {
+            return null;
+        }
+
+        return Row.From(row.EnumerateObject().Select(p => (p.Name, (object?)new RawJson(p.Value.GetRawText()))).ToArray());
+    }
+}

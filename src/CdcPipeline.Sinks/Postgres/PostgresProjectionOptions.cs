@@ -1,0 +1,20 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace CdcPipeline.Sinks.Postgres;
+
+/// <summary>
+/// Upsert mode's column mapping: the event's <c>subject</c> goes to <see cref="KeyColumn"/> (primary key),
+/// its data to <see cref="DataColumn"/> (jsonb). The table also has <c>type</c>, <c>event_id</c>,
+/// <c>position_stream</c>, <c>position_major</c>, <c>position_minor</c>, <c>deleted</c> and <c>updated_at</c>.
+/// </summary>
+public sealed class PostgresProjectionOptions
+{
+    [RegularExpression("^[A-Za-z_][A-Za-z0-9_]{0,62}$", ErrorMessage = "must be a plain SQL identifier")]
+    public string KeyColumn { get; set; } = "subject";
+
+    [RegularExpression("^[A-Za-z_][A-Za-z0-9_]{0,62}$", ErrorMessage = "must be a plain SQL identifier")]
+    public string DataColumn { get; set; } = "data";
+
+    /// <summary>Event types that end the aggregate: the row is kept as a tombstone (data null, deleted true) so an older replayed event cannot resurrect it.</summary>
+    public List<string> DeleteTypes { get; set; } = [];
+}

@@ -1,0 +1,39 @@
+using Microsoft.Extensions.Configuration;
+using CdcPipeline.Core.Configuration;
+using CdcPipeline.Core.Sinks;
+using Npgsql;
+
+namespace CdcPipeline.Sinks.Postgres;
+
+/// <summary><c>postgres: { connectionString: "…", table: domain_events, mode: append }</c> or <c>{ …, mode: upsert, projection: { keyColumn: order_id } }</c></summary>
+public sealed class PostgresSinkFactory : ISinkFactory
+{
+    public string Kind => "postgres";
+
+    public ISink Create(PipelineComponentContext context)
+    {
+        var options = context.Bind<PostgresSinkOptions>();
+        ConfigBinding.Validate(options.Projection, context.Section.Path + ":projection", context.Locations);
+        try
+        {
+            _ = new NpgsqlConnectionStringBuilder(options.ConnectionString);
+        }
+        catch (ArgumentException e)
+        {
+            // The builder's message names the bad keyword, never the value.
+            throw context.Error("connectionString", $"not a valid Npgsql connection string: {e.Message}");
+        }
+
+        if (options.Mode == PostgresSinkMode.Append && context.Section.GetSection("projection").Exists())
+        {
+            throw context.Error("projection", "applies to mode: upsert only");
+        }
+
+        if (options.Mode == PostgresSinkMode.Upsert && string.Equals(options.Projection.KeyColumn, options.Projection.DataColumn, StringComparison.OrdinalIgnoreCase))
+        {
+            throw context.Error("projection", "keyColumn and dataColumn must differ");
+        }
+
+        return new PostgresSink(context.Name, options);
+    }
+}

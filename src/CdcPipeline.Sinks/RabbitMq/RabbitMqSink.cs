@@ -1,0 +1,190 @@
+using System.Text;
+using CdcPipeline.Core.Json;
+using CdcPipeline.Core.Sinks;
+using CdcPipeline.Core.Translation;
+using CdcPipeline.Sinks.Routing;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Exceptions;
+
+namespace CdcPipeline.Sinks.RabbitMq;
+
+/// <summary>
+/// Publishes each event to an exchange with a routing key per event type, as a persistent message
+/// (delivery mode 2) carrying the CloudEvents JSON (the AMQP binding's structured mode plus
+/// <c>cloudEvents:*</c> application properties, so consumers can route on headers without parsing).
+/// The channel has publisher confirms with tracking: a batch counts as delivered only once the
+/// broker has confirmed every message (for a durable queue: written to disk); a nack or a returned
+/// channel error throws, and the runner retries the batch — consumers see at-least-once delivery and
+/// de-duplicate by message id (= event id).
+/// </summary>
+public sealed class RabbitMqSink : ISink
+{
+    private readonly RabbitMqSinkOptions _options;
+    private readonly EventTemplate _routingKey;
+    private readonly ConnectionFactory _factory;
+    private readonly SemaphoreSlim _connectLock = new(1, 1);
+    private IConnection? _connection;
+    private IChannel? _channel;
+
+    public RabbitMqSink(string name, RabbitMqSinkOptions options, EventTemplate routingKey)
+    {
+        Name = name;
+        _options = options;
+        _routingKey = routingKey;
+        _factory = new ConnectionFactory
+        {
+            Uri = new Uri(options.Uri),
+            ClientProvidedName = "cdcpipeline:" + name,
+            AutomaticRecoveryEnabled = false,
+        };
+    }
+
+    public string Name { get; }
+
+    public async ValueTask DeliverAsync(IReadOnlyList<DomainEvent> batch, CancellationToken cancellationToken)
+    {
+        var channel = await GetChannelAsync(cancellationToken).ConfigureAwait(false);
+        var pending = new List<Task>(Math.Min(batch.Count, _options.MaxOutstandingConfirms));
+        try
+        {
+            foreach (var e in batch)
+            {
+                // Started in order on one channel, so the broker receives (and queues) them in order;
+                // only the confirms are awaited together.
+                pending.Add(channel.BasicPublishAsync(_options.Exchange, _routingKey.Render(e), mandatory: false, Properties(e), EventJson.SerializeToUtf8(e), cancellationToken).AsTask());
+                if (pending.Count >= _options.MaxOutstandingConfirms)
+                {
+                    await Task.WhenAll(pending).ConfigureAwait(false);
+                    pending.Clear();
+                }
+            }
+
+            await Task.WhenAll(pending).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            // A broken or closed channel cannot be reused; the next attempt reconnects.
+            await ResetAsync().ConfigureAwait(false);
+            if (e is PublishException p)
+            {
+                throw new InvalidOperationException($"rabbitmq sink '{Name}': the broker {(p.IsReturn ? "returned" : "nacked")} message {p.PublishSequenceNumber} on exchange '{_options.Exchange}'", p);
+            }
+
+            throw;
+        }
+    }
+
+    private BasicProperties Properties(DomainEvent e)
+    {
+        var headers = new Dictionary<string, object?>(8, StringComparer.Ordinal);
+        foreach (var (name, value) in EventAttributes.Of(e))
+        {
+            headers["cloudEvents:" + name] = Encoding.UTF8.GetBytes(value);
+        }
+
+        return new BasicProperties
+        {
+            Persistent = true,
+            MessageId = e.Id,
+            Type = e.Type,
+            ContentType = "application/cloudevents+json",
+            ContentEncoding = "utf-8",
+            Timestamp = e.Time is { } time ? new AmqpTimestamp(time.ToUnixTimeSeconds()) : default,
+            CorrelationId = e.Subject,
+            Headers = headers,
+        };
+    }
+
+    private async ValueTask<IChannel> GetChannelAsync(CancellationToken cancellationToken)
+    {
+        if (_channel is { IsOpen: true } open)
+        {
+            return open;
+        }
+
+        await _connectLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_channel is { IsOpen: true } again)
+            {
+                return again;
+            }
+
+            await ResetAsync().ConfigureAwait(false);
+            try
+            {
+                _connection = await _factory.CreateConnectionAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (BrokerUnreachableException e)
+            {
+                throw new IOException($"rabbitmq sink '{Name}': cannot reach the broker at {Redacted(_factory.Uri)}: {e.InnerException?.Message ?? e.Message}", e);
+            }
+
+            var channel = await _connection.CreateChannelAsync(
+                new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true),
+                cancellationToken).ConfigureAwait(false);
+            if (_options.DeclareExchange)
+            {
+                await channel.ExchangeDeclareAsync(_options.Exchange, _options.ExchangeType, durable: true, autoDelete: false, arguments: null, cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+
+            _channel = channel;
+            return channel;
+        }
+        finally
+        {
+            _connectLock.Release();
+        }
+    }
+
+    private static string Redacted(Uri uri) => new UriBuilder(uri) { UserName = "", Password = "" }.Uri.ToString();
+
+    private async Task ResetAsync()
+    {
+        var channel = _channel;
+        var connection = _connection;
+        _channel = null;
+        _connection = null;
+        if (channel is not null)
+        {
+            try
+            {
+                await channel.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // Already broken: nothing to clean up.
+            }
+        }
+
+        if (connection is not null)
+        {
+            try
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // Already broken: nothing to clean up.
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_channel is { IsOpen: true })
+        {
+            try
+            {
+                await _channel.CloseAsync().ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // Closing a channel on a dead connection fails; disposing still releases it.
+            }
+        }
+
+        await ResetAsync().ConfigureAwait(false);
+        _connectLock.Dispose();
+    }
+}

@@ -1,0 +1,89 @@
+using CdcPipeline.Core.Json;
+using CdcPipeline.Core.Sinks;
+using CdcPipeline.Core.Translation;
+using CdcPipeline.Sinks.Routing;
+using StackExchange.Redis;
+
+namespace CdcPipeline.Sinks.Redis;
+
+/// <summary>
+/// Stream mode: one XADD per event (fields <c>id</c>, <c>type</c>, <c>subject</c>, <c>body</c> = the
+/// event JSON), pipelined on one connection so Redis applies them in order, and the batch counts as
+/// delivered once every reply is in. A retried batch appends again (streams do not de-duplicate):
+/// consumers de-duplicate by the <c>id</c> field. Pub/Sub mode: PUBLISH the event JSON — no delivery
+/// guarantee at all (see <see cref="RedisMode.PubSub"/>).
+/// </summary>
+public sealed class RedisSink : ISink
+{
+    private readonly RedisSinkOptions _options;
+    private readonly EventTemplate _target;
+    private readonly ConfigurationOptions _configuration;
+    private readonly SemaphoreSlim _connectLock = new(1, 1);
+    private ConnectionMultiplexer? _redis;
+
+    public RedisSink(string name, RedisSinkOptions options, EventTemplate target)
+    {
+        Name = name;
+        _options = options;
+        _target = target;
+        _configuration = ConfigurationOptions.Parse(options.Configuration);
+
+        // Fail a command fast while Redis is away (the runner's policy retries with backoff) rather
+        // than queueing it inside the multiplexer where nobody sees it.
+        _configuration.AbortOnConnectFail = false;
+        _configuration.BacklogPolicy = BacklogPolicy.FailFast;
+        _configuration.ClientName ??= "cdcpipeline-" + name;
+    }
+
+    public string Name { get; }
+
+    public async ValueTask DeliverAsync(IReadOnlyList<DomainEvent> batch, CancellationToken cancellationToken)
+    {
+        var redis = await ConnectAsync(cancellationToken).ConfigureAwait(false);
+        var db = redis.GetDatabase();
+        var replies = new Task[batch.Count];
+        for (var i = 0; i < batch.Count; i++)
+        {
+            var e = batch[i];
+            var body = EventJson.SerializeToUtf8(e);
+            replies[i] = _options.Mode == RedisMode.Stream
+                ? db.StreamAddAsync(
+                    _target.Render(e),
+                    [new("id", e.Id), new("type", e.Type), new("subject", e.Subject ?? ""), new("body", body)],
+                    maxLength: _options.MaxLength,
+                    useApproximateMaxLength: true)
+                : db.PublishAsync(RedisChannel.Literal(_target.Render(e)), body);
+        }
+
+        await Task.WhenAll(replies).WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async ValueTask<ConnectionMultiplexer> ConnectAsync(CancellationToken cancellationToken)
+    {
+        if (_redis is { } connected)
+        {
+            return connected;
+        }
+
+        await _connectLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // With AbortOnConnectFail off this returns even while Redis is down and reconnects by itself.
+            return _redis ??= await ConnectionMultiplexer.ConnectAsync(_configuration).ConfigureAwait(false);
+        }
+        finally
+        {
+            _connectLock.Release();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_redis is not null)
+        {
+            await _redis.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _connectLock.Dispose();
+    }
+}

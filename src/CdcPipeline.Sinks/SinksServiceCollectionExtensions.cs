@@ -1,0 +1,56 @@
+using Microsoft.Extensions.Configuration;
+using CdcPipeline.Core.Configuration;
+using CdcPipeline.Core.Sinks;
+using CdcPipeline.Sinks.Failures;
+using CdcPipeline.Sinks.Postgres;
+using CdcPipeline.Sinks.RabbitMq;
+using CdcPipeline.Sinks.Redis;
+using CdcPipeline.Sinks.Webhook;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace CdcPipeline.Sinks;
+
+public static class SinksServiceCollectionExtensions
+{
+    /// <summary>The sink kinds of this project: webhook, rabbitmq, redis, postgres (file and console are the core's).</summary>
+    public static IServiceCollection AddCdcSinks(this IServiceCollection services)
+    {
+        services.AddHttpClient(WebhookSinkFactory.HttpClientName);
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<ISinkFactory, WebhookSinkFactory>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<ISinkFactory, RabbitMqSinkFactory>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<ISinkFactory, RedisSinkFactory>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<ISinkFactory, PostgresSinkFactory>());
+        return services;
+    }
+
+    /// <summary>
+    /// Registers the <see cref="IFailureStore"/> for <c>onFailure: log</c> when the configuration has a
+    /// top-level <c>failures:</c> section (validated now, connected on first use). Without it, a
+    /// <c>log</c> sink's failures go to the dead letters instead.
+    /// </summary>
+    public static IServiceCollection AddCdcFailureStore(this IServiceCollection services, PipelineConfiguration configuration)
+    {
+        if (TryCreateFailureStore(configuration) is { } store)
+        {
+            // Registered through factories so the container disposes the store (its connection pool).
+            services.TryAddSingleton(_ => store);
+            services.TryAddSingleton<IFailureStore>(sp => sp.GetRequiredService<PostgresFailureStore>());
+        }
+
+        return services;
+    }
+
+    /// <summary>The failure store the configuration names, or null when it has no <c>failures:</c> section.</summary>
+    public static PostgresFailureStore? TryCreateFailureStore(PipelineConfiguration configuration)
+    {
+        var section = configuration.Root.GetSection(FailureStoreOptions.SectionName);
+        if (!section.Exists())
+        {
+            return null;
+        }
+
+        var options = ConfigBinding.Bind<FailureStoreOptions>(section, configuration.Locations);
+        return new PostgresFailureStore(options, configuration.Options.Name);
+    }
+}

@@ -1,0 +1,154 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Globalization;
+using CdcPipeline.Core.Json;
+using CdcPipeline.Core.Sinks;
+using CdcPipeline.Core.Translation;
+using CdcPipeline.Sinks.Routing;
+
+namespace CdcPipeline.Sinks.Webhook;
+
+/// <summary>
+/// POSTs each event to a URL per the CloudEvents HTTP binding, one request per event in source order
+/// (a receiver sees events of one key in order because the next request starts only after the
+/// previous one got its 2xx). 5xx, 408, 429, time-outs and connection errors are transient (the
+/// sink's retry policy applies); any other 4xx means the receiver will never take this event, so it
+/// is a <see cref="PermanentDeliveryException"/> and goes to the dead letters while the rest flow.
+/// </summary>
+public sealed class WebhookSink : ISink
+{
+    private static readonly MediaTypeHeaderValue StructuredType = new("application/cloudevents+json") { CharSet = "utf-8" };
+    private static readonly MediaTypeHeaderValue JsonType = new("application/json") { CharSet = "utf-8" };
+
+    private readonly HttpClient _http;
+    private readonly Uri _url;
+    private readonly WebhookSinkOptions _options;
+    private readonly TimeProvider _time;
+
+    public WebhookSink(string name, HttpClient http, WebhookSinkOptions options, TimeProvider? timeProvider = null)
+    {
+        Name = name;
+        _http = http;
+        _url = new Uri(options.Url, UriKind.Absolute);
+        _options = options;
+        _time = timeProvider ?? TimeProvider.System;
+
+        // The sink applies its own per-request time-out (see SendAsync) so that it can tell a
+        // time-out (transient) from a stop request; HttpClient's would look like cancellation.
+        _http.Timeout = Timeout.InfiniteTimeSpan;
+    }
+
+    public string Name { get; }
+
+    public async ValueTask DeliverAsync(IReadOnlyList<DomainEvent> batch, CancellationToken cancellationToken)
+    {
+        foreach (var e in batch)
+        {
+            await SendAsync(e, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task SendAsync(DomainEvent e, CancellationToken cancellationToken)
+    {
+        using var request = BuildRequest(e);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.Timeout);
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException($"webhook sink '{Name}': {_url.GetLeftPart(UriPartial.Path)} did not answer event {e.Id} within {_options.Timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s");
+        }
+
+        using (response)
+        {
+            var status = (int)response.StatusCode;
+            if (response.IsSuccessStatusCode)
+            {
+                return;
+            }
+
+            var detail = await ReadSnippetAsync(response, cancellationToken).ConfigureAwait(false);
+            var message = $"webhook sink '{Name}': {_url.GetLeftPart(UriPartial.Path)} answered {status} {response.ReasonPhrase} to event {e.Id} ({e.Type}){detail}";
+            if (status is >= 400 and < 500 && response.StatusCode is not HttpStatusCode.RequestTimeout and not HttpStatusCode.TooManyRequests)
+            {
+                throw new PermanentDeliveryException(e, message);
+            }
+
+            throw new HttpRequestException(message, null, response.StatusCode);
+        }
+    }
+
+    private HttpRequestMessage BuildRequest(DomainEvent e)
+    {
+        byte[] body;
+        var request = new HttpRequestMessage(HttpMethod.Post, _url);
+        if (_options.Mode == WebhookMode.Binary)
+        {
+            body = EventBodies.Data(e);
+            request.Content = new ByteArrayContent(body);
+            request.Content.Headers.ContentType = JsonType;
+            foreach (var (name, value) in EventAttributes.Of(e))
+            {
+                // Header values must be ASCII; the binding percent-encodes anything else.
+                request.Headers.TryAddWithoutValidation("ce-" + name, EncodeHeaderValue(value));
+            }
+        }
+        else
+        {
+            body = EventJson.SerializeToUtf8(e);
+            request.Content = new ByteArrayContent(body);
+            request.Content.Headers.ContentType = StructuredType;
+        }
+
+        foreach (var (name, value) in _options.Headers)
+        {
+            request.Headers.TryAddWithoutValidation(name, value);
+        }
+
+        if (!string.IsNullOrEmpty(_options.Secret))
+        {
+            var now = _time.GetUtcNow().ToUnixTimeSeconds();
+            request.Headers.TryAddWithoutValidation(WebhookSignature.TimestampHeader, now.ToString(CultureInfo.InvariantCulture));
+            request.Headers.TryAddWithoutValidation(WebhookSignature.SignatureHeader, WebhookSignature.Compute(_options.Secret, now, body));
+        }
+
+        return request;
+    }
+
+    private static string EncodeHeaderValue(string value)
+    {
+        foreach (var c in value)
+        {
+            if (c is < ' ' or > '~' or '%' or '"')
+            {
+                return Uri.EscapeDataString(value);
+            }
+        }
+
+        return value;
+    }
+
+    private static async Task<string> ReadSnippetAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+            text = text.Trim();
+            return text.Length == 0 ? "" : ": " + (text.Length > 200 ? text[..200] + "…" : text);
+        }
+        catch (HttpRequestException)
+        {
+            return "";
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _http.Dispose();
+        return default;
+    }
+}

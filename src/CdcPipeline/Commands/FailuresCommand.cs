@@ -1,0 +1,205 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using CdcPipeline.Core.Configuration;
+using CdcPipeline.Core.Json;
+using CdcPipeline.Hosting;
+using CdcPipeline.Sinks;
+using CdcPipeline.Sinks.Failures;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CdcPipeline.Commands;
+
+/// <summary>
+/// <c>failures list|resend --config FILE</c>: inspect and re-deliver what sinks with
+/// <c>onFailure: log</c> recorded in the failure table (top-level <c>failures:</c> in the configuration).
+/// </summary>
+internal static class FailuresCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("failures", "Inspect and resend deliveries recorded by sinks with onFailure: log.");
+        command.Subcommands.Add(CreateList());
+        command.Subcommands.Add(CreateResend());
+        return command;
+    }
+
+    private static Option<FileInfo> ConfigOption() => new("--config", "-c")
+    {
+        Description = "the pipeline configuration (its failures: section names the table; its sinks: are used to resend)",
+        Required = true,
+    };
+
+    private static Command CreateList()
+    {
+        var config = ConfigOption();
+        var status = new Option<string?>("--status") { Description = "failed | resent (default: all)" };
+        status.AcceptOnlyFromAmong([.. FailureStatus.All]);
+        var sink = new Option<string?>("--sink") { Description = "only this sink's failures" };
+        var json = new Option<bool>("--json") { Description = "one JSON object per line, payload included" };
+        var limit = new Option<int>("--limit") { Description = "at most this many rows", DefaultValueFactory = _ => 1000 };
+        var command = new Command("list", "List recorded failures, oldest first.") { config, status, sink, json, limit };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var store = OpenStore(parse.GetRequiredValue(config), out var error);
+            if (store is null)
+            {
+                await Console.Error.WriteLineAsync(error).ConfigureAwait(false);
+                return 2;
+            }
+
+            await using (store.ConfigureAwait(false))
+            {
+                var rows = await store.ListAsync(parse.GetValue(status), parse.GetValue(sink), null, parse.GetValue(limit), cancellationToken).ConfigureAwait(false);
+                await WriteAsync(Console.Out, rows, parse.GetValue(json)).ConfigureAwait(false);
+                return 0;
+            }
+        });
+        return command;
+    }
+
+    private static Command CreateResend()
+    {
+        var config = ConfigOption();
+        var ids = new Option<long[]>("--id") { Description = "failure id(s) to resend (repeat the option)", AllowMultipleArgumentsPerToken = true };
+        var all = new Option<bool>("--all") { Description = "resend every failure with status failed" };
+        var sink = new Option<string?>("--sink") { Description = "only this sink's failures" };
+        var command = new Command("resend", "Re-deliver recorded failures through their configured sink; delivered ones become status resent.") { config, ids, all, sink };
+        command.Validators.Add(result =>
+        {
+            var hasIds = result.GetValue(ids) is { Length: > 0 };
+            if (hasIds == result.GetValue(all))
+            {
+                result.AddError("give either --id N (one or more) or --all");
+            }
+        });
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var file = parse.GetRequiredValue(config);
+            PipelineConfiguration configuration;
+            try
+            {
+                configuration = PipelineConfiguration.Load(file.FullName);
+            }
+            catch (ConfigurationException e)
+            {
+                await Console.Error.WriteLineAsync($"failures resend: {e.Message}").ConfigureAwait(false);
+                return 2;
+            }
+
+            var store = SinksServiceCollectionExtensions.TryCreateFailureStore(configuration);
+            if (store is null)
+            {
+                await Console.Error.WriteLineAsync($"failures resend: {file.FullName} has no top-level 'failures:' section (connectionString, table)").ConfigureAwait(false);
+                return 2;
+            }
+
+            await using (store.ConfigureAwait(false))
+            {
+                var selected = parse.GetValue(ids) is { Length: > 0 } chosen ? chosen : null;
+                var rows = await store.ListAsync(Sinks.Failures.FailureStatus.Failed, parse.GetValue(sink), selected, int.MaxValue, cancellationToken).ConfigureAwait(false);
+                if (selected is not null)
+                {
+                    foreach (var missing in selected.Except(rows.Select(r => r.Id)))
+                    {
+                        await Console.Error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"failures resend: no failure with id {missing} and status failed")).ConfigureAwait(false);
+                    }
+                }
+
+                await using var services = BuildServices();
+                var resender = new FailureResender(store, name => ConfiguredSinks.Create(configuration, services, name).Sink);
+                IReadOnlyList<ResendOutcome> outcomes;
+                try
+                {
+                    outcomes = await resender.ResendAsync(rows, cancellationToken).ConfigureAwait(false);
+                }
+                catch (ConfigurationException e)
+                {
+                    await Console.Error.WriteLineAsync($"failures resend: {e.Message}").ConfigureAwait(false);
+                    return 2;
+                }
+
+                foreach (var outcome in outcomes)
+                {
+                    var f = outcome.Failure;
+                    await Console.Out.WriteLineAsync(outcome.Delivered
+                        ? string.Create(CultureInfo.InvariantCulture, $"{f.Id}\t{f.Sink}\t{f.EventId}\tresent")
+                        : string.Create(CultureInfo.InvariantCulture, $"{f.Id}\t{f.Sink}\t{f.EventId}\tfailed again: {outcome.Error!.Message}")).ConfigureAwait(false);
+                }
+
+                var failed = outcomes.Count(o => !o.Delivered);
+                await Console.Error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{outcomes.Count - failed} resent, {failed} failed again")).ConfigureAwait(false);
+                return failed == 0 && (selected is null || rows.Count == selected.Length) ? 0 : 1;
+            }
+        });
+        return command;
+    }
+
+    /// <summary>The same registrations the worker uses, so a resend goes through the very sink the pipeline builds.</summary>
+    private static ServiceProvider BuildServices() =>
+        new ServiceCollection().AddCdcPipeline().BuildServiceProvider();
+
+    private static PostgresFailureStore? OpenStore(FileInfo file, out string error)
+    {
+        error = "";
+        try
+        {
+            var configuration = PipelineConfiguration.Load(file.FullName);
+            var store = SinksServiceCollectionExtensions.TryCreateFailureStore(configuration);
+            if (store is null)
+            {
+                error = $"failures: {file.FullName} has no top-level 'failures:' section (connectionString, table)";
+            }
+
+            return store;
+        }
+        catch (ConfigurationException e)
+        {
+            error = "failures: " + e.Message;
+            return null;
+        }
+    }
+
+    internal static async Task WriteAsync(TextWriter output, IReadOnlyList<FailureRecord> rows, bool json)
+    {
+        if (json)
+        {
+            foreach (var r in rows)
+            {
+                using var ms = new MemoryStream();
+                using (var writer = new Utf8JsonWriter(ms, CanonicalJson.WriterOptions))
+                {
+                    writer.WriteStartObject();
+                    writer.WriteNumber("id", r.Id);
+                    writer.WriteString("pipeline", r.Pipeline);
+                    writer.WriteString("sink", r.Sink);
+                    writer.WriteString("eventId", r.EventId);
+                    writer.WriteString("type", r.Type);
+                    writer.WriteString("position", r.Position.ToString());
+                    writer.WriteString("status", r.Status);
+                    writer.WriteNumber("attempts", r.Attempts);
+                    writer.WriteString("lastError", r.LastError);
+                    writer.WriteString("createdAt", r.CreatedAt.UtcDateTime);
+                    writer.WriteString("updatedAt", r.UpdatedAt.UtcDateTime);
+                    writer.WritePropertyName("payload");
+                    writer.WriteRawValue(r.Payload);
+                    writer.WriteEndObject();
+                }
+
+                await output.WriteLineAsync(System.Text.Encoding.UTF8.GetString(ms.ToArray())).ConfigureAwait(false);
+            }
+
+            return;
+        }
+
+        await output.WriteLineAsync("ID\tSINK\tEVENT_ID\tTYPE\tSTATUS\tATTEMPTS\tCREATED_AT\tLAST_ERROR").ConfigureAwait(false);
+        foreach (var r in rows)
+        {
+            var lastError = r.LastError is { Length: > 120 } long_ ? long_[..120] + "…" : r.LastError;
+            await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                $"{r.Id}\t{r.Sink}\t{r.EventId}\t{r.Type}\t{r.Status}\t{r.Attempts}\t{r.CreatedAt.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss'Z'}\t{lastError?.ReplaceLineEndings(" ")}")).ConfigureAwait(false);
+        }
+
+        await Console.Error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{rows.Count} failure(s)")).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,147 @@
+using System.CommandLine;
+using System.Text.Json;
+using CdcPipeline.Commands;
+using CdcPipeline.Core.Configuration;
+using CdcPipeline.Core.Json;
+using CdcPipeline.Core.Sinks;
+using CdcPipeline.IntegrationTests.Support;
+using CdcPipeline.Sinks;
+using CdcPipeline.Sinks.Failures;
+using CdcPipeline.Sinks.Webhook;
+using CdcPipeline.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CdcPipeline.IntegrationTests.Sinks;
+
+/// <summary>
+/// <c>onFailure: log</c>: failed deliveries land in the PostgreSQL failure table while the rest flow;
+/// <c>failures list</c> shows them and <c>failures resend</c> delivers them through the configured sink.
+/// </summary>
+public sealed class FailureStoreTests(PostgresFixture fixture) : IAsyncLifetime
+{
+    private PostgresTestDatabase _db = null!;
+    private readonly string _dir = Directory.CreateTempSubdirectory("cdc-failures-").FullName;
+
+    public async ValueTask InitializeAsync() => _db = await fixture.CreateDatabaseAsync("failures");
+
+    public async ValueTask DisposeAsync()
+    {
+        await _db.DisposeAsync();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    private string WriteConfig(string webhookUrl)
+    {
+        var path = Path.Combine(_dir, "pipeline.yaml");
+        File.WriteAllText(path, $"""
+            name: failures-test
+            source:
+              memory: {"{}"}
+            failures:
+              connectionString: "{_db.ConnectionString}"
+              table: ops.delivery_failures
+            sinks:
+              - name: hook
+                webhook: {"{"} url: "{webhookUrl}", secret: "${"{"}HOOK_SECRET:-abc{"}"}", timeout: "00:00:05" {"}"}
+                onFailure: log
+            """);
+        return path;
+    }
+
+    [Fact]
+    public async Task Failed_deliveries_are_recorded_listed_and_resent_through_the_configured_sink()
+    {
+        await _db.ExecuteAsync("CREATE SCHEMA ops");
+        var rejecting = true;
+        await using var receiver = new WebhookReceiver { Respond = (r, _) => (rejecting && r.Json.GetProperty("subject").GetString() == "K2" ? 500 : 200, TimeSpan.Zero) };
+        var configuration = PipelineConfiguration.Load(WriteConfig(receiver.Url));
+        var store = SinksServiceCollectionExtensions.TryCreateFailureStore(configuration)!;
+        await using var _s = store;
+        await using var services = new ServiceCollection().AddCdcCore().AddCdcSinks().BuildServiceProvider();
+        var hook = ConfiguredSinks.Create(configuration, services, "hook");
+        Assert.Equal(FailurePolicy.Log, hook.Policy.OnFailure);
+
+        // K2's events fail (500) and are logged; everything else is delivered, the pipeline goes on
+        var source = SinkHarness.Source(12, 4);
+        var dlq = new RecordingDeadLetterQueue();
+        await SinkHarness.RunToEndAsync(SinkHarness.Runner(source, dlq, store, batch: 5, sinks: hook));
+        await hook.Sink.DisposeAsync();
+
+        Assert.Empty(dlq.Letters);
+        Assert.Equal(12L, source.Acknowledged.Last().Major);
+        var failed = await store.ListAsync(FailureStatus.Failed, null, null, 100, TestContext.Current.CancellationToken);
+        var expected = new[] { 2, 6, 10 }.Select(i => SinkHarness.Event(i, "K2")).ToList();
+        Assert.Equal(expected.Select(e => e.Id), failed.Select(f => f.EventId));
+        Assert.All(failed, f =>
+        {
+            Assert.Equal("hook", f.Sink);
+            Assert.Equal("failures-test", f.Pipeline);
+            Assert.Equal(FailureStatus.Failed, f.Status);
+            Assert.Equal(1, f.Attempts);
+            Assert.Contains("500", f.LastError, StringComparison.Ordinal);
+        });
+        Assert.Equal(EventJson.Serialize(expected[0]), failed[0].Payload);
+        Assert.Equal(9, SinkHarness.FirstOccurrences(receiver.Accepted, r => r.Json.GetProperty("id").GetString()!).Count);
+
+        // the failure table has the documented columns
+        var columns = await _db.QueryAsync("SELECT column_name FROM information_schema.columns WHERE table_schema = 'ops' AND table_name = 'delivery_failures'");
+        Assert.Superset(new HashSet<string> { "id", "sink", "event_id", "type", "payload", "created_at", "status", "attempts", "last_error" }, columns.Select(c => (string)c[0]!).ToHashSet());
+
+        // resend one by id while the receiver still fails: attempts go up, status stays failed
+        var config = configuration.FilePath;
+        Assert.Equal(1, await InvokeAsync("failures", "resend", "--config", config, "--id", failed[0].Id.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        var afterFirst = await store.ListAsync(null, null, [failed[0].Id], 10, TestContext.Current.CancellationToken);
+        Assert.Equal((FailureStatus.Failed, 2), (afterFirst[0].Status, afterFirst[0].Attempts));
+
+        // the receiver recovers: resend --all delivers all three, in the order they were recorded
+        rejecting = false;
+        var before = receiver.Requests.Count;
+        Assert.Equal(0, await InvokeAsync("failures", "resend", "--config", config, "--all"));
+        var resent = receiver.Requests.Skip(before).ToList();
+        Assert.Equal(expected.Select(e => e.Id), resent.Select(r => r.Json.GetProperty("id").GetString()));
+        Assert.Equal(expected.Select(EventJson.Serialize), resent.Select(r => r.Text));
+        Assert.All(resent, r => Assert.True(WebhookSignature.Verify("abc", r.Header(WebhookSignature.TimestampHeader)!, r.Header(WebhookSignature.SignatureHeader)!, r.Body)));
+        var final = await store.ListAsync(null, null, null, 100, TestContext.Current.CancellationToken);
+        Assert.All(final, f => Assert.Equal(FailureStatus.Resent, f.Status));
+        Assert.Equal([3, 2, 2], final.Select(f => f.Attempts));
+        Assert.Empty(await store.ListAsync(FailureStatus.Failed, null, null, 100, TestContext.Current.CancellationToken));
+
+        // nothing left to resend; list runs
+        Assert.Equal(0, await InvokeAsync("failures", "resend", "--config", config, "--all"));
+        Assert.Equal(0, await InvokeAsync("failures", "list", "--config", config, "--status", "resent", "--json"));
+    }
+
+    [Fact]
+    public async Task The_same_event_failing_again_bumps_attempts_instead_of_adding_a_row()
+    {
+        var store = new PostgresFailureStore(new FailureStoreOptions { ConnectionString = _db.ConnectionString }, "p");
+        await using var _s = store;
+        var e = SinkHarness.Event(1, "K1");
+        await store.RecordAsync("s", e, new IOException("first"), 3, TestContext.Current.CancellationToken);
+        await store.RecordAsync("s", e, new IOException("second"), 2, TestContext.Current.CancellationToken);
+
+        var row = Assert.Single(await store.ListAsync(null, null, null, 10, TestContext.Current.CancellationToken));
+        Assert.Equal(5, row.Attempts);
+        Assert.Equal("IOException: second", row.LastError);
+    }
+
+    [Fact]
+    public async Task Resend_without_a_failures_section_or_selection_is_an_error()
+    {
+        var path = Path.Combine(_dir, "nofailures.yaml");
+        await File.WriteAllTextAsync(path, "name: x\nsource:\n  memory: {}\nsinks:\n  - name: c\n    console: {}\n", TestContext.Current.CancellationToken);
+        Assert.Equal(2, await InvokeAsync("failures", "resend", "--config", path, "--all"));
+        Assert.NotEqual(0, await InvokeAsync("failures", "resend", "--config", path));
+    }
+
+    private static async Task<int> InvokeAsync(params string[] args)
+    {
+        var root = new RootCommand();
+        foreach (var command in CommandCatalog.All())
+        {
+            root.Subcommands.Add(command);
+        }
+
+        return await root.Parse(args).InvokeAsync(cancellationToken: TestContext.Current.CancellationToken);
+    }
+}

@@ -1,0 +1,119 @@
+using System.Text.Json;
+using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Sinks;
+using CdcPipeline.Core.Translation;
+using CdcPipeline.IntegrationTests.Support;
+using CdcPipeline.Sinks.Postgres;
+using CdcPipeline.Tests.Support;
+
+namespace CdcPipeline.IntegrationTests.Sinks;
+
+/// <summary>The PostgreSQL sink against a real server, read back with SELECT.</summary>
+public sealed class PostgresSinkTests(PostgresFixture fixture) : IAsyncLifetime
+{
+    private PostgresTestDatabase _db = null!;
+
+    public async ValueTask InitializeAsync() => _db = await fixture.CreateDatabaseAsync("sink");
+
+    public async ValueTask DisposeAsync() => await _db.DisposeAsync();
+
+    private PostgresSink Sink(PostgresSinkMode mode, string table = "domain_events", PostgresProjectionOptions? projection = null) =>
+        new("pg", new PostgresSinkOptions { ConnectionString = _db.ConnectionString, Table = table, Mode = mode, Projection = projection ?? new() });
+
+    [Fact]
+    public async Task Append_creates_the_table_stores_each_event_once_and_ignores_a_replay()
+    {
+        var source = SinkHarness.Source(25, 5);
+        var dlq = new RecordingDeadLetterQueue();
+        await using (var sink = Sink(PostgresSinkMode.Append))
+        {
+            await SinkHarness.RunToEndAsync(SinkHarness.Runner(source, dlq, batch: 10, sinks: new SinkBinding(sink, SinkHarness.FastRetry)));
+
+            // a replay of the same changes yields the same ids: nothing new is stored
+            var replay = SinkHarness.Source(25, 5);
+            await SinkHarness.RunToEndAsync(SinkHarness.Runner(replay, dlq, batch: 7, sinks: new SinkBinding(sink, SinkHarness.FastRetry)));
+        }
+
+        Assert.Empty(dlq.Letters);
+        var rows = await _db.QueryAsync("SELECT id, type, source, subject, data::text, position, delivered_at FROM domain_events ORDER BY position_order(position)".Replace("position_order(position)", "split_part(split_part(position, '@', 2), ':', 1)::bigint", StringComparison.Ordinal));
+        Assert.Equal(25, rows.Count);
+        var first = SinkHarness.Event(1, "K1");
+        Assert.Equal(first.Id, rows[0][0]);
+        Assert.Equal("StatusS", rows[0][1]);
+        Assert.Equal("/test", rows[0][2]);
+        Assert.Equal("K1", rows[0][3]);
+        Assert.Equal("""{"ord_no": "K1", "ord_sts_cd": "S"}""", rows[0][4]);
+        Assert.Equal("slot@1:0", rows[0][5]);
+        Assert.NotNull(rows[0][6]);
+    }
+
+    [Fact]
+    public async Task Upsert_keeps_the_latest_state_per_subject_and_a_replayed_older_event_never_overwrites_it()
+    {
+        var projection = new PostgresProjectionOptions { KeyColumn = "order_no", DataColumn = "state", DeleteTypes = ["StatusDEL"] };
+        await using var sink = Sink(PostgresSinkMode.Upsert, "orders", projection);
+        var ct = TestContext.Current.CancellationToken;
+
+        // K1 goes through three states in one batch (only the last may win), K2 through one
+        await sink.DeliverAsync([SinkHarness.Event(1, "K1", "P"), SinkHarness.Event(2, "K2", "P"), SinkHarness.Event(3, "K1", "S"), SinkHarness.Event(4, "K1", "D")], ct);
+        // a replay of older events (positions 1 and 3) arrives later
+        await sink.DeliverAsync([SinkHarness.Event(1, "K1", "P"), SinkHarness.Event(3, "K1", "S")], ct);
+        // K2 moves on; then K2 is deleted (a tombstone row), and an older event cannot resurrect it
+        await sink.DeliverAsync([SinkHarness.Event(5, "K2", "S")], ct);
+        await sink.DeliverAsync([SinkHarness.Event(6, "K2", "DEL")], ct);
+        await sink.DeliverAsync([SinkHarness.Event(5, "K2", "S")], ct);
+
+        var rows = await _db.QueryAsync("SELECT order_no, type, state->>'ord_sts_cd', event_id, position_major, deleted FROM orders ORDER BY order_no");
+        Assert.Equal(2, rows.Count);
+        Assert.Equal(["K1", "StatusD", "D", SinkHarness.Event(4, "K1", "D").Id, 4L, false], rows[0]);
+        Assert.Equal(["K2", "StatusDEL", null, SinkHarness.Event(6, "K2", "DEL").Id, 6L, true], rows[1]);
+    }
+
+    [Fact]
+    public async Task Upsert_dead_letters_an_event_without_subject_while_the_rest_flow()
+    {
+        var source = new InMemoryChangeSource();
+        for (var i = 1; i <= 6; i++)
+        {
+            source.Add(InMemoryChangeSource.Change(i, "K" + i, "S"));
+        }
+
+        source.Complete();
+        var dlq = new RecordingDeadLetterQueue();
+        await using var sink = Sink(PostgresSinkMode.Upsert, "orders");
+        var runner = new Core.Pipeline.PipelineRunner(source, new NoSubjectForK3(), [new SinkBinding(sink, SinkHarness.FastRetry)], dlq);
+        await SinkHarness.RunToEndAsync(runner);
+
+        var letter = Assert.Single(dlq.Letters);
+        Assert.Contains("no subject", letter.Error, StringComparison.Ordinal);
+        Assert.Equal(5L, await _db.ScalarAsync<long>("SELECT count(*) FROM orders"));
+    }
+
+    [Fact]
+    public async Task A_raw_change_is_stored_as_the_canonical_change_json()
+    {
+        await using var sink = Sink(PostgresSinkMode.Append, "raw_changes");
+        var change = InMemoryChangeSource.Change(9, "K9", "S");
+        var raw = new DomainEvent { Id = EventIds.For(change.Position, "raw"), Type = DomainEvent.RawChangeType, Source = "/legacy/public.tb_ord_mst", Subject = "K9", Position = change.Position, Change = change };
+        await sink.DeliverAsync([raw], TestContext.Current.CancellationToken);
+
+        var data = await _db.ScalarAsync<string>("SELECT data::text FROM raw_changes");
+        var json = JsonDocument.Parse(data).RootElement;
+        Assert.Equal("change", json.GetProperty("kind").GetString());
+        Assert.Equal("u", json.GetProperty("op").GetString());
+        Assert.Equal("K9", json.GetProperty("after").GetProperty("ord_no").GetString());
+    }
+
+    private sealed class NoSubjectForK3 : IChangeTranslator
+    {
+        public void Translate(ChangeEvent change, ICollection<DomainEvent> output)
+        {
+            var inner = new List<DomainEvent>();
+            new StatusTranslator().Translate(change, inner);
+            var e = inner[0];
+            output.Add(e.Subject == "K3"
+                ? new DomainEvent { Id = e.Id, Type = e.Type, Source = e.Source, Data = e.Data, Position = e.Position, Change = e.Change }
+                : e);
+        }
+    }
+}

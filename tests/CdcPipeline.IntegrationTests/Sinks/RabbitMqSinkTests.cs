@@ -1,0 +1,145 @@
+using System.Text;
+using System.Text.Json;
+using CdcPipeline.Core.Json;
+using CdcPipeline.Core.Sinks;
+using CdcPipeline.IntegrationTests.Support;
+using CdcPipeline.Sinks.RabbitMq;
+using CdcPipeline.Sinks.Routing;
+using CdcPipeline.Tests.Support;
+using RabbitMQ.Client;
+
+namespace CdcPipeline.IntegrationTests.Sinks;
+
+/// <summary>The RabbitMQ sink against a real broker, read back by a consumer on a bound queue.</summary>
+public sealed class RabbitMqSinkTests
+{
+    private static RabbitMqSink Sink(string uri, string exchange, string routingKey = "{type}")
+    {
+        Assert.True(EventTemplate.TryParse(routingKey, "rabbit", out var template, out var error), error);
+        return new RabbitMqSink("rabbit", new RabbitMqSinkOptions { Uri = uri, Exchange = exchange, RoutingKey = routingKey }, template);
+    }
+
+    private static async Task<(IConnection Connection, IChannel Channel, string Queue)> BindQueueAsync(string uri, string exchange, string bindingKey)
+    {
+        var connection = await new ConnectionFactory { Uri = new Uri(uri) }.CreateConnectionAsync(TestContext.Current.CancellationToken);
+        var channel = await connection.CreateChannelAsync(cancellationToken: TestContext.Current.CancellationToken);
+        // the sink declares the exchange on first use; declaring it here too (same arguments) is harmless
+        await channel.ExchangeDeclareAsync(exchange, "topic", durable: true, autoDelete: false, cancellationToken: TestContext.Current.CancellationToken);
+        var queue = await channel.QueueDeclareAsync("", durable: false, exclusive: true, autoDelete: true, cancellationToken: TestContext.Current.CancellationToken);
+        await channel.QueueBindAsync(queue.QueueName, exchange, bindingKey, cancellationToken: TestContext.Current.CancellationToken);
+        return (connection, channel, queue.QueueName);
+    }
+
+    /// <summary>Reads until <paramref name="expected"/> distinct message ids arrived (repeats from retried batches kept) or the time is up.</summary>
+    private static async Task<List<BasicGetResult>> DrainAsync(IChannel channel, string queue, int expected, TimeSpan timeout)
+    {
+        var messages = new List<BasicGetResult>();
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        var deadline = DateTime.UtcNow + timeout;
+        while (ids.Count < expected && DateTime.UtcNow < deadline)
+        {
+            var message = await channel.BasicGetAsync(queue, autoAck: true, TestContext.Current.CancellationToken);
+            if (message is null)
+            {
+                await Task.Delay(20, TestContext.Current.CancellationToken);
+                continue;
+            }
+
+            messages.Add(message);
+            ids.Add(message.BasicProperties.MessageId ?? "");
+        }
+
+        return messages;
+    }
+
+    [Fact]
+    public async Task Publishes_persistent_confirmed_messages_routed_by_event_type_with_cloudevents_properties()
+    {
+        var uri = await DownstreamServers.RabbitMqAsync();
+        var exchange = "cdc-test-" + Guid.NewGuid().ToString("N")[..8];
+        var (connection, channel, queue) = await BindQueueAsync(uri, exchange, "StatusPAID");
+        await using var _c = connection;
+        await using var _ch = channel;
+        var source = SinkHarness.Source(40, 4, i => i % 2 == 0 ? "PAID" : "OPEN");
+        var dlq = new RecordingDeadLetterQueue();
+        await SinkHarness.RunToEndAsync(SinkHarness.Runner(source, dlq, batch: 7, sinks: new SinkBinding(Sink(uri, exchange), SinkHarness.FastRetry)));
+
+        Assert.Empty(dlq.Letters);
+        var messages = await DrainAsync(channel, queue, 20, TimeSpan.FromSeconds(10));
+        Assert.Equal(20, messages.Count);
+        Assert.Equal(Enumerable.Range(1, 20).Select(i => SinkHarness.Event(2 * i, "K" + (2 * i % 4), "PAID").Id), messages.Select(m => m.BasicProperties.MessageId));
+        foreach (var m in messages)
+        {
+            Assert.Equal("StatusPAID", m.RoutingKey);
+            Assert.Equal(DeliveryModes.Persistent, m.BasicProperties.DeliveryMode);
+            Assert.Equal("StatusPAID", m.BasicProperties.Type);
+            Assert.Equal("application/cloudevents+json", m.BasicProperties.ContentType);
+            var body = JsonDocument.Parse(m.Body).RootElement;
+            Assert.Equal(m.BasicProperties.MessageId, body.GetProperty("id").GetString());
+            Assert.Equal(m.BasicProperties.MessageId, Encoding.UTF8.GetString((byte[])m.BasicProperties.Headers!["cloudEvents:id"]!));
+            Assert.Equal(body.GetProperty("subject").GetString(), Encoding.UTF8.GetString((byte[])m.BasicProperties.Headers!["cloudEvents:subject"]!));
+        }
+
+        Assert.Equal(40L, source.Acknowledged.Last().Major);
+    }
+
+    [Fact]
+    public async Task The_exchange_is_declared_durable_and_the_body_is_the_event_json()
+    {
+        var uri = await DownstreamServers.RabbitMqAsync();
+        var exchange = "cdc-test-" + Guid.NewGuid().ToString("N")[..8];
+        await using (var sink = Sink(uri, exchange, "orders.{subject}"))
+        {
+            // the exchange does not exist yet: the sink declares it (a passive declare below proves it)
+            await sink.DeliverAsync([SinkHarness.Event(1, "K1")], TestContext.Current.CancellationToken);
+        }
+
+        var (connection, channel, queue) = await BindQueueAsync(uri, exchange, "orders.*");
+        await using var _c = connection;
+        await using var _ch = channel;
+        await channel.ExchangeDeclarePassiveAsync(exchange, TestContext.Current.CancellationToken);
+        await using (var sink = Sink(uri, exchange, "orders.{subject}"))
+        {
+            await sink.DeliverAsync([SinkHarness.Event(2, "K2")], TestContext.Current.CancellationToken);
+        }
+
+        var m = Assert.Single(await DrainAsync(channel, queue, 1, TimeSpan.FromSeconds(10)));
+        Assert.Equal("orders.K2", m.RoutingKey);
+        Assert.Equal(EventJson.Serialize(SinkHarness.Event(2, "K2")), Encoding.UTF8.GetString(m.Body.Span));
+    }
+
+    [Fact]
+    public async Task A_broker_outage_is_retried_and_the_sink_reconnects()
+    {
+        var uri = new Uri(await DownstreamServers.RabbitMqAsync());
+        await using var proxy = new TcpProxy(uri.Host, uri.Port);
+        var proxied = new UriBuilder(uri) { Port = proxy.Port }.Uri.ToString();
+        var exchange = "cdc-test-" + Guid.NewGuid().ToString("N")[..8];
+        var (connection, channel, queue) = await BindQueueAsync(uri.ToString(), exchange, "#");
+        await using var _c = connection;
+        await using var _ch = channel;
+
+        var source = SinkHarness.Source(200, 5, complete: false);
+        var dlq = new RecordingDeadLetterQueue();
+        var run = SinkHarness.Runner(source, dlq, batch: 20, sinks: new SinkBinding(Sink(proxied, exchange), SinkHarness.RetryForever)).RunAsync(TestContext.Current.CancellationToken);
+        await SinkHarness.WaitUntilAsync(() => source.Acknowledged.Count > 0, TimeSpan.FromSeconds(30), "a first acknowledged batch");
+        proxy.Cut();
+        for (var i = 201; i <= 300; i++)
+        {
+            source.Add(InMemoryChangeSource.Change(i, "K" + (i % 5), "S"));
+        }
+
+        source.Complete();
+        await Task.Delay(1500, TestContext.Current.CancellationToken);
+        Assert.NotEqual(300L, source.Acknowledged.LastOrDefault().Major);
+        proxy.Restore();
+        await run.WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
+
+        Assert.Empty(dlq.Letters);
+        var messages = await DrainAsync(channel, queue, 300, TimeSpan.FromSeconds(20));
+        var positions = SinkHarness.Positions(300, 5);
+        var unique = SinkHarness.FirstOccurrences(messages, m => m.BasicProperties.MessageId!);
+        Assert.Equal(300, unique.Count);
+        SinkHarness.AssertOrderedPerKey(unique.Select(m => (m.BasicProperties.CorrelationId!, positions[m.BasicProperties.MessageId!])));
+    }
+}

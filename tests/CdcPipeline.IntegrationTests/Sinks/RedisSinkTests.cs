@@ -1,0 +1,99 @@
+using System.Text.Json;
+using CdcPipeline.Core.Json;
+using CdcPipeline.Core.Sinks;
+using CdcPipeline.IntegrationTests.Support;
+using CdcPipeline.Sinks.Redis;
+using CdcPipeline.Sinks.Routing;
+using CdcPipeline.Tests.Support;
+using StackExchange.Redis;
+
+namespace CdcPipeline.IntegrationTests.Sinks;
+
+/// <summary>The Redis sink against a real server: streams read back with XRANGE, pub/sub with a subscriber.</summary>
+public sealed class RedisSinkTests
+{
+    private static RedisSink Sink(string configuration, RedisSinkOptions options)
+    {
+        options.Configuration = configuration;
+        var text = options.Mode == RedisMode.Stream ? options.Stream : options.Channel;
+        Assert.True(EventTemplate.TryParse(text, "redis", out var template, out var error), error);
+        return new RedisSink("redis", options, template);
+    }
+
+    [Fact]
+    public async Task Stream_mode_appends_one_entry_per_event_with_id_type_subject_and_body()
+    {
+        var configuration = await DownstreamServers.RedisAsync();
+        var prefix = "cdctest:" + Guid.NewGuid().ToString("N")[..8] + ":";
+        var source = SinkHarness.Source(50, 5, i => i % 5 == 0 ? "PAID" : "OPEN");
+        var dlq = new RecordingDeadLetterQueue();
+        await SinkHarness.RunToEndAsync(SinkHarness.Runner(source, dlq, batch: 8, sinks: new SinkBinding(Sink(configuration, new RedisSinkOptions { Stream = prefix + "{type}" }), SinkHarness.FastRetry)));
+
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(configuration);
+        var db = redis.GetDatabase();
+        var paid = await db.StreamRangeAsync(prefix + "StatusPAID");
+        var open = await db.StreamRangeAsync(prefix + "StatusOPEN");
+        Assert.Equal(10, paid.Length);
+        Assert.Equal(40, open.Length);
+        var expected = Enumerable.Range(1, 10).Select(i => SinkHarness.Event(5 * i, "K0", "PAID")).ToList();
+        Assert.Equal(expected.Select(e => e.Id), paid.Select(p => (string)p["id"]!));
+        Assert.All(paid, p => Assert.Equal("StatusPAID", (string)p["type"]!));
+        Assert.All(paid, p => Assert.Equal("K0", (string)p["subject"]!));
+        Assert.Equal(EventJson.Serialize(expected[0]), (string)paid[0]["body"]!);
+        Assert.Empty(dlq.Letters);
+        await db.KeyDeleteAsync([prefix + "StatusPAID", prefix + "StatusOPEN"]);
+    }
+
+    [Fact]
+    public async Task MaxLength_trims_the_stream_approximately()
+    {
+        var configuration = await DownstreamServers.RedisAsync();
+        var key = "cdctest:" + Guid.NewGuid().ToString("N")[..8];
+        await using (var sink = Sink(configuration, new RedisSinkOptions { Stream = key, MaxLength = 100 }))
+        {
+            for (var batch = 0; batch < 10; batch++)
+            {
+                await sink.DeliverAsync(Enumerable.Range(batch * 100 + 1, 100).Select(i => SinkHarness.Event(i, "K")).ToList(), TestContext.Current.CancellationToken);
+            }
+        }
+
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(configuration);
+        var db = redis.GetDatabase();
+        var length = await db.StreamLengthAsync(key);
+        // MAXLEN ~ trims whole macro nodes: at least 100 stay, far fewer than the 1000 written
+        Assert.InRange(length, 100, 400);
+        var last = (await db.StreamRangeAsync(key, "-", "+", 1, Order.Descending))[0];
+        Assert.Equal(SinkHarness.Event(1000, "K").Id, (string)last["id"]!);
+        await db.KeyDeleteAsync(key);
+    }
+
+    [Fact]
+    public async Task PubSub_mode_reaches_a_connected_subscriber()
+    {
+        var configuration = await DownstreamServers.RedisAsync();
+        var channel = "cdctest:" + Guid.NewGuid().ToString("N")[..8] + ":{type}";
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(configuration);
+        var received = new List<string>();
+        var subscription = await redis.GetSubscriber().SubscribeAsync(RedisChannel.Literal(channel.Replace("{type}", "StatusS", StringComparison.Ordinal)));
+        subscription.OnMessage(m =>
+        {
+            lock (received)
+            {
+                received.Add(m.Message!);
+            }
+        });
+
+        await using (var sink = Sink(configuration, new RedisSinkOptions { Mode = RedisMode.PubSub, Channel = channel }))
+        {
+            await sink.DeliverAsync(Enumerable.Range(1, 5).Select(i => SinkHarness.Event(i, "K")).ToList(), TestContext.Current.CancellationToken);
+        }
+
+        await SinkHarness.WaitUntilAsync(() => { lock (received) { return received.Count == 5; } }, TimeSpan.FromSeconds(10), "5 published messages");
+        lock (received)
+        {
+            Assert.Equal(Enumerable.Range(1, 5).Select(i => SinkHarness.Event(i, "K").Id), received.Select(r => JsonDocument.Parse(r).RootElement.GetProperty("id").GetString()));
+        }
+
+        await subscription.UnsubscribeAsync();
+    }
+}

@@ -1,0 +1,140 @@
+using System.Text;
+using CdcPipeline.Core.Json;
+using CdcPipeline.Core.Sinks;
+using CdcPipeline.IntegrationTests.Support;
+using CdcPipeline.Sinks.Webhook;
+using CdcPipeline.Tests.Support;
+
+namespace CdcPipeline.IntegrationTests.Sinks;
+
+/// <summary>The webhook sink against a real HTTP server on 127.0.0.1.</summary>
+public sealed class WebhookSinkTests
+{
+    private const string Secret = "s3cr3t-for-tests";
+
+    private static WebhookSink Sink(WebhookReceiver receiver, WebhookMode mode = WebhookMode.Structured, TimeSpan? timeout = null) =>
+        new("hook", new HttpClient(), new WebhookSinkOptions
+        {
+            Url = receiver.Url,
+            Secret = Secret,
+            Mode = mode,
+            Timeout = timeout ?? TimeSpan.FromSeconds(5),
+            Headers = new(StringComparer.OrdinalIgnoreCase) { ["X-Api-Key"] = "k1" },
+        });
+
+    [Fact]
+    public async Task Structured_mode_posts_cloudevents_json_with_a_verifiable_signature()
+    {
+        await using var receiver = new WebhookReceiver();
+        await using var sink = Sink(receiver);
+        var events = new[] { SinkHarness.Event(1, "K1"), SinkHarness.Event(2, "K2") };
+
+        await sink.DeliverAsync(events, TestContext.Current.CancellationToken);
+
+        var requests = receiver.Requests;
+        Assert.Equal(2, requests.Count);
+        for (var i = 0; i < 2; i++)
+        {
+            var r = requests[i];
+            Assert.Equal("POST", r.Method);
+            Assert.Equal("/hooks/cdc/", r.Path);
+            Assert.StartsWith("application/cloudevents+json", r.Header("Content-Type"));
+            Assert.Equal("k1", r.Header("X-Api-Key"));
+            Assert.Equal(EventJson.Serialize(events[i]), r.Text);
+            Assert.Equal(events[i].Id, r.Json.GetProperty("id").GetString());
+            Assert.True(WebhookSignature.Verify(Secret, r.Header(WebhookSignature.TimestampHeader)!, r.Header(WebhookSignature.SignatureHeader)!, r.Body), "signature verifies over timestamp.body");
+            Assert.False(WebhookSignature.Verify("wrong-secret", r.Header(WebhookSignature.TimestampHeader)!, r.Header(WebhookSignature.SignatureHeader)!, r.Body));
+            var ts = long.Parse(r.Header(WebhookSignature.TimestampHeader)!, System.Globalization.CultureInfo.InvariantCulture);
+            Assert.InRange(ts, DateTimeOffset.UtcNow.ToUnixTimeSeconds() - 60, DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 1);
+        }
+    }
+
+    [Fact]
+    public async Task Binary_mode_sends_ce_headers_and_the_data_as_body()
+    {
+        await using var receiver = new WebhookReceiver();
+        await using var sink = Sink(receiver, WebhookMode.Binary);
+        var e = SinkHarness.Event(7, "K7", "PAID");
+
+        await sink.DeliverAsync([e], TestContext.Current.CancellationToken);
+
+        var r = Assert.Single(receiver.Requests);
+        Assert.StartsWith("application/json", r.Header("Content-Type"));
+        Assert.Equal("1.0", r.Header("ce-specversion"));
+        Assert.Equal(e.Id, r.Header("ce-id"));
+        Assert.Equal("StatusPAID", r.Header("ce-type"));
+        Assert.Equal("K7", r.Header("ce-subject"));
+        Assert.Equal("/test", r.Header("ce-source"));
+        Assert.Equal("""{"ord_no":"K7","ord_sts_cd":"PAID"}""", r.Text);
+        Assert.True(WebhookSignature.Verify(Secret, r.Header(WebhookSignature.TimestampHeader)!, r.Header(WebhookSignature.SignatureHeader)!, r.Body));
+    }
+
+    [Fact]
+    public async Task Server_errors_are_retried_until_the_receiver_recovers_and_nothing_is_lost()
+    {
+        // requests are serial (one at a time, in order), so "the 2nd to 4th request" is deterministic
+        await using var receiver = new WebhookReceiver { Respond = (_, n) => (n is 2 or 3 or 4 ? 503 : 200, TimeSpan.Zero) };
+        var source = SinkHarness.Source(30, 3);
+        var dlq = new RecordingDeadLetterQueue();
+        await SinkHarness.RunToEndAsync(SinkHarness.Runner(source, dlq, batch: 10, sinks: new SinkBinding(Sink(receiver), SinkHarness.FastRetry)));
+
+        Assert.Empty(dlq.Letters);
+        Assert.Equal(3, receiver.Requests.Count(r => r.Status == 503));
+        var delivered = SinkHarness.FirstOccurrences(receiver.Accepted, r => r.Json.GetProperty("id").GetString()!);
+        Assert.Equal(30, delivered.Count);
+        var positions = SinkHarness.Positions(30, 3);
+        SinkHarness.AssertOrderedPerKey(delivered.Select(r => (r.Json.GetProperty("subject").GetString()!, positions[r.Json.GetProperty("id").GetString()!])));
+        Assert.Equal(30L, source.Acknowledged.Last().Major);
+    }
+
+    [Fact]
+    public async Task A_client_error_dead_letters_that_event_while_the_rest_flow()
+    {
+        var poisonId = SinkHarness.Event(5, "K2").Id;
+        await using var receiver = new WebhookReceiver { Respond = (r, _) => (r.Json.GetProperty("id").GetString() == poisonId ? 422 : 200, TimeSpan.Zero) };
+        var source = SinkHarness.Source(12, 3);
+        var dlq = new RecordingDeadLetterQueue();
+        await SinkHarness.RunToEndAsync(SinkHarness.Runner(source, dlq, batch: 4, sinks: new SinkBinding(Sink(receiver), SinkHarness.FastRetry)));
+
+        var letter = Assert.Single(dlq.Letters);
+        Assert.Equal("hook", letter.Stage);
+        Assert.Equal(poisonId, letter.EventId);
+        Assert.Equal(typeof(PermanentDeliveryException).FullName, letter.ErrorType);
+        Assert.Contains("422", letter.Error, StringComparison.Ordinal);
+        Assert.Equal(1, letter.Attempts);
+        Assert.Equal(EventJson.Serialize(SinkHarness.Event(5, "K2")), Encoding.UTF8.GetString(letter.Payload.Span));
+
+        // a 4xx is never retried: the poison event was posted once in its batch and once alone
+        Assert.Equal(2, receiver.Requests.Count(r => r.Json.GetProperty("id").GetString() == poisonId));
+        var delivered = SinkHarness.FirstOccurrences(receiver.Accepted, r => r.Json.GetProperty("id").GetString()!);
+        Assert.Equal(11, delivered.Count);
+        Assert.Equal(12L, source.Acknowledged.Last().Major);
+    }
+
+    [Fact]
+    public async Task A_timeout_is_transient_and_retried()
+    {
+        await using var receiver = new WebhookReceiver { Respond = (_, n) => (200, n == 1 ? TimeSpan.FromSeconds(3) : TimeSpan.Zero) };
+        var source = SinkHarness.Source(3, 3);
+        var dlq = new RecordingDeadLetterQueue();
+        await SinkHarness.RunToEndAsync(SinkHarness.Runner(source, dlq, sinks: new SinkBinding(Sink(receiver, timeout: TimeSpan.FromMilliseconds(300)), SinkHarness.FastRetry)));
+
+        Assert.Empty(dlq.Letters);
+        var ids = receiver.Requests.Select(r => r.Json.GetProperty("id").GetString()!).ToList();
+        Assert.True(ids.Count >= 4, "the timed-out request was sent again");
+        Assert.Equal(ids[0], ids[1]);
+        Assert.Equal(3, ids.Distinct().Count());
+    }
+
+    [Fact]
+    public async Task A_4xx_from_429_or_408_is_transient()
+    {
+        await using var receiver = new WebhookReceiver { Respond = (_, n) => (n switch { 1 => 429, 2 => 408, _ => 200 }, TimeSpan.Zero) };
+        var source = SinkHarness.Source(1, 1);
+        var dlq = new RecordingDeadLetterQueue();
+        await SinkHarness.RunToEndAsync(SinkHarness.Runner(source, dlq, sinks: new SinkBinding(Sink(receiver), SinkHarness.FastRetry)));
+
+        Assert.Empty(dlq.Letters);
+        Assert.Equal([429, 408, 200], receiver.Requests.Select(r => r.Status));
+    }
+}

@@ -1,0 +1,148 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace CdcPipeline.IntegrationTests.Support;
+
+/// <summary>
+/// A TCP forwarder in front of a real server that a test can cut (every connection dropped, new ones
+/// refused) and restore: a server outage without stopping the shared server other tests use.
+/// </summary>
+public sealed class TcpProxy : IAsyncDisposable
+{
+    private readonly string _targetHost;
+    private readonly int _targetPort;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<TcpClient> _connections = [];
+    private TcpListener? _listener;
+    private Task? _accepting;
+
+    public TcpProxy(string targetHost, int targetPort)
+    {
+        _targetHost = targetHost;
+        _targetPort = targetPort;
+        Port = FreePort();
+        Start();
+    }
+
+    public int Port { get; }
+
+    public bool IsUp => _listener is not null;
+
+    /// <summary>Drops every connection and stops listening: clients see resets, then connection refused.</summary>
+    public void Cut()
+    {
+        _listener?.Stop();
+        _listener = null;
+        lock (_connections)
+        {
+            foreach (var c in _connections)
+            {
+                try
+                {
+                    // RST rather than FIN: the client sees the connection die at once, as in a crash.
+                    c.Client?.LingerState = new LingerOption(true, 0);
+                }
+                catch (Exception)
+                {
+                    // already closed by its pump
+                }
+
+                c.Dispose();
+            }
+
+            _connections.Clear();
+        }
+    }
+
+    public void Restore()
+    {
+        if (_listener is null)
+        {
+            Start();
+        }
+    }
+
+    private void Start()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, Port);
+        listener.Server.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        listener.Start();
+        _listener = listener;
+        _accepting = Task.Run(() => AcceptAsync(listener));
+    }
+
+    private async Task AcceptAsync(TcpListener listener)
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            TcpClient client;
+            try
+            {
+                client = await listener.AcceptTcpClientAsync(_stop.Token);
+            }
+            catch (Exception)
+            {
+                return;
+            }
+
+            var upstream = new TcpClient();
+            try
+            {
+                await upstream.ConnectAsync(_targetHost, _targetPort, _stop.Token);
+            }
+            catch (Exception)
+            {
+                client.Dispose();
+                upstream.Dispose();
+                continue;
+            }
+
+            lock (_connections)
+            {
+                _connections.Add(client);
+                _connections.Add(upstream);
+            }
+
+            _ = PumpAsync(client, upstream);
+            _ = PumpAsync(upstream, client);
+        }
+    }
+
+    private async Task PumpAsync(TcpClient from, TcpClient to)
+    {
+        try
+        {
+            await from.GetStream().CopyToAsync(to.GetStream(), _stop.Token);
+        }
+        catch (Exception)
+        {
+            // a cut or a closed peer
+        }
+        finally
+        {
+            from.Dispose();
+            to.Dispose();
+        }
+    }
+
+    private static int FreePort()
+    {
+        var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        return port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        Cut();
+        if (_accepting is not null)
+        {
+            await _accepting.ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+
+        _stop.Dispose();
+    }
+}
