@@ -1,0 +1,217 @@
+using System.Diagnostics;
+using System.Globalization;
+using Npgsql;
+using Npgsql.Replication;
+using Npgsql.Replication.PgOutput;
+using Npgsql.Replication.PgOutput.Messages;
+
+namespace CdcPipeline.Benchmarks.Embedded;
+
+/// <summary>
+/// Issue 3's load test: a backlog of row changes written while the pipeline is stopped, then drained.
+/// Two replication slots are created before the backlog is written, so both readers see the same WAL:
+/// (1) a bare Npgsql pgoutput reader that only reads every column's text (the ceiling), in this process;
+/// (2) the real <c>cdcpipeline run</c> process (embedded capture → passthrough → file sink with fsync),
+/// timed from its start until the file holds every change, with its peak RSS (VmHWM) sampled from /proc.
+/// Run: <c>dotnet run -c Release --project bench/CdcPipeline.Benchmarks -- backlog [ROWS] [CONNECTION]</c>
+/// (without CONNECTION it starts a throwaway cluster with scripts/pg-start.sh on port 55540).
+/// </summary>
+internal static class BacklogDrain
+{
+    private const string Publication = "bench_pub";
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var rows = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 1_000_000;
+        var admin = args.Length > 1 ? args[1] : await StartClusterAsync();
+        var repo = Repository.Root();
+        var work = Path.Combine(repo, ".run", "bench-backlog");
+        if (Directory.Exists(work))
+        {
+            Directory.Delete(work, recursive: true);
+        }
+
+        Directory.CreateDirectory(work);
+
+        var database = "bench_backlog";
+        await using (var connection = new NpgsqlConnection(admin))
+        {
+            await connection.OpenAsync();
+            await Exec(connection, $"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '{database}'");
+            await Exec(connection, $"DROP DATABASE IF EXISTS {database}");
+            await Exec(connection, $"CREATE DATABASE {database}");
+        }
+
+        var cs = new NpgsqlConnectionStringBuilder(admin) { Database = database }.ConnectionString;
+        await using (var connection = new NpgsqlConnection(cs))
+        {
+            await connection.OpenAsync();
+            await Exec(connection, "CREATE TABLE tb_ord (ord_no bigint PRIMARY KEY, cust_no char(8) NOT NULL, ord_sts_cd char(1) NOT NULL, ord_amt numeric(12,2) NOT NULL, ord_dt date NOT NULL, upd_ts timestamptz NOT NULL, memo text)");
+            await Exec(connection, $"CREATE PUBLICATION {Publication} FOR TABLE tb_ord");
+            await Exec(connection, "SELECT pg_create_logical_replication_slot('bench_bare', 'pgoutput')");
+            await Exec(connection, "SELECT pg_create_logical_replication_slot('bench_pipeline', 'pgoutput')");
+            var write = Stopwatch.StartNew();
+            const int Chunk = 50_000;
+            for (var start = 1; start <= rows; start += Chunk)
+            {
+                var end = Math.Min(rows, start + Chunk - 1);
+                await Exec(connection, $"""
+                    INSERT INTO tb_ord SELECT g, 'C' || lpad((g % 9999)::text, 7, '0'), (ARRAY['P','S','C'])[1 + g % 3],
+                        (g % 100000) / 100.0, DATE '2024-01-01' + (g % 365), TIMESTAMPTZ '2024-01-01 00:00:00+00' + g * INTERVAL '1 second',
+                        'order ' || g FROM generate_series({start}, {end}) g
+                    """);
+            }
+
+            Console.WriteLine($"backlog: {rows:N0} inserts written in {write.Elapsed.TotalSeconds:F1} s while nothing reads the slots");
+        }
+
+        var bare = await BareReaderAsync(cs, rows);
+        Console.WriteLine($"bare Npgsql pgoutput reader: {rows:N0} rows in {bare.TotalSeconds:F2} s = {rows / bare.TotalSeconds:N0} rows/s");
+
+        var (pipeline, rss) = await PipelineAsync(repo, work, cs, rows);
+        Console.WriteLine($"cdcpipeline run (capture → file sink, fsync): {rows:N0} rows in {pipeline.TotalSeconds:F2} s = {rows / pipeline.TotalSeconds:N0} rows/s, peak RSS {rss / 1024.0:F0} MB");
+        Console.WriteLine($"ratio pipeline / bare reader: {bare.TotalSeconds / pipeline.TotalSeconds:F2}");
+        return 0;
+    }
+
+    private static async Task<TimeSpan> BareReaderAsync(string cs, int rows)
+    {
+        await using var connection = new LogicalReplicationConnection(cs);
+        await connection.Open();
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(30));
+        var watch = Stopwatch.StartNew();
+        var seen = 0;
+        await foreach (var message in connection.StartReplication(
+            new PgOutputReplicationSlot("bench_bare"), new PgOutputReplicationOptions(Publication, PgOutputProtocolVersion.V2), cts.Token))
+        {
+            if (message is InsertMessage insert)
+            {
+                await foreach (var value in insert.NewRow)
+                {
+                    if (!value.IsDBNull)
+                    {
+                        _ = await value.Get<string>(cts.Token);
+                    }
+                }
+
+                if (++seen == rows)
+                {
+                    break;
+                }
+            }
+
+            connection.SetReplicationStatus(message.WalEnd);
+        }
+
+        return watch.Elapsed;
+    }
+
+    private static async Task<(TimeSpan Elapsed, long PeakKb)> PipelineAsync(string repo, string work, string cs, int rows)
+    {
+        var config = Path.Combine(work, "pipeline.yaml");
+        await File.WriteAllTextAsync(config, $"""
+            name: bench
+            source:
+              postgres:
+                connectionString: "{cs}"
+                publication: {Publication}
+                slot: bench_pipeline
+                snapshot: never
+                stateDirectory: state
+            sinks:
+              - name: file
+                file: {"{"} path: events.jsonl {"}"}
+            """);
+        var binary = Path.Combine(repo, ".run", "app", "cdcpipeline.dll");
+        if (!File.Exists(binary))
+        {
+            throw new InvalidOperationException($"build the pipeline first: dotnet build src/CdcPipeline -c Release -o .run/app ({binary} is missing)");
+        }
+
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(binary);
+        foreach (var a in new[] { "run", "--config", config })
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        var watch = Stopwatch.StartNew();
+        using var process = Process.Start(info)!;
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginErrorReadLine();
+        var events = Path.Combine(work, "events.jsonl");
+        long peak = 0;
+        while (CountLines(events) < rows)
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"the pipeline exited with {process.ExitCode}");
+            }
+
+            peak = Math.Max(peak, PeakRssKb(process.Id));
+            await Task.Delay(100);
+        }
+
+        var elapsed = watch.Elapsed;
+        peak = Math.Max(peak, PeakRssKb(process.Id));
+        using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(CultureInfo.InvariantCulture)]))
+        {
+            await kill!.WaitForExitAsync();
+        }
+
+        await process.WaitForExitAsync();
+        return (elapsed, peak);
+    }
+
+    private static long CountLines(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return 0;
+        }
+
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 20);
+        var buffer = new byte[1 << 20];
+        long lines = 0;
+        int n;
+        while ((n = stream.Read(buffer)) > 0)
+        {
+            lines += buffer.AsSpan(0, n).Count((byte)'\n');
+        }
+
+        return lines;
+    }
+
+    private static long PeakRssKb(int pid)
+    {
+        try
+        {
+            var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+            return line is null ? 0 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
+
+    private static async Task Exec(NpgsqlConnection connection, string sql)
+    {
+        await using var cmd = new NpgsqlCommand(sql, connection) { CommandTimeout = 0 };
+        await cmd.ExecuteNonQueryAsync();
+    }
+
+    private static async Task<string> StartClusterAsync()
+    {
+        var script = Path.Combine(Repository.Root(), "scripts", "pg-start.sh");
+        var info = new ProcessStartInfo(script) { RedirectStandardOutput = true, UseShellExecute = false };
+        info.ArgumentList.Add("--port");
+        info.ArgumentList.Add("55540");
+        info.ArgumentList.Add("--data-dir");
+        info.ArgumentList.Add(Path.Combine(Repository.Root(), ".run", "pg-bench"));
+        using var process = Process.Start(info)!;
+        var output = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return output.Trim().Split('\n')[^1];
+    }
+}
