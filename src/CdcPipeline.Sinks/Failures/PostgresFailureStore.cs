@@ -22,8 +22,7 @@ public sealed class PostgresFailureStore : IFailureStore, IAsyncDisposable
     private readonly FailureStoreOptions _options;
     private readonly string _pipeline;
     private readonly string _table;
-    private readonly SemaphoreSlim _createLock = new(1, 1);
-    private bool _created;
+    private readonly TableCreation _creation;
 
     public PostgresFailureStore(FailureStoreOptions options, string pipeline)
     {
@@ -33,13 +32,33 @@ public sealed class PostgresFailureStore : IFailureStore, IAsyncDisposable
         var builder = new NpgsqlDataSourceBuilder(options.ConnectionString);
         builder.ConnectionStringBuilder.ApplicationName ??= "cdcpipeline-failures";
         _dataSource = builder.Build();
+        _creation = new TableCreation(_dataSource, $"""
+                CREATE TABLE IF NOT EXISTS {_table} (
+                    id bigserial PRIMARY KEY,
+                    pipeline text NOT NULL,
+                    sink text NOT NULL,
+                    event_id text NOT NULL,
+                    type text NOT NULL,
+                    position_stream text NOT NULL,
+                    position_major bigint NOT NULL,
+                    position_minor bigint NOT NULL,
+                    -- json, not jsonb: json keeps the text as written (key order included), so a resend
+                    -- sends the very bytes the sink would have sent; cast to jsonb to query it.
+                    payload json NOT NULL,
+                    status text NOT NULL DEFAULT 'failed',
+                    attempts integer NOT NULL,
+                    last_error text,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    updated_at timestamptz NOT NULL DEFAULT now(),
+                    UNIQUE (pipeline, sink, event_id))
+                """, options.CreateTable);
     }
 
     public string Table => _options.Table;
 
     public async ValueTask RecordAsync(string sinkName, DomainEvent domainEvent, Exception error, int attempts, CancellationToken cancellationToken)
     {
-        await EnsureTableAsync(cancellationToken).ConfigureAwait(false);
+        await _creation.EnsureAsync(cancellationToken).ConfigureAwait(false);
         await using var command = _dataSource.CreateCommand($"""
             INSERT INTO {_table} AS f (pipeline, sink, event_id, type, position_stream, position_major, position_minor, payload, attempts, last_error)
             VALUES (@pipeline, @sink, @event_id, @type, @stream, @major, @minor, @payload::json, @attempts, @error)
@@ -63,7 +82,7 @@ public sealed class PostgresFailureStore : IFailureStore, IAsyncDisposable
     /// <summary>Rows by filter, oldest first.</summary>
     public async Task<IReadOnlyList<FailureRecord>> ListAsync(string? status, string? sink, IReadOnlyCollection<long>? ids, int limit, CancellationToken cancellationToken)
     {
-        await EnsureTableAsync(cancellationToken).ConfigureAwait(false);
+        await _creation.EnsureAsync(cancellationToken).ConfigureAwait(false);
         await using var command = _dataSource.CreateCommand($"""
             SELECT id, pipeline, sink, event_id, type, position_stream, position_major, position_minor, payload::text,
                    status, attempts, last_error, created_at, updated_at
@@ -125,61 +144,9 @@ public sealed class PostgresFailureStore : IFailureStore, IAsyncDisposable
         return text.Length > MaxErrorLength ? text[..MaxErrorLength] : text;
     }
 
-    private async Task EnsureTableAsync(CancellationToken cancellationToken)
-    {
-        if (_created || !_options.CreateTable)
-        {
-            return;
-        }
-
-        await _createLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            if (_created)
-            {
-                return;
-            }
-
-            await using var command = _dataSource.CreateCommand($"""
-                CREATE TABLE IF NOT EXISTS {_table} (
-                    id bigserial PRIMARY KEY,
-                    pipeline text NOT NULL,
-                    sink text NOT NULL,
-                    event_id text NOT NULL,
-                    type text NOT NULL,
-                    position_stream text NOT NULL,
-                    position_major bigint NOT NULL,
-                    position_minor bigint NOT NULL,
-                    -- json, not jsonb: json keeps the text as written (key order included), so a resend
-                    -- sends the very bytes the sink would have sent; cast to jsonb to query it.
-                    payload json NOT NULL,
-                    status text NOT NULL DEFAULT 'failed',
-                    attempts integer NOT NULL,
-                    last_error text,
-                    created_at timestamptz NOT NULL DEFAULT now(),
-                    updated_at timestamptz NOT NULL DEFAULT now(),
-                    UNIQUE (pipeline, sink, event_id))
-                """);
-            try
-            {
-                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
-            {
-                // A concurrent CREATE TABLE IF NOT EXISTS won the race; the table exists.
-            }
-
-            _created = true;
-        }
-        finally
-        {
-            _createLock.Release();
-        }
-    }
-
     public async ValueTask DisposeAsync()
     {
         await _dataSource.DisposeAsync().ConfigureAwait(false);
-        _createLock.Dispose();
+        _creation.Dispose();
     }
 }

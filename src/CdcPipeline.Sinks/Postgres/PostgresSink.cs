@@ -23,9 +23,7 @@ public sealed class PostgresSink : ISink
     private readonly NpgsqlDataSource _dataSource;
     private readonly HashSet<string> _deleteTypes;
     private readonly string _insertSql;
-    private readonly string _createSql;
-    private readonly SemaphoreSlim _createLock = new(1, 1);
-    private bool _created;
+    private readonly TableCreation _creation;
 
     public PostgresSink(string name, PostgresSinkOptions options)
     {
@@ -36,9 +34,10 @@ public sealed class PostgresSink : ISink
         _dataSource = builder.Build();
         _deleteTypes = new HashSet<string>(options.Projection.DeleteTypes, StringComparer.Ordinal);
         var table = SqlIdentifier.Quote(options.Table);
+        string createSql;
         if (options.Mode == PostgresSinkMode.Append)
         {
-            _createSql = $"""
+            createSql = $"""
                 CREATE TABLE IF NOT EXISTS {table} (
                     id text PRIMARY KEY,
                     type text NOT NULL,
@@ -60,7 +59,7 @@ public sealed class PostgresSink : ISink
         {
             var key = SqlIdentifier.Quote(options.Projection.KeyColumn);
             var data = SqlIdentifier.Quote(options.Projection.DataColumn);
-            _createSql = $"""
+            createSql = $"""
                 CREATE TABLE IF NOT EXISTS {table} (
                     {key} text PRIMARY KEY,
                     type text NOT NULL,
@@ -87,6 +86,8 @@ public sealed class PostgresSink : ISink
                    OR (t.position_major, t.position_minor) < (EXCLUDED.position_major, EXCLUDED.position_minor)
                 """;
         }
+
+        _creation = new TableCreation(_dataSource, createSql, options.CreateTable);
     }
 
     public string Name { get; }
@@ -98,7 +99,7 @@ public sealed class PostgresSink : ISink
             return;
         }
 
-        await EnsureTableAsync(cancellationToken).ConfigureAwait(false);
+        await _creation.EnsureAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand(_insertSql, connection);
         if (_options.Mode == PostgresSinkMode.Append)
@@ -193,41 +194,9 @@ public sealed class PostgresSink : ISink
         command.Parameters.Add(new NpgsqlParameter("deleted", NpgsqlDbType.Array | NpgsqlDbType.Boolean) { Value = deleted });
     }
 
-    private async Task EnsureTableAsync(CancellationToken cancellationToken)
-    {
-        if (_created || !_options.CreateTable)
-        {
-            return;
-        }
-
-        await _createLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            if (!_created)
-            {
-                await using var command = _dataSource.CreateCommand(_createSql);
-                try
-                {
-                    await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                }
-                catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
-                {
-                    // Two pipelines creating the same table at once: IF NOT EXISTS is not atomic
-                    // against a concurrent CREATE (pg_type's unique index fires); the table exists now.
-                }
-
-                _created = true;
-            }
-        }
-        finally
-        {
-            _createLock.Release();
-        }
-    }
-
     public async ValueTask DisposeAsync()
     {
         await _dataSource.DisposeAsync().ConfigureAwait(false);
-        _createLock.Dispose();
+        _creation.Dispose();
     }
 }
