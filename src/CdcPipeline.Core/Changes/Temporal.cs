@@ -47,13 +47,23 @@ internal static class Micros
 /// <summary>A DATE, as days since 1970-01-01 (Debezium's <c>io.debezium.time.Date</c>).</summary>
 public readonly record struct Date(int DaysSinceEpoch) : IComparable<Date>
 {
+    /// <summary>PostgreSQL's date <c>infinity</c>.</summary>
+    public static Date PositiveInfinity => new(int.MaxValue);
+    /// <summary>PostgreSQL's date <c>-infinity</c>.</summary>
+    public static Date NegativeInfinity => new(int.MinValue);
+    public bool IsFinite => DaysSinceEpoch is not (int.MaxValue or int.MinValue);
     public static Date FromDateOnly(DateOnly d) => new(d.DayNumber - DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber);
 
     public DateOnly ToDateOnly() => DateOnly.FromDayNumber(DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber + DaysSinceEpoch);
 
     public int CompareTo(Date other) => DaysSinceEpoch.CompareTo(other.DaysSinceEpoch);
 
-    public override string ToString() => ToDateOnly().ToString("yyyy'-'MM'-'dd", CultureInfo.InvariantCulture);
+    public override string ToString() => DaysSinceEpoch switch
+    {
+        int.MaxValue => "infinity",
+        int.MinValue => "-infinity",
+        _ => ToDateOnly().ToString("yyyy'-'MM'-'dd", CultureInfo.InvariantCulture),
+    };
 }
 
 /// <summary>A TIMESTAMP without time zone, as microseconds since 1970-01-01T00:00:00; ±infinity are the long extremes.</summary>

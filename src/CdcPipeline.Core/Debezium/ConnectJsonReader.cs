@@ -1,0 +1,262 @@
+using System.Text.Json;
+using CdcPipeline.Core.Changes;
+
+namespace CdcPipeline.Core.Debezium;
+
+/// <summary>
+/// Reads the <c>payload</c> of Kafka's JsonConverter: the JSON encoding of a Connect value (bytes
+/// as base64, structs as objects), guided by its schema, straight off a <see cref="Utf8JsonReader"/>.
+/// Only the JSON encoding is handled here; what a value means is <see cref="ConnectValues"/>' job.
+/// </summary>
+internal static class ConnectJsonReader
+{
+    /// <summary>Reads the value at the reader's current token (already read).</summary>
+    public static object? ReadValue(ref Utf8JsonReader r, ConnectSchema schema, ConnectValues values)
+    {
+        switch (r.TokenType)
+        {
+            case JsonTokenType.Null:
+                // Not checked against 'optional': Debezium itself fills required columns of a partial
+                // 'before' image, and a null is never ambiguous.
+                return null;
+            case JsonTokenType.True:
+                return values.FromBoolean(schema, true);
+            case JsonTokenType.False:
+                return values.FromBoolean(schema, false);
+            case JsonTokenType.Number:
+                return ReadNumber(ref r, schema, values);
+            case JsonTokenType.String:
+                if (schema.Type == ConnectType.Bytes)
+                {
+                    if (!r.TryGetBytesFromBase64(out var bytes))
+                    {
+                        throw new DebeziumDecodeException($"bad base64 in a {schema} value");
+                    }
+
+                    return values.FromBytes(schema, bytes);
+                }
+
+                return values.FromString(schema, r.GetString()!);
+            case JsonTokenType.StartObject:
+                return schema.Type switch
+                {
+                    ConnectType.Struct => values.FromStruct(schema, ReadStruct(ref r, schema, values)),
+                    ConnectType.Map => values.FromMap(schema, ReadMap(ref r, schema, values)),
+                    _ => throw new DebeziumDecodeException($"schema/payload mismatch: an object for a {schema} schema"),
+                };
+            case JsonTokenType.StartArray:
+                return schema.Type switch
+                {
+                    ConnectType.Array => values.FromArray(schema, ReadArray(ref r, schema.ValueSchema!, values)),
+                    ConnectType.Map => ReadMapEntries(ref r, schema, values),
+                    _ => throw new DebeziumDecodeException($"schema/payload mismatch: an array for a {schema} schema"),
+                };
+            default:
+                throw new DebeziumDecodeException($"unexpected JSON token {r.TokenType}");
+        }
+    }
+
+    private static object? ReadNumber(ref Utf8JsonReader r, ConnectSchema schema, ConnectValues values)
+    {
+        switch (schema.Type)
+        {
+            case ConnectType.Int8 or ConnectType.Int16 or ConnectType.Int32 or ConnectType.Int64:
+                return r.TryGetInt64(out var l)
+                    ? values.FromInt64(schema, l)
+                    : throw new DebeziumDecodeException($"{RawText(ref r)} is not a whole number for a {schema} schema");
+            case ConnectType.Float32 or ConnectType.Float64:
+                return values.FromDouble(schema, r.GetDouble());
+            case ConnectType.Bytes when schema.Semantic == SemanticKind.Decimal:
+                // JsonConverter with decimal.format=NUMERIC writes a Decimal as a JSON number.
+                return ExactDecimal.TryParse(RawText(ref r), out var d)
+                    ? values.FromDecimal(schema, d)
+                    : throw new DebeziumDecodeException($"{RawText(ref r)} is not a decimal number");
+            case ConnectType.Bytes when schema.Semantic == SemanticKind.Invalid:
+                throw new DebeziumDecodeException(schema.Error!);
+            default:
+                throw new DebeziumDecodeException($"schema/payload mismatch: a number for a {schema} schema");
+        }
+    }
+
+    private static string RawText(ref Utf8JsonReader r) =>
+        System.Text.Encoding.UTF8.GetString(r.HasValueSequence ? System.Buffers.BuffersExtensions.ToArray(r.ValueSequence) : r.ValueSpan);
+
+    public static Row ReadStruct(ref Utf8JsonReader r, ConnectSchema schema, ConnectValues values)
+    {
+        var fields = schema.Fields;
+        var result = new object?[fields.Count];
+        var next = 0;
+        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+        {
+            // Debezium writes fields in schema order: try the expected one before searching.
+            var index = -1;
+            if (next < fields.Count && r.ValueTextEquals(fields[next].NameUtf8))
+            {
+                index = next;
+            }
+            else
+            {
+                for (var i = 0; i < fields.Count; i++)
+                {
+                    if (r.ValueTextEquals(fields[i].NameUtf8))
+                    {
+                        index = i;
+                        break;
+                    }
+                }
+            }
+
+            if (index < 0)
+            {
+                throw new DebeziumDecodeException(
+                    $"schema/payload mismatch: the payload has a field '{r.GetString()}' that the {schema} schema does not declare");
+            }
+
+            next = index + 1;
+            var field = fields[index];
+            r.Read();
+            try
+            {
+                result[index] = ReadValue(ref r, field.Schema, values);
+            }
+            catch (DebeziumDecodeException e)
+            {
+                throw e.Within(field.Name);
+            }
+        }
+
+        return new Row(schema.Shape!, result);
+    }
+
+    private static Row ReadMap(ref Utf8JsonReader r, ConnectSchema schema, ConnectValues values)
+    {
+        var names = new List<string>();
+        var items = new List<object?>();
+        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+        {
+            var key = r.GetString()!;
+            r.Read();
+            try
+            {
+                items.Add(ReadValue(ref r, schema.ValueSchema!, values));
+            }
+            catch (DebeziumDecodeException e)
+            {
+                throw e.Within(key);
+            }
+
+            names.Add(key);
+        }
+
+        return NewRow(names, items);
+    }
+
+    // A map with non-string keys: JsonConverter writes [[key, value], …].
+    private static List<object?> ReadMapEntries(ref Utf8JsonReader r, ConnectSchema schema, ConnectValues values)
+    {
+        var entries = new List<object?>();
+        while (r.Read() && r.TokenType == JsonTokenType.StartArray)
+        {
+            r.Read();
+            var key = ReadValue(ref r, schema.KeySchema!, values);
+            r.Read();
+            var value = ReadValue(ref r, schema.ValueSchema!, values);
+            if (!r.Read() || r.TokenType != JsonTokenType.EndArray)
+            {
+                throw new DebeziumDecodeException("a map entry is not a [key, value] pair");
+            }
+
+            entries.Add(new object?[] { key, value });
+        }
+
+        return entries;
+    }
+
+    private static List<object?> ReadArray(ref Utf8JsonReader r, ConnectSchema items, ConnectValues values)
+    {
+        var list = new List<object?>();
+        while (r.Read() && r.TokenType != JsonTokenType.EndArray)
+        {
+            try
+            {
+                list.Add(ReadValue(ref r, items, values));
+            }
+            catch (DebeziumDecodeException e)
+            {
+                throw e.Within($"[{list.Count}]");
+            }
+        }
+
+        return list;
+    }
+
+    /// <summary>
+    /// Schemaless JSON, best effort: an integer that fits is a <see cref="long"/>, any other number a
+    /// <see cref="double"/>; strings stay strings (a base64 Decimal or bytea cannot be recognised
+    /// without its schema, nor a date's days-since-epoch told from a plain integer); objects become
+    /// rows and arrays lists; the unchanged-TOAST placeholder is still recognised.
+    /// </summary>
+    public static object? ReadUntyped(ref Utf8JsonReader r, ConnectValues values)
+    {
+        switch (r.TokenType)
+        {
+            case JsonTokenType.Null:
+                return null;
+            case JsonTokenType.True:
+                return true;
+            case JsonTokenType.False:
+                return false;
+            case JsonTokenType.Number:
+                return r.TryGetInt64(out var l) ? l : r.GetDouble();
+            case JsonTokenType.String:
+                return values.Untyped(r.GetString());
+            case JsonTokenType.StartObject:
+                return ReadUntypedObject(ref r, values);
+            case JsonTokenType.StartArray:
+                var list = new List<object?>();
+                while (r.Read() && r.TokenType != JsonTokenType.EndArray)
+                {
+                    list.Add(ReadUntyped(ref r, values));
+                }
+
+                return values.Untyped(list);
+            default:
+                throw new DebeziumDecodeException($"unexpected JSON token {r.TokenType}");
+        }
+    }
+
+    public static Row ReadUntypedObject(ref Utf8JsonReader r, ConnectValues values)
+    {
+        var names = new List<string>();
+        var items = new List<object?>();
+        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+        {
+            var name = r.GetString()!;
+            r.Read();
+            try
+            {
+                items.Add(ReadUntyped(ref r, values));
+            }
+            catch (DebeziumDecodeException e)
+            {
+                throw e.Within(name);
+            }
+
+            names.Add(name);
+        }
+
+        return NewRow(names, items);
+    }
+
+    private static Row NewRow(List<string> names, List<object?> items)
+    {
+        try
+        {
+            return new Row(new RowShape(names.ToArray()), items.ToArray());
+        }
+        catch (ArgumentException e)
+        {
+            throw new DebeziumDecodeException(e.Message);
+        }
+    }
+}
