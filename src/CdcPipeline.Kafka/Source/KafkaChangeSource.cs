@@ -61,6 +61,7 @@ public sealed class KafkaChangeSource : IChangeSource
     private Thread? _pollThread;
     private volatile bool _closing;
     private int _disposed;
+    private long _pauses;
 
     public KafkaChangeSource(
         ConsumerConfig config,
@@ -105,6 +106,9 @@ public sealed class KafkaChangeSource : IChangeSource
 
     /// <summary>The consumer, once <see cref="ReadAsync"/> started (exactly-once sinks take its group metadata).</summary>
     internal IConsumer<byte[]?, byte[]?>? Consumer => _consumer;
+
+    /// <summary>How often the buffer ran full and partitions were paused (backpressure reached Kafka).</summary>
+    public long Pauses => Interlocked.Read(ref _pauses);
 
     public async IAsyncEnumerable<ChangeEvent> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
@@ -237,6 +241,7 @@ public sealed class KafkaChangeSource : IChangeSource
                 {
                     consumer.Pause(toPause);
                     paused.AddRange(toPause);
+                    Interlocked.Increment(ref _pauses);
                     Log.Paused(_logger, _config.GroupId, paused.Count);
                 }
             }
