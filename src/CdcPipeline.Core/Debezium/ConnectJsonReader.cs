@@ -207,7 +207,7 @@ internal static class ConnectJsonReader
             case JsonTokenType.False:
                 return false;
             case JsonTokenType.Number:
-                return r.TryGetInt64(out var l) ? l : r.GetDouble();
+                return r.TryGetInt64(out var l) ? l : (object)r.GetDouble();
             case JsonTokenType.String:
                 return values.Untyped(r.GetString());
             case JsonTokenType.StartObject:

@@ -219,9 +219,9 @@ public sealed class ConnectValues
 
     public object? FromDouble(ConnectSchema schema, double value) => schema.Type switch
     {
-        ConnectType.Float32 => (float)value,
+        ConnectType.Float32 => (object)(float)value,
         ConnectType.Float64 when schema.Semantic == SemanticKind.MicroDuration => double.IsInteger(value)
-            ? (long)value
+            ? (object)(long)value
             : throw new DebeziumDecodeException($"MicroDuration {value.ToString(CultureInfo.InvariantCulture)} is not a whole number of microseconds"),
         ConnectType.Float64 => value,
         _ => throw Mismatch(schema, "a floating-point number"),
@@ -386,7 +386,8 @@ public sealed class ConnectValues
             throw Mismatch(schema, "a map");
         }
 
-        if (value.Count == 1 && value.ColumnName(0) == _placeholder.Text && value[0] is string v && v == _placeholder.Text)
+        // The value was converted already, so the placeholder value has become Unavailable.
+        if (value.Count == 1 && value.ColumnName(0) == _placeholder.Text && (value[0] is Unavailable || (value[0] is string v && v == _placeholder.Text)))
         {
             return Unavailable.Value;
         }

@@ -32,8 +32,8 @@ public sealed class DebeziumDecodeException : Exception
     public string Reason { get; }
 
     /// <summary>The same error one struct level up: <c>ord_amt</c> becomes <c>after.ord_amt</c>.</summary>
-    internal DebeziumDecodeException Within(string field) =>
+    public DebeziumDecodeException Within(string field) =>
         new(FieldPath is null ? field : string.Concat(field, ".", FieldPath), Reason, InnerException);
 
-    internal static DebeziumDecodeException ForField(string field, string reason, Exception? inner = null) => new(field, reason, inner);
+    public static DebeziumDecodeException ForField(string field, string reason, Exception? inner = null) => new(field, reason, inner);
 }

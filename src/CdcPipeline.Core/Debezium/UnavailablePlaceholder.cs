@@ -39,8 +39,10 @@ internal sealed class UnavailablePlaceholder
     {
         if (list.Count == 1)
         {
+            // Elements are usually converted already: a placeholder element has become Unavailable.
             return list[0] switch
             {
+                Changes.Unavailable => true,
                 string s => s == Text || s == Uuid || IsText(s),
                 byte[] b => IsBytes(b),
                 _ => false,

@@ -1,0 +1,156 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
+using Avro.IO;
+using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Debezium;
+using Confluent.SchemaRegistry;
+
+namespace CdcPipeline.Kafka.Avro;
+
+/// <summary>
+/// Decodes Debezium records written by Confluent's AvroConverter (Confluent wire format: magic byte
+/// 0, big-endian 4-byte schema id, Avro binary) into <see cref="ChangeEvent"/>s. Writer schemas come
+/// from the <see cref="ISchemaRegistryClient"/> once per id and are turned into Connect schemas
+/// (<see cref="AvroNode"/>); values are read straight off the Avro binary into Connect primitives
+/// and converted by the same <see cref="ConnectValues"/> as the JSON path, so both paths give
+/// identical events. (Apache.Avro's GenericDatumReader is not used: it would apply Avro logical
+/// types — decimal to AvroDecimal, date to DateTime — that would have to be undone, and allocate a
+/// GenericRecord per struct.) Thread-safe.
+/// </summary>
+public sealed class DebeziumAvroDecoder
+{
+    private readonly ISchemaRegistryClient _registry;
+    private readonly ConnectValues _values;
+    private readonly DebeziumJsonDecoder _json;
+    private readonly ConcurrentDictionary<int, AvroNode> _nodes = new();
+
+    public DebeziumAvroDecoder(ISchemaRegistryClient registry, DebeziumDecoderOptions? options = null)
+    {
+        _registry = registry;
+        _values = new ConnectValues(options);
+        _json = new DebeziumJsonDecoder(options);
+    }
+
+    public DebeziumDecoderOptions Options => _values.Options;
+
+    /// <summary>Decodes one Kafka record whose key and value are Confluent Avro (either may be null).</summary>
+    /// <exception cref="DebeziumDecodeException">Not decodable: wrong magic byte, unknown schema id, corrupt data, …</exception>
+    public async ValueTask<ChangeEvent> DecodeAsync(DebeziumRecord record, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        var (key, _) = await PartAsync(record.Key, "key", cancellationToken).ConfigureAwait(false);
+        var (value, schemaName) = await PartAsync(record.Value, "value", cancellationToken).ConfigureAwait(false);
+        var newKey = await HeaderKeyAsync(record, DebeziumEnvelope.NewKeyHeader, cancellationToken).ConfigureAwait(false);
+        var oldKey = await HeaderKeyAsync(record, DebeziumEnvelope.OldKeyHeader, cancellationToken).ConfigureAwait(false);
+        return DebeziumEnvelope.ToChangeEvent(record, key, value, schemaName, Options, newKey, oldKey);
+    }
+
+    /// <summary>Decodes one Confluent-framed Avro struct (a key or value): the row and the Connect schema name.</summary>
+    public async ValueTask<(Row? Row, string? SchemaName)> DecodeStructAsync(ReadOnlyMemory<byte> bytes, string part, CancellationToken cancellationToken = default)
+    {
+        if (bytes.Length == 0)
+        {
+            return (null, null);
+        }
+
+        if (bytes.Span[0] != 0)
+        {
+            throw new DebeziumDecodeException(
+                $"the {part} starts with byte 0x{bytes.Span[0]:x2}, not the Confluent wire format's magic byte 0 (is the topic written by the JSON converter?)");
+        }
+
+        if (bytes.Length < 5)
+        {
+            throw new DebeziumDecodeException($"the {part} is {bytes.Length} bytes: too short for the Confluent wire format (magic byte + 4-byte schema id)");
+        }
+
+        var id = BinaryPrimitives.ReadInt32BigEndian(bytes.Span[1..5]);
+        var node = _nodes.TryGetValue(id, out var cached) ? cached : await LoadAsync(id, part, cancellationToken).ConfigureAwait(false);
+        if (node.Tag != global::Avro.Schema.Type.Record)
+        {
+            throw new DebeziumDecodeException($"the {part} schema (id {id}) is an Avro {node.Tag}, not a record");
+        }
+
+        var segment = MemoryMarshal.TryGetArray(bytes, out var array) ? array : new ArraySegment<byte>(bytes.ToArray());
+        using var stream = new MemoryStream(segment.Array!, segment.Offset + 5, segment.Count - 5, writable: false);
+        var decoder = new BinaryDecoder(stream);
+        object? value;
+        try
+        {
+            value = AvroValueReader.Read(node, decoder, _values);
+        }
+        catch (DebeziumDecodeException)
+        {
+            throw;
+        }
+        catch (Exception e) when (e is EndOfStreamException or global::Avro.AvroException or IOException or ArgumentException or OverflowException
+                                      or IndexOutOfRangeException or InvalidOperationException)
+        {
+            throw new DebeziumDecodeException($"the {part} is truncated or not Avro data of schema id {id}: {e.Message}", e);
+        }
+
+        if (stream.Position != stream.Length)
+        {
+            throw new DebeziumDecodeException($"the {part} has {stream.Length - stream.Position} bytes left after its Avro record (schema id {id}): wrong schema or corrupt data");
+        }
+
+        return (value as Row, node.Connect.Name);
+    }
+
+    private async ValueTask<AvroNode> LoadAsync(int id, string part, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        Schema schema;
+        try
+        {
+            schema = await _registry.GetSchemaAsync(id).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            throw new DebeziumDecodeException($"unknown schema id {id} for the {part}: the Schema Registry says: {e.Message}", e);
+        }
+
+        if (schema.SchemaType != SchemaType.Avro)
+        {
+            throw new DebeziumDecodeException($"schema id {id} for the {part} is a {schema.SchemaType} schema, not Avro");
+        }
+
+        global::Avro.Schema avro;
+        try
+        {
+            avro = global::Avro.Schema.Parse(schema.SchemaString);
+        }
+        catch (global::Avro.AvroException e)
+        {
+            throw new DebeziumDecodeException($"schema id {id} is not a valid Avro schema: {e.Message}", e);
+        }
+
+        var node = AvroNode.Build(avro, optional: false, part);
+        return _nodes.GetOrAdd(id, node);
+    }
+
+    private async ValueTask<(Row?, string?)> PartAsync(ReadOnlyMemory<byte>? bytes, string part, CancellationToken cancellationToken) =>
+        bytes is { } b ? await DecodeStructAsync(b, part, cancellationToken).ConfigureAwait(false) : (null, null);
+
+    // The key-change headers go through the header converter, not the value converter: Avro when it is
+    // the AvroConverter, otherwise text (JSON).
+    private async ValueTask<Row?> HeaderKeyAsync(DebeziumRecord record, string header, CancellationToken cancellationToken)
+    {
+        if (record.Header(header) is not { Length: > 0 } bytes)
+        {
+            return null;
+        }
+
+        try
+        {
+            return bytes[0] == 0
+                ? (await DecodeStructAsync(bytes, $"header {header}", cancellationToken).ConfigureAwait(false)).Row
+                : _json.DecodeStruct(bytes, $"header {header}").Row;
+        }
+        catch (DebeziumDecodeException e)
+        {
+            throw new DebeziumDecodeException($"header '{header}': {e.Message}", e);
+        }
+    }
+}

@@ -1,0 +1,97 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using CdcPipeline.Commands;
+using CdcPipeline.Core.Debezium;
+
+namespace CdcPipeline.Tests.Commands;
+
+public class DecodeCommandTests
+{
+    private static string SampleDir
+    {
+        get
+        {
+            var dir = new DirectoryInfo(AppContext.BaseDirectory);
+            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "CdcPipeline.sln")))
+            {
+                dir = dir.Parent;
+            }
+
+            Assert.NotNull(dir);
+            return Path.Combine(dir.FullName, "samples", "legacy-orders", "debezium");
+        }
+    }
+
+    private static async Task<(int Exit, string Out, string Err)> Run(Stream input)
+    {
+        using var output = new MemoryStream();
+        using var errors = new StringWriter();
+        var exit = await DecodeCommand.RunAsync(input, output, errors, DebeziumDecoderOptions.Default, TestContext.Current.CancellationToken);
+        return (exit, Encoding.UTF8.GetString(output.ToArray()), errors.ToString());
+    }
+
+    [Fact]
+    public async Task The_sample_recording_decodes_to_the_golden_file()
+    {
+        await using var input = File.OpenRead(Path.Combine(SampleDir, "changes.jsonl"));
+        var (exit, output, errors) = await Run(input);
+        Assert.Equal("", errors);
+        Assert.Equal(0, exit);
+        var expected = await File.ReadAllTextAsync(Path.Combine(SampleDir, "expected-decode.jsonl"), TestContext.Current.CancellationToken);
+        Assert.Equal(expected.ReplaceLineEndings("\n"), output);
+    }
+
+    [Fact]
+    public async Task A_bad_line_is_reported_and_the_others_still_decode()
+    {
+        var lines = (await File.ReadAllLinesAsync(Path.Combine(SampleDir, "changes.jsonl"), TestContext.Current.CancellationToken)).ToList();
+        var expected = (await File.ReadAllLinesAsync(Path.Combine(SampleDir, "expected-decode.jsonl"), TestContext.Current.CancellationToken)).ToList();
+
+        // Line 3 of the input (order 1000001's snapshot read) loses the scale of ord_amt; a blank line follows it.
+        var record = JsonNode.Parse(lines[2])!;
+        Assert.Equal("legacy.public.tb_ord_mst", (string?)record["topic"]);
+        var payload = (string)record["payload"]!;
+        var broken = payload.Replace("{\"scale\":\"2\",\"connect.decimal.precision\":\"12\"},\"field\":\"ord_amt\"", "{\"connect.decimal.precision\":\"12\"},\"field\":\"ord_amt\"", StringComparison.Ordinal);
+        Assert.NotEqual(payload, broken);
+        record["payload"] = broken;
+        record["offset"] = 42;
+        lines[2] = record.ToJsonString();
+        lines.Insert(3, "   ");
+
+        using var input = new MemoryStream(Encoding.UTF8.GetBytes(string.Join("\n", lines) + "\n"));
+        var (exit, output, errors) = await Run(input);
+
+        Assert.Equal(1, exit);
+        Assert.Equal("line 3 (legacy.public.tb_ord_mst/0@42): field 'after.ord_amt': Decimal schema without 'scale' parameter" + Environment.NewLine, errors);
+        expected.RemoveAt(2);
+        Assert.Equal(string.Join("\n", expected) + "\n", output);
+    }
+
+    [Fact]
+    public async Task Truncated_json_and_crlf_lines()
+    {
+        const string good = """{"before":null,"after":{"id":1},"source":{"schema":"public","table":"t","lsn":5},"op":"c"}""";
+        using var input = new MemoryStream(Encoding.UTF8.GetBytes(good + "\r\n{\"before\":null,\"aft\r\n" + good));
+        var (exit, output, errors) = await Run(input);
+        Assert.Equal(1, exit);
+        Assert.StartsWith("line 2: malformed JSON in the value:", errors, StringComparison.Ordinal);
+        Assert.Equal(2, output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+    }
+
+    [Fact]
+    public async Task Long_lines_span_read_buffers()
+    {
+        var memo = new string('m', 300_000);
+        var line = $$"""{"before":null,"after":{"memo":"{{memo}}"},"source":{"schema":"public","table":"t"},"op":"c"}""";
+        using var input = new MemoryStream(Encoding.UTF8.GetBytes(line + "\n" + line));
+        var (exit, output, _) = await Run(input);
+        Assert.Equal(0, exit);
+        var outLines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, outLines.Length);
+        Assert.Contains(memo, outLines[1], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_command_is_registered() =>
+        Assert.Contains(CommandCatalog.All(), c => c.Name == "decode");
+}

@@ -1,0 +1,132 @@
+using System.Text;
+using CdcPipeline.Core.Debezium;
+using static CdcPipeline.Tests.Debezium.DebeziumJson;
+
+namespace CdcPipeline.Tests.Debezium;
+
+/// <summary>Bad input fails with an error that names what is wrong and where.</summary>
+public class MalformedInputTests
+{
+    private static DebeziumDecodeException Fails(string json, DebeziumDecoderOptions? options = null) =>
+        Assert.Throws<DebeziumDecodeException>(() => Decode(json, options));
+
+    [Fact]
+    public void Truncated_json()
+    {
+        var json = Value("""{"type":"int32","optional":false}""", "1");
+        var e = Fails(json[..(json.Length / 2)]);
+        Assert.Contains("malformed JSON in the value", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Payload_not_matching_the_schema_names_the_field()
+    {
+        var e = Fails(Value("""{"type":"int32","optional":false}""", "\"abc\""));
+        Assert.Equal("field 'after.v': schema/payload mismatch: a string for a int32 schema", e.Message);
+        Assert.Equal("after.v", e.FieldPath);
+    }
+
+    [Fact]
+    public void An_integer_out_of_its_schema_range()
+    {
+        var e = Fails(Value("""{"type":"int16","optional":false}""", "70000"));
+        Assert.Equal("field 'after.v': 70000 does not fit the schema's type int16", e.Message);
+    }
+
+    [Fact]
+    public void A_payload_field_the_schema_does_not_declare()
+    {
+        var json = Value("""{"type":"int32","optional":false}""", "1").Replace("\"after\":{\"v\":1}", "\"after\":{\"v\":1,\"w\":2}", StringComparison.Ordinal);
+        var e = Fails(json);
+        Assert.Contains("field 'after': schema/payload mismatch: the payload has a field 'w'", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_unknown_logical_name_with_a_payload_not_of_its_base_type()
+    {
+        var e = Fails(Value("""{"type":"int64","optional":false,"name":"com.acme.Cents"}""", "\"12\""));
+        Assert.Equal("field 'after.v': schema/payload mismatch: a string for a int64 com.acme.Cents schema", e.Message);
+    }
+
+    [Fact]
+    public void An_unknown_connect_type()
+    {
+        var e = Fails(Value("""{"type":"int128","optional":false}""", "1"));
+        Assert.Contains("unknown Connect schema type 'int128'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("schema.before.v", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Decimal_without_scale()
+    {
+        var e = Fails(Value("""{"type":"bytes","optional":false,"name":"org.apache.kafka.connect.data.Decimal","version":1,"parameters":{"connect.decimal.precision":"12"}}""", "\"BNI=\""));
+        Assert.Equal("field 'after.v': Decimal schema without 'scale' parameter", e.Message);
+    }
+
+    [Fact]
+    public void Decimal_without_scale_is_harmless_while_the_value_is_null() =>
+        Assert.Null(Decode(Value("""{"type":"bytes","optional":true,"name":"org.apache.kafka.connect.data.Decimal","version":1}""", "null")).After!["v"]);
+
+    [Fact]
+    public void Bad_base64()
+    {
+        var e = Fails(Value("""{"type":"bytes","optional":false,"name":"org.apache.kafka.connect.data.Decimal","version":1,"parameters":{"scale":"2"}}""", "\"!!not base64!!\""));
+        Assert.Equal("field 'after.v': bad base64 in a bytes org.apache.kafka.connect.data.Decimal value", e.Message);
+    }
+
+    [Fact]
+    public void Invalid_json_in_a_json_column()
+    {
+        var e = Fails(Value("""{"type":"string","optional":true,"name":"io.debezium.data.Json","version":1}""", "\"{\\\"a\\\":\""));
+        Assert.StartsWith("field 'after.v': Json value \"{\"a\":\" is not valid JSON", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_bad_zoned_timestamp()
+    {
+        var e = Fails(Value("""{"type":"string","optional":false,"name":"io.debezium.time.ZonedTimestamp","version":1}""", "\"2024-13-01T00:00:00Z\""));
+        Assert.Equal("field 'after.v': \"2024-13-01T00:00:00Z\" is not an ISO date (yyyy-MM-dd)", e.Message);
+    }
+
+    [Fact]
+    public void A_value_without_op()
+    {
+        var e = Fails("""{"before":null,"after":{"id":1}}""");
+        Assert.Contains("no 'op'", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_unknown_op()
+    {
+        var e = Fails(Value("""{"type":"int32","optional":false}""", "1", "x"));
+        Assert.Equal("field 'op': unknown operation 'x' (expected one of c u d r t m)", e.Message);
+    }
+
+    [Fact]
+    public void An_unknown_snapshot_marker()
+    {
+        var e = Fails(Value("""{"type":"int32","optional":false}""", "1").Replace("\"snapshot\":\"false\"", "\"snapshot\":\"sometimes\"", StringComparison.Ordinal));
+        Assert.Equal("field 'source.snapshot': unknown snapshot marker 'sometimes'", e.Message);
+    }
+
+    [Fact]
+    public void A_value_that_is_not_an_object()
+    {
+        var e = Fails("[1,2]");
+        Assert.Equal("the value is not a JSON object", e.Message);
+    }
+
+    [Fact]
+    public void Trailing_garbage_after_the_value()
+    {
+        var e = Fails(Value("""{"type":"int32","optional":false}""", "1") + " x");
+        Assert.Contains("malformed JSON in the value", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_malformed_kcat_line()
+    {
+        var e = Assert.Throws<DebeziumDecodeException>(() => new DebeziumJsonDecoder().DecodeLine(Encoding.UTF8.GetBytes("""{"topic":"a","partition":"zero"}"""), 3));
+        Assert.Equal("kcat field 'partition' is not an integer", e.Message);
+    }
+}
