@@ -1,6 +1,6 @@
 using System.Globalization;
-using Avro;
-using Avro.Generic;
+using global::Avro;
+using global::Avro.Generic;
 using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Translation;
 
@@ -12,7 +12,7 @@ namespace CdcPipeline.Kafka.Sink;
 /// </summary>
 public static class CloudEventAvro
 {
-    public static readonly RecordSchema Schema = (RecordSchema)Avro.Schema.Parse("""
+    public static readonly RecordSchema Schema = (RecordSchema)global::Avro.Schema.Parse("""
         {"type":"record","name":"CloudEvent","namespace":"io.cloudevents.avro","doc":"A CloudEvents 1.0 event; data is the event payload as JSON text.",
          "fields":[
           {"name":"specversion","type":"string"},

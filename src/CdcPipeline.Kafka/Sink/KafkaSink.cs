@@ -35,7 +35,7 @@ public sealed class KafkaSink : ISink
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private IProducer<byte[]?, byte[]>? _producer;
-    private AvroSerializer<Avro.Generic.GenericRecord>? _serializer;
+    private AvroSerializer<global::Avro.Generic.GenericRecord>? _serializer;
     private bool _transactional;
 
     public KafkaSink(
@@ -120,7 +120,7 @@ public sealed class KafkaSink : ISink
 
         if (_avro)
         {
-            _serializer = new AvroSerializer<Avro.Generic.GenericRecord>(_registry!, new AvroSerializerConfig { AutoRegisterSchemas = true });
+            _serializer = new AvroSerializer<global::Avro.Generic.GenericRecord>(_registry!, new AvroSerializerConfig { AutoRegisterSchemas = true });
         }
 
         Log.SinkStarted(_logger, Name, _topics.ToString() ?? "", config.BootstrapServers, _avro ? "avro" : "json", _transactional ? ", transactional " + _transactionalId : "");
@@ -200,7 +200,7 @@ public sealed class KafkaSink : ISink
             {
                 message = await ToMessageAsync(e, topic).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is SchemaRegistryException or HttpRequestException or Avro.AvroException)
+            catch (Exception ex) when (ex is SchemaRegistryException or HttpRequestException or global::Avro.AvroException)
             {
                 pending.Fail(e, ex);
                 pending.Skip(batch.Count - i);
@@ -254,7 +254,7 @@ public sealed class KafkaSink : ISink
     }
 
     private static bool IsPermanent(Exception e) =>
-        e is SchemaRegistryException { ErrorCode: 42201 or 40901 or 42202 } or Avro.AvroException
+        e is SchemaRegistryException { ErrorCode: 42201 or 40901 or 42202 } or global::Avro.AvroException
         || (e is KafkaException k && k.Error.Code is ErrorCode.MsgSizeTooLarge
             or ErrorCode.RecordListTooLarge or ErrorCode.InvalidRecord or ErrorCode.InvalidMsg
             or ErrorCode.TopicException or ErrorCode.InvalidMsgSize);

@@ -62,6 +62,7 @@ public sealed class KafkaChangeSource : IChangeSource
     private volatile bool _closing;
     private int _disposed;
     private long _pauses;
+    private int _assignments;
 
     public KafkaChangeSource(
         ConsumerConfig config,
@@ -109,6 +110,9 @@ public sealed class KafkaChangeSource : IChangeSource
 
     /// <summary>How often the buffer ran full and partitions were paused (backpressure reached Kafka).</summary>
     public long Pauses => Interlocked.Read(ref _pauses);
+
+    /// <summary>How many times partitions were assigned to this consumer (rebalances it took part in).</summary>
+    public int Assignments => Volatile.Read(ref _assignments);
 
     public async IAsyncEnumerable<ChangeEvent> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
@@ -286,8 +290,11 @@ public sealed class KafkaChangeSource : IChangeSource
             Topic = result.Topic,
             Partition = result.Partition.Value,
             Offset = result.Offset.Value,
-            Key = message.Key,
-            Value = message.Value,
+            // Kafka's null (tombstone, keyless table) must stay null: a null byte[] would convert to an
+            // empty, non-null ReadOnlyMemory. Zero bytes count as null too — no converter writes an empty
+            // key or value, and librdkafka's mock cluster hands a null back as zero bytes.
+            Key = Bytes(message.Key),
+            Value = Bytes(message.Value),
             Headers = message.Headers?.Select(h => new KeyValuePair<string, byte[]?>(h.Key, h.GetValueBytes())).ToList(),
         };
         try
@@ -306,7 +313,7 @@ public sealed class KafkaChangeSource : IChangeSource
                     ErrorType = e.GetType().FullName,
                     Position = position,
                     Payload = message.Value ?? [],
-                    Key = message.Key,
+                    Key = record.Key,
                     FailedAt = DateTimeOffset.UtcNow,
                     Attempts = 1,
                 },
@@ -318,13 +325,24 @@ public sealed class KafkaChangeSource : IChangeSource
                 Kind = ChangeKind.Heartbeat,
                 Source = new SourceInfo { Topic = result.Topic },
                 Position = position,
-                Raw = message.Value,
+                Raw = record.Value,
             };
         }
     }
 
+    private static ReadOnlyMemory<byte>? Bytes(byte[]? bytes)
+    {
+        if (bytes is null || bytes.Length == 0)
+        {
+            return null;
+        }
+
+        return bytes;
+    }
+
     private void OnAssigned(List<TopicPartition> partitions)
     {
+        Interlocked.Increment(ref _assignments);
         lock (_lock)
         {
             foreach (var tp in partitions)
@@ -433,7 +451,10 @@ public sealed class KafkaChangeSource : IChangeSource
         }
         catch (KafkaException e)
         {
+            // E.g. REBALANCE_IN_PROGRESS: the group moved on; the new owner starts from the last
+            // committed offset and re-reads what we acknowledged since (at-least-once, never a gap).
             Log.CommitFailed(_logger, _config.GroupId, e.Error.Reason);
+            return "nothing (commit failed: " + e.Error.Reason + ")";
         }
 
         return string.Join(", ", offsets.Select(o => string.Create(CultureInfo.InvariantCulture, $"{o.Topic}/{o.Partition.Value}@{o.Offset.Value}")));

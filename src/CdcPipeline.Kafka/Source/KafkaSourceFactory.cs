@@ -116,7 +116,7 @@ public sealed class KafkaSourceFactory : ISourceFactory
             registry = new CachedSchemaRegistryClient(config);
         }
 
-        return AvroDecoders.Create(registry) ?? throw context.Error("format", "format avro is not available in this build (the Avro decoder is missing); use json");
+        return new AvroRecordDecoder(registry);
     }
 
     private static IDeadLetterQueue CreateDeadLetters(KafkaSourceOptions options, ConsumerConfig consumer, PipelineComponentContext context, ILoggerFactory? loggers)
