@@ -21,6 +21,11 @@ public sealed class ConnectSchemaCache
         _lookup = _schemas.GetAlternateLookup<ReadOnlySpan<byte>>();
     }
 
+    // The schemas seen last, newest first: most topics carry the same few schemas over and over, and a
+    // byte comparison against them is far cheaper than tokenising the schema to find where it ends.
+    private volatile (byte[] Bytes, ConnectSchema Schema)[] _recent = [];
+    private const int RecentEntries = 16;
+
     public int Count
     {
         get
@@ -32,13 +37,49 @@ public sealed class ConnectSchemaCache
         }
     }
 
+    /// <summary>
+    /// Whether <paramref name="json"/> starts with the exact bytes of a recently seen schema; then
+    /// <paramref name="length"/> is where that schema ends. Identical bytes parse identically, so this is
+    /// as exact as a full look-up.
+    /// </summary>
+    public bool TryMatchPrefix(ReadOnlySpan<byte> json, out ConnectSchema schema, out int length)
+    {
+        foreach (var (bytes, cached) in _recent)
+        {
+            if (json.StartsWith(bytes))
+            {
+                schema = cached;
+                length = bytes.Length;
+                return true;
+            }
+        }
+
+        schema = null!;
+        length = 0;
+        return false;
+    }
+
+    private void Remember(byte[] bytes, ConnectSchema schema)
+    {
+        var recent = _recent;
+        if (recent.Length > 0 && ReferenceEquals(recent[0].Schema, schema))
+        {
+            return;
+        }
+
+        var next = new List<(byte[], ConnectSchema)>(RecentEntries) { (bytes, schema) };
+        next.AddRange(recent.Where(e => !ReferenceEquals(e.Schema, schema)).Take(RecentEntries - 1));
+        _recent = next.ToArray();
+    }
+
     /// <summary>The schema for this JSON text (a Connect schema object), parsed on first sight.</summary>
     public ConnectSchema GetOrParse(ReadOnlySpan<byte> schemaJson)
     {
         lock (_lock)
         {
-            if (_lookup.TryGetValue(schemaJson, out var cached))
+            if (_lookup.TryGetValue(schemaJson, out var key, out var cached))
             {
+                Remember(key, cached);
                 return cached;
             }
         }
@@ -50,9 +91,12 @@ public sealed class ConnectSchemaCache
             {
                 // Schemas change rarely; a flood of distinct ones means something odd upstream. Start over rather than grow.
                 _schemas.Clear();
+                _recent = [];
             }
 
-            _schemas[schemaJson.ToArray()] = schema;
+            var bytes = schemaJson.ToArray();
+            _schemas[bytes] = schema;
+            Remember(bytes, schema);
         }
 
         return schema;

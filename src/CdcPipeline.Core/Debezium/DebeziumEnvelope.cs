@@ -273,7 +273,11 @@ public static class DebeziumEnvelope
         } : null;
 
     private static UtcTimestamp? Millis(Row row, string name) =>
-        Long(row, name) is { } ms ? new UtcTimestamp(checked(ms * 1000)) : null;
+        Long(row, name) is { } ms
+            ? ms is > long.MaxValue / 1000 or < long.MinValue / 1000
+                ? throw DebeziumDecodeException.ForField(name, $"{ms} ms is out of range")
+                : new UtcTimestamp(ms * 1000)
+            : null;
 
     private static UtcTimestamp? Micros(Row row, string name) =>
         Long(row, name) is { } us ? new UtcTimestamp(us) : null;

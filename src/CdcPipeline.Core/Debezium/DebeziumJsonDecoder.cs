@@ -116,6 +116,11 @@ public sealed class DebeziumJsonDecoder
             return (row, null);
         }
 
+        if (TryReadKnownSchema(json, out var known))
+        {
+            return known;
+        }
+
         ReadOnlySpan<byte> schemaJson = default, payloadJson = default;
         var hasSchema = false;
         var hasPayload = false;
@@ -173,6 +178,47 @@ public sealed class DebeziumJsonDecoder
         var result = ConnectJsonReader.ReadValue(ref payload, schema, _values) as Row
             ?? throw new DebeziumDecodeException($"the {part} payload did not decode to a struct");
         return (result, schema.Name);
+    }
+
+    /// <summary>
+    /// The fast path for JsonConverter's exact output, <c>{"schema":&lt;a schema seen recently&gt;,"payload":…}</c>:
+    /// the schema is recognised by comparing bytes, without tokenising it.
+    /// </summary>
+    private bool TryReadKnownSchema(ReadOnlySpan<byte> json, out (Row?, string?) result)
+    {
+        result = default;
+        ReadOnlySpan<byte> head = "{\"schema\":"u8;
+        ReadOnlySpan<byte> middle = ",\"payload\":"u8;
+        if (!json.StartsWith(head) || json[^1] != (byte)'}'
+            || !Schemas.TryMatchPrefix(json[head.Length..], out var schema, out var length)
+            || !json[(head.Length + length)..].StartsWith(middle)
+            || schema.Type != ConnectType.Struct)
+        {
+            return false;
+        }
+
+        var payloadJson = json[(head.Length + length + middle.Length)..^1];
+        var payload = new Utf8JsonReader(payloadJson);
+        payload.Read();
+        if (payload.TokenType == JsonTokenType.Null)
+        {
+            result = (null, null);
+        }
+        else if (payload.TokenType == JsonTokenType.StartObject)
+        {
+            result = (ConnectJsonReader.ReadValue(ref payload, schema, _values) as Row, schema.Name);
+        }
+        else
+        {
+            return false;
+        }
+
+        if (payload.BytesConsumed != payloadJson.Length)
+        {
+            throw new DebeziumDecodeException("the value has content after its JSON payload");
+        }
+
+        return true;
     }
 
     private static void ExpectEnd(ref Utf8JsonReader r, string part)

@@ -106,6 +106,14 @@ internal static class DecodeCommand
                 var where = record?.Describe() ?? string.Create(CultureInfo.InvariantCulture, $"line {lineNumber}");
                 await errors.WriteLineAsync($"{where}: {e.Message}").ConfigureAwait(false);
             }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // A decoder bug must not hide the other lines: report it like a bad line, with its type.
+                failed++;
+                var where = record?.Describe() ?? string.Create(CultureInfo.InvariantCulture, $"line {lineNumber}");
+                await errors.WriteLineAsync($"{where}: unexpected {e.GetType().Name}: {e.Message}").ConfigureAwait(false);
+                writer.Reset();
+            }
 
             if (buffer.WrittenCount >= 64 * 1024)
             {

@@ -19,6 +19,19 @@ public class MalformedInputTests
     }
 
     [Fact]
+    public void Truncated_json_after_its_schema_was_seen_before()
+    {
+        var decoder = new DebeziumJsonDecoder();
+        var json = Value("""{"type":"int32","optional":false}""", "1");
+        decoder.DecodeValue(Encoding.UTF8.GetBytes(json), 1);
+        var truncated = json[..^40] + "}";
+        var e = Assert.Throws<DebeziumDecodeException>(() => decoder.DecodeValue(Encoding.UTF8.GetBytes(truncated), 2));
+        Assert.Contains("malformed JSON in the value", e.Message, StringComparison.Ordinal);
+        var trailing = json[..^1] + ",\"x\":1}";
+        Assert.Throws<DebeziumDecodeException>(() => decoder.DecodeValue(Encoding.UTF8.GetBytes(trailing), 3));
+    }
+
+    [Fact]
     public void Payload_not_matching_the_schema_names_the_field()
     {
         var e = Fails(Value("""{"type":"int32","optional":false}""", "\"abc\""));

@@ -1,0 +1,240 @@
+using System.Numerics;
+using Avro;
+using Avro.Generic;
+using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Debezium;
+using CdcPipeline.Kafka.Avro;
+using Confluent.Kafka;
+using Schema = Avro.Schema;
+using SchemaRegistryException = Confluent.SchemaRegistry.SchemaRegistryException;
+
+namespace CdcPipeline.Tests.Avro;
+
+/// <summary>Every type encoding through Debezium's AvroConverter shapes, the Confluent wire format and the in-memory registry.</summary>
+public class AvroDecodingTests
+{
+    private readonly DebeziumAvro _avro = new();
+
+    private static Func<Schema, object?> Is(object? value) => _ => value;
+
+    private static Schema NonNull(Schema s) => s is UnionSchema u ? u.Schemas.First(b => b.Tag != Schema.Type.Null) : s;
+
+    public static TheoryData<string, string, object?, string> Cases() => new()
+    {
+        { "int16", """{"type":"int","connect.type":"int16"}""", 7, "7" },
+        { "int32", "\"int\"", -2147483648, "-2147483648" },
+        { "int64", "\"long\"", long.MaxValue, "9223372036854775807" },
+        { "float32", "\"float\"", 1.5f, "1.5" },
+        { "float64 NaN", "\"double\"", double.NaN, "\"NaN\"" },
+        { "boolean", "\"boolean\"", true, "true" },
+        { "char(8)", "\"string\"", "C01     ", "\"C01     \"" },
+        { "optional null", """["null",{"type":"long","connect.version":1,"connect.name":"io.debezium.time.MicroTimestamp"}]""", null, "null" },
+        { "Date", """{"type":"int","connect.version":1,"connect.name":"io.debezium.time.Date"}""", 19723, "\"2024-01-01\"" },
+        { "Date before 1970", """{"type":"int","connect.version":1,"connect.name":"io.debezium.time.Date"}""", -1, "\"1969-12-31\"" },
+        { "Date year 1", """{"type":"int","connect.version":1,"connect.name":"io.debezium.time.Date"}""", -719162, "\"0001-01-01\"" },
+        { "Time", """{"type":"int","connect.version":1,"connect.name":"io.debezium.time.Time"}""", 3723004, "\"01:02:03.004000\"" },
+        { "MicroTime", """{"type":"long","connect.version":1,"connect.name":"io.debezium.time.MicroTime"}""", 3723004005L, "\"01:02:03.004005\"" },
+        { "NanoTime", """{"type":"long","connect.version":1,"connect.name":"io.debezium.time.NanoTime"}""", 3723004005006L, "\"01:02:03.004005\"" },
+        { "Timestamp", """{"type":"long","connect.version":1,"connect.name":"io.debezium.time.Timestamp"}""", 1704067200123L, "\"2024-01-01T00:00:00.123000\"" },
+        { "MicroTimestamp", """{"type":"long","connect.version":1,"connect.name":"io.debezium.time.MicroTimestamp"}""", 1704067200123456L, "\"2024-01-01T00:00:00.123456\"" },
+        { "MicroTimestamp infinity", """{"type":"long","connect.version":1,"connect.name":"io.debezium.time.MicroTimestamp"}""", 9223372036825200000L, "\"infinity\"" },
+        { "NanoTimestamp", """{"type":"long","connect.version":1,"connect.name":"io.debezium.time.NanoTimestamp"}""", 1704067200123456789L, "\"2024-01-01T00:00:00.123456\"" },
+        { "ZonedTimestamp", """{"type":"string","connect.version":1,"connect.name":"io.debezium.time.ZonedTimestamp"}""", "2024-01-02T03:04:05.123456Z", "\"2024-01-02T03:04:05.123456Z\"" },
+        { "ZonedTimestamp -infinity", """{"type":"string","connect.version":1,"connect.name":"io.debezium.time.ZonedTimestamp"}""", "-infinity", "\"-infinity\"" },
+        { "ZonedTime", """{"type":"string","connect.version":1,"connect.name":"io.debezium.time.ZonedTime"}""", "01:00:00+02:00", "\"23:00:00.000000Z\"" },
+        { "MicroDuration", """{"type":"long","connect.version":1,"connect.name":"io.debezium.time.MicroDuration"}""", 90061000001L, "90061000001" },
+        { "Interval", """{"type":"string","connect.version":1,"connect.name":"io.debezium.time.Interval"}""", "P1DT2H", "\"P1DT2H\"" },
+        { "Json", """{"type":"string","connect.version":1,"connect.name":"io.debezium.data.Json"}""", "{\"a\":[1,2]}", "{\"a\":[1,2]}" },
+        { "Uuid", """{"type":"string","connect.version":1,"connect.name":"io.debezium.data.Uuid"}""", "5f0c8a3e-2b7d-4c1a-9e8f-0123456789ab", "\"5f0c8a3e-2b7d-4c1a-9e8f-0123456789ab\"" },
+        { "Xml", """{"type":"string","connect.version":1,"connect.name":"io.debezium.data.Xml"}""", "<a/>", "\"<a/>\"" },
+        { "Enum as string", """{"type":"string","connect.version":1,"connect.parameters":{"allowed":"placed,shipped"},"connect.name":"io.debezium.data.Enum"}""", "shipped", "\"shipped\"" },
+        { "Bits", """{"type":"bytes","connect.version":1,"connect.parameters":{"length":"10"},"connect.name":"io.debezium.data.Bits"}""", new byte[] { 0x03, 0x02 }, "\"1000000011\"" },
+        { "bytes", "\"bytes\"", new byte[] { 1, 2, 3 }, "\"AQID\"" },
+        { "unknown logical name", """{"type":"long","connect.version":1,"connect.name":"com.acme.Cents"}""", 42L, "42" },
+        { "placeholder text", """["null","string"]""", "__debezium_unavailable_value", "{\"$unavailable\":true}" },
+        { "placeholder bytea", """["null","bytes"]""", "__debezium_unavailable_value"u8.ToArray(), "{\"$unavailable\":true}" },
+        { "placeholder json", """["null",{"type":"string","connect.version":1,"connect.name":"io.debezium.data.Json"}]""", "__debezium_unavailable_value", "{\"$unavailable\":true}" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public async Task Connect_types_decode_like_the_json_path(string what, string columnSchema, object? value, string expected)
+    {
+        Assert.NotEmpty(what);
+        Assert.Equal(expected, await _avro.DecodeColumnAsync(columnSchema, Is(value)));
+    }
+
+    [Theory]
+    [InlineData("-1250", 2, "\"-12.50\"")]
+    [InlineData("1000001", 0, "\"1000001\"")]
+    [InlineData("12345678901234567890123456789012345", 3, "\"12345678901234567890123456789012.345\"")]
+    public async Task Decimal_is_avro_bytes_with_the_decimal_logical_type(string unscaled, int scale, string expected)
+    {
+        var schema = $$"""{"type":"bytes","scale":{{scale}},"precision":40,"connect.version":1,"connect.parameters":{"scale":"{{scale}}","connect.decimal.precision":"40"},"connect.name":"org.apache.kafka.connect.data.Decimal","logicalType":"decimal"}""";
+        var value = new AvroDecimal(BigInteger.Parse(unscaled, System.Globalization.CultureInfo.InvariantCulture), scale);
+        Assert.Equal(expected, await _avro.DecodeColumnAsync(schema, Is(value)));
+        var change = await _avro.DecodeAsync(DebeziumAvro.Envelope(schema, Is(value)));
+        Assert.IsType<ExactDecimal>(change.After!["v"]);
+    }
+
+    [Fact]
+    public async Task Connect_logical_types_with_avro_logical_types()
+    {
+        Assert.Equal("\"2024-01-01\"", await _avro.DecodeColumnAsync(
+            """{"type":"int","connect.version":1,"connect.name":"org.apache.kafka.connect.data.Date","logicalType":"date"}""",
+            Is(new DateTime(2024, 1, 1, 0, 0, 0, DateTimeKind.Utc))));
+        Assert.Equal("\"2024-01-01T00:00:00.123000\"", await _avro.DecodeColumnAsync(
+            """{"type":"long","connect.version":1,"connect.name":"org.apache.kafka.connect.data.Timestamp","logicalType":"timestamp-millis"}""",
+            Is(new DateTime(2024, 1, 1, 0, 0, 0, 123, DateTimeKind.Utc))));
+        Assert.Equal("\"01:02:03.004000\"", await _avro.DecodeColumnAsync(
+            """{"type":"int","connect.version":1,"connect.name":"org.apache.kafka.connect.data.Time","logicalType":"time-millis"}""",
+            Is(new TimeSpan(0, 1, 2, 3, 4))));
+    }
+
+    [Fact]
+    public async Task VariableScaleDecimal_is_a_record_of_scale_and_value()
+    {
+        const string schema = """{"type":"record","name":"VariableScaleDecimal","namespace":"io.debezium.data","fields":[{"name":"scale","type":"int"},{"name":"value","type":"bytes"}],"connect.doc":"Variable scaled decimal","connect.version":1,"connect.name":"io.debezium.data.VariableScaleDecimal"}""";
+        Assert.Equal("\"12.345\"", await _avro.DecodeColumnAsync(schema, s =>
+        {
+            var r = new GenericRecord((RecordSchema)s);
+            r.Add("scale", 3);
+            r.Add("value", new BigInteger(12345).ToByteArray(isUnsigned: false, isBigEndian: true));
+            return r;
+        }));
+    }
+
+    [Fact]
+    public async Task Avro_enums_arrays_maps_and_structs()
+    {
+        Assert.Equal("\"sad\"", await _avro.DecodeColumnAsync(
+            """{"type":"enum","name":"mood","namespace":"srv","symbols":["happy","sad"],"connect.parameters":{"allowed":"happy,sad"},"connect.name":"io.debezium.data.Enum"}""",
+            s => new GenericEnum((EnumSchema)s, "sad")));
+        Assert.Equal("[1,null,3]", await _avro.DecodeColumnAsync("""{"type":"array","items":["null","int"]}""", Is(new object?[] { 1, null, 3 })));
+        Assert.Equal("[\"2024-01-01\"]", await _avro.DecodeColumnAsync(
+            """{"type":"array","items":["null",{"type":"int","connect.version":1,"connect.name":"io.debezium.time.Date"}]}""", Is(new object?[] { 19723 })));
+        Assert.Equal("{\"$unavailable\":true}", await _avro.DecodeColumnAsync("""{"type":"array","items":["null","string"]}""", Is(new object?[] { "__debezium_unavailable_value" })));
+        Assert.Equal("{\"a\":\"1\"}", await _avro.DecodeColumnAsync("""{"type":"map","values":["null","string"]}""", Is(new Dictionary<string, object?> { ["a"] = "1" })));
+        Assert.Equal("""{"x":1.5,"y":-2,"wkb":null,"srid":4326}""", await _avro.DecodeColumnAsync(
+            """{"type":"record","name":"Point","namespace":"io.debezium.data.geometry","fields":[{"name":"x","type":"double"},{"name":"y","type":"double"},{"name":"wkb","type":["null","bytes"],"default":null},{"name":"srid","type":["null","int"],"default":null}],"connect.version":1,"connect.name":"io.debezium.data.geometry.Point"}""",
+            s =>
+            {
+                var r = new GenericRecord((RecordSchema)NonNull(s));
+                r.Add("x", 1.5);
+                r.Add("y", -2.0);
+                r.Add("wkb", null);
+                r.Add("srid", 4326);
+                return r;
+            }));
+    }
+
+    [Fact]
+    public async Task The_envelope_source_key_and_position_decode()
+    {
+        var keySchema = (RecordSchema)Schema.Parse("""{"type":"record","name":"Key","namespace":"srv.public.t","fields":[{"name":"id","type":"int"}],"connect.name":"srv.public.t.Key"}""");
+        var key = new GenericRecord(keySchema);
+        key.Add("id", 7);
+        var keyBytes = await _avro.SerializeAsync(key, MessageComponentType.Key);
+        var valueBytes = await _avro.SerializeAsync(DebeziumAvro.Envelope("\"int\"", Is(1), "u"));
+        var decoder = new DebeziumAvroDecoder(_avro.Registry);
+
+        var change = await decoder.DecodeAsync(new DebeziumRecord { Topic = DebeziumAvro.Topic, Partition = 2, Offset = 9, Key = keyBytes, Value = valueBytes }, TestContext.Current.CancellationToken);
+        Assert.Equal(ChangeKind.Change, change.Kind);
+        Assert.Equal(ChangeOperation.Update, change.Operation);
+        Assert.Equal(7L, change.Key!["id"]);
+        Assert.Equal(SnapshotMarker.First, change.Source.Snapshot);
+        Assert.Equal(24023040, change.Source.Lsn);
+        Assert.Equal(770, change.Source.TxId);
+        Assert.Equal(new UtcTimestamp(1709280000412345), change.Source.CommitTime);
+        Assert.Equal(SourcePosition.ForKafka(DebeziumAvro.Topic, 2, 9), change.Position);
+
+        var tombstone = await decoder.DecodeAsync(new DebeziumRecord { Topic = DebeziumAvro.Topic, Partition = 2, Offset = 10, Key = keyBytes, Value = null }, TestContext.Current.CancellationToken);
+        Assert.Equal(ChangeKind.Tombstone, tombstone.Kind);
+        Assert.Equal(7L, tombstone.Key!["id"]);
+
+        var moved = await decoder.DecodeAsync(new DebeziumRecord { Topic = DebeziumAvro.Topic, Key = keyBytes, Value = valueBytes, Headers = [new("__debezium.newkey", keyBytes)] }, TestContext.Current.CancellationToken);
+        Assert.Equal(7L, moved.NewKey!["id"]);
+    }
+
+    [Fact]
+    public async Task Heartbeats_decode_from_avro()
+    {
+        var schema = (RecordSchema)Schema.Parse("""{"type":"record","name":"Heartbeat","namespace":"io.debezium.connector.common","fields":[{"name":"ts_ms","type":"long"}],"connect.name":"io.debezium.connector.common.Heartbeat"}""");
+        var value = new GenericRecord(schema);
+        value.Add("ts_ms", 1709280010000L);
+        var bytes = await _avro.SerializeAsync(value);
+        var change = await new DebeziumAvroDecoder(_avro.Registry).DecodeAsync(new DebeziumRecord { Topic = "__debezium-heartbeat.srv", Value = bytes }, TestContext.Current.CancellationToken);
+        Assert.Equal(ChangeKind.Heartbeat, change.Kind);
+        Assert.Equal(new UtcTimestamp(1709280010000000), change.CapturedAt);
+    }
+
+    [Fact]
+    public async Task Wrong_magic_byte()
+    {
+        var bytes = await _avro.SerializeAsync(DebeziumAvro.Envelope("\"int\"", Is(1)));
+        bytes[0] = (byte)'{';
+        var e = await Assert.ThrowsAsync<DebeziumDecodeException>(async () =>
+            await new DebeziumAvroDecoder(_avro.Registry).DecodeAsync(new DebeziumRecord { Topic = DebeziumAvro.Topic, Value = bytes }, TestContext.Current.CancellationToken));
+        Assert.Equal("the value starts with byte 0x7b, not the Confluent wire format's magic byte 0 (is the topic written by the JSON converter?)", e.Message);
+    }
+
+    [Fact]
+    public async Task Unknown_schema_id()
+    {
+        var bytes = await _avro.SerializeAsync(DebeziumAvro.Envelope("\"int\"", Is(1)));
+        bytes[1] = 0;
+        bytes[2] = 0;
+        bytes[3] = 3;
+        bytes[4] = 231; // id 999
+        var e = await Assert.ThrowsAsync<DebeziumDecodeException>(async () =>
+            await new DebeziumAvroDecoder(_avro.Registry).DecodeAsync(new DebeziumRecord { Topic = DebeziumAvro.Topic, Value = bytes }, TestContext.Current.CancellationToken));
+        Assert.StartsWith("unknown schema id 999 for the value: the Schema Registry says: Schema 999 not found", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Truncated_avro_data_and_too_short_frames()
+    {
+        var bytes = await _avro.SerializeAsync(DebeziumAvro.Envelope("\"string\"", Is("hello")));
+        var decoder = new DebeziumAvroDecoder(_avro.Registry);
+        var e = await Assert.ThrowsAsync<DebeziumDecodeException>(async () =>
+            await decoder.DecodeAsync(new DebeziumRecord { Topic = DebeziumAvro.Topic, Value = bytes[..^20] }, TestContext.Current.CancellationToken));
+        Assert.StartsWith("the value is truncated or not Avro data of schema id 1", e.Message, StringComparison.Ordinal);
+
+        e = await Assert.ThrowsAsync<DebeziumDecodeException>(async () =>
+            await decoder.DecodeAsync(new DebeziumRecord { Topic = DebeziumAvro.Topic, Value = new byte[] { 0, 0, 1 } }, TestContext.Current.CancellationToken));
+        Assert.Equal("the value is 3 bytes: too short for the Confluent wire format (magic byte + 4-byte schema id)", e.Message);
+    }
+
+    [Fact]
+    public async Task Decimal_without_scale_names_the_field()
+    {
+        var e = await Assert.ThrowsAsync<DebeziumDecodeException>(() => _avro.DecodeAsync(DebeziumAvro.Envelope(
+            """{"type":"bytes","connect.version":1,"connect.name":"org.apache.kafka.connect.data.Decimal"}""", Is(new byte[] { 1 }))));
+        Assert.Equal("field 'after.v': Decimal schema without 'scale' parameter", e.Message);
+    }
+
+    [Fact]
+    public async Task The_in_memory_registry_serves_what_the_serdes_need()
+    {
+        var registry = _avro.Registry;
+        var bytes = await _avro.SerializeAsync(DebeziumAvro.Envelope("\"int\"", Is(1)));
+        var again = await _avro.SerializeAsync(DebeziumAvro.Envelope("\"int\"", Is(2)));
+        Assert.Equal(bytes[..5], again[..5]); // same schema, same id
+        var latest = await registry.GetLatestSchemaAsync("srv.public.t-value");
+        Assert.Equal(1, latest.Id);
+        Assert.Equal(1, latest.Version);
+        Assert.Equal(["srv.public.t-value"], await registry.GetAllSubjectsAsync());
+        var other = await _avro.SerializeAsync(DebeziumAvro.Envelope("\"long\"", Is(2L)));
+        Assert.Equal(2, (await registry.GetLatestSchemaAsync("srv.public.t-value")).Version);
+        Assert.Equal(2, other[4]);
+
+        // Confluent's own deserializer reads what the registry holds.
+        var deserializer = new Confluent.SchemaRegistry.Serdes.AvroDeserializer<GenericRecord>(registry);
+        var record = await deserializer.DeserializeAsync(bytes, false, new SerializationContext(MessageComponentType.Value, DebeziumAvro.Topic));
+        Assert.Equal("c", record["op"]);
+
+        await Assert.ThrowsAsync<SchemaRegistryException>(() => registry.GetSchemaAsync(42));
+        var unsupported = await Assert.ThrowsAsync<NotSupportedException>(() => registry.GetCompatibilityAsync("x"));
+        Assert.Contains("GetCompatibilityAsync", unsupported.Message, StringComparison.Ordinal);
+    }
+}
