@@ -106,6 +106,12 @@ public sealed class KafkaSink : ISink
         if (_transactional)
         {
             config.TransactionalId = _transactionalId;
+
+            // librdkafka refuses message.timeout.ms > transaction.timeout.ms (a message may not outlive its transaction).
+            if (config.TransactionTimeoutMs is null && config.MessageTimeoutMs is { } messageTimeout)
+            {
+                config.TransactionTimeoutMs = Math.Max(60_000, messageTimeout);
+            }
         }
 
         var producer = new ProducerBuilder<byte[]?, byte[]>(config)
@@ -280,6 +286,13 @@ public sealed class KafkaSink : ISink
             Value = value,
             Headers = headers,
         };
+    }
+
+    /// <summary>Test hook: the process dies — the producer goes away without flushing, committing or aborting.</summary>
+    internal void Abandon()
+    {
+        _producer?.Dispose();
+        _producer = null;
     }
 
     public async ValueTask DisposeAsync()

@@ -53,6 +53,7 @@ public sealed class KafkaChangeSource : IChangeSource
     private readonly TimeSpan _revokeTimeout;
     private readonly KafkaTransactionCoordinator? _coordinator;
     private readonly Channel<FetchedRecord> _buffer;
+    private readonly int _resumeBelow;
     private readonly object _lock = new();
     private readonly Dictionary<TopicPartition, PartitionState> _owned = [];
     private readonly CancellationTokenSource _stop = new();
@@ -95,6 +96,7 @@ public sealed class KafkaChangeSource : IChangeSource
         _revokeTimeout = revokeTimeout ?? TimeSpan.FromSeconds(30);
         _logger = logger ?? NullLogger.Instance;
         _coordinator = exactlyOnceCoordinator;
+        _resumeBelow = bufferCapacity / 2;
         _buffer = Channel.CreateBounded<FetchedRecord>(new BoundedChannelOptions(bufferCapacity)
         {
             SingleReader = true,
@@ -207,7 +209,8 @@ public sealed class KafkaChangeSource : IChangeSource
                     overflow.Dequeue();
                 }
 
-                if (overflow.Count == 0 && paused.Count > 0)
+                // Resume at a low-water mark, not at the first free slot: every resume costs a fetch round trip.
+                if (overflow.Count == 0 && paused.Count > 0 && _buffer.Reader.Count <= _resumeBelow)
                 {
                     var assignment = consumer.Assignment.ToHashSet();
                     var resume = paused.Where(assignment.Contains).ToList();
