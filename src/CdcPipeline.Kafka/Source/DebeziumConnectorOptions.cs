@@ -46,6 +46,9 @@ public sealed class DebeziumConnectorOptions
 
     public bool ProvideTransactionMetadata { get; set; } = true;
 
+    /// <summary>Schema Registry as Kafka Connect reaches it (the Avro converters); differs from the source's URL when Connect runs in a container.</summary>
+    public string ConverterSchemaRegistryUrl { get; set; } = "http://schema-registry:8081";
+
     /// <summary>Further connector properties, passed through untouched (they win over the rendered ones).</summary>
     public Dictionary<string, string> Extra { get; set; } = new(StringComparer.Ordinal);
 

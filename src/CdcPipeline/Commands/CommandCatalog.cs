@@ -8,5 +8,8 @@ internal static class CommandCatalog
     public static IEnumerable<Command> All()
     {
         yield return DecodeCommand.Create();
+        yield return ReplayCommand.Create();
+        yield return DlqCommand.Create();
+        yield return ConnectorCommand.Create();
     }
 }
