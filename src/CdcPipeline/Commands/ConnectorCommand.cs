@@ -55,7 +55,7 @@ internal static class ConnectorCommand
     {
         var config = ConfigOption(required: needsConfig);
         var format = FormatOption();
-        var url = new Option<Uri>("--connect-url") { Description = "Kafka Connect's REST URL", DefaultValueFactory = _ => new Uri("http://localhost:8083") };
+        var url = new Option<string>("--connect-url") { Description = "Kafka Connect's REST URL", DefaultValueFactory = _ => "http://localhost:8083" };
         var connector = new Option<string>("--name") { Description = "connector name (default: source.kafka.debezium.connectorName, else the pipeline name)" };
         var command = new Command(name, description) { config, format, url, connector };
         command.SetAction(async (parse, cancellationToken) =>
@@ -76,8 +76,14 @@ internal static class ConnectorCommand
                     return 2;
                 }
 
+                if (!Uri.TryCreate(parse.GetValue(url), UriKind.Absolute, out var baseUrl) || baseUrl.Scheme is not ("http" or "https"))
+                {
+                    await Console.Error.WriteLineAsync($"connector {name}: --connect-url '{parse.GetValue(url)}' is not an http(s) URL, e.g. http://localhost:8083").ConfigureAwait(false);
+                    return 2;
+                }
+
                 using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
-                var result = await call(new KafkaConnectClient(http, parse.GetValue(url)!), connectorName, body, cancellationToken).ConfigureAwait(false);
+                var result = await call(new KafkaConnectClient(http, baseUrl), connectorName, body, cancellationToken).ConfigureAwait(false);
                 await Console.Out.WriteLineAsync(result?.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) ?? $"{name}: ok").ConfigureAwait(false);
                 return 0;
             }
