@@ -85,6 +85,7 @@ internal static class KafkaThroughput
         consumer.Subscribe(topic);
         var seen = 0;
         var watch = Stopwatch.StartNew();
+        var lastProgress = Stopwatch.StartNew();
         while (seen < count)
         {
             var r = consumer.Consume(TimeSpan.FromSeconds(1));
@@ -92,6 +93,11 @@ internal static class KafkaThroughput
             {
                 seen++;
                 consumer.StoreOffset(r);
+                lastProgress.Restart();
+            }
+            else if (lastProgress.Elapsed > TimeSpan.FromSeconds(30))
+            {
+                throw new TimeoutException($"raw consume stalled at {seen} of {count} records");
             }
         }
 
@@ -113,9 +119,20 @@ internal static class KafkaThroughput
         using var cts = new CancellationTokenSource();
         var watch = Stopwatch.StartNew();
         var task = runner.RunAsync(cts.Token);
+        var last = 0L;
+        var lastProgress = Stopwatch.StartNew();
         while (runner.EventsDelivered < count)
         {
             await Task.Delay(10).ConfigureAwait(false);
+            if (runner.EventsDelivered != last)
+            {
+                last = runner.EventsDelivered;
+                lastProgress.Restart();
+            }
+            else if (lastProgress.Elapsed > TimeSpan.FromSeconds(30))
+            {
+                throw new TimeoutException($"pipeline stalled at {last} of {count} events");
+            }
         }
 
         watch.Stop();
