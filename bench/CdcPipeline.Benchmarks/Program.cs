@@ -1,13 +1,14 @@
 using BenchmarkDotNet.Running;
 
-if (args.Length > 0 && args[0] == "sinks")
+// Load harnesses (real servers, whole processes) by name; everything else is BenchmarkDotNet.
+switch (args.Length > 0 ? args[0] : "")
 {
-    return await CdcPipeline.Benchmarks.Sinks.SinkThroughput.RunAsync(args[1..]);
-}
-
-if (args.Length > 0 && args[0] == "backlog")
-{
-    return await CdcPipeline.Benchmarks.Embedded.BacklogDrain.RunAsync(args[1..]);
+    case "sinks":
+        return await CdcPipeline.Benchmarks.Sinks.SinkThroughput.RunAsync(args[1..]);
+    case "backlog":
+        return await CdcPipeline.Benchmarks.Embedded.BacklogDrain.RunAsync(args[1..]);
+    case "kafka-throughput":
+        return await CdcPipeline.Benchmarks.Kafka.KafkaThroughput.RunAsync(args[1..]);
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

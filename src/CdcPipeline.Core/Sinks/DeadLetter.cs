@@ -17,6 +17,8 @@ public sealed record DeadLetter
     public string? EventType { get; init; }
     /// <summary>The original bytes (Kafka value, canonical change JSON, or the event body).</summary>
     public ReadOnlyMemory<byte> Payload { get; init; }
+    /// <summary>The original record's key (a Kafka key), when known: a redrive re-produces with it so partitioning holds.</summary>
+    public ReadOnlyMemory<byte>? Key { get; init; }
     public DateTimeOffset FailedAt { get; init; }
     public int Attempts { get; init; }
 }

@@ -14,5 +14,8 @@ internal static class CommandCatalog
         yield return SlotCommand.Create();
         yield return BatchCommand.Create();
         yield return FailuresCommand.Create();
+        yield return ReplayCommand.Create();
+        yield return DlqCommand.Create();
+        yield return ConnectorCommand.Create();
     }
 }

@@ -1,4 +1,5 @@
 using CdcPipeline.Core.Configuration;
+using CdcPipeline.Kafka;
 using CdcPipeline.Postgres.Configuration;
 using CdcPipeline.Sinks.Batch;
 using CdcPipeline.Sinks;
@@ -18,6 +19,7 @@ internal static class PipelineServices
         services.AddCdcPostgres();
         services.AddCdcBatch();
         services.AddCdcSinks();
+        services.AddCdcKafka();
         services.AddSingleton<ITranslatorProvider, RulesTranslatorProvider>();
         return services;
     }

@@ -1,0 +1,13 @@
+# The cdcpipeline service: build with the .NET SDK, run on the runtime image.
+FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
+WORKDIR /src
+COPY . .
+RUN dotnet publish src/CdcPipeline/CdcPipeline.csproj -c Release -o /app
+
+FROM mcr.microsoft.com/dotnet/runtime:10.0
+WORKDIR /app
+COPY --from=build /app .
+# librdkafka ships inside the Confluent.Kafka package (runtimes/linux-x64/native); nothing else to install.
+USER app
+ENTRYPOINT ["dotnet", "cdcpipeline.dll"]
+CMD ["run", "--config", "/config/pipeline.kafka.yaml"]

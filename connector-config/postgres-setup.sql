@@ -1,0 +1,35 @@
+-- What Debezium needs in the legacy database, created once by a DBA (the compose stack runs it as an
+-- init script). Nothing here touches the legacy tables' data or structure.
+
+-- A login role for the connector: REPLICATION to stream the WAL, SELECT for the initial snapshot.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'cdc') THEN
+    CREATE ROLE cdc WITH LOGIN REPLICATION PASSWORD 'cdc';
+  END IF;
+END $$;
+GRANT CONNECT ON DATABASE legacy TO cdc;
+GRANT USAGE ON SCHEMA public TO cdc;
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO cdc;
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO cdc;
+
+-- The publication, created here so the connector's role needs no ownership of the legacy tables
+-- (with publication.autocreate.mode=filtered Debezium would create it itself, which requires owning them).
+-- One table list: keep it equal to source.kafka.debezium.tables (`cdcpipeline connector render` prints it).
+DROP PUBLICATION IF EXISTS debezium_legacy_pub;
+CREATE PUBLICATION debezium_legacy_pub FOR TABLE public.tb_cust_mst, public.tb_ord_mst, public.tb_ord_dtl, public.tb_aud_log, public.debezium_heartbeat;
+
+-- The audit log has no primary key: without a replica identity PostgreSQL refuses UPDATE/DELETE on a
+-- published table. FULL logs the whole old row (the legacy app only inserts into it).
+ALTER TABLE public.tb_aud_log REPLICA IDENTITY FULL;
+
+-- Heartbeats: heartbeat.action.query writes here, so the slot advances even when the captured tables
+-- are quiet and other databases on the server produce WAL (otherwise the slot pins WAL on disk).
+CREATE TABLE IF NOT EXISTS public.debezium_heartbeat (id INT PRIMARY KEY, ts TIMESTAMPTZ NOT NULL);
+GRANT INSERT, UPDATE, SELECT ON public.debezium_heartbeat TO cdc;
+
+-- Signals: insert a row to ask for an ad-hoc (incremental) snapshot, e.g.
+--   INSERT INTO public.debezium_signal VALUES (gen_random_uuid()::text, 'execute-snapshot',
+--     '{"data-collections": ["public.tb_ord_mst"], "type": "incremental"}');
+CREATE TABLE IF NOT EXISTS public.debezium_signal (id VARCHAR(42) PRIMARY KEY, type VARCHAR(32) NOT NULL, data VARCHAR(2048));
+GRANT INSERT, SELECT, DELETE ON public.debezium_signal TO cdc;

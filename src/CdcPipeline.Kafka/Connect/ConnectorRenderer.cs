@@ -1,0 +1,75 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using CdcPipeline.Kafka.Source;
+
+namespace CdcPipeline.Kafka.Connect;
+
+/// <summary>
+/// Builds Debezium's PostgreSQL connector configuration (the body of <c>PUT /connectors/{name}/config</c>)
+/// from <c>source.kafka.debezium</c>, so the table list lives in one place. Every setting is explained
+/// in <c>connector-config/README.md</c>.
+/// </summary>
+public static class ConnectorRenderer
+{
+    public static JsonObject Render(DebeziumConnectorOptions d, string format)
+    {
+        var avro = string.Equals(format, "avro", StringComparison.OrdinalIgnoreCase);
+        var tables = string.Join(",", d.Tables.Select(t => t.Contains('.', StringComparison.Ordinal) ? t : "public." + t));
+        var config = new JsonObject
+        {
+            ["connector.class"] = "io.debezium.connector.postgresql.PostgresConnector",
+            ["tasks.max"] = "1",
+            ["plugin.name"] = "pgoutput",
+            ["database.hostname"] = d.Database.Hostname,
+            ["database.port"] = d.Database.Port.ToString(CultureInfo.InvariantCulture),
+            ["database.user"] = d.Database.User,
+            ["database.password"] = d.Database.Password,
+            ["database.dbname"] = d.Database.Dbname,
+            ["topic.prefix"] = d.TopicPrefix,
+            ["slot.name"] = d.Slot,
+            ["publication.name"] = d.Publication,
+            ["publication.autocreate.mode"] = d.PublicationAutocreateMode,
+            ["table.include.list"] = tables,
+            ["snapshot.mode"] = d.SnapshotMode,
+            ["decimal.handling.mode"] = "precise",
+            ["time.precision.mode"] = "adaptive_time_microseconds",
+            ["binary.handling.mode"] = "bytes",
+            ["tombstones.on.delete"] = "true",
+            ["provide.transaction.metadata"] = d.ProvideTransactionMetadata ? "true" : "false",
+            ["heartbeat.interval.ms"] = d.HeartbeatIntervalMs.ToString(CultureInfo.InvariantCulture),
+        };
+        if (d.HeartbeatIntervalMs > 0 && !string.IsNullOrEmpty(d.HeartbeatTable))
+        {
+            config["heartbeat.action.query"] = $"INSERT INTO {d.HeartbeatTable} (id, ts) VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET ts = EXCLUDED.ts";
+        }
+
+        if (!string.IsNullOrEmpty(d.SignalTable))
+        {
+            // Debezium names the signal table as <database>.<schema>.<table>... for PostgreSQL: <schema>.<table>.
+            config["signal.data.collection"] = d.SignalTable;
+        }
+
+        if (avro)
+        {
+            var registry = d.ConverterSchemaRegistryUrl;
+            config["key.converter"] = "io.confluent.connect.avro.AvroConverter";
+            config["key.converter.schema.registry.url"] = registry;
+            config["value.converter"] = "io.confluent.connect.avro.AvroConverter";
+            config["value.converter.schema.registry.url"] = registry;
+        }
+        else
+        {
+            config["key.converter"] = "org.apache.kafka.connect.json.JsonConverter";
+            config["key.converter.schemas.enable"] = "true";
+            config["value.converter"] = "org.apache.kafka.connect.json.JsonConverter";
+            config["value.converter.schemas.enable"] = "true";
+        }
+
+        foreach (var (key, value) in d.Extra)
+        {
+            config[key] = value;
+        }
+
+        return config;
+    }
+}

@@ -1,0 +1,20 @@
+namespace CdcPipeline.Kafka.DeadLetters;
+
+/// <summary>The headers a dead-letter record carries (its value is the original bytes, untouched).</summary>
+public static class DeadLetterHeaders
+{
+    public const string Error = "cdc.error";
+    public const string ErrorType = "cdc.error.type";
+    public const string Stage = "cdc.stage";
+    public const string Position = "cdc.position";
+    public const string OriginalTopic = "cdc.original.topic";
+    public const string OriginalPartition = "cdc.original.partition";
+    public const string OriginalOffset = "cdc.original.offset";
+    public const string EventId = "cdc.event.id";
+    public const string EventType = "cdc.event.type";
+    public const string FailedAt = "cdc.failed.at";
+    public const string Attempts = "cdc.attempts";
+
+    /// <summary>Set on a record a redrive re-produced: the dead letter's own topic/partition@offset (de-duplication, audit).</summary>
+    public const string RedrivenFrom = "cdc.redriven.from";
+}

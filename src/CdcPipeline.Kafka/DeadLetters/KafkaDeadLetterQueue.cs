@@ -1,0 +1,77 @@
+using System.Globalization;
+using System.Text;
+using CdcPipeline.Core.Sinks;
+using Confluent.Kafka;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace CdcPipeline.Kafka.DeadLetters;
+
+/// <summary>
+/// Dead letters on a Kafka topic: the value is the original bytes (a Debezium record's value, or the
+/// event body a sink could not deliver), the key the original key, and the reason travels in
+/// <see cref="DeadLetterHeaders"/>. <see cref="WriteAsync"/> returns once the brokers have it, so a
+/// record's offset is never acknowledged before its dead letter is safe.
+/// </summary>
+public sealed class KafkaDeadLetterQueue : IDeadLetterQueue, IAsyncDisposable
+{
+    private readonly IProducer<byte[]?, byte[]?> _producer;
+    private readonly ILogger _logger;
+
+    public KafkaDeadLetterQueue(ProducerConfig config, string topic, ILogger? logger = null)
+    {
+        Topic = topic;
+        var settings = new ProducerConfig(config.ToDictionary(kv => kv.Key, kv => kv.Value))
+        {
+            EnableIdempotence = true,
+            Acks = Acks.All,
+        };
+        _producer = new ProducerBuilder<byte[]?, byte[]?>(settings).SetLogHandler((_, _) => { }).Build();
+        _logger = logger ?? NullLogger.Instance;
+    }
+
+    public string Topic { get; }
+
+    public async ValueTask WriteAsync(DeadLetter letter, CancellationToken cancellationToken)
+    {
+        var headers = new Headers
+        {
+            { DeadLetterHeaders.Error, Encoding.UTF8.GetBytes(letter.Error) },
+            { DeadLetterHeaders.Stage, Encoding.UTF8.GetBytes(letter.Stage) },
+            { DeadLetterHeaders.FailedAt, Encoding.UTF8.GetBytes(letter.FailedAt.UtcDateTime.ToString("O", CultureInfo.InvariantCulture)) },
+            { DeadLetterHeaders.Attempts, Encoding.UTF8.GetBytes(letter.Attempts.ToString(CultureInfo.InvariantCulture)) },
+        };
+        Add(headers, DeadLetterHeaders.ErrorType, letter.ErrorType);
+        Add(headers, DeadLetterHeaders.EventId, letter.EventId);
+        Add(headers, DeadLetterHeaders.EventType, letter.EventType);
+        if (letter.Position is { } position)
+        {
+            Add(headers, DeadLetterHeaders.Position, position.ToString());
+            var slash = position.Stream.LastIndexOf('/');
+            if (slash > 0 && int.TryParse(position.Stream.AsSpan(slash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out _))
+            {
+                Add(headers, DeadLetterHeaders.OriginalTopic, position.Stream[..slash]);
+                Add(headers, DeadLetterHeaders.OriginalPartition, position.Stream[(slash + 1)..]);
+                Add(headers, DeadLetterHeaders.OriginalOffset, position.Major.ToString(CultureInfo.InvariantCulture));
+            }
+        }
+
+        var key = letter.Key?.ToArray() ?? (letter.EventId is { } id ? Encoding.UTF8.GetBytes(id) : null);
+        await _producer.ProduceAsync(Topic, new Message<byte[]?, byte[]?> { Key = key, Value = letter.Payload.ToArray(), Headers = headers }, cancellationToken).ConfigureAwait(false);
+        Log.DeadLetterWritten(_logger, Topic, letter.Stage, letter.Position?.ToString() ?? "-");
+    }
+
+    private static void Add(Headers headers, string name, string? value)
+    {
+        if (value is not null)
+        {
+            headers.Add(name, Encoding.UTF8.GetBytes(value));
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Task.Run(() => _producer.Flush(TimeSpan.FromSeconds(10))).ConfigureAwait(false);
+        _producer.Dispose();
+    }
+}

@@ -1,0 +1,48 @@
+using Microsoft.Extensions.Logging;
+
+namespace CdcPipeline.Kafka;
+
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 4000, Level = LogLevel.Information, Message = "Kafka source {Group} subscribing to {Subscription} on {Servers}")]
+    public static partial void Subscribing(ILogger logger, string group, string subscription, string servers);
+
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "Kafka source {Group}: partitions assigned {Partitions}")]
+    public static partial void Assigned(ILogger logger, string group, string partitions);
+
+    [LoggerMessage(EventId = 4002, Level = LogLevel.Information, Message = "Kafka source {Group}: partitions revoked {Partitions}; committed {Committed}")]
+    public static partial void Revoked(ILogger logger, string group, string partitions, string committed);
+
+    [LoggerMessage(EventId = 4003, Level = LogLevel.Warning, Message = "Kafka source {Group}: partitions {Partitions} revoked before every handed-out record was acknowledged within {Timeout}; the new owner will redeliver from {Committed}")]
+    public static partial void RevokeTimedOut(ILogger logger, string group, string partitions, TimeSpan timeout, string committed);
+
+    [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "Kafka source {Group}: partitions lost {Partitions}; their unacknowledged records will be redelivered to the new owner")]
+    public static partial void Lost(ILogger logger, string group, string partitions);
+
+    [LoggerMessage(EventId = 4005, Level = LogLevel.Warning, Message = "Kafka client error ({Code}): {Reason}")]
+    public static partial void ClientError(ILogger logger, Confluent.Kafka.ErrorCode code, string reason);
+
+    [LoggerMessage(EventId = 4006, Level = LogLevel.Error, Message = "Kafka record {Topic}/{Partition}@{Offset} cannot be decoded; dead-lettered and skipped")]
+    public static partial void DecodeFailed(ILogger logger, Exception error, string topic, int partition, long offset);
+
+    [LoggerMessage(EventId = 4007, Level = LogLevel.Debug, Message = "Kafka source {Group}: buffer full, pausing {Count} partition(s)")]
+    public static partial void Paused(ILogger logger, string group, int count);
+
+    [LoggerMessage(EventId = 4008, Level = LogLevel.Debug, Message = "Kafka source {Group}: buffer drained, resuming {Count} partition(s)")]
+    public static partial void Resumed(ILogger logger, string group, int count);
+
+    [LoggerMessage(EventId = 4009, Level = LogLevel.Warning, Message = "Kafka source {Group}: commit failed ({Reason}); the offsets are committed again later")]
+    public static partial void CommitFailed(ILogger logger, string group, string reason);
+
+    [LoggerMessage(EventId = 4010, Level = LogLevel.Debug, Message = "Kafka source: acknowledgement for {Position} ignored, the partition is no longer owned")]
+    public static partial void LateAck(ILogger logger, string position);
+
+    [LoggerMessage(EventId = 4020, Level = LogLevel.Information, Message = "Kafka sink {Sink}: producing to {Template} on {Servers} ({Format}{Transactional})")]
+    public static partial void SinkStarted(ILogger logger, string sink, string template, string servers, string format, string transactional);
+
+    [LoggerMessage(EventId = 4021, Level = LogLevel.Warning, Message = "Kafka sink {Sink}: transaction aborted after a failed batch ({Reason})")]
+    public static partial void TransactionAborted(ILogger logger, string sink, string reason);
+
+    [LoggerMessage(EventId = 4030, Level = LogLevel.Warning, Message = "Dead letter written to {Topic}: stage {Stage}, position {Position}")]
+    public static partial void DeadLetterWritten(ILogger logger, string topic, string stage, string position);
+}

@@ -1,0 +1,22 @@
+namespace CdcPipeline.Kafka.Replay;
+
+/// <summary>What a replay needs from the cluster (an abstraction because librdkafka's mock cluster lacks several of these APIs).</summary>
+public interface IConsumerGroupAdmin
+{
+    /// <summary>Members currently in the group (DescribeConsumerGroups); a replay refuses while there are any.</summary>
+    Task<IReadOnlyList<string>> ActiveMembersAsync(string group, CancellationToken cancellationToken);
+
+    Task<IReadOnlyList<int>> PartitionsAsync(string topic, CancellationToken cancellationToken);
+
+    /// <summary>The group's committed offset per partition (ListConsumerGroupOffsets); null = none committed.</summary>
+    Task<IReadOnlyDictionary<int, long?>> CommittedAsync(string group, string topic, IReadOnlyList<int> partitions, CancellationToken cancellationToken);
+
+    /// <summary>Start (low watermark) and end (high watermark) of each partition.</summary>
+    Task<IReadOnlyDictionary<int, (long Low, long High)>> WatermarksAsync(string topic, IReadOnlyList<int> partitions, CancellationToken cancellationToken);
+
+    /// <summary>Earliest offset whose timestamp is at or after <paramref name="time"/> per partition (OffsetsForTimes); the end offset when none is.</summary>
+    Task<IReadOnlyDictionary<int, long>> OffsetsForTimeAsync(string topic, IReadOnlyList<int> partitions, DateTimeOffset time, CancellationToken cancellationToken);
+
+    /// <summary>Sets the group's committed offsets (AlterConsumerGroupOffsets).</summary>
+    Task AlterAsync(string group, string topic, IReadOnlyDictionary<int, long> offsets, CancellationToken cancellationToken);
+}

@@ -1,0 +1,55 @@
+namespace CdcPipeline.Kafka.Replay;
+
+/// <summary>
+/// Computes and applies a consumer-group reset. It refuses while the group has members: their next
+/// commit would overwrite the reset (and Kafka rejects AlterConsumerGroupOffsets for an active group
+/// anyway). Stop the pipeline, replay, start it again. Deterministic event ids make the re-run safe for
+/// downstream de-duplication: the same records produce the same ids.
+/// </summary>
+public sealed class ReplayPlanner(IConsumerGroupAdmin admin)
+{
+    public async Task<IReadOnlyList<ReplayPlan>> PlanAsync(string group, string topic, ReplayTarget target, CancellationToken cancellationToken)
+    {
+        var members = await admin.ActiveMembersAsync(group, cancellationToken).ConfigureAwait(false);
+        if (members.Count > 0)
+        {
+            throw new ReplayRefusedException($"consumer group '{group}' has {members.Count} active member(s) ({string.Join(", ", members)}): stop the pipeline first, then replay");
+        }
+
+        var partitions = await admin.PartitionsAsync(topic, cancellationToken).ConfigureAwait(false);
+        if (partitions.Count == 0)
+        {
+            throw new ReplayRefusedException($"topic '{topic}' does not exist or has no partitions");
+        }
+
+        if (target.Kind == ReplayTargetKind.Offset && !partitions.Contains(target.Partition!.Value))
+        {
+            throw new ReplayRefusedException($"topic '{topic}' has no partition {target.Partition} (it has {string.Join(", ", partitions)})");
+        }
+
+        var selected = target.Kind == ReplayTargetKind.Offset ? [target.Partition!.Value] : partitions;
+        var committed = await admin.CommittedAsync(group, topic, selected, cancellationToken).ConfigureAwait(false);
+        var marks = await admin.WatermarksAsync(topic, selected, cancellationToken).ConfigureAwait(false);
+        IReadOnlyDictionary<int, long>? byTime = target.Kind == ReplayTargetKind.Timestamp
+            ? await admin.OffsetsForTimeAsync(topic, selected, target.Timestamp!.Value, cancellationToken).ConfigureAwait(false)
+            : null;
+        var plan = new List<ReplayPlan>();
+        foreach (var p in selected.Order())
+        {
+            var (low, high) = marks[p];
+            var to = target.Kind switch
+            {
+                ReplayTargetKind.Earliest => low,
+                ReplayTargetKind.Latest => high,
+                ReplayTargetKind.Offset => Math.Clamp(target.Offset!.Value, low, high),
+                _ => byTime![p],
+            };
+            plan.Add(new ReplayPlan(p, committed.GetValueOrDefault(p), to));
+        }
+
+        return plan;
+    }
+
+    public Task ApplyAsync(string group, string topic, IReadOnlyList<ReplayPlan> plan, CancellationToken cancellationToken) =>
+        admin.AlterAsync(group, topic, plan.ToDictionary(p => p.Partition, p => p.To), cancellationToken);
+}

@@ -1,0 +1,77 @@
+using CdcPipeline.Core.Configuration;
+using CdcPipeline.Core.Sinks;
+using CdcPipeline.Kafka.ExactlyOnce;
+using Confluent.Kafka;
+using Confluent.SchemaRegistry;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace CdcPipeline.Kafka.Sink;
+
+/// <summary><c>kafka: { bootstrapServers: …, topic: "domain.{type}", format: json|avro, producer: {…} }</c></summary>
+public sealed class KafkaSinkFactory : ISinkFactory
+{
+    public string Kind => "kafka";
+
+    public ISink Create(PipelineComponentContext context)
+    {
+        var options = context.Bind<KafkaSinkOptions>();
+        TopicTemplate template;
+        try
+        {
+            template = new TopicTemplate(options.Topic, context.Pipeline.Name);
+        }
+        catch (ArgumentException e)
+        {
+            throw context.Error("topic", e.Message);
+        }
+
+        var avro = string.Equals(options.Format, "avro", StringComparison.OrdinalIgnoreCase);
+        ISchemaRegistryClient? registry = null;
+        if (avro)
+        {
+            registry = context.Services.GetService<ISchemaRegistryClient>();
+            if (registry is null)
+            {
+                if (string.IsNullOrEmpty(options.SchemaRegistryUrl))
+                {
+                    throw context.Error("schemaRegistryUrl", "format avro needs schemaRegistryUrl (e.g. http://schema-registry:8081)");
+                }
+
+                var config = new SchemaRegistryConfig { Url = options.SchemaRegistryUrl };
+                foreach (var (key, value) in options.SchemaRegistry ?? [])
+                {
+                    config.Set(key, value);
+                }
+
+                registry = new CachedSchemaRegistryClient(config);
+            }
+        }
+
+        return new KafkaSink(
+            context.Name,
+            BuildProducerConfig(options, context.Pipeline.Name, context.Name),
+            template,
+            avro,
+            registry,
+            context.Services.GetService<KafkaTransactionCoordinator>(),
+            options.TransactionalId ?? $"{context.Pipeline.Name}-{context.Name}",
+            options.DeliveryTimeout,
+            context.Services.GetService<ILoggerFactory>()?.CreateLogger<KafkaSink>());
+    }
+
+    public static ProducerConfig BuildProducerConfig(KafkaSinkOptions options, string pipelineName, string sinkName)
+    {
+        var config = new ProducerConfig
+        {
+            BootstrapServers = options.BootstrapServers,
+            ClientId = $"{pipelineName}-{sinkName}",
+            EnableIdempotence = true,
+            Acks = Acks.All,
+            LingerMs = 5,
+            MessageTimeoutMs = (int)Math.Min(int.MaxValue, options.DeliveryTimeout.TotalMilliseconds),
+        };
+        KafkaClientSettings.Apply(config, options.Producer);
+        return config;
+    }
+}

@@ -1,0 +1,61 @@
+using System.Text;
+using CdcPipeline.Core.Translation;
+
+namespace CdcPipeline.Kafka.Sink;
+
+/// <summary>
+/// A topic name template. Placeholders: <c>{type}</c> the event type (<c>OrderPlaced</c>, or
+/// <c>cdc.change</c> for raw changes), <c>{aggregate}</c> the aggregate type (<c>Order</c>; the table
+/// name when unset), <c>{table}</c> and <c>{schema}</c> of the source change, <c>{topic}</c> the Kafka
+/// topic the change came from (the table's qualified name on the embedded path), <c>{pipeline}</c>
+/// the pipeline name. Characters Kafka does not allow in topic names become <c>_</c>.
+/// </summary>
+public sealed class TopicTemplate
+{
+    private static readonly string[] Placeholders = ["type", "aggregate", "table", "schema", "topic", "pipeline"];
+    private readonly string _template;
+    private readonly string _pipeline;
+    private readonly bool _constant;
+
+    public TopicTemplate(string template, string pipeline)
+    {
+        var unknown = System.Text.RegularExpressions.Regex.Matches(template, @"\{([^}]*)\}")
+            .Select(m => m.Groups[1].Value)
+            .FirstOrDefault(p => !Placeholders.Contains(p, StringComparer.Ordinal));
+        if (unknown is not null)
+        {
+            throw new ArgumentException($"unknown placeholder '{{{unknown}}}' in topic template '{template}'; use {string.Join(", ", Placeholders.Select(p => "{" + p + "}"))}");
+        }
+
+        _template = template;
+        _pipeline = pipeline;
+        _constant = !template.Contains('{', StringComparison.Ordinal);
+    }
+
+    public string Render(DomainEvent e)
+    {
+        if (_constant)
+        {
+            return _template;
+        }
+
+        var change = e.Change.Source;
+        var name = new StringBuilder(_template)
+            .Replace("{type}", e.Type)
+            .Replace("{aggregate}", e.AggregateType ?? change.Table ?? "unknown")
+            .Replace("{table}", change.Table ?? "unknown")
+            .Replace("{schema}", change.Schema ?? "unknown")
+            .Replace("{topic}", change.Topic ?? change.QualifiedTable)
+            .Replace("{pipeline}", _pipeline);
+        for (var i = 0; i < name.Length; i++)
+        {
+            var c = name[i];
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-'))
+            {
+                name[i] = '_';
+            }
+        }
+
+        return name.ToString();
+    }
+}

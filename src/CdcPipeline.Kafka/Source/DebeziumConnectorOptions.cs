@@ -1,0 +1,73 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace CdcPipeline.Kafka.Source;
+
+/// <summary>
+/// <c>source.kafka.debezium:</c> — the Debezium connector that writes the topics this source reads.
+/// One table list, one place: <c>connector render</c> builds the connector JSON from it, and the source
+/// derives its topics from it (<c>{topicPrefix}.{schema}.{table}</c>, the heartbeat topic
+/// <c>__debezium-heartbeat.{topicPrefix}</c>, and <c>{topicPrefix}.transaction</c> when transaction
+/// metadata is on) unless <c>topics</c> or <c>topicPattern</c> is given.
+/// </summary>
+public sealed class DebeziumConnectorOptions
+{
+    /// <summary>Kafka Connect's connector name; defaults to the pipeline name.</summary>
+    public string? ConnectorName { get; set; }
+
+    [Required(ErrorMessage = "debezium needs a topicPrefix (the connector's topic.prefix, e.g. 'legacy')")]
+    [RegularExpression("^[A-Za-z0-9_.-]+$", ErrorMessage = "use letters, digits, '.', '_' and '-' only (it becomes part of topic names)")]
+    public string TopicPrefix { get; set; } = "";
+
+    /// <summary>Tables to capture, <c>schema.table</c>.</summary>
+    [MinLength(1, ErrorMessage = "debezium.tables needs at least one schema.table")]
+    public List<string> Tables { get; set; } = [];
+
+    public DebeziumDatabaseOptions Database { get; set; } = new();
+
+    public string Slot { get; set; } = "debezium_cdc";
+
+    public string Publication { get; set; } = "debezium_cdc_pub";
+
+    /// <summary><c>filtered</c> (a publication for exactly the table list), <c>disabled</c> (it must exist), <c>all_tables</c>.</summary>
+    [RegularExpression("^(filtered|disabled|all_tables|no_tables)$", ErrorMessage = "must be filtered, disabled, all_tables or no_tables")]
+    public string PublicationAutocreateMode { get; set; } = "filtered";
+
+    [RegularExpression("^(initial|never|initial_only|always|when_needed|no_data|recovery)$", ErrorMessage = "must be a Debezium snapshot.mode: initial, never, initial_only, always, when_needed, no_data or recovery")]
+    public string SnapshotMode { get; set; } = "initial";
+
+    [Range(0, int.MaxValue)]
+    public int HeartbeatIntervalMs { get; set; } = 10_000;
+
+    /// <summary>Table the heartbeat action query writes, so a quiet captured database still moves the slot on; null = no action query.</summary>
+    public string? HeartbeatTable { get; set; } = "public.debezium_heartbeat";
+
+    /// <summary>Table for ad-hoc snapshot signals (<c>signal.data.collection</c>); null = none.</summary>
+    public string? SignalTable { get; set; } = "public.debezium_signal";
+
+    public bool ProvideTransactionMetadata { get; set; } = true;
+
+    /// <summary>Schema Registry as Kafka Connect reaches it (the Avro converters); differs from the source's URL when Connect runs in a container.</summary>
+    public string ConverterSchemaRegistryUrl { get; set; } = "http://schema-registry:8081";
+
+    /// <summary>Further connector properties, passed through untouched (they win over the rendered ones).</summary>
+    public Dictionary<string, string> Extra { get; set; } = new(StringComparer.Ordinal);
+
+    public string ConnectorNameOr(string pipelineName) => string.IsNullOrEmpty(ConnectorName) ? pipelineName : ConnectorName;
+
+    /// <summary>The topics the connector writes for the table list (plus heartbeat and transaction topics).</summary>
+    public IReadOnlyList<string> Topics()
+    {
+        var topics = Tables.Select(t => string.Concat(TopicPrefix, ".", t.Contains('.', StringComparison.Ordinal) ? t : "public." + t)).ToList();
+        if (HeartbeatIntervalMs > 0)
+        {
+            topics.Add(string.Concat("__debezium-heartbeat.", TopicPrefix));
+        }
+
+        if (ProvideTransactionMetadata)
+        {
+            topics.Add(string.Concat(TopicPrefix, ".transaction"));
+        }
+
+        return topics;
+    }
+}

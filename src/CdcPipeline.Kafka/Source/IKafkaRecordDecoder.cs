@@ -1,0 +1,10 @@
+using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Debezium;
+
+namespace CdcPipeline.Kafka.Source;
+
+/// <summary>Turns one Kafka record into a change event (JSON converter or Avro converter); throws for a record that can never be decoded.</summary>
+public interface IKafkaRecordDecoder
+{
+    ValueTask<ChangeEvent> DecodeAsync(DebeziumRecord record, CancellationToken cancellationToken);
+}

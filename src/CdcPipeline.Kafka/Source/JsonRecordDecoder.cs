@@ -1,0 +1,18 @@
+using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Debezium;
+
+namespace CdcPipeline.Kafka.Source;
+
+/// <summary>Records written by Kafka Connect's JsonConverter, with or without schemas.</summary>
+public sealed class JsonRecordDecoder : IKafkaRecordDecoder
+{
+    private readonly DebeziumJsonDecoder _decoder;
+
+    public JsonRecordDecoder(DebeziumDecoderOptions? options = null)
+    {
+        _decoder = new DebeziumJsonDecoder((options ?? DebeziumDecoderOptions.Default) with { RetainRaw = true });
+    }
+
+    public ValueTask<ChangeEvent> DecodeAsync(DebeziumRecord record, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(_decoder.Decode(record));
+}

@@ -1,0 +1,528 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Debezium;
+using CdcPipeline.Core.Pipeline;
+using CdcPipeline.Core.Sinks;
+using CdcPipeline.Kafka.ExactlyOnce;
+using Confluent.Kafka;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace CdcPipeline.Kafka.Source;
+
+/// <summary>
+/// Debezium topics in, through a consumer group.
+/// <para>
+/// A dedicated poll thread calls <c>Consume</c> in a loop and feeds a bounded buffer that
+/// <see cref="ReadAsync"/> drains. When the buffer is full the thread pauses the assigned partitions
+/// but keeps polling, so the consumer stays in its group (librdkafka's <c>max.poll.interval.ms</c>
+/// counts time between polls) while the pipeline catches up; it resumes them once the buffer takes
+/// records again. Pausing drops librdkafka's prefetched records for those partitions and resuming
+/// fetches again from the last record handed to us, so nothing is skipped.
+/// </para>
+/// <para>
+/// Offsets: <c>enable.auto.offset.store=false</c>; an offset is stored only for a position the
+/// pipeline acknowledged (acknowledgements arrive in order per partition, so what is stored is the
+/// contiguous watermark, as offset + 1 — Kafka's committed offset is the next record to read).
+/// librdkafka's auto-commit commits stored offsets; revocation and shutdown commit explicitly.
+/// </para>
+/// <para>
+/// Rebalance: when partitions are revoked nothing more of them is handed out (records of theirs
+/// still buffered are dropped: the new owner reads them again), the revoke callback waits, bounded
+/// by <see cref="KafkaSourceOptions.RevokeTimeout"/>, until everything already handed out for them is
+/// acknowledged, commits, and only then lets them go. An acknowledgement for a partition no longer
+/// owned is ignored. Lost partitions (session expired) are let go at once without committing.
+/// </para>
+/// <para>
+/// A record that cannot be decoded goes to the dead-letter queue with its original bytes and is
+/// passed on as a position-only heartbeat, so its offset is acknowledged in order and the partition
+/// never stalls.
+/// </para>
+/// </summary>
+public sealed class KafkaChangeSource : IChangeSource
+{
+    private static readonly TimeSpan PollTimeout = TimeSpan.FromMilliseconds(100);
+
+    private readonly ConsumerConfig _config;
+    private readonly IReadOnlyList<string> _subscription;
+    private readonly IKafkaRecordDecoder _decoder;
+    private readonly IDeadLetterQueue _deadLetters;
+    private readonly ILogger _logger;
+    private readonly TimeSpan _revokeTimeout;
+    private readonly KafkaTransactionCoordinator? _coordinator;
+    private readonly Channel<FetchedRecord> _buffer;
+    private readonly int _resumeBelow;
+    private readonly object _lock = new();
+    private readonly Dictionary<TopicPartition, PartitionState> _owned = [];
+    private readonly CancellationTokenSource _stop = new();
+    private long _epochs;
+    private IConsumer<byte[]?, byte[]?>? _consumer;
+    private Thread? _pollThread;
+    private volatile bool _closing;
+    private int _disposed;
+    private long _pauses;
+    private int _assignments;
+
+    public KafkaChangeSource(
+        ConsumerConfig config,
+        IReadOnlyList<string> subscription,
+        IKafkaRecordDecoder decoder,
+        IDeadLetterQueue deadLetters,
+        int bufferCapacity = 2000,
+        TimeSpan? revokeTimeout = null,
+        ILogger? logger = null,
+        KafkaTransactionCoordinator? exactlyOnceCoordinator = null)
+    {
+        if (subscription.Count == 0)
+        {
+            throw new ArgumentException("a Kafka source needs at least one topic or a topic pattern", nameof(subscription));
+        }
+
+        if (string.IsNullOrEmpty(config.GroupId))
+        {
+            throw new ArgumentException("a Kafka source needs a consumer group id", nameof(config));
+        }
+
+        _config = new ConsumerConfig(config.ToDictionary(kv => kv.Key, kv => kv.Value))
+        {
+            // The pipeline decides what is stored; librdkafka only commits it.
+            EnableAutoOffsetStore = false,
+        };
+        _subscription = subscription;
+        _decoder = decoder;
+        _deadLetters = deadLetters;
+        _revokeTimeout = revokeTimeout ?? TimeSpan.FromSeconds(30);
+        _logger = logger ?? NullLogger.Instance;
+        _coordinator = exactlyOnceCoordinator;
+        _resumeBelow = bufferCapacity / 2;
+        _buffer = Channel.CreateBounded<FetchedRecord>(new BoundedChannelOptions(bufferCapacity)
+        {
+            SingleReader = true,
+            SingleWriter = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+    }
+
+    public string GroupId => _config.GroupId;
+
+    /// <summary>The consumer, once <see cref="ReadAsync"/> started (exactly-once sinks take its group metadata).</summary>
+    internal IConsumer<byte[]?, byte[]?>? Consumer => _consumer;
+
+    /// <summary>How often the buffer ran full and partitions were paused (backpressure reached Kafka).</summary>
+    public long Pauses => Interlocked.Read(ref _pauses);
+
+    /// <summary>How many times partitions were assigned to this consumer (rebalances it took part in).</summary>
+    public int Assignments => Volatile.Read(ref _assignments);
+
+    public async IAsyncEnumerable<ChangeEvent> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        Start();
+        var reader = _buffer.Reader;
+        while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (reader.TryRead(out var fetched))
+            {
+                var result = fetched.Result;
+                if (!HandOut(result.TopicPartition, fetched.Epoch, result.Offset.Value))
+                {
+                    continue;
+                }
+
+                yield return await DecodeAsync(result, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    public ValueTask AcknowledgeAsync(SourcePosition position, CancellationToken cancellationToken)
+    {
+        var slash = position.Stream.LastIndexOf('/');
+        if (slash <= 0 || !int.TryParse(position.Stream.AsSpan(slash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var partition))
+        {
+            throw new ArgumentException($"'{position}' is not a Kafka position (topic/partition@offset)", nameof(position));
+        }
+
+        var tp = new TopicPartition(position.Stream[..slash], partition);
+        lock (_lock)
+        {
+            if (!_owned.TryGetValue(tp, out var state))
+            {
+                Log.LateAck(_logger, position.ToString());
+                return default;
+            }
+
+            if (position.Major > state.Acknowledged)
+            {
+                state.Acknowledged = position.Major;
+                try
+                {
+                    _consumer?.StoreOffset(new TopicPartitionOffset(tp, position.Major + 1));
+                }
+                catch (KafkaException e) when (e.Error.Code == ErrorCode.Local_State || e.Error.Code == ErrorCode.Local_UnknownPartition)
+                {
+                    // Unassigned between our check and the call: the revoke path commits what we recorded.
+                }
+            }
+
+            Monitor.PulseAll(_lock);
+        }
+
+        return default;
+    }
+
+    private void Start()
+    {
+        if (_pollThread is not null)
+        {
+            throw new InvalidOperationException("ReadAsync may be called once per Kafka source");
+        }
+
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        _consumer = new ConsumerBuilder<byte[]?, byte[]?>(_config)
+            .SetPartitionsAssignedHandler((_, partitions) => OnAssigned(partitions))
+            .SetPartitionsRevokedHandler((c, partitions) => OnRevoked(c, partitions))
+            .SetPartitionsLostHandler((_, partitions) => OnLost(partitions))
+            .SetErrorHandler((_, error) => Log.ClientError(_logger, error.Code, error.Reason))
+            .SetLogHandler((_, _) => { })
+            .Build();
+        Log.Subscribing(_logger, _config.GroupId, string.Join(",", _subscription), _config.BootstrapServers);
+        _consumer.Subscribe(_subscription);
+        _coordinator?.RegisterSource(_config.BootstrapServers, _consumer);
+        _pollThread = new Thread(Poll) { IsBackground = true, Name = "kafka-source-" + _config.GroupId };
+        _pollThread.Start();
+    }
+
+    private void Poll()
+    {
+        var consumer = _consumer!;
+        var writer = _buffer.Writer;
+        var overflow = new Queue<FetchedRecord>();
+        var paused = new List<TopicPartition>();
+        Exception? failure = null;
+        try
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                while (overflow.Count > 0 && writer.TryWrite(overflow.Peek()))
+                {
+                    overflow.Dequeue();
+                }
+
+                // Resume at a low-water mark, not at the first free slot: every resume costs a fetch round trip.
+                if (overflow.Count == 0 && paused.Count > 0 && _buffer.Reader.Count <= _resumeBelow)
+                {
+                    var assignment = consumer.Assignment.ToHashSet();
+                    var resume = paused.Where(assignment.Contains).ToList();
+                    consumer.Resume(resume);
+                    Log.Resumed(_logger, _config.GroupId, resume.Count);
+                    paused.Clear();
+                }
+
+                ConsumeResult<byte[]?, byte[]?>? result;
+                try
+                {
+                    result = consumer.Consume(PollTimeout);
+                }
+                catch (ConsumeException e) when (!e.Error.IsFatal)
+                {
+                    Log.ClientError(_logger, e.Error.Code, e.Error.Reason);
+                    continue;
+                }
+
+                if (result is null || result.IsPartitionEOF)
+                {
+                    continue;
+                }
+
+                var fetched = new FetchedRecord(result, EpochOf(result.TopicPartition));
+                if (overflow.Count == 0 && writer.TryWrite(fetched))
+                {
+                    continue;
+                }
+
+                // The pipeline is behind: hold the record, pause fetching, keep polling (heartbeats, rebalances).
+                overflow.Enqueue(fetched);
+                var toPause = consumer.Assignment.Where(tp => !paused.Contains(tp)).ToList();
+                if (toPause.Count > 0)
+                {
+                    consumer.Pause(toPause);
+                    paused.AddRange(toPause);
+                    Interlocked.Increment(ref _pauses);
+                    Log.Paused(_logger, _config.GroupId, paused.Count);
+                }
+            }
+        }
+        catch (Exception e) when (e is KafkaException or InvalidOperationException)
+        {
+            failure = e;
+        }
+        finally
+        {
+            writer.TryComplete(failure);
+        }
+    }
+
+    private long EpochOf(TopicPartition tp)
+    {
+        lock (_lock)
+        {
+            return _owned.TryGetValue(tp, out var state) ? state.Epoch : -1;
+        }
+    }
+
+    private bool HandOut(TopicPartition tp, long epoch, long offset)
+    {
+        lock (_lock)
+        {
+            if (!_owned.TryGetValue(tp, out var state) || state.Epoch != epoch || state.Revoking || offset <= state.HandedOut)
+            {
+                return false;
+            }
+
+            state.HandedOut = offset;
+            return true;
+        }
+    }
+
+    private async ValueTask<ChangeEvent> DecodeAsync(ConsumeResult<byte[]?, byte[]?> result, CancellationToken cancellationToken)
+    {
+        var message = result.Message;
+        var record = new DebeziumRecord
+        {
+            Topic = result.Topic,
+            Partition = result.Partition.Value,
+            Offset = result.Offset.Value,
+            // Kafka's null (tombstone, keyless table) must stay null: a null byte[] would convert to an
+            // empty, non-null ReadOnlyMemory. Zero bytes count as null too — no converter writes an empty
+            // key or value, and librdkafka's mock cluster hands a null back as zero bytes.
+            Key = Bytes(message.Key),
+            Value = Bytes(message.Value),
+            Headers = message.Headers?.Select(h => new KeyValuePair<string, byte[]?>(h.Key, h.GetValueBytes())).ToList(),
+        };
+        try
+        {
+            return await _decoder.DecodeAsync(record, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Log.DecodeFailed(_logger, e, result.Topic, result.Partition.Value, result.Offset.Value);
+            var position = SourcePosition.ForKafka(result.Topic, result.Partition.Value, result.Offset.Value);
+            await _deadLetters.WriteAsync(
+                new DeadLetter
+                {
+                    Stage = "decode",
+                    Error = $"{record.Describe()}: {e.Message}",
+                    ErrorType = e.GetType().FullName,
+                    Position = position,
+                    Payload = message.Value ?? [],
+                    Key = record.Key,
+                    FailedAt = DateTimeOffset.UtcNow,
+                    Attempts = 1,
+                },
+                cancellationToken).ConfigureAwait(false);
+
+            // Passed on as a position-only marker: the runner acknowledges it in order, nothing is delivered.
+            return new ChangeEvent
+            {
+                Kind = ChangeKind.Heartbeat,
+                Source = new SourceInfo { Topic = result.Topic },
+                Position = position,
+                Raw = record.Value,
+            };
+        }
+    }
+
+    private static ReadOnlyMemory<byte>? Bytes(byte[]? bytes)
+    {
+        if (bytes is null || bytes.Length == 0)
+        {
+            return null;
+        }
+
+        return bytes;
+    }
+
+    private void OnAssigned(List<TopicPartition> partitions)
+    {
+        Interlocked.Increment(ref _assignments);
+        lock (_lock)
+        {
+            foreach (var tp in partitions)
+            {
+                _owned[tp] = new PartitionState(Interlocked.Increment(ref _epochs));
+            }
+        }
+
+        Log.Assigned(_logger, _config.GroupId, Describe(partitions));
+    }
+
+    private void OnRevoked(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartitionOffset> revoked)
+    {
+        var partitions = revoked.Select(p => p.TopicPartition).ToList();
+        var drained = true;
+        lock (_lock)
+        {
+            foreach (var tp in partitions)
+            {
+                if (_owned.TryGetValue(tp, out var state))
+                {
+                    state.Revoking = true;
+                }
+            }
+
+            // On shutdown the pipeline has already drained: whatever is unacknowledged now stays so.
+            var deadline = DateTime.UtcNow + (_closing ? TimeSpan.Zero : _revokeTimeout);
+            while (!partitions.All(tp => !_owned.TryGetValue(tp, out var s) || s.Drained))
+            {
+                var left = deadline - DateTime.UtcNow;
+                if (left <= TimeSpan.Zero)
+                {
+                    drained = false;
+                    break;
+                }
+
+                Monitor.Wait(_lock, left);
+            }
+        }
+
+        var committed = Commit(consumer, partitions);
+        lock (_lock)
+        {
+            foreach (var tp in partitions)
+            {
+                _owned.Remove(tp);
+            }
+        }
+
+        if (drained)
+        {
+            Log.Revoked(_logger, _config.GroupId, Describe(partitions), committed);
+        }
+        else
+        {
+            Log.RevokeTimedOut(_logger, _config.GroupId, Describe(partitions), _revokeTimeout, committed);
+        }
+    }
+
+    private void OnLost(List<TopicPartitionOffset> lost)
+    {
+        lock (_lock)
+        {
+            foreach (var p in lost)
+            {
+                _owned.Remove(p.TopicPartition);
+            }
+
+            Monitor.PulseAll(_lock);
+        }
+
+        Log.Lost(_logger, _config.GroupId, Describe(lost.Select(p => p.TopicPartition)));
+    }
+
+    /// <summary>Commits the acknowledged watermark of <paramref name="partitions"/> (offset + 1); returns what it committed, for the log.</summary>
+    private string Commit(IConsumer<byte[]?, byte[]?> consumer, IEnumerable<TopicPartition> partitions)
+    {
+        List<TopicPartitionOffset> offsets;
+        lock (_lock)
+        {
+            offsets = partitions
+                .Select(tp => (tp, state: _owned.GetValueOrDefault(tp)))
+                .Where(x => x.state is { } s && s.Acknowledged > s.Committed)
+                .Select(x => new TopicPartitionOffset(x.tp, x.state!.Acknowledged + 1))
+                .ToList();
+        }
+
+        if (offsets.Count == 0)
+        {
+            return "nothing new";
+        }
+
+        try
+        {
+            consumer.Commit(offsets);
+            lock (_lock)
+            {
+                foreach (var o in offsets)
+                {
+                    if (_owned.TryGetValue(o.TopicPartition, out var s))
+                    {
+                        s.Committed = o.Offset.Value - 1;
+                    }
+                }
+            }
+        }
+        catch (KafkaException e)
+        {
+            // E.g. REBALANCE_IN_PROGRESS: the group moved on; the new owner starts from the last
+            // committed offset and re-reads what we acknowledged since (at-least-once, never a gap).
+            Log.CommitFailed(_logger, _config.GroupId, e.Error.Reason);
+            return "nothing (commit failed: " + e.Error.Reason + ")";
+        }
+
+        return string.Join(", ", offsets.Select(o => string.Create(CultureInfo.InvariantCulture, $"{o.Topic}/{o.Partition.Value}@{o.Offset.Value}")));
+    }
+
+    private static string Describe(IEnumerable<TopicPartition> partitions) =>
+        string.Join(", ", partitions.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Topic}/{p.Partition.Value}")));
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _closing = true;
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_pollThread is not null)
+        {
+            await Task.Run(() => _pollThread.Join(), CancellationToken.None).ConfigureAwait(false);
+        }
+
+        if (_consumer is not null)
+        {
+            _coordinator?.UnregisterSource(_config.BootstrapServers);
+            var consumer = _consumer;
+            await Task.Run(
+                () =>
+                {
+                    try
+                    {
+                        Commit(consumer, consumer.Assignment);
+
+                        // Leaves the group at once (instead of after the session timeout); runs the revoke callback.
+                        consumer.Close();
+                    }
+                    catch (KafkaException e)
+                    {
+                        Log.CommitFailed(_logger, _config.GroupId, e.Error.Reason);
+                    }
+                    finally
+                    {
+                        consumer.Dispose();
+                    }
+                },
+                CancellationToken.None).ConfigureAwait(false);
+        }
+
+        _stop.Dispose();
+    }
+
+    /// <summary>Test hook: the process dies — no commit, no leave-group; acknowledged offsets only survive if auto-commit already sent them.</summary>
+    internal async ValueTask CrashAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_pollThread is not null)
+        {
+            await Task.Run(() => _pollThread.Join(), CancellationToken.None).ConfigureAwait(false);
+        }
+
+        _consumer?.Dispose();
+    }
+}

@@ -1,0 +1,142 @@
+using System.Text.RegularExpressions;
+using CdcPipeline.Core.Configuration;
+using CdcPipeline.Core.Debezium;
+using CdcPipeline.Core.Pipeline;
+using CdcPipeline.Core.Sinks;
+using CdcPipeline.Kafka.DeadLetters;
+using CdcPipeline.Kafka.ExactlyOnce;
+using Confluent.Kafka;
+using Confluent.SchemaRegistry;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace CdcPipeline.Kafka.Source;
+
+/// <summary>
+/// <c>source.kafka:</c> — see <see cref="KafkaSourceOptions"/>. Records that cannot be decoded go to
+/// <c>deadLetter.topic</c> on the same cluster when it is set, else to a JSON-lines file next to
+/// <c>deadLetter.path</c> (<c>….decode.jsonl</c>: the runner's own dead-letter file stays its own).
+/// </summary>
+public sealed class KafkaSourceFactory : ISourceFactory
+{
+    public string Kind => "kafka";
+
+    public IChangeSource Create(PipelineComponentContext context)
+    {
+        var options = context.Bind<KafkaSourceOptions>();
+        if (options.Topics is { Count: > 0 } && !string.IsNullOrEmpty(options.TopicPattern))
+        {
+            throw context.Error("topicPattern", "give either topics or topicPattern, not both");
+        }
+
+        if (!string.IsNullOrEmpty(options.TopicPattern))
+        {
+            try
+            {
+                _ = new Regex(options.TopicPattern, RegexOptions.None, TimeSpan.FromSeconds(1));
+            }
+            catch (ArgumentException e)
+            {
+                throw context.Error("topicPattern", $"not a valid regular expression: {e.Message}");
+            }
+        }
+
+        if (options.Debezium is not null)
+        {
+            ConfigBinding.Validate(options.Debezium, context.Section.GetSection("debezium").Path, context.Locations);
+        }
+
+        var subscription = options.Subscription();
+        if (subscription.Count == 0)
+        {
+            throw context.Error("topics", "no topics: list topics, give a topicPattern (e.g. '^legacy\\.public\\..*'), or describe the connector under debezium:");
+        }
+
+        var config = BuildConsumerConfig(options, context.Pipeline.Name);
+        var loggers = context.Services.GetService<ILoggerFactory>();
+        var decoder = CreateDecoder(options, context);
+        var deadLetters = CreateDeadLetters(options, config, context, loggers);
+        KafkaTransactionCoordinator? coordinator = null;
+        if (options.ExactlyOnce)
+        {
+            coordinator = context.Services.GetRequiredService<KafkaTransactionCoordinator>();
+            coordinator.DeclareExactlyOnce(options.BootstrapServers);
+        }
+
+        return new KafkaChangeSource(
+            config,
+            subscription,
+            decoder,
+            deadLetters,
+            options.BufferCapacity,
+            options.RevokeTimeout,
+            loggers?.CreateLogger<KafkaChangeSource>(),
+            coordinator);
+    }
+
+    public static ConsumerConfig BuildConsumerConfig(KafkaSourceOptions options, string pipelineName)
+    {
+        var config = new ConsumerConfig
+        {
+            BootstrapServers = options.BootstrapServers,
+            GroupId = string.IsNullOrEmpty(options.GroupId) ? pipelineName : options.GroupId,
+            ClientId = pipelineName + "-source",
+            AutoOffsetReset = Enum.Parse<AutoOffsetReset>(options.AutoOffsetReset, ignoreCase: true),
+            EnableAutoCommit = true,
+            EnableAutoOffsetStore = false,
+
+            // Debezium writes transaction metadata and an exactly-once upstream may write transactionally.
+            IsolationLevel = IsolationLevel.ReadCommitted,
+        };
+        KafkaClientSettings.Apply(config, options.Consumer);
+        return config;
+    }
+
+    private static IKafkaRecordDecoder CreateDecoder(KafkaSourceOptions options, PipelineComponentContext context)
+    {
+        if (string.Equals(options.Format, "json", StringComparison.OrdinalIgnoreCase))
+        {
+            return new JsonRecordDecoder();
+        }
+
+        var registry = context.Services.GetService<ISchemaRegistryClient>();
+        if (registry is null)
+        {
+            if (string.IsNullOrEmpty(options.SchemaRegistryUrl))
+            {
+                throw context.Error("schemaRegistryUrl", "format avro needs schemaRegistryUrl (e.g. http://schema-registry:8081)");
+            }
+
+            var config = new SchemaRegistryConfig { Url = options.SchemaRegistryUrl };
+            foreach (var (key, value) in options.SchemaRegistry ?? [])
+            {
+                config.Set(key, value);
+            }
+
+            registry = new CachedSchemaRegistryClient(config);
+        }
+
+        return new AvroRecordDecoder(registry);
+    }
+
+    private static IDeadLetterQueue CreateDeadLetters(KafkaSourceOptions options, ConsumerConfig consumer, PipelineComponentContext context, ILoggerFactory? loggers)
+    {
+        var deadLetter = context.Pipeline.DeadLetter;
+        if (!string.IsNullOrEmpty(deadLetter.Topic))
+        {
+            var producer = new ProducerConfig { BootstrapServers = options.BootstrapServers };
+            foreach (var (key, value) in consumer)
+            {
+                if (key.StartsWith("ssl.", StringComparison.Ordinal) || key.StartsWith("sasl.", StringComparison.Ordinal) || key == "security.protocol")
+                {
+                    producer.Set(key, value);
+                }
+            }
+
+            return new KafkaDeadLetterQueue(producer, deadLetter.Topic, loggers?.CreateLogger<KafkaDeadLetterQueue>());
+        }
+
+        var path = context.ResolvePath(deadLetter.Path);
+        return new JsonLinesDeadLetterQueue(Path.ChangeExtension(path, ".decode.jsonl"));
+    }
+}

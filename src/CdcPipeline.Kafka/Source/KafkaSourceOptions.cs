@@ -1,0 +1,61 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace CdcPipeline.Kafka.Source;
+
+/// <summary><c>source.kafka:</c> — Debezium topics in.</summary>
+public sealed class KafkaSourceOptions
+{
+    [Required(ErrorMessage = "a kafka source needs bootstrapServers (host:port[,host:port…])")]
+    public string BootstrapServers { get; set; } = "";
+
+    /// <summary>Consumer group; defaults to the pipeline name.</summary>
+    public string? GroupId { get; set; }
+
+    public List<string>? Topics { get; set; }
+
+    /// <summary>A regular expression over topic names; librdkafka treats a subscription starting with <c>^</c> as a pattern.</summary>
+    public string? TopicPattern { get; set; }
+
+    [RegularExpression("^(?i:earliest|latest|error)$", ErrorMessage = "must be earliest, latest or error")]
+    public string AutoOffsetReset { get; set; } = "earliest";
+
+    [RegularExpression("^(?i:json|avro)$", ErrorMessage = "must be json or avro")]
+    public string Format { get; set; } = "json";
+
+    public string? SchemaRegistryUrl { get; set; }
+
+    /// <summary>Schema Registry client settings (<c>basic.auth.user.info</c>, TLS), passed through untouched.</summary>
+    public Dictionary<string, string>? SchemaRegistry { get; set; }
+
+    /// <summary>librdkafka consumer settings, passed through untouched (TLS, SASL, …); they win over ours.</summary>
+    public Dictionary<string, string>? Consumer { get; set; }
+
+    /// <summary>Records fetched ahead of the pipeline; when full, partitions are paused (the consumer keeps polling).</summary>
+    [Range(1, 1_000_000)]
+    public int BufferCapacity { get; set; } = 2000;
+
+    /// <summary>How long a revoked partition waits for the pipeline to acknowledge what it already handed out.</summary>
+    public TimeSpan RevokeTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Kafka → Kafka exactly-once: the domain Kafka sink on the same cluster commits this group's offsets in its transactions.</summary>
+    public bool ExactlyOnce { get; set; }
+
+    /// <summary>The Debezium connector behind the topics (for <c>connector render</c>, and topics when none are listed).</summary>
+    public DebeziumConnectorOptions? Debezium { get; set; }
+
+    /// <summary>The subscription: the topic list, else the pattern (anchored with <c>^</c>), else the connector's topics.</summary>
+    public IReadOnlyList<string> Subscription()
+    {
+        if (Topics is { Count: > 0 })
+        {
+            return Topics;
+        }
+
+        if (!string.IsNullOrEmpty(TopicPattern))
+        {
+            return [TopicPattern.StartsWith('^') ? TopicPattern : "^" + TopicPattern];
+        }
+
+        return Debezium?.Topics() ?? [];
+    }
+}

@@ -1,0 +1,129 @@
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CdcPipeline.Core.Configuration;
+using CdcPipeline.Kafka.Connect;
+using CdcPipeline.Kafka.Source;
+using Microsoft.Extensions.Configuration;
+
+namespace CdcPipeline.Commands;
+
+/// <summary>
+/// <c>connector render|apply|status|restart</c>: Debezium's connector configuration built from the
+/// pipeline configuration (<c>source.kafka.debezium</c>: one table list, one place), and Kafka Connect's
+/// REST API to create/update, inspect and restart it.
+/// </summary>
+internal static class ConnectorCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("connector", "Debezium connector: render its config from the pipeline config; apply, status, restart via Kafka Connect's REST API.");
+        command.Subcommands.Add(Render());
+        command.Subcommands.Add(Remote("apply", "Create or update the connector (PUT /connectors/{name}/config).", (c, name, config, ct) => c.PutConfigAsync(name, config!, ct), needsConfig: true));
+        command.Subcommands.Add(Remote("status", "Show the connector's and its tasks' state.", (c, name, _, ct) => c.GetStatusAsync(name, ct), needsConfig: false));
+        command.Subcommands.Add(Remote("restart", "Restart the connector and its tasks.", (c, name, _, ct) => c.RestartAsync(name, ct), needsConfig: false));
+        return command;
+    }
+
+    private static Option<FileInfo> ConfigOption(bool required) => new("--config") { Description = "the pipeline YAML (source.kafka.debezium describes the connector)", Required = required };
+
+    private static Option<string> FormatOption() => new("--format") { Description = "avro | json (default: source.kafka.format)" };
+
+    private static Command Render()
+    {
+        var config = ConfigOption(required: true);
+        var format = FormatOption();
+        var command = new Command("render", "Print the connector configuration JSON (the body of PUT /connectors/{name}/config).") { config, format };
+        command.SetAction(async (parse, _) =>
+        {
+            try
+            {
+                var (_, json) = Build(parse.GetValue(config)!, parse.GetValue(format));
+                await Console.Out.WriteLineAsync(json.ToJsonString(new JsonSerializerOptions { WriteIndented = true })).ConfigureAwait(false);
+                return 0;
+            }
+            catch (ConfigurationException e)
+            {
+                await Console.Error.WriteLineAsync($"connector render: {e.Message}").ConfigureAwait(false);
+                return 2;
+            }
+        });
+        return command;
+    }
+
+    private static Command Remote(string name, string description, Func<KafkaConnectClient, string, JsonObject?, CancellationToken, Task<JsonNode?>> call, bool needsConfig)
+    {
+        var config = ConfigOption(required: needsConfig);
+        var format = FormatOption();
+        var url = new Option<string>("--connect-url") { Description = "Kafka Connect's REST URL", DefaultValueFactory = _ => "http://localhost:8083" };
+        var connector = new Option<string>("--name") { Description = "connector name (default: source.kafka.debezium.connectorName, else the pipeline name)" };
+        var command = new Command(name, description) { config, format, url, connector };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            try
+            {
+                string? connectorName = parse.GetValue(connector);
+                JsonObject? body = null;
+                if (parse.GetValue(config) is { } file)
+                {
+                    (var derived, body) = Build(file, parse.GetValue(format));
+                    connectorName ??= derived;
+                }
+
+                if (connectorName is null)
+                {
+                    await Console.Error.WriteLineAsync($"connector {name}: give --name or --config").ConfigureAwait(false);
+                    return 2;
+                }
+
+                if (!Uri.TryCreate(parse.GetValue(url), UriKind.Absolute, out var baseUrl) || baseUrl.Scheme is not ("http" or "https"))
+                {
+                    await Console.Error.WriteLineAsync($"connector {name}: --connect-url '{parse.GetValue(url)}' is not an http(s) URL, e.g. http://localhost:8083").ConfigureAwait(false);
+                    return 2;
+                }
+
+                using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+                var result = await call(new KafkaConnectClient(http, baseUrl), connectorName, body, cancellationToken).ConfigureAwait(false);
+                await Console.Out.WriteLineAsync(result?.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) ?? $"{name}: ok").ConfigureAwait(false);
+                return 0;
+            }
+            catch (ConfigurationException e)
+            {
+                await Console.Error.WriteLineAsync($"connector {name}: {e.Message}").ConfigureAwait(false);
+                return 2;
+            }
+            catch (KafkaConnectException e)
+            {
+                await Console.Error.WriteLineAsync($"connector {name}: {e.Message}").ConfigureAwait(false);
+                return 1;
+            }
+        });
+        return command;
+    }
+
+    /// <summary>The connector name and configuration from a pipeline file.</summary>
+    internal static (string Name, JsonObject Config) Build(FileInfo file, string? format)
+    {
+        var configuration = PipelineConfiguration.Load(file.FullName);
+        var section = configuration.Root.GetSection("source:kafka");
+        if (!section.Exists())
+        {
+            throw new ConfigurationException("source:kafka", "connector commands need a kafka source with a debezium: section", configuration.Locations);
+        }
+
+        var source = ConfigBinding.Bind<KafkaSourceOptions>(section, configuration.Locations);
+        if (source.Debezium is null)
+        {
+            throw new ConfigurationException("source:kafka:debezium", "describe the connector here (topicPrefix, tables, database, slot, publication)", configuration.Locations);
+        }
+
+        ConfigBinding.Validate(source.Debezium, "source:kafka:debezium", configuration.Locations);
+        var chosen = format ?? source.Format;
+        if (chosen is not ("avro" or "json"))
+        {
+            throw new ConfigurationException("--format", $"'{chosen}': use avro or json", configuration.Locations);
+        }
+
+        return (source.Debezium.ConnectorNameOr(configuration.Options.Name), ConnectorRenderer.Render(source.Debezium, chosen));
+    }
+}

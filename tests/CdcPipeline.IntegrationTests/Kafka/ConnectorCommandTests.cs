@@ -1,0 +1,84 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json.Nodes;
+using CdcPipeline.Commands;
+using CdcPipeline.Kafka.Connect;
+
+namespace CdcPipeline.IntegrationTests.Kafka;
+
+/// <summary>The Kafka Connect REST client against a real HTTP listener playing Connect, and the connector JSON rendered from the pipeline config.</summary>
+public sealed class ConnectorCommandTests
+{
+    private static int FreePort()
+    {
+        using var socket = new TcpListener(IPAddress.Loopback, 0);
+        socket.Start();
+        return ((IPEndPoint)socket.LocalEndpoint).Port;
+    }
+
+    [Fact]
+    public async Task Apply_puts_the_rendered_config_and_status_shows_Connects_own_error_message()
+    {
+        var port = FreePort();
+        using var listener = new HttpListener();
+        listener.Prefixes.Add($"http://127.0.0.1:{port}/");
+        listener.Start();
+        var requests = new List<(string Method, string Path, string Body)>();
+        var server = Task.Run(async () =>
+        {
+            for (var i = 0; i < 2; i++)
+            {
+                var context = await listener.GetContextAsync();
+                using var reader = new StreamReader(context.Request.InputStream, Encoding.UTF8);
+                var body = await reader.ReadToEndAsync();
+                requests.Add((context.Request.HttpMethod, context.Request.Url!.PathAndQuery, body));
+                var (status, answer) = context.Request.HttpMethod == "PUT"
+                    ? (201, "{\"name\":\"legacy-orders\",\"config\":" + body + ",\"tasks\":[]}")
+                    : (404, "{\"error_code\":404,\"message\":\"No status found for connector legacy-orders\"}");
+                context.Response.StatusCode = status;
+                context.Response.ContentType = "application/json";
+                var bytes = Encoding.UTF8.GetBytes(answer);
+                await context.Response.OutputStream.WriteAsync(bytes);
+                context.Response.Close();
+            }
+        }, TestContext.Current.CancellationToken);
+
+        var (name, config) = ConnectorCommand.Build(new FileInfo(Path.Combine(KafkaRecords.RepositoryRoot, "samples", "legacy-orders", "pipeline.kafka.yaml")), "avro");
+        using var http = new HttpClient();
+        var client = new KafkaConnectClient(http, new Uri($"http://127.0.0.1:{port}"));
+        var created = await client.PutConfigAsync(name, config, TestContext.Current.CancellationToken);
+        var error = await Assert.ThrowsAsync<KafkaConnectException>(() => client.GetStatusAsync(name, TestContext.Current.CancellationToken));
+        await server;
+
+        Assert.Equal("legacy-orders", created!["name"]!.GetValue<string>());
+        Assert.Equal(("PUT", "/connectors/legacy-orders/config"), (requests[0].Method, requests[0].Path));
+        Assert.Equal("public.tb_cust_mst,public.tb_ord_mst,public.tb_ord_dtl,public.tb_aud_log", JsonNode.Parse(requests[0].Body)!["table.include.list"]!.GetValue<string>());
+        Assert.Equal(("GET", "/connectors/legacy-orders/status"), (requests[1].Method, requests[1].Path));
+        Assert.Equal(404, error.StatusCode);
+        Assert.Contains("No status found for connector legacy-orders", error.Message, StringComparison.Ordinal);
+        Assert.Contains("connector apply", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_unreachable_Connect_is_named_with_what_to_check()
+    {
+        using var http = new HttpClient();
+        var url = $"http://127.0.0.1:{FreePort()}";
+        var client = new KafkaConnectClient(http, new Uri(url));
+        var error = await Assert.ThrowsAsync<KafkaConnectException>(() => client.RestartAsync("legacy-orders", TestContext.Current.CancellationToken));
+        Assert.Contains($"not reachable at {url}/", error.Message, StringComparison.Ordinal);
+        Assert.Contains("docker compose ps connect", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("avro", "legacy-orders-avro.json")]
+    [InlineData("json", "legacy-orders-json.json")]
+    public void The_committed_connector_files_are_what_render_produces_from_the_pipeline_config(string format, string file)
+    {
+        var root = KafkaRecords.RepositoryRoot;
+        var (_, config) = ConnectorCommand.Build(new FileInfo(Path.Combine(root, "samples", "legacy-orders", "pipeline.kafka.yaml")), format);
+        var committed = JsonNode.Parse(File.ReadAllText(Path.Combine(root, "connector-config", file)));
+        Assert.True(JsonNode.DeepEquals(committed, config), $"connector-config/{file} is stale: regenerate it with 'cdcpipeline connector render --config samples/legacy-orders/pipeline.kafka.yaml --format {format}'");
+    }
+}

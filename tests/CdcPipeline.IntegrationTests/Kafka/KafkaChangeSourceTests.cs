@@ -1,0 +1,335 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text;
+using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Json;
+using CdcPipeline.Kafka.DeadLetters;
+using CdcPipeline.Kafka.Source;
+using Confluent.Kafka;
+
+namespace CdcPipeline.IntegrationTests.Kafka;
+
+public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
+{
+    private ConsumerConfig Consumer(string group) => new()
+    {
+        BootstrapServers = kafka.BootstrapServers,
+        GroupId = group,
+        AutoOffsetReset = AutoOffsetReset.Earliest,
+        SessionTimeoutMs = 6000,
+        HeartbeatIntervalMs = 500,
+        AutoCommitIntervalMs = 200,
+    };
+
+    [Fact]
+    public async Task Json_records_with_schemas_decode_through_Kafka_exactly_as_the_recorded_golden_output()
+    {
+        var prefix = kafka.Unique("legacy");
+        var records = KafkaRecords.Sample(prefix);
+        foreach (var r in records)
+        {
+            await kafka.ProduceAsync(r.Topic!, r.Key?.ToArray(), r.Value?.ToArray(), partition: 0);
+        }
+
+        var topics = records.Select(r => r.Topic!).Distinct().ToList();
+        var deadLetters = new RecordingDeadLetters();
+        await using var source = new KafkaChangeSource(Consumer(kafka.Unique("g")), topics, new JsonRecordDecoder(), deadLetters);
+        var changes = await ReadAsync(source, records.Count, ack: true);
+
+        Assert.Empty(deadLetters.Letters);
+        var expected = KafkaRecords.ExpectedDecode();
+        foreach (var topic in topics)
+        {
+            var want = records.Select((r, i) => (r, i)).Where(x => x.r.Topic == topic).Select(x => expected[x.i]).ToList();
+            var got = changes.Where(c => c.Position.Stream == topic + "/0").OrderBy(c => c.Position.Major).Select(CanonicalJson.Serialize).ToList();
+            Assert.Equal(want, got);
+        }
+
+        Assert.Contains(changes, c => c.Kind == ChangeKind.Heartbeat);
+        Assert.Contains(changes, c => c.Kind == ChangeKind.Transaction);
+        Assert.All(changes.Where(c => c.Kind == ChangeKind.Change), c => Assert.NotNull(c.Raw));
+    }
+
+    [Fact]
+    public async Task Json_records_without_schemas_decode_with_the_same_envelope()
+    {
+        var prefix = kafka.Unique("legacy");
+        var records = KafkaRecords.Sample(prefix).Where(r => r.Topic!.Contains(".public.", StringComparison.Ordinal)).ToList();
+        foreach (var r in records)
+        {
+            await kafka.ProduceAsync(r.Topic!, KafkaRecords.WithoutSchema(r.Key), KafkaRecords.WithoutSchema(r.Value), partition: 0);
+        }
+
+        var deadLetters = new RecordingDeadLetters();
+        await using var source = new KafkaChangeSource(Consumer(kafka.Unique("g")), records.Select(r => r.Topic!).Distinct().ToList(), new JsonRecordDecoder(), deadLetters);
+        var changes = await ReadAsync(source, records.Count, ack: true);
+
+        Assert.Empty(deadLetters.Letters);
+        var expected = KafkaRecords.ExpectedDecode();
+        var all = KafkaRecords.Sample(prefix);
+        foreach (var c in changes)
+        {
+            var index = all.FindIndex(r => r.Topic + "/0" == c.Position.Stream && r.Offset == c.Position.Major);
+            var want = System.Text.Json.JsonDocument.Parse(expected[index]).RootElement;
+            var got = System.Text.Json.JsonDocument.Parse(CanonicalJson.Serialize(c)).RootElement;
+            Assert.Equal(want.GetProperty("kind").GetString(), got.GetProperty("kind").GetString());
+            if (want.TryGetProperty("op", out var op))
+            {
+                Assert.Equal(op.GetString(), got.GetProperty("op").GetString());
+                Assert.Equal(want.GetProperty("table").GetString(), got.GetProperty("table").GetString());
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_record_that_cannot_be_decoded_goes_to_the_dead_letter_topic_with_its_bytes_and_the_source_goes_on()
+    {
+        var prefix = kafka.Unique("legacy");
+        var good = KafkaRecords.Sample(prefix).Where(r => r.Topic!.EndsWith(".tb_ord_mst", StringComparison.Ordinal)).Take(2).ToList();
+        var topic = good[0].Topic!;
+        var poison = "{\"before\": nope"u8.ToArray();
+        await kafka.ProduceAsync(topic, good[0].Key?.ToArray(), good[0].Value?.ToArray(), partition: 0);
+        await kafka.ProduceAsync(topic, Encoding.UTF8.GetBytes("poison-key"), poison, partition: 0);
+        await kafka.ProduceAsync(topic, good[1].Key?.ToArray(), good[1].Value?.ToArray(), partition: 0);
+
+        var dlqTopic = kafka.Unique("dlq");
+        var dlq = new KafkaDeadLetterQueue(new ProducerConfig { BootstrapServers = kafka.BootstrapServers }, dlqTopic);
+        await using (dlq)
+        {
+            await using var source = new KafkaChangeSource(Consumer(kafka.Unique("g")), [topic], new JsonRecordDecoder(), dlq);
+            var changes = await ReadAsync(source, 3, ack: true);
+            Assert.Equal([ChangeKind.Change, ChangeKind.Heartbeat, ChangeKind.Change], changes.Select(c => c.Kind));
+            Assert.Equal([0L, 1L, 2L], changes.Select(c => c.Position.Major));
+        }
+
+        var letters = kafka.ReadAll(dlqTopic, 1);
+        var letter = Assert.Single(letters);
+        Assert.Equal(poison, letter.Message.Value);
+        Assert.Equal("poison-key", Encoding.UTF8.GetString(letter.Message.Key!));
+        string Header(string name) => Encoding.UTF8.GetString(letter.Message.Headers.GetLastBytes(name));
+        Assert.Equal("decode", Header(DeadLetterHeaders.Stage));
+        Assert.Equal(topic, Header(DeadLetterHeaders.OriginalTopic));
+        Assert.Equal("0", Header(DeadLetterHeaders.OriginalPartition));
+        Assert.Equal("1", Header(DeadLetterHeaders.OriginalOffset));
+        Assert.Equal($"{topic}/0@1:0", Header(DeadLetterHeaders.Position));
+        Assert.Contains("malformed JSON", Header(DeadLetterHeaders.Error), StringComparison.Ordinal);
+        Assert.Equal(typeof(Core.Debezium.DebeziumDecodeException).FullName, Header(DeadLetterHeaders.ErrorType));
+    }
+
+    [Fact]
+    public async Task Records_not_acknowledged_before_a_stop_are_redelivered_and_nothing_acknowledged_is()
+    {
+        var topic = kafka.Unique("redeliver");
+        for (var i = 0; i < 20; i++)
+        {
+            await kafka.ProduceAsync(topic, "k", i.ToString(CultureInfo.InvariantCulture), partition: 0);
+        }
+
+        var group = kafka.Unique("g");
+        await using (var first = new KafkaChangeSource(Consumer(group), [topic], new TestRecordDecoder(), new RecordingDeadLetters()))
+        {
+            var read = await ReadAsync(first, 20, ack: false);
+            Assert.Equal(20, read.Count);
+            foreach (var change in read.Take(10))
+            {
+                await first.AcknowledgeAsync(change.Position, TestContext.Current.CancellationToken);
+            }
+        }
+
+        await using var second = new KafkaChangeSource(Consumer(group), [topic], new TestRecordDecoder(), new RecordingDeadLetters());
+        var again = await ReadAsync(second, 10, ack: true);
+        Assert.Equal(Enumerable.Range(10, 10).Select(i => (long)i), again.Select(c => c.Position.Major));
+    }
+
+    [Fact]
+    public async Task After_a_crash_before_commit_everything_unacknowledged_is_redelivered_without_loss()
+    {
+        var topic = kafka.Unique("crash");
+        for (var i = 0; i < 20; i++)
+        {
+            await kafka.ProduceAsync(topic, "k", i.ToString(CultureInfo.InvariantCulture), partition: 0);
+        }
+
+        var group = kafka.Unique("g");
+        var first = new KafkaChangeSource(Consumer(group), [topic], new TestRecordDecoder(), new RecordingDeadLetters());
+        var read = await ReadAsync(first, 20, ack: false);
+        foreach (var change in read.Take(10))
+        {
+            await first.AcknowledgeAsync(change.Position, TestContext.Current.CancellationToken);
+        }
+
+        // Dies without committing or leaving the group: the second instance gets the partition after the session times out.
+        await first.CrashAsync();
+
+        await using var second = new KafkaChangeSource(Consumer(group), [topic], new TestRecordDecoder(), new RecordingDeadLetters());
+        var again = await ReadUntilAsync(second, changes => changes.Any(c => c.Position.Major == 19), TimeSpan.FromSeconds(60));
+        var offsets = again.Select(c => c.Position.Major).ToList();
+        Assert.True(offsets[0] <= 10, $"redelivery starts at {offsets[0]}, after the unacknowledged offset 10: records were lost");
+        Assert.Equal(Enumerable.Range((int)offsets[0], 20 - (int)offsets[0]).Select(i => (long)i), offsets);
+    }
+
+    [Fact]
+    public async Task Two_consumers_in_a_group_rebalance_without_loss_or_reordering()
+    {
+        var topic = kafka.Unique("rebalance");
+        var produced = new List<(int Partition, long Offset)>();
+        for (var i = 0; i < 400; i++)
+        {
+            var r = await kafka.ProduceAsync(topic, "key" + (i % 40).ToString(CultureInfo.InvariantCulture), i.ToString(CultureInfo.InvariantCulture));
+            produced.Add((r.Partition.Value, r.Offset.Value));
+        }
+
+        Assert.Equal(4, produced.Select(p => p.Partition).Distinct().Count());
+        var group = kafka.Unique("g");
+        var seen = new ConcurrentDictionary<string, ConcurrentQueue<(int Partition, long Offset)>>();
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        var a = new KafkaChangeSource(Consumer(group), [topic], new TestRecordDecoder(), new RecordingDeadLetters(), logger: new TestLogger("a"));
+        var b = new KafkaChangeSource(Consumer(group), [topic], new TestRecordDecoder(), new RecordingDeadLetters(), logger: new TestLogger("b"));
+        var runA = Drive("a", a, seen, cts.Token);
+        await WaitForAsync(() => seen.GetValueOrDefault("a")?.Count >= 100, TimeSpan.FromSeconds(30));
+        var runB = Drive("b", b, seen, cts.Token);
+        for (var i = 400; i < 600; i++)
+        {
+            var r = await kafka.ProduceAsync(topic, "key" + (i % 40).ToString(CultureInfo.InvariantCulture), i.ToString(CultureInfo.InvariantCulture));
+            produced.Add((r.Partition.Value, r.Offset.Value));
+        }
+
+        var all = () => seen.Values.SelectMany(q => q).ToList();
+        await WaitForAsync(() => all().Distinct().Count() >= produced.Count && seen.GetValueOrDefault("b")?.IsEmpty == false, TimeSpan.FromSeconds(60));
+        await cts.CancelAsync();
+        await Task.WhenAll(runA, runB);
+        await a.DisposeAsync();
+        await b.DisposeAsync();
+
+
+        // No loss: every produced record was handed out.
+        Assert.Equal(produced.OrderBy(p => p).ToList(), all().Distinct().OrderBy(p => p).ToList());
+
+        // No reordering: per consumer and partition, records arrive in runs of consecutive offsets; only
+        // a rebalance (a new assignment) may start a new run, e.g. redelivering what was not yet committed.
+        var sources = new Dictionary<string, KafkaChangeSource> { ["a"] = a, ["b"] = b };
+        foreach (var (name, queue) in seen)
+        {
+            foreach (var partition in queue.GroupBy(p => p.Partition))
+            {
+                var runs = Runs(partition.Select(p => p.Offset).ToList()).ToList();
+                TestContext.Current.TestOutputHelper?.WriteLine($"consumer {name} partition {partition.Key}: {string.Join(", ", runs)}");
+                Assert.True(runs.Count <= sources[name].Assignments, $"consumer {name} partition {partition.Key} jumped outside a rebalance: {string.Join(", ", runs)}");
+            }
+        }
+
+        // Both members owned partitions after the rebalance.
+        Assert.NotEmpty(seen["b"]);
+        TestContext.Current.TestOutputHelper?.WriteLine($"{all().Count - all().Distinct().Count()} redelivered record(s) (the mock cluster rejects commits during a rebalance with REBALANCE_IN_PROGRESS; a real broker accepts the revoke-time commit)");
+    }
+
+    [Fact]
+    public async Task A_full_buffer_pauses_the_partitions_and_resumes_them_without_loss()
+    {
+        var topic = kafka.Unique("pause");
+        for (var i = 0; i < 300; i++)
+        {
+            await kafka.ProduceAsync(topic, "k" + (i % 7).ToString(CultureInfo.InvariantCulture), i.ToString(CultureInfo.InvariantCulture));
+        }
+
+        await using var source = new KafkaChangeSource(Consumer(kafka.Unique("g")), [topic], new TestRecordDecoder(), new RecordingDeadLetters(), bufferCapacity: 16);
+        var changes = new List<ChangeEvent>();
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        cts.CancelAfter(TimeSpan.FromSeconds(60));
+        await foreach (var change in source.ReadAsync(cts.Token))
+        {
+            changes.Add(change);
+            await source.AcknowledgeAsync(change.Position, cts.Token);
+            if (changes.Count % 50 == 0)
+            {
+                // A slow pipeline: the poll thread fills the buffer meanwhile and must pause.
+                await Task.Delay(300, cts.Token);
+            }
+
+            if (changes.Count == 300)
+            {
+                break;
+            }
+        }
+
+        Assert.True(source.Pauses > 0, "the buffer never ran full");
+        Assert.Equal(300, changes.Select(c => c.Position).Distinct().Count());
+        foreach (var stream in changes.GroupBy(c => c.Position.Stream))
+        {
+            Assert.Equal(stream.Select(c => c.Position.Major).Order(), stream.Select(c => c.Position.Major));
+        }
+    }
+
+    private static IEnumerable<string> Runs(List<long> offsets)
+    {
+        var start = 0;
+        for (var i = 1; i <= offsets.Count; i++)
+        {
+            if (i == offsets.Count || offsets[i] != offsets[i - 1] + 1)
+            {
+                yield return $"{offsets[start]}-{offsets[i - 1]}";
+                start = i;
+            }
+        }
+    }
+
+    private static Task Drive(string name, KafkaChangeSource source, ConcurrentDictionary<string, ConcurrentQueue<(int, long)>> seen, CancellationToken cancellationToken) =>
+        Task.Run(async () =>
+        {
+            var queue = seen.GetOrAdd(name, _ => new ConcurrentQueue<(int, long)>());
+            try
+            {
+                await foreach (var change in source.ReadAsync(cancellationToken))
+                {
+                    var slash = change.Position.Stream.LastIndexOf('/');
+                    queue.Enqueue((int.Parse(change.Position.Stream[(slash + 1)..], CultureInfo.InvariantCulture), change.Position.Major));
+                    await source.AcknowledgeAsync(change.Position, cancellationToken);
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+            }
+        }, CancellationToken.None);
+
+    internal static async Task WaitForAsync(Func<bool> condition, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not met within " + timeout);
+            await Task.Delay(50);
+        }
+    }
+
+    private static async Task<List<ChangeEvent>> ReadAsync(KafkaChangeSource source, int count, bool ack) =>
+        await ReadUntilAsync(source, c => c.Count >= count, TimeSpan.FromSeconds(30), ack);
+
+    private static async Task<List<ChangeEvent>> ReadUntilAsync(KafkaChangeSource source, Func<List<ChangeEvent>, bool> done, TimeSpan timeout, bool ack = true)
+    {
+        var changes = new List<ChangeEvent>();
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        cts.CancelAfter(timeout);
+        try
+        {
+            await foreach (var change in source.ReadAsync(cts.Token))
+            {
+                changes.Add(change);
+                if (ack)
+                {
+                    await source.AcknowledgeAsync(change.Position, cts.Token);
+                }
+
+                if (done(changes))
+                {
+                    break;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (!TestContext.Current.CancellationToken.IsCancellationRequested)
+        {
+            Assert.Fail($"only {changes.Count} change(s) within {timeout}");
+        }
+
+        return changes;
+    }
+}

@@ -1,0 +1,107 @@
+using System.Text;
+using System.Text.Json;
+using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Sinks;
+using CdcPipeline.Core.Translation;
+using CdcPipeline.Kafka.SchemaRegistry;
+using CdcPipeline.Kafka.Sink;
+using Confluent.Kafka;
+using Confluent.SchemaRegistry.Serdes;
+
+namespace CdcPipeline.IntegrationTests.Kafka;
+
+public sealed class KafkaSinkTests(KafkaFixture kafka)
+{
+    internal static DomainEvent Event(string type, string subject, long offset, object? data = null, string stream = "legacy.public.tb_ord_mst/0")
+    {
+        var position = new SourcePosition(stream, offset);
+        return new DomainEvent
+        {
+            Id = EventIds.For(position, "rule"),
+            Type = type,
+            Source = "/cdc/legacy-orders/public.tb_ord_mst",
+            Subject = subject,
+            AggregateType = "Order",
+            Time = new DateTimeOffset(2024, 3, 1, 8, 0, 0, TimeSpan.Zero).AddSeconds(offset),
+            Data = data ?? Row.From(("orderId", subject), ("n", offset)),
+            Position = position,
+            Change = new ChangeEvent { Kind = ChangeKind.Change, Operation = ChangeOperation.Create, Source = new SourceInfo { Schema = "public", Table = "tb_ord_mst" }, Position = position },
+        };
+    }
+
+    [Fact]
+    public async Task Events_land_on_their_type_topic_keyed_by_aggregate_with_CloudEvents_headers_once_DeliverAsync_returns()
+    {
+        var prefix = kafka.Unique("domain");
+        var options = new KafkaSinkOptions { BootstrapServers = kafka.BootstrapServers, Topic = prefix + ".{type}" };
+        await using var sink = new KafkaSink("domain", KafkaSinkFactory.BuildProducerConfig(options, "p", "domain"), new TopicTemplate(options.Topic, "p"));
+        var batch = Enumerable.Range(0, 20).Select(i => Event(i % 2 == 0 ? "OrderPlaced" : "OrderShipped", "100000" + (i % 3), i)).ToList();
+
+        await sink.DeliverAsync(batch, TestContext.Current.CancellationToken);
+
+        var placed = kafka.ReadAll(prefix + ".OrderPlaced", 10);
+        Assert.Equal(10, placed.Count);
+        Assert.Equal(10, kafka.ReadAll(prefix + ".OrderShipped", 10).Count);
+        foreach (var record in placed)
+        {
+            string Header(string name) => Encoding.UTF8.GetString(record.Message.Headers.GetLastBytes(name));
+            var sent = batch.Single(e => e.Id == Header("ce_id"));
+            Assert.Equal(sent.Subject, Encoding.UTF8.GetString(record.Message.Key!));
+            Assert.Equal("1.0", Header("ce_specversion"));
+            Assert.Equal("OrderPlaced", Header("ce_type"));
+            Assert.Equal(sent.Source, Header("ce_source"));
+            Assert.Equal(sent.Subject, Header("ce_subject"));
+            Assert.Equal(sent.Time!.Value.UtcDateTime.ToString("yyyy'-'MM'-'dd'T'HH':'mm':'ss.ffffff'Z'", System.Globalization.CultureInfo.InvariantCulture), Header("ce_time"));
+            using var json = JsonDocument.Parse(record.Message.Value!);
+            Assert.Equal(sent.Id, json.RootElement.GetProperty("id").GetString());
+            Assert.Equal(sent.Subject, json.RootElement.GetProperty("data").GetProperty("orderId").GetString());
+        }
+
+        // Same aggregate → same partition, in order.
+        foreach (var aggregate in placed.GroupBy(r => Encoding.UTF8.GetString(r.Message.Key!)))
+        {
+            Assert.Single(aggregate.Select(r => r.Partition.Value).Distinct());
+            var ids = aggregate.OrderBy(r => r.Offset.Value).Select(r => Encoding.UTF8.GetString(r.Message.Headers.GetLastBytes("ce_id"))).ToList();
+            Assert.Equal(batch.Where(e => e.Type == "OrderPlaced" && e.Subject == aggregate.Key).Select(e => e.Id).ToList(), ids);
+        }
+    }
+
+    [Fact]
+    public async Task A_message_the_broker_can_never_take_is_a_permanent_delivery_failure()
+    {
+        var options = new KafkaSinkOptions
+        {
+            BootstrapServers = kafka.BootstrapServers,
+            Topic = kafka.Unique("big"),
+            Producer = new() { ["message.max.bytes"] = "2000" },
+        };
+        await using var sink = new KafkaSink("domain", KafkaSinkFactory.BuildProducerConfig(options, "p", "domain"), new TopicTemplate(options.Topic, "p"));
+        var huge = Event("OrderPlaced", "1", 0, Row.From(("memo", new string('x', 10_000))));
+
+        var error = await Assert.ThrowsAsync<PermanentDeliveryException>(() => sink.DeliverAsync([Event("OrderPlaced", "1", 1), huge], TestContext.Current.CancellationToken).AsTask());
+        Assert.Same(huge, error.Event);
+    }
+
+    [Fact]
+    public async Task Avro_values_are_CloudEvents_records_registered_in_the_schema_registry()
+    {
+        var topic = kafka.Unique("avro");
+        var registry = new InMemorySchemaRegistryClient();
+        var options = new KafkaSinkOptions { BootstrapServers = kafka.BootstrapServers, Topic = topic, Format = "avro" };
+        await using (var sink = new KafkaSink("domain", KafkaSinkFactory.BuildProducerConfig(options, "p", "domain"), new TopicTemplate(topic, "p"), avro: true, schemaRegistry: registry))
+        {
+            await sink.DeliverAsync([Event("OrderPlaced", "42", 7)], TestContext.Current.CancellationToken);
+        }
+
+        var record = Assert.Single(kafka.ReadAll(topic, 1));
+        Assert.Equal("application/avro", Encoding.UTF8.GetString(record.Message.Headers.GetLastBytes("content-type")));
+        var deserializer = new AvroDeserializer<Avro.Generic.GenericRecord>(registry);
+        var value = await deserializer.DeserializeAsync(record.Message.Value, false, new SerializationContext(MessageComponentType.Value, topic));
+        Assert.Equal("OrderPlaced", value["type"]);
+        Assert.Equal("42", value["subject"]);
+        Assert.Equal(EventIds.For(new SourcePosition("legacy.public.tb_ord_mst/0", 7), "rule"), value["id"]);
+        using var data = JsonDocument.Parse((string)value["data"]);
+        Assert.Equal(7, data.RootElement.GetProperty("n").GetInt64());
+        Assert.Contains(topic + "-value", await registry.GetAllSubjectsAsync());
+    }
+}

@@ -1,0 +1,126 @@
+using CdcPipeline.Commands;
+using CdcPipeline.Kafka.Replay;
+using Confluent.Kafka;
+
+namespace CdcPipeline.IntegrationTests.Kafka;
+
+public sealed class ReplayCommandTests(KafkaFixture kafka)
+{
+    /// <summary>An in-memory cluster view: a topic with 3 partitions, offsets 100..199 each, one record per minute from 08:00.</summary>
+    private sealed class FakeAdmin : IConsumerGroupAdmin
+    {
+        public List<string> Members { get; } = [];
+        public Dictionary<int, long?> Committed { get; } = new() { [0] = 150, [1] = null, [2] = 199 };
+        public Dictionary<int, long>? Altered { get; private set; }
+        public static readonly DateTimeOffset Start = new(2024, 3, 1, 8, 0, 0, TimeSpan.Zero);
+
+        public Task<IReadOnlyList<string>> ActiveMembersAsync(string group, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<string>>(Members);
+        public Task<IReadOnlyList<int>> PartitionsAsync(string topic, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<int>>(topic == "t" ? [0, 1, 2] : []);
+        public Task<IReadOnlyDictionary<int, long?>> CommittedAsync(string group, string topic, IReadOnlyList<int> partitions, CancellationToken cancellationToken) =>
+            Task.FromResult<IReadOnlyDictionary<int, long?>>(partitions.ToDictionary(p => p, p => Committed[p]));
+        public Task<IReadOnlyDictionary<int, (long Low, long High)>> WatermarksAsync(string topic, IReadOnlyList<int> partitions, CancellationToken cancellationToken) =>
+            Task.FromResult<IReadOnlyDictionary<int, (long, long)>>(partitions.ToDictionary(p => p, _ => (100L, 200L)));
+        public Task<IReadOnlyDictionary<int, long>> OffsetsForTimeAsync(string topic, IReadOnlyList<int> partitions, DateTimeOffset time, CancellationToken cancellationToken) =>
+            Task.FromResult<IReadOnlyDictionary<int, long>>(partitions.ToDictionary(p => p, _ => Math.Clamp(100 + (long)Math.Ceiling((time - Start).TotalMinutes), 100, 200)));
+        public Task AlterAsync(string group, string topic, IReadOnlyDictionary<int, long> offsets, CancellationToken cancellationToken)
+        {
+            Altered = offsets.ToDictionary();
+            return Task.CompletedTask;
+        }
+    }
+
+    private static async Task<(int Code, string Out, string Err)> Run(FakeAdmin admin, string to, bool dryRun, string topic = "t")
+    {
+        using var output = new StringWriter();
+        using var errors = new StringWriter();
+        var code = await ReplayCommand.RunAsync(admin, "g", topic, ReplayTarget.Parse(to), dryRun, output, errors, TestContext.Current.CancellationToken);
+        return (code, output.ToString(), errors.ToString());
+    }
+
+    [Theory]
+    [InlineData("earliest", "t/0: 150 -> 100|t/1: none -> 100|t/2: 199 -> 100")]
+    [InlineData("latest", "t/0: 150 -> 200|t/1: none -> 200|t/2: 199 -> 200")]
+    [InlineData("offset:1:120", "t/1: none -> 120")]
+    [InlineData("offset:2:5000", "t/2: 199 -> 200")]
+    [InlineData("timestamp:2024-03-01T08:30:00Z", "t/0: 150 -> 130|t/1: none -> 130|t/2: 199 -> 130")]
+    [InlineData("timestamp:2024-03-01T10:30:00+02:00", "t/0: 150 -> 130|t/1: none -> 130|t/2: 199 -> 130")]
+    public async Task Dry_run_prints_old_and_new_offsets_per_partition_and_changes_nothing(string to, string expected)
+    {
+        var admin = new FakeAdmin();
+        var (code, output, _) = await Run(admin, to, dryRun: true);
+        Assert.Equal(0, code);
+        Assert.Equal(expected.Split('|').Append("dry run: nothing changed"), output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        Assert.Null(admin.Altered);
+    }
+
+    [Fact]
+    public async Task Without_dry_run_the_group_offsets_are_altered()
+    {
+        var admin = new FakeAdmin();
+        var (code, _, _) = await Run(admin, "offset:0:110", dryRun: false);
+        Assert.Equal(0, code);
+        Assert.Equal(new Dictionary<int, long> { [0] = 110 }, admin.Altered);
+    }
+
+    [Fact]
+    public async Task A_group_with_active_members_is_refused()
+    {
+        var admin = new FakeAdmin();
+        admin.Members.Add("legacy-orders-source@/10.0.0.7");
+        var (code, output, errors) = await Run(admin, "earliest", dryRun: false);
+        Assert.Equal(3, code);
+        Assert.Empty(output);
+        Assert.Contains("1 active member(s) (legacy-orders-source@/10.0.0.7): stop the pipeline first", errors, StringComparison.Ordinal);
+        Assert.Null(admin.Altered);
+    }
+
+    [Fact]
+    public async Task An_unknown_partition_is_refused()
+    {
+        var (code, _, errors) = await Run(new FakeAdmin(), "offset:7:1", dryRun: true);
+        Assert.Equal(3, code);
+        Assert.Contains("has no partition 7", errors, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("offset:1")]
+    [InlineData("offset:a:1")]
+    [InlineData("timestamp:yesterday")]
+    [InlineData("beginning")]
+    public void Bad_targets_say_how_to_write_them(string to)
+    {
+        var error = Assert.Throws<FormatException>(() => ReplayTarget.Parse(to));
+        Assert.Contains(to.Split(':').Last(), error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Against_a_real_broker_a_replay_by_timestamp_moves_a_stopped_group()
+    {
+        if (kafka.IsMock)
+        {
+            Assert.Skip("librdkafka's mock cluster lacks ListConsumerGroupOffsets, AlterConsumerGroupOffsets and OffsetsForTimes; set CDC_TEST_KAFKA to a real broker to run this");
+        }
+
+        var topic = kafka.Unique("replay");
+        for (var i = 0; i < 10; i++)
+        {
+            await kafka.ProduceAsync(topic, "k", i.ToString(System.Globalization.CultureInfo.InvariantCulture), partition: 0);
+        }
+
+        var middle = DateTimeOffset.UtcNow;
+        for (var i = 10; i < 20; i++)
+        {
+            await kafka.ProduceAsync(topic, "k", i.ToString(System.Globalization.CultureInfo.InvariantCulture), partition: 0);
+        }
+
+        using var admin = new KafkaConsumerGroupAdmin(new ClientConfig { BootstrapServers = kafka.BootstrapServers });
+        var group = kafka.Unique("g");
+        var planner = new ReplayPlanner(admin);
+        var plan = await planner.PlanAsync(group, topic, new ReplayTarget(ReplayTargetKind.Timestamp, Timestamp: middle), TestContext.Current.CancellationToken);
+        var p0 = Assert.Single(plan, p => p.Partition == 0);
+        Assert.Equal(10, p0.To);
+        await planner.ApplyAsync(group, topic, plan, TestContext.Current.CancellationToken);
+        var committed = await admin.CommittedAsync(group, topic, [0], TestContext.Current.CancellationToken);
+        Assert.Equal(10, committed[0]);
+    }
+}
