@@ -22,6 +22,10 @@ CREATE PUBLICATION debezium_legacy_pub FOR TABLE public.tb_cust_mst, public.tb_o
 -- The audit log has no primary key: without a replica identity PostgreSQL refuses UPDATE/DELETE on a
 -- published table. FULL logs the whole old row (the legacy app only inserts into it).
 ALTER TABLE public.tb_aud_log REPLICA IDENTITY FULL;
+-- The sample rules see a status change (P -> S, P -> C) by comparing the old and the new row, and
+-- tb_cust_mst's address rule compares old and new address: both need the whole old row.
+ALTER TABLE public.tb_ord_mst REPLICA IDENTITY FULL;
+ALTER TABLE public.tb_cust_mst REPLICA IDENTITY FULL;
 
 -- Heartbeats: heartbeat.action.query writes here, so the slot advances even when the captured tables
 -- are quiet and other databases on the server produce WAL (otherwise the slot pins WAL on disk).
