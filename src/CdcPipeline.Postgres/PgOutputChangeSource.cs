@@ -50,6 +50,7 @@ public sealed class PgOutputChangeSource : IChangeSource
     private readonly SemaphoreSlim _feedbackLock = new(1, 1);
     private volatile LogicalReplicationConnection? _replication;
     private IncrementalSnapshotter? _incremental;
+    private readonly List<string> _requestedBeforeStreaming = [];
     private SnapshotState? _state;
     private Task? _heartbeatTask;
     private Task? _incrementalTask;
@@ -211,7 +212,18 @@ public sealed class PgOutputChangeSource : IChangeSource
             }
 
             _state ??= new SnapshotState { Slot = _options.Slot, ConsistentLsn = 0, InitialCompleted = true };
-            _incremental = new IncrementalSnapshotter(_dataSource, _types, _store, _state, _options.SnapshotChunkSize, _logger);
+            var incremental = new IncrementalSnapshotter(_dataSource, _types, _store, _state, _options.SnapshotChunkSize, _logger);
+            lock (_requestedBeforeStreaming)
+            {
+                _incremental = incremental;
+                foreach (var requested in _requestedBeforeStreaming)
+                {
+                    incremental.Enqueue(requested, "requested");
+                }
+
+                _requestedBeforeStreaming.Clear();
+            }
+
             _incrementalTask = Task.Run(() => RunQuietlyAsync(_incremental.RunAsync, token), CancellationToken.None);
             _heartbeatTask = Task.Run(() => RunQuietlyAsync(HeartbeatLoopAsync, token), CancellationToken.None);
 
@@ -309,8 +321,18 @@ public sealed class PgOutputChangeSource : IChangeSource
     /// <summary>Starts an incremental re-snapshot of <paramref name="table"/> (<c>schema.table</c>) while streaming continues.</summary>
     public void RequestSnapshot(string table)
     {
-        var incremental = _incremental ?? throw new InvalidOperationException("the source is not streaming yet: call ReadAsync first");
-        incremental.Enqueue(ReplicationSetup.NormalizeTableName(table), "requested");
+        var name = ReplicationSetup.NormalizeTableName(table);
+        lock (_requestedBeforeStreaming)
+        {
+            if (_incremental is null)
+            {
+                // Not streaming yet: the request waits and starts with streaming.
+                _requestedBeforeStreaming.Add(name);
+                return;
+            }
+        }
+
+        _incremental.Enqueue(name, "requested");
     }
 
     /// <summary>Writes one heartbeat now (the heartbeat timer does this every <see cref="PostgresSourceOptions.HeartbeatInterval"/>).</summary>

@@ -115,7 +115,18 @@ internal sealed class IncrementalSnapshotter(
 
                 chunk.Table = table;
                 await EmitWatermarkAsync(connection, "L", chunk.Id, cancellationToken);
-                var rows = await table.ReadChunkAsync(connection, after, chunkSize, cancellationToken);
+                var upTo = chunk.Progress.MaxKey;
+                if (upTo is null && table.HasKey && after is null)
+                {
+                    // The bound is taken when the table's snapshot starts (before its first chunk).
+                    upTo = await table.ReadMaxKeyAsync(connection, cancellationToken);
+                    lock (_lock)
+                    {
+                        chunk.Progress.MaxKey = upTo;
+                    }
+                }
+
+                var rows = await table.ReadChunkAsync(connection, after, chunkSize, cancellationToken, upTo);
                 lock (_lock)
                 {
                     chunk.Rows = rows;

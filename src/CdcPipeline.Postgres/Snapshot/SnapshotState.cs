@@ -33,4 +33,10 @@ internal sealed class TableProgress
     public string?[]? LastKey { get; set; }
 
     public long RowsDone { get; set; }
+
+    /// <summary>
+    /// Incremental snapshots only: the largest key when the table's snapshot started. Chunks stop there, so a
+    /// table that keeps growing (an append-only audit log) still finishes; rows inserted later arrive by the stream.
+    /// </summary>
+    public string?[]? MaxKey { get; set; }
 }

@@ -95,13 +95,36 @@ internal sealed class SnapshotTable
         return new SnapshotTable(schema, table, columns.ToArray(), converters, keyIndexes, keyTypes.ToArray(), estimate);
     }
 
+    /// <summary>The largest primary key now (text form, key order), or null when the table is empty.</summary>
+    public async Task<string?[]?> ReadMaxKeyAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        var keyColumns = KeyIndexes.Select(i => ReplicationSetup.QuoteIdentifier(Columns[i])).ToArray();
+        var sql = new StringBuilder("SELECT ").AppendJoin(", ", keyColumns)
+            .Append(" FROM ").Append(ReplicationSetup.QuoteIdentifier(Schema)).Append('.').Append(ReplicationSetup.QuoteIdentifier(Table))
+            .Append(" ORDER BY ").AppendJoin(", ", keyColumns.Select(k => k + " DESC")).Append(" LIMIT 1");
+        await using var cmd = new NpgsqlCommand(sql.ToString(), connection) { AllResultTypesAreUnknown = true };
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+
+        var key = new string?[keyColumns.Length];
+        for (var i = 0; i < key.Length; i++)
+        {
+            key[i] = reader.IsDBNull(i) ? null : reader.GetString(i);
+        }
+
+        return key;
+    }
+
     /// <summary>
     /// The next chunk after <paramref name="afterKey"/> in primary-key order (keyset pagination: the cost of a chunk
     /// does not grow with its offset). Values are read as PostgreSQL's text output (Npgsql's "unknown" result types),
     /// exactly what pgoutput sends, so snapshot and stream rows convert identically. A table without a primary key
     /// is read whole in one chunk.
     /// </summary>
-    public async Task<List<SnapshotRow>> ReadChunkAsync(NpgsqlConnection connection, string?[]? afterKey, int chunkSize, CancellationToken cancellationToken)
+    public async Task<List<SnapshotRow>> ReadChunkAsync(NpgsqlConnection connection, string?[]? afterKey, int chunkSize, CancellationToken cancellationToken, string?[]? upToKey = null)
     {
         var sql = new StringBuilder("SELECT ");
         sql.AppendJoin(", ", Columns.Select(ReplicationSetup.QuoteIdentifier));
@@ -117,6 +140,18 @@ internal sealed class SnapshotTable
                 {
                     sql.Append(i == 0 ? "" : ", ").Append('$').Append(i + 1).Append("::").Append(KeyTypes[i]);
                     cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)afterKey[i] ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Unknown });
+                }
+
+                sql.Append(')');
+            }
+
+            if (upToKey is not null)
+            {
+                sql.Append(afterKey is null ? " WHERE (" : " AND (").Append(keyList).Append(") <= (");
+                for (var i = 0; i < KeyIndexes.Length; i++)
+                {
+                    sql.Append(i == 0 ? "" : ", ").Append('$').Append(cmd.Parameters.Count + 1).Append("::").Append(KeyTypes[i]);
+                    cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)upToKey[i] ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Unknown });
                 }
 
                 sql.Append(')');

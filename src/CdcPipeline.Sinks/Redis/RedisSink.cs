@@ -41,21 +41,54 @@ public sealed class RedisSink : ISink
     {
         var redis = await ConnectAsync(cancellationToken).ConfigureAwait(false);
         var db = redis.GetDatabase();
-        var replies = new Task[batch.Count];
+        if (_options.Mode != RedisMode.Stream)
+        {
+            var published = new Task[batch.Count];
+            for (var i = 0; i < batch.Count; i++)
+            {
+                published[i] = db.PublishAsync(RedisChannel.Literal(_target.Render(batch[i])), EventJson.SerializeToUtf8(batch[i]));
+            }
+
+            await Task.WhenAll(published).WaitAsync(cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        // One MULTI/EXEC per batch: pipelined XADDs could partly succeed around a reconnect (the first
+        // ones failing fast while disconnected, later ones landing once connected), and the retry would
+        // then append the earlier events after the later ones — out of order per key. A transaction
+        // applies the whole batch or none of it, so a retry only ever repeats it in order.
+        var transaction = db.CreateTransaction();
+        var added = new Task[batch.Count];
         for (var i = 0; i < batch.Count; i++)
         {
             var e = batch[i];
-            var body = EventJson.SerializeToUtf8(e);
-            replies[i] = _options.Mode == RedisMode.Stream
-                ? db.StreamAddAsync(
-                    _target.Render(e),
-                    [new("id", e.Id), new("type", e.Type), new("subject", e.Subject ?? ""), new("body", body)],
-                    maxLength: _options.MaxLength,
-                    useApproximateMaxLength: true)
-                : db.PublishAsync(RedisChannel.Literal(_target.Render(e)), body);
+            added[i] = transaction.StreamAddAsync(
+                _target.Render(e),
+                [new("id", e.Id), new("type", e.Type), new("subject", e.Subject ?? ""), new("body", EventJson.SerializeToUtf8(e))],
+                maxLength: _options.MaxLength,
+                useApproximateMaxLength: true);
         }
 
-        await Task.WhenAll(replies).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var all = Task.WhenAll(added);
+        bool committed;
+        try
+        {
+            committed = await transaction.ExecuteAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            // The queued commands fail with the transaction; observe them so they are not reported twice.
+            _ = all.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            throw;
+        }
+
+        if (!committed)
+        {
+            _ = all.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            throw new RedisException($"Redis did not execute the transaction of {batch.Count} XADD(s); the batch is retried whole");
+        }
+
+        await all.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private async ValueTask<ConnectionMultiplexer> ConnectAsync(CancellationToken cancellationToken)
