@@ -31,7 +31,7 @@ status=${PIPESTATUS[0]}
 set -e
 
 # Skipped tests with their reasons, then the closing line CI reads.
-grep -E '^\s*skipped ' "$log" | sed 's/^\s*/  /' || true
+grep -E -A1 '^skipped ' "$log" | grep -v '^--$' | sed 's/^\s*/  /' || true
 passed=$(grep -E '^\s+succeeded: ' "$log" | tail -n 1 | awk '{print $2}')
 failed=$(grep -E '^\s+failed: ' "$log" | tail -n 1 | awk '{print $2}')
 skipped=$(grep -E '^\s+skipped: ' "$log" | tail -n 1 | awk '{print $2}')
