@@ -152,15 +152,14 @@ internal sealed class ContainerStack : IAsyncDisposable
             }
         }
 
+        // The network goes last, when no container is attached any more (Ryuk would reap it otherwise).
         try
         {
-            await _network.DeleteAsync();
+            await _network.DisposeAsync();
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            TestContext.Current.SendDiagnosticMessage("deleting the test network failed: " + e.Message);
+            TestContext.Current.SendDiagnosticMessage("removing the test network failed: " + e.Message);
         }
-
-        await _network.DisposeAsync();
     }
 }

@@ -1,10 +1,12 @@
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using CdcPipeline.Commands;
 using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Hosting;
 using CdcPipeline.Kafka.Connect;
+using CdcPipeline.Kafka.DeadLetters;
 using CdcPipeline.Kafka.Replay;
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
@@ -84,14 +86,13 @@ public sealed class EndToEndStackTests
             // The snapshot's reads (op r) announce nothing under the sample rules; the inserts and the
             // P -> S update below are what must come out.
             await using var db = NpgsqlDataSource.Create(stack.PostgresConnectionString);
-            await ExecuteAsync(db, "INSERT INTO tb_cust_mst (cust_no, cust_nm, cust_addr1, cust_zip, reg_dt) VALUES ('C0000099', '  Ida Marsh ', '7 Quay St', '3030   ', '20240301')", ct);
+            await ExecuteAsync(db, "INSERT INTO tb_cust_mst (cust_no, cust_nm, cust_addr1, cust_zip, reg_dt) VALUES ('C0000099', 'Ida Marsh', '7 Quay St', '3030   ', '20240301')", ct);
             await ExecuteAsync(db, "INSERT INTO tb_ord_mst (ord_no, cust_no, ord_dt, ord_sts_cd, ord_amt) VALUES (2000001, 'C0000099', '20240302', 'P', 77.50)", ct);
 
-            var services = new ServiceCollection().AddCdcPipeline().BuildServiceProvider();
             JsonElement placed;
             JsonElement shipped;
-            DateTimeOffset beforeShipping;
-            await using (var run = await PipelineRun.StartAsync(configPath, services, ct))
+            DateTimeOffset afterInsert;
+            await using (var run = await PipelineRun.StartAsync(configPath, ct))
             {
                 placed = Assert.Single(await ReadEventsAsync(stack.KafkaBootstrap, "domain.OrderPlaced", 1, ct));
                 var registered = Assert.Single(await ReadEventsAsync(stack.KafkaBootstrap, "domain.CustomerRegistered", 1, ct));
@@ -101,9 +102,12 @@ public sealed class EndToEndStackTests
                 Assert.Equal("3030", registered.GetProperty("data").GetProperty("address").GetProperty("zip").GetString());
                 Assert.Equal("2024-03-01", registered.GetProperty("data").GetProperty("registeredOn").GetString());
 
-                // OrderPlaced has come out, so the insert's Debezium record is older than this instant;
-                // the update's record (written after it) is newer: the timestamp the replay goes back to.
-                beforeShipping = DateTimeOffset.UtcNow;
+                // The replay point comes from the broker's own clock, not this machine's (Docker Desktop's VM
+                // clock drifts): just after the insert's record, which is on the topic now that OrderPlaced
+                // came out. The update's record is written after it, so the replay starts there.
+                var insert = (await ReadRecordsAsync(stack.KafkaBootstrap, OrderTopic, r => r.Any(IsOrderInsert), TimeSpan.FromSeconds(30), ct)).Where(IsOrderInsert).ToList();
+                Assert.True(insert.Count == 1, $"{OrderTopic} holds {insert.Count} create records for customer C0000099");
+                afterInsert = insert[0].Message.Timestamp.UtcDateTime + TimeSpan.FromMilliseconds(1);
                 await ExecuteAsync(db, "UPDATE tb_ord_mst SET ord_sts_cd = 'S', shp_dt = '20240305' WHERE ord_no = 2000001", ct);
                 shipped = Assert.Single(await ReadEventsAsync(stack.KafkaBootstrap, "domain.OrderShipped", 1, ct));
             }
@@ -125,12 +129,12 @@ public sealed class EndToEndStackTests
             {
                 await WaitForAsync(async () => (await admin.ActiveMembersAsync(Group, ct)).Count == 0, TimeSpan.FromSeconds(30), "the stopped pipeline to leave its consumer group", ct);
                 using var output = new StringWriter(CultureInfo.InvariantCulture);
-                var target = ReplayTarget.Parse("timestamp:" + beforeShipping.ToString("O", CultureInfo.InvariantCulture));
+                var target = ReplayTarget.Parse("timestamp:" + afterInsert.ToString("O", CultureInfo.InvariantCulture));
                 var code = await ReplayCommand.RunAsync(admin, Group, OrderTopic, target, dryRun: false, output, output, ct);
                 Assert.True(code == 0, "replay failed: " + output);
             }
 
-            await using (var rerun = await PipelineRun.StartAsync(configPath, services, ct))
+            await using (var rerun = await PipelineRun.StartAsync(configPath, ct))
             {
                 var shippedTwice = await ReadEventsAsync(stack.KafkaBootstrap, "domain.OrderShipped", 2, ct);
                 Assert.Equal(2, shippedTwice.Count);
@@ -241,8 +245,33 @@ public sealed class EndToEndStackTests
         }
     }
 
-    /// <summary>Reads a domain topic from the beginning until <paramref name="count"/> CloudEvents arrived or the wait ends; returns what it got.</summary>
+    /// <summary>
+    /// Reads a domain topic from the beginning until <paramref name="count"/> CloudEvents arrived or the wait
+    /// ends; returns what it got. Fewer than expected: the failure names what the dead-letter topic holds.
+    /// </summary>
     private static async Task<List<JsonElement>> ReadEventsAsync(string bootstrap, string topic, int count, CancellationToken ct, TimeSpan? wait = null)
+    {
+        var records = await ReadRecordsAsync(bootstrap, topic, r => r.Count(x => x.Message.Value is not null) >= count, wait ?? TimeSpan.FromSeconds(90), ct);
+        var events = new List<JsonElement>();
+        foreach (var record in records.Where(r => r.Message.Value is not null))
+        {
+            using var json = JsonDocument.Parse(record.Message.Value!);
+            events.Add(json.RootElement.Clone());
+        }
+
+        if (events.Count < count && wait is null)
+        {
+            var letters = await ReadRecordsAsync(bootstrap, "cdc.dead-letters", _ => false, TimeSpan.FromSeconds(3), ct);
+            var reasons = letters.Select(l => Encoding.UTF8.GetString(l.Message.Headers.GetLastBytes(DeadLetterHeaders.Error)));
+            Assert.Fail($"{topic}: {events.Count} of {count} events; dead letters: {letters.Count} ({string.Join(" | ", reasons.Take(3))})");
+        }
+
+        return events;
+    }
+
+    /// <summary>Reads partition 0 of a topic from the beginning until <paramref name="done"/> holds or the wait ends.</summary>
+    private static async Task<List<ConsumeResult<byte[]?, byte[]?>>> ReadRecordsAsync(
+        string bootstrap, string topic, Func<List<ConsumeResult<byte[]?, byte[]?>>, bool> done, TimeSpan wait, CancellationToken ct)
     {
         var config = new ConsumerConfig
         {
@@ -253,19 +282,18 @@ public sealed class EndToEndStackTests
         };
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(config).SetLogHandler((_, _) => { }).Build();
         consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.Beginning));
-        var events = new List<JsonElement>();
-        var deadline = DateTime.UtcNow + (wait ?? TimeSpan.FromSeconds(90));
+        var records = new List<ConsumeResult<byte[]?, byte[]?>>();
+        var deadline = DateTime.UtcNow + wait;
         try
         {
-            while (events.Count < count && DateTime.UtcNow < deadline)
+            while (!done(records) && DateTime.UtcNow < deadline)
             {
                 ct.ThrowIfCancellationRequested();
                 // Consume blocks; run it off the test's thread so the wait stays cancellable.
                 var result = await Task.Run(() => consumer.Consume(TimeSpan.FromMilliseconds(500)), ct);
-                if (result?.Message?.Value is { } value)
+                if (result is { IsPartitionEOF: false, Message: not null })
                 {
-                    using var json = JsonDocument.Parse(value);
-                    events.Add(json.RootElement.Clone());
+                    records.Add(result);
                 }
             }
         }
@@ -274,7 +302,25 @@ public sealed class EndToEndStackTests
             consumer.Close();
         }
 
-        return events;
+        return records;
+    }
+
+    /// <summary>
+    /// Debezium's create record (op c) of the order the test inserts, found by its customer: ord_no is a
+    /// NUMERIC, which decimal.handling.mode=precise sends as base64 of the unscaled bytes.
+    /// </summary>
+    private static bool IsOrderInsert(ConsumeResult<byte[]?, byte[]?> record)
+    {
+        if (record.Message.Value is not { } value)
+        {
+            return false;
+        }
+
+        using var json = JsonDocument.Parse(value);
+        var payload = json.RootElement.TryGetProperty("payload", out var p) ? p : json.RootElement;
+        return payload.TryGetProperty("op", out var op) && op.GetString() == "c"
+            && payload.TryGetProperty("after", out var after) && after.ValueKind == JsonValueKind.Object
+            && after.TryGetProperty("cust_no", out var customer) && customer.GetString() == "C0000099";
     }
 
     private static async Task ExecuteAsync(NpgsqlDataSource db, string sql, CancellationToken ct)
@@ -296,22 +342,26 @@ public sealed class EndToEndStackTests
     /// <summary>One run of the pipeline, in-process, built from the YAML the way <c>run</c> builds it; disposal stops it and waits.</summary>
     private sealed class PipelineRun : IAsyncDisposable
     {
+        private readonly ServiceProvider _services;
         private readonly PipelineInstance _pipeline;
         private readonly CancellationTokenSource _stop;
         private readonly Task _run;
 
-        private PipelineRun(PipelineInstance pipeline, CancellationTokenSource stop, Task run)
+        private PipelineRun(ServiceProvider services, PipelineInstance pipeline, CancellationTokenSource stop, Task run)
         {
+            _services = services;
             _pipeline = pipeline;
             _stop = stop;
             _run = run;
         }
 
-        public static Task<PipelineRun> StartAsync(string configPath, IServiceProvider services, CancellationToken ct)
+        /// <summary>A fresh container per run, like a restarted process: the second run shares no state with the first.</summary>
+        public static Task<PipelineRun> StartAsync(string configPath, CancellationToken ct)
         {
+            var services = new ServiceCollection().AddCdcPipeline().BuildServiceProvider();
             var pipeline = PipelineBuilder.Build(PipelineConfiguration.Load(configPath, _ => null), services);
             var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            return Task.FromResult(new PipelineRun(pipeline, stop, pipeline.Runner.RunAsync(stop.Token)));
+            return Task.FromResult(new PipelineRun(services, pipeline, stop, pipeline.Runner.RunAsync(stop.Token)));
         }
 
         public async ValueTask DisposeAsync()
@@ -327,6 +377,7 @@ public sealed class EndToEndStackTests
             }
 
             await _pipeline.DisposeAsync();
+            await _services.DisposeAsync();
             _stop.Dispose();
         }
     }
