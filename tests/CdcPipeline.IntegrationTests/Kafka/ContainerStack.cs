@@ -67,7 +67,7 @@ internal sealed class ContainerStack : IAsyncDisposable
             .WithDatabase("legacy")
             .WithUsername("postgres")
             .WithPassword("postgres")
-            .WithCommand("-c", "wal_level=logical", "-c", "max_replication_slots=4", "-c", "max_wal_senders=4")
+            .WithCommand("-c", "wal_level=logical", "-c", "max_replication_slots=10", "-c", "max_wal_senders=10")
             .WithResourceMapping(await File.ReadAllBytesAsync(Path.Combine(samples, "schema.sql"), cancellationToken), InitDirectory + "01-schema.sql")
             .WithResourceMapping(await File.ReadAllBytesAsync(Path.Combine(samples, "seed.sql"), cancellationToken), InitDirectory + "02-seed.sql")
             .WithResourceMapping(await File.ReadAllBytesAsync(setup, cancellationToken), InitDirectory + "03-postgres-setup.sql")
@@ -94,7 +94,8 @@ internal sealed class ContainerStack : IAsyncDisposable
             .Build();
 
         // Debezium's image has no Confluent Avro converter, so the worker and the connector use the JSON
-        // converter with schemas (the pipeline's format: json path). One broker: replication factor 1.
+        // converter with schemas (the pipeline's format: json path). One broker: replication factor 1 (the
+        // image turns CONNECT_* variables into worker properties: config.storage.replication.factor etc.).
         var connect = new ContainerBuilder("quay.io/debezium/connect:2.7.3.Final")
             .WithNetwork(network)
             .WithNetworkAliases("connect")
@@ -103,9 +104,9 @@ internal sealed class ContainerStack : IAsyncDisposable
             .WithEnvironment("CONFIG_STORAGE_TOPIC", "cdc_e2e_connect_configs")
             .WithEnvironment("OFFSET_STORAGE_TOPIC", "cdc_e2e_connect_offsets")
             .WithEnvironment("STATUS_STORAGE_TOPIC", "cdc_e2e_connect_statuses")
-            .WithEnvironment("CONFIG_STORAGE_REPLICATION_FACTOR", "1")
-            .WithEnvironment("OFFSET_STORAGE_REPLICATION_FACTOR", "1")
-            .WithEnvironment("STATUS_STORAGE_REPLICATION_FACTOR", "1")
+            .WithEnvironment("CONNECT_CONFIG_STORAGE_REPLICATION_FACTOR", "1")
+            .WithEnvironment("CONNECT_OFFSET_STORAGE_REPLICATION_FACTOR", "1")
+            .WithEnvironment("CONNECT_STATUS_STORAGE_REPLICATION_FACTOR", "1")
             .WithEnvironment("KEY_CONVERTER", "org.apache.kafka.connect.json.JsonConverter")
             .WithEnvironment("VALUE_CONVERTER", "org.apache.kafka.connect.json.JsonConverter")
             .WithPortBinding(ConnectPort, assignRandomHostPort: true)
