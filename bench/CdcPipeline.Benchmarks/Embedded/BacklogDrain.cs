@@ -51,7 +51,7 @@ internal static class BacklogDrain
             await Exec(connection, "SELECT pg_create_logical_replication_slot('bench_bare', 'pgoutput')");
             await Exec(connection, "SELECT pg_create_logical_replication_slot('bench_pipeline', 'pgoutput')");
             var write = Stopwatch.StartNew();
-            const int Chunk = 50_000;
+            const int Chunk = 1_000; // rows per transaction: the capture holds one transaction in memory until its commit
             for (var start = 1; start <= rows; start += Chunk)
             {
                 var end = Math.Min(rows, start + Chunk - 1);

@@ -29,7 +29,7 @@ public sealed class DeadLetterOptions
 public sealed class RunnerOptions
 {
     [Range(1, 1_000_000)]
-    public int BufferCapacity { get; set; } = 4096;
+    public int BufferCapacity { get; set; } = 1024;
 
     [Range(1, 100_000)]
     public int MaxBatchSize { get; set; } = 1000;

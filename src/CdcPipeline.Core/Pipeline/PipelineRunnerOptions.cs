@@ -3,7 +3,7 @@ namespace CdcPipeline.Core.Pipeline;
 public sealed record PipelineRunnerOptions
 {
     /// <summary>Changes buffered between the source reader and delivery; when full, reading pauses (backpressure).</summary>
-    public int BufferCapacity { get; init; } = 4096;
+    public int BufferCapacity { get; init; } = 1024;
 
     /// <summary>At most this many events go to a sink in one <c>DeliverAsync</c> call.</summary>
     public int MaxBatchSize { get; init; } = 1000;
