@@ -6,8 +6,7 @@ namespace CdcPipeline.Core.Translation;
 public static class EventSources
 {
     /// <summary><c>/cdcpipeline/{pipeline}/{schema}.{table}</c>: a URI-reference, each segment escaped.</summary>
-    public static string For(string pipelineName, SourceInfo source) =>
-        string.Concat("/cdcpipeline/", Uri.EscapeDataString(pipelineName), "/", Uri.EscapeDataString(source.QualifiedTable));
+    public static string For(string pipelineName, SourceInfo source) => For(pipelineName, source.QualifiedTable);
 
     public static string For(string pipelineName, string qualifiedTable) =>
         string.Concat("/cdcpipeline/", Uri.EscapeDataString(pipelineName), "/", Uri.EscapeDataString(qualifiedTable));

@@ -32,7 +32,7 @@ public sealed partial class OutboxTranslator : IChangeTranslator
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
         Table = options.QualifiedTable;
-        _source = string.Concat("/cdcpipeline/", Uri.EscapeDataString(pipelineName), "/", Uri.EscapeDataString(Table));
+        _source = EventSources.For(pipelineName, Table);
         _errorOnInvalid = string.Equals(options.InvalidOperation, "error", StringComparison.OrdinalIgnoreCase);
         _logger = logger ?? (ILogger)NullLogger.Instance;
         foreach (var entry in options.AdditionalPlacement)
