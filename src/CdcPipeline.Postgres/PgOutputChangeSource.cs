@@ -465,7 +465,7 @@ public sealed class PgOutputChangeSource : IChangeSource
                 case InsertMessage insert:
                 {
                     var r = Relation(insert.Relation.RelationId);
-                    var (after, _) = await ReadRowAsync(r, insert.NewRow, cancellationToken);
+                    var after = await ReadRowAsync(r, insert.NewRow, cancellationToken);
                     after = await ReselectToastAsync(r, after, cancellationToken);
                     Target(streaming, transaction).Changes.Add(new PendingChange(ChangeKind.Change, ChangeOperation.Create, r, r.KeyOf(after), null, after, (ulong)message.WalStart, insert.TransactionXid));
                     break;
@@ -474,8 +474,8 @@ public sealed class PgOutputChangeSource : IChangeSource
                 case FullUpdateMessage full:
                 {
                     var r = Relation(full.Relation.RelationId);
-                    var (before, _) = await ReadRowAsync(r, full.OldRow, cancellationToken);
-                    var (after, _) = await ReadRowAsync(r, full.NewRow, cancellationToken);
+                    var before = await ReadRowAsync(r, full.OldRow, cancellationToken);
+                    var after = await ReadRowAsync(r, full.NewRow, cancellationToken);
                     after = await ReselectToastAsync(r, after, cancellationToken);
                     Target(streaming, transaction).Changes.Add(UpdateChange(r, before, after, (ulong)message.WalStart, full.TransactionXid));
                     break;
@@ -484,8 +484,8 @@ public sealed class PgOutputChangeSource : IChangeSource
                 case IndexUpdateMessage index:
                 {
                     var r = Relation(index.Relation.RelationId);
-                    var (before, _) = await ReadRowAsync(r, index.Key, cancellationToken);
-                    var (after, _) = await ReadRowAsync(r, index.NewRow, cancellationToken);
+                    var before = await ReadRowAsync(r, index.Key, cancellationToken);
+                    var after = await ReadRowAsync(r, index.NewRow, cancellationToken);
                     after = await ReselectToastAsync(r, after, cancellationToken);
                     Target(streaming, transaction).Changes.Add(UpdateChange(r, before, after, (ulong)message.WalStart, index.TransactionXid));
                     break;
@@ -494,7 +494,7 @@ public sealed class PgOutputChangeSource : IChangeSource
                 case UpdateMessage update:
                 {
                     var r = Relation(update.Relation.RelationId);
-                    var (after, _) = await ReadRowAsync(r, update.NewRow, cancellationToken);
+                    var after = await ReadRowAsync(r, update.NewRow, cancellationToken);
                     after = await ReselectToastAsync(r, after, cancellationToken);
                     Target(streaming, transaction).Changes.Add(UpdateChange(r, null, after, (ulong)message.WalStart, update.TransactionXid));
                     break;
@@ -503,7 +503,7 @@ public sealed class PgOutputChangeSource : IChangeSource
                 case FullDeleteMessage fullDelete:
                 {
                     var r = Relation(fullDelete.Relation.RelationId);
-                    var (before, _) = await ReadRowAsync(r, fullDelete.OldRow, cancellationToken);
+                    var before = await ReadRowAsync(r, fullDelete.OldRow, cancellationToken);
                     Target(streaming, transaction).Changes.Add(new PendingChange(ChangeKind.Change, ChangeOperation.Delete, r, r.KeyOf(before), before, null, (ulong)message.WalStart, fullDelete.TransactionXid));
                     break;
                 }
@@ -512,7 +512,7 @@ public sealed class PgOutputChangeSource : IChangeSource
                 {
                     // DEFAULT identity: the old tuple holds the key columns, every other column null (as Debezium shows it)
                     var r = Relation(keyDelete.Relation.RelationId);
-                    var (before, _) = await ReadRowAsync(r, keyDelete.Key, cancellationToken);
+                    var before = await ReadRowAsync(r, keyDelete.Key, cancellationToken);
                     Target(streaming, transaction).Changes.Add(new PendingChange(ChangeKind.Change, ChangeOperation.Delete, r, r.KeyOf(before), before, null, (ulong)message.WalStart, keyDelete.TransactionXid));
                     break;
                 }
@@ -680,11 +680,10 @@ public sealed class PgOutputChangeSource : IChangeSource
         Log.NoReplicaIdentity(_logger, ReplicationSetup.QuoteTable(table));
     }
 
-    /// <summary>Copies a tuple into a row before Npgsql reuses the message; keeps the raw text for re-selects.</summary>
-    private static async Task<(Row Row, string?[] Texts)> ReadRowAsync(RelationInfo relation, ReplicationTuple tuple, CancellationToken cancellationToken)
+    /// <summary>Copies a tuple into a row before Npgsql reuses the message.</summary>
+    private static async ValueTask<Row> ReadRowAsync(RelationInfo relation, ReplicationTuple tuple, CancellationToken cancellationToken)
     {
         var values = new object?[relation.Shape.Count];
-        var texts = new string?[relation.Shape.Count];
         var i = 0;
         await foreach (var value in tuple.WithCancellation(cancellationToken))
         {
@@ -697,7 +696,6 @@ public sealed class PgOutputChangeSource : IChangeSource
                     break;
                 case TupleDataKind.TextValue:
                     var text = await value.Get<string>(cancellationToken);
-                    texts[i] = text;
                     values[i] = relation.Converters[i](text);
                     break;
                 default:
@@ -708,14 +706,14 @@ public sealed class PgOutputChangeSource : IChangeSource
             i++;
         }
 
-        return (new Row(relation.Shape, values), texts);
+        return new Row(relation.Shape, values);
     }
 
     /// <summary>
     /// For tables configured for it, replaces unchanged-TOAST markers with the column's CURRENT value, selected by key.
     /// Race: the value read is the one at read time, possibly written by a later transaction than this change.
     /// </summary>
-    private async Task<Row> ReselectToastAsync(RelationInfo relation, Row after, CancellationToken cancellationToken)
+    private async ValueTask<Row> ReselectToastAsync(RelationInfo relation, Row after, CancellationToken cancellationToken)
     {
         if (!_reselectToast.Contains(relation.QualifiedName) || !relation.HasKey || !after.Values.Any(v => v is Unavailable))
         {

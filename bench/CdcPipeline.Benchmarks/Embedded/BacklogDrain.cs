@@ -40,6 +40,12 @@ internal static class BacklogDrain
             await Exec(connection, $"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '{database}'");
             await Exec(connection, $"DROP DATABASE IF EXISTS {database}");
             await Exec(connection, $"CREATE DATABASE {database}");
+
+            // scripts/pg-start.sh lowers logical_decoding_work_mem to 64kB so that the tests exercise
+            // spilling and streaming of large transactions; a benchmark of a production-shaped drain uses
+            // PostgreSQL's default (64MB), under which a 1 000-row transaction is decoded in memory.
+            // A database-level setting also applies to the walsenders that connect to that database.
+            await Exec(connection, $"ALTER DATABASE {database} SET logical_decoding_work_mem = '64MB'");
         }
 
         var cs = new NpgsqlConnectionStringBuilder(admin) { Database = database }.ConnectionString;
@@ -50,6 +56,7 @@ internal static class BacklogDrain
             await Exec(connection, $"CREATE PUBLICATION {Publication} FOR TABLE tb_ord");
             await Exec(connection, "SELECT pg_create_logical_replication_slot('bench_bare', 'pgoutput')");
             await Exec(connection, "SELECT pg_create_logical_replication_slot('bench_pipeline', 'pgoutput')");
+            await Exec(connection, "SELECT pg_create_logical_replication_slot('bench_walsender', 'pgoutput')");
             var write = Stopwatch.StartNew();
             const int Chunk = 1_000; // rows per transaction: the capture holds one transaction in memory until its commit
             for (var start = 1; start <= rows; start += Chunk)
@@ -65,11 +72,36 @@ internal static class BacklogDrain
             Console.WriteLine($"backlog: {rows:N0} inserts written in {write.Elapsed.TotalSeconds:F1} s while nothing reads the slots");
         }
 
+        string endLsn;
+        await using (var connection = new NpgsqlConnection(cs))
+        {
+            await connection.OpenAsync();
+            await using var cmd = new NpgsqlCommand("SELECT pg_current_wal_lsn()::text", connection);
+            endLsn = (string)(await cmd.ExecuteScalarAsync())!;
+        }
+
+        var walsender = await WalsenderCeilingAsync(cs, endLsn);
+        if (walsender is { } w)
+        {
+            Console.WriteLine($"walsender ceiling (pg_recvlogical → /dev/null): {rows:N0} rows in {w.TotalSeconds:F2} s = {rows / w.TotalSeconds:N0} rows/s");
+        }
+
         var bare = await BareReaderAsync(cs, rows);
         Console.WriteLine($"bare Npgsql pgoutput reader: {rows:N0} rows in {bare.TotalSeconds:F2} s = {rows / bare.TotalSeconds:N0} rows/s");
 
-        var (pipeline, rss) = await PipelineAsync(repo, work, cs, rows);
-        Console.WriteLine($"cdcpipeline run (capture → file sink, fsync): {rows:N0} rows in {pipeline.TotalSeconds:F2} s = {rows / pipeline.TotalSeconds:N0} rows/s, peak RSS {rss / 1024.0:F0} MB");
+        var (pipeline, rss, cpu) = await PipelineAsync(repo, work, cs, rows);
+        Console.WriteLine($"cdcpipeline run (capture → file sink, fsync): {rows:N0} rows in {pipeline.TotalSeconds:F2} s = {rows / pipeline.TotalSeconds:N0} rows/s, peak RSS {rss / 1024.0:F0} MB, CPU {cpu.TotalSeconds:F1} s");
+        await using (var connection = new NpgsqlConnection(cs))
+        {
+            await connection.OpenAsync();
+            await using var cmd = new NpgsqlCommand("SELECT slot_name, spill_txns, stream_txns, total_txns FROM pg_stat_replication_slots ORDER BY 1", connection);
+            await using var reader = await cmd.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                Console.WriteLine($"  slot {reader.GetString(0)}: {reader.GetInt64(3):N0} transactions, {reader.GetInt64(1):N0} spilled to disk, {reader.GetInt64(2):N0} streamed");
+            }
+        }
+
         Console.WriteLine($"ratio pipeline / bare reader: {bare.TotalSeconds / pipeline.TotalSeconds:F2}");
         return 0;
     }
@@ -106,7 +138,46 @@ internal static class BacklogDrain
         return watch.Elapsed;
     }
 
-    private static async Task<(TimeSpan Elapsed, long PeakKb)> PipelineAsync(string repo, string work, string cs, int rows)
+    /// <summary>
+    /// The ceiling no client can beat: PostgreSQL's own pg_recvlogical reading the same WAL through pgoutput
+    /// and discarding it. On a small machine the walsender's decoding, not the client, sets the pace.
+    /// </summary>
+    private static async Task<TimeSpan?> WalsenderCeilingAsync(string cs, string endLsn)
+    {
+        var recvlogical = Path.Combine(Environment.GetEnvironmentVariable("PG_BIN") ?? "/usr/lib/postgresql/15/bin", "pg_recvlogical");
+        if (!File.Exists(recvlogical))
+        {
+            Console.WriteLine($"walsender ceiling: skipped ({recvlogical} not found; set PG_BIN)");
+            return null;
+        }
+
+        var builder = new NpgsqlConnectionStringBuilder(cs);
+        var info = new ProcessStartInfo(recvlogical) { UseShellExecute = false, RedirectStandardError = true };
+        foreach (var a in new[]
+        {
+            "-h", builder.Host!, "-p", builder.Port.ToString(CultureInfo.InvariantCulture), "-U", builder.Username!, "-d", builder.Database!,
+            "-S", "bench_walsender", "--start", "-o", "proto_version=2", "-o", $"publication_names={Publication}",
+            "--endpos", endLsn, "-f", "/dev/null",
+        })
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        info.Environment["PGPASSWORD"] = builder.Password ?? string.Empty;
+        var watch = Stopwatch.StartNew();
+        using var process = Process.Start(info)!;
+        var errors = await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0)
+        {
+            Console.WriteLine($"walsender ceiling: pg_recvlogical exited with {process.ExitCode}: {errors.Trim()}");
+            return null;
+        }
+
+        return watch.Elapsed;
+    }
+
+    private static async Task<(TimeSpan Elapsed, long PeakKb, TimeSpan Cpu)> PipelineAsync(string repo, string work, string cs, int rows)
     {
         var config = Path.Combine(work, "pipeline.yaml");
         await File.WriteAllTextAsync(config, $"""
@@ -154,13 +225,15 @@ internal static class BacklogDrain
 
         var elapsed = watch.Elapsed;
         peak = Math.Max(peak, PeakRssKb(process.Id));
+        process.Refresh();
+        var cpu = process.TotalProcessorTime;
         using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(CultureInfo.InvariantCulture)]))
         {
             await kill!.WaitForExitAsync();
         }
 
         await process.WaitForExitAsync();
-        return (elapsed, peak);
+        return (elapsed, peak, cpu);
     }
 
     private static long CountLines(string path)

@@ -8,7 +8,7 @@ namespace CdcPipeline.Core.Changes;
 /// carries it. Keeps every digit (NUMERIC reaches 131072 digits; <see cref="decimal"/> only 28),
 /// and the scale (<c>12.50</c> stays <c>12.50</c>). NUMERIC's <c>NaN</c> and <c>±Infinity</c> are special values.
 /// </summary>
-public readonly struct ExactDecimal : IEquatable<ExactDecimal>, IComparable<ExactDecimal>
+public readonly struct ExactDecimal : IEquatable<ExactDecimal>, IComparable<ExactDecimal>, ISpanFormattable
 {
     private readonly byte _special; // 0 finite, 1 NaN, 2 +Infinity, 3 -Infinity
 
@@ -117,7 +117,23 @@ public readonly struct ExactDecimal : IEquatable<ExactDecimal>, IComparable<Exac
             scale = text.Length - dot - 1;
         }
 
-        var unscaled = BigInteger.Parse(digits[..n], NumberStyles.None, CultureInfo.InvariantCulture);
+        // Up to 18 digits fit a long: the common NUMERIC(12,2) needs no general big-integer parse.
+        BigInteger unscaled;
+        if (n <= 18)
+        {
+            long small = 0;
+            foreach (var d in digits[..n])
+            {
+                small = (small * 10) + (d - '0');
+            }
+
+            unscaled = small;
+        }
+        else
+        {
+            unscaled = BigInteger.Parse(digits[..n], NumberStyles.None, CultureInfo.InvariantCulture);
+        }
+
         value = new ExactDecimal(negative ? -unscaled : unscaled, scale - exponent);
         return true;
     }
@@ -128,13 +144,13 @@ public readonly struct ExactDecimal : IEquatable<ExactDecimal>, IComparable<Exac
     /// <summary>Exact digits and scale: <c>-12.50</c>, <c>0.001</c>, <c>NaN</c>.</summary>
     public override string ToString()
     {
-        switch (_special)
+        Span<char> buffer = stackalloc char[64];
+        if (TryFormat(buffer, out var written))
         {
-            case 1: return "NaN";
-            case 2: return "Infinity";
-            case 3: return "-Infinity";
+            return new string(buffer[..written]);
         }
 
+        // more digits than the stack buffer holds
         var digits = BigInteger.Abs(Unscaled).ToString(CultureInfo.InvariantCulture);
         var sign = Unscaled.Sign < 0 ? "-" : "";
         if (Scale == 0)
@@ -148,6 +164,61 @@ public readonly struct ExactDecimal : IEquatable<ExactDecimal>, IComparable<Exac
         }
 
         return string.Concat(sign, digits.AsSpan(0, digits.Length - Scale), ".", digits.AsSpan(digits.Length - Scale));
+    }
+
+    public string ToString(string? format, IFormatProvider? formatProvider) => ToString();
+
+    /// <summary>The text of <see cref="ToString()"/> without allocating; false when it does not fit.</summary>
+    public bool TryFormat(Span<char> destination, out int charsWritten, ReadOnlySpan<char> format = default, IFormatProvider? provider = null)
+    {
+        charsWritten = 0;
+        var special = _special switch { 1 => "NaN", 2 => "Infinity", 3 => "-Infinity", _ => null };
+        if (special is not null)
+        {
+            if (!special.TryCopyTo(destination))
+            {
+                return false;
+            }
+
+            charsWritten = special.Length;
+            return true;
+        }
+
+        // The digits, left-padded with zeros to at least Scale + 1 of them ("0.05" for 5 at scale 2).
+        var negative = Unscaled.Sign < 0 ? 1 : 0;
+        Span<char> digits = stackalloc char[64];
+        if (!BigInteger.Abs(Unscaled).TryFormat(digits, out var count, default, CultureInfo.InvariantCulture))
+        {
+            return false;
+        }
+
+        var padded = Scale > 0 ? Math.Max(count, Scale + 1) : count;
+        var total = negative + padded + (Scale > 0 ? 1 : 0);
+        if (total > destination.Length)
+        {
+            return false;
+        }
+
+        var at = 0;
+        if (negative == 1)
+        {
+            destination[at++] = '-';
+        }
+
+        var integral = padded - Scale;
+        for (var i = 0; i < padded; i++)
+        {
+            if (i == integral)
+            {
+                destination[at++] = '.';
+            }
+
+            var fromDigits = i - (padded - count);
+            destination[at++] = fromDigits >= 0 ? digits[fromDigits] : '0';
+        }
+
+        charsWritten = at;
+        return true;
     }
 
     /// <summary>The value as <see cref="decimal"/>; throws when it does not fit (more than 28–29 digits).</summary>

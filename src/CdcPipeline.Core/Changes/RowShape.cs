@@ -1,3 +1,6 @@
+using System.Text.Encodings.Web;
+using System.Text.Json;
+
 namespace CdcPipeline.Core.Changes;
 
 /// <summary>
@@ -7,6 +10,8 @@ namespace CdcPipeline.Core.Changes;
 public sealed class RowShape
 {
     private readonly Dictionary<string, int> _index;
+    // a reference, so that a reader on another thread sees either nothing or a whole pair
+    private Tuple<JavaScriptEncoder?, JsonEncodedText[]>? _encoded;
 
     public RowShape(IReadOnlyList<string> columns)
     {
@@ -26,4 +31,22 @@ public sealed class RowShape
     public int Count => Columns.Count;
 
     public int IndexOf(string column) => _index.TryGetValue(column, out var i) ? i : -1;
+
+    /// <summary>The column names JSON-encoded with <paramref name="encoder"/>, computed once per shape and encoder.</summary>
+    public JsonEncodedText[] EncodedNames(JavaScriptEncoder? encoder)
+    {
+        if (_encoded is { } cached && ReferenceEquals(cached.Item1, encoder))
+        {
+            return cached.Item2;
+        }
+
+        var names = new JsonEncodedText[Columns.Count];
+        for (var i = 0; i < names.Length; i++)
+        {
+            names[i] = JsonEncodedText.Encode(Columns[i], encoder);
+        }
+
+        _encoded = Tuple.Create(encoder, names);
+        return names;
+    }
 }

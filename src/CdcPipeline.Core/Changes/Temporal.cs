@@ -16,19 +16,24 @@ internal static class Micros
 
     public static string FormatTimestamp(long micros, bool utc)
     {
-        if (micros == long.MaxValue)
-        {
-            return "infinity";
-        }
+        Span<char> buffer = stackalloc char[40];
+        TryFormatTimestamp(micros, utc, buffer, out var written);
+        return new string(buffer[..written]);
+    }
 
-        if (micros == long.MinValue)
+    /// <summary>ISO-8601 with six fraction digits (and <c>Z</c> when UTC); ±infinity as PostgreSQL spells them.</summary>
+    public static bool TryFormatTimestamp(long micros, bool utc, Span<char> destination, out int charsWritten)
+    {
+        if (micros is long.MaxValue or long.MinValue)
         {
-            return "-infinity";
+            var text = micros == long.MaxValue ? "infinity" : "-infinity";
+            charsWritten = text.TryCopyTo(destination) ? text.Length : 0;
+            return charsWritten > 0;
         }
 
         var dt = ToDateTime(micros);
         var fraction = (dt.Ticks % TimeSpan.TicksPerSecond) / 10;
-        return string.Create(CultureInfo.InvariantCulture, $"{dt:yyyy'-'MM'-'dd'T'HH':'mm':'ss}.{fraction:D6}{(utc ? "Z" : "")}");
+        return destination.TryWrite(CultureInfo.InvariantCulture, $"{dt:yyyy'-'MM'-'dd'T'HH':'mm':'ss}.{fraction:D6}{(utc ? "Z" : "")}", out charsWritten);
     }
 
     public static string FormatTime(long micros, bool utc)
@@ -45,7 +50,7 @@ internal static class Micros
 }
 
 /// <summary>A DATE, as days since 1970-01-01 (Debezium's <c>io.debezium.time.Date</c>).</summary>
-public readonly record struct Date(int DaysSinceEpoch) : IComparable<Date>
+public readonly record struct Date(int DaysSinceEpoch) : IComparable<Date>, ISpanFormattable
 {
     /// <summary>PostgreSQL's date <c>infinity</c>.</summary>
     public static Date PositiveInfinity => new(int.MaxValue);
@@ -64,10 +69,24 @@ public readonly record struct Date(int DaysSinceEpoch) : IComparable<Date>
         int.MinValue => "-infinity",
         _ => ToDateOnly().ToString("yyyy'-'MM'-'dd", CultureInfo.InvariantCulture),
     };
+
+    public string ToString(string? format, IFormatProvider? formatProvider) => ToString();
+
+    public bool TryFormat(Span<char> destination, out int charsWritten, ReadOnlySpan<char> format = default, IFormatProvider? provider = null)
+    {
+        if (IsFinite)
+        {
+            return ToDateOnly().TryFormat(destination, out charsWritten, "yyyy'-'MM'-'dd", CultureInfo.InvariantCulture);
+        }
+
+        var text = ToString();
+        charsWritten = text.TryCopyTo(destination) ? text.Length : 0;
+        return charsWritten > 0;
+    }
 }
 
 /// <summary>A TIMESTAMP without time zone, as microseconds since 1970-01-01T00:00:00; ±infinity are the long extremes.</summary>
-public readonly record struct LocalTimestamp(long MicrosSinceEpoch) : IComparable<LocalTimestamp>
+public readonly record struct LocalTimestamp(long MicrosSinceEpoch) : IComparable<LocalTimestamp>, ISpanFormattable
 {
     public static LocalTimestamp PositiveInfinity => new(long.MaxValue);
     public static LocalTimestamp NegativeInfinity => new(long.MinValue);
@@ -76,10 +95,13 @@ public readonly record struct LocalTimestamp(long MicrosSinceEpoch) : IComparabl
     public DateTime ToDateTime() => Micros.ToDateTime(MicrosSinceEpoch);
     public int CompareTo(LocalTimestamp other) => MicrosSinceEpoch.CompareTo(other.MicrosSinceEpoch);
     public override string ToString() => Micros.FormatTimestamp(MicrosSinceEpoch, utc: false);
+    public string ToString(string? format, IFormatProvider? formatProvider) => ToString();
+    public bool TryFormat(Span<char> destination, out int charsWritten, ReadOnlySpan<char> format = default, IFormatProvider? provider = null) =>
+        Micros.TryFormatTimestamp(MicrosSinceEpoch, utc: false, destination, out charsWritten);
 }
 
 /// <summary>A TIMESTAMPTZ: a UTC instant, microseconds since the Unix epoch; ±infinity are the long extremes.</summary>
-public readonly record struct UtcTimestamp(long MicrosSinceEpoch) : IComparable<UtcTimestamp>
+public readonly record struct UtcTimestamp(long MicrosSinceEpoch) : IComparable<UtcTimestamp>, ISpanFormattable
 {
     public static UtcTimestamp PositiveInfinity => new(long.MaxValue);
     public static UtcTimestamp NegativeInfinity => new(long.MinValue);
@@ -88,6 +110,9 @@ public readonly record struct UtcTimestamp(long MicrosSinceEpoch) : IComparable<
     public DateTimeOffset ToDateTimeOffset() => new(Micros.ToDateTime(MicrosSinceEpoch), TimeSpan.Zero);
     public int CompareTo(UtcTimestamp other) => MicrosSinceEpoch.CompareTo(other.MicrosSinceEpoch);
     public override string ToString() => Micros.FormatTimestamp(MicrosSinceEpoch, utc: true);
+    public string ToString(string? format, IFormatProvider? formatProvider) => ToString();
+    public bool TryFormat(Span<char> destination, out int charsWritten, ReadOnlySpan<char> format = default, IFormatProvider? provider = null) =>
+        Micros.TryFormatTimestamp(MicrosSinceEpoch, utc: true, destination, out charsWritten);
 }
 
 /// <summary>A TIME without time zone: microseconds since midnight (up to 24:00:00).</summary>

@@ -139,11 +139,43 @@ public static class CanonicalJson
 
     public static void WriteRow(Utf8JsonWriter writer, IEnumerable<KeyValuePair<string, object?>> row)
     {
+        if (row is Row r)
+        {
+            WriteRow(writer, r);
+            return;
+        }
+
         writer.WriteStartObject();
         foreach (var (column, value) in row)
         {
             writer.WritePropertyName(column);
             WriteValue(writer, value);
+        }
+
+        writer.WriteEndObject();
+    }
+
+    /// <summary>
+    /// A row without an enumerator per row; column names pre-encoded once per shape when the writer uses the
+    /// canonical encoder (the bytes are then identical to encoding them on each write).
+    /// </summary>
+    public static void WriteRow(Utf8JsonWriter writer, Row row)
+    {
+        writer.WriteStartObject();
+        var shape = row.Shape;
+        var encoded = ReferenceEquals(writer.Options.Encoder, WriterOptions.Encoder) ? shape.EncodedNames(WriterOptions.Encoder) : null;
+        for (var i = 0; i < row.Count; i++)
+        {
+            if (encoded is not null)
+            {
+                writer.WritePropertyName(encoded[i]);
+            }
+            else
+            {
+                writer.WritePropertyName(shape.Columns[i]);
+            }
+
+            WriteValue(writer, row[i]);
         }
 
         writer.WriteEndObject();
@@ -198,19 +230,19 @@ public static class CanonicalJson
 
                 break;
             case ExactDecimal dec:
-                writer.WriteStringValue(dec.ToString());
+                WriteFormatted(writer, dec);
                 break;
             case decimal m:
                 writer.WriteStringValue(ExactDecimal.FromDecimal(m).ToString());
                 break;
             case Date date:
-                writer.WriteStringValue(date.ToString());
+                WriteFormatted(writer, date);
                 break;
             case LocalTimestamp ts:
-                writer.WriteStringValue(ts.ToString());
+                WriteFormatted(writer, ts);
                 break;
             case UtcTimestamp uts:
-                writer.WriteStringValue(uts.ToString());
+                WriteFormatted(writer, uts);
                 break;
             case LocalTime t:
                 writer.WriteStringValue(t.ToString());
@@ -252,6 +284,21 @@ public static class CanonicalJson
                 break;
             default:
                 throw new NotSupportedException($"no canonical JSON form for a value of type {value.GetType().Name}");
+        }
+    }
+
+    /// <summary>Formats into a stack buffer (these types' text is their ToString, without the string).</summary>
+    private static void WriteFormatted<T>(Utf8JsonWriter writer, T value)
+        where T : ISpanFormattable
+    {
+        Span<char> buffer = stackalloc char[64];
+        if (value.TryFormat(buffer, out var written, default, System.Globalization.CultureInfo.InvariantCulture))
+        {
+            writer.WriteStringValue(buffer[..written]);
+        }
+        else
+        {
+            writer.WriteStringValue(value.ToString());
         }
     }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using CdcPipeline.Core.Changes;
 
 namespace CdcPipeline.Core.Translation;
@@ -11,8 +12,36 @@ public sealed class DomainEvent
     /// <summary>The CloudEvents <c>type</c> used for raw changes passing through without rules.</summary>
     public const string RawChangeType = "cdc.change";
 
+    private readonly Func<DomainEvent, string>? _deferredId;
+    private string? _id;
+
+    public DomainEvent()
+    {
+    }
+
+    /// <summary>
+    /// An event whose id is computed on first read. Pass-through uses it: most sinks write a raw change in
+    /// its canonical form, which carries no id, and the name-based UUID (SHA-1) is a large share of the
+    /// per-change cost. The id is deterministic, so computing it later (or twice, racing) changes nothing.
+    /// </summary>
+    [SetsRequiredMembers]
+#pragma warning disable CS8618 // Id is not left null: its getter computes it from _deferredId
+    internal DomainEvent(ChangeEvent change, string source, Func<DomainEvent, string> deferredId)
+#pragma warning restore CS8618
+    {
+        _deferredId = deferredId;
+        Type = RawChangeType;
+        Source = source;
+        Position = change.Position;
+        Change = change;
+    }
+
     /// <summary>Deterministic: derived from the source position and the rule (see <see cref="EventIds"/>).</summary>
-    public required string Id { get; init; }
+    public required string Id
+    {
+        get => _id ??= _deferredId?.Invoke(this) ?? throw new InvalidOperationException("the event was created without an id");
+        init => _id = value;
+    }
 
     public required string Type { get; init; }
 

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using CdcPipeline.Core.Changes;
 
 namespace CdcPipeline.Core.Translation;
@@ -15,6 +16,11 @@ public sealed class PassthroughTranslator : IChangeTranslator
     private readonly string _pipelineName;
     private readonly HashSet<ChangeKind> _kinds;
 
+    /// <summary>CloudEvents sources per (schema, table): built once per table, not per change.</summary>
+    private readonly ConcurrentDictionary<(string? Schema, string? Table), string> _sources = new();
+
+    private static readonly Func<DomainEvent, string> DeferredId = e => EventIds.For(e.Position, RuleId);
+
     public PassthroughTranslator(string pipelineName, params ChangeKind[] kinds)
     {
         ArgumentException.ThrowIfNullOrEmpty(pipelineName);
@@ -29,16 +35,17 @@ public sealed class PassthroughTranslator : IChangeTranslator
             return;
         }
 
-        output.Add(new DomainEvent
+        var source = change.Source;
+        if (!_sources.TryGetValue((source.Schema, source.Table), out var cloudEventSource))
         {
-            Id = EventIds.For(change.Position, RuleId),
-            Type = DomainEvent.RawChangeType,
-            Source = EventSources.For(_pipelineName, change.Source),
+            cloudEventSource = _sources.GetOrAdd((source.Schema, source.Table), EventSources.For(_pipelineName, source));
+        }
+
+        output.Add(new DomainEvent(change, cloudEventSource, DeferredId)
+        {
             Subject = change.Kind is ChangeKind.Change or ChangeKind.Tombstone ? EventSources.Subject(change.Key) : null,
             Time = EventSources.Time(change),
             RuleId = RuleId,
-            Position = change.Position,
-            Change = change,
         });
     }
 }

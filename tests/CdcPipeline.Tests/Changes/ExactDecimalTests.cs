@@ -34,4 +34,41 @@ public class ExactDecimalTests
         Assert.Equal("1.00", a.ToString());
         Assert.True(ExactDecimal.Parse("2.5") > 2L);
     }
+
+    [Theory]
+    [InlineData("999999999999999999", "999999999999999999", 0)] // 18 digits: the long fast path
+    [InlineData("-1234567890123456789", "-1234567890123456789", 0)] // 19 digits: the big-integer path
+    [InlineData("0.000000000000000001", "1", 18)] // 19 digits with the leading zeros
+    [InlineData("-0.05", "-5", 2)]
+    [InlineData("00012.340", "12340", 3)]
+    public void Parse_takes_the_same_value_on_either_side_of_the_long_fast_path(string text, string unscaled, int scale)
+    {
+        var value = ExactDecimal.Parse(text);
+        Assert.Equal(BigInteger.Parse(unscaled, System.Globalization.CultureInfo.InvariantCulture), value.Unscaled);
+        Assert.Equal(scale, value.Scale);
+    }
+
+    [Theory]
+    [InlineData("-0.05")]
+    [InlineData("0.000")]
+    [InlineData("42")]
+    [InlineData("-Infinity")]
+    [InlineData("123456789012345678901234567890.1234567890")]
+    public void TryFormat_writes_exactly_the_ToString_text_and_refuses_a_short_buffer(string text)
+    {
+        var value = ExactDecimal.Parse(text);
+        Span<char> buffer = stackalloc char[64];
+        Assert.True(value.TryFormat(buffer, out var written));
+        Assert.Equal(text, buffer[..written].ToString());
+        Assert.Equal(text, value.ToString());
+        Assert.False(value.TryFormat(buffer[..(text.Length - 1)], out _));
+    }
+
+    [Fact]
+    public void A_value_longer_than_the_stack_buffer_still_prints_every_digit()
+    {
+        var text = "-" + new string('7', 90) + "." + new string('3', 40);
+        Assert.Equal(text, ExactDecimal.Parse(text).ToString());
+        Assert.Equal("0." + new string('0', 99) + "1", new ExactDecimal(BigInteger.One, 100).ToString());
+    }
 }
