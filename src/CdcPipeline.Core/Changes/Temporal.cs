@@ -31,9 +31,51 @@ internal static class Micros
             return charsWritten > 0;
         }
 
+        // Digit by digit: this runs for every timestamp column of every change written.
+        var length = 26 + (utc ? 1 : 0); // yyyy-MM-ddTHH:mm:ss.ffffff[Z]
+        if (destination.Length < length)
+        {
+            charsWritten = 0;
+            return false;
+        }
+
         var dt = ToDateTime(micros);
-        var fraction = (dt.Ticks % TimeSpan.TicksPerSecond) / 10;
-        return destination.TryWrite(CultureInfo.InvariantCulture, $"{dt:yyyy'-'MM'-'dd'T'HH':'mm':'ss}.{fraction:D6}{(utc ? "Z" : "")}", out charsWritten);
+        WriteDate(destination, DateOnly.FromDateTime(dt));
+        destination[10] = 'T';
+        Digits(destination.Slice(11, 2), dt.Hour);
+        destination[13] = ':';
+        Digits(destination.Slice(14, 2), dt.Minute);
+        destination[16] = ':';
+        Digits(destination.Slice(17, 2), dt.Second);
+        destination[19] = '.';
+        Digits(destination.Slice(20, 6), (int)((dt.Ticks % TimeSpan.TicksPerSecond) / 10));
+        if (utc)
+        {
+            destination[26] = 'Z';
+        }
+
+        charsWritten = length;
+        return true;
+    }
+
+    /// <summary><c>yyyy-MM-dd</c> into the first 10 chars.</summary>
+    public static void WriteDate(Span<char> destination, DateOnly date)
+    {
+        date.Deconstruct(out var year, out var month, out var day);
+        Digits(destination[..4], year);
+        destination[4] = '-';
+        Digits(destination.Slice(5, 2), month);
+        destination[7] = '-';
+        Digits(destination.Slice(8, 2), day);
+    }
+
+    private static void Digits(Span<char> destination, int value)
+    {
+        for (var i = destination.Length - 1; i >= 0; i--)
+        {
+            destination[i] = (char)('0' + (value % 10));
+            value /= 10;
+        }
     }
 
     public static string FormatTime(long micros, bool utc)
@@ -74,9 +116,11 @@ public readonly record struct Date(int DaysSinceEpoch) : IComparable<Date>, ISpa
 
     public bool TryFormat(Span<char> destination, out int charsWritten, ReadOnlySpan<char> format = default, IFormatProvider? provider = null)
     {
-        if (IsFinite)
+        if (IsFinite && destination.Length >= 10)
         {
-            return ToDateOnly().TryFormat(destination, out charsWritten, "yyyy'-'MM'-'dd", CultureInfo.InvariantCulture);
+            Micros.WriteDate(destination, ToDateOnly());
+            charsWritten = 10;
+            return true;
         }
 
         var text = ToString();
