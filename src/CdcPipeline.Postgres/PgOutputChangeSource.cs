@@ -48,13 +48,21 @@ public sealed class PgOutputChangeSource : IChangeSource
     private readonly string _database;
     private readonly CancellationTokenSource _lifetime = new();
     private readonly SemaphoreSlim _feedbackLock = new(1, 1);
+
+    // Held while the reader waits on the replication stream. Npgsql's DisposeAsync of a streaming connection
+    // enumerates the stream itself to end it, and an enumeration running beside it completes the stream twice,
+    // which crashes the process: so DisposeAsync disposes the connection only between two reads.
+    private readonly SemaphoreSlim _readGate = new(1, 1);
     private volatile LogicalReplicationConnection? _replication;
     private IncrementalSnapshotter? _incremental;
     private readonly List<string> _requestedBeforeStreaming = [];
     private SnapshotState? _state;
     private Task? _heartbeatTask;
     private Task? _incrementalTask;
+    // The last change handed out: its commit LSN and its ordinal in the transaction (long.MaxValue once the
+    // transaction's COMMIT was processed). What PostgreSQL re-sends after a reconnect up to here is skipped.
     private long _lastEmittedMajor = -1;
+    private long _lastEmittedOrdinal = long.MaxValue;
     private int _reading;
     private int _disposed;
 
@@ -251,6 +259,7 @@ public sealed class PgOutputChangeSource : IChangeSource
                         while (true)
                         {
                             ChangeEvent current;
+                            await _readGate.WaitAsync(token);
                             try
                             {
                                 if (!await stream.MoveNextAsync())
@@ -265,6 +274,10 @@ public sealed class PgOutputChangeSource : IChangeSource
                             {
                                 failure = e;
                                 break;
+                            }
+                            finally
+                            {
+                                _readGate.Release();
                             }
 
                             attempt = 0;
@@ -367,9 +380,20 @@ public sealed class PgOutputChangeSource : IChangeSource
             }
         }
 
-        if (_replication is { } replication)
+        // A read in flight ends promptly now that the token is cancelled; wait for it (see _readGate).
+        if (await _readGate.WaitAsync(TimeSpan.FromSeconds(30)))
         {
-            await DisposeQuietlyAsync(replication);
+            try
+            {
+                if (_replication is { } replication)
+                {
+                    await DisposeQuietlyAsync(replication);
+                }
+            }
+            finally
+            {
+                _readGate.Release();
+            }
         }
 
         await _dataSource.DisposeAsync();
@@ -438,15 +462,20 @@ public sealed class PgOutputChangeSource : IChangeSource
         Log.StreamingStarted(_logger, _options.Slot, _options.Publication, slotInfo?.ConfirmedFlushLsn);
         _relations.Clear();
 
-        TransactionBuffer? transaction = null;
+        // A transaction PostgreSQL sends whole at its commit (BEGIN carries the commit LSN) is handed out change
+        // by change as it arrives: memory does not grow with its size. Only a transaction streamed while still
+        // in progress is buffered (it may yet abort) until its STREAM COMMIT.
+        TransactionEmission? transaction = null;
         TransactionBuffer? streaming = null;
         var streamed = new Dictionary<uint, TransactionBuffer>();
+        var incoming = new List<PendingChange>(1);
+        var output = new List<ChangeEvent>(2);
         await foreach (var message in connection.StartReplication(slot, options, cancellationToken))
         {
             switch (message)
             {
                 case BeginMessage begin:
-                    transaction = new TransactionBuffer(begin.TransactionXid);
+                    transaction = new TransactionEmission((ulong)begin.TransactionFinalLsn, begin.TransactionXid, CommitTime(begin.TransactionCommitTimestamp));
                     break;
                 case StreamStartMessage start:
                     if (!streamed.TryGetValue(start.TransactionXid, out streaming))
@@ -467,7 +496,7 @@ public sealed class PgOutputChangeSource : IChangeSource
                     var r = Relation(insert.Relation.RelationId);
                     var after = await ReadRowAsync(r, insert.NewRow, cancellationToken);
                     after = await ReselectToastAsync(r, after, cancellationToken);
-                    Target(streaming, transaction).Changes.Add(new PendingChange(ChangeKind.Change, ChangeOperation.Create, r, r.KeyOf(after), null, after, (ulong)message.WalStart, insert.TransactionXid));
+                    incoming.Add(new PendingChange(ChangeKind.Change, ChangeOperation.Create, r, r.KeyOf(after), null, after, (ulong)message.WalStart, insert.TransactionXid));
                     break;
                 }
 
@@ -477,7 +506,7 @@ public sealed class PgOutputChangeSource : IChangeSource
                     var before = await ReadRowAsync(r, full.OldRow, cancellationToken);
                     var after = await ReadRowAsync(r, full.NewRow, cancellationToken);
                     after = await ReselectToastAsync(r, after, cancellationToken);
-                    Target(streaming, transaction).Changes.Add(UpdateChange(r, before, after, (ulong)message.WalStart, full.TransactionXid));
+                    incoming.Add(UpdateChange(r, before, after, (ulong)message.WalStart, full.TransactionXid));
                     break;
                 }
 
@@ -487,7 +516,7 @@ public sealed class PgOutputChangeSource : IChangeSource
                     var before = await ReadRowAsync(r, index.Key, cancellationToken);
                     var after = await ReadRowAsync(r, index.NewRow, cancellationToken);
                     after = await ReselectToastAsync(r, after, cancellationToken);
-                    Target(streaming, transaction).Changes.Add(UpdateChange(r, before, after, (ulong)message.WalStart, index.TransactionXid));
+                    incoming.Add(UpdateChange(r, before, after, (ulong)message.WalStart, index.TransactionXid));
                     break;
                 }
 
@@ -496,7 +525,7 @@ public sealed class PgOutputChangeSource : IChangeSource
                     var r = Relation(update.Relation.RelationId);
                     var after = await ReadRowAsync(r, update.NewRow, cancellationToken);
                     after = await ReselectToastAsync(r, after, cancellationToken);
-                    Target(streaming, transaction).Changes.Add(UpdateChange(r, null, after, (ulong)message.WalStart, update.TransactionXid));
+                    incoming.Add(UpdateChange(r, null, after, (ulong)message.WalStart, update.TransactionXid));
                     break;
                 }
 
@@ -504,7 +533,7 @@ public sealed class PgOutputChangeSource : IChangeSource
                 {
                     var r = Relation(fullDelete.Relation.RelationId);
                     var before = await ReadRowAsync(r, fullDelete.OldRow, cancellationToken);
-                    Target(streaming, transaction).Changes.Add(new PendingChange(ChangeKind.Change, ChangeOperation.Delete, r, r.KeyOf(before), before, null, (ulong)message.WalStart, fullDelete.TransactionXid));
+                    incoming.Add(new PendingChange(ChangeKind.Change, ChangeOperation.Delete, r, r.KeyOf(before), before, null, (ulong)message.WalStart, fullDelete.TransactionXid));
                     break;
                 }
 
@@ -513,7 +542,7 @@ public sealed class PgOutputChangeSource : IChangeSource
                     // DEFAULT identity: the old tuple holds the key columns, every other column null (as Debezium shows it)
                     var r = Relation(keyDelete.Relation.RelationId);
                     var before = await ReadRowAsync(r, keyDelete.Key, cancellationToken);
-                    Target(streaming, transaction).Changes.Add(new PendingChange(ChangeKind.Change, ChangeOperation.Delete, r, r.KeyOf(before), before, null, (ulong)message.WalStart, keyDelete.TransactionXid));
+                    incoming.Add(new PendingChange(ChangeKind.Change, ChangeOperation.Delete, r, r.KeyOf(before), before, null, (ulong)message.WalStart, keyDelete.TransactionXid));
                     break;
                 }
 
@@ -521,7 +550,7 @@ public sealed class PgOutputChangeSource : IChangeSource
                     foreach (var truncated in truncate.Relations)
                     {
                         var r = Relation(truncated.RelationId);
-                        Target(streaming, transaction).Changes.Add(new PendingChange(ChangeKind.Change, ChangeOperation.Truncate, r, null, null, null, (ulong)message.WalStart, truncate.TransactionXid));
+                        incoming.Add(new PendingChange(ChangeKind.Change, ChangeOperation.Truncate, r, null, null, null, (ulong)message.WalStart, truncate.TransactionXid));
                     }
 
                     break;
@@ -531,7 +560,7 @@ public sealed class PgOutputChangeSource : IChangeSource
                     var lsn = (ulong)logical.MessageLsn;
                     if ((logical.Flags & 1) != 0)
                     {
-                        Target(streaming, transaction).Changes.Add(new PendingChange(ChangeKind.Message, ChangeOperation.Message, null, null, null, null, lsn, logical.TransactionXid,
+                        incoming.Add(new PendingChange(ChangeKind.Message, ChangeOperation.Message, null, null, null, null, lsn, logical.TransactionXid,
                             new LogicalMessage(logical.Prefix, content, Transactional: true)));
                     }
                     else
@@ -548,10 +577,7 @@ public sealed class PgOutputChangeSource : IChangeSource
                 case CommitMessage commit:
                     if (transaction is not null)
                     {
-                        foreach (var change in await CompleteAsync(transaction, (ulong)commit.CommitLsn, (ulong)commit.TransactionEndLsn, commit.TransactionCommitTimestamp, cancellationToken))
-                        {
-                            yield return change;
-                        }
+                        await CompleteAsync(transaction, (ulong)commit.TransactionEndLsn, cancellationToken);
                     }
 
                     transaction = null;
@@ -559,10 +585,19 @@ public sealed class PgOutputChangeSource : IChangeSource
                 case StreamCommitMessage streamCommit:
                     if (streamed.Remove(streamCommit.TransactionXid, out var committed))
                     {
-                        foreach (var change in await CompleteAsync(committed, (ulong)streamCommit.CommitLsn, (ulong)streamCommit.TransactionEndLsn, streamCommit.TransactionCommitTimestamp, cancellationToken))
+                        var emission = new TransactionEmission((ulong)streamCommit.CommitLsn, committed.Xid, CommitTime(streamCommit.TransactionCommitTimestamp));
+                        foreach (var change in committed.Changes)
                         {
-                            yield return change;
+                            Emit(emission, change, output);
+                            foreach (var e in output)
+                            {
+                                yield return e;
+                            }
+
+                            output.Clear();
                         }
+
+                        await CompleteAsync(emission, (ulong)streamCommit.TransactionEndLsn, cancellationToken);
                     }
 
                     break;
@@ -580,11 +615,40 @@ public sealed class PgOutputChangeSource : IChangeSource
 
                     break;
             }
+
+            if (incoming.Count == 0)
+            {
+                continue;
+            }
+
+            if (streaming is not null)
+            {
+                streaming.Changes.AddRange(incoming);
+            }
+            else if (transaction is not null)
+            {
+                foreach (var change in incoming)
+                {
+                    Emit(transaction, change, output);
+                    foreach (var e in output)
+                    {
+                        yield return e;
+                    }
+
+                    output.Clear();
+                }
+            }
+            else
+            {
+                throw new InvalidDataException("pgoutput sent a change outside a transaction");
+            }
+
+            incoming.Clear();
         }
     }
 
-    private static TransactionBuffer Target(TransactionBuffer? streaming, TransactionBuffer? transaction) =>
-        streaming ?? transaction ?? throw new InvalidDataException("pgoutput sent a change outside a transaction");
+    private static UtcTimestamp CommitTime(DateTime commitTimestamp) =>
+        UtcTimestamp.FromDateTimeOffset(new DateTimeOffset(DateTime.SpecifyKind(commitTimestamp, DateTimeKind.Utc)));
 
     private static PendingChange UpdateChange(RelationInfo r, Row? before, Row after, ulong lsn, uint? xid)
     {
@@ -763,33 +827,36 @@ public sealed class PgOutputChangeSource : IChangeSource
         return buffer.ToArray();
     }
 
-    private async Task<List<ChangeEvent>> CompleteAsync(TransactionBuffer transaction, ulong commitLsn, ulong endLsn, DateTime commitTime, CancellationToken cancellationToken)
+    /// <summary>
+    /// The events of one decoded change of a committed transaction (none for a signal-table row, a filtered
+    /// table, or an unrequested message; two for a primary-key change), unless this instance already handed it
+    /// out before a reconnect. Their positions are computed either way, so a redelivery numbers them alike.
+    /// </summary>
+    private void Emit(TransactionEmission transaction, PendingChange change, List<ChangeEvent> output)
     {
-        var events = new List<ChangeEvent>();
-        if ((long)commitLsn <= _lastEmittedMajor)
+        var commitLsn = transaction.CommitLsn;
+        var ordinal = transaction.NextOrdinal++;
+        var redelivered = (long)commitLsn < _lastEmittedMajor || ((long)commitLsn == _lastEmittedMajor && ordinal <= _lastEmittedOrdinal);
+        if (change.Relation is { } relation)
         {
-            // re-sent after a reconnect, and already handed out by this instance
-            Log.SkippingRedelivered(_logger, new NpgsqlLogSequenceNumber(commitLsn).ToString());
-            return events;
-        }
-
-        _lastEmittedMajor = (long)commitLsn;
-        var time = UtcTimestamp.FromDateTimeOffset(new DateTimeOffset(DateTime.SpecifyKind(commitTime, DateTimeKind.Utc)));
-        foreach (var change in transaction.Changes)
-        {
-            if (change.Relation is { } relation)
+            if (relation.QualifiedName == _signalTable)
             {
-                if (relation.QualifiedName == _signalTable)
+                if (!redelivered)
                 {
                     OnSignal(change);
-                    continue;
+                    (_lastEmittedMajor, _lastEmittedOrdinal) = ((long)commitLsn, ordinal);
                 }
 
-                if (_tableFilter is not null && !_tableFilter.Contains(relation.QualifiedName))
-                {
-                    continue;
-                }
+                return;
+            }
 
+            if (_tableFilter is not null && !_tableFilter.Contains(relation.QualifiedName))
+            {
+                return;
+            }
+
+            if (!redelivered)
+            {
                 if (change.Operation == ChangeOperation.Truncate)
                 {
                     _incremental?.OnTruncate(relation.QualifiedName);
@@ -798,61 +865,90 @@ public sealed class PgOutputChangeSource : IChangeSource
                 _incremental?.OnChange(relation.QualifiedName, change.Key);
                 _incremental?.OnChange(relation.QualifiedName, change.OldKey);
             }
-            else if (change.Kind == ChangeKind.Message && !_options.IncludeMessages)
-            {
-                continue;
-            }
+        }
+        else if (change.Kind == ChangeKind.Message && !_options.IncludeMessages)
+        {
+            return;
+        }
 
-            var source = new SourceInfo
+        var source = new SourceInfo
+        {
+            Connector = Connector,
+            Name = _options.ServerName,
+            Database = _database,
+            Schema = change.Relation?.Schema,
+            Table = change.Relation?.Table,
+            Lsn = (long)change.Lsn,
+            TxId = transaction.Xid,
+            CommitTime = transaction.CommitTime,
+            Snapshot = SnapshotMarker.False,
+        };
+
+        if (change.OldKey is { } oldKey)
+        {
+            // Debezium turns a primary-key change into a delete of the old key and a create of the new one.
+            var delete = new ChangeEvent
             {
-                Connector = Connector,
-                Name = _options.ServerName,
-                Database = _database,
-                Schema = change.Relation?.Schema,
-                Table = change.Relation?.Table,
-                Lsn = (long)change.Lsn,
-                TxId = transaction.Xid,
-                CommitTime = time,
-                Snapshot = SnapshotMarker.False,
+                Kind = ChangeKind.Change, Operation = ChangeOperation.Delete, Source = source,
+                Position = SourcePosition.ForLsn(_options.Slot, commitLsn, transaction.NextMinor++),
+                Key = oldKey, Before = change.Before, After = null, NewKey = change.Key,
             };
-
-            if (change.OldKey is { } oldKey)
+            var create = new ChangeEvent
             {
-                // Debezium turns a primary-key change into a delete of the old key and a create of the new one.
-                events.Add(new ChangeEvent
-                {
-                    Kind = ChangeKind.Change, Operation = ChangeOperation.Delete, Source = source,
-                    Position = SourcePosition.ForLsn(_options.Slot, commitLsn, events.Count),
-                    Key = oldKey, Before = change.Before, After = null, NewKey = change.Key,
-                });
-                events.Add(new ChangeEvent
-                {
-                    Kind = ChangeKind.Change, Operation = ChangeOperation.Create, Source = source,
-                    Position = SourcePosition.ForLsn(_options.Slot, commitLsn, events.Count),
-                    Key = change.Key, Before = null, After = change.After, OldKey = oldKey,
-                });
-                continue;
+                Kind = ChangeKind.Change, Operation = ChangeOperation.Create, Source = source,
+                Position = SourcePosition.ForLsn(_options.Slot, commitLsn, transaction.NextMinor++),
+                Key = change.Key, Before = null, After = change.After, OldKey = oldKey,
+            };
+            if (!redelivered)
+            {
+                output.Add(delete);
+                output.Add(create);
             }
-
-            events.Add(new ChangeEvent
+        }
+        else
+        {
+            var e = new ChangeEvent
             {
                 Kind = change.Kind,
                 Operation = change.Operation,
                 Source = source,
-                Position = SourcePosition.ForLsn(_options.Slot, commitLsn, events.Count),
+                Position = SourcePosition.ForLsn(_options.Slot, commitLsn, transaction.NextMinor++),
                 Key = change.Key,
                 Before = change.Before,
                 After = change.After,
                 Message = change.Message,
-            });
+            };
+            if (!redelivered)
+            {
+                output.Add(e);
+            }
         }
 
-        if (_ack.Register((long)commitLsn, events.Count - 1, endLsn) is { } flush)
+        if (!redelivered)
+        {
+            (_lastEmittedMajor, _lastEmittedOrdinal) = ((long)commitLsn, ordinal);
+        }
+    }
+
+    /// <summary>
+    /// At COMMIT: registers the transaction with the acknowledgement tracker (its last event's position and the
+    /// end LSN the slot may confirm once that event is acknowledged) — unless it was completed before a reconnect.
+    /// </summary>
+    private async ValueTask CompleteAsync(TransactionEmission transaction, ulong endLsn, CancellationToken cancellationToken)
+    {
+        var commitLsn = (long)transaction.CommitLsn;
+        if (commitLsn < _lastEmittedMajor || (commitLsn == _lastEmittedMajor && _lastEmittedOrdinal == long.MaxValue))
+        {
+            // re-sent after a reconnect, and already handed out whole by this instance
+            Log.SkippingRedelivered(_logger, new NpgsqlLogSequenceNumber(transaction.CommitLsn).ToString());
+            return;
+        }
+
+        (_lastEmittedMajor, _lastEmittedOrdinal) = (commitLsn, long.MaxValue);
+        if (_ack.Register(commitLsn, transaction.NextMinor - 1, endLsn) is { } flush)
         {
             await SendFeedbackAsync(flush, cancellationToken);
         }
-
-        return events;
     }
 
     private async Task<List<ChangeEvent>> OnNonTransactionalMessageAsync(string prefix, byte[] content, ulong lsn, CancellationToken cancellationToken)
@@ -863,7 +959,7 @@ public sealed class PgOutputChangeSource : IChangeSource
             return events;
         }
 
-        _lastEmittedMajor = (long)lsn;
+        (_lastEmittedMajor, _lastEmittedOrdinal) = ((long)lsn, long.MaxValue);
         var source = new SourceInfo { Connector = Connector, Name = _options.ServerName, Database = _database, Lsn = (long)lsn };
         Action? onDone = null;
         switch (prefix)

@@ -59,10 +59,15 @@ public sealed class PgOutputReconnectTests
             var before = await reader.TakeAsync(2);
             await reader.Source.AcknowledgeAsync(before[0].Position, ct);
 
+            // Keep pulling, as the pipeline does: a change is handed out before its COMMIT is read, and a
+            // walsender whose client stopped reading holds a fast shutdown up to wal_sender_timeout.
+            Assert.Null(await reader.NextAsync(TimeSpan.FromMilliseconds(200)));
+
             await PostgresFixture.StopLocalClusterAsync(dataDir);
             await PostgresFixture.StartLocalClusterAsync(port, dataDir, fresh: false);
             await db.ExecuteAsync("INSERT INTO t VALUES (3)");
             var after = await reader.TakeAsync(1, timeout: TimeSpan.FromSeconds(60));
+            Assert.Null(await reader.NextAsync(TimeSpan.FromMilliseconds(200))); // reads the COMMIT, as the pipeline would
             await reader.Source.AcknowledgeAsync(before[1].Position, ct);
             await reader.Source.AcknowledgeAsync(after[0].Position, ct);
 

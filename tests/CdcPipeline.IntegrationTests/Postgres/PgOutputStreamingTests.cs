@@ -55,4 +55,31 @@ public sealed class PgOutputStreamingTests(PostgresFixture fixture) : PgOutputTe
         Assert.Equal(Enumerable.Range(10001, 3000).Select(i => (long)i).Append(30000).Append(40000), ids);
         Assert.True(await StreamedTransactionsAsync() > 0, "no transaction was streamed: logical_decoding_work_mem did not apply");
     }
+
+    [Fact]
+    public async Task Transaction_sent_at_commit_is_handed_out_as_it_arrives_and_a_reconnect_midway_repeats_nothing()
+    {
+        const int Rows = 100_000; // ~25 MB of pgoutput: far more than the socket buffers hold
+        await Db.ExecuteAsync("CREATE TABLE big (id int PRIMARY KEY, pad text)");
+        // enough work memory for the walsender to decode the transaction in memory and send it whole at COMMIT
+        var reader = await OpenStreamingAsync(Options() with
+        {
+            ConnectionString = new NpgsqlConnectionStringBuilder(Db.ConnectionString) { Options = "-c logical_decoding_work_mem=1GB" }.ConnectionString,
+        });
+        await Db.ExecuteAsync($"INSERT INTO big SELECT g, repeat('x', 200) FROM generate_series(1, {Rows}) g");
+
+        // Handed out before the COMMIT arrived: the reader pulls one at a time, so the walsender now waits on a
+        // full socket in the middle of the transaction. Cut it off there: PostgreSQL re-sends from the BEGIN.
+        var first = await reader.TakeAsync(1000, timeout: TimeSpan.FromSeconds(60));
+        await Db.ExecuteAsync($"SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '{Db.Slot}' AND active_pid IS NOT NULL");
+        var rest = await reader.TakeAsync(Rows - 1000, timeout: TimeSpan.FromSeconds(120));
+
+        Assert.Contains(Logs.Lines, l => l.Contains("reconnecting", StringComparison.Ordinal));
+        var all = first.Concat(rest).ToList();
+        Assert.Equal(Enumerable.Range(1, Rows).Select(i => (long)i), all.Select(e => Convert.ToInt64(e.After!["id"])));
+        Assert.Single(all.Select(e => e.Position.Major).Distinct());
+        Assert.Equal(Enumerable.Range(0, Rows).Select(i => (long)i), all.Select(e => e.Position.Minor));
+        Assert.Equal(0, await StreamedTransactionsAsync());
+        Assert.Null(await reader.NextAsync(TimeSpan.FromMilliseconds(300)));
+    }
 }
