@@ -450,7 +450,7 @@ public sealed class PgOutputChangeSource : IChangeSource
     private async IAsyncEnumerable<ChangeEvent> StreamOnceAsync(LogicalReplicationConnection connection, PgOutputReplicationSlot slot, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var options = new PgOutputReplicationOptions(_options.Publication, PgOutputProtocolVersion.V2, binary: false,
-            streamingMode: PgOutputStreamingMode.On, messages: true, twoPhase: false);
+            streamingMode: _options.Streaming ? PgOutputStreamingMode.On : PgOutputStreamingMode.Off, messages: true, twoPhase: false);
         _replication = connection;
         if (_ack.FlushedLsn > 0)
         {

@@ -47,6 +47,16 @@ public sealed record PostgresSourceOptions
     public bool IncludeMessages { get; init; } = true;
 
     /// <summary>
+    /// Ask PostgreSQL to stream transactions larger than its <c>logical_decoding_work_mem</c> while they are still
+    /// in progress (protocol v2). A streamed transaction may still abort, so the capture holds its changes in
+    /// memory until its STREAM COMMIT: memory grows with the largest such transaction. Off: PostgreSQL spills
+    /// large transactions to its own disk (<c>pg_replslot</c>) and sends them whole at commit, and the capture
+    /// hands those out change by change, in constant memory — at the price of the whole transaction being
+    /// decoded before its first change arrives.
+    /// </summary>
+    public bool Streaming { get; init; } = true;
+
+    /// <summary>
     /// Debezium-style signal table (<c>schema.table</c> with columns id, type, data). An inserted row of type
     /// <c>execute-snapshot</c> with <c>{"data-collections":["public.t"]}</c> starts an incremental re-snapshot.
     /// The table must be in the publication. Null: no signal table.

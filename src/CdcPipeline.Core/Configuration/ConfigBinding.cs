@@ -8,7 +8,7 @@ namespace CdcPipeline.Core.Configuration;
 /// type or a failed validation attribute is a <see cref="ConfigurationException"/> naming the key and
 /// the file line it came from.
 /// </summary>
-public static class ConfigBinding
+public static partial class ConfigBinding
 {
     public static T Bind<T>(IConfigurationSection section, ConfigurationLocations? locations)
         where T : class, new()
@@ -20,7 +20,8 @@ public static class ConfigBinding
         }
         catch (InvalidOperationException e)
         {
-            throw new ConfigurationException(section.Path, Describe(e), locations, e);
+            var (key, reason) = Describe(e, section.Path);
+            throw new ConfigurationException(key, reason, locations, e);
         }
 
         Validate(options, section.Path, locations);
@@ -40,16 +41,46 @@ public static class ConfigBinding
         }
     }
 
-    private static string Describe(InvalidOperationException e)
+    /// <summary>
+    /// The key at fault and why, from the binder's messages: "Failed to convert configuration value 'x' at
+    /// 'a:b:c' to type 'System.Boolean'" names the exact key (so the error points at its line); an unknown
+    /// key is named as such. Otherwise the innermost message, which names the value.
+    /// </summary>
+    private static (string Key, string Reason) Describe(InvalidOperationException e, string sectionPath)
     {
-        // The binder's messages are good ("'x' was not found…", "Failed to convert configuration value
-        // '…' at '…' to type '…'"); keep the innermost, which names the value.
-        var message = e.Message;
+        var innermost = e.Message;
         for (var inner = e.InnerException; inner is not null; inner = inner.InnerException)
         {
-            message = inner.Message;
+            innermost = inner.Message;
         }
 
-        return message;
+        for (Exception? current = e; current is not null; current = current.InnerException)
+        {
+            var convert = ConvertFailure().Match(current.Message);
+            if (convert.Success)
+            {
+                var type = convert.Groups["type"].Value;
+                type = type.StartsWith("System.", StringComparison.Ordinal) ? type["System.".Length..] : type;
+                // the binder names the last segment after the C# property; the YAML key is its camelCase
+                var key = convert.Groups["key"].Value;
+                var last = key.LastIndexOf(':') + 1;
+                key = last < key.Length ? string.Concat(key.AsSpan(0, last), char.ToLowerInvariant(key[last]).ToString(), key.AsSpan(last + 1)) : key;
+                return (key, $"'{convert.Groups["value"].Value}' is not a valid {type}");
+            }
+
+            var unknown = UnknownKeys().Match(current.Message);
+            if (unknown.Success)
+            {
+                return (sectionPath, $"unknown key {unknown.Groups["keys"].Value} (check its spelling and the documented keys)");
+            }
+        }
+
+        return (sectionPath, innermost);
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex("configuration value '(?<value>[^']*)' at '(?<key>[^']+)' to type '(?<type>[^']+)'")]
+    private static partial System.Text.RegularExpressions.Regex ConvertFailure();
+
+    [System.Text.RegularExpressions.GeneratedRegex("properties were not found on the instance of [^:]+: (?<keys>.+)$")]
+    private static partial System.Text.RegularExpressions.Regex UnknownKeys();
 }

@@ -55,6 +55,7 @@ public sealed class PostgresSourceFactory : ISourceFactory
             SnapshotChunkSize = s.SnapshotChunkSize,
             HeartbeatInterval = s.HeartbeatInterval,
             IncludeMessages = s.IncludeMessages,
+            Streaming = s.Streaming,
             SignalTable = s.SignalTable,
             ReselectToastTables = s.ReselectToastTables,
             ReconnectMinDelay = s.ReconnectMinDelay,

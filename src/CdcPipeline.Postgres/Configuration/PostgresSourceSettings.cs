@@ -39,6 +39,8 @@ public sealed class PostgresSourceSettings
 
     public bool IncludeMessages { get; set; } = true;
 
+    public bool Streaming { get; set; } = true;
+
     public string? SignalTable { get; set; }
 
     public List<string> ReselectToastTables { get; set; } = [];

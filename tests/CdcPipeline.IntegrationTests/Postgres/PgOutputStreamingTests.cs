@@ -82,4 +82,21 @@ public sealed class PgOutputStreamingTests(PostgresFixture fixture) : PgOutputTe
         Assert.Equal(0, await StreamedTransactionsAsync());
         Assert.Null(await reader.NextAsync(TimeSpan.FromMilliseconds(300)));
     }
+
+    [Fact]
+    public async Task With_streaming_off_PostgreSQL_spills_the_large_transaction_itself_and_sends_it_at_commit()
+    {
+        await Db.ExecuteAsync("CREATE TABLE big (id int PRIMARY KEY, pad text)");
+        var reader = await OpenStreamingAsync(SmallWorkMem() with { Streaming = false });
+
+        await Db.ExecuteAsync("INSERT INTO big SELECT g, repeat('x', 100) FROM generate_series(1, 5000) g");
+        var events = await reader.TakeAsync(5000, timeout: TimeSpan.FromSeconds(60));
+
+        Assert.Equal(Enumerable.Range(1, 5000).Select(i => (long)i), events.Select(e => Convert.ToInt64(e.After!["id"])));
+        Assert.Equal(Enumerable.Range(0, 5000).Select(i => (long)i), events.Select(e => e.Position.Minor));
+        Assert.Equal(0, await StreamedTransactionsAsync());
+        Assert.True(
+            await Db.ScalarAsync<long>($"SELECT COALESCE((SELECT spill_txns FROM pg_stat_replication_slots WHERE slot_name = '{Db.Slot}'), 0)") > 0,
+            "the transaction was not spilled by the walsender: logical_decoding_work_mem did not apply");
+    }
 }
