@@ -13,8 +13,10 @@ namespace CdcPipeline.Benchmarks.Embedded;
 /// (1) a bare Npgsql pgoutput reader that only reads every column's text (the ceiling), in this process;
 /// (2) the real <c>cdcpipeline run</c> process (embedded capture → passthrough → file sink with fsync),
 /// timed from its start until the file holds every change, with its peak RSS (VmHWM) sampled from /proc.
-/// Run: <c>dotnet run -c Release --project bench/CdcPipeline.Benchmarks -- backlog [ROWS] [CONNECTION]</c>
-/// (without CONNECTION it starts a throwaway cluster with scripts/pg-start.sh on port 55540).
+/// Run: <c>dotnet run -c Release --project bench/CdcPipeline.Benchmarks -- backlog [ROWS] [CONNECTION|-] [ROWS_PER_TRANSACTION]</c>
+/// (without CONNECTION, or with <c>-</c>, it starts a throwaway cluster with scripts/pg-start.sh on port 55540;
+/// transactions of 1 000 rows by default). The pipeline process inherits the environment, so
+/// <c>CDC__source__postgres__streaming=false</c> measures the other streaming mode.
 /// </summary>
 internal static class BacklogDrain
 {
@@ -23,7 +25,8 @@ internal static class BacklogDrain
     public static async Task<int> RunAsync(string[] args)
     {
         var rows = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 1_000_000;
-        var admin = args.Length > 1 ? args[1] : await StartClusterAsync();
+        var admin = args.Length > 1 && args[1] != "-" ? args[1] : await StartClusterAsync();
+        var perTransaction = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1_000;
         var repo = Repository.Root();
         var work = Path.Combine(repo, ".run", "bench-backlog");
         if (Directory.Exists(work))
@@ -58,10 +61,9 @@ internal static class BacklogDrain
             await Exec(connection, "SELECT pg_create_logical_replication_slot('bench_pipeline', 'pgoutput')");
             await Exec(connection, "SELECT pg_create_logical_replication_slot('bench_walsender', 'pgoutput')");
             var write = Stopwatch.StartNew();
-            const int Chunk = 1_000; // rows per transaction: the capture holds one transaction in memory until its commit
-            for (var start = 1; start <= rows; start += Chunk)
+            for (var start = 1; start <= rows; start += perTransaction)
             {
-                var end = Math.Min(rows, start + Chunk - 1);
+                var end = Math.Min(rows, start + perTransaction - 1);
                 await Exec(connection, $"""
                     INSERT INTO tb_ord SELECT g, 'C' || lpad((g % 9999)::text, 7, '0'), (ARRAY['P','S','C'])[1 + g % 3],
                         (g % 100000) / 100.0, DATE '2024-01-01' + (g % 365), TIMESTAMPTZ '2024-01-01 00:00:00+00' + g * INTERVAL '1 second',
@@ -69,7 +71,7 @@ internal static class BacklogDrain
                     """);
             }
 
-            Console.WriteLine($"backlog: {rows:N0} inserts written in {write.Elapsed.TotalSeconds:F1} s while nothing reads the slots");
+            Console.WriteLine($"backlog: {rows:N0} inserts in transactions of {perTransaction:N0} written in {write.Elapsed.TotalSeconds:F1} s while nothing reads the slots");
         }
 
         string endLsn;
