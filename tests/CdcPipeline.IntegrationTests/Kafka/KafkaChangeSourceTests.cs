@@ -232,7 +232,7 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
             await kafka.ProduceAsync(topic, "k" + (i % 7).ToString(CultureInfo.InvariantCulture), i.ToString(CultureInfo.InvariantCulture));
         }
 
-        await using var source = new KafkaChangeSource(Consumer(kafka.Unique("g")), [topic], new TestRecordDecoder(), new RecordingDeadLetters(), bufferCapacity: 16);
+        await using var source = new KafkaChangeSource(Consumer(kafka.Unique("g")), [topic], new TestRecordDecoder(), new RecordingDeadLetters(), bufferCapacity: 16, pauseAfter: TimeSpan.FromMilliseconds(20));
         var changes = new List<ChangeEvent>();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
         cts.CancelAfter(TimeSpan.FromSeconds(60));
@@ -258,6 +258,39 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
         {
             Assert.Equal(stream.Select(c => c.Position.Major).Order(), stream.Select(c => c.Position.Major));
         }
+    }
+
+    [Fact]
+    public async Task A_pipeline_only_a_batch_behind_does_not_pause_the_partitions()
+    {
+        var topic = kafka.Unique("nopause");
+        for (var i = 0; i < 200; i++)
+        {
+            await kafka.ProduceAsync(topic, "k" + (i % 7).ToString(CultureInfo.InvariantCulture), i.ToString(CultureInfo.InvariantCulture));
+        }
+
+        // Full buffer for a moment (as while a sink batch is in flight), far shorter than the grace period.
+        await using var source = new KafkaChangeSource(Consumer(kafka.Unique("g")), [topic], new TestRecordDecoder(), new RecordingDeadLetters(), bufferCapacity: 16, pauseAfter: TimeSpan.FromSeconds(10));
+        var changes = new List<ChangeEvent>();
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        cts.CancelAfter(TimeSpan.FromSeconds(60));
+        await foreach (var change in source.ReadAsync(cts.Token))
+        {
+            changes.Add(change);
+            await source.AcknowledgeAsync(change.Position, cts.Token);
+            if (changes.Count % 50 == 0)
+            {
+                await Task.Delay(200, cts.Token);
+            }
+
+            if (changes.Count == 200)
+            {
+                break;
+            }
+        }
+
+        Assert.Equal(0, source.Pauses);
+        Assert.Equal(200, changes.Select(c => c.Position).Distinct().Count());
     }
 
     private static IEnumerable<string> Runs(List<long> offsets)
