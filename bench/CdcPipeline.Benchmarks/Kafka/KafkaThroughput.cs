@@ -100,7 +100,7 @@ internal static class KafkaThroughput
 
             if (producer.Flush(TimeSpan.FromMinutes(5)) > 0)
             {
-                throw new TimeoutException($"records still unsent after 5 minutes");
+                throw new TimeoutException("records still unsent after 5 minutes");
             }
         }
 
@@ -109,13 +109,20 @@ internal static class KafkaThroughput
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{count} Debezium JSON records ({samples.Count} distinct tb_ord_mst changes, {average:0} bytes avg key+value) produced in {produceWatch.Elapsed.TotalSeconds:0.0} s to {topics.Count} topic(s), {(mock is null ? servers : "mock cluster, 3 brokers")}; {onTopics}"));
 
         var raw = RawConsume(servers, topics, count);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"raw consume:                      {raw.Steady.TotalSeconds,7:0.00} s  {count / raw.Steady.TotalSeconds,10:N0} records/s (first record {raw.First.TotalSeconds:0.00} s after subscribe)"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"raw consume:                      {raw.Steady.TotalSeconds,7:0.00} s  {count / raw.Steady.TotalSeconds,10:N0} records/s, {raw.Cpu.TotalMicroseconds / count,5:0} µs CPU/record (first record {raw.First.TotalSeconds:0.00} s after subscribe)"));
 
         var pipeline = await PipelineAsync(servers, topics, $"bench.domain.{run}", count, sinkProducer).ConfigureAwait(false);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"consume→decode→translate→produce: {pipeline.Steady.TotalSeconds,7:0.00} s  {count / pipeline.Steady.TotalSeconds,10:N0} events/s  (first record {pipeline.First.TotalSeconds:0.00} s after start)"));
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ratio pipeline/raw: {raw.Steady.TotalSeconds / pipeline.Steady.TotalSeconds:0.00} (goal ≥ 0.5)"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"consume→decode→translate→produce: {pipeline.Steady.TotalSeconds,7:0.00} s  {count / pipeline.Steady.TotalSeconds,10:N0} events/s,  {pipeline.Cpu.TotalMicroseconds / count,5:0} µs CPU/event (first record {pipeline.First.TotalSeconds:0.00} s after start)"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ratio pipeline/raw: {raw.Steady.TotalSeconds / pipeline.Steady.TotalSeconds:0.00} (goal ≥ 0.5); by CPU per record (whole process, mock broker included, less sensitive to other load): {raw.Cpu / pipeline.Cpu:0.00}"));
         mock?.Dispose();
         return 0;
+    }
+
+    /// <summary>CPU of the whole process — the in-process mock broker's thread included.</summary>
+    private static TimeSpan ProcessCpu()
+    {
+        using var self = Process.GetCurrentProcess();
+        return self.TotalProcessorTime;
     }
 
     private static int PartitionCount(IAdminClient admin, string topic)
@@ -177,7 +184,7 @@ internal static class KafkaThroughput
     /// A consumer group reading everything, storing each offset (as the pipeline does). Steady = first
     /// record to last, so the group join (seconds on the mock cluster) counts for neither side.
     /// </summary>
-    private static (TimeSpan First, TimeSpan Steady) RawConsume(string servers, List<string> topics, int count)
+    private static (TimeSpan First, TimeSpan Steady, TimeSpan Cpu) RawConsume(string servers, List<string> topics, int count)
     {
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
         {
@@ -191,6 +198,7 @@ internal static class KafkaThroughput
         var bytes = 0L;
         var watch = Stopwatch.StartNew();
         var first = TimeSpan.Zero;
+        var cpuAtFirst = TimeSpan.Zero;
         var lastProgress = Stopwatch.StartNew();
         while (seen < count)
         {
@@ -200,6 +208,7 @@ internal static class KafkaThroughput
                 if (seen++ == 0)
                 {
                     first = watch.Elapsed;
+                    cpuAtFirst = ProcessCpu();
                 }
 
                 // Touch the payload as the pipeline must, so neither side is credited for not reading it.
@@ -214,12 +223,13 @@ internal static class KafkaThroughput
         }
 
         var steady = watch.Elapsed - first;
+        var cpu = ProcessCpu() - cpuAtFirst;
         consumer.Close();
-        return bytes > 0 ? (first, steady) : throw new InvalidOperationException("every record was empty");
+        return bytes > 0 ? (first, steady, cpu) : throw new InvalidOperationException("every record was empty");
     }
 
     /// <summary>The whole pipeline; steady = first change read to last event acknowledged by the sink.</summary>
-    private static async Task<(TimeSpan First, TimeSpan Steady)> PipelineAsync(string servers, List<string> topics, string output, int count, Dictionary<string, string> sinkProducer)
+    private static async Task<(TimeSpan First, TimeSpan Steady, TimeSpan Cpu)> PipelineAsync(string servers, List<string> topics, string output, int count, Dictionary<string, string> sinkProducer)
     {
         var deadLetters = new JsonLinesDeadLetterQueue(Path.Combine(Path.GetTempPath(), "bench-dead-letters.jsonl"));
         var source = new KafkaChangeSource(
@@ -233,6 +243,7 @@ internal static class KafkaThroughput
         using var cts = new CancellationTokenSource();
         var watch = Stopwatch.StartNew();
         TimeSpan? first = null;
+        var cpuAtFirst = TimeSpan.Zero;
         var task = runner.RunAsync(cts.Token);
         var last = 0L;
         var lastProgress = Stopwatch.StartNew();
@@ -242,6 +253,7 @@ internal static class KafkaThroughput
             if (first is null && runner.ChangesRead > 0)
             {
                 first = watch.Elapsed;
+                cpuAtFirst = ProcessCpu();
             }
 
             if (task.IsCompleted)
@@ -262,12 +274,13 @@ internal static class KafkaThroughput
         }
 
         var steady = watch.Elapsed - first!.Value;
+        var cpu = ProcessCpu() - cpuAtFirst;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  sink ({string.Join(", ", sinkProducer.Select(kv => kv.Key + "=" + kv.Value))}): {sink.Batches} batches (avg {count / (double)sink.Batches:0} events), {sink.Busy.TotalSeconds:0.00} s inside the sink (produce + delivery reports); source paused {source.Pauses} times"));
         await cts.CancelAsync().ConfigureAwait(false);
         await task.ConfigureAwait(false);
         await sink.DisposeAsync().ConfigureAwait(false);
         await source.DisposeAsync().ConfigureAwait(false);
-        return (first.Value, steady);
+        return (first.Value, steady, cpu);
     }
 
     private static List<(byte[] Key, byte[] Value)> Samples()
