@@ -117,6 +117,9 @@ public sealed class KafkaChangeSource : IChangeSource
     /// <summary>How often the buffer ran full and partitions were paused (backpressure reached Kafka).</summary>
     public long Pauses => Interlocked.Read(ref _pauses);
 
+    /// <summary>Records fetched and waiting for the pipeline (tests: a full buffer).</summary>
+    internal int Buffered => _buffer.Reader.Count;
+
     /// <summary>How many times partitions were assigned to this consumer (rebalances it took part in).</summary>
     public int Assignments => Volatile.Read(ref _assignments);
 
@@ -245,6 +248,13 @@ public sealed class KafkaChangeSource : IChangeSource
                     continue;
                 }
 
+                if (_stop.IsCancellationRequested)
+                {
+                    // Stopping while waiting for room: the record was never handed out, so its offset is
+                    // never stored and the next start reads it again.
+                    break;
+                }
+
                 // The pipeline is behind: hold the record, pause fetching, keep polling (heartbeats, rebalances).
                 overflow.Enqueue(fetched);
                 var toPause = consumer.Assignment.Where(tp => !paused.Contains(tp)).ToList();
@@ -282,9 +292,11 @@ public sealed class KafkaChangeSource : IChangeSource
             return false;
         }
 
+        // Only Wait observes the stop token: a waiter task cancelled by it too could surface as an
+        // AggregateException instead (whichever notices first), which would kill the poll thread.
         try
         {
-            return writer.WaitToWriteAsync(_stop.Token).AsTask().Wait(_pauseAfter, _stop.Token);
+            return writer.WaitToWriteAsync(CancellationToken.None).AsTask().Wait(_pauseAfter, _stop.Token);
         }
         catch (OperationCanceledException)
         {

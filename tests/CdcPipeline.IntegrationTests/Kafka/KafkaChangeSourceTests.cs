@@ -293,6 +293,31 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
         Assert.Equal(200, changes.Select(c => c.Position).Distinct().Count());
     }
 
+    [Fact]
+    public async Task Disposing_while_the_poll_thread_waits_for_room_stops_at_once()
+    {
+        var topic = kafka.Unique("waitstop");
+        for (var i = 0; i < 50; i++)
+        {
+            await kafka.ProduceAsync(topic, "k", i.ToString(CultureInfo.InvariantCulture));
+        }
+
+        var source = new KafkaChangeSource(Consumer(kafka.Unique("g")), [topic], new TestRecordDecoder(), new RecordingDeadLetters(), bufferCapacity: 4, pauseAfter: TimeSpan.FromMinutes(5));
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        cts.CancelAfter(TimeSpan.FromSeconds(60));
+        await using (var reader = source.ReadAsync(cts.Token).GetAsyncEnumerator(cts.Token))
+        {
+            // One record taken, then the pipeline stalls: the buffer fills and the poll thread blocks waiting for room.
+            Assert.True(await reader.MoveNextAsync());
+            await WaitForAsync(() => source.Buffered == 4, TimeSpan.FromSeconds(30));
+        }
+
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        await source.DisposeAsync();
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(30), $"disposal took {watch.Elapsed} while the poll thread waited for room");
+        Assert.Equal(0, source.Pauses);
+    }
+
     private static IEnumerable<string> Runs(List<long> offsets)
     {
         var start = 0;
