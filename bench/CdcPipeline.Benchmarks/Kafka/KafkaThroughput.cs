@@ -73,8 +73,8 @@ internal static class KafkaThroughput
             Partitioner = Partitioner.Random,
         }).SetLogHandler((_, _) => { }).Build())
         {
-            // The mock cluster auto-creates topics with its default partition count (and offers no CreateTopics
-            // without a controller): learn that count from the first topic, then use as many topics as keep
+            // The mock cluster auto-creates topics with its default partition count (the admin client's CreateTopics
+            // times out "waiting for controller" on it): learn that count from the first topic, then use as many topics as keep
             // each partition below the retention limit — as a Debezium deployment has one topic per table.
             using var admin = new DependentAdminClientBuilder(producer.Handle).Build();
             var perTopic = PartitionCount(admin, $"bench.public.tb_ord_mst.{run}.0");
