@@ -13,6 +13,18 @@ GRANT USAGE ON SCHEMA public TO cdc;
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO cdc;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO cdc;
 
+-- Heartbeats: heartbeat.action.query writes here, so the slot advances even when the captured tables
+-- are quiet and other databases on the server produce WAL (otherwise the slot pins WAL on disk).
+CREATE TABLE IF NOT EXISTS public.debezium_heartbeat (id INT PRIMARY KEY, ts TIMESTAMPTZ NOT NULL);
+GRANT INSERT, UPDATE, SELECT ON public.debezium_heartbeat TO cdc;
+
+-- Signals: insert a row to ask for an ad-hoc (incremental) snapshot, e.g.
+--   INSERT INTO public.debezium_signal VALUES (gen_random_uuid()::text, 'execute-snapshot',
+--     '{"data-collections": ["public.tb_ord_mst"], "type": "incremental"}');
+CREATE TABLE IF NOT EXISTS public.debezium_signal (id VARCHAR(42) PRIMARY KEY, type VARCHAR(32) NOT NULL, data VARCHAR(2048));
+GRANT INSERT, SELECT, DELETE ON public.debezium_signal TO cdc;
+
+-- After the heartbeat table: the publication lists it, and CREATE PUBLICATION needs every table to exist.
 -- The publication, created here so the connector's role needs no ownership of the legacy tables
 -- (with publication.autocreate.mode=filtered Debezium would create it itself, which requires owning them).
 -- One table list: keep it equal to source.kafka.debezium.tables (`cdcpipeline connector render` prints it).
@@ -26,14 +38,3 @@ ALTER TABLE public.tb_aud_log REPLICA IDENTITY FULL;
 -- tb_cust_mst's address rule compares old and new address: both need the whole old row.
 ALTER TABLE public.tb_ord_mst REPLICA IDENTITY FULL;
 ALTER TABLE public.tb_cust_mst REPLICA IDENTITY FULL;
-
--- Heartbeats: heartbeat.action.query writes here, so the slot advances even when the captured tables
--- are quiet and other databases on the server produce WAL (otherwise the slot pins WAL on disk).
-CREATE TABLE IF NOT EXISTS public.debezium_heartbeat (id INT PRIMARY KEY, ts TIMESTAMPTZ NOT NULL);
-GRANT INSERT, UPDATE, SELECT ON public.debezium_heartbeat TO cdc;
-
--- Signals: insert a row to ask for an ad-hoc (incremental) snapshot, e.g.
---   INSERT INTO public.debezium_signal VALUES (gen_random_uuid()::text, 'execute-snapshot',
---     '{"data-collections": ["public.tb_ord_mst"], "type": "incremental"}');
-CREATE TABLE IF NOT EXISTS public.debezium_signal (id VARCHAR(42) PRIMARY KEY, type VARCHAR(32) NOT NULL, data VARCHAR(2048));
-GRANT INSERT, SELECT, DELETE ON public.debezium_signal TO cdc;

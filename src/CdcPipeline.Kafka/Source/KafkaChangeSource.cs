@@ -16,7 +16,8 @@ namespace CdcPipeline.Kafka.Source;
 /// Debezium topics in, through a consumer group.
 /// <para>
 /// A dedicated poll thread calls <c>Consume</c> in a loop and feeds a bounded buffer that
-/// <see cref="ReadAsync"/> drains. When the buffer is full the thread pauses the assigned partitions
+/// <see cref="ReadAsync"/> drains. When the buffer stays full (longer than a short grace period, see
+/// <see cref="WaitForRoom"/>) the thread pauses the assigned partitions
 /// but keeps polling, so the consumer stays in its group (librdkafka's <c>max.poll.interval.ms</c>
 /// counts time between polls) while the pipeline catches up; it resumes them once the buffer takes
 /// records again. Pausing drops librdkafka's prefetched records for those partitions and resuming
@@ -54,6 +55,7 @@ public sealed class KafkaChangeSource : IChangeSource
     private readonly KafkaTransactionCoordinator? _coordinator;
     private readonly Channel<FetchedRecord> _buffer;
     private readonly int _resumeBelow;
+    private readonly TimeSpan _pauseAfter;
     private readonly object _lock = new();
     private readonly Dictionary<TopicPartition, PartitionState> _owned = [];
     private readonly CancellationTokenSource _stop = new();
@@ -73,7 +75,8 @@ public sealed class KafkaChangeSource : IChangeSource
         int bufferCapacity = 2000,
         TimeSpan? revokeTimeout = null,
         ILogger? logger = null,
-        KafkaTransactionCoordinator? exactlyOnceCoordinator = null)
+        KafkaTransactionCoordinator? exactlyOnceCoordinator = null,
+        TimeSpan? pauseAfter = null)
     {
         if (subscription.Count == 0)
         {
@@ -97,6 +100,7 @@ public sealed class KafkaChangeSource : IChangeSource
         _logger = logger ?? NullLogger.Instance;
         _coordinator = exactlyOnceCoordinator;
         _resumeBelow = bufferCapacity / 2;
+        _pauseAfter = pauseAfter ?? TimeSpan.FromSeconds(1);
         _buffer = Channel.CreateBounded<FetchedRecord>(new BoundedChannelOptions(bufferCapacity)
         {
             SingleReader = true,
@@ -112,6 +116,9 @@ public sealed class KafkaChangeSource : IChangeSource
 
     /// <summary>How often the buffer ran full and partitions were paused (backpressure reached Kafka).</summary>
     public long Pauses => Interlocked.Read(ref _pauses);
+
+    /// <summary>Records fetched and waiting for the pipeline (tests: a full buffer).</summary>
+    internal int Buffered => _buffer.Reader.Count;
 
     /// <summary>How many times partitions were assigned to this consumer (rebalances it took part in).</summary>
     public int Assignments => Volatile.Read(ref _assignments);
@@ -236,9 +243,16 @@ public sealed class KafkaChangeSource : IChangeSource
                 }
 
                 var fetched = new FetchedRecord(result, EpochOf(result.TopicPartition));
-                if (overflow.Count == 0 && writer.TryWrite(fetched))
+                if (overflow.Count == 0 && (writer.TryWrite(fetched) || (WaitForRoom(writer) && writer.TryWrite(fetched))))
                 {
                     continue;
+                }
+
+                if (_stop.IsCancellationRequested)
+                {
+                    // Stopping while waiting for room: the record was never handed out, so its offset is
+                    // never stored and the next start reads it again.
+                    break;
                 }
 
                 // The pipeline is behind: hold the record, pause fetching, keep polling (heartbeats, rebalances).
@@ -260,6 +274,33 @@ public sealed class KafkaChangeSource : IChangeSource
         finally
         {
             writer.TryComplete(failure);
+        }
+    }
+
+    /// <summary>
+    /// The buffer is full: give the pipeline up to <see cref="_pauseAfter"/> to take a record before
+    /// pausing. A pause throws away everything librdkafka prefetched for the partitions (up to
+    /// <c>queued.max.messages.kbytes</c>) and a resume fetches it all again, so pausing whenever the
+    /// pipeline is a batch behind would read the topic several times over; a short blocking wait
+    /// costs nothing (heartbeats run on librdkafka's own thread, and the wait is far below
+    /// <c>max.poll.interval.ms</c>), while a pipeline that is really stuck still gets paused.
+    /// </summary>
+    private bool WaitForRoom(ChannelWriter<FetchedRecord> writer)
+    {
+        if (_pauseAfter <= TimeSpan.Zero)
+        {
+            return false;
+        }
+
+        // Only Wait observes the stop token: a waiter task cancelled by it too could surface as an
+        // AggregateException instead (whichever notices first), which would kill the poll thread.
+        try
+        {
+            return writer.WaitToWriteAsync(CancellationToken.None).AsTask().Wait(_pauseAfter, _stop.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
         }
     }
 

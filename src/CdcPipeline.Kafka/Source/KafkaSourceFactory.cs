@@ -71,7 +71,8 @@ public sealed class KafkaSourceFactory : ISourceFactory
             options.BufferCapacity,
             options.RevokeTimeout,
             loggers?.CreateLogger<KafkaChangeSource>(),
-            coordinator);
+            coordinator,
+            options.PauseAfter);
     }
 
     public static ConsumerConfig BuildConsumerConfig(KafkaSourceOptions options, string pipelineName)

@@ -30,9 +30,16 @@ public sealed class KafkaSourceOptions
     /// <summary>librdkafka consumer settings, passed through untouched (TLS, SASL, …); they win over ours.</summary>
     public Dictionary<string, string>? Consumer { get; set; }
 
-    /// <summary>Records fetched ahead of the pipeline; when full, partitions are paused (the consumer keeps polling).</summary>
+    /// <summary>Records fetched ahead of the pipeline; when full (for longer than <see cref="PauseAfter"/>), partitions are paused (the consumer keeps polling).</summary>
     [Range(1, 1_000_000)]
     public int BufferCapacity { get; set; } = 2000;
+
+    /// <summary>
+    /// How long a full buffer may wait for the pipeline before the partitions are paused. Pausing drops
+    /// librdkafka's prefetched records (fetched again on resume), so a pipeline merely a batch behind
+    /// should not cause it; zero pauses at once.
+    /// </summary>
+    public TimeSpan PauseAfter { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>How long a revoked partition waits for the pipeline to acknowledge what it already handed out.</summary>
     public TimeSpan RevokeTimeout { get; set; } = TimeSpan.FromSeconds(30);

@@ -232,7 +232,7 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
             await kafka.ProduceAsync(topic, "k" + (i % 7).ToString(CultureInfo.InvariantCulture), i.ToString(CultureInfo.InvariantCulture));
         }
 
-        await using var source = new KafkaChangeSource(Consumer(kafka.Unique("g")), [topic], new TestRecordDecoder(), new RecordingDeadLetters(), bufferCapacity: 16);
+        await using var source = new KafkaChangeSource(Consumer(kafka.Unique("g")), [topic], new TestRecordDecoder(), new RecordingDeadLetters(), bufferCapacity: 16, pauseAfter: TimeSpan.FromMilliseconds(20));
         var changes = new List<ChangeEvent>();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
         cts.CancelAfter(TimeSpan.FromSeconds(60));
@@ -258,6 +258,64 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
         {
             Assert.Equal(stream.Select(c => c.Position.Major).Order(), stream.Select(c => c.Position.Major));
         }
+    }
+
+    [Fact]
+    public async Task A_pipeline_only_a_batch_behind_does_not_pause_the_partitions()
+    {
+        var topic = kafka.Unique("nopause");
+        for (var i = 0; i < 200; i++)
+        {
+            await kafka.ProduceAsync(topic, "k" + (i % 7).ToString(CultureInfo.InvariantCulture), i.ToString(CultureInfo.InvariantCulture));
+        }
+
+        // Full buffer for a moment (as while a sink batch is in flight), far shorter than the grace period.
+        await using var source = new KafkaChangeSource(Consumer(kafka.Unique("g")), [topic], new TestRecordDecoder(), new RecordingDeadLetters(), bufferCapacity: 16, pauseAfter: TimeSpan.FromSeconds(10));
+        var changes = new List<ChangeEvent>();
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        cts.CancelAfter(TimeSpan.FromSeconds(60));
+        await foreach (var change in source.ReadAsync(cts.Token))
+        {
+            changes.Add(change);
+            await source.AcknowledgeAsync(change.Position, cts.Token);
+            if (changes.Count % 50 == 0)
+            {
+                await Task.Delay(200, cts.Token);
+            }
+
+            if (changes.Count == 200)
+            {
+                break;
+            }
+        }
+
+        Assert.Equal(0, source.Pauses);
+        Assert.Equal(200, changes.Select(c => c.Position).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task Disposing_while_the_poll_thread_waits_for_room_stops_at_once()
+    {
+        var topic = kafka.Unique("waitstop");
+        for (var i = 0; i < 50; i++)
+        {
+            await kafka.ProduceAsync(topic, "k", i.ToString(CultureInfo.InvariantCulture));
+        }
+
+        var source = new KafkaChangeSource(Consumer(kafka.Unique("g")), [topic], new TestRecordDecoder(), new RecordingDeadLetters(), bufferCapacity: 4, pauseAfter: TimeSpan.FromMinutes(5));
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        cts.CancelAfter(TimeSpan.FromSeconds(60));
+        await using (var reader = source.ReadAsync(cts.Token).GetAsyncEnumerator(cts.Token))
+        {
+            // One record taken, then the pipeline stalls: the buffer fills and the poll thread blocks waiting for room.
+            Assert.True(await reader.MoveNextAsync());
+            await WaitForAsync(() => source.Buffered == 4, TimeSpan.FromSeconds(30));
+        }
+
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        await source.DisposeAsync();
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(30), $"disposal took {watch.Elapsed} while the poll thread waited for room");
+        Assert.Equal(0, source.Pauses);
     }
 
     private static IEnumerable<string> Runs(List<long> offsets)

@@ -1,6 +1,7 @@
 using CdcPipeline.Commands;
 using CdcPipeline.Kafka.Replay;
 using Confluent.Kafka;
+using Confluent.Kafka.Admin;
 
 namespace CdcPipeline.IntegrationTests.Kafka;
 
@@ -94,20 +95,18 @@ public sealed class ReplayCommandTests(KafkaFixture kafka)
     }
 
     [Fact]
-    public async Task Against_a_real_broker_a_replay_by_timestamp_moves_a_stopped_group()
+    public async Task A_replay_by_timestamp_moves_a_stopped_group_to_the_first_record_at_or_after_it()
     {
-        if (kafka.IsMock)
-        {
-            Assert.Skip("librdkafka's mock cluster lacks ListConsumerGroupOffsets, AlterConsumerGroupOffsets and OffsetsForTimes; set CDC_TEST_KAFKA to a real broker to run this");
-        }
-
         var topic = kafka.Unique("replay");
         for (var i = 0; i < 10; i++)
         {
             await kafka.ProduceAsync(topic, "k", i.ToString(System.Globalization.CultureInfo.InvariantCulture), partition: 0);
         }
 
+        // Record timestamps are the producer's clock in milliseconds: keep the boundary off both sides' milliseconds.
+        await Task.Delay(50, TestContext.Current.CancellationToken);
         var middle = DateTimeOffset.UtcNow;
+        await Task.Delay(50, TestContext.Current.CancellationToken);
         for (var i = 10; i < 20; i++)
         {
             await kafka.ProduceAsync(topic, "k", i.ToString(System.Globalization.CultureInfo.InvariantCulture), partition: 0);
@@ -116,11 +115,41 @@ public sealed class ReplayCommandTests(KafkaFixture kafka)
         using var admin = new KafkaConsumerGroupAdmin(new ClientConfig { BootstrapServers = kafka.BootstrapServers });
         var group = kafka.Unique("g");
         var planner = new ReplayPlanner(admin);
-        var plan = await planner.PlanAsync(group, topic, new ReplayTarget(ReplayTargetKind.Timestamp, Timestamp: middle), TestContext.Current.CancellationToken);
-        var p0 = Assert.Single(plan, p => p.Partition == 0);
-        Assert.Equal(10, p0.To);
-        await planner.ApplyAsync(group, topic, plan, TestContext.Current.CancellationToken);
+        var gaps = new List<string>();
+        long target;
+        try
+        {
+            var plan = await planner.PlanAsync(group, topic, new ReplayTarget(ReplayTargetKind.Timestamp, Timestamp: middle), TestContext.Current.CancellationToken);
+            target = Assert.Single(plan, p => p.Partition == 0).To;
+            await planner.ApplyAsync(group, topic, plan, TestContext.Current.CancellationToken);
+        }
+        catch (DescribeConsumerGroupsException e) when (kafka.IsMock && e.Results.ConsumerGroupDescriptions.Any(d => d.Error.Code == ErrorCode.Local_UnsupportedFeature))
+        {
+            // The planner's "no active members" check cannot run here; do its remaining steps one by one.
+            gaps.Add("it does not offer DescribeGroups (its handler table in src/rdkafka_mock_handlers.c, advertised through ApiVersions, has no entry for it, so librdkafka "
+                + "reports 'Required feature not supported by broker') and the planner cannot check the group for active members");
+            var offsets = await admin.OffsetsForTimeAsync(topic, [0], middle, TestContext.Current.CancellationToken);
+            target = offsets[0];
+            await admin.AlterAsync(group, topic, offsets, TestContext.Current.CancellationToken);
+        }
+
+        // What was planned is what the group got (AlterConsumerGroupOffsets, read back with ListConsumerGroupOffsets).
         var committed = await admin.CommittedAsync(group, topic, [0], TestContext.Current.CancellationToken);
-        Assert.Equal(10, committed[0]);
+        Assert.Equal(target, committed[0]);
+
+        if (kafka.IsMock && target == 20)
+        {
+            gaps.Add("it does not look offsets up by timestamp: rd_kafka_mock_handle_ListOffsets (src/rdkafka_mock_handlers.c) answers offset -1 for any "
+                + "timestamp ('FIXME: by timestamp'), so OffsetsForTimes finds nothing and the target falls back to the end (20, not 10)");
+        }
+
+        if (gaps.Count > 0)
+        {
+            Assert.Skip("librdkafka's mock cluster: " + string.Join("; ", gaps) + ". "
+                + "Verified on the mock: setting the stopped group's offsets (OffsetCommit) and reading them back (OffsetFetch). "
+                + "Set CDC_TEST_KAFKA to a real broker to run the whole replay by timestamp.");
+        }
+
+        Assert.Equal(10, target);
     }
 }
