@@ -23,6 +23,24 @@ public sealed class ExactlyOnceTests(KafkaFixture kafka)
 
     private sealed class CrashException() : Exception("simulated crash between produce and commit");
 
+    /// <summary>
+    /// The pipeline's second life after the first one died mid-transaction: the same transactional.id fences
+    /// the dead producer, and the runner delivers every event again, one transaction per batch.
+    /// </summary>
+    private async Task RunSecondLifeAsync(ConsumerConfig consumer, string input, string output, string group, KafkaSinkOptions sinkOptions, TestTranslator translator, int count)
+    {
+        var coordinator = new KafkaTransactionCoordinator();
+        coordinator.DeclareExactlyOnce(kafka.BootstrapServers);
+        await using var source = new KafkaChangeSource(consumer, [input], new TestRecordDecoder(), new RecordingDeadLetters(), exactlyOnceCoordinator: coordinator);
+        await using var sink = new KafkaSink("domain", KafkaSinkFactory.BuildProducerConfig(sinkOptions, "eos", "domain"), new TopicTemplate(output, "eos"), coordinator: coordinator, transactionalId: "eos-" + group);
+        var runner = new PipelineRunner(source, translator, [new SinkBinding(sink, SinkPolicy.Default)], new RecordingDeadLetters(), new PipelineRunnerOptions { MaxBatchSize = 7 });
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        var run = runner.RunAsync(cts.Token);
+        await KafkaChangeSourceTests.WaitForAsync(() => runner.EventsDelivered >= count, TimeSpan.FromSeconds(60));
+        await cts.CancelAsync();
+        await run;
+    }
+
     [Fact]
     public async Task After_a_crash_between_produce_and_commit_a_read_committed_reader_sees_each_domain_event_once()
     {
@@ -73,19 +91,7 @@ public sealed class ExactlyOnceTests(KafkaFixture kafka)
         }
 
         // Second life: the same transactional.id fences the dead producer; the runner redoes the work.
-        var coordinator2 = new KafkaTransactionCoordinator();
-        coordinator2.DeclareExactlyOnce(kafka.BootstrapServers);
-        await using var source2 = new KafkaChangeSource(consumer, [input], new TestRecordDecoder(), new RecordingDeadLetters(), exactlyOnceCoordinator: coordinator2);
-        var sink2 = new KafkaSink("domain", KafkaSinkFactory.BuildProducerConfig(sinkOptions, "eos", "domain"), new TopicTemplate(output, "eos"), coordinator: coordinator2, transactionalId: "eos-" + group);
-        await using (sink2)
-        {
-            var runner = new PipelineRunner(source2, translator, [new SinkBinding(sink2, SinkPolicy.Default)], new RecordingDeadLetters(), new PipelineRunnerOptions { MaxBatchSize = 7 });
-            using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-            var run = runner.RunAsync(cts.Token);
-            await KafkaChangeSourceTests.WaitForAsync(() => runner.EventsDelivered >= count, TimeSpan.FromSeconds(60));
-            await cts.CancelAsync();
-            await run;
-        }
+        await RunSecondLifeAsync(consumer, input, output, group, sinkOptions, translator, count);
 
         // Every event id is in the log twice — once from the aborted first life, once committed.
         var everything = kafka.ReadAll(output, 2 * count, IsolationLevel.ReadUncommitted, settle: TimeSpan.FromSeconds(1));
@@ -168,19 +174,7 @@ public sealed class ExactlyOnceTests(KafkaFixture kafka)
         }
 
         // Second life: nothing was committed for the group, so everything is read and produced again.
-        var coordinator2 = new KafkaTransactionCoordinator();
-        coordinator2.DeclareExactlyOnce(kafka.BootstrapServers);
-        await using var source2 = new KafkaChangeSource(consumer, [input], new TestRecordDecoder(), new RecordingDeadLetters(), exactlyOnceCoordinator: coordinator2);
-        var sink2 = new KafkaSink("domain", KafkaSinkFactory.BuildProducerConfig(sinkOptions, "eos", "domain"), new TopicTemplate(output, "eos"), coordinator: coordinator2, transactionalId: "eos-" + group);
-        await using (sink2)
-        {
-            var runner = new PipelineRunner(source2, translator, [new SinkBinding(sink2, SinkPolicy.Default)], new RecordingDeadLetters(), new PipelineRunnerOptions { MaxBatchSize = 7 });
-            using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-            var run = runner.RunAsync(cts.Token);
-            await KafkaChangeSourceTests.WaitForAsync(() => runner.EventsDelivered >= count, TimeSpan.FromSeconds(60));
-            await cts.CancelAsync();
-            await run;
-        }
+        await RunSecondLifeAsync(consumer, input, output, group, sinkOptions, translator, count);
 
         // Both lives are in the log; a read_committed reader sees each domain event exactly once.
         var everything = kafka.ReadAll(output, 2 * count, IsolationLevel.ReadUncommitted, settle: TimeSpan.FromSeconds(1));

@@ -223,34 +223,51 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
         TestContext.Current.TestOutputHelper?.WriteLine($"{all().Count - all().Distinct().Count()} redelivered record(s) (the mock cluster rejects commits during a rebalance with REBALANCE_IN_PROGRESS; a real broker accepts the revoke-time commit)");
     }
 
-    [Fact]
-    public async Task A_full_buffer_pauses_the_partitions_and_resumes_them_without_loss()
+    /// <summary>Reads <paramref name="records"/> through a 16-record buffer, acknowledging each, stalling every 50.</summary>
+    private async Task<(KafkaChangeSource Source, List<ChangeEvent> Changes)> ReadWithStallsAsync(string name, int records, TimeSpan stall, TimeSpan pauseAfter)
     {
-        var topic = kafka.Unique("pause");
-        for (var i = 0; i < 300; i++)
+        var topic = kafka.Unique(name);
+        for (var i = 0; i < records; i++)
         {
             await kafka.ProduceAsync(topic, "k" + (i % 7).ToString(CultureInfo.InvariantCulture), i.ToString(CultureInfo.InvariantCulture));
         }
 
-        await using var source = new KafkaChangeSource(Consumer(kafka.Unique("g")), [topic], new TestRecordDecoder(), new RecordingDeadLetters(), bufferCapacity: 16, pauseAfter: TimeSpan.FromMilliseconds(20));
+        var source = new KafkaChangeSource(Consumer(kafka.Unique("g")), [topic], new TestRecordDecoder(), new RecordingDeadLetters(), bufferCapacity: 16, pauseAfter: pauseAfter);
         var changes = new List<ChangeEvent>();
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-        cts.CancelAfter(TimeSpan.FromSeconds(60));
-        await foreach (var change in source.ReadAsync(cts.Token))
+        try
         {
-            changes.Add(change);
-            await source.AcknowledgeAsync(change.Position, cts.Token);
-            if (changes.Count % 50 == 0)
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+            cts.CancelAfter(TimeSpan.FromSeconds(60));
+            await foreach (var change in source.ReadAsync(cts.Token))
             {
-                // A slow pipeline: the poll thread fills the buffer meanwhile and must pause.
-                await Task.Delay(300, cts.Token);
-            }
+                changes.Add(change);
+                await source.AcknowledgeAsync(change.Position, cts.Token);
+                if (changes.Count % 50 == 0)
+                {
+                    await Task.Delay(stall, cts.Token);
+                }
 
-            if (changes.Count == 300)
-            {
-                break;
+                if (changes.Count == records)
+                {
+                    break;
+                }
             }
         }
+        catch
+        {
+            await source.DisposeAsync();
+            throw;
+        }
+
+        return (source, changes);
+    }
+
+    [Fact]
+    public async Task A_full_buffer_pauses_the_partitions_and_resumes_them_without_loss()
+    {
+        // A slow pipeline: every 50 records it stalls, the poll thread fills the buffer meanwhile and must pause.
+        var (source, changes) = await ReadWithStallsAsync("pause", records: 300, stall: TimeSpan.FromMilliseconds(300), pauseAfter: TimeSpan.FromMilliseconds(20));
+        await using var _ = source;
 
         Assert.True(source.Pauses > 0, "the buffer never ran full");
         Assert.Equal(300, changes.Select(c => c.Position).Distinct().Count());
@@ -263,31 +280,9 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
     [Fact]
     public async Task A_pipeline_only_a_batch_behind_does_not_pause_the_partitions()
     {
-        var topic = kafka.Unique("nopause");
-        for (var i = 0; i < 200; i++)
-        {
-            await kafka.ProduceAsync(topic, "k" + (i % 7).ToString(CultureInfo.InvariantCulture), i.ToString(CultureInfo.InvariantCulture));
-        }
-
         // Full buffer for a moment (as while a sink batch is in flight), far shorter than the grace period.
-        await using var source = new KafkaChangeSource(Consumer(kafka.Unique("g")), [topic], new TestRecordDecoder(), new RecordingDeadLetters(), bufferCapacity: 16, pauseAfter: TimeSpan.FromSeconds(10));
-        var changes = new List<ChangeEvent>();
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-        cts.CancelAfter(TimeSpan.FromSeconds(60));
-        await foreach (var change in source.ReadAsync(cts.Token))
-        {
-            changes.Add(change);
-            await source.AcknowledgeAsync(change.Position, cts.Token);
-            if (changes.Count % 50 == 0)
-            {
-                await Task.Delay(200, cts.Token);
-            }
-
-            if (changes.Count == 200)
-            {
-                break;
-            }
-        }
+        var (source, changes) = await ReadWithStallsAsync("nopause", records: 200, stall: TimeSpan.FromMilliseconds(200), pauseAfter: TimeSpan.FromSeconds(10));
+        await using var _ = source;
 
         Assert.Equal(0, source.Pauses);
         Assert.Equal(200, changes.Select(c => c.Position).Distinct().Count());
