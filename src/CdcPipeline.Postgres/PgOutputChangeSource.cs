@@ -953,19 +953,24 @@ public sealed class PgOutputChangeSource : IChangeSource
 
     private async Task<List<ChangeEvent>> OnNonTransactionalMessageAsync(string prefix, byte[] content, ulong lsn, CancellationToken cancellationToken)
     {
+        // pgoutput reports a non-transactional message at the END of its WAL record, and the next record (say a
+        // COMMIT, whose start is that transaction's position major) may begin exactly there. Positions use one
+        // less, which is still after every earlier record's start: log order stays strict, and the transaction
+        // that follows is neither taken for a redelivery nor given the message's major.
+        var major = lsn - 1;
         var events = new List<ChangeEvent>();
-        if ((long)lsn <= _lastEmittedMajor)
+        if ((long)major <= _lastEmittedMajor)
         {
             return events;
         }
 
-        (_lastEmittedMajor, _lastEmittedOrdinal) = ((long)lsn, long.MaxValue);
+        (_lastEmittedMajor, _lastEmittedOrdinal) = ((long)major, long.MaxValue);
         var source = new SourceInfo { Connector = Connector, Name = _options.ServerName, Database = _database, Lsn = (long)lsn };
         Action? onDone = null;
         switch (prefix)
         {
             case HeartbeatPrefix:
-                events.Add(new ChangeEvent { Kind = ChangeKind.Heartbeat, Source = source, Position = SourcePosition.ForLsn(_options.Slot, lsn, 0) });
+                events.Add(new ChangeEvent { Kind = ChangeKind.Heartbeat, Source = source, Position = SourcePosition.ForLsn(_options.Slot, major, 0) });
                 break;
             case IncrementalSnapshotter.WatermarkPrefix:
                 if (_incremental?.OnWatermark(Encoding.UTF8.GetString(content)) is { } chunk)
@@ -977,7 +982,7 @@ public sealed class PgOutputChangeSource : IChangeSource
                             Kind = ChangeKind.Change,
                             Operation = ChangeOperation.Read,
                             Source = source with { Schema = chunk.Table.Schema, Table = chunk.Table.Table, Snapshot = SnapshotMarker.Incremental },
-                            Position = SourcePosition.ForLsn(_options.Slot, lsn, events.Count),
+                            Position = SourcePosition.ForLsn(_options.Slot, major, events.Count),
                             Key = row.Key,
                             After = row.After,
                         });
@@ -993,7 +998,7 @@ public sealed class PgOutputChangeSource : IChangeSource
                     events.Add(new ChangeEvent
                     {
                         Kind = ChangeKind.Message, Operation = ChangeOperation.Message, Source = source,
-                        Position = SourcePosition.ForLsn(_options.Slot, lsn, 0),
+                        Position = SourcePosition.ForLsn(_options.Slot, major, 0),
                         Message = new LogicalMessage(prefix, content, Transactional: false),
                     });
                 }
@@ -1001,8 +1006,9 @@ public sealed class PgOutputChangeSource : IChangeSource
                 break;
         }
 
-        // Confirming the message's own LSN would make PostgreSQL send it again after a restart; one past it does not.
-        if (_ack.Register((long)lsn, events.Count - 1, lsn + 1, onDone) is { } flush)
+        // Confirming the record's end: after a restart PostgreSQL skips what starts before the confirmed LSN (this
+        // message), and not a COMMIT starting exactly there — one past it would skip that transaction unacknowledged.
+        if (_ack.Register((long)major, events.Count - 1, lsn, onDone) is { } flush)
         {
             await SendFeedbackAsync(flush, cancellationToken);
         }

@@ -148,4 +148,25 @@ public sealed class PgOutputOperationsTests(PostgresFixture fixture) : PgOutputT
         Assert.Null(insert.Key);
         Assert.Contains(Logs.Lines, l => l.Contains("ALTER TABLE \"public\".\"nokey\" REPLICA IDENTITY FULL", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task A_commit_right_after_a_non_transactional_message_is_not_mistaken_for_it()
+    {
+        // pgoutput reports a non-transactional message at the end of its WAL record; a COMMIT written right
+        // after it starts exactly there for one of the eight message lengths below (records are 8-byte aligned).
+        await Db.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY)");
+        var reader = await OpenStreamingAsync(Options());
+        for (var k = 0; k < 8; k++)
+        {
+            await Db.ExecuteAsync($"BEGIN; INSERT INTO t VALUES ({k}); SELECT pg_logical_emit_message(false, 'adjacent', repeat('x', {k})); COMMIT;");
+        }
+
+        var events = await reader.TakeAsync(8, timeout: TimeSpan.FromSeconds(30));
+        var rows = events.Where(e => e.Kind == ChangeKind.Change).ToList();
+        Assert.Equal(Enumerable.Range(0, 8).Select(i => (long)i), rows.Select(e => Convert.ToInt64(e.After!["id"])));
+        Assert.Equal(8, events.Count(e => e.Kind == ChangeKind.Message));
+        var positions = events.Select(e => e.Position).ToList();
+        Assert.Equal(positions.Order(), positions);
+        Assert.Equal(positions.Count, positions.Distinct().Count());
+    }
 }
