@@ -70,6 +70,9 @@ public sealed class KafkaSinkFactory : ISinkFactory
             Acks = Acks.All,
             LingerMs = 5,
             MessageTimeoutMs = (int)Math.Min(int.MaxValue, options.DeliveryTimeout.TotalMilliseconds),
+            // The sink reads only a delivery report's error: by default Confluent.Kafka copies every produced
+            // message's key, value and headers back into managed memory for its report.
+            DeliveryReportFields = "status",
         };
         KafkaClientSettings.Apply(config, options.Producer);
         return config;
