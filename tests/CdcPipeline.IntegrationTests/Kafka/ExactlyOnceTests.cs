@@ -24,6 +24,44 @@ public sealed class ExactlyOnceTests(KafkaFixture kafka)
     private sealed class CrashException() : Exception("simulated crash between produce and commit");
 
     /// <summary>
+    /// <paramref name="count"/> records on a fresh input topic, and a transactional pipeline's first life read up to
+    /// the point where its sink will call <paramref name="beforeCommit"/> between produce and commit.
+    /// </summary>
+    private async Task<(string Input, string Output, string Group, ConsumerConfig Consumer, KafkaSinkOptions SinkOptions, TestTranslator Translator, KafkaChangeSource Source, KafkaSink Sink, List<DomainEvent> Events)> FirstLifeAsync(
+        string name, int count, Func<ValueTask> beforeCommit)
+    {
+        var input = kafka.Unique(name + "-in");
+        var output = kafka.Unique(name + "-out");
+        var group = kafka.Unique(name + "-group");
+        for (var i = 0; i < count; i++)
+        {
+            await kafka.ProduceAsync(input, "k" + (i % 5).ToString(CultureInfo.InvariantCulture), i.ToString(CultureInfo.InvariantCulture));
+        }
+
+        var consumer = new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = group, AutoOffsetReset = AutoOffsetReset.Earliest, SessionTimeoutMs = 6000, HeartbeatIntervalMs = 500 };
+        var sinkOptions = new KafkaSinkOptions { BootstrapServers = kafka.BootstrapServers, Topic = output };
+        var translator = new TestTranslator();
+        var coordinator = new KafkaTransactionCoordinator();
+        coordinator.DeclareExactlyOnce(kafka.BootstrapServers);
+        var source = new KafkaChangeSource(consumer, [input], new TestRecordDecoder(), new RecordingDeadLetters(), exactlyOnceCoordinator: coordinator);
+        var sink = new KafkaSink("domain", KafkaSinkFactory.BuildProducerConfig(sinkOptions, "eos", "domain"), new TopicTemplate(output, "eos"), coordinator: coordinator, transactionalId: "eos-" + group)
+        {
+            BeforeCommit = beforeCommit,
+        };
+        var events = new List<DomainEvent>();
+        await foreach (var change in source.ReadAsync(TestContext.Current.CancellationToken))
+        {
+            translator.Translate(change, events);
+            if (events.Count == count)
+            {
+                break;
+            }
+        }
+
+        return (input, output, group, consumer, sinkOptions, translator, source, sink, events);
+    }
+
+    /// <summary>
     /// The pipeline's second life after the first one died mid-transaction: the same transactional.id fences
     /// the dead producer, and the runner delivers every event again, one transaction per batch.
     /// </summary>
@@ -44,36 +82,9 @@ public sealed class ExactlyOnceTests(KafkaFixture kafka)
     [Fact]
     public async Task After_a_crash_between_produce_and_commit_a_read_committed_reader_sees_each_domain_event_once()
     {
-        var input = kafka.Unique("eos-in");
-        var output = kafka.Unique("eos-out");
-        var group = kafka.Unique("eos-group");
-        const int count = 40;
-        for (var i = 0; i < count; i++)
-        {
-            await kafka.ProduceAsync(input, "k" + (i % 5).ToString(CultureInfo.InvariantCulture), i.ToString(CultureInfo.InvariantCulture));
-        }
-
-        var consumer = new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = group, AutoOffsetReset = AutoOffsetReset.Earliest, SessionTimeoutMs = 6000, HeartbeatIntervalMs = 500 };
-        var sinkOptions = new KafkaSinkOptions { BootstrapServers = kafka.BootstrapServers, Topic = output };
-        var translator = new TestTranslator();
-
         // First life: everything is produced inside a transaction, then the process dies before the commit.
-        var coordinator = new KafkaTransactionCoordinator();
-        coordinator.DeclareExactlyOnce(kafka.BootstrapServers);
-        var source = new KafkaChangeSource(consumer, [input], new TestRecordDecoder(), new RecordingDeadLetters(), exactlyOnceCoordinator: coordinator);
-        var sink = new KafkaSink("domain", KafkaSinkFactory.BuildProducerConfig(sinkOptions, "eos", "domain"), new TopicTemplate(output, "eos"), coordinator: coordinator, transactionalId: "eos-" + group)
-        {
-            BeforeCommit = () => throw new CrashException(),
-        };
-        var events = new List<DomainEvent>();
-        await foreach (var change in source.ReadAsync(TestContext.Current.CancellationToken))
-        {
-            translator.Translate(change, events);
-            if (events.Count == count)
-            {
-                break;
-            }
-        }
+        var (input, output, group, consumer, sinkOptions, translator, source, sink, events) = await FirstLifeAsync("eos", count: 40, beforeCommit: () => throw new CrashException());
+        var count = events.Count;
 
         await Assert.ThrowsAsync<CrashException>(() => sink.DeliverAsync(events, TestContext.Current.CancellationToken).AsTask());
         Assert.True(sink.IsTransactional);
@@ -128,37 +139,10 @@ public sealed class ExactlyOnceTests(KafkaFixture kafka)
     [Fact]
     public async Task After_an_aborted_transaction_a_read_committed_reader_sees_each_domain_event_once()
     {
-        var input = kafka.Unique("eos-abort-in");
-        var output = kafka.Unique("eos-abort-out");
-        var group = kafka.Unique("eos-abort-group");
-        const int count = 30;
-        for (var i = 0; i < count; i++)
-        {
-            await kafka.ProduceAsync(input, "k" + (i % 5).ToString(CultureInfo.InvariantCulture), i.ToString(CultureInfo.InvariantCulture));
-        }
-
-        var consumer = new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = group, AutoOffsetReset = AutoOffsetReset.Earliest, SessionTimeoutMs = 6000, HeartbeatIntervalMs = 500 };
-        var sinkOptions = new KafkaSinkOptions { BootstrapServers = kafka.BootstrapServers, Topic = output };
-        var translator = new TestTranslator();
-
         // First life: the batch is produced in a transaction, then the pipeline is stopped before the
         // commit — the sink aborts (the path a shutdown or a failed commit takes), the process lives on.
-        var coordinator = new KafkaTransactionCoordinator();
-        coordinator.DeclareExactlyOnce(kafka.BootstrapServers);
-        var source = new KafkaChangeSource(consumer, [input], new TestRecordDecoder(), new RecordingDeadLetters(), exactlyOnceCoordinator: coordinator);
-        var sink = new KafkaSink("domain", KafkaSinkFactory.BuildProducerConfig(sinkOptions, "eos", "domain"), new TopicTemplate(output, "eos"), coordinator: coordinator, transactionalId: "eos-" + group)
-        {
-            BeforeCommit = () => throw new OperationCanceledException("stopped between produce and commit"),
-        };
-        var events = new List<DomainEvent>();
-        await foreach (var change in source.ReadAsync(TestContext.Current.CancellationToken))
-        {
-            translator.Translate(change, events);
-            if (events.Count == count)
-            {
-                break;
-            }
-        }
+        var (input, output, group, consumer, sinkOptions, translator, source, sink, events) = await FirstLifeAsync("eos-abort", count: 30, beforeCommit: () => throw new OperationCanceledException("stopped between produce and commit"));
+        var count = events.Count;
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => sink.DeliverAsync(events, TestContext.Current.CancellationToken).AsTask());
         Assert.True(sink.IsTransactional);
