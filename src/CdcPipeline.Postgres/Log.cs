@@ -63,4 +63,7 @@ internal static partial class Log
 
     [LoggerMessage(1022, LogLevel.Debug, "Skipping transaction at {CommitLsn} already delivered before the reconnect")]
     public static partial void SkippingRedelivered(ILogger logger, string commitLsn);
+
+    [LoggerMessage(1023, LogLevel.Warning, "Streamed transaction {Xid} holds {Changes} changes, more than maxStreamedTransactionChanges ({Limit}): reconnecting slot {Slot} without streaming for the rest of this run, so that PostgreSQL spills large transactions itself and sends them at commit")]
+    public static partial void StreamingFallback(ILogger logger, uint xid, int changes, int limit, string slot);
 }

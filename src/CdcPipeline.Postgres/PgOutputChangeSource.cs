@@ -53,6 +53,9 @@ public sealed class PgOutputChangeSource : IChangeSource
     // enumerates the stream itself to end it, and an enumeration running beside it completes the stream twice,
     // which crashes the process: so DisposeAsync disposes the connection only between two reads.
     private readonly SemaphoreSlim _readGate = new(1, 1);
+
+    // Set once a streamed transaction outgrew MaxStreamedTransactionChanges: from then on PostgreSQL spills.
+    private volatile bool _streamingOff;
     private volatile LogicalReplicationConnection? _replication;
     private IncrementalSnapshotter? _incremental;
     private readonly List<string> _requestedBeforeStreaming = [];
@@ -241,6 +244,7 @@ public sealed class PgOutputChangeSource : IChangeSource
             {
                 token.ThrowIfCancellationRequested();
                 Exception? failure = null;
+                var fallback = false;
                 IAsyncEnumerator<ChangeEvent>? stream = null;
                 try
                 {
@@ -270,6 +274,14 @@ public sealed class PgOutputChangeSource : IChangeSource
 
                                 current = stream.Current;
                             }
+                            catch (StreamedTransactionTooLargeException e)
+                            {
+                                // Nothing of it was handed out or confirmed: PostgreSQL sends it again, whole, at commit.
+                                Log.StreamingFallback(_logger, e.Xid, e.Changes, _options.MaxStreamedTransactionChanges, _options.Slot);
+                                _streamingOff = true;
+                                fallback = true;
+                                break;
+                            }
                             catch (Exception e) when (IsTransient(e, token))
                             {
                                 failure = e;
@@ -295,6 +307,11 @@ public sealed class PgOutputChangeSource : IChangeSource
                 {
                     await DisposeQuietlyAsync(connection);
                     connection = null;
+                }
+
+                if (fallback)
+                {
+                    continue; // at once, without counting a failure
                 }
 
                 attempt++;
@@ -450,7 +467,7 @@ public sealed class PgOutputChangeSource : IChangeSource
     private async IAsyncEnumerable<ChangeEvent> StreamOnceAsync(LogicalReplicationConnection connection, PgOutputReplicationSlot slot, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var options = new PgOutputReplicationOptions(_options.Publication, PgOutputProtocolVersion.V2, binary: false,
-            streamingMode: _options.Streaming ? PgOutputStreamingMode.On : PgOutputStreamingMode.Off, messages: true, twoPhase: false);
+            streamingMode: _options.Streaming && !_streamingOff ? PgOutputStreamingMode.On : PgOutputStreamingMode.Off, messages: true, twoPhase: false);
         _replication = connection;
         if (_ack.FlushedLsn > 0)
         {
@@ -624,6 +641,10 @@ public sealed class PgOutputChangeSource : IChangeSource
             if (streaming is not null)
             {
                 streaming.Changes.AddRange(incoming);
+                if (_options.MaxStreamedTransactionChanges > 0 && streaming.Changes.Count > _options.MaxStreamedTransactionChanges)
+                {
+                    throw new StreamedTransactionTooLargeException(streaming.Xid, streaming.Changes.Count);
+                }
             }
             else if (transaction is not null)
             {

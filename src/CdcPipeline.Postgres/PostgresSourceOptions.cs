@@ -57,6 +57,13 @@ public sealed record PostgresSourceOptions
     public bool Streaming { get; init; } = true;
 
     /// <summary>
+    /// The most changes of one streamed, still uncommitted transaction held in memory (0: no limit). Beyond it the
+    /// source reconnects without streaming for the rest of its run, so that PostgreSQL spills that transaction to
+    /// its own disk and sends it at commit; nothing is lost or repeated (the slot had not confirmed any of it).
+    /// </summary>
+    public int MaxStreamedTransactionChanges { get; init; } = 50_000;
+
+    /// <summary>
     /// Debezium-style signal table (<c>schema.table</c> with columns id, type, data). An inserted row of type
     /// <c>execute-snapshot</c> with <c>{"data-collections":["public.t"]}</c> starts an incremental re-snapshot.
     /// The table must be in the publication. Null: no signal table.

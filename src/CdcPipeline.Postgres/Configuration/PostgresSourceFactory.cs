@@ -56,6 +56,7 @@ public sealed class PostgresSourceFactory : ISourceFactory
             HeartbeatInterval = s.HeartbeatInterval,
             IncludeMessages = s.IncludeMessages,
             Streaming = s.Streaming,
+            MaxStreamedTransactionChanges = s.MaxStreamedTransactionChanges,
             SignalTable = s.SignalTable,
             ReselectToastTables = s.ReselectToastTables,
             ReconnectMinDelay = s.ReconnectMinDelay,

@@ -41,6 +41,9 @@ public sealed class PostgresSourceSettings
 
     public bool Streaming { get; set; } = true;
 
+    [System.ComponentModel.DataAnnotations.Range(0, int.MaxValue)]
+    public int MaxStreamedTransactionChanges { get; set; } = 50_000;
+
     public string? SignalTable { get; set; }
 
     public List<string> ReselectToastTables { get; set; } = [];

@@ -99,4 +99,27 @@ public sealed class PgOutputStreamingTests(PostgresFixture fixture) : PgOutputTe
             await Db.ScalarAsync<long>($"SELECT COALESCE((SELECT spill_txns FROM pg_stat_replication_slots WHERE slot_name = '{Db.Slot}'), 0)") > 0,
             "the transaction was not spilled by the walsender: logical_decoding_work_mem did not apply");
     }
+
+    [Fact]
+    public async Task A_streamed_transaction_beyond_the_memory_limit_falls_back_to_spilling_and_loses_nothing()
+    {
+        await Db.ExecuteAsync("CREATE TABLE big (id int PRIMARY KEY, pad text)");
+        var reader = await OpenStreamingAsync(SmallWorkMem() with { MaxStreamedTransactionChanges = 1000 });
+        await Db.ExecuteAsync("INSERT INTO big VALUES (0, 'before')");
+
+        await Db.ExecuteAsync("INSERT INTO big SELECT g, repeat('x', 100) FROM generate_series(1, 5000) g");
+        await Db.ExecuteAsync("INSERT INTO big VALUES (5001, 'after')");
+        var events = await reader.TakeAsync(5002, timeout: TimeSpan.FromSeconds(60));
+
+        Assert.Equal(Enumerable.Range(0, 5002).Select(i => (long)i), events.Select(e => Convert.ToInt64(e.After!["id"])));
+        var big = events.Skip(1).Take(5000).ToList();
+        Assert.Single(big.Select(e => e.Position.Major).Distinct());
+        Assert.Equal(Enumerable.Range(0, 5000).Select(i => (long)i), big.Select(e => e.Position.Minor));
+        Assert.Contains(Logs.Lines, l => l.Contains("without streaming", StringComparison.Ordinal));
+        Assert.True(await StreamedTransactionsAsync() > 0, "the transaction was not streamed at first");
+        Assert.True(
+            await Db.ScalarAsync<long>($"SELECT COALESCE((SELECT spill_txns FROM pg_stat_replication_slots WHERE slot_name = '{Db.Slot}'), 0)") > 0,
+            "after the fall-back PostgreSQL did not spill the transaction");
+        Assert.Null(await reader.NextAsync(TimeSpan.FromMilliseconds(300)));
+    }
 }

@@ -27,6 +27,7 @@ public sealed class PostgresSourceFactoryTests : IDisposable
         var options = Bind("connectionString: 'Host=127.0.0.1;Database=legacy'\npublication: cdc_pub\nslot: cdc_slot");
 
         Assert.True(options.Streaming);
+        Assert.Equal(50_000, options.MaxStreamedTransactionChanges);
         Assert.Equal(SnapshotMode.Initial, options.Snapshot);
         Assert.Equal("legacy", options.Name);
         Assert.Equal(TimeSpan.FromSeconds(10), options.HeartbeatInterval);
@@ -42,6 +43,7 @@ public sealed class PostgresSourceFactoryTests : IDisposable
             tables: [public.tb_ord_mst]
             snapshot: never
             streaming: false
+            maxStreamedTransactionChanges: 1000
             heartbeatInterval: '00:00:05'
             signalTable: cdc.cdc_signal
             reselectToastTables: [public.tb_ord_mst]
@@ -49,6 +51,7 @@ public sealed class PostgresSourceFactoryTests : IDisposable
             """);
 
         Assert.False(options.Streaming);
+        Assert.Equal(1000, options.MaxStreamedTransactionChanges);
         Assert.Equal(SnapshotMode.Never, options.Snapshot);
         Assert.Equal(["public.tb_ord_mst"], options.Tables);
         Assert.Equal(TimeSpan.FromSeconds(5), options.HeartbeatInterval);
@@ -61,6 +64,7 @@ public sealed class PostgresSourceFactoryTests : IDisposable
     [InlineData("streamin: true", "unknown key 'streamin'")]
     [InlineData("tables: [tb_ord_mst]", "'tb_ord_mst' is not schema.table")]
     [InlineData("slots: x", "slots")]
+    [InlineData("maxStreamedTransactionChanges: -1", "maxStreamedTransactionChanges")]
     public void A_mistake_names_the_key(string extra, string expected)
     {
         var e = Assert.Throws<ConfigurationException>(() => Bind("connectionString: 'Host=127.0.0.1;Database=legacy'\npublication: cdc_pub\nslot: cdc_slot\n" + extra));
