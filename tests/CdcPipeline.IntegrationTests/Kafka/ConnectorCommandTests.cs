@@ -1,8 +1,8 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
 using CdcPipeline.Commands;
+using CdcPipeline.IntegrationTests.Support;
 using CdcPipeline.Kafka.Connect;
 
 namespace CdcPipeline.IntegrationTests.Kafka;
@@ -10,17 +10,10 @@ namespace CdcPipeline.IntegrationTests.Kafka;
 /// <summary>The Kafka Connect REST client against a real HTTP listener playing Connect, and the connector JSON rendered from the pipeline config.</summary>
 public sealed class ConnectorCommandTests
 {
-    private static int FreePort()
-    {
-        using var socket = new TcpListener(IPAddress.Loopback, 0);
-        socket.Start();
-        return ((IPEndPoint)socket.LocalEndpoint).Port;
-    }
-
     [Fact]
     public async Task Apply_puts_the_rendered_config_and_status_shows_Connects_own_error_message()
     {
-        var port = FreePort();
+        var port = FreePorts.Next();
         using var listener = new HttpListener();
         listener.Prefixes.Add($"http://127.0.0.1:{port}/");
         listener.Start();
@@ -64,7 +57,7 @@ public sealed class ConnectorCommandTests
     public async Task An_unreachable_Connect_is_named_with_what_to_check()
     {
         using var http = new HttpClient();
-        var url = $"http://127.0.0.1:{FreePort()}";
+        var url = $"http://127.0.0.1:{FreePorts.Next()}";
         var client = new KafkaConnectClient(http, new Uri(url));
         var error = await Assert.ThrowsAsync<KafkaConnectException>(() => client.RestartAsync("legacy-orders", TestContext.Current.CancellationToken));
         Assert.Contains($"not reachable at {url}/", error.Message, StringComparison.Ordinal);

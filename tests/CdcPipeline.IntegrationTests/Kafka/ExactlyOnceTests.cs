@@ -7,6 +7,7 @@ using CdcPipeline.Core.Translation;
 using CdcPipeline.Kafka.ExactlyOnce;
 using CdcPipeline.Kafka.Sink;
 using CdcPipeline.Kafka.Source;
+using CdcPipeline.Tests.Support;
 using Confluent.Kafka;
 
 namespace CdcPipeline.IntegrationTests.Kafka;
@@ -43,7 +44,7 @@ public sealed class ExactlyOnceTests(KafkaFixture kafka)
         var translator = new TestTranslator();
         var coordinator = new KafkaTransactionCoordinator();
         coordinator.DeclareExactlyOnce(kafka.BootstrapServers);
-        var source = new KafkaChangeSource(consumer, [input], new TestRecordDecoder(), new RecordingDeadLetters(), exactlyOnceCoordinator: coordinator);
+        var source = new KafkaChangeSource(consumer, [input], new TestRecordDecoder(), new RecordingDeadLetterQueue(), exactlyOnceCoordinator: coordinator);
         var sink = new KafkaSink("domain", KafkaSinkFactory.BuildProducerConfig(sinkOptions, "eos", "domain"), new TopicTemplate(output, "eos"), coordinator: coordinator, transactionalId: "eos-" + group)
         {
             BeforeCommit = beforeCommit,
@@ -69,9 +70,9 @@ public sealed class ExactlyOnceTests(KafkaFixture kafka)
     {
         var coordinator = new KafkaTransactionCoordinator();
         coordinator.DeclareExactlyOnce(kafka.BootstrapServers);
-        await using var source = new KafkaChangeSource(consumer, [input], new TestRecordDecoder(), new RecordingDeadLetters(), exactlyOnceCoordinator: coordinator);
+        await using var source = new KafkaChangeSource(consumer, [input], new TestRecordDecoder(), new RecordingDeadLetterQueue(), exactlyOnceCoordinator: coordinator);
         await using var sink = new KafkaSink("domain", KafkaSinkFactory.BuildProducerConfig(sinkOptions, "eos", "domain"), new TopicTemplate(output, "eos"), coordinator: coordinator, transactionalId: "eos-" + group);
-        var runner = new PipelineRunner(source, translator, [new SinkBinding(sink, SinkPolicy.Default)], new RecordingDeadLetters(), new PipelineRunnerOptions { MaxBatchSize = 7 });
+        var runner = new PipelineRunner(source, translator, [new SinkBinding(sink, SinkPolicy.Default)], new RecordingDeadLetterQueue(), new PipelineRunnerOptions { MaxBatchSize = 7 });
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
         var run = runner.RunAsync(cts.Token);
         await KafkaChangeSourceTests.WaitForAsync(() => runner.EventsDelivered >= count, TimeSpan.FromSeconds(60));

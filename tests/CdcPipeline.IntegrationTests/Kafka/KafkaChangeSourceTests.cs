@@ -5,6 +5,7 @@ using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Json;
 using CdcPipeline.Kafka.DeadLetters;
 using CdcPipeline.Kafka.Source;
+using CdcPipeline.Tests.Support;
 using Confluent.Kafka;
 
 namespace CdcPipeline.IntegrationTests.Kafka;
@@ -32,7 +33,7 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
         }
 
         var topics = records.Select(r => r.Topic!).Distinct().ToList();
-        var deadLetters = new RecordingDeadLetters();
+        var deadLetters = new RecordingDeadLetterQueue();
         await using var source = new KafkaChangeSource(Consumer(kafka.Unique("g")), topics, new JsonRecordDecoder(), deadLetters);
         var changes = await ReadAsync(source, records.Count, ack: true);
 
@@ -60,7 +61,7 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
             await kafka.ProduceAsync(r.Topic!, KafkaRecords.WithoutSchema(r.Key), KafkaRecords.WithoutSchema(r.Value), partition: 0);
         }
 
-        var deadLetters = new RecordingDeadLetters();
+        var deadLetters = new RecordingDeadLetterQueue();
         await using var source = new KafkaChangeSource(Consumer(kafka.Unique("g")), records.Select(r => r.Topic!).Distinct().ToList(), new JsonRecordDecoder(), deadLetters);
         var changes = await ReadAsync(source, records.Count, ack: true);
 
@@ -126,7 +127,7 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
         }
 
         var group = kafka.Unique("g");
-        await using (var first = new KafkaChangeSource(Consumer(group), [topic], new TestRecordDecoder(), new RecordingDeadLetters()))
+        await using (var first = new KafkaChangeSource(Consumer(group), [topic], new TestRecordDecoder(), new RecordingDeadLetterQueue()))
         {
             var read = await ReadAsync(first, 20, ack: false);
             Assert.Equal(20, read.Count);
@@ -136,7 +137,7 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
             }
         }
 
-        await using var second = new KafkaChangeSource(Consumer(group), [topic], new TestRecordDecoder(), new RecordingDeadLetters());
+        await using var second = new KafkaChangeSource(Consumer(group), [topic], new TestRecordDecoder(), new RecordingDeadLetterQueue());
         var again = await ReadAsync(second, 10, ack: true);
         Assert.Equal(Enumerable.Range(10, 10).Select(i => (long)i), again.Select(c => c.Position.Major));
     }
@@ -151,7 +152,7 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
         }
 
         var group = kafka.Unique("g");
-        var first = new KafkaChangeSource(Consumer(group), [topic], new TestRecordDecoder(), new RecordingDeadLetters());
+        var first = new KafkaChangeSource(Consumer(group), [topic], new TestRecordDecoder(), new RecordingDeadLetterQueue());
         var read = await ReadAsync(first, 20, ack: false);
         foreach (var change in read.Take(10))
         {
@@ -161,7 +162,7 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
         // Dies without committing or leaving the group: the second instance gets the partition after the session times out.
         await first.CrashAsync();
 
-        await using var second = new KafkaChangeSource(Consumer(group), [topic], new TestRecordDecoder(), new RecordingDeadLetters());
+        await using var second = new KafkaChangeSource(Consumer(group), [topic], new TestRecordDecoder(), new RecordingDeadLetterQueue());
         var again = await ReadUntilAsync(second, changes => changes.Any(c => c.Position.Major == 19), TimeSpan.FromSeconds(60));
         var offsets = again.Select(c => c.Position.Major).ToList();
         Assert.True(offsets[0] <= 10, $"redelivery starts at {offsets[0]}, after the unacknowledged offset 10: records were lost");
@@ -183,8 +184,8 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
         var group = kafka.Unique("g");
         var seen = new ConcurrentDictionary<string, ConcurrentQueue<(int Partition, long Offset)>>();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-        var a = new KafkaChangeSource(Consumer(group), [topic], new TestRecordDecoder(), new RecordingDeadLetters(), logger: new TestLogger("a"));
-        var b = new KafkaChangeSource(Consumer(group), [topic], new TestRecordDecoder(), new RecordingDeadLetters(), logger: new TestLogger("b"));
+        var a = new KafkaChangeSource(Consumer(group), [topic], new TestRecordDecoder(), new RecordingDeadLetterQueue(), logger: new TestLogger("a"));
+        var b = new KafkaChangeSource(Consumer(group), [topic], new TestRecordDecoder(), new RecordingDeadLetterQueue(), logger: new TestLogger("b"));
         var runA = Drive("a", a, seen, cts.Token);
         await WaitForAsync(() => seen.GetValueOrDefault("a")?.Count >= 100, TimeSpan.FromSeconds(30));
         var runB = Drive("b", b, seen, cts.Token);
@@ -232,7 +233,7 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
             await kafka.ProduceAsync(topic, "k" + (i % 7).ToString(CultureInfo.InvariantCulture), i.ToString(CultureInfo.InvariantCulture));
         }
 
-        var source = new KafkaChangeSource(Consumer(kafka.Unique("g")), [topic], new TestRecordDecoder(), new RecordingDeadLetters(), bufferCapacity: 16, pauseAfter: pauseAfter);
+        var source = new KafkaChangeSource(Consumer(kafka.Unique("g")), [topic], new TestRecordDecoder(), new RecordingDeadLetterQueue(), bufferCapacity: 16, pauseAfter: pauseAfter);
         var changes = new List<ChangeEvent>();
         try
         {
@@ -297,7 +298,7 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
             await kafka.ProduceAsync(topic, "k", i.ToString(CultureInfo.InvariantCulture));
         }
 
-        var source = new KafkaChangeSource(Consumer(kafka.Unique("g")), [topic], new TestRecordDecoder(), new RecordingDeadLetters(), bufferCapacity: 4, pauseAfter: TimeSpan.FromMinutes(5));
+        var source = new KafkaChangeSource(Consumer(kafka.Unique("g")), [topic], new TestRecordDecoder(), new RecordingDeadLetterQueue(), bufferCapacity: 4, pauseAfter: TimeSpan.FromMinutes(5));
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
         cts.CancelAfter(TimeSpan.FromSeconds(60));
         await using (var reader = source.ReadAsync(cts.Token).GetAsyncEnumerator(cts.Token))

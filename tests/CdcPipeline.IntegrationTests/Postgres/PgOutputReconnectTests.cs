@@ -19,10 +19,7 @@ public sealed class PgOutputReconnectTests
         }
 
         var ct = TestContext.Current.CancellationToken;
-        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
+        var port = FreePorts.Next();
         var dataDir = Path.Combine(PostgresFixture.RepoRoot, ".run", "pg-restart-test");
         var admin = await PostgresFixture.StartLocalClusterAsync(port, dataDir, fresh: true);
         var name = "t_restart_" + Guid.NewGuid().ToString("N")[..8];

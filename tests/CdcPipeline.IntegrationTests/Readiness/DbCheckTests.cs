@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using CdcPipeline.IntegrationTests.Support;
 using Npgsql;
@@ -152,7 +150,7 @@ public sealed class DbCheckTests(PostgresFixture fixture) : LegacyDatabaseTestBa
     {
         Fixture.RequireServer();
         const string password = "Sup3r-Secret-Pw";
-        var port = FreePort();
+        var port = FreePorts.Next();
         var connection = $"Host=127.0.0.1;Port={port};Database=legacy_nowhere;Username=cdc;Password={password};Timeout=3";
 
         foreach (var args in new[]
@@ -186,12 +184,5 @@ public sealed class DbCheckTests(PostgresFixture fixture) : LegacyDatabaseTestBa
         Assert.Equal(2, result.Code);
         Assert.Contains(Db.Name + "_missing", result.Stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("Wr0ng-Pw-Value", result.Stderr + result.Stdout, StringComparison.Ordinal);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

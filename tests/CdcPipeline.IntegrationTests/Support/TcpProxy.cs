@@ -20,7 +20,7 @@ public sealed class TcpProxy : IAsyncDisposable
     {
         _targetHost = targetHost;
         _targetPort = targetPort;
-        Port = FreePort();
+        Port = FreePorts.Next();
         Start();
     }
 
@@ -123,15 +123,6 @@ public sealed class TcpProxy : IAsyncDisposable
             from.Dispose();
             to.Dispose();
         }
-    }
-
-    private static int FreePort()
-    {
-        var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
-        return port;
     }
 
     public async ValueTask DisposeAsync()

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Net;
-using System.Net.Sockets;
 
 namespace CdcPipeline.IntegrationTests.Support;
 
@@ -20,7 +19,7 @@ public sealed class WebhookReceiver : IAsyncDisposable
     {
         for (var attempt = 0; ; attempt++)
         {
-            var port = FreePort();
+            var port = FreePorts.Next();
             Url = $"http://127.0.0.1:{port}/hooks/cdc/";
             _listener.Prefixes.Clear();
             _listener.Prefixes.Add(Url);
@@ -92,15 +91,6 @@ public sealed class WebhookReceiver : IAsyncDisposable
         {
             // the client gave up (time-out) or the receiver is stopping
         }
-    }
-
-    private static int FreePort()
-    {
-        var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
-        return port;
     }
 
     public async ValueTask DisposeAsync()
