@@ -851,45 +851,45 @@ public sealed class PgOutputChangeSource : IChangeSource
     /// <summary>
     /// The events of one decoded change of a committed transaction (none for a signal-table row, a filtered
     /// table, or an unrequested message; two for a primary-key change), unless this instance already handed it
-    /// out before a reconnect. Their positions are computed either way, so a redelivery numbers them alike.
+    /// out before a reconnect. A redelivered change still takes its position minors, so the rest are numbered alike.
     /// </summary>
     private void Emit(TransactionEmission transaction, PendingChange change, List<ChangeEvent> output)
     {
         var commitLsn = transaction.CommitLsn;
         var ordinal = transaction.NextOrdinal++;
         var redelivered = (long)commitLsn < _lastEmittedMajor || ((long)commitLsn == _lastEmittedMajor && ordinal <= _lastEmittedOrdinal);
-        if (change.Relation is { } relation)
+        var relation = change.Relation;
+        if (relation is not null && relation.QualifiedName == _signalTable)
         {
-            if (relation.QualifiedName == _signalTable)
-            {
-                if (!redelivered)
-                {
-                    OnSignal(change);
-                    (_lastEmittedMajor, _lastEmittedOrdinal) = ((long)commitLsn, ordinal);
-                }
-
-                return;
-            }
-
-            if (_tableFilter is not null && !_tableFilter.Contains(relation.QualifiedName))
-            {
-                return;
-            }
-
             if (!redelivered)
             {
-                if (change.Operation == ChangeOperation.Truncate)
-                {
-                    _incremental?.OnTruncate(relation.QualifiedName);
-                }
-
-                _incremental?.OnChange(relation.QualifiedName, change.Key);
-                _incremental?.OnChange(relation.QualifiedName, change.OldKey);
+                OnSignal(change);
+                (_lastEmittedMajor, _lastEmittedOrdinal) = ((long)commitLsn, ordinal);
             }
+
+            return;
         }
-        else if (change.Kind == ChangeKind.Message && !_options.IncludeMessages)
+
+        if (relation is not null ? _tableFilter is not null && !_tableFilter.Contains(relation.QualifiedName) : change.Kind == ChangeKind.Message && !_options.IncludeMessages)
         {
             return;
+        }
+
+        if (redelivered)
+        {
+            transaction.NextMinor += change.OldKey is null ? 1 : 2;
+            return;
+        }
+
+        if (relation is not null)
+        {
+            if (change.Operation == ChangeOperation.Truncate)
+            {
+                _incremental?.OnTruncate(relation.QualifiedName);
+            }
+
+            _incremental?.OnChange(relation.QualifiedName, change.Key);
+            _incremental?.OnChange(relation.QualifiedName, change.OldKey);
         }
 
         var source = new SourceInfo
@@ -897,8 +897,8 @@ public sealed class PgOutputChangeSource : IChangeSource
             Connector = Connector,
             Name = _options.ServerName,
             Database = _database,
-            Schema = change.Relation?.Schema,
-            Table = change.Relation?.Table,
+            Schema = relation?.Schema,
+            Table = relation?.Table,
             Lsn = (long)change.Lsn,
             TxId = transaction.Xid,
             CommitTime = transaction.CommitTime,
@@ -908,27 +908,22 @@ public sealed class PgOutputChangeSource : IChangeSource
         if (change.OldKey is { } oldKey)
         {
             // Debezium turns a primary-key change into a delete of the old key and a create of the new one.
-            var delete = new ChangeEvent
+            output.Add(new ChangeEvent
             {
                 Kind = ChangeKind.Change, Operation = ChangeOperation.Delete, Source = source,
                 Position = SourcePosition.ForLsn(_options.Slot, commitLsn, transaction.NextMinor++),
                 Key = oldKey, Before = change.Before, After = null, NewKey = change.Key,
-            };
-            var create = new ChangeEvent
+            });
+            output.Add(new ChangeEvent
             {
                 Kind = ChangeKind.Change, Operation = ChangeOperation.Create, Source = source,
                 Position = SourcePosition.ForLsn(_options.Slot, commitLsn, transaction.NextMinor++),
                 Key = change.Key, Before = null, After = change.After, OldKey = oldKey,
-            };
-            if (!redelivered)
-            {
-                output.Add(delete);
-                output.Add(create);
-            }
+            });
         }
         else
         {
-            var e = new ChangeEvent
+            output.Add(new ChangeEvent
             {
                 Kind = change.Kind,
                 Operation = change.Operation,
@@ -938,17 +933,10 @@ public sealed class PgOutputChangeSource : IChangeSource
                 Before = change.Before,
                 After = change.After,
                 Message = change.Message,
-            };
-            if (!redelivered)
-            {
-                output.Add(e);
-            }
+            });
         }
 
-        if (!redelivered)
-        {
-            (_lastEmittedMajor, _lastEmittedOrdinal) = ((long)commitLsn, ordinal);
-        }
+        (_lastEmittedMajor, _lastEmittedOrdinal) = ((long)commitLsn, ordinal);
     }
 
     /// <summary>

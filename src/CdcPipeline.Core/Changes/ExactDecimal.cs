@@ -150,20 +150,15 @@ public readonly struct ExactDecimal : IEquatable<ExactDecimal>, IComparable<Exac
             return new string(buffer[..written]);
         }
 
-        // more digits than the stack buffer holds
-        var digits = BigInteger.Abs(Unscaled).ToString(CultureInfo.InvariantCulture);
-        var sign = Unscaled.Sign < 0 ? "-" : "";
-        if (Scale == 0)
+        // NUMERIC reaches 131 072 digits: grow a heap buffer until the text fits
+        for (var size = 256; ; size *= 4)
         {
-            return sign + digits;
+            var heap = new char[size];
+            if (TryFormat(heap, out written))
+            {
+                return new string(heap, 0, written);
+            }
         }
-
-        if (digits.Length <= Scale)
-        {
-            digits = new string('0', Scale - digits.Length + 1) + digits;
-        }
-
-        return string.Concat(sign, digits.AsSpan(0, digits.Length - Scale), ".", digits.AsSpan(digits.Length - Scale));
     }
 
     public string ToString(string? format, IFormatProvider? formatProvider) => ToString();
@@ -186,7 +181,7 @@ public readonly struct ExactDecimal : IEquatable<ExactDecimal>, IComparable<Exac
 
         // The digits, left-padded with zeros to at least Scale + 1 of them ("0.05" for 5 at scale 2).
         var negative = Unscaled.Sign < 0 ? 1 : 0;
-        Span<char> digits = stackalloc char[64];
+        Span<char> digits = destination.Length <= 64 ? stackalloc char[64] : new char[destination.Length];
         if (!BigInteger.Abs(Unscaled).TryFormat(digits, out var count, default, CultureInfo.InvariantCulture))
         {
             return false;

@@ -35,12 +35,10 @@ public sealed class PassthroughTranslator : IChangeTranslator
             return;
         }
 
-        var source = change.Source;
-        if (!_sources.TryGetValue((source.Schema, source.Table), out var cloudEventSource))
-        {
-            cloudEventSource = _sources.GetOrAdd((source.Schema, source.Table), EventSources.For(_pipelineName, source));
-        }
-
+        var cloudEventSource = _sources.GetOrAdd(
+            (change.Source.Schema, change.Source.Table),
+            static (_, state) => EventSources.For(state.Pipeline, state.Source),
+            (Pipeline: _pipelineName, change.Source));
         output.Add(new DomainEvent(change, cloudEventSource, DeferredId)
         {
             Subject = change.Kind is ChangeKind.Change or ChangeKind.Tombstone ? EventSources.Subject(change.Key) : null,
