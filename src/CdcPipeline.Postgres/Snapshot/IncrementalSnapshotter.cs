@@ -126,7 +126,7 @@ internal sealed class IncrementalSnapshotter(
                     }
                 }
 
-                var rows = await table.ReadChunkAsync(connection, after, chunkSize, cancellationToken, upTo);
+                var rows = await ReadChunkSeeingEveryCommitAsync(connection, table, after, upTo, cancellationToken);
                 lock (_lock)
                 {
                     chunk.Rows = rows;
@@ -145,6 +145,36 @@ internal sealed class IncrementalSnapshotter(
                 await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
                 _wake.Release();
             }
+        }
+    }
+
+    /// <summary>
+    /// PostgreSQL writes a COMMIT record first and only then shows the transaction as ended to new snapshots. A
+    /// chunk read in that moment misses a change whose COMMIT the stream shows before the LOW watermark, so the
+    /// window does not catch it, and the stale row would follow the newer change. The chunk is therefore read in a
+    /// REPEATABLE READ transaction whose snapshot is taken again while it still lists a committed transaction as running.
+    /// </summary>
+    private async Task<List<SnapshotRow>> ReadChunkSeeingEveryCommitAsync(NpgsqlConnection connection, SnapshotTable table, string?[]? after, string?[]? upTo, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken);
+            await using (var check = new NpgsqlCommand(
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_snapshot_xip(pg_catalog.pg_current_snapshot()) x WHERE pg_catalog.pg_xact_status(x) = 'committed')",
+                connection,
+                transaction))
+            {
+                if ((bool)(await check.ExecuteScalarAsync(cancellationToken))! && attempt < 1000)
+                {
+                    await transaction.RollbackAsync(cancellationToken);
+                    await Task.Delay(1, cancellationToken);
+                    continue;
+                }
+            }
+
+            var rows = await table.ReadChunkAsync(connection, after, chunkSize, cancellationToken, upTo);
+            await transaction.CommitAsync(cancellationToken);
+            return rows;
         }
     }
 
