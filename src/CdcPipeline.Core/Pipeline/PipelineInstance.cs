@@ -2,9 +2,14 @@ using CdcPipeline.Core.Sinks;
 
 namespace CdcPipeline.Core.Pipeline;
 
-/// <summary>A built pipeline: the runner and what it owns (disposed with it).</summary>
+/// <summary>
+/// A built pipeline: the runner and what it owns (disposed with it, once: the host's worker disposes
+/// it when the runner stops, and the service container disposes it again at shutdown).
+/// </summary>
 public sealed class PipelineInstance : IAsyncDisposable
 {
+    private int _disposed;
+
     public PipelineInstance(PipelineRunner runner, IChangeSource source, IReadOnlyList<SinkBinding> sinks, IDeadLetterQueue deadLetters)
     {
         Runner = runner;
@@ -23,6 +28,11 @@ public sealed class PipelineInstance : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         foreach (var sink in Sinks)
         {
             await sink.Sink.DisposeAsync().ConfigureAwait(false);

@@ -17,6 +17,7 @@ public sealed class KafkaDeadLetterQueue : IDeadLetterQueue, IAsyncDisposable
 {
     private readonly IProducer<byte[]?, byte[]?> _producer;
     private readonly ILogger _logger;
+    private int _disposed;
 
     public KafkaDeadLetterQueue(ProducerConfig config, string topic, ILogger? logger = null)
     {
@@ -71,6 +72,11 @@ public sealed class KafkaDeadLetterQueue : IDeadLetterQueue, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         await Task.Run(() => _producer.Flush(TimeSpan.FromSeconds(10))).ConfigureAwait(false);
         _producer.Dispose();
     }

@@ -37,6 +37,7 @@ public sealed class KafkaSink : ISink
     private IProducer<byte[]?, byte[]>? _producer;
     private AvroSerializer<global::Avro.Generic.GenericRecord>? _serializer;
     private bool _transactional;
+    private int _disposed;
 
     public KafkaSink(
         string name,
@@ -129,7 +130,7 @@ public sealed class KafkaSink : ISink
             _serializer = new AvroSerializer<global::Avro.Generic.GenericRecord>(_registry!, new AvroSerializerConfig { AutoRegisterSchemas = true });
         }
 
-        Log.SinkStarted(_logger, Name, _topics.ToString() ?? "", config.BootstrapServers, _avro ? "avro" : "json", _transactional ? ", transactional " + _transactionalId : "");
+        Log.SinkStarted(_logger, Name, _topics.ToString(), config.BootstrapServers, _avro ? "avro" : "json", _transactional ? ", transactional " + _transactionalId : "");
         return producer;
     }
 
@@ -297,6 +298,11 @@ public sealed class KafkaSink : ISink
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         await _gate.WaitAsync().ConfigureAwait(false);
         try
         {

@@ -32,6 +32,9 @@ public sealed class TopicTemplate
         _constant = !template.Contains('{', StringComparison.Ordinal);
     }
 
+    /// <summary>The template as configured (for logs).</summary>
+    public override string ToString() => _template;
+
     public string Render(DomainEvent e)
     {
         if (_constant)

@@ -14,7 +14,10 @@ internal sealed class PipelineProcess : IDisposable
         _process = process;
     }
 
-    public static PipelineProcess Start(params string[] arguments)
+    public static PipelineProcess Start(params string[] arguments) => Start(new Dictionary<string, string>(), arguments);
+
+    /// <param name="environment">Variables added to this process's environment (e.g. <c>CDC__section__key</c> overrides).</param>
+    public static PipelineProcess Start(IReadOnlyDictionary<string, string> environment, params string[] arguments)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -22,6 +25,11 @@ internal sealed class PipelineProcess : IDisposable
             RedirectStandardOutput = true,
             UseShellExecute = false,
         };
+        foreach (var (name, value) in environment)
+        {
+            info.Environment[name] = value;
+        }
+
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "cdcpipeline.dll"));
         foreach (var argument in arguments)
         {

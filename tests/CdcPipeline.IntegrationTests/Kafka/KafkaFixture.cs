@@ -73,7 +73,11 @@ public sealed class KafkaFixture : IAsyncLifetime
     }
 
     /// <summary>Reads until <paramref name="count"/> records arrived from <paramref name="topic"/> (or the timeout passes).</summary>
-    public List<ConsumeResult<byte[]?, byte[]?>> ReadAll(string topic, int count, IsolationLevel isolation = IsolationLevel.ReadCommitted, TimeSpan? timeout = null, TimeSpan? settle = null)
+    public List<ConsumeResult<byte[]?, byte[]?>> ReadAll(string topic, int count, IsolationLevel isolation = IsolationLevel.ReadCommitted, TimeSpan? timeout = null, TimeSpan? settle = null) =>
+        ReadAll([topic], count, isolation, timeout, settle);
+
+    /// <summary>Reads until <paramref name="count"/> records arrived from all of <paramref name="topics"/> together (one consumer, one group join).</summary>
+    public List<ConsumeResult<byte[]?, byte[]?>> ReadAll(IReadOnlyCollection<string> topics, int count, IsolationLevel isolation = IsolationLevel.ReadCommitted, TimeSpan? timeout = null, TimeSpan? settle = null)
     {
         var config = new ConsumerConfig
         {
@@ -85,12 +89,12 @@ public sealed class KafkaFixture : IAsyncLifetime
             AllowAutoCreateTopics = true,
         };
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(config).SetLogHandler((_, _) => { }).Build();
-        consumer.Subscribe(topic);
+        consumer.Subscribe(topics);
         var results = new List<ConsumeResult<byte[]?, byte[]?>>();
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
         while (results.Count < count && DateTime.UtcNow < deadline)
         {
-            var r = consumer.Consume(TimeSpan.FromMilliseconds(200));
+            var r = ConsumeOrNothing(consumer, TimeSpan.FromMilliseconds(200));
             if (r is { IsPartitionEOF: false })
             {
                 results.Add(r);
@@ -101,7 +105,7 @@ public sealed class KafkaFixture : IAsyncLifetime
         var quietUntil = DateTime.UtcNow + (settle ?? TimeSpan.FromMilliseconds(500));
         while (DateTime.UtcNow < quietUntil)
         {
-            var r = consumer.Consume(TimeSpan.FromMilliseconds(100));
+            var r = ConsumeOrNothing(consumer, TimeSpan.FromMilliseconds(100));
             if (r is { IsPartitionEOF: false })
             {
                 results.Add(r);
@@ -110,6 +114,20 @@ public sealed class KafkaFixture : IAsyncLifetime
 
         consumer.Close();
         return results;
+    }
+
+    /// <summary>A topic that nothing has written to yet is one with no records so far, not an error.</summary>
+    private static ConsumeResult<byte[]?, byte[]?>? ConsumeOrNothing(IConsumer<byte[]?, byte[]?> consumer, TimeSpan timeout)
+    {
+        try
+        {
+            return consumer.Consume(timeout);
+        }
+        catch (ConsumeException e) when (e.Error.Code == ErrorCode.UnknownTopicOrPart)
+        {
+            Thread.Sleep(timeout);
+            return null;
+        }
     }
 
     public ValueTask DisposeAsync()

@@ -64,6 +64,10 @@ public sealed class KafkaSinkTests(KafkaFixture kafka)
             var ids = aggregate.OrderBy(r => r.Offset.Value).Select(r => Encoding.UTF8.GetString(r.Message.Headers.GetLastBytes("ce_id"))).ToList();
             Assert.Equal(batch.Where(e => e.Type == "OrderPlaced" && e.Subject == aggregate.Key).Select(e => e.Id).ToList(), ids);
         }
+
+        // A host disposes a pipeline's sinks twice at shutdown (its worker, then its service container).
+        await sink.DisposeAsync();
+        await sink.DisposeAsync();
     }
 
     [Fact]

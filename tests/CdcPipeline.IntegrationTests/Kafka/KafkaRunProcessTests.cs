@@ -1,0 +1,149 @@
+using System.Text;
+using System.Text.Json;
+using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Debezium;
+using CdcPipeline.Core.Translation;
+using CdcPipeline.IntegrationTests.EndToEnd;
+using Confluent.Kafka;
+
+namespace CdcPipeline.IntegrationTests.Kafka;
+
+/// <summary>
+/// The production configuration (<c>samples/legacy-orders/pipeline.kafka.yaml</c>, the sample rules) run
+/// by the real <c>cdcpipeline run</c> process against Kafka, as docker-compose runs it — only the
+/// broker address, names and the value format (JSON: the recorded sample; compose uses Avro) overridden
+/// through the environment. The recorded Debezium topics must come out as exactly the domain events the
+/// rules make of them, per aggregate in order; after a SIGTERM and a restart, only new records are
+/// translated (the offsets were committed on the way out).
+/// </summary>
+public sealed class KafkaRunProcessTests(KafkaFixture kafka)
+{
+    private static readonly TimeSpan ArrivalTimeout = TimeSpan.FromSeconds(90);
+
+    [Fact]
+    public async Task The_process_turns_the_sample_topics_into_the_rules_domain_events_and_a_restart_repeats_none()
+    {
+        var prefix = kafka.Unique("legacy").Replace("-", "_", StringComparison.Ordinal);
+        var domain = kafka.Unique("domain");
+        var sample = KafkaRecords.Sample(prefix);
+        var first = new List<DebeziumRecord>();
+        foreach (var record in sample)
+        {
+            first.Add(await ProduceAsync(record));
+        }
+
+        var environment = new Dictionary<string, string>
+        {
+            ["KAFKA_BOOTSTRAP"] = kafka.BootstrapServers,
+            ["CDC__source__kafka__format"] = "json",
+            ["CDC__source__kafka__groupId"] = kafka.Unique("translator"),
+            ["CDC__source__kafka__consumer__session.timeout.ms"] = "6000",
+            ["CDC__source__kafka__debezium__topicPrefix"] = prefix,
+            ["CDC__sinks__0__kafka__topic"] = domain + ".{type}",
+            ["CDC__deadLetter__topic"] = kafka.Unique("dead-letters"),
+        };
+        var config = Path.Combine(KafkaRecords.RepositoryRoot, "samples", "legacy-orders", "pipeline.kafka.yaml");
+        var expected = Translate(first);
+        Assert.True(expected.Select(e => e.Type).Distinct().Count() >= 3, "the sample should make several kinds of domain event");
+
+        using (var pipeline = PipelineProcess.Start(environment, "run", "--config", config))
+        {
+            AssertDomainTopicsHold(domain, expected, pipeline);
+            await StopAsync(pipeline);
+            Assert.Contains($"Pipeline stopped: {first.Count} change(s) read, {expected.Count} event(s) delivered", pipeline.Log, StringComparison.Ordinal);
+        }
+
+        // New records behind the translated ones: a copy of each topic's last change, at a new offset.
+        var more = new List<DebeziumRecord>();
+        foreach (var last in sample.Where(r => r.Value is not null).GroupBy(r => r.Topic).Select(g => g.Last()))
+        {
+            more.Add(await ProduceAsync(last));
+        }
+
+        var added = Translate(more);
+        Assert.NotEmpty(added);
+        using (var restarted = PipelineProcess.Start(environment, "run", "--config", config))
+        {
+            AssertDomainTopicsHold(domain, [.. expected, .. added], restarted);
+            await StopAsync(restarted);
+
+            // Only the new records were read again: the first run's offsets were committed.
+            Assert.Contains($"Pipeline stopped: {more.Count} change(s) read, {added.Count} event(s) delivered", restarted.Log, StringComparison.Ordinal);
+        }
+    }
+
+    private static async Task StopAsync(PipelineProcess pipeline)
+    {
+        var code = await pipeline.TerminateAsync(TimeSpan.FromSeconds(60));
+        Assert.True(code == 0, $"exit code {code} after SIGTERM; pipeline log:\n{pipeline.Log}");
+    }
+
+    /// <summary>What the sample rules make of these records, exactly as the runner calls them.</summary>
+    private static List<DomainEvent> Translate(List<DebeziumRecord> records)
+    {
+        var decoder = new DebeziumJsonDecoder();
+        var translator = Translators.Create(Path.Combine(KafkaRecords.RepositoryRoot, "samples", "legacy-orders", "rules"), "legacy-orders");
+        var events = new List<DomainEvent>();
+        foreach (var record in records)
+        {
+            var change = decoder.Decode(record);
+            if (change.Kind is ChangeKind.Change or ChangeKind.Message)
+            {
+                translator.Translate(change, events);
+            }
+        }
+
+        return events;
+    }
+
+    /// <summary>
+    /// Each domain topic (<c>{domain}.{type}</c>) holds exactly the expected events — none missing, none
+    /// twice — and each aggregate's events in source order (one key, one partition).
+    /// </summary>
+    private void AssertDomainTopicsHold(string domain, List<DomainEvent> expected, PipelineProcess pipeline)
+    {
+        var topics = expected.Select(e => $"{domain}.{e.Type}").Distinct().ToList();
+        var arrived = kafka.ReadAll(topics, expected.Count, timeout: ArrivalTimeout, settle: TimeSpan.FromSeconds(1))
+            .Select(r => (r.Topic, Key: r.Message.Key is { } k ? Encoding.UTF8.GetString(k) : null, Event: JsonDocument.Parse(r.Message.Value!).RootElement))
+            .ToList();
+        Assert.True(arrived.Count == expected.Count, $"{arrived.Count} of {expected.Count} events on {string.Join(", ", topics)}; pipeline log:\n{pipeline.Log}");
+        foreach (var (topic, key, e) in arrived)
+        {
+            Assert.Equal($"{domain}.{e.GetProperty("type").GetString()}", topic);
+            Assert.Equal(key, e.GetProperty("subject").GetString());
+        }
+
+        foreach (var aggregate in expected.GroupBy(e => (e.Type, e.Subject)))
+        {
+            Assert.Equal(
+                aggregate.Select(e => e.Id),
+                arrived.Where(a => a.Topic == $"{domain}.{aggregate.Key.Type}" && a.Key == aggregate.Key.Subject).Select(a => a.Event.GetProperty("id").GetString()));
+        }
+    }
+
+    private async Task<DebeziumRecord> ProduceAsync(DebeziumRecord record)
+    {
+        Headers? headers = null;
+        if (record.Headers is { Count: > 0 } recorded)
+        {
+            headers = [];
+            foreach (var (name, value) in recorded)
+            {
+                headers.Add(name, value);
+            }
+        }
+
+        var delivered = await kafka.Producer.ProduceAsync(
+            new TopicPartition(record.Topic!, 0),
+            new Message<byte[]?, byte[]?> { Key = record.Key?.ToArray(), Value = record.Value?.ToArray(), Headers = headers });
+        return new DebeziumRecord
+        {
+            Topic = record.Topic,
+            Partition = 0,
+            Offset = delivered.Offset.Value,
+            Key = record.Key,
+            Value = record.Value,
+            Headers = record.Headers,
+        };
+    }
+}
