@@ -108,12 +108,21 @@ internal static class KafkaThroughput
         var onTopics = CheckTopics(servers, topics, count);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{count} Debezium JSON records ({samples.Count} distinct tb_ord_mst changes, {average:0} bytes avg key+value) produced in {produceWatch.Elapsed.TotalSeconds:0.0} s to {topics.Count} topic(s), {(mock is null ? servers : "mock cluster, 3 brokers")}; {onTopics}"));
 
-        var raw = RawConsume(servers, topics, count);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"raw consume:                      {raw.Steady.TotalSeconds,7:0.00} s  {count / raw.Steady.TotalSeconds,10:N0} records/s, {raw.Cpu.TotalMicroseconds / count,5:0} µs CPU/record (first record {raw.First.TotalSeconds:0.00} s after subscribe)"));
+        // KAFKA_BENCH_SKIP_RAW=1 leaves the raw consume out, to profile the pipeline on its own.
+        var skipRaw = Environment.GetEnvironmentVariable("KAFKA_BENCH_SKIP_RAW") == "1";
+        var raw = skipRaw ? default : RawConsume(servers, topics, count);
+        if (!skipRaw)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"raw consume:                      {raw.Steady.TotalSeconds,7:0.00} s  {count / raw.Steady.TotalSeconds,10:N0} records/s, {raw.Cpu.TotalMicroseconds / count,5:0} µs CPU/record (first record {raw.First.TotalSeconds:0.00} s after subscribe)"));
+        }
 
         var pipeline = await PipelineAsync(servers, topics, $"bench.domain.{run}", count, sinkProducer).ConfigureAwait(false);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"consume→decode→translate→produce: {pipeline.Steady.TotalSeconds,7:0.00} s  {count / pipeline.Steady.TotalSeconds,10:N0} events/s,  {pipeline.Cpu.TotalMicroseconds / count,5:0} µs CPU/event (first record {pipeline.First.TotalSeconds:0.00} s after start)"));
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ratio pipeline/raw: {raw.Steady.TotalSeconds / pipeline.Steady.TotalSeconds:0.00} (goal ≥ 0.5); by CPU per record (whole process, mock broker included, less sensitive to other load): {raw.Cpu / pipeline.Cpu:0.00}"));
+        if (!skipRaw)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ratio pipeline/raw: {raw.Steady.TotalSeconds / pipeline.Steady.TotalSeconds:0.00} (goal ≥ 0.5); by CPU per record (whole process, mock broker included, less sensitive to other load): {raw.Cpu / pipeline.Cpu:0.00}"));
+        }
+
         mock?.Dispose();
         return 0;
     }
@@ -123,6 +132,15 @@ internal static class KafkaThroughput
     {
         using var self = Process.GetCurrentProcess();
         return self.TotalProcessorTime;
+    }
+
+    /// <summary>Collections per generation and bytes allocated so far (managed heap only: librdkafka's own buffers are native).</summary>
+    private readonly record struct GcMark(int Gen0, int Gen1, int Gen2, long Allocated)
+    {
+        public static GcMark Now() => new(GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalAllocatedBytes());
+
+        public string Since(GcMark start, int records) => string.Create(CultureInfo.InvariantCulture,
+            $"GC: {Gen0 - start.Gen0} gen0, {Gen1 - start.Gen1} gen1, {Gen2 - start.Gen2} gen2 collections; {(Allocated - start.Allocated) / (double)records / 1024:0.0} KB allocated per record");
     }
 
     private static int PartitionCount(IAdminClient admin, string topic)
@@ -199,6 +217,7 @@ internal static class KafkaThroughput
         var watch = Stopwatch.StartNew();
         var first = TimeSpan.Zero;
         var cpuAtFirst = TimeSpan.Zero;
+        var gcAtFirst = default(GcMark);
         var lastProgress = Stopwatch.StartNew();
         while (seen < count)
         {
@@ -209,6 +228,7 @@ internal static class KafkaThroughput
                 {
                     first = watch.Elapsed;
                     cpuAtFirst = ProcessCpu();
+                    gcAtFirst = GcMark.Now();
                 }
 
                 // Touch the payload as the pipeline must, so neither side is credited for not reading it.
@@ -224,6 +244,7 @@ internal static class KafkaThroughput
 
         var steady = watch.Elapsed - first;
         var cpu = ProcessCpu() - cpuAtFirst;
+        Console.WriteLine("  " + GcMark.Now().Since(gcAtFirst, count));
         consumer.Close();
         return bytes > 0 ? (first, steady, cpu) : throw new InvalidOperationException("every record was empty");
     }
@@ -244,6 +265,8 @@ internal static class KafkaThroughput
         var watch = Stopwatch.StartNew();
         TimeSpan? first = null;
         var cpuAtFirst = TimeSpan.Zero;
+        var gcAtFirst = default(GcMark);
+        using var alloc = Environment.GetEnvironmentVariable("KAFKA_BENCH_ALLOC") == "1" ? new AllocProfile { On = true } : null;
         var task = runner.RunAsync(cts.Token);
         var last = 0L;
         var lastProgress = Stopwatch.StartNew();
@@ -254,6 +277,7 @@ internal static class KafkaThroughput
             {
                 first = watch.Elapsed;
                 cpuAtFirst = ProcessCpu();
+                gcAtFirst = GcMark.Now();
             }
 
             if (task.IsCompleted)
@@ -275,6 +299,16 @@ internal static class KafkaThroughput
 
         var steady = watch.Elapsed - first!.Value;
         var cpu = ProcessCpu() - cpuAtFirst;
+        Console.WriteLine("  " + GcMark.Now().Since(gcAtFirst, count));
+        if (alloc is not null)
+        {
+            alloc.On = false;
+            foreach (var (type, bytes) in alloc.Top(12))
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {bytes / (double)count,8:0} B/event  {type}"));
+            }
+        }
+
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  sink ({string.Join(", ", sinkProducer.Select(kv => kv.Key + "=" + kv.Value))}): {sink.Batches} batches (avg {count / (double)sink.Batches:0} events), {sink.Busy.TotalSeconds:0.00} s inside the sink (produce + delivery reports); source paused {source.Pauses} times"));
         await cts.CancelAsync().ConfigureAwait(false);
         await task.ConfigureAwait(false);
