@@ -1,5 +1,6 @@
 using System.Text;
 using Confluent.Kafka;
+using Confluent.Kafka.Admin;
 
 [assembly: AssemblyFixture(typeof(CdcPipeline.IntegrationTests.Kafka.KafkaFixture))]
 
@@ -88,6 +89,10 @@ public sealed class KafkaFixture : IAsyncLifetime
             IsolationLevel = isolation,
             AllowAutoCreateTopics = true,
         };
+        // A consumer that subscribes before its topics exist may never be assigned them on the mock cluster: the
+        // rebalance their creation starts never completes there. So they are created first (a test may well
+        // read a topic before the pipeline under test has written to it).
+        EnsureTopics(topics);
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(config).SetLogHandler((_, _) => { }).Build();
         consumer.Subscribe(topics);
         var results = new List<ConsumeResult<byte[]?, byte[]?>>();
@@ -114,6 +119,41 @@ public sealed class KafkaFixture : IAsyncLifetime
 
         consumer.Close();
         return results;
+    }
+
+    /// <summary>Creates the topics that do not exist yet, with the cluster's default partition count.</summary>
+    public void EnsureTopics(IEnumerable<string> topics)
+    {
+        // A metadata request for a topic creates it where the brokers auto-create topics, as the mock cluster does
+        // (its CreateTopics times out waiting for a controller).
+        using var admin = new DependentAdminClientBuilder(Producer.Handle).Build();
+        if (!IsMock)
+        {
+            // A real cluster may not auto-create topics.
+            try
+            {
+                admin.CreateTopicsAsync(topics.Select(t => new TopicSpecification { Name = t, NumPartitions = 4, ReplicationFactor = -1 })).GetAwaiter().GetResult();
+            }
+            catch (CreateTopicsException e) when (e.Results.All(r => r.Error.Code is ErrorCode.NoError or ErrorCode.TopicAlreadyExists))
+            {
+                // Some existed already.
+            }
+        }
+
+        foreach (var topic in topics)
+        {
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while (admin.GetMetadata(topic, TimeSpan.FromSeconds(10)).Topics.Single() is { } metadata
+                && (metadata.Error.Code != ErrorCode.NoError || metadata.Partitions.Count == 0))
+            {
+                if (DateTime.UtcNow > deadline)
+                {
+                    throw new TimeoutException($"topic {topic} does not exist and was not created: {metadata.Error}");
+                }
+
+                Thread.Sleep(100);
+            }
+        }
     }
 
     /// <summary>A topic that nothing has written to yet is one with no records so far, not an error.</summary>

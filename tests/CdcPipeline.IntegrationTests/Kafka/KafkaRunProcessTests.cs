@@ -14,14 +14,16 @@ namespace CdcPipeline.IntegrationTests.Kafka;
 /// broker address, names and the value format (JSON: the recorded sample; compose uses Avro) overridden
 /// through the environment. The recorded Debezium topics must come out as exactly the domain events the
 /// rules make of them, per aggregate in order; after a SIGTERM and a restart, only new records are
-/// translated (the offsets were committed on the way out).
+/// translated (the offsets were committed on the way out, or with exactly-once in each batch's transaction).
 /// </summary>
 public sealed class KafkaRunProcessTests(KafkaFixture kafka)
 {
     private static readonly TimeSpan ArrivalTimeout = TimeSpan.FromSeconds(90);
 
-    [Fact]
-    public async Task The_process_turns_the_sample_topics_into_the_rules_domain_events_and_a_restart_repeats_none()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task The_process_turns_the_sample_topics_into_the_rules_domain_events_and_a_restart_repeats_none(bool exactlyOnce)
     {
         var prefix = kafka.Unique("legacy").Replace("-", "_", StringComparison.Ordinal);
         var domain = kafka.Unique("domain");
@@ -36,6 +38,7 @@ public sealed class KafkaRunProcessTests(KafkaFixture kafka)
         {
             ["KAFKA_BOOTSTRAP"] = kafka.BootstrapServers,
             ["CDC__source__kafka__format"] = "json",
+            ["CDC__source__kafka__exactlyOnce"] = exactlyOnce ? "true" : "false",
             ["CDC__source__kafka__groupId"] = kafka.Unique("translator"),
             ["CDC__source__kafka__consumer__session.timeout.ms"] = "6000",
             ["CDC__source__kafka__debezium__topicPrefix"] = prefix,
@@ -49,6 +52,7 @@ public sealed class KafkaRunProcessTests(KafkaFixture kafka)
         using (var pipeline = PipelineProcess.Start(environment, "run", "--config", config))
         {
             AssertDomainTopicsHold(domain, expected, pipeline);
+            Assert.True(exactlyOnce == pipeline.Log.Contains("(json, transactional ", StringComparison.Ordinal), pipeline.Log);
             await StopAsync(pipeline);
             Assert.Contains($"Pipeline stopped: {first.Count} change(s) read, {expected.Count} event(s) delivered", pipeline.Log, StringComparison.Ordinal);
         }
