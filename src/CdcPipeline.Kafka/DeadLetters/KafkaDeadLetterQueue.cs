@@ -27,8 +27,12 @@ public sealed class KafkaDeadLetterQueue : IDeadLetterQueue, IAsyncDisposable
             EnableIdempotence = true,
             Acks = Acks.All,
         };
-        _producer = new ProducerBuilder<byte[]?, byte[]?>(settings).SetLogHandler((_, _) => { }).Build();
         _logger = logger ?? NullLogger.Instance;
+        var errors = new ClientErrorLog(_logger, "dead letters " + topic, settings.BootstrapServers);
+        _producer = new ProducerBuilder<byte[]?, byte[]?>(settings)
+            .SetErrorHandler((_, error) => errors.Report(error))
+            .SetLogHandler((_, _) => { })
+            .Build();
     }
 
     public string Topic { get; }

@@ -115,8 +115,9 @@ public sealed class KafkaSink : ISink
             }
         }
 
+        var errors = new ClientErrorLog(_logger, "sink " + Name, config.BootstrapServers);
         var producer = new ProducerBuilder<byte[]?, byte[]>(config)
-            .SetErrorHandler((_, error) => Log.ClientError(_logger, error.Code, error.Reason))
+            .SetErrorHandler((_, error) => errors.Report(error))
             .SetLogHandler((_, _) => { })
             .Build();
         if (_transactional)

@@ -59,6 +59,7 @@ public sealed class KafkaChangeSource : IChangeSource
     private readonly object _lock = new();
     private readonly Dictionary<TopicPartition, PartitionState> _owned = [];
     private readonly CancellationTokenSource _stop = new();
+    private readonly ClientErrorLog _clientErrors;
     private long _epochs;
     private IConsumer<byte[]?, byte[]?>? _consumer;
     private Thread? _pollThread;
@@ -98,6 +99,7 @@ public sealed class KafkaChangeSource : IChangeSource
         _deadLetters = deadLetters;
         _revokeTimeout = revokeTimeout ?? TimeSpan.FromSeconds(30);
         _logger = logger ?? NullLogger.Instance;
+        _clientErrors = new ClientErrorLog(_logger, "source " + _config.GroupId, _config.BootstrapServers);
         _coordinator = exactlyOnceCoordinator;
         _resumeBelow = bufferCapacity / 2;
         _pauseAfter = pauseAfter ?? TimeSpan.FromSeconds(1);
@@ -190,7 +192,7 @@ public sealed class KafkaChangeSource : IChangeSource
             .SetPartitionsAssignedHandler((_, partitions) => OnAssigned(partitions))
             .SetPartitionsRevokedHandler((c, partitions) => OnRevoked(c, partitions))
             .SetPartitionsLostHandler((_, partitions) => OnLost(partitions))
-            .SetErrorHandler((_, error) => Log.ClientError(_logger, error.Code, error.Reason))
+            .SetErrorHandler((_, error) => _clientErrors.Report(error))
             .SetLogHandler((_, _) => { })
             .Build();
         Log.Subscribing(_logger, _config.GroupId, string.Join(",", _subscription), _config.BootstrapServers);
@@ -233,7 +235,7 @@ public sealed class KafkaChangeSource : IChangeSource
                 }
                 catch (ConsumeException e) when (!e.Error.IsFatal)
                 {
-                    Log.ClientError(_logger, e.Error.Code, e.Error.Reason);
+                    _clientErrors.Report(e.Error);
                     continue;
                 }
 

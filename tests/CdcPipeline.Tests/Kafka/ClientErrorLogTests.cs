@@ -1,0 +1,77 @@
+using CdcPipeline.Kafka;
+using Confluent.Kafka;
+using Microsoft.Extensions.Logging;
+
+namespace CdcPipeline.Tests.Kafka;
+
+public sealed class ClientErrorLogTests
+{
+    private readonly ManualClock _clock = new();
+    private readonly RecordingLogger _logger = new();
+
+    [Fact]
+    public void A_broker_outage_is_logged_once_per_window_with_the_count_of_what_was_held_back()
+    {
+        var log = new ClientErrorLog(_logger, "source g", "kafka:9092", _clock);
+
+        for (var i = 0; i < 20; i++)
+        {
+            log.Report(ErrorCode.Local_Transport, $"kafka:9092/bootstrap: Connect failed (attempt {i})");
+            _clock.Advance(TimeSpan.FromMilliseconds(50));
+        }
+
+        var first = Assert.Single(_logger.Lines);
+        Assert.Equal((LogLevel.Warning, 4005), (first.Level, first.EventId));
+        Assert.Contains("attempt 0", first.Message, StringComparison.Ordinal);
+
+        _clock.Advance(ClientErrorLog.Window);
+        log.Report(ErrorCode.Local_Transport, "kafka:9092/bootstrap: Connect failed (attempt 20)");
+
+        var summary = _logger.Lines[1];
+        Assert.Equal(4011, summary.EventId);
+        Assert.Contains("19 more time(s)", summary.Message, StringComparison.Ordinal);
+        Assert.Contains("attempt 20", summary.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Each_error_code_has_its_own_window_and_all_brokers_down_says_what_to_check()
+    {
+        var log = new ClientErrorLog(_logger, "sink domain", "kafka:9092", _clock);
+
+        log.Report(ErrorCode.Local_Transport, "connect failed");
+        log.Report(ErrorCode.Local_AllBrokersDown, "1/1 brokers are down");
+        log.Report(ErrorCode.Local_AllBrokersDown, "1/1 brokers are down");
+        log.Report(ErrorCode.TopicAuthorizationFailed, "not authorized");
+
+        Assert.Equal([4005, 4012, 4005], _logger.Lines.Select(l => l.EventId));
+        var down = _logger.Lines[1];
+        Assert.Equal(LogLevel.Error, down.Level);
+        Assert.Contains("sink domain", down.Message, StringComparison.Ordinal);
+        Assert.Contains("no broker of kafka:9092 is reachable", down.Message, StringComparison.Ordinal);
+        Assert.Contains("Check the bootstrap servers", down.Message, StringComparison.Ordinal);
+    }
+
+    private sealed class ManualClock : TimeProvider
+    {
+        private long _ticks;
+
+        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+        public override long GetTimestamp() => _ticks;
+
+        public void Advance(TimeSpan by) => _ticks += by.Ticks;
+    }
+
+    private sealed class RecordingLogger : ILogger
+    {
+        public List<(LogLevel Level, int EventId, string Message)> Lines { get; } = [];
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            Lines.Add((logLevel, eventId.Id, formatter(state, exception)));
+    }
+}
