@@ -1,3 +1,4 @@
+using CdcPipeline.Core.Sinks;
 using Microsoft.Extensions.Configuration;
 
 namespace CdcPipeline.Core.Configuration;
@@ -11,6 +12,12 @@ public sealed record PipelineComponentContext(
     string BaseDirectory,
     IServiceProvider Services)
 {
+    /// <summary>
+    /// The pipeline's dead-letter queue, given to the source (built before it): a source that sets aside
+    /// records it cannot decode may share it rather than open a second one to the same place.
+    /// </summary>
+    public IDeadLetterQueue? DeadLetters { get; init; }
+
     public T Bind<T>()
         where T : class, new() => ConfigBinding.Bind<T>(Section, Locations);
 

@@ -123,6 +123,12 @@ public sealed class KafkaSourceFactory : ISourceFactory
     private static IDeadLetterQueue CreateDeadLetters(KafkaSourceOptions options, ConsumerConfig consumer, PipelineComponentContext context, ILoggerFactory? loggers)
     {
         var deadLetter = context.Pipeline.DeadLetter;
+        if (!string.IsNullOrEmpty(deadLetter.Topic) && context.DeadLetters is { } pipelineTopic)
+        {
+            // The pipeline's own queue writes to the same topic on the same cluster: one producer, not two.
+            return pipelineTopic;
+        }
+
         if (!string.IsNullOrEmpty(deadLetter.Topic))
         {
             var producer = new ProducerConfig { BootstrapServers = options.BootstrapServers };
