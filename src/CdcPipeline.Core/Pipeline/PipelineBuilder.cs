@@ -124,6 +124,11 @@ public static class PipelineBuilder
             services.GetService<TimeProvider>(),
             services.GetService<IFailureStore>(),
             services.GetService<PipelineMetrics>());
+        if (source is ISourceLag lag)
+        {
+            services.GetService<PipelineMetrics>()?.ObserveSourceLag(lag);
+        }
+
         return new PipelineInstance(runner, source, sinks, deadLetters);
     }
 

@@ -29,5 +29,12 @@ public sealed class PipelineMetrics : IDisposable
     public Counter<long> EventsLogged { get; }
     public Counter<long> PositionsAcknowledged { get; }
 
+    /// <summary>Publishes <paramref name="source"/>'s lag as the gauge <c>cdc.source.lag</c> (tag <c>unit</c>).</summary>
+    public void ObserveSourceLag(ISourceLag source) =>
+        _meter.CreateObservableGauge(
+            "cdc.source.lag",
+            () => source.Lag is { } lag ? [new Measurement<long>(lag.Value, new KeyValuePair<string, object?>("unit", lag.Unit))] : Array.Empty<Measurement<long>>(),
+            description: "how far the source's acknowledged position is behind what its source holds");
+
     public void Dispose() => _meter.Dispose();
 }

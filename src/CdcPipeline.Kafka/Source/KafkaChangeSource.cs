@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
+using System.Text.Json;
 using System.Threading.Channels;
 using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Debezium;
@@ -42,8 +43,11 @@ namespace CdcPipeline.Kafka.Source;
 /// never stalls.
 /// </para>
 /// </summary>
-public sealed class KafkaChangeSource : IChangeSource
+public sealed class KafkaChangeSource : IChangeSource, ISourceLag
 {
+    /// <summary>librdkafka's statistics, which carry the lag per partition, every 10 s unless configured.</summary>
+    private const int DefaultStatisticsIntervalMs = 10_000;
+
     private static readonly TimeSpan PollTimeout = TimeSpan.FromMilliseconds(100);
 
     private readonly ConsumerConfig _config;
@@ -66,6 +70,7 @@ public sealed class KafkaChangeSource : IChangeSource
     private volatile bool _closing;
     private int _disposed;
     private long _pauses;
+    private long _lag = -1;
     private int _assignments;
 
     public KafkaChangeSource(
@@ -94,6 +99,7 @@ public sealed class KafkaChangeSource : IChangeSource
             // The pipeline decides what is stored; librdkafka only commits it.
             EnableAutoOffsetStore = false,
         };
+        _config.StatisticsIntervalMs ??= DefaultStatisticsIntervalMs;
         _subscription = subscription;
         _decoder = decoder;
         _deadLetters = deadLetters;
@@ -193,6 +199,7 @@ public sealed class KafkaChangeSource : IChangeSource
             .SetPartitionsRevokedHandler((c, partitions) => OnRevoked(c, partitions))
             .SetPartitionsLostHandler((_, partitions) => OnLost(partitions))
             .SetErrorHandler((_, error) => _clientErrors.Report(error))
+            .SetStatisticsHandler((_, json) => OnStatistics(json))
             .SetLogHandler((_, _) => { })
             .Build();
         Log.Subscribing(_logger, _config.GroupId, string.Join(",", _subscription), _config.BootstrapServers);
@@ -303,6 +310,82 @@ public sealed class KafkaChangeSource : IChangeSource
         catch (OperationCanceledException)
         {
             return false;
+        }
+    }
+
+    /// <summary>
+    /// Records the owned partitions hold beyond what the pipeline acknowledged, summed: per partition the
+    /// readable end (last stable offset, else high watermark) less the stored offset (else the group's
+    /// committed offset, else — a new group reading from the earliest — the low watermark). Refreshed from
+    /// librdkafka's statistics (<c>statistics.interval.ms</c>, 10 s unless configured); null until they arrive.
+    /// </summary>
+    public SourceLag? Lag => Interlocked.Read(ref _lag) is var lag and >= 0 ? new SourceLag(lag, "records") : null;
+
+    private void OnStatistics(string json)
+    {
+        try
+        {
+            using var stats = JsonDocument.Parse(json);
+            if (!stats.RootElement.TryGetProperty("topics", out var topics) || topics.ValueKind != JsonValueKind.Object)
+            {
+                return;
+            }
+
+            var total = 0L;
+            var known = false;
+            foreach (var topic in topics.EnumerateObject())
+            {
+                if (!topic.Value.TryGetProperty("partitions", out var partitions) || partitions.ValueKind != JsonValueKind.Object)
+                {
+                    continue;
+                }
+
+                foreach (var partition in partitions.EnumerateObject())
+                {
+                    if (!int.TryParse(partition.Name, NumberStyles.None, CultureInfo.InvariantCulture, out var id) || !Owns(new TopicPartition(topic.Name, id)))
+                    {
+                        continue;
+                    }
+
+                    if (Lag(partition.Value) is >= 0 and var lag)
+                    {
+                        total += lag;
+                        known = true;
+                    }
+                }
+            }
+
+            Interlocked.Exchange(ref _lag, known ? total : -1);
+        }
+        catch (JsonException)
+        {
+            // Statistics are best effort; the next ones come soon.
+        }
+
+        static long Number(JsonElement partition, string name) =>
+            partition.TryGetProperty(name, out var value) && value.TryGetInt64(out var n) ? n : -1;
+
+        long Lag(JsonElement partition)
+        {
+            // The readable end (the last stable offset under read_committed, librdkafka's default), less where the
+            // pipeline stands: what it acknowledged (stored), else what the group committed, else — a new group —
+            // where auto.offset.reset starts it.
+            var end = Number(partition, "ls_offset") is >= 0 and var stable ? stable : Number(partition, "hi_offset");
+            var from = Number(partition, "stored_offset") is >= 0 and var stored ? stored
+                : Number(partition, "committed_offset") is >= 0 and var committed ? committed
+                : StartsAtBeginning ? Number(partition, "lo_offset")
+                : -1;
+            return end >= 0 && from >= 0 ? Math.Max(0, end - from) : Number(partition, "consumer_lag");
+        }
+    }
+
+    private bool StartsAtBeginning => _config.AutoOffsetReset is AutoOffsetReset.Earliest;
+
+    private bool Owns(TopicPartition tp)
+    {
+        lock (_lock)
+        {
+            return _owned.ContainsKey(tp);
         }
     }
 

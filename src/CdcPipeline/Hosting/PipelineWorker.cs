@@ -60,7 +60,15 @@ internal sealed partial class PipelineWorker : BackgroundService
             while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
             {
                 var changes = runner.ChangesRead;
-                LogProgress(_logger, changes, changes - lastChanges, runner.EventsDelivered, runner.SinceLastProgress.TotalSeconds);
+                if (_pipeline.Source is ISourceLag { Lag: { } lag })
+                {
+                    LogProgressWithLag(_logger, changes, changes - lastChanges, runner.EventsDelivered, runner.SinceLastProgress.TotalSeconds, lag.Value, lag.Unit);
+                }
+                else
+                {
+                    LogProgress(_logger, changes, changes - lastChanges, runner.EventsDelivered, runner.SinceLastProgress.TotalSeconds);
+                }
+
                 lastChanges = changes;
             }
         }
@@ -74,4 +82,7 @@ internal sealed partial class PipelineWorker : BackgroundService
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Progress: {Changes} change(s) read (+{Recent} in the last 10 s), {Delivered} event delivery(ies); last acknowledgement {SecondsSinceAck:F1} s ago")]
     private static partial void LogProgress(ILogger logger, long changes, long recent, long delivered, double secondsSinceAck);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "Progress: {Changes} change(s) read (+{Recent} in the last 10 s), {Delivered} event delivery(ies); last acknowledgement {SecondsSinceAck:F1} s ago; source lag {Lag} {LagUnit}")]
+    private static partial void LogProgressWithLag(ILogger logger, long changes, long recent, long delivered, double secondsSinceAck, long lag, string lagUnit);
 }

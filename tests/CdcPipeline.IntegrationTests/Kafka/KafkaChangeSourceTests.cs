@@ -314,6 +314,41 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
         Assert.Equal(0, source.Pauses);
     }
 
+    [Fact]
+    public async Task Lag_counts_the_records_beyond_what_the_pipeline_acknowledged()
+    {
+        var topic = kafka.Unique("lag");
+        for (var i = 0; i < 10; i++)
+        {
+            await kafka.ProduceAsync(topic, "k", i.ToString(CultureInfo.InvariantCulture), partition: 0);
+        }
+
+        var consumer = Consumer(kafka.Unique("g"));
+        consumer.StatisticsIntervalMs = 200;
+        await using var source = new KafkaChangeSource(consumer, [topic], new TestRecordDecoder(), new RecordingDeadLetterQueue());
+        Assert.Null(source.Lag);
+
+        // All ten read, none acknowledged yet: ten behind.
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        cts.CancelAfter(TimeSpan.FromSeconds(60));
+        var changes = new List<ChangeEvent>();
+        await using var reader = source.ReadAsync(cts.Token).GetAsyncEnumerator(cts.Token);
+        while (changes.Count < 10 && await reader.MoveNextAsync())
+        {
+            changes.Add(reader.Current);
+        }
+
+        await WaitForAsync(() => source.Lag?.Value == 10, TimeSpan.FromSeconds(30));
+        Assert.Equal("records", source.Lag!.Value.Unit);
+
+        // Offsets 0..3 acknowledged: six behind.
+        await source.AcknowledgeAsync(changes[3].Position, cts.Token);
+        await WaitForAsync(() => source.Lag?.Value == 6, TimeSpan.FromSeconds(30));
+
+        await source.AcknowledgeAsync(changes[9].Position, cts.Token);
+        await WaitForAsync(() => source.Lag?.Value == 0, TimeSpan.FromSeconds(30));
+    }
+
     private static IEnumerable<string> Runs(List<long> offsets)
     {
         var start = 0;
