@@ -109,6 +109,7 @@ public static class PipelineBuilder
             throw;
         }
 
+        var metrics = services.GetService<PipelineMetrics>();
         var runner = new PipelineRunner(
             source,
             translator,
@@ -123,10 +124,10 @@ public static class PipelineBuilder
             services.GetService<ILogger<PipelineRunner>>(),
             services.GetService<TimeProvider>(),
             services.GetService<IFailureStore>(),
-            services.GetService<PipelineMetrics>());
+            metrics);
         if (source is ISourceLag lag)
         {
-            services.GetService<PipelineMetrics>()?.ObserveSourceLag(lag);
+            metrics?.ObserveSourceLag(lag);
         }
 
         return new PipelineInstance(runner, source, sinks, deadLetters);

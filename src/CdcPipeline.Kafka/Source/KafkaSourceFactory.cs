@@ -55,7 +55,7 @@ public sealed class KafkaSourceFactory : ISourceFactory
         var config = BuildConsumerConfig(options, context.Pipeline.Name);
         var loggers = context.Services.GetService<ILoggerFactory>();
         var decoder = CreateDecoder(options, context);
-        var deadLetters = CreateDeadLetters(options, config, context, loggers);
+        var deadLetters = CreateDeadLetters(context);
         KafkaTransactionCoordinator? coordinator = null;
         if (options.ExactlyOnce)
         {
@@ -120,27 +120,14 @@ public sealed class KafkaSourceFactory : ISourceFactory
         return new AvroRecordDecoder(registry);
     }
 
-    private static IDeadLetterQueue CreateDeadLetters(KafkaSourceOptions options, ConsumerConfig consumer, PipelineComponentContext context, ILoggerFactory? loggers)
+    private static IDeadLetterQueue CreateDeadLetters(PipelineComponentContext context)
     {
         var deadLetter = context.Pipeline.DeadLetter;
-        if (!string.IsNullOrEmpty(deadLetter.Topic) && context.DeadLetters is { } pipelineTopic)
-        {
-            // The pipeline's own queue writes to the same topic on the same cluster: one producer, not two.
-            return pipelineTopic;
-        }
-
         if (!string.IsNullOrEmpty(deadLetter.Topic))
         {
-            var producer = new ProducerConfig { BootstrapServers = options.BootstrapServers };
-            foreach (var (key, value) in consumer)
-            {
-                if (key.StartsWith("ssl.", StringComparison.Ordinal) || key.StartsWith("sasl.", StringComparison.Ordinal) || key == "security.protocol")
-                {
-                    producer.Set(key, value);
-                }
-            }
-
-            return new KafkaDeadLetterQueue(producer, deadLetter.Topic, loggers?.CreateLogger<KafkaDeadLetterQueue>());
+            // The pipeline's own queue writes to that topic on this cluster, with the source's security settings.
+            return context.DeadLetters
+                ?? throw new InvalidOperationException("deadLetter.topic is set but the pipeline's dead-letter queue was not given to the Kafka source");
         }
 
         var path = context.ResolvePath(deadLetter.Path);
