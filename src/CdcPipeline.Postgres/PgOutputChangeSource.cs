@@ -857,7 +857,7 @@ public sealed class PgOutputChangeSource : IChangeSource
     {
         var commitLsn = transaction.CommitLsn;
         var ordinal = transaction.NextOrdinal++;
-        var redelivered = (long)commitLsn < _lastEmittedMajor || ((long)commitLsn == _lastEmittedMajor && ordinal <= _lastEmittedOrdinal);
+        var redelivered = AlreadyEmitted((long)commitLsn, ordinal);
         var relation = change.Relation;
         if (relation is not null && relation.QualifiedName == _signalTable)
         {
@@ -939,6 +939,10 @@ public sealed class PgOutputChangeSource : IChangeSource
         (_lastEmittedMajor, _lastEmittedOrdinal) = ((long)commitLsn, ordinal);
     }
 
+    /// <summary>Handed out before a reconnect: change <paramref name="ordinal"/> of the transaction at <paramref name="major"/> (long.MaxValue: its COMMIT).</summary>
+    private bool AlreadyEmitted(long major, long ordinal) =>
+        major < _lastEmittedMajor || (major == _lastEmittedMajor && ordinal <= _lastEmittedOrdinal);
+
     /// <summary>
     /// At COMMIT: registers the transaction with the acknowledgement tracker (its last event's position and the
     /// end LSN the slot may confirm once that event is acknowledged) — unless it was completed before a reconnect.
@@ -946,7 +950,7 @@ public sealed class PgOutputChangeSource : IChangeSource
     private async ValueTask CompleteAsync(TransactionEmission transaction, ulong endLsn, CancellationToken cancellationToken)
     {
         var commitLsn = (long)transaction.CommitLsn;
-        if (commitLsn < _lastEmittedMajor || (commitLsn == _lastEmittedMajor && _lastEmittedOrdinal == long.MaxValue))
+        if (AlreadyEmitted(commitLsn, long.MaxValue))
         {
             // re-sent after a reconnect, and already handed out whole by this instance
             Log.SkippingRedelivered(_logger, new NpgsqlLogSequenceNumber(transaction.CommitLsn).ToString());

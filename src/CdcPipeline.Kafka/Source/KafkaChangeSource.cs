@@ -347,7 +347,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
                         continue;
                     }
 
-                    if (Lag(partition.Value) is >= 0 and var lag)
+                    if (PartitionLag(partition.Value) is >= 0 and var lag)
                     {
                         total += lag;
                         known = true;
@@ -365,7 +365,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
         static long Number(JsonElement partition, string name) =>
             partition.TryGetProperty(name, out var value) && value.TryGetInt64(out var n) ? n : -1;
 
-        long Lag(JsonElement partition)
+        long PartitionLag(JsonElement partition)
         {
             // The readable end (the last stable offset under read_committed, librdkafka's default), less where the
             // pipeline stands: what it acknowledged (stored), else what the group committed, else — a new group —
