@@ -80,6 +80,36 @@ public sealed class ExactlyOnceTests(KafkaFixture kafka)
         await run;
     }
 
+    /// <summary>The first life's records reached the log; returns how many a read_committed reader sees (none, on a real broker).</summary>
+    private int AssertFirstLifeLoggedButNotCommitted(string output, int count)
+    {
+        Assert.Equal(count, kafka.ReadAll(output, count, IsolationLevel.ReadUncommitted).Count);
+        var visible = kafka.ReadAll(output, 1, IsolationLevel.ReadCommitted, timeout: TimeSpan.FromSeconds(3)).Count;
+        if (!kafka.IsMock)
+        {
+            Assert.Equal(0, visible);
+        }
+
+        return visible;
+    }
+
+    /// <summary>Both lives are in the log: every event id twice.</summary>
+    private void AssertEveryEventLoggedTwice(string output, int count)
+    {
+        var everything = kafka.ReadAll(output, 2 * count, IsolationLevel.ReadUncommitted, settle: TimeSpan.FromSeconds(1));
+        Assert.Equal(2 * count, everything.Count);
+        Assert.All(everything.GroupBy(EventId), g => Assert.Equal(2, g.Count()));
+    }
+
+    private static void AssertEachEventOnce(List<ConsumeResult<byte[]?, byte[]?>> committed, List<DomainEvent> events)
+    {
+        var ids = committed.Select(EventId).ToList();
+        Assert.Equal(events.Count, ids.Count);
+        Assert.Equal(events.Select(e => e.Id).Order(StringComparer.Ordinal), ids.Order(StringComparer.Ordinal));
+    }
+
+    private static string EventId(ConsumeResult<byte[]?, byte[]?> record) => Encoding.UTF8.GetString(record.Message.Headers.GetLastBytes("ce_id"));
+
     [Fact]
     public async Task After_a_crash_between_produce_and_commit_a_read_committed_reader_sees_each_domain_event_once()
     {
@@ -95,20 +125,13 @@ public sealed class ExactlyOnceTests(KafkaFixture kafka)
         // The aborted attempt did reach the log: a read_uncommitted reader sees it; its transaction is
         // still open (nobody committed or aborted it), so the last stable offset holds read_committed
         // readers before its first record.
-        Assert.Equal(count, kafka.ReadAll(output, count, IsolationLevel.ReadUncommitted).Count);
-        var visibleWhileOpen = kafka.ReadAll(output, 1, IsolationLevel.ReadCommitted, timeout: TimeSpan.FromSeconds(3)).Count;
-        if (!kafka.IsMock)
-        {
-            Assert.Equal(0, visibleWhileOpen);
-        }
+        var visibleWhileOpen = AssertFirstLifeLoggedButNotCommitted(output, count);
 
         // Second life: the same transactional.id fences the dead producer; the runner redoes the work.
         await RunSecondLifeAsync(consumer, input, output, group, sinkOptions, translator, count);
 
         // Every event id is in the log twice — once from the aborted first life, once committed.
-        var everything = kafka.ReadAll(output, 2 * count, IsolationLevel.ReadUncommitted, settle: TimeSpan.FromSeconds(1));
-        Assert.Equal(2 * count, everything.Count);
-        Assert.All(everything.GroupBy(r => Encoding.UTF8.GetString(r.Message.Headers.GetLastBytes("ce_id"))), g => Assert.Equal(2, g.Count()));
+        AssertEveryEventLoggedTwice(output, count);
 
         // The second life's transactions committed the group's offsets along with the events.
         var partitions = events.Select(e => e.Position.Stream).Distinct(StringComparer.Ordinal)
@@ -132,9 +155,7 @@ public sealed class ExactlyOnceTests(KafkaFixture kafka)
                 + "Set CDC_TEST_KAFKA to a real broker to check the read_committed view.");
         }
 
-        var ids = committed.Select(r => Encoding.UTF8.GetString(r.Message.Headers.GetLastBytes("ce_id"))).ToList();
-        Assert.Equal(count, ids.Count);
-        Assert.Equal(events.Select(e => e.Id).Order(StringComparer.Ordinal), ids.Order(StringComparer.Ordinal));
+        AssertEachEventOnce(committed, events);
     }
 
     [Fact]
@@ -151,20 +172,13 @@ public sealed class ExactlyOnceTests(KafkaFixture kafka)
         await source.CrashAsync();
 
         // The aborted records are in the log, and a read_committed reader skips them.
-        Assert.Equal(count, kafka.ReadAll(output, count, IsolationLevel.ReadUncommitted).Count);
-        var visibleAfterAbort = kafka.ReadAll(output, 1, IsolationLevel.ReadCommitted, timeout: TimeSpan.FromSeconds(3)).Count;
-        if (!kafka.IsMock)
-        {
-            Assert.Equal(0, visibleAfterAbort);
-        }
+        var visibleAfterAbort = AssertFirstLifeLoggedButNotCommitted(output, count);
 
         // Second life: nothing was committed for the group, so everything is read and produced again.
         await RunSecondLifeAsync(consumer, input, output, group, sinkOptions, translator, count);
 
         // Both lives are in the log; a read_committed reader sees each domain event exactly once.
-        var everything = kafka.ReadAll(output, 2 * count, IsolationLevel.ReadUncommitted, settle: TimeSpan.FromSeconds(1));
-        Assert.Equal(2 * count, everything.Count);
-        Assert.All(everything.GroupBy(r => Encoding.UTF8.GetString(r.Message.Headers.GetLastBytes("ce_id"))), g => Assert.Equal(2, g.Count()));
+        AssertEveryEventLoggedTwice(output, count);
         var committed = kafka.ReadAll(output, count, IsolationLevel.ReadCommitted, settle: TimeSpan.FromSeconds(2));
         if (kafka.IsMock && visibleAfterAbort > 0)
         {
@@ -173,8 +187,6 @@ public sealed class ExactlyOnceTests(KafkaFixture kafka)
                 + "Set CDC_TEST_KAFKA to a real broker to check the read_committed view.");
         }
 
-        var ids = committed.Select(r => Encoding.UTF8.GetString(r.Message.Headers.GetLastBytes("ce_id"))).ToList();
-        Assert.Equal(count, ids.Count);
-        Assert.Equal(events.Select(e => e.Id).Order(StringComparer.Ordinal), ids.Order(StringComparer.Ordinal));
+        AssertEachEventOnce(committed, events);
     }
 }

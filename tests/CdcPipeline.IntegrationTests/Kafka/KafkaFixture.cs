@@ -99,7 +99,7 @@ public sealed class KafkaFixture : IAsyncLifetime
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
         while (results.Count < count && DateTime.UtcNow < deadline)
         {
-            var r = ConsumeOrNothing(consumer, TimeSpan.FromMilliseconds(200));
+            var r = consumer.Consume(TimeSpan.FromMilliseconds(200));
             if (r is { IsPartitionEOF: false })
             {
                 results.Add(r);
@@ -110,7 +110,7 @@ public sealed class KafkaFixture : IAsyncLifetime
         var quietUntil = DateTime.UtcNow + (settle ?? TimeSpan.FromMilliseconds(500));
         while (DateTime.UtcNow < quietUntil)
         {
-            var r = ConsumeOrNothing(consumer, TimeSpan.FromMilliseconds(100));
+            var r = consumer.Consume(TimeSpan.FromMilliseconds(100));
             if (r is { IsPartitionEOF: false })
             {
                 results.Add(r);
@@ -153,20 +153,6 @@ public sealed class KafkaFixture : IAsyncLifetime
 
                 Thread.Sleep(100);
             }
-        }
-    }
-
-    /// <summary>A topic that nothing has written to yet is one with no records so far, not an error.</summary>
-    private static ConsumeResult<byte[]?, byte[]?>? ConsumeOrNothing(IConsumer<byte[]?, byte[]?> consumer, TimeSpan timeout)
-    {
-        try
-        {
-            return consumer.Consume(timeout);
-        }
-        catch (ConsumeException e) when (e.Error.Code == ErrorCode.UnknownTopicOrPart)
-        {
-            Thread.Sleep(timeout);
-            return null;
         }
     }
 
