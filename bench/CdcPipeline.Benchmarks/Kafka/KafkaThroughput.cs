@@ -6,6 +6,7 @@ using CdcPipeline.Core.Debezium;
 using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.Core.Translation;
+using CdcPipeline.Core.Translation.Rules;
 using CdcPipeline.Kafka.Sink;
 using CdcPipeline.Kafka.Source;
 using Confluent.Kafka;
@@ -15,10 +16,11 @@ namespace CdcPipeline.Benchmarks.Kafka;
 /// <summary>
 /// Load harness (not BenchmarkDotNet: the unit is a whole pipeline run): over librdkafka's mock cluster
 /// (or CDC_TEST_KAFKA), N recorded Debezium JSON records (with schemas) are first consumed raw by a
-/// consumer group, then run through the pipeline — Kafka source (decode) → translator (one domain
-/// event each) → Kafka sink (CloudEvents JSON, idempotent, acks=all) with acknowledged offsets.
-/// Both are timed from their first record to their last, so the consumer-group join (about 3 s on the
-/// mock cluster) counts for neither; reports records/s for both and their ratio (goal ≥ 0.5).
+/// consumer group, then run through the pipeline — Kafka source (decode) → translator (the sample's
+/// rules, or one whole-row event per change) → Kafka sink (CloudEvents JSON, idempotent, acks=all) with acknowledged offsets.
+/// Both are timed in steady state, from the record that ends the first quarter (the warm-up: the group
+/// join, about 3 s on the mock cluster, and the JIT's tier-0 code) to their last; reports records/s for
+/// both and their ratio (goal ≥ 0.5). KAFKA_BENCH_WARMUP=0 times from the first record instead.
 /// Run: dotnet run -c Release --project bench/CdcPipeline.Benchmarks -- kafka-throughput [N] [sink producer key=value …]
 /// </summary>
 internal static class KafkaThroughput
@@ -60,6 +62,19 @@ internal static class KafkaThroughput
         var run = Guid.NewGuid().ToString("N")[..8];
         var samples = Samples();
         var average = samples.Average(s => s.Key.Length + s.Value.Length);
+
+        // KAFKA_BENCH_TRANSLATOR: "rules" (default) translates with the sample's rules, as `cdcpipeline run` does —
+        // OrderPlaced / OrderShipped / OrderCancelled with a few fields each, nothing for snapshot reads and deletes;
+        // "row" makes one event per change carrying the whole new row (the ~3.8 KB memo included): the most a
+        // translation can ask the sink to produce.
+        var translatorName = Environment.GetEnvironmentVariable("KAFKA_BENCH_TRANSLATOR") is { Length: > 0 } name ? name : "rules";
+        IChangeTranslator translator = translatorName switch
+        {
+            "rules" => RuleSet.LoadDirectory(Path.Combine(Repository.Root(), "samples", "legacy-orders", "rules")).CreateTranslator("bench"),
+            "row" => new OneEventPerChange(),
+            _ => throw new ArgumentException($"KAFKA_BENCH_TRANSLATOR='{translatorName}': use rules or row"),
+        };
+        var events = ExpectedEvents(samples, translator, count);
         var produceWatch = Stopwatch.StartNew();
         List<string> topics;
         using (var producer = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig
@@ -110,17 +125,18 @@ internal static class KafkaThroughput
 
         // KAFKA_BENCH_SKIP_RAW=1 leaves the raw consume out, to profile the pipeline on its own.
         var skipRaw = Environment.GetEnvironmentVariable("KAFKA_BENCH_SKIP_RAW") == "1";
-        var raw = skipRaw ? default : RawConsume(servers, topics, count);
+        var warmup = Environment.GetEnvironmentVariable("KAFKA_BENCH_WARMUP") == "0" ? 0 : count / 4;
+        var raw = skipRaw ? default : RawConsume(servers, topics, count, warmup);
         if (!skipRaw)
         {
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"raw consume:                      {raw.Steady.TotalSeconds,7:0.00} s  {count / raw.Steady.TotalSeconds,10:N0} records/s, {raw.Cpu.TotalMicroseconds / count,5:0} µs CPU/record (first record {raw.First.TotalSeconds:0.00} s after subscribe)"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"raw consume:                      {raw.Steady.TotalSeconds,7:0.00} s  {raw.Measured / raw.Steady.TotalSeconds,10:N0} records/s, {raw.Cpu.TotalMicroseconds / raw.Measured,5:0} µs CPU/record (first record {raw.First.TotalSeconds:0.00} s after subscribe; timed: the last {raw.Measured})"));
         }
 
-        var pipeline = await PipelineAsync(servers, topics, $"bench.domain.{run}", count, sinkProducer).ConfigureAwait(false);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"consume→decode→translate→produce: {pipeline.Steady.TotalSeconds,7:0.00} s  {count / pipeline.Steady.TotalSeconds,10:N0} events/s,  {pipeline.Cpu.TotalMicroseconds / count,5:0} µs CPU/event (first record {pipeline.First.TotalSeconds:0.00} s after start)"));
+        var pipeline = await PipelineAsync(servers, topics, $"bench.domain.{run}", count, warmup, events, translator, sinkProducer).ConfigureAwait(false);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"consume→decode→translate→produce: {pipeline.Steady.TotalSeconds,7:0.00} s  {pipeline.Measured / pipeline.Steady.TotalSeconds,10:N0} records/s, {pipeline.Cpu.TotalMicroseconds / pipeline.Measured,5:0} µs CPU/record (first record {pipeline.First.TotalSeconds:0.00} s after start; timed: the last {pipeline.Measured}; translator '{translatorName}': {events} domain events in all)"));
         if (!skipRaw)
         {
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ratio pipeline/raw: {raw.Steady.TotalSeconds / pipeline.Steady.TotalSeconds:0.00} (goal ≥ 0.5); by CPU per record (whole process, mock broker included, less sensitive to other load): {raw.Cpu / pipeline.Cpu:0.00}"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ratio pipeline/raw: {pipeline.Measured / pipeline.Steady.TotalSeconds / (raw.Measured / raw.Steady.TotalSeconds):0.00} (goal ≥ 0.5); by CPU per record (whole process, mock broker included, less sensitive to other load): {raw.Cpu.TotalMicroseconds / raw.Measured / (pipeline.Cpu.TotalMicroseconds / pipeline.Measured):0.00}"));
         }
 
         mock?.Dispose();
@@ -135,12 +151,42 @@ internal static class KafkaThroughput
     }
 
     /// <summary>Collections per generation and bytes allocated so far (managed heap only: librdkafka's own buffers are native).</summary>
-    private readonly record struct GcMark(int Gen0, int Gen1, int Gen2, long Allocated)
+    private readonly record struct GcMark(int Gen0, int Gen1, int Gen2, long Allocated, long ContextSwitches, TimeSpan Paused)
     {
-        public static GcMark Now() => new(GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalAllocatedBytes());
+        public static GcMark Now() => new(GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalAllocatedBytes(), ContextSwitchesSoFar(), GC.GetTotalPauseDuration());
 
         public string Since(GcMark start, int records) => string.Create(CultureInfo.InvariantCulture,
-            $"GC: {Gen0 - start.Gen0} gen0, {Gen1 - start.Gen1} gen1, {Gen2 - start.Gen2} gen2 collections; {(Allocated - start.Allocated) / (double)records / 1024:0.0} KB allocated per record");
+            $"GC: {Gen0 - start.Gen0} gen0, {Gen1 - start.Gen1} gen1, {Gen2 - start.Gen2} gen2 collections, {(Paused - start.Paused).TotalSeconds:0.00} s paused; {(Allocated - start.Allocated) / (double)records / 1024:0.0} KB allocated per record; {(ContextSwitches - start.ContextSwitches) / (double)records:0.00} context switches per record");
+
+        /// <summary>Context switches of the live threads (Linux /proc; 0 elsewhere): each is a thread that went to sleep or was preempted.</summary>
+        private static long ContextSwitchesSoFar()
+        {
+            var total = 0L;
+            if (!Directory.Exists("/proc/self/task"))
+            {
+                return 0;
+            }
+
+            foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))
+            {
+                try
+                {
+                    foreach (var line in File.ReadLines(Path.Combine(task, "status")))
+                    {
+                        if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal) || line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal))
+                        {
+                            total += long.Parse(line.AsSpan(line.IndexOf(':', StringComparison.Ordinal) + 1).Trim(), CultureInfo.InvariantCulture);
+                        }
+                    }
+                }
+                catch (IOException)
+                {
+                    // The thread ended meanwhile.
+                }
+            }
+
+            return total;
+        }
     }
 
     private static int PartitionCount(IAdminClient admin, string topic)
@@ -199,10 +245,10 @@ internal static class KafkaThroughput
     }
 
     /// <summary>
-    /// A consumer group reading everything, storing each offset (as the pipeline does). Steady = first
-    /// record to last, so the group join (seconds on the mock cluster) counts for neither side.
+    /// A consumer group reading everything, storing each offset (as the pipeline does). Steady = record
+    /// <paramref name="warmup"/> to the last, so the group join (seconds on the mock cluster) counts for neither side.
     /// </summary>
-    private static (TimeSpan First, TimeSpan Steady, TimeSpan Cpu) RawConsume(string servers, List<string> topics, int count)
+    private static (TimeSpan First, TimeSpan Steady, TimeSpan Cpu, int Measured) RawConsume(string servers, List<string> topics, int count, int warmup)
     {
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
         {
@@ -216,19 +262,25 @@ internal static class KafkaThroughput
         var bytes = 0L;
         var watch = Stopwatch.StartNew();
         var first = TimeSpan.Zero;
-        var cpuAtFirst = TimeSpan.Zero;
-        var gcAtFirst = default(GcMark);
+        var mark = TimeSpan.Zero;
+        var cpuAtMark = TimeSpan.Zero;
+        var gcAtMark = default(GcMark);
         var lastProgress = Stopwatch.StartNew();
         while (seen < count)
         {
             var r = consumer.Consume(TimeSpan.FromSeconds(1));
             if (r is { IsPartitionEOF: false })
             {
-                if (seen++ == 0)
+                if (seen == 0)
                 {
                     first = watch.Elapsed;
-                    cpuAtFirst = ProcessCpu();
-                    gcAtFirst = GcMark.Now();
+                }
+
+                if (seen++ == warmup)
+                {
+                    mark = watch.Elapsed;
+                    cpuAtMark = ProcessCpu();
+                    gcAtMark = GcMark.Now();
                 }
 
                 // Touch the payload as the pipeline must, so neither side is credited for not reading it.
@@ -242,97 +294,134 @@ internal static class KafkaThroughput
             }
         }
 
-        var steady = watch.Elapsed - first;
-        var cpu = ProcessCpu() - cpuAtFirst;
-        Console.WriteLine("  " + GcMark.Now().Since(gcAtFirst, count));
+        var steady = watch.Elapsed - mark;
+        var cpu = ProcessCpu() - cpuAtMark;
+        Console.WriteLine("  " + GcMark.Now().Since(gcAtMark, count - warmup));
         consumer.Close();
-        return bytes > 0 ? (first, steady, cpu) : throw new InvalidOperationException("every record was empty");
+        return bytes > 0 ? (first, steady, cpu, count - warmup) : throw new InvalidOperationException("every record was empty");
     }
 
-    /// <summary>The whole pipeline; steady = first change read to last event acknowledged by the sink.</summary>
-    private static async Task<(TimeSpan First, TimeSpan Steady, TimeSpan Cpu)> PipelineAsync(string servers, List<string> topics, string output, int count, Dictionary<string, string> sinkProducer)
+    /// <summary>The whole pipeline; steady = the <paramref name="warmup"/>th change read to the last event acknowledged by the sink.</summary>
+    private static async Task<(TimeSpan First, TimeSpan Steady, TimeSpan Cpu, int Measured)> PipelineAsync(string servers, List<string> topics, string output, int count, int warmup, long events, IChangeTranslator translator, Dictionary<string, string> sinkProducer)
     {
         var deadLetters = new JsonLinesDeadLetterQueue(Path.Combine(Path.GetTempPath(), "bench-dead-letters.jsonl"));
         var source = new KafkaChangeSource(
             new ConsumerConfig { BootstrapServers = servers, GroupId = "bench-pipeline-" + Guid.NewGuid().ToString("N"), AutoOffsetReset = AutoOffsetReset.Earliest },
             topics,
             new JsonRecordDecoder(),
-            deadLetters);
+            deadLetters,
+            bufferCapacity: Environment.GetEnvironmentVariable("KAFKA_BENCH_SOURCE_BUFFER") is { Length: > 0 } sb ? int.Parse(sb, CultureInfo.InvariantCulture) : 2000);
         var sinkOptions = new KafkaSinkOptions { BootstrapServers = servers, Topic = output, Producer = sinkProducer };
         var sink = new TimedSink(new KafkaSink("domain", KafkaSinkFactory.BuildProducerConfig(sinkOptions, "bench", "domain"), new TopicTemplate(output, "bench")));
-        var runner = new PipelineRunner(source, new OneEventPerChange(), [new SinkBinding(sink, SinkPolicy.Default)], deadLetters);
+        var runner = new PipelineRunner(source, translator, [new SinkBinding(sink, SinkPolicy.Default)], deadLetters, RunnerOptions());
         using var cts = new CancellationTokenSource();
         var watch = Stopwatch.StartNew();
         TimeSpan? first = null;
-        var cpuAtFirst = TimeSpan.Zero;
-        var gcAtFirst = default(GcMark);
+        TimeSpan? mark = null;
+        var readAtMark = 0L;
+        var cpuAtMark = TimeSpan.Zero;
+        var gcAtMark = default(GcMark);
         using var alloc = Environment.GetEnvironmentVariable("KAFKA_BENCH_ALLOC") == "1" ? new AllocProfile { On = true } : null;
         var task = runner.RunAsync(cts.Token);
         var last = 0L;
         var lastProgress = Stopwatch.StartNew();
-        while (runner.EventsDelivered < count)
+        // Done when every record was read and every event it makes was acknowledged by the sink.
+        while (runner.ChangesRead < count || runner.EventsDelivered < events)
         {
             await Task.Delay(5).ConfigureAwait(false);
             if (first is null && runner.ChangesRead > 0)
             {
                 first = watch.Elapsed;
-                cpuAtFirst = ProcessCpu();
-                gcAtFirst = GcMark.Now();
+            }
+
+            // Polled every 5 ms: the records timed are counted from where reading actually stood.
+            if (mark is null && runner.ChangesRead > warmup)
+            {
+                mark = watch.Elapsed;
+                readAtMark = runner.ChangesRead;
+                cpuAtMark = ProcessCpu();
+                gcAtMark = GcMark.Now();
             }
 
             if (task.IsCompleted)
             {
                 await task.ConfigureAwait(false);
-                throw new InvalidOperationException($"the pipeline stopped after {runner.EventsDelivered} of {count} events");
+                throw new InvalidOperationException($"the pipeline stopped after {runner.ChangesRead} of {count} records, {runner.EventsDelivered} of {events} events");
             }
 
-            if (runner.EventsDelivered != last)
+            if (runner.ChangesRead + runner.EventsDelivered != last)
             {
-                last = runner.EventsDelivered;
+                last = runner.ChangesRead + runner.EventsDelivered;
                 lastProgress.Restart();
             }
             else if (lastProgress.Elapsed > TimeSpan.FromSeconds(30))
             {
-                throw new TimeoutException($"pipeline stalled at {last} of {count} events ({runner.ChangesRead} changes read)");
+                throw new TimeoutException($"pipeline stalled at {runner.ChangesRead} of {count} records read, {runner.EventsDelivered} of {events} events delivered");
             }
         }
 
-        var steady = watch.Elapsed - first!.Value;
-        var cpu = ProcessCpu() - cpuAtFirst;
-        Console.WriteLine("  " + GcMark.Now().Since(gcAtFirst, count));
+        var steady = watch.Elapsed - mark!.Value;
+        var cpu = ProcessCpu() - cpuAtMark;
+        var measured = (int)(count - readAtMark);
+        Console.WriteLine("  " + GcMark.Now().Since(gcAtMark, measured));
         if (alloc is not null)
         {
             alloc.On = false;
             foreach (var (type, bytes) in alloc.Top(12))
             {
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {bytes / (double)count,8:0} B/event  {type}"));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {bytes / (double)count,8:0} B/record  {type}"));
             }
         }
 
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  sink ({string.Join(", ", sinkProducer.Select(kv => kv.Key + "=" + kv.Value))}): {sink.Batches} batches (avg {count / (double)sink.Batches:0} events), {sink.Busy.TotalSeconds:0.00} s inside the sink (produce + delivery reports); source paused {source.Pauses} times"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  sink ({string.Join(", ", sinkProducer.Select(kv => kv.Key + "=" + kv.Value))}): {sink.Batches} batches (avg {events / (double)sink.Batches:0} events), {sink.Busy.TotalSeconds:0.00} s inside the sink (produce + delivery reports); source paused {source.Pauses} times"));
         await cts.CancelAsync().ConfigureAwait(false);
         await task.ConfigureAwait(false);
         await sink.DisposeAsync().ConfigureAwait(false);
         await source.DisposeAsync().ConfigureAwait(false);
-        return (first.Value, steady, cpu);
+        return (first!.Value, steady, cpu, measured);
     }
 
-    private static List<(byte[] Key, byte[] Value)> Samples()
+    /// <summary>KAFKA_BENCH_BATCH / KAFKA_BENCH_BUFFER override the runner's batch size and buffer (experiments).</summary>
+    private static PipelineRunnerOptions RunnerOptions()
     {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        var options = new PipelineRunnerOptions();
+        if (Environment.GetEnvironmentVariable("KAFKA_BENCH_BATCH") is { Length: > 0 } batch)
         {
-            var file = Path.Combine(dir.FullName, "samples", "legacy-orders", "debezium", "changes.jsonl");
-            if (File.Exists(file))
-            {
-                return File.ReadLines(file)
-                    .Select((line, i) => DebeziumJsonDecoder.ReadLine(Encoding.UTF8.GetBytes(line), i + 1))
-                    .Where(r => r.Topic == "legacy.public.tb_ord_mst" && r.Value is not null && r.Key is not null)
-                    .Select(r => (r.Key!.Value.ToArray(), r.Value!.Value.ToArray()))
-                    .ToList();
-            }
+            options = options with { MaxBatchSize = int.Parse(batch, CultureInfo.InvariantCulture) };
         }
 
-        throw new FileNotFoundException("samples/legacy-orders/debezium/changes.jsonl not found above " + AppContext.BaseDirectory);
+        if (Environment.GetEnvironmentVariable("KAFKA_BENCH_BUFFER") is { Length: > 0 } buffer)
+        {
+            options = options with { BufferCapacity = int.Parse(buffer, CultureInfo.InvariantCulture) };
+        }
+
+        return options;
+    }
+
+    private static List<(byte[] Key, byte[] Value)> Samples() =>
+        File.ReadLines(Path.Combine(Repository.Root(), "samples", "legacy-orders", "debezium", "changes.jsonl"))
+            .Select((line, i) => DebeziumJsonDecoder.ReadLine(Encoding.UTF8.GetBytes(line), i + 1))
+            .Where(r => r.Topic == "legacy.public.tb_ord_mst" && r.Value is not null && r.Key is not null)
+            .Select(r => (r.Key!.Value.ToArray(), r.Value!.Value.ToArray()))
+            .ToList();
+
+    /// <summary>How many domain events the translator makes of the <paramref name="count"/> records produced (sample i % samples).</summary>
+    private static long ExpectedEvents(List<(byte[] Key, byte[] Value)> samples, IChangeTranslator translator, int count)
+    {
+        var decoder = new DebeziumJsonDecoder();
+        var perSample = samples.Select((s, i) =>
+        {
+            var output = new List<DomainEvent>();
+            translator.Translate(decoder.Decode(new DebeziumRecord { Topic = "legacy.public.tb_ord_mst", Partition = 0, Offset = i, Key = s.Key, Value = s.Value }), output);
+            return output.Count;
+        }).ToArray();
+        var events = 0L;
+        for (var i = 0; i < count; i++)
+        {
+            events += perSample[i % perSample.Length];
+        }
+
+        return events > 0 ? events : throw new InvalidOperationException("the translator makes no event of the sample records");
     }
 
     private sealed class OneEventPerChange : IChangeTranslator
