@@ -310,9 +310,9 @@ internal static class KafkaThroughput
             topics,
             new JsonRecordDecoder(),
             deadLetters,
-            bufferCapacity: Environment.GetEnvironmentVariable("KAFKA_BENCH_SOURCE_BUFFER") is { Length: > 0 } sb ? int.Parse(sb, CultureInfo.InvariantCulture) : 2000);
+            bufferCapacity: Environment.GetEnvironmentVariable("KAFKA_BENCH_SOURCE_BUFFER") is { Length: > 0 } sb ? int.Parse(sb, CultureInfo.InvariantCulture) : KafkaChangeSource.DefaultBufferCapacity);
         var sinkOptions = new KafkaSinkOptions { BootstrapServers = servers, Topic = output, Producer = sinkProducer };
-        var sink = new TimedSink(new KafkaSink("domain", KafkaSinkFactory.BuildProducerConfig(sinkOptions, "bench", "domain"), new TopicTemplate(output, "bench")));
+        var sink = new TimedSink(Environment.GetEnvironmentVariable("KAFKA_BENCH_SINK") == "null" ? new NullSink() : new KafkaSink("domain", KafkaSinkFactory.BuildProducerConfig(sinkOptions, "bench", "domain"), new TopicTemplate(output, "bench")));
         var runner = new PipelineRunner(source, translator, [new SinkBinding(sink, SinkPolicy.Default)], deadLetters, RunnerOptions());
         using var cts = new CancellationTokenSource();
         var watch = Stopwatch.StartNew();
@@ -422,6 +422,15 @@ internal static class KafkaThroughput
         }
 
         return events > 0 ? events : throw new InvalidOperationException("the translator makes no event of the sample records");
+    }
+
+    private sealed class NullSink : ISink
+    {
+        public string Name => "null";
+
+        public ValueTask DeliverAsync(IReadOnlyList<DomainEvent> batch, CancellationToken cancellationToken) => default;
+
+        public ValueTask DisposeAsync() => default;
     }
 
     private sealed class OneEventPerChange : IChangeTranslator

@@ -48,6 +48,9 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
     /// <summary>librdkafka's statistics, which carry the lag per partition, every 10 s unless configured.</summary>
     private const int DefaultStatisticsIntervalMs = 10_000;
 
+    /// <summary>Records buffered between the poll thread and the pipeline unless configured (<see cref="KafkaSourceOptions.BufferCapacity"/>).</summary>
+    public const int DefaultBufferCapacity = 64;
+
     private static readonly TimeSpan PollTimeout = TimeSpan.FromMilliseconds(100);
 
     private readonly ConsumerConfig _config;
@@ -78,7 +81,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
         IReadOnlyList<string> subscription,
         IKafkaRecordDecoder decoder,
         IDeadLetterQueue deadLetters,
-        int bufferCapacity = 2000,
+        int bufferCapacity = DefaultBufferCapacity,
         TimeSpan? revokeTimeout = null,
         ILogger? logger = null,
         KafkaTransactionCoordinator? exactlyOnceCoordinator = null,
