@@ -43,5 +43,23 @@ public sealed class ChangeEvent
     /// <summary>The original bytes (a Kafka value, say), kept for dead letters; null when not retained.</summary>
     public ReadOnlyMemory<byte>? Raw { get; init; }
 
+    /// <summary>
+    /// This change without its payload — row images, message, key-change rows and raw bytes — but with
+    /// everything that says what and where it was (kind, operation, source, position, key, transaction,
+    /// capture time). What a domain event made by a rule keeps: its data holds what the rule took from
+    /// the rows, and an event waiting for delivery should not keep a whole row (a TOASTed memo, say) and
+    /// its original bytes alive.
+    /// </summary>
+    public ChangeEvent Header() => new()
+    {
+        Kind = Kind,
+        Operation = Operation,
+        Source = Source,
+        Position = Position,
+        Key = Key,
+        Transaction = Transaction,
+        CapturedAt = CapturedAt,
+    };
+
     public override string ToString() => Json.CanonicalJson.Serialize(this);
 }

@@ -157,7 +157,7 @@ public sealed class PipelineRunner
         {
             // Heartbeats, tombstones and transaction markers carry no domain meaning, but their
             // positions must still be acknowledged (a heartbeat exists to move the slot on).
-            return new TranslatedChange(change, []);
+            return new TranslatedChange(change.Position, []);
         }
 
         var events = new List<DomainEvent>(2);
@@ -181,11 +181,11 @@ public sealed class PipelineRunner
                     Attempts = 1,
                 },
                 cancellationToken).ConfigureAwait(false);
-            return new TranslatedChange(change, []);
+            return new TranslatedChange(change.Position, []);
         }
 
         _metrics.EventsProduced.Add(events.Count);
-        return new TranslatedChange(change, events);
+        return new TranslatedChange(change.Position, events);
     }
 
     private async Task DeliverAsync(ChannelReader<TranslatedChange> reader, CancellationToken cancellationToken)
@@ -208,7 +208,7 @@ public sealed class PipelineRunner
             lastPerStream.Clear();
             foreach (var item in batch)
             {
-                lastPerStream[item.Change.Position.Stream] = item.Change.Position;
+                lastPerStream[item.Position.Stream] = item.Position;
             }
 
             foreach (var position in lastPerStream.Values)
@@ -411,5 +411,10 @@ public sealed class PipelineRunner
             cancellationToken).ConfigureAwait(false);
     }
 
-    private sealed record TranslatedChange(ChangeEvent Change, IReadOnlyList<DomainEvent> Events);
+    /// <summary>
+    /// A change once translated: its position (to acknowledge) and its events. The change itself is not
+    /// kept — thousands wait in the buffer, and holding their rows and raw bytes there would carry them
+    /// through every garbage collection; an event that needs its change holds what it needs.
+    /// </summary>
+    private sealed record TranslatedChange(SourcePosition Position, IReadOnlyList<DomainEvent> Events);
 }

@@ -69,7 +69,10 @@ public sealed class DomainEvent
 
     public required SourcePosition Position { get; init; }
 
-    /// <summary>The change the event came from.</summary>
+    /// <summary>
+    /// The change the event came from. For an event a rule made, only its <see cref="ChangeEvent.Header"/>
+    /// (the rule's data holds what it took from the rows); for a change passing through, all of it.
+    /// </summary>
     public required ChangeEvent Change { get; init; }
 
     /// <summary>Extra CloudEvents extension attributes / headers (outbox headers, say).</summary>

@@ -48,8 +48,18 @@ public class RuleTranslatorTests
         Assert.Equal(DomainEventKind.Event, placed.Kind);
         Assert.Equal("orders#OrderPlaced", placed.RuleId);
         Assert.Equal(change.Position, placed.Position);
-        Assert.Same(change, placed.Change);
         Assert.Null(events[1].Data);
+
+        // The events keep what the change was and where, not its rows or bytes (kept alive until delivered).
+        Assert.Same(placed.Change, events[1].Change);
+        Assert.Equal((change.Kind, change.Operation, change.Position), (placed.Change.Kind, placed.Change.Operation, placed.Change.Position));
+        Assert.Same(change.Source, placed.Change.Source);
+        Assert.Same(change.Key, placed.Change.Key);
+        Assert.Equal(change.CapturedAt, placed.Change.CapturedAt);
+        Assert.NotNull(change.After);
+        Assert.Null(placed.Change.After);
+        Assert.Null(placed.Change.Before);
+        Assert.Null(placed.Change.Raw);
     }
 
     [Fact]

@@ -46,6 +46,7 @@ public sealed class RuleTranslator : IChangeTranslator
         }
 
         var scope = EvalScope.Rent(change);
+        ChangeEvent? header = null;
         try
         {
             foreach (var table in tables)
@@ -57,7 +58,7 @@ public sealed class RuleTranslator : IChangeTranslator
                         continue;
                     }
 
-                    output.Add(Build(table, rule, scope));
+                    output.Add(Build(table, rule, scope, header ??= change.Header()));
                 }
             }
         }
@@ -79,7 +80,7 @@ public sealed class RuleTranslator : IChangeTranslator
         }
     }
 
-    private static DomainEvent Build(Table table, EventRule rule, EvalScope scope)
+    private static DomainEvent Build(Table table, EventRule rule, EvalScope scope, ChangeEvent header)
     {
         var change = scope.Change;
         var subject = Subject(table.Rules, rule, scope);
@@ -110,7 +111,7 @@ public sealed class RuleTranslator : IChangeTranslator
             Data = data,
             RuleId = rule.Id,
             Position = change.Position,
-            Change = change,
+            Change = header,
         };
     }
 
