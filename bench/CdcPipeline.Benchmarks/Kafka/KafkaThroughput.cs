@@ -36,28 +36,9 @@ internal static class KafkaThroughput
         var count = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 100_000;
 
         // Further arguments key=value are librdkafka settings for the sink's producer (e.g. compression.type=lz4).
-        var sinkProducer = new Dictionary<string, string> { ["linger.ms"] = "5" };
-        foreach (var setting in args.Skip(1))
-        {
-            var eq = setting.IndexOf('=', StringComparison.Ordinal);
-            if (eq <= 0)
-            {
-                throw new ArgumentException($"'{setting}' is not a librdkafka producer setting key=value");
-            }
-
-            sinkProducer[setting[..eq]] = setting[(eq + 1)..];
-        }
-
-        IProducer<byte[]?, byte[]?>? mock = null;
-        var servers = Environment.GetEnvironmentVariable("CDC_TEST_KAFKA");
-        if (string.IsNullOrEmpty(servers))
-        {
-            var config = new ProducerConfig();
-            config.Set("test.mock.num.brokers", "3");
-            mock = new ProducerBuilder<byte[]?, byte[]?>(config).SetLogHandler((_, _) => { }).Build();
-            using var admin = new DependentAdminClientBuilder(mock.Handle).Build();
-            servers = string.Join(",", admin.GetMetadata(TimeSpan.FromSeconds(10)).Brokers.Select(b => $"{b.Host}:{b.Port}"));
-        }
+        var sinkProducer = MockCluster.Settings(args.Skip(1), new Dictionary<string, string> { ["linger.ms"] = "5" });
+        using var cluster = MockCluster.Start(allowExternal: true);
+        var servers = cluster.Servers;
 
         var run = Guid.NewGuid().ToString("N")[..8];
         var samples = Samples();
@@ -121,7 +102,7 @@ internal static class KafkaThroughput
 
         produceWatch.Stop();
         var onTopics = CheckTopics(servers, topics, count);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{count} Debezium JSON records ({samples.Count} distinct tb_ord_mst changes, {average:0} bytes avg key+value) produced in {produceWatch.Elapsed.TotalSeconds:0.0} s to {topics.Count} topic(s), {(mock is null ? servers : "mock cluster, 3 brokers")}; {onTopics}"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{count} Debezium JSON records ({samples.Count} distinct tb_ord_mst changes, {average:0} bytes avg key+value) produced in {produceWatch.Elapsed.TotalSeconds:0.0} s to {topics.Count} topic(s), {(cluster.IsMock ? "mock cluster, 3 brokers" : servers)}; {onTopics}"));
 
         // KAFKA_BENCH_SKIP_RAW=1 leaves the raw consume out, to profile the pipeline on its own.
         var skipRaw = Environment.GetEnvironmentVariable("KAFKA_BENCH_SKIP_RAW") == "1";
@@ -139,7 +120,6 @@ internal static class KafkaThroughput
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ratio pipeline/raw: {pipeline.Measured / pipeline.Steady.TotalSeconds / (raw.Measured / raw.Steady.TotalSeconds):0.00} (goal ≥ 0.5); by CPU per record (whole process, mock broker included, less sensitive to other load): {raw.Cpu.TotalMicroseconds / raw.Measured / (pipeline.Cpu.TotalMicroseconds / pipeline.Measured):0.00}"));
         }
 
-        mock?.Dispose();
         return 0;
     }
 

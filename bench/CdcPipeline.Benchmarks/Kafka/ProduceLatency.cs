@@ -15,22 +15,16 @@ internal static class ProduceLatency
 {
     public static async Task<int> RunAsync(string[] args)
     {
-        var mockConfig = new ProducerConfig();
-        mockConfig.Set("test.mock.num.brokers", "3");
-        using var mock = new ProducerBuilder<byte[]?, byte[]?>(mockConfig).SetLogHandler((_, _) => { }).Build();
-        using var admin = new DependentAdminClientBuilder(mock.Handle).Build();
-        var servers = string.Join(",", admin.GetMetadata(TimeSpan.FromSeconds(10)).Brokers.Select(b => $"{b.Host}:{b.Port}"));
-        var config = new ProducerConfig { BootstrapServers = servers, EnableIdempotence = true, Acks = Acks.All, LingerMs = 5, DeliveryReportFields = "status" };
-        foreach (var setting in args)
+        using var cluster = MockCluster.Start(allowExternal: false);
+        // The sink's settings, then the arguments' (they win).
+        var config = new ProducerConfig(MockCluster.Settings(args, new ProducerConfig
         {
-            var eq = setting.IndexOf('=', StringComparison.Ordinal);
-            if (eq <= 0)
-            {
-                throw new ArgumentException($"'{setting}' is not a librdkafka producer setting key=value");
-            }
-
-            config.Set(setting[..eq], setting[(eq + 1)..]);
-        }
+            BootstrapServers = cluster.Servers,
+            EnableIdempotence = true,
+            Acks = Acks.All,
+            LingerMs = 5,
+            DeliveryReportFields = "status",
+        }.ToDictionary(kv => kv.Key, kv => kv.Value)));
 
         using var producer = new ProducerBuilder<byte[]?, byte[]>(config).SetLogHandler((_, _) => { }).Build();
         var value = new byte[400];
