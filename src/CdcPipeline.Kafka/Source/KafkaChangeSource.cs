@@ -76,6 +76,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
     private readonly object _lock = new();
     private readonly Dictionary<TopicPartition, PartitionState> _owned = [];
     private readonly CancellationTokenSource _stop = new();
+    private readonly ManualResetEventSlim _room = new(false);
     private readonly ClientErrorLog _clientErrors;
     private long _epochs;
     private IConsumer<byte[]?, byte[]?>? _consumer;
@@ -85,6 +86,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
     private long _pauses;
     private long _lag = -1;
     private int _assignments;
+    private int _writerWaiting;
 
     public KafkaChangeSource(
         ConsumerConfig config,
@@ -156,6 +158,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
         {
             while (reader.TryRead(out var fetched))
             {
+                SignalRoom(reader);
                 var result = fetched.Result;
                 if (!HandOut(result.TopicPartition, fetched.Epoch, result.Offset.Value))
                 {
@@ -269,7 +272,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
                 }
 
                 var fetched = new FetchedRecord(result, EpochOf(result.TopicPartition));
-                if (overflow.Count == 0 && (writer.TryWrite(fetched) || (WaitForRoom(writer) && writer.TryWrite(fetched))))
+                if (overflow.Count == 0 && (writer.TryWrite(fetched) || (WaitForRoom() && writer.TryWrite(fetched))))
                 {
                     continue;
                 }
@@ -304,29 +307,50 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
     }
 
     /// <summary>
-    /// The buffer is full: give the pipeline up to <see cref="_pauseAfter"/> to take a record before
-    /// pausing. A pause throws away everything librdkafka prefetched for the partitions (up to
-    /// <c>queued.max.messages.kbytes</c>) and a resume fetches it all again, so pausing whenever the
+    /// The buffer is full: give the pipeline up to <see cref="_pauseAfter"/> to take it down to the
+    /// low-water mark (half, see <see cref="SignalRoom"/>) before pausing. A pause throws away
+    /// everything librdkafka prefetched for the partitions (up to <c>queued.max.messages.kbytes</c>)
+    /// and a resume fetches it all again, so pausing whenever the
     /// pipeline is a batch behind would read the topic several times over; a short blocking wait
     /// costs nothing (heartbeats run on librdkafka's own thread, and the wait is far below
     /// <c>max.poll.interval.ms</c>), while a pipeline that is really stuck still gets paused.
     /// </summary>
-    private bool WaitForRoom(ChannelWriter<FetchedRecord> writer)
+    private bool WaitForRoom()
     {
         if (_pauseAfter <= TimeSpan.Zero)
         {
             return false;
         }
 
-        // Only Wait observes the stop token: a waiter task cancelled by it too could surface as an
-        // AggregateException instead (whichever notices first), which would kill the poll thread.
+        _room.Reset();
+        Interlocked.Exchange(ref _writerWaiting, 1);
         try
         {
-            return writer.WaitToWriteAsync(CancellationToken.None).AsTask().Wait(_pauseAfter, _stop.Token);
+            // The reader may have drained the buffer between the failed write and the flag: it would not signal.
+            return _buffer.Reader.Count <= _resumeBelow || _room.Wait(_pauseAfter, _stop.Token);
         }
         catch (OperationCanceledException)
         {
             return false;
+        }
+        finally
+        {
+            Volatile.Write(ref _writerWaiting, 0);
+        }
+    }
+
+    /// <summary>
+    /// Reader side of <see cref="WaitForRoom"/>: wakes the waiting poll thread once the buffer is down to
+    /// the low-water mark, not at the first free slot. Waking it for every record taken made the two
+    /// threads hand the buffer back and forth one record at a time, a thread wake-up per record.
+    /// </summary>
+    private void SignalRoom(ChannelReader<FetchedRecord> reader)
+    {
+        // Pairs with the Interlocked.Exchange in WaitForRoom (store flag, load count vs. take record, load flag).
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref _writerWaiting) != 0 && reader.Count <= _resumeBelow)
+        {
+            _room.Set();
         }
     }
 
@@ -650,6 +674,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
         }
 
         _stop.Dispose();
+        _room.Dispose();
     }
 
     /// <summary>Test hook: the process dies — no commit, no leave-group; acknowledged offsets only survive if auto-commit already sent them.</summary>
