@@ -106,14 +106,20 @@ internal static class KafkaThroughput
 
         // KAFKA_BENCH_SKIP_RAW=1 leaves the raw consume out, to profile the pipeline on its own.
         var skipRaw = Environment.GetEnvironmentVariable("KAFKA_BENCH_SKIP_RAW") == "1";
+
+        // Both consumers get the librdkafka settings the Kafka source runs with by default (so the ratio compares
+        // like with like), then KAFKA_BENCH_CONSUMER=key=value,key=value (e.g. fetch.queue.backoff.ms=1000, librdkafka's own).
+        var consumerSettings = MockCluster.Settings(
+            (Environment.GetEnvironmentVariable("KAFKA_BENCH_CONSUMER") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries),
+            new Dictionary<string, string> { ["fetch.queue.backoff.ms"] = KafkaChangeSource.DefaultFetchQueueBackoffMs.ToString(CultureInfo.InvariantCulture) });
         var warmup = Environment.GetEnvironmentVariable("KAFKA_BENCH_WARMUP") == "0" ? 0 : count / 4;
-        var raw = skipRaw ? default : RawConsume(servers, topics, count, warmup);
+        var raw = skipRaw ? default : RawConsume(servers, topics, count, warmup, consumerSettings);
         if (!skipRaw)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"raw consume:                      {raw.Steady.TotalSeconds,7:0.00} s  {raw.Measured / raw.Steady.TotalSeconds,10:N0} records/s, {raw.Cpu.TotalMicroseconds / raw.Measured,5:0} µs CPU/record (first record {raw.First.TotalSeconds:0.00} s after subscribe; timed: the last {raw.Measured})"));
         }
 
-        var pipeline = await PipelineAsync(servers, topics, $"bench.domain.{run}", count, warmup, events, translator, sinkProducer).ConfigureAwait(false);
+        var pipeline = await PipelineAsync(servers, topics, $"bench.domain.{run}", count, warmup, events, translator, consumerSettings, sinkProducer).ConfigureAwait(false);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"consume→decode→translate→produce: {pipeline.Steady.TotalSeconds,7:0.00} s  {pipeline.Measured / pipeline.Steady.TotalSeconds,10:N0} records/s, {pipeline.Cpu.TotalMicroseconds / pipeline.Measured,5:0} µs CPU/record (first record {pipeline.First.TotalSeconds:0.00} s after start; timed: the last {pipeline.Measured}; translator '{translatorName}': {events} domain events in all)"));
         if (!skipRaw)
         {
@@ -228,15 +234,21 @@ internal static class KafkaThroughput
     /// A consumer group reading everything, storing each offset (as the pipeline does). Steady = record
     /// <paramref name="warmup"/> to the last, so the group join (seconds on the mock cluster) counts for neither side.
     /// </summary>
-    private static (TimeSpan First, TimeSpan Steady, TimeSpan Cpu, int Measured) RawConsume(string servers, List<string> topics, int count, int warmup)
+    private static (TimeSpan First, TimeSpan Steady, TimeSpan Cpu, int Measured) RawConsume(string servers, List<string> topics, int count, int warmup, Dictionary<string, string> consumerSettings)
     {
-        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
+        var rawConfig = new ConsumerConfig
         {
             BootstrapServers = servers,
             GroupId = "bench-raw-" + Guid.NewGuid().ToString("N"),
             AutoOffsetReset = AutoOffsetReset.Earliest,
             EnableAutoOffsetStore = false,
-        }).SetLogHandler((_, _) => { }).Build();
+        };
+        foreach (var (key, value) in consumerSettings)
+        {
+            rawConfig.Set(key, value);
+        }
+
+        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(rawConfig).SetLogHandler((_, _) => { }).Build();
         consumer.Subscribe(topics);
         var seen = 0;
         var bytes = 0L;
@@ -282,11 +294,17 @@ internal static class KafkaThroughput
     }
 
     /// <summary>The whole pipeline; steady = the <paramref name="warmup"/>th change read to the last event acknowledged by the sink.</summary>
-    private static async Task<(TimeSpan First, TimeSpan Steady, TimeSpan Cpu, int Measured)> PipelineAsync(string servers, List<string> topics, string output, int count, int warmup, long events, IChangeTranslator translator, Dictionary<string, string> sinkProducer)
+    private static async Task<(TimeSpan First, TimeSpan Steady, TimeSpan Cpu, int Measured)> PipelineAsync(string servers, List<string> topics, string output, int count, int warmup, long events, IChangeTranslator translator, Dictionary<string, string> consumerSettings, Dictionary<string, string> sinkProducer)
     {
         var deadLetters = new JsonLinesDeadLetterQueue(Path.Combine(Path.GetTempPath(), "bench-dead-letters.jsonl"));
+        var consumerConfig = new ConsumerConfig { BootstrapServers = servers, GroupId = "bench-pipeline-" + Guid.NewGuid().ToString("N"), AutoOffsetReset = AutoOffsetReset.Earliest };
+        foreach (var (key, value) in consumerSettings)
+        {
+            consumerConfig.Set(key, value);
+        }
+
         var source = new KafkaChangeSource(
-            new ConsumerConfig { BootstrapServers = servers, GroupId = "bench-pipeline-" + Guid.NewGuid().ToString("N"), AutoOffsetReset = AutoOffsetReset.Earliest },
+            consumerConfig,
             topics,
             new JsonRecordDecoder(),
             deadLetters,

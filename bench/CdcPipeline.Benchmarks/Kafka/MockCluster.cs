@@ -45,7 +45,7 @@ internal sealed class MockCluster : IDisposable
             var eq = setting.IndexOf('=', StringComparison.Ordinal);
             if (eq <= 0)
             {
-                throw new ArgumentException($"'{setting}' is not a librdkafka producer setting key=value");
+                throw new ArgumentException($"'{setting}' is not a librdkafka setting key=value");
             }
 
             settings[setting[..eq]] = setting[(eq + 1)..];
