@@ -53,8 +53,8 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
     /// 1 000 ms: once a consumer's prefetch queue is over <c>queued.max.messages.kbytes</c> (64 MB — about
     /// 11 000 Debezium records with schemas) it stops fetching for a whole second, so a pipeline catching up
     /// on a backlog drains the queue and then sits idle for the rest of that second (librdkafka issue #2879).
-    /// 100 ms keeps it fed: 16k → 45–60k records/s, and raw consume 40k → 160k+, on the mock cluster
-    /// (bench/README.md, "Kafka"). librdkafka only re-checks its queue that often; nothing more is fetched.
+    /// 100 ms keeps it fed: 15–16k → 52–73k records/s in the Kafka benchmark on the mock cluster
+    /// (bench/README.md, "2026-12-04"). librdkafka only re-checks its queue that often; nothing more is fetched.
     /// </summary>
     public const int DefaultFetchQueueBackoffMs = 100;
 
