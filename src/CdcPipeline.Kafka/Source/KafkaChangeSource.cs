@@ -147,6 +147,9 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
     /// <summary>Records fetched and waiting for the pipeline (tests: a full buffer).</summary>
     internal int Buffered => _buffer.Reader.Count;
 
+    /// <summary>The poll thread is blocked in <see cref="WaitForRoom"/> (tests: a stalled pipeline).</summary>
+    internal bool WaitingForRoom => Volatile.Read(ref _writerWaiting) != 0;
+
     /// <summary>How many times partitions were assigned to this consumer (rebalances it took part in).</summary>
     public int Assignments => Volatile.Read(ref _assignments);
 
