@@ -7,6 +7,7 @@ using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.Core.Translation;
 using CdcPipeline.Core.Translation.Rules;
+using CdcPipeline.Kafka;
 using CdcPipeline.Kafka.Sink;
 using CdcPipeline.Kafka.Source;
 using Confluent.Kafka;
@@ -236,13 +237,14 @@ internal static class KafkaThroughput
     /// </summary>
     private static (TimeSpan First, TimeSpan Steady, TimeSpan Cpu, int Measured) RawConsume(string servers, List<string> topics, int count, int warmup, Dictionary<string, string> consumerSettings)
     {
-        var rawConfig = With(consumerSettings, new ConsumerConfig
+        var rawConfig = new ConsumerConfig
         {
             BootstrapServers = servers,
             GroupId = "bench-raw-" + Guid.NewGuid().ToString("N"),
             AutoOffsetReset = AutoOffsetReset.Earliest,
             EnableAutoOffsetStore = false,
-        });
+        };
+        KafkaClientSettings.Apply(rawConfig, consumerSettings);
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(rawConfig).SetLogHandler((_, _) => { }).Build();
         consumer.Subscribe(topics);
         var seen = 0;
@@ -288,23 +290,14 @@ internal static class KafkaThroughput
         return bytes > 0 ? (first, steady, cpu, count - warmup) : throw new InvalidOperationException("every record was empty");
     }
 
-    /// <summary><paramref name="config"/> with <paramref name="settings"/> set over it (they win).</summary>
-    private static ConsumerConfig With(Dictionary<string, string> settings, ConsumerConfig config)
-    {
-        foreach (var (key, value) in settings)
-        {
-            config.Set(key, value);
-        }
-
-        return config;
-    }
-
     /// <summary>The whole pipeline; steady = the <paramref name="warmup"/>th change read to the last event acknowledged by the sink.</summary>
     private static async Task<(TimeSpan First, TimeSpan Steady, TimeSpan Cpu, int Measured)> PipelineAsync(string servers, List<string> topics, string output, int count, int warmup, long events, IChangeTranslator translator, Dictionary<string, string> consumerSettings, Dictionary<string, string> sinkProducer)
     {
         var deadLetters = new JsonLinesDeadLetterQueue(Path.Combine(Path.GetTempPath(), "bench-dead-letters.jsonl"));
+        var sourceConfig = new ConsumerConfig { BootstrapServers = servers, GroupId = "bench-pipeline-" + Guid.NewGuid().ToString("N"), AutoOffsetReset = AutoOffsetReset.Earliest };
+        KafkaClientSettings.Apply(sourceConfig, consumerSettings);
         var source = new KafkaChangeSource(
-            With(consumerSettings, new ConsumerConfig { BootstrapServers = servers, GroupId = "bench-pipeline-" + Guid.NewGuid().ToString("N"), AutoOffsetReset = AutoOffsetReset.Earliest }),
+            sourceConfig,
             topics,
             new JsonRecordDecoder(),
             deadLetters,
