@@ -161,7 +161,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
         {
             while (reader.TryRead(out var fetched))
             {
-                SignalRoom(reader);
+                SignalRoom();
                 var result = fetched.Result;
                 if (!HandOut(result.TopicPartition, fetched.Epoch, result.Offset.Value))
                 {
@@ -249,7 +249,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
                 }
 
                 // Resume at a low-water mark, not at the first free slot: every resume costs a fetch round trip.
-                if (overflow.Count == 0 && paused.Count > 0 && _buffer.Reader.Count <= _resumeBelow)
+                if (overflow.Count == 0 && paused.Count > 0 && DownToLowWater)
                 {
                     var assignment = consumer.Assignment.ToHashSet();
                     var resume = paused.Where(assignment.Contains).ToList();
@@ -330,7 +330,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
         try
         {
             // The reader may have drained the buffer between the failed write and the flag: it would not signal.
-            return _buffer.Reader.Count <= _resumeBelow || _room.Wait(_pauseAfter, _stop.Token);
+            return DownToLowWater || _room.Wait(_pauseAfter, _stop.Token);
         }
         catch (OperationCanceledException)
         {
@@ -347,15 +347,18 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
     /// the low-water mark, not at the first free slot. Waking it for every record taken made the two
     /// threads hand the buffer back and forth one record at a time, a thread wake-up per record.
     /// </summary>
-    private void SignalRoom(ChannelReader<FetchedRecord> reader)
+    private void SignalRoom()
     {
         // Pairs with the Interlocked.Exchange in WaitForRoom (store flag, load count vs. take record, load flag).
         Interlocked.MemoryBarrier();
-        if (Volatile.Read(ref _writerWaiting) != 0 && reader.Count <= _resumeBelow)
+        if (Volatile.Read(ref _writerWaiting) != 0 && DownToLowWater)
         {
             _room.Set();
         }
     }
+
+    /// <summary>The buffer is down to the low-water mark (half) at which a waiting or paused poll thread goes on.</summary>
+    private bool DownToLowWater => _buffer.Reader.Count <= _resumeBelow;
 
     /// <summary>
     /// Records the owned partitions hold beyond what the pipeline acknowledged, summed: per partition the
