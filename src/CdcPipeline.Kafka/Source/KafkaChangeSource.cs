@@ -147,7 +147,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
     /// <summary>Records fetched and waiting for the pipeline (tests: a full buffer).</summary>
     internal int Buffered => _buffer.Reader.Count;
 
-    /// <summary>The poll thread is blocked in <see cref="WaitForRoom"/> (tests: a stalled pipeline).</summary>
+    /// <summary>The poll thread is blocked in <see cref="WaitForRoom"/> (<see cref="SignalRoom"/>; tests: a stalled pipeline).</summary>
     internal bool WaitingForRoom => Volatile.Read(ref _writerWaiting) != 0;
 
     /// <summary>How many times partitions were assigned to this consumer (rebalances it took part in).</summary>
@@ -351,7 +351,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
     {
         // Pairs with the Interlocked.Exchange in WaitForRoom (store flag, load count vs. take record, load flag).
         Interlocked.MemoryBarrier();
-        if (Volatile.Read(ref _writerWaiting) != 0 && DownToLowWater)
+        if (WaitingForRoom && DownToLowWater)
         {
             _room.Set();
         }
