@@ -6,12 +6,15 @@ namespace CdcPipeline.Kafka.Replay;
 /// <summary><see cref="IConsumerGroupAdmin"/> on a real cluster through Confluent's admin client.</summary>
 public sealed class KafkaConsumerGroupAdmin : IConsumerGroupAdmin, IDisposable
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(15);
+    private readonly TimeSpan _timeout;
     private readonly IAdminClient _admin;
     private readonly IConsumer<byte[], byte[]> _consumer;
 
-    public KafkaConsumerGroupAdmin(ClientConfig config)
+    /// <param name="config">Where the cluster is, and how to authenticate.</param>
+    /// <param name="timeout">How long each request may take (default 15 s): an unreachable cluster fails after it.</param>
+    public KafkaConsumerGroupAdmin(ClientConfig config, TimeSpan? timeout = null)
     {
+        _timeout = timeout ?? TimeSpan.FromSeconds(15);
         _admin = new AdminClientBuilder(config).SetLogHandler((_, _) => { }).Build();
         var consumer = new ConsumerConfig(config.ToDictionary(kv => kv.Key, kv => kv.Value)) { GroupId = "cdcpipeline-replay-probe", EnableAutoCommit = false };
         _consumer = new ConsumerBuilder<byte[], byte[]>(consumer).SetLogHandler((_, _) => { }).Build();
@@ -19,22 +22,20 @@ public sealed class KafkaConsumerGroupAdmin : IConsumerGroupAdmin, IDisposable
 
     public async Task<IReadOnlyList<string>> ActiveMembersAsync(string group, CancellationToken cancellationToken)
     {
-        var result = await _admin.DescribeConsumerGroupsAsync([group], new DescribeConsumerGroupsOptions { RequestTimeout = Timeout }).ConfigureAwait(false);
+        var result = await _admin.DescribeConsumerGroupsAsync([group], new DescribeConsumerGroupsOptions { RequestTimeout = _timeout }).ConfigureAwait(false);
         return result.ConsumerGroupDescriptions.SelectMany(d => d.Members).Select(m => $"{m.ClientId}@{m.Host}").ToList();
     }
 
     public Task<IReadOnlyList<int>> PartitionsAsync(string topic, CancellationToken cancellationToken)
     {
-        var metadata = _admin.GetMetadata(topic, Timeout);
-        IReadOnlyList<int> partitions = metadata.Topics.Where(t => t.Topic == topic && !t.Error.IsError).SelectMany(t => t.Partitions).Select(p => p.PartitionId).Order().ToList();
-        return Task.FromResult(partitions);
+        return Task.FromResult(KafkaCommandErrors.Partitions(_admin, topic, _timeout));
     }
 
     public async Task<IReadOnlyDictionary<int, long?>> CommittedAsync(string group, string topic, IReadOnlyList<int> partitions, CancellationToken cancellationToken)
     {
         var result = await _admin.ListConsumerGroupOffsetsAsync(
             [new ConsumerGroupTopicPartitions(group, partitions.Select(p => new TopicPartition(topic, p)).ToList())],
-            new ListConsumerGroupOffsetsOptions { RequestTimeout = Timeout }).ConfigureAwait(false);
+            new ListConsumerGroupOffsetsOptions { RequestTimeout = _timeout }).ConfigureAwait(false);
         return result.SelectMany(r => r.Partitions).ToDictionary(p => p.Partition.Value, p => p.Offset.IsSpecial ? (long?)null : p.Offset.Value);
     }
 
@@ -42,7 +43,7 @@ public sealed class KafkaConsumerGroupAdmin : IConsumerGroupAdmin, IDisposable
     {
         IReadOnlyDictionary<int, (long, long)> marks = partitions.ToDictionary(p => p, p =>
         {
-            var w = _consumer.QueryWatermarkOffsets(new TopicPartition(topic, p), Timeout);
+            var w = _consumer.QueryWatermarkOffsets(new TopicPartition(topic, p), _timeout);
             return (w.Low.Value, w.High.Value);
         });
         return Task.FromResult(marks);
@@ -51,10 +52,10 @@ public sealed class KafkaConsumerGroupAdmin : IConsumerGroupAdmin, IDisposable
     public Task<IReadOnlyDictionary<int, long>> OffsetsForTimeAsync(string topic, IReadOnlyList<int> partitions, DateTimeOffset time, CancellationToken cancellationToken)
     {
         var stamp = new Timestamp(time.UtcDateTime);
-        var found = _consumer.OffsetsForTimes(partitions.Select(p => new TopicPartitionTimestamp(topic, p, stamp)), Timeout);
+        var found = _consumer.OffsetsForTimes(partitions.Select(p => new TopicPartitionTimestamp(topic, p, stamp)), _timeout);
         IReadOnlyDictionary<int, long> offsets = found.ToDictionary(
             o => o.Partition.Value,
-            o => o.Offset == Offset.End || o.Offset.IsSpecial ? _consumer.QueryWatermarkOffsets(o.TopicPartition, Timeout).High.Value : o.Offset.Value);
+            o => o.Offset == Offset.End || o.Offset.IsSpecial ? _consumer.QueryWatermarkOffsets(o.TopicPartition, _timeout).High.Value : o.Offset.Value);
         return Task.FromResult(offsets);
     }
 
@@ -62,7 +63,7 @@ public sealed class KafkaConsumerGroupAdmin : IConsumerGroupAdmin, IDisposable
     {
         await _admin.AlterConsumerGroupOffsetsAsync(
             [new ConsumerGroupTopicPartitionOffsets(group, offsets.Select(o => new TopicPartitionOffset(topic, o.Key, o.Value)).ToList())],
-            new AlterConsumerGroupOffsetsOptions { RequestTimeout = Timeout }).ConfigureAwait(false);
+            new AlterConsumerGroupOffsetsOptions { RequestTimeout = _timeout }).ConfigureAwait(false);
     }
 
     public void Dispose()

@@ -1,8 +1,10 @@
 using System.CommandLine;
+using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using CdcPipeline.Core.Json;
+using CdcPipeline.Kafka;
 using CdcPipeline.Kafka.DeadLetters;
 using Confluent.Kafka;
 
@@ -20,6 +22,8 @@ namespace CdcPipeline.Commands;
 /// </summary>
 internal static class DlqCommand
 {
+    private static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(15);
+
     public static Command Create()
     {
         var command = new Command("dlq", "Inspect and redrive dead letters on a Kafka topic.");
@@ -43,34 +47,51 @@ internal static class DlqCommand
             var stdout = Console.OpenStandardOutput();
             await using (stdout.ConfigureAwait(false))
             {
-                return await ListAsync(parse.GetValue(servers)!, parse.GetValue(topic)!, parse.GetValue(max), stdout, cancellationToken).ConfigureAwait(false);
+                return await ListAsync(parse.GetValue(servers)!, parse.GetValue(topic)!, parse.GetValue(max), stdout, Console.Error, cancellationToken).ConfigureAwait(false);
             }
         });
         return command;
     }
 
-    public static async Task<int> ListAsync(string servers, string topic, int max, Stream output, CancellationToken cancellationToken)
+    /// <param name="timeout">How long the cluster may take to answer, and the longest a read may go without progress (default 15 s).</param>
+    public static async Task<int> ListAsync(string servers, string topic, int max, Stream output, TextWriter errors, CancellationToken cancellationToken, TimeSpan? timeout = null)
     {
-        var count = 0;
-        foreach (var record in ReadToEnd(servers, topic, groupId: null, cancellationToken))
+        var wait = timeout ?? DefaultTimeout;
+        try
         {
-            if (count++ >= max)
+            var partitions = ExistingPartitions(servers, topic, wait);
+            using var consumer = Consumer(servers, groupId: null);
+            var count = 0;
+            foreach (var record in ReadToEnd(consumer, topic, partitions, group: null, wait, cancellationToken))
             {
-                break;
+                if (count++ >= max)
+                {
+                    break;
+                }
+
+                using var buffer = new MemoryStream();
+                using (var writer = new Utf8JsonWriter(buffer, CanonicalJson.WriterOptions))
+                {
+                    Write(writer, record);
+                }
+
+                buffer.WriteByte((byte)'\n');
+                await output.WriteAsync(buffer.ToArray(), cancellationToken).ConfigureAwait(false);
             }
 
-            using var buffer = new MemoryStream();
-            using (var writer = new Utf8JsonWriter(buffer, CanonicalJson.WriterOptions))
-            {
-                Write(writer, record);
-            }
-
-            buffer.WriteByte((byte)'\n');
-            await output.WriteAsync(buffer.ToArray(), cancellationToken).ConfigureAwait(false);
+            await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+            return 0;
         }
-
-        await output.FlushAsync(cancellationToken).ConfigureAwait(false);
-        return 0;
+        catch (DeadLetterTopicException e)
+        {
+            await errors.WriteLineAsync("dlq list: " + e.Message).ConfigureAwait(false);
+            return 1;
+        }
+        catch (KafkaException e)
+        {
+            await errors.WriteLineAsync("dlq list: " + KafkaCommandErrors.Describe(e, servers)).ConfigureAwait(false);
+            return 1;
+        }
     }
 
     private static void Write(Utf8JsonWriter writer, ConsumeResult<byte[]?, byte[]?> record)
@@ -120,23 +141,50 @@ internal static class DlqCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             var options = new RedriveOptions(parse.GetValue(to), parse.GetValue(whereError), parse.GetValue(fromOffset), parse.GetValue(toOffset), parse.GetValue(group), parse.GetValue(dryRun));
-            return await RedriveAsync(parse.GetValue(servers)!, parse.GetValue(topic)!, options, Console.Out, cancellationToken).ConfigureAwait(false);
+            return await RedriveAsync(parse.GetValue(servers)!, parse.GetValue(topic)!, options, Console.Out, Console.Error, cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
 
     internal sealed record RedriveOptions(string? To, string? WhereError, long FromOffset, long ToOffset, string? Group, bool DryRun);
 
-    public static async Task<int> RedriveAsync(string servers, string topic, RedriveOptions options, TextWriter output, CancellationToken cancellationToken)
+    /// <param name="timeout">How long the cluster may take to answer, and the longest a read may go without progress (default 15 s).</param>
+    public static async Task<int> RedriveAsync(string servers, string topic, RedriveOptions options, TextWriter output, TextWriter errors, CancellationToken cancellationToken, TimeSpan? timeout = null)
+    {
+        try
+        {
+            return await RedriveCoreAsync(servers, topic, options, output, timeout ?? DefaultTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DeadLetterTopicException e)
+        {
+            await errors.WriteLineAsync("dlq redrive: " + e.Message).ConfigureAwait(false);
+            return 1;
+        }
+        catch (KafkaException e)
+        {
+            await errors.WriteLineAsync("dlq redrive: " + KafkaCommandErrors.Describe(e, servers)).ConfigureAwait(false);
+            return 1;
+        }
+    }
+
+    /// <summary>A commit without membership, refused because the group has members (the broker's UNKNOWN_MEMBER_ID and kin).</summary>
+    private static bool GroupInUse(KafkaException e)
+    {
+        static bool InUse(ErrorCode code) => code is ErrorCode.UnknownMemberId or ErrorCode.IllegalGeneration or ErrorCode.RebalanceInProgress;
+        return InUse(e.Error.Code) || (e is TopicPartitionOffsetException t && t.Results.Any(r => InUse(r.Error.Code)));
+    }
+
+    private static async Task<int> RedriveCoreAsync(string servers, string topic, RedriveOptions options, TextWriter output, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var groupId = options.Group ?? topic + ".redrive";
+        var partitions = ExistingPartitions(servers, topic, timeout);
         using var producer = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig { BootstrapServers = servers, EnableIdempotence = true, Acks = Acks.All })
             .SetLogHandler((_, _) => { })
             .Build();
         var redriven = 0;
         var skipped = 0;
-        using var consumer = Consumer(servers, options.DryRun ? null : groupId);
-        foreach (var record in ReadToEnd(consumer, topic, cancellationToken))
+        using var consumer = Consumer(servers, groupId);
+        foreach (var record in ReadToEnd(consumer, topic, partitions, groupId, timeout, cancellationToken))
         {
             var headers = record.Message.Headers ?? [];
             string? Header(string name) => headers.TryGetLastBytes(name, out var b) ? Encoding.UTF8.GetString(b) : null;
@@ -164,7 +212,16 @@ internal static class DlqCommand
                     Headers = [new Header(DeadLetterHeaders.RedrivenFrom, Encoding.UTF8.GetBytes(from))],
                 };
                 await producer.ProduceAsync(target, message, cancellationToken).ConfigureAwait(false);
-                consumer.Commit([new TopicPartitionOffset(record.TopicPartition, record.Offset + 1)]);
+                try
+                {
+                    consumer.Commit([new TopicPartitionOffset(record.TopicPartition, record.Offset + 1)]);
+                }
+                catch (KafkaException e) when (GroupInUse(e))
+                {
+                    throw new DeadLetterTopicException(
+                        $"{from} was sent to {target}, but consumer group '{groupId}' has active members, so the redrive cannot record its progress ({e.Error.Reason}). "
+                        + "Stop the other consumer of that group (another dlq redrive?) or give another --group; a later redrive with this group sends that letter again.");
+                }
             }
 
             redriven++;
@@ -185,43 +242,56 @@ internal static class DlqCommand
             EnablePartitionEof = true,
         }).SetLogHandler((_, _) => { }).Build();
 
-    private static IEnumerable<ConsumeResult<byte[]?, byte[]?>> ReadToEnd(string servers, string topic, string? groupId, CancellationToken cancellationToken)
+    /// <summary>The topic's partitions; a clear error when the cluster cannot be reached or has no such topic.</summary>
+    private static IReadOnlyList<int> ExistingPartitions(string servers, string topic, TimeSpan timeout)
     {
-        using var consumer = Consumer(servers, groupId);
-        foreach (var record in ReadToEnd(consumer, topic, cancellationToken))
-        {
-            yield return record;
-        }
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = servers }).SetLogHandler((_, _) => { }).Build();
+        var partitions = KafkaCommandErrors.Partitions(admin, topic, timeout);
+        return partitions.Count > 0
+            ? partitions
+            : throw new DeadLetterTopicException($"topic '{topic}' does not exist on {servers}. The pipeline creates its dead-letter topic (deadLetter.topic in the pipeline config) with the first dead letter; check the name.");
     }
 
-    /// <summary>Reads every partition of <paramref name="topic"/> up to its end as of now.</summary>
-    private static IEnumerable<ConsumeResult<byte[]?, byte[]?>> ReadToEnd(IConsumer<byte[]?, byte[]?> consumer, string topic, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads every partition of <paramref name="topic"/> to its end as of now, from the beginning, or with
+    /// <paramref name="group"/> from that group's committed offsets. Partitions are assigned, not subscribed:
+    /// no group join, so no rebalance delay, and a commit while other consumers are members of the group is
+    /// refused by the broker. It stops only when every partition reported its end; a read that makes no
+    /// progress for <paramref name="stall"/> is an error, never a shorter listing.
+    /// </summary>
+    private static IEnumerable<ConsumeResult<byte[]?, byte[]?>> ReadToEnd(
+        IConsumer<byte[]?, byte[]?> consumer, string topic, IReadOnlyList<int> partitions, string? group, TimeSpan stall, CancellationToken cancellationToken)
     {
-        consumer.Subscribe(topic);
+        var start = partitions.Select(p => new TopicPartitionOffset(topic, p, Offset.Beginning)).ToList();
+        if (group is not null)
+        {
+            start = consumer.Committed(partitions.Select(p => new TopicPartition(topic, p)), stall)
+                .Select(c => c.Offset.IsSpecial ? new TopicPartitionOffset(c.TopicPartition, Offset.Beginning) : c)
+                .ToList();
+        }
+
+        consumer.Assign(start);
         var atEnd = new HashSet<int>();
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (!cancellationToken.IsCancellationRequested)
+        var progressAt = Stopwatch.GetTimestamp();
+        while (!cancellationToken.IsCancellationRequested && atEnd.Count < partitions.Count)
         {
             var result = consumer.Consume(TimeSpan.FromMilliseconds(200));
-            var assignment = consumer.Assignment;
             if (result is null)
             {
-                if ((assignment.Count > 0 && assignment.All(tp => atEnd.Contains(tp.Partition.Value))) || DateTime.UtcNow > deadline)
+                if (Stopwatch.GetElapsedTime(progressAt) > stall)
                 {
-                    break;
+                    var missing = string.Join(", ", partitions.Where(p => !atEnd.Contains(p)));
+                    throw new DeadLetterTopicException(string.Create(CultureInfo.InvariantCulture,
+                        $"no progress for {stall.TotalSeconds:0} s reading '{topic}': partition(s) {missing} did not reach their end. Check that the brokers are up and the topic's partitions have leaders."));
                 }
 
                 continue;
             }
 
+            progressAt = Stopwatch.GetTimestamp();
             if (result.IsPartitionEOF)
             {
                 atEnd.Add(result.Partition.Value);
-                if (assignment.All(tp => atEnd.Contains(tp.Partition.Value)))
-                {
-                    break;
-                }
-
                 continue;
             }
 
@@ -229,8 +299,11 @@ internal static class DlqCommand
             yield return result;
         }
 
-        consumer.Close();
+        consumer.Unassign();
     }
+
+    /// <summary>What stops a <c>dlq</c> command before or while it reads, in words for the operator.</summary>
+    private sealed class DeadLetterTopicException(string message) : Exception(message);
 
     private static bool IsJson(byte[] payload)
     {

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using CdcPipeline.Kafka;
 using CdcPipeline.Kafka.Replay;
 using Confluent.Kafka;
 
@@ -33,12 +34,12 @@ internal static class ReplayCommand
             }
 
             using var admin = new KafkaConsumerGroupAdmin(new ClientConfig { BootstrapServers = parse.GetValue(servers) });
-            return await RunAsync(admin, parse.GetValue(group)!, parse.GetValue(topic)!, target, parse.GetValue(dryRun), Console.Out, Console.Error, cancellationToken).ConfigureAwait(false);
+            return await RunAsync(admin, parse.GetValue(servers)!, parse.GetValue(group)!, parse.GetValue(topic)!, target, parse.GetValue(dryRun), Console.Out, Console.Error, cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
 
-    public static async Task<int> RunAsync(IConsumerGroupAdmin admin, string group, string topic, ReplayTarget target, bool dryRun, TextWriter output, TextWriter errors, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(IConsumerGroupAdmin admin, string servers, string group, string topic, ReplayTarget target, bool dryRun, TextWriter output, TextWriter errors, CancellationToken cancellationToken)
     {
         var planner = new ReplayPlanner(admin);
         IReadOnlyList<ReplayPlan> plan;
@@ -53,7 +54,7 @@ internal static class ReplayCommand
         }
         catch (KafkaException e)
         {
-            await errors.WriteLineAsync($"replay: Kafka error: {e.Error.Reason} ({e.Error.Code})").ConfigureAwait(false);
+            await errors.WriteLineAsync($"replay: {KafkaCommandErrors.Describe(e, servers)}").ConfigureAwait(false);
             return 1;
         }
 
@@ -75,7 +76,7 @@ internal static class ReplayCommand
         }
         catch (KafkaException e)
         {
-            await errors.WriteLineAsync($"replay: could not set the offsets: {e.Error.Reason} ({e.Error.Code})").ConfigureAwait(false);
+            await errors.WriteLineAsync($"replay: could not set the offsets: {KafkaCommandErrors.Describe(e, servers)}").ConfigureAwait(false);
             return 1;
         }
 

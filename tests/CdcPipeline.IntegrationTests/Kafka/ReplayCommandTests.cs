@@ -1,4 +1,5 @@
 using CdcPipeline.Commands;
+using CdcPipeline.IntegrationTests.Support;
 using CdcPipeline.Kafka.Replay;
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
@@ -34,7 +35,7 @@ public sealed class ReplayCommandTests(KafkaFixture kafka)
     {
         using var output = new StringWriter();
         using var errors = new StringWriter();
-        var code = await ReplayCommand.RunAsync(admin, "g", topic, ReplayTarget.Parse(to), dryRun, output, errors, TestContext.Current.CancellationToken);
+        var code = await ReplayCommand.RunAsync(admin, "fake:9092", "g", topic, ReplayTarget.Parse(to), dryRun, output, errors, TestContext.Current.CancellationToken);
         return (code, output.ToString(), errors.ToString());
     }
 
@@ -92,6 +93,32 @@ public sealed class ReplayCommandTests(KafkaFixture kafka)
     {
         var error = Assert.Throws<FormatException>(() => ReplayTarget.Parse(to));
         Assert.Contains(to.Split(':').Last(), error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_unreachable_cluster_is_an_error_that_names_it_and_what_to_check()
+    {
+        var servers = $"127.0.0.1:{FreePorts.Next()}";
+        using var admin = new KafkaConsumerGroupAdmin(new ClientConfig { BootstrapServers = servers }, TimeSpan.FromSeconds(2));
+        using var output = new StringWriter();
+        using var errors = new StringWriter();
+        var code = await ReplayCommand.RunAsync(admin, servers, "g", "t", ReplayTarget.Parse("earliest"), dryRun: true, output, errors, TestContext.Current.CancellationToken);
+        Assert.Equal(1, code);
+        Assert.StartsWith($"replay: could not reach Kafka at {servers} (", errors.ToString(), StringComparison.Ordinal);
+        Assert.Contains("Check --bootstrap-servers", errors.ToString(), StringComparison.Ordinal);
+        Assert.Equal("", output.ToString());
+    }
+
+    [Fact]
+    public async Task A_topic_that_does_not_exist_has_no_partitions_and_is_not_created_by_asking()
+    {
+        var missing = kafka.Unique("no-such-topic");
+        using var admin = new KafkaConsumerGroupAdmin(new ClientConfig { BootstrapServers = kafka.BootstrapServers });
+        Assert.Empty(await admin.PartitionsAsync(missing, TestContext.Current.CancellationToken));
+
+        // Metadata for one topic by name creates it on a broker with auto.create.topics.enable (the mock always does).
+        using var metadata = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = kafka.BootstrapServers }).Build();
+        Assert.DoesNotContain(metadata.GetMetadata(TimeSpan.FromSeconds(10)).Topics, t => t.Topic == missing);
     }
 
     [Fact]
