@@ -18,11 +18,15 @@ public static class KafkaCommandErrors
     ];
 
     /// <summary>One line for <paramref name="error"/>, naming <paramref name="servers"/> and what to check when they could not be reached.</summary>
-    public static string Describe(KafkaException error, string servers)
+    /// <param name="clientLog">The clients' last warning (<see cref="ClientLogTail"/>): a refused connection, a failed TLS handshake and a
+    /// failed SASL authentication all end as the same transport failure, and only librdkafka's log says which it was.</param>
+    public static string Describe(KafkaException error, string servers, ClientLogTail? clientLog = null)
     {
         if (Errors(error).FirstOrDefault(e => Unreachable.Contains(e.Code)) is { } unreachable)
         {
-            return $"could not reach Kafka at {servers} ({unreachable.Reason}). Check --bootstrap-servers, the network, and that the brokers are up (docker compose ps kafka).";
+            var said = clientLog?.Last is { } last ? $"; librdkafka: {last}" : "";
+            return $"could not reach Kafka at {servers} ({unreachable.Reason}{said}). Check --bootstrap-servers, the security settings (security.protocol, sasl.*, ssl.*), "
+                + "the network, and that the brokers are up (docker compose ps kafka).";
         }
 
         return $"Kafka error: {error.Error.Reason} ({error.Error.Code})";

@@ -15,10 +15,13 @@ public sealed class KafkaConsumerGroupAdmin : IConsumerGroupAdmin, IDisposable
     public KafkaConsumerGroupAdmin(ClientConfig config, TimeSpan? timeout = null)
     {
         _timeout = timeout ?? TimeSpan.FromSeconds(15);
-        _admin = new AdminClientBuilder(config).SetLogHandler((_, _) => { }).Build();
+        _admin = new AdminClientBuilder(config).SetLogHandler(ClientLog.Handle).Build();
         var consumer = new ConsumerConfig(config.ToDictionary(kv => kv.Key, kv => kv.Value)) { GroupId = "cdcpipeline-replay-probe", EnableAutoCommit = false };
-        _consumer = new ConsumerBuilder<byte[], byte[]>(consumer).SetLogHandler((_, _) => { }).Build();
+        _consumer = new ConsumerBuilder<byte[], byte[]>(consumer).SetLogHandler(ClientLog.Handle).Build();
     }
+
+    /// <summary>The clients' last warning, for an error message (their log is not printed).</summary>
+    public ClientLogTail ClientLog { get; } = new();
 
     public async Task<IReadOnlyList<string>> ActiveMembersAsync(string group, CancellationToken cancellationToken)
     {

@@ -32,35 +32,58 @@ internal static class DlqCommand
         return command;
     }
 
-    private static Option<string> Servers() => new("--bootstrap-servers") { Description = "Kafka bootstrap servers", Required = true };
+    private static Option<string?> Topic() => new("--topic") { Description = "the dead-letter topic (default: deadLetter.topic of --config)" };
 
-    private static Option<string> Topic() => new("--topic") { Description = "the dead-letter topic (deadLetter.topic)", Required = true };
+    /// <summary>The cluster and the topic from the options, or the exit code that says they were unusable.</summary>
+    private static (KafkaTarget.Resolved? Cluster, string? Topic) Resolve(KafkaTarget cluster, Option<string?> topic, ParseResult parse, string command)
+    {
+        if (cluster.Resolve(parse, Console.Error) is not { } resolved)
+        {
+            return (null, null);
+        }
+
+        var name = parse.GetValue(topic) ?? resolved.Pipeline?.Options.DeadLetter.Topic;
+        if (string.IsNullOrWhiteSpace(name))
+        {
+            Console.Error.WriteLine($"{command}: which dead-letter topic? give --topic, or --config with deadLetter.topic");
+            return (null, null);
+        }
+
+        return (resolved, name);
+    }
 
     private static Command List()
     {
-        var servers = Servers();
+        var cluster = new KafkaTarget();
         var topic = Topic();
         var max = new Option<int>("--max") { Description = "stop after this many", DefaultValueFactory = _ => int.MaxValue };
-        var command = new Command("list", "Print every dead letter as one JSON line.") { servers, topic, max };
+        var command = new Command("list", "Print every dead letter as one JSON line.") { topic, max };
+        cluster.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
+            if (Resolve(cluster, topic, parse, "dlq list") is not ({ } resolved, { } name))
+            {
+                return KafkaTarget.Unusable;
+            }
+
             var stdout = Console.OpenStandardOutput();
             await using (stdout.ConfigureAwait(false))
             {
-                return await ListAsync(parse.GetValue(servers)!, parse.GetValue(topic)!, parse.GetValue(max), stdout, Console.Error, cancellationToken).ConfigureAwait(false);
+                return await ListAsync(resolved.Cluster, name, parse.GetValue(max), stdout, Console.Error, cancellationToken).ConfigureAwait(false);
             }
         });
         return command;
     }
 
     /// <param name="timeout">How long the cluster may take to answer, and the longest a read may go without progress (default 15 s).</param>
-    public static async Task<int> ListAsync(string servers, string topic, int max, Stream output, TextWriter errors, CancellationToken cancellationToken, TimeSpan? timeout = null)
+    public static async Task<int> ListAsync(ClientConfig cluster, string topic, int max, Stream output, TextWriter errors, CancellationToken cancellationToken, TimeSpan? timeout = null)
     {
         var wait = timeout ?? DefaultTimeout;
+        var log = new ClientLogTail();
         try
         {
-            var partitions = ExistingPartitions(servers, topic, wait);
-            using var consumer = Consumer(servers, groupId: null);
+            var partitions = ExistingPartitions(cluster, topic, wait, log);
+            using var consumer = Consumer(cluster, groupId: null, log);
             var count = 0;
             foreach (var record in ReadToEnd(consumer, topic, partitions, group: null, wait, cancellationToken))
             {
@@ -89,7 +112,7 @@ internal static class DlqCommand
         }
         catch (KafkaException e)
         {
-            await errors.WriteLineAsync("dlq list: " + KafkaCommandErrors.Describe(e, servers)).ConfigureAwait(false);
+            await errors.WriteLineAsync("dlq list: " + KafkaCommandErrors.Describe(e, cluster.BootstrapServers, log)).ConfigureAwait(false);
             return 1;
         }
     }
@@ -129,7 +152,7 @@ internal static class DlqCommand
 
     private static Command Redrive()
     {
-        var servers = Servers();
+        var cluster = new KafkaTarget();
         var topic = Topic();
         var to = new Option<string?>("--to") { Description = "produce here instead of each letter's original topic" };
         var whereError = new Option<string?>("--where-error") { Description = "only letters whose cdc.error contains this text" };
@@ -137,11 +160,17 @@ internal static class DlqCommand
         var toOffset = new Option<long>("--to-offset") { Description = "only letters at or before this DLQ offset", DefaultValueFactory = _ => long.MaxValue };
         var group = new Option<string?>("--group") { Description = "progress group (default {topic}.redrive); a new name rescans everything" };
         var dryRun = new Option<bool>("--dry-run") { Description = "print what would be redriven" };
-        var command = new Command("redrive", "Re-produce dead letters to their original topic (or --to).") { servers, topic, to, whereError, fromOffset, toOffset, group, dryRun };
+        var command = new Command("redrive", "Re-produce dead letters to their original topic (or --to).") { topic, to, whereError, fromOffset, toOffset, group, dryRun };
+        cluster.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
+            if (Resolve(cluster, topic, parse, "dlq redrive") is not ({ } resolved, { } name))
+            {
+                return KafkaTarget.Unusable;
+            }
+
             var options = new RedriveOptions(parse.GetValue(to), parse.GetValue(whereError), parse.GetValue(fromOffset), parse.GetValue(toOffset), parse.GetValue(group), parse.GetValue(dryRun));
-            return await RedriveAsync(parse.GetValue(servers)!, parse.GetValue(topic)!, options, Console.Out, Console.Error, cancellationToken).ConfigureAwait(false);
+            return await RedriveAsync(resolved.Cluster, name, options, Console.Out, Console.Error, cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
@@ -149,11 +178,12 @@ internal static class DlqCommand
     internal sealed record RedriveOptions(string? To, string? WhereError, long FromOffset, long ToOffset, string? Group, bool DryRun);
 
     /// <param name="timeout">How long the cluster may take to answer, and the longest a read may go without progress (default 15 s).</param>
-    public static async Task<int> RedriveAsync(string servers, string topic, RedriveOptions options, TextWriter output, TextWriter errors, CancellationToken cancellationToken, TimeSpan? timeout = null)
+    public static async Task<int> RedriveAsync(ClientConfig cluster, string topic, RedriveOptions options, TextWriter output, TextWriter errors, CancellationToken cancellationToken, TimeSpan? timeout = null)
     {
+        var log = new ClientLogTail();
         try
         {
-            return await RedriveCoreAsync(servers, topic, options, output, timeout ?? DefaultTimeout, cancellationToken).ConfigureAwait(false);
+            return await RedriveCoreAsync(cluster, topic, options, output, timeout ?? DefaultTimeout, log, cancellationToken).ConfigureAwait(false);
         }
         catch (DeadLetterTopicException e)
         {
@@ -162,7 +192,7 @@ internal static class DlqCommand
         }
         catch (KafkaException e)
         {
-            await errors.WriteLineAsync("dlq redrive: " + KafkaCommandErrors.Describe(e, servers)).ConfigureAwait(false);
+            await errors.WriteLineAsync("dlq redrive: " + KafkaCommandErrors.Describe(e, cluster.BootstrapServers, log)).ConfigureAwait(false);
             return 1;
         }
     }
@@ -174,16 +204,16 @@ internal static class DlqCommand
         return InUse(e.Error.Code) || (e is TopicPartitionOffsetException t && t.Results.Any(r => InUse(r.Error.Code)));
     }
 
-    private static async Task<int> RedriveCoreAsync(string servers, string topic, RedriveOptions options, TextWriter output, TimeSpan timeout, CancellationToken cancellationToken)
+    private static async Task<int> RedriveCoreAsync(ClientConfig cluster, string topic, RedriveOptions options, TextWriter output, TimeSpan timeout, ClientLogTail log, CancellationToken cancellationToken)
     {
         var groupId = options.Group ?? topic + ".redrive";
-        var partitions = ExistingPartitions(servers, topic, timeout);
-        using var producer = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig { BootstrapServers = servers, EnableIdempotence = true, Acks = Acks.All })
-            .SetLogHandler((_, _) => { })
+        var partitions = ExistingPartitions(cluster, topic, timeout, log);
+        using var producer = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig(Settings(cluster)) { EnableIdempotence = true, Acks = Acks.All })
+            .SetLogHandler(log.Handle)
             .Build();
         var redriven = 0;
         var skipped = 0;
-        using var consumer = Consumer(servers, groupId);
+        using var consumer = Consumer(cluster, groupId, log);
         foreach (var record in ReadToEnd(consumer, topic, partitions, groupId, timeout, cancellationToken))
         {
             var headers = record.Message.Headers ?? [];
@@ -232,24 +262,26 @@ internal static class DlqCommand
         return 0;
     }
 
-    private static IConsumer<byte[]?, byte[]?> Consumer(string servers, string? groupId) =>
-        new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
+    /// <summary>A copy of the cluster's settings (bootstrap servers and security) for one client.</summary>
+    private static Dictionary<string, string> Settings(ClientConfig cluster) => cluster.ToDictionary(kv => kv.Key, kv => kv.Value);
+
+    private static IConsumer<byte[]?, byte[]?> Consumer(ClientConfig cluster, string? groupId, ClientLogTail log) =>
+        new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig(Settings(cluster))
         {
-            BootstrapServers = servers,
             GroupId = groupId ?? "cdcpipeline-dlq-" + Guid.NewGuid().ToString("N"),
             AutoOffsetReset = AutoOffsetReset.Earliest,
             EnableAutoCommit = false,
             EnablePartitionEof = true,
-        }).SetLogHandler((_, _) => { }).Build();
+        }).SetLogHandler(log.Handle).Build();
 
     /// <summary>The topic's partitions; a clear error when the cluster cannot be reached or has no such topic.</summary>
-    private static IReadOnlyList<int> ExistingPartitions(string servers, string topic, TimeSpan timeout)
+    private static IReadOnlyList<int> ExistingPartitions(ClientConfig cluster, string topic, TimeSpan timeout, ClientLogTail log)
     {
-        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = servers }).SetLogHandler((_, _) => { }).Build();
+        using var admin = new AdminClientBuilder(new AdminClientConfig(Settings(cluster))).SetLogHandler(log.Handle).Build();
         var partitions = KafkaCommandErrors.Partitions(admin, topic, timeout);
         return partitions.Count > 0
             ? partitions
-            : throw new DeadLetterTopicException($"topic '{topic}' does not exist on {servers}. The pipeline creates its dead-letter topic (deadLetter.topic in the pipeline config) with the first dead letter; check the name.");
+            : throw new DeadLetterTopicException($"topic '{topic}' does not exist on {cluster.BootstrapServers}. The pipeline creates its dead-letter topic (deadLetter.topic in the pipeline config) with the first dead letter; check the name.");
     }
 
     /// <summary>

@@ -6,7 +6,7 @@ using Confluent.Kafka;
 namespace CdcPipeline.Commands;
 
 /// <summary>
-/// <c>replay --bootstrap-servers B --group G --topic T --to earliest|latest|offset:P:N|timestamp:ISO [--dry-run]</c>:
+/// <c>replay --config pipeline.yaml | --bootstrap-servers B [--group G] --topic T --to earliest|latest|offset:P:N|timestamp:ISO [--dry-run]</c>:
 /// resets a stopped consumer group so the pipeline re-reads from there. Refuses while the group has
 /// members. Deterministic event ids make the re-run safe for downstream de-duplication.
 /// </summary>
@@ -14,12 +14,13 @@ internal static class ReplayCommand
 {
     public static Command Create()
     {
-        var servers = new Option<string>("--bootstrap-servers") { Description = "Kafka bootstrap servers (host:port,…)", Required = true };
-        var group = new Option<string>("--group") { Description = "the pipeline's consumer group (source.kafka.groupId)", Required = true };
+        var cluster = new KafkaTarget();
+        var group = new Option<string?>("--group") { Description = "the pipeline's consumer group (default: source.kafka.groupId of --config)" };
         var topic = new Option<string>("--topic") { Description = "the Debezium topic to replay", Required = true };
         var to = new Option<string>("--to") { Description = "earliest | latest | offset:PARTITION:OFFSET | timestamp:ISO-8601", Required = true };
         var dryRun = new Option<bool>("--dry-run") { Description = "print old → new offsets per partition, change nothing" };
-        var command = new Command("replay", "Reset a stopped pipeline's consumer group to earliest, latest, an offset or a time.") { servers, group, topic, to, dryRun };
+        var command = new Command("replay", "Reset a stopped pipeline's consumer group to earliest, latest, an offset or a time.") { group, topic, to, dryRun };
+        cluster.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             ReplayTarget target;
@@ -33,13 +34,25 @@ internal static class ReplayCommand
                 return 2;
             }
 
-            using var admin = new KafkaConsumerGroupAdmin(new ClientConfig { BootstrapServers = parse.GetValue(servers) });
-            return await RunAsync(admin, parse.GetValue(servers)!, parse.GetValue(group)!, parse.GetValue(topic)!, target, parse.GetValue(dryRun), Console.Out, Console.Error, cancellationToken).ConfigureAwait(false);
+            if (cluster.Resolve(parse, Console.Error) is not { } resolved)
+            {
+                return KafkaTarget.Unusable;
+            }
+
+            var groupId = parse.GetValue(group) ?? resolved.Pipeline?.Root["source:kafka:groupId"];
+            if (string.IsNullOrWhiteSpace(groupId))
+            {
+                await Console.Error.WriteLineAsync("replay: which consumer group? give --group, or --config with source.kafka.groupId").ConfigureAwait(false);
+                return KafkaTarget.Unusable;
+            }
+
+            using var admin = new KafkaConsumerGroupAdmin(resolved.Cluster);
+            return await RunAsync(admin, resolved.Servers, groupId, parse.GetValue(topic)!, target, parse.GetValue(dryRun), Console.Out, Console.Error, cancellationToken, admin.ClientLog).ConfigureAwait(false);
         });
         return command;
     }
 
-    public static async Task<int> RunAsync(IConsumerGroupAdmin admin, string servers, string group, string topic, ReplayTarget target, bool dryRun, TextWriter output, TextWriter errors, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(IConsumerGroupAdmin admin, string servers, string group, string topic, ReplayTarget target, bool dryRun, TextWriter output, TextWriter errors, CancellationToken cancellationToken, ClientLogTail? clientLog = null)
     {
         var planner = new ReplayPlanner(admin);
         IReadOnlyList<ReplayPlan> plan;
@@ -54,7 +67,7 @@ internal static class ReplayCommand
         }
         catch (KafkaException e)
         {
-            await errors.WriteLineAsync($"replay: {KafkaCommandErrors.Describe(e, servers)}").ConfigureAwait(false);
+            await errors.WriteLineAsync($"replay: {KafkaCommandErrors.Describe(e, servers, clientLog)}").ConfigureAwait(false);
             return 1;
         }
 
@@ -76,7 +89,7 @@ internal static class ReplayCommand
         }
         catch (KafkaException e)
         {
-            await errors.WriteLineAsync($"replay: could not set the offsets: {KafkaCommandErrors.Describe(e, servers)}").ConfigureAwait(false);
+            await errors.WriteLineAsync($"replay: could not set the offsets: {KafkaCommandErrors.Describe(e, servers, clientLog)}").ConfigureAwait(false);
             return 1;
         }
 

@@ -60,6 +60,14 @@ internal sealed class PipelineProcess : IDisposable
         }
     }
 
+    /// <summary>Waits for a command that ends by itself; returns its exit code.</summary>
+    public async Task<int> ExitCodeAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cts.Token);
+        return _process.ExitCode;
+    }
+
     /// <summary>SIGKILL: no flush, no acknowledgement, no goodbye.</summary>
     public void Kill9()
     {

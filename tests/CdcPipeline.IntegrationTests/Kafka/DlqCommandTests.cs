@@ -23,7 +23,7 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
         }
 
         using var listed = new MemoryStream();
-        Assert.Equal(0, await DlqCommand.ListAsync(kafka.BootstrapServers, dlq, int.MaxValue, listed, TextWriter.Null, TestContext.Current.CancellationToken));
+        Assert.Equal(0, await DlqCommand.ListAsync(Cluster(kafka.BootstrapServers), dlq, int.MaxValue, listed, TextWriter.Null, TestContext.Current.CancellationToken));
         var lines = Encoding.UTF8.GetString(listed.ToArray()).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
         Assert.Equal(2, lines.Count);
         var decode = lines.Single(l => l.GetProperty("headers").GetProperty("cdc.stage").GetString() == "decode");
@@ -35,12 +35,12 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
         using var firstOut = new StringWriter();
         var options = new DlqCommand.RedriveOptions(To: null, WhereError: "malformed", FromOffset: 0, ToOffset: long.MaxValue, Group: null, DryRun: false);
         using var firstErrors = new StringWriter();
-        Assert.True(0 == await DlqCommand.RedriveAsync(kafka.BootstrapServers, dlq, options, firstOut, firstErrors, TestContext.Current.CancellationToken), firstErrors.ToString());
+        Assert.True(0 == await DlqCommand.RedriveAsync(Cluster(kafka.BootstrapServers), dlq, options, firstOut, firstErrors, TestContext.Current.CancellationToken), firstErrors.ToString());
         Assert.Contains("1 redriven, 1 skipped", firstOut.ToString(), StringComparison.Ordinal);
 
         using var secondOut = new StringWriter();
         using var secondErrors = new StringWriter();
-        Assert.True(0 == await DlqCommand.RedriveAsync(kafka.BootstrapServers, dlq, options, secondOut, secondErrors, TestContext.Current.CancellationToken), secondErrors.ToString());
+        Assert.True(0 == await DlqCommand.RedriveAsync(Cluster(kafka.BootstrapServers), dlq, options, secondOut, secondErrors, TestContext.Current.CancellationToken), secondErrors.ToString());
         Assert.Contains("0 redriven, 1 skipped", secondOut.ToString(), StringComparison.Ordinal);
 
         var redriven = Assert.Single(kafka.ReadAll(original, 1));
@@ -55,13 +55,13 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
         var missing = kafka.Unique("no-such-dlq");
         using var listed = new MemoryStream();
         using var errors = new StringWriter();
-        Assert.Equal(1, await DlqCommand.ListAsync(kafka.BootstrapServers, missing, int.MaxValue, listed, errors, TestContext.Current.CancellationToken));
+        Assert.Equal(1, await DlqCommand.ListAsync(Cluster(kafka.BootstrapServers), missing, int.MaxValue, listed, errors, TestContext.Current.CancellationToken));
         Assert.Contains($"dlq list: topic '{missing}' does not exist on {kafka.BootstrapServers}", errors.ToString(), StringComparison.Ordinal);
         Assert.Equal(0, listed.Length);
 
         using var redriveErrors = new StringWriter();
         var options = new DlqCommand.RedriveOptions(To: "elsewhere", WhereError: null, FromOffset: 0, ToOffset: long.MaxValue, Group: null, DryRun: false);
-        Assert.Equal(1, await DlqCommand.RedriveAsync(kafka.BootstrapServers, missing, options, TextWriter.Null, redriveErrors, TestContext.Current.CancellationToken));
+        Assert.Equal(1, await DlqCommand.RedriveAsync(Cluster(kafka.BootstrapServers), missing, options, TextWriter.Null, redriveErrors, TestContext.Current.CancellationToken));
         Assert.Contains($"dlq redrive: topic '{missing}' does not exist", redriveErrors.ToString(), StringComparison.Ordinal);
 
         // Asking a broker for one topic by name creates it where auto.create.topics.enable is on (the mock always does).
@@ -75,7 +75,7 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
         var servers = $"127.0.0.1:{FreePorts.Next()}";
         using var listed = new MemoryStream();
         using var errors = new StringWriter();
-        var code = await DlqCommand.ListAsync(servers, "dead-letters", int.MaxValue, listed, errors, TestContext.Current.CancellationToken, TimeSpan.FromSeconds(2));
+        var code = await DlqCommand.ListAsync(Cluster(servers), "dead-letters", int.MaxValue, listed, errors, TestContext.Current.CancellationToken, TimeSpan.FromSeconds(2));
         Assert.Equal(1, code);
         Assert.Equal(0, listed.Length);
         Assert.StartsWith($"dlq list: could not reach Kafka at {servers} (", errors.ToString(), StringComparison.Ordinal);
@@ -114,7 +114,7 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
         using var output = new StringWriter();
         using var errors = new StringWriter();
         var options = new DlqCommand.RedriveOptions(To: target, WhereError: null, FromOffset: 0, ToOffset: long.MaxValue, Group: group, DryRun: false);
-        var code = await DlqCommand.RedriveAsync(kafka.BootstrapServers, dlq, options, output, errors, TestContext.Current.CancellationToken);
+        var code = await DlqCommand.RedriveAsync(Cluster(kafka.BootstrapServers), dlq, options, output, errors, TestContext.Current.CancellationToken);
         await stop.CancelAsync();
         await polling;
 
@@ -123,6 +123,8 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
         Assert.DoesNotContain("redriven", output.ToString(), StringComparison.Ordinal);
         Assert.Single(kafka.ReadAll(target, 1));
     }
+
+    private static ClientConfig Cluster(string servers) => new() { BootstrapServers = servers };
 
     private static async Task WaitUntilAsync(Func<bool> condition)
     {

@@ -1,0 +1,79 @@
+using System.CommandLine;
+using CdcPipeline.Core.Configuration;
+using CdcPipeline.Kafka.DeadLetters;
+using Confluent.Kafka;
+
+namespace CdcPipeline.Commands;
+
+/// <summary>
+/// The cluster options the Kafka operator commands (<c>replay</c>, <c>dlq</c>) share: <c>--config</c>, the pipeline
+/// YAML, whose Kafka cluster comes with its security settings (<c>security.protocol</c>, <c>sasl.*</c>, <c>ssl.*</c>
+/// under <c>source.kafka.consumer</c>, or the first Kafka sink's <c>producer</c>), the same cluster the
+/// pipeline's dead letters go to; or <c>--bootstrap-servers</c>, which overrides the file's servers.
+/// </summary>
+internal sealed class KafkaTarget
+{
+    /// <summary>Exit code when the options do not say which cluster (or group, or topic).</summary>
+    public const int Unusable = 2;
+
+    public Option<FileInfo?> Config { get; } = new("--config") { Description = "pipeline configuration (YAML): the Kafka cluster with its security settings, source.kafka.groupId, deadLetter.topic" };
+
+    public Option<string?> Servers { get; } = new("--bootstrap-servers") { Description = "Kafka bootstrap servers host:port,… (overrides the configuration's)" };
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Config);
+        command.Options.Add(Servers);
+    }
+
+    /// <summary>Resolves the cluster; null (after writing why to <paramref name="error"/>) when the options do not name one.</summary>
+    public Resolved? Resolve(ParseResult parse, TextWriter error)
+    {
+        PipelineConfiguration? pipeline = null;
+        var cluster = new ClientConfig();
+        if (parse.GetValue(Config) is { } file)
+        {
+            try
+            {
+                pipeline = PipelineConfiguration.Load(file.FullName);
+            }
+            catch (ConfigurationException e)
+            {
+                error.WriteLine(e.Message);
+                return null;
+            }
+            catch (IOException e)
+            {
+                error.WriteLine($"cannot read {file.FullName}: {e.Message}");
+                return null;
+            }
+
+            if (KafkaDeadLetterQueueFactory.ClusterFor(pipeline.Root) is { } configured)
+            {
+                cluster = new ClientConfig(configured.ToDictionary(kv => kv.Key, kv => kv.Value));
+            }
+        }
+
+        if (parse.GetValue(Servers) is { } servers)
+        {
+            cluster.BootstrapServers = servers;
+        }
+
+        if (string.IsNullOrWhiteSpace(cluster.BootstrapServers))
+        {
+            error.WriteLine(pipeline is null
+                ? "which Kafka cluster? give --bootstrap-servers host:port or --config FILE (the pipeline's source.kafka or kafka sink)"
+                : $"{pipeline.FilePath} names no Kafka cluster (neither source.kafka.bootstrapServers nor a kafka sink's); give --bootstrap-servers");
+            return null;
+        }
+
+        return new Resolved(cluster, pipeline);
+    }
+
+    /// <param name="Cluster">Bootstrap servers and client security settings, for every client the command makes.</param>
+    /// <param name="Pipeline">The pipeline configuration, when <c>--config</c> was given.</param>
+    internal sealed record Resolved(ClientConfig Cluster, PipelineConfiguration? Pipeline)
+    {
+        public string Servers => Cluster.BootstrapServers;
+    }
+}
