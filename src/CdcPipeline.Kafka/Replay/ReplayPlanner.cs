@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace CdcPipeline.Kafka.Replay;
 
 /// <summary>
@@ -44,7 +46,7 @@ public sealed class ReplayPlanner(IConsumerGroupAdmin admin)
                 ReplayTargetKind.Offset => Math.Clamp(target.Offset!.Value, low, high),
                 _ => byTime![p],
             };
-            plan.Add(new ReplayPlan(p, committed.GetValueOrDefault(p), to));
+            plan.Add(new ReplayPlan(p, committed.GetValueOrDefault(p), to, Note(target, to, low, high)));
         }
 
         return plan;
@@ -52,4 +54,13 @@ public sealed class ReplayPlanner(IConsumerGroupAdmin admin)
 
     public Task ApplyAsync(string group, string topic, IReadOnlyList<ReplayPlan> plan, CancellationToken cancellationToken) =>
         admin.AlterAsync(group, topic, plan.ToDictionary(p => p.Partition, p => p.To), cancellationToken);
+
+    /// <summary>What an operator would otherwise not see: the partition could not give what was asked for.</summary>
+    private static string? Note(ReplayTarget target, long to, long low, long high) => target.Kind switch
+    {
+        ReplayTargetKind.Offset when target.Offset > high => string.Create(CultureInfo.InvariantCulture, $"offset {target.Offset} is past the end ({high}): set to the end"),
+        ReplayTargetKind.Offset when target.Offset < low => string.Create(CultureInfo.InvariantCulture, $"offset {target.Offset} is no longer retained (the earliest is {low}): set to the earliest"),
+        ReplayTargetKind.Timestamp when to >= high && high > low => string.Create(CultureInfo.InvariantCulture, $"no record at or after {target.Timestamp!.Value.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'}: set to the end"),
+        _ => null,
+    };
 }

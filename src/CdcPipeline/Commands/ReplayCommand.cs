@@ -74,7 +74,8 @@ internal static class ReplayCommand
         foreach (var p in plan)
         {
             var from = p.From?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none";
-            await output.WriteLineAsync(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{topic}/{p.Partition}: {from} -> {p.To}")).ConfigureAwait(false);
+            var note = p.Note is null ? "" : $" ({p.Note})";
+            await output.WriteLineAsync(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{topic}/{p.Partition}: {from} -> {p.To}{note}")).ConfigureAwait(false);
         }
 
         if (dryRun)

@@ -43,9 +43,12 @@ public sealed class ReplayCommandTests(KafkaFixture kafka)
     [InlineData("earliest", "t/0: 150 -> 100|t/1: none -> 100|t/2: 199 -> 100")]
     [InlineData("latest", "t/0: 150 -> 200|t/1: none -> 200|t/2: 199 -> 200")]
     [InlineData("offset:1:120", "t/1: none -> 120")]
-    [InlineData("offset:2:5000", "t/2: 199 -> 200")]
+    [InlineData("offset:2:5000", "t/2: 199 -> 200 (offset 5000 is past the end (200): set to the end)")]
+    [InlineData("offset:1:5", "t/1: none -> 100 (offset 5 is no longer retained (the earliest is 100): set to the earliest)")]
+    [InlineData("offset:0:200", "t/0: 150 -> 200")]
     [InlineData("timestamp:2024-03-01T08:30:00Z", "t/0: 150 -> 130|t/1: none -> 130|t/2: 199 -> 130")]
     [InlineData("timestamp:2024-03-01T10:30:00+02:00", "t/0: 150 -> 130|t/1: none -> 130|t/2: 199 -> 130")]
+    [InlineData("timestamp:2024-03-01T12:00:00Z", "t/0: 150 -> 200 (no record at or after 2024-03-01T12:00:00Z: set to the end)|t/1: none -> 200 (no record at or after 2024-03-01T12:00:00Z: set to the end)|t/2: 199 -> 200 (no record at or after 2024-03-01T12:00:00Z: set to the end)")]
     public async Task Dry_run_prints_old_and_new_offsets_per_partition_and_changes_nothing(string to, string expected)
     {
         var admin = new FakeAdmin();
