@@ -51,32 +51,23 @@ internal sealed class DatabaseTarget
         var createPublication = true;
         if (parse.GetValue(Config) is { } file)
         {
-            try
+            if (ConfigFile.TryLoad(file, error) is not { } configuration)
             {
-                var configuration = PipelineConfiguration.Load(file.FullName);
-                var postgres = configuration.Root.GetSection("source:postgres");
-                if (!postgres.Exists() && parse.GetValue(Connection) is null)
-                {
-                    error.WriteLine($"{file.FullName}: no source.postgres section (the db and slot commands work on the embedded source's database); give --connection instead");
-                    return null;
-                }
+                return null;
+            }
 
-                connection = postgres["connectionString"];
-                publication = postgres["publication"];
-                slot = postgres["slot"];
-                tables.AddRange(postgres.GetSection("tables").GetChildren().Select(c => c.Value).OfType<string>());
-                createPublication = !string.Equals(postgres["createPublicationIfMissing"], "false", StringComparison.OrdinalIgnoreCase);
-            }
-            catch (ConfigurationException e)
+            var postgres = configuration.Root.GetSection("source:postgres");
+            if (!postgres.Exists() && parse.GetValue(Connection) is null)
             {
-                error.WriteLine(e.Message);
+                error.WriteLine($"{file.FullName}: no source.postgres section (the db and slot commands work on the embedded source's database); give --connection instead");
                 return null;
             }
-            catch (IOException e)
-            {
-                error.WriteLine($"cannot read {file.FullName}: {e.Message}");
-                return null;
-            }
+
+            connection = postgres["connectionString"];
+            publication = postgres["publication"];
+            slot = postgres["slot"];
+            tables.AddRange(postgres.GetSection("tables").GetChildren().Select(c => c.Value).OfType<string>());
+            createPublication = !string.Equals(postgres["createPublicationIfMissing"], "false", StringComparison.OrdinalIgnoreCase);
         }
 
         connection = parse.GetValue(Connection) ?? connection;

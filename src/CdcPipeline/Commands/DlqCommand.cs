@@ -79,8 +79,7 @@ internal static class DlqCommand
     public static async Task<int> ListAsync(ClientConfig cluster, string topic, int max, Stream output, TextWriter errors, CancellationToken cancellationToken, TimeSpan? timeout = null)
     {
         var wait = timeout ?? DefaultTimeout;
-        var log = new ClientLogTail();
-        try
+        return await GuardedAsync("dlq list", cluster, errors, async log =>
         {
             var partitions = ExistingPartitions(cluster, topic, wait, log);
             using var consumer = Consumer(cluster, groupId: null, log);
@@ -104,17 +103,29 @@ internal static class DlqCommand
 
             await output.FlushAsync(cancellationToken).ConfigureAwait(false);
             return 0;
+        }).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs a command's work; what stops it becomes one line on <paramref name="errors"/> and exit code 1.</summary>
+    private static async Task<int> GuardedAsync(string command, ClientConfig cluster, TextWriter errors, Func<ClientLogTail, Task<int>> work)
+    {
+        var log = new ClientLogTail();
+        string message;
+        try
+        {
+            return await work(log).ConfigureAwait(false);
         }
         catch (DeadLetterTopicException e)
         {
-            await errors.WriteLineAsync("dlq list: " + e.Message).ConfigureAwait(false);
-            return 1;
+            message = e.Message;
         }
         catch (KafkaException e)
         {
-            await errors.WriteLineAsync("dlq list: " + KafkaCommandErrors.Describe(e, cluster.BootstrapServers, log)).ConfigureAwait(false);
-            return 1;
+            message = KafkaCommandErrors.Describe(e, cluster.BootstrapServers, log);
         }
+
+        await errors.WriteLineAsync($"{command}: {message}").ConfigureAwait(false);
+        return 1;
     }
 
     private static void Write(Utf8JsonWriter writer, ConsumeResult<byte[]?, byte[]?> record)
@@ -180,21 +191,7 @@ internal static class DlqCommand
     /// <param name="timeout">How long the cluster may take to answer, and the longest a read may go without progress (default 15 s).</param>
     public static async Task<int> RedriveAsync(ClientConfig cluster, string topic, RedriveOptions options, TextWriter output, TextWriter errors, CancellationToken cancellationToken, TimeSpan? timeout = null)
     {
-        var log = new ClientLogTail();
-        try
-        {
-            return await RedriveCoreAsync(cluster, topic, options, output, timeout ?? DefaultTimeout, log, cancellationToken).ConfigureAwait(false);
-        }
-        catch (DeadLetterTopicException e)
-        {
-            await errors.WriteLineAsync("dlq redrive: " + e.Message).ConfigureAwait(false);
-            return 1;
-        }
-        catch (KafkaException e)
-        {
-            await errors.WriteLineAsync("dlq redrive: " + KafkaCommandErrors.Describe(e, cluster.BootstrapServers, log)).ConfigureAwait(false);
-            return 1;
-        }
+        return await GuardedAsync("dlq redrive", cluster, errors, log => RedriveCoreAsync(cluster, topic, options, output, timeout ?? DefaultTimeout, log, cancellationToken)).ConfigureAwait(false);
     }
 
     /// <summary>A commit without membership, refused because the group has members (the broker's UNKNOWN_MEMBER_ID and kin).</summary>

@@ -33,18 +33,9 @@ internal sealed class KafkaTarget
         var cluster = new ClientConfig();
         if (parse.GetValue(Config) is { } file)
         {
-            try
+            pipeline = ConfigFile.TryLoad(file, error);
+            if (pipeline is null)
             {
-                pipeline = PipelineConfiguration.Load(file.FullName);
-            }
-            catch (ConfigurationException e)
-            {
-                error.WriteLine(e.Message);
-                return null;
-            }
-            catch (IOException e)
-            {
-                error.WriteLine($"cannot read {file.FullName}: {e.Message}");
                 return null;
             }
 
