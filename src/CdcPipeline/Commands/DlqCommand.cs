@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 using CdcPipeline.Core.Json;
 using CdcPipeline.Kafka;
 using CdcPipeline.Kafka.DeadLetters;
@@ -11,8 +12,8 @@ using Confluent.Kafka;
 namespace CdcPipeline.Commands;
 
 /// <summary>
-/// <c>dlq list</c>: one JSON line per dead letter (position, headers, payload as JSON when it is JSON,
-/// else base64). <c>dlq redrive</c>: re-produces dead letters to their original topic (header
+/// <c>dlq list</c>: one JSON line per dead letter (position, key and headers as text when they are UTF-8,
+/// else base64; payload as JSON when it is JSON, else base64). <c>dlq redrive</c>: re-produces dead letters to their original topic (header
 /// <c>cdc.original.topic</c>) or <c>--to TOPIC</c>, with their original key, optionally only those whose
 /// error contains <c>--where-error</c> and within an offset range. Repeating a redrive is safe: progress
 /// is committed in consumer group <c>--group</c> (default <c>{dlq-topic}.redrive</c>) after the brokers
@@ -135,18 +136,38 @@ internal static class DlqCommand
         writer.WriteNumber("partition", record.Partition.Value);
         writer.WriteNumber("offset", record.Offset.Value);
         writer.WriteString("timestamp", record.Message.Timestamp.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
+        // Text as text, anything else (an Avro key, a binary header) as base64: a listing never loses a byte.
         if (record.Message.Key is { } key)
         {
-            writer.WriteString("key", Encoding.UTF8.GetString(key));
+            if (Utf8.IsValid(key))
+            {
+                writer.WriteString("key", key);
+            }
+            else
+            {
+                writer.WriteBase64String("keyBase64", key);
+            }
         }
 
+        var headers = (record.Message.Headers ?? []).Select(h => (h.Key, Value: h.GetValueBytes() ?? [])).ToList();
         writer.WriteStartObject("headers");
-        foreach (var header in record.Message.Headers ?? [])
+        foreach (var (name, value) in headers.Where(h => Utf8.IsValid(h.Value)))
         {
-            writer.WriteString(header.Key, Encoding.UTF8.GetString(header.GetValueBytes() ?? []));
+            writer.WriteString(name, value);
         }
 
         writer.WriteEndObject();
+        if (headers.Any(h => !Utf8.IsValid(h.Value)))
+        {
+            writer.WriteStartObject("headersBase64");
+            foreach (var (name, value) in headers.Where(h => !Utf8.IsValid(h.Value)))
+            {
+                writer.WriteBase64String(name, value);
+            }
+
+            writer.WriteEndObject();
+        }
+
         var payload = record.Message.Value ?? [];
         if (IsJson(payload))
         {

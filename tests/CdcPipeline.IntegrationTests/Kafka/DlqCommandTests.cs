@@ -50,6 +50,37 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
     }
 
     [Fact]
+    public async Task A_binary_key_or_header_is_listed_as_base64_and_text_as_text()
+    {
+        // An Avro key (magic byte, schema id, binary) is not UTF-8; decoding it as text would lose bytes.
+        var dlq = kafka.Unique("dlq");
+        byte[] avroKey = [0, 0, 0, 0, 7, 0xC3, 0x28];
+        byte[] binaryHeader = [0xFF, 0xFE, 1];
+        await kafka.Producer.ProduceAsync(dlq, new Message<byte[]?, byte[]?>
+        {
+            Key = avroKey,
+            Value = [0, 0, 0, 0, 9, 2],
+            Headers = new Headers { { "cdc.stage", "decode"u8.ToArray() }, { "trace", binaryHeader } },
+        }, TestContext.Current.CancellationToken);
+        await kafka.Producer.ProduceAsync(dlq, new Message<byte[]?, byte[]?> { Key = "order-7"u8.ToArray(), Value = "{}"u8.ToArray() }, TestContext.Current.CancellationToken);
+
+        using var listed = new MemoryStream();
+        Assert.Equal(0, await DlqCommand.ListAsync(Cluster(kafka.BootstrapServers), dlq, int.MaxValue, listed, TextWriter.Null, TestContext.Current.CancellationToken));
+        var lines = Encoding.UTF8.GetString(listed.ToArray()).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Equal(2, lines.Count);
+        var binary = lines.Single(l => l.TryGetProperty("keyBase64", out _));
+        Assert.Equal(avroKey, binary.GetProperty("keyBase64").GetBytesFromBase64());
+        Assert.False(binary.TryGetProperty("key", out _));
+        Assert.Equal("decode", binary.GetProperty("headers").GetProperty("cdc.stage").GetString());
+        Assert.False(binary.GetProperty("headers").TryGetProperty("trace", out _));
+        Assert.Equal(binaryHeader, binary.GetProperty("headersBase64").GetProperty("trace").GetBytesFromBase64());
+        Assert.Equal([0, 0, 0, 0, 9, 2], binary.GetProperty("payloadBase64").GetBytesFromBase64());
+        var text = lines.Single(l => l.TryGetProperty("key", out _));
+        Assert.Equal("order-7", text.GetProperty("key").GetString());
+        Assert.False(text.TryGetProperty("headersBase64", out _));
+    }
+
+    [Fact]
     public async Task A_dead_letter_topic_that_does_not_exist_is_an_error_and_is_not_created()
     {
         var missing = kafka.Unique("no-such-dlq");
