@@ -6,7 +6,11 @@ public interface IConsumerGroupAdmin
     /// <summary>Members currently in the group (DescribeConsumerGroups); a replay refuses while there are any.</summary>
     Task<IReadOnlyList<string>> ActiveMembersAsync(string group, CancellationToken cancellationToken);
 
+    /// <summary>The partitions of <paramref name="topic"/>; none when it does not exist (asking must not create it).</summary>
     Task<IReadOnlyList<int>> PartitionsAsync(string topic, CancellationToken cancellationToken);
+
+    /// <summary>Every topic on the cluster, to expand a subscription pattern.</summary>
+    Task<IReadOnlyList<string>> TopicsAsync(CancellationToken cancellationToken);
 
     /// <summary>The group's committed offset per partition (ListConsumerGroupOffsets); null = none committed.</summary>
     Task<IReadOnlyDictionary<int, long?>> CommittedAsync(string group, string topic, IReadOnlyList<int> partitions, CancellationToken cancellationToken);

@@ -34,6 +34,12 @@ public sealed class KafkaConsumerGroupAdmin : IConsumerGroupAdmin, IDisposable
         return Task.FromResult(KafkaCommandErrors.Partitions(_admin, topic, _timeout));
     }
 
+    public Task<IReadOnlyList<string>> TopicsAsync(CancellationToken cancellationToken)
+    {
+        IReadOnlyList<string> topics = _admin.GetMetadata(_timeout).Topics.Where(t => !t.Error.IsError).Select(t => t.Topic).Order(StringComparer.Ordinal).ToList();
+        return Task.FromResult(topics);
+    }
+
     public async Task<IReadOnlyDictionary<int, long?>> CommittedAsync(string group, string topic, IReadOnlyList<int> partitions, CancellationToken cancellationToken)
     {
         var result = await _admin.ListConsumerGroupOffsetsAsync(

@@ -1,12 +1,17 @@
 using System.CommandLine;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using CdcPipeline.Core.Configuration;
 using CdcPipeline.Kafka;
 using CdcPipeline.Kafka.Replay;
+using CdcPipeline.Kafka.Source;
+using Microsoft.Extensions.Configuration;
 using Confluent.Kafka;
 
 namespace CdcPipeline.Commands;
 
 /// <summary>
-/// <c>replay --config pipeline.yaml | --bootstrap-servers B [--group G] --topic T --to earliest|latest|offset:P:N|timestamp:ISO [--dry-run]</c>:
+/// <c>replay --config pipeline.yaml | --bootstrap-servers B [--group G] [--topic T …] --to earliest|latest|offset:P:N|timestamp:ISO [--dry-run]</c>:
 /// resets a stopped consumer group so the pipeline re-reads from there. Refuses while the group has
 /// members. Deterministic event ids make the re-run safe for downstream de-duplication.
 /// </summary>
@@ -16,7 +21,7 @@ internal static class ReplayCommand
     {
         var cluster = new KafkaTarget();
         var group = new Option<string?>("--group") { Description = "the pipeline's consumer group (default: source.kafka.groupId of --config)" };
-        var topic = new Option<string>("--topic") { Description = "the Debezium topic to replay", Required = true };
+        var topic = new Option<string[]>("--topic") { Description = "a Debezium topic to replay; repeat it for several (default: every topic the pipeline of --config subscribes to)" };
         var to = new Option<string>("--to") { Description = "earliest | latest | offset:PARTITION:OFFSET | timestamp:ISO-8601", Required = true };
         var dryRun = new Option<bool>("--dry-run") { Description = "print old → new offsets per partition, change nothing" };
         var command = new Command("replay", "Reset a stopped pipeline's consumer group to earliest, latest, an offset or a time.") { group, topic, to, dryRun };
@@ -46,19 +51,60 @@ internal static class ReplayCommand
                 return KafkaTarget.Unusable;
             }
 
+            IReadOnlyList<string> topics = parse.GetValue(topic) is { Length: > 0 } given ? given : Subscription(resolved.Pipeline);
+            if (topics.Count == 0)
+            {
+                await Console.Error.WriteLineAsync("replay: which topic? give --topic (repeat it for several), or --config with source.kafka topics, topicPattern or debezium tables").ConfigureAwait(false);
+                return KafkaTarget.Unusable;
+            }
+
             using var admin = new KafkaConsumerGroupAdmin(resolved.Cluster);
-            return await RunAsync(admin, resolved.Servers, groupId, parse.GetValue(topic)!, target, parse.GetValue(dryRun), Console.Out, Console.Error, cancellationToken, admin.ClientLog).ConfigureAwait(false);
+            return await RunAsync(admin, resolved.Servers, groupId, topics, target, parse.GetValue(dryRun), Console.Out, Console.Error, cancellationToken, admin.ClientLog).ConfigureAwait(false);
         });
         return command;
     }
 
-    public static async Task<int> RunAsync(IConsumerGroupAdmin admin, string servers, string group, string topic, ReplayTarget target, bool dryRun, TextWriter output, TextWriter errors, CancellationToken cancellationToken, ClientLogTail? clientLog = null)
+    /// <summary>The topics (or anchored patterns) the configured Kafka source subscribes to; none without one.</summary>
+    internal static IReadOnlyList<string> Subscription(PipelineConfiguration? pipeline)
+    {
+        if (pipeline?.Root.GetSection("source:kafka") is not { } section || !section.Exists())
+        {
+            return [];
+        }
+
+        return ConfigBinding.Bind<KafkaSourceOptions>(section, pipeline.Locations).Subscription();
+    }
+
+    /// <param name="topics">Topic names, or patterns starting with <c>^</c> (as in a subscription). Several are planned
+    /// together and reset only when every one could be planned; a listed topic that does not exist yet (Debezium creates a
+    /// table's topic with its first change) is skipped when there are others.</param>
+    public static async Task<int> RunAsync(IConsumerGroupAdmin admin, string servers, string group, IReadOnlyList<string> topics, ReplayTarget target, bool dryRun, TextWriter output, TextWriter errors, CancellationToken cancellationToken, ClientLogTail? clientLog = null)
     {
         var planner = new ReplayPlanner(admin);
-        IReadOnlyList<ReplayPlan> plan;
+        var plans = new List<(string Topic, IReadOnlyList<ReplayPlan> Plan)>();
         try
         {
-            plan = await planner.PlanAsync(group, topic, target, cancellationToken).ConfigureAwait(false);
+            var names = await ExpandAsync(admin, topics, cancellationToken).ConfigureAwait(false);
+            if (target.Kind == ReplayTargetKind.Offset && names.Count != 1)
+            {
+                throw new ReplayRefusedException($"offset:{target.Partition}:{target.Offset} names a partition of one topic, and this replay has {names.Count} ({string.Join(", ", names)}): give exactly one --topic");
+            }
+
+            foreach (var name in names)
+            {
+                if (names.Count > 1 && (await admin.PartitionsAsync(name, cancellationToken).ConfigureAwait(false)).Count == 0)
+                {
+                    await output.WriteLineAsync($"{name}: does not exist (yet); nothing to reset").ConfigureAwait(false);
+                    continue;
+                }
+
+                plans.Add((name, await planner.PlanAsync(group, name, target, cancellationToken).ConfigureAwait(false)));
+            }
+
+            if (plans.Count == 0)
+            {
+                throw new ReplayRefusedException($"none of the topics exists: {string.Join(", ", names)}");
+            }
         }
         catch (ReplayRefusedException e)
         {
@@ -71,11 +117,14 @@ internal static class ReplayCommand
             return 1;
         }
 
-        foreach (var p in plan)
+        foreach (var (topic, plan) in plans)
         {
-            var from = p.From?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none";
-            var note = p.Note is null ? "" : $" ({p.Note})";
-            await output.WriteLineAsync(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{topic}/{p.Partition}: {from} -> {p.To}{note}")).ConfigureAwait(false);
+            foreach (var p in plan)
+            {
+                var from = p.From?.ToString(CultureInfo.InvariantCulture) ?? "none";
+                var note = p.Note is null ? "" : $" ({p.Note})";
+                await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{topic}/{p.Partition}: {from} -> {p.To}{note}")).ConfigureAwait(false);
+            }
         }
 
         if (dryRun)
@@ -84,17 +133,54 @@ internal static class ReplayCommand
             return 0;
         }
 
-        try
+        var reset = new List<string>();
+        foreach (var (topic, plan) in plans)
         {
-            await planner.ApplyAsync(group, topic, plan, cancellationToken).ConfigureAwait(false);
-        }
-        catch (KafkaException e)
-        {
-            await errors.WriteLineAsync($"replay: could not set the offsets: {KafkaCommandErrors.Describe(e, servers, clientLog)}").ConfigureAwait(false);
-            return 1;
+            try
+            {
+                await planner.ApplyAsync(group, topic, plan, cancellationToken).ConfigureAwait(false);
+                reset.Add(topic);
+            }
+            catch (KafkaException e)
+            {
+                var done = reset.Count == 0 ? "no topic was reset" : $"already reset: {string.Join(", ", reset)}";
+                await errors.WriteLineAsync($"replay: could not set the offsets of {topic} ({done}; run the replay again): {KafkaCommandErrors.Describe(e, servers, clientLog)}").ConfigureAwait(false);
+                return 1;
+            }
         }
 
-        await output.WriteLineAsync($"group '{group}' reset; start the pipeline to re-read").ConfigureAwait(false);
+        await output.WriteLineAsync($"group '{group}' reset on {reset.Count} topic(s); start the pipeline to re-read").ConfigureAwait(false);
         return 0;
+    }
+
+    /// <summary>Topic names as given, patterns (<c>^…</c>) replaced by the cluster's topics they match; a pattern that matches none is refused.</summary>
+    private static async Task<IReadOnlyList<string>> ExpandAsync(IConsumerGroupAdmin admin, IReadOnlyList<string> topics, CancellationToken cancellationToken)
+    {
+        if (!topics.Any(t => t.StartsWith('^')))
+        {
+            return topics.Distinct(StringComparer.Ordinal).ToList();
+        }
+
+        var all = await admin.TopicsAsync(cancellationToken).ConfigureAwait(false);
+        var names = new List<string>();
+        foreach (var topic in topics)
+        {
+            if (!topic.StartsWith('^'))
+            {
+                names.Add(topic);
+                continue;
+            }
+
+            var pattern = new Regex(topic, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
+            var matched = all.Where(t => !t.StartsWith("__consumer_offsets", StringComparison.Ordinal) && !t.StartsWith("__transaction_state", StringComparison.Ordinal) && pattern.IsMatch(t)).ToList();
+            if (matched.Count == 0)
+            {
+                throw new ReplayRefusedException($"no topic matches the pattern '{topic}'");
+            }
+
+            names.AddRange(matched);
+        }
+
+        return names.Distinct(StringComparer.Ordinal).ToList();
     }
 }

@@ -130,7 +130,7 @@ public sealed class EndToEndStackTests
                 await WaitForAsync(async () => (await admin.ActiveMembersAsync(Group, ct)).Count == 0, TimeSpan.FromSeconds(30), "the stopped pipeline to leave its consumer group", ct);
                 using var output = new StringWriter(CultureInfo.InvariantCulture);
                 var target = ReplayTarget.Parse("timestamp:" + afterInsert.ToString("O", CultureInfo.InvariantCulture));
-                var code = await ReplayCommand.RunAsync(admin, stack.KafkaBootstrap, Group, OrderTopic, target, dryRun: false, output, output, ct);
+                var code = await ReplayCommand.RunAsync(admin, stack.KafkaBootstrap, Group, [OrderTopic], target, dryRun: false, output, output, ct);
                 Assert.True(code == 0, "replay failed: " + output);
             }
 

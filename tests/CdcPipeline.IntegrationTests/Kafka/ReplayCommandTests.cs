@@ -1,4 +1,5 @@
 using CdcPipeline.Commands;
+using CdcPipeline.Core.Configuration;
 using CdcPipeline.IntegrationTests.Support;
 using CdcPipeline.Kafka.Replay;
 using Confluent.Kafka;
@@ -14,10 +15,12 @@ public sealed class ReplayCommandTests(KafkaFixture kafka)
         public List<string> Members { get; } = [];
         public Dictionary<int, long?> Committed { get; } = new() { [0] = 150, [1] = null, [2] = 199 };
         public Dictionary<int, long>? Altered { get; private set; }
+        public Dictionary<string, Dictionary<int, long>> AlteredByTopic { get; } = [];
         public static readonly DateTimeOffset Start = new(2024, 3, 1, 8, 0, 0, TimeSpan.Zero);
 
         public Task<IReadOnlyList<string>> ActiveMembersAsync(string group, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<string>>(Members);
-        public Task<IReadOnlyList<int>> PartitionsAsync(string topic, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<int>>(topic == "t" ? [0, 1, 2] : []);
+        public Task<IReadOnlyList<int>> PartitionsAsync(string topic, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<int>>(topic is "t" or "legacy.public.tb_ord_mst" ? [0, 1, 2] : topic == "legacy.public.tb_cust_mst" ? [0] : []);
+        public Task<IReadOnlyList<string>> TopicsAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<string>>(["__consumer_offsets", "legacy.public.tb_cust_mst", "legacy.public.tb_ord_mst", "t"]);
         public Task<IReadOnlyDictionary<int, long?>> CommittedAsync(string group, string topic, IReadOnlyList<int> partitions, CancellationToken cancellationToken) =>
             Task.FromResult<IReadOnlyDictionary<int, long?>>(partitions.ToDictionary(p => p, p => Committed[p]));
         public Task<IReadOnlyDictionary<int, (long Low, long High)>> WatermarksAsync(string topic, IReadOnlyList<int> partitions, CancellationToken cancellationToken) =>
@@ -27,15 +30,16 @@ public sealed class ReplayCommandTests(KafkaFixture kafka)
         public Task AlterAsync(string group, string topic, IReadOnlyDictionary<int, long> offsets, CancellationToken cancellationToken)
         {
             Altered = offsets.ToDictionary();
+            AlteredByTopic[topic] = Altered;
             return Task.CompletedTask;
         }
     }
 
-    private static async Task<(int Code, string Out, string Err)> Run(FakeAdmin admin, string to, bool dryRun, string topic = "t")
+    private static async Task<(int Code, string Out, string Err)> Run(FakeAdmin admin, string to, bool dryRun, params string[] topics)
     {
         using var output = new StringWriter();
         using var errors = new StringWriter();
-        var code = await ReplayCommand.RunAsync(admin, "fake:9092", "g", topic, ReplayTarget.Parse(to), dryRun, output, errors, TestContext.Current.CancellationToken);
+        var code = await ReplayCommand.RunAsync(admin, "fake:9092", "g", topics.Length == 0 ? ["t"] : topics, ReplayTarget.Parse(to), dryRun, output, errors, TestContext.Current.CancellationToken);
         return (code, output.ToString(), errors.ToString());
     }
 
@@ -87,6 +91,56 @@ public sealed class ReplayCommandTests(KafkaFixture kafka)
         Assert.Contains("has no partition 7", errors, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_pattern_replays_every_matching_topic_together()
+    {
+        var admin = new FakeAdmin();
+        var (code, output, errors) = await Run(admin, "earliest", dryRun: false, "^legacy\\.public\\..*");
+        Assert.True(code == 0, errors);
+        Assert.Equal(
+            ["legacy.public.tb_cust_mst/0: 150 -> 100", "legacy.public.tb_ord_mst/0: 150 -> 100", "legacy.public.tb_ord_mst/1: none -> 100", "legacy.public.tb_ord_mst/2: 199 -> 100", "group 'g' reset on 2 topic(s); start the pipeline to re-read"],
+            output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        Assert.Equal(["legacy.public.tb_cust_mst", "legacy.public.tb_ord_mst"], admin.AlteredByTopic.Keys.Order());
+    }
+
+    [Fact]
+    public async Task Of_several_topics_one_not_created_yet_is_skipped_and_none_at_all_is_refused()
+    {
+        var admin = new FakeAdmin();
+        var (code, output, _) = await Run(admin, "latest", dryRun: false, "t", "legacy.public.tb_ord_dtl");
+        Assert.Equal(0, code);
+        Assert.Contains("legacy.public.tb_ord_dtl: does not exist (yet); nothing to reset", output, StringComparison.Ordinal);
+        Assert.Equal(["t"], admin.AlteredByTopic.Keys);
+
+        (code, _, var errors) = await Run(new FakeAdmin(), "latest", dryRun: false, "x", "y");
+        Assert.Equal(3, code);
+        Assert.Contains("none of the topics exists: x, y", errors, StringComparison.Ordinal);
+
+        (code, _, errors) = await Run(new FakeAdmin(), "earliest", dryRun: true, "^nothing\\..*");
+        Assert.Equal(3, code);
+        Assert.Contains("no topic matches the pattern '^nothing\\..*'", errors, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Without_topic_options_a_replay_covers_everything_the_configured_pipeline_subscribes_to()
+    {
+        var sample = PipelineConfiguration.Load(Path.Combine(KafkaRecords.RepositoryRoot, "samples", "legacy-orders", "pipeline.kafka.yaml"));
+        Assert.Equal(
+            ["legacy.public.tb_cust_mst", "legacy.public.tb_ord_mst", "legacy.public.tb_ord_dtl", "legacy.public.tb_aud_log", "__debezium-heartbeat.legacy", "legacy.transaction"],
+            ReplayCommand.Subscription(sample));
+        Assert.Empty(ReplayCommand.Subscription(null));
+    }
+
+    [Fact]
+    public async Task An_offset_target_needs_exactly_one_topic()
+    {
+        var admin = new FakeAdmin();
+        var (code, _, errors) = await Run(admin, "offset:0:120", dryRun: false, "t", "legacy.public.tb_ord_mst");
+        Assert.Equal(3, code);
+        Assert.Contains("offset:0:120 names a partition of one topic, and this replay has 2", errors, StringComparison.Ordinal);
+        Assert.Empty(admin.AlteredByTopic);
+    }
+
     [Theory]
     [InlineData("offset:1")]
     [InlineData("offset:a:1")]
@@ -105,7 +159,7 @@ public sealed class ReplayCommandTests(KafkaFixture kafka)
         using var admin = new KafkaConsumerGroupAdmin(new ClientConfig { BootstrapServers = servers }, TimeSpan.FromSeconds(2));
         using var output = new StringWriter();
         using var errors = new StringWriter();
-        var code = await ReplayCommand.RunAsync(admin, servers, "g", "t", ReplayTarget.Parse("earliest"), dryRun: true, output, errors, TestContext.Current.CancellationToken);
+        var code = await ReplayCommand.RunAsync(admin, servers, "g", ["t"], ReplayTarget.Parse("earliest"), dryRun: true, output, errors, TestContext.Current.CancellationToken);
         Assert.Equal(1, code);
         Assert.StartsWith($"replay: could not reach Kafka at {servers} (", errors.ToString(), StringComparison.Ordinal);
         Assert.Contains("Check --bootstrap-servers", errors.ToString(), StringComparison.Ordinal);
