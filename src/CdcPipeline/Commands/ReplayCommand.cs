@@ -5,8 +5,8 @@ using CdcPipeline.Core.Configuration;
 using CdcPipeline.Kafka;
 using CdcPipeline.Kafka.Replay;
 using CdcPipeline.Kafka.Source;
-using Microsoft.Extensions.Configuration;
 using Confluent.Kafka;
+using Microsoft.Extensions.Configuration;
 
 namespace CdcPipeline.Commands;
 
