@@ -32,19 +32,6 @@ public static class KafkaCommandErrors
         return $"Kafka error: {error.Error.Reason} ({error.Error.Code})";
     }
 
-    /// <summary>The partitions of <paramref name="topic"/>, none when it does not exist.</summary>
-    /// <remarks>
-    /// From the cluster's full metadata: asking for one topic by name lets the broker create it
-    /// (<c>auto.create.topics.enable</c>, on by default), so a mistyped name would leave an empty topic behind.
-    /// </remarks>
-    public static IReadOnlyList<int> Partitions(IAdminClient admin, string topic, TimeSpan timeout) =>
-        admin.GetMetadata(timeout).Topics
-            .Where(t => t.Topic == topic && !t.Error.IsError)
-            .SelectMany(t => t.Partitions)
-            .Select(p => p.PartitionId)
-            .Order()
-            .ToList();
-
     private static IEnumerable<Error> Errors(KafkaException error)
     {
         yield return error.Error;

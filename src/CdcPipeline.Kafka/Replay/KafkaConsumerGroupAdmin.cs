@@ -31,13 +31,12 @@ public sealed class KafkaConsumerGroupAdmin : IConsumerGroupAdmin, IDisposable
 
     public Task<IReadOnlyList<int>> PartitionsAsync(string topic, CancellationToken cancellationToken)
     {
-        return Task.FromResult(KafkaCommandErrors.Partitions(_admin, topic, _timeout));
+        return Task.FromResult(KafkaTopics.Partitions(_admin, topic, _timeout));
     }
 
     public Task<IReadOnlyList<string>> TopicsAsync(CancellationToken cancellationToken)
     {
-        IReadOnlyList<string> topics = _admin.GetMetadata(_timeout).Topics.Where(t => !t.Error.IsError).Select(t => t.Topic).Order(StringComparer.Ordinal).ToList();
-        return Task.FromResult(topics);
+        return Task.FromResult(KafkaTopics.Names(_admin, _timeout));
     }
 
     public async Task<IReadOnlyDictionary<int, long?>> CommittedAsync(string group, string topic, IReadOnlyList<int> partitions, CancellationToken cancellationToken)

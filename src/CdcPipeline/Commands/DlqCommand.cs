@@ -13,8 +13,9 @@ namespace CdcPipeline.Commands;
 
 /// <summary>
 /// <c>dlq list</c>: one JSON line per dead letter (position, key and headers as text when they are UTF-8,
-/// else base64; payload as JSON when it is JSON, else base64). <c>dlq redrive</c>: re-produces dead letters to their original topic (header
-/// <c>cdc.original.topic</c>) or <c>--to TOPIC</c>, with their original key, optionally only those whose
+/// else base64; payload as JSON when it is JSON, else base64). <c>dlq redrive</c>: re-produces dead
+/// letters to their original topic (header <c>cdc.original.topic</c>) or <c>--to TOPIC</c>, with their
+/// original key, optionally only those whose
 /// error contains <c>--where-error</c> and within an offset range. Repeating a redrive is safe: progress
 /// is committed in consumer group <c>--group</c> (default <c>{dlq-topic}.redrive</c>) after the brokers
 /// acknowledged the re-produced records, so a second run continues where the first stopped (a crash
@@ -35,7 +36,7 @@ internal static class DlqCommand
 
     private static Option<string?> Topic() => new("--topic") { Description = "the dead-letter topic (default: deadLetter.topic of --config)" };
 
-    /// <summary>The cluster and the topic from the options, or the exit code that says they were unusable.</summary>
+    /// <summary>The cluster and the topic from the options; nulls (after saying why on standard error) when they name none.</summary>
     private static (KafkaTarget.Resolved? Cluster, string? Topic) Resolve(KafkaTarget cluster, Option<string?> topic, ParseResult parse, string command)
     {
         if (cluster.Resolve(parse, Console.Error) is not { } resolved)
@@ -296,7 +297,7 @@ internal static class DlqCommand
     private static IReadOnlyList<int> ExistingPartitions(ClientConfig cluster, string topic, TimeSpan timeout, ClientLogTail log)
     {
         using var admin = new AdminClientBuilder(new AdminClientConfig(Settings(cluster))).SetLogHandler(log.Handle).Build();
-        var partitions = KafkaCommandErrors.Partitions(admin, topic, timeout);
+        var partitions = KafkaTopics.Partitions(admin, topic, timeout);
         return partitions.Count > 0
             ? partitions
             : throw new DeadLetterTopicException($"topic '{topic}' does not exist on {cluster.BootstrapServers}. The pipeline creates its dead-letter topic (deadLetter.topic in the pipeline config) with the first dead letter; check the name.");

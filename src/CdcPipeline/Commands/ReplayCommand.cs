@@ -84,7 +84,9 @@ internal static class ReplayCommand
         var plans = new List<(string Topic, IReadOnlyList<ReplayPlan> Plan)>();
         try
         {
-            var names = await ExpandAsync(admin, topics, cancellationToken).ConfigureAwait(false);
+            // One look at the cluster's topics serves both the patterns and the check for topics not created yet.
+            var existing = topics.Count > 1 || topics.Any(IsPattern) ? (await admin.TopicsAsync(cancellationToken).ConfigureAwait(false)).ToHashSet(StringComparer.Ordinal) : null;
+            var names = Expand(topics, existing);
             if (target.Kind == ReplayTargetKind.Offset && names.Count != 1)
             {
                 throw new ReplayRefusedException($"offset:{target.Partition}:{target.Offset} names a partition of one topic, and this replay has {names.Count} ({string.Join(", ", names)}): give exactly one --topic");
@@ -92,7 +94,7 @@ internal static class ReplayCommand
 
             foreach (var name in names)
             {
-                if (names.Count > 1 && (await admin.PartitionsAsync(name, cancellationToken).ConfigureAwait(false)).Count == 0)
+                if (existing is not null && !existing.Contains(name))
                 {
                     await output.WriteLineAsync($"{name}: does not exist (yet); nothing to reset").ConfigureAwait(false);
                     continue;
@@ -153,26 +155,24 @@ internal static class ReplayCommand
         return 0;
     }
 
-    /// <summary>Topic names as given, patterns (<c>^…</c>) replaced by the cluster's topics they match; a pattern that matches none is refused.</summary>
-    private static async Task<IReadOnlyList<string>> ExpandAsync(IConsumerGroupAdmin admin, IReadOnlyList<string> topics, CancellationToken cancellationToken)
-    {
-        if (!topics.Any(t => t.StartsWith('^')))
-        {
-            return topics.Distinct(StringComparer.Ordinal).ToList();
-        }
+    private static bool IsPattern(string topic) => topic.StartsWith('^');
 
-        var all = await admin.TopicsAsync(cancellationToken).ConfigureAwait(false);
+    /// <summary>Topic names as given, patterns (<c>^…</c>) replaced by the <paramref name="existing"/> topics they match; a pattern that matches none is refused.</summary>
+    private static List<string> Expand(IReadOnlyList<string> topics, IReadOnlySet<string>? existing)
+    {
         var names = new List<string>();
         foreach (var topic in topics)
         {
-            if (!topic.StartsWith('^'))
+            if (!IsPattern(topic))
             {
                 names.Add(topic);
                 continue;
             }
 
             var pattern = new Regex(topic, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
-            var matched = all.Where(t => !t.StartsWith("__consumer_offsets", StringComparison.Ordinal) && !t.StartsWith("__transaction_state", StringComparison.Ordinal) && pattern.IsMatch(t)).ToList();
+            var matched = existing!.Order(StringComparer.Ordinal)
+                .Where(t => !t.StartsWith("__consumer_offsets", StringComparison.Ordinal) && !t.StartsWith("__transaction_state", StringComparison.Ordinal) && pattern.IsMatch(t))
+                .ToList();
             if (matched.Count == 0)
             {
                 throw new ReplayRefusedException($"no topic matches the pattern '{topic}'");
