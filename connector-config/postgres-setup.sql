@@ -2,6 +2,8 @@
 -- init script). Nothing here touches the legacy tables' data or structure.
 
 -- A login role for the connector: REPLICATION to stream the WAL, SELECT for the initial snapshot.
+-- 'cdc' is a laptop default: set your own with ALTER ROLE cdc PASSWORD '…' (the compose stack's
+-- cdc-password.sh sets it from CDC_DB_PASSWORD, the same variable Kafka Connect reads).
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'cdc') THEN
@@ -24,12 +26,15 @@ GRANT INSERT, UPDATE, SELECT ON public.debezium_heartbeat TO cdc;
 CREATE TABLE IF NOT EXISTS public.debezium_signal (id VARCHAR(42) PRIMARY KEY, type VARCHAR(32) NOT NULL, data VARCHAR(2048));
 GRANT INSERT, SELECT, DELETE ON public.debezium_signal TO cdc;
 
--- After the heartbeat table: the publication lists it, and CREATE PUBLICATION needs every table to exist.
+-- After the heartbeat and signal tables: the publication lists them, and CREATE PUBLICATION needs every table
+-- to exist. The signal table must be published: Debezium reads signals (and an incremental snapshot's
+-- open/close watermarks, which it writes there itself) from the change stream, and pgoutput streams only
+-- published tables. Debezium adds it to its own table filter; table.include.list need not name it.
 -- The publication, created here so the connector's role needs no ownership of the legacy tables
 -- (with publication.autocreate.mode=filtered Debezium would create it itself, which requires owning them).
 -- One table list: keep it equal to source.kafka.debezium.tables (`cdcpipeline connector render` prints it).
 DROP PUBLICATION IF EXISTS debezium_legacy_pub;
-CREATE PUBLICATION debezium_legacy_pub FOR TABLE public.tb_cust_mst, public.tb_ord_mst, public.tb_ord_dtl, public.tb_aud_log, public.debezium_heartbeat;
+CREATE PUBLICATION debezium_legacy_pub FOR TABLE public.tb_cust_mst, public.tb_ord_mst, public.tb_ord_dtl, public.tb_aud_log, public.debezium_heartbeat, public.debezium_signal;
 
 -- The audit log has no primary key: without a replica identity PostgreSQL refuses UPDATE/DELETE on a
 -- published table. FULL logs the whole old row (the legacy app only inserts into it).

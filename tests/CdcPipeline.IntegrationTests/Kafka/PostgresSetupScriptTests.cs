@@ -1,5 +1,9 @@
+using System.Diagnostics;
+using System.Globalization;
 using CdcPipeline.IntegrationTests.Readiness;
 using CdcPipeline.IntegrationTests.Support;
+using CdcPipeline.Postgres.Readiness;
+using Npgsql;
 
 namespace CdcPipeline.IntegrationTests.Kafka;
 
@@ -13,19 +17,15 @@ public sealed class PostgresSetupScriptTests(PostgresFixture fixture) : LegacyDa
     [Fact]
     public async Task The_DBA_setup_script_runs_after_the_sample_schema_and_again_without_error()
     {
-        // The script names the compose database (legacy); this test's database has its own name.
-        var script = await File.ReadAllTextAsync(Path.Combine(PostgresFixture.RepoRoot, "connector-config", "postgres-setup.sql"), Ct);
-        Assert.Contains("ON DATABASE legacy ", script, StringComparison.Ordinal);
-        script = script.Replace("ON DATABASE legacy ", $"ON DATABASE \"{Db.Name}\" ", StringComparison.Ordinal);
-
-        await Db.ExecuteAsync(script);
+        await RunSetupScriptAsync();
 
         // A DBA may run it twice (e.g. after adding a table): it must stay idempotent.
-        await Db.ExecuteAsync(script);
+        await RunSetupScriptAsync();
 
+        // The signal table too: Debezium reads signals and incremental-snapshot watermarks from the change stream.
         var published = (await Db.QueryAsync("SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = 'debezium_legacy_pub' ORDER BY 1"))
             .Select(r => (string)r[0]!).ToList();
-        Assert.Equal(LegacyTables.Append("public.debezium_heartbeat").Order(StringComparer.Ordinal), published);
+        Assert.Equal(LegacyTables.Append("public.debezium_heartbeat").Append("public.debezium_signal").Order(StringComparer.Ordinal), published);
         Assert.True(await Db.ScalarAsync<bool>("SELECT rolreplication AND rolcanlogin FROM pg_roles WHERE rolname = 'cdc'"));
         Assert.True(await Db.ScalarAsync<bool>("SELECT has_table_privilege('cdc', 'public.debezium_heartbeat', 'INSERT, UPDATE')"));
         Assert.True(await Db.ScalarAsync<bool>("SELECT has_table_privilege('cdc', 'public.debezium_signal', 'INSERT, SELECT, DELETE')"));
@@ -33,5 +33,51 @@ public sealed class PostgresSetupScriptTests(PostgresFixture fixture) : LegacyDa
         var identities = (await Db.QueryAsync("SELECT relname || '=' || relreplident::text FROM pg_class WHERE relname IN ('tb_aud_log', 'tb_ord_mst', 'tb_cust_mst') ORDER BY 1"))
             .Select(r => (string)r[0]!).ToList();
         Assert.Equal(["tb_aud_log=f", "tb_cust_mst=f", "tb_ord_mst=f"], identities);
+    }
+
+    [Fact]
+    public async Task The_compose_password_script_gives_the_cdc_role_the_password_Kafka_Connect_is_given()
+    {
+        var psql = new[] { "/usr/bin/psql", "/usr/lib/postgresql/15/bin/psql" }.FirstOrDefault(File.Exists);
+        if (psql is null)
+        {
+            Assert.Skip("psql not installed (Debian package postgresql-client-15): connector-config/cdc-password.sh runs it");
+        }
+
+        await RunSetupScriptAsync();
+        var password = "pw-" + Guid.NewGuid().ToString("N");
+        var admin = new NpgsqlConnectionStringBuilder(Fixture.AdminConnectionString);
+        var psi = new ProcessStartInfo("bash", [Path.Combine(PostgresFixture.RepoRoot, "connector-config", "cdc-password.sh")])
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        };
+
+        // What the postgres image's entrypoint gives its init scripts, plus libpq's settings for this cluster.
+        psi.Environment["PATH"] = Path.GetDirectoryName(psql) + ":" + Environment.GetEnvironmentVariable("PATH");
+        psi.Environment["POSTGRES_USER"] = admin.Username;
+        psi.Environment["POSTGRES_DB"] = Db.Name;
+        psi.Environment["PGHOST"] = admin.Host;
+        psi.Environment["PGPORT"] = admin.Port.ToString(CultureInfo.InvariantCulture);
+        psi.Environment["PGPASSWORD"] = admin.Password ?? "";
+        psi.Environment["CDC_DB_PASSWORD"] = password;
+        using var process = Process.Start(psi)!;
+        var stderr = process.StandardError.ReadToEndAsync(Ct);
+        var stdout = await process.StandardOutput.ReadToEndAsync(Ct);
+        await process.WaitForExitAsync(Ct);
+
+        Assert.True(process.ExitCode == 0, $"cdc-password.sh failed ({process.ExitCode}): {await stderr}");
+        Assert.DoesNotContain(password, stdout + await stderr, StringComparison.Ordinal);
+        var verifier = await Db.ScalarAsync<string>("SELECT rolpassword FROM pg_authid WHERE rolname = 'cdc'");
+        Assert.True(ScramVerifier.Matches(verifier, password), "the cdc role's password is the one given in CDC_DB_PASSWORD");
+        Assert.False(ScramVerifier.Matches(verifier, "cdc"), "the script's laptop default was replaced");
+    }
+
+    /// <summary>Runs connector-config/postgres-setup.sql on this test's database (the script names the compose database, legacy).</summary>
+    private async Task RunSetupScriptAsync()
+    {
+        var script = await File.ReadAllTextAsync(Path.Combine(PostgresFixture.RepoRoot, "connector-config", "postgres-setup.sql"), Ct);
+        Assert.Contains("ON DATABASE legacy ", script, StringComparison.Ordinal);
+        await Db.ExecuteAsync(script.Replace("ON DATABASE legacy ", $"ON DATABASE \"{Db.Name}\" ", StringComparison.Ordinal));
     }
 }

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs after postgres-setup.sql as an init script of the compose stack's postgres service: gives the
+# connector's role the password Kafka Connect is given (CDC_DB_PASSWORD, read there through
+# ${env:CDC_DB_PASSWORD}), so changing it in .env changes both sides. A .sql init script cannot read
+# the environment. psql's :'pw' quotes the value as a literal; it is never echoed.
+set -euo pipefail
+if [[ -z "${CDC_DB_PASSWORD:-}" ]]; then
+  echo "cdc-password.sh: CDC_DB_PASSWORD is empty; the cdc role keeps the password postgres-setup.sql gave it" >&2
+  exit 0
+fi
+psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" -v pw="$CDC_DB_PASSWORD" <<'SQL'
+ALTER ROLE cdc PASSWORD :'pw';
+SQL
