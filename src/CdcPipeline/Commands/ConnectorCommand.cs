@@ -36,15 +36,16 @@ internal static class ConnectorCommand
         var command = new Command("render", "Print the connector configuration JSON (the body of PUT /connectors/{name}/config).") { config, format };
         command.SetAction(async (parse, _) =>
         {
+            var (output, error) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
             try
             {
                 var (_, json) = Build(parse.GetValue(config)!, parse.GetValue(format));
-                await Console.Out.WriteLineAsync(json.ToJsonString(new JsonSerializerOptions { WriteIndented = true })).ConfigureAwait(false);
+                await output.WriteLineAsync(json.ToJsonString(new JsonSerializerOptions { WriteIndented = true })).ConfigureAwait(false);
                 return 0;
             }
             catch (ConfigurationException e)
             {
-                await Console.Error.WriteLineAsync($"connector render: {e.Message}").ConfigureAwait(false);
+                await error.WriteLineAsync($"connector render: {e.Message}").ConfigureAwait(false);
                 return 2;
             }
         });
@@ -60,6 +61,7 @@ internal static class ConnectorCommand
         var command = new Command(name, description) { config, format, url, connector };
         command.SetAction(async (parse, cancellationToken) =>
         {
+            var (output, error) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
             try
             {
                 string? connectorName = parse.GetValue(connector);
@@ -72,29 +74,41 @@ internal static class ConnectorCommand
 
                 if (connectorName is null)
                 {
-                    await Console.Error.WriteLineAsync($"connector {name}: give --name or --config").ConfigureAwait(false);
+                    await error.WriteLineAsync($"connector {name}: give --name or --config").ConfigureAwait(false);
                     return 2;
                 }
 
                 if (!Uri.TryCreate(parse.GetValue(url), UriKind.Absolute, out var baseUrl) || baseUrl.Scheme is not ("http" or "https"))
                 {
-                    await Console.Error.WriteLineAsync($"connector {name}: --connect-url '{parse.GetValue(url)}' is not an http(s) URL, e.g. http://localhost:8083").ConfigureAwait(false);
+                    await error.WriteLineAsync($"connector {name}: --connect-url '{parse.GetValue(url)}' is not an http(s) URL, e.g. http://localhost:8083").ConfigureAwait(false);
                     return 2;
                 }
 
                 using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
                 var result = await call(new KafkaConnectClient(http, baseUrl), connectorName, body, cancellationToken).ConfigureAwait(false);
-                await Console.Out.WriteLineAsync(result?.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) ?? $"{name}: ok").ConfigureAwait(false);
+                await output.WriteLineAsync(result?.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) ?? $"{name}: ok").ConfigureAwait(false);
+                if (name == "status" && ConnectorStatus.Failures(result) is { Count: > 0 } failures)
+                {
+                    // Scripts and health checks read the exit code: a FAILED connector or task is not "ok".
+                    foreach (var failure in failures)
+                    {
+                        await error.WriteLineAsync($"connector {connectorName}: {failure}").ConfigureAwait(false);
+                    }
+
+                    await error.WriteLineAsync($"Fix the cause (docker compose logs connect shows the whole trace), then: cdcpipeline connector restart --name {connectorName}, with the same --connect-url").ConfigureAwait(false);
+                    return 1;
+                }
+
                 return 0;
             }
             catch (ConfigurationException e)
             {
-                await Console.Error.WriteLineAsync($"connector {name}: {e.Message}").ConfigureAwait(false);
+                await error.WriteLineAsync($"connector {name}: {e.Message}").ConfigureAwait(false);
                 return 2;
             }
             catch (KafkaConnectException e)
             {
-                await Console.Error.WriteLineAsync($"connector {name}: {e.Message}").ConfigureAwait(false);
+                await error.WriteLineAsync($"connector {name}: {e.Message}").ConfigureAwait(false);
                 return 1;
             }
         });

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
 using CdcPipeline.Commands;
+using CdcPipeline.IntegrationTests.Readiness;
 using CdcPipeline.IntegrationTests.Support;
 using CdcPipeline.Kafka.Connect;
 
@@ -51,6 +52,48 @@ public sealed class ConnectorCommandTests
         Assert.Equal(404, error.StatusCode);
         Assert.Contains("No status found for connector legacy-orders", error.Message, StringComparison.Ordinal);
         Assert.Contains("connector apply", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Status_exits_1_and_names_what_failed_when_the_connector_or_a_task_is_FAILED()
+    {
+        const string failed = """
+            {"name":"legacy-orders","connector":{"state":"RUNNING","worker_id":"connect:8083"},
+             "tasks":[{"id":0,"state":"FAILED","worker_id":"connect:8083","trace":"org.apache.kafka.connect.errors.ConnectException: An exception occurred in the change event producer. This connector will be stopped.\n\tat io.debezium.pipeline.ErrorHandler.setProducerThrowable(ErrorHandler.java:67)\n"},
+                      {"id":1,"state":"RUNNING","worker_id":"connect:8083"}],"type":"source"}
+            """;
+        const string running = """
+            {"name":"legacy-orders","connector":{"state":"RUNNING","worker_id":"connect:8083"},"tasks":[{"id":0,"state":"RUNNING","worker_id":"connect:8083"}],"type":"source"}
+            """;
+        var port = FreePorts.Next();
+        using var listener = new HttpListener();
+        listener.Prefixes.Add($"http://127.0.0.1:{port}/");
+        listener.Start();
+        var server = Task.Run(async () =>
+        {
+            foreach (var answer in new[] { failed, running })
+            {
+                var context = await listener.GetContextAsync();
+                context.Response.StatusCode = 200;
+                context.Response.ContentType = "application/json";
+                await context.Response.OutputStream.WriteAsync(Encoding.UTF8.GetBytes(answer));
+                context.Response.Close();
+            }
+        }, TestContext.Current.CancellationToken);
+
+        var first = await Cli.RunAsync("connector", "status", "--name", "legacy-orders", "--connect-url", $"http://127.0.0.1:{port}");
+        var second = await Cli.RunAsync("connector", "status", "--name", "legacy-orders", "--connect-url", $"http://127.0.0.1:{port}");
+        await server;
+
+        Assert.Equal(1, first.Code);
+        Assert.Contains("\"FAILED\"", first.Stdout, StringComparison.Ordinal);
+        Assert.Contains("connector legacy-orders: task 0 is FAILED: org.apache.kafka.connect.errors.ConnectException: An exception occurred in the change event producer. This connector will be stopped.",
+            first.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("task 1", first.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("ErrorHandler.java", first.Stderr, StringComparison.Ordinal);
+        Assert.Contains("connector restart --name legacy-orders", first.Stderr, StringComparison.Ordinal);
+        Assert.Equal(0, second.Code);
+        Assert.Equal("", second.Stderr);
     }
 
     [Fact]
