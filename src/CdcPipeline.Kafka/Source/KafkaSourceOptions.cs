@@ -11,6 +11,10 @@ public sealed class KafkaSourceOptions
     /// <summary>Consumer group; defaults to the pipeline name.</summary>
     public string? GroupId { get; set; }
 
+    /// <summary>The consumer group the source joins: <see cref="GroupId"/>, else the pipeline's name.</summary>
+    public static string EffectiveGroupId(string? groupId, string pipelineName) =>
+        string.IsNullOrWhiteSpace(groupId) ? pipelineName : groupId;
+
     public List<string>? Topics { get; set; }
 
     /// <summary>A regular expression over topic names; librdkafka treats a subscription starting with <c>^</c> as a pattern.</summary>

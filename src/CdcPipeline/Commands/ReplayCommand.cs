@@ -20,7 +20,7 @@ internal static class ReplayCommand
     public static Command Create()
     {
         var cluster = new KafkaTarget();
-        var group = new Option<string?>("--group") { Description = "the pipeline's consumer group (default: source.kafka.groupId of --config)" };
+        var group = new Option<string?>("--group") { Description = "the pipeline's consumer group (default: source.kafka.groupId of --config, else its pipeline name)" };
         var topic = new Option<string[]>("--topic") { Description = "a Debezium topic to replay; repeat it for several (default: every topic the pipeline of --config subscribes to)" };
         var to = new Option<string>("--to") { Description = "earliest | latest | offset:PARTITION:OFFSET | timestamp:ISO-8601", Required = true };
         var dryRun = new Option<bool>("--dry-run") { Description = "print old → new offsets per partition, change nothing" };
@@ -44,10 +44,14 @@ internal static class ReplayCommand
                 return KafkaTarget.Unusable;
             }
 
-            var groupId = parse.GetValue(group) ?? resolved.Pipeline?.Root["source:kafka:groupId"];
+            // The group the pipeline's source joins: source.kafka.groupId, else the pipeline's name.
+            var groupId = parse.GetValue(group)
+                ?? (resolved.Pipeline is { } pipeline && pipeline.Root.GetSection("source:kafka").Exists()
+                    ? KafkaSourceOptions.EffectiveGroupId(pipeline.Root["source:kafka:groupId"], pipeline.Options.Name)
+                    : null);
             if (string.IsNullOrWhiteSpace(groupId))
             {
-                await Console.Error.WriteLineAsync("replay: which consumer group? give --group, or --config with source.kafka.groupId").ConfigureAwait(false);
+                await Console.Error.WriteLineAsync("replay: which consumer group? give --group, or --config of a pipeline with a kafka source").ConfigureAwait(false);
                 return KafkaTarget.Unusable;
             }
 
