@@ -80,7 +80,7 @@ public sealed class KafkaSourceFactory : ISourceFactory
         var config = new ConsumerConfig
         {
             BootstrapServers = options.BootstrapServers,
-            GroupId = string.IsNullOrEmpty(options.GroupId) ? pipelineName : options.GroupId,
+            GroupId = KafkaSourceOptions.EffectiveGroupId(options.GroupId, pipelineName),
             ClientId = pipelineName + "-source",
             AutoOffsetReset = Enum.Parse<AutoOffsetReset>(options.AutoOffsetReset, ignoreCase: true),
             EnableAutoCommit = true,
