@@ -32,7 +32,11 @@ public sealed class DebeziumConnectorOptions
     [RegularExpression("^(filtered|disabled|all_tables|no_tables)$", ErrorMessage = "must be filtered, disabled, all_tables or no_tables")]
     public string PublicationAutocreateMode { get; set; } = "filtered";
 
-    [RegularExpression("^(initial|never|initial_only|always|when_needed|no_data|recovery)$", ErrorMessage = "must be a Debezium snapshot.mode: initial, never, initial_only, always, when_needed, no_data or recovery")]
+    /// <summary>
+    /// The modes Debezium 2.5's PostgreSQL connector knows (connector-config/Dockerfile pins 2.5.4): Connect refuses
+    /// 2.6's when_needed, no_data and recovery there, so render refuses them first.
+    /// </summary>
+    [RegularExpression("^(initial|never|initial_only|always)$", ErrorMessage = "must be a snapshot.mode Debezium 2.5 knows (the version connector-config/Dockerfile pins): initial, never, initial_only or always; when_needed, no_data and recovery need Debezium 2.6 or later")]
     public string SnapshotMode { get; set; } = "initial";
 
     [Range(0, int.MaxValue)]

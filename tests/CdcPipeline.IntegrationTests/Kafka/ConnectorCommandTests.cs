@@ -107,6 +107,25 @@ public sealed class ConnectorCommandTests
         Assert.Contains("docker compose ps connect", error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void A_snapshot_mode_the_pinned_Debezium_does_not_know_is_refused_before_Connect_sees_it()
+    {
+        var sample = File.ReadAllText(Path.Combine(KafkaRecords.RepositoryRoot, "samples", "legacy-orders", "pipeline.kafka.yaml"));
+        Assert.Contains("snapshotMode: initial", sample, StringComparison.Ordinal);
+        var file = Path.Combine(Path.GetTempPath(), $"connector-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(file, sample.Replace("snapshotMode: initial", "snapshotMode: when_needed", StringComparison.Ordinal));
+        try
+        {
+            var error = Assert.Throws<CdcPipeline.Core.Configuration.ConfigurationException>(() => ConnectorCommand.Build(new FileInfo(file), "avro"));
+            Assert.Contains("snapshotMode", error.Message, StringComparison.OrdinalIgnoreCase);
+            Assert.Contains("need Debezium 2.6 or later", error.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
     [Theory]
     [InlineData("avro", "legacy-orders-avro.json")]
     [InlineData("json", "legacy-orders-json.json")]
