@@ -44,6 +44,12 @@ public sealed class ChangeEvent
     public ReadOnlyMemory<byte>? Raw { get; init; }
 
     /// <summary>
+    /// The original key bytes (a Kafka key), kept with <see cref="Raw"/>: a dead letter redriven without its key
+    /// would be refused by a compacted topic and land on an arbitrary partition. Null when not retained or keyless.
+    /// </summary>
+    public ReadOnlyMemory<byte>? RawKey { get; init; }
+
+    /// <summary>
     /// This change without its payload — row images, message, key-change rows and raw bytes — but with
     /// everything that says what and where it was (kind, operation, source, position, key, transaction,
     /// capture time). What a domain event made by a rule keeps: its data holds what the rule took from

@@ -11,7 +11,7 @@ public sealed record DebeziumDecoderOptions
     /// <summary>See <see cref="BinaryHandlingMode"/>: how a BYTEA carried as a string is decoded.</summary>
     public BinaryHandlingMode BinaryHandlingMode { get; init; } = BinaryHandlingMode.Bytes;
 
-    /// <summary>Keep the record's value bytes in <see cref="Changes.ChangeEvent.Raw"/> (for dead letters).</summary>
+    /// <summary>Keep the record's value and key bytes in <see cref="Changes.ChangeEvent.Raw"/> and <see cref="Changes.ChangeEvent.RawKey"/> (for dead letters).</summary>
     public bool RetainRaw { get; init; }
 
     /// <summary>The heartbeat topic prefix (<c>topic.heartbeat.prefix</c>).</summary>

@@ -30,6 +30,7 @@ public static class DebeziumEnvelope
     {
         var topic = record.Topic;
         var raw = options.RetainRaw ? record.Value : null;
+        var rawKey = options.RetainRaw ? record.Key : null;
         if (value is null)
         {
             if (key is null)
@@ -62,12 +63,13 @@ public static class DebeziumEnvelope
                 Key = key,
                 CapturedAt = Millis(value, "ts_ms"),
                 Raw = raw,
+                RawKey = rawKey,
             };
         }
 
         if (valueSchemaName == TransactionSchemaName || (!value.ContainsKey("op") && value.ContainsKey("status") && value.ContainsKey("id")))
         {
-            return Transaction(record, value, options, raw);
+            return Transaction(record, value, options, raw, rawKey);
         }
 
         if (!value.TryGetValue("op", out var opValue) || opValue is not string opText)
@@ -95,6 +97,7 @@ public static class DebeziumEnvelope
                 Message = Message(value, source),
                 CapturedAt = capturedAt,
                 Raw = raw,
+                RawKey = rawKey,
             };
         }
 
@@ -111,6 +114,7 @@ public static class DebeziumEnvelope
             OldKey = oldKey,
             CapturedAt = capturedAt,
             Raw = raw,
+            RawKey = rawKey,
         };
     }
 
@@ -119,7 +123,7 @@ public static class DebeziumEnvelope
         || (schemaName is null && topic is not null && topic.StartsWith(options.HeartbeatTopicPrefix + ".", StringComparison.Ordinal))
         || (schemaName is null && value.Count == 1 && value.ContainsKey("ts_ms"));
 
-    private static ChangeEvent Transaction(DebeziumRecord record, Row value, DebeziumDecoderOptions options, ReadOnlyMemory<byte>? raw)
+    private static ChangeEvent Transaction(DebeziumRecord record, Row value, DebeziumDecoderOptions options, ReadOnlyMemory<byte>? raw, ReadOnlyMemory<byte>? rawKey)
     {
         var status = Text(value, "status") ?? throw DebeziumDecodeException.ForField("status", "transaction metadata without a status");
         var id = Text(value, "id") ?? throw DebeziumDecodeException.ForField("id", "transaction metadata without an id");
@@ -160,6 +164,7 @@ public static class DebeziumEnvelope
             },
             CapturedAt = Millis(value, "ts_ms"),
             Raw = raw,
+            RawKey = rawKey,
         };
     }
 

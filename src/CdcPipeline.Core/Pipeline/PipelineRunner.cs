@@ -177,6 +177,7 @@ public sealed class PipelineRunner
                     ErrorType = e.GetType().FullName,
                     Position = change.Position,
                     Payload = change.Raw ?? System.Text.Encoding.UTF8.GetBytes(CanonicalJson.Serialize(change)),
+                    Key = change.RawKey,
                     FailedAt = _time.GetUtcNow(),
                     Attempts = 1,
                 },

@@ -21,4 +21,19 @@ public sealed record DeadLetter
     public ReadOnlyMemory<byte>? Key { get; init; }
     public DateTimeOffset FailedAt { get; init; }
     public int Attempts { get; init; }
+
+    /// <summary>
+    /// True when <see cref="Payload"/> and <see cref="Key"/> are the source record itself, so a redrive may put it
+    /// back where it came from; false when they are a domain event (a sink's letter, or a command for a sink that
+    /// is not configured), which would poison a change topic.
+    /// </summary>
+    public bool HoldsSourceRecord => HoldsSourceRecordFor(Stage, EventId);
+
+    /// <summary>
+    /// Decode and translate letters hold the record the source read; every letter about a domain event carries
+    /// that event's id (a sink's letter has a sink's name as stage, and a command for an unknown sink is a
+    /// <c>translate</c> letter with an event id). The same rule reads a letter back from its stage and event id.
+    /// </summary>
+    public static bool HoldsSourceRecordFor(string? stage, string? eventId) =>
+        eventId is null && stage is "decode" or "translate";
 }

@@ -7,6 +7,7 @@ public static class DeadLetterHeaders
     public const string ErrorType = "cdc.error.type";
     public const string Stage = "cdc.stage";
     public const string Position = "cdc.position";
+    /// <summary>Where the source record came from; only on a letter that holds it (stage decode or translate, no event id).</summary>
     public const string OriginalTopic = "cdc.original.topic";
     public const string OriginalPartition = "cdc.original.partition";
     public const string OriginalOffset = "cdc.original.offset";

@@ -9,8 +9,9 @@ namespace CdcPipeline.Kafka.DeadLetters;
 
 /// <summary>
 /// Dead letters on a Kafka topic: the value is the original bytes (a Debezium record's value, or the
-/// event body a sink could not deliver), the key the original key, and the reason travels in
-/// <see cref="DeadLetterHeaders"/>. <see cref="WriteAsync"/> returns once the brokers have it, so a
+/// event body a sink could not deliver), the key the original key (or the event id), and the reason travels in
+/// <see cref="DeadLetterHeaders"/>; <c>cdc.original.topic</c>, <c>.partition</c> and <c>.offset</c> only on a
+/// letter that holds the source record (<see cref="DeadLetter.HoldsSourceRecord"/>), where a redrive may send it. <see cref="WriteAsync"/> returns once the brokers have it, so a
 /// record's offset is never acknowledged before its dead letter is safe.
 /// </summary>
 public sealed class KafkaDeadLetterQueue : IDeadLetterQueue, IAsyncDisposable
@@ -52,8 +53,10 @@ public sealed class KafkaDeadLetterQueue : IDeadLetterQueue, IAsyncDisposable
         if (letter.Position is { } position)
         {
             Add(headers, DeadLetterHeaders.Position, position.ToString());
+            // Only a letter that holds the source record names the topic it came from: a sink's letter holds a
+            // domain event, and a redrive to the change topic would feed the pipeline a record it cannot decode.
             var slash = position.Stream.LastIndexOf('/');
-            if (slash > 0 && int.TryParse(position.Stream.AsSpan(slash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out _))
+            if (letter.HoldsSourceRecord && slash > 0 && int.TryParse(position.Stream.AsSpan(slash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out _))
             {
                 Add(headers, DeadLetterHeaders.OriginalTopic, position.Stream[..slash]);
                 Add(headers, DeadLetterHeaders.OriginalPartition, position.Stream[(slash + 1)..]);

@@ -1,10 +1,12 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Unicode;
 using CdcPipeline.Core.Json;
+using CdcPipeline.Core.Sinks;
 using CdcPipeline.Kafka;
 using CdcPipeline.Kafka.DeadLetters;
 using Confluent.Kafka;
@@ -14,13 +16,14 @@ namespace CdcPipeline.Commands;
 /// <summary>
 /// <c>dlq list</c>: one JSON line per dead letter (position, key and headers as text when they are UTF-8,
 /// else base64; payload as JSON when it is JSON, else base64). <c>dlq redrive</c>: re-produces dead
-/// letters to their original topic (header <c>cdc.original.topic</c>) or <c>--to TOPIC</c>, with their
-/// original key, optionally only those whose
-/// error contains <c>--where-error</c> and within an offset range. Repeating a redrive is safe: progress
-/// is committed in consumer group <c>--group</c> (default <c>{dlq-topic}.redrive</c>) after the brokers
-/// acknowledged the re-produced records, so a second run continues where the first stopped (a crash
-/// in between may re-send the last batch; the pipeline then treats them as new records — give the
-/// downstream its de-duplication by <c>cdc.redriven.from</c> header or event content).
+/// letters with their original key, optionally only those of a <c>--stage</c>, whose error contains
+/// <c>--where-error</c>, or within an offset range. A letter that holds the source record (stage decode or
+/// translate) goes back to the topic and partition it was read from (headers <c>cdc.original.*</c>); any other
+/// (a domain event a sink could not take) only to <c>--to TOPIC</c> — without it, it is reported and skipped.
+/// Repeating a redrive is safe: progress is committed in a consumer group after the brokers acknowledged the
+/// re-produced records, so a second run continues where the first stopped (a crash in between may re-send the
+/// last letter; the pipeline then treats it as a new record — give the downstream its de-duplication by
+/// <c>cdc.redriven.from</c> header or event content). See <see cref="ProgressGroup"/> for which group.
 /// </summary>
 internal static class DlqCommand
 {
@@ -187,13 +190,14 @@ internal static class DlqCommand
     {
         var cluster = new KafkaTarget();
         var topic = Topic();
-        var to = new Option<string?>("--to") { Description = "produce here instead of each letter's original topic" };
+        var to = new Option<string?>("--to") { Description = "produce here instead of each letter's original topic (needed for a letter that holds a domain event)" };
+        var stage = new Option<string?>("--stage") { Description = "only letters of this stage (cdc.stage: decode, translate, or a sink's name)" };
         var whereError = new Option<string?>("--where-error") { Description = "only letters whose cdc.error contains this text" };
         var fromOffset = new Option<long>("--from-offset") { Description = "only letters at or after this DLQ offset", DefaultValueFactory = _ => 0 };
         var toOffset = new Option<long>("--to-offset") { Description = "only letters at or before this DLQ offset", DefaultValueFactory = _ => long.MaxValue };
-        var group = new Option<string?>("--group") { Description = "progress group (default {topic}.redrive); a new name rescans everything" };
+        var group = new Option<string?>("--group") { Description = "progress group (default {topic}.redrive, or with --to or a filter {topic}.redrive.{hash of them}); a new name rescans everything" };
         var dryRun = new Option<bool>("--dry-run") { Description = "print what would be redriven" };
-        var command = new Command("redrive", "Re-produce dead letters to their original topic (or --to).") { topic, to, whereError, fromOffset, toOffset, group, dryRun };
+        var command = new Command("redrive", "Re-produce dead letters to their original topic (or --to).") { topic, to, stage, whereError, fromOffset, toOffset, group, dryRun };
         cluster.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -202,13 +206,81 @@ internal static class DlqCommand
                 return KafkaTarget.Unusable;
             }
 
-            var options = new RedriveOptions(parse.GetValue(to), parse.GetValue(whereError), parse.GetValue(fromOffset), parse.GetValue(toOffset), parse.GetValue(group), parse.GetValue(dryRun));
+            var options = new RedriveOptions(parse.GetValue(to), parse.GetValue(whereError), parse.GetValue(fromOffset), parse.GetValue(toOffset), parse.GetValue(group), parse.GetValue(dryRun), parse.GetValue(stage));
             return await RedriveAsync(resolved.Cluster, name, options, Console.Out, Console.Error, cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
 
-    internal sealed record RedriveOptions(string? To, string? WhereError, long FromOffset, long ToOffset, string? Group, bool DryRun);
+    internal sealed record RedriveOptions(string? To, string? WhereError, long FromOffset, long ToOffset, string? Group, bool DryRun, string? Stage = null)
+    {
+        /// <summary>The options that pick letters or send them elsewhere, as typed on the command line; empty for a plain redrive.</summary>
+        public IReadOnlyList<string> Selection()
+        {
+            var selection = new List<string>();
+            if (Stage is not null)
+            {
+                selection.Add($"--stage '{Stage}'");
+            }
+
+            if (WhereError is not null)
+            {
+                selection.Add($"--where-error '{WhereError}'");
+            }
+
+            if (FromOffset > 0)
+            {
+                selection.Add(string.Create(CultureInfo.InvariantCulture, $"--from-offset {FromOffset}"));
+            }
+
+            if (ToOffset < long.MaxValue)
+            {
+                selection.Add(string.Create(CultureInfo.InvariantCulture, $"--to-offset {ToOffset}"));
+            }
+
+            if (To is not null)
+            {
+                selection.Add($"--to '{To}'");
+            }
+
+            return selection;
+        }
+
+        /// <summary>True when some letters may not be taken: a stage, an error text or an offset range.</summary>
+        public bool Filters => Stage is not null || WhereError is not null || FromOffset > 0 || ToOffset < long.MaxValue;
+
+        public bool Selects(ConsumeResult<byte[]?, byte[]?> record, string? stage, string? error) =>
+            record.Offset.Value >= FromOffset && record.Offset.Value <= ToOffset
+            && (Stage is null || string.Equals(stage, Stage, StringComparison.Ordinal))
+            // cdc.error is matched ignoring case, so the group a filter gets ignores it too.
+            && (WhereError is null || (error ?? "").Contains(WhereError, StringComparison.OrdinalIgnoreCase));
+    }
+
+    /// <summary>
+    /// Where a redrive records its progress, and why there. A plain redrive uses <c>{topic}.redrive</c>. One with
+    /// <c>--to</c> or a filter gets a group of its own, named after them: its progress passes letters it did not
+    /// take (another stage, another error, or letters a plain redrive leaves for <c>--to</c>), and a plain redrive
+    /// must still find those. <c>--group</c> wins.
+    /// </summary>
+    internal static (string Group, string Why) ProgressGroup(string topic, RedriveOptions options)
+    {
+        var selection = options.Selection();
+        if (options.Group is { } chosen)
+        {
+            return (chosen, !options.Filters
+                ? "--group"
+                : "--group; the letters this redrive passes over count as done for any later redrive with this group");
+        }
+
+        if (selection.Count == 0)
+        {
+            return (topic + ".redrive", "the default for a redrive without --to or a filter");
+        }
+
+        var canonical = string.Join('\n', new RedriveOptions(options.To, options.WhereError?.ToUpperInvariant(), options.FromOffset, options.ToOffset, null, false, options.Stage).Selection());
+        var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(canonical)))[..8];
+        return ($"{topic}.redrive.{hash}", $"its own for {string.Join(' ', selection)}, so a plain redrive still finds the letters this one passes over; --group to choose");
+    }
 
     /// <param name="timeout">How long the cluster may take to answer, and the longest a read may go without progress (default 15 s).</param>
     public static async Task<int> RedriveAsync(ClientConfig cluster, string topic, RedriveOptions options, TextWriter output, TextWriter errors, CancellationToken cancellationToken, TimeSpan? timeout = null)
@@ -225,28 +297,41 @@ internal static class DlqCommand
 
     private static async Task<int> RedriveCoreAsync(ClientConfig cluster, string topic, RedriveOptions options, TextWriter output, TimeSpan timeout, ClientLogTail log, CancellationToken cancellationToken)
     {
-        var groupId = options.Group ?? topic + ".redrive";
+        var (groupId, why) = ProgressGroup(topic, options);
         var partitions = ExistingPartitions(cluster, topic, timeout, log);
+        await output.WriteLineAsync($"progress: consumer group '{groupId}' ({why})").ConfigureAwait(false);
         using var producer = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig(Settings(cluster)) { EnableIdempotence = true, Acks = Acks.All })
             .SetLogHandler(log.Handle)
             .Build();
         var redriven = 0;
-        var skipped = 0;
+        var notSelected = 0;
+        var needTarget = 0;
         using var consumer = Consumer(cluster, groupId, log);
         foreach (var record in ReadToEnd(consumer, topic, partitions, groupId, timeout, cancellationToken))
         {
             var headers = record.Message.Headers ?? [];
             string? Header(string name) => headers.TryGetLastBytes(name, out var b) ? Encoding.UTF8.GetString(b) : null;
-            var target = options.To ?? Header(DeadLetterHeaders.OriginalTopic);
-            var matches = record.Offset.Value >= options.FromOffset && record.Offset.Value <= options.ToOffset
-                && (options.WhereError is null || (Header(DeadLetterHeaders.Error) ?? "").Contains(options.WhereError, StringComparison.OrdinalIgnoreCase));
-            var from = string.Create(CultureInfo.InvariantCulture, $"{record.Topic}/{record.Partition.Value}@{record.Offset.Value}");
-            if (!matches || target is null)
+            var stage = Header(DeadLetterHeaders.Stage);
+            if (!options.Selects(record, stage, Header(DeadLetterHeaders.Error)))
             {
-                skipped++;
-                if (matches)
+                // Not committed for its own sake: a filtered redrive has a group of its own (see ProgressGroup).
+                notSelected++;
+                continue;
+            }
+
+            var from = string.Create(CultureInfo.InvariantCulture, $"{record.Topic}/{record.Partition.Value}@{record.Offset.Value}");
+            var (target, partition, missing) = Target(options, stage, Header);
+            if (target is null)
+            {
+                // Progress moves past it, so each run reports such a letter once; dlq list still shows it, and a
+                // redrive with --to (a group of its own) still finds it.
+                needTarget++;
+                var pick = stage is null or "decode" or "translate" ? "" : $" --stage {stage}";
+                await output.WriteLineAsync($"{from}: skipped, {missing}; redrive it with{pick} --to TOPIC (the topic it should reach). "
+                    + (options.DryRun ? "(dry run)" : $"Group '{groupId}' moves past it: dlq list still shows it.")).ConfigureAwait(false);
+                if (!options.DryRun)
                 {
-                    await output.WriteLineAsync($"{from}: skipped, no {DeadLetterHeaders.OriginalTopic} header (give --to TOPIC)").ConfigureAwait(false);
+                    Commit(consumer, record, groupId, $"{from} was skipped (it needs --to)", "reports it again");
                 }
 
                 continue;
@@ -260,25 +345,79 @@ internal static class DlqCommand
                     Value = record.Message.Value,
                     Headers = [new Header(DeadLetterHeaders.RedrivenFrom, Encoding.UTF8.GetBytes(from))],
                 };
-                await producer.ProduceAsync(target, message, cancellationToken).ConfigureAwait(false);
-                try
+                // Back to the partition it was read from: the connector's (Java) partitioner is not librdkafka's,
+                // so the same key alone could land elsewhere and lose its order with the key's other records.
+                if (partition is { } p)
                 {
-                    consumer.Commit([new TopicPartitionOffset(record.TopicPartition, record.Offset + 1)]);
+                    await producer.ProduceAsync(new TopicPartition(target, p), message, cancellationToken).ConfigureAwait(false);
                 }
-                catch (KafkaException e) when (GroupInUse(e))
+                else
                 {
-                    throw new DeadLetterTopicException(
-                        $"{from} was sent to {target}, but consumer group '{groupId}' has active members, so the redrive cannot record its progress ({e.Error.Reason}). "
-                        + "Stop the other consumer of that group (another dlq redrive?) or give another --group; a later redrive with this group sends that letter again.");
+                    await producer.ProduceAsync(target, message, cancellationToken).ConfigureAwait(false);
                 }
+
+                Commit(consumer, record, groupId, $"{from} was sent to {target}", "sends that letter again");
             }
 
             redriven++;
-            await output.WriteLineAsync($"{from} -> {target}{(options.DryRun ? " (dry run)" : "")}").ConfigureAwait(false);
+            await output.WriteLineAsync($"{from} -> {target}{(partition is { } q ? string.Create(CultureInfo.InvariantCulture, $"/{q}") : "")}{(options.DryRun ? " (dry run)" : "")}").ConfigureAwait(false);
         }
 
-        await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{redriven} redriven, {skipped} skipped")).ConfigureAwait(false);
+        var summary = string.Create(CultureInfo.InvariantCulture, $"{redriven} redriven, {notSelected + needTarget} skipped");
+        if (notSelected + needTarget > 0)
+        {
+            summary += string.Create(CultureInfo.InvariantCulture, $": {notSelected} not selected by the filter, {needTarget} needing --to (listed above)");
+        }
+
+        await output.WriteLineAsync(summary).ConfigureAwait(false);
         return 0;
+    }
+
+    /// <summary>
+    /// Where a letter goes: <c>--to</c>, else — only for a letter that holds the source record — the topic and
+    /// partition it was read from. Otherwise null and why, in words for the operator.
+    /// </summary>
+    private static (string? Topic, int? Partition, string? Missing) Target(RedriveOptions options, string? stage, Func<string, string?> header)
+    {
+        if (options.To is { } to)
+        {
+            return (to, null, null);
+        }
+
+        var eventId = header(DeadLetterHeaders.EventId);
+        if (stage is null)
+        {
+            return (null, null, $"it has no {DeadLetterHeaders.Stage} header, so it may not be a change record");
+        }
+
+        if (!DeadLetter.HoldsSourceRecordFor(stage, eventId))
+        {
+            var type = header(DeadLetterHeaders.EventType);
+            return (null, null, $"stage '{stage}' holds a domain event{(type is null ? "" : $" ({type})")}, not a record of a change topic");
+        }
+
+        if (header(DeadLetterHeaders.OriginalTopic) is not { } original)
+        {
+            return (null, null, $"it has no {DeadLetterHeaders.OriginalTopic} header (its source was not a Kafka topic)");
+        }
+
+        int? partition = int.TryParse(header(DeadLetterHeaders.OriginalPartition), NumberStyles.None, CultureInfo.InvariantCulture, out var p) ? p : null;
+        return (original, partition, null);
+    }
+
+    /// <summary>Records that the redrive is done with <paramref name="record"/> in the progress group.</summary>
+    private static void Commit(IConsumer<byte[]?, byte[]?> consumer, ConsumeResult<byte[]?, byte[]?> record, string groupId, string what, string again)
+    {
+        try
+        {
+            consumer.Commit([new TopicPartitionOffset(record.TopicPartition, record.Offset + 1)]);
+        }
+        catch (KafkaException e) when (GroupInUse(e))
+        {
+            throw new DeadLetterTopicException(
+                $"{what}, but consumer group '{groupId}' has active members, so the redrive cannot record its progress ({e.Error.Reason}). "
+                + $"Stop the other consumer of that group (another dlq redrive?) or give another --group; a later redrive with this group {again}.");
+        }
     }
 
     /// <summary>A copy of the cluster's settings (bootstrap servers and security) for one client.</summary>

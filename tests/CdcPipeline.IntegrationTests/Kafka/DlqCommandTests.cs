@@ -1,10 +1,15 @@
 using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using CdcPipeline.Commands;
 using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Core.Sinks;
+using CdcPipeline.Core.Translation;
 using CdcPipeline.Kafka.DeadLetters;
+using CdcPipeline.Kafka.Source;
 using CdcPipeline.IntegrationTests.Support;
+using CdcPipeline.Tests.Support;
 using Confluent.Kafka;
 
 namespace CdcPipeline.IntegrationTests.Kafka;
@@ -153,6 +158,164 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
         Assert.StartsWith($"dlq redrive: {dlq}/0@0 was sent to {target}, but consumer group '{group}' has active members", errors.ToString(), StringComparison.Ordinal);
         Assert.DoesNotContain("redriven", output.ToString(), StringComparison.Ordinal);
         Assert.Single(kafka.ReadAll(target, 1));
+    }
+
+    [Fact]
+    public async Task A_plain_redrive_sends_back_only_letters_that_hold_the_source_record_and_names_those_that_need_to()
+    {
+        // A sink's letter holds a CloudEvent: on the Debezium topic it would fail to decode, be dead-lettered
+        // again, and break every other consumer of that topic.
+        var dlq = kafka.Unique("dlq");
+        var original = kafka.Unique("legacy.public.tb_ord_mst");
+        var domain = kafka.Unique("domain.OrderPlaced");
+        var cloudEvent = "{\"specversion\":\"1.0\",\"id\":\"e1\",\"type\":\"OrderPlaced\"}";
+        var ct = TestContext.Current.CancellationToken;
+        await using (var queue = new KafkaDeadLetterQueue(new ProducerConfig { BootstrapServers = kafka.BootstrapServers }, dlq))
+        {
+            await queue.WriteAsync(new DeadLetter { Stage = "decode", Error = "malformed JSON", Position = SourcePosition.ForKafka(original, 2, 41), Payload = "not json"u8.ToArray(), Key = "k1"u8.ToArray(), FailedAt = DateTimeOffset.UnixEpoch, Attempts = 1 }, ct);
+            await queue.WriteAsync(new DeadLetter { Stage = "domain", Error = "Broker: Message size too large", Position = SourcePosition.ForKafka(original, 1, 7), Payload = Encoding.UTF8.GetBytes(cloudEvent), EventId = "e1", EventType = "OrderPlaced", FailedAt = DateTimeOffset.UnixEpoch, Attempts = 3 }, ct);
+            // A command for a sink that is not configured: stage translate, but its payload is the event.
+            await queue.WriteAsync(new DeadLetter { Stage = "translate", Error = "command targets sink 'billing', which is not configured", Position = SourcePosition.ForKafka(original, 1, 8), Payload = "{\"id\":\"e2\"}"u8.ToArray(), EventId = "e2", EventType = "ChargeOrder", FailedAt = DateTimeOffset.UnixEpoch, Attempts = 1 }, ct);
+        }
+
+        // A sink's letter written before the queue stopped naming a change topic on such letters.
+        await kafka.ProduceAsync(dlq, "e3", cloudEvent, headers: new Headers
+        {
+            { DeadLetterHeaders.Stage, "domain"u8.ToArray() },
+            { DeadLetterHeaders.Error, "Broker: Message size too large"u8.ToArray() },
+            { DeadLetterHeaders.EventId, "e3"u8.ToArray() },
+            { DeadLetterHeaders.OriginalTopic, Encoding.UTF8.GetBytes(original) },
+            { DeadLetterHeaders.OriginalPartition, "1"u8.ToArray() },
+        });
+
+        using var listed = new MemoryStream();
+        Assert.Equal(0, await DlqCommand.ListAsync(Cluster(kafka.BootstrapServers), dlq, int.MaxValue, listed, TextWriter.Null, ct));
+        var sinkLetter = Encoding.UTF8.GetString(listed.ToArray()).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => JsonDocument.Parse(l).RootElement.GetProperty("headers"))
+            .Single(h => h.TryGetProperty(DeadLetterHeaders.EventId, out var id) && id.GetString() == "e1");
+        Assert.Equal("domain", sinkLetter.GetProperty(DeadLetterHeaders.Stage).GetString());
+        Assert.Equal($"{original}/1@7:0", sinkLetter.GetProperty(DeadLetterHeaders.Position).GetString());
+        Assert.False(sinkLetter.TryGetProperty(DeadLetterHeaders.OriginalTopic, out _));
+
+        var plain = new DlqCommand.RedriveOptions(To: null, WhereError: null, FromOffset: 0, ToOffset: long.MaxValue, Group: null, DryRun: false);
+        var first = await RedriveAsync(dlq, plain);
+        Assert.Contains($"progress: consumer group '{dlq}.redrive' (", first, StringComparison.Ordinal);
+        Assert.Contains("1 redriven, 3 skipped: 0 not selected by the filter, 3 needing --to", first, StringComparison.Ordinal);
+        var skips = first.Split('\n').Where(l => l.Contains(": skipped, ", StringComparison.Ordinal)).ToList();
+        Assert.Equal(3, skips.Count);
+        Assert.All(skips, l => Assert.Contains($"Group '{dlq}.redrive' moves past it", l, StringComparison.Ordinal));
+        Assert.Equal(2, skips.Count(l => l.Contains("stage 'domain' holds a domain event", StringComparison.Ordinal) && l.Contains("redrive it with --stage domain --to TOPIC", StringComparison.Ordinal)));
+        Assert.Single(skips, l => l.Contains("stage 'translate' holds a domain event (ChargeOrder)", StringComparison.Ordinal) && l.Contains("redrive it with --to TOPIC", StringComparison.Ordinal));
+
+        var back = Assert.Single(kafka.ReadAll(original, 1));
+        Assert.Equal("not json", Encoding.UTF8.GetString(back.Message.Value!));
+        Assert.Equal("k1", Encoding.UTF8.GetString(back.Message.Key!));
+        Assert.Equal(2, back.Partition.Value); // where it was read from, whatever partitioner the connector used
+
+        // The default group moved past the letters that need --to (each run reports them once) ...
+        Assert.Contains("0 redriven, 0 skipped", await RedriveAsync(dlq, plain), StringComparison.Ordinal);
+
+        // ... and a redrive with --to has a group of its own, so it still finds them.
+        var toDomain = plain with { To = domain, Stage = "domain" };
+        var third = await RedriveAsync(dlq, toDomain);
+        Assert.Contains("2 redriven, 2 skipped: 2 not selected by the filter, 0 needing --to", third, StringComparison.Ordinal);
+        var events = kafka.ReadAll(domain, 2);
+        Assert.Equal(2, events.Count);
+        Assert.All(events, e => Assert.Equal(cloudEvent, Encoding.UTF8.GetString(e.Message.Value!)));
+        Assert.Equal(["e1", "e3"], events.Select(e => Encoding.UTF8.GetString(e.Message.Key!)).Order());
+        Assert.Single(kafka.ReadAll(original, 1));
+    }
+
+    [Fact]
+    public async Task A_filtered_redrive_keeps_its_own_progress_so_a_plain_redrive_still_sends_the_letters_it_passed_over()
+    {
+        var dlq = kafka.Unique("dlq");
+        var original = kafka.Unique("legacy.public.tb_ord_mst");
+        string[] errors = ["timeout", "malformed JSON", "timeout", "malformed JSON", "timeout"];
+        for (var i = 0; i < errors.Length; i++)
+        {
+            await kafka.ProduceAsync(dlq, "k" + i, "v" + i, partition: 0, headers: new Headers
+            {
+                { DeadLetterHeaders.Stage, "decode"u8.ToArray() },
+                { DeadLetterHeaders.Error, Encoding.UTF8.GetBytes(errors[i]) },
+                { DeadLetterHeaders.OriginalTopic, Encoding.UTF8.GetBytes(original) },
+                { DeadLetterHeaders.OriginalPartition, "0"u8.ToArray() },
+            });
+        }
+
+        // Only letter 1 is redriven; in a shared group its commit would pass letter 0.
+        var malformed = new DlqCommand.RedriveOptions(To: null, WhereError: "MALFORMED", FromOffset: 0, ToOffset: 2, Group: null, DryRun: false);
+        var filtered = await RedriveAsync(dlq, malformed);
+        Assert.Contains("1 redriven, 4 skipped: 4 not selected by the filter, 0 needing --to", filtered, StringComparison.Ordinal);
+        var progress = new Regex($"^progress: consumer group '({Regex.Escape(dlq)}\\.redrive\\.[0-9a-f]{{8}})' \\(its own for --where-error '(?i:malformed)' --to-offset 2, ");
+        Assert.Matches(progress, filtered);
+        var group = progress.Match(filtered).Groups[1].Value;
+
+        // The same filter (the error text matched ignoring case) continues where it stopped, in the same group.
+        var again = await RedriveAsync(dlq, malformed with { WhereError = "malformed" });
+        Assert.Equal(group, progress.Match(again).Groups[1].Value);
+        Assert.Contains("0 redriven, 3 skipped", again, StringComparison.Ordinal);
+
+        var plain = new DlqCommand.RedriveOptions(To: null, WhereError: null, FromOffset: 0, ToOffset: long.MaxValue, Group: null, DryRun: false);
+        var all = await RedriveAsync(dlq, plain);
+        Assert.Contains("5 redriven, 0 skipped", all, StringComparison.Ordinal);
+        var values = kafka.ReadAll(original, 6).Select(r => Encoding.UTF8.GetString(r.Message.Value!)).ToList();
+        Assert.Equal(["v0", "v1", "v1", "v2", "v3", "v4"], values.Order());
+    }
+
+    [Fact]
+    public async Task A_translate_failure_on_the_kafka_path_is_dead_lettered_with_the_records_key_and_redrives_to_its_partition()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var prefix = kafka.Unique("legacy").Replace("-", "_", StringComparison.Ordinal);
+        var record = KafkaRecords.Sample(prefix).First(r => r.Topic!.EndsWith(".tb_ord_mst", StringComparison.Ordinal) && r.Key is not null && r.Value is not null);
+        var topic = record.Topic!;
+        var key = record.Key!.Value.ToArray();
+        var value = record.Value!.Value.ToArray();
+        await kafka.ProduceAsync(topic, key, value, partition: 3);
+        var dlq = kafka.Unique("dlq");
+
+        List<ConsumeResult<byte[]?, byte[]?>> letters;
+        await using (var queue = new KafkaDeadLetterQueue(new ProducerConfig { BootstrapServers = kafka.BootstrapServers }, dlq))
+        {
+            var consumer = new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = kafka.Unique("g"), AutoOffsetReset = AutoOffsetReset.Earliest, SessionTimeoutMs = 6000 };
+            await using var source = new KafkaChangeSource(consumer, [topic], new JsonRecordDecoder(), queue);
+            var runner = new PipelineRunner(source, new BrokenRule(), [new SinkBinding(new RecordingSink("s"), SinkPolicy.Default)], queue);
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var run = runner.RunAsync(cts.Token);
+            letters = kafka.ReadAll(dlq, 1, timeout: TimeSpan.FromSeconds(60));
+            await cts.CancelAsync();
+            await run;
+        }
+
+        var letter = Assert.Single(letters);
+        Assert.Equal("translate", Encoding.UTF8.GetString(letter.Message.Headers.GetLastBytes(DeadLetterHeaders.Stage)));
+        Assert.Equal(value, letter.Message.Value);
+        Assert.Equal(key, letter.Message.Key);
+
+        var plain = new DlqCommand.RedriveOptions(To: null, WhereError: null, FromOffset: 0, ToOffset: long.MaxValue, Group: null, DryRun: false);
+        Assert.Contains("1 redriven, 0 skipped", await RedriveAsync(dlq, plain), StringComparison.Ordinal);
+        var redriven = Assert.Single(kafka.ReadAll(topic, 2), r => r.Message.Headers.TryGetLastBytes(DeadLetterHeaders.RedrivenFrom, out _));
+        Assert.Equal(key, redriven.Message.Key);
+        Assert.Equal(value, redriven.Message.Value);
+        Assert.Equal(3, redriven.Partition.Value);
+    }
+
+    /// <summary>A rule with a bug: every change fails to translate.</summary>
+    private sealed class BrokenRule : IChangeTranslator
+    {
+        public void Translate(ChangeEvent change, ICollection<DomainEvent> output) =>
+            throw new InvalidOperationException("rule 'orders': no field 'ord_amt2'");
+    }
+
+    /// <summary>Runs <c>dlq redrive</c>, expecting exit 0; its standard output.</summary>
+    private async Task<string> RedriveAsync(string dlq, DlqCommand.RedriveOptions options)
+    {
+        using var output = new StringWriter();
+        using var errors = new StringWriter();
+        var code = await DlqCommand.RedriveAsync(Cluster(kafka.BootstrapServers), dlq, options, output, errors, TestContext.Current.CancellationToken);
+        Assert.True(code == 0, $"exit {code}: {output}{errors}");
+        return output.ToString();
     }
 
     private static ClientConfig Cluster(string servers) => new() { BootstrapServers = servers };

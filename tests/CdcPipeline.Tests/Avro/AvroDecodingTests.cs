@@ -4,6 +4,7 @@ using Avro.Generic;
 using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Debezium;
 using CdcPipeline.Kafka.Avro;
+using CdcPipeline.Kafka.Source;
 using Confluent.Kafka;
 using Schema = Avro.Schema;
 using SchemaRegistryException = Confluent.SchemaRegistry.SchemaRegistryException;
@@ -154,6 +155,20 @@ public class AvroDecodingTests
 
         var moved = await decoder.DecodeAsync(new DebeziumRecord { Topic = DebeziumAvro.Topic, Key = keyBytes, Value = valueBytes, Headers = [new("__debezium.newkey", keyBytes)] }, TestContext.Current.CancellationToken);
         Assert.Equal(7L, moved.NewKey!["id"]);
+    }
+
+    [Fact]
+    public async Task The_kafka_sources_avro_decoder_keeps_the_value_and_key_bytes_for_dead_letters()
+    {
+        var keySchema = (RecordSchema)Schema.Parse("""{"type":"record","name":"Key","namespace":"srv.public.t","fields":[{"name":"id","type":"int"}],"connect.name":"srv.public.t.Key"}""");
+        var key = new GenericRecord(keySchema);
+        key.Add("id", 7);
+        var keyBytes = await _avro.SerializeAsync(key, MessageComponentType.Key);
+        var valueBytes = await _avro.SerializeAsync(DebeziumAvro.Envelope("\"int\"", Is(1), "u"));
+
+        var change = await new AvroRecordDecoder(_avro.Registry).DecodeAsync(new DebeziumRecord { Topic = DebeziumAvro.Topic, Partition = 2, Offset = 9, Key = keyBytes, Value = valueBytes }, TestContext.Current.CancellationToken);
+        Assert.Equal(valueBytes, change.Raw!.Value.ToArray());
+        Assert.Equal(keyBytes, change.RawKey!.Value.ToArray());
     }
 
     [Fact]

@@ -86,6 +86,19 @@ public class EnvelopeDecodingTests
     }
 
     [Fact]
+    public void Retained_raw_bytes_include_the_key_so_a_dead_letter_keeps_its_partitioning()
+    {
+        var record = new DebeziumRecord { Topic = "srv.public.t", Partition = 3, Offset = 42, Key = U(Key), Value = U(Value(IntColumn, "1")) };
+        var retained = new DebeziumJsonDecoder(new DebeziumDecoderOptions { RetainRaw = true }).Decode(record);
+        Assert.Equal(U(Value(IntColumn, "1")), retained.Raw!.Value.ToArray());
+        Assert.Equal(U(Key), retained.RawKey!.Value.ToArray());
+
+        var plain = new DebeziumJsonDecoder().Decode(record);
+        Assert.Null(plain.Raw);
+        Assert.Null(plain.RawKey);
+    }
+
+    [Fact]
     public void A_bare_value_line_is_positioned_by_its_line_number()
     {
         var change = new DebeziumJsonDecoder().DecodeLine(U(Value(IntColumn, "1")), 12);

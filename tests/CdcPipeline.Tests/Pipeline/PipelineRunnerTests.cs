@@ -178,6 +178,36 @@ public class PipelineRunnerTests
     }
 
     [Fact]
+    public async Task An_untranslatable_change_is_dead_lettered_with_its_original_value_and_key_bytes()
+    {
+        // A redrive re-produces a letter with the letter's key: without the original key, a compacted topic
+        // refuses the record and any other topic puts it on an arbitrary partition.
+        var source = new InMemoryChangeSource();
+        byte[] value = [0, 0, 0, 0, 3, 2, 4];
+        byte[] key = [0, 0, 0, 0, 2, 14];
+        var poison = InMemoryChangeSource.Change(1, "K", "X");
+        source.Add(new ChangeEvent
+        {
+            Kind = poison.Kind,
+            Operation = poison.Operation,
+            Source = poison.Source,
+            Position = SourcePosition.ForKafka("legacy.public.tb_ord_mst", 2, 41),
+            Key = poison.Key,
+            After = poison.After,
+            Raw = value,
+            RawKey = key,
+        });
+        source.Complete();
+        var dlq = new RecordingDeadLetterQueue();
+        await RunToEnd(Runner(source, dlq, new SinkBinding(new RecordingSink("s"), SinkPolicy.Default)));
+
+        var letter = Assert.Single(dlq.Letters);
+        Assert.Equal("translate", letter.Stage);
+        Assert.Equal(value, letter.Payload.ToArray());
+        Assert.Equal(key, letter.Key?.ToArray());
+    }
+
+    [Fact]
     public async Task Type_filters_and_command_targets_route_events()
     {
         var source = new InMemoryChangeSource();
