@@ -22,8 +22,6 @@ public sealed class ExactlyOnceTests(KafkaFixture kafka)
         + "aborted ranges rd_kafka_mock_handle_EndTxn records are not consulted), so a read_committed reader is handed records of open and aborted "
         + "transactions alike";
 
-    private sealed class CrashException() : Exception("simulated crash between produce and commit");
-
     /// <summary>
     /// <paramref name="count"/> records on a fresh input topic, and a transactional pipeline's first life read up to
     /// the point where its sink will call <paramref name="beforeCommit"/> between produce and commit.
@@ -110,14 +108,110 @@ public sealed class ExactlyOnceTests(KafkaFixture kafka)
 
     private static string EventId(ConsumeResult<byte[]?, byte[]?> record) => Encoding.UTF8.GetString(record.Message.Headers.GetLastBytes("ce_id"));
 
+    /// <summary>The group's committed offset per partition of <paramref name="topic"/> that has one.</summary>
+    internal static Dictionary<int, long> CommittedOffsets(ConsumerConfig consumer, string topic, int partitions = 4)
+    {
+        using var reader = new ConsumerBuilder<byte[], byte[]>(consumer).SetLogHandler((_, _) => { }).Build();
+        return reader.Committed(Enumerable.Range(0, partitions).Select(p => new TopicPartition(topic, p)), TimeSpan.FromSeconds(10))
+            .Where(o => o.Offset.Value >= 0)
+            .ToDictionary(o => o.Partition.Value, o => o.Offset.Value);
+    }
+
+    /// <summary>What a transaction carrying <paramref name="events"/> commits: per partition, the last position + 1.</summary>
+    internal static Dictionary<int, long> OffsetsAfter(IEnumerable<DomainEvent> events) =>
+        events.GroupBy(e => int.Parse(e.Position.Stream[(e.Position.Stream.LastIndexOf('/') + 1)..], CultureInfo.InvariantCulture))
+            .ToDictionary(g => g.Key, g => g.Max(e => e.Position.Major) + 1);
+
+    /// <summary>
+    /// The group's offsets after a transaction committed them. Only a real broker shows them: librdkafka's mock cluster answers
+    /// TxnOffsetCommit without storing anything (rd_kafka_mock_handle_TxnOffsetCommit checks the producer and answers per
+    /// partition, but writes no offset), so there the transactional path is checked through the sink's hooks instead.
+    /// </summary>
+    private void AssertTransactionCommitted(ConsumerConfig consumer, string input, List<DomainEvent> events)
+    {
+        if (!kafka.IsMock)
+        {
+            Assert.Equal(OffsetsAfter(events), CommittedOffsets(consumer, input));
+        }
+    }
+
+    [Theory]
+    [InlineData("delivery")]
+    [InlineData("timeout")]
+    [InlineData("fatal")]
+    public async Task After_a_failed_batch_the_sink_stays_transactional_and_the_next_attempt_commits_the_offsets_in_its_transaction(string failure)
+    {
+        // The first commit attempt fails: as a failed delivery (the sink's own Local_Fail), as acknowledgements that
+        // did not arrive in time, or as a fatal producer error (fenced). BeforeCommit runs only on the transactional
+        // path, after the batch's offsets went into the transaction (SendOffsetsToTransaction).
+        var attempts = 0;
+        var (input, _, _, consumer, _, _, source, sink, events) = await FirstLifeAsync("eos-fail-" + failure, count: 20, beforeCommit: () =>
+        {
+            if (Interlocked.Increment(ref attempts) == 1)
+            {
+                throw failure switch
+                {
+                    "delivery" => new KafkaException(new Error(ErrorCode.Local_Fail, "delivery of event x failed: broker down")),
+                    "timeout" => new TimeoutException("the brokers did not acknowledge the batch in time"),
+                    _ => new KafkaException(new Error(ErrorCode.Local_Fatal, "fenced", isFatal: true)),
+                };
+            }
+
+            return default;
+        });
+        await using var _ = source;
+        await using var __ = sink;
+
+        await Assert.ThrowsAnyAsync<Exception>(() => sink.DeliverAsync(events, TestContext.Current.CancellationToken).AsTask());
+        Assert.True(sink.IsTransactional);
+        Assert.Empty(CommittedOffsets(consumer, input));
+
+        // The runner tries again: a new transaction (on the same producer after an abort, or on a new one that fenced
+        // the old after a fatal error) that carries the group's offsets and commits.
+        await sink.DeliverAsync(events, TestContext.Current.CancellationToken);
+        Assert.True(sink.IsTransactional);
+        Assert.Equal(2, attempts);
+        AssertTransactionCommitted(consumer, input, events);
+
+        // And the batch after it too: no transaction was left open.
+        await sink.DeliverAsync(events, TestContext.Current.CancellationToken);
+        Assert.Equal(3, attempts);
+    }
+
+    [Fact]
+    public async Task A_commit_that_fails_with_a_retriable_error_is_tried_again_in_the_same_transaction()
+    {
+        var attempts = 0;
+        var (input, _, _, consumer, _, _, source, sink, events) = await FirstLifeAsync("eos-retriable", count: 10, beforeCommit: () =>
+            Interlocked.Increment(ref attempts) == 1 ? throw new KafkaRetriableException(new Error(ErrorCode.Local_TimedOut, "commit timed out")) : default);
+        await using var _ = source;
+        await using var __ = sink;
+
+        await sink.DeliverAsync(events, TestContext.Current.CancellationToken);
+
+        Assert.Equal(2, attempts);
+        Assert.True(sink.IsTransactional);
+        AssertTransactionCommitted(consumer, input, events);
+
+        await sink.DeliverAsync(events, TestContext.Current.CancellationToken);
+        Assert.Equal(3, attempts);
+    }
+
     [Fact]
     public async Task After_a_crash_between_produce_and_commit_a_read_committed_reader_sees_each_domain_event_once()
     {
-        // First life: everything is produced inside a transaction, then the process dies before the commit.
-        var (input, output, group, consumer, sinkOptions, translator, source, sink, events) = await FirstLifeAsync("eos", count: 40, beforeCommit: () => throw new CrashException());
+        // First life: everything is produced inside a transaction, then the process dies before the commit:
+        // the delivery stops there for good — no abort, no commit (an exception would take the sink's abort path).
+        var reachedCommit = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var (input, output, group, consumer, sinkOptions, translator, source, sink, events) = await FirstLifeAsync("eos", count: 40, beforeCommit: () =>
+        {
+            reachedCommit.TrySetResult();
+            return new ValueTask(new TaskCompletionSource().Task);
+        });
         var count = events.Count;
 
-        await Assert.ThrowsAsync<CrashException>(() => sink.DeliverAsync(events, TestContext.Current.CancellationToken).AsTask());
+        _ = sink.DeliverAsync(events, TestContext.Current.CancellationToken).AsTask();
+        await reachedCommit.Task.WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
         Assert.True(sink.IsTransactional);
         sink.Abandon();
         await source.CrashAsync();
