@@ -17,8 +17,15 @@ namespace CdcPipeline.Kafka.ExactlyOnce;
 /// The source keeps acknowledging as usual (store + commit after the runner's acknowledgement). Those
 /// commits always come after the transaction that covered the same records, so they only ever move
 /// the group's offsets to where the transaction already put them, or past records that produced no
-/// events (heartbeats): never past an uncommitted transaction. Other sinks in the same pipeline stay
-/// at-least-once.
+/// events (heartbeats): never past an uncommitted transaction.
+/// </para>
+/// <para>
+/// Other sinks in the same pipeline stay at-least-once only because the runner hands the transactional
+/// sink (an <see cref="Core.Sinks.ISourceCommittingSink"/>) a batch after every other sink has finished with
+/// it: delivered it, or set aside for good what it never will (dead letter, ignore, log). Delivered in
+/// parallel, the transaction would commit the group's offsets while, say, a webhook that is down still
+/// retries the batch, and a crash then would lose those events for the webhook. If another sink throws
+/// instead (a stop, a cancellation), the transactional sink never sees the batch: nothing of it is committed.
 /// </para>
 /// One coordinator per service provider (one pipeline).
 /// </summary>

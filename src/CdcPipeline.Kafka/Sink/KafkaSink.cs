@@ -23,7 +23,7 @@ namespace CdcPipeline.Kafka.Sink;
 /// <see cref="PermanentDeliveryException"/>; anything else may be transient and is rethrown.
 /// In exactly-once mode see <see cref="KafkaTransactionCoordinator"/>.
 /// </summary>
-public sealed class KafkaSink : ISink
+public sealed class KafkaSink : ISourceCommittingSink
 {
     private readonly ProducerConfig _config;
     private readonly TopicTemplate _topics;
@@ -83,6 +83,9 @@ public sealed class KafkaSink : ISink
             }
         }
     }
+
+    /// <summary>In exactly-once mode the sink commits the source's offsets in its transactions: the runner hands it a batch last.</summary>
+    public bool CommitsSourcePositions => Transactional;
 
     /// <summary>Test hook: runs before each attempt to commit a transactional batch (its events produced and its offsets added).</summary>
     internal Func<ValueTask>? BeforeCommit { get; set; }

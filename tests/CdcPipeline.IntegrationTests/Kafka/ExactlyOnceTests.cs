@@ -197,6 +197,95 @@ public sealed class ExactlyOnceTests(KafkaFixture kafka)
         Assert.Equal(3, attempts);
     }
 
+    /// <summary><paramref name="count"/> records on a fresh input topic, and an exactly-once source and its transactional Kafka sink.</summary>
+    private async Task<(string Input, string Output, ConsumerConfig Consumer, KafkaChangeSource Source, KafkaSink Sink)> ExactlyOnceAsync(string name, int count)
+    {
+        var input = kafka.Unique(name + "-in");
+        var output = kafka.Unique(name + "-out");
+        var group = kafka.Unique(name + "-group");
+        for (var i = 0; i < count; i++)
+        {
+            await kafka.ProduceAsync(input, "k" + (i % 5).ToString(CultureInfo.InvariantCulture), i.ToString(CultureInfo.InvariantCulture));
+        }
+
+        kafka.EnsureTopics([output]);
+        var consumer = new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = group, AutoOffsetReset = AutoOffsetReset.Earliest, SessionTimeoutMs = 6000, HeartbeatIntervalMs = 500 };
+        var coordinator = new KafkaTransactionCoordinator();
+        coordinator.DeclareExactlyOnce(kafka.BootstrapServers);
+        var source = new KafkaChangeSource(consumer, [input], new TestRecordDecoder(), new RecordingDeadLetterQueue(), exactlyOnceCoordinator: coordinator);
+        var sinkOptions = new KafkaSinkOptions { BootstrapServers = kafka.BootstrapServers, Topic = output };
+        var sink = new KafkaSink("domain", KafkaSinkFactory.BuildProducerConfig(sinkOptions, "eos", "domain"), new TopicTemplate(output, "eos"), coordinator: coordinator, transactionalId: "eos-" + group);
+        return (input, output, consumer, source, sink);
+    }
+
+    [Fact]
+    public async Task The_transaction_takes_a_batch_only_after_another_sink_delivered_it()
+    {
+        const int count = 10;
+        var (input, output, consumer, source, sink) = await ExactlyOnceAsync("eos-last", count);
+        await using var _ = source;
+        await using var __ = sink;
+
+        // A webhook that is down: its first attempt fails, and its retry hangs until the test lets it through.
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        RecordingSink? webhook = null;
+        webhook = new RecordingSink("webhook")
+        {
+            Gate = () => webhook!.Calls == 1 ? Task.CompletedTask : release.Task,
+            Fail = (_, call) => call == 1 ? new IOException("503 Service Unavailable") : null,
+        };
+        var retry = new SinkPolicy { MaxAttempts = 0, InitialDelay = TimeSpan.FromMilliseconds(10), MaxDelay = TimeSpan.FromMilliseconds(100) };
+        var runner = new PipelineRunner(source, new TestTranslator(), [new SinkBinding(sink, SinkPolicy.Default), new SinkBinding(webhook, retry)], new RecordingDeadLetterQueue(), new PipelineRunnerOptions { MaxBatchSize = 100 });
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        var run = runner.RunAsync(cts.Token);
+        try
+        {
+            await KafkaChangeSourceTests.WaitForAsync(() => webhook.Calls >= 2, TimeSpan.FromSeconds(60));
+            Assert.True(sink.IsTransactional);
+
+            // While the webhook retries, the Kafka sink has produced nothing (so no transaction carried the group's offsets),
+            // and the group's offsets have not moved.
+            Assert.Empty(kafka.ReadAll(output, 1, IsolationLevel.ReadUncommitted, timeout: TimeSpan.FromSeconds(3)));
+            Assert.Empty(CommittedOffsets(consumer, input));
+
+            release.SetResult();
+            await KafkaChangeSourceTests.WaitForAsync(() => runner.EventsDelivered >= 2 * count, TimeSpan.FromSeconds(60));
+            Assert.Equal(count, webhook.Delivered.Count);
+            Assert.Equal(count, kafka.ReadAll(output, count, IsolationLevel.ReadUncommitted).Count);
+            var expected = OffsetsAfter(webhook.Delivered);
+            await KafkaChangeSourceTests.WaitForAsync(() => CommittedOffsets(consumer, input).OrderBy(kv => kv.Key).SequenceEqual(expected.OrderBy(kv => kv.Key)), TimeSpan.FromSeconds(30));
+        }
+        finally
+        {
+            release.TrySetResult();
+            await cts.CancelAsync();
+            await run;
+        }
+    }
+
+    [Fact]
+    public async Task A_stop_while_another_sink_holds_the_batch_commits_nothing_of_it()
+    {
+        const int count = 10;
+        var (input, output, consumer, source, sink) = await ExactlyOnceAsync("eos-stop", count);
+        await using var _ = source;
+        await using var __ = sink;
+
+        // A sink that never answers: the stop's drain timeout cancels its delivery.
+        var held = new RecordingSink("webhook") { Gate = () => new TaskCompletionSource().Task };
+        var runner = new PipelineRunner(source, new TestTranslator(), [new SinkBinding(sink, SinkPolicy.Default), new SinkBinding(held, SinkPolicy.Default)], new RecordingDeadLetterQueue(),
+            new PipelineRunnerOptions { MaxBatchSize = 100, DrainTimeout = TimeSpan.FromMilliseconds(500) });
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        var run = runner.RunAsync(cts.Token);
+        await KafkaChangeSourceTests.WaitForAsync(() => held.Calls >= 1, TimeSpan.FromSeconds(60));
+        await cts.CancelAsync();
+        await run;
+
+        // The Kafka sink never got the batch: nothing produced, no transaction, no offset of the group moved.
+        Assert.Empty(kafka.ReadAll(output, 1, IsolationLevel.ReadUncommitted, timeout: TimeSpan.FromSeconds(3)));
+        Assert.Empty(CommittedOffsets(consumer, input));
+    }
+
     [Fact]
     public async Task After_a_crash_between_produce_and_commit_a_read_committed_reader_sees_each_domain_event_once()
     {
