@@ -37,6 +37,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 4008, Level = LogLevel.Debug, Message = "Kafka source {Group}: buffer drained, resuming {Count} partition(s)")]
     public static partial void Resumed(ILogger logger, string group, int count);
 
+    [LoggerMessage(EventId = 4013, Level = LogLevel.Debug, Message = "Kafka source {Group}: partitions {Partitions} not resumed, librdkafka no longer knows them ({Reason}); nothing of theirs is paused")]
+    public static partial void ResumeSkipped(ILogger logger, string group, string partitions, string reason);
+
     [LoggerMessage(EventId = 4009, Level = LogLevel.Warning, Message = "Kafka source {Group}: commit failed ({Reason}); the offsets are committed again later")]
     public static partial void CommitFailed(ILogger logger, string group, string reason);
 

@@ -21,7 +21,9 @@ namespace CdcPipeline.Kafka.Source;
 /// <see cref="WaitForRoom"/>) the thread pauses the assigned partitions
 /// but keeps polling, so the consumer stays in its group (librdkafka's <c>max.poll.interval.ms</c>
 /// counts time between polls) while the pipeline catches up; it resumes them once the buffer takes
-/// records again. Pausing drops librdkafka's prefetched records for those partitions and resuming
+/// records again — every partition it paused, even one a rebalance has moved away meanwhile, since
+/// librdkafka keeps the pause on a partition that comes back later (see <see cref="Resume"/>).
+/// Pausing drops librdkafka's prefetched records for those partitions and resuming
 /// fetches again from the last record handed to us, so nothing is skipped.
 /// </para>
 /// <para>
@@ -84,6 +86,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
     private volatile bool _closing;
     private int _disposed;
     private long _pauses;
+    private long _resumes;
     private long _lag = -1;
     private int _assignments;
     private int _writerWaiting;
@@ -140,6 +143,9 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
 
     /// <summary>How often the buffer ran full and partitions were paused (backpressure reached Kafka).</summary>
     public long Pauses => Interlocked.Read(ref _pauses);
+
+    /// <summary>How often paused partitions were resumed (tests: the pipeline caught up).</summary>
+    internal long Resumes => Interlocked.Read(ref _resumes);
 
     /// <summary>The librdkafka settings the consumer is built with (ours where the caller set none).</summary>
     internal ConsumerConfig EffectiveConfig => _config;
@@ -237,7 +243,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
         var consumer = _consumer!;
         var writer = _buffer.Writer;
         var overflow = new Queue<FetchedRecord>();
-        var paused = new List<TopicPartition>();
+        var paused = new HashSet<TopicPartition>();
         Exception? failure = null;
         try
         {
@@ -251,10 +257,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
                 // Resume at a low-water mark, not at the first free slot: every resume costs a fetch round trip.
                 if (overflow.Count == 0 && paused.Count > 0 && DownToLowWater)
                 {
-                    var assignment = consumer.Assignment.ToHashSet();
-                    var resume = paused.Where(assignment.Contains).ToList();
-                    consumer.Resume(resume);
-                    Log.Resumed(_logger, _config.GroupId, resume.Count);
+                    Resume(consumer, paused);
                     paused.Clear();
                 }
 
@@ -293,7 +296,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
                 if (toPause.Count > 0)
                 {
                     consumer.Pause(toPause);
-                    paused.AddRange(toPause);
+                    paused.UnionWith(toPause);
                     Interlocked.Increment(ref _pauses);
                     Log.Paused(_logger, _config.GroupId, paused.Count);
                 }
@@ -307,6 +310,29 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
         {
             writer.TryComplete(failure);
         }
+    }
+
+    /// <summary>
+    /// Resumes every partition this consumer paused, whether it is assigned now or not. librdkafka keeps a
+    /// partition's pause flag across a revoke and a later re-assignment (librdkafka issues #1849, #5111): resuming
+    /// only the partitions assigned at this moment would leave one that a rebalance took away paused, and when it
+    /// came back it would never be read again while its lag grew. Resuming a partition that is not assigned only
+    /// clears that flag; librdkafka reports one it does not know at all (UNKNOWN_PARTITION: its topic is gone
+    /// from the subscription's metadata) per partition, and such a partition has no flag left to clear.
+    /// </summary>
+    private void Resume(IConsumer<byte[]?, byte[]?> consumer, IReadOnlyCollection<TopicPartition> paused)
+    {
+        try
+        {
+            consumer.Resume(paused);
+        }
+        catch (TopicPartitionException e)
+        {
+            Log.ResumeSkipped(_logger, _config.GroupId, Describe(e.Results.Where(r => r.Error.IsError).Select(r => r.TopicPartition)), e.Results.First(r => r.Error.IsError).Error.Reason);
+        }
+
+        Interlocked.Increment(ref _resumes);
+        Log.Resumed(_logger, _config.GroupId, paused.Count);
     }
 
     /// <summary>
