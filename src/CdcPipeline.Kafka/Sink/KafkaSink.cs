@@ -178,15 +178,15 @@ public sealed class KafkaSink : ISourceCommittingSink
     {
         var consumer = _coordinator!.ConsumerFor(_config.BootstrapServers)
             ?? throw new InvalidOperationException($"sink '{Name}' is transactional but the exactly-once Kafka source on {_config.BootstrapServers} has not started");
+        var offsets = batch
+            .GroupBy(e => e.Position.Stream, StringComparer.Ordinal)
+            .Select(g => ToOffset(g.Key, g.Max(e => e.Position.Major) + 1))
+            .ToList();
         var producer = _producer ??= CreateProducer(transactional: true);
         try
         {
             producer.BeginTransaction();
             await ProduceAllAsync(producer, batch, cancellationToken).ConfigureAwait(false);
-            var offsets = batch
-                .GroupBy(e => e.Position.Stream, StringComparer.Ordinal)
-                .Select(g => ToOffset(g.Key, g.Max(e => e.Position.Major) + 1))
-                .ToList();
             await RetryWhileRetriableAsync("send offsets", timeout =>
             {
                 producer.SendOffsetsToTransaction(offsets, consumer.ConsumerGroupMetadata, timeout);
@@ -209,6 +209,8 @@ public sealed class KafkaSink : ISourceCommittingSink
             AbortAfterFailure(producer, e);
             throw;
         }
+
+        _coordinator.TransactionCommitted(_config.BootstrapServers, offsets);
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
 using CdcPipeline.Core.Changes;
@@ -198,7 +199,8 @@ public sealed class ExactlyOnceTests(KafkaFixture kafka)
     }
 
     /// <summary><paramref name="count"/> records on a fresh input topic, and an exactly-once source and its transactional Kafka sink.</summary>
-    private async Task<(string Input, string Output, ConsumerConfig Consumer, KafkaChangeSource Source, KafkaSink Sink)> ExactlyOnceAsync(string name, int count)
+    private async Task<(string Input, string Output, ConsumerConfig Consumer, KafkaChangeSource Source, KafkaSink Sink)> ExactlyOnceAsync(
+        string name, int count, Action<ConsumerConfig>? configure = null, TimeSpan? revokeTimeout = null)
     {
         var input = kafka.Unique(name + "-in");
         var output = kafka.Unique(name + "-out");
@@ -210,9 +212,10 @@ public sealed class ExactlyOnceTests(KafkaFixture kafka)
 
         kafka.EnsureTopics([output]);
         var consumer = new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = group, AutoOffsetReset = AutoOffsetReset.Earliest, SessionTimeoutMs = 6000, HeartbeatIntervalMs = 500 };
+        configure?.Invoke(consumer);
         var coordinator = new KafkaTransactionCoordinator();
         coordinator.DeclareExactlyOnce(kafka.BootstrapServers);
-        var source = new KafkaChangeSource(consumer, [input], new TestRecordDecoder(), new RecordingDeadLetterQueue(), exactlyOnceCoordinator: coordinator);
+        var source = new KafkaChangeSource(consumer, [input], new TestRecordDecoder(), new RecordingDeadLetterQueue(), revokeTimeout: revokeTimeout, logger: new TestLogger("source"), exactlyOnceCoordinator: coordinator);
         var sinkOptions = new KafkaSinkOptions { BootstrapServers = kafka.BootstrapServers, Topic = output };
         var sink = new KafkaSink("domain", KafkaSinkFactory.BuildProducerConfig(sinkOptions, "eos", "domain"), new TopicTemplate(output, "eos"), coordinator: coordinator, transactionalId: "eos-" + group);
         return (input, output, consumer, source, sink);
@@ -284,6 +287,173 @@ public sealed class ExactlyOnceTests(KafkaFixture kafka)
         // The Kafka sink never got the batch: nothing produced, no transaction, no offset of the group moved.
         Assert.Empty(kafka.ReadAll(output, 1, IsolationLevel.ReadUncommitted, timeout: TimeSpan.FromSeconds(3)));
         Assert.Empty(CommittedOffsets(consumer, input));
+    }
+
+    /// <summary>Events only for records whose value starts with "e": the others are positions no transaction carries.</summary>
+    private sealed class EventsForE : IChangeTranslator
+    {
+        private readonly TestTranslator _inner = new();
+
+        public void Translate(ChangeEvent change, ICollection<DomainEvent> output)
+        {
+            if (change.After?["v"] is string v && v.StartsWith('e'))
+            {
+                _inner.Translate(change, output);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_position_no_transaction_covers_is_committed_when_it_is_acknowledged()
+    {
+        // Batches of three over "e" records (events, committed by transactions) and "n" records (no event), ending in "n"s.
+        var values = new[] { "e0", "n1", "n2", "e3", "e4", "n5", "n6", "n7", "e8", "n9", "n10", "n11" };
+        // Auto-commit far beyond the test: before the fix only librdkafka's auto-commit would have sent what no transaction covered.
+        var (input, _, consumer, source, sink) = await ExactlyOnceAsync("eos-plain", 0, c => c.AutoCommitIntervalMs = 3_600_000);
+        foreach (var v in values)
+        {
+            await kafka.ProduceAsync(input, "k", v, partition: 0);
+        }
+
+        await using var _ = source;
+        await using var __ = sink;
+        var commits = new ConcurrentQueue<long>();
+        source.Committed = offsets => commits.Enqueue(offsets.Single(o => o.Partition.Value == 0).Offset.Value);
+
+        var runner = new PipelineRunner(source, new EventsForE(), [new SinkBinding(sink, SinkPolicy.Default)], new RecordingDeadLetterQueue(), new PipelineRunnerOptions { MaxBatchSize = 3, BufferCapacity = 3 });
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        var run = runner.RunAsync(cts.Token);
+        try
+        {
+            // While the pipeline runs: the trailing "n" records' positions are committed, by the source itself.
+            await KafkaChangeSourceTests.WaitForAsync(() => CommittedOffsets(consumer, input).GetValueOrDefault(0) == values.Length, TimeSpan.FromSeconds(60));
+            Assert.True(sink.IsTransactional);
+            Assert.Equal(values.Length, commits.Last());
+            Assert.Equal(commits.Order(), commits);
+        }
+        finally
+        {
+            await cts.CancelAsync();
+            await run;
+        }
+    }
+
+    [Fact]
+    public async Task No_commit_of_the_source_moves_the_group_below_a_transaction_not_even_a_stop_before_its_acknowledgement()
+    {
+        var values = new[] { "e0", "e1", "e2", "n3", "n4", "n5", "e6", "e7", "e8", "e9" };
+        var (input, _, consumer, source, sink) = await ExactlyOnceAsync("eos-floor", 0);
+        foreach (var v in values)
+        {
+            await kafka.ProduceAsync(input, "k", v, partition: 0);
+        }
+
+        await using var __ = sink;
+        long floor = 0;
+        var commits = new ConcurrentQueue<(long Offset, long Floor)>();
+        source.Committed = offsets => commits.Enqueue((offsets.Single(o => o.Partition.Value == 0).Offset.Value, Interlocked.Read(ref floor)));
+        var changes = new List<ChangeEvent>();
+        var translator = new EventsForE();
+        try
+        {
+            await foreach (var change in source.ReadAsync(TestContext.Current.CancellationToken))
+            {
+                changes.Add(change);
+                if (changes.Count == values.Length)
+                {
+                    break;
+                }
+            }
+
+            List<DomainEvent> EventsOf(int from, int to)
+            {
+                var events = new List<DomainEvent>();
+                foreach (var change in changes.Where(c => c.Position.Major >= from && c.Position.Major <= to))
+                {
+                    translator.Translate(change, events);
+                }
+
+                return events;
+            }
+
+            // A batch with events: its transaction commits 3, then it is acknowledged.
+            await sink.DeliverAsync(EventsOf(0, 2), TestContext.Current.CancellationToken);
+            Interlocked.Exchange(ref floor, 3);
+            await source.AcknowledgeAsync(changes[2].Position, TestContext.Current.CancellationToken);
+
+            // A batch without events: only the source commits it (6).
+            await source.AcknowledgeAsync(changes[5].Position, TestContext.Current.CancellationToken);
+
+            // A batch with events: its transaction commits 10 — and the pipeline stops before acknowledging it.
+            await sink.DeliverAsync(EventsOf(6, 9), TestContext.Current.CancellationToken);
+            Interlocked.Exchange(ref floor, 10);
+        }
+        finally
+        {
+            await source.DisposeAsync();
+        }
+
+        // Stopping committed nothing that would take the group back to 6: a restart would produce the events of 6..9 again.
+        Assert.All(commits, c => Assert.True(c.Offset >= c.Floor, $"the source committed {c.Offset} after a transaction had committed {c.Floor}"));
+        if (!kafka.IsMock)
+        {
+            Assert.Equal(10, CommittedOffsets(consumer, input)[0]);
+        }
+    }
+
+    [Fact]
+    public async Task In_exactly_once_mode_a_revoked_partition_waits_past_the_revoke_timeout_for_its_acknowledgement()
+    {
+        var (input, _, consumer, eos, sink) = await ExactlyOnceAsync("eos-revoke", 0, revokeTimeout: TimeSpan.FromSeconds(1));
+        await using var _ = eos;
+        await using var __ = sink;
+        for (var i = 0; i < 4; i++)
+        {
+            await kafka.ProduceAsync(input, "k", "e" + i.ToString(CultureInfo.InvariantCulture), partition: 0);
+        }
+
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        await using var reader = eos.ReadAsync(cts.Token).GetAsyncEnumerator(cts.Token);
+
+        // Handed out, not acknowledged yet: the pipeline (say, its transaction) is still at work on it.
+        Assert.True(await reader.MoveNextAsync());
+        var handedOut = reader.Current.Position;
+
+        // Another member joins: the partition is revoked and waits for that acknowledgement, past the 1 s revoke timeout.
+        var otherConfig = new ConsumerConfig(consumer.ToDictionary(kv => kv.Key, kv => kv.Value)) { EnableAutoCommit = false };
+        using var other = new ConsumerBuilder<byte[]?, byte[]?>(otherConfig).SetLogHandler((_, _) => { }).Build();
+        other.Subscribe(input);
+        using var otherStop = new CancellationTokenSource();
+        var otherPoll = Task.Run(() =>
+        {
+            while (!otherStop.IsCancellationRequested)
+            {
+                other.Consume(TimeSpan.FromMilliseconds(100));
+            }
+        }, CancellationToken.None);
+        try
+        {
+            // Long enough for the rebalance to finish several times over had the source let go after its 1 s.
+            await Task.Delay(TimeSpan.FromSeconds(15), TestContext.Current.CancellationToken);
+            // Still in the revoke callback: had it let go, the source would have rejoined the group and been assigned again.
+            Assert.True(eos.Assignments == 1, "the revoked partitions were let go before what was handed out of them was acknowledged");
+            if (!kafka.IsMock)
+            {
+                // A broker waits for the member up to its rebalance timeout (max.poll.interval.ms). librdkafka's mock cluster
+                // expels it sooner and hands the other member everything; the source still holds on until the acknowledgement.
+                Assert.Empty(other.Assignment);
+            }
+
+            // Once acknowledged, the partition is let go and the source takes part in the group again.
+            await eos.AcknowledgeAsync(handedOut, cts.Token);
+            await KafkaChangeSourceTests.WaitForAsync(() => other.Assignment.Count > 0 && eos.Assignments >= 2, TimeSpan.FromSeconds(60));
+        }
+        finally
+        {
+            await otherStop.CancelAsync();
+            await otherPoll;
+            other.Close();
+        }
     }
 
     [Fact]
