@@ -72,7 +72,7 @@ public sealed class KafkaSink : ISourceCommittingSink
 
     public string Name { get; }
 
-    /// <summary>True once the sink joined the source's transactions (decided once, at the first delivery, for the sink's lifetime).</summary>
+    /// <summary>True once the sink joined the source's transactions; decided once for its lifetime, when the runner is built or at the first delivery.</summary>
     public bool IsTransactional
     {
         get
