@@ -37,6 +37,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 4008, Level = LogLevel.Debug, Message = "Kafka source {Group}: buffer drained, resuming {Count} partition(s)")]
     public static partial void Resumed(ILogger logger, string group, int count);
 
+    [LoggerMessage(EventId = 4013, Level = LogLevel.Debug, Message = "Kafka source {Group}: partitions {Partitions} not resumed, librdkafka no longer knows them ({Reason}); nothing of theirs is paused")]
+    public static partial void ResumeSkipped(ILogger logger, string group, string partitions, string reason);
+
     [LoggerMessage(EventId = 4009, Level = LogLevel.Warning, Message = "Kafka source {Group}: commit failed ({Reason}); the offsets are committed again later")]
     public static partial void CommitFailed(ILogger logger, string group, string reason);
 
@@ -48,6 +51,12 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 4021, Level = LogLevel.Warning, Message = "Kafka sink {Sink}: transaction aborted after a failed batch ({Reason})")]
     public static partial void TransactionAborted(ILogger logger, string sink, string reason);
+
+    [LoggerMessage(EventId = 4022, Level = LogLevel.Warning, Message = "Kafka sink {Sink}: the failed batch's transaction ({Reason}) could not be aborted on this producer; it is replaced, and the new one's InitTransactions fences it and aborts the transaction")]
+    public static partial void TransactionProducerReset(ILogger logger, Exception error, string sink, string reason);
+
+    [LoggerMessage(EventId = 4023, Level = LogLevel.Information, Message = "Kafka sink {Sink}: transaction {Operation} failed with a retriable error (attempt {Attempt}: {Reason}); trying again")]
+    public static partial void TransactionRetry(ILogger logger, string sink, string operation, int attempt, string reason);
 
     [LoggerMessage(EventId = 4030, Level = LogLevel.Warning, Message = "Dead letter written to {Topic}: stage {Stage}, position {Position}")]
     public static partial void DeadLetterWritten(ILogger logger, string topic, string stage, string position);

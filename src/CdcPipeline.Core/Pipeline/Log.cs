@@ -14,6 +14,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Pipeline stopped: {Changes} change(s) read, {Events} event(s) delivered")]
     public static partial void Stopped(ILogger logger, long changes, long events);
 
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Information, Message = "Sink {Sink} commits source positions itself (exactly-once): it gets each batch after every other sink has it")]
+    public static partial void DeliversLast(ILogger logger, string sink);
+
     [LoggerMessage(EventId = 1010, Level = LogLevel.Error, Message = "Translation failed at {Position} ({Table}); change dead-lettered")]
     public static partial void TranslationFailed(ILogger logger, Exception error, SourcePosition position, string table);
 

@@ -16,6 +16,8 @@ namespace CdcPipeline.Core.Pipeline;
 /// (when it is full, reading pauses: backpressure reaches the replication slot or the consumer);
 /// one delivery loop takes what is buffered as a batch, hands it to every sink in parallel, and only
 /// when every sink has finished with the batch acknowledges the batch's last position per stream.
+/// A sink that commits source positions itself (<see cref="ISourceCommittingSink"/>: the Kafka sink in
+/// exactly-once mode) gets the batch only after every other sink has finished with it.
 /// Batches are delivered strictly in source order, so events with the same aggregate key arrive in
 /// order and the acknowledged position is always a contiguous watermark.
 /// </summary>
@@ -24,6 +26,8 @@ public sealed class PipelineRunner
     private readonly IChangeSource _source;
     private readonly IChangeTranslator _translator;
     private readonly IReadOnlyList<SinkBinding> _sinks;
+    private readonly SinkBinding[] _deliverFirst;
+    private readonly SinkBinding[] _deliverLast;
     private readonly IDeadLetterQueue _deadLetters;
     private readonly IFailureStore? _failureStore;
     private readonly PipelineRunnerOptions _options;
@@ -67,6 +71,9 @@ public sealed class PipelineRunner
             _retryPipelines[binding.Name] = BuildRetryPipeline(binding);
         }
 
+        _deliverLast = sinks.Where(s => s.Sink is ISourceCommittingSink { CommitsSourcePositions: true }).ToArray();
+        _deliverFirst = sinks.Except(_deliverLast).ToArray();
+
         _lastProgressTimestamp = _time.GetTimestamp();
     }
 
@@ -85,6 +92,14 @@ public sealed class PipelineRunner
     public async Task RunAsync(CancellationToken stoppingToken)
     {
         Log.Started(_logger, _sinks.Count, string.Join(", ", _sinks.Select(s => s.Name)));
+        if (_sinks.Count > 1)
+        {
+            foreach (var binding in _deliverLast)
+            {
+                Log.DeliversLast(_logger, binding.Name);
+            }
+        }
+
         var buffer = Channel.CreateBounded<TranslatedChange>(new BoundedChannelOptions(_options.BufferCapacity)
         {
             SingleReader = true,
@@ -248,10 +263,29 @@ public sealed class PipelineRunner
             return;
         }
 
-        var tasks = new Task[_sinks.Count];
-        for (var i = 0; i < _sinks.Count; i++)
+        await DeliverToSinksAsync(_deliverFirst, events, cancellationToken).ConfigureAwait(false);
+
+        // Only now, with every other sink done, may a sink commit the batch's source positions. Had one of
+        // them thrown (a stop, a cancellation), we would not be here: nothing of this batch is committed.
+        await DeliverToSinksAsync(_deliverLast, events, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task DeliverToSinksAsync(SinkBinding[] sinks, List<DomainEvent> events, CancellationToken cancellationToken)
+    {
+        if (sinks.Length <= 1)
         {
-            var binding = _sinks[i];
+            if (sinks.Length == 1)
+            {
+                await DeliverToSinkAsync(sinks[0], events, cancellationToken).ConfigureAwait(false);
+            }
+
+            return;
+        }
+
+        var tasks = new Task[sinks.Length];
+        for (var i = 0; i < sinks.Length; i++)
+        {
+            var binding = sinks[i];
             tasks[i] = Task.Run(() => DeliverToSinkAsync(binding, events, cancellationToken), cancellationToken);
         }
 

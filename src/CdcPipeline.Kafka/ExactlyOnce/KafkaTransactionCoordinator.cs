@@ -14,27 +14,52 @@ namespace CdcPipeline.Kafka.ExactlyOnce;
 /// <c>transactional.id</c> fences it), the group resumes from the last committed offsets, and a
 /// <c>read_committed</c> reader sees each domain event once.
 /// <para>
-/// The source keeps acknowledging as usual (store + commit after the runner's acknowledgement). Those
-/// commits always come after the transaction that covered the same records, so they only ever move
-/// the group's offsets to where the transaction already put them, or past records that produced no
-/// events (heartbeats): never past an uncommitted transaction. Other sinks in the same pipeline stay
-/// at-least-once.
+/// The source commits every acknowledgement too, synchronously and in order (librdkafka's auto-commit is
+/// off in this mode). An acknowledgement comes after the transaction that covered the same records and
+/// before the next transaction starts, so such a commit only ever moves the group's offsets to where the
+/// transaction already put them, or past records that produced no events for the Kafka sink (heartbeats,
+/// changes it does not subscribe to): never past an uncommitted transaction, and never back. The sink
+/// reports each committed transaction's offsets (<see cref="TransactionCommitted"/>), so that a commit the
+/// source makes on revocation or shutdown never goes below them either.
+/// </para>
+/// <para>
+/// Other sinks in the same pipeline stay at-least-once only because the runner hands the transactional
+/// sink (an <see cref="Core.Sinks.ISourceCommittingSink"/>) a batch after every other sink has finished with
+/// it: delivered it, or set aside for good what it never will (dead letter, ignore, log). Delivered in
+/// parallel, the transaction would commit the group's offsets while, say, a webhook that is down still
+/// retries the batch, and a crash then would lose those events for the webhook. If another sink throws
+/// instead (a stop, a cancellation), the transactional sink never sees the batch: nothing of it is committed.
 /// </para>
 /// One coordinator per service provider (one pipeline).
 /// </summary>
 public sealed class KafkaTransactionCoordinator
 {
     private readonly Lock _lock = new();
-    private readonly Dictionary<string, IConsumer<byte[]?, byte[]?>> _sources = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (IConsumer<byte[]?, byte[]?> Consumer, Action<IReadOnlyList<TopicPartitionOffset>> Committed)> _sources = new(StringComparer.Ordinal);
     private readonly HashSet<string> _claimed = new(StringComparer.Ordinal);
 
-    /// <summary>Called by an exactly-once Kafka source once its consumer exists.</summary>
-    public void RegisterSource(string bootstrapServers, IConsumer<byte[]?, byte[]?> consumer)
+    /// <summary>
+    /// Called by an exactly-once Kafka source once its consumer exists; <paramref name="committed"/> learns the
+    /// offsets each transaction committed for the group.
+    /// </summary>
+    public void RegisterSource(string bootstrapServers, IConsumer<byte[]?, byte[]?> consumer, Action<IReadOnlyList<TopicPartitionOffset>> committed)
     {
         lock (_lock)
         {
-            _sources[Normalize(bootstrapServers)] = consumer;
+            _sources[Normalize(bootstrapServers)] = (consumer, committed);
         }
+    }
+
+    /// <summary>Called by the transactional sink after a commit: the group's offsets its transaction carried.</summary>
+    public void TransactionCommitted(string bootstrapServers, IReadOnlyList<TopicPartitionOffset> offsets)
+    {
+        Action<IReadOnlyList<TopicPartitionOffset>>? committed;
+        lock (_lock)
+        {
+            committed = _sources.TryGetValue(Normalize(bootstrapServers), out var source) ? source.Committed : null;
+        }
+
+        committed?.Invoke(offsets);
     }
 
     public void UnregisterSource(string bootstrapServers)
@@ -80,7 +105,7 @@ public sealed class KafkaTransactionCoordinator
     {
         lock (_lock)
         {
-            return _sources.GetValueOrDefault(Normalize(bootstrapServers));
+            return _sources.TryGetValue(Normalize(bootstrapServers), out var source) ? source.Consumer : null;
         }
     }
 

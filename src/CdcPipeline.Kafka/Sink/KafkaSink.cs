@@ -23,7 +23,7 @@ namespace CdcPipeline.Kafka.Sink;
 /// <see cref="PermanentDeliveryException"/>; anything else may be transient and is rethrown.
 /// In exactly-once mode see <see cref="KafkaTransactionCoordinator"/>.
 /// </summary>
-public sealed class KafkaSink : ISink
+public sealed class KafkaSink : ISourceCommittingSink
 {
     private readonly ProducerConfig _config;
     private readonly TopicTemplate _topics;
@@ -33,10 +33,14 @@ public sealed class KafkaSink : ISink
     private readonly string _transactionalId;
     private readonly TimeSpan _deliveryTimeout;
     private readonly ILogger _logger;
+    /// <summary>Pause between attempts of a transaction call that failed with a retriable error.</summary>
+    private static readonly TimeSpan TransactionRetryBackoff = TimeSpan.FromMilliseconds(200);
+
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly Lock _decision = new();
     private IProducer<byte[]?, byte[]>? _producer;
     private AvroSerializer<global::Avro.Generic.GenericRecord>? _serializer;
-    private bool _transactional;
+    private bool? _transactional;
     private int _disposed;
 
     public KafkaSink(
@@ -68,11 +72,39 @@ public sealed class KafkaSink : ISink
 
     public string Name { get; }
 
-    /// <summary>True once the sink joined the source's transactions (decided at the first delivery).</summary>
-    public bool IsTransactional => _transactional;
+    /// <summary>True once the sink joined the source's transactions; decided once for its lifetime, when the runner is built or at the first delivery.</summary>
+    public bool IsTransactional
+    {
+        get
+        {
+            lock (_decision)
+            {
+                return _transactional == true;
+            }
+        }
+    }
 
-    /// <summary>Test hook: runs after a transactional batch is produced and its offsets added, before the commit.</summary>
+    /// <summary>In exactly-once mode the sink commits the source's offsets in its transactions: the runner hands it a batch last.</summary>
+    public bool CommitsSourcePositions => Transactional;
+
+    /// <summary>Test hook: runs before each attempt to commit a transactional batch (its events produced and its offsets added).</summary>
     internal Func<ValueTask>? BeforeCommit { get; set; }
+
+    /// <summary>
+    /// Whether this sink carries the source's offsets in transactions. Decided once and kept: a producer
+    /// created again after a failure must be transactional too (the coordinator grants the claim once), or
+    /// the rest of the run would silently produce without transactions and commit no offsets with them.
+    /// </summary>
+    private bool Transactional
+    {
+        get
+        {
+            lock (_decision)
+            {
+                return _transactional ??= _coordinator?.TryClaim(_config.BootstrapServers) ?? false;
+            }
+        }
+    }
 
     public async ValueTask DeliverAsync(IReadOnlyList<DomainEvent> batch, CancellationToken cancellationToken)
     {
@@ -84,14 +116,13 @@ public sealed class KafkaSink : ISink
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var producer = _producer ??= CreateProducer();
-            if (_transactional)
+            if (Transactional)
             {
-                await DeliverTransactionallyAsync(producer, batch, cancellationToken).ConfigureAwait(false);
+                await DeliverTransactionallyAsync(batch, cancellationToken).ConfigureAwait(false);
             }
             else
             {
-                await ProduceAllAsync(producer, batch, cancellationToken).ConfigureAwait(false);
+                await ProduceAllAsync(_producer ??= CreateProducer(transactional: false), batch, cancellationToken).ConfigureAwait(false);
             }
         }
         finally
@@ -100,11 +131,10 @@ public sealed class KafkaSink : ISink
         }
     }
 
-    private IProducer<byte[]?, byte[]> CreateProducer()
+    private IProducer<byte[]?, byte[]> CreateProducer(bool transactional)
     {
         var config = new ProducerConfig(_config.ToDictionary(kv => kv.Key, kv => kv.Value));
-        _transactional = _coordinator?.TryClaim(config.BootstrapServers) ?? false;
-        if (_transactional)
+        if (transactional)
         {
             config.TransactionalId = _transactionalId;
 
@@ -120,62 +150,119 @@ public sealed class KafkaSink : ISink
             .SetErrorHandler((_, error) => errors.Report(error))
             .SetLogHandler((_, _) => { })
             .Build();
-        if (_transactional)
+        if (transactional)
         {
-            // Fences an earlier instance with the same transactional.id and aborts its open transaction.
-            producer.InitTransactions(_deliveryTimeout);
+            try
+            {
+                // Fences an earlier producer with the same transactional.id (a crashed process, or this sink's own
+                // producer given up after a failed abort) and aborts its open transaction.
+                producer.InitTransactions(_deliveryTimeout);
+            }
+            catch
+            {
+                producer.Dispose();
+                throw;
+            }
         }
 
         if (_avro)
         {
-            _serializer = new AvroSerializer<global::Avro.Generic.GenericRecord>(_registry!, new AvroSerializerConfig { AutoRegisterSchemas = true });
+            _serializer ??= new AvroSerializer<global::Avro.Generic.GenericRecord>(_registry!, new AvroSerializerConfig { AutoRegisterSchemas = true });
         }
 
-        Log.SinkStarted(_logger, Name, _topics.ToString(), config.BootstrapServers, _avro ? "avro" : "json", _transactional ? ", transactional " + _transactionalId : "");
+        Log.SinkStarted(_logger, Name, _topics.ToString(), config.BootstrapServers, _avro ? "avro" : "json", transactional ? ", transactional " + _transactionalId : "");
         return producer;
     }
 
-    private async Task DeliverTransactionallyAsync(IProducer<byte[]?, byte[]> producer, IReadOnlyList<DomainEvent> batch, CancellationToken cancellationToken)
+    private async Task DeliverTransactionallyAsync(IReadOnlyList<DomainEvent> batch, CancellationToken cancellationToken)
     {
         var consumer = _coordinator!.ConsumerFor(_config.BootstrapServers)
             ?? throw new InvalidOperationException($"sink '{Name}' is transactional but the exactly-once Kafka source on {_config.BootstrapServers} has not started");
-        producer.BeginTransaction();
+        var offsets = batch
+            .GroupBy(e => e.Position.Stream, StringComparer.Ordinal)
+            .Select(g => ToOffset(g.Key, g.Max(e => e.Position.Major) + 1))
+            .ToList();
+        var producer = _producer ??= CreateProducer(transactional: true);
         try
         {
+            producer.BeginTransaction();
             await ProduceAllAsync(producer, batch, cancellationToken).ConfigureAwait(false);
-            var offsets = batch
-                .GroupBy(e => e.Position.Stream, StringComparer.Ordinal)
-                .Select(g => ToOffset(g.Key, g.Max(e => e.Position.Major) + 1))
-                .ToList();
-            producer.SendOffsetsToTransaction(offsets, consumer.ConsumerGroupMetadata, _deliveryTimeout);
-            if (BeforeCommit is { } hook)
+            await RetryWhileRetriableAsync("send offsets", timeout =>
             {
-                await hook().ConfigureAwait(false);
-            }
+                producer.SendOffsetsToTransaction(offsets, consumer.ConsumerGroupMetadata, timeout);
+                return default;
+            }).ConfigureAwait(false);
+            await RetryWhileRetriableAsync("commit", async timeout =>
+            {
+                if (BeforeCommit is { } hook)
+                {
+                    await hook().ConfigureAwait(false);
+                }
 
-            producer.CommitTransaction(_deliveryTimeout);
+                producer.CommitTransaction(timeout);
+            }).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is KafkaException or PermanentDeliveryException or OperationCanceledException)
+        catch (Exception e)
         {
-            if (e is KafkaTxnRequiresAbortException or PermanentDeliveryException or OperationCanceledException or ProduceException<byte[]?, byte[]>)
+            // Whatever failed (a delivery error or timeout, a rejected event, a stop, a commit that failed for
+            // good), the transaction must not stay open: every later BeginTransaction would fail.
+            AbortAfterFailure(producer, e);
+            throw;
+        }
+
+        _coordinator.TransactionCommitted(_config.BootstrapServers, offsets);
+    }
+
+    /// <summary>
+    /// librdkafka's rule for <c>send_offsets_to_transaction</c> and <c>commit_transaction</c>: a retriable
+    /// error (e.g. a timeout while the coordinator is busy) leaves the transaction intact, and the call may
+    /// be made again. Retried until <c>deliveryTimeout</c> is spent; any other error is the caller's.
+    /// </summary>
+    private async Task RetryWhileRetriableAsync(string operation, Func<TimeSpan, ValueTask> call)
+    {
+        var deadline = DateTime.UtcNow + _deliveryTimeout;
+        for (var attempt = 1; ; attempt++)
+        {
+            var left = deadline - DateTime.UtcNow;
+            try
             {
-                try
-                {
-                    producer.AbortTransaction(_deliveryTimeout);
-                    Log.TransactionAborted(_logger, Name, e.Message);
-                }
-                catch (KafkaException)
-                {
-                    Reset();
-                }
+                await call(left > TransactionRetryBackoff ? left : TransactionRetryBackoff).ConfigureAwait(false);
+                return;
             }
-            else
+            catch (KafkaRetriableException e) when (DateTime.UtcNow + TransactionRetryBackoff < deadline)
             {
-                // Fenced or fatal: this producer is done; the next attempt starts a new one (InitTransactions).
-                Reset();
+                Log.TransactionRetry(_logger, Name, operation, attempt, e.Error.Reason);
             }
 
-            throw;
+            // Not cancellable on purpose: a commit in flight is finished or given up, never left half-way by a stop.
+            await Task.Delay(TransactionRetryBackoff, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// After a failed transactional batch: abort, so the next batch starts a new transaction on this producer.
+    /// A fatal error (fenced by a newer instance, an epoch bump that failed) or an abort that fails too leaves
+    /// the producer unusable: it is disposed, and the next attempt's <c>InitTransactions</c> with the same
+    /// <c>transactional.id</c> fences it and aborts whatever it left open. The sink stays transactional.
+    /// </summary>
+    private void AbortAfterFailure(IProducer<byte[]?, byte[]> producer, Exception failure)
+    {
+        if (failure is KafkaException { Error.IsFatal: true })
+        {
+            Log.TransactionProducerReset(_logger, failure, Name, failure.Message);
+            Reset();
+            return;
+        }
+
+        try
+        {
+            producer.AbortTransaction(_deliveryTimeout);
+            Log.TransactionAborted(_logger, Name, failure.Message);
+        }
+        catch (KafkaException abortError)
+        {
+            Log.TransactionProducerReset(_logger, abortError, Name, failure.Message);
+            Reset();
         }
     }
 

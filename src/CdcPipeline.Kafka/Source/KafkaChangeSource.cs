@@ -21,7 +21,9 @@ namespace CdcPipeline.Kafka.Source;
 /// <see cref="WaitForRoom"/>) the thread pauses the assigned partitions
 /// but keeps polling, so the consumer stays in its group (librdkafka's <c>max.poll.interval.ms</c>
 /// counts time between polls) while the pipeline catches up; it resumes them once the buffer takes
-/// records again. Pausing drops librdkafka's prefetched records for those partitions and resuming
+/// records again — every partition it paused, even one a rebalance has moved away meanwhile, since
+/// librdkafka keeps the pause on a partition that comes back later (see <see cref="Resume"/>).
+/// Pausing drops librdkafka's prefetched records for those partitions and resuming
 /// fetches again from the last record handed to us, so nothing is skipped.
 /// </para>
 /// <para>
@@ -31,11 +33,29 @@ namespace CdcPipeline.Kafka.Source;
 /// librdkafka's auto-commit commits stored offsets; revocation and shutdown commit explicitly.
 /// </para>
 /// <para>
+/// Exactly-once (a <see cref="KafkaTransactionCoordinator"/> given): the transactional sink commits the
+/// offsets of the records that made its events in its transactions, so librdkafka's auto-commit is off —
+/// it sends whatever offset is stored at the moment, asynchronously, and a stale one (stored after an
+/// earlier batch) could reach the broker after a later transaction and move the group back. Instead each
+/// acknowledgement is committed synchronously, in order: it comes after the batch's transaction and
+/// before the next one starts, so it is never stale, and it covers what no transaction did (heartbeats,
+/// changes that made no event for the Kafka sink). No commit ever goes below an offset a transaction
+/// already committed (<see cref="OnTransactionCommitted"/>). An acknowledgement a transaction already
+/// covered is committed all the same: on a broker that changes nothing and costs one round trip per
+/// batch, and it keeps the group's offsets right where TxnOffsetCommit is not applied — librdkafka's mock
+/// cluster, which the tests run on, answers it without storing anything.
+/// </para>
+/// <para>
 /// Rebalance: when partitions are revoked nothing more of them is handed out (records of theirs
 /// still buffered are dropped: the new owner reads them again), the revoke callback waits, bounded
 /// by <see cref="KafkaSourceOptions.RevokeTimeout"/>, until everything already handed out for them is
-/// acknowledged, commits, and only then lets them go. An acknowledgement for a partition no longer
-/// owned is ignored. Lost partitions (session expired) are let go at once without committing.
+/// acknowledged, commits, and only then lets them go. In exactly-once mode the wait is not cut short
+/// by that timeout: a transaction of the handed-out records may still be on its way, and once the
+/// partition belonged to another member its offsets would be committed for records the new owner
+/// reads again. Only <c>max.poll.interval.ms</c> bounds it — the broker's rebalance timeout, after
+/// which this member is out of the group and its transaction's offset commit is refused (KIP-447).
+/// An acknowledgement for a partition no longer owned is ignored. Lost partitions (session expired)
+/// are let go at once without committing.
 /// </para>
 /// <para>
 /// A record that cannot be decoded goes to the dead-letter queue with its original bytes and is
@@ -61,6 +81,9 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
     /// <summary>Records buffered between the poll thread and the pipeline unless configured (<see cref="KafkaSourceOptions.BufferCapacity"/>).</summary>
     public const int DefaultBufferCapacity = 64;
 
+    /// <summary>librdkafka's <c>max.poll.interval.ms</c> default.</summary>
+    private const int DefaultMaxPollIntervalMs = 300_000;
+
     private static readonly TimeSpan PollTimeout = TimeSpan.FromMilliseconds(100);
 
     private readonly ConsumerConfig _config;
@@ -70,6 +93,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
     private readonly ILogger _logger;
     private readonly TimeSpan _revokeTimeout;
     private readonly KafkaTransactionCoordinator? _coordinator;
+    private readonly bool _exactlyOnce;
     private readonly Channel<FetchedRecord> _buffer;
     private readonly int _resumeBelow;
     private readonly TimeSpan _pauseAfter;
@@ -84,6 +108,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
     private volatile bool _closing;
     private int _disposed;
     private long _pauses;
+    private long _resumes;
     private long _lag = -1;
     private int _assignments;
     private int _writerWaiting;
@@ -114,6 +139,14 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
             // The pipeline decides what is stored; librdkafka only commits it.
             EnableAutoOffsetStore = false,
         };
+        _exactlyOnce = exactlyOnceCoordinator is not null;
+        if (_exactlyOnce)
+        {
+            // Whatever the configuration says: an asynchronous commit of a stale stored offset could land after a
+            // transaction's and move the group back. Acknowledgements are committed synchronously instead.
+            _config.EnableAutoCommit = false;
+        }
+
         _config.StatisticsIntervalMs ??= DefaultStatisticsIntervalMs;
         _config.FetchQueueBackoffMs ??= DefaultFetchQueueBackoffMs;
         _subscription = subscription;
@@ -140,6 +173,12 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
 
     /// <summary>How often the buffer ran full and partitions were paused (backpressure reached Kafka).</summary>
     public long Pauses => Interlocked.Read(ref _pauses);
+
+    /// <summary>Test hook: the offsets each commit of this source's own stored (transactions' commits are the sink's).</summary>
+    internal Action<IReadOnlyList<TopicPartitionOffset>>? Committed { get; set; }
+
+    /// <summary>How often paused partitions were resumed (tests: the pipeline caught up).</summary>
+    internal long Resumes => Interlocked.Read(ref _resumes);
 
     /// <summary>The librdkafka settings the consumer is built with (ours where the caller set none).</summary>
     internal ConsumerConfig EffectiveConfig => _config;
@@ -206,7 +245,33 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
             Monitor.PulseAll(_lock);
         }
 
+        if (_exactlyOnce && _consumer is { } consumer)
+        {
+            // In order, after the batch's transaction and before the next one: never stale (see the class remarks).
+            Commit(consumer, [tp]);
+        }
+
         return default;
+    }
+
+    /// <summary>
+    /// Exactly-once: the transactional sink committed these offsets (the next record to read) for the group in a
+    /// transaction. Recorded so that no commit of the source's own goes below them afterwards — one made on
+    /// revocation or shutdown between a transaction and its acknowledgement would otherwise move the group back
+    /// to an earlier acknowledgement, and a restart would produce the transaction's events again.
+    /// </summary>
+    internal void OnTransactionCommitted(IReadOnlyList<TopicPartitionOffset> offsets)
+    {
+        lock (_lock)
+        {
+            foreach (var o in offsets)
+            {
+                if (_owned.TryGetValue(o.TopicPartition, out var state))
+                {
+                    state.TransactionCommitted = Math.Max(state.TransactionCommitted, o.Offset.Value - 1);
+                }
+            }
+        }
     }
 
     private void Start()
@@ -227,7 +292,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
             .Build();
         Log.Subscribing(_logger, _config.GroupId, string.Join(",", _subscription), _config.BootstrapServers);
         _consumer.Subscribe(_subscription);
-        _coordinator?.RegisterSource(_config.BootstrapServers, _consumer);
+        _coordinator?.RegisterSource(_config.BootstrapServers, _consumer, OnTransactionCommitted);
         _pollThread = new Thread(Poll) { IsBackground = true, Name = "kafka-source-" + _config.GroupId };
         _pollThread.Start();
     }
@@ -237,7 +302,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
         var consumer = _consumer!;
         var writer = _buffer.Writer;
         var overflow = new Queue<FetchedRecord>();
-        var paused = new List<TopicPartition>();
+        var paused = new HashSet<TopicPartition>();
         Exception? failure = null;
         try
         {
@@ -251,10 +316,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
                 // Resume at a low-water mark, not at the first free slot: every resume costs a fetch round trip.
                 if (overflow.Count == 0 && paused.Count > 0 && DownToLowWater)
                 {
-                    var assignment = consumer.Assignment.ToHashSet();
-                    var resume = paused.Where(assignment.Contains).ToList();
-                    consumer.Resume(resume);
-                    Log.Resumed(_logger, _config.GroupId, resume.Count);
+                    Resume(consumer, paused);
                     paused.Clear();
                 }
 
@@ -293,7 +355,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
                 if (toPause.Count > 0)
                 {
                     consumer.Pause(toPause);
-                    paused.AddRange(toPause);
+                    paused.UnionWith(toPause);
                     Interlocked.Increment(ref _pauses);
                     Log.Paused(_logger, _config.GroupId, paused.Count);
                 }
@@ -307,6 +369,29 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
         {
             writer.TryComplete(failure);
         }
+    }
+
+    /// <summary>
+    /// Resumes every partition this consumer paused, whether it is assigned now or not. librdkafka keeps a
+    /// partition's pause flag across a revoke and a later re-assignment (librdkafka issues #1849, #5111): resuming
+    /// only the partitions assigned at this moment would leave one that a rebalance took away paused, and when it
+    /// came back it would never be read again while its lag grew. Resuming a partition that is not assigned only
+    /// clears that flag; librdkafka reports one it does not know at all (UNKNOWN_PARTITION: its topic is gone
+    /// from the subscription's metadata) per partition, and such a partition has no flag left to clear.
+    /// </summary>
+    private void Resume(IConsumer<byte[]?, byte[]?> consumer, IReadOnlyCollection<TopicPartition> paused)
+    {
+        try
+        {
+            consumer.Resume(paused);
+        }
+        catch (TopicPartitionException e)
+        {
+            Log.ResumeSkipped(_logger, _config.GroupId, Describe(e.Results.Where(r => r.Error.IsError).Select(r => r.TopicPartition)), e.Results.First(r => r.Error.IsError).Error.Reason);
+        }
+
+        Interlocked.Increment(ref _resumes);
+        Log.Resumed(_logger, _config.GroupId, paused.Count);
     }
 
     /// <summary>
@@ -544,12 +629,13 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
                 }
             }
 
-            // On shutdown the pipeline has already drained: whatever is unacknowledged now stays so.
-            var deadline = DateTime.UtcNow + (_closing ? TimeSpan.Zero : _revokeTimeout);
+            // On shutdown the pipeline has already drained: whatever is unacknowledged now stays so (a shutdown
+            // that starts while we wait wakes us, see DisposeAsync).
+            var deadline = DateTime.UtcNow + RevokeWait;
             while (!partitions.All(tp => !_owned.TryGetValue(tp, out var s) || s.Drained))
             {
                 var left = deadline - DateTime.UtcNow;
-                if (left <= TimeSpan.Zero)
+                if (_closing || left <= TimeSpan.Zero)
                 {
                     drained = false;
                     break;
@@ -574,9 +660,15 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
         }
         else
         {
-            Log.RevokeTimedOut(_logger, _config.GroupId, Describe(partitions), _revokeTimeout, committed);
+            Log.RevokeTimedOut(_logger, _config.GroupId, Describe(partitions), RevokeWait, committed);
         }
     }
+
+    /// <summary>
+    /// How long a revoked partition waits for the acknowledgement of what was handed out: <see cref="KafkaSourceOptions.RevokeTimeout"/>,
+    /// or in exactly-once mode <c>max.poll.interval.ms</c> (see the class remarks).
+    /// </summary>
+    private TimeSpan RevokeWait => _exactlyOnce ? TimeSpan.FromMilliseconds(_config.MaxPollIntervalMs ?? DefaultMaxPollIntervalMs) : _revokeTimeout;
 
     private void OnLost(List<TopicPartitionOffset> lost)
     {
@@ -593,7 +685,10 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
         Log.Lost(_logger, _config.GroupId, Describe(lost.Select(p => p.TopicPartition)));
     }
 
-    /// <summary>Commits the acknowledged watermark of <paramref name="partitions"/> (offset + 1); returns what it committed, for the log.</summary>
+    /// <summary>
+    /// Commits the acknowledged watermark of <paramref name="partitions"/> (offset + 1) where it is beyond what this
+    /// source committed and not below what a transaction committed; returns what it committed, for the log.
+    /// </summary>
     private string Commit(IConsumer<byte[]?, byte[]?> consumer, IEnumerable<TopicPartition> partitions)
     {
         List<TopicPartitionOffset> offsets;
@@ -601,7 +696,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
         {
             offsets = partitions
                 .Select(tp => (tp, state: _owned.GetValueOrDefault(tp)))
-                .Where(x => x.state is { } s && s.Acknowledged > s.Committed)
+                .Where(x => x.state is { } s && s.Acknowledged > s.Committed && s.Acknowledged >= s.TransactionCommitted)
                 .Select(x => new TopicPartitionOffset(x.tp, x.state!.Acknowledged + 1))
                 .ToList();
         }
@@ -620,10 +715,12 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
                 {
                     if (_owned.TryGetValue(o.TopicPartition, out var s))
                     {
-                        s.Committed = o.Offset.Value - 1;
+                        s.Committed = Math.Max(s.Committed, o.Offset.Value - 1);
                     }
                 }
             }
+
+            Committed?.Invoke(offsets);
         }
         catch (KafkaException e)
         {
@@ -646,7 +743,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
             return;
         }
 
-        _closing = true;
+        WakeForClose();
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_pollThread is not null)
         {
@@ -683,7 +780,17 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
         _room.Dispose();
     }
 
-    /// <summary>Test hook: the process dies — no commit, no leave-group; acknowledged offsets only survive if auto-commit already sent them.</summary>
+    /// <summary>Stopping: a revoke callback waiting for acknowledgements that will not come any more lets go at once.</summary>
+    private void WakeForClose()
+    {
+        _closing = true;
+        lock (_lock)
+        {
+            Monitor.PulseAll(_lock);
+        }
+    }
+
+    /// <summary>Test hook: the process dies — no commit, no leave-group; acknowledged offsets only survive if a commit already sent them.</summary>
     internal async ValueTask CrashAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -691,6 +798,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
             return;
         }
 
+        WakeForClose();
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_pollThread is not null)
         {

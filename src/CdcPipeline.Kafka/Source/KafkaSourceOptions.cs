@@ -52,10 +52,16 @@ public sealed class KafkaSourceOptions
     /// </summary>
     public TimeSpan PauseAfter { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>How long a revoked partition waits for the pipeline to acknowledge what it already handed out.</summary>
+    /// <summary>
+    /// How long a revoked partition waits for the pipeline to acknowledge what it already handed out. Not with
+    /// <see cref="ExactlyOnce"/>: a transaction may still be on its way, so there only <c>max.poll.interval.ms</c> bounds the wait.
+    /// </summary>
     public TimeSpan RevokeTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Kafka → Kafka exactly-once: the domain Kafka sink on the same cluster commits this group's offsets in its transactions.</summary>
+    /// <summary>
+    /// Kafka → Kafka exactly-once: the domain Kafka sink on the same cluster commits this group's offsets in its transactions.
+    /// librdkafka's auto-commit is then off (whatever <see cref="Consumer"/> says); the source commits each acknowledgement itself.
+    /// </summary>
     public bool ExactlyOnce { get; set; }
 
     /// <summary>The Debezium connector behind the topics (for <c>connector render</c>, and topics when none are listed).</summary>

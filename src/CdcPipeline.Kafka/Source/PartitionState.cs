@@ -17,8 +17,11 @@ internal sealed class PartitionState
     /// <summary>Offset of the last record the pipeline acknowledged (every sink has it); -1 before the first.</summary>
     public long Acknowledged { get; set; } = -1;
 
-    /// <summary>Offset of the last record whose successor was committed; -1 before the first commit.</summary>
+    /// <summary>Offset of the last record whose successor this source committed; -1 before the first commit.</summary>
     public long Committed { get; set; } = -1;
+
+    /// <summary>Exactly-once: offset of the last record whose successor a transaction committed; -1 before the first.</summary>
+    public long TransactionCommitted { get; set; } = -1;
 
     /// <summary>Being revoked: nothing more is handed out; acknowledgements are still taken until it is let go.</summary>
     public bool Revoking { get; set; }

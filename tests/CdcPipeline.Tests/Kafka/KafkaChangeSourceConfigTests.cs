@@ -1,3 +1,4 @@
+using CdcPipeline.Kafka.ExactlyOnce;
 using CdcPipeline.Kafka.Source;
 using CdcPipeline.Tests.Support;
 
@@ -29,5 +30,24 @@ public sealed class KafkaChangeSourceConfigTests
         await using var source = new KafkaChangeSource(KafkaSourceFactory.BuildConsumerConfig(options, "orders"), options.Topics!, new JsonRecordDecoder(), new RecordingDeadLetterQueue());
 
         Assert.Equal(1000, source.EffectiveConfig.FetchQueueBackoffMs);
+    }
+
+    [Fact]
+    public async Task In_exactly_once_mode_the_consumer_never_auto_commits_whatever_the_configuration_says()
+    {
+        var options = new KafkaSourceOptions
+        {
+            BootstrapServers = "kafka:9092",
+            Topics = ["legacy.public.tb_ord_mst"],
+            ExactlyOnce = true,
+            Consumer = new Dictionary<string, string> { ["enable.auto.commit"] = "true" },
+        };
+        var config = KafkaSourceFactory.BuildConsumerConfig(options, "orders");
+        await using var exactlyOnce = new KafkaChangeSource(config, options.Topics!, new JsonRecordDecoder(), new RecordingDeadLetterQueue(), exactlyOnceCoordinator: new KafkaTransactionCoordinator());
+        await using var atLeastOnce = new KafkaChangeSource(config, options.Topics!, new JsonRecordDecoder(), new RecordingDeadLetterQueue());
+
+        // A stale stored offset committed asynchronously could land after a transaction's commit and move the group back.
+        Assert.False(exactlyOnce.EffectiveConfig.EnableAutoCommit);
+        Assert.True(atLeastOnce.EffectiveConfig.EnableAutoCommit);
     }
 }

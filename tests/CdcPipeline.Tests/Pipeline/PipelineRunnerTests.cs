@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Core.Sinks;
@@ -279,6 +280,65 @@ public class PipelineRunnerTests
         Assert.True(source.Read < 50, "reading stopped at the stop request");
     }
 
+    [Fact]
+    public async Task A_sink_that_commits_source_positions_gets_a_batch_only_after_every_other_sink_has_it()
+    {
+        var source = new InMemoryChangeSource();
+        for (var i = 1; i <= 50; i++)
+        {
+            source.Add(InMemoryChangeSource.Change(i, "K" + (i % 5), "S" + i));
+        }
+
+        source.Complete();
+        var fast = new RecordingSink("fast");
+        var slow = new RecordingSink("slow") { Gate = () => Task.Delay(20) };
+        var committing = new CommittingSink("kafka-eos", e => fast.Delivered.Any(d => d.Id == e.Id) && slow.Delivered.Any(d => d.Id == e.Id));
+        await RunToEnd(Runner(source, new RecordingDeadLetterQueue(), new(committing, SinkPolicy.Default), new(fast, SinkPolicy.Default), new(slow, SinkPolicy.Default)));
+
+        Assert.Equal(Enumerable.Range(1, 50).Select(i => (long)i), committing.Delivered.Select(e => e.Position.Major));
+        Assert.Empty(committing.Early);
+        Assert.Equal(50, source.Acknowledged.Last().Major);
+    }
+
+    [Fact]
+    public async Task When_another_sink_fails_for_good_the_committing_sink_gets_the_batch_after_its_dead_letter()
+    {
+        var source = new InMemoryChangeSource();
+        source.Add(InMemoryChangeSource.Change(1, "K", "S"));
+        source.Add(InMemoryChangeSource.Change(2, "K", "P"));
+        source.Complete();
+        var dlq = new RecordingDeadLetterQueue();
+        var down = new RecordingSink("down") { Fail = (_, _) => new IOException("503 Service Unavailable") };
+        var committing = new CommittingSink("kafka-eos", e => dlq.Letters.Any(l => l.EventId == e.Id));
+        await RunToEnd(Runner(source, dlq, new(down, FastRetry), new(committing, SinkPolicy.Default)));
+
+        // The other sink's failure was settled (the event dead-lettered) before the committing sink got each event.
+        Assert.Equal(2, dlq.Letters.Count);
+        Assert.Empty(committing.Early);
+        Assert.Equal([1L, 2L], committing.Delivered.Select(e => e.Position.Major));
+        Assert.Equal(2, source.Acknowledged.Last().Major);
+    }
+
+    [Fact]
+    public async Task A_stop_while_another_sink_holds_the_batch_never_hands_it_to_the_committing_sink()
+    {
+        var source = new InMemoryChangeSource();
+        source.Add(InMemoryChangeSource.Change(1, "K", "S"));
+        var held = new RecordingSink("held") { Gate = () => new TaskCompletionSource().Task };
+        var committing = new CommittingSink("kafka-eos", _ => true);
+        using var stop = new CancellationTokenSource();
+        var runner = new PipelineRunner(source, new StatusTranslator(), [new(held, SinkPolicy.Default), new(committing, SinkPolicy.Default)], new RecordingDeadLetterQueue(),
+            new PipelineRunnerOptions { BufferCapacity = 16, MaxBatchSize = 7, DrainTimeout = TimeSpan.FromMilliseconds(200) });
+        var run = runner.RunAsync(stop.Token);
+        await WaitUntil(() => held.Calls == 1);
+
+        await stop.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+
+        Assert.Equal(0, committing.Calls);
+        Assert.Empty(source.Acknowledged);
+    }
+
     private static async Task WaitUntil(Func<bool> condition)
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);
@@ -287,6 +347,38 @@ public class PipelineRunnerTests
             Assert.True(DateTime.UtcNow < deadline, "condition not reached in 10 s");
             await Task.Delay(5, TestContext.Current.CancellationToken);
         }
+    }
+
+    /// <summary>
+    /// A sink that commits source positions itself (as the Kafka sink does in exactly-once mode). It notes every
+    /// event it is handed that <paramref name="othersHave"/> says not every other sink has yet.
+    /// </summary>
+    private sealed class CommittingSink(string name, Func<DomainEvent, bool> othersHave) : ISourceCommittingSink
+    {
+        private readonly RecordingSink _inner = new(name);
+        private readonly ConcurrentQueue<DomainEvent> _early = new();
+
+        public string Name => name;
+
+        public bool CommitsSourcePositions => true;
+
+        public IReadOnlyList<DomainEvent> Early => _early.ToArray();
+
+        public IReadOnlyList<DomainEvent> Delivered => _inner.Delivered;
+
+        public int Calls => _inner.Calls;
+
+        public ValueTask DeliverAsync(IReadOnlyList<DomainEvent> batch, CancellationToken cancellationToken)
+        {
+            foreach (var e in batch.Where(e => !othersHave(e)))
+            {
+                _early.Enqueue(e);
+            }
+
+            return _inner.DeliverAsync(batch, cancellationToken);
+        }
+
+        public ValueTask DisposeAsync() => default;
     }
 
     private sealed class RecordingFailureStore : IFailureStore
