@@ -257,12 +257,6 @@ public sealed class PipelineRunner
             }
         }
 
-        if (_sinks.Count == 1)
-        {
-            await DeliverToSinkAsync(_sinks[0], events, cancellationToken).ConfigureAwait(false);
-            return;
-        }
-
         await DeliverToSinksAsync(_deliverFirst, events, cancellationToken).ConfigureAwait(false);
 
         // Only now, with every other sink done, may a sink commit the batch's source positions. Had one of
@@ -272,14 +266,14 @@ public sealed class PipelineRunner
 
     private async Task DeliverToSinksAsync(SinkBinding[] sinks, List<DomainEvent> events, CancellationToken cancellationToken)
     {
-        if (sinks.Length <= 1)
+        switch (sinks.Length)
         {
-            if (sinks.Length == 1)
-            {
+            case 0:
+                return;
+            case 1:
+                // One sink (the common case): no thread-pool hop.
                 await DeliverToSinkAsync(sinks[0], events, cancellationToken).ConfigureAwait(false);
-            }
-
-            return;
+                return;
         }
 
         var tasks = new Task[sinks.Length];
