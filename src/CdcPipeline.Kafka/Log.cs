@@ -31,6 +31,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 4006, Level = LogLevel.Error, Message = "Kafka record {Topic}/{Partition}@{Offset} cannot be decoded; dead-lettered and skipped")]
     public static partial void DecodeFailed(ILogger logger, Exception error, string topic, int partition, long offset);
 
+    [LoggerMessage(EventId = 4014, Level = LogLevel.Warning, Message = "Kafka record {Topic}/{Partition}@{Offset} waits for the Schema Registry (attempt {Attempt}), trying again in {Delay}; check that the registry is up and schemaRegistryUrl and its credentials are right")]
+    public static partial void SchemaRegistryUnavailable(ILogger logger, Exception error, string topic, int partition, long offset, int attempt, TimeSpan delay);
+
     [LoggerMessage(EventId = 4007, Level = LogLevel.Debug, Message = "Kafka source {Group}: buffer full, pausing {Count} partition(s)")]
     public static partial void Paused(ILogger logger, string group, int count);
 

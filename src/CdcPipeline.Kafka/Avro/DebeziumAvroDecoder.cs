@@ -20,6 +20,9 @@ namespace CdcPipeline.Kafka.Avro;
 /// </summary>
 public sealed class DebeziumAvroDecoder
 {
+    /// <summary>Schema Registry's error code for an id it does not hold (HTTP 404).</summary>
+    private const int SchemaNotFound = 40403;
+
     private readonly ISchemaRegistryClient _registry;
     private readonly ConnectValues _values;
     private readonly DebeziumJsonDecoder _json;
@@ -36,6 +39,7 @@ public sealed class DebeziumAvroDecoder
 
     /// <summary>Decodes one Kafka record whose key and value are Confluent Avro (either may be null).</summary>
     /// <exception cref="DebeziumDecodeException">Not decodable: wrong magic byte, unknown schema id, corrupt data, …</exception>
+    /// <exception cref="SchemaRegistryUnavailableException">The registry did not answer; try the record again later.</exception>
     public async ValueTask<ChangeEvent> DecodeAsync(DebeziumRecord record, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(record);
@@ -106,9 +110,14 @@ public sealed class DebeziumAvroDecoder
         {
             schema = await _registry.GetSchemaAsync(id).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (SchemaRegistryException e) when (e.ErrorCode == SchemaNotFound)
         {
             throw new DebeziumDecodeException($"unknown schema id {id} for the {part}: the Schema Registry says: {e.Message}", e);
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Not an answer about the id (connection refused, an HTTP timeout, 5xx, 401/403): the record is fine.
+            throw new SchemaRegistryUnavailableException(id, part, e);
         }
 
         if (schema.SchemaType != SchemaType.Avro)

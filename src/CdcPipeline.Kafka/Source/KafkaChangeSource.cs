@@ -6,6 +6,7 @@ using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Debezium;
 using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Core.Sinks;
+using CdcPipeline.Kafka.Avro;
 using CdcPipeline.Kafka.ExactlyOnce;
 using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
@@ -60,7 +61,8 @@ namespace CdcPipeline.Kafka.Source;
 /// <para>
 /// A record that cannot be decoded goes to the dead-letter queue with its original bytes and is
 /// passed on as a position-only heartbeat, so its offset is acknowledged in order and the partition
-/// never stalls.
+/// never stalls. A record whose schema the Schema Registry cannot be asked for (it is down) waits and
+/// is tried again: it is not a bad record.
 /// </para>
 /// </summary>
 public sealed class KafkaChangeSource : IChangeSource, ISourceLag
@@ -207,7 +209,10 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
                     continue;
                 }
 
-                yield return await DecodeAsync(result, cancellationToken).ConfigureAwait(false);
+                if (await DecodeAsync(result, fetched.Epoch, cancellationToken).ConfigureAwait(false) is { } change)
+                {
+                    yield return change;
+                }
             }
         }
     }
@@ -543,7 +548,13 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
         }
     }
 
-    private async ValueTask<ChangeEvent> DecodeAsync(ConsumeResult<byte[]?, byte[]?> result, CancellationToken cancellationToken)
+    /// <summary>
+    /// Decodes a record; one that can never be decoded is dead-lettered and becomes a position-only marker.
+    /// While the Schema Registry does not answer the record is tried again, with backoff, for as long as this
+    /// consumer owns its partition (null once it lost it: the new owner reads the record again) — an outage of
+    /// the registry must not send every record of the meantime to the dead letters.
+    /// </summary>
+    private async ValueTask<ChangeEvent?> DecodeAsync(ConsumeResult<byte[]?, byte[]?> result, long epoch, CancellationToken cancellationToken)
     {
         var message = result.Message;
         var record = new DebeziumRecord
@@ -560,7 +571,23 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
         };
         try
         {
-            return await _decoder.DecodeAsync(record, cancellationToken).ConfigureAwait(false);
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    return await _decoder.DecodeAsync(record, cancellationToken).ConfigureAwait(false);
+                }
+                catch (SchemaRegistryUnavailableException e)
+                {
+                    var delay = RegistryRetryDelay(attempt);
+                    Log.SchemaRegistryUnavailable(_logger, e, result.Topic, result.Partition.Value, result.Offset.Value, attempt, delay);
+                    await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+                    if (EpochOf(result.TopicPartition) != epoch)
+                    {
+                        return null;
+                    }
+                }
+            }
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -590,6 +617,10 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
             };
         }
     }
+
+    /// <summary>0.5 s, doubling, at most 30 s between attempts while the Schema Registry does not answer.</summary>
+    private static TimeSpan RegistryRetryDelay(int attempt) =>
+        TimeSpan.FromMilliseconds(Math.Min(30_000, 500 * Math.Pow(2, Math.Min(attempt - 1, 10))));
 
     private static ReadOnlyMemory<byte>? Bytes(byte[]? bytes)
     {

@@ -1,12 +1,18 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using System.Reflection;
 using System.Text;
+using Avro;
+using Avro.Generic;
 using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Json;
 using CdcPipeline.Kafka.DeadLetters;
+using CdcPipeline.Kafka.SchemaRegistry;
 using CdcPipeline.Kafka.Source;
 using CdcPipeline.Tests.Support;
 using Confluent.Kafka;
+using Confluent.SchemaRegistry;
+using Confluent.SchemaRegistry.Serdes;
 
 namespace CdcPipeline.IntegrationTests.Kafka;
 
@@ -115,6 +121,73 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
         Assert.Equal($"{topic}/0@1:0", Header(DeadLetterHeaders.Position));
         Assert.Contains("malformed JSON", Header(DeadLetterHeaders.Error), StringComparison.Ordinal);
         Assert.Equal(typeof(Core.Debezium.DebeziumDecodeException).FullName, Header(DeadLetterHeaders.ErrorType));
+    }
+
+    [Fact]
+    public async Task An_avro_record_waits_for_an_unreachable_schema_registry_instead_of_being_dead_lettered()
+    {
+        var topic = kafka.Unique("legacy") + ".public.t";
+        var registry = new InMemorySchemaRegistryClient();
+        var envelope = (RecordSchema)Avro.Schema.Parse("""
+            {"type":"record","name":"Envelope","namespace":"srv.public.t","fields":[
+              {"name":"before","type":["null",{"type":"record","name":"Value","fields":[{"name":"id","type":"int"}],"connect.name":"srv.public.t.Value"}],"default":null},
+              {"name":"after","type":["null","Value"],"default":null},
+              {"name":"op","type":"string"}],
+             "connect.name":"srv.public.t.Envelope"}
+            """);
+        var row = new GenericRecord((RecordSchema)((UnionSchema)envelope["after"].Schema).Schemas[1]);
+        row.Add("id", 7);
+        var value = new GenericRecord(envelope);
+        value.Add("before", null);
+        value.Add("after", row);
+        value.Add("op", "c");
+        var bytes = await new AvroSerializer<GenericRecord>(registry).SerializeAsync(value, new SerializationContext(MessageComponentType.Value, topic));
+        await kafka.ProduceAsync(topic, (byte[]?)null, bytes, partition: 0);
+
+        // The registry is down for the first look-ups (a restart, a network blip): nothing about the record is wrong.
+        var flaky = FlakySchemaRegistry.Wrap(registry, failures: 2);
+        var deadLetters = new RecordingDeadLetterQueue();
+        await using var source = new KafkaChangeSource(Consumer(kafka.Unique("g")), [topic], new AvroRecordDecoder(flaky), deadLetters);
+        var change = Assert.Single(await ReadAsync(source, 1, ack: true));
+
+        Assert.Empty(deadLetters.Letters);
+        Assert.Equal(ChangeKind.Change, change.Kind);
+        Assert.Equal(7L, change.After!["id"]);
+        Assert.Equal(3, FlakySchemaRegistry.Calls(flaky));
+    }
+
+    /// <summary>A registry whose id look-ups fail with a connection error a given number of times first.</summary>
+    public class FlakySchemaRegistry : DispatchProxy
+    {
+        private ISchemaRegistryClient _inner = null!;
+        private int _failures;
+        private int _calls;
+
+        public static ISchemaRegistryClient Wrap(ISchemaRegistryClient inner, int failures)
+        {
+            var proxy = Create<ISchemaRegistryClient, FlakySchemaRegistry>();
+            var self = (FlakySchemaRegistry)(object)proxy;
+            self._inner = inner;
+            self._failures = failures;
+            return proxy;
+        }
+
+        public static int Calls(ISchemaRegistryClient proxy) => Volatile.Read(ref ((FlakySchemaRegistry)(object)proxy)._calls);
+
+        protected override object? Invoke(MethodInfo? targetMethod, object?[]? args)
+        {
+            if (targetMethod!.Name == nameof(ISchemaRegistryClient.GetSchemaAsync) && args!.Length == 2 && args[0] is int)
+            {
+                var call = Interlocked.Increment(ref _calls);
+                if (call <= _failures)
+                {
+                    return Task.FromException<Confluent.SchemaRegistry.Schema>(
+                        new HttpRequestException("[http://schema-registry:8081/] HttpRequestException: Connection refused (schema-registry:8081)"));
+                }
+            }
+
+            return targetMethod.Invoke(_inner, args);
+        }
     }
 
     [Fact]
