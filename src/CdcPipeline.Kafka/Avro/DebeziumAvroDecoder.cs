@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
+using System.Text.Json.Nodes;
 using Avro.IO;
 using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Debezium;
@@ -128,7 +129,7 @@ public sealed class DebeziumAvroDecoder
         global::Avro.Schema avro;
         try
         {
-            avro = global::Avro.Schema.Parse(schema.SchemaString);
+            avro = Parse(schema.SchemaString);
         }
         catch (global::Avro.AvroException e)
         {
@@ -137,6 +138,66 @@ public sealed class DebeziumAvroDecoder
 
         var node = AvroNode.Build(avro, optional: false, part);
         return _nodes.GetOrAdd(id, node);
+    }
+
+    /// <summary>
+    /// Parses a writer schema the way Java's Avro does. The Avro specification says an invalid logical type is
+    /// ignored and the value read as its underlying type; Apache.Avro's C# parser throws instead. AvroData writes
+    /// a column's precision and scale as they are, so PostgreSQL 15's NUMERIC(3,5) (scale above precision) is such
+    /// a decimal: Java's Avro, the Schema Registry and the converter accept it, and its Connect scale is still in
+    /// <c>connect.parameters</c>. Only when the parser refuses is the schema read again without those logical types.
+    /// </summary>
+    private static global::Avro.Schema Parse(string text)
+    {
+        try
+        {
+            return global::Avro.Schema.Parse(text);
+        }
+        catch (global::Avro.AvroTypeException)
+        {
+            var json = JsonNode.Parse(text);
+            if (json is null || !DropInvalidDecimals(json))
+            {
+                throw;
+            }
+
+            return global::Avro.Schema.Parse(json.ToJsonString());
+        }
+    }
+
+    private static bool DropInvalidDecimals(JsonNode node)
+    {
+        var dropped = false;
+        switch (node)
+        {
+            case JsonObject o:
+                if (o["logicalType"] is JsonValue lt && lt.TryGetValue<string>(out var logicalType) && logicalType == "decimal" && !ValidDecimal(o))
+                {
+                    o.Remove("logicalType");
+                    dropped = true;
+                }
+
+                foreach (var (_, child) in o.ToList())
+                {
+                    dropped |= child is not null && DropInvalidDecimals(child);
+                }
+
+                break;
+            case JsonArray a:
+                foreach (var child in a)
+                {
+                    dropped |= child is not null && DropInvalidDecimals(child);
+                }
+
+                break;
+        }
+
+        return dropped;
+
+        // The specification's rule: precision a positive integer, scale a non-negative integer no greater than it.
+        static bool ValidDecimal(JsonObject o) =>
+            o["precision"] is JsonValue p && p.TryGetValue<int>(out var precision) && precision > 0
+            && (o["scale"] is null || (o["scale"] is JsonValue s && s.TryGetValue<int>(out var scale) && scale >= 0 && scale <= precision));
     }
 
     private async ValueTask<(Row?, string?)> PartAsync(ReadOnlyMemory<byte>? bytes, string part, CancellationToken cancellationToken) =>

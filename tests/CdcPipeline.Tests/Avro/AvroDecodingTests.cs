@@ -78,6 +78,27 @@ public class AvroDecodingTests
         Assert.IsType<ExactDecimal>(change.After!["v"]);
     }
 
+    [Theory]
+    [InlineData(3, 5, "123", "\"0.00123\"")] // PostgreSQL 15+: NUMERIC(3,5) holds 0.00123
+    [InlineData(1, 3, "-5", "\"-0.005\"")]
+    public async Task A_decimal_whose_avro_logical_type_is_invalid_decodes_by_its_connect_scale(int precision, int scale, string unscaled, string expected)
+    {
+        // AvroData writes the column's precision and scale as they are; Java's Avro (the registry's, the converter's)
+        // ignores a decimal logical type whose scale exceeds its precision, as the Avro specification says to.
+        var written = $$"""{"type":"bytes","connect.version":1,"connect.parameters":{"scale":"{{scale}}","connect.decimal.precision":"{{precision}}"},"connect.name":"org.apache.kafka.connect.data.Decimal"}""";
+        var unscaledBytes = BigInteger.Parse(unscaled, System.Globalization.CultureInfo.InvariantCulture).ToByteArray(isUnsigned: false, isBigEndian: true);
+        var bytes = await _avro.SerializeAsync(DebeziumAvro.Envelope(written, Is(unscaledBytes)));
+        var envelope = DebeziumAvro.EnvelopeSchema(written).ToString().Replace(
+            """{"type":"bytes","connect.version":1""", $$"""{"type":"bytes","scale":{{scale}},"precision":{{precision}},"logicalType":"decimal","connect.version":1""", StringComparison.Ordinal);
+        Assert.Contains("\"logicalType\":\"decimal\"", envelope, StringComparison.Ordinal);
+        var id = await _avro.Registry.RegisterSchemaAsync("srv.public.t-value", envelope);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(1, 4), id);
+
+        var change = await new DebeziumAvroDecoder(_avro.Registry).DecodeAsync(
+            new DebeziumRecord { Topic = DebeziumAvro.Topic, Partition = 0, Offset = 1, Value = bytes }, TestContext.Current.CancellationToken);
+        Assert.Equal(expected, Core.Json.CanonicalJson.Serialize(change.After!)["{\"v\":".Length..^1]);
+    }
+
     [Fact]
     public async Task Connect_logical_types_with_avro_logical_types()
     {
