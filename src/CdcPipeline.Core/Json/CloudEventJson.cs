@@ -74,6 +74,40 @@ public static class CloudEventJson
         writer.WriteEndObject();
     }
 
+    /// <summary>
+    /// The extension attributes <see cref="Write"/> puts beside the context attributes, in the same order: the
+    /// routing facts (<c>cdckind</c>, <c>cdctarget</c>, <c>cdcaggregate</c>, <c>cdcrule</c>, <c>cdcposition</c>) and
+    /// the event's own <see cref="DomainEvent.Extensions"/>. For formats that carry them apart (Avro).
+    /// </summary>
+    public static IEnumerable<KeyValuePair<string, string>> ExtensionAttributes(DomainEvent e)
+    {
+        yield return new("cdckind", e.Kind == DomainEventKind.Command ? "command" : "event");
+        if (e.Target is not null)
+        {
+            yield return new("cdctarget", e.Target);
+        }
+
+        if (e.AggregateType is not null)
+        {
+            yield return new("cdcaggregate", e.AggregateType);
+        }
+
+        if (e.RuleId is not null)
+        {
+            yield return new("cdcrule", e.RuleId);
+        }
+
+        yield return new("cdcposition", e.Position.ToString());
+        if (e.Extensions is { } extensions)
+        {
+            foreach (var (name, value) in extensions)
+            {
+                CheckExtensionName(name);
+                yield return new(name, value);
+            }
+        }
+    }
+
     /// <summary>RFC 3339 in UTC with microseconds (PostgreSQL's precision): <c>2024-01-02T10:00:00.000000Z</c>.</summary>
     private static void WriteTime(Utf8JsonWriter writer, DateTimeOffset time)
     {

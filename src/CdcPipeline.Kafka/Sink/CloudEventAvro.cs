@@ -7,8 +7,11 @@ using CdcPipeline.Core.Translation;
 namespace CdcPipeline.Kafka.Sink;
 
 /// <summary>
-/// A generic CloudEvents Avro record: the context attributes as fields and <c>data</c> as its JSON
-/// text (domain payloads differ per event type; one registered schema per topic keeps consumers simple).
+/// A generic CloudEvents Avro record: the context attributes as fields, every extension attribute the
+/// JSON form carries (<see cref="CloudEventJson.ExtensionAttributes"/>) in the <c>extensions</c> map, and
+/// <c>data</c> as its JSON text (domain payloads differ per event type; one registered schema per topic
+/// keeps consumers simple). <c>extensions</c> came after the first version of this schema, with a default,
+/// so a subject registered before stays compatible (BACKWARD and FORWARD).
 /// </summary>
 public static class CloudEventAvro
 {
@@ -22,7 +25,8 @@ public static class CloudEventAvro
           {"name":"subject","type":["null","string"],"default":null},
           {"name":"time","type":["null","string"],"default":null},
           {"name":"datacontenttype","type":"string"},
-          {"name":"data","type":"string"}]}
+          {"name":"data","type":"string"},
+          {"name":"extensions","type":{"type":"map","values":"string"},"default":{},"doc":"CloudEvents extension attributes, as in the JSON form: cdckind, cdcposition, cdcaggregate, cdcrule, cdctarget and the event's own."}]}
         """);
 
     public static GenericRecord ToRecord(DomainEvent e)
@@ -36,6 +40,7 @@ public static class CloudEventAvro
         record.Add("time", e.Time?.UtcDateTime.ToString("yyyy'-'MM'-'dd'T'HH':'mm':'ss.ffffff'Z'", CultureInfo.InvariantCulture));
         record.Add("datacontenttype", "application/json");
         record.Add("data", e.IsRawChange ? CanonicalJson.Serialize(e.Change) : DataJson(e));
+        record.Add("extensions", CloudEventJson.ExtensionAttributes(e).ToDictionary(a => a.Key, a => (object)a.Value, StringComparer.Ordinal));
         return record;
     }
 

@@ -108,4 +108,45 @@ public sealed class KafkaSinkTests(KafkaFixture kafka)
         Assert.Equal(7, data.RootElement.GetProperty("n").GetInt64());
         Assert.Contains(topic + "-value", await registry.GetAllSubjectsAsync());
     }
+
+    [Fact]
+    public async Task An_avro_value_carries_every_attribute_the_json_value_carries()
+    {
+        var topic = kafka.Unique("avro");
+        var registry = new InMemorySchemaRegistryClient();
+        var e = Event("OrderPlaced", "42", 7);
+        e = new DomainEvent
+        {
+            Id = e.Id, Type = e.Type, Source = e.Source, Subject = e.Subject, AggregateType = e.AggregateType, Time = e.Time, Data = e.Data,
+            RuleId = "tb_ord_mst#0", Position = e.Position, Change = e.Change,
+            Extensions = new Dictionary<string, string> { ["traceparent"] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" },
+        };
+        var options = new KafkaSinkOptions { BootstrapServers = kafka.BootstrapServers, Topic = topic, Format = "avro" };
+        await using (var sink = new KafkaSink("domain", KafkaSinkFactory.BuildProducerConfig(options, "p", "domain"), new TopicTemplate(topic, "p"), avro: true, schemaRegistry: registry))
+        {
+            await sink.DeliverAsync([e], TestContext.Current.CancellationToken);
+        }
+
+        var record = Assert.Single(kafka.ReadAll(topic, 1));
+        var value = await new AvroDeserializer<Avro.Generic.GenericRecord>(registry).DeserializeAsync(record.Message.Value, false, new SerializationContext(MessageComponentType.Value, topic));
+
+        // What a consumer of the Avro topic reads, attribute by attribute, as the JSON form's attributes.
+        var avro = new Dictionary<string, string?>(StringComparer.Ordinal);
+        foreach (var field in value.Schema.Fields.Where(f => f.Name is not "data" and not "extensions"))
+        {
+            avro[field.Name] = (string?)value[field.Name];
+        }
+
+        if (value.TryGetValue("extensions", out var extensions))
+        {
+            foreach (var (name, text) in (IDictionary<string, object>)extensions)
+            {
+                avro[name] = (string)text;
+            }
+        }
+
+        using var json = JsonDocument.Parse(Core.Json.EventJson.SerializeToUtf8(e));
+        var expected = json.RootElement.EnumerateObject().Where(p => p.Name != "data").ToDictionary(p => p.Name, p => (string?)p.Value.GetString(), StringComparer.Ordinal);
+        Assert.Equal(expected.OrderBy(p => p.Key), avro.Where(p => p.Value is not null).OrderBy(p => p.Key));
+    }
 }
