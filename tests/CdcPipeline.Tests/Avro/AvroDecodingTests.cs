@@ -179,6 +179,93 @@ public class AvroDecodingTests
     }
 
     [Fact]
+    public async Task The_sample_order_table_as_debezium_2_5_and_the_avro_converter_write_it()
+    {
+        // tb_ord_mst (samples/legacy-orders/schema.sql) as AvroData renders Debezium's Connect schemas: NUMERIC(10)
+        // key and NUMERIC(12,2) as decimals with connect.parameters, a column default as the union's first branch
+        // (connect.default), the transaction block, and the key as its own record under <topic>-key.
+        const string decimal10 = """{"type":"bytes","scale":0,"precision":10,"connect.version":1,"connect.parameters":{"scale":"0","connect.decimal.precision":"10"},"connect.name":"org.apache.kafka.connect.data.Decimal","logicalType":"decimal"}""";
+        var keySchema = (RecordSchema)Schema.Parse($$"""{"type":"record","name":"Key","namespace":"legacy.public.tb_ord_mst","fields":[{"name":"ord_no","type":{{decimal10}}}],"connect.name":"legacy.public.tb_ord_mst.Key"}""");
+        var envelope = (RecordSchema)Schema.Parse($$$"""
+            {"type":"record","name":"Envelope","namespace":"legacy.public.tb_ord_mst","fields":[
+              {"name":"before","type":["null",{"type":"record","name":"Value","fields":[
+                {"name":"ord_no","type":{{{decimal10}}}},
+                {"name":"cust_no","type":"string"},
+                {"name":"ord_dt","type":"string"},
+                {"name":"ord_sts_cd","type":{"type":"string","connect.default":"P"},"default":"P"},
+                {"name":"ord_amt","type":{"type":"bytes","scale":2,"precision":12,"connect.version":1,"connect.parameters":{"scale":"2","connect.decimal.precision":"12"},"connect.name":"org.apache.kafka.connect.data.Decimal","logicalType":"decimal"}},
+                {"name":"shp_dt","type":{"type":"string","connect.default":"        "},"default":"        "},
+                {"name":"ord_memo","type":["null","string"],"default":null},
+                {"name":"upd_ts","type":[{"type":"long","connect.version":1,"connect.default":0,"connect.name":"io.debezium.time.MicroTimestamp"},"null"],"default":0}],
+               "connect.name":"legacy.public.tb_ord_mst.Value"}],"default":null},
+              {"name":"after","type":["null","Value"],"default":null},
+              {"name":"source","type":{"type":"record","name":"Source","namespace":"io.debezium.connector.postgresql","fields":[
+                {"name":"version","type":"string"},{"name":"connector","type":"string"},{"name":"name","type":"string"},{"name":"ts_ms","type":"long"},
+                {"name":"snapshot","type":[{"type":"string","connect.version":1,"connect.parameters":{"allowed":"true,last,false,incremental"},"connect.default":"false","connect.name":"io.debezium.data.Enum"},"null"],"default":"false"},
+                {"name":"db","type":"string"},{"name":"sequence","type":["null","string"],"default":null},{"name":"schema","type":"string"},{"name":"table","type":"string"},
+                {"name":"txId","type":["null","long"],"default":null},{"name":"lsn","type":["null","long"],"default":null},{"name":"xmin","type":["null","long"],"default":null}],
+               "connect.name":"io.debezium.connector.postgresql.Source"}},
+              {"name":"op","type":"string"},
+              {"name":"ts_ms","type":["null","long"],"default":null},
+              {"name":"transaction","type":["null",{"type":"record","name":"block","namespace":"event","fields":[{"name":"id","type":"string"},{"name":"total_order","type":"long"},{"name":"data_collection_order","type":"long"}],"connect.version":1,"connect.name":"event.block"}],"default":null}],
+             "connect.version":1,"connect.name":"legacy.public.tb_ord_mst.Envelope"}
+            """);
+        var key = new GenericRecord(keySchema);
+        key.Add("ord_no", new AvroDecimal(1000002m));
+        var before = Row(envelope, "P", "        ");
+        var after = Row(envelope, "S", "20240301");
+        var source = new GenericRecord((RecordSchema)envelope["source"].Schema);
+        foreach (var (name, field) in new (string, object?)[]
+                 {
+                     ("version", "2.5.4.Final"), ("connector", "postgresql"), ("name", "legacy"), ("ts_ms", 1709280000412L), ("snapshot", "false"), ("db", "legacy"),
+                     ("sequence", "[\"24023000\",\"24023040\"]"), ("schema", "public"), ("table", "tb_ord_mst"), ("txId", 770L), ("lsn", 24023040L), ("xmin", null),
+                 })
+        {
+            source.Add(name, field);
+        }
+
+        var block = new GenericRecord((RecordSchema)((UnionSchema)envelope["transaction"].Schema).Schemas[1]);
+        block.Add("id", "770:24023040");
+        block.Add("total_order", 1L);
+        block.Add("data_collection_order", 1L);
+        var value = new GenericRecord(envelope);
+        value.Add("before", before);
+        value.Add("after", after);
+        value.Add("source", source);
+        value.Add("op", "u");
+        value.Add("ts_ms", 1709280000500L);
+        value.Add("transaction", block);
+
+        var keyBytes = await _avro.SerializeAsync(key, MessageComponentType.Key);
+        var valueBytes = await _avro.SerializeAsync(value);
+        var change = await new DebeziumAvroDecoder(_avro.Registry).DecodeAsync(
+            new DebeziumRecord { Topic = "legacy.public.tb_ord_mst", Partition = 0, Offset = 3, Key = keyBytes, Value = valueBytes }, TestContext.Current.CancellationToken);
+
+        Assert.Equal("""{"ord_no":"1000002"}""", Core.Json.CanonicalJson.Serialize(change.Key!));
+        Assert.Equal(
+            """{"ord_no":"1000002","cust_no":"C0000001","ord_dt":"20240229","ord_sts_cd":"S","ord_amt":"12345.60","shp_dt":"20240301","ord_memo":null,"upd_ts":"2024-03-01T08:00:00.123456"}""",
+            Core.Json.CanonicalJson.Serialize(change.After!));
+        Assert.Equal("P", change.Before!["ord_sts_cd"]);
+        Assert.Equal(ChangeOperation.Update, change.Operation);
+        Assert.Equal(770, change.Source.TxId);
+        Assert.Equal(("public", "tb_ord_mst"), (change.Source.Schema, change.Source.Table));
+
+        static GenericRecord Row(RecordSchema envelope, string status, string shipped)
+        {
+            var row = new GenericRecord((RecordSchema)((UnionSchema)envelope["after"].Schema).Schemas[1]);
+            row.Add("ord_no", new AvroDecimal(1000002m));
+            row.Add("cust_no", "C0000001");
+            row.Add("ord_dt", "20240229");
+            row.Add("ord_sts_cd", status);
+            row.Add("ord_amt", new AvroDecimal(12345.60m));
+            row.Add("shp_dt", shipped);
+            row.Add("ord_memo", null);
+            row.Add("upd_ts", 1709280000123456L);
+            return row;
+        }
+    }
+
+    [Fact]
     public async Task The_kafka_sources_avro_decoder_keeps_the_value_and_key_bytes_for_dead_letters()
     {
         var keySchema = (RecordSchema)Schema.Parse("""{"type":"record","name":"Key","namespace":"srv.public.t","fields":[{"name":"id","type":"int"}],"connect.name":"srv.public.t.Key"}""");
