@@ -348,8 +348,11 @@ public sealed class KafkaSink : ISourceCommittingSink
         }
     }
 
+    // The registry refuses the schema for good: invalid (42201), invalid version (42202), or incompatible with the
+    // subject's earlier versions — error code 409 from Confluent Schema Registry for years (2016-2023 reports), 40901 in
+    // its current source; either may answer, depending on the release.
     private static bool IsPermanent(Exception e) =>
-        e is SchemaRegistryException { ErrorCode: 42201 or 40901 or 42202 } or global::Avro.AvroException
+        e is SchemaRegistryException { ErrorCode: 42201 or 409 or 40901 or 42202 } or global::Avro.AvroException
         || (e is KafkaException k && k.Error.Code is ErrorCode.MsgSizeTooLarge
             or ErrorCode.RecordListTooLarge or ErrorCode.InvalidRecord or ErrorCode.InvalidMsg
             or ErrorCode.TopicException or ErrorCode.InvalidMsgSize);

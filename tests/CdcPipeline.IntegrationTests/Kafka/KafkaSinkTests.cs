@@ -109,6 +109,26 @@ public sealed class KafkaSinkTests(KafkaFixture kafka)
         Assert.Contains(topic + "-value", await registry.GetAllSubjectsAsync());
     }
 
+    [Theory]
+    [InlineData(409)] // Confluent Schema Registry's code for years
+    [InlineData(40901)] // its current source's
+    public async Task A_schema_the_registry_refuses_as_incompatible_is_a_permanent_delivery_failure(int errorCode)
+    {
+        var topic = kafka.Unique("avro");
+        var registry = FaultySchemaRegistry.Wrap(new InMemorySchemaRegistryClient(), (method, _) =>
+            method.Name.StartsWith("RegisterSchema", StringComparison.Ordinal)
+                ? new Confluent.SchemaRegistry.SchemaRegistryException(
+                    $"Schema being registered is incompatible with an earlier schema for subject \"{topic}-value\"", System.Net.HttpStatusCode.Conflict, errorCode)
+                : null);
+        var options = new KafkaSinkOptions { BootstrapServers = kafka.BootstrapServers, Topic = topic, Format = "avro" };
+        await using var sink = new KafkaSink("domain", KafkaSinkFactory.BuildProducerConfig(options, "p", "domain"), new TopicTemplate(topic, "p"), avro: true, schemaRegistry: registry);
+        var e = Event("OrderPlaced", "42", 7);
+
+        var error = await Assert.ThrowsAsync<PermanentDeliveryException>(() => sink.DeliverAsync([e], TestContext.Current.CancellationToken).AsTask());
+        Assert.Same(e, error.Event);
+        Assert.Contains("incompatible", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task An_avro_value_carries_every_attribute_the_json_value_carries()
     {
