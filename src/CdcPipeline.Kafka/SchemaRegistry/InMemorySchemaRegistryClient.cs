@@ -8,7 +8,7 @@ namespace CdcPipeline.Kafka.SchemaRegistry;
 /// subject and version, latest — what Confluent's Avro serializer and deserializer and our
 /// <see cref="Avro.DebeziumAvroDecoder"/> call. Like the real registry, one schema text gets one id
 /// across subjects, and a miss throws <see cref="SchemaRegistryException"/> with the registry's
-/// error codes (40401 subject, 40402 version, 40403 schema). Compatibility checks, associations and
+/// error codes (40401 subject, 40402 version, 40403 schema — a lookup under an unknown subject is 40401). Compatibility checks, associations and
 /// metadata look-ups throw <see cref="NotSupportedException"/>. Thread-safe.
 /// </summary>
 public sealed class InMemorySchemaRegistryClient : ISchemaRegistryClient
@@ -73,10 +73,15 @@ public sealed class InMemorySchemaRegistryClient : ISchemaRegistryClient
         ArgumentNullException.ThrowIfNull(schema);
         lock (_lock)
         {
-            var found = Versions(subject).Find(v => v.SchemaString == schema.SchemaString);
+            if (!_subjects.TryGetValue(subject, out var versions))
+            {
+                throw new SchemaRegistryException($"Subject '{subject}' not found.", HttpStatusCode.NotFound, 40401);
+            }
+
+            var found = versions.Find(v => v.SchemaString == schema.SchemaString);
             return found is not null
                 ? Task.FromResult(found)
-                : throw new SchemaRegistryException($"Schema not found under subject '{subject}'", HttpStatusCode.NotFound, 40403);
+                : throw new SchemaRegistryException("Schema not found", HttpStatusCode.NotFound, 40403);
         }
     }
 

@@ -356,7 +356,13 @@ public class AvroDecodingTests
         var record = await deserializer.DeserializeAsync(bytes, false, new SerializationContext(MessageComponentType.Value, DebeziumAvro.Topic));
         Assert.Equal("c", record["op"]);
 
-        await Assert.ThrowsAsync<SchemaRegistryException>(() => registry.GetSchemaAsync(42));
+        Assert.Equal(40403, (await Assert.ThrowsAsync<SchemaRegistryException>(() => registry.GetSchemaAsync(42))).ErrorCode);
+
+        // As the registry's lookup (POST /subjects/{subject}): an unknown subject is 40401, an unknown schema under a known one 40403.
+        var unknownSubject = await Assert.ThrowsAsync<SchemaRegistryException>(() => registry.LookupSchemaAsync("nope-value", new Confluent.SchemaRegistry.Schema("\"int\"", Confluent.SchemaRegistry.SchemaType.Avro), ignoreDeletedSchemas: true));
+        Assert.Equal(40401, unknownSubject.ErrorCode);
+        var unknownSchema = await Assert.ThrowsAsync<SchemaRegistryException>(() => registry.LookupSchemaAsync("srv.public.t-value", new Confluent.SchemaRegistry.Schema("\"int\"", Confluent.SchemaRegistry.SchemaType.Avro), ignoreDeletedSchemas: true));
+        Assert.Equal(40403, unknownSchema.ErrorCode);
         var unsupported = await Assert.ThrowsAsync<NotSupportedException>(() => registry.GetCompatibilityAsync("x"));
         Assert.Contains("GetCompatibilityAsync", unsupported.Message, StringComparison.Ordinal);
     }
