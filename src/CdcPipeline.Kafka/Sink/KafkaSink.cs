@@ -72,6 +72,9 @@ public sealed class KafkaSink : ISourceCommittingSink
 
     public string Name { get; }
 
+    /// <summary>The Schema Registry client of an Avro sink (tests: the settings it was built with).</summary>
+    internal ISchemaRegistryClient? SchemaRegistry => _registry;
+
     /// <summary>True once the sink joined the source's transactions; decided once for its lifetime, when the runner is built or at the first delivery.</summary>
     public bool IsTransactional
     {

@@ -1,6 +1,7 @@
 using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.Kafka.ExactlyOnce;
+using CdcPipeline.Kafka.SchemaRegistry;
 using Confluent.Kafka;
 using Confluent.SchemaRegistry;
 using Microsoft.Extensions.DependencyInjection;
@@ -30,22 +31,8 @@ public sealed class KafkaSinkFactory : ISinkFactory
         ISchemaRegistryClient? registry = null;
         if (avro)
         {
-            registry = context.Services.GetService<ISchemaRegistryClient>();
-            if (registry is null)
-            {
-                if (string.IsNullOrEmpty(options.SchemaRegistryUrl))
-                {
-                    throw context.Error("schemaRegistryUrl", "format avro needs schemaRegistryUrl (e.g. http://schema-registry:8081)");
-                }
-
-                var config = new SchemaRegistryConfig { Url = options.SchemaRegistryUrl };
-                foreach (var (key, value) in options.SchemaRegistry ?? [])
-                {
-                    config.Set(key, value);
-                }
-
-                registry = new CachedSchemaRegistryClient(config);
-            }
+            registry = context.Services.GetService<ISchemaRegistryClient>()
+                ?? SchemaRegistrySettings.CreateClient(context, options.SchemaRegistryUrl, options.SchemaRegistry);
         }
 
         return new KafkaSink(

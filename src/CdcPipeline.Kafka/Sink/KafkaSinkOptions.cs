@@ -17,6 +17,7 @@ public sealed class KafkaSinkOptions
 
     public string? SchemaRegistryUrl { get; set; }
 
+    /// <summary>Schema Registry client settings (<c>basic.auth.user.info</c>, <c>ssl.ca.location</c>, …), with or without the <c>schema.registry.</c> prefix; see <see cref="SchemaRegistry.SchemaRegistrySettings"/>.</summary>
     public Dictionary<string, string>? SchemaRegistry { get; set; }
 
     /// <summary>librdkafka producer settings, passed through untouched (TLS, SASL, linger, compression); they win over ours.</summary>

@@ -5,6 +5,7 @@ using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.Kafka.DeadLetters;
 using CdcPipeline.Kafka.ExactlyOnce;
+using CdcPipeline.Kafka.SchemaRegistry;
 using Confluent.Kafka;
 using Confluent.SchemaRegistry;
 using Microsoft.Extensions.DependencyInjection;
@@ -100,22 +101,8 @@ public sealed class KafkaSourceFactory : ISourceFactory
             return new JsonRecordDecoder();
         }
 
-        var registry = context.Services.GetService<ISchemaRegistryClient>();
-        if (registry is null)
-        {
-            if (string.IsNullOrEmpty(options.SchemaRegistryUrl))
-            {
-                throw context.Error("schemaRegistryUrl", "format avro needs schemaRegistryUrl (e.g. http://schema-registry:8081)");
-            }
-
-            var config = new SchemaRegistryConfig { Url = options.SchemaRegistryUrl };
-            foreach (var (key, value) in options.SchemaRegistry ?? [])
-            {
-                config.Set(key, value);
-            }
-
-            registry = new CachedSchemaRegistryClient(config);
-        }
+        var registry = context.Services.GetService<ISchemaRegistryClient>()
+            ?? SchemaRegistrySettings.CreateClient(context, options.SchemaRegistryUrl, options.SchemaRegistry);
 
         return new AvroRecordDecoder(registry);
     }

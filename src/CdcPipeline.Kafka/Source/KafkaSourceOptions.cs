@@ -28,7 +28,7 @@ public sealed class KafkaSourceOptions
 
     public string? SchemaRegistryUrl { get; set; }
 
-    /// <summary>Schema Registry client settings (<c>basic.auth.user.info</c>, TLS), passed through untouched.</summary>
+    /// <summary>Schema Registry client settings (<c>basic.auth.user.info</c>, <c>ssl.ca.location</c>, …), with or without the <c>schema.registry.</c> prefix; see <see cref="SchemaRegistry.SchemaRegistrySettings"/>.</summary>
     public Dictionary<string, string>? SchemaRegistry { get; set; }
 
     /// <summary>librdkafka consumer settings, passed through untouched (TLS, SASL, …); they win over ours.</summary>

@@ -1,0 +1,81 @@
+using System.Net;
+using System.Net.Sockets;
+using CdcPipeline.Core.Configuration;
+using CdcPipeline.Core.Sinks;
+using CdcPipeline.Kafka;
+using CdcPipeline.Kafka.Sink;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CdcPipeline.Tests.Kafka;
+
+/// <summary>The <c>schemaRegistry:</c> settings of a Kafka source or sink reach the Schema Registry client.</summary>
+public sealed class SchemaRegistrySettingsTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("cdc-registry-config-").FullName;
+
+    private KafkaSink CreateSink(string registrySettings, string registryUrl = "http://127.0.0.1:9")
+    {
+        var path = Path.Combine(_dir, "pipeline.yaml");
+        File.WriteAllText(path, $$"""
+            name: t
+            sinks:
+              - name: domain
+                kafka:
+                  bootstrapServers: "127.0.0.1:9"
+                  topic: "domain.{type}"
+                  format: avro
+                  schemaRegistryUrl: "{{registryUrl}}"
+                  schemaRegistry: {{registrySettings}}
+            """);
+        var configuration = PipelineConfiguration.Load(path, _ => null);
+        using var services = new ServiceCollection().AddCdcCore().AddCdcKafka().BuildServiceProvider();
+        var section = configuration.Root.GetSection("sinks:0:kafka");
+        return (KafkaSink)new KafkaSinkFactory().Create(new PipelineComponentContext("domain", section, configuration.Options, configuration.Locations, configuration.BaseDirectory, services));
+    }
+
+    [Theory]
+    [InlineData("{ basic.auth.user.info: 'cdc:hunter2' }")] // the Java clients' and Kafka Connect's spelling
+    [InlineData("{ schema.registry.basic.auth.user.info: 'cdc:hunter2' }")] // the .NET client's
+    public async Task Basic_auth_credentials_reach_the_registry_in_either_spelling(string settings)
+    {
+        // A registry on the loopback that records what it is sent and answers "schema not found".
+        var port = FreePort();
+        using var registry = new HttpListener();
+        registry.Prefixes.Add($"http://127.0.0.1:{port}/");
+        registry.Start();
+        var seen = Task.Run(async () =>
+        {
+            var context = await registry.GetContextAsync();
+            var authorization = context.Request.Headers["Authorization"];
+            context.Response.StatusCode = 404;
+            context.Response.ContentType = "application/vnd.schemaregistry.v1+json";
+            await context.Response.OutputStream.WriteAsync("""{"error_code":40403,"message":"Schema 1 not found"}"""u8.ToArray());
+            context.Response.Close();
+            return authorization;
+        });
+
+        await using var sink = CreateSink(settings, $"http://127.0.0.1:{port}");
+        await Assert.ThrowsAsync<Confluent.SchemaRegistry.SchemaRegistryException>(() => sink.SchemaRegistry!.GetSchemaAsync(1));
+
+        Assert.Equal("Basic " + Convert.ToBase64String("cdc:hunter2"u8.ToArray()), await seen.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
+    }
+
+    private static int FreePort()
+    {
+        using var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
+    }
+
+    [Fact]
+    public void A_setting_the_registry_client_does_not_know_names_its_key_and_is_never_ignored()
+    {
+        var error = Assert.Throws<ConfigurationException>(() => CreateSink("{ basic.auth.user.inf: 'cdc:hunter2' }"));
+        Assert.Contains("pipeline.yaml:9: sinks.0.kafka.schemaRegistry", error.Message, StringComparison.Ordinal);
+        Assert.Contains("basic.auth.user.inf", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", error.Message, StringComparison.Ordinal);
+    }
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+}
