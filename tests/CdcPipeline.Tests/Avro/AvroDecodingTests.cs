@@ -292,6 +292,37 @@ public class AvroDecodingTests
     }
 
     [Fact]
+    public async Task Transaction_metadata_decodes_from_avro()
+    {
+        // Debezium's unnamed data_collections struct becomes AvroData's io.confluent.connect.avro.ConnectDefault.
+        var schema = (RecordSchema)Schema.Parse("""
+            {"type":"record","name":"TransactionMetadataValue","namespace":"io.debezium.connector.common","fields":[
+              {"name":"status","type":"string"},{"name":"id","type":"string"},{"name":"event_count","type":["null","long"],"default":null},
+              {"name":"data_collections","type":["null",{"type":"array","items":{"type":"record","name":"ConnectDefault","namespace":"io.confluent.connect.avro","fields":[
+                {"name":"data_collection","type":"string"},{"name":"event_count","type":"long"}]}}],"default":null},
+              {"name":"ts_ms","type":"long"}],
+             "connect.version":1,"connect.name":"io.debezium.connector.common.TransactionMetadataValue"}
+            """);
+        var collection = new GenericRecord((RecordSchema)((ArraySchema)((UnionSchema)schema["data_collections"].Schema).Schemas[1]).ItemSchema);
+        collection.Add("data_collection", "public.tb_ord_mst");
+        collection.Add("event_count", 2L);
+        var value = new GenericRecord(schema);
+        value.Add("status", "END");
+        value.Add("id", "770:24023040");
+        value.Add("event_count", 2L);
+        value.Add("data_collections", new object[] { collection });
+        value.Add("ts_ms", 1709280000412L);
+        var bytes = await _avro.SerializeAsync(value);
+
+        var change = await new DebeziumAvroDecoder(_avro.Registry).DecodeAsync(new DebeziumRecord { Topic = "legacy.transaction", Partition = 0, Offset = 4, Value = bytes }, TestContext.Current.CancellationToken);
+        Assert.Equal(ChangeKind.Transaction, change.Kind);
+        Assert.Equal("END", change.Transaction!.Status);
+        Assert.Equal(770, change.Source.TxId);
+        Assert.Equal("legacy", change.Source.Name);
+        Assert.Equal(2L, change.Transaction.DataCollections!["public.tb_ord_mst"]);
+    }
+
+    [Fact]
     public async Task Wrong_magic_byte()
     {
         var bytes = await _avro.SerializeAsync(DebeziumAvro.Envelope("\"int\"", Is(1)));
