@@ -8,8 +8,9 @@ namespace CdcPipeline.Kafka.SchemaRegistry;
 /// subject and version, latest — what Confluent's Avro serializer and deserializer and our
 /// <see cref="Avro.DebeziumAvroDecoder"/> call. Like the real registry, one schema text gets one id
 /// across subjects, and a miss throws <see cref="SchemaRegistryException"/> with the registry's
-/// error codes (40401 subject, 40402 version, 40403 schema — a lookup under an unknown subject is 40401). Compatibility checks, associations and
-/// metadata look-ups throw <see cref="NotSupportedException"/>. Thread-safe.
+/// error codes (40401 subject, 40402 version, 40403 schema; a lookup under an unknown subject is
+/// 40401). Compatibility checks, associations and metadata look-ups throw
+/// <see cref="NotSupportedException"/>. Thread-safe.
 /// </summary>
 public sealed class InMemorySchemaRegistryClient : ISchemaRegistryClient
 {
