@@ -323,6 +323,36 @@ public class AvroDecodingTests
     }
 
     [Fact]
+    public async Task A_column_added_mid_stream_is_a_new_writer_schema_and_older_records_still_decode()
+    {
+        // ALTER TABLE … ADD COLUMN: the converter registers a second value schema (a new id) under the same subject;
+        // records written before it, read again later (a replay), keep their own id.
+        var before = DebeziumAvro.Envelope("\"int\"", Is(1));
+        var v1 = await _avro.SerializeAsync(before);
+        var added = (RecordSchema)Schema.Parse(DebeziumAvro.EnvelopeSchema("\"int\"").ToString().Replace(
+            """{"name":"v","type":"int"}""", """{"name":"v","type":"int"},{"name":"memo","type":["null","string"],"default":null}""", StringComparison.Ordinal));
+        var after = new GenericRecord(added);
+        foreach (var field in added.Fields)
+        {
+            after.Add(field.Name, before[field.Name]);
+        }
+
+        var row = new GenericRecord(DebeziumAvro.ValueSchema(added));
+        row.Add("v", 2);
+        row.Add("memo", "new column");
+        after.Add("after", row);
+        var v2 = await _avro.SerializeAsync(after);
+        Assert.NotEqual(v1[..5], v2[..5]);
+
+        var decoder = new DebeziumAvroDecoder(_avro.Registry);
+        async Task<string> Decode(byte[] bytes) => Core.Json.CanonicalJson.Serialize((await decoder.DecodeAsync(
+            new DebeziumRecord { Topic = DebeziumAvro.Topic, Partition = 0, Offset = 1, Value = bytes }, TestContext.Current.CancellationToken)).After!);
+        Assert.Equal("""{"v":1}""", await Decode(v1));
+        Assert.Equal("""{"v":2,"memo":"new column"}""", await Decode(v2));
+        Assert.Equal("""{"v":1}""", await Decode(v1));
+    }
+
+    [Fact]
     public async Task Wrong_magic_byte()
     {
         var bytes = await _avro.SerializeAsync(DebeziumAvro.Envelope("\"int\"", Is(1)));
