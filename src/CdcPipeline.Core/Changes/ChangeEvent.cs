@@ -19,7 +19,7 @@ public sealed class ChangeEvent
     /// <summary>Where the record sits in its source: what the pipeline acknowledges.</summary>
     public required SourcePosition Position { get; init; }
 
-    /// <summary>The row key (primary key or replica identity columns); for a tombstone, the deleted key.</summary>
+    /// <summary>The row key (primary key or replica identity columns); for a tombstone, the deleted key (null for a table without one).</summary>
     public Row? Key { get; init; }
 
     /// <summary>The old image: complete only with REPLICA IDENTITY FULL, else the key columns (or null).</summary>

@@ -33,11 +33,8 @@ public static class DebeziumEnvelope
         var rawKey = options.RetainRaw ? record.Key : null;
         if (value is null)
         {
-            if (key is null)
-            {
-                throw new DebeziumDecodeException("the record has neither key nor value");
-            }
-
+            // Debezium writes the tombstone with whatever key the delete had: a table without primary key
+            // (REPLICA IDENTITY FULL) gets one with neither key nor value after each delete.
             return new ChangeEvent
             {
                 Kind = ChangeKind.Tombstone,
