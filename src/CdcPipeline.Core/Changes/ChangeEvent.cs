@@ -48,11 +48,11 @@ public sealed class ChangeEvent
 
     /// <summary>
     /// What names this change whichever Kafka record carried it: server, database, table, <c>op</c>, the LSN of
-    /// the change and its key. Kafka Connect delivers at least once — after a crash Debezium writes records again
+    /// the change, its key and its row images. Kafka Connect delivers at least once — after a crash Debezium writes records again
     /// that Kafka already has, at new offsets — and a snapshot or a topic can be read again from elsewhere, so an
     /// offset does not name a change. The LSN alone does not either: the rows of one COPY (a multi-insert WAL
-    /// record) share it, and so do the delete and the create of a primary-key change; the table, op and key tell
-    /// those apart. Null when <see cref="NamedBySource"/> is not set; then <see cref="Position"/> names the change.
+    /// record) share it, and so do the delete and the create of a primary-key change; the table, op, key and
+    /// rows tell those apart. Null when <see cref="NamedBySource"/> is not set; then <see cref="Position"/> names the change.
     /// </summary>
     public string? Origin => NamedBySource ? _origin ??= ChangeOrigin.Of(this) : null;
 
@@ -85,7 +85,9 @@ public sealed class ChangeEvent
         Transaction = Transaction,
         CapturedAt = CapturedAt,
         NamedBySource = NamedBySource,
-        _origin = _origin,
+
+        // Named now, while the rows it is named by are still here.
+        _origin = Origin,
     };
 
     public override string ToString() => Json.CanonicalJson.Serialize(this);

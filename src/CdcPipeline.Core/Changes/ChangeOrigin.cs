@@ -7,7 +7,7 @@ namespace CdcPipeline.Core.Changes;
 
 /// <summary>
 /// <see cref="ChangeEvent.Origin"/>: a JSON array of what names a Debezium change in the database's history —
-/// <c>["debezium", server, database, schema, table, op, lsn, key]</c>. A JSON array so that no two different
+/// <c>["debezium", server, database, schema, table, op, lsn, key, before, after]</c>. A JSON array so that no two different
 /// names run together into one text. Must never change for a given change: event ids are made from it.
 /// </summary>
 public static class ChangeOrigin
@@ -45,18 +45,27 @@ public static class ChangeOrigin
                 writer.WriteNullValue();
             }
 
-            if (change.Key is { } key)
-            {
-                CanonicalJson.WriteRow(writer, key);
-            }
-            else
-            {
-                writer.WriteNullValue();
-            }
+            WriteRow(writer, change.Key);
 
+            // The images too: a key need not be unique (message.key.columns may name any columns), and rows of one
+            // COPY share the LSN. Debezium writes the same images again when it sends a change again.
+            WriteRow(writer, change.Before);
+            WriteRow(writer, change.After);
             writer.WriteEndArray();
         }
 
         return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    private static void WriteRow(Utf8JsonWriter writer, Row? row)
+    {
+        if (row is null)
+        {
+            writer.WriteNullValue();
+        }
+        else
+        {
+            CanonicalJson.WriteRow(writer, row);
+        }
     }
 }

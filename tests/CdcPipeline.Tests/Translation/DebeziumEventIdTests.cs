@@ -69,6 +69,16 @@ public class DebeziumEventIdTests
     }
 
     [Fact]
+    public void Rows_of_one_copy_with_a_key_that_is_not_unique_get_different_ids()
+    {
+        // message.key.columns may key a table by columns that are not unique (all lines of one order, say).
+        var one = FromKafka(Value(IntColumn, "1"), offset: 10, key: 5);
+        var two = FromKafka(Value(IntColumn, "2"), offset: 11, key: 5);
+
+        Assert.NotEqual(Id(RuleFiles.Translator(Rules), one), Id(RuleFiles.Translator(Rules), two));
+    }
+
+    [Fact]
     public void The_delete_and_the_create_of_a_primary_key_change_get_different_ids()
     {
         // Debezium writes both at the LSN of the one UPDATE that changed the key.
