@@ -38,7 +38,7 @@ public sealed class OrderLinesTranslator(string pipelineName) : IChangeTranslato
 
         output.Add(new DomainEvent
         {
-            Id = EventIds.For(change.Position, RuleId),
+            Id = EventIds.For(change, RuleId),
             Type = EventType,
             Source = _source,
             Subject = EventSources.Subject([orderNo]),

@@ -7,6 +7,8 @@ namespace CdcPipeline.Core.Changes;
 /// </summary>
 public sealed class ChangeEvent
 {
+    private string? _origin;
+
     public required ChangeKind Kind { get; init; }
 
     /// <summary>The <c>op</c> of a <see cref="ChangeKind.Change"/> or <see cref="ChangeKind.Message"/>; null otherwise.</summary>
@@ -17,7 +19,7 @@ public sealed class ChangeEvent
     /// <summary>Where the record sits in its source: what the pipeline acknowledges.</summary>
     public required SourcePosition Position { get; init; }
 
-    /// <summary>The row key (primary key or replica identity columns); for a tombstone, the deleted key.</summary>
+    /// <summary>The row key (primary key or replica identity columns); for a tombstone, the deleted key (null for a table without one).</summary>
     public Row? Key { get; init; }
 
     /// <summary>The old image: complete only with REPLICA IDENTITY FULL, else the key columns (or null).</summary>
@@ -36,6 +38,23 @@ public sealed class ChangeEvent
     public Row? NewKey { get; init; }
 
     public Row? OldKey { get; init; }
+
+    /// <summary>
+    /// Set by the Debezium decoders when the change's <c>source</c> block names it in the database's history
+    /// (see <see cref="Origin"/>). The embedded path leaves it unset: its <see cref="Position"/> (commit LSN and
+    /// index in the transaction) already is such a name.
+    /// </summary>
+    public bool NamedBySource { get; init; }
+
+    /// <summary>
+    /// What names this change whichever Kafka record carried it: server, database, table, <c>op</c>, the LSN of
+    /// the change, its key and its row images. Kafka Connect delivers at least once — after a crash Debezium writes records again
+    /// that Kafka already has, at new offsets — and a snapshot or a topic can be read again from elsewhere, so an
+    /// offset does not name a change. The LSN alone does not either: the rows of one COPY (a multi-insert WAL
+    /// record) share it, and so do the delete and the create of a primary-key change; the table, op, key and
+    /// rows tell those apart. Null when <see cref="NamedBySource"/> is not set; then <see cref="Position"/> names the change.
+    /// </summary>
+    public string? Origin => NamedBySource ? _origin ??= ChangeOrigin.Of(this) : null;
 
     /// <summary>When the capture path created the record (Debezium's envelope <c>ts_ms</c>).</summary>
     public UtcTimestamp? CapturedAt { get; init; }
@@ -65,6 +84,10 @@ public sealed class ChangeEvent
         Key = Key,
         Transaction = Transaction,
         CapturedAt = CapturedAt,
+        NamedBySource = NamedBySource,
+
+        // Named now, while the rows it is named by are still here.
+        _origin = Origin,
     };
 
     public override string ToString() => Json.CanonicalJson.Serialize(this);

@@ -33,11 +33,8 @@ public static class DebeziumEnvelope
         var rawKey = options.RetainRaw ? record.Key : null;
         if (value is null)
         {
-            if (key is null)
-            {
-                throw new DebeziumDecodeException("the record has neither key nor value");
-            }
-
+            // Debezium writes the tombstone with whatever key the delete had: a table without primary key
+            // (REPLICA IDENTITY FULL) gets one with neither key nor value after each delete.
             return new ChangeEvent
             {
                 Kind = ChangeKind.Tombstone,
@@ -95,6 +92,7 @@ public static class DebeziumEnvelope
                 Position = record.Position,
                 Key = key,
                 Message = Message(value, source),
+                NamedBySource = ChangeOrigin.CanName(ChangeKind.Message, op, source, key),
                 CapturedAt = capturedAt,
                 Raw = raw,
                 RawKey = rawKey,
@@ -112,6 +110,7 @@ public static class DebeziumEnvelope
             After = Image(value, "after"),
             NewKey = newKey,
             OldKey = oldKey,
+            NamedBySource = ChangeOrigin.CanName(ChangeKind.Change, op, source, key),
             CapturedAt = capturedAt,
             Raw = raw,
             RawKey = rawKey,

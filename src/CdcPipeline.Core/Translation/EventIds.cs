@@ -5,12 +5,20 @@ using CdcPipeline.Core.Changes;
 namespace CdcPipeline.Core.Translation;
 
 /// <summary>
-/// Deterministic event ids: a name-based (version 5 style, SHA-1) UUID of the source position, the rule
-/// and the index of the event among those the rule produced. A replay of the same change produces the
-/// same ids, which is what lets downstream consumers de-duplicate.
+/// Deterministic event ids: a name-based (version 5 style, SHA-1) UUID of the change, the rule and the index
+/// of the event among those the rule produced. A replay of the same change produces the same ids, which is
+/// what lets downstream consumers de-duplicate. A change is named by its <see cref="ChangeEvent.Origin"/> when
+/// it has one (a Debezium change: the same change Kafka Connect wrote twice, at two offsets, gets the same
+/// ids), else by its <see cref="SourcePosition"/>.
 /// </summary>
 public static class EventIds
 {
+    /// <summary>The id of an event made from <paramref name="change"/>: what translators should call.</summary>
+    public static string For(ChangeEvent change, string ruleId, int index = 0) =>
+        change.Origin is { } origin
+            ? For(string.Concat(origin, "|", ruleId, "|", index.ToString(System.Globalization.CultureInfo.InvariantCulture)))
+            : For(change.Position, ruleId, index);
+
     public static string For(SourcePosition position, string ruleId, int index = 0) =>
         For(string.Concat(position.ToString(), "|", ruleId, "|", index.ToString(System.Globalization.CultureInfo.InvariantCulture)));
 

@@ -19,7 +19,7 @@ public sealed class PassthroughTranslator : IChangeTranslator
     /// <summary>CloudEvents sources per (schema, table): built once per table, not per change.</summary>
     private readonly ConcurrentDictionary<(string? Schema, string? Table), string> _sources = new();
 
-    private static readonly Func<DomainEvent, string> DeferredId = e => EventIds.For(e.Position, RuleId);
+    private static readonly Func<DomainEvent, string> DeferredId = e => EventIds.For(e.Change, RuleId);
 
     public PassthroughTranslator(string pipelineName, params ChangeKind[] kinds)
     {

@@ -14,7 +14,7 @@ public static class ConnectorRenderer
     public static JsonObject Render(DebeziumConnectorOptions d, string format)
     {
         var avro = string.Equals(format, "avro", StringComparison.OrdinalIgnoreCase);
-        var tables = string.Join(",", d.Tables.Select(t => t.Contains('.', StringComparison.Ordinal) ? t : "public." + t));
+        var tables = string.Join(",", d.QualifiedTables().Select(IncludePattern));
         var config = new JsonObject
         {
             ["connector.class"] = "io.debezium.connector.postgresql.PostgresConnector",
@@ -71,5 +71,28 @@ public static class ConnectorRenderer
         }
 
         return config;
+    }
+
+    /// <summary>
+    /// <c>table.include.list</c> is a list of regular expressions that must match a table's <c>schema.table</c>
+    /// whole: a '$', '(' or '+' in a legacy table name would make the entry match nothing, and the table would
+    /// silently not be captured. Those are escaped; '.' is left as written — it matches the '.' between schema and
+    /// table, so the usual list reads as the table names it is.
+    /// </summary>
+    public static string IncludePattern(string qualifiedTable)
+    {
+        const string special = "\\^$|?*+()[]{}";
+        var pattern = new System.Text.StringBuilder(qualifiedTable.Length + 4);
+        foreach (var c in qualifiedTable)
+        {
+            if (special.Contains(c, StringComparison.Ordinal))
+            {
+                pattern.Append('\\');
+            }
+
+            pattern.Append(c);
+        }
+
+        return pattern.ToString();
     }
 }

@@ -58,10 +58,32 @@ public sealed class DebeziumConnectorOptions
 
     public string ConnectorNameOr(string pipelineName) => string.IsNullOrEmpty(ConnectorName) ? pipelineName : ConnectorName;
 
+    /// <summary>The table list as <c>schema.table</c> (a table without schema is in <c>public</c>).</summary>
+    public IEnumerable<string> QualifiedTables() => Tables.Select(t => t.Contains('.', StringComparison.Ordinal) ? t : "public." + t);
+
+    /// <summary>
+    /// The topic Debezium writes a table's changes to: <c>{topicPrefix}.{schema}.{table}</c>, with every character
+    /// Kafka does not allow in a topic name (outside <c>[a-zA-Z0-9._-]</c>: <c>$</c>, a space, letters of other
+    /// alphabets) replaced by <c>_</c>, as Debezium's topic naming strategy does. Subscribing to the name as
+    /// written would never receive that table's changes.
+    /// </summary>
+    public string TableTopic(string qualifiedTable)
+    {
+        var name = string.Concat(TopicPrefix, ".", qualifiedTable);
+        return string.Create(name.Length, name, static (span, source) =>
+        {
+            for (var i = 0; i < source.Length; i++)
+            {
+                var c = source[i];
+                span[i] = c is '.' or '_' or '-' or (>= 'a' and <= 'z') or (>= 'A' and <= 'Z') or (>= '0' and <= '9') ? c : '_';
+            }
+        });
+    }
+
     /// <summary>The topics the connector writes for the table list (plus heartbeat and transaction topics).</summary>
     public IReadOnlyList<string> Topics()
     {
-        var topics = Tables.Select(t => string.Concat(TopicPrefix, ".", t.Contains('.', StringComparison.Ordinal) ? t : "public." + t)).ToList();
+        var topics = QualifiedTables().Select(TableTopic).ToList();
         if (HeartbeatIntervalMs > 0)
         {
             topics.Add(string.Concat("__debezium-heartbeat.", TopicPrefix));

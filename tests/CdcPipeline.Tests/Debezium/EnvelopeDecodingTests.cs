@@ -117,6 +117,18 @@ public class EnvelopeDecodingTests
     }
 
     [Fact]
+    public void A_tombstone_after_a_delete_in_a_table_without_key_has_neither_key_nor_value()
+    {
+        // Debezium writes the tombstone with the delete's key whatever it is: a keyless table (REPLICA IDENTITY FULL,
+        // tb_aud_log in connector-config) gets a record with a null key and a null value after each delete.
+        var change = new DebeziumJsonDecoder().Decode(new DebeziumRecord { Topic = "srv.public.t", Partition = 0, Offset = 9, Key = null, Value = null });
+        Assert.Equal(ChangeKind.Tombstone, change.Kind);
+        Assert.Null(change.Key);
+        Assert.Equal("public.t", change.Source.QualifiedTable);
+        Assert.Equal(SourcePosition.ForKafka("srv.public.t", 0, 9), change.Position);
+    }
+
+    [Fact]
     public void A_kcat_line_with_a_null_payload_is_a_tombstone()
     {
         var line = $$"""{"topic":"srv.public.t","partition":0,"offset":5,"tstype":"create","ts":1,"broker":1,"key":{{System.Text.Json.JsonSerializer.Serialize(Key)}},"payload":null}""";

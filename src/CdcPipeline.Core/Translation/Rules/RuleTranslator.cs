@@ -100,7 +100,7 @@ public sealed class RuleTranslator : IChangeTranslator
 
         return new DomainEvent
         {
-            Id = EventIds.For(change.Position, rule.Id),
+            Id = EventIds.For(change, rule.Id),
             Type = rule.Type,
             Source = table.Source,
             Subject = subject,

@@ -1,0 +1,71 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+using CdcPipeline.Core.Json;
+
+namespace CdcPipeline.Core.Changes;
+
+/// <summary>
+/// <see cref="ChangeEvent.Origin"/>: a JSON array of what names a Debezium change in the database's history —
+/// <c>["debezium", server, database, schema, table, op, lsn, key, before, after]</c>. A JSON array so that no two different
+/// names run together into one text. Must never change for a given change: event ids are made from it.
+/// </summary>
+public static class ChangeOrigin
+{
+    /// <summary>
+    /// Whether a decoded Debezium change can be named by its source block: it has an LSN, and either a key or
+    /// an operation that is one per LSN and table (a truncate; a logical message, which is a WAL record of its
+    /// own). Rows of a table without key cannot: equal rows of one COPY share LSN, transaction and image, and
+    /// only their Kafka offsets tell them apart.
+    /// </summary>
+    public static bool CanName(ChangeKind kind, ChangeOperation? op, SourceInfo source, Row? key) =>
+        kind is ChangeKind.Change or ChangeKind.Message
+        && source.Lsn is not null
+        && (key is not null || op is ChangeOperation.Truncate or ChangeOperation.Message);
+
+    public static string Of(ChangeEvent change)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer, CanonicalJson.WriterOptions))
+        {
+            var source = change.Source;
+            writer.WriteStartArray();
+            writer.WriteStringValue("debezium");
+            writer.WriteStringValue(source.Name);
+            writer.WriteStringValue(source.Database);
+            writer.WriteStringValue(source.Schema);
+            writer.WriteStringValue(source.Table);
+            writer.WriteStringValue(change.Operation?.ToCode());
+            if (source.Lsn is { } lsn)
+            {
+                writer.WriteNumberValue(lsn);
+            }
+            else
+            {
+                writer.WriteNullValue();
+            }
+
+            WriteRow(writer, change.Key);
+
+            // The images too: a key need not be unique (message.key.columns may name any columns), and rows of one
+            // COPY share the LSN. Debezium writes the same images again when it sends a change again.
+            WriteRow(writer, change.Before);
+            WriteRow(writer, change.After);
+            writer.WriteEndArray();
+        }
+
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    private static void WriteRow(Utf8JsonWriter writer, Row? row)
+    {
+        if (row is null)
+        {
+            writer.WriteNullValue();
+        }
+        else
+        {
+            CanonicalJson.WriteRow(writer, row);
+        }
+    }
+}
