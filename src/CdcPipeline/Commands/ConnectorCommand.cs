@@ -86,7 +86,8 @@ internal static class ConnectorCommand
 
                 using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
                 var result = await call(new KafkaConnectClient(http, baseUrl), connectorName, body, cancellationToken).ConfigureAwait(false);
-                await output.WriteLineAsync(result?.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) ?? $"{name}: ok").ConfigureAwait(false);
+                // apply's answer is the config as Connect stored it: a literal password would come back with it.
+                await output.WriteLineAsync(ConnectorSecrets.Redact(result)?.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) ?? $"{name}: ok").ConfigureAwait(false);
                 if (name == "status" && ConnectorStatus.Failures(result) is { Count: > 0 } failures)
                 {
                     // Scripts and health checks read the exit code: a FAILED connector or task is not "ok".

@@ -11,6 +11,8 @@ namespace CdcPipeline.IntegrationTests.Kafka;
 /// <summary>The Kafka Connect REST client against a real HTTP listener playing Connect, and the connector JSON rendered from the pipeline config.</summary>
 public sealed class ConnectorCommandTests
 {
+    private static readonly string SampleConfig = Path.Combine(KafkaRecords.RepositoryRoot, "samples", "legacy-orders", "pipeline.kafka.yaml");
+
     [Fact]
     public async Task Apply_puts_the_rendered_config_and_status_shows_Connects_own_error_message()
     {
@@ -135,5 +137,90 @@ public sealed class ConnectorCommandTests
         var (_, config) = ConnectorCommand.Build(new FileInfo(Path.Combine(root, "samples", "legacy-orders", "pipeline.kafka.yaml")), format);
         var committed = JsonNode.Parse(File.ReadAllText(Path.Combine(root, "connector-config", file)));
         Assert.True(JsonNode.DeepEquals(committed, config), $"connector-config/{file} is stale: regenerate it with 'cdcpipeline connector render --config samples/legacy-orders/pipeline.kafka.yaml --format {format}'");
+    }
+
+    /// <summary>Kafka Connect on a loopback port: answers each request with the next scripted (status, body) and records what it was asked.</summary>
+    private sealed class FakeConnect : IAsyncDisposable
+    {
+        private readonly HttpListener _listener = new();
+        private readonly Task _server;
+
+        public FakeConnect(params Func<string, (int Status, string Body)>[] answers)
+        {
+            Url = $"http://127.0.0.1:{FreePorts.Next()}";
+            _listener.Prefixes.Add(Url + "/");
+            _listener.Start();
+            _server = Task.Run(async () =>
+            {
+                foreach (var answer in answers)
+                {
+                    var context = await _listener.GetContextAsync();
+                    using var reader = new StreamReader(context.Request.InputStream, Encoding.UTF8);
+                    var body = await reader.ReadToEndAsync();
+                    Requests.Add(new FakeConnectRequest(context.Request.HttpMethod, context.Request.Url!.PathAndQuery, body, context.Request.Headers["Authorization"]));
+                    var (status, text) = answer(body);
+                    context.Response.StatusCode = status;
+                    context.Response.ContentType = "application/json";
+                    await context.Response.OutputStream.WriteAsync(Encoding.UTF8.GetBytes(text));
+                    context.Response.Close();
+                }
+            });
+        }
+
+        public string Url { get; }
+
+        public List<FakeConnectRequest> Requests { get; } = [];
+
+        /// <summary>Waits until every scripted answer was given (rethrowing what went wrong in the listener).</summary>
+        public Task Served => _server;
+
+        public async ValueTask DisposeAsync()
+        {
+            _listener.Close();
+            try
+            {
+                await _server;
+            }
+            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException)
+            {
+                // Closed before every scripted answer was asked for: the test's assertions say what that means.
+            }
+        }
+    }
+
+    private sealed record FakeConnectRequest(string Method, string Path, string Body, string? Authorization);
+
+    private static string ConnectorInfo(string config) => "{\"name\":\"legacy-orders\",\"config\":" + config + ",\"tasks\":[],\"type\":\"source\"}";
+
+    [Fact]
+    public async Task Apply_does_not_print_the_database_password_Connect_echoes_back()
+    {
+        const string secret = "Pa55-literal-not-a-reference";
+        var sample = File.ReadAllText(SampleConfig);
+        Assert.Contains("password: \"${env:CDC_DB_PASSWORD}\"", sample, StringComparison.Ordinal);
+        var file = Path.Combine(Path.GetTempPath(), $"connector-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(file, sample.Replace("${env:CDC_DB_PASSWORD}", secret, StringComparison.Ordinal));
+        try
+        {
+            // PUT /connectors/{name}/config answers with the connector's info, the config as stored: a literal password comes back.
+            await using var connect = new FakeConnect(body => (201, ConnectorInfo(body)));
+
+            var result = await Cli.RunAsync("connector", "apply", "--config", file, "--connect-url", connect.Url);
+            await connect.Served;
+
+            Assert.Equal(0, result.Code);
+            Assert.Equal(secret, JsonNode.Parse(connect.Requests[0].Body)!["database.password"]!.GetValue<string>());
+            Assert.DoesNotContain(secret, result.Stdout + result.Stderr, StringComparison.Ordinal);
+            Assert.Equal("cdc", JsonNode.Parse(result.Stdout)!["config"]!["database.user"]!.GetValue<string>());
+            Assert.Equal(ConnectorSecrets.Hidden, JsonNode.Parse(result.Stdout)!["config"]!["database.password"]!.GetValue<string>());
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+
+        // A config-provider reference is no secret: it says where Connect reads the password from, and stays visible.
+        var (_, referenced) = ConnectorCommand.Build(new FileInfo(SampleConfig), "avro");
+        Assert.Equal("${env:CDC_DB_PASSWORD}", ConnectorSecrets.Redact(referenced)!["database.password"]!.GetValue<string>());
     }
 }
