@@ -10,16 +10,26 @@ namespace CdcPipeline.Kafka.Connect;
 /// The few Kafka Connect REST calls operations need: <c>PUT /connectors/{name}/config</c> (create or
 /// update — idempotent), <c>GET /connectors/{name}/status</c>, <c>POST /connectors/{name}/restart?includeTasks=true</c>.
 /// Errors say what went wrong in the operator's terms: an unreachable Connect names the URL and what to
-/// check; a 4xx/5xx carries Connect's own <c>message</c>.
+/// check; a 4xx/5xx carries Connect's own <c>message</c>. A 409 is Connect's "the worker group is
+/// rebalancing, the request was not carried out": it is asked again, with a growing pause, a few times.
 /// </summary>
 public sealed class KafkaConnectClient
 {
+    private static readonly TimeSpan MaxConflictBackoff = TimeSpan.FromSeconds(5);
+
     private readonly HttpClient _http;
     private readonly Uri _baseUrl;
+    private readonly TimeSpan _conflictBackoff;
+    private readonly int _conflictAttempts;
 
-    public KafkaConnectClient(HttpClient http, Uri baseUrl)
+    /// <param name="conflictBackoff">The first pause after a 409 (default 1 s); it doubles up to 5 s.</param>
+    /// <param name="conflictAttempts">How often a request is sent while Connect answers 409 (default 10, about 40 s).</param>
+    public KafkaConnectClient(HttpClient http, Uri baseUrl, TimeSpan? conflictBackoff = null, int conflictAttempts = 10)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(conflictAttempts, 1);
         _http = http;
+        _conflictBackoff = conflictBackoff ?? TimeSpan.FromSeconds(1);
+        _conflictAttempts = conflictAttempts;
         _baseUrl = baseUrl.AbsoluteUri.EndsWith('/') ? baseUrl : new Uri(baseUrl.AbsoluteUri + "/");
     }
 
@@ -33,6 +43,36 @@ public sealed class KafkaConnectClient
         SendAsync(HttpMethod.Post, $"connectors/{Uri.EscapeDataString(name)}/restart?includeTasks=true&onlyFailed=false", null, cancellationToken);
 
     private async Task<JsonNode?> SendAsync(HttpMethod method, string path, string? body, CancellationToken cancellationToken)
+    {
+        var backoff = _conflictBackoff;
+        for (var attempt = 1; ; attempt++)
+        {
+            var (status, reason, text) = await SendOnceAsync(method, path, body, cancellationToken).ConfigureAwait(false);
+            if ((int)status is >= 200 and < 300)
+            {
+                return string.IsNullOrWhiteSpace(text) ? null : JsonNode.Parse(text);
+            }
+
+            // Connect's answer while its worker group rebalances (on every worker start and after every connector change):
+            // the request was not carried out and will succeed once the group has a leader again.
+            if (status == HttpStatusCode.Conflict && attempt < _conflictAttempts)
+            {
+                await Task.Delay(backoff, cancellationToken).ConfigureAwait(false);
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxConflictBackoff.Ticks));
+                continue;
+            }
+
+            var hint = status switch
+            {
+                HttpStatusCode.NotFound when method != HttpMethod.Put => " (no such connector: run 'connector apply' first)",
+                HttpStatusCode.Conflict => $" (asked {attempt} times: the worker group is still rebalancing; check that every Connect worker is up (docker compose logs connect), then run the command again)",
+                _ => "",
+            };
+            throw new KafkaConnectException($"Kafka Connect answered {(int)status} {reason} to {method} {path}: {ErrorMessage(text)}{hint}", (int)status);
+        }
+    }
+
+    private async Task<(HttpStatusCode Status, string? Reason, string Text)> SendOnceAsync(HttpMethod method, string path, string? body, CancellationToken cancellationToken)
     {
         using var request = new HttpRequestMessage(method, new Uri(_baseUrl, path));
         if (body is not null)
@@ -60,30 +100,25 @@ public sealed class KafkaConnectClient
 
         using (response)
         {
-            var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-            if (response.IsSuccessStatusCode)
-            {
-                return string.IsNullOrWhiteSpace(text) ? null : JsonNode.Parse(text);
-            }
-
-            var message = text;
-            try
-            {
-                if (JsonNode.Parse(text) is JsonObject error && error["message"] is { } m)
-                {
-                    message = m.GetValue<string>();
-                }
-            }
-            catch (JsonException)
-            {
-                // Not Connect's JSON error body (a proxy's HTML page, say): show it as it came.
-            }
-
-            var status = (int)response.StatusCode;
-            var hint = response.StatusCode == HttpStatusCode.NotFound && method != HttpMethod.Put
-                ? " (no such connector: run 'connector apply' first)"
-                : "";
-            throw new KafkaConnectException($"Kafka Connect answered {status} {response.ReasonPhrase} to {method} {path}: {message}{hint}", status);
+            return (response.StatusCode, response.ReasonPhrase, await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false));
         }
+    }
+
+    /// <summary>Connect's own <c>message</c> from its error body (<c>{"error_code":…,"message":…}</c>), else the body as it came.</summary>
+    private static string ErrorMessage(string text)
+    {
+        try
+        {
+            if (JsonNode.Parse(text) is JsonObject error && error["message"] is JsonValue message && message.TryGetValue<string>(out var m))
+            {
+                return m;
+            }
+        }
+        catch (JsonException)
+        {
+            // Not Connect's JSON error body (a proxy's HTML page, say): show it as it came.
+        }
+
+        return text;
     }
 }

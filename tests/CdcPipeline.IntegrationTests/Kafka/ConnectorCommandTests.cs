@@ -190,7 +190,49 @@ public sealed class ConnectorCommandTests
 
     private sealed record FakeConnectRequest(string Method, string Path, string Body, string? Authorization);
 
+    private const string Rebalancing = "{\"error_code\":409,\"message\":\"Cannot complete request momentarily due to no known leader URL, likely because a rebalance was underway.\"}";
+
     private static string ConnectorInfo(string config) => "{\"name\":\"legacy-orders\",\"config\":" + config + ",\"tasks\":[],\"type\":\"source\"}";
+
+    [Fact]
+    public async Task Apply_and_restart_wait_out_a_Connect_worker_group_that_is_rebalancing()
+    {
+        // Connect answers 409 to a change while its worker group rebalances (on every start, after every config change):
+        // the request was not carried out, and the same request succeeds once the group has a leader again.
+        await using var connect = new FakeConnect(
+            _ => (409, Rebalancing),
+            _ => (409, Rebalancing),
+            body => (201, ConnectorInfo(body)),
+            _ => (409, Rebalancing),
+            _ => (202, "{\"name\":\"legacy-orders\",\"connector\":{\"state\":\"RESTARTING\"},\"tasks\":[]}"));
+        var (name, config) = ConnectorCommand.Build(new FileInfo(SampleConfig), "avro");
+        using var http = new HttpClient();
+        var client = new KafkaConnectClient(http, new Uri(connect.Url), conflictBackoff: TimeSpan.FromMilliseconds(10));
+
+        var created = await client.PutConfigAsync(name, config, TestContext.Current.CancellationToken);
+        var restarted = await client.RestartAsync(name, TestContext.Current.CancellationToken);
+        await connect.Served;
+
+        Assert.Equal("legacy-orders", created!["name"]!.GetValue<string>());
+        Assert.Equal("RESTARTING", restarted!["connector"]!["state"]!.GetValue<string>());
+        Assert.Equal(["PUT", "PUT", "PUT", "POST", "POST"], connect.Requests.Select(r => r.Method));
+        Assert.All(connect.Requests.Take(3), r => Assert.True(JsonNode.DeepEquals(config, JsonNode.Parse(r.Body)), "each retry sends the same config"));
+    }
+
+    [Fact]
+    public async Task A_rebalance_that_does_not_end_is_an_error_naming_Connects_message_and_what_to_do()
+    {
+        await using var connect = new FakeConnect(Enumerable.Repeat<Func<string, (int, string)>>(_ => (409, Rebalancing), 3).ToArray());
+        using var http = new HttpClient();
+        var client = new KafkaConnectClient(http, new Uri(connect.Url), conflictBackoff: TimeSpan.FromMilliseconds(10), conflictAttempts: 3);
+
+        var error = await Assert.ThrowsAsync<KafkaConnectException>(() => client.RestartAsync("legacy-orders", TestContext.Current.CancellationToken));
+
+        Assert.Equal(409, error.StatusCode);
+        Assert.Equal(3, connect.Requests.Count);
+        Assert.Contains("no known leader URL", error.Message, StringComparison.Ordinal);
+        Assert.Contains("3 times", error.Message, StringComparison.Ordinal);
+    }
 
     [Fact]
     public async Task Apply_does_not_print_the_database_password_Connect_echoes_back()
