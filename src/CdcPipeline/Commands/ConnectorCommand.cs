@@ -56,7 +56,7 @@ internal static class ConnectorCommand
     {
         var config = ConfigOption(required: needsConfig);
         var format = FormatOption();
-        var url = new Option<string>("--connect-url") { Description = "Kafka Connect's REST URL", DefaultValueFactory = _ => "http://localhost:8083" };
+        var url = new Option<string>("--connect-url") { Description = "Kafka Connect's REST URL; credentials in it (https://user:password@host:8083) are sent as HTTP basic auth", DefaultValueFactory = _ => "http://localhost:8083" };
         var connector = new Option<string>("--name") { Description = "connector name (default: source.kafka.debezium.connectorName, else the pipeline name)" };
         var command = new Command(name, description) { config, format, url, connector };
         command.SetAction(async (parse, cancellationToken) =>

@@ -265,4 +265,24 @@ public sealed class ConnectorCommandTests
         var (_, referenced) = ConnectorCommand.Build(new FileInfo(SampleConfig), "avro");
         Assert.Equal("${env:CDC_DB_PASSWORD}", ConnectorSecrets.Redact(referenced)!["database.password"]!.GetValue<string>());
     }
+
+    [Fact]
+    public async Task Credentials_in_the_Connect_URL_are_sent_as_basic_auth_and_never_printed()
+    {
+        // A Connect worker behind Confluent's BasicAuthSecurityRestExtension (or a proxy) wants HTTP basic auth; curl takes
+        // the credentials from the URL, and so should we, without showing them in any message.
+        const string running = """{"name":"legacy-orders","connector":{"state":"RUNNING","worker_id":"connect:8083"},"tasks":[]}""";
+        await using var connect = new FakeConnect(_ => (200, running));
+        var url = connect.Url.Replace("http://", "http://ops:s%3Acret@", StringComparison.Ordinal);
+
+        var result = await Cli.RunAsync("connector", "status", "--name", "legacy-orders", "--connect-url", url);
+        await connect.Served;
+        var unreachable = await Cli.RunAsync("connector", "status", "--name", "legacy-orders", "--connect-url", $"http://ops:s%3Acret@127.0.0.1:{FreePorts.Next()}");
+
+        Assert.Equal(0, result.Code);
+        Assert.Equal("Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("ops:s:cret")), connect.Requests[0].Authorization);
+        Assert.Equal(1, unreachable.Code);
+        Assert.Contains("not reachable at http://127.0.0.1:", unreachable.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("cret", unreachable.Stdout + unreachable.Stderr, StringComparison.Ordinal);
+    }
 }
