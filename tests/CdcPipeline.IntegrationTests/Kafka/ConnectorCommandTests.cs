@@ -128,6 +128,27 @@ public sealed class ConnectorCommandTests
         }
     }
 
+    [Fact]
+    public void A_publication_autocreate_mode_the_pinned_Debezium_does_not_know_is_refused_before_Connect_sees_it()
+    {
+        // no_tables came with Debezium 3.0 (DBZ-8156); 2.5's connector validates the value against its own list, so Connect
+        // would refuse the whole config.
+        var sample = File.ReadAllText(SampleConfig);
+        Assert.Contains("publicationAutocreateMode: disabled", sample, StringComparison.Ordinal);
+        var file = Path.Combine(Path.GetTempPath(), $"connector-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(file, sample.Replace("publicationAutocreateMode: disabled", "publicationAutocreateMode: no_tables", StringComparison.Ordinal));
+        try
+        {
+            var error = Assert.Throws<CdcPipeline.Core.Configuration.ConfigurationException>(() => ConnectorCommand.Build(new FileInfo(file), "avro"));
+            Assert.Contains("publicationAutocreateMode", error.Message, StringComparison.OrdinalIgnoreCase);
+            Assert.Contains("no_tables needs Debezium 3.0", error.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
     [Theory]
     [InlineData("avro", "legacy-orders-avro.json")]
     [InlineData("json", "legacy-orders-json.json")]
