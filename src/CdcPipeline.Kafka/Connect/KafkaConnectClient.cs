@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Security.Authentication;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
@@ -108,6 +109,17 @@ public sealed class KafkaConnectClient
                 $"Kafka Connect is not reachable at {_baseUrl} ({socket.SocketErrorCode}): check that the Connect worker is running "
                 + "(docker compose ps connect; docker compose logs connect), that it finished starting (it takes a minute), and that the URL's host and port are right (default http://localhost:8083).",
                 inner: e);
+        }
+        catch (HttpRequestException e) when (e.InnerException is AuthenticationException tls)
+        {
+            throw new KafkaConnectException(
+                $"Kafka Connect at {_baseUrl} could not be reached over TLS ({tls.Message}): check that the worker's REST listener speaks https on that port "
+                + "(its listeners setting, e.g. https://0.0.0.0:8443), and that this machine trusts its certificate (its CA in the system trust store, or SSL_CERT_FILE).",
+                inner: e);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new KafkaConnectException($"Kafka Connect at {_baseUrl} could not be reached: {e.Message}", inner: e);
         }
         catch (TaskCanceledException e) when (!cancellationToken.IsCancellationRequested)
         {

@@ -306,4 +306,34 @@ public sealed class ConnectorCommandTests
         Assert.Contains("not reachable at http://127.0.0.1:", unreachable.Stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("cret", unreachable.Stdout + unreachable.Stderr, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_Connect_URL_whose_TLS_handshake_fails_is_an_error_that_says_so_not_a_crash()
+    {
+        // An https URL to a listener that does not speak TLS (or whose certificate this machine does not trust) fails in the
+        // handshake, not in the socket: the operator gets one line naming the URL and what to check, and exit 1.
+        var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        var server = Task.Run(async () =>
+        {
+            using var client = await listener.AcceptTcpClientAsync(TestContext.Current.CancellationToken);
+            var stream = client.GetStream();
+            await stream.WriteAsync(Encoding.ASCII.GetBytes("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"), TestContext.Current.CancellationToken);
+        }, TestContext.Current.CancellationToken);
+        try
+        {
+            var result = await Cli.RunAsync("connector", "status", "--name", "legacy-orders", "--connect-url", $"https://ops:s3cret@127.0.0.1:{port}");
+            await server;
+
+            Assert.Equal(1, result.Code);
+            Assert.StartsWith($"connector status: Kafka Connect at https://127.0.0.1:{port}/ could not be reached over TLS", result.Stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain("s3cret", result.Stdout + result.Stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            listener.Stop();
+        }
+    }
 }
