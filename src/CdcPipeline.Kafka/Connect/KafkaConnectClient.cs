@@ -64,7 +64,17 @@ public sealed class KafkaConnectClient
             var (status, reason, text) = await SendOnceAsync(method, path, body, cancellationToken).ConfigureAwait(false);
             if ((int)status is >= 200 and < 300)
             {
-                return string.IsNullOrWhiteSpace(text) ? null : JsonNode.Parse(text);
+                try
+                {
+                    return string.IsNullOrWhiteSpace(text) ? null : JsonNode.Parse(text);
+                }
+                catch (JsonException)
+                {
+                    var shown = text.Length > 200 ? text[..200] + "…" : text;
+                    throw new KafkaConnectException(
+                        $"Kafka Connect at {_baseUrl} answered {(int)status} to {method} {path} with something that is not JSON ({shown}): is --connect-url Connect's REST port, "
+                        + "not a proxy's or another service's?", (int)status);
+                }
             }
 
             // Connect's answer while its worker group rebalances (on every worker start and after every connector change):

@@ -336,4 +336,19 @@ public sealed class ConnectorCommandTests
             listener.Stop();
         }
     }
+
+    [Fact]
+    public async Task An_answer_that_is_not_Connects_JSON_is_an_error_naming_what_came_back()
+    {
+        // A --connect-url that reaches something else (a proxy's sign-in page, another service on the port) answers 200 with HTML.
+        await using var connect = new FakeConnect(_ => (200, "<html><body>Please sign in</body></html>"));
+
+        var result = await Cli.RunAsync("connector", "status", "--name", "legacy-orders", "--connect-url", connect.Url);
+        await connect.Served;
+
+        Assert.Equal(1, result.Code);
+        Assert.StartsWith($"connector status: Kafka Connect at {connect.Url}/ answered 200 to GET connectors/legacy-orders/status with something that is not JSON", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains("Please sign in", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
+    }
 }
