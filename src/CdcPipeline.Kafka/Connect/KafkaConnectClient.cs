@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Authentication;
@@ -53,8 +54,34 @@ public sealed class KafkaConnectClient
     public Task<JsonNode?> GetStatusAsync(string name, CancellationToken cancellationToken) =>
         SendAsync(HttpMethod.Get, $"connectors/{Uri.EscapeDataString(name)}/status", null, cancellationToken);
 
-    public Task<JsonNode?> RestartAsync(string name, CancellationToken cancellationToken) =>
-        SendAsync(HttpMethod.Post, $"connectors/{Uri.EscapeDataString(name)}/restart?includeTasks=true&onlyFailed=false", null, cancellationToken);
+    /// <summary>
+    /// Restarts the connector and all its tasks; answers Connect's view of them. A worker since KIP-745 (Kafka 3.0) does
+    /// that in one call and answers 202 with the states it restarts. One from before ignores <c>includeTasks</c>, restarts
+    /// only the Connector object and answers 204 without a body, leaving a FAILED task FAILED: then each task is restarted
+    /// by its own call (<c>POST /connectors/{name}/tasks/{id}/restart</c>), and the answer is the status after that.
+    /// </summary>
+    public async Task<JsonNode?> RestartAsync(string name, CancellationToken cancellationToken)
+    {
+        var connector = Uri.EscapeDataString(name);
+        var restarting = await SendAsync(HttpMethod.Post, $"connectors/{connector}/restart?includeTasks=true&onlyFailed=false", null, cancellationToken).ConfigureAwait(false);
+        if (restarting is not null)
+        {
+            return restarting;
+        }
+
+        if ((await GetStatusAsync(name, cancellationToken).ConfigureAwait(false))?["tasks"] is JsonArray tasks)
+        {
+            foreach (var task in tasks)
+            {
+                if (task?["id"] is JsonValue id && id.TryGetValue<int>(out var taskId))
+                {
+                    await SendAsync(HttpMethod.Post, $"connectors/{connector}/tasks/{taskId.ToString(CultureInfo.InvariantCulture)}/restart", null, cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+
+        return await GetStatusAsync(name, cancellationToken).ConfigureAwait(false);
+    }
 
     private async Task<JsonNode?> SendAsync(HttpMethod method, string path, string? body, CancellationToken cancellationToken)
     {

@@ -351,4 +351,28 @@ public sealed class ConnectorCommandTests
         Assert.Contains("Please sign in", result.Stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Restart_on_a_worker_that_ignores_includeTasks_restarts_each_task_itself()
+    {
+        // KIP-745 (Kafka 3.0): restart?includeTasks=true answers 202 with the states it restarts. A worker from before it ignores
+        // the parameters, restarts only the Connector object and answers 204 without a body: its FAILED task stays FAILED.
+        const string failed = """{"name":"legacy-orders","connector":{"state":"RUNNING","worker_id":"connect:8083"},"tasks":[{"id":0,"state":"FAILED","worker_id":"connect:8083","trace":"boom"},{"id":1,"state":"RUNNING","worker_id":"connect:8083"}],"type":"source"}""";
+        const string running = """{"name":"legacy-orders","connector":{"state":"RUNNING","worker_id":"connect:8083"},"tasks":[{"id":0,"state":"RUNNING","worker_id":"connect:8083"},{"id":1,"state":"RUNNING","worker_id":"connect:8083"}],"type":"source"}""";
+        await using var connect = new FakeConnect(
+            _ => (204, ""),
+            _ => (200, failed),
+            _ => (204, ""),
+            _ => (204, ""),
+            _ => (200, running));
+
+        var result = await Cli.RunAsync("connector", "restart", "--name", "legacy-orders", "--connect-url", connect.Url);
+
+        Assert.Equal(0, result.Code);
+        Assert.Equal(
+            ["POST /connectors/legacy-orders/restart?includeTasks=true&onlyFailed=false", "GET /connectors/legacy-orders/status",
+             "POST /connectors/legacy-orders/tasks/0/restart", "POST /connectors/legacy-orders/tasks/1/restart", "GET /connectors/legacy-orders/status"],
+            connect.Requests.Select(r => $"{r.Method} {r.Path}"));
+        Assert.Equal("RUNNING", JsonNode.Parse(result.Stdout)!["tasks"]![0]!["state"]!.GetValue<string>());
+    }
 }
