@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs after postgres-setup.sql as an init script of the compose stack's postgres service: gives the
 # connector's role the password Kafka Connect is given (CDC_DB_PASSWORD, read there through
-# ${env:CDC_DB_PASSWORD}), so changing it in .env changes both sides. A .sql init script cannot read
+# ${env:CDC_DB_PASSWORD}), so one setting in .env sets both sides. It runs once, when the database is
+# created (the postgres image runs init scripts only on an empty data directory): a later change in .env
+# reaches Connect but not the role, so also run ALTER ROLE cdc PASSWORD '…'. A .sql init script cannot read
 # the environment. psql's :'pw' quotes the value as a literal; it is never echoed.
 set -euo pipefail
 if [[ -z "${CDC_DB_PASSWORD:-}" ]]; then

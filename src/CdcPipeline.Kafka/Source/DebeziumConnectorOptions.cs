@@ -28,8 +28,12 @@ public sealed class DebeziumConnectorOptions
 
     public string Publication { get; set; } = "debezium_cdc_pub";
 
-    /// <summary><c>filtered</c> (a publication for exactly the table list), <c>disabled</c> (it must exist), <c>all_tables</c>.</summary>
-    [RegularExpression("^(filtered|disabled|all_tables|no_tables)$", ErrorMessage = "must be filtered, disabled, all_tables or no_tables")]
+    /// <summary>
+    /// <c>filtered</c> (a publication for exactly the table list), <c>disabled</c> (it must exist), <c>all_tables</c>: the
+    /// modes Debezium 2.5 knows (connector-config/Dockerfile pins 2.5.4). Its connector validates the value, so Connect
+    /// would refuse 3.0's no_tables; render refuses it first.
+    /// </summary>
+    [RegularExpression("^(filtered|disabled|all_tables)$", ErrorMessage = "must be a publication.autocreate.mode Debezium 2.5 knows (the version connector-config/Dockerfile pins): filtered, disabled or all_tables; no_tables needs Debezium 3.0 or later")]
     public string PublicationAutocreateMode { get; set; } = "filtered";
 
     /// <summary>

@@ -56,7 +56,7 @@ internal static class ConnectorCommand
     {
         var config = ConfigOption(required: needsConfig);
         var format = FormatOption();
-        var url = new Option<string>("--connect-url") { Description = "Kafka Connect's REST URL", DefaultValueFactory = _ => "http://localhost:8083" };
+        var url = new Option<string>("--connect-url") { Description = "Kafka Connect's REST URL; credentials in it (https://user:password@host:8083) are sent as HTTP basic auth", DefaultValueFactory = _ => "http://localhost:8083" };
         var connector = new Option<string>("--name") { Description = "connector name (default: source.kafka.debezium.connectorName, else the pipeline name)" };
         var command = new Command(name, description) { config, format, url, connector };
         command.SetAction(async (parse, cancellationToken) =>
@@ -86,7 +86,8 @@ internal static class ConnectorCommand
 
                 using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
                 var result = await call(new KafkaConnectClient(http, baseUrl), connectorName, body, cancellationToken).ConfigureAwait(false);
-                await output.WriteLineAsync(result?.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) ?? $"{name}: ok").ConfigureAwait(false);
+                // apply's answer is the config as Connect stored it: a literal password would come back with it.
+                await output.WriteLineAsync(ConnectorSecrets.Redact(result)?.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) ?? $"{name}: ok").ConfigureAwait(false);
                 if (name == "status" && ConnectorStatus.Failures(result) is { Count: > 0 } failures)
                 {
                     // Scripts and health checks read the exit code: a FAILED connector or task is not "ok".

@@ -1,9 +1,16 @@
 using System.Diagnostics;
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+using CdcPipeline.IntegrationTests.Support;
+using YamlDotNet.RepresentationModel;
 
 namespace CdcPipeline.IntegrationTests.Kafka;
 
 public sealed class ComposeTests
 {
+    private static string ComposeFile => Path.Combine(KafkaRecords.RepositoryRoot, "docker-compose.yml");
+
     [Fact]
     public async Task The_production_stack_compose_file_is_valid()
     {
@@ -13,7 +20,7 @@ public sealed class ComposeTests
             Assert.Skip("docker-compose is not installed (Debian package 'docker-compose'); it validates the file without a Docker engine");
         }
 
-        var start = new ProcessStartInfo(binary, ["-f", Path.Combine(KafkaRecords.RepositoryRoot, "docker-compose.yml"), "config", "-q"])
+        var start = new ProcessStartInfo(binary, ["-f", ComposeFile, "config", "-q"])
         {
             RedirectStandardError = true,
             RedirectStandardOutput = true,
@@ -23,5 +30,109 @@ public sealed class ComposeTests
         var errors = await process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
         await process.WaitForExitAsync(TestContext.Current.CancellationToken);
         Assert.True(process.ExitCode == 0, "docker-compose config -q failed: " + errors);
+    }
+
+    /// <summary>
+    /// The register-connector job as compose runs it (its entrypoint and command; the curl image runs curl when the
+    /// first argument is an option), here against a loopback Connect instead of connect:8083.
+    /// </summary>
+    [Theory]
+    [InlineData("409,409,201", true, 3)]
+    [InlineData("409,200", true, 2)]
+    [InlineData("400", false, 1)]
+    public async Task The_registration_job_sends_the_connector_again_while_Connect_rebalances_and_stops_on_a_refusal(string answers, bool succeeds, int requests)
+    {
+        var curl = new[] { "/usr/bin/curl", "/usr/local/bin/curl" }.FirstOrDefault(File.Exists);
+        if (curl is null || !File.Exists("/bin/sh"))
+        {
+            Assert.Skip("the registration job needs curl and /bin/sh to run outside its container");
+        }
+
+        var url = $"http://127.0.0.1:{FreePorts.Next()}";
+        var connector = Path.Combine(KafkaRecords.RepositoryRoot, "connector-config", "legacy-orders-avro.json");
+        var argv = RegistrationJob()
+            .Select(a => a.Replace("$$", "$", StringComparison.Ordinal)
+                .Replace("http://connect:8083", url, StringComparison.Ordinal)
+                .Replace("@/connector.json", "@" + connector, StringComparison.Ordinal))
+            .ToList();
+        if (argv[0].StartsWith('-'))
+        {
+            argv.Insert(0, curl);
+        }
+
+        using var listener = new HttpListener();
+        listener.Prefixes.Add(url + "/");
+        listener.Start();
+        var received = new List<(string Method, string Path, string Body)>();
+        var statuses = new Queue<int>(answers.Split(',').Select(int.Parse));
+        var server = Task.Run(async () =>
+        {
+            while (statuses.Count > 0)
+            {
+                HttpListenerContext context;
+                try
+                {
+                    context = await listener.GetContextAsync();
+                }
+                catch (HttpListenerException)
+                {
+                    return;
+                }
+
+                using var reader = new StreamReader(context.Request.InputStream, Encoding.UTF8);
+                var body = await reader.ReadToEndAsync();
+                received.Add((context.Request.HttpMethod, context.Request.Url!.AbsolutePath, body));
+                var status = statuses.Dequeue();
+                context.Response.StatusCode = status;
+                context.Response.ContentType = "application/json";
+                var answer = status < 300
+                    ? "{\"name\":\"legacy-orders\",\"config\":" + body + ",\"tasks\":[],\"type\":\"source\"}"
+                    : $"{{\"error_code\":{status},\"message\":\"answer {status}\"}}";
+                await context.Response.OutputStream.WriteAsync(Encoding.UTF8.GetBytes(answer));
+                context.Response.Close();
+            }
+        }, TestContext.Current.CancellationToken);
+
+        var start = new ProcessStartInfo(argv[0], argv.Skip(1)) { RedirectStandardError = true, RedirectStandardOutput = true };
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var stderr = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        timeout.CancelAfter(TimeSpan.FromMinutes(2));
+        await process.WaitForExitAsync(timeout.Token);
+        listener.Stop();
+        await server;
+        var log = await stdout + await stderr;
+
+        Assert.True(process.ExitCode == 0 == succeeds, $"exit {process.ExitCode}: {log}");
+        Assert.Equal(requests, received.Count);
+        Assert.All(received, r => Assert.Equal(("PUT", "/connectors/legacy-orders/config"), (r.Method, r.Path)));
+        Assert.All(received, r => Assert.True(JsonNode.DeepEquals(JsonNode.Parse(File.ReadAllText(connector)), JsonNode.Parse(r.Body)), r.Body));
+        if (!succeeds)
+        {
+            Assert.Contains("answer 400", log, StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>The register-connector service's entrypoint (when it sets one) followed by its command.</summary>
+    private static List<string> RegistrationJob()
+    {
+        var yaml = new YamlStream();
+        using (var reader = new StreamReader(ComposeFile))
+        {
+            yaml.Load(reader);
+        }
+
+        var service = (YamlMappingNode)((YamlMappingNode)((YamlMappingNode)yaml.Documents[0].RootNode)["services"])["register-connector"];
+        var argv = new List<string>();
+        foreach (var key in new[] { "entrypoint", "command" })
+        {
+            if (service.Children.TryGetValue(key, out var node))
+            {
+                argv.AddRange(node is YamlSequenceNode list ? list.Select(n => ((YamlScalarNode)n).Value!) : [((YamlScalarNode)node).Value!]);
+            }
+        }
+
+        return argv;
     }
 }
