@@ -1,14 +1,15 @@
 using System.Buffers;
-using System.Text;
+using System.Security.Cryptography;
 using System.Text.Json;
 using CdcPipeline.Core.Json;
 
 namespace CdcPipeline.Core.Changes;
 
 /// <summary>
-/// <see cref="ChangeEvent.Origin"/>: a JSON array of what names a Debezium change in the database's history —
-/// <c>["debezium", server, database, schema, table, op, lsn, key, before, after]</c>. A JSON array so that no two different
-/// names run together into one text. Must never change for a given change: event ids are made from it.
+/// <see cref="ChangeEvent.Origin"/>: the digest of a JSON array of what names a Debezium change in the database's
+/// history — <c>["debezium", server, database, schema, table, op, lsn, key, before, after]</c>. A JSON array so that
+/// no two different names run together into one text. Must never change for a given change: event ids are made
+/// from it.
 /// </summary>
 public static class ChangeOrigin
 {
@@ -23,38 +24,69 @@ public static class ChangeOrigin
         && source.Lsn is not null
         && (key is not null || op is ChangeOperation.Truncate or ChangeOperation.Message);
 
+    // One buffer and writer per thread, kept between changes: a change's images can be kilobytes (a 4 KB memo
+    // column), and a fresh buffer, its growth copies and a UTF-16 copy of it for every change doubled what the
+    // Kafka path allocated per record.
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_buffer;
+
+    [ThreadStatic]
+    private static Utf8JsonWriter? t_writer;
+
+    /// <summary>
+    /// <c>debezium:</c> and the SHA-256 (hex) of the canonical JSON array above. The digest keeps the name short
+    /// whatever the rows hold; it is as stable as the array it is made from.
+    /// </summary>
     public static string Of(ChangeEvent change)
     {
-        var buffer = new ArrayBufferWriter<byte>(256);
-        using (var writer = new Utf8JsonWriter(buffer, CanonicalJson.WriterOptions))
+        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(4096);
+        buffer.ResetWrittenCount();
+        var writer = t_writer;
+        if (writer is null)
         {
-            var source = change.Source;
-            writer.WriteStartArray();
-            writer.WriteStringValue("debezium");
-            writer.WriteStringValue(source.Name);
-            writer.WriteStringValue(source.Database);
-            writer.WriteStringValue(source.Schema);
-            writer.WriteStringValue(source.Table);
-            writer.WriteStringValue(change.Operation?.ToCode());
-            if (source.Lsn is { } lsn)
-            {
-                writer.WriteNumberValue(lsn);
-            }
-            else
-            {
-                writer.WriteNullValue();
-            }
-
-            WriteRow(writer, change.Key);
-
-            // The images too: a key need not be unique (message.key.columns may name any columns), and rows of one
-            // COPY share the LSN. Debezium writes the same images again when it sends a change again.
-            WriteRow(writer, change.Before);
-            WriteRow(writer, change.After);
-            writer.WriteEndArray();
+            writer = t_writer = new Utf8JsonWriter(buffer, CanonicalJson.WriterOptions);
+        }
+        else
+        {
+            writer.Reset(buffer);
         }
 
-        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+        var source = change.Source;
+        writer.WriteStartArray();
+        writer.WriteStringValue("debezium");
+        writer.WriteStringValue(source.Name);
+        writer.WriteStringValue(source.Database);
+        writer.WriteStringValue(source.Schema);
+        writer.WriteStringValue(source.Table);
+        writer.WriteStringValue(change.Operation?.ToCode());
+        if (source.Lsn is { } lsn)
+        {
+            writer.WriteNumberValue(lsn);
+        }
+        else
+        {
+            writer.WriteNullValue();
+        }
+
+        WriteRow(writer, change.Key);
+
+        // The images too: a key need not be unique (message.key.columns may name any columns), and rows of one
+        // COPY share the LSN. Debezium writes the same images again when it sends a change again.
+        WriteRow(writer, change.Before);
+        WriteRow(writer, change.After);
+        writer.WriteEndArray();
+        writer.Flush();
+
+        Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(buffer.WrittenSpan, digest);
+        if (buffer.Capacity > 1 << 20)
+        {
+            // a huge row once must not stay pinned to this thread
+            t_buffer = null;
+            t_writer = null;
+        }
+
+        return string.Concat("debezium:", Convert.ToHexStringLower(digest));
     }
 
     private static void WriteRow(Utf8JsonWriter writer, Row? row)
