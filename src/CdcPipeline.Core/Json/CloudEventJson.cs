@@ -39,30 +39,9 @@ public static class CloudEventJson
         }
 
         writer.WriteString("datacontenttype"u8, ContentType);
-        writer.WriteString("cdckind"u8, e.Kind == DomainEventKind.Command ? "command"u8 : "event"u8);
-        if (e.Target is not null)
+        foreach (var (name, value) in ExtensionAttributes(e))
         {
-            writer.WriteString("cdctarget"u8, e.Target);
-        }
-
-        if (e.AggregateType is not null)
-        {
-            writer.WriteString("cdcaggregate"u8, e.AggregateType);
-        }
-
-        if (e.RuleId is not null)
-        {
-            writer.WriteString("cdcrule"u8, e.RuleId);
-        }
-
-        writer.WriteString("cdcposition"u8, e.Position.ToString());
-        if (e.Extensions is { } extensions)
-        {
-            foreach (var (name, value) in extensions)
-            {
-                CheckExtensionName(name);
-                writer.WriteString(name, value);
-            }
+            writer.WriteString(name, value);
         }
 
         if (e.Data is not null)
@@ -75,7 +54,7 @@ public static class CloudEventJson
     }
 
     /// <summary>
-    /// The extension attributes <see cref="Write"/> puts beside the context attributes, in the same order: the
+    /// The extension attributes <see cref="Write"/> puts beside the context attributes, in this order: the
     /// routing facts (<c>cdckind</c>, <c>cdctarget</c>, <c>cdcaggregate</c>, <c>cdcrule</c>, <c>cdcposition</c>) and
     /// the event's own <see cref="DomainEvent.Extensions"/>. For formats that carry them apart (Avro).
     /// </summary>
