@@ -368,16 +368,18 @@ public sealed class PgOutputChangeSource : IChangeSource
     /// <summary>Writes one heartbeat now (the heartbeat timer does this every <see cref="PostgresSourceOptions.HeartbeatInterval"/>).</summary>
     public async Task EmitHeartbeatAsync(CancellationToken cancellationToken)
     {
+        // The lag is measured first, so it is on record by the time the heartbeat it precedes can be read and
+        // acknowledged, and it does not count the heartbeat's own message.
+        if (await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, cancellationToken) is { LagBytes: { } lag })
+        {
+            PostgresMetrics.ReportLag(_options.Slot, lag);
+        }
+
         await using (var cmd = _dataSource.CreateCommand("SELECT pg_catalog.pg_logical_emit_message(false, $1, $2)"))
         {
             cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = HeartbeatPrefix });
             cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture) });
             await cmd.ExecuteScalarAsync(cancellationToken);
-        }
-
-        if (await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, cancellationToken) is { LagBytes: { } lag })
-        {
-            PostgresMetrics.ReportLag(_options.Slot, lag);
         }
     }
 
