@@ -6,6 +6,8 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Polly;
+using Polly.Retry;
 
 namespace CdcPipeline.Kafka.Connect;
 
@@ -25,8 +27,8 @@ public sealed class KafkaConnectClient
     private readonly HttpClient _http;
     private readonly Uri _baseUrl;
     private readonly AuthenticationHeaderValue? _authorization;
-    private readonly TimeSpan _conflictBackoff;
     private readonly int _conflictAttempts;
+    private readonly ResiliencePipeline<(HttpStatusCode Status, string? Reason, string Text)> _conflictRetry;
 
     /// <param name="conflictBackoff">The first pause after a 409 (default 1 s); it doubles up to 5 s.</param>
     /// <param name="conflictAttempts">How often a request is sent while Connect answers 409 (default 10, about 40 s).</param>
@@ -34,8 +36,21 @@ public sealed class KafkaConnectClient
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(conflictAttempts, 1);
         _http = http;
-        _conflictBackoff = conflictBackoff ?? TimeSpan.FromSeconds(1);
         _conflictAttempts = conflictAttempts;
+
+        // Connect's answer while its worker group rebalances (on every worker start and after every connector change):
+        // the request was not carried out and will succeed once the group has a leader again.
+        _conflictRetry = new ResiliencePipelineBuilder<(HttpStatusCode Status, string? Reason, string Text)>()
+            .AddRetry(new RetryStrategyOptions<(HttpStatusCode Status, string? Reason, string Text)>
+            {
+                ShouldHandle = new PredicateBuilder<(HttpStatusCode Status, string? Reason, string Text)>().HandleResult(answer => answer.Status == HttpStatusCode.Conflict),
+                MaxRetryAttempts = conflictAttempts - 1,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = false,
+                Delay = conflictBackoff ?? TimeSpan.FromSeconds(1),
+                MaxDelay = MaxConflictBackoff,
+            })
+            .Build();
         if (!string.IsNullOrEmpty(baseUrl.UserInfo))
         {
             var separator = baseUrl.UserInfo.IndexOf(':', StringComparison.Ordinal);
@@ -85,44 +100,44 @@ public sealed class KafkaConnectClient
 
     private async Task<JsonNode?> SendAsync(HttpMethod method, string path, string? body, CancellationToken cancellationToken)
     {
-        var backoff = _conflictBackoff;
-        for (var attempt = 1; ; attempt++)
+        var sent = 0;
+        var (status, reason, text) = await _conflictRetry.ExecuteAsync(
+            async ct =>
+            {
+                sent++;
+                return await SendOnceAsync(method, path, body, ct).ConfigureAwait(false);
+            },
+            cancellationToken).ConfigureAwait(false);
+        if ((int)status is >= 200 and < 300)
         {
-            var (status, reason, text) = await SendOnceAsync(method, path, body, cancellationToken).ConfigureAwait(false);
-            if ((int)status is >= 200 and < 300)
+            try
             {
-                try
-                {
-                    return string.IsNullOrWhiteSpace(text) ? null : JsonNode.Parse(text);
-                }
-                catch (JsonException)
-                {
-                    var shown = text.Length > 200 ? text[..200] + "…" : text;
-                    throw new KafkaConnectException(
-                        $"Kafka Connect at {_baseUrl} answered {(int)status} to {method} {path} with something that is not JSON ({shown}): is --connect-url Connect's REST port, "
-                        + "not a proxy's or another service's?", (int)status);
-                }
+                return string.IsNullOrWhiteSpace(text) ? null : JsonNode.Parse(text);
             }
-
-            // Connect's answer while its worker group rebalances (on every worker start and after every connector change):
-            // the request was not carried out and will succeed once the group has a leader again.
-            if (status == HttpStatusCode.Conflict && attempt < _conflictAttempts)
+            catch (JsonException)
             {
-                await Task.Delay(backoff, cancellationToken).ConfigureAwait(false);
-                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxConflictBackoff.Ticks));
-                continue;
+                var shown = text.Length > 200 ? text[..200] + "…" : text;
+                throw new KafkaConnectException(
+                    $"Kafka Connect at {_baseUrl} answered {(int)status} to {method} {path} with something that is not JSON ({shown}): is --connect-url Connect's REST port, "
+                    + "not a proxy's or another service's?", (int)status);
             }
-
-            var hint = status switch
-            {
-                HttpStatusCode.NotFound when method != HttpMethod.Put => " (no such connector: run 'connector apply' first)",
-                HttpStatusCode.Conflict => $" (asked {attempt} times: the worker group is still rebalancing; check that every Connect worker is up (docker compose logs connect), then run the command again)",
-                HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden when _authorization is null => " (give the credentials in --connect-url, e.g. https://user:password@connect:8083)",
-                HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden => " (the credentials in --connect-url were refused)",
-                _ => "",
-            };
-            throw new KafkaConnectException($"Kafka Connect answered {(int)status} {reason} to {method} {path}: {ErrorMessage(text)}{hint}", (int)status);
         }
+
+        if (status == HttpStatusCode.Conflict && sent < _conflictAttempts)
+        {
+            // Attempts were left: Polly hands back the 409 instead of pausing once the command was cancelled.
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+
+        var hint = status switch
+        {
+            HttpStatusCode.NotFound when method != HttpMethod.Put => " (no such connector: run 'connector apply' first)",
+            HttpStatusCode.Conflict => $" (asked {sent} times: the worker group is still rebalancing; check that every Connect worker is up (docker compose logs connect), then run the command again)",
+            HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden when _authorization is null => " (give the credentials in --connect-url, e.g. https://user:password@connect:8083)",
+            HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden => " (the credentials in --connect-url were refused)",
+            _ => "",
+        };
+        throw new KafkaConnectException($"Kafka Connect answered {(int)status} {reason} to {method} {path}: {ErrorMessage(text)}{hint}", (int)status);
     }
 
     private async Task<(HttpStatusCode Status, string? Reason, string Text)> SendOnceAsync(HttpMethod method, string path, string? body, CancellationToken cancellationToken)

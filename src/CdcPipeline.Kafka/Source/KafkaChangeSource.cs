@@ -11,6 +11,8 @@ using CdcPipeline.Kafka.ExactlyOnce;
 using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Polly;
+using Polly.Retry;
 
 namespace CdcPipeline.Kafka.Source;
 
@@ -88,6 +90,12 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
 
     private static readonly TimeSpan PollTimeout = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>The record a decode is retried for, for the log.</summary>
+    private static readonly ResiliencePropertyKey<ConsumeResult<byte[]?, byte[]?>> RecordKey = new("cdc.kafka.record");
+
+    /// <summary>Set once the registry did not answer: the next attempt comes after a wait.</summary>
+    private static readonly ResiliencePropertyKey<bool> RetryingKey = new("cdc.kafka.retrying");
+
     private readonly ConsumerConfig _config;
     private readonly IReadOnlyList<string> _subscription;
     private readonly IKafkaRecordDecoder _decoder;
@@ -104,6 +112,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
     private readonly CancellationTokenSource _stop = new();
     private readonly ManualResetEventSlim _room = new(false);
     private readonly ClientErrorLog _clientErrors;
+    private readonly ResiliencePipeline<ChangeEvent?> _registryRetry;
     private long _epochs;
     private IConsumer<byte[]?, byte[]?>? _consumer;
     private Thread? _pollThread;
@@ -160,6 +169,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
         _coordinator = exactlyOnceCoordinator;
         _resumeBelow = bufferCapacity / 2;
         _pauseAfter = pauseAfter ?? TimeSpan.FromSeconds(1);
+        _registryRetry = BuildRegistryRetry();
         _buffer = Channel.CreateBounded<FetchedRecord>(new BoundedChannelOptions(bufferCapacity)
         {
             SingleReader = true,
@@ -569,25 +579,19 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
             Value = Bytes(message.Value),
             Headers = message.Headers?.Select(h => new KeyValuePair<string, byte[]?>(h.Key, h.GetValueBytes())).ToList(),
         };
+        var context = ResilienceContextPool.Shared.Get(cancellationToken);
         try
         {
-            for (var attempt = 1; ; attempt++)
-            {
-                try
-                {
-                    return await _decoder.DecodeAsync(record, cancellationToken).ConfigureAwait(false);
-                }
-                catch (SchemaRegistryUnavailableException e)
-                {
-                    var delay = RegistryRetryDelay(attempt);
-                    Log.SchemaRegistryUnavailable(_logger, e, result.Topic, result.Partition.Value, result.Offset.Value, attempt, delay);
-                    await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
-                    if (EpochOf(result.TopicPartition) != epoch)
-                    {
-                        return null;
-                    }
-                }
-            }
+            context.Properties.Set(RecordKey, result);
+            return await _registryRetry.ExecuteAsync(
+                static (attempt, state) => state.Source.DecodeAttemptAsync(attempt, state.Record, state.Partition, state.Epoch),
+                context,
+                (Source: this, Record: record, Partition: result.TopicPartition, Epoch: epoch)).ConfigureAwait(false);
+        }
+        catch (SchemaRegistryUnavailableException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Polly hands back the last failure instead of waiting once the stop was asked for: the record is not bad.
+            throw new OperationCanceledException(cancellationToken);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -616,11 +620,50 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
                 Raw = record.Value,
             };
         }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
     }
 
-    /// <summary>0.5 s, doubling, at most 30 s between attempts while the Schema Registry does not answer.</summary>
-    private static TimeSpan RegistryRetryDelay(int attempt) =>
-        TimeSpan.FromMilliseconds(Math.Min(30_000, 500 * Math.Pow(2, Math.Min(attempt - 1, 10))));
+    /// <summary>
+    /// One attempt at decoding. A retry (the registry did not answer, <see cref="RetryingKey"/>) comes after a wait in which
+    /// the partition may have been revoked or reassigned: then the record is not decoded and null ends the retries.
+    /// </summary>
+    private async ValueTask<ChangeEvent?> DecodeAttemptAsync(ResilienceContext context, DebeziumRecord record, TopicPartition partition, long epoch)
+    {
+        if (context.Properties.TryGetValue(RetryingKey, out _) && EpochOf(partition) != epoch)
+        {
+            return null;
+        }
+
+        return await _decoder.DecodeAsync(record, context.CancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Tries a record again while the Schema Registry does not answer: 0.5 s, doubling, at most 30 s between attempts, for as
+    /// long as it takes (<see cref="DecodeAttemptAsync"/> gives up once the partition is no longer ours).
+    /// </summary>
+    private ResiliencePipeline<ChangeEvent?> BuildRegistryRetry() =>
+        new ResiliencePipelineBuilder<ChangeEvent?>()
+            .AddRetry(new RetryStrategyOptions<ChangeEvent?>
+            {
+                ShouldHandle = new PredicateBuilder<ChangeEvent?>().Handle<SchemaRegistryUnavailableException>(),
+                MaxRetryAttempts = int.MaxValue,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = false,
+                Delay = TimeSpan.FromMilliseconds(500),
+                MaxDelay = TimeSpan.FromSeconds(30),
+                OnRetry = args =>
+                {
+                    var result = args.Context.Properties.GetValue(RecordKey, null!);
+                    Log.SchemaRegistryUnavailable(
+                        _logger, args.Outcome.Exception!, result.Topic, result.Partition.Value, result.Offset.Value, args.AttemptNumber + 1, args.RetryDelay);
+                    args.Context.Properties.Set(RetryingKey, true);
+                    return default;
+                },
+            })
+            .Build();
 
     private static ReadOnlyMemory<byte>? Bytes(byte[]? bytes)
     {
