@@ -33,6 +33,20 @@ public sealed class ComposeTests
     }
 
     /// <summary>
+    /// The Testcontainers suite runs Debezium's own Connect image (it needs no Avro converter) of the connector
+    /// version compose installs, so the two cannot drift apart again (it ran 2.7.3 while compose ran 2.5.4).
+    /// </summary>
+    [Fact]
+    public void The_end_to_end_suite_runs_the_Debezium_version_compose_installs()
+    {
+        var dockerfile = File.ReadAllText(Path.Combine(KafkaRecords.RepositoryRoot, "connector-config", "Dockerfile"));
+        var install = dockerfile.Split('\n').Single(l => l.StartsWith("RUN confluent-hub install", StringComparison.Ordinal));
+        var version = install[(install.LastIndexOf(':') + 1)..].Trim();
+
+        Assert.Equal($"quay.io/debezium/connect:{version}.Final", ContainerStack.DebeziumConnectImage());
+    }
+
+    /// <summary>
     /// The register-connector job as compose runs it (its entrypoint and command; the curl image runs curl when the
     /// first argument is an option), here against a loopback Connect instead of connect:8083.
     /// </summary>

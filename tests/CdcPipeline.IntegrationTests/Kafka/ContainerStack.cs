@@ -49,6 +49,21 @@ internal sealed class ContainerStack : IAsyncDisposable
     public Uri RegistryUrl => new(string.Create(CultureInfo.InvariantCulture, $"http://{_registry.Hostname}:{_registry.GetMappedPublicPort(RegistryPort)}/"));
 
     /// <summary>
+    /// Debezium's Connect image of the PostgreSQL connector version that <c>connector-config/Dockerfile</c> installs
+    /// for compose, so that this suite tests the connector the production stack runs and a version bump there
+    /// is tested here too.
+    /// </summary>
+    internal static string DebeziumConnectImage()
+    {
+        var dockerfile = Path.Combine(KafkaRecords.RepositoryRoot, "connector-config", "Dockerfile");
+        var match = System.Text.RegularExpressions.Regex.Match(
+            File.ReadAllText(dockerfile), @"debezium/debezium-connector-postgresql:(?<version>\d+\.\d+\.\d+)\b");
+        return match.Success
+            ? $"quay.io/debezium/connect:{match.Groups["version"].Value}.Final"
+            : throw new InvalidOperationException($"{dockerfile} installs no debezium/debezium-connector-postgresql:<x.y.z>: the end-to-end suite takes Debezium's version from there");
+    }
+
+    /// <summary>
     /// Builds the containers (this is where Testcontainers throws <see cref="DockerUnavailableException"/>
     /// without an engine), then starts them: PostgreSQL and Kafka together, then the two services that
     /// need the broker. Whatever started is disposed again when a later start fails.
@@ -93,10 +108,10 @@ internal sealed class ContainerStack : IAsyncDisposable
                 w => w.WithTimeout(TimeSpan.FromMinutes(2))))
             .Build();
 
-        // Debezium's image has no Confluent Avro converter, so the worker and the connector use the JSON
+        // The connector version compose runs (connector-config/Dockerfile), in Debezium's own image: its image has no Confluent Avro converter, so the worker and the connector use the JSON
         // converter with schemas (the pipeline's format: json path). One broker: replication factor 1 (the
         // image turns CONNECT_* variables into worker properties: config.storage.replication.factor etc.).
-        var connect = new ContainerBuilder("quay.io/debezium/connect:2.7.3.Final")
+        var connect = new ContainerBuilder(DebeziumConnectImage())
             .WithNetwork(network)
             .WithNetworkAliases("connect")
             .WithEnvironment("BOOTSTRAP_SERVERS", InternalBootstrap)
