@@ -31,6 +31,10 @@ public static class ConnectorSecrets
             {
                 config[key] = Hidden;
             }
+            else if (config[key] is JsonValue url && url.TryGetValue<string>(out var address) && WithoutPassword(address) is { } shown)
+            {
+                config[key] = shown;
+            }
         }
 
         return copy;
@@ -44,6 +48,34 @@ public static class ConnectorSecrets
         key.EndsWith("password", StringComparison.OrdinalIgnoreCase)
         || key.EndsWith("basic.auth.user.info", StringComparison.OrdinalIgnoreCase)
         || key.EndsWith("sasl.jaas.config", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// <paramref name="value"/> with the password of its URLs (comma-separated, <c>https://user:password@host</c>, as a converter's
+    /// <c>schema.registry.url</c> carries it for <c>basic.auth.credentials.source=URL</c>) hidden; null when there is none.
+    /// </summary>
+    private static string? WithoutPassword(string value)
+    {
+        var changed = false;
+        var parts = value.Split(',').Select(part =>
+        {
+            var at = part.IndexOf('@', StringComparison.Ordinal);
+            var scheme = part.IndexOf("://", StringComparison.Ordinal);
+            if (scheme < 0 || at < scheme || part.IndexOf('/', scheme + 3) is var slash and >= 0 && slash < at)
+            {
+                return part;
+            }
+
+            var colon = part.IndexOf(':', scheme + 3);
+            if (colon < 0 || colon > at || part.AsSpan(colon + 1, at - colon - 1).SequenceEqual(Hidden))
+            {
+                return part;
+            }
+
+            changed = true;
+            return string.Concat(part.AsSpan(0, colon + 1), Hidden, part.AsSpan(at));
+        }).ToList();
+        return changed ? string.Join(',', parts) : null;
+    }
 
     private static bool IsReference(string value) =>
         value.StartsWith("${", StringComparison.Ordinal) && value.EndsWith('}') && value.IndexOf('}', StringComparison.Ordinal) == value.Length - 1 && value.Contains(':', StringComparison.Ordinal);

@@ -9,6 +9,9 @@ namespace CdcPipeline.Kafka.SchemaRegistry;
 /// <c>basic.auth.credentials.source</c>) or as the .NET client does (<c>schema.registry.basic.auth.user.info</c>):
 /// the .NET client reads only keys with the <c>schema.registry.</c> prefix and silently skips every other, so a
 /// credential without it was never sent. A key the client does not know is a configuration error naming it.
+/// Credentials in the URL (<c>https://user:password@registry:8081</c>, the Java clients' <c>basic.auth.credentials.source=URL</c>)
+/// are taken out of it and sent as basic auth: the .NET client neither sends them nor keeps them out of its error
+/// messages ("[https://user:password@registry:8081/] HttpRequestException: …"), which go to the log and into dead letters.
 /// </summary>
 public static class SchemaRegistrySettings
 {
@@ -16,13 +19,44 @@ public static class SchemaRegistrySettings
 
     public static SchemaRegistryConfig ToConfig(string url, IReadOnlyDictionary<string, string>? settings)
     {
-        var config = new SchemaRegistryConfig { Url = url };
+        var (bareUrl, userInfo) = SplitUserInfo(url);
+        var config = new SchemaRegistryConfig { Url = bareUrl };
         foreach (var (key, value) in settings ?? new Dictionary<string, string>())
         {
             config.Set(key.StartsWith(Prefix, StringComparison.Ordinal) ? key : Prefix + key, value);
         }
 
+        if (string.Equals(config.Get(Prefix + "basic.auth.credentials.source"), "URL", StringComparison.OrdinalIgnoreCase))
+        {
+            // The Java clients' name for "the credentials are in the URL"; the .NET client knows only USER_INFO and SASL_INHERIT.
+            config.Set(Prefix + "basic.auth.credentials.source", "USER_INFO");
+        }
+
+        if (userInfo is not null && string.IsNullOrEmpty(config.BasicAuthUserInfo))
+        {
+            config.BasicAuthCredentialsSource ??= AuthCredentialsSource.UserInfo;
+            config.BasicAuthUserInfo = userInfo;
+        }
+
         return config;
+    }
+
+    /// <summary><paramref name="urls"/> (comma-separated) without <c>user:password@</c>, and the (unescaped) user info of the first that had one.</summary>
+    private static (string Urls, string? UserInfo) SplitUserInfo(string urls)
+    {
+        string? userInfo = null;
+        var bare = urls.Split(',').Select(part =>
+        {
+            var trimmed = part.Trim();
+            if (!Uri.TryCreate(trimmed, UriKind.Absolute, out var uri) || uri.UserInfo.Length == 0)
+            {
+                return trimmed;
+            }
+
+            userInfo ??= Uri.UnescapeDataString(uri.UserInfo);
+            return new UriBuilder(uri) { UserName = "", Password = "" }.Uri.GetLeftPart(UriPartial.Path).TrimEnd('/');
+        });
+        return (string.Join(',', bare), userInfo);
     }
 
     /// <exception cref="ConfigurationException">No URL, or a setting the client refuses.</exception>

@@ -37,7 +37,9 @@ public sealed class SchemaRegistrySettingsTests : IDisposable
     [Theory]
     [InlineData("{ basic.auth.user.info: 'cdc:hunter2' }")] // the Java clients' and Kafka Connect's spelling
     [InlineData("{ schema.registry.basic.auth.user.info: 'cdc:hunter2' }")] // the .NET client's
-    public async Task Basic_auth_credentials_reach_the_registry_in_either_spelling(string settings)
+    [InlineData("{}", "cdc:hunter2@")] // in the URL, as the Java clients' basic.auth.credentials.source=URL reads them
+    [InlineData("{ basic.auth.credentials.source: URL }", "cdc:hunter2@")]
+    public async Task Basic_auth_credentials_reach_the_registry_in_either_spelling(string settings, string userInfo = "")
     {
         // A registry on the loopback that records what it is sent and answers "schema not found".
         var port = FreePort();
@@ -55,7 +57,7 @@ public sealed class SchemaRegistrySettingsTests : IDisposable
             return authorization;
         });
 
-        await using var sink = CreateSink(settings, $"http://127.0.0.1:{port}");
+        await using var sink = CreateSink(settings, $"http://{userInfo}127.0.0.1:{port}");
         await Assert.ThrowsAsync<Confluent.SchemaRegistry.SchemaRegistryException>(() => sink.SchemaRegistry!.GetSchemaAsync(1));
 
         Assert.Equal("Basic " + Convert.ToBase64String("cdc:hunter2"u8.ToArray()), await seen.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
@@ -75,6 +77,16 @@ public sealed class SchemaRegistrySettingsTests : IDisposable
         Assert.Contains("pipeline.yaml:9: sinks.0.kafka.schemaRegistry", error.Message, StringComparison.Ordinal);
         Assert.Contains("basic.auth.user.inf", error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("hunter2", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Credentials_in_the_registry_url_never_reach_an_error_message()
+    {
+        // Nothing listens: the client's error names the URL it tried, and that goes into the log and the dead letter.
+        await using var sink = CreateSink("{}", $"http://cdc:hunter2@127.0.0.1:{FreePort()}");
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => sink.SchemaRegistry!.GetSchemaAsync(1));
+        Assert.Contains("127.0.0.1", error.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", error.ToString(), StringComparison.Ordinal);
     }
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
