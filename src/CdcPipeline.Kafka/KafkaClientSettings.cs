@@ -1,4 +1,5 @@
 using System.Globalization;
+using CdcPipeline.Core.Configuration;
 using Confluent.Kafka;
 
 namespace CdcPipeline.Kafka;
@@ -20,6 +21,36 @@ public static class KafkaClientSettings
         foreach (var (key, value) in settings)
         {
             config.Set(key, value);
+        }
+    }
+
+    /// <summary>
+    /// Start-up check of a <c>consumer:</c> / <c>producer:</c> map: librdkafka itself judges the merged
+    /// configuration (it creates a client, which connects to nothing until it is used). A key it does not
+    /// know (<c>lingr.ms</c>) or a value it refuses is a <see cref="ConfigurationException"/> naming that
+    /// key's line, instead of librdkafka's bare message at the first poll or delivery.
+    /// </summary>
+    public static void Validate(ClientConfig config, IReadOnlyDictionary<string, string>? settings, PipelineComponentContext context, string section)
+    {
+        try
+        {
+            if (config is ConsumerConfig consumer)
+            {
+                new ConsumerBuilder<Null, Null>(consumer).SetLogHandler((_, _) => { }).Build().Dispose();
+            }
+            else
+            {
+                new ProducerBuilder<Null, Null>(new ProducerConfig(config.ToDictionary(kv => kv.Key, kv => kv.Value))).SetLogHandler((_, _) => { }).Build().Dispose();
+            }
+        }
+        catch (Exception e) when (e is ArgumentException or KafkaException or InvalidOperationException)
+        {
+            // librdkafka names the property it refused: No such configuration property: "lingr.ms"
+            var key = settings?.Keys.OrderByDescending(k => k.Length).FirstOrDefault(k => e.Message.Contains(k, StringComparison.Ordinal));
+            var reason = IsSecret(key ?? "") ? "librdkafka refused this setting" : e.Message.TrimEnd('.');
+            throw context.Error(
+                key is null ? section : $"{section}:{key}",
+                $"{reason} (see librdkafka's CONFIGURATION.md for the {section} settings it knows)");
         }
     }
 

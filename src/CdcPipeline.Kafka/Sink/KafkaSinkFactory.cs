@@ -35,9 +35,11 @@ public sealed class KafkaSinkFactory : ISinkFactory
                 ?? SchemaRegistrySettings.CreateClient(context, options.SchemaRegistryUrl, options.SchemaRegistry);
         }
 
+        var config = BuildProducerConfig(options, context.Pipeline.Name, context.Name);
+        KafkaClientSettings.Validate(config, options.Producer, context, "producer");
         return new KafkaSink(
             context.Name,
-            BuildProducerConfig(options, context.Pipeline.Name, context.Name),
+            config,
             template,
             avro,
             registry,

@@ -8,11 +8,13 @@ namespace CdcPipeline.Kafka.Sink;
 /// <c>cdc.change</c> for raw changes), <c>{aggregate}</c> the aggregate type (<c>Order</c>; the table
 /// name when unset), <c>{table}</c> and <c>{schema}</c> of the source change, <c>{topic}</c> the Kafka
 /// topic the change came from (the table's qualified name on the embedded path), <c>{pipeline}</c>
-/// the pipeline name. Characters Kafka does not allow in topic names become <c>_</c>.
+/// the pipeline name. Characters Kafka does not allow in topic names become <c>_</c> in a placeholder's value;
+/// the text around the placeholders must be a legal name already (a constant topic is used as written).
 /// </summary>
 public sealed class TopicTemplate
 {
     private static readonly string[] Placeholders = ["type", "aggregate", "table", "schema", "topic", "pipeline"];
+    private const int MaxLength = 249;
     private readonly string _template;
     private readonly string _pipeline;
     private readonly bool _constant;
@@ -25,6 +27,19 @@ public sealed class TopicTemplate
         if (unknown is not null)
         {
             throw new ArgumentException($"unknown placeholder '{{{unknown}}}' in topic template '{template}'; use {string.Join(", ", Placeholders.Select(p => "{" + p + "}"))}");
+        }
+
+        // Placeholders are made legal when rendered; the text around them is taken as written, so it must be legal already.
+        var literal = System.Text.RegularExpressions.Regex.Replace(template, @"\{[^}]*\}", "");
+        var bad = literal.FirstOrDefault(c => !IsLegal(c));
+        if (bad != default)
+        {
+            throw new ArgumentException($"topic template '{template}' contains '{bad}': Kafka topic names allow only ASCII letters, digits, '.', '_' and '-'");
+        }
+
+        if (!template.Contains('{', StringComparison.Ordinal) && (template is "." or ".." || template.Length > MaxLength))
+        {
+            throw new ArgumentException($"'{template}' is not a valid Kafka topic name: not '.' or '..', and at most {MaxLength} characters");
         }
 
         _template = template;
@@ -53,7 +68,7 @@ public sealed class TopicTemplate
         for (var i = 0; i < name.Length; i++)
         {
             var c = name[i];
-            if (!(char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-'))
+            if (!IsLegal(c))
             {
                 name[i] = '_';
             }
@@ -61,4 +76,6 @@ public sealed class TopicTemplate
 
         return name.ToString();
     }
+
+    private static bool IsLegal(char c) => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-';
 }
