@@ -51,13 +51,12 @@ public sealed class KafkaConnectClient
                 MaxDelay = MaxConflictBackoff,
             })
             .Build();
-        if (!string.IsNullOrEmpty(baseUrl.UserInfo))
+        (baseUrl, var userInfo) = UrlCredentials.Split(baseUrl);
+        if (userInfo is not null)
         {
-            var separator = baseUrl.UserInfo.IndexOf(':', StringComparison.Ordinal);
-            var user = Uri.UnescapeDataString(separator < 0 ? baseUrl.UserInfo : baseUrl.UserInfo[..separator]);
-            var password = separator < 0 ? "" : Uri.UnescapeDataString(baseUrl.UserInfo[(separator + 1)..]);
-            _authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}")));
-            baseUrl = new UriBuilder(baseUrl) { UserName = "", Password = "" }.Uri;
+            // A user without ':' has an empty password.
+            var credentials = userInfo.Contains(':', StringComparison.Ordinal) ? userInfo : userInfo + ":";
+            _authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(credentials)));
         }
 
         _baseUrl = baseUrl.AbsoluteUri.EndsWith('/') ? baseUrl : new Uri(baseUrl.AbsoluteUri + "/");

@@ -48,13 +48,13 @@ public static class SchemaRegistrySettings
         var bare = urls.Split(',').Select(part =>
         {
             var trimmed = part.Trim();
-            if (!Uri.TryCreate(trimmed, UriKind.Absolute, out var uri) || uri.UserInfo.Length == 0)
+            if (!Uri.TryCreate(trimmed, UriKind.Absolute, out var uri) || UrlCredentials.Split(uri) is not (var bareUri, { } credentials))
             {
                 return trimmed;
             }
 
-            userInfo ??= Uri.UnescapeDataString(uri.UserInfo);
-            return new UriBuilder(uri) { UserName = "", Password = "" }.Uri.GetLeftPart(UriPartial.Path).TrimEnd('/');
+            userInfo ??= credentials;
+            return bareUri.GetLeftPart(UriPartial.Path).TrimEnd('/');
         });
         return (string.Join(',', bare), userInfo);
     }
