@@ -34,14 +34,12 @@ public static class KafkaClientSettings
     {
         try
         {
-            if (config is ConsumerConfig consumer)
+            using IDisposable client = config switch
             {
-                new ConsumerBuilder<Null, Null>(consumer).SetLogHandler((_, _) => { }).Build().Dispose();
-            }
-            else
-            {
-                new ProducerBuilder<Null, Null>(new ProducerConfig(config.ToDictionary(kv => kv.Key, kv => kv.Value))).SetLogHandler((_, _) => { }).Build().Dispose();
-            }
+                ConsumerConfig consumer => new ConsumerBuilder<Null, Null>(consumer).SetLogHandler((_, _) => { }).Build(),
+                ProducerConfig producer => new ProducerBuilder<Null, Null>(producer).SetLogHandler((_, _) => { }).Build(),
+                _ => throw new NotSupportedException($"{config.GetType().Name}: only a ConsumerConfig or a ProducerConfig can be checked"),
+            };
         }
         catch (Exception e) when (e is ArgumentException or KafkaException or InvalidOperationException)
         {

@@ -37,14 +37,14 @@ public sealed class TopicTemplate
             throw new ArgumentException($"topic template '{template}' contains '{bad}': Kafka topic names allow only ASCII letters, digits, '.', '_' and '-'");
         }
 
-        if (!template.Contains('{', StringComparison.Ordinal) && (template is "." or ".." || template.Length > MaxLength))
+        _constant = !template.Contains('{', StringComparison.Ordinal);
+        if (_constant && (template is "." or ".." || template.Length > MaxLength))
         {
             throw new ArgumentException($"'{template}' is not a valid Kafka topic name: not '.' or '..', and at most {MaxLength} characters");
         }
 
         _template = template;
         _pipeline = pipeline;
-        _constant = !template.Contains('{', StringComparison.Ordinal);
     }
 
     /// <summary>The template as configured (for logs).</summary>
