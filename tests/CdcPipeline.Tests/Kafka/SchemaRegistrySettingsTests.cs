@@ -12,12 +12,11 @@ namespace CdcPipeline.Tests.Kafka;
 /// <summary>The <c>schemaRegistry:</c> settings of a Kafka source or sink reach the Schema Registry client.</summary>
 public sealed class SchemaRegistrySettingsTests : IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("cdc-registry-config-").FullName;
+    private readonly PipelineYaml _yaml = new();
 
     private KafkaSink CreateSink(string registrySettings, string registryUrl = "http://127.0.0.1:9")
     {
-        var path = Path.Combine(_dir, "pipeline.yaml");
-        File.WriteAllText(path, $$"""
+        var context = _yaml.Context($$"""
             name: t
             sinks:
               - name: domain
@@ -27,11 +26,8 @@ public sealed class SchemaRegistrySettingsTests : IDisposable
                   format: avro
                   schemaRegistryUrl: "{{registryUrl}}"
                   schemaRegistry: {{registrySettings}}
-            """);
-        var configuration = PipelineConfiguration.Load(path, _ => null);
-        using var services = new ServiceCollection().AddCdcCore().AddCdcKafka().BuildServiceProvider();
-        var section = configuration.Root.GetSection("sinks:0:kafka");
-        return (KafkaSink)new KafkaSinkFactory().Create(new PipelineComponentContext("domain", section, configuration.Options, configuration.Locations, configuration.BaseDirectory, services));
+            """, "domain", "sinks:0:kafka");
+        return (KafkaSink)new KafkaSinkFactory().Create(context);
     }
 
     [Theory]
@@ -89,5 +85,5 @@ public sealed class SchemaRegistrySettingsTests : IDisposable
         Assert.DoesNotContain("hunter2", error.ToString(), StringComparison.Ordinal);
     }
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _yaml.Dispose();
 }
