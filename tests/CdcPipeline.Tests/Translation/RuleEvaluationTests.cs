@@ -43,6 +43,23 @@ public class RuleEvaluationTests
     private static ChangeEvent Update(string from, string to, string shippedOn = "        ") =>
         Change(ChangeOperation.Update, "tb_ord_mst", before: Order(from), after: Order(to, shippedOn: shippedOn));
 
+    [Fact]
+    public void A_primary_key_change_shows_as_keyChanged_with_the_other_key()
+    {
+        var renumbered = KeyChange("tb_ord_mst", "ord_no", Order("P"), Order("P", orderNo: 1000009));
+        var (delete, create) = (renumbered[0], renumbered[1]);
+
+        Assert.True(When("op == \"d\" && keyChanged && newKey.ord_no == 1000009 && oldKey.ord_no == null", delete));
+        Assert.True(When("op == \"c\" && keyChanged && oldKey.ord_no == 1000001 && newKey.ord_no == null", create));
+
+        // A plain insert and a plain delete are not key changes, and neither key is there.
+        var inserted = Change(ChangeOperation.Create, "tb_ord_mst", after: Order("P"));
+        var deleted = Change(ChangeOperation.Delete, "tb_ord_mst", before: Order("P"));
+        Assert.False(When("keyChanged", inserted));
+        Assert.False(When("keyChanged", deleted));
+        Assert.True(When("oldKey.ord_no == null && newKey.ord_no == null", inserted));
+    }
+
     [Theory]
     [InlineData("after.ord_amt > 100", true)]
     [InlineData("after.ord_amt > 149.90", false)]

@@ -10,7 +10,7 @@ internal static class TestChanges
 
     public static ChangeEvent Change(
         ChangeOperation op, string table, Row? before = null, Row? after = null, Row? key = null,
-        long commitLsn = 1000, long index = 0, string schema = "public")
+        long commitLsn = 1000, long index = 0, string schema = "public", Row? newKey = null, Row? oldKey = null)
     {
         return new ChangeEvent
         {
@@ -32,7 +32,24 @@ internal static class TestChanges
             Key = key,
             Before = before,
             After = after,
+            NewKey = newKey,
+            OldKey = oldKey,
         };
+    }
+
+    /// <summary>
+    /// An update that changed the primary key, as both capture paths deliver it: a delete of the old row carrying
+    /// the new key, then a create of the new row carrying the old key.
+    /// </summary>
+    public static ChangeEvent[] KeyChange(string table, string keyColumn, Row before, Row after)
+    {
+        var oldKey = Row.From((keyColumn, before[keyColumn]));
+        var newKey = Row.From((keyColumn, after[keyColumn]));
+        return
+        [
+            Change(ChangeOperation.Delete, table, before: before, key: oldKey, index: 0, newKey: newKey),
+            Change(ChangeOperation.Create, table, after: after, key: newKey, index: 1, oldKey: oldKey),
+        ];
     }
 
     public static ChangeEvent Other(ChangeKind kind, string table = "tb_ord_mst") => new()
@@ -55,8 +72,8 @@ internal static class TestChanges
         ("ord_memo", memo),
         ("upd_ts", new LocalTimestamp(1_704_189_600_000_000)));
 
-    public static Row Customer(string addr1 = "12 Mill Lane", string? addr2 = null, string zip = "1010   ", string name = "Hanna Berger") => Row.From(
-        ("cust_no", "C0000001"),
+    public static Row Customer(string addr1 = "12 Mill Lane", string? addr2 = null, string zip = "1010   ", string name = "Hanna Berger", string custNo = "C0000001") => Row.From(
+        ("cust_no", custNo),
         ("cust_nm", name),
         ("cust_addr1", addr1),
         ("cust_addr2", addr2),

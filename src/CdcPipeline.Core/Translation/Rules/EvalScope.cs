@@ -17,6 +17,8 @@ public sealed class EvalScope
         After = new RowAccessor("after");
         Key = new RowAccessor("key");
         Row = new RowAccessor("row");
+        OldKey = new RowAccessor("oldKey");
+        NewKey = new RowAccessor("newKey");
         Source = new SourceView();
     }
 
@@ -32,6 +34,19 @@ public sealed class EvalScope
     /// <summary>The after image, or the before image when there is none (a delete): the row as it last existed.</summary>
     public RowAccessor Row { get; }
     public SourceView Source { get; }
+
+    /// <summary>
+    /// True for the delete and the create that an update of the primary key becomes (Debezium's
+    /// <c>__debezium.newkey</c>/<c>__debezium.oldkey</c> headers; the embedded path splits such an update the same
+    /// way). Without it a renumbered row would read as a row deleted and a new one inserted.
+    /// </summary>
+    public bool KeyChanged { get; private set; }
+
+    /// <summary>On the create of a primary-key change, the key the row had; null in every column otherwise.</summary>
+    public RowAccessor OldKey { get; }
+
+    /// <summary>On the delete of a primary-key change, the key the row has now; null in every column otherwise.</summary>
+    public RowAccessor NewKey { get; }
 
     internal static EvalScope Rent(ChangeEvent change)
     {
@@ -55,6 +70,9 @@ public sealed class EvalScope
         After.Row = change?.After;
         Key.Row = change?.Key;
         Row.Row = change?.After ?? change?.Before;
+        OldKey.Row = change?.OldKey;
+        NewKey.Row = change?.NewKey;
+        KeyChanged = change?.OldKey is not null || change?.NewKey is not null;
         Before.Operation = After.Operation = Key.Operation = Row.Operation = change?.Operation;
         Source.Change = change;
     }

@@ -26,6 +26,9 @@ internal sealed class RuleExpressionCompiler
         ("key", nameof(EvalScope.Key), typeof(RowAccessor)),
         ("row", nameof(EvalScope.Row), typeof(RowAccessor)),
         ("source", nameof(EvalScope.Source), typeof(SourceView)),
+        ("keyChanged", nameof(EvalScope.KeyChanged), typeof(bool)),
+        ("oldKey", nameof(EvalScope.OldKey), typeof(RowAccessor)),
+        ("newKey", nameof(EvalScope.NewKey), typeof(RowAccessor)),
     ];
 
     private static readonly MethodInfo MapMethod = typeof(LookupTable).GetMethod(nameof(LookupTable.Map), [typeof(object)])!;
@@ -174,7 +177,7 @@ internal sealed class RuleExpressionCompiler
         text.Contains('\'', StringComparison.Ordinal)
             ? " (strings take double quotes: \"S\")"
             : e is UnknownIdentifierException
-                ? " (variables: op, before, after, key, row, source; functions: lookup, date, timestamp, trim, isBlank, changed, coalesce, number, integer, text)"
+                ? " (variables: op, before, after, key, row, source, keyChanged, oldKey, newKey; functions: lookup, date, timestamp, trim, isBlank, changed, coalesce, number, integer, text)"
                 : "";
 
     private void Error(RuleLocation location, int position, string reason)
