@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using CdcPipeline.Commands;
 using CdcPipeline.Core.Debezium;
 using CdcPipeline.Core.Translation;
@@ -56,6 +57,28 @@ public class TranslateCommandTests
         Assert.Equal(a, b);
         Assert.Equal(a.Length, a.Select(l => JsonDocument.Parse(l).RootElement.GetProperty("id").GetString()).Distinct().Count());
     }
+
+    [Fact]
+    public async Task A_create_with_Debeziums_oldkey_header_is_a_renumbering_not_a_registration()
+    {
+        var lines = await File.ReadAllLinesAsync(Sample("debezium", "changes.jsonl"), TestContext.Current.CancellationToken);
+        var insert = lines.Select(l => JsonNode.Parse(l)!.AsObject())
+            .First(r => r["topic"]!.GetValue<string>().EndsWith(".tb_cust_mst", StringComparison.Ordinal)
+                && JsonNode.Parse(r["payload"]!.GetValue<string>())!["payload"]!["op"]!.GetValue<string>() == "c");
+        var registered = JsonDocument.Parse(Assert.Single((await Run(Line(insert))).Lines)).RootElement;
+        Assert.Equal("CustomerRegistered", registered.GetProperty("type").GetString());
+
+        // The create Debezium writes for an update of cust_no carries the old key in a header (kcat -J: [name, value, …]).
+        var oldKey = insert["key"]!.GetValue<string>().Replace(registered.GetProperty("subject").GetString()!, "C0000099", StringComparison.Ordinal);
+        insert["headers"] = new JsonArray("__debezium.oldkey", oldKey);
+        var (exit, output, errors) = await Run(Line(insert));
+
+        Assert.Equal("", errors);
+        Assert.Equal(0, exit);
+        Assert.Empty(output);
+    }
+
+    private static MemoryStream Line(JsonObject record) => new(Encoding.UTF8.GetBytes(record.ToJsonString()));
 
     [Fact]
     public async Task A_bad_line_is_reported_with_its_line_number_and_the_rest_still_translate()

@@ -45,6 +45,19 @@ public class SampleRulesTests
     }
 
     [Fact]
+    public void Renumbering_a_customer_or_an_order_is_not_a_registration_or_a_new_order()
+    {
+        // An update of the primary key reaches the rules as a delete and a create (Debezium's key-change headers).
+        ChangeEvent[] renumbered =
+        [
+            .. KeyChange("tb_cust_mst", "cust_no", Customer(), Customer(custNo: "C0000009")),
+            .. KeyChange("tb_ord_mst", "ord_no", Order("P"), Order("P", orderNo: 1000009)),
+        ];
+
+        Assert.Empty(renumbered.SelectMany(Run));
+    }
+
+    [Fact]
     public void OrderPlaced_carries_the_order_with_its_legacy_fields_decoded()
     {
         var e = Assert.Single(Run(Change(ChangeOperation.Create, "tb_ord_mst", after: Order("P"))));
