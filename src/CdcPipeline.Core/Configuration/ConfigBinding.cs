@@ -1,4 +1,6 @@
+using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
+using System.Reflection;
 using Microsoft.Extensions.Configuration;
 
 namespace CdcPipeline.Core.Configuration;
@@ -20,7 +22,7 @@ public static partial class ConfigBinding
         }
         catch (InvalidOperationException e)
         {
-            var (key, reason) = Describe(e, section.Path);
+            var (key, reason) = Describe(e, section, typeof(T));
             throw new ConfigurationException(key, reason, locations, e);
         }
 
@@ -46,8 +48,9 @@ public static partial class ConfigBinding
     /// 'a:b:c' to type 'System.Boolean'" names the exact key (so the error points at its line); an unknown
     /// key is named as such. Otherwise the innermost message, which names the value.
     /// </summary>
-    private static (string Key, string Reason) Describe(InvalidOperationException e, string sectionPath)
+    private static (string Key, string Reason) Describe(InvalidOperationException e, IConfigurationSection section, Type boundType)
     {
+        var sectionPath = section.Path;
         var innermost = e.Message;
         for (var inner = e.InnerException; inner is not null; inner = inner.InnerException)
         {
@@ -71,11 +74,86 @@ public static partial class ConfigBinding
             var unknown = UnknownKeys().Match(current.Message);
             if (unknown.Success)
             {
-                return (sectionPath, $"unknown key {unknown.Groups["keys"].Value} (check its spelling and the documented keys)");
+                // The binder names the keys but not where they are: the first one's own path points at its line.
+                var keys = unknown.Groups["keys"].Value;
+                var first = keys.Split(',')[0].Trim().Trim('\'');
+                return (FindUnknownKey(section, boundType, first) ?? sectionPath, $"unknown key {keys} (check its spelling and the documented keys)");
             }
         }
 
         return (sectionPath, innermost);
+    }
+
+    /// <summary>
+    /// The path of <paramref name="key"/> where it is not a property of the type bound there: the binder's own walk
+    /// (properties by name ignoring case; lists and dictionaries by element; a type convertible from text is a value).
+    /// </summary>
+    private static string? FindUnknownKey(IConfigurationSection section, Type type, string key)
+    {
+        foreach (var child in section.GetChildren())
+        {
+            var property = type.GetProperty(child.Key, BindingFlags.Public | BindingFlags.Instance | BindingFlags.IgnoreCase);
+            if (property is null)
+            {
+                if (string.Equals(child.Key, key, StringComparison.OrdinalIgnoreCase))
+                {
+                    return child.Path;
+                }
+
+                continue;
+            }
+
+            var found = FindUnknownKeyIn(child, property.PropertyType, key);
+            if (found is not null)
+            {
+                return found;
+            }
+        }
+
+        return null;
+    }
+
+    private static string? FindUnknownKeyIn(IConfigurationSection section, Type type, string key)
+    {
+        type = Nullable.GetUnderlyingType(type) ?? type;
+        if (IsValue(type))
+        {
+            return null;
+        }
+
+        var element = ElementType(type);
+        if (element is null)
+        {
+            return FindUnknownKey(section, type, key);
+        }
+
+        if (IsValue(Nullable.GetUnderlyingType(element) ?? element))
+        {
+            return null;
+        }
+
+        return section.GetChildren().Select(item => FindUnknownKeyIn(item, element, key)).FirstOrDefault(path => path is not null);
+    }
+
+    private static bool IsValue(Type type) =>
+        type.IsPrimitive || type.IsEnum || type == typeof(string) || type == typeof(object) || TypeDescriptor.GetConverter(type).CanConvertFrom(typeof(string));
+
+    /// <summary>The value type of a dictionary, the element type of an array or list; null for anything else.</summary>
+    private static Type? ElementType(Type type)
+    {
+        if (type.IsArray)
+        {
+            return type.GetElementType();
+        }
+
+        var dictionary = type.GetInterfaces().Append(type).FirstOrDefault(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IDictionary<,>));
+        if (dictionary is not null)
+        {
+            return dictionary.GetGenericArguments()[1];
+        }
+
+        var enumerable = type.GetInterfaces().Append(type).FirstOrDefault(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IEnumerable<>));
+        return enumerable?.GetGenericArguments()[0];
     }
 
     [System.Text.RegularExpressions.GeneratedRegex("configuration value '(?<value>[^']*)' at '(?<key>[^']+)' to type '(?<type>[^']+)'")]

@@ -50,7 +50,7 @@ public class PipelineConfigurationTests : IDisposable
     }
 
     [Theory]
-    [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a, colour: red }\n", "pipeline.yaml:6: sinks.0.file: ", "colour")]
+    [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a, colour: red }\n", "pipeline.yaml:6: sinks.0.file.colour: ", "unknown key")]
     [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n", "pipeline.yaml:5: sinks.0: no kind given", "console, file")]
     [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\n    console: {}\n", "pipeline.yaml:5: sinks.0: several kinds given", "exactly one of")]
     [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    onFailure: sometimes\n    file: { path: a }\n", "pipeline.yaml:6: sinks.0.onFailure", "retry, ignore, log")]

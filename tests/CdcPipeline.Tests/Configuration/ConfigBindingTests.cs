@@ -1,0 +1,68 @@
+using CdcPipeline.Core.Configuration;
+
+namespace CdcPipeline.Tests.Configuration;
+
+/// <summary>Strict binding: a mistake is reported at the line of the key that is wrong, however deep it sits.</summary>
+public sealed class ConfigBindingTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("cdc-binding-").FullName;
+
+    public sealed class Outer
+    {
+        public string Name { get; set; } = "";
+
+        public Inner Inner { get; set; } = new();
+
+        public List<Inner> Items { get; set; } = [];
+
+        public Dictionary<string, Inner> Named { get; set; } = [];
+
+        public Dictionary<string, string> Settings { get; set; } = [];
+
+        public List<string> Tags { get; set; } = [];
+    }
+
+    public sealed class Inner
+    {
+        public int Size { get; set; }
+
+        public string? Label { get; set; }
+
+        public Inner? Child { get; set; }
+    }
+
+    /// <summary>Binds <paramref name="yaml"/>'s <c>outer:</c> (placed under <c>source:</c>, two lines down) to <see cref="Outer"/>.</summary>
+    private Outer Bind(string yaml)
+    {
+        var path = Path.Combine(_dir, "pipeline.yaml");
+        File.WriteAllText(path, "name: t\nsource:\n" + string.Concat(yaml.Split('\n').Select(line => line.Length == 0 ? "" : "  " + line + "\n")));
+        var configuration = PipelineConfiguration.Load(path, _ => null);
+        return ConfigBinding.Bind<Outer>(configuration.Root.GetSection("source:outer"), configuration.Locations);
+    }
+
+    [Theory]
+    [InlineData("outer:\n  nmae: a\n", "pipeline.yaml:4: source.outer.nmae: unknown key 'nmae'")]
+    [InlineData("outer:\n  name: a\n  inner:\n    size: 1\n    lable: x\n", "pipeline.yaml:7: source.outer.inner.lable: unknown key 'lable'")]
+    [InlineData("outer:\n  inner:\n    child:\n      size: 2\n      sise: 3\n", "pipeline.yaml:7: source.outer.inner.child.sise: unknown key 'sise'")]
+    [InlineData("outer:\n  items:\n    - size: 1\n    - size: 2\n      lable: x\n", "pipeline.yaml:7: source.outer.items.1.lable: unknown key 'lable'")]
+    [InlineData("outer:\n  named:\n    a:\n      size: 1\n    b:\n      lable: x\n", "pipeline.yaml:8: source.outer.named.b.lable: unknown key 'lable'")]
+    // "size" is a key of Inner, not of Outer: the unknown one is the one at Outer's level.
+    [InlineData("outer:\n  inner:\n    size: 1\n  size: 2\n", "pipeline.yaml:6: source.outer.size: unknown key 'size'")]
+    public void An_unknown_key_is_reported_at_its_own_line(string yaml, string expected)
+    {
+        var error = Assert.Throws<ConfigurationException>(() => Bind(yaml));
+
+        Assert.True(error.Message.Contains("/" + expected, StringComparison.Ordinal), error.Message);
+    }
+
+    [Fact]
+    public void Free_form_settings_and_lists_of_values_take_any_key()
+    {
+        var bound = Bind("outer:\n  settings:\n    any.key: '1'\n  tags: [a, b]\n");
+
+        Assert.Equal("1", bound.Settings["any.key"]);
+        Assert.Equal(["a", "b"], bound.Tags);
+    }
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+}
