@@ -4,11 +4,29 @@ namespace CdcPipeline.Kafka;
 /// Credentials written into a URL (<c>https://user:password@host:port</c>). .NET's HTTP clients neither send them
 /// nor keep them out of their error messages, so they are taken out of the URL and sent as basic auth instead.
 /// </summary>
-internal static class UrlCredentials
+public static class UrlCredentials
 {
     /// <summary><paramref name="url"/> without its user info, and that user info unescaped (<c>user:password</c>); null when it has none.</summary>
     public static (Uri Url, string? UserInfo) Split(Uri url) =>
         string.IsNullOrEmpty(url.UserInfo)
             ? (url, null)
             : (new UriBuilder(url) { UserName = "", Password = "" }.Uri, Uri.UnescapeDataString(url.UserInfo));
+
+    /// <summary>
+    /// <paramref name="url"/> as written, for a message, with what stands between its scheme (if any) and its last <c>@</c>
+    /// shown as <c>***</c>. For text that is no valid URL, which <see cref="Split"/> cannot take apart: a password with an
+    /// unescaped <c>#</c> or <c>/</c> breaks the parse, so the last <c>@</c> anywhere, not the authority's, ends the credentials.
+    /// </summary>
+    public static string Hide(string url)
+    {
+        var at = url.LastIndexOf('@');
+        if (at < 0)
+        {
+            return url;
+        }
+
+        var scheme = url.IndexOf("://", StringComparison.Ordinal);
+        var start = scheme >= 0 && scheme < at ? scheme + 3 : 0;
+        return string.Concat(url.AsSpan(0, start), "***", url.AsSpan(at));
+    }
 }
