@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using CdcPipeline.Core.Configuration;
-using CdcPipeline.Kafka;
 using CdcPipeline.Kafka.Connect;
 using CdcPipeline.Kafka.Source;
 using Microsoft.Extensions.Configuration;

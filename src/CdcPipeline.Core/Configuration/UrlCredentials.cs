@@ -1,4 +1,7 @@
-namespace CdcPipeline.Kafka;
+using System.Net.Http.Headers;
+using System.Text;
+
+namespace CdcPipeline.Core.Configuration;
 
 /// <summary>
 /// Credentials written into a URL (<c>https://user:password@host:port</c>). .NET's HTTP clients neither send them
@@ -11,6 +14,12 @@ public static class UrlCredentials
         string.IsNullOrEmpty(url.UserInfo)
             ? (url, null)
             : (new UriBuilder(url) { UserName = "", Password = "" }.Uri, Uri.UnescapeDataString(url.UserInfo));
+
+    /// <summary>The HTTP basic authorization for <paramref name="userInfo"/> as <see cref="Split"/> gives it (a user without ':' has an empty password); null for none.</summary>
+    public static AuthenticationHeaderValue? BasicAuthorization(string? userInfo) =>
+        userInfo is null
+            ? null
+            : new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(userInfo.Contains(':', StringComparison.Ordinal) ? userInfo : userInfo + ":")));
 
     /// <summary>
     /// <paramref name="url"/> as written, for a message, with what stands between its scheme (if any) and its last <c>@</c>
