@@ -1,5 +1,6 @@
 using System.Net.Http.Headers;
 using System.Text;
+using System.Text.RegularExpressions;
 
 namespace CdcPipeline.Core.Configuration;
 
@@ -7,7 +8,7 @@ namespace CdcPipeline.Core.Configuration;
 /// Credentials written into a URL (<c>https://user:password@host:port</c>). .NET's HTTP clients neither send them
 /// nor keep them out of their error messages, so they are taken out of the URL and sent as basic auth instead.
 /// </summary>
-public static class UrlCredentials
+public static partial class UrlCredentials
 {
     /// <summary><paramref name="url"/> without its user info, and that user info unescaped (<c>user:password</c>); null when it has none.</summary>
     public static (Uri Url, string? UserInfo) Split(Uri url) =>
@@ -38,4 +39,16 @@ public static class UrlCredentials
         var start = scheme >= 0 && scheme < at ? scheme + 3 : 0;
         return string.Concat(url.AsSpan(0, start), "***", url.AsSpan(at));
     }
+
+    /// <summary>
+    /// <paramref name="text"/> (a client library's log line or error) with the credentials of every URL in it shown as <c>***</c>:
+    /// librdkafka names a URL it could not reach as configured (the OIDC token endpoint), credentials and all. As in
+    /// <see cref="Hide"/>, a password may hold an unescaped <c>/</c>, <c>?</c> or <c>#</c>: everything up to the URL's last
+    /// <c>@</c> (before a space or a quote) goes, at worst some of its path too.
+    /// </summary>
+    public static string HideIn(string text) =>
+        text.Contains('@', StringComparison.Ordinal) ? UserInfoInText().Replace(text, "***@") : text;
+
+    [GeneratedRegex(@"(?<=://)[^\s""'<>]+@")]
+    private static partial Regex UserInfoInText();
 }
