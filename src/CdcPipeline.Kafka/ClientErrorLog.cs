@@ -1,3 +1,4 @@
+using CdcPipeline.Core.Configuration;
 using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
 
@@ -34,6 +35,7 @@ internal sealed class ClientErrorLog
 
     public void Report(ErrorCode code, string reason)
     {
+        reason = UrlCredentials.HideIn(reason);
         int repeats;
         lock (_lock)
         {

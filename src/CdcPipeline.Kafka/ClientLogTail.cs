@@ -1,3 +1,4 @@
+using CdcPipeline.Core.Configuration;
 using Confluent.Kafka;
 
 namespace CdcPipeline.Kafka;
@@ -18,7 +19,7 @@ public sealed class ClientLogTail
     {
         if (message.Level <= SyslogLevel.Warning)
         {
-            _last = message.Message;
+            _last = UrlCredentials.HideIn(message.Message);
         }
     }
 }

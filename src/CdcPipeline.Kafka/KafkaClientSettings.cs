@@ -32,6 +32,15 @@ public static class KafkaClientSettings
     /// </summary>
     public static void Validate(ClientConfig config, IReadOnlyDictionary<string, string>? settings, PipelineComponentContext context, string section)
     {
+        foreach (var name in (string[])["bootstrap.servers", "metadata.broker.list"])
+        {
+            if (CredentialsIn(config.Get(name), $"under {section}:") is { } credentials)
+            {
+                var given = settings?.Keys.FirstOrDefault(k => string.Equals(k, name, StringComparison.OrdinalIgnoreCase));
+                throw context.Error(given is null ? "bootstrapServers" : $"{section}:{given}", credentials);
+            }
+        }
+
         try
         {
             using IDisposable client = config switch
@@ -50,6 +59,28 @@ public static class KafkaClientSettings
                 key is null ? section : $"{section}:{key}",
                 $"{reason} (see librdkafka's CONFIGURATION.md for the {section} settings it knows)");
         }
+    }
+
+    /// <summary>
+    /// Why <paramref name="servers"/> cannot be librdkafka's <c>bootstrap.servers</c> because a broker in it carries credentials
+    /// (<c>SASL_SSL://user:password@broker:9092</c>, as the Schema Registry and Connect URLs take them); null when none does.
+    /// librdkafka takes no credentials there: it looks <c>user:password@broker</c> up as a host name and names it in each
+    /// connection error it reports, which goes to the log and into the errors of <c>replay</c> and <c>dlq</c>. The reason
+    /// never repeats the servers. A host name never contains <c>@</c>, so any <c>@</c> is credentials.
+    /// </summary>
+    /// <param name="settings">Where the credentials belong instead, e.g. <c>under consumer:</c>.</param>
+    public static string? CredentialsIn(string? servers, string settings)
+    {
+        if (servers is null || !servers.Contains('@', StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var brokers = servers.Split(',');
+        var broker = Array.FindIndex(brokers, b => b.Contains('@', StringComparison.Ordinal)) + 1;
+        return string.Create(CultureInfo.InvariantCulture, $"broker {broker} of {brokers.Length} holds credentials (user:password@ before its host), which librdkafka does not take there: ")
+            + "it would look them up as part of the host name and print them in every connection error. Write only [protocol://]host:port here, "
+            + $"and give the credentials as sasl.username and sasl.password {settings} (with security.protocol SASL_SSL and sasl.mechanism PLAIN or SCRAM-SHA-512)";
     }
 
     /// <summary>True for librdkafka keys whose values must never be logged or printed.</summary>

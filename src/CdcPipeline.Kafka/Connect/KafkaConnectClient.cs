@@ -8,6 +8,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Polly;
 using Polly.Retry;
+using CdcPipeline.Core.Configuration;
 
 namespace CdcPipeline.Kafka.Connect;
 
@@ -52,12 +53,7 @@ public sealed class KafkaConnectClient
             })
             .Build();
         (baseUrl, var userInfo) = UrlCredentials.Split(baseUrl);
-        if (userInfo is not null)
-        {
-            // A user without ':' has an empty password.
-            var credentials = userInfo.Contains(':', StringComparison.Ordinal) ? userInfo : userInfo + ":";
-            _authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(credentials)));
-        }
+        _authorization = UrlCredentials.BasicAuthorization(userInfo);
 
         _baseUrl = baseUrl.AbsoluteUri.EndsWith('/') ? baseUrl : new Uri(baseUrl.AbsoluteUri + "/");
     }

@@ -18,24 +18,27 @@ public sealed class KafkaDeadLetterQueueFactory : IDeadLetterQueueFactory
     {
         var topic = configuration.Options.DeadLetter.Topic
             ?? throw new ConfigurationException("deadLetter:topic", "no dead-letter topic configured", configuration.Locations);
-        var config = ClusterFor(configuration.Root)
-            ?? throw new ConfigurationException("deadLetter:topic", "a dead-letter topic needs a Kafka cluster: configure source.kafka or a kafka sink (their bootstrapServers are used)", configuration.Locations);
+        if (Cluster(configuration.Root) is not var (section, clientSettings))
+        {
+            throw new ConfigurationException("deadLetter:topic", "a dead-letter topic needs a Kafka cluster: configure source.kafka or a kafka sink (their bootstrapServers are used)", configuration.Locations);
+        }
+
+        // Checked here as well as by the source and sink: this queue is built before them, and its producer starts connecting at once.
+        if (KafkaClientSettings.CredentialsIn(section["bootstrapServers"], $"under {section.Path.Replace(':', '.')}.{clientSettings}:") is { } credentials)
+        {
+            throw new ConfigurationException(section.Path + ":bootstrapServers", credentials, configuration.Locations);
+        }
+
+        var config = ClusterFor(configuration.Root)!;
         return new KafkaDeadLetterQueue(config, topic, services.GetService<ILoggerFactory>()?.CreateLogger<KafkaDeadLetterQueue>());
     }
 
     /// <summary>Producer settings for the pipeline's Kafka cluster: bootstrap servers and the client security settings (ssl.*, sasl.*, security.protocol).</summary>
     public static ProducerConfig? ClusterFor(IConfiguration root)
     {
-        var section = root.GetSection("source:kafka");
-        var clientSettings = "consumer";
-        if (string.IsNullOrEmpty(section["bootstrapServers"]))
+        if (Cluster(root) is not var (section, clientSettings))
         {
-            section = root.GetSection("sinks").GetChildren().Select(s => s.GetSection("kafka")).FirstOrDefault(s => !string.IsNullOrEmpty(s["bootstrapServers"]))!;
-            clientSettings = "producer";
-            if (section is null)
-            {
-                return null;
-            }
+            return null;
         }
 
         var config = new ProducerConfig { BootstrapServers = section["bootstrapServers"] };
@@ -48,6 +51,19 @@ public sealed class KafkaDeadLetterQueueFactory : IDeadLetterQueueFactory
         }
 
         return config;
+    }
+
+    /// <summary>The section naming the pipeline's Kafka cluster (source.kafka, else the first kafka sink) and the name of its client settings map.</summary>
+    public static (IConfigurationSection Section, string ClientSettings)? Cluster(IConfiguration root)
+    {
+        var source = root.GetSection("source:kafka");
+        if (!string.IsNullOrEmpty(source["bootstrapServers"]))
+        {
+            return (source, "consumer");
+        }
+
+        var sink = root.GetSection("sinks").GetChildren().Select(s => s.GetSection("kafka")).FirstOrDefault(s => !string.IsNullOrEmpty(s["bootstrapServers"]));
+        return sink is null ? null : (sink, "producer");
     }
 
     private static bool IsClientSetting(string key) =>

@@ -71,6 +71,12 @@ public static class SchemaRegistrySettings
         {
             return new CachedSchemaRegistryClient(ToConfig(url, settings));
         }
+        catch (UriFormatException e)
+        {
+            // The client parses each URL; its message ("Invalid URI: Invalid port specified.") names no URL, and the URL is not repeated.
+            throw context.Error("schemaRegistryUrl", $"not a valid URL ({e.Message.TrimEnd('.')}): write it as http(s)://host:port, with credentials as https://user:password@host:port, "
+                + "and '#', '/', '?' and '@' in the password written as %23, %2F, %3F and %40 (or give them as basic.auth.user.info under schemaRegistry:)");
+        }
         catch (ArgumentException e)
         {
             // The client's messages name the key and, at most, a setting's expected form — never a value.

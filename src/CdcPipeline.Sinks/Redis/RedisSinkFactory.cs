@@ -1,3 +1,4 @@
+using System.Globalization;
 using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.Sinks.Routing;
@@ -12,13 +13,24 @@ public sealed class RedisSinkFactory : ISinkFactory
     public ISink Create(PipelineComponentContext context)
     {
         var options = context.Bind<RedisSinkOptions>();
+        StackExchange.Redis.ConfigurationOptions parsed;
         try
         {
-            StackExchange.Redis.ConfigurationOptions.Parse(options.Configuration);
+            parsed = StackExchange.Redis.ConfigurationOptions.Parse(options.Configuration);
         }
         catch (ArgumentException e)
         {
             throw context.Error("configuration", $"not a valid StackExchange.Redis configuration string: {e.Message}");
+        }
+
+        // A REDIS_URL-style endpoint (redis://user:password@host:6379) is no URL to StackExchange.Redis: it takes the whole text for
+        // a host name, never authenticates, and names that "host", password and all, in every connection error it reports.
+        var endpoints = parsed.EndPoints.Select(e => e.ToString() ?? "").ToList();
+        if (endpoints.FindIndex(e => e.Contains('@', StringComparison.Ordinal)) is var withCredentials and >= 0)
+        {
+            throw context.Error("configuration", string.Create(CultureInfo.InvariantCulture, $"endpoint {withCredentials + 1} of {endpoints.Count} holds credentials (user:password@ before its host), ")
+                + "which StackExchange.Redis does not take there: it would use them as part of the host name and print them in every connection error. "
+                + "Write host:port and give the credentials as options, e.g. \"redis:6379,user=default,password=${REDIS_PASSWORD}\" (ssl=true for rediss://)");
         }
 
         var key = options.Mode == RedisMode.Stream ? "stream" : "channel";

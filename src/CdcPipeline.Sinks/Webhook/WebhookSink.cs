@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Globalization;
+using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.Core.Translation;
@@ -22,6 +23,7 @@ public sealed class WebhookSink : ISink
 
     private readonly HttpClient _http;
     private readonly Uri _url;
+    private readonly AuthenticationHeaderValue? _authorization;
     private readonly WebhookSinkOptions _options;
     private readonly TimeProvider _time;
 
@@ -29,7 +31,14 @@ public sealed class WebhookSink : ISink
     {
         Name = name;
         _http = http;
-        _url = new Uri(options.Url, UriKind.Absolute);
+        // Credentials in the URL (https://user:password@host/path, as curl takes them): HttpClient neither sends them nor keeps
+        // them out of the messages that name the URL, so they go as basic auth, unless an Authorization header is configured.
+        (_url, var userInfo) = UrlCredentials.Split(new Uri(options.Url, UriKind.Absolute));
+        if (!options.Headers.Keys.Any(k => k.Equals("Authorization", StringComparison.OrdinalIgnoreCase)))
+        {
+            _authorization = UrlCredentials.BasicAuthorization(userInfo);
+        }
+
         _options = options;
         _time = timeProvider ?? TimeProvider.System;
 
@@ -104,6 +113,7 @@ public sealed class WebhookSink : ISink
             request.Content.Headers.ContentType = StructuredType;
         }
 
+        request.Headers.Authorization = _authorization;
         foreach (var (name, value) in _options.Headers)
         {
             request.Headers.TryAddWithoutValidation(name, value);

@@ -80,7 +80,8 @@ internal static class ConnectorCommand
 
                 if (!Uri.TryCreate(parse.GetValue(url), UriKind.Absolute, out var baseUrl) || baseUrl.Scheme is not ("http" or "https"))
                 {
-                    await error.WriteLineAsync($"connector {name}: --connect-url '{parse.GetValue(url)}' is not an http(s) URL, e.g. http://localhost:8083").ConfigureAwait(false);
+                    await error.WriteLineAsync($"connector {name}: --connect-url '{UrlCredentials.Hide(parse.GetValue(url) ?? "")}' is not an http(s) URL, e.g. http://localhost:8083 "
+                        + "(credentials go before the host, https://user:password@connect:8083, with '#', '/', '?' and '@' in the password written as %23, %2F, %3F and %40)").ConfigureAwait(false);
                     return 2;
                 }
 

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using CdcPipeline.Core.Configuration;
+using CdcPipeline.Kafka;
 using CdcPipeline.Kafka.DeadLetters;
 using Confluent.Kafka;
 
@@ -55,6 +56,14 @@ internal sealed class KafkaTarget
             error.WriteLine(pipeline is null
                 ? "which Kafka cluster? give --bootstrap-servers host:port or --config FILE (the pipeline's source.kafka or kafka sink)"
                 : $"{pipeline.FilePath} names no Kafka cluster (neither source.kafka.bootstrapServers nor a kafka sink's); give --bootstrap-servers");
+            return null;
+        }
+
+        if (KafkaClientSettings.CredentialsIn(cluster.BootstrapServers, "in the pipeline configuration given with --config (under source.kafka.consumer, or the kafka sink's producer)") is { } credentials)
+        {
+            error.WriteLine(parse.GetValue(Servers) is not null || pipeline is null
+                ? $"--bootstrap-servers: {credentials}"
+                : new ConfigurationException(KafkaDeadLetterQueueFactory.Cluster(pipeline.Root)!.Value.Section.Path + ":bootstrapServers", credentials, pipeline.Locations).Message);
             return null;
         }
 

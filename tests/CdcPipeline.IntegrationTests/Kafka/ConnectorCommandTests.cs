@@ -307,6 +307,22 @@ public sealed class ConnectorCommandTests
         Assert.DoesNotContain("cret", unreachable.Stdout + unreachable.Stderr, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("ftp://ops:s3cret@connect:8083", "ftp://***@connect:8083")]
+    [InlineData("ops:s3cret@connect:8083", "***@connect:8083")]
+    [InlineData("http://ops:s3cret@", "http://***@")]
+    [InlineData("http://ops:s3cr#et@connect:8083", "http://***@connect:8083")]
+    public async Task A_Connect_URL_that_is_not_an_http_URL_is_refused_without_repeating_its_credentials(string url, string shown)
+    {
+        // A scheme other than http(s), none at all, no host, or a password with a character a URL must escape ('#'):
+        // the operator learns which URL was refused, but the error (on a terminal, in a CI log) never carries the password.
+        var result = await Cli.RunAsync("connector", "status", "--name", "legacy-orders", "--connect-url", url);
+
+        Assert.Equal(2, result.Code);
+        Assert.StartsWith($"connector status: --connect-url '{shown}' is not an http(s) URL", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("s3cr", result.Stdout + result.Stderr, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_Connect_URL_whose_TLS_handshake_fails_is_an_error_that_says_so_not_a_crash()
     {

@@ -112,6 +112,22 @@ public sealed class WebhookSinkTests
     }
 
     [Fact]
+    public async Task Credentials_in_the_URL_are_sent_as_basic_auth_and_never_in_an_error()
+    {
+        // A receiver behind basic auth, configured as curl takes it (https://user:password@host/path): HttpClient neither sends
+        // the URL's credentials nor keeps them out of the sink's errors, which are logged and written into dead letters.
+        await using var receiver = new WebhookReceiver { Respond = (_, _) => (422, TimeSpan.Zero) };
+        var sink = new WebhookSink("hook", new HttpClient(), new WebhookSinkOptions { Url = receiver.Url.Replace("http://", "http://hook:s3cr%23et@", StringComparison.Ordinal) });
+        var dlq = new RecordingDeadLetterQueue();
+        await SinkHarness.RunToEndAsync(SinkHarness.Runner(SinkHarness.Source(1, 1), dlq, sinks: new SinkBinding(sink, SinkHarness.FastRetry)));
+
+        Assert.Equal("Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("hook:s3cr#et")), receiver.Requests[0].Header("Authorization"));
+        var letter = Assert.Single(dlq.Letters);
+        Assert.Contains($"{receiver.Url} answered 422", letter.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("s3cr", letter.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_timeout_is_transient_and_retried()
     {
         await using var receiver = new WebhookReceiver { Respond = (_, n) => (200, n == 1 ? TimeSpan.FromSeconds(3) : TimeSpan.Zero) };

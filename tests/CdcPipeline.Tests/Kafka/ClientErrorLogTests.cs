@@ -51,6 +51,18 @@ public sealed class ClientErrorLogTests
         Assert.Contains("Check the bootstrap servers", down.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("Failed to retrieve OIDC token from \"https://idp:S3cret@login.example/token\": 401", "from \"https://***@login.example/token\": 401")]
+    [InlineData("Failed to retrieve OIDC token from \"https://idp:S3c#r/et@login.example/token\": 401", "from \"https://***@login.example/token\": 401")]
+    public void A_url_in_a_client_error_is_logged_without_its_credentials(string reason, string logged)
+    {
+        new ClientErrorLog(_logger, "source g", "kafka:9092", _clock).Report(ErrorCode.Local_Authentication, reason);
+
+        var line = Assert.Single(_logger.Lines);
+        Assert.Contains(logged, line.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("S3c", line.Message, StringComparison.Ordinal);
+    }
+
     private sealed class ManualClock : TimeProvider
     {
         private long _ticks;

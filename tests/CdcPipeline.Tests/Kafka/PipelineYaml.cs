@@ -14,10 +14,16 @@ internal sealed class PipelineYaml : IDisposable
     /// <summary>Writes <paramref name="yaml"/> as <c>pipeline.yaml</c> and gives the context of <paramref name="section"/> (e.g. <c>sinks:0:kafka</c>).</summary>
     public PipelineComponentContext Context(string yaml, string name, string section)
     {
+        var configuration = PipelineConfiguration.Load(Write(yaml), _ => null);
+        return new PipelineComponentContext(name, configuration.Root.GetSection(section), configuration.Options, configuration.Locations, configuration.BaseDirectory, _services);
+    }
+
+    /// <summary>Writes <paramref name="yaml"/> as <c>pipeline.yaml</c>; its path.</summary>
+    public string Write(string yaml)
+    {
         var path = Path.Combine(_dir, "pipeline.yaml");
         File.WriteAllText(path, yaml);
-        var configuration = PipelineConfiguration.Load(path, _ => null);
-        return new PipelineComponentContext(name, configuration.Root.GetSection(section), configuration.Options, configuration.Locations, configuration.BaseDirectory, _services);
+        return path;
     }
 
     public void Dispose()

@@ -85,5 +85,20 @@ public sealed class SchemaRegistrySettingsTests : IDisposable
         Assert.DoesNotContain("hunter2", error.ToString(), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("cdc:hun#ter2")]
+    [InlineData("cdc:hun/ter2")]
+    [InlineData("cdc:hun?ter2")]
+    public void A_registry_url_with_a_password_it_cannot_carry_unescaped_stops_start_up_at_its_line(string userInfo)
+    {
+        // A generated password with '#', '/' or '?' breaks the URL apart: the registry client threw UriFormatException
+        // ("Invalid URI: Invalid port specified") out of start-up, with a stack trace and no word of which setting.
+        var error = Assert.Throws<ConfigurationException>(() => CreateSink("{}", $"http://{userInfo}@127.0.0.1:9"));
+
+        Assert.Contains("pipeline.yaml:8: sinks.0.kafka.schemaRegistryUrl: ", error.Message, StringComparison.Ordinal);
+        Assert.Contains("%23", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("ter2", error.Message, StringComparison.Ordinal);
+    }
+
     public void Dispose() => _yaml.Dispose();
 }

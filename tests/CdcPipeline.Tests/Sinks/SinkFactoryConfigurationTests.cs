@@ -57,6 +57,8 @@ public class SinkFactoryConfigurationTests : IDisposable
     [InlineData("rabbitmq: { uri: 'amqp://x/', exchange: e, exchangeType: sideways }", "sinks.0.rabbitmq.exchangeType", "topic, direct")]
     [InlineData("redis: { configuration: 'x:1', mode: pubsub, maxLength: 10 }", "sinks.0.redis.maxLength", "streams only")]
     [InlineData("redis: { configuration: 'x:1', stream: 'a:{type' }", "sinks.0.redis.stream", "never closed")]
+    [InlineData("redis: { configuration: 'redis://default:hunter2@x:6379/0' }", "pipeline.yaml:4: sinks.0.redis.configuration", "password=")]
+    [InlineData("redis: { configuration: 'x:1,:hunter2@y:6379,ssl=true' }", "sinks.0.redis.configuration", "endpoint 2 of 2")]
     [InlineData("postgres: { connectionString: 'Host=x', table: 'drop table;' }", "sinks.0.postgres.table", "schema.table")]
     [InlineData("postgres: { connectionString: 'Hots=x;Password=hunter2', table: t }", "sinks.0.postgres.connectionString", "not a valid Npgsql connection string")]
     [InlineData("postgres: { connectionString: 'Host=x', table: t, projection: { keyColumn: k } }", "sinks.0.postgres.projection", "upsert only")]
