@@ -19,7 +19,8 @@ namespace CdcPipeline.Commands;
 /// letters with their original key, optionally only those of a <c>--stage</c>, whose error contains
 /// <c>--where-error</c>, or within an offset range. A letter that holds the source record (stage decode or
 /// translate) goes back to the topic and partition it was read from (headers <c>cdc.original.*</c>); any other
-/// (a domain event a sink could not take) only to <c>--to TOPIC</c> — without it, it is reported and skipped.
+/// (a domain event a sink could not take) only to <c>--to TOPIC</c> — without it, it is reported and skipped, as is
+/// a letter whose original topic or partition no longer exists. A redrive never creates a topic.
 /// Repeating a redrive is safe: progress is committed in a consumer group after the brokers acknowledged the
 /// re-produced records, so a second run continues where the first stopped (a crash in between may re-send the
 /// last letter; the pipeline then treats it as a new record — give the downstream its de-duplication by
@@ -86,7 +87,12 @@ internal static class DlqCommand
         var wait = timeout ?? DefaultTimeout;
         return await GuardedAsync("dlq list", cluster, errors, async log =>
         {
-            var partitions = ExistingPartitions(cluster, topic, wait, log);
+            IReadOnlyList<int> partitions;
+            using (var admin = Admin(cluster, log))
+            {
+                partitions = ExistingPartitions(admin, cluster, topic, wait);
+            }
+
             using var consumer = Consumer(cluster, groupId: null, log);
             var count = 0;
             foreach (var record in ReadToEnd(consumer, topic, partitions, group: null, wait, cancellationToken))
@@ -298,7 +304,15 @@ internal static class DlqCommand
     private static async Task<int> RedriveCoreAsync(ClientConfig cluster, string topic, RedriveOptions options, TextWriter output, TimeSpan timeout, ClientLogTail log, CancellationToken cancellationToken)
     {
         var (groupId, why) = ProgressGroup(topic, options);
-        var partitions = ExistingPartitions(cluster, topic, timeout, log);
+        using var admin = Admin(cluster, log);
+        var partitions = ExistingPartitions(admin, cluster, topic, timeout);
+        var topics = new TopicCatalog(admin, timeout);
+        if (options.To is { } to && topics.PartitionCount(to) is null)
+        {
+            throw new DeadLetterTopicException(
+                $"--to topic '{to}' does not exist on {cluster.BootstrapServers}. A redrive does not create topics (a broker would make one with its default partitions and settings): check the name, or create the topic first.");
+        }
+
         await output.WriteLineAsync($"progress: consumer group '{groupId}' ({why})").ConfigureAwait(false);
         using var producer = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig(Settings(cluster)) { EnableIdempotence = true, Acks = Acks.All })
             .SetLogHandler(log.Handle)
@@ -320,7 +334,7 @@ internal static class DlqCommand
             }
 
             var from = string.Create(CultureInfo.InvariantCulture, $"{record.Topic}/{record.Partition.Value}@{record.Offset.Value}");
-            var (target, partition, missing) = Target(options, stage, Header);
+            var (target, partition, missing) = Target(options, stage, Header, topics, cluster.BootstrapServers);
             if (target is null)
             {
                 // Progress moves past it, so each run reports such a letter once; dlq list still shows it, and a
@@ -377,7 +391,7 @@ internal static class DlqCommand
     /// Where a letter goes: <c>--to</c>, else — only for a letter that holds the source record — the topic and
     /// partition it was read from. Otherwise null and why, in words for the operator.
     /// </summary>
-    private static (string? Topic, int? Partition, string? Missing) Target(RedriveOptions options, string? stage, Func<string, string?> header)
+    private static (string? Topic, int? Partition, string? Missing) Target(RedriveOptions options, string? stage, Func<string, string?> header, TopicCatalog topics, string servers)
     {
         if (options.To is { } to)
         {
@@ -401,8 +415,27 @@ internal static class DlqCommand
             return (null, null, $"it has no {DeadLetterHeaders.OriginalTopic} header (its source was not a Kafka topic)");
         }
 
-        int? partition = int.TryParse(header(DeadLetterHeaders.OriginalPartition), NumberStyles.None, CultureInfo.InvariantCulture, out var p) ? p : null;
-        return (original, partition, null);
+        // Produced to a topic that is gone, the letter would make a new one wherever the brokers auto-create topics.
+        if (topics.PartitionCount(original) is not { } count)
+        {
+            return (null, null, $"its original topic '{original}' does not exist on {servers}");
+        }
+
+        // A letter without the header (written by another tool) goes by its key; one with a header that names no
+        // partition of the topic cannot go where it was read from, and by key it could land behind later changes.
+        if (header(DeadLetterHeaders.OriginalPartition) is not { } text)
+        {
+            return (original, null, null);
+        }
+
+        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var partition))
+        {
+            return (null, null, $"its {DeadLetterHeaders.OriginalPartition} header '{text}' is not a partition number");
+        }
+
+        return partition < count
+            ? (original, partition, null)
+            : (null, null, string.Create(CultureInfo.InvariantCulture, $"its original partition {partition} does not exist ('{original}' has {count})"));
     }
 
     /// <summary>Records that the redrive is done with <paramref name="record"/> in the progress group.</summary>
@@ -432,10 +465,12 @@ internal static class DlqCommand
             EnablePartitionEof = true,
         }).SetLogHandler(log.Handle).Build();
 
+    private static IAdminClient Admin(ClientConfig cluster, ClientLogTail log) =>
+        new AdminClientBuilder(new AdminClientConfig(Settings(cluster))).SetLogHandler(log.Handle).Build();
+
     /// <summary>The topic's partitions; a clear error when the cluster cannot be reached or has no such topic.</summary>
-    private static IReadOnlyList<int> ExistingPartitions(ClientConfig cluster, string topic, TimeSpan timeout, ClientLogTail log)
+    private static IReadOnlyList<int> ExistingPartitions(IAdminClient admin, ClientConfig cluster, string topic, TimeSpan timeout)
     {
-        using var admin = new AdminClientBuilder(new AdminClientConfig(Settings(cluster))).SetLogHandler(log.Handle).Build();
         var partitions = KafkaTopics.Partitions(admin, topic, timeout);
         return partitions.Count > 0
             ? partitions
@@ -490,6 +525,30 @@ internal static class DlqCommand
         }
 
         consumer.Unassign();
+    }
+
+    /// <summary>
+    /// The topics a redrive may send to and their partition counts, from the cluster's full metadata (asking for one
+    /// topic by name would create it). A name not seen is looked up once more, in case it was created meanwhile.
+    /// </summary>
+    private sealed class TopicCatalog(IAdminClient admin, TimeSpan timeout)
+    {
+        private readonly HashSet<string> _lookedUpAgain = [];
+        private Dictionary<string, int>? _partitionCounts;
+
+        public int? PartitionCount(string topic)
+        {
+            _partitionCounts ??= Load();
+            if (!_partitionCounts.ContainsKey(topic) && _lookedUpAgain.Add(topic))
+            {
+                _partitionCounts = Load();
+            }
+
+            return _partitionCounts.TryGetValue(topic, out var count) ? count : null;
+        }
+
+        private Dictionary<string, int> Load() =>
+            admin.GetMetadata(timeout).Topics.Where(t => !t.Error.IsError).ToDictionary(t => t.Topic, t => t.Partitions.Count, StringComparer.Ordinal);
     }
 
     /// <summary>What stops a <c>dlq</c> command before or while it reads, in words for the operator.</summary>

@@ -21,6 +21,7 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
     {
         var dlq = kafka.Unique("dlq");
         var original = kafka.Unique("legacy.public.tb_ord_mst");
+        kafka.EnsureTopics([original]);
         await using (var queue = new KafkaDeadLetterQueue(new ProducerConfig { BootstrapServers = kafka.BootstrapServers }, dlq))
         {
             await queue.WriteAsync(new DeadLetter { Stage = "decode", Error = "malformed JSON in the value", ErrorType = "X", Position = SourcePosition.ForKafka(original, 2, 41), Payload = "not json"u8.ToArray(), Key = "k1"u8.ToArray(), FailedAt = DateTimeOffset.UnixEpoch, Attempts = 1 }, TestContext.Current.CancellationToken);
@@ -126,6 +127,7 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
         var dlq = kafka.Unique("dlq");
         var group = kafka.Unique("redrive");
         var target = kafka.Unique("target");
+        kafka.EnsureTopics([target]);
         for (var i = 0; i < 3; i++)
         {
             await kafka.ProduceAsync(dlq, "k", "{}", partition: 0);
@@ -168,6 +170,7 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
         var dlq = kafka.Unique("dlq");
         var original = kafka.Unique("legacy.public.tb_ord_mst");
         var domain = kafka.Unique("domain.OrderPlaced");
+        kafka.EnsureTopics([original, domain]);
         var cloudEvent = "{\"specversion\":\"1.0\",\"id\":\"e1\",\"type\":\"OrderPlaced\"}";
         var ct = TestContext.Current.CancellationToken;
         await using (var queue = new KafkaDeadLetterQueue(new ProducerConfig { BootstrapServers = kafka.BootstrapServers }, dlq))
@@ -231,6 +234,7 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
     {
         var dlq = kafka.Unique("dlq");
         var original = kafka.Unique("legacy.public.tb_ord_mst");
+        kafka.EnsureTopics([original]);
         string[] errors = ["timeout", "malformed JSON", "timeout", "malformed JSON", "timeout"];
         for (var i = 0; i < errors.Length; i++)
         {
@@ -299,6 +303,71 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
         Assert.Equal(key, redriven.Message.Key);
         Assert.Equal(value, redriven.Message.Value);
         Assert.Equal(3, redriven.Partition.Value);
+    }
+
+    [Fact]
+    public async Task A_redrive_to_a_topic_that_does_not_exist_is_refused_and_does_not_create_it()
+    {
+        // A mistyped --to must not become a new topic holding every letter: a produce to an unknown topic
+        // creates it wherever auto.create.topics.enable is on (Kafka's default, and always on the mock).
+        var dlq = kafka.Unique("dlq");
+        var original = kafka.Unique("legacy.public.tb_ord_mst");
+        var typo = kafka.Unique("domian.OrderPlaced");
+        kafka.EnsureTopics([original]);
+        await kafka.ProduceAsync(dlq, "k", "v", partition: 0, headers: DecodeLetter(original, "0"));
+
+        using var output = new StringWriter();
+        using var errors = new StringWriter();
+        var options = new DlqCommand.RedriveOptions(To: typo, WhereError: null, FromOffset: 0, ToOffset: long.MaxValue, Group: null, DryRun: false);
+        var code = await DlqCommand.RedriveAsync(Cluster(kafka.BootstrapServers), dlq, options, output, errors, TestContext.Current.CancellationToken);
+
+        Assert.True(code == 1, $"exit {code}: {output}{errors}");
+        Assert.StartsWith($"dlq redrive: --to topic '{typo}' does not exist on {kafka.BootstrapServers}", errors.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(" -> ", output.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(typo, Topics());
+    }
+
+    [Fact]
+    public async Task A_letter_whose_original_topic_or_partition_is_gone_is_skipped_and_named_never_sent_to_a_new_topic()
+    {
+        // The change topic was deleted (a table dropped, a connector renamed) or re-created with fewer
+        // partitions: the letter cannot go back where it came from, and the operator has to choose with --to.
+        var dlq = kafka.Unique("dlq");
+        var original = kafka.Unique("legacy.public.tb_ord_mst");
+        var deleted = kafka.Unique("legacy.public.tb_old");
+        kafka.EnsureTopics([original]);
+        await kafka.ProduceAsync(dlq, "k0", "gone topic", partition: 0, headers: DecodeLetter(deleted, "1"));
+        await kafka.ProduceAsync(dlq, "k1", "gone partition", partition: 0, headers: DecodeLetter(original, "9"));
+        await kafka.ProduceAsync(dlq, "k2", "bad partition", partition: 0, headers: DecodeLetter(original, "two"));
+        await kafka.ProduceAsync(dlq, "k3", "fine", partition: 0, headers: DecodeLetter(original, "1"));
+
+        var plain = new DlqCommand.RedriveOptions(To: null, WhereError: null, FromOffset: 0, ToOffset: long.MaxValue, Group: null, DryRun: false);
+        var output = await RedriveAsync(dlq, plain);
+
+        Assert.Contains("1 redriven, 3 skipped: 0 not selected by the filter, 3 needing --to", output, StringComparison.Ordinal);
+        Assert.Contains($"{dlq}/0@0: skipped, its original topic '{deleted}' does not exist on {kafka.BootstrapServers}", output, StringComparison.Ordinal);
+        Assert.Contains($"{dlq}/0@1: skipped, its original partition 9 does not exist ('{original}' has 4)", output, StringComparison.Ordinal);
+        Assert.Contains($"{dlq}/0@2: skipped, its {DeadLetterHeaders.OriginalPartition} header 'two' is not a partition number", output, StringComparison.Ordinal);
+        Assert.Contains($"{dlq}/0@3 -> {original}/1", output, StringComparison.Ordinal);
+        Assert.DoesNotContain(deleted, Topics());
+        var back = Assert.Single(kafka.ReadAll(original, 1));
+        Assert.Equal("fine", Encoding.UTF8.GetString(back.Message.Value!));
+        Assert.Equal(1, back.Partition.Value);
+    }
+
+    private static Headers DecodeLetter(string originalTopic, string originalPartition) => new()
+    {
+        { DeadLetterHeaders.Stage, "decode"u8.ToArray() },
+        { DeadLetterHeaders.Error, "malformed JSON"u8.ToArray() },
+        { DeadLetterHeaders.OriginalTopic, Encoding.UTF8.GetBytes(originalTopic) },
+        { DeadLetterHeaders.OriginalPartition, Encoding.UTF8.GetBytes(originalPartition) },
+    };
+
+    /// <summary>The cluster's topics, from its full metadata (asking for one by name would create it).</summary>
+    private List<string> Topics()
+    {
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = kafka.BootstrapServers }).Build();
+        return admin.GetMetadata(TimeSpan.FromSeconds(10)).Topics.Select(t => t.Topic).ToList();
     }
 
     /// <summary>A rule with a bug: every change fails to translate.</summary>
