@@ -63,6 +63,7 @@ internal static class DlqCommand
         var cluster = new KafkaTarget();
         var topic = Topic();
         var max = new Option<int>("--max") { Description = "stop after this many", DefaultValueFactory = _ => int.MaxValue };
+        NotNegative(max);
         var command = new Command("list", "Print every dead letter as one JSON line.") { topic, max };
         cluster.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -199,11 +200,23 @@ internal static class DlqCommand
         var to = new Option<string?>("--to") { Description = "produce here instead of each letter's original topic (needed for a letter that holds a domain event)" };
         var stage = new Option<string?>("--stage") { Description = "only letters of this stage (cdc.stage: decode, translate, or a sink's name)" };
         var whereError = new Option<string?>("--where-error") { Description = "only letters whose cdc.error contains this text" };
+        var partition = new Option<int?>("--partition") { Description = "only letters of this partition of the DLQ topic (needed with --from-offset/--to-offset when it has several)" };
         var fromOffset = new Option<long>("--from-offset") { Description = "only letters at or after this DLQ offset", DefaultValueFactory = _ => 0 };
         var toOffset = new Option<long>("--to-offset") { Description = "only letters at or before this DLQ offset", DefaultValueFactory = _ => long.MaxValue };
+        NotNegative(partition);
+        NotNegative(fromOffset);
+        NotNegative(toOffset);
         var group = new Option<string?>("--group") { Description = "progress group (default {topic}.redrive, or with --to or a filter {topic}.redrive.{hash of them}); a new name rescans everything" };
         var dryRun = new Option<bool>("--dry-run") { Description = "print what would be redriven" };
-        var command = new Command("redrive", "Re-produce dead letters to their original topic (or --to).") { topic, to, stage, whereError, fromOffset, toOffset, group, dryRun };
+        var command = new Command("redrive", "Re-produce dead letters to their original topic (or --to).") { topic, to, stage, whereError, partition, fromOffset, toOffset, group, dryRun };
+        command.Validators.Add(result =>
+        {
+            // A negative offset is refused by its own option, with its own message.
+            if (result.GetValue(toOffset) is >= 0 and var last && last < result.GetValue(fromOffset))
+            {
+                result.AddError(string.Create(CultureInfo.InvariantCulture, $"--to-offset {last} is before --from-offset {result.GetValue(fromOffset)}: no letter is between them"));
+            }
+        });
         cluster.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -212,13 +225,14 @@ internal static class DlqCommand
                 return KafkaTarget.Unusable;
             }
 
-            var options = new RedriveOptions(parse.GetValue(to), parse.GetValue(whereError), parse.GetValue(fromOffset), parse.GetValue(toOffset), parse.GetValue(group), parse.GetValue(dryRun), parse.GetValue(stage));
+            var options = new RedriveOptions(parse.GetValue(to), parse.GetValue(whereError), parse.GetValue(fromOffset), parse.GetValue(toOffset), parse.GetValue(group), parse.GetValue(dryRun), parse.GetValue(stage), parse.GetValue(partition));
             return await RedriveAsync(resolved.Cluster, name, options, Console.Out, Console.Error, cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
 
-    internal sealed record RedriveOptions(string? To, string? WhereError, long FromOffset, long ToOffset, string? Group, bool DryRun, string? Stage = null)
+    /// <param name="Partition">The DLQ topic's partition that <paramref name="FromOffset"/> and <paramref name="ToOffset"/> count in.</param>
+    internal sealed record RedriveOptions(string? To, string? WhereError, long FromOffset, long ToOffset, string? Group, bool DryRun, string? Stage = null, int? Partition = null)
     {
         /// <summary>The options that pick letters or send them elsewhere, as typed on the command line; empty for a plain redrive.</summary>
         public IReadOnlyList<string> Selection()
@@ -232,6 +246,11 @@ internal static class DlqCommand
             if (WhereError is not null)
             {
                 selection.Add($"--where-error '{WhereError}'");
+            }
+
+            if (Partition is { } partition)
+            {
+                selection.Add(string.Create(CultureInfo.InvariantCulture, $"--partition {partition}"));
             }
 
             if (FromOffset > 0)
@@ -252,11 +271,14 @@ internal static class DlqCommand
             return selection;
         }
 
-        /// <summary>True when some letters may not be taken: a stage, an error text or an offset range.</summary>
-        public bool Filters => Stage is not null || WhereError is not null || FromOffset > 0 || ToOffset < long.MaxValue;
+        /// <summary>True when some letters may not be taken: a stage, an error text, a partition or an offset range.</summary>
+        public bool Filters => Stage is not null || WhereError is not null || Partition is not null || OffsetRange;
+
+        public bool OffsetRange => FromOffset > 0 || ToOffset < long.MaxValue;
 
         public bool Selects(ConsumeResult<byte[]?, byte[]?> record, string? stage, string? error) =>
-            record.Offset.Value >= FromOffset && record.Offset.Value <= ToOffset
+            (Partition is null || record.Partition.Value == Partition)
+            && record.Offset.Value >= FromOffset && record.Offset.Value <= ToOffset
             && (Stage is null || string.Equals(stage, Stage, StringComparison.Ordinal))
             // cdc.error is matched ignoring case, so the group a filter gets ignores it too.
             && (WhereError is null || (error ?? "").Contains(WhereError, StringComparison.OrdinalIgnoreCase));
@@ -283,7 +305,7 @@ internal static class DlqCommand
             return (topic + ".redrive", "the default for a redrive without --to or a filter");
         }
 
-        var canonical = string.Join('\n', new RedriveOptions(options.To, options.WhereError?.ToUpperInvariant(), options.FromOffset, options.ToOffset, null, false, options.Stage).Selection());
+        var canonical = string.Join('\n', new RedriveOptions(options.To, options.WhereError?.ToUpperInvariant(), options.FromOffset, options.ToOffset, null, false, options.Stage, options.Partition).Selection());
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(canonical)))[..8];
         return ($"{topic}.redrive.{hash}", $"its own for {string.Join(' ', selection)}, so a plain redrive still finds the letters this one passes over; --group to choose");
     }
@@ -306,6 +328,19 @@ internal static class DlqCommand
         var (groupId, why) = ProgressGroup(topic, options);
         using var admin = Admin(cluster, log);
         var partitions = ExistingPartitions(admin, cluster, topic, timeout);
+        var partitionCount = string.Create(CultureInfo.InvariantCulture, $"{partitions.Count}");
+        if (options.Partition is { } only && !partitions.Contains(only))
+        {
+            throw new DeadLetterTopicException(string.Create(CultureInfo.InvariantCulture, $"'{topic}' has no partition {only} (it has {partitionCount}); dlq list shows each letter's partition."));
+        }
+
+        // Each partition counts its own offsets: a range alone would take the letters at those offsets of every partition.
+        if (options.OffsetRange && options.Partition is null && partitions.Count > 1)
+        {
+            throw new DeadLetterTopicException(
+                $"--from-offset and --to-offset count within one partition, and '{topic}' has {partitionCount}: add --partition P (dlq list shows each letter's partition and offset).");
+        }
+
         var topics = new TopicCatalog(admin, timeout);
         if (options.To is { } to && topics.PartitionCount(to) is null)
         {
@@ -464,6 +499,24 @@ internal static class DlqCommand
             EnableAutoCommit = false,
             EnablePartitionEof = true,
         }).SetLogHandler(log.Handle).Build();
+
+    private static void NotNegative<T>(Option<T> option) where T : struct, IComparable<T> =>
+        option.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<T>().CompareTo(default) < 0)
+            {
+                result.AddError($"{option.Name} must be 0 or more");
+            }
+        });
+
+    private static void NotNegative<T>(Option<T?> option) where T : struct, IComparable<T> =>
+        option.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<T?>() is { } value && value.CompareTo(default) < 0)
+            {
+                result.AddError($"{option.Name} must be 0 or more");
+            }
+        });
 
     private static IAdminClient Admin(ClientConfig cluster, ClientLogTail log) =>
         new AdminClientBuilder(new AdminClientConfig(Settings(cluster))).SetLogHandler(log.Handle).Build();

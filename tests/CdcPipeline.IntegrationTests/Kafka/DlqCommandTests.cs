@@ -248,10 +248,10 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
         }
 
         // Only letter 1 is redriven; in a shared group its commit would pass letter 0.
-        var malformed = new DlqCommand.RedriveOptions(To: null, WhereError: "MALFORMED", FromOffset: 0, ToOffset: 2, Group: null, DryRun: false);
+        var malformed = new DlqCommand.RedriveOptions(To: null, WhereError: "MALFORMED", FromOffset: 0, ToOffset: 2, Group: null, DryRun: false, Partition: 0);
         var filtered = await RedriveAsync(dlq, malformed);
         Assert.Contains("1 redriven, 4 skipped: 4 not selected by the filter, 0 needing --to", filtered, StringComparison.Ordinal);
-        var progress = new Regex($"^progress: consumer group '({Regex.Escape(dlq)}\\.redrive\\.[0-9a-f]{{8}})' \\(its own for --where-error '(?i:malformed)' --to-offset 2, ");
+        var progress = new Regex($"^progress: consumer group '({Regex.Escape(dlq)}\\.redrive\\.[0-9a-f]{{8}})' \\(its own for --where-error '(?i:malformed)' --partition 0 --to-offset 2, ");
         Assert.Matches(progress, filtered);
         var group = progress.Match(filtered).Groups[1].Value;
 
@@ -353,6 +353,37 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
         var back = Assert.Single(kafka.ReadAll(original, 1));
         Assert.Equal("fine", Encoding.UTF8.GetString(back.Message.Value!));
         Assert.Equal(1, back.Partition.Value);
+    }
+
+    [Fact]
+    public async Task An_offset_range_on_a_dead_letter_topic_of_several_partitions_needs_the_partition()
+    {
+        // Offsets count per partition: `dlq list` shows dlq/1@0, and --from-offset 0 --to-offset 0 alone would
+        // redrive the letter at offset 0 of every partition.
+        var dlq = kafka.Unique("dlq");
+        var original = kafka.Unique("legacy.public.tb_ord_mst");
+        kafka.EnsureTopics([original]);
+        await kafka.ProduceAsync(dlq, "k0", "first of partition 0", partition: 0, headers: DecodeLetter(original, "0"));
+        await kafka.ProduceAsync(dlq, "k1", "first of partition 1", partition: 1, headers: DecodeLetter(original, "1"));
+
+        using var output = new StringWriter();
+        using var errors = new StringWriter();
+        var oneLetter = new DlqCommand.RedriveOptions(To: null, WhereError: null, FromOffset: 0, ToOffset: 0, Group: null, DryRun: false);
+        var code = await DlqCommand.RedriveAsync(Cluster(kafka.BootstrapServers), dlq, oneLetter, output, errors, TestContext.Current.CancellationToken);
+
+        Assert.True(code == 1, $"exit {code}: {output}{errors}");
+        Assert.StartsWith($"dlq redrive: --from-offset and --to-offset count within one partition, and '{dlq}' has 4: add --partition P", errors.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(" -> ", output.ToString(), StringComparison.Ordinal);
+
+        var redriven = await RedriveAsync(dlq, oneLetter with { Partition = 1 });
+        Assert.Contains("1 redriven, 1 skipped: 1 not selected by the filter", redriven, StringComparison.Ordinal);
+        Assert.Contains("--partition 1 --to-offset 0", redriven, StringComparison.Ordinal);
+        var back = Assert.Single(kafka.ReadAll(original, 1));
+        Assert.Equal("first of partition 1", Encoding.UTF8.GetString(back.Message.Value!));
+
+        using var noSuchErrors = new StringWriter();
+        Assert.Equal(1, await DlqCommand.RedriveAsync(Cluster(kafka.BootstrapServers), dlq, oneLetter with { Partition = 7 }, TextWriter.Null, noSuchErrors, TestContext.Current.CancellationToken));
+        Assert.StartsWith($"dlq redrive: '{dlq}' has no partition 7 (it has 4)", noSuchErrors.ToString(), StringComparison.Ordinal);
     }
 
     private static Headers DecodeLetter(string originalTopic, string originalPartition) => new()
