@@ -27,6 +27,7 @@ public sealed class KafkaDeadLetterQueue : IDeadLetterQueue, IAsyncDisposable
         {
             EnableIdempotence = true,
             Acks = Acks.All,
+            MessageMaxBytes = DeadLetterHeaders.MessageMaxBytes,
         };
         _logger = logger ?? NullLogger.Instance;
         var errors = new ClientErrorLog(_logger, "dead letters " + topic, settings.BootstrapServers);

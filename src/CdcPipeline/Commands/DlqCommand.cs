@@ -349,7 +349,7 @@ internal static class DlqCommand
         }
 
         await output.WriteLineAsync($"progress: consumer group '{groupId}' ({why})").ConfigureAwait(false);
-        using var producer = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig(Settings(cluster)) { EnableIdempotence = true, Acks = Acks.All })
+        using var producer = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig(Settings(cluster)) { EnableIdempotence = true, Acks = Acks.All, MessageMaxBytes = DeadLetterHeaders.MessageMaxBytes })
             .SetLogHandler(log.Handle)
             .Build();
         var redriven = 0;

@@ -386,6 +386,31 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
         Assert.StartsWith($"dlq redrive: '{dlq}' has no partition 7 (it has 4)", noSuchErrors.ToString(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_record_larger_than_librdkafkas_default_message_size_is_dead_lettered_and_redriven()
+    {
+        // Kafka Connect's producer sends records up to 1 MiB by default (max.request.size, more where the change
+        // topics allow it), librdkafka stops at 1,000,000 bytes (message.max.bytes) before the brokers are asked:
+        // such a record could neither be dead-lettered (the pipeline stopped at it, again after every restart)
+        // nor redriven. The brokers, whose topic limit accepted the record once, decide.
+        var ct = TestContext.Current.CancellationToken;
+        var dlq = kafka.Unique("dlq");
+        var original = kafka.Unique("legacy.public.tb_doc");
+        kafka.EnsureTopics([original]);
+        var payload = new byte[1_040_000];
+        Random.Shared.NextBytes(payload);
+        await using (var queue = new KafkaDeadLetterQueue(new ProducerConfig { BootstrapServers = kafka.BootstrapServers }, dlq))
+        {
+            await queue.WriteAsync(new DeadLetter { Stage = "decode", Error = "unknown magic byte", Position = SourcePosition.ForKafka(original, 2, 5), Payload = payload, Key = "doc-1"u8.ToArray(), FailedAt = DateTimeOffset.UnixEpoch, Attempts = 1 }, ct);
+        }
+
+        var plain = new DlqCommand.RedriveOptions(To: null, WhereError: null, FromOffset: 0, ToOffset: long.MaxValue, Group: null, DryRun: false);
+        Assert.Contains("1 redriven, 0 skipped", await RedriveAsync(dlq, plain), StringComparison.Ordinal);
+        var back = Assert.Single(kafka.ReadAll(original, 1));
+        Assert.Equal(payload, back.Message.Value);
+        Assert.Equal(2, back.Partition.Value);
+    }
+
     private static Headers DecodeLetter(string originalTopic, string originalPartition) => new()
     {
         { DeadLetterHeaders.Stage, "decode"u8.ToArray() },
