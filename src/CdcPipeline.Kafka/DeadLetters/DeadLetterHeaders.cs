@@ -26,4 +26,14 @@ public static class DeadLetterHeaders
 
     /// <summary>Set on a record a redrive re-produced: the dead letter's own topic/partition@offset (de-duplication, audit).</summary>
     public const string RedrivenFrom = "cdc.redriven.from";
+
+    private static readonly HashSet<string> Ours =
+        [Error, ErrorType, Stage, Position, OriginalTopic, OriginalPartition, OriginalOffset, EventId, EventType, FailedAt, Attempts, RedrivenFrom];
+
+    /// <summary>
+    /// True for a header that says why and where a record failed rather than belonging to the record: ours (an earlier
+    /// redrive's mark included, a new redrive sets its own), and Kafka Connect's (<c>errors.deadletterqueue.context.headers.enable</c>).
+    /// </summary>
+    public static bool DescribesFailure(string name) =>
+        Ours.Contains(name) || name.StartsWith("__connect.errors.", StringComparison.Ordinal);
 }

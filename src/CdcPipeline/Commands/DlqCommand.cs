@@ -392,7 +392,7 @@ internal static class DlqCommand
                 {
                     Key = record.Message.Key,
                     Value = record.Message.Value,
-                    Headers = [new Header(DeadLetterHeaders.RedrivenFrom, Encoding.UTF8.GetBytes(from))],
+                    Headers = RecordHeaders(headers, from),
                 };
                 // Back to the partition it was read from: the connector's (Java) partitioner is not librdkafka's,
                 // so the same key alone could land elsewhere and lose its order with the key's other records.
@@ -471,6 +471,19 @@ internal static class DlqCommand
         return partition < count
             ? (original, partition, null)
             : (null, null, string.Create(CultureInfo.InvariantCulture, $"its original partition {partition} does not exist ('{original}' has {count})"));
+    }
+
+    /// <summary>The record's own headers, in their order, without those about its failure; then where the redrive took it from.</summary>
+    private static Headers RecordHeaders(Headers letter, string from)
+    {
+        var headers = new Headers();
+        foreach (var header in letter.Where(h => !DeadLetterHeaders.DescribesFailure(h.Key)))
+        {
+            headers.Add(header.Key, header.GetValueBytes());
+        }
+
+        headers.Add(DeadLetterHeaders.RedrivenFrom, Encoding.UTF8.GetBytes(from));
+        return headers;
     }
 
     /// <summary>Records that the redrive is done with <paramref name="record"/> in the progress group.</summary>

@@ -411,6 +411,29 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
         Assert.Equal(2, back.Partition.Value);
     }
 
+    [Fact]
+    public async Task A_redriven_record_keeps_its_own_headers_without_the_error_headers()
+    {
+        // A letter carries the record's headers beside the reasons it failed (ours, or Kafka Connect's
+        // __connect.errors.*): the record goes on with its headers (an outbox event's id, a trace), not the reasons.
+        var dlq = kafka.Unique("dlq");
+        var original = kafka.Unique("legacy.public.tb_ord_mst");
+        kafka.EnsureTopics([original]);
+        var headers = DecodeLetter(original, "0");
+        headers.Add("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"u8.ToArray());
+        headers.Add("__connect.errors.topic", Encoding.UTF8.GetBytes(original));
+        headers.Add("id", [0xFF, 0x01]);
+        await kafka.ProduceAsync(dlq, "k", "v", partition: 0, headers: headers);
+
+        var plain = new DlqCommand.RedriveOptions(To: null, WhereError: null, FromOffset: 0, ToOffset: long.MaxValue, Group: null, DryRun: false);
+        Assert.Contains("1 redriven, 0 skipped", await RedriveAsync(dlq, plain), StringComparison.Ordinal);
+
+        var back = Assert.Single(kafka.ReadAll(original, 1));
+        Assert.Equal(["traceparent", "id", DeadLetterHeaders.RedrivenFrom], back.Message.Headers.Select(h => h.Key));
+        Assert.Equal([0xFF, 0x01], back.Message.Headers.GetLastBytes("id"));
+        Assert.Equal($"{dlq}/0@0", Encoding.UTF8.GetString(back.Message.Headers.GetLastBytes(DeadLetterHeaders.RedrivenFrom)));
+    }
+
     private static Headers DecodeLetter(string originalTopic, string originalPartition) => new()
     {
         { DeadLetterHeaders.Stage, "decode"u8.ToArray() },
