@@ -449,6 +449,55 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
         return admin.GetMetadata(TimeSpan.FromSeconds(10)).Topics.Select(t => t.Topic).ToList();
     }
 
+    [Fact]
+    public async Task A_dead_letter_on_the_kafka_path_keeps_the_records_headers_and_a_redrive_sends_them_back()
+    {
+        // The headers are part of the record (an outbox event router's id, a trace context): a letter that drops
+        // them can never be redriven as the record it was.
+        var ct = TestContext.Current.CancellationToken;
+        var prefix = kafka.Unique("legacy").Replace("-", "_", StringComparison.Ordinal);
+        var sample = KafkaRecords.Sample(prefix).First(r => r.Topic!.EndsWith(".tb_ord_mst", StringComparison.Ordinal) && r.Key is not null && r.Value is not null);
+        var topic = sample.Topic!;
+        await kafka.Producer.ProduceAsync(new TopicPartition(topic, 1), new Message<byte[]?, byte[]?>
+        {
+            Key = "k-undecodable"u8.ToArray(),
+            Value = "not json"u8.ToArray(),
+            Headers = new Headers { { "traceparent", "00-aa-01"u8.ToArray() } },
+        }, ct);
+        await kafka.Producer.ProduceAsync(new TopicPartition(topic, 1), new Message<byte[]?, byte[]?>
+        {
+            Key = sample.Key!.Value.ToArray(),
+            Value = sample.Value!.Value.ToArray(),
+            Headers = new Headers { { "id", [0xFF, 0x02] } },
+        }, ct);
+        var dlq = kafka.Unique("dlq");
+
+        List<ConsumeResult<byte[]?, byte[]?>> letters;
+        await using (var queue = new KafkaDeadLetterQueue(new ProducerConfig { BootstrapServers = kafka.BootstrapServers }, dlq))
+        {
+            var consumer = new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = kafka.Unique("g"), AutoOffsetReset = AutoOffsetReset.Earliest, SessionTimeoutMs = 6000 };
+            await using var source = new KafkaChangeSource(consumer, [topic], new JsonRecordDecoder(), queue);
+            var runner = new PipelineRunner(source, new BrokenRule(), [new SinkBinding(new RecordingSink("s"), SinkPolicy.Default)], queue);
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var run = runner.RunAsync(cts.Token);
+            letters = kafka.ReadAll(dlq, 2, timeout: TimeSpan.FromSeconds(60));
+            await cts.CancelAsync();
+            await run;
+        }
+
+        Assert.Equal(2, letters.Count);
+        string Stage(ConsumeResult<byte[]?, byte[]?> r) => Encoding.UTF8.GetString(r.Message.Headers.GetLastBytes(DeadLetterHeaders.Stage));
+        Assert.Equal("00-aa-01"u8.ToArray(), letters.Single(l => Stage(l) == "decode").Message.Headers.GetLastBytes("traceparent"));
+        Assert.Equal([0xFF, 0x02], letters.Single(l => Stage(l) == "translate").Message.Headers.GetLastBytes("id"));
+
+        var plain = new DlqCommand.RedriveOptions(To: null, WhereError: null, FromOffset: 0, ToOffset: long.MaxValue, Group: null, DryRun: false);
+        Assert.Contains("2 redriven, 0 skipped", await RedriveAsync(dlq, plain), StringComparison.Ordinal);
+        var redriven = kafka.ReadAll(topic, 4).Where(r => r.Message.Headers.TryGetLastBytes(DeadLetterHeaders.RedrivenFrom, out _)).ToList();
+        Assert.Equal(2, redriven.Count);
+        Assert.Equal(["traceparent", DeadLetterHeaders.RedrivenFrom], redriven.Single(r => r.Message.Key!.SequenceEqual("k-undecodable"u8.ToArray())).Message.Headers.Select(h => h.Key));
+        Assert.Equal(["id", DeadLetterHeaders.RedrivenFrom], redriven.Single(r => r.Message.Key!.SequenceEqual(sample.Key!.Value.ToArray())).Message.Headers.Select(h => h.Key));
+    }
+
     /// <summary>A rule with a bug: every change fails to translate.</summary>
     private sealed class BrokenRule : IChangeTranslator
     {
