@@ -342,6 +342,11 @@ internal static class DlqCommand
         }
 
         var topics = new TopicCatalog(admin, timeout);
+        if (string.Equals(options.To, topic, StringComparison.Ordinal))
+        {
+            throw new DeadLetterTopicException($"--to '{topic}' is the dead-letter topic being redriven: each letter would come back as a new letter without its error headers. Give the topic the letters should reach.");
+        }
+
         if (options.To is { } to && topics.PartitionCount(to) is null)
         {
             throw new DeadLetterTopicException(

@@ -328,6 +328,29 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
     }
 
     [Fact]
+    public async Task A_redrive_to_the_dead_letter_topic_itself_is_refused()
+    {
+        // A copy-pasted --to: each letter came back as one more letter, without the headers saying why it failed,
+        // and one the redrive read again before reaching the end it would send again, endlessly.
+        var dlq = kafka.Unique("dlq");
+        var original = kafka.Unique("legacy.public.tb_ord_mst");
+        kafka.EnsureTopics([original]);
+        await kafka.ProduceAsync(dlq, "k", "v", partition: 0, headers: DecodeLetter(original, "0"));
+
+        using var output = new StringWriter();
+        using var errors = new StringWriter();
+        // Only a safety net for the test run: a redrive that loops is stopped, and its exit 0 fails the test.
+        using var loopGuard = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        loopGuard.CancelAfter(TimeSpan.FromSeconds(30));
+        var options = new DlqCommand.RedriveOptions(To: dlq, WhereError: null, FromOffset: 0, ToOffset: long.MaxValue, Group: null, DryRun: false);
+        var code = await DlqCommand.RedriveAsync(Cluster(kafka.BootstrapServers), dlq, options, output, errors, loopGuard.Token);
+
+        Assert.True(code == 1, $"exit {code}: {output.ToString()[..Math.Min(500, output.ToString().Length)]}{errors}");
+        Assert.StartsWith($"dlq redrive: --to '{dlq}' is the dead-letter topic being redriven", errors.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(" -> ", output.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_letter_whose_original_topic_or_partition_is_gone_is_skipped_and_named_never_sent_to_a_new_topic()
     {
         // The change topic was deleted (a table dropped, a connector renamed) or re-created with fewer
