@@ -364,7 +364,8 @@ internal static class DlqCommand
         foreach (var record in ReadToEnd(consumer, topic, partitions, groupId, timeout, cancellationToken))
         {
             var headers = record.Message.Headers ?? [];
-            string? Header(string name) => headers.TryGetLastBytes(name, out var b) ? Encoding.UTF8.GetString(b) : null;
+            // A header may have no value (another tool wrote it): it says nothing.
+            string? Header(string name) => headers.TryGetLastBytes(name, out var b) && b is not null ? Encoding.UTF8.GetString(b) : null;
             var stage = Header(DeadLetterHeaders.Stage);
             if (!options.Selects(record, stage, Header(DeadLetterHeaders.Error)))
             {

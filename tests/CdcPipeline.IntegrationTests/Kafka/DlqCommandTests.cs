@@ -457,6 +457,25 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
         Assert.Equal($"{dlq}/0@0", Encoding.UTF8.GetString(back.Message.Headers.GetLastBytes(DeadLetterHeaders.RedrivenFrom)));
     }
 
+    [Fact]
+    public async Task A_letter_whose_headers_have_no_value_is_redriven_or_skipped_never_a_crash()
+    {
+        // Another tool may write a header without a value (Kafka allows it): such a cdc.* header says nothing.
+        var dlq = kafka.Unique("dlq");
+        var original = kafka.Unique("legacy.public.tb_ord_mst");
+        kafka.EnsureTopics([original]);
+        await kafka.ProduceAsync(dlq, "k0", "v0", partition: 0, headers: new Headers { { DeadLetterHeaders.Stage, null }, { DeadLetterHeaders.Error, null } });
+        var letter = DecodeLetter(original, "0");
+        letter.Add(DeadLetterHeaders.Error, null);
+        await kafka.ProduceAsync(dlq, "k1", "v1", partition: 0, headers: letter);
+
+        var plain = new DlqCommand.RedriveOptions(To: null, WhereError: null, FromOffset: 0, ToOffset: long.MaxValue, Group: null, DryRun: false);
+        var output = await RedriveAsync(dlq, plain);
+        Assert.Contains($"{dlq}/0@0: skipped, it has no {DeadLetterHeaders.Stage} header", output, StringComparison.Ordinal);
+        Assert.Contains("1 redriven, 1 skipped", output, StringComparison.Ordinal);
+        Assert.Contains("0 redriven, 2 skipped: 2 not selected by the filter", await RedriveAsync(dlq, plain with { WhereError = "malformed" }), StringComparison.Ordinal);
+    }
+
     private static Headers DecodeLetter(string originalTopic, string originalPartition) => new()
     {
         { DeadLetterHeaders.Stage, "decode"u8.ToArray() },
