@@ -402,13 +402,24 @@ internal static class DlqCommand
                 };
                 // Back to the partition it was read from: the connector's (Java) partitioner is not librdkafka's,
                 // so the same key alone could land elsewhere and lose its order with the key's other records.
-                if (partition is { } p)
+                try
                 {
-                    await producer.ProduceAsync(new TopicPartition(target, p), message, cancellationToken).ConfigureAwait(false);
+                    if (partition is { } p)
+                    {
+                        await producer.ProduceAsync(new TopicPartition(target, p), message, cancellationToken).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        await producer.ProduceAsync(target, message, cancellationToken).ConfigureAwait(false);
+                    }
                 }
-                else
+                catch (ProduceException<byte[]?, byte[]?> e)
                 {
-                    await producer.ProduceAsync(target, message, cancellationToken).ConfigureAwait(false);
+                    // Which letter, and that the ones before it are done: the operator fixes the cause (a topic's
+                    // max.message.bytes, an ACL, a broker) and the same redrive continues with this letter.
+                    throw new DeadLetterTopicException(
+                        $"{from} could not be sent to {target}: {KafkaCommandErrors.Describe(e, cluster.BootstrapServers, log).TrimEnd('.')}. "
+                        + $"The letters before it are done (group '{groupId}'); the same redrive continues with this one.");
                 }
 
                 Commit(consumer, record, groupId, $"{from} was sent to {target}", "sends that letter again");
