@@ -68,6 +68,9 @@ public sealed class ChangeEvent
     /// </summary>
     public ReadOnlyMemory<byte>? RawKey { get; init; }
 
+    /// <summary>The original record's headers (Kafka), kept with <see cref="Raw"/> so a redriven dead letter carries them again.</summary>
+    public IReadOnlyList<KeyValuePair<string, byte[]?>>? RawHeaders { get; init; }
+
     /// <summary>
     /// This change without its payload — row images, message, key-change rows and raw bytes — but with
     /// everything that says what and where it was (kind, operation, source, position, key, transaction,

@@ -31,6 +31,7 @@ public static class DebeziumEnvelope
         var topic = record.Topic;
         var raw = options.RetainRaw ? record.Value : null;
         var rawKey = options.RetainRaw ? record.Key : null;
+        var rawHeaders = options.RetainRaw ? record.Headers : null;
         if (value is null)
         {
             // Debezium writes the tombstone with whatever key the delete had: a table without primary key
@@ -61,6 +62,7 @@ public static class DebeziumEnvelope
                 CapturedAt = Millis(value, "ts_ms"),
                 Raw = raw,
                 RawKey = rawKey,
+                RawHeaders = rawHeaders,
             };
         }
 
@@ -96,6 +98,7 @@ public static class DebeziumEnvelope
                 CapturedAt = capturedAt,
                 Raw = raw,
                 RawKey = rawKey,
+                RawHeaders = rawHeaders,
             };
         }
 
@@ -114,6 +117,7 @@ public static class DebeziumEnvelope
             CapturedAt = capturedAt,
             Raw = raw,
             RawKey = rawKey,
+            RawHeaders = rawHeaders,
         };
     }
 
@@ -164,6 +168,7 @@ public static class DebeziumEnvelope
             CapturedAt = Millis(value, "ts_ms"),
             Raw = raw,
             RawKey = rawKey,
+            RawHeaders = options.RetainRaw ? record.Headers : null,
         };
     }
 

@@ -193,6 +193,7 @@ public sealed class PipelineRunner
                     Position = change.Position,
                     Payload = change.Raw ?? System.Text.Encoding.UTF8.GetBytes(CanonicalJson.Serialize(change)),
                     Key = change.RawKey,
+                    Headers = change.RawHeaders,
                     FailedAt = _time.GetUtcNow(),
                     Attempts = 1,
                 },

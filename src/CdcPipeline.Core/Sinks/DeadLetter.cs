@@ -19,6 +19,8 @@ public sealed record DeadLetter
     public ReadOnlyMemory<byte> Payload { get; init; }
     /// <summary>The original record's key (a Kafka key), when known: a redrive re-produces with it so partitioning holds.</summary>
     public ReadOnlyMemory<byte>? Key { get; init; }
+    /// <summary>The original record's headers (Kafka), when known: a redrive sends them with it again.</summary>
+    public IReadOnlyList<KeyValuePair<string, byte[]?>>? Headers { get; init; }
     public DateTimeOffset FailedAt { get; init; }
     public int Attempts { get; init; }
 

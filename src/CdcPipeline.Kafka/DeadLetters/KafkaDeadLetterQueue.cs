@@ -9,7 +9,8 @@ namespace CdcPipeline.Kafka.DeadLetters;
 
 /// <summary>
 /// Dead letters on a Kafka topic: the value is the original bytes (a Debezium record's value, or the
-/// event body a sink could not deliver), the key the original key (or the event id), and the reason travels in
+/// event body a sink could not deliver), the key the original key (or the event id), the headers the original record's
+/// headers followed by the reason, in
 /// <see cref="DeadLetterHeaders"/>; <c>cdc.original.topic</c>, <c>.partition</c> and <c>.offset</c> only on a
 /// letter that holds the source record (<see cref="DeadLetter.HoldsSourceRecord"/>), where a redrive may send it. <see cref="WriteAsync"/> returns once the brokers have it, so a
 /// record's offset is never acknowledged before its dead letter is safe.
@@ -27,6 +28,7 @@ public sealed class KafkaDeadLetterQueue : IDeadLetterQueue, IAsyncDisposable
         {
             EnableIdempotence = true,
             Acks = Acks.All,
+            MessageMaxBytes = DeadLetterHeaders.MessageMaxBytes,
         };
         _logger = logger ?? NullLogger.Instance;
         var errors = new ClientErrorLog(_logger, "dead letters " + topic, settings.BootstrapServers);
@@ -40,13 +42,17 @@ public sealed class KafkaDeadLetterQueue : IDeadLetterQueue, IAsyncDisposable
 
     public async ValueTask WriteAsync(DeadLetter letter, CancellationToken cancellationToken)
     {
-        var headers = new Headers
+        // The record's own headers first, then why it failed: a redrive sends the record back with the former only.
+        var headers = new Headers();
+        foreach (var (name, value) in letter.Headers ?? [])
         {
-            { DeadLetterHeaders.Error, Encoding.UTF8.GetBytes(letter.Error) },
-            { DeadLetterHeaders.Stage, Encoding.UTF8.GetBytes(letter.Stage) },
-            { DeadLetterHeaders.FailedAt, Encoding.UTF8.GetBytes(letter.FailedAt.UtcDateTime.ToString("O", CultureInfo.InvariantCulture)) },
-            { DeadLetterHeaders.Attempts, Encoding.UTF8.GetBytes(letter.Attempts.ToString(CultureInfo.InvariantCulture)) },
-        };
+            headers.Add(name, value);
+        }
+
+        headers.Add(DeadLetterHeaders.Error, Encoding.UTF8.GetBytes(letter.Error));
+        headers.Add(DeadLetterHeaders.Stage, Encoding.UTF8.GetBytes(letter.Stage));
+        headers.Add(DeadLetterHeaders.FailedAt, Encoding.UTF8.GetBytes(letter.FailedAt.UtcDateTime.ToString("O", CultureInfo.InvariantCulture)));
+        headers.Add(DeadLetterHeaders.Attempts, Encoding.UTF8.GetBytes(letter.Attempts.ToString(CultureInfo.InvariantCulture)));
         Add(headers, DeadLetterHeaders.ErrorType, letter.ErrorType);
         Add(headers, DeadLetterHeaders.EventId, letter.EventId);
         Add(headers, DeadLetterHeaders.EventType, letter.EventType);

@@ -606,6 +606,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
                     Position = position,
                     Payload = message.Value ?? [],
                     Key = record.Key,
+                    Headers = record.Headers,
                     FailedAt = DateTimeOffset.UtcNow,
                     Attempts = 1,
                 },

@@ -19,7 +19,8 @@ namespace CdcPipeline.Commands;
 /// letters with their original key, optionally only those of a <c>--stage</c>, whose error contains
 /// <c>--where-error</c>, or within an offset range. A letter that holds the source record (stage decode or
 /// translate) goes back to the topic and partition it was read from (headers <c>cdc.original.*</c>); any other
-/// (a domain event a sink could not take) only to <c>--to TOPIC</c> — without it, it is reported and skipped.
+/// (a domain event a sink could not take) only to <c>--to TOPIC</c> — without it, it is reported and skipped, as is
+/// a letter whose original topic or partition no longer exists. A redrive never creates a topic.
 /// Repeating a redrive is safe: progress is committed in a consumer group after the brokers acknowledged the
 /// re-produced records, so a second run continues where the first stopped (a crash in between may re-send the
 /// last letter; the pipeline then treats it as a new record — give the downstream its de-duplication by
@@ -62,6 +63,7 @@ internal static class DlqCommand
         var cluster = new KafkaTarget();
         var topic = Topic();
         var max = new Option<int>("--max") { Description = "stop after this many", DefaultValueFactory = _ => int.MaxValue };
+        NotNegative(max);
         var command = new Command("list", "Print every dead letter as one JSON line.") { topic, max };
         cluster.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -86,7 +88,12 @@ internal static class DlqCommand
         var wait = timeout ?? DefaultTimeout;
         return await GuardedAsync("dlq list", cluster, errors, async log =>
         {
-            var partitions = ExistingPartitions(cluster, topic, wait, log);
+            IReadOnlyList<int> partitions;
+            using (var admin = Admin(cluster, log))
+            {
+                partitions = ExistingPartitions(admin, cluster, topic, wait);
+            }
+
             using var consumer = Consumer(cluster, groupId: null, log);
             var count = 0;
             foreach (var record in ReadToEnd(consumer, topic, partitions, group: null, wait, cancellationToken))
@@ -193,11 +200,23 @@ internal static class DlqCommand
         var to = new Option<string?>("--to") { Description = "produce here instead of each letter's original topic (needed for a letter that holds a domain event)" };
         var stage = new Option<string?>("--stage") { Description = "only letters of this stage (cdc.stage: decode, translate, or a sink's name)" };
         var whereError = new Option<string?>("--where-error") { Description = "only letters whose cdc.error contains this text" };
+        var partition = new Option<int?>("--partition") { Description = "only letters of this partition of the DLQ topic (needed with --from-offset/--to-offset when it has several)" };
         var fromOffset = new Option<long>("--from-offset") { Description = "only letters at or after this DLQ offset", DefaultValueFactory = _ => 0 };
         var toOffset = new Option<long>("--to-offset") { Description = "only letters at or before this DLQ offset", DefaultValueFactory = _ => long.MaxValue };
+        NotNegative(partition);
+        NotNegative(fromOffset);
+        NotNegative(toOffset);
         var group = new Option<string?>("--group") { Description = "progress group (default {topic}.redrive, or with --to or a filter {topic}.redrive.{hash of them}); a new name rescans everything" };
         var dryRun = new Option<bool>("--dry-run") { Description = "print what would be redriven" };
-        var command = new Command("redrive", "Re-produce dead letters to their original topic (or --to).") { topic, to, stage, whereError, fromOffset, toOffset, group, dryRun };
+        var command = new Command("redrive", "Re-produce dead letters to their original topic (or --to).") { topic, to, stage, whereError, partition, fromOffset, toOffset, group, dryRun };
+        command.Validators.Add(result =>
+        {
+            // A negative offset is refused by its own option, with its own message.
+            if (result.GetValue(toOffset) is >= 0 and var last && last < result.GetValue(fromOffset))
+            {
+                result.AddError(string.Create(CultureInfo.InvariantCulture, $"--to-offset {last} is before --from-offset {result.GetValue(fromOffset)}: no letter is between them"));
+            }
+        });
         cluster.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -206,13 +225,14 @@ internal static class DlqCommand
                 return KafkaTarget.Unusable;
             }
 
-            var options = new RedriveOptions(parse.GetValue(to), parse.GetValue(whereError), parse.GetValue(fromOffset), parse.GetValue(toOffset), parse.GetValue(group), parse.GetValue(dryRun), parse.GetValue(stage));
+            var options = new RedriveOptions(parse.GetValue(to), parse.GetValue(whereError), parse.GetValue(fromOffset), parse.GetValue(toOffset), parse.GetValue(group), parse.GetValue(dryRun), parse.GetValue(stage), parse.GetValue(partition));
             return await RedriveAsync(resolved.Cluster, name, options, Console.Out, Console.Error, cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
 
-    internal sealed record RedriveOptions(string? To, string? WhereError, long FromOffset, long ToOffset, string? Group, bool DryRun, string? Stage = null)
+    /// <param name="Partition">The DLQ topic's partition that <paramref name="FromOffset"/> and <paramref name="ToOffset"/> count in.</param>
+    internal sealed record RedriveOptions(string? To, string? WhereError, long FromOffset, long ToOffset, string? Group, bool DryRun, string? Stage = null, int? Partition = null)
     {
         /// <summary>The options that pick letters or send them elsewhere, as typed on the command line; empty for a plain redrive.</summary>
         public IReadOnlyList<string> Selection()
@@ -226,6 +246,11 @@ internal static class DlqCommand
             if (WhereError is not null)
             {
                 selection.Add($"--where-error '{WhereError}'");
+            }
+
+            if (Partition is { } partition)
+            {
+                selection.Add(string.Create(CultureInfo.InvariantCulture, $"--partition {partition}"));
             }
 
             if (FromOffset > 0)
@@ -246,11 +271,14 @@ internal static class DlqCommand
             return selection;
         }
 
-        /// <summary>True when some letters may not be taken: a stage, an error text or an offset range.</summary>
-        public bool Filters => Stage is not null || WhereError is not null || FromOffset > 0 || ToOffset < long.MaxValue;
+        /// <summary>True when some letters may not be taken: a stage, an error text, a partition or an offset range.</summary>
+        public bool Filters => Stage is not null || WhereError is not null || Partition is not null || OffsetRange;
+
+        public bool OffsetRange => FromOffset > 0 || ToOffset < long.MaxValue;
 
         public bool Selects(ConsumeResult<byte[]?, byte[]?> record, string? stage, string? error) =>
-            record.Offset.Value >= FromOffset && record.Offset.Value <= ToOffset
+            (Partition is null || record.Partition.Value == Partition)
+            && record.Offset.Value >= FromOffset && record.Offset.Value <= ToOffset
             && (Stage is null || string.Equals(stage, Stage, StringComparison.Ordinal))
             // cdc.error is matched ignoring case, so the group a filter gets ignores it too.
             && (WhereError is null || (error ?? "").Contains(WhereError, StringComparison.OrdinalIgnoreCase));
@@ -277,7 +305,7 @@ internal static class DlqCommand
             return (topic + ".redrive", "the default for a redrive without --to or a filter");
         }
 
-        var canonical = string.Join('\n', new RedriveOptions(options.To, options.WhereError?.ToUpperInvariant(), options.FromOffset, options.ToOffset, null, false, options.Stage).Selection());
+        var canonical = string.Join('\n', new RedriveOptions(options.To, options.WhereError?.ToUpperInvariant(), options.FromOffset, options.ToOffset, null, false, options.Stage, options.Partition).Selection());
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(canonical)))[..8];
         return ($"{topic}.redrive.{hash}", $"its own for {string.Join(' ', selection)}, so a plain redrive still finds the letters this one passes over; --group to choose");
     }
@@ -298,9 +326,35 @@ internal static class DlqCommand
     private static async Task<int> RedriveCoreAsync(ClientConfig cluster, string topic, RedriveOptions options, TextWriter output, TimeSpan timeout, ClientLogTail log, CancellationToken cancellationToken)
     {
         var (groupId, why) = ProgressGroup(topic, options);
-        var partitions = ExistingPartitions(cluster, topic, timeout, log);
+        using var admin = Admin(cluster, log);
+        var partitions = ExistingPartitions(admin, cluster, topic, timeout);
+        var partitionCount = string.Create(CultureInfo.InvariantCulture, $"{partitions.Count}");
+        if (options.Partition is { } only && !partitions.Contains(only))
+        {
+            throw new DeadLetterTopicException(string.Create(CultureInfo.InvariantCulture, $"'{topic}' has no partition {only} (it has {partitionCount}); dlq list shows each letter's partition."));
+        }
+
+        // Each partition counts its own offsets: a range alone would take the letters at those offsets of every partition.
+        if (options.OffsetRange && options.Partition is null && partitions.Count > 1)
+        {
+            throw new DeadLetterTopicException(
+                $"--from-offset and --to-offset count within one partition, and '{topic}' has {partitionCount}: add --partition P (dlq list shows each letter's partition and offset).");
+        }
+
+        var topics = new TopicCatalog(admin, timeout);
+        if (string.Equals(options.To, topic, StringComparison.Ordinal))
+        {
+            throw new DeadLetterTopicException($"--to '{topic}' is the dead-letter topic being redriven: each letter would come back as a new letter without its error headers. Give the topic the letters should reach.");
+        }
+
+        if (options.To is { } to && topics.PartitionCount(to) is null)
+        {
+            throw new DeadLetterTopicException(
+                $"--to topic '{to}' does not exist on {cluster.BootstrapServers}. A redrive does not create topics (a broker would make one with its default partitions and settings): check the name, or create the topic first.");
+        }
+
         await output.WriteLineAsync($"progress: consumer group '{groupId}' ({why})").ConfigureAwait(false);
-        using var producer = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig(Settings(cluster)) { EnableIdempotence = true, Acks = Acks.All })
+        using var producer = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig(Settings(cluster)) { EnableIdempotence = true, Acks = Acks.All, MessageMaxBytes = DeadLetterHeaders.MessageMaxBytes })
             .SetLogHandler(log.Handle)
             .Build();
         var redriven = 0;
@@ -310,7 +364,8 @@ internal static class DlqCommand
         foreach (var record in ReadToEnd(consumer, topic, partitions, groupId, timeout, cancellationToken))
         {
             var headers = record.Message.Headers ?? [];
-            string? Header(string name) => headers.TryGetLastBytes(name, out var b) ? Encoding.UTF8.GetString(b) : null;
+            // A header may have no value (another tool wrote it): it says nothing.
+            string? Header(string name) => headers.TryGetLastBytes(name, out var b) && b is not null ? Encoding.UTF8.GetString(b) : null;
             var stage = Header(DeadLetterHeaders.Stage);
             if (!options.Selects(record, stage, Header(DeadLetterHeaders.Error)))
             {
@@ -320,7 +375,7 @@ internal static class DlqCommand
             }
 
             var from = string.Create(CultureInfo.InvariantCulture, $"{record.Topic}/{record.Partition.Value}@{record.Offset.Value}");
-            var (target, partition, missing) = Target(options, stage, Header);
+            var (target, partition, missing) = Target(options, stage, Header, topics, cluster.BootstrapServers);
             if (target is null)
             {
                 // Progress moves past it, so each run reports such a letter once; dlq list still shows it, and a
@@ -343,17 +398,28 @@ internal static class DlqCommand
                 {
                     Key = record.Message.Key,
                     Value = record.Message.Value,
-                    Headers = [new Header(DeadLetterHeaders.RedrivenFrom, Encoding.UTF8.GetBytes(from))],
+                    Headers = RecordHeaders(headers, from),
                 };
                 // Back to the partition it was read from: the connector's (Java) partitioner is not librdkafka's,
                 // so the same key alone could land elsewhere and lose its order with the key's other records.
-                if (partition is { } p)
+                try
                 {
-                    await producer.ProduceAsync(new TopicPartition(target, p), message, cancellationToken).ConfigureAwait(false);
+                    if (partition is { } p)
+                    {
+                        await producer.ProduceAsync(new TopicPartition(target, p), message, cancellationToken).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        await producer.ProduceAsync(target, message, cancellationToken).ConfigureAwait(false);
+                    }
                 }
-                else
+                catch (ProduceException<byte[]?, byte[]?> e)
                 {
-                    await producer.ProduceAsync(target, message, cancellationToken).ConfigureAwait(false);
+                    // Which letter, and that the ones before it are done: the operator fixes the cause (a topic's
+                    // max.message.bytes, an ACL, a broker) and the same redrive continues with this letter.
+                    throw new DeadLetterTopicException(
+                        $"{from} could not be sent to {target}: {KafkaCommandErrors.Describe(e, cluster.BootstrapServers, log).TrimEnd('.')}. "
+                        + $"The letters before it are done (group '{groupId}'); the same redrive continues with this one.");
                 }
 
                 Commit(consumer, record, groupId, $"{from} was sent to {target}", "sends that letter again");
@@ -377,7 +443,7 @@ internal static class DlqCommand
     /// Where a letter goes: <c>--to</c>, else — only for a letter that holds the source record — the topic and
     /// partition it was read from. Otherwise null and why, in words for the operator.
     /// </summary>
-    private static (string? Topic, int? Partition, string? Missing) Target(RedriveOptions options, string? stage, Func<string, string?> header)
+    private static (string? Topic, int? Partition, string? Missing) Target(RedriveOptions options, string? stage, Func<string, string?> header, TopicCatalog topics, string servers)
     {
         if (options.To is { } to)
         {
@@ -401,8 +467,40 @@ internal static class DlqCommand
             return (null, null, $"it has no {DeadLetterHeaders.OriginalTopic} header (its source was not a Kafka topic)");
         }
 
-        int? partition = int.TryParse(header(DeadLetterHeaders.OriginalPartition), NumberStyles.None, CultureInfo.InvariantCulture, out var p) ? p : null;
-        return (original, partition, null);
+        // Produced to a topic that is gone, the letter would make a new one wherever the brokers auto-create topics.
+        if (topics.PartitionCount(original) is not { } count)
+        {
+            return (null, null, $"its original topic '{original}' does not exist on {servers}");
+        }
+
+        // A letter without the header (written by another tool) goes by its key; one with a header that names no
+        // partition of the topic cannot go where it was read from, and by key it could land behind later changes.
+        if (header(DeadLetterHeaders.OriginalPartition) is not { } text)
+        {
+            return (original, null, null);
+        }
+
+        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var partition))
+        {
+            return (null, null, $"its {DeadLetterHeaders.OriginalPartition} header '{text}' is not a partition number");
+        }
+
+        return partition < count
+            ? (original, partition, null)
+            : (null, null, string.Create(CultureInfo.InvariantCulture, $"its original partition {partition} does not exist ('{original}' has {count})"));
+    }
+
+    /// <summary>The record's own headers, in their order, without those about its failure; then where the redrive took it from.</summary>
+    private static Headers RecordHeaders(Headers letter, string from)
+    {
+        var headers = new Headers();
+        foreach (var header in letter.Where(h => !DeadLetterHeaders.DescribesFailure(h.Key)))
+        {
+            headers.Add(header.Key, header.GetValueBytes());
+        }
+
+        headers.Add(DeadLetterHeaders.RedrivenFrom, Encoding.UTF8.GetBytes(from));
+        return headers;
     }
 
     /// <summary>Records that the redrive is done with <paramref name="record"/> in the progress group.</summary>
@@ -432,10 +530,30 @@ internal static class DlqCommand
             EnablePartitionEof = true,
         }).SetLogHandler(log.Handle).Build();
 
+    private static void NotNegative<T>(Option<T> option) where T : struct, IComparable<T> =>
+        option.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<T>().CompareTo(default) < 0)
+            {
+                result.AddError($"{option.Name} must be 0 or more");
+            }
+        });
+
+    private static void NotNegative<T>(Option<T?> option) where T : struct, IComparable<T> =>
+        option.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<T?>() is { } value && value.CompareTo(default) < 0)
+            {
+                result.AddError($"{option.Name} must be 0 or more");
+            }
+        });
+
+    private static IAdminClient Admin(ClientConfig cluster, ClientLogTail log) =>
+        new AdminClientBuilder(new AdminClientConfig(Settings(cluster))).SetLogHandler(log.Handle).Build();
+
     /// <summary>The topic's partitions; a clear error when the cluster cannot be reached or has no such topic.</summary>
-    private static IReadOnlyList<int> ExistingPartitions(ClientConfig cluster, string topic, TimeSpan timeout, ClientLogTail log)
+    private static IReadOnlyList<int> ExistingPartitions(IAdminClient admin, ClientConfig cluster, string topic, TimeSpan timeout)
     {
-        using var admin = new AdminClientBuilder(new AdminClientConfig(Settings(cluster))).SetLogHandler(log.Handle).Build();
         var partitions = KafkaTopics.Partitions(admin, topic, timeout);
         return partitions.Count > 0
             ? partitions
@@ -490,6 +608,30 @@ internal static class DlqCommand
         }
 
         consumer.Unassign();
+    }
+
+    /// <summary>
+    /// The topics a redrive may send to and their partition counts, from the cluster's full metadata (asking for one
+    /// topic by name would create it). A name not seen is looked up once more, in case it was created meanwhile.
+    /// </summary>
+    private sealed class TopicCatalog(IAdminClient admin, TimeSpan timeout)
+    {
+        private readonly HashSet<string> _lookedUpAgain = [];
+        private Dictionary<string, int>? _partitionCounts;
+
+        public int? PartitionCount(string topic)
+        {
+            _partitionCounts ??= Load();
+            if (!_partitionCounts.ContainsKey(topic) && _lookedUpAgain.Add(topic))
+            {
+                _partitionCounts = Load();
+            }
+
+            return _partitionCounts.TryGetValue(topic, out var count) ? count : null;
+        }
+
+        private Dictionary<string, int> Load() =>
+            admin.GetMetadata(timeout).Topics.Where(t => !t.Error.IsError).ToDictionary(t => t.Topic, t => t.Partitions.Count, StringComparer.Ordinal);
     }
 
     /// <summary>What stops a <c>dlq</c> command before or while it reads, in words for the operator.</summary>

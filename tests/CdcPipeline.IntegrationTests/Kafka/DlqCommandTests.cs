@@ -21,6 +21,7 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
     {
         var dlq = kafka.Unique("dlq");
         var original = kafka.Unique("legacy.public.tb_ord_mst");
+        kafka.EnsureTopics([original]);
         await using (var queue = new KafkaDeadLetterQueue(new ProducerConfig { BootstrapServers = kafka.BootstrapServers }, dlq))
         {
             await queue.WriteAsync(new DeadLetter { Stage = "decode", Error = "malformed JSON in the value", ErrorType = "X", Position = SourcePosition.ForKafka(original, 2, 41), Payload = "not json"u8.ToArray(), Key = "k1"u8.ToArray(), FailedAt = DateTimeOffset.UnixEpoch, Attempts = 1 }, TestContext.Current.CancellationToken);
@@ -126,6 +127,7 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
         var dlq = kafka.Unique("dlq");
         var group = kafka.Unique("redrive");
         var target = kafka.Unique("target");
+        kafka.EnsureTopics([target]);
         for (var i = 0; i < 3; i++)
         {
             await kafka.ProduceAsync(dlq, "k", "{}", partition: 0);
@@ -168,6 +170,7 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
         var dlq = kafka.Unique("dlq");
         var original = kafka.Unique("legacy.public.tb_ord_mst");
         var domain = kafka.Unique("domain.OrderPlaced");
+        kafka.EnsureTopics([original, domain]);
         var cloudEvent = "{\"specversion\":\"1.0\",\"id\":\"e1\",\"type\":\"OrderPlaced\"}";
         var ct = TestContext.Current.CancellationToken;
         await using (var queue = new KafkaDeadLetterQueue(new ProducerConfig { BootstrapServers = kafka.BootstrapServers }, dlq))
@@ -231,6 +234,7 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
     {
         var dlq = kafka.Unique("dlq");
         var original = kafka.Unique("legacy.public.tb_ord_mst");
+        kafka.EnsureTopics([original]);
         string[] errors = ["timeout", "malformed JSON", "timeout", "malformed JSON", "timeout"];
         for (var i = 0; i < errors.Length; i++)
         {
@@ -244,10 +248,10 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
         }
 
         // Only letter 1 is redriven; in a shared group its commit would pass letter 0.
-        var malformed = new DlqCommand.RedriveOptions(To: null, WhereError: "MALFORMED", FromOffset: 0, ToOffset: 2, Group: null, DryRun: false);
+        var malformed = new DlqCommand.RedriveOptions(To: null, WhereError: "MALFORMED", FromOffset: 0, ToOffset: 2, Group: null, DryRun: false, Partition: 0);
         var filtered = await RedriveAsync(dlq, malformed);
         Assert.Contains("1 redriven, 4 skipped: 4 not selected by the filter, 0 needing --to", filtered, StringComparison.Ordinal);
-        var progress = new Regex($"^progress: consumer group '({Regex.Escape(dlq)}\\.redrive\\.[0-9a-f]{{8}})' \\(its own for --where-error '(?i:malformed)' --to-offset 2, ");
+        var progress = new Regex($"^progress: consumer group '({Regex.Escape(dlq)}\\.redrive\\.[0-9a-f]{{8}})' \\(its own for --where-error '(?i:malformed)' --partition 0 --to-offset 2, ");
         Assert.Matches(progress, filtered);
         var group = progress.Match(filtered).Groups[1].Value;
 
@@ -299,6 +303,241 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
         Assert.Equal(key, redriven.Message.Key);
         Assert.Equal(value, redriven.Message.Value);
         Assert.Equal(3, redriven.Partition.Value);
+    }
+
+    [Fact]
+    public async Task A_redrive_to_a_topic_that_does_not_exist_is_refused_and_does_not_create_it()
+    {
+        // A mistyped --to must not become a new topic holding every letter: a produce to an unknown topic
+        // creates it wherever auto.create.topics.enable is on (Kafka's default, and always on the mock).
+        var dlq = kafka.Unique("dlq");
+        var original = kafka.Unique("legacy.public.tb_ord_mst");
+        var typo = kafka.Unique("domian.OrderPlaced");
+        kafka.EnsureTopics([original]);
+        await kafka.ProduceAsync(dlq, "k", "v", partition: 0, headers: DecodeLetter(original, "0"));
+
+        using var output = new StringWriter();
+        using var errors = new StringWriter();
+        var options = new DlqCommand.RedriveOptions(To: typo, WhereError: null, FromOffset: 0, ToOffset: long.MaxValue, Group: null, DryRun: false);
+        var code = await DlqCommand.RedriveAsync(Cluster(kafka.BootstrapServers), dlq, options, output, errors, TestContext.Current.CancellationToken);
+
+        Assert.True(code == 1, $"exit {code}: {output}{errors}");
+        Assert.StartsWith($"dlq redrive: --to topic '{typo}' does not exist on {kafka.BootstrapServers}", errors.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(" -> ", output.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(typo, Topics());
+    }
+
+    [Fact]
+    public async Task A_redrive_to_the_dead_letter_topic_itself_is_refused()
+    {
+        // A copy-pasted --to: each letter came back as one more letter, without the headers saying why it failed,
+        // and one the redrive read again before reaching the end it would send again, endlessly.
+        var dlq = kafka.Unique("dlq");
+        var original = kafka.Unique("legacy.public.tb_ord_mst");
+        kafka.EnsureTopics([original]);
+        await kafka.ProduceAsync(dlq, "k", "v", partition: 0, headers: DecodeLetter(original, "0"));
+
+        using var output = new StringWriter();
+        using var errors = new StringWriter();
+        // Only a safety net for the test run: a redrive that loops is stopped, and its exit 0 fails the test.
+        using var loopGuard = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        loopGuard.CancelAfter(TimeSpan.FromSeconds(30));
+        var options = new DlqCommand.RedriveOptions(To: dlq, WhereError: null, FromOffset: 0, ToOffset: long.MaxValue, Group: null, DryRun: false);
+        var code = await DlqCommand.RedriveAsync(Cluster(kafka.BootstrapServers), dlq, options, output, errors, loopGuard.Token);
+
+        Assert.True(code == 1, $"exit {code}: {output.ToString()[..Math.Min(500, output.ToString().Length)]}{errors}");
+        Assert.StartsWith($"dlq redrive: --to '{dlq}' is the dead-letter topic being redriven", errors.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(" -> ", output.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_letter_whose_original_topic_or_partition_is_gone_is_skipped_and_named_never_sent_to_a_new_topic()
+    {
+        // The change topic was deleted (a table dropped, a connector renamed) or re-created with fewer
+        // partitions: the letter cannot go back where it came from, and the operator has to choose with --to.
+        var dlq = kafka.Unique("dlq");
+        var original = kafka.Unique("legacy.public.tb_ord_mst");
+        var deleted = kafka.Unique("legacy.public.tb_old");
+        kafka.EnsureTopics([original]);
+        await kafka.ProduceAsync(dlq, "k0", "gone topic", partition: 0, headers: DecodeLetter(deleted, "1"));
+        await kafka.ProduceAsync(dlq, "k1", "gone partition", partition: 0, headers: DecodeLetter(original, "9"));
+        await kafka.ProduceAsync(dlq, "k2", "bad partition", partition: 0, headers: DecodeLetter(original, "two"));
+        await kafka.ProduceAsync(dlq, "k3", "fine", partition: 0, headers: DecodeLetter(original, "1"));
+
+        var plain = new DlqCommand.RedriveOptions(To: null, WhereError: null, FromOffset: 0, ToOffset: long.MaxValue, Group: null, DryRun: false);
+        var output = await RedriveAsync(dlq, plain);
+
+        Assert.Contains("1 redriven, 3 skipped: 0 not selected by the filter, 3 needing --to", output, StringComparison.Ordinal);
+        Assert.Contains($"{dlq}/0@0: skipped, its original topic '{deleted}' does not exist on {kafka.BootstrapServers}", output, StringComparison.Ordinal);
+        Assert.Contains($"{dlq}/0@1: skipped, its original partition 9 does not exist ('{original}' has 4)", output, StringComparison.Ordinal);
+        Assert.Contains($"{dlq}/0@2: skipped, its {DeadLetterHeaders.OriginalPartition} header 'two' is not a partition number", output, StringComparison.Ordinal);
+        Assert.Contains($"{dlq}/0@3 -> {original}/1", output, StringComparison.Ordinal);
+        Assert.DoesNotContain(deleted, Topics());
+        var back = Assert.Single(kafka.ReadAll(original, 1));
+        Assert.Equal("fine", Encoding.UTF8.GetString(back.Message.Value!));
+        Assert.Equal(1, back.Partition.Value);
+    }
+
+    [Fact]
+    public async Task An_offset_range_on_a_dead_letter_topic_of_several_partitions_needs_the_partition()
+    {
+        // Offsets count per partition: `dlq list` shows dlq/1@0, and --from-offset 0 --to-offset 0 alone would
+        // redrive the letter at offset 0 of every partition.
+        var dlq = kafka.Unique("dlq");
+        var original = kafka.Unique("legacy.public.tb_ord_mst");
+        kafka.EnsureTopics([original]);
+        await kafka.ProduceAsync(dlq, "k0", "first of partition 0", partition: 0, headers: DecodeLetter(original, "0"));
+        await kafka.ProduceAsync(dlq, "k1", "first of partition 1", partition: 1, headers: DecodeLetter(original, "1"));
+
+        using var output = new StringWriter();
+        using var errors = new StringWriter();
+        var oneLetter = new DlqCommand.RedriveOptions(To: null, WhereError: null, FromOffset: 0, ToOffset: 0, Group: null, DryRun: false);
+        var code = await DlqCommand.RedriveAsync(Cluster(kafka.BootstrapServers), dlq, oneLetter, output, errors, TestContext.Current.CancellationToken);
+
+        Assert.True(code == 1, $"exit {code}: {output}{errors}");
+        Assert.StartsWith($"dlq redrive: --from-offset and --to-offset count within one partition, and '{dlq}' has 4: add --partition P", errors.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(" -> ", output.ToString(), StringComparison.Ordinal);
+
+        var redriven = await RedriveAsync(dlq, oneLetter with { Partition = 1 });
+        Assert.Contains("1 redriven, 1 skipped: 1 not selected by the filter", redriven, StringComparison.Ordinal);
+        Assert.Contains("--partition 1 --to-offset 0", redriven, StringComparison.Ordinal);
+        var back = Assert.Single(kafka.ReadAll(original, 1));
+        Assert.Equal("first of partition 1", Encoding.UTF8.GetString(back.Message.Value!));
+
+        using var noSuchErrors = new StringWriter();
+        Assert.Equal(1, await DlqCommand.RedriveAsync(Cluster(kafka.BootstrapServers), dlq, oneLetter with { Partition = 7 }, TextWriter.Null, noSuchErrors, TestContext.Current.CancellationToken));
+        Assert.StartsWith($"dlq redrive: '{dlq}' has no partition 7 (it has 4)", noSuchErrors.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_record_larger_than_librdkafkas_default_message_size_is_dead_lettered_and_redriven()
+    {
+        // Kafka Connect's producer sends records up to 1 MiB by default (max.request.size, more where the change
+        // topics allow it), librdkafka stops at 1,000,000 bytes (message.max.bytes) before the brokers are asked:
+        // such a record could neither be dead-lettered (the pipeline stopped at it, again after every restart)
+        // nor redriven. The brokers, whose topic limit accepted the record once, decide.
+        var ct = TestContext.Current.CancellationToken;
+        var dlq = kafka.Unique("dlq");
+        var original = kafka.Unique("legacy.public.tb_doc");
+        kafka.EnsureTopics([original]);
+        var payload = new byte[1_040_000];
+        Random.Shared.NextBytes(payload);
+        await using (var queue = new KafkaDeadLetterQueue(new ProducerConfig { BootstrapServers = kafka.BootstrapServers }, dlq))
+        {
+            await queue.WriteAsync(new DeadLetter { Stage = "decode", Error = "unknown magic byte", Position = SourcePosition.ForKafka(original, 2, 5), Payload = payload, Key = "doc-1"u8.ToArray(), FailedAt = DateTimeOffset.UnixEpoch, Attempts = 1 }, ct);
+        }
+
+        var plain = new DlqCommand.RedriveOptions(To: null, WhereError: null, FromOffset: 0, ToOffset: long.MaxValue, Group: null, DryRun: false);
+        Assert.Contains("1 redriven, 0 skipped", await RedriveAsync(dlq, plain), StringComparison.Ordinal);
+        var back = Assert.Single(kafka.ReadAll(original, 1));
+        Assert.Equal(payload, back.Message.Value);
+        Assert.Equal(2, back.Partition.Value);
+    }
+
+    [Fact]
+    public async Task A_redriven_record_keeps_its_own_headers_without_the_error_headers()
+    {
+        // A letter carries the record's headers beside the reasons it failed (ours, or Kafka Connect's
+        // __connect.errors.*): the record goes on with its headers (an outbox event's id, a trace), not the reasons.
+        var dlq = kafka.Unique("dlq");
+        var original = kafka.Unique("legacy.public.tb_ord_mst");
+        kafka.EnsureTopics([original]);
+        var headers = DecodeLetter(original, "0");
+        headers.Add("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"u8.ToArray());
+        headers.Add("__connect.errors.topic", Encoding.UTF8.GetBytes(original));
+        headers.Add("id", [0xFF, 0x01]);
+        await kafka.ProduceAsync(dlq, "k", "v", partition: 0, headers: headers);
+
+        var plain = new DlqCommand.RedriveOptions(To: null, WhereError: null, FromOffset: 0, ToOffset: long.MaxValue, Group: null, DryRun: false);
+        Assert.Contains("1 redriven, 0 skipped", await RedriveAsync(dlq, plain), StringComparison.Ordinal);
+
+        var back = Assert.Single(kafka.ReadAll(original, 1));
+        Assert.Equal(["traceparent", "id", DeadLetterHeaders.RedrivenFrom], back.Message.Headers.Select(h => h.Key));
+        Assert.Equal([0xFF, 0x01], back.Message.Headers.GetLastBytes("id"));
+        Assert.Equal($"{dlq}/0@0", Encoding.UTF8.GetString(back.Message.Headers.GetLastBytes(DeadLetterHeaders.RedrivenFrom)));
+    }
+
+    [Fact]
+    public async Task A_letter_whose_headers_have_no_value_is_redriven_or_skipped_never_a_crash()
+    {
+        // Another tool may write a header without a value (Kafka allows it): such a cdc.* header says nothing.
+        var dlq = kafka.Unique("dlq");
+        var original = kafka.Unique("legacy.public.tb_ord_mst");
+        kafka.EnsureTopics([original]);
+        await kafka.ProduceAsync(dlq, "k0", "v0", partition: 0, headers: new Headers { { DeadLetterHeaders.Stage, null }, { DeadLetterHeaders.Error, null } });
+        var letter = DecodeLetter(original, "0");
+        letter.Add(DeadLetterHeaders.Error, null);
+        await kafka.ProduceAsync(dlq, "k1", "v1", partition: 0, headers: letter);
+
+        var plain = new DlqCommand.RedriveOptions(To: null, WhereError: null, FromOffset: 0, ToOffset: long.MaxValue, Group: null, DryRun: false);
+        var output = await RedriveAsync(dlq, plain);
+        Assert.Contains($"{dlq}/0@0: skipped, it has no {DeadLetterHeaders.Stage} header", output, StringComparison.Ordinal);
+        Assert.Contains("1 redriven, 1 skipped", output, StringComparison.Ordinal);
+        Assert.Contains("0 redriven, 2 skipped: 2 not selected by the filter", await RedriveAsync(dlq, plain with { WhereError = "malformed" }), StringComparison.Ordinal);
+    }
+
+    private static Headers DecodeLetter(string originalTopic, string originalPartition) => new()
+    {
+        { DeadLetterHeaders.Stage, "decode"u8.ToArray() },
+        { DeadLetterHeaders.Error, "malformed JSON"u8.ToArray() },
+        { DeadLetterHeaders.OriginalTopic, Encoding.UTF8.GetBytes(originalTopic) },
+        { DeadLetterHeaders.OriginalPartition, Encoding.UTF8.GetBytes(originalPartition) },
+    };
+
+    /// <summary>The cluster's topics, from its full metadata (asking for one by name would create it).</summary>
+    private List<string> Topics()
+    {
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = kafka.BootstrapServers }).Build();
+        return admin.GetMetadata(TimeSpan.FromSeconds(10)).Topics.Select(t => t.Topic).ToList();
+    }
+
+    [Fact]
+    public async Task A_dead_letter_on_the_kafka_path_keeps_the_records_headers_and_a_redrive_sends_them_back()
+    {
+        // The headers are part of the record (an outbox event router's id, a trace context): a letter that drops
+        // them can never be redriven as the record it was.
+        var ct = TestContext.Current.CancellationToken;
+        var prefix = kafka.Unique("legacy").Replace("-", "_", StringComparison.Ordinal);
+        var sample = KafkaRecords.Sample(prefix).First(r => r.Topic!.EndsWith(".tb_ord_mst", StringComparison.Ordinal) && r.Key is not null && r.Value is not null);
+        var topic = sample.Topic!;
+        await kafka.Producer.ProduceAsync(new TopicPartition(topic, 1), new Message<byte[]?, byte[]?>
+        {
+            Key = "k-undecodable"u8.ToArray(),
+            Value = "not json"u8.ToArray(),
+            Headers = new Headers { { "traceparent", "00-aa-01"u8.ToArray() } },
+        }, ct);
+        await kafka.Producer.ProduceAsync(new TopicPartition(topic, 1), new Message<byte[]?, byte[]?>
+        {
+            Key = sample.Key!.Value.ToArray(),
+            Value = sample.Value!.Value.ToArray(),
+            Headers = new Headers { { "id", [0xFF, 0x02] } },
+        }, ct);
+        var dlq = kafka.Unique("dlq");
+
+        List<ConsumeResult<byte[]?, byte[]?>> letters;
+        await using (var queue = new KafkaDeadLetterQueue(new ProducerConfig { BootstrapServers = kafka.BootstrapServers }, dlq))
+        {
+            var consumer = new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = kafka.Unique("g"), AutoOffsetReset = AutoOffsetReset.Earliest, SessionTimeoutMs = 6000 };
+            await using var source = new KafkaChangeSource(consumer, [topic], new JsonRecordDecoder(), queue);
+            var runner = new PipelineRunner(source, new BrokenRule(), [new SinkBinding(new RecordingSink("s"), SinkPolicy.Default)], queue);
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var run = runner.RunAsync(cts.Token);
+            letters = kafka.ReadAll(dlq, 2, timeout: TimeSpan.FromSeconds(60));
+            await cts.CancelAsync();
+            await run;
+        }
+
+        Assert.Equal(2, letters.Count);
+        string Stage(ConsumeResult<byte[]?, byte[]?> r) => Encoding.UTF8.GetString(r.Message.Headers.GetLastBytes(DeadLetterHeaders.Stage));
+        Assert.Equal("00-aa-01"u8.ToArray(), letters.Single(l => Stage(l) == "decode").Message.Headers.GetLastBytes("traceparent"));
+        Assert.Equal([0xFF, 0x02], letters.Single(l => Stage(l) == "translate").Message.Headers.GetLastBytes("id"));
+
+        var plain = new DlqCommand.RedriveOptions(To: null, WhereError: null, FromOffset: 0, ToOffset: long.MaxValue, Group: null, DryRun: false);
+        Assert.Contains("2 redriven, 0 skipped", await RedriveAsync(dlq, plain), StringComparison.Ordinal);
+        var redriven = kafka.ReadAll(topic, 4).Where(r => r.Message.Headers.TryGetLastBytes(DeadLetterHeaders.RedrivenFrom, out _)).ToList();
+        Assert.Equal(2, redriven.Count);
+        Assert.Equal(["traceparent", DeadLetterHeaders.RedrivenFrom], redriven.Single(r => r.Message.Key!.SequenceEqual("k-undecodable"u8.ToArray())).Message.Headers.Select(h => h.Key));
+        Assert.Equal(["id", DeadLetterHeaders.RedrivenFrom], redriven.Single(r => r.Message.Key!.SequenceEqual(sample.Key!.Value.ToArray())).Message.Headers.Select(h => h.Key));
     }
 
     /// <summary>A rule with a bug: every change fails to translate.</summary>
