@@ -160,23 +160,13 @@ internal static class DlqCommand
             }
         }
 
+        // Kafka allows a header name more than once (tracing tools append): such a name is listed as an array of its
+        // values in order, since a JSON object with the name twice keeps only one of them in most readers.
         var headers = (record.Message.Headers ?? []).Select(h => (h.Key, Value: h.GetValueBytes() ?? [])).ToList();
-        writer.WriteStartObject("headers");
-        foreach (var (name, value) in headers.Where(h => Utf8.IsValid(h.Value)))
-        {
-            writer.WriteString(name, value);
-        }
-
-        writer.WriteEndObject();
+        WriteHeaders(writer, "headers", headers.Where(h => Utf8.IsValid(h.Value)), static (w, v) => w.WriteStringValue(v));
         if (headers.Any(h => !Utf8.IsValid(h.Value)))
         {
-            writer.WriteStartObject("headersBase64");
-            foreach (var (name, value) in headers.Where(h => !Utf8.IsValid(h.Value)))
-            {
-                writer.WriteBase64String(name, value);
-            }
-
-            writer.WriteEndObject();
+            WriteHeaders(writer, "headersBase64", headers.Where(h => !Utf8.IsValid(h.Value)), static (w, v) => w.WriteBase64StringValue(v));
         }
 
         var payload = record.Message.Value ?? [];
@@ -188,6 +178,31 @@ internal static class DlqCommand
         else
         {
             writer.WriteBase64String("payloadBase64", payload);
+        }
+
+        writer.WriteEndObject();
+    }
+
+    private static void WriteHeaders(Utf8JsonWriter writer, string name, IEnumerable<(string Key, byte[] Value)> headers, Action<Utf8JsonWriter, byte[]> value)
+    {
+        writer.WriteStartObject(name);
+        foreach (var group in headers.GroupBy(h => h.Key, StringComparer.Ordinal))
+        {
+            writer.WritePropertyName(group.Key);
+            if (group.Skip(1).Any())
+            {
+                writer.WriteStartArray();
+                foreach (var header in group)
+                {
+                    value(writer, header.Value);
+                }
+
+                writer.WriteEndArray();
+            }
+            else
+            {
+                value(writer, group.First().Value);
+            }
         }
 
         writer.WriteEndObject();

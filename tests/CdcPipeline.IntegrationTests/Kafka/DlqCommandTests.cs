@@ -87,6 +87,30 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
     }
 
     [Fact]
+    public async Task A_header_name_the_record_carries_twice_is_listed_with_both_values_in_order()
+    {
+        // Kafka keeps every header, a name may repeat (tracing tools append their own): a JSON object with the name
+        // twice would leave a reader only one of the values.
+        var dlq = kafka.Unique("dlq");
+        await kafka.Producer.ProduceAsync(dlq, new Message<byte[]?, byte[]?>
+        {
+            Key = "order-7"u8.ToArray(),
+            Value = "{}"u8.ToArray(),
+            Headers = new Headers { { "hop", "connect"u8.ToArray() }, { "cdc.stage", "decode"u8.ToArray() }, { "hop", "mirror"u8.ToArray() }, { "sig", [0xFF] }, { "sig", [0xFE] } },
+        }, TestContext.Current.CancellationToken);
+
+        using var listed = new MemoryStream();
+        Assert.Equal(0, await DlqCommand.ListAsync(Cluster(kafka.BootstrapServers), dlq, int.MaxValue, listed, TextWriter.Null, TestContext.Current.CancellationToken));
+        var letter = JsonDocument.Parse(Encoding.UTF8.GetString(listed.ToArray()).Trim()).RootElement;
+        var headers = letter.GetProperty("headers");
+        Assert.Equal(["connect", "mirror"], headers.GetProperty("hop").EnumerateArray().Select(v => v.GetString()));
+        Assert.Equal("decode", headers.GetProperty("cdc.stage").GetString());
+        Assert.Equal(2, headers.EnumerateObject().Count());
+        var binary = letter.GetProperty("headersBase64").GetProperty("sig").EnumerateArray().Select(v => v.GetBytesFromBase64()).ToList();
+        Assert.Equal([[0xFF], [0xFE]], binary);
+    }
+
+    [Fact]
     public async Task A_dead_letter_topic_that_does_not_exist_is_an_error_and_is_not_created()
     {
         var missing = kafka.Unique("no-such-dlq");
