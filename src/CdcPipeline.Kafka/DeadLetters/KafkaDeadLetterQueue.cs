@@ -71,7 +71,10 @@ public sealed class KafkaDeadLetterQueue : IDeadLetterQueue, IAsyncDisposable
         }
 
         var key = letter.Key?.ToArray() ?? (letter.EventId is { } id ? Encoding.UTF8.GetBytes(id) : null);
-        await _producer.ProduceAsync(Topic, new Message<byte[]?, byte[]?> { Key = key, Value = letter.Payload.ToArray(), Headers = headers }, cancellationToken).ConfigureAwait(false);
+        // No payload is a tombstone (a key with a null value, which the source reads zero bytes as too): it stays null, so a
+        // redrive puts a tombstone back on the change topic rather than an empty value nobody can decode or compact away.
+        var payload = letter.Payload.IsEmpty ? null : letter.Payload.ToArray();
+        await _producer.ProduceAsync(Topic, new Message<byte[]?, byte[]?> { Key = key, Value = payload, Headers = headers }, cancellationToken).ConfigureAwait(false);
         Log.DeadLetterWritten(_logger, Topic, letter.Stage, letter.Position?.ToString() ?? "-");
     }
 

@@ -412,7 +412,8 @@ internal static class DlqCommand
                 var message = new Message<byte[]?, byte[]?>
                 {
                     Key = record.Message.Key,
-                    Value = record.Message.Value,
+                    // A letter written before tombstones stayed null holds zero bytes: it goes back as the tombstone it was.
+                    Value = record.Message.Value is { Length: 0 } ? null : record.Message.Value,
                     Headers = RecordHeaders(headers, from),
                 };
                 // Back to the partition it was read from: the connector's (Java) partitioner is not librdkafka's,

@@ -564,6 +564,43 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
         Assert.Equal(["id", DeadLetterHeaders.RedrivenFrom], redriven.Single(r => r.Message.Key!.SequenceEqual(sample.Key!.Value.ToArray())).Message.Headers.Select(h => h.Key));
     }
 
+    [Fact]
+    public async Task A_tombstone_that_cannot_be_decoded_is_dead_lettered_and_redriven_as_a_tombstone()
+    {
+        // A tombstone is a key with a null value: compaction deletes the key by it, and Kafka Connect reads it as a
+        // delete. Empty bytes or any other value in its place on the change topic would be a record nobody can read.
+        var ct = TestContext.Current.CancellationToken;
+        var prefix = kafka.Unique("legacy").Replace("-", "_", StringComparison.Ordinal);
+        var topic = KafkaRecords.Sample(prefix).First(r => r.Topic!.EndsWith(".tb_ord_mst", StringComparison.Ordinal)).Topic!;
+        await kafka.Producer.ProduceAsync(new TopicPartition(topic, 2), new Message<byte[]?, byte[]?> { Key = "not json"u8.ToArray(), Value = null }, ct);
+        var dlq = kafka.Unique("dlq");
+
+        List<ConsumeResult<byte[]?, byte[]?>> letters;
+        await using (var queue = new KafkaDeadLetterQueue(new ProducerConfig { BootstrapServers = kafka.BootstrapServers }, dlq))
+        {
+            var consumer = new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = kafka.Unique("g"), AutoOffsetReset = AutoOffsetReset.Earliest, SessionTimeoutMs = 6000 };
+            await using var source = new KafkaChangeSource(consumer, [topic], new JsonRecordDecoder(), queue);
+            var runner = new PipelineRunner(source, new BrokenRule(), [new SinkBinding(new RecordingSink("s"), SinkPolicy.Default)], queue);
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var run = runner.RunAsync(cts.Token);
+            letters = kafka.ReadAll(dlq, 1, timeout: TimeSpan.FromSeconds(60));
+            await cts.CancelAsync();
+            await run;
+        }
+
+        var letter = Assert.Single(letters);
+        Assert.Equal("decode", Encoding.UTF8.GetString(letter.Message.Headers.GetLastBytes(DeadLetterHeaders.Stage)));
+        Assert.Null(letter.Message.Value);
+        Assert.Equal("not json"u8.ToArray(), letter.Message.Key);
+
+        var plain = new DlqCommand.RedriveOptions(To: null, WhereError: null, FromOffset: 0, ToOffset: long.MaxValue, Group: null, DryRun: false);
+        Assert.Contains("1 redriven, 0 skipped", await RedriveAsync(dlq, plain), StringComparison.Ordinal);
+        var redriven = Assert.Single(kafka.ReadAll(topic, 2), r => r.Message.Headers.TryGetLastBytes(DeadLetterHeaders.RedrivenFrom, out _));
+        Assert.Null(redriven.Message.Value);
+        Assert.Equal("not json"u8.ToArray(), redriven.Message.Key);
+        Assert.Equal(2, redriven.Partition.Value);
+    }
+
     /// <summary>A rule with a bug: every change fails to translate.</summary>
     private sealed class BrokenRule : IChangeTranslator
     {
