@@ -92,9 +92,4 @@ public static class KafkaClientSettings
         || key.Contains("key.pem", StringComparison.OrdinalIgnoreCase)
         || key.Equals("ssl.key", StringComparison.OrdinalIgnoreCase)
         || key.Contains("basic.auth.user.info", StringComparison.OrdinalIgnoreCase);
-
-    /// <summary><c>key=value, …</c> with secret values replaced by <c>***</c>: safe for logs.</summary>
-    public static string Describe(IEnumerable<KeyValuePair<string, string>> config) =>
-        string.Join(", ", config.OrderBy(kv => kv.Key, StringComparer.Ordinal)
-            .Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key}={(IsSecret(kv.Key) ? "***" : kv.Value)}")));
 }
