@@ -169,8 +169,13 @@ internal static class DlqCommand
             WriteHeaders(writer, "headersBase64", headers.Where(h => !Utf8.IsValid(h.Value)), static (w, v) => w.WriteBase64StringValue(v));
         }
 
-        var payload = record.Message.Value ?? [];
-        if (IsJson(payload))
+        var payload = record.Message.Value;
+        if (payload is null or [])
+        {
+            // A tombstone (key, no value): shown as one, not as an empty base64 string.
+            writer.WriteNull("payload");
+        }
+        else if (IsJson(payload))
         {
             writer.WritePropertyName("payload");
             writer.WriteRawValue(payload, skipInputValidation: true);

@@ -592,6 +592,11 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
         Assert.Equal("decode", Encoding.UTF8.GetString(letter.Message.Headers.GetLastBytes(DeadLetterHeaders.Stage)));
         Assert.Null(letter.Message.Value);
         Assert.Equal("not json"u8.ToArray(), letter.Message.Key);
+        using var listed = new MemoryStream();
+        Assert.Equal(0, await DlqCommand.ListAsync(Cluster(kafka.BootstrapServers), dlq, int.MaxValue, listed, TextWriter.Null, ct));
+        var shown = JsonDocument.Parse(Encoding.UTF8.GetString(listed.ToArray()).Trim()).RootElement;
+        Assert.Equal(JsonValueKind.Null, shown.GetProperty("payload").ValueKind);
+        Assert.False(shown.TryGetProperty("payloadBase64", out _));
 
         var plain = new DlqCommand.RedriveOptions(To: null, WhereError: null, FromOffset: 0, ToOffset: long.MaxValue, Group: null, DryRun: false);
         Assert.Contains("1 redriven, 0 skipped", await RedriveAsync(dlq, plain), StringComparison.Ordinal);
