@@ -88,6 +88,12 @@ internal sealed partial class YamlConfigurationProvider : ConfigurationProvider
     private string Expand(string key, string value) =>
         VariablePattern().Replace(value, m =>
         {
+            if (m.Groups["escaped"].Success)
+            {
+                // $${ is a literal ${ (as docker compose writes it): a password or a template may contain one.
+                return "${";
+            }
+
             var name = m.Groups["name"].Value;
             var fallback = m.Groups["default"];
             var resolved = _source.Environment(name);
@@ -101,11 +107,12 @@ internal sealed partial class YamlConfigurationProvider : ConfigurationProvider
                 return fallback.Value;
             }
 
-            throw new ConfigurationException(key, $"environment variable '{name}' is not set (referenced as ${{{name}}}); set it or write ${{{name}:-default}}", _source.Locations);
+            var state = resolved is null ? "is not set" : "is set but empty";
+            throw new ConfigurationException(key, $"environment variable '{name}' {state} (referenced as ${{{name}}}); give it a value or write ${{{name}:-default}} (a literal ${{ is written $${{)", _source.Locations);
         });
 
     private static string Join(string prefix, string name) => prefix.Length == 0 ? name : prefix + ":" + name;
 
-    [GeneratedRegex(@"\$\{(?<name>[A-Za-z_][A-Za-z0-9_]*)(:-(?<default>[^}]*))?\}")]
+    [GeneratedRegex(@"(?<escaped>\$\$\{)|\$\{(?<name>[A-Za-z_][A-Za-z0-9_]*)(:-(?<default>[^}]*))?\}")]
     private static partial Regex VariablePattern();
 }

@@ -88,6 +88,18 @@ public class PipelineConfigurationTests : IDisposable
         }
     }
 
+    [Fact]
+    public void A_variable_set_but_empty_is_named_as_empty_and_a_doubled_dollar_is_a_literal()
+    {
+        var path = Write("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: '${OUT_DIR}/e.jsonl' }\n");
+        var error = Assert.Throws<ConfigurationException>(() => PipelineConfiguration.Load(path, v => v == "OUT_DIR" ? "" : null));
+        Assert.Contains("pipeline.yaml:6: sinks.0.file.path: environment variable 'OUT_DIR' is set but empty", error.Message, StringComparison.Ordinal);
+
+        // A password or a template may hold a literal ${: written $${, as docker compose takes it.
+        var literal = Write("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: 'out/$${OUT_DIR}-${OUT_DIR:-d}.jsonl' }\n");
+        Assert.Equal("out/${OUT_DIR}-d.jsonl", PipelineConfiguration.Load(literal, _ => null).Root["sinks:0:file:path"]);
+    }
+
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     private sealed class TestSourceFactory : ISourceFactory
