@@ -294,7 +294,6 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
     [Fact]
     public async Task A_translate_failure_on_the_kafka_path_is_dead_lettered_with_the_records_key_and_redrives_to_its_partition()
     {
-        var ct = TestContext.Current.CancellationToken;
         var prefix = kafka.Unique("legacy").Replace("-", "_", StringComparison.Ordinal);
         var record = KafkaRecords.Sample(prefix).First(r => r.Topic!.EndsWith(".tb_ord_mst", StringComparison.Ordinal) && r.Key is not null && r.Value is not null);
         var topic = record.Topic!;
@@ -303,18 +302,7 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
         await kafka.ProduceAsync(topic, key, value, partition: 3);
         var dlq = kafka.Unique("dlq");
 
-        List<ConsumeResult<byte[]?, byte[]?>> letters;
-        await using (var queue = new KafkaDeadLetterQueue(new ProducerConfig { BootstrapServers = kafka.BootstrapServers }, dlq))
-        {
-            var consumer = new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = kafka.Unique("g"), AutoOffsetReset = AutoOffsetReset.Earliest, SessionTimeoutMs = 6000 };
-            await using var source = new KafkaChangeSource(consumer, [topic], new JsonRecordDecoder(), queue);
-            var runner = new PipelineRunner(source, new BrokenRule(), [new SinkBinding(new RecordingSink("s"), SinkPolicy.Default)], queue);
-            using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            var run = runner.RunAsync(cts.Token);
-            letters = kafka.ReadAll(dlq, 1, timeout: TimeSpan.FromSeconds(60));
-            await cts.CancelAsync();
-            await run;
-        }
+        var letters = await RunBrokenPipelineAsync(topic, dlq, 1);
 
         var letter = Assert.Single(letters);
         Assert.Equal("translate", Encoding.UTF8.GetString(letter.Message.Headers.GetLastBytes(DeadLetterHeaders.Stage)));
@@ -538,18 +526,7 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
         }, ct);
         var dlq = kafka.Unique("dlq");
 
-        List<ConsumeResult<byte[]?, byte[]?>> letters;
-        await using (var queue = new KafkaDeadLetterQueue(new ProducerConfig { BootstrapServers = kafka.BootstrapServers }, dlq))
-        {
-            var consumer = new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = kafka.Unique("g"), AutoOffsetReset = AutoOffsetReset.Earliest, SessionTimeoutMs = 6000 };
-            await using var source = new KafkaChangeSource(consumer, [topic], new JsonRecordDecoder(), queue);
-            var runner = new PipelineRunner(source, new BrokenRule(), [new SinkBinding(new RecordingSink("s"), SinkPolicy.Default)], queue);
-            using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            var run = runner.RunAsync(cts.Token);
-            letters = kafka.ReadAll(dlq, 2, timeout: TimeSpan.FromSeconds(60));
-            await cts.CancelAsync();
-            await run;
-        }
+        var letters = await RunBrokenPipelineAsync(topic, dlq, 2);
 
         Assert.Equal(2, letters.Count);
         string Stage(ConsumeResult<byte[]?, byte[]?> r) => Encoding.UTF8.GetString(r.Message.Headers.GetLastBytes(DeadLetterHeaders.Stage));
@@ -575,18 +552,7 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
         await kafka.Producer.ProduceAsync(new TopicPartition(topic, 2), new Message<byte[]?, byte[]?> { Key = "not json"u8.ToArray(), Value = null }, ct);
         var dlq = kafka.Unique("dlq");
 
-        List<ConsumeResult<byte[]?, byte[]?>> letters;
-        await using (var queue = new KafkaDeadLetterQueue(new ProducerConfig { BootstrapServers = kafka.BootstrapServers }, dlq))
-        {
-            var consumer = new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = kafka.Unique("g"), AutoOffsetReset = AutoOffsetReset.Earliest, SessionTimeoutMs = 6000 };
-            await using var source = new KafkaChangeSource(consumer, [topic], new JsonRecordDecoder(), queue);
-            var runner = new PipelineRunner(source, new BrokenRule(), [new SinkBinding(new RecordingSink("s"), SinkPolicy.Default)], queue);
-            using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            var run = runner.RunAsync(cts.Token);
-            letters = kafka.ReadAll(dlq, 1, timeout: TimeSpan.FromSeconds(60));
-            await cts.CancelAsync();
-            await run;
-        }
+        var letters = await RunBrokenPipelineAsync(topic, dlq, 1);
 
         var letter = Assert.Single(letters);
         Assert.Equal("decode", Encoding.UTF8.GetString(letter.Message.Headers.GetLastBytes(DeadLetterHeaders.Stage)));
@@ -611,6 +577,24 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
     {
         public void Translate(ChangeEvent change, ICollection<DomainEvent> output) =>
             throw new InvalidOperationException("rule 'orders': no field 'ord_amt2'");
+    }
+
+    /// <summary>
+    /// Runs the Kafka source over <paramref name="topic"/> with <see cref="BrokenRule"/> and the Kafka dead-letter queue on
+    /// <paramref name="dlq"/> until <paramref name="count"/> letters are there; those letters.
+    /// </summary>
+    private async Task<List<ConsumeResult<byte[]?, byte[]?>>> RunBrokenPipelineAsync(string topic, string dlq, int count)
+    {
+        await using var queue = new KafkaDeadLetterQueue(new ProducerConfig { BootstrapServers = kafka.BootstrapServers }, dlq);
+        var consumer = new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = kafka.Unique("g"), AutoOffsetReset = AutoOffsetReset.Earliest, SessionTimeoutMs = 6000 };
+        await using var source = new KafkaChangeSource(consumer, [topic], new JsonRecordDecoder(), queue);
+        var runner = new PipelineRunner(source, new BrokenRule(), [new SinkBinding(new RecordingSink("s"), SinkPolicy.Default)], queue);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        var run = runner.RunAsync(cts.Token);
+        var letters = kafka.ReadAll(dlq, count, timeout: TimeSpan.FromSeconds(60));
+        await cts.CancelAsync();
+        await run;
+        return letters;
     }
 
     /// <summary>Runs <c>dlq redrive</c>, expecting exit 0; its standard output.</summary>
