@@ -279,6 +279,31 @@ public class AvroDecodingTests
         Assert.Equal(keyBytes, change.RawKey!.Value.ToArray());
     }
 
+    [Theory]
+    [InlineData("""{"schema":{"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"}],"optional":false,"name":"srv.public.t.Key"},"payload":{"id":7}}""")]
+    [InlineData("""{"id":7}""")]
+    public async Task A_json_key_beside_an_avro_value_decodes(string key)
+    {
+        // key.converter=JsonConverter (with or without schemas), value.converter=AvroConverter: a converter each.
+        var valueBytes = await _avro.SerializeAsync(DebeziumAvro.Envelope("\"int\"", Is(1), "u"));
+
+        var change = await new AvroRecordDecoder(_avro.Registry).DecodeAsync(
+            new DebeziumRecord { Topic = DebeziumAvro.Topic, Partition = 0, Offset = 1, Key = System.Text.Encoding.UTF8.GetBytes(key), Value = valueBytes },
+            TestContext.Current.CancellationToken);
+
+        Assert.Equal("""{"id":7}""", Core.Json.CanonicalJson.Serialize(change.Key!));
+        Assert.Equal("""{"v":1}""", Core.Json.CanonicalJson.Serialize(change.After!));
+    }
+
+    [Fact]
+    public async Task A_key_neither_avro_nor_json_names_the_key()
+    {
+        var valueBytes = await _avro.SerializeAsync(DebeziumAvro.Envelope("\"int\"", Is(1)));
+        var e = await Assert.ThrowsAsync<DebeziumDecodeException>(async () => await new DebeziumAvroDecoder(_avro.Registry).DecodeAsync(
+            new DebeziumRecord { Topic = DebeziumAvro.Topic, Key = "Struct{id=7}"u8.ToArray(), Value = valueBytes }, TestContext.Current.CancellationToken));
+        Assert.StartsWith("the key starts with byte 0x53, not the Confluent wire format's magic byte 0", e.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Heartbeats_decode_from_avro()
     {
