@@ -32,7 +32,7 @@ public sealed class KafkaSinkFactory : ISinkFactory
         if (avro)
         {
             registry = context.Services.GetService<ISchemaRegistryClient>()
-                ?? SchemaRegistrySettings.CreateClient(context, options.SchemaRegistryUrl, options.SchemaRegistry);
+                ?? SchemaRegistrySettings.CreateClient(context, options.SchemaRegistryUrl, options.SchemaRegistry, options.Producer, "producer");
         }
 
         var config = BuildProducerConfig(options, context.Pipeline.Name, context.Name);

@@ -14,7 +14,7 @@ public sealed class SchemaRegistrySettingsTests : IDisposable
 {
     private readonly PipelineYaml _yaml = new();
 
-    private KafkaSink CreateSink(string registrySettings, string registryUrl = "http://127.0.0.1:9")
+    private KafkaSink CreateSink(string registrySettings, string registryUrl = "http://127.0.0.1:9", string producer = "{}")
     {
         var context = _yaml.Context($$"""
             name: t
@@ -26,6 +26,7 @@ public sealed class SchemaRegistrySettingsTests : IDisposable
                   format: avro
                   schemaRegistryUrl: "{{registryUrl}}"
                   schemaRegistry: {{registrySettings}}
+                  producer: {{producer}}
             """, "domain", "sinks:0:kafka");
         return (KafkaSink)new KafkaSinkFactory().Create(context);
     }
@@ -35,7 +36,9 @@ public sealed class SchemaRegistrySettingsTests : IDisposable
     [InlineData("{ schema.registry.basic.auth.user.info: 'cdc:hunter2' }")] // the .NET client's
     [InlineData("{}", "cdc:hunter2@")] // in the URL, as the Java clients' basic.auth.credentials.source=URL reads them
     [InlineData("{ basic.auth.credentials.source: URL }", "cdc:hunter2@")]
-    public async Task Basic_auth_credentials_reach_the_registry_in_either_spelling(string settings, string userInfo = "")
+    // Java's SASL_INHERIT: the Kafka client's own SASL credentials, given under producer: (consumer: for a source)
+    [InlineData("{ basic.auth.credentials.source: SASL_INHERIT }", "", "{ security.protocol: SASL_SSL, sasl.mechanism: PLAIN, sasl.username: cdc, sasl.password: hunter2 }")]
+    public async Task Basic_auth_credentials_reach_the_registry_in_either_spelling(string settings, string userInfo = "", string producer = "{}")
     {
         // A registry on the loopback that records what it is sent and answers "schema not found".
         var port = FreePort();
@@ -53,7 +56,7 @@ public sealed class SchemaRegistrySettingsTests : IDisposable
             return authorization;
         });
 
-        await using var sink = CreateSink(settings, $"http://{userInfo}127.0.0.1:{port}");
+        await using var sink = CreateSink(settings, $"http://{userInfo}127.0.0.1:{port}", producer);
         await Assert.ThrowsAsync<Confluent.SchemaRegistry.SchemaRegistryException>(() => sink.SchemaRegistry!.GetSchemaAsync(1));
 
         Assert.Equal("Basic " + Convert.ToBase64String("cdc:hunter2"u8.ToArray()), await seen.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
@@ -73,6 +76,14 @@ public sealed class SchemaRegistrySettingsTests : IDisposable
         Assert.Contains("pipeline.yaml:9: sinks.0.kafka.schemaRegistry", error.Message, StringComparison.Ordinal);
         Assert.Contains("basic.auth.user.inf", error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("hunter2", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SASL_INHERIT_without_the_kafka_clients_sasl_credentials_says_where_they_belong()
+    {
+        var error = Assert.Throws<ConfigurationException>(() => CreateSink("{ basic.auth.credentials.source: SASL_INHERIT }", producer: "{ sasl.username: cdc }"));
+        Assert.Contains("pipeline.yaml:9: sinks.0.kafka.schemaRegistry", error.Message, StringComparison.Ordinal);
+        Assert.Contains("producer: has no sasl.password", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
