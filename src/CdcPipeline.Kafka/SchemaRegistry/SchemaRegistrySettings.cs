@@ -1,3 +1,4 @@
+using System.Globalization;
 using CdcPipeline.Core.Configuration;
 using Confluent.SchemaRegistry;
 
@@ -38,6 +39,13 @@ public static class SchemaRegistrySettings
         {
             // The Java clients' name for "the credentials are in the URL"; the .NET client knows only USER_INFO and SASL_INHERIT.
             config.Set(Prefix + "basic.auth.credentials.source", "USER_INFO");
+        }
+
+        if (int.TryParse(config.Get(Prefix + "max.retries"), NumberStyles.None, CultureInfo.InvariantCulture, out var retries) && retries == 0)
+        {
+            // The .NET client makes max.retries attempts, not one plus that many: with 0 it sends no request at all and every
+            // call fails with a NullReferenceException. No retry is one attempt.
+            config.MaxRetries = 1;
         }
 
         if (IsSaslInherit(config))
@@ -99,6 +107,12 @@ public static class SchemaRegistrySettings
         if (string.IsNullOrEmpty(url))
         {
             throw context.Error("schemaRegistryUrl", "format avro needs schemaRegistryUrl (e.g. http://schema-registry:8081)");
+        }
+
+        if (settings?.FirstOrDefault(kv => kv.Key.EndsWith("max.retries", StringComparison.Ordinal)).Value is { } retries
+            && !int.TryParse(retries, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+        {
+            throw context.Error("schemaRegistry", $"max.retries must be a whole number of retries, 0 or more, not '{retries}'");
         }
 
         if (settings?.FirstOrDefault(kv => kv.Key.EndsWith("basic.auth.credentials.source", StringComparison.Ordinal)).Value is { } source

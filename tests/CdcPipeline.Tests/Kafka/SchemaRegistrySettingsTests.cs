@@ -62,6 +62,45 @@ public sealed class SchemaRegistrySettingsTests : IDisposable
         Assert.Equal("Basic " + Convert.ToBase64String("cdc:hunter2"u8.ToArray()), await seen.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
     }
 
+    [Fact]
+    public async Task Max_retries_0_makes_one_attempt_instead_of_none()
+    {
+        // The .NET client makes max.retries attempts: with 0 it sent no request at all and every look-up failed with a
+        // NullReferenceException, which the source took for an unreachable registry and waited on forever.
+        var port = FreePort();
+        using var registry = new HttpListener();
+        registry.Prefixes.Add($"http://127.0.0.1:{port}/");
+        registry.Start();
+        var requests = 0;
+        _ = Task.Run(
+            async () =>
+            {
+                // Answers every request until the listener is closed.
+                while (registry.IsListening)
+                {
+                    var context = await registry.GetContextAsync();
+                    Interlocked.Increment(ref requests);
+                    context.Response.StatusCode = 404;
+                    context.Response.ContentType = "application/vnd.schemaregistry.v1+json";
+                    await context.Response.OutputStream.WriteAsync("""{"error_code":40403,"message":"Schema 1 not found"}"""u8.ToArray());
+                    context.Response.Close();
+                }
+            },
+            TestContext.Current.CancellationToken);
+
+        await using var sink = CreateSink("{ max.retries: 0 }", $"http://127.0.0.1:{port}");
+        var error = await Assert.ThrowsAsync<Confluent.SchemaRegistry.SchemaRegistryException>(() => sink.SchemaRegistry!.GetSchemaAsync(1));
+        Assert.Equal(40403, error.ErrorCode);
+        Assert.Equal(1, Volatile.Read(ref requests));
+    }
+
+    [Fact]
+    public void A_negative_max_retries_names_its_line()
+    {
+        var error = Assert.Throws<ConfigurationException>(() => CreateSink("{ max.retries: -1 }"));
+        Assert.Contains("pipeline.yaml:9: sinks.0.kafka.schemaRegistry: max.retries", error.Message, StringComparison.Ordinal);
+    }
+
     private static int FreePort()
     {
         using var probe = new TcpListener(IPAddress.Loopback, 0);
