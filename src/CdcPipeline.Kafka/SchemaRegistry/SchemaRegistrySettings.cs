@@ -1,6 +1,7 @@
 using System.Globalization;
 using CdcPipeline.Core.Configuration;
 using Confluent.SchemaRegistry;
+using Confluent.SchemaRegistry.Serdes;
 
 namespace CdcPipeline.Kafka.SchemaRegistry;
 
@@ -22,6 +23,8 @@ public static class SchemaRegistrySettings
     public const string Prefix = "schema.registry.";
 
     public const string SaslInherit = "SASL_INHERIT";
+
+    private const string SerializerPrefix = "avro.serializer.";
 
     private static readonly string[] SaslCredentials = ["sasl.username", "sasl.password"];
 
@@ -68,6 +71,55 @@ public static class SchemaRegistrySettings
         }
 
         return config;
+    }
+
+    /// <summary>
+    /// The Avro serializer's settings of a sink's <c>schemaRegistry:</c> map, spelled as the Java serializer (and Kafka Connect's
+    /// AvroConverter) spells them or as the .NET one does: <c>auto.register.schemas</c> (default true) and <c>use.latest.version</c>
+    /// (default false), e.g. false and true against a registry where schemas are registered ahead, by CI, and producers may
+    /// only read. The rest of the map is the registry client's.
+    /// </summary>
+    /// <exception cref="ConfigurationException">A value that is not true or false, or both set to true.</exception>
+    public static (AvroSerializerConfig Serializer, Dictionary<string, string>? Client) SplitSerializerSettings(
+        PipelineComponentContext context, IReadOnlyDictionary<string, string>? settings)
+    {
+        var serializer = new AvroSerializerConfig { AutoRegisterSchemas = true };
+        if (settings is null)
+        {
+            return (serializer, null);
+        }
+
+        var client = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, value) in settings)
+        {
+            var name = key.StartsWith(SerializerPrefix, StringComparison.Ordinal) ? key[SerializerPrefix.Length..] : key;
+            if (name is not ("auto.register.schemas" or "use.latest.version"))
+            {
+                client[key] = value;
+                continue;
+            }
+
+            if (!bool.TryParse(value, out var flag))
+            {
+                throw context.Error($"schemaRegistry:{key}", $"must be true or false, not '{value}'");
+            }
+
+            if (name == "auto.register.schemas")
+            {
+                serializer.AutoRegisterSchemas = flag;
+            }
+            else
+            {
+                serializer.UseLatestVersion = flag;
+            }
+        }
+
+        if (serializer.AutoRegisterSchemas == true && serializer.UseLatestVersion == true)
+        {
+            throw context.Error("schemaRegistry", "use.latest.version: true writes with the subject's latest registered schema and needs auto.register.schemas: false (as Confluent's serializers do)");
+        }
+
+        return (serializer, client);
     }
 
     private static bool IsSaslInherit(SchemaRegistryConfig config) =>

@@ -94,6 +94,30 @@ public sealed class SchemaRegistrySettingsTests : IDisposable
         Assert.Equal(1, Volatile.Read(ref requests));
     }
 
+    [Theory]
+    [InlineData("{ auto.register.schemas: false }", false, false)] // the Java serializer's and Kafka Connect's spelling
+    [InlineData("{ auto.register.schemas: false, use.latest.version: true }", false, true)]
+    [InlineData("{ avro.serializer.auto.register.schemas: false }", false, false)] // the .NET serializer's
+    [InlineData("{ basic.auth.user.info: 'cdc:hunter2' }", true, false)] // Confluent's default: register
+    public async Task An_avro_sink_can_look_its_schema_up_instead_of_registering_it(string settings, bool autoRegister, bool useLatest)
+    {
+        // Registries where CI registers the schemas and producers may only read refuse every registration (40301).
+        await using var sink = CreateSink(settings);
+        var serializer = sink.AvroSerializer;
+        Assert.Equal(autoRegister, serializer.AutoRegisterSchemas);
+        Assert.Equal(useLatest, serializer.UseLatestVersion ?? false);
+    }
+
+    [Theory]
+    [InlineData("{ use.latest.version: true }", "needs auto.register.schemas: false")]
+    [InlineData("{ auto.register.schemas: nope }", "must be true or false, not 'nope'")]
+    public void Avro_serializer_settings_that_cannot_work_name_their_line(string settings, string why)
+    {
+        var error = Assert.Throws<ConfigurationException>(() => CreateSink(settings));
+        Assert.Contains("pipeline.yaml:9: sinks.0.kafka.schemaRegistry", error.Message, StringComparison.Ordinal);
+        Assert.Contains(why, error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void A_negative_max_retries_names_its_line()
     {
