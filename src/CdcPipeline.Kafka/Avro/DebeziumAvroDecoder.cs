@@ -83,7 +83,7 @@ public sealed class DebeziumAvroDecoder
         object? value;
         try
         {
-            value = AvroValueReader.Read(node, decoder, _values);
+            value = AvroValueReader.Read(node, decoder, stream, _values);
         }
         catch (DebeziumDecodeException)
         {

@@ -1,6 +1,7 @@
 using System.Numerics;
 using Avro;
 using Avro.Generic;
+using Avro.IO;
 using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Debezium;
 using CdcPipeline.Kafka.Avro;
@@ -412,6 +413,30 @@ public class AvroDecodingTests
         e = await Assert.ThrowsAsync<DebeziumDecodeException>(async () =>
             await decoder.DecodeAsync(new DebeziumRecord { Topic = DebeziumAvro.Topic, Value = new byte[] { 0, 0, 1 } }, TestContext.Current.CancellationToken));
         Assert.Equal("the value is 3 bytes: too short for the Confluent wire format (magic byte + 4-byte schema id)", e.Message);
+    }
+
+    [Fact]
+    public async Task Data_not_of_its_schema_claiming_a_huge_string_fails_without_allocating_it()
+    {
+        // A registry of another environment (same ids, other schemas) or corrupt bytes: a string length read from
+        // the wrong bytes claims up to 2 GB, which Apache.Avro's ReadString allocated before finding the data short.
+        var bytes = await _avro.SerializeAsync(DebeziumAvro.Envelope("\"string\"", Is("hello")));
+        var at = bytes.AsSpan().IndexOf("hello"u8) - 1;
+        Assert.Equal(10, bytes[at]); // zigzag length 5
+        var huge = new MemoryStream();
+        new BinaryEncoder(huge).WriteLong(1_500_000_000L);
+        bytes = [.. bytes[..at], .. huge.ToArray(), .. bytes[(at + 1)..]];
+        var decoder = new DebeziumAvroDecoder(_avro.Registry);
+        await decoder.DecodeAsync(new DebeziumRecord { Topic = DebeziumAvro.Topic, Value = await _avro.SerializeAsync(DebeziumAvro.Envelope("\"string\"", Is("warm"))) }, TestContext.Current.CancellationToken);
+
+        var allocated = GC.GetAllocatedBytesForCurrentThread();
+        var e = await Assert.ThrowsAsync<DebeziumDecodeException>(async () =>
+            await decoder.DecodeAsync(new DebeziumRecord { Topic = DebeziumAvro.Topic, Value = bytes }, TestContext.Current.CancellationToken));
+        allocated = GC.GetAllocatedBytesForCurrentThread() - allocated;
+
+        Assert.StartsWith("field 'after.v': a string of 1500000000 bytes where ", e.Message, StringComparison.Ordinal);
+        Assert.EndsWith(" are left: the data is not of its schema, or corrupt", e.Message, StringComparison.Ordinal);
+        Assert.True(allocated < 10_000_000, $"{allocated} bytes allocated");
     }
 
     [Fact]
