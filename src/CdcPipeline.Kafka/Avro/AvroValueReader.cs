@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Text;
 using Avro.IO;
 using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Debezium;
@@ -11,7 +13,8 @@ namespace CdcPipeline.Kafka.Avro;
 /// </summary>
 internal static class AvroValueReader
 {
-    public static object? Read(AvroNode node, BinaryDecoder d, ConnectValues values)
+    /// <param name="stream">What <paramref name="d"/> reads from: a length is checked against what it has left.</param>
+    public static object? Read(AvroNode node, BinaryDecoder d, Stream stream, ConnectValues values)
     {
         switch (node.Tag)
         {
@@ -22,7 +25,7 @@ internal static class AvroValueReader
                     throw new DebeziumDecodeException($"union branch {index} does not exist in the writer schema");
                 }
 
-                return Read(node.Children[index], d, values);
+                return Read(node.Children[index], d, stream, values);
             case AvroType.Null:
                 d.ReadNull();
                 return null;
@@ -43,14 +46,14 @@ internal static class AvroValueReader
                 d.ReadFixed(fixedBytes);
                 return values.FromBytes(node.Connect, fixedBytes);
             case AvroType.String:
-                return values.FromString(node.Connect, d.ReadString());
+                return values.FromString(node.Connect, ReadString(d, stream));
             case AvroType.Enumeration:
                 var symbol = d.ReadEnum();
                 return symbol >= 0 && symbol < node.Symbols.Count
                     ? values.FromString(node.Connect, node.Symbols[symbol])
                     : throw new DebeziumDecodeException($"enum symbol {symbol} does not exist in the writer schema");
             case AvroType.Record:
-                return values.FromStruct(node.Connect, ReadRecord(node, d, values));
+                return values.FromStruct(node.Connect, ReadRecord(node, d, stream, values));
             case AvroType.Array:
                 var list = new List<object?>();
                 for (var n = d.ReadArrayStart(); n != 0; n = d.ReadArrayNext())
@@ -59,7 +62,7 @@ internal static class AvroValueReader
                     {
                         try
                         {
-                            list.Add(Read(node.Children[0], d, values));
+                            list.Add(Read(node.Children[0], d, stream, values));
                         }
                         catch (DebeziumDecodeException e)
                         {
@@ -76,10 +79,10 @@ internal static class AvroValueReader
                 {
                     for (var i = 0; i < n; i++)
                     {
-                        var key = d.ReadString();
+                        var key = ReadString(d, stream);
                         try
                         {
-                            items.Add(Read(node.Children[0], d, values));
+                            items.Add(Read(node.Children[0], d, stream, values));
                         }
                         catch (DebeziumDecodeException e)
                         {
@@ -96,7 +99,37 @@ internal static class AvroValueReader
         }
     }
 
-    private static Row ReadRecord(AvroNode node, BinaryDecoder d, ConnectValues values)
+    /// <summary>
+    /// An Avro string, its length checked first: Apache.Avro's ReadString allocates whatever length the data claims, so
+    /// data that is not of its schema (a registry of another environment, corrupt bytes) allocated up to 2 GB per string.
+    /// </summary>
+    private static string ReadString(BinaryDecoder d, Stream stream)
+    {
+        var length = d.ReadLong();
+        var left = stream.Length - stream.Position;
+        if (length < 0 || length > left)
+        {
+            throw new DebeziumDecodeException($"a string of {length} bytes where {left} are left: the data is not of its schema, or corrupt");
+        }
+
+        if (length == 0)
+        {
+            return "";
+        }
+
+        var buffer = ArrayPool<byte>.Shared.Rent((int)length);
+        try
+        {
+            d.ReadFixed(buffer, 0, (int)length);
+            return Encoding.UTF8.GetString(buffer, 0, (int)length);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static Row ReadRecord(AvroNode node, BinaryDecoder d, Stream stream, ConnectValues values)
     {
         var children = node.Children;
         var result = new object?[children.Length];
@@ -104,7 +137,7 @@ internal static class AvroValueReader
         {
             try
             {
-                result[i] = Read(children[i], d, values);
+                result[i] = Read(children[i], d, stream, values);
             }
             catch (DebeziumDecodeException e)
             {

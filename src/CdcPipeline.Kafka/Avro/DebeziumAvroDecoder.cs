@@ -44,7 +44,7 @@ public sealed class DebeziumAvroDecoder
     public async ValueTask<ChangeEvent> DecodeAsync(DebeziumRecord record, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(record);
-        var (key, _) = await PartAsync(record.Key, "key", cancellationToken).ConfigureAwait(false);
+        var key = record.Key is { } keyBytes ? await KeyAsync(keyBytes, cancellationToken).ConfigureAwait(false) : null;
         var (value, schemaName) = await PartAsync(record.Value, "value", cancellationToken).ConfigureAwait(false);
         var newKey = await HeaderKeyAsync(record, DebeziumEnvelope.NewKeyHeader, cancellationToken).ConfigureAwait(false);
         var oldKey = await HeaderKeyAsync(record, DebeziumEnvelope.OldKeyHeader, cancellationToken).ConfigureAwait(false);
@@ -83,7 +83,7 @@ public sealed class DebeziumAvroDecoder
         object? value;
         try
         {
-            value = AvroValueReader.Read(node, decoder, _values);
+            value = AvroValueReader.Read(node, decoder, stream, _values);
         }
         catch (DebeziumDecodeException)
         {
@@ -223,4 +223,14 @@ public sealed class DebeziumAvroDecoder
             throw new DebeziumDecodeException($"header '{header}': {e.Message}", e);
         }
     }
+
+    /// <summary>
+    /// A key goes through the connector's key converter, set apart from its value converter: a connector may write
+    /// Avro values with JsonConverter keys (<c>key.converter</c>). Such a key (a JSON object, never the wire format's
+    /// magic byte 0) is read as JSON, as Confluent's consumers read key and value with a deserializer each.
+    /// </summary>
+    private async ValueTask<Row?> KeyAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken) =>
+        bytes.Length > 0 && bytes.Span[0] == (byte)'{'
+            ? _json.DecodeStruct(bytes.Span, "key").Row
+            : (await DecodeStructAsync(bytes, "key", cancellationToken).ConfigureAwait(false)).Row;
 }

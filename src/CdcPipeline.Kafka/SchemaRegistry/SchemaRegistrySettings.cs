@@ -1,5 +1,7 @@
+using System.Globalization;
 using CdcPipeline.Core.Configuration;
 using Confluent.SchemaRegistry;
+using Confluent.SchemaRegistry.Serdes;
 
 namespace CdcPipeline.Kafka.SchemaRegistry;
 
@@ -12,12 +14,22 @@ namespace CdcPipeline.Kafka.SchemaRegistry;
 /// Credentials in the URL (<c>https://user:password@registry:8081</c>, the Java clients' <c>basic.auth.credentials.source=URL</c>)
 /// are taken out of it and sent as basic auth: the .NET client neither sends them nor keeps them out of its error
 /// messages ("[https://user:password@registry:8081/] HttpRequestException: …"), which go to the log and into dead letters.
+/// <c>basic.auth.credentials.source: SASL_INHERIT</c> sends the Kafka client's own <c>sasl.username</c> and <c>sasl.password</c>
+/// (of <c>consumer:</c> or <c>producer:</c>), as the Java clients send their SASL credentials: the .NET client looks for them
+/// among its own settings, where they never are.
 /// </summary>
 public static class SchemaRegistrySettings
 {
     public const string Prefix = "schema.registry.";
 
-    public static SchemaRegistryConfig ToConfig(string url, IReadOnlyDictionary<string, string>? settings)
+    public const string SaslInherit = "SASL_INHERIT";
+
+    private const string SerializerPrefix = "avro.serializer.";
+
+    private static readonly string[] SaslCredentials = ["sasl.username", "sasl.password"];
+
+    /// <param name="kafkaClient">The <c>consumer:</c> / <c>producer:</c> settings of the same source or sink, for <c>SASL_INHERIT</c>.</param>
+    public static SchemaRegistryConfig ToConfig(string url, IReadOnlyDictionary<string, string>? settings, IReadOnlyDictionary<string, string>? kafkaClient = null)
     {
         var (bareUrl, userInfo) = SplitUserInfo(url);
         var config = new SchemaRegistryConfig { Url = bareUrl };
@@ -32,6 +44,26 @@ public static class SchemaRegistrySettings
             config.Set(Prefix + "basic.auth.credentials.source", "USER_INFO");
         }
 
+        if (int.TryParse(config.Get(Prefix + "max.retries"), NumberStyles.None, CultureInfo.InvariantCulture, out var retries) && retries == 0)
+        {
+            // The .NET client makes max.retries attempts, not one plus that many: with 0 it sends no request at all and every
+            // call fails with a NullReferenceException. No retry is one attempt.
+            config.MaxRetries = 1;
+        }
+
+        if (IsSaslInherit(config))
+        {
+            config.Set(Prefix + "basic.auth.credentials.source", SaslInherit);
+            foreach (var name in SaslCredentials)
+            {
+                if (Find(kafkaClient, name) is { } value)
+                {
+                    // Unprefixed: where the .NET client looks for the credentials SASL_INHERIT names.
+                    config.Set(name, value);
+                }
+            }
+        }
+
         if (userInfo is not null && string.IsNullOrEmpty(config.BasicAuthUserInfo))
         {
             config.BasicAuthCredentialsSource ??= AuthCredentialsSource.UserInfo;
@@ -40,6 +72,61 @@ public static class SchemaRegistrySettings
 
         return config;
     }
+
+    /// <summary>
+    /// The Avro serializer's settings of a sink's <c>schemaRegistry:</c> map, spelled as the Java serializer (and Kafka Connect's
+    /// AvroConverter) spells them or as the .NET one does: <c>auto.register.schemas</c> (default true) and <c>use.latest.version</c>
+    /// (default false), e.g. false and true against a registry where schemas are registered ahead, by CI, and producers may
+    /// only read. The rest of the map is the registry client's.
+    /// </summary>
+    /// <exception cref="ConfigurationException">A value that is not true or false, or both set to true.</exception>
+    public static (AvroSerializerConfig Serializer, Dictionary<string, string>? Client) SplitSerializerSettings(
+        PipelineComponentContext context, IReadOnlyDictionary<string, string>? settings)
+    {
+        var serializer = new AvroSerializerConfig { AutoRegisterSchemas = true };
+        if (settings is null)
+        {
+            return (serializer, null);
+        }
+
+        var client = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, value) in settings)
+        {
+            var name = key.StartsWith(SerializerPrefix, StringComparison.Ordinal) ? key[SerializerPrefix.Length..] : key;
+            if (name is not ("auto.register.schemas" or "use.latest.version"))
+            {
+                client[key] = value;
+                continue;
+            }
+
+            if (!bool.TryParse(value, out var flag))
+            {
+                throw context.Error($"schemaRegistry:{key}", $"must be true or false, not '{value}'");
+            }
+
+            if (name == "auto.register.schemas")
+            {
+                serializer.AutoRegisterSchemas = flag;
+            }
+            else
+            {
+                serializer.UseLatestVersion = flag;
+            }
+        }
+
+        if (serializer.AutoRegisterSchemas == true && serializer.UseLatestVersion == true)
+        {
+            throw context.Error("schemaRegistry", "use.latest.version: true writes with the subject's latest registered schema and needs auto.register.schemas: false (as Confluent's serializers do)");
+        }
+
+        return (serializer, client);
+    }
+
+    private static bool IsSaslInherit(SchemaRegistryConfig config) =>
+        string.Equals(config.Get(Prefix + "basic.auth.credentials.source"), SaslInherit, StringComparison.OrdinalIgnoreCase);
+
+    private static string? Find(IReadOnlyDictionary<string, string>? settings, string name) =>
+        settings?.FirstOrDefault(kv => string.Equals(kv.Key, name, StringComparison.OrdinalIgnoreCase)).Value;
 
     /// <summary><paramref name="urls"/> (comma-separated) without <c>user:password@</c>, and the (unescaped) user info of the first that had one.</summary>
     private static (string Urls, string? UserInfo) SplitUserInfo(string urls)
@@ -60,16 +147,37 @@ public static class SchemaRegistrySettings
     }
 
     /// <exception cref="ConfigurationException">No URL, or a setting the client refuses.</exception>
-    public static ISchemaRegistryClient CreateClient(PipelineComponentContext context, string? url, IReadOnlyDictionary<string, string>? settings)
+    /// <param name="kafkaClient">The Kafka client settings of the same source or sink (for <c>SASL_INHERIT</c>).</param>
+    /// <param name="kafkaSection">Their section's name, <c>consumer</c> or <c>producer</c>, for errors.</param>
+    public static ISchemaRegistryClient CreateClient(
+        PipelineComponentContext context,
+        string? url,
+        IReadOnlyDictionary<string, string>? settings,
+        IReadOnlyDictionary<string, string>? kafkaClient = null,
+        string kafkaSection = "consumer")
     {
         if (string.IsNullOrEmpty(url))
         {
             throw context.Error("schemaRegistryUrl", "format avro needs schemaRegistryUrl (e.g. http://schema-registry:8081)");
         }
 
+        if (settings?.FirstOrDefault(kv => kv.Key.EndsWith("max.retries", StringComparison.Ordinal)).Value is { } retries
+            && !int.TryParse(retries, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+        {
+            throw context.Error("schemaRegistry", $"max.retries must be a whole number of retries, 0 or more, not '{retries}'");
+        }
+
+        if (settings?.FirstOrDefault(kv => kv.Key.EndsWith("basic.auth.credentials.source", StringComparison.Ordinal)).Value is { } source
+            && string.Equals(source, SaslInherit, StringComparison.OrdinalIgnoreCase)
+            && SaslCredentials.Any(name => Find(kafkaClient, name) is null))
+        {
+            throw context.Error("schemaRegistry", $"basic.auth.credentials.source SASL_INHERIT sends the Kafka client's sasl.username and sasl.password to the registry, "
+                + $"and {kafkaSection}: has {(Find(kafkaClient, "sasl.username") is null ? "no sasl.username" : "no sasl.password")}: give them there, or the registry's own credentials as basic.auth.user.info");
+        }
+
         try
         {
-            return new CachedSchemaRegistryClient(ToConfig(url, settings));
+            return new CachedSchemaRegistryClient(ToConfig(url, settings, kafkaClient));
         }
         catch (UriFormatException e)
         {

@@ -52,7 +52,8 @@ public sealed class KafkaSink : ISourceCommittingSink
         KafkaTransactionCoordinator? coordinator = null,
         string? transactionalId = null,
         TimeSpan? deliveryTimeout = null,
-        ILogger? logger = null)
+        ILogger? logger = null,
+        AvroSerializerConfig? avroSerializer = null)
     {
         if (avro && schemaRegistry is null)
         {
@@ -68,12 +69,16 @@ public sealed class KafkaSink : ISourceCommittingSink
         _transactionalId = transactionalId ?? name;
         _deliveryTimeout = deliveryTimeout ?? TimeSpan.FromMinutes(2);
         _logger = logger ?? NullLogger.Instance;
+        AvroSerializer = avroSerializer ?? new AvroSerializerConfig { AutoRegisterSchemas = true };
     }
 
     public string Name { get; }
 
     /// <summary>The Schema Registry client of an Avro sink (tests: the settings it was built with).</summary>
     internal ISchemaRegistryClient? SchemaRegistry => _registry;
+
+    /// <summary>How an Avro sink's serializer finds its schema id: registers the schema (the default), looks it up, or takes the latest.</summary>
+    internal AvroSerializerConfig AvroSerializer { get; }
 
     /// <summary>True once the sink joined the source's transactions; decided once for its lifetime, when the runner is built or at the first delivery.</summary>
     public bool IsTransactional
@@ -170,7 +175,7 @@ public sealed class KafkaSink : ISourceCommittingSink
 
         if (_avro)
         {
-            _serializer ??= new AvroSerializer<global::Avro.Generic.GenericRecord>(_registry!, new AvroSerializerConfig { AutoRegisterSchemas = true });
+            _serializer ??= new AvroSerializer<global::Avro.Generic.GenericRecord>(_registry!, AvroSerializer);
         }
 
         Log.SinkStarted(_logger, Name, _topics.ToString(), config.BootstrapServers, _avro ? "avro" : "json", transactional ? ", transactional " + _transactionalId : "");

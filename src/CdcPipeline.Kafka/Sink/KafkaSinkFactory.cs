@@ -4,6 +4,7 @@ using CdcPipeline.Kafka.ExactlyOnce;
 using CdcPipeline.Kafka.SchemaRegistry;
 using Confluent.Kafka;
 using Confluent.SchemaRegistry;
+using Confluent.SchemaRegistry.Serdes;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -29,10 +30,12 @@ public sealed class KafkaSinkFactory : ISinkFactory
 
         var avro = string.Equals(options.Format, "avro", StringComparison.OrdinalIgnoreCase);
         ISchemaRegistryClient? registry = null;
+        AvroSerializerConfig? serializer = null;
         if (avro)
         {
+            (serializer, var clientSettings) = SchemaRegistrySettings.SplitSerializerSettings(context, options.SchemaRegistry);
             registry = context.Services.GetService<ISchemaRegistryClient>()
-                ?? SchemaRegistrySettings.CreateClient(context, options.SchemaRegistryUrl, options.SchemaRegistry);
+                ?? SchemaRegistrySettings.CreateClient(context, options.SchemaRegistryUrl, clientSettings, options.Producer, "producer");
         }
 
         var config = BuildProducerConfig(options, context.Pipeline.Name, context.Name);
@@ -46,7 +49,8 @@ public sealed class KafkaSinkFactory : ISinkFactory
             context.Services.GetService<KafkaTransactionCoordinator>(),
             options.TransactionalId ?? $"{context.Pipeline.Name}-{context.Name}",
             options.DeliveryTimeout,
-            context.Services.GetService<ILoggerFactory>()?.CreateLogger<KafkaSink>());
+            context.Services.GetService<ILoggerFactory>()?.CreateLogger<KafkaSink>(),
+            serializer);
     }
 
     public static ProducerConfig BuildProducerConfig(KafkaSinkOptions options, string pipelineName, string sinkName)

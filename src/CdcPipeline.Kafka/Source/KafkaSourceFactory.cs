@@ -103,7 +103,7 @@ public sealed class KafkaSourceFactory : ISourceFactory
         }
 
         var registry = context.Services.GetService<ISchemaRegistryClient>()
-            ?? SchemaRegistrySettings.CreateClient(context, options.SchemaRegistryUrl, options.SchemaRegistry);
+            ?? SchemaRegistrySettings.CreateClient(context, options.SchemaRegistryUrl, options.SchemaRegistry, options.Consumer, "consumer");
 
         return new AvroRecordDecoder(registry);
     }

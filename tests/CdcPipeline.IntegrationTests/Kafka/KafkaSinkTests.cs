@@ -130,6 +130,31 @@ public sealed class KafkaSinkTests(KafkaFixture kafka)
     }
 
     [Fact]
+    public async Task With_auto_register_off_an_avro_sink_uses_the_schema_registered_ahead_and_never_registers()
+    {
+        // A registry where CI registers the schemas and the pipeline's principal may only read: every registration is refused.
+        var topic = kafka.Unique("avro");
+        var inner = new InMemorySchemaRegistryClient();
+        var id = await inner.RegisterSchemaAsync(topic + "-value", new Confluent.SchemaRegistry.Schema(CloudEventAvro.Schema.ToString(), Confluent.SchemaRegistry.SchemaType.Avro));
+        var registry = FaultySchemaRegistry.Wrap(inner, (method, _) =>
+            method.Name.StartsWith("RegisterSchema", StringComparison.Ordinal)
+                ? new Confluent.SchemaRegistry.SchemaRegistryException($"User is denied operation Write on Subject: {topic}-value", System.Net.HttpStatusCode.Forbidden, 40301)
+                : null);
+        var options = new KafkaSinkOptions { BootstrapServers = kafka.BootstrapServers, Topic = topic, Format = "avro" };
+        await using (var sink = new KafkaSink(
+            "domain", KafkaSinkFactory.BuildProducerConfig(options, "p", "domain"), new TopicTemplate(topic, "p"), avro: true, schemaRegistry: registry,
+            avroSerializer: new AvroSerializerConfig { AutoRegisterSchemas = false }))
+        {
+            await sink.DeliverAsync([Event("OrderPlaced", "42", 7)], TestContext.Current.CancellationToken);
+        }
+
+        var record = Assert.Single(kafka.ReadAll(topic, 1));
+        Assert.Equal(id, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(record.Message.Value.AsSpan(1, 4)));
+        var value = await new AvroDeserializer<Avro.Generic.GenericRecord>(registry).DeserializeAsync(record.Message.Value, false, new SerializationContext(MessageComponentType.Value, topic));
+        Assert.Equal("OrderPlaced", value["type"]);
+    }
+
+    [Fact]
     public async Task An_avro_value_carries_every_attribute_the_json_value_carries()
     {
         var topic = kafka.Unique("avro");

@@ -1,6 +1,7 @@
 using System.Numerics;
 using Avro;
 using Avro.Generic;
+using Avro.IO;
 using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Debezium;
 using CdcPipeline.Kafka.Avro;
@@ -279,6 +280,31 @@ public class AvroDecodingTests
         Assert.Equal(keyBytes, change.RawKey!.Value.ToArray());
     }
 
+    [Theory]
+    [InlineData("""{"schema":{"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"}],"optional":false,"name":"srv.public.t.Key"},"payload":{"id":7}}""")]
+    [InlineData("""{"id":7}""")]
+    public async Task A_json_key_beside_an_avro_value_decodes(string key)
+    {
+        // key.converter=JsonConverter (with or without schemas), value.converter=AvroConverter: a converter each.
+        var valueBytes = await _avro.SerializeAsync(DebeziumAvro.Envelope("\"int\"", Is(1), "u"));
+
+        var change = await new AvroRecordDecoder(_avro.Registry).DecodeAsync(
+            new DebeziumRecord { Topic = DebeziumAvro.Topic, Partition = 0, Offset = 1, Key = System.Text.Encoding.UTF8.GetBytes(key), Value = valueBytes },
+            TestContext.Current.CancellationToken);
+
+        Assert.Equal("""{"id":7}""", Core.Json.CanonicalJson.Serialize(change.Key!));
+        Assert.Equal("""{"v":1}""", Core.Json.CanonicalJson.Serialize(change.After!));
+    }
+
+    [Fact]
+    public async Task A_key_neither_avro_nor_json_names_the_key()
+    {
+        var valueBytes = await _avro.SerializeAsync(DebeziumAvro.Envelope("\"int\"", Is(1)));
+        var e = await Assert.ThrowsAsync<DebeziumDecodeException>(async () => await new DebeziumAvroDecoder(_avro.Registry).DecodeAsync(
+            new DebeziumRecord { Topic = DebeziumAvro.Topic, Key = "Struct{id=7}"u8.ToArray(), Value = valueBytes }, TestContext.Current.CancellationToken));
+        Assert.StartsWith("the key starts with byte 0x53, not the Confluent wire format's magic byte 0", e.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Heartbeats_decode_from_avro()
     {
@@ -387,6 +413,30 @@ public class AvroDecodingTests
         e = await Assert.ThrowsAsync<DebeziumDecodeException>(async () =>
             await decoder.DecodeAsync(new DebeziumRecord { Topic = DebeziumAvro.Topic, Value = new byte[] { 0, 0, 1 } }, TestContext.Current.CancellationToken));
         Assert.Equal("the value is 3 bytes: too short for the Confluent wire format (magic byte + 4-byte schema id)", e.Message);
+    }
+
+    [Fact]
+    public async Task Data_not_of_its_schema_claiming_a_huge_string_fails_without_allocating_it()
+    {
+        // A registry of another environment (same ids, other schemas) or corrupt bytes: a string length read from
+        // the wrong bytes claims up to 2 GB, which Apache.Avro's ReadString allocated before finding the data short.
+        var bytes = await _avro.SerializeAsync(DebeziumAvro.Envelope("\"string\"", Is("hello")));
+        var at = bytes.AsSpan().IndexOf("hello"u8) - 1;
+        Assert.Equal(10, bytes[at]); // zigzag length 5
+        var huge = new MemoryStream();
+        new BinaryEncoder(huge).WriteLong(1_500_000_000L);
+        bytes = [.. bytes[..at], .. huge.ToArray(), .. bytes[(at + 1)..]];
+        var decoder = new DebeziumAvroDecoder(_avro.Registry);
+        await decoder.DecodeAsync(new DebeziumRecord { Topic = DebeziumAvro.Topic, Value = await _avro.SerializeAsync(DebeziumAvro.Envelope("\"string\"", Is("warm"))) }, TestContext.Current.CancellationToken);
+
+        var allocated = GC.GetAllocatedBytesForCurrentThread();
+        var e = await Assert.ThrowsAsync<DebeziumDecodeException>(async () =>
+            await decoder.DecodeAsync(new DebeziumRecord { Topic = DebeziumAvro.Topic, Value = bytes }, TestContext.Current.CancellationToken));
+        allocated = GC.GetAllocatedBytesForCurrentThread() - allocated;
+
+        Assert.StartsWith("field 'after.v': a string of 1500000000 bytes where ", e.Message, StringComparison.Ordinal);
+        Assert.EndsWith(" are left: the data is not of its schema, or corrupt", e.Message, StringComparison.Ordinal);
+        Assert.True(allocated < 10_000_000, $"{allocated} bytes allocated");
     }
 
     [Fact]

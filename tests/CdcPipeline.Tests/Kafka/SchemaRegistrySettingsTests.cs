@@ -14,7 +14,7 @@ public sealed class SchemaRegistrySettingsTests : IDisposable
 {
     private readonly PipelineYaml _yaml = new();
 
-    private KafkaSink CreateSink(string registrySettings, string registryUrl = "http://127.0.0.1:9")
+    private KafkaSink CreateSink(string registrySettings, string registryUrl = "http://127.0.0.1:9", string producer = "{}")
     {
         var context = _yaml.Context($$"""
             name: t
@@ -26,6 +26,7 @@ public sealed class SchemaRegistrySettingsTests : IDisposable
                   format: avro
                   schemaRegistryUrl: "{{registryUrl}}"
                   schemaRegistry: {{registrySettings}}
+                  producer: {{producer}}
             """, "domain", "sinks:0:kafka");
         return (KafkaSink)new KafkaSinkFactory().Create(context);
     }
@@ -35,7 +36,9 @@ public sealed class SchemaRegistrySettingsTests : IDisposable
     [InlineData("{ schema.registry.basic.auth.user.info: 'cdc:hunter2' }")] // the .NET client's
     [InlineData("{}", "cdc:hunter2@")] // in the URL, as the Java clients' basic.auth.credentials.source=URL reads them
     [InlineData("{ basic.auth.credentials.source: URL }", "cdc:hunter2@")]
-    public async Task Basic_auth_credentials_reach_the_registry_in_either_spelling(string settings, string userInfo = "")
+    // Java's SASL_INHERIT: the Kafka client's own SASL credentials, given under producer: (consumer: for a source)
+    [InlineData("{ basic.auth.credentials.source: SASL_INHERIT }", "", "{ security.protocol: SASL_SSL, sasl.mechanism: PLAIN, sasl.username: cdc, sasl.password: hunter2 }")]
+    public async Task Basic_auth_credentials_reach_the_registry_in_either_spelling(string settings, string userInfo = "", string producer = "{}")
     {
         // A registry on the loopback that records what it is sent and answers "schema not found".
         var port = FreePort();
@@ -53,10 +56,73 @@ public sealed class SchemaRegistrySettingsTests : IDisposable
             return authorization;
         });
 
-        await using var sink = CreateSink(settings, $"http://{userInfo}127.0.0.1:{port}");
+        await using var sink = CreateSink(settings, $"http://{userInfo}127.0.0.1:{port}", producer);
         await Assert.ThrowsAsync<Confluent.SchemaRegistry.SchemaRegistryException>(() => sink.SchemaRegistry!.GetSchemaAsync(1));
 
         Assert.Equal("Basic " + Convert.ToBase64String("cdc:hunter2"u8.ToArray()), await seen.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
+    public async Task Max_retries_0_makes_one_attempt_instead_of_none()
+    {
+        // The .NET client makes max.retries attempts: with 0 it sent no request at all and every look-up failed with a
+        // NullReferenceException, which the source took for an unreachable registry and waited on forever.
+        var port = FreePort();
+        using var registry = new HttpListener();
+        registry.Prefixes.Add($"http://127.0.0.1:{port}/");
+        registry.Start();
+        var requests = 0;
+        _ = Task.Run(
+            async () =>
+            {
+                // Answers every request until the listener is closed.
+                while (registry.IsListening)
+                {
+                    var context = await registry.GetContextAsync();
+                    Interlocked.Increment(ref requests);
+                    context.Response.StatusCode = 404;
+                    context.Response.ContentType = "application/vnd.schemaregistry.v1+json";
+                    await context.Response.OutputStream.WriteAsync("""{"error_code":40403,"message":"Schema 1 not found"}"""u8.ToArray());
+                    context.Response.Close();
+                }
+            },
+            TestContext.Current.CancellationToken);
+
+        await using var sink = CreateSink("{ max.retries: 0 }", $"http://127.0.0.1:{port}");
+        var error = await Assert.ThrowsAsync<Confluent.SchemaRegistry.SchemaRegistryException>(() => sink.SchemaRegistry!.GetSchemaAsync(1));
+        Assert.Equal(40403, error.ErrorCode);
+        Assert.Equal(1, Volatile.Read(ref requests));
+    }
+
+    [Theory]
+    [InlineData("{ auto.register.schemas: false }", false, false)] // the Java serializer's and Kafka Connect's spelling
+    [InlineData("{ auto.register.schemas: false, use.latest.version: true }", false, true)]
+    [InlineData("{ avro.serializer.auto.register.schemas: false }", false, false)] // the .NET serializer's
+    [InlineData("{ basic.auth.user.info: 'cdc:hunter2' }", true, false)] // Confluent's default: register
+    public async Task An_avro_sink_can_look_its_schema_up_instead_of_registering_it(string settings, bool autoRegister, bool useLatest)
+    {
+        // Registries where CI registers the schemas and producers may only read refuse every registration (40301).
+        await using var sink = CreateSink(settings);
+        var serializer = sink.AvroSerializer;
+        Assert.Equal(autoRegister, serializer.AutoRegisterSchemas);
+        Assert.Equal(useLatest, serializer.UseLatestVersion ?? false);
+    }
+
+    [Theory]
+    [InlineData("{ use.latest.version: true }", "needs auto.register.schemas: false")]
+    [InlineData("{ auto.register.schemas: nope }", "must be true or false, not 'nope'")]
+    public void Avro_serializer_settings_that_cannot_work_name_their_line(string settings, string why)
+    {
+        var error = Assert.Throws<ConfigurationException>(() => CreateSink(settings));
+        Assert.Contains("pipeline.yaml:9: sinks.0.kafka.schemaRegistry", error.Message, StringComparison.Ordinal);
+        Assert.Contains(why, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_negative_max_retries_names_its_line()
+    {
+        var error = Assert.Throws<ConfigurationException>(() => CreateSink("{ max.retries: -1 }"));
+        Assert.Contains("pipeline.yaml:9: sinks.0.kafka.schemaRegistry: max.retries", error.Message, StringComparison.Ordinal);
     }
 
     private static int FreePort()
@@ -73,6 +139,14 @@ public sealed class SchemaRegistrySettingsTests : IDisposable
         Assert.Contains("pipeline.yaml:9: sinks.0.kafka.schemaRegistry", error.Message, StringComparison.Ordinal);
         Assert.Contains("basic.auth.user.inf", error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("hunter2", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SASL_INHERIT_without_the_kafka_clients_sasl_credentials_says_where_they_belong()
+    {
+        var error = Assert.Throws<ConfigurationException>(() => CreateSink("{ basic.auth.credentials.source: SASL_INHERIT }", producer: "{ sasl.username: cdc }"));
+        Assert.Contains("pipeline.yaml:9: sinks.0.kafka.schemaRegistry", error.Message, StringComparison.Ordinal);
+        Assert.Contains("producer: has no sasl.password", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
