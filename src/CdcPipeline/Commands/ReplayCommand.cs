@@ -20,7 +20,7 @@ internal static class ReplayCommand
     public static Command Create()
     {
         var cluster = new KafkaTarget();
-        var group = new Option<string?>("--group") { Description = "the pipeline's consumer group (default: source.kafka.groupId of --config, else its pipeline name)" };
+        var group = new Option<string?>("--group") { Description = "the pipeline's consumer group (default: the group the source of --config joins: source.kafka.consumer group.id, else source.kafka.groupId, else the pipeline name)" };
         var topic = new Option<string[]>("--topic") { Description = "a Debezium topic to replay; repeat it for several (default: every topic the pipeline of --config subscribes to)" };
         var to = new Option<string>("--to") { Description = "earliest | latest | offset:PARTITION:OFFSET | timestamp:ISO-8601", Required = true };
         var dryRun = new Option<bool>("--dry-run") { Description = "print old → new offsets per partition, change nothing" };
@@ -44,11 +44,7 @@ internal static class ReplayCommand
                 return KafkaTarget.Unusable;
             }
 
-            // The group the pipeline's source joins: source.kafka.groupId, else the pipeline's name.
-            var groupId = parse.GetValue(group)
-                ?? (resolved.Pipeline is { } pipeline && pipeline.Root.GetSection("source:kafka").Exists()
-                    ? KafkaSourceOptions.EffectiveGroupId(pipeline.Root["source:kafka:groupId"], pipeline.Options.Name)
-                    : null);
+            var groupId = parse.GetValue(group) ?? GroupOf(resolved.Pipeline);
             if (string.IsNullOrWhiteSpace(groupId))
             {
                 await Console.Error.WriteLineAsync("replay: which consumer group? give --group, or --config of a pipeline with a kafka source").ConfigureAwait(false);
@@ -66,6 +62,20 @@ internal static class ReplayCommand
             return await RunAsync(admin, resolved.Servers, groupId, topics, target, parse.GetValue(dryRun), Console.Out, Console.Error, cancellationToken, admin.ClientLog).ConfigureAwait(false);
         });
         return command;
+    }
+
+    /// <summary>
+    /// The consumer group the configured Kafka source joins (<c>group.id</c> under <c>source.kafka.consumer</c>, else
+    /// <c>source.kafka.groupId</c>, else the pipeline's name); null without a Kafka source.
+    /// </summary>
+    internal static string? GroupOf(PipelineConfiguration? pipeline)
+    {
+        if (pipeline?.Root.GetSection("source:kafka") is not { } section || !section.Exists())
+        {
+            return null;
+        }
+
+        return ConfigBinding.Bind<KafkaSourceOptions>(section, pipeline.Locations).JoinedGroupId(pipeline.Options.Name);
     }
 
     /// <summary>The topics (or anchored patterns) the configured Kafka source subscribes to; none without one.</summary>

@@ -2,6 +2,7 @@ using CdcPipeline.Commands;
 using CdcPipeline.Core.Configuration;
 using CdcPipeline.IntegrationTests.Support;
 using CdcPipeline.Kafka.Replay;
+using CdcPipeline.Kafka.Source;
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
 
@@ -129,6 +130,43 @@ public sealed class ReplayCommandTests(KafkaFixture kafka)
             ["legacy.public.tb_cust_mst", "legacy.public.tb_ord_mst", "legacy.public.tb_ord_dtl", "legacy.public.tb_aud_log", "__debezium-heartbeat.legacy", "legacy.transaction"],
             ReplayCommand.Subscription(sample));
         Assert.Empty(ReplayCommand.Subscription(null));
+    }
+
+    [Fact]
+    public void With_a_config_the_replay_resets_the_group_the_source_actually_joins()
+    {
+        // librdkafka settings under source.kafka.consumer win over the source's own: a group.id there is the group the
+        // running pipeline joins and commits to. Resetting source.kafka.groupId instead would report success, check the
+        // wrong group for active members, and the restarted pipeline would carry on from its old offsets.
+        var file = Path.Combine(Path.GetTempPath(), $"replay-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(file, """
+            name: legacy-orders
+            source:
+              kafka:
+                bootstrapServers: "localhost:9092"
+                groupId: cdc-translator
+                topics: [legacy.public.tb_ord_mst]
+                consumer: { group.id: cdc-translator-blue }
+            sinks:
+              - name: out
+                file: { path: out/events.jsonl }
+            """);
+        var withoutConsumerGroup = Path.Combine(Path.GetTempPath(), $"replay-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(withoutConsumerGroup, File.ReadAllText(file).Replace("    consumer: { group.id: cdc-translator-blue }\n", "", StringComparison.Ordinal));
+        try
+        {
+            var pipeline = PipelineConfiguration.Load(file);
+            var source = ConfigBinding.Bind<KafkaSourceOptions>(pipeline.Root.GetSection("source:kafka"), pipeline.Locations);
+            Assert.Equal("cdc-translator-blue", KafkaSourceFactory.BuildConsumerConfig(source, pipeline.Options.Name).GroupId);
+            Assert.Equal("cdc-translator-blue", ReplayCommand.GroupOf(pipeline));
+            Assert.Equal("cdc-translator", ReplayCommand.GroupOf(PipelineConfiguration.Load(withoutConsumerGroup)));
+            Assert.Null(ReplayCommand.GroupOf(null));
+        }
+        finally
+        {
+            File.Delete(file);
+            File.Delete(withoutConsumerGroup);
+        }
     }
 
     [Fact]
