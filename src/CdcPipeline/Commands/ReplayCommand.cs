@@ -94,6 +94,20 @@ internal static class ReplayCommand
     /// table's topic with its first change) is skipped when there are others.</param>
     public static async Task<int> RunAsync(IConsumerGroupAdmin admin, string servers, string group, IReadOnlyList<string> topics, ReplayTarget target, bool dryRun, TextWriter output, TextWriter errors, CancellationToken cancellationToken, ClientLogTail? clientLog = null)
     {
+        // A pattern that is no regular expression is a typo in --topic (or topicPattern): say so before asking the cluster.
+        foreach (var pattern in topics.Where(IsPattern))
+        {
+            try
+            {
+                _ = TopicRegex(pattern);
+            }
+            catch (ArgumentException e)
+            {
+                await errors.WriteLineAsync($"replay: topic pattern '{pattern}' is not a valid regular expression: {e.Message}").ConfigureAwait(false);
+                return KafkaTarget.Unusable;
+            }
+        }
+
         var planner = new ReplayPlanner(admin);
         var plans = new List<(string Topic, IReadOnlyList<ReplayPlan> Plan)>();
         try
@@ -171,6 +185,8 @@ internal static class ReplayCommand
 
     private static bool IsPattern(string topic) => topic.StartsWith('^');
 
+    private static Regex TopicRegex(string pattern) => new(pattern, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
+
     /// <summary>Topic names as given, patterns (<c>^…</c>) replaced by the <paramref name="existing"/> topics they match; a pattern that matches none is refused.</summary>
     private static List<string> Expand(IReadOnlyList<string> topics, IReadOnlySet<string>? existing)
     {
@@ -183,7 +199,7 @@ internal static class ReplayCommand
                 continue;
             }
 
-            var pattern = new Regex(topic, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
+            var pattern = TopicRegex(topic);
             var matched = existing!.Order(StringComparer.Ordinal)
                 .Where(t => !t.StartsWith("__consumer_offsets", StringComparison.Ordinal) && !t.StartsWith("__transaction_state", StringComparison.Ordinal) && pattern.IsMatch(t))
                 .ToList();

@@ -123,6 +123,18 @@ public sealed class ReplayCommandTests(KafkaFixture kafka)
     }
 
     [Fact]
+    public async Task A_topic_pattern_that_is_no_regular_expression_is_an_error_naming_it_not_a_crash()
+    {
+        var admin = new FakeAdmin();
+        var (code, output, errors) = await Run(admin, "earliest", dryRun: false, "^legacy\\.(public\\..*");
+
+        Assert.Equal(2, code);
+        Assert.Empty(output);
+        Assert.StartsWith("replay: topic pattern '^legacy\\.(public\\..*' is not a valid regular expression: ", errors, StringComparison.Ordinal);
+        Assert.Empty(admin.AlteredByTopic);
+    }
+
+    [Fact]
     public void Without_topic_options_a_replay_covers_everything_the_configured_pipeline_subscribes_to()
     {
         var sample = PipelineConfiguration.Load(Path.Combine(KafkaRecords.RepositoryRoot, "samples", "legacy-orders", "pipeline.kafka.yaml"));
