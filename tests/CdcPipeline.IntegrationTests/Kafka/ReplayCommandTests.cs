@@ -36,6 +36,11 @@ public sealed class ReplayCommandTests(KafkaFixture kafka)
         }
     }
 
+    private sealed class FixedClock(DateTimeOffset now) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => now;
+    }
+
     private static async Task<(int Code, string Out, string Err)> Run(FakeAdmin admin, string to, bool dryRun, params string[] topics)
     {
         using var output = new StringWriter();
@@ -200,6 +205,32 @@ public sealed class ReplayCommandTests(KafkaFixture kafka)
     {
         var error = Assert.Throws<FormatException>(() => ReplayTarget.Parse(to));
         Assert.Contains(to.Split(':').Last(), error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_timestamp_in_the_future_is_refused_instead_of_skipping_every_partition_to_its_end()
+    {
+        // No record is at or after a time still to come: OffsetsForTimes finds none, and the group would move to the end of
+        // every partition, past the changes the stopped pipeline had not read (a wrong year, or local time read as UTC).
+        var admin = new FakeAdmin();
+        var (code, output, errors) = await Run(admin, "timestamp:2999-01-01T00:00:00Z", dryRun: false);
+
+        Assert.Equal(3, code);
+        Assert.Empty(output);
+        Assert.Contains("timestamp 2999-01-01T00:00:00Z is in the future (it is now ", errors, StringComparison.Ordinal);
+        Assert.Contains("'t' has no record at or after it", errors, StringComparison.Ordinal);
+        Assert.Contains("--to latest", errors, StringComparison.Ordinal);
+        Assert.Null(admin.Altered);
+    }
+
+    [Fact]
+    public async Task A_timestamp_a_little_ahead_of_this_machines_clock_is_planned_when_the_brokers_have_records_after_it()
+    {
+        // The record timestamps are the producers' clocks (Kafka Connect's): one running ahead of this machine's wrote records
+        // "in the future". Found by the brokers, they are a replay point like any other.
+        var now = new FixedClock(FakeAdmin.Start.AddMinutes(10));
+        var plan = await new ReplayPlanner(new FakeAdmin(), now).PlanAsync("g", "t", ReplayTarget.Parse("timestamp:2024-03-01T08:30:00Z"), TestContext.Current.CancellationToken);
+        Assert.All(plan, p => Assert.Equal(130, p.To));
     }
 
     [Fact]
