@@ -22,7 +22,7 @@ internal static class ReplayCommand
         var cluster = new KafkaTarget();
         var group = new Option<string?>("--group") { Description = "the pipeline's consumer group (default: the group the source of --config joins: source.kafka.consumer group.id, else source.kafka.groupId, else the pipeline name)" };
         var topic = new Option<string[]>("--topic") { Description = "a Debezium topic to replay; repeat it for several (default: every topic the pipeline of --config subscribes to)" };
-        var to = new Option<string>("--to") { Description = "earliest | latest | offset:PARTITION:OFFSET | timestamp:ISO-8601", Required = true };
+        var to = new Option<string>("--to") { Description = "earliest | latest | offset:PARTITION:OFFSET | timestamp:ISO-8601 with its zone (2024-03-01T08:00:00Z, 2024-03-01T10:00:00+02:00)", Required = true };
         var dryRun = new Option<bool>("--dry-run") { Description = "print old → new offsets per partition, change nothing" };
         var command = new Command("replay", "Reset a stopped pipeline's consumer group to earliest, latest, an offset or a time.") { group, topic, to, dryRun };
         cluster.AddTo(command);

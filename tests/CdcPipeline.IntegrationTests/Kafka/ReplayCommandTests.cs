@@ -207,6 +207,19 @@ public sealed class ReplayCommandTests(KafkaFixture kafka)
         Assert.Contains(to.Split(':').Last(), error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("timestamp:2024-03-01T08:00:00", "timestamp:2024-03-01T08:00:00Z")]
+    [InlineData("timestamp:2024-03-01T08:00:00.250", "timestamp:2024-03-01T08:00:00Z")]
+    [InlineData("timestamp:2024-03-01", "timestamp:2024-03-01T00:00:00Z")]
+    public void A_timestamp_without_a_time_zone_is_refused_rather_than_guessed(string to, string suggested)
+    {
+        // Kafka's kafka-consumer-groups --to-datetime reads a time without zone as the machine's local time; taking it as UTC
+        // instead moved the group by the operator's UTC offset: hours of changes skipped or delivered again.
+        var error = Assert.Throws<FormatException>(() => ReplayTarget.Parse(to));
+        Assert.Contains("has no time zone", error.Message, StringComparison.Ordinal);
+        Assert.Contains(suggested, error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_timestamp_in_the_future_is_refused_instead_of_skipping_every_partition_to_its_end()
     {
