@@ -44,14 +44,26 @@ internal static class ReplayCommand
                 return KafkaTarget.Unusable;
             }
 
-            var groupId = parse.GetValue(group) ?? GroupOf(resolved.Pipeline);
+            string? groupId;
+            IReadOnlyList<string> topics;
+            try
+            {
+                groupId = parse.GetValue(group) ?? GroupOf(resolved.Pipeline);
+                topics = parse.GetValue(topic) is { Length: > 0 } given ? given : Subscription(resolved.Pipeline);
+            }
+            catch (ConfigurationException e)
+            {
+                // source.kafka as the pipeline would refuse it at start-up: the file, the line, the key and why.
+                await Console.Error.WriteLineAsync($"replay: {e.Message}").ConfigureAwait(false);
+                return KafkaTarget.Unusable;
+            }
+
             if (string.IsNullOrWhiteSpace(groupId))
             {
                 await Console.Error.WriteLineAsync("replay: which consumer group? give --group, or --config of a pipeline with a kafka source").ConfigureAwait(false);
                 return KafkaTarget.Unusable;
             }
 
-            IReadOnlyList<string> topics = parse.GetValue(topic) is { Length: > 0 } given ? given : Subscription(resolved.Pipeline);
             if (topics.Count == 0)
             {
                 await Console.Error.WriteLineAsync("replay: which topic? give --topic (repeat it for several), or --config with source.kafka topics, topicPattern or debezium tables").ConfigureAwait(false);
