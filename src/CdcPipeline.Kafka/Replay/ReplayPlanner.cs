@@ -8,8 +8,11 @@ namespace CdcPipeline.Kafka.Replay;
 /// anyway). Stop the pipeline, replay, start it again. Deterministic event ids make the re-run safe for
 /// downstream de-duplication: the same records produce the same ids.
 /// </summary>
-public sealed class ReplayPlanner(IConsumerGroupAdmin admin)
+/// <param name="time">The clock a <c>timestamp:</c> target is compared with (default: the system's).</param>
+public sealed class ReplayPlanner(IConsumerGroupAdmin admin, TimeProvider? time = null)
 {
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
     public async Task<IReadOnlyList<ReplayPlan>> PlanAsync(string group, string topic, ReplayTarget target, CancellationToken cancellationToken)
     {
         var members = await admin.ActiveMembersAsync(group, cancellationToken).ConfigureAwait(false);
@@ -35,6 +38,18 @@ public sealed class ReplayPlanner(IConsumerGroupAdmin admin)
         IReadOnlyDictionary<int, long>? byTime = target.Kind == ReplayTargetKind.Timestamp
             ? await admin.OffsetsForTimeAsync(topic, selected, target.Timestamp!.Value, cancellationToken).ConfigureAwait(false)
             : null;
+        if (byTime is not null && target.Timestamp!.Value > _time.GetUtcNow() && selected.All(p => byTime[p] >= marks[p].High))
+        {
+            // No record is at or after a time still to come (the brokers were asked: a producer's clock ahead of this machine's
+            // would have shown up): every partition would move to its end, past the changes the stopped pipeline has not read
+            // yet. A skip, not a replay - most likely a wrong year or time zone.
+            var asked = target.Timestamp.Value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture);
+            var now = _time.GetUtcNow().UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+            throw new ReplayRefusedException(
+                $"timestamp {asked} is in the future (it is now {now}) and '{topic}' has no record at or after it: every partition would skip to its end, "
+                + "past the changes the group has not read yet. Check the date and the time zone; to skip to the end on purpose, use --to latest");
+        }
+
         var plan = new List<ReplayPlan>();
         foreach (var p in selected.Order())
         {

@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace CdcPipeline.Kafka.Replay;
 
-/// <summary>Where <c>replay --to</c> moves a group: <c>earliest</c>, <c>latest</c>, <c>offset:P:N</c> (partition P to offset N) or <c>timestamp:ISO</c>.</summary>
+/// <summary>Where <c>replay --to</c> moves a group: <c>earliest</c>, <c>latest</c>, <c>offset:P:N</c> (partition P to offset N) or <c>timestamp:ISO</c> (with its zone: Z or an offset).</summary>
 public sealed record ReplayTarget(ReplayTargetKind Kind, int? Partition = null, long? Offset = null, DateTimeOffset? Timestamp = null)
 {
     public static ReplayTarget Parse(string text)
@@ -35,6 +35,14 @@ public sealed record ReplayTarget(ReplayTargetKind Kind, int? Partition = null, 
             var iso = text["timestamp:".Length..];
             if (DateTimeOffset.TryParse(iso, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var ts))
             {
+                // Without a zone the time is ambiguous: Kafka's own kafka-consumer-groups --to-datetime reads it as the machine's
+                // local time, this command read it as UTC. A guess an hour or two off skips (or repeats) that much of the history.
+                if (DateTime.TryParse(iso, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var local) && local.Kind == DateTimeKind.Unspecified)
+                {
+                    throw new FormatException(
+                        $"'{iso}' has no time zone: add Z for UTC or the offset it was written in, e.g. timestamp:{local:yyyy-MM-dd'T'HH:mm:ss}Z or timestamp:{local:yyyy-MM-dd'T'HH:mm:ss}+02:00");
+                }
+
                 return new ReplayTarget(ReplayTargetKind.Timestamp, Timestamp: ts);
             }
 

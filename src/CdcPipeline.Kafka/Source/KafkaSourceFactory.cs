@@ -82,7 +82,7 @@ public sealed class KafkaSourceFactory : ISourceFactory
         var config = new ConsumerConfig
         {
             BootstrapServers = options.BootstrapServers,
-            GroupId = KafkaSourceOptions.EffectiveGroupId(options.GroupId, pipelineName),
+            GroupId = options.JoinedGroupId(pipelineName),
             ClientId = pipelineName + "-source",
             AutoOffsetReset = Enum.Parse<AutoOffsetReset>(options.AutoOffsetReset, ignoreCase: true),
             EnableAutoCommit = true,

@@ -15,6 +15,16 @@ public sealed class KafkaSourceOptions
     public static string EffectiveGroupId(string? groupId, string pipelineName) =>
         string.IsNullOrWhiteSpace(groupId) ? pipelineName : groupId;
 
+    /// <summary>
+    /// The consumer group the source's consumer actually joins: librdkafka's <c>group.id</c> under <see cref="Consumer"/> when
+    /// given there (the consumer settings win over ours, so it is the group the source commits to), else
+    /// <see cref="EffectiveGroupId(string?, string)"/>. <c>replay</c> must reset this group, not a name the source never uses.
+    /// </summary>
+    public string JoinedGroupId(string pipelineName) =>
+        Consumer?.FirstOrDefault(kv => string.Equals(kv.Key, "group.id", StringComparison.OrdinalIgnoreCase)).Value is { } consumerGroup && !string.IsNullOrWhiteSpace(consumerGroup)
+            ? consumerGroup
+            : EffectiveGroupId(GroupId, pipelineName);
+
     public List<string>? Topics { get; set; }
 
     /// <summary>A regular expression over topic names; librdkafka treats a subscription starting with <c>^</c> as a pattern.</summary>

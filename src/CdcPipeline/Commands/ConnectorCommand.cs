@@ -33,14 +33,25 @@ internal static class ConnectorCommand
     {
         var config = ConfigOption(required: true);
         var format = FormatOption();
-        var command = new Command("render", "Print the connector configuration JSON (the body of PUT /connectors/{name}/config).") { config, format };
+        var command = new Command("render", "Print the connector configuration JSON (the body of PUT /connectors/{name}/config; a literal secret shows as [hidden]).") { config, format };
         command.SetAction(async (parse, _) =>
         {
             var (output, error) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
             try
             {
                 var (_, json) = Build(parse.GetValue(config)!, parse.GetValue(format));
-                await output.WriteLineAsync(json.ToJsonString(new JsonSerializerOptions { WriteIndented = true })).ConfigureAwait(false);
+
+                // The output goes to terminals, CI logs and files in the repository (connector-config/*.json): a literal secret
+                // (a password, or ${VAR} that the pipeline config expanded to one) is not printed. apply sends it as it is.
+                var shown = (JsonObject)ConnectorSecrets.Redact(json)!;
+                await output.WriteLineAsync(shown.ToJsonString(new JsonSerializerOptions { WriteIndented = true })).ConfigureAwait(false);
+                var hidden = json.Where(p => !JsonNode.DeepEquals(p.Value, shown[p.Key])).Select(p => p.Key).ToList();
+                if (hidden.Count > 0)
+                {
+                    await error.WriteLineAsync($"connector render: {string.Join(", ", hidden)}: a literal secret, printed as {ConnectorSecrets.Hidden} ('connector apply' sends the value itself). "
+                        + "Write it as a reference Connect resolves, ${env:VAR} or ${file:PATH:KEY}, so that neither this output nor Connect's config topic carries it.").ConfigureAwait(false);
+                }
+
                 return 0;
             }
             catch (ConfigurationException e)

@@ -20,9 +20,9 @@ internal static class ReplayCommand
     public static Command Create()
     {
         var cluster = new KafkaTarget();
-        var group = new Option<string?>("--group") { Description = "the pipeline's consumer group (default: source.kafka.groupId of --config, else its pipeline name)" };
+        var group = new Option<string?>("--group") { Description = "the pipeline's consumer group (default: the group the source of --config joins: source.kafka.consumer group.id, else source.kafka.groupId, else the pipeline name)" };
         var topic = new Option<string[]>("--topic") { Description = "a Debezium topic to replay; repeat it for several (default: every topic the pipeline of --config subscribes to)" };
-        var to = new Option<string>("--to") { Description = "earliest | latest | offset:PARTITION:OFFSET | timestamp:ISO-8601", Required = true };
+        var to = new Option<string>("--to") { Description = "earliest | latest | offset:PARTITION:OFFSET | timestamp:ISO-8601 with its zone (2024-03-01T08:00:00Z, 2024-03-01T10:00:00+02:00)", Required = true };
         var dryRun = new Option<bool>("--dry-run") { Description = "print old → new offsets per partition, change nothing" };
         var command = new Command("replay", "Reset a stopped pipeline's consumer group to earliest, latest, an offset or a time.") { group, topic, to, dryRun };
         cluster.AddTo(command);
@@ -44,18 +44,26 @@ internal static class ReplayCommand
                 return KafkaTarget.Unusable;
             }
 
-            // The group the pipeline's source joins: source.kafka.groupId, else the pipeline's name.
-            var groupId = parse.GetValue(group)
-                ?? (resolved.Pipeline is { } pipeline && pipeline.Root.GetSection("source:kafka").Exists()
-                    ? KafkaSourceOptions.EffectiveGroupId(pipeline.Root["source:kafka:groupId"], pipeline.Options.Name)
-                    : null);
+            string? groupId;
+            IReadOnlyList<string> topics;
+            try
+            {
+                groupId = parse.GetValue(group) ?? GroupOf(resolved.Pipeline);
+                topics = parse.GetValue(topic) is { Length: > 0 } given ? given : Subscription(resolved.Pipeline);
+            }
+            catch (ConfigurationException e)
+            {
+                // source.kafka as the pipeline would refuse it at start-up: the file, the line, the key and why.
+                await Console.Error.WriteLineAsync($"replay: {e.Message}").ConfigureAwait(false);
+                return KafkaTarget.Unusable;
+            }
+
             if (string.IsNullOrWhiteSpace(groupId))
             {
                 await Console.Error.WriteLineAsync("replay: which consumer group? give --group, or --config of a pipeline with a kafka source").ConfigureAwait(false);
                 return KafkaTarget.Unusable;
             }
 
-            IReadOnlyList<string> topics = parse.GetValue(topic) is { Length: > 0 } given ? given : Subscription(resolved.Pipeline);
             if (topics.Count == 0)
             {
                 await Console.Error.WriteLineAsync("replay: which topic? give --topic (repeat it for several), or --config with source.kafka topics, topicPattern or debezium tables").ConfigureAwait(false);
@@ -66,6 +74,20 @@ internal static class ReplayCommand
             return await RunAsync(admin, resolved.Servers, groupId, topics, target, parse.GetValue(dryRun), Console.Out, Console.Error, cancellationToken, admin.ClientLog).ConfigureAwait(false);
         });
         return command;
+    }
+
+    /// <summary>
+    /// The consumer group the configured Kafka source joins (<c>group.id</c> under <c>source.kafka.consumer</c>, else
+    /// <c>source.kafka.groupId</c>, else the pipeline's name); null without a Kafka source.
+    /// </summary>
+    internal static string? GroupOf(PipelineConfiguration? pipeline)
+    {
+        if (pipeline?.Root.GetSection("source:kafka") is not { } section || !section.Exists())
+        {
+            return null;
+        }
+
+        return ConfigBinding.Bind<KafkaSourceOptions>(section, pipeline.Locations).JoinedGroupId(pipeline.Options.Name);
     }
 
     /// <summary>The topics (or anchored patterns) the configured Kafka source subscribes to; none without one.</summary>
@@ -84,6 +106,20 @@ internal static class ReplayCommand
     /// table's topic with its first change) is skipped when there are others.</param>
     public static async Task<int> RunAsync(IConsumerGroupAdmin admin, string servers, string group, IReadOnlyList<string> topics, ReplayTarget target, bool dryRun, TextWriter output, TextWriter errors, CancellationToken cancellationToken, ClientLogTail? clientLog = null)
     {
+        // A pattern that is no regular expression is a typo in --topic (or topicPattern): say so before asking the cluster.
+        foreach (var pattern in topics.Where(IsPattern))
+        {
+            try
+            {
+                _ = TopicRegex(pattern);
+            }
+            catch (ArgumentException e)
+            {
+                await errors.WriteLineAsync($"replay: topic pattern '{pattern}' is not a valid regular expression: {e.Message}").ConfigureAwait(false);
+                return KafkaTarget.Unusable;
+            }
+        }
+
         var planner = new ReplayPlanner(admin);
         var plans = new List<(string Topic, IReadOnlyList<ReplayPlan> Plan)>();
         try
@@ -161,6 +197,8 @@ internal static class ReplayCommand
 
     private static bool IsPattern(string topic) => topic.StartsWith('^');
 
+    private static Regex TopicRegex(string pattern) => new(pattern, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
+
     /// <summary>Topic names as given, patterns (<c>^…</c>) replaced by the <paramref name="existing"/> topics they match; a pattern that matches none is refused.</summary>
     private static List<string> Expand(IReadOnlyList<string> topics, IReadOnlySet<string>? existing)
     {
@@ -173,7 +211,7 @@ internal static class ReplayCommand
                 continue;
             }
 
-            var pattern = new Regex(topic, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
+            var pattern = TopicRegex(topic);
             var matched = existing!.Order(StringComparer.Ordinal)
                 .Where(t => !t.StartsWith("__consumer_offsets", StringComparison.Ordinal) && !t.StartsWith("__transaction_state", StringComparison.Ordinal) && pattern.IsMatch(t))
                 .ToList();

@@ -288,6 +288,40 @@ public sealed class ConnectorCommandTests
     }
 
     [Fact]
+    public async Task Render_does_not_print_a_literal_password_and_says_how_to_reference_it()
+    {
+        // render's output lands on terminals, in CI logs and in connector-config/*.json (the README has it redirected there).
+        // A password written as ${VAR} in the pipeline config is expanded by the config loader: a literal by the time it renders.
+        const string secret = "Pa55-from-the-environment";
+        var sample = File.ReadAllText(SampleConfig);
+        var file = Path.Combine(Path.GetTempPath(), $"connector-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(file, sample.Replace("${env:CDC_DB_PASSWORD}", "${CDC_RENDER_TEST_PASSWORD}", StringComparison.Ordinal));
+        Environment.SetEnvironmentVariable("CDC_RENDER_TEST_PASSWORD", secret);
+        try
+        {
+            var literal = await Cli.RunAsync("connector", "render", "--config", file);
+            var referenced = await Cli.RunAsync("connector", "render", "--config", SampleConfig);
+
+            Assert.Equal(0, literal.Code);
+            Assert.DoesNotContain(secret, literal.Stdout + literal.Stderr, StringComparison.Ordinal);
+            Assert.Equal(ConnectorSecrets.Hidden, JsonNode.Parse(literal.Stdout)!["database.password"]!.GetValue<string>());
+            Assert.Equal("cdc", JsonNode.Parse(literal.Stdout)!["database.user"]!.GetValue<string>());
+            Assert.Contains("connector render: database.password: a literal secret", literal.Stderr, StringComparison.Ordinal);
+            Assert.Contains("${env:VAR}", literal.Stderr, StringComparison.Ordinal);
+
+            // A config-provider reference is no secret: rendered as it is, silently.
+            Assert.Equal(0, referenced.Code);
+            Assert.Equal("${env:CDC_DB_PASSWORD}", JsonNode.Parse(referenced.Stdout)!["database.password"]!.GetValue<string>());
+            Assert.Equal("", referenced.Stderr);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("CDC_RENDER_TEST_PASSWORD", null);
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public async Task Credentials_in_the_Connect_URL_are_sent_as_basic_auth_and_never_printed()
     {
         // A Connect worker behind Confluent's BasicAuthSecurityRestExtension (or a proxy) wants HTTP basic auth; curl takes

@@ -94,6 +94,29 @@ public sealed class KafkaCommandProcessTests(KafkaFixture kafka) : IDisposable
         }
     }
 
+    [Fact]
+    public async Task Replay_with_a_config_whose_kafka_source_is_invalid_names_the_line_and_the_key_not_a_stack_trace()
+    {
+        var invalid = Write("invalid-source.yaml", $$"""
+            name: k
+            source:
+              kafka:
+                bootstrapServers: "{{kafka.BootstrapServers}}"
+                autoOffsetReset: beginning
+                topics: [t]
+            sinks:
+              - name: out
+                file: { path: out/events.jsonl }
+            """);
+
+        var (code, log) = await RunAsync([], "replay", "--config", invalid, "--to", "earliest", "--dry-run");
+
+        Assert.Equal(2, code);
+        Assert.Contains($"replay: {invalid}:5: source.kafka.autoOffsetReset: must be earliest, latest or error", log, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", log, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", log, StringComparison.Ordinal);
+    }
+
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     private Dictionary<string, string> Environment(string deadLetterTopic) => new()

@@ -2,6 +2,7 @@ using CdcPipeline.Commands;
 using CdcPipeline.Core.Configuration;
 using CdcPipeline.IntegrationTests.Support;
 using CdcPipeline.Kafka.Replay;
+using CdcPipeline.Kafka.Source;
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
 
@@ -33,6 +34,11 @@ public sealed class ReplayCommandTests(KafkaFixture kafka)
             AlteredByTopic[topic] = Altered;
             return Task.CompletedTask;
         }
+    }
+
+    private sealed class FixedClock(DateTimeOffset now) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => now;
     }
 
     private static async Task<(int Code, string Out, string Err)> Run(FakeAdmin admin, string to, bool dryRun, params string[] topics)
@@ -122,6 +128,18 @@ public sealed class ReplayCommandTests(KafkaFixture kafka)
     }
 
     [Fact]
+    public async Task A_topic_pattern_that_is_no_regular_expression_is_an_error_naming_it_not_a_crash()
+    {
+        var admin = new FakeAdmin();
+        var (code, output, errors) = await Run(admin, "earliest", dryRun: false, "^legacy\\.(public\\..*");
+
+        Assert.Equal(2, code);
+        Assert.Empty(output);
+        Assert.StartsWith("replay: topic pattern '^legacy\\.(public\\..*' is not a valid regular expression: ", errors, StringComparison.Ordinal);
+        Assert.Empty(admin.AlteredByTopic);
+    }
+
+    [Fact]
     public void Without_topic_options_a_replay_covers_everything_the_configured_pipeline_subscribes_to()
     {
         var sample = PipelineConfiguration.Load(Path.Combine(KafkaRecords.RepositoryRoot, "samples", "legacy-orders", "pipeline.kafka.yaml"));
@@ -129,6 +147,43 @@ public sealed class ReplayCommandTests(KafkaFixture kafka)
             ["legacy.public.tb_cust_mst", "legacy.public.tb_ord_mst", "legacy.public.tb_ord_dtl", "legacy.public.tb_aud_log", "__debezium-heartbeat.legacy", "legacy.transaction"],
             ReplayCommand.Subscription(sample));
         Assert.Empty(ReplayCommand.Subscription(null));
+    }
+
+    [Fact]
+    public void With_a_config_the_replay_resets_the_group_the_source_actually_joins()
+    {
+        // librdkafka settings under source.kafka.consumer win over the source's own: a group.id there is the group the
+        // running pipeline joins and commits to. Resetting source.kafka.groupId instead would report success, check the
+        // wrong group for active members, and the restarted pipeline would carry on from its old offsets.
+        var file = Path.Combine(Path.GetTempPath(), $"replay-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(file, """
+            name: legacy-orders
+            source:
+              kafka:
+                bootstrapServers: "localhost:9092"
+                groupId: cdc-translator
+                topics: [legacy.public.tb_ord_mst]
+                consumer: { group.id: cdc-translator-blue }
+            sinks:
+              - name: out
+                file: { path: out/events.jsonl }
+            """);
+        var withoutConsumerGroup = Path.Combine(Path.GetTempPath(), $"replay-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(withoutConsumerGroup, File.ReadAllText(file).Replace("    consumer: { group.id: cdc-translator-blue }\n", "", StringComparison.Ordinal));
+        try
+        {
+            var pipeline = PipelineConfiguration.Load(file);
+            var source = ConfigBinding.Bind<KafkaSourceOptions>(pipeline.Root.GetSection("source:kafka"), pipeline.Locations);
+            Assert.Equal("cdc-translator-blue", KafkaSourceFactory.BuildConsumerConfig(source, pipeline.Options.Name).GroupId);
+            Assert.Equal("cdc-translator-blue", ReplayCommand.GroupOf(pipeline));
+            Assert.Equal("cdc-translator", ReplayCommand.GroupOf(PipelineConfiguration.Load(withoutConsumerGroup)));
+            Assert.Null(ReplayCommand.GroupOf(null));
+        }
+        finally
+        {
+            File.Delete(file);
+            File.Delete(withoutConsumerGroup);
+        }
     }
 
     [Fact]
@@ -150,6 +205,45 @@ public sealed class ReplayCommandTests(KafkaFixture kafka)
     {
         var error = Assert.Throws<FormatException>(() => ReplayTarget.Parse(to));
         Assert.Contains(to.Split(':').Last(), error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("timestamp:2024-03-01T08:00:00", "timestamp:2024-03-01T08:00:00Z")]
+    [InlineData("timestamp:2024-03-01T08:00:00.250", "timestamp:2024-03-01T08:00:00Z")]
+    [InlineData("timestamp:2024-03-01", "timestamp:2024-03-01T00:00:00Z")]
+    public void A_timestamp_without_a_time_zone_is_refused_rather_than_guessed(string to, string suggested)
+    {
+        // Kafka's kafka-consumer-groups --to-datetime reads a time without zone as the machine's local time; taking it as UTC
+        // instead moved the group by the operator's UTC offset: hours of changes skipped or delivered again.
+        var error = Assert.Throws<FormatException>(() => ReplayTarget.Parse(to));
+        Assert.Contains("has no time zone", error.Message, StringComparison.Ordinal);
+        Assert.Contains(suggested, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_timestamp_in_the_future_is_refused_instead_of_skipping_every_partition_to_its_end()
+    {
+        // No record is at or after a time still to come: OffsetsForTimes finds none, and the group would move to the end of
+        // every partition, past the changes the stopped pipeline had not read (a wrong year, or local time read as UTC).
+        var admin = new FakeAdmin();
+        var (code, output, errors) = await Run(admin, "timestamp:2999-01-01T00:00:00Z", dryRun: false);
+
+        Assert.Equal(3, code);
+        Assert.Empty(output);
+        Assert.Contains("timestamp 2999-01-01T00:00:00Z is in the future (it is now ", errors, StringComparison.Ordinal);
+        Assert.Contains("'t' has no record at or after it", errors, StringComparison.Ordinal);
+        Assert.Contains("--to latest", errors, StringComparison.Ordinal);
+        Assert.Null(admin.Altered);
+    }
+
+    [Fact]
+    public async Task A_timestamp_a_little_ahead_of_this_machines_clock_is_planned_when_the_brokers_have_records_after_it()
+    {
+        // The record timestamps are the producers' clocks (Kafka Connect's): one running ahead of this machine's wrote records
+        // "in the future". Found by the brokers, they are a replay point like any other.
+        var now = new FixedClock(FakeAdmin.Start.AddMinutes(10));
+        var plan = await new ReplayPlanner(new FakeAdmin(), now).PlanAsync("g", "t", ReplayTarget.Parse("timestamp:2024-03-01T08:30:00Z"), TestContext.Current.CancellationToken);
+        Assert.All(plan, p => Assert.Equal(130, p.To));
     }
 
     [Fact]
