@@ -41,6 +41,15 @@ public static class ConnectorRenderer
         if (d.HeartbeatIntervalMs > 0 && !string.IsNullOrEmpty(d.HeartbeatTable))
         {
             config["heartbeat.action.query"] = $"INSERT INTO {d.HeartbeatTable} (id, ts) VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET ts = EXCLUDED.ts";
+            var heartbeat = d.HeartbeatTable.Contains('.', StringComparison.Ordinal) ? d.HeartbeatTable : "public." + d.HeartbeatTable;
+            if (string.Equals(d.PublicationAutocreateMode, "filtered", StringComparison.Ordinal) && !d.QualifiedTables().Contains(heartbeat, StringComparer.Ordinal))
+            {
+                // The query moves the slot on only if its write reaches the connector, i.e. if the table is published. In
+                // filtered mode Debezium publishes exactly table.include.list (and the signal table, which it adds itself,
+                // RelationalTableFilters): without this entry the heartbeat writes are never streamed and WAL piles up on a
+                // quiet database. Its changes go to a topic of their own, which the pipeline does not subscribe to.
+                config["table.include.list"] = tables + "," + IncludePattern(heartbeat);
+            }
         }
 
         if (!string.IsNullOrEmpty(d.SignalTable))

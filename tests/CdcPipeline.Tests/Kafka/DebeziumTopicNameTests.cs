@@ -37,4 +37,25 @@ public class DebeziumTopicNameTests
         Assert.Matches($"^(?:{patterns[0]})$", "public.tb_ord$mst");
         Assert.Matches($"^(?:{patterns[1]})$", "public.tb_ord_dtl");
     }
+
+    [Theory]
+    [InlineData("filtered", true)]
+    [InlineData("disabled", false)]
+    [InlineData("all_tables", false)]
+    public void In_filtered_mode_the_heartbeat_table_is_in_the_include_list_so_its_writes_are_published(string mode, bool listed)
+    {
+        // Debezium's filtered mode publishes exactly table.include.list: the heartbeat action query's writes to a table
+        // outside it are never streamed, so they cannot move the slot on, and WAL piles up on a quiet database.
+        var options = Options("tb_ord_mst");
+        options.HeartbeatIntervalMs = 10_000;
+        options.PublicationAutocreateMode = mode;
+
+        var config = ConnectorRenderer.Render(options, "json");
+        var patterns = config["table.include.list"]!.GetValue<string>().Split(',');
+
+        Assert.Contains("public.debezium_heartbeat", config["heartbeat.action.query"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal(listed, patterns.Any(p => System.Text.RegularExpressions.Regex.IsMatch("public.debezium_heartbeat", $"^(?:{p})$")));
+        Assert.Contains(patterns, p => System.Text.RegularExpressions.Regex.IsMatch("public.tb_ord_mst", $"^(?:{p})$"));
+        Assert.DoesNotContain("legacy.public.debezium_heartbeat", options.Topics());
+    }
 }
