@@ -21,6 +21,12 @@ public static class CloudEventJson
         "cdckind", "cdctarget", "cdcaggregate", "cdcrule", "cdcposition",
     };
 
+    /// <summary>
+    /// Whether <paramref name="name"/> is a CloudEvents context attribute (<c>id</c>, <c>type</c>, <c>time</c>, …) or one of
+    /// the routing extensions this pipeline sets itself (<c>cdckind</c>, …): names an event's own extension attributes may not take.
+    /// </summary>
+    public static bool IsReservedAttribute(string name) => ContextAttributes.Contains(name);
+
     public static void Write(Utf8JsonWriter writer, DomainEvent e)
     {
         writer.WriteStartObject();

@@ -103,6 +103,18 @@ public sealed class OutboxTranslatorTests
         Assert.Contains("header", error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("type:header")]
+    [InlineData("event_type:header:type")]
+    [InlineData("occurred_at:header:time")]
+    [InlineData("kind:header:cdckind")]
+    public void A_header_named_like_an_attribute_the_event_already_has_is_rejected_at_start_up(string placement)
+    {
+        var error = Assert.Throws<ArgumentException>(() => new OutboxTranslator("p", new OutboxOptions { AdditionalPlacement = [placement] }));
+        Assert.Contains(placement, error.Message, StringComparison.Ordinal);
+        Assert.Contains("alias", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void The_routing_translator_gives_outbox_rows_to_the_outbox_only_and_everything_else_to_the_other_translator()
     {

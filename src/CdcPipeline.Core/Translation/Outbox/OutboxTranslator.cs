@@ -187,6 +187,12 @@ public sealed partial class OutboxTranslator : IChangeTranslator
             throw new ArgumentException($"outbox.additionalPlacement entry '{entry}': '{header}' is not a CloudEvents extension name (lower-case letters and digits, at most 20); give an alias: '{parts[0]}:header:alias'");
         }
 
+        if (Json.CloudEventJson.IsReservedAttribute(header))
+        {
+            // As a header it would shadow the event's own attribute (a second ce_type), and the JSON form cannot carry it at all.
+            throw new ArgumentException($"outbox.additionalPlacement entry '{entry}': '{header}' is a CloudEvents attribute the event already has; give an alias: '{parts[0]}:header:alias'");
+        }
+
         return (parts[0], header);
     }
 
