@@ -95,7 +95,10 @@ public sealed class WebhookSink : ISink
     {
         byte[] body;
         var request = new HttpRequestMessage(HttpMethod.Post, _url);
-        if (_options.Mode == WebhookMode.Binary)
+        // A raw change (no rules) is not a structured CloudEvent: its JSON is the canonical change, which has no specversion
+        // or id. Labelled application/cloudevents+json, a CloudEvents receiver would reject it; in binary mode it is a valid
+        // event whose data is the change, so it always goes that way.
+        if (_options.Mode == WebhookMode.Binary || e.IsRawChange)
         {
             body = EventBodies.Data(e);
             request.Content = new ByteArrayContent(body);

@@ -1,6 +1,7 @@
 using System.Text;
 using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Sinks;
+using CdcPipeline.Core.Translation;
 using CdcPipeline.IntegrationTests.Support;
 using CdcPipeline.Sinks.Webhook;
 using CdcPipeline.Tests.Support;
@@ -67,6 +68,26 @@ public sealed class WebhookSinkTests
         Assert.Equal("/test", r.Header("ce-source"));
         Assert.Equal("""{"ord_no":"K7","ord_sts_cd":"PAID"}""", r.Text);
         Assert.True(WebhookSignature.Verify(Secret, r.Header(WebhookSignature.TimestampHeader)!, r.Header(WebhookSignature.SignatureHeader)!, r.Body));
+    }
+
+    [Fact]
+    public async Task A_raw_change_goes_in_binary_mode_even_when_structured_is_configured()
+    {
+        await using var receiver = new WebhookReceiver();
+        await using var sink = Sink(receiver);
+        var raw = new List<DomainEvent>();
+        new PassthroughTranslator("p").Translate(InMemoryChangeSource.Change(3, "K3", "PAID"), raw);
+        var e = Assert.Single(raw);
+
+        await sink.DeliverAsync([e], TestContext.Current.CancellationToken);
+
+        // The canonical change JSON has no specversion or id: labelled application/cloudevents+json, no CloudEvents receiver could read it.
+        var r = Assert.Single(receiver.Requests);
+        Assert.StartsWith("application/json", r.Header("Content-Type"));
+        Assert.Equal("1.0", r.Header("ce-specversion"));
+        Assert.Equal(e.Id, r.Header("ce-id"));
+        Assert.Equal(DomainEvent.RawChangeType, r.Header("ce-type"));
+        Assert.Equal(EventJson.Serialize(e), r.Text);
     }
 
     [Fact]
