@@ -136,7 +136,9 @@ public sealed class WebhookSink : ISink
     {
         foreach (var c in value)
         {
-            if (c is < ' ' or > '~' or '%' or '"')
+            // CloudEvents HTTP binding 3.1.3.2: space, '"', '%' and anything outside printable ASCII are percent-encoded
+            // (an unencoded leading or trailing space would be lost: HTTP strips it from a header value).
+            if (c is <= ' ' or > '~' or '%' or '"')
             {
                 return Uri.EscapeDataString(value);
             }

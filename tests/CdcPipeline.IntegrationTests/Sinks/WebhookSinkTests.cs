@@ -71,6 +71,20 @@ public sealed class WebhookSinkTests
     }
 
     [Fact]
+    public async Task Binary_mode_percent_encodes_spaces_in_header_values()
+    {
+        await using var receiver = new WebhookReceiver();
+        await using var sink = Sink(receiver, WebhookMode.Binary);
+        var e = SinkHarness.Event(8, " K 8 ", "PAID");
+
+        await sink.DeliverAsync([e], TestContext.Current.CancellationToken);
+
+        var r = Assert.Single(receiver.Requests);
+        Assert.Equal("%20K%208%20", r.Header("ce-subject"));
+        Assert.Equal(" K 8 ", Uri.UnescapeDataString(r.Header("ce-subject")!));
+    }
+
+    [Fact]
     public async Task A_raw_change_goes_in_binary_mode_even_when_structured_is_configured()
     {
         await using var receiver = new WebhookReceiver();
