@@ -34,7 +34,9 @@ public static class CloudEventJson
         writer.WriteString("id"u8, e.Id);
         writer.WriteString("source"u8, e.Source);
         writer.WriteString("type"u8, e.Type);
-        if (e.Subject is not null)
+        // CloudEvents: subject, if present, MUST be a non-empty string. An empty key (a blank CHAR, '') stays the Kafka key,
+        // so its events keep their partition and order, but is no subject.
+        if (!string.IsNullOrEmpty(e.Subject))
         {
             writer.WriteString("subject"u8, e.Subject);
         }

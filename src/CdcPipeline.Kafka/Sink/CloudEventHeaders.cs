@@ -24,7 +24,7 @@ public static class CloudEventHeaders
             { "ce_type", Encoding.UTF8.GetBytes(e.Type) },
             { "ce_source", Encoding.UTF8.GetBytes(e.Source) },
         };
-        if (e.Subject is { } subject)
+        if (e.Subject is { Length: > 0 } subject) // CloudEvents: a subject is never empty (see CloudEventJson.Write)
         {
             headers.Add("ce_subject", Encoding.UTF8.GetBytes(subject));
         }

@@ -18,7 +18,7 @@ public static class EventAttributes
         yield return new("id", e.Id);
         yield return new("source", e.Source);
         yield return new("type", e.Type);
-        if (e.Subject is { } subject)
+        if (e.Subject is { Length: > 0 } subject) // CloudEvents: a subject is never empty (see CloudEventJson.Write)
         {
             yield return new("subject", subject);
         }

@@ -15,7 +15,7 @@ namespace CdcPipeline.Tests.Sinks;
 /// </summary>
 public sealed class CloudEventBindingTests
 {
-    private static DomainEvent Event()
+    private static DomainEvent Event(string subject = "1000001")
     {
         var change = Change(ChangeOperation.Create, "outbox", after: Order("P"), commitLsn: 99, index: 1);
         return new DomainEvent
@@ -23,7 +23,7 @@ public sealed class CloudEventBindingTests
             Id = EventIds.For(change.Position, "orders#OrderPlaced"),
             Type = "OrderPlaced",
             Source = "/cdcpipeline/legacy-orders/public.outbox",
-            Subject = "1000001",
+            Subject = subject,
             AggregateType = "Order",
             Time = new UtcTimestamp(1_704_189_600_123_456).ToDateTimeOffset(),
             Kind = DomainEventKind.Command,
@@ -63,5 +63,17 @@ public sealed class CloudEventBindingTests
         var attributes = EventAttributes.Of(e).ToDictionary(a => a.Key, a => a.Value, StringComparer.Ordinal);
 
         Assert.Equal(StructuredAttributes(e).OrderBy(a => a.Key), attributes.OrderBy(a => a.Key));
+    }
+
+    [Fact]
+    public void An_empty_aggregate_key_is_no_subject_in_any_form()
+    {
+        // A blank CHAR key (or '') gives the subject "": CloudEvents requires a subject, if present, to be non-empty.
+        var e = Event(subject: "");
+
+        Assert.False(JsonDocument.Parse(EventJson.Serialize(e)).RootElement.TryGetProperty("subject", out _));
+        Assert.DoesNotContain(CloudEventHeaders.For(e, CloudEventHeaders.JsonContentType), h => h.Key == "ce_subject");
+        Assert.DoesNotContain(EventAttributes.Of(e), a => a.Key == "subject");
+        Assert.Null(CloudEventAvro.ToRecord(e)["subject"]);
     }
 }
