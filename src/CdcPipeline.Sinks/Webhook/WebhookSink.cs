@@ -100,9 +100,16 @@ public sealed class WebhookSink : ISink
         // event whose data is the change, so it always goes that way.
         if (_options.Mode == WebhookMode.Binary || e.IsRawChange)
         {
-            body = EventBodies.Data(e);
+            // An event without data (an outbox row with a null payload) has an empty body and no content type, as the
+            // structured form has no data member: a JSON "null" body would be data the event does not have.
+            var hasData = e.IsRawChange || e.Data is not null;
+            body = hasData ? EventBodies.Data(e) : [];
             request.Content = new ByteArrayContent(body);
-            request.Content.Headers.ContentType = JsonType;
+            if (hasData)
+            {
+                request.Content.Headers.ContentType = JsonType;
+            }
+
             foreach (var (name, value) in EventAttributes.Of(e))
             {
                 // Header values must be ASCII; the binding percent-encodes anything else.

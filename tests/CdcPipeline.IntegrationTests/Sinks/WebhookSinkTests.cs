@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json;
 using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.Core.Translation;
@@ -82,6 +83,33 @@ public sealed class WebhookSinkTests
         var r = Assert.Single(receiver.Requests);
         Assert.Equal("%20K%208%20", r.Header("ce-subject"));
         Assert.Equal(" K 8 ", Uri.UnescapeDataString(r.Header("ce-subject")!));
+    }
+
+    [Fact]
+    public async Task Binary_mode_sends_an_event_without_data_with_an_empty_body()
+    {
+        await using var receiver = new WebhookReceiver();
+        await using var sink = Sink(receiver, WebhookMode.Binary);
+        var withData = SinkHarness.Event(9, "K9", "PAID");
+        var e = new DomainEvent
+        {
+            Id = withData.Id,
+            Type = withData.Type,
+            Source = withData.Source,
+            Subject = withData.Subject,
+            Position = withData.Position,
+            Change = withData.Change,
+            Data = null,
+        };
+
+        await sink.DeliverAsync([e], TestContext.Current.CancellationToken);
+
+        // The structured form of this event has no data member; binary mode must not invent a JSON null.
+        Assert.False(JsonDocument.Parse(EventJson.Serialize(e)).RootElement.TryGetProperty("data", out _));
+        var r = Assert.Single(receiver.Requests);
+        Assert.Equal(e.Id, r.Header("ce-id"));
+        Assert.Equal("", r.Text);
+        Assert.Null(r.Header("Content-Type"));
     }
 
     [Fact]
