@@ -95,6 +95,29 @@ public static class CloudEventJson
         }
     }
 
+    /// <summary>
+    /// Throws when the event carries an extension attribute no CloudEvents form can hold (an upper-case or empty name, a
+    /// reserved one). The runner checks every event a translator makes, so such an event is a translation failure (dead
+    /// lettered, the pipeline moves on) rather than an error every sink would meet, retry and, retrying forever, stall on.
+    /// </summary>
+    public static void CheckExtensions(DomainEvent e)
+    {
+        if (e.Extensions is { } extensions)
+        {
+            foreach (var name in extensions.Keys)
+            {
+                try
+                {
+                    CheckExtensionName(name);
+                }
+                catch (ArgumentException error)
+                {
+                    throw new ArgumentException($"event {e.Type} ({e.Id}){(e.RuleId is { } rule ? " of rule " + rule : "")}: {error.Message}", error);
+                }
+            }
+        }
+    }
+
     /// <summary>RFC 3339 in UTC with microseconds (PostgreSQL's precision): <c>2024-01-02T10:00:00.000000Z</c>.</summary>
     private static void WriteTime(Utf8JsonWriter writer, DateTimeOffset time)
     {
