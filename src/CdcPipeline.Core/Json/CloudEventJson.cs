@@ -21,6 +21,12 @@ public static class CloudEventJson
         "cdckind", "cdctarget", "cdcaggregate", "cdcrule", "cdcposition",
     };
 
+    /// <summary>
+    /// Whether <paramref name="name"/> is a CloudEvents context attribute (<c>id</c>, <c>type</c>, <c>time</c>, …) or one of
+    /// the routing extensions this pipeline sets itself (<c>cdckind</c>, …): names an event's own extension attributes may not take.
+    /// </summary>
+    public static bool IsReservedAttribute(string name) => ContextAttributes.Contains(name);
+
     public static void Write(Utf8JsonWriter writer, DomainEvent e)
     {
         writer.WriteStartObject();
@@ -28,7 +34,9 @@ public static class CloudEventJson
         writer.WriteString("id"u8, e.Id);
         writer.WriteString("source"u8, e.Source);
         writer.WriteString("type"u8, e.Type);
-        if (e.Subject is not null)
+        // CloudEvents: subject, if present, MUST be a non-empty string. An empty key (a blank CHAR, '') stays the Kafka key,
+        // so its events keep their partition and order, but is no subject.
+        if (!string.IsNullOrEmpty(e.Subject))
         {
             writer.WriteString("subject"u8, e.Subject);
         }
@@ -83,6 +91,29 @@ public static class CloudEventJson
             {
                 CheckExtensionName(name);
                 yield return new(name, value);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Throws when the event carries an extension attribute no CloudEvents form can hold (an upper-case or empty name, a
+    /// reserved one). The runner checks every event a translator makes, so such an event is a translation failure (dead
+    /// lettered, the pipeline moves on) rather than an error every sink would meet, retry and, retrying forever, stall on.
+    /// </summary>
+    public static void CheckExtensions(DomainEvent e)
+    {
+        if (e.Extensions is { } extensions)
+        {
+            foreach (var name in extensions.Keys)
+            {
+                try
+                {
+                    CheckExtensionName(name);
+                }
+                catch (ArgumentException error)
+                {
+                    throw new ArgumentException($"event {e.Type} ({e.Id}){(e.RuleId is { } rule ? " of rule " + rule : "")}: {error.Message}", error);
+                }
             }
         }
     }

@@ -179,6 +179,10 @@ public sealed class PipelineRunner
         try
         {
             _translator.Translate(change, events);
+            foreach (var e in events)
+            {
+                CloudEventJson.CheckExtensions(e);
+            }
         }
         catch (Exception e)
         {

@@ -36,7 +36,7 @@ public static class CloudEventAvro
         record.Add("id", e.Id);
         record.Add("source", e.Source);
         record.Add("type", e.Type);
-        record.Add("subject", e.Subject);
+        record.Add("subject", string.IsNullOrEmpty(e.Subject) ? null : e.Subject); // CloudEvents: a subject is never empty
         record.Add("time", e.Time?.UtcDateTime.ToString("yyyy'-'MM'-'dd'T'HH':'mm':'ss.ffffff'Z'", CultureInfo.InvariantCulture));
         record.Add("datacontenttype", "application/json");
         record.Add("data", e.IsRawChange ? CanonicalJson.Serialize(e.Change) : DataJson(e));

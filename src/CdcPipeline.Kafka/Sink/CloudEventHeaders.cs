@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Translation;
 using Confluent.Kafka;
 
@@ -23,7 +24,7 @@ public static class CloudEventHeaders
             { "ce_type", Encoding.UTF8.GetBytes(e.Type) },
             { "ce_source", Encoding.UTF8.GetBytes(e.Source) },
         };
-        if (e.Subject is { } subject)
+        if (e.Subject is { Length: > 0 } subject) // CloudEvents: a subject is never empty (see CloudEventJson.Write)
         {
             headers.Add("ce_subject", Encoding.UTF8.GetBytes(subject));
         }
@@ -33,12 +34,11 @@ public static class CloudEventHeaders
             headers.Add("ce_time", Encoding.UTF8.GetBytes(time.UtcDateTime.ToString("yyyy'-'MM'-'dd'T'HH':'mm':'ss.ffffff'Z'", CultureInfo.InvariantCulture)));
         }
 
-        if (e.Extensions is { } extensions)
+        // Every extension attribute of the structured form (cdckind, cdcposition, …, the event's own): a consumer reading the
+        // headers (binary mode: raw changes, Avro values) gets the same event as one reading the JSON value.
+        foreach (var (name, value) in CloudEventJson.ExtensionAttributes(e))
         {
-            foreach (var (name, value) in extensions)
-            {
-                headers.Add("ce_" + name.ToLowerInvariant(), Encoding.UTF8.GetBytes(value));
-            }
+            headers.Add("ce_" + name, Encoding.UTF8.GetBytes(value));
         }
 
         headers.Add("content-type", Encoding.UTF8.GetBytes(contentType));

@@ -297,13 +297,14 @@ public sealed class KafkaSink : ISourceCommittingSink
         for (var i = 0; i < batch.Count; i++)
         {
             var e = batch[i];
-            var topic = _topics.Render(e);
             Message<byte[]?, byte[]> message;
+            string topic;
             try
             {
+                topic = _topics.Render(e);
                 message = await ToMessageAsync(e, topic).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is SchemaRegistryException or HttpRequestException or global::Avro.AvroException)
+            catch (Exception ex) when (ex is SchemaRegistryException or HttpRequestException or global::Avro.AvroException or InvalidTopicNameException)
             {
                 pending.Fail(e, ex);
                 pending.Skip(batch.Count - i);
@@ -360,7 +361,7 @@ public sealed class KafkaSink : ISourceCommittingSink
     // subject's earlier versions — error code 409 from Confluent Schema Registry for years (2016-2023 reports), 40901 in
     // its current source; either may answer, depending on the release.
     private static bool IsPermanent(Exception e) =>
-        e is SchemaRegistryException { ErrorCode: 42201 or 409 or 40901 or 42202 } or global::Avro.AvroException
+        e is SchemaRegistryException { ErrorCode: 42201 or 409 or 40901 or 42202 } or global::Avro.AvroException or InvalidTopicNameException
         || (e is KafkaException k && k.Error.Code is ErrorCode.MsgSizeTooLarge
             or ErrorCode.RecordListTooLarge or ErrorCode.InvalidRecord or ErrorCode.InvalidMsg
             or ErrorCode.TopicException or ErrorCode.InvalidMsgSize);

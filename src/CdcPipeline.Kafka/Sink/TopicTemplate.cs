@@ -9,7 +9,9 @@ namespace CdcPipeline.Kafka.Sink;
 /// name when unset), <c>{table}</c> and <c>{schema}</c> of the source change, <c>{topic}</c> the Kafka
 /// topic the change came from (the table's qualified name on the embedded path), <c>{pipeline}</c>
 /// the pipeline name. Characters Kafka does not allow in topic names become <c>_</c> in a placeholder's value;
-/// the text around the placeholders must be a legal name already (a constant topic is used as written).
+/// the text around the placeholders must be a legal name already (a constant topic is used as written). A name
+/// rendered longer than 249 characters (or '.', '..') is an <see cref="InvalidTopicNameException"/>: the sink
+/// treats that event as one Kafka can never take.
 /// </summary>
 public sealed class TopicTemplate
 {
@@ -74,8 +76,24 @@ public sealed class TopicTemplate
             }
         }
 
+        // Kafka refuses such a name (InvalidTopicException): the event could never be delivered, whatever the retries.
+        if (name.Length > MaxLength)
+        {
+            throw new InvalidTopicNameException($"topic template '{_template}' gives a {name.Length}-character name for event type '{Truncated(e.Type)}' ('{Truncated(name.ToString())}'); Kafka topic names have at most {MaxLength}");
+        }
+
+        if (name.Length == 0 || name is ['.'] or ['.', '.'])
+        {
+            throw new InvalidTopicNameException($"topic template '{_template}' gives '{name}' for event type '{Truncated(e.Type)}', which Kafka does not allow as a topic name");
+        }
+
         return name.ToString();
     }
 
+    private static string Truncated(string text) => text.Length <= 60 ? text : text[..60] + "…";
+
     private static bool IsLegal(char c) => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-';
 }
+
+/// <summary>A topic template rendered, for one event, a name Kafka does not allow (too long, or '.' / '..').</summary>
+public sealed class InvalidTopicNameException(string message) : ArgumentException(message);

@@ -11,7 +11,8 @@ namespace CdcPipeline.Sinks.RabbitMq;
 /// <summary>
 /// Publishes each event to an exchange with a routing key per event type, as a persistent message
 /// (delivery mode 2) carrying the CloudEvents JSON (the AMQP binding's structured mode plus
-/// <c>cloudEvents:*</c> application properties, so consumers can route on headers without parsing).
+/// <c>cloudEvents:*</c> application properties, so consumers can route on headers without parsing); a raw change,
+/// whose JSON is the canonical change and not a CloudEvent, goes in binary mode (<c>application/json</c>).
 /// The channel has publisher confirms with tracking: a batch counts as delivered only once the
 /// broker has confirmed every message (for a durable queue: written to disk); a nack or a returned
 /// channel error throws, and the runner retries the batch — consumers see at-least-once delivery and
@@ -87,7 +88,9 @@ public sealed class RabbitMqSink : ISink
             Persistent = true,
             MessageId = e.Id,
             Type = e.Type,
-            ContentType = "application/cloudevents+json",
+            // A raw change's body is the canonical change JSON, not a structured CloudEvent: with the cloudEvents:* properties
+            // it is a binary-mode event whose data is JSON.
+            ContentType = e.IsRawChange ? "application/json" : "application/cloudevents+json",
             ContentEncoding = "utf-8",
             Timestamp = e.Time is { } time ? new AmqpTimestamp(time.ToUnixTimeSeconds()) : default,
             CorrelationId = e.Subject,

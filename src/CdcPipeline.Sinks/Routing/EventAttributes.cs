@@ -1,11 +1,14 @@
 using System.Globalization;
+using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Translation;
 
 namespace CdcPipeline.Sinks.Routing;
 
 /// <summary>
-/// The CloudEvents context attributes of an event as name/value pairs — what the binary HTTP binding
-/// sends as <c>ce-*</c> headers and the AMQP binding as <c>cloudEvents:*</c> application properties.
+/// The CloudEvents attributes of an event as name/value pairs — what the binary HTTP binding sends as
+/// <c>ce-*</c> headers and the AMQP binding as <c>cloudEvents:*</c> application properties: the context
+/// attributes (but <c>datacontenttype</c>, which is the content type) and every extension attribute
+/// (<see cref="CloudEventJson.ExtensionAttributes"/>).
 /// </summary>
 public static class EventAttributes
 {
@@ -15,7 +18,7 @@ public static class EventAttributes
         yield return new("id", e.Id);
         yield return new("source", e.Source);
         yield return new("type", e.Type);
-        if (e.Subject is { } subject)
+        if (e.Subject is { Length: > 0 } subject) // CloudEvents: a subject is never empty (see CloudEventJson.Write)
         {
             yield return new("subject", subject);
         }
@@ -25,16 +28,11 @@ public static class EventAttributes
             yield return new("time", FormatTime(time));
         }
 
-        if (e.Extensions is { } extensions)
+        // Every extension attribute of the structured form (cdckind, cdcposition, …, the event's own): an event sent in
+        // binary mode must be the same event a consumer would read from the structured JSON.
+        foreach (var attribute in CloudEventJson.ExtensionAttributes(e))
         {
-            foreach (var (name, value) in extensions)
-            {
-                // CloudEvents extension names are lower-case alphanumerics; anything else cannot travel as a header.
-                if (name.Length > 0 && name.All(char.IsAsciiLetterOrDigit))
-                {
-                    yield return new(name.ToLowerInvariant(), value);
-                }
-            }
+            yield return attribute;
         }
     }
 

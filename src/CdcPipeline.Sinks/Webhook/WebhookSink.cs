@@ -95,11 +95,21 @@ public sealed class WebhookSink : ISink
     {
         byte[] body;
         var request = new HttpRequestMessage(HttpMethod.Post, _url);
-        if (_options.Mode == WebhookMode.Binary)
+        // A raw change (no rules) is not a structured CloudEvent: its JSON is the canonical change, which has no specversion
+        // or id. Labelled application/cloudevents+json, a CloudEvents receiver would reject it; in binary mode it is a valid
+        // event whose data is the change, so it always goes that way.
+        if (_options.Mode == WebhookMode.Binary || e.IsRawChange)
         {
-            body = EventBodies.Data(e);
+            // An event without data (an outbox row with a null payload) has an empty body and no content type, as the
+            // structured form has no data member: a JSON "null" body would be data the event does not have.
+            var hasData = e.IsRawChange || e.Data is not null;
+            body = hasData ? EventBodies.Data(e) : [];
             request.Content = new ByteArrayContent(body);
-            request.Content.Headers.ContentType = JsonType;
+            if (hasData)
+            {
+                request.Content.Headers.ContentType = JsonType;
+            }
+
             foreach (var (name, value) in EventAttributes.Of(e))
             {
                 // Header values must be ASCII; the binding percent-encodes anything else.
@@ -133,7 +143,9 @@ public sealed class WebhookSink : ISink
     {
         foreach (var c in value)
         {
-            if (c is < ' ' or > '~' or '%' or '"')
+            // CloudEvents HTTP binding 3.1.3.2: space, '"', '%' and anything outside printable ASCII are percent-encoded
+            // (an unencoded leading or trailing space would be lost: HTTP strips it from a header value).
+            if (c is <= ' ' or > '~' or '%' or '"')
             {
                 return Uri.EscapeDataString(value);
             }

@@ -87,6 +87,21 @@ public sealed class KafkaSinkTests(KafkaFixture kafka)
     }
 
     [Fact]
+    public async Task An_event_whose_topic_would_be_longer_than_Kafka_allows_is_a_permanent_failure_naming_the_topic()
+    {
+        var options = new KafkaSinkOptions { BootstrapServers = kafka.BootstrapServers, Topic = kafka.Unique("long") + ".{type}" };
+        await using var sink = new KafkaSink("domain", KafkaSinkFactory.BuildProducerConfig(options, "p", "domain"), new TopicTemplate(options.Topic, "p"), deliveryTimeout: TimeSpan.FromSeconds(20));
+        var fine = Event("OrderPlaced", "1", 1);
+        var tooLong = Event("Order" + new string('X', 250), "1", 2);
+
+        // Kafka refuses topic names over 249 characters; a real broker never creates it, so this event can never be delivered.
+        var error = await Assert.ThrowsAsync<PermanentDeliveryException>(() => sink.DeliverAsync([fine, tooLong], TestContext.Current.CancellationToken).AsTask());
+        Assert.Same(tooLong, error.Event);
+        Assert.Contains("249", error.Message, StringComparison.Ordinal);
+        Assert.Contains(options.Topic, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Avro_values_are_CloudEvents_records_registered_in_the_schema_registry()
     {
         var topic = kafka.Unique("avro");

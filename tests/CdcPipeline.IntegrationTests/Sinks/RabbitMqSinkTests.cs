@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Sinks;
+using CdcPipeline.Core.Translation;
 using CdcPipeline.IntegrationTests.Support;
 using CdcPipeline.Sinks.RabbitMq;
 using CdcPipeline.Sinks.Routing;
@@ -81,6 +82,29 @@ public sealed class RabbitMqSinkTests
         }
 
         Assert.Equal(40L, source.Acknowledged.Last().Major);
+    }
+
+    [Fact]
+    public async Task A_raw_change_is_labelled_json_not_a_structured_cloudevent()
+    {
+        var uri = await DownstreamServers.RabbitMqAsync();
+        var exchange = "cdc-test-" + Guid.NewGuid().ToString("N")[..8];
+        var (connection, channel, queue) = await BindQueueAsync(uri, exchange, "#");
+        await using var _c = connection;
+        await using var _ch = channel;
+        var raw = new List<DomainEvent>();
+        new PassthroughTranslator("p").Translate(InMemoryChangeSource.Change(3, "K3", "PAID"), raw);
+        await using (var sink = Sink(uri, exchange))
+        {
+            await sink.DeliverAsync(raw, TestContext.Current.CancellationToken);
+        }
+
+        // The body is the canonical change (no specversion, no id): with the cloudEvents:* properties it is a binary-mode event.
+        var m = Assert.Single(await DrainAsync(channel, queue, 1, TimeSpan.FromSeconds(10)));
+        Assert.Equal("application/json", m.BasicProperties.ContentType);
+        Assert.Equal(EventJson.Serialize(raw[0]), Encoding.UTF8.GetString(m.Body.Span));
+        Assert.Equal("1.0", Encoding.UTF8.GetString((byte[])m.BasicProperties.Headers!["cloudEvents:specversion"]!));
+        Assert.Equal(raw[0].Id, Encoding.UTF8.GetString((byte[])m.BasicProperties.Headers!["cloudEvents:id"]!));
     }
 
     [Fact]

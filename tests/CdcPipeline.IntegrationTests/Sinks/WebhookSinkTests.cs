@@ -1,6 +1,8 @@
 using System.Text;
+using System.Text.Json;
 using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Sinks;
+using CdcPipeline.Core.Translation;
 using CdcPipeline.IntegrationTests.Support;
 using CdcPipeline.Sinks.Webhook;
 using CdcPipeline.Tests.Support;
@@ -67,6 +69,67 @@ public sealed class WebhookSinkTests
         Assert.Equal("/test", r.Header("ce-source"));
         Assert.Equal("""{"ord_no":"K7","ord_sts_cd":"PAID"}""", r.Text);
         Assert.True(WebhookSignature.Verify(Secret, r.Header(WebhookSignature.TimestampHeader)!, r.Header(WebhookSignature.SignatureHeader)!, r.Body));
+    }
+
+    [Fact]
+    public async Task Binary_mode_percent_encodes_spaces_in_header_values()
+    {
+        await using var receiver = new WebhookReceiver();
+        await using var sink = Sink(receiver, WebhookMode.Binary);
+        var e = SinkHarness.Event(8, " K 8 ", "PAID");
+
+        await sink.DeliverAsync([e], TestContext.Current.CancellationToken);
+
+        var r = Assert.Single(receiver.Requests);
+        Assert.Equal("%20K%208%20", r.Header("ce-subject"));
+        Assert.Equal(" K 8 ", Uri.UnescapeDataString(r.Header("ce-subject")!));
+    }
+
+    [Fact]
+    public async Task Binary_mode_sends_an_event_without_data_with_an_empty_body()
+    {
+        await using var receiver = new WebhookReceiver();
+        await using var sink = Sink(receiver, WebhookMode.Binary);
+        var withData = SinkHarness.Event(9, "K9", "PAID");
+        var e = new DomainEvent
+        {
+            Id = withData.Id,
+            Type = withData.Type,
+            Source = withData.Source,
+            Subject = withData.Subject,
+            Position = withData.Position,
+            Change = withData.Change,
+            Data = null,
+        };
+
+        await sink.DeliverAsync([e], TestContext.Current.CancellationToken);
+
+        // The structured form of this event has no data member; binary mode must not invent a JSON null.
+        Assert.False(JsonDocument.Parse(EventJson.Serialize(e)).RootElement.TryGetProperty("data", out _));
+        var r = Assert.Single(receiver.Requests);
+        Assert.Equal(e.Id, r.Header("ce-id"));
+        Assert.Equal("", r.Text);
+        Assert.Null(r.Header("Content-Type"));
+    }
+
+    [Fact]
+    public async Task A_raw_change_goes_in_binary_mode_even_when_structured_is_configured()
+    {
+        await using var receiver = new WebhookReceiver();
+        await using var sink = Sink(receiver);
+        var raw = new List<DomainEvent>();
+        new PassthroughTranslator("p").Translate(InMemoryChangeSource.Change(3, "K3", "PAID"), raw);
+        var e = Assert.Single(raw);
+
+        await sink.DeliverAsync([e], TestContext.Current.CancellationToken);
+
+        // The canonical change JSON has no specversion or id: labelled application/cloudevents+json, no CloudEvents receiver could read it.
+        var r = Assert.Single(receiver.Requests);
+        Assert.StartsWith("application/json", r.Header("Content-Type"));
+        Assert.Equal("1.0", r.Header("ce-specversion"));
+        Assert.Equal(e.Id, r.Header("ce-id"));
+        Assert.Equal(DomainEvent.RawChangeType, r.Header("ce-type"));
+        Assert.Equal(EventJson.Serialize(e), r.Text);
     }
 
     [Fact]

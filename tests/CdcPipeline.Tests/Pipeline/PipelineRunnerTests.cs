@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.Core.Translation;
@@ -176,6 +177,51 @@ public class PipelineRunnerTests
         Assert.Contains("\"kind\":\"change\"", System.Text.Encoding.UTF8.GetString(letter.Payload.Span), StringComparison.Ordinal);
         Assert.Equal([2L], sink.Delivered.Select(e => e.Position.Major));
         Assert.Equal(2, source.Acknowledged.Last().Major);
+    }
+
+    [Fact]
+    public async Task An_event_with_an_extension_name_cloudevents_cannot_carry_is_dead_lettered_at_translation()
+    {
+        var source = new InMemoryChangeSource();
+        source.Add(InMemoryChangeSource.Change(1, "K", "P"));
+        source.Add(InMemoryChangeSource.Change(2, "K", "S"));
+        source.Complete();
+        // Like every real sink, this one writes the event's CloudEvents form.
+        var sink = new RecordingSink("s") { Fail = (batch, _) => { foreach (var e in batch) { EventJson.Serialize(e); } return null; } };
+        var dlq = new RecordingDeadLetterQueue();
+        var runner = new PipelineRunner(source, new TenantTranslator(), [new SinkBinding(sink, FastRetry)], dlq, new PipelineRunnerOptions { BufferCapacity = 16, MaxBatchSize = 7 });
+        await RunToEnd(runner);
+
+        // A sink could never write it: retried there (forever, with maxAttempts: 0), it would hold the pipeline back.
+        var letter = Assert.Single(dlq.Letters);
+        Assert.Equal("translate", letter.Stage);
+        Assert.Contains("'Tenant'", letter.Error, StringComparison.Ordinal);
+        Assert.Equal([2L], sink.Delivered.Select(e => e.Position.Major));
+        Assert.Equal(2, source.Acknowledged.Last().Major);
+    }
+
+    /// <summary>A C# translator that names an extension attribute the way CloudEvents forbids (upper case), for status P.</summary>
+    private sealed class TenantTranslator : IChangeTranslator
+    {
+        public void Translate(ChangeEvent change, ICollection<DomainEvent> output)
+        {
+            var events = new List<DomainEvent>();
+            new StatusTranslator().Translate(change, events);
+            foreach (var e in events)
+            {
+                output.Add(e.Type != "StatusP" ? e : new DomainEvent
+                {
+                    Id = e.Id,
+                    Type = e.Type,
+                    Source = e.Source,
+                    Subject = e.Subject,
+                    Data = e.Data,
+                    Position = e.Position,
+                    Change = e.Change,
+                    Extensions = new Dictionary<string, string> { ["Tenant"] = "acme" },
+                });
+            }
+        }
     }
 
     [Fact]

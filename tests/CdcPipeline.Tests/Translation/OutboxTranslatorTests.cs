@@ -96,11 +96,35 @@ public sealed class OutboxTranslatorTests
         Assert.Contains("outbox.fields", error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("", "OrderPlaced", "'id'")]
+    [InlineData(RowId, "", "'type'")]
+    public void An_empty_id_or_type_is_an_error_naming_the_column(string id, string type, string column)
+    {
+        // CloudEvents id and type must be non-empty; events sharing the id "" would be de-duplicated into one downstream.
+        var translator = new OutboxTranslator("p", new OutboxOptions());
+        var error = Assert.Throws<InvalidOperationException>(() => Translate(translator, Outbox(ChangeOperation.Create, id, "Order", "1", type, new RawJson("{}"))));
+        Assert.Contains(column, error.Message, StringComparison.Ordinal);
+        Assert.Contains("empty", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void An_unsupported_placement_is_rejected()
     {
         var error = Assert.Throws<ArgumentException>(() => new OutboxTranslator("p", new OutboxOptions { AdditionalPlacement = ["tenant:partition"] }));
         Assert.Contains("header", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("type:header")]
+    [InlineData("event_type:header:type")]
+    [InlineData("occurred_at:header:time")]
+    [InlineData("kind:header:cdckind")]
+    public void A_header_named_like_an_attribute_the_event_already_has_is_rejected_at_start_up(string placement)
+    {
+        var error = Assert.Throws<ArgumentException>(() => new OutboxTranslator("p", new OutboxOptions { AdditionalPlacement = [placement] }));
+        Assert.Contains(placement, error.Message, StringComparison.Ordinal);
+        Assert.Contains("alias", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -72,8 +72,8 @@ public sealed partial class OutboxTranslator : IChangeTranslator
 
         var row = change.After ?? throw new InvalidOperationException($"outbox table {Table}: the insert at {change.Position} carries no row image");
         var fields = _options.Fields;
-        var id = Text(Required(row, fields.Id, change));
-        var type = Text(Required(row, fields.Type, change));
+        var id = NonEmpty(Text(Required(row, fields.Id, change)), fields.Id, change);
+        var type = NonEmpty(Text(Required(row, fields.Type, change)), fields.Type, change);
         var key = row.TryGetValue(fields.Key, out var k) && k is not null ? Text(k) : null;
         var aggregateType = row.TryGetValue(_options.RouteBy, out var route) && route is not null ? Text(route) : null;
         if (!row.TryGetValue(fields.Payload, out var payload))
@@ -158,6 +158,10 @@ public sealed partial class OutboxTranslator : IChangeTranslator
         return value ?? throw new InvalidOperationException($"outbox table {Table}: column '{column}' is null at {change.Position}; every outbox row needs it");
     }
 
+    /// <summary>CloudEvents id and type are non-empty strings; an empty id would also make every such event a duplicate of the first.</summary>
+    private string NonEmpty(string value, string column, ChangeEvent change) =>
+        value.Length > 0 ? value : throw new InvalidOperationException($"outbox table {Table}: column '{column}' is empty at {change.Position}; it becomes the CloudEvents {(column == _options.Fields.Id ? "id" : "type")}, which must not be empty");
+
     private InvalidOperationException Missing(string column, ChangeEvent change) =>
         new($"outbox table {Table} has no column '{column}' (at {change.Position}; columns: {string.Join(", ", change.After?.Keys ?? [])}); fix outbox.fields / outbox.additionalPlacement");
 
@@ -185,6 +189,12 @@ public sealed partial class OutboxTranslator : IChangeTranslator
         if (!ExtensionName().IsMatch(header))
         {
             throw new ArgumentException($"outbox.additionalPlacement entry '{entry}': '{header}' is not a CloudEvents extension name (lower-case letters and digits, at most 20); give an alias: '{parts[0]}:header:alias'");
+        }
+
+        if (Json.CloudEventJson.IsReservedAttribute(header))
+        {
+            // As a header it would shadow the event's own attribute (a second ce_type), and the JSON form cannot carry it at all.
+            throw new ArgumentException($"outbox.additionalPlacement entry '{entry}': '{header}' is a CloudEvents attribute the event already has; give an alias: '{parts[0]}:header:alias'");
         }
 
         return (parts[0], header);
