@@ -137,6 +137,13 @@ public sealed class RuleTranslator : IChangeTranslator
             return EventSources.Subject(change.Key ?? (change.After ?? change.Before));
         }
 
+        if (change.After is null && change.Before is null && change.Key is null)
+        {
+            // A truncate (op "t") carries no row and no key: there is no row for key: to name, which is
+            // not a mistake in key:. Such an event has no subject, like a change of a table without a key.
+            return null;
+        }
+
         var values = new object?[columns.Count];
         for (var i = 0; i < columns.Count; i++)
         {
