@@ -192,6 +192,22 @@ public class RuleEvaluationTests
     }
 
     [Fact]
+    public void A_decimal_literal_in_data_keeps_its_scale_and_only_a_bare_whole_number_is_an_integer()
+    {
+        // `amount: 1.00` is the decimal 1.00 (rendered "1.00"), as after.ord_amt of 1.00 would be; only `1` is the integer 1.
+        var translator = Fields("", "1.00", "0.0", "1", "-1", "2.50");
+        var output = new List<DomainEvent>();
+        translator.Translate(Change(ChangeOperation.Create, "tb_ord_mst", after: Order("P")), output);
+
+        var json = System.Text.Json.JsonDocument.Parse(EventJson.Serialize(Assert.Single(output))).RootElement.GetProperty("data");
+        Assert.Equal("1.00", json.GetProperty("f0").GetString());
+        Assert.Equal("0.0", json.GetProperty("f1").GetString());
+        Assert.Equal(1, json.GetProperty("f2").GetInt64());
+        Assert.Equal(-1, json.GetProperty("f3").GetInt64());
+        Assert.Equal("2.50", json.GetProperty("f4").GetString());
+    }
+
+    [Fact]
     public void Numerics_keep_their_scale_and_wide_numerics_their_digits()
     {
         var wide = "123456789012345678901234567890.123456789";
