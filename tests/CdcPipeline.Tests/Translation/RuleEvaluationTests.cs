@@ -256,6 +256,17 @@ public class RuleEvaluationTests
     }
 
     [Fact]
+    public void Comparing_an_unchanged_toasted_column_explains_why_its_value_is_missing()
+    {
+        // An update that did not touch a TOASTed memo does not carry it: comparing it cannot be answered.
+        var change = Change(ChangeOperation.Update, "tb_ord_mst", Order("P", memo: "long text"), Order("S", memo: Unavailable.Value));
+        var e = Assert.Throws<RuleEvaluationException>(() => When("after.ord_memo == \"rush\"", change));
+        Assert.Contains("`after.ord_memo == \"rush\"`", e.Message, StringComparison.Ordinal);
+        Assert.Contains("unchanged TOASTed column", e.Message, StringComparison.Ordinal);
+        Assert.Contains("changed(", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_type_error_at_run_time_names_the_expression()
     {
         var translator = Fields("", "after.ord_sts_cd * 2");
