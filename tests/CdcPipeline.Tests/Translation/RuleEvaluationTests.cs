@@ -89,6 +89,28 @@ public class RuleEvaluationTests
     }
 
     [Theory]
+    [InlineData("date(after.shp_dt, \"yyyyMMdd\") > date(after.ord_dt, \"yyyyMMdd\")", true)]
+    [InlineData("date(after.shp_dt, \"yyyyMMdd\") <= date(after.ord_dt, \"yyyyMMdd\")", false)]
+    [InlineData("date(after.ord_dt, \"yyyyMMdd\") >= date(\"20240102\", \"yyyyMMdd\")", true)]
+    [InlineData("date(after.ord_dt, \"yyyyMMdd\") < date(\"20240102\", \"yyyyMMdd\")", false)]
+    [InlineData("date(before.shp_dt, \"yyyyMMdd\") < date(after.shp_dt, \"yyyyMMdd\")", false)]
+    [InlineData("after.upd_ts > before.upd_ts", true)]
+    [InlineData("after.upd_ts <= before.upd_ts", false)]
+    [InlineData("timestamp(\"20240102100000\", \"yyyyMMddHHmmss\") < after.upd_ts", true)]
+    [InlineData("after.paid_at >= source.commitTime", false)]
+    [InlineData("after.cut_off <= after.cut_off && !(after.cut_off_tz < after.cut_off_tz)", true)]
+    public void Dates_and_timestamps_order_like_in_sql(string condition, bool expected)
+    {
+        // A late shipment, a newer version of a row: comparisons rule authors write on dates and times.
+        // The blank before.shp_dt is no date (null): compared with a date that is false, as in SQL.
+        var after = Row.From(
+            ("ord_dt", "20240102"), ("shp_dt", "20240105"), ("upd_ts", new LocalTimestamp(1_704_189_600_000_001)),
+            ("paid_at", new UtcTimestamp(CommitTime.MicrosSinceEpoch - 1)), ("cut_off", new LocalTime(1)), ("cut_off_tz", new UtcTime(1)));
+        var before = Row.From(("shp_dt", "        "), ("upd_ts", new LocalTimestamp(1_704_189_600_000_000)));
+        Assert.Equal(expected, When(condition, Change(ChangeOperation.Update, "tb_ord_mst", before, after)));
+    }
+
+    [Theory]
     [InlineData("P", "S", true)]
     [InlineData("S", "S", false)]
     [InlineData("C", "S", false)]
