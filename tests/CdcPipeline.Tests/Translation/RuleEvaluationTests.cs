@@ -162,6 +162,16 @@ public class RuleEvaluationTests
     }
 
     [Fact]
+    public void A_key_only_old_image_read_through_row_explains_replica_identity_too()
+    {
+        // On a delete, row is the before image: without REPLICA IDENTITY FULL it holds only the key.
+        var change = Change(ChangeOperation.Delete, "tb_ord_mst", before: Row.From(("ord_no", new ExactDecimal(1, 0))));
+        var e = Assert.Throws<RuleEvaluationException>(() => When("row.ord_sts_cd == \"C\"", change));
+        Assert.Contains("column 'ord_sts_cd' is not in row", e.Message, StringComparison.Ordinal);
+        Assert.Contains("REPLICA IDENTITY FULL", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Lookups_map_legacy_codes_ignoring_char_padding_and_fail_or_default_on_unknown_codes()
     {
         const string lookups = "lookups:\n  status: { P: PLACED, S: SHIPPED }";
