@@ -105,6 +105,12 @@ public readonly record struct Date(int DaysSinceEpoch) : IComparable<Date>, ISpa
 
     public int CompareTo(Date other) => DaysSinceEpoch.CompareTo(other.DaysSinceEpoch);
 
+    // Rule expressions compare values through these (`date(after.shp_dt, "yyyyMMdd") > date(after.ord_dt, "yyyyMMdd")`).
+    public static bool operator <(Date left, Date right) => left.CompareTo(right) < 0;
+    public static bool operator >(Date left, Date right) => left.CompareTo(right) > 0;
+    public static bool operator <=(Date left, Date right) => left.CompareTo(right) <= 0;
+    public static bool operator >=(Date left, Date right) => left.CompareTo(right) >= 0;
+
     public override string ToString() => DaysSinceEpoch switch
     {
         int.MaxValue => "infinity",
@@ -138,6 +144,10 @@ public readonly record struct LocalTimestamp(long MicrosSinceEpoch) : IComparabl
     public static LocalTimestamp FromDateTime(DateTime value) => new(Micros.FromDateTime(value));
     public DateTime ToDateTime() => Micros.ToDateTime(MicrosSinceEpoch);
     public int CompareTo(LocalTimestamp other) => MicrosSinceEpoch.CompareTo(other.MicrosSinceEpoch);
+    public static bool operator <(LocalTimestamp left, LocalTimestamp right) => left.CompareTo(right) < 0;
+    public static bool operator >(LocalTimestamp left, LocalTimestamp right) => left.CompareTo(right) > 0;
+    public static bool operator <=(LocalTimestamp left, LocalTimestamp right) => left.CompareTo(right) <= 0;
+    public static bool operator >=(LocalTimestamp left, LocalTimestamp right) => left.CompareTo(right) >= 0;
     public override string ToString() => Micros.FormatTimestamp(MicrosSinceEpoch, utc: false);
     public string ToString(string? format, IFormatProvider? formatProvider) => ToString();
     public bool TryFormat(Span<char> destination, out int charsWritten, ReadOnlySpan<char> format = default, IFormatProvider? provider = null) =>
@@ -153,6 +163,10 @@ public readonly record struct UtcTimestamp(long MicrosSinceEpoch) : IComparable<
     public static UtcTimestamp FromDateTimeOffset(DateTimeOffset value) => new(Micros.FromDateTime(value.UtcDateTime));
     public DateTimeOffset ToDateTimeOffset() => new(Micros.ToDateTime(MicrosSinceEpoch), TimeSpan.Zero);
     public int CompareTo(UtcTimestamp other) => MicrosSinceEpoch.CompareTo(other.MicrosSinceEpoch);
+    public static bool operator <(UtcTimestamp left, UtcTimestamp right) => left.CompareTo(right) < 0;
+    public static bool operator >(UtcTimestamp left, UtcTimestamp right) => left.CompareTo(right) > 0;
+    public static bool operator <=(UtcTimestamp left, UtcTimestamp right) => left.CompareTo(right) <= 0;
+    public static bool operator >=(UtcTimestamp left, UtcTimestamp right) => left.CompareTo(right) >= 0;
     public override string ToString() => Micros.FormatTimestamp(MicrosSinceEpoch, utc: true);
     public string ToString(string? format, IFormatProvider? formatProvider) => ToString();
     public bool TryFormat(Span<char> destination, out int charsWritten, ReadOnlySpan<char> format = default, IFormatProvider? provider = null) =>
@@ -163,6 +177,10 @@ public readonly record struct UtcTimestamp(long MicrosSinceEpoch) : IComparable<
 public readonly record struct LocalTime(long MicrosOfDay) : IComparable<LocalTime>
 {
     public int CompareTo(LocalTime other) => MicrosOfDay.CompareTo(other.MicrosOfDay);
+    public static bool operator <(LocalTime left, LocalTime right) => left.CompareTo(right) < 0;
+    public static bool operator >(LocalTime left, LocalTime right) => left.CompareTo(right) > 0;
+    public static bool operator <=(LocalTime left, LocalTime right) => left.CompareTo(right) <= 0;
+    public static bool operator >=(LocalTime left, LocalTime right) => left.CompareTo(right) >= 0;
     public override string ToString() => Micros.FormatTime(MicrosOfDay, utc: false);
 }
 
@@ -170,5 +188,9 @@ public readonly record struct LocalTime(long MicrosOfDay) : IComparable<LocalTim
 public readonly record struct UtcTime(long MicrosOfDay) : IComparable<UtcTime>
 {
     public int CompareTo(UtcTime other) => MicrosOfDay.CompareTo(other.MicrosOfDay);
+    public static bool operator <(UtcTime left, UtcTime right) => left.CompareTo(right) < 0;
+    public static bool operator >(UtcTime left, UtcTime right) => left.CompareTo(right) > 0;
+    public static bool operator <=(UtcTime left, UtcTime right) => left.CompareTo(right) <= 0;
+    public static bool operator >=(UtcTime left, UtcTime right) => left.CompareTo(right) >= 0;
     public override string ToString() => Micros.FormatTime(MicrosOfDay, utc: true);
 }

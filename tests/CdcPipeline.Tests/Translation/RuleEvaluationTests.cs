@@ -89,6 +89,28 @@ public class RuleEvaluationTests
     }
 
     [Theory]
+    [InlineData("date(after.shp_dt, \"yyyyMMdd\") > date(after.ord_dt, \"yyyyMMdd\")", true)]
+    [InlineData("date(after.shp_dt, \"yyyyMMdd\") <= date(after.ord_dt, \"yyyyMMdd\")", false)]
+    [InlineData("date(after.ord_dt, \"yyyyMMdd\") >= date(\"20240102\", \"yyyyMMdd\")", true)]
+    [InlineData("date(after.ord_dt, \"yyyyMMdd\") < date(\"20240102\", \"yyyyMMdd\")", false)]
+    [InlineData("date(before.shp_dt, \"yyyyMMdd\") < date(after.shp_dt, \"yyyyMMdd\")", false)]
+    [InlineData("after.upd_ts > before.upd_ts", true)]
+    [InlineData("after.upd_ts <= before.upd_ts", false)]
+    [InlineData("timestamp(\"20240102100000\", \"yyyyMMddHHmmss\") < after.upd_ts", true)]
+    [InlineData("after.paid_at >= source.commitTime", false)]
+    [InlineData("after.cut_off <= after.cut_off && !(after.cut_off_tz < after.cut_off_tz)", true)]
+    public void Dates_and_timestamps_order_like_in_sql(string condition, bool expected)
+    {
+        // A late shipment, a newer version of a row: comparisons rule authors write on dates and times.
+        // The blank before.shp_dt is no date (null): compared with a date that is false, as in SQL.
+        var after = Row.From(
+            ("ord_dt", "20240102"), ("shp_dt", "20240105"), ("upd_ts", new LocalTimestamp(1_704_189_600_000_001)),
+            ("paid_at", new UtcTimestamp(CommitTime.MicrosSinceEpoch - 1)), ("cut_off", new LocalTime(1)), ("cut_off_tz", new UtcTime(1)));
+        var before = Row.From(("shp_dt", "        "), ("upd_ts", new LocalTimestamp(1_704_189_600_000_000)));
+        Assert.Equal(expected, When(condition, Change(ChangeOperation.Update, "tb_ord_mst", before, after)));
+    }
+
+    [Theory]
     [InlineData("P", "S", true)]
     [InlineData("S", "S", false)]
     [InlineData("C", "S", false)]
@@ -136,6 +158,16 @@ public class RuleEvaluationTests
     {
         var change = Change(ChangeOperation.Delete, "tb_ord_mst", before: Row.From(("ord_no", new ExactDecimal(1, 0))));
         var e = Assert.Throws<RuleEvaluationException>(() => When("before.ord_sts_cd == \"C\"", change));
+        Assert.Contains("REPLICA IDENTITY FULL", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_key_only_old_image_read_through_row_explains_replica_identity_too()
+    {
+        // On a delete, row is the before image: without REPLICA IDENTITY FULL it holds only the key.
+        var change = Change(ChangeOperation.Delete, "tb_ord_mst", before: Row.From(("ord_no", new ExactDecimal(1, 0))));
+        var e = Assert.Throws<RuleEvaluationException>(() => When("row.ord_sts_cd == \"C\"", change));
+        Assert.Contains("column 'ord_sts_cd' is not in row", e.Message, StringComparison.Ordinal);
         Assert.Contains("REPLICA IDENTITY FULL", e.Message, StringComparison.Ordinal);
     }
 
@@ -192,6 +224,22 @@ public class RuleEvaluationTests
     }
 
     [Fact]
+    public void A_decimal_literal_in_data_keeps_its_scale_and_only_a_bare_whole_number_is_an_integer()
+    {
+        // `amount: 1.00` is the decimal 1.00 (rendered "1.00"), as after.ord_amt of 1.00 would be; only `1` is the integer 1.
+        var translator = Fields("", "1.00", "0.0", "1", "-1", "2.50");
+        var output = new List<DomainEvent>();
+        translator.Translate(Change(ChangeOperation.Create, "tb_ord_mst", after: Order("P")), output);
+
+        var json = System.Text.Json.JsonDocument.Parse(EventJson.Serialize(Assert.Single(output))).RootElement.GetProperty("data");
+        Assert.Equal("1.00", json.GetProperty("f0").GetString());
+        Assert.Equal("0.0", json.GetProperty("f1").GetString());
+        Assert.Equal(1, json.GetProperty("f2").GetInt64());
+        Assert.Equal(-1, json.GetProperty("f3").GetInt64());
+        Assert.Equal("2.50", json.GetProperty("f4").GetString());
+    }
+
+    [Fact]
     public void Numerics_keep_their_scale_and_wide_numerics_their_digits()
     {
         var wide = "123456789012345678901234567890.123456789";
@@ -237,6 +285,17 @@ public class RuleEvaluationTests
             """);
         var e = Run(translator, Change(ChangeOperation.Create, "tb_cust_mst", after: Customer()));
         Assert.Equal("""{"id":"C0000001","address":{"zip":"1010","line1":"12 Mill Lane"}}""", CanonicalJson.Serialize((Row)Assert.Single(e).Data!));
+    }
+
+    [Fact]
+    public void Comparing_an_unchanged_toasted_column_explains_why_its_value_is_missing()
+    {
+        // An update that did not touch a TOASTed memo does not carry it: comparing it cannot be answered.
+        var change = Change(ChangeOperation.Update, "tb_ord_mst", Order("P", memo: "long text"), Order("S", memo: Unavailable.Value));
+        var e = Assert.Throws<RuleEvaluationException>(() => When("after.ord_memo == \"rush\"", change));
+        Assert.Contains("`after.ord_memo == \"rush\"`", e.Message, StringComparison.Ordinal);
+        Assert.Contains("unchanged TOASTed column", e.Message, StringComparison.Ordinal);
+        Assert.Contains("changed(", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]

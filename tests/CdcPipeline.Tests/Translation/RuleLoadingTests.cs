@@ -140,6 +140,31 @@ public class RuleLoadingTests
     }
 
     [Fact]
+    public void A_lookup_code_without_a_value_fails_at_load_instead_of_mapping_to_text()
+    {
+        // YAML reads `C:` and `X: ~` as no value; they used to map to "" and "~" and went out as the status.
+        using var files = new RuleFiles();
+        files.Write("orders.yaml", """
+            table: public.tb_ord_mst
+            lookups:
+              status:
+                P: PLACED
+                C:
+                X: ~
+                E: ''
+            events:
+              - type: OrderPlaced
+            """);
+
+        var errors = files.LoadFails().Errors;
+
+        Assert.Equal([5, 6], errors.Select(e => e.Line));
+        Assert.All(errors, e => Assert.Contains("has no value", e.Reason, StringComparison.Ordinal));
+        Assert.Contains("lookups.status.C", errors[0].Reason, StringComparison.Ordinal);
+        Assert.Contains("lookups.status.X", errors[1].Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_char_literal_fails_at_load_with_advice_to_use_double_quotes()
     {
         using var files = new RuleFiles();

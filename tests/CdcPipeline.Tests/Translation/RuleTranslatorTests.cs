@@ -137,6 +137,26 @@ public class RuleTranslatorTests
     }
 
     [Fact]
+    public void A_truncate_has_no_row_so_a_keyed_rule_on_it_gets_no_subject_instead_of_failing()
+    {
+        // `op == "t"` is part of the rule language, and a rule without when: sees every change of its table.
+        // A TRUNCATE carries no row and no key: there is nothing for key: to name, which is not a mistake in key:.
+        var translator = RuleFiles.Translator("""
+            table: tb_ord_mst
+            key: ord_no
+            events:
+              - type: OrdersPurged
+                when: op == "t"
+              - type: Touched
+            """);
+
+        var events = Run(translator, Change(ChangeOperation.Truncate, "tb_ord_mst"));
+
+        Assert.Equal(["OrdersPurged", "Touched"], events.Select(e => e.Type));
+        Assert.All(events, e => Assert.Null(e.Subject));
+    }
+
+    [Fact]
     public void Rule_files_for_one_table_all_apply_in_file_order()
     {
         var rules = RuleSet.Parse([

@@ -60,7 +60,9 @@ public sealed class RowAccessor : DynamicObject
     internal string UnknownColumn(string column)
     {
         var message = $"column '{column}' is not in {Name} (it has {string.Join(", ", Row?.Keys ?? [])})";
-        if (Name == "before" && Operation is ChangeOperation.Update or ChangeOperation.Delete)
+        // row is the before image of a delete, so the same advice holds for it there.
+        if ((Name == "before" && Operation is ChangeOperation.Update or ChangeOperation.Delete)
+            || (Name == "row" && Operation is ChangeOperation.Delete))
         {
             // pgoutput sends the old row only with REPLICA IDENTITY FULL; otherwise just the key columns.
             message += "; the old image carries only the key columns unless the table has REPLICA IDENTITY FULL";

@@ -82,7 +82,8 @@ internal sealed class RuleExpressionCompiler
         var body = bound.Body;
 
         // Integer literals are parsed as decimal (see above); a bare `1` in data should still be the number 1.
-        if (body is ConstantExpression { Value: decimal d } && decimal.Truncate(d) == d && d >= long.MinValue && d <= long.MaxValue)
+        // A literal written with a fraction (`1.00`) is a decimal with that scale, even when it is whole.
+        if (body is ConstantExpression { Value: decimal d } && d.Scale == 0 && d >= long.MinValue && d <= long.MaxValue)
         {
             body = Expression.Constant((long)d);
         }

@@ -266,10 +266,19 @@ internal sealed class RuleFileLoader
             var entries = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (var (codeNode, valueNode) in codes.Children)
             {
-                if (Scalar(codeNode, $"lookups.{name} code") is { } code && Scalar(valueNode, $"lookups.{name}.{code}") is { } value)
+                if (Scalar(codeNode, $"lookups.{name} code") is not { } code || Scalar(valueNode, $"lookups.{name}.{code}") is not { } value)
                 {
-                    entries[code] = value;
+                    continue;
                 }
+
+                if (IsYamlNull(valueNode))
+                {
+                    // `C:` or `C: ~` is YAML for no value; taken as text it would map the code to "" or "~".
+                    Error(valueNode.Start, $"lookups.{name}.{code}: has no value (a code maps to text; write '' for empty text)");
+                    continue;
+                }
+
+                entries[code] = value;
             }
 
             lookups[name] = new LookupTable(name, entries);
@@ -295,6 +304,10 @@ internal sealed class RuleFileLoader
 
         return fields;
     }
+
+    /// <summary>A plain scalar YAML reads as null: empty, <c>~</c> or <c>null</c>.</summary>
+    private static bool IsYamlNull(YamlNode node) =>
+        node is YamlScalarNode { Style: ScalarStyle.Plain or ScalarStyle.Any, Value: null or "" or "~" or "null" or "Null" or "NULL" };
 
     private string? Scalar(YamlNode node, string what)
     {

@@ -137,6 +137,13 @@ public sealed class RuleTranslator : IChangeTranslator
             return EventSources.Subject(change.Key ?? (change.After ?? change.Before));
         }
 
+        if (change.After is null && change.Before is null && change.Key is null)
+        {
+            // A truncate (op "t") carries no row and no key: there is no row for key: to name, which is
+            // not a mistake in key:. Such an event has no subject, like a change of a table without a key.
+            return null;
+        }
+
         var values = new object?[columns.Count];
         for (var i = 0; i < columns.Count; i++)
         {
@@ -168,7 +175,10 @@ public sealed class RuleTranslator : IChangeTranslator
         // The dynamic binder's complaint about a float column against a decimal literal is obscure; say what to do.
         var hint = e.Message.Contains("'double'", StringComparison.Ordinal) || e.Message.Contains("'float'", StringComparison.Ordinal)
             ? " (number literals are exact decimals: compare a float column through number(x))"
-            : "";
+            : e.Message.Contains(typeof(Unavailable).FullName!, StringComparison.Ordinal)
+                ? " (the value is an unchanged TOASTed column, which PostgreSQL does not send with an update that left it alone:"
+                    + " test changed(\"column\") before using it, or read the old value from before with REPLICA IDENTITY FULL)"
+                : "";
         return new RuleEvaluationException(
             $"{where}: rule {rule.Id}, {what} failed on the {change.Source.QualifiedTable} change (op {change.Operation?.ToCode()}) at {change.Position}: {e.Message}{hint}", e)
         {
