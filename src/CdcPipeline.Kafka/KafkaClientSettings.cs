@@ -83,6 +83,10 @@ public static class KafkaClientSettings
             + $"and give the credentials as sasl.username and sasl.password {settings} (with security.protocol SASL_SSL and sasl.mechanism PLAIN or SCRAM-SHA-512)";
     }
 
+    /// <summary>The value of librdkafka setting <paramref name="name"/> in <paramref name="settings"/>, its key in any case; null when absent.</summary>
+    public static string? Find(IReadOnlyDictionary<string, string>? settings, string name) =>
+        settings?.FirstOrDefault(kv => string.Equals(kv.Key, name, StringComparison.OrdinalIgnoreCase)).Value;
+
     /// <summary>True for librdkafka keys whose values must never be logged or printed.</summary>
     public static bool IsSecret(string key) =>
         key.Contains("password", StringComparison.OrdinalIgnoreCase)

@@ -56,7 +56,7 @@ public static class SchemaRegistrySettings
             config.Set(Prefix + "basic.auth.credentials.source", SaslInherit);
             foreach (var name in SaslCredentials)
             {
-                if (Find(kafkaClient, name) is { } value)
+                if (KafkaClientSettings.Find(kafkaClient, name) is { } value)
                 {
                     // Unprefixed: where the .NET client looks for the credentials SASL_INHERIT names.
                     config.Set(name, value);
@@ -125,9 +125,6 @@ public static class SchemaRegistrySettings
     private static bool IsSaslInherit(SchemaRegistryConfig config) =>
         string.Equals(config.Get(Prefix + "basic.auth.credentials.source"), SaslInherit, StringComparison.OrdinalIgnoreCase);
 
-    private static string? Find(IReadOnlyDictionary<string, string>? settings, string name) =>
-        settings?.FirstOrDefault(kv => string.Equals(kv.Key, name, StringComparison.OrdinalIgnoreCase)).Value;
-
     /// <summary><paramref name="urls"/> (comma-separated) without <c>user:password@</c>, and the (unescaped) user info of the first that had one.</summary>
     private static (string Urls, string? UserInfo) SplitUserInfo(string urls)
     {
@@ -161,23 +158,21 @@ public static class SchemaRegistrySettings
             throw context.Error("schemaRegistryUrl", "format avro needs schemaRegistryUrl (e.g. http://schema-registry:8081)");
         }
 
-        if (settings?.FirstOrDefault(kv => kv.Key.EndsWith("max.retries", StringComparison.Ordinal)).Value is { } retries
-            && !int.TryParse(retries, NumberStyles.None, CultureInfo.InvariantCulture, out _))
-        {
-            throw context.Error("schemaRegistry", $"max.retries must be a whole number of retries, 0 or more, not '{retries}'");
-        }
-
-        if (settings?.FirstOrDefault(kv => kv.Key.EndsWith("basic.auth.credentials.source", StringComparison.Ordinal)).Value is { } source
-            && string.Equals(source, SaslInherit, StringComparison.OrdinalIgnoreCase)
-            && SaslCredentials.Any(name => Find(kafkaClient, name) is null))
-        {
-            throw context.Error("schemaRegistry", $"basic.auth.credentials.source SASL_INHERIT sends the Kafka client's sasl.username and sasl.password to the registry, "
-                + $"and {kafkaSection}: has {(Find(kafkaClient, "sasl.username") is null ? "no sasl.username" : "no sasl.password")}: give them there, or the registry's own credentials as basic.auth.user.info");
-        }
-
         try
         {
-            return new CachedSchemaRegistryClient(ToConfig(url, settings, kafkaClient));
+            var config = ToConfig(url, settings, kafkaClient);
+            if (config.Get(Prefix + "max.retries") is { } retries && !int.TryParse(retries, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+            {
+                throw context.Error("schemaRegistry", $"max.retries must be a whole number of retries, 0 or more, not '{retries}'");
+            }
+
+            if (IsSaslInherit(config) && SaslCredentials.Any(name => KafkaClientSettings.Find(kafkaClient, name) is null))
+            {
+                throw context.Error("schemaRegistry", $"basic.auth.credentials.source SASL_INHERIT sends the Kafka client's sasl.username and sasl.password to the registry, "
+                    + $"and {kafkaSection}: has {(KafkaClientSettings.Find(kafkaClient, "sasl.username") is null ? "no sasl.username" : "no sasl.password")}: give them there, or the registry's own credentials as basic.auth.user.info");
+            }
+
+            return new CachedSchemaRegistryClient(config);
         }
         catch (UriFormatException e)
         {

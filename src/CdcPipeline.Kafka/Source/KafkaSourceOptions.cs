@@ -11,19 +11,15 @@ public sealed class KafkaSourceOptions
     /// <summary>Consumer group; defaults to the pipeline name.</summary>
     public string? GroupId { get; set; }
 
-    /// <summary>The consumer group the source joins: <see cref="GroupId"/>, else the pipeline's name.</summary>
-    public static string EffectiveGroupId(string? groupId, string pipelineName) =>
-        string.IsNullOrWhiteSpace(groupId) ? pipelineName : groupId;
-
     /// <summary>
     /// The consumer group the source's consumer actually joins: librdkafka's <c>group.id</c> under <see cref="Consumer"/> when
-    /// given there (the consumer settings win over ours, so it is the group the source commits to), else
-    /// <see cref="EffectiveGroupId(string?, string)"/>. <c>replay</c> must reset this group, not a name the source never uses.
+    /// given there (the consumer settings win over ours, so it is the group the source commits to), else <see cref="GroupId"/>,
+    /// else the pipeline's name. <c>replay</c> must reset this group, not a name the source never uses.
     /// </summary>
     public string JoinedGroupId(string pipelineName) =>
-        Consumer?.FirstOrDefault(kv => string.Equals(kv.Key, "group.id", StringComparison.OrdinalIgnoreCase)).Value is { } consumerGroup && !string.IsNullOrWhiteSpace(consumerGroup)
-            ? consumerGroup
-            : EffectiveGroupId(GroupId, pipelineName);
+        KafkaClientSettings.Find(Consumer, "group.id") is { } consumerGroup && !string.IsNullOrWhiteSpace(consumerGroup) ? consumerGroup
+        : string.IsNullOrWhiteSpace(GroupId) ? pipelineName
+        : GroupId;
 
     public List<string>? Topics { get; set; }
 
