@@ -172,18 +172,28 @@ public sealed class RuleTranslator : IChangeTranslator
     {
         var where = expression?.Location ?? rule.Location;
         var what = expression is null ? part : $"{expression.What} `{expression.Text}`";
-        // The dynamic binder's complaint about a float column against a decimal literal is obscure; say what to do.
-        var hint = e.Message.Contains("'double'", StringComparison.Ordinal) || e.Message.Contains("'float'", StringComparison.Ordinal)
-            ? " (number literals are exact decimals: compare a float column through number(x))"
-            : e.Message.Contains(typeof(Unavailable).FullName!, StringComparison.Ordinal)
-                ? " (the value is an unchanged TOASTed column, which PostgreSQL does not send with an update that left it alone:"
-                    + " test changed(\"column\") before using it, or read the old value from before with REPLICA IDENTITY FULL)"
-                : "";
         return new RuleEvaluationException(
-            $"{where}: rule {rule.Id}, {what} failed on the {change.Source.QualifiedTable} change (op {change.Operation?.ToCode()}) at {change.Position}: {e.Message}{hint}", e)
+            $"{where}: rule {rule.Id}, {what} failed on the {change.Source.QualifiedTable} change (op {change.Operation?.ToCode()}) at {change.Position}: {e.Message}{Hint(e.Message)}", e)
         {
             RuleId = rule.Id,
         };
+    }
+
+    /// <summary>What to do about a dynamic binder's complaint that names the cause only by a type.</summary>
+    private static string Hint(string message)
+    {
+        if (message.Contains("'double'", StringComparison.Ordinal) || message.Contains("'float'", StringComparison.Ordinal))
+        {
+            return " (number literals are exact decimals: compare a float column through number(x))";
+        }
+
+        if (message.Contains(typeof(Unavailable).FullName!, StringComparison.Ordinal))
+        {
+            return " (the value is an unchanged TOASTed column, which PostgreSQL does not send with an update that left it alone:"
+                + " test changed(\"column\") before using it, or read the old value from before with REPLICA IDENTITY FULL)";
+        }
+
+        return "";
     }
 
     private sealed record Table(TableRules Rules, string Source)
