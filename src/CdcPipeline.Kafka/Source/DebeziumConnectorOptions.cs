@@ -7,7 +7,8 @@ namespace CdcPipeline.Kafka.Source;
 /// One table list, one place: <c>connector render</c> builds the connector JSON from it, and the source
 /// derives its topics from it (<c>{topicPrefix}.{schema}.{table}</c>, the heartbeat topic
 /// <c>__debezium-heartbeat.{topicPrefix}</c>, and <c>{topicPrefix}.transaction</c> when transaction
-/// metadata is on) unless <c>topics</c> or <c>topicPattern</c> is given.
+/// metadata is on) unless <c>topics</c> or <c>topicPattern</c> is given. Debezium matches the table list
+/// case-insensitively, and so does the derived subscription (<see cref="TableSubscription"/>).
 /// </summary>
 public sealed class DebeziumConnectorOptions
 {
@@ -84,10 +85,43 @@ public sealed class DebeziumConnectorOptions
         });
     }
 
+    /// <summary>
+    /// The subscription for a listed table. Debezium matches <c>table.include.list</c> case-insensitively and names the
+    /// topic after the table as PostgreSQL stores it, so <c>PUBLIC.TB_ORD_MST</c> captures <c>public.tb_ord_mst</c> into
+    /// <c>{topicPrefix}.public.tb_ord_mst</c>. A table written all in lower case (how PostgreSQL stores unquoted names) is
+    /// its topic; one with capitals becomes a pattern (librdkafka reads a leading <c>^</c> as one) matching its topic in
+    /// any case, so the source reads whatever Debezium captures for it.
+    /// </summary>
+    public string TableSubscription(string qualifiedTable)
+    {
+        var topic = TableTopic(qualifiedTable);
+        var table = topic.AsSpan(TopicPrefix.Length + 1);
+        if (!table.ContainsAnyInRange('A', 'Z'))
+        {
+            return topic;
+        }
+
+        var pattern = new System.Text.StringBuilder("^", topic.Length * 4);
+        pattern.Append(TopicPrefix.Replace(".", "\\.", StringComparison.Ordinal)).Append("\\.");
+        foreach (var c in table)
+        {
+            if (char.IsAsciiLetter(c))
+            {
+                pattern.Append('[').Append(char.ToLowerInvariant(c)).Append(char.ToUpperInvariant(c)).Append(']');
+            }
+            else
+            {
+                pattern.Append(c == '.' ? "\\." : c.ToString());
+            }
+        }
+
+        return pattern.Append('$').ToString();
+    }
+
     /// <summary>The topics the connector writes for the table list (plus heartbeat and transaction topics).</summary>
     public IReadOnlyList<string> Topics()
     {
-        var topics = QualifiedTables().Select(TableTopic).ToList();
+        var topics = QualifiedTables().Select(TableSubscription).ToList();
         if (HeartbeatIntervalMs > 0)
         {
             topics.Add(string.Concat("__debezium-heartbeat.", TopicPrefix));

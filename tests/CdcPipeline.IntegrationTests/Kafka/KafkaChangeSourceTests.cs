@@ -57,6 +57,29 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
     }
 
     [Fact]
+    public async Task A_table_list_in_capitals_reads_the_topic_debezium_writes_for_the_lower_case_table()
+    {
+        // Debezium captures public.tb_ord_mst for 'PUBLIC.TB_ORD_MST' (it matches the list case-insensitively) and writes
+        // {prefix}.public.tb_ord_mst; the derived subscription must reach it through librdkafka's own pattern matching.
+        var prefix = kafka.Unique("legacy");
+        var records = KafkaRecords.Sample(prefix).Where(r => r.Topic == prefix + ".public.tb_ord_mst").ToList();
+        Assert.NotEmpty(records);
+        foreach (var r in records)
+        {
+            await kafka.ProduceAsync(r.Topic!, r.Key?.ToArray(), r.Value?.ToArray(), partition: 0);
+        }
+
+        var debezium = new DebeziumConnectorOptions { TopicPrefix = prefix, Tables = ["PUBLIC.TB_ORD_MST"], HeartbeatIntervalMs = 0, ProvideTransactionMetadata = false };
+        var deadLetters = new RecordingDeadLetterQueue();
+        await using var source = new KafkaChangeSource(Consumer(kafka.Unique("g")), debezium.Topics(), new JsonRecordDecoder(), deadLetters);
+        var changes = await ReadAsync(source, records.Count, ack: true);
+
+        Assert.Empty(deadLetters.Letters);
+        Assert.Equal(records.Count, changes.Count);
+        Assert.All(changes, c => Assert.Equal(prefix + ".public.tb_ord_mst/0", c.Position.Stream));
+    }
+
+    [Fact]
     public async Task Json_records_without_schemas_decode_with_the_same_envelope()
     {
         var prefix = kafka.Unique("legacy");

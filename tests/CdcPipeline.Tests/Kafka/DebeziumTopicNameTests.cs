@@ -23,8 +23,34 @@ public class DebeziumTopicNameTests
     {
         // Debezium's topic naming strategy replaces every character outside [a-zA-Z0-9._-] with '_'.
         Assert.Equal(
-            ["legacy.public.tb_ord_mst", "legacy.public.tb_ord_dtl", "legacy.public.__", "legacy.Sales.Order_Lines"],
-            Options("public.tb_ord$mst", "tb_ord_dtl", "public.주문", "Sales.Order Lines").Topics());
+            ["legacy.public.tb_ord_mst", "legacy.public.tb_ord_dtl", "legacy.public.__", "legacy.sales.order_lines"],
+            Options("public.tb_ord$mst", "tb_ord_dtl", "public.주문", "sales.order lines").Topics());
+    }
+
+    [Fact]
+    public void A_table_written_in_another_case_reads_the_topic_debezium_names_after_the_table_as_stored()
+    {
+        // Debezium matches table.include.list case-insensitively (Predicates.includes with Pattern.CASE_INSENSITIVE), so
+        // PUBLIC.TB_ORD_MST captures public.tb_ord_mst and writes its changes to legacy.public.tb_ord_mst: a subscription to
+        // legacy.PUBLIC.TB_ORD_MST would never receive one.
+        var topics = Options("PUBLIC.TB_ORD_MST", "tb_ord_dtl", "Sales.Order Lines").Topics();
+
+        Assert.Equal(3, topics.Count);
+        Assert.Equal("legacy.public.tb_ord_dtl", topics[1]); // all lower case: the topic itself, as before
+        foreach (var pattern in new[] { topics[0], topics[2] })
+        {
+            Assert.StartsWith("^", pattern, StringComparison.Ordinal); // librdkafka subscribes to a name starting with ^ as a pattern
+        }
+
+        Assert.Matches(topics[0], "legacy.public.tb_ord_mst");
+        Assert.Matches(topics[0], "legacy.PUBLIC.TB_ORD_MST");
+        Assert.DoesNotMatch(topics[0], "legacy.public.tb_ord_mst_old");
+        Assert.DoesNotMatch(topics[0], "legacy2.public.tb_ord_mst");
+        Assert.DoesNotMatch(topics[0], "LEGACY.public.tb_ord_mst"); // the prefix is Debezium's topic.prefix, used as written
+        Assert.DoesNotMatch(topics[0], "legacy.publicXtb_ord_mst");
+        Assert.Matches(topics[2], "legacy.Sales.Order_Lines");
+        Assert.Matches(topics[2], "legacy.sales.order_lines");
+        Assert.DoesNotMatch(topics[2], "legacy.sales.orderXlines");
     }
 
     [Fact]
