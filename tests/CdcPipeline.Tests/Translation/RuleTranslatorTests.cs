@@ -102,6 +102,27 @@ public class RuleTranslatorTests
     }
 
     [Fact]
+    public void A_rule_file_naming_the_table_in_another_case_fails_the_change_instead_of_skipping_it()
+    {
+        // Debezium captures public.tb_ord_mst for a table list saying PUBLIC.TB_ORD_MST (it matches the list
+        // case-insensitively), and the source reads it; a rule file saying the same must not let its changes pass
+        // without events as if the table had no rules. The change is poison (dead-lettered, kept) with the fix named.
+        var translator = RuleFiles.Translator(Orders.Replace("table: tb_ord_mst", "table: PUBLIC.TB_ORD_MST", StringComparison.Ordinal));
+
+        var e = Assert.Throws<RuleEvaluationException>(() => Run(translator, Change(ChangeOperation.Create, "tb_ord_mst", after: Order("P"))));
+
+        Assert.Contains("orders.yaml", e.Message, StringComparison.Ordinal);
+        Assert.Contains("PUBLIC.TB_ORD_MST", e.Message, StringComparison.Ordinal);
+        Assert.Contains("table: public.tb_ord_mst", e.Message, StringComparison.Ordinal);
+
+        // The exact name still wins: a quoted "Orders" and an unquoted orders are two tables to PostgreSQL.
+        var both = RuleSet.Parse([("orders.yaml", Orders), ("upper.yaml", Orders.Replace("table: tb_ord_mst", "table: public.TB_ORD_MST", StringComparison.Ordinal))])
+            .CreateTranslator("legacy-orders");
+        Assert.Equal("/cdcpipeline/legacy-orders/public.tb_ord_mst", Assert.Single(Run(both, Change(ChangeOperation.Update, "tb_ord_mst", before: Order("P"), after: Order("P")))).Source);
+        Assert.Equal("/cdcpipeline/legacy-orders/public.TB_ORD_MST", Assert.Single(Run(both, Change(ChangeOperation.Update, "TB_ORD_MST", before: Order("P"), after: Order("P")))).Source);
+    }
+
+    [Fact]
     public void Composite_keys_join_in_key_order_and_escape_the_separator()
     {
         var translator = RuleFiles.Translator("""

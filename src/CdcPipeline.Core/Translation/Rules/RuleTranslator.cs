@@ -15,6 +15,10 @@ public sealed class RuleTranslator : IChangeTranslator
     // Keyed by (schema, table) rather than "schema.table" so routing a change allocates no string.
     private readonly Dictionary<(string Schema, string Table), Table[]> _tables;
 
+    // The rule files by table name in any case: a change whose table only a rule file in another case names fails instead
+    // of passing without events (see Translate).
+    private readonly Dictionary<(string Schema, string Table), TableRules> _otherCase;
+
     public RuleTranslator(RuleSet rules, string pipelineName)
     {
         ArgumentException.ThrowIfNullOrEmpty(pipelineName);
@@ -23,6 +27,11 @@ public sealed class RuleTranslator : IChangeTranslator
         _tables = rules.Tables.ToDictionary(
             t => Split(t.Key),
             t => t.Value.Select(r => new Table(r, EventSources.For(pipelineName, t.Key))).ToArray());
+        _otherCase = new Dictionary<(string Schema, string Table), TableRules>(IgnoreCase.Instance);
+        foreach (var (table, files) in rules.Tables)
+        {
+            _otherCase.TryAdd(Split(table), files[0]);
+        }
     }
 
     public RuleSet Rules { get; }
@@ -40,8 +49,23 @@ public sealed class RuleTranslator : IChangeTranslator
 
     public void Translate(ChangeEvent change, ICollection<DomainEvent> output)
     {
-        if (change.Kind != ChangeKind.Change || !_tables.TryGetValue((change.Source.Schema ?? "public", change.Source.Table ?? ""), out var tables))
+        if (change.Kind != ChangeKind.Change)
         {
+            return;
+        }
+
+        var name = (change.Source.Schema ?? "public", change.Source.Table ?? "");
+        if (!_tables.TryGetValue(name, out var tables))
+        {
+            // Debezium matches its table list in any case, so 'PUBLIC.TB_ORD_MST' there captures public.tb_ord_mst; a
+            // rule file saying the same would otherwise let every change of the table pass without its events.
+            if (_otherCase.TryGetValue(name, out var other))
+            {
+                throw new RuleEvaluationException(
+                    $"{other.File}: 'table: {other.Table}' does not name {name.Item1}.{name.Item2}, the table this change is from: a rule file names its "
+                    + $"table exactly as PostgreSQL stores it (unquoted names in lower case). Write 'table: {name.Item1}.{name.Item2}' in {other.File}, then redrive this change.");
+            }
+
             return;
         }
 
@@ -199,5 +223,16 @@ public sealed class RuleTranslator : IChangeTranslator
     private sealed record Table(TableRules Rules, string Source)
     {
         public IReadOnlyList<string> KeyColumns => Rules.KeyColumns;
+    }
+
+    private sealed class IgnoreCase : IEqualityComparer<(string Schema, string Table)>
+    {
+        public static readonly IgnoreCase Instance = new();
+
+        public bool Equals((string Schema, string Table) x, (string Schema, string Table) y) =>
+            string.Equals(x.Schema, y.Schema, StringComparison.OrdinalIgnoreCase) && string.Equals(x.Table, y.Table, StringComparison.OrdinalIgnoreCase);
+
+        public int GetHashCode((string Schema, string Table) obj) =>
+            HashCode.Combine(StringComparer.OrdinalIgnoreCase.GetHashCode(obj.Schema), StringComparer.OrdinalIgnoreCase.GetHashCode(obj.Table));
     }
 }
