@@ -18,6 +18,10 @@ public sealed record PipelineComponentContext(
     /// </summary>
     public IDeadLetterQueue? DeadLetters { get; init; }
 
+    /// <summary>The pipeline's rule files, given to the source: one that knows which tables are captured can say at start-up
+    /// that a rule file's table is not among them.</summary>
+    public IReadOnlyList<Translation.Rules.TableRules> RuleFiles { get; init; } = [];
+
     public T Bind<T>()
         where T : class, new() => ConfigBinding.Bind<T>(Section, Locations);
 

@@ -97,7 +97,7 @@ public static class PipelineBuilder
                 ? services.GetRequiredService<IDeadLetterQueueFactory>().Create(configuration, services)
                 : new JsonLinesDeadLetterQueue(Path.GetFullPath(Path.Combine(configuration.BaseDirectory, options.DeadLetter.Path)));
 
-            source = sourceFactory.Create(new PipelineComponentContext(options.Name, sourceSection.GetSection(sourceKind), options, configuration.Locations, configuration.BaseDirectory, services) { DeadLetters = deadLetters });
+            source = sourceFactory.Create(new PipelineComponentContext(options.Name, sourceSection.GetSection(sourceKind), options, configuration.Locations, configuration.BaseDirectory, services) { DeadLetters = deadLetters, RuleFiles = Translators.RuleFiles(translator).ToList() });
         }
         catch
         {

@@ -43,6 +43,9 @@ public sealed class CompositeTranslator : IChangeTranslator
 
     public int Count => _entries.Count;
 
+    /// <summary>The translators, in registration order.</summary>
+    public IEnumerable<IChangeTranslator> Translators => _entries.Select(e => e.Translator);
+
     public void Translate(ChangeEvent change, ICollection<DomainEvent> output)
     {
         string? table = null;

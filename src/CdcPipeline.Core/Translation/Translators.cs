@@ -29,4 +29,13 @@ public static class Translators
 
         return composite;
     }
+
+    /// <summary>The rule files wherever they sit in <paramref name="translator"/> (beside C# translators, behind the outbox).</summary>
+    public static IEnumerable<Rules.TableRules> RuleFiles(IChangeTranslator translator) => translator switch
+    {
+        Rules.RuleTranslator rules => rules.Rules.Files,
+        CompositeTranslator composite => composite.Translators.SelectMany(RuleFiles),
+        Outbox.OutboxRoutingTranslator outbox => RuleFiles(outbox.Others),
+        _ => [],
+    };
 }

@@ -45,6 +45,17 @@ public sealed class KafkaSourceFactory : ISourceFactory
         if (options.Debezium is not null)
         {
             ConfigBinding.Validate(options.Debezium, context.Section.GetSection("debezium").Path, context.Locations);
+
+            // The list is what the connector captures (Debezium matches it in any case): a rule file for another table loads,
+            // never runs, and its events are missing without a word.
+            var captured = options.Debezium.QualifiedTables().ToHashSet(StringComparer.OrdinalIgnoreCase);
+            if (context.RuleFiles.FirstOrDefault(r => !captured.Contains(r.Table)) is { } uncaptured)
+            {
+                throw context.Error(
+                    "debezium:tables",
+                    $"rule file {uncaptured.File} is for {uncaptured.Table}, which this list does not capture, so its rules would never run: "
+                    + "add the table here (then 'connector apply' again), or correct 'table:' in the rule file");
+            }
         }
 
         var subscription = options.Subscription();

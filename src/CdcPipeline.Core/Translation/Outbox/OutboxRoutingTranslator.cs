@@ -19,6 +19,9 @@ public sealed class OutboxRoutingTranslator : IChangeTranslator
         _others = others;
     }
 
+    /// <summary>The translator of every change that is not the outbox's.</summary>
+    public IChangeTranslator Others => _others;
+
     public void Translate(ChangeEvent change, ICollection<DomainEvent> output)
     {
         if (_outbox.Handles(change))

@@ -1,0 +1,80 @@
+using CdcPipeline.Core.Configuration;
+using CdcPipeline.Core.Pipeline;
+using CdcPipeline.Core.Translation;
+using CdcPipeline.Kafka;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CdcPipeline.Tests.Kafka;
+
+/// <summary>
+/// With <c>source.kafka.debezium</c>, the table list is what Debezium captures: a rule file for a table outside it
+/// (a typo, a table never added) would load and never run, and its events would be missing without a word.
+/// </summary>
+public sealed class RuleTablesCapturedTests : IDisposable
+{
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("cdc-rule-tables-");
+
+    private sealed class RulesFromDirectory : ITranslatorProvider
+    {
+        public IChangeTranslator Create(PipelineOptions pipeline, string? rulesDirectory) => Translators.Create(rulesDirectory, pipeline.Name);
+    }
+
+    private string Write(string tables, params (string File, string Table)[] rules)
+    {
+        var rulesDir = Directory.CreateDirectory(Path.Combine(_dir.FullName, "rules"));
+        foreach (var (file, table) in rules)
+        {
+            File.WriteAllText(Path.Combine(rulesDir.FullName, file), $"table: {table}\nevents:\n  - type: Touched\n");
+        }
+
+        var path = Path.Combine(_dir.FullName, "pipeline.yaml");
+        File.WriteAllText(path, $"""
+            name: legacy-orders
+            rules: rules
+            source:
+              kafka:
+                bootstrapServers: "127.0.0.1:1"
+                debezium:
+                  topicPrefix: legacy
+                  tables: {tables}
+            sinks:
+              - name: screen
+                console: {"{}"}
+            """);
+        return path;
+    }
+
+    private static ServiceProvider Services() => new ServiceCollection()
+        .AddCdcCore()
+        .AddCdcKafka()
+        .AddSingleton<ITranslatorProvider, RulesFromDirectory>()
+        .BuildServiceProvider();
+
+    [Fact]
+    public void A_rule_file_for_a_table_the_connector_does_not_capture_stops_start_up_naming_both()
+    {
+        var path = Write("[public.tb_ord_mst, public.tb_cust_mst]", ("orders.yaml", "public.tb_ord_mst"), ("customers.yaml", "public.tb_cust_mstr"));
+        using var services = Services();
+
+        var error = Assert.Throws<ConfigurationException>(() => PipelineBuilder.Build(PipelineConfiguration.Load(path, _ => null), services));
+
+        Assert.Contains("pipeline.yaml:8: source.kafka.debezium.tables", error.Message, StringComparison.Ordinal);
+        Assert.Contains("customers.yaml", error.Message, StringComparison.Ordinal);
+        Assert.Contains("public.tb_cust_mstr", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("orders.yaml", error.Message.Replace("customers.yaml", "", StringComparison.Ordinal), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Rule_files_for_listed_tables_in_any_case_and_bare_names_build()
+    {
+        // Debezium matches its list case-insensitively; a bare name in either place means schema public.
+        var path = Write("[PUBLIC.TB_ORD_MST, tb_cust_mst]", ("orders.yaml", "public.tb_ord_mst"), ("customers.yaml", "tb_cust_mst"));
+        using var services = Services();
+
+        await using var pipeline = PipelineBuilder.Build(PipelineConfiguration.Load(path, _ => null), services);
+
+        Assert.Single(pipeline.Sinks);
+    }
+
+    public void Dispose() => _dir.Delete(recursive: true);
+}
