@@ -374,7 +374,12 @@ internal static class DlqCommand
         }
 
         await output.WriteLineAsync($"progress: consumer group '{groupId}' ({why})").ConfigureAwait(false);
-        using var producer = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig(Settings(cluster)) { EnableIdempotence = true, Acks = Acks.All, MessageMaxBytes = DeadLetterHeaders.MessageMaxBytes })
+        var producerConfig = new ProducerConfig(Settings(cluster)) { EnableIdempotence = true, Acks = Acks.All, MessageMaxBytes = DeadLetterHeaders.MessageMaxBytes };
+
+        // Each letter waits for its acknowledgement before the next: with librdkafka's default (5 minutes) a cluster
+        // that went away mid-run left the command silent for that long before it said which letter failed.
+        producerConfig.MessageTimeoutMs ??= (int)Math.Clamp(timeout.TotalMilliseconds, 1_000, int.MaxValue);
+        using var producer = new ProducerBuilder<byte[]?, byte[]?>(producerConfig)
             .SetLogHandler(log.Handle)
             .Build();
         var redriven = 0;
