@@ -96,7 +96,9 @@ internal static class ConnectorCommand
                     return 2;
                 }
 
-                using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+                // Connect holds a request up to 90 s (its REST request timeout) while the connector validates its config, which for
+                // Debezium means connecting to the database: a client giving up sooner reports a failure that may still succeed.
+                using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(100) };
                 var result = await call(new KafkaConnectClient(http, baseUrl), connectorName, body, cancellationToken).ConfigureAwait(false);
                 // apply's answer is the config as Connect stored it: a literal password would come back with it.
                 await output.WriteLineAsync(ConnectorSecrets.Redact(result)?.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) ?? $"{name}: ok").ConfigureAwait(false);
