@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Sinks;
@@ -44,15 +45,28 @@ public sealed class RabbitMqSink : ISink
 
     public async ValueTask DeliverAsync(IReadOnlyList<DomainEvent> batch, CancellationToken cancellationToken)
     {
+        // Every routing key first: one that can never be sent fails alone, before any of the batch is published twice.
+        var routingKeys = new string[batch.Count];
+        for (var i = 0; i < batch.Count; i++)
+        {
+            routingKeys[i] = _routingKey.Render(batch[i]);
+            if (!FitsShortString(routingKeys[i]))
+            {
+                throw new PermanentDeliveryException(batch[i], string.Create(CultureInfo.InvariantCulture,
+                    $"rabbitmq sink '{Name}': routingKey '{_options.RoutingKey}' renders {Encoding.UTF8.GetByteCount(routingKeys[i])} bytes for event {batch[i].Id}, and AMQP allows a routing key at most {ShortStringMax}: route by shorter attributes"));
+            }
+        }
+
         var channel = await GetChannelAsync(cancellationToken).ConfigureAwait(false);
         var pending = new List<Task>(Math.Min(batch.Count, _options.MaxOutstandingConfirms));
         try
         {
-            foreach (var e in batch)
+            for (var i = 0; i < batch.Count; i++)
             {
                 // Started in order on one channel, so the broker receives (and queues) them in order;
                 // only the confirms are awaited together.
-                pending.Add(channel.BasicPublishAsync(_options.Exchange, _routingKey.Render(e), mandatory: false, Properties(e), EventJson.SerializeToUtf8(e), cancellationToken).AsTask());
+                var e = batch[i];
+                pending.Add(channel.BasicPublishAsync(_options.Exchange, routingKeys[i], mandatory: false, Properties(e), EventJson.SerializeToUtf8(e), cancellationToken).AsTask());
                 if (pending.Count >= _options.MaxOutstandingConfirms)
                 {
                     await Task.WhenAll(pending).ConfigureAwait(false);
@@ -75,6 +89,10 @@ public sealed class RabbitMqSink : ISink
         }
     }
 
+    private const int ShortStringMax = 255;
+
+    private static bool FitsShortString(string? value) => value is not null && (value.Length <= ShortStringMax / 3 || Encoding.UTF8.GetByteCount(value) <= ShortStringMax);
+
     private BasicProperties Properties(DomainEvent e)
     {
         var headers = new Dictionary<string, object?>(8, StringComparer.Ordinal);
@@ -86,14 +104,17 @@ public sealed class RabbitMqSink : ISink
         return new BasicProperties
         {
             Persistent = true,
-            MessageId = e.Id,
-            Type = e.Type,
+
+            // AMQP short strings (at most 255 bytes). Each repeats an attribute the cloudEvents:* headers carry in full, so
+            // one that does not fit (a long legacy key as subject) is left out rather than failing the event.
+            MessageId = FitsShortString(e.Id) ? e.Id : null,
+            Type = FitsShortString(e.Type) ? e.Type : null,
             // A raw change's body is the canonical change JSON, not a structured CloudEvent: with the cloudEvents:* properties
             // it is a binary-mode event whose data is JSON.
             ContentType = e.IsRawChange ? "application/json" : "application/cloudevents+json",
             ContentEncoding = "utf-8",
             Timestamp = e.Time is { } time ? new AmqpTimestamp(time.ToUnixTimeSeconds()) : default,
-            CorrelationId = e.Subject,
+            CorrelationId = FitsShortString(e.Subject) ? e.Subject : null,
             Headers = headers,
         };
     }

@@ -108,6 +108,62 @@ public sealed class RabbitMqSinkTests
     }
 
     [Fact]
+    public async Task A_subject_or_type_too_long_for_an_amqp_property_still_goes_out_with_its_cloudevents_headers()
+    {
+        // AMQP's correlation-id and type are short strings (at most 255 bytes); the subject is data (a long legacy key) and
+        // the type may be (an outbox row's). Both are also in the cloudEvents:* headers, which have no such limit.
+        var uri = await DownstreamServers.RabbitMqAsync();
+        var exchange = "cdc-test-" + Guid.NewGuid().ToString("N")[..8];
+        var (connection, channel, queue) = await BindQueueAsync(uri, exchange, "orders");
+        await using var _c = connection;
+        await using var _ch = channel;
+        var longKey = "K-" + new string('é', 150); // 302 bytes in UTF-8
+        var longType = new string('T', 300);
+        var source = new InMemoryChangeSource();
+        source.Add(InMemoryChangeSource.Change(1, "K1", "PAID"));
+        source.Add(InMemoryChangeSource.Change(2, longKey, "PAID"));
+        source.Add(InMemoryChangeSource.Change(3, "K3", longType));
+        source.Add(InMemoryChangeSource.Change(4, "K4", "PAID"));
+        source.Complete();
+        var dlq = new RecordingDeadLetterQueue();
+        await SinkHarness.RunToEndAsync(SinkHarness.Runner(source, dlq, batch: 10, sinks: new SinkBinding(Sink(uri, exchange, "orders"), SinkHarness.FastRetry)));
+
+        Assert.Empty(dlq.Letters);
+        var messages = await DrainAsync(channel, queue, 4, TimeSpan.FromSeconds(10));
+        Assert.Equal(4, messages.Count);
+        Assert.Equal("K1", messages[0].BasicProperties.CorrelationId);
+        Assert.Null(messages[1].BasicProperties.CorrelationId);
+        Assert.Equal(longKey, Encoding.UTF8.GetString((byte[])messages[1].BasicProperties.Headers!["cloudEvents:subject"]!));
+        Assert.Null(messages[2].BasicProperties.Type);
+        Assert.Equal("Status" + longType, Encoding.UTF8.GetString((byte[])messages[2].BasicProperties.Headers!["cloudEvents:type"]!));
+        Assert.Equal("StatusPAID", messages[3].BasicProperties.Type);
+    }
+
+    [Fact]
+    public async Task A_routing_key_rendered_too_long_is_dead_lettered_at_once_and_the_rest_goes_out()
+    {
+        var uri = await DownstreamServers.RabbitMqAsync();
+        var exchange = "cdc-test-" + Guid.NewGuid().ToString("N")[..8];
+        var (connection, channel, queue) = await BindQueueAsync(uri, exchange, "#");
+        await using var _c = connection;
+        await using var _ch = channel;
+        var source = new InMemoryChangeSource();
+        source.Add(InMemoryChangeSource.Change(1, "K1", "PAID"));
+        source.Add(InMemoryChangeSource.Change(2, new string('k', 300), "PAID"));
+        source.Add(InMemoryChangeSource.Change(3, "K3", "PAID"));
+        source.Complete();
+        var dlq = new RecordingDeadLetterQueue();
+        await SinkHarness.RunToEndAsync(SinkHarness.Runner(source, dlq, batch: 10, sinks: new SinkBinding(Sink(uri, exchange, "orders.{subject}"), SinkHarness.RetryForever)));
+
+        var letter = Assert.Single(dlq.Letters);
+        Assert.Equal(1, letter.Attempts);
+        Assert.Contains("routing key", letter.Error, StringComparison.Ordinal);
+        Assert.Contains("orders.{subject}", letter.Error, StringComparison.Ordinal);
+        Assert.Contains("255", letter.Error, StringComparison.Ordinal);
+        Assert.Equal(["orders.K1", "orders.K3"], (await DrainAsync(channel, queue, 2, TimeSpan.FromSeconds(10))).Select(m => m.RoutingKey));
+    }
+
+    [Fact]
     public async Task The_exchange_is_declared_durable_and_the_body_is_the_event_json()
     {
         var uri = await DownstreamServers.RabbitMqAsync();
