@@ -109,7 +109,8 @@ public sealed class DebeziumAvroDecoder
         Schema schema;
         try
         {
-            schema = await _registry.GetSchemaAsync(id).ConfigureAwait(false);
+            // Confluent's client takes no token and waits its request timeout (30 s, each retry again): stopping must not.
+            schema = await _registry.GetSchemaAsync(id).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (SchemaRegistryException e) when (e.ErrorCode == SchemaNotFound)
         {

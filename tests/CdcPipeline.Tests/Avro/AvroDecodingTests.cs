@@ -101,6 +101,25 @@ public class AvroDecodingTests
     }
 
     [Fact]
+    public async Task Stopping_while_the_schema_registry_does_not_answer_does_not_wait_out_its_timeout()
+    {
+        // A registry that accepts the connection and never answers: Confluent's client waits its request timeout (30 s by
+        // default) and takes no cancellation token, so a pipeline asked to stop (SIGTERM; docker stop allows 10 s) hung on it.
+        using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start(16);
+        var url = $"http://127.0.0.1:{((System.Net.IPEndPoint)silent.LocalEndpoint).Port}";
+        using var registry = new Confluent.SchemaRegistry.CachedSchemaRegistryClient(new Confluent.SchemaRegistry.SchemaRegistryConfig { Url = url });
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        stop.CancelAfter(TimeSpan.FromMilliseconds(300));
+        var record = new DebeziumRecord { Topic = DebeziumAvro.Topic, Partition = 0, Offset = 1, Value = new byte[] { 0, 0, 0, 0, 42, 2 } };
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await new DebeziumAvroDecoder(registry).DecodeAsync(record, stop.Token));
+
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"stopping took {watch.Elapsed}");
+    }
+
+    [Fact]
     public async Task Connect_logical_types_with_avro_logical_types()
     {
         Assert.Equal("\"2024-01-01\"", await _avro.DecodeColumnAsync(
