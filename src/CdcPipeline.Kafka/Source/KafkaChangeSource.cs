@@ -192,6 +192,12 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
     /// <summary>How often paused partitions were resumed (tests: the pipeline caught up).</summary>
     internal long Resumes => Interlocked.Read(ref _resumes);
 
+    /// <summary>How records are decoded (tests: the connector's settings reached the decoder).</summary>
+    internal IKafkaRecordDecoder Decoder => _decoder;
+
+    /// <summary>The subscription: topics, or a <c>^</c>-anchored pattern.</summary>
+    internal IReadOnlyList<string> Subscription => _subscription;
+
     /// <summary>The librdkafka settings the consumer is built with (ours where the caller set none).</summary>
     internal ConsumerConfig EffectiveConfig => _config;
 

@@ -97,15 +97,25 @@ public sealed class KafkaSourceFactory : ISourceFactory
 
     private static IKafkaRecordDecoder CreateDecoder(KafkaSourceOptions options, PipelineComponentContext context)
     {
+        DebeziumDecoderOptions? decoding;
+        try
+        {
+            decoding = options.Debezium?.DecoderOptions();
+        }
+        catch (ArgumentException e)
+        {
+            throw context.Error("debezium:extra:binary.handling.mode", e.Message);
+        }
+
         if (string.Equals(options.Format, "json", StringComparison.OrdinalIgnoreCase))
         {
-            return new JsonRecordDecoder();
+            return new JsonRecordDecoder(decoding);
         }
 
         var registry = context.Services.GetService<ISchemaRegistryClient>()
             ?? SchemaRegistrySettings.CreateClient(context, options.SchemaRegistryUrl, options.SchemaRegistry, options.Consumer, "consumer");
 
-        return new AvroRecordDecoder(registry);
+        return new AvroRecordDecoder(registry, decoding);
     }
 
     private static IDeadLetterQueue CreateDeadLetters(PipelineComponentContext context)
