@@ -57,7 +57,8 @@ namespace CdcPipeline.Kafka.Source;
 /// partition belonged to another member its offsets would be committed for records the new owner
 /// reads again. Only <c>max.poll.interval.ms</c> bounds it — the broker's rebalance timeout, after
 /// which this member is out of the group and its transaction's offset commit is refused (KIP-447).
-/// An acknowledgement for a partition no longer owned is ignored. Lost partitions (session expired)
+/// An acknowledgement for a partition no longer owned is ignored, and so is one for a record handed out under an earlier
+/// ownership of a partition that came back (the group may have read on meanwhile: its offset must not move back). Lost partitions (session expired)
 /// are let go at once without committing.
 /// </para>
 /// <para>
@@ -244,7 +245,9 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
         var tp = new TopicPartition(position.Stream[..slash], partition);
         lock (_lock)
         {
-            if (!_owned.TryGetValue(tp, out var state))
+            // Not ours any more, or handed out before the partition was revoked (or lost) and assigned to us again: the
+            // group's offset may have moved on meanwhile (another member read on), and storing this one would move it back.
+            if (!_owned.TryGetValue(tp, out var state) || position.Major < state.FirstHandedOut || position.Major > state.HandedOut)
             {
                 Log.LateAck(_logger, position.ToString());
                 return default;
@@ -557,6 +560,11 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
             if (!_owned.TryGetValue(tp, out var state) || state.Epoch != epoch || state.Revoking || offset <= state.HandedOut)
             {
                 return false;
+            }
+
+            if (state.FirstHandedOut < 0)
+            {
+                state.FirstHandedOut = offset;
             }
 
             state.HandedOut = offset;

@@ -266,6 +266,56 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
         TestContext.Current.TestOutputHelper?.WriteLine($"{all().Count - all().Distinct().Count()} redelivered record(s) (the mock cluster rejects commits during a rebalance with REBALANCE_IN_PROGRESS; a real broker accepts the revoke-time commit)");
     }
 
+    [Fact]
+    public async Task A_late_acknowledgement_from_before_a_partition_came_back_does_not_move_the_group_back()
+    {
+        // Consumer a reads every partition but its pipeline is stuck: nothing is acknowledged when b joins, so a's
+        // revocation times out. b reads its share to the end and commits it, then leaves, and a gets those partitions
+        // back. Only now does a's pipeline acknowledge a record it was handed before: storing that offset would move
+        // the group back before what b committed, and everything in between would be delivered again.
+        var topic = kafka.Unique("late-ack");
+        for (var i = 0; i < 40; i++)
+        {
+            await kafka.ProduceAsync(topic, "k", i.ToString(CultureInfo.InvariantCulture), partition: i % 4);
+        }
+
+        var group = kafka.Unique("g");
+        await using var a = new KafkaChangeSource(Consumer(group), [topic], new TestRecordDecoder(), new RecordingDeadLetterQueue(), revokeTimeout: TimeSpan.FromMilliseconds(300), logger: new TestLogger("a"));
+        var handedToA = await ReadAsync(a, 40, ack: false);
+
+        var seen = new ConcurrentDictionary<string, ConcurrentQueue<(int Partition, long Offset)>>();
+        var b = new KafkaChangeSource(Consumer(group), [topic], new TestRecordDecoder(), new RecordingDeadLetterQueue(), logger: new TestLogger("b"));
+        using (var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken))
+        {
+            var runB = Drive("b", b, seen, cts.Token);
+            await WaitForAsync(
+                () => seen.GetValueOrDefault("b") is { IsEmpty: false } q && q.GroupBy(r => r.Partition).All(p => p.Max(r => r.Offset) == 9) && q.Count >= 20,
+                TimeSpan.FromSeconds(60));
+            await cts.CancelAsync();
+            await runB;
+        }
+
+        var takenByB = seen["b"].Select(r => r.Partition).Distinct().Order().ToList();
+        var assignmentsBefore = a.Assignments;
+        await b.DisposeAsync();
+        await WaitForAsync(() => a.Assignments > assignmentsBefore, TimeSpan.FromSeconds(60));
+        Assert.All(takenByB, p => Assert.Equal(10, CommittedOffset(group, topic, p)));
+
+        foreach (var change in handedToA.Where(c => takenByB.Any(p => c.Position.Stream == $"{topic}/{p}") && c.Position.Major == 5))
+        {
+            await a.AcknowledgeAsync(change.Position, TestContext.Current.CancellationToken);
+        }
+
+        await a.DisposeAsync();
+        Assert.All(takenByB, p => Assert.Equal(10, CommittedOffset(group, topic, p)));
+    }
+
+    private long CommittedOffset(string group, string topic, int partition)
+    {
+        using var reader = new ConsumerBuilder<byte[], byte[]>(Consumer(group)).SetLogHandler((_, _) => { }).Build();
+        return reader.Committed([new TopicPartition(topic, partition)], TimeSpan.FromSeconds(10)).Single().Offset.Value;
+    }
+
     /// <summary>Reads <paramref name="records"/> through a 16-record buffer, acknowledging each, stalling every 50.</summary>
     private async Task<(KafkaChangeSource Source, List<ChangeEvent> Changes)> ReadWithStallsAsync(string name, int records, TimeSpan stall, TimeSpan pauseAfter)
     {
