@@ -40,6 +40,20 @@ public sealed class KafkaSourceFactory : ISourceFactory
             {
                 throw context.Error("topicPattern", $"not a valid regular expression: {e.Message}");
             }
+
+            if (TopicPatternCheck.Problem(options.TopicPattern) is { } problem)
+            {
+                throw context.Error("topicPattern", problem);
+            }
+        }
+
+        // librdkafka takes a listed topic that starts with '^' as a pattern too.
+        for (var i = 0; i < (options.Topics?.Count ?? 0); i++)
+        {
+            if (options.Topics![i].StartsWith('^') && TopicPatternCheck.Problem(options.Topics[i]) is { } problem)
+            {
+                throw context.Error($"topics:{i}", problem);
+            }
         }
 
         if (options.Debezium is not null)
