@@ -5,6 +5,9 @@ using Avro;
 using Avro.Generic;
 using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Json;
+using CdcPipeline.Core.Pipeline;
+using CdcPipeline.Core.Sinks;
+using CdcPipeline.Core.Translation;
 using CdcPipeline.Kafka.DeadLetters;
 using CdcPipeline.Kafka.SchemaRegistry;
 using CdcPipeline.Kafka.Source;
@@ -264,6 +267,60 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
         // Both members owned partitions after the rebalance.
         Assert.NotEmpty(seen["b"]);
         TestContext.Current.TestOutputHelper?.WriteLine($"{all().Count - all().Distinct().Count()} redelivered record(s) (the mock cluster rejects commits during a rebalance with REBALANCE_IN_PROGRESS; a real broker accepts the revoke-time commit)");
+    }
+
+    [Fact]
+    public async Task On_shutdown_the_acknowledged_offsets_are_committed_before_the_sinks_are_closed()
+    {
+        // After a stop the host waits DrainTimeout + 5 s, then the process exits. A sink that is slow to close (a flush
+        // to a broker that is down) must not hold back the commit of what every sink already acknowledged.
+        var topic = kafka.Unique("shutdown-order");
+        for (var i = 0; i < 10; i++)
+        {
+            await kafka.ProduceAsync(topic, "k", i.ToString(CultureInfo.InvariantCulture), partition: 0);
+        }
+
+        var group = kafka.Unique("g");
+        var consumer = Consumer(group);
+        consumer.AutoCommitIntervalMs = 3_600_000;
+        var source = new KafkaChangeSource(consumer, [topic], new TestRecordDecoder(), new RecordingDeadLetterQueue());
+        var sink = new ClosingSink(() => CommittedOffset(group, topic, 0));
+        var runner = new PipelineRunner(source, new TestTranslator(), [new SinkBinding(sink, SinkPolicy.Default)], new RecordingDeadLetterQueue());
+        using (var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken))
+        {
+            var run = runner.RunAsync(cts.Token);
+            await WaitForAsync(() => sink.Delivered == 10, TimeSpan.FromSeconds(30));
+            await cts.CancelAsync();
+            await run;
+        }
+
+        await new PipelineInstance(runner, source, [new SinkBinding(sink, SinkPolicy.Default)], new RecordingDeadLetterQueue()).DisposeAsync();
+
+        Assert.Equal(10, sink.CommittedWhenClosed);
+    }
+
+    /// <summary>A sink that notes, when it is closed, what the group has committed by then.</summary>
+    private sealed class ClosingSink(Func<long> committed) : ISink
+    {
+        private int _delivered;
+
+        public string Name => "closing";
+
+        public int Delivered => Volatile.Read(ref _delivered);
+
+        public long? CommittedWhenClosed { get; private set; }
+
+        public ValueTask DeliverAsync(IReadOnlyList<DomainEvent> batch, CancellationToken cancellationToken)
+        {
+            Interlocked.Add(ref _delivered, batch.Count);
+            return default;
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            CommittedWhenClosed = committed();
+            return default;
+        }
     }
 
     [Fact]
