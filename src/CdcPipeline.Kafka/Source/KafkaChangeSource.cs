@@ -33,7 +33,9 @@ namespace CdcPipeline.Kafka.Source;
 /// Offsets: <c>enable.auto.offset.store=false</c>; an offset is stored only for a position the
 /// pipeline acknowledged (acknowledgements arrive in order per partition, so what is stored is the
 /// contiguous watermark, as offset + 1 — Kafka's committed offset is the next record to read).
-/// librdkafka's auto-commit commits stored offsets; revocation and shutdown commit explicitly.
+/// librdkafka's auto-commit commits stored offsets; revocation and shutdown commit explicitly. With auto-commit off
+/// (<c>enable.auto.commit=false</c> under <c>consumer:</c>, or exactly-once) each acknowledgement is committed synchronously
+/// instead: otherwise nothing would commit while the source runs.
 /// </para>
 /// <para>
 /// Exactly-once (a <see cref="KafkaTransactionCoordinator"/> given): the transactional sink commits the
@@ -105,6 +107,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
     private readonly TimeSpan _revokeTimeout;
     private readonly KafkaTransactionCoordinator? _coordinator;
     private readonly bool _exactlyOnce;
+    private readonly bool _commitEachAcknowledgement;
     private readonly Channel<FetchedRecord> _buffer;
     private readonly int _resumeBelow;
     private readonly TimeSpan _pauseAfter;
@@ -159,6 +162,9 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
             _config.EnableAutoCommit = false;
         }
 
+        // Without librdkafka's auto-commit (exactly-once, or enable.auto.commit=false under consumer:) nothing else would
+        // commit the acknowledged offsets while the source runs: a crash would deliver everything since the start again.
+        _commitEachAcknowledgement = _config.Get("enable.auto.commit")?.Trim().ToLowerInvariant() is "false" or "f" or "0";
         _config.StatisticsIntervalMs ??= DefaultStatisticsIntervalMs;
         _config.FetchQueueBackoffMs ??= DefaultFetchQueueBackoffMs;
         _subscription = subscription;
@@ -269,7 +275,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
             Monitor.PulseAll(_lock);
         }
 
-        if (_exactlyOnce && _consumer is { } consumer)
+        if (_commitEachAcknowledgement && _consumer is { } consumer)
         {
             // In order, after the batch's transaction and before the next one: never stale (see the class remarks).
             Commit(consumer, [tp]);

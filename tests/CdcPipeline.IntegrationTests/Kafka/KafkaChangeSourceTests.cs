@@ -270,6 +270,33 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
     }
 
     [Fact]
+    public async Task With_auto_commit_turned_off_each_acknowledgement_is_committed_while_the_source_runs()
+    {
+        // enable.auto.commit=false under consumer: passes through to librdkafka. The source would then commit only on a
+        // rebalance or a clean stop, and a crash would deliver everything since the start again.
+        var topic = kafka.Unique("no-auto-commit");
+        for (var i = 0; i < 10; i++)
+        {
+            await kafka.ProduceAsync(topic, "k", i.ToString(CultureInfo.InvariantCulture), partition: 0);
+        }
+
+        var group = kafka.Unique("g");
+        var consumer = Consumer(group);
+        consumer.Set("enable.auto.commit", "false");
+        var source = new KafkaChangeSource(consumer, [topic], new TestRecordDecoder(), new RecordingDeadLetterQueue());
+        try
+        {
+            await ReadAsync(source, 10, ack: true);
+
+            Assert.Equal(10, CommittedOffset(group, topic, 0));
+        }
+        finally
+        {
+            await source.CrashAsync();
+        }
+    }
+
+    [Fact]
     public async Task On_shutdown_the_acknowledged_offsets_are_committed_before_the_sinks_are_closed()
     {
         // After a stop the host waits DrainTimeout + 5 s, then the process exits. A sink that is slow to close (a flush
