@@ -46,7 +46,7 @@ internal static partial class Log
     [LoggerMessage(EventId = 4009, Level = LogLevel.Warning, Message = "Kafka source {Group}: commit failed ({Reason}); the offsets are committed again later")]
     public static partial void CommitFailed(ILogger logger, string group, string reason);
 
-    [LoggerMessage(EventId = 4010, Level = LogLevel.Debug, Message = "Kafka source: acknowledgement for {Position} ignored, the partition is no longer owned")]
+    [LoggerMessage(EventId = 4010, Level = LogLevel.Debug, Message = "Kafka source: acknowledgement for {Position} ignored, the partition is no longer owned or the record was handed out before it was assigned again")]
     public static partial void LateAck(ILogger logger, string position);
 
     [LoggerMessage(EventId = 4020, Level = LogLevel.Information, Message = "Kafka sink {Sink}: producing to {Template} on {Servers} ({Format}{Transactional})")]

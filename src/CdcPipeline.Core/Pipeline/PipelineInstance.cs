@@ -33,12 +33,15 @@ public sealed class PipelineInstance : IAsyncDisposable
             return;
         }
 
+        // The source first: it commits what every sink acknowledged (a sink's DeliverAsync returns only once its events
+        // are durable, so nothing it still holds on close is needed for that). After a stop the host waits only
+        // DrainTimeout + 5 s; a sink slow to close (a flush to a broker that is down) must not cost the commit, which
+        // would make the next start deliver everything since the last one again.
+        await Source.DisposeAsync().ConfigureAwait(false);
         foreach (var sink in Sinks)
         {
             await sink.Sink.DisposeAsync().ConfigureAwait(false);
         }
-
-        await Source.DisposeAsync().ConfigureAwait(false);
         if (DeadLetters is IAsyncDisposable disposable)
         {
             await disposable.DisposeAsync().ConfigureAwait(false);

@@ -315,9 +315,14 @@ public sealed class PipelineRunner
 
         // The batch failed for good: isolate event by event so only what can never be delivered is
         // set aside and the rest still arrives (in order; some may arrive twice — at-least-once).
-        foreach (var e in selected)
+        for (var i = 0; i < selected.Count; i++)
         {
-            var single = await TryDeliverAsync(binding, [e], cancellationToken).ConfigureAwait(false);
+            var e = selected[i];
+
+            // A sink that commits source positions must not commit a change's position with the first of its
+            // events while the others are still to come: a stop or crash then would resume after the change.
+            var partOfChange = i + 1 < selected.Count && selected[i + 1].Position == e.Position;
+            var single = await TryDeliverAsync(binding, [e], cancellationToken, partOfChange).ConfigureAwait(false);
             if (single is null)
             {
                 Interlocked.Increment(ref _eventsDelivered);
@@ -347,7 +352,8 @@ public sealed class PipelineRunner
         return selected;
     }
 
-    private async Task<(Exception Error, int Attempts)?> TryDeliverAsync(SinkBinding binding, IReadOnlyList<DomainEvent> events, CancellationToken cancellationToken)
+    private async Task<(Exception Error, int Attempts)?> TryDeliverAsync(
+        SinkBinding binding, IReadOnlyList<DomainEvent> events, CancellationToken cancellationToken, bool partOfChange = false)
     {
         var attempts = 0;
         try
@@ -358,15 +364,15 @@ public sealed class PipelineRunner
                     async (state, ct) =>
                     {
                         attempts++;
-                        await state.Sink.DeliverAsync(state.Events, ct).ConfigureAwait(false);
+                        await DeliverOnceAsync(state.Sink, state.Events, state.PartOfChange, ct).ConfigureAwait(false);
                     },
-                    (binding.Sink, Events: events),
+                    (binding.Sink, Events: events, PartOfChange: partOfChange),
                     cancellationToken).ConfigureAwait(false);
             }
             else
             {
                 attempts = 1;
-                await binding.Sink.DeliverAsync(events, cancellationToken).ConfigureAwait(false);
+                await DeliverOnceAsync(binding.Sink, events, partOfChange, cancellationToken).ConfigureAwait(false);
             }
 
             return null;
@@ -380,6 +386,11 @@ public sealed class PipelineRunner
             return (e, attempts);
         }
     }
+
+    private static ValueTask DeliverOnceAsync(ISink sink, IReadOnlyList<DomainEvent> events, bool partOfChange, CancellationToken cancellationToken) =>
+        partOfChange && sink is ISourceCommittingSink committing
+            ? committing.DeliverPartAsync(events, cancellationToken)
+            : sink.DeliverAsync(events, cancellationToken);
 
     private ResiliencePipeline BuildRetryPipeline(SinkBinding binding)
     {

@@ -1,3 +1,5 @@
+using CdcPipeline.Core.Translation;
+
 namespace CdcPipeline.Core.Sinks;
 
 /// <summary>
@@ -16,4 +18,13 @@ public interface ISourceCommittingSink : ISink
     /// when the runner is built; the answer must not change afterwards.
     /// </summary>
     bool CommitsSourcePositions { get; }
+
+    /// <summary>
+    /// Delivers events that are only part of what their change produced for this sink: the runner, isolating a
+    /// failed batch event by event, hands over one event of a change whose later events are still to come. Like
+    /// <see cref="ISink.DeliverAsync"/>, but the position of the last event's change must not be committed: a
+    /// crash or a stop before the change's remaining events are delivered would otherwise skip them for good,
+    /// since the source resumes after a committed position. Positions of changes before it may be committed.
+    /// </summary>
+    ValueTask DeliverPartAsync(IReadOnlyList<DomainEvent> events, CancellationToken cancellationToken);
 }

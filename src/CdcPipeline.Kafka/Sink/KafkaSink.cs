@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.Core.Translation;
@@ -114,7 +115,17 @@ public sealed class KafkaSink : ISourceCommittingSink
         }
     }
 
-    public async ValueTask DeliverAsync(IReadOnlyList<DomainEvent> batch, CancellationToken cancellationToken)
+    public ValueTask DeliverAsync(IReadOnlyList<DomainEvent> batch, CancellationToken cancellationToken) =>
+        DeliverAsync(batch, partOfChange: false, cancellationToken);
+
+    /// <summary>
+    /// In exactly-once mode the transaction carries no offset for the last event's record: its change has more events
+    /// to come, and the group must still read that record again should the pipeline stop before they are delivered.
+    /// </summary>
+    public ValueTask DeliverPartAsync(IReadOnlyList<DomainEvent> events, CancellationToken cancellationToken) =>
+        DeliverAsync(events, partOfChange: true, cancellationToken);
+
+    private async ValueTask DeliverAsync(IReadOnlyList<DomainEvent> batch, bool partOfChange, CancellationToken cancellationToken)
     {
         if (batch.Count == 0)
         {
@@ -126,7 +137,7 @@ public sealed class KafkaSink : ISourceCommittingSink
         {
             if (Transactional)
             {
-                await DeliverTransactionallyAsync(batch, cancellationToken).ConfigureAwait(false);
+                await DeliverTransactionallyAsync(batch, partOfChange, cancellationToken).ConfigureAwait(false);
             }
             else
             {
@@ -182,11 +193,13 @@ public sealed class KafkaSink : ISourceCommittingSink
         return producer;
     }
 
-    private async Task DeliverTransactionallyAsync(IReadOnlyList<DomainEvent> batch, CancellationToken cancellationToken)
+    private async Task DeliverTransactionallyAsync(IReadOnlyList<DomainEvent> batch, bool partOfChange, CancellationToken cancellationToken)
     {
         var consumer = _coordinator!.ConsumerFor(_config.BootstrapServers)
             ?? throw new InvalidOperationException($"sink '{Name}' is transactional but the exactly-once Kafka source on {_config.BootstrapServers} has not started");
+        var unfinished = partOfChange ? batch[^1].Position : (SourcePosition?)null;
         var offsets = batch
+            .Where(e => e.Position != unfinished)
             .GroupBy(e => e.Position.Stream, StringComparer.Ordinal)
             .Select(g => ToOffset(g.Key, g.Max(e => e.Position.Major) + 1))
             .ToList();
@@ -195,11 +208,14 @@ public sealed class KafkaSink : ISourceCommittingSink
         {
             producer.BeginTransaction();
             await ProduceAllAsync(producer, batch, cancellationToken).ConfigureAwait(false);
-            await RetryWhileRetriableAsync("send offsets", timeout =>
+            if (offsets.Count > 0)
             {
-                producer.SendOffsetsToTransaction(offsets, consumer.ConsumerGroupMetadata, timeout);
-                return default;
-            }).ConfigureAwait(false);
+                await RetryWhileRetriableAsync("send offsets", timeout =>
+                {
+                    producer.SendOffsetsToTransaction(offsets, consumer.ConsumerGroupMetadata, timeout);
+                    return default;
+                }).ConfigureAwait(false);
+            }
             await RetryWhileRetriableAsync("commit", async timeout =>
             {
                 if (BeforeCommit is { } hook)

@@ -1,4 +1,6 @@
 using System.ComponentModel.DataAnnotations;
+using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Debezium;
 
 namespace CdcPipeline.Kafka.Source;
 
@@ -124,14 +126,45 @@ public sealed class DebeziumConnectorOptions
         var topics = QualifiedTables().Select(TableSubscription).ToList();
         if (HeartbeatIntervalMs > 0)
         {
-            topics.Add(string.Concat("__debezium-heartbeat.", TopicPrefix));
+            topics.Add(string.Concat(HeartbeatTopicPrefix, ".", TopicPrefix));
         }
 
         if (ProvideTransactionMetadata)
         {
-            topics.Add(string.Concat(TopicPrefix, ".transaction"));
+            topics.Add(string.Concat(TopicPrefix, ".", TransactionTopicSuffix));
         }
 
         return topics;
     }
+
+    /// <summary>
+    /// How the source decodes what this connector writes. <see cref="Extra"/> reaches the connector as written, so a
+    /// property there that changes the records (<c>unavailable.value.placeholder</c>, <c>binary.handling.mode</c>,
+    /// <c>topic.heartbeat.prefix</c>, <c>topic.transaction</c>) must change the decoding too: with Debezium's default
+    /// placeholder assumed, a custom one would reach the sinks as the column's value.
+    /// </summary>
+    /// <exception cref="ArgumentException"><c>binary.handling.mode</c> is not one Debezium knows.</exception>
+    public DebeziumDecoderOptions DecoderOptions() => new()
+    {
+        UnavailablePlaceholder = ExtraOr("unavailable.value.placeholder", Unavailable.DebeziumPlaceholder),
+        BinaryHandlingMode = ExtraOr("binary.handling.mode", "bytes") switch
+        {
+            "bytes" => BinaryHandlingMode.Bytes,
+            "base64" => BinaryHandlingMode.Base64,
+            "base64-url-safe" => BinaryHandlingMode.Base64UrlSafe,
+            "hex" => BinaryHandlingMode.Hex,
+            var other => throw new ArgumentException($"binary.handling.mode '{other}' is not one Debezium knows (bytes, base64, base64-url-safe, hex)"),
+        },
+        HeartbeatTopicPrefix = HeartbeatTopicPrefix,
+        TransactionTopicSuffix = TransactionTopicSuffix,
+    };
+
+    /// <summary>The connector's <c>topic.heartbeat.prefix</c>: Debezium's default unless <see cref="Extra"/> sets it.</summary>
+    private string HeartbeatTopicPrefix => ExtraOr("topic.heartbeat.prefix", "__debezium-heartbeat");
+
+    /// <summary>The connector's <c>topic.transaction</c>: Debezium's default unless <see cref="Extra"/> sets it.</summary>
+    private string TransactionTopicSuffix => ExtraOr("topic.transaction", "transaction");
+
+    private string ExtraOr(string property, string debeziumDefault) =>
+        Extra.TryGetValue(property, out var value) && !string.IsNullOrEmpty(value) ? value : debeziumDefault;
 }

@@ -33,7 +33,9 @@ namespace CdcPipeline.Kafka.Source;
 /// Offsets: <c>enable.auto.offset.store=false</c>; an offset is stored only for a position the
 /// pipeline acknowledged (acknowledgements arrive in order per partition, so what is stored is the
 /// contiguous watermark, as offset + 1 — Kafka's committed offset is the next record to read).
-/// librdkafka's auto-commit commits stored offsets; revocation and shutdown commit explicitly.
+/// librdkafka's auto-commit commits stored offsets; revocation and shutdown commit explicitly. With auto-commit off
+/// (<c>enable.auto.commit=false</c> under <c>consumer:</c>, or exactly-once) each acknowledgement is committed synchronously
+/// instead: otherwise nothing would commit while the source runs.
 /// </para>
 /// <para>
 /// Exactly-once (a <see cref="KafkaTransactionCoordinator"/> given): the transactional sink commits the
@@ -57,7 +59,8 @@ namespace CdcPipeline.Kafka.Source;
 /// partition belonged to another member its offsets would be committed for records the new owner
 /// reads again. Only <c>max.poll.interval.ms</c> bounds it — the broker's rebalance timeout, after
 /// which this member is out of the group and its transaction's offset commit is refused (KIP-447).
-/// An acknowledgement for a partition no longer owned is ignored. Lost partitions (session expired)
+/// An acknowledgement for a partition no longer owned is ignored, and so is one for a record handed out under an earlier
+/// ownership of a partition that came back (the group may have read on meanwhile: its offset must not move back). Lost partitions (session expired)
 /// are let go at once without committing.
 /// </para>
 /// <para>
@@ -104,6 +107,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
     private readonly TimeSpan _revokeTimeout;
     private readonly KafkaTransactionCoordinator? _coordinator;
     private readonly bool _exactlyOnce;
+    private readonly bool _commitEachAcknowledgement;
     private readonly Channel<FetchedRecord> _buffer;
     private readonly int _resumeBelow;
     private readonly TimeSpan _pauseAfter;
@@ -158,6 +162,9 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
             _config.EnableAutoCommit = false;
         }
 
+        // Without librdkafka's auto-commit (exactly-once, or enable.auto.commit=false under consumer:) nothing else would
+        // commit the acknowledged offsets while the source runs: a crash would deliver everything since the start again.
+        _commitEachAcknowledgement = _config.Get("enable.auto.commit")?.Trim().ToLowerInvariant() is "false" or "f" or "0";
         _config.StatisticsIntervalMs ??= DefaultStatisticsIntervalMs;
         _config.FetchQueueBackoffMs ??= DefaultFetchQueueBackoffMs;
         _subscription = subscription;
@@ -191,6 +198,12 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
 
     /// <summary>How often paused partitions were resumed (tests: the pipeline caught up).</summary>
     internal long Resumes => Interlocked.Read(ref _resumes);
+
+    /// <summary>How records are decoded (tests: the connector's settings reached the decoder).</summary>
+    internal IKafkaRecordDecoder Decoder => _decoder;
+
+    /// <summary>The subscription: topics, or a <c>^</c>-anchored pattern.</summary>
+    internal IReadOnlyList<string> Subscription => _subscription;
 
     /// <summary>The librdkafka settings the consumer is built with (ours where the caller set none).</summary>
     internal ConsumerConfig EffectiveConfig => _config;
@@ -238,7 +251,9 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
         var tp = new TopicPartition(position.Stream[..slash], partition);
         lock (_lock)
         {
-            if (!_owned.TryGetValue(tp, out var state))
+            // Not ours any more, or handed out before the partition was revoked (or lost) and assigned to us again: the
+            // group's offset may have moved on meanwhile (another member read on), and storing this one would move it back.
+            if (!_owned.TryGetValue(tp, out var state) || position.Major < state.FirstHandedOut || position.Major > state.HandedOut)
             {
                 Log.LateAck(_logger, position.ToString());
                 return default;
@@ -260,7 +275,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
             Monitor.PulseAll(_lock);
         }
 
-        if (_exactlyOnce && _consumer is { } consumer)
+        if (_commitEachAcknowledgement && _consumer is { } consumer)
         {
             // In order, after the batch's transaction and before the next one: never stale (see the class remarks).
             Commit(consumer, [tp]);
@@ -551,6 +566,11 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
             if (!_owned.TryGetValue(tp, out var state) || state.Epoch != epoch || state.Revoking || offset <= state.HandedOut)
             {
                 return false;
+            }
+
+            if (state.FirstHandedOut < 0)
+            {
+                state.FirstHandedOut = offset;
             }
 
             state.HandedOut = offset;

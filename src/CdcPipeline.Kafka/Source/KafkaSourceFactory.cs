@@ -40,6 +40,20 @@ public sealed class KafkaSourceFactory : ISourceFactory
             {
                 throw context.Error("topicPattern", $"not a valid regular expression: {e.Message}");
             }
+
+            if (TopicPatternCheck.Problem(options.TopicPattern) is { } problem)
+            {
+                throw context.Error("topicPattern", problem);
+            }
+        }
+
+        // librdkafka takes a listed topic that starts with '^' as a pattern too.
+        for (var i = 0; i < (options.Topics?.Count ?? 0); i++)
+        {
+            if (options.Topics![i].StartsWith('^') && TopicPatternCheck.Problem(options.Topics[i]) is { } problem)
+            {
+                throw context.Error($"topics:{i}", problem);
+            }
         }
 
         if (options.Debezium is not null)
@@ -108,15 +122,25 @@ public sealed class KafkaSourceFactory : ISourceFactory
 
     private static IKafkaRecordDecoder CreateDecoder(KafkaSourceOptions options, PipelineComponentContext context)
     {
+        DebeziumDecoderOptions? decoding;
+        try
+        {
+            decoding = options.Debezium?.DecoderOptions();
+        }
+        catch (ArgumentException e)
+        {
+            throw context.Error("debezium:extra:binary.handling.mode", e.Message);
+        }
+
         if (string.Equals(options.Format, "json", StringComparison.OrdinalIgnoreCase))
         {
-            return new JsonRecordDecoder();
+            return new JsonRecordDecoder(decoding);
         }
 
         var registry = context.Services.GetService<ISchemaRegistryClient>()
             ?? SchemaRegistrySettings.CreateClient(context, options.SchemaRegistryUrl, options.SchemaRegistry, options.Consumer, "consumer");
 
-        return new AvroRecordDecoder(registry);
+        return new AvroRecordDecoder(registry, decoding);
     }
 
     private static IDeadLetterQueue CreateDeadLetters(PipelineComponentContext context)

@@ -23,7 +23,10 @@ public sealed class KafkaSourceOptions
 
     public List<string>? Topics { get; set; }
 
-    /// <summary>A regular expression over topic names; librdkafka treats a subscription starting with <c>^</c> as a pattern.</summary>
+    /// <summary>
+    /// A regular expression over topic names; librdkafka treats a subscription starting with <c>^</c> as a pattern and matches it as a
+    /// POSIX extended regular expression (<c>[0-9]</c>, not <c>\d</c>; see <see cref="TopicPatternCheck"/>).
+    /// </summary>
     public string? TopicPattern { get; set; }
 
     [RegularExpression("^(?i:earliest|latest|error)$", ErrorMessage = "must be earliest, latest or error")]

@@ -11,6 +11,12 @@ internal sealed class PartitionState
     /// <summary>Changes with every assignment, so a record fetched under an earlier ownership is never handed out.</summary>
     public long Epoch { get; }
 
+    /// <summary>
+    /// Offset of the first record handed to the pipeline under this ownership; -1 before it. An acknowledgement below it
+    /// (or beyond <see cref="HandedOut"/>) is for a record handed out under an earlier ownership of the partition.
+    /// </summary>
+    public long FirstHandedOut { get; set; } = -1;
+
     /// <summary>Offset of the last record handed to the pipeline; -1 before the first.</summary>
     public long HandedOut { get; set; } = -1;
 

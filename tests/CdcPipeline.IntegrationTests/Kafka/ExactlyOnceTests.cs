@@ -304,6 +304,55 @@ public sealed class ExactlyOnceTests(KafkaFixture kafka)
     }
 
     [Fact]
+    public async Task A_transaction_with_only_part_of_a_changes_events_commits_no_offset_for_that_change()
+    {
+        // The runner, isolating a failed batch event by event, hands over the first of a change's two events alone. Its
+        // transaction must not carry the change's offset + 1: were the pipeline to stop before the second event is
+        // delivered, the group would resume after the record and the second event would never be produced.
+        var input = kafka.Unique("eos-part-in");
+        var output = kafka.Unique("eos-part-out");
+        var group = kafka.Unique("eos-part-group");
+        await kafka.ProduceAsync(input, "k", "a", partition: 0);
+        await kafka.ProduceAsync(input, "k", "b", partition: 0);
+        kafka.EnsureTopics([output]);
+        var coordinator = new KafkaTransactionCoordinator();
+        coordinator.DeclareExactlyOnce(kafka.BootstrapServers);
+        var consumer = new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = group, AutoOffsetReset = AutoOffsetReset.Earliest, SessionTimeoutMs = 6000, HeartbeatIntervalMs = 500 };
+        await using var source = new KafkaChangeSource(consumer, [input], new TestRecordDecoder(), new RecordingDeadLetterQueue(), exactlyOnceCoordinator: coordinator);
+        var sinkOptions = new KafkaSinkOptions { BootstrapServers = kafka.BootstrapServers, Topic = output };
+        await using var sink = new KafkaSink("domain", KafkaSinkFactory.BuildProducerConfig(sinkOptions, "eos", "domain"), new TopicTemplate(output, "eos"), coordinator: coordinator, transactionalId: "eos-" + group);
+        var changes = new List<ChangeEvent>();
+        await foreach (var change in source.ReadAsync(TestContext.Current.CancellationToken))
+        {
+            changes.Add(change);
+            if (changes.Count == 2)
+            {
+                break;
+            }
+        }
+
+        // What each transaction committed for the group, as the sink reports it to the source.
+        var transactions = new ConcurrentQueue<IReadOnlyList<TopicPartitionOffset>>();
+        coordinator.RegisterSource(kafka.BootstrapServers, source.Consumer!, transactions.Enqueue);
+        DomainEvent Event(ChangeEvent change, string type) => new()
+        {
+            Id = EventIds.For(change.Position, type),
+            Type = type,
+            Source = "/test",
+            Subject = "k",
+            Position = change.Position,
+            Change = change,
+        };
+
+        await sink.DeliverPartAsync([Event(changes[0], "First")], TestContext.Current.CancellationToken);
+        await sink.DeliverAsync([Event(changes[0], "Second"), Event(changes[1], "First")], TestContext.Current.CancellationToken);
+
+        Assert.True(sink.IsTransactional);
+        Assert.Equal(3, kafka.ReadAll(output, 3, IsolationLevel.ReadUncommitted).Count);
+        Assert.Equal([[], [2L]], transactions.Select(offsets => offsets.Select(o => o.Offset.Value).ToArray()));
+    }
+
+    [Fact]
     public async Task A_position_no_transaction_covers_is_committed_when_it_is_acknowledged()
     {
         // Batches of three over "e" records (events, committed by transactions) and "n" records (no event), ending in "n"s.

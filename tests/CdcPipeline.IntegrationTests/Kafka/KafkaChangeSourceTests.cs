@@ -5,6 +5,9 @@ using Avro;
 using Avro.Generic;
 using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Json;
+using CdcPipeline.Core.Pipeline;
+using CdcPipeline.Core.Sinks;
+using CdcPipeline.Core.Translation;
 using CdcPipeline.Kafka.DeadLetters;
 using CdcPipeline.Kafka.SchemaRegistry;
 using CdcPipeline.Kafka.Source;
@@ -287,6 +290,137 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
         // Both members owned partitions after the rebalance.
         Assert.NotEmpty(seen["b"]);
         TestContext.Current.TestOutputHelper?.WriteLine($"{all().Count - all().Distinct().Count()} redelivered record(s) (the mock cluster rejects commits during a rebalance with REBALANCE_IN_PROGRESS; a real broker accepts the revoke-time commit)");
+    }
+
+    [Fact]
+    public async Task With_auto_commit_turned_off_each_acknowledgement_is_committed_while_the_source_runs()
+    {
+        // enable.auto.commit=false under consumer: passes through to librdkafka. The source would then commit only on a
+        // rebalance or a clean stop, and a crash would deliver everything since the start again.
+        var topic = kafka.Unique("no-auto-commit");
+        for (var i = 0; i < 10; i++)
+        {
+            await kafka.ProduceAsync(topic, "k", i.ToString(CultureInfo.InvariantCulture), partition: 0);
+        }
+
+        var group = kafka.Unique("g");
+        var consumer = Consumer(group);
+        consumer.Set("enable.auto.commit", "false");
+        var source = new KafkaChangeSource(consumer, [topic], new TestRecordDecoder(), new RecordingDeadLetterQueue());
+        try
+        {
+            await ReadAsync(source, 10, ack: true);
+
+            Assert.Equal(10, CommittedOffset(group, topic, 0));
+        }
+        finally
+        {
+            await source.CrashAsync();
+        }
+    }
+
+    [Fact]
+    public async Task On_shutdown_the_acknowledged_offsets_are_committed_before_the_sinks_are_closed()
+    {
+        // After a stop the host waits DrainTimeout + 5 s, then the process exits. A sink that is slow to close (a flush
+        // to a broker that is down) must not hold back the commit of what every sink already acknowledged.
+        var topic = kafka.Unique("shutdown-order");
+        for (var i = 0; i < 10; i++)
+        {
+            await kafka.ProduceAsync(topic, "k", i.ToString(CultureInfo.InvariantCulture), partition: 0);
+        }
+
+        var group = kafka.Unique("g");
+        var consumer = Consumer(group);
+        consumer.AutoCommitIntervalMs = 3_600_000;
+        var source = new KafkaChangeSource(consumer, [topic], new TestRecordDecoder(), new RecordingDeadLetterQueue());
+        var sink = new ClosingSink(() => CommittedOffset(group, topic, 0));
+        var runner = new PipelineRunner(source, new TestTranslator(), [new SinkBinding(sink, SinkPolicy.Default)], new RecordingDeadLetterQueue());
+        using (var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken))
+        {
+            var run = runner.RunAsync(cts.Token);
+            await WaitForAsync(() => sink.Delivered == 10, TimeSpan.FromSeconds(30));
+            await cts.CancelAsync();
+            await run;
+        }
+
+        await new PipelineInstance(runner, source, [new SinkBinding(sink, SinkPolicy.Default)], new RecordingDeadLetterQueue()).DisposeAsync();
+
+        Assert.Equal(10, sink.CommittedWhenClosed);
+    }
+
+    /// <summary>A sink that notes, when it is closed, what the group has committed by then.</summary>
+    private sealed class ClosingSink(Func<long> committed) : ISink
+    {
+        private int _delivered;
+
+        public string Name => "closing";
+
+        public int Delivered => Volatile.Read(ref _delivered);
+
+        public long? CommittedWhenClosed { get; private set; }
+
+        public ValueTask DeliverAsync(IReadOnlyList<DomainEvent> batch, CancellationToken cancellationToken)
+        {
+            Interlocked.Add(ref _delivered, batch.Count);
+            return default;
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            CommittedWhenClosed = committed();
+            return default;
+        }
+    }
+
+    [Fact]
+    public async Task A_late_acknowledgement_from_before_a_partition_came_back_does_not_move_the_group_back()
+    {
+        // Consumer a reads every partition but its pipeline is stuck: nothing is acknowledged when b joins, so a's
+        // revocation times out. b reads its share to the end and commits it, then leaves, and a gets those partitions
+        // back. Only now does a's pipeline acknowledge a record it was handed before: storing that offset would move
+        // the group back before what b committed, and everything in between would be delivered again.
+        var topic = kafka.Unique("late-ack");
+        for (var i = 0; i < 40; i++)
+        {
+            await kafka.ProduceAsync(topic, "k", i.ToString(CultureInfo.InvariantCulture), partition: i % 4);
+        }
+
+        var group = kafka.Unique("g");
+        await using var a = new KafkaChangeSource(Consumer(group), [topic], new TestRecordDecoder(), new RecordingDeadLetterQueue(), revokeTimeout: TimeSpan.FromMilliseconds(300), logger: new TestLogger("a"));
+        var handedToA = await ReadAsync(a, 40, ack: false);
+
+        var seen = new ConcurrentDictionary<string, ConcurrentQueue<(int Partition, long Offset)>>();
+        var b = new KafkaChangeSource(Consumer(group), [topic], new TestRecordDecoder(), new RecordingDeadLetterQueue(), logger: new TestLogger("b"));
+        using (var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken))
+        {
+            var runB = Drive("b", b, seen, cts.Token);
+            await WaitForAsync(
+                () => seen.GetValueOrDefault("b") is { IsEmpty: false } q && q.GroupBy(r => r.Partition).All(p => p.Max(r => r.Offset) == 9) && q.Count >= 20,
+                TimeSpan.FromSeconds(60));
+            await cts.CancelAsync();
+            await runB;
+        }
+
+        var takenByB = seen["b"].Select(r => r.Partition).Distinct().Order().ToList();
+        var assignmentsBefore = a.Assignments;
+        await b.DisposeAsync();
+        await WaitForAsync(() => a.Assignments > assignmentsBefore, TimeSpan.FromSeconds(60));
+        Assert.All(takenByB, p => Assert.Equal(10, CommittedOffset(group, topic, p)));
+
+        foreach (var change in handedToA.Where(c => takenByB.Any(p => c.Position.Stream == $"{topic}/{p}") && c.Position.Major == 5))
+        {
+            await a.AcknowledgeAsync(change.Position, TestContext.Current.CancellationToken);
+        }
+
+        await a.DisposeAsync();
+        Assert.All(takenByB, p => Assert.Equal(10, CommittedOffset(group, topic, p)));
+    }
+
+    private long CommittedOffset(string group, string topic, int partition)
+    {
+        using var reader = new ConsumerBuilder<byte[], byte[]>(Consumer(group)).SetLogHandler((_, _) => { }).Build();
+        return reader.Committed([new TopicPartition(topic, partition)], TimeSpan.FromSeconds(10)).Single().Offset.Value;
     }
 
     /// <summary>Reads <paramref name="records"/> through a 16-record buffer, acknowledging each, stalling every 50.</summary>

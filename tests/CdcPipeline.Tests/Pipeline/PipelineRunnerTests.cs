@@ -385,6 +385,48 @@ public class PipelineRunnerTests
         Assert.Empty(source.Acknowledged);
     }
 
+    [Fact]
+    public async Task Isolating_a_failed_batch_never_commits_a_change_whose_other_events_are_still_to_come()
+    {
+        // One change, two events for a sink that commits source positions (the Kafka sink in exactly-once mode). The
+        // batch fails, so the runner tries event by event; the first goes through, the second keeps failing — and the
+        // service is stopped meanwhile. Had the first event's delivery committed the change's position, the restarted
+        // source would resume after the change and the second event would never be delivered.
+        var source = new InMemoryChangeSource();
+        source.Add(InMemoryChangeSource.Change(1, "K", "S"));
+        var secondTried = new TaskCompletionSource();
+        var committing = new CommittingSink("kafka-eos", _ => true)
+        {
+            Fail = (batch, _) =>
+            {
+                if (batch.Count > 1)
+                {
+                    return new PermanentDeliveryException(batch[1], "the batch is refused: isolate");
+                }
+
+                if (batch[0].Type == "Second")
+                {
+                    secondTried.TrySetResult();
+                    return new IOException("the broker for the second event's topic is down");
+                }
+
+                return null;
+            },
+        };
+        using var stop = new CancellationTokenSource();
+        var runner = new PipelineRunner(source, new TwoEventTranslator(), [new(committing, new SinkPolicy { MaxAttempts = 0, InitialDelay = TimeSpan.FromMilliseconds(1), MaxDelay = TimeSpan.FromMilliseconds(5) })],
+            new RecordingDeadLetterQueue(), new PipelineRunnerOptions { BufferCapacity = 16, MaxBatchSize = 7, DrainTimeout = TimeSpan.FromMilliseconds(200) });
+        var run = runner.RunAsync(stop.Token);
+        await secondTried.Task.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+
+        await stop.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+
+        Assert.Equal(["First"], committing.Delivered.Select(e => e.Type));
+        Assert.Empty(committing.CommittedPositions);
+        Assert.Empty(source.Acknowledged);
+    }
+
     private static async Task WaitUntil(Func<bool> condition)
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);
@@ -403,6 +445,7 @@ public class PipelineRunnerTests
     {
         private readonly RecordingSink _inner = new(name);
         private readonly ConcurrentQueue<DomainEvent> _early = new();
+        private readonly ConcurrentQueue<SourcePosition> _committed = new();
 
         public string Name => name;
 
@@ -414,17 +457,54 @@ public class PipelineRunnerTests
 
         public int Calls => _inner.Calls;
 
-        public ValueTask DeliverAsync(IReadOnlyList<DomainEvent> batch, CancellationToken cancellationToken)
+        public Func<IReadOnlyList<DomainEvent>, int, Exception?>? Fail
         {
-            foreach (var e in batch.Where(e => !othersHave(e)))
+            get => _inner.Fail;
+            init => _inner.Fail = value;
+        }
+
+        /// <summary>The positions its deliveries committed, as a transaction would: every position it was handed.</summary>
+        public IReadOnlyList<SourcePosition> CommittedPositions => _committed.ToArray();
+
+        public async ValueTask DeliverAsync(IReadOnlyList<DomainEvent> batch, CancellationToken cancellationToken)
+        {
+            await DeliverPartAsync(batch, cancellationToken);
+            _committed.Enqueue(batch[^1].Position);
+        }
+
+        /// <summary>Delivers, and commits only the positions before the last event's (none here: the runner hands over one event).</summary>
+        public ValueTask DeliverPartAsync(IReadOnlyList<DomainEvent> events, CancellationToken cancellationToken)
+        {
+            foreach (var e in events.Where(e => !othersHave(e)))
             {
                 _early.Enqueue(e);
             }
 
-            return _inner.DeliverAsync(batch, cancellationToken);
+            return _inner.DeliverAsync(events, cancellationToken);
         }
 
         public ValueTask DisposeAsync() => default;
+    }
+
+    /// <summary>Two events per change, "First" then "Second", sharing the change's position.</summary>
+    private sealed class TwoEventTranslator : IChangeTranslator
+    {
+        public void Translate(ChangeEvent change, ICollection<DomainEvent> output)
+        {
+            foreach (var type in (string[])["First", "Second"])
+            {
+                output.Add(new DomainEvent
+                {
+                    Id = EventIds.For(change.Position, type),
+                    Type = type,
+                    Source = "/test",
+                    Subject = (string)change.Key!["ord_no"]!,
+                    Data = change.After,
+                    Position = change.Position,
+                    Change = change,
+                });
+            }
+        }
     }
 
     private sealed class RecordingFailureStore : IFailureStore
