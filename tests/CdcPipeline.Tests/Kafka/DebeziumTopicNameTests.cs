@@ -40,6 +40,7 @@ public class DebeziumTopicNameTests
         foreach (var pattern in new[] { topics[0], topics[2] })
         {
             Assert.StartsWith("^", pattern, StringComparison.Ordinal); // librdkafka subscribes to a name starting with ^ as a pattern
+            Assert.Null(TopicPatternCheck.Problem(pattern)); // and matches it as a POSIX regular expression
         }
 
         Assert.Matches(topics[0], "legacy.public.tb_ord_mst");
