@@ -523,7 +523,7 @@ public sealed class PgOutputChangeSource : IChangeSource
                 {
                     var r = Relation(full.Relation.RelationId);
                     var before = await ReadRowAsync(r, full.OldRow, cancellationToken);
-                    var after = await ReadRowAsync(r, full.NewRow, cancellationToken);
+                    var after = FillUnchangedToast(await ReadRowAsync(r, full.NewRow, cancellationToken), before);
                     after = await ReselectToastAsync(r, after, cancellationToken);
                     incoming.Add(UpdateChange(r, before, after, (ulong)message.WalStart, full.TransactionXid));
                     break;
@@ -794,6 +794,26 @@ public sealed class PgOutputChangeSource : IChangeSource
         }
 
         return new Row(relation.Shape, values);
+    }
+
+    /// <summary>
+    /// REPLICA IDENTITY FULL: pgoutput still marks a TOASTed value the update left alone as unchanged in the new
+    /// tuple, but the old tuple carries it (detoasted). Unchanged means equal to the old value, so it is copied —
+    /// exact, no race, and what Debezium does (DBZ-3835).
+    /// </summary>
+    private static Row FillUnchangedToast(Row after, Row before)
+    {
+        object?[]? values = null;
+        for (var i = 0; i < after.Count; i++)
+        {
+            if (after[i] is Unavailable && before[i] is not Unavailable)
+            {
+                values ??= after.Values.ToArray();
+                values[i] = before[i];
+            }
+        }
+
+        return values is null ? after : new Row(after.Shape, values);
     }
 
     /// <summary>

@@ -103,6 +103,26 @@ public sealed class PgOutputOperationsTests(PostgresFixture fixture) : PgOutputT
     }
 
     [Fact]
+    public async Task With_replica_identity_full_an_unchanged_toasted_value_is_taken_from_the_before_image()
+    {
+        // pgoutput marks the value unchanged in the NEW tuple even under FULL; the old tuple carries it, and
+        // Debezium (DBZ-3835) copies it into after — a value the update left alone is the old one
+        await Db.ExecuteAsync("CREATE TABLE doc (id int PRIMARY KEY, body text, n int); ALTER TABLE doc REPLICA IDENTITY FULL");
+        var reader = await OpenStreamingAsync(Options());
+        const string big = "(SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 400))";
+
+        await Db.ExecuteAsync($"INSERT INTO doc VALUES (1, {big}, 1)");
+        await Db.ExecuteAsync("UPDATE doc SET n = 2 WHERE id = 1");
+        var events = await reader.TakeAsync(2);
+        var body = await Db.ScalarAsync<string>("SELECT body FROM doc WHERE id = 1");
+
+        var update = events.Single(e => e.Operation == ChangeOperation.Update);
+        Assert.True(body == update.Before!["body"] as string, "the before image lacks the body");
+        Assert.True(body == update.After!["body"] as string, $"after.body is {(update.After["body"] is Unavailable ? "the unavailable marker" : "another value")}, not the unchanged body");
+        Assert.Equal(2L, update.After["n"]);
+    }
+
+    [Fact]
     public async Task Changes_of_one_transaction_share_the_commit_lsn_and_count_up()
     {
         await Db.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY)");
