@@ -124,6 +124,7 @@ public sealed class PgOutputChangeSource : IChangeSource
         }
 
         var slot = await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, token);
+        ThrowIfLost(slot);
         _state = _store.Load();
         if (_state is not null && _state.Slot != _options.Slot)
         {
@@ -478,6 +479,7 @@ public sealed class PgOutputChangeSource : IChangeSource
         }
 
         var slotInfo = await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, cancellationToken);
+        ThrowIfLost(slotInfo); // invalidated while we were disconnected (PostgreSQL ends the walsender of a slot it invalidates)
         Log.StreamingStarted(_logger, _options.Slot, _options.Publication, slotInfo?.ConfirmedFlushLsn);
         _relations.Clear();
 
@@ -667,6 +669,23 @@ public sealed class PgOutputChangeSource : IChangeSource
             }
 
             incoming.Clear();
+        }
+    }
+
+    /// <summary>
+    /// A slot invalidated by max_slot_wal_keep_size can never be read again. START_REPLICATION on it fails with
+    /// only "cannot read from logical replication slot" (Npgsql leaves out the DETAIL that says why), so it is
+    /// refused here, saying what happened and what to do.
+    /// </summary>
+    private void ThrowIfLost(ReplicationSlotInfo? slot)
+    {
+        if (slot is { Lost: true })
+        {
+            throw new InvalidOperationException(
+                $"replication slot '{_options.Slot}' is lost (wal_status lost): PostgreSQL removed WAL it still needed because it fell " +
+                $"more than max_slot_wal_keep_size behind, so the changes after its confirmed LSN {slot.ConfirmedFlushLsn ?? "-"} can no longer be read. " +
+                $"Drop it (cdcpipeline slot drop {_options.Slot}) and start again with snapshot: initial to re-read the tables; " +
+                "size max_slot_wal_keep_size for the longest outage the pipeline must survive.");
         }
     }
 
