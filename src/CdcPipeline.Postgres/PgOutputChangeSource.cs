@@ -328,6 +328,10 @@ public sealed class PgOutputChangeSource : IChangeSource
         }
         finally
         {
+            // The heartbeat and incremental-snapshot loops run on this read's token. It is disposed with the read
+            // (which may end by an error, or by the consumer stopping): cancelled first, so the loops end too and
+            // DisposeAsync, which awaits them, returns — a disposed linked token no longer sees _lifetime cancelled.
+            await linked.CancelAsync();
             _replication = null;
             if (connection is not null)
             {

@@ -2,6 +2,8 @@ using System.Text;
 using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Json;
 using CdcPipeline.IntegrationTests.Support;
+using CdcPipeline.Postgres.Setup;
+using Npgsql;
 
 namespace CdcPipeline.IntegrationTests.Postgres;
 
@@ -120,6 +122,30 @@ public sealed class PgOutputOperationsTests(PostgresFixture fixture) : PgOutputT
         Assert.True(body == update.Before!["body"] as string, "the before image lacks the body");
         Assert.True(body == update.After!["body"] as string, $"after.body is {(update.After["body"] is Unavailable ? "the unavailable marker" : "another value")}, not the unchanged body");
         Assert.Equal(2L, update.After["n"]);
+    }
+
+    [Fact]
+    public async Task A_source_whose_slot_was_dropped_under_it_fails_and_still_disposes()
+    {
+        await Db.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY)");
+        // slow reconnects, so that the drop below wins the slot back from the source
+        var reader = await OpenStreamingAsync(Options() with { ReconnectMinDelay = TimeSpan.FromSeconds(3), ReconnectMaxDelay = TimeSpan.FromSeconds(3) });
+        await Db.ExecuteAsync("INSERT INTO t VALUES (1)");
+        Assert.Single(await reader.TakeAsync(1));
+
+        await using (var dataSource = NpgsqlDataSource.Create(Db.ConnectionString))
+        {
+            await ReplicationSetup.DropSlotAsync(dataSource, Db.Slot, force: true, Ct);
+        }
+
+        Assert.Equal(0L, await Db.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{Db.Slot}'"));
+
+        var e = await Assert.ThrowsAnyAsync<PostgresException>(() => reader.NextAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(PostgresErrorCodes.UndefinedObject, e.SqlState);
+
+        // The pipeline disposes a source whose read failed; that must return, or the process never exits to be restarted.
+        var disposing = reader.DisposeAsync().AsTask();
+        Assert.Same(disposing, await Task.WhenAny(disposing, Task.Delay(TimeSpan.FromSeconds(20), Ct)));
     }
 
     [Fact]
