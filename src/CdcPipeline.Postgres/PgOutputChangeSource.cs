@@ -124,6 +124,7 @@ public sealed class PgOutputChangeSource : IChangeSource
         }
 
         var slot = await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, token);
+        ThrowIfLost(slot);
         _state = _store.Load();
         if (_state is not null && _state.Slot != _options.Slot)
         {
@@ -327,6 +328,10 @@ public sealed class PgOutputChangeSource : IChangeSource
         }
         finally
         {
+            // The heartbeat and incremental-snapshot loops run on this read's token. It is disposed with the read
+            // (which may end by an error, or by the consumer stopping): cancelled first, so the loops end too and
+            // DisposeAsync, which awaits them, returns — a disposed linked token no longer sees _lifetime cancelled.
+            await linked.CancelAsync();
             _replication = null;
             if (connection is not null)
             {
@@ -478,6 +483,7 @@ public sealed class PgOutputChangeSource : IChangeSource
         }
 
         var slotInfo = await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, cancellationToken);
+        ThrowIfLost(slotInfo); // invalidated while we were disconnected (PostgreSQL ends the walsender of a slot it invalidates)
         Log.StreamingStarted(_logger, _options.Slot, _options.Publication, slotInfo?.ConfirmedFlushLsn);
         _relations.Clear();
 
@@ -523,7 +529,7 @@ public sealed class PgOutputChangeSource : IChangeSource
                 {
                     var r = Relation(full.Relation.RelationId);
                     var before = await ReadRowAsync(r, full.OldRow, cancellationToken);
-                    var after = await ReadRowAsync(r, full.NewRow, cancellationToken);
+                    var after = FillUnchangedToast(await ReadRowAsync(r, full.NewRow, cancellationToken), before);
                     after = await ReselectToastAsync(r, after, cancellationToken);
                     incoming.Add(UpdateChange(r, before, after, (ulong)message.WalStart, full.TransactionXid));
                     break;
@@ -670,6 +676,23 @@ public sealed class PgOutputChangeSource : IChangeSource
         }
     }
 
+    /// <summary>
+    /// A slot invalidated by max_slot_wal_keep_size can never be read again. START_REPLICATION on it fails with
+    /// only "cannot read from logical replication slot" (Npgsql leaves out the DETAIL that says why), so it is
+    /// refused here, saying what happened and what to do.
+    /// </summary>
+    private void ThrowIfLost(ReplicationSlotInfo? slot)
+    {
+        if (slot is { Lost: true })
+        {
+            throw new InvalidOperationException(
+                $"replication slot '{_options.Slot}' is lost (wal_status lost): PostgreSQL removed WAL it still needed because it fell " +
+                $"more than max_slot_wal_keep_size behind, so the changes after its confirmed LSN {slot.ConfirmedFlushLsn ?? "-"} can no longer be read. " +
+                $"Drop it (cdcpipeline slot drop {_options.Slot}) and start again with snapshot: initial to re-read the tables; " +
+                "size max_slot_wal_keep_size for the longest outage the pipeline must survive.");
+        }
+    }
+
     private static UtcTimestamp CommitTime(DateTime commitTimestamp) =>
         UtcTimestamp.FromDateTimeOffset(new DateTimeOffset(DateTime.SpecifyKind(commitTimestamp, DateTimeKind.Utc)));
 
@@ -794,6 +817,26 @@ public sealed class PgOutputChangeSource : IChangeSource
         }
 
         return new Row(relation.Shape, values);
+    }
+
+    /// <summary>
+    /// REPLICA IDENTITY FULL: pgoutput still marks a TOASTed value the update left alone as unchanged in the new
+    /// tuple, but the old tuple carries it (detoasted). Unchanged means equal to the old value, so it is copied —
+    /// exact, no race, and what Debezium does (DBZ-3835).
+    /// </summary>
+    private static Row FillUnchangedToast(Row after, Row before)
+    {
+        object?[]? values = null;
+        for (var i = 0; i < after.Count; i++)
+        {
+            if (after[i] is Unavailable && before[i] is not Unavailable)
+            {
+                values ??= after.Values.ToArray();
+                values[i] = before[i];
+            }
+        }
+
+        return values is null ? after : new Row(after.Shape, values);
     }
 
     /// <summary>

@@ -90,7 +90,7 @@ public static class ReplicationSetup
     {
         await using var cmd = dataSource.CreateCommand(
             "SELECT slot_name, plugin, database, active, restart_lsn::text, confirmed_flush_lsn::text, " +
-            "(pg_catalog.pg_current_wal_lsn() - confirmed_flush_lsn)::bigint " +
+            "(pg_catalog.pg_current_wal_lsn() - confirmed_flush_lsn)::bigint, wal_status " +
             "FROM pg_catalog.pg_replication_slots WHERE slot_name = $1");
         cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = slot });
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
@@ -106,7 +106,8 @@ public static class ReplicationSetup
             reader.GetBoolean(3),
             reader.IsDBNull(4) ? null : reader.GetString(4),
             reader.IsDBNull(5) ? null : reader.GetString(5),
-            reader.IsDBNull(6) ? null : reader.GetInt64(6));
+            reader.IsDBNull(6) ? null : reader.GetInt64(6),
+            reader.IsDBNull(7) ? null : reader.GetString(7));
     }
 
     /// <summary>Drops a slot (only ever on a user's request). An active slot is first released by terminating its walsender when <paramref name="force"/>.</summary>

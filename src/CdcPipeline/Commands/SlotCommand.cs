@@ -208,6 +208,15 @@ internal static class SlotCommand
                     await error.WriteLineAsync(slot is null ? e.MessageText : ActiveRefusal(slot));
                     return 1;
                 }
+                catch (PostgresException e)
+                {
+                    // e.g. a role without REPLICATION: an answer, not a crash with a stack trace
+                    var hint = e.SqlState == PostgresErrorCodes.InsufficientPrivilege
+                        ? $" (dropping a slot needs a role with REPLICATION or superuser; {where.User} has neither: ALTER ROLE {ReplicationSetup.QuoteIdentifier(where.User)} WITH REPLICATION;)"
+                        : "";
+                    await error.WriteLineAsync($"cannot drop replication slot '{slotName}': {e.MessageText}{hint}; nothing dropped");
+                    return 1;
+                }
             }
 
             await output.WriteLineAsync($"dropped replication slot '{slotName}' on {where.Host}:{where.Port}");

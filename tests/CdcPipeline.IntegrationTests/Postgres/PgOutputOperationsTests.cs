@@ -2,6 +2,8 @@ using System.Text;
 using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Json;
 using CdcPipeline.IntegrationTests.Support;
+using CdcPipeline.Postgres.Setup;
+using Npgsql;
 
 namespace CdcPipeline.IntegrationTests.Postgres;
 
@@ -100,6 +102,50 @@ public sealed class PgOutputOperationsTests(PostgresFixture fixture) : PgOutputT
         var doc2Update = events.Single(e => e.Operation == ChangeOperation.Update && e.Source.Table == "doc2");
         Assert.Equal(body2, doc2Update.After!["body"]);
         Assert.Equal(12800, ((string)events.Single(e => e.Operation == ChangeOperation.Create && e.Source.Table == "doc").After!["body"]!).Length);
+    }
+
+    [Fact]
+    public async Task With_replica_identity_full_an_unchanged_toasted_value_is_taken_from_the_before_image()
+    {
+        // pgoutput marks the value unchanged in the NEW tuple even under FULL; the old tuple carries it, and
+        // Debezium (DBZ-3835) copies it into after — a value the update left alone is the old one
+        await Db.ExecuteAsync("CREATE TABLE doc (id int PRIMARY KEY, body text, n int); ALTER TABLE doc REPLICA IDENTITY FULL");
+        var reader = await OpenStreamingAsync(Options());
+        const string big = "(SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 400))";
+
+        await Db.ExecuteAsync($"INSERT INTO doc VALUES (1, {big}, 1)");
+        await Db.ExecuteAsync("UPDATE doc SET n = 2 WHERE id = 1");
+        var events = await reader.TakeAsync(2);
+        var body = await Db.ScalarAsync<string>("SELECT body FROM doc WHERE id = 1");
+
+        var update = events.Single(e => e.Operation == ChangeOperation.Update);
+        Assert.True(body == update.Before!["body"] as string, "the before image lacks the body");
+        Assert.True(body == update.After!["body"] as string, $"after.body is {(update.After["body"] is Unavailable ? "the unavailable marker" : "another value")}, not the unchanged body");
+        Assert.Equal(2L, update.After["n"]);
+    }
+
+    [Fact]
+    public async Task A_source_whose_slot_was_dropped_under_it_fails_and_still_disposes()
+    {
+        await Db.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY)");
+        // slow reconnects, so that the drop below wins the slot back from the source
+        var reader = await OpenStreamingAsync(Options() with { ReconnectMinDelay = TimeSpan.FromSeconds(3), ReconnectMaxDelay = TimeSpan.FromSeconds(3) });
+        await Db.ExecuteAsync("INSERT INTO t VALUES (1)");
+        Assert.Single(await reader.TakeAsync(1));
+
+        await using (var dataSource = NpgsqlDataSource.Create(Db.ConnectionString))
+        {
+            await ReplicationSetup.DropSlotAsync(dataSource, Db.Slot, force: true, Ct);
+        }
+
+        Assert.Equal(0L, await Db.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{Db.Slot}'"));
+
+        var e = await Assert.ThrowsAnyAsync<PostgresException>(() => reader.NextAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(PostgresErrorCodes.UndefinedObject, e.SqlState);
+
+        // The pipeline disposes a source whose read failed; that must return, or the process never exits to be restarted.
+        var disposing = reader.DisposeAsync().AsTask();
+        Assert.Same(disposing, await Task.WhenAny(disposing, Task.Delay(TimeSpan.FromSeconds(20), Ct)));
     }
 
     [Fact]

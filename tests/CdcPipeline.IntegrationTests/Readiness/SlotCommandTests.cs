@@ -165,4 +165,21 @@ public sealed class SlotCommandTests(PostgresFixture fixture) : LegacyDatabaseTe
         Assert.Equal(1, gone.Code);
         Assert.Contains("no replication slot named", gone.Stderr, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Drop_by_a_role_that_may_not_drop_slots_says_why_without_a_stack_trace()
+    {
+        await Db.ExecuteAsync($"SELECT pg_create_logical_replication_slot('{Idle}', 'pgoutput')");
+        var role = NewRoleName("nodrop");
+        await AdminExecuteAsync($"CREATE ROLE \"{role}\" LOGIN PASSWORD 'pw-{role}'");
+
+        var result = await Cli.RunAsync("slot", "drop", Idle, "--connection", ConnectionStringAs(role, "pw-" + role), "--yes");
+
+        Assert.Equal(1, result.Code);
+        Assert.Contains($"cannot drop replication slot '{Idle}'", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains("REPLICATION", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("pw-" + role, result.Stderr + result.Stdout, StringComparison.Ordinal);
+        Assert.True(await SlotExistsAsync(Idle));
+    }
 }
