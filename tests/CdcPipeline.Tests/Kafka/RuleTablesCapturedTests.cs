@@ -65,9 +65,23 @@ public sealed class RuleTablesCapturedTests : IDisposable
     }
 
     [Fact]
-    public async Task Rule_files_for_listed_tables_in_any_case_and_bare_names_build()
+    public void A_rule_file_naming_a_lower_case_listed_table_in_capitals_stops_start_up_with_the_name_to_write()
     {
-        // Debezium matches its list case-insensitively; a bare name in either place means schema public.
+        // The entry all in lower case is the table as stored: its changes say tb_ord_mst, and a rule file for TB_ORD_MST
+        // would fail every one of them.
+        var path = Write("[public.tb_ord_mst]", ("orders.yaml", "PUBLIC.TB_ORD_MST"));
+        using var services = Services();
+
+        var error = Assert.Throws<ConfigurationException>(() => PipelineBuilder.Build(PipelineConfiguration.Load(path, _ => null), services));
+
+        Assert.Contains("write 'table: public.tb_ord_mst' in the rule file", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Rule_files_for_listed_tables_and_bare_names_build_with_a_list_in_capitals_matching_any_case()
+    {
+        // Debezium matches its list case-insensitively, so PUBLIC.TB_ORD_MST may stand for public.tb_ord_mst; a bare name
+        // in either place means schema public.
         var path = Write("[PUBLIC.TB_ORD_MST, tb_cust_mst]", ("orders.yaml", "public.tb_ord_mst"), ("customers.yaml", "tb_cust_mst"));
         using var services = Services();
 
