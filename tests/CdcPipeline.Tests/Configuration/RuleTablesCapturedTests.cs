@@ -2,12 +2,13 @@ using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Core.Translation;
 using CdcPipeline.Kafka;
+using CdcPipeline.Postgres.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace CdcPipeline.Tests.Kafka;
+namespace CdcPipeline.Tests.Configuration;
 
 /// <summary>
-/// With <c>source.kafka.debezium</c>, the table list is what Debezium captures: a rule file for a table outside it
+/// With <c>source.kafka.debezium</c> (or <c>source.postgres.tables</c>), the table list is what is captured: a rule file for a table outside it
 /// (a typo, a table never added) would load and never run, and its events would be missing without a word.
 /// </summary>
 public sealed class RuleTablesCapturedTests : IDisposable
@@ -19,7 +20,15 @@ public sealed class RuleTablesCapturedTests : IDisposable
         public IChangeTranslator Create(PipelineOptions pipeline, string? rulesDirectory) => Translators.Create(rulesDirectory, pipeline.Name);
     }
 
-    private string Write(string tables, params (string File, string Table)[] rules)
+    private string Write(string tables, params (string File, string Table)[] rules) => WriteWith($"""
+        kafka:
+            bootstrapServers: "127.0.0.1:1"
+            debezium:
+              topicPrefix: legacy
+              tables: {tables}
+        """, rules);
+
+    private string WriteWith(string source, params (string File, string Table)[] rules)
     {
         var rulesDir = Directory.CreateDirectory(Path.Combine(_dir.FullName, "rules"));
         foreach (var (file, table) in rules)
@@ -32,11 +41,7 @@ public sealed class RuleTablesCapturedTests : IDisposable
             name: legacy-orders
             rules: rules
             source:
-              kafka:
-                bootstrapServers: "127.0.0.1:1"
-                debezium:
-                  topicPrefix: legacy
-                  tables: {tables}
+              {source.Replace("\n", "\n  ", StringComparison.Ordinal)}
             sinks:
               - name: screen
                 console: {"{}"}
@@ -47,6 +52,7 @@ public sealed class RuleTablesCapturedTests : IDisposable
     private static ServiceProvider Services() => new ServiceCollection()
         .AddCdcCore()
         .AddCdcKafka()
+        .AddCdcPostgres()
         .AddSingleton<ITranslatorProvider, RulesFromDirectory>()
         .BuildServiceProvider();
 
@@ -88,6 +94,25 @@ public sealed class RuleTablesCapturedTests : IDisposable
         await using var pipeline = PipelineBuilder.Build(PipelineConfiguration.Load(path, _ => null), services);
 
         Assert.Single(pipeline.Sinks);
+    }
+
+    [Fact]
+    public void The_embedded_source_with_a_table_list_refuses_a_rule_file_for_a_table_it_passes_over()
+    {
+        // source.postgres passes on only the changes of the tables it lists (exactly as PostgreSQL stores them).
+        var path = WriteWith("""
+            postgres:
+                connectionString: "Host=127.0.0.1;Port=1;Database=legacy"
+                publication: cdc_pub
+                slot: cdc_slot
+                tables: [public.tb_ord_mst]
+            """, ("orders.yaml", "public.tb_ord_mst"), ("customers.yaml", "public.tb_cust_mst"));
+        using var services = Services();
+
+        var error = Assert.Throws<ConfigurationException>(() => PipelineBuilder.Build(PipelineConfiguration.Load(path, _ => null), services));
+
+        Assert.Contains("source.postgres.tables", error.Message, StringComparison.Ordinal);
+        Assert.Contains("customers.yaml is for public.tb_cust_mst", error.Message, StringComparison.Ordinal);
     }
 
     public void Dispose() => _dir.Delete(recursive: true);
