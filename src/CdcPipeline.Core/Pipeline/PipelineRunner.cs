@@ -400,7 +400,10 @@ public sealed class PipelineRunner
         {
             builder.AddRetry(new RetryStrategyOptions
             {
-                ShouldHandle = new PredicateBuilder().Handle<Exception>(e => e is not PermanentDeliveryException and not OperationCanceledException),
+                // A client's own time-out is often an OperationCanceledException (TaskCanceledException): retried like any other
+                // transient failure unless the pipeline itself is stopping.
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } e and not PermanentDeliveryException
+                    && !(e is OperationCanceledException && args.Context.CancellationToken.IsCancellationRequested)),
                 MaxRetryAttempts = policy.MaxAttempts <= 0 ? int.MaxValue : policy.MaxAttempts - 1,
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,

@@ -83,6 +83,27 @@ public class PipelineRunnerTests
     }
 
     [Fact]
+    public async Task A_sinks_own_timeout_is_retried_like_any_transient_failure()
+    {
+        // Clients report their own time-outs as OperationCanceledException (RabbitMQ.Client's continuation timeout,
+        // HttpClient's TaskCanceledException). The pipeline was not stopping, so it is a failure to retry, not a stop:
+        // before, it was not retried, and events a 'retry for ever' sink should have held back were dead-lettered.
+        var source = new InMemoryChangeSource();
+        for (var i = 1; i <= 10; i++)
+        {
+            source.Add(InMemoryChangeSource.Change(i, "K", "S" + i));
+        }
+
+        source.Complete();
+        var sink = new RecordingSink("broker") { Fail = (_, call) => call <= 3 ? new TaskCanceledException("The operation was canceled (continuation timeout)") : null };
+        var dlq = new RecordingDeadLetterQueue();
+        await RunToEnd(Runner(source, dlq, new SinkBinding(sink, FastRetry)));
+
+        Assert.Empty(dlq.Letters);
+        Assert.Equal(Enumerable.Range(1, 10).Select(i => (long)i), sink.Delivered.Select(e => e.Position.Major));
+    }
+
+    [Fact]
     public async Task A_poison_event_is_dead_lettered_and_the_rest_of_its_batch_still_flows()
     {
         var source = new InMemoryChangeSource();
