@@ -16,7 +16,20 @@ public static class SinksServiceCollectionExtensions
     /// <summary>The sink kinds of this project: webhook, rabbitmq, redis, postgres (file and console are the core's).</summary>
     public static IServiceCollection AddCdcSinks(this IServiceCollection services)
     {
-        services.AddHttpClient(WebhookSinkFactory.HttpClientName);
+        // A webhook sink never follows a redirect: HttpClient would re-send a POST answered 301/302 as a GET without
+        // its body (and drop the Authorization header), and that GET's 200 would count as the event delivered.
+        services.AddHttpClient(WebhookSinkFactory.HttpClientName).ConfigurePrimaryHttpMessageHandler(static (handler, _) =>
+        {
+            switch (handler)
+            {
+                case SocketsHttpHandler sockets:
+                    sockets.AllowAutoRedirect = false;
+                    break;
+                case HttpClientHandler client:
+                    client.AllowAutoRedirect = false;
+                    break;
+            }
+        });
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISinkFactory, WebhookSinkFactory>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISinkFactory, RabbitMqSinkFactory>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISinkFactory, RedisSinkFactory>());

@@ -111,8 +111,28 @@ public sealed class PostgresSink : ISink
             AddUpsertParameters(command, batch);
         }
 
-        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (IsPermanent(e.SqlState))
+        {
+            // The statement is atomic: nothing of the batch was stored. The runner then delivers the
+            // batch event by event, so only the event PostgreSQL refuses reaches the dead letters.
+            var first = batch[0];
+            var what = batch.Count == 1 ? $"event {first.Id} ({first.Type})" : $"a batch of {batch.Count} events (from {first.Id})";
+            throw new PermanentDeliveryException(first, $"postgres sink '{Name}' ({_options.Mode.ToString().ToLowerInvariant()} into {_options.Table}): PostgreSQL refuses {what} for good: {e.SqlState}: {e.MessageText}", e);
+        }
     }
+
+    /// <summary>
+    /// Errors about the values themselves, which no retry can change: class 22 (data exception: a NUL
+    /// character in text or jsonb, a value out of range) and 54000 (a key too long for its index).
+    /// Everything else (a lost connection, a serialization failure or deadlock, a missing table that
+    /// an operator may still create) stays transient and is retried.
+    /// </summary>
+    private static bool IsPermanent(string sqlState) =>
+        sqlState.StartsWith("22", StringComparison.Ordinal) || sqlState == PostgresErrorCodes.ProgramLimitExceeded;
 
     private static void AddAppendParameters(NpgsqlCommand command, IReadOnlyList<DomainEvent> batch)
     {

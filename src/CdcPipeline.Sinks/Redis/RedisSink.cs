@@ -59,11 +59,13 @@ public sealed class RedisSink : ISink
         // applies the whole batch or none of it, so a retry only ever repeats it in order.
         var transaction = db.CreateTransaction();
         var added = new Task[batch.Count];
+        var keys = new string[batch.Count];
         for (var i = 0; i < batch.Count; i++)
         {
             var e = batch[i];
+            keys[i] = _target.Render(e);
             added[i] = transaction.StreamAddAsync(
-                _target.Render(e),
+                keys[i],
                 [new("id", e.Id), new("type", e.Type), new("subject", e.Subject ?? ""), new("body", EventJson.SerializeToUtf8(e))],
                 maxLength: _options.MaxLength,
                 useApproximateMaxLength: true);
@@ -88,7 +90,26 @@ public sealed class RedisSink : ISink
             throw new RedisException($"Redis did not execute the transaction of {batch.Count} XADD(s); the batch is retried whole");
         }
 
-        await all.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await all.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (RedisServerException)
+        {
+            // EXEC ran, but Redis refused one of its commands at run time (WRONGTYPE: the key holds a string, a hash…)
+            // while applying the others — transactions do not roll back. That event can never be added, and a retry
+            // of the batch would only append the others again; the runner now sends the batch event by event, so the
+            // others arrive once more (consumers de-duplicate by id) and the refused one goes to the dead letters.
+            for (var i = 0; i < added.Length; i++)
+            {
+                if (added[i].Exception?.InnerException is RedisServerException refused)
+                {
+                    throw new PermanentDeliveryException(batch[i], $"redis sink '{Name}': Redis refuses XADD to '{keys[i]}' for event {batch[i].Id} ({batch[i].Type}): {refused.Message}", refused);
+                }
+            }
+
+            throw;
+        }
     }
 
     private async ValueTask<ConnectionMultiplexer> ConnectAsync(CancellationToken cancellationToken)

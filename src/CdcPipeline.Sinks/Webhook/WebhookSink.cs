@@ -13,7 +13,8 @@ namespace CdcPipeline.Sinks.Webhook;
 /// POSTs each event to a URL per the CloudEvents HTTP binding, one request per event in source order
 /// (a receiver sees events of one key in order because the next request starts only after the
 /// previous one got its 2xx). 5xx, 408, 429, time-outs and connection errors are transient (the
-/// sink's retry policy applies); any other 4xx means the receiver will never take this event, so it
+/// sink's retry policy applies), and so are redirects, which are never followed (a POST would go on as a
+/// GET without the event); any other 4xx means the receiver will never take this event, so it
 /// is a <see cref="PermanentDeliveryException"/> and goes to the dead letters while the rest flow.
 /// </summary>
 public sealed class WebhookSink : ISink
@@ -75,9 +76,24 @@ public sealed class WebhookSink : ISink
         using (response)
         {
             var status = (int)response.StatusCode;
+            if (response.RequestMessage is { } sent && sent.Method != HttpMethod.Post)
+            {
+                // An HttpClient that follows redirects (the default handler does) turns the POST into a GET without the
+                // body on a 301/302/303: whatever that GET got, the receiver never saw the event.
+                throw new HttpRequestException($"webhook sink '{Name}': {_url.GetLeftPart(UriPartial.Path)} redirected event {e.Id} ({e.Type}) and the HTTP client followed it as a {sent.Method} without the event to {Redacted(sent.RequestUri)}: not delivered; set url to the new location", null, response.StatusCode);
+            }
+
             if (response.IsSuccessStatusCode)
             {
                 return;
+            }
+
+            if (status is >= 300 and < 400)
+            {
+                // Not followed (see WebhookSinkFactory): a redirected POST goes on as a GET without the body, and without
+                // the credentials. Transient like a 5xx — the receiver or the configuration may be fixed.
+                var location = response.Headers.Location is { } l ? Redacted(l.IsAbsoluteUri ? l : new Uri(_url, l)) : "no Location";
+                throw new HttpRequestException($"webhook sink '{Name}': {_url.GetLeftPart(UriPartial.Path)} answered {status} {response.ReasonPhrase} to event {e.Id} ({e.Type}), redirecting to {location}: webhook sinks do not follow redirects (the event would go on as a GET without its body); set url to the new location", null, response.StatusCode);
             }
 
             var detail = await ReadSnippetAsync(response, cancellationToken).ConfigureAwait(false);
@@ -153,6 +169,9 @@ public sealed class WebhookSink : ISink
 
         return value;
     }
+
+    /// <summary>A URL as errors may show it: no credentials, no query (it may carry a token).</summary>
+    private static string Redacted(Uri? uri) => uri is null ? "?" : UrlCredentials.Split(uri).Url.GetLeftPart(UriPartial.Path);
 
     private static async Task<string> ReadSnippetAsync(HttpResponseMessage response, CancellationToken cancellationToken)
     {

@@ -20,7 +20,7 @@ public sealed class WebhookSinkFactory : ISinkFactory
             throw context.Error("url", "must be an absolute http:// or https:// URL");
         }
 
-        var http = context.Services.GetService<IHttpClientFactory>()?.CreateClient(HttpClientName) ?? new HttpClient();
+        var http = context.Services.GetService<IHttpClientFactory>()?.CreateClient(HttpClientName) ?? new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false });
         return new WebhookSink(context.Name, http, options, context.Services.GetService<TimeProvider>());
     }
 }

@@ -90,6 +90,41 @@ public sealed class PostgresSinkTests(PostgresFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_data_error_is_permanent_so_only_that_event_is_dead_lettered_while_the_rest_flow()
+    {
+        // A NUL character is legal in a MySQL or SQL Server text column but never in PostgreSQL's text or jsonb (SQLSTATE
+        // 22P05 / 22021): that event can never be stored, however often it is retried.
+        const string Nul = "BAD\u0000";
+        await using (var direct = Sink(PostgresSinkMode.Append, "direct_events"))
+        {
+            var bad = SinkHarness.Event(3, "K3", Nul);
+            var error = await Assert.ThrowsAsync<PermanentDeliveryException>(async () => await direct.DeliverAsync([bad], TestContext.Current.CancellationToken));
+            Assert.Equal(bad.Id, error.Event.Id);
+            Assert.Contains(bad.Id, error.Message, StringComparison.Ordinal);
+            Assert.Contains("22", error.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain(_db.ConnectionString, error.Message, StringComparison.Ordinal);
+        }
+
+        var source = new InMemoryChangeSource();
+        for (var i = 1; i <= 6; i++)
+        {
+            source.Add(InMemoryChangeSource.Change(i, "K" + i, i == 3 ? Nul : "S"));
+        }
+
+        source.Complete();
+        var dlq = new RecordingDeadLetterQueue();
+        await using var sink = Sink(PostgresSinkMode.Append);
+
+        // Retrying until success: a data error taken for transient would hold the pipeline here for good.
+        await SinkHarness.RunToEndAsync(SinkHarness.Runner(source, dlq, batch: 10, sinks: new SinkBinding(sink, SinkHarness.RetryForever)), TimeSpan.FromSeconds(30));
+
+        var letter = Assert.Single(dlq.Letters);
+        Assert.Equal(SinkHarness.Event(3, "K3", Nul).Id, letter.EventId);
+        Assert.Equal(5L, await _db.ScalarAsync<long>("SELECT count(*) FROM domain_events"));
+        Assert.Equal(6L, source.Acknowledged.Last().Major);
+    }
+
+    [Fact]
     public async Task A_raw_change_is_stored_as_the_canonical_change_json()
     {
         await using var sink = Sink(PostgresSinkMode.Append, "raw_changes");

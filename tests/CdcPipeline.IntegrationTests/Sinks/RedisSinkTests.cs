@@ -68,6 +68,40 @@ public sealed class RedisSinkTests
     }
 
     [Fact]
+    public async Task A_stream_key_holding_another_type_dead_letters_its_events_while_the_rest_flow()
+    {
+        // WRONGTYPE fails that XADD inside EXEC while the transaction's other XADDs are applied (Redis does not roll back):
+        // retried as transient, the batch would never go through and append its other events again on every attempt.
+        var configuration = await DownstreamServers.RedisAsync();
+        var prefix = "cdctest:" + Guid.NewGuid().ToString("N")[..8] + ":";
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(configuration);
+        var db = redis.GetDatabase();
+        await db.StringSetAsync(prefix + "StatusBAD", "not a stream");
+
+        await using (var direct = Sink(configuration, new RedisSinkOptions { Stream = prefix + "{type}" }))
+        {
+            var bad = SinkHarness.Event(2, "K2", "BAD");
+            var error = await Assert.ThrowsAsync<PermanentDeliveryException>(async () => await direct.DeliverAsync([SinkHarness.Event(1, "K1", "OK"), bad], TestContext.Current.CancellationToken));
+            Assert.Equal(bad.Id, error.Event.Id);
+            Assert.Contains("WRONGTYPE", error.Message, StringComparison.Ordinal);
+            Assert.Contains(prefix + "StatusBAD", error.Message, StringComparison.Ordinal);
+        }
+
+        await db.KeyDeleteAsync(prefix + "StatusOK");
+        var source = SinkHarness.Source(20, 4, i => i % 5 == 0 ? "BAD" : "OK");
+        var dlq = new RecordingDeadLetterQueue();
+        await SinkHarness.RunToEndAsync(SinkHarness.Runner(source, dlq, batch: 10, sinks: new SinkBinding(Sink(configuration, new RedisSinkOptions { Stream = prefix + "{type}" }), SinkHarness.RetryForever)), TimeSpan.FromSeconds(30));
+
+        Assert.Equal(Enumerable.Range(1, 4).Select(i => SinkHarness.Event(5 * i, "K" + (5 * i % 4), "BAD").Id), dlq.Letters.Select(l => l.EventId));
+        var ok = await db.StreamRangeAsync(prefix + "StatusOK");
+        var delivered = SinkHarness.FirstOccurrences(ok, e => (string)e["id"]!);
+        Assert.Equal(16, delivered.Count);
+        Assert.InRange(ok.Length, 16, 32); // at most once in its batch and once alone
+        Assert.Equal(20L, source.Acknowledged.Last().Major);
+        await db.KeyDeleteAsync([prefix + "StatusBAD", prefix + "StatusOK"]);
+    }
+
+    [Fact]
     public async Task PubSub_mode_reaches_a_connected_subscriber()
     {
         var configuration = await DownstreamServers.RedisAsync();

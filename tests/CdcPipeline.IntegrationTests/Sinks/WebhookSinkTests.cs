@@ -4,8 +4,10 @@ using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.Core.Translation;
 using CdcPipeline.IntegrationTests.Support;
+using CdcPipeline.Sinks;
 using CdcPipeline.Sinks.Webhook;
 using CdcPipeline.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace CdcPipeline.IntegrationTests.Sinks;
 
@@ -215,5 +217,38 @@ public sealed class WebhookSinkTests
 
         Assert.Empty(dlq.Letters);
         Assert.Equal([429, 408, 200], receiver.Requests.Select(r => r.Status));
+    }
+
+    [Fact]
+    public async Task A_redirect_is_never_taken_for_delivery()
+    {
+        // A receiver that moved answers 301/302: HttpClient's default handler follows it as a GET without the body (and
+        // without the Authorization header), and the GET's 200 would have counted as delivered. The event was not.
+        await using var receiver = new WebhookReceiver
+        {
+            Respond = (r, _) => (r.Method == "POST" ? 301 : 200, TimeSpan.Zero),
+            ResponseHeaders = r => r.Method == "POST" ? new Dictionary<string, string> { ["Location"] = "moved" } : new Dictionary<string, string>(),
+        };
+        var e = SinkHarness.Event(1, "K1");
+        await using (var sink = new WebhookSink("hook", new HttpClient(), new WebhookSinkOptions { Url = receiver.Url }))
+        {
+            var error = await Assert.ThrowsAsync<HttpRequestException>(async () => await sink.DeliverAsync([e], TestContext.Current.CancellationToken));
+            Assert.Contains("as a GET", error.Message, StringComparison.Ordinal);
+            Assert.Contains(receiver.Url + "moved", error.Message, StringComparison.Ordinal);
+            Assert.Contains("not delivered", error.Message, StringComparison.Ordinal);
+        }
+
+        // The sink's own client (the one the pipeline uses) does not follow it at all.
+        await using var services = new ServiceCollection().AddCdcSinks().BuildServiceProvider();
+        var http = services.GetRequiredService<IHttpClientFactory>().CreateClient(WebhookSinkFactory.HttpClientName);
+        var before = receiver.Requests.Count;
+        await using (var sink = new WebhookSink("hook", http, new WebhookSinkOptions { Url = receiver.Url }))
+        {
+            var error = await Assert.ThrowsAsync<HttpRequestException>(async () => await sink.DeliverAsync([e], TestContext.Current.CancellationToken));
+            Assert.Contains("301", error.Message, StringComparison.Ordinal);
+            Assert.Contains(receiver.Url + "moved", error.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(["POST"], receiver.Requests.Skip(before).Select(r => r.Method));
     }
 }

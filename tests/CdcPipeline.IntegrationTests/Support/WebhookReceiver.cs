@@ -42,6 +42,9 @@ public sealed class WebhookReceiver : IAsyncDisposable
     /// <summary>Decides the answer for the n-th request (1-based): status code and optional delay.</summary>
     public Func<ReceivedRequest, int, (int Status, TimeSpan Delay)> Respond { get; set; } = (_, _) => (200, TimeSpan.Zero);
 
+    /// <summary>Extra response headers for a request (a redirect's <c>Location</c>, say).</summary>
+    public Func<ReceivedRequest, IReadOnlyDictionary<string, string>>? ResponseHeaders { get; set; }
+
     /// <summary>Every request, including those answered with an error, in arrival order.</summary>
     public IReadOnlyList<ReceivedRequest> Requests => _requests.ToArray();
 
@@ -85,6 +88,11 @@ public sealed class WebhookReceiver : IAsyncDisposable
             }
 
             context.Response.StatusCode = status;
+            foreach (var (name, value) in ResponseHeaders?.Invoke(request) ?? new Dictionary<string, string>())
+            {
+                context.Response.AddHeader(name, value);
+            }
+
             context.Response.Close();
         }
         catch (Exception)
