@@ -46,11 +46,15 @@ public sealed class PipelineConfiguration
             }
         }
 
+        // The typed sections first, strictly: a value of the wrong type ('bufferCapacity: lots') is then an error
+        // naming its key and line, not the plain binder's InvalidOperationException (a stack trace, exit 1).
+        var deadLetter = ConfigBinding.Bind<DeadLetterOptions>(root.GetSection("deadLetter"), locations);
+        var runner = ConfigBinding.Bind<RunnerOptions>(root.GetSection("runner"), locations);
         var options = new PipelineOptions();
         root.Bind(options, o => o.ErrorOnUnknownConfiguration = false);
+        options.DeadLetter = deadLetter;
+        options.Runner = runner;
         ConfigBinding.Validate(options, "", locations);
-        ConfigBinding.Bind<DeadLetterOptions>(root.GetSection("deadLetter"), locations);
-        ConfigBinding.Bind<RunnerOptions>(root.GetSection("runner"), locations);
         return new PipelineConfiguration(path, root, locations, options);
     }
 
