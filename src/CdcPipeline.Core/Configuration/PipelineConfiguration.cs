@@ -35,6 +35,15 @@ public sealed class PipelineConfiguration
         if (environment is null)
         {
             builder.AddEnvironmentVariables(EnvironmentPrefix);
+
+            // An overridden key's value is the variable's, not the file's: a bad one must name the variable.
+            foreach (var name in Environment.GetEnvironmentVariables().Keys.OfType<string>())
+            {
+                if (name.Length > EnvironmentPrefix.Length && name.StartsWith(EnvironmentPrefix, StringComparison.OrdinalIgnoreCase))
+                {
+                    locations.Override(name[EnvironmentPrefix.Length..].Replace("__", ConfigurationPath.KeyDelimiter, StringComparison.Ordinal), $"environment variable {name}");
+                }
+            }
         }
 
         var root = builder.Build();
