@@ -7,6 +7,12 @@ public sealed class ConfigurationLocations
 
     public void Add(string key, string file, int line) => _locations.TryAdd(key, (file, line));
 
+    /// <summary>
+    /// <paramref name="key"/>'s value comes from somewhere that has no line (an environment variable, named by
+    /// <paramref name="origin"/>), whatever the file says: errors point there (line 0), not at the file.
+    /// </summary>
+    public void Override(string key, string origin) => _locations[key] = (origin, 0);
+
     /// <summary>The location of <paramref name="key"/>, or of its nearest parent that has one.</summary>
     public (string File, int Line)? Find(string key)
     {

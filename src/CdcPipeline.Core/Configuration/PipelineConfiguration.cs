@@ -35,6 +35,15 @@ public sealed class PipelineConfiguration
         if (environment is null)
         {
             builder.AddEnvironmentVariables(EnvironmentPrefix);
+
+            // An overridden key's value is the variable's, not the file's: a bad one must name the variable.
+            foreach (var name in Environment.GetEnvironmentVariables().Keys.OfType<string>())
+            {
+                if (name.Length > EnvironmentPrefix.Length && name.StartsWith(EnvironmentPrefix, StringComparison.OrdinalIgnoreCase))
+                {
+                    locations.Override(name[EnvironmentPrefix.Length..].Replace("__", ConfigurationPath.KeyDelimiter, StringComparison.Ordinal), $"environment variable {name}");
+                }
+            }
         }
 
         var root = builder.Build();
@@ -46,11 +55,15 @@ public sealed class PipelineConfiguration
             }
         }
 
+        // The typed sections first, strictly: a value of the wrong type ('bufferCapacity: lots') is then an error
+        // naming its key and line, not the plain binder's InvalidOperationException (a stack trace, exit 1).
+        var deadLetter = ConfigBinding.Bind<DeadLetterOptions>(root.GetSection("deadLetter"), locations);
+        var runner = ConfigBinding.Bind<RunnerOptions>(root.GetSection("runner"), locations);
         var options = new PipelineOptions();
         root.Bind(options, o => o.ErrorOnUnknownConfiguration = false);
+        options.DeadLetter = deadLetter;
+        options.Runner = runner;
         ConfigBinding.Validate(options, "", locations);
-        ConfigBinding.Bind<DeadLetterOptions>(root.GetSection("deadLetter"), locations);
-        ConfigBinding.Bind<RunnerOptions>(root.GetSection("runner"), locations);
         return new PipelineConfiguration(path, root, locations, options);
     }
 

@@ -34,5 +34,11 @@ public sealed class RunnerOptions
     [Range(1, 100_000)]
     public int MaxBatchSize { get; set; } = 1000;
 
+    /// <summary>
+    /// On stop, how long buffered changes may take to reach the sinks. Bounded: a bare number is a count of days
+    /// ('60' is 60 days, not seconds), and beyond about 49 days the stop itself failed (the timer cannot be set).
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00", ParseLimitsInInvariantCulture = true, ConvertValueInInvariantCulture = true,
+        ErrorMessage = "must be a duration from 00:00:00 to 01:00:00, written hh:mm:ss (e.g. \"00:00:30\"); a bare number is read as days")]
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }

@@ -82,6 +82,7 @@ public static class PipelineBuilder
         var translator = services.GetRequiredService<ITranslatorProvider>().Create(options, rulesDirectory);
         translator = WithOutbox(configuration, translator, services);
 
+        var metrics = services.GetService<PipelineMetrics>();
         var sinks = new List<SinkBinding>();
         IChangeSource? source = null;
         IDeadLetterQueue? deadLetters = null;
@@ -97,7 +98,7 @@ public static class PipelineBuilder
                 ? services.GetRequiredService<IDeadLetterQueueFactory>().Create(configuration, services)
                 : new JsonLinesDeadLetterQueue(Path.GetFullPath(Path.Combine(configuration.BaseDirectory, options.DeadLetter.Path)));
 
-            source = sourceFactory.Create(new PipelineComponentContext(options.Name, sourceSection.GetSection(sourceKind), options, configuration.Locations, configuration.BaseDirectory, services) { DeadLetters = deadLetters, RuleFiles = Translators.RuleFiles(translator).ToList() });
+            source = sourceFactory.Create(new PipelineComponentContext(options.Name, sourceSection.GetSection(sourceKind), options, configuration.Locations, configuration.BaseDirectory, services) { DeadLetters = metrics is null ? deadLetters : new CountingDeadLetterQueue(deadLetters, metrics), RuleFiles = Translators.RuleFiles(translator).ToList() });
         }
         catch
         {
@@ -109,7 +110,6 @@ public static class PipelineBuilder
             throw;
         }
 
-        var metrics = services.GetService<PipelineMetrics>();
         var runner = new PipelineRunner(
             source,
             translator,

@@ -160,7 +160,9 @@ public sealed class KafkaSourceFactory : ISourceFactory
                 ?? throw new InvalidOperationException("deadLetter.topic is set but the pipeline's dead-letter queue was not given to the Kafka source");
         }
 
+        // Its own file, but counted in cdc.events.dead_lettered (stage "decode") like every other dead letter.
         var path = context.ResolvePath(deadLetter.Path);
-        return new JsonLinesDeadLetterQueue(Path.ChangeExtension(path, ".decode.jsonl"));
+        IDeadLetterQueue file = new JsonLinesDeadLetterQueue(Path.ChangeExtension(path, ".decode.jsonl"));
+        return context.Services.GetService<PipelineMetrics>() is { } metrics ? new CountingDeadLetterQueue(file, metrics) : file;
     }
 }

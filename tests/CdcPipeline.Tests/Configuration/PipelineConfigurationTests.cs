@@ -59,6 +59,10 @@ public class PipelineConfigurationTests : IDisposable
     [InlineData("name: 'bad name'\nsource:\n  test: {}\n", "pipeline.yaml:1: name: ", "letters, digits")]
     [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: '${NO_SUCH_VAR}' }\n", "pipeline.yaml:6: sinks.0.file.path: environment variable 'NO_SUCH_VAR' is not set", "default")]
     [InlineData("name: x\nsource: [\n", "not valid YAML", "pipeline.yaml:")]
+    [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\nrunner:\n  bufferCapacity: lots\n", "pipeline.yaml:8: runner.bufferCapacity: ", "'lots' is not a valid Int32")]
+    // A bare number is a count of days to TimeSpan: 'drainTimeout: 60' meant seconds, was 60 days, and made SIGTERM throw.
+    [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\nrunner:\n  drainTimeout: 60\n", "pipeline.yaml:8: runner.drainTimeout: ", "00:00:30")]
+    [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\nrunner:\n  drainTimeout: '-00:00:05'\n", "pipeline.yaml:8: runner.drainTimeout: ", "00:00:30")]
     public void Bad_configuration_names_file_line_key_and_reason(string yaml, string expectedStart, string expectedDetail)
     {
         var path = Write(yaml);
