@@ -22,6 +22,28 @@ public sealed record PipelineComponentContext(
     /// that a rule file's table is not among them.</summary>
     public IReadOnlyList<Translation.Rules.TableRules> RuleFiles { get; init; } = [];
 
+    /// <summary>
+    /// Stops start-up when a rule file is for a table outside <paramref name="tables"/>, the list (at <paramref name="key"/>)
+    /// of the tables this source passes on: such a file loads, never runs, and its events are missing without a word.
+    /// <paramref name="stands"/> says whether a listed name stands for a rule file's table.
+    /// </summary>
+    public void RequireRuleTablesIn(string key, IReadOnlyList<string> tables, Func<string, string, bool> stands, string addAdvice = "")
+    {
+        if (RuleFiles.FirstOrDefault(r => !tables.Any(t => stands(t, r.Table))) is not { } outside)
+        {
+            return;
+        }
+
+        var sameButCase = tables.FirstOrDefault(t => string.Equals(t, outside.Table, StringComparison.OrdinalIgnoreCase));
+        throw Error(
+            key,
+            sameButCase is not null
+                ? $"rule file {outside.File} is for {outside.Table}, but this list names the table {sameButCase}, and its changes carry that name: "
+                    + $"write 'table: {sameButCase}' in the rule file"
+                : $"rule file {outside.File} is for {outside.Table}, which this list does not capture, so its rules would never run: "
+                    + $"add the table here{addAdvice}, or correct 'table:' in the rule file");
+    }
+
     public T Bind<T>()
         where T : class, new() => ConfigBinding.Bind<T>(Section, Locations);
 

@@ -9,8 +9,6 @@ namespace CdcPipeline.Core.Pipeline;
 /// </summary>
 public sealed class CountingDeadLetterQueue(IDeadLetterQueue inner, PipelineMetrics metrics) : IDeadLetterQueue
 {
-    public IDeadLetterQueue Inner => inner;
-
     public async ValueTask WriteAsync(DeadLetter letter, CancellationToken cancellationToken)
     {
         await inner.WriteAsync(letter, cancellationToken).ConfigureAwait(false);

@@ -111,9 +111,13 @@ public sealed class DebeziumConnectorOptions
             {
                 pattern.Append('[').Append(char.ToLowerInvariant(c)).Append(char.ToUpperInvariant(c)).Append(']');
             }
+            else if (c == '.')
+            {
+                pattern.Append(@"\.");
+            }
             else
             {
-                pattern.Append(c == '.' ? "\\." : c.ToString());
+                pattern.Append(c);
             }
         }
 

@@ -60,23 +60,14 @@ public sealed class KafkaSourceFactory : ISourceFactory
         {
             ConfigBinding.Validate(options.Debezium, context.Section.GetSection("debezium").Path, context.Locations);
 
-            // The list is what the connector captures: a rule file for another table loads, never runs, and its events are
-            // missing without a word. Debezium matches the list in any case, so an entry with capitals may stand for a table
-            // stored in lower case; an entry all in lower case is the table as stored, and a rule file must name it so.
-            var listed = options.Debezium.QualifiedTables().ToList();
-            bool Captures(string table) => listed.Any(t => string.Equals(t, table, StringComparison.Ordinal)
-                || (t.AsSpan().ContainsAnyInRange('A', 'Z') && string.Equals(t, table, StringComparison.OrdinalIgnoreCase)));
-            if (context.RuleFiles.FirstOrDefault(r => !Captures(r.Table)) is { } uncaptured)
-            {
-                var sameButCase = listed.FirstOrDefault(t => string.Equals(t, uncaptured.Table, StringComparison.OrdinalIgnoreCase));
-                throw context.Error(
-                    "debezium:tables",
-                    sameButCase is not null
-                        ? $"rule file {uncaptured.File} is for {uncaptured.Table}, but this list names the table {sameButCase}, as PostgreSQL stores it (unquoted names in lower case), "
-                            + $"and its changes carry that name: write 'table: {sameButCase}' in the rule file"
-                        : $"rule file {uncaptured.File} is for {uncaptured.Table}, which this list does not capture, so its rules would never run: "
-                            + "add the table here (then 'connector apply' again), or correct 'table:' in the rule file");
-            }
+            // The list is what the connector captures. Debezium matches it in any case, so an entry with capitals may stand
+            // for a table stored in lower case; an entry all in lower case is the table as stored, and a rule file must name it so.
+            context.RequireRuleTablesIn(
+                "debezium:tables",
+                options.Debezium.QualifiedTables().ToList(),
+                static (listed, table) => string.Equals(listed, table, StringComparison.Ordinal)
+                    || (listed.AsSpan().ContainsAnyInRange('A', 'Z') && string.Equals(listed, table, StringComparison.OrdinalIgnoreCase)),
+                " (then 'connector apply' again)");
         }
 
         var subscription = options.Subscription();

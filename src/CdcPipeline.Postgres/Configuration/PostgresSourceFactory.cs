@@ -26,17 +26,11 @@ public sealed class PostgresSourceFactory : ISourceFactory
             }
         }
 
-        // The source passes on only the changes of the tables it lists, named exactly as PostgreSQL stores them: a rule file for
-        // another table loads, never runs, and its events are missing without a word.
-        if (s.Tables.Count > 0 && context.RuleFiles.FirstOrDefault(r => !s.Tables.Contains(r.Table, StringComparer.Ordinal)) is { } uncaptured)
+        // The source passes on only the changes of the tables it lists, named exactly as PostgreSQL stores them (no list: every
+        // table of the publication, which start-up does not know).
+        if (s.Tables.Count > 0)
         {
-            var sameButCase = s.Tables.FirstOrDefault(t => string.Equals(t, uncaptured.Table, StringComparison.OrdinalIgnoreCase));
-            throw context.Error(
-                "tables",
-                sameButCase is not null
-                    ? $"rule file {uncaptured.File} is for {uncaptured.Table}, but this list names the table {sameButCase}, and its changes carry that name: write 'table: {sameButCase}' in the rule file (or list the table as it is stored)"
-                    : $"rule file {uncaptured.File} is for {uncaptured.Table}, which this list does not capture (the source passes on only the changes of these tables), so its rules would never run: "
-                        + "add the table here, or correct 'table:' in the rule file");
+            context.RequireRuleTablesIn("tables", s.Tables, static (listed, table) => string.Equals(listed, table, StringComparison.Ordinal));
         }
 
         try
