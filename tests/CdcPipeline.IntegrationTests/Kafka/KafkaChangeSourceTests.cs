@@ -188,11 +188,7 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
     [Fact]
     public async Task Records_not_acknowledged_before_a_stop_are_redelivered_and_nothing_acknowledged_is()
     {
-        var topic = kafka.Unique("redeliver");
-        for (var i = 0; i < 20; i++)
-        {
-            await kafka.ProduceAsync(topic, "k", i.ToString(CultureInfo.InvariantCulture), partition: 0);
-        }
+        var topic = await NumberedTopicAsync("redeliver", 20);
 
         var group = kafka.Unique("g");
         await using (var first = new KafkaChangeSource(Consumer(group), [topic], new TestRecordDecoder(), new RecordingDeadLetterQueue()))
@@ -213,11 +209,7 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
     [Fact]
     public async Task After_a_crash_before_commit_everything_unacknowledged_is_redelivered_without_loss()
     {
-        var topic = kafka.Unique("crash");
-        for (var i = 0; i < 20; i++)
-        {
-            await kafka.ProduceAsync(topic, "k", i.ToString(CultureInfo.InvariantCulture), partition: 0);
-        }
+        var topic = await NumberedTopicAsync("crash", 20);
 
         var group = kafka.Unique("g");
         var first = new KafkaChangeSource(Consumer(group), [topic], new TestRecordDecoder(), new RecordingDeadLetterQueue());
@@ -297,11 +289,7 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
     {
         // enable.auto.commit=false under consumer: passes through to librdkafka. The source would then commit only on a
         // rebalance or a clean stop, and a crash would deliver everything since the start again.
-        var topic = kafka.Unique("no-auto-commit");
-        for (var i = 0; i < 10; i++)
-        {
-            await kafka.ProduceAsync(topic, "k", i.ToString(CultureInfo.InvariantCulture), partition: 0);
-        }
+        var topic = await NumberedTopicAsync("no-auto-commit", 10);
 
         var group = kafka.Unique("g");
         var consumer = Consumer(group);
@@ -324,11 +312,7 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
     {
         // After a stop the host waits DrainTimeout + 5 s, then the process exits. A sink that is slow to close (a flush
         // to a broker that is down) must not hold back the commit of what every sink already acknowledged.
-        var topic = kafka.Unique("shutdown-order");
-        for (var i = 0; i < 10; i++)
-        {
-            await kafka.ProduceAsync(topic, "k", i.ToString(CultureInfo.InvariantCulture), partition: 0);
-        }
+        var topic = await NumberedTopicAsync("shutdown-order", 10);
 
         var group = kafka.Unique("g");
         var consumer = Consumer(group);
@@ -607,11 +591,7 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
     [Fact]
     public async Task Lag_counts_the_records_beyond_what_the_pipeline_acknowledged()
     {
-        var topic = kafka.Unique("lag");
-        for (var i = 0; i < 10; i++)
-        {
-            await kafka.ProduceAsync(topic, "k", i.ToString(CultureInfo.InvariantCulture), partition: 0);
-        }
+        var topic = await NumberedTopicAsync("lag", 10);
 
         var consumer = Consumer(kafka.Unique("g"));
         consumer.StatisticsIntervalMs = 200;
@@ -678,6 +658,18 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
             Assert.True(DateTime.UtcNow < deadline, "condition not met within " + timeout);
             await Task.Delay(50);
         }
+    }
+
+    /// <summary>A new topic with <paramref name="count"/> records on partition 0, valued 0, 1, … under key "k".</summary>
+    private async Task<string> NumberedTopicAsync(string name, int count)
+    {
+        var topic = kafka.Unique(name);
+        for (var i = 0; i < count; i++)
+        {
+            await kafka.ProduceAsync(topic, "k", i.ToString(CultureInfo.InvariantCulture), partition: 0);
+        }
+
+        return topic;
     }
 
     private static async Task<List<ChangeEvent>> ReadAsync(KafkaChangeSource source, int count, bool ack) =>

@@ -14,10 +14,7 @@ public sealed class PgOutputLostSlotTests
     [Fact]
     public async Task An_invalidated_slot_fails_with_an_error_that_says_it_was_lost_and_what_to_do()
     {
-        if (!File.Exists("/usr/lib/postgresql/15/bin/initdb") && Environment.GetEnvironmentVariable("PG_BIN") is null)
-        {
-            Assert.Skip("needs the PostgreSQL 15 server binaries (apt-get install postgresql-15) to run a private cluster");
-        }
+        PostgresFixture.RequireServerBinaries("run a private cluster");
 
         var ct = TestContext.Current.CancellationToken;
         var port = FreePorts.Next();

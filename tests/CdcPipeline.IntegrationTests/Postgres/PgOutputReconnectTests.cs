@@ -13,10 +13,7 @@ public sealed class PgOutputReconnectTests
     [Fact]
     public async Task Source_reconnects_after_PostgreSQL_restarts_and_loses_nothing()
     {
-        if (!File.Exists("/usr/lib/postgresql/15/bin/initdb") && Environment.GetEnvironmentVariable("PG_BIN") is null)
-        {
-            Assert.Skip("needs the PostgreSQL 15 server binaries (apt-get install postgresql-15) to restart a private cluster");
-        }
+        PostgresFixture.RequireServerBinaries("restart a private cluster");
 
         var ct = TestContext.Current.CancellationToken;
         var port = FreePorts.Next();

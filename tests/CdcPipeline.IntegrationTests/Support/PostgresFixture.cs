@@ -92,6 +92,15 @@ public sealed class PostgresFixture : IAsyncLifetime
         }
     }
 
+    /// <summary>Skips the calling test (reason printed) on a machine without the server binaries a private cluster needs.</summary>
+    public static void RequireServerBinaries(string toDo)
+    {
+        if (!File.Exists("/usr/lib/postgresql/15/bin/initdb") && Environment.GetEnvironmentVariable("PG_BIN") is null)
+        {
+            Assert.Skip($"needs the PostgreSQL 15 server binaries (apt-get install postgresql-15) to {toDo}");
+        }
+    }
+
     /// <summary>Starts (or finds running) a local cluster with scripts/pg-start.sh; returns its connection string.</summary>
     public static async Task<string> StartLocalClusterAsync(int port, string dataDir, bool fresh)
     {
