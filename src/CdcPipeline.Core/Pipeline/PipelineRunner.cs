@@ -409,6 +409,10 @@ public sealed class PipelineRunner
                 UseJitter = true,
                 Delay = policy.InitialDelay,
                 MaxDelay = policy.MaxDelay,
+                // A receiver that said when to try again (HTTP Retry-After) is taken at its word, within bounds.
+                DelayGenerator = args => ValueTask.FromResult(args.Outcome.Exception is RetryLaterException later
+                    ? (TimeSpan?)(later.Delay < policy.InitialDelay ? policy.InitialDelay : later.Delay > RetryLaterException.MaxDelay ? RetryLaterException.MaxDelay : later.Delay)
+                    : null),
                 OnRetry = args =>
                 {
                     Log.SinkRetry(_logger, args.Outcome.Exception, binding.Name, args.AttemptNumber + 1, args.RetryDelay);

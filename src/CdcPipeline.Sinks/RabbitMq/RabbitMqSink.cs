@@ -58,6 +58,7 @@ public sealed class RabbitMqSink : ISink
         }
 
         var channel = await GetChannelAsync(cancellationToken).ConfigureAwait(false);
+        var bodies = new byte[batch.Count][];
         var pending = new List<Task>(Math.Min(batch.Count, _options.MaxOutstandingConfirms));
         try
         {
@@ -66,7 +67,8 @@ public sealed class RabbitMqSink : ISink
                 // Started in order on one channel, so the broker receives (and queues) them in order;
                 // only the confirms are awaited together.
                 var e = batch[i];
-                pending.Add(channel.BasicPublishAsync(_options.Exchange, routingKeys[i], mandatory: false, Properties(e), EventJson.SerializeToUtf8(e), cancellationToken).AsTask());
+                bodies[i] = EventJson.SerializeToUtf8(e);
+                pending.Add(channel.BasicPublishAsync(_options.Exchange, routingKeys[i], mandatory: false, Properties(e), bodies[i], cancellationToken).AsTask());
                 if (pending.Count >= _options.MaxOutstandingConfirms)
                 {
                     await Task.WhenAll(pending).ConfigureAwait(false);
@@ -79,7 +81,16 @@ public sealed class RabbitMqSink : ISink
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             // A broken or closed channel cannot be reused; the next attempt reconnects.
+            var closed = (e as OperationInterruptedException)?.ShutdownReason ?? channel.CloseReason;
             await ResetAsync().ConfigureAwait(false);
+            if (closed is { Initiator: ShutdownInitiator.Peer, ReplyCode: Constants.PreconditionFailed } && TooLarge(batch, bodies, closed.ReplyText) is { } tooLarge)
+            {
+                // The broker closes the channel for a message over its max_message_size: that message never goes, however
+                // often it is sent. The runner dead-letters it and sends the rest of the batch again, one by one.
+                throw new PermanentDeliveryException(batch[tooLarge], string.Create(CultureInfo.InvariantCulture,
+                    $"rabbitmq sink '{Name}': the broker refuses event {batch[tooLarge].Id} ({batch[tooLarge].Type}), {bodies[tooLarge].Length} bytes, as larger than its max_message_size: {closed.ReplyText}"), e);
+            }
+
             if (e is PublishException p)
             {
                 throw new InvalidOperationException($"rabbitmq sink '{Name}': the broker {(p.IsReturn ? "returned" : "nacked")} message {p.PublishSequenceNumber} on exchange '{_options.Exchange}'", p);
@@ -90,6 +101,49 @@ public sealed class RabbitMqSink : ISink
     }
 
     private const int ShortStringMax = 255;
+
+    /// <summary>
+    /// The event a 406 channel close refers to when it is RabbitMQ's "message size N is larger than [configured] max size M":
+    /// the first published one over M (the largest, should the text say no M); null for any other precondition.
+    /// </summary>
+    private static int? TooLarge(IReadOnlyList<DomainEvent> batch, byte[]?[] bodies, string replyText)
+    {
+        const string Marker = "max size ";
+        var at = replyText.IndexOf(Marker, StringComparison.Ordinal);
+        if (!replyText.Contains("message size", StringComparison.Ordinal) || at < 0)
+        {
+            return null;
+        }
+
+        var digits = replyText.AsSpan(at + Marker.Length);
+        var end = 0;
+        while (end < digits.Length && char.IsAsciiDigit(digits[end]))
+        {
+            end++;
+        }
+
+        var max = long.TryParse(digits[..end], NumberStyles.None, CultureInfo.InvariantCulture, out var m) ? m : -1;
+        int? largest = null;
+        for (var i = 0; i < batch.Count; i++)
+        {
+            if (bodies[i] is not { } body)
+            {
+                break;
+            }
+
+            if (max >= 0 && body.Length > max)
+            {
+                return i;
+            }
+
+            if (largest is null || body.Length > bodies[largest.Value]!.Length)
+            {
+                largest = i;
+            }
+        }
+
+        return largest;
+    }
 
     private static bool FitsShortString(string? value) => value is not null && (value.Length <= ShortStringMax / 3 || Encoding.UTF8.GetByteCount(value) <= ShortStringMax);
 

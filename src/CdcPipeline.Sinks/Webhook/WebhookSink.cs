@@ -15,7 +15,8 @@ namespace CdcPipeline.Sinks.Webhook;
 /// previous one got its 2xx). 5xx, 408, 429, time-outs and connection errors are transient (the
 /// sink's retry policy applies), and so are redirects, which are never followed (a POST would go on as a
 /// GET without the event); any other 4xx means the receiver will never take this event, so it
-/// is a <see cref="PermanentDeliveryException"/> and goes to the dead letters while the rest flow.
+/// is a <see cref="PermanentDeliveryException"/> and goes to the dead letters while the rest flow. A 429 or 503 with
+/// <c>Retry-After</c> is a <see cref="RetryLaterException"/>: the next attempt waits as long as the receiver asked.
 /// </summary>
 public sealed class WebhookSink : ISink
 {
@@ -103,9 +104,23 @@ public sealed class WebhookSink : ISink
                 throw new PermanentDeliveryException(e, message);
             }
 
-            throw new HttpRequestException(message, null, response.StatusCode);
+            var failure = new HttpRequestException(message, null, response.StatusCode);
+            if (response.StatusCode is HttpStatusCode.TooManyRequests or HttpStatusCode.ServiceUnavailable && RetryAfter(response) is { } wait)
+            {
+                throw new RetryLaterException($"{message} (Retry-After: {wait.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)} s)", wait, failure);
+            }
+
+            throw failure;
         }
     }
+
+    /// <summary>The wait a <c>Retry-After</c> header asks for, in seconds or as an HTTP date (zero when that date has passed).</summary>
+    private TimeSpan? RetryAfter(HttpResponseMessage response) => response.Headers.RetryAfter switch
+    {
+        { Delta: { } delta } => delta < TimeSpan.Zero ? TimeSpan.Zero : delta,
+        { Date: { } date } => date > _time.GetUtcNow() ? date - _time.GetUtcNow() : TimeSpan.Zero,
+        _ => null,
+    };
 
     private HttpRequestMessage BuildRequest(DomainEvent e)
     {

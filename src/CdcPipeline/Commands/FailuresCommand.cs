@@ -38,6 +38,14 @@ internal static class FailuresCommand
         var sink = new Option<string?>("--sink") { Description = "only this sink's failures" };
         var json = new Option<bool>("--json") { Description = "one JSON object per line, payload included" };
         var limit = new Option<int>("--limit") { Description = "at most this many rows", DefaultValueFactory = _ => 1000 };
+        limit.Validators.Add(result =>
+        {
+            // PostgreSQL refuses a negative LIMIT with a stack trace; 0 would list nothing and look like no failures.
+            if (result.GetValueOrDefault<int>() < 1)
+            {
+                result.AddError("--limit must be 1 or more");
+            }
+        });
         var command = new Command("list", "List recorded failures, oldest first.") { config, status, sink, json, limit };
         command.SetAction(async (parse, cancellationToken) =>
         {

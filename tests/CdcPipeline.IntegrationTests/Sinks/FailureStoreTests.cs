@@ -134,6 +134,22 @@ public sealed class FailureStoreTests(PostgresFixture fixture) : IAsyncLifetime
         Assert.NotEqual(0, await InvokeAsync("failures", "resend", "--config", path));
     }
 
+    [Fact]
+    public async Task A_limit_below_one_is_refused_before_the_database_is_asked()
+    {
+        // PostgreSQL refuses a negative LIMIT: the command died with its stack trace instead of naming the option.
+        var config = WriteConfig("http://127.0.0.1:9/hook");
+        var root = new RootCommand();
+        foreach (var command in CommandCatalog.All())
+        {
+            root.Subcommands.Add(command);
+        }
+
+        var parsed = root.Parse(["failures", "list", "--config", config, "--limit", "-1"]);
+        Assert.Contains(parsed.Errors, e => e.Message.Contains("--limit", StringComparison.Ordinal));
+        Assert.NotEqual(0, await parsed.InvokeAsync(cancellationToken: TestContext.Current.CancellationToken));
+    }
+
     private static async Task<int> InvokeAsync(params string[] args)
     {
         var root = new RootCommand();

@@ -1,6 +1,8 @@
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using CdcPipeline.Core.Json;
+using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.Core.Translation;
 using CdcPipeline.IntegrationTests.Support;
@@ -8,6 +10,7 @@ using CdcPipeline.Sinks;
 using CdcPipeline.Sinks.Webhook;
 using CdcPipeline.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace CdcPipeline.IntegrationTests.Sinks;
 
@@ -250,5 +253,88 @@ public sealed class WebhookSinkTests
         }
 
         Assert.Equal(["POST"], receiver.Requests.Skip(before).Select(r => r.Method));
+    }
+
+    [Fact]
+    public async Task A_429_or_503_with_Retry_After_waits_as_long_as_the_receiver_asks()
+    {
+        // Retry-After in seconds, then as an HTTP date; the sink's own backoff (FastRetry) is at most 200 ms.
+        var retryAt = DateTimeOffset.UtcNow.AddSeconds(4);
+        await using var receiver = new WebhookReceiver
+        {
+            Respond = (_, n) => (n switch { 1 => 429, 2 => 503, _ => 200 }, TimeSpan.Zero),
+            ResponseHeaders = r => r.Status switch
+            {
+                429 => new Dictionary<string, string> { ["Retry-After"] = "1" },
+                503 => new Dictionary<string, string> { ["Retry-After"] = retryAt.ToString("R", CultureInfo.InvariantCulture) },
+                _ => new Dictionary<string, string>(),
+            },
+        };
+        var logs = new RetryDelays();
+        var source = SinkHarness.Source(1, 1);
+        var dlq = new RecordingDeadLetterQueue();
+        await SinkHarness.RunToEndAsync(SinkHarness.Runner(source, dlq, logs: logs, sinks: new SinkBinding(Sink(receiver), SinkHarness.FastRetry)));
+
+        Assert.Empty(dlq.Letters);
+        Assert.Equal([429, 503, 200], receiver.Requests.Select(r => r.Status));
+        Assert.Equal(2, logs.Delays.Count);
+        Assert.Equal(TimeSpan.FromSeconds(1), logs.Delays[0]);
+        Assert.True(logs.Delays[1] > TimeSpan.FromSeconds(1), $"waited {logs.Delays[1]} for a Retry-After date about 3 s away");
+    }
+
+    [Fact]
+    public async Task A_Retry_After_of_an_hour_is_bounded_and_does_not_hold_up_a_stop()
+    {
+        await using var receiver = new WebhookReceiver
+        {
+            Respond = (_, n) => (n == 1 ? 503 : 200, TimeSpan.Zero),
+            ResponseHeaders = r => r.Status == 503 ? new Dictionary<string, string> { ["Retry-After"] = "3600" } : new Dictionary<string, string>(),
+        };
+        var logs = new RetryDelays();
+        var source = SinkHarness.Source(1, 1, complete: false);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        var runner = new PipelineRunner(source, new StatusTranslator(), [new SinkBinding(Sink(receiver), SinkHarness.RetryForever)], new RecordingDeadLetterQueue(),
+            new PipelineRunnerOptions { DrainTimeout = TimeSpan.FromSeconds(1) }, logs.CreateLogger<PipelineRunner>());
+        var run = runner.RunAsync(stop.Token);
+        await SinkHarness.WaitUntilAsync(() => !logs.Queue.IsEmpty, TimeSpan.FromSeconds(30), "a retry");
+
+        Assert.Equal(RetryLaterException.MaxDelay, Assert.Single(logs.Delays));
+
+        // A stop drains for runner.drainTimeout at most: it does not sit out the receiver's wait.
+        stop.Cancel();
+        await run.WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
+        Assert.Empty(source.Acknowledged);
+        Assert.Single(receiver.Requests);
+    }
+
+    /// <summary>The delays the runner logs before each retry (log event 1011).</summary>
+    private sealed class RetryDelays : ILoggerFactory, ILogger
+    {
+        public System.Collections.Concurrent.ConcurrentQueue<TimeSpan> Queue { get; } = new();
+
+        public IReadOnlyList<TimeSpan> Delays => Queue.ToArray();
+
+        public ILogger CreateLogger(string categoryName) => this;
+
+        public void AddProvider(ILoggerProvider provider)
+        {
+        }
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (eventId.Id == 1011 && state is IEnumerable<KeyValuePair<string, object?>> values && values.FirstOrDefault(v => v.Key == "Delay").Value is TimeSpan delay)
+            {
+                Queue.Enqueue(delay);
+            }
+        }
+
+        public void Dispose()
+        {
+        }
     }
 }

@@ -24,6 +24,24 @@ public static class DownstreamServers
     /// <summary>The AMQP URI; skips the test when there is no RabbitMQ.</summary>
     public static async Task<string> RabbitMqAsync() => (await RabbitMqServer.Value).Require();
 
+    /// <summary>
+    /// Runs <c>rabbitmqctl eval</c> on the broker at <paramref name="amqpUri"/>, which works only for the node that
+    /// <c>scripts/services-start.sh</c> started (its node name and Erlang cookie); skips the test otherwise, with the reason.
+    /// </summary>
+    public static async Task<string> RabbitMqEvalAsync(string amqpUri, string expression)
+    {
+        var port = new Uri(amqpUri).Port;
+        var home = Path.Combine(Environment.GetEnvironmentVariable("CDC_RUN_DIR") is { Length: > 0 } run ? run : Path.Combine(PostgresFixture.RepoRoot, ".run"), "rabbitmq");
+        var ctl = File.Exists("/usr/lib/rabbitmq/bin/rabbitmqctl") ? "/usr/lib/rabbitmq/bin/rabbitmqctl" : "rabbitmqctl";
+        var (code, stdout, stderr) = await PostgresFixture.RunAsync("env", $"HOME=\"{home}\" {ctl} -q -n cdc{port}@localhost eval \"{expression}\"");
+        if (code != 0)
+        {
+            Assert.Skip($"cannot configure the RabbitMQ node on port {port} with rabbitmqctl (only one started by scripts/services-start.sh can be): {stderr.Trim()} {stdout.Trim()}");
+        }
+
+        return stdout.Trim();
+    }
+
     private static async Task<Server> FindAsync(string name, string variable, Func<IContainer> build, Func<IContainer, string> address)
     {
         var fromEnv = Environment.GetEnvironmentVariable(variable);
