@@ -27,7 +27,17 @@ internal static class RecordLines
         var buffer = new ArrayBufferWriter<byte>(64 * 1024);
         var failed = 0;
         long lineNumber = 0;
-        using var lines = new LineReader(input);
+        // Hand over what is rendered before waiting for more input: on a live stream (kcat -C | decode) the next
+        // line may be minutes away, and its predecessors must not sit in the buffer until then.
+        using var lines = new LineReader(input, async ct =>
+        {
+            if (buffer.WrittenCount > 0)
+            {
+                await output.WriteAsync(buffer.WrittenMemory, ct).ConfigureAwait(false);
+                await output.FlushAsync(ct).ConfigureAwait(false);
+                buffer.ResetWrittenCount();
+            }
+        });
         while (await lines.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
         {
             lineNumber++;
