@@ -41,6 +41,12 @@ internal static class RecordLines
         while (await lines.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
         {
             lineNumber++;
+            if (lineNumber == 1 && line.Span.StartsWith("\uFEFF"u8))
+            {
+                // A file saved with a UTF-8 byte order mark (Windows editors): the mark is not part of the first record.
+                line = line[3..];
+            }
+
             if (line.Span.Trim(" \t\r"u8).IsEmpty)
             {
                 continue;

@@ -80,6 +80,18 @@ public class DecodeCommandTests
     }
 
     [Fact]
+    public async Task A_file_saved_with_a_utf8_byte_order_mark_decodes_from_its_first_line()
+    {
+        // Editors on Windows save UTF-8 with a BOM; it is not part of the first record.
+        const string good = """{"before":null,"after":{"id":1},"source":{"schema":"public","table":"t","lsn":5},"op":"c"}""";
+        using var input = new MemoryStream([.. Encoding.UTF8.Preamble, .. Encoding.UTF8.GetBytes(good + "\n" + good + "\n")]);
+        var (exit, output, errors) = await Run(input);
+        Assert.Equal("", errors);
+        Assert.Equal(0, exit);
+        Assert.Equal(2, output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+    }
+
+    [Fact]
     public async Task Long_lines_span_read_buffers()
     {
         var memo = new string('m', 300_000);
