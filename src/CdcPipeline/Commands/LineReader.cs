@@ -9,12 +9,18 @@ namespace CdcPipeline.Commands;
 internal sealed class LineReader : IDisposable
 {
     private readonly Stream _stream;
+    private readonly Func<CancellationToken, ValueTask>? _beforeRead;
     private byte[] _buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
     private int _start;
     private int _end;
     private bool _eof;
 
-    public LineReader(Stream stream) => _stream = stream;
+    /// <param name="beforeRead">called before each read from <paramref name="stream"/>, which may wait for input (a pipe, stdin)</param>
+    public LineReader(Stream stream, Func<CancellationToken, ValueTask>? beforeRead = null)
+    {
+        _stream = stream;
+        _beforeRead = beforeRead;
+    }
 
     /// <summary>The next line (without its terminator), or null at the end of the input.</summary>
     public async ValueTask<ReadOnlyMemory<byte>?> ReadLineAsync(CancellationToken cancellationToken)
@@ -58,6 +64,11 @@ internal sealed class LineReader : IDisposable
                 Buffer.BlockCopy(_buffer, 0, bigger, 0, _end);
                 ArrayPool<byte>.Shared.Return(_buffer);
                 _buffer = bigger;
+            }
+
+            if (_beforeRead is not null)
+            {
+                await _beforeRead(cancellationToken).ConfigureAwait(false);
             }
 
             var read = await _stream.ReadAsync(_buffer.AsMemory(_end), cancellationToken).ConfigureAwait(false);

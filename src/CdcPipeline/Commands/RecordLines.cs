@@ -27,10 +27,26 @@ internal static class RecordLines
         var buffer = new ArrayBufferWriter<byte>(64 * 1024);
         var failed = 0;
         long lineNumber = 0;
-        using var lines = new LineReader(input);
+        // Hand over what is rendered before waiting for more input: on a live stream (kcat -C | decode) the next
+        // line may be minutes away, and its predecessors must not sit in the buffer until then.
+        using var lines = new LineReader(input, async ct =>
+        {
+            if (buffer.WrittenCount > 0)
+            {
+                await output.WriteAsync(buffer.WrittenMemory, ct).ConfigureAwait(false);
+                await output.FlushAsync(ct).ConfigureAwait(false);
+                buffer.ResetWrittenCount();
+            }
+        });
         while (await lines.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
         {
             lineNumber++;
+            if (lineNumber == 1 && line.Span.StartsWith("\uFEFF"u8))
+            {
+                // A file saved with a UTF-8 byte order mark (Windows editors): the mark is not part of the first record.
+                line = line[3..];
+            }
+
             if (line.Span.Trim(" \t\r"u8).IsEmpty)
             {
                 continue;

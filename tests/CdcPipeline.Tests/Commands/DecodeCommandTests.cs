@@ -1,3 +1,4 @@
+using System.IO.Pipes;
 using System.Text;
 using System.Text.Json.Nodes;
 using CdcPipeline.Commands;
@@ -79,6 +80,18 @@ public class DecodeCommandTests
     }
 
     [Fact]
+    public async Task A_file_saved_with_a_utf8_byte_order_mark_decodes_from_its_first_line()
+    {
+        // Editors on Windows save UTF-8 with a BOM; it is not part of the first record.
+        const string good = """{"before":null,"after":{"id":1},"source":{"schema":"public","table":"t","lsn":5},"op":"c"}""";
+        using var input = new MemoryStream([.. Encoding.UTF8.Preamble, .. Encoding.UTF8.GetBytes(good + "\n" + good + "\n")]);
+        var (exit, output, errors) = await Run(input);
+        Assert.Equal("", errors);
+        Assert.Equal(0, exit);
+        Assert.Equal(2, output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+    }
+
+    [Fact]
     public async Task Long_lines_span_read_buffers()
     {
         var memo = new string('m', 300_000);
@@ -89,6 +102,42 @@ public class DecodeCommandTests
         var outLines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(2, outLines.Length);
         Assert.Contains(memo, outLines[1], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_live_stream_on_stdin_gets_each_record_out_before_the_next_one_arrives()
+    {
+        // kcat -C (without -e) | cdcpipeline decode: the input never ends; a record must not wait for 64 KiB of others.
+        const string good = """{"before":null,"after":{"id":1},"source":{"schema":"public","table":"t","lsn":5},"op":"c"}""";
+        using var feed = new AnonymousPipeServerStream(PipeDirection.Out);
+        using var input = new AnonymousPipeClientStream(PipeDirection.In, feed.ClientSafePipeHandle);
+        using var output = new WatchedStream();
+        using var errors = new StringWriter();
+        var run = DecodeCommand.RunAsync(input, output, errors, DebeziumDecoderOptions.Default, TestContext.Current.CancellationToken);
+
+        await feed.WriteAsync(Encoding.UTF8.GetBytes(good + "\n"), TestContext.Current.CancellationToken);
+        await feed.FlushAsync(TestContext.Current.CancellationToken);
+        // A guard against hanging, not a timing: the line is out long before this, or never while the input is open.
+        var written = await output.FirstWrite.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+        Assert.Contains("\"id\":1", written, StringComparison.Ordinal);
+
+        feed.Dispose();
+        Assert.Equal(0, await run);
+        Assert.Equal("", errors.ToString());
+    }
+
+    private sealed class WatchedStream : MemoryStream
+    {
+        public TaskCompletionSource<string> FirstWrite { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            await base.WriteAsync(buffer, cancellationToken);
+            if (buffer.Length > 0)
+            {
+                FirstWrite.TrySetResult(Encoding.UTF8.GetString(buffer.Span));
+            }
+        }
     }
 
     [Fact]

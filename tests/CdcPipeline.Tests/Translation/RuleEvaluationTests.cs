@@ -89,6 +89,50 @@ public class RuleEvaluationTests
     }
 
     [Theory]
+    [InlineData("after.sts_cd == \"S\"", true)]
+    [InlineData("\"S\" == after.sts_cd", true)]
+    [InlineData("after.sts_cd != \"S\"", false)]
+    [InlineData("after.sts_cd == \"S   \"", true)]
+    [InlineData("before.sts_cd == \"S \"", true)]
+    [InlineData("after.sts_cd == before.sts_cd", true)]
+    [InlineData("after.sts_cd == \" S\"", false)]
+    [InlineData("after.sts_cd == \"s\"", false)]
+    [InlineData("after.sts_cd == \"SX\"", false)]
+    [InlineData("after.sts_cd != \"SX\" && after.no_cd == null", true)]
+    [InlineData("lookup(\"status\", after.sts_cd) == \"SHIPPED\"", true)]
+    public void Char_codes_compare_without_their_blank_padding_as_in_postgresql(string condition, bool expected)
+    {
+        // Debezium (and pgoutput) send a CHAR(2) 'S' as "S ": PostgreSQL's bpchar = ignores the trailing blanks.
+        var before = Row.From(("sts_cd", "S"), ("no_cd", null));
+        var after = Row.From(("sts_cd", "S "), ("no_cd", null));
+        var translator = RuleFiles.Translator($"table: tb_ord_mst\nlookups:\n  status: {{ S: SHIPPED }}\nevents:\n  - type: X\n    when: '{condition}'\n");
+        Assert.Equal(expected, Run(translator, Change(ChangeOperation.Update, "tb_ord_mst", before, after)).Count == 1);
+    }
+
+    [Theory]
+    [InlineData("after.flag", false)]
+    [InlineData("!after.flag", false)]
+    [InlineData("after.yes && after.flag", false)]
+    [InlineData("after.flag && after.yes", false)]
+    [InlineData("after.flag && after.no", false)]
+    [InlineData("!(after.flag && after.yes)", false)]
+    [InlineData("!(after.flag && after.no)", true)]
+    [InlineData("after.flag || after.yes", true)]
+    [InlineData("after.no || after.flag", false)]
+    [InlineData("!(after.no || after.flag)", false)]
+    [InlineData("!(after.yes || after.flag)", false)]
+    [InlineData("after.flag ? false : true", true)]
+    [InlineData("after.flag == null && !after.no", true)]
+    [InlineData("after.amt > 5", false)]
+    [InlineData("op == \"u\" && after.flag", false)]
+    public void A_condition_that_is_null_is_unknown_and_selects_nothing_as_in_sql(string condition, bool expected)
+    {
+        // A NULL boolean column: SQL's WHERE treats unknown as not selected; AND, OR and NOT follow three-valued logic.
+        var after = Row.From(("flag", null), ("yes", true), ("no", false), ("amt", null));
+        Assert.Equal(expected, When(condition, Change(ChangeOperation.Update, "tb_ord_mst", after, after)));
+    }
+
+    [Theory]
     [InlineData("date(after.shp_dt, \"yyyyMMdd\") > date(after.ord_dt, \"yyyyMMdd\")", true)]
     [InlineData("date(after.shp_dt, \"yyyyMMdd\") <= date(after.ord_dt, \"yyyyMMdd\")", false)]
     [InlineData("date(after.ord_dt, \"yyyyMMdd\") >= date(\"20240102\", \"yyyyMMdd\")", true)]

@@ -1,5 +1,7 @@
+using System.Dynamic;
 using System.Linq.Expressions;
 using System.Reflection;
+using System.Runtime.CompilerServices;
 using DynamicExpresso;
 using DynamicExpresso.Exceptions;
 
@@ -35,6 +37,9 @@ internal sealed class RuleExpressionCompiler
     private static readonly MethodInfo MapWithDefaultMethod = typeof(LookupTable).GetMethod(nameof(LookupTable.Map), [typeof(object), typeof(object)])!;
     private static readonly MethodInfo ChangedMethod = typeof(EvalScope).GetMethod(nameof(EvalScope.Changed))!;
     private static readonly MethodInfo AsConditionMethod = typeof(RuleExpressionCompiler).GetMethod(nameof(AsCondition), BindingFlags.NonPublic | BindingFlags.Static)!;
+    private static readonly MethodInfo TruthMethod = typeof(RuleExpressionCompiler).GetMethod(nameof(Truth), BindingFlags.NonPublic | BindingFlags.Static)!;
+    private static readonly MethodInfo NotMethod = typeof(RuleExpressionCompiler).GetMethod(nameof(Not), BindingFlags.NonPublic | BindingFlags.Static)!;
+    private static readonly MethodInfo TextEqualMethod = typeof(RuleExpressionCompiler).GetMethod(nameof(TextEqual), BindingFlags.NonPublic | BindingFlags.Static)!;
 
     private readonly Interpreter _interpreter;
     private readonly IReadOnlyDictionary<string, LookupTable> _lookups;
@@ -118,11 +123,27 @@ internal sealed class RuleExpressionCompiler
         return new CompiledExpression(text, what, location, null, condition);
     }
 
-    private static bool AsCondition(object? value) => value switch
+    // A null condition is SQL's unknown: like WHERE, the rule does not fire.
+    private static bool AsCondition(object? value) => Truth(value) ?? false;
+
+    private static bool? Truth(object? value) => value switch
     {
+        null => null,
         bool b => b,
-        _ => throw new ExpressionFailure($"the condition gave {RuleValues.ToText(value) ?? "null"}, not true or false"),
+        _ => throw new ExpressionFailure($"the condition gave {RuleValues.ToText(value)}, not true or false"),
     };
+
+    private static object? Not(object? value) => Truth(value) is { } b ? !b : null;
+
+    /// <summary>
+    /// <c>==</c> on two texts as PostgreSQL compares bpchar: trailing blanks are insignificant, because Debezium and
+    /// pgoutput send a CHAR(n) value blank-padded ('S' in CHAR(2) arrives as "S "). Null for other operands, which
+    /// the dynamic binder compares as before.
+    /// </summary>
+    private static object? TextEqual(object? left, object? right, bool equal) =>
+        left is string l && right is string r
+            ? l.AsSpan().TrimEnd(' ').SequenceEqual(r.AsSpan().TrimEnd(' ')) == equal
+            : null;
 
     private static TDelegate Lambda<TDelegate>(Expression body, Bound bound, Type resultType)
     {
@@ -237,6 +258,11 @@ internal sealed class RuleExpressionCompiler
 
         protected override Expression VisitInvocation(InvocationExpression node)
         {
+            if (node.Expression is MemberExpression { Expression: ConstantExpression { Value: CallSite site } })
+            {
+                return VisitCallSite(node, site);
+            }
+
             if (node.Expression is not ConstantExpression { Value: Delegate target })
             {
                 return base.VisitInvocation(node);
@@ -269,6 +295,95 @@ internal sealed class RuleExpressionCompiler
             }
 
             return base.VisitInvocation(node);
+        }
+
+        /// <summary>The late-bound operators (DynamicExpresso invokes a C# call site): text equality and NOT get SQL's meaning.</summary>
+        private Expression VisitCallSite(InvocationExpression node, CallSite site)
+        {
+            if (site.Binder is UnaryOperationBinder { Operation: ExpressionType.Not } && node.Arguments.Count == 2 && node.Arguments[1].Type == typeof(object))
+            {
+                return Expression.Call(NotMethod, Visit(node.Arguments[1]));
+            }
+
+            if (site.Binder is BinaryOperationBinder { Operation: ExpressionType.Equal or ExpressionType.NotEqual } binary && node.Arguments.Count == 3
+                && node.Arguments[1].Type is var lt && (lt == typeof(object) || lt == typeof(string))
+                && node.Arguments[2].Type is var rt && (rt == typeof(object) || rt == typeof(string)))
+            {
+                var left = Expression.Variable(lt, "left");
+                var right = Expression.Variable(rt, "right");
+                var dynamic = node.Update(node.Expression, [node.Arguments[0], left, right]);
+                var text = Expression.Call(TextEqualMethod, Expression.Convert(left, typeof(object)), Expression.Convert(right, typeof(object)),
+                    Expression.Constant(binary.Operation == ExpressionType.Equal));
+                return Expression.Block(
+                    node.Type,
+                    [left, right],
+                    Expression.Assign(left, Visit(node.Arguments[1])),
+                    Expression.Assign(right, Visit(node.Arguments[2])),
+                    Expression.Coalesce(text, Expression.Convert(dynamic, typeof(object))));
+            }
+
+            return base.VisitInvocation(node);
+        }
+
+        // AND, OR, NOT and a late-bound value used as a condition follow SQL's three-valued logic: a null boolean is
+        // unknown, not an error. Within a chain of them unknown is kept (NOT unknown is unknown); where a plain bool is
+        // needed at last (the whole condition, the test of ?:), unknown counts as false, as in WHERE and CASE WHEN.
+        protected override Expression VisitBinary(BinaryExpression node) =>
+            node.NodeType is ExpressionType.AndAlso or ExpressionType.OrElse && node.Type == typeof(bool)
+                ? Expression.Coalesce(Lift(node), Expression.Constant(false))
+                : base.VisitBinary(node);
+
+        protected override Expression VisitUnary(UnaryExpression node) =>
+            (node.NodeType == ExpressionType.Not && node.Type == typeof(bool)) || IsTruthTest(node)
+                ? Expression.Coalesce(Lift(node), Expression.Constant(false))
+                : base.VisitUnary(node);
+
+        private static bool IsTruthTest(UnaryExpression node) =>
+            node.NodeType == ExpressionType.Convert && node.Type == typeof(bool) && node.Operand.Type == typeof(object);
+
+        private Expression Lift(Expression node)
+        {
+            switch (node)
+            {
+                case UnaryExpression u when IsTruthTest(u):
+                    return Expression.Call(TruthMethod, Visit(u.Operand));
+                case UnaryExpression { NodeType: ExpressionType.Not } u when u.Type == typeof(bool):
+                {
+                    var operand = Expression.Variable(typeof(bool?), "operand");
+                    return Expression.Block(
+                        typeof(bool?),
+                        [operand],
+                        Expression.Assign(operand, Lift(u.Operand)),
+                        Expression.Condition(Expression.Property(operand, "HasValue"),
+                            Expression.Convert(Expression.Not(Expression.Property(operand, "Value")), typeof(bool?)),
+                            Expression.Constant(null, typeof(bool?))));
+                }
+
+                case BinaryExpression { NodeType: ExpressionType.AndAlso or ExpressionType.OrElse } b when b.Type == typeof(bool):
+                {
+                    // Short-circuits like C#: the right side is not evaluated when the left one decides.
+                    var decides = Expression.Constant(b.NodeType == ExpressionType.OrElse, typeof(bool?));
+                    var left = Expression.Variable(typeof(bool?), "left");
+                    var right = Expression.Variable(typeof(bool?), "right");
+                    return Expression.Block(
+                        typeof(bool?),
+                        [left, right],
+                        Expression.Assign(left, Lift(b.Left)),
+                        Expression.Condition(
+                            Expression.Equal(left, decides),
+                            decides,
+                            Expression.Block(
+                                Expression.Assign(right, Lift(b.Right)),
+                                Expression.Condition(
+                                    Expression.OrElse(Expression.Equal(right, decides), Expression.OrElse(
+                                        Expression.Not(Expression.Property(left, "HasValue")), Expression.Not(Expression.Property(right, "HasValue")))),
+                                    Expression.Condition(Expression.Equal(right, decides), decides, Expression.Constant(null, typeof(bool?))),
+                                    Expression.Convert(Expression.Not(Expression.Convert(decides, typeof(bool))), typeof(bool?))))));
+                }
+
+                default:
+                    return Expression.Convert(Visit(node), typeof(bool?));
+            }
         }
     }
 }
