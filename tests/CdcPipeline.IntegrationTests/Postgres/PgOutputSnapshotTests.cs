@@ -147,6 +147,25 @@ public sealed class PgOutputSnapshotTests(PostgresFixture fixture) : PgOutputTes
     }
 
     [Fact]
+    public async Task Initial_only_run_again_after_it_completed_reads_nothing_again()
+    {
+        // Debezium's initial_only snapshotter: "Previous initial snapshot completed, no snapshot will be performed"
+        await CreateVersionedTableAsync(120);
+        var options = Options(["public.acct"], SnapshotMode.InitialOnly) with { SnapshotChunkSize = 50 };
+        var first = Open(options);
+        var firstRun = await first.TakeAsync(120);
+        await first.AcknowledgeAsync(firstRun);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => first.NextAsync(TimeSpan.FromSeconds(10)));
+        await first.DisposeAsync();
+
+        var again = Open(options);
+        var next = await Record.ExceptionAsync(async () => Assert.Fail($"read again: {await again.NextAsync(TimeSpan.FromSeconds(10))}"));
+
+        Assert.IsType<InvalidOperationException>(next);
+        Assert.Equal(0, await Db.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{Db.Slot}'"));
+    }
+
+    [Fact]
     public async Task Requested_re_snapshot_reads_the_table_again_while_streaming()
     {
         await CreateVersionedTableAsync(250);
