@@ -68,6 +68,15 @@ public sealed class PgTextValuesTests
     }
 
     [Fact]
+    public void Infinite_dates_are_dates_as_the_Debezium_decoding_makes_them()
+    {
+        // A rule comparing dates (after.valid_to > date(...)) must work on both capture paths.
+        Assert.Equal(Date.PositiveInfinity, Convert(1082, "infinity"));
+        Assert.Equal(Date.NegativeInfinity, Convert(1082, "-infinity"));
+        Assert.Equal("{\"v\":\"infinity\"}", Json(Convert(1082, "infinity")));
+    }
+
+    [Fact]
     public void Arrays_nest_unquote_and_keep_nulls()
     {
         var ints = PgTextValues.ParseArray("{{1,2},{NULL,4}}", PgTextValues.TryGetBuiltIn(23)!, ',');
