@@ -43,6 +43,9 @@ internal static partial class Log
     [LoggerMessage(1013, LogLevel.Information, "Resuming interrupted snapshot of slot {Slot} (consistent point {ConsistentLsn}): {Tables} still to read, as incremental chunks while streaming")]
     public static partial void SnapshotResuming(ILogger logger, string slot, string consistentLsn, string tables);
 
+    [LoggerMessage(1018, LogLevel.Information, "Snapshot (initial_only) of slot {Slot} completed in an earlier run ({StatePath}): nothing to read. Delete that file to snapshot the tables again")]
+    public static partial void InitialOnlyAlreadyCompleted(ILogger logger, string slot, string statePath);
+
     [LoggerMessage(1014, LogLevel.Information, "Incremental snapshot of {Table} requested ({Reason})")]
     public static partial void IncrementalSnapshotRequested(ILogger logger, string table, string reason);
 

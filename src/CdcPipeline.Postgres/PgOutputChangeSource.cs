@@ -134,6 +134,14 @@ public sealed class PgOutputChangeSource : IChangeSource
         LogicalReplicationConnection? connection = null;
         try
         {
+            if (_options.Snapshot == SnapshotMode.InitialOnly && _state is { InitialCompleted: true })
+            {
+                // As Debezium's initial_only: a snapshot the offsets show as completed is not taken again. Its
+                // temporary slot is gone, so without this every later run would hand out every row once more.
+                Log.InitialOnlyAlreadyCompleted(_logger, _options.Slot, _store.Path);
+                yield break;
+            }
+
             if (slot is null && _options.Snapshot == SnapshotMode.InitialOnly && _state is { InitialCompleted: false })
             {
                 // initial_only reads through a temporary slot that died with the interrupted run: the rest is read

@@ -31,6 +31,13 @@ internal static class Micros
             return charsWritten > 0;
         }
 
+        if (micros is < MinDateTimeMicros or > MaxDateTimeMicros)
+        {
+            var text = FormatBeyondDateTime(micros, utc);
+            charsWritten = text.TryCopyTo(destination) ? text.Length : 0;
+            return charsWritten > 0;
+        }
+
         // Digit by digit: this runs for every timestamp column of every change written.
         var length = 26 + (utc ? 1 : 0); // yyyy-MM-ddTHH:mm:ss.ffffff[Z]
         if (destination.Length < length)
@@ -56,6 +63,48 @@ internal static class Micros
 
         charsWritten = length;
         return true;
+    }
+
+    private const long MinDateTimeMicros = -621_355_968_000_000_000 / 10; // 0001-01-01T00:00:00
+    private const long MaxDateTimeMicros = (3_155_378_975_999_999_999 - 621_355_968_000_000_000) / 10; // 9999-12-31T23:59:59.999999
+
+    /// <summary>
+    /// A timestamp DateTime cannot hold (PostgreSQL's range is 4713 BC to 294276 AD), in ISO-8601's expanded years as
+    /// java.time prints them: astronomical years (1 BC is 0000), a sign before years outside 0000-9999.
+    /// </summary>
+    private static string FormatBeyondDateTime(long micros, bool utc)
+    {
+        var days = Math.DivRem(micros, PerDay, out var ofDay);
+        if (ofDay < 0)
+        {
+            days--;
+            ofDay += PerDay;
+        }
+
+        var time = FormatTime(ofDay, utc: false);
+        return FormatDate(days) + "T" + time + (utc ? "Z" : "");
+    }
+
+    /// <summary><c>yyyy-MM-dd</c> of any proleptic Gregorian day, with expanded years beyond 0000-9999 (<c>+10000-01-01</c>, <c>-0001-12-31</c>).</summary>
+    public static string FormatDate(long daysSinceEpoch)
+    {
+        // Howard Hinnant's civil_from_days
+        var z = daysSinceEpoch + 719468;
+        var era = (z >= 0 ? z : z - 146096) / 146097;
+        var doe = z - (era * 146097);
+        var yoe = (doe - (doe / 1460) + (doe / 36524) - (doe / 146096)) / 365;
+        var doy = doe - ((365 * yoe) + (yoe / 4) - (yoe / 100));
+        var mp = ((5 * doy) + 2) / 153;
+        var day = doy - (((153 * mp) + 2) / 5) + 1;
+        var month = mp < 10 ? mp + 3 : mp - 9;
+        var year = yoe + (era * 400) + (month <= 2 ? 1 : 0);
+        var yearText = year switch
+        {
+            > 9999 => "+" + year.ToString(CultureInfo.InvariantCulture),
+            < 0 => "-" + (-year).ToString("D4", CultureInfo.InvariantCulture),
+            _ => year.ToString("D4", CultureInfo.InvariantCulture),
+        };
+        return string.Create(CultureInfo.InvariantCulture, $"{yearText}-{month:D2}-{day:D2}");
     }
 
     /// <summary><c>yyyy-MM-dd</c> into the first 10 chars.</summary>
@@ -115,14 +164,18 @@ public readonly record struct Date(int DaysSinceEpoch) : IComparable<Date>, ISpa
     {
         int.MaxValue => "infinity",
         int.MinValue => "-infinity",
+        _ when !InDateOnlyRange => Micros.FormatDate(DaysSinceEpoch),
         _ => ToDateOnly().ToString("yyyy'-'MM'-'dd", CultureInfo.InvariantCulture),
     };
+
+    // DateOnly holds 0001-01-01 to 9999-12-31; a PostgreSQL date reaches 4713 BC and 5874897 AD.
+    private bool InDateOnlyRange => DaysSinceEpoch is >= -719_162 and <= 2_932_896;
 
     public string ToString(string? format, IFormatProvider? formatProvider) => ToString();
 
     public bool TryFormat(Span<char> destination, out int charsWritten, ReadOnlySpan<char> format = default, IFormatProvider? provider = null)
     {
-        if (IsFinite && destination.Length >= 10)
+        if (IsFinite && InDateOnlyRange && destination.Length >= 10)
         {
             Micros.WriteDate(destination, ToDateOnly());
             charsWritten = 10;

@@ -38,6 +38,10 @@ internal sealed class SnapshotTable
     public RowShape KeyShape { get; }
     public bool HasKey => KeyIndexes.Length > 0;
 
+    /// <remarks>
+    /// Generated (STORED) columns are left out: pgoutput does not send them (PostgreSQL 15), so streamed rows lack
+    /// them, and a snapshot row must have the shape of a streamed one (Debezium's incremental snapshots drop them too).
+    /// </remarks>
     public static async Task<SnapshotTable> DescribeAsync(NpgsqlConnection connection, PgTypeCatalog types, string qualified, CancellationToken cancellationToken)
     {
         var (schema, table) = ReplicationSetup.SplitTableName(qualified);
@@ -47,7 +51,7 @@ internal sealed class SnapshotTable
         long estimate;
         await using (var cmd = new NpgsqlCommand(
             "SELECT a.attname, a.atttypid FROM pg_catalog.pg_attribute a " +
-            "WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum", connection))
+            "WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum", connection))
         {
             cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = quoted });
             await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);

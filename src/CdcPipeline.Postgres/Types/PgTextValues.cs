@@ -75,8 +75,8 @@ internal static class PgTextValues
     {
         if (text is "infinity" or "-infinity")
         {
-            // Debezium's Date has no infinity; it sends the text as-is would not fit an int32 either.
-            return text;
+            // the Debezium decoding maps PgJDBC's infinity dates to these as well
+            return text == "infinity" ? Date.PositiveInfinity : Date.NegativeInfinity;
         }
 
         return new Date(checked((int)ParseDays(text)));

@@ -147,6 +147,43 @@ public sealed class PgOutputSnapshotTests(PostgresFixture fixture) : PgOutputTes
     }
 
     [Fact]
+    public async Task Initial_only_run_again_after_it_completed_reads_nothing_again()
+    {
+        // Debezium's initial_only snapshotter: "Previous initial snapshot completed, no snapshot will be performed"
+        await CreateVersionedTableAsync(120);
+        var options = Options(["public.acct"], SnapshotMode.InitialOnly) with { SnapshotChunkSize = 50 };
+        var first = Open(options);
+        var firstRun = await first.TakeAsync(120);
+        await first.AcknowledgeAsync(firstRun);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => first.NextAsync(TimeSpan.FromSeconds(10)));
+        await first.DisposeAsync();
+
+        var again = Open(options);
+        var next = await Record.ExceptionAsync(async () => Assert.Fail($"read again: {await again.NextAsync(TimeSpan.FromSeconds(10))}"));
+
+        Assert.IsType<InvalidOperationException>(next);
+        Assert.Equal(0, await Db.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{Db.Slot}'"));
+    }
+
+    [Fact]
+    public async Task Generated_columns_are_left_out_of_snapshot_rows_as_pgoutput_leaves_them_out_of_streamed_rows()
+    {
+        // pgoutput (PostgreSQL 15) never sends GENERATED ... STORED columns; a snapshot row must have the streamed shape
+        await Db.ExecuteAsync("CREATE TABLE priced (id int PRIMARY KEY, net numeric(10,2), gross numeric(10,2) GENERATED ALWAYS AS (net * 1.2) STORED, note text); " +
+            "INSERT INTO priced (id, net, note) VALUES (1, 10, 'a')");
+        var reader = Open(Options(["public.priced"], SnapshotMode.Initial));
+        var read = (await reader.TakeAsync(1)).Single();
+        await reader.AcknowledgeAsync([read]);
+        await Db.ExecuteAsync("INSERT INTO priced (id, net, note) VALUES (2, 20, 'b')");
+        var insert = (await reader.TakeAsync(1)).Single(e => e.Kind == ChangeKind.Change);
+
+        Assert.Equal(ChangeOperation.Read, read.Operation);
+        Assert.Equal(ChangeOperation.Create, insert.Operation);
+        Assert.Equal(["id", "net", "note"], insert.After!.Select(kv => kv.Key));
+        Assert.Equal(insert.After!.Select(kv => kv.Key), read.After!.Select(kv => kv.Key));
+    }
+
+    [Fact]
     public async Task Requested_re_snapshot_reads_the_table_again_while_streaming()
     {
         await CreateVersionedTableAsync(250);

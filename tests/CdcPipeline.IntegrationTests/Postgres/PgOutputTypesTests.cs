@@ -2,6 +2,7 @@ using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Json;
 using CdcPipeline.IntegrationTests.Support;
 using CdcPipeline.Postgres;
+using Npgsql;
 
 namespace CdcPipeline.IntegrationTests.Postgres;
 
@@ -89,5 +90,30 @@ public sealed class PgOutputTypesTests(PostgresFixture fixture) : PgOutputTestBa
         Assert.Equal(ChangeOperation.Read, read.Operation);
         Assert.NotEqual(SnapshotMarker.False, read.Source.Snapshot);
         Assert.Equal(ExpectedAfter, CanonicalJson.Serialize(read.After!));
+    }
+
+    [Fact]
+    public async Task Money_reads_as_its_amount_when_the_database_formats_money_for_another_locale()
+    {
+        // A German legacy database prints money as '1.234,56 €' (lc_monetary); the amount must still be 1234.56.
+        try
+        {
+            await Db.ExecuteAsync($"ALTER DATABASE \"{Db.Name}\" SET lc_monetary = 'de_DE.UTF-8'");
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InvalidParameterValue)
+        {
+            Assert.Skip("needs the de_DE.UTF-8 locale where PostgreSQL runs (localedef -i de_DE -f UTF-8 de_DE.UTF-8, then restart the server)");
+        }
+
+        await Db.ExecuteAsync("CREATE TABLE cash (id int PRIMARY KEY, amount money); INSERT INTO cash VALUES (1, 1234.56::numeric), (2, -0.5::numeric)");
+        Assert.Equal("1.234,56 €", await Db.ScalarAsync<string>("SELECT amount::text FROM cash WHERE id = 1"));
+        var reader = Open(Options(snapshot: SnapshotMode.Initial));
+        var reads = await reader.TakeAsync(2);
+        await reader.AcknowledgeAsync(reads);
+        await Db.ExecuteAsync("INSERT INTO cash VALUES (3, 7654321.09::numeric)");
+        var insert = (await reader.TakeAsync(1)).Single(e => e.Kind == ChangeKind.Change);
+
+        Assert.Equal(["1234.56", "-0.50"], reads.Select(e => e.After!["amount"]!.ToString()));
+        Assert.Equal("7654321.09", insert.After!["amount"]!.ToString());
     }
 }

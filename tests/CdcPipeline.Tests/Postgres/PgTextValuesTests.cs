@@ -42,6 +42,21 @@ public sealed class PgTextValuesTests
         Assert.Equal("{\"v\":\"" + expected + "\"}", json);
     }
 
+    [Theory]
+    // A legacy database holds dates .NET's DateTime cannot (years past 9999, BC): ISO-8601's expanded years, as
+    // java.time prints them (1 BC is year 0000, 2 BC is -0001), instead of an exception when the row is written.
+    [InlineData(1082u, "10000-01-01", "+10000-01-01")]
+    [InlineData(1082u, "0001-01-01 BC", "0000-01-01")]
+    [InlineData(1082u, "0002-12-31 BC", "-0001-12-31")]
+    [InlineData(1082u, "9999-12-31", "9999-12-31")]
+    [InlineData(1114u, "100000-06-30 23:59:59.999999", "+100000-06-30T23:59:59.999999")]
+    [InlineData(1114u, "4713-01-01 00:00:00 BC", "-4712-01-01T00:00:00.000000")]
+    [InlineData(1114u, "0001-01-01 00:00:00", "0001-01-01T00:00:00.000000")]
+    [InlineData(1184u, "0001-01-01 00:30:00+01", "0000-12-31T23:30:00.000000Z")]
+    [InlineData(1184u, "10000-01-01 00:00:00.5+00", "+10000-01-01T00:00:00.500000Z")]
+    public void Dates_and_timestamps_beyond_DateTime_render_as_ISO_expanded_years(uint oid, string text, string expected) =>
+        Assert.Equal("{\"v\":\"" + expected + "\"}", Json(Convert(oid, text)));
+
     [Fact]
     public void Date_and_timestamp_use_days_and_micros_since_epoch()
     {
@@ -50,6 +65,15 @@ public sealed class PgTextValuesTests
         Assert.Equal(new UtcTimestamp(-3_600_000_000), Convert(1184, "1970-01-01 00:00:00+01"));
         // 1 BC is year 0 of the proleptic Gregorian calendar: 0001-01-01 minus 366 days
         Assert.Equal(new Date(-719162 - 366), Convert(1082, "0001-01-01 BC"));
+    }
+
+    [Fact]
+    public void Infinite_dates_are_dates_as_the_Debezium_decoding_makes_them()
+    {
+        // A rule comparing dates (after.valid_to > date(...)) must work on both capture paths.
+        Assert.Equal(Date.PositiveInfinity, Convert(1082, "infinity"));
+        Assert.Equal(Date.NegativeInfinity, Convert(1082, "-infinity"));
+        Assert.Equal("{\"v\":\"infinity\"}", Json(Convert(1082, "infinity")));
     }
 
     [Fact]
