@@ -91,6 +91,15 @@ internal static class RunCommand
             return 1;
         }
 
+        if (worker.DrainCutShort)
+        {
+            // Exit 0 promises that everything read was delivered and acknowledged; a supervisor or script must see this was not.
+            await Console.Error.WriteLineAsync(
+                $"error: stopped before everything read was delivered: runner.drainTimeout ({configuration.Options.Runner.DrainTimeout}) ran out; " +
+                "the changes not acknowledged are delivered again after a restart").ConfigureAwait(false);
+            return 1;
+        }
+
         return 0;
     }
 }

@@ -27,6 +27,9 @@ internal sealed partial class PipelineWorker : BackgroundService
     /// <summary>Set when the pipeline failed; the command turns it into the exit code.</summary>
     public Exception? Failure { get; private set; }
 
+    /// <summary>Set when a stop's drain ran out of <c>runner.drainTimeout</c>: not everything read was acknowledged.</summary>
+    public bool DrainCutShort => _pipeline.Runner.DrainCutShort;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var progressCts = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
