@@ -49,6 +49,9 @@ internal static class RunCommand
         builder.Logging.SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.Warning);
+        // IHttpClientFactory logs every request at information level, a failed one with its stack trace, on each retry;
+        // the sink's failure is logged once per attempt by the runner already.
+        builder.Logging.AddFilter("System.Net.Http.HttpClient", LogLevel.Warning);
         builder.Services.AddCdcPipeline();
 
         PipelineConfiguration configuration;

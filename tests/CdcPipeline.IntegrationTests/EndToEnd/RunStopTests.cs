@@ -45,6 +45,14 @@ public sealed class RunStopTests(PostgresFixture fixture) : IAsyncLifetime
         Assert.True(code == 1, $"exit code {code}; pipeline log:\n{pipeline.Log}");
         Assert.Contains("runner.drainTimeout (00:00:01) ran out with", pipeline.Log, StringComparison.Ordinal);
         Assert.Contains("(3 event(s)) read but not acknowledged; they will be delivered again after a restart", pipeline.Log, StringComparison.Ordinal);
+
+        // What a supervisor shows of a stopped service is the tail of its log: the last line says why it was not clean.
+        var lines = pipeline.Log.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.StartsWith("error: stopped before everything read was delivered", lines[^1], StringComparison.Ordinal);
+
+        // The HTTP client's own per-request lines (information level, a stack trace each, every retry) drown the
+        // pipeline's: the runner already logs each failed attempt once, as a warning.
+        Assert.DoesNotContain("info: System.Net.Http.HttpClient", pipeline.Log, StringComparison.Ordinal);
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition, PipelineProcess pipeline)
