@@ -35,7 +35,10 @@ public sealed class InMemoryChangeSource : IChangeSource
         return default;
     }
 
-    public ValueTask DisposeAsync() => default;
+    /// <summary>Thrown by <see cref="DisposeAsync"/>: the final commit on the way out failed.</summary>
+    public Exception? DisposeError { get; set; }
+
+    public ValueTask DisposeAsync() => DisposeError is { } error ? ValueTask.FromException(error) : default;
 
     public static ChangeEvent Change(long index, string key, string status, string table = "tb_ord_mst", string stream = "slot") => new()
     {

@@ -46,5 +46,11 @@ public sealed class RecordingSink : ISink
         }
     }
 
-    public ValueTask DisposeAsync() => default;
+    public bool Disposed { get; private set; }
+
+    public ValueTask DisposeAsync()
+    {
+        Disposed = true;
+        return default;
+    }
 }

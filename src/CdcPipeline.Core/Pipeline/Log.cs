@@ -17,6 +17,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 1003, Level = LogLevel.Information, Message = "Sink {Sink} commits source positions itself (exactly-once): it gets each batch after every other sink has it")]
     public static partial void DeliversLast(ILogger logger, string sink);
 
+    [LoggerMessage(EventId = 1004, Level = LogLevel.Warning, Message = "Pipeline stop cut short: runner.drainTimeout ({DrainTimeout}) ran out with {Changes} change(s) ({Events} event(s)) read but not acknowledged; they will be delivered again after a restart (at-least-once). If the sinks need longer, raise runner.drainTimeout, and the stop grace period (docker stop -t, Kubernetes terminationGracePeriodSeconds) above it")]
+    public static partial void DrainCutShort(ILogger logger, TimeSpan drainTimeout, int changes, int events);
+
     [LoggerMessage(EventId = 1010, Level = LogLevel.Error, Message = "Translation failed at {Position} ({Table}); change dead-lettered")]
     public static partial void TranslationFailed(ILogger logger, Exception error, SourcePosition position, string table);
 

@@ -37,14 +37,40 @@ public sealed class PipelineInstance : IAsyncDisposable
         // are durable, so nothing it still holds on close is needed for that). After a stop the host waits only
         // DrainTimeout + 5 s; a sink slow to close (a flush to a broker that is down) must not cost the commit, which
         // would make the next start deliver everything since the last one again.
-        await Source.DisposeAsync().ConfigureAwait(false);
+        // Each part is closed even when one before it failed (a failed final commit must not leave a sink unflushed);
+        // the failures surface afterwards, so the process does not exit 0.
+        var errors = new List<Exception>();
+        await CloseAsync(Source, errors).ConfigureAwait(false);
         foreach (var sink in Sinks)
         {
-            await sink.Sink.DisposeAsync().ConfigureAwait(false);
+            await CloseAsync(sink.Sink, errors).ConfigureAwait(false);
         }
         if (DeadLetters is IAsyncDisposable disposable)
         {
-            await disposable.DisposeAsync().ConfigureAwait(false);
+            await CloseAsync(disposable, errors).ConfigureAwait(false);
+        }
+
+        switch (errors.Count)
+        {
+            case 0:
+                return;
+            case 1:
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(errors[0]);
+                return;
+            default:
+                throw new AggregateException("closing the pipeline failed", errors);
+        }
+    }
+
+    private static async ValueTask CloseAsync(IAsyncDisposable part, List<Exception> errors)
+    {
+        try
+        {
+            await part.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            errors.Add(e);
         }
     }
 }

@@ -39,6 +39,8 @@ public sealed class PipelineRunner
     private long _changesRead;
     private long _eventsDelivered;
     private long _lastProgressTimestamp;
+    private int _batchChanges;
+    private int _batchEvents;
 
     public PipelineRunner(
         IChangeSource source,
@@ -83,6 +85,12 @@ public sealed class PipelineRunner
 
     /// <summary>Time since a batch was last acknowledged (or the runner started): a liveness signal for health checks.</summary>
     public TimeSpan SinceLastProgress => _time.GetElapsedTime(Interlocked.Read(ref _lastProgressTimestamp));
+
+    /// <summary>
+    /// Set when a stop's drain ran out of <see cref="PipelineRunnerOptions.DrainTimeout"/>: changes were read but not
+    /// acknowledged, so the source hands them out again after a restart (at-least-once) — not the clean stop it looks like.
+    /// </summary>
+    public bool DrainCutShort { get; private set; }
 
     /// <summary>
     /// Runs until the source ends or <paramref name="stoppingToken"/> fires. On stop, reading stops at
@@ -131,7 +139,20 @@ public sealed class PipelineRunner
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested && !delivery.IsFaulted && !reader.IsFaulted)
         {
-            // A requested stop is not an error.
+            // A requested stop is not an error; one whose drain ran out of time is not a clean one either.
+            if (delivery.IsCanceled && deliveryCts.IsCancellationRequested)
+            {
+                DrainCutShort = true;
+                var changes = _batchChanges;
+                var events = _batchEvents;
+                while (buffer.Reader.TryRead(out var left))
+                {
+                    changes++;
+                    events += left.Events.Count;
+                }
+
+                Log.DrainCutShort(_logger, _options.DrainTimeout, changes, events);
+            }
         }
 
         Log.Stopped(_logger, ChangesRead, EventsDelivered);
@@ -224,6 +245,8 @@ public sealed class PipelineRunner
                 events.AddRange(item.Events);
             }
 
+            _batchChanges = batch.Count;
+            _batchEvents = events.Count;
             await DeliverBatchAsync(events, cancellationToken).ConfigureAwait(false);
 
             lastPerStream.Clear();
@@ -239,6 +262,7 @@ public sealed class PipelineRunner
                 Log.Acknowledged(_logger, position);
             }
 
+            _batchChanges = _batchEvents = 0;
             Interlocked.Exchange(ref _lastProgressTimestamp, _time.GetTimestamp());
         }
 

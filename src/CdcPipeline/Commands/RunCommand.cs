@@ -49,6 +49,9 @@ internal static class RunCommand
         builder.Logging.SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.Warning);
+        // IHttpClientFactory logs every request at information level, a failed one with its stack trace, on each retry;
+        // the sink's failure is logged once per attempt by the runner already.
+        builder.Logging.AddFilter("System.Net.Http.HttpClient", LogLevel.Warning);
         builder.Services.AddCdcPipeline();
 
         PipelineConfiguration configuration;
@@ -88,6 +91,15 @@ internal static class RunCommand
         if (failure is not null)
         {
             await Console.Error.WriteLineAsync($"error: {failure.Message}").ConfigureAwait(false);
+            return 1;
+        }
+
+        if (worker.DrainCutShort)
+        {
+            // Exit 0 promises that everything read was delivered and acknowledged; a supervisor or script must see this was not.
+            await Console.Error.WriteLineAsync(
+                $"error: stopped before everything read was delivered: runner.drainTimeout ({configuration.Options.Runner.DrainTimeout}) ran out; " +
+                "the changes not acknowledged are delivered again after a restart").ConfigureAwait(false);
             return 1;
         }
 

@@ -27,6 +27,9 @@ internal sealed partial class PipelineWorker : BackgroundService
     /// <summary>Set when the pipeline failed; the command turns it into the exit code.</summary>
     public Exception? Failure { get; private set; }
 
+    /// <summary>Set when a stop's drain ran out of <c>runner.drainTimeout</c>: not everything read was acknowledged.</summary>
+    public bool DrainCutShort => _pipeline.Runner.DrainCutShort;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var progressCts = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
@@ -44,7 +47,16 @@ internal sealed partial class PipelineWorker : BackgroundService
         {
             await progressCts.CancelAsync().ConfigureAwait(false);
             await progress.ConfigureAwait(false);
-            await _pipeline.DisposeAsync().ConfigureAwait(false);
+            try
+            {
+                await _pipeline.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                // The host (.NET 10) logs a BackgroundService's exception but still exits 0: a supervisor must see this.
+                Failure ??= e;
+                LogCloseFailed(_logger, e);
+            }
         }
 
         _lifetime.StopApplication();
@@ -79,6 +91,9 @@ internal sealed partial class PipelineWorker : BackgroundService
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Critical, Message = "Pipeline failed; stopping")]
     private static partial void LogFailed(ILogger logger, Exception error);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Critical, Message = "Closing the pipeline failed (the source's final commit or a sink's flush); changes acknowledged since the last commit are delivered again after a restart")]
+    private static partial void LogCloseFailed(ILogger logger, Exception error);
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Progress: {Changes} change(s) read (+{Recent} in the last 10 s), {Delivered} event delivery(ies); last acknowledgement {SecondsSinceAck:F1} s ago")]
     private static partial void LogProgress(ILogger logger, long changes, long recent, long delivered, double secondsSinceAck);

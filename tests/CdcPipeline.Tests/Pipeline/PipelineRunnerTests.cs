@@ -407,6 +407,45 @@ public class PipelineRunnerTests
     }
 
     [Fact]
+    public async Task A_stop_whose_drain_runs_out_of_time_is_reported_as_cut_short()
+    {
+        // The sink never finishes (a broker that is down, retried forever): the drain can only end by its time-out,
+        // and what was read is not acknowledged — the caller must not take it for a clean stop.
+        var source = new InMemoryChangeSource();
+        source.Add(InMemoryChangeSource.Change(1, "K", "S"));
+        var held = new RecordingSink("held") { Gate = () => new TaskCompletionSource().Task };
+        using var stop = new CancellationTokenSource();
+        var runner = new PipelineRunner(source, new StatusTranslator(), [new(held, SinkPolicy.Default)], new RecordingDeadLetterQueue(),
+            new PipelineRunnerOptions { BufferCapacity = 16, MaxBatchSize = 7, DrainTimeout = TimeSpan.FromMilliseconds(200) });
+        var run = runner.RunAsync(stop.Token);
+        await WaitUntil(() => held.Calls == 1);
+
+        await stop.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+
+        Assert.Empty(source.Acknowledged);
+        Assert.True(runner.DrainCutShort);
+    }
+
+    [Fact]
+    public async Task A_stop_that_delivers_everything_buffered_is_not_cut_short()
+    {
+        var source = new InMemoryChangeSource();
+        source.Add(InMemoryChangeSource.Change(1, "K", "S"));
+        var sink = new RecordingSink("file");
+        using var stop = new CancellationTokenSource();
+        var runner = new PipelineRunner(source, new StatusTranslator(), [new(sink, SinkPolicy.Default)], new RecordingDeadLetterQueue(),
+            new PipelineRunnerOptions { BufferCapacity = 16, MaxBatchSize = 7, DrainTimeout = TimeSpan.FromSeconds(30) });
+        var run = runner.RunAsync(stop.Token);
+        await WaitUntil(() => !source.Acknowledged.IsEmpty);
+
+        await stop.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+
+        Assert.False(runner.DrainCutShort);
+    }
+
+    [Fact]
     public async Task Isolating_a_failed_batch_never_commits_a_change_whose_other_events_are_still_to_come()
     {
         // One change, two events for a sink that commits source positions (the Kafka sink in exactly-once mode). The
