@@ -39,6 +39,9 @@ public sealed class PipelineRunner
     private long _changesRead;
     private long _eventsDelivered;
     private long _lastProgressTimestamp;
+    private long _changesSettled;
+    private long _backlogSinceTimestamp;
+    private int _running;
 
     public PipelineRunner(
         IChangeSource source,
@@ -84,12 +87,39 @@ public sealed class PipelineRunner
     /// <summary>Time since a batch was last acknowledged (or the runner started): a liveness signal for health checks.</summary>
     public TimeSpan SinceLastProgress => _time.GetElapsedTime(Interlocked.Read(ref _lastProgressTimestamp));
 
+    /// <summary>True from the start of <see cref="RunAsync"/> until it returns.</summary>
+    public bool IsRunning => Volatile.Read(ref _running) != 0;
+
+    /// <summary>Changes read whose position is not acknowledged yet (buffered, being delivered or retried).</summary>
+    public long Backlog => Math.Max(0, ChangesRead - Interlocked.Read(ref _changesSettled));
+
+    /// <summary>
+    /// How long changes have waited without an acknowledgement: zero when there is no backlog (an idle pipeline
+    /// is not stuck), else the time since the last acknowledgement or since the backlog began, whichever is later.
+    /// </summary>
+    public TimeSpan StalledFor => Backlog == 0
+        ? TimeSpan.Zero
+        : _time.GetElapsedTime(Math.Max(Interlocked.Read(ref _lastProgressTimestamp), Interlocked.Read(ref _backlogSinceTimestamp)));
+
     /// <summary>
     /// Runs until the source ends or <paramref name="stoppingToken"/> fires. On stop, reading stops at
     /// once and what is already buffered is still delivered and acknowledged (within
     /// <see cref="PipelineRunnerOptions.DrainTimeout"/>), so a graceful stop loses and repeats nothing.
     /// </summary>
     public async Task RunAsync(CancellationToken stoppingToken)
+    {
+        Volatile.Write(ref _running, 1);
+        try
+        {
+            await RunCoreAsync(stoppingToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Volatile.Write(ref _running, 0);
+        }
+    }
+
+    private async Task RunCoreAsync(CancellationToken stoppingToken)
     {
         Log.Started(_logger, _sinks.Count, string.Join(", ", _sinks.Select(s => s.Name)));
         if (_sinks.Count > 1)
@@ -144,6 +174,11 @@ public sealed class PipelineRunner
         {
             await foreach (var change in _source.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
+                if (Backlog == 0)
+                {
+                    Interlocked.Exchange(ref _backlogSinceTimestamp, _time.GetTimestamp());
+                }
+
                 Interlocked.Increment(ref _changesRead);
                 _metrics.ChangesRead.Add(1);
                 var translated = await TranslateAsync(change, cancellationToken).ConfigureAwait(false);
@@ -240,6 +275,7 @@ public sealed class PipelineRunner
             }
 
             Interlocked.Exchange(ref _lastProgressTimestamp, _time.GetTimestamp());
+            Interlocked.Add(ref _changesSettled, batch.Count);
         }
 
         // Surfaces a source failure once everything before it has been delivered.

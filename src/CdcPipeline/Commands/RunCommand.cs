@@ -2,10 +2,12 @@ using System.CommandLine;
 using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Hosting;
+using CdcPipeline.Postgres;
 using CdcPipeline.Sinks;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using OpenTelemetry.Metrics;
 
 namespace CdcPipeline.Commands;
 
@@ -69,6 +71,26 @@ internal static class RunCommand
         builder.Services.AddHostedService(sp => sp.GetRequiredService<PipelineWorker>());
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = configuration.Options.Runner.DrainTimeout + TimeSpan.FromSeconds(5));
         builder.Services.AddSingleton<IHostLifetime, Microsoft.Extensions.Hosting.Internal.ConsoleLifetime>();
+        if (configuration.Options.Observability is { Port: { } port } observability)
+        {
+            // Health first: its listener is the one that reports a port in use, before the exporter's starts.
+            builder.Services.AddHostedService(sp => new HealthEndpoints(sp.GetRequiredService<PipelineInstance>(), observability, sp.GetRequiredService<ILogger<HealthEndpoints>>()));
+            builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+                .AddMeter(PipelineMetrics.MeterName, PostgresMetrics.MeterName)
+                .AddPrometheusHttpListener(o =>
+                {
+                    o.Port = port;
+                    // Every interface (in a container the probe and Prometheus come from outside), not localhost only;
+                    // /metrics only: the exporter answers any path it is given with the metrics and a 200, which on
+                    // /healthz or /readyz (before the health listener starts, or after it stopped) would pass a probe.
+                    o.ConfigureHttpListener = (_, listener) =>
+                    {
+                        listener.Prefixes.Clear();
+                        listener.Prefixes.Add($"http://+:{port}/metrics/");
+                    };
+                    o.ScrapeEndpointPath = "/metrics";
+                }));
+        }
 
         using var host = builder.Build();
         try
@@ -83,7 +105,22 @@ internal static class RunCommand
         }
 
         var worker = host.Services.GetRequiredService<PipelineWorker>();
-        await host.RunAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await host.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ObservabilityStartException || e.InnerException is System.Net.HttpListenerException)
+        {
+            // The port is in use (or not permitted): the exporter's listener fails first, while the host builds it.
+            var message = e is ObservabilityStartException
+                ? e.Message
+                : $"observability.port {configuration.Options.Observability?.Port}: cannot serve /metrics: {e.InnerException!.Message}";
+            await Console.Error.WriteLineAsync($"error: {message}").ConfigureAwait(false);
+            await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            return 1;
+        }
+
+        await host.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
         var failure = worker.Failure;
         if (failure is not null)
         {
