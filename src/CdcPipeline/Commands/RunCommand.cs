@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Net;
+using System.Net.Sockets;
 using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Hosting;
@@ -104,6 +106,13 @@ internal static class RunCommand
             return 2;
         }
 
+        if (configuration.Options.Observability is { Port: { } observabilityPort } && PortInUse(observabilityPort) is { } inUse)
+        {
+            // Checked before the host starts: there the exporter's failure is logged with its whole stack trace.
+            await Console.Error.WriteLineAsync($"error: observability.port {observabilityPort}: cannot serve /metrics, /healthz and /readyz: {inUse}").ConfigureAwait(false);
+            return 1;
+        }
+
         var worker = host.Services.GetRequiredService<PipelineWorker>();
         try
         {
@@ -129,5 +138,21 @@ internal static class RunCommand
         }
 
         return 0;
+    }
+
+    /// <summary>Why nothing can listen on <paramref name="port"/> of every interface, or null when it is free.</summary>
+    private static string? PortInUse(int port)
+    {
+        try
+        {
+            var probe = new TcpListener(IPAddress.Any, port);
+            probe.Start();
+            probe.Stop();
+            return null;
+        }
+        catch (SocketException e)
+        {
+            return e.Message;
+        }
     }
 }

@@ -70,6 +70,34 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
         await Assert.ThrowsAsync<HttpRequestException>(() => _http.GetAsync(new Uri($"http://127.0.0.1:{port}/healthz"), Ct));
     }
 
+    [Fact]
+    public async Task A_port_in_use_stops_run_with_exit_1_naming_the_key_without_a_stack_trace()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(IPAddress.Any, 0);
+        taken.Start();
+        var port = ((IPEndPoint)taken.LocalEndpoint).Port;
+        var config = Path.Combine(_dir, "pipeline.yaml");
+        await File.WriteAllTextAsync(config, $"""
+            name: obs
+            source:
+              postgres:
+                connectionString: "{_db.ConnectionString}"
+                publication: {_db.Publication}
+                slot: {_db.Slot}
+                tables: [public.kv]
+            sinks:
+              - name: file
+                file: {"{"} path: events.jsonl {"}"}
+            observability:
+              port: {port}
+            """, Ct);
+
+        using var pipeline = PipelineProcess.Start("run", "--config", config);
+        Assert.Equal(1, await pipeline.ExitCodeAsync(TimeSpan.FromSeconds(60)));
+        Assert.Contains($"error: observability.port {port}: ", pipeline.Log, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", pipeline.Log, StringComparison.Ordinal);
+    }
+
     private async Task<HttpStatusCode> StatusAsync(int port, string path)
     {
         using var response = await _http.GetAsync(new Uri($"http://127.0.0.1:{port}{path}"), Ct);
