@@ -71,6 +71,43 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
     }
 
     [Fact]
+    public async Task Liveness_fails_once_changes_wait_longer_than_stallTimeout_and_holds_while_idle()
+    {
+        await _db.ExecuteAsync("CREATE TABLE kv (id int PRIMARY KEY, v int NOT NULL)");
+        var port = FreePorts.Next();
+        var config = Path.Combine(_dir, "pipeline.yaml");
+        await File.WriteAllTextAsync(config, $"""
+            name: obs
+            source:
+              postgres:
+                connectionString: "{_db.ConnectionString}"
+                publication: {_db.Publication}
+                slot: {_db.Slot}
+                tables: [public.kv]
+                snapshot: never
+                stateDirectory: state
+            sinks:
+              - name: hook
+                webhook: {"{"} url: "http://127.0.0.1:{FreePorts.Next()}/down" {"}"}
+                retry: {"{"} maxAttempts: 0, initialDelay: "00:00:00.100", maxDelay: "00:00:00.500" {"}"}
+            observability:
+              port: {port}
+              stallTimeout: "00:00:01"
+            """, Ct);
+
+        using var pipeline = PipelineProcess.Start("run", "--config", config);
+        await WaitUntilAsync(async () => await StatusAsync(port, "/readyz") == HttpStatusCode.OK, pipeline);
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(port, "/healthz")); // idle, nothing waiting
+
+        // The webhook never answers: the change waits, unacknowledged, and liveness says so.
+        await _db.ExecuteAsync("INSERT INTO kv VALUES (1, 0)");
+        await WaitUntilAsync(async () => await StatusAsync(port, "/healthz") == HttpStatusCode.ServiceUnavailable, pipeline);
+        using var response = await _http.GetAsync(new Uri($"http://127.0.0.1:{port}/healthz"), Ct);
+        Assert.StartsWith("stalled: ", await response.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(port, "/readyz"));
+    }
+
+    [Fact]
     public async Task A_port_in_use_stops_run_with_exit_1_naming_the_key_without_a_stack_trace()
     {
         using var taken = new System.Net.Sockets.TcpListener(IPAddress.Any, 0);
