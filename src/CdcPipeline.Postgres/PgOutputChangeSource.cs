@@ -29,7 +29,7 @@ namespace CdcPipeline.Postgres;
 /// tables first (consistent with the slot, chunked, resumable) and re-snapshots tables on demand while streaming.
 /// Create it with <see cref="PostgresSourceOptions"/>; read once with <see cref="ReadAsync"/>; dispose to stop.
 /// </summary>
-public sealed class PgOutputChangeSource : IChangeSource
+public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
 {
     public const string HeartbeatPrefix = "cdc-heartbeat";
     public const string Connector = "postgresql";
@@ -57,6 +57,7 @@ public sealed class PgOutputChangeSource : IChangeSource
     // Set once a streamed transaction outgrew MaxStreamedTransactionChanges: from then on PostgreSQL spills.
     private volatile bool _streamingOff;
     private volatile LogicalReplicationConnection? _replication;
+    private volatile bool _connected;
     private IncrementalSnapshotter? _incremental;
     private readonly List<string> _requestedBeforeStreaming = [];
     private SnapshotState? _state;
@@ -91,6 +92,9 @@ public sealed class PgOutputChangeSource : IChangeSource
 
     /// <summary>The highest LSN this source has confirmed to the slot (0 before the first).</summary>
     public ulong ConfirmedLsn => _ack.FlushedLsn;
+
+    /// <summary>Streaming from the slot (not during the initial snapshot, nor while reconnecting).</summary>
+    public bool IsConnected => _connected;
 
     /// <summary>Where snapshot progress is kept.</summary>
     public string SnapshotStatePath => _store.Path;
@@ -312,6 +316,7 @@ public sealed class PgOutputChangeSource : IChangeSource
                 }
 
                 _replication = null;
+                _connected = false;
                 if (connection is not null)
                 {
                     await DisposeQuietlyAsync(connection);
@@ -341,6 +346,7 @@ public sealed class PgOutputChangeSource : IChangeSource
             // DisposeAsync, which awaits them, returns — a disposed linked token no longer sees _lifetime cancelled.
             await linked.CancelAsync();
             _replication = null;
+            _connected = false;
             if (connection is not null)
             {
                 await DisposeQuietlyAsync(connection);
@@ -493,6 +499,7 @@ public sealed class PgOutputChangeSource : IChangeSource
         var slotInfo = await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, cancellationToken);
         ThrowIfLost(slotInfo); // invalidated while we were disconnected (PostgreSQL ends the walsender of a slot it invalidates)
         Log.StreamingStarted(_logger, _options.Slot, _options.Publication, slotInfo?.ConfirmedFlushLsn);
+        _connected = true;
         _relations.Clear();
 
         // A transaction PostgreSQL sends whole at its commit (BEGIN carries the commit LSN) is handed out change

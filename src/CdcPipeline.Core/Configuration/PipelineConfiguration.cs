@@ -49,9 +49,9 @@ public sealed class PipelineConfiguration
         var root = builder.Build();
         foreach (var top in root.GetChildren())
         {
-            if (top.Key is not ("name" or "source" or "rules" or "sinks" or "deadLetter" or "runner" or "translators" or "outbox" or "failures"))
+            if (top.Key is not ("name" or "source" or "rules" or "sinks" or "deadLetter" or "runner" or "translators" or "outbox" or "failures" or "observability"))
             {
-                throw new ConfigurationException(top.Path, "unknown key; expected name, source, rules, sinks, deadLetter, runner, translators, outbox or failures", locations);
+                throw new ConfigurationException(top.Path, "unknown key; expected name, source, rules, sinks, deadLetter, runner, translators, outbox, failures or observability", locations);
             }
         }
 
@@ -59,10 +59,14 @@ public sealed class PipelineConfiguration
         // naming its key and line, not the plain binder's InvalidOperationException (a stack trace, exit 1).
         var deadLetter = ConfigBinding.Bind<DeadLetterOptions>(root.GetSection("deadLetter"), locations);
         var runner = ConfigBinding.Bind<RunnerOptions>(root.GetSection("runner"), locations);
+        var observability = root.GetSection("observability") is { } section && section.Exists()
+            ? ConfigBinding.Bind<ObservabilityOptions>(section, locations)
+            : null;
         var options = new PipelineOptions();
         root.Bind(options, o => o.ErrorOnUnknownConfiguration = false);
         options.DeadLetter = deadLetter;
         options.Runner = runner;
+        options.Observability = observability;
         ConfigBinding.Validate(options, "", locations);
         return new PipelineConfiguration(path, root, locations, options);
     }

@@ -15,6 +15,9 @@ public sealed class PipelineOptions
     public DeadLetterOptions DeadLetter { get; set; } = new();
 
     public RunnerOptions Runner { get; set; } = new();
+
+    /// <summary>Metrics and health endpoints; null (no <c>observability</c> section): none served.</summary>
+    public ObservabilityOptions? Observability { get; set; }
 }
 
 public sealed class DeadLetterOptions
@@ -41,4 +44,20 @@ public sealed class RunnerOptions
     [Range(typeof(TimeSpan), "00:00:00", "01:00:00", ParseLimitsInInvariantCulture = true, ConvertValueInInvariantCulture = true,
         ErrorMessage = "must be a duration from 00:00:00 to 01:00:00, written hh:mm:ss (e.g. \"00:00:30\"); a bare number is read as days")]
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>
+/// <c>observability:</c> serves, on <see cref="Port"/> of every interface, Prometheus metrics (<c>/metrics</c>),
+/// liveness (<c>/healthz</c>) and readiness (<c>/readyz</c>).
+/// </summary>
+public sealed class ObservabilityOptions
+{
+    [Required(ErrorMessage = "the port to serve /metrics, /healthz and /readyz on is required (1-65535)")]
+    [Range(1, 65535, ErrorMessage = "must be a TCP port from 1 to 65535")]
+    public int? Port { get; set; }
+
+    /// <summary>Liveness fails once changes have waited this long without an acknowledgement (an idle pipeline stays live).</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00", ParseLimitsInInvariantCulture = true, ConvertValueInInvariantCulture = true,
+        ErrorMessage = "must be a duration from 00:00:01 to 1.00:00:00, written hh:mm:ss (e.g. \"00:05:00\"); a bare number is read as days")]
+    public TimeSpan StallTimeout { get; set; } = TimeSpan.FromMinutes(5);
 }

@@ -41,6 +41,9 @@ public sealed class PipelineRunner
     private long _lastProgressTimestamp;
     private int _batchChanges;
     private int _batchEvents;
+    private long _changesSettled;
+    private long _backlogSinceTimestamp;
+    private int _running;
 
     public PipelineRunner(
         IChangeSource source,
@@ -86,6 +89,20 @@ public sealed class PipelineRunner
     /// <summary>Time since a batch was last acknowledged (or the runner started): a liveness signal for health checks.</summary>
     public TimeSpan SinceLastProgress => _time.GetElapsedTime(Interlocked.Read(ref _lastProgressTimestamp));
 
+    /// <summary>True from the start of <see cref="RunAsync"/> until it returns.</summary>
+    public bool IsRunning => Volatile.Read(ref _running) != 0;
+
+    /// <summary>Changes read whose position is not acknowledged yet (buffered, being delivered or retried).</summary>
+    public long Backlog => Math.Max(0, ChangesRead - Interlocked.Read(ref _changesSettled));
+
+    /// <summary>
+    /// How long changes have waited without an acknowledgement: zero when there is no backlog (an idle pipeline
+    /// is not stuck), else the time since the last acknowledgement or since the backlog began, whichever is later.
+    /// </summary>
+    public TimeSpan StalledFor => Backlog == 0
+        ? TimeSpan.Zero
+        : _time.GetElapsedTime(Math.Max(Interlocked.Read(ref _lastProgressTimestamp), Interlocked.Read(ref _backlogSinceTimestamp)));
+
     /// <summary>
     /// Set when a stop's drain ran out of <see cref="PipelineRunnerOptions.DrainTimeout"/>: changes were read but not
     /// acknowledged, so the source hands them out again after a restart (at-least-once) — not the clean stop it looks like.
@@ -98,6 +115,19 @@ public sealed class PipelineRunner
     /// <see cref="PipelineRunnerOptions.DrainTimeout"/>), so a graceful stop loses and repeats nothing.
     /// </summary>
     public async Task RunAsync(CancellationToken stoppingToken)
+    {
+        Volatile.Write(ref _running, 1);
+        try
+        {
+            await RunCoreAsync(stoppingToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Volatile.Write(ref _running, 0);
+        }
+    }
+
+    private async Task RunCoreAsync(CancellationToken stoppingToken)
     {
         Log.Started(_logger, _sinks.Count, string.Join(", ", _sinks.Select(s => s.Name)));
         if (_sinks.Count > 1)
@@ -165,6 +195,11 @@ public sealed class PipelineRunner
         {
             await foreach (var change in _source.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
+                if (Backlog == 0)
+                {
+                    Interlocked.Exchange(ref _backlogSinceTimestamp, _time.GetTimestamp());
+                }
+
                 Interlocked.Increment(ref _changesRead);
                 _metrics.ChangesRead.Add(1);
                 var translated = await TranslateAsync(change, cancellationToken).ConfigureAwait(false);
@@ -264,6 +299,7 @@ public sealed class PipelineRunner
 
             _batchChanges = _batchEvents = 0;
             Interlocked.Exchange(ref _lastProgressTimestamp, _time.GetTimestamp());
+            Interlocked.Add(ref _changesSettled, batch.Count);
         }
 
         // Surfaces a source failure once everything before it has been delivered.

@@ -70,7 +70,7 @@ namespace CdcPipeline.Kafka.Source;
 /// is tried again: it is not a bad record.
 /// </para>
 /// </summary>
-public sealed class KafkaChangeSource : IChangeSource, ISourceLag
+public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnection
 {
     /// <summary>librdkafka's statistics, which carry the lag per partition, every 10 s unless configured.</summary>
     private const int DefaultStatisticsIntervalMs = 10_000;
@@ -126,6 +126,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
     private long _resumes;
     private long _lag = -1;
     private int _assignments;
+    private volatile bool _joined;
     private int _writerWaiting;
 
     public KafkaChangeSource(
@@ -475,6 +476,9 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
     /// <summary>The buffer is down to the low-water mark (half) at which a waiting or paused poll thread goes on.</summary>
     private bool DownToLowWater => _buffer.Reader.Count <= _resumeBelow;
 
+    /// <summary>Joined the consumer group (a partition assignment arrived, and was not lost since).</summary>
+    public bool IsConnected => _joined && !_closing;
+
     /// <summary>
     /// Records the owned partitions hold beyond what the pipeline acknowledged, summed: per partition the
     /// readable end (last stable offset, else high watermark) less the stored offset (else the group's
@@ -699,6 +703,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
     private void OnAssigned(List<TopicPartition> partitions)
     {
         Interlocked.Increment(ref _assignments);
+        _joined = true;
         lock (_lock)
         {
             foreach (var tp in partitions)
@@ -767,6 +772,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag
 
     private void OnLost(List<TopicPartitionOffset> lost)
     {
+        _joined = false;
         lock (_lock)
         {
             foreach (var p in lost)

@@ -1,11 +1,15 @@
 using System.CommandLine;
+using System.Net;
+using System.Net.Sockets;
 using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Hosting;
+using CdcPipeline.Postgres;
 using CdcPipeline.Sinks;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using OpenTelemetry.Metrics;
 
 namespace CdcPipeline.Commands;
 
@@ -68,11 +72,32 @@ internal static class RunCommand
 
         builder.Services.AddSingleton(configuration);
         builder.Services.AddSingleton(sp => PipelineBuilder.Build(sp.GetRequiredService<PipelineConfiguration>(), sp));
+        if (configuration.Options.Observability is { Port: { } port } observability)
+        {
+            // Registered before the worker: health starts first (its listener is the one that reports a port in use,
+            // before the exporter's starts) and stops last, so /healthz still answers while a stop drains.
+            builder.Services.AddHostedService(sp => new HealthEndpoints(sp.GetRequiredService<PipelineInstance>(), observability, sp.GetRequiredService<ILogger<HealthEndpoints>>()));
+            builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+                .AddMeter(PipelineMetrics.MeterName, PostgresMetrics.MeterName)
+                .AddPrometheusHttpListener(o =>
+                {
+                    o.Port = port;
+                    // Every interface (in a container the probe and Prometheus come from outside), not localhost only;
+                    // /metrics only: the exporter answers any path it is given with the metrics and a 200, which on
+                    // /healthz or /readyz (before the health listener starts, or after it stopped) would pass a probe.
+                    o.ConfigureHttpListener = (_, listener) =>
+                    {
+                        listener.Prefixes.Clear();
+                        listener.Prefixes.Add($"http://+:{port}/metrics/");
+                    };
+                    o.ScrapeEndpointPath = "/metrics";
+                }));
+        }
+
         builder.Services.AddSingleton<PipelineWorker>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<PipelineWorker>());
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = configuration.Options.Runner.DrainTimeout + TimeSpan.FromSeconds(5));
         builder.Services.AddSingleton<IHostLifetime, Microsoft.Extensions.Hosting.Internal.ConsoleLifetime>();
-
         using var host = builder.Build();
         try
         {
@@ -85,8 +110,38 @@ internal static class RunCommand
             return 2;
         }
 
+        if (configuration.Options.Observability is { Port: { } observabilityPort } && PortInUse(observabilityPort) is { } inUse)
+        {
+            // Checked before the host starts: there the exporter's failure is logged with its whole stack trace.
+            await Console.Error.WriteLineAsync($"error: observability.port {observabilityPort}: cannot serve /metrics, /healthz and /readyz: {inUse}").ConfigureAwait(false);
+            return 1;
+        }
+
         var worker = host.Services.GetRequiredService<PipelineWorker>();
-        await host.RunAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await host.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ObservabilityStartException || e.InnerException is System.Net.HttpListenerException)
+        {
+            // The port is in use (or not permitted): the exporter's listener fails first, while the host builds it.
+            var message = e is ObservabilityStartException
+                ? e.Message
+                : $"observability.port {configuration.Options.Observability?.Port}: cannot serve /metrics: {e.InnerException!.Message}";
+            await Console.Error.WriteLineAsync($"error: {message}").ConfigureAwait(false);
+            await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            return 1;
+        }
+
+        try
+        {
+            await host.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            // As host.RunAsync does: disposing flushes the loggers, so the pipeline's last log lines come before ours.
+            await ((IAsyncDisposable)host).DisposeAsync().ConfigureAwait(false);
+        }
         var failure = worker.Failure;
         if (failure is not null)
         {
@@ -104,5 +159,21 @@ internal static class RunCommand
         }
 
         return 0;
+    }
+
+    /// <summary>Why nothing can listen on <paramref name="port"/> of every interface, or null when it is free.</summary>
+    private static string? PortInUse(int port)
+    {
+        try
+        {
+            var probe = new TcpListener(IPAddress.Any, port);
+            probe.Start();
+            probe.Stop();
+            return null;
+        }
+        catch (SocketException e)
+        {
+            return e.Message;
+        }
     }
 }

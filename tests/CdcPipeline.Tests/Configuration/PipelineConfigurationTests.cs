@@ -63,6 +63,11 @@ public class PipelineConfigurationTests : IDisposable
     // A bare number is a count of days to TimeSpan: 'drainTimeout: 60' meant seconds, was 60 days, and made SIGTERM throw.
     [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\nrunner:\n  drainTimeout: 60\n", "pipeline.yaml:8: runner.drainTimeout: ", "00:00:30")]
     [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\nrunner:\n  drainTimeout: '-00:00:05'\n", "pipeline.yaml:8: runner.drainTimeout: ", "00:00:30")]
+    [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\nobservability:\n  port: 70000\n", "pipeline.yaml:8: observability.port: ", "1 to 65535")]
+    [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\nobservability:\n  port: metrics\n", "pipeline.yaml:8: observability.port: ", "'metrics' is not a valid")]
+    [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\nobservability:\n  prot: 9464\n", "pipeline.yaml:8: observability.prot", "unknown")]
+    [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\nobservability:\n  stallTimeout: '00:05:00'\n", "observability.port: ", "required")]
+    [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\nobservability:\n  port: 9464\n  stallTimeout: 300\n", "pipeline.yaml:9: observability.stallTimeout: ", "hh:mm:ss")]
     public void Bad_configuration_names_file_line_key_and_reason(string yaml, string expectedStart, string expectedDetail)
     {
         var path = Write(yaml);
@@ -70,6 +75,17 @@ public class PipelineConfigurationTests : IDisposable
         var error = Assert.Throws<ConfigurationException>(() => PipelineBuilder.Build(PipelineConfiguration.Load(path, _ => null), services));
         Assert.True(error.Message.Contains(expectedStart, StringComparison.Ordinal), error.Message);
         Assert.True(error.Message.Contains(expectedDetail, StringComparison.Ordinal), error.Message);
+    }
+
+    [Fact]
+    public void Observability_is_off_without_its_section_and_read_with_it()
+    {
+        const string Base = "name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\n";
+        Assert.Null(PipelineConfiguration.Load(Write(Base), _ => null).Options.Observability);
+        var options = PipelineConfiguration.Load(Write(Base + "observability:\n  port: 9464\n"), _ => null).Options.Observability;
+        Assert.NotNull(options);
+        Assert.Equal(9464, options.Port);
+        Assert.Equal(TimeSpan.FromMinutes(5), options.StallTimeout);
     }
 
     [Fact]

@@ -1,0 +1,189 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http;
+using System.Text.RegularExpressions;
+using CdcPipeline.IntegrationTests.Support;
+
+namespace CdcPipeline.IntegrationTests.EndToEnd;
+
+/// <summary>
+/// <c>run</c> with an <c>observability</c> section: an operator scrapes Prometheus metrics and probes liveness and
+/// readiness on the configured port, as the docker-compose health check does.
+/// </summary>
+public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsyncLifetime
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("cdc-obs-").FullName;
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(10) };
+    private PostgresTestDatabase _db = null!;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync() => _db = await fixture.CreateDatabaseAsync("obs");
+
+    [Fact]
+    public async Task Run_serves_metrics_liveness_and_readiness_on_the_configured_port()
+    {
+        await _db.ExecuteAsync("CREATE TABLE kv (id int PRIMARY KEY, v int NOT NULL)");
+        var port = FreePorts.Next();
+        var config = Path.Combine(_dir, "pipeline.yaml");
+        await File.WriteAllTextAsync(config, $"""
+            name: obs
+            source:
+              postgres:
+                connectionString: "{_db.ConnectionString}"
+                publication: {_db.Publication}
+                slot: {_db.Slot}
+                tables: [public.kv]
+                snapshot: never
+                stateDirectory: state
+                heartbeatInterval: "00:00:01"
+            sinks:
+              - name: file
+                file: {"{"} path: events.jsonl {"}"}
+            observability:
+              port: {port}
+            """, Ct);
+
+        // Before the pipeline runs nothing answers: a probe fails rather than calling a dead pipeline healthy.
+        await Assert.ThrowsAsync<HttpRequestException>(() => _http.GetAsync(new Uri($"http://127.0.0.1:{port}/healthz"), Ct));
+
+        using var pipeline = PipelineProcess.Start("run", "--config", config);
+        await WaitUntilAsync(async () => await StatusAsync(port, "/readyz") == HttpStatusCode.OK, pipeline);
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(port, "/healthz"));
+
+        Assert.Equal(0, Value(await ScrapeAsync(port), "cdc_changes_read_total"));
+
+        await _db.ExecuteAsync("INSERT INTO kv SELECT g, 0 FROM generate_series(1, 5) g");
+        await WaitUntilAsync(async () => Value(await ScrapeAsync(port), "cdc_changes_read_total") >= 5, pipeline);
+        await WaitUntilAsync(async () => Value(await ScrapeAsync(port), "cdc_events_delivered_total") >= 5, pipeline);
+        // The slot's lag is measured at each heartbeat (every second here).
+        await WaitUntilAsync(async () => (await ScrapeAsync(port)).Contains("# TYPE cdc_postgres_slot_lag_bytes gauge", StringComparison.Ordinal), pipeline);
+        var scrape = await ScrapeAsync(port);
+        Assert.Contains("# TYPE cdc_changes_read_total counter", scrape, StringComparison.Ordinal);
+        Assert.Contains("# TYPE cdc_events_produced_total counter", scrape, StringComparison.Ordinal);
+        Assert.Contains("# TYPE cdc_positions_acknowledged_total counter", scrape, StringComparison.Ordinal);
+        Assert.True(Value(scrape, "cdc_positions_acknowledged_total") >= 1, scrape);
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(port, "/healthz"));
+        Assert.Equal(HttpStatusCode.NotFound, await StatusAsync(port, "/nothing-here"));
+
+        Assert.Equal(0, await pipeline.TerminateAsync(TimeSpan.FromSeconds(60)));
+        await Assert.ThrowsAsync<HttpRequestException>(() => _http.GetAsync(new Uri($"http://127.0.0.1:{port}/healthz"), Ct));
+    }
+
+    [Fact]
+    public async Task Liveness_fails_once_changes_wait_longer_than_stallTimeout_and_holds_while_idle()
+    {
+        await _db.ExecuteAsync("CREATE TABLE kv (id int PRIMARY KEY, v int NOT NULL)");
+        var port = FreePorts.Next();
+        var config = Path.Combine(_dir, "pipeline.yaml");
+        await File.WriteAllTextAsync(config, $"""
+            name: obs
+            source:
+              postgres:
+                connectionString: "{_db.ConnectionString}"
+                publication: {_db.Publication}
+                slot: {_db.Slot}
+                tables: [public.kv]
+                snapshot: never
+                stateDirectory: state
+            sinks:
+              - name: hook
+                webhook: {"{"} url: "http://127.0.0.1:{FreePorts.Next()}/down" {"}"}
+                retry: {"{"} maxAttempts: 0, initialDelay: "00:00:00.100", maxDelay: "00:00:00.500" {"}"}
+            observability:
+              port: {port}
+              stallTimeout: "00:00:01"
+            """, Ct);
+
+        using var pipeline = PipelineProcess.Start("run", "--config", config);
+        await WaitUntilAsync(async () => await StatusAsync(port, "/readyz") == HttpStatusCode.OK, pipeline);
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(port, "/healthz")); // idle, nothing waiting
+
+        // The webhook never answers: the change waits, unacknowledged, and liveness says so.
+        await _db.ExecuteAsync("INSERT INTO kv VALUES (1, 0)");
+        await WaitUntilAsync(async () => await StatusAsync(port, "/healthz") == HttpStatusCode.ServiceUnavailable, pipeline);
+        using var response = await _http.GetAsync(new Uri($"http://127.0.0.1:{port}/healthz"), Ct);
+        Assert.StartsWith("stalled: ", await response.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(port, "/readyz"));
+    }
+
+    [Fact]
+    public async Task A_port_in_use_stops_run_with_exit_1_naming_the_key_without_a_stack_trace()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(IPAddress.Any, 0);
+        taken.Start();
+        var port = ((IPEndPoint)taken.LocalEndpoint).Port;
+        var config = Path.Combine(_dir, "pipeline.yaml");
+        await File.WriteAllTextAsync(config, $"""
+            name: obs
+            source:
+              postgres:
+                connectionString: "{_db.ConnectionString}"
+                publication: {_db.Publication}
+                slot: {_db.Slot}
+                tables: [public.kv]
+            sinks:
+              - name: file
+                file: {"{"} path: events.jsonl {"}"}
+            observability:
+              port: {port}
+            """, Ct);
+
+        using var pipeline = PipelineProcess.Start("run", "--config", config);
+        Assert.Equal(1, await pipeline.ExitCodeAsync(TimeSpan.FromSeconds(60)));
+        Assert.Contains($"error: observability.port {port}: ", pipeline.Log, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", pipeline.Log, StringComparison.Ordinal);
+    }
+
+    private async Task<HttpStatusCode> StatusAsync(int port, string path)
+    {
+        using var response = await _http.GetAsync(new Uri($"http://127.0.0.1:{port}{path}"), Ct);
+        return response.StatusCode;
+    }
+
+    private async Task<string> ScrapeAsync(int port)
+    {
+        using var response = await _http.GetAsync(new Uri($"http://127.0.0.1:{port}/metrics"), Ct);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return await response.Content.ReadAsStringAsync(Ct);
+    }
+
+    /// <summary>The sum of a metric's samples (every tag combination); 0 when it has none yet.</summary>
+    private static double Value(string scrape, string name) =>
+        Sample().Matches(scrape)
+            .Where(m => m.Groups["name"].Value == name)
+            .Sum(m => double.Parse(m.Groups["value"].Value, CultureInfo.InvariantCulture));
+
+    [GeneratedRegex(@"^(?<name>[a-z_]+)(\{[^}]*\})? (?<value>[0-9.eE+-]+)", RegexOptions.Multiline)]
+    private static partial Regex Sample();
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, PipelineProcess pipeline)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
+        while (true)
+        {
+            Assert.False(pipeline.HasExited, $"the pipeline exited; its log:\n{pipeline.Log}");
+            try
+            {
+                if (await condition())
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // not listening yet
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"condition not reached in 120 s; pipeline log:\n{pipeline.Log}");
+            await Task.Delay(200, Ct);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _http.Dispose();
+        await _db.DisposeAsync();
+        Directory.Delete(_dir, recursive: true);
+    }
+}
