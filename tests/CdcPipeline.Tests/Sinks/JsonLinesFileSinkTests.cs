@@ -126,70 +126,41 @@ public class JsonLinesFileSinkTests : IDisposable
     [Fact]
     public async Task A_write_that_fails_partway_on_a_full_disk_leaves_no_partial_line_for_the_retry_to_glue_onto()
     {
-        // A real full disk: a 64 KiB tmpfs (needs root to mount).
-        var mount = Path.Combine(_dir, "full");
-        Directory.CreateDirectory(mount);
-        if (!await RunAsync("mount", $"-t tmpfs -o size=64k tmpfs {mount}"))
+        await using var disk = await SmallTmpfs.MountAsync(Path.Combine(_dir, "full"), 64);
+        var path = Path.Combine(disk.Directory, "events.jsonl");
+        var filler = await disk.FillAsync(40 * 1024);
+        var delivered = new List<string?>();
+        IReadOnlyList<DomainEvent>? failed = null;
+        await using (var sink = new JsonLinesFileSink("f", path))
         {
-            Assert.Skip("cannot mount a 64 KiB tmpfs here (needs root): the disk-full path was not exercised");
-        }
-
-        try
-        {
-            var path = Path.Combine(mount, "events.jsonl");
-            var filler = Path.Combine(mount, "filler");
-            await File.WriteAllBytesAsync(filler, new byte[40 * 1024], TestContext.Current.CancellationToken);
-            var delivered = new List<string?>();
-            IReadOnlyList<DomainEvent>? failed = null;
-            await using (var sink = new JsonLinesFileSink("f", path))
+            for (var b = 0; failed is null && b < 100; b++)
             {
-                for (var b = 0; failed is null && b < 100; b++)
+                var batch = Enumerable.Range(b * 20, 20).Select(i => Raw(i)).ToList();
+                try
                 {
-                    var batch = Enumerable.Range(b * 20, 20).Select(i => Raw(i)).ToList();
-                    try
-                    {
-                        await sink.DeliverAsync(batch, TestContext.Current.CancellationToken);
-                        delivered.AddRange(batch.Select(e => "K" + e.Id[2..]));
-                    }
-                    catch (IOException)
-                    {
-                        failed = batch;
-                    }
+                    await sink.DeliverAsync(batch, TestContext.Current.CancellationToken);
+                    delivered.AddRange(batch.Select(e => "K" + e.Id[2..]));
                 }
-
-                Assert.NotNull(failed);
-                File.Delete(filler);
-
-                // the pipeline retries the same batch once space is back, then goes on
-                await sink.DeliverAsync(failed, TestContext.Current.CancellationToken);
-                delivered.AddRange(failed.Select(e => "K" + e.Id[2..]));
-                await sink.DeliverAsync([Raw(9999)], TestContext.Current.CancellationToken);
-                delivered.Add("K9999");
+                catch (IOException)
+                {
+                    failed = batch;
+                }
             }
 
-            var keys = (await File.ReadAllLinesAsync(path, TestContext.Current.CancellationToken))
-                .Select(l => JsonDocument.Parse(l).RootElement.GetProperty("key").GetProperty("ord_no").GetString())
-                .ToList();
-            Assert.Equal(delivered, keys);
-        }
-        finally
-        {
-            await RunAsync("umount", mount);
-        }
-    }
+            Assert.NotNull(failed);
+            File.Delete(filler);
 
-    private static async Task<bool> RunAsync(string command, string arguments)
-    {
-        try
-        {
-            using var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(command, arguments) { RedirectStandardError = true, RedirectStandardOutput = true })!;
-            await process.WaitForExitAsync(TestContext.Current.CancellationToken);
-            return process.ExitCode == 0;
+            // the pipeline retries the same batch once space is back, then goes on
+            await sink.DeliverAsync(failed, TestContext.Current.CancellationToken);
+            delivered.AddRange(failed.Select(e => "K" + e.Id[2..]));
+            await sink.DeliverAsync([Raw(9999)], TestContext.Current.CancellationToken);
+            delivered.Add("K9999");
         }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return false;
-        }
+
+        var keys = (await File.ReadAllLinesAsync(path, TestContext.Current.CancellationToken))
+            .Select(l => JsonDocument.Parse(l).RootElement.GetProperty("key").GetProperty("ord_no").GetString())
+            .ToList();
+        Assert.Equal(delivered, keys);
     }
 
     private async Task<int> LineLengthAsync()
