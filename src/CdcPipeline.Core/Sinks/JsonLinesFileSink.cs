@@ -70,11 +70,39 @@ public sealed class JsonLinesFileSink : ISink
             stream = _stream = await OpenAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        await stream.WriteAsync(_buffer.WrittenMemory, cancellationToken).ConfigureAwait(false);
-        await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
-        if (_fsync)
+        var before = stream.Length;
+        try
         {
-            stream.Flush(flushToDisk: true);
+            await stream.WriteAsync(_buffer.WrittenMemory, cancellationToken).ConfigureAwait(false);
+            await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+            if (_fsync)
+            {
+                stream.Flush(flushToDisk: true);
+            }
+        }
+        catch
+        {
+            // A write that failed partway (disk full, EIO) can leave part of the batch — a torn line — at
+            // the end, and the batch will be retried: cut the file back to where the batch began and reopen
+            // on the next attempt. If even that fails, reopening ends the torn line with a newline.
+            _stream = null;
+            try
+            {
+                stream.SetLength(before);
+            }
+            catch (IOException)
+            {
+            }
+
+            try
+            {
+                await stream.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (IOException)
+            {
+            }
+
+            throw;
         }
 
         _contentStart ??= PeriodStart(now);
@@ -153,7 +181,8 @@ public sealed class JsonLinesFileSink : ISink
             Directory.CreateDirectory(directory);
         }
 
-        var stream = new FileStream(_path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, 4096, FileOptions.Asynchronous);
+        // Unbuffered: each batch is already one buffer, and a failed write must leave no bytes behind for a later flush.
+        var stream = new FileStream(_path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, bufferSize: 0, FileOptions.Asynchronous);
         try
         {
             if (stream.Length > 0)

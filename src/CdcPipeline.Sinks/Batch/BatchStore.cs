@@ -117,9 +117,38 @@ public sealed class BatchStore : IAsyncDisposable
                 _spoolStart = start;
             }
 
-            await _spool.WriteAsync(_buffer.WrittenMemory, cancellationToken).ConfigureAwait(false);
-            await _spool.FlushAsync(cancellationToken).ConfigureAwait(false);
-            _spool.Flush(flushToDisk: true);
+            var spool = _spool;
+            var before = spool.Length;
+            try
+            {
+                await spool.WriteAsync(_buffer.WrittenMemory, cancellationToken).ConfigureAwait(false);
+                await spool.FlushAsync(cancellationToken).ConfigureAwait(false);
+                spool.Flush(flushToDisk: true);
+            }
+            catch
+            {
+                // A failed append (disk full, EIO) is retried by the pipeline: cut off what part of it
+                // reached the spool and reopen on the next append, so the retry neither duplicates its
+                // events nor glues onto a torn line. If even that fails, reopening cuts the torn tail.
+                _spool = null;
+                try
+                {
+                    spool.SetLength(before);
+                }
+                catch (IOException)
+                {
+                }
+
+                try
+                {
+                    await spool.DisposeAsync().ConfigureAwait(false);
+                }
+                catch (IOException)
+                {
+                }
+
+                throw;
+            }
         }
         finally
         {
@@ -294,7 +323,8 @@ public sealed class BatchStore : IAsyncDisposable
     {
         Directory.CreateDirectory(SpoolDirectory);
         var path = Path.Combine(SpoolDirectory, start.UtcDateTime.ToString(StartFormat, CultureInfo.InvariantCulture) + SpoolSuffix);
-        var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, 4096, FileOptions.Asynchronous);
+        // Unbuffered: each append is already one buffer, and a failed append must leave no bytes behind for a later flush.
+        var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, bufferSize: 0, FileOptions.Asynchronous);
         try
         {
             // Cut a torn tail (from a crash mid-append) back to the last complete line.

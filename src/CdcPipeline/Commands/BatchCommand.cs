@@ -62,7 +62,9 @@ internal static class BatchCommand
         command.SetAction(async (parse, cancellationToken) => await WithStoresAsync(parse.GetValue(config)!, parse.GetValue(sink), async stores =>
         {
             var batchId = parse.GetValue(id)!;
-            var store = stores.FirstOrDefault(s => batchId.StartsWith(s.Pipeline + "-" + s.Sink + "-", StringComparison.Ordinal));
+            // The id ends in a stamp without '-', which tells sink "export" from sink "export-eu".
+            var store = stores.FirstOrDefault(s => batchId.StartsWith(s.Pipeline + "-" + s.Sink + "-", StringComparison.Ordinal)
+                && !batchId.AsSpan((s.Pipeline + "-" + s.Sink + "-").Length).Contains('-'));
             if (store is null)
             {
                 await Console.Error.WriteLineAsync($"batch resend: '{batchId}' belongs to none of the batch sinks ({string.Join(", ", stores.Select(s => s.Sink))}); ids start with <pipeline>-<sink>-").ConfigureAwait(false);

@@ -47,6 +47,36 @@ public sealed class BatchCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Resend_finds_the_sink_of_the_id_when_one_sink_name_is_a_prefix_of_another()
+    {
+        var config = Path.Combine(_dir, "pipeline.yaml");
+        await File.WriteAllTextAsync(config, """
+            name: shop
+            source:
+              test: {}
+            sinks:
+              - name: export
+                batch: { interval: 01:00:00, spool: a/spool, archive: a/archive, target: { directory: a/outgoing } }
+              - name: export-eu
+                batch: { interval: 01:00:00, spool: b/spool, archive: b/archive, target: { directory: b/outgoing } }
+            """, Ct);
+        var start = new DateTimeOffset(2026, 11, 25, 9, 0, 0, TimeSpan.Zero);
+        BatchManifest manifest;
+        await using (var store = new BatchStore("shop", "export-eu", TimeSpan.FromHours(1), Path.Combine(_dir, "b", "spool"), Path.Combine(_dir, "b", "archive"), new DirectoryBatchTarget(Path.Combine(_dir, "b", "outgoing"))))
+        {
+            var change = InMemoryChangeSource.Change(1, "K", "S");
+            await store.AppendAsync(start, [new DomainEvent { Id = "e1", Type = "T", Source = "/s", Position = change.Position, Change = change, Data = change.After }], Ct);
+            manifest = Assert.Single(await store.CloseDueAsync(start.AddHours(1), Ct));
+        }
+
+        var sent = Path.Combine(_dir, "b", "outgoing", manifest.File);
+        File.Delete(sent);
+
+        Assert.Equal(0, await RunAsync("batch", "resend", "--config", config, "--id", manifest.BatchId));
+        Assert.True(File.Exists(sent));
+    }
+
+    [Fact]
     public async Task A_configuration_without_a_batch_sink_is_an_error()
     {
         var config = Path.Combine(_dir, "pipeline.yaml");

@@ -128,6 +128,40 @@ public sealed class BatchSinkTests : IDisposable
     }
 
     [Fact]
+    public async Task An_append_that_fails_on_a_full_disk_leaves_nothing_in_the_spool_that_the_retry_would_duplicate()
+    {
+        Directory.CreateDirectory(_root);
+        await using var disk = await SmallTmpfs.MountAsync(Path.Combine(_root, "spool"), 64);
+        var filler = await disk.FillAsync(40 * 1024);
+        var delivered = new List<DomainEvent>();
+        DomainEvent[]? failed = null;
+        await using var store = Store(new DirectoryBatchTarget(Outgoing));
+        for (var b = 0; failed is null && b < 100; b++)
+        {
+            var events = Events(1 + (b * 5), 5);
+            try
+            {
+                await store.AppendAsync(Ten.AddMinutes(1), events, Ct);
+                delivered.AddRange(events);
+            }
+            catch (IOException)
+            {
+                failed = events;
+            }
+        }
+
+        Assert.NotNull(failed);
+        File.Delete(filler);
+
+        // the pipeline retries the same events once space is back
+        await store.AppendAsync(Ten.AddMinutes(2), failed, Ct);
+        delivered.AddRange(failed);
+        var manifest = Assert.Single(await store.CloseDueAsync(Ten.AddHours(1), Ct));
+        Assert.Equal(delivered.Count, manifest.Count);
+        Assert.Equal(string.Concat(delivered.Select(e => EventJson.Serialize(e) + "\n")), await File.ReadAllTextAsync(Path.Combine(Outgoing, manifest.File), Ct));
+    }
+
+    [Fact]
     public async Task The_sink_spools_by_arrival_time_and_closes_when_its_clock_passes_the_interval_end()
     {
         var clock = new ManualClock(Ten.AddMinutes(30));

@@ -123,6 +123,46 @@ public class JsonLinesFileSinkTests : IDisposable
         Assert.Single(await File.ReadAllLinesAsync(path, TestContext.Current.CancellationToken));
     }
 
+    [Fact]
+    public async Task A_write_that_fails_partway_on_a_full_disk_leaves_no_partial_line_for_the_retry_to_glue_onto()
+    {
+        await using var disk = await SmallTmpfs.MountAsync(Path.Combine(_dir, "full"), 64);
+        var path = Path.Combine(disk.Directory, "events.jsonl");
+        var filler = await disk.FillAsync(40 * 1024);
+        var delivered = new List<string?>();
+        IReadOnlyList<DomainEvent>? failed = null;
+        await using (var sink = new JsonLinesFileSink("f", path))
+        {
+            for (var b = 0; failed is null && b < 100; b++)
+            {
+                var batch = Enumerable.Range(b * 20, 20).Select(i => Raw(i)).ToList();
+                try
+                {
+                    await sink.DeliverAsync(batch, TestContext.Current.CancellationToken);
+                    delivered.AddRange(batch.Select(e => "K" + e.Id[2..]));
+                }
+                catch (IOException)
+                {
+                    failed = batch;
+                }
+            }
+
+            Assert.NotNull(failed);
+            File.Delete(filler);
+
+            // the pipeline retries the same batch once space is back, then goes on
+            await sink.DeliverAsync(failed, TestContext.Current.CancellationToken);
+            delivered.AddRange(failed.Select(e => "K" + e.Id[2..]));
+            await sink.DeliverAsync([Raw(9999)], TestContext.Current.CancellationToken);
+            delivered.Add("K9999");
+        }
+
+        var keys = (await File.ReadAllLinesAsync(path, TestContext.Current.CancellationToken))
+            .Select(l => JsonDocument.Parse(l).RootElement.GetProperty("key").GetProperty("ord_no").GetString())
+            .ToList();
+        Assert.Equal(delivered, keys);
+    }
+
     private async Task<int> LineLengthAsync()
     {
         var probe = Path.Combine(_dir, "probe.jsonl");
