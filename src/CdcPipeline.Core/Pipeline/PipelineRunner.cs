@@ -172,7 +172,6 @@ public sealed class PipelineRunner
             // A requested stop is not an error; one whose drain ran out of time is not a clean one either.
             if (delivery.IsCanceled && deliveryCts.IsCancellationRequested)
             {
-                DrainCutShort = true;
                 var changes = _batchChanges;
                 var events = _batchEvents;
                 while (buffer.Reader.TryRead(out var left))
@@ -181,7 +180,13 @@ public sealed class PipelineRunner
                     events += left.Events.Count;
                 }
 
-                Log.DrainCutShort(_logger, _options.DrainTimeout, changes, events);
+                // The time-out also ends a delivery loop that had nothing left (it waited for the source's read to end,
+                // e.g. with drainTimeout 00:00:00): only changes read and not acknowledged make the stop unclean.
+                if (changes > 0)
+                {
+                    DrainCutShort = true;
+                    Log.DrainCutShort(_logger, _options.DrainTimeout, changes, events);
+                }
             }
         }
 

@@ -128,6 +128,8 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
     private int _assignments;
     private volatile bool _joined;
     private int _writerWaiting;
+    // The last commit's failure (cleared by a commit that succeeds): a final commit on close that failed is an error.
+    private volatile CommitFailure? _commitFailure;
 
     public KafkaChangeSource(
         ConsumerConfig config,
@@ -828,11 +830,16 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
             // E.g. REBALANCE_IN_PROGRESS: the group moved on; the new owner starts from the last
             // committed offset and re-reads what we acknowledged since (at-least-once, never a gap).
             Log.CommitFailed(_logger, _config.GroupId, e.Error.Reason);
+            _commitFailure = new CommitFailure(e.Error.Code, Describe(offsets), e.Error.Reason);
             return "nothing (commit failed: " + e.Error.Reason + ")";
         }
 
-        return string.Join(", ", offsets.Select(o => string.Create(CultureInfo.InvariantCulture, $"{o.Topic}/{o.Partition.Value}@{o.Offset.Value}")));
+        _commitFailure = null;
+        return Describe(offsets);
     }
+
+    private static string Describe(IEnumerable<TopicPartitionOffset> offsets) =>
+        string.Join(", ", offsets.Select(o => string.Create(CultureInfo.InvariantCulture, $"{o.Topic}/{o.Partition.Value}@{o.Offset.Value}")));
 
     private static string Describe(IEnumerable<TopicPartition> partitions) =>
         string.Join(", ", partitions.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Topic}/{p.Partition.Value}")));
@@ -855,11 +862,13 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
         {
             _coordinator?.UnregisterSource(_config.BootstrapServers);
             var consumer = _consumer;
+            _commitFailure = null;
             await Task.Run(
                 () =>
                 {
                     try
                     {
+                        // A failure is recorded in _commitFailure; the revoke callback of Close tries again.
                         Commit(consumer, consumer.Assignment);
 
                         // Leaves the group at once (instead of after the session timeout); runs the revoke callback.
@@ -879,7 +888,18 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
 
         _stop.Dispose();
         _room.Dispose();
+
+        // Logged is not enough: the process would exit 0, though the group restarts from its last committed
+        // offsets and everything acknowledged since is delivered again.
+        if (_commitFailure is { } failure)
+        {
+            throw new KafkaException(new Error(failure.Code,
+                $"Kafka source {_config.GroupId}: the final commit on close failed ({failure.Reason}); {failure.Offsets} not committed: " +
+                "what was acknowledged since the last commit is delivered again after a restart"));
+        }
     }
+
+    private sealed record CommitFailure(ErrorCode Code, string Offsets, string Reason);
 
     /// <summary>Stopping: a revoke callback waiting for acknowledgements that will not come any more lets go at once.</summary>
     private void WakeForClose()

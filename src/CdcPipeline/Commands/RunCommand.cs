@@ -16,6 +16,12 @@ namespace CdcPipeline.Commands;
 /// <summary><c>run --config FILE</c>: the pipeline worker.</summary>
 internal static class RunCommand
 {
+    /// <summary>
+    /// How long a stop waits, after the drain, for the pipeline to close: the PostgreSQL source waits up to 30 s for its
+    /// last read to end, a Kafka sink flushes for up to 10 s, the Kafka source's final commit and group leave take seconds.
+    /// </summary>
+    private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(60);
+
     public static Command Create()
     {
         var config = new Option<FileInfo>("--config", "-c") { Description = "the pipeline's YAML configuration", Required = true };
@@ -133,9 +139,15 @@ internal static class RunCommand
             return 1;
         }
 
+        bool closed;
         try
         {
             await host.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
+
+            // The host waits for the worker only ShutdownTimeout (the drain's budget); closing comes after the drain (the
+            // source's final commit or confirm, the sinks' flushes) and must finish before we exit, or it never happens.
+            closed = worker.ExecuteTask is not { } execute
+                || await Task.WhenAny(execute, Task.Delay(CloseTimeout, CancellationToken.None)).ConfigureAwait(false) == execute;
         }
         finally
         {
@@ -143,6 +155,19 @@ internal static class RunCommand
             await ((IAsyncDisposable)host).DisposeAsync().ConfigureAwait(false);
         }
         var failure = worker.Failure;
+        if (!closed)
+        {
+            if (failure is not null)
+            {
+                await Console.Error.WriteLineAsync($"error: {failure.Message}").ConfigureAwait(false);
+            }
+
+            await Console.Error.WriteLineAsync(
+                $"error: closing the pipeline did not finish within {CloseTimeout.TotalSeconds:F0} s after the drain (the source's final commit, " +
+                "a sink's flush); what was acknowledged since the last commit is delivered again after a restart").ConfigureAwait(false);
+            return 1;
+        }
+
         if (failure is not null)
         {
             await Console.Error.WriteLineAsync($"error: {failure.Message}").ConfigureAwait(false);

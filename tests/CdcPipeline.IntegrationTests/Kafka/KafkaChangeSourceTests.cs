@@ -207,6 +207,43 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
     }
 
     [Fact]
+    public async Task A_final_commit_that_fails_on_close_is_an_error_not_a_log_line()
+    {
+        // A cluster of its own, to take down: the final commit on close then cannot reach the group coordinator.
+        var config = new ProducerConfig { BootstrapServers = "localhost:1" };
+        config.Set("test.mock.num.brokers", "1");
+        var clusterOwner = new ProducerBuilder<byte[]?, byte[]?>(config).SetLogHandler((_, _) => { }).Build();
+        var topic = kafka.Unique("final-commit");
+        try
+        {
+            using (var admin = new DependentAdminClientBuilder(clusterOwner.Handle).Build())
+            {
+                var broker = admin.GetMetadata(TimeSpan.FromSeconds(10)).Brokers.Single();
+                config.BootstrapServers = $"{broker.Host}:{broker.Port}";
+            }
+
+            for (var i = 0; i < 3; i++)
+            {
+                await clusterOwner.ProduceAsync(new TopicPartition(topic, 0), new Message<byte[]?, byte[]?> { Key = "k"u8.ToArray(), Value = Encoding.UTF8.GetBytes(i.ToString(CultureInfo.InvariantCulture)) }, TestContext.Current.CancellationToken);
+            }
+
+            var consumer = Consumer(kafka.Unique("g"));
+            consumer.BootstrapServers = config.BootstrapServers;
+            var source = new KafkaChangeSource(consumer, [topic], new TestRecordDecoder(), new RecordingDeadLetterQueue());
+            Assert.Equal(3, (await ReadAsync(source, 3, ack: true)).Count);
+
+            clusterOwner.Dispose();
+            var error = await Assert.ThrowsAnyAsync<Exception>(async () => await source.DisposeAsync());
+            Assert.Contains("final commit", error.Message, StringComparison.Ordinal);
+            Assert.Contains($"{topic}/0@3", error.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            clusterOwner.Dispose();
+        }
+    }
+
+    [Fact]
     public async Task After_a_crash_before_commit_everything_unacknowledged_is_redelivered_without_loss()
     {
         var topic = await NumberedTopicAsync("crash", 20);

@@ -76,6 +76,82 @@ public sealed class KafkaRunProcessTests(KafkaFixture kafka)
         }
     }
 
+    [Fact]
+    public async Task A_SIGTERM_whose_final_commit_fails_after_the_hosts_wait_exits_nonzero_with_the_reason()
+    {
+        // A cluster of its own, to take down before the stop: the source's close then needs longer (about twice the
+        // session timeout) than the host's shutdown wait (runner.drainTimeout + 5 s) to find out that its final commit
+        // cannot reach the coordinator; `run` waited no longer and exited 0, the commit never made nor reported.
+        var config = new ProducerConfig { BootstrapServers = "localhost:1" };
+        config.Set("test.mock.num.brokers", "1");
+        var clusterOwner = new ProducerBuilder<byte[]?, byte[]?>(config).SetLogHandler((_, _) => { }).Build();
+        var dir = Directory.CreateTempSubdirectory("cdc-finalcommit-").FullName;
+        try
+        {
+            using (var admin = new DependentAdminClientBuilder(clusterOwner.Handle).Build())
+            {
+                var broker = admin.GetMetadata(TimeSpan.FromSeconds(10)).Brokers.Single();
+                config.BootstrapServers = $"{broker.Host}:{broker.Port}";
+            }
+
+            var topic = kafka.Unique("final-commit");
+            for (var id = 1; id <= 3; id++)
+            {
+                await clusterOwner.ProduceAsync(
+                    new TopicPartition(topic, 0),
+                    new Message<byte[]?, byte[]?>
+                    {
+                        Key = Encoding.UTF8.GetBytes($$"""{"id":{{id}}}"""),
+                        Value = Encoding.UTF8.GetBytes($$"""{"before":null,"after":{"id":{{id}}},"source":{"schema":"public","table":"kv","lsn":{{id}},"txId":{{id}},"snapshot":"false"},"op":"c","ts_ms":1}"""),
+                    },
+                    TestContext.Current.CancellationToken);
+            }
+
+            var events = Path.Combine(dir, "events.jsonl");
+            var yaml = Path.Combine(dir, "pipeline.yaml");
+            await File.WriteAllTextAsync(yaml, $$"""
+                name: final-commit
+                source:
+                  kafka:
+                    bootstrapServers: "{{config.BootstrapServers}}"
+                    groupId: {{kafka.Unique("g")}}
+                    topics: [{{topic}}]
+                    autoOffsetReset: earliest
+                    format: json
+                    consumer:
+                      # Bounds how long the client waits for the coordinator that is gone (the default is 45 s).
+                      session.timeout.ms: 6000
+                sinks:
+                  - name: audit
+                    file: { path: "{{events}}" }
+                runner: { drainTimeout: "00:00:01" }
+                """, TestContext.Current.CancellationToken);
+
+            using var pipeline = PipelineProcess.Start("run", "--config", yaml);
+            var deadline = DateTime.UtcNow + ArrivalTimeout;
+            while (!File.Exists(events) || File.ReadAllLines(events).Length < 3)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"the events did not arrive; pipeline log:\n{pipeline.Log}");
+                Assert.False(pipeline.HasExited, $"the pipeline exited; log:\n{pipeline.Log}");
+                await Task.Delay(200, TestContext.Current.CancellationToken);
+            }
+
+            clusterOwner.Dispose();
+            var code = await pipeline.TerminateAsync(TimeSpan.FromSeconds(90));
+
+            Assert.True(code == 1, $"exit code {code}; pipeline log:\n{pipeline.Log}");
+            var lines = pipeline.Log.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            Assert.True(
+                lines[^1].StartsWith("error: Kafka source", StringComparison.Ordinal) && lines[^1].Contains("the final commit on close failed", StringComparison.Ordinal),
+                $"the last line does not say the final commit failed; pipeline log:\n{pipeline.Log}");
+        }
+        finally
+        {
+            clusterOwner.Dispose();
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     private static async Task StopAsync(PipelineProcess pipeline)
     {
         var code = await pipeline.TerminateAsync(TimeSpan.FromSeconds(60));

@@ -428,6 +428,30 @@ public class PipelineRunnerTests
     }
 
     [Fact]
+    public async Task A_stop_with_nothing_left_to_deliver_is_not_cut_short_even_with_a_zero_drainTimeout()
+    {
+        // drainTimeout 00:00:00 (valid: "stop at once") cancels the idle delivery loop before the reader has ended the
+        // buffer; with nothing read but unacknowledged, that is still a clean stop, not an exit 1.
+        // The source takes a moment to end its read after the stop (the Kafka source joins its poll thread).
+        var source = new InMemoryChangeSource();
+        source.Add(InMemoryChangeSource.Change(1, "K", "S"));
+        var readEnds = new TaskCompletionSource();
+        var sink = new RecordingSink("file");
+        using var stop = new CancellationTokenSource();
+        var runner = new PipelineRunner(new SlowToStopSource(source, readEnds.Task), new StatusTranslator(), [new(sink, SinkPolicy.Default)], new RecordingDeadLetterQueue(),
+            new PipelineRunnerOptions { BufferCapacity = 16, MaxBatchSize = 7, DrainTimeout = TimeSpan.Zero });
+        var run = runner.RunAsync(stop.Token);
+        await WaitUntil(() => !source.Acknowledged.IsEmpty);
+
+        await stop.CancelAsync();
+        await Task.Delay(500, TestContext.Current.CancellationToken);
+        readEnds.SetResult();
+        await run.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+
+        Assert.False(runner.DrainCutShort);
+    }
+
+    [Fact]
     public async Task A_stop_that_delivers_everything_buffered_is_not_cut_short()
     {
         var source = new InMemoryChangeSource();
@@ -576,5 +600,34 @@ public class PipelineRunnerTests
             Records.Add((sinkName, domainEvent, error));
             return default;
         }
+    }
+
+    private sealed class SlowToStopSource(InMemoryChangeSource inner, Task readEnds) : IChangeSource
+    {
+        public async IAsyncEnumerable<ChangeEvent> ReadAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+        {
+            await using var changes = inner.ReadAsync(cancellationToken).GetAsyncEnumerator(cancellationToken);
+            while (true)
+            {
+                try
+                {
+                    if (!await changes.MoveNextAsync())
+                    {
+                        yield break;
+                    }
+                }
+                catch (OperationCanceledException)
+                {
+                    await readEnds;
+                    throw;
+                }
+
+                yield return changes.Current;
+            }
+        }
+
+        public ValueTask AcknowledgeAsync(SourcePosition position, CancellationToken cancellationToken) => inner.AcknowledgeAsync(position, cancellationToken);
+
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
     }
 }
