@@ -830,7 +830,11 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
             // E.g. REBALANCE_IN_PROGRESS: the group moved on; the new owner starts from the last
             // committed offset and re-reads what we acknowledged since (at-least-once, never a gap).
             Log.CommitFailed(_logger, _config.GroupId, e.Error.Reason);
-            _commitFailure = new CommitFailure(e.Error.Code, Describe(offsets), e.Error.Reason);
+            // A commit the group refused because it rebalances is the protocol at work (the new owner re-reads, by
+            // design); one that could not be made at all (no coordinator, broker down) is what a stop must report.
+            _commitFailure = e.Error.Code is ErrorCode.RebalanceInProgress or ErrorCode.IllegalGeneration or ErrorCode.UnknownMemberId
+                ? null
+                : new CommitFailure(e.Error.Code, Describe(offsets), e.Error.Reason);
             return "nothing (commit failed: " + e.Error.Reason + ")";
         }
 
