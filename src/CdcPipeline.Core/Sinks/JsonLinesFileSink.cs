@@ -70,38 +70,13 @@ public sealed class JsonLinesFileSink : ISink
             stream = _stream = await OpenAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        var before = stream.Length;
         try
         {
-            await stream.WriteAsync(_buffer.WrittenMemory, cancellationToken).ConfigureAwait(false);
-            await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
-            if (_fsync)
-            {
-                stream.Flush(flushToDisk: true);
-            }
+            await FileAppend.WriteAsync(stream, _buffer.WrittenMemory, _fsync, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
-            // A write that failed partway (disk full, EIO) can leave part of the batch — a torn line — at
-            // the end, and the batch will be retried: cut the file back to where the batch began and reopen
-            // on the next attempt. If even that fails, reopening ends the torn line with a newline.
-            _stream = null;
-            try
-            {
-                stream.SetLength(before);
-            }
-            catch (IOException)
-            {
-            }
-
-            try
-            {
-                await stream.DisposeAsync().ConfigureAwait(false);
-            }
-            catch (IOException)
-            {
-            }
-
+            _stream = null; // closed by the failed append, cut back to where it began: reopened on the next attempt
             throw;
         }
 

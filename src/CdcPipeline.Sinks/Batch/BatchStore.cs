@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using CdcPipeline.Core.Json;
+using CdcPipeline.Core.Sinks;
 using CdcPipeline.Core.Translation;
 
 namespace CdcPipeline.Sinks.Batch;
@@ -117,36 +118,14 @@ public sealed class BatchStore : IAsyncDisposable
                 _spoolStart = start;
             }
 
-            var spool = _spool;
-            var before = spool.Length;
             try
             {
-                await spool.WriteAsync(_buffer.WrittenMemory, cancellationToken).ConfigureAwait(false);
-                await spool.FlushAsync(cancellationToken).ConfigureAwait(false);
-                spool.Flush(flushToDisk: true);
+                await FileAppend.WriteAsync(_spool, _buffer.WrittenMemory, flushToDisk: true, cancellationToken).ConfigureAwait(false);
             }
             catch
             {
-                // A failed append (disk full, EIO) is retried by the pipeline: cut off what part of it
-                // reached the spool and reopen on the next append, so the retry neither duplicates its
-                // events nor glues onto a torn line. If even that fails, reopening cuts the torn tail.
+                // A failed append is retried by the pipeline; the spool, closed and cut back, is reopened by the next append.
                 _spool = null;
-                try
-                {
-                    spool.SetLength(before);
-                }
-                catch (IOException)
-                {
-                }
-
-                try
-                {
-                    await spool.DisposeAsync().ConfigureAwait(false);
-                }
-                catch (IOException)
-                {
-                }
-
                 throw;
             }
         }
