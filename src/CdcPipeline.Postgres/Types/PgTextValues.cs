@@ -213,7 +213,8 @@ internal static class PgTextValues
             throw new FormatException($"interval '{text}' is not ISO-8601: set IntervalStyle = 'iso_8601' on the session");
         }
 
-        int years = 0, months = 0, days = 0, hours = 0, minutes = 0;
+        // PostgreSQL keeps an interval's time as int64 microseconds: its hours reach 2562047788, beyond Int32.
+        long years = 0, months = 0, days = 0, hours = 0, minutes = 0;
         double seconds = 0;
         var inTime = false;
         var i = 1;
@@ -252,7 +253,7 @@ internal static class PgTextValues
         return (long)(numberOfSeconds * 1e6);
     }
 
-    private static int ParseInt(ReadOnlySpan<char> s) => int.Parse(s, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
+    private static long ParseInt(ReadOnlySpan<char> s) => long.Parse(s, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
 
     // PGInterval keeps whole seconds and microseconds apart and returns their sum as a double.
     private static double PgIntervalSeconds(ReadOnlySpan<char> s)

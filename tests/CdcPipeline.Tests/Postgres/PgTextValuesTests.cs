@@ -57,6 +57,14 @@ public sealed class PgTextValuesTests
     public void Dates_and_timestamps_beyond_DateTime_render_as_ISO_expanded_years(uint oid, string text, string expected) =>
         Assert.Equal("{\"v\":\"" + expected + "\"}", Json(Convert(oid, text)));
 
+    [Theory]
+    // PostgreSQL's interval keeps its time part as int64 microseconds: up to 2562047788 hours, beyond Int32.
+    [InlineData("PT2562047788H", 9_223_372_036_800_000_000L)]
+    [InlineData("PT-2562047788H", -9_223_372_036_800_000_000L)]
+    [InlineData("P1DT2147483648H", 7_730_941_219_200_000_000L)]
+    public void Interval_hours_beyond_Int32_are_microseconds(string iso, long micros) =>
+        Assert.Equal(micros, PgTextValues.ParseIntervalMicros(iso));
+
     [Fact]
     public void Date_and_timestamp_use_days_and_micros_since_epoch()
     {
