@@ -105,6 +105,33 @@ public sealed class PgOutputTypesTests(PostgresFixture fixture) : PgOutputTestBa
     }
 
     [Fact]
+    public async Task A_streamed_timestamp_beyond_int64_microseconds_fails_naming_table_column_and_value()
+    {
+        await Db.ExecuteAsync("CREATE TABLE far (id int PRIMARY KEY, due timestamp)");
+        var reader = await OpenStreamingAsync(Options());
+        await Db.ExecuteAsync("INSERT INTO far VALUES (1, '294276-12-31 23:59:59')");
+
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => reader.TakeAsync(1, e => e.Kind == ChangeKind.Change));
+
+        Assert.Contains("public.far", e.Message, StringComparison.Ordinal);
+        Assert.Contains("'due'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("294276-12-31 23:59:59", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_snapshotted_timestamp_beyond_int64_microseconds_fails_naming_table_column_and_value()
+    {
+        await Db.ExecuteAsync("CREATE TABLE far (id int PRIMARY KEY, due timestamptz); INSERT INTO far VALUES (1, '294276-12-31 23:59:59+00')");
+        var reader = Open(Options(snapshot: SnapshotMode.InitialOnly));
+
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => reader.TakeAsync(1));
+
+        Assert.Contains("public.far", e.Message, StringComparison.Ordinal);
+        Assert.Contains("'due'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("294276-12-31 23:59:59", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Money_reads_as_its_amount_when_the_database_formats_money_for_another_locale()
     {
         // A German legacy database prints money as '1.234,56 €' (lc_monetary); the amount must still be 1234.56.

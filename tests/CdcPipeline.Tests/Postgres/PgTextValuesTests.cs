@@ -65,6 +65,27 @@ public sealed class PgTextValuesTests
     public void Interval_hours_beyond_Int32_are_microseconds(string iso, long micros) =>
         Assert.Equal(micros, PgTextValues.ParseIntervalMicros(iso));
 
+    [Theory]
+    // Microseconds since 1970 in an int64 (Debezium's MicroTimestamp) end at 294247-01-10T04:00:54.775807; PostgreSQL
+    // goes on to 294276 AD. Beyond the int64, the value must not wrap into a wrong date.
+    [InlineData(1114u, "294276-12-31 23:59:59")]
+    [InlineData(1114u, "294247-01-10 04:00:54.775807")]
+    [InlineData(1184u, "294276-12-31 23:59:59+00")]
+    [InlineData(1184u, "294247-01-10 04:00:54.775806-01")]
+    public void Timestamps_beyond_int64_microseconds_fail_naming_the_value(uint oid, string text)
+    {
+        var e = Assert.ThrowsAny<Exception>(() => Convert(oid, text));
+        Assert.True(e is OverflowException or FormatException, e.GetType().Name);
+        Assert.Contains(text, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_last_timestamp_int64_microseconds_hold_is_exact()
+    {
+        Assert.Equal(new LocalTimestamp(long.MaxValue - 1), Convert(1114, "294247-01-10 04:00:54.775806"));
+        Assert.Equal("{\"v\":\"+294247-01-10T04:00:54.775806\"}", Json(Convert(1114, "294247-01-10 04:00:54.775806")));
+    }
+
     [Fact]
     public void Date_and_timestamp_use_days_and_micros_since_epoch()
     {
