@@ -475,16 +475,12 @@ public sealed class ConnectValues
             : throw new DebeziumDecodeException($"{value} has more digits after the point than the schema's scale {scale}");
     }
 
-    private static Changes.Date CheckedDate(long days)
-    {
-        var dayNumber = EpochDayNumber + days;
-        if (dayNumber < DateOnly.MinValue.DayNumber || dayNumber > DateOnly.MaxValue.DayNumber)
-        {
-            throw new DebeziumDecodeException($"date {days} days from 1970-01-01 is outside 0001-01-01..9999-12-31");
-        }
-
-        return new Changes.Date((int)days);
-    }
+    // A PostgreSQL date reaches 4713 BC and 5874897 AD; Date renders years beyond 0001..9999 as ISO expanded years,
+    // as the embedded capture does. Only the int32 extremes are taken: they stand for ±infinity.
+    private static Changes.Date CheckedDate(long days) =>
+        days is > int.MinValue and < int.MaxValue
+            ? new Changes.Date((int)days)
+            : throw new DebeziumDecodeException($"date {days} days from 1970-01-01 is beyond what an int32 of days holds");
 
     private static LocalTime CheckedTime(long micros) =>
         micros is >= 0 and <= 24 * 3600 * 1_000_000L
@@ -503,9 +499,11 @@ public sealed class ConnectValues
             micros = long.MaxValue;
         }
 
-        return micros >= MinMicros && micros <= MaxMicros
+        // Any instant int64 microseconds hold renders (years beyond 0001..9999 as ISO expanded years); the extremes
+        // stand for ±infinity.
+        return micros is not (long.MaxValue or long.MinValue)
             ? micros
-            : throw new DebeziumDecodeException($"timestamp {value} is outside 0001-01-01..9999-12-31");
+            : throw new DebeziumDecodeException($"timestamp {value} is beyond what int64 microseconds since 1970 hold");
     }
 
     /// <summary>ISO date <c>yyyy-MM-dd</c> at <paramref name="start"/>, as days since the epoch.</summary>
