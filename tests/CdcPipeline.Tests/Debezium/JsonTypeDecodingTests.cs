@@ -113,6 +113,11 @@ public class JsonTypeDecodingTests
     [InlineData("\"2024-01-02T03:04:05Z\"", "\"2024-01-02T03:04:05.000000Z\"")]
     [InlineData("\"2024-01-02T05:04:05.5+02:00\"", "\"2024-01-02T03:04:05.500000Z\"")]
     [InlineData("\"1969-12-31T23:59:59.999999Z\"", "\"1969-12-31T23:59:59.999999Z\"")]
+    // java.time's expanded years, as Debezium prints a timestamptz past 9999 or BC
+    [InlineData("\"+10000-01-01T00:00:00.5Z\"", "\"+10000-01-01T00:00:00.500000Z\"")]
+    [InlineData("\"0000-12-31T23:30:00Z\"", "\"0000-12-31T23:30:00.000000Z\"")]
+    [InlineData("\"-4712-01-01T00:00:00Z\"", "\"-4712-01-01T00:00:00.000000Z\"")]
+    [InlineData("\"+294247-01-10T04:00:54.775806Z\"", "\"+294247-01-10T04:00:54.775806Z\"")]
     [InlineData("\"infinity\"", "\"infinity\"")]
     [InlineData("\"-infinity\"", "\"-infinity\"")]
     public void ZonedTimestamp_is_the_utc_instant(string payload, string expected) =>
