@@ -29,6 +29,10 @@ public sealed class PgTextValuesTests
     [InlineData(1184u, "infinity", "infinity")]
     [InlineData(1266u, "01:02:03+02", "23:02:03.000000Z")]
     [InlineData(1266u, "23:00:00-02", "01:00:00.000000Z")]
+    // timetz reaches 24:00:00; Debezium parses it as midnight (java.time SMART resolving) and shifts it to UTC
+    [InlineData(1266u, "24:00:00+02", "22:00:00.000000Z")]
+    [InlineData(1266u, "24:00:00+00", "00:00:00.000000Z")]
+    [InlineData(1266u, "24:00:00-02", "02:00:00.000000Z")]
     [InlineData(1083u, "24:00:00", "24:00:00.000000")]
     [InlineData(1082u, "1970-01-01", "1970-01-01")]
     [InlineData(1700u, "-0.0100", "-0.0100")]
