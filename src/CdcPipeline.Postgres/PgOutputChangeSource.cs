@@ -821,7 +821,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
                     break;
                 case TupleDataKind.TextValue:
                     var text = await value.Get<string>(cancellationToken);
-                    values[i] = relation.Converters[i](text);
+                    values[i] = ColumnValueException.Convert(relation.Converters[i], text, relation.QualifiedName, relation.Shape.Columns[i]);
                     break;
                 default:
                     values[i] = await value.Get<byte[]>(cancellationToken);
@@ -895,7 +895,9 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         var values = after.Values.ToArray();
         for (var m = 0; m < missing.Length; m++)
         {
-            values[missing[m]] = reader.IsDBNull(m) ? null : relation.Converters[missing[m]](reader.GetString(m));
+            values[missing[m]] = reader.IsDBNull(m)
+                ? null
+                : ColumnValueException.Convert(relation.Converters[missing[m]], reader.GetString(m), relation.QualifiedName, relation.Shape.Columns[missing[m]]);
         }
 
         return new Row(relation.Shape, values);

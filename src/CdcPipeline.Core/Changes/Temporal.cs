@@ -85,6 +85,18 @@ internal static class Micros
         return FormatDate(days) + "T" + time + (utc ? "Z" : "");
     }
 
+    /// <summary>Days since 1970-01-01 of a proleptic Gregorian date in astronomical years (1 BC is year 0).</summary>
+    public static long DaysFromCivil(long year, int month, int day)
+    {
+        // Howard Hinnant's days_from_civil
+        year -= month <= 2 ? 1 : 0;
+        var era = (year >= 0 ? year : year - 399) / 400;
+        var yoe = year - (era * 400);
+        var doy = ((153 * (month + (month > 2 ? -3 : 9))) + 2) / 5 + day - 1;
+        var doe = (yoe * 365) + (yoe / 4) - (yoe / 100) + doy;
+        return (era * 146097) + doe - 719468;
+    }
+
     /// <summary><c>yyyy-MM-dd</c> of any proleptic Gregorian day, with expanded years beyond 0000-9999 (<c>+10000-01-01</c>, <c>-0001-12-31</c>).</summary>
     public static string FormatDate(long daysSinceEpoch)
     {

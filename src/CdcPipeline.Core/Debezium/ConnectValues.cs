@@ -26,10 +26,6 @@ public sealed class ConnectValues
     private const int PgPositiveInfinityDays = -2147472693;
     private const int PgNegativeInfinityDays = -2147472692;
 
-    private static readonly int EpochDayNumber = DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber;
-    private static readonly long MinMicros = (DateTime.MinValue.Ticks - DateTime.UnixEpoch.Ticks) / 10;
-    private static readonly long MaxMicros = (DateTime.MaxValue.Ticks - DateTime.UnixEpoch.Ticks) / 10;
-
     private readonly UnavailablePlaceholder _placeholder;
 
     public ConnectValues(DebeziumDecoderOptions? options = null)
@@ -475,16 +471,12 @@ public sealed class ConnectValues
             : throw new DebeziumDecodeException($"{value} has more digits after the point than the schema's scale {scale}");
     }
 
-    private static Changes.Date CheckedDate(long days)
-    {
-        var dayNumber = EpochDayNumber + days;
-        if (dayNumber < DateOnly.MinValue.DayNumber || dayNumber > DateOnly.MaxValue.DayNumber)
-        {
-            throw new DebeziumDecodeException($"date {days} days from 1970-01-01 is outside 0001-01-01..9999-12-31");
-        }
-
-        return new Changes.Date((int)days);
-    }
+    // A PostgreSQL date reaches 4713 BC and 5874897 AD; Date renders years beyond 0001..9999 as ISO expanded years,
+    // as the embedded capture does. Only the int32 extremes are taken: they stand for ±infinity.
+    private static Changes.Date CheckedDate(long days) =>
+        days is > int.MinValue and < int.MaxValue
+            ? new Changes.Date((int)days)
+            : throw new DebeziumDecodeException($"date {days} days from 1970-01-01 is beyond what an int32 of days holds");
 
     private static LocalTime CheckedTime(long micros) =>
         micros is >= 0 and <= 24 * 3600 * 1_000_000L
@@ -503,24 +495,50 @@ public sealed class ConnectValues
             micros = long.MaxValue;
         }
 
-        return micros >= MinMicros && micros <= MaxMicros
+        // Any instant int64 microseconds hold renders (years beyond 0001..9999 as ISO expanded years); the extremes
+        // stand for ±infinity.
+        return micros is not (long.MaxValue or long.MinValue)
             ? micros
-            : throw new DebeziumDecodeException($"timestamp {value} is outside 0001-01-01..9999-12-31");
+            : throw new DebeziumDecodeException($"timestamp {value} is beyond what int64 microseconds since 1970 hold");
     }
 
-    /// <summary>ISO date <c>yyyy-MM-dd</c> at <paramref name="start"/>, as days since the epoch.</summary>
+    /// <summary>
+    /// ISO date <c>yyyy-MM-dd</c> at <paramref name="start"/>, as days since the epoch. Years beyond 0000..9999 come as
+    /// java.time prints them for Debezium (<c>+10000-01-01</c>, <c>-4712-01-01</c>; 0000 is 1 BC).
+    /// </summary>
     private static int ParseDate(string s, int start, out int end)
     {
-        if (s.Length < start + 10 || s[start + 4] != '-' || s[start + 7] != '-'
-            || !TryDigits(s, start, 4, out var y) || !TryDigits(s, start + 5, 2, out var m) || !TryDigits(s, start + 8, 2, out var d)
-            || m is < 1 or > 12 || d < 1 || d > DateTime.DaysInMonth(Math.Max(y, 1), m) || y < 1)
+        var pos = start;
+        var sign = pos < s.Length && s[pos] is '+' or '-' ? s[pos++] : ' ';
+        var digitsStart = pos;
+        long y = 0;
+        while (pos < s.Length && char.IsAsciiDigit(s[pos]) && pos - digitsStart < 10)
+        {
+            y = (y * 10) + (s[pos++] - '0');
+        }
+
+        var yearDigits = pos - digitsStart;
+        y = sign == '-' ? -y : y;
+        if (yearDigits < 4 || (yearDigits > 4 && sign == ' ') || s.Length < pos + 6 || s[pos] != '-' || s[pos + 3] != '-'
+            || !TryDigits(s, pos + 1, 2, out var m) || !TryDigits(s, pos + 4, 2, out var d)
+            || m is < 1 or > 12 || d < 1 || d > DaysInMonth(y, m))
         {
             throw new DebeziumDecodeException($"\"{Truncate(s)}\" is not an ISO date (yyyy-MM-dd)");
         }
 
-        end = start + 10;
-        return new DateOnly(y, m, d).DayNumber - EpochDayNumber;
+        end = pos + 6;
+        var days = Micros.DaysFromCivil(y, m, d);
+        return days is > int.MinValue and < int.MaxValue
+            ? (int)days
+            : throw new DebeziumDecodeException($"\"{Truncate(s)}\" is beyond what an int32 of days holds");
     }
+
+    private static int DaysInMonth(long year, int month) => month switch
+    {
+        2 => (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28,
+        4 or 6 or 9 or 11 => 30,
+        _ => 31,
+    };
 
     /// <summary>ISO time <c>HH:mm[:ss[.f…]]</c> with an optional (or required) offset, as UTC microseconds of the day.</summary>
     private static long ParseTime(string s, bool requireOffset)
@@ -548,10 +566,10 @@ public sealed class ConnectValues
 
         var clock = ParseClock(s, pos + 1, out var end);
         var offset = ParseOffset(s, end, requireOffset);
-        var micros = (days * Micros.PerDay) + clock - offset;
-        return micros >= MinMicros && micros <= MaxMicros
-            ? micros
-            : throw new DebeziumDecodeException($"\"{Truncate(s)}\" is outside 0001-01-01..9999-12-31");
+        var micros = ((Int128)days * Micros.PerDay) + clock - offset;
+        return micros > long.MinValue && micros < long.MaxValue
+            ? (long)micros
+            : throw new DebeziumDecodeException($"\"{Truncate(s)}\" is beyond what int64 microseconds since 1970 hold");
     }
 
     private static long ParseClock(string s, int start, out int end)

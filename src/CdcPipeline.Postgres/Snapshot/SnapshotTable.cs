@@ -1,6 +1,7 @@
 using System.Text;
 using CdcPipeline.Core.Changes;
 using CdcPipeline.Postgres.Setup;
+using CdcPipeline.Postgres.Capture;
 using CdcPipeline.Postgres.Types;
 using Npgsql;
 
@@ -176,7 +177,7 @@ internal sealed class SnapshotTable
                 if (!reader.IsDBNull(i))
                 {
                     texts[i] = reader.GetString(i);
-                    values[i] = Converters[i](texts[i]!);
+                    values[i] = ColumnValueException.Convert(Converters[i], texts[i]!, QualifiedName, Columns[i]);
                 }
             }
 

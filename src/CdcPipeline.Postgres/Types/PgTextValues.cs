@@ -33,7 +33,7 @@ internal static class PgTextValues
         1082 => ParseDate,
         1083 => static t => new LocalTime(ParseTimeOfDay(t, out _)),
         1266 => ParseTimeTz,
-        1114 => static t => ParseTimestamp(t, out var micros, out _) ? new LocalTimestamp(micros) : InfiniteLocal(t),
+        1114 => static t => ParseTimestamp(t, out var micros) ? new LocalTimestamp(micros) : InfiniteLocal(t),
         1184 => ParseTimestampTz,
         1186 => static t => ParseIntervalMicros(t),
         1560 or 1562 => static t => new BitString(t),
@@ -97,8 +97,8 @@ internal static class PgTextValues
             return UtcTimestamp.NegativeInfinity;
         }
 
-        ParseTimestamp(text, out var micros, out var offsetSeconds);
-        return new UtcTimestamp(micros - (offsetSeconds * MicrosPerSecond));
+        ParseTimestamp(text, out var micros);
+        return new UtcTimestamp(micros);
     }
 
     private static object ParseTimeTz(string text)
@@ -114,11 +114,13 @@ internal static class PgTextValues
         return new UtcTime(micros);
     }
 
-    /// <summary>ISO <c>YYYY-MM-DD HH:MM:SS[.ffffff][+HH[:MM[:SS]]][ BC]</c>; false for ±infinity.</summary>
-    private static bool ParseTimestamp(string text, out long micros, out long offsetSeconds)
+    /// <summary>
+    /// ISO <c>YYYY-MM-DD HH:MM:SS[.ffffff][+HH[:MM[:SS]]][ BC]</c> → microseconds since the epoch (at UTC when an offset is
+    /// given); false for ±infinity.
+    /// </summary>
+    private static bool ParseTimestamp(string text, out long micros)
     {
         micros = 0;
-        offsetSeconds = 0;
         if (text is "infinity" or "-infinity")
         {
             return false;
@@ -129,8 +131,17 @@ internal static class PgTextValues
         var space = body.IndexOf(' ', StringComparison.Ordinal);
         var datePart = body[..space] + (bc ? " BC" : "");
         var days = ParseDays(datePart);
-        var time = ParseTimeOfDay(body[(space + 1)..], out offsetSeconds);
-        micros = (days * MicrosPerDay) + time;
+        var time = ParseTimeOfDay(body[(space + 1)..], out var offsetSeconds);
+        var utc = ((Int128)days * MicrosPerDay) + time - (offsetSeconds * MicrosPerSecond);
+
+        // PostgreSQL reaches 294276 AD, microseconds since 1970 in an int64 (Debezium's MicroTimestamp) end in 294247 AD,
+        // and the extremes stand for ±infinity. Wrapping around would pass a wrong date on as a right one.
+        if (utc >= long.MaxValue || utc <= long.MinValue)
+        {
+            throw new OverflowException($"timestamp '{text}' is beyond 294247-01-10 04:00:54.775806 UTC, the last instant microseconds since 1970 hold in an int64 (Debezium's MicroTimestamp)");
+        }
+
+        micros = (long)utc;
         return true;
     }
 
@@ -213,7 +224,8 @@ internal static class PgTextValues
             throw new FormatException($"interval '{text}' is not ISO-8601: set IntervalStyle = 'iso_8601' on the session");
         }
 
-        int years = 0, months = 0, days = 0, hours = 0, minutes = 0;
+        // PostgreSQL keeps an interval's time as int64 microseconds: its hours reach 2562047788, beyond Int32.
+        long years = 0, months = 0, days = 0, hours = 0, minutes = 0;
         double seconds = 0;
         var inTime = false;
         var i = 1;
@@ -252,7 +264,7 @@ internal static class PgTextValues
         return (long)(numberOfSeconds * 1e6);
     }
 
-    private static int ParseInt(ReadOnlySpan<char> s) => int.Parse(s, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
+    private static long ParseInt(ReadOnlySpan<char> s) => long.Parse(s, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
 
     // PGInterval keeps whole seconds and microseconds apart and returns their sum as a double.
     private static double PgIntervalSeconds(ReadOnlySpan<char> s)

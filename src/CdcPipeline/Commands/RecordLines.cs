@@ -91,27 +91,38 @@ internal static class RecordLines
 
     public static Argument<FileInfo?> FileArgument() => new("FILE")
     {
-        Description = "kcat -J JSON lines or bare Debezium value JSON lines; stdin when omitted",
+        Description = "kcat -J JSON lines or bare Debezium value JSON lines; stdin when omitted or -",
         Arity = ArgumentArity.ZeroOrOne,
     };
 
     /// <summary>Runs <paramref name="run"/> on FILE or standard input and standard output; exit 2 when FILE cannot be read.</summary>
-    public static async Task<int> WithStreamsAsync(string command, FileInfo? path, Func<Stream, Stream, Task<int>> run)
+    public static Task<int> WithStreamsAsync(string command, FileInfo? path, Func<Stream, Stream, Task<int>> run) =>
+        WithStreamsAsync(command, path, Console.OpenStandardInput, Console.OpenStandardOutput, Console.Error, run);
+
+    internal static async Task<int> WithStreamsAsync(
+        string command, FileInfo? path, Func<Stream> openStdin, Func<Stream> openStdout, TextWriter errors, Func<Stream, Stream, Task<int>> run)
     {
         Stream input;
         try
         {
-            input = path is null ? Console.OpenStandardInput() : path.OpenRead();
+            // "-" is standard input, as for cat and jq; a file of that name is still readable as ./-
+            input = path is null || path.ToString() == "-" ? openStdin() : path.OpenRead();
+        }
+        catch (UnauthorizedAccessException) when (Directory.Exists(path!.FullName))
+        {
+            // .NET reports opening a directory as "Access to the path is denied", which sends users after permissions.
+            await errors.WriteLineAsync($"{command}: cannot read '{path}': it is a directory").ConfigureAwait(false);
+            return 2;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            await Console.Error.WriteLineAsync($"{command}: cannot read '{path}': {e.Message}").ConfigureAwait(false);
+            await errors.WriteLineAsync($"{command}: cannot read '{path}': {e.Message}").ConfigureAwait(false);
             return 2;
         }
 
         await using (input.ConfigureAwait(false))
         {
-            var stdout = Console.OpenStandardOutput();
+            var stdout = openStdout();
             await using (stdout.ConfigureAwait(false))
             {
                 return await run(input, stdout).ConfigureAwait(false);

@@ -93,6 +93,45 @@ public sealed class PgOutputTypesTests(PostgresFixture fixture) : PgOutputTestBa
     }
 
     [Fact]
+    public async Task An_interval_of_more_hours_than_Int32_holds_is_its_microseconds()
+    {
+        await Db.ExecuteAsync("CREATE TABLE spans (id int PRIMARY KEY, span interval)");
+        var reader = await OpenStreamingAsync(Options());
+        await Db.ExecuteAsync("INSERT INTO spans VALUES (1, '2562047788 hours'), (2, '-2147483649 hours')");
+
+        var inserts = await reader.TakeAsync(2, e => e.Kind == ChangeKind.Change);
+
+        Assert.Equal([9_223_372_036_800_000_000L, -7_730_941_136_400_000_000L], inserts.Where(e => e.Kind == ChangeKind.Change).Select(e => (long)e.After!["span"]!));
+    }
+
+    [Fact]
+    public async Task A_streamed_timestamp_beyond_int64_microseconds_fails_naming_table_column_and_value()
+    {
+        await Db.ExecuteAsync("CREATE TABLE far (id int PRIMARY KEY, due timestamp)");
+        var reader = await OpenStreamingAsync(Options());
+        await Db.ExecuteAsync("INSERT INTO far VALUES (1, '294276-12-31 23:59:59')");
+
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => reader.TakeAsync(1, e => e.Kind == ChangeKind.Change));
+
+        Assert.Contains("public.far", e.Message, StringComparison.Ordinal);
+        Assert.Contains("'due'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("294276-12-31 23:59:59", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_snapshotted_timestamp_beyond_int64_microseconds_fails_naming_table_column_and_value()
+    {
+        await Db.ExecuteAsync("CREATE TABLE far (id int PRIMARY KEY, due timestamptz); INSERT INTO far VALUES (1, '294276-12-31 23:59:59+00')");
+        var reader = Open(Options(snapshot: SnapshotMode.InitialOnly));
+
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => reader.TakeAsync(1));
+
+        Assert.Contains("public.far", e.Message, StringComparison.Ordinal);
+        Assert.Contains("'due'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("294276-12-31 23:59:59", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Money_reads_as_its_amount_when_the_database_formats_money_for_another_locale()
     {
         // A German legacy database prints money as '1.234,56 €' (lc_monetary); the amount must still be 1234.56.

@@ -140,6 +140,61 @@ public class DecodeCommandTests
         }
     }
 
+    [Theory]
+    [InlineData("decode", new[] { "-" })]
+    [InlineData("translate", new[] { "--rules", ".", "-" })]
+    public void A_dash_for_FILE_parses_as_a_file_argument(string name, string[] args)
+    {
+        var parse = CommandCatalog.All().Single(c => c.Name == name).Parse(args);
+
+        Assert.Empty(parse.Errors);
+        Assert.Equal("-", parse.GetValue<FileInfo?>("FILE")?.ToString());
+    }
+
+    [Fact]
+    public async Task A_dash_for_FILE_reads_standard_input()
+    {
+        // Unix convention (cat -, jq . -): kcat ... | cdcpipeline decode -
+        using var stdin = new MemoryStream(Encoding.UTF8.GetBytes("line\n"));
+        using var errors = new StringWriter();
+        Stream? read = null;
+
+        var exit = await RecordLines.WithStreamsAsync("decode", new FileInfo("-"), () => stdin, () => new MemoryStream(), errors, (input, _) =>
+        {
+            read = input;
+            return Task.FromResult(0);
+        });
+
+        Assert.Equal("", errors.ToString());
+        Assert.Equal(0, exit);
+        Assert.Same(stdin, read);
+    }
+
+    [Fact]
+    public async Task A_directory_for_FILE_is_reported_as_a_directory()
+    {
+        var dir = Directory.CreateTempSubdirectory("cdc-decode-");
+        try
+        {
+            using var errors = new StringWriter();
+            var ran = false;
+
+            var exit = await RecordLines.WithStreamsAsync("decode", new FileInfo(dir.FullName), () => Stream.Null, () => new MemoryStream(), errors, (_, _) =>
+            {
+                ran = true;
+                return Task.FromResult(0);
+            });
+
+            Assert.Equal(2, exit);
+            Assert.False(ran);
+            Assert.Equal($"decode: cannot read '{dir.FullName}': it is a directory", errors.ToString().TrimEnd());
+        }
+        finally
+        {
+            dir.Delete();
+        }
+    }
+
     [Fact]
     public void The_command_is_registered() =>
         Assert.Contains(CommandCatalog.All(), c => c.Name == "decode");

@@ -98,10 +98,26 @@ public class JsonTypeDecodingTests
         Assert.Equal(expected, DecodeColumn($$"""{"type":"int64","optional":false,"name":"{{name}}","version":1}""", payload));
 
     [Theory]
+    // A legacy database holds years past 9999 and BC; the embedded capture renders them as ISO expanded years, and the
+    // same rows recorded by Debezium must decode to the same values, not fail the line.
+    [InlineData("int32", "io.debezium.time.Date", "2932897", "\"+10000-01-01\"")]
+    [InlineData("int32", "io.debezium.time.Date", "-719528", "\"0000-01-01\"")]
+    [InlineData("int64", "io.debezium.time.MicroTimestamp", "253402300800000000", "\"+10000-01-01T00:00:00.000000\"")]
+    [InlineData("int64", "io.debezium.time.MicroTimestamp", "-62167219200000000", "\"0000-01-01T00:00:00.000000\"")]
+    [InlineData("int64", "io.debezium.time.Timestamp", "253402300800001", "\"+10000-01-01T00:00:00.001000\"")]
+    public void Dates_and_timestamps_beyond_year_9999_or_before_year_1_decode_as_expanded_years(string type, string name, string payload, string expected) =>
+        Assert.Equal(expected, DecodeColumn($$"""{"type":"{{type}}","optional":false,"name":"{{name}}","version":1}""", payload));
+
+    [Theory]
     [InlineData("\"2024-01-02T03:04:05.123456Z\"", "\"2024-01-02T03:04:05.123456Z\"")]
     [InlineData("\"2024-01-02T03:04:05Z\"", "\"2024-01-02T03:04:05.000000Z\"")]
     [InlineData("\"2024-01-02T05:04:05.5+02:00\"", "\"2024-01-02T03:04:05.500000Z\"")]
     [InlineData("\"1969-12-31T23:59:59.999999Z\"", "\"1969-12-31T23:59:59.999999Z\"")]
+    // java.time's expanded years, as Debezium prints a timestamptz past 9999 or BC
+    [InlineData("\"+10000-01-01T00:00:00.5Z\"", "\"+10000-01-01T00:00:00.500000Z\"")]
+    [InlineData("\"0000-12-31T23:30:00Z\"", "\"0000-12-31T23:30:00.000000Z\"")]
+    [InlineData("\"-4712-01-01T00:00:00Z\"", "\"-4712-01-01T00:00:00.000000Z\"")]
+    [InlineData("\"+294247-01-10T04:00:54.775806Z\"", "\"+294247-01-10T04:00:54.775806Z\"")]
     [InlineData("\"infinity\"", "\"infinity\"")]
     [InlineData("\"-infinity\"", "\"-infinity\"")]
     public void ZonedTimestamp_is_the_utc_instant(string payload, string expected) =>

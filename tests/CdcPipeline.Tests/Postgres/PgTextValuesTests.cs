@@ -29,6 +29,10 @@ public sealed class PgTextValuesTests
     [InlineData(1184u, "infinity", "infinity")]
     [InlineData(1266u, "01:02:03+02", "23:02:03.000000Z")]
     [InlineData(1266u, "23:00:00-02", "01:00:00.000000Z")]
+    // timetz reaches 24:00:00; Debezium parses it as midnight (java.time SMART resolving) and shifts it to UTC
+    [InlineData(1266u, "24:00:00+02", "22:00:00.000000Z")]
+    [InlineData(1266u, "24:00:00+00", "00:00:00.000000Z")]
+    [InlineData(1266u, "24:00:00-02", "02:00:00.000000Z")]
     [InlineData(1083u, "24:00:00", "24:00:00.000000")]
     [InlineData(1082u, "1970-01-01", "1970-01-01")]
     [InlineData(1700u, "-0.0100", "-0.0100")]
@@ -56,6 +60,35 @@ public sealed class PgTextValuesTests
     [InlineData(1184u, "10000-01-01 00:00:00.5+00", "+10000-01-01T00:00:00.500000Z")]
     public void Dates_and_timestamps_beyond_DateTime_render_as_ISO_expanded_years(uint oid, string text, string expected) =>
         Assert.Equal("{\"v\":\"" + expected + "\"}", Json(Convert(oid, text)));
+
+    [Theory]
+    // PostgreSQL's interval keeps its time part as int64 microseconds: up to 2562047788 hours, beyond Int32.
+    [InlineData("PT2562047788H", 9_223_372_036_800_000_000L)]
+    [InlineData("PT-2562047788H", -9_223_372_036_800_000_000L)]
+    [InlineData("P1DT2147483648H", 7_730_941_219_200_000_000L)]
+    public void Interval_hours_beyond_Int32_are_microseconds(string iso, long micros) =>
+        Assert.Equal(micros, PgTextValues.ParseIntervalMicros(iso));
+
+    [Theory]
+    // Microseconds since 1970 in an int64 (Debezium's MicroTimestamp) end at 294247-01-10T04:00:54.775807; PostgreSQL
+    // goes on to 294276 AD. Beyond the int64, the value must not wrap into a wrong date.
+    [InlineData(1114u, "294276-12-31 23:59:59")]
+    [InlineData(1114u, "294247-01-10 04:00:54.775807")]
+    [InlineData(1184u, "294276-12-31 23:59:59+00")]
+    [InlineData(1184u, "294247-01-10 04:00:54.775806-01")]
+    public void Timestamps_beyond_int64_microseconds_fail_naming_the_value(uint oid, string text)
+    {
+        var e = Assert.ThrowsAny<Exception>(() => Convert(oid, text));
+        Assert.True(e is OverflowException or FormatException, e.GetType().Name);
+        Assert.Contains(text, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_last_timestamp_int64_microseconds_hold_is_exact()
+    {
+        Assert.Equal(new LocalTimestamp(long.MaxValue - 1), Convert(1114, "294247-01-10 04:00:54.775806"));
+        Assert.Equal("{\"v\":\"+294247-01-10T04:00:54.775806\"}", Json(Convert(1114, "294247-01-10 04:00:54.775806")));
+    }
 
     [Fact]
     public void Date_and_timestamp_use_days_and_micros_since_epoch()
