@@ -93,6 +93,7 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
             observability:
               port: {port}
               stallTimeout: "00:00:01"
+            runner: {"{"} drainTimeout: "00:00:10" {"}"}
             """, Ct);
 
         using var pipeline = PipelineProcess.Start("run", "--config", config);
@@ -105,6 +106,13 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
         using var response = await _http.GetAsync(new Uri($"http://127.0.0.1:{port}/healthz"), Ct);
         Assert.StartsWith("stalled: ", await response.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.OK, await StatusAsync(port, "/readyz"));
+
+        // A stop drains (here for all of drainTimeout: the webhook never answers). Liveness still answers meanwhile,
+        // with the pipeline's state, so a probe does not take the draining process for a dead one.
+        var stop = pipeline.TerminateAsync(TimeSpan.FromSeconds(60));
+        await WaitUntilAsync(() => Task.FromResult(pipeline.Log.Contains("Pipeline stopping: delivering", StringComparison.Ordinal)), pipeline);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, await StatusAsync(port, "/healthz"));
+        Assert.Equal(1, await stop); // the drain was cut short: the change is delivered again after a restart
     }
 
     [Fact]
