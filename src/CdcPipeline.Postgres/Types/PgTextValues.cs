@@ -160,18 +160,7 @@ internal static class PgTextValues
             year = 1 - year; // 1 BC is astronomical year 0
         }
 
-        return DaysFromCivil(year, month, day);
-    }
-
-    // Howard Hinnant's days_from_civil: exact for every proleptic Gregorian date.
-    private static long DaysFromCivil(long y, int m, int d)
-    {
-        y -= m <= 2 ? 1 : 0;
-        var era = (y >= 0 ? y : y - 399) / 400;
-        var yoe = y - (era * 400);
-        var doy = ((153 * (m + (m > 2 ? -3 : 9))) + 2) / 5 + d - 1;
-        var doe = (yoe * 365) + (yoe / 4) - (yoe / 100) + doy;
-        return (era * 146097) + doe - 719468;
+        return Micros.DaysFromCivil(year, month, day);
     }
 
     /// <summary><c>HH:MM:SS[.ffffff][+-HH[:MM[:SS]]]</c> → microseconds of day and the offset in seconds.</summary>
