@@ -217,7 +217,7 @@ internal static class RunCommand
     /// base URL as OTEL_EXPORTER_OTLP_ENDPOINT is (the exporter sends http/protobuf to a programmatic endpoint as is,
     /// so http://collector:4318 would be POSTed to "/", which a collector answers with 404).
     /// </summary>
-    private static void ConfigureOtlp(OtlpOptions otlp, OpenTelemetry.Exporter.OtlpExporterOptions exporter, MetricReaderOptions reader)
+    internal static void ConfigureOtlp(OtlpOptions otlp, OpenTelemetry.Exporter.OtlpExporterOptions exporter, MetricReaderOptions reader)
     {
         if (otlp.Protocol is not null
             || (Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL") ?? Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_PROTOCOL")) is null)
