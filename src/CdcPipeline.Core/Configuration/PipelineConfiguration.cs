@@ -62,6 +62,26 @@ public sealed class PipelineConfiguration
         var observability = root.GetSection("observability") is { } section && section.Exists()
             ? ConfigBinding.Bind<ObservabilityOptions>(section, locations)
             : null;
+        if (observability is not null)
+        {
+            if (observability.Otlp is null && root.GetSection("observability:otlp").Exists())
+            {
+                // 'otlp: {}' binds to nothing, yet asks for the push with every setting from the OTEL_* variables.
+                observability.Otlp = new OtlpOptions();
+            }
+
+            if (observability.Otlp is { } otlp)
+            {
+                // The validator does not descend into nested options: otlp's own attributes are checked here.
+                ConfigBinding.Validate(otlp, "observability:otlp", locations);
+            }
+            else if (observability.Port is null)
+            {
+                throw new ConfigurationException("observability:port",
+                    "the port to serve /metrics, /healthz and /readyz on is required (1-65535) unless metrics are pushed; set port or otlp (or both)", locations);
+            }
+        }
+
         var options = new PipelineOptions();
         root.Bind(options, o => o.ErrorOnUnknownConfiguration = false);
         options.DeadLetter = deadLetter;

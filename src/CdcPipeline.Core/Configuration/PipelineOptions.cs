@@ -48,11 +48,11 @@ public sealed class RunnerOptions
 
 /// <summary>
 /// <c>observability:</c> serves, on <see cref="Port"/> of every interface, Prometheus metrics (<c>/metrics</c>),
-/// liveness (<c>/healthz</c>) and readiness (<c>/readyz</c>).
+/// liveness (<c>/healthz</c>) and readiness (<c>/readyz</c>); and/or pushes the same metrics to an OpenTelemetry
+/// collector (<see cref="Otlp"/>). At least one of the two.
 /// </summary>
 public sealed class ObservabilityOptions
 {
-    [Required(ErrorMessage = "the port to serve /metrics, /healthz and /readyz on is required (1-65535)")]
     [Range(1, 65535, ErrorMessage = "must be a TCP port from 1 to 65535")]
     public int? Port { get; set; }
 
@@ -60,4 +60,39 @@ public sealed class ObservabilityOptions
     [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00", ParseLimitsInInvariantCulture = true, ConvertValueInInvariantCulture = true,
         ErrorMessage = "must be a duration from 00:00:01 to 1.00:00:00, written hh:mm:ss (e.g. \"00:05:00\"); a bare number is read as days")]
     public TimeSpan StallTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Push metrics over OTLP; null (no <c>otlp</c> key): no push.</summary>
+    public OtlpOptions? Otlp { get; set; }
+}
+
+/// <summary>
+/// <c>observability.otlp:</c> the OTLP exporter. A key left out falls back to the exporter's own environment variables
+/// (<c>OTEL_EXPORTER_OTLP_ENDPOINT</c>, <c>OTEL_EXPORTER_OTLP_PROTOCOL</c>, <c>OTEL_METRIC_EXPORT_INTERVAL</c>, …),
+/// then to its defaults; headers and timeout come from those variables only.
+/// </summary>
+public sealed class OtlpOptions : IValidatableObject
+{
+    public const string Grpc = "grpc";
+
+    /// <summary>The collector's base URL, as <c>OTEL_EXPORTER_OTLP_ENDPOINT</c>: for http/protobuf, <c>/v1/metrics</c> is added.</summary>
+    public string? Endpoint { get; set; }
+
+    /// <summary><c>grpc</c> or <c>http/protobuf</c>; null: <c>OTEL_EXPORTER_OTLP_PROTOCOL</c>, else http/protobuf.</summary>
+    [RegularExpression("^(grpc|http/protobuf)$", ErrorMessage = "unknown protocol; expected grpc or http/protobuf")]
+    public string? Protocol { get; set; }
+
+    /// <summary>Time between pushes; null: <c>OTEL_METRIC_EXPORT_INTERVAL</c>, else the exporter's 60 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00", ParseLimitsInInvariantCulture = true, ConvertValueInInvariantCulture = true,
+        ErrorMessage = "must be a duration from 00:00:01 to 1.00:00:00, written hh:mm:ss (e.g. \"00:00:10\"); a bare number is read as days")]
+    public TimeSpan? Interval { get; set; }
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (Endpoint is not null
+            && !(Uri.TryCreate(Endpoint, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)))
+        {
+            yield return new ValidationResult(
+                "not an absolute http(s) URI; write the collector's base URL, e.g. \"http://collector:4318\"", [nameof(Endpoint)]);
+        }
+    }
 }

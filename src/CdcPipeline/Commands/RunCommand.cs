@@ -6,6 +6,7 @@ using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Hosting;
 using CdcPipeline.Postgres;
 using CdcPipeline.Sinks;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -78,26 +79,50 @@ internal static class RunCommand
 
         builder.Services.AddSingleton(configuration);
         builder.Services.AddSingleton(sp => PipelineBuilder.Build(sp.GetRequiredService<PipelineConfiguration>(), sp));
-        if (configuration.Options.Observability is { Port: { } port } observability)
+        if (configuration.Options.Observability is { } observability)
         {
-            // Registered before the worker: health starts first (its listener is the one that reports a port in use,
-            // before the exporter's starts) and stops last, so /healthz still answers while a stop drains.
-            builder.Services.AddHostedService(sp => new HealthEndpoints(sp.GetRequiredService<PipelineInstance>(), observability, sp.GetRequiredService<ILogger<HealthEndpoints>>()));
-            builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
-                .AddMeter(PipelineMetrics.MeterName, PostgresMetrics.MeterName)
-                .AddPrometheusHttpListener(o =>
+            if (observability.Port is not null)
+            {
+                // Registered before the worker: health starts first (its listener is the one that reports a port in use,
+                // before the exporter's starts) and stops last, so /healthz still answers while a stop drains.
+                builder.Services.AddHostedService(sp => new HealthEndpoints(sp.GetRequiredService<PipelineInstance>(), observability, sp.GetRequiredService<ILogger<HealthEndpoints>>()));
+            }
+
+            if (observability.Otlp is not null)
+            {
+                // The exporter reads OTEL_EXPORTER_OTLP_* and OTEL_METRIC_EXPORT_INTERVAL from the host's configuration,
+                // which has no environment variables here (DisableDefaults): give it those, and only those.
+                builder.Configuration.AddInMemoryCollection(Environment.GetEnvironmentVariables()
+                    .Cast<System.Collections.DictionaryEntry>()
+                    .Where(v => ((string)v.Key).StartsWith("OTEL_", StringComparison.Ordinal))
+                    .Select(v => KeyValuePair.Create((string)v.Key, (string?)v.Value)));
+            }
+
+            builder.Services.AddOpenTelemetry().WithMetrics(metrics =>
+            {
+                metrics.AddMeter(PipelineMetrics.MeterName, PostgresMetrics.MeterName);
+                if (observability.Port is { } port)
                 {
-                    o.Port = port;
-                    // Every interface (in a container the probe and Prometheus come from outside), not localhost only;
-                    // /metrics only: the exporter answers any path it is given with the metrics and a 200, which on
-                    // /healthz or /readyz (before the health listener starts, or after it stopped) would pass a probe.
-                    o.ConfigureHttpListener = (_, listener) =>
+                    metrics.AddPrometheusHttpListener(o =>
                     {
-                        listener.Prefixes.Clear();
-                        listener.Prefixes.Add($"http://+:{port}/metrics/");
-                    };
-                    o.ScrapeEndpointPath = "/metrics";
-                }));
+                        o.Port = port;
+                        // Every interface (in a container the probe and Prometheus come from outside), not localhost only;
+                        // /metrics only: the exporter answers any path it is given with the metrics and a 200, which on
+                        // /healthz or /readyz (before the health listener starts, or after it stopped) would pass a probe.
+                        o.ConfigureHttpListener = (_, listener) =>
+                        {
+                            listener.Prefixes.Clear();
+                            listener.Prefixes.Add($"http://+:{port}/metrics/");
+                        };
+                        o.ScrapeEndpointPath = "/metrics";
+                    });
+                }
+
+                if (observability.Otlp is { } otlp)
+                {
+                    metrics.AddOtlpExporter((exporter, reader) => ConfigureOtlp(otlp, exporter, reader));
+                }
+            });
         }
 
         builder.Services.AddSingleton<PipelineWorker>();
@@ -184,6 +209,38 @@ internal static class RunCommand
         }
 
         return 0;
+    }
+
+    /// <summary>
+    /// Only what the file sets: a key left out keeps what the exporter read from its OTEL_* variables. Two differences
+    /// from the exporter's defaults: the protocol is http/protobuf (the exporter's is grpc), and the endpoint is a
+    /// base URL as OTEL_EXPORTER_OTLP_ENDPOINT is (the exporter sends http/protobuf to a programmatic endpoint as is,
+    /// so http://collector:4318 would be POSTed to "/", which a collector answers with 404).
+    /// </summary>
+    internal static void ConfigureOtlp(OtlpOptions otlp, OpenTelemetry.Exporter.OtlpExporterOptions exporter, MetricReaderOptions reader)
+    {
+        if (otlp.Protocol is not null
+            || (Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL") ?? Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_PROTOCOL")) is null)
+        {
+            exporter.Protocol = otlp.Protocol == OtlpOptions.Grpc ? OpenTelemetry.Exporter.OtlpExportProtocol.Grpc : OpenTelemetry.Exporter.OtlpExportProtocol.HttpProtobuf;
+        }
+
+        if (otlp.Endpoint is not null)
+        {
+            var endpoint = new Uri(otlp.Endpoint);
+            if (exporter.Protocol == OpenTelemetry.Exporter.OtlpExportProtocol.HttpProtobuf
+                && !endpoint.AbsolutePath.EndsWith("/v1/metrics", StringComparison.Ordinal))
+            {
+                endpoint = new Uri(endpoint.AbsoluteUri.TrimEnd('/') + "/v1/metrics");
+            }
+
+            exporter.Endpoint = endpoint;
+        }
+
+        if (otlp.Interval is { } interval)
+        {
+            reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = (int)interval.TotalMilliseconds;
+        }
     }
 
     /// <summary>Why nothing can listen on <paramref name="port"/> of every interface, or null when it is free.</summary>

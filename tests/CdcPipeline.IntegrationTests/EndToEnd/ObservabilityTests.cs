@@ -143,6 +143,92 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
         Assert.DoesNotContain("   at ", pipeline.Log, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Run_pushes_metrics_to_the_otlp_collector_without_a_port()
+    {
+        var collectorPort = FreePorts.Next();
+        await RunAgainstCollectorAsync(collectorPort, $"""
+              otlp:
+                endpoint: "http://127.0.0.1:{collectorPort}"
+                interval: "00:00:01"
+            """, new Dictionary<string, string>());
+    }
+
+    [Fact]
+    public async Task Otlp_settings_left_out_come_from_the_standard_OTEL_variables()
+    {
+        var collectorPort = FreePorts.Next();
+        await RunAgainstCollectorAsync(collectorPort, """
+              otlp: {}
+            """, new Dictionary<string, string>
+            {
+                ["OTEL_EXPORTER_OTLP_ENDPOINT"] = $"http://127.0.0.1:{collectorPort}",
+                ["OTEL_METRIC_EXPORT_INTERVAL"] = "1000",
+            });
+    }
+
+    /// <summary>
+    /// A local HttpListener is the collector: <c>run</c> with <paramref name="otlp"/> under <c>observability</c> must POST
+    /// OTLP/HTTP protobuf to <c>/v1/metrics</c>, and an export after a few inserts carries <c>cdc.changes.read</c>.
+    /// </summary>
+    private async Task RunAgainstCollectorAsync(int collectorPort, string otlp, Dictionary<string, string> environment)
+    {
+        await _db.ExecuteAsync("CREATE TABLE kv (id int PRIMARY KEY, v int NOT NULL)");
+        using var collector = new HttpListener();
+        collector.Prefixes.Add($"http://127.0.0.1:{collectorPort}/");
+        collector.Start();
+        var config = Path.Combine(_dir, "pipeline.yaml");
+        await File.WriteAllTextAsync(config, $"""
+            name: obs
+            source:
+              postgres:
+                connectionString: "{_db.ConnectionString}"
+                publication: {_db.Publication}
+                slot: {_db.Slot}
+                tables: [public.kv]
+                snapshot: never
+                stateDirectory: state
+            sinks:
+              - name: file
+                file: {"{"} path: events.jsonl {"}"}
+            observability:
+            {otlp}
+            """, Ct);
+
+        using var pipeline = PipelineProcess.Start(environment, "run", "--config", config);
+        var events = Path.Combine(_dir, "events.jsonl");
+        // Inserted until delivered: changes made before the slot exists are not captured (snapshot: never).
+        await WaitUntilAsync(async () =>
+        {
+            await _db.ExecuteAsync("INSERT INTO kv SELECT g, 0 FROM generate_series(1, 5) g ON CONFLICT (id) DO UPDATE SET v = kv.v + 1");
+            return File.Exists(events) && (await File.ReadAllLinesAsync(events, Ct)).Length >= 5;
+        }, pipeline);
+
+        // Each export is a POST of an ExportMetricsServiceRequest; the metric names are raw UTF-8 strings in it.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
+        while (true)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"no export with cdc.changes.read in 120 s; pipeline log:\n{pipeline.Log}");
+            var context = await collector.GetContextAsync().WaitAsync(deadline - DateTime.UtcNow, Ct);
+            using var body = new MemoryStream();
+            await context.Request.InputStream.CopyToAsync(body, Ct);
+            var (method, path, contentType) = (context.Request.HttpMethod, context.Request.Url!.AbsolutePath, context.Request.ContentType);
+            context.Response.StatusCode = 200;
+            context.Response.ContentType = "application/x-protobuf";
+            context.Response.Close();
+
+            Assert.Equal("POST", method);
+            Assert.Equal("/v1/metrics", path);
+            Assert.Equal("application/x-protobuf", contentType);
+            if (body.ToArray().AsSpan().IndexOf("cdc.changes.read"u8) >= 0)
+            {
+                break;
+            }
+        }
+
+        Assert.Equal(0, await pipeline.TerminateAsync(TimeSpan.FromSeconds(60)));
+    }
+
     private async Task<HttpStatusCode> StatusAsync(int port, string path)
     {
         using var response = await _http.GetAsync(new Uri($"http://127.0.0.1:{port}{path}"), Ct);

@@ -67,7 +67,13 @@ public class PipelineConfigurationTests : IDisposable
     [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\nobservability:\n  port: metrics\n", "pipeline.yaml:8: observability.port: ", "'metrics' is not a valid")]
     [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\nobservability:\n  prot: 9464\n", "pipeline.yaml:8: observability.prot", "unknown")]
     [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\nobservability:\n  stallTimeout: '00:05:00'\n", "observability.port: ", "required")]
+    [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\nobservability:\n  stallTimeout: '00:05:00'\n", "pipeline.yaml:7: observability", "port or otlp")]
     [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\nobservability:\n  port: 9464\n  stallTimeout: 300\n", "pipeline.yaml:9: observability.stallTimeout: ", "hh:mm:ss")]
+    [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\nobservability:\n  otlp:\n    endpoint: collector:4318\n", "pipeline.yaml:9: observability.otlp.endpoint: ", "absolute http(s) URI")]
+    [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\nobservability:\n  otlp:\n    endpoint: ftp://collector:4318\n", "pipeline.yaml:9: observability.otlp.endpoint: ", "absolute http(s) URI")]
+    [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\nobservability:\n  otlp:\n    endpoint: http://collector:4318\n    protocol: http/json\n", "pipeline.yaml:10: observability.otlp.protocol: ", "grpc or http/protobuf")]
+    [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\nobservability:\n  otlp:\n    endpont: http://collector:4318\n", "pipeline.yaml:9: observability.otlp.endpont", "unknown")]
+    [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\nobservability:\n  otlp:\n    interval: 10\n", "pipeline.yaml:9: observability.otlp.interval: ", "hh:mm:ss")]
     public void Bad_configuration_names_file_line_key_and_reason(string yaml, string expectedStart, string expectedDetail)
     {
         var path = Write(yaml);
@@ -86,6 +92,30 @@ public class PipelineConfigurationTests : IDisposable
         Assert.NotNull(options);
         Assert.Equal(9464, options.Port);
         Assert.Equal(TimeSpan.FromMinutes(5), options.StallTimeout);
+        Assert.Null(options.Otlp);
+    }
+
+    [Fact]
+    public void Otlp_alone_is_enough_and_its_keys_are_read()
+    {
+        const string Base = "name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\n";
+        var options = PipelineConfiguration.Load(
+            Write(Base + "observability:\n  otlp:\n    endpoint: http://collector:4317\n    protocol: grpc\n    interval: '00:00:15'\n"), _ => null).Options.Observability;
+        Assert.NotNull(options);
+        Assert.Null(options.Port);
+        Assert.NotNull(options.Otlp);
+        Assert.Equal("http://collector:4317", options.Otlp.Endpoint);
+        Assert.Equal("grpc", options.Otlp.Protocol);
+        Assert.Equal(TimeSpan.FromSeconds(15), options.Otlp.Interval);
+
+        var defaults = PipelineConfiguration.Load(Write(Base + "observability:\n  otlp: { endpoint: 'https://collector:4318' }\n"), _ => null).Options.Observability!.Otlp!;
+        Assert.Null(defaults.Protocol);
+        Assert.Null(defaults.Interval);
+
+        // Everything from the OTEL_EXPORTER_OTLP_* variables: the section alone turns the push on.
+        var fromEnvironment = PipelineConfiguration.Load(Write(Base + "observability:\n  otlp: {}\n"), _ => null).Options.Observability!;
+        Assert.NotNull(fromEnvironment.Otlp);
+        Assert.Null(fromEnvironment.Otlp.Endpoint);
     }
 
     [Fact]
