@@ -130,6 +130,10 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
     private int _writerWaiting;
     // The last commit's failure (cleared by a commit that succeeds): a final commit on close that failed is an error.
     private volatile CommitFailure? _commitFailure;
+    private volatile string? _lastCommitAttempt;
+
+    /// <summary>How long a close waits for the final commit and the group leave.</summary>
+    private static readonly TimeSpan FinalCommitTimeout = TimeSpan.FromSeconds(30);
 
     public KafkaChangeSource(
         ConsumerConfig config,
@@ -809,6 +813,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
             return "nothing new";
         }
 
+        _lastCommitAttempt = Describe(offsets);
         try
         {
             consumer.Commit(offsets);
@@ -867,7 +872,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
             _coordinator?.UnregisterSource(_config.BootstrapServers);
             var consumer = _consumer;
             _commitFailure = null;
-            await Task.Run(
+            var closing = Task.Run(
                 () =>
                 {
                     try
@@ -887,7 +892,16 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
                         consumer.Dispose();
                     }
                 },
-                CancellationToken.None).ConfigureAwait(false);
+                CancellationToken.None);
+
+            // librdkafka's synchronous commit has no time-out: with the group coordinator gone it can wait for ever,
+            // and the stop with it. Past FinalCommitTimeout the close is abandoned (the process is exiting) and
+            // reported like a failed commit.
+            if (await Task.WhenAny(closing, Task.Delay(FinalCommitTimeout, CancellationToken.None)).ConfigureAwait(false) != closing)
+            {
+                _commitFailure ??= new CommitFailure(ErrorCode.Local_TimedOut, _lastCommitAttempt ?? "the acknowledged offsets",
+                    string.Create(CultureInfo.InvariantCulture, $"no answer within {FinalCommitTimeout.TotalSeconds:F0} s"));
+            }
         }
 
         _stop.Dispose();
