@@ -25,24 +25,13 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
     {
         await _db.ExecuteAsync("CREATE TABLE kv (id int PRIMARY KEY, v int NOT NULL)");
         var port = FreePorts.Next();
-        var config = Path.Combine(_dir, "pipeline.yaml");
-        await File.WriteAllTextAsync(config, $"""
-            name: obs
-            source:
-              postgres:
-                connectionString: "{_db.ConnectionString}"
-                publication: {_db.Publication}
-                slot: {_db.Slot}
-                tables: [public.kv]
-                snapshot: never
-                stateDirectory: state
-                heartbeatInterval: "00:00:01"
+        var config = await WriteConfigAsync($"""
             sinks:
               - name: file
                 file: {"{"} path: events.jsonl {"}"}
             observability:
               port: {port}
-            """, Ct);
+            """, heartbeat: true);
 
         // Before the pipeline runs nothing answers: a probe fails rather than calling a dead pipeline healthy.
         await Assert.ThrowsAsync<HttpRequestException>(() => _http.GetAsync(new Uri($"http://127.0.0.1:{port}/healthz"), Ct));
@@ -75,17 +64,7 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
     {
         await _db.ExecuteAsync("CREATE TABLE kv (id int PRIMARY KEY, v int NOT NULL)");
         var port = FreePorts.Next();
-        var config = Path.Combine(_dir, "pipeline.yaml");
-        await File.WriteAllTextAsync(config, $"""
-            name: obs
-            source:
-              postgres:
-                connectionString: "{_db.ConnectionString}"
-                publication: {_db.Publication}
-                slot: {_db.Slot}
-                tables: [public.kv]
-                snapshot: never
-                stateDirectory: state
+        var config = await WriteConfigAsync($"""
             sinks:
               - name: hook
                 webhook: {"{"} url: "http://127.0.0.1:{FreePorts.Next()}/down" {"}"}
@@ -94,7 +73,7 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
               port: {port}
               stallTimeout: "00:00:01"
             runner: {"{"} drainTimeout: "00:00:10" {"}"}
-            """, Ct);
+            """);
 
         using var pipeline = PipelineProcess.Start("run", "--config", config);
         await WaitUntilAsync(async () => await StatusAsync(port, "/readyz") == HttpStatusCode.OK, pipeline);
@@ -121,21 +100,13 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
         using var taken = new System.Net.Sockets.TcpListener(IPAddress.Any, 0);
         taken.Start();
         var port = ((IPEndPoint)taken.LocalEndpoint).Port;
-        var config = Path.Combine(_dir, "pipeline.yaml");
-        await File.WriteAllTextAsync(config, $"""
-            name: obs
-            source:
-              postgres:
-                connectionString: "{_db.ConnectionString}"
-                publication: {_db.Publication}
-                slot: {_db.Slot}
-                tables: [public.kv]
+        var config = await WriteConfigAsync($"""
             sinks:
               - name: file
                 file: {"{"} path: events.jsonl {"}"}
             observability:
               port: {port}
-            """, Ct);
+            """);
 
         using var pipeline = PipelineProcess.Start("run", "--config", config);
         Assert.Equal(1, await pipeline.ExitCodeAsync(TimeSpan.FromSeconds(60)));
@@ -177,23 +148,13 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
         using var collector = new HttpListener();
         collector.Prefixes.Add($"http://127.0.0.1:{collectorPort}/");
         collector.Start();
-        var config = Path.Combine(_dir, "pipeline.yaml");
-        await File.WriteAllTextAsync(config, $"""
-            name: obs
-            source:
-              postgres:
-                connectionString: "{_db.ConnectionString}"
-                publication: {_db.Publication}
-                slot: {_db.Slot}
-                tables: [public.kv]
-                snapshot: never
-                stateDirectory: state
+        var config = await WriteConfigAsync($"""
             sinks:
               - name: file
                 file: {"{"} path: events.jsonl {"}"}
             observability:
             {otlp}
-            """, Ct);
+            """);
 
         using var pipeline = PipelineProcess.Start(environment, "run", "--config", config);
         var events = Path.Combine(_dir, "events.jsonl");
@@ -227,6 +188,29 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
         }
 
         Assert.Equal(0, await pipeline.TerminateAsync(TimeSpan.FromSeconds(60)));
+    }
+
+    /// <summary>
+    /// The test's pipeline.yaml: the embedded capture of <c>public.kv</c> (no snapshot; with <paramref name="heartbeat"/>
+    /// a heartbeat every second), then <paramref name="rest"/> (sinks, runner, observability).
+    /// </summary>
+    private async Task<string> WriteConfigAsync(string rest, bool heartbeat = false)
+    {
+        var config = Path.Combine(_dir, "pipeline.yaml");
+        await File.WriteAllTextAsync(config, $"""
+            name: obs
+            source:
+              postgres:
+                connectionString: "{_db.ConnectionString}"
+                publication: {_db.Publication}
+                slot: {_db.Slot}
+                tables: [public.kv]
+                snapshot: never
+                stateDirectory: state
+            {(heartbeat ? "    heartbeatInterval: \"00:00:01\"" : "")}
+            {rest}
+            """, Ct);
+        return config;
     }
 
     private async Task<HttpStatusCode> StatusAsync(int port, string path)
