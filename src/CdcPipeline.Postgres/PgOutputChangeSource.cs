@@ -81,7 +81,12 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         _options = options;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<PgOutputChangeSource>();
         _dataSource = new NpgsqlDataSourceBuilder(PgSession.Apply(options.ConnectionString, "cdcpipeline")).Build();
-        _types = new PgTypeCatalog(_dataSource);
+        if (options.MoneyFractionDigits is < 0 or > 10)
+        {
+            throw new ArgumentException($"source.postgres.moneyFractionDigits must be 0-10, the decimal places of the database's currency (was {options.MoneyFractionDigits})", nameof(options));
+        }
+
+        _types = new PgTypeCatalog(_dataSource, options.MoneyFractionDigits);
         _store = new SnapshotStateStore(options.StateDirectory ?? Path.Combine(".run", "state"), options.Slot);
         _tableFilter = options.Tables.Count == 0 ? null : options.Tables.Select(ReplicationSetup.NormalizeTableName).ToHashSet(StringComparer.Ordinal);
         _reselectToast = options.ReselectToastTables.Select(ReplicationSetup.NormalizeTableName).ToHashSet(StringComparer.Ordinal);
@@ -809,26 +814,37 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     private static async ValueTask<Row> ReadRowAsync(RelationInfo relation, ReplicationTuple tuple, CancellationToken cancellationToken)
     {
         var values = new object?[relation.Shape.Count];
+        var converters = relation.Converters;
         var i = 0;
-        await foreach (var value in tuple.WithCancellation(cancellationToken))
+        string? text = null; // the text being converted: set only around the converter call
+        try
         {
-            switch (value.Kind)
+            await foreach (var value in tuple.WithCancellation(cancellationToken))
             {
-                case TupleDataKind.Null:
-                    break;
-                case TupleDataKind.UnchangedToastedValue:
-                    values[i] = Unavailable.Value;
-                    break;
-                case TupleDataKind.TextValue:
-                    var text = await value.Get<string>(cancellationToken);
-                    values[i] = ColumnValueException.Convert(relation.Converters[i], text, relation.QualifiedName, relation.Shape.Columns[i]);
-                    break;
-                default:
-                    values[i] = await value.Get<byte[]>(cancellationToken);
-                    break;
-            }
+                switch (value.Kind)
+                {
+                    case TupleDataKind.Null:
+                        break;
+                    case TupleDataKind.UnchangedToastedValue:
+                        values[i] = Unavailable.Value;
+                        break;
+                    case TupleDataKind.TextValue:
+                        var read = await value.Get<string>(cancellationToken);
+                        text = read;
+                        values[i] = converters[i](read);
+                        text = null;
+                        break;
+                    default:
+                        values[i] = await value.Get<byte[]>(cancellationToken);
+                        break;
+                }
 
-            i++;
+                i++;
+            }
+        }
+        catch (Exception e) when (text is not null && ColumnValueException.IsConversionFailure(e))
+        {
+            throw new ColumnValueException(relation.QualifiedName, relation.Shape.Columns[i], text, e);
         }
 
         return new Row(relation.Shape, values);
@@ -893,11 +909,26 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         }
 
         var values = after.Values.ToArray();
-        for (var m = 0; m < missing.Length; m++)
+        var m = 0;
+        string? text = null;
+        try
         {
-            values[missing[m]] = reader.IsDBNull(m)
-                ? null
-                : ColumnValueException.Convert(relation.Converters[missing[m]], reader.GetString(m), relation.QualifiedName, relation.Shape.Columns[missing[m]]);
+            for (; m < missing.Length; m++)
+            {
+                if (reader.IsDBNull(m))
+                {
+                    values[missing[m]] = null;
+                    continue;
+                }
+
+                text = reader.GetString(m);
+                values[missing[m]] = relation.Converters[missing[m]](text);
+                text = null;
+            }
+        }
+        catch (Exception e) when (text is not null && ColumnValueException.IsConversionFailure(e))
+        {
+            throw new ColumnValueException(relation.QualifiedName, relation.Shape.Columns[missing[m]], text, e);
         }
 
         return new Row(relation.Shape, values);

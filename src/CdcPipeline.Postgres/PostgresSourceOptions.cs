@@ -78,6 +78,14 @@ public sealed record PostgresSourceOptions
     /// </summary>
     public IReadOnlyList<string> ReselectToastTables { get; init; } = [];
 
+    /// <summary>
+    /// Debezium's <c>money.fraction.digits</c>: the decimal places of the database's currency. PostgreSQL stores MONEY
+    /// as an integer count of the currency's minor unit and places the decimal point by its <c>lc_monetary</c>
+    /// (2 for dollars and euros, 0 for yen or won); the capture reads the stored integer and applies this scale, so a
+    /// yen database (<c>lc_monetary = ja_JP</c>) needs 0. Values are decimals with exactly this scale.
+    /// </summary>
+    public int MoneyFractionDigits { get; init; } = 2;
+
     /// <summary>First delay before reconnecting after the replication connection broke; doubles up to <see cref="ReconnectMaxDelay"/>.</summary>
     public TimeSpan ReconnectMinDelay { get; init; } = TimeSpan.FromMilliseconds(250);
 

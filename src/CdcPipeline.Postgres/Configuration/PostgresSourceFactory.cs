@@ -66,6 +66,7 @@ public sealed class PostgresSourceFactory : ISourceFactory
             MaxStreamedTransactionChanges = s.MaxStreamedTransactionChanges,
             SignalTable = s.SignalTable,
             ReselectToastTables = s.ReselectToastTables,
+            MoneyFractionDigits = s.MoneyFractionDigits,
             ReconnectMinDelay = s.ReconnectMinDelay,
             ReconnectMaxDelay = s.ReconnectMaxDelay,
             MaxReconnectAttempts = s.MaxReconnectAttempts,

@@ -48,6 +48,10 @@ public sealed class PostgresSourceSettings
 
     public List<string> ReselectToastTables { get; set; } = [];
 
+    /// <summary>Debezium's <c>money.fraction.digits</c>: the decimal places of the database's currency (0 for yen).</summary>
+    [Range(0, 10, ErrorMessage = "must be 0-10: the decimal places of the database's currency (2 for dollars and euros, 0 for yen)")]
+    public int MoneyFractionDigits { get; set; } = 2;
+
     public TimeSpan ReconnectMinDelay { get; set; } = TimeSpan.FromMilliseconds(250);
 
     public TimeSpan ReconnectMaxDelay { get; set; } = TimeSpan.FromSeconds(30);

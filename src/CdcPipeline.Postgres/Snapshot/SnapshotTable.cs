@@ -172,13 +172,22 @@ internal sealed class SnapshotTable
         {
             var values = new object?[Columns.Length];
             var texts = new string?[Columns.Length];
-            for (var i = 0; i < Columns.Length; i++)
+            var i = 0;
+            try
             {
-                if (!reader.IsDBNull(i))
+                for (; i < Columns.Length; i++)
                 {
-                    texts[i] = reader.GetString(i);
-                    values[i] = ColumnValueException.Convert(Converters[i], texts[i]!, QualifiedName, Columns[i]);
+                    if (!reader.IsDBNull(i))
+                    {
+                        var text = reader.GetString(i);
+                        texts[i] = text;
+                        values[i] = Converters[i](text);
+                    }
                 }
+            }
+            catch (Exception e) when (i < Columns.Length && texts[i] is not null && ColumnValueException.IsConversionFailure(e))
+            {
+                throw new ColumnValueException(QualifiedName, Columns[i], texts[i]!, e);
             }
 
             var keyText = KeyIndexes.Select(k => texts[k]).ToArray();

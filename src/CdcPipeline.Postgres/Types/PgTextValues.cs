@@ -20,8 +20,17 @@ internal static class PgTextValues
 
     public static readonly Func<string, object?> AsText = static text => text;
 
-    public static Func<string, object?>? TryGetBuiltIn(uint oid) => oid switch
+    /// <summary>Decimal places of MONEY's text under our session's <c>lc_monetary = C</c> (PostgreSQL's default when the locale has none).</summary>
+    private const int MoneyPrintedFractionDigits = 2;
+
+    private static readonly Func<string, object?> Money2 = static t => ParseMoney(t, 2);
+
+    /// <param name="oid">The column's type.</param>
+    /// <param name="moneyFractionDigits">Debezium's <c>money.fraction.digits</c>: the database currency's decimal places.</param>
+    public static Func<string, object?>? TryGetBuiltIn(uint oid, int moneyFractionDigits = 2) => oid switch
     {
+        790 when moneyFractionDigits != 2 => t => ParseMoney(t, moneyFractionDigits),
+        790 => Money2,
         16 => static t => t == "t",
         17 => ParseBytea,
         20 or 21 or 23 or 26 => static t => long.Parse(t, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture),
@@ -37,15 +46,17 @@ internal static class PgTextValues
         1184 => ParseTimestampTz,
         1186 => static t => ParseIntervalMicros(t),
         1560 or 1562 => static t => new BitString(t),
-        790 => ParseMoney,
         _ => null,
     };
 
     /// <summary>
-    /// MONEY prints with the server's lc_monetary (<c>$1,234.56</c>, <c>-$0.50</c>); Debezium sends a Decimal with
-    /// scale 2 (<c>money.fraction.digits</c>). Keeps digits, sign and the decimal point.
+    /// MONEY is stored as an integer count of the currency's minor unit; the decimal point is placed by <c>lc_monetary</c>
+    /// when it is printed. Our sessions print it under <c>C</c> (<c>$1,234.56</c>, <c>-$0.50</c>: always 2 decimals, whatever
+    /// the database's own locale), so the stored integer is the printed amount × 100, and the amount in the database's
+    /// currency is that integer with <paramref name="fractionDigits"/> decimals — Debezium's Decimal with scale
+    /// <c>money.fraction.digits</c>. A yen database (0 decimals) stores ¥1,000 as 1000, printed <c>$10.00</c> here: 1000.
     /// </summary>
-    private static object ParseMoney(string text)
+    private static object ParseMoney(string text, int fractionDigits)
     {
         var negative = text.Contains('-', StringComparison.Ordinal) || text.StartsWith('(');
         var digits = new StringBuilder(text.Length);
@@ -57,8 +68,14 @@ internal static class PgTextValues
             }
         }
 
-        var value = ExactDecimal.Parse((negative ? "-" : "") + digits);
-        return value.Scale >= 2 ? value : new ExactDecimal(value.Unscaled * System.Numerics.BigInteger.Pow(10, 2 - value.Scale), 2);
+        var printed = ExactDecimal.Parse((negative ? "-" : "") + digits);
+        if (printed.Scale > MoneyPrintedFractionDigits)
+        {
+            throw new FormatException($"money '{text}' has more than {MoneyPrintedFractionDigits} decimals: the session must use lc_monetary = C");
+        }
+
+        var stored = printed.Unscaled * System.Numerics.BigInteger.Pow(10, MoneyPrintedFractionDigits - printed.Scale);
+        return new ExactDecimal(stored, fractionDigits);
     }
 
     private static byte[] ParseBytea(string text)

@@ -8,7 +8,9 @@ namespace CdcPipeline.Postgres.Types;
 /// Built-in types are known by OID; enums, domains and arrays of them are looked up in <c>pg_type</c>
 /// once and cached, because pgoutput's TYPE message names a type but does not say whether it is an enum.
 /// </summary>
-internal sealed class PgTypeCatalog(NpgsqlDataSource dataSource)
+/// <param name="dataSource">Connections for the <c>pg_type</c> look-ups.</param>
+/// <param name="moneyFractionDigits">Debezium's <c>money.fraction.digits</c> (see <see cref="PostgresSourceOptions.MoneyFractionDigits"/>).</param>
+internal sealed class PgTypeCatalog(NpgsqlDataSource dataSource, int moneyFractionDigits = 2)
 {
     private readonly ConcurrentDictionary<uint, Func<string, object?>> _converters = new();
 
@@ -19,7 +21,7 @@ internal sealed class PgTypeCatalog(NpgsqlDataSource dataSource)
             return known;
         }
 
-        if (PgTextValues.TryGetBuiltIn(oid) is { } builtIn)
+        if (PgTextValues.TryGetBuiltIn(oid, moneyFractionDigits) is { } builtIn)
         {
             return _converters.GetOrAdd(oid, builtIn);
         }
@@ -30,7 +32,7 @@ internal sealed class PgTypeCatalog(NpgsqlDataSource dataSource)
 
     private async Task<Func<string, object?>> ResolveAsync(uint oid, int depth, CancellationToken cancellationToken)
     {
-        if (PgTextValues.TryGetBuiltIn(oid) is { } builtIn)
+        if (PgTextValues.TryGetBuiltIn(oid, moneyFractionDigits) is { } builtIn)
         {
             return builtIn;
         }

@@ -155,4 +155,21 @@ public sealed class PgOutputTypesTests(PostgresFixture fixture) : PgOutputTestBa
         Assert.Equal(["1234.56", "-0.50"], reads.Select(e => e.After!["amount"]!.ToString()));
         Assert.Equal("7654321.09", insert.After!["amount"]!.ToString());
     }
+
+    [Fact]
+    public async Task Money_of_a_currency_without_minor_units_reads_with_the_configured_fraction_digits()
+    {
+        // A yen database (lc_monetary ja_JP, 0 fraction digits) stores ¥1,000 as the integer 1000. The capture reads money
+        // under lc_monetary C, which prints that integer with 2 decimals ('$10.00'); with Debezium's money.fraction.digits
+        // = 0 the amount is 1000. The rows are written under C here (no ja_JP locale needed): '10.00' is the integer 1000.
+        await Db.ExecuteAsync("SET lc_monetary = 'C'; CREATE TABLE yen (id int PRIMARY KEY, amount money); INSERT INTO yen VALUES (1, '10.00'), (2, '-12345.67')");
+        var reader = Open(Options(snapshot: SnapshotMode.Initial) with { MoneyFractionDigits = 0 });
+        var reads = await reader.TakeAsync(2);
+        await reader.AcknowledgeAsync(reads);
+        await Db.ExecuteAsync("SET lc_monetary = 'C'; INSERT INTO yen VALUES (3, '92233720368547758.07')");
+        var insert = (await reader.TakeAsync(1)).Single(e => e.Kind == ChangeKind.Change);
+
+        Assert.Equal(["1000", "-1234567"], reads.Select(e => e.After!["amount"]!.ToString()));
+        Assert.Equal("9223372036854775807", insert.After!["amount"]!.ToString());
+    }
 }
