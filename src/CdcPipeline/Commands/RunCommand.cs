@@ -96,6 +96,8 @@ internal static class RunCommand
                     .Cast<System.Collections.DictionaryEntry>()
                     .Where(v => ((string)v.Key).StartsWith("OTEL_", StringComparison.Ordinal))
                     .Select(v => KeyValuePair.Create((string)v.Key, (string?)v.Value)));
+                // The exporter reports a collector that is down or refuses only to its EventSource: into our log, once per outage.
+                builder.Services.AddHostedService<OtlpExportLog>();
             }
 
             builder.Services.AddOpenTelemetry().WithMetrics(metrics =>

@@ -138,6 +138,47 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
             });
     }
 
+    [Fact]
+    public async Task A_collector_that_is_down_or_failing_is_logged_once_not_per_export()
+    {
+        await _db.ExecuteAsync("CREATE TABLE kv (id int PRIMARY KEY, v int NOT NULL)");
+        var collectorPort = FreePorts.Next();
+        var config = await WriteConfigAsync($"""
+            sinks:
+              - name: file
+                file: {"{"} path: events.jsonl {"}"}
+            observability:
+              otlp:
+                endpoint: "http://127.0.0.1:{collectorPort}"
+                interval: "00:00:01"
+            """);
+
+        // Nothing listens on the collector's port yet: every export is refused.
+        using var pipeline = PipelineProcess.Start("run", "--config", config);
+        await WaitUntilAsync(() => Task.FromResult(pipeline.Log.Contains("OTLP metrics export", StringComparison.Ordinal)), pipeline);
+
+        // Then the collector answers, with 503, to several exports: still the one warning.
+        using var collector = new HttpListener();
+        collector.Prefixes.Add($"http://127.0.0.1:{collectorPort}/");
+        collector.Start();
+        for (var i = 0; i < 4; i++)
+        {
+            var context = await collector.GetContextAsync().WaitAsync(TimeSpan.FromSeconds(120), Ct);
+            await context.Request.InputStream.CopyToAsync(Stream.Null, Ct);
+            context.Response.StatusCode = 503;
+            context.Response.Close();
+        }
+
+        Assert.Equal(0, await pipeline.TerminateAsync(TimeSpan.FromSeconds(60)));
+        var log = pipeline.Log;
+        var failing = log.Split('\n').Where(l => l.Contains("OTLP metrics export", StringComparison.Ordinal)).ToList();
+        Assert.True(failing.Count == 1, $"one warning for the outage, not one per export; pipeline log:\n{log}");
+        Assert.Contains("warn", failing[0], StringComparison.Ordinal);
+        Assert.Contains($"http://127.0.0.1:{collectorPort}/v1/metrics", failing[0], StringComparison.Ordinal);
+        Assert.Contains("refused", failing[0], StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("   at ", log, StringComparison.Ordinal);
+    }
+
     /// <summary>
     /// A local HttpListener is the collector: <c>run</c> with <paramref name="otlp"/> under <c>observability</c> must POST
     /// OTLP/HTTP protobuf to <c>/v1/metrics</c>, and an export after a few inserts carries <c>cdc.changes.read</c>.
