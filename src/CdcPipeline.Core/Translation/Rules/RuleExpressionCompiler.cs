@@ -322,8 +322,36 @@ internal sealed class RuleExpressionCompiler
                     Expression.Coalesce(text, Expression.Convert(dynamic, typeof(object))));
             }
 
+            if (site.Binder is BinaryOperationBinder { Operation: ExpressionType.LessThan or ExpressionType.LessThanOrEqual
+                    or ExpressionType.GreaterThan or ExpressionType.GreaterThanOrEqual } && node.Arguments.Count == 3
+                && CanBeNull(node.Type) && (CanBeNull(node.Arguments[1].Type) || CanBeNull(node.Arguments[2].Type)))
+            {
+                // SQL: NULL < x is unknown (null), not false, so NOT (NULL < x) stays unknown. The C# binder would
+                // pick the lifted operator and answer false, and `!` of that true.
+                var left = Expression.Variable(node.Arguments[1].Type, "left");
+                var right = Expression.Variable(node.Arguments[2].Type, "right");
+                var dynamic = node.Update(node.Expression, [node.Arguments[0], left, right]);
+                return Expression.Block(
+                    node.Type,
+                    [left, right],
+                    Expression.Assign(left, Visit(node.Arguments[1])),
+                    Expression.Assign(right, Visit(node.Arguments[2])),
+                    Expression.Condition(
+                        Expression.OrElse(IsNull(left), IsNull(right)),
+                        Expression.Constant(null, node.Type),
+                        dynamic));
+            }
+
             return base.VisitInvocation(node);
         }
+
+        private static bool CanBeNull(Type type) => !type.IsValueType || Nullable.GetUnderlyingType(type) is not null;
+
+        private static Expression IsNull(ParameterExpression value) =>
+            CanBeNull(value.Type) ? Expression.Equal(Expression.Convert(value, typeof(object)), Expression.Constant(null)) : Expression.Constant(false);
+
+        private static bool IsOrdering(ExpressionType type) =>
+            type is ExpressionType.LessThan or ExpressionType.LessThanOrEqual or ExpressionType.GreaterThan or ExpressionType.GreaterThanOrEqual;
 
         // AND, OR, NOT and a late-bound value used as a condition follow SQL's three-valued logic: a null boolean is
         // unknown, not an error. Within a chain of them unknown is kept (NOT unknown is unknown); where a plain bool is
@@ -380,6 +408,11 @@ internal sealed class RuleExpressionCompiler
                                     Expression.Condition(Expression.Equal(right, decides), decides, Expression.Constant(null, typeof(bool?))),
                                     Expression.Convert(Expression.Not(Expression.Convert(decides, typeof(bool))), typeof(bool?))))));
                 }
+
+                case BinaryExpression b when IsOrdering(b.NodeType) && b.IsLifted && !b.IsLiftedToNull:
+                    // A typed nullable operand (source.txId > 5): C#'s lifted operator says false for null; within a
+                    // chain of AND/OR/NOT it is unknown, so that NOT of it stays unknown.
+                    return Expression.MakeBinary(b.NodeType, Visit(b.Left), Visit(b.Right), liftToNull: true, b.Method);
 
                 default:
                     return Expression.Convert(Visit(node), typeof(bool?));
