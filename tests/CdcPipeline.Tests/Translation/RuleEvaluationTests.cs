@@ -102,12 +102,18 @@ public class RuleEvaluationTests
     [InlineData("lookup(\"status\", after.sts_cd) == \"SHIPPED\"", true)]
     [InlineData("after.sts_cd != \"S \"", false)]
     [InlineData("!(after.sts_cd == \"S \")", false)]
+    [InlineData("text(after.sts_cd) == \"S\"", true)]
+    [InlineData("\"S\" == text(after.sts_cd)", true)]
+    [InlineData("text(after.sts_cd) != \"S\"", false)]
+    [InlineData("text(after.sts_cd) == text(before.sts_cd)", true)]
+    [InlineData("lookup(\"padded\", after.sts_cd) == \"SHIPPED\"", true)]
+    [InlineData("lookup(\"padded\", before.sts_cd) == \"SHIPPED\"", true)]
     public void Char_codes_compare_without_their_blank_padding_as_in_postgresql(string condition, bool expected)
     {
         // Debezium (and pgoutput) send a CHAR(2) 'S' as "S ": PostgreSQL's bpchar = ignores the trailing blanks.
         var before = Row.From(("sts_cd", "S"), ("no_cd", null));
         var after = Row.From(("sts_cd", "S "), ("no_cd", null));
-        var translator = RuleFiles.Translator($"table: tb_ord_mst\nlookups:\n  status: {{ S: SHIPPED }}\nevents:\n  - type: X\n    when: '{condition}'\n");
+        var translator = RuleFiles.Translator($"table: tb_ord_mst\nlookups:\n  status: {{ S: SHIPPED }}\n  padded: {{ \"S \": SHIPPED }}\nevents:\n  - type: X\n    when: '{condition}'\n");
         Assert.Equal(expected, Run(translator, Change(ChangeOperation.Update, "tb_ord_mst", before, after)).Count == 1);
     }
 
