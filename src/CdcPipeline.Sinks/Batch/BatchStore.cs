@@ -300,12 +300,20 @@ public sealed class BatchStore : IAsyncDisposable
 
     private async Task<FileStream> OpenSpoolAsync(DateTimeOffset start, CancellationToken cancellationToken)
     {
-        Directory.CreateDirectory(SpoolDirectory);
+        EnsureDirectory(SpoolDirectory);
         var path = Path.Combine(SpoolDirectory, start.UtcDateTime.ToString(StartFormat, CultureInfo.InvariantCulture) + SpoolSuffix);
+        var created = !File.Exists(path);
         // Unbuffered: each append is already one buffer, and a failed append must leave no bytes behind for a later flush.
         var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, bufferSize: 0, FileOptions.Asynchronous);
         try
         {
+            if (created)
+            {
+                // The appends fsync the file's data, not its name: without this a power cut could lose a new spool
+                // whose events were already acknowledged.
+                DirectorySync.Flush(SpoolDirectory);
+            }
+
             // Cut a torn tail (from a crash mid-append) back to the last complete line.
             var length = stream.Length;
             var keep = length;
@@ -339,7 +347,7 @@ public sealed class BatchStore : IAsyncDisposable
 
     private static async Task WriteAtomicAsync(string path, byte[] bytes, CancellationToken cancellationToken)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        EnsureDirectory(Path.GetDirectoryName(path)!);
         var temp = path + ".tmp";
         await using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 64 * 1024, FileOptions.Asynchronous))
         {
@@ -349,6 +357,18 @@ public sealed class BatchStore : IAsyncDisposable
         }
 
         File.Move(temp, path, overwrite: true);
+        // The rename must outlive a power cut before the spool it replaces is deleted, or the batch is gone from the archive.
+        DirectorySync.Flush(Path.GetDirectoryName(path)!);
+    }
+
+    /// <summary>Creates a directory the first time, and makes its name in the parent durable.</summary>
+    private static void EnsureDirectory(string directory)
+    {
+        if (!Directory.Exists(directory))
+        {
+            Directory.CreateDirectory(directory);
+            DirectorySync.Flush(Path.GetDirectoryName(directory) ?? directory);
+        }
     }
 
     private async Task CloseSpoolStreamAsync()

@@ -1,3 +1,5 @@
+using CdcPipeline.Core.Sinks;
+
 namespace CdcPipeline.Sinks.Batch;
 
 /// <summary>
@@ -32,6 +34,8 @@ public sealed class DirectoryBatchTarget : IBatchTarget
             }
 
             File.Move(temp, final, overwrite: true);
+            // The caller deletes the spool once the manifest is uploaded: the rename must be durable by then.
+            DirectorySync.Flush(Directory);
         }
         catch
         {

@@ -100,12 +100,20 @@ public class RuleEvaluationTests
     [InlineData("after.sts_cd == \"SX\"", false)]
     [InlineData("after.sts_cd != \"SX\" && after.no_cd == null", true)]
     [InlineData("lookup(\"status\", after.sts_cd) == \"SHIPPED\"", true)]
+    [InlineData("after.sts_cd != \"S \"", false)]
+    [InlineData("!(after.sts_cd == \"S \")", false)]
+    [InlineData("text(after.sts_cd) == \"S\"", true)]
+    [InlineData("\"S\" == text(after.sts_cd)", true)]
+    [InlineData("text(after.sts_cd) != \"S\"", false)]
+    [InlineData("text(after.sts_cd) == text(before.sts_cd)", true)]
+    [InlineData("lookup(\"padded\", after.sts_cd) == \"SHIPPED\"", true)]
+    [InlineData("lookup(\"padded\", before.sts_cd) == \"SHIPPED\"", true)]
     public void Char_codes_compare_without_their_blank_padding_as_in_postgresql(string condition, bool expected)
     {
         // Debezium (and pgoutput) send a CHAR(2) 'S' as "S ": PostgreSQL's bpchar = ignores the trailing blanks.
         var before = Row.From(("sts_cd", "S"), ("no_cd", null));
         var after = Row.From(("sts_cd", "S "), ("no_cd", null));
-        var translator = RuleFiles.Translator($"table: tb_ord_mst\nlookups:\n  status: {{ S: SHIPPED }}\nevents:\n  - type: X\n    when: '{condition}'\n");
+        var translator = RuleFiles.Translator($"table: tb_ord_mst\nlookups:\n  status: {{ S: SHIPPED }}\n  padded: {{ \"S \": SHIPPED }}\nevents:\n  - type: X\n    when: '{condition}'\n");
         Assert.Equal(expected, Run(translator, Change(ChangeOperation.Update, "tb_ord_mst", before, after)).Count == 1);
     }
 
@@ -125,11 +133,67 @@ public class RuleEvaluationTests
     [InlineData("after.flag == null && !after.no", true)]
     [InlineData("after.amt > 5", false)]
     [InlineData("op == \"u\" && after.flag", false)]
+    [InlineData("!(after.amt > 5)", false)]
+    [InlineData("!(after.amt <= 5)", false)]
+    [InlineData("!!(after.amt > 5)", false)]
+    [InlineData("!(after.amt > 5 && after.yes)", false)]
+    [InlineData("!(after.amt > 5 || after.no)", false)]
+    [InlineData("!(after.amt > 5) && after.yes", false)]
+    [InlineData("after.yes && !(after.amt > 5)", false)]
+    [InlineData("!(after.amt > 5) || after.yes", true)]
+    [InlineData("!(after.amt > 5 && after.no)", true)]
+    [InlineData("(after.amt > 5) ? false : true", true)]
+    [InlineData("!(after.three > 5)", true)]
+    [InlineData("!!(after.three < 5)", true)]
+    [InlineData("!after.no", true)]
+    [InlineData("!!after.yes", true)]
+    [InlineData("!after.yes", false)]
+    [InlineData("!changed(\"amt\")", true)]
+    [InlineData("!isBlank(after.amt)", false)]
+    [InlineData("!isBlank(after.three)", true)]
     public void A_condition_that_is_null_is_unknown_and_selects_nothing_as_in_sql(string condition, bool expected)
     {
         // A NULL boolean column: SQL's WHERE treats unknown as not selected; AND, OR and NOT follow three-valued logic.
-        var after = Row.From(("flag", null), ("yes", true), ("no", false), ("amt", null));
+        // A NULL compared with < <= > >= is unknown too, so NOT of it is unknown and selects nothing.
+        var after = Row.From(("flag", null), ("yes", true), ("no", false), ("amt", null), ("three", 3L));
         Assert.Equal(expected, When(condition, Change(ChangeOperation.Update, "tb_ord_mst", after, after)));
+    }
+
+    [Theory]
+    [InlineData(null, "!(source.txId > 5)", false)]
+    [InlineData(null, "!(source.txId > 5) || op == \"u\"", true)]
+    [InlineData(null, "source.txId > 5 || op == \"d\"", false)]
+    [InlineData(4711L, "!(source.txId > 5)", false)]
+    [InlineData(4711L, "!(source.txId < 5)", true)]
+    public void A_null_source_field_compared_is_unknown_under_not(long? txId, string condition, bool expected)
+    {
+        var after = Row.From(("amt", null));
+        var template = Change(ChangeOperation.Update, "tb_ord_mst", after, after);
+        var change = new ChangeEvent
+        {
+            Kind = template.Kind, Operation = template.Operation, Position = template.Position,
+            Source = template.Source with { TxId = txId }, Before = after, After = after,
+        };
+        Assert.Equal(expected, When(condition, change));
+    }
+
+    [Fact]
+    public void An_ordering_comparison_with_null_is_null_in_data_as_in_sql()
+    {
+        // SELECT NULL > 5, NOT (NULL > 5) are both NULL in PostgreSQL; a data field says so instead of false/true.
+        var translator = RuleFiles.Translator("""
+            table: tb_ord_mst
+            events:
+              - type: X
+                data:
+                  big: 'after.amt > 5'
+                  notBig: '!(after.amt > 5)'
+                  small: 'after.three < 5'
+                  notSmall: '!(after.three < 5)'
+            """);
+        var after = Row.From(("amt", null), ("three", 3L));
+        var data = (Row)Assert.Single(Run(translator, Change(ChangeOperation.Update, "tb_ord_mst", after, after))).Data!;
+        Assert.Equal(new object?[] { null, null, true, false }, data.Values.ToArray());
     }
 
     [Theory]
@@ -146,7 +210,7 @@ public class RuleEvaluationTests
     public void Dates_and_timestamps_order_like_in_sql(string condition, bool expected)
     {
         // A late shipment, a newer version of a row: comparisons rule authors write on dates and times.
-        // The blank before.shp_dt is no date (null): compared with a date that is false, as in SQL.
+        // The blank before.shp_dt is no date (null): compared with a date that is unknown, as in SQL, and selects nothing.
         var after = Row.From(
             ("ord_dt", "20240102"), ("shp_dt", "20240105"), ("upd_ts", new LocalTimestamp(1_704_189_600_000_001)),
             ("paid_at", new UtcTimestamp(CommitTime.MicrosSinceEpoch - 1)), ("cut_off", new LocalTime(1)), ("cut_off_tz", new UtcTime(1)));

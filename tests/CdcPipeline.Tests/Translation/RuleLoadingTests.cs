@@ -165,6 +165,29 @@ public class RuleLoadingTests
     }
 
     [Fact]
+    public void Lookup_codes_that_differ_only_in_trailing_blanks_fail_at_load()
+    {
+        // Codes are matched without trailing CHAR blanks, so "S" and "S " would be one code with two meanings.
+        using var files = new RuleFiles();
+        files.Write("orders.yaml", """
+            table: public.tb_ord_mst
+            lookups:
+              status:
+                S: SHIPPED
+                "S ": SENT
+            events:
+              - type: OrderPlaced
+            """);
+
+        var error = SingleError(files);
+
+        Assert.Equal(5, error.Line);
+        Assert.Contains("lookups.status", error.Reason, StringComparison.Ordinal);
+        Assert.Contains("'S '", error.Reason, StringComparison.Ordinal);
+        Assert.Contains("trailing blanks", error.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_char_literal_fails_at_load_with_advice_to_use_double_quotes()
     {
         using var files = new RuleFiles();

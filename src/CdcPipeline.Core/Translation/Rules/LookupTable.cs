@@ -13,7 +13,16 @@ public sealed class LookupTable
     public LookupTable(string name, IReadOnlyDictionary<string, string> codes)
     {
         Name = name;
-        _codes = new Dictionary<string, string>(codes, StringComparer.Ordinal);
+        // Codes are kept without trailing blanks: Map trims them off the value too (CHAR(n) padding).
+        _codes = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (code, value) in codes)
+        {
+            if (!_codes.TryAdd(code.TrimEnd(' '), value))
+            {
+                throw new ArgumentException($"lookup '{name}': code '{code}' differs from another only in trailing blanks, which are ignored", nameof(codes));
+            }
+        }
+
         if (_codes.Remove(DefaultKey, out var fallback))
         {
             Default = fallback;

@@ -39,6 +39,7 @@ internal sealed class RuleExpressionCompiler
     private static readonly MethodInfo AsConditionMethod = typeof(RuleExpressionCompiler).GetMethod(nameof(AsCondition), BindingFlags.NonPublic | BindingFlags.Static)!;
     private static readonly MethodInfo TruthMethod = typeof(RuleExpressionCompiler).GetMethod(nameof(Truth), BindingFlags.NonPublic | BindingFlags.Static)!;
     private static readonly MethodInfo NotMethod = typeof(RuleExpressionCompiler).GetMethod(nameof(Not), BindingFlags.NonPublic | BindingFlags.Static)!;
+    private static readonly MethodInfo StringEqualMethod = typeof(RuleExpressionCompiler).GetMethod(nameof(StringEqual), BindingFlags.NonPublic | BindingFlags.Static)!;
     private static readonly MethodInfo TextEqualMethod = typeof(RuleExpressionCompiler).GetMethod(nameof(TextEqual), BindingFlags.NonPublic | BindingFlags.Static)!;
 
     private readonly Interpreter _interpreter;
@@ -144,6 +145,13 @@ internal sealed class RuleExpressionCompiler
         left is string l && right is string r
             ? l.AsSpan().TrimEnd(' ').SequenceEqual(r.AsSpan().TrimEnd(' ')) == equal
             : null;
+
+    /// <summary><c>==</c>/<c>!=</c> between two expressions typed text (<c>text(x) == "S"</c>): the same blank-insensitive
+    /// comparison as <see cref="TextEqual"/>; a null equals only null.</summary>
+    private static bool StringEqual(string? left, string? right, bool equal) =>
+        left is null || right is null
+            ? (left is null && right is null) == equal
+            : left.AsSpan().TrimEnd(' ').SequenceEqual(right.AsSpan().TrimEnd(' ')) == equal;
 
     private static TDelegate Lambda<TDelegate>(Expression body, Bound bound, Type resultType)
     {
@@ -322,16 +330,57 @@ internal sealed class RuleExpressionCompiler
                     Expression.Coalesce(text, Expression.Convert(dynamic, typeof(object))));
             }
 
+            if (site.Binder is BinaryOperationBinder { Operation: ExpressionType.LessThan or ExpressionType.LessThanOrEqual
+                    or ExpressionType.GreaterThan or ExpressionType.GreaterThanOrEqual } && node.Arguments.Count == 3
+                && CanBeNull(node.Type) && (CanBeNull(node.Arguments[1].Type) || CanBeNull(node.Arguments[2].Type)))
+            {
+                // SQL: NULL < x is unknown (null), not false, so NOT (NULL < x) stays unknown. The C# binder would
+                // pick the lifted operator and answer false, and `!` of that true.
+                var left = Expression.Variable(node.Arguments[1].Type, "left");
+                var right = Expression.Variable(node.Arguments[2].Type, "right");
+                var dynamic = node.Update(node.Expression, [node.Arguments[0], left, right]);
+                return Expression.Block(
+                    node.Type,
+                    [left, right],
+                    Expression.Assign(left, Visit(node.Arguments[1])),
+                    Expression.Assign(right, Visit(node.Arguments[2])),
+                    Expression.Condition(
+                        Expression.OrElse(IsNull(left), IsNull(right)),
+                        Expression.Constant(null, node.Type),
+                        dynamic));
+            }
+
             return base.VisitInvocation(node);
         }
+
+        private static bool CanBeNull(Type type) => !type.IsValueType || Nullable.GetUnderlyingType(type) is not null;
+
+        private static Expression IsNull(ParameterExpression value) =>
+            CanBeNull(value.Type) ? Expression.Equal(Expression.Convert(value, typeof(object)), Expression.Constant(null)) : Expression.Constant(false);
+
+        private static bool IsOrdering(ExpressionType type) =>
+            type is ExpressionType.LessThan or ExpressionType.LessThanOrEqual or ExpressionType.GreaterThan or ExpressionType.GreaterThanOrEqual;
 
         // AND, OR, NOT and a late-bound value used as a condition follow SQL's three-valued logic: a null boolean is
         // unknown, not an error. Within a chain of them unknown is kept (NOT unknown is unknown); where a plain bool is
         // needed at last (the whole condition, the test of ?:), unknown counts as false, as in WHERE and CASE WHEN.
-        protected override Expression VisitBinary(BinaryExpression node) =>
-            node.NodeType is ExpressionType.AndAlso or ExpressionType.OrElse && node.Type == typeof(bool)
-                ? Expression.Coalesce(Lift(node), Expression.Constant(false))
-                : base.VisitBinary(node);
+        protected override Expression VisitBinary(BinaryExpression node)
+        {
+            if (node.NodeType is ExpressionType.AndAlso or ExpressionType.OrElse && node.Type == typeof(bool))
+            {
+                return Expression.Coalesce(Lift(node), Expression.Constant(false));
+            }
+
+            // Two statically typed texts (text(x), op, source.table) compile to string's own ==, which counts trailing
+            // blanks; give them the same CHAR(n) meaning as a column compared with a literal.
+            if (node.NodeType is ExpressionType.Equal or ExpressionType.NotEqual && node.Type == typeof(bool)
+                && node.Left.Type == typeof(string) && node.Right.Type == typeof(string))
+            {
+                return Expression.Call(StringEqualMethod, Visit(node.Left), Visit(node.Right), Expression.Constant(node.NodeType == ExpressionType.Equal));
+            }
+
+            return base.VisitBinary(node);
+        }
 
         protected override Expression VisitUnary(UnaryExpression node) =>
             (node.NodeType == ExpressionType.Not && node.Type == typeof(bool)) || IsTruthTest(node)
@@ -380,6 +429,11 @@ internal sealed class RuleExpressionCompiler
                                     Expression.Condition(Expression.Equal(right, decides), decides, Expression.Constant(null, typeof(bool?))),
                                     Expression.Convert(Expression.Not(Expression.Convert(decides, typeof(bool))), typeof(bool?))))));
                 }
+
+                case BinaryExpression b when IsOrdering(b.NodeType) && b.IsLifted && !b.IsLiftedToNull:
+                    // A typed nullable operand (source.txId > 5): C#'s lifted operator says false for null; within a
+                    // chain of AND/OR/NOT it is unknown, so that NOT of it stays unknown.
+                    return Expression.MakeBinary(b.NodeType, Visit(b.Left), Visit(b.Right), liftToNull: true, b.Method);
 
                 default:
                     return Expression.Convert(Visit(node), typeof(bool?));

@@ -278,7 +278,12 @@ internal sealed class RuleFileLoader
                     continue;
                 }
 
-                entries[code] = value;
+                // A code is matched without its trailing blanks (CHAR(n) padding), as == compares text.
+                var trimmed = code.TrimEnd(' ');
+                if (!entries.TryAdd(trimmed, value))
+                {
+                    Error(codeNode.Start, $"lookups.{name}: code '{code}' is code '{trimmed}' again (trailing blanks are ignored, as in CHAR(n)); keep one of them");
+                }
             }
 
             lookups[name] = new LookupTable(name, entries);
