@@ -1,9 +1,13 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http;
 using System.Text;
 using System.Text.Json;
 using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Debezium;
 using CdcPipeline.Core.Translation;
 using CdcPipeline.IntegrationTests.EndToEnd;
+using CdcPipeline.IntegrationTests.Support;
 using Confluent.Kafka;
 
 namespace CdcPipeline.IntegrationTests.Kafka;
@@ -44,6 +48,7 @@ public sealed class KafkaRunProcessTests(KafkaFixture kafka)
             ["CDC__source__kafka__debezium__topicPrefix"] = prefix,
             ["CDC__sinks__0__kafka__topic"] = domain + ".{type}",
             ["CDC__deadLetter__topic"] = kafka.Unique("dead-letters"),
+            ["CDC__observability__port"] = FreePorts.Next().ToString(CultureInfo.InvariantCulture),
         };
         var config = Path.Combine(KafkaRecords.RepositoryRoot, "samples", "legacy-orders", "pipeline.kafka.yaml");
         var expected = Translate(first);
@@ -53,6 +58,11 @@ public sealed class KafkaRunProcessTests(KafkaFixture kafka)
         {
             AssertDomainTopicsHold(domain, expected, pipeline);
             Assert.True(exactlyOnce == pipeline.Log.Contains("(json, transactional ", StringComparison.Ordinal), pipeline.Log);
+
+            // What the compose health check and an orchestrator see: ready while the consumer holds its partitions.
+            var port = environment["CDC__observability__port"];
+            Assert.Equal(HttpStatusCode.OK, await StatusAsync(port, "/readyz", pipeline));
+            Assert.Equal(HttpStatusCode.OK, await StatusAsync(port, "/healthz", pipeline));
             await StopAsync(pipeline);
             Assert.Contains($"Pipeline stopped: {first.Count} change(s) read, {expected.Count} event(s) delivered", pipeline.Log, StringComparison.Ordinal);
         }
@@ -149,6 +159,24 @@ public sealed class KafkaRunProcessTests(KafkaFixture kafka)
         {
             clusterOwner.Dispose();
             Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    /// <summary>The status of a probe, retried while a rebalance may briefly take the partitions away.</summary>
+    private static async Task<HttpStatusCode> StatusAsync(string port, string path, PipelineProcess pipeline)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            using var response = await http.GetAsync(new Uri($"http://127.0.0.1:{port}{path}"), TestContext.Current.CancellationToken);
+            if (response.StatusCode == HttpStatusCode.OK || DateTime.UtcNow > deadline)
+            {
+                Assert.False(pipeline.HasExited, pipeline.Log);
+                return response.StatusCode;
+            }
+
+            await Task.Delay(200, TestContext.Current.CancellationToken);
         }
     }
 
