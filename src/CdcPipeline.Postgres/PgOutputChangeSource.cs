@@ -744,7 +744,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             var column = message.Columns[i];
             names[i] = column.ColumnName;
             oids[i] = column.DataTypeId;
-            converters[i] = await _types.GetConverterAsync(column.DataTypeId, cancellationToken);
+            converters[i] = await _types.GetConverterAsync(column.DataTypeId, column.TypeModifier, cancellationToken);
             if ((column.Flags & RelationMessage.Column.ColumnFlags.PartOfKey) != 0)
             {
                 flagged.Add(i);

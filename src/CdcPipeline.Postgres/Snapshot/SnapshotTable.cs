@@ -49,9 +49,10 @@ internal sealed class SnapshotTable
         var quoted = ReplicationSetup.QuoteTable(qualified);
         var columns = new List<string>();
         var oids = new List<uint>();
+        var typeModifiers = new List<int>();
         long estimate;
         await using (var cmd = new NpgsqlCommand(
-            "SELECT a.attname, a.atttypid FROM pg_catalog.pg_attribute a " +
+            "SELECT a.attname, a.atttypid, a.atttypmod FROM pg_catalog.pg_attribute a " +
             "WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum", connection))
         {
             cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = quoted });
@@ -60,6 +61,7 @@ internal sealed class SnapshotTable
             {
                 columns.Add(reader.GetString(0));
                 oids.Add(reader.GetFieldValue<uint>(1));
+                typeModifiers.Add(reader.GetInt32(2));
             }
         }
 
@@ -93,7 +95,7 @@ internal sealed class SnapshotTable
         var converters = new Func<string, object?>[oids.Count];
         for (var i = 0; i < oids.Count; i++)
         {
-            converters[i] = await types.GetConverterAsync(oids[i], cancellationToken);
+            converters[i] = await types.GetConverterAsync(oids[i], typeModifiers[i], cancellationToken); // the modifier pgoutput sends too
         }
 
         var keyIndexes = keyNames.Select(k => columns.IndexOf(k)).ToArray();

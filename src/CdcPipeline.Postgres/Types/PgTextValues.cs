@@ -20,6 +20,14 @@ internal static class PgTextValues
 
     public static readonly Func<string, object?> AsText = static text => text;
 
+    /// <summary>Debezium's BOOLEAN for a <c>BIT(1)</c> or <c>VARBIT(1)</c> column: <c>1</c> is true, <c>0</c> false.</summary>
+    public static readonly Func<string, object?> OneBitAsBoolean = static t => t switch
+    {
+        "1" => true,
+        "0" => false,
+        _ => throw new FormatException($"'{t}' is not a one-bit string"),
+    };
+
     /// <summary>Decimal places of MONEY's text under our session's <c>lc_monetary = C</c> (PostgreSQL's default when the locale has none).</summary>
     private const int MoneyPrintedFractionDigits = 2;
 

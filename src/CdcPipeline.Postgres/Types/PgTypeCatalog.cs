@@ -12,10 +12,24 @@ namespace CdcPipeline.Postgres.Types;
 /// <param name="moneyFractionDigits">Debezium's <c>money.fraction.digits</c> (see <see cref="PostgresSourceOptions.MoneyFractionDigits"/>).</param>
 internal sealed class PgTypeCatalog(NpgsqlDataSource dataSource, int moneyFractionDigits = 2)
 {
+    private const uint BitOid = 1560;
+    private const uint VarBitOid = 1562;
+
     private readonly ConcurrentDictionary<uint, Func<string, object?>> _converters = new();
 
-    public async ValueTask<Func<string, object?>> GetConverterAsync(uint oid, CancellationToken cancellationToken)
+    /// <param name="oid">The column's type.</param>
+    /// <param name="typeModifier">
+    /// The column's type modifier (pgoutput's RELATION message, <c>pg_attribute.atttypmod</c>; -1 when none): Debezium
+    /// reads <c>BIT(1)</c> and <c>VARBIT(1)</c> as BOOLEAN, longer bit strings as Bits.
+    /// </param>
+    /// <param name="cancellationToken">Ends a <c>pg_type</c> look-up.</param>
+    public async ValueTask<Func<string, object?>> GetConverterAsync(uint oid, int typeModifier, CancellationToken cancellationToken)
     {
+        if (oid is BitOid or VarBitOid && typeModifier == 1)
+        {
+            return PgTextValues.OneBitAsBoolean;
+        }
+
         if (_converters.TryGetValue(oid, out var known))
         {
             return known;

@@ -93,6 +93,34 @@ public sealed class PgOutputTypesTests(PostgresFixture fixture) : PgOutputTestBa
     }
 
     [Fact]
+    public async Task A_one_bit_column_is_a_boolean_in_the_stream_and_both_snapshots_as_in_Debezium()
+    {
+        // Debezium: BIT(1) and VARBIT(1) are BOOLEAN; BIT(n > 1) and VARBIT without a length stay Bits.
+        await Db.ExecuteAsync("""
+            CREATE TABLE flags (id int PRIMARY KEY, f bit(1), vf varbit(1), b2 bit(2), vb varbit);
+            INSERT INTO flags VALUES (1, B'1', B'0', B'10', B'1'), (2, B'0', B'1', B'01', B'')
+            """);
+        const string Expected = """[{"id":1,"f":true,"vf":false,"b2":"10","vb":"1"},{"id":2,"f":false,"vf":true,"b2":"01","vb":""}]""";
+
+        var reader = Open(Options(snapshot: SnapshotMode.Initial));
+        var initialReads = await reader.TakeAsync(2);
+        await reader.AcknowledgeAsync(initialReads);
+        Assert.Equal(Expected, Rows(initialReads));
+
+        ((PgOutputChangeSource)reader.Source).RequestSnapshot("flags");
+        var incrementalReads = await reader.TakeAsync(2);
+        await reader.AcknowledgeAsync(incrementalReads);
+        Assert.Equal(Expected, Rows(incrementalReads));
+
+        await Db.ExecuteAsync("INSERT INTO flags VALUES (3, B'1', B'1', B'11', B'0101')");
+        var insert = await reader.TakeAsync(1);
+        Assert.Equal("""[{"id":3,"f":true,"vf":true,"b2":"11","vb":"0101"}]""", Rows(insert));
+
+        static string Rows(IEnumerable<ChangeEvent> events) =>
+            "[" + string.Join(",", events.OrderBy(e => (long)e.After!["id"]!).Select(e => CanonicalJson.Serialize(e.After!))) + "]";
+    }
+
+    [Fact]
     public async Task An_interval_of_more_hours_than_Int32_holds_is_its_microseconds()
     {
         await Db.ExecuteAsync("CREATE TABLE spans (id int PRIMARY KEY, span interval)");
