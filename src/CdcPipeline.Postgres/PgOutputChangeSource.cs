@@ -81,11 +81,6 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         _options = options;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<PgOutputChangeSource>();
         _dataSource = new NpgsqlDataSourceBuilder(PgSession.Apply(options.ConnectionString, "cdcpipeline")).Build();
-        if (options.MoneyFractionDigits is < 0 or > 10)
-        {
-            throw new ArgumentException($"source.postgres.moneyFractionDigits must be 0-10, the decimal places of the database's currency (was {options.MoneyFractionDigits})", nameof(options));
-        }
-
         _types = new PgTypeCatalog(_dataSource, options.MoneyFractionDigits);
         _store = new SnapshotStateStore(options.StateDirectory ?? Path.Combine(".run", "state"), options.Slot);
         _tableFilter = options.Tables.Count == 0 ? null : options.Tables.Select(ReplicationSetup.NormalizeTableName).ToHashSet(StringComparer.Ordinal);

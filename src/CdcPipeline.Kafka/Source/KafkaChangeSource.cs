@@ -813,7 +813,8 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
             return "nothing new";
         }
 
-        _lastCommitAttempt = Describe(offsets);
+        var described = Describe(offsets);
+        _lastCommitAttempt = described;
         try
         {
             consumer.Commit(offsets);
@@ -839,12 +840,12 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
             // design); one that could not be made at all (no coordinator, broker down) is what a stop must report.
             _commitFailure = e.Error.Code is ErrorCode.RebalanceInProgress or ErrorCode.IllegalGeneration or ErrorCode.UnknownMemberId
                 ? null
-                : new CommitFailure(e.Error.Code, Describe(offsets), e.Error.Reason);
+                : new CommitFailure(e.Error.Code, described, e.Error.Reason);
             return "nothing (commit failed: " + e.Error.Reason + ")";
         }
 
         _commitFailure = null;
-        return Describe(offsets);
+        return described;
     }
 
     private static string Describe(IEnumerable<TopicPartitionOffset> offsets) =>

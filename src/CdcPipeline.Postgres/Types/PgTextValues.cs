@@ -31,14 +31,11 @@ internal static class PgTextValues
     /// <summary>Decimal places of MONEY's text under our session's <c>lc_monetary = C</c> (PostgreSQL's default when the locale has none).</summary>
     private const int MoneyPrintedFractionDigits = 2;
 
-    private static readonly Func<string, object?> Money2 = static t => ParseMoney(t, 2);
-
     /// <param name="oid">The column's type.</param>
     /// <param name="moneyFractionDigits">Debezium's <c>money.fraction.digits</c>: the database currency's decimal places.</param>
     public static Func<string, object?>? TryGetBuiltIn(uint oid, int moneyFractionDigits = 2) => oid switch
     {
-        790 when moneyFractionDigits != 2 => t => ParseMoney(t, moneyFractionDigits),
-        790 => Money2,
+        790 => t => ParseMoney(t, moneyFractionDigits),
         16 => static t => t == "t",
         17 => ParseBytea,
         20 or 21 or 23 or 26 => static t => long.Parse(t, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture),
