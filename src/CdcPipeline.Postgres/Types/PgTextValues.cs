@@ -28,6 +28,12 @@ internal static class PgTextValues
         _ => throw new FormatException($"'{t}' is not a one-bit string"),
     };
 
+    /// <summary>
+    /// Debezium's <c>hstore.handling.mode=json</c> (its default): an hstore is <c>io.debezium.data.Json</c>, the JSON object
+    /// Jackson writes for the <c>java.util.HashMap</c> pgjdbc's <c>HStoreConverter</c> fills — see <see cref="HstoreJson"/>.
+    /// </summary>
+    public static readonly Func<string, object?> HstoreAsJson = static t => new RawJson(HstoreJson.FromText(t));
+
     /// <summary>Decimal places of MONEY's text under our session's <c>lc_monetary = C</c> (PostgreSQL's default when the locale has none).</summary>
     private const int MoneyPrintedFractionDigits = 2;
 

@@ -5,8 +5,10 @@ namespace CdcPipeline.Postgres.Types;
 
 /// <summary>
 /// Resolves column type OIDs (from relation messages and snapshot queries) to text converters.
-/// Built-in types are known by OID; enums, domains and arrays of them are looked up in <c>pg_type</c>
-/// once and cached, because pgoutput's TYPE message names a type but does not say whether it is an enum.
+/// Built-in types are known by OID; enums, domains, arrays of them and extension types (<c>hstore</c>, whose OID
+/// differs per database) are looked up in <c>pg_type</c> once and cached, because pgoutput's TYPE message names a
+/// type but does not say whether it is an enum. A domain reads as its base type with the domain's own type modifier,
+/// as Debezium reads it (a domain over <c>BIT(1)</c> is a BOOLEAN).
 /// </summary>
 /// <param name="dataSource">Connections for the <c>pg_type</c> look-ups.</param>
 /// <param name="moneyFractionDigits">Debezium's <c>money.fraction.digits</c> (see <see cref="PostgresSourceOptions.MoneyFractionDigits"/>).</param>
@@ -14,6 +16,9 @@ internal sealed class PgTypeCatalog(NpgsqlDataSource dataSource, int moneyFracti
 {
     private const uint BitOid = 1560;
     private const uint VarBitOid = 1562;
+
+    /// <summary>Debezium's <c>TypeRegistry</c> finds the hstore extension's type by this name.</summary>
+    private const string HstoreTypeName = "hstore";
 
     private readonly ConcurrentDictionary<uint, Func<string, object?>> _converters = new();
 
@@ -40,12 +45,17 @@ internal sealed class PgTypeCatalog(NpgsqlDataSource dataSource, int moneyFracti
             return _converters.GetOrAdd(oid, builtIn);
         }
 
-        var converter = await ResolveAsync(oid, depth: 0, cancellationToken);
+        var converter = await ResolveAsync(oid, typeModifier: -1, depth: 0, cancellationToken);
         return _converters.GetOrAdd(oid, converter);
     }
 
-    private async Task<Func<string, object?>> ResolveAsync(uint oid, int depth, CancellationToken cancellationToken)
+    private async Task<Func<string, object?>> ResolveAsync(uint oid, int typeModifier, int depth, CancellationToken cancellationToken)
     {
+        if (oid is BitOid or VarBitOid && typeModifier == 1)
+        {
+            return PgTextValues.OneBitAsBoolean;
+        }
+
         if (PgTextValues.TryGetBuiltIn(oid, moneyFractionDigits) is { } builtIn)
         {
             return builtIn;
@@ -64,14 +74,16 @@ internal sealed class PgTypeCatalog(NpgsqlDataSource dataSource, int moneyFracti
 
         if (info.Category == 'A' && info.ElementOid != 0)
         {
-            var element = await ResolveAsync(info.ElementOid, depth + 1, cancellationToken);
+            var element = await ResolveAsync(info.ElementOid, typeModifier: -1, depth + 1, cancellationToken);
             return text => PgTextValues.ParseArray(text, element, info.Delimiter);
         }
 
         return info.TypType switch
         {
             'e' => PgTextValues.AsText,
-            'd' when info.BaseOid != 0 => await ResolveAsync(info.BaseOid, depth + 1, cancellationToken),
+            // Debezium: the domain's typtypmod, or the one of the domain it is based on when it sets none.
+            'd' when info.BaseOid != 0 => await ResolveAsync(info.BaseOid, info.TypeModifier, depth + 1, cancellationToken),
+            'b' when info.Name == HstoreTypeName => PgTextValues.HstoreAsJson,
             _ => PgTextValues.AsText,
         };
     }
@@ -79,7 +91,7 @@ internal sealed class PgTypeCatalog(NpgsqlDataSource dataSource, int moneyFracti
     private async Task<PgTypeInfo?> LookUpAsync(uint oid, CancellationToken cancellationToken)
     {
         await using var cmd = dataSource.CreateCommand(
-            "SELECT t.oid, t.typname, t.typtype, t.typcategory, t.typelem, t.typbasetype, t.typdelim " +
+            "SELECT t.oid, t.typname, t.typtype, t.typcategory, t.typelem, t.typbasetype, t.typdelim, t.typtypmod " +
             "FROM pg_catalog.pg_type t WHERE t.oid = $1");
         cmd.Parameters.Add(new NpgsqlParameter<uint> { TypedValue = oid, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Oid });
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
@@ -95,6 +107,7 @@ internal sealed class PgTypeCatalog(NpgsqlDataSource dataSource, int moneyFracti
             reader.GetChar(3),
             reader.GetFieldValue<uint>(4),
             reader.GetFieldValue<uint>(5),
-            reader.GetChar(6));
+            reader.GetChar(6),
+            reader.GetInt32(7));
     }
 }

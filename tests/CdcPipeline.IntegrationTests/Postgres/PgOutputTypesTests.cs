@@ -115,9 +115,65 @@ public sealed class PgOutputTypesTests(PostgresFixture fixture) : PgOutputTestBa
         await Db.ExecuteAsync("INSERT INTO flags VALUES (3, B'1', B'1', B'11', B'0101')");
         var insert = await reader.TakeAsync(1);
         Assert.Equal("""[{"id":3,"f":true,"vf":true,"b2":"11","vb":"0101"}]""", Rows(insert));
+    }
 
-        static string Rows(IEnumerable<ChangeEvent> events) =>
-            "[" + string.Join(",", events.OrderBy(e => (long)e.After!["id"]!).Select(e => CanonicalJson.Serialize(e.After!))) + "]";
+    [Fact]
+    public async Task A_domain_over_one_bit_is_a_boolean_in_the_stream_and_both_snapshots_as_in_Debezium()
+    {
+        // Debezium reads a domain column as its root type with the domain's own type modifier: BIT(1) underneath → BOOLEAN.
+        await Db.ExecuteAsync("""
+            CREATE DOMAIN flag AS bit(1);
+            CREATE DOMAIN strict_flag AS flag NOT NULL;
+            CREATE DOMAIN nibble AS bit(4);
+            CREATE TABLE flagged (id int PRIMARY KEY, f flag, sf strict_flag, n nibble);
+            INSERT INTO flagged VALUES (1, B'1', B'0', B'1010'), (2, NULL, B'1', B'0001')
+            """);
+        const string Expected = """[{"id":1,"f":true,"sf":false,"n":"1010"},{"id":2,"f":null,"sf":true,"n":"0001"}]""";
+
+        var reader = Open(Options(snapshot: SnapshotMode.Initial));
+        var initialReads = await reader.TakeAsync(2);
+        await reader.AcknowledgeAsync(initialReads);
+        Assert.Equal(Expected, Rows(initialReads));
+
+        ((PgOutputChangeSource)reader.Source).RequestSnapshot("flagged");
+        var incrementalReads = await reader.TakeAsync(2);
+        await reader.AcknowledgeAsync(incrementalReads);
+        Assert.Equal(Expected, Rows(incrementalReads));
+
+        await Db.ExecuteAsync("INSERT INTO flagged VALUES (3, B'0', B'1', B'1111')");
+        var insert = await reader.TakeAsync(1);
+        Assert.Equal("""[{"id":3,"f":false,"sf":true,"n":"1111"}]""", Rows(insert));
+    }
+
+    [Fact]
+    public async Task An_hstore_is_the_JSON_Debezium_writes_in_the_stream_and_both_snapshots()
+    {
+        // hstore.handling.mode=json (the default): pgjdbc's HStoreConverter fills a java.util.HashMap in the order PostgreSQL
+        // prints the pairs (shorter keys first), Jackson writes it compactly in the HashMap's iteration order; NULL stays null.
+        await Db.ExecuteAsync("""
+            CREATE EXTENSION IF NOT EXISTS hstore;
+            CREATE TABLE tagged (id int PRIMARY KEY, h hstore, hs hstore[]);
+            INSERT INTO tagged VALUES
+              (1, 'zz=>1, bb=>2, a=>NULL, c=>3, id2=>4', ARRAY['a=>1'::hstore, NULL, '']),
+              (2, hstore(ARRAY['q"t', 'back\slash', 'nl'], ARRAY['x', NULL, E'line\nbreak\ttab\u0001']), NULL),
+              (3, '', NULL)
+            """);
+        const string Expected = """[{"id":1,"h":{"bb":"2","zz":"1","a":null,"c":"3","id2":"4"},"hs":[{"a":"1"},null,{}]},"""
+            + """{"id":2,"h":{"q\"t":"x","back\\slash":null,"nl":"line\nbreak\ttab\u0001"},"hs":null},{"id":3,"h":{},"hs":null}]""";
+
+        var reader = Open(Options(snapshot: SnapshotMode.Initial));
+        var initialReads = await reader.TakeAsync(3);
+        await reader.AcknowledgeAsync(initialReads);
+        Assert.Equal(Expected, Rows(initialReads));
+
+        ((PgOutputChangeSource)reader.Source).RequestSnapshot("tagged");
+        var incrementalReads = await reader.TakeAsync(3);
+        await reader.AcknowledgeAsync(incrementalReads);
+        Assert.Equal(Expected, Rows(incrementalReads));
+
+        await Db.ExecuteAsync("INSERT INTO tagged VALUES (4, 'k=>v, é=>1, 日本=>2', NULL)");
+        var insert = await reader.TakeAsync(1);
+        Assert.Equal("""[{"id":4,"h":{"é":"1","k":"v","日本":"2"},"hs":null}]""", Rows(insert));
     }
 
     [Fact]
@@ -200,4 +256,7 @@ public sealed class PgOutputTypesTests(PostgresFixture fixture) : PgOutputTestBa
         Assert.Equal(["1000", "-1234567"], reads.Select(e => e.After!["amount"]!.ToString()));
         Assert.Equal("9223372036854775807", insert.After!["amount"]!.ToString());
     }
+
+    private static string Rows(IEnumerable<ChangeEvent> events) =>
+        "[" + string.Join(",", events.OrderBy(e => (long)e.After!["id"]!).Select(e => CanonicalJson.Serialize(e.After!))) + "]";
 }

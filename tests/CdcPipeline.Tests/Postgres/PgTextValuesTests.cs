@@ -109,6 +109,43 @@ public sealed class PgTextValuesTests
         Assert.Equal("{\"v\":\"infinity\"}", Json(Convert(1082, "infinity")));
     }
 
+    [Theory]
+    // Expected orders are what java.util.HashMap (JDK 17) iterates after putting the keys in PostgreSQL's print order.
+    [InlineData("""
+        "a"=>NULL, "c"=>"3", "bb"=>"2", "zz"=>"1", "id2"=>"4"
+        """, """{"bb":"2","zz":"1","a":null,"c":"3","id2":"4"}""")]
+    // 9 keys in one of 16 buckets: Java doubles the table instead of building a tree
+    [InlineData("""
+        "x"=>"1", "y"=>"2", "AF"=>"", "AV"=>"", "Af"=>"", "Av"=>"", "BG"=>"", "BW"=>"", "Bg"=>"", "Bw"=>"", "CH"=>""
+        """, """{"AF":"","Af":"","BG":"","Bg":"","CH":"","AV":"","Av":"","BW":"","Bw":"","x":"1","y":"2"}""")]
+    [InlineData("", "{}")]
+    public void Hstore_is_the_JSON_Debezium_writes_in_Java_HashMap_order(string hstore, string json) =>
+        Assert.Equal(new RawJson(json), PgTextValues.HstoreAsJson(hstore));
+
+    [Fact]
+    public void Hstore_escapes_are_undone_and_Jackson_escapes_are_applied()
+    {
+        // hstore_out escapes only " and \ (by \); Jackson escapes " \ and control characters, \u00XX in upper case.
+        const string Text = "\"nl\"=>\"a\tb\n\u001f\", \"q\\\"t\"=>\"\\\\\", \"é/日本\"=>\"\u007f\", \"back\\\\slash\"=>NULL";
+        const string Json = "{\"q\\\"t\":\"\\\\\",\"back\\\\slash\":null,\"é/日本\":\"\u007f\",\"nl\":\"a\\tb\\n\\u001F\"}";
+
+        Assert.Equal(new RawJson(Json), PgTextValues.HstoreAsJson(Text));
+    }
+
+    [Fact]
+    public void Hstore_keys_past_three_quarters_of_the_table_follow_Java_HashMap_resizing()
+    {
+        // key0..key39 in PostgreSQL's order (shorter first): the table grows 16 → 32 → 64.
+        var keys = Enumerable.Range(0, 40).Select(i => "key" + i).OrderBy(k => k.Length).ThenBy(k => k, StringComparer.Ordinal).ToList();
+        var text = string.Join(", ", keys.Select(k => $"\"{k}\"=>\"v\""));
+        const string JavaOrder = "key1,key2,key0,key5,key6,key3,key4,key9,key7,key8,key22,key21,key20,key15,key37,key14,key36,key13,key35,"
+            + "key12,key34,key19,key18,key17,key39,key16,key38,key11,key33,key10,key32,key31,key30,key26,key25,key24,key23,key29,key28,key27";
+
+        var json = ((RawJson)PgTextValues.HstoreAsJson(text)!).Text;
+
+        Assert.Equal("{" + string.Join(",", JavaOrder.Split(',').Select(k => $"\"{k}\":\"v\"")) + "}", json);
+    }
+
     [Fact]
     public void Arrays_nest_unquote_and_keep_nulls()
     {
