@@ -19,7 +19,19 @@ public sealed class PipelineMetrics : IDisposable
         EventsIgnored = _meter.CreateCounter<long>("cdc.events.ignored", description: "failed deliveries dropped by an 'ignore' policy");
         EventsLogged = _meter.CreateCounter<long>("cdc.events.failure_logged", description: "failed deliveries recorded by a 'log' policy");
         PositionsAcknowledged = _meter.CreateCounter<long>("cdc.positions.acknowledged", description: "source positions acknowledged");
+        SinkBatchDuration = _meter.CreateHistogram(
+            "cdc.sink.batch.duration",
+            unit: "s",
+            description: "time from handing a batch to a sink until it acknowledged it or the runner gave up on it (retries included)",
+            tags: null,
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = SinkBatchDurationBuckets });
     }
+
+    /// <summary>
+    /// Seconds: from a millisecond (a local file) to a minute (a sink retrying with backoff). Without this advice the
+    /// exporters' default buckets, made for milliseconds, would put nearly every batch in the first one.
+    /// </summary>
+    private static readonly double[] SinkBatchDurationBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
     public Counter<long> ChangesRead { get; }
     public Counter<long> EventsProduced { get; }
@@ -28,6 +40,9 @@ public sealed class PipelineMetrics : IDisposable
     public Counter<long> EventsIgnored { get; }
     public Counter<long> EventsLogged { get; }
     public Counter<long> PositionsAcknowledged { get; }
+
+    /// <summary><c>cdc.sink.batch.duration</c> (seconds), tags <c>sink</c> and <c>outcome</c> (<c>delivered</c> or <c>failed</c>).</summary>
+    public Histogram<double> SinkBatchDuration { get; }
 
     /// <summary>Publishes <paramref name="source"/>'s lag as the gauge <c>cdc.source.lag</c> (tag <c>unit</c>).</summary>
     public void ObserveSourceLag(ISourceLag source) =>

@@ -52,6 +52,12 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
         Assert.Contains("# TYPE cdc_events_produced_total counter", scrape, StringComparison.Ordinal);
         Assert.Contains("# TYPE cdc_positions_acknowledged_total counter", scrape, StringComparison.Ordinal);
         Assert.True(Value(scrape, "cdc_positions_acknowledged_total") >= 1, scrape);
+
+        // How long the file sink took per batch, in seconds, with buckets fit for seconds (not the exporter's ms defaults).
+        Assert.Contains("# TYPE cdc_sink_batch_duration_seconds histogram", scrape, StringComparison.Ordinal);
+        Assert.Contains(scrape.Split('\n'), line => line.StartsWith("cdc_sink_batch_duration_seconds_bucket{", StringComparison.Ordinal)
+            && line.Contains("sink=\"file\"", StringComparison.Ordinal) && line.Contains("outcome=\"delivered\"", StringComparison.Ordinal)
+            && line.Contains("le=\"0.005\"", StringComparison.Ordinal));
         Assert.Equal(HttpStatusCode.OK, await StatusAsync(port, "/healthz"));
         Assert.Equal(HttpStatusCode.NotFound, await StatusAsync(port, "/nothing-here"));
 

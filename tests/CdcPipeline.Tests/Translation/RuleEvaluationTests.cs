@@ -108,6 +108,8 @@ public class RuleEvaluationTests
     [InlineData("text(after.sts_cd) == text(before.sts_cd)", true)]
     [InlineData("lookup(\"padded\", after.sts_cd) == \"SHIPPED\"", true)]
     [InlineData("lookup(\"padded\", before.sts_cd) == \"SHIPPED\"", true)]
+    [InlineData("changed(\"sts_cd\")", false)]
+    [InlineData("changed(\"sts_cd\") == (before.sts_cd != after.sts_cd)", true)]
     public void Char_codes_compare_without_their_blank_padding_as_in_postgresql(string condition, bool expected)
     {
         // Debezium (and pgoutput) send a CHAR(2) 'S' as "S ": PostgreSQL's bpchar = ignores the trailing blanks.
@@ -236,6 +238,11 @@ public class RuleEvaluationTests
         Assert.False(When("changed(\"ord_sts_cd\")", Update("P", "P")));
         Assert.False(When("changed(\"ord_amt\")", Change(ChangeOperation.Update, "tb_ord_mst", Order("P", amount: "149.9"), Order("S", amount: "149.90"))));
         Assert.False(When("changed(\"ord_sts_cd\")", Change(ChangeOperation.Create, "tb_ord_mst", after: Order("P"))));
+
+        // Trailing blanks are insignificant, as for != (a CHAR(n) column re-padded is not a change); other blanks are not.
+        Assert.False(When("changed(\"ord_sts_cd\")", Update("S", "S ")));
+        Assert.True(When("changed(\"ord_sts_cd\")", Update("S", " S")));
+        Assert.True(When("changed(\"ord_sts_cd\")", Update("S ", "SX")));
 
         // An unchanged TOASTed value is not sent by the WAL: unknown to us, and not a change.
         var toasted = Change(ChangeOperation.Update, "tb_ord_mst", Order("P", memo: "long text"), Order("P", memo: Unavailable.Value));

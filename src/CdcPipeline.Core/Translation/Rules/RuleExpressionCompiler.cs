@@ -137,13 +137,12 @@ internal sealed class RuleExpressionCompiler
     private static object? Not(object? value) => Truth(value) is { } b ? !b : null;
 
     /// <summary>
-    /// <c>==</c> on two texts as PostgreSQL compares bpchar: trailing blanks are insignificant, because Debezium and
-    /// pgoutput send a CHAR(n) value blank-padded ('S' in CHAR(2) arrives as "S "). Null for other operands, which
-    /// the dynamic binder compares as before.
+    /// <c>==</c> on two texts as PostgreSQL compares bpchar (<see cref="RuleValues.SameText"/>: trailing blanks are
+    /// insignificant). Null for other operands, which the dynamic binder compares as before.
     /// </summary>
     private static object? TextEqual(object? left, object? right, bool equal) =>
         left is string l && right is string r
-            ? l.AsSpan().TrimEnd(' ').SequenceEqual(r.AsSpan().TrimEnd(' ')) == equal
+            ? RuleValues.SameText(l, r) == equal
             : null;
 
     /// <summary><c>==</c>/<c>!=</c> between two expressions typed text (<c>text(x) == "S"</c>): the same blank-insensitive
@@ -151,7 +150,7 @@ internal sealed class RuleExpressionCompiler
     private static bool StringEqual(string? left, string? right, bool equal) =>
         left is null || right is null
             ? (left is null && right is null) == equal
-            : left.AsSpan().TrimEnd(' ').SequenceEqual(right.AsSpan().TrimEnd(' ')) == equal;
+            : RuleValues.SameText(left, right) == equal;
 
     private static TDelegate Lambda<TDelegate>(Expression body, Bound bound, Type resultType)
     {

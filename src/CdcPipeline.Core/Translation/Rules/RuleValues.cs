@@ -70,7 +70,18 @@ internal static class RuleValues
         _ => value.ToString(),
     };
 
-    /// <summary>Value equality as <c>changed()</c> needs it: numeric for numbers, element-wise for arrays and bytes.</summary>
+    /// <summary>
+    /// Text equality as PostgreSQL compares bpchar: trailing blanks are insignificant, because Debezium and pgoutput
+    /// send a CHAR(n) value blank-padded ('S' in CHAR(2) arrives as "S "). The one place rules decide it: <c>==</c>,
+    /// <c>!=</c> and <c>changed()</c> all come here, so they never disagree.
+    /// </summary>
+    public static bool SameText(string left, string right) =>
+        left.AsSpan().TrimEnd(' ').SequenceEqual(right.AsSpan().TrimEnd(' '));
+
+    /// <summary>
+    /// Value equality as <c>changed()</c> needs it: numeric for numbers, element-wise for arrays and bytes, and
+    /// texts as <c>==</c> compares them (<see cref="SameText"/>), so <c>changed(c)</c> agrees with <c>before.c != after.c</c>.
+    /// </summary>
     public static bool SameValue(object? a, object? b)
     {
         if (ReferenceEquals(a, b))
@@ -87,7 +98,9 @@ internal static class RuleValues
         {
             case byte[] x when b is byte[] y:
                 return x.AsSpan().SequenceEqual(y);
-            case string or Row:
+            case string text:
+                return b is string other && SameText(text, other);
+            case Row:
                 return a.Equals(b);
             case System.Collections.IList x when b is System.Collections.IList y:
                 if (x.Count != y.Count)
