@@ -2,7 +2,10 @@
 # The test command: starts the local servers the integration tests use (unless CDC_TEST_* point to
 # real ones), runs every test project, and prints a one-line summary.
 #
-#   scripts/test.sh [extra dotnet test arguments]
+#   scripts/test.sh [test-platform arguments, e.g. --filter-class '*KafkaSinkTests' or --filter-method '*Replay*']
+#
+# The arguments go to the test applications (after `dotnet test --solution … --`), so `dotnet test` options such as
+# --no-build do not belong here.
 #
 # Needs the .NET 10 SDK and Debian's postgresql-15, redis-server and rabbitmq-server (.ci/run installs them).
 # Tests that cannot run here (no Docker engine, no real Kafka broker) are skipped with their reason printed.
