@@ -220,6 +220,19 @@ public sealed class ReplayCommandTests(KafkaFixture kafka)
         Assert.Contains(suggested, error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("timestamp:03/01/2024 08:00:00Z")]
+    [InlineData("timestamp:01/03/2024 08:00:00+01:00")]
+    [InlineData("timestamp:1 March 2024 08:00Z")]
+    public void A_timestamp_that_is_not_ISO_8601_is_refused_rather_than_read_month_first(string to)
+    {
+        // DateTimeOffset.TryParse with the invariant culture reads 01/03/2024 as January 3rd: an operator who meant March 1st
+        // would replay two months of changes (or, the other way round, skip them) without a word.
+        var error = Assert.Throws<FormatException>(() => ReplayTarget.Parse(to));
+        Assert.Contains($"'{to["timestamp:".Length..]}' is not an ISO-8601 time", error.Message, StringComparison.Ordinal);
+        Assert.Contains("2024-03-01T08:00:00Z", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_timestamp_in_the_future_is_refused_instead_of_skipping_every_partition_to_its_end()
     {
