@@ -41,23 +41,39 @@ public static class KafkaClientSettings
             }
         }
 
+        if (Refusal(config, settings) is var (key, reason))
+        {
+            throw context.Error(
+                key is null ? section : $"{section}:{key}",
+                $"{reason} (see librdkafka's CONFIGURATION.md for the {section} settings it knows)");
+        }
+    }
+
+    /// <summary>
+    /// What librdkafka refuses in <paramref name="config"/> (it creates a client, which connects to nothing until it is used):
+    /// the key of <paramref name="settings"/> its message names (null when it names none) and why, never a secret's value;
+    /// null when it takes the configuration.
+    /// </summary>
+    public static (string? Key, string Reason)? Refusal(ClientConfig config, IReadOnlyDictionary<string, string>? settings)
+    {
         try
         {
             using IDisposable client = config switch
             {
                 ConsumerConfig consumer => new ConsumerBuilder<Null, Null>(consumer).SetLogHandler((_, _) => { }).Build(),
                 ProducerConfig producer => new ProducerBuilder<Null, Null>(producer).SetLogHandler((_, _) => { }).Build(),
-                _ => throw new NotSupportedException($"{config.GetType().Name}: only a ConsumerConfig or a ProducerConfig can be checked"),
+                _ => new ProducerBuilder<Null, Null>(new ProducerConfig(config.ToDictionary(kv => kv.Key, kv => kv.Value))).SetLogHandler((_, _) => { }).Build(),
             };
+            return null;
         }
         catch (Exception e) when (e is ArgumentException or KafkaException or InvalidOperationException)
         {
             // librdkafka names the property it refused: No such configuration property: "lingr.ms"
-            var key = settings?.Keys.OrderByDescending(k => k.Length).FirstOrDefault(k => e.Message.Contains(k, StringComparison.Ordinal));
-            var reason = IsSecret(key ?? "") ? "librdkafka refused this setting" : e.Message.TrimEnd('.');
-            throw context.Error(
-                key is null ? section : $"{section}:{key}",
-                $"{reason} (see librdkafka's CONFIGURATION.md for the {section} settings it knows)");
+            // or only the value it refused: Unsupported SASL mechanism: PLAINX (a secret's value is never looked for).
+            var key = settings?.Keys.OrderByDescending(k => k.Length).FirstOrDefault(k => e.Message.Contains(k, StringComparison.Ordinal))
+                ?? settings?.Where(s => !IsSecret(s.Key) && s.Value.Length > 0 && e.Message.Contains(s.Value, StringComparison.Ordinal))
+                    .OrderByDescending(s => s.Value.Length).Select(s => s.Key).FirstOrDefault();
+            return (key, IsSecret(key ?? "") ? "librdkafka refused this setting" : e.Message.TrimEnd('.'));
         }
     }
 

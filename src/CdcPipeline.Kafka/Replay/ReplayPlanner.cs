@@ -61,7 +61,7 @@ public sealed class ReplayPlanner(IConsumerGroupAdmin admin, TimeProvider? time 
                 ReplayTargetKind.Offset => Math.Clamp(target.Offset!.Value, low, high),
                 _ => byTime![p],
             };
-            plan.Add(new ReplayPlan(p, committed.GetValueOrDefault(p), to, Note(target, to, low, high)));
+            plan.Add(new ReplayPlan(p, committed.GetValueOrDefault(p), to, high, Note(target, to, low, high)));
         }
 
         return plan;

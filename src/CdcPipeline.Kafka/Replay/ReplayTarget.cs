@@ -1,9 +1,10 @@
 using System.Globalization;
+using System.Text.RegularExpressions;
 
 namespace CdcPipeline.Kafka.Replay;
 
 /// <summary>Where <c>replay --to</c> moves a group: <c>earliest</c>, <c>latest</c>, <c>offset:P:N</c> (partition P to offset N) or <c>timestamp:ISO</c> (with its zone: Z or an offset).</summary>
-public sealed record ReplayTarget(ReplayTargetKind Kind, int? Partition = null, long? Offset = null, DateTimeOffset? Timestamp = null)
+public sealed partial record ReplayTarget(ReplayTargetKind Kind, int? Partition = null, long? Offset = null, DateTimeOffset? Timestamp = null)
 {
     public static ReplayTarget Parse(string text)
     {
@@ -33,7 +34,8 @@ public sealed record ReplayTarget(ReplayTargetKind Kind, int? Partition = null, 
         if (text.StartsWith("timestamp:", StringComparison.OrdinalIgnoreCase))
         {
             var iso = text["timestamp:".Length..];
-            if (DateTimeOffset.TryParse(iso, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var ts))
+            // The invariant culture also reads 01/03/2024 (as January 3rd) and "1 March 2024": only the ISO form is unambiguous.
+            if (IsoTime().IsMatch(iso) && DateTimeOffset.TryParse(iso, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var ts))
             {
                 // Without a zone the time is ambiguous: Kafka's own kafka-consumer-groups --to-datetime reads it as the machine's
                 // local time, this command read it as UTC. A guess an hour or two off skips (or repeats) that much of the history.
@@ -46,11 +48,14 @@ public sealed record ReplayTarget(ReplayTargetKind Kind, int? Partition = null, 
                 return new ReplayTarget(ReplayTargetKind.Timestamp, Timestamp: ts);
             }
 
-            throw new FormatException($"'{iso}' is not an ISO-8601 time; write e.g. timestamp:2024-03-01T08:00:00Z");
+            throw new FormatException($"'{iso}' is not an ISO-8601 time (YYYY-MM-DDTHH:MM:SS with Z or an offset); write e.g. timestamp:2024-03-01T08:00:00Z");
         }
 
         throw new FormatException($"'{text}': --to takes earliest, latest, offset:PARTITION:OFFSET or timestamp:ISO-8601");
     }
+
+    [GeneratedRegex(@"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?$", RegexOptions.CultureInvariant)]
+    private static partial Regex IsoTime();
 }
 
 public enum ReplayTargetKind

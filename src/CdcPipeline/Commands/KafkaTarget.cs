@@ -67,6 +67,19 @@ internal sealed class KafkaTarget
             return null;
         }
 
+        // run refuses such a setting at start-up; a command would otherwise die on it with librdkafka's exception and a stack trace.
+        var named = pipeline is null ? null : KafkaDeadLetterQueueFactory.Cluster(pipeline.Root);
+        var settings = named?.Section.GetSection(named.Value.ClientSettings).GetChildren()
+            .Where(s => s.Value is not null).ToDictionary(s => s.Key, s => s.Value!, StringComparer.Ordinal);
+        if (KafkaClientSettings.Refusal(cluster, settings) is var (key, reason))
+        {
+            const string See = "see librdkafka's CONFIGURATION.md";
+            error.WriteLine(named is var (section, clientSettings)
+                ? new ConfigurationException(key is null ? $"{section.Path}:{clientSettings}" : $"{section.Path}:{clientSettings}:{key}", $"{reason} ({See})", pipeline!.Locations).Message
+                : $"--bootstrap-servers: {reason} ({See})");
+            return null;
+        }
+
         return new Resolved(cluster, pipeline);
     }
 

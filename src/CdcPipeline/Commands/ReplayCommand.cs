@@ -159,15 +159,20 @@ internal static class ReplayCommand
             return 1;
         }
 
+        // The lag says what the reset means: how many records the restarted pipeline reads again, or skips.
         foreach (var (topic, plan) in plans)
         {
             foreach (var p in plan)
             {
                 var from = p.From?.ToString(CultureInfo.InvariantCulture) ?? "none";
+                var lagBefore = p.LagBefore is { } before ? before.ToString(CultureInfo.InvariantCulture) + " -> " : "";
                 var note = p.Note is null ? "" : $" ({p.Note})";
-                await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{topic}/{p.Partition}: {from} -> {p.To}{note}")).ConfigureAwait(false);
+                await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{topic}/{p.Partition}: {from} -> {p.To}, lag {lagBefore}{p.LagAfter}{note}")).ConfigureAwait(false);
             }
         }
+
+        var lag = plans.Sum(t => t.Plan.Sum(p => p.LagAfter));
+        await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"lag after the reset: {lag} record(s) to read")).ConfigureAwait(false);
 
         if (dryRun)
         {

@@ -117,6 +117,41 @@ public sealed class KafkaCommandProcessTests(KafkaFixture kafka) : IDisposable
         Assert.DoesNotContain("   at ", log, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_security_setting_librdkafka_refuses_names_its_line_and_key_without_a_stack_trace_or_the_password()
+    {
+        // run refuses this file at start-up with its line; the operator commands built their clients from it unchecked
+        // and died with librdkafka's exception and a stack trace.
+        var refused = Write("refused-security.yaml", $$"""
+            name: k
+            source:
+              kafka:
+                bootstrapServers: "{{kafka.BootstrapServers}}"
+                topics: [t]
+                consumer:
+                  security.protocol: SASL_PLAINTEXT
+                  sasl.mechanism: PLAINX
+                  sasl.username: operator
+                  sasl.password: s3cret-never-printed
+            deadLetter: { topic: dlq }
+            sinks:
+              - name: out
+                file: { path: out/events.jsonl }
+            """);
+
+        foreach (var command in (string[][])[["replay", "--config", refused, "--to", "earliest", "--dry-run"], ["dlq", "list", "--config", refused], ["dlq", "redrive", "--config", refused, "--dry-run"]])
+        {
+            var (code, log) = await RunAsync([], command);
+
+            Assert.True(code == 2, $"{string.Join(' ', command[..2])}: exit {code}: {log}");
+            Assert.Contains($"{refused}:8: source.kafka.consumer.sasl.mechanism: ", log, StringComparison.Ordinal);
+            Assert.Contains("PLAINX", log, StringComparison.Ordinal);
+            Assert.DoesNotContain("Unhandled exception", log, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", log, StringComparison.Ordinal);
+            Assert.DoesNotContain("s3cret-never-printed", log, StringComparison.Ordinal);
+        }
+    }
+
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     private Dictionary<string, string> Environment(string deadLetterTopic) => new()

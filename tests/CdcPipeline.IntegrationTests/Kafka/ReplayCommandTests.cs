@@ -50,15 +50,15 @@ public sealed class ReplayCommandTests(KafkaFixture kafka)
     }
 
     [Theory]
-    [InlineData("earliest", "t/0: 150 -> 100|t/1: none -> 100|t/2: 199 -> 100")]
-    [InlineData("latest", "t/0: 150 -> 200|t/1: none -> 200|t/2: 199 -> 200")]
-    [InlineData("offset:1:120", "t/1: none -> 120")]
-    [InlineData("offset:2:5000", "t/2: 199 -> 200 (offset 5000 is past the end (200): set to the end)")]
-    [InlineData("offset:1:5", "t/1: none -> 100 (offset 5 is no longer retained (the earliest is 100): set to the earliest)")]
-    [InlineData("offset:0:200", "t/0: 150 -> 200")]
-    [InlineData("timestamp:2024-03-01T08:30:00Z", "t/0: 150 -> 130|t/1: none -> 130|t/2: 199 -> 130")]
-    [InlineData("timestamp:2024-03-01T10:30:00+02:00", "t/0: 150 -> 130|t/1: none -> 130|t/2: 199 -> 130")]
-    [InlineData("timestamp:2024-03-01T12:00:00Z", "t/0: 150 -> 200 (no record at or after 2024-03-01T12:00:00Z: set to the end)|t/1: none -> 200 (no record at or after 2024-03-01T12:00:00Z: set to the end)|t/2: 199 -> 200 (no record at or after 2024-03-01T12:00:00Z: set to the end)")]
+    [InlineData("earliest", "t/0: 150 -> 100, lag 50 -> 100|t/1: none -> 100, lag 100|t/2: 199 -> 100, lag 1 -> 100|lag after the reset: 300 record(s) to read")]
+    [InlineData("latest", "t/0: 150 -> 200, lag 50 -> 0|t/1: none -> 200, lag 0|t/2: 199 -> 200, lag 1 -> 0|lag after the reset: 0 record(s) to read")]
+    [InlineData("offset:1:120", "t/1: none -> 120, lag 80|lag after the reset: 80 record(s) to read")]
+    [InlineData("offset:2:5000", "t/2: 199 -> 200, lag 1 -> 0 (offset 5000 is past the end (200): set to the end)|lag after the reset: 0 record(s) to read")]
+    [InlineData("offset:1:5", "t/1: none -> 100, lag 100 (offset 5 is no longer retained (the earliest is 100): set to the earliest)|lag after the reset: 100 record(s) to read")]
+    [InlineData("offset:0:200", "t/0: 150 -> 200, lag 50 -> 0|lag after the reset: 0 record(s) to read")]
+    [InlineData("timestamp:2024-03-01T08:30:00Z", "t/0: 150 -> 130, lag 50 -> 70|t/1: none -> 130, lag 70|t/2: 199 -> 130, lag 1 -> 70|lag after the reset: 210 record(s) to read")]
+    [InlineData("timestamp:2024-03-01T10:30:00+02:00", "t/0: 150 -> 130, lag 50 -> 70|t/1: none -> 130, lag 70|t/2: 199 -> 130, lag 1 -> 70|lag after the reset: 210 record(s) to read")]
+    [InlineData("timestamp:2024-03-01T12:00:00Z", "t/0: 150 -> 200, lag 50 -> 0 (no record at or after 2024-03-01T12:00:00Z: set to the end)|t/1: none -> 200, lag 0 (no record at or after 2024-03-01T12:00:00Z: set to the end)|t/2: 199 -> 200, lag 1 -> 0 (no record at or after 2024-03-01T12:00:00Z: set to the end)|lag after the reset: 0 record(s) to read")]
     public async Task Dry_run_prints_old_and_new_offsets_per_partition_and_changes_nothing(string to, string expected)
     {
         var admin = new FakeAdmin();
@@ -104,7 +104,8 @@ public sealed class ReplayCommandTests(KafkaFixture kafka)
         var (code, output, errors) = await Run(admin, "earliest", dryRun: false, "^legacy\\.public\\..*");
         Assert.True(code == 0, errors);
         Assert.Equal(
-            ["legacy.public.tb_cust_mst/0: 150 -> 100", "legacy.public.tb_ord_mst/0: 150 -> 100", "legacy.public.tb_ord_mst/1: none -> 100", "legacy.public.tb_ord_mst/2: 199 -> 100", "group 'g' reset on 2 topic(s); start the pipeline to re-read"],
+            ["legacy.public.tb_cust_mst/0: 150 -> 100, lag 50 -> 100", "legacy.public.tb_ord_mst/0: 150 -> 100, lag 50 -> 100", "legacy.public.tb_ord_mst/1: none -> 100, lag 100", "legacy.public.tb_ord_mst/2: 199 -> 100, lag 1 -> 100",
+             "lag after the reset: 400 record(s) to read", "group 'g' reset on 2 topic(s); start the pipeline to re-read"],
             output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
         Assert.Equal(["legacy.public.tb_cust_mst", "legacy.public.tb_ord_mst"], admin.AlteredByTopic.Keys.Order());
     }
@@ -218,6 +219,19 @@ public sealed class ReplayCommandTests(KafkaFixture kafka)
         var error = Assert.Throws<FormatException>(() => ReplayTarget.Parse(to));
         Assert.Contains("has no time zone", error.Message, StringComparison.Ordinal);
         Assert.Contains(suggested, error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("timestamp:03/01/2024 08:00:00Z")]
+    [InlineData("timestamp:01/03/2024 08:00:00+01:00")]
+    [InlineData("timestamp:1 March 2024 08:00Z")]
+    public void A_timestamp_that_is_not_ISO_8601_is_refused_rather_than_read_month_first(string to)
+    {
+        // DateTimeOffset.TryParse with the invariant culture reads 01/03/2024 as January 3rd: an operator who meant March 1st
+        // would replay two months of changes (or, the other way round, skip them) without a word.
+        var error = Assert.Throws<FormatException>(() => ReplayTarget.Parse(to));
+        Assert.Contains($"'{to["timestamp:".Length..]}' is not an ISO-8601 time", error.Message, StringComparison.Ordinal);
+        Assert.Contains("2024-03-01T08:00:00Z", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
