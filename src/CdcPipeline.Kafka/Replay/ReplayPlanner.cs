@@ -24,7 +24,11 @@ public sealed class ReplayPlanner(IConsumerGroupAdmin admin, TimeProvider? time 
         var partitions = await admin.PartitionsAsync(topic, cancellationToken).ConfigureAwait(false);
         if (partitions.Count == 0)
         {
-            throw new ReplayRefusedException($"topic '{topic}' does not exist or has no partitions");
+            // legacy.public.* is a shell glob, not a topic: a pattern is a regular expression marked by ^, as in a subscription.
+            var hint = topic.AsSpan().IndexOfAny('*', '?', '[') >= 0
+                ? $"; a topic pattern is a regular expression that starts with ^ (e.g. --topic '^{topic.Replace(".", "\\.", StringComparison.Ordinal).Replace("*", ".*", StringComparison.Ordinal).Replace("?", ".", StringComparison.Ordinal)}$')"
+                : "";
+            throw new ReplayRefusedException($"topic '{topic}' does not exist or has no partitions{hint}");
         }
 
         if (target.Kind == ReplayTargetKind.Offset && !partitions.Contains(target.Partition!.Value))

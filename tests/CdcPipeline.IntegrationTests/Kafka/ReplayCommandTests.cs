@@ -97,6 +97,18 @@ public sealed class ReplayCommandTests(KafkaFixture kafka)
         Assert.Contains("has no partition 7", errors, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("legacy.public.*", @"--topic '^legacy\.public\..*$'")]
+    [InlineData("legacy.public.tb_?rd_mst", @"--topic '^legacy\.public\.tb_.rd_mst$'")]
+    public async Task A_glob_given_as_a_topic_is_refused_with_how_to_write_a_pattern(string topic, string example)
+    {
+        var (code, _, errors) = await Run(new FakeAdmin(), "earliest", dryRun: true, topic);
+        Assert.Equal(3, code);
+        Assert.Contains($"topic '{topic}' does not exist", errors, StringComparison.Ordinal);
+        Assert.Contains("a topic pattern is a regular expression that starts with ^", errors, StringComparison.Ordinal);
+        Assert.Contains(example, errors, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_pattern_replays_every_matching_topic_together()
     {
