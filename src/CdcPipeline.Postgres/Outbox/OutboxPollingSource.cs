@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Pipeline;
+using CdcPipeline.Postgres.Capture;
 using CdcPipeline.Postgres.Types;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -174,7 +175,7 @@ public sealed class OutboxPollingSource : IChangeSource
         var idOrdinal = -1;
         for (var i = 0; i < reader.FieldCount; i++)
         {
-            parsers[i] = PgTextValues.TryGetBuiltIn(reader.GetDataTypeOID(i)) ?? PgTextValues.AsText;
+            parsers[i] = PgTextValues.TryGetBuiltIn(reader.GetDataTypeOID(i), _options.MoneyFractionDigits) ?? PgTextValues.AsText;
             if (string.Equals(reader.GetName(i), _options.SequenceColumn, StringComparison.Ordinal))
             {
                 seqOrdinal = i;
@@ -194,9 +195,22 @@ public sealed class OutboxPollingSource : IChangeSource
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             var values = new object?[reader.FieldCount];
-            for (var i = 0; i < values.Length; i++)
+            var i = 0;
+            string? text = null;
+            try
             {
-                values[i] = await reader.IsDBNullAsync(i, cancellationToken).ConfigureAwait(false) ? null : parsers[i](reader.GetString(i));
+                for (; i < values.Length; i++)
+                {
+                    text = reader.IsDBNull(i) ? null : reader.GetString(i);
+                    values[i] = text is null ? null : parsers[i](text);
+                }
+            }
+            catch (Exception e) when (text is not null && ColumnValueException.IsConversionFailure(e))
+            {
+                // Polling again reads the same text: stop, naming the row, as the capture does.
+                var seqText = reader.IsDBNull(seqOrdinal) ? "null" : reader.GetString(seqOrdinal);
+                throw new ColumnValueException($"outbox table {_options.QualifiedTable}, row {_options.SequenceColumn} {seqText}", shape.Columns[i], text, e,
+                    $"Polling reads the same row again, so retrying cannot help: correct the value in that row (or set its status to 'sent' to skip it), then start again");
             }
 
             rows.Add(((long)values[seqOrdinal]!, values));
