@@ -105,6 +105,7 @@ public sealed class OutboxPollingSource : IChangeSource
                 {
                     // The session lock died with its connection: another relay may be active now.
                     await AcquireRelayLockAsync(cancellationToken).ConfigureAwait(false);
+                    Log.OutboxRelayActive(_logger, _options.QualifiedTable, after);
                 }
 
                 continue;
@@ -160,7 +161,10 @@ public sealed class OutboxPollingSource : IChangeSource
 
     private async Task<List<ChangeEvent>> PollAsync(long after, CancellationToken cancellationToken)
     {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        // On the connection that holds the relay lock: a session lock dies with its connection (an idle timeout, a
+        // failover, pg_terminate_backend) and passes to a standby relay; polling there makes that a failed poll, after
+        // which this relay takes the lock again or stands by, instead of publishing beside the new active relay.
+        var connection = _lockConnection ?? throw new InvalidOperationException("the outbox relay polls only while it holds its lock");
         await using var command = new NpgsqlCommand(_pollSql, connection) { AllResultTypesAreUnknown = true };
         command.Parameters.Add(new NpgsqlParameter { Value = after });
         command.Parameters.Add(new NpgsqlParameter { Value = _options.BatchSize });

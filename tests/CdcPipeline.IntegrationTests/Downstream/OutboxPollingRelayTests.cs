@@ -193,9 +193,39 @@ public sealed class OutboxPollingRelayTests(PostgresFixture fixture) : IAsyncLif
         Assert.Contains("294276-12-31 23:59:59", e.Message, StringComparison.Ordinal);
     }
 
-    private OutboxPollingSource Relay() => new("test", new OutboxPollingOptions
+    [Fact]
+    public async Task A_relay_whose_lock_connection_died_stops_publishing_so_only_one_relay_is_active()
     {
-        ConnectionString = _db.ConnectionString,
+        // The relay lock is a session lock: killed with its connection (an idle-connection timeout, a failover, a DBA),
+        // it passes to the standby. The relay that lost it must notice and stand by too, or both publish every row.
+        const string HolderSql = """
+            SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database()
+            """;
+        await using var first = new SourceReader(Relay("relay-a"), Ct);
+        Assert.Null(await first.NextAsync(TimeSpan.FromMilliseconds(300)));
+        Assert.Equal("relay-a", await _db.ScalarAsync<string>(HolderSql));
+        await using var second = new SourceReader(Relay("relay-b"), Ct);
+        Assert.Null(await second.NextAsync(TimeSpan.FromMilliseconds(300)));
+
+        await _db.ExecuteAsync("""
+            SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'relay-a'
+            """);
+        Assert.Null(await first.NextAsync(TimeSpan.FromMilliseconds(500)));
+        await WaitUntilAsync(async () => (await _db.QueryAsync(HolderSql)).Count == 1);
+        var holder = await _db.ScalarAsync<string>(HolderSql);
+        var (active, idle) = holder == "relay-a" ? (first, second) : (second, first);
+
+        await WriteAsync(0, 3);
+
+        Assert.Equal(3, (await active.TakeAsync(3, timeout: TimeSpan.FromSeconds(15))).Count);
+        Assert.Null(await idle.NextAsync(TimeSpan.FromMilliseconds(700)));
+    }
+
+    private OutboxPollingSource Relay(string? applicationName = null) => new("test", new OutboxPollingOptions
+    {
+        ConnectionString = applicationName is null ? _db.ConnectionString : new NpgsqlConnectionStringBuilder(_db.ConnectionString) { ApplicationName = applicationName }.ConnectionString,
         Table = "public.outbox",
         Interval = TimeSpan.FromMilliseconds(50),
         BatchSize = 7,
