@@ -27,5 +27,13 @@ public sealed class OutboxPollingOptions
     [RegularExpression("^[A-Za-z_][A-Za-z0-9_]*$", ErrorMessage = "a plain column name")]
     public string SequenceColumn { get; set; } = "seq";
 
+    /// <summary>
+    /// Debezium's <c>money.fraction.digits</c>, as <c>source.postgres.moneyFractionDigits</c>: the decimal places of the
+    /// database's currency, for MONEY columns of the outbox table (0 for a yen database). The relay has its own
+    /// settings (no <c>source.postgres</c> block runs beside it), so the option is repeated here.
+    /// </summary>
+    [Range(0, 10, ErrorMessage = "must be 0-10: the decimal places of the database's currency (2 for dollars and euros, 0 for yen)")]
+    public int MoneyFractionDigits { get; set; } = 2;
+
     public string QualifiedTable => Table.Contains('.', StringComparison.Ordinal) ? Table : "public." + Table;
 }

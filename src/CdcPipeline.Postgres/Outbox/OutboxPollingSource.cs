@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Pipeline;
+using CdcPipeline.Postgres.Capture;
 using CdcPipeline.Postgres.Types;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -104,6 +105,7 @@ public sealed class OutboxPollingSource : IChangeSource
                 {
                     // The session lock died with its connection: another relay may be active now.
                     await AcquireRelayLockAsync(cancellationToken).ConfigureAwait(false);
+                    Log.OutboxRelayActive(_logger, _options.QualifiedTable, after);
                 }
 
                 continue;
@@ -159,7 +161,10 @@ public sealed class OutboxPollingSource : IChangeSource
 
     private async Task<List<ChangeEvent>> PollAsync(long after, CancellationToken cancellationToken)
     {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        // On the connection that holds the relay lock: a session lock dies with its connection (an idle timeout, a
+        // failover, pg_terminate_backend) and passes to a standby relay; polling there makes that a failed poll, after
+        // which this relay takes the lock again or stands by, instead of publishing beside the new active relay.
+        var connection = _lockConnection ?? throw new InvalidOperationException("the outbox relay polls only while it holds its lock");
         await using var command = new NpgsqlCommand(_pollSql, connection) { AllResultTypesAreUnknown = true };
         command.Parameters.Add(new NpgsqlParameter { Value = after });
         command.Parameters.Add(new NpgsqlParameter { Value = _options.BatchSize });
@@ -174,7 +179,7 @@ public sealed class OutboxPollingSource : IChangeSource
         var idOrdinal = -1;
         for (var i = 0; i < reader.FieldCount; i++)
         {
-            parsers[i] = PgTextValues.TryGetBuiltIn(reader.GetDataTypeOID(i)) ?? PgTextValues.AsText;
+            parsers[i] = PgTextValues.TryGetBuiltIn(reader.GetDataTypeOID(i), _options.MoneyFractionDigits) ?? PgTextValues.AsText;
             if (string.Equals(reader.GetName(i), _options.SequenceColumn, StringComparison.Ordinal))
             {
                 seqOrdinal = i;
@@ -194,9 +199,22 @@ public sealed class OutboxPollingSource : IChangeSource
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             var values = new object?[reader.FieldCount];
-            for (var i = 0; i < values.Length; i++)
+            var i = 0;
+            string? text = null;
+            try
             {
-                values[i] = await reader.IsDBNullAsync(i, cancellationToken).ConfigureAwait(false) ? null : parsers[i](reader.GetString(i));
+                for (; i < values.Length; i++)
+                {
+                    text = reader.IsDBNull(i) ? null : reader.GetString(i);
+                    values[i] = text is null ? null : parsers[i](text);
+                }
+            }
+            catch (Exception e) when (text is not null && ColumnValueException.IsConversionFailure(e))
+            {
+                // Polling again reads the same text: stop, naming the row, as the capture does.
+                var seqText = reader.IsDBNull(seqOrdinal) ? "null" : reader.GetString(seqOrdinal);
+                throw new ColumnValueException($"outbox table {_options.QualifiedTable}, row {_options.SequenceColumn} {seqText}", shape.Columns[i], text, e,
+                    $"Polling reads the same row again, so retrying cannot help: correct the value in that row (or set its status to 'sent' to skip it), then start again");
             }
 
             rows.Add(((long)values[seqOrdinal]!, values));

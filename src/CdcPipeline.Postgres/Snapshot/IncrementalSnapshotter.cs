@@ -1,6 +1,8 @@
 using System.Globalization;
+using System.Runtime.ExceptionServices;
 using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Json;
+using CdcPipeline.Postgres.Capture;
 using CdcPipeline.Postgres.Types;
 using Microsoft.Extensions.Logging;
 using Npgsql;
@@ -53,6 +55,9 @@ internal sealed class IncrementalSnapshotter(
         public HashSet<string> Touched { get; } = new(StringComparer.Ordinal);
         public bool WindowOpen { get; set; }
         public bool Truncated { get; set; }
+
+        /// <summary>A value of the chunk that cannot be converted: the HIGH watermark throws it instead of releasing rows.</summary>
+        public ColumnValueException? Failure { get; set; }
     }
 
     /// <summary>The rows a HIGH watermark releases, and what to persist once they are acknowledged.</summary>
@@ -126,13 +131,30 @@ internal sealed class IncrementalSnapshotter(
                     }
                 }
 
-                var rows = await ReadChunkSeeingEveryCommitAsync(connection, table, after, upTo, cancellationToken);
+                List<SnapshotRow>? rows = null;
+                ColumnValueException? unconvertible = null;
+                try
+                {
+                    rows = await ReadChunkSeeingEveryCommitAsync(connection, table, after, upTo, cancellationToken);
+                }
+                catch (ColumnValueException e)
+                {
+                    // The row holds the value: reading the chunk again cannot succeed. The failure goes to the reader with
+                    // the HIGH watermark and stops the capture there, in stream order, as a streamed value would.
+                    unconvertible = e;
+                }
+
                 lock (_lock)
                 {
                     chunk.Rows = rows;
+                    chunk.Failure = unconvertible;
                 }
 
                 await EmitWatermarkAsync(connection, "H", chunk.Id, cancellationToken);
+                if (unconvertible is not null)
+                {
+                    return; // no further chunks: the capture stops at this chunk's HIGH watermark
+                }
             }
             catch (Exception e) when (!cancellationToken.IsCancellationRequested)
             {
@@ -215,7 +237,10 @@ internal sealed class IncrementalSnapshotter(
         }
     }
 
-    /// <summary>The reader saw a watermark; at a HIGH watermark it gets the chunk's surviving rows.</summary>
+    /// <summary>
+    /// The reader saw a watermark; at a HIGH watermark it gets the chunk's surviving rows, or the chunk's
+    /// <see cref="ColumnValueException"/> (a value that cannot be converted), which stops the capture.
+    /// </summary>
     public ChunkResult? OnWatermark(string content)
     {
         var colon = content.IndexOf(':', StringComparison.Ordinal);
@@ -235,6 +260,12 @@ internal sealed class IncrementalSnapshotter(
             {
                 chunk.WindowOpen = true;
                 return null;
+            }
+
+            if (chunk.Failure is { } failure)
+            {
+                // Left in flight: nothing of the table is released or recorded as done, so a restart reads this chunk again.
+                ExceptionDispatchInfo.Throw(failure);
             }
 
             var rows = chunk.Rows ?? [];

@@ -189,7 +189,7 @@ internal sealed class SnapshotTable
             }
             catch (Exception e) when (i < Columns.Length && texts[i] is not null && ColumnValueException.IsConversionFailure(e))
             {
-                throw new ColumnValueException(QualifiedName, Columns[i], texts[i]!, e);
+                throw new ColumnValueException(QualifiedName, Columns[i], texts[i]!, e, ColumnValueException.SnapshotNextStep);
             }
 
             var keyText = KeyIndexes.Select(k => texts[k]).ToArray();

@@ -1,12 +1,15 @@
 using System.Collections.Concurrent;
 using CdcPipeline.Consumer.Outbox;
 using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.Core.Translation;
 using CdcPipeline.Core.Translation.Outbox;
 using CdcPipeline.IntegrationTests.Support;
 using CdcPipeline.Postgres.Outbox;
+using CdcPipeline.Hosting;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace CdcPipeline.IntegrationTests.Downstream;
@@ -130,9 +133,99 @@ public sealed class OutboxPollingRelayTests(PostgresFixture fixture) : IAsyncLif
         Assert.Equal(3, taken.Count);
     }
 
-    private OutboxPollingSource Relay() => new("test", new OutboxPollingOptions
+    [Fact]
+    public async Task Money_in_an_outbox_row_reads_with_the_configured_fraction_digits()
     {
-        ConnectionString = _db.ConnectionString,
+        // A yen database stores ¥1,000 as the integer 1000, printed '10.00' under lc_monetary C (as the relay reads it).
+        await _db.ExecuteAsync("ALTER TABLE outbox ADD COLUMN amount money");
+        await _db.ExecuteAsync("""
+            SET lc_monetary = 'C';
+            INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, amount)
+            VALUES (gen_random_uuid(), 'Order', 'o-1', 'OrderPlaced', '{}', '10.00'), (gen_random_uuid(), 'Order', 'o-2', 'OrderPlaced', '{}', '-12345.67')
+            """);
+        var config = Path.Combine(Path.GetTempPath(), "cdc-outbox-money-" + Guid.NewGuid().ToString("N")[..8] + ".yaml");
+        File.WriteAllText(config, $$"""
+            name: shop
+            source:
+              outboxPolling:
+                connectionString: "{{_db.ConnectionString}}"
+                table: public.outbox
+                interval: 00:00:00.050
+                moneyFractionDigits: 0
+            sinks:
+              - name: out
+                file: { path: "{{Path.ChangeExtension(config, ".jsonl")}}" }
+            """);
+        try
+        {
+            await using var services = new ServiceCollection().AddCdcPipeline().BuildServiceProvider(); // what run registers
+            await using var pipeline = PipelineBuilder.Build(PipelineConfiguration.Load(config, _ => null), services);
+            await using var relay = new SourceReader(pipeline.Source, Ct);
+
+            var rows = await relay.TakeAsync(2);
+
+            Assert.Equal(["1000", "-1234567"], rows.Select(e => e.After!["amount"]!.ToString()));
+        }
+        finally
+        {
+            File.Delete(config);
+            File.Delete(Path.ChangeExtension(config, ".jsonl"));
+        }
+    }
+
+    [Fact]
+    public async Task A_value_the_relay_cannot_convert_stops_it_naming_table_row_column_and_value()
+    {
+        await _db.ExecuteAsync("ALTER TABLE outbox ADD COLUMN due timestamptz");
+        await _db.ExecuteAsync("""
+            INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, due)
+            VALUES (gen_random_uuid(), 'Order', 'o-1', 'OrderPlaced', '{}', '294276-12-31 23:59:59+00')
+            """);
+        var seq = await _db.ScalarAsync<long>("SELECT seq FROM outbox");
+        await using var relay = new SourceReader(Relay(), Ct);
+
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => relay.TakeAsync(1, timeout: TimeSpan.FromSeconds(15)));
+
+        Assert.IsNotType<TimeoutException>(e);
+        Assert.Contains("public.outbox", e.Message, StringComparison.Ordinal);
+        Assert.Contains($"seq {seq}", e.Message, StringComparison.Ordinal);
+        Assert.Contains("'due'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("294276-12-31 23:59:59", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_relay_whose_lock_connection_died_stops_publishing_so_only_one_relay_is_active()
+    {
+        // The relay lock is a session lock: killed with its connection (an idle-connection timeout, a failover, a DBA),
+        // it passes to the standby. The relay that lost it must notice and stand by too, or both publish every row.
+        const string HolderSql = """
+            SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database()
+            """;
+        await using var first = new SourceReader(Relay("relay-a"), Ct);
+        Assert.Null(await first.NextAsync(TimeSpan.FromMilliseconds(300)));
+        Assert.Equal("relay-a", await _db.ScalarAsync<string>(HolderSql));
+        await using var second = new SourceReader(Relay("relay-b"), Ct);
+        Assert.Null(await second.NextAsync(TimeSpan.FromMilliseconds(300)));
+
+        await _db.ExecuteAsync("""
+            SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'relay-a'
+            """);
+        Assert.Null(await first.NextAsync(TimeSpan.FromMilliseconds(500)));
+        await WaitUntilAsync(async () => (await _db.QueryAsync(HolderSql)).Count == 1);
+        var holder = await _db.ScalarAsync<string>(HolderSql);
+        var (active, idle) = holder == "relay-a" ? (first, second) : (second, first);
+
+        await WriteAsync(0, 3);
+
+        Assert.Equal(3, (await active.TakeAsync(3, timeout: TimeSpan.FromSeconds(15))).Count);
+        Assert.Null(await idle.NextAsync(TimeSpan.FromMilliseconds(700)));
+    }
+
+    private OutboxPollingSource Relay(string? applicationName = null) => new("test", new OutboxPollingOptions
+    {
+        ConnectionString = applicationName is null ? _db.ConnectionString : new NpgsqlConnectionStringBuilder(_db.ConnectionString) { ApplicationName = applicationName }.ConnectionString,
         Table = "public.outbox",
         Interval = TimeSpan.FromMilliseconds(50),
         BatchSize = 7,

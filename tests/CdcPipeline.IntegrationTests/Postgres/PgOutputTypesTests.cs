@@ -216,6 +216,23 @@ public sealed class PgOutputTypesTests(PostgresFixture fixture) : PgOutputTestBa
     }
 
     [Fact]
+    public async Task An_incrementally_snapshotted_timestamp_beyond_int64_microseconds_stops_the_capture_naming_table_column_and_value()
+    {
+        // Retrying the chunk cannot help (the row still holds the value): the capture stops as the streamed and initial cases do.
+        await Db.ExecuteAsync("CREATE TABLE far (id int PRIMARY KEY, due timestamptz); INSERT INTO far VALUES (1, '2024-01-01 00:00:00+00'), (2, '294276-12-31 23:59:59+00')");
+        var reader = await OpenStreamingAsync(Options());
+
+        ((PgOutputChangeSource)reader.Source).RequestSnapshot("far");
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => reader.TakeAsync(1, e => e.Kind == ChangeKind.Change, TimeSpan.FromSeconds(15)));
+
+        Assert.IsNotType<TimeoutException>(e);
+        Assert.Contains("public.far", e.Message, StringComparison.Ordinal);
+        Assert.Contains("'due'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("294276-12-31 23:59:59", e.Message, StringComparison.Ordinal);
+        Assert.Contains("correct the value", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Money_reads_as_its_amount_when_the_database_formats_money_for_another_locale()
     {
         // A German legacy database prints money as '1.234,56 €' (lc_monetary); the amount must still be 1234.56.
