@@ -34,6 +34,15 @@ internal static class PgTextValues
     /// </summary>
     public static readonly Func<string, object?> HstoreAsJson = static t => new RawJson(HstoreJson.FromText(t));
 
+    /// <summary>
+    /// Debezium's NUMERIC without precision and scale (<c>decimal.handling.mode=precise</c>): a VariableScaleDecimal of the
+    /// value with its trailing zeros stripped (<c>BigDecimal.stripTrailingZeros</c>, a negative scale set back to 0), so
+    /// <c>1.500</c> is <c>1.5</c> and <c>100</c> stays <c>100</c>. A NUMERIC(p,s) keeps its scale (<see cref="TryGetBuiltIn"/>).
+    /// </summary>
+    public static readonly Func<string, object?> VariableScaleNumeric = static t => StripTrailingZeros(ExactDecimal.Parse(t));
+
+    private static readonly RowShape PointShape = new(["x", "y", "wkb", "srid"]);
+
     /// <summary>Decimal places of MONEY's text under our session's <c>lc_monetary = C</c> (PostgreSQL's default when the locale has none).</summary>
     private const int MoneyPrintedFractionDigits = 2;
 
@@ -48,6 +57,7 @@ internal static class PgTextValues
         700 => static t => float.Parse(t, NumberStyles.Float, CultureInfo.InvariantCulture),
         701 => static t => double.Parse(t, NumberStyles.Float, CultureInfo.InvariantCulture),
         1700 => static t => ExactDecimal.Parse(t),
+        600 => ParsePoint,
         18 or 19 or 25 or 1042 or 1043 or 142 or 2950 => AsText,
         114 or 3802 => static t => new RawJson(t),
         1082 => ParseDate,
@@ -87,6 +97,54 @@ internal static class PgTextValues
 
         var stored = printed.Unscaled * System.Numerics.BigInteger.Pow(10, MoneyPrintedFractionDigits - printed.Scale);
         return new ExactDecimal(stored, fractionDigits);
+    }
+
+    private static ExactDecimal StripTrailingZeros(ExactDecimal value)
+    {
+        if (!value.IsFinite || value.Scale == 0)
+        {
+            return value;
+        }
+
+        var unscaled = value.Unscaled;
+        var scale = value.Scale;
+        while (scale > 0 && !unscaled.IsZero)
+        {
+            var quotient = System.Numerics.BigInteger.DivRem(unscaled, 10, out var remainder);
+            if (!remainder.IsZero)
+            {
+                break;
+            }
+
+            unscaled = quotient;
+            scale--;
+        }
+
+        // Java's stripTrailingZeros turns any zero into 0 with scale 0.
+        return unscaled.IsZero ? new ExactDecimal(0, 0) : new ExactDecimal(unscaled, scale);
+    }
+
+    /// <summary>
+    /// PostgreSQL's <c>(x,y)</c> → Debezium's <c>io.debezium.data.geometry.Point</c> struct {x, y, wkb, srid}: wkb is the
+    /// OGC Well-Known Binary of the point as Debezium builds it (byte order 1 = little-endian, type 1 = Point, x, y as
+    /// little-endian doubles; 21 bytes), srid is null.
+    /// </summary>
+    private static Row ParsePoint(string text)
+    {
+        var comma = text.IndexOf(',', StringComparison.Ordinal);
+        if (text.Length < 5 || text[0] != '(' || text[^1] != ')' || comma < 0)
+        {
+            throw new FormatException($"point '{text}' is not PostgreSQL's (x,y)");
+        }
+
+        var x = double.Parse(text.AsSpan(1, comma - 1), NumberStyles.Float, CultureInfo.InvariantCulture);
+        var y = double.Parse(text.AsSpan(comma + 1, text.Length - comma - 2), NumberStyles.Float, CultureInfo.InvariantCulture);
+        var wkb = new byte[21];
+        wkb[0] = 1;
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(wkb.AsSpan(1), 1);
+        System.Buffers.Binary.BinaryPrimitives.WriteDoubleLittleEndian(wkb.AsSpan(5), x);
+        System.Buffers.Binary.BinaryPrimitives.WriteDoubleLittleEndian(wkb.AsSpan(13), y);
+        return new Row(PointShape, [x, y, wkb, null]);
     }
 
     private static byte[] ParseBytea(string text)

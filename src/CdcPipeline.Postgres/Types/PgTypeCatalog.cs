@@ -16,44 +16,50 @@ internal sealed class PgTypeCatalog(NpgsqlDataSource dataSource, int moneyFracti
 {
     private const uint BitOid = 1560;
     private const uint VarBitOid = 1562;
+    private const uint NumericOid = 1700;
 
     /// <summary>Debezium's <c>TypeRegistry</c> finds the hstore extension's type by this name.</summary>
     private const string HstoreTypeName = "hstore";
 
-    private readonly ConcurrentDictionary<uint, Func<string, object?>> _converters = new();
+    // Keyed by the modifier too: NUMERIC[] and NUMERIC(10,2)[] share an OID but not a converter.
+    private readonly ConcurrentDictionary<(uint Oid, int TypeModifier), Func<string, object?>> _converters = new();
 
     /// <param name="oid">The column's type.</param>
     /// <param name="typeModifier">
     /// The column's type modifier (pgoutput's RELATION message, <c>pg_attribute.atttypmod</c>; -1 when none): Debezium
-    /// reads <c>BIT(1)</c> and <c>VARBIT(1)</c> as BOOLEAN, longer bit strings as Bits.
+    /// reads <c>BIT(1)</c> and <c>VARBIT(1)</c> as BOOLEAN, longer bit strings as Bits, and a NUMERIC without one (also as
+    /// an array's element) as a VariableScaleDecimal.
     /// </param>
     /// <param name="cancellationToken">Ends a <c>pg_type</c> look-up.</param>
     public async ValueTask<Func<string, object?>> GetConverterAsync(uint oid, int typeModifier, CancellationToken cancellationToken)
     {
-        if (oid is BitOid or VarBitOid && typeModifier == 1)
+        if (ByModifier(oid, typeModifier) is { } special)
         {
-            return PgTextValues.OneBitAsBoolean;
+            return special;
         }
 
-        if (_converters.TryGetValue(oid, out var known))
+        if (_converters.TryGetValue((oid, typeModifier), out var known))
         {
             return known;
         }
 
-        if (PgTextValues.TryGetBuiltIn(oid, moneyFractionDigits) is { } builtIn)
-        {
-            return _converters.GetOrAdd(oid, builtIn);
-        }
-
-        var converter = await ResolveAsync(oid, typeModifier: -1, depth: 0, cancellationToken);
-        return _converters.GetOrAdd(oid, converter);
+        var converter = PgTextValues.TryGetBuiltIn(oid, moneyFractionDigits)
+            ?? await ResolveAsync(oid, typeModifier, depth: 0, cancellationToken);
+        return _converters.GetOrAdd((oid, typeModifier), converter);
     }
+
+    private static Func<string, object?>? ByModifier(uint oid, int typeModifier) => oid switch
+    {
+        BitOid or VarBitOid when typeModifier == 1 => PgTextValues.OneBitAsBoolean,
+        NumericOid when typeModifier == -1 => PgTextValues.VariableScaleNumeric,
+        _ => null,
+    };
 
     private async Task<Func<string, object?>> ResolveAsync(uint oid, int typeModifier, int depth, CancellationToken cancellationToken)
     {
-        if (oid is BitOid or VarBitOid && typeModifier == 1)
+        if (ByModifier(oid, typeModifier) is { } special)
         {
-            return PgTextValues.OneBitAsBoolean;
+            return special;
         }
 
         if (PgTextValues.TryGetBuiltIn(oid, moneyFractionDigits) is { } builtIn)
@@ -74,7 +80,10 @@ internal sealed class PgTypeCatalog(NpgsqlDataSource dataSource, int moneyFracti
 
         if (info.Category == 'A' && info.ElementOid != 0)
         {
-            var element = await ResolveAsync(info.ElementOid, typeModifier: -1, depth + 1, cancellationToken);
+            // An array column's modifier is its element's; Debezium gives the element the array column's precision and scale.
+            // Bit elements keep theirs as before: Debezium has no working schema for a BIT(1)[] to follow.
+            var elementModifier = info.ElementOid == NumericOid ? typeModifier : -1;
+            var element = await ResolveAsync(info.ElementOid, elementModifier, depth + 1, cancellationToken);
             return text => PgTextValues.ParseArray(text, element, info.Delimiter);
         }
 

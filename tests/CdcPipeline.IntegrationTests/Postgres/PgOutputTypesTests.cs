@@ -177,6 +177,68 @@ public sealed class PgOutputTypesTests(PostgresFixture fixture) : PgOutputTestBa
     }
 
     [Fact]
+    public async Task A_point_is_Debeziums_Point_struct_in_the_stream_and_both_snapshots()
+    {
+        // io.debezium.data.geometry.Point: {x, y, wkb, srid}; wkb is OGC WKB little-endian (01, type 1, x, y), srid null.
+        await Db.ExecuteAsync("""
+            CREATE TABLE places (id int PRIMARY KEY, p point);
+            INSERT INTO places VALUES (1, '(1,1)'), (2, '(-2.5,1e-7)'), (3, NULL)
+            """);
+        const string Expected = """[{"id":1,"p":{"x":1,"y":1,"wkb":"AQEAAAAAAAAAAADwPwAAAAAAAPA/","srid":null}},"""
+            + """{"id":2,"p":{"x":-2.5,"y":1E-07,"wkb":"AQEAAAAAAAAAAAAEwEivvJry13o+","srid":null}},{"id":3,"p":null}]""";
+
+        var reader = Open(Options(snapshot: SnapshotMode.Initial));
+        var initialReads = await reader.TakeAsync(3);
+        await reader.AcknowledgeAsync(initialReads);
+        Assert.Equal(Expected, Rows(initialReads));
+
+        ((PgOutputChangeSource)reader.Source).RequestSnapshot("places");
+        var incrementalReads = await reader.TakeAsync(3);
+        await reader.AcknowledgeAsync(incrementalReads);
+        Assert.Equal(Expected, Rows(incrementalReads));
+
+        await Db.ExecuteAsync("INSERT INTO places VALUES (4, '(0,-1)')");
+        var insert = await reader.TakeAsync(1);
+        Assert.Equal("""[{"id":4,"p":{"x":0,"y":-1,"wkb":"AQEAAAAAAAAAAAAAAAAAAAAAAPC/","srid":null}}]""", Rows(insert));
+    }
+
+    [Fact]
+    public async Task Numeric_without_scale_and_arrays_of_temporal_exact_and_uuid_types_are_as_in_Debezium()
+    {
+        // decimal.handling.mode=precise: a NUMERIC without precision/scale is a VariableScaleDecimal with its trailing zeros
+        // stripped, in a column or as an array's element; NUMERIC(p,s)[] elements keep scale s. Array elements of date,
+        // timestamp, timestamptz, time, timetz and uuid read as the same type's column does. interval[] and money[] have
+        // no schema in Debezium (it drops the column); we keep their values.
+        await Db.ExecuteAsync("""
+            CREATE TABLE arrays (id int PRIMARY KEY, n numeric, na numeric[], n2a numeric(6,2)[], da date[], tsa timestamp[],
+              tza timestamptz[], ta time[], ttza timetz[], ua uuid[], ia interval[], ma money[]);
+            INSERT INTO arrays VALUES
+              (1, 1.500, '{1.500,100,0.000,-0.0100,NULL}', '{1.5,-2}', '{2024-02-29,infinity}',
+               '{"2024-01-02 03:04:05.5",-infinity}', '{"2024-01-02 03:04:05+02"}', '{13:14:15.123456,24:00:00}',
+               '{01:02:03+02,"23:00:00-02"}', '{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11,NULL}', '{"1 day",-00:00:01}', '{1.5}'),
+              (2, 100, '{}', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
+            """);
+        const string Expected = """[{"id":1,"n":"1.5","na":["1.5","100","0","-0.01",null],"n2a":["1.50","-2.00"],"da":["2024-02-29","infinity"]"""
+            + ""","tsa":["2024-01-02T03:04:05.500000","-infinity"],"tza":["2024-01-02T01:04:05.000000Z"],"ta":["13:14:15.123456","24:00:00.000000"]"""
+            + ""","ttza":["23:02:03.000000Z","01:00:00.000000Z"],"ua":["a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",null],"ia":[86400000000,-1000000],"ma":["1.50"]},"""
+            + """{"id":2,"n":"100","na":[],"n2a":null,"da":null,"tsa":null,"tza":null,"ta":null,"ttza":null,"ua":null,"ia":null,"ma":null}]""";
+
+        var reader = Open(Options(snapshot: SnapshotMode.Initial));
+        var initialReads = await reader.TakeAsync(2);
+        await reader.AcknowledgeAsync(initialReads);
+        Assert.Equal(Expected, Rows(initialReads));
+
+        ((PgOutputChangeSource)reader.Source).RequestSnapshot("arrays");
+        var incrementalReads = await reader.TakeAsync(2);
+        await reader.AcknowledgeAsync(incrementalReads);
+        Assert.Equal(Expected, Rows(incrementalReads));
+
+        await Db.ExecuteAsync("INSERT INTO arrays (id, n, na, n2a) VALUES (3, 0.00, '{12.340}', '{0}')");
+        var insert = await reader.TakeAsync(1);
+        Assert.Equal("""[{"id":3,"n":"0","na":["12.34"],"n2a":["0.00"],"da":null,"tsa":null,"tza":null,"ta":null,"ttza":null,"ua":null,"ia":null,"ma":null}]""", Rows(insert));
+    }
+
+    [Fact]
     public async Task An_interval_of_more_hours_than_Int32_holds_is_its_microseconds()
     {
         await Db.ExecuteAsync("CREATE TABLE spans (id int PRIMARY KEY, span interval)");

@@ -1,3 +1,4 @@
+using System.Globalization;
 using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Json;
 using CdcPipeline.Postgres.Types;
@@ -145,6 +146,35 @@ public sealed class PgTextValuesTests
 
         Assert.Equal("{" + string.Join(",", JavaOrder.Split(',').Select(k => $"\"{k}\":\"v\"")) + "}", json);
     }
+
+    [Theory]
+    // OGC WKB as Debezium's Point builds it: 01 (little-endian), 01000000 (Point), x and y as little-endian doubles.
+    [InlineData("(1,1)", 1.0, 1.0, "0101000000000000000000F03F000000000000F03F")]
+    [InlineData("(1.5,-2)", 1.5, -2.0, "0101000000000000000000F83F00000000000000C0")]
+    [InlineData("(-0.1,1e+300)", -0.1, 1e300, "01010000009A9999999999B9BF9C7500883CE4377E")]
+    public void Point_is_the_value_the_Kafka_path_decodes_from_Debeziums_Point_struct(string text, double x, double y, string wkbHex)
+    {
+        const string PointSchema = """{"type":"struct","fields":[{"type":"double","optional":false,"field":"x"},{"type":"double","optional":false,"field":"y"},{"type":"bytes","optional":true,"field":"wkb"},{"type":"int32","optional":true,"field":"srid"}],"optional":true,"name":"io.debezium.data.geometry.Point","version":1,"doc":"Geometry (POINT)"}""";
+        var payload = string.Create(CultureInfo.InvariantCulture, $$"""{"x":{{x:R}},"y":{{y:R}},"wkb":"{{System.Convert.ToBase64String(System.Convert.FromHexString(wkbHex))}}","srid":null}""");
+
+        var embedded = Convert(600, text);
+
+        Assert.Equal("{\"v\":" + Debezium.DebeziumJson.DecodeColumn(PointSchema, payload) + "}", Json(embedded));
+        var point = Assert.IsType<Row>(embedded);
+        Assert.Equal(wkbHex, System.Convert.ToHexString((byte[])point["wkb"]!));
+    }
+
+    [Theory]
+    // BigDecimal.stripTrailingZeros, a negative scale set back to 0: what Debezium puts in a VariableScaleDecimal
+    [InlineData("1.500", "1.5")]
+    [InlineData("100", "100")]
+    [InlineData("1200.00", "1200")]
+    [InlineData("0.000", "0")]
+    [InlineData("-0.0100", "-0.01")]
+    [InlineData("123456789012345678901234567890.10", "123456789012345678901234567890.1")]
+    [InlineData("NaN", "NaN")]
+    public void Numeric_without_scale_strips_trailing_zeros_as_Debeziums_VariableScaleDecimal(string text, string expected) =>
+        Assert.Equal("{\"v\":\"" + expected + "\"}", Json(PgTextValues.VariableScaleNumeric(text)));
 
     [Fact]
     public void Arrays_nest_unquote_and_keep_nulls()
