@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.Core.Translation;
 using Microsoft.Extensions.Logging;
@@ -55,6 +56,8 @@ public sealed partial class BatchSink : ISink
 
     private async Task CloseLoopAsync(TimeSpan period, CancellationToken cancellationToken)
     {
+        // Before the first upload, so none of this instance's own temporary files exist yet.
+        await DeleteLeftoversAsync().ConfigureAwait(false);
         using var timer = new PeriodicTimer(period, _time);
         try
         {
@@ -77,6 +80,50 @@ public sealed partial class BatchSink : ISink
         }
     }
 
+    /// <summary>
+    /// Deletes this sink's temporary files that crashed writes left in the target and the archive. Only files
+    /// last written before this process started: anything newer is a live instance's write in progress. It runs
+    /// to the end even when the sink is stopped at once (a directory listing), so a restart never skips it.
+    /// </summary>
+    private async Task DeleteLeftoversAsync()
+    {
+        try
+        {
+            var leftovers = await _store.DeleteLeftoversAsync(ProcessStart.Value, CancellationToken.None).ConfigureAwait(false);
+            var now = DateTimeOffset.UtcNow; // file times are wall-clock times, whatever clock the sink runs on
+            foreach (var leftover in leftovers)
+            {
+                if (leftover.Error is null)
+                {
+                    LogLeftoverDeleted(_logger, Name, leftover.Path, now - leftover.LastWritten);
+                }
+                else
+                {
+                    LogLeftoverKept(_logger, leftover.Error, Name, leftover.Path, now - leftover.LastWritten);
+                }
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Junk only: closing and uploading must not depend on it.
+            LogLeftoverSweepFailed(_logger, e, Name, _store.Target.Description, _store.ArchiveDirectory);
+        }
+    }
+
+    private static readonly Lazy<DateTimeOffset> ProcessStart = new(() =>
+    {
+        try
+        {
+            using var self = Process.GetCurrentProcess();
+            return new DateTimeOffset(self.StartTime.ToUniversalTime(), TimeSpan.Zero);
+        }
+        catch (Exception e) when (e is InvalidOperationException or PlatformNotSupportedException or NotSupportedException or System.ComponentModel.Win32Exception)
+        {
+            // Later than the real start, so at worst it also takes files written since then, which only another live instance could have.
+            return DateTimeOffset.UtcNow;
+        }
+    });
+
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
@@ -90,4 +137,13 @@ public sealed partial class BatchSink : ISink
 
     [LoggerMessage(EventId = 4101, Level = LogLevel.Warning, Message = "Batch sink {Sink} could not close or upload a batch; its spool is kept and retried in {Period}")]
     private static partial void LogCloseFailed(ILogger logger, Exception error, string sink, TimeSpan period);
+
+    [LoggerMessage(EventId = 4102, Level = LogLevel.Information, Message = "Batch sink {Sink} deleted {Path}, a temporary file a crashed write left behind {Age} ago")]
+    private static partial void LogLeftoverDeleted(ILogger logger, string sink, string path, TimeSpan age);
+
+    [LoggerMessage(EventId = 4103, Level = LogLevel.Warning, Message = "Batch sink {Sink} could not delete {Path}, a temporary file a crashed write left behind {Age} ago; it is safe to delete by hand")]
+    private static partial void LogLeftoverKept(ILogger logger, Exception error, string sink, string path, TimeSpan age);
+
+    [LoggerMessage(EventId = 4104, Level = LogLevel.Warning, Message = "Batch sink {Sink} could not look for temporary files crashed writes left in {Target} or {Archive}; the sink runs on, and the next start looks again")]
+    private static partial void LogLeftoverSweepFailed(ILogger logger, Exception error, string sink, string target, string archive);
 }

@@ -29,6 +29,10 @@ public sealed class BatchStore : IAsyncDisposable
     public const string TimeBasis = "arrival";
     private const string SpoolSuffix = ".spool";
     private const string StartFormat = "yyyyMMdd'T'HHmmss'Z'";
+    private const int StartFormatLength = 16; // 20261125T100000Z
+    private const string DataSuffix = ".jsonl";
+    private const string ManifestSuffix = ".manifest.json";
+    private const string TempSuffix = ".tmp";
 
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024);
@@ -211,9 +215,71 @@ public sealed class BatchStore : IAsyncDisposable
         return manifests;
     }
 
-    public static string DataName(string batchId) => batchId + ".jsonl";
+    /// <summary>
+    /// Deletes what writes killed between writing and renaming (kill -9, power cut) left behind: the target's
+    /// temporary files and the archive's <c>*.tmp</c> files — only of this sink's own batches (<see cref="OwnsFile"/>)
+    /// and only if last written before <paramref name="writtenBefore"/>, so a live instance's write in progress stays.
+    /// </summary>
+    public async Task<IReadOnlyList<BatchLeftover>> DeleteLeftoversAsync(DateTimeOffset writtenBefore, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var results = new List<BatchLeftover>(await Target.DeleteLeftoversAsync(OwnsFile, writtenBefore, cancellationToken).ConfigureAwait(false));
+            if (Directory.Exists(ArchiveDirectory))
+            {
+                foreach (var path in Directory.EnumerateFiles(ArchiveDirectory, "*" + TempSuffix))
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    var name = Path.GetFileName(path);
+                    if (OwnsFile(name[..^TempSuffix.Length]) && BatchLeftover.DeleteIfOlder(path, writtenBefore) is { } leftover)
+                    {
+                        results.Add(leftover);
+                    }
+                }
+            }
 
-    public static string ManifestName(string batchId) => batchId + ".manifest.json";
+            return results;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="name"/> is the data file or manifest of one of this sink's batches, exactly
+    /// <c>{pipeline}-{sink}-{yyyyMMddTHHmmssZ}.jsonl</c> or <c>.manifest.json</c>: a sink whose name merely begins
+    /// with this one's (<c>export-eu</c> beside <c>export</c>) does not match.
+    /// </summary>
+    public bool OwnsFile(string name)
+    {
+        ReadOnlySpan<char> id;
+        if (name.EndsWith(DataSuffix, StringComparison.Ordinal))
+        {
+            id = name.AsSpan(0, name.Length - DataSuffix.Length);
+        }
+        else if (name.EndsWith(ManifestSuffix, StringComparison.Ordinal))
+        {
+            id = name.AsSpan(0, name.Length - ManifestSuffix.Length);
+        }
+        else
+        {
+            return false;
+        }
+
+        var prefixLength = Pipeline.Length + 1 + Sink.Length + 1;
+        return id.Length == prefixLength + StartFormatLength
+            && id.StartsWith(Pipeline, StringComparison.Ordinal)
+            && id[Pipeline.Length] == '-'
+            && id[(Pipeline.Length + 1)..].StartsWith(Sink, StringComparison.Ordinal)
+            && id[prefixLength - 1] == '-'
+            && DateTime.TryParseExact(id[prefixLength..], StartFormat, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out _);
+    }
+
+    public static string DataName(string batchId) => batchId + DataSuffix;
+
+    public static string ManifestName(string batchId) => batchId + ManifestSuffix;
 
     private async Task UploadAsync(BatchManifest manifest, byte[] data, CancellationToken cancellationToken)
     {
@@ -348,7 +414,7 @@ public sealed class BatchStore : IAsyncDisposable
     private static async Task WriteAtomicAsync(string path, byte[] bytes, CancellationToken cancellationToken)
     {
         EnsureDirectory(Path.GetDirectoryName(path)!);
-        var temp = path + ".tmp";
+        var temp = path + TempSuffix;
         await using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 64 * 1024, FileOptions.Asynchronous))
         {
             await file.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);

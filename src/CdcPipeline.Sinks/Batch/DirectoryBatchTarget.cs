@@ -54,6 +54,45 @@ public sealed class DirectoryBatchTarget : IBatchTarget
         return Task.FromResult(names);
     }
 
+    /// <summary>Deletes <c>.{name}.{32 hex}.tmp</c> files (what <see cref="UploadAsync"/> writes) for names <paramref name="owned"/> accepts.</summary>
+    public Task<IReadOnlyList<BatchLeftover>> DeleteLeftoversAsync(Func<string, bool> owned, DateTimeOffset writtenBefore, CancellationToken cancellationToken)
+    {
+        var results = new List<BatchLeftover>();
+        if (System.IO.Directory.Exists(Directory))
+        {
+            foreach (var path in System.IO.Directory.EnumerateFiles(Directory, ".*.tmp"))
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (TempFileTarget(Path.GetFileName(path)) is { } name && owned(name) && BatchLeftover.DeleteIfOlder(path, writtenBefore) is { } leftover)
+                {
+                    results.Add(leftover);
+                }
+            }
+        }
+
+        return Task.FromResult<IReadOnlyList<BatchLeftover>>(results);
+    }
+
+    /// <summary>The final name a temporary file <c>.{name}.{32 lowercase hex}.tmp</c> was for; null for any other file name.</summary>
+    private static string? TempFileTarget(string fileName)
+    {
+        const int HexLength = 32;
+        const string Suffix = ".tmp";
+        if (fileName.Length < 1 + 1 + 1 + HexLength + Suffix.Length || fileName[0] != '.' || !fileName.EndsWith(Suffix, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var body = fileName.AsSpan(1, fileName.Length - 1 - Suffix.Length);
+        var hex = body[^HexLength..];
+        if (body[^(HexLength + 1)] != '.' || hex.ContainsAnyExcept("0123456789abcdef"))
+        {
+            return null;
+        }
+
+        return body[..^(HexLength + 1)].ToString();
+    }
+
     private string PathOf(string name)
     {
         if (name.Length == 0 || name.StartsWith('.') || name.IndexOfAny(['/', '\\']) >= 0)

@@ -192,6 +192,68 @@ public sealed class BatchSinkTests : IDisposable
         Assert.Equal(archived, await File.ReadAllBytesAsync(Path.Combine(store.ArchiveDirectory, closed.File), Ct));
     }
 
+    [Fact]
+    public async Task At_start_the_sink_deletes_its_own_leftovers_of_crashed_uploads_and_nothing_else()
+    {
+        // A kill -9 between writing and renaming leaves hidden temporary files in the target and the archive.
+        var archive = Path.Combine(_root, "archive");
+        Directory.CreateDirectory(Outgoing);
+        Directory.CreateDirectory(archive);
+        DateTimeOffset processStart;
+        using (var self = System.Diagnostics.Process.GetCurrentProcess())
+        {
+            processStart = self.StartTime.ToUniversalTime();
+        }
+
+        var crashed = processStart.AddHours(-1);
+        string Hex() => Guid.NewGuid().ToString("N");
+        string Put(string directory, string name, DateTimeOffset? written)
+        {
+            var path = Path.Combine(directory, name);
+            File.WriteAllText(path, "partial");
+            if (written is { } w)
+            {
+                File.SetLastWriteTimeUtc(path, w.UtcDateTime);
+            }
+
+            return path;
+        }
+
+        string[] gone =
+        [
+            Put(Outgoing, $".legacy-orders-export-20261125T100000Z.jsonl.{Hex()}.tmp", crashed),
+            Put(Outgoing, $".legacy-orders-export-20261125T100000Z.manifest.json.{Hex()}.tmp", crashed),
+            Put(archive, "legacy-orders-export-20261125T100000Z.jsonl.tmp", crashed),
+            Put(archive, "legacy-orders-export-20261125T100000Z.manifest.json.tmp", crashed),
+        ];
+        string[] kept =
+        [
+            Put(Outgoing, $".legacy-orders-export-20261125T110000Z.jsonl.{Hex()}.tmp", null), // in progress (a live instance's)
+            Put(Outgoing, $".legacy-orders-export-eu-20261125T100000Z.jsonl.{Hex()}.tmp", crashed), // sink "export-eu": same prefix
+            Put(Outgoing, $".legacy-orders-audit-20261125T100000Z.jsonl.{Hex()}.tmp", crashed), // another sink
+            Put(Outgoing, $".billing-export-20261125T100000Z.jsonl.{Hex()}.tmp", crashed), // another pipeline
+            Put(Outgoing, ".legacy-orders-export-20261125T100000Z.jsonl.tmp", crashed), // not our temporary name
+            Put(Outgoing, $".legacy-orders-export-20261125T100000Z.csv.{Hex()}.tmp", crashed),
+            Put(Outgoing, $".legacy-orders-export-20261125T100000Z.jsonl.{Hex()[..31]}.tmp", crashed),
+            Put(Outgoing, "legacy-orders-export-20261125T090000Z.jsonl", crashed), // a delivered batch
+            Put(archive, "legacy-orders-export-20261125T110000Z.jsonl.tmp", null),
+            Put(archive, "legacy-orders-export-eu-20261125T100000Z.jsonl.tmp", crashed),
+            Put(archive, "billing-export-20261125T100000Z.jsonl.tmp", crashed),
+            Put(archive, "legacy-orders-export-20261125T090000Z.jsonl", crashed), // an archived batch
+            Put(archive, "notes.tmp", crashed),
+        ];
+
+        var log = new RecordingLogger();
+        await using (var sink = new BatchSink("export", Store(new DirectoryBatchTarget(Outgoing)), TimeSpan.FromHours(1), logger: log))
+        {
+        }
+
+        Assert.All(gone, path => Assert.False(File.Exists(path), path + " should have been deleted"));
+        Assert.All(kept, path => Assert.True(File.Exists(path), path + " should have been kept"));
+        Assert.Equal(gone.Order(StringComparer.Ordinal), log.Deleted.Select(d => d.Path).Order(StringComparer.Ordinal));
+        Assert.All(log.Deleted, d => Assert.True(d.Age >= DateTimeOffset.UtcNow - crashed - TimeSpan.FromMinutes(1), $"age {d.Age} of {d.Path}"));
+    }
+
     [Theory]
     [InlineData("00:07:00")]
     [InlineData("1.12:00:00")]
@@ -268,6 +330,28 @@ public sealed class BatchSinkTests : IDisposable
         public Task<bool> ExistsAsync(string name, CancellationToken cancellationToken) => Task.FromResult(false);
 
         public Task<IReadOnlyList<string>> ListAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<string>>([]);
+
+        public Task<IReadOnlyList<BatchLeftover>> DeleteLeftoversAsync(Func<string, bool> owned, DateTimeOffset writtenBefore, CancellationToken cancellationToken) =>
+            Task.FromResult<IReadOnlyList<BatchLeftover>>([]);
+    }
+
+    private sealed class RecordingLogger : Microsoft.Extensions.Logging.ILogger<BatchSink>
+    {
+        public List<(string Path, TimeSpan Age)> Deleted { get; } = [];
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            // Structured: the path and the age are fields of their own, not only words in the message.
+            if (state is IReadOnlyList<KeyValuePair<string, object?>> fields && fields.Any(f => f.Key == "Path") && fields.Any(f => f.Key == "Age"))
+            {
+                Deleted.Add(((string)fields.First(f => f.Key == "Path").Value!, (TimeSpan)fields.First(f => f.Key == "Age").Value!));
+            }
+        }
     }
 
     private sealed class ManualClock(DateTimeOffset now) : TimeProvider
