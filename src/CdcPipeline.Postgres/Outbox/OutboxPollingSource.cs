@@ -50,7 +50,9 @@ public sealed class OutboxPollingSource : IChangeSource
     private readonly string _pollSql;
     private readonly string _markSentSql;
     private readonly ConcurrentQueue<long> _inFlight = new();
+    private readonly PgTypeCatalog _types;
     private NpgsqlConnection? _lockConnection;
+    private PollShape? _shape;
 
     public OutboxPollingSource(string pipelineName, OutboxPollingOptions options, ILogger<OutboxPollingSource>? logger = null, TimeProvider? timeProvider = null)
     {
@@ -77,6 +79,7 @@ public sealed class OutboxPollingSource : IChangeSource
             """;
         _markSentSql = $"UPDATE {table} SET status = 'sent', sent_at = now() WHERE status = 'pending' AND {seq} = ANY($1)";
         _dataSource = NpgsqlDataSource.Create(PgSession.Apply(options.ConnectionString, "cdcpipeline-outbox-relay"));
+        _types = new PgTypeCatalog(_dataSource, options.MoneyFractionDigits);
     }
 
     /// <summary>The source-position stream of this relay: <c>outbox-polling:schema.table</c>; <c>Major</c> is the row's seq.</summary>
@@ -165,6 +168,8 @@ public sealed class OutboxPollingSource : IChangeSource
         // failover, pg_terminate_backend) and passes to a standby relay; polling there makes that a failed poll, after
         // which this relay takes the lock again or stands by, instead of publishing beside the new active relay.
         var connection = _lockConnection ?? throw new InvalidOperationException("the outbox relay polls only while it holds its lock");
+        // Before the first poll: the poll compares and casts the sequence column, so a table it cannot relay is refused here.
+        _shape ??= await DescribeAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand(_pollSql, connection) { AllResultTypesAreUnknown = true };
         command.Parameters.Add(new NpgsqlParameter { Value = after });
         command.Parameters.Add(new NpgsqlParameter { Value = _options.BatchSize });
@@ -172,28 +177,22 @@ public sealed class OutboxPollingSource : IChangeSource
         command.Parameters.Add(new NpgsqlParameter { Value = _inFlight.TryPeek(out var oldest) ? oldest : after + 1 });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
 
-        // Text format + the capture's own text parsers: a row reads the same as it would through pgoutput.
-        var shape = new RowShape(Enumerable.Range(0, reader.FieldCount).Select(reader.GetName).ToArray());
-        var parsers = new Func<string, object?>[reader.FieldCount];
-        var seqOrdinal = -1;
-        var idOrdinal = -1;
-        for (var i = 0; i < reader.FieldCount; i++)
+        // Text format + the capture's own converters (PgTypeCatalog, with each column's type modifier): a row reads the same
+        // as it would through pgoutput. Resolved once per table shape; an ALTER TABLE while running shows as other columns.
+        if (!_shape.Matches(reader))
         {
-            parsers[i] = PgTextValues.TryGetBuiltIn(reader.GetDataTypeOID(i), _options.MoneyFractionDigits) ?? PgTextValues.AsText;
-            if (string.Equals(reader.GetName(i), _options.SequenceColumn, StringComparison.Ordinal))
+            _shape = await DescribeAsync(cancellationToken).ConfigureAwait(false);
+            if (!_shape.Matches(reader))
             {
-                seqOrdinal = i;
-            }
-            else if (string.Equals(reader.GetName(i), "id", StringComparison.Ordinal))
-            {
-                idOrdinal = i;
+                // Altered again since: a failed poll (the rows stay pending), retried like any other.
+                throw new NpgsqlException($"outbox table {_options.QualifiedTable} changed its columns during a poll; polling again");
             }
         }
 
-        if (seqOrdinal < 0)
-        {
-            throw new InvalidOperationException($"outbox table {_options.QualifiedTable} has no column '{_options.SequenceColumn}'; set source.outboxPolling.sequenceColumn");
-        }
+        var shape = _shape.Shape;
+        var parsers = _shape.Converters;
+        var seqOrdinal = _shape.SeqOrdinal;
+        var idOrdinal = _shape.IdOrdinal;
 
         var rows = new List<(long Seq, object?[] Values)>();
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -283,6 +282,101 @@ public sealed class OutboxPollingSource : IChangeSource
             }
 
             await Task.Delay(_options.Interval, _time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The outbox table's columns as a poll returns them (<c>RETURNING o.*</c>: attribute order), each with the converter for
+    /// its type and type modifier (<c>pg_attribute.atttypmod</c>, what pgoutput's RELATION message carries); refuses a table
+    /// whose sequence column the relay cannot order and mark rows by.
+    /// </summary>
+    private async Task<PollShape> DescribeAsync(CancellationToken cancellationToken)
+    {
+        var table = _options.QualifiedTable;
+        var seq = _options.SequenceColumn;
+        var names = new List<string>();
+        var oids = new List<uint>();
+        var typeModifiers = new List<int>();
+        string? seqType = null;
+        var seqNotNull = false;
+        await using (var command = _dataSource.CreateCommand(
+            "SELECT a.attname, a.atttypid, a.atttypmod, a.attnotnull, pg_catalog.format_type(a.atttypid, a.atttypmod) " +
+            "FROM pg_catalog.pg_attribute a WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"))
+        {
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = table });
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                names.Add(reader.GetString(0));
+                oids.Add(reader.GetFieldValue<uint>(1));
+                typeModifiers.Add(reader.GetInt32(2));
+                if (string.Equals(names[^1], seq, StringComparison.Ordinal))
+                {
+                    seqNotNull = reader.GetBoolean(3);
+                    seqType = reader.GetString(4);
+                }
+            }
+        }
+
+        if (names.Count == 0)
+        {
+            throw new InvalidOperationException(
+                $"outbox table {table} does not exist (or the relay's user may not see it): create it with OutboxWriter.SchemaSql(), or set source.outboxPolling.table");
+        }
+
+        var seqOrdinal = names.IndexOf(seq);
+        if (seqOrdinal < 0)
+        {
+            throw new InvalidOperationException($"outbox table {table} has no column '{seq}'; set source.outboxPolling.sequenceColumn");
+        }
+
+        if (oids[seqOrdinal] is not (BigIntOid or IntegerOid or SmallIntOid))
+        {
+            throw new InvalidOperationException(
+                $"outbox table {table}: its sequence column '{seq}' (source.outboxPolling.sequenceColumn) is {seqType}, but the relay orders rows by it, " +
+                $"resumes after it and marks rows sent by it, so it must be bigint or integer, NOT NULL (OutboxWriter.SchemaSql() makes it bigint GENERATED ALWAYS AS IDENTITY): " +
+                $"change the column's type, or set sequenceColumn to such a column");
+        }
+
+        if (!seqNotNull)
+        {
+            throw new InvalidOperationException(
+                $"outbox table {table}: its sequence column '{seq}' (source.outboxPolling.sequenceColumn) is {seqType} without NOT NULL, but a row with a NULL '{seq}' " +
+                $"would never be relayed; it must be bigint or integer, NOT NULL: give such rows a value, then ALTER TABLE {table} ALTER COLUMN {seq} SET NOT NULL");
+        }
+
+        var converters = new Func<string, object?>[names.Count];
+        for (var i = 0; i < converters.Length; i++)
+        {
+            converters[i] = await _types.GetConverterAsync(oids[i], typeModifiers[i], cancellationToken).ConfigureAwait(false);
+        }
+
+        return new PollShape([.. names], [.. oids], new RowShape([.. names]), converters, seqOrdinal, names.IndexOf("id"));
+    }
+
+    private const uint BigIntOid = 20;
+    private const uint SmallIntOid = 21;
+    private const uint IntegerOid = 23;
+
+    /// <summary>The columns a poll returns, with a converter each; <see cref="Matches"/> tells an ALTER TABLE since.</summary>
+    private sealed record PollShape(string[] Names, uint[] Oids, RowShape Shape, Func<string, object?>[] Converters, int SeqOrdinal, int IdOrdinal)
+    {
+        public bool Matches(NpgsqlDataReader reader)
+        {
+            if (reader.FieldCount != Names.Length)
+            {
+                return false;
+            }
+
+            for (var i = 0; i < Names.Length; i++)
+            {
+                if (reader.GetDataTypeOID(i) != Oids[i] || !string.Equals(reader.GetName(i), Names[i], StringComparison.Ordinal))
+                {
+                    return false;
+                }
+            }
+
+            return true;
         }
     }
 

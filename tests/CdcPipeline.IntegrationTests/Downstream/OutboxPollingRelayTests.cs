@@ -194,6 +194,54 @@ public sealed class OutboxPollingRelayTests(PostgresFixture fixture) : IAsyncLif
     }
 
     [Fact]
+    public async Task Enums_arrays_numerics_without_scale_and_one_bit_strings_read_as_the_embedded_capture_reads_them()
+    {
+        // The relay's rows are the same change events pgoutput yields: types resolved by pg_type and the column's modifier.
+        await _db.ExecuteAsync("""
+            CREATE TYPE mood AS ENUM ('happy', 'sad');
+            ALTER TABLE outbox ADD COLUMN feeling mood, ADD COLUMN feelings mood[], ADD COLUMN lines int[],
+                ADD COLUMN total numeric, ADD COLUMN price numeric(10,2), ADD COLUMN prices numeric(8,3)[], ADD COLUMN flag bit(1);
+            INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, feeling, feelings, lines, total, price, prices, flag)
+            VALUES (gen_random_uuid(), 'Order', 'o-1', 'OrderPlaced', '{}', 'sad', '{happy,sad}', '{1,2,3}', 1.500, 3.5, '{1.5,2}', B'1')
+            """);
+        await using var relay = new SourceReader(Relay(), Ct);
+
+        var row = (await relay.TakeAsync(1, timeout: TimeSpan.FromSeconds(15)))[0].After!;
+
+        Assert.Equal("sad", row["feeling"]);
+        Assert.Equal(["happy", "sad"], Assert.IsAssignableFrom<IReadOnlyList<object?>>(row["feelings"]));
+        Assert.Equal([1L, 2L, 3L], Assert.IsAssignableFrom<IReadOnlyList<object?>>(row["lines"]));
+        Assert.Equal("1.5", Assert.IsType<ExactDecimal>(row["total"]).ToString()); // VariableScaleDecimal: trailing zeros stripped
+        Assert.Equal("3.50", Assert.IsType<ExactDecimal>(row["price"]).ToString());
+        Assert.Equal(["1.500", "2.000"], Assert.IsAssignableFrom<IReadOnlyList<object?>>(row["prices"]).Select(v => Assert.IsType<ExactDecimal>(v).ToString()));
+        Assert.Equal(true, row["flag"]);
+    }
+
+    [Theory]
+    [InlineData("numeric NOT NULL", "numeric")]
+    [InlineData("text NOT NULL", "text")]
+    [InlineData("bigint", "NOT NULL")]
+    public async Task A_sequence_column_that_is_not_a_non_null_integer_is_refused_at_start_naming_table_column_and_type(string definition, string named)
+    {
+        var second = definition == "bigint" ? "NULL" : "'2'";
+        await _db.ExecuteAsync($$"""
+            ALTER TABLE outbox DROP COLUMN seq;
+            ALTER TABLE outbox ADD COLUMN seq {{definition}};
+            INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, seq) VALUES (gen_random_uuid(), 'Order', 'o-1', 'OrderPlaced', '{}', '1');
+            INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, seq) VALUES (gen_random_uuid(), 'Order', 'o-1', 'OrderPlaced', '{}', {{second}});
+            """);
+        await using var relay = new SourceReader(Relay(), Ct);
+
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => relay.TakeAsync(2, timeout: TimeSpan.FromSeconds(10)));
+
+        Assert.IsNotType<TimeoutException>(e);
+        Assert.Contains("public.outbox", e.Message, StringComparison.Ordinal);
+        Assert.Contains("'seq'", e.Message, StringComparison.Ordinal);
+        Assert.Contains(named, e.Message, StringComparison.Ordinal);
+        Assert.Contains("bigint or integer", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_relay_whose_lock_connection_died_stops_publishing_so_only_one_relay_is_active()
     {
         // The relay lock is a session lock: killed with its connection (an idle-connection timeout, a failover, a DBA),
