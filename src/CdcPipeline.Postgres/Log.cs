@@ -69,4 +69,10 @@ internal static partial class Log
 
     [LoggerMessage(1023, LogLevel.Warning, "Streamed transaction {Xid} holds {Changes} changes, more than maxStreamedTransactionChanges ({Limit}): reconnecting slot {Slot} without streaming for the rest of this run, so that PostgreSQL spills large transactions itself and sends them at commit")]
     public static partial void StreamingFallback(ILogger logger, uint xid, int changes, int limit, string slot);
+
+    [LoggerMessage(1024, LogLevel.Warning, "Replication slot {Slot} does not exist, but this pipeline read from it (confirmed up to {StoredLsn}, state file {StatePath}); snapshot: when_needed: creating it again and reading the tables again. Rows deleted since then, and states passed through, are not seen")]
+    public static partial void SlotGoneResnapshotting(ILogger logger, string slot, string storedLsn, string statePath);
+
+    [LoggerMessage(1025, LogLevel.Warning, "Could not record the confirmed position in the state file {StatePath}; retrying at the next heartbeat")]
+    public static partial void StateSaveFailed(ILogger logger, Exception exception, string statePath);
 }

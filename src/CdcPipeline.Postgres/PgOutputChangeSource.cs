@@ -128,10 +128,24 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         }
 
         var slot = await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, token);
+        await ThrowIfNotOursAsync(slot, token);
         ThrowIfLost(slot);
         _state = _store.Load();
         if (_state is not null && _state.Slot != _options.Slot)
         {
+            _state = null;
+        }
+
+        if (slot is null && _state is not null && _options.Snapshot != SnapshotMode.InitialOnly)
+        {
+            // The state file shows this pipeline read the slot; a new one would start at the current WAL position and
+            // the changes in between would be lost without a word. As Debezium: refuse, unless when_needed re-snapshots.
+            if (_options.Snapshot != SnapshotMode.WhenNeeded)
+            {
+                throw new InvalidOperationException(SlotGoneMessage(_state.ConfirmedLsn, "but this pipeline has read from it"));
+            }
+
+            Log.SlotGoneResnapshotting(_logger, _options.Slot, StoredPosition(_state.ConfirmedLsn), _store.Path);
             _state = null;
         }
 
@@ -235,7 +249,17 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
                 yield break;
             }
 
-            _state ??= new SnapshotState { Slot = _options.Slot, ConsistentLsn = 0, InitialCompleted = true };
+            if (_state is null)
+            {
+                // streaming a slot made elsewhere: on record, so that its disappearance is noticed later
+                _state = new SnapshotState
+                {
+                    Slot = _options.Slot,
+                    ConsistentLsn = slot?.ConfirmedFlushLsn is { } confirmed ? (ulong)NpgsqlLogSequenceNumber.Parse(confirmed) : 0,
+                    InitialCompleted = true,
+                };
+                _store.Save(_state);
+            }
             var incremental = new IncrementalSnapshotter(_dataSource, _types, _store, _state, _options.SnapshotChunkSize, _logger);
             lock (_requestedBeforeStreaming)
             {
@@ -347,6 +371,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             await linked.CancelAsync();
             _replication = null;
             _connected = false;
+            SaveConfirmedPosition();
             if (connection is not null)
             {
                 await DisposeQuietlyAsync(connection);
@@ -434,6 +459,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             }
         }
 
+        SaveConfirmedPosition();
+
         await _dataSource.DisposeAsync();
         _lifetime.Dispose();
     }
@@ -466,6 +493,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             try
             {
                 await EmitHeartbeatAsync(cancellationToken);
+                SaveConfirmedPosition();
             }
             catch (Exception e) when (!cancellationToken.IsCancellationRequested)
             {
@@ -497,6 +525,12 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         }
 
         var slotInfo = await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, cancellationToken);
+        if (slotInfo is null)
+        {
+            // dropped while this pipeline read it: creating it again would skip the changes in between
+            throw new InvalidOperationException(SlotGoneMessage(Math.Max(_ack.FlushedLsn, _state?.ConfirmedLsn ?? 0), "any more, but this pipeline was reading it"));
+        }
+
         ThrowIfLost(slotInfo); // invalidated while we were disconnected (PostgreSQL ends the walsender of a slot it invalidates)
         Log.StreamingStarted(_logger, _options.Slot, _options.Publication, slotInfo?.ConfirmedFlushLsn);
         _connected = true;
@@ -703,8 +737,61 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             throw new InvalidOperationException(
                 $"replication slot '{_options.Slot}' is lost (wal_status lost): PostgreSQL removed WAL it still needed because it fell " +
                 $"more than max_slot_wal_keep_size behind, so the changes after its confirmed LSN {slot.ConfirmedFlushLsn ?? "-"} can no longer be read. " +
-                $"Drop it (cdcpipeline slot drop {_options.Slot}) and start again with snapshot: initial to re-read the tables; " +
+                $"Drop it (cdcpipeline slot drop {_options.Slot}) and start again with snapshot: when_needed to re-read the tables " +
+                $"(or delete the state file '{_store.Path}' and accept the gap); " +
                 "size max_slot_wal_keep_size for the longest outage the pipeline must survive.");
+        }
+    }
+
+    /// <summary>
+    /// A slot of our name that is not ours to read: another plugin (a pg_recvlogical slot with test_decoding), a
+    /// physical slot, or a slot of another database (two pipelines given one slot name). PostgreSQL would answer
+    /// START_REPLICATION only with "option proto_version is unknown" or "was not created in this database".
+    /// </summary>
+    private async Task ThrowIfNotOursAsync(ReplicationSlotInfo? slot, CancellationToken cancellationToken)
+    {
+        if (slot is null)
+        {
+            return;
+        }
+
+        await using var cmd = _dataSource.CreateCommand("SELECT pg_catalog.current_database()::text");
+        var database = (string)(await cmd.ExecuteScalarAsync(cancellationToken))!;
+        if (slot.Plugin == "pgoutput" && slot.Database == database)
+        {
+            return;
+        }
+
+        var what = slot.Plugin is null ? "a physical slot" : $"a logical slot of plugin {slot.Plugin} on database {slot.Database ?? "-"}";
+        throw new InvalidOperationException(
+            $"replication slot '{_options.Slot}' is not one this pipeline can read: it is {what}, and the capture needs a pgoutput slot on database {database}. " +
+            $"Another pipeline or tool (pg_recvlogical, a standby) uses that name: give this pipeline a name of its own (source.postgres.slot), " +
+            $"or, if that slot is abandoned, drop it (cdcpipeline slot drop {_options.Slot}).");
+    }
+
+    private string SlotGoneMessage(ulong confirmed, string how) =>
+        $"replication slot '{_options.Slot}' does not exist {how} (state file '{_store.Path}': confirmed up to {StoredPosition(confirmed)}). " +
+        "It was dropped (cdcpipeline slot drop), or this server is a replica or a restore without it: the changes since that position cannot " +
+        "be read any more, and a new slot would start at the current WAL position, skipping them. Choose: set source.postgres.snapshot: when_needed " +
+        "to create the slot and read the tables again (rows deleted in the gap, and states passed through in it, stay unseen); or delete the state " +
+        "file to accept the gap (snapshot: initial then reads the tables again, never streams from now on).";
+
+    private static string StoredPosition(ulong lsn) => lsn == 0 ? "an unknown position" : new NpgsqlLogSequenceNumber(lsn).ToString();
+
+    /// <summary>Records the LSN confirmed to the slot in the state file (at heartbeats and at the end, not per transaction).</summary>
+    private void SaveConfirmedPosition()
+    {
+        if (_state is { } state && _ack.FlushedLsn > state.ConfirmedLsn)
+        {
+            state.ConfirmedLsn = _ack.FlushedLsn;
+            try
+            {
+                _store.Save(state);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+            {
+                Log.StateSaveFailed(_logger, e, _store.Path);
+            }
         }
     }
 

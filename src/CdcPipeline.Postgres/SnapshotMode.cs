@@ -9,4 +9,6 @@ public enum SnapshotMode
     Never,
     /// <summary>Snapshot, then stop: <see cref="PgOutputChangeSource.ReadAsync"/> ends after the last row.</summary>
     InitialOnly,
+    /// <summary>As <see cref="Initial"/>, and also when the slot this pipeline read is gone: re-snapshot instead of refusing to start.</summary>
+    WhenNeeded,
 }

@@ -53,6 +53,7 @@ public sealed class PostgresSourceFactory : ISourceFactory
             {
                 "never" => SnapshotMode.Never,
                 "initial_only" => SnapshotMode.InitialOnly,
+                "when_needed" => SnapshotMode.WhenNeeded,
                 _ => SnapshotMode.Initial,
             },
             Name = s.Name ?? context.Pipeline.Name,

@@ -20,8 +20,8 @@ public sealed class PostgresSourceSettings
 
     public List<string> Tables { get; set; } = [];
 
-    /// <summary><c>initial</c> (default), <c>never</c> or <c>initial_only</c>.</summary>
-    [RegularExpression("^(initial|never|initial_only)$", ErrorMessage = "must be one of: initial, never, initial_only")]
+    /// <summary><c>initial</c> (default), <c>never</c>, <c>initial_only</c> or <c>when_needed</c>.</summary>
+    [RegularExpression("^(initial|never|initial_only|when_needed)$", ErrorMessage = "must be one of: initial, never, initial_only, when_needed")]
     public string Snapshot { get; set; } = "initial";
 
     public string? Name { get; set; }

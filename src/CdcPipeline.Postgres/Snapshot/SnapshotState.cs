@@ -11,6 +11,12 @@ internal sealed class SnapshotState
     /// <summary>The slot's consistent point (LSN as text) of the initial snapshot; snapshot positions sit just before it.</summary>
     public required ulong ConsistentLsn { get; set; }
 
+    /// <summary>
+    /// The LSN this pipeline last confirmed to the slot (0: unknown), recorded at heartbeats and when reading stops: a
+    /// lower bound of the real one. Named when the slot is found gone.
+    /// </summary>
+    public ulong ConfirmedLsn { get; set; }
+
     /// <summary>Every table of the initial snapshot is acknowledged.</summary>
     public bool InitialCompleted { get; set; }
 

@@ -173,7 +173,7 @@ internal static class SlotCommand
                 {
                     await output.WriteLineAsync(
                         $"About to drop replication slot '{slot.Name}' ({slot.Plugin ?? "physical"}, database {slot.Database ?? "-"}, confirmed {slot.ConfirmedFlushLsn ?? "-"}, lag {ByteSize.Format(slot.LagBytes)}, retains {ByteSize.Format(slot.RetainedBytes)} of WAL).");
-                    await output.WriteLineAsync("Its consumer loses its position: changes until it has a new slot are not captured, and it must snapshot again.");
+                    await output.WriteLineAsync("Its consumer loses its position: changes until it has a new slot are not captured. A pipeline that read it refuses to start until it is set to snapshot: when_needed (reads the tables again) or its state file (.run/state/<slot>.snapshot.json) is deleted (accepts the gap).");
                     await output.WriteAsync($"Type the slot name to confirm: ");
                     await output.FlushAsync(cancellationToken);
                     var answer = await (ConfirmationInput.Value ?? Console.In).ReadLineAsync(cancellationToken);

@@ -1,0 +1,120 @@
+using CdcPipeline.Core.Changes;
+using CdcPipeline.IntegrationTests.Support;
+using CdcPipeline.Postgres;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace CdcPipeline.IntegrationTests.Postgres;
+
+/// <summary>
+/// The slot's life as an operator meets it: dropped between runs while the state file shows this pipeline read it
+/// (a <c>slot drop</c>, a failover to a replica without it, a restore), or a slot of the same name that is not this
+/// pipeline's (another plugin, another database). The capture must never start silently from "now" over a gap.
+/// </summary>
+public sealed class PgOutputSlotLifeTests(PostgresFixture fixture) : PgOutputTestBase(fixture)
+{
+    private string StatePath => Path.Combine(StateDirectory, Db.Slot + ".snapshot.json");
+
+    /// <summary>A first run that streams one change, acknowledges it and stops; then the slot is dropped and a row written in the gap.</summary>
+    private async Task<ChangeEvent> RunOnceThenDropTheSlotAsync(PostgresSourceOptions options)
+    {
+        await Db.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY)");
+        var first = await OpenStreamingAsync(options);
+        await Db.ExecuteAsync("INSERT INTO t VALUES (1)");
+        var delivered = (await first.TakeAsync(1)).Single(e => e.Kind == ChangeKind.Change && e.Operation != ChangeOperation.Read);
+        await first.AcknowledgeAsync([delivered]);
+        // the transaction's COMMIT is read by the next pull; then the acknowledgement reaches the slot
+        await first.NextAsync(TimeSpan.FromMilliseconds(200));
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (await Db.ConfirmedFlushAsync() <= (ulong)delivered.Position.Major)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the acknowledgement did not reach the slot");
+            await Task.Delay(20, Ct);
+        }
+
+        await first.DisposeAsync();
+        Assert.True(File.Exists(StatePath), "the first run left no state file");
+
+        await Db.ExecuteAsync($"SELECT pg_drop_replication_slot('{Db.Slot}')");
+        await Db.ExecuteAsync("INSERT INTO t VALUES (2)"); // written while the pipeline had no slot
+        return delivered;
+    }
+
+    [Fact]
+    public async Task A_slot_dropped_between_runs_stops_the_next_run_naming_the_slot_the_position_and_the_choices()
+    {
+        var delivered = await RunOnceThenDropTheSlotAsync(Options());
+
+        var second = Open(Options());
+        // before the fix the second run created a fresh slot and streamed from "now": row 2 was lost without a word
+        var e = await Assert.ThrowsAnyAsync<InvalidOperationException>(() => second.NextAsync(TimeSpan.FromSeconds(20)));
+
+        Assert.Contains($"replication slot '{Db.Slot}' does not exist", e.Message, StringComparison.Ordinal);
+        Assert.Contains(StatePath, e.Message, StringComparison.Ordinal);
+        Assert.Contains("when_needed", e.Message, StringComparison.Ordinal);
+        // the stored position: at least the end of the acknowledged transaction
+        var stored = NpgsqlLogSequenceNumber.Parse(System.Text.RegularExpressions.Regex.Match(e.Message, @"confirmed up to ([0-9A-F]+/[0-9A-F]+)").Groups[1].Value);
+        Assert.True((ulong)stored > (ulong)delivered.Position.Major, $"the stored position {stored} is not past the acknowledged commit");
+        Assert.Equal(0L, await Db.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{Db.Slot}'"));
+    }
+
+    [Fact]
+    public async Task With_snapshot_initial_a_dropped_slot_is_not_silently_replaced_by_a_full_re_snapshot()
+    {
+        await RunOnceThenDropTheSlotAsync(Options(snapshot: SnapshotMode.Initial));
+
+        var second = Open(Options(snapshot: SnapshotMode.Initial));
+        // before the fix: a new slot and the whole table again as op r, without a word (and deletes in the gap never told)
+        var e = await Assert.ThrowsAnyAsync<InvalidOperationException>(() => second.NextAsync(TimeSpan.FromSeconds(20)));
+
+        Assert.Contains($"replication slot '{Db.Slot}' does not exist", e.Message, StringComparison.Ordinal);
+        Assert.Contains("when_needed", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task With_snapshot_when_needed_a_dropped_slot_is_recreated_and_the_tables_are_read_again()
+    {
+        await RunOnceThenDropTheSlotAsync(Options(snapshot: SnapshotMode.WhenNeeded));
+
+        var second = Open(Options(snapshot: SnapshotMode.WhenNeeded));
+        var reads = await second.TakeAsync(2);
+        await Db.ExecuteAsync("INSERT INTO t VALUES (3)");
+        var streamed = await second.TakeAsync(1);
+
+        Assert.All(reads, r => Assert.Equal(ChangeOperation.Read, r.Operation));
+        Assert.Equal(["1", "2"], reads.Select(r => r.After!["id"]!.ToString()).Order());
+        Assert.Equal("3", streamed.Single().After!["id"]!.ToString());
+        Assert.Contains(Logs.Lines, l => l.Contains(Db.Slot, StringComparison.Ordinal) && l.Contains("snapshot", StringComparison.OrdinalIgnoreCase) && l.Contains("does not exist", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_slot_of_the_same_name_made_by_pg_recvlogical_with_test_decoding_is_refused_naming_its_plugin()
+    {
+        await Db.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY)");
+        await Db.ExecuteAsync($"SELECT pg_create_logical_replication_slot('{Db.Slot}', 'test_decoding')");
+
+        var reader = Open(Options());
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => reader.NextAsync(TimeSpan.FromSeconds(20)));
+
+        Assert.Contains($"replication slot '{Db.Slot}'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("test_decoding", e.Message, StringComparison.Ordinal);
+        Assert.Contains("pgoutput", e.Message, StringComparison.Ordinal);
+        Assert.Contains("source.postgres.slot", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_slot_of_the_same_name_on_another_database_is_refused_naming_both_databases()
+    {
+        await Db.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY)");
+        await using var other = await Fixture.CreateDatabaseAsync("SlotLifeOther");
+        await other.ExecuteAsync($"SELECT pg_create_logical_replication_slot('{Db.Slot}', 'pgoutput')");
+
+        var reader = Open(Options());
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => reader.NextAsync(TimeSpan.FromSeconds(20)));
+
+        Assert.Contains($"replication slot '{Db.Slot}'", e.Message, StringComparison.Ordinal);
+        Assert.Contains(other.Name, e.Message, StringComparison.Ordinal);
+        Assert.Contains(Db.Name, e.Message, StringComparison.Ordinal);
+        Assert.Contains("source.postgres.slot", e.Message, StringComparison.Ordinal);
+    }
+}
