@@ -26,6 +26,11 @@ while [[ $# -gt 0 ]]; do
 done
 
 "$repo_root/scripts/pg-start.sh" --port "$port" "${fresh[@]}" | head -n 1
+if [[ ${#fresh[@]} -gt 0 ]]; then
+  # A new cluster has no slot: the sample pipeline's state file (samples/legacy-orders/pipeline.yaml, stateDirectory) would
+  # otherwise say it read cdc_demo_slot, and run refuses to start on a slot that is gone rather than skip changes silently.
+  rm -f "$repo_root/.run/state/cdc_demo_slot.snapshot.json"
+fi
 
 export PGPASSWORD=postgres
 PSQL_BIN="$(command -v psql || echo /usr/lib/postgresql/15/bin/psql)"
