@@ -13,4 +13,10 @@ public interface ISinkFactory
 
     /// <summary>Validates the section (throw <see cref="ConfigurationException"/>; <see cref="ConfigBinding"/> helps) and creates the sink.</summary>
     ISink Create(PipelineComponentContext context);
+
+    /// <summary>
+    /// The directories this sink keeps state in that must not be another sink's (see <see cref="ExclusiveDirectory"/>):
+    /// the pipeline checks them across its sinks before creating any. Validates only what it needs to resolve them.
+    /// </summary>
+    IEnumerable<ExclusiveDirectory> ExclusiveDirectories(PipelineComponentContext context) => [];
 }

@@ -69,6 +69,11 @@ public static class PipelineBuilder
             plans.Add((common, factory, section.GetSection(kind)));
         }
 
+        // Two sinks sharing a state directory (two batch sinks on one spool) would mix or delete each other's data.
+        ExclusiveDirectory.Check(
+            plans.Select(p => (p.Common.Name, p.Factory, Context(p.Common.Name, p.Section))),
+            configuration.Locations);
+
         string? rulesDirectory = null;
         if (!string.IsNullOrEmpty(options.Rules))
         {
@@ -90,8 +95,7 @@ public static class PipelineBuilder
         {
             foreach (var (common, factory, section) in plans)
             {
-                var context = new PipelineComponentContext(common.Name, section, options, configuration.Locations, configuration.BaseDirectory, services);
-                sinks.Add(new SinkBinding(factory.Create(context), common.ToPolicy()));
+                sinks.Add(new SinkBinding(factory.Create(Context(common.Name, section)), common.ToPolicy()));
             }
 
             deadLetters = options.DeadLetter.Topic is not null
@@ -131,6 +135,9 @@ public static class PipelineBuilder
         }
 
         return new PipelineInstance(runner, source, sinks, deadLetters);
+
+        PipelineComponentContext Context(string name, IConfigurationSection section) =>
+            new(name, section, options, configuration.Locations, configuration.BaseDirectory, services);
     }
 
     /// <summary>

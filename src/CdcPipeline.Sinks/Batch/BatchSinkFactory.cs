@@ -20,6 +20,21 @@ public sealed class BatchSinkFactory : ISinkFactory
             context.Services.GetService<TimeProvider>(),
             context.Services.GetService<ILogger<BatchSink>>());
 
+    /// <summary>
+    /// The spool: its files are named by interval start only, so two sinks spooling into one directory would append to
+    /// the same files and close (and delete) each other's. The archive may be shared: batch ids differ by sink name.
+    /// </summary>
+    public IEnumerable<ExclusiveDirectory> ExclusiveDirectories(PipelineComponentContext context) =>
+    [
+        new(
+            "spool",
+            context.ResolvePath(context.Bind<BatchSinkOptions>().Spool),
+            context.Section["spool"] is not null,
+            "spool directory",
+            "two batch sinks in one spool directory append to the same interval files, so each batch gets the other sink's events, "
+                + $"and the first sink to close an interval deletes the other's spool. Give each sink its own spool directory, e.g. spool: out/batch/{context.Name}/spool"),
+    ];
+
     /// <summary>The sink's store alone (no close loop): what <c>batch resend</c> and <c>batch list</c> use.</summary>
     public static BatchStore CreateStore(PipelineComponentContext context)
     {

@@ -10,11 +10,14 @@ public sealed class BatchSinkOptions
     /// <summary>Interval length; it must divide a day (intervals align to midnight UTC).</summary>
     public TimeSpan Interval { get; set; } = TimeSpan.FromHours(1);
 
-    /// <summary>Where events wait (durably) until their interval ends; relative to the configuration file.</summary>
+    /// <summary>
+    /// Where events wait (durably) until their interval ends; relative to the configuration file. Each batch sink needs its
+    /// own: two sinks on one spool directory are refused at start-up (files are named by interval start only).
+    /// </summary>
     [Required(AllowEmptyStrings = false)]
     public string Spool { get; set; } = "out/batch/spool";
 
-    /// <summary>Closed batches kept for <c>batch resend</c>.</summary>
+    /// <summary>Closed batches kept for <c>batch resend</c>; may be shared by the pipeline's batch sinks (ids differ by sink name).</summary>
     [Required(AllowEmptyStrings = false)]
     public string Archive { get; set; } = "out/batch/archive";
 

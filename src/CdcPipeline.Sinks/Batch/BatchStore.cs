@@ -199,6 +199,7 @@ public sealed class BatchStore : IAsyncDisposable
         return manifest;
     }
 
+    /// <summary>This sink's archived batches (<see cref="OwnsFile"/>): an archive directory may be shared by several sinks.</summary>
     public async Task<IReadOnlyList<BatchManifest>> ListAsync(CancellationToken cancellationToken)
     {
         if (!Directory.Exists(ArchiveDirectory))
@@ -207,8 +208,13 @@ public sealed class BatchStore : IAsyncDisposable
         }
 
         var manifests = new List<BatchManifest>();
-        foreach (var path in Directory.EnumerateFiles(ArchiveDirectory, "*.manifest.json").Order(StringComparer.Ordinal))
+        foreach (var path in Directory.EnumerateFiles(ArchiveDirectory, "*" + ManifestSuffix).Order(StringComparer.Ordinal))
         {
+            if (!OwnsFile(Path.GetFileName(path)))
+            {
+                continue; // the pipeline's other batch sinks may archive into the same directory
+            }
+
             manifests.Add(BatchManifest.FromUtf8Json(await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false)));
         }
 

@@ -105,16 +105,20 @@ internal static class BatchCommand
         {
             var configuration = PipelineConfiguration.Load(configFile.FullName);
             using var services = new ServiceCollection().AddCdcCore().BuildServiceProvider();
-            foreach (var section in configuration.Root.GetSection("sinks").GetChildren())
-            {
-                var batch = section.GetSection(BatchSinkFactory.SinkKind);
-                var name = section["name"] ?? "";
-                if (!batch.Exists() || (sinkName is not null && !string.Equals(name, sinkName, StringComparison.Ordinal)))
-                {
-                    continue;
-                }
+            var factory = new BatchSinkFactory();
+            var batchSinks = configuration.Root.GetSection("sinks").GetChildren()
+                .Where(section => section.GetSection(BatchSinkFactory.SinkKind).Exists())
+                .Select(section => (Name: section["name"] ?? "", Context: new PipelineComponentContext(section["name"] ?? "", section.GetSection(BatchSinkFactory.SinkKind), configuration.Options, configuration.Locations, configuration.BaseDirectory, services)))
+                .ToList();
 
-                stores.Add(BatchSinkFactory.CreateStore(new PipelineComponentContext(name, batch, configuration.Options, configuration.Locations, configuration.BaseDirectory, services)));
+            // As the pipeline does at start: 'close' on a spool two sinks share would put one's events into the other's batch.
+            ExclusiveDirectory.Check(batchSinks.Select(s => (s.Name, (ISinkFactory)factory, s.Context)), configuration.Locations);
+            foreach (var (name, context) in batchSinks)
+            {
+                if (sinkName is null || string.Equals(name, sinkName, StringComparison.Ordinal))
+                {
+                    stores.Add(BatchSinkFactory.CreateStore(context));
+                }
             }
 
             if (stores.Count == 0)

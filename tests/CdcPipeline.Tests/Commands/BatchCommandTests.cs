@@ -84,6 +84,29 @@ public sealed class BatchCommandTests : IDisposable
         Assert.Equal(2, await RunAsync("batch", "list", "--config", config));
     }
 
+    [Fact]
+    public async Task Close_refuses_two_batch_sinks_on_one_spool_directory()
+    {
+        var config = Path.Combine(_dir, "pipeline.yaml");
+        await File.WriteAllTextAsync(config, """
+            name: shop
+            source:
+              test: {}
+            sinks:
+              - name: export
+                batch: { interval: 01:00:00, target: { directory: a/outgoing } }
+              - name: export-eu
+                batch: { interval: 01:00:00, target: { directory: b/outgoing } }
+            """, Ct);
+        var spool = Path.Combine(_dir, "out", "batch", "spool");
+        Directory.CreateDirectory(spool);
+        await File.WriteAllTextAsync(Path.Combine(spool, "20000101T000000Z.spool"), "", Ct);
+
+        // Closing it for one sink would hand the other's events out as this sink's batch and delete them.
+        Assert.Equal(2, await RunAsync("batch", "close", "--config", config, "--sink", "export"));
+        Assert.True(File.Exists(Path.Combine(spool, "20000101T000000Z.spool")));
+    }
+
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     private static Task<int> RunAsync(params string[] args)

@@ -115,6 +115,49 @@ public sealed class DownstreamConfigurationTests : IDisposable
         Assert.True(error.Message.Contains(expectedDetail, StringComparison.Ordinal), error.Message);
     }
 
+    [Theory]
+    [InlineData("batch: { target: { directory: out/a } }", "batch: { target: { directory: out/b } }", " (the default)")]
+    [InlineData("batch: { spool: out/spool, target: { directory: out/a } }", "batch: { spool: ./out/x/../spool/, target: { directory: out/b } }", "")]
+    [InlineData("batch: { spool: out/spool, target: { directory: out/a } }", "batch: { spool: '{dir}/out/spool', target: { directory: out/b } }", "")]
+    public void Two_batch_sinks_with_one_spool_directory_are_refused_naming_both(string first, string second, string defaultNote)
+    {
+        var path = Write($"name: shop\nsource:\n  test: {{}}\nsinks:\n  - name: export\n    {first}\n  - name: export-eu\n    {second.Replace("{dir}", _dir, StringComparison.Ordinal)}\n");
+        using var services = Services();
+
+        var error = Assert.Throws<ConfigurationException>(() => PipelineBuilder.Build(PipelineConfiguration.Load(path, _ => null), services));
+
+        // The second sink's key and line, the first sink by name and key, the resolved directory, and what to do.
+        Assert.StartsWith($"{path}:8: sinks.1.batch.spool: ", error.Message, StringComparison.Ordinal);
+        Assert.Equal("sinks:1:batch:spool", error.Key);
+        Assert.Contains("sink 'export-eu'", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"sink 'export' (sinks.0.batch.spool, {path}:6)", error.Message, StringComparison.Ordinal);
+        var directory = defaultNote.Length > 0 ? Path.Combine(_dir, "out", "batch", "spool") : Path.Combine(_dir, "out", "spool");
+        Assert.Contains($"{directory}{defaultNote} as its spool directory", error.Message, StringComparison.Ordinal);
+        Assert.Contains("its own spool directory", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Batch_sinks_with_their_own_spools_may_share_the_archive()
+    {
+        // Batch ids within one pipeline differ by sink name, so archived files cannot collide.
+        var path = Write("""
+            name: shop
+            source:
+              test: {}
+            sinks:
+              - name: export
+                batch: { spool: out/export/spool, target: { directory: out/a } }
+              - name: export-eu
+                batch: { spool: out/export-eu/spool, target: { directory: out/b } }
+            """);
+        using var services = Services();
+        await using var pipeline = PipelineBuilder.Build(PipelineConfiguration.Load(path, _ => null), services);
+
+        Assert.Equal(
+            Assert.IsType<BatchSink>(pipeline.Sinks[0].Sink).Store.ArchiveDirectory,
+            Assert.IsType<BatchSink>(pipeline.Sinks[1].Sink).Store.ArchiveDirectory);
+    }
+
     public void Dispose()
     {
         Directory.Delete(_dir, recursive: true);

@@ -265,6 +265,21 @@ public sealed class BatchSinkTests : IDisposable
     }
 
     [Fact]
+    public async Task Sinks_sharing_an_archive_each_list_only_their_own_batches()
+    {
+        var archive = Path.Combine(_root, "archive");
+        await using var export = new BatchStore("legacy-orders", "export", TimeSpan.FromHours(1), Path.Combine(_root, "a"), archive, new DirectoryBatchTarget(Outgoing));
+        await using var exportEu = new BatchStore("legacy-orders", "export-eu", TimeSpan.FromHours(1), Path.Combine(_root, "b"), archive, new DirectoryBatchTarget(Outgoing));
+        await export.AppendAsync(Ten, Events(1, 2), Ct);
+        await exportEu.AppendAsync(Ten, Events(3, 1), Ct);
+        var own = Assert.Single(await export.CloseDueAsync(Ten.AddHours(1), Ct));
+        var other = Assert.Single(await exportEu.CloseDueAsync(Ten.AddHours(1), Ct));
+
+        Assert.Equal([own.BatchId], (await export.ListAsync(Ct)).Select(m => m.BatchId));
+        Assert.Equal([other.BatchId], (await exportEu.ListAsync(Ct)).Select(m => m.BatchId));
+    }
+
+    [Fact]
     public void A_directory_fsync_after_a_rename_runs_on_linux_and_names_a_missing_directory()
     {
         // A lost rename needs a power cut to show, which no test makes; this checks the call path itself works.
