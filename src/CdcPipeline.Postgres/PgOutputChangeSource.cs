@@ -236,7 +236,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             }
 
             _state ??= new SnapshotState { Slot = _options.Slot, ConsistentLsn = 0, InitialCompleted = true };
-            var incremental = new IncrementalSnapshotter(_dataSource, _types, _store, _state, _options.SnapshotChunkSize, _logger);
+            var incremental = new IncrementalSnapshotter(_dataSource, _types, _store, _state, _options.SnapshotChunkSize, _options.Publication, _tableFilter, _signalTable, _logger);
             lock (_requestedBeforeStreaming)
             {
                 _incremental = incremental;
