@@ -16,6 +16,14 @@ public sealed class PgOutputSnapshotFailureTests(PostgresFixture fixture) : PgOu
 
     private string StatePath => Path.Combine(StateDirectory, Db.Slot + ".snapshot.json");
 
+    private List<string> LogLines()
+    {
+        lock (Logs.Lines)
+        {
+            return [.. Logs.Lines];
+        }
+    }
+
     private List<string> Warnings(string containing)
     {
         lock (Logs.Lines)
@@ -86,7 +94,36 @@ public sealed class PgOutputSnapshotFailureTests(PostgresFixture fixture) : PgOu
         Assert.True(events.Count(e => IsReadOf(e, "big")) < 1999, "big was read to its end before the drop");
         var skipped = Assert.Single(Warnings("public.big"), l => l.Contains("dropped", StringComparison.Ordinal));
         Assert.Contains("skipped", skipped, StringComparison.Ordinal);
-        Assert.DoesNotContain(Logs.Lines.ToList(), l => l.Contains("chunk of public.big failed", StringComparison.Ordinal));
+        Assert.DoesNotContain(LogLines(), l => l.Contains("chunk of public.big failed", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_chunk_whose_connection_is_lost_is_read_again_and_the_table_completes_without_gaps_or_repeats()
+    {
+        await Db.ExecuteAsync("CREATE TABLE big (id int PRIMARY KEY); INSERT INTO big SELECT generate_series(1, 2000)");
+        var reader = await OpenStreamingAsync(Options(["public.big"]) with { SnapshotChunkSize = 10 });
+        ((PgOutputChangeSource)reader.Source).RequestSnapshot("big");
+
+        var events = await reader.TakeAsync(1, e => IsReadOf(e, "big"), TimeSpan.FromSeconds(30));
+        // The snapshotter's connections (not the walsender of the stream) are killed until one of its chunks fails on one.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!LogLines().Any(l => l.Contains("chunk of public.big failed; retrying", StringComparison.Ordinal)))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "no chunk failed on a killed connection");
+            await Db.ExecuteAsync("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() " +
+                                  "AND backend_type = 'client backend' AND pid <> pg_backend_pid()");
+            if (await reader.NextAsync(TimeSpan.FromMilliseconds(100)) is { } next)
+            {
+                events.Add(next);
+            }
+        }
+
+        events.AddRange(await reader.TakeAsync(2000 - events.Count(e => IsReadOf(e, "big")), e => IsReadOf(e, "big"), TimeSpan.FromSeconds(60)));
+
+        var ids = events.Where(e => IsReadOf(e, "big")).Select(e => Convert.ToInt64(e.Key!["id"])).ToList();
+        Assert.Equal(Enumerable.Range(1, 2000).Select(i => (long)i), ids);
+        Assert.Empty(Warnings("refused"));
+        Assert.Empty(Warnings("skipped"));
     }
 
     [Fact]
