@@ -58,6 +58,15 @@ internal static partial class Log
     [LoggerMessage(1017, LogLevel.Warning, "Incremental snapshot chunk of {Table} failed; retrying")]
     public static partial void IncrementalChunkFailed(ILogger logger, Exception exception, string table);
 
+    [LoggerMessage(1027, LogLevel.Warning, "Incremental snapshot of {Table} refused: {Reason}. Captured tables: {CapturedTables}. The other queued tables go on; correct the name or the capture and request it again")]
+    public static partial void IncrementalSnapshotRefused(ILogger logger, string table, string reason, string capturedTables);
+
+    [LoggerMessage(1028, LogLevel.Warning, "Incremental snapshot of {Table} skipped: the table was dropped while its snapshot ran ({RowsDone} rows acknowledged before; {Detail}). The other queued tables go on")]
+    public static partial void IncrementalSnapshotTableGone(ILogger logger, string table, long rowsDone, string detail);
+
+    [LoggerMessage(1029, LogLevel.Warning, "Could not check the tables queued for an incremental snapshot against the publication; they wait and are checked again")]
+    public static partial void IncrementalSnapshotCheckFailed(ILogger logger, Exception exception);
+
     [LoggerMessage(1020, LogLevel.Warning, "Heartbeat for slot {Slot} failed; retrying next interval")]
     public static partial void HeartbeatFailed(ILogger logger, Exception exception, string slot);
 

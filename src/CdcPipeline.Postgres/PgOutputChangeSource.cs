@@ -260,7 +260,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
                 };
                 _store.Save(_state);
             }
-            var incremental = new IncrementalSnapshotter(_dataSource, _types, _store, _state, _options.SnapshotChunkSize, _logger);
+            var incremental = new IncrementalSnapshotter(_dataSource, _types, _store, _state, _options.SnapshotChunkSize, _options.Publication, _tableFilter, _signalTable, _logger);
             lock (_requestedBeforeStreaming)
             {
                 _incremental = incremental;

@@ -3,6 +3,7 @@ using System.Runtime.ExceptionServices;
 using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Json;
 using CdcPipeline.Postgres.Capture;
+using CdcPipeline.Postgres.Setup;
 using CdcPipeline.Postgres.Types;
 using Microsoft.Extensions.Logging;
 using Npgsql;
@@ -29,13 +30,25 @@ namespace CdcPipeline.Postgres.Snapshot;
 /// watermarks keeps per-key order, and nothing is lost: every row is either in a chunk or changed in the stream.
 /// </para>
 /// Progress (the last key of each ACKNOWLEDGED chunk) goes into the snapshot state file, so this also resumes.
+/// <para>
+/// What retrying cannot fix does not hold up the queue (as Debezium skips a table it has no schema for): a queued
+/// table that does not exist or is not captured is refused before its first chunk, a table dropped while its
+/// snapshot runs is finished as skipped, and a table the capture user may not read stops the capture (at its
+/// chunk's HIGH watermark, in stream order) with the GRANT to run. Other chunk failures (a lost connection) retry.
+/// </para>
 /// </summary>
+/// <param name="publication">The publication the capture streams: a table outside it is not captured.</param>
+/// <param name="tableFilter">The configured tables (<c>source.postgres.tables</c>), or null for every table of the publication.</param>
+/// <param name="signalTable">The signal table, which is never snapshotted.</param>
 internal sealed class IncrementalSnapshotter(
     NpgsqlDataSource dataSource,
     PgTypeCatalog types,
     SnapshotStateStore store,
     SnapshotState state,
     int chunkSize,
+    string publication,
+    IReadOnlySet<string>? tableFilter,
+    string? signalTable,
     ILogger logger)
 {
     public const string WatermarkPrefix = "cdc-watermark";
@@ -43,6 +56,9 @@ internal sealed class IncrementalSnapshotter(
     private readonly Lock _lock = new();
     private readonly SemaphoreSlim _wake = new(0);
     private readonly Dictionary<TableProgress, (string?[]? LastKey, bool Done)> _cursors = [];
+
+    // Queued tables found captured and existing (by reference: the same table may be queued twice); only these are read.
+    private readonly HashSet<TableProgress> _checked = new(ReferenceEqualityComparer.Instance);
     private long _nextChunkId = DateTime.UtcNow.Ticks;
     private Chunk? _inflight;
 
@@ -56,8 +72,11 @@ internal sealed class IncrementalSnapshotter(
         public bool WindowOpen { get; set; }
         public bool Truncated { get; set; }
 
-        /// <summary>A value of the chunk that cannot be converted: the HIGH watermark throws it instead of releasing rows.</summary>
-        public ColumnValueException? Failure { get; set; }
+        /// <summary>
+        /// What makes the chunk fail however often it is read (a value that cannot be converted, no SELECT privilege):
+        /// the HIGH watermark throws it instead of releasing rows.
+        /// </summary>
+        public Exception? Failure { get; set; }
     }
 
     /// <summary>The rows a HIGH watermark releases, and what to persist once they are acknowledged.</summary>
@@ -94,11 +113,12 @@ internal sealed class IncrementalSnapshotter(
         while (!cancellationToken.IsCancellationRequested)
         {
             await _wake.WaitAsync(TimeSpan.FromSeconds(1), cancellationToken);
+            await CheckQueuedTablesAsync(cancellationToken);
             Chunk chunk;
             string?[]? after;
             lock (_lock)
             {
-                var next = state.Tables.FirstOrDefault(t => t.Incremental && !t.Done && !(_cursors.TryGetValue(t, out var c) && c.Done));
+                var next = state.Tables.FirstOrDefault(t => t.Incremental && !t.Done && _checked.Contains(t) && !(_cursors.TryGetValue(t, out var c) && c.Done));
                 if (_inflight is not null || next is null)
                 {
                     continue;
@@ -120,41 +140,61 @@ internal sealed class IncrementalSnapshotter(
 
                 chunk.Table = table;
                 await EmitWatermarkAsync(connection, "L", chunk.Id, cancellationToken);
-                var upTo = chunk.Progress.MaxKey;
-                if (upTo is null && table.HasKey && after is null)
-                {
-                    // The bound is taken when the table's snapshot starts (before its first chunk).
-                    upTo = await table.ReadMaxKeyAsync(connection, cancellationToken);
-                    lock (_lock)
-                    {
-                        chunk.Progress.MaxKey = upTo;
-                    }
-                }
-
                 List<SnapshotRow>? rows = null;
-                ColumnValueException? unconvertible = null;
+                Exception? permanent = null;
                 try
                 {
+                    var upTo = chunk.Progress.MaxKey;
+                    if (upTo is null && table.HasKey && after is null)
+                    {
+                        // The bound is taken when the table's snapshot starts (before its first chunk).
+                        upTo = await table.ReadMaxKeyAsync(connection, cancellationToken);
+                        lock (_lock)
+                        {
+                            chunk.Progress.MaxKey = upTo;
+                        }
+                    }
+
                     rows = await ReadChunkSeeingEveryCommitAsync(connection, table, after, upTo, cancellationToken);
                 }
                 catch (ColumnValueException e)
                 {
                     // The row holds the value: reading the chunk again cannot succeed. The failure goes to the reader with
                     // the HIGH watermark and stops the capture there, in stream order, as a streamed value would.
-                    unconvertible = e;
+                    permanent = e;
+                }
+                catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+                {
+                    // Only a GRANT helps; the transaction rolled back, so the connection still writes the HIGH watermark.
+                    permanent = NoSelectPrivilege(table.QualifiedName, connection.UserName, e);
                 }
 
                 lock (_lock)
                 {
                     chunk.Rows = rows;
-                    chunk.Failure = unconvertible;
+                    chunk.Failure = permanent;
                 }
 
                 await EmitWatermarkAsync(connection, "H", chunk.Id, cancellationToken);
-                if (unconvertible is not null)
+                if (permanent is not null)
                 {
                     return; // no further chunks: the capture stops at this chunk's HIGH watermark
                 }
+            }
+            catch (PostgresException e) when (!cancellationToken.IsCancellationRequested && IsGone(e))
+            {
+                // Dropped (or its schema dropped) while its snapshot ran: no chunk of it can be read any more.
+                tables.Remove(chunk.Progress.Table); // a table created again under the name is described afresh
+                lock (_lock)
+                {
+                    _cursors[chunk.Progress] = (_cursors.TryGetValue(chunk.Progress, out var c) ? c.LastKey : chunk.Progress.LastKey, true);
+                    chunk.Progress.Done = true;
+                    store.Save(state);
+                    _inflight = null;
+                }
+
+                Log.IncrementalSnapshotTableGone(logger, chunk.Progress.Table, chunk.Progress.RowsDone, e.MessageText);
+                _wake.Release();
             }
             catch (Exception e) when (!cancellationToken.IsCancellationRequested)
             {
@@ -167,6 +207,78 @@ internal sealed class IncrementalSnapshotter(
                 await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
                 _wake.Release();
             }
+        }
+    }
+
+    private static bool IsGone(PostgresException e) =>
+        e.SqlState is PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.InvalidSchemaName;
+
+    private static InvalidOperationException NoSelectPrivilege(string table, string? user, PostgresException e)
+    {
+        var grantee = user is null ? "<capture user>" : ReplicationSetup.QuoteIdentifier(user);
+        return new InvalidOperationException(
+            $"incremental snapshot of {table}: the capture user {grantee} may not read the table ({e.MessageText}, SQLSTATE {e.SqlState}); " +
+            $"retrying cannot help: run GRANT SELECT ON {ReplicationSetup.QuoteTable(table)} TO {grantee}; then start again " +
+            "(the snapshot resumes after its last acknowledged chunk)",
+            e);
+    }
+
+    /// <summary>
+    /// Refuses, before their first chunk, the queued tables that no chunk can ever be read of: one that does not
+    /// exist, or is not captured (outside the publication or the configured tables, or the signal table). Checked
+    /// against the database now, so a table just added to the publication is accepted. A refused table leaves the
+    /// queue (and the state file) with a warning naming the captured tables; the rest of the queue goes on.
+    /// </summary>
+    private async Task CheckQueuedTablesAsync(CancellationToken cancellationToken)
+    {
+        List<TableProgress> queued;
+        lock (_lock)
+        {
+            queued = state.Tables.Where(t => t.Incremental && !t.Done && !_checked.Contains(t)).ToList();
+        }
+
+        if (queued.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            var published = (await ReplicationSetup.GetPublicationTablesAsync(dataSource, publication, cancellationToken)).ToHashSet(StringComparer.Ordinal);
+            var captured = published.Where(t => t != signalTable && (tableFilter is null || tableFilter.Contains(t))).Order(StringComparer.Ordinal).ToList();
+            foreach (var progress in queued)
+            {
+                var name = progress.Table;
+                string? reason = null;
+                if (!captured.Contains(name, StringComparer.Ordinal))
+                {
+                    await using var cmd = dataSource.CreateCommand("SELECT pg_catalog.to_regclass($1) IS NOT NULL");
+                    cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = ReplicationSetup.QuoteTable(name) });
+                    reason = !(bool)(await cmd.ExecuteScalarAsync(cancellationToken))! ? "the table does not exist"
+                        : name == signalTable ? "it is the signal table"
+                        : !published.Contains(name) ? $"the table is not in publication {publication}, so its changes are not captured (ALTER PUBLICATION {ReplicationSetup.QuoteIdentifier(publication)} ADD TABLE {ReplicationSetup.QuoteTable(name)}; adds it)"
+                        : "the table is not in source.postgres.tables, so its changes are not captured";
+                }
+
+                lock (_lock)
+                {
+                    if (reason is null)
+                    {
+                        _checked.Add(progress);
+                        continue;
+                    }
+
+                    state.Tables.Remove(progress);
+                    store.Save(state);
+                }
+
+                Log.IncrementalSnapshotRefused(logger, name, reason, captured.Count == 0 ? "none" : string.Join(", ", captured));
+            }
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+        {
+            // The database is unreachable for now, say: the unchecked tables wait (unread), the check runs again next round.
+            Log.IncrementalSnapshotCheckFailed(logger, e);
         }
     }
 
@@ -287,7 +399,7 @@ internal sealed class IncrementalSnapshotter(
                     }
 
                     progress.RowsDone += count;
-                    progress.Done = last;
+                    progress.Done |= last; // a table found dropped in the meantime stays finished
                     store.Save(state);
                 }
 
