@@ -100,6 +100,68 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
         Assert.Equal(1, await stop); // the drain was cut short: the change is delivered again after a restart
     }
 
+    /// <summary>
+    /// A probe or a scraper that connects while <c>run</c> starts (an orchestrator's health check during a restart, a
+    /// test polling /healthz) must not stop it. With .NET's managed HttpListener on Linux a connection accepted while
+    /// the listener starts threw inside HttpListener.Start (dotnet/corefx#35191) and <c>run</c> died at start-up.
+    /// Probers connect in a tight loop from before the process starts until the port first accepts, several starts over.
+    /// </summary>
+    [Fact]
+    public async Task Run_starts_while_probes_connect_to_its_port_in_a_tight_loop()
+    {
+        await _db.ExecuteAsync("CREATE TABLE kv (id int PRIMARY KEY, v int NOT NULL)");
+        for (var start = 0; start < 8; start++)
+        {
+            var port = FreePorts.Next();
+            var config = await WriteConfigAsync($"""
+                sinks:
+                  - name: file
+                    file: {"{"} path: events.jsonl {"}"}
+                observability:
+                  port: {port}
+                """);
+
+            using var accepted = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+            var probers = Enumerable.Range(0, 2).Select(_ => Task.Run(() => ConnectUntilAcceptedAsync(port, accepted), Ct)).ToList();
+            using var pipeline = PipelineProcess.Start("run", "--config", config);
+            try
+            {
+                await WaitUntilAsync(async () => await StatusAsync(port, "/readyz") == HttpStatusCode.OK, pipeline);
+            }
+            finally
+            {
+                await accepted.CancelAsync();
+                await Task.WhenAll(probers);
+            }
+
+            Assert.Equal(HttpStatusCode.OK, await StatusAsync(port, "/healthz"));
+            Assert.Equal(0, await pipeline.TerminateAsync(TimeSpan.FromSeconds(60)));
+        }
+    }
+
+    /// <summary>Connects to <paramref name="port"/> over and over (each connection closed at once) until one is accepted.</summary>
+    private static async Task ConnectUntilAcceptedAsync(int port, CancellationTokenSource accepted)
+    {
+        var endpoint = new IPEndPoint(IPAddress.Loopback, port);
+        while (!accepted.IsCancellationRequested)
+        {
+            using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            try
+            {
+                await socket.ConnectAsync(endpoint, accepted.Token);
+                await accepted.CancelAsync();
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                // not listening yet
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
     [Fact]
     public async Task A_port_in_use_stops_run_with_exit_1_naming_the_key_without_a_stack_trace()
     {
