@@ -60,9 +60,44 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
             && line.Contains("le=\"0.005\"", StringComparison.Ordinal));
         Assert.Equal(HttpStatusCode.OK, await StatusAsync(port, "/healthz"));
         Assert.Equal(HttpStatusCode.NotFound, await StatusAsync(port, "/nothing-here"));
+        Assert.Equal(0, await ComposeHealthCheckAsync(port));
 
         Assert.Equal(0, await pipeline.TerminateAsync(TimeSpan.FromSeconds(60)));
         await Assert.ThrowsAsync<HttpRequestException>(() => _http.GetAsync(new Uri($"http://127.0.0.1:{port}/healthz"), Ct));
+        Assert.NotEqual(0, await ComposeHealthCheckAsync(port));
+    }
+
+    /// <summary>
+    /// The cdcpipeline service's health check from docker-compose.yml (an HTTP/1.0 request through bash's /dev/tcp, the
+    /// status line read back), run here against <paramref name="port"/> instead of 9464; its exit code.
+    /// </summary>
+    private static async Task<int> ComposeHealthCheckAsync(int port)
+    {
+        if (!File.Exists("/bin/bash"))
+        {
+            Assert.Skip("the compose health check needs bash to run outside its container");
+        }
+
+        var yaml = new YamlDotNet.RepresentationModel.YamlStream();
+        using (var reader = new StreamReader(Path.Combine(Kafka.KafkaRecords.RepositoryRoot, "docker-compose.yml")))
+        {
+            yaml.Load(reader);
+        }
+
+        var services = (YamlDotNet.RepresentationModel.YamlMappingNode)((YamlDotNet.RepresentationModel.YamlMappingNode)yaml.Documents[0].RootNode)["services"];
+        var healthcheck = (YamlDotNet.RepresentationModel.YamlMappingNode)((YamlDotNet.RepresentationModel.YamlMappingNode)services["cdcpipeline"])["healthcheck"];
+        var test = ((YamlDotNet.RepresentationModel.YamlSequenceNode)healthcheck["test"]).Select(n => ((YamlDotNet.RepresentationModel.YamlScalarNode)n).Value!).ToList();
+        Assert.Equal("CMD", test[0]);
+        var start = new System.Diagnostics.ProcessStartInfo(test[1], test.Skip(2).Select(a => a.Replace("/9464", $"/{port}", StringComparison.Ordinal)))
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(30));
+        await process.WaitForExitAsync(timeout.Token);
+        return process.ExitCode;
     }
 
     [Fact]
