@@ -63,6 +63,8 @@ internal static class RunCommand
         // IHttpClientFactory logs every request at information level, a failed one with its stack trace, on each retry;
         // the sink's failure is logged once per attempt by the runner already.
         builder.Logging.AddFilter("System.Net.Http.HttpClient", LogLevel.Warning);
+        // Kestrel (the observability endpoints): its warnings and errors, not its information (HealthEndpoints says where it listens).
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Services.AddCdcPipeline();
 
         PipelineConfiguration configuration;
@@ -83,9 +85,14 @@ internal static class RunCommand
         {
             if (observability.Port is not null)
             {
-                // Registered before the worker: health starts first (its listener is the one that reports a port in use,
-                // before the exporter's starts) and stops last, so /healthz still answers while a stop drains.
-                builder.Services.AddHostedService(sp => new HealthEndpoints(sp.GetRequiredService<PipelineInstance>(), observability, sp.GetRequiredService<ILogger<HealthEndpoints>>()));
+                // Registered before the worker: health starts first (it also serves /metrics, and is the one that reports a
+                // port in use) and stops last, so /healthz still answers while a stop drains.
+                builder.Services.AddHostedService(sp => new HealthEndpoints(
+                    sp.GetRequiredService<PipelineInstance>(),
+                    observability,
+                    sp.GetRequiredService<MeterProvider>(),
+                    sp,
+                    sp.GetRequiredService<ILoggerFactory>()));
             }
 
             if (observability.Otlp is not null)
@@ -103,21 +110,10 @@ internal static class RunCommand
             builder.Services.AddOpenTelemetry().WithMetrics(metrics =>
             {
                 metrics.AddMeter(PipelineMetrics.MeterName, PostgresMetrics.MeterName);
-                if (observability.Port is { } port)
+                if (observability.Port is not null)
                 {
-                    metrics.AddPrometheusHttpListener(o =>
-                    {
-                        o.Port = port;
-                        // Every interface (in a container the probe and Prometheus come from outside), not localhost only;
-                        // /metrics only: the exporter answers any path it is given with the metrics and a 200, which on
-                        // /healthz or /readyz (before the health listener starts, or after it stopped) would pass a probe.
-                        o.ConfigureHttpListener = (_, listener) =>
-                        {
-                            listener.Prefixes.Clear();
-                            listener.Prefixes.Add($"http://+:{port}/metrics/");
-                        };
-                        o.ScrapeEndpointPath = "/metrics";
-                    });
+                    // Scraped through HealthEndpoints' Kestrel server (its /metrics only).
+                    metrics.AddPrometheusExporter();
                 }
 
                 if (observability.Otlp is { } otlp)
@@ -145,7 +141,7 @@ internal static class RunCommand
 
         if (configuration.Options.Observability is { Port: { } observabilityPort } && PortInUse(observabilityPort) is { } inUse)
         {
-            // Checked before the host starts: there the exporter's failure is logged with its whole stack trace.
+            // Checked before the host starts: there a failure to start is logged by the host with its whole stack trace.
             await Console.Error.WriteLineAsync($"error: observability.port {observabilityPort}: cannot serve /metrics, /healthz and /readyz: {inUse}").ConfigureAwait(false);
             return 1;
         }
@@ -155,13 +151,10 @@ internal static class RunCommand
         {
             await host.StartAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is ObservabilityStartException || e.InnerException is System.Net.HttpListenerException)
+        catch (ObservabilityStartException e)
         {
-            // The port is in use (or not permitted): the exporter's listener fails first, while the host builds it.
-            var message = e is ObservabilityStartException
-                ? e.Message
-                : $"observability.port {configuration.Options.Observability?.Port}: cannot serve /metrics: {e.InnerException!.Message}";
-            await Console.Error.WriteLineAsync($"error: {message}").ConfigureAwait(false);
+            // The port was taken between the check above and the start, or is not permitted.
+            await Console.Error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
             await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
             return 1;
         }

@@ -1,103 +1,103 @@
 using System.Globalization;
 using System.Net;
-using System.Text;
 using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Pipeline;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
 
 namespace CdcPipeline.Hosting;
 
 /// <summary>
-/// <c>/healthz</c> (liveness) and <c>/readyz</c> (readiness) on <see cref="ObservabilityOptions.Port"/>, beside the
-/// Prometheus exporter's <c>/metrics</c> on the same port (the managed HttpListener routes each request to the
-/// listener with the longest matching prefix). 200 with "ok" when the check passes, 503 with the reason when not.
+/// <c>/healthz</c> (liveness), <c>/readyz</c> (readiness) and the Prometheus exporter's <c>/metrics</c> on
+/// <see cref="ObservabilityOptions.Port"/> of every interface, served by a bare Kestrel server this hosted service owns
+/// (not a second host: its console lifetime would take SIGTERM too and stop the endpoints before the pipeline drained).
+/// Health: 200 with "ok" when the check passes, 503 with the reason when not; any other path 404.
 /// </summary>
 internal sealed partial class HealthEndpoints : IHostedService, IDisposable
 {
+    private const string MetricsPath = "/metrics";
+
     private readonly PipelineInstance _pipeline;
     private readonly ObservabilityOptions _options;
+    private readonly MeterProvider _meterProvider;
+    private readonly IServiceProvider _services;
+    private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger<HealthEndpoints> _logger;
-    private readonly HttpListener _listener = new();
-    private Task? _serving;
+    private KestrelServer? _server;
 
-    public HealthEndpoints(PipelineInstance pipeline, ObservabilityOptions options, ILogger<HealthEndpoints> logger)
+    /// <param name="meterProvider">The host's meter provider, with the Prometheus exporter (<c>AddPrometheusExporter</c>).</param>
+    /// <param name="services">The host's services: the exporter's middleware and options come from there.</param>
+    public HealthEndpoints(
+        PipelineInstance pipeline,
+        ObservabilityOptions options,
+        MeterProvider meterProvider,
+        IServiceProvider services,
+        ILoggerFactory loggerFactory)
     {
         _pipeline = pipeline;
         _options = options;
-        _logger = logger;
+        _meterProvider = meterProvider;
+        _services = services;
+        _loggerFactory = loggerFactory;
+        _logger = loggerFactory.CreateLogger<HealthEndpoints>();
     }
 
-    public Task StartAsync(CancellationToken cancellationToken)
+    public async Task StartAsync(CancellationToken cancellationToken)
     {
         var port = _options.Port ?? throw new InvalidOperationException("observability.port is not set");
-        _listener.Prefixes.Add($"http://+:{port}/healthz/");
-        _listener.Prefixes.Add($"http://+:{port}/readyz/");
+        var app = new ApplicationBuilder(_services);
+        app.UseOpenTelemetryPrometheusScrapingEndpoint(_meterProvider, predicate: null, path: MetricsPath, configureBranchedPipeline: null, optionsName: null);
+        app.Run(AnswerAsync);
+
+        var kestrel = new KestrelServerOptions { AddServerHeader = false, ApplicationServices = _services };
+        // Every interface (IPv6 and IPv4; IPv4 only where IPv6 is off): in a container the probe and Prometheus come from outside.
+        kestrel.ListenAnyIP(port);
+        _server = new KestrelServer(
+            Options.Create(kestrel),
+            new SocketTransportFactory(Options.Create(new SocketTransportOptions()), _loggerFactory),
+            _loggerFactory);
         try
         {
-            _listener.Start();
+            await _server.StartAsync(new Application(app.Build()), cancellationToken).ConfigureAwait(false);
         }
-        catch (HttpListenerException e)
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
         {
-            throw new ObservabilityStartException($"observability.port {port}: cannot serve /healthz and /readyz: {e.Message}", e);
+            // In use: Kestrel's "Failed to bind to address http://[::]:9464: address already in use."; not permitted: the socket's error.
+            throw new ObservabilityStartException($"observability.port {port}: cannot serve /metrics, /healthz and /readyz: {e.Message}", e);
         }
 
         LogListening(_logger, port);
-        _serving = Task.Run(ServeAsync, CancellationToken.None);
-        return Task.CompletedTask;
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (_listener.IsListening)
+        if (_server is not null)
         {
-            _listener.Stop();
-        }
-
-        if (_serving is not null)
-        {
-            await _serving.ConfigureAwait(false);
+            await _server.StopAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
-    public void Dispose() => _listener.Close();
+    public void Dispose() => _server?.Dispose();
 
-    private async Task ServeAsync()
+    private Task AnswerAsync(HttpContext context)
     {
-        while (_listener.IsListening)
+        var (status, text) = context.Request.Path.Value?.TrimEnd('/') switch
         {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener.GetContextAsync().ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException)
-            {
-                return; // stopped
-            }
-
-            try
-            {
-                var path = context.Request.Url?.AbsolutePath.TrimEnd('/') ?? "";
-                var (status, text) = path switch
-                {
-                    "/healthz" => Liveness(),
-                    "/readyz" => Readiness(),
-                    _ => (HttpStatusCode.NotFound, "not found; try /healthz, /readyz or /metrics"),
-                };
-                var body = Encoding.UTF8.GetBytes(text + "\n");
-                context.Response.StatusCode = (int)status;
-                context.Response.ContentType = "text/plain; charset=utf-8";
-                context.Response.ContentLength64 = body.Length;
-                await context.Response.OutputStream.WriteAsync(body).ConfigureAwait(false);
-                context.Response.Close();
-            }
-            catch (Exception e) when (e is HttpListenerException or IOException or ObjectDisposedException)
-            {
-                // the prober went away; nothing to answer
-                context.Response.Abort();
-            }
-        }
+            "/healthz" => Liveness(),
+            "/readyz" => Readiness(),
+            _ => (HttpStatusCode.NotFound, "not found; try /healthz, /readyz or /metrics"),
+        };
+        context.Response.StatusCode = (int)status;
+        context.Response.ContentType = "text/plain; charset=utf-8";
+        return context.Response.WriteAsync(text + "\n", context.RequestAborted);
     }
 
     /// <summary>Live while the runner runs and its backlog (if any) was acknowledged within the stall timeout.</summary>
@@ -129,8 +129,20 @@ internal sealed partial class HealthEndpoints : IHostedService, IDisposable
             : (HttpStatusCode.OK, "ok");
     }
 
-    [LoggerMessage(EventId = 10, Level = LogLevel.Information, Message = "Serving /metrics, /healthz and /readyz on port {Port}")]
+    [LoggerMessage(EventId = 10, Level = LogLevel.Information, Message = "Serving /metrics, /healthz and /readyz on port {Port} of every interface")]
     private static partial void LogListening(ILogger logger, int port);
+
+    /// <summary>Kestrel's application: a plain <see cref="HttpContext"/> per request through the pipeline; no request logging.</summary>
+    private sealed class Application(RequestDelegate pipeline) : IHttpApplication<HttpContext>
+    {
+        public HttpContext CreateContext(IFeatureCollection contextFeatures) => new DefaultHttpContext(contextFeatures);
+
+        public Task ProcessRequestAsync(HttpContext context) => pipeline(context);
+
+        public void DisposeContext(HttpContext context, Exception? exception)
+        {
+        }
+    }
 }
 
 /// <summary>The observability port cannot be served (in use, not permitted): the run stops with exit 1.</summary>

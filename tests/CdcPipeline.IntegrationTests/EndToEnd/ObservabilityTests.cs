@@ -60,9 +60,44 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
             && line.Contains("le=\"0.005\"", StringComparison.Ordinal));
         Assert.Equal(HttpStatusCode.OK, await StatusAsync(port, "/healthz"));
         Assert.Equal(HttpStatusCode.NotFound, await StatusAsync(port, "/nothing-here"));
+        Assert.Equal(0, await ComposeHealthCheckAsync(port));
 
         Assert.Equal(0, await pipeline.TerminateAsync(TimeSpan.FromSeconds(60)));
         await Assert.ThrowsAsync<HttpRequestException>(() => _http.GetAsync(new Uri($"http://127.0.0.1:{port}/healthz"), Ct));
+        Assert.NotEqual(0, await ComposeHealthCheckAsync(port));
+    }
+
+    /// <summary>
+    /// The cdcpipeline service's health check from docker-compose.yml (an HTTP/1.0 request through bash's /dev/tcp, the
+    /// status line read back), run here against <paramref name="port"/> instead of 9464; its exit code.
+    /// </summary>
+    private static async Task<int> ComposeHealthCheckAsync(int port)
+    {
+        if (!File.Exists("/bin/bash"))
+        {
+            Assert.Skip("the compose health check needs bash to run outside its container");
+        }
+
+        var yaml = new YamlDotNet.RepresentationModel.YamlStream();
+        using (var reader = new StreamReader(Path.Combine(Kafka.KafkaRecords.RepositoryRoot, "docker-compose.yml")))
+        {
+            yaml.Load(reader);
+        }
+
+        var services = (YamlDotNet.RepresentationModel.YamlMappingNode)((YamlDotNet.RepresentationModel.YamlMappingNode)yaml.Documents[0].RootNode)["services"];
+        var healthcheck = (YamlDotNet.RepresentationModel.YamlMappingNode)((YamlDotNet.RepresentationModel.YamlMappingNode)services["cdcpipeline"])["healthcheck"];
+        var test = ((YamlDotNet.RepresentationModel.YamlSequenceNode)healthcheck["test"]).Select(n => ((YamlDotNet.RepresentationModel.YamlScalarNode)n).Value!).ToList();
+        Assert.Equal("CMD", test[0]);
+        var start = new System.Diagnostics.ProcessStartInfo(test[1], test.Skip(2).Select(a => a.Replace("/9464", $"/{port}", StringComparison.Ordinal)))
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(30));
+        await process.WaitForExitAsync(timeout.Token);
+        return process.ExitCode;
     }
 
     [Fact]
@@ -98,6 +133,68 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
         await WaitUntilAsync(() => Task.FromResult(pipeline.Log.Contains("Pipeline stopping: delivering", StringComparison.Ordinal)), pipeline);
         Assert.Equal(HttpStatusCode.ServiceUnavailable, await StatusAsync(port, "/healthz"));
         Assert.Equal(1, await stop); // the drain was cut short: the change is delivered again after a restart
+    }
+
+    /// <summary>
+    /// A probe or a scraper that connects while <c>run</c> starts (an orchestrator's health check during a restart, a
+    /// test polling /healthz) must not stop it. With .NET's managed HttpListener on Linux a connection accepted while
+    /// the listener starts threw inside HttpListener.Start (dotnet/corefx#35191) and <c>run</c> died at start-up.
+    /// Probers connect in a tight loop from before the process starts until the port first accepts, several starts over.
+    /// </summary>
+    [Fact]
+    public async Task Run_starts_while_probes_connect_to_its_port_in_a_tight_loop()
+    {
+        await _db.ExecuteAsync("CREATE TABLE kv (id int PRIMARY KEY, v int NOT NULL)");
+        for (var start = 0; start < 8; start++)
+        {
+            var port = FreePorts.Next();
+            var config = await WriteConfigAsync($"""
+                sinks:
+                  - name: file
+                    file: {"{"} path: events.jsonl {"}"}
+                observability:
+                  port: {port}
+                """);
+
+            using var accepted = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+            var probers = Enumerable.Range(0, 2).Select(_ => Task.Run(() => ConnectUntilAcceptedAsync(port, accepted), Ct)).ToList();
+            using var pipeline = PipelineProcess.Start("run", "--config", config);
+            try
+            {
+                await WaitUntilAsync(async () => await StatusAsync(port, "/readyz") == HttpStatusCode.OK, pipeline);
+            }
+            finally
+            {
+                await accepted.CancelAsync();
+                await Task.WhenAll(probers);
+            }
+
+            Assert.Equal(HttpStatusCode.OK, await StatusAsync(port, "/healthz"));
+            Assert.Equal(0, await pipeline.TerminateAsync(TimeSpan.FromSeconds(60)));
+        }
+    }
+
+    /// <summary>Connects to <paramref name="port"/> over and over (each connection closed at once) until one is accepted.</summary>
+    private static async Task ConnectUntilAcceptedAsync(int port, CancellationTokenSource accepted)
+    {
+        var endpoint = new IPEndPoint(IPAddress.Loopback, port);
+        while (!accepted.IsCancellationRequested)
+        {
+            using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            try
+            {
+                await socket.ConnectAsync(endpoint, accepted.Token);
+                await accepted.CancelAsync();
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                // not listening yet
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
     }
 
     [Fact]
