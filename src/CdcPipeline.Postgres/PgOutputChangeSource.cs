@@ -149,6 +149,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             _state = null;
         }
 
+        await ThrowIfStateAheadOfServerAsync(token);
+
         LogicalReplicationConnection? connection = null;
         try
         {
@@ -767,6 +769,36 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             $"replication slot '{_options.Slot}' is not one this pipeline can read: it is {what}, and the capture needs a pgoutput slot on database {database}. " +
             $"Another pipeline or tool (pg_recvlogical, a standby) uses that name: give this pipeline a name of its own (source.postgres.slot), " +
             $"or, if that slot is abandoned, drop it (cdcpipeline slot drop {_options.Slot}).");
+    }
+
+    /// <summary>
+    /// The state file says this pipeline confirmed a position the server's WAL has not reached: the server has another history
+    /// than the one read (restored from a backup, a lagging replica promoted). Its WAL will reach those positions with other
+    /// changes, so streaming would mis-order or skip them. Only the server's WAL position counts: PostgreSQL 15 may move a
+    /// slot's confirmed_flush_lsn back after a restart, which is normal.
+    /// </summary>
+    private async Task ThrowIfStateAheadOfServerAsync(CancellationToken cancellationToken)
+    {
+        if (_state is not { ConfirmedLsn: > 0 } state || _options.Snapshot == SnapshotMode.InitialOnly)
+        {
+            return;
+        }
+
+        // A standby (logical decoding there needs PostgreSQL 16) has no current WAL insert position; it has replayed up to here.
+        await using var cmd = _dataSource.CreateCommand(
+            "SELECT CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn() ELSE pg_catalog.pg_current_wal_lsn() END");
+        if (await cmd.ExecuteScalarAsync(cancellationToken) is not NpgsqlLogSequenceNumber server || (ulong)server >= state.ConfirmedLsn)
+        {
+            return;
+        }
+
+        throw new InvalidOperationException(
+            $"state file '{_store.Path}' of replication slot '{_options.Slot}' records a position confirmed up to {new NpgsqlLogSequenceNumber(state.ConfirmedLsn)}, " +
+            $"but the server's WAL position is {server}: this server has not written that far, so it is not the history the pipeline read " +
+            "(restored from a backup, or a replica that lagged was promoted). Its next changes would reuse positions already confirmed and be skipped or " +
+            "mis-ordered. Choose: drop the slot (cdcpipeline slot drop " + _options.Slot + ") and start with source.postgres.snapshot: when_needed to read " +
+            "the tables again; or delete the state file to start from this server's slot as it is (changes of the lost history stay as delivered, " +
+            "those since then may be missing).");
     }
 
     private string SlotGoneMessage(ulong confirmed, string how) =>

@@ -324,6 +324,16 @@ public sealed class OutboxPollingSource : IChangeSource
                 $"outbox table {table} does not exist (or the relay's user may not see it): create it with OutboxWriter.SchemaSql(), or set source.outboxPolling.table");
         }
 
+        // The poll counts attempts and reads status; acknowledging sets status and sent_at. Without one of them every poll (or
+        // every acknowledgement) fails the same way, which the retry loop would only log as a warning, for ever.
+        var missing = RelayColumns.Where(c => !names.Contains(c)).ToList();
+        if (missing.Count > 0)
+        {
+            throw new InvalidOperationException(
+                $"outbox table {table} lacks the column(s) {string.Join(", ", missing.Select(c => $"'{c}'"))} that the relay needs (status text 'pending'/'sent', " +
+                $"attempts integer NOT NULL DEFAULT 0, sent_at timestamptz): add them as OutboxWriter.SchemaSql() defines them, or create the table with it");
+        }
+
         var seqOrdinal = names.IndexOf(seq);
         if (seqOrdinal < 0)
         {
@@ -353,6 +363,9 @@ public sealed class OutboxPollingSource : IChangeSource
 
         return new PollShape([.. names], [.. oids], new RowShape([.. names]), converters, seqOrdinal, names.IndexOf("id"));
     }
+
+    /// <summary>The columns the poll and mark-sent statements use besides the sequence column.</summary>
+    private static readonly string[] RelayColumns = ["status", "attempts", "sent_at"];
 
     private const uint BigIntOid = 20;
     private const uint SmallIntOid = 21;

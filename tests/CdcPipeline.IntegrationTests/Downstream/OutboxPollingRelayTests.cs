@@ -241,6 +241,27 @@ public sealed class OutboxPollingRelayTests(PostgresFixture fixture) : IAsyncLif
         Assert.Contains("bigint or integer", e.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("status, attempts, sent_at")]
+    [InlineData("sent_at")]
+    public async Task A_table_without_the_columns_the_relay_updates_is_refused_at_start_naming_every_missing_column(string missing)
+    {
+        // A hand-made outbox table (or one from an older schema): before the fix the poll's (or the mark-sent's) SQL error
+        // was retried for ever with only a warning, or the rows were published and never marked sent.
+        var columns = missing.Split(", ");
+        await _db.ExecuteAsync($"ALTER TABLE outbox {string.Join(", ", columns.Select(c => "DROP COLUMN " + c))}");
+        await _db.ExecuteAsync("INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES (gen_random_uuid(), 'Order', 'o-1', 'OrderPlaced', '{}')");
+        await using var relay = new SourceReader(Relay(), Ct);
+
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => relay.TakeAsync(1, timeout: TimeSpan.FromSeconds(10)));
+
+        Assert.IsType<InvalidOperationException>(e);
+        Assert.Contains("public.outbox", e.Message, StringComparison.Ordinal);
+        Assert.All(columns, c => Assert.Contains($"'{c}'", e.Message, StringComparison.Ordinal));
+        Assert.All(new[] { "status", "attempts", "sent_at" }.Except(columns), c => Assert.DoesNotContain($"'{c}'", e.Message, StringComparison.Ordinal));
+        Assert.Contains("OutboxWriter.SchemaSql()", e.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_relay_whose_lock_connection_died_stops_publishing_so_only_one_relay_is_active()
     {

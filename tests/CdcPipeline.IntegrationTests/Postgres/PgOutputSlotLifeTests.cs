@@ -18,6 +18,15 @@ public sealed class PgOutputSlotLifeTests(PostgresFixture fixture) : PgOutputTes
     /// <summary>A first run that streams one change, acknowledges it and stops; then the slot is dropped and a row written in the gap.</summary>
     private async Task<ChangeEvent> RunOnceThenDropTheSlotAsync(PostgresSourceOptions options)
     {
+        var delivered = await RunOnceAsync(options);
+        await Db.ExecuteAsync($"SELECT pg_drop_replication_slot('{Db.Slot}')");
+        await Db.ExecuteAsync("INSERT INTO t VALUES (2)"); // written while the pipeline had no slot
+        return delivered;
+    }
+
+    /// <summary>A first run that streams one change, acknowledges it (the slot confirms past it) and stops, leaving its state file.</summary>
+    private async Task<ChangeEvent> RunOnceAsync(PostgresSourceOptions options)
+    {
         await Db.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY)");
         var first = await OpenStreamingAsync(options);
         await Db.ExecuteAsync("INSERT INTO t VALUES (1)");
@@ -34,9 +43,6 @@ public sealed class PgOutputSlotLifeTests(PostgresFixture fixture) : PgOutputTes
 
         await first.DisposeAsync();
         Assert.True(File.Exists(StatePath), "the first run left no state file");
-
-        await Db.ExecuteAsync($"SELECT pg_drop_replication_slot('{Db.Slot}')");
-        await Db.ExecuteAsync("INSERT INTO t VALUES (2)"); // written while the pipeline had no slot
         return delivered;
     }
 
@@ -85,6 +91,34 @@ public sealed class PgOutputSlotLifeTests(PostgresFixture fixture) : PgOutputTes
         Assert.Equal(["1", "2"], reads.Select(r => r.After!["id"]!.ToString()).Order());
         Assert.Equal("3", streamed.Single().After!["id"]!.ToString());
         Assert.Contains(Logs.Lines, l => l.Contains(Db.Slot, StringComparison.Ordinal) && l.Contains("snapshot", StringComparison.OrdinalIgnoreCase) && l.Contains("does not exist", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_state_file_ahead_of_the_servers_WAL_stops_the_next_run_naming_slot_file_both_positions_and_the_choices()
+    {
+        // As after a restore from a backup, or a failover to a replica that lagged: the pipeline read a history that this
+        // server does not have; its WAL positions will be reused by other changes.
+        await RunOnceAsync(Options());
+        var server = (ulong)await Db.ScalarAsync<long>("SELECT (pg_current_wal_lsn() - '0/0')::bigint");
+        var ahead = server + 0x4000_0000UL;
+        var state = System.Text.Json.Nodes.JsonNode.Parse(await File.ReadAllTextAsync(StatePath, Ct))!;
+        state["ConfirmedLsn"] = ahead;
+        await File.WriteAllTextAsync(StatePath, state.ToJsonString(), Ct);
+        var slotBefore = await Db.ConfirmedFlushAsync();
+        await Db.ExecuteAsync("INSERT INTO t VALUES (2)");
+
+        var second = Open(Options());
+        // before the fix the run streamed on: a change at a position it had "already" confirmed, and what came after
+        var e = await Assert.ThrowsAnyAsync<InvalidOperationException>(() => second.NextAsync(TimeSpan.FromSeconds(20)));
+
+        Assert.Contains($"'{Db.Slot}'", e.Message, StringComparison.Ordinal);
+        Assert.Contains(StatePath, e.Message, StringComparison.Ordinal);
+        Assert.Contains(new NpgsqlLogSequenceNumber(ahead).ToString(), e.Message, StringComparison.Ordinal);
+        var named = NpgsqlLogSequenceNumber.Parse(System.Text.RegularExpressions.Regex.Match(e.Message, @"server's WAL position is ([0-9A-F]+/[0-9A-F]+)").Groups[1].Value);
+        Assert.InRange((ulong)named, server, ahead - 1);
+        Assert.Contains("when_needed", e.Message, StringComparison.Ordinal);
+        Assert.Contains("delete the state file", e.Message, StringComparison.Ordinal);
+        Assert.Equal(slotBefore, await Db.ConfirmedFlushAsync());
     }
 
     [Fact]
