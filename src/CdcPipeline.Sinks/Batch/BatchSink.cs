@@ -28,6 +28,8 @@ public sealed partial class BatchSink : ISink
 
     public BatchSink(string name, BatchStore store, TimeSpan closeCheckPeriod, TimeProvider? timeProvider = null, ILogger<BatchSink>? logger = null)
     {
+        // Before anything runs: a second process on this spool would mix and delete this sink's batches.
+        store.LockSpool();
         Name = name;
         _store = store;
         _time = timeProvider ?? TimeProvider.System;

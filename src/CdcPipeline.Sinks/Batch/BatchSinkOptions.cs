@@ -12,7 +12,8 @@ public sealed class BatchSinkOptions
 
     /// <summary>
     /// Where events wait (durably) until their interval ends; relative to the configuration file. Each batch sink needs its
-    /// own: two sinks on one spool directory are refused at start-up (files are named by interval start only).
+    /// own: two sinks on one spool directory are refused at start-up (files are named by interval start only), and a running
+    /// sink holds it (lock file <c>.lock</c>, holder in <c>.lock.owner</c>) so a second process on it fails at start.
     /// </summary>
     [Required(AllowEmptyStrings = false)]
     public string Spool { get; set; } = "out/batch/spool";

@@ -38,6 +38,7 @@ public sealed class BatchStore : IAsyncDisposable
     private readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024);
     private FileStream? _spool;
     private DateTimeOffset _spoolStart;
+    private SpoolLock? _spoolLock;
 
     public BatchStore(string pipeline, string sink, TimeSpan interval, string spoolDirectory, string archiveDirectory, IBatchTarget target)
     {
@@ -65,6 +66,20 @@ public sealed class BatchStore : IAsyncDisposable
     public string ArchiveDirectory { get; }
 
     public IBatchTarget Target { get; }
+
+    /// <summary>
+    /// Takes the spool directory for this store's lifetime (see <see cref="SpoolLock"/>): what a running sink and
+    /// <c>batch close</c> do before they write or close spools; <c>batch list|resend</c> only read the archive and do not.
+    /// Throws <see cref="Core.Sinks.StateDirectoryInUseException"/> when another process or store holds it.
+    /// </summary>
+    public void LockSpool()
+    {
+        if (_spoolLock is null)
+        {
+            EnsureDirectory(SpoolDirectory);
+            _spoolLock = SpoolLock.Acquire(SpoolDirectory, Pipeline, Sink);
+        }
+    }
 
     /// <summary>The start of the interval <paramref name="time"/> falls in (intervals are aligned to the Unix epoch, UTC).</summary>
     public DateTimeOffset IntervalStart(DateTimeOffset time)
@@ -461,6 +476,8 @@ public sealed class BatchStore : IAsyncDisposable
         }
         finally
         {
+            _spoolLock?.Dispose();
+            _spoolLock = null;
             _gate.Release();
         }
 

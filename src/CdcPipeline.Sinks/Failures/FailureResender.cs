@@ -38,9 +38,10 @@ public sealed class FailureResender
                     var domainEvent = StoredEvent.Read(failure.Payload, failure.EventId, failure.Type, failure.Position);
                     await sink.DeliverAsync([domainEvent], cancellationToken).ConfigureAwait(false);
                 }
-                catch (Exception e) when (e is not Core.Configuration.ConfigurationException && (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested))
+                catch (Exception e) when (e is not Core.Configuration.ConfigurationException and not StateDirectoryInUseException && (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested))
                 {
-                    // A configuration error is the operator's to fix, not a delivery attempt: it escapes.
+                    // A configuration error, or a sink whose state another process holds (a batch sink's spool while the pipeline
+                    // runs), is the operator's to fix, not a delivery attempt: it escapes, and the failure keeps its attempts.
                     error = e;
                 }
 

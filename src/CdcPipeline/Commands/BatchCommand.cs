@@ -8,7 +8,8 @@ namespace CdcPipeline.Commands;
 
 /// <summary>
 /// <c>batch list|resend|close --config FILE</c>: operate the batch sinks of a pipeline configuration
-/// without running the pipeline. <c>resend --id ID</c> uploads an archived batch again under the same
+/// without running the pipeline. <c>close</c> takes each spool directory as a running sink does, so it refuses while the
+/// pipeline runs; <c>list</c> and <c>resend</c> only read the archive and work while it runs. <c>resend --id ID</c> uploads an archived batch again under the same
 /// names, which the target replaces atomically, so downstream never sees it twice.
 /// </summary>
 internal static class BatchCommand
@@ -85,6 +86,23 @@ internal static class BatchCommand
         var command = new Command("close", "Close every spooled interval that has ended and upload it (what the running sink does on its own).") { config, sink };
         command.SetAction(async (parse, cancellationToken) => await WithStoresAsync(parse.GetValue(config)!, parse.GetValue(sink), async stores =>
         {
+            // Every spool first: a running sink closes its own intervals, and two closers of one spool would build and upload
+            // the same batch at once over the same temporary files.
+            foreach (var store in stores)
+            {
+                try
+                {
+                    store.LockSpool();
+                }
+                catch (Core.Sinks.StateDirectoryInUseException e)
+                {
+                    await Console.Error.WriteLineAsync(
+                        $"batch close: sink '{store.Sink}': spool directory {e.Directory} is held by another process ({e.Holder}); "
+                            + "a running sink closes its ended intervals itself, so nothing was closed: use 'batch close' only while that process is stopped").ConfigureAwait(false);
+                    return 1;
+                }
+            }
+
             foreach (var store in stores)
             {
                 foreach (var m in await store.CloseDueAsync(DateTimeOffset.UtcNow, cancellationToken).ConfigureAwait(false))

@@ -126,6 +126,14 @@ internal static class FailuresCommand
                     await Console.Error.WriteLineAsync($"failures resend: {e.Message}").ConfigureAwait(false);
                     return 2;
                 }
+                catch (Core.Sinks.StateDirectoryInUseException e)
+                {
+                    // A batch sink's spool belongs to the running pipeline: appending from here would mix into its batches.
+                    await Console.Error.WriteLineAsync(
+                        $"failures resend: sink '{e.Sink}': its spool directory {e.Directory} is held by another process ({e.Holder}); "
+                            + "this failure and the ones after it were left as they were: stop that pipeline, run 'failures resend' again, then start the pipeline").ConfigureAwait(false);
+                    return 1;
+                }
 
                 foreach (var outcome in outcomes)
                 {

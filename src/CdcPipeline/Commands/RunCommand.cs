@@ -138,6 +138,12 @@ internal static class RunCommand
             await Console.Error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
             return 2;
         }
+        catch (Core.Sinks.StateDirectoryInUseException e)
+        {
+            // Another process runs on this sink's state (a batch spool): not a configuration error, and no stack trace.
+            await Console.Error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
+            return 1;
+        }
 
         if (configuration.Options.Observability is { Port: { } observabilityPort } && PortInUse(observabilityPort) is { } inUse)
         {

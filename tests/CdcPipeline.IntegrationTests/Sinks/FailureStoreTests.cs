@@ -6,6 +6,7 @@ using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.IntegrationTests.Support;
 using CdcPipeline.Sinks;
+using CdcPipeline.Sinks.Batch;
 using CdcPipeline.Sinks.Failures;
 using CdcPipeline.Sinks.Webhook;
 using CdcPipeline.Tests.Support;
@@ -109,6 +110,47 @@ public sealed class FailureStoreTests(PostgresFixture fixture) : IAsyncLifetime
         // nothing left to resend; list runs
         Assert.Equal(0, await InvokeAsync("failures", "resend", "--config", config, "--all"));
         Assert.Equal(0, await InvokeAsync("failures", "list", "--config", config, "--status", "resent", "--json"));
+    }
+
+    [Fact]
+    public async Task Resend_to_a_batch_sink_whose_spool_the_running_pipeline_holds_is_refused_and_the_failure_kept()
+    {
+        var path = Path.Combine(_dir, "batch.yaml");
+        await File.WriteAllTextAsync(path, $"""
+            name: failures-batch
+            source:
+              memory: {"{}"}
+            failures:
+              connectionString: "{_db.ConnectionString}"
+            sinks:
+              - name: export
+                batch: {"{"} spool: b/spool, target: {"{"} directory: b/outgoing {"}"} {"}"}
+                onFailure: log
+            """, TestContext.Current.CancellationToken);
+        var configuration = PipelineConfiguration.Load(path);
+        var store = SinksServiceCollectionExtensions.TryCreateFailureStore(configuration)!;
+        await using var _s = store;
+        await store.RecordAsync("export", SinkHarness.Event(1, "K1"), new IOException("disk full"), 1, TestContext.Current.CancellationToken);
+        var spool = Path.Combine(_dir, "b", "spool");
+
+        // The running pipeline's batch sink: resending through a second one would append to its spool files from another process.
+        await using var services = new ServiceCollection().AddCdcCore().AddCdcSinks().AddCdcBatch().BuildServiceProvider();
+        var running = ConfiguredSinks.Create(configuration, services, "export");
+        try
+        {
+            Assert.Equal(1, await InvokeAsync("failures", "resend", "--config", path, "--all"));
+            var kept = Assert.Single(await store.ListAsync(null, null, null, 10, TestContext.Current.CancellationToken));
+            Assert.Equal((FailureStatus.Failed, 1), (kept.Status, kept.Attempts));
+            Assert.Empty(Directory.GetFiles(spool, "*.spool"));
+        }
+        finally
+        {
+            await running.Sink.DisposeAsync();
+        }
+
+        // Stopped: the resend goes into the spool, and the next run closes it as the sink's batch.
+        Assert.Equal(0, await InvokeAsync("failures", "resend", "--config", path, "--all"));
+        Assert.Single(Directory.GetFiles(spool, "*.spool"));
     }
 
     [Fact]

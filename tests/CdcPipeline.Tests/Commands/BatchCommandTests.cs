@@ -107,7 +107,43 @@ public sealed class BatchCommandTests : IDisposable
         Assert.True(File.Exists(Path.Combine(spool, "20000101T000000Z.spool")));
     }
 
+    [Fact]
+    public async Task Close_refuses_while_a_running_sink_holds_the_spool_and_leaves_the_spool_to_it()
+    {
+        var config = Path.Combine(_dir, "pipeline.yaml");
+        await File.WriteAllTextAsync(config, """
+            name: shop
+            source:
+              test: {}
+            sinks:
+              - name: export
+                batch: { interval: 01:00:00, spool: b/spool, archive: b/archive, target: { directory: b/outgoing } }
+            """, Ct);
+        var spool = Path.Combine(_dir, "b", "spool");
+        var store = new BatchStore("shop", "export", TimeSpan.FromHours(1), spool, Path.Combine(_dir, "b", "archive"), new DirectoryBatchTarget(Path.Combine(_dir, "b", "outgoing")));
+        // The running pipeline's sink, its clock inside the interval: it leaves the interval open, so only 'batch close' could close it.
+        var start = new DateTimeOffset(2000, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        await using (var running = new BatchSink("export", store, TimeSpan.FromHours(1), new FixedClock(start.AddMinutes(30))))
+        {
+            var change = InMemoryChangeSource.Change(1, "K", "S");
+            await running.DeliverAsync([new DomainEvent { Id = "e1", Type = "T", Source = "/s", Position = change.Position, Change = change, Data = change.After }], Ct);
+
+            // Closing it from a second process too would build and upload the interval twice, racing over the same temporary files.
+            Assert.Equal(1, await RunAsync("batch", "close", "--config", config));
+            Assert.True(File.Exists(Path.Combine(spool, "20000101T000000Z.spool")));
+        }
+
+        // Stopped: now 'batch close' is what closes it.
+        Assert.Equal(0, await RunAsync("batch", "close", "--config", config));
+        Assert.False(File.Exists(Path.Combine(spool, "20000101T000000Z.spool")));
+    }
+
     public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private sealed class FixedClock(DateTimeOffset now) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => now;
+    }
 
     private static Task<int> RunAsync(params string[] args)
     {

@@ -177,6 +177,52 @@ public sealed class BatchSinkTests : IDisposable
     }
 
     [Fact]
+    public async Task A_second_sink_on_a_spool_directory_another_sink_holds_fails_naming_the_directory_and_the_holder()
+    {
+        // Two stores on one directory, as two processes would have: flock is per open file, so it contends in one process too.
+        var first = new BatchSink("export", Store(new DirectoryBatchTarget(Outgoing)), TimeSpan.FromHours(1));
+        try
+        {
+            var second = Store(new DirectoryBatchTarget(Path.Combine(_root, "other")));
+            var error = Assert.ThrowsAny<IOException>(() => new BatchSink("export", second, TimeSpan.FromHours(1)));
+
+            Assert.Contains(second.SpoolDirectory, error.Message, StringComparison.Ordinal);
+            Assert.Contains(FormattableString.Invariant($"pid {Environment.ProcessId} on host {Environment.MachineName}, since "), error.Message, StringComparison.Ordinal);
+            Assert.Contains("stop that process", error.Message, StringComparison.Ordinal);
+            Assert.Contains("its own spool directory", error.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain('\n', error.Message);
+
+            // The first still spools and closes: the refused one took nothing from it.
+            await first.DeliverAsync(Events(1, 2), Ct);
+            Assert.Single(Directory.GetFiles(first.Store.SpoolDirectory, "*.spool"));
+        }
+        finally
+        {
+            await first.DisposeAsync();
+        }
+
+        // Released on stop: the next sink starts.
+        await using var next = new BatchSink("export", Store(new DirectoryBatchTarget(Outgoing)), TimeSpan.FromHours(1));
+    }
+
+    [Fact]
+    public async Task An_owner_file_left_by_a_killed_holder_does_not_block_a_restart()
+    {
+        // kill -9: the OS drops the lock, but the owner file stays behind with the dead holder's pid.
+        var spool = Path.Combine(_root, "spool");
+        Directory.CreateDirectory(spool);
+        await File.WriteAllTextAsync(Path.Combine(spool, ".lock"), "", Ct);
+        await File.WriteAllTextAsync(Path.Combine(spool, ".lock.owner"), "pid=999999\nhost=elsewhere\nsince=2000-01-01T00:00:00.0000000+00:00\n", Ct);
+
+        await using (var sink = new BatchSink("export", Store(new DirectoryBatchTarget(Outgoing)), TimeSpan.FromHours(1)))
+        {
+            Assert.Contains(FormattableString.Invariant($"pid={Environment.ProcessId}"), await File.ReadAllTextAsync(Path.Combine(spool, ".lock.owner"), Ct), StringComparison.Ordinal);
+        }
+
+        await using var again = new BatchSink("export", Store(new DirectoryBatchTarget(Outgoing)), TimeSpan.FromHours(1));
+    }
+
+    [Fact]
     public async Task Events_arriving_for_an_interval_that_was_already_closed_go_to_the_next_open_one()
     {
         await using var store = Store(new DirectoryBatchTarget(Outgoing));
