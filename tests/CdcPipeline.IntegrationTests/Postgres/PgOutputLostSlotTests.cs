@@ -81,8 +81,10 @@ public sealed class PgOutputLostSlotTests
         }
     }
 
-    [Fact]
-    public async Task A_slot_invalidated_while_streaming_stops_the_source_with_the_lost_slot_error()
+    [Theory]
+    [InlineData(false)] // the consumer is stuck: it pulls again only once the slot is lost
+    [InlineData(true)] // the consumer keeps pulling (acknowledging nothing): the source reconnects while PostgreSQL invalidates the slot
+    public async Task A_slot_invalidated_while_streaming_stops_the_source_with_the_lost_slot_error(bool keepsPulling)
     {
         PostgresFixture.RequireServerBinaries("run a private cluster");
 
@@ -131,8 +133,16 @@ public sealed class PgOutputLostSlotTests
             await db.ExecuteAsync("INSERT INTO t VALUES (0, 'x')");
             Assert.NotNull(await source.NextAsync(TimeSpan.FromSeconds(20)));
 
-            // the consumer stalls (nothing acknowledged) while WAL far beyond max_slot_wal_keep_size is written:
-            // PostgreSQL ends the walsender and invalidates the slot
+            // nothing is acknowledged while WAL far beyond max_slot_wal_keep_size is written: PostgreSQL ends the
+            // walsender and invalidates the slot. The source may still hand out what it had received; then it must
+            // stop with the lost-slot error, not reconnect for ever nor fail with a bare server error.
+            using var stopPulling = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var pulled = Task.FromResult<Exception?>(null);
+            if (keepsPulling)
+            {
+                pulled = Task.Run(() => PullUntilFailureAsync(source, stopPulling.Token), CancellationToken.None);
+            }
+
             var deadline = DateTime.UtcNow.AddSeconds(60);
             var id = 0;
             while (await db.ScalarAsync<string?>($"SELECT wal_status FROM pg_replication_slots WHERE slot_name = '{db.Slot}'") != "lost")
@@ -142,20 +152,8 @@ public sealed class PgOutputLostSlotTests
                 await db.ExecuteAsync($"INSERT INTO t VALUES ({id}, repeat('x', 1000)); SELECT pg_switch_wal(); CHECKPOINT");
             }
 
-            // the source may still hand out what it had received; then it must stop with the lost-slot error, not reconnect for ever
-            Exception? failure = null;
-            var stopBy = DateTime.UtcNow.AddSeconds(60);
-            while (failure is null && DateTime.UtcNow < stopBy)
-            {
-                try
-                {
-                    await source.NextAsync(TimeSpan.FromSeconds(20));
-                }
-                catch (Exception e)
-                {
-                    failure = e;
-                }
-            }
+            stopPulling.CancelAfter(TimeSpan.FromSeconds(60));
+            var failure = keepsPulling ? await pulled : await PullUntilFailureAsync(source, stopPulling.Token);
 
             Assert.NotNull(failure);
             Assert.Contains($"replication slot '{db.Slot}' is lost", failure.Message, StringComparison.Ordinal);
@@ -184,5 +182,23 @@ public sealed class PgOutputLostSlotTests
             {
             }
         }
+    }
+
+    /// <summary>Takes events until the source fails (its error), or null when <paramref name="stop"/> comes first.</summary>
+    private static async Task<Exception?> PullUntilFailureAsync(SourceReader source, CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await source.NextAsync(TimeSpan.FromSeconds(1));
+            }
+            catch (Exception e)
+            {
+                return e;
+            }
+        }
+
+        return null;
     }
 }
