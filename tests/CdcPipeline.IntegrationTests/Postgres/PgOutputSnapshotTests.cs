@@ -240,6 +240,17 @@ public sealed class PgOutputSnapshotTests(PostgresFixture fixture) : PgOutputTes
         Assert.Equal("id,v,region", Columns(insertAfterDrop));
         Assert.All(dropped, e => Assert.Equal(Columns(insertAfterDrop), Columns(e)));
         Assert.Equal(Enumerable.Range(1, 150).Select(i => (long)i).Append(1000).Append(1001), dropped.Select(Id).Order());
+        await reader.AcknowledgeAsync(dropped);
+
+        // a column retyped (same names): snapshot values convert as the stream's do now
+        await Db.ExecuteAsync("ALTER TABLE acct ALTER COLUMN v TYPE text; INSERT INTO acct VALUES (1002, 'seven', 'us')");
+        var insertAfterRetype = (await reader.TakeAsync(1, e => e.Operation == ChangeOperation.Create, TimeSpan.FromSeconds(30))).Single(e => e.Operation == ChangeOperation.Create);
+        source.RequestSnapshot("acct");
+        var retyped = (await reader.TakeAsync(153, e => e.Operation == ChangeOperation.Read, TimeSpan.FromSeconds(60))).Where(e => e.Operation == ChangeOperation.Read).ToList();
+
+        Assert.IsType<string>(insertAfterRetype.After!["v"]);
+        Assert.All(retyped, e => Assert.IsType<string>(e.After!["v"]));
+        Assert.Equal("seven", retyped.Single(e => Id(e) == 1002).After!["v"]);
     }
 
     [Fact]
