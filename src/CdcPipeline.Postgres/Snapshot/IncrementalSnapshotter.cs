@@ -132,7 +132,12 @@ internal sealed class IncrementalSnapshotter(
             try
             {
                 await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-                if (!tables.TryGetValue(chunk.Progress.Table, out var table))
+
+                // Each chunk is read with the table's definition at that moment, as the stream's rows around it carry it
+                // (pgoutput sends a RELATION message after an ALTER TABLE): a column added since the table was described
+                // is in the chunk's rows, a dropped one is not selected. One small catalog query per chunk checks it.
+                var signature = await SnapshotTable.ReadSignatureAsync(connection, chunk.Progress.Table, cancellationToken);
+                if (!tables.TryGetValue(chunk.Progress.Table, out var table) || !string.Equals(table.Signature, signature, StringComparison.Ordinal))
                 {
                     table = await SnapshotTable.DescribeAsync(connection, types, chunk.Progress.Table, cancellationToken);
                     tables[chunk.Progress.Table] = table;
@@ -159,6 +164,12 @@ internal sealed class IncrementalSnapshotter(
                 }
                 catch (ColumnValueException e)
                 {
+                    if (!string.Equals(await SnapshotTable.ReadSignatureAsync(connection, table.QualifiedName, cancellationToken), table.Signature, StringComparison.Ordinal))
+                    {
+                        // Not the value: the column's type changed between the check above and the SELECT. Read the chunk again.
+                        throw new InvalidOperationException($"incremental snapshot of {table.QualifiedName}: the table was altered while a chunk was read; the chunk is read again with its new definition", e);
+                    }
+
                     // The row holds the value: reading the chunk again cannot succeed. The failure goes to the reader with
                     // the HIGH watermark and stops the capture there, in stream order, as a streamed value would.
                     permanent = e;

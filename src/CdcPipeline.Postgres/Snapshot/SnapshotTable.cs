@@ -13,8 +13,17 @@ namespace CdcPipeline.Postgres.Snapshot;
 /// </summary>
 internal sealed class SnapshotTable
 {
-    private SnapshotTable(string schema, string table, string[] columns, Func<string, object?>[] converters, int[] keyIndexes, string[] keyTypes, long estimatedRows)
+    // What the description depends on, in one row: the captured columns (name, type, modifier, in table order) and
+    // the primary key's columns in key order. An ALTER TABLE that changes what a chunk reads changes this text.
+    private const string SignatureSql =
+        "SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname) || ' ' || a.atttypid || ' ' || a.atttypmod " +
+        "|| COALESCE(' k' || pg_catalog.array_position(i.indkey::int2[], a.attnum), ''), ',' ORDER BY a.attnum) " +
+        "FROM pg_catalog.pg_attribute a LEFT JOIN pg_catalog.pg_index i ON i.indrelid = a.attrelid AND i.indisprimary " +
+        "WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''";
+
+    private SnapshotTable(string schema, string table, string[] columns, Func<string, object?>[] converters, int[] keyIndexes, string[] keyTypes, long estimatedRows, string signature)
     {
+        Signature = signature;
         Schema = schema;
         Table = table;
         QualifiedName = schema + "." + table;
@@ -39,6 +48,20 @@ internal sealed class SnapshotTable
     public RowShape KeyShape { get; }
     public bool HasKey => KeyIndexes.Length > 0;
 
+    /// <summary>The table's definition as this description read it (see <see cref="ReadSignatureAsync"/>).</summary>
+    public string Signature { get; }
+
+    /// <summary>
+    /// The table's definition now, in one cheap query: when it differs from a description's <see cref="Signature"/>,
+    /// the table was altered since (a column added, dropped, renamed or retyped, another primary key) and must be described afresh.
+    /// </summary>
+    public static async Task<string> ReadSignatureAsync(NpgsqlConnection connection, string qualified, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand(SignatureSql, connection);
+        cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = ReplicationSetup.QuoteTable(qualified) });
+        return await cmd.ExecuteScalarAsync(cancellationToken) as string ?? "";
+    }
+
     /// <remarks>
     /// Generated (STORED) columns are left out: pgoutput does not send them (PostgreSQL 15), so streamed rows lack
     /// them, and a snapshot row must have the shape of a streamed one (Debezium's incremental snapshots drop them too).
@@ -51,6 +74,7 @@ internal sealed class SnapshotTable
         var oids = new List<uint>();
         var typeModifiers = new List<int>();
         long estimate;
+        var signature = await ReadSignatureAsync(connection, qualified, cancellationToken); // first: an ALTER while describing shows at the next check
         await using (var cmd = new NpgsqlCommand(
             "SELECT a.attname, a.atttypid, a.atttypmod FROM pg_catalog.pg_attribute a " +
             "WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum", connection))
@@ -99,7 +123,7 @@ internal sealed class SnapshotTable
         }
 
         var keyIndexes = keyNames.Select(k => columns.IndexOf(k)).ToArray();
-        return new SnapshotTable(schema, table, columns.ToArray(), converters, keyIndexes, keyTypes.ToArray(), estimate);
+        return new SnapshotTable(schema, table, columns.ToArray(), converters, keyIndexes, keyTypes.ToArray(), estimate, signature);
     }
 
     /// <summary>The largest primary key now (text form, key order), or null when the table is empty.</summary>

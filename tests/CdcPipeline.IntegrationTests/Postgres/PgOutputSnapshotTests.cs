@@ -207,6 +207,53 @@ public sealed class PgOutputSnapshotTests(PostgresFixture fixture) : PgOutputTes
     }
 
     [Fact]
+    public async Task Re_snapshot_after_ALTER_TABLE_reads_rows_in_the_shape_the_stream_has_now()
+    {
+        await CreateVersionedTableAsync(150);
+        var reader = await OpenStreamingAsync(Options(["public.acct"]) with { SnapshotChunkSize = 100 });
+        var source = (PgOutputChangeSource)reader.Source;
+        static long Id(ChangeEvent e) => Convert.ToInt64(e.Key!["id"]);
+        static string Columns(ChangeEvent e) => string.Join(",", e.After!.Select(kv => kv.Key));
+
+        // the first snapshot describes the table
+        source.RequestSnapshot("acct");
+        await reader.AcknowledgeAsync(await reader.TakeAsync(150, e => e.Operation == ChangeOperation.Read, TimeSpan.FromSeconds(60)));
+
+        // a column added (with a value for every row): streamed rows carry it, so a new snapshot's rows must too
+        await Db.ExecuteAsync("ALTER TABLE acct ADD COLUMN region text NOT NULL DEFAULT 'eu'; INSERT INTO acct VALUES (1000, 0, 'new', 'us')");
+        var insert = (await reader.TakeAsync(1, e => e.Operation == ChangeOperation.Create, TimeSpan.FromSeconds(30))).Single(e => e.Operation == ChangeOperation.Create);
+        source.RequestSnapshot("acct");
+        var taken = await reader.TakeAsync(151, e => e.Operation == ChangeOperation.Read, TimeSpan.FromSeconds(60));
+        await reader.AcknowledgeAsync(taken);
+        var added = taken.Where(e => e.Operation == ChangeOperation.Read).ToList();
+
+        Assert.Equal("id,v,note,region", Columns(insert));
+        Assert.All(added, e => Assert.Equal(Columns(insert), Columns(e)));
+        Assert.All(added, e => Assert.Equal(Id(e) == 1000 ? "us" : "eu", e.After!["region"]));
+
+        // a column dropped: a snapshot selecting it would fail on every retry, and no row would come
+        await Db.ExecuteAsync("ALTER TABLE acct DROP COLUMN note; INSERT INTO acct VALUES (1001, 0, 'us')");
+        var insertAfterDrop = (await reader.TakeAsync(1, e => e.Operation == ChangeOperation.Create, TimeSpan.FromSeconds(30))).Single(e => e.Operation == ChangeOperation.Create);
+        source.RequestSnapshot("acct");
+        var dropped = (await reader.TakeAsync(152, e => e.Operation == ChangeOperation.Read, TimeSpan.FromSeconds(60))).Where(e => e.Operation == ChangeOperation.Read).ToList();
+
+        Assert.Equal("id,v,region", Columns(insertAfterDrop));
+        Assert.All(dropped, e => Assert.Equal(Columns(insertAfterDrop), Columns(e)));
+        Assert.Equal(Enumerable.Range(1, 150).Select(i => (long)i).Append(1000).Append(1001), dropped.Select(Id).Order());
+        await reader.AcknowledgeAsync(dropped);
+
+        // a column retyped (same names): snapshot values convert as the stream's do now
+        await Db.ExecuteAsync("ALTER TABLE acct ALTER COLUMN v TYPE text; INSERT INTO acct VALUES (1002, 'seven', 'us')");
+        var insertAfterRetype = (await reader.TakeAsync(1, e => e.Operation == ChangeOperation.Create, TimeSpan.FromSeconds(30))).Single(e => e.Operation == ChangeOperation.Create);
+        source.RequestSnapshot("acct");
+        var retyped = (await reader.TakeAsync(153, e => e.Operation == ChangeOperation.Read, TimeSpan.FromSeconds(60))).Where(e => e.Operation == ChangeOperation.Read).ToList();
+
+        Assert.IsType<string>(insertAfterRetype.After!["v"]);
+        Assert.All(retyped, e => Assert.IsType<string>(e.After!["v"]));
+        Assert.Equal("seven", retyped.Single(e => Id(e) == 1002).After!["v"]);
+    }
+
+    [Fact]
     public async Task Interrupted_snapshot_resumes_after_the_last_acknowledged_chunk()
     {
         await CreateVersionedTableAsync(2000);
