@@ -247,16 +247,37 @@ public readonly struct ExactDecimal : IEquatable<ExactDecimal>, IComparable<Exac
             return _special;
         }
 
-        // Strip trailing zeros so numerically equal values hash alike.
-        var u = Unscaled;
-        var s = Scale;
-        while (s > 0 && !u.IsZero && (u % 10).IsZero)
+        // Without trailing zeros, so numerically equal values hash alike.
+        var stripped = StripTrailingZeros();
+        return stripped.Unscaled.IsZero ? 0 : HashCode.Combine(stripped.Unscaled, stripped.Scale);
+    }
+
+    /// <summary>
+    /// The same number with the fewest fraction digits, as Java's <c>BigDecimal.stripTrailingZeros</c> (never a negative
+    /// scale): <c>1.500</c> → <c>1.5</c>, <c>0.000</c> → <c>0</c>, <c>100</c> stays <c>100</c>. Non-finite values are unchanged.
+    /// </summary>
+    public ExactDecimal StripTrailingZeros()
+    {
+        if (!IsFinite || Scale == 0)
         {
-            u /= 10;
-            s--;
+            return this;
         }
 
-        return u.IsZero ? 0 : HashCode.Combine(u, s);
+        var unscaled = Unscaled;
+        var scale = Scale;
+        while (scale > 0 && !unscaled.IsZero)
+        {
+            var quotient = BigInteger.DivRem(unscaled, 10, out var remainder);
+            if (!remainder.IsZero)
+            {
+                break;
+            }
+
+            unscaled = quotient;
+            scale--;
+        }
+
+        return unscaled.IsZero ? new ExactDecimal(0, 0) : new ExactDecimal(unscaled, scale);
     }
 
     public int CompareTo(ExactDecimal other)

@@ -34,8 +34,7 @@ public sealed class PipelineRunner
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly PipelineMetrics _metrics;
-    private readonly Dictionary<string, ResiliencePipeline> _retryPipelines = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, DurationTags> _durationTags = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, PerSink> _perSink = new(StringComparer.Ordinal);
     private readonly HashSet<string> _sinkNames;
     private long _changesRead;
     private long _eventsDelivered;
@@ -74,8 +73,7 @@ public sealed class PipelineRunner
 
         foreach (var binding in sinks)
         {
-            _retryPipelines[binding.Name] = BuildRetryPipeline(binding);
-            _durationTags[binding.Name] = new DurationTags(binding.Name);
+            _perSink[binding.Name] = new PerSink(BuildRetryPipeline(binding), binding.Name);
         }
 
         _deliverLast = sinks.Where(s => s.Sink is ISourceCommittingSink { CommitsSourcePositions: true }).ToArray();
@@ -423,12 +421,13 @@ public sealed class PipelineRunner
         SinkBinding binding, IReadOnlyList<DomainEvent> events, CancellationToken cancellationToken, bool partOfChange = false)
     {
         var attempts = 0;
+        var perSink = _perSink[binding.Name];
         var started = _time.GetTimestamp();
         try
         {
             if (binding.Policy.OnFailure == FailurePolicy.Retry)
             {
-                await _retryPipelines[binding.Name].ExecuteAsync(
+                await perSink.Retry.ExecuteAsync(
                     async (state, ct) =>
                     {
                         attempts++;
@@ -443,7 +442,7 @@ public sealed class PipelineRunner
                 await DeliverOnceAsync(binding.Sink, events, partOfChange, cancellationToken).ConfigureAwait(false);
             }
 
-            _metrics.SinkBatchDuration.Record(_time.GetElapsedTime(started).TotalSeconds, _durationTags[binding.Name].Delivered);
+            _metrics.SinkBatchDuration.Record(_time.GetElapsedTime(started).TotalSeconds, perSink.Delivered);
             return null;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -453,7 +452,7 @@ public sealed class PipelineRunner
         }
         catch (Exception e)
         {
-            _metrics.SinkBatchDuration.Record(_time.GetElapsedTime(started).TotalSeconds, _durationTags[binding.Name].Failed);
+            _metrics.SinkBatchDuration.Record(_time.GetElapsedTime(started).TotalSeconds, perSink.Failed);
             return (e, attempts);
         }
     }
@@ -541,9 +540,14 @@ public sealed class PipelineRunner
     /// </summary>
     private sealed record TranslatedChange(SourcePosition Position, IReadOnlyList<DomainEvent> Events);
 
-    /// <summary>A sink's tags for <c>cdc.sink.batch.duration</c>, built once so a batch's measurement allocates nothing.</summary>
-    private sealed class DurationTags(string sink)
+    /// <summary>
+    /// What a delivery to one sink needs, built once: its retry pipeline, and its tags for <c>cdc.sink.batch.duration</c>
+    /// (so a batch's measurement allocates nothing).
+    /// </summary>
+    private sealed class PerSink(ResiliencePipeline retry, string sink)
     {
+        public ResiliencePipeline Retry { get; } = retry;
+
         public KeyValuePair<string, object?>[] Delivered { get; } = [new("sink", sink), new("outcome", "delivered")];
 
         public KeyValuePair<string, object?>[] Failed { get; } = [new("sink", sink), new("outcome", "failed")];

@@ -39,7 +39,7 @@ internal static class PgTextValues
     /// value with its trailing zeros stripped (<c>BigDecimal.stripTrailingZeros</c>, a negative scale set back to 0), so
     /// <c>1.500</c> is <c>1.5</c> and <c>100</c> stays <c>100</c>. A NUMERIC(p,s) keeps its scale (<see cref="TryGetBuiltIn"/>).
     /// </summary>
-    public static readonly Func<string, object?> VariableScaleNumeric = static t => StripTrailingZeros(ExactDecimal.Parse(t));
+    public static readonly Func<string, object?> VariableScaleNumeric = static t => ExactDecimal.Parse(t).StripTrailingZeros();
 
     private static readonly RowShape PointShape = new(["x", "y", "wkb", "srid"]);
 
@@ -97,31 +97,6 @@ internal static class PgTextValues
 
         var stored = printed.Unscaled * System.Numerics.BigInteger.Pow(10, MoneyPrintedFractionDigits - printed.Scale);
         return new ExactDecimal(stored, fractionDigits);
-    }
-
-    private static ExactDecimal StripTrailingZeros(ExactDecimal value)
-    {
-        if (!value.IsFinite || value.Scale == 0)
-        {
-            return value;
-        }
-
-        var unscaled = value.Unscaled;
-        var scale = value.Scale;
-        while (scale > 0 && !unscaled.IsZero)
-        {
-            var quotient = System.Numerics.BigInteger.DivRem(unscaled, 10, out var remainder);
-            if (!remainder.IsZero)
-            {
-                break;
-            }
-
-            unscaled = quotient;
-            scale--;
-        }
-
-        // Java's stripTrailingZeros turns any zero into 0 with scale 0.
-        return unscaled.IsZero ? new ExactDecimal(0, 0) : new ExactDecimal(unscaled, scale);
     }
 
     /// <summary>

@@ -31,6 +31,7 @@ internal sealed class KafkaTarget
     public Resolved? Resolve(ParseResult parse, TextWriter error)
     {
         PipelineConfiguration? pipeline = null;
+        (Microsoft.Extensions.Configuration.IConfigurationSection Section, string ClientSettings)? named = null;
         var cluster = new ClientConfig();
         if (parse.GetValue(Config) is { } file)
         {
@@ -40,6 +41,7 @@ internal sealed class KafkaTarget
                 return null;
             }
 
+            named = KafkaDeadLetterQueueFactory.Cluster(pipeline.Root);
             if (KafkaDeadLetterQueueFactory.ClusterFor(pipeline.Root) is { } configured)
             {
                 cluster = new ClientConfig(configured.ToDictionary(kv => kv.Key, kv => kv.Value));
@@ -63,12 +65,11 @@ internal sealed class KafkaTarget
         {
             error.WriteLine(parse.GetValue(Servers) is not null || pipeline is null
                 ? $"--bootstrap-servers: {credentials}"
-                : new ConfigurationException(KafkaDeadLetterQueueFactory.Cluster(pipeline.Root)!.Value.Section.Path + ":bootstrapServers", credentials, pipeline.Locations).Message);
+                : new ConfigurationException(named!.Value.Section.Path + ":bootstrapServers", credentials, pipeline.Locations).Message);
             return null;
         }
 
         // run refuses such a setting at start-up; a command would otherwise die on it with librdkafka's exception and a stack trace.
-        var named = pipeline is null ? null : KafkaDeadLetterQueueFactory.Cluster(pipeline.Root);
         var settings = named?.Section.GetSection(named.Value.ClientSettings).GetChildren()
             .Where(s => s.Value is not null).ToDictionary(s => s.Key, s => s.Value!, StringComparer.Ordinal);
         if (KafkaClientSettings.Refusal(cluster, settings) is var (key, reason))
