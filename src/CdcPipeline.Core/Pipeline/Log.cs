@@ -20,6 +20,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 1004, Level = LogLevel.Warning, Message = "Pipeline stop cut short: runner.drainTimeout ({DrainTimeout}) ran out with {Changes} change(s) ({Events} event(s)) read but not acknowledged; they will be delivered again after a restart (at-least-once). If the sinks need longer, raise runner.drainTimeout, and the stop grace period (docker stop -t, Kubernetes terminationGracePeriodSeconds) above it")]
     public static partial void DrainCutShort(ILogger logger, TimeSpan drainTimeout, int changes, int events);
 
+    [LoggerMessage(EventId = 1005, Level = LogLevel.Warning, Message = "Closing {Part} after the failed start failed too; the start's own error follows. If it holds a resource (a spool lock, a connection), check it is released before starting again")]
+    public static partial void CloseAfterFailedStartFailed(ILogger logger, Exception exception, string part);
+
     [LoggerMessage(EventId = 1010, Level = LogLevel.Error, Message = "Translation failed at {Position} ({Table}); change dead-lettered")]
     public static partial void TranslationFailed(ILogger logger, Exception error, SourcePosition position, string table);
 

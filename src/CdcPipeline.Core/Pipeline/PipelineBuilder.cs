@@ -5,6 +5,7 @@ using CdcPipeline.Core.Translation.Outbox;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace CdcPipeline.Core.Pipeline;
 
@@ -106,11 +107,10 @@ public static class PipelineBuilder
         }
         catch
         {
-            foreach (var sink in sinks)
-            {
-                _ = sink.Sink.DisposeAsync().AsTask();
-            }
-
+            // Closing is asynchronous (a RabbitMQ connection, a Kafka flush, a spool lock): the failed start returns only
+            // once the parts built so far let go, or they would still hold them when `run` exits or the next start tries.
+            // Build runs in a service-provider factory, which is synchronous; there is no synchronization context to block.
+            CloseAfterFailedBuildAsync(sinks, deadLetters, services).GetAwaiter().GetResult();
             throw;
         }
 
@@ -138,6 +138,35 @@ public static class PipelineBuilder
 
         PipelineComponentContext Context(string name, IConfigurationSection section) =>
             new(name, section, options, configuration.Locations, configuration.BaseDirectory, services);
+    }
+
+    /// <summary>Closes what a failed build made, every part even when one fails: the build's error is what the caller sees.</summary>
+    private static async Task CloseAfterFailedBuildAsync(List<SinkBinding> sinks, IDeadLetterQueue? deadLetters, IServiceProvider services)
+    {
+        var logger = services.GetService<ILoggerFactory>()?.CreateLogger(typeof(PipelineBuilder).FullName!) ?? NullLogger.Instance;
+        foreach (var sink in sinks)
+        {
+            try
+            {
+                await sink.Sink.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                Log.CloseAfterFailedStartFailed(logger, e, "sink " + sink.Sink.Name);
+            }
+        }
+
+        if (deadLetters is IAsyncDisposable disposable)
+        {
+            try
+            {
+                await disposable.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                Log.CloseAfterFailedStartFailed(logger, e, "the dead-letter queue");
+            }
+        }
     }
 
     /// <summary>
