@@ -53,7 +53,7 @@ internal static class FailuresCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             var (output, errors) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
-            var (configuration, store) = OpenStore(parse.GetRequiredValue(config), out var error);
+            var (configuration, store) = OpenStore(parse.GetRequiredValue(config), "list", out var error);
             if (store is null)
             {
                 await errors.WriteLineAsync(error).ConfigureAwait(false);
@@ -99,23 +99,14 @@ internal static class FailuresCommand
         {
             var (output, errors) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
             var file = parse.GetRequiredValue(config);
-            PipelineConfiguration configuration;
-            try
+            var (loaded, store) = OpenStore(file, "resend", out var error);
+            if (store is null)
             {
-                configuration = PipelineConfiguration.Load(file.FullName);
-            }
-            catch (ConfigurationException e)
-            {
-                await errors.WriteLineAsync($"failures resend: {e.Message}").ConfigureAwait(false);
+                await errors.WriteLineAsync(error).ConfigureAwait(false);
                 return 2;
             }
 
-            var store = SinksServiceCollectionExtensions.TryCreateFailureStore(configuration);
-            if (store is null)
-            {
-                await errors.WriteLineAsync($"failures resend: {file.FullName} has no top-level 'failures:' section (connectionString, table)").ConfigureAwait(false);
-                return 2;
-            }
+            var configuration = loaded!;
 
             await using (store.ConfigureAwait(false))
             {
@@ -151,6 +142,14 @@ internal static class FailuresCommand
                     await errors.WriteLineAsync($"failures resend: {e.Message}").ConfigureAwait(false);
                     return 2;
                 }
+                catch (Exception e) when (IsUnusableDatabase(e))
+                {
+                    // Recording an outcome failed: what was delivered before is marked; the one being marked stays failed and
+                    // is delivered again by the next resend (a sink's receiver de-duplicates it by event id).
+                    await errors.WriteLineAsync(Unusable("resend", configuration, store, e)
+                        + "; a failure delivered but not yet marked resent is delivered again by the next 'failures resend'").ConfigureAwait(false);
+                    return 1;
+                }
                 catch (Core.Sinks.StateDirectoryInUseException e)
                 {
                     // A batch sink's spool belongs to the running pipeline: appending from here would mix into its batches.
@@ -180,7 +179,7 @@ internal static class FailuresCommand
     private static ServiceProvider BuildServices() =>
         new ServiceCollection().AddCdcPipeline().BuildServiceProvider();
 
-    private static (PipelineConfiguration? Configuration, PostgresFailureStore? Store) OpenStore(FileInfo file, out string error)
+    private static (PipelineConfiguration? Configuration, PostgresFailureStore? Store) OpenStore(FileInfo file, string command, out string error)
     {
         error = "";
         try
@@ -189,14 +188,14 @@ internal static class FailuresCommand
             var store = SinksServiceCollectionExtensions.TryCreateFailureStore(configuration);
             if (store is null)
             {
-                error = $"failures: {file.FullName} has no top-level 'failures:' section (connectionString, table)";
+                error = $"failures {command}: {file.FullName} has no top-level 'failures:' section (connectionString, table)";
             }
 
             return (configuration, store);
         }
         catch (ConfigurationException e)
         {
-            error = "failures: " + e.Message;
+            error = $"failures {command}: {e.Message}";
             return (null, null);
         }
     }

@@ -43,4 +43,34 @@ public sealed class FailuresCommandTests : IDisposable
         Assert.DoesNotContain("hunter2", said + output, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", said, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("Host=;Port=abc;Username=ops;Password=hunter2", "list")]
+    [InlineData("Host=;Port=abc;Username=ops;Password=hunter2", "resend", "--all")]
+    [InlineData("Host=db;Bogus=1;Username=ops;Password=hunter2", "list")]
+    [InlineData("Port=5432;Username=ops;Password=hunter2", "resend", "--all")]
+    public async Task An_invalid_failure_connection_string_exits_2_naming_the_key_and_its_line_never_the_password(string connectionString, params string[] arguments)
+    {
+        // The command died with Npgsql's unhandled ArgumentException ("Couldn't set port") and its stack trace.
+        var config = Path.Combine(_dir, "pipeline.yaml");
+        await File.WriteAllTextAsync(config, $"""
+            name: failures-cli
+            source:
+              memory: {"{}"}
+            failures:
+              connectionString: "{connectionString}"
+              table: cdc_failures
+            sinks:
+              - name: screen
+                console: {"{}"}
+            """, TestContext.Current.CancellationToken);
+        var (output, error) = (new StringWriter(), new StringWriter());
+
+        var exit = await CommandLineApp.InvokeAsync(["failures", .. arguments, "--config", config], output, error, TestContext.Current.CancellationToken);
+
+        Assert.True(exit == 2, $"exit {exit}: {error}");
+        Assert.StartsWith($"failures {arguments[0]}: {config}:5: failures.connectionString: not a valid Npgsql connection string: ", error.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", error.ToString() + output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", error.ToString(), StringComparison.Ordinal);
+    }
 }
