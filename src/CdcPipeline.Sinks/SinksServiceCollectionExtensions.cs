@@ -64,6 +64,16 @@ public static class SinksServiceCollectionExtensions
         }
 
         var options = ConfigBinding.Bind<FailureStoreOptions>(section, configuration.Locations);
-        return new PostgresFailureStore(options, configuration.Options.Name);
+        try
+        {
+            // Npgsql parses the string here, and building the store's data source checks it (a host is required).
+            return new PostgresFailureStore(options, configuration.Options.Name);
+        }
+        catch (ArgumentException e)
+        {
+            // As the source and the postgres sink say it: Npgsql's message names the keyword, never the password.
+            throw new ConfigurationException(
+                FailureStoreOptions.SectionName + ":connectionString", $"not a valid Npgsql connection string: {e.Message}", configuration.Locations);
+        }
     }
 }

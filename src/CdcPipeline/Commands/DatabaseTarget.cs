@@ -47,6 +47,7 @@ internal sealed class DatabaseTarget
     public Resolved? Resolve(ParseResult parse, TextWriter error)
     {
         string? connection = null, publication = null, slot = null;
+        PipelineConfiguration? pipeline = null;
         var tables = new List<string>();
         var createPublication = true;
         if (parse.GetValue(Config) is { } file)
@@ -55,6 +56,8 @@ internal sealed class DatabaseTarget
             {
                 return null;
             }
+
+            pipeline = configuration;
 
             var postgres = configuration.Root.GetSection("source:postgres");
             if (!postgres.Exists() && parse.GetValue(Connection) is null)
@@ -77,13 +80,23 @@ internal sealed class DatabaseTarget
             return null;
         }
 
+        string? invalid;
         try
         {
-            _ = new NpgsqlConnectionStringBuilder(connection);
+            // Opening needs a host too: Npgsql would refuse it then with an ArgumentException of its own.
+            invalid = string.IsNullOrWhiteSpace(new NpgsqlConnectionStringBuilder(connection).Host) ? "it names no Host" : null;
         }
         catch (ArgumentException e)
         {
-            error.WriteLine($"the connection string is not valid: {ConnectionTarget.Redact(e.Message, connection)}");
+            invalid = ConnectionTarget.Redact(e.Message, connection);
+        }
+
+        if (invalid is not null)
+        {
+            // From the file: its line and key, as run says it; from --connection: the option.
+            error.WriteLine(parse.GetValue(Connection) is null && pipeline is not null
+                ? new ConfigurationException("source:postgres:connectionString", $"not a valid Npgsql connection string: {invalid}", pipeline.Locations).Message
+                : $"--connection: not a valid Npgsql connection string: {invalid}");
             return null;
         }
 

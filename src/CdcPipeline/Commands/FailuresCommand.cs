@@ -1,12 +1,15 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Net.Sockets;
 using System.Text.Json;
 using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Json;
 using CdcPipeline.Hosting;
+using CdcPipeline.Postgres.Readiness;
 using CdcPipeline.Sinks;
 using CdcPipeline.Sinks.Failures;
 using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
 
 namespace CdcPipeline.Commands;
 
@@ -49,17 +52,28 @@ internal static class FailuresCommand
         var command = new Command("list", "List recorded failures, oldest first.") { config, status, sink, json, limit };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var store = OpenStore(parse.GetRequiredValue(config), out var error);
+            var (output, errors) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
+            var (configuration, store) = OpenStore(parse.GetRequiredValue(config), "list", out var error);
             if (store is null)
             {
-                await Console.Error.WriteLineAsync(error).ConfigureAwait(false);
+                await errors.WriteLineAsync(error).ConfigureAwait(false);
                 return 2;
             }
 
             await using (store.ConfigureAwait(false))
             {
-                var rows = await store.ListAsync(parse.GetValue(status), parse.GetValue(sink), null, parse.GetValue(limit), cancellationToken).ConfigureAwait(false);
-                await WriteAsync(Console.Out, rows, parse.GetValue(json)).ConfigureAwait(false);
+                IReadOnlyList<FailureRecord> rows;
+                try
+                {
+                    rows = await store.ListAsync(parse.GetValue(status), parse.GetValue(sink), null, parse.GetValue(limit), cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (IsUnusableDatabase(e))
+                {
+                    await errors.WriteLineAsync(Unusable("list", configuration!, store, e)).ConfigureAwait(false);
+                    return 1;
+                }
+
+                await WriteAsync(output, errors, rows, parse.GetValue(json)).ConfigureAwait(false);
                 return 0;
             }
         });
@@ -83,34 +97,36 @@ internal static class FailuresCommand
         });
         command.SetAction(async (parse, cancellationToken) =>
         {
+            var (output, errors) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
             var file = parse.GetRequiredValue(config);
-            PipelineConfiguration configuration;
-            try
+            var (loaded, store) = OpenStore(file, "resend", out var error);
+            if (store is null)
             {
-                configuration = PipelineConfiguration.Load(file.FullName);
-            }
-            catch (ConfigurationException e)
-            {
-                await Console.Error.WriteLineAsync($"failures resend: {e.Message}").ConfigureAwait(false);
+                await errors.WriteLineAsync(error).ConfigureAwait(false);
                 return 2;
             }
 
-            var store = SinksServiceCollectionExtensions.TryCreateFailureStore(configuration);
-            if (store is null)
-            {
-                await Console.Error.WriteLineAsync($"failures resend: {file.FullName} has no top-level 'failures:' section (connectionString, table)").ConfigureAwait(false);
-                return 2;
-            }
+            var configuration = loaded!;
 
             await using (store.ConfigureAwait(false))
             {
                 var selected = parse.GetValue(ids) is { Length: > 0 } chosen ? chosen : null;
-                var rows = await store.ListAsync(Sinks.Failures.FailureStatus.Failed, parse.GetValue(sink), selected, int.MaxValue, cancellationToken).ConfigureAwait(false);
+                IReadOnlyList<FailureRecord> rows;
+                try
+                {
+                    rows = await store.ListAsync(Sinks.Failures.FailureStatus.Failed, parse.GetValue(sink), selected, int.MaxValue, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (IsUnusableDatabase(e))
+                {
+                    await errors.WriteLineAsync(Unusable("resend", configuration, store, e)).ConfigureAwait(false);
+                    return 1;
+                }
+
                 if (selected is not null)
                 {
                     foreach (var missing in selected.Except(rows.Select(r => r.Id)))
                     {
-                        await Console.Error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"failures resend: no failure with id {missing} and status failed")).ConfigureAwait(false);
+                        await errors.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"failures resend: no failure with id {missing} and status failed")).ConfigureAwait(false);
                     }
                 }
 
@@ -123,13 +139,21 @@ internal static class FailuresCommand
                 }
                 catch (ConfigurationException e)
                 {
-                    await Console.Error.WriteLineAsync($"failures resend: {e.Message}").ConfigureAwait(false);
+                    await errors.WriteLineAsync($"failures resend: {e.Message}").ConfigureAwait(false);
                     return 2;
+                }
+                catch (Exception e) when (IsUnusableDatabase(e))
+                {
+                    // Recording an outcome failed: what was delivered before is marked; the one being marked stays failed and
+                    // is delivered again by the next resend (a sink's receiver de-duplicates it by event id).
+                    await errors.WriteLineAsync(Unusable("resend", configuration, store, e)
+                        + "; a failure delivered but not yet marked resent is delivered again by the next 'failures resend'").ConfigureAwait(false);
+                    return 1;
                 }
                 catch (Core.Sinks.StateDirectoryInUseException e)
                 {
                     // A batch sink's spool belongs to the running pipeline: appending from here would mix into its batches.
-                    await Console.Error.WriteLineAsync(
+                    await errors.WriteLineAsync(
                         $"failures resend: sink '{e.Sink}': its spool directory {e.Directory} is held by another process ({e.Holder}); "
                             + "this failure and the ones after it were left as they were: stop that pipeline, run 'failures resend' again, then start the pipeline").ConfigureAwait(false);
                     return 1;
@@ -138,13 +162,13 @@ internal static class FailuresCommand
                 foreach (var outcome in outcomes)
                 {
                     var f = outcome.Failure;
-                    await Console.Out.WriteLineAsync(outcome.Delivered
+                    await output.WriteLineAsync(outcome.Delivered
                         ? string.Create(CultureInfo.InvariantCulture, $"{f.Id}\t{f.Sink}\t{f.EventId}\tresent")
                         : string.Create(CultureInfo.InvariantCulture, $"{f.Id}\t{f.Sink}\t{f.EventId}\tfailed again: {outcome.Error!.Message}")).ConfigureAwait(false);
                 }
 
                 var failed = outcomes.Count(o => !o.Delivered);
-                await Console.Error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{outcomes.Count - failed} resent, {failed} failed again")).ConfigureAwait(false);
+                await errors.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{outcomes.Count - failed} resent, {failed} failed again")).ConfigureAwait(false);
                 return failed == 0 && (selected is null || rows.Count == selected.Length) ? 0 : 1;
             }
         });
@@ -155,7 +179,7 @@ internal static class FailuresCommand
     private static ServiceProvider BuildServices() =>
         new ServiceCollection().AddCdcPipeline().BuildServiceProvider();
 
-    private static PostgresFailureStore? OpenStore(FileInfo file, out string error)
+    private static (PipelineConfiguration? Configuration, PostgresFailureStore? Store) OpenStore(FileInfo file, string command, out string error)
     {
         error = "";
         try
@@ -164,19 +188,43 @@ internal static class FailuresCommand
             var store = SinksServiceCollectionExtensions.TryCreateFailureStore(configuration);
             if (store is null)
             {
-                error = $"failures: {file.FullName} has no top-level 'failures:' section (connectionString, table)";
+                error = $"failures {command}: {file.FullName} has no top-level 'failures:' section (connectionString, table)";
             }
 
-            return store;
+            return (configuration, store);
         }
         catch (ConfigurationException e)
         {
-            error = "failures: " + e.Message;
-            return null;
+            error = $"failures {command}: {e.Message}";
+            return (null, null);
         }
     }
 
-    internal static async Task WriteAsync(TextWriter output, IReadOnlyList<FailureRecord> rows, bool json)
+    /// <summary>The failure table's database refused or could not be reached (not a bug to show with a stack trace).</summary>
+    private static bool IsUnusableDatabase(Exception e) => e is NpgsqlException or SocketException or TimeoutException;
+
+    /// <summary>What could not be used, where it is configured, and why: host, port, database and user, never the password.</summary>
+    private static string Unusable(string command, PipelineConfiguration configuration, PostgresFailureStore store, Exception e)
+    {
+        var connectionString = configuration.Root["failures:connectionString"] ?? "";
+        var target = ConnectionTarget.From(connectionString);
+        var reason = e is PostgresException pg ? pg.MessageText : e.Message;
+        if (e.InnerException is { } inner && e is not PostgresException)
+        {
+            reason += " (" + inner.Message + ")";
+        }
+
+        var where = configuration.Locations.Find("failures:connectionString") switch
+        {
+            { Line: 0 } location => location.File,
+            { } location => string.Create(CultureInfo.InvariantCulture, $"{location.File}:{location.Line}"),
+            null => configuration.FilePath,
+        };
+        return $"failures {command}: cannot use the failure table {store.Table} at {target.Host}:{target.Port}, database {target.Database}, as {target.User}: "
+            + $"{ConnectionTarget.Redact(reason, connectionString)}; check that the server is up and that failures.connectionString ({where}) is right";
+    }
+
+    internal static async Task WriteAsync(TextWriter output, TextWriter errors, IReadOnlyList<FailureRecord> rows, bool json)
     {
         if (json)
         {
@@ -216,6 +264,6 @@ internal static class FailuresCommand
                 $"{r.Id}\t{r.Sink}\t{r.EventId}\t{r.Type}\t{r.Status}\t{r.Attempts}\t{r.CreatedAt.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss'Z'}\t{lastError?.ReplaceLineEndings(" ")}")).ConfigureAwait(false);
         }
 
-        await Console.Error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{rows.Count} failure(s)")).ConfigureAwait(false);
+        await errors.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{rows.Count} failure(s)")).ConfigureAwait(false);
     }
 }

@@ -28,6 +28,7 @@ internal static class ReplayCommand
         cluster.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
+            var (output, errors) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
             ReplayTarget target;
             try
             {
@@ -35,11 +36,11 @@ internal static class ReplayCommand
             }
             catch (FormatException e)
             {
-                await Console.Error.WriteLineAsync($"replay: --to {e.Message}").ConfigureAwait(false);
+                await errors.WriteLineAsync($"replay: --to {e.Message}").ConfigureAwait(false);
                 return 2;
             }
 
-            if (cluster.Resolve(parse, Console.Error) is not { } resolved)
+            if (cluster.Resolve(parse, errors) is not { } resolved)
             {
                 return KafkaTarget.Unusable;
             }
@@ -54,24 +55,24 @@ internal static class ReplayCommand
             catch (ConfigurationException e)
             {
                 // source.kafka as the pipeline would refuse it at start-up: the file, the line, the key and why.
-                await Console.Error.WriteLineAsync($"replay: {e.Message}").ConfigureAwait(false);
+                await errors.WriteLineAsync($"replay: {e.Message}").ConfigureAwait(false);
                 return KafkaTarget.Unusable;
             }
 
             if (string.IsNullOrWhiteSpace(groupId))
             {
-                await Console.Error.WriteLineAsync("replay: which consumer group? give --group, or --config of a pipeline with a kafka source").ConfigureAwait(false);
+                await errors.WriteLineAsync("replay: which consumer group? give --group, or --config of a pipeline with a kafka source").ConfigureAwait(false);
                 return KafkaTarget.Unusable;
             }
 
             if (topics.Count == 0)
             {
-                await Console.Error.WriteLineAsync("replay: which topic? give --topic (repeat it for several), or --config with source.kafka topics, topicPattern or debezium tables").ConfigureAwait(false);
+                await errors.WriteLineAsync("replay: which topic? give --topic (repeat it for several), or --config with source.kafka topics, topicPattern or debezium tables").ConfigureAwait(false);
                 return KafkaTarget.Unusable;
             }
 
             using var admin = new KafkaConsumerGroupAdmin(resolved.Cluster);
-            return await RunAsync(admin, resolved.Servers, groupId, topics, target, parse.GetValue(dryRun), Console.Out, Console.Error, cancellationToken, admin.ClientLog).ConfigureAwait(false);
+            return await RunAsync(admin, resolved.Servers, groupId, topics, target, parse.GetValue(dryRun), output, errors, cancellationToken, admin.ClientLog).ConfigureAwait(false);
         });
         return command;
     }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using CdcPipeline.Core.Configuration;
@@ -185,7 +186,7 @@ internal static class RunCommand
         {
             if (failure is not null)
             {
-                await Console.Error.WriteLineAsync($"error: {failure.Message}").ConfigureAwait(false);
+                await Console.Error.WriteLineAsync($"error: {FailureLine(failure, configuration)}").ConfigureAwait(false);
             }
 
             await Console.Error.WriteLineAsync(
@@ -196,8 +197,9 @@ internal static class RunCommand
 
         if (failure is not null)
         {
-            await Console.Error.WriteLineAsync($"error: {failure.Message}").ConfigureAwait(false);
-            return 1;
+            await Console.Error.WriteLineAsync($"error: {FailureLine(failure, configuration)}").ConfigureAwait(false);
+            // 2 for configuration a component refused only when it started, as for one refused before.
+            return failure is ConfigurationException ? ExpectedFailure.Usage : ExpectedFailure.Failed;
         }
 
         if (worker.DrainCutShort)
@@ -210,6 +212,43 @@ internal static class RunCommand
         }
 
         return 0;
+    }
+
+    /// <summary>
+    /// The one line that says why the pipeline stopped. An expected failure (see <see cref="ExpectedFailure"/>) was not
+    /// logged with a stack trace: a database that cannot be used also gets where its connection is configured and what
+    /// to check. A bug's trace is in the log already.
+    /// </summary>
+    internal static string FailureLine(Exception failure, PipelineConfiguration configuration)
+    {
+        if (ExpectedFailure.ExitCode(failure) is null)
+        {
+            return failure.Message;
+        }
+
+        var line = ExpectedFailure.Describe(failure);
+        if (failure is not (Npgsql.NpgsqlException or SocketException or TimeoutException))
+        {
+            return line;
+        }
+
+        // A PostgreSQL failure that stops the pipeline is its source's: sinks retry, dead-letter or log theirs.
+        foreach (var key in (string[])["source:postgres:connectionString", "source:outboxPolling:connectionString"])
+        {
+            if (configuration.Root[key] is { } connectionString)
+            {
+                var where = configuration.Locations.Find(key) switch
+                {
+                    { Line: 0 } location => location.File,
+                    { } location => string.Create(CultureInfo.InvariantCulture, $"{location.File}:{location.Line}"),
+                    null => configuration.FilePath,
+                };
+                return Postgres.Readiness.ConnectionTarget.Redact(line, connectionString)
+                    + $"; check that the server is up and that {key.Replace(':', '.')} ({where}) is right";
+            }
+        }
+
+        return line;
     }
 
     /// <summary>

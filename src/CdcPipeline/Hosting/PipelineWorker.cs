@@ -41,7 +41,15 @@ internal sealed partial class PipelineWorker : BackgroundService
         catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
         {
             Failure = e;
-            LogFailed(_logger, e);
+            if (Commands.ExpectedFailure.ExitCode(e) is null)
+            {
+                LogFailed(_logger, e);
+            }
+            else
+            {
+                // The command reports it once, in one line, with what to do; the trace is for debugging only.
+                LogFailedExpected(_logger, e);
+            }
         }
         finally
         {
@@ -55,7 +63,15 @@ internal sealed partial class PipelineWorker : BackgroundService
             {
                 // The host (.NET 10) logs a BackgroundService's exception but still exits 0: a supervisor must see this.
                 Failure ??= e;
-                LogCloseFailed(_logger, e);
+                if (Commands.ExpectedFailure.ExitCode(e) is null)
+                {
+                    LogCloseFailed(_logger, e);
+                }
+                else
+                {
+                    // Said even when the pipeline failed before (the command reports only that first failure), without the trace.
+                    LogCloseFailedExpected(_logger, Commands.ExpectedFailure.Describe(e));
+                }
             }
         }
 
@@ -94,6 +110,12 @@ internal sealed partial class PipelineWorker : BackgroundService
 
     [LoggerMessage(EventId = 4, Level = LogLevel.Critical, Message = "Closing the pipeline failed (the source's final commit or a sink's flush); changes acknowledged since the last commit are delivered again after a restart")]
     private static partial void LogCloseFailed(ILogger logger, Exception error);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Debug, Message = "Pipeline failed; stopping")]
+    private static partial void LogFailedExpected(ILogger logger, Exception error);
+
+    [LoggerMessage(EventId = 6, Level = LogLevel.Critical, Message = "Closing the pipeline failed (the source's final commit or a sink's flush): {Reason}; changes acknowledged since the last commit are delivered again after a restart")]
+    private static partial void LogCloseFailedExpected(ILogger logger, string reason);
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Progress: {Changes} change(s) read (+{Recent} in the last 10 s), {Delivered} event delivery(ies); last acknowledgement {SecondsSinceAck:F1} s ago")]
     private static partial void LogProgress(ILogger logger, long changes, long recent, long delivered, double secondsSinceAck);

@@ -154,6 +154,46 @@ public sealed class FailureStoreTests(PostgresFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_database_error_while_resend_marks_a_row_is_one_line_and_exit_1_not_a_stack_trace()
+    {
+        // The failure table became read-only after the rows were listed (a failover to a standby): the UPDATE that marks a
+        // row resent failed and the command died with PostgresException's unhandled stack trace.
+        var path = Path.Combine(_dir, "readonly.yaml");
+        await File.WriteAllTextAsync(path, $"""
+            name: failures-readonly
+            source:
+              memory: {"{}"}
+            failures:
+              connectionString: "{_db.ConnectionString}"
+              table: cdc_failures
+            sinks:
+              - name: out
+                file: {"{"} path: out/events.jsonl {"}"}
+                onFailure: log
+            """, TestContext.Current.CancellationToken);
+        var configuration = PipelineConfiguration.Load(path);
+        var store = SinksServiceCollectionExtensions.TryCreateFailureStore(configuration)!;
+        await using var _s = store;
+        await store.RecordAsync("out", SinkHarness.Event(1, "K1"), new IOException("disk full"), 1, TestContext.Current.CancellationToken);
+        await _db.ExecuteAsync("""
+            CREATE FUNCTION refuse_update() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'cannot execute UPDATE in a read-only transaction' USING ERRCODE = 'read_only_sql_transaction'; END $$;
+            CREATE TRIGGER refuse_update BEFORE UPDATE ON cdc_failures FOR EACH ROW EXECUTE FUNCTION refuse_update();
+            """);
+        var (output, error) = (new StringWriter(), new StringWriter());
+
+        var exit = await CommandLineApp.InvokeAsync(["failures", "resend", "--config", path, "--all"], output, error, TestContext.Current.CancellationToken);
+
+        Assert.True(exit == 1, $"exit {exit}: {error}");
+        var said = Assert.Single(error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("failures resend: cannot use the failure table cdc_failures", said, StringComparison.Ordinal);
+        Assert.Contains("read-only transaction", said, StringComparison.Ordinal);
+        Assert.Contains($"failures.connectionString ({path}:5)", said, StringComparison.Ordinal);
+        var kept = Assert.Single(await store.ListAsync(null, null, null, 10, TestContext.Current.CancellationToken));
+        Assert.Equal(FailureStatus.Failed, kept.Status);
+    }
+
+    [Fact]
     public async Task The_same_event_failing_again_bumps_attempts_instead_of_adding_a_row()
     {
         var store = new PostgresFailureStore(new FailureStoreOptions { ConnectionString = _db.ConnectionString }, "p");

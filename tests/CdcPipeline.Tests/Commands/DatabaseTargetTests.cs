@@ -10,6 +10,7 @@ public class DatabaseTargetTests
     [InlineData("Host=db;Username=cdc;Password=hunter2;Port=abc", "port")]
     [InlineData("Host=db;Username=cdc;Password=hunter2;Bogus=1", "bogus")]
     [InlineData("Host=db;Username=cdc;Password=hunter2;=", "index")]
+    [InlineData("Host=;Username=cdc;Password=hunter2", "Host")]
     public async Task An_invalid_connection_string_is_an_error_naming_the_fault_never_a_crash_and_never_the_password(string connection, string named)
     {
         var root = new RootCommand();
@@ -19,8 +20,42 @@ public class DatabaseTargetTests
             new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false }, TestContext.Current.CancellationToken);
 
         Assert.Equal(DatabaseTarget.CannotConnect, exit);
-        Assert.StartsWith("the connection string is not valid: ", error.ToString(), StringComparison.Ordinal);
+        Assert.StartsWith("--connection: not a valid Npgsql connection string: ", error.ToString(), StringComparison.Ordinal);
         Assert.Contains(named, error.ToString(), StringComparison.OrdinalIgnoreCase);
         Assert.DoesNotContain("hunter2", error.ToString() + output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("slot", "list")]
+    [InlineData("db", "check")]
+    public async Task An_invalid_connection_string_in_the_configuration_names_the_key_and_its_line(params string[] command)
+    {
+        // It said "the connection string is not valid: …", leaving the operator to find which one in which file.
+        var config = Path.Combine(Path.GetTempPath(), $"cdc-dbtarget-{Guid.NewGuid():N}.yaml");
+        await File.WriteAllTextAsync(config, """
+            name: legacy
+            source:
+              postgres:
+                connectionString: "Host=db;Username=cdc;Password=hunter2;Bogus=1"
+                publication: cdc_pub
+                slot: cdc_slot
+            sinks:
+              - name: screen
+                console: {}
+            """, TestContext.Current.CancellationToken);
+        try
+        {
+            var (output, error) = (new StringWriter(), new StringWriter());
+            var exit = await CommandLineApp.InvokeAsync([.. command, "--config", config], output, error, TestContext.Current.CancellationToken);
+
+            Assert.Equal(2, exit);
+            Assert.StartsWith($"{config}:4: source.postgres.connectionString: not a valid Npgsql connection string: ", error.ToString(), StringComparison.Ordinal);
+            Assert.Contains("bogus", error.ToString(), StringComparison.OrdinalIgnoreCase);
+            Assert.DoesNotContain("hunter2", error.ToString() + output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(config);
+        }
     }
 }

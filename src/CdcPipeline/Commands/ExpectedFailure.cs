@@ -1,0 +1,66 @@
+using System.Net.Sockets;
+using CdcPipeline.Core.Configuration;
+using CdcPipeline.Core.Sinks;
+using Confluent.Kafka;
+using Npgsql;
+
+namespace CdcPipeline.Commands;
+
+/// <summary>
+/// The one place that tells a failure an operator expects and can fix (bad configuration, a database or cluster that
+/// cannot be reached or refuses the credentials, state another process holds) from a bug. An expected failure is one
+/// line and an exit code; only a bug is shown with its stack trace.
+/// </summary>
+internal static class ExpectedFailure
+{
+    /// <summary>The work failed (a database, a cluster, a file): fix that and run again.</summary>
+    public const int Failed = 1;
+
+    /// <summary>The command line or the configuration is wrong: nothing was done.</summary>
+    public const int Usage = 2;
+
+    /// <summary>The exit code of an expected failure; null for an unexpected one (a bug, to show with its stack trace).</summary>
+    public static int? ExitCode(Exception e) => e switch
+    {
+        ConfigurationException => Usage,
+        PostgresException pg => IsOperational(pg.SqlState) ? Failed : null,
+        // Not from the server: a connection refused, a host not found, a timeout, a broken connection.
+        NpgsqlException or SocketException or TimeoutException => Failed,
+        StateDirectoryInUseException => Failed,
+        // librdkafka's local errors for a call the code got wrong are bugs; the rest come from the cluster.
+        KafkaException k => k.Error.Code is ErrorCode.Local_InvalidArg or ErrorCode.Local_State ? null : Failed,
+        _ => null,
+    };
+
+    /// <summary>What went wrong, in one line: the server's own text for a PostgreSQL error, the cause of a connection failure.</summary>
+    public static string Describe(Exception e)
+    {
+        if (e is PostgresException pg)
+        {
+            return $"{pg.MessageText} (SQLSTATE {pg.SqlState})";
+        }
+
+        var message = e.Message;
+        if (e is NpgsqlException && e.InnerException is { } inner)
+        {
+            // "Failed to connect to 127.0.0.1:5432" says where; the inner exception says why (connection refused, timeout).
+            message += " (" + inner.Message + ")";
+        }
+
+        return message.ReplaceLineEndings(" ");
+    }
+
+    /// <summary>
+    /// Server errors an operator fixes outside our code: the connection (08), the credentials (28), a database that does
+    /// not exist (3D000), the server's limits (53: too many connections, disk full), an administrator's shutdown or a
+    /// server starting up (57P), a missing privilege (42501), the server's state (55: wal_level, a slot in use), a
+    /// read-only server (25006). Anything else from the server (a syntax error, an undefined column) is our bug.
+    /// </summary>
+    private static bool IsOperational(string sqlState) =>
+        sqlState.StartsWith("08", StringComparison.Ordinal)
+        || sqlState.StartsWith("28", StringComparison.Ordinal)
+        || sqlState.StartsWith("53", StringComparison.Ordinal)
+        || sqlState.StartsWith("55", StringComparison.Ordinal)
+        || sqlState.StartsWith("57P", StringComparison.Ordinal)
+        || sqlState is "3D000" or "42501" or "25006";
+}

@@ -1,0 +1,103 @@
+using CdcPipeline.IntegrationTests.Support;
+using Npgsql;
+
+namespace CdcPipeline.IntegrationTests.EndToEnd;
+
+/// <summary>
+/// How <c>cdcpipeline run</c> says it cannot start, as an operator reads it: one line naming what, where and what to
+/// do, the exit code, and no stack trace for a failure that is the environment's, not a bug.
+/// </summary>
+public sealed class RunFailureTests(PostgresFixture fixture) : IDisposable
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(90);
+    private readonly string _dir = Directory.CreateTempSubdirectory("cdc-runfailure-").FullName;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public async Task An_unreachable_postgres_is_one_error_line_naming_the_server_and_the_key_without_a_stack_trace()
+    {
+        // It logged "crit: … Pipeline failed; stopping Npgsql.NpgsqlException … at Npgsql.Internal…" (the whole trace), then "error: Failed to connect to 127.0.0.1:1".
+        var config = await WriteAsync("Host=127.0.0.1;Port=1;Username=cdc;Password=hunter2;Database=legacy;Timeout=5");
+
+        var (exit, log) = await RunAsync(config);
+
+        Assert.True(exit == 1, log);
+        var error = Assert.Single(log.Split('\n'), l => l.StartsWith("error: ", StringComparison.Ordinal));
+        Assert.Contains("127.0.0.1:1", error, StringComparison.Ordinal);
+        Assert.Contains($"source.postgres.connectionString ({config}:4)", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", log, StringComparison.Ordinal);
+        Assert.DoesNotContain("crit:", log, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", log, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_database_that_does_not_exist_is_one_error_line_with_the_servers_reason_without_a_stack_trace()
+    {
+        fixture.RequireServer();
+        var missing = new NpgsqlConnectionStringBuilder(fixture.AdminConnectionString) { Database = "no_such_database_cli", Timeout = 5 }.ConnectionString;
+        var config = await WriteAsync(missing);
+
+        var (exit, log) = await RunAsync(config);
+
+        Assert.True(exit == 1, log);
+        var error = Assert.Single(log.Split('\n'), l => l.StartsWith("error: ", StringComparison.Ordinal));
+        Assert.Contains("\"no_such_database_cli\" does not exist", error, StringComparison.Ordinal);
+        Assert.Contains("3D000", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", log, StringComparison.Ordinal);
+        Assert.DoesNotContain("crit:", log, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_invalid_failure_connection_string_stops_run_with_exit_2_naming_the_key_and_its_line()
+    {
+        // AddCdcFailureStore built the store unchecked: Npgsql's ArgumentException ("Couldn't set port") escaped with its trace.
+        var config = Path.Combine(_dir, "failures.yaml");
+        await File.WriteAllTextAsync(config, """
+            name: runfailure
+            source:
+              memory: {}
+            failures:
+              connectionString: "Host=;Port=abc;Password=hunter2"
+            sinks:
+              - name: screen
+                console: {}
+            """, Ct);
+
+        var (exit, log) = await RunAsync(config);
+
+        Assert.True(exit == 2, log);
+        Assert.Contains($"error: {config}:5: failures.connectionString: not a valid Npgsql connection string", log, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", log, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", log, StringComparison.Ordinal);
+    }
+
+    private async Task<string> WriteAsync(string connectionString)
+    {
+        var config = Path.Combine(_dir, "pipeline.yaml");
+        await File.WriteAllTextAsync(config, $"""
+            name: runfailure
+            source:
+              postgres:
+                connectionString: "{connectionString}"
+                publication: cdc_pub
+                slot: cdc_slot
+                tables: [public.orders]
+            sinks:
+              - name: screen
+                console: {"{}"}
+            """, Ct);
+        return config;
+    }
+
+    private static async Task<(int Exit, string Log)> RunAsync(string config)
+    {
+        using var pipeline = PipelineProcess.Start("run", "--config", config);
+        var exit = await pipeline.ExitCodeAsync(Timeout);
+        var log = pipeline.Log;
+        TestContext.Current.TestOutputHelper?.WriteLine(log);
+        return (exit, log);
+    }
+}

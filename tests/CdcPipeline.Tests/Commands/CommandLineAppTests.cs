@@ -1,0 +1,62 @@
+using System.Net.Sockets;
+using CdcPipeline.Commands;
+using CdcPipeline.Core.Configuration;
+using Npgsql;
+
+namespace CdcPipeline.Tests.Commands;
+
+/// <summary>How every command ends on a command line it cannot use: exit 2, the error, no page of help.</summary>
+public class CommandLineAppTests
+{
+    [Theory]
+    [InlineData("--partition must be 0 or more", "dlq", "redrive", "--partition", "-1", "--topic", "dead-letters", "--bootstrap-servers", "127.0.0.1:1")]
+    [InlineData("--max must be 0 or more", "dlq", "list", "--max", "-1", "--topic", "dead-letters", "--bootstrap-servers", "127.0.0.1:1")]
+    [InlineData("--limit must be 1 or more", "failures", "list", "--config", "pipeline.yaml", "--limit", "0")]
+    [InlineData("give either --id N (one or more) or --all", "failures", "resend", "--config", "pipeline.yaml")]
+    [InlineData("--to 'bogus'", "replay", "--to", "bogus", "--bootstrap-servers", "127.0.0.1:1", "--group", "g", "--topic", "t")]
+    [InlineData("'--config'", "run")]
+    [InlineData("'--no-such-option'", "db", "check", "--no-such-option")]
+    [InlineData("'drop'", "slot", "drop", "--connection", "Host=127.0.0.1;Port=1")]
+    public async Task A_usage_error_exits_2_with_the_error_and_where_to_read_more_not_the_whole_help(string said, params string[] arguments)
+    {
+        // dlq redrive refused a bad value with exit 1 and the whole help text; replay refused a bad --to with exit 2 and one line.
+        var (output, error) = (new StringWriter(), new StringWriter());
+
+        var exit = await CommandLineApp.InvokeAsync(arguments, output, error, TestContext.Current.CancellationToken);
+
+        Assert.True(exit == 2, $"exit {exit}: {error}{output}");
+        Assert.Contains(said, error.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("Usage:", output.ToString() + error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_group_command_without_its_subcommand_lists_the_subcommands_and_exits_2()
+    {
+        var (output, error) = (new StringWriter(), new StringWriter());
+
+        var exit = await CommandLineApp.InvokeAsync(["slot"], output, error, TestContext.Current.CancellationToken);
+
+        Assert.Equal(2, exit);
+        Assert.Contains("lag", output.ToString(), StringComparison.Ordinal);
+        Assert.Contains("drop", output.ToString(), StringComparison.Ordinal);
+    }
+
+    public static TheoryData<Exception, int?> Failures() => new()
+    {
+        { new ConfigurationException("source:postgres:slot", "a slot name is 1-63 lower-case letters"), 2 },
+        { new NpgsqlException("Failed to connect to 127.0.0.1:1", new SocketException((int)SocketError.ConnectionRefused)), 1 },
+        { new PostgresException("password authentication failed for user \"cdc\"", "FATAL", "FATAL", "28P01"), 1 },
+        { new PostgresException("database \"legacy\" does not exist", "FATAL", "FATAL", "3D000"), 1 },
+        { new PostgresException("logical decoding requires wal_level >= logical", "ERROR", "ERROR", "55000"), 1 },
+        { new PostgresException("syntax error at or near \"SELEC\"", "ERROR", "ERROR", "42601"), null },
+        { new InvalidOperationException("Collection was modified"), null },
+        { new NullReferenceException(), null },
+    };
+
+    [Theory]
+    [MemberData(nameof(Failures))]
+    public void Only_what_an_operator_can_fix_is_an_expected_failure_a_bug_is_not(Exception failure, int? exit)
+    {
+        Assert.Equal(exit, ExpectedFailure.ExitCode(failure));
+    }
+}
