@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Threading.Channels;
 using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Debezium;
 using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Core.Sinks;
@@ -325,7 +326,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
             .SetPartitionsLostHandler((_, partitions) => OnLost(partitions))
             .SetErrorHandler((_, error) => _clientErrors.Report(error))
             .SetStatisticsHandler((_, json) => OnStatistics(json))
-            .SetLogHandler((_, _) => { })
+            .SetLogHandler((_, message) => OnClientLog(message))
             .Build();
         Log.Subscribing(_logger, _config.GroupId, string.Join(",", _subscription), _config.BootstrapServers);
         _consumer.Subscribe(_subscription);
@@ -333,6 +334,22 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
         _pollThread = new Thread(Poll) { IsBackground = true, Name = "kafka-source-" + _config.GroupId };
         _pollThread.Start();
     }
+
+    /// <summary>
+    /// librdkafka's own log stays quiet (its errors come through the error handler) except for an offset reset after a fetch
+    /// error: a committed offset out of the partition's range (retention deleted it, the topic was re-created) is reset by
+    /// <c>auto.offset.reset</c> with only a log line of librdkafka's to say so — records skipped without a word otherwise.
+    /// </summary>
+    private void OnClientLog(LogMessage message)
+    {
+        if (message.Level <= SyslogLevel.Warning && message.Facility == "OFFSET")
+        {
+            Log.OffsetReset(_logger, _config.GroupId, UrlCredentials.HideIn(message.Message), OffsetResetSetting);
+        }
+    }
+
+    /// <summary>Where a partition without a usable committed offset starts (librdkafka's default is latest).</summary>
+    private string OffsetResetSetting => _config.Get("auto.offset.reset") ?? "latest";
 
     private void Poll()
     {
