@@ -348,6 +348,21 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
         }
     }
 
+    /// <summary>
+    /// The stop <c>auto.offset.reset=error</c> asks for: a partition without a committed offset in its log (a new group, or
+    /// retention deleted what the offset pointed to) is neither skipped nor read again.
+    /// </summary>
+    private KafkaException OffsetResetRefused(ConsumeException e)
+    {
+        var partition = e.ConsumerRecord?.TopicPartition is { } tp
+            ? string.Create(CultureInfo.InvariantCulture, $"{tp.Topic}/{tp.Partition.Value}")
+            : "a partition";
+        return new KafkaException(new Error(e.Error.Code,
+            $"Kafka source {_config.GroupId}: {partition} has no committed offset inside its log ({UrlCredentials.HideIn(e.Error.Reason)}) and " +
+            "autoOffsetReset is error, so the source stops instead of skipping records or reading them again. Set the group's offsets " +
+            "(replay --to earliest, latest, offset:P:N or timestamp:ISO) or set autoOffsetReset to earliest or latest, then start again"), e);
+    }
+
     /// <summary>Where a partition without a usable committed offset starts (librdkafka's default is latest).</summary>
     private string OffsetResetSetting => _config.Get("auto.offset.reset") ?? "latest";
 
@@ -378,6 +393,12 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
                 try
                 {
                     result = consumer.Consume(PollTimeout);
+                }
+                catch (ConsumeException e) when (e.Error.Code == ErrorCode.Local_AutoOffsetReset)
+                {
+                    // auto.offset.reset=error: librdkafka has stopped fetching the partition; going on would leave it unread for ever.
+                    failure = OffsetResetRefused(e);
+                    break;
                 }
                 catch (ConsumeException e) when (!e.Error.IsFatal)
                 {

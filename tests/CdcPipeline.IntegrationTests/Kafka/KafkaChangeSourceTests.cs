@@ -231,6 +231,39 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
         Assert.Contains("autoOffsetReset", warning.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task With_auto_offset_reset_error_a_committed_offset_out_of_range_stops_the_source_naming_the_partition()
+    {
+        // autoOffsetReset: error asks for a stop rather than a skip or a re-read. librdkafka then stops fetching the
+        // partition and reports it once: taken for a passing client error, the partition would stall for ever unseen.
+        var topic = await NumberedTopicAsync("out-of-range-error", 10);
+        var group = kafka.Unique("g");
+        using (var committer = new ConsumerBuilder<byte[], byte[]>(Consumer(group)).SetLogHandler((_, _) => { }).Build())
+        {
+            // The other (empty) partitions have a valid committed offset: without one they too would stop the source.
+            committer.Commit([new TopicPartitionOffset(topic, 0, 50), .. Enumerable.Range(1, 3).Select(p => new TopicPartitionOffset(topic, p, 0))]);
+        }
+
+        var consumer = Consumer(group);
+        consumer.AutoOffsetReset = AutoOffsetReset.Error;
+        await using var source = new KafkaChangeSource(consumer, [topic], new TestRecordDecoder(), new RecordingDeadLetterQueue());
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        cts.CancelAfter(TimeSpan.FromSeconds(30));
+        var error = await Assert.ThrowsAsync<KafkaException>(async () =>
+        {
+            await foreach (var change in source.ReadAsync(cts.Token))
+            {
+                Assert.Fail($"nothing is readable, yet {change.Position} was handed out");
+            }
+        });
+
+        TestContext.Current.TestOutputHelper?.WriteLine(error.Message);
+        Assert.Equal(ErrorCode.Local_AutoOffsetReset, error.Error.Code);
+        Assert.Contains($"{topic}/0", error.Message, StringComparison.Ordinal);
+        Assert.Contains("autoOffsetReset", error.Message, StringComparison.Ordinal);
+        Assert.Contains("replay", error.Message, StringComparison.Ordinal);
+    }
+
     /// <summary>Keeps every log line, for tests about what the source says.</summary>
     private sealed class RecordingLogger : ILogger
     {
