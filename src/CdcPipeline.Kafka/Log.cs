@@ -34,6 +34,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 4014, Level = LogLevel.Warning, Message = "Kafka record {Topic}/{Partition}@{Offset} waits for the Schema Registry (attempt {Attempt}), trying again in {Delay}; check that the registry is up and schemaRegistryUrl and its credentials are right")]
     public static partial void SchemaRegistryUnavailable(ILogger logger, Exception error, string topic, int partition, long offset, int attempt, TimeSpan delay);
 
+    [LoggerMessage(EventId = 4015, Level = LogLevel.Error, Message = "Kafka source {Group}: {Detail}. The committed offset is not in the partition's log (retention or compaction deleted what it pointed to, or the topic was re-created), so reading goes on where autoOffsetReset {Reset} says: the records in between are skipped (earliest: those already deleted; latest: all up to the end) or read again. Replay the group or re-snapshot the table if skipped changes are needed")]
+    public static partial void OffsetReset(ILogger logger, string group, string detail, string reset);
+
     [LoggerMessage(EventId = 4007, Level = LogLevel.Debug, Message = "Kafka source {Group}: buffer full, pausing {Count} partition(s)")]
     public static partial void Paused(ILogger logger, string group, int count);
 

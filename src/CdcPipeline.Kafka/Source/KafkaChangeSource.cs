@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Threading.Channels;
 using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Debezium;
 using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Core.Sinks;
@@ -325,7 +326,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
             .SetPartitionsLostHandler((_, partitions) => OnLost(partitions))
             .SetErrorHandler((_, error) => _clientErrors.Report(error))
             .SetStatisticsHandler((_, json) => OnStatistics(json))
-            .SetLogHandler((_, _) => { })
+            .SetLogHandler((_, message) => OnClientLog(message))
             .Build();
         Log.Subscribing(_logger, _config.GroupId, string.Join(",", _subscription), _config.BootstrapServers);
         _consumer.Subscribe(_subscription);
@@ -333,6 +334,37 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
         _pollThread = new Thread(Poll) { IsBackground = true, Name = "kafka-source-" + _config.GroupId };
         _pollThread.Start();
     }
+
+    /// <summary>
+    /// librdkafka's own log stays quiet (its errors come through the error handler) except for an offset reset after a fetch
+    /// error: a committed offset out of the partition's range (retention deleted it, the topic was re-created) is reset by
+    /// <c>auto.offset.reset</c> with only a log line of librdkafka's to say so — records skipped without a word otherwise.
+    /// </summary>
+    private void OnClientLog(LogMessage message)
+    {
+        if (message.Level <= SyslogLevel.Warning && message.Facility == "OFFSET")
+        {
+            Log.OffsetReset(_logger, _config.GroupId, UrlCredentials.HideIn(message.Message), OffsetResetSetting);
+        }
+    }
+
+    /// <summary>
+    /// The stop <c>auto.offset.reset=error</c> asks for: a partition without a committed offset in its log (a new group, or
+    /// retention deleted what the offset pointed to) is neither skipped nor read again.
+    /// </summary>
+    private KafkaException OffsetResetRefused(ConsumeException e)
+    {
+        var partition = e.ConsumerRecord?.TopicPartition is { } tp
+            ? string.Create(CultureInfo.InvariantCulture, $"{tp.Topic}/{tp.Partition.Value}")
+            : "a partition";
+        return new KafkaException(new Error(e.Error.Code,
+            $"Kafka source {_config.GroupId}: {partition} has no committed offset inside its log ({UrlCredentials.HideIn(e.Error.Reason)}) and " +
+            "autoOffsetReset is error, so the source stops instead of skipping records or reading them again. Set the group's offsets " +
+            "(replay --to earliest, latest, offset:P:N or timestamp:ISO) or set autoOffsetReset to earliest or latest, then start again"), e);
+    }
+
+    /// <summary>Where a partition without a usable committed offset starts (librdkafka's default is latest).</summary>
+    private string OffsetResetSetting => _config.Get("auto.offset.reset") ?? "latest";
 
     private void Poll()
     {
@@ -361,6 +393,12 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
                 try
                 {
                     result = consumer.Consume(PollTimeout);
+                }
+                catch (ConsumeException e) when (e.Error.Code == ErrorCode.Local_AutoOffsetReset)
+                {
+                    // auto.offset.reset=error: librdkafka has stopped fetching the partition; going on would leave it unread for ever.
+                    failure = OffsetResetRefused(e);
+                    break;
                 }
                 catch (ConsumeException e) when (!e.Error.IsFatal)
                 {

@@ -29,6 +29,10 @@ public sealed class KafkaSourceOptions
     /// </summary>
     public string? TopicPattern { get; set; }
 
+    /// <summary>
+    /// Where a partition without a committed offset inside its log starts (a new group; an offset retention deleted):
+    /// earliest, latest, or error (the source stops, naming the partition). A reset after an out-of-range offset is logged (event 4015).
+    /// </summary>
     [RegularExpression("^(?i:earliest|latest|error)$", ErrorMessage = "must be earliest, latest or error")]
     public string AutoOffsetReset { get; set; } = "earliest";
 

@@ -15,6 +15,7 @@ using CdcPipeline.Tests.Support;
 using Confluent.Kafka;
 using Confluent.SchemaRegistry;
 using Confluent.SchemaRegistry.Serdes;
+using Microsoft.Extensions.Logging;
 
 namespace CdcPipeline.IntegrationTests.Kafka;
 
@@ -204,6 +205,81 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
         await using var second = new KafkaChangeSource(Consumer(group), [topic], new TestRecordDecoder(), new RecordingDeadLetterQueue());
         var again = await ReadAsync(second, 10, ack: true);
         Assert.Equal(Enumerable.Range(10, 10).Select(i => (long)i), again.Select(c => c.Position.Major));
+    }
+
+    [Fact]
+    public async Task A_committed_offset_no_longer_in_the_log_is_reset_with_a_warning_naming_the_partition()
+    {
+        // The group committed offset 50, but the partition holds only 0..9 now (the topic was re-created, or retention
+        // deleted what the offset pointed into): librdkafka resets it by autoOffsetReset. Reading again from the start
+        // (or skipping to the end with latest) must not happen without a word in the source's log.
+        var topic = await NumberedTopicAsync("out-of-range", 10);
+        var group = kafka.Unique("g");
+        using (var committer = new ConsumerBuilder<byte[], byte[]>(Consumer(group)).SetLogHandler((_, _) => { }).Build())
+        {
+            committer.Commit([new TopicPartitionOffset(topic, 0, 50)]);
+        }
+
+        var logger = new RecordingLogger();
+        await using var source = new KafkaChangeSource(Consumer(group), [topic], new TestRecordDecoder(), new RecordingDeadLetterQueue(), logger: logger);
+        var changes = await ReadAsync(source, 10, ack: true);
+
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => (long)i), changes.Select(c => c.Position.Major));
+        var warning = Assert.Single(logger.Lines, l => l.Level >= LogLevel.Warning && l.Message.Contains("offset reset", StringComparison.Ordinal));
+        Assert.Contains($"{topic} [0]", warning.Message, StringComparison.Ordinal);
+        Assert.Contains("offset 50", warning.Message, StringComparison.Ordinal);
+        Assert.Contains("autoOffsetReset", warning.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task With_auto_offset_reset_error_a_committed_offset_out_of_range_stops_the_source_naming_the_partition()
+    {
+        // autoOffsetReset: error asks for a stop rather than a skip or a re-read. librdkafka then stops fetching the
+        // partition and reports it once: taken for a passing client error, the partition would stall for ever unseen.
+        var topic = await NumberedTopicAsync("out-of-range-error", 10);
+        var group = kafka.Unique("g");
+        using (var committer = new ConsumerBuilder<byte[], byte[]>(Consumer(group)).SetLogHandler((_, _) => { }).Build())
+        {
+            // The other (empty) partitions have a valid committed offset: without one they too would stop the source.
+            committer.Commit([new TopicPartitionOffset(topic, 0, 50), .. Enumerable.Range(1, 3).Select(p => new TopicPartitionOffset(topic, p, 0))]);
+        }
+
+        var consumer = Consumer(group);
+        consumer.AutoOffsetReset = AutoOffsetReset.Error;
+        await using var source = new KafkaChangeSource(consumer, [topic], new TestRecordDecoder(), new RecordingDeadLetterQueue());
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        cts.CancelAfter(TimeSpan.FromSeconds(30));
+        var error = await Assert.ThrowsAsync<KafkaException>(async () =>
+        {
+            await foreach (var change in source.ReadAsync(cts.Token))
+            {
+                Assert.Fail($"nothing is readable, yet {change.Position} was handed out");
+            }
+        });
+
+        TestContext.Current.TestOutputHelper?.WriteLine(error.Message);
+        Assert.Equal(ErrorCode.Local_AutoOffsetReset, error.Error.Code);
+        Assert.Contains($"{topic}/0", error.Message, StringComparison.Ordinal);
+        Assert.Contains("autoOffsetReset", error.Message, StringComparison.Ordinal);
+        Assert.Contains("replay", error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>Keeps every log line, for tests about what the source says.</summary>
+    private sealed class RecordingLogger : ILogger
+    {
+        public ConcurrentQueue<(LogLevel Level, EventId Id, string Message)> Lines { get; } = new();
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            var message = formatter(state, exception);
+            Lines.Enqueue((logLevel, eventId, message));
+            TestContext.Current.TestOutputHelper?.WriteLine($"{logLevel} {eventId.Id}: {message}");
+        }
     }
 
     [Fact]
