@@ -136,6 +136,19 @@ public class MalformedInputTests
         Assert.Contains("malformed JSON in the value", e.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("io.debezium.time.NanoDuration", "int64", "5")]
+    [InlineData("io.debezium.time.SomethingNew", "int64", "5")]
+    [InlineData("io.debezium.data.SomethingNew", "string", "\"x\"")]
+    [InlineData("org.apache.kafka.connect.data.SomethingNew", "int32", "5")]
+    public void An_unknown_debezium_logical_type_is_not_passed_off_as_its_base_value(string name, string type, string payload)
+    {
+        // Debezium's own names carry an encoding (a unit, an epoch) this decoder does not know: the bare number is not the value.
+        var e = Fails(Value($$$"""{"type":"{{{type}}}","optional":false,"name":"{{{name}}}","version":1}""", payload));
+        Assert.StartsWith($"field 'after.v': unknown logical type '{name}'", e.Message, StringComparison.Ordinal);
+        Assert.Null(Decode(Value($$$"""{"type":"{{{type}}}","optional":true,"name":"{{{name}}}","version":1}""", "null")).After!["v"]);
+    }
+
     [Fact]
     public void A_malformed_kcat_line()
     {
