@@ -108,7 +108,12 @@ public sealed class DebeziumJsonDecoder
 
         // {"schema":…,"payload":…} (schemas.enable=true) starts with one of the two; a bare envelope with "before".
         var probe = r;
-        if (!probe.Read() || probe.TokenType != JsonTokenType.PropertyName
+        if (probe.Read() && probe.TokenType == JsonTokenType.PropertyName)
+        {
+            ConnectJsonReader.CheckName(ref probe);
+        }
+
+        if (probe.TokenType != JsonTokenType.PropertyName
             || !(probe.ValueTextEquals("schema"u8) || probe.ValueTextEquals("payload"u8)))
         {
             var row = ConnectJsonReader.ReadUntypedObject(ref r, _values);
@@ -126,6 +131,7 @@ public sealed class DebeziumJsonDecoder
         var hasPayload = false;
         while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
         {
+            ConnectJsonReader.CheckName(ref r);
             var isSchema = r.ValueTextEquals("schema"u8);
             var isPayload = !isSchema && r.ValueTextEquals("payload"u8);
             r.Read();

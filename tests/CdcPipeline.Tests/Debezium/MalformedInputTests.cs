@@ -149,6 +149,17 @@ public class MalformedInputTests
         Assert.Null(Decode(Value($$$"""{"type":"{{{type}}}","optional":true,"name":"{{{name}}}","version":1}""", "null")).After!["v"]);
     }
 
+    [Theory]
+    [InlineData("\"\\ud800\"")]
+    [InlineData("\"a\\udc00b\"")]
+    public void A_string_with_an_unpaired_surrogate_escape_names_the_field(string payload)
+    {
+        var e = Fails(Value("""{"type":"string","optional":false}""", payload));
+        Assert.StartsWith("field 'after.v': the string has an unpaired UTF-16 surrogate", e.Message, StringComparison.Ordinal);
+        var name = Fails(Value("""{"type":"int32","optional":false}""", "1").Replace("\"after\":{\"v\":1}", "\"after\":{\"\\ud800\":1}", StringComparison.Ordinal));
+        Assert.StartsWith("field 'after': the field name has an unpaired UTF-16 surrogate", name.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void A_malformed_kcat_line()
     {
