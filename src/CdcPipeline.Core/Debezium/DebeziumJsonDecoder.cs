@@ -134,6 +134,19 @@ public sealed class DebeziumJsonDecoder
             ConnectJsonReader.CheckName(ref r);
             var isSchema = r.ValueTextEquals("schema"u8);
             var isPayload = !isSchema && r.ValueTextEquals("payload"u8);
+            // JsonConverter refuses an envelope of other than exactly these two; Jackson would keep the last of a duplicate,
+            // so a second "payload":null would turn a change into a tombstone without a word.
+            if ((isSchema && hasSchema) || (isPayload && hasPayload))
+            {
+                throw new DebeziumDecodeException($"the {part} has '{(isSchema ? "schema" : "payload")}' twice");
+            }
+
+            if (!isSchema && !isPayload)
+            {
+                throw new DebeziumDecodeException(
+                    $"the {part} has a field '{ConnectJsonReader.Text(ref r, "field name")}' besides 'schema' and 'payload' (JsonConverter's envelope has only those two)");
+            }
+
             r.Read();
             var start = (int)r.TokenStartIndex;
             r.Skip();
@@ -219,12 +232,9 @@ public sealed class DebeziumJsonDecoder
             return false;
         }
 
-        if (payload.BytesConsumed != payloadJson.Length)
-        {
-            throw new DebeziumDecodeException("the value has content after its JSON payload");
-        }
-
-        return true;
+        // Anything after the payload (a duplicate key, another field, garbage) is reported by the general path, so the same
+        // bytes give the same answer whether or not their schema was seen before.
+        return payload.BytesConsumed == payloadJson.Length;
     }
 
     private static void ExpectEnd(ref Utf8JsonReader r, string part)

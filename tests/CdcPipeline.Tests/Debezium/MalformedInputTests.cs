@@ -161,6 +161,22 @@ public class MalformedInputTests
     }
 
     [Fact]
+    public void A_value_with_its_payload_twice_fails_whether_or_not_its_schema_was_seen_before()
+    {
+        // Jackson keeps the last of duplicated keys: a second "payload":null would make the change a tombstone, silently.
+        var json = Value("""{"type":"int32","optional":false}""", "1");
+        var twice = json[..^1] + ",\"payload\":null}";
+        Assert.Equal("the value has 'payload' twice", Fails(twice).Message);
+
+        var decoder = new DebeziumJsonDecoder();
+        decoder.DecodeValue(Encoding.UTF8.GetBytes(json), 1);
+        var warm = Assert.Throws<DebeziumDecodeException>(() => decoder.DecodeValue(Encoding.UTF8.GetBytes(twice), 2));
+        Assert.Equal("the value has 'payload' twice", warm.Message);
+        var schemaTwice = "{\"schema\":null," + json[1..];
+        Assert.Equal("the value has 'schema' twice", Fails(schemaTwice).Message);
+    }
+
+    [Fact]
     public void A_malformed_kcat_line()
     {
         var e = Assert.Throws<DebeziumDecodeException>(() => new DebeziumJsonDecoder().DecodeLine(Encoding.UTF8.GetBytes("""{"topic":"a","partition":"zero"}"""), 3));
