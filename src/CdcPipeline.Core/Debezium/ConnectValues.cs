@@ -103,7 +103,7 @@ public sealed class ConnectValues
             case "io.debezium.data.Json":
                 return Expect(t, ConnectType.String, SemanticKind.Json);
             case "io.debezium.data.Uuid" or "io.debezium.data.Enum" or "io.debezium.data.EnumSet" or "io.debezium.data.Xml"
-                or "io.debezium.data.Ltree" or "io.debezium.data.TsVector":
+                or "io.debezium.data.Ltree" or "io.debezium.data.Tsvector" or "io.debezium.data.TsVector":
                 return Expect(t, ConnectType.String, SemanticKind.Text);
             case "io.debezium.time.Year":
                 // MySQL's YEAR: the int32 is the year itself.
@@ -145,13 +145,14 @@ public sealed class ConnectValues
 
     /// <summary>
     /// Why a primitive with a logical name of Debezium's or Kafka Connect's own cannot be read as its base type, or null.
-    /// Every such name is a rule for reading the value (<c>io.debezium.time.NanoDuration</c> counts nanoseconds, a
-    /// <c>Date</c> days): taking the bare number or text for the value would change its meaning without a word, so
+    /// Such a name on a number or bytes is a rule for reading the value (<c>io.debezium.time.NanoDuration</c> counts
+    /// nanoseconds, a <c>Date</c> days): taking the bare number for the value would change its meaning without a word, so
     /// one this decoder does not know fails the record (to the dead letters, where it can be redriven once decoded).
-    /// Names of others (a custom converter's <c>com.acme.Cents</c>) are the user's own and keep their base value.
+    /// A string keeps its text (a newer connector's text type such as a vector's or a range's stays readable), as do
+    /// names of others (a custom converter's <c>com.acme.Cents</c>): they are the user's own and keep their base value.
     /// </summary>
     private static string? UnknownLogicalType(ConnectSchema s) =>
-        s.Name is { } name && s.Type is not (ConnectType.Struct or ConnectType.Array or ConnectType.Map)
+        s.Name is { } name && s.Type is not (ConnectType.Struct or ConnectType.Array or ConnectType.Map or ConnectType.String)
         && (name.StartsWith("io.debezium.", StringComparison.Ordinal) || name.StartsWith("org.apache.kafka.connect.", StringComparison.Ordinal))
             ? $"unknown logical type '{name}' ({Lower(s.Type)}): its encoding is not one this decoder knows, so the bare value is not taken "
               + "for the column's; check the connector's version (connector-config/Dockerfile pins Debezium 2.5) and its converters"
