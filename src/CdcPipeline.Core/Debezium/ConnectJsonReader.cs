@@ -36,7 +36,7 @@ internal static class ConnectJsonReader
                     return values.FromBytes(schema, bytes);
                 }
 
-                return values.FromString(schema, r.GetString()!);
+                return values.FromString(schema, Text(ref r, "string"));
             case JsonTokenType.StartObject:
                 return schema.Type switch
                 {
@@ -61,9 +61,7 @@ internal static class ConnectJsonReader
         switch (schema.Type)
         {
             case ConnectType.Int8 or ConnectType.Int16 or ConnectType.Int32 or ConnectType.Int64:
-                return r.TryGetInt64(out var l)
-                    ? values.FromInt64(schema, l)
-                    : throw new DebeziumDecodeException($"{RawText(ref r)} is not a whole number for a {schema} schema");
+                return values.FromInt64(schema, r.TryGetInt64(out var l) ? l : WholeNumber(ref r, schema));
             case ConnectType.Float32 or ConnectType.Float64:
                 return values.FromDouble(schema, r.GetDouble());
             case ConnectType.Bytes when schema.Semantic == SemanticKind.Decimal:
@@ -78,6 +76,66 @@ internal static class ConnectJsonReader
         }
     }
 
+    /// <summary>
+    /// An integer field's number written other than as plain digits (<c>1E+2</c>, <c>1.0</c>) or beyond int64. Kafka's
+    /// JsonConverter reads integer fields with Jackson's <c>longValue()</c>, so a whole number in any JSON spelling is that
+    /// number; a fraction is refused here rather than truncated as Jackson would.
+    /// </summary>
+    private static long WholeNumber(ref Utf8JsonReader r, ConnectSchema schema)
+    {
+        var text = RawText(ref r);
+        if (!ExactDecimal.TryParse(text, out var number) || !number.IsFinite || (number = number.StripTrailingZeros()).Scale > 0)
+        {
+            throw new DebeziumDecodeException($"{text} is not a whole number for a {schema} schema");
+        }
+
+        if (number.Unscaled.IsZero)
+        {
+            return 0;
+        }
+
+        // A negative scale is a power of ten; beyond 10^19 no int64 holds it (and a huge exponent must not be expanded).
+        if (number.Scale >= -19)
+        {
+            var whole = number.Unscaled * System.Numerics.BigInteger.Pow(10, -number.Scale);
+            if (whole >= long.MinValue && whole <= long.MaxValue)
+            {
+                return (long)whole;
+            }
+        }
+
+        throw new DebeziumDecodeException($"{text} does not fit the schema's type {schema.Type.ToString().ToLowerInvariant()}");
+    }
+
+    /// <summary>
+    /// A string or property name. An escaped lone surrogate (<c>"\ud800"</c>) is valid JSON but no .NET (nor PostgreSQL)
+    /// string: Utf8JsonReader throws InvalidOperationException for it, which must become an error naming the field.
+    /// </summary>
+    internal static string Text(ref Utf8JsonReader r, string what)
+    {
+        try
+        {
+            return r.GetString()!;
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new DebeziumDecodeException(
+                $"the {what} has an unpaired UTF-16 surrogate escape (\\uD800-\\uDFFF without its pair), which no PostgreSQL text holds: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// ValueTextEquals unescapes an escaped property name to compare it, and throws InvalidOperationException for a lone
+    /// surrogate: only an escaped name (rare; Jackson escapes only control characters) is checked, so plain names cost nothing.
+    /// </summary>
+    internal static void CheckName(ref Utf8JsonReader r)
+    {
+        if (r.ValueIsEscaped)
+        {
+            _ = Text(ref r, "field name");
+        }
+    }
+
     private static string RawText(ref Utf8JsonReader r) =>
         System.Text.Encoding.UTF8.GetString(r.HasValueSequence ? System.Buffers.BuffersExtensions.ToArray(r.ValueSequence) : r.ValueSpan);
 
@@ -88,6 +146,8 @@ internal static class ConnectJsonReader
         var next = 0;
         while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
         {
+            CheckName(ref r);
+
             // Debezium writes fields in schema order: try the expected one before searching.
             var index = -1;
             if (next < fields.Count && r.ValueTextEquals(fields[next].NameUtf8))
@@ -109,7 +169,7 @@ internal static class ConnectJsonReader
             if (index < 0)
             {
                 throw new DebeziumDecodeException(
-                    $"schema/payload mismatch: the payload has a field '{r.GetString()}' that the {schema} schema does not declare");
+                    $"schema/payload mismatch: the payload has a field '{Text(ref r, "field name")}' that the {schema} schema does not declare");
             }
 
             next = index + 1;
@@ -134,7 +194,7 @@ internal static class ConnectJsonReader
         var items = new List<object?>();
         while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
         {
-            var key = r.GetString()!;
+            var key = Text(ref r, "map key");
             r.Read();
             try
             {
@@ -209,7 +269,7 @@ internal static class ConnectJsonReader
             case JsonTokenType.Number:
                 return r.TryGetInt64(out var l) ? l : (object)r.GetDouble();
             case JsonTokenType.String:
-                return values.Untyped(r.GetString());
+                return values.Untyped(Text(ref r, "string"));
             case JsonTokenType.StartObject:
                 return ReadUntypedObject(ref r, values);
             case JsonTokenType.StartArray:
@@ -231,7 +291,7 @@ internal static class ConnectJsonReader
         var items = new List<object?>();
         while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
         {
-            var name = r.GetString()!;
+            var name = Text(ref r, "field name");
             r.Read();
             try
             {

@@ -11,8 +11,10 @@ namespace CdcPipeline.Core.Debezium;
 /// to the canonical CLR value of the change-event model. The JSON and the Avro decoders only turn
 /// their wire encoding into Connect primitives (long, double, bool, string, byte[], struct
 /// <see cref="Row"/>, list, map <see cref="Row"/>) and call in here, so both give the same value
-/// for the same column. An unknown logical name falls back to its base type; a value that does
-/// not fit its base type is an error.
+/// for the same column. An unknown logical name falls back to its base type — except one of
+/// Debezium's or Kafka Connect's own namespaces on a primitive, whose value is in an encoding this
+/// decoder does not know (a unit, an epoch): that is an error rather than a number read wrongly.
+/// A value that does not fit its base type is an error.
 /// </summary>
 public sealed class ConnectValues
 {
@@ -38,7 +40,10 @@ public sealed class ConnectValues
 
     internal UnavailablePlaceholder Placeholder => _placeholder;
 
-    /// <summary>Resolves a schema's meaning once. An unknown logical name means: use the base type.</summary>
+    /// <summary>
+    /// Resolves a schema's meaning once. An unknown logical name means: use the base type — unless it is in Debezium's or
+    /// Connect's namespace and names a primitive (see <see cref="UnknownLogicalType"/>).
+    /// </summary>
     internal static (SemanticKind Kind, int Scale, int BitLength, string? Error) Classify(ConnectSchema s)
     {
         var t = s.Type;
@@ -98,8 +103,11 @@ public sealed class ConnectValues
             case "io.debezium.data.Json":
                 return Expect(t, ConnectType.String, SemanticKind.Json);
             case "io.debezium.data.Uuid" or "io.debezium.data.Enum" or "io.debezium.data.EnumSet" or "io.debezium.data.Xml"
-                or "io.debezium.data.Ltree" or "io.debezium.data.TsVector":
+                or "io.debezium.data.Ltree" or "io.debezium.data.Tsvector" or "io.debezium.data.TsVector":
                 return Expect(t, ConnectType.String, SemanticKind.Text);
+            case "io.debezium.time.Year":
+                // MySQL's YEAR: the int32 is the year itself.
+                return Expect(t, ConnectType.Int32, SemanticKind.None);
             case "io.debezium.data.Bits":
                 if (t != ConnectType.Bytes)
                 {
@@ -125,7 +133,7 @@ public sealed class ConnectValues
             }
         }
 
-        return (SemanticKind.None, 0, 0, null);
+        return UnknownLogicalType(s) is { } unknown ? Invalid(unknown) : (SemanticKind.None, 0, 0, null);
 
         static (SemanticKind, int, int, string?) Invalid(string why) => (SemanticKind.Invalid, 0, 0, why);
 
@@ -134,6 +142,21 @@ public sealed class ConnectValues
     }
 
     private static string Lower(ConnectType t) => t.ToString().ToLowerInvariant();
+
+    /// <summary>
+    /// Why a primitive with a logical name of Debezium's or Kafka Connect's own cannot be read as its base type, or null.
+    /// Such a name on a number or bytes is a rule for reading the value (<c>io.debezium.time.NanoDuration</c> counts
+    /// nanoseconds, a <c>Date</c> days): taking the bare number for the value would change its meaning without a word, so
+    /// one this decoder does not know fails the record (to the dead letters, where it can be redriven once decoded).
+    /// A string keeps its text (a newer connector's text type such as a vector's or a range's stays readable), as do
+    /// names of others (a custom converter's <c>com.acme.Cents</c>): they are the user's own and keep their base value.
+    /// </summary>
+    private static string? UnknownLogicalType(ConnectSchema s) =>
+        s.Name is { } name && s.Type is not (ConnectType.Struct or ConnectType.Array or ConnectType.Map or ConnectType.String)
+        && (name.StartsWith("io.debezium.", StringComparison.Ordinal) || name.StartsWith("org.apache.kafka.connect.", StringComparison.Ordinal))
+            ? $"unknown logical type '{name}' ({Lower(s.Type)}): its encoding is not one this decoder knows, so the bare value is not taken "
+              + "for the column's; check the connector's version (connector-config/Dockerfile pins Debezium 2.5) and its converters"
+            : null;
 
     /// <summary>Dispatches a raw Connect value by its runtime type (the Avro decoder's entry point).</summary>
     public object? Convert(ConnectSchema schema, object? raw) => raw switch

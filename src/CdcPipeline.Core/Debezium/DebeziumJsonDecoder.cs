@@ -108,7 +108,12 @@ public sealed class DebeziumJsonDecoder
 
         // {"schema":…,"payload":…} (schemas.enable=true) starts with one of the two; a bare envelope with "before".
         var probe = r;
-        if (!probe.Read() || probe.TokenType != JsonTokenType.PropertyName
+        if (probe.Read() && probe.TokenType == JsonTokenType.PropertyName)
+        {
+            ConnectJsonReader.CheckName(ref probe);
+        }
+
+        if (probe.TokenType != JsonTokenType.PropertyName
             || !(probe.ValueTextEquals("schema"u8) || probe.ValueTextEquals("payload"u8)))
         {
             var row = ConnectJsonReader.ReadUntypedObject(ref r, _values);
@@ -126,8 +131,22 @@ public sealed class DebeziumJsonDecoder
         var hasPayload = false;
         while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
         {
+            ConnectJsonReader.CheckName(ref r);
             var isSchema = r.ValueTextEquals("schema"u8);
             var isPayload = !isSchema && r.ValueTextEquals("payload"u8);
+            // JsonConverter refuses an envelope of other than exactly these two; Jackson would keep the last of a duplicate,
+            // so a second "payload":null would turn a change into a tombstone without a word.
+            if ((isSchema && hasSchema) || (isPayload && hasPayload))
+            {
+                throw new DebeziumDecodeException($"the {part} has '{(isSchema ? "schema" : "payload")}' twice");
+            }
+
+            if (!isSchema && !isPayload)
+            {
+                throw new DebeziumDecodeException(
+                    $"the {part} has a field '{ConnectJsonReader.Text(ref r, "field name")}' besides 'schema' and 'payload' (JsonConverter's envelope has only those two)");
+            }
+
             r.Read();
             var start = (int)r.TokenStartIndex;
             r.Skip();
@@ -213,12 +232,9 @@ public sealed class DebeziumJsonDecoder
             return false;
         }
 
-        if (payload.BytesConsumed != payloadJson.Length)
-        {
-            throw new DebeziumDecodeException("the value has content after its JSON payload");
-        }
-
-        return true;
+        // Anything after the payload (a duplicate key, another field, garbage) is reported by the general path, so the same
+        // bytes give the same answer whether or not their schema was seen before.
+        return payload.BytesConsumed == payloadJson.Length;
     }
 
     private static void ExpectEnd(ref Utf8JsonReader r, string part)

@@ -40,7 +40,7 @@ public static class KcatRecord
                 if (r.ValueTextEquals("topic"u8))
                 {
                     r.Read();
-                    topic = r.TokenType == JsonTokenType.String ? r.GetString() : throw Bad("topic", "a string");
+                    topic = r.TokenType == JsonTokenType.String ? ConnectJsonReader.Text(ref r, "kcat topic") : throw Bad("topic", "a string");
                 }
                 else if (r.ValueTextEquals("partition"u8))
                 {
@@ -133,7 +133,7 @@ public static class KcatRecord
 
         while (r.Read() && r.TokenType != JsonTokenType.EndArray)
         {
-            var name = r.TokenType == JsonTokenType.String ? r.GetString()! : throw Bad("headers", "an array of strings");
+            var name = r.TokenType == JsonTokenType.String ? ConnectJsonReader.Text(ref r, "kcat header name") : throw Bad("headers", "an array of strings");
             r.Read();
             var value = Bytes(ref r, "headers");
             headers.Add(new(name, value?.ToArray()));

@@ -25,7 +25,7 @@ internal enum SemanticKind
     MicroDuration,
     IntervalString,
     Json,
-    /// <summary>A logical type carried as a plain string: Uuid, Enum, EnumSet, Xml, Ltree, TsVector.</summary>
+    /// <summary>A logical type carried as a plain string: Uuid, Enum, EnumSet, Xml, Ltree, Tsvector.</summary>
     Text,
     Bits,
     /// <summary>A string column whose source type is NUMERIC/DECIMAL/MONEY (<c>decimal.handling.mode=string</c> with propagated source types).</summary>

@@ -26,6 +26,29 @@ public class JsonTypeDecodingTests
     public void Connect_primitives_keep_their_value(string schema, string payload, string expected) =>
         Assert.Equal(expected, DecodeColumn(schema, payload));
 
+    [Theory]
+    [InlineData("int64", "1E+2", "100")]
+    [InlineData("int64", "1.0", "1")]
+    [InlineData("int64", "-2.5e1", "-25")]
+    [InlineData("int32", "2147483647.000", "2147483647")]
+    [InlineData("int64", "9.223372036854775807E18", "9223372036854775807")]
+    [InlineData("int64", "-0", "0")]
+    [InlineData("int64", "-0.0E0", "0")]
+    public void Whole_numbers_written_with_exponent_or_fraction_decode_into_integer_fields(string type, string payload, string expected) =>
+        // Kafka's JsonConverter reads an integer field with Jackson's longValue(): any JSON number spelling of a whole number is that number.
+        Assert.Equal(expected, DecodeColumn($$$"""{"type":"{{{type}}}","optional":false}""", payload));
+
+    [Theory]
+    [InlineData("int64", "1.5", "1.5 is not a whole number for a int64 schema")]
+    [InlineData("int64", "1E-1", "1E-1 is not a whole number for a int64 schema")]
+    [InlineData("int64", "9223372036854775808", "9223372036854775808 does not fit the schema's type int64")]
+    [InlineData("int64", "1E+19", "1E+19 does not fit the schema's type int64")]
+    [InlineData("int16", "4E+4", "40000 does not fit the schema's type int16")]
+    public void Numbers_that_are_not_a_whole_number_of_the_field_type_fail(string type, string payload, string reason) =>
+        Assert.Equal(
+            $"field 'after.v': {reason}",
+            Assert.Throws<DebeziumDecodeException>(() => Decode(Value($$$"""{"type":"{{{type}}}","optional":false}""", payload))).Message);
+
     [Fact]
     public void Integers_become_long_and_floats_keep_their_width()
     {
