@@ -813,17 +813,32 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     /// <summary>Records the LSN confirmed to the slot in the state file (at heartbeats and at the end, not per transaction).</summary>
     private void SaveConfirmedPosition()
     {
-        if (_state is { } state && _ack.FlushedLsn > state.ConfirmedLsn)
+        // Read before taking the state's lock: acknowledgements hold the tracker's lock while they take the state's.
+        var flushed = _ack.FlushedLsn;
+        if (_state is not { } state)
         {
-            state.ConfirmedLsn = _ack.FlushedLsn;
-            try
+            return;
+        }
+
+        SnapshotStateStore.Pending save;
+        lock (_store.Sync)
+        {
+            if (flushed <= state.ConfirmedLsn)
             {
-                _store.Save(state);
+                return;
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
-            {
-                Log.StateSaveFailed(_logger, e, _store.Path);
-            }
+
+            state.ConfirmedLsn = flushed;
+            save = _store.Capture(state);
+        }
+
+        try
+        {
+            _store.Write(save);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Log.StateSaveFailed(_logger, e, _store.Path);
         }
     }
 
@@ -1335,7 +1350,13 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             After = h.Row.After,
         };
 
-        foreach (var progress in state.Tables.Where(t => !t.Incremental && !t.Done).ToList())
+        List<TableProgress> initial;
+        lock (_store.Sync)
+        {
+            initial = state.Tables.Where(t => !t.Incremental && !t.Done).ToList();
+        }
+
+        foreach (var progress in initial)
         {
             var table = await SnapshotTable.DescribeAsync(connection, _types, progress.Table, cancellationToken);
             Log.SnapshotTableStarted(_logger, table.QualifiedName, table.EstimatedRows, _options.SnapshotChunkSize);
@@ -1392,19 +1413,29 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         await transaction.CommitAsync(cancellationToken);
     }
 
+    /// <summary>
+    /// An initial-snapshot chunk was acknowledged (on the acknowledging thread, while the reader may queue tables): under
+    /// the state's lock, as every change of the state.
+    /// </summary>
     private void CompleteTable(TableProgress progress, string?[]? lastKey, long rowsDone, bool tableDone, long nextOrdinal)
     {
         var state = _state!;
-        progress.LastKey = lastKey;
-        progress.RowsDone = rowsDone;
-        progress.Done = tableDone;
-        state.NextOrdinal = nextOrdinal;
-        if (state.Tables.All(t => t.Done || t.Incremental))
+        SnapshotStateStore.Pending save;
+        lock (_store.Sync)
         {
-            state.InitialCompleted = true;
+            progress.LastKey = lastKey;
+            progress.RowsDone = rowsDone;
+            progress.Done = tableDone;
+            state.NextOrdinal = nextOrdinal;
+            if (state.Tables.All(t => t.Done || t.Incremental))
+            {
+                state.InitialCompleted = true;
+            }
+
+            save = _store.Capture(state);
         }
 
-        _store.Save(state);
+        _store.Write(save);
     }
 
     private static bool IsTransient(Exception e, CancellationToken cancellationToken)
