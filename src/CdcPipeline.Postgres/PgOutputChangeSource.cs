@@ -96,6 +96,11 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     /// <summary>Streaming from the slot (not during the initial snapshot, nor while reconnecting).</summary>
     public bool IsConnected => _connected;
 
+    /// <summary>
+    /// Test seam: runs between the last slot check and START_REPLICATION, so a test can invalidate the slot in that gap.
+    /// </summary>
+    internal Func<CancellationToken, Task>? BeforeStartReplication { get; init; }
+
     /// <summary>Where snapshot progress is kept.</summary>
     public string SnapshotStatePath => _store.Path;
 
@@ -546,8 +551,35 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         var streamed = new Dictionary<uint, TransactionBuffer>();
         var incoming = new List<PendingChange>(1);
         var output = new List<ChangeEvent>(2);
-        await foreach (var message in connection.StartReplication(slot, options, cancellationToken))
+        if (BeforeStartReplication is { } beforeStart)
         {
+            await beforeStart(cancellationToken);
+        }
+
+        await using var messages = connection.StartReplication(slot, options, cancellationToken).GetAsyncEnumerator(cancellationToken);
+        while (true)
+        {
+            PgOutputReplicationMessage message;
+            try
+            {
+                if (!await messages.MoveNextAsync())
+                {
+                    break;
+                }
+
+                message = messages.Current;
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ObjectNotInPrerequisiteState)
+            {
+                // PostgreSQL invalidated the slot after the check above: "can no longer get changes from replication slot".
+                if (await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, cancellationToken) is { Lost: true } lost)
+                {
+                    throw LostSlotError(lost, e);
+                }
+
+                throw;
+            }
+
             switch (message)
             {
                 case BeginMessage begin:
@@ -736,14 +768,19 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     {
         if (slot is { Lost: true })
         {
-            throw new InvalidOperationException(
-                $"replication slot '{_options.Slot}' is lost (wal_status lost): PostgreSQL removed WAL it still needed because it fell " +
-                $"more than max_slot_wal_keep_size behind, so the changes after its confirmed LSN {slot.ConfirmedFlushLsn ?? "-"} can no longer be read. " +
-                $"Drop it (cdcpipeline slot drop {_options.Slot}) and start again with snapshot: when_needed to re-read the tables " +
-                $"(or delete the state file '{_store.Path}' and accept the gap); " +
-                "size max_slot_wal_keep_size for the longest outage the pipeline must survive.");
+            throw LostSlotError(slot, inner: null);
         }
     }
+
+    /// <param name="inner">The server's error when START_REPLICATION found the slot invalidated after <see cref="ThrowIfLost"/> passed.</param>
+    private InvalidOperationException LostSlotError(ReplicationSlotInfo slot, Exception? inner) =>
+        new(
+            $"replication slot '{_options.Slot}' is lost (wal_status lost): PostgreSQL removed WAL it still needed because it fell " +
+            $"more than max_slot_wal_keep_size behind, so the changes after its confirmed LSN {slot.ConfirmedFlushLsn ?? "-"} can no longer be read. " +
+            $"Drop it (cdcpipeline slot drop {_options.Slot}) and start again with snapshot: when_needed to re-read the tables " +
+            $"(or delete the state file '{_store.Path}' and accept the gap); " +
+            "size max_slot_wal_keep_size for the longest outage the pipeline must survive.",
+            inner);
 
     /// <summary>
     /// A slot of our name that is not ours to read: another plugin (a pg_recvlogical slot with test_decoding), a
@@ -813,17 +850,32 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     /// <summary>Records the LSN confirmed to the slot in the state file (at heartbeats and at the end, not per transaction).</summary>
     private void SaveConfirmedPosition()
     {
-        if (_state is { } state && _ack.FlushedLsn > state.ConfirmedLsn)
+        // Read before taking the state's lock: acknowledgements hold the tracker's lock while they take the state's.
+        var flushed = _ack.FlushedLsn;
+        if (_state is not { } state)
         {
-            state.ConfirmedLsn = _ack.FlushedLsn;
-            try
+            return;
+        }
+
+        SnapshotStateStore.Pending save;
+        lock (_store.Sync)
+        {
+            if (flushed <= state.ConfirmedLsn)
             {
-                _store.Save(state);
+                return;
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
-            {
-                Log.StateSaveFailed(_logger, e, _store.Path);
-            }
+
+            state.ConfirmedLsn = flushed;
+            save = _store.Capture(state);
+        }
+
+        try
+        {
+            _store.Write(save);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Log.StateSaveFailed(_logger, e, _store.Path);
         }
     }
 
@@ -1335,7 +1387,13 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             After = h.Row.After,
         };
 
-        foreach (var progress in state.Tables.Where(t => !t.Incremental && !t.Done).ToList())
+        List<TableProgress> initial;
+        lock (_store.Sync)
+        {
+            initial = state.Tables.Where(t => !t.Incremental && !t.Done).ToList();
+        }
+
+        foreach (var progress in initial)
         {
             var table = await SnapshotTable.DescribeAsync(connection, _types, progress.Table, cancellationToken);
             Log.SnapshotTableStarted(_logger, table.QualifiedName, table.EstimatedRows, _options.SnapshotChunkSize);
@@ -1392,19 +1450,29 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         await transaction.CommitAsync(cancellationToken);
     }
 
+    /// <summary>
+    /// An initial-snapshot chunk was acknowledged (on the acknowledging thread, while the reader may queue tables): under
+    /// the state's lock, as every change of the state.
+    /// </summary>
     private void CompleteTable(TableProgress progress, string?[]? lastKey, long rowsDone, bool tableDone, long nextOrdinal)
     {
         var state = _state!;
-        progress.LastKey = lastKey;
-        progress.RowsDone = rowsDone;
-        progress.Done = tableDone;
-        state.NextOrdinal = nextOrdinal;
-        if (state.Tables.All(t => t.Done || t.Incremental))
+        SnapshotStateStore.Pending save;
+        lock (_store.Sync)
         {
-            state.InitialCompleted = true;
+            progress.LastKey = lastKey;
+            progress.RowsDone = rowsDone;
+            progress.Done = tableDone;
+            state.NextOrdinal = nextOrdinal;
+            if (state.Tables.All(t => t.Done || t.Incremental))
+            {
+                state.InitialCompleted = true;
+            }
+
+            save = _store.Capture(state);
         }
 
-        _store.Save(state);
+        _store.Write(save);
     }
 
     private static bool IsTransient(Exception e, CancellationToken cancellationToken)

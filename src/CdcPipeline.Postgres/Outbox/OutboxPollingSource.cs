@@ -179,10 +179,12 @@ public sealed class OutboxPollingSource : IChangeSource
 
         // Text format + the capture's own converters (PgTypeCatalog, with each column's type modifier): a row reads the same
         // as it would through pgoutput. Resolved once per table shape; an ALTER TABLE while running shows as other columns.
+        // The shape counts each column's type modifier (bit(1) reads as a boolean, bit(3) as bits; numeric and numeric(p,s) differ):
+        // the catalog is described again after the poll, so it is at least as new as the columns the poll returned.
         if (!_shape.Matches(reader))
         {
             _shape = await DescribeAsync(cancellationToken).ConfigureAwait(false);
-            if (!_shape.Matches(reader))
+            if (!_shape.Adopt(reader))
             {
                 // Altered again since: a failed poll (the rows stay pending), retried like any other.
                 throw new NpgsqlException($"outbox table {_options.QualifiedTable} changed its columns during a poll; polling again");
@@ -371,10 +373,57 @@ public sealed class OutboxPollingSource : IChangeSource
     private const uint SmallIntOid = 21;
     private const uint IntegerOid = 23;
 
-    /// <summary>The columns a poll returns, with a converter each; <see cref="Matches"/> tells an ALTER TABLE since.</summary>
+    /// <summary>
+    /// The columns a poll returns, with a converter each (chosen by type and type modifier); <see cref="Matches"/> tells an
+    /// ALTER TABLE since, a changed type modifier included.
+    /// </summary>
     private sealed record PollShape(string[] Names, uint[] Oids, RowShape Shape, Func<string, object?>[] Converters, int SeqOrdinal, int IdOrdinal)
     {
+        // Each column's type with its modifier as the poll's result describes it (Npgsql's name with facets: bit(3), numeric(10,2)),
+        // taken from the first poll that matched the catalog's columns; null until then.
+        private string[]? _wireTypes;
+
+        /// <summary>The poll returned the columns this shape was described with: names, types and type modifiers.</summary>
         public bool Matches(NpgsqlDataReader reader)
+        {
+            if (_wireTypes is not { } wireTypes || !SameColumns(reader))
+            {
+                return false;
+            }
+
+            for (var i = 0; i < wireTypes.Length; i++)
+            {
+                if (!string.Equals(reader.GetDataTypeName(i), wireTypes[i], StringComparison.Ordinal))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        /// <summary>
+        /// A shape just described: takes the poll's column types (with modifiers) as its own when the poll returned its
+        /// columns; false when the table changed again in between.
+        /// </summary>
+        public bool Adopt(NpgsqlDataReader reader)
+        {
+            if (!SameColumns(reader))
+            {
+                return false;
+            }
+
+            var wireTypes = new string[Names.Length];
+            for (var i = 0; i < wireTypes.Length; i++)
+            {
+                wireTypes[i] = reader.GetDataTypeName(i);
+            }
+
+            _wireTypes = wireTypes;
+            return true;
+        }
+
+        private bool SameColumns(NpgsqlDataReader reader)
         {
             if (reader.FieldCount != Names.Length)
             {

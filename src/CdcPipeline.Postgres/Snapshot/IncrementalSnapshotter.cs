@@ -53,7 +53,8 @@ internal sealed class IncrementalSnapshotter(
 {
     public const string WatermarkPrefix = "cdc-watermark";
 
-    private readonly Lock _lock = new();
+    // The state's own lock (one for every writer and reader of the state), which also guards the fields below.
+    private readonly Lock _lock = store.Sync;
     private readonly SemaphoreSlim _wake = new(0);
     private readonly Dictionary<TableProgress, (string?[]? LastKey, bool Done)> _cursors = [];
 
@@ -96,12 +97,14 @@ internal sealed class IncrementalSnapshotter(
     /// <summary>Queues a table (again); its chunks start once the current chunk is done.</summary>
     public void Enqueue(string table, string reason)
     {
+        SnapshotStateStore.Pending save;
         lock (_lock)
         {
             state.Tables.Add(new TableProgress { Table = table, Incremental = true });
-            store.Save(state);
+            save = store.Capture(state);
         }
 
+        store.Write(save);
         Log.IncrementalSnapshotRequested(logger, table, reason);
         _wake.Release();
     }
@@ -196,13 +199,16 @@ internal sealed class IncrementalSnapshotter(
             {
                 // Dropped (or its schema dropped) while its snapshot ran: no chunk of it can be read any more.
                 tables.Remove(chunk.Progress.Table); // a table created again under the name is described afresh
+                SnapshotStateStore.Pending save;
                 lock (_lock)
                 {
                     _cursors[chunk.Progress] = (_cursors.TryGetValue(chunk.Progress, out var c) ? c.LastKey : chunk.Progress.LastKey, true);
                     chunk.Progress.Done = true;
-                    store.Save(state);
+                    save = store.Capture(state);
                     _inflight = null;
                 }
+
+                store.Write(save);
 
                 Log.IncrementalSnapshotTableGone(logger, chunk.Progress.Table, chunk.Progress.RowsDone, e.MessageText);
                 _wake.Release();
@@ -271,6 +277,7 @@ internal sealed class IncrementalSnapshotter(
                         : "the table is not in source.postgres.tables, so its changes are not captured";
                 }
 
+                SnapshotStateStore.Pending save;
                 lock (_lock)
                 {
                     if (reason is null)
@@ -280,8 +287,10 @@ internal sealed class IncrementalSnapshotter(
                     }
 
                     state.Tables.Remove(progress);
-                    store.Save(state);
+                    save = store.Capture(state);
                 }
+
+                store.Write(save);
 
                 Log.IncrementalSnapshotRefused(logger, name, reason, captured.Count == 0 ? "none" : string.Join(", ", captured));
             }
@@ -402,6 +411,7 @@ internal sealed class IncrementalSnapshotter(
             var count = surviving.Count;
             return new ChunkResult(chunk.Table!, surviving, () =>
             {
+                SnapshotStateStore.Pending save;
                 lock (_lock)
                 {
                     if (lastKey is not null)
@@ -411,8 +421,10 @@ internal sealed class IncrementalSnapshotter(
 
                     progress.RowsDone += count;
                     progress.Done |= last; // a table found dropped in the meantime stays finished
-                    store.Save(state);
+                    save = store.Capture(state);
                 }
+
+                store.Write(save);
 
                 if (last)
                 {

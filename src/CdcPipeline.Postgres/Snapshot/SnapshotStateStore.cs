@@ -2,17 +2,37 @@ using System.Text.Json;
 
 namespace CdcPipeline.Postgres.Snapshot;
 
-/// <summary>Reads and atomically replaces <c>{dir}/{slot}.snapshot.json</c> (write to a temp file, then rename).</summary>
+/// <summary>
+/// Reads and atomically replaces <c>{dir}/{slot}.snapshot.json</c> (write to a temp file, then rename).
+/// <para>
+/// <see cref="Sync"/> is THE lock of the <see cref="SnapshotState"/> this store saves: every thread that changes or reads
+/// it (the acknowledgement path, the incremental snapshotter, the stream reader's signals, the heartbeat) holds it. A save
+/// takes a copy under it (<see cref="Capture"/>: the state serialised to bytes, numbered) and writes that copy after
+/// leaving it (<see cref="Write"/>), so a slow disk never holds up the stream reader; a copy older than the one already
+/// written is dropped, so the newest state always lands last.
+/// </para>
+/// </summary>
 internal sealed class SnapshotStateStore(string directory, string slot)
 {
     private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
-    private readonly Lock _lock = new();
+
+    // Serialises the file writes (one temp file) and guards _written.
+    private readonly Lock _file = new();
+
+    private long _captured; // guarded by Sync
+    private long _written; // guarded by _file
 
     public string Path { get; } = System.IO.Path.Combine(directory, slot + ".snapshot.json");
 
+    /// <summary>Held by every writer and reader of the state saved here; never held while the file is written.</summary>
+    public Lock Sync { get; } = new();
+
+    /// <summary>The state as it is now, serialised, with a number newer than every earlier capture.</summary>
+    public readonly record struct Pending(long Version, byte[] Json);
+
     public SnapshotState? Load()
     {
-        lock (_lock)
+        lock (_file)
         {
             if (!File.Exists(Path))
             {
@@ -30,14 +50,44 @@ internal sealed class SnapshotStateStore(string directory, string slot)
         }
     }
 
-    public void Save(SnapshotState state)
+    /// <summary>Takes the copy to save; the caller holds <see cref="Sync"/> (it just changed the state under it).</summary>
+    public Pending Capture(SnapshotState state)
     {
-        lock (_lock)
+        if (!Sync.IsHeldByCurrentThread)
         {
+            throw new InvalidOperationException($"snapshot state of slot '{slot}' captured without its lock (SnapshotStateStore.Sync): a concurrent change could tear the copy");
+        }
+
+        return new Pending(++_captured, JsonSerializer.SerializeToUtf8Bytes(state, JsonOptions));
+    }
+
+    /// <summary>Writes a copy taken by <see cref="Capture"/>, outside <see cref="Sync"/>; a copy older than the written one is dropped.</summary>
+    public void Write(Pending pending)
+    {
+        lock (_file)
+        {
+            if (pending.Version <= _written)
+            {
+                return;
+            }
+
             Directory.CreateDirectory(directory);
             var temp = Path + ".tmp";
-            File.WriteAllText(temp, JsonSerializer.Serialize(state, JsonOptions));
+            File.WriteAllBytes(temp, pending.Json);
             File.Move(temp, Path, overwrite: true);
+            _written = pending.Version;
         }
+    }
+
+    /// <summary>Captures (under <see cref="Sync"/>) and writes the state: for a caller that does not hold the lock.</summary>
+    public void Save(SnapshotState state)
+    {
+        Pending pending;
+        lock (Sync)
+        {
+            pending = Capture(state);
+        }
+
+        Write(pending);
     }
 }

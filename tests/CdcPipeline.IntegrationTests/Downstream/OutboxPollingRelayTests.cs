@@ -218,6 +218,26 @@ public sealed class OutboxPollingRelayTests(PostgresFixture fixture) : IAsyncLif
     }
 
     [Theory]
+    [InlineData("flag bit(1)", "B'1'", "flag TYPE bit(3) USING flag || B'00'", "B'101'", "101")] // a BIT(1) reads as a boolean, a BIT(3) as bits
+    [InlineData("total numeric", "1.500", "total TYPE numeric(10,2)", "1.5", "1.50")] // unconstrained: trailing zeros stripped; (10,2): scale 2
+    public async Task A_column_altered_to_another_type_modifier_while_relaying_reads_with_its_new_modifier(string column, string before, string alter, string after, string expected)
+    {
+        var name = column.Split(' ')[0];
+        await _db.ExecuteAsync($"ALTER TABLE outbox ADD COLUMN {column}");
+        await using var relay = new SourceReader(Relay(), Ct);
+        await _db.ExecuteAsync($"INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, {name}) VALUES (gen_random_uuid(), 'Order', 'o-1', 'OrderPlaced', '{{}}', {before})");
+        Assert.NotNull((await relay.TakeAsync(1, timeout: TimeSpan.FromSeconds(15)))[0].After![name]);
+
+        // Same column name and type OID, another atttypmod: the converter the relay resolved for the old modifier must go.
+        await _db.ExecuteAsync($"ALTER TABLE outbox ALTER COLUMN {alter}");
+        await _db.ExecuteAsync($"INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, {name}) VALUES (gen_random_uuid(), 'Order', 'o-2', 'OrderPlaced', '{{}}', {after})");
+        var row = (await relay.TakeAsync(1, timeout: TimeSpan.FromSeconds(15)))[0].After!;
+
+        Assert.Equal("o-2", row["aggregateid"]);
+        Assert.Equal(expected, row[name]?.ToString());
+    }
+
+    [Theory]
     [InlineData("numeric NOT NULL", "numeric")]
     [InlineData("text NOT NULL", "text")]
     [InlineData("bigint", "NOT NULL")]

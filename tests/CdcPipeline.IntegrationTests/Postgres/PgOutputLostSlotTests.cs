@@ -81,6 +81,99 @@ public sealed class PgOutputLostSlotTests
         }
     }
 
+    [Fact]
+    public async Task A_slot_invalidated_between_the_check_and_the_start_fails_with_the_lost_slot_error()
+    {
+        PostgresFixture.RequireServerBinaries("run a private cluster");
+
+        var ct = TestContext.Current.CancellationToken;
+        var port = FreePorts.Next();
+        var dataDir = Path.Combine(PostgresFixture.RepoRoot, ".run", "pg-lost-at-start-test");
+        var stateDir = Path.Combine(PostgresFixture.RepoRoot, ".run", "pg-lost-at-start-state-" + Guid.NewGuid().ToString("N")[..8]);
+        var admin = await PostgresFixture.StartLocalClusterAsync(port, dataDir, fresh: true);
+        var name = "t_lost_" + Guid.NewGuid().ToString("N")[..8];
+        var logs = new TestOutputLoggerFactory();
+        var db = new PostgresTestDatabase(admin, name, new NpgsqlConnectionStringBuilder(admin) { Database = name, Pooling = false }.ConnectionString);
+        SourceReader? reader = null;
+        try
+        {
+            await using (var connection = new NpgsqlConnection(admin))
+            {
+                await connection.OpenAsync(ct);
+                await using var cmd = new NpgsqlCommand($"CREATE DATABASE {name}", connection);
+                await cmd.ExecuteNonQueryAsync(ct);
+            }
+
+            await db.ExecuteAsync($"CREATE TABLE t (id int PRIMARY KEY, pad text); CREATE PUBLICATION {db.Publication} FOR TABLE t");
+            await db.ExecuteAsync($"SELECT pg_create_logical_replication_slot('{db.Slot}', 'pgoutput')");
+            await db.ExecuteAsync("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'; SELECT pg_reload_conf()");
+            var invalidated = false;
+            var source = new SourceReader(new PgOutputChangeSource(new PostgresSourceOptions
+            {
+                ConnectionString = db.ConnectionString,
+                Publication = db.Publication,
+                Slot = db.Slot,
+                Snapshot = SnapshotMode.Never,
+                StateDirectory = stateDir,
+                HeartbeatInterval = TimeSpan.Zero,
+                ReconnectMinDelay = TimeSpan.FromMilliseconds(100),
+                ReconnectMaxDelay = TimeSpan.FromSeconds(1),
+            }, logs)
+            {
+                // the slot passed the check (not lost); PostgreSQL invalidates it before START_REPLICATION reaches it
+                BeforeStartReplication = async token =>
+                {
+                    if (invalidated)
+                    {
+                        return;
+                    }
+
+                    var deadline = DateTime.UtcNow.AddSeconds(60);
+                    var id = 0;
+                    while (await db.ScalarAsync<string?>($"SELECT wal_status FROM pg_replication_slots WHERE slot_name = '{db.Slot}'") != "lost")
+                    {
+                        Assert.True(DateTime.UtcNow < deadline, "the slot was not invalidated");
+                        id++;
+                        await db.ExecuteAsync($"INSERT INTO t VALUES ({id}, repeat('x', 1000)); SELECT pg_switch_wal(); CHECKPOINT");
+                    }
+
+                    invalidated = true;
+                },
+            }, ct);
+            reader = source;
+
+            var e = await Assert.ThrowsAnyAsync<Exception>(() => source.NextAsync(TimeSpan.FromSeconds(90)));
+
+            Assert.True(invalidated, $"the source failed before START_REPLICATION: {e}");
+            Assert.Contains($"replication slot '{db.Slot}' is lost", e.Message, StringComparison.Ordinal);
+            Assert.Contains("max_slot_wal_keep_size", e.Message, StringComparison.Ordinal);
+            Assert.Contains($"slot drop {db.Slot}", e.Message, StringComparison.Ordinal);
+            Assert.Equal(PostgresErrorCodes.ObjectNotInPrerequisiteState, Assert.IsType<PostgresException>(e.InnerException).SqlState);
+        }
+        finally
+        {
+            await PostgresFixture.StopLocalClusterAsync(dataDir);
+            if (reader is not null)
+            {
+                try
+                {
+                    await reader.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30), CancellationToken.None);
+                }
+                catch (TimeoutException)
+                {
+                }
+            }
+
+            try
+            {
+                Directory.Delete(stateDir, recursive: true);
+            }
+            catch (DirectoryNotFoundException)
+            {
+            }
+        }
+    }
+
     [Theory]
     [InlineData(false)] // the consumer is stuck: it pulls again only once the slot is lost
     [InlineData(true)] // the consumer keeps pulling (acknowledging nothing): the source reconnects while PostgreSQL invalidates the slot

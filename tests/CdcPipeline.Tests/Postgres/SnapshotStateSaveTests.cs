@@ -1,3 +1,5 @@
+using System.Text.Json;
+using CdcPipeline.Core.Changes;
 using CdcPipeline.Postgres.Snapshot;
 using CdcPipeline.Postgres.Types;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -55,6 +57,54 @@ public sealed class SnapshotStateSaveTests : IDisposable
         Assert.Equal(Enumerable.Range(0, Queued).Select(i => $"public.queued_{i}"), saved.Tables.Where(t => !t.Done).Select(t => t.Table));
         Assert.Equal(state.Tables.Count, saved.Tables.Count);
         Assert.Equal(state.ConfirmedLsn, saved.ConfirmedLsn);
+    }
+
+    [Fact]
+    public async Task A_stalled_state_file_write_does_not_hold_up_the_stream_reader()
+    {
+        // The temp file the store writes is a FIFO with no reader: opening it for writing blocks, as a hung disk would.
+        var store = new SnapshotStateStore(_dir, "slot_b");
+        var stall = store.Path + ".tmp";
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", [stall]))
+        {
+            await mkfifo.WaitForExitAsync(TestContext.Current.CancellationToken);
+            Assert.Equal(0, mkfifo.ExitCode);
+        }
+
+        var state = new SnapshotState { Slot = "slot_b", ConsistentLsn = 1, InitialCompleted = true };
+        await using var dataSource = NpgsqlDataSource.Create("Host=127.0.0.1;Port=1;Username=none");
+        var snapshotter = new IncrementalSnapshotter(dataSource, new PgTypeCatalog(dataSource), store, state, 100, "pub", null, null, NullLogger.Instance);
+        var queuing = Task.Run(() => snapshotter.Enqueue("public.queued", "signal"), TestContext.Current.CancellationToken);
+        while (!queuing.IsCompleted && !File.Exists(stall))
+        {
+            await Task.Delay(10, TestContext.Current.CancellationToken);
+        }
+
+        try
+        {
+            // The reader thread calls OnChange for every streamed change; the queued table's save must not stop it.
+            var change = Task.Run(() => snapshotter.OnChange("public.t", Row.From(("id", 1))), TestContext.Current.CancellationToken);
+            var first = await Task.WhenAny(change, Task.Delay(TimeSpan.FromSeconds(15), TestContext.Current.CancellationToken));
+            Assert.True(first == change, "OnChange (the stream reader) waited for the stalled state file write of a queued table");
+        }
+        finally
+        {
+            // the disk comes back: the stalled save completes
+            await using (var read = new FileStream(stall, FileMode.Open, FileAccess.Read))
+            {
+                var written = JsonSerializer.Deserialize<SnapshotState>(read)!;
+                Assert.Equal(["public.queued"], written.Tables.Select(t => t.Table));
+            }
+
+            await queuing.WaitAsync(TestContext.Current.CancellationToken);
+        }
+
+        // the next save (a heartbeat) lands whole and newest
+        state.ConfirmedLsn = 7;
+        store.Save(state);
+        var saved = store.Load()!;
+        Assert.Equal(7UL, saved.ConfirmedLsn);
+        Assert.Equal(["public.queued"], saved.Tables.Select(t => t.Table));
     }
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
