@@ -51,8 +51,13 @@ public sealed class OutboxPollingSource : IChangeSource
     private readonly string _markSentSql;
     private readonly ConcurrentQueue<long> _inFlight = new();
     private readonly PgTypeCatalog _types;
+    private readonly CancellationTokenSource _closing = new();
+    // Held while the lock connection runs a command (taking the lock, a poll): closing waits for it, because closing a
+    // connection under a running command is not safe (Npgsql connections are not thread-safe; it waited for results).
+    private readonly SemaphoreSlim _lockConnectionInUse = new(1, 1);
     private NpgsqlConnection? _lockConnection;
     private PollShape? _shape;
+    private int _closed;
 
     public OutboxPollingSource(string pipelineName, OutboxPollingOptions options, ILogger<OutboxPollingSource>? logger = null, TimeProvider? timeProvider = null)
     {
@@ -85,8 +90,11 @@ public sealed class OutboxPollingSource : IChangeSource
     /// <summary>The source-position stream of this relay: <c>outbox-polling:schema.table</c>; <c>Major</c> is the row's seq.</summary>
     public string Stream => _stream;
 
-    public async IAsyncEnumerable<ChangeEvent> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    public async IAsyncEnumerable<ChangeEvent> ReadAsync([EnumeratorCancellation] CancellationToken stopping)
     {
+        // Closing the source cancels what runs on the lock connection, so that it can be closed.
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(stopping, _closing.Token);
+        var cancellationToken = linked.Token;
         await AcquireRelayLockAsync(cancellationToken).ConfigureAwait(false);
         var after = 0L;
         Log.OutboxRelayActive(_logger, _options.QualifiedTable, after);
@@ -96,7 +104,16 @@ public sealed class OutboxPollingSource : IChangeSource
             List<ChangeEvent> batch;
             try
             {
-                batch = await PollAsync(after, cancellationToken).ConfigureAwait(false);
+                await _lockConnectionInUse.WaitAsync(cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    batch = await PollAsync(after, cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    _lockConnectionInUse.Release();
+                }
+
                 failures = 0;
             }
             catch (Exception e) when (e is NpgsqlException or TimeoutException && !cancellationToken.IsCancellationRequested)
@@ -251,6 +268,19 @@ public sealed class OutboxPollingSource : IChangeSource
     }
 
     private async Task AcquireRelayLockAsync(CancellationToken cancellationToken)
+    {
+        await _lockConnectionInUse.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await AcquireRelayLockCoreAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _lockConnectionInUse.Release();
+        }
+    }
+
+    private async Task AcquireRelayLockCoreAsync(CancellationToken cancellationToken)
     {
         var standingBy = false;
         while (true)
@@ -452,11 +482,27 @@ public sealed class OutboxPollingSource : IChangeSource
 
     public async ValueTask DisposeAsync()
     {
-        if (_lockConnection is not null)
+        if (Interlocked.Exchange(ref _closed, 1) != 0)
         {
-            await _lockConnection.DisposeAsync().ConfigureAwait(false);
+            return;
         }
 
-        await _dataSource.DisposeAsync().ConfigureAwait(false);
+        // A stop cut short (runner.drainTimeout) may close the source while a poll still runs: cancel it (Npgsql asks the
+        // server to cancel the statement, so a poll waiting on a row lock ends too) and close the connection only after.
+        await _closing.CancelAsync().ConfigureAwait(false);
+        await _lockConnectionInUse.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_lockConnection is not null)
+            {
+                await _lockConnection.DisposeAsync().ConfigureAwait(false);
+            }
+
+            await _dataSource.DisposeAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            _lockConnectionInUse.Release();
+        }
     }
 }

@@ -98,6 +98,37 @@ public sealed class OutboxPollingRelayTests(PostgresFixture fixture) : IAsyncLif
     }
 
     [Fact]
+    public async Task Closing_the_relay_while_a_poll_runs_cancels_the_poll_before_closing_its_connection()
+    {
+        // A stop cut short by runner.drainTimeout (or a test) closes the source while a poll may still run on the lock
+        // connection. Closing a connection under a running command is not safe: it hung waiting for the command's results.
+        await WriteAsync(0, 1);
+        await using var holder = new NpgsqlConnection(_db.ConnectionString);
+        await holder.OpenAsync(Ct);
+        await using var tx = await holder.BeginTransactionAsync(Ct);
+        await using (var lockRow = new NpgsqlCommand("SELECT seq FROM outbox FOR UPDATE", holder, tx))
+        {
+            await lockRow.ExecuteNonQueryAsync(Ct);
+        }
+
+        var source = Relay("relay-closing");
+        await using var relay = new SourceReader(source, Ct);
+        Assert.Null(await relay.NextAsync(TimeSpan.FromMilliseconds(200)));
+        await WaitUntilAsync(async () => await _db.ScalarAsync<long>(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'relay-closing' AND wait_event_type = 'Lock'") == 1);
+
+        var closing = source.DisposeAsync().AsTask();
+        var first = await Task.WhenAny(closing, Task.Delay(TimeSpan.FromSeconds(30), Ct));
+        Assert.True(first == closing, "DisposeAsync did not return within 30 s while a poll waited on a row lock");
+        await closing;
+
+        // The poll's UPDATE was cancelled, not left to run once the lock goes: the row was not handed out.
+        await tx.RollbackAsync(Ct);
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'relay-closing'"));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT sum(attempts)::bigint FROM outbox"));
+    }
+
+    [Fact]
     public async Task A_row_committed_late_by_a_writer_that_does_not_serialize_is_still_published_and_marked_sent()
     {
         var unserialized = new OutboxWriter(serializeCommits: false);
