@@ -25,6 +25,9 @@ public sealed class PostgresSink : ISink
     private readonly string _insertSql;
     private readonly TableCreation _creation;
 
+    /// <summary>The upsert table's columns besides the configured key and data columns.</summary>
+    public static IReadOnlyList<string> UpsertColumns { get; } = ["type", "event_id", "position_stream", "position_major", "position_minor", "deleted", "updated_at"];
+
     public PostgresSink(string name, PostgresSinkOptions options)
     {
         Name = name;
