@@ -82,10 +82,20 @@ public sealed class RedisSink : ISink
         {
             committed = await transaction.ExecuteAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch
+        catch (Exception e)
         {
             // The queued commands fail with the transaction; observe them so they are not reported twice.
             _ = all.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            if (e is RedisServerException && e.Message.StartsWith("EXECABORT", StringComparison.Ordinal))
+            {
+                // Redis refused a command while queueing it and discarded the whole transaction; StackExchange.Redis keeps
+                // only EXECABORT, not the refusal. Transient: the operator can grant the permission or free memory.
+                var streams = string.Join("', '", keys.Distinct(StringComparer.Ordinal).Take(3));
+                throw new RedisException($"redis sink '{Name}': Redis refused the transaction of {batch.Count} XADD(s) to '{streams}' before running any ({e.Message}): "
+                    + "usually NOPERM, the user of the sink's configuration may not XADD to these keys (check its ACL: commands and key patterns), "
+                    + "or OOM, Redis is at maxmemory. Nothing of the batch was added; it is retried", e);
+            }
+
             throw;
         }
 

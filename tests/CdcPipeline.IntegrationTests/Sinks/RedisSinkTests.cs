@@ -102,6 +102,34 @@ public sealed class RedisSinkTests
         await db.KeyDeleteAsync([prefix + "StatusBAD", prefix + "StatusOK"]);
     }
 
+    [Fact]
+    public async Task A_user_whose_ACL_refuses_the_stream_gets_an_error_naming_the_ACL_not_just_EXECABORT()
+    {
+        // Redis refuses a command of MULTI at queue time (NOPERM) and then discards the transaction; StackExchange.Redis keeps
+        // only "EXECABORT Transaction discarded because of previous errors", which says nothing of the cause or what to fix.
+        var configuration = await DownstreamServers.RedisAsync();
+        var user = "cdctest-" + Guid.NewGuid().ToString("N")[..8];
+        var prefix = "cdctest:" + Guid.NewGuid().ToString("N")[..8];
+        await using var admin = await ConnectionMultiplexer.ConnectAsync(configuration);
+        var db = admin.GetDatabase();
+        await db.ExecuteAsync("ACL", "SETUSER", user, "on", ">acl-test-pw", "~allowed:*", "+@all");
+        try
+        {
+            await using var sink = Sink(configuration + $",user={user},password=acl-test-pw", new RedisSinkOptions { Stream = prefix + ":{type}" });
+            var error = await Assert.ThrowsAnyAsync<RedisException>(async () => await sink.DeliverAsync([SinkHarness.Event(1, "K1")], TestContext.Current.CancellationToken));
+
+            Assert.Contains("EXECABORT", error.Message, StringComparison.Ordinal);
+            Assert.Contains("ACL", error.Message, StringComparison.Ordinal);
+            Assert.Contains(prefix + ":StatusS", error.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("acl-test-pw", error.Message, StringComparison.Ordinal);
+            Assert.False(await db.KeyExistsAsync(prefix + ":StatusS"));
+        }
+        finally
+        {
+            await db.ExecuteAsync("ACL", "DELUSER", user);
+        }
+    }
+
     [Theory]
     [InlineData(RedisMode.Stream)]
     [InlineData(RedisMode.PubSub)]
