@@ -25,6 +25,9 @@ public sealed class PostgresSink : ISink
     private readonly string _insertSql;
     private readonly TableCreation _creation;
 
+    /// <summary>The upsert table's columns besides the configured key and data columns.</summary>
+    public static IReadOnlyList<string> UpsertColumns { get; } = ["type", "event_id", "position_stream", "position_major", "position_minor", "deleted", "updated_at"];
+
     public PostgresSink(string name, PostgresSinkOptions options)
     {
         Name = name;
@@ -99,7 +102,15 @@ public sealed class PostgresSink : ISink
             return;
         }
 
-        await _creation.EnsureAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _creation.EnsureAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (IsSchemaError(e.SqlState))
+        {
+            throw SchemaError(e);
+        }
+
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand(_insertSql, connection);
         if (_options.Mode == PostgresSinkMode.Append)
@@ -123,7 +134,24 @@ public sealed class PostgresSink : ISink
             var what = batch.Count == 1 ? $"event {first.Id} ({first.Type})" : $"a batch of {batch.Count} events (from {first.Id})";
             throw new PermanentDeliveryException(first, $"postgres sink '{Name}' ({_options.Mode.ToString().ToLowerInvariant()} into {_options.Table}): PostgreSQL refuses {what} for good: {e.SqlState}: {e.MessageText}", e);
         }
+        catch (PostgresException e) when (IsSchemaError(e.SqlState))
+        {
+            throw SchemaError(e);
+        }
     }
+
+    /// <summary>
+    /// SQLSTATE class 42 (a table or column missing or of another type, no privilege): the table is not what the sink
+    /// writes, for every event alike. Retried (the operator can fix the table or grant the right), but with an error that
+    /// names the table, which PostgreSQL's message (a column, at most) does not.
+    /// </summary>
+    private static bool IsSchemaError(string sqlState) => sqlState.StartsWith("42", StringComparison.Ordinal);
+
+    private NpgsqlException SchemaError(PostgresException e) => new(
+        $"postgres sink '{Name}' ({_options.Mode.ToString().ToLowerInvariant()} into {_options.Table}): {e.SqlState}: {e.MessageText}. "
+        + $"The table must have the columns the {_options.Mode.ToString().ToLowerInvariant()} mode writes (README, Sinks) and the sink's user the right to write it "
+        + "(and to create it, with createTable); retried until it does",
+        e);
 
     /// <summary>
     /// Errors about the values themselves, which no retry can change: class 22 (data exception: a NUL

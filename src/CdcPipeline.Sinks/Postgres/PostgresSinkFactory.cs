@@ -34,6 +34,19 @@ public sealed class PostgresSinkFactory : ISinkFactory
             throw context.Error("projection", "keyColumn and dataColumn must differ");
         }
 
+        if (options.Mode == PostgresSinkMode.Upsert)
+        {
+            // Quoted as configured, so only an exact match collides: CREATE TABLE would refuse the column twice (42701) and the
+            // INSERT could not fill it — on every event, found only at run time.
+            foreach (var (key, column) in new[] { ("keyColumn", options.Projection.KeyColumn), ("dataColumn", options.Projection.DataColumn) })
+            {
+                if (PostgresSink.UpsertColumns.Contains(column, StringComparer.Ordinal))
+                {
+                    throw context.Error("projection:" + key, $"'{column}' is a column the sink keeps itself ({string.Join(", ", PostgresSink.UpsertColumns)}); choose another name");
+                }
+            }
+        }
+
         return new PostgresSink(context.Name, options);
     }
 }

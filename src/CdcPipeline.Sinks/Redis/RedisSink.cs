@@ -39,6 +39,13 @@ public sealed class RedisSink : ISink
 
     public async ValueTask DeliverAsync(IReadOnlyList<DomainEvent> batch, CancellationToken cancellationToken)
     {
+        // Every key first: an event the template gives no key must not leave the events before it sent.
+        var keys = new string[batch.Count];
+        for (var i = 0; i < batch.Count; i++)
+        {
+            keys[i] = RenderKey(batch[i]);
+        }
+
         var redis = await ConnectAsync(cancellationToken).ConfigureAwait(false);
         var db = redis.GetDatabase();
         if (_options.Mode != RedisMode.Stream)
@@ -46,7 +53,7 @@ public sealed class RedisSink : ISink
             var published = new Task[batch.Count];
             for (var i = 0; i < batch.Count; i++)
             {
-                published[i] = db.PublishAsync(RedisChannel.Literal(_target.Render(batch[i])), EventJson.SerializeToUtf8(batch[i]));
+                published[i] = db.PublishAsync(RedisChannel.Literal(keys[i]), EventJson.SerializeToUtf8(batch[i]));
             }
 
             await Task.WhenAll(published).WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -59,11 +66,9 @@ public sealed class RedisSink : ISink
         // applies the whole batch or none of it, so a retry only ever repeats it in order.
         var transaction = db.CreateTransaction();
         var added = new Task[batch.Count];
-        var keys = new string[batch.Count];
         for (var i = 0; i < batch.Count; i++)
         {
             var e = batch[i];
-            keys[i] = _target.Render(e);
             added[i] = transaction.StreamAddAsync(
                 keys[i],
                 [new("id", e.Id), new("type", e.Type), new("subject", e.Subject ?? ""), new("body", EventJson.SerializeToUtf8(e))],
@@ -77,10 +82,20 @@ public sealed class RedisSink : ISink
         {
             committed = await transaction.ExecuteAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch
+        catch (Exception e)
         {
             // The queued commands fail with the transaction; observe them so they are not reported twice.
             _ = all.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            if (e is RedisServerException && e.Message.StartsWith("EXECABORT", StringComparison.Ordinal))
+            {
+                // Redis refused a command while queueing it and discarded the whole transaction; StackExchange.Redis keeps
+                // only EXECABORT, not the refusal. Transient: the operator can grant the permission or free memory.
+                var streams = string.Join("', '", keys.Distinct(StringComparer.Ordinal).Take(3));
+                throw new RedisException($"redis sink '{Name}': Redis refused the transaction of {batch.Count} XADD(s) to '{streams}' before running any ({e.Message}): "
+                    + "usually NOPERM, the user of the sink's configuration may not XADD to these keys (check its ACL: commands and key patterns), "
+                    + "or OOM, Redis is at maxmemory. Nothing of the batch was added; it is retried", e);
+            }
+
             throw;
         }
 
@@ -110,6 +125,23 @@ public sealed class RedisSink : ISink
 
             throw;
         }
+    }
+
+    /// <summary>
+    /// The event's stream key or channel. An empty one (<c>{subject}</c> for an event without subject) is no place for it:
+    /// Redis takes "" as a key, so such events would pile up unnoticed in one stream, and there is no channel "" to publish
+    /// to. That event can never go where the template means, so it is a permanent failure (dead-lettered) and the rest flow.
+    /// </summary>
+    private string RenderKey(DomainEvent e)
+    {
+        var key = _target.Render(e);
+        if (key.Length == 0)
+        {
+            var what = _options.Mode == RedisMode.Stream ? "stream" : "channel";
+            throw new PermanentDeliveryException(e, $"redis sink '{Name}': the {what} template '{_target.Text}' gives event {e.Id} ({e.Type}) an empty {what} name (its placeholders are empty for it: no subject or aggregate type); give the rule a key or put a fixed prefix in '{what}'");
+        }
+
+        return key;
     }
 
     private async ValueTask<ConnectionMultiplexer> ConnectAsync(CancellationToken cancellationToken)

@@ -23,6 +23,10 @@ public sealed class WebhookSink : ISink
     private static readonly MediaTypeHeaderValue StructuredType = new("application/cloudevents+json") { CharSet = "utf-8" };
     private static readonly MediaTypeHeaderValue JsonType = new("application/json") { CharSet = "utf-8" };
 
+    /// <summary>How much of an error answer's body goes into the error: <see cref="SnippetChars"/> characters of UTF-8 at most.</summary>
+    private const int SnippetChars = 200;
+    private const int SnippetBytes = SnippetChars * 4;
+
     private readonly HttpClient _http;
     private readonly Uri _url;
     private readonly AuthenticationHeaderValue? _authorization;
@@ -97,7 +101,7 @@ public sealed class WebhookSink : ISink
                 throw new HttpRequestException($"webhook sink '{Name}': {_url.GetLeftPart(UriPartial.Path)} answered {status} {response.ReasonPhrase} to event {e.Id} ({e.Type}), redirecting to {location}: webhook sinks do not follow redirects (the event would go on as a GET without its body); set url to the new location", null, response.StatusCode);
             }
 
-            var detail = await ReadSnippetAsync(response, cancellationToken).ConfigureAwait(false);
+            var detail = await ReadSnippetAsync(response, timeout.Token, cancellationToken).ConfigureAwait(false);
             var message = $"webhook sink '{Name}': {_url.GetLeftPart(UriPartial.Path)} answered {status} {response.ReasonPhrase} to event {e.Id} ({e.Type}){detail}";
             if (status is >= 400 and < 500 && response.StatusCode is not HttpStatusCode.RequestTimeout and not HttpStatusCode.TooManyRequests)
             {
@@ -188,18 +192,38 @@ public sealed class WebhookSink : ISink
     /// <summary>A URL as errors may show it: no credentials, no query (it may carry a token).</summary>
     private static string Redacted(Uri? uri) => uri is null ? "?" : UrlCredentials.Split(uri).Url.GetLeftPart(UriPartial.Path);
 
-    private static async Task<string> ReadSnippetAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    /// <summary>
+    /// The start of an error answer's body for the error message. Read within the request's time-out and no further than
+    /// <see cref="SnippetBytes"/>: a proxy's error page that stalls after its headers, or a huge one, must neither hold
+    /// the pipeline nor be buffered whole for 200 characters.
+    /// </summary>
+    private static async Task<string> ReadSnippetAsync(HttpResponseMessage response, CancellationToken timeout, CancellationToken stopping)
     {
+        var buffer = new byte[SnippetBytes];
+        var read = 0;
         try
         {
-            var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-            text = text.Trim();
-            return text.Length == 0 ? "" : ": " + (text.Length > 200 ? text[..200] + "…" : text);
+            var body = await response.Content.ReadAsStreamAsync(timeout).ConfigureAwait(false);
+            await using (body.ConfigureAwait(false))
+            {
+                int n;
+                while (read < buffer.Length && (n = await body.ReadAsync(buffer.AsMemory(read), timeout).ConfigureAwait(false)) > 0)
+                {
+                    read += n;
+                }
+            }
         }
-        catch (HttpRequestException)
+        catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
         {
-            return "";
+            // The time-out ran out while the body trickled in: the status is known, show what arrived.
         }
+        catch (Exception e) when (e is HttpRequestException or IOException)
+        {
+            // The receiver closed the connection mid-body: show what arrived.
+        }
+
+        var text = System.Text.Encoding.UTF8.GetString(buffer, 0, read).Trim();
+        return text.Length == 0 ? "" : ": " + (text.Length > SnippetChars ? text[..SnippetChars] + "…" : text);
     }
 
     public ValueTask DisposeAsync()

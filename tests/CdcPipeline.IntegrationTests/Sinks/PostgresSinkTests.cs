@@ -125,6 +125,23 @@ public sealed class PostgresSinkTests(PostgresFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_table_whose_column_has_another_type_is_a_retried_error_naming_the_table_and_column()
+    {
+        // A table made by hand (createTable: false) with data as integer: every event fails with 42804, which names the column
+        // but not the table. It is a schema problem the operator fixes, so it stays transient (nothing is lost meanwhile).
+        await _db.ExecuteAsync("CREATE TABLE hand_made (id text PRIMARY KEY, type text, source text, subject text, time timestamptz, data integer, position text)");
+        await using var sink = new PostgresSink("pg", new PostgresSinkOptions { ConnectionString = _db.ConnectionString, Table = "hand_made", CreateTable = false });
+
+        var error = await Assert.ThrowsAnyAsync<Exception>(async () => await sink.DeliverAsync([SinkHarness.Event(1, "K1")], TestContext.Current.CancellationToken));
+
+        Assert.IsNotType<PermanentDeliveryException>(error);
+        Assert.Contains("hand_made", error.Message, StringComparison.Ordinal);
+        Assert.Contains("\"data\"", error.Message, StringComparison.Ordinal);
+        Assert.Contains("42804", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(_db.ConnectionString, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_raw_change_is_stored_as_the_canonical_change_json()
     {
         await using var sink = Sink(PostgresSinkMode.Append, "raw_changes");

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Sinks;
+using CdcPipeline.Core.Translation;
 using CdcPipeline.IntegrationTests.Support;
 using CdcPipeline.Sinks.Redis;
 using CdcPipeline.Sinks.Routing;
@@ -99,6 +100,59 @@ public sealed class RedisSinkTests
         Assert.InRange(ok.Length, 16, 32); // at most once in its batch and once alone
         Assert.Equal(20L, source.Acknowledged.Last().Major);
         await db.KeyDeleteAsync([prefix + "StatusBAD", prefix + "StatusOK"]);
+    }
+
+    [Fact]
+    public async Task A_user_whose_ACL_refuses_the_stream_gets_an_error_naming_the_ACL_not_just_EXECABORT()
+    {
+        // Redis refuses a command of MULTI at queue time (NOPERM) and then discards the transaction; StackExchange.Redis keeps
+        // only "EXECABORT Transaction discarded because of previous errors", which says nothing of the cause or what to fix.
+        var configuration = await DownstreamServers.RedisAsync();
+        var user = "cdctest-" + Guid.NewGuid().ToString("N")[..8];
+        var prefix = "cdctest:" + Guid.NewGuid().ToString("N")[..8];
+        await using var admin = await ConnectionMultiplexer.ConnectAsync(configuration);
+        var db = admin.GetDatabase();
+        await db.ExecuteAsync("ACL", "SETUSER", user, "on", ">acl-test-pw", "~allowed:*", "+@all");
+        try
+        {
+            await using var sink = Sink(configuration + $",user={user},password=acl-test-pw", new RedisSinkOptions { Stream = prefix + ":{type}" });
+            var error = await Assert.ThrowsAnyAsync<RedisException>(async () => await sink.DeliverAsync([SinkHarness.Event(1, "K1")], TestContext.Current.CancellationToken));
+
+            Assert.Contains("EXECABORT", error.Message, StringComparison.Ordinal);
+            Assert.Contains("ACL", error.Message, StringComparison.Ordinal);
+            Assert.Contains(prefix + ":StatusS", error.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("acl-test-pw", error.Message, StringComparison.Ordinal);
+            Assert.False(await db.KeyExistsAsync(prefix + ":StatusS"));
+        }
+        finally
+        {
+            await db.ExecuteAsync("ACL", "DELUSER", user);
+        }
+    }
+
+    [Theory]
+    [InlineData(RedisMode.Stream)]
+    [InlineData(RedisMode.PubSub)]
+    public async Task A_template_that_renders_an_empty_key_dead_letters_that_event(RedisMode mode)
+    {
+        // "{subject}" for an event without subject: a stream key "" is legal to Redis, so every such event silently landed in
+        // one stream nobody reads; a PUBLISH to "" threw ArgumentNullException, retried as if Redis were away.
+        var configuration = await DownstreamServers.RedisAsync();
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(configuration);
+        var db = redis.GetDatabase();
+        await db.KeyDeleteAsync("");
+        var good = SinkHarness.Event(1, "K1");
+        var withSubject = SinkHarness.Event(2, "K2");
+        var noSubject = new DomainEvent { Id = withSubject.Id, Type = withSubject.Type, Source = withSubject.Source, Data = withSubject.Data, Position = withSubject.Position, Change = withSubject.Change };
+        await using var sink = Sink(configuration, new RedisSinkOptions { Mode = mode, Stream = "{subject}", Channel = "{subject}" });
+
+        var error = await Assert.ThrowsAsync<PermanentDeliveryException>(async () => await sink.DeliverAsync([good, noSubject], TestContext.Current.CancellationToken));
+
+        Assert.Equal(noSubject.Id, error.Event.Id);
+        Assert.Contains("'{subject}'", error.Message, StringComparison.Ordinal);
+        Assert.Contains("empty", error.Message, StringComparison.Ordinal);
+        Assert.False(await db.KeyExistsAsync(""));
+        await db.KeyDeleteAsync("K1");
     }
 
     [Fact]

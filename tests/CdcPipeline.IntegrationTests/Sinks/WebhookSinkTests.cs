@@ -211,6 +211,22 @@ public sealed class WebhookSinkTests
     }
 
     [Fact]
+    public async Task An_error_answer_whose_body_never_ends_fails_within_the_timeout()
+    {
+        // A 502 from a proxy whose error page stalls after the headers: the sink reads a snippet of it for its error, and that
+        // read must be bounded by the request's time-out like the rest of the request, or the pipeline hangs on it for good.
+        await using var receiver = new WebhookReceiver { Respond = (_, _) => (502, TimeSpan.Zero), StallBody = _ => true };
+        await using var sink = Sink(receiver, timeout: TimeSpan.FromSeconds(3));
+
+        var delivery = sink.DeliverAsync([SinkHarness.Event(1, "K1")], TestContext.Current.CancellationToken).AsTask();
+        var error = await Assert.ThrowsAsync<HttpRequestException>(() => delivery.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
+
+        Assert.Equal(System.Net.HttpStatusCode.BadGateway, error.StatusCode);
+        Assert.Contains("answered 502", error.Message, StringComparison.Ordinal);
+        Assert.Contains("upstream error", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_4xx_from_429_or_408_is_transient()
     {
         await using var receiver = new WebhookReceiver { Respond = (_, n) => (n switch { 1 => 429, 2 => 408, _ => 200 }, TimeSpan.Zero) };

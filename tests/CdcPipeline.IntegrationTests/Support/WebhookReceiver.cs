@@ -45,6 +45,12 @@ public sealed class WebhookReceiver : IAsyncDisposable
     /// <summary>Extra response headers for a request (a redirect's <c>Location</c>, say).</summary>
     public Func<ReceivedRequest, IReadOnlyDictionary<string, string>>? ResponseHeaders { get; set; }
 
+    /// <summary>
+    /// Requests whose answer sends its headers and the start of a chunked body, then stalls until the receiver stops
+    /// (a proxy's error page that never finishes).
+    /// </summary>
+    public Func<ReceivedRequest, bool>? StallBody { get; set; }
+
     /// <summary>Every request, including those answered with an error, in arrival order.</summary>
     public IReadOnlyList<ReceivedRequest> Requests => _requests.ToArray();
 
@@ -91,6 +97,14 @@ public sealed class WebhookReceiver : IAsyncDisposable
             foreach (var (name, value) in ResponseHeaders?.Invoke(request) ?? new Dictionary<string, string>())
             {
                 context.Response.AddHeader(name, value);
+            }
+
+            if (StallBody?.Invoke(request) == true)
+            {
+                context.Response.SendChunked = true;
+                await context.Response.OutputStream.WriteAsync("upstream error, "u8.ToArray(), _stop.Token);
+                await context.Response.OutputStream.FlushAsync(_stop.Token);
+                await Task.Delay(Timeout.Infinite, _stop.Token);
             }
 
             context.Response.Close();
