@@ -358,7 +358,7 @@ public sealed class OutboxPollingSource : IChangeSource
 
         if (names.Count == 0)
         {
-            throw new InvalidOperationException(
+            throw new CaptureStoppedException(
                 $"outbox table {table} does not exist (or the relay's user may not see it): create it with OutboxWriter.SchemaSql(), or set source.outboxPolling.table");
         }
 
@@ -367,7 +367,7 @@ public sealed class OutboxPollingSource : IChangeSource
         var missing = RelayColumns.Where(c => !names.Contains(c)).ToList();
         if (missing.Count > 0)
         {
-            throw new InvalidOperationException(
+            throw new CaptureStoppedException(
                 $"outbox table {table} lacks the column(s) {string.Join(", ", missing.Select(c => $"'{c}'"))} that the relay needs (status text 'pending'/'sent', " +
                 $"attempts integer NOT NULL DEFAULT 0, sent_at timestamptz): add them as OutboxWriter.SchemaSql() defines them, or create the table with it");
         }
@@ -375,12 +375,12 @@ public sealed class OutboxPollingSource : IChangeSource
         var seqOrdinal = names.IndexOf(seq);
         if (seqOrdinal < 0)
         {
-            throw new InvalidOperationException($"outbox table {table} has no column '{seq}'; set source.outboxPolling.sequenceColumn");
+            throw new CaptureStoppedException($"outbox table {table} has no column '{seq}'; set source.outboxPolling.sequenceColumn");
         }
 
         if (wireOids[seqOrdinal] is not (BigIntOid or IntegerOid or SmallIntOid))
         {
-            throw new InvalidOperationException(
+            throw new CaptureStoppedException(
                 $"outbox table {table}: its sequence column '{seq}' (source.outboxPolling.sequenceColumn) is {seqType}, but the relay orders rows by it, " +
                 $"resumes after it and marks rows sent by it, so it must be bigint or integer, NOT NULL (OutboxWriter.SchemaSql() makes it bigint GENERATED ALWAYS AS IDENTITY): " +
                 $"change the column's type, or set sequenceColumn to such a column");
@@ -388,7 +388,7 @@ public sealed class OutboxPollingSource : IChangeSource
 
         if (!seqNotNull)
         {
-            throw new InvalidOperationException(
+            throw new CaptureStoppedException(
                 $"outbox table {table}: its sequence column '{seq}' (source.outboxPolling.sequenceColumn) is {seqType} without NOT NULL, but a row with a NULL '{seq}' " +
                 $"would never be relayed; it must be bigint or integer, NOT NULL: give such rows a value, then ALTER TABLE {table} ALTER COLUMN {seq} SET NOT NULL");
         }

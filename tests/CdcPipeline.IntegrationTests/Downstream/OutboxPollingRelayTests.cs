@@ -348,7 +348,7 @@ public sealed class OutboxPollingRelayTests(PostgresFixture fixture) : IAsyncLif
 
         var e = await Assert.ThrowsAnyAsync<Exception>(() => relay.TakeAsync(1, timeout: TimeSpan.FromSeconds(10)));
 
-        Assert.IsType<InvalidOperationException>(e);
+        Assert.IsType<CaptureStoppedException>(e);
         Assert.Contains("public.outbox", e.Message, StringComparison.Ordinal);
         Assert.All(columns, c => Assert.Contains($"'{c}'", e.Message, StringComparison.Ordinal));
         Assert.All(new[] { "status", "attempts", "sent_at" }.Except(columns), c => Assert.DoesNotContain($"'{c}'", e.Message, StringComparison.Ordinal));

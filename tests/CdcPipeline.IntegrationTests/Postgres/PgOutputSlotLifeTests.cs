@@ -1,4 +1,5 @@
 using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Pipeline;
 using CdcPipeline.IntegrationTests.Support;
 using CdcPipeline.Postgres;
 using Npgsql;
@@ -53,7 +54,7 @@ public sealed class PgOutputSlotLifeTests(PostgresFixture fixture) : PgOutputTes
 
         var second = Open(Options());
         // before the fix the second run created a fresh slot and streamed from "now": row 2 was lost without a word
-        var e = await Assert.ThrowsAnyAsync<InvalidOperationException>(() => second.NextAsync(TimeSpan.FromSeconds(20)));
+        var e = await Assert.ThrowsAsync<CaptureStoppedException>(() => second.NextAsync(TimeSpan.FromSeconds(20)));
 
         Assert.Contains($"replication slot '{Db.Slot}' does not exist", e.Message, StringComparison.Ordinal);
         Assert.Contains(StatePath, e.Message, StringComparison.Ordinal);
@@ -71,7 +72,7 @@ public sealed class PgOutputSlotLifeTests(PostgresFixture fixture) : PgOutputTes
 
         var second = Open(Options(snapshot: SnapshotMode.Initial));
         // before the fix: a new slot and the whole table again as op r, without a word (and deletes in the gap never told)
-        var e = await Assert.ThrowsAnyAsync<InvalidOperationException>(() => second.NextAsync(TimeSpan.FromSeconds(20)));
+        var e = await Assert.ThrowsAsync<CaptureStoppedException>(() => second.NextAsync(TimeSpan.FromSeconds(20)));
 
         Assert.Contains($"replication slot '{Db.Slot}' does not exist", e.Message, StringComparison.Ordinal);
         Assert.Contains("when_needed", e.Message, StringComparison.Ordinal);
@@ -109,7 +110,7 @@ public sealed class PgOutputSlotLifeTests(PostgresFixture fixture) : PgOutputTes
 
         var second = Open(Options());
         // before the fix the run streamed on: a change at a position it had "already" confirmed, and what came after
-        var e = await Assert.ThrowsAnyAsync<InvalidOperationException>(() => second.NextAsync(TimeSpan.FromSeconds(20)));
+        var e = await Assert.ThrowsAsync<CaptureStoppedException>(() => second.NextAsync(TimeSpan.FromSeconds(20)));
 
         Assert.Contains($"'{Db.Slot}'", e.Message, StringComparison.Ordinal);
         Assert.Contains(StatePath, e.Message, StringComparison.Ordinal);
