@@ -584,6 +584,17 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
 
                 throw;
             }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedObject)
+            {
+                // Dropped after the check above: 'replication slot "…" does not exist'. The same SQLSTATE names a dropped
+                // publication, so the slot is looked up again: only a slot that is gone gets the slot-gone error.
+                if (await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, cancellationToken) is null)
+                {
+                    throw SlotDroppedWhileReadingError(e);
+                }
+
+                throw;
+            }
 
             switch (message)
             {
