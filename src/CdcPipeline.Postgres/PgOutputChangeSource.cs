@@ -147,7 +147,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             // the changes in between would be lost without a word. As Debezium: refuse, unless when_needed re-snapshots.
             if (_options.Snapshot != SnapshotMode.WhenNeeded)
             {
-                throw new InvalidOperationException(SlotGoneMessage(_state.ConfirmedLsn, "but this pipeline has read from it"));
+                throw new CaptureStoppedException(SlotGoneMessage(_state.ConfirmedLsn, "but this pipeline has read from it"));
             }
 
             Log.SlotGoneResnapshotting(_logger, _options.Slot, StoredPosition(_state.ConfirmedLsn), _store.Path);
@@ -180,7 +180,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             {
                 if (!_options.CreateSlotIfMissing)
                 {
-                    throw new InvalidOperationException(
+                    throw new CaptureStoppedException(
                         $"replication slot '{_options.Slot}' does not exist and creating it is not allowed (createSlotIfMissing: false); " +
                         $"create it with: SELECT pg_create_logical_replication_slot('{_options.Slot}', 'pgoutput');");
                 }
@@ -362,7 +362,12 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
                 attempt++;
                 if (_options.MaxReconnectAttempts > 0 && attempt > _options.MaxReconnectAttempts)
                 {
-                    throw new InvalidOperationException($"replication slot '{_options.Slot}': gave up after {_options.MaxReconnectAttempts} failed reconnects", failure);
+                    // The stop's one line must say why: the trace that carried the last failure is not printed any more.
+                    throw new CaptureStoppedException(
+                        $"replication slot '{_options.Slot}': gave up after {_options.MaxReconnectAttempts} failed reconnects; the last one: {Why(failure)}. " +
+                        "Check that the server is up and reachable, then start again " +
+                        "(source.postgres.maxReconnectAttempts: 0 retries for ever)",
+                        failure);
                 }
 
                 var delay = TimeSpan.FromTicks(Math.Min(_options.ReconnectMaxDelay.Ticks, _options.ReconnectMinDelay.Ticks * (1L << Math.Min(attempt - 1, 20))));
@@ -535,7 +540,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         if (slotInfo is null)
         {
             // dropped while this pipeline read it: creating it again would skip the changes in between
-            throw new InvalidOperationException(SlotGoneMessage(Math.Max(_ack.FlushedLsn, _state?.ConfirmedLsn ?? 0), "any more, but this pipeline was reading it"));
+            throw SlotDroppedWhileReadingError(inner: null);
         }
 
         ThrowIfLost(slotInfo); // invalidated while we were disconnected (PostgreSQL ends the walsender of a slot it invalidates)
@@ -575,6 +580,17 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
                 if (await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, cancellationToken) is { Lost: true } lost)
                 {
                     throw LostSlotError(lost, e);
+                }
+
+                throw;
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedObject)
+            {
+                // Dropped after the check above: 'replication slot "…" does not exist'. The same SQLSTATE names a dropped
+                // publication, so the slot is looked up again: only a slot that is gone gets the slot-gone error.
+                if (await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, cancellationToken) is null)
+                {
+                    throw SlotDroppedWhileReadingError(e);
                 }
 
                 throw;
@@ -773,7 +789,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     }
 
     /// <param name="inner">The server's error when START_REPLICATION found the slot invalidated after <see cref="ThrowIfLost"/> passed.</param>
-    private InvalidOperationException LostSlotError(ReplicationSlotInfo slot, Exception? inner) =>
+    private CaptureStoppedException LostSlotError(ReplicationSlotInfo slot, Exception? inner) =>
         new(
             $"replication slot '{_options.Slot}' is lost (wal_status lost): PostgreSQL removed WAL it still needed because it fell " +
             $"more than max_slot_wal_keep_size behind, so the changes after its confirmed LSN {slot.ConfirmedFlushLsn ?? "-"} can no longer be read. " +
@@ -802,7 +818,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         }
 
         var what = slot.Plugin is null ? "a physical slot" : $"a logical slot of plugin {slot.Plugin} on database {slot.Database ?? "-"}";
-        throw new InvalidOperationException(
+        throw new CaptureStoppedException(
             $"replication slot '{_options.Slot}' is not one this pipeline can read: it is {what}, and the capture needs a pgoutput slot on database {database}. " +
             $"Another pipeline or tool (pg_recvlogical, a standby) uses that name: give this pipeline a name of its own (source.postgres.slot), " +
             $"or, if that slot is abandoned, drop it (cdcpipeline slot drop {_options.Slot}).");
@@ -829,7 +845,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             return;
         }
 
-        throw new InvalidOperationException(
+        throw new CaptureStoppedException(
             $"state file '{_store.Path}' of replication slot '{_options.Slot}' records a position confirmed up to {new NpgsqlLogSequenceNumber(state.ConfirmedLsn)}, " +
             $"but the server's WAL position is {server}: this server has not written that far, so it is not the history the pipeline read " +
             "(restored from a backup, or a replica that lagged was promoted). Its next changes would reuse positions already confirmed and be skipped or " +
@@ -838,12 +854,21 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             "those since then may be missing).");
     }
 
+    /// <param name="inner">The server's error when START_REPLICATION found the slot dropped after the last check.</param>
+    private CaptureStoppedException SlotDroppedWhileReadingError(Exception? inner) =>
+        new(SlotGoneMessage(Math.Max(_ack.FlushedLsn, _state?.ConfirmedLsn ?? 0), "any more, but this pipeline was reading it"), inner);
+
     private string SlotGoneMessage(ulong confirmed, string how) =>
         $"replication slot '{_options.Slot}' does not exist {how} (state file '{_store.Path}': confirmed up to {StoredPosition(confirmed)}). " +
         "It was dropped (cdcpipeline slot drop), or this server is a replica or a restore without it: the changes since that position cannot " +
         "be read any more, and a new slot would start at the current WAL position, skipping them. Choose: set source.postgres.snapshot: when_needed " +
         "to create the slot and read the tables again (rows deleted in the gap, and states passed through in it, stay unseen); or delete the state " +
         "file to accept the gap (snapshot: initial then reads the tables again, never streams from now on).";
+
+    /// <summary>A failure in one line: a connection failure with its cause ("Failed to connect to …" says where, the socket error why).</summary>
+    private static string Why(Exception? e) =>
+        e is null ? "-"
+        : (e is NpgsqlException and not PostgresException && e.InnerException is { } inner ? $"{e.Message} ({inner.Message})" : e.Message).ReplaceLineEndings(" ");
 
     private static string StoredPosition(ulong lsn) => lsn == 0 ? "an unknown position" : new NpgsqlLogSequenceNumber(lsn).ToString();
 

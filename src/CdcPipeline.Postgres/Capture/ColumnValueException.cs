@@ -1,8 +1,11 @@
+using CdcPipeline.Core.Pipeline;
+
 namespace CdcPipeline.Postgres.Capture;
 
 /// <summary>
 /// A column's text that has no canonical value (a timestamp beyond what int64 microseconds hold): capture stops here,
-/// naming table, column and value, rather than passing a wrong value on or failing with a bare parse error.
+/// naming table, column and value, rather than passing a wrong value on or failing with a bare parse error (a
+/// <see cref="CaptureStoppedException"/>: <c>run</c> prints it in one line, without a stack trace).
 /// The converters run bare in the row loops (no wrapper per value on the hot path); each loop catches a failure once,
 /// with <see cref="IsConversionFailure"/>, and names the column by the index it stopped at.
 /// </summary>
@@ -12,7 +15,7 @@ namespace CdcPipeline.Postgres.Capture;
 /// <param name="inner">The converter's failure.</param>
 /// <param name="nextStep">What the operator can do about it, appended to the message; null when there is nothing specific.</param>
 internal sealed class ColumnValueException(string table, string column, string text, Exception inner, string? nextStep = null)
-    : Exception(
+    : CaptureStoppedException(
         $"{table}, column '{column}', value '{(text.Length > 200 ? text[..200] + "…" : text)}': {inner.Message}" + (nextStep is null ? "" : ". " + nextStep),
         inner)
 {

@@ -328,11 +328,16 @@ public sealed class OutboxPollingSource : IChangeSource
         var seq = _options.SequenceColumn;
         var names = new List<string>();
         var oids = new List<uint>();
+        var wireOids = new List<uint>();
         var typeModifiers = new List<int>();
         string? seqType = null;
         var seqNotNull = false;
+        // A query result describes a domain column by the domain's base type (through every domain it is based on), where
+        // the catalog names the domain: the last column selected is the type a poll's result carries, atttypid picks the converter.
         await using (var command = _dataSource.CreateCommand(
-            "SELECT a.attname, a.atttypid, a.atttypmod, a.attnotnull, pg_catalog.format_type(a.atttypid, a.atttypmod) " +
+            "SELECT a.attname, a.atttypid, a.atttypmod, a.attnotnull, pg_catalog.format_type(a.atttypid, a.atttypmod), " +
+            "(WITH RECURSIVE d(oid, base) AS (SELECT t.oid, t.typbasetype FROM pg_catalog.pg_type t WHERE t.oid = a.atttypid " +
+            "UNION ALL SELECT t.oid, t.typbasetype FROM d JOIN pg_catalog.pg_type t ON t.oid = d.base) SELECT d.oid FROM d WHERE d.base = 0) " +
             "FROM pg_catalog.pg_attribute a WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"))
         {
             command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = table });
@@ -341,6 +346,7 @@ public sealed class OutboxPollingSource : IChangeSource
             {
                 names.Add(reader.GetString(0));
                 oids.Add(reader.GetFieldValue<uint>(1));
+                wireOids.Add(reader.IsDBNull(5) ? oids[^1] : reader.GetFieldValue<uint>(5));
                 typeModifiers.Add(reader.GetInt32(2));
                 if (string.Equals(names[^1], seq, StringComparison.Ordinal))
                 {
@@ -352,7 +358,7 @@ public sealed class OutboxPollingSource : IChangeSource
 
         if (names.Count == 0)
         {
-            throw new InvalidOperationException(
+            throw new CaptureStoppedException(
                 $"outbox table {table} does not exist (or the relay's user may not see it): create it with OutboxWriter.SchemaSql(), or set source.outboxPolling.table");
         }
 
@@ -361,7 +367,7 @@ public sealed class OutboxPollingSource : IChangeSource
         var missing = RelayColumns.Where(c => !names.Contains(c)).ToList();
         if (missing.Count > 0)
         {
-            throw new InvalidOperationException(
+            throw new CaptureStoppedException(
                 $"outbox table {table} lacks the column(s) {string.Join(", ", missing.Select(c => $"'{c}'"))} that the relay needs (status text 'pending'/'sent', " +
                 $"attempts integer NOT NULL DEFAULT 0, sent_at timestamptz): add them as OutboxWriter.SchemaSql() defines them, or create the table with it");
         }
@@ -369,12 +375,12 @@ public sealed class OutboxPollingSource : IChangeSource
         var seqOrdinal = names.IndexOf(seq);
         if (seqOrdinal < 0)
         {
-            throw new InvalidOperationException($"outbox table {table} has no column '{seq}'; set source.outboxPolling.sequenceColumn");
+            throw new CaptureStoppedException($"outbox table {table} has no column '{seq}'; set source.outboxPolling.sequenceColumn");
         }
 
-        if (oids[seqOrdinal] is not (BigIntOid or IntegerOid or SmallIntOid))
+        if (wireOids[seqOrdinal] is not (BigIntOid or IntegerOid or SmallIntOid))
         {
-            throw new InvalidOperationException(
+            throw new CaptureStoppedException(
                 $"outbox table {table}: its sequence column '{seq}' (source.outboxPolling.sequenceColumn) is {seqType}, but the relay orders rows by it, " +
                 $"resumes after it and marks rows sent by it, so it must be bigint or integer, NOT NULL (OutboxWriter.SchemaSql() makes it bigint GENERATED ALWAYS AS IDENTITY): " +
                 $"change the column's type, or set sequenceColumn to such a column");
@@ -382,7 +388,7 @@ public sealed class OutboxPollingSource : IChangeSource
 
         if (!seqNotNull)
         {
-            throw new InvalidOperationException(
+            throw new CaptureStoppedException(
                 $"outbox table {table}: its sequence column '{seq}' (source.outboxPolling.sequenceColumn) is {seqType} without NOT NULL, but a row with a NULL '{seq}' " +
                 $"would never be relayed; it must be bigint or integer, NOT NULL: give such rows a value, then ALTER TABLE {table} ALTER COLUMN {seq} SET NOT NULL");
         }
@@ -393,7 +399,9 @@ public sealed class OutboxPollingSource : IChangeSource
             converters[i] = await _types.GetConverterAsync(oids[i], typeModifiers[i], cancellationToken).ConfigureAwait(false);
         }
 
-        return new PollShape([.. names], [.. oids], new RowShape([.. names]), converters, seqOrdinal, names.IndexOf("id"));
+        // Converted as the capture converts them: a domain by its own type (PgTypeCatalog reads it as its base type with the
+        // domain's modifier), compared with a poll's result by the base type the result carries.
+        return new PollShape([.. names], [.. wireOids], new RowShape([.. names]), converters, seqOrdinal, names.IndexOf("id"));
     }
 
     /// <summary>The columns the poll and mark-sent statements use besides the sequence column.</summary>
@@ -405,7 +413,7 @@ public sealed class OutboxPollingSource : IChangeSource
 
     /// <summary>
     /// The columns a poll returns, with a converter each (chosen by type and type modifier); <see cref="Matches"/> tells an
-    /// ALTER TABLE since, a changed type modifier included.
+    /// ALTER TABLE since, a changed type modifier included. <c>Oids</c> are the types a query result carries (a domain's base type).
     /// </summary>
     private sealed record PollShape(string[] Names, uint[] Oids, RowShape Shape, Func<string, object?>[] Converters, int SeqOrdinal, int IdOrdinal)
     {

@@ -1,3 +1,4 @@
+using CdcPipeline.Core.Pipeline;
 using Npgsql;
 
 namespace CdcPipeline.Postgres.Setup;
@@ -53,7 +54,7 @@ public static class ReplicationSetup
 
         if (!createIfMissing)
         {
-            throw new InvalidOperationException(
+            throw new CaptureStoppedException(
                 $"publication '{publication}' does not exist and creating it is not allowed (createPublicationIfMissing: false); create it with: {CreatePublicationSql(publication, tables)};");
         }
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.ExceptionServices;
 using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Json;
+using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Postgres.Capture;
 using CdcPipeline.Postgres.Setup;
 using CdcPipeline.Postgres.Types;
@@ -230,10 +231,10 @@ internal sealed class IncrementalSnapshotter(
     private static bool IsGone(PostgresException e) =>
         e.SqlState is PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.InvalidSchemaName;
 
-    private static InvalidOperationException NoSelectPrivilege(string table, string? user, PostgresException e)
+    private static CaptureStoppedException NoSelectPrivilege(string table, string? user, PostgresException e)
     {
         var grantee = user is null ? "<capture user>" : ReplicationSetup.QuoteIdentifier(user);
-        return new InvalidOperationException(
+        return new CaptureStoppedException(
             $"incremental snapshot of {table}: the capture user {grantee} may not read the table ({e.MessageText}, SQLSTATE {e.SqlState}); " +
             $"retrying cannot help: run GRANT SELECT ON {ReplicationSetup.QuoteTable(table)} TO {grantee}; then start again " +
             "(the snapshot resumes after its last acknowledged chunk)",

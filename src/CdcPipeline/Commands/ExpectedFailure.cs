@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using CdcPipeline.Core.Configuration;
+using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Core.Sinks;
 using Confluent.Kafka;
 using Npgsql;
@@ -8,7 +9,7 @@ namespace CdcPipeline.Commands;
 
 /// <summary>
 /// The one place that tells a failure an operator expects and can fix (bad configuration, a database or cluster that
-/// cannot be reached or refuses the credentials, state another process holds) from a bug. An expected failure is one
+/// cannot be reached or refuses the credentials, state another process holds, a capture that cannot go on) from a bug. An expected failure is one
 /// line and an exit code; only a bug is shown with its stack trace.
 /// </summary>
 internal static class ExpectedFailure
@@ -27,6 +28,8 @@ internal static class ExpectedFailure
         // Not from the server: a connection refused, a host not found, a timeout, a broken connection.
         NpgsqlException or SocketException or TimeoutException => Failed,
         StateDirectoryInUseException => Failed,
+        // The capture says what stopped it and what to do (a lost or dropped slot, a missing GRANT, ...).
+        CaptureStoppedException => Failed,
         // librdkafka's local errors for a call the code got wrong are bugs; the rest come from the cluster.
         KafkaException k => k.Error.Code is ErrorCode.Local_InvalidArg or ErrorCode.Local_State ? null : Failed,
         _ => null,

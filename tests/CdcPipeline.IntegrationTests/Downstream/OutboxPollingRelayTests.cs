@@ -248,6 +248,48 @@ public sealed class OutboxPollingRelayTests(PostgresFixture fixture) : IAsyncLif
         Assert.Equal(true, row["flag"]);
     }
 
+    [Fact]
+    public async Task Columns_of_domain_types_read_as_the_embedded_capture_reads_them()
+    {
+        // A query result names a domain column by its base type; the catalog by the domain. Before the fix every poll
+        // failed "outbox table public.outbox changed its columns during a poll; polling again" and no row was relayed.
+        await _db.ExecuteAsync("""
+            CREATE DOMAIN payload_kind AS text CHECK (VALUE <> '');
+            CREATE DOMAIN money_amount AS numeric(10,2);
+            CREATE DOMAIN order_amount AS money_amount; -- a domain over a domain
+            CREATE DOMAIN yes_no AS bit(1); -- reads as a boolean, as Debezium reads it
+            ALTER TABLE outbox ADD COLUMN kind payload_kind, ADD COLUMN amount order_amount, ADD COLUMN confirmed yes_no;
+            INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, kind, amount, confirmed)
+            VALUES (gen_random_uuid(), 'Order', 'o-1', 'OrderPlaced', '{}', 'json', 3.5, B'1')
+            """);
+        await using var relay = new SourceReader(Relay(), Ct);
+
+        var row = (await relay.TakeAsync(1, timeout: TimeSpan.FromSeconds(15)))[0].After!;
+
+        Assert.Equal("json", row["kind"]);
+        Assert.Equal("3.50", Assert.IsType<ExactDecimal>(row["amount"]).ToString());
+        Assert.Equal(true, row["confirmed"]);
+    }
+
+    [Fact]
+    public async Task A_sequence_column_of_a_domain_over_bigint_is_relayed_in_its_order()
+    {
+        await _db.ExecuteAsync("""
+            CREATE DOMAIN outbox_seq AS bigint;
+            ALTER TABLE outbox DROP COLUMN seq;
+            ALTER TABLE outbox ADD COLUMN seq outbox_seq NOT NULL;
+            INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, seq) VALUES (gen_random_uuid(), 'Order', 'o-2', 'OrderPlaced', '{}', 2);
+            INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, seq) VALUES (gen_random_uuid(), 'Order', 'o-1', 'OrderPlaced', '{}', 1);
+            """);
+        await using var relay = new SourceReader(Relay(), Ct);
+
+        var rows = await relay.TakeAsync(2, timeout: TimeSpan.FromSeconds(15));
+        await relay.Source.AcknowledgeAsync(rows[^1].Position, Ct);
+
+        Assert.Equal(["o-1", "o-2"], rows.Select(r => (string?)r.After!["aggregateid"]));
+        Assert.Equal(2L, await _db.ScalarAsync<long>("SELECT count(*) FROM outbox WHERE status = 'sent'"));
+    }
+
     [Theory]
     [InlineData("flag bit(1)", "B'1'", "flag TYPE bit(3) USING flag || B'00'", "B'101'", "101")] // a BIT(1) reads as a boolean, a BIT(3) as bits
     [InlineData("total numeric", "1.500", "total TYPE numeric(10,2)", "1.5", "1.50")] // unconstrained: trailing zeros stripped; (10,2): scale 2
@@ -306,7 +348,7 @@ public sealed class OutboxPollingRelayTests(PostgresFixture fixture) : IAsyncLif
 
         var e = await Assert.ThrowsAnyAsync<Exception>(() => relay.TakeAsync(1, timeout: TimeSpan.FromSeconds(10)));
 
-        Assert.IsType<InvalidOperationException>(e);
+        Assert.IsType<CaptureStoppedException>(e);
         Assert.Contains("public.outbox", e.Message, StringComparison.Ordinal);
         Assert.All(columns, c => Assert.Contains($"'{c}'", e.Message, StringComparison.Ordinal));
         Assert.All(new[] { "status", "attempts", "sent_at" }.Except(columns), c => Assert.DoesNotContain($"'{c}'", e.Message, StringComparison.Ordinal));

@@ -51,6 +51,49 @@ public sealed class RunFailureTests(PostgresFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task A_slot_dropped_after_the_pipeline_read_from_it_is_one_error_line_saying_what_to_do_without_a_stack_trace()
+    {
+        // It logged "crit: … Pipeline failed; stopping System.InvalidOperationException: replication slot … at CdcPipeline.Postgres…"
+        // (the whole trace) before the error line, for a stop whose message already says what to do.
+        await using var db = await fixture.CreateDatabaseAsync("runslotgone");
+        await db.ExecuteAsync("CREATE TABLE orders (id int PRIMARY KEY)");
+        var position = await db.ScalarAsync<NpgsqlTypes.NpgsqlLogSequenceNumber>("SELECT pg_current_wal_lsn()");
+        // the state file of an earlier run that read the slot up to here; the slot was dropped since
+        var stateDirectory = Path.Combine(_dir, "state");
+        Directory.CreateDirectory(stateDirectory);
+        new CdcPipeline.Postgres.Snapshot.SnapshotStateStore(stateDirectory, db.Slot).Save(new CdcPipeline.Postgres.Snapshot.SnapshotState
+        {
+            Slot = db.Slot,
+            ConsistentLsn = (ulong)position,
+            ConfirmedLsn = (ulong)position,
+            InitialCompleted = true,
+        });
+        var config = Path.Combine(_dir, "pipeline.yaml");
+        await File.WriteAllTextAsync(config, $"""
+            name: runfailure
+            source:
+              postgres:
+                connectionString: "{db.ConnectionString}"
+                publication: {db.Publication}
+                slot: {db.Slot}
+                tables: [public.orders]
+                stateDirectory: state
+            sinks:
+              - name: screen
+                console: {"{}"}
+            """, Ct);
+
+        var (exit, log) = await RunAsync(config);
+
+        Assert.True(exit == 1, log);
+        var error = Assert.Single(log.Split('\n'), l => l.StartsWith("error: ", StringComparison.Ordinal));
+        Assert.Contains($"replication slot '{db.Slot}' does not exist", error, StringComparison.Ordinal);
+        Assert.Contains("when_needed", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", log, StringComparison.Ordinal);
+        Assert.DoesNotContain("crit:", log, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task An_invalid_failure_connection_string_stops_run_with_exit_2_naming_the_key_and_its_line()
     {
         // AddCdcFailureStore built the store unchecked: Npgsql's ArgumentException ("Couldn't set port") escaped with its trace.

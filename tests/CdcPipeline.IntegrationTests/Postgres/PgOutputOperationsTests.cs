@@ -1,6 +1,7 @@
 using System.Text;
 using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Json;
+using CdcPipeline.Core.Pipeline;
 using CdcPipeline.IntegrationTests.Support;
 using CdcPipeline.Postgres.Setup;
 using Npgsql;
@@ -141,7 +142,7 @@ public sealed class PgOutputOperationsTests(PostgresFixture fixture) : PgOutputT
         Assert.Equal(0L, await Db.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{Db.Slot}'"));
 
         // not created again (a new slot would start at "now", past the changes in between): a clear error instead
-        var e = await Assert.ThrowsAnyAsync<InvalidOperationException>(() => reader.NextAsync(TimeSpan.FromSeconds(30)));
+        var e = await Assert.ThrowsAsync<CaptureStoppedException>(() => reader.NextAsync(TimeSpan.FromSeconds(30)));
         Assert.Contains($"replication slot '{Db.Slot}' does not exist any more", e.Message, StringComparison.Ordinal);
         Assert.Contains("when_needed", e.Message, StringComparison.Ordinal);
 

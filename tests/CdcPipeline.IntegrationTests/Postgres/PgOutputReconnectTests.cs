@@ -6,10 +6,64 @@ namespace CdcPipeline.IntegrationTests.Postgres;
 
 /// <summary>
 /// PostgreSQL restarts under a running source: it reconnects with backoff and resumes from the slot.
-/// Uses a private local cluster (restarting the shared server would disturb the tests running beside it).
+/// Uses a private local cluster (restarting the shared server would disturb the tests running beside it), or a proxy
+/// in front of the shared one that a test cuts.
 /// </summary>
-public sealed class PgOutputReconnectTests
+public sealed class PgOutputReconnectTests(PostgresFixture fixture)
 {
+    [Fact]
+    public async Task A_source_that_gives_up_reconnecting_says_why_the_last_attempt_failed_and_what_to_do()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var db = await fixture.CreateDatabaseAsync("reconnectgiveup");
+        var server = new NpgsqlConnectionStringBuilder(db.ConnectionString);
+        await using var proxy = new TcpProxy(server.Host!, server.Port);
+        var stateDirectory = Path.Combine(Path.GetTempPath(), "cdc-state-" + Guid.NewGuid().ToString("N")[..8]);
+        try
+        {
+            await db.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY)");
+            await using var reader = new SourceReader(new PgOutputChangeSource(new PostgresSourceOptions
+            {
+                ConnectionString = new NpgsqlConnectionStringBuilder(db.ConnectionString) { Host = "127.0.0.1", Port = proxy.Port }.ConnectionString,
+                Publication = db.Publication,
+                Slot = db.Slot,
+                Snapshot = SnapshotMode.Never,
+                StateDirectory = stateDirectory,
+                HeartbeatInterval = TimeSpan.Zero,
+                ReconnectMinDelay = TimeSpan.FromMilliseconds(100),
+                ReconnectMaxDelay = TimeSpan.FromMilliseconds(200),
+                MaxReconnectAttempts = 2,
+            }, new TestOutputLoggerFactory()), ct);
+            await reader.NextAsync(TimeSpan.FromMilliseconds(50));
+            var deadline = DateTime.UtcNow.AddSeconds(20);
+            while (await db.ConfirmedFlushAsync() == 0)
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the source did not create its slot in time");
+                await Task.Delay(20, ct);
+            }
+
+            proxy.Cut(); // the server stays out of reach
+
+            // before the fix: only "gave up after 2 failed reconnects"; why was in the stack trace, which run no longer prints
+            var e = await Assert.ThrowsAnyAsync<Exception>(() => reader.NextAsync(TimeSpan.FromSeconds(30)));
+
+            Assert.Contains($"replication slot '{db.Slot}': gave up after 2 failed reconnects", e.Message, StringComparison.Ordinal);
+            Assert.Contains($"127.0.0.1:{proxy.Port}", e.Message, StringComparison.Ordinal);
+            Assert.Contains("maxReconnectAttempts", e.Message, StringComparison.Ordinal);
+            Assert.IsAssignableFrom<NpgsqlException>(e.InnerException);
+        }
+        finally
+        {
+            try
+            {
+                Directory.Delete(stateDirectory, recursive: true);
+            }
+            catch (DirectoryNotFoundException)
+            {
+            }
+        }
+    }
+
     [Fact]
     public async Task Source_reconnects_after_PostgreSQL_restarts_and_loses_nothing()
     {

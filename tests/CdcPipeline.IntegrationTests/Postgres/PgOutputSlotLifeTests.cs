@@ -1,4 +1,5 @@
 using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Pipeline;
 using CdcPipeline.IntegrationTests.Support;
 using CdcPipeline.Postgres;
 using Npgsql;
@@ -53,7 +54,7 @@ public sealed class PgOutputSlotLifeTests(PostgresFixture fixture) : PgOutputTes
 
         var second = Open(Options());
         // before the fix the second run created a fresh slot and streamed from "now": row 2 was lost without a word
-        var e = await Assert.ThrowsAnyAsync<InvalidOperationException>(() => second.NextAsync(TimeSpan.FromSeconds(20)));
+        var e = await Assert.ThrowsAsync<CaptureStoppedException>(() => second.NextAsync(TimeSpan.FromSeconds(20)));
 
         Assert.Contains($"replication slot '{Db.Slot}' does not exist", e.Message, StringComparison.Ordinal);
         Assert.Contains(StatePath, e.Message, StringComparison.Ordinal);
@@ -65,13 +66,42 @@ public sealed class PgOutputSlotLifeTests(PostgresFixture fixture) : PgOutputTes
     }
 
     [Fact]
+    public async Task A_slot_dropped_between_the_check_and_the_start_stops_with_the_slot_gone_error()
+    {
+        await RunOnceAsync(Options());
+        var dropped = false;
+        var second = Open(new PgOutputChangeSource(Options(), Logs)
+        {
+            // the slot passed every check; it is dropped before START_REPLICATION reaches it
+            BeforeStartReplication = async _ =>
+            {
+                if (!dropped)
+                {
+                    await Db.ExecuteAsync($"SELECT pg_drop_replication_slot('{Db.Slot}')");
+                    dropped = true;
+                }
+            },
+        });
+
+        // before the fix: PostgreSQL's bare 42704 'replication slot "…" does not exist', which ran shows as a bug with its trace
+        var e = await Assert.ThrowsAsync<CaptureStoppedException>(() => second.NextAsync(TimeSpan.FromSeconds(20)));
+
+        Assert.True(dropped, $"the source failed before START_REPLICATION: {e}");
+        Assert.Contains($"replication slot '{Db.Slot}' does not exist", e.Message, StringComparison.Ordinal);
+        Assert.Contains(StatePath, e.Message, StringComparison.Ordinal);
+        Assert.Contains("when_needed", e.Message, StringComparison.Ordinal);
+        Assert.Equal(PostgresErrorCodes.UndefinedObject, Assert.IsType<PostgresException>(e.InnerException).SqlState);
+        Assert.Equal(0L, await Db.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{Db.Slot}'"));
+    }
+
+    [Fact]
     public async Task With_snapshot_initial_a_dropped_slot_is_not_silently_replaced_by_a_full_re_snapshot()
     {
         await RunOnceThenDropTheSlotAsync(Options(snapshot: SnapshotMode.Initial));
 
         var second = Open(Options(snapshot: SnapshotMode.Initial));
         // before the fix: a new slot and the whole table again as op r, without a word (and deletes in the gap never told)
-        var e = await Assert.ThrowsAnyAsync<InvalidOperationException>(() => second.NextAsync(TimeSpan.FromSeconds(20)));
+        var e = await Assert.ThrowsAsync<CaptureStoppedException>(() => second.NextAsync(TimeSpan.FromSeconds(20)));
 
         Assert.Contains($"replication slot '{Db.Slot}' does not exist", e.Message, StringComparison.Ordinal);
         Assert.Contains("when_needed", e.Message, StringComparison.Ordinal);
@@ -109,7 +139,7 @@ public sealed class PgOutputSlotLifeTests(PostgresFixture fixture) : PgOutputTes
 
         var second = Open(Options());
         // before the fix the run streamed on: a change at a position it had "already" confirmed, and what came after
-        var e = await Assert.ThrowsAnyAsync<InvalidOperationException>(() => second.NextAsync(TimeSpan.FromSeconds(20)));
+        var e = await Assert.ThrowsAsync<CaptureStoppedException>(() => second.NextAsync(TimeSpan.FromSeconds(20)));
 
         Assert.Contains($"'{Db.Slot}'", e.Message, StringComparison.Ordinal);
         Assert.Contains(StatePath, e.Message, StringComparison.Ordinal);

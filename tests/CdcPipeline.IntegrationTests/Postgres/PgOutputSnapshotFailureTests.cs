@@ -1,4 +1,5 @@
 using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Pipeline;
 using CdcPipeline.IntegrationTests.Support;
 using CdcPipeline.Postgres;
 using Npgsql;
@@ -152,7 +153,7 @@ public sealed class PgOutputSnapshotFailureTests(PostgresFixture fixture) : PgOu
             ((PgOutputChangeSource)reader.Source).RequestSnapshot("secret");
             var e = await Assert.ThrowsAnyAsync<Exception>(() => reader.TakeAsync(1, e => e.Operation == ChangeOperation.Read, TimeSpan.FromSeconds(30)));
 
-            Assert.IsNotType<TimeoutException>(e);
+            Assert.IsType<CaptureStoppedException>(e);
             Assert.Contains("public.secret", e.Message, StringComparison.Ordinal);
             Assert.Contains($"GRANT SELECT ON \"public\".\"secret\" TO \"{role}\";", e.Message, StringComparison.Ordinal);
         }

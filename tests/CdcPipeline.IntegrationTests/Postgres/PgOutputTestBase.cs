@@ -36,9 +36,12 @@ public abstract class PgOutputTestBase(PostgresFixture fixture) : IAsyncLifetime
         ReconnectMaxDelay = TimeSpan.FromSeconds(1),
     };
 
-    protected SourceReader Open(PostgresSourceOptions options)
+    protected SourceReader Open(PostgresSourceOptions options) => Open(new PgOutputChangeSource(options, Logs));
+
+    /// <summary>Reads a source made by the test (e.g. with a test seam set), disposed with the test.</summary>
+    protected SourceReader Open(PgOutputChangeSource source)
     {
-        var reader = new SourceReader(new PgOutputChangeSource(options, Logs), Ct);
+        var reader = new SourceReader(source, Ct);
         _owned.Add(reader);
         return reader;
     }

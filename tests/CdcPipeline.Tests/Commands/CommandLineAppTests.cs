@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using CdcPipeline.Commands;
 using CdcPipeline.Core.Configuration;
+using CdcPipeline.Core.Pipeline;
 using Npgsql;
 
 namespace CdcPipeline.Tests.Commands;
@@ -49,6 +50,7 @@ public class CommandLineAppTests
         { new PostgresException("database \"legacy\" does not exist", "FATAL", "FATAL", "3D000"), 1 },
         { new PostgresException("logical decoding requires wal_level >= logical", "ERROR", "ERROR", "55000"), 1 },
         { new PostgresException("syntax error at or near \"SELEC\"", "ERROR", "ERROR", "42601"), null },
+        { new CaptureStoppedException("replication slot 'cdc_slot' is lost (wal_status lost): … Drop it (cdcpipeline slot drop cdc_slot) …"), 1 },
         { new InvalidOperationException("Collection was modified"), null },
         { new NullReferenceException(), null },
     };
