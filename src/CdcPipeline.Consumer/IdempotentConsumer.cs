@@ -18,12 +18,22 @@ namespace CdcPipeline.Consumer;
 /// uncommitted index entry (PostgreSQL's unique check blocks on the in-progress tuple). When the first
 /// commits, the second sees the conflict and reports <see cref="HandleResult.Duplicate"/>; when the
 /// first rolls back, the second inserts and applies. Either way the effect happens once. This holds at
-/// READ COMMITTED, so no serialization retries are needed.
+/// READ COMMITTED, so the mark itself needs no serialization retries.
+/// </para>
+/// <para>
+/// The handler's own writes can still deadlock with another transaction's (or fail to serialize, when it raises the
+/// isolation level): PostgreSQL then aborts the transaction and asks for it to be run again. The whole attempt —
+/// mark and handler — rolls back and runs again, up to <see cref="TransientFailureAttempts"/> times; that is safe for
+/// the same reason a redelivery is. Any other exception rolls back and propagates at once: retrying a poison event,
+/// and dead-lettering it, is the caller's (its transport's) decision; the event is not marked, so it is not lost.
 /// </para>
 /// </summary>
 public sealed partial class IdempotentConsumer
 {
     public const string DefaultTable = "cdc_processed_events";
+
+    /// <summary>How often an event is tried when PostgreSQL aborts its transaction with a deadlock or serialization failure.</summary>
+    public const int TransientFailureAttempts = 5;
 
     private readonly NpgsqlDataSource _dataSource;
     private readonly string _table;
@@ -45,10 +55,11 @@ public sealed partial class IdempotentConsumer
     public string ConsumerName { get; }
 
     /// <summary>Creates the processed-event table if it does not exist (or run <see cref="SchemaSql"/> in your migrations).</summary>
+    /// <remarks>Safe to call from several instances starting at once.</remarks>
     public async Task EnsureSchemaAsync(CancellationToken cancellationToken = default)
     {
-        await using var command = _dataSource.CreateCommand(SchemaSql(_table));
-        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await SchemaCreation.ExecuteAsync(connection, SchemaSql(_table), cancellationToken).ConfigureAwait(false);
     }
 
     public static string SchemaSql(string table = DefaultTable) => $"""
@@ -67,12 +78,32 @@ public sealed partial class IdempotentConsumer
 
     /// <summary>
     /// Runs <paramref name="handler"/> once for <paramref name="evt"/> per consumer, in one transaction
-    /// with the processed mark. An exception from the handler rolls both back and propagates.
+    /// with the processed mark. A deadlock or serialization failure runs both again (up to
+    /// <see cref="TransientFailureAttempts"/> times); any other exception from the handler rolls both back and propagates.
     /// </summary>
+    /// <exception cref="InvalidOperationException">The handler returned, but one of its statements had failed (and it caught the
+    /// error): PostgreSQL aborted the transaction, so nothing was applied and the event is not marked.</exception>
     public async Task<HandleResult> HandleAsync(ConsumedEvent evt, EventHandler handler, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(evt);
         ArgumentNullException.ThrowIfNull(handler);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await HandleOnceAsync(evt, handler, cancellationToken).ConfigureAwait(false);
+            }
+            catch (PostgresException e) when (attempt < TransientFailureAttempts && IsTransactionRetry(e))
+            {
+                LogRetrying(_logger, ConsumerName, evt.Id, evt.Type, e.SqlState, attempt, TransientFailureAttempts);
+                // Spread the partners of a deadlock apart, so they do not meet again at once.
+                await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(10, 50) * attempt), cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task<HandleResult> HandleOnceAsync(ConsumedEvent evt, EventHandler handler, CancellationToken cancellationToken)
+    {
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken).ConfigureAwait(false);
 
@@ -94,10 +125,35 @@ public sealed partial class IdempotentConsumer
 
         // No catch: disposing the uncommitted transaction rolls the mark back with the handler's writes.
         await handler(connection, transaction, evt, cancellationToken).ConfigureAwait(false);
+        await EnsureNotAbortedAsync(connection, transaction, evt, cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         LogApplied(_logger, ConsumerName, evt.Id, evt.Type);
         return HandleResult.Applied;
     }
+
+    /// <summary>
+    /// COMMIT of a transaction in which a statement failed is answered with ROLLBACK, not an error, and Npgsql reports
+    /// success: a handler that caught a database error would have the event reported applied with nothing written.
+    /// One statement before COMMIT tells, because an aborted transaction refuses it.
+    /// </summary>
+    private async Task EnsureNotAbortedAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, ConsumedEvent evt, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var probe = new NpgsqlCommand("SELECT 1", connection, transaction);
+            await probe.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InFailedSqlTransaction)
+        {
+            throw new InvalidOperationException(
+                $"consumer '{ConsumerName}', event '{evt.Id}' ({evt.Type}): the handler returned normally, but one of its statements had failed " +
+                "and PostgreSQL aborted the transaction, so nothing was applied and the event is not marked processed. Let database errors " +
+                "propagate from the handler, or run a statement that may fail inside a savepoint (transaction.SaveAsync, RollbackAsync(name)).", e);
+        }
+    }
+
+    private static bool IsTransactionRetry(PostgresException e) =>
+        e.SqlState is PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure;
 
     /// <summary>Forgets marks older than <paramref name="olderThan"/>: only safe once no redelivery that old can arrive (the sink's retention).</summary>
     public async Task<int> PurgeAsync(TimeSpan olderThan, CancellationToken cancellationToken = default)
@@ -110,6 +166,9 @@ public sealed partial class IdempotentConsumer
 
     [LoggerMessage(EventId = 5000, Level = LogLevel.Debug, Message = "Consumer {Consumer} applied event {EventId} ({EventType})")]
     private static partial void LogApplied(ILogger logger, string consumer, string eventId, string eventType);
+
+    [LoggerMessage(EventId = 5002, Level = LogLevel.Warning, Message = "Consumer {Consumer}: event {EventId} ({EventType}) rolled back by PostgreSQL ({SqlState}) on attempt {Attempt} of {Attempts}; running it again")]
+    private static partial void LogRetrying(ILogger logger, string consumer, string eventId, string eventType, string sqlState, int attempt, int attempts);
 
     [LoggerMessage(EventId = 5001, Level = LogLevel.Information, Message = "Consumer {Consumer} skipped event {EventId} ({EventType}): already processed")]
     private static partial void LogDuplicate(ILogger logger, string consumer, string eventId, string eventType);

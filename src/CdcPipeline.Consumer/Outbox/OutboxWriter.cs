@@ -64,10 +64,12 @@ public sealed class OutboxWriter
             """;
     }
 
-    public async Task EnsureSchemaAsync(NpgsqlConnection connection, CancellationToken cancellationToken = default)
+    /// <summary>Creates the outbox table and its index if they do not exist; safe to call from several instances starting at once.</summary>
+    /// <remarks>Call it outside a transaction: a concurrent creation is retried, which an aborted transaction would refuse.</remarks>
+    public Task EnsureSchemaAsync(NpgsqlConnection connection, CancellationToken cancellationToken = default)
     {
-        await using var command = new NpgsqlCommand(SchemaSql(_table), connection);
-        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        ArgumentNullException.ThrowIfNull(connection);
+        return SchemaCreation.ExecuteAsync(connection, SchemaSql(_table), cancellationToken);
     }
 
     /// <summary>Adds <paramref name="message"/> in <paramref name="transaction"/>; it is published only if that transaction commits.</summary>
@@ -76,6 +78,11 @@ public sealed class OutboxWriter
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(transaction);
         ArgumentNullException.ThrowIfNull(message);
+        if (message.PayloadJson is null)
+        {
+            throw new ArgumentException($"outbox message {message.Id} ({message.Type}): PayloadJson is null; give the payload as JSON text (\"null\" for a JSON null)", nameof(message));
+        }
+
         if (SerializeCommits)
         {
             await using var lockCommand = new NpgsqlCommand("SELECT pg_advisory_xact_lock($1)", connection, transaction);
@@ -89,7 +96,18 @@ public sealed class OutboxWriter
         command.Parameters.Add(new NpgsqlParameter { Value = message.AggregateId });
         command.Parameters.Add(new NpgsqlParameter { Value = message.Type });
         command.Parameters.Add(new NpgsqlParameter { Value = message.PayloadJson, NpgsqlDbType = NpgsqlDbType.Jsonb });
-        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.InvalidTextRepresentation or PostgresErrorCodes.UntranslatableCharacter)
+        {
+            // Only the jsonb column parses text here. The message text, not its detail: the detail quotes the payload.
+            throw new ArgumentException(
+                $"outbox message {message.Id} ({message.Type}, {message.AggregateType} {message.AggregateId}): PayloadJson is not valid jsonb " +
+                $"({e.MessageText}; jsonb also refuses \\u0000). The transaction is aborted: roll it back, correct the payload and write again.", nameof(message), e);
+        }
+
         return message.Id;
     }
 

@@ -4,6 +4,7 @@ using CdcPipeline.Consumer;
 using CdcPipeline.IntegrationTests.Support;
 using DownstreamBilling;
 using Npgsql;
+using EventHandler = CdcPipeline.Consumer.EventHandler;
 
 namespace CdcPipeline.IntegrationTests.Downstream;
 
@@ -113,6 +114,129 @@ public sealed class IdempotentConsumerTests(PostgresFixture fixture) : IAsyncLif
         await Assert.ThrowsAsync<InvalidOperationException>(() => first);
         Assert.Equal(HandleResult.Applied, await second.WaitAsync(TimeSpan.FromSeconds(10), Ct));
         Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM billing_orders WHERE order_id = '815' AND events = 1"));
+    }
+
+    [Fact]
+    public async Task A_handler_that_swallows_a_database_error_is_not_reported_applied()
+    {
+        var consumer = new IdempotentConsumer(_dataSource, BillingProjection.ConsumerName);
+        await consumer.EnsureSchemaAsync(Ct);
+        var json = Placed("evt-swallowed", "4712", "20.00");
+
+        // The SQL Server habit: try a statement, catch its error, carry on. In PostgreSQL the error has aborted the
+        // transaction, and COMMIT of an aborted transaction rolls back without an error: nothing was applied.
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => consumer.HandleAsync(json, async (c, tx, evt, ct) =>
+        {
+            await BillingProjection.HandleAsync(c, tx, evt, ct);
+            try
+            {
+                await using var failing = new NpgsqlCommand("SELECT 1/0", c, tx);
+                await failing.ExecuteNonQueryAsync(ct);
+            }
+            catch (PostgresException)
+            {
+            }
+        }, Ct));
+        Assert.Contains("evt-swallowed", e.Message, StringComparison.Ordinal);
+        Assert.Contains("aborted", e.Message, StringComparison.Ordinal);
+
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM cdc_processed_events"));
+        Assert.Equal(HandleResult.Applied, await consumer.HandleAsync(json, BillingProjection.HandleAsync, Ct));
+        Assert.Equal(20.00m, await _db.ScalarAsync<decimal>("SELECT amount FROM billing_orders WHERE order_id = '4712'"));
+    }
+
+    [Fact]
+    public async Task Two_handlers_that_deadlock_each_other_both_apply_once()
+    {
+        var consumer = new IdempotentConsumer(_dataSource, "ledger");
+        await consumer.EnsureSchemaAsync(Ct);
+        await _db.ExecuteAsync("CREATE TABLE ledger (account text PRIMARY KEY, postings integer NOT NULL); INSERT INTO ledger VALUES ('a', 0), ('b', 0)");
+        var aLocked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var bLocked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var runs = 0;
+
+        // A transfer a→b and one b→a, each locking its first account, then waiting for the other's first lock
+        // before taking its second: PostgreSQL detects the deadlock and aborts one of them.
+        EventHandler Transfer(string first, string second, TaskCompletionSource mine, TaskCompletionSource theirs) => async (c, tx, evt, ct) =>
+        {
+            Interlocked.Increment(ref runs);
+            await PostAsync(c, tx, first, ct);
+            mine.TrySetResult();
+            await theirs.Task.WaitAsync(ct);
+            await PostAsync(c, tx, second, ct);
+        };
+
+        var results = await Task.WhenAll(
+            Task.Run(() => consumer.HandleAsync(Event("transfer-1", "Transfer", "a", "{}"), Transfer("a", "b", aLocked, bLocked), Ct), Ct),
+            Task.Run(() => consumer.HandleAsync(Event("transfer-2", "Transfer", "b", "{}"), Transfer("b", "a", bLocked, aLocked), Ct), Ct));
+
+        Assert.All(results, r => Assert.Equal(HandleResult.Applied, r));
+        Assert.Equal(3, runs); // the deadlock victim ran again
+        Assert.Equal(2L, await _db.ScalarAsync<long>("SELECT count(*) FROM ledger WHERE postings = 2"));
+        Assert.Equal(2L, await _db.ScalarAsync<long>("SELECT count(*) FROM cdc_processed_events WHERE consumer = 'ledger'"));
+
+        static async Task PostAsync(NpgsqlConnection c, NpgsqlTransaction tx, string account, CancellationToken ct)
+        {
+            await using var command = new NpgsqlCommand("UPDATE ledger SET postings = postings + 1 WHERE account = $1", c, tx);
+            command.Parameters.Add(new NpgsqlParameter { Value = account });
+            await command.ExecuteNonQueryAsync(ct);
+        }
+    }
+
+    [Fact]
+    public async Task A_handler_that_keeps_failing_to_serialize_is_given_up_after_a_bounded_number_of_attempts()
+    {
+        var consumer = new IdempotentConsumer(_dataSource, BillingProjection.ConsumerName);
+        await consumer.EnsureSchemaAsync(Ct);
+        var runs = 0;
+
+        var e = await Assert.ThrowsAsync<PostgresException>(() => consumer.HandleAsync(Placed("evt-conflicted", "1", "1.00"), (c, tx, evt, ct) =>
+        {
+            Interlocked.Increment(ref runs);
+            throw new PostgresException("could not serialize access due to concurrent update", "ERROR", "ERROR", PostgresErrorCodes.SerializationFailure);
+        }, Ct));
+
+        Assert.Equal(PostgresErrorCodes.SerializationFailure, e.SqlState);
+        Assert.Equal(IdempotentConsumer.TransientFailureAttempts, runs);
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM cdc_processed_events"));
+    }
+
+    [Fact]
+    public async Task A_handler_that_throws_anything_else_runs_once_and_its_exception_propagates()
+    {
+        var consumer = new IdempotentConsumer(_dataSource, BillingProjection.ConsumerName);
+        await consumer.EnsureSchemaAsync(Ct);
+        var runs = 0;
+
+        await Assert.ThrowsAsync<PostgresException>(() => consumer.HandleAsync(Placed("evt-poison", "1", "1.00"), async (c, tx, evt, ct) =>
+        {
+            Interlocked.Increment(ref runs);
+            await using var failing = new NpgsqlCommand("SELECT 1/0", c, tx);
+            await failing.ExecuteNonQueryAsync(ct);
+        }, Ct));
+
+        Assert.Equal(1, runs);
+    }
+
+    [Fact]
+    public async Task Ensuring_the_schema_while_another_instance_creates_it_succeeds()
+    {
+        var consumer = new IdempotentConsumer(_dataSource, BillingProjection.ConsumerName);
+
+        // Another instance of the service, starting at the same moment, has created the table but not committed yet.
+        await using var other = await _dataSource.OpenConnectionAsync(Ct);
+        await using var otherTx = await other.BeginTransactionAsync(Ct);
+        await using (var create = new NpgsqlCommand(IdempotentConsumer.SchemaSql(), other, otherTx))
+        {
+            await create.ExecuteNonQueryAsync(Ct);
+        }
+
+        var ensure = consumer.EnsureSchemaAsync(Ct);
+        Assert.True(await WaitForLockWaitAsync(), "EnsureSchemaAsync did not wait on the other instance's uncommitted table");
+        await otherTx.CommitAsync(Ct);
+        await ensure.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+
+        Assert.Equal(HandleResult.Applied, await consumer.HandleAsync(Placed("evt-after-race", "2", "2.00"), BillingProjection.HandleAsync, Ct));
     }
 
     [Fact]

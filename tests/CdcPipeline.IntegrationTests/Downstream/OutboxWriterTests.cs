@@ -1,0 +1,83 @@
+using CdcPipeline.Consumer.Outbox;
+using CdcPipeline.IntegrationTests.Support;
+using Npgsql;
+
+namespace CdcPipeline.IntegrationTests.Downstream;
+
+/// <summary>What a service meets when it writes its outbox with <see cref="OutboxWriter"/>, against a real PostgreSQL.</summary>
+public sealed class OutboxWriterTests(PostgresFixture fixture) : IAsyncLifetime
+{
+    private PostgresTestDatabase _db = null!;
+    private NpgsqlDataSource _dataSource = null!;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync()
+    {
+        _db = await fixture.CreateDatabaseAsync("outboxwriter");
+        _dataSource = NpgsqlDataSource.Create(_db.ConnectionString);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _dataSource.DisposeAsync();
+        await _db.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Ensuring_the_schema_while_another_instance_creates_it_succeeds()
+    {
+        var writer = new OutboxWriter();
+
+        // Another instance of the service, starting at the same moment, has created the table but not committed yet.
+        await using var other = await _dataSource.OpenConnectionAsync(Ct);
+        await using var otherTx = await other.BeginTransactionAsync(Ct);
+        await using (var create = new NpgsqlCommand(OutboxWriter.SchemaSql(), other, otherTx))
+        {
+            await create.ExecuteNonQueryAsync(Ct);
+        }
+
+        await using var connection = await _dataSource.OpenConnectionAsync(Ct);
+        var ensure = writer.EnsureSchemaAsync(connection, Ct);
+        Assert.True(await WaitForLockWaitAsync(), "EnsureSchemaAsync did not wait on the other instance's uncommitted table");
+        await otherTx.CommitAsync(Ct);
+        await ensure.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+
+        await using var tx = await connection.BeginTransactionAsync(Ct);
+        await writer.AddAsync(connection, tx, "Order", "1", "OrderPlaced", new { orderId = 1 }, Ct);
+        await tx.CommitAsync(Ct);
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM outbox"));
+    }
+
+    [Fact]
+    public async Task A_payload_that_is_not_json_is_refused_naming_the_message()
+    {
+        var writer = new OutboxWriter();
+        await using var connection = await _dataSource.OpenConnectionAsync(Ct);
+        await writer.EnsureSchemaAsync(connection, Ct);
+        await using var tx = await connection.BeginTransactionAsync(Ct);
+        var message = new OutboxMessage { AggregateType = "Order", AggregateId = "1001", Type = "OrderPlaced", PayloadJson = "{orderId: 1001}" };
+
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => writer.AddAsync(connection, tx, message, Ct));
+
+        Assert.Contains(message.Id.ToString(), e.Message, StringComparison.Ordinal);
+        Assert.Contains("OrderPlaced", e.Message, StringComparison.Ordinal);
+        Assert.Contains("PayloadJson", e.Message, StringComparison.Ordinal);
+    }
+
+    private async Task<bool> WaitForLockWaitAsync()
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (await _db.ScalarAsync<long>($"SELECT count(*) FROM pg_stat_activity WHERE datname = '{_db.Name}' AND wait_event_type = 'Lock'") > 0)
+            {
+                return true;
+            }
+
+            await Task.Delay(20, Ct);
+        }
+
+        return false;
+    }
+}
