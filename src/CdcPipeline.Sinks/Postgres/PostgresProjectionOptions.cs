@@ -5,7 +5,8 @@ namespace CdcPipeline.Sinks.Postgres;
 /// <summary>
 /// Upsert mode's column mapping: the event's <c>subject</c> goes to <see cref="KeyColumn"/> (primary key),
 /// its data to <see cref="DataColumn"/> (jsonb). The table also has <c>type</c>, <c>event_id</c>,
-/// <c>position_stream</c>, <c>position_major</c>, <c>position_minor</c>, <c>deleted</c> and <c>updated_at</c>.
+/// <c>position_stream</c>, <c>position_major</c>, <c>position_minor</c> (the event the row holds), <c>positions</c>
+/// (jsonb: the last applied position of each stream), <c>deleted</c> and <c>updated_at</c>.
 /// </summary>
 public sealed class PostgresProjectionOptions
 {

@@ -12,9 +12,11 @@ namespace CdcPipeline.Sinks.Postgres;
 /// <list type="bullet">
 /// <item><b>append</b>: <c>(id PRIMARY KEY, type, source, subject, time, data jsonb, position, delivered_at)</c>,
 /// <c>ON CONFLICT (id) DO NOTHING</c> — a replayed event (same deterministic id) is not stored twice.</item>
-/// <item><b>upsert</b>: one row per subject with its latest data; the row remembers the source position
-/// of the event that wrote it, and an update only applies when the incoming position is later, so a
-/// replay of older events (a re-snapshot, a Kafka offset reset) never rolls the projection back.</item>
+/// <item><b>upsert</b>: one row per subject with its latest data. The row remembers, for every stream that wrote it
+/// (<c>positions</c>: stream → <c>[major, minor]</c>), the last position applied from that stream, and an event only
+/// applies when its position is later than the one recorded for its own stream: a replay of older events (a re-snapshot, a
+/// Kafka offset reset) never rolls the projection back, even when the row was last written from another stream. Positions
+/// of different streams are not comparable (Kafka orders nothing across partitions): across streams, the last applied wins.</item>
 /// </list>
 /// </summary>
 public sealed class PostgresSink : ISink
@@ -23,10 +25,11 @@ public sealed class PostgresSink : ISink
     private readonly NpgsqlDataSource _dataSource;
     private readonly HashSet<string> _deleteTypes;
     private readonly string _insertSql;
+    private readonly string _quotedTable;
     private readonly TableCreation _creation;
 
     /// <summary>The upsert table's columns besides the configured key and data columns.</summary>
-    public static IReadOnlyList<string> UpsertColumns { get; } = ["type", "event_id", "position_stream", "position_major", "position_minor", "deleted", "updated_at"];
+    public static IReadOnlyList<string> UpsertColumns { get; } = ["type", "event_id", "position_stream", "position_major", "position_minor", "positions", "deleted", "updated_at"];
 
     public PostgresSink(string name, PostgresSinkOptions options)
     {
@@ -36,7 +39,7 @@ public sealed class PostgresSink : ISink
         builder.ConnectionStringBuilder.ApplicationName ??= "cdcpipeline-" + name;
         _dataSource = builder.Build();
         _deleteTypes = new HashSet<string>(options.Projection.DeleteTypes, StringComparer.Ordinal);
-        var table = SqlIdentifier.Quote(options.Table);
+        var table = _quotedTable = SqlIdentifier.Quote(options.Table);
         string createSql;
         if (options.Mode == PostgresSinkMode.Append)
         {
@@ -71,22 +74,43 @@ public sealed class PostgresSink : ISink
                     position_stream text NOT NULL,
                     position_major bigint NOT NULL,
                     position_minor bigint NOT NULL,
+                    positions jsonb NOT NULL,
                     deleted boolean NOT NULL DEFAULT false,
-                    updated_at timestamptz NOT NULL DEFAULT now())
+                    updated_at timestamptz NOT NULL DEFAULT now());
+                DO $$
+                BEGIN
+                    -- A table of a version before positions: add the column (nullable, so instant). The statement below folds the
+                    -- position_* columns in, so what the old guard knew is kept. Checked first so that a start does not take the
+                    -- table's ACCESS EXCLUSIVE lock (queued behind every reader) when there is nothing to do.
+                    IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = '{table}'::regclass AND attname = 'positions' AND NOT attisdropped) THEN
+                        ALTER TABLE {table} ADD COLUMN IF NOT EXISTS positions jsonb;
+                    END IF;
+                END $$
                 """;
 
-            // The WHERE guard makes a replayed (older or equal) event a no-op. Positions of different
-            // streams are not comparable (a re-partitioned topic): the later delivery wins then.
+            // The WHERE guard makes a replayed (older or equal) event of a stream a no-op, whichever stream wrote the row last.
+            // position_* hold the position of the event whose data the row holds (also in positions, which a table of an older
+            // version may not have filled yet: NULL); positions keeps the last applied position of every other stream.
             _insertSql = $"""
-                INSERT INTO {table} AS t ({key}, type, {data}, event_id, position_stream, position_major, position_minor, deleted, updated_at)
-                SELECT u.subject, u.type, u.data::jsonb, u.id, u.stream, u.major, u.minor, u.deleted, now()
+                INSERT INTO {table} AS t ({key}, type, {data}, event_id, position_stream, position_major, position_minor, positions, deleted, updated_at)
+                SELECT u.subject, u.type, u.data::jsonb, u.id, u.stream, u.major, u.minor, jsonb_build_object(u.stream, jsonb_build_array(u.major, u.minor)), u.deleted, now()
                 FROM unnest(@subject, @type, @data, @id, @stream, @major, @minor, @deleted) AS u(subject, type, data, id, stream, major, minor, deleted)
                 ON CONFLICT ({key}) DO UPDATE SET
                     type = EXCLUDED.type, {data} = EXCLUDED.{data}, event_id = EXCLUDED.event_id,
                     position_stream = EXCLUDED.position_stream, position_major = EXCLUDED.position_major,
-                    position_minor = EXCLUDED.position_minor, deleted = EXCLUDED.deleted, updated_at = now()
-                WHERE t.position_stream <> EXCLUDED.position_stream
-                   OR (t.position_major, t.position_minor) < (EXCLUDED.position_major, EXCLUDED.position_minor)
+                    position_minor = EXCLUDED.position_minor,
+                    positions = coalesce(t.positions, jsonb_build_object())
+                        || jsonb_build_object(t.position_stream, jsonb_build_array(t.position_major, t.position_minor))
+                        || EXCLUDED.positions,
+                    deleted = EXCLUDED.deleted, updated_at = now()
+                WHERE CASE
+                    WHEN t.position_stream = EXCLUDED.position_stream
+                        THEN (t.position_major, t.position_minor) < (EXCLUDED.position_major, EXCLUDED.position_minor)
+                    WHEN t.positions ? EXCLUDED.position_stream
+                        THEN ((t.positions -> EXCLUDED.position_stream ->> 0)::bigint, (t.positions -> EXCLUDED.position_stream ->> 1)::bigint)
+                            < (EXCLUDED.position_major, EXCLUDED.position_minor)
+                    ELSE true
+                END
                 """;
         }
 
@@ -102,6 +126,8 @@ public sealed class PostgresSink : ISink
             return;
         }
 
+        // An upsert of several statements runs as one implicit transaction (one Sync): atomic, like the single one.
+        await using var statements = _options.Mode == PostgresSinkMode.Append ? AppendBatch(batch) : UpsertBatch(batch);
         try
         {
             await _creation.EnsureAsync(cancellationToken).ConfigureAwait(false);
@@ -112,19 +138,10 @@ public sealed class PostgresSink : ISink
         }
 
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand(_insertSql, connection);
-        if (_options.Mode == PostgresSinkMode.Append)
-        {
-            AddAppendParameters(command, batch);
-        }
-        else
-        {
-            AddUpsertParameters(command, batch);
-        }
-
+        statements.Connection = connection;
         try
         {
-            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            await statements.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (PostgresException e) when (IsPermanent(e.SqlState))
         {
@@ -149,8 +166,11 @@ public sealed class PostgresSink : ISink
 
     private NpgsqlException SchemaError(PostgresException e) => new(
         $"postgres sink '{Name}' ({_options.Mode.ToString().ToLowerInvariant()} into {_options.Table}): {e.SqlState}: {e.MessageText}. "
-        + $"The table must have the columns the {_options.Mode.ToString().ToLowerInvariant()} mode writes (README, Sinks) and the sink's user the right to write it "
-        + "(and to create it, with createTable); retried until it does",
+        + (_options.Mode == PostgresSinkMode.Upsert && e.SqlState == PostgresErrorCodes.UndefinedColumn && e.MessageText.Contains("\"positions\"", StringComparison.Ordinal)
+            ? $"An upsert table made before the positions column (per-stream replay guard) needs it: ALTER TABLE {_quotedTable} ADD COLUMN positions jsonb "
+                + "(README, Sinks; createTable: true adds it itself); retried until it is there"
+            : $"The table must have the columns the {_options.Mode.ToString().ToLowerInvariant()} mode writes (README, Sinks) and the sink's user the right to write it "
+                + "(and to create it, with createTable); retried until it does"),
         e);
 
     /// <summary>
@@ -162,7 +182,14 @@ public sealed class PostgresSink : ISink
     private static bool IsPermanent(string sqlState) =>
         sqlState.StartsWith("22", StringComparison.Ordinal) || sqlState == PostgresErrorCodes.ProgramLimitExceeded;
 
-    private static void AddAppendParameters(NpgsqlCommand command, IReadOnlyList<DomainEvent> batch)
+    private NpgsqlBatch AppendBatch(IReadOnlyList<DomainEvent> batch)
+    {
+        var command = new NpgsqlBatchCommand(_insertSql);
+        AddAppendParameters(command.Parameters, batch);
+        return new NpgsqlBatch { BatchCommands = { command } };
+    }
+
+    private static void AddAppendParameters(NpgsqlParameterCollection parameters, IReadOnlyList<DomainEvent> batch)
     {
         var n = batch.Count;
         var id = new string[n];
@@ -184,30 +211,70 @@ public sealed class PostgresSink : ISink
             position[i] = e.Position.ToString();
         }
 
-        command.Parameters.Add(new NpgsqlParameter("id", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = id });
-        command.Parameters.Add(new NpgsqlParameter("type", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = type });
-        command.Parameters.Add(new NpgsqlParameter("source", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = source });
-        command.Parameters.Add(new NpgsqlParameter("subject", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = subject });
-        command.Parameters.Add(new NpgsqlParameter("time", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = time });
-        command.Parameters.Add(new NpgsqlParameter("data", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = data });
-        command.Parameters.Add(new NpgsqlParameter("position", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = position });
+        parameters.Add(new NpgsqlParameter("id", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = id });
+        parameters.Add(new NpgsqlParameter("type", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = type });
+        parameters.Add(new NpgsqlParameter("source", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = source });
+        parameters.Add(new NpgsqlParameter("subject", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = subject });
+        parameters.Add(new NpgsqlParameter("time", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = time });
+        parameters.Add(new NpgsqlParameter("data", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = data });
+        parameters.Add(new NpgsqlParameter("position", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = position });
     }
 
-    private void AddUpsertParameters(NpgsqlCommand command, IReadOnlyList<DomainEvent> batch)
+    /// <summary>
+    /// ON CONFLICT DO UPDATE may touch a row once per statement. Within a stream events arrive in source order, so a subject's
+    /// last event of the batch from that stream supersedes its earlier ones; but events of different streams are guarded each by
+    /// its own stream's position, so keeping only the subject's last event would lose a new event of one stream batched before a
+    /// replayed (refused) one of another. So each subject keeps its last event per stream, and a subject with events of several
+    /// streams gets one statement per stream, in the order of those events: the same outcome as delivering them one by one.
+    /// One statement in the usual case (one stream per subject in a batch).
+    /// </summary>
+    private NpgsqlBatch UpsertBatch(IReadOnlyList<DomainEvent> batch)
     {
-        // ON CONFLICT DO UPDATE may touch a row once per statement: keep each subject's last event
-        // of the batch (events arrive in source order, so the last is the latest).
-        var latest = new Dictionary<string, DomainEvent>(StringComparer.Ordinal);
-        foreach (var e in batch)
+        var last = new Dictionary<(string Subject, string Stream), int>(batch.Count);
+        for (var i = 0; i < batch.Count; i++)
         {
+            var e = batch[i];
             if (e.Subject is null)
             {
                 throw new PermanentDeliveryException(e, $"postgres sink '{Name}' (upsert into {_options.Table}): event {e.Id} ({e.Type}) has no subject, so it has no row to update; give the rule a key");
             }
 
-            latest[e.Subject] = e;
+            last[(e.Subject, e.Position.Stream)] = i;
         }
 
+        // rounds[r]: the (r+1)-th kept event of each subject that has one
+        var rounds = new List<List<DomainEvent>> { new(last.Count) };
+        var kept = new Dictionary<string, int>(last.Count, StringComparer.Ordinal);
+        for (var i = 0; i < batch.Count; i++)
+        {
+            var e = batch[i];
+            if (last[(e.Subject!, e.Position.Stream)] != i)
+            {
+                continue;
+            }
+
+            ref var round = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(kept, e.Subject!, out _);
+            if (round == rounds.Count)
+            {
+                rounds.Add([]);
+            }
+
+            rounds[round++].Add(e);
+        }
+
+        var statements = new NpgsqlBatch();
+        foreach (var round in rounds)
+        {
+            var command = new NpgsqlBatchCommand(_insertSql);
+            AddUpsertParameters(command.Parameters, round);
+            statements.BatchCommands.Add(command);
+        }
+
+        return statements;
+    }
+
+    private void AddUpsertParameters(NpgsqlParameterCollection parameters, List<DomainEvent> latest)
+    {
         var n = latest.Count;
         var subject = new string[n];
         var type = new string[n];
@@ -218,7 +285,7 @@ public sealed class PostgresSink : ISink
         var minor = new long[n];
         var deleted = new bool[n];
         var i = 0;
-        foreach (var e in latest.Values)
+        foreach (var e in latest)
         {
             var isDelete = _deleteTypes.Contains(e.Type);
             subject[i] = e.Subject!;
@@ -232,14 +299,14 @@ public sealed class PostgresSink : ISink
             i++;
         }
 
-        command.Parameters.Add(new NpgsqlParameter("subject", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = subject });
-        command.Parameters.Add(new NpgsqlParameter("type", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = type });
-        command.Parameters.Add(new NpgsqlParameter("data", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = data });
-        command.Parameters.Add(new NpgsqlParameter("id", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = id });
-        command.Parameters.Add(new NpgsqlParameter("stream", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = stream });
-        command.Parameters.Add(new NpgsqlParameter("major", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = major });
-        command.Parameters.Add(new NpgsqlParameter("minor", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = minor });
-        command.Parameters.Add(new NpgsqlParameter("deleted", NpgsqlDbType.Array | NpgsqlDbType.Boolean) { Value = deleted });
+        parameters.Add(new NpgsqlParameter("subject", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = subject });
+        parameters.Add(new NpgsqlParameter("type", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = type });
+        parameters.Add(new NpgsqlParameter("data", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = data });
+        parameters.Add(new NpgsqlParameter("id", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = id });
+        parameters.Add(new NpgsqlParameter("stream", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = stream });
+        parameters.Add(new NpgsqlParameter("major", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = major });
+        parameters.Add(new NpgsqlParameter("minor", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = minor });
+        parameters.Add(new NpgsqlParameter("deleted", NpgsqlDbType.Array | NpgsqlDbType.Boolean) { Value = deleted });
     }
 
     public async ValueTask DisposeAsync()

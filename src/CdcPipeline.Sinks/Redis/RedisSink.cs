@@ -2,6 +2,8 @@ using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.Core.Translation;
 using CdcPipeline.Sinks.Routing;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using StackExchange.Redis;
 
 namespace CdcPipeline.Sinks.Redis;
@@ -12,20 +14,31 @@ namespace CdcPipeline.Sinks.Redis;
 /// delivered once every reply is in. A retried batch appends again (streams do not de-duplicate):
 /// consumers de-duplicate by the <c>id</c> field. Pub/Sub mode: PUBLISH the event JSON — no delivery
 /// guarantee at all (see <see cref="RedisMode.PubSub"/>).
+/// Once per connection (again after a reconnect) the sink asks Redis who it is (<c>ACL WHOAMI</c>, when the configuration
+/// names a user) and how long a value may be (<c>CONFIG GET proto-max-bulk-len</c>).
 /// </summary>
-public sealed class RedisSink : ISink
+public sealed partial class RedisSink : ISink
 {
+    /// <summary>Redis' default <c>proto-max-bulk-len</c> (512 MB), assumed when the server does not say.</summary>
+    public const long DefaultMaxBulkLength = 512L * 1024 * 1024;
+
     private readonly RedisSinkOptions _options;
     private readonly EventTemplate _target;
     private readonly ConfigurationOptions _configuration;
+    private readonly ILogger _logger;
     private readonly SemaphoreSlim _connectLock = new(1, 1);
     private ConnectionMultiplexer? _redis;
 
-    public RedisSink(string name, RedisSinkOptions options, EventTemplate target)
+    /// <summary>The connection's checks are done and <see cref="_maxBulkLength"/> is its server's; cleared on a reconnect.</summary>
+    private volatile bool _checked;
+    private long _maxBulkLength = DefaultMaxBulkLength;
+
+    public RedisSink(string name, RedisSinkOptions options, EventTemplate target, ILogger<RedisSink>? logger = null)
     {
         Name = name;
         _options = options;
         _target = target;
+        _logger = logger ?? (ILogger)NullLogger.Instance;
         _configuration = ConfigurationOptions.Parse(options.Configuration);
 
         // Fail a command fast while Redis is away (the runner's policy retries with backoff) rather
@@ -33,27 +46,44 @@ public sealed class RedisSink : ISink
         _configuration.AbortOnConnectFail = false;
         _configuration.BacklogPolicy = BacklogPolicy.FailFast;
         _configuration.ClientName ??= "cdcpipeline-" + name;
+
+        // For CONFIG GET proto-max-bulk-len, which StackExchange.Redis refuses to send otherwise. Its admin mode is a client-side
+        // guard against an application calling FLUSHALL by mistake; the sink sends only the commands in this file, and what Redis
+        // lets it do is up to the user's ACL.
+        _configuration.AllowAdmin = true;
     }
 
     public string Name { get; }
 
     public async ValueTask DeliverAsync(IReadOnlyList<DomainEvent> batch, CancellationToken cancellationToken)
     {
-        // Every key first: an event the template gives no key must not leave the events before it sent.
+        // Every key and body first: an event that cannot be sent must not leave the events before it sent.
         var keys = new string[batch.Count];
+        var bodies = new byte[batch.Count][];
         for (var i = 0; i < batch.Count; i++)
         {
             keys[i] = RenderKey(batch[i]);
+            bodies[i] = EventJson.SerializeToUtf8(batch[i]);
         }
 
         var redis = await ConnectAsync(cancellationToken).ConfigureAwait(false);
         var db = redis.GetDatabase();
+        var maxBulkLength = _checked ? Volatile.Read(ref _maxBulkLength) : await CheckConnectionAsync(redis, db, cancellationToken).ConfigureAwait(false);
+        for (var i = 0; i < batch.Count; i++)
+        {
+            // The body holds the id, type and subject too, so it is the longest value of the event, but for a long key.
+            if (bodies[i].Length > maxBulkLength || (keys[i].Length > maxBulkLength / 3 && System.Text.Encoding.UTF8.GetByteCount(keys[i]) > maxBulkLength))
+            {
+                throw TooLong(batch[i], keys[i], bodies[i].Length, maxBulkLength);
+            }
+        }
+
         if (_options.Mode != RedisMode.Stream)
         {
             var published = new Task[batch.Count];
             for (var i = 0; i < batch.Count; i++)
             {
-                published[i] = db.PublishAsync(RedisChannel.Literal(keys[i]), EventJson.SerializeToUtf8(batch[i]));
+                published[i] = db.PublishAsync(RedisChannel.Literal(keys[i]), bodies[i]);
             }
 
             await Task.WhenAll(published).WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -71,7 +101,7 @@ public sealed class RedisSink : ISink
             var e = batch[i];
             added[i] = transaction.StreamAddAsync(
                 keys[i],
-                [new("id", e.Id), new("type", e.Type), new("subject", e.Subject ?? ""), new("body", EventJson.SerializeToUtf8(e))],
+                [new("id", e.Id), new("type", e.Type), new("subject", e.Subject ?? ""), new("body", bodies[i])],
                 maxLength: _options.MaxLength,
                 useApproximateMaxLength: true);
         }
@@ -144,6 +174,74 @@ public sealed class RedisSink : ISink
         return key;
     }
 
+    /// <summary>
+    /// Redis answers a value longer than its <c>proto-max-bulk-len</c> with "Protocol error: invalid bulk length" and closes the
+    /// connection: sent, the event would fail like an outage on every attempt (for ever with <c>maxAttempts: 0</c>) and take
+    /// down everything else on the connection each time. It can never be sent, so it is a permanent failure (dead-lettered).
+    /// </summary>
+    private PermanentDeliveryException TooLong(DomainEvent e, string key, int bodyLength, long maxBulkLength)
+    {
+        var what = _options.Mode == RedisMode.Stream ? "stream" : "channel";
+        var too = bodyLength > maxBulkLength ? $"its JSON is {bodyLength} bytes" : $"its {what} name is longer";
+        return new PermanentDeliveryException(e, $"redis sink '{Name}': event {e.Id} ({e.Type}) for {what} '{Shorten(key)}' cannot be sent: {too} than the server's "
+            + $"proto-max-bulk-len ({maxBulkLength} bytes), and Redis would close the connection on it. Raise proto-max-bulk-len on Redis "
+            + "(CONFIG SET, and in redis.conf) or make the rule's data smaller, then redrive it from the dead letters");
+    }
+
+    private static string Shorten(string key) => key.Length <= 200 ? key : string.Concat(key.AsSpan(0, 200), "…");
+
+    /// <summary>
+    /// Once per connection: the user Redis took it for, and its value-length limit. A named user whose AUTH Redis refuses is not
+    /// refused while Redis' default user is on and <c>nopass</c> (its out-of-the-box setting): the connection simply stays that
+    /// user, and the sink would deliver with its rights. Both checks are best effort: a user not allowed <c>ACL WHOAMI</c> or
+    /// <c>CONFIG GET</c>, or a managed Redis that renamed them, is logged once and the sink goes on (with the default limit).
+    /// </summary>
+    private async ValueTask<long> CheckConnectionAsync(ConnectionMultiplexer redis, IDatabase db, CancellationToken cancellationToken)
+    {
+        if (!string.IsNullOrEmpty(_configuration.User))
+        {
+            string? actual;
+            try
+            {
+                actual = (string?)await db.ExecuteAsync("ACL", "WHOAMI").WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (RedisServerException e)
+            {
+                LogUserNotChecked(_logger, Name, _configuration.User, e.Message);
+                actual = null;
+            }
+
+            if (actual is not null && !string.Equals(actual, _configuration.User, StringComparison.Ordinal))
+            {
+                // The connections already open stay that user even once the ACL or password is fixed: the next attempt reconnects.
+                await ResetAsync(redis).ConfigureAwait(false);
+                throw new RedisException($"redis sink '{Name}': its configuration names user={_configuration.User}, but Redis says the connection is user '{actual}': "
+                    + $"Redis refused the password for '{_configuration.User}' (or there is no such user, or it is off) and kept the connection as '{actual}', "
+                    + "whose password is not asked (nopass). Nothing is sent as another user: fix user= and password= in the sink's configuration, "
+                    + $"or the user's ACL on Redis (ACL SETUSER {_configuration.User} on >…); retried");
+            }
+        }
+
+        var limit = DefaultMaxBulkLength;
+        try
+        {
+            var reply = await db.ExecuteAsync("CONFIG", "GET", "proto-max-bulk-len").WaitAsync(cancellationToken).ConfigureAwait(false);
+            // [name, value] (a map in RESP3, flattened alike); empty on a Redis too old to have the setting (its limit is 512 MB)
+            if ((RedisResult[]?)reply is [_, var value] && long.TryParse((string?)value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var configured) && configured > 0)
+            {
+                limit = configured;
+            }
+        }
+        catch (RedisServerException e)
+        {
+            LogLimitNotRead(_logger, Name, DefaultMaxBulkLength, e.Message);
+        }
+
+        Volatile.Write(ref _maxBulkLength, limit);
+        _checked = true;
+        return limit;
+    }
+
     private async ValueTask<ConnectionMultiplexer> ConnectAsync(CancellationToken cancellationToken)
     {
         if (_redis is { } connected)
@@ -154,13 +252,42 @@ public sealed class RedisSink : ISink
         await _connectLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            if (_redis is { } raced)
+            {
+                return raced;
+            }
+
             // With AbortOnConnectFail off this returns even while Redis is down and reconnects by itself.
-            return _redis ??= await ConnectionMultiplexer.ConnectAsync(_configuration).ConfigureAwait(false);
+            var redis = await ConnectionMultiplexer.ConnectAsync(_configuration).ConfigureAwait(false);
+
+            // A reconnected connection may be another server (a restart, a fail-over) with another limit, and authenticates anew.
+            redis.ConnectionRestored += (_, _) => _checked = false;
+            _checked = false;
+            return _redis = redis;
         }
         finally
         {
             _connectLock.Release();
         }
+    }
+
+    private async ValueTask ResetAsync(ConnectionMultiplexer redis)
+    {
+        await _connectLock.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            if (ReferenceEquals(_redis, redis))
+            {
+                _redis = null;
+                _checked = false;
+            }
+        }
+        finally
+        {
+            _connectLock.Release();
+        }
+
+        await redis.DisposeAsync().ConfigureAwait(false);
     }
 
     public async ValueTask DisposeAsync()
@@ -172,4 +299,10 @@ public sealed class RedisSink : ISink
 
         _connectLock.Dispose();
     }
+
+    [LoggerMessage(EventId = 4200, Level = LogLevel.Warning, Message = "Redis sink {Sink} cannot check that Redis took its connection for user {User} (ACL WHOAMI: {Reason}); it delivers without that check. Allow the user +acl|whoami to have it")]
+    private static partial void LogUserNotChecked(ILogger logger, string sink, string user, string reason);
+
+    [LoggerMessage(EventId = 4201, Level = LogLevel.Information, Message = "Redis sink {Sink} cannot read the server's proto-max-bulk-len (CONFIG GET: {Reason}); it assumes Redis' default, {Limit} bytes, for the longest event it sends")]
+    private static partial void LogLimitNotRead(ILogger logger, string sink, long limit, string reason);
 }

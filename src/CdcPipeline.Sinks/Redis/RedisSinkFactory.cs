@@ -2,6 +2,8 @@ using System.Globalization;
 using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.Sinks.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace CdcPipeline.Sinks.Redis;
 
@@ -44,6 +46,6 @@ public sealed class RedisSinkFactory : ISinkFactory
             throw context.Error("maxLength", "applies to streams only; remove it or use mode: stream");
         }
 
-        return new RedisSink(context.Name, options, target);
+        return new RedisSink(context.Name, options, target, context.Services.GetService<ILogger<RedisSink>>());
     }
 }

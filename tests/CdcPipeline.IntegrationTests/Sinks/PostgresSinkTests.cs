@@ -69,6 +69,85 @@ public sealed class PostgresSinkTests(PostgresFixture fixture) : IAsyncLifetime
         Assert.Equal(["K2", "StatusDEL", null, SinkHarness.Event(6, "K2", "DEL").Id, 6L, true], rows[1]);
     }
 
+    /// <summary>Event <paramref name="major"/> of <paramref name="stream"/> (a Kafka topic-partition) for order <paramref name="key"/>.</summary>
+    private static DomainEvent On(string stream, long major, string key, string status)
+    {
+        var output = new List<DomainEvent>(1);
+        new StatusTranslator().Translate(InMemoryChangeSource.Change(major, key, status, stream: stream), output);
+        return output[0];
+    }
+
+    [Fact]
+    public async Task Upsert_fed_by_two_streams_never_goes_back_when_one_stream_is_replayed()
+    {
+        // One order's events come from two topics (master and detail, both keyed by the order). The row was last written from
+        // the detail stream; an operator then replays the master topic from an old offset: its old events must not roll it back.
+        await using var sink = Sink(PostgresSinkMode.Upsert, "orders");
+        var ct = TestContext.Current.CancellationToken;
+        await sink.DeliverAsync([On("tb_ord_mst/0", 10, "K1", "P")], ct);
+        await sink.DeliverAsync([On("tb_ord_mst/0", 11, "K1", "S")], ct);
+        await sink.DeliverAsync([On("tb_ord_dtl/2", 40, "K1", "D")], ct);
+
+        // the replay of the master stream, alone and mixed with the detail stream's replay in one batch
+        await sink.DeliverAsync([On("tb_ord_mst/0", 10, "K1", "P")], ct);
+        Assert.Equal(["D", "tb_ord_dtl/2", 40L], (await _db.QueryAsync("SELECT data->>'ord_sts_cd', position_stream, position_major FROM orders"))[0]);
+        await sink.DeliverAsync([On("tb_ord_mst/0", 11, "K1", "S"), On("tb_ord_dtl/2", 39, "K1", "R")], ct);
+        Assert.Equal(["D", "tb_ord_dtl/2", 40L], (await _db.QueryAsync("SELECT data->>'ord_sts_cd', position_stream, position_major FROM orders"))[0]);
+
+        // a new event of either stream applies: across streams the last applied wins
+        await sink.DeliverAsync([On("tb_ord_mst/0", 12, "K1", "C")], ct);
+        Assert.Equal(["C", "tb_ord_mst/0", 12L], (await _db.QueryAsync("SELECT data->>'ord_sts_cd', position_stream, position_major FROM orders"))[0]);
+        Assert.Equal("""{"tb_ord_dtl/2": [40, 0], "tb_ord_mst/0": [12, 0]}""", await _db.ScalarAsync<string>("SELECT positions::text FROM orders"));
+    }
+
+    [Fact]
+    public async Task Upsert_applies_a_new_event_of_one_stream_batched_with_a_stale_event_of_another()
+    {
+        // A batch holds both streams' events for one order: the master stream's is new, the detail stream's (last in the batch)
+        // is a replayed old one. Keeping only the subject's last event of the batch would lose the new one.
+        await using var sink = Sink(PostgresSinkMode.Upsert, "orders");
+        var ct = TestContext.Current.CancellationToken;
+        await sink.DeliverAsync([On("tb_ord_dtl/2", 40, "K1", "D"), On("tb_ord_mst/0", 10, "K2", "P")], ct);
+
+        await sink.DeliverAsync([On("tb_ord_mst/0", 12, "K1", "S"), On("tb_ord_mst/0", 13, "K2", "S"), On("tb_ord_dtl/2", 39, "K1", "R"), On("tb_ord_dtl/2", 41, "K2", "D")], ct);
+
+        var rows = await _db.QueryAsync("SELECT subject, data->>'ord_sts_cd', position_stream, position_major FROM orders ORDER BY subject");
+        Assert.Equal(["K1", "S", "tb_ord_mst/0", 12L], rows[0]);
+        Assert.Equal(["K2", "D", "tb_ord_dtl/2", 41L], rows[1]);
+        Assert.Equal(
+            ["""{"tb_ord_dtl/2": [40, 0], "tb_ord_mst/0": [12, 0]}""", """{"tb_ord_dtl/2": [41, 0], "tb_ord_mst/0": [13, 0]}"""],
+            (await _db.QueryAsync("SELECT positions::text FROM orders ORDER BY subject")).Select(r => r[0]));
+    }
+
+    [Fact]
+    public async Task Upsert_upgrades_a_table_of_the_previous_version_and_keeps_what_its_guard_knew()
+    {
+        // The table as the version before the positions column created it, with a row last written at mst/0 offset 11.
+        await _db.ExecuteAsync("""
+            CREATE TABLE orders (subject text PRIMARY KEY, type text NOT NULL, data jsonb, event_id text NOT NULL, position_stream text NOT NULL,
+                position_major bigint NOT NULL, position_minor bigint NOT NULL, deleted boolean NOT NULL DEFAULT false, updated_at timestamptz NOT NULL DEFAULT now());
+            INSERT INTO orders VALUES ('K1', 'StatusS', '{"ord_sts_cd": "S"}', 'old', 'tb_ord_mst/0', 11, 0, false, now());
+            """);
+        var ct = TestContext.Current.CancellationToken;
+        await using (var manual = new PostgresSink("pg", new PostgresSinkOptions { ConnectionString = _db.ConnectionString, Table = "orders", Mode = PostgresSinkMode.Upsert, CreateTable = false }))
+        {
+            // createTable: false leaves the table alone: the error names the missing column and the migration
+            var error = await Assert.ThrowsAnyAsync<Exception>(async () => await manual.DeliverAsync([On("tb_ord_mst/0", 12, "K1", "C")], ct));
+            Assert.IsNotType<PermanentDeliveryException>(error);
+            Assert.Contains("positions", error.Message, StringComparison.Ordinal);
+            Assert.Contains("ALTER TABLE \"orders\" ADD COLUMN positions jsonb", error.Message, StringComparison.Ordinal);
+        }
+
+        await using var sink = Sink(PostgresSinkMode.Upsert, "orders");
+        await sink.DeliverAsync([On("tb_ord_mst/0", 10, "K1", "P")], ct);
+        Assert.Equal("S", await _db.ScalarAsync<string>("SELECT data->>'ord_sts_cd' FROM orders"));
+
+        await sink.DeliverAsync([On("tb_ord_dtl/2", 40, "K1", "D")], ct);
+        await sink.DeliverAsync([On("tb_ord_mst/0", 11, "K1", "S")], ct);
+        Assert.Equal("D", await _db.ScalarAsync<string>("SELECT data->>'ord_sts_cd' FROM orders"));
+        Assert.Equal("""{"tb_ord_dtl/2": [40, 0], "tb_ord_mst/0": [11, 0]}""", await _db.ScalarAsync<string>("SELECT positions::text FROM orders"));
+    }
+
     [Fact]
     public async Task Upsert_dead_letters_an_event_without_subject_while_the_rest_flow()
     {

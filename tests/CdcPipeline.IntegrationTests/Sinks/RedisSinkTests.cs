@@ -1,4 +1,5 @@
 using System.Text.Json;
+using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.Core.Translation;
@@ -127,6 +128,149 @@ public sealed class RedisSinkTests
         finally
         {
             await db.ExecuteAsync("ACL", "DELUSER", user);
+        }
+    }
+
+    /// <summary>Change <paramref name="i"/> for order <paramref name="key"/>, with a text column of <paramref name="blobLength"/> characters.</summary>
+    private static ChangeEvent Blob(long i, string key, int blobLength)
+    {
+        var plain = InMemoryChangeSource.Change(i, key, "S");
+        return new ChangeEvent
+        {
+            Kind = plain.Kind, Operation = plain.Operation, Source = plain.Source, Position = plain.Position, Key = plain.Key,
+            After = Row.From(("ord_no", key), ("ord_sts_cd", "S"), ("blob", new string('x', blobLength))),
+        };
+    }
+
+    [Theory]
+    [InlineData(RedisMode.Stream)]
+    [InlineData(RedisMode.PubSub)]
+    public async Task An_event_longer_than_the_servers_proto_max_bulk_len_is_dead_lettered_before_anything_is_sent(RedisMode mode)
+    {
+        // Redis answers a bulk string longer than proto-max-bulk-len with "Protocol error: invalid bulk length" and closes the
+        // connection: taken for an outage, such an event was retried for ever (maxAttempts: 0), and every attempt dropped the
+        // connection under everything else on it.
+        var configuration = await DownstreamServers.RedisAsync();
+        await using var admin = await ConnectionMultiplexer.ConnectAsync(configuration + ",allowAdmin=true");
+        var server = admin.GetServer(admin.GetEndPoints()[0]);
+        var db = admin.GetDatabase();
+        var before = (await server.ConfigGetAsync("proto-max-bulk-len")).Single().Value;
+        await server.ConfigSetAsync("proto-max-bulk-len", "1048576"); // Redis' minimum, 1 MB
+        var prefix = "cdctest:" + Guid.NewGuid().ToString("N")[..8] + ":";
+        try
+        {
+            var options = new RedisSinkOptions { Mode = mode, Stream = prefix + "{subject}", Channel = prefix + "{subject}" };
+            var small = SinkHarness.Event(1, "K1");
+            var output = new List<DomainEvent>(1);
+            new StatusTranslator().Translate(Blob(2, "K2", 1_100_000), output);
+            var big = output[0];
+            await using (var direct = Sink(configuration, options))
+            {
+                var error = await Assert.ThrowsAsync<PermanentDeliveryException>(async () => await direct.DeliverAsync([small, big], TestContext.Current.CancellationToken));
+                Assert.Equal(big.Id, error.Event.Id);
+                Assert.Contains("proto-max-bulk-len", error.Message, StringComparison.Ordinal);
+                Assert.Contains("1048576", error.Message, StringComparison.Ordinal);
+                Assert.Contains(prefix + "K2", error.Message, StringComparison.Ordinal);
+                Assert.False(await db.KeyExistsAsync(prefix + "K1"));
+            }
+
+            if (mode == RedisMode.PubSub)
+            {
+                return;
+            }
+
+            // Retried for ever, as configured: the long event goes to the dead letters, the others are delivered.
+            var source = new InMemoryChangeSource();
+            for (var i = 1; i <= 6; i++)
+            {
+                source.Add(i == 3 ? Blob(i, "K3", 1_100_000) : InMemoryChangeSource.Change(i, "K" + i, "S"));
+            }
+
+            source.Complete();
+            var dlq = new RecordingDeadLetterQueue();
+            await SinkHarness.RunToEndAsync(SinkHarness.Runner(source, dlq, batch: 10, sinks: new SinkBinding(Sink(configuration, options), SinkHarness.RetryForever)), TimeSpan.FromSeconds(30));
+
+            var letter = Assert.Single(dlq.Letters);
+            Assert.Contains("proto-max-bulk-len", letter.Error, StringComparison.Ordinal);
+            Assert.False(await db.KeyExistsAsync(prefix + "K3"));
+            foreach (var i in new[] { 1, 2, 4, 5, 6 })
+            {
+                Assert.Equal(SinkHarness.Event(i, "K" + i).Id, (string)(await db.StreamRangeAsync(prefix + "K" + i)).Single()["id"]!);
+            }
+        }
+        finally
+        {
+            await server.ConfigSetAsync("proto-max-bulk-len", before);
+            await db.KeyDeleteAsync(Enumerable.Range(1, 6).Select(i => (RedisKey)(prefix + "K" + i)).ToArray());
+        }
+    }
+
+    [Fact]
+    public async Task A_named_user_whose_password_Redis_refuses_is_not_replaced_by_the_default_user()
+    {
+        // While Redis' default user is on and nopass (its out-of-the-box setting), a connection whose AUTH fails simply stays
+        // the default user: user=…,password=WRONG delivered everything as "default", with its rights, and nobody noticed.
+        var configuration = await DownstreamServers.RedisAsync();
+        await using var admin = await ConnectionMultiplexer.ConnectAsync(configuration);
+        var db = admin.GetDatabase();
+        var flags = (RedisResult[])(await db.ExecuteAsync("ACL", "GETUSER", "default"))![1]!;
+        if (!flags.Any(f => (string?)f == "nopass"))
+        {
+            Assert.Skip("this Redis' default user has a password: a failed AUTH is refused by Redis itself");
+        }
+
+        var user = "cdctest-" + Guid.NewGuid().ToString("N")[..8];
+        var key = "cdctest:" + Guid.NewGuid().ToString("N")[..8];
+        await db.ExecuteAsync("ACL", "SETUSER", user, "on", ">right-pw", "~cdctest:*", "+@all");
+        try
+        {
+            await using (var wrong = Sink(configuration + $",user={user},password=WRONG-secret-pw", new RedisSinkOptions { Stream = key }))
+            {
+                var error = await Assert.ThrowsAnyAsync<Exception>(async () => await wrong.DeliverAsync([SinkHarness.Event(1, "K1")], TestContext.Current.CancellationToken));
+                Assert.IsNotType<PermanentDeliveryException>(error);
+                Assert.Contains($"user={user}", error.Message, StringComparison.Ordinal);
+                Assert.Contains("'default'", error.Message, StringComparison.Ordinal);
+                Assert.DoesNotContain("WRONG-secret-pw", error.Message, StringComparison.Ordinal);
+                Assert.False(await db.KeyExistsAsync(key));
+            }
+
+            await using (var right = Sink(configuration + $",user={user},password=right-pw", new RedisSinkOptions { Stream = key }))
+            {
+                await right.DeliverAsync([SinkHarness.Event(1, "K1")], TestContext.Current.CancellationToken);
+            }
+
+            Assert.Equal(1L, await db.StreamLengthAsync(key));
+        }
+        finally
+        {
+            await db.ExecuteAsync("ACL", "DELUSER", user);
+            await db.KeyDeleteAsync(key);
+        }
+    }
+
+    [Fact]
+    public async Task A_user_not_allowed_ACL_or_CONFIG_still_delivers()
+    {
+        // The checks are best effort: a tight ACL (no ACL WHOAMI, no CONFIG GET) must not stop a correctly configured sink.
+        var configuration = await DownstreamServers.RedisAsync();
+        await using var admin = await ConnectionMultiplexer.ConnectAsync(configuration);
+        var db = admin.GetDatabase();
+        var user = "cdctest-" + Guid.NewGuid().ToString("N")[..8];
+        var key = "cdctest:" + Guid.NewGuid().ToString("N")[..8];
+        await db.ExecuteAsync("ACL", "SETUSER", user, "on", ">tight-pw", "~cdctest:*", "+@all", "-acl", "-config");
+        try
+        {
+            await using (var sink = Sink(configuration + $",user={user},password=tight-pw", new RedisSinkOptions { Stream = key }))
+            {
+                await sink.DeliverAsync([SinkHarness.Event(1, "K1"), SinkHarness.Event(2, "K2")], TestContext.Current.CancellationToken);
+            }
+
+            Assert.Equal(2L, await db.StreamLengthAsync(key));
+        }
+        finally
+        {
+            await db.ExecuteAsync("ACL", "DELUSER", user);
+            await db.KeyDeleteAsync(key);
         }
     }
 

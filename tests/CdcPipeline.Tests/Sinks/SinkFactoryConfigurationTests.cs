@@ -64,6 +64,7 @@ public class SinkFactoryConfigurationTests : IDisposable
     [InlineData("postgres: { connectionString: 'Host=x', table: t, projection: { keyColumn: k } }", "sinks.0.postgres.projection", "upsert only")]
     [InlineData("postgres: { connectionString: 'Host=x', table: t, mode: upsert, projection: { keyColumn: type } }", "sinks.0.postgres.projection.keyColumn", "'type' is a column the sink keeps itself")]
     [InlineData("postgres: { connectionString: 'Host=x', table: t, mode: upsert, projection: { dataColumn: position_major } }", "sinks.0.postgres.projection.dataColumn", "'position_major' is a column the sink keeps itself")]
+    [InlineData("postgres: { connectionString: 'Host=x', table: t, mode: upsert, projection: { dataColumn: positions } }", "sinks.0.postgres.projection.dataColumn", "'positions' is a column the sink keeps itself")]
     [InlineData("file: { path: a, rotate: weekly }", "sinks.0.file", "weekly")]
     [InlineData("file: { path: a, maxBytes: 0 }", "sinks.0.file.maxBytes", "positive")]
     public void A_bad_sink_setting_names_the_key_and_the_reason(string yaml, string expectedKey, string expectedReason)
