@@ -37,6 +37,12 @@ internal static partial class Log
     [LoggerMessage(EventId = 4015, Level = LogLevel.Error, Message = "Kafka source {Group}: {Detail}. The committed offset is not in the partition's log (retention or compaction deleted what it pointed to, or the topic was re-created), so reading goes on where autoOffsetReset {Reset} says: the records in between are skipped (earliest: those already deleted; latest: all up to the end) or read again. Replay the group or re-snapshot the table if skipped changes are needed")]
     public static partial void OffsetReset(ILogger logger, string group, string detail, string reset);
 
+    [LoggerMessage(EventId = 4016, Level = LogLevel.Warning, Message = "Kafka source {Group}: {Partitions} have no committed offset (a new group, or its offsets expired) and autoOffsetReset is {Reset}: they start at the end of their logs, and the records already in them are not read. To read them, stop the pipeline and replay the group (replay --to earliest or a timestamp), or set autoOffsetReset to earliest before a new group's first start")]
+    public static partial void StartsAtEnd(ILogger logger, string group, string partitions, string reset);
+
+    [LoggerMessage(EventId = 4017, Level = LogLevel.Debug, Message = "Kafka source {Group}: the committed offsets of the assigned partitions could not be looked up ({Reason}); whether they start at the end is not reported")]
+    public static partial void CommittedLookupFailed(ILogger logger, string group, string reason);
+
     [LoggerMessage(EventId = 4007, Level = LogLevel.Debug, Message = "Kafka source {Group}: buffer full, pausing {Count} partition(s)")]
     public static partial void Paused(ILogger logger, string group, int count);
 

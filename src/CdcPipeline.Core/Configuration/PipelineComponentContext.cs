@@ -23,6 +23,12 @@ public sealed record PipelineComponentContext(
     public IReadOnlyList<Translation.Rules.TableRules> RuleFiles { get; init; } = [];
 
     /// <summary>
+    /// The whole configuration, given to the source: one that can read what another part of the pipeline writes (a Kafka
+    /// source subscribed to a sink's or the dead letters' topic) refuses that at start-up, naming both settings.
+    /// </summary>
+    public PipelineConfiguration? Configuration { get; init; }
+
+    /// <summary>
     /// Stops start-up when a rule file is for a table outside <paramref name="tables"/>, the list (at <paramref name="key"/>)
     /// of the tables this source passes on: such a file loads, never runs, and its events are missing without a word.
     /// <paramref name="stands"/> says whether a listed name stands for a rule file's table.

@@ -103,7 +103,7 @@ public static class PipelineBuilder
                 ? services.GetRequiredService<IDeadLetterQueueFactory>().Create(configuration, services)
                 : new JsonLinesDeadLetterQueue(Path.GetFullPath(Path.Combine(configuration.BaseDirectory, options.DeadLetter.Path)));
 
-            source = sourceFactory.Create(new PipelineComponentContext(options.Name, sourceSection.GetSection(sourceKind), options, configuration.Locations, configuration.BaseDirectory, services) { DeadLetters = metrics is null ? deadLetters : new CountingDeadLetterQueue(deadLetters, metrics), RuleFiles = Translators.RuleFiles(translator).ToList() });
+            source = sourceFactory.Create(new PipelineComponentContext(options.Name, sourceSection.GetSection(sourceKind), options, configuration.Locations, configuration.BaseDirectory, services) { DeadLetters = metrics is null ? deadLetters : new CountingDeadLetterQueue(deadLetters, metrics), RuleFiles = Translators.RuleFiles(translator).ToList(), Configuration = configuration });
         }
         catch
         {

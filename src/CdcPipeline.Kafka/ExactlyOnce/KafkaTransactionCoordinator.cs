@@ -109,6 +109,5 @@ public sealed class KafkaTransactionCoordinator
         }
     }
 
-    private static string Normalize(string servers) =>
-        string.Join(",", servers.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Order(StringComparer.OrdinalIgnoreCase)).ToUpperInvariant();
+    private static string Normalize(string servers) => KafkaCluster.Key(servers);
 }

@@ -47,6 +47,39 @@ public sealed class TopicTemplate
 
         _template = template;
         _pipeline = pipeline;
+        var first = template.IndexOf('{', StringComparison.Ordinal);
+        LiteralPrefix = first < 0 ? template : template[..first];
+        PlaceholdersUsed = Placeholders.Where(p => template.Contains("{" + p + "}", StringComparison.Ordinal)).ToList();
+    }
+
+    /// <summary>The text before the first placeholder: every name the template gives starts with it (all of it for a constant topic).</summary>
+    public string LiteralPrefix { get; }
+
+    /// <summary>The placeholders the template uses (<c>type</c>, <c>table</c>, …), each once; none for a constant topic.</summary>
+    public IReadOnlyList<string> PlaceholdersUsed { get; }
+
+    /// <summary>
+    /// The name the template gives with these placeholder values, made legal as <see cref="Render"/> makes it: for start-up checks
+    /// that try the names a configuration can produce, not for delivery.
+    /// </summary>
+    public string RenderSample(IReadOnlyDictionary<string, string> values)
+    {
+        var name = new StringBuilder(_template).Replace("{pipeline}", _pipeline);
+        foreach (var (placeholder, value) in values)
+        {
+            name.Replace("{" + placeholder + "}", value);
+        }
+
+        // The text around the placeholders is legal already (the constructor checked it), so this touches only their values.
+        for (var i = 0; i < name.Length; i++)
+        {
+            if (!IsLegal(name[i]))
+            {
+                name[i] = '_';
+            }
+        }
+
+        return name.ToString();
     }
 
     /// <summary>The template as configured (for logs).</summary>

@@ -114,6 +114,9 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
     private readonly TimeSpan _pauseAfter;
     private readonly object _lock = new();
     private readonly Dictionary<TopicPartition, PartitionState> _owned = [];
+
+    /// <summary>Partitions already reported as starting at the end (<see cref="ReportStartingAtEnd"/>); the poll thread's only.</summary>
+    private readonly HashSet<TopicPartition> _reportedAtEnd = [];
     private readonly CancellationTokenSource _stop = new();
     private readonly ManualResetEventSlim _room = new(false);
     private readonly ClientErrorLog _clientErrors;
@@ -321,7 +324,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
 
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         _consumer = new ConsumerBuilder<byte[]?, byte[]?>(_config)
-            .SetPartitionsAssignedHandler((_, partitions) => OnAssigned(partitions))
+            .SetPartitionsAssignedHandler((c, partitions) => OnAssigned(c, partitions))
             .SetPartitionsRevokedHandler((c, partitions) => OnRevoked(c, partitions))
             .SetPartitionsLostHandler((_, partitions) => OnLost(partitions))
             .SetErrorHandler((_, error) => _clientErrors.Report(error))
@@ -362,6 +365,9 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
             "autoOffsetReset is error, so the source stops instead of skipping records or reading them again. Set the group's offsets " +
             "(replay --to earliest, latest, offset:P:N or timestamp:ISO) or set autoOffsetReset to earliest or latest, then start again"), e);
     }
+
+    /// <summary>How long an assignment waits for the group's committed offsets before it goes on without reporting them.</summary>
+    private static readonly TimeSpan CommittedLookupTimeout = TimeSpan.FromSeconds(5);
 
     /// <summary>Where a partition without a usable committed offset starts (librdkafka's default is latest).</summary>
     private string OffsetResetSetting => _config.Get("auto.offset.reset") ?? "latest";
@@ -744,7 +750,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
         return bytes;
     }
 
-    private void OnAssigned(List<TopicPartition> partitions)
+    private void OnAssigned(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartition> partitions)
     {
         Interlocked.Increment(ref _assignments);
         _joined = true;
@@ -757,6 +763,44 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
         }
 
         Log.Assigned(_logger, _config.GroupId, Describe(partitions));
+        if (OffsetResetSetting.Trim().ToLowerInvariant() is "latest" or "largest" or "end")
+        {
+            ReportStartingAtEnd(consumer, partitions);
+        }
+    }
+
+    /// <summary>
+    /// With <c>auto.offset.reset=latest</c>, a partition the group has no committed offset for starts at the end of its log: the
+    /// records already there are never read. librdkafka says so only in its debug log (facility OFFSET, which
+    /// <see cref="OnClientLog"/> never sees at its level), so the operator of a new group would not learn why its history is
+    /// missing. One committed-offset lookup per assignment (in the rebalance callback, before librdkafka starts fetching, so no
+    /// commit of ours can race it), nothing per record; each partition is reported once.
+    /// </summary>
+    private void ReportStartingAtEnd(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartition> partitions)
+    {
+        var unreported = partitions.Where(p => !_reportedAtEnd.Contains(p)).ToList();
+        if (unreported.Count == 0)
+        {
+            return;
+        }
+
+        List<TopicPartitionOffset> committed;
+        try
+        {
+            committed = consumer.Committed(unreported, CommittedLookupTimeout);
+        }
+        catch (KafkaException e)
+        {
+            Log.CommittedLookupFailed(_logger, _config.GroupId, UrlCredentials.HideIn(e.Error.Reason));
+            return;
+        }
+
+        var atEnd = committed.Where(c => c.Offset == Offset.Unset).Select(c => c.TopicPartition).ToList();
+        if (atEnd.Count > 0)
+        {
+            _reportedAtEnd.UnionWith(atEnd);
+            Log.StartsAtEnd(_logger, _config.GroupId, Describe(atEnd), OffsetResetSetting);
+        }
     }
 
     private void OnRevoked(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartitionOffset> revoked)

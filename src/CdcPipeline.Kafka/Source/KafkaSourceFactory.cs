@@ -78,6 +78,7 @@ public sealed class KafkaSourceFactory : ISourceFactory
 
         var config = BuildConsumerConfig(options, context.Pipeline.Name);
         KafkaClientSettings.Validate(config, options.Consumer, context, "consumer");
+        OwnOutputCheck.Check(context, options, config.BootstrapServers, subscription);
         var loggers = context.Services.GetService<ILoggerFactory>();
         var decoder = CreateDecoder(options, context);
         var deadLetters = CreateDeadLetters(context);

@@ -31,7 +31,8 @@ public sealed class KafkaSourceOptions
 
     /// <summary>
     /// Where a partition without a committed offset inside its log starts (a new group; an offset retention deleted):
-    /// earliest, latest, or error (the source stops, naming the partition). A reset after an out-of-range offset is logged (event 4015).
+    /// earliest, latest, or error (the source stops, naming the partition). A reset after an out-of-range offset is logged (event 4015);
+    /// with latest, a partition without a committed offset is logged once as starting at the end (event 4016).
     /// </summary>
     [RegularExpression("^(?i:earliest|latest|error)$", ErrorMessage = "must be earliest, latest or error")]
     public string AutoOffsetReset { get; set; } = "earliest";
@@ -66,7 +67,8 @@ public sealed class KafkaSourceOptions
     public TimeSpan PauseAfter { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
-    /// How long a revoked partition waits for the pipeline to acknowledge what it already handed out. Not with
+    /// How long a revoked partition waits for the pipeline to acknowledge what it already handed out; what is still on its way
+    /// then is delivered all the same, and the new owner reads it again (duplicates with the same event ids). Not with
     /// <see cref="ExactlyOnce"/>: a transaction may still be on its way, so there only <c>max.poll.interval.ms</c> bounds the wait.
     /// </summary>
     public TimeSpan RevokeTimeout { get; set; } = TimeSpan.FromSeconds(30);

@@ -264,6 +264,47 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
         Assert.Contains("replay", error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task With_auto_offset_reset_latest_a_partition_without_a_committed_offset_is_logged_as_starting_at_the_end()
+    {
+        // A new group with autoOffsetReset latest starts after the ten records already there and never reads them;
+        // librdkafka says so only in its debug log, so an operator would not learn why the history is missing.
+        var topic = await NumberedTopicAsync("latest", 10);
+        var group = kafka.Unique("g");
+        var consumer = Consumer(group);
+        consumer.AutoOffsetReset = AutoOffsetReset.Latest;
+        var logger = new RecordingLogger();
+        await using var source = new KafkaChangeSource(consumer, [topic], new TestRecordDecoder(), new RecordingDeadLetterQueue(), logger: logger);
+        bool StartsAtEnd((LogLevel Level, EventId Id, string Message) l) =>
+            l.Level >= LogLevel.Warning && l.Message.Contains("no committed offset", StringComparison.Ordinal) && l.Message.Contains($"{topic}/0", StringComparison.Ordinal);
+
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        cts.CancelAfter(TimeSpan.FromSeconds(30));
+        var reading = Task.Run(async () =>
+        {
+            try
+            {
+                await foreach (var change in source.ReadAsync(cts.Token))
+                {
+                    Assert.Fail($"the group starts at the end, yet {change.Position} was read");
+                }
+            }
+            catch (OperationCanceledException) when (cts.IsCancellationRequested)
+            {
+            }
+        }, TestContext.Current.CancellationToken);
+        while (!cts.IsCancellationRequested && !logger.Lines.Any(StartsAtEnd))
+        {
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
+
+        await cts.CancelAsync();
+        await reading;
+        var line = Assert.Single(logger.Lines, StartsAtEnd);
+        Assert.Contains(group, line.Message, StringComparison.Ordinal);
+        Assert.Contains("latest", line.Message, StringComparison.Ordinal);
+    }
+
     /// <summary>Keeps every log line, for tests about what the source says.</summary>
     private sealed class RecordingLogger : ILogger
     {
