@@ -82,6 +82,9 @@ internal static partial class Log
     [LoggerMessage(1024, LogLevel.Warning, "Replication slot {Slot} does not exist, but this pipeline read from it (confirmed up to {StoredLsn}, state file {StatePath}); snapshot: when_needed: creating it again and reading the tables again. Rows deleted since then, and states passed through, are not seen")]
     public static partial void SlotGoneResnapshotting(ILogger logger, string slot, string storedLsn, string statePath);
 
+    [LoggerMessage(1030, LogLevel.Warning, "Publication {Publication} did not exist and was created now (createPublicationIfMissing), but replication slot {Slot} resumes before that: the changes written from {ResumeLsn} to {CreatedLsn} while it was missing cannot be streamed (PostgreSQL 18 and later skip them; earlier versions stop the capture at the first of them)")]
+    public static partial void PublicationCreatedBehindSlot(ILogger logger, string publication, string slot, string resumeLsn, string createdLsn);
+
     [LoggerMessage(1025, LogLevel.Warning, "Could not record the confirmed position in the state file {StatePath}; retrying at the next heartbeat")]
     public static partial void StateSaveFailed(ILogger logger, Exception exception, string statePath);
 }

@@ -114,7 +114,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _lifetime.Token);
         var token = linked.Token;
 
-        await ReplicationSetup.EnsurePublicationAsync(_dataSource, _options.Publication, _options.Tables.Select(ReplicationSetup.NormalizeTableName).ToList(), _options.CreatePublicationIfMissing, token);
+        await ThrowIfConfiguredTablesMissingAsync(token);
+        var publicationCreated = await ReplicationSetup.EnsurePublicationAsync(_dataSource, _options.Publication, _options.Tables.Select(ReplicationSetup.NormalizeTableName).ToList(), _options.CreatePublicationIfMissing, token);
         var tables = _options.Tables.Count > 0
             ? _options.Tables.Select(ReplicationSetup.NormalizeTableName).ToList()
             : (await ReplicationSetup.GetPublicationTablesAsync(_dataSource, _options.Publication, token)).Where(t => t != _signalTable).ToList();
@@ -135,6 +136,11 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         var slot = await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, token);
         await ThrowIfNotOursAsync(slot, token);
         ThrowIfLost(slot);
+        if (publicationCreated && slot is not null)
+        {
+            await WarnPublicationCreatedBehindSlotAsync(slot, token);
+        }
+
         _state = _store.Load();
         if (_state is not null && _state.Slot != _options.Slot)
         {
@@ -593,7 +599,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
                     throw SlotDroppedWhileReadingError(e);
                 }
 
-                throw;
+                throw await PublicationMissingWhileReadingErrorAsync(e, cancellationToken);
             }
 
             switch (message)
@@ -854,6 +860,73 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             "those since then may be missing).");
     }
 
+    /// <summary>
+    /// The walsender decoded a change and found no publication of our name: dropped (or renamed) while this pipeline read
+    /// the slot. PostgreSQL before 18 decodes each change with the catalog of its time, so even once the publication exists
+    /// again the slot cannot pass the changes written while it was missing: every restart would stop at the same change.
+    /// </summary>
+    private async Task<CaptureStoppedException> PublicationMissingWhileReadingErrorAsync(PostgresException inner, CancellationToken cancellationToken)
+    {
+        var now = await ReplicationSetup.PublicationExistsAsync(_dataSource, _options.Publication, cancellationToken)
+            ? "it exists again now, but was created after the change the server decoded"
+            : "it does not exist now";
+        return new CaptureStoppedException(
+            $"publication '{_options.Publication}' did not exist for a change replication slot '{_options.Slot}' decoded after " +
+            $"{StoredPosition(Math.Max(_ack.FlushedLsn, _state?.ConfirmedLsn ?? 0))} (the server: {inner.MessageText}; {now}): it was dropped or renamed " +
+            "while this pipeline was reading. PostgreSQL decodes each change with the catalog as it was when the change was written, so the slot cannot " +
+            "read the changes written while the publication was missing, even after it is created again. Create it again if it is missing " +
+            "(cdcpipeline db prepare --apply, or createPublicationIfMissing: true creates it at the next start), then choose: drop the slot " +
+            $"(cdcpipeline slot drop {_options.Slot}) and start with source.postgres.snapshot: when_needed to read the tables again; or skip the " +
+            $"changes written while it was missing (they are lost) with SELECT pg_replication_slot_advance('{_options.Slot}', pg_current_wal_lsn()); " +
+            "and start again.",
+            inner);
+    }
+
+    /// <summary>
+    /// The publication was created at this start while the slot resumes from an earlier position: changes written in between,
+    /// while it was missing, cannot be streamed (see <see cref="PublicationMissingWhileReadingErrorAsync"/>). PostgreSQL 18 and
+    /// later skip them without an error, so this warning is the only trace of that gap.
+    /// </summary>
+    private async Task WarnPublicationCreatedBehindSlotAsync(ReplicationSlotInfo slot, CancellationToken cancellationToken)
+    {
+        await using var cmd = _dataSource.CreateCommand("SELECT pg_catalog.pg_current_wal_lsn()");
+        var created = await cmd.ExecuteScalarAsync(cancellationToken) as NpgsqlLogSequenceNumber?;
+        Log.PublicationCreatedBehindSlot(_logger, _options.Publication, _options.Slot, slot.ConfirmedFlushLsn ?? slot.RestartLsn ?? "-", created?.ToString() ?? "-");
+    }
+
+    /// <summary>
+    /// A table in <c>source.postgres.tables</c> that is not there would fail the publication's creation or the snapshot with
+    /// PostgreSQL's bare "relation does not exist"; it is named here, with the key to correct, before anything is created.
+    /// </summary>
+    private async Task ThrowIfConfiguredTablesMissingAsync(CancellationToken cancellationToken)
+    {
+        if (_options.Tables.Count == 0)
+        {
+            return;
+        }
+
+        var tables = _options.Tables.Select(ReplicationSetup.NormalizeTableName).ToArray();
+        await using var cmd = _dataSource.CreateCommand(
+            "SELECT n::int FROM unnest($1::text[]) WITH ORDINALITY AS u(t, n) WHERE pg_catalog.to_regclass(t) IS NULL ORDER BY n");
+        cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = tables.Select(ReplicationSetup.QuoteTable).ToArray() });
+        var missing = new List<string>();
+        await using (var reader = await cmd.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                missing.Add(tables[reader.GetInt32(0) - 1]);
+            }
+        }
+
+        if (missing.Count > 0)
+        {
+            throw new CaptureStoppedException(
+                $"source.postgres.tables lists {string.Join(", ", missing)}, which {(missing.Count == 1 ? "does" : "do")} not exist in database {_database} " +
+                "(or this role cannot see it): correct the name (schema.table), create the table, or remove it from source.postgres.tables; " +
+                "cdcpipeline db check lists what the capture needs.");
+        }
+    }
+
     /// <param name="inner">The server's error when START_REPLICATION found the slot dropped after the last check.</param>
     private CaptureStoppedException SlotDroppedWhileReadingError(Exception? inner) =>
         new(SlotGoneMessage(Math.Max(_ack.FlushedLsn, _state?.ConfirmedLsn ?? 0), "any more, but this pipeline was reading it"), inner);
@@ -869,6 +942,16 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     private static string Why(Exception? e) =>
         e is null ? "-"
         : (e is NpgsqlException and not PostgresException && e.InnerException is { } inner ? $"{e.Message} ({inner.Message})" : e.Message).ReplaceLineEndings(" ");
+
+    /// <summary>
+    /// What to do about a value decoded from the WAL: PostgreSQL sends the same change again after every restart, and
+    /// correcting the row does not change what was written, so the slot must be left behind (or moved past it).
+    /// </summary>
+    private string StreamedValueNextStep(uint typeOid) =>
+        "PostgreSQL decodes the same change again after a restart, so retrying cannot help" +
+        (typeOid == 790 ? " unless source.postgres.moneyFractionDigits is wrong for this database's currency (correct it and start again); otherwise" : ";") +
+        " correct the value in the database, then drop the slot (cdcpipeline slot drop " + _options.Slot + ") and start with " +
+        "source.postgres.snapshot: when_needed to read the tables as they are now (the changes in between are seen only as the rows' current state)";
 
     private static string StoredPosition(ulong lsn) => lsn == 0 ? "an unknown position" : new NpgsqlLogSequenceNumber(lsn).ToString();
 
@@ -1002,7 +1085,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     }
 
     /// <summary>Copies a tuple into a row before Npgsql reuses the message.</summary>
-    private static async ValueTask<Row> ReadRowAsync(RelationInfo relation, ReplicationTuple tuple, CancellationToken cancellationToken)
+    private async ValueTask<Row> ReadRowAsync(RelationInfo relation, ReplicationTuple tuple, CancellationToken cancellationToken)
     {
         var values = new object?[relation.Shape.Count];
         var converters = relation.Converters;
@@ -1035,7 +1118,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         }
         catch (Exception e) when (text is not null && ColumnValueException.IsConversionFailure(e))
         {
-            throw new ColumnValueException(relation.QualifiedName, relation.Shape.Columns[i], text, e);
+            throw new ColumnValueException(relation.QualifiedName, relation.Shape.Columns[i], text, e, StreamedValueNextStep(relation.TypeOids[i]));
         }
 
         return new Row(relation.Shape, values);
@@ -1119,7 +1202,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         }
         catch (Exception e) when (text is not null && ColumnValueException.IsConversionFailure(e))
         {
-            throw new ColumnValueException(relation.QualifiedName, relation.Shape.Columns[missing[m]], text, e);
+            throw new ColumnValueException(relation.QualifiedName, relation.Shape.Columns[missing[m]], text, e,
+                "The value was read again from the table (source.postgres.reselectToastTables), so retrying cannot help: correct it in the database, then start again");
         }
 
         return new Row(relation.Shape, values);

@@ -1,5 +1,6 @@
 using System.Text;
 using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Postgres.Setup;
 using CdcPipeline.Postgres.Capture;
 using CdcPipeline.Postgres.Types;
@@ -91,7 +92,10 @@ internal sealed class SnapshotTable
 
         if (columns.Count == 0)
         {
-            throw new InvalidOperationException($"table {qualified} has no columns or does not exist");
+            // pgoutput sends no generated columns: a table of none but those has no row shape the capture can stream or snapshot
+            throw new CaptureStoppedException(
+                $"table {qualified} has no columns the capture can read (none, or only generated ones), or does not exist: " +
+                "remove it from source.postgres.tables (and from the publication), or give it a column, then start again");
         }
 
         var keyNames = new List<string>();

@@ -95,6 +95,56 @@ public sealed class PgOutputSlotLifeTests(PostgresFixture fixture) : PgOutputTes
     }
 
     [Fact]
+    public async Task A_publication_dropped_while_streaming_stops_naming_it_and_the_choices_also_after_the_next_start_creates_it_again()
+    {
+        await RunOnceAsync(Options()); // row 1 confirmed: the slot starts after it
+        var streaming = Open(Options());
+        await streaming.NextAsync(TimeSpan.FromMilliseconds(50));
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!((PgOutputChangeSource)streaming.Source).IsConnected)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the source did not start streaming");
+            await Task.Delay(20, Ct);
+        }
+
+        await Db.ExecuteAsync($"DROP PUBLICATION {Db.Publication}");
+        await Db.ExecuteAsync("INSERT INTO t VALUES (2)"); // the walsender decodes it with the catalog of its time: no publication
+
+        // before the fix: PostgreSQL's bare 42704 'publication "…" does not exist', which run shows as a bug with its trace
+        var e = await Assert.ThrowsAsync<CaptureStoppedException>(() => streaming.TakeAsync(1, c => c.Kind == ChangeKind.Change, TimeSpan.FromSeconds(20)));
+        AssertPublicationStop(e);
+        Assert.Equal(PostgresErrorCodes.UndefinedObject, Assert.IsType<PostgresException>(e.InnerException).SqlState);
+        await streaming.DisposeAsync();
+
+        // createPublicationIfMissing (the default) creates it again at the next start. PostgreSQL before 18 still decodes
+        // row 2 without it, so the capture stops the same way rather than skipping it; the start says what it cannot stream.
+        var next = Open(Options());
+        var again = await Assert.ThrowsAsync<CaptureStoppedException>(() => next.TakeAsync(1, c => c.Kind == ChangeKind.Change, TimeSpan.FromSeconds(20)));
+        AssertPublicationStop(again);
+        Assert.Equal(1L, await Db.ScalarAsync<long>($"SELECT count(*) FROM pg_publication WHERE pubname = '{Db.Publication}'"));
+        List<string> lines;
+        lock (Logs.Lines)
+        {
+            lines = [.. Logs.Lines];
+        }
+
+        var created = Assert.Single(lines, l => l.Contains(" Warning ", StringComparison.Ordinal) && l.Contains($"Publication {Db.Publication} ", StringComparison.Ordinal)
+            && l.Contains("created", StringComparison.Ordinal));
+        Assert.Contains(Db.Slot, created, StringComparison.Ordinal);
+        Assert.Matches(@"[0-9A-F]+/[0-9A-F]+ to [0-9A-F]+/[0-9A-F]+", created);
+    }
+
+    private void AssertPublicationStop(CaptureStoppedException e)
+    {
+        Assert.Contains($"publication '{Db.Publication}'", e.Message, StringComparison.Ordinal);
+        Assert.Contains($"replication slot '{Db.Slot}'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("db prepare --apply", e.Message, StringComparison.Ordinal);
+        Assert.Contains($"cdcpipeline slot drop {Db.Slot}", e.Message, StringComparison.Ordinal);
+        Assert.Contains("when_needed", e.Message, StringComparison.Ordinal);
+        Assert.Contains($"pg_replication_slot_advance('{Db.Slot}'", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task With_snapshot_initial_a_dropped_slot_is_not_silently_replaced_by_a_full_re_snapshot()
     {
         await RunOnceThenDropTheSlotAsync(Options(snapshot: SnapshotMode.Initial));

@@ -128,6 +128,47 @@ public sealed class PgOutputSnapshotFailureTests(PostgresFixture fixture) : PgOu
     }
 
     [Fact]
+    public async Task A_configured_table_that_does_not_exist_stops_the_start_naming_it_and_the_config_key_with_or_without_the_publication()
+    {
+        await Db.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)");
+        string[] tables = ["public.t", "public.nope"];
+
+        // no publication yet: before the fix CREATE PUBLICATION … FOR TABLE public.nope failed with PostgreSQL's bare 42P01
+        var first = Open(Options(tables, SnapshotMode.Initial));
+        var e = await Assert.ThrowsAsync<CaptureStoppedException>(() => first.TakeAsync(1, timeout: TimeSpan.FromSeconds(20)));
+        AssertMissingTableStop(e);
+        Assert.Equal(0L, await Db.ScalarAsync<long>($"SELECT count(*) FROM pg_publication WHERE pubname = '{Db.Publication}'"));
+        Assert.Equal(0L, await Db.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{Db.Slot}'"));
+
+        // the publication made for the table that exists: before the fix the snapshot failed with the same bare 42P01
+        await Db.ExecuteAsync($"CREATE PUBLICATION {Db.Publication} FOR TABLE t");
+        var second = Open(Options(tables, SnapshotMode.Initial));
+        AssertMissingTableStop(await Assert.ThrowsAsync<CaptureStoppedException>(() => second.TakeAsync(1, timeout: TimeSpan.FromSeconds(20))));
+    }
+
+    [Fact]
+    public async Task A_table_without_columns_to_snapshot_stops_the_capture_naming_it_and_the_config_key()
+    {
+        // pgoutput does not send generated columns, so a table of only those has nothing to snapshot
+        await Db.ExecuteAsync("CREATE TABLE hollow (); INSERT INTO hollow DEFAULT VALUES");
+
+        var reader = Open(Options(["public.hollow"], SnapshotMode.Initial));
+        // before the fix: InvalidOperationException "table public.hollow has no columns or does not exist", shown as a bug
+        var e = await Assert.ThrowsAsync<CaptureStoppedException>(() => reader.TakeAsync(1, timeout: TimeSpan.FromSeconds(20)));
+
+        Assert.Contains("public.hollow", e.Message, StringComparison.Ordinal);
+        Assert.Contains("source.postgres.tables", e.Message, StringComparison.Ordinal);
+    }
+
+    private void AssertMissingTableStop(CaptureStoppedException e)
+    {
+        Assert.Contains("public.nope", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("public.t,", e.Message, StringComparison.Ordinal);
+        Assert.Contains("source.postgres.tables", e.Message, StringComparison.Ordinal);
+        Assert.Contains(Db.Name, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_table_the_capture_user_may_not_read_stops_the_capture_naming_the_table_and_the_grant()
     {
         var role = ("r_snapgrant_" + Guid.NewGuid().ToString("N")[..8]).ToLowerInvariant();
