@@ -21,6 +21,11 @@ public interface IConsumerGroupAdmin
     /// <summary>Earliest offset whose timestamp is at or after <paramref name="time"/> per partition (OffsetsForTimes); the end offset when none is.</summary>
     Task<IReadOnlyDictionary<int, long>> OffsetsForTimeAsync(string topic, IReadOnlyList<int> partitions, DateTimeOffset time, CancellationToken cancellationToken);
 
-    /// <summary>Sets the group's committed offsets (AlterConsumerGroupOffsets).</summary>
-    Task AlterAsync(string group, string topic, IReadOnlyDictionary<int, long> offsets, CancellationToken cancellationToken);
+    /// <summary>
+    /// Sets the group's committed offset of every partition in <paramref name="offsets"/>, of every topic, in one
+    /// AlterConsumerGroupOffsets request (one OffsetCommit, as kafka-consumer-groups --reset-offsets sends). Kafka
+    /// applies it per partition and answers per partition: one result for each, with its error when it was not set.
+    /// Throws (a <see cref="Confluent.Kafka.KafkaException"/>) when the request as a whole failed: then no partition is known to be set.
+    /// </summary>
+    Task<IReadOnlyList<GroupOffset>> AlterAsync(string group, IReadOnlyList<GroupOffset> offsets, CancellationToken cancellationToken);
 }

@@ -67,12 +67,36 @@ public sealed class KafkaConsumerGroupAdmin : IConsumerGroupAdmin, IDisposable
         return Task.FromResult(offsets);
     }
 
-    public async Task AlterAsync(string group, string topic, IReadOnlyDictionary<int, long> offsets, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<GroupOffset>> AlterAsync(string group, IReadOnlyList<GroupOffset> offsets, CancellationToken cancellationToken)
     {
-        await _admin.AlterConsumerGroupOffsetsAsync(
-            [new ConsumerGroupTopicPartitionOffsets(group, offsets.Select(o => new TopicPartitionOffset(topic, o.Key, o.Value)).ToList())],
-            new AlterConsumerGroupOffsetsOptions { RequestTimeout = _timeout }).ConfigureAwait(false);
+        try
+        {
+            await _admin.AlterConsumerGroupOffsetsAsync(
+                [new ConsumerGroupTopicPartitionOffsets(group, offsets.Select(o => new TopicPartitionOffset(o.Topic, o.Partition, o.Offset)).ToList())],
+                new AlterConsumerGroupOffsetsOptions { RequestTimeout = _timeout }).ConfigureAwait(false);
+            return offsets;
+        }
+        catch (AlterConsumerGroupOffsetsException e) when (e.Results.Count > 0)
+        {
+            // Kafka answered, and refused some partitions (or all of them): the others are set. An error on the group
+            // (rather than on a partition) leaves none of its partitions set.
+            return e.Results.SelectMany(r => r.Partitions.Select(p => new GroupOffset(
+                p.Topic,
+                p.Partition.Value,
+                p.Offset.Value,
+                p.Error.IsError ? Refusal(p.Error, group, p.Topic) : r.Error.IsError ? Refusal(r.Error, group, p.Topic) : null))).ToList();
+        }
     }
+
+    /// <summary>Kafka's reason, and what to do about the refusals an operator can act on.</summary>
+    private static string Refusal(Error error, string group, string topic) => error.Code switch
+    {
+        ErrorCode.TopicAuthorizationFailed => $"{error.Reason} ({error.Code}): the principal needs READ on topic '{topic}'",
+        ErrorCode.GroupAuthorizationFailed => $"{error.Reason} ({error.Code}): the principal needs READ on group '{group}'",
+        ErrorCode.UnknownTopicOrPart => $"{error.Reason} ({error.Code}): the partition does not exist (any more)",
+        ErrorCode.UnknownMemberId or ErrorCode.IllegalGeneration or ErrorCode.RebalanceInProgress => $"{error.Reason} ({error.Code}): the group has members again; stop the pipeline",
+        _ => $"{error.Reason} ({error.Code})",
+    };
 
     public void Dispose()
     {

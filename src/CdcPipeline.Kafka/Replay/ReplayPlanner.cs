@@ -71,8 +71,27 @@ public sealed class ReplayPlanner(IConsumerGroupAdmin admin, TimeProvider? time 
         return plan;
     }
 
-    public Task ApplyAsync(string group, string topic, IReadOnlyList<ReplayPlan> plan, CancellationToken cancellationToken) =>
-        admin.AlterAsync(group, topic, plan.ToDictionary(p => p.Partition, p => p.To), cancellationToken);
+    /// <summary>
+    /// Sets every planned partition of every topic in one request, so a replay over several topics is one change: one
+    /// result per planned partition, in plan order, with <see cref="GroupOffset.Error"/> set for each Kafka did not set
+    /// (a partition its answer left out included: it is not known to be set). Applying the same plans again sets the same
+    /// offsets, so a replay that failed in part is finished by running it again.
+    /// </summary>
+    public async Task<IReadOnlyList<GroupOffset>> ApplyAsync(string group, IReadOnlyList<(string Topic, IReadOnlyList<ReplayPlan> Plan)> plans, CancellationToken cancellationToken)
+    {
+        var asked = plans.SelectMany(t => t.Plan.Select(p => new GroupOffset(t.Topic, p.Partition, p.To))).ToList();
+        var answered = await admin.AlterAsync(group, asked, cancellationToken).ConfigureAwait(false);
+        var byPartition = new Dictionary<(string, int), GroupOffset>();
+        foreach (var result in answered)
+        {
+            byPartition.TryAdd((result.Topic, result.Partition), result);
+        }
+
+        return asked.Select(a => byPartition.TryGetValue((a.Topic, a.Partition), out var result)
+                ? a with { Error = result.Error }
+                : a with { Error = "Kafka's answer does not mention this partition" })
+            .ToList();
+    }
 
     /// <summary>What an operator would otherwise not see: the partition could not give what was asked for.</summary>
     private static string? Note(ReplayTarget target, long to, long low, long high) => target.Kind switch

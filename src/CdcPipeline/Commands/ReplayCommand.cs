@@ -181,25 +181,45 @@ internal static class ReplayCommand
             return 0;
         }
 
-        var reset = new List<string>();
-        foreach (var (topic, plan) in plans)
+        // One request for every partition of every topic: Kafka sets each partition or says why not, so the group is never
+        // left half-replayed without the operator being told exactly which half.
+        var partitions = plans.Sum(t => t.Plan.Count);
+        IReadOnlyList<GroupOffset> results;
+        try
         {
-            try
-            {
-                await planner.ApplyAsync(group, topic, plan, cancellationToken).ConfigureAwait(false);
-                reset.Add(topic);
-            }
-            catch (KafkaException e)
-            {
-                var done = reset.Count == 0 ? "no topic was reset" : $"already reset: {string.Join(", ", reset)}";
-                await errors.WriteLineAsync($"replay: could not set the offsets of {topic} ({done}; run the replay again): {KafkaCommandErrors.Describe(e, servers, clientLog)}").ConfigureAwait(false);
-                return 1;
-            }
+            results = await planner.ApplyAsync(group, plans, cancellationToken).ConfigureAwait(false);
+        }
+        catch (KafkaException e)
+        {
+            await errors.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                $"replay: could not set the offsets of group '{group}' ({partitions} partition(s) of {plans.Count} topic(s), one request; none is known to be set): {KafkaCommandErrors.Describe(e, servers, clientLog)}")).ConfigureAwait(false);
+            await errors.WriteLineAsync(Rerun).ConfigureAwait(false);
+            return 1;
         }
 
-        await output.WriteLineAsync($"group '{group}' reset on {reset.Count} topic(s); start the pipeline to re-read").ConfigureAwait(false);
+        var failed = results.Count(r => r.Error is not null);
+        if (failed > 0)
+        {
+            await errors.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"replay: group '{group}' was reset on {results.Count - failed} of {results.Count} partition(s) only; Kafka did not set the others:")).ConfigureAwait(false);
+            foreach (var r in results)
+            {
+                await errors.WriteLineAsync(r.Error is null
+                    ? string.Create(CultureInfo.InvariantCulture, $"  set: {r.Topic}/{r.Partition} -> {r.Offset}")
+                    : string.Create(CultureInfo.InvariantCulture, $"  NOT set: {r.Topic}/{r.Partition} -> {r.Offset}: {r.Error}")).ConfigureAwait(false);
+            }
+
+            await errors.WriteLineAsync(Rerun).ConfigureAwait(false);
+            return 1;
+        }
+
+        await output.WriteLineAsync($"group '{group}' reset on {plans.Count} topic(s); start the pipeline to re-read").ConfigureAwait(false);
         return 0;
     }
+
+    /// <summary>How to finish a replay Kafka took in part or not at all: planning again gives the same offsets (the same
+    /// positions for earliest, latest and a time, read again from the partitions) and setting them again is harmless.</summary>
+    private const string Rerun = "replay: do not start the pipeline yet; once the cause is fixed, run the same replay again to finish: "
+        + "it plans every partition again and sets them all, those already set included, to the same target";
 
     private static bool IsPattern(string topic) => topic.StartsWith('^');
 

@@ -28,11 +28,36 @@ public sealed class ReplayCommandTests(KafkaFixture kafka)
             Task.FromResult<IReadOnlyDictionary<int, (long, long)>>(partitions.ToDictionary(p => p, _ => (100L, 200L)));
         public Task<IReadOnlyDictionary<int, long>> OffsetsForTimeAsync(string topic, IReadOnlyList<int> partitions, DateTimeOffset time, CancellationToken cancellationToken) =>
             Task.FromResult<IReadOnlyDictionary<int, long>>(partitions.ToDictionary(p => p, _ => Math.Clamp(100 + (long)Math.Ceiling((time - Start).TotalMinutes), 100, 200)));
-        public Task AlterAsync(string group, string topic, IReadOnlyDictionary<int, long> offsets, CancellationToken cancellationToken)
+        /// <summary>A topic whose partitions Kafka refuses to set (as for a principal without READ on it).</summary>
+        public string? FailTopic { get; init; }
+        public int AlterRequests { get; private set; }
+
+        /// <summary>The whole request fails (a broker down, a time-out): Kafka's answer never came.</summary>
+        public KafkaException? FailRequest { get; init; }
+
+        public Task<IReadOnlyList<GroupOffset>> AlterAsync(string group, IReadOnlyList<GroupOffset> offsets, CancellationToken cancellationToken)
         {
-            Altered = offsets.ToDictionary();
-            AlteredByTopic[topic] = Altered;
-            return Task.CompletedTask;
+            AlterRequests++;
+            if (FailRequest is not null)
+            {
+                throw FailRequest;
+            }
+
+            var results = new List<GroupOffset>();
+            foreach (var o in offsets)
+            {
+                if (o.Topic == FailTopic)
+                {
+                    results.Add(o with { Error = "Topic authorization failed (TopicAuthorizationFailed)" });
+                    continue;
+                }
+
+                Altered = AlteredByTopic.TryGetValue(o.Topic, out var topic) ? topic : AlteredByTopic[o.Topic] = [];
+                Altered[o.Partition] = o.Offset;
+                results.Add(o);
+            }
+
+            return Task.FromResult<IReadOnlyList<GroupOffset>>(results);
         }
     }
 
@@ -120,6 +145,81 @@ public sealed class ReplayCommandTests(KafkaFixture kafka)
              "lag after the reset: 400 record(s) to read", "group 'g' reset on 2 topic(s); start the pipeline to re-read"],
             output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
         Assert.Equal(["legacy.public.tb_cust_mst", "legacy.public.tb_ord_mst"], admin.AlteredByTopic.Keys.Order());
+    }
+
+    [Fact]
+    public async Task Several_topics_are_reset_in_one_request_and_a_partial_failure_names_each_partition_set_and_not_set()
+    {
+        // Kafka applies a group's OffsetCommit per partition: a principal without READ on one topic gets its partitions
+        // refused while the others are set. The operator must learn exactly which, and how to finish.
+        var admin = new FakeAdmin { FailTopic = "legacy.public.tb_ord_mst" };
+        var (code, output, errors) = await Run(admin, "earliest", dryRun: false, "legacy.public.tb_cust_mst", "legacy.public.tb_ord_mst");
+
+        Assert.Equal(1, code);
+        Assert.Equal(1, admin.AlterRequests);
+        Assert.DoesNotContain("reset on", output, StringComparison.Ordinal);
+        var lines = errors.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.StartsWith("replay: group 'g' was reset on 1 of 4 partition(s) only", lines[0], StringComparison.Ordinal);
+        Assert.Contains("set: legacy.public.tb_cust_mst/0 -> 100", lines);
+        foreach (var p in new[] { 0, 1, 2 })
+        {
+            Assert.Single(lines, l => l.StartsWith($"NOT set: legacy.public.tb_ord_mst/{p} -> 100: ", StringComparison.Ordinal) && l.Contains("Topic authorization failed", StringComparison.Ordinal));
+        }
+
+        Assert.Contains(lines, l => l.Contains("run the same replay again", StringComparison.Ordinal));
+        Assert.Equal(["legacy.public.tb_cust_mst"], admin.AlteredByTopic.Keys);
+    }
+
+    [Fact]
+    public async Task A_replay_that_failed_in_part_is_finished_by_running_it_again()
+    {
+        var admin = new FakeAdmin { FailTopic = "legacy.public.tb_ord_mst" };
+        var (code, _, _) = await Run(admin, "earliest", dryRun: false, "legacy.public.tb_cust_mst", "legacy.public.tb_ord_mst");
+        Assert.Equal(1, code);
+
+        // The cause fixed (READ granted on the topic), the same command again: every partition, those set already included.
+        var fixedAdmin = new FakeAdmin();
+        var (again, output, errors) = await Run(fixedAdmin, "earliest", dryRun: false, "legacy.public.tb_cust_mst", "legacy.public.tb_ord_mst");
+        Assert.True(again == 0, errors);
+        Assert.Contains("group 'g' reset on 2 topic(s)", output, StringComparison.Ordinal);
+        Assert.Equal(admin.AlteredByTopic["legacy.public.tb_cust_mst"], fixedAdmin.AlteredByTopic["legacy.public.tb_cust_mst"]);
+        Assert.Equal(new Dictionary<int, long> { [0] = 100, [1] = 100, [2] = 100 }, fixedAdmin.AlteredByTopic["legacy.public.tb_ord_mst"]);
+    }
+
+    [Fact]
+    public async Task A_request_that_failed_as_a_whole_claims_no_partition_set()
+    {
+        var admin = new FakeAdmin { FailRequest = new KafkaException(new Error(ErrorCode.Local_TimedOut, "Local: Timed out")) };
+        var (code, output, errors) = await Run(admin, "earliest", dryRun: false, "legacy.public.tb_cust_mst", "legacy.public.tb_ord_mst");
+
+        Assert.Equal(1, code);
+        Assert.Equal(1, admin.AlterRequests);
+        Assert.DoesNotContain("reset on", output, StringComparison.Ordinal);
+        Assert.StartsWith("replay: could not set the offsets of group 'g' (4 partition(s) of 2 topic(s), one request; none is known to be set): could not reach Kafka at fake:9092", errors, StringComparison.Ordinal);
+        Assert.Contains("run the same replay again", errors, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task On_the_cluster_one_request_sets_the_partitions_of_several_topics_and_names_each_it_refused()
+    {
+        var (first, second) = (kafka.Unique("replay-a"), kafka.Unique("replay-b"));
+        for (var i = 0; i < 3; i++)
+        {
+            await kafka.ProduceAsync(first, "k", "v", partition: 0);
+            await kafka.ProduceAsync(second, "k", "v", partition: 0);
+        }
+
+        using var admin = new KafkaConsumerGroupAdmin(new ClientConfig { BootstrapServers = kafka.BootstrapServers });
+        var group = kafka.Unique("g");
+        var results = await admin.AlterAsync(group, [new GroupOffset(first, 0, 2), new GroupOffset(second, 0, 1), new GroupOffset(second, 99, 1)], TestContext.Current.CancellationToken);
+
+        // Kafka applies an OffsetCommit per partition: the partitions that exist are set, the one that does not is named.
+        Assert.Equal(3, results.Count);
+        Assert.Null(Assert.Single(results, r => r.Topic == first).Error);
+        Assert.Null(Assert.Single(results, r => r.Topic == second && r.Partition == 0).Error);
+        Assert.Contains("UnknownTopicOrPart", Assert.Single(results, r => r.Partition == 99).Error, StringComparison.Ordinal);
+        Assert.Equal(2, (await admin.CommittedAsync(group, first, [0], TestContext.Current.CancellationToken))[0]);
+        Assert.Equal(1, (await admin.CommittedAsync(group, second, [0], TestContext.Current.CancellationToken))[0]);
     }
 
     [Fact]
@@ -325,7 +425,7 @@ public sealed class ReplayCommandTests(KafkaFixture kafka)
         {
             var plan = await planner.PlanAsync(group, topic, new ReplayTarget(ReplayTargetKind.Timestamp, Timestamp: middle), TestContext.Current.CancellationToken);
             target = Assert.Single(plan, p => p.Partition == 0).To;
-            await planner.ApplyAsync(group, topic, plan, TestContext.Current.CancellationToken);
+            Assert.All(await planner.ApplyAsync(group, [(topic, plan)], TestContext.Current.CancellationToken), r => Assert.Null(r.Error));
         }
         catch (DescribeConsumerGroupsException e) when (kafka.IsMock && e.Results.ConsumerGroupDescriptions.Any(d => d.Error.Code == ErrorCode.Local_UnsupportedFeature))
         {
@@ -334,7 +434,7 @@ public sealed class ReplayCommandTests(KafkaFixture kafka)
                 + "reports 'Required feature not supported by broker') and the planner cannot check the group for active members");
             var offsets = await admin.OffsetsForTimeAsync(topic, [0], middle, TestContext.Current.CancellationToken);
             target = offsets[0];
-            await admin.AlterAsync(group, topic, offsets, TestContext.Current.CancellationToken);
+            Assert.All(await admin.AlterAsync(group, [new GroupOffset(topic, 0, target)], TestContext.Current.CancellationToken), r => Assert.Null(r.Error));
         }
 
         // What was planned is what the group got (AlterConsumerGroupOffsets, read back with ListConsumerGroupOffsets).
