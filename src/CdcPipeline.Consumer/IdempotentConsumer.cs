@@ -36,6 +36,7 @@ public sealed partial class IdempotentConsumer
     public const int TransientFailureAttempts = 5;
 
     private readonly NpgsqlDataSource _dataSource;
+    private readonly string _tableName;
     private readonly string _table;
     private readonly ILogger _logger;
     private readonly string _insertSql;
@@ -47,6 +48,7 @@ public sealed partial class IdempotentConsumer
         _dataSource = dataSource;
         ConsumerName = consumerName;
         _table = SqlIdentifiers.Table(table, "processed-event table");
+        _tableName = table;
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _insertSql = $"INSERT INTO {_table} (consumer, event_id, event_type) VALUES ($1, $2, $3) ON CONFLICT (consumer, event_id) DO NOTHING";
     }
@@ -59,9 +61,10 @@ public sealed partial class IdempotentConsumer
     public async Task EnsureSchemaAsync(CancellationToken cancellationToken = default)
     {
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await SchemaCreation.ExecuteAsync(connection, SchemaSql(_table), cancellationToken).ConfigureAwait(false);
+        await SchemaCreation.ExecuteAsync(connection, SchemaSql(_tableName), cancellationToken).ConfigureAwait(false);
     }
 
+    /// <param name="table">[schema.]table, read as PostgreSQL reads it unquoted (<c>Processed</c> is <c>processed</c>; a reserved word such as <c>user</c> is fine).</param>
     public static string SchemaSql(string table = DefaultTable) => $"""
         CREATE TABLE IF NOT EXISTS {SqlIdentifiers.Table(table, "processed-event table")} (
             consumer     text        NOT NULL,

@@ -292,6 +292,23 @@ public sealed class IdempotentConsumerTests(PostgresFixture fixture) : IAsyncLif
         }
     }
 
+    [Theory]
+    [InlineData("user")]
+    [InlineData("public.order")]
+    public async Task A_table_named_by_a_reserved_word_marks_and_purges(string table)
+    {
+        var consumer = new IdempotentConsumer(_dataSource, "billing", table);
+        await consumer.EnsureSchemaAsync(Ct);
+        var json = Placed("evt-reserved", "1", "1.00");
+        Task Nothing(NpgsqlConnection c, NpgsqlTransaction t, ConsumedEvent e, CancellationToken ct) => Task.CompletedTask;
+
+        Assert.Equal(HandleResult.Applied, await consumer.HandleAsync(json, Nothing, Ct));
+        Assert.Equal(HandleResult.Duplicate, await consumer.HandleAsync(json, Nothing, Ct));
+        Assert.Equal(0, await consumer.PurgeAsync(TimeSpan.FromDays(1), Ct));
+        var bare = table[(table.IndexOf('.', StringComparison.Ordinal) + 1)..];
+        Assert.Equal(1L, await _db.ScalarAsync<long>($"SELECT count(*) FROM public.\"{bare}\" WHERE event_id = 'evt-reserved'"));
+    }
+
     private async Task<bool> WaitForLockWaitAsync()
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);
