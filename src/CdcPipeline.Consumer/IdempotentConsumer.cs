@@ -36,6 +36,7 @@ public sealed partial class IdempotentConsumer
     public const int TransientFailureAttempts = 5;
 
     private readonly NpgsqlDataSource _dataSource;
+    private readonly string _tableName;
     private readonly string _table;
     private readonly ILogger _logger;
     private readonly string _insertSql;
@@ -47,6 +48,7 @@ public sealed partial class IdempotentConsumer
         _dataSource = dataSource;
         ConsumerName = consumerName;
         _table = SqlIdentifiers.Table(table, "processed-event table");
+        _tableName = table;
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _insertSql = $"INSERT INTO {_table} (consumer, event_id, event_type) VALUES ($1, $2, $3) ON CONFLICT (consumer, event_id) DO NOTHING";
     }
@@ -59,18 +61,29 @@ public sealed partial class IdempotentConsumer
     public async Task EnsureSchemaAsync(CancellationToken cancellationToken = default)
     {
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await SchemaCreation.ExecuteAsync(connection, SchemaSql(_table), cancellationToken).ConfigureAwait(false);
+        await SchemaCreation.ExecuteAsync(connection, SchemaSql(_tableName), cancellationToken).ConfigureAwait(false);
     }
 
-    public static string SchemaSql(string table = DefaultTable) => $"""
-        CREATE TABLE IF NOT EXISTS {SqlIdentifiers.Table(table, "processed-event table")} (
-            consumer     text        NOT NULL,
-            event_id     text        NOT NULL,
-            event_type   text        NOT NULL,
-            processed_at timestamptz NOT NULL DEFAULT now(),
-            PRIMARY KEY (consumer, event_id)
-        )
-        """;
+    /// <summary>
+    /// The processed-event table, and the index <see cref="PurgeAsync"/> deletes by (a consumer's marks by age; created on
+    /// an existing table too, which blocks writes to it while it builds: on a large table, create it first with
+    /// <c>CREATE INDEX CONCURRENTLY</c> under the same name, <c>{table}_consumer_processed_at</c>).
+    /// </summary>
+    /// <param name="table">[schema.]table, read as PostgreSQL reads it unquoted (<c>Processed</c> is <c>processed</c>; a reserved word such as <c>user</c> is fine).</param>
+    public static string SchemaSql(string table = DefaultTable)
+    {
+        var t = SqlIdentifiers.Table(table, "processed-event table");
+        return $"""
+            CREATE TABLE IF NOT EXISTS {t} (
+                consumer     text        NOT NULL,
+                event_id     text        NOT NULL,
+                event_type   text        NOT NULL,
+                processed_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (consumer, event_id)
+            );
+            CREATE INDEX IF NOT EXISTS {SqlIdentifiers.Index(t, "consumer_processed_at")} ON {t} (consumer, processed_at);
+            """;
+    }
 
     /// <summary>Parses a CloudEvents JSON event and handles it (see <see cref="HandleAsync(ConsumedEvent, EventHandler, CancellationToken)"/>).</summary>
     public Task<HandleResult> HandleAsync(string cloudEventJson, EventHandler handler, CancellationToken cancellationToken = default) =>
@@ -156,8 +169,17 @@ public sealed partial class IdempotentConsumer
         e.SqlState is PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure;
 
     /// <summary>Forgets marks older than <paramref name="olderThan"/>: only safe once no redelivery that old can arrive (the sink's retention).</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="olderThan"/> is zero or negative: that would forget every mark, also
+    /// those of events still being redelivered, which would then be applied again.</exception>
     public async Task<int> PurgeAsync(TimeSpan olderThan, CancellationToken cancellationToken = default)
     {
+        if (olderThan <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(olderThan), olderThan,
+                $"consumer '{ConsumerName}': PurgeAsync keeps the marks younger than olderThan, so it must be positive; {olderThan} would delete every mark, " +
+                "also those of events still being redelivered (they would be applied again). Pass how long a redelivery can arrive late (the sink's retention, a replay's reach), e.g. TimeSpan.FromDays(30)");
+        }
+
         await using var command = _dataSource.CreateCommand($"DELETE FROM {_table} WHERE consumer = $1 AND processed_at < now() - $2");
         command.Parameters.Add(new NpgsqlParameter { Value = ConsumerName });
         command.Parameters.Add(new NpgsqlParameter { Value = olderThan });

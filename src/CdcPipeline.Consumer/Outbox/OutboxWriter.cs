@@ -1,5 +1,4 @@
-using System.Security.Cryptography;
-using System.Text;
+using System.Globalization;
 using System.Text.Json;
 using Npgsql;
 using NpgsqlTypes;
@@ -19,6 +18,12 @@ namespace CdcPipeline.Consumer.Outbox;
 /// outbox-writing transactions then commit in seq order, and every row a poller can see has all its
 /// predecessors visible. The cost is that outbox writes of concurrent transactions queue behind each
 /// other from the insert to the commit, so insert the outbox row last, just before committing.
+/// The lock is the table's, not the spelling's: its key is derived from the table's oid, which the lock statement
+/// resolves (<c>'…'::regclass</c>) in the writer's transaction, with its search_path, exactly as the INSERT after it
+/// does — so <c>outbox</c>, <c>public.outbox</c> and <c>Outbox</c> writers of one table queue behind each other.
+/// Resolved on every call rather than cached: a cached oid would outlive a DROP and CREATE of the table, and a
+/// writer created before it would lock the old oid while newer ones lock the new. The lookup is a catalog-cache hit
+/// on the server, in a statement the writer runs anyway.
 /// The WAL-based path needs none of this (it follows commit order); turn it off there.
 /// </para>
 /// </summary>
@@ -26,18 +31,31 @@ public sealed class OutboxWriter
 {
     public const string DefaultTable = "outbox";
 
+    /// <summary>
+    /// The high 32 bits of every writer lock key (the low 32 are the table's oid): a constant of this library, so that
+    /// writers in every process and version agree, and unlikely to meet another application's bigint advisory keys.
+    /// </summary>
+    internal const long LockKeyPrefix = 0x63_64_63_6F_00_00_00_00; // "cdco"
+
     private readonly string _table;
-    private readonly long _lockKey;
+    private readonly string _sqlTable;
+    private readonly string _lockSql;
     private readonly string _insertSql;
 
+    /// <param name="table">[schema.]table, read as PostgreSQL reads it unquoted (<c>Outbox</c> is <c>outbox</c>; a reserved word such as <c>order</c> is fine);
+    /// without a schema, the table is found through the connection's search_path, as the insert finds it.</param>
+    /// <param name="serializeCommits">Take the table's commit-order lock (see the class remarks); needed for the polling relay only.</param>
     public OutboxWriter(string table = DefaultTable, bool serializeCommits = true)
     {
-        _table = SqlIdentifiers.Table(table, "outbox table");
+        _sqlTable = SqlIdentifiers.Table(table, "outbox table");
+        _table = table;
         SerializeCommits = serializeCommits;
-        _lockKey = LockKey(_table);
-        _insertSql = $"INSERT INTO {_table} (id, aggregatetype, aggregateid, type, payload) VALUES ($1, $2, $3, $4, $5)";
+        // The table's name goes in as a literal (it is validated and quoted: letters, digits and '_' only), so the server parses it as the INSERT's.
+        _lockSql = string.Create(CultureInfo.InvariantCulture, $"SELECT pg_catalog.pg_advisory_xact_lock({LockKeyPrefix} | '{_sqlTable}'::pg_catalog.regclass::pg_catalog.oid::bigint)");
+        _insertSql = $"INSERT INTO {_sqlTable} (id, aggregatetype, aggregateid, type, payload) VALUES ($1, $2, $3, $4, $5)";
     }
 
+    /// <summary>The table name as given.</summary>
     public string Table => _table;
 
     public bool SerializeCommits { get; }
@@ -46,7 +64,6 @@ public sealed class OutboxWriter
     public static string SchemaSql(string table = DefaultTable)
     {
         var t = SqlIdentifiers.Table(table, "outbox table");
-        var bare = t[(t.LastIndexOf('.') + 1)..];
         return $"""
             CREATE TABLE IF NOT EXISTS {t} (
                 id            uuid        PRIMARY KEY,
@@ -60,7 +77,7 @@ public sealed class OutboxWriter
                 attempts      integer     NOT NULL DEFAULT 0,
                 sent_at       timestamptz
             );
-            CREATE INDEX IF NOT EXISTS {bare}_pending_seq ON {t} (seq) WHERE status = 'pending';
+            CREATE INDEX IF NOT EXISTS {SqlIdentifiers.Index(t, "pending_seq")} ON {t} (seq) WHERE status = 'pending';
             """;
     }
 
@@ -85,8 +102,7 @@ public sealed class OutboxWriter
 
         if (SerializeCommits)
         {
-            await using var lockCommand = new NpgsqlCommand("SELECT pg_advisory_xact_lock($1)", connection, transaction);
-            lockCommand.Parameters.Add(new NpgsqlParameter { Value = _lockKey });
+            await using var lockCommand = new NpgsqlCommand(_lockSql, connection, transaction);
             await lockCommand.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
@@ -120,12 +136,4 @@ public sealed class OutboxWriter
             Type = type,
             PayloadJson = JsonSerializer.Serialize(payload, JsonSerializerOptions.Web),
         }, cancellationToken);
-
-    /// <summary>A stable advisory-lock key per outbox table (the same in every process and version).</summary>
-    internal static long LockKey(string table)
-    {
-        Span<byte> hash = stackalloc byte[32];
-        SHA256.HashData(Encoding.UTF8.GetBytes("cdcpipeline.outbox.writer:" + table), hash);
-        return BitConverter.ToInt64(hash[..8]);
-    }
 }

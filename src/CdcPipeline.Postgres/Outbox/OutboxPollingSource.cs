@@ -46,6 +46,7 @@ public sealed class OutboxPollingSource : IChangeSource
     private readonly string _schema;
     private readonly string _tableName;
     private readonly string _stream;
+    private readonly string _sqlTable;
     private readonly long _relayLockKey;
     private readonly string _pollSql;
     private readonly string _markSentSql;
@@ -70,19 +71,22 @@ public sealed class OutboxPollingSource : IChangeSource
         _schema = table[..dot];
         _tableName = table[(dot + 1)..];
         _stream = "outbox-polling:" + table;
-        _relayLockKey = RelayLockKey(table);
+        // The option means what the name means unquoted in SQL (Outbox is outbox), as for OutboxWriter; quoted, a reserved word is a name too.
+        var identity = TableIdentity(table);
+        _relayLockKey = RelayLockKey(identity);
+        _sqlTable = Quote(identity);
         var seq = options.SequenceColumn;
 
         // attempts counts how often a row was handed to the pipeline (a row seen many times is stuck
         // somewhere downstream); the returned rows are re-sorted by seq in memory, RETURNING has no order.
         _pollSql = $"""
             WITH next AS (
-                SELECT {seq} FROM {table} WHERE status = 'pending' AND ({seq} > $1 OR {seq} < $3) ORDER BY {seq} LIMIT $2
+                SELECT {seq} FROM {_sqlTable} WHERE status = 'pending' AND ({seq} > $1 OR {seq} < $3) ORDER BY {seq} LIMIT $2
             )
-            UPDATE {table} AS o SET attempts = o.attempts + 1 FROM next WHERE o.{seq} = next.{seq}
+            UPDATE {_sqlTable} AS o SET attempts = o.attempts + 1 FROM next WHERE o.{seq} = next.{seq}
             RETURNING o.*
             """;
-        _markSentSql = $"UPDATE {table} SET status = 'sent', sent_at = now() WHERE status = 'pending' AND {seq} = ANY($1)";
+        _markSentSql = $"UPDATE {_sqlTable} SET status = 'sent', sent_at = now() WHERE status = 'pending' AND {seq} = ANY($1)";
         _dataSource = NpgsqlDataSource.Create(PgSession.Apply(options.ConnectionString, "cdcpipeline-outbox-relay"));
         _types = new PgTypeCatalog(_dataSource, options.MoneyFractionDigits);
     }
@@ -340,7 +344,7 @@ public sealed class OutboxPollingSource : IChangeSource
             "UNION ALL SELECT t.oid, t.typbasetype FROM d JOIN pg_catalog.pg_type t ON t.oid = d.base) SELECT d.oid FROM d WHERE d.base = 0) " +
             "FROM pg_catalog.pg_attribute a WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"))
         {
-            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = table });
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _sqlTable });
             await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
@@ -390,7 +394,7 @@ public sealed class OutboxPollingSource : IChangeSource
         {
             throw new CaptureStoppedException(
                 $"outbox table {table}: its sequence column '{seq}' (source.outboxPolling.sequenceColumn) is {seqType} without NOT NULL, but a row with a NULL '{seq}' " +
-                $"would never be relayed; it must be bigint or integer, NOT NULL: give such rows a value, then ALTER TABLE {table} ALTER COLUMN {seq} SET NOT NULL");
+                $"would never be relayed; it must be bigint or integer, NOT NULL: give such rows a value, then ALTER TABLE {_sqlTable} ALTER COLUMN {seq} SET NOT NULL");
         }
 
         var converters = new Func<string, object?>[names.Count];
@@ -480,7 +484,25 @@ public sealed class OutboxPollingSource : IChangeSource
         }
     }
 
-    /// <summary>A stable advisory-lock key per outbox table (distinct from the writers' key).</summary>
+    /// <summary>
+    /// The table a schema-qualified name of letters, digits and '_' (as the option's validation allows) names, as PostgreSQL
+    /// resolves it unquoted: ASCII letters folded to lower case, each part cut to 63 characters (NAMEDATALEN - 1). Every
+    /// spelling of one table gives the same identity, so relays configured <c>outbox</c>, <c>public.outbox</c> and
+    /// <c>Public.Outbox</c> take one lock. (The name is always qualified, so no search_path is involved.)
+    /// </summary>
+    internal static string TableIdentity(string qualifiedTable)
+    {
+        var dot = qualifiedTable.IndexOf('.', StringComparison.Ordinal);
+        static string Part(string part) => (part.Length > MaxIdentifierLength ? part[..MaxIdentifierLength] : part).ToLowerInvariant();
+        return Part(qualifiedTable[..dot]) + "." + Part(qualifiedTable[(dot + 1)..]);
+    }
+
+    private const int MaxIdentifierLength = 63;
+
+    /// <summary><c>"schema"."table"</c> of a <see cref="TableIdentity"/> (its parts hold no quote).</summary>
+    private static string Quote(string identity) => "\"" + identity.Replace(".", "\".\"", StringComparison.Ordinal) + "\"";
+
+    /// <summary>A stable advisory-lock key per outbox table identity (<see cref="TableIdentity"/>; distinct from the writers' key).</summary>
     internal static long RelayLockKey(string table)
     {
         Span<byte> hash = stackalloc byte[32];

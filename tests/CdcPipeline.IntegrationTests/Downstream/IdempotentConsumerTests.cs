@@ -292,6 +292,61 @@ public sealed class IdempotentConsumerTests(PostgresFixture fixture) : IAsyncLif
         }
     }
 
+    [Theory]
+    [InlineData("user")]
+    [InlineData("public.order")]
+    public async Task A_table_named_by_a_reserved_word_marks_and_purges(string table)
+    {
+        var consumer = new IdempotentConsumer(_dataSource, "billing", table);
+        await consumer.EnsureSchemaAsync(Ct);
+        var json = Placed("evt-reserved", "1", "1.00");
+        Task Nothing(NpgsqlConnection c, NpgsqlTransaction t, ConsumedEvent e, CancellationToken ct) => Task.CompletedTask;
+
+        Assert.Equal(HandleResult.Applied, await consumer.HandleAsync(json, Nothing, Ct));
+        Assert.Equal(HandleResult.Duplicate, await consumer.HandleAsync(json, Nothing, Ct));
+        Assert.Equal(0, await consumer.PurgeAsync(TimeSpan.FromDays(1), Ct));
+        var bare = table[(table.IndexOf('.', StringComparison.Ordinal) + 1)..];
+        Assert.Equal(1L, await _db.ScalarAsync<long>($"SELECT count(*) FROM public.\"{bare}\" WHERE event_id = 'evt-reserved'"));
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-1)]
+    public async Task Purging_with_an_age_that_is_not_positive_is_refused_and_deletes_nothing(int days)
+    {
+        var consumer = new IdempotentConsumer(_dataSource, "billing");
+        await consumer.EnsureSchemaAsync(Ct);
+        Assert.Equal(HandleResult.Applied, await consumer.HandleAsync(Placed("evt-kept", "1", "1.00"), (c, t, e, ct) => Task.CompletedTask, Ct));
+
+        var e = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => consumer.PurgeAsync(TimeSpan.FromDays(days), Ct));
+
+        Assert.Equal("olderThan", e.ParamName);
+        Assert.Contains("billing", e.Message, StringComparison.Ordinal);
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM cdc_processed_events WHERE event_id = 'evt-kept'"));
+    }
+
+    [Fact]
+    public async Task Ensuring_the_schema_indexes_the_marks_by_age_also_on_a_table_created_without_the_index()
+    {
+        // A table created by an earlier version: the table alone.
+        await _db.ExecuteAsync("""
+            CREATE TABLE cdc_processed_events (consumer text NOT NULL, event_id text NOT NULL, event_type text NOT NULL,
+                processed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (consumer, event_id))
+            """);
+        var consumer = new IdempotentConsumer(_dataSource, "billing");
+
+        await consumer.EnsureSchemaAsync(Ct);
+        await consumer.EnsureSchemaAsync(Ct); // and again, as every start does
+
+        // An index the purge (consumer = $1 AND processed_at < …) can search: its leading columns are consumer and processed_at.
+        var indexed = await _db.QueryAsync("""
+            SELECT array_to_string(ARRAY(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY k(attnum, n)
+                                         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.n), ',')
+            FROM pg_index i WHERE i.indrelid = 'cdc_processed_events'::regclass
+            """);
+        Assert.Contains(indexed, r => ((string)r[0]!).StartsWith("consumer,processed_at", StringComparison.Ordinal));
+    }
+
     private async Task<bool> WaitForLockWaitAsync()
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);

@@ -10,6 +10,7 @@ using CdcPipeline.IntegrationTests.Support;
 using CdcPipeline.Postgres.Outbox;
 using CdcPipeline.Hosting;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace CdcPipeline.IntegrationTests.Downstream;
@@ -385,6 +386,57 @@ public sealed class OutboxPollingRelayTests(PostgresFixture fixture) : IAsyncLif
         Assert.Null(await idle.NextAsync(TimeSpan.FromMilliseconds(700)));
     }
 
+    [Theory]
+    [InlineData("outbox")]
+    [InlineData("Public.Outbox")]
+    [InlineData("PUBLIC.outbox")]
+    public async Task A_relay_configured_with_another_spelling_of_the_table_stands_by(string spelling)
+    {
+        await WriteAsync(0, 3);
+        await using var active = new SourceReader(Relay(), Ct);
+        await active.TakeAsync(3);
+
+        var decided = new RelayStateLogger();
+        await using var other = new SourceReader(new OutboxPollingSource("test", new OutboxPollingOptions
+        {
+            ConnectionString = _db.ConnectionString,
+            Table = spelling,
+            Interval = TimeSpan.FromMilliseconds(50),
+        }, decided), Ct);
+        Assert.Null(await other.NextAsync(TimeSpan.FromMilliseconds(1))); // starts it
+
+        var state = await decided.State.Task.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        Assert.True(state == RelayStateLogger.StandingBy, $"a relay of '{spelling}' became active beside the relay of 'public.outbox' (one table, two relays publishing it)");
+    }
+
+    [Fact]
+    public async Task A_table_named_with_reserved_words_is_written_and_relayed()
+    {
+        // "user" is a reserved word, and so is "order": unquoted, user.order is not valid SQL.
+        await _db.ExecuteAsync("CREATE SCHEMA \"user\"");
+        await _db.ExecuteAsync("CREATE TABLE \"user\".\"order\" (LIKE public.outbox INCLUDING ALL)");
+        var writer = new OutboxWriter("User.Order");
+        await using (var connection = new NpgsqlConnection(_db.ConnectionString))
+        {
+            await connection.OpenAsync(Ct);
+            await using var tx = await connection.BeginTransactionAsync(Ct);
+            await writer.AddAsync(connection, tx, "Order", "1", "OrderPlaced", new { orderId = 1 }, Ct);
+            await tx.CommitAsync(Ct);
+        }
+
+        await using var relay = new SourceReader(new OutboxPollingSource("test", new OutboxPollingOptions
+        {
+            ConnectionString = _db.ConnectionString,
+            Table = "user.order",
+            Interval = TimeSpan.FromMilliseconds(50),
+        }), Ct);
+        var taken = await relay.TakeAsync(1, timeout: TimeSpan.FromSeconds(15));
+        await relay.AcknowledgeAsync(taken);
+
+        Assert.Equal("OrderPlaced", taken[0].After!["type"]);
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM \"user\".\"order\" WHERE status = 'sent'"));
+    }
+
     private OutboxPollingSource Relay(string? applicationName = null) => new("test", new OutboxPollingOptions
     {
         ConnectionString = applicationName is null ? _db.ConnectionString : new NpgsqlConnectionStringBuilder(_db.ConnectionString) { ApplicationName = applicationName }.ConnectionString,
@@ -434,6 +486,28 @@ public sealed class OutboxPollingRelayTests(PostgresFixture fixture) : IAsyncLif
         {
             Assert.True(DateTime.UtcNow < deadline, "condition not reached in 60 s");
             await Task.Delay(50, Ct);
+        }
+    }
+
+    /// <summary>Tells whether a relay became active (event 1100) or stood by (1101), whichever it logged first.</summary>
+    private sealed class RelayStateLogger : ILogger<OutboxPollingSource>
+    {
+        public const int Active = 1100;
+        public const int StandingBy = 1101;
+
+        public TaskCompletionSource<int> State { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (eventId.Id is Active or StandingBy)
+            {
+                State.TrySetResult(eventId.Id);
+            }
         }
     }
 

@@ -65,6 +65,71 @@ public sealed class OutboxWriterTests(PostgresFixture fixture) : IAsyncLifetime
         Assert.Contains("PayloadJson", e.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("public.outbox")]
+    [InlineData("Outbox")]
+    [InlineData("PUBLIC.OUTBOX")]
+    public async Task Writers_spelling_one_table_differently_serialise_their_commits(string spelling)
+    {
+        var writer = new OutboxWriter();
+        await using (var setup = await _dataSource.OpenConnectionAsync(Ct))
+        {
+            await writer.EnsureSchemaAsync(setup, Ct);
+        }
+
+        // The first writer has drawn its seq and not committed yet.
+        await using var first = await _dataSource.OpenConnectionAsync(Ct);
+        await using var firstTx = await first.BeginTransactionAsync(Ct);
+        await writer.AddAsync(first, firstTx, "Order", "1", "OrderPlaced", new { orderId = 1 }, Ct);
+
+        // A writer of the same table, spelled otherwise, must queue behind it until it commits: otherwise its later seq can commit first.
+        await using var second = await _dataSource.OpenConnectionAsync(Ct);
+        await using var secondTx = await second.BeginTransactionAsync(Ct);
+        var adding = new OutboxWriter(spelling).AddAsync(second, secondTx, "Order", "2", "OrderPlaced", new { orderId = 2 }, Ct);
+        Assert.True(await WaitForLockWaitAsync(), $"a writer of '{spelling}' did not wait for the uncommitted writer of 'outbox': their commits are not serialised");
+        await firstTx.CommitAsync(Ct);
+        await adding.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        await secondTx.CommitAsync(Ct);
+        Assert.Equal(2L, await _db.ScalarAsync<long>("SELECT count(*) FROM outbox"));
+    }
+
+    [Fact]
+    public async Task Writers_of_different_tables_do_not_wait_for_each_other()
+    {
+        var writer = new OutboxWriter();
+        var other = new OutboxWriter("other_outbox");
+        await using var first = await _dataSource.OpenConnectionAsync(Ct);
+        await writer.EnsureSchemaAsync(first, Ct);
+        await other.EnsureSchemaAsync(first, Ct);
+        await using var firstTx = await first.BeginTransactionAsync(Ct);
+        await writer.AddAsync(first, firstTx, "Order", "1", "OrderPlaced", new { orderId = 1 }, Ct);
+
+        await using var second = await _dataSource.OpenConnectionAsync(Ct);
+        await using var secondTx = await second.BeginTransactionAsync(Ct);
+        await other.AddAsync(second, secondTx, "Order", "2", "OrderPlaced", new { orderId = 2 }, Ct).WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        await secondTx.CommitAsync(Ct);
+        await firstTx.CommitAsync(Ct);
+    }
+
+    [Theory]
+    [InlineData("order")]
+    [InlineData("public.user")]
+    [InlineData("Order")]
+    public async Task A_table_named_by_a_reserved_word_is_created_and_written(string table)
+    {
+        var writer = new OutboxWriter(table);
+        await using var connection = await _dataSource.OpenConnectionAsync(Ct);
+        await writer.EnsureSchemaAsync(connection, Ct);
+        await using var tx = await connection.BeginTransactionAsync(Ct);
+        await writer.AddAsync(connection, tx, "Order", "1", "OrderPlaced", new { orderId = 1 }, Ct);
+        await tx.CommitAsync(Ct);
+
+        // Named as PostgreSQL reads the name unquoted: folded to lower case.
+        var bare = table[(table.IndexOf('.', StringComparison.Ordinal) + 1)..].ToLowerInvariant();
+        Assert.Equal(1L, await _db.ScalarAsync<long>($"SELECT count(*) FROM public.\"{bare}\" WHERE status = 'pending'"));
+        Assert.Equal(1L, await _db.ScalarAsync<long>($"SELECT count(*) FROM pg_indexes WHERE schemaname = 'public' AND indexname = '{bare}_pending_seq'"));
+    }
+
     private async Task<bool> WaitForLockWaitAsync()
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);
