@@ -1,6 +1,7 @@
 using System.Globalization;
 using CdcPipeline.Core.Configuration;
 using Confluent.Kafka;
+using Microsoft.Extensions.Configuration;
 
 namespace CdcPipeline.Kafka;
 
@@ -39,6 +40,15 @@ public static class KafkaClientSettings
                 var given = settings?.Keys.FirstOrDefault(k => string.Equals(k, name, StringComparison.OrdinalIgnoreCase));
                 throw context.Error(given is null ? "bootstrapServers" : $"{section}:{given}", credentials);
             }
+        }
+
+        if (Find(settings, "bootstrap.servers") is { } servers && Find(settings, "metadata.broker.list") is { } alias
+            && !string.Equals(KafkaCluster.Key(servers), KafkaCluster.Key(alias), StringComparison.Ordinal))
+        {
+            throw context.Error(
+                $"{section}:{KeyOf(settings, "metadata.broker.list")}",
+                $"names other servers than bootstrap.servers under {section}: (metadata.broker.list is librdkafka's other name for it, and which one it "
+                    + "uses depends on their order); give the cluster once, as bootstrapServers (or one of the two here)");
         }
 
         if (Refusal(config, settings) is var (key, reason))
@@ -98,6 +108,29 @@ public static class KafkaClientSettings
             + "it would look them up as part of the host name and print them in every connection error. Write only [protocol://]host:port here, "
             + $"and give the credentials as sasl.username and sasl.password {settings} (with security.protocol SASL_SSL and sasl.mechanism PLAIN or SCRAM-SHA-512)";
     }
+
+    /// <summary>
+    /// The servers a client made from <paramref name="configured"/> (the section's <c>bootstrapServers</c>) and its
+    /// <c>consumer:</c> / <c>producer:</c> <paramref name="settings"/> connects to: <c>bootstrap.servers</c> there (or its
+    /// alias <c>metadata.broker.list</c>) wins, as every setting there does. Everything that must reach the same cluster as
+    /// that client (the dead letters, exactly-once's pairing of source and sink, the check that a source does not read its own
+    /// output, <c>replay</c> and <c>dlq</c>) takes the servers from here. <c>Key</c> is where they are set, relative to the section.
+    /// </summary>
+    public static (string Servers, string Key) ServersOf(string? configured, IReadOnlyDictionary<string, string>? settings, string section) =>
+        Find(settings, "bootstrap.servers") is { } servers ? (servers, $"{section}:{KeyOf(settings, "bootstrap.servers")}")
+        : Find(settings, "metadata.broker.list") is { } alias ? (alias, $"{section}:{KeyOf(settings, "metadata.broker.list")}")
+        : (configured ?? "", "bootstrapServers");
+
+    /// <summary><see cref="ServersOf(string?, IReadOnlyDictionary{string, string}?, string)"/> of a Kafka section (<c>source:kafka</c>, <c>sinks:0:kafka</c>) and its client settings map.</summary>
+    public static (string Servers, string Key) ServersOf(IConfigurationSection section, string clientSettings) =>
+        ServersOf(section["bootstrapServers"], Settings(section.GetSection(clientSettings)), clientSettings);
+
+    /// <summary>The settings of a <c>consumer:</c> / <c>producer:</c> map as written.</summary>
+    public static Dictionary<string, string> Settings(IConfigurationSection map) =>
+        map.GetChildren().Where(s => s.Value is not null).ToDictionary(s => s.Key, s => s.Value!, StringComparer.Ordinal);
+
+    private static string KeyOf(IReadOnlyDictionary<string, string>? settings, string name) =>
+        settings?.Keys.FirstOrDefault(k => string.Equals(k, name, StringComparison.OrdinalIgnoreCase)) ?? name;
 
     /// <summary>The value of librdkafka setting <paramref name="name"/> in <paramref name="settings"/>, its key in any case; null when absent.</summary>
     public static string? Find(IReadOnlyDictionary<string, string>? settings, string name) =>

@@ -9,7 +9,7 @@ using Microsoft.Extensions.Logging;
 namespace CdcPipeline.Kafka.DeadLetters;
 
 /// <summary>
-/// <c>deadLetter.topic</c>: dead letters go to that topic on the Kafka source's cluster (with the
+/// <c>deadLetter.topic</c>: dead letters go to that topic on the cluster the Kafka source's consumer reads (with the
 /// source's security settings), or — with a non-Kafka source — on the first Kafka sink's cluster.
 /// </summary>
 public sealed class KafkaDeadLetterQueueFactory : IDeadLetterQueueFactory
@@ -24,16 +24,21 @@ public sealed class KafkaDeadLetterQueueFactory : IDeadLetterQueueFactory
         }
 
         // Checked here as well as by the source and sink: this queue is built before them, and its producer starts connecting at once.
-        if (KafkaClientSettings.CredentialsIn(section["bootstrapServers"], $"under {section.Path.Replace(':', '.')}.{clientSettings}:") is { } credentials)
+        var (servers, key) = KafkaClientSettings.ServersOf(section, clientSettings);
+        if (KafkaClientSettings.CredentialsIn(servers, $"under {section.Path.Replace(':', '.')}.{clientSettings}:") is { } credentials)
         {
-            throw new ConfigurationException(section.Path + ":bootstrapServers", credentials, configuration.Locations);
+            throw new ConfigurationException($"{section.Path}:{key}", credentials, configuration.Locations);
         }
 
         var config = ClusterFor(configuration.Root)!;
         return new KafkaDeadLetterQueue(config, topic, services.GetService<ILoggerFactory>()?.CreateLogger<KafkaDeadLetterQueue>());
     }
 
-    /// <summary>Producer settings for the pipeline's Kafka cluster: bootstrap servers and the client security settings (ssl.*, sasl.*, security.protocol).</summary>
+    /// <summary>
+    /// Producer settings for the pipeline's Kafka cluster: the servers the source's consumer (or the sink's producer) connects to,
+    /// <c>bootstrap.servers</c> under its <c>consumer:</c> / <c>producer:</c> winning over <c>bootstrapServers</c> as it does there,
+    /// and the client security settings (ssl.*, sasl.*, security.protocol).
+    /// </summary>
     public static ProducerConfig? ClusterFor(IConfiguration root)
     {
         if (Cluster(root) is not var (section, clientSettings))
@@ -41,7 +46,7 @@ public sealed class KafkaDeadLetterQueueFactory : IDeadLetterQueueFactory
             return null;
         }
 
-        var config = new ProducerConfig { BootstrapServers = section["bootstrapServers"] };
+        var config = new ProducerConfig { BootstrapServers = KafkaClientSettings.ServersOf(section, clientSettings).Servers };
         foreach (var setting in section.GetSection(clientSettings).GetChildren())
         {
             if (IsClientSetting(setting.Key) && setting.Value is not null)

@@ -104,7 +104,7 @@ public sealed class KafkaSink : ISourceCommittingSink
     /// created again after a failure must be transactional too (the coordinator grants the claim once), or
     /// the rest of the run would silently produce without transactions and commit no offsets with them.
     /// </summary>
-    private bool Transactional
+    internal bool Transactional
     {
         get
         {

@@ -57,7 +57,8 @@ public sealed class KafkaSinkFactory : ISinkFactory
     {
         var config = new ProducerConfig
         {
-            BootstrapServers = options.BootstrapServers,
+            // The same servers as the producer settings (they win): exactly-once pairs this sink with the source by this value.
+            BootstrapServers = KafkaClientSettings.ServersOf(options.BootstrapServers, options.Producer, "producer").Servers,
             ClientId = $"{pipelineName}-{sinkName}",
             EnableIdempotence = true,
             Acks = Acks.All,

@@ -20,7 +20,10 @@ public sealed class KafkaSinkOptions
     /// <summary>Schema Registry client settings (<c>basic.auth.user.info</c>, <c>ssl.ca.location</c>, …), with or without the <c>schema.registry.</c> prefix; see <see cref="SchemaRegistry.SchemaRegistrySettings"/>.</summary>
     public Dictionary<string, string>? SchemaRegistry { get; set; }
 
-    /// <summary>librdkafka producer settings, passed through untouched (TLS, SASL, linger, compression); they win over ours.</summary>
+    /// <summary>
+    /// librdkafka producer settings, passed through untouched (TLS, SASL, linger, compression); they win over ours. <c>bootstrap.servers</c>
+    /// here wins over <see cref="BootstrapServers"/> for exactly-once's pairing with the source too.
+    /// </summary>
     public Dictionary<string, string>? Producer { get; set; }
 
     /// <summary>

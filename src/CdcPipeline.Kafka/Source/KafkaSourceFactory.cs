@@ -8,6 +8,7 @@ using CdcPipeline.Kafka.ExactlyOnce;
 using CdcPipeline.Kafka.SchemaRegistry;
 using Confluent.Kafka;
 using Confluent.SchemaRegistry;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -85,8 +86,9 @@ public sealed class KafkaSourceFactory : ISourceFactory
         KafkaTransactionCoordinator? coordinator = null;
         if (options.ExactlyOnce)
         {
+            RequireTransactionalSink(context, options, config.BootstrapServers);
             coordinator = context.Services.GetRequiredService<KafkaTransactionCoordinator>();
-            coordinator.DeclareExactlyOnce(options.BootstrapServers);
+            coordinator.DeclareExactlyOnce(config.BootstrapServers);
         }
 
         return new KafkaChangeSource(
@@ -105,7 +107,8 @@ public sealed class KafkaSourceFactory : ISourceFactory
     {
         var config = new ConsumerConfig
         {
-            BootstrapServers = options.BootstrapServers,
+            // The same servers as the consumer settings (they win): the dead letters and exactly-once go by this value.
+            BootstrapServers = KafkaClientSettings.ServersOf(options.BootstrapServers, options.Consumer, "consumer").Servers,
             GroupId = options.JoinedGroupId(pipelineName),
             ClientId = pipelineName + "-source",
             AutoOffsetReset = Enum.Parse<AutoOffsetReset>(options.AutoOffsetReset, ignoreCase: true),
@@ -117,6 +120,38 @@ public sealed class KafkaSourceFactory : ISourceFactory
         };
         KafkaClientSettings.Apply(config, options.Consumer);
         return config;
+    }
+
+    /// <summary>
+    /// Exactly-once needs a Kafka sink on the cluster the consumer reads: only its transactions can carry the group's offsets.
+    /// Without one the source would run at-least-once while the configuration says otherwise, so start-up stops instead.
+    /// </summary>
+    private static void RequireTransactionalSink(PipelineComponentContext context, KafkaSourceOptions options, string consumerServers)
+    {
+        if (context.Configuration?.Root is not { } root)
+        {
+            return;
+        }
+
+        var sinks = root.GetSection("sinks").GetChildren()
+            .Where(s => s.GetSection("kafka").Exists())
+            .Select(s => (Name: s["name"], Servers: KafkaClientSettings.ServersOf(s.GetSection("kafka"), "producer").Servers))
+            .ToList();
+        if (sinks.Any(s => KafkaCluster.Same(s.Servers, consumerServers)))
+        {
+            return;
+        }
+
+        var read = KafkaClientSettings.ServersOf(options.BootstrapServers, options.Consumer, "consumer").Key is var key && key != "bootstrapServers"
+            ? $"{consumerServers}, as {key.Replace(':', '.')} says"
+            : consumerServers;
+        var found = sinks.Count == 0
+            ? "this pipeline has no kafka sink"
+            : "no kafka sink writes there (" + string.Join(", ", sinks.Select(s => $"sink '{s.Name}' on {s.Servers}")) + ")";
+        throw context.Error(
+            "exactlyOnce",
+            $"exactly-once needs a kafka sink on the cluster the source reads ({read}) to commit the group's offsets in its transactions, but {found}. "
+                + "Point that sink at the source's cluster (its bootstrapServers, or bootstrap.servers under its producer:, which wins), or remove exactlyOnce");
     }
 
     private static IKafkaRecordDecoder CreateDecoder(KafkaSourceOptions options, PipelineComponentContext context)

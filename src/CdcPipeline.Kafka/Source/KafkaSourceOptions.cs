@@ -45,7 +45,10 @@ public sealed class KafkaSourceOptions
     /// <summary>Schema Registry client settings (<c>basic.auth.user.info</c>, <c>ssl.ca.location</c>, …), with or without the <c>schema.registry.</c> prefix; see <see cref="SchemaRegistry.SchemaRegistrySettings"/>.</summary>
     public Dictionary<string, string>? SchemaRegistry { get; set; }
 
-    /// <summary>librdkafka consumer settings, passed through untouched (TLS, SASL, …); they win over ours.</summary>
+    /// <summary>
+    /// librdkafka consumer settings, passed through untouched (TLS, SASL, …); they win over ours. <c>bootstrap.servers</c> here wins over
+    /// <see cref="BootstrapServers"/> for the dead letters and exactly-once too (<see cref="KafkaClientSettings.ServersOf(string?, IReadOnlyDictionary{string, string}?, string)"/>).
+    /// </summary>
     public Dictionary<string, string>? Consumer { get; set; }
 
     /// <summary>

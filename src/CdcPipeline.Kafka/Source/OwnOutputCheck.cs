@@ -32,9 +32,8 @@ internal static class OwnOutputCheck
     {
         var entries = Entries(context, options, subscription);
 
-        // The dead letters go to the source's cluster, as written under source.kafka (see KafkaDeadLetterQueueFactory.ClusterFor).
+        // The dead letters go to the cluster the source's consumer reads (see KafkaDeadLetterQueueFactory.ClusterFor).
         if (context.Pipeline.DeadLetter.Topic is { Length: > 0 } deadLetters
-            && KafkaCluster.Same(options.BootstrapServers, consumerServers)
             && entries.FirstOrDefault(e => e.Matches(deadLetters)) is { } entry)
         {
             throw new ConfigurationException(
@@ -53,8 +52,7 @@ internal static class OwnOutputCheck
         foreach (var sink in root.GetSection("sinks").GetChildren())
         {
             var kafka = sink.GetSection("kafka");
-            var servers = kafka["producer:bootstrap.servers"] ?? kafka["bootstrapServers"];
-            if (!kafka.Exists() || !KafkaCluster.Same(servers, consumerServers))
+            if (!kafka.Exists() || !KafkaCluster.Same(KafkaClientSettings.ServersOf(kafka, "producer").Servers, consumerServers))
             {
                 continue;
             }

@@ -65,13 +65,12 @@ internal sealed class KafkaTarget
         {
             error.WriteLine(parse.GetValue(Servers) is not null || pipeline is null
                 ? $"--bootstrap-servers: {credentials}"
-                : new ConfigurationException(named!.Value.Section.Path + ":bootstrapServers", credentials, pipeline.Locations).Message);
+                : new ConfigurationException($"{named!.Value.Section.Path}:{KafkaClientSettings.ServersOf(named.Value.Section, named.Value.ClientSettings).Key}", credentials, pipeline.Locations).Message);
             return null;
         }
 
         // run refuses such a setting at start-up; a command would otherwise die on it with librdkafka's exception and a stack trace.
-        var settings = named?.Section.GetSection(named.Value.ClientSettings).GetChildren()
-            .Where(s => s.Value is not null).ToDictionary(s => s.Key, s => s.Value!, StringComparer.Ordinal);
+        var settings = named is var (namedSection, namedSettings) ? KafkaClientSettings.Settings(namedSection.GetSection(namedSettings)) : null;
         if (KafkaClientSettings.Refusal(cluster, settings) is var (key, reason))
         {
             const string See = "see librdkafka's CONFIGURATION.md";
