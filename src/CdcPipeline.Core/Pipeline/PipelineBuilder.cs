@@ -1,3 +1,5 @@
+using System.Text.RegularExpressions;
+using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.Core.Translation;
@@ -182,6 +184,10 @@ public static class PipelineBuilder
         if (section.Exists())
         {
             outboxOptions = ConfigBinding.Bind<OutboxOptions>(section, configuration.Locations);
+            if (polling.Exists())
+            {
+                CheckRelayTable(configuration, outboxOptions, polling["table"]);
+            }
         }
         else if (polling.Exists())
         {
@@ -204,5 +210,37 @@ public static class PipelineBuilder
         }
 
         return new OutboxRoutingTranslator(outbox, translator);
+    }
+
+    /// <summary>
+    /// The polling relay yields rows of its own table only, named as PostgreSQL names it (<c>public.outbox</c> for
+    /// <c>Outbox</c>): an <c>outbox.table</c> naming another table would let none of them become an outbox event — each
+    /// would pass on as a raw change, or to the rules — so the two must name one table, however each spells it.
+    /// </summary>
+    private static void CheckRelayTable(PipelineConfiguration configuration, OutboxOptions outbox, string? configured)
+    {
+        var relayTable = configured ?? new OutboxOptions().Table;
+        if (!Regex.IsMatch(relayTable, PgNames.TablePattern, RegexOptions.CultureInvariant))
+        {
+            return; // the relay's own validation names that key
+        }
+
+        var relayed = PgNames.QualifiedTable(relayTable);
+        if (string.Equals(relayed, outbox.QualifiedTable, StringComparison.Ordinal))
+        {
+            return;
+        }
+
+        var where = configured is null
+            ? "not set: the default"
+            : configuration.Locations.Find("source:outboxPolling:table") is { } location
+                ? location.Line > 0 ? $"{location.File}:{location.Line}" : location.File
+                : "set";
+        throw new ConfigurationException(
+            "outbox:table",
+            $"names the table {outbox.QualifiedTable} ('{outbox.Table}'), but source.outboxPolling.table ({where}) relays {relayed} ('{relayTable}'), " +
+            "and the relay reads nothing else: none of its rows would become an outbox event. Name the relay's table in both " +
+            "(case and a missing 'public.' do not matter), or remove outbox.table to use the relay's",
+            configuration.Locations);
     }
 }

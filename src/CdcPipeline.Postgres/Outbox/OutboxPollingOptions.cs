@@ -23,7 +23,11 @@ public sealed class OutboxPollingOptions
     [Range(1, 100_000)]
     public int BatchSize { get; set; } = 500;
 
-    /// <summary>The increasing column that orders rows (an identity column; see <c>OutboxWriter</c> for why commits must follow it).</summary>
+    /// <summary>
+    /// The increasing column that orders rows (an identity column; see <c>OutboxWriter</c> for why commits must follow it). Read as
+    /// <see cref="Table"/> is, as PostgreSQL reads the name unquoted (<c>Seq</c> is <c>seq</c>), and quoted in the relay's SQL, so a
+    /// reserved word (<c>offset</c>) is a column name too.
+    /// </summary>
     [RegularExpression("^[A-Za-z_][A-Za-z0-9_]*$", ErrorMessage = "a plain column name")]
     public string SequenceColumn { get; set; } = "seq";
 

@@ -47,6 +47,9 @@ public sealed class OutboxPollingSource : IChangeSource
     private readonly string _tableName;
     private readonly string _stream;
     private readonly string _sqlTable;
+
+    /// <summary>The sequence column's real name (<c>sequenceColumn</c> folded as PostgreSQL folds it unquoted).</summary>
+    private readonly string _seq;
     private readonly long _relayLockKey;
     private readonly string _pollSql;
     private readonly string _markSentSql;
@@ -67,15 +70,18 @@ public sealed class OutboxPollingSource : IChangeSource
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _time = timeProvider ?? TimeProvider.System;
         var table = options.QualifiedTable;
-        var dot = table.IndexOf('.', StringComparison.Ordinal);
-        _schema = table[..dot];
-        _tableName = table[(dot + 1)..];
         _stream = "outbox-polling:" + table;
         // The option means what the name means unquoted in SQL (Outbox is outbox), as for OutboxWriter; quoted, a reserved word is a name too.
         var identity = TableIdentity(table);
+        // Changes name the table as the WAL does (its real, folded name), so the outbox translator's table matches them however each is spelled.
+        var dot = identity.IndexOf('.', StringComparison.Ordinal);
+        _schema = identity[..dot];
+        _tableName = identity[(dot + 1)..];
         _relayLockKey = RelayLockKey(identity);
         _sqlTable = Quote(identity);
-        var seq = options.SequenceColumn;
+        // The sequence column likewise: Seq is seq, and quoted, a reserved word (offset, order) is a column name too.
+        _seq = PgNames.Fold(options.SequenceColumn);
+        var seq = "\"" + _seq + "\"";
 
         // attempts counts how often a row was handed to the pipeline (a row seen many times is stuck
         // somewhere downstream); the returned rows are re-sorted by seq in memory, RETURNING has no order.
@@ -235,7 +241,7 @@ public sealed class OutboxPollingSource : IChangeSource
             {
                 // Polling again reads the same text: stop, naming the row, as the capture does.
                 var seqText = reader.IsDBNull(seqOrdinal) ? "null" : reader.GetString(seqOrdinal);
-                throw new ColumnValueException($"outbox table {_options.QualifiedTable}, row {_options.SequenceColumn} {seqText}", shape.Columns[i], text, e,
+                throw new ColumnValueException($"outbox table {_options.QualifiedTable}, row {_seq} {seqText}", shape.Columns[i], text, e,
                     $"Polling reads the same row again, so retrying cannot help: correct the value in that row (or set its status to 'sent' to skip it), then start again");
             }
 
@@ -329,7 +335,7 @@ public sealed class OutboxPollingSource : IChangeSource
     private async Task<PollShape> DescribeAsync(CancellationToken cancellationToken)
     {
         var table = _options.QualifiedTable;
-        var seq = _options.SequenceColumn;
+        var seq = _seq;
         var names = new List<string>();
         var oids = new List<uint>();
         var wireOids = new List<uint>();
@@ -379,7 +385,7 @@ public sealed class OutboxPollingSource : IChangeSource
         var seqOrdinal = names.IndexOf(seq);
         if (seqOrdinal < 0)
         {
-            throw new CaptureStoppedException($"outbox table {table} has no column '{seq}'; set source.outboxPolling.sequenceColumn");
+            throw new CaptureStoppedException($"outbox table {table} has no column '{seq}' (source.outboxPolling.sequenceColumn '{_options.SequenceColumn}', read as PostgreSQL reads a name unquoted: lower-cased); set sequenceColumn to the column that orders the rows");
         }
 
         if (wireOids[seqOrdinal] is not (BigIntOid or IntegerOid or SmallIntOid))
@@ -394,7 +400,7 @@ public sealed class OutboxPollingSource : IChangeSource
         {
             throw new CaptureStoppedException(
                 $"outbox table {table}: its sequence column '{seq}' (source.outboxPolling.sequenceColumn) is {seqType} without NOT NULL, but a row with a NULL '{seq}' " +
-                $"would never be relayed; it must be bigint or integer, NOT NULL: give such rows a value, then ALTER TABLE {_sqlTable} ALTER COLUMN {seq} SET NOT NULL");
+                $"would never be relayed; it must be bigint or integer, NOT NULL: give such rows a value, then ALTER TABLE {_sqlTable} ALTER COLUMN \"{seq}\" SET NOT NULL");
         }
 
         var converters = new Func<string, object?>[names.Count];
@@ -493,11 +499,8 @@ public sealed class OutboxPollingSource : IChangeSource
     internal static string TableIdentity(string qualifiedTable)
     {
         var dot = qualifiedTable.IndexOf('.', StringComparison.Ordinal);
-        static string Part(string part) => (part.Length > MaxIdentifierLength ? part[..MaxIdentifierLength] : part).ToLowerInvariant();
-        return Part(qualifiedTable[..dot]) + "." + Part(qualifiedTable[(dot + 1)..]);
+        return PgNames.Fold(qualifiedTable[..dot]) + "." + PgNames.Fold(qualifiedTable[(dot + 1)..]);
     }
-
-    private const int MaxIdentifierLength = 63;
 
     /// <summary><c>"schema"."table"</c> of a <see cref="TableIdentity"/> (its parts hold no quote).</summary>
     private static string Quote(string identity) => "\"" + identity.Replace(".", "\".\"", StringComparison.Ordinal) + "\"";

@@ -75,6 +75,30 @@ public sealed class OutboxCaptureTests(PostgresFixture fixture) : PgOutputTestBa
         Assert.NotNull(events[0].Time);
     }
 
+    [Theory]
+    [InlineData("Outbox")]
+    [InlineData("outbox")]
+    [InlineData("Public.OUTBOX")]
+    public async Task An_outbox_table_spelled_in_capitals_or_without_schema_routes_the_captured_rows(string spelling)
+    {
+        await Db.ExecuteAsync(OutboxWriter.SchemaSql());
+        await using var reader = await OpenStreamingAsync(Options(["public.outbox"]));
+        await using (var connection = new NpgsqlConnection(Db.ConnectionString))
+        {
+            await connection.OpenAsync(Ct);
+            await using var tx = await connection.BeginTransactionAsync(Ct);
+            await new OutboxWriter(serializeCommits: false).AddAsync(connection, tx, Message("Order", "1", "OrderPlaced", "{}"), Ct);
+            await tx.CommitAsync(Ct);
+        }
+
+        var change = (await reader.TakeAsync(1)).Single();
+        var events = new List<DomainEvent>();
+        // PostgreSQL folds the unquoted name: the WAL carries the table as public.outbox.
+        new OutboxTranslator("shop", new OutboxOptions { Table = spelling }).Translate(change, events);
+
+        Assert.Equal("OrderPlaced", Assert.Single(events).Type);
+    }
+
     private static OutboxMessage Message(string aggregateType, string aggregateId, string type, string payload) => new()
     {
         AggregateType = aggregateType,

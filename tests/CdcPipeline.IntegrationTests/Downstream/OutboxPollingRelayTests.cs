@@ -437,6 +437,60 @@ public sealed class OutboxPollingRelayTests(PostgresFixture fixture) : IAsyncLif
         Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM \"user\".\"order\" WHERE status = 'sent'"));
     }
 
+    [Theory]
+    [InlineData("Outbox")]
+    [InlineData("outbox")]
+    [InlineData("PUBLIC.OUTBOX")]
+    public async Task A_relay_of_any_spelling_of_the_table_yields_changes_of_the_real_table_that_the_outbox_routes(string spelling)
+    {
+        await WriteAsync(0, 2);
+        await using var relay = new SourceReader(new OutboxPollingSource("test", new OutboxPollingOptions
+        {
+            ConnectionString = _db.ConnectionString,
+            Table = spelling,
+            Interval = TimeSpan.FromMilliseconds(50),
+        }), Ct);
+
+        var taken = await relay.TakeAsync(2, timeout: TimeSpan.FromSeconds(15));
+
+        // As the WAL names it, so an outbox: table of public.outbox (the default) routes the rows as events, not as raw changes.
+        Assert.All(taken, c => Assert.Equal("public.outbox", c.Source.QualifiedTable));
+        var events = new List<DomainEvent>();
+        foreach (var change in taken)
+        {
+            Translator().Translate(change, events);
+        }
+
+        Assert.Equal(["OrderPlaced", "OrderPlaced"], events.Select(e => e.Type));
+    }
+
+    [Theory]
+    [InlineData("offset", "offset")]
+    [InlineData("seq", "Seq")]
+    [InlineData("user", "USER")]
+    public async Task A_sequence_column_named_by_a_reserved_word_or_in_capitals_is_relayed(string column, string configured)
+    {
+        if (column != "seq")
+        {
+            await _db.ExecuteAsync($"ALTER TABLE outbox RENAME COLUMN seq TO \"{column}\"");
+        }
+
+        await WriteAsync(0, 3);
+        await using var relay = new SourceReader(new OutboxPollingSource("test", new OutboxPollingOptions
+        {
+            ConnectionString = _db.ConnectionString,
+            Table = "outbox",
+            SequenceColumn = configured,
+            Interval = TimeSpan.FromMilliseconds(50),
+        }), Ct);
+
+        var taken = await relay.TakeAsync(3, timeout: TimeSpan.FromSeconds(15));
+        await relay.AcknowledgeAsync(taken);
+
+        Assert.Equal(taken.Select(c => (long)c.After![column]!).Order(), taken.Select(c => (long)c.After![column]!));
+        Assert.Equal(3L, await _db.ScalarAsync<long>("SELECT count(*) FROM outbox WHERE status = 'sent'"));
+    }
+
     private OutboxPollingSource Relay(string? applicationName = null) => new("test", new OutboxPollingOptions
     {
         ConnectionString = applicationName is null ? _db.ConnectionString : new NpgsqlConnectionStringBuilder(_db.ConnectionString) { ApplicationName = applicationName }.ConnectionString,

@@ -60,9 +60,90 @@ public sealed class DownstreamConfigurationTests : IDisposable
     }
 
     [Theory]
+    [InlineData("Outbox")]
+    [InlineData("outbox")]
+    [InlineData("Public.Outbox")]
+    public async Task Outbox_routing_matches_the_table_however_outbox_table_spells_it(string spelling)
+    {
+        // PostgreSQL folds an unquoted name: Outbox is the table outbox, which is the name the WAL (and the relay) carries.
+        var path = Write($"name: shop\nsource:\n  test: {{}}\noutbox:\n  table: {spelling}\nsinks:\n  - name: rec\n    recording: {{}}\n");
+        using var services = Services();
+        await using var pipeline = PipelineBuilder.Build(PipelineConfiguration.Load(path, _ => null), services);
+        var source = (InMemoryChangeSource)pipeline.Source;
+        source.Add(new ChangeEvent
+        {
+            Kind = ChangeKind.Change,
+            Operation = ChangeOperation.Create,
+            Source = new SourceInfo { Schema = "public", Table = "outbox" },
+            Position = new SourcePosition("slot", 1),
+            After = Row.From(("id", "11111111-2222-4333-8444-555555555555"), ("aggregatetype", "Order"), ("aggregateid", "7"), ("type", "OrderPlaced"), ("payload", new RawJson("{}"))),
+        });
+        source.Complete();
+
+        await pipeline.Runner.RunAsync(Ct);
+
+        var e = Assert.Single(_recording.Delivered);
+        Assert.Equal("OrderPlaced", e.Type);
+        Assert.Equal("/cdcpipeline/shop/public.outbox", e.Source);
+    }
+
+    [Theory]
+    [InlineData("events.outbox", "outbox")]
+    [InlineData("outbox", "sales.outbox")]
+    [InlineData("public.outbox", "public.outbox_v2")]
+    public void An_outbox_table_that_is_not_the_polling_relays_table_is_refused_naming_both_keys(string outboxTable, string relayTable)
+    {
+        // The relay yields nothing but its own table: an outbox: naming another one would pass every relayed row on as a raw change.
+        var path = Write($"""
+            name: shop
+            source:
+              outboxPolling:
+                connectionString: "Host=127.0.0.1;Port=1;Username=u;Password=p;Database=d"
+                table: {relayTable}
+            outbox:
+              table: {outboxTable}
+            sinks:
+              - name: rec
+                recording: {"{}"}
+            """);
+        using var services = Services();
+
+        var error = Assert.Throws<ConfigurationException>(() => PipelineBuilder.Build(PipelineConfiguration.Load(path, _ => null), services));
+
+        Assert.Equal("outbox:table", error.Key);
+        Assert.True(error.Message.Contains("pipeline.yaml:7:", StringComparison.Ordinal), error.Message);
+        Assert.True(error.Message.Contains("source.outboxPolling.table", StringComparison.Ordinal), error.Message);
+        Assert.True(error.Message.Contains("pipeline.yaml:5", StringComparison.Ordinal), error.Message);
+    }
+
+    [Theory]
+    [InlineData("Outbox", "public.outbox")]
+    [InlineData("PUBLIC.OUTBOX", "outbox")]
+    public async Task An_outbox_table_spelled_otherwise_than_the_polling_relays_table_is_accepted(string outboxTable, string relayTable)
+    {
+        var path = Write($"""
+            name: shop
+            source:
+              outboxPolling:
+                connectionString: "Host=127.0.0.1;Port=1;Username=u;Password=p;Database=d"
+                table: {relayTable}
+            outbox:
+              table: {outboxTable}
+            sinks:
+              - name: rec
+                recording: {"{}"}
+            """);
+        using var services = Services();
+        await using var pipeline = PipelineBuilder.Build(PipelineConfiguration.Load(path, _ => null), services);
+        Assert.IsType<OutboxPollingSource>(pipeline.Source);
+    }
+
+    [Theory]
     [InlineData("outbox:\n  fields: { idd: x }\n", "pipeline.yaml:", "idd")]
     [InlineData("outbox:\n  additionalPlacement: [ 'tenant:envelope' ]\n", "outbox.additionalPlacement", "header")]
     [InlineData("outbox:\n  invalidOperation: explode\n", "outbox.invalidOperation", "warn or error")]
+    [InlineData("outbox:\n  table: 'public.\"Outbox\"'\n", "outbox.table", "[schema.]table")]
+    [InlineData("outbox:\n  table: my-outbox\n", "outbox.table", "[schema.]table")]
     public void Bad_outbox_configuration_names_the_key(string outboxYaml, string expectedKey, string expectedDetail)
     {
         var path = Write("name: shop\nsource:\n  test: {}\n" + outboxYaml + "sinks:\n  - name: rec\n    recording: {}\n");

@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using CdcPipeline.Core.Changes;
 
 namespace CdcPipeline.Core.Translation.Outbox;
 
@@ -12,8 +13,12 @@ namespace CdcPipeline.Core.Translation.Outbox;
 /// </summary>
 public sealed class OutboxOptions
 {
-    /// <summary><c>schema.table</c>; a bare name means schema <c>public</c>.</summary>
+    /// <summary>
+    /// <c>[schema.]table</c>; a bare name means schema <c>public</c>. Read as PostgreSQL reads the name unquoted (as
+    /// <c>source.outboxPolling.table</c> is): <c>Outbox</c> is the table <c>public.outbox</c>.
+    /// </summary>
     [Required(ErrorMessage = "the outbox needs a table (schema.table)")]
+    [RegularExpression(PgNames.TablePattern, ErrorMessage = "use [schema.]table with letters, digits and '_' (read as PostgreSQL reads it unquoted: Outbox is public.outbox)")]
     public string Table { get; set; } = "public.outbox";
 
     public OutboxFieldOptions Fields { get; set; } = new();
@@ -32,5 +37,6 @@ public sealed class OutboxOptions
     [RegularExpression("^(?i:warn|error)$", ErrorMessage = "must be warn or error")]
     public string InvalidOperation { get; set; } = "warn";
 
-    public string QualifiedTable => Table.Contains('.', StringComparison.Ordinal) ? Table : "public." + Table;
+    /// <summary>The table <see cref="Table"/> names, <c>schema.table</c>, folded to lower case as PostgreSQL folds an unquoted name.</summary>
+    public string QualifiedTable => PgNames.QualifiedTable(Table);
 }

@@ -25,6 +25,8 @@ public sealed partial class OutboxTranslator : IChangeTranslator
     private readonly List<(string Column, string Header)> _headers = [];
     private readonly bool _errorOnInvalid;
     private readonly ILogger _logger;
+    private readonly string _schemaName;
+    private readonly string _tableName;
 
     public OutboxTranslator(string pipelineName, OutboxOptions options, ILogger<OutboxTranslator>? logger = null)
     {
@@ -32,6 +34,9 @@ public sealed partial class OutboxTranslator : IChangeTranslator
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
         Table = options.QualifiedTable;
+        var dot = Table.IndexOf('.', StringComparison.Ordinal);
+        _schemaName = Table[..dot];
+        _tableName = Table[(dot + 1)..];
         _source = EventSources.For(pipelineName, Table);
         _errorOnInvalid = string.Equals(options.InvalidOperation, "error", StringComparison.OrdinalIgnoreCase);
         _logger = logger ?? (ILogger)NullLogger.Instance;
@@ -41,10 +46,17 @@ public sealed partial class OutboxTranslator : IChangeTranslator
         }
     }
 
-    /// <summary>The outbox table, <c>schema.table</c>.</summary>
+    /// <summary>The outbox table, <c>schema.table</c>, folded to lower case as PostgreSQL folds the configured (unquoted) name.</summary>
     public string Table { get; }
 
-    public bool Handles(ChangeEvent change) => string.Equals(change.Source.QualifiedTable, Table, StringComparison.Ordinal);
+    /// <summary>
+    /// A change of the outbox table, whichever way its name was spelled: the WAL, Debezium and the polling relay carry the
+    /// real name (<c>public.outbox</c> for <c>Outbox</c>). Compared ignoring case, so a table created with a quoted
+    /// mixed-case name (<c>"Outbox"</c>), which the WAL carries as such, is still the outbox it was before names were folded.
+    /// </summary>
+    public bool Handles(ChangeEvent change) =>
+        string.Equals(change.Source.Table, _tableName, StringComparison.OrdinalIgnoreCase)
+        && string.Equals(change.Source.Schema, _schemaName, StringComparison.OrdinalIgnoreCase);
 
     public void Translate(ChangeEvent change, ICollection<DomainEvent> output)
     {
