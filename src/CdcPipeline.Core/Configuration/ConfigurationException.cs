@@ -16,12 +16,7 @@ public sealed class ConfigurationException : Exception
 
     private static string Format(string key, string reason, ConfigurationLocations? locations)
     {
-        var where = locations?.Find(key) switch
-        {
-            { Line: 0 } location => $"{location.File}: ",
-            { } location => $"{location.File}:{location.Line}: ",
-            null => "",
-        };
+        var where = locations?.Describe(key) is { } location ? location + ": " : "";
         var shown = key.Length == 0 ? "(top level)" : key.Replace(':', '.');
         return $"{where}{shown}: {reason}";
     }

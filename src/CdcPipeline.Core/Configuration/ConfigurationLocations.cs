@@ -27,6 +27,17 @@ public sealed class ConfigurationLocations
         return null;
     }
 
+    /// <summary>
+    /// Where <paramref name="key"/> (or its nearest parent) was written, as errors show it: <c>file:line</c>, or the origin
+    /// alone when it has no line (an environment variable); null when it was not written anywhere known.
+    /// </summary>
+    public string? Describe(string key) => Find(key) switch
+    {
+        { Line: 0 } location => location.File,
+        { } location => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{location.File}:{location.Line}"),
+        null => null,
+    };
+
     private static string Parent(string key)
     {
         var i = key.LastIndexOf(':');

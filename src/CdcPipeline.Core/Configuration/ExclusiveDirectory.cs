@@ -31,7 +31,7 @@ public sealed record ExclusiveDirectory(string Key, string Path, bool Written, s
                 var path = System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(directory.Path));
                 if (claimed.TryGetValue((directory.Purpose, path), out var first))
                 {
-                    var where = locations.Find(first.Key) is { } location ? location.Line > 0 ? $", {location.File}:{location.Line}" : $", {location.File}" : "";
+                    var where = locations.Describe(first.Key) is { } location ? ", " + location : "";
                     throw new ConfigurationException(
                         key,
                         $"sink '{sink}' would use {path}{(directory.Written ? "" : " (the default)")} as its {directory.Purpose}, which is already the "

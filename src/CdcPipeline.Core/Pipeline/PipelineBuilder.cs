@@ -233,9 +233,7 @@ public static class PipelineBuilder
 
         var where = configured is null
             ? "not set: the default"
-            : configuration.Locations.Find("source:outboxPolling:table") is { } location
-                ? location.Line > 0 ? $"{location.File}:{location.Line}" : location.File
-                : "set";
+            : configuration.Locations.Describe("source:outboxPolling:table") ?? "set";
         throw new ConfigurationException(
             "outbox:table",
             $"names the table {outbox.QualifiedTable} ('{outbox.Table}'), but source.outboxPolling.table ({where}) relays {relayed} ('{relayTable}'), " +

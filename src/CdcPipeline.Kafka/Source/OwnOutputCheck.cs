@@ -237,12 +237,7 @@ internal static class OwnOutputCheck
 
     private static string Setting(Entry entry, ConfigurationLocations locations)
     {
-        var where = locations.Find(entry.Key) switch
-        {
-            { Line: 0 } location => $", {location.File}",
-            { } location => string.Create(CultureInfo.InvariantCulture, $", {location.File}:{location.Line}"),
-            null => "",
-        };
+        var where = locations.Describe(entry.Key) is { } location ? ", " + location : "";
         return $"{entry.Key.Replace(':', '.')} '{entry.Text}'{where}";
     }
 

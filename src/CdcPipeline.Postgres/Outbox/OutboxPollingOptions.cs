@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using CdcPipeline.Core.Changes;
 
 namespace CdcPipeline.Postgres.Outbox;
 
@@ -14,7 +15,7 @@ public sealed class OutboxPollingOptions
     public string ConnectionString { get; set; } = "";
 
     [Required(AllowEmptyStrings = false)]
-    [RegularExpression("^([A-Za-z_][A-Za-z0-9_]*\\.)?[A-Za-z_][A-Za-z0-9_]*$", ErrorMessage = "use [schema.]table with letters, digits and '_'")]
+    [RegularExpression(PgNames.TablePattern, ErrorMessage = "use [schema.]table with letters, digits and '_'")]
     public string Table { get; set; } = "public.outbox";
 
     /// <summary>Pause between polls when nothing is pending.</summary>
@@ -28,7 +29,7 @@ public sealed class OutboxPollingOptions
     /// <see cref="Table"/> is, as PostgreSQL reads the name unquoted (<c>Seq</c> is <c>seq</c>), and quoted in the relay's SQL, so a
     /// reserved word (<c>offset</c>) is a column name too.
     /// </summary>
-    [RegularExpression("^[A-Za-z_][A-Za-z0-9_]*$", ErrorMessage = "a plain column name")]
+    [RegularExpression(PgNames.IdentifierPattern, ErrorMessage = "a plain column name")]
     public string SequenceColumn { get; set; } = "seq";
 
     /// <summary>

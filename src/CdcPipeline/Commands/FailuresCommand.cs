@@ -214,12 +214,7 @@ internal static class FailuresCommand
             reason += " (" + inner.Message + ")";
         }
 
-        var where = configuration.Locations.Find("failures:connectionString") switch
-        {
-            { Line: 0 } location => location.File,
-            { } location => string.Create(CultureInfo.InvariantCulture, $"{location.File}:{location.Line}"),
-            null => configuration.FilePath,
-        };
+        var where = configuration.Locations.Describe("failures:connectionString") ?? configuration.FilePath;
         return $"failures {command}: cannot use the failure table {store.Table} at {target.Host}:{target.Port}, database {target.Database}, as {target.User}: "
             + $"{ConnectionTarget.Redact(reason, connectionString)}; check that the server is up and that failures.connectionString ({where}) is right";
     }

@@ -237,12 +237,7 @@ internal static class RunCommand
         {
             if (configuration.Root[key] is { } connectionString)
             {
-                var where = configuration.Locations.Find(key) switch
-                {
-                    { Line: 0 } location => location.File,
-                    { } location => string.Create(CultureInfo.InvariantCulture, $"{location.File}:{location.Line}"),
-                    null => configuration.FilePath,
-                };
+                var where = configuration.Locations.Describe(key) ?? configuration.FilePath;
                 return Postgres.Readiness.ConnectionTarget.Redact(line, connectionString)
                     + $"; check that the server is up and that {key.Replace(':', '.')} ({where}) is right";
             }
