@@ -72,7 +72,8 @@ public sealed class OutboxPollingSource : IChangeSource
         var table = options.QualifiedTable;
         _stream = "outbox-polling:" + table;
         // The option means what the name means unquoted in SQL (Outbox is outbox), as for OutboxWriter; quoted, a reserved word is a name too.
-        var identity = TableIdentity(table);
+        // Every spelling of one table (outbox, public.outbox, Public.Outbox) gives one identity, so its relays take one lock.
+        var identity = PgNames.QualifiedTable(options.Table);
         // Changes name the table as the WAL does (its real, folded name), so the outbox translator's table matches them however each is spelled.
         var dot = identity.IndexOf('.', StringComparison.Ordinal);
         _schema = identity[..dot];
@@ -490,22 +491,10 @@ public sealed class OutboxPollingSource : IChangeSource
         }
     }
 
-    /// <summary>
-    /// The table a schema-qualified name of letters, digits and '_' (as the option's validation allows) names, as PostgreSQL
-    /// resolves it unquoted: ASCII letters folded to lower case, each part cut to 63 characters (NAMEDATALEN - 1). Every
-    /// spelling of one table gives the same identity, so relays configured <c>outbox</c>, <c>public.outbox</c> and
-    /// <c>Public.Outbox</c> take one lock. (The name is always qualified, so no search_path is involved.)
-    /// </summary>
-    internal static string TableIdentity(string qualifiedTable)
-    {
-        var dot = qualifiedTable.IndexOf('.', StringComparison.Ordinal);
-        return PgNames.Fold(qualifiedTable[..dot]) + "." + PgNames.Fold(qualifiedTable[(dot + 1)..]);
-    }
-
-    /// <summary><c>"schema"."table"</c> of a <see cref="TableIdentity"/> (its parts hold no quote).</summary>
+    /// <summary><c>"schema"."table"</c> of a <see cref="PgNames.QualifiedTable"/> (its parts hold no quote).</summary>
     private static string Quote(string identity) => "\"" + identity.Replace(".", "\".\"", StringComparison.Ordinal) + "\"";
 
-    /// <summary>A stable advisory-lock key per outbox table identity (<see cref="TableIdentity"/>; distinct from the writers' key).</summary>
+    /// <summary>A stable advisory-lock key per outbox table identity (<see cref="PgNames.QualifiedTable"/>; distinct from the writers' key).</summary>
     internal static long RelayLockKey(string table)
     {
         Span<byte> hash = stackalloc byte[32];

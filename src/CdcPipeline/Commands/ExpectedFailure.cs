@@ -54,6 +54,17 @@ internal static class ExpectedFailure
     }
 
     /// <summary>
+    /// A database that cannot be used, in one line: <see cref="Describe"/> without the connection string's secrets, and
+    /// where that connection is configured (<paramref name="key"/>, its file and line) for the operator to check.
+    /// </summary>
+    public static string UnusableDatabase(Exception e, PipelineConfiguration configuration, string key)
+    {
+        var where = configuration.Locations.Describe(key) ?? configuration.FilePath;
+        return Postgres.Readiness.ConnectionTarget.Redact(Describe(e), configuration.Root[key] ?? "")
+            + $"; check that the server is up and that {key.Replace(':', '.')} ({where}) is right";
+    }
+
+    /// <summary>
     /// Server errors an operator fixes outside our code: the connection (08), the credentials (28), a database that does
     /// not exist (3D000), the server's limits (53: too many connections, disk full), an administrator's shutdown or a
     /// server starting up (57P), a missing privilege (42501), the server's state (55: wal_level, a slot in use), a

@@ -206,17 +206,9 @@ internal static class FailuresCommand
     /// <summary>What could not be used, where it is configured, and why: host, port, database and user, never the password.</summary>
     private static string Unusable(string command, PipelineConfiguration configuration, PostgresFailureStore store, Exception e)
     {
-        var connectionString = configuration.Root["failures:connectionString"] ?? "";
-        var target = ConnectionTarget.From(connectionString);
-        var reason = e is PostgresException pg ? pg.MessageText : e.Message;
-        if (e.InnerException is { } inner && e is not PostgresException)
-        {
-            reason += " (" + inner.Message + ")";
-        }
-
-        var where = configuration.Locations.Describe("failures:connectionString") ?? configuration.FilePath;
+        var target = ConnectionTarget.From(configuration.Root["failures:connectionString"] ?? "");
         return $"failures {command}: cannot use the failure table {store.Table} at {target.Host}:{target.Port}, database {target.Database}, as {target.User}: "
-            + $"{ConnectionTarget.Redact(reason, connectionString)}; check that the server is up and that failures.connectionString ({where}) is right";
+            + ExpectedFailure.UnusableDatabase(e, configuration, "failures:connectionString");
     }
 
     internal static async Task WriteAsync(TextWriter output, TextWriter errors, IReadOnlyList<FailureRecord> rows, bool json)

@@ -226,24 +226,21 @@ internal static class RunCommand
             return failure.Message;
         }
 
-        var line = ExpectedFailure.Describe(failure);
         if (failure is not (Npgsql.NpgsqlException or SocketException or TimeoutException))
         {
-            return line;
+            return ExpectedFailure.Describe(failure);
         }
 
         // A PostgreSQL failure that stops the pipeline is its source's: sinks retry, dead-letter or log theirs.
         foreach (var key in (string[])["source:postgres:connectionString", "source:outboxPolling:connectionString"])
         {
-            if (configuration.Root[key] is { } connectionString)
+            if (configuration.Root[key] is not null)
             {
-                var where = configuration.Locations.Describe(key) ?? configuration.FilePath;
-                return Postgres.Readiness.ConnectionTarget.Redact(line, connectionString)
-                    + $"; check that the server is up and that {key.Replace(':', '.')} ({where}) is right";
+                return ExpectedFailure.UnusableDatabase(failure, configuration, key);
             }
         }
 
-        return line;
+        return ExpectedFailure.Describe(failure);
     }
 
     /// <summary>

@@ -17,68 +17,20 @@ public sealed class PgOutputLostSlotTests
         PostgresFixture.RequireServerBinaries("run a private cluster");
 
         var ct = TestContext.Current.CancellationToken;
-        var port = FreePorts.Next();
-        var dataDir = Path.Combine(PostgresFixture.RepoRoot, ".run", "pg-lost-slot-test");
-        var admin = await PostgresFixture.StartLocalClusterAsync(port, dataDir, fresh: true);
-        var name = "t_lost_" + Guid.NewGuid().ToString("N")[..8];
-        var logs = new TestOutputLoggerFactory();
-        var db = new PostgresTestDatabase(admin, name, new NpgsqlConnectionStringBuilder(admin) { Database = name, Pooling = false }.ConnectionString);
-        SourceReader? reader = null;
-        try
-        {
-            await using (var connection = new NpgsqlConnection(admin))
-            {
-                await connection.OpenAsync(ct);
-                await using var cmd = new NpgsqlCommand($"CREATE DATABASE {name}", connection);
-                await cmd.ExecuteNonQueryAsync(ct);
-            }
+        await using var cluster = await SmallWalCluster.StartAsync("pg-lost-slot", createSlot: true, ct);
+        var db = cluster.Db;
+        await cluster.InvalidateSlotAsync();
 
-            await db.ExecuteAsync($"CREATE TABLE t (id int PRIMARY KEY); CREATE PUBLICATION {db.Publication} FOR TABLE t");
-            await db.ExecuteAsync($"SELECT pg_create_logical_replication_slot('{db.Slot}', 'pgoutput')");
-            await db.ExecuteAsync("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'; SELECT pg_reload_conf()");
-            var deadline = DateTime.UtcNow.AddSeconds(30);
-            while (await db.ScalarAsync<string?>($"SELECT wal_status FROM pg_replication_slots WHERE slot_name = '{db.Slot}'") != "lost")
-            {
-                Assert.True(DateTime.UtcNow < deadline, "the slot was not invalidated");
-                await db.ExecuteAsync("INSERT INTO t SELECT coalesce(max(id), 0) + 1 FROM t; SELECT pg_switch_wal(); CHECKPOINT");
-            }
+        var source = new SourceReader(new PgOutputChangeSource(cluster.Options(), cluster.Logs), ct);
+        cluster.Reader = source;
 
-            var source = new SourceReader(new PgOutputChangeSource(new PostgresSourceOptions
-            {
-                ConnectionString = db.ConnectionString,
-                Publication = db.Publication,
-                Slot = db.Slot,
-                Snapshot = SnapshotMode.Never,
-                StateDirectory = Path.Combine(dataDir, "..", "pg-lost-slot-state"),
-                HeartbeatInterval = TimeSpan.Zero,
-                ReconnectMinDelay = TimeSpan.FromMilliseconds(100),
-                ReconnectMaxDelay = TimeSpan.FromSeconds(1),
-            }, logs), ct);
-            reader = source;
+        // before the fix the source hung in START_REPLICATION (no event, no error): NextAsync returned null
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => source.NextAsync(TimeSpan.FromSeconds(20)));
 
-            // before the fix the source hung in START_REPLICATION (no event, no error): NextAsync returned null
-            var e = await Assert.ThrowsAnyAsync<Exception>(() => source.NextAsync(TimeSpan.FromSeconds(20)));
-
-            Assert.Contains($"replication slot '{db.Slot}'", e.Message, StringComparison.Ordinal);
-            Assert.Contains("lost", e.Message, StringComparison.Ordinal);
-            Assert.Contains("max_slot_wal_keep_size", e.Message, StringComparison.Ordinal);
-            Assert.Contains($"slot drop {db.Slot}", e.Message, StringComparison.Ordinal);
-        }
-        finally
-        {
-            await PostgresFixture.StopLocalClusterAsync(dataDir);
-            if (reader is not null)
-            {
-                try
-                {
-                    // bounded: before the fix the source stayed stuck in START_REPLICATION and never let go
-                    await reader.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30), CancellationToken.None);
-                }
-                catch (TimeoutException)
-                {
-                }
-            }
-        }
+        Assert.Contains($"replication slot '{db.Slot}'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("lost", e.Message, StringComparison.Ordinal);
+        Assert.Contains("max_slot_wal_keep_size", e.Message, StringComparison.Ordinal);
+        Assert.Contains($"slot drop {db.Slot}", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -87,91 +39,32 @@ public sealed class PgOutputLostSlotTests
         PostgresFixture.RequireServerBinaries("run a private cluster");
 
         var ct = TestContext.Current.CancellationToken;
-        var port = FreePorts.Next();
-        var dataDir = Path.Combine(PostgresFixture.RepoRoot, ".run", "pg-lost-at-start-test");
-        var stateDir = Path.Combine(PostgresFixture.RepoRoot, ".run", "pg-lost-at-start-state-" + Guid.NewGuid().ToString("N")[..8]);
-        var admin = await PostgresFixture.StartLocalClusterAsync(port, dataDir, fresh: true);
-        var name = "t_lost_" + Guid.NewGuid().ToString("N")[..8];
-        var logs = new TestOutputLoggerFactory();
-        var db = new PostgresTestDatabase(admin, name, new NpgsqlConnectionStringBuilder(admin) { Database = name, Pooling = false }.ConnectionString);
-        SourceReader? reader = null;
-        try
+        await using var cluster = await SmallWalCluster.StartAsync("pg-lost-at-start", createSlot: true, ct);
+        var db = cluster.Db;
+        var invalidated = false;
+        var source = new SourceReader(new PgOutputChangeSource(cluster.Options(), cluster.Logs)
         {
-            await using (var connection = new NpgsqlConnection(admin))
+            // the slot passed the check (not lost); PostgreSQL invalidates it before START_REPLICATION reaches it
+            BeforeStartReplication = async token =>
             {
-                await connection.OpenAsync(ct);
-                await using var cmd = new NpgsqlCommand($"CREATE DATABASE {name}", connection);
-                await cmd.ExecuteNonQueryAsync(ct);
-            }
-
-            await db.ExecuteAsync($"CREATE TABLE t (id int PRIMARY KEY, pad text); CREATE PUBLICATION {db.Publication} FOR TABLE t");
-            await db.ExecuteAsync($"SELECT pg_create_logical_replication_slot('{db.Slot}', 'pgoutput')");
-            await db.ExecuteAsync("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'; SELECT pg_reload_conf()");
-            var invalidated = false;
-            var source = new SourceReader(new PgOutputChangeSource(new PostgresSourceOptions
-            {
-                ConnectionString = db.ConnectionString,
-                Publication = db.Publication,
-                Slot = db.Slot,
-                Snapshot = SnapshotMode.Never,
-                StateDirectory = stateDir,
-                HeartbeatInterval = TimeSpan.Zero,
-                ReconnectMinDelay = TimeSpan.FromMilliseconds(100),
-                ReconnectMaxDelay = TimeSpan.FromSeconds(1),
-            }, logs)
-            {
-                // the slot passed the check (not lost); PostgreSQL invalidates it before START_REPLICATION reaches it
-                BeforeStartReplication = async token =>
+                if (invalidated)
                 {
-                    if (invalidated)
-                    {
-                        return;
-                    }
-
-                    var deadline = DateTime.UtcNow.AddSeconds(60);
-                    var id = 0;
-                    while (await db.ScalarAsync<string?>($"SELECT wal_status FROM pg_replication_slots WHERE slot_name = '{db.Slot}'") != "lost")
-                    {
-                        Assert.True(DateTime.UtcNow < deadline, "the slot was not invalidated");
-                        id++;
-                        await db.ExecuteAsync($"INSERT INTO t VALUES ({id}, repeat('x', 1000)); SELECT pg_switch_wal(); CHECKPOINT");
-                    }
-
-                    invalidated = true;
-                },
-            }, ct);
-            reader = source;
-
-            var e = await Assert.ThrowsAnyAsync<Exception>(() => source.NextAsync(TimeSpan.FromSeconds(90)));
-
-            Assert.True(invalidated, $"the source failed before START_REPLICATION: {e}");
-            Assert.Contains($"replication slot '{db.Slot}' is lost", e.Message, StringComparison.Ordinal);
-            Assert.Contains("max_slot_wal_keep_size", e.Message, StringComparison.Ordinal);
-            Assert.Contains($"slot drop {db.Slot}", e.Message, StringComparison.Ordinal);
-            Assert.Equal(PostgresErrorCodes.ObjectNotInPrerequisiteState, Assert.IsType<PostgresException>(e.InnerException).SqlState);
-        }
-        finally
-        {
-            await PostgresFixture.StopLocalClusterAsync(dataDir);
-            if (reader is not null)
-            {
-                try
-                {
-                    await reader.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30), CancellationToken.None);
+                    return;
                 }
-                catch (TimeoutException)
-                {
-                }
-            }
 
-            try
-            {
-                Directory.Delete(stateDir, recursive: true);
-            }
-            catch (DirectoryNotFoundException)
-            {
-            }
-        }
+                await cluster.InvalidateSlotAsync();
+                invalidated = true;
+            },
+        }, ct);
+        cluster.Reader = source;
+
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => source.NextAsync(TimeSpan.FromSeconds(90)));
+
+        Assert.True(invalidated, $"the source failed before START_REPLICATION: {e}");
+        Assert.Contains($"replication slot '{db.Slot}' is lost", e.Message, StringComparison.Ordinal);
+        Assert.Contains("max_slot_wal_keep_size", e.Message, StringComparison.Ordinal);
+        Assert.Contains($"slot drop {db.Slot}", e.Message, StringComparison.Ordinal);
+        Assert.Equal(PostgresErrorCodes.ObjectNotInPrerequisiteState, Assert.IsType<PostgresException>(e.InnerException).SqlState);
     }
 
     [Theory]
@@ -182,99 +75,42 @@ public sealed class PgOutputLostSlotTests
         PostgresFixture.RequireServerBinaries("run a private cluster");
 
         var ct = TestContext.Current.CancellationToken;
-        var port = FreePorts.Next();
-        var dataDir = Path.Combine(PostgresFixture.RepoRoot, ".run", "pg-lost-while-streaming-test");
-        var stateDir = Path.Combine(PostgresFixture.RepoRoot, ".run", "pg-lost-while-streaming-state-" + Guid.NewGuid().ToString("N")[..8]);
-        var admin = await PostgresFixture.StartLocalClusterAsync(port, dataDir, fresh: true);
-        var name = "t_lost_" + Guid.NewGuid().ToString("N")[..8];
-        var logs = new TestOutputLoggerFactory();
-        var db = new PostgresTestDatabase(admin, name, new NpgsqlConnectionStringBuilder(admin) { Database = name, Pooling = false }.ConnectionString);
-        SourceReader? reader = null;
-        try
+        await using var cluster = await SmallWalCluster.StartAsync("pg-lost-while-streaming", createSlot: false, ct);
+        var db = cluster.Db;
+        var source = new SourceReader(new PgOutputChangeSource(cluster.Options(), cluster.Logs), ct);
+        cluster.Reader = source;
+
+        // streaming: the source created its slot, and its walsender holds it
+        await source.NextAsync(TimeSpan.FromMilliseconds(50));
+        var streamingBy = DateTime.UtcNow.AddSeconds(20);
+        while (await db.ScalarAsync<bool?>($"SELECT active FROM pg_replication_slots WHERE slot_name = '{db.Slot}'") != true)
         {
-            await using (var connection = new NpgsqlConnection(admin))
-            {
-                await connection.OpenAsync(ct);
-                await using var cmd = new NpgsqlCommand($"CREATE DATABASE {name}", connection);
-                await cmd.ExecuteNonQueryAsync(ct);
-            }
-
-            await db.ExecuteAsync($"CREATE TABLE t (id int PRIMARY KEY, pad text); CREATE PUBLICATION {db.Publication} FOR TABLE t");
-            await db.ExecuteAsync("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'; SELECT pg_reload_conf()");
-            var source = new SourceReader(new PgOutputChangeSource(new PostgresSourceOptions
-            {
-                ConnectionString = db.ConnectionString,
-                Publication = db.Publication,
-                Slot = db.Slot,
-                Snapshot = SnapshotMode.Never,
-                StateDirectory = stateDir,
-                HeartbeatInterval = TimeSpan.Zero,
-                ReconnectMinDelay = TimeSpan.FromMilliseconds(100),
-                ReconnectMaxDelay = TimeSpan.FromSeconds(1),
-            }, logs), ct);
-            reader = source;
-
-            // streaming: the source created its slot, and its walsender holds it
-            await source.NextAsync(TimeSpan.FromMilliseconds(50));
-            var streamingBy = DateTime.UtcNow.AddSeconds(20);
-            while (await db.ScalarAsync<bool?>($"SELECT active FROM pg_replication_slots WHERE slot_name = '{db.Slot}'") != true)
-            {
-                Assert.True(DateTime.UtcNow < streamingBy, "the source did not start streaming its slot");
-                await Task.Delay(20, ct);
-            }
-
-            await db.ExecuteAsync("INSERT INTO t VALUES (0, 'x')");
-            Assert.NotNull(await source.NextAsync(TimeSpan.FromSeconds(20)));
-
-            // nothing is acknowledged while WAL far beyond max_slot_wal_keep_size is written: PostgreSQL ends the
-            // walsender and invalidates the slot. The source may still hand out what it had received; then it must
-            // stop with the lost-slot error, not reconnect for ever nor fail with a bare server error.
-            using var stopPulling = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            var pulled = Task.FromResult<Exception?>(null);
-            if (keepsPulling)
-            {
-                pulled = Task.Run(() => PullUntilFailureAsync(source, stopPulling.Token), CancellationToken.None);
-            }
-
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            var id = 0;
-            while (await db.ScalarAsync<string?>($"SELECT wal_status FROM pg_replication_slots WHERE slot_name = '{db.Slot}'") != "lost")
-            {
-                Assert.True(DateTime.UtcNow < deadline, "the slot was not invalidated");
-                id++;
-                await db.ExecuteAsync($"INSERT INTO t VALUES ({id}, repeat('x', 1000)); SELECT pg_switch_wal(); CHECKPOINT");
-            }
-
-            stopPulling.CancelAfter(TimeSpan.FromSeconds(60));
-            var failure = keepsPulling ? await pulled : await PullUntilFailureAsync(source, stopPulling.Token);
-
-            Assert.NotNull(failure);
-            Assert.Contains($"replication slot '{db.Slot}' is lost", failure.Message, StringComparison.Ordinal);
-            Assert.Contains("max_slot_wal_keep_size", failure.Message, StringComparison.Ordinal);
-            Assert.Contains($"slot drop {db.Slot}", failure.Message, StringComparison.Ordinal);
+            Assert.True(DateTime.UtcNow < streamingBy, "the source did not start streaming its slot");
+            await Task.Delay(20, ct);
         }
-        finally
+
+        await db.ExecuteAsync("INSERT INTO t VALUES (0, 'x')");
+        Assert.NotNull(await source.NextAsync(TimeSpan.FromSeconds(20)));
+
+        // nothing is acknowledged while WAL far beyond max_slot_wal_keep_size is written: PostgreSQL ends the
+        // walsender and invalidates the slot. The source may still hand out what it had received; then it must
+        // stop with the lost-slot error, not reconnect for ever nor fail with a bare server error.
+        using var stopPulling = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var pulled = Task.FromResult<Exception?>(null);
+        if (keepsPulling)
         {
-            await PostgresFixture.StopLocalClusterAsync(dataDir);
-            if (reader is not null)
-            {
-                try
-                {
-                    await reader.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30), CancellationToken.None);
-                }
-                catch (TimeoutException)
-                {
-                }
-            }
-
-            try
-            {
-                Directory.Delete(stateDir, recursive: true);
-            }
-            catch (DirectoryNotFoundException)
-            {
-            }
+            pulled = Task.Run(() => PullUntilFailureAsync(source, stopPulling.Token), CancellationToken.None);
         }
+
+        await cluster.InvalidateSlotAsync();
+
+        stopPulling.CancelAfter(TimeSpan.FromSeconds(60));
+        var failure = keepsPulling ? await pulled : await PullUntilFailureAsync(source, stopPulling.Token);
+
+        Assert.NotNull(failure);
+        Assert.Contains($"replication slot '{db.Slot}' is lost", failure.Message, StringComparison.Ordinal);
+        Assert.Contains("max_slot_wal_keep_size", failure.Message, StringComparison.Ordinal);
+        Assert.Contains($"slot drop {db.Slot}", failure.Message, StringComparison.Ordinal);
     }
 
     /// <summary>Takes events until the source fails (its error), or null when <paramref name="stop"/> comes first.</summary>
@@ -293,5 +129,109 @@ public sealed class PgOutputLostSlotTests
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// A private cluster whose max_slot_wal_keep_size is 1MB, with one database: table <c>t (id, pad)</c> in its publication,
+    /// and the slot if asked. Disposing stops the cluster, then closes the reader (bounded: before the fixes a source could
+    /// stay stuck in START_REPLICATION) and deletes the state directory.
+    /// </summary>
+    private sealed class SmallWalCluster : IAsyncDisposable
+    {
+        private readonly string _dataDir;
+        private readonly string _stateDir;
+
+        private SmallWalCluster(string dataDir, string stateDir, PostgresTestDatabase db)
+        {
+            _dataDir = dataDir;
+            _stateDir = stateDir;
+            Db = db;
+        }
+
+        public PostgresTestDatabase Db { get; }
+
+        public TestOutputLoggerFactory Logs { get; } = new();
+
+        public SourceReader? Reader { get; set; }
+
+        public static async Task<SmallWalCluster> StartAsync(string directory, bool createSlot, CancellationToken ct)
+        {
+            var dataDir = Path.Combine(PostgresFixture.RepoRoot, ".run", directory + "-test");
+            var stateDir = Path.Combine(PostgresFixture.RepoRoot, ".run", directory + "-state-" + Guid.NewGuid().ToString("N")[..8]);
+            var admin = await PostgresFixture.StartLocalClusterAsync(FreePorts.Next(), dataDir, fresh: true);
+            var name = "t_lost_" + Guid.NewGuid().ToString("N")[..8];
+            var cluster = new SmallWalCluster(dataDir, stateDir,
+                new PostgresTestDatabase(admin, name, new NpgsqlConnectionStringBuilder(admin) { Database = name, Pooling = false }.ConnectionString));
+            try
+            {
+                await using (var connection = new NpgsqlConnection(admin))
+                {
+                    await connection.OpenAsync(ct);
+                    await using var cmd = new NpgsqlCommand($"CREATE DATABASE {name}", connection);
+                    await cmd.ExecuteNonQueryAsync(ct);
+                }
+
+                var db = cluster.Db;
+                await db.ExecuteAsync($"CREATE TABLE t (id int PRIMARY KEY, pad text); CREATE PUBLICATION {db.Publication} FOR TABLE t");
+                if (createSlot)
+                {
+                    await db.ExecuteAsync($"SELECT pg_create_logical_replication_slot('{db.Slot}', 'pgoutput')");
+                }
+
+                await db.ExecuteAsync("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'; SELECT pg_reload_conf()");
+                return cluster;
+            }
+            catch
+            {
+                await cluster.DisposeAsync();
+                throw;
+            }
+        }
+
+        public PostgresSourceOptions Options() => new()
+        {
+            ConnectionString = Db.ConnectionString,
+            Publication = Db.Publication,
+            Slot = Db.Slot,
+            Snapshot = SnapshotMode.Never,
+            StateDirectory = _stateDir,
+            HeartbeatInterval = TimeSpan.Zero,
+            ReconnectMinDelay = TimeSpan.FromMilliseconds(100),
+            ReconnectMaxDelay = TimeSpan.FromSeconds(1),
+        };
+
+        /// <summary>Writes WAL far beyond max_slot_wal_keep_size, acknowledging nothing, until PostgreSQL invalidates the slot.</summary>
+        public async Task InvalidateSlotAsync()
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (await Db.ScalarAsync<string?>($"SELECT wal_status FROM pg_replication_slots WHERE slot_name = '{Db.Slot}'") != "lost")
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the slot was not invalidated");
+                await Db.ExecuteAsync("INSERT INTO t SELECT coalesce(max(id), 0) + 1, repeat('x', 1000) FROM t; SELECT pg_switch_wal(); CHECKPOINT");
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await PostgresFixture.StopLocalClusterAsync(_dataDir);
+            if (Reader is not null)
+            {
+                try
+                {
+                    await Reader.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30), CancellationToken.None);
+                }
+                catch (TimeoutException)
+                {
+                }
+            }
+
+            try
+            {
+                Directory.Delete(_stateDir, recursive: true);
+            }
+            catch (DirectoryNotFoundException)
+            {
+            }
+        }
     }
 }
