@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Net;
 using System.Net.Sockets;
 using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Pipeline;
@@ -16,7 +15,7 @@ using OpenTelemetry.Metrics;
 namespace CdcPipeline.Commands;
 
 /// <summary><c>run --config FILE</c>: the pipeline worker.</summary>
-internal static class RunCommand
+internal static partial class RunCommand
 {
     /// <summary>
     /// How long a stop waits, after the drain, for the pipeline to close: the PostgreSQL source waits up to 30 s for its
@@ -29,43 +28,29 @@ internal static class RunCommand
         var config = new Option<FileInfo>("--config", "-c") { Description = "the pipeline's YAML configuration", Required = true };
         var logFormat = new Option<string>("--log-format") { Description = "text or json (structured, one object per line)", DefaultValueFactory = _ => "text" };
         logFormat.AcceptOnlyFromAmong("text", "json");
+        var logLevel = new Option<string>("--log-level")
+        {
+            Description = "the least level logged: trace, debug (with an expected failure's stack trace), information, warning, error or critical",
+            DefaultValueFactory = _ => "information",
+        };
+        logLevel.AcceptOnlyFromAmong("trace", "debug", "information", "warning", "error", "critical");
         var command = new Command("run", "Run the pipeline worker: capture → translate → deliver, until stopped (SIGTERM/Ctrl+C stop gracefully).")
         {
             config,
             logFormat,
+            logLevel,
         };
-        command.SetAction((parse, ct) => RunAsync(parse.GetRequiredValue(config), parse.GetValue(logFormat) ?? "text", ct));
+        command.SetAction((parse, ct) => RunAsync(
+            parse.GetRequiredValue(config),
+            new LogSettings(parse.GetValue(logFormat) == "json", Enum.Parse<LogLevel>(parse.GetValue(logLevel) ?? "information", ignoreCase: true)),
+            ct));
         return command;
     }
 
-    private static async Task<int> RunAsync(FileInfo configFile, string logFormat, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(FileInfo configFile, LogSettings log, CancellationToken cancellationToken)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Logging.ClearProviders();
-        // Standard output belongs to the console sink; every log line goes to standard error.
-        if (logFormat == "json")
-        {
-            builder.Logging.AddJsonConsole(o => o.UseUtcTimestamp = true);
-        }
-        else
-        {
-            builder.Logging.AddSimpleConsole(o =>
-            {
-                o.SingleLine = true;
-                o.TimestampFormat = "HH:mm:ss ";
-                o.UseUtcTimestamp = true;
-            });
-        }
-
-        builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
-        builder.Logging.SetMinimumLevel(LogLevel.Information);
-        builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
-        builder.Logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.Warning);
-        // IHttpClientFactory logs every request at information level, a failed one with its stack trace, on each retry;
-        // the sink's failure is logged once per attempt by the runner already.
-        builder.Logging.AddFilter("System.Net.Http.HttpClient", LogLevel.Warning);
-        // Kestrel (the observability endpoints): its warnings and errors, not its information (HealthEndpoints says where it listens).
-        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        log.Configure(builder.Logging, log.Level);
         builder.Services.AddCdcPipeline();
 
         PipelineConfiguration configuration;
@@ -76,7 +61,7 @@ internal static class RunCommand
         }
         catch (ConfigurationException e)
         {
-            await Console.Error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
+            await log.StoppedAsync(e.Message, e).ConfigureAwait(false);
             return 2;
         }
 
@@ -88,12 +73,13 @@ internal static class RunCommand
             {
                 // Registered before the worker: health starts first (it also serves /metrics, and is the one that reports a
                 // port in use) and stops last, so /healthz still answers while a stop drains.
-                builder.Services.AddHostedService(sp => new HealthEndpoints(
+                builder.Services.AddSingleton(sp => new HealthEndpoints(
                     sp.GetRequiredService<PipelineInstance>(),
                     observability,
                     sp.GetRequiredService<MeterProvider>(),
                     sp,
                     sp.GetRequiredService<ILoggerFactory>()));
+                builder.Services.AddHostedService(sp => sp.GetRequiredService<HealthEndpoints>());
             }
 
             if (observability.Otlp is not null)
@@ -136,35 +122,34 @@ internal static class RunCommand
         }
         catch (ConfigurationException e)
         {
-            await Console.Error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
+            await log.StoppedAsync(e.Message, e).ConfigureAwait(false);
             return 2;
         }
         catch (Core.Sinks.StateDirectoryInUseException e)
         {
             // Another process runs on this sink's state (a batch spool): not a configuration error, and no stack trace.
-            await Console.Error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
+            await log.StoppedAsync(e.Message, e).ConfigureAwait(false);
             return 1;
         }
 
-        if (configuration.Options.Observability is { Port: { } observabilityPort } && PortInUse(observabilityPort) is { } inUse)
+        if (host.Services.GetService<HealthEndpoints>() is { } health)
         {
-            // Checked before the host starts: there a failure to start is logged by the host with its whole stack trace.
-            await Console.Error.WriteLineAsync($"error: observability.port {observabilityPort}: cannot serve /metrics, /healthz and /readyz: {inUse}").ConfigureAwait(false);
-            return 1;
+            try
+            {
+                // The bind itself, before the host starts: there a failure to start is logged by the host with its whole
+                // stack trace (a check before and the bind later would leave a gap for another process to take the port).
+                await health.BindAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (ObservabilityStartException e)
+            {
+                var where = configuration.Locations.Describe("observability:port") ?? configuration.FilePath;
+                await log.StoppedAsync($"{e.Message}; stop what uses it or set observability.port ({where}) to a free port", e).ConfigureAwait(false);
+                return 1;
+            }
         }
 
         var worker = host.Services.GetRequiredService<PipelineWorker>();
-        try
-        {
-            await host.StartAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (ObservabilityStartException e)
-        {
-            // The port was taken between the check above and the start, or is not permitted.
-            await Console.Error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
-            await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
-            return 1;
-        }
+        await host.StartAsync(cancellationToken).ConfigureAwait(false);
 
         bool closed;
         try
@@ -186,18 +171,18 @@ internal static class RunCommand
         {
             if (failure is not null)
             {
-                await Console.Error.WriteLineAsync($"error: {FailureLine(failure, configuration)}").ConfigureAwait(false);
+                await log.StoppedAsync(FailureLine(failure, configuration), failure).ConfigureAwait(false);
             }
 
-            await Console.Error.WriteLineAsync(
-                $"error: closing the pipeline did not finish within {CloseTimeout.TotalSeconds:F0} s after the drain (the source's final commit, " +
+            await log.StoppedAsync(
+                $"closing the pipeline did not finish within {CloseTimeout.TotalSeconds:F0} s after the drain (the source's final commit, " +
                 "a sink's flush); what was acknowledged since the last commit is delivered again after a restart").ConfigureAwait(false);
             return 1;
         }
 
         if (failure is not null)
         {
-            await Console.Error.WriteLineAsync($"error: {FailureLine(failure, configuration)}").ConfigureAwait(false);
+            await log.StoppedAsync(FailureLine(failure, configuration), failure).ConfigureAwait(false);
             // 2 for configuration a component refused only when it started, as for one refused before.
             return failure is ConfigurationException ? ExpectedFailure.Usage : ExpectedFailure.Failed;
         }
@@ -205,8 +190,8 @@ internal static class RunCommand
         if (worker.DrainCutShort)
         {
             // Exit 0 promises that everything read was delivered and acknowledged; a supervisor or script must see this was not.
-            await Console.Error.WriteLineAsync(
-                $"error: stopped before everything read was delivered: runner.drainTimeout ({configuration.Options.Runner.DrainTimeout}) ran out; " +
+            await log.StoppedAsync(
+                $"stopped before everything read was delivered: runner.drainTimeout ({configuration.Options.Runner.DrainTimeout}) ran out; " +
                 "the changes not acknowledged are delivered again after a restart").ConfigureAwait(false);
             return 1;
         }
@@ -275,19 +260,65 @@ internal static class RunCommand
         }
     }
 
-    /// <summary>Why nothing can listen on <paramref name="port"/> of every interface, or null when it is free.</summary>
-    private static string? PortInUse(int port)
+    // The exception's type is a field of the record to select on, not words for the reader: the reason says what happened.
+    // Not in the message, the field is named as the parameter is: ExceptionType, as the message's fields are.
+#pragma warning disable SYSLIB1015
+    [LoggerMessage(EventId = 30, Level = LogLevel.Error, Message = "{Reason}")]
+    private static partial void LogStopped(ILogger logger, string reason, string? ExceptionType);
+#pragma warning restore SYSLIB1015
+
+    /// <summary>
+    /// How <c>run</c> logs (<c>--log-format</c>, <c>--log-level</c>) and says why it stopped. Text logs: one
+    /// <c>error: …</c> line on stderr, not a log record as well (the operator reads the reason once). JSON logs: a record
+    /// like every other line (a log shipper reads JSON only): error level, event id 30, the reason as its message and the
+    /// exception's type. Neither has a stack trace: the worker logged a bug's trace already, an expected failure's at debug.
+    /// </summary>
+    private sealed record LogSettings(bool Json, LogLevel Level)
     {
-        try
+        public void Configure(ILoggingBuilder logging, LogLevel level)
         {
-            var probe = new TcpListener(IPAddress.Any, port);
-            probe.Start();
-            probe.Stop();
-            return null;
+            logging.ClearProviders();
+            // Standard output belongs to the console sink; every log line goes to standard error.
+            if (Json)
+            {
+                logging.AddJsonConsole(o => o.UseUtcTimestamp = true);
+            }
+            else
+            {
+                logging.AddSimpleConsole(o =>
+                {
+                    o.SingleLine = true;
+                    o.TimestampFormat = "HH:mm:ss ";
+                    o.UseUtcTimestamp = true;
+                });
+            }
+
+            logging.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+            logging.SetMinimumLevel(level);
+            // The frameworks' own categories log their warnings and errors whatever --log-level says below that: the
+            // pipeline's debug lines are what an operator asks for, not every request and lifetime event.
+            var frameworks = level > LogLevel.Warning ? level : LogLevel.Warning;
+            logging.AddFilter("Microsoft.Hosting", frameworks);
+            logging.AddFilter("Microsoft.Extensions.Hosting", frameworks);
+            // IHttpClientFactory logs every request at information level, a failed one with its stack trace, on each retry;
+            // the sink's failure is logged once per attempt by the runner already.
+            logging.AddFilter("System.Net.Http.HttpClient", frameworks);
+            // Kestrel (the observability endpoints): its warnings and errors, not its information (HealthEndpoints says where it listens).
+            logging.AddFilter("Microsoft.AspNetCore", frameworks);
         }
-        catch (SocketException e)
+
+        /// <summary>Says why <c>run</c> stops, once, after the host's loggers were flushed (the pipeline's last lines come first).</summary>
+        public async Task StoppedAsync(string reason, Exception? failure = null)
         {
-            return e.Message;
+            if (!Json)
+            {
+                await Console.Error.WriteLineAsync($"error: {reason}").ConfigureAwait(false);
+                return;
+            }
+
+            // Even with --log-level critical: the exit code alone does not say why.
+            using var loggers = LoggerFactory.Create(logging => Configure(logging, Level < LogLevel.Error ? Level : LogLevel.Error));
+            LogStopped(loggers.CreateLogger(typeof(RunCommand).FullName!), reason, failure?.GetType().FullName);
         }
     }
 }

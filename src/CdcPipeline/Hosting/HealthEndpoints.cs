@@ -50,7 +50,16 @@ internal sealed partial class HealthEndpoints : IHostedService, IDisposable
         _logger = loggerFactory.CreateLogger<HealthEndpoints>();
     }
 
-    public async Task StartAsync(CancellationToken cancellationToken)
+    /// <summary>Started by <see cref="BindAsync"/> already (as <c>run</c> does, before the host starts), or here.</summary>
+    public Task StartAsync(CancellationToken cancellationToken) => _server is null ? BindAsync(cancellationToken) : Task.CompletedTask;
+
+    /// <summary>
+    /// Listens on the port, answering at once (readiness: not running until the worker runs). Called before the host
+    /// starts, so a port that cannot be served stops <c>run</c> before anything connects and without the host's
+    /// "Hosting failed to start" and its stack trace; there is no gap between a check and the bind for another process.
+    /// </summary>
+    /// <exception cref="ObservabilityStartException">The port is in use or not permitted.</exception>
+    public async Task BindAsync(CancellationToken cancellationToken)
     {
         var port = _options.Port ?? throw new InvalidOperationException("observability.port is not set");
         var app = new ApplicationBuilder(_services);
@@ -71,6 +80,8 @@ internal sealed partial class HealthEndpoints : IHostedService, IDisposable
         catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
         {
             // In use: Kestrel's "Failed to bind to address http://[::]:9464: address already in use."; not permitted: the socket's error.
+            _server.Dispose();
+            _server = null;
             throw new ObservabilityStartException($"observability.port {port}: cannot serve /metrics, /healthz and /readyz: {e.Message}", e);
         }
 

@@ -214,7 +214,43 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
         using var pipeline = PipelineProcess.Start("run", "--config", config);
         Assert.Equal(1, await pipeline.ExitCodeAsync(TimeSpan.FromSeconds(60)));
         Assert.Contains($"error: observability.port {port}: ", pipeline.Log, StringComparison.Ordinal);
+        Assert.Contains($"observability.port ({config}:", pipeline.Log, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", pipeline.Log, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_port_taken_on_IPv6_only_stops_run_with_exit_1_naming_the_key_and_what_to_do_without_a_stack_trace()
+    {
+        // Kestrel listens on [::] (IPv4 too); a port free on 0.0.0.0 but taken on [::] passed the check before the host
+        // started and failed at Kestrel's bind, inside the host's start: "fail: Microsoft.Extensions.Hosting.Internal.Host[11]
+        // Hosting failed to start" with the whole stack trace. The same as a port taken between a check and the bind.
+        if (!System.Net.Sockets.Socket.OSSupportsIPv6)
+        {
+            Assert.Skip("needs IPv6");
+        }
+
+        using var taken = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetworkV6, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp)
+        {
+            DualMode = false,
+        };
+        taken.Bind(new IPEndPoint(IPAddress.IPv6Any, 0));
+        taken.Listen();
+        var port = ((IPEndPoint)taken.LocalEndPoint!).Port;
+        var config = await WriteConfigAsync($"""
+            sinks:
+              - name: file
+                file: {"{"} path: events.jsonl {"}"}
+            observability:
+              port: {port}
+            """);
+
+        using var pipeline = PipelineProcess.Start("run", "--config", config);
+        Assert.Equal(1, await pipeline.ExitCodeAsync(TimeSpan.FromSeconds(60)));
+        var error = Assert.Single(pipeline.Log.Split('\n'), l => l.StartsWith("error: ", StringComparison.Ordinal));
+        Assert.StartsWith($"error: observability.port {port}: ", error, StringComparison.Ordinal);
+        Assert.Contains($"observability.port ({config}:", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", pipeline.Log, StringComparison.Ordinal);
+        Assert.DoesNotContain("fail:", pipeline.Log, StringComparison.Ordinal);
     }
 
     [Fact]

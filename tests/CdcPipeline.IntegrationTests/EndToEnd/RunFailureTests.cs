@@ -1,3 +1,4 @@
+using System.Text.Json;
 using CdcPipeline.IntegrationTests.Support;
 using Npgsql;
 
@@ -30,6 +31,47 @@ public sealed class RunFailureTests(PostgresFixture fixture) : IDisposable
         Assert.Contains($"source.postgres.connectionString ({config}:4)", error, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", log, StringComparison.Ordinal);
         Assert.DoesNotContain("crit:", log, StringComparison.Ordinal);
+        // Said once: the human-readable log does not repeat the error line as a log record.
+        Assert.Single(log.Split('\n'), l => l.Contains("127.0.0.1:1", StringComparison.Ordinal));
+        Assert.DoesNotContain("hunter2", log, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task With_json_logs_an_unreachable_postgres_is_one_structured_error_record_without_a_stack_trace()
+    {
+        // It was only the plain "error: …" line on stderr: a log shipper reading the JSON lines never saw why the service stopped.
+        var config = await WriteAsync("Host=127.0.0.1;Port=1;Username=cdc;Password=hunter2;Database=legacy;Timeout=5");
+
+        var (exit, log) = await RunAsync(config, "--log-format", "json");
+
+        Assert.True(exit == 1, log);
+        var lines = log.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        // Every line on stderr is a JSON object (standard output, the console sink's, has nothing here).
+        var records = lines.Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        var error = Assert.Single(records, r => r.GetProperty("LogLevel").GetString() is "Error" or "Critical");
+        Assert.Equal("Error", error.GetProperty("LogLevel").GetString());
+        Assert.Equal(30, error.GetProperty("EventId").GetInt32());
+        Assert.Equal("Npgsql.NpgsqlException", error.GetProperty("State").GetProperty("ExceptionType").GetString());
+        var message = error.GetProperty("Message").GetString()!;
+        Assert.Contains("127.0.0.1:1", message, StringComparison.Ordinal);
+        Assert.Contains($"source.postgres.connectionString ({config}:4)", message, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", log, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", log, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Log_level_debug_shows_the_trace_of_an_expected_failure_the_error_line_stays_one()
+    {
+        // An operator had no way to see the trace of an expected failure (logged at debug only).
+        var config = await WriteAsync("Host=127.0.0.1;Port=1;Username=cdc;Password=hunter2;Database=legacy;Timeout=5");
+
+        var (exit, log) = await RunAsync(config, "--log-level", "debug");
+
+        Assert.True(exit == 1, log);
+        Assert.Single(log.Split('\n'), l => l.StartsWith("error: ", StringComparison.Ordinal));
+        Assert.Contains("dbug: CdcPipeline.Hosting.PipelineWorker[5]", log, StringComparison.Ordinal);
+        Assert.Contains("Npgsql.NpgsqlException", log, StringComparison.Ordinal);
+        Assert.Contains("   at ", log, StringComparison.Ordinal);
         Assert.DoesNotContain("hunter2", log, StringComparison.Ordinal);
     }
 
@@ -135,9 +177,9 @@ public sealed class RunFailureTests(PostgresFixture fixture) : IDisposable
         return config;
     }
 
-    private static async Task<(int Exit, string Log)> RunAsync(string config)
+    private static async Task<(int Exit, string Log)> RunAsync(string config, params string[] options)
     {
-        using var pipeline = PipelineProcess.Start("run", "--config", config);
+        using var pipeline = PipelineProcess.Start(["run", "--config", config, .. options]);
         var exit = await pipeline.ExitCodeAsync(Timeout);
         var log = pipeline.Log;
         TestContext.Current.TestOutputHelper?.WriteLine(log);
