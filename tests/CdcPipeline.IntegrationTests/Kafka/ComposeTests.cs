@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
+using CdcPipeline.Commands;
 using CdcPipeline.IntegrationTests.Support;
 using YamlDotNet.RepresentationModel;
 
@@ -128,8 +129,33 @@ public sealed class ComposeTests
         }
     }
 
-    /// <summary>The register-connector service's entrypoint (when it sets one) followed by its command.</summary>
-    private static List<string> RegistrationJob()
+    /// <summary>
+    /// One table list, one place: what the register-connector job sends to Connect is what <c>connector render</c> makes
+    /// of the very configuration the cdcpipeline service runs (its <c>--config</c>, through its volume), in the format
+    /// that configuration reads (<c>source.kafka.format</c>), under the connector name it derives. A job that mounted the
+    /// other variant, a copy of an older file or another name would register a connector the pipeline does not read.
+    /// </summary>
+    [Fact]
+    public void The_registration_job_sends_what_connector_render_makes_of_the_configuration_the_pipeline_service_runs()
+    {
+        var pipeline = Service("cdcpipeline");
+        var command = Argv(pipeline, "command");
+        var configArgument = command.IndexOf("--config");
+        Assert.True(configArgument >= 0 && configArgument + 1 < command.Count, "the cdcpipeline service's command names no --config: " + string.Join(" ", command));
+        var config = HostPath(pipeline, command[configArgument + 1]);
+        Assert.True(File.Exists(config), $"the cdcpipeline service runs {command[configArgument + 1]}, which its volumes map to {config}: no such file");
+
+        var (name, rendered) = ConnectorCommand.Build(new FileInfo(config), format: null);
+
+        var registered = HostPath(Service("register-connector"), "/connector.json");
+        Assert.True(
+            JsonNode.DeepEquals(rendered, JsonNode.Parse(File.ReadAllText(registered))),
+            $"register-connector sends {Path.GetRelativePath(KafkaRecords.RepositoryRoot, registered)}, which is not what 'cdcpipeline connector render --config {Path.GetRelativePath(KafkaRecords.RepositoryRoot, config)}' prints (the format the pipeline reads: source.kafka.format)");
+        Assert.Contains($"http://connect:8083/connectors/{name}/config", string.Join("\n", RegistrationJob()), StringComparison.Ordinal);
+    }
+
+    /// <summary>A compose service's definition.</summary>
+    private static YamlMappingNode Service(string name)
     {
         var yaml = new YamlStream();
         using (var reader = new StreamReader(ComposeFile))
@@ -137,16 +163,39 @@ public sealed class ComposeTests
             yaml.Load(reader);
         }
 
-        var service = (YamlMappingNode)((YamlMappingNode)((YamlMappingNode)yaml.Documents[0].RootNode)["services"])["register-connector"];
-        var argv = new List<string>();
-        foreach (var key in new[] { "entrypoint", "command" })
+        return (YamlMappingNode)((YamlMappingNode)((YamlMappingNode)yaml.Documents[0].RootNode)["services"])[name];
+    }
+
+    /// <summary>A service's <paramref name="key"/> (entrypoint or command) as an argument list; a string is one argument.</summary>
+    private static List<string> Argv(YamlMappingNode service, string key) =>
+        !service.Children.TryGetValue(key, out var node) ? []
+        : node is YamlSequenceNode list ? list.Select(n => ((YamlScalarNode)n).Value!).ToList()
+        : [((YamlScalarNode)node).Value!];
+
+    /// <summary>The host file behind <paramref name="containerPath"/>, through the service's bind mounts (short syntax, relative to the compose file).</summary>
+    private static string HostPath(YamlMappingNode service, string containerPath)
+    {
+        if (service.Children.TryGetValue("volumes", out var volumes))
         {
-            if (service.Children.TryGetValue(key, out var node))
+            foreach (var volume in ((YamlSequenceNode)volumes).Select(v => ((YamlScalarNode)v).Value!))
             {
-                argv.AddRange(node is YamlSequenceNode list ? list.Select(n => ((YamlScalarNode)n).Value!) : [((YamlScalarNode)node).Value!]);
+                var parts = volume.Split(':');
+                var (source, target) = (parts[0], parts[1].TrimEnd('/'));
+                if (containerPath == target || containerPath.StartsWith(target + "/", StringComparison.Ordinal))
+                {
+                    return Path.GetFullPath(Path.Combine(KafkaRecords.RepositoryRoot, source, containerPath[target.Length..].TrimStart('/')));
+                }
             }
         }
 
-        return argv;
+        Assert.Fail($"no bind mount of the service maps {containerPath}");
+        return null!;
+    }
+
+    /// <summary>The register-connector service's entrypoint (when it sets one) followed by its command.</summary>
+    private static List<string> RegistrationJob()
+    {
+        var service = Service("register-connector");
+        return [.. Argv(service, "entrypoint"), .. Argv(service, "command")];
     }
 }
