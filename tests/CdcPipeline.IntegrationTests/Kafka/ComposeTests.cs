@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using CdcPipeline.Commands;
 using CdcPipeline.IntegrationTests.Support;
+using Microsoft.Extensions.FileSystemGlobbing;
 using YamlDotNet.RepresentationModel;
 
 namespace CdcPipeline.IntegrationTests.Kafka;
@@ -152,6 +153,38 @@ public sealed class ComposeTests
             JsonNode.DeepEquals(rendered, JsonNode.Parse(File.ReadAllText(registered))),
             $"register-connector sends {Path.GetRelativePath(KafkaRecords.RepositoryRoot, registered)}, which is not what 'cdcpipeline connector render --config {Path.GetRelativePath(KafkaRecords.RepositoryRoot, config)}' prints (the format the pipeline reads: source.kafka.format)");
         Assert.Contains($"http://connect:8083/connectors/{name}/config", string.Join("\n", RegistrationJob()), StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// docker-compose.yml takes the stack's passwords (POSTGRES_PASSWORD, CDC_DB_PASSWORD) from an .env file beside it.
+    /// git must not offer that file for a commit, and the image build must leave it out of its context: the Dockerfile's
+    /// COPY . . would put it into the build stage's cached layer, and every password change would rebuild the image.
+    /// </summary>
+    [Fact]
+    public async Task The_env_file_with_the_stacks_passwords_stays_out_of_git_and_of_the_image_build_context()
+    {
+        var root = KafkaRecords.RepositoryRoot;
+        var dockerignore = new Matcher();
+        foreach (var line in File.ReadAllLines(Path.Combine(root, ".dockerignore")).Select(l => l.Trim()))
+        {
+            if (line.Length > 0 && !line.StartsWith('#'))
+            {
+                _ = line.StartsWith('!') ? dockerignore.AddExclude(line[1..]) : dockerignore.AddInclude(line);
+            }
+        }
+
+        Assert.True(dockerignore.Match(".env").HasMatches, ".dockerignore does not leave out .env: the image build would copy the stack's passwords into its context");
+
+        var git = new[] { "/usr/bin/git", "/usr/local/bin/git" }.FirstOrDefault(File.Exists);
+        if (git is null || !Path.Exists(Path.Combine(root, ".git")))
+        {
+            Assert.Skip("git or the repository's .git is missing: cannot ask git whether it ignores .env");
+        }
+
+        var start = new ProcessStartInfo(git, ["check-ignore", "--quiet", "--no-index", ".env"]) { WorkingDirectory = root };
+        using var process = Process.Start(start)!;
+        await process.WaitForExitAsync(TestContext.Current.CancellationToken);
+        Assert.True(process.ExitCode == 0, $"git does not ignore .env (git check-ignore exit {process.ExitCode}): 'git add -A' would commit the stack's passwords");
     }
 
     /// <summary>A compose service's definition.</summary>
