@@ -2,7 +2,9 @@ using System.Diagnostics;
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
+using CdcPipeline.Commands;
 using CdcPipeline.IntegrationTests.Support;
+using Microsoft.Extensions.FileSystemGlobbing;
 using YamlDotNet.RepresentationModel;
 
 namespace CdcPipeline.IntegrationTests.Kafka;
@@ -128,8 +130,65 @@ public sealed class ComposeTests
         }
     }
 
-    /// <summary>The register-connector service's entrypoint (when it sets one) followed by its command.</summary>
-    private static List<string> RegistrationJob()
+    /// <summary>
+    /// One table list, one place: what the register-connector job sends to Connect is what <c>connector render</c> makes
+    /// of the very configuration the cdcpipeline service runs (its <c>--config</c>, through its volume), in the format
+    /// that configuration reads (<c>source.kafka.format</c>), under the connector name it derives. A job that mounted the
+    /// other variant, a copy of an older file or another name would register a connector the pipeline does not read.
+    /// </summary>
+    [Fact]
+    public void The_registration_job_sends_what_connector_render_makes_of_the_configuration_the_pipeline_service_runs()
+    {
+        var pipeline = Service("cdcpipeline");
+        var command = Argv(pipeline, "command");
+        var configArgument = command.IndexOf("--config");
+        Assert.True(configArgument >= 0 && configArgument + 1 < command.Count, "the cdcpipeline service's command names no --config: " + string.Join(" ", command));
+        var config = HostPath(pipeline, command[configArgument + 1]);
+        Assert.True(File.Exists(config), $"the cdcpipeline service runs {command[configArgument + 1]}, which its volumes map to {config}: no such file");
+
+        var (name, rendered) = ConnectorCommand.Build(new FileInfo(config), format: null);
+
+        var registered = HostPath(Service("register-connector"), "/connector.json");
+        Assert.True(
+            JsonNode.DeepEquals(rendered, JsonNode.Parse(File.ReadAllText(registered))),
+            $"register-connector sends {Path.GetRelativePath(KafkaRecords.RepositoryRoot, registered)}, which is not what 'cdcpipeline connector render --config {Path.GetRelativePath(KafkaRecords.RepositoryRoot, config)}' prints (the format the pipeline reads: source.kafka.format)");
+        Assert.Contains($"http://connect:8083/connectors/{name}/config", string.Join("\n", RegistrationJob()), StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// docker-compose.yml takes the stack's passwords (POSTGRES_PASSWORD, CDC_DB_PASSWORD) from an .env file beside it.
+    /// git must not offer that file for a commit, and the image build must leave it out of its context: the Dockerfile's
+    /// COPY . . would put it into the build stage's cached layer, and every password change would rebuild the image.
+    /// </summary>
+    [Fact]
+    public async Task The_env_file_with_the_stacks_passwords_stays_out_of_git_and_of_the_image_build_context()
+    {
+        var root = KafkaRecords.RepositoryRoot;
+        var dockerignore = new Matcher();
+        foreach (var line in File.ReadAllLines(Path.Combine(root, ".dockerignore")).Select(l => l.Trim()))
+        {
+            if (line.Length > 0 && !line.StartsWith('#'))
+            {
+                _ = line.StartsWith('!') ? dockerignore.AddExclude(line[1..]) : dockerignore.AddInclude(line);
+            }
+        }
+
+        Assert.True(dockerignore.Match(".env").HasMatches, ".dockerignore does not leave out .env: the image build would copy the stack's passwords into its context");
+
+        var git = new[] { "/usr/bin/git", "/usr/local/bin/git" }.FirstOrDefault(File.Exists);
+        if (git is null || !Path.Exists(Path.Combine(root, ".git")))
+        {
+            Assert.Skip("git or the repository's .git is missing: cannot ask git whether it ignores .env");
+        }
+
+        var start = new ProcessStartInfo(git, ["check-ignore", "--quiet", "--no-index", ".env"]) { WorkingDirectory = root };
+        using var process = Process.Start(start)!;
+        await process.WaitForExitAsync(TestContext.Current.CancellationToken);
+        Assert.True(process.ExitCode == 0, $"git does not ignore .env (git check-ignore exit {process.ExitCode}): 'git add -A' would commit the stack's passwords");
+    }
+
+    /// <summary>A compose service's definition.</summary>
+    private static YamlMappingNode Service(string name)
     {
         var yaml = new YamlStream();
         using (var reader = new StreamReader(ComposeFile))
@@ -137,16 +196,39 @@ public sealed class ComposeTests
             yaml.Load(reader);
         }
 
-        var service = (YamlMappingNode)((YamlMappingNode)((YamlMappingNode)yaml.Documents[0].RootNode)["services"])["register-connector"];
-        var argv = new List<string>();
-        foreach (var key in new[] { "entrypoint", "command" })
+        return (YamlMappingNode)((YamlMappingNode)((YamlMappingNode)yaml.Documents[0].RootNode)["services"])[name];
+    }
+
+    /// <summary>A service's <paramref name="key"/> (entrypoint or command) as an argument list; a string is one argument.</summary>
+    private static List<string> Argv(YamlMappingNode service, string key) =>
+        !service.Children.TryGetValue(key, out var node) ? []
+        : node is YamlSequenceNode list ? list.Select(n => ((YamlScalarNode)n).Value!).ToList()
+        : [((YamlScalarNode)node).Value!];
+
+    /// <summary>The host file behind <paramref name="containerPath"/>, through the service's bind mounts (short syntax, relative to the compose file).</summary>
+    private static string HostPath(YamlMappingNode service, string containerPath)
+    {
+        if (service.Children.TryGetValue("volumes", out var volumes))
         {
-            if (service.Children.TryGetValue(key, out var node))
+            foreach (var volume in ((YamlSequenceNode)volumes).Select(v => ((YamlScalarNode)v).Value!))
             {
-                argv.AddRange(node is YamlSequenceNode list ? list.Select(n => ((YamlScalarNode)n).Value!) : [((YamlScalarNode)node).Value!]);
+                var parts = volume.Split(':');
+                var (source, target) = (parts[0], parts[1].TrimEnd('/'));
+                if (containerPath == target || containerPath.StartsWith(target + "/", StringComparison.Ordinal))
+                {
+                    return Path.GetFullPath(Path.Combine(KafkaRecords.RepositoryRoot, source, containerPath[target.Length..].TrimStart('/')));
+                }
             }
         }
 
-        return argv;
+        Assert.Fail($"no bind mount of the service maps {containerPath}");
+        return null!;
+    }
+
+    /// <summary>The register-connector service's entrypoint (when it sets one) followed by its command.</summary>
+    private static List<string> RegistrationJob()
+    {
+        var service = Service("register-connector");
+        return [.. Argv(service, "entrypoint"), .. Argv(service, "command")];
     }
 }

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Text.RegularExpressions;
+using CdcPipeline.Commands;
 using CdcPipeline.IntegrationTests.Readiness;
 using CdcPipeline.IntegrationTests.Support;
 using CdcPipeline.Postgres.Readiness;
@@ -26,6 +28,38 @@ public sealed class PostgresSetupScriptTests(PostgresFixture fixture) : LegacyDa
         var published = (await Db.QueryAsync("SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = 'debezium_legacy_pub' ORDER BY 1"))
             .Select(r => (string)r[0]!).ToList();
         Assert.Equal(LegacyTables.Append("public.debezium_heartbeat").Append("public.debezium_signal").Order(StringComparer.Ordinal), published);
+    }
+
+    /// <summary>
+    /// With publication.autocreate.mode disabled the script's CREATE PUBLICATION is the second table list: Debezium
+    /// streams only published tables, so a table added to source.kafka.debezium.tables (and to the rendered
+    /// table.include.list) but not here would be snapshotted and then never streamed, without an error. The script
+    /// must publish exactly what the rendered connector captures, writes its heartbeats to and reads signals from.
+    /// </summary>
+    [Fact]
+    public async Task The_DBA_setup_script_publishes_what_the_rendered_connector_captures()
+    {
+        await RunSetupScriptAsync();
+
+        var config = Path.Combine(PostgresFixture.RepoRoot, "samples", "legacy-orders", "pipeline.kafka.yaml");
+        var (_, connector) = ConnectorCommand.Build(new FileInfo(config), format: null);
+        Assert.Equal("disabled", (string?)connector["publication.autocreate.mode"]);
+        var heartbeat = Regex.Match((string)connector["heartbeat.action.query"]!, @"^INSERT INTO (\S+) ");
+        Assert.True(heartbeat.Success, (string?)connector["heartbeat.action.query"]);
+        var expected = ((string)connector["table.include.list"]!).Split(',').Select(Regex.Unescape)
+            .Append(heartbeat.Groups[1].Value)
+            .Append((string)connector["signal.data.collection"]!)
+            .Select(t => t.ToLowerInvariant())
+            .Distinct(StringComparer.Ordinal)
+            .Order(StringComparer.Ordinal)
+            .ToList();
+
+        var publication = (string)connector["publication.name"]!;
+        var published = (await Db.QueryAsync($"SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = '{publication}' ORDER BY 1"))
+            .Select(r => (string)r[0]!).ToList();
+        Assert.True(
+            expected.SequenceEqual(published),
+            $"connector-config/postgres-setup.sql publishes [{string.Join(", ", published)}] as {publication}; the connector rendered from {Path.GetFileName(config)} needs [{string.Join(", ", expected)}]");
         Assert.True(await Db.ScalarAsync<bool>("SELECT rolreplication AND rolcanlogin FROM pg_roles WHERE rolname = 'cdc'"));
         Assert.True(await Db.ScalarAsync<bool>("SELECT has_table_privilege('cdc', 'public.debezium_heartbeat', 'INSERT, UPDATE')"));
         Assert.True(await Db.ScalarAsync<bool>("SELECT has_table_privilege('cdc', 'public.debezium_signal', 'INSERT, SELECT, DELETE')"));
