@@ -25,4 +25,102 @@ public static class PgNames
         var dot = name.IndexOf('.', StringComparison.Ordinal);
         return dot < 0 ? "public." + Fold(name) : Fold(name[..dot]) + "." + Fold(name[(dot + 1)..]);
     }
+
+    /// <summary>
+    /// <c>[schema.]table</c> read as PostgreSQL reads a name in SQL: a plain part (letters, digits and '_') folds as
+    /// <see cref="Fold"/> does (<c>Orders</c> is <c>orders</c>); a part written in double quotes keeps its case and may hold
+    /// any character, <c>""</c> standing for a quote (<c>"Orders"</c> is <c>Orders</c>, <c>sales."Order Lines"</c>). Returns the
+    /// parts' real names (no quotes); <paramref name="schema"/> is null for a bare name. Parts longer than 63 bytes are refused
+    /// (PostgreSQL would cut them silently). False, with the reason in <paramref name="error"/>, when the text is no such name.
+    /// </summary>
+    public static bool TryParseQualified(string text, out string? schema, out string table, out string? error)
+    {
+        schema = null;
+        table = "";
+        var parts = new List<string>(2);
+        var i = 0;
+        while (true)
+        {
+            string part;
+            if (i < text.Length && text[i] == '"')
+            {
+                var name = new System.Text.StringBuilder();
+                i++;
+                while (true)
+                {
+                    if (i >= text.Length)
+                    {
+                        error = "a quoted name has no closing '\"'";
+                        return false;
+                    }
+
+                    if (text[i] == '"')
+                    {
+                        if (i + 1 < text.Length && text[i + 1] == '"')
+                        {
+                            name.Append('"');
+                            i += 2;
+                            continue;
+                        }
+
+                        i++;
+                        break;
+                    }
+
+                    name.Append(text[i++]);
+                }
+
+                part = name.ToString();
+                if (part.Length == 0 || part.Contains('\0', StringComparison.Ordinal))
+                {
+                    error = part.Length == 0 ? "a quoted name is empty (\"\")" : "a name cannot hold a NUL character";
+                    return false;
+                }
+            }
+            else
+            {
+                var start = i;
+                while (i < text.Length && (char.IsAsciiLetterOrDigit(text[i]) || text[i] == '_'))
+                {
+                    i++;
+                }
+
+                part = text[start..i];
+                if (part.Length == 0 || char.IsAsciiDigit(part[0]))
+                {
+                    error = "use table or schema.table: plain names of letters, digits and '_' (not starting with a digit; read as PostgreSQL reads them unquoted, "
+                        + "Orders is orders), or a name in double quotes to keep its case or hold other characters (\"Orders\")";
+                    return false;
+                }
+
+                part = part.ToLowerInvariant();
+            }
+
+            if (System.Text.Encoding.UTF8.GetByteCount(part) > MaxIdentifierLength)
+            {
+                error = $"'{part}' is longer than PostgreSQL's {MaxIdentifierLength} bytes for a name (it would cut it)";
+                return false;
+            }
+
+            parts.Add(part);
+            if (i == text.Length)
+            {
+                break;
+            }
+
+            if (text[i] != '.' || parts.Count == 2)
+            {
+                error = parts.Count == 2 && text[i] == '.'
+                    ? "use table or schema.table: at most one '.' outside quotes (a database name cannot be given here)"
+                    : "use table or schema.table: after a name comes '.' or the end (write a name holding other characters in double quotes)";
+                return false;
+            }
+
+            i++;
+        }
+
+        (schema, table) = parts.Count == 2 ? (parts[0], parts[1]) : (null, parts[0]);
+        error = null;
+        return true;
+    }
 }

@@ -19,6 +19,7 @@ public sealed class PipelineMetrics : IDisposable
         EventsIgnored = _meter.CreateCounter<long>("cdc.events.ignored", description: "failed deliveries dropped by an 'ignore' policy");
         EventsLogged = _meter.CreateCounter<long>("cdc.events.failure_logged", description: "failed deliveries recorded by a 'log' policy");
         PositionsAcknowledged = _meter.CreateCounter<long>("cdc.positions.acknowledged", description: "source positions acknowledged");
+        EventsUnreceived = _meter.CreateCounter<long>("cdc.events.unreceived", description: "events a sink delivered that no receiver got (Redis pub/sub: no client subscribed to the channel)");
         SinkBatchDuration = _meter.CreateHistogram(
             "cdc.sink.batch.duration",
             unit: "s",
@@ -40,6 +41,9 @@ public sealed class PipelineMetrics : IDisposable
     public Counter<long> EventsIgnored { get; }
     public Counter<long> EventsLogged { get; }
     public Counter<long> PositionsAcknowledged { get; }
+
+    /// <summary><c>cdc.events.unreceived</c>, tag <c>sink</c>: delivered, but nobody got it (a Redis PUBLISH that reached no subscriber).</summary>
+    public Counter<long> EventsUnreceived { get; }
 
     /// <summary><c>cdc.sink.batch.duration</c> (seconds), tags <c>sink</c> and <c>outcome</c> (<c>delivered</c> or <c>failed</c>).</summary>
     public Histogram<double> SinkBatchDuration { get; }

@@ -69,11 +69,12 @@ public sealed class OutboxPollingSource : IChangeSource
         _options = options;
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _time = timeProvider ?? TimeProvider.System;
-        var table = options.QualifiedTable;
-        _stream = "outbox-polling:" + table;
         // The option means what the name means unquoted in SQL (Outbox is outbox), as for OutboxWriter; quoted, a reserved word is a name too.
-        // Every spelling of one table (outbox, public.outbox, Public.Outbox) gives one identity, so its relays take one lock.
+        // Every spelling of one table (outbox, public.outbox, Public.Outbox) gives one identity, so its relays take one lock, and one
+        // position stream. (Earlier versions named the stream as the table was spelled, outbox-polling:public.Outbox; a sink that keeps
+        // positions per stream, the postgres upsert, finds what it stored under such a name: PostgresSink.)
         var identity = PgNames.QualifiedTable(options.Table);
+        _stream = StreamPrefix + identity;
         // Changes name the table as the WAL does (its real, folded name), so the outbox translator's table matches them however each is spelled.
         var dot = identity.IndexOf('.', StringComparison.Ordinal);
         _schema = identity[..dot];
@@ -98,7 +99,10 @@ public sealed class OutboxPollingSource : IChangeSource
         _types = new PgTypeCatalog(_dataSource, options.MoneyFractionDigits);
     }
 
-    /// <summary>The source-position stream of this relay: <c>outbox-polling:schema.table</c>; <c>Major</c> is the row's seq.</summary>
+    /// <summary>What every relay's position stream begins with.</summary>
+    public const string StreamPrefix = "outbox-polling:";
+
+    /// <summary>The source-position stream of this relay: <c>outbox-polling:schema.table</c> of the table's real (folded) name; <c>Major</c> is the row's seq.</summary>
     public string Stream => _stream;
 
     public async IAsyncEnumerable<ChangeEvent> ReadAsync([EnumeratorCancellation] CancellationToken stopping)

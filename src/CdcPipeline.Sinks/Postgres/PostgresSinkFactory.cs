@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Configuration;
+using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Sinks;
 using Npgsql;
@@ -24,6 +25,11 @@ public sealed class PostgresSinkFactory : ISinkFactory
             throw context.Error("connectionString", $"not a valid Npgsql connection string: {e.Message}");
         }
 
+        if (!PgNames.TryParseQualified(options.Table, out _, out _, out var tableError))
+        {
+            throw context.Error("table", tableError!);
+        }
+
         if (options.Mode == PostgresSinkMode.Append && context.Section.GetSection("projection").Exists())
         {
             throw context.Error("projection", "applies to mode: upsert only");
@@ -47,6 +53,6 @@ public sealed class PostgresSinkFactory : ISinkFactory
             }
         }
 
-        return new PostgresSink(context.Name, options);
+        return new PostgresSink(context.Name, options, context.Locations.Describe(context.Section.Path + ":table"));
     }
 }

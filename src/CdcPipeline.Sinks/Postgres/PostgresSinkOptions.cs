@@ -9,9 +9,12 @@ public sealed class PostgresSinkOptions
     [Required(ErrorMessage = "a postgres sink needs a connectionString")]
     public string ConnectionString { get; set; } = "";
 
-    /// <summary><c>table</c> or <c>schema.table</c>.</summary>
+    /// <summary>
+    /// <c>table</c> or <c>schema.table</c>, read as PostgreSQL reads it in SQL (<see cref="Core.Changes.PgNames.TryParseQualified"/>):
+    /// <c>Orders</c> is the table <c>orders</c>, <c>"Orders"</c> (quoted) keeps its case. A bare name is looked up by the
+    /// connection's <c>search_path</c>, as psql looks it up.
+    /// </summary>
     [Required(ErrorMessage = "a postgres sink needs a table")]
-    [RegularExpression("^[A-Za-z_][A-Za-z0-9_]{0,62}(\\.[A-Za-z_][A-Za-z0-9_]{0,62})?$", ErrorMessage = "must be table or schema.table (letters, digits, '_')")]
     public string Table { get; set; } = "";
 
     public PostgresSinkMode Mode { get; set; } = PostgresSinkMode.Append;

@@ -4,7 +4,13 @@ namespace CdcPipeline.Sinks.Postgres;
 public static class SqlIdentifier
 {
     public static string Quote(string qualifiedName) =>
-        string.Join('.', qualifiedName.Split('.').Select(part => "\"" + part.Replace("\"", "\"\"", StringComparison.Ordinal) + "\""));
+        string.Join('.', qualifiedName.Split('.').Select(QuoteName));
+
+    /// <summary>One name (a schema's, a table's) as written in SQL to mean exactly it: quoted, a quote in it doubled.</summary>
+    public static string QuoteName(string name) => "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+
+    /// <summary><c>[schema.]table</c> of real names (<see cref="Core.Changes.PgNames.TryParseQualified"/>), quoted.</summary>
+    public static string Quote(string? schema, string table) => schema is null ? QuoteName(table) : QuoteName(schema) + "." + QuoteName(table);
 
     /// <summary>A name derived from the table (index names), quoted.</summary>
     public static string Derived(string qualifiedName, string suffix) =>

@@ -33,8 +33,24 @@ public sealed partial class RedisSink : ISink
     private volatile bool _checked;
     private long _maxBulkLength = DefaultMaxBulkLength;
 
-    public RedisSink(string name, RedisSinkOptions options, EventTemplate target, ILogger<RedisSink>? logger = null)
+    /// <summary>Pub/sub: how often, at most, the warning about events no subscriber received repeats for one channel.</summary>
+    public static readonly TimeSpan UnreceivedWarningInterval = TimeSpan.FromMinutes(1);
+
+    /// <summary>Channels remembered for <see cref="UnreceivedWarningInterval"/>; beyond this many (a channel per subject), forgotten at once.</summary>
+    private const int MaxWarnedChannels = 10_000;
+
+    private readonly Core.Pipeline.PipelineMetrics? _metrics;
+    private readonly TimeProvider _time;
+    private readonly KeyValuePair<string, object?> _sinkTag;
+
+    /// <summary>Pub/sub: per channel, the timestamp (<see cref="TimeProvider.GetTimestamp"/>) after which it may be warned about again.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _warnAfter = new(StringComparer.Ordinal);
+
+    public RedisSink(string name, RedisSinkOptions options, EventTemplate target, ILogger<RedisSink>? logger = null, Core.Pipeline.PipelineMetrics? metrics = null, TimeProvider? timeProvider = null)
     {
+        _metrics = metrics;
+        _time = timeProvider ?? TimeProvider.System;
+        _sinkTag = new KeyValuePair<string, object?>("sink", name);
         Name = name;
         _options = options;
         _target = target;
@@ -80,13 +96,23 @@ public sealed partial class RedisSink : ISink
 
         if (_options.Mode != RedisMode.Stream)
         {
-            var published = new Task[batch.Count];
+            var published = new Task<long>[batch.Count];
             for (var i = 0; i < batch.Count; i++)
             {
                 published[i] = db.PublishAsync(RedisChannel.Literal(keys[i]), bodies[i]);
             }
 
             await Task.WhenAll(published).WaitAsync(cancellationToken).ConfigureAwait(false);
+            for (var i = 0; i < published.Length; i++)
+            {
+                // PUBLISH answers how many clients received the message. None is still delivered (nothing would change on a
+                // retry; pub/sub keeps nothing, as documented), but counted and logged, so that an operator can see it.
+                if (published[i].Result == 0)
+                {
+                    Unreceived(batch[i], keys[i]);
+                }
+            }
+
             return;
         }
 
@@ -155,6 +181,25 @@ public sealed partial class RedisSink : ISink
 
             throw;
         }
+    }
+
+    /// <summary>An event published to a channel nobody subscribes to: counted every time, logged once per channel per interval.</summary>
+    private void Unreceived(DomainEvent e, string channel)
+    {
+        _metrics?.EventsUnreceived.Add(1, _sinkTag);
+        var now = _time.GetTimestamp();
+        if (_warnAfter.TryGetValue(channel, out var after) && now < after)
+        {
+            return;
+        }
+
+        if (_warnAfter.Count >= MaxWarnedChannels)
+        {
+            _warnAfter.Clear();
+        }
+
+        _warnAfter[channel] = now + (long)(UnreceivedWarningInterval.TotalSeconds * _time.TimestampFrequency);
+        LogUnreceived(_logger, Name, Shorten(channel), e.Id, e.Type, UnreceivedWarningInterval);
     }
 
     /// <summary>
@@ -302,6 +347,10 @@ public sealed partial class RedisSink : ISink
 
     [LoggerMessage(EventId = 4200, Level = LogLevel.Warning, Message = "Redis sink {Sink} cannot check that Redis took its connection for user {User} (ACL WHOAMI: {Reason}); it delivers without that check. Allow the user +acl|whoami to have it")]
     private static partial void LogUserNotChecked(ILogger logger, string sink, string user, string reason);
+
+    [LoggerMessage(EventId = 4202, Level = LogLevel.Warning, Message = "Redis sink {Sink} published event {EventId} ({Type}) to channel {Channel}, which had no subscriber: nobody received it, and pub/sub keeps nothing. "
+        + "Every such event is counted in cdc.events.unreceived; this warning repeats at most every {Interval} per channel. Subscribe before events are published, or use mode: stream to keep them")]
+    private static partial void LogUnreceived(ILogger logger, string sink, string channel, string eventId, string type, TimeSpan interval);
 
     [LoggerMessage(EventId = 4201, Level = LogLevel.Information, Message = "Redis sink {Sink} cannot read the server's proto-max-bulk-len (CONFIG GET: {Reason}); it assumes Redis' default, {Limit} bytes, for the longest event it sends")]
     private static partial void LogLimitNotRead(ILogger logger, string sink, long limit, string reason);

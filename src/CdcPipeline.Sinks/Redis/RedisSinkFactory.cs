@@ -46,6 +46,6 @@ public sealed class RedisSinkFactory : ISinkFactory
             throw context.Error("maxLength", "applies to streams only; remove it or use mode: stream");
         }
 
-        return new RedisSink(context.Name, options, target, context.Services.GetService<ILogger<RedisSink>>());
+        return new RedisSink(context.Name, options, target, context.Services.GetService<ILogger<RedisSink>>(), context.Services.GetService<Core.Pipeline.PipelineMetrics>());
     }
 }

@@ -455,6 +455,8 @@ public sealed class OutboxPollingRelayTests(PostgresFixture fixture) : IAsyncLif
 
         // As the WAL names it, so an outbox: table of public.outbox (the default) routes the rows as events, not as raw changes.
         Assert.All(taken, c => Assert.Equal("public.outbox", c.Source.QualifiedTable));
+        // One table, one position stream: a sink that keeps positions per stream (the upsert's replay guard) sees one stream.
+        Assert.All(taken, c => Assert.Equal("outbox-polling:public.outbox", c.Position.Stream));
         var events = new List<DomainEvent>();
         foreach (var change in taken)
         {

@@ -101,6 +101,34 @@ public sealed class PostgresSinkTests(PostgresFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Upsert_finds_what_the_outbox_relay_stored_under_its_former_spelling_of_the_stream_and_carries_it_over()
+    {
+        // Earlier versions named the relay's stream after the table as configured: table: Outbox gave outbox-polling:public.Outbox.
+        // It is outbox-polling:public.outbox now. A row republished from before the upgrade (its status set back to pending) must
+        // not roll the projection back because its stream looks new to the row.
+        await using var sink = Sink(PostgresSinkMode.Upsert, "orders");
+        var ct = TestContext.Current.CancellationToken;
+        await sink.DeliverAsync([On("outbox-polling:public.Outbox", 10, "K1", "P"), On("outbox-polling:Sales.OUTBOX", 20, "K2", "P")], ct);
+        await sink.DeliverAsync([On("tb_ord_dtl/2", 40, "K2", "D")], ct); // K2 last written from another stream
+
+        await sink.DeliverAsync([On("outbox-polling:public.outbox", 9, "K1", "R"), On("outbox-polling:sales.outbox", 19, "K2", "R")], ct);
+        Assert.Equal(
+            [["K1", "P", "outbox-polling:public.Outbox", 10L], ["K2", "D", "tb_ord_dtl/2", 40L]],
+            await _db.QueryAsync("SELECT subject, data->>'ord_sts_cd', position_stream, position_major FROM orders ORDER BY subject"));
+
+        // A new row applies and from then on the position is kept under the new name.
+        await sink.DeliverAsync([On("outbox-polling:public.outbox", 11, "K1", "S"), On("outbox-polling:sales.outbox", 21, "K2", "S")], ct);
+        Assert.Equal(
+            [["K1", "S", "outbox-polling:public.outbox", 11L], ["K2", "S", "outbox-polling:sales.outbox", 21L]],
+            await _db.QueryAsync("SELECT subject, data->>'ord_sts_cd', position_stream, position_major FROM orders ORDER BY subject"));
+        Assert.Equal(11L, await _db.ScalarAsync<long>("SELECT (positions -> 'outbox-polling:public.outbox' ->> 0)::bigint FROM orders WHERE subject = 'K1'"));
+
+        // Kafka topics are case-sensitive: another case is another stream, not a former spelling.
+        await sink.DeliverAsync([On("TB_ORD_DTL/2", 1, "K2", "C")], ct);
+        Assert.Equal("C", await _db.ScalarAsync<string>("SELECT data->>'ord_sts_cd' FROM orders WHERE subject = 'K2'"));
+    }
+
+    [Fact]
     public async Task Upsert_applies_a_new_event_of_one_stream_batched_with_a_stale_event_of_another()
     {
         // A batch holds both streams' events for one order: the master stream's is new, the detail stream's (last in the batch)
@@ -218,6 +246,100 @@ public sealed class PostgresSinkTests(PostgresFixture fixture) : IAsyncLifetime
         Assert.Contains("\"data\"", error.Message, StringComparison.Ordinal);
         Assert.Contains("42804", error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain(_db.ConnectionString, error.Message, StringComparison.Ordinal);
+    }
+
+    private const string AppendColumns = "(id text PRIMARY KEY, type text NOT NULL, source text NOT NULL, subject text, time timestamptz, data jsonb, position text NOT NULL, delivered_at timestamptz NOT NULL DEFAULT now())";
+
+    [Fact]
+    public async Task A_mixed_case_table_name_means_what_it_means_unquoted_in_SQL_as_psql_reads_it()
+    {
+        // A table made by hand as psql users make it: CREATE TABLE Orders is the table orders.
+        await _db.ExecuteAsync("CREATE TABLE Orders " + AppendColumns);
+        await using (var sink = new PostgresSink("pg", new PostgresSinkOptions { ConnectionString = _db.ConnectionString, Table = "Orders", CreateTable = false }))
+        {
+            await sink.DeliverAsync([SinkHarness.Event(1, "K1")], TestContext.Current.CancellationToken);
+        }
+
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM orders"));
+
+        // Created by the sink: Sales.Orders is the table sales.orders; a reserved word is a name too.
+        await _db.ExecuteAsync("CREATE SCHEMA sales");
+        await using (var sink = Sink(PostgresSinkMode.Upsert, "Sales.Orders"))
+        {
+            await sink.DeliverAsync([SinkHarness.Event(2, "K2")], TestContext.Current.CancellationToken);
+        }
+
+        await using (var sink = Sink(PostgresSinkMode.Append, "Order"))
+        {
+            await sink.DeliverAsync([SinkHarness.Event(3, "K3")], TestContext.Current.CancellationToken);
+        }
+
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM sales.orders"));
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM \"order\""));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM pg_class WHERE relname <> lower(relname) AND relkind = 'r' AND relnamespace::regnamespace::text IN ('public', 'sales')"));
+    }
+
+    [Fact]
+    public async Task A_name_written_quoted_keeps_its_case_and_may_hold_any_character()
+    {
+        await using (var sink = Sink(PostgresSinkMode.Append, "\"Orders\""))
+        {
+            await sink.DeliverAsync([SinkHarness.Event(1, "K1")], TestContext.Current.CancellationToken);
+        }
+
+        await _db.ExecuteAsync("CREATE SCHEMA \"Sales Dept\"");
+        await using (var sink = Sink(PostgresSinkMode.Upsert, "\"Sales Dept\".\"Order \"\"Lines\"\"\""))
+        {
+            await sink.DeliverAsync([SinkHarness.Event(2, "K2")], TestContext.Current.CancellationToken);
+        }
+
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM \"Orders\""));
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM \"Sales Dept\".\"Order \"\"Lines\"\"\""));
+        Assert.False(await _db.ScalarAsync<bool>("SELECT to_regclass('orders') IS NOT NULL"));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_table_an_earlier_version_created_with_the_name_quoted_as_written_is_not_silently_replaced(bool createTable)
+    {
+        // Earlier versions quoted table: Orders as written and created "Orders". Folded now, the name means orders, which does not
+        // exist: creating it would move the sink's writes to a new, empty table. Refused, saying how to go on.
+        await _db.ExecuteAsync("CREATE TABLE \"Orders\" " + AppendColumns);
+        await using (var sink = new PostgresSink("pg", new PostgresSinkOptions { ConnectionString = _db.ConnectionString, Table = "Orders", CreateTable = createTable }))
+        {
+            var error = await Assert.ThrowsAnyAsync<Exception>(async () => await sink.DeliverAsync([SinkHarness.Event(1, "K1")], TestContext.Current.CancellationToken));
+
+            Assert.IsNotType<PermanentDeliveryException>(error);
+            Assert.Contains("ALTER TABLE \"Orders\" RENAME TO orders", error.Message, StringComparison.Ordinal);
+            Assert.Contains("table: '\"Orders\"'", error.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain(_db.ConnectionString, error.Message, StringComparison.Ordinal);
+        }
+
+        Assert.False(await _db.ScalarAsync<bool>("SELECT to_regclass('orders') IS NOT NULL"));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM \"Orders\""));
+
+        // Renamed as the error says, the sink goes on with the same table.
+        await _db.ExecuteAsync("ALTER TABLE \"Orders\" RENAME TO orders");
+        await using (var sink = new PostgresSink("pg", new PostgresSinkOptions { ConnectionString = _db.ConnectionString, Table = "Orders", CreateTable = createTable }))
+        {
+            await sink.DeliverAsync([SinkHarness.Event(1, "K1")], TestContext.Current.CancellationToken);
+        }
+
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM orders"));
+    }
+
+    [Fact]
+    public async Task The_old_spelled_table_kept_with_the_name_written_quoted_is_written_as_before()
+    {
+        await _db.ExecuteAsync("CREATE TABLE \"Orders\" " + AppendColumns);
+        await using (var sink = Sink(PostgresSinkMode.Append, "\"Orders\""))
+        {
+            await sink.DeliverAsync([SinkHarness.Event(1, "K1")], TestContext.Current.CancellationToken);
+        }
+
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM \"Orders\""));
+        Assert.False(await _db.ScalarAsync<bool>("SELECT to_regclass('orders') IS NOT NULL"));
     }
 
     [Fact]

@@ -328,4 +328,92 @@ public sealed class RedisSinkTests
 
         await subscription.UnsubscribeAsync();
     }
+
+    [Fact]
+    public async Task PubSub_mode_counts_and_warns_about_events_no_subscriber_received_once_per_channel_per_interval()
+    {
+        // PUBLISH answers how many clients received the message; 0 is still a delivered event (pub/sub keeps nothing, and
+        // nothing would change on a retry), but an operator must be able to see it: a counter, and a warning that does not
+        // repeat for every event.
+        var configuration = await DownstreamServers.RedisAsync();
+        var prefix = "cdctest:" + Guid.NewGuid().ToString("N")[..8] + ":";
+        var ct = TestContext.Current.CancellationToken;
+        using var metrics = new CdcPipeline.Core.Pipeline.PipelineMetrics();
+        var unreceived = new List<(long Count, string? Sink)>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            // Only this test's own meter: other tests run in parallel with meters of the same name.
+            if (instrument.Meter == metrics.EventsUnreceived.Meter && instrument.Name == "cdc.events.unreceived")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            string? sink = null;
+            foreach (var tag in tags)
+            {
+                sink = tag.Key == "sink" ? (string?)tag.Value : sink;
+            }
+
+            lock (unreceived)
+            {
+                unreceived.Add((value, sink));
+            }
+        });
+        listener.Start();
+        var logger = new RecordingLogger();
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        Assert.True(EventTemplate.TryParse(prefix + "{subject}", "redis", out var template, out var error), error);
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(configuration);
+        var received = 0;
+        var subscription = await redis.GetSubscriber().SubscribeAsync(RedisChannel.Literal(prefix + "HEARD"));
+        subscription.OnMessage(_ => Interlocked.Increment(ref received));
+
+        await using (var sink = new RedisSink("redis", new RedisSinkOptions { Configuration = configuration, Mode = RedisMode.PubSub, Channel = prefix + "{subject}" }, template, logger, metrics, time))
+        {
+            // 3 events to a channel nobody listens on, 2 to one with a subscriber
+            await sink.DeliverAsync([SinkHarness.Event(1, "LOST"), SinkHarness.Event(2, "HEARD"), SinkHarness.Event(3, "LOST"), SinkHarness.Event(4, "HEARD"), SinkHarness.Event(5, "LOST")], ct);
+            await sink.DeliverAsync([SinkHarness.Event(6, "LOST")], ct);
+            Assert.Single(logger.Warnings);
+            time.Advance(RedisSink.UnreceivedWarningInterval);
+            await sink.DeliverAsync([SinkHarness.Event(7, "LOST"), SinkHarness.Event(8, "OTHER")], ct);
+        }
+
+        await SinkHarness.WaitUntilAsync(() => Volatile.Read(ref received) == 2, TimeSpan.FromSeconds(10), "2 heard messages");
+        lock (unreceived)
+        {
+            Assert.Equal(6L, unreceived.Sum(u => u.Count));
+            Assert.All(unreceived, u => Assert.Equal("redis", u.Sink));
+        }
+
+        // once for LOST, once more for LOST after the interval, once for OTHER
+        Assert.Equal(3, logger.Warnings.Count);
+        Assert.Equal(2, logger.Warnings.Count(w => w.Contains(prefix + "LOST", StringComparison.Ordinal)));
+        Assert.Single(logger.Warnings, w => w.Contains(prefix + "OTHER", StringComparison.Ordinal));
+        Assert.All(logger.Warnings, w => Assert.Contains("no subscriber", w, StringComparison.Ordinal));
+        await subscription.UnsubscribeAsync();
+    }
+
+    private sealed class RecordingLogger : Microsoft.Extensions.Logging.ILogger<RedisSink>
+    {
+        public List<string> Warnings { get; } = [];
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (logLevel == Microsoft.Extensions.Logging.LogLevel.Warning)
+            {
+                lock (Warnings)
+                {
+                    Warnings.Add(formatter(state, exception));
+                }
+            }
+        }
+    }
 }

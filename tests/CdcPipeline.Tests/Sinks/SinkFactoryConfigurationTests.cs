@@ -36,6 +36,8 @@ public class SinkFactoryConfigurationTests : IDisposable
         await using var pubsub = Create("redis: { configuration: '127.0.0.1:6379', mode: pubsub, channel: 'domain:{aggregateType}' }");
         await using var append = Create("postgres: { connectionString: 'Host=127.0.0.1;Username=u;Password=p;Database=d', table: public.domain_events }");
         await using var upsert = Create("postgres: { connectionString: 'Host=127.0.0.1;Database=d', table: orders, mode: upsert, projection: { keyColumn: order_id, dataColumn: state, deleteTypes: [OrderDeleted] } }");
+        // A name written quoted (its case kept, any character) is a table name too.
+        await using var quoted = Create("postgres: { connectionString: 'Host=127.0.0.1;Database=d', table: '\"Sales Dept\".\"Orders\"' }");
         await using var file = Create("file: { path: out/events.jsonl, maxBytes: 1048576, rotate: daily }");
 
         Assert.IsType<WebhookSink>(webhook);
@@ -44,6 +46,7 @@ public class SinkFactoryConfigurationTests : IDisposable
         Assert.IsType<RedisSink>(pubsub);
         Assert.IsType<PostgresSink>(append);
         Assert.IsType<PostgresSink>(upsert);
+        Assert.IsType<PostgresSink>(quoted);
         Assert.Equal(Path.Combine(_dir, "out", "events.jsonl"), Assert.IsType<JsonLinesFileSink>(file).Path);
     }
 
@@ -60,6 +63,9 @@ public class SinkFactoryConfigurationTests : IDisposable
     [InlineData("redis: { configuration: 'redis://default:hunter2@x:6379/0' }", "pipeline.yaml:4: sinks.0.redis.configuration", "password=")]
     [InlineData("redis: { configuration: 'x:1,:hunter2@y:6379,ssl=true' }", "sinks.0.redis.configuration", "endpoint 2 of 2")]
     [InlineData("postgres: { connectionString: 'Host=x', table: 'drop table;' }", "sinks.0.postgres.table", "schema.table")]
+    [InlineData("postgres: { connectionString: 'Host=x', table: '\"Orders' }", "sinks.0.postgres.table", "no closing")]
+    [InlineData("postgres: { connectionString: 'Host=x', table: 'db.sales.orders' }", "sinks.0.postgres.table", "at most one '.'")]
+    [InlineData("postgres: { connectionString: 'Host=x', table: 'sales.\"\"' }", "sinks.0.postgres.table", "empty")]
     [InlineData("postgres: { connectionString: 'Hots=x;Password=hunter2', table: t }", "sinks.0.postgres.connectionString", "not a valid Npgsql connection string")]
     [InlineData("postgres: { connectionString: 'Host=x', table: t, projection: { keyColumn: k } }", "sinks.0.postgres.projection", "upsert only")]
     [InlineData("postgres: { connectionString: 'Host=x', table: t, mode: upsert, projection: { keyColumn: type } }", "sinks.0.postgres.projection.keyColumn", "'type' is a column the sink keeps itself")]
