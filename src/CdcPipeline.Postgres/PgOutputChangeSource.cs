@@ -101,6 +101,14 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     /// </summary>
     internal Func<CancellationToken, Task>? BeforeStartReplication { get; init; }
 
+    /// <summary>
+    /// Test seam: runs after the start-up checks, before the initial snapshot reads the tables, so a test can drop one in that gap.
+    /// </summary>
+    internal Func<CancellationToken, Task>? BeforeInitialSnapshot { get; init; }
+
+    /// <summary>Captured tables the last check found missing from the publication (see the heartbeat): their changes do not arrive.</summary>
+    public IReadOnlyCollection<string> UnpublishedTables => [];
+
     /// <summary>Where snapshot progress is kept.</summary>
     public string SnapshotStatePath => _store.Path;
 
@@ -1471,6 +1479,11 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     private async IAsyncEnumerable<ChangeEvent> ReadInitialSnapshotAsync(string? snapshotName, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var state = _state!;
+        if (BeforeInitialSnapshot is { } beforeSnapshot)
+        {
+            await beforeSnapshot(cancellationToken);
+        }
+
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken);
         if (snapshotName is not null)

@@ -22,5 +22,7 @@ public static class PostgresMetrics
     /// <summary>The last measured lag of a slot (null before the first heartbeat measured it).</summary>
     public static long? LastLag(string slot) => SlotLag.TryGetValue(slot, out var v) ? v : null;
 
+    public static long? LastUnpublishedTables(string slot) => null;
+
     internal static string InstrumentName => LagGauge.Name;
 }
