@@ -52,15 +52,15 @@ public sealed class PgOutputTableLifeTests(PostgresFixture fixture) : PgOutputTe
         var error = await WaitForLogAsync("Error", "public.b", "no error named the table that left the publication");
         Assert.Contains(Db.Publication, error, StringComparison.Ordinal);
         Assert.Matches(@"[0-9A-F]+/[0-9A-F]+", error); // the LSN from which its changes are missing
-        Assert.Contains($"ALTER PUBLICATION {Db.Publication} ADD TABLE public.b", error, StringComparison.Ordinal);
-        Assert.Contains("execute-snapshot", error, StringComparison.Ordinal);
-        Assert.Contains("public.cdc_signal", error, StringComparison.Ordinal);
+        Assert.Contains($"ALTER PUBLICATION \"{Db.Publication}\" ADD TABLE \"public\".\"b\";", error, StringComparison.Ordinal);
+        Assert.Contains("""INSERT INTO "public"."cdc_signal" (id, type, data) VALUES ('resnapshot-public.b-""", error, StringComparison.Ordinal);
+        Assert.Contains("""'execute-snapshot', '{"data-collections":["public.b"]}');""", error, StringComparison.Ordinal);
         Assert.Equal(["public.b"], source.UnpublishedTables);
         Assert.Equal(1L, PostgresMetrics.LastUnpublishedTables(Db.Slot));
 
         // the other tables keep streaming
         var a = await reader.TakeAsync(1, e => e.Kind == ChangeKind.Change && e.Source.Table == "a", TimeSpan.FromSeconds(20));
-        Assert.Equal(ChangeOperation.Create, a.Single().Operation);
+        Assert.Equal(ChangeOperation.Create, a.Single(e => e.Kind == ChangeKind.Change).Operation); // b's row 1 did not come before it
         Assert.Single(LogLines("Error", "public.b")); // said once, not at every check
 
         // added again: said so, no longer counted; its later changes stream, the gap is for the incremental snapshot
@@ -71,7 +71,7 @@ public sealed class PgOutputTableLifeTests(PostgresFixture fixture) : PgOutputTe
         Assert.Equal(0L, PostgresMetrics.LastUnpublishedTables(Db.Slot));
         await Db.ExecuteAsync("INSERT INTO b VALUES (2)");
         var b = await reader.TakeAsync(1, e => e.Kind == ChangeKind.Change && e.Source.Table == "b", TimeSpan.FromSeconds(20));
-        Assert.Equal(2, Convert.ToInt32(b.Single().After!["id"], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(2, Convert.ToInt32(b.Single(e => e.Kind == ChangeKind.Change).After!["id"], System.Globalization.CultureInfo.InvariantCulture));
     }
 
     [Fact]
