@@ -28,6 +28,16 @@ internal static partial class Log
     [LoggerMessage(1007, LogLevel.Warning, "Table {Table} is configured but not in publication {Publication}: its changes will not arrive. Run: ALTER PUBLICATION {Publication} ADD TABLE {Table};")]
     public static partial void TableNotPublished(ILogger logger, string table, string publication);
 
+    [LoggerMessage(1031, LogLevel.Error,
+        "Table {Table} was taken out of publication {Publication} while streaming: its changes are not sent, and replication slot {Slot} moves past them " +
+        "with the other tables' acknowledgements. Its changes written from {SinceLsn} (the last check that found it published) on, seen missing at {CheckedLsn}, " +
+        "are lost to the stream even once it is added again (PostgreSQL decodes each change with the publication of its time). The other tables go on. " +
+        "If it was not meant to leave: {Fix}")]
+    public static partial void TableLeftPublication(ILogger logger, string table, string publication, string slot, string sinceLsn, string checkedLsn, string fix);
+
+    [LoggerMessage(1032, LogLevel.Information, "Table {Table} is in publication {Publication} again (seen at {CheckedLsn}): its changes stream from there on; those written since {SinceLsn} did not arrive: {Fix}")]
+    public static partial void TablePublishedAgain(ILogger logger, string table, string publication, string sinceLsn, string checkedLsn, string fix);
+
     [LoggerMessage(1006, LogLevel.Information, "Schema of {Table} changed: now {ColumnCount} columns ({Columns})")]
     public static partial void RelationChanged(ILogger logger, string table, int columnCount, string columns);
 

@@ -67,6 +67,12 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     // transaction's COMMIT was processed). What PostgreSQL re-sends after a reconnect up to here is skipped.
     private long _lastEmittedMajor = -1;
     private long _lastEmittedOrdinal = long.MaxValue;
+    // The captured tables as the start named them, and those of them not published with the WAL position from which they
+    // were missing (the position read before the last check that still found them published). Used by the heartbeat loop only.
+    private IReadOnlyList<string> _captured = [];
+    private readonly Dictionary<string, ulong> _unpublishedSince = new(StringComparer.Ordinal);
+    private ulong _publicationCheckedLsn;
+    private volatile string[] _unpublishedNow = [];
     private int _reading;
     private int _disposed;
 
@@ -101,6 +107,17 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     /// </summary>
     internal Func<CancellationToken, Task>? BeforeStartReplication { get; init; }
 
+    /// <summary>
+    /// Test seam: runs after the start-up checks, before the initial snapshot reads the tables, so a test can drop one in that gap.
+    /// </summary>
+    internal Func<CancellationToken, Task>? BeforeInitialSnapshot { get; init; }
+
+    /// <summary>
+    /// Captured tables (<c>schema.table</c>) that exist but were not in the publication at the last check (at start, then at
+    /// every heartbeat): their changes do not arrive. Empty while every captured table is published.
+    /// </summary>
+    public IReadOnlyCollection<string> UnpublishedTables => _unpublishedNow;
+
     /// <summary>Where snapshot progress is kept.</summary>
     public string SnapshotStatePath => _store.Path;
 
@@ -119,13 +136,18 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         var tables = _options.Tables.Count > 0
             ? _options.Tables.Select(ReplicationSetup.NormalizeTableName).ToList()
             : (await ReplicationSetup.GetPublicationTablesAsync(_dataSource, _options.Publication, token)).Where(t => t != _signalTable).ToList();
+        _captured = tables;
+        _publicationCheckedLsn = await CurrentWalLsnAsync(token);
         if (_options.Tables.Count > 0)
         {
             var published = (await ReplicationSetup.GetPublicationTablesAsync(_dataSource, _options.Publication, token)).ToHashSet(StringComparer.Ordinal);
             foreach (var missing in tables.Where(t => !published.Contains(t)))
             {
                 Log.TableNotPublished(_logger, ReplicationSetup.QuoteTable(missing), ReplicationSetup.QuoteIdentifier(_options.Publication));
+                _unpublishedSince[missing] = _publicationCheckedLsn;
             }
+
+            PublishUnpublished();
         }
 
         foreach (var table in await ReplicationSetup.FindTablesWithoutReplicaIdentityAsync(_dataSource, tables, token))
@@ -512,12 +534,101 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             {
                 await EmitHeartbeatAsync(cancellationToken);
                 SaveConfirmedPosition();
+                await CheckPublishedTablesAsync(cancellationToken);
             }
             catch (Exception e) when (!cancellationToken.IsCancellationRequested)
             {
                 Log.HeartbeatFailed(_logger, e, _options.Slot);
             }
         }
+    }
+
+    /// <summary>
+    /// A captured table taken out of the publication while streaming (<c>ALTER PUBLICATION … DROP TABLE</c>, a <c>SET TABLE</c>
+    /// without it) is not an error of the stream: pgoutput just stops sending its changes and the slot moves past them with the
+    /// other tables' acknowledgements. PostgreSQL decodes each change with the publication of its time, so adding the table
+    /// again does not bring those changes back, and stopping would not keep them either: the other tables go on, and this
+    /// check, at every heartbeat on the heartbeat's connection (nothing per change), says it once, as an error, with what to do.
+    /// A table that no longer exists at all was dropped (or renamed), which the snapshots and the schema handling deal with.
+    /// </summary>
+    private async Task CheckPublishedTablesAsync(CancellationToken cancellationToken)
+    {
+        if (_captured.Count == 0)
+        {
+            return;
+        }
+
+        // read first: a table the query below still finds published was still published after this position
+        var checkedLsn = await CurrentWalLsnAsync(cancellationToken);
+        var published = (await ReplicationSetup.GetPublicationTablesAsync(_dataSource, _options.Publication, cancellationToken)).ToHashSet(StringComparer.Ordinal);
+        var missing = _captured.Where(t => !published.Contains(t)).ToList();
+        if (missing.Count > 0)
+        {
+            await using var cmd = _dataSource.CreateCommand("SELECT t FROM unnest($1::text[]) AS u(t) WHERE pg_catalog.to_regclass(t) IS NULL");
+            cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = missing.Select(ReplicationSetup.QuoteTable).ToArray() });
+            var gone = new HashSet<string>(StringComparer.Ordinal);
+            await using (var reader = await cmd.ExecuteReaderAsync(cancellationToken))
+            {
+                while (await reader.ReadAsync(cancellationToken))
+                {
+                    gone.Add(reader.GetString(0));
+                }
+            }
+
+            missing.RemoveAll(t => gone.Contains(ReplicationSetup.QuoteTable(t)));
+        }
+
+        var left = missing.Where(t => !_unpublishedSince.ContainsKey(t)).ToList();
+        var back = _unpublishedSince.Where(kv => !missing.Contains(kv.Key)).ToList();
+        foreach (var table in left)
+        {
+            _unpublishedSince[table] = _publicationCheckedLsn;
+        }
+
+        foreach (var (table, _) in back)
+        {
+            _unpublishedSince.Remove(table);
+        }
+
+        // the state first, then the log: whoever reads the log line finds the gauge and UnpublishedTables saying the same
+        var since = _publicationCheckedLsn;
+        _publicationCheckedLsn = checkedLsn;
+        PublishUnpublished();
+        var publication = ReplicationSetup.QuoteIdentifier(_options.Publication);
+        foreach (var table in left)
+        {
+            Log.TableLeftPublication(_logger, table, _options.Publication, _options.Slot,
+                new NpgsqlLogSequenceNumber(since).ToString(), new NpgsqlLogSequenceNumber(checkedLsn).ToString(),
+                $"ALTER PUBLICATION {publication} ADD TABLE {ReplicationSetup.QuoteTable(table)}; then {ResnapshotInstruction(table)}");
+        }
+
+        foreach (var (table, missingSince) in back)
+        {
+            Log.TablePublishedAgain(_logger, table, _options.Publication, new NpgsqlLogSequenceNumber(missingSince).ToString(),
+                new NpgsqlLogSequenceNumber(checkedLsn).ToString(), ResnapshotInstruction(table));
+        }
+    }
+
+    private void PublishUnpublished()
+    {
+        _unpublishedNow = [.. _unpublishedSince.Keys.Order(StringComparer.Ordinal)];
+        PostgresMetrics.ReportUnpublishedTables(_options.Slot, _unpublishedNow.Length);
+    }
+
+    /// <summary>How to read a table again while streaming: Debezium's execute-snapshot signal, or what it needs.</summary>
+    private string ResnapshotInstruction(string table) =>
+        _signalTable is { } signal
+            ? $"re-read the table with an incremental snapshot: INSERT INTO {ReplicationSetup.QuoteTable(signal)} (id, type, data) VALUES " +
+              $"('resnapshot-{table}-{DateTime.UtcNow:yyyyMMddHHmmss}', 'execute-snapshot', '{{\"data-collections\":[\"{table}\"]}}');"
+            : "re-read the table with an incremental snapshot: set source.postgres.signalTable (a table in the publication), start again and " +
+              $"insert an execute-snapshot signal for {table} into it (or drop the slot and start with snapshot: when_needed to read every table again)";
+
+    /// <summary>The server's WAL position (a standby's: replayed up to), for naming where something was seen.</summary>
+    private async Task<ulong> CurrentWalLsnAsync(CancellationToken cancellationToken)
+    {
+        await using var cmd = _dataSource.CreateCommand(
+            "SELECT CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn() ELSE pg_catalog.pg_current_wal_lsn() END");
+        return await cmd.ExecuteScalarAsync(cancellationToken) is NpgsqlLogSequenceNumber lsn ? (ulong)lsn : 0;
     }
 
     private static async Task RunQuietlyAsync(Func<CancellationToken, Task> loop, CancellationToken cancellationToken)
@@ -920,10 +1031,49 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
 
         if (missing.Count > 0)
         {
-            throw new CaptureStoppedException(
-                $"source.postgres.tables lists {string.Join(", ", missing)}, which {(missing.Count == 1 ? "does" : "do")} not exist in database {_database} " +
-                "(or this role cannot see it): correct the name (schema.table), create the table, or remove it from source.postgres.tables; " +
-                "cdcpipeline db check lists what the capture needs.");
+            throw new CaptureStoppedException(MissingTablesMessage(missing));
+        }
+    }
+
+    private string MissingTablesMessage(IReadOnlyList<string> missing) =>
+        $"source.postgres.tables lists {string.Join(", ", missing)}, which {(missing.Count == 1 ? "does" : "do")} not exist in database {_database} " +
+        "(or this role cannot see it): correct the name (schema.table), create the table, or remove it from source.postgres.tables; " +
+        "cdcpipeline db check lists what the capture needs.";
+
+    /// <summary>
+    /// A table that passed the start-up check and was dropped (or renamed) before the initial snapshot read it: the start-up
+    /// check's error, not PostgreSQL's bare 42P01, and a stop (the snapshot resumes from its state file at the next start).
+    /// </summary>
+    private CaptureStoppedException TableGoneBeforeSnapshotError(string table, PostgresException inner) =>
+        new((_options.Tables.Count > 0
+                ? MissingTablesMessage([table])
+                : $"publication '{_options.Publication}' published {table} at start, but it does not exist in database {_database} any more " +
+                  $"(or this role cannot see it): create it again, or leave it out of the publication (ALTER PUBLICATION {ReplicationSetup.QuoteIdentifier(_options.Publication)} DROP TABLE …) if it went on purpose.") +
+            $" It was dropped or renamed after the start-up check, before the initial snapshot read it (the server: {inner.MessageText}); " +
+            "the snapshot resumes from its state file at the next start.",
+            inner);
+
+    private async Task<SnapshotTable> DescribeForInitialSnapshotAsync(NpgsqlConnection connection, string table, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await SnapshotTable.DescribeAsync(connection, _types, table, cancellationToken);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+        {
+            throw TableGoneBeforeSnapshotError(table, e);
+        }
+    }
+
+    private async Task<List<SnapshotRow>> ReadInitialChunkAsync(NpgsqlConnection connection, SnapshotTable table, string?[]? after, string qualified, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await table.ReadChunkAsync(connection, after, _options.SnapshotChunkSize, cancellationToken);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+        {
+            throw TableGoneBeforeSnapshotError(qualified, e);
         }
     }
 
@@ -1471,6 +1621,11 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     private async IAsyncEnumerable<ChangeEvent> ReadInitialSnapshotAsync(string? snapshotName, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var state = _state!;
+        if (BeforeInitialSnapshot is { } beforeSnapshot)
+        {
+            await beforeSnapshot(cancellationToken);
+        }
+
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken);
         if (snapshotName is not null)
@@ -1504,7 +1659,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
 
         foreach (var progress in initial)
         {
-            var table = await SnapshotTable.DescribeAsync(connection, _types, progress.Table, cancellationToken);
+            var table = await DescribeForInitialSnapshotAsync(connection, progress.Table, cancellationToken);
             Log.SnapshotTableStarted(_logger, table.QualifiedName, table.EstimatedRows, _options.SnapshotChunkSize);
             if (!table.HasKey)
             {
@@ -1515,7 +1670,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             var done = progress.RowsDone;
             while (true)
             {
-                var rows = await table.ReadChunkAsync(connection, after, _options.SnapshotChunkSize, cancellationToken);
+                var rows = await ReadInitialChunkAsync(connection, table, after, progress.Table, cancellationToken);
                 var lastChunk = rows.Count < _options.SnapshotChunkSize || !table.HasKey;
                 if (rows.Count == 0)
                 {

@@ -3,7 +3,10 @@ using System.Diagnostics.Metrics;
 
 namespace CdcPipeline.Postgres;
 
-/// <summary>Meter <c>CdcPipeline.Postgres</c>: slot lag in bytes (<c>pg_current_wal_lsn() - confirmed_flush_lsn</c>), per slot.</summary>
+/// <summary>
+/// Meter <c>CdcPipeline.Postgres</c>: slot lag in bytes (<c>pg_current_wal_lsn() - confirmed_flush_lsn</c>), and captured tables
+/// missing from the publication, per slot.
+/// </summary>
 public static class PostgresMetrics
 {
     public const string MeterName = "CdcPipeline.Postgres";
@@ -17,10 +20,24 @@ public static class PostgresMetrics
         unit: "By",
         description: "WAL bytes between pg_current_wal_lsn() and the slot's confirmed_flush_lsn");
 
+    private static readonly ConcurrentDictionary<string, long> UnpublishedTables = new(StringComparer.Ordinal);
+
+    // Degraded, not down: the capture goes on for the other tables, but these tables' changes do not arrive (alert on > 0).
+    private static readonly ObservableGauge<long> UnpublishedGauge = Meter.CreateObservableGauge(
+        "cdc.postgres.publication.unpublished_tables",
+        () => UnpublishedTables.Select(kv => new Measurement<long>(kv.Value, new KeyValuePair<string, object?>("slot", kv.Key))),
+        unit: "{table}",
+        description: "Captured tables that exist but are not in the publication (checked at start and at every heartbeat): their changes are not captured");
+
     internal static void ReportLag(string slot, long bytes) => SlotLag[slot] = bytes;
 
     /// <summary>The last measured lag of a slot (null before the first heartbeat measured it).</summary>
     public static long? LastLag(string slot) => SlotLag.TryGetValue(slot, out var v) ? v : null;
+
+    internal static void ReportUnpublishedTables(string slot, int count) => UnpublishedTables[slot] = count;
+
+    /// <summary>How many captured tables the last check found missing from the publication (null before the first check).</summary>
+    public static long? LastUnpublishedTables(string slot) => UnpublishedTables.TryGetValue(slot, out var v) ? v : null;
 
     internal static string InstrumentName => LagGauge.Name;
 }

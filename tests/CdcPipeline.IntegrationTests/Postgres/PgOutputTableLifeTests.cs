@@ -1,0 +1,100 @@
+using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Pipeline;
+using CdcPipeline.IntegrationTests.Support;
+using CdcPipeline.Postgres;
+
+namespace CdcPipeline.IntegrationTests.Postgres;
+
+/// <summary>
+/// A captured table that stops being there after the start-up checks passed: taken out of the publication while the
+/// capture streams (pgoutput just stops sending its changes), or dropped before the initial snapshot reads it.
+/// </summary>
+public sealed class PgOutputTableLifeTests(PostgresFixture fixture) : PgOutputTestBase(fixture)
+{
+    private List<string> LogLines(string level, string containing)
+    {
+        lock (Logs.Lines)
+        {
+            return Logs.Lines.Where(l => l.Contains($" {level} ", StringComparison.Ordinal) && l.Contains(containing, StringComparison.Ordinal)).ToList();
+        }
+    }
+
+    private async Task<string> WaitForLogAsync(string level, string containing, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (true)
+        {
+            if (LogLines(level, containing) is [var line, ..])
+            {
+                return line;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, what);
+            await Task.Delay(50, Ct);
+        }
+    }
+
+    [Fact]
+    public async Task A_table_taken_out_of_the_publication_while_streaming_is_reported_as_an_error_and_the_other_tables_go_on()
+    {
+        await Db.ExecuteAsync("CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY); " +
+                              "CREATE TABLE cdc_signal (id text PRIMARY KEY, type text NOT NULL, data text)");
+        var options = Options(["public.a", "public.b"]) with { HeartbeatInterval = TimeSpan.FromMilliseconds(200), SignalTable = "public.cdc_signal" };
+        var reader = await OpenStreamingAsync(options);
+        var source = (PgOutputChangeSource)reader.Source;
+        await Db.ExecuteAsync($"ALTER PUBLICATION {Db.Publication} ADD TABLE cdc_signal");
+
+        await Db.ExecuteAsync($"ALTER PUBLICATION {Db.Publication} DROP TABLE b");
+        await Db.ExecuteAsync("INSERT INTO b VALUES (1)"); // never sent: pgoutput decodes it with the publication of its time
+        await Db.ExecuteAsync("INSERT INTO a VALUES (1)");
+
+        // before the fix nothing was said until the next start; b's change was lost without a word
+        var error = await WaitForLogAsync("Error", "public.b", "no error named the table that left the publication");
+        Assert.Contains(Db.Publication, error, StringComparison.Ordinal);
+        Assert.Matches(@"[0-9A-F]+/[0-9A-F]+", error); // the LSN from which its changes are missing
+        Assert.Contains($"ALTER PUBLICATION \"{Db.Publication}\" ADD TABLE \"public\".\"b\";", error, StringComparison.Ordinal);
+        Assert.Contains("""INSERT INTO "public"."cdc_signal" (id, type, data) VALUES ('resnapshot-public.b-""", error, StringComparison.Ordinal);
+        Assert.Contains("""'execute-snapshot', '{"data-collections":["public.b"]}');""", error, StringComparison.Ordinal);
+        Assert.Equal(["public.b"], source.UnpublishedTables);
+        Assert.Equal(1L, PostgresMetrics.LastUnpublishedTables(Db.Slot));
+
+        // the other tables keep streaming
+        var a = await reader.TakeAsync(1, e => e.Kind == ChangeKind.Change && e.Source.Table == "a", TimeSpan.FromSeconds(20));
+        Assert.Equal(ChangeOperation.Create, a.Single(e => e.Kind == ChangeKind.Change).Operation); // b's row 1 did not come before it
+        Assert.Single(LogLines("Error", "public.b")); // said once, not at every check
+
+        // added again: said so, no longer counted; its later changes stream, the gap is for the incremental snapshot
+        await Db.ExecuteAsync($"ALTER PUBLICATION {Db.Publication} ADD TABLE b");
+        var back = await WaitForLogAsync("Information", "public.b", "the table's return to the publication was not reported");
+        Assert.Contains("execute-snapshot", back, StringComparison.Ordinal);
+        Assert.Empty(source.UnpublishedTables);
+        Assert.Equal(0L, PostgresMetrics.LastUnpublishedTables(Db.Slot));
+        await Db.ExecuteAsync("INSERT INTO b VALUES (2)");
+        var b = await reader.TakeAsync(1, e => e.Kind == ChangeKind.Change && e.Source.Table == "b", TimeSpan.FromSeconds(20));
+        Assert.Equal(2, Convert.ToInt32(b.Single(e => e.Kind == ChangeKind.Change).After!["id"], System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
+    public async Task A_table_dropped_between_the_start_check_and_the_initial_snapshot_stops_naming_it_and_the_config_key()
+    {
+        await Db.ExecuteAsync("CREATE TABLE a (id int PRIMARY KEY); INSERT INTO a VALUES (1); CREATE TABLE b (id int PRIMARY KEY); INSERT INTO b VALUES (1)");
+        var dropped = false;
+        var reader = Open(new PgOutputChangeSource(Options(["public.a", "public.b"], SnapshotMode.Initial), Logs)
+        {
+            // every start-up check passed and the slot exists; the table goes before the snapshot reads it
+            BeforeInitialSnapshot = async _ =>
+            {
+                await Db.ExecuteAsync("DROP TABLE b");
+                dropped = true;
+            },
+        });
+
+        // before the fix: PostgreSQL's bare 42P01 'relation "public.b" does not exist', which run shows as a bug with its trace
+        var e = await Assert.ThrowsAsync<CaptureStoppedException>(() => reader.TakeAsync(3, timeout: TimeSpan.FromSeconds(20)));
+
+        Assert.True(dropped, $"the source failed before the initial snapshot: {e}");
+        Assert.Contains("source.postgres.tables lists public.b, which does not exist", e.Message, StringComparison.Ordinal);
+        Assert.Contains("initial snapshot", e.Message, StringComparison.Ordinal);
+        Assert.Equal(Npgsql.PostgresErrorCodes.UndefinedTable, Assert.IsType<Npgsql.PostgresException>(e.InnerException).SqlState);
+    }
+}
