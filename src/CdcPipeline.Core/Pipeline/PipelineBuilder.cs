@@ -90,6 +90,15 @@ public static class PipelineBuilder
         var translator = services.GetRequiredService<ITranslatorProvider>().Create(options, rulesDirectory);
         translator = WithOutbox(configuration, translator, services);
 
+        // The source's checks see the whole configuration (a Kafka source refuses to read its own sinks' topics) and run
+        // before any sink is built: a refused start must leave nothing behind downstream.
+        var sourceContext = new PipelineComponentContext(options.Name, sourceSection.GetSection(sourceKind), options, configuration.Locations, configuration.BaseDirectory, services)
+        {
+            RuleFiles = Translators.RuleFiles(translator).ToList(),
+            Configuration = configuration,
+        };
+        sourceFactory.Validate(sourceContext);
+
         var metrics = services.GetService<PipelineMetrics>();
         var sinks = new List<SinkBinding>();
         IChangeSource? source = null;
@@ -105,7 +114,7 @@ public static class PipelineBuilder
                 ? services.GetRequiredService<IDeadLetterQueueFactory>().Create(configuration, services)
                 : new JsonLinesDeadLetterQueue(Path.GetFullPath(Path.Combine(configuration.BaseDirectory, options.DeadLetter.Path)));
 
-            source = sourceFactory.Create(new PipelineComponentContext(options.Name, sourceSection.GetSection(sourceKind), options, configuration.Locations, configuration.BaseDirectory, services) { DeadLetters = metrics is null ? deadLetters : new CountingDeadLetterQueue(deadLetters, metrics), RuleFiles = Translators.RuleFiles(translator).ToList(), Configuration = configuration });
+            source = sourceFactory.Create(sourceContext with { DeadLetters = metrics is null ? deadLetters : new CountingDeadLetterQueue(deadLetters, metrics) });
         }
         catch
         {
