@@ -14,7 +14,17 @@ namespace CdcPipeline.Kafka.DeadLetters;
 /// </summary>
 public sealed class KafkaDeadLetterQueueFactory : IDeadLetterQueueFactory
 {
+    public void Validate(PipelineConfiguration configuration) => _ = Checked(configuration);
+
     public IDeadLetterQueue Create(PipelineConfiguration configuration, IServiceProvider services)
+    {
+        var topic = Checked(configuration);
+        var config = ClusterFor(configuration.Root)!;
+        return new KafkaDeadLetterQueue(config, topic, services.GetService<ILoggerFactory>()?.CreateLogger<KafkaDeadLetterQueue>());
+    }
+
+    /// <summary>What <see cref="Create"/> refuses; the topic.</summary>
+    private static string Checked(PipelineConfiguration configuration)
     {
         var topic = configuration.Options.DeadLetter.Topic
             ?? throw new ConfigurationException("deadLetter:topic", "no dead-letter topic configured", configuration.Locations);
@@ -23,15 +33,14 @@ public sealed class KafkaDeadLetterQueueFactory : IDeadLetterQueueFactory
             throw new ConfigurationException("deadLetter:topic", "a dead-letter topic needs a Kafka cluster: configure source.kafka or a kafka sink (their bootstrapServers are used)", configuration.Locations);
         }
 
-        // Checked here as well as by the source and sink: this queue is built before them, and its producer starts connecting at once.
+        // Checked here as well as by the source and sink: this queue's producer starts connecting at once, before the source is built.
         var (servers, key) = KafkaClientSettings.ServersOf(section, clientSettings);
         if (KafkaClientSettings.CredentialsIn(servers, $"under {section.Path.Replace(':', '.')}.{clientSettings}:") is { } credentials)
         {
             throw new ConfigurationException($"{section.Path}:{key}", credentials, configuration.Locations);
         }
 
-        var config = ClusterFor(configuration.Root)!;
-        return new KafkaDeadLetterQueue(config, topic, services.GetService<ILoggerFactory>()?.CreateLogger<KafkaDeadLetterQueue>());
+        return topic;
     }
 
     /// <summary>

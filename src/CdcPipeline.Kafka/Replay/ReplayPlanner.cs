@@ -13,14 +13,26 @@ public sealed class ReplayPlanner(IConsumerGroupAdmin admin, TimeProvider? time 
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
+    /// <summary>The plan for one topic, the group's members asked first (see <see cref="RequireStoppedAsync"/>).</summary>
     public async Task<IReadOnlyList<ReplayPlan>> PlanAsync(string group, string topic, ReplayTarget target, CancellationToken cancellationToken)
+    {
+        await RequireStoppedAsync(group, cancellationToken).ConfigureAwait(false);
+        return await PlanTopicAsync(group, topic, target, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Refuses while the group has members, naming them (one DescribeConsumerGroups request): once per replay, however many topics it covers.</summary>
+    public async Task RequireStoppedAsync(string group, CancellationToken cancellationToken)
     {
         var members = await admin.ActiveMembersAsync(group, cancellationToken).ConfigureAwait(false);
         if (members.Count > 0)
         {
             throw new ReplayRefusedException($"consumer group '{group}' has {members.Count} active member(s) ({string.Join(", ", members)}): stop the pipeline first, then replay");
         }
+    }
 
+    /// <summary>The plan for one topic of a replay whose group <see cref="RequireStoppedAsync"/> found without members.</summary>
+    public async Task<IReadOnlyList<ReplayPlan>> PlanTopicAsync(string group, string topic, ReplayTarget target, CancellationToken cancellationToken)
+    {
         var partitions = await admin.PartitionsAsync(topic, cancellationToken).ConfigureAwait(false);
         if (partitions.Count == 0)
         {

@@ -23,7 +23,44 @@ public sealed class KafkaSourceFactory : ISourceFactory
 {
     public string Kind => "kafka";
 
+    /// <summary>Everything <see cref="Create"/> refuses, its own output and exactly-once without a Kafka sink included.</summary>
+    public void Validate(PipelineComponentContext context)
+    {
+        var (options, _, _, _) = Checked(context);
+        if (!IsJson(options) && context.Services.GetService<ISchemaRegistryClient>() is null)
+        {
+            // Its settings are checked as the client is made; it connects only when asked for a schema.
+            SchemaRegistrySettings.CreateClient(context, options.SchemaRegistryUrl, options.SchemaRegistry, options.Consumer, "consumer").Dispose();
+        }
+    }
+
     public IChangeSource Create(PipelineComponentContext context)
+    {
+        var (options, config, subscription, decoding) = Checked(context);
+        var loggers = context.Services.GetService<ILoggerFactory>();
+        var decoder = CreateDecoder(options, decoding, context);
+        var deadLetters = CreateDeadLetters(context);
+        KafkaTransactionCoordinator? coordinator = null;
+        if (options.ExactlyOnce)
+        {
+            coordinator = context.Services.GetRequiredService<KafkaTransactionCoordinator>();
+            coordinator.DeclareExactlyOnce(config.BootstrapServers);
+        }
+
+        return new KafkaChangeSource(
+            config,
+            subscription,
+            decoder,
+            deadLetters,
+            options.BufferCapacity,
+            options.RevokeTimeout,
+            loggers?.CreateLogger<KafkaChangeSource>(),
+            coordinator,
+            options.PauseAfter);
+    }
+
+    /// <summary>The checks of the configuration that need nothing built or connected, and what they checked.</summary>
+    private static (KafkaSourceOptions Options, ConsumerConfig Config, IReadOnlyList<string> Subscription, DebeziumDecoderOptions? Decoding) Checked(PipelineComponentContext context)
     {
         var options = context.Bind<KafkaSourceOptions>();
         if (options.Topics is { Count: > 0 } && !string.IsNullOrEmpty(options.TopicPattern))
@@ -80,27 +117,22 @@ public sealed class KafkaSourceFactory : ISourceFactory
         var config = BuildConsumerConfig(options, context.Pipeline.Name);
         KafkaClientSettings.Validate(config, options.Consumer, context, "consumer");
         OwnOutputCheck.Check(context, options, config.BootstrapServers, subscription);
-        var loggers = context.Services.GetService<ILoggerFactory>();
-        var decoder = CreateDecoder(options, context);
-        var deadLetters = CreateDeadLetters(context);
-        KafkaTransactionCoordinator? coordinator = null;
         if (options.ExactlyOnce)
         {
             RequireTransactionalSink(context, options, config.BootstrapServers);
-            coordinator = context.Services.GetRequiredService<KafkaTransactionCoordinator>();
-            coordinator.DeclareExactlyOnce(config.BootstrapServers);
         }
 
-        return new KafkaChangeSource(
-            config,
-            subscription,
-            decoder,
-            deadLetters,
-            options.BufferCapacity,
-            options.RevokeTimeout,
-            loggers?.CreateLogger<KafkaChangeSource>(),
-            coordinator,
-            options.PauseAfter);
+        DebeziumDecoderOptions? decoding;
+        try
+        {
+            decoding = options.Debezium?.DecoderOptions();
+        }
+        catch (ArgumentException e)
+        {
+            throw context.Error("debezium:extra:binary.handling.mode", e.Message);
+        }
+
+        return (options, config, subscription, decoding);
     }
 
     public static ConsumerConfig BuildConsumerConfig(KafkaSourceOptions options, string pipelineName)
@@ -154,19 +186,11 @@ public sealed class KafkaSourceFactory : ISourceFactory
                 + "Point that sink at the source's cluster (its bootstrapServers, or bootstrap.servers under its producer:, which wins), or remove exactlyOnce");
     }
 
-    private static IKafkaRecordDecoder CreateDecoder(KafkaSourceOptions options, PipelineComponentContext context)
-    {
-        DebeziumDecoderOptions? decoding;
-        try
-        {
-            decoding = options.Debezium?.DecoderOptions();
-        }
-        catch (ArgumentException e)
-        {
-            throw context.Error("debezium:extra:binary.handling.mode", e.Message);
-        }
+    private static bool IsJson(KafkaSourceOptions options) => string.Equals(options.Format, "json", StringComparison.OrdinalIgnoreCase);
 
-        if (string.Equals(options.Format, "json", StringComparison.OrdinalIgnoreCase))
+    private static IKafkaRecordDecoder CreateDecoder(KafkaSourceOptions options, DebeziumDecoderOptions? decoding, PipelineComponentContext context)
+    {
+        if (IsJson(options))
         {
             return new JsonRecordDecoder(decoding);
         }

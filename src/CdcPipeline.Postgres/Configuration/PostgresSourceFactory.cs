@@ -12,6 +12,8 @@ public sealed class PostgresSourceFactory : ISourceFactory
 
     public string Kind => SourceKind;
 
+    public void Validate(PipelineComponentContext context) => _ = ToOptions(context);
+
     public IChangeSource Create(PipelineComponentContext context) =>
         new PgOutputChangeSource(ToOptions(context), context.Services.GetService<ILoggerFactory>());
 

@@ -12,7 +12,19 @@ public sealed class OutboxPollingSourceFactory : ISourceFactory
 
     public string Kind => SourceKind;
 
+    public void Validate(PipelineComponentContext context) => _ = Checked(context);
+
     public IChangeSource Create(PipelineComponentContext context)
+    {
+        var options = Checked(context);
+        return new OutboxPollingSource(
+            context.Pipeline.Name,
+            options,
+            context.Services.GetService<ILogger<OutboxPollingSource>>(),
+            context.Services.GetService<TimeProvider>());
+    }
+
+    private static OutboxPollingOptions Checked(PipelineComponentContext context)
     {
         var options = context.Bind<OutboxPollingOptions>();
         if (options.Interval <= TimeSpan.Zero)
@@ -20,10 +32,6 @@ public sealed class OutboxPollingSourceFactory : ISourceFactory
             throw context.Error("interval", "must be positive (e.g. 00:00:01)");
         }
 
-        return new OutboxPollingSource(
-            context.Pipeline.Name,
-            options,
-            context.Services.GetService<ILogger<OutboxPollingSource>>(),
-            context.Services.GetService<TimeProvider>());
+        return options;
     }
 }

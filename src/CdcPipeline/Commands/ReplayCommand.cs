@@ -141,7 +141,13 @@ internal static class ReplayCommand
                     continue;
                 }
 
-                plans.Add((name, await planner.PlanAsync(group, name, target, cancellationToken).ConfigureAwait(false)));
+                if (plans.Count == 0)
+                {
+                    // The group is the same for every topic: its members are asked once, before the first plan.
+                    await planner.RequireStoppedAsync(group, cancellationToken).ConfigureAwait(false);
+                }
+
+                plans.Add((name, await planner.PlanTopicAsync(group, name, target, cancellationToken).ConfigureAwait(false)));
             }
 
             if (plans.Count == 0)

@@ -19,7 +19,15 @@ public sealed class ReplayCommandTests(KafkaFixture kafka)
         public Dictionary<string, Dictionary<int, long>> AlteredByTopic { get; } = [];
         public static readonly DateTimeOffset Start = new(2024, 3, 1, 8, 0, 0, TimeSpan.Zero);
 
-        public Task<IReadOnlyList<string>> ActiveMembersAsync(string group, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<string>>(Members);
+        /// <summary>DescribeConsumerGroups requests: each is a round trip to the group's coordinator.</summary>
+        public int MemberRequests { get; private set; }
+
+        public Task<IReadOnlyList<string>> ActiveMembersAsync(string group, CancellationToken cancellationToken)
+        {
+            MemberRequests++;
+            return Task.FromResult<IReadOnlyList<string>>(Members);
+        }
+
         public Task<IReadOnlyList<int>> PartitionsAsync(string topic, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<int>>(topic is "t" or "legacy.public.tb_ord_mst" ? [0, 1, 2] : topic == "legacy.public.tb_cust_mst" ? [0] : []);
         public Task<IReadOnlyList<string>> TopicsAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<string>>(["__consumer_offsets", "legacy.public.tb_cust_mst", "legacy.public.tb_ord_mst", "t"]);
         public Task<IReadOnlyDictionary<int, long?>> CommittedAsync(string group, string topic, IReadOnlyList<int> partitions, CancellationToken cancellationToken) =>
@@ -112,6 +120,30 @@ public sealed class ReplayCommandTests(KafkaFixture kafka)
         Assert.Empty(output);
         Assert.Contains("1 active member(s) (legacy-orders-source@/10.0.0.7): stop the pipeline first", errors, StringComparison.Ordinal);
         Assert.Null(admin.Altered);
+    }
+
+    [Fact]
+    public async Task A_replay_of_several_topics_asks_for_the_groups_members_once()
+    {
+        var admin = new FakeAdmin();
+        var (code, _, errors) = await Run(admin, "earliest", dryRun: true, "^legacy\\.public\\..*", "t");
+        Assert.True(code == 0, errors);
+        Assert.Equal(1, admin.MemberRequests);
+    }
+
+    [Fact]
+    public async Task A_group_with_active_members_is_refused_once_for_several_topics_naming_the_members()
+    {
+        var admin = new FakeAdmin();
+        admin.Members.AddRange(["legacy-orders-source@/10.0.0.7", "legacy-orders-source@/10.0.0.8"]);
+        var (code, output, errors) = await Run(admin, "earliest", dryRun: false, "legacy.public.tb_cust_mst", "legacy.public.tb_ord_mst");
+        Assert.Equal(3, code);
+        Assert.Empty(output);
+        Assert.Equal(
+            "replay: refused: consumer group 'g' has 2 active member(s) (legacy-orders-source@/10.0.0.7, legacy-orders-source@/10.0.0.8): stop the pipeline first, then replay",
+            errors.Trim());
+        Assert.Equal(1, admin.MemberRequests);
+        Assert.Equal(0, admin.AlterRequests);
     }
 
     [Fact]

@@ -3,6 +3,7 @@ using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Core.Translation;
 using CdcPipeline.Kafka;
 using CdcPipeline.Postgres.Configuration;
+using CdcPipeline.Sinks.Batch;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace CdcPipeline.Tests.Configuration;
@@ -113,6 +114,34 @@ public sealed class RuleTablesCapturedTests : IDisposable
 
         Assert.Contains("source.postgres.tables", error.Message, StringComparison.Ordinal);
         Assert.Contains("customers.yaml is for public.tb_cust_mst", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_refused_embedded_source_is_refused_before_any_sink_is_built()
+    {
+        // A batch sink takes (and creates) its spool as it is built: a start the source refuses must not have done that.
+        var rulesDir = Directory.CreateDirectory(Path.Combine(_dir.FullName, "rules"));
+        File.WriteAllText(Path.Combine(rulesDir.FullName, "customers.yaml"), "table: public.tb_cust_mst\nevents:\n  - type: Touched\n");
+        var path = Path.Combine(_dir.FullName, "pipeline.yaml");
+        File.WriteAllText(path, """
+            name: legacy-orders
+            rules: rules
+            source:
+              postgres:
+                connectionString: "Host=127.0.0.1;Port=1;Database=legacy"
+                publication: cdc_pub
+                slot: cdc_slot
+                tables: [public.tb_ord_mst]
+            sinks:
+              - name: files
+                batch: { spool: out/spool, target: { directory: out/outgoing } }
+            """);
+        using var services = new ServiceCollection().AddCdcCore().AddCdcPostgres().AddCdcBatch().AddSingleton<ITranslatorProvider, RulesFromDirectory>().BuildServiceProvider();
+
+        var error = Assert.Throws<ConfigurationException>(() => PipelineBuilder.Build(PipelineConfiguration.Load(path, _ => null), services));
+
+        Assert.Contains("customers.yaml is for public.tb_cust_mst", error.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(_dir.FullName, "out")), "the batch sink's spool was created for a refused start");
     }
 
     public void Dispose() => _dir.Delete(recursive: true);

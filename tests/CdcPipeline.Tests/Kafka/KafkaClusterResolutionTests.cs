@@ -5,6 +5,8 @@ using CdcPipeline.Kafka;
 using CdcPipeline.Kafka.DeadLetters;
 using CdcPipeline.Kafka.Sink;
 using CdcPipeline.Kafka.Source;
+using CdcPipeline.Postgres.Configuration;
+using CdcPipeline.Sinks.Batch;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace CdcPipeline.Tests.Kafka;
@@ -28,6 +30,27 @@ public sealed class KafkaClusterResolutionTests : IDisposable
         .AddCdcKafka()
         .AddSingleton<ITranslatorProvider, NoRules>()
         .BuildServiceProvider();
+
+    [Fact]
+    public void A_dead_letter_topic_without_a_cluster_is_refused_before_any_sink_is_built()
+    {
+        // A batch sink takes (and creates) its spool as it is built: a refused start must not have done that.
+        var path = _yaml.Write("""
+            name: t
+            deadLetter: { topic: cdc.dead-letters }
+            source:
+              postgres: { connectionString: "Host=127.0.0.1;Port=1;Database=legacy", publication: cdc_pub, slot: cdc_slot }
+            sinks:
+              - name: files
+                batch: { spool: out/spool, target: { directory: out/outgoing } }
+            """);
+        using var services = new ServiceCollection().AddCdcCore().AddCdcKafka().AddCdcPostgres().AddCdcBatch().AddSingleton<ITranslatorProvider, NoRules>().BuildServiceProvider();
+
+        var error = Assert.Throws<ConfigurationException>(() => PipelineBuilder.Build(PipelineConfiguration.Load(path, _ => null), services));
+
+        Assert.Contains("deadLetter.topic: a dead-letter topic needs a Kafka cluster", error.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(Path.GetDirectoryName(path)!, "out")), "the batch sink's spool was created for a refused start");
+    }
 
     [Theory]
     [InlineData("bootstrap.servers")]
