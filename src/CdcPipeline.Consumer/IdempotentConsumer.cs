@@ -85,8 +85,8 @@ public sealed partial class IdempotentConsumer
             """;
     }
 
-    /// <summary>Parses a CloudEvents JSON event and handles it (see <see cref="HandleAsync(ConsumedEvent, EventHandler, CancellationToken)"/>).</summary>
-    public Task<HandleResult> HandleAsync(string cloudEventJson, EventHandler handler, CancellationToken cancellationToken = default) =>
+    /// <summary>Parses a CloudEvents JSON event and handles it (see <see cref="HandleAsync(ConsumedEvent, ConsumedEventHandler, CancellationToken)"/>).</summary>
+    public Task<HandleResult> HandleAsync(string cloudEventJson, ConsumedEventHandler handler, CancellationToken cancellationToken = default) =>
         HandleAsync(ConsumedEvent.FromCloudEventJson(cloudEventJson), handler, cancellationToken);
 
     /// <summary>
@@ -96,7 +96,7 @@ public sealed partial class IdempotentConsumer
     /// </summary>
     /// <exception cref="InvalidOperationException">The handler returned, but one of its statements had failed (and it caught the
     /// error): PostgreSQL aborted the transaction, so nothing was applied and the event is not marked.</exception>
-    public async Task<HandleResult> HandleAsync(ConsumedEvent evt, EventHandler handler, CancellationToken cancellationToken = default)
+    public async Task<HandleResult> HandleAsync(ConsumedEvent evt, ConsumedEventHandler handler, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(evt);
         ArgumentNullException.ThrowIfNull(handler);
@@ -115,7 +115,7 @@ public sealed partial class IdempotentConsumer
         }
     }
 
-    private async Task<HandleResult> HandleOnceAsync(ConsumedEvent evt, EventHandler handler, CancellationToken cancellationToken)
+    private async Task<HandleResult> HandleOnceAsync(ConsumedEvent evt, ConsumedEventHandler handler, CancellationToken cancellationToken)
     {
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken).ConfigureAwait(false);
