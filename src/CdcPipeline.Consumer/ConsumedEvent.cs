@@ -10,6 +10,8 @@ namespace CdcPipeline.Consumer;
 /// </summary>
 public sealed class ConsumedEvent
 {
+    /// <summary>An event built by the service itself (e.g. from a binary-mode message's headers); see <see cref="FromCloudEventJson"/> for the JSON form.</summary>
+    /// <exception cref="ArgumentException"><paramref name="id"/> or <paramref name="type"/> is null or empty.</exception>
     public ConsumedEvent(string id, string type, JsonElement data, string? source = null, string? subject = null, DateTimeOffset? time = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(id);
@@ -22,17 +24,23 @@ public sealed class ConsumedEvent
         Time = time;
     }
 
+    /// <summary>The CloudEvents <c>id</c>: what the processed mark records, compared exactly, as text.</summary>
     public string Id { get; }
 
+    /// <summary>The CloudEvents <c>type</c>, e.g. <c>OrderPlaced</c>.</summary>
     public string Type { get; }
 
+    /// <summary>The CloudEvents <c>source</c>, when the event has one.</summary>
     public string? Source { get; }
 
+    /// <summary>The CloudEvents <c>subject</c>: the aggregate (e.g. the order id), when the event has one.</summary>
     public string? Subject { get; }
 
+    /// <summary>The CloudEvents <c>time</c>, when the event has one.</summary>
     public DateTimeOffset? Time { get; }
 
-    /// <summary>The <c>data</c> member (a detached clone: it outlives the parsed document).</summary>
+    /// <summary>The <c>data</c> member (a detached clone: it outlives the parsed document); <see cref="JsonValueKind.Undefined"/>
+    /// when the event has none, so check <see cref="JsonElement.ValueKind"/> before reading it.</summary>
     public JsonElement Data { get; }
 
     /// <summary>Reads a CloudEvents 1.0 structured-mode JSON event (what the pipeline's sinks write).</summary>
