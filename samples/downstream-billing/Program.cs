@@ -50,12 +50,15 @@ await using (var schema = dataSource.CreateCommand(BillingProjection.SchemaSql))
     await schema.ExecuteNonQueryAsync(stop.Token).ConfigureAwait(false);
 }
 
+// The handler named as a service stores it (a field, an option, a DI registration): under implicit usings the type's
+// name must not clash with System's.
+ConsumedEventHandler handler = BillingProjection.HandleAsync;
 var (applied, duplicates) = (0, 0);
 try
 {
     await foreach (var evt in JsonLinesEvents.ReadAsync(events, follow, stop.Token).ConfigureAwait(false))
     {
-        var result = await consumer.HandleAsync(evt, BillingProjection.HandleAsync, stop.Token).ConfigureAwait(false);
+        var result = await consumer.HandleAsync(evt, handler, stop.Token).ConfigureAwait(false);
         _ = result == HandleResult.Applied ? applied++ : duplicates++;
     }
 }

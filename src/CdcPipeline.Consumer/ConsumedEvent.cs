@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 
 namespace CdcPipeline.Consumer;
@@ -9,6 +10,8 @@ namespace CdcPipeline.Consumer;
 /// </summary>
 public sealed class ConsumedEvent
 {
+    /// <summary>An event built by the service itself (e.g. from a binary-mode message's headers); see <see cref="FromCloudEventJson"/> for the JSON form.</summary>
+    /// <exception cref="ArgumentException"><paramref name="id"/> or <paramref name="type"/> is null or empty.</exception>
     public ConsumedEvent(string id, string type, JsonElement data, string? source = null, string? subject = null, DateTimeOffset? time = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(id);
@@ -21,21 +24,28 @@ public sealed class ConsumedEvent
         Time = time;
     }
 
+    /// <summary>The CloudEvents <c>id</c>: what the processed mark records, compared exactly, as text.</summary>
     public string Id { get; }
 
+    /// <summary>The CloudEvents <c>type</c>, e.g. <c>OrderPlaced</c>.</summary>
     public string Type { get; }
 
+    /// <summary>The CloudEvents <c>source</c>, when the event has one.</summary>
     public string? Source { get; }
 
+    /// <summary>The CloudEvents <c>subject</c>: the aggregate (e.g. the order id), when the event has one.</summary>
     public string? Subject { get; }
 
+    /// <summary>The CloudEvents <c>time</c>, when the event has one.</summary>
     public DateTimeOffset? Time { get; }
 
-    /// <summary>The <c>data</c> member (a detached clone: it outlives the parsed document).</summary>
+    /// <summary>The <c>data</c> member (a detached clone: it outlives the parsed document); <see cref="JsonValueKind.Undefined"/>
+    /// when the event has none, so check <see cref="JsonElement.ValueKind"/> before reading it.</summary>
     public JsonElement Data { get; }
 
     /// <summary>Reads a CloudEvents 1.0 structured-mode JSON event (what the pipeline's sinks write).</summary>
-    /// <exception cref="FormatException">The text is not JSON, or <c>id</c>/<c>type</c> are missing.</exception>
+    /// <exception cref="FormatException">The text is not a JSON object, <c>id</c> or <c>type</c> is missing or empty, or <c>time</c>
+    /// is not a timestamp: the one exception a malformed event raises, so a service can dead-letter on it.</exception>
     public static ConsumedEvent FromCloudEventJson(string json)
     {
         ArgumentNullException.ThrowIfNull(json);
@@ -57,12 +67,20 @@ public sealed class ConsumedEvent
                 throw new FormatException($"a CloudEvents JSON event is an object, not {root.ValueKind}");
             }
 
-            var id = String(root, "id") ?? throw new FormatException("the CloudEvents event has no 'id': without it, duplicates cannot be recognised");
-            var type = String(root, "type") ?? throw new FormatException($"the CloudEvents event '{id}' has no 'type'");
+            // CloudEvents 1.0: id and type are non-empty strings; an empty one is as missing (the constructor would throw
+            // ArgumentException, which a service dead-lettering on FormatException would not catch).
+            var id = String(root, "id") is { Length: > 0 } i ? i
+                : throw new FormatException("the CloudEvents event has no 'id' (or an empty one): without it, duplicates cannot be recognised");
+            var type = String(root, "type") is { Length: > 0 } ty ? ty : throw new FormatException($"the CloudEvents event '{id}' has no 'type' (or an empty one)");
             var data = root.TryGetProperty("data", out var d) ? d.Clone() : default;
-            DateTimeOffset? time = String(root, "time") is { } t
-                ? DateTimeOffset.Parse(t, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.RoundtripKind)
-                : null;
+            DateTimeOffset? time = null;
+            if (String(root, "time") is { } t)
+            {
+                time = DateTimeOffset.TryParse(t, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var parsed)
+                    ? parsed
+                    : throw new FormatException($"the CloudEvents event '{id}' ({type}) has a 'time' that is not an RFC 3339 timestamp: '{t}'");
+            }
+
             return new ConsumedEvent(id, type, data, String(root, "source"), String(root, "subject"), time);
         }
     }

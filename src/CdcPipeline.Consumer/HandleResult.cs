@@ -1,6 +1,6 @@
 namespace CdcPipeline.Consumer;
 
-/// <summary>What <see cref="IdempotentConsumer.HandleAsync(ConsumedEvent, EventHandler, CancellationToken)"/> did with an event.</summary>
+/// <summary>What <see cref="IdempotentConsumer.HandleAsync(ConsumedEvent, ConsumedEventHandler, CancellationToken)"/> did with an event.</summary>
 public enum HandleResult
 {
     /// <summary>The handler ran and its writes committed together with the processed mark.</summary>

@@ -30,6 +30,7 @@ namespace CdcPipeline.Consumer;
 /// </summary>
 public sealed partial class IdempotentConsumer
 {
+    /// <summary>The processed-event table used when none is given.</summary>
     public const string DefaultTable = "cdc_processed_events";
 
     /// <summary>How often an event is tried when PostgreSQL aborts its transaction with a deadlock or serialization failure.</summary>
@@ -41,6 +42,13 @@ public sealed partial class IdempotentConsumer
     private readonly ILogger _logger;
     private readonly string _insertSql;
 
+    /// <summary>A consumer handling events under <paramref name="consumerName"/>; it keeps no state but its settings, so one instance can serve
+    /// concurrent <c>HandleAsync</c> calls (each takes its own connection).</summary>
+    /// <param name="dataSource">The service's database: each event runs on a connection from it. The caller owns it (and disposes it).</param>
+    /// <param name="consumerName">The name this consumer de-duplicates under; keep it stable across deployments, or every event is applied again.</param>
+    /// <param name="table">[schema.]table of the marks, read as PostgreSQL reads it unquoted (see <see cref="SchemaSql"/>).</param>
+    /// <param name="logger">Where applied, duplicate and retried events are logged (event ids 5000–5002); none when null.</param>
+    /// <exception cref="ArgumentException"><paramref name="consumerName"/> is empty, or <paramref name="table"/> is not a plain table name.</exception>
     public IdempotentConsumer(NpgsqlDataSource dataSource, string consumerName, string table = DefaultTable, ILogger<IdempotentConsumer>? logger = null)
     {
         ArgumentNullException.ThrowIfNull(dataSource);
@@ -85,8 +93,10 @@ public sealed partial class IdempotentConsumer
             """;
     }
 
-    /// <summary>Parses a CloudEvents JSON event and handles it (see <see cref="HandleAsync(ConsumedEvent, EventHandler, CancellationToken)"/>).</summary>
-    public Task<HandleResult> HandleAsync(string cloudEventJson, EventHandler handler, CancellationToken cancellationToken = default) =>
+    /// <summary>Parses a CloudEvents JSON event and handles it (see <see cref="HandleAsync(ConsumedEvent, ConsumedEventHandler, CancellationToken)"/>).</summary>
+    /// <exception cref="FormatException"><paramref name="cloudEventJson"/> is not a CloudEvents JSON event (see
+    /// <see cref="ConsumedEvent.FromCloudEventJson"/>): nothing ran and nothing is marked; a redelivery fails the same way, so dead-letter it.</exception>
+    public Task<HandleResult> HandleAsync(string cloudEventJson, ConsumedEventHandler handler, CancellationToken cancellationToken = default) =>
         HandleAsync(ConsumedEvent.FromCloudEventJson(cloudEventJson), handler, cancellationToken);
 
     /// <summary>
@@ -96,7 +106,7 @@ public sealed partial class IdempotentConsumer
     /// </summary>
     /// <exception cref="InvalidOperationException">The handler returned, but one of its statements had failed (and it caught the
     /// error): PostgreSQL aborted the transaction, so nothing was applied and the event is not marked.</exception>
-    public async Task<HandleResult> HandleAsync(ConsumedEvent evt, EventHandler handler, CancellationToken cancellationToken = default)
+    public async Task<HandleResult> HandleAsync(ConsumedEvent evt, ConsumedEventHandler handler, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(evt);
         ArgumentNullException.ThrowIfNull(handler);
@@ -115,7 +125,7 @@ public sealed partial class IdempotentConsumer
         }
     }
 
-    private async Task<HandleResult> HandleOnceAsync(ConsumedEvent evt, EventHandler handler, CancellationToken cancellationToken)
+    private async Task<HandleResult> HandleOnceAsync(ConsumedEvent evt, ConsumedEventHandler handler, CancellationToken cancellationToken)
     {
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken).ConfigureAwait(false);

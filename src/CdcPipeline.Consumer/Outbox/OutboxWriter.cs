@@ -29,6 +29,7 @@ namespace CdcPipeline.Consumer.Outbox;
 /// </summary>
 public sealed class OutboxWriter
 {
+    /// <summary>The outbox table used when none is given.</summary>
     public const string DefaultTable = "outbox";
 
     /// <summary>
@@ -58,6 +59,8 @@ public sealed class OutboxWriter
     /// <summary>The table name as given.</summary>
     public string Table => _table;
 
+    /// <summary>Whether <see cref="AddAsync(NpgsqlConnection, NpgsqlTransaction, OutboxMessage, CancellationToken)"/> takes the table's
+    /// commit-order lock (see the class remarks).</summary>
     public bool SerializeCommits { get; }
 
     /// <summary>The outbox table: Debezium's outbox columns plus what the polling relay needs (seq, status, attempts).</summary>

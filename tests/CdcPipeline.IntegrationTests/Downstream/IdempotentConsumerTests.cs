@@ -4,7 +4,6 @@ using CdcPipeline.Consumer;
 using CdcPipeline.IntegrationTests.Support;
 using DownstreamBilling;
 using Npgsql;
-using EventHandler = CdcPipeline.Consumer.EventHandler;
 
 namespace CdcPipeline.IntegrationTests.Downstream;
 
@@ -157,7 +156,7 @@ public sealed class IdempotentConsumerTests(PostgresFixture fixture) : IAsyncLif
 
         // A transfer a→b and one b→a, each locking its first account, then waiting for the other's first lock
         // before taking its second: PostgreSQL detects the deadlock and aborts one of them.
-        EventHandler Transfer(string first, string second, TaskCompletionSource mine, TaskCompletionSource theirs) => async (c, tx, evt, ct) =>
+        ConsumedEventHandler Transfer(string first, string second, TaskCompletionSource mine, TaskCompletionSource theirs) => async (c, tx, evt, ct) =>
         {
             Interlocked.Increment(ref runs);
             await PostAsync(c, tx, first, ct);
