@@ -72,22 +72,88 @@ public sealed class PostgresSetupScriptTests(PostgresFixture fixture) : LegacyDa
     [Fact]
     public async Task The_compose_password_script_gives_the_cdc_role_the_password_Kafka_Connect_is_given()
     {
+        var psql = PsqlOrSkip();
+        await RunSetupScriptAsync();
+        var password = "pw-" + Guid.NewGuid().ToString("N");
+
+        var (exitCode, stdout, stderr) = await RunPasswordScriptAsync(psql, password, ["bash", PasswordScript]);
+
+        Assert.True(exitCode == 0, $"cdc-password.sh failed ({exitCode}): {stderr}");
+        Assert.DoesNotContain(password, stdout + stderr, StringComparison.Ordinal);
+        await AssertCdcPasswordIsAsync(password);
+    }
+
+    /// <summary>
+    /// The postgres image's entrypoint (docker-library/postgres docker-entrypoint.sh, docker_process_init_files) runs
+    /// an init *.sh that is executable and sources one that is not (`. "$f"` inside its own bash, under
+    /// `set -Eeo pipefail`): a checkout or copy that drops the x bit makes it sourced. Sourced, an `exit` ends the
+    /// entrypoint itself (the server never starts, and a restart skips the init because the data directory exists),
+    /// and a `set -u` stays on for the rest of the entrypoint. Here the script is sourced the same way.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task The_compose_password_script_leaves_the_entrypoint_running_and_its_shell_options_unchanged_when_sourced(bool passwordGiven)
+    {
+        var psql = PsqlOrSkip();
+        await RunSetupScriptAsync();
+        var password = passwordGiven ? "pw-" + Guid.NewGuid().ToString("N") : "";
+        const string entrypoint = """
+            set -Eeo pipefail
+            before="$(set +o)"
+            docker_process_init_files() {
+              local f
+              for f; do
+                printf '%s: sourcing %s\n' "$0" "$f"
+                . "$f"
+              done
+            }
+            docker_process_init_files "$1"
+            after="$(set +o)"
+            if [ "$before" != "$after" ]; then
+              printf 'shell options changed by %s:\n%s\n' "$1" "$(diff <(printf '%s\n' "$before") <(printf '%s\n' "$after"))" >&2
+              exit 3
+            fi
+            echo 'entrypoint continued'
+            """;
+
+        var (exitCode, stdout, stderr) = await RunPasswordScriptAsync(psql, password, ["bash", "-c", entrypoint, "docker-entrypoint.sh", PasswordScript]);
+
+        Assert.True(exitCode == 0, $"the entrypoint sourcing cdc-password.sh ended with {exitCode}: {stderr}");
+        Assert.Contains("entrypoint continued", stdout, StringComparison.Ordinal);
+        if (passwordGiven)
+        {
+            Assert.DoesNotContain(password, stdout + stderr, StringComparison.Ordinal);
+            await AssertCdcPasswordIsAsync(password);
+        }
+        else
+        {
+            Assert.Contains("CDC_DB_PASSWORD is empty", stderr, StringComparison.Ordinal);
+        }
+    }
+
+    private static string PasswordScript => Path.Combine(PostgresFixture.RepoRoot, "connector-config", "cdc-password.sh");
+
+    private static string PsqlOrSkip()
+    {
         var psql = new[] { "/usr/bin/psql", "/usr/lib/postgresql/15/bin/psql" }.FirstOrDefault(File.Exists);
         if (psql is null)
         {
             Assert.Skip("psql not installed (Debian package postgresql-client-15): connector-config/cdc-password.sh runs it");
         }
 
-        await RunSetupScriptAsync();
-        var password = "pw-" + Guid.NewGuid().ToString("N");
+        return psql;
+    }
+
+    /// <summary>Runs <paramref name="argv"/> with what the postgres image's entrypoint gives its init scripts, plus libpq's settings for this cluster.</summary>
+    private async Task<(int ExitCode, string Stdout, string Stderr)> RunPasswordScriptAsync(string psql, string password, string[] argv)
+    {
         var admin = new NpgsqlConnectionStringBuilder(Fixture.AdminConnectionString);
-        var psi = new ProcessStartInfo("bash", [Path.Combine(PostgresFixture.RepoRoot, "connector-config", "cdc-password.sh")])
+        var psi = new ProcessStartInfo(argv[0], argv[1..])
         {
             RedirectStandardError = true,
             RedirectStandardOutput = true,
         };
-
-        // What the postgres image's entrypoint gives its init scripts, plus libpq's settings for this cluster.
         psi.Environment["PATH"] = Path.GetDirectoryName(psql) + ":" + Environment.GetEnvironmentVariable("PATH");
         psi.Environment["POSTGRES_USER"] = admin.Username;
         psi.Environment["POSTGRES_DB"] = Db.Name;
@@ -99,9 +165,11 @@ public sealed class PostgresSetupScriptTests(PostgresFixture fixture) : LegacyDa
         var stderr = process.StandardError.ReadToEndAsync(Ct);
         var stdout = await process.StandardOutput.ReadToEndAsync(Ct);
         await process.WaitForExitAsync(Ct);
+        return (process.ExitCode, stdout, await stderr);
+    }
 
-        Assert.True(process.ExitCode == 0, $"cdc-password.sh failed ({process.ExitCode}): {await stderr}");
-        Assert.DoesNotContain(password, stdout + await stderr, StringComparison.Ordinal);
+    private async Task AssertCdcPasswordIsAsync(string password)
+    {
         var verifier = await Db.ScalarAsync<string>("SELECT rolpassword FROM pg_authid WHERE rolname = 'cdc'");
         Assert.True(ScramVerifier.Matches(verifier, password), "the cdc role's password is the one given in CDC_DB_PASSWORD");
         Assert.False(ScramVerifier.Matches(verifier, "cdc"), "the script's laptop default was replaced");
