@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Configuration;
+using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.Sinks.Failures;
@@ -64,10 +65,15 @@ public static class SinksServiceCollectionExtensions
         }
 
         var options = ConfigBinding.Bind<FailureStoreOptions>(section, configuration.Locations);
+        if (!PgNames.TryParseQualified(options.Table, out _, out _, out var tableError))
+        {
+            throw new ConfigurationException(FailureStoreOptions.SectionName + ":table", tableError!, configuration.Locations);
+        }
+
         try
         {
             // Npgsql parses the string here, and building the store's data source checks it (a host is required).
-            return new PostgresFailureStore(options, configuration.Options.Name);
+            return new PostgresFailureStore(options, configuration.Options.Name, configuration.Locations.Describe(FailureStoreOptions.SectionName + ":table"));
         }
         catch (ArgumentException e)
         {

@@ -41,64 +41,8 @@ public static class PgNames
         var i = 0;
         while (true)
         {
-            string part;
-            if (i < text.Length && text[i] == '"')
+            if (!TryParsePart(text, ref i, "table or schema.table", out var part, out error))
             {
-                var name = new System.Text.StringBuilder();
-                i++;
-                while (true)
-                {
-                    if (i >= text.Length)
-                    {
-                        error = "a quoted name has no closing '\"'";
-                        return false;
-                    }
-
-                    if (text[i] == '"')
-                    {
-                        if (i + 1 < text.Length && text[i + 1] == '"')
-                        {
-                            name.Append('"');
-                            i += 2;
-                            continue;
-                        }
-
-                        i++;
-                        break;
-                    }
-
-                    name.Append(text[i++]);
-                }
-
-                part = name.ToString();
-                if (part.Length == 0 || part.Contains('\0', StringComparison.Ordinal))
-                {
-                    error = part.Length == 0 ? "a quoted name is empty (\"\")" : "a name cannot hold a NUL character";
-                    return false;
-                }
-            }
-            else
-            {
-                var start = i;
-                while (i < text.Length && (char.IsAsciiLetterOrDigit(text[i]) || text[i] == '_'))
-                {
-                    i++;
-                }
-
-                part = text[start..i];
-                if (part.Length == 0 || char.IsAsciiDigit(part[0]))
-                {
-                    error = "use table or schema.table: plain names of letters, digits and '_' (not starting with a digit; read as PostgreSQL reads them unquoted, "
-                        + "Orders is orders), or a name in double quotes to keep its case or hold other characters (\"Orders\")";
-                    return false;
-                }
-
-                part = part.ToLowerInvariant();
-            }
-
-            if (System.Text.Encoding.UTF8.GetByteCount(part) > MaxIdentifierLength)
-            {
-                error = $"'{part}' is longer than PostgreSQL's {MaxIdentifierLength} bytes for a name (it would cut it)";
                 return false;
             }
 
@@ -120,6 +64,96 @@ public static class PgNames
         }
 
         (schema, table) = parts.Count == 2 ? (parts[0], parts[1]) : (null, parts[0]);
+        error = null;
+        return true;
+    }
+
+    /// <summary>
+    /// One name (a column's) read as <see cref="TryParseQualified"/> reads each part: <c>OrderId</c> is <c>orderid</c>,
+    /// <c>"OrderId"</c> keeps its case. Returns the real name (no quotes).
+    /// </summary>
+    public static bool TryParseName(string text, out string name, out string? error)
+    {
+        var i = 0;
+        if (!TryParsePart(text, ref i, "one name", out name, out error))
+        {
+            return false;
+        }
+
+        if (i != text.Length)
+        {
+            error = "use one name: plain (letters, digits and '_') or in double quotes to keep its case or hold other characters ('.' included)";
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>Whether <paramref name="text"/> (valid for <see cref="TryParseQualified"/>) has a part written in double quotes.</summary>
+    public static bool IsQuoted(string text) => text.Contains('"', StringComparison.Ordinal);
+
+    private static bool TryParsePart(string text, ref int i, string use, out string part, out string? error)
+    {
+        if (i < text.Length && text[i] == '"')
+        {
+            var name = new System.Text.StringBuilder();
+            i++;
+            while (true)
+            {
+                if (i >= text.Length)
+                {
+                    (part, error) = ("", "a quoted name has no closing '\"'");
+                    return false;
+                }
+
+                if (text[i] == '"')
+                {
+                    if (i + 1 < text.Length && text[i + 1] == '"')
+                    {
+                        name.Append('"');
+                        i += 2;
+                        continue;
+                    }
+
+                    i++;
+                    break;
+                }
+
+                name.Append(text[i++]);
+            }
+
+            part = name.ToString();
+            if (part.Length == 0 || part.Contains('\0', StringComparison.Ordinal))
+            {
+                error = part.Length == 0 ? "a quoted name is empty (\"\")" : "a name cannot hold a NUL character";
+                return false;
+            }
+        }
+        else
+        {
+            var start = i;
+            while (i < text.Length && (char.IsAsciiLetterOrDigit(text[i]) || text[i] == '_'))
+            {
+                i++;
+            }
+
+            part = text[start..i];
+            if (part.Length == 0 || char.IsAsciiDigit(part[0]))
+            {
+                error = $"use {use}: plain names of letters, digits and '_' (not starting with a digit; read as PostgreSQL reads them unquoted, "
+                    + "Orders is orders), or a name in double quotes to keep its case or hold other characters (\"Orders\")";
+                return false;
+            }
+
+            part = part.ToLowerInvariant();
+        }
+
+        if (System.Text.Encoding.UTF8.GetByteCount(part) > MaxIdentifierLength)
+        {
+            error = $"'{part}' is longer than PostgreSQL's {MaxIdentifierLength} bytes for a name (it would cut it)";
+            return false;
+        }
+
         error = null;
         return true;
     }

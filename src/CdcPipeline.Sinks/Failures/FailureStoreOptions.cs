@@ -10,7 +10,11 @@ public sealed class FailureStoreOptions
     [Required(ErrorMessage = "the failure store needs a connectionString (PostgreSQL)")]
     public string ConnectionString { get; set; } = "";
 
-    [RegularExpression("^[A-Za-z_][A-Za-z0-9_]{0,62}(\\.[A-Za-z_][A-Za-z0-9_]{0,62})?$", ErrorMessage = "must be table or schema.table (letters, digits, '_')")]
+    /// <summary>
+    /// <c>table</c> or <c>schema.table</c>, read as the postgres sink's <c>table</c> is (<see cref="Core.Changes.PgNames.TryParseQualified"/>):
+    /// <c>Failures</c> is the table <c>failures</c>, <c>"Failures"</c> (quoted) keeps its case.
+    /// </summary>
+    [Required(ErrorMessage = "the failure store needs a table")]
     public string Table { get; set; } = "cdc_failures";
 
     public bool CreateTable { get; set; } = true;

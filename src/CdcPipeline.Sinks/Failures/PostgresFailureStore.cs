@@ -23,12 +23,17 @@ public sealed class PostgresFailureStore : IFailureStore, IAsyncDisposable
     private readonly string _pipeline;
     private readonly string _table;
     private readonly TableCreation _creation;
+    private readonly FormerSpellings _names;
 
-    public PostgresFailureStore(FailureStoreOptions options, string pipeline)
+    /// <param name="tableLocation">Where <c>table</c> was written (<c>file:line</c>), for errors about it.</param>
+    public PostgresFailureStore(FailureStoreOptions options, string pipeline, string? tableLocation = null)
     {
         _options = options;
         _pipeline = pipeline;
-        _table = SqlIdentifier.Quote(options.Table);
+        // Read as the postgres sink's table is (Failures is failures, "Failures" keeps its case); a table an earlier version made
+        // of the setting quoted as written is not silently replaced by a new, empty one.
+        _names = new FormerSpellings("the failure store", FailureStoreOptions.SectionName + ".table", options.Table, tableLocation);
+        _table = _names.QuotedTable;
         var builder = new NpgsqlDataSourceBuilder(options.ConnectionString);
         builder.ConnectionStringBuilder.ApplicationName ??= "cdcpipeline-failures";
         _dataSource = builder.Build();
@@ -58,7 +63,7 @@ public sealed class PostgresFailureStore : IFailureStore, IAsyncDisposable
 
     public async ValueTask RecordAsync(string sinkName, DomainEvent domainEvent, Exception error, int attempts, CancellationToken cancellationToken)
     {
-        await _creation.EnsureAsync(cancellationToken).ConfigureAwait(false);
+        await EnsureTableAsync(cancellationToken).ConfigureAwait(false);
         await using var command = _dataSource.CreateCommand($"""
             INSERT INTO {_table} AS f (pipeline, sink, event_id, type, position_stream, position_major, position_minor, payload, attempts, last_error)
             VALUES (@pipeline, @sink, @event_id, @type, @stream, @major, @minor, @payload::json, @attempts, @error)
@@ -82,7 +87,7 @@ public sealed class PostgresFailureStore : IFailureStore, IAsyncDisposable
     /// <summary>Rows by filter, oldest first.</summary>
     public async Task<IReadOnlyList<FailureRecord>> ListAsync(string? status, string? sink, IReadOnlyCollection<long>? ids, int limit, CancellationToken cancellationToken)
     {
-        await _creation.EnsureAsync(cancellationToken).ConfigureAwait(false);
+        await EnsureTableAsync(cancellationToken).ConfigureAwait(false);
         await using var command = _dataSource.CreateCommand($"""
             SELECT id, pipeline, sink, event_id, type, position_stream, position_major, position_minor, payload::text,
                    status, attempts, last_error, created_at, updated_at
@@ -136,6 +141,13 @@ public sealed class PostgresFailureStore : IFailureStore, IAsyncDisposable
         command.Parameters.AddWithValue("id", id);
         command.Parameters.Add(new NpgsqlParameter("error", NpgsqlDbType.Text) { Value = error is null ? DBNull.Value : Describe(error) });
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async ValueTask EnsureTableAsync(CancellationToken cancellationToken)
+    {
+        // Before CREATE TABLE, which would make the new table.
+        await _names.CheckAsync(_dataSource, cancellationToken).ConfigureAwait(false);
+        await _creation.EnsureAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private static string Describe(Exception error)

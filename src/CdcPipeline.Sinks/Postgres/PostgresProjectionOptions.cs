@@ -10,10 +10,15 @@ namespace CdcPipeline.Sinks.Postgres;
 /// </summary>
 public sealed class PostgresProjectionOptions
 {
-    [RegularExpression("^[A-Za-z_][A-Za-z0-9_]{0,62}$", ErrorMessage = "must be a plain SQL identifier")]
+    /// <summary>
+    /// Read as PostgreSQL reads a column name in SQL (<see cref="Core.Changes.PgNames.TryParseName"/>): <c>OrderId</c> is the column
+    /// <c>orderid</c>, <c>"OrderId"</c> (quoted) keeps its case.
+    /// </summary>
+    [Required(ErrorMessage = "needs a column name")]
     public string KeyColumn { get; set; } = "subject";
 
-    [RegularExpression("^[A-Za-z_][A-Za-z0-9_]{0,62}$", ErrorMessage = "must be a plain SQL identifier")]
+    /// <summary>Read as <see cref="KeyColumn"/> is.</summary>
+    [Required(ErrorMessage = "needs a column name")]
     public string DataColumn { get; set; } = "data";
 
     /// <summary>Event types that end the aggregate: the row is kept as a tombstone (data null, deleted true) so an older replayed event cannot resurrect it.</summary>

@@ -29,10 +29,8 @@ public sealed class PostgresSink : ISink
     private readonly string _quotedTable;
     private readonly TableCreation _creation;
 
-    /// <summary>Finds the table an earlier version made of this <c>table</c> setting, when that is another one (null: it cannot be).</summary>
-    private readonly string? _formerTableSql;
-    private readonly string? _tableLocation;
-    private volatile bool _formerTableChecked;
+    /// <summary>The table (and projection columns) an earlier version made of these settings, when that is another one.</summary>
+    private readonly FormerSpellings _names;
 
     /// <summary><c>OutboxPollingSource.StreamPrefix</c> (CdcPipeline.Postgres, which this project does not reference).</summary>
     private const string OutboxRelayStreamPrefix = "outbox-polling:";
@@ -40,8 +38,8 @@ public sealed class PostgresSink : ISink
     /// <summary>The upsert table's columns besides the configured key and data columns.</summary>
     public static IReadOnlyList<string> UpsertColumns { get; } = ["type", "event_id", "position_stream", "position_major", "position_minor", "positions", "deleted", "updated_at"];
 
-    /// <param name="tableLocation">Where <c>table</c> was written (<c>file:line</c>), for errors about it.</param>
-    public PostgresSink(string name, PostgresSinkOptions options, string? tableLocation = null)
+    /// <param name="locate">Where a setting (<c>table</c>, <c>projection:keyColumn</c>) was written (<c>file:line</c>), for errors about it.</param>
+    public PostgresSink(string name, PostgresSinkOptions options, Func<string, string?>? locate = null)
     {
         Name = name;
         _options = options;
@@ -49,15 +47,17 @@ public sealed class PostgresSink : ISink
         builder.ConnectionStringBuilder.ApplicationName ??= "cdcpipeline-" + name;
         _dataSource = builder.Build();
         _deleteTypes = new HashSet<string>(options.Projection.DeleteTypes, StringComparer.Ordinal);
-        // Read as PostgreSQL reads the name in SQL (Orders is orders, "Orders" keeps its case), as psql and the outbox settings do.
-        if (!PgNames.TryParseQualified(options.Table, out var schemaName, out var tableName, out var tableError))
-        {
-            throw new ArgumentException($"postgres sink '{name}': table '{options.Table}': {tableError}", nameof(options));
-        }
-
-        var table = _quotedTable = SqlIdentifier.Quote(schemaName, tableName);
-        _tableLocation = tableLocation;
-        _formerTableSql = FormerTableSql(options.Table, table);
+        // Read as PostgreSQL reads names in SQL (Orders is orders, "Orders" keeps its case), as psql and the outbox settings do; the
+        // projection's columns too (keyColumn: OrderId is orderid).
+        _names = new FormerSpellings(
+            $"postgres sink '{name}'",
+            "table",
+            options.Table,
+            locate?.Invoke("table"),
+            options.Mode == PostgresSinkMode.Upsert
+                ? [new("keyColumn", options.Projection.KeyColumn, locate?.Invoke("projection:keyColumn")), new("dataColumn", options.Projection.DataColumn, locate?.Invoke("projection:dataColumn"))]
+                : null);
+        var table = _quotedTable = _names.QuotedTable;
         string createSql;
         if (options.Mode == PostgresSinkMode.Append)
         {
@@ -81,8 +81,8 @@ public sealed class PostgresSink : ISink
         }
         else
         {
-            var key = SqlIdentifier.Quote(options.Projection.KeyColumn);
-            var data = SqlIdentifier.Quote(options.Projection.DataColumn);
+            var key = FormerSpellings.QuoteColumn(options.Projection.KeyColumn);
+            var data = FormerSpellings.QuoteColumn(options.Projection.DataColumn);
             createSql = $"""
                 CREATE TABLE IF NOT EXISTS {table} (
                     {key} text PRIMARY KEY,
@@ -100,7 +100,7 @@ public sealed class PostgresSink : ISink
                     -- A table of a version before positions: add the column (nullable, so instant). The statement below folds the
                     -- position_* columns in, so what the old guard knew is kept. Checked first so that a start does not take the
                     -- table's ACCESS EXCLUSIVE lock (queued behind every reader) when there is nothing to do.
-                    IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = {Literal(table)}::regclass AND attname = 'positions' AND NOT attisdropped) THEN
+                    IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = {FormerSpellings.Literal(table)}::regclass AND attname = 'positions' AND NOT attisdropped) THEN
                         ALTER TABLE {table} ADD COLUMN IF NOT EXISTS positions jsonb;
                     END IF;
                 END $$
@@ -159,11 +159,8 @@ public sealed class PostgresSink : ISink
         await using var statements = _options.Mode == PostgresSinkMode.Append ? AppendBatch(batch) : UpsertBatch(batch);
         try
         {
-            if (_formerTableSql is not null && !_formerTableChecked)
-            {
-                // Before CREATE TABLE, which would make the new one.
-                await CheckFormerTableAsync(cancellationToken).ConfigureAwait(false);
-            }
+            // Before CREATE TABLE, which would make the new table (or a table of the new columns).
+            await _names.CheckAsync(_dataSource, cancellationToken).ConfigureAwait(false);
 
             await _creation.EnsureAsync(cancellationToken).ConfigureAwait(false);
         }
@@ -190,59 +187,6 @@ public sealed class PostgresSink : ISink
         {
             throw SchemaError(e);
         }
-    }
-
-    /// <summary>
-    /// Earlier versions quoted <c>table</c> as written: <c>Orders</c> named (and created) <c>"Orders"</c>, a table psql cannot name
-    /// unquoted. Now it names <c>orders</c>. The query for a setting whose meaning changed: does the old table exist and the new
-    /// one not? Null when the setting means what it meant (written in lower case, or quoted).
-    /// </summary>
-    private static string? FormerTableSql(string configured, string quotedTable)
-    {
-        if (configured.Contains('"', StringComparison.Ordinal) || SqlIdentifier.Quote(configured) is var former && former == quotedTable)
-        {
-            return null;
-        }
-
-        return $"SELECT to_regclass({Literal(former)}) IS NOT NULL AND to_regclass({Literal(quotedTable)}) IS NULL";
-    }
-
-    private static string Literal(string text) => "'" + text.Replace("'", "''", StringComparison.Ordinal) + "'";
-
-    /// <summary>
-    /// A deployment whose sink created <c>"Orders"</c> must not silently go on writing into a new, empty <c>orders</c>: while only the
-    /// old table exists, the sink refuses (retried, nothing delivered, nothing lost) with the two ways on. Once either is done (or the
-    /// new table exists) it is not asked again.
-    /// </summary>
-    private async ValueTask CheckFormerTableAsync(CancellationToken cancellationToken)
-    {
-        await using var command = _dataSource.CreateCommand(_formerTableSql);
-        if (await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not true)
-        {
-            _formerTableChecked = true;
-            return;
-        }
-
-        var former = SqlIdentifier.Quote(_options.Table);
-        PgNames.TryParseQualified(_options.Table, out var schema, out var table, out _);
-        var parts = _options.Table.Split('.');
-        var renames = new List<string>(2);
-        if (parts[^1] != table)
-        {
-            renames.Add($"ALTER TABLE {former} RENAME TO {table}");
-        }
-
-        if (schema is not null && parts[0] != schema)
-        {
-            renames.Add($"ALTER SCHEMA {SqlIdentifier.QuoteName(parts[0])} RENAME TO {schema} (the whole schema: check what else uses it)");
-        }
-
-        var written = _tableLocation is null ? "" : $" ({_tableLocation})";
-        throw new NpgsqlException(
-            $"postgres sink '{Name}': table: {_options.Table}{written} now means the table {(schema is null ? "" : schema + ".")}{table}, as PostgreSQL reads the name "
-            + $"unquoted (folded to lower case, as psql reads it), and there is no such table; but there is {former}, which earlier versions of the sink "
-            + $"created and wrote for this setting (they quoted the name as written). Nothing is written into a new table beside it: rename it "
-            + $"({string.Join("; then ", renames)}), or keep it by writing the name quoted in the configuration: table: '{former}'. Retried until one of them is done");
     }
 
     /// <summary>

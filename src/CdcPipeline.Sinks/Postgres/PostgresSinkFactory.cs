@@ -35,24 +35,35 @@ public sealed class PostgresSinkFactory : ISinkFactory
             throw context.Error("projection", "applies to mode: upsert only");
         }
 
-        if (options.Mode == PostgresSinkMode.Upsert && string.Equals(options.Projection.KeyColumn, options.Projection.DataColumn, StringComparison.OrdinalIgnoreCase))
-        {
-            throw context.Error("projection", "keyColumn and dataColumn must differ");
-        }
-
         if (options.Mode == PostgresSinkMode.Upsert)
         {
-            // Quoted as configured, so only an exact match collides: CREATE TABLE would refuse the column twice (42701) and the
-            // INSERT could not fill it — on every event, found only at run time.
+            // Read as the table is (keyColumn: OrderId is orderid, '"OrderId"' keeps its case) and compared by the names PostgreSQL
+            // gets: CREATE TABLE would refuse a column twice (42701) and the INSERT could not fill it — on every event, found only at run time.
+            var names = new List<string>(2);
             foreach (var (key, column) in new[] { ("keyColumn", options.Projection.KeyColumn), ("dataColumn", options.Projection.DataColumn) })
             {
-                if (PostgresSink.UpsertColumns.Contains(column, StringComparer.Ordinal))
+                if (!PgNames.TryParseName(column, out var name, out var columnError))
                 {
-                    throw context.Error("projection:" + key, $"'{column}' is a column the sink keeps itself ({string.Join(", ", PostgresSink.UpsertColumns)}); choose another name");
+                    throw context.Error("projection:" + key, columnError!);
                 }
+
+                if (PostgresSink.UpsertColumns.Contains(name, StringComparer.Ordinal))
+                {
+                    var kept = string.Join(", ", PostgresSink.UpsertColumns);
+                    throw context.Error("projection:" + key, name == column
+                        ? $"'{column}' is a column the sink keeps itself ({kept}); choose another name"
+                        : $"'{column}' is the column {name}, which the sink keeps itself ({kept}); choose another name, or write it quoted ('\"{column}\"') for that exact name");
+                }
+
+                names.Add(name);
+            }
+
+            if (names[0] == names[1])
+            {
+                throw context.Error("projection", $"keyColumn and dataColumn must differ (both are the column {names[0]})");
             }
         }
 
-        return new PostgresSink(context.Name, options, context.Locations.Describe(context.Section.Path + ":table"));
+        return new PostgresSink(context.Name, options, key => context.Locations.Describe(context.Section.Path + ":" + key));
     }
 }

@@ -207,6 +207,89 @@ public sealed class FailureStoreTests(PostgresFixture fixture) : IAsyncLifetime
         Assert.Equal("IOException: second", row.LastError);
     }
 
+    private PostgresFailureStore Store(string table, string? configured = null)
+    {
+        // Through the configuration, as the pipeline and the failures command build it.
+        var path = Path.Combine(_dir, "store.yaml");
+        File.WriteAllText(path, $"""
+            name: p
+            source:
+              memory: {"{}"}
+            failures:
+              connectionString: "{_db.ConnectionString}"
+              table: {configured ?? table}
+            sinks:
+              - name: out
+                file: {"{"} path: out/events.jsonl {"}"}
+                onFailure: log
+            """);
+        return SinksServiceCollectionExtensions.TryCreateFailureStore(PipelineConfiguration.Load(path))!;
+    }
+
+    [Fact]
+    public async Task The_failure_table_is_named_as_the_postgres_sinks_table_plain_folds_and_quoted_keeps_its_case()
+    {
+        // table: Ops.Delivery_Failures was quoted as written ("Ops"."Delivery_Failures") while the sink's table: Orders is orders.
+        await _db.ExecuteAsync("CREATE SCHEMA ops; CREATE SCHEMA \"Sales Dept\"");
+        var ct = TestContext.Current.CancellationToken;
+        await using (var store = Store("Ops.Delivery_Failures"))
+        {
+            await store.RecordAsync("out", SinkHarness.Event(1, "K1"), new IOException("disk full"), 1, ct);
+        }
+
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM ops.delivery_failures"));
+
+        await using (var store = Store("", "'\"Sales Dept\".\"Failures\"'"))
+        {
+            await store.RecordAsync("out", SinkHarness.Event(2, "K2"), new IOException("disk full"), 1, ct);
+            Assert.Single(await store.ListAsync(null, null, null, 10, ct));
+        }
+
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM \"Sales Dept\".\"Failures\""));
+    }
+
+    [Fact]
+    public async Task A_failure_table_an_earlier_version_created_with_the_name_quoted_as_written_is_not_silently_replaced()
+    {
+        // Earlier versions made table: Failures the table "Failures". Folded, it means failures: recording into (and listing from)
+        // a new, empty failures would hide what was recorded. Refused, by the pipeline and by the failures command, saying how to go on.
+        var ct = TestContext.Current.CancellationToken;
+        await using (var seed = Store("seed"))
+        {
+            await seed.RecordAsync("out", SinkHarness.Event(1, "K1"), new IOException("disk full"), 1, ct);
+        }
+
+        await _db.ExecuteAsync("ALTER TABLE seed RENAME TO \"Failures\"");
+        await using (var store = Store("Failures"))
+        {
+            var error = await Assert.ThrowsAnyAsync<Npgsql.NpgsqlException>(async () => await store.RecordAsync("out", SinkHarness.Event(2, "K2"), new IOException("disk full"), 1, ct));
+            Assert.Contains("ALTER TABLE \"Failures\" RENAME TO failures", error.Message, StringComparison.Ordinal);
+            Assert.Contains("table: '\"Failures\"'", error.Message, StringComparison.Ordinal);
+            Assert.Contains($"failures.table: Failures ({Path.Combine(_dir, "store.yaml")}:6)", error.Message, StringComparison.Ordinal);
+        }
+
+        var (output, errors) = (new StringWriter(), new StringWriter());
+        var exit = await CommandLineApp.InvokeAsync(["failures", "list", "--config", Path.Combine(_dir, "store.yaml")], output, errors, ct);
+        Assert.True(exit == 1, $"exit {exit}: {errors}");
+        Assert.Contains("ALTER TABLE \"Failures\" RENAME TO failures", errors.ToString(), StringComparison.Ordinal);
+        Assert.Equal("", output.ToString());
+        Assert.False(await _db.ScalarAsync<bool>("SELECT to_regclass('failures') IS NOT NULL"));
+
+        // Kept by writing the name quoted, what was recorded is there.
+        await using (var store = Store("", "'\"Failures\"'"))
+        {
+            Assert.Equal(SinkHarness.Event(1, "K1").Id, Assert.Single(await store.ListAsync(null, null, null, 10, ct)).EventId);
+        }
+
+        // Renamed as the error says, the plain name goes on with the same rows.
+        await _db.ExecuteAsync("ALTER TABLE \"Failures\" RENAME TO failures");
+        await using (var store = Store("Failures"))
+        {
+            await store.RecordAsync("out", SinkHarness.Event(2, "K2"), new IOException("disk full"), 1, ct);
+            Assert.Equal(2, (await store.ListAsync(null, null, null, 10, ct)).Count);
+        }
+    }
+
     [Fact]
     public async Task Resend_without_a_failures_section_or_selection_is_an_error()
     {

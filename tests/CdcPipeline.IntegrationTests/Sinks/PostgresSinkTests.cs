@@ -343,6 +343,70 @@ public sealed class PostgresSinkTests(PostgresFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Projection_columns_mean_what_they_mean_in_SQL_plain_folds_and_quoted_keeps_its_case()
+    {
+        // keyColumn: OrderId named the column "OrderId", which psql cannot name unquoted, while table: Orders is orders.
+        var ct = TestContext.Current.CancellationToken;
+        await using (var sink = Sink(PostgresSinkMode.Upsert, "orders", new PostgresProjectionOptions { KeyColumn = "OrderId", DataColumn = "State" }))
+        {
+            await sink.DeliverAsync([SinkHarness.Event(1, "K1", "P")], ct);
+        }
+
+        Assert.Equal([["K1", "P"]], await _db.QueryAsync("SELECT orderid, state->>'ord_sts_cd' FROM orders"));
+
+        // Quoted, the name keeps its case (and may hold other characters); "Type" is not the sink's own type column.
+        await using (var sink = Sink(PostgresSinkMode.Upsert, "quoted", new PostgresProjectionOptions { KeyColumn = "\"Type\"", DataColumn = "\"Order State\"" }))
+        {
+            await sink.DeliverAsync([SinkHarness.Event(2, "K2", "S")], ct);
+        }
+
+        Assert.Equal([["K2", "S", "StatusS"]], await _db.QueryAsync("SELECT \"Type\", \"Order State\"->>'ord_sts_cd', type FROM quoted"));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task An_upsert_table_an_earlier_version_created_with_columns_quoted_as_written_is_refused_saying_how_to_go_on(bool createTable)
+    {
+        // Earlier versions made keyColumn: OrderId the column "OrderId". Folded, it means orderid: the INSERT would fail on every
+        // event (42703), or, had someone added orderid, write beside the old key. Refused before anything is written.
+        await _db.ExecuteAsync("""
+            CREATE TABLE orders ("OrderId" text PRIMARY KEY, type text NOT NULL, "State" jsonb, event_id text NOT NULL, position_stream text NOT NULL,
+                position_major bigint NOT NULL, position_minor bigint NOT NULL, positions jsonb NOT NULL, deleted boolean NOT NULL DEFAULT false,
+                updated_at timestamptz NOT NULL DEFAULT now())
+            """);
+        var projection = new PostgresProjectionOptions { KeyColumn = "OrderId", DataColumn = "State" };
+        var options = new PostgresSinkOptions { ConnectionString = _db.ConnectionString, Table = "orders", Mode = PostgresSinkMode.Upsert, CreateTable = createTable, Projection = projection };
+        await using (var sink = new PostgresSink("pg", options))
+        {
+            var error = await Assert.ThrowsAnyAsync<Exception>(async () => await sink.DeliverAsync([SinkHarness.Event(1, "K1")], TestContext.Current.CancellationToken));
+
+            Assert.IsNotType<PermanentDeliveryException>(error);
+            Assert.Contains("ALTER TABLE \"orders\" RENAME COLUMN \"OrderId\" TO orderid", error.Message, StringComparison.Ordinal);
+            Assert.Contains("ALTER TABLE \"orders\" RENAME COLUMN \"State\" TO state", error.Message, StringComparison.Ordinal);
+            Assert.Contains("keyColumn: '\"OrderId\"'", error.Message, StringComparison.Ordinal);
+            Assert.Contains("dataColumn: '\"State\"'", error.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM orders"));
+
+        // Kept by writing the names quoted, the sink writes the old columns.
+        await using (var sink = Sink(PostgresSinkMode.Upsert, "orders", new PostgresProjectionOptions { KeyColumn = "\"OrderId\"", DataColumn = "\"State\"" }))
+        {
+            await sink.DeliverAsync([SinkHarness.Event(1, "K1", "P")], TestContext.Current.CancellationToken);
+        }
+
+        // Renamed as the error says, the unquoted names go on with the same rows.
+        await _db.ExecuteAsync("ALTER TABLE orders RENAME COLUMN \"OrderId\" TO orderid; ALTER TABLE orders RENAME COLUMN \"State\" TO state");
+        await using (var sink = new PostgresSink("pg", options))
+        {
+            await sink.DeliverAsync([SinkHarness.Event(2, "K1", "S")], TestContext.Current.CancellationToken);
+        }
+
+        Assert.Equal([["K1", "S"]], await _db.QueryAsync("SELECT orderid, state->>'ord_sts_cd' FROM orders"));
+    }
+
+    [Fact]
     public async Task A_raw_change_is_stored_as_the_canonical_change_json()
     {
         await using var sink = Sink(PostgresSinkMode.Append, "raw_changes");

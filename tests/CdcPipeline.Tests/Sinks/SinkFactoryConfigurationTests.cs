@@ -38,6 +38,8 @@ public class SinkFactoryConfigurationTests : IDisposable
         await using var upsert = Create("postgres: { connectionString: 'Host=127.0.0.1;Database=d', table: orders, mode: upsert, projection: { keyColumn: order_id, dataColumn: state, deleteTypes: [OrderDeleted] } }");
         // A name written quoted (its case kept, any character) is a table name too.
         await using var quoted = Create("postgres: { connectionString: 'Host=127.0.0.1;Database=d', table: '\"Sales Dept\".\"Orders\"' }");
+        // So is a column: quoted, a name the sink keeps in lower case (type) is another column ("Type").
+        await using var quotedColumns = Create("postgres: { connectionString: 'Host=127.0.0.1;Database=d', table: orders, mode: upsert, projection: { keyColumn: '\"Type\"', dataColumn: '\"Order State\"' } }");
         await using var file = Create("file: { path: out/events.jsonl, maxBytes: 1048576, rotate: daily }");
 
         Assert.IsType<WebhookSink>(webhook);
@@ -47,6 +49,7 @@ public class SinkFactoryConfigurationTests : IDisposable
         Assert.IsType<PostgresSink>(append);
         Assert.IsType<PostgresSink>(upsert);
         Assert.IsType<PostgresSink>(quoted);
+        Assert.IsType<PostgresSink>(quotedColumns);
         Assert.Equal(Path.Combine(_dir, "out", "events.jsonl"), Assert.IsType<JsonLinesFileSink>(file).Path);
     }
 
@@ -71,6 +74,11 @@ public class SinkFactoryConfigurationTests : IDisposable
     [InlineData("postgres: { connectionString: 'Host=x', table: t, mode: upsert, projection: { keyColumn: type } }", "sinks.0.postgres.projection.keyColumn", "'type' is a column the sink keeps itself")]
     [InlineData("postgres: { connectionString: 'Host=x', table: t, mode: upsert, projection: { dataColumn: position_major } }", "sinks.0.postgres.projection.dataColumn", "'position_major' is a column the sink keeps itself")]
     [InlineData("postgres: { connectionString: 'Host=x', table: t, mode: upsert, projection: { dataColumn: positions } }", "sinks.0.postgres.projection.dataColumn", "'positions' is a column the sink keeps itself")]
+    // Compared as PostgreSQL reads the name: Type is the column type; and Data is data.
+    [InlineData("postgres: { connectionString: 'Host=x', table: t, mode: upsert, projection: { keyColumn: Type } }", "sinks.0.postgres.projection.keyColumn", "'Type' is the column type, which the sink keeps itself")]
+    [InlineData("postgres: { connectionString: 'Host=x', table: t, mode: upsert, projection: { keyColumn: Data } }", "sinks.0.postgres.projection", "keyColumn and dataColumn must differ")]
+    [InlineData("postgres: { connectionString: 'Host=x', table: t, mode: upsert, projection: { keyColumn: 'a.b' } }", "sinks.0.postgres.projection.keyColumn", "one name")]
+    [InlineData("postgres: { connectionString: 'Host=x', table: t, mode: upsert, projection: { dataColumn: '\"State' } }", "sinks.0.postgres.projection.dataColumn", "no closing")]
     [InlineData("file: { path: a, rotate: weekly }", "sinks.0.file", "weekly")]
     [InlineData("file: { path: a, maxBytes: 0 }", "sinks.0.file.maxBytes", "positive")]
     public void A_bad_sink_setting_names_the_key_and_the_reason(string yaml, string expectedKey, string expectedReason)
@@ -88,6 +96,14 @@ public class SinkFactoryConfigurationTests : IDisposable
         File.WriteAllText(path, "name: t\nfailures: { connectionString: 'Host=x;Database=d', table: ops.failures }\nsinks:\n  - name: s\n    console: {}\n");
         var configuration = PipelineConfiguration.Load(path, _ => null);
         Assert.NotNull(SinksServiceCollectionExtensions.TryCreateFailureStore(configuration));
+
+        // The table is read as the postgres sink's is: quoted, it keeps its case; not a name, it is refused naming failures.table.
+        File.WriteAllText(path, "name: t\nfailures: { connectionString: 'Host=x;Database=d', table: '\"Ops\".\"Delivery Failures\"' }\n");
+        Assert.NotNull(SinksServiceCollectionExtensions.TryCreateFailureStore(PipelineConfiguration.Load(path, _ => null)));
+        File.WriteAllText(path, "name: t\nfailures: { connectionString: 'Host=x;Database=d', table: 'ops.\"failures' }\n");
+        var bad = Assert.Throws<ConfigurationException>(() => SinksServiceCollectionExtensions.TryCreateFailureStore(PipelineConfiguration.Load(path, _ => null)));
+        Assert.Contains("failures.table", bad.Message, StringComparison.Ordinal);
+        Assert.Contains("no closing", bad.Message, StringComparison.Ordinal);
 
         File.WriteAllText(path, "name: t\nfailures: { connectionString: 'Host=x', tabel: f }\n");
         var e = Assert.Throws<ConfigurationException>(() => SinksServiceCollectionExtensions.TryCreateFailureStore(PipelineConfiguration.Load(path, _ => null)));
