@@ -126,12 +126,13 @@ internal sealed class FormerSpellings
         var renames = new List<string>(2);
         if (parts[^1] != Table)
         {
-            renames.Add($"ALTER TABLE {former} RENAME TO {Table}");
+            // The new name quoted too: folded, it may be a reserved word (Order is order), which unquoted would be a syntax error.
+            renames.Add($"ALTER TABLE {former} RENAME TO {SqlIdentifier.QuoteName(Table)}");
         }
 
         if (Schema is not null && parts[0] != Schema)
         {
-            renames.Add($"ALTER SCHEMA {SqlIdentifier.QuoteName(parts[0])} RENAME TO {Schema} (the whole schema: check what else uses it)");
+            renames.Add($"ALTER SCHEMA {SqlIdentifier.QuoteName(parts[0])} RENAME TO {SqlIdentifier.QuoteName(Schema)} (the whole schema: check what else uses it)");
         }
 
         var written = _tableLocation is null ? "" : $" ({_tableLocation})";
@@ -153,7 +154,7 @@ internal sealed class FormerSpellings
         var renames = string.Join("; ", columns.Select(c =>
         {
             PgNames.TryParseName(c.Configured, out var name, out _);
-            return $"ALTER TABLE {QuotedTable} RENAME COLUMN \"{c.Configured}\" TO {name}";
+            return $"ALTER TABLE {QuotedTable} RENAME COLUMN {SqlIdentifier.QuoteName(c.Configured)} TO {SqlIdentifier.QuoteName(name)}";
         }));
         var quoted = string.Join(", ", columns.Select(c => $"{c.Key}: '\"{c.Configured}\"'"));
         return $"{_owner}: names are read as PostgreSQL reads them unquoted (folded to lower case, as psql reads them): {what}, which earlier versions created "

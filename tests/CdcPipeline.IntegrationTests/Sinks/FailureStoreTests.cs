@@ -263,7 +263,7 @@ public sealed class FailureStoreTests(PostgresFixture fixture) : IAsyncLifetime
         await using (var store = Store("Failures"))
         {
             var error = await Assert.ThrowsAnyAsync<Npgsql.NpgsqlException>(async () => await store.RecordAsync("out", SinkHarness.Event(2, "K2"), new IOException("disk full"), 1, ct));
-            Assert.Contains("ALTER TABLE \"Failures\" RENAME TO failures", error.Message, StringComparison.Ordinal);
+            Assert.Contains("ALTER TABLE \"Failures\" RENAME TO \"failures\"", error.Message, StringComparison.Ordinal);
             Assert.Contains("table: '\"Failures\"'", error.Message, StringComparison.Ordinal);
             Assert.Contains($"failures.table: Failures ({Path.Combine(_dir, "store.yaml")}:6)", error.Message, StringComparison.Ordinal);
         }
@@ -271,7 +271,7 @@ public sealed class FailureStoreTests(PostgresFixture fixture) : IAsyncLifetime
         var (output, errors) = (new StringWriter(), new StringWriter());
         var exit = await CommandLineApp.InvokeAsync(["failures", "list", "--config", Path.Combine(_dir, "store.yaml")], output, errors, ct);
         Assert.True(exit == 1, $"exit {exit}: {errors}");
-        Assert.Contains("ALTER TABLE \"Failures\" RENAME TO failures", errors.ToString(), StringComparison.Ordinal);
+        Assert.Contains("ALTER TABLE \"Failures\" RENAME TO \"failures\"", errors.ToString(), StringComparison.Ordinal);
         Assert.Equal("", output.ToString());
         Assert.False(await _db.ScalarAsync<bool>("SELECT to_regclass('failures') IS NOT NULL"));
 
