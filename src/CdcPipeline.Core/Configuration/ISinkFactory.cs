@@ -11,6 +11,16 @@ public interface ISinkFactory
     /// <summary>The YAML key of this sink kind: <c>file</c>, <c>kafka</c>, <c>webhook</c>, …</summary>
     string Kind { get; }
 
+    /// <summary>
+    /// Checks the section as far as that needs nothing built or connected (throw <see cref="ConfigurationException"/>):
+    /// what <see cref="Create"/> would refuse. The pipeline calls it for every sink before it builds any, as it does
+    /// <see cref="ISourceFactory.Validate"/>: building a sink may already leave a trace (a batch sink takes its spool),
+    /// and a refused start leaves none.
+    /// </summary>
+    void Validate(PipelineComponentContext context)
+    {
+    }
+
     /// <summary>Validates the section (throw <see cref="ConfigurationException"/>; <see cref="ConfigBinding"/> helps) and creates the sink.</summary>
     ISink Create(PipelineComponentContext context);
 

@@ -90,8 +90,9 @@ public static class PipelineBuilder
         var translator = services.GetRequiredService<ITranslatorProvider>().Create(options, rulesDirectory);
         translator = WithOutbox(configuration, translator, services);
 
-        // The source's and the dead letters' checks see the whole configuration (a Kafka source refuses to read its own sinks'
-        // topics) and run before any sink is built: a refused start must leave nothing behind downstream.
+        // The source's, the dead letters' and every sink's own checks run before any sink is built (the source's and the dead
+        // letters' see the whole configuration: a Kafka source refuses to read its own sinks' topics). A refused start must leave
+        // nothing behind downstream: a batch sink takes its spool as it is built, before the next sink's bad setting would be found.
         var sourceContext = new PipelineComponentContext(options.Name, sourceSection.GetSection(sourceKind), options, configuration.Locations, configuration.BaseDirectory, services)
         {
             RuleFiles = Translators.RuleFiles(translator).ToList(),
@@ -100,6 +101,10 @@ public static class PipelineBuilder
         sourceFactory.Validate(sourceContext);
         var deadLetterFactory = options.DeadLetter.Topic is not null ? services.GetRequiredService<IDeadLetterQueueFactory>() : null;
         deadLetterFactory?.Validate(configuration);
+        foreach (var (common, factory, section) in plans)
+        {
+            factory.Validate(Context(common.Name, section));
+        }
 
         var metrics = services.GetService<PipelineMetrics>();
         var sinks = new List<SinkBinding>();

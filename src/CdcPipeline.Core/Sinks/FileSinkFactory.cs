@@ -8,6 +8,8 @@ public sealed class FileSinkFactory : ISinkFactory
 {
     public string Kind => "file";
 
+    public void Validate(PipelineComponentContext context) => _ = context.Bind<FileSinkOptions>();
+
     public ISink Create(PipelineComponentContext context)
     {
         var options = context.Bind<FileSinkOptions>();

@@ -15,7 +15,43 @@ public sealed class KafkaSinkFactory : ISinkFactory
 {
     public string Kind => "kafka";
 
+    /// <summary>Everything <see cref="Create"/> refuses, the schema registry's client settings included.</summary>
+    public void Validate(PipelineComponentContext context)
+    {
+        var (options, _, _, avro, _, registrySettings) = Checked(context);
+        if (avro && context.Services.GetService<ISchemaRegistryClient>() is null)
+        {
+            // Its settings are checked as the client is made; it connects only when asked for a schema.
+            SchemaRegistrySettings.CreateClient(context, options.SchemaRegistryUrl, registrySettings, options.Producer, "producer").Dispose();
+        }
+    }
+
     public ISink Create(PipelineComponentContext context)
+    {
+        var (options, template, config, avro, serializer, registrySettings) = Checked(context);
+        var registry = avro
+            ? context.Services.GetService<ISchemaRegistryClient>()
+                ?? SchemaRegistrySettings.CreateClient(context, options.SchemaRegistryUrl, registrySettings, options.Producer, "producer")
+            : null;
+        return new KafkaSink(
+            context.Name,
+            config,
+            template,
+            avro,
+            registry,
+            context.Services.GetService<KafkaTransactionCoordinator>(),
+            options.TransactionalId ?? $"{context.Pipeline.Name}-{context.Name}",
+            options.DeliveryTimeout,
+            context.Services.GetService<ILoggerFactory>()?.CreateLogger<KafkaSink>(),
+            serializer);
+    }
+
+    /// <summary>
+    /// The checks of the section that need nothing built or connected, and what they made: the topic template, the producer
+    /// settings and, for Avro, the serializer's and the registry client's settings.
+    /// </summary>
+    private static (KafkaSinkOptions Options, TopicTemplate Template, ProducerConfig Config, bool Avro, AvroSerializerConfig? Serializer, Dictionary<string, string>? RegistrySettings) Checked(
+        PipelineComponentContext context)
     {
         var options = context.Bind<KafkaSinkOptions>();
         TopicTemplate template;
@@ -29,28 +65,16 @@ public sealed class KafkaSinkFactory : ISinkFactory
         }
 
         var avro = string.Equals(options.Format, "avro", StringComparison.OrdinalIgnoreCase);
-        ISchemaRegistryClient? registry = null;
         AvroSerializerConfig? serializer = null;
+        Dictionary<string, string>? registrySettings = null;
         if (avro)
         {
-            (serializer, var clientSettings) = SchemaRegistrySettings.SplitSerializerSettings(context, options.SchemaRegistry);
-            registry = context.Services.GetService<ISchemaRegistryClient>()
-                ?? SchemaRegistrySettings.CreateClient(context, options.SchemaRegistryUrl, clientSettings, options.Producer, "producer");
+            (serializer, registrySettings) = SchemaRegistrySettings.SplitSerializerSettings(context, options.SchemaRegistry);
         }
 
         var config = BuildProducerConfig(options, context.Pipeline.Name, context.Name);
         KafkaClientSettings.Validate(config, options.Producer, context, "producer");
-        return new KafkaSink(
-            context.Name,
-            config,
-            template,
-            avro,
-            registry,
-            context.Services.GetService<KafkaTransactionCoordinator>(),
-            options.TransactionalId ?? $"{context.Pipeline.Name}-{context.Name}",
-            options.DeliveryTimeout,
-            context.Services.GetService<ILoggerFactory>()?.CreateLogger<KafkaSink>(),
-            serializer);
+        return (options, template, config, avro, serializer, registrySettings);
     }
 
     public static ProducerConfig BuildProducerConfig(KafkaSinkOptions options, string pipelineName, string sinkName)

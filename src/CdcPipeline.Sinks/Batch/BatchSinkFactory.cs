@@ -12,13 +12,19 @@ public sealed class BatchSinkFactory : ISinkFactory
 
     public string Kind => SinkKind;
 
-    public ISink Create(PipelineComponentContext context) =>
-        new BatchSink(
+    /// <summary>What <see cref="Create"/> refuses, with nothing taken: building the sink takes (and creates) its spool.</summary>
+    public void Validate(PipelineComponentContext context) => _ = Checked(context);
+
+    public ISink Create(PipelineComponentContext context)
+    {
+        var options = Checked(context);
+        return new BatchSink(
             context.Name,
-            CreateStore(context),
-            context.Bind<BatchSinkOptions>().CloseCheck,
+            Store(context, options),
+            options.CloseCheck,
             context.Services.GetService<TimeProvider>(),
             context.Services.GetService<ILogger<BatchSink>>());
+    }
 
     /// <summary>
     /// The spool: its files are named by interval start only, so two sinks spooling into one directory would append to
@@ -36,7 +42,10 @@ public sealed class BatchSinkFactory : ISinkFactory
     ];
 
     /// <summary>The sink's store alone (no close loop): what <c>batch resend</c> and <c>batch list</c> use.</summary>
-    public static BatchStore CreateStore(PipelineComponentContext context)
+    public static BatchStore CreateStore(PipelineComponentContext context) => Store(context, Checked(context));
+
+    /// <summary>What <see cref="Create"/> and <see cref="CreateStore"/> refuse; the options.</summary>
+    private static BatchSinkOptions Checked(PipelineComponentContext context)
     {
         var options = context.Bind<BatchSinkOptions>();
         if (options.CloseCheck <= TimeSpan.Zero)
@@ -49,19 +58,20 @@ public sealed class BatchSinkFactory : ISinkFactory
             throw context.Error("target:directory", "a batch sink needs a target directory, e.g. target: { directory: out/batch/outgoing }");
         }
 
-        try
+        if (BatchStore.IntervalProblem(options.Interval) is { } problem)
         {
-            return new BatchStore(
-                context.Pipeline.Name,
-                context.Name,
-                options.Interval,
-                context.ResolvePath(options.Spool),
-                context.ResolvePath(options.Archive),
-                new DirectoryBatchTarget(context.ResolvePath(options.Target.Directory)));
+            throw context.Error("interval", problem);
         }
-        catch (ArgumentException e)
-        {
-            throw context.Error("interval", e.Message);
-        }
+
+        return options;
     }
+
+    private static BatchStore Store(PipelineComponentContext context, BatchSinkOptions options) =>
+        new(
+            context.Pipeline.Name,
+            context.Name,
+            options.Interval,
+            context.ResolvePath(options.Spool),
+            context.ResolvePath(options.Archive),
+            new DirectoryBatchTarget(context.ResolvePath(options.Target!.Directory)));
 }

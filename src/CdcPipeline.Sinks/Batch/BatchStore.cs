@@ -42,9 +42,9 @@ public sealed class BatchStore : IAsyncDisposable
 
     public BatchStore(string pipeline, string sink, TimeSpan interval, string spoolDirectory, string archiveDirectory, IBatchTarget target)
     {
-        if (interval <= TimeSpan.Zero || TimeSpan.FromDays(1).Ticks % interval.Ticks != 0 && interval.Ticks % TimeSpan.FromDays(1).Ticks != 0)
+        if (IntervalProblem(interval) is { } problem)
         {
-            throw new ArgumentException($"batch interval {interval} must divide a day or be whole days (e.g. 00:15:00, 01:00:00, 1.00:00:00), so intervals align to midnight UTC", nameof(interval));
+            throw new ArgumentException(problem, nameof(interval));
         }
 
         Pipeline = pipeline;
@@ -54,6 +54,12 @@ public sealed class BatchStore : IAsyncDisposable
         ArchiveDirectory = Path.GetFullPath(archiveDirectory);
         Target = target;
     }
+
+    /// <summary>Why <paramref name="interval"/> cannot be a batch interval, or null when it can.</summary>
+    public static string? IntervalProblem(TimeSpan interval) =>
+        interval <= TimeSpan.Zero || TimeSpan.FromDays(1).Ticks % interval.Ticks != 0 && interval.Ticks % TimeSpan.FromDays(1).Ticks != 0
+            ? $"batch interval {interval} must divide a day or be whole days (e.g. 00:15:00, 01:00:00, 1.00:00:00), so intervals align to midnight UTC"
+            : null;
 
     public string Pipeline { get; }
 

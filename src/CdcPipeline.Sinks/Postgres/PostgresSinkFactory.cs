@@ -11,7 +11,13 @@ public sealed class PostgresSinkFactory : ISinkFactory
 {
     public string Kind => "postgres";
 
-    public ISink Create(PipelineComponentContext context)
+    public void Validate(PipelineComponentContext context) => _ = Checked(context);
+
+    public ISink Create(PipelineComponentContext context) =>
+        new PostgresSink(context.Name, Checked(context), key => context.Locations.Describe(context.Section.Path + ":" + key));
+
+    /// <summary>What <see cref="Create"/> refuses; the options.</summary>
+    private static PostgresSinkOptions Checked(PipelineComponentContext context)
     {
         var options = context.Bind<PostgresSinkOptions>();
         ConfigBinding.Validate(options.Projection, context.Section.Path + ":projection", context.Locations);
@@ -64,6 +70,6 @@ public sealed class PostgresSinkFactory : ISinkFactory
             }
         }
 
-        return new PostgresSink(context.Name, options, key => context.Locations.Describe(context.Section.Path + ":" + key));
+        return options;
     }
 }

@@ -9,7 +9,16 @@ public sealed class RabbitMqSinkFactory : ISinkFactory
 {
     public string Kind => "rabbitmq";
 
+    public void Validate(PipelineComponentContext context) => _ = Checked(context);
+
     public ISink Create(PipelineComponentContext context)
+    {
+        var (options, routingKey) = Checked(context);
+        return new RabbitMqSink(context.Name, options, routingKey);
+    }
+
+    /// <summary>What <see cref="Create"/> refuses; the options and the parsed routing key.</summary>
+    private static (RabbitMqSinkOptions Options, EventTemplate RoutingKey) Checked(PipelineComponentContext context)
     {
         var options = context.Bind<RabbitMqSinkOptions>();
         if (!Uri.TryCreate(options.Uri, UriKind.Absolute, out var uri) || (uri.Scheme != "amqp" && uri.Scheme != "amqps"))
@@ -23,6 +32,6 @@ public sealed class RabbitMqSinkFactory : ISinkFactory
             throw context.Error("routingKey", error!);
         }
 
-        return new RabbitMqSink(context.Name, options, routingKey);
+        return (options, routingKey);
     }
 }

@@ -12,7 +12,16 @@ public sealed class RedisSinkFactory : ISinkFactory
 {
     public string Kind => "redis";
 
+    public void Validate(PipelineComponentContext context) => _ = Checked(context);
+
     public ISink Create(PipelineComponentContext context)
+    {
+        var (options, target) = Checked(context);
+        return new RedisSink(context.Name, options, target, context.Services.GetService<ILogger<RedisSink>>(), context.Services.GetService<Core.Pipeline.PipelineMetrics>());
+    }
+
+    /// <summary>What <see cref="Create"/> refuses; the options and the parsed stream or channel.</summary>
+    private static (RedisSinkOptions Options, EventTemplate Target) Checked(PipelineComponentContext context)
     {
         var options = context.Bind<RedisSinkOptions>();
         StackExchange.Redis.ConfigurationOptions parsed;
@@ -46,6 +55,6 @@ public sealed class RedisSinkFactory : ISinkFactory
             throw context.Error("maxLength", "applies to streams only; remove it or use mode: stream");
         }
 
-        return new RedisSink(context.Name, options, target, context.Services.GetService<ILogger<RedisSink>>(), context.Services.GetService<Core.Pipeline.PipelineMetrics>());
+        return (options, target);
     }
 }

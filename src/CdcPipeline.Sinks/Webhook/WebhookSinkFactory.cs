@@ -12,7 +12,17 @@ public sealed class WebhookSinkFactory : ISinkFactory
 
     public string Kind => "webhook";
 
+    public void Validate(PipelineComponentContext context) => _ = Checked(context);
+
     public ISink Create(PipelineComponentContext context)
+    {
+        var options = Checked(context);
+        var http = context.Services.GetService<IHttpClientFactory>()?.CreateClient(HttpClientName) ?? new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false });
+        return new WebhookSink(context.Name, http, options, context.Services.GetService<TimeProvider>());
+    }
+
+    /// <summary>What <see cref="Create"/> refuses; the options.</summary>
+    private static WebhookSinkOptions Checked(PipelineComponentContext context)
     {
         var options = context.Bind<WebhookSinkOptions>();
         if (!Uri.TryCreate(options.Url, UriKind.Absolute, out var url) || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps))
@@ -20,7 +30,6 @@ public sealed class WebhookSinkFactory : ISinkFactory
             throw context.Error("url", "must be an absolute http:// or https:// URL");
         }
 
-        var http = context.Services.GetService<IHttpClientFactory>()?.CreateClient(HttpClientName) ?? new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false });
-        return new WebhookSink(context.Name, http, options, context.Services.GetService<TimeProvider>());
+        return options;
     }
 }

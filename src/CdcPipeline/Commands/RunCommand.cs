@@ -72,9 +72,9 @@ internal static partial class RunCommand
             if (observability.Port is not null)
             {
                 // Registered before the worker: health starts first (it also serves /metrics, and is the one that reports a
-                // port in use) and stops last, so /healthz still answers while a stop drains.
+                // port in use) and stops last, so /healthz still answers while a stop drains. It needs no pipeline to be made:
+                // it is bound before the pipeline is built (below) and given it after.
                 builder.Services.AddSingleton(sp => new HealthEndpoints(
-                    sp.GetRequiredService<PipelineInstance>(),
                     observability,
                     sp.GetRequiredService<MeterProvider>(),
                     sp,
@@ -115,10 +115,30 @@ internal static partial class RunCommand
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = configuration.Options.Runner.DrainTimeout + TimeSpan.FromSeconds(5));
         builder.Services.AddSingleton<IHostLifetime, Microsoft.Extensions.Hosting.Internal.ConsoleLifetime>();
         using var host = builder.Build();
+        var health = host.Services.GetService<HealthEndpoints>();
+        if (health is not null)
+        {
+            try
+            {
+                // The bind itself, before the pipeline is built and the host starts. A port in use is a fact of the machine:
+                // found first, it stops the run before any sink takes anything (a batch sink its spool) or a dead-letter
+                // producer connects. Before the host starts, because there a failure to start is logged by the host with its
+                // whole stack trace (and a check before with the bind later would leave a gap for another process to take the port).
+                await health.BindAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (ObservabilityStartException e)
+            {
+                var where = configuration.Locations.Describe("observability:port") ?? configuration.FilePath;
+                await log.StoppedAsync($"{e.Message}; stop what uses it or set observability.port ({where}) to a free port", e).ConfigureAwait(false);
+                return 1;
+            }
+        }
+
+        PipelineInstance pipeline;
         try
         {
             // Build the pipeline before starting: bad configuration fails here, before anything connects.
-            host.Services.GetRequiredService<PipelineInstance>();
+            pipeline = host.Services.GetRequiredService<PipelineInstance>();
         }
         catch (ConfigurationException e)
         {
@@ -132,22 +152,7 @@ internal static partial class RunCommand
             return 1;
         }
 
-        if (host.Services.GetService<HealthEndpoints>() is { } health)
-        {
-            try
-            {
-                // The bind itself, before the host starts: there a failure to start is logged by the host with its whole
-                // stack trace (a check before and the bind later would leave a gap for another process to take the port).
-                await health.BindAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (ObservabilityStartException e)
-            {
-                var where = configuration.Locations.Describe("observability:port") ?? configuration.FilePath;
-                await log.StoppedAsync($"{e.Message}; stop what uses it or set observability.port ({where}) to a free port", e).ConfigureAwait(false);
-                return 1;
-            }
-        }
-
+        health?.Serve(pipeline);
         var worker = host.Services.GetRequiredService<PipelineWorker>();
         await host.StartAsync(cancellationToken).ConfigureAwait(false);
 

@@ -19,30 +19,30 @@ namespace CdcPipeline.Hosting;
 /// <c>/healthz</c> (liveness), <c>/readyz</c> (readiness) and the Prometheus exporter's <c>/metrics</c> on
 /// <see cref="ObservabilityOptions.Port"/> of every interface, served by a bare Kestrel server this hosted service owns
 /// (not a second host: its console lifetime would take SIGTERM too and stop the endpoints before the pipeline drained).
-/// Health: 200 with "ok" when the check passes, 503 with the reason when not; any other path 404.
+/// Health: 200 with "ok" when the check passes, 503 with the reason when not; any other path 404. It listens before the
+/// pipeline is built (see <see cref="BindAsync"/>) and answers "pipeline not running" until <see cref="Serve"/> gave it one
+/// and its runner runs.
 /// </summary>
 internal sealed partial class HealthEndpoints : IHostedService, IDisposable
 {
     private const string MetricsPath = "/metrics";
 
-    private readonly PipelineInstance _pipeline;
     private readonly ObservabilityOptions _options;
     private readonly MeterProvider _meterProvider;
     private readonly IServiceProvider _services;
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger<HealthEndpoints> _logger;
     private KestrelServer? _server;
+    private volatile PipelineInstance? _pipeline;
 
     /// <param name="meterProvider">The host's meter provider, with the Prometheus exporter (<c>AddPrometheusExporter</c>).</param>
     /// <param name="services">The host's services: the exporter's middleware and options come from there.</param>
     public HealthEndpoints(
-        PipelineInstance pipeline,
         ObservabilityOptions options,
         MeterProvider meterProvider,
         IServiceProvider services,
         ILoggerFactory loggerFactory)
     {
-        _pipeline = pipeline;
         _options = options;
         _meterProvider = meterProvider;
         _services = services;
@@ -50,13 +50,17 @@ internal sealed partial class HealthEndpoints : IHostedService, IDisposable
         _logger = loggerFactory.CreateLogger<HealthEndpoints>();
     }
 
+    /// <summary>The pipeline the probes report on, once it is built; until then they answer "pipeline not running".</summary>
+    public void Serve(PipelineInstance pipeline) => _pipeline = pipeline;
+
     /// <summary>Started by <see cref="BindAsync"/> already (as <c>run</c> does, before the host starts), or here.</summary>
     public Task StartAsync(CancellationToken cancellationToken) => _server is null ? BindAsync(cancellationToken) : Task.CompletedTask;
 
     /// <summary>
-    /// Listens on the port, answering at once (readiness: not running until the worker runs). Called before the host
-    /// starts, so a port that cannot be served stops <c>run</c> before anything connects and without the host's
-    /// "Hosting failed to start" and its stack trace; there is no gap between a check and the bind for another process.
+    /// Listens on the port, answering at once (readiness: not running until the worker runs). Called before the pipeline
+    /// is built and the host starts, so a port that cannot be served stops <c>run</c> before any sink takes anything (a
+    /// batch sink's spool) or anything connects, and without the host's "Hosting failed to start" and its stack trace;
+    /// there is no gap between a check and the bind for another process.
     /// </summary>
     /// <exception cref="ObservabilityStartException">The port is in use or not permitted.</exception>
     public async Task BindAsync(CancellationToken cancellationToken)
@@ -114,8 +118,7 @@ internal sealed partial class HealthEndpoints : IHostedService, IDisposable
     /// <summary>Live while the runner runs and its backlog (if any) was acknowledged within the stall timeout.</summary>
     private (HttpStatusCode, string) Liveness()
     {
-        var runner = _pipeline.Runner;
-        if (!runner.IsRunning)
+        if (_pipeline?.Runner is not { IsRunning: true } runner)
         {
             return (HttpStatusCode.ServiceUnavailable, "pipeline not running");
         }
@@ -130,12 +133,12 @@ internal sealed partial class HealthEndpoints : IHostedService, IDisposable
     /// <summary>Ready while the runner runs and its source is connected (a source that cannot tell: while the runner runs).</summary>
     private (HttpStatusCode, string) Readiness()
     {
-        if (!_pipeline.Runner.IsRunning)
+        if (_pipeline is not { Runner.IsRunning: true } pipeline)
         {
             return (HttpStatusCode.ServiceUnavailable, "pipeline not running");
         }
 
-        return _pipeline.Source is ISourceConnection { IsConnected: false }
+        return pipeline.Source is ISourceConnection { IsConnected: false }
             ? (HttpStatusCode.ServiceUnavailable, "source not connected")
             : (HttpStatusCode.OK, "ok");
     }

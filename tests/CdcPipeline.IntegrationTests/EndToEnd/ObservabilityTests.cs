@@ -219,6 +219,28 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
     }
 
     [Fact]
+    public async Task A_port_in_use_stops_run_before_the_pipeline_is_built_leaving_no_batch_spool()
+    {
+        // The port is a fact of the machine: it is bound before the sinks are built, and a batch sink takes (and creates)
+        // its spool when it is built, so a refused start must not have got that far.
+        using var taken = new System.Net.Sockets.TcpListener(IPAddress.Any, 0);
+        taken.Start();
+        var port = ((IPEndPoint)taken.LocalEndpoint).Port;
+        var config = await WriteConfigAsync($"""
+            sinks:
+              - name: export
+                batch: {"{"} spool: out/spool, target: {"{"} directory: out/outgoing {"}"} {"}"}
+            observability:
+              port: {port}
+            """);
+
+        using var pipeline = PipelineProcess.Start("run", "--config", config);
+        Assert.Equal(1, await pipeline.ExitCodeAsync(TimeSpan.FromSeconds(60)));
+        Assert.Contains($"error: observability.port {port}: ", pipeline.Log, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(_dir, "out")), $"the batch sink's spool was created for a refused start; log:\n{pipeline.Log}");
+    }
+
+    [Fact]
     public async Task A_port_taken_on_IPv6_only_stops_run_with_exit_1_naming_the_key_and_what_to_do_without_a_stack_trace()
     {
         // Kestrel listens on [::] (IPv4 too); a port free on 0.0.0.0 but taken on [::] passed the check before the host

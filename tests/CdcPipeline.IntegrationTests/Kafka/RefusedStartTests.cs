@@ -5,7 +5,7 @@ namespace CdcPipeline.IntegrationTests.Kafka;
 
 /// <summary>
 /// A Kafka source configuration that start-up refuses (it would read its own output; exactly-once without a Kafka sink
-/// on its cluster) is refused before any sink is built: building one may already touch a server or the disk (a batch
+/// on its cluster), or a sink's own settings that it refuses, is refused before any sink is built: building one may already touch a server or the disk (a batch
 /// sink takes and creates its spool; a PostgreSQL sink may create its table), and a refused start must leave nothing
 /// behind. The real <c>cdcpipeline run</c> process, a real PostgreSQL database and librdkafka's mock cluster.
 /// </summary>
@@ -78,6 +78,30 @@ public sealed class RefusedStartTests(KafkaFixture kafka, PostgresFixture postgr
                 + $"on the same cluster ({kafka.BootstrapServers}): its domain events would come back as change records that fail to decode and go to the dead letters "
                 + $"('{topic}' is one such topic). Give the sink a topic template the source does not subscribe to (e.g. 'domain.{{type}}'), or narrow the subscription",
             error);
+        await AssertNothingWasTouchedAsync();
+    }
+
+    [Fact]
+    public async Task A_sink_refusing_its_own_settings_is_refused_before_the_sinks_before_it_are_built()
+    {
+        // The sinks before the bad one are fine: the table sink and the batch sink, which takes its spool when it is built.
+        var (code, error) = await RunAsync($"""
+            name: refused-start
+            source:
+              kafka:
+                bootstrapServers: "{kafka.BootstrapServers}"
+                format: json
+                topics: [{kafka.Unique("legacy")}]
+            sinks:
+            {SinksWithSideEffects}
+              - name: hook
+                webhook:
+                  url: "ftp://hooks.example/events"
+            """);
+
+        var config = Path.Combine(_dir.FullName, "pipeline.yaml");
+        Assert.Equal(2, code);
+        Assert.Equal($"error: {config}:19: sinks.2.webhook.url: must be an absolute http:// or https:// URL", error);
         await AssertNothingWasTouchedAsync();
     }
 

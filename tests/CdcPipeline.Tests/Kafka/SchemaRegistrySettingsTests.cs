@@ -14,9 +14,11 @@ public sealed class SchemaRegistrySettingsTests : IDisposable
 {
     private readonly PipelineYaml _yaml = new();
 
-    private KafkaSink CreateSink(string registrySettings, string registryUrl = "http://127.0.0.1:9", string producer = "{}")
-    {
-        var context = _yaml.Context($$"""
+    private KafkaSink CreateSink(string registrySettings, string registryUrl = "http://127.0.0.1:9", string producer = "{}") =>
+        (KafkaSink)new KafkaSinkFactory().Create(SinkContext(registrySettings, registryUrl, producer));
+
+    private PipelineComponentContext SinkContext(string registrySettings, string registryUrl, string producer = "{}") =>
+        _yaml.Context($$"""
             name: t
             sinks:
               - name: domain
@@ -28,8 +30,6 @@ public sealed class SchemaRegistrySettingsTests : IDisposable
                   schemaRegistry: {{registrySettings}}
                   producer: {{producer}}
             """, "domain", "sinks:0:kafka");
-        return (KafkaSink)new KafkaSinkFactory().Create(context);
-    }
 
     [Theory]
     [InlineData("{ basic.auth.user.info: 'cdc:hunter2' }")] // the Java clients' and Kafka Connect's spelling
@@ -172,6 +172,10 @@ public sealed class SchemaRegistrySettingsTests : IDisposable
         Assert.Contains("pipeline.yaml:8: sinks.0.kafka.schemaRegistryUrl: ", error.Message, StringComparison.Ordinal);
         Assert.Contains("%23", error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("ter2", error.Message, StringComparison.Ordinal);
+
+        // What the pipeline runs for every sink before it builds any finds it too (the registry client's own check).
+        var validated = Assert.Throws<ConfigurationException>(() => new KafkaSinkFactory().Validate(SinkContext("{}", $"http://{userInfo}@127.0.0.1:9")));
+        Assert.Equal(error.Message, validated.Message);
     }
 
     public void Dispose() => _yaml.Dispose();

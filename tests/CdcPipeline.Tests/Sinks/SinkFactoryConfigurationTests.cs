@@ -1,6 +1,7 @@
 using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.Sinks;
+using CdcPipeline.Sinks.Batch;
 using CdcPipeline.Sinks.Postgres;
 using CdcPipeline.Sinks.RabbitMq;
 using CdcPipeline.Sinks.Redis;
@@ -15,16 +16,25 @@ public class SinkFactoryConfigurationTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("cdc-sink-config-").FullName;
 
-    private ISink Create(string sinkYaml)
+    private ISink Create(string sinkYaml) => WithFactory(sinkYaml, (factory, context) => factory.Create(context));
+
+    /// <summary>What the pipeline does for every sink before it builds any (nothing built, nothing taken).</summary>
+    private void Validate(string sinkYaml) => WithFactory<object?>(sinkYaml, (factory, context) =>
+    {
+        factory.Validate(context);
+        return null;
+    });
+
+    private T WithFactory<T>(string sinkYaml, Func<ISinkFactory, PipelineComponentContext, T> use)
     {
         var path = Path.Combine(_dir, "pipeline.yaml");
         File.WriteAllText(path, "name: t\nsinks:\n  - name: s\n" + string.Join('\n', sinkYaml.Split('\n').Select(l => "    " + l)) + "\n");
         var configuration = PipelineConfiguration.Load(path, _ => null);
-        using var services = new ServiceCollection().AddCdcCore().AddCdcSinks().BuildServiceProvider();
+        using var services = new ServiceCollection().AddCdcCore().AddCdcSinks().AddCdcBatch().BuildServiceProvider();
         var section = configuration.Root.GetSection("sinks:0");
         var factories = services.GetServices<ISinkFactory>().ToDictionary(f => f.Kind);
         var kind = configuration.KindOf(section, SinkCommonOptions.Keys, factories.Keys);
-        return factories[kind].Create(new PipelineComponentContext("s", section.GetSection(kind), configuration.Options, configuration.Locations, configuration.BaseDirectory, services));
+        return use(factories[kind], new PipelineComponentContext("s", section.GetSection(kind), configuration.Options, configuration.Locations, configuration.BaseDirectory, services));
     }
 
     [Fact]
@@ -81,12 +91,20 @@ public class SinkFactoryConfigurationTests : IDisposable
     [InlineData("postgres: { connectionString: 'Host=x', table: t, mode: upsert, projection: { dataColumn: '\"State' } }", "sinks.0.postgres.projection.dataColumn", "no closing")]
     [InlineData("file: { path: a, rotate: weekly }", "sinks.0.file", "weekly")]
     [InlineData("file: { path: a, maxBytes: 0 }", "sinks.0.file.maxBytes", "positive")]
+    [InlineData("console: { colour: true }", "sinks.0.console", "takes no settings")]
+    [InlineData("batch: { interval: '00:07:00', spool: out/spool, target: { directory: out/outgoing } }", "sinks.0.batch.interval", "must divide a day")]
+    [InlineData("batch: { closeCheck: '00:00:00', spool: out/spool, target: { directory: out/outgoing } }", "sinks.0.batch.closeCheck", "must be positive")]
     public void A_bad_sink_setting_names_the_key_and_the_reason(string yaml, string expectedKey, string expectedReason)
     {
         var e = Assert.Throws<ConfigurationException>(() => Create(yaml));
         Assert.Contains(expectedKey, e.Message, StringComparison.Ordinal);
         Assert.Contains(expectedReason, e.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("hunter2", e.Message, StringComparison.Ordinal);
+
+        // The pipeline runs the same checks for every sink before it builds any: same error, nothing built or taken.
+        var validated = Assert.Throws<ConfigurationException>(() => Validate(yaml));
+        Assert.Equal(e.Message, validated.Message);
+        Assert.False(Directory.Exists(Path.Combine(_dir, "out")), "validating a batch sink created its spool");
     }
 
     [Fact]
