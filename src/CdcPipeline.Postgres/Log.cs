@@ -38,6 +38,11 @@ internal static partial class Log
     [LoggerMessage(1032, LogLevel.Information, "Table {Table} is in publication {Publication} again (seen at {CheckedLsn}): its changes stream from there on; those written since {SinceLsn} did not arrive: {Fix}")]
     public static partial void TablePublishedAgain(ILogger logger, string table, string publication, string sinceLsn, string checkedLsn, string fix);
 
+    [LoggerMessage(1033, LogLevel.Error,
+        "Captured table {Configured} arrives as {Current} in replication slot {Slot}: it was renamed, and publication {Publication} lists tables by oid, " +
+        "not by name. {Effect} {Now} {Fix}")]
+    public static partial void CapturedTableRenamed(ILogger logger, string configured, string current, string slot, string publication, string effect, string now, string fix);
+
     [LoggerMessage(1006, LogLevel.Information, "Schema of {Table} changed: now {ColumnCount} columns ({Columns})")]
     public static partial void RelationChanged(ILogger logger, string table, int columnCount, string columns);
 

@@ -73,6 +73,12 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     private readonly Dictionary<string, ulong> _unpublishedSince = new(StringComparer.Ordinal);
     private ulong _publicationCheckedLsn;
     private volatile string[] _unpublishedNow = [];
+    // The captured tables by the oid their names had at start: pgoutput follows a table by oid, so a Relation message for one
+    // of them under another name is a rename (e.g. a rename-swap migration). Those reported as renamed, by oid, with the name
+    // reported; written by the read loop, read by the heartbeat's PublishUnpublished (under _unpublishedSync, as _unpublishedSince).
+    private Dictionary<uint, string> _capturedByOid = [];
+    private readonly Dictionary<uint, string> _renamedTo = [];
+    private readonly object _unpublishedSync = new();
     private int _reading;
     private int _disposed;
 
@@ -114,7 +120,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
 
     /// <summary>
     /// Captured tables (<c>schema.table</c>) that exist but were not in the publication at the last check (at start, then at
-    /// every heartbeat): their changes do not arrive. Empty while every captured table is published.
+    /// every heartbeat), or whose table arrived renamed while streaming (event 1033): their changes do not arrive under that name.
+    /// Empty while every captured table is published under its configured name.
     /// </summary>
     public IReadOnlyCollection<string> UnpublishedTables => _unpublishedNow;
 
@@ -137,6 +144,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             ? _options.Tables.Select(ReplicationSetup.NormalizeTableName).ToList()
             : (await ReplicationSetup.GetPublicationTablesAsync(_dataSource, _options.Publication, token)).Where(t => t != _signalTable).ToList();
         _captured = tables;
+        _capturedByOid = await CapturedOidsAsync(tables, token);
         _publicationCheckedLsn = await CurrentWalLsnAsync(token);
         if (_options.Tables.Count > 0)
         {
@@ -578,16 +586,24 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             missing.RemoveAll(t => gone.Contains(ReplicationSetup.QuoteTable(t)));
         }
 
-        var left = missing.Where(t => !_unpublishedSince.ContainsKey(t)).ToList();
-        var back = _unpublishedSince.Where(kv => !missing.Contains(kv.Key)).ToList();
-        foreach (var table in left)
+        List<string> left;
+        List<KeyValuePair<string, ulong>> back;
+        HashSet<string> renamedAway;
+        lock (_unpublishedSync)
         {
-            _unpublishedSince[table] = _publicationCheckedLsn;
-        }
+            left = missing.Where(t => !_unpublishedSince.ContainsKey(t)).ToList();
+            back = _unpublishedSince.Where(kv => !missing.Contains(kv.Key)).ToList();
+            foreach (var table in left)
+            {
+                _unpublishedSince[table] = _publicationCheckedLsn;
+            }
 
-        foreach (var (table, _) in back)
-        {
-            _unpublishedSince.Remove(table);
+            foreach (var (table, _) in back)
+            {
+                _unpublishedSince.Remove(table);
+            }
+
+            renamedAway = _renamedTo.Keys.Select(oid => _capturedByOid[oid]).ToHashSet(StringComparer.Ordinal);
         }
 
         // the state first, then the log: whoever reads the log line finds the gauge and UnpublishedTables saying the same
@@ -595,7 +611,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         _publicationCheckedLsn = checkedLsn;
         PublishUnpublished();
         var publication = ReplicationSetup.QuoteIdentifier(_options.Publication);
-        foreach (var table in left)
+        // a table renamed away was reported as such (event 1033, with the same fix); its name staying unpublished is no news
+        foreach (var table in left.Where(t => !renamedAway.Contains(t)))
         {
             Log.TableLeftPublication(_logger, table, _options.Publication, _options.Slot,
                 new NpgsqlLogSequenceNumber(since).ToString(), new NpgsqlLogSequenceNumber(checkedLsn).ToString(),
@@ -611,8 +628,103 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
 
     private void PublishUnpublished()
     {
-        _unpublishedNow = [.. _unpublishedSince.Keys.Order(StringComparer.Ordinal)];
-        PostgresMetrics.ReportUnpublishedTables(_options.Slot, _unpublishedNow.Length);
+        lock (_unpublishedSync)
+        {
+            _unpublishedNow = [.. _unpublishedSince.Keys.Union(_renamedTo.Keys.Select(oid => _capturedByOid[oid]), StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+            PostgresMetrics.ReportUnpublishedTables(_options.Slot, _unpublishedNow.Length);
+        }
+    }
+
+    /// <summary>The oids of the captured tables (<c>schema.table</c>) as their names resolve now; a name that does not resolve is left out.</summary>
+    private async Task<Dictionary<uint, string>> CapturedOidsAsync(IReadOnlyList<string> tables, CancellationToken cancellationToken)
+    {
+        var oids = new Dictionary<uint, string>();
+        if (tables.Count == 0)
+        {
+            return oids;
+        }
+
+        await using var cmd = _dataSource.CreateCommand(
+            "SELECT n::int, pg_catalog.to_regclass(t)::oid FROM unnest($1::text[]) WITH ORDINALITY AS u(t, n) WHERE pg_catalog.to_regclass(t) IS NOT NULL");
+        cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = tables.Select(ReplicationSetup.QuoteTable).ToArray() });
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            oids[reader.GetFieldValue<uint>(1)] = tables[reader.GetInt32(0) - 1];
+        }
+
+        return oids;
+    }
+
+    /// <summary>
+    /// A captured table whose Relation message names it otherwise than the start did was renamed: a publication lists tables
+    /// by oid, so pgoutput goes on sending its changes under the new name (after a rename-swap, <c>orders_old</c>), and a table
+    /// now under the configured name is another one, not in the publication. Whether its changes are emitted stays decided by
+    /// name, as at every start: left out when source.postgres.tables lists tables (the new name is not among them), emitted
+    /// under the new name when the publication is the list (it still holds the table). Either way rules keyed on the configured
+    /// name no longer get them: said once per new name, as an error (event 1033), with what to do, and
+    /// counted with the unpublished tables. Relation messages are rare (first change of a table per connection, after DDL),
+    /// so the catalog query here costs nothing per change.
+    /// </summary>
+    private async Task CheckRenamedAsync(RelationInfo relation, CancellationToken cancellationToken)
+    {
+        if (!_capturedByOid.TryGetValue(relation.Id, out var configured))
+        {
+            return;
+        }
+
+        string? reported;
+        lock (_unpublishedSync)
+        {
+            _renamedTo.TryGetValue(relation.Id, out reported);
+        }
+
+        if (relation.QualifiedName == configured)
+        {
+            if (reported is not null)
+            {
+                // renamed back: its changes arrive under the configured name again
+                lock (_unpublishedSync)
+                {
+                    _renamedTo.Remove(relation.Id);
+                }
+
+                PublishUnpublished();
+            }
+
+            return;
+        }
+
+        if (reported == relation.QualifiedName)
+        {
+            return;
+        }
+
+        await using var cmd = _dataSource.CreateCommand("SELECT pg_catalog.to_regclass($1) IS NOT NULL");
+        cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = ReplicationSetup.QuoteTable(configured) });
+        var replaced = await cmd.ExecuteScalarAsync(cancellationToken) is true;
+
+        lock (_unpublishedSync)
+        {
+            _renamedTo[relation.Id] = relation.QualifiedName;
+        }
+
+        PublishUnpublished();
+        var current = relation.QualifiedName;
+        var publication = ReplicationSetup.QuoteIdentifier(_options.Publication);
+        var listed = _tableFilter is not null;
+        Log.CapturedTableRenamed(_logger, configured, current, _options.Slot, _options.Publication,
+            listed
+                ? $"{current} is not in source.postgres.tables, so its changes are left out from here on (as at every later start)."
+                : $"Its changes are emitted under the name {current}, which rules keyed on {configured} do not match (they produce nothing from them).",
+            replaced
+                ? $"A table named {configured} exists again but is another one (a rename-swap) and not in the publication: its changes do not arrive."
+                : $"No table is named {configured} now.",
+            replaced
+                ? $"If {configured} is the table to capture now: ALTER PUBLICATION {publication} ADD TABLE {ReplicationSetup.QuoteTable(configured)}; " +
+                  (listed ? "(it is in source.postgres.tables already) " : "") + $"then {ResnapshotInstruction(configured)}"
+                : $"If {current} is the table to capture under its new name (it is in the publication already): name it instead of {configured} " +
+                  (listed ? "in source.postgres.tables and " : "") + $"in the rules, start again, then {ResnapshotInstruction(current)}");
     }
 
     /// <summary>How to read a table again while streaming: Debezium's execute-snapshot signal, or what it needs.</summary>
@@ -1203,6 +1315,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         }
 
         _relations[message.RelationId] = info;
+        await CheckRenamedAsync(info, cancellationToken);
     }
 
     private async Task<List<string>> PrimaryKeyColumnsAsync(uint relationId, CancellationToken cancellationToken)

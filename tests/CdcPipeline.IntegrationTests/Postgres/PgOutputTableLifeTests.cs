@@ -75,6 +75,45 @@ public sealed class PgOutputTableLifeTests(PostgresFixture fixture) : PgOutputTe
     }
 
     [Fact]
+    public async Task A_captured_table_renamed_away_in_a_rename_swap_while_streaming_is_reported_as_an_error()
+    {
+        await Db.ExecuteAsync("CREATE TABLE orders (id int PRIMARY KEY); CREATE TABLE other (id int PRIMARY KEY); " +
+                              "CREATE TABLE cdc_signal (id text PRIMARY KEY, type text NOT NULL, data text)");
+        // heartbeat off: the Relation message alone has to say it (the publication check runs only with heartbeats)
+        var options = Options(["public.orders", "public.other"]) with { SignalTable = "public.cdc_signal" };
+        var reader = await OpenStreamingAsync(options);
+        var source = (PgOutputChangeSource)reader.Source;
+        await Db.ExecuteAsync($"ALTER PUBLICATION {Db.Publication} ADD TABLE cdc_signal");
+        await Db.ExecuteAsync("INSERT INTO orders VALUES (1)");
+        var first = await reader.TakeAsync(1, e => e.Kind == ChangeKind.Change, TimeSpan.FromSeconds(20));
+        Assert.Equal("orders", first.Single(e => e.Kind == ChangeKind.Change).Source.Table);
+
+        // the legacy migration: the publication keeps the old table (by oid) under its new name, the new orders is not in it
+        await Db.ExecuteAsync("CREATE TABLE orders_new (id int PRIMARY KEY); ALTER TABLE orders RENAME TO orders_old; ALTER TABLE orders_new RENAME TO orders");
+        await Db.ExecuteAsync("INSERT INTO orders_old VALUES (2)"); // sent as public.orders_old, not in source.postgres.tables: left out
+        await Db.ExecuteAsync("INSERT INTO orders VALUES (3)"); // never sent: the new table is not in the publication
+        await Db.ExecuteAsync("INSERT INTO other VALUES (1)");
+        var changes = await reader.TakeAsync(1, e => e.Kind == ChangeKind.Change, TimeSpan.FromSeconds(20));
+        Assert.Equal(["other"], changes.Where(e => e.Kind == ChangeKind.Change).Select(e => e.Source.Table));
+
+        // before the fix: nothing said (the start-up warning only at the next start); public.orders just went quiet
+        var error = await WaitForLogAsync("Error", "public.orders_old", "no error named the captured table arriving under another name");
+        Assert.Contains("public.orders ", error, StringComparison.Ordinal);
+        Assert.Contains(Db.Slot, error, StringComparison.Ordinal);
+        Assert.Contains($"ALTER PUBLICATION \"{Db.Publication}\" ADD TABLE \"public\".\"orders\";", error, StringComparison.Ordinal);
+        Assert.Contains("source.postgres.tables", error, StringComparison.Ordinal);
+        Assert.Contains("""'execute-snapshot', '{"data-collections":["public.orders"]}');""", error, StringComparison.Ordinal);
+        Assert.Equal(["public.orders"], source.UnpublishedTables);
+        Assert.Equal(1L, PostgresMetrics.LastUnpublishedTables(Db.Slot));
+
+        // said once, not at every Relation message of the renamed table
+        await Db.ExecuteAsync("ALTER TABLE orders_old ADD COLUMN note text; INSERT INTO orders_old VALUES (4, 'x'); INSERT INTO other VALUES (2)");
+        var later = await reader.TakeAsync(1, e => e.Kind == ChangeKind.Change, TimeSpan.FromSeconds(20));
+        Assert.Equal(["other"], later.Where(e => e.Kind == ChangeKind.Change).Select(e => e.Source.Table));
+        Assert.Single(LogLines("Error", "public.orders_old"));
+    }
+
+    [Fact]
     public async Task A_table_dropped_between_the_start_check_and_the_initial_snapshot_stops_naming_it_and_the_config_key()
     {
         await Db.ExecuteAsync("CREATE TABLE a (id int PRIMARY KEY); INSERT INTO a VALUES (1); CREATE TABLE b (id int PRIMARY KEY); INSERT INTO b VALUES (1)");
