@@ -728,12 +728,24 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     }
 
     /// <summary>How to read a table again while streaming: Debezium's execute-snapshot signal, or what it needs.</summary>
-    private string ResnapshotInstruction(string table) =>
-        _signalTable is { } signal
-            ? $"re-read the table with an incremental snapshot: INSERT INTO {ReplicationSetup.QuoteTable(signal)} (id, type, data) VALUES " +
-              $"('resnapshot-{table}-{DateTime.UtcNow:yyyyMMddHHmmss}', 'execute-snapshot', '{{\"data-collections\":[\"{table}\"]}}');"
-            : "re-read the table with an incremental snapshot: set source.postgres.signalTable (a table in the publication), start again and " +
-              $"insert an execute-snapshot signal for {table} into it (or drop the slot and start with snapshot: when_needed to read every table again)";
+    private string ResnapshotInstruction(string table) => ResnapshotInstruction(_signalTable, table, DateTime.UtcNow);
+
+    /// <summary>
+    /// The instruction itself; the INSERT runs as given whatever the table is called: the id and the data are SQL literals, and the
+    /// table name in data is a JSON string (a name may hold a quote).
+    /// </summary>
+    internal static string ResnapshotInstruction(string? signalTable, string table, DateTime now)
+    {
+        if (signalTable is null)
+        {
+            return "re-read the table with an incremental snapshot: set source.postgres.signalTable (a table in the publication), start again and " +
+                   $"insert an execute-snapshot signal for {table} into it (or drop the slot and start with snapshot: when_needed to read every table again)";
+        }
+
+        var data = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string[]> { ["data-collections"] = [table] });
+        return $"re-read the table with an incremental snapshot: INSERT INTO {ReplicationSetup.QuoteTable(signalTable)} (id, type, data) VALUES " +
+               $"({Readiness.DatabasePreparation.QuoteLiteral($"resnapshot-{table}-{now:yyyyMMddHHmmss}")}, 'execute-snapshot', {Readiness.DatabasePreparation.QuoteLiteral(data)});";
+    }
 
     /// <summary>The server's WAL position (a standby's: replayed up to), for naming where something was seen.</summary>
     private async Task<ulong> CurrentWalLsnAsync(CancellationToken cancellationToken)

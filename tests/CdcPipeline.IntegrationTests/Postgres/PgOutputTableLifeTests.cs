@@ -35,6 +35,22 @@ public sealed class PgOutputTableLifeTests(PostgresFixture fixture) : PgOutputTe
     }
 
     [Fact]
+    public async Task The_resnapshot_instruction_runs_as_given_and_names_the_table_whatever_it_is_called()
+    {
+        // The errors about a table that left the publication or arrived renamed end with this INSERT, for an operator to paste.
+        await Db.ExecuteAsync("CREATE TABLE cdc_signal (id text PRIMARY KEY, type text NOT NULL, data text)");
+        const string Table = "public.it's \"x\"";
+        var instruction = PgOutputChangeSource.ResnapshotInstruction("public.cdc_signal", Table, new DateTime(2026, 12, 7, 0, 0, 0, DateTimeKind.Utc));
+        var insert = instruction[instruction.IndexOf("INSERT INTO", StringComparison.Ordinal)..];
+
+        await Db.ExecuteAsync(insert);
+
+        var data = await Db.ScalarAsync<string>("SELECT data FROM cdc_signal WHERE type = 'execute-snapshot'");
+        using var json = System.Text.Json.JsonDocument.Parse(data);
+        Assert.Equal(Table, json.RootElement.GetProperty("data-collections")[0].GetString());
+    }
+
+    [Fact]
     public async Task A_table_taken_out_of_the_publication_while_streaming_is_reported_as_an_error_and_the_other_tables_go_on()
     {
         await Db.ExecuteAsync("CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY); " +
