@@ -103,23 +103,42 @@ public static class ReplicationSetup
     /// </summary>
     public static async Task<IReadOnlyList<string>> FindPublishedViaPartitionsAsync(NpgsqlDataSource dataSource, string publication, IReadOnlyList<string> tables, CancellationToken cancellationToken)
     {
-        var result = new List<string>();
         if (tables.Count == 0)
         {
-            return result;
+            return [];
         }
 
-        await using var cmd = dataSource.CreateCommand("""
-            SELECT n::int FROM unnest($2::text[]) WITH ORDINALITY AS u(t, n)
-            WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_partition_tree(pg_catalog.to_regclass(u.t)) p
-                          JOIN pg_catalog.pg_class c ON c.oid = p.relid
-                          JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
-                          JOIN pg_catalog.pg_publication_tables pt ON pt.pubname = $1 AND pt.schemaname = ns.nspname AND pt.tablename = c.relname
-                          WHERE p.level > 0)
-            ORDER BY n
-            """);
+        await using var cmd = dataSource.CreateCommand(PublishedViaPartitionsSql);
+        return await ReadPublishedViaPartitionsAsync(cmd, publication, tables, cancellationToken);
+    }
+
+    /// <inheritdoc cref="FindPublishedViaPartitionsAsync(NpgsqlDataSource, string, IReadOnlyList{string}, CancellationToken)"/>
+    public static async Task<IReadOnlyList<string>> FindPublishedViaPartitionsAsync(NpgsqlConnection connection, string publication, IReadOnlyList<string> tables, CancellationToken cancellationToken)
+    {
+        if (tables.Count == 0)
+        {
+            return [];
+        }
+
+        await using var cmd = new NpgsqlCommand(PublishedViaPartitionsSql, connection);
+        return await ReadPublishedViaPartitionsAsync(cmd, publication, tables, cancellationToken);
+    }
+
+    private const string PublishedViaPartitionsSql = """
+        SELECT n::int FROM unnest($2::text[]) WITH ORDINALITY AS u(t, n)
+        WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_partition_tree(pg_catalog.to_regclass(u.t)) p
+                      JOIN pg_catalog.pg_class c ON c.oid = p.relid
+                      JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
+                      JOIN pg_catalog.pg_publication_tables pt ON pt.pubname = $1 AND pt.schemaname = ns.nspname AND pt.tablename = c.relname
+                      WHERE p.level > 0)
+        ORDER BY n
+        """;
+
+    private static async Task<IReadOnlyList<string>> ReadPublishedViaPartitionsAsync(NpgsqlCommand cmd, string publication, IReadOnlyList<string> tables, CancellationToken cancellationToken)
+    {
         cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = publication });
         cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = tables.Select(QuoteTable).ToArray() });
+        var result = new List<string>();
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
