@@ -28,6 +28,11 @@ internal static partial class Log
     [LoggerMessage(1007, LogLevel.Warning, "Table {Table} is configured but not in publication {Publication}: its changes will not arrive. Run: ALTER PUBLICATION {Publication} ADD TABLE {Table};")]
     public static partial void TableNotPublished(ILogger logger, string table, string publication);
 
+    [LoggerMessage(1034, LogLevel.Warning,
+        "Partitioned table {Table} is configured but publication {Publication} holds it only through its partitions (it lacks publish_via_partition_root): " +
+        "PostgreSQL sends its changes under the partitions' names, which source.postgres.tables does not list, so they do not arrive. Run: {Fix};")]
+    public static partial void TablePublishedViaPartitions(ILogger logger, string table, string publication, string fix);
+
     [LoggerMessage(1031, LogLevel.Error,
         "Table {Table} was taken out of publication {Publication} while streaming: its changes are not sent, and replication slot {Slot} moves past them " +
         "with the other tables' acknowledgements. Its changes written from {SinceLsn} (the last check that found it published) on, seen missing at {CheckedLsn}, " +

@@ -149,9 +149,21 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         if (_options.Tables.Count > 0)
         {
             var published = (await ReplicationSetup.GetPublicationTablesAsync(_dataSource, _options.Publication, token)).ToHashSet(StringComparer.Ordinal);
-            foreach (var missing in tables.Where(t => !published.Contains(t)))
+            var unpublished = tables.Where(t => !published.Contains(t)).ToList();
+            // a partitioned table of a publication without publish_via_partition_root: listed (and sent) as its partitions
+            var viaPartitions = (await ReplicationSetup.FindPublishedViaPartitionsAsync(_dataSource, _options.Publication, unpublished, token)).ToHashSet(StringComparer.Ordinal);
+            foreach (var missing in unpublished)
             {
-                Log.TableNotPublished(_logger, ReplicationSetup.QuoteTable(missing), ReplicationSetup.QuoteIdentifier(_options.Publication));
+                if (viaPartitions.Contains(missing))
+                {
+                    Log.TablePublishedViaPartitions(_logger, ReplicationSetup.QuoteTable(missing), ReplicationSetup.QuoteIdentifier(_options.Publication),
+                        ReplicationSetup.PublishViaPartitionRootSql(_options.Publication));
+                }
+                else
+                {
+                    Log.TableNotPublished(_logger, ReplicationSetup.QuoteTable(missing), ReplicationSetup.QuoteIdentifier(_options.Publication));
+                }
+
                 _unpublishedSince[missing] = _publicationCheckedLsn;
             }
 
@@ -612,11 +624,17 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         PublishUnpublished();
         var publication = ReplicationSetup.QuoteIdentifier(_options.Publication);
         // a table renamed away was reported as such (event 1033, with the same fix); its name staying unpublished is no news
-        foreach (var table in left.Where(t => !renamedAway.Contains(t)))
+        left.RemoveAll(renamedAway.Contains);
+        // publish_via_partition_root turned off: the partitioned table is still in the publication, its changes come as its partitions'
+        var viaPartitions = (await ReplicationSetup.FindPublishedViaPartitionsAsync(_dataSource, _options.Publication, left, cancellationToken)).ToHashSet(StringComparer.Ordinal);
+        foreach (var table in left)
         {
             Log.TableLeftPublication(_logger, table, _options.Publication, _options.Slot,
                 new NpgsqlLogSequenceNumber(since).ToString(), new NpgsqlLogSequenceNumber(checkedLsn).ToString(),
-                $"ALTER PUBLICATION {publication} ADD TABLE {ReplicationSetup.QuoteTable(table)}; then {ResnapshotInstruction(table)}");
+                viaPartitions.Contains(table)
+                    ? $"it is a partitioned table the publication now holds only through its partitions (publish_via_partition_root is off), so its changes arrive " +
+                      $"under the partitions' names: {ReplicationSetup.PublishViaPartitionRootSql(_options.Publication)}; then {ResnapshotInstruction(table)}"
+                    : $"ALTER PUBLICATION {publication} ADD TABLE {ReplicationSetup.QuoteTable(table)}; then {ResnapshotInstruction(table)}");
         }
 
         foreach (var (table, missingSince) in back)

@@ -196,7 +196,8 @@ public static class DatabasePreparation
             // PostgreSQL 15 has no CREATE PUBLICATION IF NOT EXISTS.
             "DO $$\nBEGIN\n" +
             $"  IF NOT EXISTS (SELECT FROM pg_catalog.pg_publication WHERE pubname = {QuoteLiteral(options.Publication)}) THEN\n" +
-            $"    CREATE PUBLICATION {qPub} FOR TABLE {tableList};\n" +
+            // publish_via_partition_root: a partitioned table's changes come under its own name, not its partitions' (as at the capture's start)
+            $"    CREATE PUBLICATION {qPub} FOR TABLE {tableList} WITH (publish_via_partition_root = true);\n" +
             "  END IF;\nEND\n$$;",
             !pubExists,
             Comment: "publishes insert, update, delete, truncate; created by you (the tables' owner), so the pipeline never needs ownership"));

@@ -42,15 +42,22 @@ public static class ReadinessChecker
                 "name the tables: --tables public.t1,public.t2 (or source.postgres.tables in the config)"));
         }
 
+        // partitioned tables of a publication without publish_via_partition_root: listed and sent as their partitions, so not captured by name
+        var viaPartitions = publication is null ? [] : (await ReplicationSetup.FindPublishedViaPartitionsAsync(connection, options.Publication, tableNames, cancellationToken)).ToHashSet(StringComparer.Ordinal);
         var tables = new List<TableReadiness>();
         foreach (var name in tableNames)
         {
             var table = await ReadTableAsync(connection, name, publication, cancellationToken);
+            if (viaPartitions.Contains(name))
+            {
+                table = table with { Published = false };
+            }
+
             tables.Add(table);
             CheckTable(findings, table, publication, role.Name);
         }
 
-        CheckPublication(findings, options, publication, tables, role);
+        CheckPublication(findings, options, publication, tables, viaPartitions, role);
         CheckSlots(findings, options.Slot, slots, role.Database, canReplicate);
 
         return new ReadinessReport(ConnectionTarget.From(connection.ConnectionString), settings.GetValueOrDefault("server_version", "?"), role.Name, findings, tables, slots);
@@ -140,7 +147,7 @@ public static class ReadinessChecker
         }
     }
 
-    private static void CheckPublication(List<ReadinessFinding> findings, ReadinessCheckOptions options, PublicationInfo? publication, List<TableReadiness> tables, RoleInfo role)
+    private static void CheckPublication(List<ReadinessFinding> findings, ReadinessCheckOptions options, PublicationInfo? publication, List<TableReadiness> tables, HashSet<string> viaPartitions, RoleInfo role)
     {
         var quotedPub = ReplicationSetup.QuoteIdentifier(options.Publication);
         var existing = tables.Where(t => t.Exists).Select(t => t.Name).ToList();
@@ -166,12 +173,26 @@ public static class ReadinessChecker
             return;
         }
 
-        var missing = publication.AllTables ? [] : existing.Where(t => !publication.Tables.Contains(t)).ToList();
-        findings.Add(missing.Count == 0
-            ? new(ReadinessStatus.Ok, "publication", options.Publication,
-                publication.AllTables ? "exists, FOR ALL TABLES" : $"exists, covers all {existing.Count} tables")
-            : new(ReadinessStatus.Fail, "publication", options.Publication, $"does not publish {string.Join(", ", missing)}",
+        var missing = publication.AllTables ? [] : existing.Where(t => !publication.Tables.Contains(t) && !viaPartitions.Contains(t)).ToList();
+        var partitioned = existing.Where(viaPartitions.Contains).ToList();
+        if (missing.Count == 0 && partitioned.Count == 0)
+        {
+            findings.Add(new(ReadinessStatus.Ok, "publication", options.Publication,
+                publication.AllTables ? "exists, FOR ALL TABLES" : $"exists, covers all {existing.Count} tables"));
+        }
+
+        if (partitioned.Count > 0)
+        {
+            findings.Add(new(ReadinessStatus.Fail, "publication", options.Publication,
+                $"publishes {string.Join(", ", partitioned)} only through the partitions (publish_via_partition_root is off): their changes arrive under the partitions' names, not captured",
+                $"{ReplicationSetup.PublishViaPartitionRootSql(options.Publication)};  -- as the publication's owner {publication.Owner}"));
+        }
+
+        if (missing.Count > 0)
+        {
+            findings.Add(new(ReadinessStatus.Fail, "publication", options.Publication, $"does not publish {string.Join(", ", missing)}",
                 $"ALTER PUBLICATION {quotedPub} ADD TABLE {string.Join(", ", missing.Select(ReplicationSetup.QuoteTable))};  -- as the publication's owner {publication.Owner}"));
+        }
 
         var actions = new List<string>();
         if (publication.Insert) { actions.Add("insert"); }

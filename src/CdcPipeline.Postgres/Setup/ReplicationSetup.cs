@@ -38,11 +38,20 @@ public static class ReplicationSetup
         return await cmd.ExecuteScalarAsync(cancellationToken) is not null;
     }
 
-    /// <summary>The SQL that creates <paramref name="publication"/>: FOR the given tables, or FOR ALL TABLES when none are given.</summary>
+    /// <summary>
+    /// The SQL that creates <paramref name="publication"/>: FOR the given tables, or FOR ALL TABLES when none are given; WITH
+    /// publish_via_partition_root, so that a partitioned table's changes arrive under its own name (without it PostgreSQL
+    /// sends them under the partitions' names, and pg_publication_tables lists the partitions instead of the table).
+    /// </summary>
     public static string CreatePublicationSql(string publication, IReadOnlyList<string> tables) =>
-        tables.Count == 0
+        (tables.Count == 0
             ? $"CREATE PUBLICATION {QuoteIdentifier(publication)} FOR ALL TABLES"
-            : $"CREATE PUBLICATION {QuoteIdentifier(publication)} FOR TABLE {string.Join(", ", tables.Select(QuoteTable))}";
+            : $"CREATE PUBLICATION {QuoteIdentifier(publication)} FOR TABLE {string.Join(", ", tables.Select(QuoteTable))}") +
+        " WITH (publish_via_partition_root = true)";
+
+    /// <summary>The statement that makes <paramref name="publication"/> send a partitioned table's changes under the table's name.</summary>
+    public static string PublishViaPartitionRootSql(string publication) =>
+        $"ALTER PUBLICATION {QuoteIdentifier(publication)} SET (publish_via_partition_root = true)";
 
     /// <summary>Creates the publication unless it exists; true when it was created.</summary>
     public static async Task<bool> EnsurePublicationAsync(NpgsqlDataSource dataSource, string publication, IReadOnlyList<string> tables, bool createIfMissing, CancellationToken cancellationToken)
@@ -85,6 +94,58 @@ public static class ReplicationSetup
         }
 
         return tables;
+    }
+
+    /// <summary>
+    /// Of <paramref name="tables"/> (<c>schema.table</c>), the partitioned ones that <paramref name="publication"/> covers
+    /// through their partitions only: it lacks publish_via_partition_root, so pg_publication_tables lists (and pgoutput sends
+    /// the changes under the names of) the partitions, not the table.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> FindPublishedViaPartitionsAsync(NpgsqlDataSource dataSource, string publication, IReadOnlyList<string> tables, CancellationToken cancellationToken)
+    {
+        if (tables.Count == 0)
+        {
+            return [];
+        }
+
+        await using var cmd = dataSource.CreateCommand(PublishedViaPartitionsSql);
+        return await ReadPublishedViaPartitionsAsync(cmd, publication, tables, cancellationToken);
+    }
+
+    /// <inheritdoc cref="FindPublishedViaPartitionsAsync(NpgsqlDataSource, string, IReadOnlyList{string}, CancellationToken)"/>
+    public static async Task<IReadOnlyList<string>> FindPublishedViaPartitionsAsync(NpgsqlConnection connection, string publication, IReadOnlyList<string> tables, CancellationToken cancellationToken)
+    {
+        if (tables.Count == 0)
+        {
+            return [];
+        }
+
+        await using var cmd = new NpgsqlCommand(PublishedViaPartitionsSql, connection);
+        return await ReadPublishedViaPartitionsAsync(cmd, publication, tables, cancellationToken);
+    }
+
+    private const string PublishedViaPartitionsSql = """
+        SELECT n::int FROM unnest($2::text[]) WITH ORDINALITY AS u(t, n)
+        WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_partition_tree(pg_catalog.to_regclass(u.t)) p
+                      JOIN pg_catalog.pg_class c ON c.oid = p.relid
+                      JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
+                      JOIN pg_catalog.pg_publication_tables pt ON pt.pubname = $1 AND pt.schemaname = ns.nspname AND pt.tablename = c.relname
+                      WHERE p.level > 0)
+        ORDER BY n
+        """;
+
+    private static async Task<IReadOnlyList<string>> ReadPublishedViaPartitionsAsync(NpgsqlCommand cmd, string publication, IReadOnlyList<string> tables, CancellationToken cancellationToken)
+    {
+        cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = publication });
+        cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = tables.Select(QuoteTable).ToArray() });
+        var result = new List<string>();
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            result.Add(tables[reader.GetInt32(0) - 1]);
+        }
+
+        return result;
     }
 
     public static async Task<ReplicationSlotInfo?> GetSlotAsync(NpgsqlDataSource dataSource, string slot, CancellationToken cancellationToken)

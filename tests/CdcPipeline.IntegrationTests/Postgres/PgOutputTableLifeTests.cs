@@ -130,6 +130,55 @@ public sealed class PgOutputTableLifeTests(PostgresFixture fixture) : PgOutputTe
     }
 
     [Fact]
+    public async Task A_partitioned_table_in_a_publication_the_pipeline_creates_streams_under_its_own_name()
+    {
+        // PostgreSQL 15 lists a partitioned table's leaf partitions in pg_publication_tables and sends their changes under the
+        // partitions' names unless the publication has publish_via_partition_root = true
+        await Db.ExecuteAsync("CREATE TABLE m (id int PRIMARY KEY) PARTITION BY RANGE (id); " +
+                              "CREATE TABLE m_low PARTITION OF m FOR VALUES FROM (0) TO (100); CREATE TABLE m_high PARTITION OF m FOR VALUES FROM (100) TO (200)");
+        var options = Options(["public.m"]) with { HeartbeatInterval = TimeSpan.FromMilliseconds(200) };
+        var reader = await OpenStreamingAsync(options);
+        var source = (PgOutputChangeSource)reader.Source;
+
+        await Db.ExecuteAsync("INSERT INTO m VALUES (1); INSERT INTO m VALUES (150)");
+
+        // before the fix: both arrived as public.m_low / public.m_high, not in source.postgres.tables, left out without a word
+        var changes = await reader.TakeAsync(2, e => e.Kind == ChangeKind.Change, TimeSpan.FromSeconds(20));
+        Assert.Equal(["m", "m"], changes.Where(e => e.Kind == ChangeKind.Change).Select(e => e.Source.Table));
+        Assert.Empty(LogLines("Warning", "public"));   // before the fix: 1007, ADD TABLE for a table that is in the publication
+        Assert.Empty(LogLines("Error", "public"));
+        Assert.Empty(source.UnpublishedTables);
+        Assert.Equal(0L, PostgresMetrics.LastUnpublishedTables(Db.Slot));
+    }
+
+    [Fact]
+    public async Task A_captured_partitioned_table_published_without_publish_via_partition_root_is_reported_at_start_with_the_fix()
+    {
+        await Db.ExecuteAsync("CREATE TABLE m (id int PRIMARY KEY) PARTITION BY RANGE (id); " +
+                              "CREATE TABLE m_low PARTITION OF m FOR VALUES FROM (0) TO (100); " +
+                              $"CREATE TABLE other (id int PRIMARY KEY); CREATE PUBLICATION {Db.Publication} FOR TABLE m, other");
+        var options = Options(["public.m", "public.other"]) with { HeartbeatInterval = TimeSpan.FromMilliseconds(200) };
+        var reader = await OpenStreamingAsync(options);
+        var source = (PgOutputChangeSource)reader.Source;
+
+        // before the fix: 1007 told to ADD TABLE a table that is in the publication already (PostgreSQL refuses that)
+        var warning = await WaitForLogAsync("Warning", "\"public\".\"m\"", "no warning named the partitioned table");
+        Assert.Contains($"ALTER PUBLICATION \"{Db.Publication}\" SET (publish_via_partition_root = true);", warning, StringComparison.Ordinal);
+        Assert.DoesNotContain("ADD TABLE", warning, StringComparison.Ordinal);
+        Assert.Equal(["public.m"], source.UnpublishedTables);
+        Assert.Equal(1L, PostgresMetrics.LastUnpublishedTables(Db.Slot));
+
+        // the fix applied while streaming: said by the heartbeat, and the changes come under the parent's name from there on
+        await Db.ExecuteAsync($"ALTER PUBLICATION {Db.Publication} SET (publish_via_partition_root = true)");
+        await WaitForLogAsync("Information", "public.m is in publication", "the partitioned table's publication via its root was not reported");
+        Assert.Empty(source.UnpublishedTables);
+        await Db.ExecuteAsync("INSERT INTO m VALUES (1); INSERT INTO other VALUES (1)");
+        var changes = await reader.TakeAsync(2, e => e.Kind == ChangeKind.Change, TimeSpan.FromSeconds(20));
+        Assert.Equal(["m", "other"], changes.Where(e => e.Kind == ChangeKind.Change).Select(e => e.Source.Table));
+        Assert.Empty(LogLines("Error", "public.m")); // the heartbeat never called it taken out of the publication
+    }
+
+    [Fact]
     public async Task A_table_dropped_between_the_start_check_and_the_initial_snapshot_stops_naming_it_and_the_config_key()
     {
         await Db.ExecuteAsync("CREATE TABLE a (id int PRIMARY KEY); INSERT INTO a VALUES (1); CREATE TABLE b (id int PRIMARY KEY); INSERT INTO b VALUES (1)");

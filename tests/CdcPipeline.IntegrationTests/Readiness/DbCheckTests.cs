@@ -84,6 +84,31 @@ public sealed class DbCheckTests(PostgresFixture fixture) : LegacyDatabaseTestBa
     }
 
     [Fact]
+    public async Task A_partitioned_table_published_only_through_its_partitions_fails_with_the_publish_via_partition_root_fix()
+    {
+        // PostgreSQL lists (and pgoutput sends) the partitions instead of the table unless publish_via_partition_root is set
+        await Db.ExecuteAsync("CREATE TABLE m (id int PRIMARY KEY) PARTITION BY RANGE (id); CREATE TABLE m_low PARTITION OF m FOR VALUES FROM (0) TO (100); " +
+                              $"CREATE PUBLICATION {Db.Publication} FOR TABLE m");
+        string[] args = ["db", "check", "--connection", Db.ConnectionString, "--tables", "public.m", "--publication", Db.Publication, "--slot", Db.Slot, "--json"];
+
+        var result = await Cli.RunAsync(args);
+
+        using var json = JsonDocument.Parse(result.Stdout);
+        var publication = Assert.Single(json.RootElement.GetProperty("findings").EnumerateArray(), f => f.GetProperty("check").GetString() == "publication");
+        // before the fix: "does not publish public.m" with an ALTER PUBLICATION ... ADD TABLE that PostgreSQL refuses (already a member)
+        Assert.Equal("fail", publication.GetProperty("status").GetString());
+        var action = publication.GetProperty("action").GetString()!;
+        Assert.StartsWith($"ALTER PUBLICATION \"{Db.Publication}\" SET (publish_via_partition_root = true);", action, StringComparison.Ordinal);
+        Assert.False(Assert.Single(json.RootElement.GetProperty("tables").EnumerateArray()).GetProperty("published").GetBoolean());
+
+        await Db.ExecuteAsync(action[..(action.IndexOf(';', StringComparison.Ordinal) + 1)]);
+        var again = await Cli.RunAsync(args);
+        using var json2 = JsonDocument.Parse(again.Stdout);
+        Assert.Equal("ok", Assert.Single(json2.RootElement.GetProperty("findings").EnumerateArray(), f => f.GetProperty("check").GetString() == "publication").GetProperty("status").GetString());
+        Assert.True(Assert.Single(json2.RootElement.GetProperty("tables").EnumerateArray()).GetProperty("published").GetBoolean());
+    }
+
+    [Fact]
     public async Task A_published_table_without_key_is_reported_as_breaking_the_application_now()
     {
         await Db.ExecuteAsync($"CREATE PUBLICATION {Db.Publication} FOR TABLE tb_aud_log");

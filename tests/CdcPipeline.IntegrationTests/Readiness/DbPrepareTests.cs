@@ -137,6 +137,22 @@ public sealed class DbPrepareTests(PostgresFixture fixture) : LegacyDatabaseTest
     }
 
     [Fact]
+    public async Task The_publication_it_creates_publishes_a_partitioned_table_under_its_own_name()
+    {
+        await Db.ExecuteAsync("CREATE TABLE m (id int PRIMARY KEY) PARTITION BY RANGE (id); CREATE TABLE m_low PARTITION OF m FOR VALUES FROM (0) TO (100)");
+        var role = NewRoleName("part");
+        var result = await Cli.RunAsync("db", "prepare", "--connection", Db.ConnectionString, "--tables", "public.m,public.tb_ord_mst", "--publication", Db.Publication,
+            "--role", role, "--apply");
+
+        Assert.Equal(0, result.Code);
+        // before the fix: m_low (publish_via_partition_root off), so the capture got m's changes under the partition's name
+        var published = (await Db.QueryAsync($"SELECT tablename::text FROM pg_publication_tables WHERE pubname = '{Db.Publication}' ORDER BY 1")).Select(r => (string)r[0]!).ToList();
+        Assert.Contains("m", published);
+        Assert.DoesNotContain("m_low", published);
+        Assert.Contains("tb_ord_mst", published);
+    }
+
+    [Fact]
     public async Task Sync_publication_sets_the_tables_of_an_existing_publication_only_when_asked()
     {
         var role = NewRoleName("sync");
