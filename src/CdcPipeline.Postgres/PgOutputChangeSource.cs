@@ -762,10 +762,10 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
 
         var data = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string[]> { ["data-collections"] = [table] });
         return $"re-read the table with an incremental snapshot: INSERT INTO {ReplicationSetup.QuoteTable(signalTable)} (id, type, data) VALUES " +
-               $"({Readiness.DatabasePreparation.QuoteLiteral($"resnapshot-{table}-{now:yyyyMMddHHmmss}")}, 'execute-snapshot', {Readiness.DatabasePreparation.QuoteLiteral(data)});";
+               $"({PgNames.QuoteLiteral($"resnapshot-{table}-{now:yyyyMMddHHmmss}")}, 'execute-snapshot', {PgNames.QuoteLiteral(data)});";
     }
 
-    /// <summary>The server's WAL position (a standby's: replayed up to), for naming where something was seen.</summary>
+    /// <summary>The server's WAL position (a standby's: replayed up to); 0 when the server has none to give.</summary>
     private async Task<ulong> CurrentWalLsnAsync(CancellationToken cancellationToken)
     {
         await using var cmd = _dataSource.CreateCommand(
@@ -1097,12 +1097,13 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         }
 
         // A standby (logical decoding there needs PostgreSQL 16) has no current WAL insert position; it has replayed up to here.
-        await using var cmd = _dataSource.CreateCommand(
-            "SELECT CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn() ELSE pg_catalog.pg_current_wal_lsn() END");
-        if (await cmd.ExecuteScalarAsync(cancellationToken) is not NpgsqlLogSequenceNumber server || (ulong)server >= state.ConfirmedLsn)
+        var serverLsn = await CurrentWalLsnAsync(cancellationToken);
+        if (serverLsn == 0 || serverLsn >= state.ConfirmedLsn)
         {
             return;
         }
+
+        var server = new NpgsqlLogSequenceNumber(serverLsn);
 
         throw new CaptureStoppedException(
             $"state file '{_store.Path}' of replication slot '{_options.Slot}' records a position confirmed up to {new NpgsqlLogSequenceNumber(state.ConfirmedLsn)}, " +

@@ -89,6 +89,15 @@ public static class PgNames
         return true;
     }
 
+    /// <summary>
+    /// <paramref name="name"/> (a real name: folded already, or as it is in the catalog) written in SQL to mean exactly it,
+    /// whatever it holds: in double quotes, a quote in it doubled.
+    /// </summary>
+    public static string QuoteIdentifier(string name) => "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+
+    /// <summary><paramref name="text"/> as a SQL string literal: in single quotes, a quote in it doubled.</summary>
+    public static string QuoteLiteral(string text) => "'" + text.Replace("'", "''", StringComparison.Ordinal) + "'";
+
     /// <summary>Whether <paramref name="text"/> (valid for <see cref="TryParseQualified"/>) has a part written in double quotes.</summary>
     public static bool IsQuoted(string text) => text.Contains('"', StringComparison.Ordinal);
 

@@ -12,7 +12,7 @@ namespace CdcPipeline.Postgres.Readiness;
 /// </summary>
 public static class DatabasePreparation
 {
-    public static string QuoteLiteral(string value) => "'" + value.Replace("'", "''", StringComparison.Ordinal) + "'";
+    public static string QuoteLiteral(string value) => Core.Changes.PgNames.QuoteLiteral(value);
 
     /// <summary>Reads the catalog and decides, step by step, what is missing. <paramref name="password"/> is only given under --apply.</summary>
     public static async Task<PreparePlan> PlanAsync(NpgsqlConnection connection, PrepareOptions options, string? password, CancellationToken cancellationToken)

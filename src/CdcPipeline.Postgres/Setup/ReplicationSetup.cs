@@ -10,7 +10,7 @@ namespace CdcPipeline.Postgres.Setup;
 public static class ReplicationSetup
 {
     /// <summary>Quotes an identifier the way PostgreSQL's <c>quote_ident</c> does for any name.</summary>
-    public static string QuoteIdentifier(string name) => "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+    public static string QuoteIdentifier(string name) => Core.Changes.PgNames.QuoteIdentifier(name);
 
     /// <summary><c>schema.table</c> (or <c>table</c>, meaning <c>public</c>) → its two parts.</summary>
     public static (string Schema, string Table) SplitTableName(string qualified)
@@ -108,8 +108,8 @@ public static class ReplicationSetup
             return [];
         }
 
-        await using var cmd = dataSource.CreateCommand(PublishedViaPartitionsSql);
-        return await ReadPublishedViaPartitionsAsync(cmd, publication, tables, cancellationToken);
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await FindPublishedViaPartitionsAsync(connection, publication, tables, cancellationToken);
     }
 
     /// <inheritdoc cref="FindPublishedViaPartitionsAsync(NpgsqlDataSource, string, IReadOnlyList{string}, CancellationToken)"/>
@@ -121,21 +121,6 @@ public static class ReplicationSetup
         }
 
         await using var cmd = new NpgsqlCommand(PublishedViaPartitionsSql, connection);
-        return await ReadPublishedViaPartitionsAsync(cmd, publication, tables, cancellationToken);
-    }
-
-    private const string PublishedViaPartitionsSql = """
-        SELECT n::int FROM unnest($2::text[]) WITH ORDINALITY AS u(t, n)
-        WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_partition_tree(pg_catalog.to_regclass(u.t)) p
-                      JOIN pg_catalog.pg_class c ON c.oid = p.relid
-                      JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
-                      JOIN pg_catalog.pg_publication_tables pt ON pt.pubname = $1 AND pt.schemaname = ns.nspname AND pt.tablename = c.relname
-                      WHERE p.level > 0)
-        ORDER BY n
-        """;
-
-    private static async Task<IReadOnlyList<string>> ReadPublishedViaPartitionsAsync(NpgsqlCommand cmd, string publication, IReadOnlyList<string> tables, CancellationToken cancellationToken)
-    {
         cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = publication });
         cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = tables.Select(QuoteTable).ToArray() });
         var result = new List<string>();
@@ -147,6 +132,16 @@ public static class ReplicationSetup
 
         return result;
     }
+
+    private const string PublishedViaPartitionsSql = """
+        SELECT n::int FROM unnest($2::text[]) WITH ORDINALITY AS u(t, n)
+        WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_partition_tree(pg_catalog.to_regclass(u.t)) p
+                      JOIN pg_catalog.pg_class c ON c.oid = p.relid
+                      JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
+                      JOIN pg_catalog.pg_publication_tables pt ON pt.pubname = $1 AND pt.schemaname = ns.nspname AND pt.tablename = c.relname
+                      WHERE p.level > 0)
+        ORDER BY n
+        """;
 
     public static async Task<ReplicationSlotInfo?> GetSlotAsync(NpgsqlDataSource dataSource, string slot, CancellationToken cancellationToken)
     {

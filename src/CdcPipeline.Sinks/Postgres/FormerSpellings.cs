@@ -50,7 +50,7 @@ internal sealed class FormerSpellings
         // Null when the setting means what it meant: written in lower case, or quoted.
         if (!PgNames.IsQuoted(configuredTable) && SqlIdentifier.Quote(configuredTable) is var former && former != QuotedTable)
         {
-            checks.Add($"SELECT '' WHERE to_regclass({Literal(former)}) IS NOT NULL AND to_regclass({Literal(QuotedTable)}) IS NULL");
+            checks.Add($"SELECT '' WHERE to_regclass({PgNames.QuoteLiteral(former)}) IS NOT NULL AND to_regclass({PgNames.QuoteLiteral(QuotedTable)}) IS NULL");
         }
 
         foreach (var column in _columns)
@@ -64,8 +64,8 @@ internal sealed class FormerSpellings
             {
                 // Columns of the table this setting now names (none while it does not exist: CREATE TABLE makes them as they are read now).
                 checks.Add($"""
-                    SELECT {Literal(column.Key)} WHERE EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass({Literal(QuotedTable)}) AND attname = {Literal(column.Configured)} AND NOT attisdropped)
-                        AND NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass({Literal(QuotedTable)}) AND attname = {Literal(name)} AND NOT attisdropped)
+                    SELECT {PgNames.QuoteLiteral(column.Key)} WHERE EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass({PgNames.QuoteLiteral(QuotedTable)}) AND attname = {PgNames.QuoteLiteral(column.Configured)} AND NOT attisdropped)
+                        AND NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass({PgNames.QuoteLiteral(QuotedTable)}) AND attname = {PgNames.QuoteLiteral(name)} AND NOT attisdropped)
                     """);
             }
         }
@@ -84,10 +84,7 @@ internal sealed class FormerSpellings
 
     /// <summary>A configured column's real name (<see cref="PgNames.TryParseName"/>), quoted for SQL.</summary>
     public static string QuoteColumn(string configured) =>
-        PgNames.TryParseName(configured, out var name, out var error) ? SqlIdentifier.QuoteName(name) : throw new ArgumentException($"column '{configured}': {error}", nameof(configured));
-
-    /// <summary>A SQL string literal of <paramref name="text"/>.</summary>
-    public static string Literal(string text) => "'" + text.Replace("'", "''", StringComparison.Ordinal) + "'";
+        PgNames.TryParseName(configured, out var name, out var error) ? PgNames.QuoteIdentifier(name) : throw new ArgumentException($"column '{configured}': {error}", nameof(configured));
 
     /// <summary>
     /// Before the first use (and before <c>CREATE TABLE</c>, which would make the new table): fails with the ways on while an
@@ -127,12 +124,12 @@ internal sealed class FormerSpellings
         if (parts[^1] != Table)
         {
             // The new name quoted too: folded, it may be a reserved word (Order is order), which unquoted would be a syntax error.
-            renames.Add($"ALTER TABLE {former} RENAME TO {SqlIdentifier.QuoteName(Table)}");
+            renames.Add($"ALTER TABLE {former} RENAME TO {PgNames.QuoteIdentifier(Table)}");
         }
 
         if (Schema is not null && parts[0] != Schema)
         {
-            renames.Add($"ALTER SCHEMA {SqlIdentifier.QuoteName(parts[0])} RENAME TO {SqlIdentifier.QuoteName(Schema)} (the whole schema: check what else uses it)");
+            renames.Add($"ALTER SCHEMA {PgNames.QuoteIdentifier(parts[0])} RENAME TO {PgNames.QuoteIdentifier(Schema)} (the whole schema: check what else uses it)");
         }
 
         var written = _tableLocation is null ? "" : $" ({_tableLocation})";
@@ -154,7 +151,7 @@ internal sealed class FormerSpellings
         var renames = string.Join("; ", columns.Select(c =>
         {
             PgNames.TryParseName(c.Configured, out var name, out _);
-            return $"ALTER TABLE {QuotedTable} RENAME COLUMN {SqlIdentifier.QuoteName(c.Configured)} TO {SqlIdentifier.QuoteName(name)}";
+            return $"ALTER TABLE {QuotedTable} RENAME COLUMN {PgNames.QuoteIdentifier(c.Configured)} TO {PgNames.QuoteIdentifier(name)}";
         }));
         var quoted = string.Join(", ", columns.Select(c => $"{c.Key}: '\"{c.Configured}\"'"));
         return $"{_owner}: names are read as PostgreSQL reads them unquoted (folded to lower case, as psql reads them): {what}, which earlier versions created "

@@ -100,7 +100,7 @@ public sealed class PostgresSink : ISink
                     -- A table of a version before positions: add the column (nullable, so instant). The statement below folds the
                     -- position_* columns in, so what the old guard knew is kept. Checked first so that a start does not take the
                     -- table's ACCESS EXCLUSIVE lock (queued behind every reader) when there is nothing to do.
-                    IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = {FormerSpellings.Literal(table)}::regclass AND attname = 'positions' AND NOT attisdropped) THEN
+                    IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = {PgNames.QuoteLiteral(table)}::regclass AND attname = 'positions' AND NOT attisdropped) THEN
                         ALTER TABLE {table} ADD COLUMN IF NOT EXISTS positions jsonb;
                     END IF;
                 END $$

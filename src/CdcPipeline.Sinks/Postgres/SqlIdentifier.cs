@@ -1,16 +1,15 @@
+using CdcPipeline.Core.Changes;
+
 namespace CdcPipeline.Sinks.Postgres;
 
 /// <summary>Quotes validated identifiers (<c>schema.table</c>) for SQL built at start-up.</summary>
 public static class SqlIdentifier
 {
     public static string Quote(string qualifiedName) =>
-        string.Join('.', qualifiedName.Split('.').Select(QuoteName));
-
-    /// <summary>One name (a schema's, a table's) as written in SQL to mean exactly it: quoted, a quote in it doubled.</summary>
-    public static string QuoteName(string name) => "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+        string.Join('.', qualifiedName.Split('.').Select(PgNames.QuoteIdentifier));
 
     /// <summary><c>[schema.]table</c> of real names (<see cref="Core.Changes.PgNames.TryParseQualified"/>), quoted.</summary>
-    public static string Quote(string? schema, string table) => schema is null ? QuoteName(table) : QuoteName(schema) + "." + QuoteName(table);
+    public static string Quote(string? schema, string table) => schema is null ? PgNames.QuoteIdentifier(table) : PgNames.QuoteIdentifier(schema) + "." + PgNames.QuoteIdentifier(table);
 
     /// <summary>A name derived from the table (index names), quoted.</summary>
     public static string Derived(string qualifiedName, string suffix) =>
