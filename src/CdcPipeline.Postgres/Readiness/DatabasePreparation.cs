@@ -90,7 +90,8 @@ public static class DatabasePreparation
             var row = await QueryRowAsync(connection, """
                 SELECT c.relreplident,
                        EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary),
-                       EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisreplident)
+                       EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisreplident),
+                       c.relkind = 'p'
                 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
                 WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
                 """, [ReplicationSetup.SplitTableName(name).Schema, ReplicationSetup.SplitTableName(name).Table], cancellationToken)
@@ -98,7 +99,7 @@ public static class DatabasePreparation
                     $"table {name} does not exist in database {database} (or is not a table): check --tables / source.postgres.tables (schema.table, as stored)");
             var identity = (char)row[0]!;
             var keyed = identity switch { 'f' => true, 'd' => (bool)row[1]!, 'i' => (bool)row[2]!, _ => false };
-            tables.Add(new LegacyTable(name, identity, keyed, options.ReplicaIdentityFull.Select(ReplicationSetup.NormalizeTableName).Contains(name, StringComparer.Ordinal)));
+            tables.Add(new LegacyTable(name, identity, keyed, (bool)row[3]!, options.ReplicaIdentityFull.Select(ReplicationSetup.NormalizeTableName).Contains(name, StringComparer.Ordinal)));
         }
 
         foreach (var unknown in options.ReplicaIdentityFull.Select(ReplicationSetup.NormalizeTableName).Where(n => tables.All(t => t.Name != n)))
@@ -203,9 +204,29 @@ public static class DatabasePreparation
             Comment: "publishes insert, update, delete, truncate; created by you (the tables' owner), so the pipeline never needs ownership"));
         if (pubExists)
         {
+            // An existing publication without publish_via_partition_root lists and sends a partitioned table as its partitions,
+            // so the capture (which selects by the table's name) would leave its changes out. It is set only when a published
+            // captured table is partitioned: the option changes what every subscriber of the publication receives.
+            var partitioned = tables.Where(t => t.Partitioned && published.Contains(t.Name, StringComparer.Ordinal)).Select(t => t.Name).ToList();
+            IReadOnlyList<string> viaPartitions = [];
+            if (partitioned.Count > 0)
+            {
+                var viaRoot = await ScalarAsync<bool>(connection, "SELECT pubviaroot FROM pg_catalog.pg_publication WHERE pubname = $1", [options.Publication], cancellationToken);
+                viaPartitions = viaRoot ? [] : await ReplicationSetup.FindPublishedViaPartitionsAsync(connection, options.Publication, partitioned, cancellationToken);
+                steps.Add(new PrepareStep(
+                    $"publication {options.Publication} publishes partitioned {string.Join(", ", partitioned)} under {(partitioned.Count == 1 ? "its own name" : "their own names")}",
+                    ReplicationSetup.PublishViaPartitionRootSql(options.Publication) + ";",
+                    !viaRoot,
+                    Comment: "publish_via_partition_root: without it PostgreSQL lists and sends a partitioned table's changes under its partitions' names, " +
+                             "which the capture leaves out; with it every subscriber of this publication gets them under the table's name, " +
+                             "and a TRUNCATE of one partition alone is no longer sent (one of the table is)"));
+            }
+
             var current = await PublicationTablesAsync(connection, options.Publication, cancellationToken);
+            // compared as listed now: with partitions listed for a partitioned table, SET TABLE names the table itself
             var same = current.Order(StringComparer.Ordinal).SequenceEqual(published.Order(StringComparer.Ordinal), StringComparer.Ordinal);
-            var missing = published.Except(current, StringComparer.Ordinal).ToList();
+            // a table published only through its partitions is not missing: the step above makes it listed under its name
+            var missing = published.Except(current, StringComparer.Ordinal).Except(viaPartitions, StringComparer.Ordinal).ToList();
             if (options.SyncPublication)
             {
                 steps.Add(new PrepareStep(
@@ -376,5 +397,5 @@ public static class DatabasePreparation
         return row;
     }
 
-    private sealed record LegacyTable(string Name, char Identity, bool Keyed, bool WantsFull);
+    private sealed record LegacyTable(string Name, char Identity, bool Keyed, bool Partitioned, bool WantsFull);
 }

@@ -173,6 +173,74 @@ public sealed class DbPrepareTests(PostgresFixture fixture) : LegacyDatabaseTest
         Assert.Contains("nothing to change", again.Stdout, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task An_existing_publication_without_partition_root_gets_it_when_a_captured_table_is_partitioned()
+    {
+        // a DBA's publication, named so that it needs quoting, made without publish_via_partition_root
+        await Db.ExecuteAsync("CREATE TABLE m (id int PRIMARY KEY) PARTITION BY RANGE (id); CREATE TABLE m_low PARTITION OF m FOR VALUES FROM (0) TO (100)");
+        var publication = "Legacy \"Pub\" " + Db.Publication;
+        var quoted = "\"Legacy \"\"Pub\"\" " + Db.Publication + "\"";
+        await Db.ExecuteAsync($"CREATE PUBLICATION {quoted} FOR TABLE m, tb_ord_mst");
+        var role = NewRoleName("viaroot");
+        string[] args = ["db", "prepare", "--connection", Db.ConnectionString, "--tables", "public.m,public.tb_ord_mst", "--publication", publication, "--role", role];
+
+        var plan = await Cli.RunAsync(args);
+        Assert.Equal(0, plan.Code);
+        // before the fix: the plan said nothing about the option, and --apply left m published as m_low
+        Assert.Contains($"ALTER PUBLICATION {quoted} SET (publish_via_partition_root = true);", plan.Stdout, StringComparison.Ordinal);
+        Assert.Contains("public.m", plan.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("does not publish public.m", plan.Stdout, StringComparison.Ordinal);
+
+        var apply = await Cli.RunAsync([.. args, "--apply"]);
+        Assert.Equal(0, apply.Code);
+        Assert.Contains($"changed   publication {publication} publishes partitioned public.m under its own name", apply.Stdout, StringComparison.Ordinal);
+        Assert.True(await Db.ScalarAsync<bool>($"SELECT pubviaroot FROM pg_publication WHERE pubname = {DatabasePreparation.QuoteLiteral(publication)}"));
+        var published = (await Db.QueryAsync($"SELECT tablename::text FROM pg_publication_tables WHERE pubname = {DatabasePreparation.QuoteLiteral(publication)} ORDER BY 1")).Select(r => (string)r[0]!).ToList();
+        Assert.Contains("m", published);
+        Assert.DoesNotContain("m_low", published);
+
+        var again = await Cli.RunAsync([.. args, "--apply"]);
+        Assert.Equal(0, again.Code);
+        Assert.Contains("nothing to change", again.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_existing_publication_without_partition_root_is_left_as_it_is_when_no_captured_table_is_partitioned()
+    {
+        await Db.ExecuteAsync($"CREATE PUBLICATION {Db.Publication} FOR TABLE tb_ord_mst");
+        var role = NewRoleName("noroot");
+
+        var apply = await Cli.RunAsync("db", "prepare", "--connection", Db.ConnectionString, "--tables", "public.tb_ord_mst", "--publication", Db.Publication,
+            "--role", role, "--apply");
+
+        Assert.Equal(0, apply.Code);
+        Assert.DoesNotContain("publish_via_partition_root", apply.Stdout, StringComparison.Ordinal);
+        Assert.False(await Db.ScalarAsync<bool>($"SELECT pubviaroot FROM pg_publication WHERE pubname = '{Db.Publication}'"));
+    }
+
+    [Fact]
+    public async Task Sync_publication_also_sets_partition_root_when_a_captured_table_is_partitioned()
+    {
+        await Db.ExecuteAsync("CREATE TABLE m (id int PRIMARY KEY) PARTITION BY RANGE (id); CREATE TABLE m_low PARTITION OF m FOR VALUES FROM (0) TO (100)");
+        await Db.ExecuteAsync($"CREATE PUBLICATION {Db.Publication} FOR TABLE tb_ord_mst");
+        var role = NewRoleName("syncroot");
+        string[] args = ["db", "prepare", "--connection", Db.ConnectionString, "--tables", "public.m,public.tb_ord_mst", "--publication", Db.Publication,
+            "--role", role, "--sync-publication", "--apply"];
+
+        var with = await Cli.RunAsync(args);
+        Assert.Equal(0, with.Code);
+        Assert.Contains($"changed   publication {Db.Publication} publishes exactly", with.Stdout, StringComparison.Ordinal);
+        // before the fix: SET TABLE only, so m was listed (and streamed) as m_low, and every re-run "changed" the tables again
+        Assert.True(await Db.ScalarAsync<bool>($"SELECT pubviaroot FROM pg_publication WHERE pubname = '{Db.Publication}'"));
+        var published = (await Db.QueryAsync($"SELECT tablename::text FROM pg_publication_tables WHERE pubname = '{Db.Publication}' ORDER BY 1")).Select(r => (string)r[0]!).ToList();
+        Assert.Contains("m", published);
+        Assert.DoesNotContain("m_low", published);
+
+        var again = await Cli.RunAsync(args);
+        Assert.Equal(0, again.Code);
+        Assert.Contains("nothing to change", again.Stdout, StringComparison.Ordinal);
+    }
+
     private async Task<(int Code, string Stderr)> RunPsqlAsync(string psql, string script, string passwordEnv, string password)
     {
         var cs = new NpgsqlConnectionStringBuilder(Db.ConnectionString);
