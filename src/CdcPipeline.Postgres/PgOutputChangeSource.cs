@@ -123,8 +123,9 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     internal Func<CancellationToken, Task>? BeforeInitialSnapshot { get; init; }
 
     /// <summary>
-    /// Captured tables (<c>schema.table</c>) that exist but were not in the publication at the last check (at start, then at
-    /// every heartbeat), or whose table arrived renamed while streaming (event 1033): their changes do not arrive under that name.
+    /// Captured tables (<c>schema.table</c>) not in the publication at the last check (at start, then at every heartbeat; one
+    /// dropped while streaming, event 1035, among them), or whose table was found renamed while streaming (event 1033): their
+    /// changes do not arrive under that name.
     /// Empty while every captured table is published under its configured name.
     /// </summary>
     public IReadOnlyCollection<string> UnpublishedTables => _unpublishedNow;
@@ -741,8 +742,9 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     /// name, as at every start: left out when source.postgres.tables lists tables (the new name is not among them), emitted
     /// under the new name when the publication is the list (it still holds the table). Either way rules keyed on the configured
     /// name no longer get them: said once per new name, as an error (event 1033), with what to do, and
-    /// counted with the unpublished tables. Relation messages are rare (first change of a table per connection, after DDL),
-    /// so the catalog query here costs nothing per change.
+    /// counted with the unpublished tables (unless the heartbeat check said it first); a Relation message under the configured
+    /// name again is the rename back (event 1036, no longer counted). Relation messages are rare (first change of a table per
+    /// connection, after DDL), so the catalog query here costs nothing per change.
     /// </summary>
     private async Task CheckRenamedAsync(RelationInfo relation, ulong position, CancellationToken cancellationToken)
     {
