@@ -48,6 +48,17 @@ internal static partial class Log
         "not by name. {Effect} {Now} {Fix}")]
     public static partial void CapturedTableRenamed(ILogger logger, string configured, string current, string slot, string publication, string effect, string now, string fix);
 
+    [LoggerMessage(1035, LogLevel.Error,
+        "Captured table {Table} no longer exists: it was dropped while streaming, between {SinceLsn} (the last check that found it) and {CheckedLsn}. " +
+        "Replication slot {Slot} has no more changes of it to send, and a table created again under that name is another one, not in publication " +
+        "{Publication}: its changes do not arrive. The other tables go on. {Fix}")]
+    public static partial void CapturedTableDropped(ILogger logger, string table, string sinceLsn, string checkedLsn, string slot, string publication, string fix);
+
+    [LoggerMessage(1036, LogLevel.Information,
+        "Captured table {Configured} was renamed back from {Previous} and arrives under its configured name again in replication slot {Slot}: " +
+        "its changes stream from here on. {Effect} {Fix}")]
+    public static partial void CapturedTableRenamedBack(ILogger logger, string configured, string previous, string slot, string effect, string fix);
+
     [LoggerMessage(1006, LogLevel.Information, "Schema of {Table} changed: now {ColumnCount} columns ({Columns})")]
     public static partial void RelationChanged(ILogger logger, string table, int columnCount, string columns);
 

@@ -75,9 +75,13 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     private volatile string[] _unpublishedNow = [];
     // The captured tables by the oid their names had at start: pgoutput follows a table by oid, so a Relation message for one
     // of them under another name is a rename (e.g. a rename-swap migration). Those reported as renamed, by oid, with the name
-    // reported; written by the read loop, read by the heartbeat's PublishUnpublished (under _unpublishedSync, as _unpublishedSince).
+    // reported; written by the read loop's Relation messages and the heartbeat's check, whichever sees the rename first (under
+    // _unpublishedSync, as _unpublishedSince).
     private Dictionary<uint, string> _capturedByOid = [];
     private readonly Dictionary<uint, string> _renamedTo = [];
+    // Of those, the ones the heartbeat check found renamed (in the catalog, ahead of the stream), with the WAL position read after
+    // it looked: a Relation message under the configured name from before there is the stream catching up, not a rename back.
+    private readonly Dictionary<uint, ulong> _renameSeenAt = [];
     private readonly object _unpublishedSync = new();
     private int _reading;
     private int _disposed;
@@ -119,8 +123,9 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     internal Func<CancellationToken, Task>? BeforeInitialSnapshot { get; init; }
 
     /// <summary>
-    /// Captured tables (<c>schema.table</c>) that exist but were not in the publication at the last check (at start, then at
-    /// every heartbeat), or whose table arrived renamed while streaming (event 1033): their changes do not arrive under that name.
+    /// Captured tables (<c>schema.table</c>) not in the publication at the last check (at start, then at every heartbeat; one
+    /// dropped while streaming, event 1035, among them), or whose table was found renamed while streaming (event 1033): their
+    /// changes do not arrive under that name.
     /// Empty while every captured table is published under its configured name.
     /// </summary>
     public IReadOnlyCollection<string> UnpublishedTables => _unpublishedNow;
@@ -569,7 +574,9 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     /// other tables' acknowledgements. PostgreSQL decodes each change with the publication of its time, so adding the table
     /// again does not bring those changes back, and stopping would not keep them either: the other tables go on, and this
     /// check, at every heartbeat on the heartbeat's connection (nothing per change), says it once, as an error, with what to do.
-    /// A table that no longer exists at all was dropped (or renamed), which the snapshots and the schema handling deal with.
+    /// A captured name missing from the publication is told apart by the oid the start mapped (pg_publication_rel follows oids,
+    /// and DROP TABLE removes the table's row with it): that oid gone is a dropped table (event 1035); published under another
+    /// name, a rename (event 1033, said once whether this check or the table's Relation message sees it first); else taken out.
     /// </summary>
     private async Task CheckPublishedTablesAsync(CancellationToken cancellationToken)
     {
@@ -582,28 +589,61 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         var checkedLsn = await CurrentWalLsnAsync(cancellationToken);
         var published = (await ReplicationSetup.GetPublicationTablesAsync(_dataSource, _options.Publication, cancellationToken)).ToHashSet(StringComparer.Ordinal);
         var missing = _captured.Where(t => !published.Contains(t)).ToList();
+        var takenOut = new List<string>();
+        var dropped = new List<(string Table, bool Recreated)>();
+        var renamed = new List<(uint Oid, string Configured, string Current, bool Replaced)>();
+        ulong seenAt = 0;
         if (missing.Count > 0)
         {
-            await using var cmd = _dataSource.CreateCommand("SELECT t FROM unnest($1::text[]) AS u(t) WHERE pg_catalog.to_regclass(t) IS NULL");
+            var oidOf = _capturedByOid.ToDictionary(kv => kv.Value, kv => kv.Key, StringComparer.Ordinal);
+            var oids = missing.Select(t => oidOf.TryGetValue(t, out var oid) ? oid : 0u).ToArray();
+            // per name: whether it resolves now, and the current name of the table the start found under it (null: dropped)
+            await using var cmd = _dataSource.CreateCommand(
+                "SELECT u.n::int, pg_catalog.to_regclass(u.t) IS NOT NULL, " +
+                "(SELECT s.nspname || '.' || c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace s ON s.oid = c.relnamespace WHERE c.oid = u.o) " +
+                "FROM unnest($1::text[], $2::oid[]) WITH ORDINALITY AS u(t, o, n)");
             cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = missing.Select(ReplicationSetup.QuoteTable).ToArray() });
-            var gone = new HashSet<string>(StringComparer.Ordinal);
+            cmd.Parameters.Add(new NpgsqlParameter<uint[]> { TypedValue = oids, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Oid });
             await using (var reader = await cmd.ExecuteReaderAsync(cancellationToken))
             {
                 while (await reader.ReadAsync(cancellationToken))
                 {
-                    gone.Add(reader.GetString(0));
+                    var i = reader.GetInt32(0) - 1;
+                    var table = missing[i];
+                    var resolves = reader.GetBoolean(1);
+                    var current = reader.IsDBNull(2) ? null : reader.GetString(2);
+                    if (current is null && (oids[i] != 0 || !resolves))
+                    {
+                        dropped.Add((table, resolves));
+                    }
+                    else if (current is null || current == table)
+                    {
+                        takenOut.Add(table);
+                    }
+                    else if (published.Contains(current))
+                    {
+                        renamed.Add((oids[i], table, current, resolves));
+                    }
+                    else if (resolves)
+                    {
+                        // renamed and not published under either name: the table under the configured name is not in the publication
+                        takenOut.Add(table);
+                    }
                 }
             }
 
-            missing.RemoveAll(t => gone.Contains(ReplicationSetup.QuoteTable(t)));
+            if (renamed.Count > 0)
+            {
+                // the catalog is ahead of the stream: Relation messages from before this position may still name the old name
+                seenAt = await CurrentWalLsnAsync(cancellationToken);
+            }
         }
 
         List<string> left;
         List<KeyValuePair<string, ulong>> back;
-        HashSet<string> renamedAway;
         lock (_unpublishedSync)
         {
-            left = missing.Where(t => !_unpublishedSince.ContainsKey(t)).ToList();
+            left = takenOut.Concat(dropped.Select(d => d.Table)).Where(t => !_unpublishedSince.ContainsKey(t)).ToList();
             back = _unpublishedSince.Where(kv => !missing.Contains(kv.Key)).ToList();
             foreach (var table in left)
             {
@@ -615,7 +655,13 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
                 _unpublishedSince.Remove(table);
             }
 
-            renamedAway = _renamedTo.Keys.Select(oid => _capturedByOid[oid]).ToHashSet(StringComparer.Ordinal);
+            // a rename already reported (here or by its Relation message) is no news
+            renamed.RemoveAll(r => _renamedTo.TryGetValue(r.Oid, out var reported) && reported == r.Current);
+            foreach (var r in renamed)
+            {
+                _renamedTo[r.Oid] = r.Current;
+                _renameSeenAt[r.Oid] = seenAt;
+            }
         }
 
         // the state first, then the log: whoever reads the log line finds the gauge and UnpublishedTables saying the same
@@ -623,11 +669,10 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         _publicationCheckedLsn = checkedLsn;
         PublishUnpublished();
         var publication = ReplicationSetup.QuoteIdentifier(_options.Publication);
-        // a table renamed away was reported as such (event 1033, with the same fix); its name staying unpublished is no news
-        left.RemoveAll(renamedAway.Contains);
+        var leftOut = left.Where(t => !dropped.Exists(d => d.Table == t)).ToList();
         // publish_via_partition_root turned off: the partitioned table is still in the publication, its changes come as its partitions'
-        var viaPartitions = (await ReplicationSetup.FindPublishedViaPartitionsAsync(_dataSource, _options.Publication, left, cancellationToken)).ToHashSet(StringComparer.Ordinal);
-        foreach (var table in left)
+        var viaPartitions = (await ReplicationSetup.FindPublishedViaPartitionsAsync(_dataSource, _options.Publication, leftOut, cancellationToken)).ToHashSet(StringComparer.Ordinal);
+        foreach (var table in leftOut)
         {
             Log.TableLeftPublication(_logger, table, _options.Publication, _options.Slot,
                 new NpgsqlLogSequenceNumber(since).ToString(), new NpgsqlLogSequenceNumber(checkedLsn).ToString(),
@@ -635,6 +680,22 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
                     ? $"it is a partitioned table the publication now holds only through its partitions (publish_via_partition_root is off), so its changes arrive " +
                       $"under the partitions' names: {ReplicationSetup.PublishViaPartitionRootSql(_options.Publication)}; then {ResnapshotInstruction(table)}"
                     : $"ALTER PUBLICATION {publication} ADD TABLE {ReplicationSetup.QuoteTable(table)}; then {ResnapshotInstruction(table)}");
+        }
+
+        foreach (var (table, recreated) in dropped.Where(d => left.Contains(d.Table)))
+        {
+            var add = $"ALTER PUBLICATION {publication} ADD TABLE {ReplicationSetup.QuoteTable(table)}; then {ResnapshotInstruction(table)}";
+            var gone = _tableFilter is not null
+                ? "If it is gone for good: remove it from source.postgres.tables (and its rules) before the next start, which otherwise stops on it."
+                : "If it is gone for good: nothing to do, the publication no longer lists it.";
+            Log.CapturedTableDropped(_logger, table, new NpgsqlLogSequenceNumber(since).ToString(), new NpgsqlLogSequenceNumber(checkedLsn).ToString(),
+                _options.Slot, _options.Publication,
+                recreated ? $"A table named {table} exists again (re-created): if it is the one to capture, {add} {gone}" : $"If it is re-created: {add} {gone}");
+        }
+
+        foreach (var r in renamed)
+        {
+            ReportRenamed(r.Configured, r.Current, r.Replaced);
         }
 
         foreach (var (table, missingSince) in back)
@@ -681,54 +742,68 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     /// name, as at every start: left out when source.postgres.tables lists tables (the new name is not among them), emitted
     /// under the new name when the publication is the list (it still holds the table). Either way rules keyed on the configured
     /// name no longer get them: said once per new name, as an error (event 1033), with what to do, and
-    /// counted with the unpublished tables. Relation messages are rare (first change of a table per connection, after DDL),
-    /// so the catalog query here costs nothing per change.
+    /// counted with the unpublished tables (unless the heartbeat check said it first); a Relation message under the configured
+    /// name again is the rename back (event 1036, no longer counted). Relation messages are rare (first change of a table per
+    /// connection, after DDL), so the catalog query here costs nothing per change.
     /// </summary>
-    private async Task CheckRenamedAsync(RelationInfo relation, CancellationToken cancellationToken)
+    private async Task CheckRenamedAsync(RelationInfo relation, ulong position, CancellationToken cancellationToken)
     {
         if (!_capturedByOid.TryGetValue(relation.Id, out var configured))
         {
             return;
         }
 
+        var current = relation.QualifiedName;
         string? reported;
+        string? backFrom = null;
         lock (_unpublishedSync)
         {
             _renamedTo.TryGetValue(relation.Id, out reported);
-        }
-
-        if (relation.QualifiedName == configured)
-        {
-            if (reported is not null)
+            if (current == configured)
             {
-                // renamed back: its changes arrive under the configured name again
-                lock (_unpublishedSync)
+                // the heartbeat check saw the rename in the catalog; a Relation message from before that is the stream catching up
+                if (reported is null || (_renameSeenAt.TryGetValue(relation.Id, out var seenAt) && position < seenAt))
                 {
-                    _renamedTo.Remove(relation.Id);
+                    return;
                 }
 
-                PublishUnpublished();
+                _renamedTo.Remove(relation.Id);
+                _renameSeenAt.Remove(relation.Id);
+                backFrom = reported;
             }
+            else
+            {
+                if (reported == current)
+                {
+                    return;
+                }
 
-            return;
+                // set here, under the lock: the heartbeat check reports a rename it finds only when this has not
+                _renamedTo[relation.Id] = current;
+                _renameSeenAt.Remove(relation.Id);
+            }
         }
 
-        if (reported == relation.QualifiedName)
+        PublishUnpublished();
+        if (backFrom is not null)
         {
+            Log.CapturedTableRenamedBack(_logger, configured, backFrom, _options.Slot,
+                _tableFilter is not null
+                    ? $"Its changes while named {backFrom} were left out ({backFrom} is not in source.postgres.tables)."
+                    : $"Its changes while named {backFrom} were emitted under that name, which rules keyed on {configured} did not match.",
+                $"To read what they missed: {ResnapshotInstruction(configured)}");
             return;
         }
 
         await using var cmd = _dataSource.CreateCommand("SELECT pg_catalog.to_regclass($1) IS NOT NULL");
         cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = ReplicationSetup.QuoteTable(configured) });
         var replaced = await cmd.ExecuteScalarAsync(cancellationToken) is true;
+        ReportRenamed(configured, current, replaced);
+    }
 
-        lock (_unpublishedSync)
-        {
-            _renamedTo[relation.Id] = relation.QualifiedName;
-        }
-
-        PublishUnpublished();
-        var current = relation.QualifiedName;
+    /// <summary>Event 1033 for a captured table found under another name, by its Relation message or by the heartbeat check.</summary>
+    private void ReportRenamed(string configured, string current, bool replaced)
+    {
         var publication = ReplicationSetup.QuoteIdentifier(_options.Publication);
         var listed = _tableFilter is not null;
         Log.CapturedTableRenamed(_logger, configured, current, _options.Slot, _options.Publication,
@@ -872,7 +947,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
                     streaming = null;
                     break;
                 case RelationMessage relation:
-                    await OnRelationAsync(relation, cancellationToken);
+                    await OnRelationAsync(relation, (ulong)relation.WalStart, cancellationToken);
                     break;
                 case InsertMessage insert:
                 {
@@ -1299,7 +1374,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     private RelationInfo Relation(uint id) =>
         _relations.TryGetValue(id, out var r) ? r : throw new InvalidDataException($"pgoutput sent a change for relation {id} before its RELATION message");
 
-    private async Task OnRelationAsync(RelationMessage message, CancellationToken cancellationToken)
+    private async Task OnRelationAsync(RelationMessage message, ulong position, CancellationToken cancellationToken)
     {
         var count = message.Columns.Count;
         var names = new string[count];
@@ -1346,7 +1421,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         }
 
         _relations[message.RelationId] = info;
-        await CheckRenamedAsync(info, cancellationToken);
+        await CheckRenamedAsync(info, position, cancellationToken);
     }
 
     private async Task<List<string>> PrimaryKeyColumnsAsync(uint relationId, CancellationToken cancellationToken)

@@ -130,6 +130,92 @@ public sealed class PgOutputTableLifeTests(PostgresFixture fixture) : PgOutputTe
     }
 
     [Fact]
+    public async Task A_captured_table_dropped_while_streaming_is_reported_as_an_error_and_the_other_tables_go_on()
+    {
+        await Db.ExecuteAsync("CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY); " +
+                              "CREATE TABLE cdc_signal (id text PRIMARY KEY, type text NOT NULL, data text)");
+        var options = Options(["public.a", "public.b"]) with { HeartbeatInterval = TimeSpan.FromMilliseconds(200), SignalTable = "public.cdc_signal" };
+        var reader = await OpenStreamingAsync(options);
+        var source = (PgOutputChangeSource)reader.Source;
+        await Db.ExecuteAsync($"ALTER PUBLICATION {Db.Publication} ADD TABLE cdc_signal");
+
+        // DROP TABLE takes the table out of pg_publication_tables too: its changes just stop
+        await Db.ExecuteAsync("DROP TABLE b");
+        await Db.ExecuteAsync("INSERT INTO a VALUES (1)");
+
+        // before the fix the heartbeat check left out tables that no longer resolve: nothing was said
+        var error = await WaitForLogAsync("Error", "public.b", "no error named the captured table that was dropped");
+        Assert.Contains("no longer exists", error, StringComparison.Ordinal);
+        Assert.Contains(Db.Slot, error, StringComparison.Ordinal);
+        Assert.Matches(@"[0-9A-F]+/[0-9A-F]+", error); // the LSN range since the last check that saw it
+        Assert.Contains($"ALTER PUBLICATION \"{Db.Publication}\" ADD TABLE \"public\".\"b\";", error, StringComparison.Ordinal);
+        Assert.Contains("""'execute-snapshot', '{"data-collections":["public.b"]}');""", error, StringComparison.Ordinal);
+        Assert.Contains("remove it from source.postgres.tables", error, StringComparison.Ordinal);
+        Assert.Equal(["public.b"], source.UnpublishedTables);
+        Assert.Equal(1L, PostgresMetrics.LastUnpublishedTables(Db.Slot));
+
+        // the other tables keep streaming; said once, not at every check
+        var a = await reader.TakeAsync(1, e => e.Kind == ChangeKind.Change && e.Source.Table == "a", TimeSpan.FromSeconds(20));
+        Assert.Equal(ChangeOperation.Create, a.Single(e => e.Kind == ChangeKind.Change).Operation);
+        await Db.ExecuteAsync("INSERT INTO a VALUES (2)");
+        await reader.TakeAsync(1, e => e.Kind == ChangeKind.Change && e.Source.Table == "a", TimeSpan.FromSeconds(20));
+        Assert.Single(LogLines("Error", "public.b"));
+    }
+
+    [Fact]
+    public async Task A_rename_swap_seen_first_by_the_heartbeat_check_is_reported_once_as_the_rename_not_as_taken_out()
+    {
+        await Db.ExecuteAsync("CREATE TABLE orders (id int PRIMARY KEY); CREATE TABLE other (id int PRIMARY KEY); " +
+                              "CREATE TABLE cdc_signal (id text PRIMARY KEY, type text NOT NULL, data text)");
+        var options = Options(["public.orders", "public.other"]) with { HeartbeatInterval = TimeSpan.FromMilliseconds(200), SignalTable = "public.cdc_signal" };
+        var reader = await OpenStreamingAsync(options);
+        var source = (PgOutputChangeSource)reader.Source;
+        await Db.ExecuteAsync($"ALTER PUBLICATION {Db.Publication} ADD TABLE cdc_signal");
+
+        // nothing is written to the renamed table yet, so no Relation message: the heartbeat check sees the swap first
+        await Db.ExecuteAsync("CREATE TABLE orders_new (id int PRIMARY KEY); ALTER TABLE orders RENAME TO orders_old; ALTER TABLE orders_new RENAME TO orders");
+
+        // before the fix: 1031 "taken out of publication" for public.orders (the new table, never in it), 1033 only later
+        var error = await WaitForLogAsync("Error", "public.orders_old", "the heartbeat check did not report the rename");
+        Assert.Contains("arrives as public.orders_old", error, StringComparison.Ordinal);
+        Assert.Contains($"ALTER PUBLICATION \"{Db.Publication}\" ADD TABLE \"public\".\"orders\";", error, StringComparison.Ordinal);
+        Assert.Empty(LogLines("Error", "taken out of publication"));
+        Assert.Equal(["public.orders"], source.UnpublishedTables);
+        Assert.Equal(1L, PostgresMetrics.LastUnpublishedTables(Db.Slot));
+
+        // the Relation message of the renamed table comes later: the rename was said already
+        await Db.ExecuteAsync("INSERT INTO orders_old VALUES (1); INSERT INTO other VALUES (1)");
+        var changes = await reader.TakeAsync(1, e => e.Kind == ChangeKind.Change, TimeSpan.FromSeconds(20));
+        Assert.Equal(["other"], changes.Where(e => e.Kind == ChangeKind.Change).Select(e => e.Source.Table));
+        await Db.ExecuteAsync("INSERT INTO other VALUES (2)");
+        await reader.TakeAsync(1, e => e.Kind == ChangeKind.Change, TimeSpan.FromSeconds(20));
+        Assert.Single(LogLines("Error", "public.orders"));
+    }
+
+    [Fact]
+    public async Task A_captured_table_renamed_back_to_its_configured_name_is_logged_and_no_longer_counted()
+    {
+        await Db.ExecuteAsync("CREATE TABLE orders (id int PRIMARY KEY); CREATE TABLE other (id int PRIMARY KEY)");
+        var reader = await OpenStreamingAsync(Options(["public.orders", "public.other"]));
+        var source = (PgOutputChangeSource)reader.Source;
+        await Db.ExecuteAsync("ALTER TABLE orders RENAME TO orders_x; INSERT INTO orders_x VALUES (1); INSERT INTO other VALUES (1)");
+        await reader.TakeAsync(1, e => e.Kind == ChangeKind.Change, TimeSpan.FromSeconds(20));
+        await WaitForLogAsync("Error", "public.orders_x", "the rename was not reported");
+        Assert.Equal(["public.orders"], source.UnpublishedTables);
+
+        await Db.ExecuteAsync("ALTER TABLE orders_x RENAME TO orders; INSERT INTO orders VALUES (2)");
+        var back = await reader.TakeAsync(1, e => e.Kind == ChangeKind.Change, TimeSpan.FromSeconds(20));
+        Assert.Equal(["orders"], back.Where(e => e.Kind == ChangeKind.Change).Select(e => e.Source.Table));
+
+        // before the fix the gauge went back to 0 without a word
+        var info = await WaitForLogAsync("Information", "renamed back", "the rename back was not logged");
+        Assert.Contains("public.orders ", info, StringComparison.Ordinal);
+        Assert.Contains("execute-snapshot", info, StringComparison.Ordinal); // the changes in between did not arrive: how to read them
+        Assert.Empty(source.UnpublishedTables);
+        Assert.Equal(0L, PostgresMetrics.LastUnpublishedTables(Db.Slot));
+    }
+
+    [Fact]
     public async Task A_partitioned_table_in_a_publication_the_pipeline_creates_streams_under_its_own_name()
     {
         // PostgreSQL 15 lists a partitioned table's leaf partitions in pg_publication_tables and sends their changes under the
