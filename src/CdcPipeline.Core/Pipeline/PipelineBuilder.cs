@@ -17,7 +17,14 @@ namespace CdcPipeline.Core.Pipeline;
 /// </summary>
 public static class PipelineBuilder
 {
-    public static PipelineInstance Build(PipelineConfiguration configuration, IServiceProvider services)
+    public static PipelineInstance Build(PipelineConfiguration configuration, IServiceProvider services) => Build(Validate(configuration, services));
+
+    /// <summary>
+    /// Every check <see cref="Build(PipelinePlan)"/> relies on, and nothing made: no sink, spool, producer or connection.
+    /// <c>run</c> calls it before it binds its observability port, so a bad configuration is said before anything is served.
+    /// </summary>
+    /// <exception cref="ConfigurationException">What is wrong, with its key, file and line.</exception>
+    public static PipelinePlan Validate(PipelineConfiguration configuration, IServiceProvider services)
     {
         var options = configuration.Options;
         var root = configuration.Root;
@@ -106,6 +113,19 @@ public static class PipelineBuilder
             factory.Validate(Context(common.Name, section));
         }
 
+        return new PipelinePlan(configuration, services, translator, sourceFactory, sourceContext, deadLetterFactory, plans);
+
+        PipelineComponentContext Context(string name, IConfigurationSection section) =>
+            new(name, section, options, configuration.Locations, configuration.BaseDirectory, services);
+    }
+
+    /// <summary>Makes the pipeline <paramref name="plan"/> checked: its sinks (a batch sink takes its spool), dead letters and source.</summary>
+    public static PipelineInstance Build(PipelinePlan plan)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        var (configuration, services, translator, sourceFactory, sourceContext, deadLetterFactory, plans) =
+            (plan.Configuration, plan.Services, plan.Translator, plan.SourceFactory, plan.SourceContext, plan.DeadLetterFactory, plan.Sinks);
+        var options = configuration.Options;
         var metrics = services.GetService<PipelineMetrics>();
         var sinks = new List<SinkBinding>();
         IChangeSource? source = null;

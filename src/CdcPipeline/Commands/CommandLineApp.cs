@@ -50,6 +50,11 @@ internal static class CommandLineApp
         var command = CommandPath(parse);
         if (parse.Action is ParseErrorAction parseError)
         {
+            if (await RunCommand.TryReportParseErrorsAsync(parse).ConfigureAwait(false))
+            {
+                return ExpectedFailure.Usage;
+            }
+
             // A group without its subcommand gets the list of subcommands; a bad option value gets its error, not a page of help.
             var leaf = parse.CommandResult.Command.Subcommands.Count == 0;
             parseError.ShowHelp = !leaf;

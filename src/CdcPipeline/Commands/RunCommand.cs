@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Globalization;
 using System.Net.Sockets;
 using CdcPipeline.Core.Configuration;
@@ -47,6 +48,28 @@ internal static partial class RunCommand
         return command;
     }
 
+    /// <summary>
+    /// A command line of <c>run</c> that does not parse, with <c>--log-format json</c> on it (whatever else is wrong): its
+    /// errors as the one record <c>run</c> stops with (<see cref="LogSettings.StoppedAsync"/>), for a log shipper that reads
+    /// JSON only. False for any other command line: System.CommandLine's own lines say it.
+    /// </summary>
+    internal static async Task<bool> TryReportParseErrorsAsync(ParseResult parse)
+    {
+        if (parse.Errors.Count == 0
+            || parse.CommandResult is not { Command.Name: "run", Parent: CommandResult { Command: RootCommand } } run
+            || run.Command.Options.FirstOrDefault(o => o.Name == "--log-format") is not { } logFormat
+            || parse.GetResult(logFormat) is not { } format
+            || format.Tokens.Count == 0
+            || format.Tokens[^1].Value != "json")
+        {
+            return false;
+        }
+
+        var errors = string.Join("; ", parse.Errors.Select(e => e.Message.TrimEnd('.')));
+        await new LogSettings(Json: true, LogLevel.Information).StoppedAsync($"{errors}; see 'cdcpipeline run --help'").ConfigureAwait(false);
+        return true;
+    }
+
     private static async Task<int> RunAsync(FileInfo configFile, LogSettings log, CancellationToken cancellationToken)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
@@ -66,14 +89,15 @@ internal static partial class RunCommand
         }
 
         builder.Services.AddSingleton(configuration);
-        builder.Services.AddSingleton(sp => PipelineBuilder.Build(sp.GetRequiredService<PipelineConfiguration>(), sp));
+        builder.Services.AddSingleton(sp => PipelineBuilder.Validate(sp.GetRequiredService<PipelineConfiguration>(), sp));
+        builder.Services.AddSingleton(sp => PipelineBuilder.Build(sp.GetRequiredService<PipelinePlan>()));
         if (configuration.Options.Observability is { } observability)
         {
             if (observability.Port is not null)
             {
                 // Registered before the worker: health starts first (it also serves /metrics, and is the one that reports a
                 // port in use) and stops last, so /healthz still answers while a stop drains. It needs no pipeline to be made:
-                // it is bound before the pipeline is built (below) and given it after.
+                // it is bound after the whole configuration was checked and before the pipeline is built (below), and given it after.
                 builder.Services.AddSingleton(sp => new HealthEndpoints(
                     observability,
                     sp.GetRequiredService<MeterProvider>(),
@@ -115,6 +139,18 @@ internal static partial class RunCommand
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = configuration.Options.Runner.DrainTimeout + TimeSpan.FromSeconds(5));
         builder.Services.AddSingleton<IHostLifetime, Microsoft.Extensions.Hosting.Internal.ConsoleLifetime>();
         using var host = builder.Build();
+        try
+        {
+            // The whole configuration (the source's, the dead letters' and every sink's own checks) before the port is bound:
+            // a run refused for it has served nothing and said nothing about serving. Nothing is made here.
+            host.Services.GetRequiredService<PipelinePlan>();
+        }
+        catch (ConfigurationException e)
+        {
+            await log.StoppedAsync(e.Message, e).ConfigureAwait(false);
+            return 2;
+        }
+
         var health = host.Services.GetService<HealthEndpoints>();
         if (health is not null)
         {
@@ -137,7 +173,7 @@ internal static partial class RunCommand
         PipelineInstance pipeline;
         try
         {
-            // Build the pipeline before starting: bad configuration fails here, before anything connects.
+            // Build the pipeline before starting: what a component refuses only as it is made fails here, before anything connects.
             pipeline = host.Services.GetRequiredService<PipelineInstance>();
         }
         catch (ConfigurationException e)

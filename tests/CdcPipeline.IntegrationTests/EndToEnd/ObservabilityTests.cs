@@ -241,6 +241,30 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
     }
 
     [Fact]
+    public async Task Bad_configuration_with_a_free_port_stops_run_with_exit_2_before_serving_and_leaves_no_batch_spool()
+    {
+        // It logged "Serving /metrics, /healthz and /readyz on port N" and then the configuration error: the port was bound
+        // before the sinks' own checks ran, so the log claimed a service that never ran.
+        var port = FreePorts.Next();
+        var config = await WriteConfigAsync($"""
+            sinks:
+              - name: export
+                batch: {"{"} spool: out/spool, target: {"{"} directory: out/outgoing {"}"} {"}"}
+              - name: hook
+                webhook: {"{"} url: "not a url" {"}"}
+            observability:
+              port: {port}
+            """);
+
+        using var pipeline = PipelineProcess.Start("run", "--config", config);
+        Assert.Equal(2, await pipeline.ExitCodeAsync(TimeSpan.FromSeconds(60)));
+        Assert.Contains("sinks.1.webhook.url: must be an absolute http:// or https:// URL", pipeline.Log, StringComparison.Ordinal);
+        Assert.DoesNotContain("Serving /metrics", pipeline.Log, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", pipeline.Log, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(_dir, "out")), $"the batch sink's spool was created for a refused start; log:\n{pipeline.Log}");
+    }
+
+    [Fact]
     public async Task A_port_taken_on_IPv6_only_stops_run_with_exit_1_naming_the_key_and_what_to_do_without_a_stack_trace()
     {
         // Kestrel listens on [::] (IPv4 too); a port free on 0.0.0.0 but taken on [::] passed the check before the host

@@ -159,6 +159,77 @@ public sealed class RunFailureTests(PostgresFixture fixture) : IDisposable
         Assert.DoesNotContain("hunter2", log, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("no --config")]
+    [InlineData("an unknown option")]
+    [InlineData("a bad --log-level")]
+    [InlineData("a missing file")]
+    [InlineData("not YAML")]
+    [InlineData("an unknown key")]
+    [InlineData("a sink's bad setting")]
+    public async Task With_json_logs_a_command_line_or_configuration_error_is_one_structured_record_exit_2(string wrong)
+    {
+        // These were found before the log format was set up: plain "error: …" / System.CommandLine lines on stderr, so a
+        // log shipper reading the JSON lines never saw why the container exited.
+        var config = Path.Combine(_dir, "pipeline.yaml");
+        var yaml = wrong switch
+        {
+            "not YAML" => "name: runfailure\nsource: [memory: {\n",
+            "an unknown key" => "name: runfailure\nsource:\n  postgres:\n    connectionString: \"Host=127.0.0.1;Port=1;Username=cdc;Database=legacy\"\n    publication: cdc_pub\n    slot: cdc_slot\n    tables: [public.orders]\nsinkz: x\n",
+            "a sink's bad setting" => "name: runfailure\nsource:\n  postgres:\n    connectionString: \"Host=127.0.0.1;Port=1;Username=cdc;Database=legacy\"\n    publication: cdc_pub\n    slot: cdc_slot\n    tables: [public.orders]\nsinks:\n  - name: hook\n    webhook: { url: \"not a url\" }\n",
+            _ => "name: runfailure\nsource:\n  postgres:\n    connectionString: \"Host=127.0.0.1;Port=1;Username=cdc;Database=legacy\"\n    publication: cdc_pub\n    slot: cdc_slot\n    tables: [public.orders]\nsinks:\n  - name: screen\n    console: {}\n",
+        };
+        if (wrong != "a missing file")
+        {
+            await File.WriteAllTextAsync(config, yaml, Ct);
+        }
+
+        string[] arguments = wrong switch
+        {
+            "no --config" => ["run", "--log-format", "json"],
+            "an unknown option" => ["run", "--config", config, "--bogus", "--log-format", "json"],
+            "a bad --log-level" => ["run", "--log-format=json", "--config", config, "--log-level", "loud"],
+            _ => ["run", "--config", config, "--log-format", "json"],
+        };
+        string expected = wrong switch
+        {
+            "no --config" => "--config",
+            "an unknown option" => "--bogus",
+            "a bad --log-level" => "loud",
+            "a missing file" => $"configuration file '{config}' does not exist",
+            "not YAML" => "not valid YAML",
+            "an unknown key" => $"{config}:8: sinkz: unknown key",
+            _ => $"{config}:10: sinks.0.webhook.url: must be an absolute http:// or https:// URL",
+        };
+
+        using var pipeline = PipelineProcess.Start(arguments);
+        var exit = await pipeline.ExitCodeAsync(Timeout);
+        var log = pipeline.Log;
+        TestContext.Current.TestOutputHelper?.WriteLine(log);
+
+        Assert.True(exit == 2, log);
+        var lines = log.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        // One line, a JSON object: the same record as any other reason run stops (event 30).
+        var line = Assert.Single(lines);
+        var record = JsonDocument.Parse(line).RootElement;
+        Assert.Equal("Error", record.GetProperty("LogLevel").GetString());
+        Assert.Equal(30, record.GetProperty("EventId").GetInt32());
+        Assert.Equal("CdcPipeline.Commands.RunCommand", record.GetProperty("Category").GetString());
+        Assert.Contains(expected, record.GetProperty("Message").GetString(), StringComparison.Ordinal);
+        Assert.True(record.GetProperty("State").TryGetProperty("ExceptionType", out _), line);
+    }
+
+    [Fact]
+    public async Task With_text_logs_a_command_line_error_stays_the_plain_lines()
+    {
+        using var pipeline = PipelineProcess.Start("run", "--log-format", "text");
+        var exit = await pipeline.ExitCodeAsync(Timeout);
+
+        Assert.True(exit == 2, pipeline.Log);
+        Assert.Contains("see 'cdcpipeline run --help'", pipeline.Log, StringComparison.Ordinal);
+        Assert.DoesNotContain("{", pipeline.Log, StringComparison.Ordinal);
+    }
+
     private async Task<string> WriteAsync(string connectionString)
     {
         var config = Path.Combine(_dir, "pipeline.yaml");
