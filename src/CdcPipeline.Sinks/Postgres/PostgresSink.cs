@@ -191,8 +191,8 @@ public sealed class PostgresSink : ISink
 
     /// <summary>
     /// SQLSTATE class 42 (a table or column missing or of another type, no privilege): the table is not what the sink
-    /// writes, for every event alike. Retried (the operator can fix the table or grant the right), but with an error that
-    /// names the table, which PostgreSQL's message (a column, at most) does not.
+    /// writes, for every event alike. Retried (the operator can fix the table or grant the right) as the sink's retry policy
+    /// allows, with an error that names the table, which PostgreSQL's message (a column, at most) does not.
     /// </summary>
     private static bool IsSchemaError(string sqlState) => sqlState.StartsWith("42", StringComparison.Ordinal);
 
@@ -200,10 +200,17 @@ public sealed class PostgresSink : ISink
         $"postgres sink '{Name}' ({_options.Mode.ToString().ToLowerInvariant()} into {_options.Table}): {e.SqlState}: {e.MessageText}. "
         + (_options.Mode == PostgresSinkMode.Upsert && e.SqlState == PostgresErrorCodes.UndefinedColumn && e.MessageText.Contains("\"positions\"", StringComparison.Ordinal)
             ? $"An upsert table made before the positions column (per-stream replay guard) needs it: ALTER TABLE {_quotedTable} ADD COLUMN positions jsonb "
-                + "(README, Sinks; createTable: true adds it itself); retried until it is there"
+                + "(README, Sinks; createTable: true adds it itself). " + UntilFixed
             : $"The table must have the columns the {_options.Mode.ToString().ToLowerInvariant()} mode writes (README, Sinks) and the sink's user the right to write it "
-                + "(and to create it, with createTable); retried until it does"),
+                + "(and to create it, with createTable). " + UntilFixed),
         e);
+
+    /// <summary>
+    /// The sink retries, but the runner gives an event up after the sink's <c>retry.maxAttempts</c> (10 by default) and
+    /// hands it to <c>onFailure</c>: the error says so rather than promise a hold that only <c>maxAttempts: 0</c> makes.
+    /// </summary>
+    private const string UntilFixed = "Each event is retried up to the sink's retry.maxAttempts, then handled by its onFailure "
+        + "(by default dead-lettered, so the table misses it); retry: { maxAttempts: 0 } holds the pipeline until the table is fixed";
 
     /// <summary>
     /// Errors about the values themselves, which no retry can change: class 22 (data exception: a NUL

@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Unicode;
+using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.Kafka;
@@ -43,7 +44,8 @@ internal static class DlqCommand
     /// <summary>The cluster and the topic from the options; nulls (after saying why on standard error) when they name none.</summary>
     private static (KafkaTarget.Resolved? Cluster, string? Topic) Resolve(KafkaTarget cluster, Option<string?> topic, ParseResult parse, string command)
     {
-        if (cluster.Resolve(parse, Console.Error) is not { } resolved)
+        var error = parse.InvocationConfiguration.Error;
+        if (cluster.Resolve(parse, error, pipeline => FileDeadLetters(pipeline, command)) is not { } resolved)
         {
             return (null, null);
         }
@@ -51,11 +53,36 @@ internal static class DlqCommand
         var name = parse.GetValue(topic) ?? resolved.Pipeline?.Options.DeadLetter.Topic;
         if (string.IsNullOrWhiteSpace(name))
         {
-            Console.Error.WriteLine($"{command}: which dead-letter topic? give --topic, or --config with deadLetter.topic");
+            error.WriteLine(resolved.Pipeline is { } pipeline && FileDeadLetters(pipeline, command) is { } file
+                ? file
+                : $"{command}: which dead-letter topic? give --topic, or --config with deadLetter.topic");
             return (null, null);
         }
 
         return (resolved, name);
+    }
+
+    /// <summary>
+    /// A pipeline without <c>deadLetter.topic</c> writes its dead letters to <c>deadLetter.path</c> (the embedded
+    /// capture's webhook, PostgreSQL, RabbitMQ… sinks): there is no topic for dlq to read, and "give
+    /// --bootstrap-servers" would send the operator looking for a broker. Say where the letters are and what re-delivers
+    /// a sink's failures instead; null when the pipeline has a dead-letter topic.
+    /// </summary>
+    private static string? FileDeadLetters(PipelineConfiguration pipeline, string command)
+    {
+        var options = pipeline.Options.DeadLetter;
+        if (!string.IsNullOrWhiteSpace(options.Topic))
+        {
+            return null;
+        }
+
+        var path = Path.GetFullPath(Path.Combine(pipeline.BaseDirectory, options.Path));
+        var where = pipeline.Locations.Describe("deadLetter:path") ?? "its default";
+        return $"{command}: {pipeline.FilePath} has no deadLetter.topic: its dead letters are in the file {path} (deadLetter.path, {where}), "
+            + "one JSON object per line (stage, error, eventId, payload), and dlq reads Kafka dead-letter topics only. "
+            + "No command re-delivers that file's letters: send a payload again by hand, and give a sink that should be "
+            + "re-deliverable onFailure: log with a failures: store, whose entries 'cdcpipeline failures list' shows and "
+            + "'cdcpipeline failures resend' delivers again (README, Dead letters of the embedded path)";
     }
 
     private static Command List()

@@ -28,7 +28,11 @@ internal sealed class KafkaTarget
     }
 
     /// <summary>Resolves the cluster; null (after writing why to <paramref name="error"/>) when the options do not name one.</summary>
-    public Resolved? Resolve(ParseResult parse, TextWriter error)
+    /// <param name="withoutCluster">
+    /// What to say instead when <c>--config</c> names no Kafka cluster, if the command knows better than "give
+    /// --bootstrap-servers" (null: the general message).
+    /// </param>
+    public Resolved? Resolve(ParseResult parse, TextWriter error, Func<PipelineConfiguration, string?>? withoutCluster = null)
     {
         PipelineConfiguration? pipeline = null;
         (Microsoft.Extensions.Configuration.IConfigurationSection Section, string ClientSettings)? named = null;
@@ -57,7 +61,8 @@ internal sealed class KafkaTarget
         {
             error.WriteLine(pipeline is null
                 ? "which Kafka cluster? give --bootstrap-servers host:port or --config FILE (the pipeline's source.kafka or kafka sink)"
-                : $"{pipeline.FilePath} names no Kafka cluster (neither source.kafka.bootstrapServers nor a kafka sink's); give --bootstrap-servers");
+                : withoutCluster?.Invoke(pipeline)
+                    ?? $"{pipeline.FilePath} names no Kafka cluster (neither source.kafka.bootstrapServers nor a kafka sink's); give --bootstrap-servers");
             return null;
         }
 

@@ -248,6 +248,28 @@ public sealed class PostgresSinkTests(PostgresFixture fixture) : IAsyncLifetime
         Assert.DoesNotContain(_db.ConnectionString, error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_table_missing_a_column_under_a_bounded_retry_dead_letters_each_event_and_its_error_says_so()
+    {
+        // An operator who made the table by hand without `subject` saw, in the log and in every dead letter, "retried until it
+        // does" — while the runner gave each event up after retry.maxAttempts (10 by default) and dead-lettered it. The error
+        // must not promise a hold the sink's retry policy does not make: it names the policy and the way to hold instead.
+        await _db.ExecuteAsync("CREATE TABLE no_subject (id text PRIMARY KEY, type text, source text, time timestamptz, data jsonb, position text)");
+        var dlq = new RecordingDeadLetterQueue();
+        await using (var sink = new PostgresSink("pg", new PostgresSinkOptions { ConnectionString = _db.ConnectionString, Table = "no_subject", CreateTable = false }))
+        {
+            await SinkHarness.RunToEndAsync(SinkHarness.Runner(SinkHarness.Source(2, 2), dlq, sinks: new SinkBinding(sink, SinkHarness.FastRetry)));
+        }
+
+        Assert.Equal(2, dlq.Letters.Count);
+        var error = dlq.Letters.First().Error;
+        Assert.Contains("no_subject", error, StringComparison.Ordinal);
+        Assert.Contains("\"subject\"", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("until it does", error, StringComparison.Ordinal);
+        Assert.Contains("retry.maxAttempts", error, StringComparison.Ordinal);
+        Assert.Contains("dead-letter", error, StringComparison.Ordinal);
+    }
+
     private const string AppendColumns = "(id text PRIMARY KEY, type text NOT NULL, source text NOT NULL, subject text, time timestamptz, data jsonb, position text NOT NULL, delivered_at timestamptz NOT NULL DEFAULT now())";
 
     [Fact]

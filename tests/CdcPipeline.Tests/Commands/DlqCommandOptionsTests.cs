@@ -26,4 +26,48 @@ public class DlqCommandOptionsTests
         Assert.Contains(said, error.ToString(), StringComparison.Ordinal);
         Assert.DoesNotContain("Kafka", error.ToString(), StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("list")]
+    [InlineData("redrive")]
+    public async Task An_embedded_pipeline_s_config_is_answered_with_its_dead_letter_file_not_a_missing_cluster(string subcommand)
+    {
+        // An operator with dead letters of a webhook or PostgreSQL sink (embedded capture, deadLetter.path) ran
+        // `dlq list --config pipeline.yaml` and was told the file "names no Kafka cluster; give --bootstrap-servers":
+        // a hunt for a broker that does not exist, while the letters sit in a file the message did not name.
+        var directory = Directory.CreateTempSubdirectory("cdc-dlq-file-");
+        try
+        {
+            var config = Path.Combine(directory.FullName, "pipeline.yaml");
+            await File.WriteAllTextAsync(config, """
+                name: shop
+                source:
+                  postgres:
+                    connectionString: "Host=127.0.0.1;Username=cdc;Database=legacy"
+                    publication: cdc_pub
+                    slot: cdc_slot
+                sinks:
+                  - name: hook
+                    webhook: { url: "http://127.0.0.1:1/hook" }
+                deadLetter:
+                  path: out/dead-letters.jsonl
+                """, TestContext.Current.CancellationToken);
+            var root = new RootCommand();
+            root.Subcommands.Add(DlqCommand.Create());
+            var (output, error) = (new StringWriter(), new StringWriter());
+            var exit = await root.Parse(["dlq", subcommand, "--config", config]).InvokeAsync(
+                new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false }, TestContext.Current.CancellationToken);
+
+            Assert.Equal(2, exit);
+            var said = error.ToString();
+            Assert.Contains(Path.Combine(directory.FullName, "out", "dead-letters.jsonl"), said, StringComparison.Ordinal);
+            Assert.Contains("pipeline.yaml:11", said, StringComparison.Ordinal);
+            Assert.Contains("failures resend", said, StringComparison.Ordinal);
+            Assert.DoesNotContain("give --bootstrap-servers", said, StringComparison.Ordinal);
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
 }
