@@ -9,6 +9,7 @@ using CdcPipeline.Sinks.Redis;
 using CdcPipeline.Sinks.Webhook;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 
 namespace CdcPipeline.Sinks;
 
@@ -48,7 +49,11 @@ public static class SinksServiceCollectionExtensions
         if (TryCreateFailureStore(configuration) is { } store)
         {
             // Registered through factories so the container disposes the store (its connection pool).
-            services.TryAddSingleton(_ => store);
+            services.TryAddSingleton(sp =>
+            {
+                store.Logger = sp.GetService<ILogger<PostgresFailureStore>>() ?? store.Logger;
+                return store;
+            });
             services.TryAddSingleton<IFailureStore>(sp => sp.GetRequiredService<PostgresFailureStore>());
         }
 

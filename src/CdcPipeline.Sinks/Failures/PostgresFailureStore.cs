@@ -4,6 +4,8 @@ using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.Core.Translation;
 using CdcPipeline.Sinks.Postgres;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -26,8 +28,10 @@ public sealed class PostgresFailureStore : IFailureStore, IAsyncDisposable
     private readonly FormerSpellings _names;
 
     /// <param name="tableLocation">Where <c>table</c> was written (<c>file:line</c>), for errors about it.</param>
-    public PostgresFailureStore(FailureStoreOptions options, string pipeline, string? tableLocation = null)
+    /// <param name="logger">For the warning about a table an earlier version made of the setting beside the one written now.</param>
+    public PostgresFailureStore(FailureStoreOptions options, string pipeline, string? tableLocation = null, ILogger<PostgresFailureStore>? logger = null)
     {
+        Logger = logger ?? (ILogger)NullLogger.Instance;
         _options = options;
         _pipeline = pipeline;
         // Read as the postgres sink's table is (Failures is failures, "Failures" keeps its case); a table an earlier version made
@@ -146,9 +150,12 @@ public sealed class PostgresFailureStore : IFailureStore, IAsyncDisposable
     private async ValueTask EnsureTableAsync(CancellationToken cancellationToken)
     {
         // Before CREATE TABLE, which would make the new table.
-        await _names.CheckAsync(_dataSource, cancellationToken).ConfigureAwait(false);
+        await _names.CheckAsync(_dataSource, Logger, cancellationToken).ConfigureAwait(false);
         await _creation.EnsureAsync(cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>Set by the container that hands the store out (it is made, and its configuration checked, before the container is built).</summary>
+    internal ILogger Logger { get; set; }
 
     private static string Describe(Exception error)
     {

@@ -1,4 +1,5 @@
 using CdcPipeline.Core.Changes;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace CdcPipeline.Sinks.Postgres;
@@ -10,9 +11,10 @@ namespace CdcPipeline.Sinks.Postgres;
 /// <c>keyColumn: OrderId</c> the column <c>"OrderId"</c>. Such a deployment is not silently moved to a new, empty <c>orders</c>
 /// (or to a column <c>orderid</c> the table does not have): while the old-spelled table (column) exists and the new one does not,
 /// <see cref="CheckAsync"/> fails (before anything creates the new one) with an error giving both ways on: rename it, or write
-/// the name quoted. Used by the postgres sink and the failure store, so one configuration file reads names one way.
+/// the name quoted. While both exist (the old-spelled one holding what earlier versions wrote, the new one written now), it warns
+/// once, naming both and how to go on. Used by the postgres sink and the failure store, so one configuration file reads names one way.
 /// </summary>
-internal sealed class FormerSpellings
+internal sealed partial class FormerSpellings
 {
     private readonly string _owner;
     private readonly string _tableKey;
@@ -51,6 +53,8 @@ internal sealed class FormerSpellings
         if (!PgNames.IsQuoted(configuredTable) && SqlIdentifier.Quote(configuredTable) is var former && former != QuotedTable)
         {
             checks.Add($"SELECT '' WHERE to_regclass({PgNames.QuoteLiteral(former)}) IS NOT NULL AND to_regclass({PgNames.QuoteLiteral(QuotedTable)}) IS NULL");
+            // Both there: the new one is written, the rows of earlier versions stay in the old one ('=': warned, not refused).
+            checks.Add($"SELECT '{Both}' WHERE to_regclass({PgNames.QuoteLiteral(former)}) <> to_regclass({PgNames.QuoteLiteral(QuotedTable)})");
         }
 
         foreach (var column in _columns)
@@ -66,6 +70,9 @@ internal sealed class FormerSpellings
                 checks.Add($"""
                     SELECT {PgNames.QuoteLiteral(column.Key)} WHERE EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass({PgNames.QuoteLiteral(QuotedTable)}) AND attname = {PgNames.QuoteLiteral(column.Configured)} AND NOT attisdropped)
                         AND NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass({PgNames.QuoteLiteral(QuotedTable)}) AND attname = {PgNames.QuoteLiteral(name)} AND NOT attisdropped)
+                    UNION ALL
+                    SELECT {PgNames.QuoteLiteral(Both + column.Key)} WHERE EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass({PgNames.QuoteLiteral(QuotedTable)}) AND attname = {PgNames.QuoteLiteral(column.Configured)} AND NOT attisdropped)
+                        AND EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass({PgNames.QuoteLiteral(QuotedTable)}) AND attname = {PgNames.QuoteLiteral(name)} AND NOT attisdropped)
                     """);
             }
         }
@@ -88,9 +95,10 @@ internal sealed class FormerSpellings
 
     /// <summary>
     /// Before the first use (and before <c>CREATE TABLE</c>, which would make the new table): fails with the ways on while an
-    /// old-spelled table or column is there and the new one is not. Once it passes it is not asked again.
+    /// old-spelled table or column is there and the new one is not; warns (once: once it passes it is not asked again) while both
+    /// are there, as the new one is written and what earlier versions wrote stays in the old one.
     /// </summary>
-    public async ValueTask CheckAsync(NpgsqlDataSource dataSource, CancellationToken cancellationToken)
+    public async ValueTask CheckAsync(NpgsqlDataSource dataSource, ILogger logger, CancellationToken cancellationToken)
     {
         if (_sql is null || _checked)
         {
@@ -107,14 +115,31 @@ internal sealed class FormerSpellings
             }
         }
 
-        if (found.Count == 0)
+        var refused = found.FindAll(f => !f.StartsWith(Both, StringComparison.Ordinal));
+        if (refused.Count > 0)
         {
-            _checked = true;
-            return;
+            throw new NpgsqlException(refused.Contains("") ? FormerTableError() : FormerColumnsError(refused));
         }
 
-        throw new NpgsqlException(found.Contains("") ? FormerTableError() : FormerColumnsError(found));
+        if (found.Contains(Both))
+        {
+            var former = SqlIdentifier.Quote(_configuredTable);
+            LogBothTables(logger, _owner, _tableKey, Written(_configuredTable, _tableLocation), QuotedTable, former);
+        }
+
+        foreach (var column in _columns.Where(c => found.Contains(Both + c.Key)))
+        {
+            PgNames.TryParseName(column.Configured, out var name, out _);
+            LogBothColumns(logger, _owner, column.Key, Written(column.Configured, column.Location), QuotedTable, PgNames.QuoteIdentifier(name), PgNames.QuoteIdentifier(column.Configured));
+        }
+
+        _checked = true;
     }
+
+    /// <summary>Marks a check's row that found the old-spelled table (<c>=</c>) or column (<c>=keyColumn</c>) beside the new one.</summary>
+    private const string Both = "=";
+
+    private static string Written(string configured, string? location) => location is null ? configured : $"{configured} ({location})";
 
     private string FormerTableError()
     {
@@ -158,4 +183,16 @@ internal sealed class FormerSpellings
             + $"for this setting (they quoted the name as written). Nothing is written beside it: rename it ({renames}), or keep it by writing the name quoted "
             + $"in the configuration ({quoted}). Retried until one of them is done";
     }
+
+    [LoggerMessage(EventId = 4300, Level = LogLevel.Warning, Message = "{Owner}: {Setting}: {Configured} means the table {Table} (names are read as PostgreSQL reads them unquoted: folded to lower case), "
+        + "which is written; but there is also {Former}, which earlier versions created and wrote for this setting (they quoted the name as written), and the rows they wrote stay there, "
+        + "unseen by what reads {Table}. Move the rows still needed into {Table} (INSERT INTO {Table} SELECT … FROM {Former}) and drop {Former} (DROP TABLE {Former}); "
+        + "or, to go on writing {Former}, write the name quoted in the configuration: {Setting}: '{Former}'")]
+    private static partial void LogBothTables(ILogger logger, string owner, string setting, string configured, string table, string former);
+
+    [LoggerMessage(EventId = 4301, Level = LogLevel.Warning, Message = "{Owner}: {Setting}: {Configured} means the column {Column} of {Table} (names are read as PostgreSQL reads them unquoted: "
+        + "folded to lower case), which is written; but {Table} also has {Former}, which earlier versions created and wrote for this setting (they quoted the name as written), and what they "
+        + "wrote stays there. Move what is still needed into {Column} (UPDATE {Table} SET {Column} = {Former} WHERE {Column} IS NULL) and drop {Former} (ALTER TABLE {Table} DROP COLUMN {Former}); "
+        + "or, to go on writing {Former}, write the name quoted in the configuration: {Setting}: '{Former}'")]
+    private static partial void LogBothColumns(ILogger logger, string owner, string setting, string configured, string table, string column, string former);
 }

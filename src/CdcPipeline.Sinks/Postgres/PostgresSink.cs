@@ -2,6 +2,8 @@ using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.Core.Translation;
 using CdcPipeline.Sinks.Routing;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -28,6 +30,7 @@ public sealed class PostgresSink : ISink
     private readonly string _insertSql;
     private readonly string _quotedTable;
     private readonly TableCreation _creation;
+    private readonly ILogger _logger;
 
     /// <summary>The table (and projection columns) an earlier version made of these settings, when that is another one.</summary>
     private readonly FormerSpellings _names;
@@ -39,10 +42,11 @@ public sealed class PostgresSink : ISink
     public static IReadOnlyList<string> UpsertColumns { get; } = ["type", "event_id", "position_stream", "position_major", "position_minor", "positions", "deleted", "updated_at"];
 
     /// <param name="locate">Where a setting (<c>table</c>, <c>projection:keyColumn</c>) was written (<c>file:line</c>), for errors about it.</param>
-    public PostgresSink(string name, PostgresSinkOptions options, Func<string, string?>? locate = null)
+    public PostgresSink(string name, PostgresSinkOptions options, Func<string, string?>? locate = null, ILogger<PostgresSink>? logger = null)
     {
         Name = name;
         _options = options;
+        _logger = logger ?? (ILogger)NullLogger.Instance;
         var builder = new NpgsqlDataSourceBuilder(options.ConnectionString);
         builder.ConnectionStringBuilder.ApplicationName ??= "cdcpipeline-" + name;
         _dataSource = builder.Build();
@@ -160,7 +164,7 @@ public sealed class PostgresSink : ISink
         try
         {
             // Before CREATE TABLE, which would make the new table (or a table of the new columns).
-            await _names.CheckAsync(_dataSource, cancellationToken).ConfigureAwait(false);
+            await _names.CheckAsync(_dataSource, _logger, cancellationToken).ConfigureAwait(false);
 
             await _creation.EnsureAsync(cancellationToken).ConfigureAwait(false);
         }

@@ -2,6 +2,8 @@ using Microsoft.Extensions.Configuration;
 using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Sinks;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace CdcPipeline.Sinks.Postgres;
@@ -14,7 +16,7 @@ public sealed class PostgresSinkFactory : ISinkFactory
     public void Validate(PipelineComponentContext context) => _ = Checked(context);
 
     public ISink Create(PipelineComponentContext context) =>
-        new PostgresSink(context.Name, Checked(context), key => context.Locations.Describe(context.Section.Path + ":" + key));
+        new PostgresSink(context.Name, Checked(context), key => context.Locations.Describe(context.Section.Path + ":" + key), context.Services.GetService<ILogger<PostgresSink>>());
 
     /// <summary>What <see cref="Create"/> refuses; the options.</summary>
     private static PostgresSinkOptions Checked(PipelineComponentContext context)

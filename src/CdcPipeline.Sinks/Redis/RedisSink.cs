@@ -63,13 +63,15 @@ public sealed partial class RedisSink : ISink
         _configuration.BacklogPolicy = BacklogPolicy.FailFast;
         _configuration.ClientName ??= "cdcpipeline-" + name;
 
-        // For CONFIG GET proto-max-bulk-len, which StackExchange.Redis refuses to send otherwise. Its admin mode is a client-side
-        // guard against an application calling FLUSHALL by mistake; the sink sends only the commands in this file, and what Redis
-        // lets it do is up to the user's ACL.
-        _configuration.AllowAdmin = true;
+        // Not AllowAdmin: the delivery connection stays refused admin commands (FLUSHALL, CONFIG SET…) by StackExchange.Redis too.
+        // CONFIG GET, which it counts among them (since 3.0 for Execute as well: StackExchange.Redis#3129), goes over a connection
+        // of its own (ReadMaxBulkLengthAsync).
     }
 
     public string Name { get; }
+
+    /// <summary>The connection events go over, once connected (for tests).</summary>
+    internal IConnectionMultiplexer? Connection => _redis;
 
     public async ValueTask DeliverAsync(IReadOnlyList<DomainEvent> batch, CancellationToken cancellationToken)
     {
@@ -239,7 +241,7 @@ public sealed partial class RedisSink : ISink
     /// Once per connection: the user Redis took it for, and its value-length limit. A named user whose AUTH Redis refuses is not
     /// refused while Redis' default user is on and <c>nopass</c> (its out-of-the-box setting): the connection simply stays that
     /// user, and the sink would deliver with its rights. Both checks are best effort: a user not allowed <c>ACL WHOAMI</c> or
-    /// <c>CONFIG GET</c>, or a managed Redis that renamed them, is logged once and the sink goes on (with the default limit).
+    /// <c>CONFIG GET</c>, or a managed Redis that renamed them, is warned about (once per connection) and the sink goes on (with the default limit).
     /// </summary>
     private async ValueTask<long> CheckConnectionAsync(ConnectionMultiplexer redis, IDatabase db, CancellationToken cancellationToken)
     {
@@ -267,24 +269,40 @@ public sealed partial class RedisSink : ISink
             }
         }
 
-        var limit = DefaultMaxBulkLength;
+        var limit = await ReadMaxBulkLengthAsync(cancellationToken).ConfigureAwait(false);
+        Volatile.Write(ref _maxBulkLength, limit);
+        _checked = true;
+        return limit;
+    }
+
+    /// <summary>
+    /// The server's <c>proto-max-bulk-len</c>, read with <c>CONFIG GET</c> over a short-lived connection of its own (same server, user
+    /// and password) with StackExchange.Redis' admin mode on: admin mode is never on for the connection events go over. When the
+    /// value cannot be read (the user's ACL lacks <c>+config|get</c>, a managed Redis renamed or removed CONFIG, that connection
+    /// fails), a warning says what is not checked and Redis' default is assumed: the sink delivers on.
+    /// </summary>
+    private async ValueTask<long> ReadMaxBulkLengthAsync(CancellationToken cancellationToken)
+    {
+        var configuration = _configuration.Clone();
+        configuration.AllowAdmin = true;
+        configuration.ClientName = _configuration.ClientName + "-check";
         try
         {
-            var reply = await db.ExecuteAsync("CONFIG", "GET", "proto-max-bulk-len").WaitAsync(cancellationToken).ConfigureAwait(false);
+            // Not cancelled while connecting (a cancelled wait would leave it open): ConnectTimeout bounds it.
+            await using var check = await ConnectionMultiplexer.ConnectAsync(configuration).ConfigureAwait(false);
+            var reply = await check.GetDatabase().ExecuteAsync("CONFIG", "GET", "proto-max-bulk-len").WaitAsync(cancellationToken).ConfigureAwait(false);
             // [name, value] (a map in RESP3, flattened alike); empty on a Redis too old to have the setting (its limit is 512 MB)
             if ((RedisResult[]?)reply is [_, var value] && long.TryParse((string?)value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var configured) && configured > 0)
             {
-                limit = configured;
+                return configured;
             }
         }
-        catch (RedisServerException e)
+        catch (Exception e) when (e is RedisException or RedisTimeoutException)
         {
             LogLimitNotRead(_logger, Name, DefaultMaxBulkLength, e.Message);
         }
 
-        Volatile.Write(ref _maxBulkLength, limit);
-        _checked = true;
-        return limit;
+        return DefaultMaxBulkLength;
     }
 
     private async ValueTask<ConnectionMultiplexer> ConnectAsync(CancellationToken cancellationToken)
@@ -352,6 +370,8 @@ public sealed partial class RedisSink : ISink
         + "Every such event is counted in cdc.events.unreceived; this warning repeats at most every {Interval} per channel. Subscribe before events are published, or use mode: stream to keep them")]
     private static partial void LogUnreceived(ILogger logger, string sink, string channel, string eventId, string type, TimeSpan interval);
 
-    [LoggerMessage(EventId = 4201, Level = LogLevel.Information, Message = "Redis sink {Sink} cannot read the server's proto-max-bulk-len (CONFIG GET: {Reason}); it assumes Redis' default, {Limit} bytes, for the longest event it sends")]
+    [LoggerMessage(EventId = 4201, Level = LogLevel.Warning, Message = "Redis sink {Sink} cannot read the server's proto-max-bulk-len (CONFIG GET: {Reason}), so it cannot verify that every event fits it: "
+        + "it assumes Redis' default, {Limit} bytes, and delivers. An event longer than a lower server limit makes Redis close the connection, and the event is retried instead of dead-lettered. "
+        + "Allow the sink's user +config|get (ACL SETUSER … +config|get) to have it checked")]
     private static partial void LogLimitNotRead(ILogger logger, string sink, long limit, string reason);
 }

@@ -291,6 +291,43 @@ public sealed class FailureStoreTests(PostgresFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_failure_table_of_an_earlier_version_beside_the_one_written_now_is_warned_about_once()
+    {
+        // "Failures" (an earlier version's table: Failures) and failures both there: the store records into failures and what the
+        // earlier version recorded stays in "Failures", unlisted. Warned once, by the store the pipeline's container hands out.
+        var ct = TestContext.Current.CancellationToken;
+        await using (var seed = Store("seed"))
+        {
+            await seed.RecordAsync("out", SinkHarness.Event(1, "K1"), new IOException("disk full"), 1, ct);
+        }
+
+        await _db.ExecuteAsync("ALTER TABLE seed RENAME TO \"Failures\"");
+        await using (var plain = Store("failures"))
+        {
+            await plain.RecordAsync("out", SinkHarness.Event(2, "K2"), new IOException("disk full"), 1, ct);
+        }
+
+        await Store("Failures").DisposeAsync();
+        var recorder = new PostgresSinkTests.WarningRecorder<PostgresFailureStore>();
+        await using (var services = new ServiceCollection()
+            .AddSingleton<Microsoft.Extensions.Logging.ILogger<PostgresFailureStore>>(recorder)
+            .AddCdcFailureStore(PipelineConfiguration.Load(Path.Combine(_dir, "store.yaml")))
+            .BuildServiceProvider())
+        {
+            var store = services.GetRequiredService<PostgresFailureStore>();
+            await store.RecordAsync("out", SinkHarness.Event(3, "K3"), new IOException("disk full"), 1, ct);
+            await store.RecordAsync("out", SinkHarness.Event(4, "K4"), new IOException("disk full"), 1, ct);
+        }
+
+        var warning = Assert.Single(recorder.Warnings);
+        Assert.Contains($"failures.table: Failures ({Path.Combine(_dir, "store.yaml")}:6)", warning, StringComparison.Ordinal);
+        Assert.Contains("the table \"failures\"", warning, StringComparison.Ordinal);
+        Assert.Contains("table: '\"Failures\"'", warning, StringComparison.Ordinal);
+        Assert.Equal(3L, await _db.ScalarAsync<long>("SELECT count(*) FROM failures"));
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM \"Failures\""));
+    }
+
+    [Fact]
     public async Task Resend_without_a_failures_section_or_selection_is_an_error()
     {
         var path = Path.Combine(_dir, "nofailures.yaml");

@@ -367,6 +367,65 @@ public sealed class PostgresSinkTests(PostgresFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Both_the_old_spelled_table_and_the_new_one_existing_is_warned_once_naming_both_and_the_ways_on()
+    {
+        // An earlier version wrote "Orders" (table: Orders, quoted as written); now someone also has orders. The sink writes orders,
+        // and the rows of the earlier version sit in "Orders" unseen: it said nothing. Warned once, at the start of delivery.
+        await _db.ExecuteAsync("CREATE TABLE \"Orders\" " + AppendColumns + "; CREATE TABLE orders " + AppendColumns);
+        await _db.ExecuteAsync("INSERT INTO \"Orders\" (id, type, source, position) VALUES ('old', 't', 's', '0/1')");
+        var logger = new WarningRecorder<PostgresSink>();
+        await using (var sink = new PostgresSink("pg", new PostgresSinkOptions { ConnectionString = _db.ConnectionString, Table = "Orders" }, key => key == "table" ? "pipeline.yaml:7" : null, logger))
+        {
+            await sink.DeliverAsync([SinkHarness.Event(1, "K1")], TestContext.Current.CancellationToken);
+            await sink.DeliverAsync([SinkHarness.Event(2, "K2")], TestContext.Current.CancellationToken);
+        }
+
+        var warning = Assert.Single(logger.Warnings);
+        Assert.Contains("postgres sink 'pg'", warning, StringComparison.Ordinal);
+        Assert.Contains("table: Orders (pipeline.yaml:7)", warning, StringComparison.Ordinal);
+        Assert.Contains("the table \"orders\"", warning, StringComparison.Ordinal);
+        Assert.Contains("DROP", warning, StringComparison.Ordinal);
+        Assert.Contains("table: '\"Orders\"'", warning, StringComparison.Ordinal);
+        Assert.Equal(2L, await _db.ScalarAsync<long>("SELECT count(*) FROM orders"));
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM \"Orders\""));
+
+        // Only one of them there: nothing to warn about.
+        await _db.ExecuteAsync("DROP TABLE \"Orders\"");
+        var quiet = new WarningRecorder<PostgresSink>();
+        await using (var sink = new PostgresSink("pg", new PostgresSinkOptions { ConnectionString = _db.ConnectionString, Table = "Orders" }, null, quiet))
+        {
+            await sink.DeliverAsync([SinkHarness.Event(3, "K3")], TestContext.Current.CancellationToken);
+        }
+
+        Assert.Empty(quiet.Warnings);
+    }
+
+    [Fact]
+    public async Task Both_the_old_spelled_projection_column_and_the_new_one_existing_is_warned_naming_both()
+    {
+        await _db.ExecuteAsync("""
+            CREATE TABLE orders (orderid text PRIMARY KEY, "OrderId" text, type text NOT NULL, state jsonb, event_id text NOT NULL, position_stream text NOT NULL,
+                position_major bigint NOT NULL, position_minor bigint NOT NULL, positions jsonb NOT NULL, deleted boolean NOT NULL DEFAULT false,
+                updated_at timestamptz NOT NULL DEFAULT now())
+            """);
+        var logger = new WarningRecorder<PostgresSink>();
+        var options = new PostgresSinkOptions
+        {
+            ConnectionString = _db.ConnectionString, Table = "orders", Mode = PostgresSinkMode.Upsert, Projection = new PostgresProjectionOptions { KeyColumn = "OrderId", DataColumn = "state" },
+        };
+        await using (var sink = new PostgresSink("pg", options, null, logger))
+        {
+            await sink.DeliverAsync([SinkHarness.Event(1, "K1")], TestContext.Current.CancellationToken);
+        }
+
+        var warning = Assert.Single(logger.Warnings);
+        Assert.Contains("keyColumn: OrderId", warning, StringComparison.Ordinal);
+        Assert.Contains("the column \"orderid\"", warning, StringComparison.Ordinal);
+        Assert.Contains("keyColumn: '\"OrderId\"'", warning, StringComparison.Ordinal);
+        Assert.Equal([["K1"]], await _db.QueryAsync("SELECT orderid FROM orders"));
+    }
+
+    [Fact]
     public async Task Projection_columns_mean_what_they_mean_in_SQL_plain_folds_and_quoted_keeps_its_case()
     {
         // keyColumn: OrderId named the column "OrderId", which psql cannot name unquoted, while table: Orders is orders.
@@ -455,6 +514,28 @@ public sealed class PostgresSinkTests(PostgresFixture fixture) : IAsyncLifetime
             output.Add(e.Subject == "K3"
                 ? new DomainEvent { Id = e.Id, Type = e.Type, Source = e.Source, Data = e.Data, Position = e.Position, Change = e.Change }
                 : e);
+        }
+    }
+
+    /// <summary>The warnings logged, formatted.</summary>
+    internal sealed class WarningRecorder<T> : Microsoft.Extensions.Logging.ILogger<T>
+    {
+        public List<string> Warnings { get; } = [];
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (logLevel == Microsoft.Extensions.Logging.LogLevel.Warning)
+            {
+                lock (Warnings)
+                {
+                    Warnings.Add(formatter(state, exception));
+                }
+            }
         }
     }
 }

@@ -22,6 +22,12 @@ public sealed class RedisSinkTests
         return new RedisSink("redis", options, template);
     }
 
+    private static EventTemplate Template(string text)
+    {
+        Assert.True(EventTemplate.TryParse(text, "redis", out var template, out var error), error);
+        return template;
+    }
+
     [Fact]
     public async Task Stream_mode_appends_one_entry_per_event_with_id_type_subject_and_body()
     {
@@ -249,6 +255,37 @@ public sealed class RedisSinkTests
     }
 
     [Fact]
+    public async Task The_delivery_connection_refuses_admin_commands_while_the_limit_is_still_read()
+    {
+        // AllowAdmin was on for the sink's only connection, just for its CONFIG GET: FLUSHALL and the like went through it too.
+        var configuration = await DownstreamServers.RedisAsync();
+        await using var admin = await ConnectionMultiplexer.ConnectAsync(configuration + ",allowAdmin=true");
+        var server = admin.GetServer(admin.GetEndPoints()[0]);
+        var before = (await server.ConfigGetAsync("proto-max-bulk-len")).Single().Value;
+        var name = "redis-" + Guid.NewGuid().ToString("N")[..8];
+        var key = "cdctest:" + Guid.NewGuid().ToString("N")[..8];
+        try
+        {
+            // A limit below the event: read over the check's own connection, it still keeps the event from being sent.
+            await server.ConfigSetAsync("proto-max-bulk-len", "1048576");
+            await using var sink = new RedisSink(name, new RedisSinkOptions { Configuration = configuration, Stream = key }, Template(key));
+            var big = new List<DomainEvent>(1);
+            new StatusTranslator().Translate(Blob(2, "K2", 1_100_000), big);
+            await Assert.ThrowsAsync<PermanentDeliveryException>(async () => await sink.DeliverAsync([big[0]], TestContext.Current.CancellationToken));
+            await sink.DeliverAsync([SinkHarness.Event(1, "K1")], TestContext.Current.CancellationToken);
+
+            var delivery = sink.Connection!;
+            await Assert.ThrowsAsync<RedisCommandException>(async () => await delivery.GetServer(delivery.GetEndPoints()[0]).ConfigGetAsync("proto-max-bulk-len"));
+            Assert.Equal(1L, await admin.GetDatabase().StreamLengthAsync(key));
+        }
+        finally
+        {
+            await server.ConfigSetAsync("proto-max-bulk-len", before);
+            await admin.GetDatabase().KeyDeleteAsync(key);
+        }
+    }
+
+    [Fact]
     public async Task A_user_not_allowed_ACL_or_CONFIG_still_delivers()
     {
         // The checks are best effort: a tight ACL (no ACL WHOAMI, no CONFIG GET) must not stop a correctly configured sink.
@@ -258,14 +295,19 @@ public sealed class RedisSinkTests
         var user = "cdctest-" + Guid.NewGuid().ToString("N")[..8];
         var key = "cdctest:" + Guid.NewGuid().ToString("N")[..8];
         await db.ExecuteAsync("ACL", "SETUSER", user, "on", ">tight-pw", "~cdctest:*", "+@all", "-acl", "-config");
+        var logger = new RecordingLogger();
         try
         {
-            await using (var sink = Sink(configuration + $",user={user},password=tight-pw", new RedisSinkOptions { Stream = key }))
+            await using (var sink = new RedisSink("redis", new RedisSinkOptions { Configuration = configuration + $",user={user},password=tight-pw", Stream = key }, Template(key), logger))
             {
                 await sink.DeliverAsync([SinkHarness.Event(1, "K1"), SinkHarness.Event(2, "K2")], TestContext.Current.CancellationToken);
             }
 
             Assert.Equal(2L, await db.StreamLengthAsync(key));
+
+            // What could not be verified is said as a warning (managed Redis refuses CONFIG to such users), with how to have it checked.
+            Assert.Contains(logger.Warnings, w => w.Contains("proto-max-bulk-len", StringComparison.Ordinal) && w.Contains("NOPERM", StringComparison.Ordinal)
+                && w.Contains("cannot verify", StringComparison.Ordinal) && w.Contains("+config|get", StringComparison.Ordinal));
         }
         finally
         {
