@@ -215,6 +215,26 @@ public sealed class IdempotentConsumerTests(PostgresFixture fixture) : IAsyncLif
     }
 
     [Fact]
+    public async Task A_handler_that_commits_itself_and_then_throws_has_its_exception_propagate_and_the_event_stays_marked()
+    {
+        var consumer = new IdempotentConsumer(_dataSource, BillingProjection.ConsumerName);
+        await consumer.EnsureSchemaAsync(Ct);
+        var json = Placed("evt-commit-then-throw", "4716", "60.00");
+
+        var e = await Assert.ThrowsAsync<TimeoutException>(() => consumer.HandleAsync(json, async (c, tx, evt, ct) =>
+        {
+            await BillingProjection.HandleAsync(c, tx, evt, ct);
+            await tx.CommitAsync(ct);
+            throw new TimeoutException("failed after its own commit");
+        }, Ct));
+        Assert.Equal("failed after its own commit", e.Message);
+
+        // As documented: the commit took the mark with the writes before it, so the redelivery the exception causes is a duplicate.
+        Assert.Equal(HandleResult.Duplicate, await consumer.HandleAsync(json, BillingProjection.HandleAsync, Ct));
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM billing_orders WHERE order_id = '4716' AND events = 1"));
+    }
+
+    [Fact]
     public async Task Two_handlers_that_deadlock_each_other_both_apply_once()
     {
         var consumer = new IdempotentConsumer(_dataSource, "ledger");
