@@ -10,6 +10,11 @@ namespace CdcPipeline.Consumer;
 /// <remarks>
 /// Let database errors propagate: a handler that catches one and returns leaves an aborted transaction, and the event is
 /// refused with <see cref="InvalidOperationException"/> (run a statement that may fail inside a savepoint instead).
+/// Do not commit or roll back <paramref name="transaction"/>: the processed mark was inserted in it before the handler runs, so
+/// a COMMIT by the handler commits the mark with the writes before it (a redelivery is then a duplicate) and a ROLLBACK rolls
+/// both back (a redelivery runs the handler again). A handler that returns after either gets an
+/// <see cref="InvalidOperationException"/> naming the event and saying which happened; statements it ran afterwards ran
+/// outside the transaction, each committed on its own.
 /// The handler can run more than once for one event — again within the same call after a deadlock or serialization
 /// failure (up to <see cref="IdempotentConsumer.TransientFailureAttempts"/> times), and again on a redelivery of an event
 /// whose transaction rolled back — so it must have no effect outside the transaction (no HTTP call, message sent or

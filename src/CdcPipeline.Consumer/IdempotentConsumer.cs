@@ -27,6 +27,14 @@ namespace CdcPipeline.Consumer;
 /// the same reason a redelivery is. Any other exception rolls back and propagates at once: retrying a poison event,
 /// and dead-lettering it, is the caller's (its transport's) decision; the event is not marked, so it is not lost.
 /// </para>
+/// <para>
+/// The handler must not commit or roll back the transaction it is given: the mark is inserted in it before the handler runs,
+/// so the handler's own COMMIT commits the mark with the writes before it, and its ROLLBACK rolls both back. A handler that
+/// does so and returns gets an <see cref="InvalidOperationException"/> naming the event and saying which happened (marked, so a
+/// redelivery is a duplicate; or not marked, so a redelivery runs it again). One that does so and then throws has its own
+/// exception propagate, with the same effect on the mark. Either way the mark and the writes before the commit or rollback
+/// stay together; only statements the handler runs after it are outside the mark.
+/// </para>
 /// </summary>
 public sealed partial class IdempotentConsumer
 {
@@ -41,6 +49,7 @@ public sealed partial class IdempotentConsumer
     private readonly string _table;
     private readonly ILogger _logger;
     private readonly string _insertSql;
+    private readonly string _markedSql;
 
     /// <summary>A consumer handling events under <paramref name="consumerName"/>; it keeps no state but its settings, so one instance can serve
     /// concurrent <c>HandleAsync</c> calls (each takes its own connection).</summary>
@@ -58,7 +67,10 @@ public sealed partial class IdempotentConsumer
         _table = SqlIdentifiers.Table(table, "processed-event table");
         _tableName = table;
         _logger = logger ?? (ILogger)NullLogger.Instance;
-        _insertSql = $"INSERT INTO {_table} (consumer, event_id, event_type) VALUES ($1, $2, $3) ON CONFLICT (consumer, event_id) DO NOTHING";
+        // RETURNING the transaction's id (txid_current: also on PostgreSQL before 13's pg_current_xact_id) tells, after the
+        // handler, whether the statements still run in this transaction or the handler has ended it.
+        _insertSql = $"INSERT INTO {_table} (consumer, event_id, event_type) VALUES ($1, $2, $3) ON CONFLICT (consumer, event_id) DO NOTHING RETURNING txid_current()";
+        _markedSql = $"SELECT EXISTS (SELECT 1 FROM {_table} WHERE consumer = $1 AND event_id = $2)";
     }
 
     /// <summary>Several services (or handlers) may share one table: each de-duplicates under its own name.</summary>
@@ -105,7 +117,10 @@ public sealed partial class IdempotentConsumer
     /// <see cref="TransientFailureAttempts"/> times); any other exception from the handler rolls both back and propagates.
     /// </summary>
     /// <exception cref="InvalidOperationException">The handler returned, but one of its statements had failed (and it caught the
-    /// error): PostgreSQL aborted the transaction, so nothing was applied and the event is not marked.</exception>
+    /// error): PostgreSQL aborted the transaction, so nothing was applied and the event is not marked. Or the handler returned
+    /// after committing or rolling back the transaction it was given itself: the message names the event and says which
+    /// happened — marked processed with what the handler wrote before its commit (a redelivery is a duplicate), or not marked
+    /// and nothing written before its rollback applied (a redelivery runs the handler again).</exception>
     public async Task<HandleResult> HandleAsync(ConsumedEvent evt, ConsumedEventHandler handler, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(evt);
@@ -130,16 +145,16 @@ public sealed partial class IdempotentConsumer
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken).ConfigureAwait(false);
 
-        int inserted;
+        object? transactionId;
         await using (var mark = new NpgsqlCommand(_insertSql, connection, transaction))
         {
             mark.Parameters.Add(new NpgsqlParameter { Value = ConsumerName });
             mark.Parameters.Add(new NpgsqlParameter { Value = evt.Id });
             mark.Parameters.Add(new NpgsqlParameter { Value = evt.Type });
-            inserted = await mark.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            transactionId = await mark.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        if (inserted == 0)
+        if (transactionId is null)
         {
             await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
             LogDuplicate(_logger, ConsumerName, evt.Id, evt.Type);
@@ -148,23 +163,28 @@ public sealed partial class IdempotentConsumer
 
         // No catch: disposing the uncommitted transaction rolls the mark back with the handler's writes.
         await handler(connection, transaction, evt, cancellationToken).ConfigureAwait(false);
-        await EnsureNotAbortedAsync(connection, transaction, evt, cancellationToken).ConfigureAwait(false);
+        await EnsureStillOpenAsync(connection, (long)transactionId, evt, cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         LogApplied(_logger, ConsumerName, evt.Id, evt.Type);
         return HandleResult.Applied;
     }
 
     /// <summary>
-    /// COMMIT of a transaction in which a statement failed is answered with ROLLBACK, not an error, and Npgsql reports
-    /// success: a handler that caught a database error would have the event reported applied with nothing written.
-    /// One statement before COMMIT tells, because an aborted transaction refuses it.
+    /// One statement before COMMIT tells what the handler left. COMMIT of a transaction in which a statement failed is
+    /// answered with ROLLBACK, not an error, and Npgsql reports success: a handler that caught a database error would have
+    /// the event reported applied with nothing written; an aborted transaction refuses the statement. And a handler that
+    /// committed or rolled back the transaction itself would get Npgsql's bare "Transaction is already completed" from the
+    /// library's next statement, naming neither event nor cause: the statement then runs outside the mark's transaction, under
+    /// another transaction id.
     /// </summary>
-    private async Task EnsureNotAbortedAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, ConsumedEvent evt, CancellationToken cancellationToken)
+    private async Task EnsureStillOpenAsync(NpgsqlConnection connection, long transactionId, ConsumedEvent evt, CancellationToken cancellationToken)
     {
+        long current;
         try
         {
-            await using var probe = new NpgsqlCommand("SELECT 1", connection, transaction);
-            await probe.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            // Not bound to the transaction object: Npgsql refuses a command given a transaction the handler has completed.
+            await using var probe = new NpgsqlCommand("SELECT txid_current()", connection);
+            current = (long)(await probe.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InFailedSqlTransaction)
         {
@@ -173,6 +193,37 @@ public sealed partial class IdempotentConsumer
                 "and PostgreSQL aborted the transaction, so nothing was applied and the event is not marked processed. Let database errors " +
                 "propagate from the handler, or run a statement that may fail inside a savepoint (transaction.SaveAsync, RollbackAsync(name)).", e);
         }
+
+        if (current != transactionId)
+        {
+            throw await HandlerEndedTransactionAsync(connection, evt, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The mark was inserted before the handler ran, in the transaction the handler ended: its COMMIT committed the mark with
+    /// what it had written, its ROLLBACK rolled both back. The mark says which, and so what a redelivery will do.
+    /// </summary>
+    private async Task<InvalidOperationException> HandlerEndedTransactionAsync(NpgsqlConnection connection, ConsumedEvent evt, CancellationToken cancellationToken)
+    {
+        bool marked;
+        await using (var query = new NpgsqlCommand(_markedSql, connection))
+        {
+            query.Parameters.Add(new NpgsqlParameter { Value = ConsumerName });
+            query.Parameters.Add(new NpgsqlParameter { Value = evt.Id });
+            marked = (bool)(await query.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        }
+
+        var happened = marked
+            ? "It committed it: the processed mark, inserted in that transaction before the handler ran, committed with what the handler " +
+              "wrote before its commit, so the event is marked processed and a redelivery is skipped as a duplicate."
+            : "It rolled it back: the processed mark went with it, so the event is not marked processed, nothing the handler wrote before " +
+              "its rollback was applied, and a redelivery runs the handler again.";
+        return new InvalidOperationException(
+            $"consumer '{ConsumerName}', event '{evt.Id}' ({evt.Type}): the handler ended the transaction it was given itself; the handler " +
+            "must not commit or roll back the transaction it is given; let exceptions propagate (HandleAsync commits the handler's writes " +
+            $"with the processed mark, and rolls both back when the handler throws). {happened} Statements the handler ran after " +
+            "ending the transaction ran outside it, each committed on its own, and are not covered by the mark.");
     }
 
     private static bool IsTransactionRetry(PostgresException e) =>

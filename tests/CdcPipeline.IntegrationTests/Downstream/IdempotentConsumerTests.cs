@@ -145,6 +145,96 @@ public sealed class IdempotentConsumerTests(PostgresFixture fixture) : IAsyncLif
     }
 
     [Fact]
+    public async Task A_handler_that_commits_the_transaction_itself_is_refused_naming_the_event_and_its_mark_stays_with_its_writes()
+    {
+        var consumer = new IdempotentConsumer(_dataSource, BillingProjection.ConsumerName);
+        await consumer.EnsureSchemaAsync(Ct);
+        var json = Placed("evt-self-committed", "4713", "30.00");
+
+        // The habit of a team that owns its transactions: write, then commit. The mark was inserted in this transaction
+        // before the handler ran, so the handler's COMMIT commits the mark with the writes before it.
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => consumer.HandleAsync(json, async (c, tx, evt, ct) =>
+        {
+            await BillingProjection.HandleAsync(c, tx, evt, ct);
+            await tx.CommitAsync(ct);
+        }, Ct));
+        Assert.Contains("evt-self-committed", e.Message, StringComparison.Ordinal);
+        Assert.Contains("OrderPlaced", e.Message, StringComparison.Ordinal);
+        Assert.Contains("must not commit or roll back the transaction it is given", e.Message, StringComparison.Ordinal);
+        Assert.Contains("committed", e.Message, StringComparison.Ordinal);
+        Assert.Contains("is marked processed", e.Message, StringComparison.Ordinal);
+
+        // Exactly once all the same: mark and writes committed together, and a redelivery is a duplicate.
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM cdc_processed_events WHERE event_id = 'evt-self-committed'"));
+        Assert.Equal(HandleResult.Duplicate, await consumer.HandleAsync(json, BillingProjection.HandleAsync, Ct));
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM billing_orders WHERE order_id = '4713' AND amount = 30.00 AND events = 1"));
+    }
+
+    [Fact]
+    public async Task A_handler_that_rolls_back_the_transaction_itself_and_returns_is_refused_and_nothing_is_marked()
+    {
+        var consumer = new IdempotentConsumer(_dataSource, BillingProjection.ConsumerName);
+        await consumer.EnsureSchemaAsync(Ct);
+        var json = Placed("evt-self-rolled-back", "4714", "40.00");
+
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => consumer.HandleAsync(json, async (c, tx, evt, ct) =>
+        {
+            await BillingProjection.HandleAsync(c, tx, evt, ct);
+            await tx.RollbackAsync(ct);
+        }, Ct));
+        Assert.Contains("evt-self-rolled-back", e.Message, StringComparison.Ordinal);
+        Assert.Contains("OrderPlaced", e.Message, StringComparison.Ordinal);
+        Assert.Contains("must not commit or roll back the transaction it is given", e.Message, StringComparison.Ordinal);
+        Assert.Contains("is not marked processed", e.Message, StringComparison.Ordinal);
+
+        // Nothing happened: a redelivery applies the event.
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM cdc_processed_events"));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM billing_orders"));
+        Assert.Equal(HandleResult.Applied, await consumer.HandleAsync(json, BillingProjection.HandleAsync, Ct));
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM billing_orders WHERE order_id = '4714' AND amount = 40.00 AND events = 1"));
+    }
+
+    [Fact]
+    public async Task A_handler_that_rolls_back_itself_and_throws_has_its_own_exception_propagate_and_nothing_is_marked()
+    {
+        var consumer = new IdempotentConsumer(_dataSource, BillingProjection.ConsumerName);
+        await consumer.EnsureSchemaAsync(Ct);
+        var json = Placed("evt-rollback-rethrown", "4715", "50.00");
+
+        // try { … } catch { await tx.RollbackAsync(); throw; }: the handler's exception is what the caller sees.
+        var e = await Assert.ThrowsAsync<TimeoutException>(() => consumer.HandleAsync(json, async (c, tx, evt, ct) =>
+        {
+            await BillingProjection.HandleAsync(c, tx, evt, ct);
+            await tx.RollbackAsync(ct);
+            throw new TimeoutException("the handler's own failure");
+        }, Ct));
+        Assert.Equal("the handler's own failure", e.Message);
+
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM cdc_processed_events"));
+        Assert.Equal(HandleResult.Applied, await consumer.HandleAsync(json, BillingProjection.HandleAsync, Ct));
+    }
+
+    [Fact]
+    public async Task A_handler_that_commits_itself_and_then_throws_has_its_exception_propagate_and_the_event_stays_marked()
+    {
+        var consumer = new IdempotentConsumer(_dataSource, BillingProjection.ConsumerName);
+        await consumer.EnsureSchemaAsync(Ct);
+        var json = Placed("evt-commit-then-throw", "4716", "60.00");
+
+        var e = await Assert.ThrowsAsync<TimeoutException>(() => consumer.HandleAsync(json, async (c, tx, evt, ct) =>
+        {
+            await BillingProjection.HandleAsync(c, tx, evt, ct);
+            await tx.CommitAsync(ct);
+            throw new TimeoutException("failed after its own commit");
+        }, Ct));
+        Assert.Equal("failed after its own commit", e.Message);
+
+        // As documented: the commit took the mark with the writes before it, so the redelivery the exception causes is a duplicate.
+        Assert.Equal(HandleResult.Duplicate, await consumer.HandleAsync(json, BillingProjection.HandleAsync, Ct));
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM billing_orders WHERE order_id = '4716' AND events = 1"));
+    }
+
+    [Fact]
     public async Task Two_handlers_that_deadlock_each_other_both_apply_once()
     {
         var consumer = new IdempotentConsumer(_dataSource, "ledger");
