@@ -151,7 +151,7 @@ public sealed class RunFailureTests(PostgresFixture fixture) : IDisposable
         Assert.True(exit == 1, log);
         var resolved = Path.Combine(elsewhere, ".run", "state", db.Slot + ".snapshot.json");
         // the start names the file it uses, absolute, in one structured line
-        Assert.Contains($"info: CdcPipeline.Postgres.PgOutputChangeSource[1035] State file of slot {db.Slot}: {resolved} (none yet)", log, StringComparison.Ordinal);
+        Assert.Contains($"info: CdcPipeline.Postgres.PgOutputChangeSource[1038] State file of slot {db.Slot}: {resolved} (none yet)", log, StringComparison.Ordinal);
         var error = Assert.Single(log.Split('\n'), l => l.StartsWith("error: ", StringComparison.Ordinal));
         Assert.Contains(resolved, error, StringComparison.Ordinal);
         Assert.Contains(beside, error, StringComparison.Ordinal);
