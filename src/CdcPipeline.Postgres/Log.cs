@@ -74,6 +74,9 @@ internal static partial class Log
     [LoggerMessage(1013, LogLevel.Information, "Resuming interrupted snapshot of slot {Slot} (consistent point {ConsistentLsn}): {Tables} still to read, as incremental chunks while streaming")]
     public static partial void SnapshotResuming(ILogger logger, string slot, string consistentLsn, string tables);
 
+    [LoggerMessage(1038, LogLevel.Information, "State file of slot {Slot}: {StatePath} ({StateFileStatus}); it records snapshot progress and the position confirmed to the slot")]
+    public static partial void StateFile(ILogger logger, string slot, string statePath, string stateFileStatus);
+
     [LoggerMessage(1018, LogLevel.Information, "Snapshot (initial_only) of slot {Slot} completed in an earlier run ({StatePath}): nothing to read. Delete that file to snapshot the tables again")]
     public static partial void InitialOnlyAlreadyCompleted(ILogger logger, string slot, string statePath);
 

@@ -98,7 +98,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<PgOutputChangeSource>();
         _dataSource = new NpgsqlDataSourceBuilder(PgSession.Apply(options.ConnectionString, "cdcpipeline")).Build();
         _types = new PgTypeCatalog(_dataSource, options.MoneyFractionDigits);
-        _store = new SnapshotStateStore(options.StateDirectory ?? Path.Combine(".run", "state"), options.Slot);
+        // Absolute from here on: the log and every error name the file itself, whatever the working directory was.
+        _store = new SnapshotStateStore(Path.GetFullPath(options.StateDirectory ?? Path.Combine(".run", "state")), options.Slot);
         _tableFilter = options.Tables.Count == 0 ? null : options.Tables.Select(ReplicationSetup.NormalizeTableName).ToHashSet(StringComparer.Ordinal);
         _reselectToast = options.ReselectToastTables.Select(ReplicationSetup.NormalizeTableName).ToHashSet(StringComparer.Ordinal);
         _signalTable = options.SignalTable is null ? null : ReplicationSetup.NormalizeTableName(options.SignalTable);
@@ -142,6 +143,13 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
 
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _lifetime.Token);
         var token = linked.Token;
+
+        var stateFileFound = File.Exists(_store.Path);
+        Log.StateFile(_logger, _options.Slot, _store.Path, stateFileFound ? "found" : "none yet");
+        if (!stateFileFound)
+        {
+            ThrowIfStateFileElsewhere();
+        }
 
         await ThrowIfConfiguredTablesMissingAsync(token);
         var publicationCreated = await ReplicationSetup.EnsurePublicationAsync(_dataSource, _options.Publication, _options.Tables.Select(ReplicationSetup.NormalizeTableName).ToList(), _options.CreatePublicationIfMissing, token);
@@ -1298,6 +1306,38 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     /// <param name="inner">The server's error when START_REPLICATION found the slot dropped after the last check.</param>
     private CaptureStoppedException SlotDroppedWhileReadingError(Exception? inner) =>
         new(SlotGoneMessage(Math.Max(_ack.FlushedLsn, _state?.ConfirmedLsn ?? 0), "any more, but this pipeline was reading it"), inner);
+
+    /// <summary>
+    /// No state file at the resolved path, but one of this slot at the other conventional place (see
+    /// <see cref="PostgresSourceOptions.OtherStateDirectory"/>): most likely this pipeline's, written while it ran from
+    /// another working directory. Starting without it would lose what it guards (the refusal of a dropped or replaced slot,
+    /// a finished initial_only snapshot), so refuse and say where each file is and how to choose.
+    /// </summary>
+    private void ThrowIfStateFileElsewhere()
+    {
+        if (_options.OtherStateDirectory is not { } configuredOther)
+        {
+            return;
+        }
+
+        var other = Path.Combine(Path.GetFullPath(configuredOther), _options.Slot + ".snapshot.json");
+        if (string.Equals(other, _store.Path, StringComparison.Ordinal) || !File.Exists(other))
+        {
+            return;
+        }
+
+        var otherDirectory = Path.GetDirectoryName(other)!;
+        var setting = _options.StateDirectorySetting is { } where ? $"source.postgres.stateDirectory ({where})" : "source.postgres.stateDirectory";
+        var (how, orStartFrom) = _options.StateDirectory is null
+            ? ("stateDirectory is not set, so the default .run/state under the working directory is used",
+                $", or start run from {Path.GetDirectoryName(Path.GetDirectoryName(otherDirectory))} (the working directory that holds that .run/state)")
+            : ("stateDirectory is relative, and so resolved against the configuration file's folder, not the working directory", "");
+        throw new CaptureStoppedException(
+            $"no state file of slot '{_options.Slot}' at {_store.Path}, but there is one at {other} ({how}): it is likely this pipeline's, "
+            + "kept by a run from another working directory, and starting without it would lose what it records (a finished snapshot; "
+            + "the position confirmed to the slot, which makes a dropped or replaced slot refuse the start). "
+            + $"Set {setting} to {otherDirectory}{orStartFrom}; or delete {other} if it is not this pipeline's.");
+    }
 
     private string SlotGoneMessage(ulong confirmed, string how) =>
         $"replication slot '{_options.Slot}' does not exist {how} (state file '{_store.Path}': confirmed up to {StoredPosition(confirmed)}). " +

@@ -34,6 +34,18 @@ public sealed record PostgresSourceOptions
     /// </summary>
     public string? StateDirectory { get; init; }
 
+    /// <summary>
+    /// The other conventional place of this slot's state file, checked at start when there is none in
+    /// <see cref="StateDirectory"/>: <c>.run/state</c> beside the configuration file when StateDirectory is the default
+    /// (under the working directory), or the configured relative stateDirectory taken under the working directory when it
+    /// resolved beside the configuration file. A state file there refuses the start (a run from another working directory
+    /// would otherwise lose what it records). Null: not checked.
+    /// </summary>
+    public string? OtherStateDirectory { get; init; }
+
+    /// <summary>Where <c>stateDirectory</c> is (or would be) configured, as errors name it (<c>file:line</c>); null when unknown.</summary>
+    public string? StateDirectorySetting { get; init; }
+
     /// <summary>Rows per snapshot chunk (keyset pagination on the primary key).</summary>
     public int SnapshotChunkSize { get; init; } = 10_000;
 

@@ -62,6 +62,12 @@ public sealed class PostgresSourceFactory : ISourceFactory
             CreatePublicationIfMissing = s.CreatePublicationIfMissing,
             CreateSlotIfMissing = s.CreateSlotIfMissing,
             StateDirectory = s.StateDirectory is null ? null : context.ResolvePath(s.StateDirectory),
+            // The default is under the working directory, a relative stateDirectory beside the configuration file: a run
+            // from another working directory looks for the file in the other place (README "stateDirectory").
+            OtherStateDirectory = s.StateDirectory is null
+                ? context.ResolvePath(Path.Combine(".run", "state"))
+                : Path.IsPathRooted(s.StateDirectory) ? null : Path.GetFullPath(s.StateDirectory),
+            StateDirectorySetting = context.Locations.Describe($"{context.Section.Path}:stateDirectory"),
             SnapshotChunkSize = s.SnapshotChunkSize,
             HeartbeatInterval = s.HeartbeatInterval,
             IncludeMessages = s.IncludeMessages,

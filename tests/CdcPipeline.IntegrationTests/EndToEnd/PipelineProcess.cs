@@ -17,13 +17,21 @@ internal sealed class PipelineProcess : IDisposable
     public static PipelineProcess Start(params string[] arguments) => Start(new Dictionary<string, string>(), arguments);
 
     /// <param name="environment">Variables added to this process's environment (e.g. <c>CDC__section__key</c> overrides).</param>
-    public static PipelineProcess Start(IReadOnlyDictionary<string, string> environment, params string[] arguments)
+    public static PipelineProcess Start(IReadOnlyDictionary<string, string> environment, params string[] arguments) =>
+        Start(environment, workingDirectory: null, arguments);
+
+    /// <summary>Started in <paramref name="workingDirectory"/> (as a systemd unit's WorkingDirectory or a <c>cd</c> before it).</summary>
+    public static PipelineProcess StartIn(string workingDirectory, params string[] arguments) =>
+        Start(new Dictionary<string, string>(), workingDirectory, arguments);
+
+    private static PipelineProcess Start(IReadOnlyDictionary<string, string> environment, string? workingDirectory, string[] arguments)
     {
         var info = new ProcessStartInfo("dotnet")
         {
             RedirectStandardError = true,
             RedirectStandardOutput = true,
             UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? "",
         };
         foreach (var (name, value) in environment)
         {

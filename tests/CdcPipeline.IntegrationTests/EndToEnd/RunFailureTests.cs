@@ -136,6 +136,116 @@ public sealed class RunFailureTests(PostgresFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task Run_from_another_working_directory_refuses_when_the_default_state_file_is_beside_the_config_naming_both_paths()
+    {
+        // stateDirectory not set: the default .run/state is under the working directory. A run from elsewhere (a systemd unit's
+        // WorkingDirectory, cd / in a container) found no state file and read the finished initial_only snapshot again, exit 0.
+        await using var db = await fixture.CreateDatabaseAsync("runstatecwd");
+        await db.ExecuteAsync("CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders VALUES (1)");
+        var beside = await WriteCompletedStateAsync(db, Path.Combine(_dir, ".run", "state"));
+        var config = await WriteStateConfigAsync(db, stateDirectory: null);
+        var elsewhere = Directory.CreateDirectory(Path.Combine(_dir, "elsewhere")).FullName;
+
+        var (exit, log) = await RunInAsync(elsewhere, config);
+
+        Assert.True(exit == 1, log);
+        var resolved = Path.Combine(elsewhere, ".run", "state", db.Slot + ".snapshot.json");
+        // the start names the file it uses, absolute, in one structured line
+        Assert.Contains($"info: CdcPipeline.Postgres.PgOutputChangeSource[1038] State file of slot {db.Slot}: {resolved} (none yet)", log, StringComparison.Ordinal);
+        var error = Assert.Single(log.Split('\n'), l => l.StartsWith("error: ", StringComparison.Ordinal));
+        Assert.Contains(resolved, error, StringComparison.Ordinal);
+        Assert.Contains(beside, error, StringComparison.Ordinal);
+        Assert.Contains($"source.postgres.stateDirectory ({config}:3) to {Path.GetDirectoryName(beside)}", error, StringComparison.Ordinal);
+        Assert.Contains($"start run from {_dir} ", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", log, StringComparison.Ordinal);
+        Assert.False(File.Exists(resolved), "a refused start wrote a state file of its own");
+        Assert.Equal(0L, await db.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{db.Slot}'"));
+    }
+
+    [Fact]
+    public async Task A_relative_state_directory_refuses_when_the_state_file_is_under_the_working_directory_instead()
+    {
+        // A relative stateDirectory is resolved beside the config file; a file of this slot under the working directory (where
+        // the operator expected it) was ignored and the finished initial_only snapshot read again.
+        await using var db = await fixture.CreateDatabaseAsync("runstaterel");
+        await db.ExecuteAsync("CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders VALUES (1)");
+        var elsewhere = Directory.CreateDirectory(Path.Combine(_dir, "elsewhere")).FullName;
+        var underWorkingDirectory = await WriteCompletedStateAsync(db, Path.Combine(elsewhere, "state"));
+        var config = await WriteStateConfigAsync(db, stateDirectory: "state");
+
+        var (exit, log) = await RunInAsync(elsewhere, config);
+
+        Assert.True(exit == 1, log);
+        var error = Assert.Single(log.Split('\n'), l => l.StartsWith("error: ", StringComparison.Ordinal));
+        Assert.Contains(Path.Combine(_dir, "state", db.Slot + ".snapshot.json"), error, StringComparison.Ordinal);
+        Assert.Contains(underWorkingDirectory, error, StringComparison.Ordinal);
+        Assert.Contains($"source.postgres.stateDirectory ({config}:9) to {Path.GetDirectoryName(underWorkingDirectory)}", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", log, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_state_file_at_the_resolved_path_is_used_whatever_lies_in_the_other_place()
+    {
+        // Both places hold one (the config's folder is the working directory of another pipeline, say): the resolved one wins.
+        await using var db = await fixture.CreateDatabaseAsync("runstateboth");
+        await db.ExecuteAsync("CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders VALUES (1)");
+        await WriteCompletedStateAsync(db, Path.Combine(_dir, ".run", "state"));
+        var elsewhere = Directory.CreateDirectory(Path.Combine(_dir, "elsewhere")).FullName;
+        var resolved = await WriteCompletedStateAsync(db, Path.Combine(elsewhere, ".run", "state"));
+        var config = await WriteStateConfigAsync(db, stateDirectory: null);
+
+        var (exit, log) = await RunInAsync(elsewhere, config);
+
+        Assert.True(exit == 0, log);
+        Assert.Contains($"State file of slot {db.Slot}: {resolved} (found)", log, StringComparison.Ordinal);
+        Assert.Contains("completed in an earlier run", log, StringComparison.Ordinal);
+    }
+
+    /// <summary>The state file of an earlier initial_only run that finished its snapshot; returns its path.</summary>
+    private static async Task<string> WriteCompletedStateAsync(PostgresTestDatabase db, string directory)
+    {
+        var position = await db.ScalarAsync<NpgsqlTypes.NpgsqlLogSequenceNumber>("SELECT pg_current_wal_lsn()");
+        var store = new CdcPipeline.Postgres.Snapshot.SnapshotStateStore(directory, db.Slot);
+        store.Save(new CdcPipeline.Postgres.Snapshot.SnapshotState
+        {
+            Slot = db.Slot,
+            ConsistentLsn = (ulong)position,
+            ConfirmedLsn = (ulong)position,
+            InitialCompleted = true,
+        });
+        return Path.GetFullPath(store.Path);
+    }
+
+    private async Task<string> WriteStateConfigAsync(PostgresTestDatabase db, string? stateDirectory)
+    {
+        var config = Path.Combine(_dir, "pipeline.yaml");
+        await File.WriteAllTextAsync(config, $"""
+            name: runfailure
+            source:
+              postgres:
+                connectionString: "{db.ConnectionString}"
+                publication: {db.Publication}
+                slot: {db.Slot}
+                tables: [public.orders]
+                snapshot: initial_only
+            {(stateDirectory is null ? "" : "    stateDirectory: " + stateDirectory)}
+            sinks:
+              - name: screen
+                console: {"{}"}
+            """, Ct);
+        return config;
+    }
+
+    private static async Task<(int Exit, string Log)> RunInAsync(string workingDirectory, string config)
+    {
+        using var pipeline = PipelineProcess.StartIn(workingDirectory, "run", "--config", config);
+        var exit = await pipeline.ExitCodeAsync(Timeout);
+        var log = pipeline.Log;
+        TestContext.Current.TestOutputHelper?.WriteLine(log);
+        return (exit, log);
+    }
+
+    [Fact]
     public async Task An_invalid_failure_connection_string_stops_run_with_exit_2_naming_the_key_and_its_line()
     {
         // AddCdcFailureStore built the store unchecked: Npgsql's ArgumentException ("Couldn't set port") escaped with its trace.
