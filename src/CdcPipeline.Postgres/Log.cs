@@ -49,10 +49,10 @@ internal static partial class Log
     public static partial void CapturedTableRenamed(ILogger logger, string configured, string current, string slot, string publication, string effect, string now, string fix);
 
     [LoggerMessage(1035, LogLevel.Error,
-        "Captured table {Table} no longer exists: it was dropped while streaming, between {SinceLsn} (the last check that found it) and {CheckedLsn}. " +
+        "Captured table {Table} no longer exists: it was dropped between {SinceLsn} ({Since}) and {CheckedLsn}. " +
         "Replication slot {Slot} has no more changes of it to send, and a table created again under that name is another one, not in publication " +
         "{Publication}: its changes do not arrive. The other tables go on. {Fix}")]
-    public static partial void CapturedTableDropped(ILogger logger, string table, string sinceLsn, string checkedLsn, string slot, string publication, string fix);
+    public static partial void CapturedTableDropped(ILogger logger, string table, string sinceLsn, string since, string checkedLsn, string slot, string publication, string fix);
 
     [LoggerMessage(1036, LogLevel.Information,
         "Captured table {Configured} was renamed back from {Previous} and arrives under its configured name again in replication slot {Slot}: " +

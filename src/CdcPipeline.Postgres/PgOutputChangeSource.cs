@@ -125,8 +125,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
 
     /// <summary>
     /// Captured tables (<c>schema.table</c>) not in the publication at the last check (at start, then at every heartbeat; one
-    /// dropped while streaming, event 1035, among them), or whose table was found renamed while streaming (event 1033): their
-    /// changes do not arrive under that name.
+    /// dropped, event 1035, among them), or whose table was found renamed (event 1033), while streaming or, by the oids the state
+    /// file kept, at start after a drop or rename while stopped: their changes do not arrive under that name.
     /// Empty while every captured table is published under its configured name.
     /// </summary>
     public IReadOnlyCollection<string> UnpublishedTables => _unpublishedNow;
@@ -158,11 +158,14 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             : (await ReplicationSetup.GetPublicationTablesAsync(_dataSource, _options.Publication, token)).Where(t => t != _signalTable).ToList();
         _captured = tables;
         _capturedByOid = await CapturedOidsAsync(tables, token);
+        var capturedOids = _capturedByOid.ToDictionary(kv => kv.Value, kv => kv.Key, StringComparer.Ordinal);
         _publicationCheckedLsn = await CurrentWalLsnAsync(token);
+        var changedWhileStopped = await ReportChangedWhileStoppedAsync(capturedOids, token);
         if (_options.Tables.Count > 0)
         {
             var published = (await ReplicationSetup.GetPublicationTablesAsync(_dataSource, _options.Publication, token)).ToHashSet(StringComparer.Ordinal);
-            var unpublished = tables.Where(t => !published.Contains(t)).ToList();
+            // a table renamed or dropped while stopped was said just now, with what that means for the one now under its name
+            var unpublished = tables.Where(t => !published.Contains(t) && !changedWhileStopped.Contains(t)).ToList();
             // a partitioned table of a publication without publish_via_partition_root: listed (and sent) as its partitions
             var viaPartitions = (await ReplicationSetup.FindPublishedViaPartitionsAsync(_dataSource, _options.Publication, unpublished, token)).ToHashSet(StringComparer.Ordinal);
             foreach (var missing in unpublished)
@@ -179,9 +182,9 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
 
                 _unpublishedSince[missing] = _publicationCheckedLsn;
             }
-
-            PublishUnpublished();
         }
+
+        PublishUnpublished();
 
         foreach (var table in await ReplicationSetup.FindTablesWithoutReplicaIdentityAsync(_dataSource, tables, token))
         {
@@ -328,6 +331,13 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
                 };
                 _store.Save(_state);
             }
+            lock (_store.Sync)
+            {
+                // the next start tells a table renamed or dropped while stopped from one still there by these
+                _state.TableOids = capturedOids;
+            }
+
+            _store.Save(_state);
             var incremental = new IncrementalSnapshotter(_dataSource, _types, _store, _state, _options.SnapshotChunkSize, _options.Publication, _tableFilter, _signalTable, _logger);
             lock (_requestedBeforeStreaming)
             {
@@ -692,13 +702,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
 
         foreach (var (table, recreated) in dropped.Where(d => left.Contains(d.Table)))
         {
-            var add = $"ALTER PUBLICATION {publication} ADD TABLE {ReplicationSetup.QuoteTable(table)}; then {ResnapshotInstruction(table)}";
-            var gone = _tableFilter is not null
-                ? "If it is gone for good: remove it from source.postgres.tables (and its rules) before the next start, which otherwise stops on it."
-                : "If it is gone for good: nothing to do, the publication no longer lists it.";
-            Log.CapturedTableDropped(_logger, table, new NpgsqlLogSequenceNumber(since).ToString(), new NpgsqlLogSequenceNumber(checkedLsn).ToString(),
-                _options.Slot, _options.Publication,
-                recreated ? $"A table named {table} exists again (re-created): if it is the one to capture, {add} {gone}" : $"If it is re-created: {add} {gone}");
+            ReportDropped(table, recreated, since, "the last check that found it", checkedLsn);
         }
 
         foreach (var r in renamed)
@@ -807,6 +811,117 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = ReplicationSetup.QuoteTable(configured) });
         var replaced = await cmd.ExecuteScalarAsync(cancellationToken) is true;
         ReportRenamed(configured, current, replaced);
+    }
+
+    /// <summary>Event 1035 for a captured table whose oid is gone: found by the heartbeat check, or at start (dropped while stopped).</summary>
+    private void ReportDropped(string table, bool recreated, ulong since, string sinceWhat, ulong checkedLsn)
+    {
+        var add = $"ALTER PUBLICATION {ReplicationSetup.QuoteIdentifier(_options.Publication)} ADD TABLE {ReplicationSetup.QuoteTable(table)}; then {ResnapshotInstruction(table)}";
+        var gone = _tableFilter is not null
+            ? "If it is gone for good: remove it from source.postgres.tables (and its rules) before the next start, which otherwise stops on it."
+            : "If it is gone for good: nothing to do, the publication no longer lists it.";
+        Log.CapturedTableDropped(_logger, table, new NpgsqlLogSequenceNumber(since).ToString(), sinceWhat, new NpgsqlLogSequenceNumber(checkedLsn).ToString(),
+            _options.Slot, _options.Publication,
+            recreated ? $"A table named {table} exists again (re-created): if it is the one to capture, {add} {gone}" : $"If it is re-created: {add} {gone}");
+    }
+
+    /// <summary>
+    /// The captured tables' oids as the state file kept them at the last start, against the catalog now. Only a rename or drop
+    /// while streaming is seen by the stream and the heartbeat check; one made while the pipeline was stopped (a rename-swap,
+    /// a drop and create again) leaves every name resolving, so the start would map the name to the NEW table without a word,
+    /// while the slot still holds the old table's changes under its new name (left out by name) and the new table is not in the
+    /// publication. Said here as while streaming (event 1033 naming old and new name, event 1035) and counted with the
+    /// unpublished tables; for this run the name maps to the old oid again, so the old table's Relation messages and the
+    /// heartbeat check find it reported already (and a Relation message under the configured name from before now is the slot
+    /// catching up, not a rename back). A file written before oids were kept has none: nothing to compare until its next save.
+    /// Returns the names reported. Runs once per start (one query), nothing per change.
+    /// </summary>
+    private async Task<HashSet<string>> ReportChangedWhileStoppedAsync(Dictionary<string, uint> capturedOids, CancellationToken cancellationToken)
+    {
+        var reported = new HashSet<string>(StringComparer.Ordinal);
+        var stored = _store.Load();
+        if (stored is not { TableOids: { Count: > 0 } storedOids } || stored.Slot != _options.Slot)
+        {
+            return reported;
+        }
+
+        var changed = _captured.Where(t => storedOids.TryGetValue(t, out var oid) && (!capturedOids.TryGetValue(t, out var now) || now != oid)).ToList();
+        // a new slot (or none, which the start refuses or re-snapshots) holds nothing of the old tables
+        if (changed.Count == 0 || await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, cancellationToken) is null)
+        {
+            return reported;
+        }
+
+        var oids = changed.Select(t => storedOids[t]).ToArray();
+        var renamed = new List<(uint Oid, string Configured, string Current)>();
+        var dropped = new List<(uint Oid, string Table)>();
+        await using (var cmd = _dataSource.CreateCommand(
+            "SELECT u.n::int, (SELECT s.nspname || '.' || c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace s ON s.oid = c.relnamespace WHERE c.oid = u.o) " +
+            "FROM unnest($1::oid[]) WITH ORDINALITY AS u(o, n)"))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter<uint[]> { TypedValue = oids, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Oid });
+            await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                var i = reader.GetInt32(0) - 1;
+                var current = reader.IsDBNull(1) ? null : reader.GetString(1);
+                if (current is null)
+                {
+                    dropped.Add((oids[i], changed[i]));
+                }
+                else if (current != changed[i])
+                {
+                    renamed.Add((oids[i], changed[i], current));
+                }
+            }
+        }
+
+        if (renamed.Count == 0 && dropped.Count == 0)
+        {
+            return reported;
+        }
+
+        // read after looking, as the heartbeat check: the slot's Relation messages from before may still name the old name
+        var seenAt = await CurrentWalLsnAsync(cancellationToken);
+        var since = stored.ConfirmedLsn > 0 ? stored.ConfirmedLsn : stored.ConsistentLsn;
+        lock (_unpublishedSync)
+        {
+            foreach (var (oid, table) in renamed.Select(r => (r.Oid, r.Configured)).Concat(dropped))
+            {
+                if (capturedOids.TryGetValue(table, out var newOid))
+                {
+                    _capturedByOid.Remove(newOid);
+                }
+
+                _capturedByOid[oid] = table;
+                reported.Add(table);
+            }
+
+            foreach (var r in renamed)
+            {
+                _renamedTo[r.Oid] = r.Current;
+                _renameSeenAt[r.Oid] = seenAt;
+            }
+
+            foreach (var (_, table) in dropped)
+            {
+                _unpublishedSince[table] = since;
+            }
+        }
+
+        // the state first, then the log (as the heartbeat check)
+        PublishUnpublished();
+        foreach (var r in renamed)
+        {
+            ReportRenamed(r.Configured, r.Current, replaced: capturedOids.ContainsKey(r.Configured));
+        }
+
+        foreach (var (_, table) in dropped)
+        {
+            ReportDropped(table, recreated: capturedOids.ContainsKey(table), since, "the position the last run confirmed to the slot", _publicationCheckedLsn);
+        }
+
+        return reported;
     }
 
     /// <summary>Event 1033 for a captured table found under another name, by its Relation message or by the heartbeat check.</summary>

@@ -24,6 +24,12 @@ internal sealed class SnapshotState
     public long NextOrdinal { get; set; }
 
     public List<TableProgress> Tables { get; set; } = [];
+
+    /// <summary>
+    /// The captured tables (<c>schema.table</c>) with the oid each name had at the last start; null in a file written before
+    /// they were kept (filled at the next start). The next start tells by them a table renamed or dropped while stopped.
+    /// </summary>
+    public Dictionary<string, uint>? TableOids { get; set; }
 }
 
 internal sealed class TableProgress

@@ -216,6 +216,84 @@ public sealed class PgOutputTableLifeTests(PostgresFixture fixture) : PgOutputTe
     }
 
     [Fact]
+    public async Task A_rename_swap_while_the_pipeline_was_stopped_is_reported_at_the_next_start_naming_old_and_new_name()
+    {
+        await Db.ExecuteAsync("CREATE TABLE orders (id int PRIMARY KEY); CREATE TABLE other (id int PRIMARY KEY)");
+        var options = Options(["public.orders", "public.other"]);
+        var first = await OpenStreamingAsync(options);
+        await first.DisposeAsync();
+
+        // while stopped: the migration, and a change of the old table that is still in the slot (sent as public.orders_old)
+        await Db.ExecuteAsync("CREATE TABLE orders_new (id int PRIMARY KEY); ALTER TABLE orders RENAME TO orders_old; ALTER TABLE orders_new RENAME TO orders");
+        await Db.ExecuteAsync("INSERT INTO orders_old VALUES (1)");
+        await Db.ExecuteAsync("INSERT INTO other VALUES (1)");
+
+        var second = Open(options);
+        var source = (PgOutputChangeSource)second.Source;
+        var changes = await second.TakeAsync(1, e => e.Kind == ChangeKind.Change, TimeSpan.FromSeconds(20));
+        Assert.Equal(["other"], changes.Where(e => e.Kind == ChangeKind.Change).Select(e => e.Source.Table));
+
+        // before the fix: the start mapped public.orders to the new table; orders_old's change was left out without a word
+        var error = await WaitForLogAsync("Error", "public.orders_old", "the start did not report the rename-swap made while stopped");
+        Assert.Contains("Captured table public.orders arrives as public.orders_old", error, StringComparison.Ordinal);
+        Assert.Contains($"ALTER PUBLICATION \"{Db.Publication}\" ADD TABLE \"public\".\"orders\";", error, StringComparison.Ordinal);
+        Assert.Equal(["public.orders"], source.UnpublishedTables);
+        Assert.Equal(1L, PostgresMetrics.LastUnpublishedTables(Db.Slot));
+        Assert.Single(LogLines("Error", "public.orders_old")); // the Relation message of orders_old does not say it again
+    }
+
+    [Fact]
+    public async Task A_captured_table_dropped_and_created_again_while_the_pipeline_was_stopped_is_reported_at_the_next_start()
+    {
+        await Db.ExecuteAsync("CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY)");
+        var options = Options(["public.a", "public.b"]);
+        var first = await OpenStreamingAsync(options);
+        await first.DisposeAsync();
+
+        await Db.ExecuteAsync("DROP TABLE b; CREATE TABLE b (id int PRIMARY KEY)");
+        await Db.ExecuteAsync("INSERT INTO b VALUES (1)"); // the new b is not in the publication: never sent
+        await Db.ExecuteAsync("INSERT INTO a VALUES (1)");
+
+        var second = Open(options);
+        var source = (PgOutputChangeSource)second.Source;
+        var changes = await second.TakeAsync(1, e => e.Kind == ChangeKind.Change, TimeSpan.FromSeconds(20));
+        Assert.Equal(["a"], changes.Where(e => e.Kind == ChangeKind.Change).Select(e => e.Source.Table));
+
+        // before the fix: only warning 1007 (not in the publication), nothing about the table having been dropped
+        var error = await WaitForLogAsync("Error", "public.b", "the start did not report the table dropped while stopped");
+        Assert.Contains("no longer exists", error, StringComparison.Ordinal);
+        Assert.Contains("exists again (re-created)", error, StringComparison.Ordinal);
+        Assert.Contains($"ALTER PUBLICATION \"{Db.Publication}\" ADD TABLE \"public\".\"b\";", error, StringComparison.Ordinal);
+        Assert.Equal(["public.b"], source.UnpublishedTables);
+        Assert.Equal(1L, PostgresMetrics.LastUnpublishedTables(Db.Slot));
+    }
+
+    [Fact]
+    public async Task A_state_file_without_table_oids_loads_and_gets_them_at_the_next_start()
+    {
+        await Db.ExecuteAsync("CREATE TABLE a (id int PRIMARY KEY)");
+        var options = Options(["public.a"]);
+        var first = await OpenStreamingAsync(options);
+        var path = ((PgOutputChangeSource)first.Source).SnapshotStatePath;
+        await first.DisposeAsync();
+
+        // a file as written before the oids were kept
+        var json = System.Text.Json.Nodes.JsonNode.Parse(await File.ReadAllTextAsync(path, Ct))!.AsObject();
+        json.Remove("TableOids");
+        await File.WriteAllTextAsync(path, json.ToJsonString(), Ct);
+
+        var second = await OpenStreamingAsync(options);
+        await Db.ExecuteAsync("INSERT INTO a VALUES (1)");
+        await second.TakeAsync(1, e => e.Kind == ChangeKind.Change, TimeSpan.FromSeconds(20));
+
+        // before the fix the file kept names only
+        using var saved = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(path, Ct));
+        var oid = await Db.ScalarAsync<uint>("SELECT 'public.a'::regclass::oid");
+        Assert.Equal(oid, saved.RootElement.GetProperty("TableOids").GetProperty("public.a").GetUInt32());
+        Assert.Empty(LogLines("Error", "public.a"));
+    }
+
+    [Fact]
     public async Task A_partitioned_table_in_a_publication_the_pipeline_creates_streams_under_its_own_name()
     {
         // PostgreSQL 15 lists a partitioned table's leaf partitions in pg_publication_tables and sends their changes under the
