@@ -11,11 +11,15 @@ internal static partial class Log
     [LoggerMessage(1001, LogLevel.Information, "Created replication slot {Slot} at consistent point {ConsistentLsn}")]
     public static partial void SlotCreated(ILogger logger, string slot, string consistentLsn);
 
-    [LoggerMessage(1002, LogLevel.Information, "Streaming from slot {Slot} (publication {Publication}, confirmed flush {ConfirmedFlushLsn})")]
+    // Logged before START_REPLICATION: the server may still refuse it (another process holds the slot: event 1037).
+    [LoggerMessage(1002, LogLevel.Information, "Starting replication from slot {Slot} (publication {Publication}, confirmed flush {ConfirmedFlushLsn})")]
     public static partial void StreamingStarted(ILogger logger, string slot, string publication, string? confirmedFlushLsn);
 
     [LoggerMessage(1003, LogLevel.Warning, "Replication connection for slot {Slot} lost (attempt {Attempt}); reconnecting in {DelayMs} ms from the last acknowledged LSN {AckedLsn}")]
     public static partial void Reconnecting(ILogger logger, Exception exception, string slot, int attempt, long delayMs, string ackedLsn);
+
+    [LoggerMessage(1037, LogLevel.Warning, "Replication slot {Slot} is in use by another process: {Holder} streams from it (attempt {Attempt}); retrying in {DelayMs} ms. {Fix}")]
+    public static partial void SlotInUse(ILogger logger, string slot, string holder, int attempt, long delayMs, string fix);
 
     [LoggerMessage(1004, LogLevel.Debug, "Acknowledged slot {Slot} up to {FlushLsn}")]
     public static partial void Acknowledged(ILogger logger, string slot, string flushLsn);
@@ -64,6 +68,11 @@ internal static partial class Log
 
     [LoggerMessage(1010, LogLevel.Information, "Snapshot of {Table} started: about {EstimatedRows} rows, chunks of {ChunkSize}")]
     public static partial void SnapshotTableStarted(ILogger logger, string table, long estimatedRows, int chunkSize);
+
+#pragma warning disable SYSLIB1006 // the same event as the one above, for a table whose size PostgreSQL has not estimated: EstimatedRows is -1
+    [LoggerMessage(1010, LogLevel.Information, "Snapshot of {Table} started: row count unknown (never analysed; EstimatedRows {EstimatedRows}), chunks of {ChunkSize}")]
+    public static partial void SnapshotTableStartedUnknownSize(ILogger logger, string table, long estimatedRows, int chunkSize);
+#pragma warning restore SYSLIB1006
 
     [LoggerMessage(1011, LogLevel.Information, "Snapshot of {Table}: {RowsDone} of about {EstimatedRows} rows")]
     public static partial void SnapshotProgress(ILogger logger, string table, long rowsDone, long estimatedRows);

@@ -8,6 +8,7 @@ using System.Text.Json;
 using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Postgres.Capture;
+using CdcPipeline.Postgres.Readiness;
 using CdcPipeline.Postgres.Setup;
 using CdcPipeline.Postgres.Snapshot;
 using CdcPipeline.Postgres.Types;
@@ -431,8 +432,21 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
                 }
 
                 attempt++;
+                // 55006 "replication slot … is active for PID n": another process streams from it (the same configuration
+                // started twice, an old pod during a deploy). Expected, and retried like a lost connection, but said plainly.
+                var holder = failure is PostgresException { SqlState: PostgresErrorCodes.ObjectInUse } inUse
+                    ? await DescribeSlotHolderAsync(inUse, token)
+                    : null;
                 if (_options.MaxReconnectAttempts > 0 && attempt > _options.MaxReconnectAttempts)
                 {
+                    if (holder is not null)
+                    {
+                        throw new CaptureStoppedException(
+                            $"replication slot '{_options.Slot}' is in use by another process: {holder} streams from it; gave up after " +
+                            $"{_options.MaxReconnectAttempts} attempts (source.postgres.maxReconnectAttempts). {SlotInUseFix}",
+                            failure);
+                    }
+
                     // The stop's one line must say why: the trace that carried the last failure is not printed any more.
                     throw new CaptureStoppedException(
                         $"replication slot '{_options.Slot}': gave up after {_options.MaxReconnectAttempts} failed reconnects; the last one: {Why(failure)}. " +
@@ -442,7 +456,15 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
                 }
 
                 var delay = TimeSpan.FromTicks(Math.Min(_options.ReconnectMaxDelay.Ticks, _options.ReconnectMinDelay.Ticks * (1L << Math.Min(attempt - 1, 20))));
-                Log.Reconnecting(_logger, failure!, _options.Slot, attempt, (long)delay.TotalMilliseconds, new NpgsqlLogSequenceNumber(_ack.FlushedLsn).ToString());
+                if (holder is not null)
+                {
+                    Log.SlotInUse(_logger, _options.Slot, holder, attempt, (long)delay.TotalMilliseconds, SlotInUseFix);
+                }
+                else
+                {
+                    Log.Reconnecting(_logger, failure!, _options.Slot, attempt, (long)delay.TotalMilliseconds, new NpgsqlLogSequenceNumber(_ack.FlushedLsn).ToString());
+                }
+
                 await Task.Delay(delay, token);
             }
         }
@@ -1461,6 +1483,34 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         "to create the slot and read the tables again (rows deleted in the gap, and states passed through in it, stay unseen); or delete the state " +
         "file to accept the gap (snapshot: initial then reads the tables again, never streams from now on).";
 
+    private const string SlotInUseFix =
+        "PostgreSQL lets one process at a time stream from a slot: stop the other instance (the same configuration started twice, " +
+        "or an old one still running during a deploy), or give this one its own source.postgres.slot; `cdcpipeline slot list` shows the slot's holder";
+
+    /// <summary>
+    /// Who holds the slot that refused START_REPLICATION with 55006: its walsender's PID, application_name and client address
+    /// (pg_replication_slots joined with pg_stat_replication), or the PID the server named when it has let go since.
+    /// </summary>
+    private async Task<string> DescribeSlotHolderAsync(PostgresException inUse, CancellationToken cancellationToken)
+    {
+        var named = inUse.MessageText.LastIndexOf("PID ", StringComparison.Ordinal);
+        var pid = named < 0 ? "?" : inUse.MessageText[(named + 4)..].Trim();
+        try
+        {
+            await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+            if ((await SlotInventory.ListAsync(connection, _options.Slot, cancellationToken)).FirstOrDefault() is { ActivePid: { } activePid } slot)
+            {
+                return $"PID {activePid} (application_name '{slot.ApplicationName ?? ""}', client {slot.ClientAddress ?? "local socket"})";
+            }
+        }
+        catch (Exception e) when (IsTransient(e, cancellationToken))
+        {
+            // the server named the PID; the rest is a courtesy
+        }
+
+        return $"PID {pid}";
+    }
+
     /// <summary>A failure in one line: a connection failure with its cause ("Failed to connect to …" says where, the socket error why).</summary>
     private static string Why(Exception? e) =>
         e is null ? "-"
@@ -2034,7 +2084,15 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         foreach (var progress in initial)
         {
             var table = await DescribeForInitialSnapshotAsync(connection, progress.Table, cancellationToken);
-            Log.SnapshotTableStarted(_logger, table.QualifiedName, table.EstimatedRows, _options.SnapshotChunkSize);
+            if (table.EstimatedRows < 0)
+            {
+                Log.SnapshotTableStartedUnknownSize(_logger, table.QualifiedName, table.EstimatedRows, _options.SnapshotChunkSize);
+            }
+            else
+            {
+                Log.SnapshotTableStarted(_logger, table.QualifiedName, table.EstimatedRows, _options.SnapshotChunkSize);
+            }
+
             if (!table.HasKey)
             {
                 Log.SnapshotWithoutKey(_logger, table.QualifiedName);

@@ -114,7 +114,8 @@ internal sealed class SnapshotTable
             }
         }
 
-        await using (var cmd = new NpgsqlCommand("SELECT GREATEST(c.reltuples, 0)::bigint FROM pg_catalog.pg_class c WHERE c.oid = $1::regclass", connection))
+        await using (var cmd = new NpgsqlCommand("SELECT CASE WHEN c.reltuples < 0 OR (c.reltuples = 0 AND pg_catalog.pg_relation_size(c.oid) > 0) THEN -1 ELSE c.reltuples::bigint END " +
+            "FROM pg_catalog.pg_class c WHERE c.oid = $1::regclass", connection))
         {
             cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = quoted });
             estimate = (long)(await cmd.ExecuteScalarAsync(cancellationToken) ?? 0L);

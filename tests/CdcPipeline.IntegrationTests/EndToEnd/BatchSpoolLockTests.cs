@@ -26,7 +26,7 @@ public sealed class BatchSpoolLockTests(PostgresFixture fixture) : IAsyncLifetim
         var second = await WriteConfigAsync("b", _db.Slot + "_b", spool);
 
         using var holder = PipelineProcess.Start("run", "--config", first);
-        await WaitUntilAsync(() => holder.Log.Contains("Streaming from slot", StringComparison.Ordinal), holder);
+        await WaitUntilAsync(() => holder.Log.Contains("Starting replication from slot", StringComparison.Ordinal), holder);
 
         using (var intruder = PipelineProcess.Start("run", "--config", second))
         {
@@ -46,7 +46,7 @@ public sealed class BatchSpoolLockTests(PostgresFixture fixture) : IAsyncLifetim
         // kill -9 leaves the owner file behind; the OS dropped the lock, so the next run starts and takes it over.
         holder.Kill9();
         using var restarted = PipelineProcess.Start("run", "--config", second);
-        await WaitUntilAsync(() => restarted.Log.Contains("Streaming from slot", StringComparison.Ordinal), restarted);
+        await WaitUntilAsync(() => restarted.Log.Contains("Starting replication from slot", StringComparison.Ordinal), restarted);
         Assert.Contains(FormattableString.Invariant($"pid={restarted.Id}"), await File.ReadAllTextAsync(Path.Combine(spool, ".lock.owner"), Ct), StringComparison.Ordinal);
         Assert.Equal(0, await restarted.TerminateAsync(TimeSpan.FromSeconds(60)));
     }

@@ -76,7 +76,7 @@ public sealed class KillNineTests(PostgresFixture fixture) : IAsyncLifetime
             await WaitUntilAsync(() => Task.FromResult(Complete(events, final)), TimeSpan.FromSeconds(240), () => pipeline.Log);
             // The file may have been complete before the last restart: stop the last process once it is streaming
             // (a SIGTERM before the host has installed its handler ends a process with 143, as for any program).
-            await WaitUntilAsync(() => Task.FromResult(pipeline.Log.Contains("Streaming from slot", StringComparison.Ordinal)), TimeSpan.FromSeconds(60), () => pipeline.Log);
+            await WaitUntilAsync(() => Task.FromResult(pipeline.Log.Contains("Starting replication from slot", StringComparison.Ordinal)), TimeSpan.FromSeconds(60), () => pipeline.Log);
             Assert.Equal(0, await pipeline.TerminateAsync(TimeSpan.FromSeconds(60)));
 
             // Verify the whole file: torn lines at most one per kill, every version once in order, repeats exact.

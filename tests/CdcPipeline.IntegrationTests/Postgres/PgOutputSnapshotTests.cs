@@ -116,6 +116,20 @@ public sealed class PgOutputSnapshotTests(PostgresFixture fixture) : PgOutputTes
     }
 
     [Fact]
+    public async Task The_snapshot_start_of_a_table_never_analysed_says_its_row_count_is_unknown_not_zero()
+    {
+        // 20 rows stay under autovacuum's analyze threshold (50): reltuples stays -1 (PostgreSQL 14+) or 0 with pages written
+        await CreateVersionedTableAsync(20);
+        var reader = Open(Options(["public.acct"], SnapshotMode.InitialOnly));
+
+        await reader.TakeAsync(20);
+
+        var started = Assert.Single(Logs.Lines, l => l.Contains("Snapshot of public.acct started", StringComparison.Ordinal));
+        Assert.Contains("row count unknown (never analysed", started, StringComparison.Ordinal);
+        Assert.DoesNotContain("about 0 rows", started, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Initial_only_reads_the_tables_and_ends()
     {
         await CreateVersionedTableAsync(120);
