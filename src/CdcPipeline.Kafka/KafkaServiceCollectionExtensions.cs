@@ -1,5 +1,6 @@
 using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Pipeline;
+using CdcPipeline.Core.Sinks;
 using CdcPipeline.Kafka.DeadLetters;
 using CdcPipeline.Kafka.ExactlyOnce;
 using CdcPipeline.Kafka.Sink;
@@ -16,6 +17,7 @@ public static class KafkaServiceCollectionExtensions
     {
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISourceFactory, KafkaSourceFactory>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISinkFactory, KafkaSinkFactory>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IExpectedDeliveryFailures, KafkaClientFailures>());
         services.TryAddSingleton<IDeadLetterQueueFactory, KafkaDeadLetterQueueFactory>();
         services.TryAddSingleton<KafkaTransactionCoordinator>();
         return services;

@@ -36,6 +36,7 @@ public static class SinksServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISinkFactory, RabbitMqSinkFactory>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISinkFactory, RedisSinkFactory>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISinkFactory, PostgresSinkFactory>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IExpectedDeliveryFailures, SinkClientFailures>());
         return services;
     }
 

@@ -162,6 +162,7 @@ public static class PipelineBuilder
                 BufferCapacity = options.Runner.BufferCapacity,
                 MaxBatchSize = options.Runner.MaxBatchSize,
                 DrainTimeout = options.Runner.DrainTimeout,
+                ExpectedFailures = services.GetServices<IExpectedDeliveryFailures>().ToArray(),
             },
             services.GetService<ILogger<PipelineRunner>>(),
             services.GetService<TimeProvider>(),

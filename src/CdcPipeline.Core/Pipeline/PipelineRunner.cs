@@ -485,7 +485,15 @@ public sealed class PipelineRunner
                     : null),
                 OnRetry = args =>
                 {
-                    Log.SinkRetry(_logger, args.Outcome.Exception, binding.Name, args.AttemptNumber + 1, args.RetryDelay);
+                    if (args.Outcome.Exception is { } error && WithoutTrace(error))
+                    {
+                        ExpectedLog.SinkRetry(_logger, binding.Name, args.AttemptNumber + 1, args.RetryDelay, DeliveryFailures.Describe(error), error.GetType().FullName);
+                    }
+                    else
+                    {
+                        Log.SinkRetry(_logger, args.Outcome.Exception, binding.Name, args.AttemptNumber + 1, args.RetryDelay);
+                    }
+
                     return default;
                 },
             });
@@ -494,21 +502,48 @@ public sealed class PipelineRunner
         return builder.Build();
     }
 
+    /// <summary>
+    /// An expected failure (the remote end said no or did not answer, <see cref="DeliveryFailures"/>) is logged in one line,
+    /// its type a field; a bug with its stack trace. Debug logging shows every failure's trace, for a report.
+    /// </summary>
+    private bool WithoutTrace(Exception error) => !_logger.IsEnabled(LogLevel.Debug) && DeliveryFailures.IsExpected(error, _options.ExpectedFailures);
+
     private async Task HandleFailureAsync(SinkBinding binding, DomainEvent e, Exception error, int attempts, CancellationToken cancellationToken)
     {
+        var oneLine = WithoutTrace(error);
         switch (binding.Policy.OnFailure)
         {
+            case FailurePolicy.Ignore when oneLine:
+                ExpectedLog.Ignored(_logger, binding.Name, e.Id, e.Type, e.Position, DeliveryFailures.Describe(error), error.GetType().FullName);
+                _metrics.EventsIgnored.Add(1, new KeyValuePair<string, object?>("sink", binding.Name));
+                return;
             case FailurePolicy.Ignore:
                 Log.Ignored(_logger, error, binding.Name, e.Id, e.Type, e.Position);
                 _metrics.EventsIgnored.Add(1, new KeyValuePair<string, object?>("sink", binding.Name));
                 return;
             case FailurePolicy.Log when _failureStore is not null:
-                Log.FailureLogged(_logger, error, binding.Name, e.Id, e.Type, e.Position);
+                if (oneLine)
+                {
+                    ExpectedLog.FailureLogged(_logger, binding.Name, e.Id, e.Type, e.Position, DeliveryFailures.Describe(error), error.GetType().FullName);
+                }
+                else
+                {
+                    Log.FailureLogged(_logger, error, binding.Name, e.Id, e.Type, e.Position);
+                }
+
                 await _failureStore.RecordAsync(binding.Name, e, error, attempts, cancellationToken).ConfigureAwait(false);
                 _metrics.EventsLogged.Add(1, new KeyValuePair<string, object?>("sink", binding.Name));
                 return;
             default:
-                Log.DeadLettered(_logger, error, binding.Name, e.Id, e.Type, e.Position, attempts);
+                if (oneLine)
+                {
+                    ExpectedLog.DeadLettered(_logger, binding.Name, e.Id, e.Type, e.Position, attempts, DeliveryFailures.Describe(error), error.GetType().FullName);
+                }
+                else
+                {
+                    Log.DeadLettered(_logger, error, binding.Name, e.Id, e.Type, e.Position, attempts);
+                }
+
                 await DeadLetterAsync(binding.Name, e, error, attempts, cancellationToken).ConfigureAwait(false);
                 return;
         }

@@ -1,3 +1,5 @@
+using CdcPipeline.Core.Sinks;
+
 namespace CdcPipeline.Core.Pipeline;
 
 public sealed record PipelineRunnerOptions
@@ -10,4 +12,10 @@ public sealed record PipelineRunnerOptions
 
     /// <summary>On stop: how long buffered changes may take to reach the sinks before delivery is cancelled.</summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// The sink client libraries' expected failures (a remote refusal, a lost connection), logged without a stack trace below
+    /// debug level; the .NET types every sink throws are known without an entry here.
+    /// </summary>
+    public IReadOnlyList<IExpectedDeliveryFailures> ExpectedFailures { get; init; } = [];
 }

@@ -323,6 +323,91 @@ public sealed class WebhookSinkTests
         Assert.Single(receiver.Requests);
     }
 
+    [Fact]
+    public async Task A_500_is_logged_on_each_retry_and_at_the_dead_letter_without_a_stack_trace()
+    {
+        await using var receiver = new WebhookReceiver { Respond = (_, _) => (500, TimeSpan.Zero) };
+        var logs = new RecordedLogs(LogLevel.Information);
+        var dlq = new RecordingDeadLetterQueue();
+        await SinkHarness.RunToEndAsync(SinkHarness.Runner(SinkHarness.Source(1, 1), dlq, logs: logs, sinks: new SinkBinding(Sink(receiver), SinkHarness.FastRetry)));
+
+        Assert.Single(dlq.Letters);
+        var failures = logs.Records.Where(r => r.EventId is 1011 or 1012).ToArray();
+        Assert.Equal(5, failures.Length);
+        Assert.All(failures, r =>
+        {
+            // The remote's answer, one line: no trace, the answer in the message, the exception's type as a field.
+            Assert.Null(r.Exception);
+            Assert.Contains("500", r.Message, StringComparison.Ordinal);
+            Assert.Equal(typeof(HttpRequestException).FullName, r.Fields["ExceptionType"]);
+        });
+        Assert.Equal(LogLevel.Error, failures[^1].Level);
+    }
+
+    [Fact]
+    public async Task With_debug_logs_a_500_is_logged_with_its_stack_trace()
+    {
+        await using var receiver = new WebhookReceiver { Respond = (_, _) => (500, TimeSpan.Zero) };
+        var logs = new RecordedLogs(LogLevel.Debug);
+        await SinkHarness.RunToEndAsync(SinkHarness.Runner(SinkHarness.Source(1, 1), new RecordingDeadLetterQueue(), logs: logs, sinks: new SinkBinding(Sink(receiver), SinkHarness.FastRetry)));
+
+        var failures = logs.Records.Where(r => r.EventId is 1011 or 1012).ToArray();
+        Assert.Equal(5, failures.Length);
+        Assert.All(failures, r => Assert.IsType<HttpRequestException>(r.Exception));
+    }
+
+    [Fact]
+    public async Task A_bug_in_a_sink_is_logged_with_its_stack_trace()
+    {
+        var logs = new RecordedLogs(LogLevel.Information);
+        await SinkHarness.RunToEndAsync(SinkHarness.Runner(SinkHarness.Source(1, 1), new RecordingDeadLetterQueue(), logs: logs, sinks: new SinkBinding(new BuggySink(), SinkHarness.FastRetry)));
+
+        var failures = logs.Records.Where(r => r.EventId is 1011 or 1012).ToArray();
+        Assert.Equal(5, failures.Length);
+        Assert.All(failures, r => Assert.IsType<NullReferenceException>(r.Exception));
+    }
+
+    private sealed class BuggySink : ISink
+    {
+        public string Name => "buggy";
+
+        public ValueTask DeliverAsync(IReadOnlyList<DomainEvent> batch, CancellationToken cancellationToken) => throw new NullReferenceException("a bug");
+
+        public ValueTask DisposeAsync() => default;
+    }
+
+    /// <summary>Every record logged at <c>minimum</c> or above: level, event id, message, fields, exception.</summary>
+    private sealed class RecordedLogs(LogLevel minimum) : ILoggerFactory, ILogger
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<(LogLevel Level, int EventId, string Message, Dictionary<string, object?> Fields, Exception? Exception)> _records = new();
+
+        public IReadOnlyList<(LogLevel Level, int EventId, string Message, Dictionary<string, object?> Fields, Exception? Exception)> Records => _records.ToArray();
+
+        public ILogger CreateLogger(string categoryName) => this;
+
+        public void AddProvider(ILoggerProvider provider)
+        {
+        }
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= minimum;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (IsEnabled(logLevel))
+            {
+                var fields = state is IEnumerable<KeyValuePair<string, object?>> values ? values.ToDictionary(v => v.Key, v => v.Value) : [];
+                _records.Enqueue((logLevel, eventId.Id, formatter(state, exception), fields, exception));
+            }
+        }
+
+        public void Dispose()
+        {
+        }
+    }
+
     /// <summary>The delays the runner logs before each retry (log event 1011).</summary>
     private sealed class RetryDelays : ILoggerFactory, ILogger
     {
