@@ -76,6 +76,30 @@ public sealed class PgOutputSlotInUseTests(PostgresFixture fixture) : PgOutputTe
         Assert.Equal("2", (await first.TakeAsync(1)).Single().After!["id"]!.ToString());
     }
 
+    [Fact]
+    public async Task A_second_source_waiting_for_the_state_file_takes_over_once_the_first_stops()
+    {
+        // a rolling deploy: the new instance starts before the old one has stopped
+        await Db.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY)");
+        var first = await OpenStreamingAsync(Options());
+
+        var logs = new TestOutputLoggerFactory();
+        var second = Open(new PgOutputChangeSource(Options() with { MaxReconnectAttempts = 0, ReconnectMaxDelay = TimeSpan.FromMilliseconds(200) }, logs));
+        Assert.Null(await second.NextAsync(TimeSpan.FromMilliseconds(500)));
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!logs.Lines.Any(l => l.Contains("is held by another process", StringComparison.Ordinal)))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the second source did not meet the first one's state file lock");
+            await Task.Delay(20, Ct);
+        }
+
+        await first.DisposeAsync();
+        await Db.ExecuteAsync("INSERT INTO t VALUES (2)");
+
+        Assert.Equal("2", (await second.TakeAsync(1)).Single().After!["id"]!.ToString());
+        Assert.Contains(logs.Lines, l => l.Contains("Starting replication from slot", StringComparison.Ordinal));
+    }
+
     private async Task<int> SlotHolderPidAsync()
     {
         var holderPid = 0;
