@@ -21,6 +21,9 @@ internal static partial class Log
     [LoggerMessage(1037, LogLevel.Warning, "Replication slot {Slot} is in use by another process: {Holder} streams from it (attempt {Attempt}); retrying in {DelayMs} ms. {Fix}")]
     public static partial void SlotInUse(ILogger logger, string slot, string holder, int attempt, long delayMs, string fix);
 
+    [LoggerMessage(1039, LogLevel.Warning, "State file of slot {Slot} ({StatePath}) is held by another process: {Holder} (attempt {Attempt}); retrying in {DelayMs} ms, without touching it. {Fix}")]
+    public static partial void StateFileInUse(ILogger logger, string slot, string statePath, string holder, int attempt, long delayMs, string fix);
+
     [LoggerMessage(1004, LogLevel.Debug, "Acknowledged slot {Slot} up to {FlushLsn}")]
     public static partial void Acknowledged(ILogger logger, string slot, string flushLsn);
 

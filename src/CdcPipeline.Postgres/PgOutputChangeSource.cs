@@ -6,6 +6,7 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Postgres.Capture;
 using CdcPipeline.Postgres.Readiness;
@@ -145,6 +146,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _lifetime.Token);
         var token = linked.Token;
 
+        // Nothing of the state file is read or written before this process owns it (released at the end of this read).
+        using var stateLock = await OwnStateFileAsync(token);
         var stateFileFound = File.Exists(_store.Path);
         Log.StateFile(_logger, _options.Slot, _store.Path, stateFileFound ? "found" : "none yet");
         if (!stateFileFound)
@@ -455,7 +458,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
                         failure);
                 }
 
-                var delay = TimeSpan.FromTicks(Math.Min(_options.ReconnectMaxDelay.Ticks, _options.ReconnectMinDelay.Ticks * (1L << Math.Min(attempt - 1, 20))));
+                var delay = ReconnectDelay(attempt);
                 if (holder is not null)
                 {
                     Log.SlotInUse(_logger, _options.Slot, holder, attempt, (long)delay.TotalMilliseconds, SlotInUseFix);
@@ -476,6 +479,9 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             await linked.CancelAsync();
             _replication = null;
             _connected = false;
+            // they write the state file too: ended before its lock is let go (a failure of theirs surfaces in DisposeAsync)
+            await EndedQuietlyAsync(_heartbeatTask);
+            await EndedQuietlyAsync(_incrementalTask);
             SaveConfirmedPosition();
             if (connection is not null)
             {
@@ -1482,6 +1488,59 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         "be read any more, and a new slot would start at the current WAL position, skipping them. Choose: set source.postgres.snapshot: when_needed " +
         "to create the slot and read the tables again (rows deleted in the gap, and states passed through in it, stay unseen); or delete the state " +
         "file to accept the gap (snapshot: initial then reads the tables again, never streams from now on).";
+
+    private const string StateFileInUseFix =
+        "Its holder streams from the slot and keeps the snapshot progress and confirmed position there; a second writer would put its older copy back. " +
+        "Stop the other instance (the same configuration started twice, or an old one still running during a deploy), or give this one its own " +
+        "source.postgres.stateDirectory and source.postgres.slot";
+
+    /// <summary>
+    /// Takes the state file for this read (<c>{slot}.snapshot.json.lock</c>, its holder in <c>.lock.owner</c>; see
+    /// <see cref="ExclusiveLockFile"/>): only the process that streams from the slot writes its snapshot progress and confirmed
+    /// position. Another holder (the same configuration started twice) is waited for as a slot in use is, within
+    /// maxReconnectAttempts, then the read stops naming it; the file is never touched meanwhile.
+    /// </summary>
+    private async Task<ExclusiveLockFile> OwnStateFileAsync(CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            if (_store.TryOwn(out var holder) is { } held)
+            {
+                return held;
+            }
+
+            if (_options.MaxReconnectAttempts > 0 && attempt > _options.MaxReconnectAttempts)
+            {
+                throw new CaptureStoppedException(
+                    $"replication slot '{_options.Slot}': its state file {_store.Path} is held by another process ({holder}); gave up after " +
+                    $"{_options.MaxReconnectAttempts} attempts (source.postgres.maxReconnectAttempts). {StateFileInUseFix}");
+            }
+
+            var delay = ReconnectDelay(attempt);
+            Log.StateFileInUse(_logger, _options.Slot, _store.Path, holder, attempt, (long)delay.TotalMilliseconds, StateFileInUseFix);
+            await Task.Delay(delay, cancellationToken);
+        }
+    }
+
+    private TimeSpan ReconnectDelay(int attempt) =>
+        TimeSpan.FromTicks(Math.Min(_options.ReconnectMaxDelay.Ticks, _options.ReconnectMinDelay.Ticks * (1L << Math.Min(attempt - 1, 20))));
+
+    private static async Task EndedQuietlyAsync(Task? task)
+    {
+        if (task is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await task;
+        }
+        catch (Exception)
+        {
+            // awaited again, and so reported, by DisposeAsync
+        }
+    }
 
     private const string SlotInUseFix =
         "PostgreSQL lets one process at a time stream from a slot: stop the other instance (the same configuration started twice, " +

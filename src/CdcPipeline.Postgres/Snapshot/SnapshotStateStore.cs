@@ -1,4 +1,5 @@
 using System.Text.Json;
+using CdcPipeline.Core.Configuration;
 
 namespace CdcPipeline.Postgres.Snapshot;
 
@@ -29,6 +30,16 @@ internal sealed class SnapshotStateStore(string directory, string slot)
 
     /// <summary>The state as it is now, serialised, with a number newer than every earlier capture.</summary>
     public readonly record struct Pending(long Version, byte[] Json);
+
+    /// <summary>
+    /// Takes this slot's state file for the caller (lock <c>{Path}.lock</c>, holder named in <c>{Path}.lock.owner</c>): null, with
+    /// who holds it, when another process (or another source of this one) does. The caller writes only while it holds it.
+    /// </summary>
+    public ExclusiveLockFile? TryOwn(out string holder)
+    {
+        Directory.CreateDirectory(directory);
+        return ExclusiveLockFile.TryAcquire(Path + ".lock", Path + ".lock.owner", [new("slot", slot)], out holder);
+    }
 
     public SnapshotState? Load()
     {

@@ -19,23 +19,16 @@ public sealed class PgOutputSlotInUseTests(PostgresFixture fixture) : PgOutputTe
         {
             ConnectionString = new NpgsqlConnectionStringBuilder(Db.ConnectionString) { ApplicationName = "first-instance" }.ConnectionString,
         });
-        var holderPid = 0;
-        await using (var connection = new NpgsqlConnection(Db.ConnectionString))
-        {
-            await connection.OpenAsync(Ct);
-            var deadline = DateTime.UtcNow.AddSeconds(20);
-            while (holderPid == 0)
-            {
-                Assert.True(DateTime.UtcNow < deadline, "the first source did not start streaming in time");
-                await using var cmd = new NpgsqlCommand("SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1", connection);
-                cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = Db.Slot });
-                holderPid = await cmd.ExecuteScalarAsync(Ct) is int pid ? pid : 0;
-                await Task.Delay(holderPid == 0 ? 20 : 0, Ct);
-            }
-        }
+        var holderPid = await SlotHolderPidAsync();
 
+        // the state file is the streaming process's; a second one in another state directory meets the slot itself
         var logs = new TestOutputLoggerFactory();
-        var second = Open(new PgOutputChangeSource(Options() with { MaxReconnectAttempts = 2, ReconnectMaxDelay = TimeSpan.FromMilliseconds(200) }, logs));
+        var second = Open(new PgOutputChangeSource(Options() with
+        {
+            StateDirectory = Path.Combine(StateDirectory, "second"),
+            MaxReconnectAttempts = 2,
+            ReconnectMaxDelay = TimeSpan.FromMilliseconds(200),
+        }, logs));
 
         var e = await Assert.ThrowsAsync<CaptureStoppedException>(() => second.NextAsync(TimeSpan.FromSeconds(30)));
 
@@ -51,5 +44,77 @@ public sealed class PgOutputSlotInUseTests(PostgresFixture fixture) : PgOutputTe
         // the holder goes on undisturbed
         await Db.ExecuteAsync("INSERT INTO t VALUES (1)");
         Assert.Equal("1", (await first.TakeAsync(1)).Single().After!["id"]!.ToString());
+    }
+
+    [Fact]
+    public async Task A_second_source_never_writes_the_state_file_of_the_process_that_streams_and_names_it_as_holder()
+    {
+        await Db.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY)");
+        var first = await OpenStreamingAsync(Options());
+        await SlotHolderPidAsync();
+        var statePath = ((PgOutputChangeSource)first.Source).SnapshotStatePath;
+        Assert.True(File.Exists(statePath), "the streaming source keeps its state file");
+        var written = File.GetLastWriteTimeUtc(statePath);
+        var content = await File.ReadAllBytesAsync(statePath, Ct);
+
+        // the same configuration started again: same slot, same state directory
+        var logs = new TestOutputLoggerFactory();
+        var second = Open(new PgOutputChangeSource(Options() with { MaxReconnectAttempts = 2, ReconnectMaxDelay = TimeSpan.FromMilliseconds(200) }, logs));
+        var e = await Assert.ThrowsAsync<CaptureStoppedException>(() => second.NextAsync(TimeSpan.FromSeconds(30)));
+
+        // its older copy (read at its start) never replaced what the streaming process keeps there
+        Assert.Equal(written, File.GetLastWriteTimeUtc(statePath));
+        Assert.Equal(content, await File.ReadAllBytesAsync(statePath, Ct));
+        Assert.Contains(statePath, e.Message, StringComparison.Ordinal);
+        Assert.Contains(FormattableString.Invariant($"pid {Environment.ProcessId} on host"), e.Message, StringComparison.Ordinal);
+        var warnings = logs.Lines.Where(l => l.Contains(" Warning ", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, warnings.Count(l => l.Contains(statePath, StringComparison.Ordinal) && l.Contains(FormattableString.Invariant($"pid {Environment.ProcessId}"), StringComparison.Ordinal)));
+        Assert.DoesNotContain(logs.Lines, l => l.Contains("Streaming from slot", StringComparison.Ordinal));
+
+        // the holder goes on undisturbed
+        await Db.ExecuteAsync("INSERT INTO t VALUES (2)");
+        Assert.Equal("2", (await first.TakeAsync(1)).Single().After!["id"]!.ToString());
+    }
+
+    [Fact]
+    public async Task A_second_source_waiting_for_the_state_file_takes_over_once_the_first_stops()
+    {
+        // a rolling deploy: the new instance starts before the old one has stopped
+        await Db.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY)");
+        var first = await OpenStreamingAsync(Options());
+
+        var logs = new TestOutputLoggerFactory();
+        var second = Open(new PgOutputChangeSource(Options() with { MaxReconnectAttempts = 0, ReconnectMaxDelay = TimeSpan.FromMilliseconds(200) }, logs));
+        Assert.Null(await second.NextAsync(TimeSpan.FromMilliseconds(500)));
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!logs.Lines.Any(l => l.Contains("is held by another process", StringComparison.Ordinal)))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the second source did not meet the first one's state file lock");
+            await Task.Delay(20, Ct);
+        }
+
+        await first.DisposeAsync();
+        await Db.ExecuteAsync("INSERT INTO t VALUES (2)");
+
+        Assert.Equal("2", (await second.TakeAsync(1)).Single().After!["id"]!.ToString());
+        Assert.Contains(logs.Lines, l => l.Contains("Starting replication from slot", StringComparison.Ordinal));
+    }
+
+    private async Task<int> SlotHolderPidAsync()
+    {
+        var holderPid = 0;
+        await using var connection = new NpgsqlConnection(Db.ConnectionString);
+        await connection.OpenAsync(Ct);
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (holderPid == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the first source did not start streaming in time");
+            await using var cmd = new NpgsqlCommand("SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1", connection);
+            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = Db.Slot });
+            holderPid = await cmd.ExecuteScalarAsync(Ct) is int pid ? pid : 0;
+            await Task.Delay(holderPid == 0 ? 20 : 0, Ct);
+        }
+
+        return holderPid;
     }
 }
