@@ -208,6 +208,10 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         }
 
         await ThrowIfStateAheadOfServerAsync(token);
+        if (slot is null && _options.Snapshot != SnapshotMode.Never)
+        {
+            await ThrowIfTablesUnreadableAsync(tables, token);
+        }
 
         LogicalReplicationConnection? connection = null;
         try
@@ -1250,6 +1254,37 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         if (missing.Count > 0)
         {
             throw new CaptureStoppedException(MissingTablesMessage(missing));
+        }
+    }
+
+    /// <summary>
+    /// The initial snapshot SELECTs every captured table. A table the capture role may not read would fail it with PostgreSQL's
+    /// bare 42501 after the slot was created, leaving a new slot behind that retains WAL on the legacy server; it is named
+    /// here, with the GRANT to run, before the slot is created.
+    /// </summary>
+    private async Task ThrowIfTablesUnreadableAsync(IReadOnlyList<string> tables, CancellationToken cancellationToken)
+    {
+        await using var cmd = _dataSource.CreateCommand(
+            "SELECT n::int, current_user::text FROM unnest($1::text[]) WITH ORDINALITY AS u(t, n) " +
+            "WHERE pg_catalog.to_regclass(t) IS NOT NULL AND NOT pg_catalog.has_table_privilege(pg_catalog.to_regclass(t), 'SELECT') ORDER BY n");
+        cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = tables.Select(ReplicationSetup.QuoteTable).ToArray() });
+        var unreadable = new List<string>();
+        var user = "";
+        await using (var reader = await cmd.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                unreadable.Add(tables[reader.GetInt32(0) - 1]);
+                user = reader.GetString(1);
+            }
+        }
+
+        if (unreadable.Count > 0)
+        {
+            throw new CaptureStoppedException(
+                $"role {user} may not SELECT {string.Join(", ", unreadable)} in database {_database}, and the initial snapshot reads every captured table; " +
+                $"nothing was created (no replication slot). As the table's owner run GRANT SELECT ON {string.Join(", ", unreadable.Select(ReplicationSetup.QuoteTable))} " +
+                $"TO {ReplicationSetup.QuoteIdentifier(user)}; then start again (or remove the table from source.postgres.tables); cdcpipeline db check lists what the capture needs.");
         }
     }
 
