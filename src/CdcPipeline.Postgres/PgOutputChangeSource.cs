@@ -245,7 +245,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
                 connection = await OpenReplicationAsync(token);
                 if (_options.Snapshot == SnapshotMode.Never)
                 {
-                    var created = await connection.CreatePgOutputReplicationSlot(_options.Slot, temporarySlot: false, LogicalSlotSnapshotInitMode.NoExport, cancellationToken: token);
+                    var created = await CreateSlotAsync(connection, temporary: false, LogicalSlotSnapshotInitMode.NoExport, token);
                     Log.SlotCreated(_logger, _options.Slot, created.ConsistentPoint.ToString());
                     _state = new SnapshotState { Slot = _options.Slot, ConsistentLsn = (ulong)created.ConsistentPoint, InitialCompleted = true };
                     _store.Save(_state);
@@ -256,8 +256,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
                     // the next command on this replication connection, so the table reads happen on a second one.
                     // initial_only never streams: a temporary slot (gone with this connection) gives the exported snapshot
                     // without leaving a slot behind that would hold WAL on the legacy server forever.
-                    var created = await connection.CreatePgOutputReplicationSlot(_options.Slot, temporarySlot: _options.Snapshot == SnapshotMode.InitialOnly,
-                        LogicalSlotSnapshotInitMode.Export, cancellationToken: token);
+                    var created = await CreateSlotAsync(connection, temporary: _options.Snapshot == SnapshotMode.InitialOnly,
+                        LogicalSlotSnapshotInitMode.Export, token);
                     Log.SlotCreated(_logger, _options.Slot, created.ConsistentPoint.ToString());
                     _state = new SnapshotState
                     {
@@ -532,6 +532,26 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
 
         await _dataSource.DisposeAsync();
         _lifetime.Dispose();
+    }
+
+    /// <summary>
+    /// Creates the slot. A server whose slots are all in use (max_replication_slots) answers 53400 "all replication slots are
+    /// in use", which retrying cannot change: it stops the start saying which setting it is and where the slots went.
+    /// </summary>
+    private async Task<PgOutputReplicationSlot> CreateSlotAsync(LogicalReplicationConnection connection, bool temporary, LogicalSlotSnapshotInitMode mode, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await connection.CreatePgOutputReplicationSlot(_options.Slot, temporarySlot: temporary, mode, cancellationToken: cancellationToken);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ConfigurationLimitExceeded)
+        {
+            throw new CaptureStoppedException(
+                $"replication slot '{_options.Slot}' cannot be created: {e.MessageText} (SQLSTATE {e.SqlState}, max_replication_slots). " +
+                "Drop an abandoned slot (cdcpipeline slot list shows each slot, its activity and the WAL it retains; cdcpipeline slot drop NAME), " +
+                "or raise max_replication_slots (ALTER SYSTEM SET max_replication_slots = …; then restart PostgreSQL); cdcpipeline db check shows both.",
+                e);
+        }
     }
 
     private async Task<LogicalReplicationConnection> OpenReplicationAsync(CancellationToken cancellationToken)
