@@ -223,6 +223,10 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         }
 
         await ThrowIfStateAheadOfServerAsync(token);
+        if (slot is null && _options.Snapshot != SnapshotMode.Never)
+        {
+            await ThrowIfTablesUnreadableAsync(tables, token);
+        }
 
         LogicalReplicationConnection? connection = null;
         try
@@ -256,7 +260,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
                 connection = await OpenReplicationAsync(token);
                 if (_options.Snapshot == SnapshotMode.Never)
                 {
-                    var created = await connection.CreatePgOutputReplicationSlot(_options.Slot, temporarySlot: false, LogicalSlotSnapshotInitMode.NoExport, cancellationToken: token);
+                    var created = await CreateSlotAsync(connection, temporary: false, LogicalSlotSnapshotInitMode.NoExport, token);
                     Log.SlotCreated(_logger, _options.Slot, created.ConsistentPoint.ToString());
                     _state = new SnapshotState { Slot = _options.Slot, ConsistentLsn = (ulong)created.ConsistentPoint, InitialCompleted = true };
                     _store.Save(_state);
@@ -267,8 +271,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
                     // the next command on this replication connection, so the table reads happen on a second one.
                     // initial_only never streams: a temporary slot (gone with this connection) gives the exported snapshot
                     // without leaving a slot behind that would hold WAL on the legacy server forever.
-                    var created = await connection.CreatePgOutputReplicationSlot(_options.Slot, temporarySlot: _options.Snapshot == SnapshotMode.InitialOnly,
-                        LogicalSlotSnapshotInitMode.Export, cancellationToken: token);
+                    var created = await CreateSlotAsync(connection, temporary: _options.Snapshot == SnapshotMode.InitialOnly,
+                        LogicalSlotSnapshotInitMode.Export, token);
                     Log.SlotCreated(_logger, _options.Slot, created.ConsistentPoint.ToString());
                     _state = new SnapshotState
                     {
@@ -574,6 +578,26 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
 
         await _dataSource.DisposeAsync();
         _lifetime.Dispose();
+    }
+
+    /// <summary>
+    /// Creates the slot. A server whose slots are all in use (max_replication_slots) answers 53400 "all replication slots are
+    /// in use", which retrying cannot change: it stops the start saying which setting it is and where the slots went.
+    /// </summary>
+    private async Task<PgOutputReplicationSlot> CreateSlotAsync(LogicalReplicationConnection connection, bool temporary, LogicalSlotSnapshotInitMode mode, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await connection.CreatePgOutputReplicationSlot(_options.Slot, temporarySlot: temporary, mode, cancellationToken: cancellationToken);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ConfigurationLimitExceeded)
+        {
+            throw new CaptureStoppedException(
+                $"replication slot '{_options.Slot}' cannot be created: {e.MessageText} (SQLSTATE {e.SqlState}, max_replication_slots). " +
+                "Drop an abandoned slot (cdcpipeline slot list shows each slot, its activity and the WAL it retains; cdcpipeline slot drop NAME), " +
+                "or raise max_replication_slots (ALTER SYSTEM SET max_replication_slots = …; then restart PostgreSQL); cdcpipeline db check shows both.",
+                e);
+        }
     }
 
     private async Task<LogicalReplicationConnection> OpenReplicationAsync(CancellationToken cancellationToken)
@@ -1401,6 +1425,37 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         if (missing.Count > 0)
         {
             throw new CaptureStoppedException(MissingTablesMessage(missing));
+        }
+    }
+
+    /// <summary>
+    /// The initial snapshot SELECTs every captured table. A table the capture role may not read would fail it with PostgreSQL's
+    /// bare 42501 after the slot was created, leaving a new slot behind that retains WAL on the legacy server; it is named
+    /// here, with the GRANT to run, before the slot is created.
+    /// </summary>
+    private async Task ThrowIfTablesUnreadableAsync(IReadOnlyList<string> tables, CancellationToken cancellationToken)
+    {
+        await using var cmd = _dataSource.CreateCommand(
+            "SELECT n::int, current_user::text FROM unnest($1::text[]) WITH ORDINALITY AS u(t, n) " +
+            "WHERE pg_catalog.to_regclass(t) IS NOT NULL AND NOT pg_catalog.has_table_privilege(pg_catalog.to_regclass(t), 'SELECT') ORDER BY n");
+        cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = tables.Select(ReplicationSetup.QuoteTable).ToArray() });
+        var unreadable = new List<string>();
+        var user = "";
+        await using (var reader = await cmd.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                unreadable.Add(tables[reader.GetInt32(0) - 1]);
+                user = reader.GetString(1);
+            }
+        }
+
+        if (unreadable.Count > 0)
+        {
+            throw new CaptureStoppedException(
+                $"role {user} may not SELECT {string.Join(", ", unreadable)} in database {_database}, and the initial snapshot reads every captured table; " +
+                $"nothing was created (no replication slot). As the table's owner run GRANT SELECT ON {string.Join(", ", unreadable.Select(ReplicationSetup.QuoteTable))} " +
+                $"TO {ReplicationSetup.QuoteIdentifier(user)}; then start again (or remove the table from source.postgres.tables); cdcpipeline db check lists what the capture needs.");
         }
     }
 
