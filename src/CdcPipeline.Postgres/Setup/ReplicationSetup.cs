@@ -53,7 +53,11 @@ public static class ReplicationSetup
     public static string PublishViaPartitionRootSql(string publication) =>
         $"ALTER PUBLICATION {QuoteIdentifier(publication)} SET (publish_via_partition_root = true)";
 
-    /// <summary>Creates the publication unless it exists; true when it was created.</summary>
+    /// <summary>
+    /// Creates the publication unless it exists; true when it was created. Refuses (creating nothing) when it would publish a
+    /// table without a usable replica identity (<see cref="FindTablesPublishingWouldBreakAsync"/>); an existing publication is
+    /// the DBA's and is used as it is.
+    /// </summary>
     public static async Task<bool> EnsurePublicationAsync(NpgsqlDataSource dataSource, string publication, IReadOnlyList<string> tables, bool createIfMissing, CancellationToken cancellationToken)
     {
         if (await PublicationExistsAsync(dataSource, publication, cancellationToken))
@@ -65,6 +69,13 @@ public static class ReplicationSetup
         {
             throw new CaptureStoppedException(
                 $"publication '{publication}' does not exist and creating it is not allowed (createPublicationIfMissing: false); create it with: {CreatePublicationSql(publication, tables)};");
+        }
+
+        // before anything is created: a published table without a replica identity breaks the application's UPDATE/DELETE
+        var keyless = await FindTablesPublishingWouldBreakAsync(dataSource, tables, cancellationToken);
+        if (keyless.Count > 0)
+        {
+            throw new CaptureStoppedException(KeylessPublicationRefusal(publication, tables, keyless));
         }
 
         await using var cmd = dataSource.CreateCommand(CreatePublicationSql(publication, tables));
@@ -193,6 +204,59 @@ public static class ReplicationSetup
                 await Task.Delay(100, cancellationToken);
             }
         }
+    }
+
+    /// <summary>
+    /// The tables a publication created by <see cref="CreatePublicationSql"/> for <paramref name="tables"/> would publish (FOR ALL
+    /// TABLES when none are given: every permanent table of the database outside the system schemas; a partitioned table with its
+    /// partitions) that have no usable replica identity: no primary key and REPLICA IDENTITY DEFAULT, or NOTHING. Once such a table
+    /// is published, PostgreSQL refuses UPDATE and DELETE on it ("cannot delete from table … because it does not have a replica
+    /// identity and publishes deletes"); USING INDEX and FULL are fine.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> FindTablesPublishingWouldBreakAsync(NpgsqlDataSource dataSource, IReadOnlyList<string> tables, CancellationToken cancellationToken)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            SELECT n.nspname || '.' || c.relname
+            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind = 'r' AND c.relpersistence = 'p'
+              AND CASE WHEN pg_catalog.cardinality($1::text[]) = 0
+                       THEN c.oid >= 16384 AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%'
+                       ELSE c.oid IN (SELECT pg_catalog.to_regclass(u.t) FROM pg_catalog.unnest($1::text[]) AS u(t)
+                                      UNION ALL -- a partitioned table's partitions (none for a plain table)
+                                      SELECT p.relid FROM pg_catalog.unnest($1::text[]) AS u(t),
+                                      pg_catalog.pg_partition_tree(pg_catalog.to_regclass(u.t)) AS p) END
+              AND c.relreplident <> 'f'
+              AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid
+                              AND ((c.relreplident = 'd' AND i.indisprimary) OR (c.relreplident = 'i' AND i.indisreplident)))
+            ORDER BY 1
+            """);
+        cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = tables.Select(QuoteTable).ToArray() });
+        var result = new List<string>();
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            result.Add(reader.GetString(0));
+        }
+
+        return result;
+    }
+
+    /// <summary>Why a publication over <paramref name="keyless"/> is not created, and the three ways on (one line).</summary>
+    public static string KeylessPublicationRefusal(string publication, IReadOnlyList<string> tables, IReadOnlyList<string> keyless)
+    {
+        var list = string.Join(", ", keyless);
+        var alters = string.Join(" ", keyless.Select(t => $"ALTER TABLE {QuoteTable(t)} REPLICA IDENTITY FULL;"));
+        return $"publication '{publication}' does not exist, and creating it " +
+               (tables.Count == 0 ? "FOR ALL TABLES (source.postgres.tables is empty) " : "") +
+               $"would publish {(keyless.Count == 1 ? "a table" : "tables")} without a replica identity (no primary key and REPLICA IDENTITY DEFAULT, or NOTHING): {list}; " +
+               "from then on PostgreSQL would refuse the application's UPDATE and DELETE on " + (keyless.Count == 1 ? "it" : "them") +
+               ", so nothing was created (no publication, no slot). Either, as the table owner, run " + alters +
+               " (each UPDATE/DELETE then writes the whole old row to the WAL: more WAL, and the change events carry the old values); " +
+               (tables.Count == 0
+                   ? "or list only the tables to capture in source.postgres.tables; "
+                   : "or remove " + (keyless.Count == 1 ? "the table" : "the tables") + " from source.postgres.tables; ") +
+               $"or have the DBA run cdcpipeline db prepare (--replica-identity-full {string.Join(",", keyless)} to capture {(keyless.Count == 1 ? "it" : "them")}; " +
+               "without it db prepare leaves such tables out of the publication) to create the publication, and set createPublicationIfMissing: false. Then start again.";
     }
 
     /// <summary>Published tables that have neither a primary key nor REPLICA IDENTITY FULL (their updates/deletes carry no key).</summary>
