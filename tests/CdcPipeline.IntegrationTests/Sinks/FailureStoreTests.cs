@@ -308,7 +308,7 @@ public sealed class FailureStoreTests(PostgresFixture fixture) : IAsyncLifetime
         }
 
         await Store("Failures").DisposeAsync();
-        var recorder = new PostgresSinkTests.WarningRecorder<PostgresFailureStore>();
+        var recorder = new WarningRecorder<PostgresFailureStore>();
         await using (var services = new ServiceCollection()
             .AddSingleton<Microsoft.Extensions.Logging.ILogger<PostgresFailureStore>>(recorder)
             .AddCdcFailureStore(PipelineConfiguration.Load(Path.Combine(_dir, "store.yaml")))

@@ -295,7 +295,7 @@ public sealed class RedisSinkTests
         var user = "cdctest-" + Guid.NewGuid().ToString("N")[..8];
         var key = "cdctest:" + Guid.NewGuid().ToString("N")[..8];
         await db.ExecuteAsync("ACL", "SETUSER", user, "on", ">tight-pw", "~cdctest:*", "+@all", "-acl", "-config");
-        var logger = new RecordingLogger();
+        var logger = new WarningRecorder<RedisSink>();
         try
         {
             await using (var sink = new RedisSink("redis", new RedisSinkOptions { Configuration = configuration + $",user={user},password=tight-pw", Stream = key }, Template(key), logger))
@@ -405,7 +405,7 @@ public sealed class RedisSinkTests
             }
         });
         listener.Start();
-        var logger = new RecordingLogger();
+        var logger = new WarningRecorder<RedisSink>();
         var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
         Assert.True(EventTemplate.TryParse(prefix + "{subject}", "redis", out var template, out var error), error);
         await using var redis = await ConnectionMultiplexer.ConnectAsync(configuration);
@@ -436,26 +436,5 @@ public sealed class RedisSinkTests
         Assert.Single(logger.Warnings, w => w.Contains(prefix + "OTHER", StringComparison.Ordinal));
         Assert.All(logger.Warnings, w => Assert.Contains("no subscriber", w, StringComparison.Ordinal));
         await subscription.UnsubscribeAsync();
-    }
-
-    private sealed class RecordingLogger : Microsoft.Extensions.Logging.ILogger<RedisSink>
-    {
-        public List<string> Warnings { get; } = [];
-
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
-
-        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            if (logLevel == Microsoft.Extensions.Logging.LogLevel.Warning)
-            {
-                lock (Warnings)
-                {
-                    Warnings.Add(formatter(state, exception));
-                }
-            }
-        }
     }
 }
