@@ -77,8 +77,19 @@ internal static partial class Log
     public static partial void SnapshotTableStartedUnknownSize(ILogger logger, string table, long estimatedRows, int chunkSize);
 #pragma warning restore SYSLIB1006
 
-    [LoggerMessage(1011, LogLevel.Information, "Snapshot of {Table}: {RowsDone} of about {EstimatedRows} rows")]
-    public static partial void SnapshotProgress(ILogger logger, string table, long rowsDone, long estimatedRows);
+    [LoggerMessage(1011, LogLevel.Information, "Snapshot of {Table}: {RowsDone} of {ExpectedRows} rows")]
+    private static partial void SnapshotProgressLine(ILogger logger, string table, long rowsDone, string expectedRows);
+
+    /// <summary>Event 1011, per chunk: "N of about M rows", or "N of an unknown number of rows" for a table PostgreSQL has not estimated (<paramref name="estimatedRows"/> -1, as event 1010 says).</summary>
+    public static void SnapshotProgress(ILogger logger, string table, long rowsDone, long estimatedRows)
+    {
+        if (logger.IsEnabled(LogLevel.Information))
+        {
+            SnapshotProgressLine(logger, table, rowsDone, estimatedRows < 0
+                ? "an unknown number of"
+                : "about " + Math.Max(rowsDone, estimatedRows).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+    }
 
     [LoggerMessage(1012, LogLevel.Information, "Snapshot of {Table} done: {RowsDone} rows")]
     public static partial void SnapshotTableDone(ILogger logger, string table, long rowsDone);

@@ -2242,7 +2242,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
 
                 done = doneAfter;
                 after = lastKey;
-                Log.SnapshotProgress(_logger, table.QualifiedName, done, Math.Max(done, table.EstimatedRows));
+                Log.SnapshotProgress(_logger, table.QualifiedName, done, table.EstimatedRows);
                 if (lastChunk)
                 {
                     break;

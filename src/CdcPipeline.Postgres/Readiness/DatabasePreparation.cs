@@ -14,7 +14,7 @@ public static class DatabasePreparation
 {
     public static string QuoteLiteral(string value) => Core.Changes.PgNames.QuoteLiteral(value);
 
-    /// <summary>Reads the catalog and decides, step by step, what is missing. <paramref name="password"/> is only given under --apply.</summary>
+    /// <summary>Reads the catalog and decides, step by step, what is missing. <paramref name="password"/> (from --password-env) is needed when the role gets one.</summary>
     public static async Task<PreparePlan> PlanAsync(NpgsqlConnection connection, PrepareOptions options, string? password, CancellationToken cancellationToken)
     {
         var role = options.Role;
@@ -23,42 +23,38 @@ public static class DatabasePreparation
         var qDatabase = ReplicationSetup.QuoteIdentifier(database);
         var steps = new List<PrepareStep>();
         var notes = new List<string>();
-        var preamble = new List<string>();
 
         // --- the role ---------------------------------------------------------------------------------------
         var roleRow = await QueryRowAsync(connection,
             "SELECT rolcanlogin, rolreplication FROM pg_catalog.pg_roles WHERE rolname = $1", [role], cancellationToken);
         var roleExists = roleRow is not null;
-        string? verifier = null;
-        if (password is not null)
-        {
-            verifier = ScramVerifier.Create(password);
-        }
-
         if (options.PasswordEnvironmentVariable is { } env)
         {
-            // psql reads the password from the environment when the script runs: it is never written into the script.
-            preamble.Add($"-- The role's password is read by psql from the environment variable {env} (psql 15+: \\getenv).");
-            preamble.Add($"\\getenv cdc_password {env}");
-            preamble.Add("\\if :{?cdc_password}");
-            preamble.Add("\\else");
-            preamble.Add($"  \\warn 'environment variable {env} is not set: export it, then run this script again'");
-            preamble.Add("  \\quit");
-            preamble.Add("\\endif");
+            // The verifier is computed here, as psql's \password does, and both the printed script and --apply set it: the
+            // plain password never reaches the server, so it is in no statement log (log_statement=ddl), psql history or output.
+            if (password is null)
+            {
+                throw new InvalidOperationException(
+                    $"--password-env {env}: the environment variable is not set (or empty). Export it with the role's password and run again " +
+                    "(the script and --apply set the password from its SCRAM-SHA-256 verifier, never the password itself), " +
+                    $"or leave --password-env out and set the password yourself afterwards (psql: \\password {role})");
+            }
+
+            var qVerifier = QuoteLiteral(ScramVerifier.Create(password));
             steps.Add(new PrepareStep(
                 $"create role {role} (LOGIN REPLICATION, password from ${env})",
-                $"SELECT format('CREATE ROLE %I WITH LOGIN REPLICATION PASSWORD %L', {QuoteLiteral(role)}, :'cdc_password')\n" +
-                $"WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = {QuoteLiteral(role)}) \\gexec",
+                "DO $$\nBEGIN\n" +
+                $"  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = {QuoteLiteral(role)}) THEN\n" +
+                $"    CREATE ROLE {qRole} WITH LOGIN REPLICATION PASSWORD {qVerifier};\n" +
+                "  END IF;\nEND\n$$;",
                 !roleExists,
-                verifier is null ? null : $"CREATE ROLE {qRole} WITH LOGIN REPLICATION PASSWORD {QuoteLiteral(verifier)}",
-                "least privilege: LOGIN REPLICATION, not superuser, owns nothing"));
-            var passwordMatches = roleExists && password is not null && await PasswordMatchesAsync(connection, role, password, cancellationToken);
+                Comment: "least privilege: LOGIN REPLICATION, not superuser, owns nothing; the password as its SCRAM-SHA-256 verifier, which PostgreSQL stores as is"));
+            var passwordMatches = roleExists && await PasswordMatchesAsync(connection, role, password, cancellationToken);
             steps.Add(new PrepareStep(
                 $"set the password of role {role} from ${env}",
-                "SELECT format('ALTER ROLE %I PASSWORD %L', " + QuoteLiteral(role) + ", :'cdc_password') \\gexec",
-                roleExists && password is not null && !passwordMatches,
-                verifier is null ? null : $"ALTER ROLE {qRole} PASSWORD {QuoteLiteral(verifier)}",
-                NotNeededBecause: !roleExists ? "set by create role" : password is null ? "checked under --apply only" : null));
+                $"ALTER ROLE {qRole} PASSWORD {qVerifier};",
+                roleExists && !passwordMatches,
+                NotNeededBecause: !roleExists ? "set by create role" : null));
         }
         else
         {
@@ -241,30 +237,29 @@ public static class DatabasePreparation
             }
         }
 
-        return new PreparePlan(ConnectionTarget.From(connection.ConnectionString), database, steps, notes, preamble);
+        return new PreparePlan(ConnectionTarget.From(connection.ConnectionString), database, role, steps, notes, options.PasswordEnvironmentVariable is not null);
     }
 
-    /// <summary>The printable script: psql-runnable, idempotent, one transaction, no password in it.</summary>
+    /// <summary>The printable script: psql-runnable, idempotent, one transaction, no password in it (the role's as its SCRAM-SHA-256 verifier only).</summary>
     public static string Render(PreparePlan plan)
     {
         var sb = new StringBuilder();
         sb.Append("-- CdcPipeline: prepare database ").Append(plan.Database).Append(" for logical capture (generated by cdcpipeline db prepare)\n");
-        sb.Append("-- Idempotent: running it again changes nothing. Run it as the tables' owner or a superuser:\n");
-        sb.Append("--   psql -v ON_ERROR_STOP=1 -d ").Append(plan.Database).Append(" -f prepare.sql\n");
+        sb.Append("-- Idempotent: running it again changes nothing. Run it as a superuser: it creates or alters role ").Append(plan.Role).Append(",\n");
+        sb.Append("-- which has REPLICATION, and PostgreSQL 15 lets only a superuser do that (once the role is in place,\n");
+        sb.Append("-- db prepare --apply runs only the missing steps, and the owner of the tables and the database will do):\n");
+        sb.Append("--   psql -v ON_ERROR_STOP=1 -U SUPERUSER -d ").Append(plan.Database).Append(" -f prepare.sql\n");
         sb.Append("-- It creates our role, schema, heartbeat/signal tables and publication, grants read access,\n");
         sb.Append("-- and changes application tables only by REPLICA IDENTITY where asked. No row is touched.\n");
+        if (plan.SetsPassword)
+        {
+            sb.Append("-- The role's password is in it only as its SCRAM-SHA-256 verifier (what PostgreSQL stores in pg_authid), never in\n");
+            sb.Append("-- plain text; keep the script as private as pg_authid.\n");
+        }
+
         foreach (var note in plan.Notes)
         {
             sb.Append("--\n-- NOTE: ").Append(note).Append('\n');
-        }
-
-        if (plan.PsqlPreamble.Count > 0)
-        {
-            sb.Append('\n');
-            foreach (var line in plan.PsqlPreamble)
-            {
-                sb.Append(line).Append('\n');
-            }
         }
 
         sb.Append("\nBEGIN;\nSET LOCAL lock_timeout = '5s';  -- never queue behind the application for long (ALTER TABLE)\n");
@@ -289,11 +284,6 @@ public static class DatabasePreparation
     /// </summary>
     public static async Task<(PreparePlan Plan, PrepareResult Result)> ApplyAsync(NpgsqlConnection connection, PrepareOptions options, string? password, CancellationToken cancellationToken)
     {
-        if (options.PasswordEnvironmentVariable is not null && password is null)
-        {
-            throw new InvalidOperationException($"--password-env {options.PasswordEnvironmentVariable}: the environment variable is not set (or empty)");
-        }
-
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using (var timeout = new NpgsqlCommand("SET LOCAL lock_timeout = '5s'", connection, transaction))
         {
@@ -311,7 +301,7 @@ public static class DatabasePreparation
                 continue;
             }
 
-            await using var cmd = new NpgsqlCommand(step.SqlToApply, connection, transaction);
+            await using var cmd = new NpgsqlCommand(step.Sql, connection, transaction);
             try
             {
                 await cmd.ExecuteNonQueryAsync(cancellationToken);

@@ -1,11 +1,8 @@
 namespace CdcPipeline.Postgres.Readiness;
 
 /// <summary>
-/// One idempotent piece of <c>db prepare</c>. <see cref="Sql"/> is what is printed (safe to run any number of times,
-/// psql syntax where needed); <see cref="ApplySql"/> is what <c>--apply</c> executes when <see cref="Needed"/>
-/// (the catalog says it is not in place yet). <see cref="ApplySql"/> may hold a password verifier: never print it.
+/// One idempotent piece of <c>db prepare</c>: <see cref="Sql"/> is both what is printed (safe to run any number of times)
+/// and what <c>--apply</c> executes when <see cref="Needed"/> (the catalog says it is not in place yet). A role's password
+/// is in it only as its SCRAM-SHA-256 verifier, never in plain text.
 /// </summary>
-public sealed record PrepareStep(string Title, string Sql, bool Needed, string? ApplySql = null, string? Comment = null, string? NotNeededBecause = null)
-{
-    public string SqlToApply => ApplySql ?? Sql;
-}
+public sealed record PrepareStep(string Title, string Sql, bool Needed, string? Comment = null, string? NotNeededBecause = null);

@@ -60,7 +60,7 @@ internal static class DbCommand
     {
         var target = new DatabaseTarget();
         var role = new Option<string>("--role") { Description = "the replication role to create (LOGIN REPLICATION, read-only on the tables)", DefaultValueFactory = _ => "cdc" };
-        var passwordEnv = new Option<string?>("--password-env") { Description = "environment variable holding the role's password (never printed; psql reads it with \\getenv, --apply reads it here)" };
+        var passwordEnv = new Option<string?>("--password-env") { Description = "environment variable holding the role's password (set it when printing too): the script and --apply set the password from its SCRAM-SHA-256 verifier, never in plain text" };
         var identityFull = new Option<string?>("--replica-identity-full") { Description = "comma-separated tables to set REPLICA IDENTITY FULL on (needed for tables without a primary key; gives full before images)" };
         var sync = new Option<bool>("--sync-publication") { Description = "when the publication exists, set its tables to exactly the captured ones" };
         var apply = new Option<bool>("--apply") { Description = "run the missing steps in one transaction instead of printing the SQL" };
@@ -105,11 +105,13 @@ internal static class DbCommand
                 return DatabaseTarget.CannotConnect;
             }
 
+            var password = options.PasswordEnvironmentVariable is { } env ? Environment.GetEnvironmentVariable(env) : null;
+            password = string.IsNullOrEmpty(password) ? null : password;
             try
             {
                 if (!parse.GetValue(apply))
                 {
-                    var plan = await DatabasePreparation.PlanAsync(connection, options, null, cancellationToken);
+                    var plan = await DatabasePreparation.PlanAsync(connection, options, password, cancellationToken);
                     await output.WriteAsync(DatabasePreparation.Render(plan));
                     foreach (var note in plan.Notes)
                     {
@@ -119,8 +121,7 @@ internal static class DbCommand
                     return 0;
                 }
 
-                var password = options.PasswordEnvironmentVariable is { } env ? Environment.GetEnvironmentVariable(env) : null;
-                var (applied, result) = await DatabasePreparation.ApplyAsync(connection, options, string.IsNullOrEmpty(password) ? null : password, cancellationToken);
+                var (applied, result) = await DatabasePreparation.ApplyAsync(connection, options, password, cancellationToken);
                 var where = $"{applied.Target.Host}:{applied.Target.Port}, database {applied.Database}";
                 await output.WriteLineAsync(result.Changed.Count == 0
                     ? $"db prepare --apply on {where}: nothing to change, all {result.Unchanged.Count} steps already in place"

@@ -116,7 +116,7 @@ public sealed class PgOutputSnapshotTests(PostgresFixture fixture) : PgOutputTes
     }
 
     [Fact]
-    public async Task The_snapshot_start_of_a_table_never_analysed_says_its_row_count_is_unknown_not_zero()
+    public async Task The_snapshot_start_and_progress_of_a_table_never_analysed_say_its_row_count_is_unknown_not_zero()
     {
         // 20 rows stay under autovacuum's analyze threshold (50): reltuples stays -1 (PostgreSQL 14+) or 0 with pages written
         await CreateVersionedTableAsync(20);
@@ -127,6 +127,9 @@ public sealed class PgOutputSnapshotTests(PostgresFixture fixture) : PgOutputTes
         var started = Assert.Single(Logs.Lines, l => l.Contains("Snapshot of public.acct started", StringComparison.Ordinal));
         Assert.Contains("row count unknown (never analysed", started, StringComparison.Ordinal);
         Assert.DoesNotContain("about 0 rows", started, StringComparison.Ordinal);
+        var progress = Assert.Single(Logs.Lines, l => l.Contains("Snapshot of public.acct: 20 of", StringComparison.Ordinal));
+        Assert.Contains("20 of an unknown number of rows", progress, StringComparison.Ordinal);
+        Assert.DoesNotContain("about", progress, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -74,7 +74,7 @@ public sealed class DbPrepareTests(PostgresFixture fixture) : LegacyDatabaseTest
     }
 
     [Fact]
-    public async Task The_printed_sql_never_contains_the_password_and_runs_twice_in_psql()
+    public async Task The_printed_sql_never_contains_nor_sends_the_password_and_runs_twice_in_psql()
     {
         var psql = new[] { "/usr/bin/psql", "/usr/lib/postgresql/15/bin/psql" }.FirstOrDefault(File.Exists);
         await AddLegacyRowsAsync();
@@ -89,7 +89,6 @@ public sealed class DbPrepareTests(PostgresFixture fixture) : LegacyDatabaseTest
         Assert.Equal(0, printed.Code);
         Assert.DoesNotContain(password, printed.Stdout + printed.Stderr, StringComparison.Ordinal);
         Assert.DoesNotContain(new NpgsqlConnectionStringBuilder(Db.ConnectionString).Password ?? "\0", printed.Stdout, StringComparison.Ordinal);
-        Assert.Contains($"\\getenv cdc_password {passwordEnv}", printed.Stdout, StringComparison.Ordinal);
         Assert.Contains("CREATE PUBLICATION", printed.Stdout, StringComparison.Ordinal);
         if (psql is null)
         {
@@ -102,8 +101,11 @@ public sealed class DbPrepareTests(PostgresFixture fixture) : LegacyDatabaseTest
         {
             for (var run = 0; run < 2; run++)
             {
-                var (code, stderr) = await RunPsqlAsync(psql, script, passwordEnv, password);
+                // psql -e echoes every statement it sends to the server (\\gexec's too): what log_statement=ddl would log
+                var (code, stdout, stderr) = await RunPsqlAsync(psql, script, passwordEnv, password);
                 Assert.True(code == 0, $"psql run {run + 1} failed ({code}): {stderr}");
+                Assert.Contains("CREATE PUBLICATION", stdout, StringComparison.Ordinal);
+                Assert.DoesNotContain(password, stdout + stderr, StringComparison.Ordinal);
             }
         }
         finally
@@ -111,12 +113,35 @@ public sealed class DbPrepareTests(PostgresFixture fixture) : LegacyDatabaseTest
             File.Delete(script);
         }
 
+        // the role's password is set from a SCRAM-SHA-256 verifier computed by db prepare, as --apply does
+        Assert.Contains("PASSWORD 'SCRAM-SHA-256$", printed.Stdout, StringComparison.Ordinal);
         Assert.Equal(before, await LegacyChecksumAsync());
         var verifier = await Db.ScalarAsync<string>($"SELECT rolpassword FROM pg_authid WHERE rolname = '{role}'");
-        Assert.True(ScramVerifier.Matches(verifier, password), "our SCRAM check must recognise the verifier PostgreSQL computed itself");
+        Assert.True(ScramVerifier.Matches(verifier, password), "the role's stored verifier must be that of the password");
+        await using (var asRole = new NpgsqlConnection(ConnectionStringAs(role, password)))
+        {
+            await asRole.OpenAsync(Ct);
+            await using var who = new NpgsqlCommand("SELECT current_user::text", asRole);
+            Assert.Equal(role, (string?)await who.ExecuteScalarAsync(Ct));
+        }
+
         var apply = await Cli.RunAsync(PrepareArgs(role, passwordEnv, apply: true));
         Assert.Equal(0, apply.Code);
         Assert.Contains("nothing to change", apply.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Printing_with_a_password_variable_that_is_not_set_fails_and_names_it()
+    {
+        var role = NewRoleName("unset");
+        var passwordEnv = "CDC_TEST_PW_" + role.ToUpperInvariant();
+        Environment.SetEnvironmentVariable(passwordEnv, null);
+
+        var printed = await Cli.RunAsync(PrepareArgs(role, passwordEnv, apply: false));
+
+        Assert.Equal(1, printed.Code);
+        Assert.Contains($"--password-env {passwordEnv}: the environment variable is not set", printed.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("CREATE ROLE", printed.Stdout, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -241,10 +266,10 @@ public sealed class DbPrepareTests(PostgresFixture fixture) : LegacyDatabaseTest
         Assert.Contains("nothing to change", again.Stdout, StringComparison.Ordinal);
     }
 
-    private async Task<(int Code, string Stderr)> RunPsqlAsync(string psql, string script, string passwordEnv, string password)
+    private async Task<(int Code, string Stdout, string Stderr)> RunPsqlAsync(string psql, string script, string passwordEnv, string password)
     {
         var cs = new NpgsqlConnectionStringBuilder(Db.ConnectionString);
-        var psi = new ProcessStartInfo(psql, ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", cs.Host!, "-p", cs.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", cs.Username!, "-d", Db.Name, "-f", script])
+        var psi = new ProcessStartInfo(psql, ["-X", "-q", "-e", "-v", "ON_ERROR_STOP=1", "-h", cs.Host!, "-p", cs.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", cs.Username!, "-d", Db.Name, "-f", script])
         {
             RedirectStandardError = true,
             RedirectStandardOutput = true,
@@ -253,8 +278,8 @@ public sealed class DbPrepareTests(PostgresFixture fixture) : LegacyDatabaseTest
         psi.Environment["PGPASSWORD"] = cs.Password ?? "";
         using var process = Process.Start(psi)!;
         var stderr = process.StandardError.ReadToEndAsync(Ct);
-        _ = await process.StandardOutput.ReadToEndAsync(Ct);
+        var stdout = await process.StandardOutput.ReadToEndAsync(Ct);
         await process.WaitForExitAsync(Ct);
-        return (process.ExitCode, await stderr);
+        return (process.ExitCode, stdout, await stderr);
     }
 }
