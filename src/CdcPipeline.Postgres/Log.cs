@@ -77,8 +77,11 @@ internal static partial class Log
     public static partial void SnapshotTableStartedUnknownSize(ILogger logger, string table, long estimatedRows, int chunkSize);
 #pragma warning restore SYSLIB1006
 
+    // EstimatedRows stays a number in the record (-1: unknown), as it was before the text said so: a field, not words.
+#pragma warning disable SYSLIB1015
     [LoggerMessage(1011, LogLevel.Information, "Snapshot of {Table}: {RowsDone} of {ExpectedRows} rows")]
-    private static partial void SnapshotProgressLine(ILogger logger, string table, long rowsDone, string expectedRows);
+    private static partial void SnapshotProgressLine(ILogger logger, string table, long rowsDone, string expectedRows, long EstimatedRows);
+#pragma warning restore SYSLIB1015
 
     /// <summary>Event 1011, per chunk: "N of about M rows", or "N of an unknown number of rows" for a table PostgreSQL has not estimated (<paramref name="estimatedRows"/> -1, as event 1010 says).</summary>
     public static void SnapshotProgress(ILogger logger, string table, long rowsDone, long estimatedRows)
@@ -87,7 +90,8 @@ internal static partial class Log
         {
             SnapshotProgressLine(logger, table, rowsDone, estimatedRows < 0
                 ? "an unknown number of"
-                : "about " + Math.Max(rowsDone, estimatedRows).ToString(System.Globalization.CultureInfo.InvariantCulture));
+                : "about " + Math.Max(rowsDone, estimatedRows).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                estimatedRows < 0 ? -1 : Math.Max(rowsDone, estimatedRows));
         }
     }
 
