@@ -69,13 +69,22 @@ internal static partial class Log
     [LoggerMessage(1006, LogLevel.Information, "Schema of {Table} changed: now {ColumnCount} columns ({Columns})")]
     public static partial void RelationChanged(ILogger logger, string table, int columnCount, string columns);
 
-    [LoggerMessage(1010, LogLevel.Information, "Snapshot of {Table} started: about {EstimatedRows} rows, chunks of {ChunkSize}")]
-    public static partial void SnapshotTableStarted(ILogger logger, string table, long estimatedRows, int chunkSize);
+#pragma warning disable SYSLIB1015 // EstimatedRows: a number in the record (-1: unknown), as for 1011
+    [LoggerMessage(1010, LogLevel.Information, "Snapshot of {Table} started: {ExpectedRows}, chunks of {ChunkSize}")]
+    private static partial void SnapshotTableStartedLine(ILogger logger, string table, string expectedRows, int chunkSize, long EstimatedRows);
+#pragma warning restore SYSLIB1015
 
-#pragma warning disable SYSLIB1006 // the same event as the one above, for a table whose size PostgreSQL has not estimated: EstimatedRows is -1
-    [LoggerMessage(1010, LogLevel.Information, "Snapshot of {Table} started: row count unknown (never analysed; EstimatedRows {EstimatedRows}), chunks of {ChunkSize}")]
-    public static partial void SnapshotTableStartedUnknownSize(ILogger logger, string table, long estimatedRows, int chunkSize);
-#pragma warning restore SYSLIB1006
+    /// <summary>Event 1010: "about N rows", or "row count unknown (never analysed)" for a table PostgreSQL has not estimated (<paramref name="estimatedRows"/> -1).</summary>
+    public static void SnapshotTableStarted(ILogger logger, string table, long estimatedRows, int chunkSize)
+    {
+        if (logger.IsEnabled(LogLevel.Information))
+        {
+            SnapshotTableStartedLine(logger, table, estimatedRows < 0
+                ? "row count unknown (never analysed)"
+                : "about " + estimatedRows.ToString(System.Globalization.CultureInfo.InvariantCulture) + " rows",
+                chunkSize, estimatedRows);
+        }
+    }
 
     // EstimatedRows stays a number in the record (-1: unknown), as it was before the text said so: a field, not words.
 #pragma warning disable SYSLIB1015

@@ -164,7 +164,14 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         _capturedByOid = await CapturedOidsAsync(tables, token);
         var capturedOids = _capturedByOid.ToDictionary(kv => kv.Value, kv => kv.Key, StringComparer.Ordinal);
         _publicationCheckedLsn = await CurrentWalLsnAsync(token);
-        var changedWhileStopped = await ReportChangedWhileStoppedAsync(capturedOids, token);
+        var slot = await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, token);
+        var stored = _store.Load();
+        if (stored is not null && stored.Slot != _options.Slot)
+        {
+            stored = null;
+        }
+
+        var changedWhileStopped = await ReportChangedWhileStoppedAsync(capturedOids, stored, slot is not null, token);
         if (_options.Tables.Count > 0)
         {
             var published = (await ReplicationSetup.GetPublicationTablesAsync(_dataSource, _options.Publication, token)).ToHashSet(StringComparer.Ordinal);
@@ -195,7 +202,6 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             WarnNoKeyOnce(table);
         }
 
-        var slot = await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, token);
         await ThrowIfNotOursAsync(slot, token);
         ThrowIfLost(slot);
         if (publicationCreated && slot is not null)
@@ -203,11 +209,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             await WarnPublicationCreatedBehindSlotAsync(slot, token);
         }
 
-        _state = _store.Load();
-        if (_state is not null && _state.Slot != _options.Slot)
-        {
-            _state = null;
-        }
+        _state = stored;
 
         if (slot is null && _state is not null && _options.Snapshot != SnapshotMode.InitialOnly)
         {
@@ -670,7 +672,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             // per name: whether it resolves now, and the current name of the table the start found under it (null: dropped)
             await using var cmd = _dataSource.CreateCommand(
                 "SELECT u.n::int, pg_catalog.to_regclass(u.t) IS NOT NULL, " +
-                "(SELECT s.nspname || '.' || c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace s ON s.oid = c.relnamespace WHERE c.oid = u.o) " +
+                CurrentNameOfOid + " " +
                 "FROM unnest($1::text[], $2::oid[]) WITH ORDINALITY AS u(t, o, n)");
             cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = missing.Select(ReplicationSetup.QuoteTable).ToArray() });
             cmd.Parameters.Add(new NpgsqlParameter<uint[]> { TypedValue = oids, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Oid });
@@ -865,6 +867,10 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         ReportRenamed(configured, current, replaced);
     }
 
+    /// <summary>The current <c>schema.table</c> of the table with oid <c>u.o</c> (null: no such table any more), for the checks by oid.</summary>
+    private const string CurrentNameOfOid =
+        "(SELECT s.nspname || '.' || c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace s ON s.oid = c.relnamespace WHERE c.oid = u.o)";
+
     /// <summary>Event 1035 for a captured table whose oid is gone: found by the heartbeat check, or at start (dropped while stopped).</summary>
     private void ReportDropped(string table, bool recreated, ulong since, string sinceWhat, ulong checkedLsn)
     {
@@ -888,18 +894,17 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     /// catching up, not a rename back). A file written before oids were kept has none: nothing to compare until its next save.
     /// Returns the names reported. Runs once per start (one query), nothing per change.
     /// </summary>
-    private async Task<HashSet<string>> ReportChangedWhileStoppedAsync(Dictionary<string, uint> capturedOids, CancellationToken cancellationToken)
+    private async Task<HashSet<string>> ReportChangedWhileStoppedAsync(Dictionary<string, uint> capturedOids, SnapshotState? stored, bool slotExists, CancellationToken cancellationToken)
     {
         var reported = new HashSet<string>(StringComparer.Ordinal);
-        var stored = _store.Load();
-        if (stored is not { TableOids: { Count: > 0 } storedOids } || stored.Slot != _options.Slot)
+        if (stored is not { TableOids: { Count: > 0 } storedOids })
         {
             return reported;
         }
 
         var changed = _captured.Where(t => storedOids.TryGetValue(t, out var oid) && (!capturedOids.TryGetValue(t, out var now) || now != oid)).ToList();
         // a new slot (or none, which the start refuses or re-snapshots) holds nothing of the old tables
-        if (changed.Count == 0 || await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, cancellationToken) is null)
+        if (changed.Count == 0 || !slotExists)
         {
             return reported;
         }
@@ -908,7 +913,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         var renamed = new List<(uint Oid, string Configured, string Current)>();
         var dropped = new List<(uint Oid, string Table)>();
         await using (var cmd = _dataSource.CreateCommand(
-            "SELECT u.n::int, (SELECT s.nspname || '.' || c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace s ON s.oid = c.relnamespace WHERE c.oid = u.o) " +
+            "SELECT u.n::int, " + CurrentNameOfOid + " " +
             "FROM unnest($1::oid[]) WITH ORDINALITY AS u(o, n)"))
         {
             cmd.Parameters.Add(new NpgsqlParameter<uint[]> { TypedValue = oids, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Oid });
@@ -2198,14 +2203,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         foreach (var progress in initial)
         {
             var table = await DescribeForInitialSnapshotAsync(connection, progress.Table, cancellationToken);
-            if (table.EstimatedRows < 0)
-            {
-                Log.SnapshotTableStartedUnknownSize(_logger, table.QualifiedName, table.EstimatedRows, _options.SnapshotChunkSize);
-            }
-            else
-            {
-                Log.SnapshotTableStarted(_logger, table.QualifiedName, table.EstimatedRows, _options.SnapshotChunkSize);
-            }
+            Log.SnapshotTableStarted(_logger, table.QualifiedName, table.EstimatedRows, _options.SnapshotChunkSize);
 
             if (!table.HasKey)
             {
