@@ -22,6 +22,13 @@ internal sealed partial class YamlConfigurationProvider : ConfigurationProvider
 
     public override void Load()
     {
+        if (Directory.Exists(_source.Path))
+        {
+            // File.Exists is false for a directory: it was reported as "does not exist", which sends the operator looking
+            // for a file that is there.
+            throw new ConfigurationException("", $"cannot read configuration file '{_source.Path}': it is a directory; give the pipeline's YAML file");
+        }
+
         if (!File.Exists(_source.Path))
         {
             throw new ConfigurationException("", $"configuration file '{_source.Path}' does not exist");
@@ -36,6 +43,12 @@ internal sealed partial class YamlConfigurationProvider : ConfigurationProvider
         catch (YamlException e)
         {
             throw new ConfigurationException("", $"{_source.Path}:{e.Start.Line}:{e.Start.Column}: not valid YAML: {e.InnerException?.Message ?? e.Message}", null, e);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A file the process may not read (mode 000, another owner) or that fails to read is the operator's to fix, as
+            // a missing one is: one line and exit 2 from every command that loads a configuration, not a stack trace.
+            throw new ConfigurationException("", $"cannot read configuration file '{_source.Path}': {e.Message}", null, e);
         }
 
         var data = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);

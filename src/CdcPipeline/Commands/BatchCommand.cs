@@ -39,13 +39,13 @@ internal static class BatchCommand
         var config = ConfigOption();
         var sink = SinkOption();
         var command = new Command("list", "List archived batches: id, interval, count, SHA-256.") { config, sink };
-        command.SetAction(async (parse, cancellationToken) => await WithStoresAsync(parse.GetValue(config)!, parse.GetValue(sink), async stores =>
+        command.SetAction(async (parse, cancellationToken) => await WithStoresAsync(parse.GetValue(config)!, parse.GetValue(sink), parse.InvocationConfiguration.Error, async stores =>
         {
             foreach (var store in stores)
             {
                 foreach (var m in await store.ListAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    await Console.Out.WriteLineAsync(FormattableString.Invariant($"{m.BatchId}\t{m.IntervalStart:O}\t{m.IntervalEnd:O}\t{m.Count}\t{m.Sha256}")).ConfigureAwait(false);
+                    await parse.InvocationConfiguration.Output.WriteLineAsync(FormattableString.Invariant($"{m.BatchId}\t{m.IntervalStart:O}\t{m.IntervalEnd:O}\t{m.Count}\t{m.Sha256}")).ConfigureAwait(false);
                 }
             }
 
@@ -60,7 +60,7 @@ internal static class BatchCommand
         var sink = SinkOption();
         var id = new Option<string>("--id") { Description = "the batch id (see 'batch list')", Required = true };
         var command = new Command("resend", "Upload an archived batch again, under the same file names (replaced atomically: no duplicate downstream).") { config, sink, id };
-        command.SetAction(async (parse, cancellationToken) => await WithStoresAsync(parse.GetValue(config)!, parse.GetValue(sink), async stores =>
+        command.SetAction(async (parse, cancellationToken) => await WithStoresAsync(parse.GetValue(config)!, parse.GetValue(sink), parse.InvocationConfiguration.Error, async stores =>
         {
             var batchId = parse.GetValue(id)!;
             // The id ends in a stamp without '-', which tells sink "export" from sink "export-eu".
@@ -68,12 +68,12 @@ internal static class BatchCommand
                 && !batchId.AsSpan((s.Pipeline + "-" + s.Sink + "-").Length).Contains('-'));
             if (store is null)
             {
-                await Console.Error.WriteLineAsync($"batch resend: '{batchId}' belongs to none of the batch sinks ({string.Join(", ", stores.Select(s => s.Sink))}); ids start with <pipeline>-<sink>-").ConfigureAwait(false);
+                await parse.InvocationConfiguration.Error.WriteLineAsync($"batch resend: '{batchId}' belongs to none of the batch sinks ({string.Join(", ", stores.Select(s => s.Sink))}); ids start with <pipeline>-<sink>-").ConfigureAwait(false);
                 return 2;
             }
 
             var manifest = await store.ResendAsync(batchId, cancellationToken).ConfigureAwait(false);
-            await Console.Out.WriteLineAsync(FormattableString.Invariant($"re-sent {manifest.BatchId} ({manifest.Count} event(s), sha256 {manifest.Sha256}) to {store.Target.Description}")).ConfigureAwait(false);
+            await parse.InvocationConfiguration.Output.WriteLineAsync(FormattableString.Invariant($"re-sent {manifest.BatchId} ({manifest.Count} event(s), sha256 {manifest.Sha256}) to {store.Target.Description}")).ConfigureAwait(false);
             return 0;
         }).ConfigureAwait(false));
         return command;
@@ -84,7 +84,7 @@ internal static class BatchCommand
         var config = ConfigOption();
         var sink = SinkOption();
         var command = new Command("close", "Close every spooled interval that has ended and upload it (what the running sink does on its own).") { config, sink };
-        command.SetAction(async (parse, cancellationToken) => await WithStoresAsync(parse.GetValue(config)!, parse.GetValue(sink), async stores =>
+        command.SetAction(async (parse, cancellationToken) => await WithStoresAsync(parse.GetValue(config)!, parse.GetValue(sink), parse.InvocationConfiguration.Error, async stores =>
         {
             // Every spool first: a running sink closes its own intervals, and two closers of one spool would build and upload
             // the same batch at once over the same temporary files.
@@ -96,7 +96,7 @@ internal static class BatchCommand
                 }
                 catch (Core.Sinks.StateDirectoryInUseException e)
                 {
-                    await Console.Error.WriteLineAsync(
+                    await parse.InvocationConfiguration.Error.WriteLineAsync(
                         $"batch close: sink '{store.Sink}': spool directory {e.Directory} is held by another process ({e.Holder}); "
                             + "a running sink closes its ended intervals itself, so nothing was closed: use 'batch close' only while that process is stopped").ConfigureAwait(false);
                     return 1;
@@ -107,7 +107,7 @@ internal static class BatchCommand
             {
                 foreach (var m in await store.CloseDueAsync(DateTimeOffset.UtcNow, cancellationToken).ConfigureAwait(false))
                 {
-                    await Console.Out.WriteLineAsync(FormattableString.Invariant($"closed {m.BatchId} ({m.Count} event(s)) to {store.Target.Description}")).ConfigureAwait(false);
+                    await parse.InvocationConfiguration.Output.WriteLineAsync(FormattableString.Invariant($"closed {m.BatchId} ({m.Count} event(s)) to {store.Target.Description}")).ConfigureAwait(false);
                 }
             }
 
@@ -116,7 +116,7 @@ internal static class BatchCommand
         return command;
     }
 
-    private static async Task<int> WithStoresAsync(FileInfo configFile, string? sinkName, Func<IReadOnlyList<BatchStore>, Task<int>> action)
+    private static async Task<int> WithStoresAsync(FileInfo configFile, string? sinkName, TextWriter error, Func<IReadOnlyList<BatchStore>, Task<int>> action)
     {
         var stores = new List<BatchStore>();
         try
@@ -141,7 +141,7 @@ internal static class BatchCommand
 
             if (stores.Count == 0)
             {
-                await Console.Error.WriteLineAsync($"batch: {configFile.FullName} has no batch sink{(sinkName is null ? "" : $" named '{sinkName}'")}; add one: sinks: [{{ name: export, batch: {{ interval: 01:00:00, target: {{ directory: out/batch/outgoing }} }} }}]").ConfigureAwait(false);
+                await error.WriteLineAsync($"batch: {configFile.FullName} has no batch sink{(sinkName is null ? "" : $" named '{sinkName}'")}; add one: sinks: [{{ name: export, batch: {{ interval: 01:00:00, target: {{ directory: out/batch/outgoing }} }} }}]").ConfigureAwait(false);
                 return 2;
             }
 
@@ -149,12 +149,12 @@ internal static class BatchCommand
         }
         catch (ConfigurationException e)
         {
-            await Console.Error.WriteLineAsync($"batch: {e.Message}").ConfigureAwait(false);
+            await error.WriteLineAsync($"batch: {e.Message}").ConfigureAwait(false);
             return 2;
         }
         catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
         {
-            await Console.Error.WriteLineAsync($"batch: {e.Message}").ConfigureAwait(false);
+            await error.WriteLineAsync($"batch: {e.Message}").ConfigureAwait(false);
             return 1;
         }
         finally

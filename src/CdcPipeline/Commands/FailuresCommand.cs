@@ -9,6 +9,7 @@ using CdcPipeline.Postgres.Readiness;
 using CdcPipeline.Sinks;
 using CdcPipeline.Sinks.Failures;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace CdcPipeline.Commands;
@@ -53,14 +54,14 @@ internal static class FailuresCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             var (output, errors) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
-            var (configuration, store) = OpenStore(parse.GetRequiredValue(config), "list", out var error);
+            var (configuration, services, store) = OpenStore(parse.GetRequiredValue(config), "list", errors, out var error);
             if (store is null)
             {
                 await errors.WriteLineAsync(error).ConfigureAwait(false);
                 return 2;
             }
 
-            await using (store.ConfigureAwait(false))
+            await using (services!.ConfigureAwait(false))
             {
                 IReadOnlyList<FailureRecord> rows;
                 try
@@ -99,7 +100,7 @@ internal static class FailuresCommand
         {
             var (output, errors) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
             var file = parse.GetRequiredValue(config);
-            var (loaded, store) = OpenStore(file, "resend", out var error);
+            var (loaded, services, store) = OpenStore(file, "resend", errors, out var error);
             if (store is null)
             {
                 await errors.WriteLineAsync(error).ConfigureAwait(false);
@@ -108,7 +109,7 @@ internal static class FailuresCommand
 
             var configuration = loaded!;
 
-            await using (store.ConfigureAwait(false))
+            await using (services!.ConfigureAwait(false))
             {
                 var selected = parse.GetValue(ids) is { Length: > 0 } chosen ? chosen : null;
                 IReadOnlyList<FailureRecord> rows;
@@ -130,8 +131,7 @@ internal static class FailuresCommand
                     }
                 }
 
-                await using var services = BuildServices();
-                var resender = new FailureResender(store, name => ConfiguredSinks.Create(configuration, services, name).Sink);
+                var resender = new FailureResender(store, name => ConfiguredSinks.Create(configuration, services!, name).Sink);
                 IReadOnlyList<ResendOutcome> outcomes;
                 try
                 {
@@ -175,28 +175,36 @@ internal static class FailuresCommand
         return command;
     }
 
-    /// <summary>The same registrations the worker uses, so a resend goes through the very sink the pipeline builds.</summary>
-    private static ServiceProvider BuildServices() =>
-        new ServiceCollection().AddCdcPipeline().BuildServiceProvider();
-
-    private static (PipelineConfiguration? Configuration, PostgresFailureStore? Store) OpenStore(FileInfo file, string command, out string error)
+    /// <summary>
+    /// The same registrations the worker uses, so a resend goes through the very sink the pipeline builds and the store is
+    /// the one the pipeline's container hands out; with a logger, so what they warn about (both spellings of a table, event
+    /// 4300/4301) reaches the operator as the command's other lines on standard error. Disposing it disposes the store.
+    /// </summary>
+    private static (PipelineConfiguration? Configuration, ServiceProvider? Services, PostgresFailureStore? Store) OpenStore(FileInfo file, string command, TextWriter errors, out string error)
     {
         error = "";
         try
         {
             var configuration = PipelineConfiguration.Load(file.FullName);
-            var store = SinksServiceCollectionExtensions.TryCreateFailureStore(configuration);
+            var services = new ServiceCollection()
+                .AddLogging(logging => logging.AddProvider(new CommandLineLog($"failures {command}", errors)))
+                .AddCdcPipeline()
+                .AddCdcFailureStore(configuration)
+                .BuildServiceProvider();
+            var store = services.GetService<PostgresFailureStore>();
             if (store is null)
             {
+                services.Dispose();
                 error = $"failures {command}: {file.FullName} has no top-level 'failures:' section (connectionString, table)";
+                return (configuration, null, null);
             }
 
-            return (configuration, store);
+            return (configuration, services, store);
         }
         catch (ConfigurationException e)
         {
             error = $"failures {command}: {e.Message}";
-            return (null, null);
+            return (null, null, null);
         }
     }
 

@@ -105,7 +105,9 @@ internal static class SlotCommand
             var slots = await SlotInventory.ListAsync(connection, slotName, cancellationToken);
             if (slotName is not null && slots.Count == 0)
             {
-                await error.WriteLineAsync($"no replication slot named '{slotName}' on {ConnectionTarget.From(resolved.ConnectionString).Host}:{ConnectionTarget.From(resolved.ConnectionString).Port}");
+                var where = ConnectionTarget.From(resolved.ConnectionString);
+                var existing = await SlotInventory.ListAsync(connection, null, cancellationToken);
+                await error.WriteLineAsync(NoSuchSlot(slotName, $"{where.Host}:{where.Port}", "", existing.Select(s => s.Name).ToList()));
                 return 1;
             }
 
@@ -128,6 +130,70 @@ internal static class SlotCommand
             return over.Count > 0 ? 1 : 0;
         });
         return command;
+    }
+
+    /// <summary>At most this many slot names are listed after "no replication slot named": more is a page, for 'slot list'.</summary>
+    internal const int SlotsListedWhenMissing = 10;
+
+    /// <summary>
+    /// A slot name that is not on the server, in one line: the names it was probably meant to be (a typo: one or two
+    /// characters off), the slots there are when they are few, and where to see them all.
+    /// </summary>
+    internal static string NoSuchSlot(string slotName, string server, string consequence, IReadOnlyList<string> existing)
+    {
+        var line = new StringBuilder($"no replication slot named '{slotName}' on {server}{consequence}");
+        if (existing.Count == 0)
+        {
+            return line.Append("; the server has no replication slots").ToString();
+        }
+
+        var near = existing.Where(n => IsNear(slotName, n)).Order(StringComparer.Ordinal).ToList();
+        if (near.Count > 0)
+        {
+            line.Append("; did you mean ").AppendJoin(" or ", near.Select(n => $"'{n}'")).Append('?');
+        }
+
+        line.Append(existing.Count <= SlotsListedWhenMissing
+            ? $"; the slots there: {string.Join(", ", existing.Order(StringComparer.Ordinal))} (cdcpipeline slot list shows them)"
+            : string.Create(CultureInfo.InvariantCulture, $"; cdcpipeline slot list shows the {existing.Count} slots there"));
+        return line.ToString();
+    }
+
+    /// <summary>A likely typo: a case or up to two characters off, fewer in a short name (inserted, deleted or replaced: Levenshtein distance).</summary>
+    private static bool IsNear(string wanted, string name)
+    {
+        if (string.Equals(wanted, name, StringComparison.OrdinalIgnoreCase))
+        {
+            return true;
+        }
+
+        // Two characters off in a short name is another name: "a" is not a typo of "b".
+        var most = Math.Min(2, wanted.Length / 3);
+        if (Math.Abs(wanted.Length - name.Length) > most)
+        {
+            return false;
+        }
+
+        var previous = new int[name.Length + 1];
+        var current = new int[name.Length + 1];
+        for (var j = 0; j <= name.Length; j++)
+        {
+            previous[j] = j;
+        }
+
+        for (var i = 1; i <= wanted.Length; i++)
+        {
+            current[0] = i;
+            for (var j = 1; j <= name.Length; j++)
+            {
+                var replace = previous[j - 1] + (char.ToLowerInvariant(wanted[i - 1]) == char.ToLowerInvariant(name[j - 1]) ? 0 : 1);
+                current[j] = Math.Min(replace, Math.Min(previous[j], current[j - 1]) + 1);
+            }
+
+            (previous, current) = (current, previous);
+        }
+
+        return previous[name.Length] <= most;
     }
 
     private static Command CreateDrop()
@@ -159,7 +225,8 @@ internal static class SlotCommand
                 var slot = (await SlotInventory.ListAsync(connection, slotName, cancellationToken)).SingleOrDefault();
                 if (slot is null)
                 {
-                    await error.WriteLineAsync($"no replication slot named '{slotName}' on {where.Host}:{where.Port}: nothing dropped (cdcpipeline slot list shows the slots)");
+                    var existing = await SlotInventory.ListAsync(connection, null, cancellationToken);
+                    await error.WriteLineAsync(NoSuchSlot(slotName, $"{where.Host}:{where.Port}", ": nothing dropped", existing.Select(s => s.Name).ToList()));
                     return 1;
                 }
 

@@ -274,6 +274,7 @@ public sealed class RunFailureTests(PostgresFixture fixture) : IDisposable
     [InlineData("an unknown option")]
     [InlineData("a bad --log-level")]
     [InlineData("a missing file")]
+    [InlineData("a directory")]
     [InlineData("not YAML")]
     [InlineData("an unknown key")]
     [InlineData("a sink's bad setting")]
@@ -289,7 +290,12 @@ public sealed class RunFailureTests(PostgresFixture fixture) : IDisposable
             "a sink's bad setting" => "name: runfailure\nsource:\n  postgres:\n    connectionString: \"Host=127.0.0.1;Port=1;Username=cdc;Database=legacy\"\n    publication: cdc_pub\n    slot: cdc_slot\n    tables: [public.orders]\nsinks:\n  - name: hook\n    webhook: { url: \"not a url\" }\n",
             _ => "name: runfailure\nsource:\n  postgres:\n    connectionString: \"Host=127.0.0.1;Port=1;Username=cdc;Database=legacy\"\n    publication: cdc_pub\n    slot: cdc_slot\n    tables: [public.orders]\nsinks:\n  - name: screen\n    console: {}\n",
         };
-        if (wrong != "a missing file")
+        if (wrong == "a directory")
+        {
+            // Was "does not exist"; a file that cannot be read (mode 000 for a non-root user) escaped as a stack trace.
+            Directory.CreateDirectory(config);
+        }
+        else if (wrong != "a missing file")
         {
             await File.WriteAllTextAsync(config, yaml, Ct);
         }
@@ -307,6 +313,7 @@ public sealed class RunFailureTests(PostgresFixture fixture) : IDisposable
             "an unknown option" => "--bogus",
             "a bad --log-level" => "loud",
             "a missing file" => $"configuration file '{config}' does not exist",
+            "a directory" => $"cannot read configuration file '{config}': it is a directory",
             "not YAML" => "not valid YAML",
             "an unknown key" => $"{config}:8: sinkz: unknown key",
             _ => $"{config}:10: sinks.0.webhook.url: must be an absolute http:// or https:// URL",

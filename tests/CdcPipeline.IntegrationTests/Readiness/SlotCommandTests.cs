@@ -118,6 +118,27 @@ public sealed class SlotCommandTests(PostgresFixture fixture) : LegacyDatabaseTe
     }
 
     [Fact]
+    public async Task A_slot_name_that_is_not_there_suggests_the_near_one_and_slot_list()
+    {
+        // Was: "no replication slot named 'x'" and nothing else, for a typo of a slot that is right there.
+        await Db.ExecuteAsync($"SELECT pg_create_logical_replication_slot('{Idle}', 'pgoutput')");
+        var typo = Idle[..^1];
+
+        var lag = await Cli.RunAsync("slot", "lag", typo, "--connection", Db.ConnectionString);
+        var drop = await Cli.RunAsync("slot", "drop", typo, "--connection", Db.ConnectionString, "--yes");
+
+        foreach (var result in new[] { lag, drop })
+        {
+            Assert.Equal(1, result.Code);
+            Assert.Contains($"no replication slot named '{typo}'", result.Stderr, StringComparison.Ordinal);
+            Assert.Contains($"did you mean '{Idle}'?", result.Stderr, StringComparison.Ordinal);
+            Assert.Contains("cdcpipeline slot list", result.Stderr, StringComparison.Ordinal);
+        }
+
+        Assert.True(await SlotExistsAsync(Idle));
+    }
+
+    [Fact]
     public async Task Drop_refuses_an_active_slot_naming_its_pid_and_client()
     {
         var busy = await CreateSlotsAsync();

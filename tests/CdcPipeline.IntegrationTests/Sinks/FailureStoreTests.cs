@@ -328,6 +328,42 @@ public sealed class FailureStoreTests(PostgresFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_failures_commands_print_the_warning_about_both_table_spellings_once()
+    {
+        // list and resend built their store without a logger: the warning the pipeline logs (event 4300) never reached
+        // the operator running them, who then reads a listing that leaves out what the earlier version recorded.
+        var ct = TestContext.Current.CancellationToken;
+        await using (var seed = Store("seed"))
+        {
+            await seed.RecordAsync("out", SinkHarness.Event(1, "K1"), new IOException("disk full"), 1, ct);
+        }
+
+        await _db.ExecuteAsync("ALTER TABLE seed RENAME TO \"Failures\"");
+        await using (var plain = Store("failures"))
+        {
+            await plain.RecordAsync("out", SinkHarness.Event(2, "K2"), new IOException("disk full"), 1, ct);
+        }
+
+        await Store("Failures").DisposeAsync();
+        var config = Path.Combine(_dir, "store.yaml");
+        string[][] commands = [["failures", "list", "--config", config], ["failures", "resend", "--config", config, "--id", "999999"]];
+        foreach (var command in commands)
+        {
+            var (output, errors) = (new StringWriter(), new StringWriter());
+            var exit = await CommandLineApp.InvokeAsync(command, output, errors, ct);
+
+            var warnings = errors.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.Contains("earlier versions created", StringComparison.Ordinal)).ToList();
+            var warning = Assert.Single(warnings);
+            // As the commands' other lines on standard error (connector render's warning about a literal secret): "command: what".
+            Assert.StartsWith($"{string.Join(' ', command[..2])}: the failure store: ", warning, StringComparison.Ordinal);
+            Assert.Contains($"failures.table: Failures ({config}:6)", warning, StringComparison.Ordinal);
+            Assert.Contains("table: '\"Failures\"'", warning, StringComparison.Ordinal);
+            Assert.DoesNotContain("earlier versions created", output.ToString(), StringComparison.Ordinal);
+            Assert.True(command[1] == "list" ? exit == 0 : exit == 1, $"exit {exit}: {errors}");
+        }
+    }
+
+    [Fact]
     public async Task Resend_without_a_failures_section_or_selection_is_an_error()
     {
         var path = Path.Combine(_dir, "nofailures.yaml");
