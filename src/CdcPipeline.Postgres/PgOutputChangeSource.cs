@@ -161,7 +161,14 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             ThrowIfStateFileElsewhere();
         }
 
-        await ThrowIfConfiguredTablesMissingAsync(token);
+        // read once: the missing-table check names a rename made while stopped by its oids, the while-stopped check below them all
+        var stored = _store.Load();
+        if (stored is not null && stored.Slot != _options.Slot)
+        {
+            stored = null;
+        }
+
+        await ThrowIfConfiguredTablesMissingAsync(stored, token);
         var publicationCreated = await ReplicationSetup.EnsurePublicationAsync(_dataSource, _options.Publication, _options.Tables.Select(ReplicationSetup.NormalizeTableName).ToList(), _options.CreatePublicationIfMissing, token);
         var tables = _options.Tables.Count > 0
             ? _options.Tables.Select(ReplicationSetup.NormalizeTableName).ToList()
@@ -171,12 +178,6 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         var capturedOids = _capturedByOid.ToDictionary(kv => kv.Value, kv => kv.Key, StringComparer.Ordinal);
         _publicationCheckedLsn = await CurrentWalLsnAsync(token);
         var slot = await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, token);
-        var stored = _store.Load();
-        if (stored is not null && stored.Slot != _options.Slot)
-        {
-            stored = null;
-        }
-
         var changedWhileStopped = await ReportChangedWhileStoppedAsync(capturedOids, stored, slot is not null, token);
         if (_options.Tables.Count > 0)
         {
@@ -1572,7 +1573,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     /// A table in <c>source.postgres.tables</c> that is not there would fail the publication's creation or the snapshot with
     /// PostgreSQL's bare "relation does not exist"; it is named here, with the key to correct, before anything is created.
     /// </summary>
-    private async Task ThrowIfConfiguredTablesMissingAsync(CancellationToken cancellationToken)
+    private async Task ThrowIfConfiguredTablesMissingAsync(SnapshotState? stored, CancellationToken cancellationToken)
     {
         if (_options.Tables.Count == 0)
         {
@@ -1594,8 +1595,58 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
 
         if (missing.Count > 0)
         {
-            throw new CaptureStoppedException(MissingTablesMessage(missing));
+            var renamed = await RenamedWhileStoppedAsync(missing, stored, cancellationToken);
+            var gone = missing.Where(t => !renamed.Exists(r => r.Table == t)).ToList();
+            throw new CaptureStoppedException(string.Join(" ", renamed.Select(RenamedWhileStoppedMessage).Concat(gone.Count > 0 ? [MissingTablesMessage(gone)] : [])));
         }
+    }
+
+    /// <summary>
+    /// Of the configured tables no name resolves for, those the state file kept an oid for that a table still has, under another
+    /// name: renamed while the pipeline was stopped (a plain rename, no new table under the old name). One query, at start only.
+    /// </summary>
+    private async Task<List<(string Table, uint Oid, string Current)>> RenamedWhileStoppedAsync(List<string> missing, SnapshotState? stored, CancellationToken cancellationToken)
+    {
+        var renamed = new List<(string Table, uint Oid, string Current)>();
+        if (stored is not { TableOids: { Count: > 0 } storedOids })
+        {
+            return renamed;
+        }
+
+        var kept = missing.Where(storedOids.ContainsKey).ToList();
+        if (kept.Count == 0)
+        {
+            return renamed;
+        }
+
+        var oids = kept.Select(t => storedOids[t]).ToArray();
+        await using var cmd = _dataSource.CreateCommand("SELECT u.n::int, " + CurrentNameOfOid + " FROM unnest($1::oid[]) WITH ORDINALITY AS u(o, n)");
+        cmd.Parameters.Add(new NpgsqlParameter<uint[]> { TypedValue = oids, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Oid });
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var i = reader.GetInt32(0) - 1;
+            if (!reader.IsDBNull(1))
+            {
+                renamed.Add((kept[i], oids[i], reader.GetString(1)));
+            }
+        }
+
+        return renamed;
+    }
+
+    private string RenamedWhileStoppedMessage((string Table, uint Oid, string Current) r)
+    {
+        var (schema, name) = ReplicationSetup.SplitTableName(r.Table);
+        var (currentSchema, _) = ReplicationSetup.SplitTableName(r.Current);
+        var back = currentSchema == schema
+            ? $"ALTER TABLE {ReplicationSetup.QuoteTable(r.Current)} RENAME TO {ReplicationSetup.QuoteIdentifier(name)};"
+            : $"move it back to schema {ReplicationSetup.QuoteIdentifier(schema)} and name {ReplicationSetup.QuoteIdentifier(name)}";
+        return $"source.postgres.tables lists {r.Table}, which does not exist in database {_database}: {r.Table} was renamed to {r.Current} while the " +
+               $"pipeline was stopped (oid {r.Oid.ToString(CultureInfo.InvariantCulture)}): the state file {_store.Path} kept that oid for it. Either rename it back ({back}) " +
+               $"and start again; its changes made while named {r.Current} are left out (that name is not in source.postgres.tables), so then " +
+               $"{ResnapshotInstruction(r.Table)}. Or, if {r.Current} is the table to capture under its new name: name it instead of {r.Table} in " +
+               $"source.postgres.tables and the rules, start again, then {ResnapshotInstruction(r.Current)}.";
     }
 
     /// <summary>

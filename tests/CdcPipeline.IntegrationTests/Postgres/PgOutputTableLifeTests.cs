@@ -298,6 +298,25 @@ public sealed class PgOutputTableLifeTests(PostgresFixture fixture) : PgOutputTe
     }
 
     [Fact]
+    public async Task A_plain_rename_while_the_pipeline_was_stopped_stops_the_start_saying_it_was_renamed()
+    {
+        await Db.ExecuteAsync("CREATE TABLE orders (id int PRIMARY KEY); CREATE TABLE other (id int PRIMARY KEY)");
+        var options = Options(["public.orders", "public.other"]);
+        var first = await OpenStreamingAsync(options);
+        await first.DisposeAsync();
+        var oid = await Db.ScalarAsync<uint>("SELECT 'public.orders'::regclass::oid");
+        await Db.ExecuteAsync("ALTER TABLE orders RENAME TO orders_old");
+
+        var second = Open(options);
+
+        // before the fix: "source.postgres.tables lists public.orders, which does not exist" and nothing about the rename
+        var e = await Assert.ThrowsAsync<CaptureStoppedException>(() => second.TakeAsync(1, timeout: TimeSpan.FromSeconds(20)));
+        Assert.Contains($"public.orders was renamed to public.orders_old while the pipeline was stopped (oid {oid})", e.Message, StringComparison.Ordinal);
+        Assert.Contains("ALTER TABLE \"public\".\"orders_old\" RENAME TO \"orders\"", e.Message, StringComparison.Ordinal);
+        Assert.Contains("execute-snapshot", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_rename_swap_while_the_pipeline_was_stopped_is_reported_at_the_next_start_naming_old_and_new_name()
     {
         await Db.ExecuteAsync("CREATE TABLE orders (id int PRIMARY KEY); CREATE TABLE other (id int PRIMARY KEY)");
