@@ -66,6 +66,11 @@ internal static partial class Log
         "its changes stream from here on. {Effect} {Fix}")]
     public static partial void CapturedTableRenamedBack(ILogger logger, string configured, string previous, string slot, string effect, string fix);
 
+    [LoggerMessage(1040, LogLevel.Information,
+        "Captured table {Configured} is published as another table now (oid {Oid}; the one followed so far, oid {PreviousOid}, is {Previous}): " +
+        "seen at {SeenLsn}, its changes stream under {Configured} from there on. Those written before it was in publication {Publication} did not arrive: {Fix}")]
+    public static partial void CapturedNameFollowsAnotherTable(ILogger logger, string configured, string oid, string previousOid, string previous, string seenLsn, string publication, string fix);
+
     [LoggerMessage(1006, LogLevel.Information, "Schema of {Table} changed: now {ColumnCount} columns ({Columns})")]
     public static partial void RelationChanged(ILogger logger, string table, int columnCount, string columns);
 

@@ -78,12 +78,18 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     // The captured tables by the oid their names had at start: pgoutput follows a table by oid, so a Relation message for one
     // of them under another name is a rename (e.g. a rename-swap migration). Those reported as renamed, by oid, with the name
     // reported; written by the read loop's Relation messages and the heartbeat's check, whichever sees the rename first (under
-    // _unpublishedSync, as _unpublishedSince).
-    private Dictionary<uint, string> _capturedByOid = [];
+    // _unpublishedSync, as _unpublishedSince). A configured name found published under another oid (a table re-created and
+    // added back, the new table of a rename-swap added) follows that oid from then on: the map is replaced, never changed in
+    // place once streaming, so the read loop reads it without the lock.
+    private volatile Dictionary<uint, string> _capturedByOid = [];
     private readonly Dictionary<uint, string> _renamedTo = [];
     // Of those, the ones the heartbeat check found renamed (in the catalog, ahead of the stream), with the WAL position read after
     // it looked: a Relation message under the configured name from before there is the stream catching up, not a rename back.
+    // Also set when the heartbeat check finds a reported rename undone (renamed back): Relation messages from before are stale.
     private readonly Dictionary<uint, ulong> _renameSeenAt = [];
+    // The configured names that follow another oid than at start, with the WAL position from which they do: a Relation message
+    // from before there under that name (of the table followed until then) is the stream catching up, not yet another table.
+    private readonly Dictionary<string, ulong> _followedSince = new(StringComparer.Ordinal);
     private readonly object _unpublishedSync = new();
     private int _reading;
     private int _disposed;
@@ -155,7 +161,14 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             ThrowIfStateFileElsewhere();
         }
 
-        await ThrowIfConfiguredTablesMissingAsync(token);
+        // read once: the missing-table check names a rename made while stopped by its oids, the while-stopped check below them all
+        var stored = _store.Load();
+        if (stored is not null && stored.Slot != _options.Slot)
+        {
+            stored = null;
+        }
+
+        await ThrowIfConfiguredTablesMissingAsync(stored, token);
         var publicationCreated = await ReplicationSetup.EnsurePublicationAsync(_dataSource, _options.Publication, _options.Tables.Select(ReplicationSetup.NormalizeTableName).ToList(), _options.CreatePublicationIfMissing, token);
         var tables = _options.Tables.Count > 0
             ? _options.Tables.Select(ReplicationSetup.NormalizeTableName).ToList()
@@ -165,12 +178,6 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         var capturedOids = _capturedByOid.ToDictionary(kv => kv.Value, kv => kv.Key, StringComparer.Ordinal);
         _publicationCheckedLsn = await CurrentWalLsnAsync(token);
         var slot = await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, token);
-        var stored = _store.Load();
-        if (stored is not null && stored.Slot != _options.Slot)
-        {
-            stored = null;
-        }
-
         var changedWhileStopped = await ReportChangedWhileStoppedAsync(capturedOids, stored, slot is not null, token);
         if (_options.Tables.Count > 0)
         {
@@ -661,6 +668,9 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         var checkedLsn = await CurrentWalLsnAsync(cancellationToken);
         var published = (await ReplicationSetup.GetPublicationTablesAsync(_dataSource, _options.Publication, cancellationToken)).ToHashSet(StringComparer.Ordinal);
         var missing = _captured.Where(t => !published.Contains(t)).ToList();
+        // where a configured name is published: the oid it has now, which tells a rename back (the oid followed) from another
+        // table under that name (re-created and added back, or the new table of a rename-swap added)
+        var publishedOids = await CapturedOidsAsync(_captured.Where(published.Contains).ToList(), cancellationToken);
         var takenOut = new List<string>();
         var dropped = new List<(string Table, bool Recreated)>();
         var renamed = new List<(uint Oid, string Configured, string Current, bool Replaced)>();
@@ -703,18 +713,45 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
                     }
                 }
             }
+        }
 
-            if (renamed.Count > 0)
-            {
-                // the catalog is ahead of the stream: Relation messages from before this position may still name the old name
-                seenAt = await CurrentWalLsnAsync(cancellationToken);
-            }
+        bool anyRenamed;
+        lock (_unpublishedSync)
+        {
+            anyRenamed = _renamedTo.Count > 0;
+        }
+
+        var followed = _capturedByOid;
+        if (renamed.Count > 0 || anyRenamed || publishedOids.Keys.Any(oid => !followed.ContainsKey(oid)))
+        {
+            // the catalog is ahead of the stream: Relation messages from before this position may still name the old name
+            seenAt = await CurrentWalLsnAsync(cancellationToken);
         }
 
         List<string> left;
         List<KeyValuePair<string, ulong>> back;
+        var renamedBack = new List<(string Configured, string From)>();
+        var another = new List<(string Configured, uint Oid, uint PreviousOid, string? PreviousName)>();
         lock (_unpublishedSync)
         {
+            foreach (var (oid, table) in publishedOids)
+            {
+                if (_capturedByOid.TryGetValue(oid, out var configured) && configured == table)
+                {
+                    // published under its configured name again: a rename reported is undone (no write needed to notice)
+                    if (_renamedTo.Remove(oid, out var from))
+                    {
+                        renamedBack.Add((table, from));
+                        _renameSeenAt[oid] = seenAt;
+                    }
+                }
+                else
+                {
+                    var (previousOid, previousName) = FollowOidLocked(table, oid, seenAt);
+                    another.Add((table, oid, previousOid, previousName));
+                }
+            }
+
             left = takenOut.Concat(dropped.Select(d => d.Table)).Where(t => !_unpublishedSince.ContainsKey(t)).ToList();
             back = _unpublishedSince.Where(kv => !missing.Contains(kv.Key)).ToList();
             foreach (var table in left)
@@ -769,7 +806,101 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             Log.TablePublishedAgain(_logger, table, _options.Publication, new NpgsqlLogSequenceNumber(missingSince).ToString(),
                 new NpgsqlLogSequenceNumber(checkedLsn).ToString(), ResnapshotInstruction(table));
         }
+
+        foreach (var (configured, from) in renamedBack)
+        {
+            ReportRenamedBack(configured, from);
+        }
+
+        if (another.Count > 0)
+        {
+            SaveTableOids(another.Select(a => (a.Configured, a.Oid)));
+        }
+
+        // a name counted as missing (dropped, taken out) was said back just now (event 1032) with what it means
+        foreach (var a in another.Where(a => a.PreviousOid != 0 && !back.Exists(b => b.Key == a.Configured)))
+        {
+            ReportFollowingAnotherTable(a.Configured, a.Oid, a.PreviousOid, a.PreviousName, checkedLsn);
+        }
     }
+
+    /// <summary>
+    /// Under <see cref="_unpublishedSync"/>: the configured name <paramref name="table"/> is published as the table with oid
+    /// <paramref name="oid"/>, which the start did not map (re-created and added back, or the new table of a rename-swap added to
+    /// the publication, as event 1033 says to): pgoutput sends that table's changes under the configured name, so the name follows
+    /// its oid from here on, and the table followed so far (dropped, or renamed and reported: its entry goes, the gauge with it)
+    /// is not captured as that name any more. Returns the oid followed so far (0: none) and the name it was reported renamed to.
+    /// </summary>
+    private (uint PreviousOid, string? PreviousName) FollowOidLocked(string table, uint oid, ulong since)
+    {
+        var map = new Dictionary<uint, string>(_capturedByOid);
+        uint previous = 0;
+        foreach (var (o, name) in _capturedByOid)
+        {
+            if (name == table)
+            {
+                previous = o;
+                map.Remove(o);
+            }
+        }
+
+        map[oid] = table;
+        _capturedByOid = map;
+        _followedSince[table] = since;
+        _renamedTo.Remove(previous, out var previousName);
+        _renameSeenAt.Remove(previous);
+        return (previous, previousName);
+    }
+
+    /// <summary>
+    /// The oids a configured name follows now, into the state file's TableOids, so that the next start does not take the table
+    /// followed so far (dropped, or renamed after its replacement was published) for a drop or rename made while stopped.
+    /// </summary>
+    private void SaveTableOids(IEnumerable<(string Table, uint Oid)> now)
+    {
+        if (_state is not { } state)
+        {
+            return;
+        }
+
+        SnapshotStateStore.Pending save;
+        lock (_store.Sync)
+        {
+            var oids = state.TableOids is { } kept ? new Dictionary<string, uint>(kept, StringComparer.Ordinal) : new Dictionary<string, uint>(StringComparer.Ordinal);
+            foreach (var (table, oid) in now)
+            {
+                oids[table] = oid;
+            }
+
+            state.TableOids = oids;
+            save = _store.Capture(state);
+        }
+
+        try
+        {
+            _store.Write(save);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Log.StateSaveFailed(_logger, e, _store.Path);
+        }
+    }
+
+    /// <summary>Event 1040 for a configured name found published as another table than the one followed so far.</summary>
+    private void ReportFollowingAnotherTable(string configured, uint oid, uint previousOid, string? previousName, ulong seenAt) =>
+        Log.CapturedNameFollowsAnotherTable(_logger, configured, oid.ToString(CultureInfo.InvariantCulture), previousOid.ToString(CultureInfo.InvariantCulture),
+            previousName is not null
+                ? $"now named {previousName}, no longer captured as {configured} (no longer counted as unpublished)"
+                : "dropped or renamed",
+            new NpgsqlLogSequenceNumber(seenAt).ToString(), _options.Publication, ResnapshotInstruction(configured));
+
+    /// <summary>Event 1036 for a captured table found under its configured name again, by its Relation message or by the heartbeat check.</summary>
+    private void ReportRenamedBack(string configured, string backFrom) =>
+        Log.CapturedTableRenamedBack(_logger, configured, backFrom, _options.Slot,
+            _tableFilter is not null
+                ? $"Its changes while named {backFrom} were left out ({backFrom} is not in source.postgres.tables)."
+                : $"Its changes while named {backFrom} were emitted under that name, which rules keyed on {configured} did not match.",
+            $"To read what they missed: {ResnapshotInstruction(configured)}");
 
     private void PublishUnpublished()
     {
@@ -814,21 +945,32 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     /// </summary>
     private async Task CheckRenamedAsync(RelationInfo relation, ulong position, CancellationToken cancellationToken)
     {
+        var current = relation.QualifiedName;
         if (!_capturedByOid.TryGetValue(relation.Id, out var configured))
         {
+            if (_captured.Contains(current, StringComparer.Ordinal))
+            {
+                FollowPublishedAs(current, relation.Id, position);
+            }
+
             return;
         }
 
-        var current = relation.QualifiedName;
         string? reported;
         string? backFrom = null;
         lock (_unpublishedSync)
         {
+            // the heartbeat check saw the rename (or the rename back) in the catalog; a Relation message from before that is the
+            // stream catching up
+            if (_renameSeenAt.TryGetValue(relation.Id, out var seenAt) && position < seenAt)
+            {
+                return;
+            }
+
             _renamedTo.TryGetValue(relation.Id, out reported);
             if (current == configured)
             {
-                // the heartbeat check saw the rename in the catalog; a Relation message from before that is the stream catching up
-                if (reported is null || (_renameSeenAt.TryGetValue(relation.Id, out var seenAt) && position < seenAt))
+                if (reported is null)
                 {
                     return;
                 }
@@ -853,11 +995,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         PublishUnpublished();
         if (backFrom is not null)
         {
-            Log.CapturedTableRenamedBack(_logger, configured, backFrom, _options.Slot,
-                _tableFilter is not null
-                    ? $"Its changes while named {backFrom} were left out ({backFrom} is not in source.postgres.tables)."
-                    : $"Its changes while named {backFrom} were emitted under that name, which rules keyed on {configured} did not match.",
-                $"To read what they missed: {ResnapshotInstruction(configured)}");
+            ReportRenamedBack(configured, backFrom);
             return;
         }
 
@@ -865,6 +1003,34 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = ReplicationSetup.QuoteTable(configured) });
         var replaced = await cmd.ExecuteScalarAsync(cancellationToken) is true;
         ReportRenamed(configured, current, replaced);
+    }
+
+    /// <summary>
+    /// A Relation message for a table the start did not map, under a configured name: pgoutput sends only published tables, so the
+    /// name is published as another table now (see <see cref="FollowOidLocked"/>); said once, as the heartbeat check would.
+    /// </summary>
+    private void FollowPublishedAs(string table, uint oid, ulong position)
+    {
+        (uint PreviousOid, string? PreviousName) previous;
+        bool wasMissing;
+        lock (_unpublishedSync)
+        {
+            if (_capturedByOid.ContainsKey(oid) || (_followedSince.TryGetValue(table, out var since) && position < since))
+            {
+                return;
+            }
+
+            previous = FollowOidLocked(table, oid, position);
+            // counted as missing (dropped, taken out): the heartbeat check says its return (event 1032) and clears it
+            wasMissing = _unpublishedSince.ContainsKey(table);
+        }
+
+        PublishUnpublished();
+        SaveTableOids([(table, oid)]);
+        if (previous.PreviousOid != 0 && !wasMissing)
+        {
+            ReportFollowingAnotherTable(table, oid, previous.PreviousOid, previous.PreviousName, position);
+        }
     }
 
     /// <summary>The current <c>schema.table</c> of the table with oid <c>u.o</c> (null: no such table any more), for the checks by oid.</summary>
@@ -1407,7 +1573,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     /// A table in <c>source.postgres.tables</c> that is not there would fail the publication's creation or the snapshot with
     /// PostgreSQL's bare "relation does not exist"; it is named here, with the key to correct, before anything is created.
     /// </summary>
-    private async Task ThrowIfConfiguredTablesMissingAsync(CancellationToken cancellationToken)
+    private async Task ThrowIfConfiguredTablesMissingAsync(SnapshotState? stored, CancellationToken cancellationToken)
     {
         if (_options.Tables.Count == 0)
         {
@@ -1429,8 +1595,58 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
 
         if (missing.Count > 0)
         {
-            throw new CaptureStoppedException(MissingTablesMessage(missing));
+            var renamed = await RenamedWhileStoppedAsync(missing, stored, cancellationToken);
+            var gone = missing.Where(t => !renamed.Exists(r => r.Table == t)).ToList();
+            throw new CaptureStoppedException(string.Join(" ", renamed.Select(RenamedWhileStoppedMessage).Concat(gone.Count > 0 ? [MissingTablesMessage(gone)] : [])));
         }
+    }
+
+    /// <summary>
+    /// Of the configured tables no name resolves for, those the state file kept an oid for that a table still has, under another
+    /// name: renamed while the pipeline was stopped (a plain rename, no new table under the old name). One query, at start only.
+    /// </summary>
+    private async Task<List<(string Table, uint Oid, string Current)>> RenamedWhileStoppedAsync(List<string> missing, SnapshotState? stored, CancellationToken cancellationToken)
+    {
+        var renamed = new List<(string Table, uint Oid, string Current)>();
+        if (stored is not { TableOids: { Count: > 0 } storedOids })
+        {
+            return renamed;
+        }
+
+        var kept = missing.Where(storedOids.ContainsKey).ToList();
+        if (kept.Count == 0)
+        {
+            return renamed;
+        }
+
+        var oids = kept.Select(t => storedOids[t]).ToArray();
+        await using var cmd = _dataSource.CreateCommand("SELECT u.n::int, " + CurrentNameOfOid + " FROM unnest($1::oid[]) WITH ORDINALITY AS u(o, n)");
+        cmd.Parameters.Add(new NpgsqlParameter<uint[]> { TypedValue = oids, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Oid });
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var i = reader.GetInt32(0) - 1;
+            if (!reader.IsDBNull(1))
+            {
+                renamed.Add((kept[i], oids[i], reader.GetString(1)));
+            }
+        }
+
+        return renamed;
+    }
+
+    private string RenamedWhileStoppedMessage((string Table, uint Oid, string Current) r)
+    {
+        var (schema, name) = ReplicationSetup.SplitTableName(r.Table);
+        var (currentSchema, _) = ReplicationSetup.SplitTableName(r.Current);
+        var back = currentSchema == schema
+            ? $"ALTER TABLE {ReplicationSetup.QuoteTable(r.Current)} RENAME TO {ReplicationSetup.QuoteIdentifier(name)};"
+            : $"move it back to schema {ReplicationSetup.QuoteIdentifier(schema)} and name {ReplicationSetup.QuoteIdentifier(name)}";
+        return $"source.postgres.tables lists {r.Table}, which does not exist in database {_database}: {r.Table} was renamed to {r.Current} while the " +
+               $"pipeline was stopped (oid {r.Oid.ToString(CultureInfo.InvariantCulture)}): the state file {_store.Path} kept that oid for it. Either rename it back ({back}) " +
+               $"and start again; its changes made while named {r.Current} are left out (that name is not in source.postgres.tables), so then " +
+               $"{ResnapshotInstruction(r.Table)}. Or, if {r.Current} is the table to capture under its new name: name it instead of {r.Table} in " +
+               $"source.postgres.tables and the rules, start again, then {ResnapshotInstruction(r.Current)}.";
     }
 
     /// <summary>
