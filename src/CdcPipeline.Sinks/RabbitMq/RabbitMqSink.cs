@@ -17,8 +17,8 @@ namespace CdcPipeline.Sinks.RabbitMq;
 /// <c>cloudEvents:*</c> application properties, so consumers can route on headers without parsing); a raw change,
 /// whose JSON is the canonical change and not a CloudEvent, goes in binary mode (<c>application/json</c>).
 /// The channel has publisher confirms with tracking: a batch counts as delivered only once the
-/// broker has confirmed every message (for a durable queue: written to disk); a nack or a returned
-/// channel error throws, and the runner retries the batch — consumers see at-least-once delivery and
+/// broker has confirmed every message (for a durable queue: written to disk); a nack or a channel
+/// error throws, and the runner retries the batch — consumers see at-least-once delivery and
 /// de-duplicate by message id (= event id).
 /// <para>
 /// Messages are published <c>mandatory</c>: one the exchange routes to no queue (nobody bound one for its routing key yet) is
