@@ -56,7 +56,7 @@ public sealed partial class IdempotentConsumer
     /// <param name="dataSource">The service's database: each event runs on a connection from it. The caller owns it (and disposes it).</param>
     /// <param name="consumerName">The name this consumer de-duplicates under; keep it stable across deployments, or every event is applied again.</param>
     /// <param name="table">[schema.]table of the marks, read as PostgreSQL reads it unquoted (see <see cref="SchemaSql"/>).</param>
-    /// <param name="logger">Where applied, duplicate and retried events are logged (event ids 5000–5002); none when null.</param>
+    /// <param name="logger">Where applied, duplicate, retried and failed events are logged (event ids 5000–5003); none when null.</param>
     /// <exception cref="ArgumentException"><paramref name="consumerName"/> is empty, or <paramref name="table"/> is not a plain table name.</exception>
     public IdempotentConsumer(NpgsqlDataSource dataSource, string consumerName, string table = DefaultTable, ILogger<IdempotentConsumer>? logger = null)
     {
@@ -136,6 +136,13 @@ public sealed partial class IdempotentConsumer
                 LogRetrying(_logger, ConsumerName, evt.Id, evt.Type, e.SqlState, attempt, TransientFailureAttempts);
                 // Spread the partners of a deadlock apart, so they do not meet again at once.
                 await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(10, 50) * attempt), cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                // The exception goes to the caller as it is (its type is what a service decides on); the log says which event
+                // it was, which a database that cannot be reached ("Failed to connect to …") or a handler's own error does not.
+                LogFailed(_logger, ConsumerName, evt.Id, evt.Type, e.GetType().Name, e.Message, e);
+                throw;
             }
         }
     }
@@ -252,6 +259,11 @@ public sealed partial class IdempotentConsumer
 
     [LoggerMessage(EventId = 5002, Level = LogLevel.Warning, Message = "Consumer {Consumer}: event {EventId} ({EventType}) rolled back by PostgreSQL ({SqlState}) on attempt {Attempt} of {Attempts}; running it again")]
     private static partial void LogRetrying(ILogger logger, string consumer, string eventId, string eventType, string sqlState, int attempt, int attempts);
+
+    [LoggerMessage(EventId = 5003, Level = LogLevel.Warning, Message = "Consumer {Consumer}: event {EventId} ({EventType}) failed and was rolled back ({ExceptionType}: {Reason}): it is not marked processed, "
+        + "so a redelivery runs the handler again. If the database is unreachable, redeliver once it is back; if the event fails the same way every time (a poison event), "
+        + "dead-letter it in the service's transport after a bounded number of redeliveries")]
+    private static partial void LogFailed(ILogger logger, string consumer, string eventId, string eventType, string exceptionType, string reason, Exception exception);
 
     [LoggerMessage(EventId = 5001, Level = LogLevel.Information, Message = "Consumer {Consumer} skipped event {EventId} ({EventType}): already processed")]
     private static partial void LogDuplicate(ILogger logger, string consumer, string eventId, string eventType);

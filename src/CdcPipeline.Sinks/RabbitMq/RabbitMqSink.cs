@@ -4,6 +4,8 @@ using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.Core.Translation;
 using CdcPipeline.Sinks.Routing;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
 
@@ -15,21 +17,44 @@ namespace CdcPipeline.Sinks.RabbitMq;
 /// <c>cloudEvents:*</c> application properties, so consumers can route on headers without parsing); a raw change,
 /// whose JSON is the canonical change and not a CloudEvent, goes in binary mode (<c>application/json</c>).
 /// The channel has publisher confirms with tracking: a batch counts as delivered only once the
-/// broker has confirmed every message (for a durable queue: written to disk); a nack or a returned
-/// channel error throws, and the runner retries the batch — consumers see at-least-once delivery and
+/// broker has confirmed every message (for a durable queue: written to disk); a nack or a channel
+/// error throws, and the runner retries the batch — consumers see at-least-once delivery and
 /// de-duplicate by message id (= event id).
+/// <para>
+/// Messages are published <c>mandatory</c>: one the exchange routes to no queue (nobody bound one for its routing key yet) is
+/// returned by the broker instead of dropped without a word. It still counts as delivered — the broker confirms it, and sending
+/// it again would find no queue either — but it is counted (<c>cdc.events.unreceived</c>) and logged once per routing key per
+/// <see cref="UnreceivedWarningInterval"/>, as Redis pub/sub's events without subscriber are.
+/// </para>
 /// </summary>
-public sealed class RabbitMqSink : ISink
+public sealed partial class RabbitMqSink : ISink
 {
+    /// <summary>How often, at most, the warning about messages routed to no queue repeats for one routing key.</summary>
+    public static readonly TimeSpan UnreceivedWarningInterval = TimeSpan.FromMinutes(1);
+
+    /// <summary>Routing keys remembered for <see cref="UnreceivedWarningInterval"/>; beyond this many (a key per subject), forgotten at once.</summary>
+    private const int MaxWarnedRoutingKeys = 10_000;
+
     private readonly RabbitMqSinkOptions _options;
     private readonly EventTemplate _routingKey;
     private readonly ConnectionFactory _factory;
     private readonly SemaphoreSlim _connectLock = new(1, 1);
     private IConnection? _connection;
     private IChannel? _channel;
+    private readonly ILogger _logger;
+    private readonly Core.Pipeline.PipelineMetrics? _metrics;
+    private readonly TimeProvider _time;
+    private readonly KeyValuePair<string, object?> _sinkTag;
 
-    public RabbitMqSink(string name, RabbitMqSinkOptions options, EventTemplate routingKey)
+    /// <summary>Per routing key, the timestamp (<see cref="TimeProvider.GetTimestamp"/>) after which it may be warned about again.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _warnAfter = new(StringComparer.Ordinal);
+
+    public RabbitMqSink(string name, RabbitMqSinkOptions options, EventTemplate routingKey, ILogger<RabbitMqSink>? logger = null, Core.Pipeline.PipelineMetrics? metrics = null, TimeProvider? timeProvider = null)
     {
+        _logger = logger ?? (ILogger)NullLogger.Instance;
+        _metrics = metrics;
+        _time = timeProvider ?? TimeProvider.System;
+        _sinkTag = new KeyValuePair<string, object?>("sink", name);
         Name = name;
         _options = options;
         _routingKey = routingKey;
@@ -68,15 +93,15 @@ public sealed class RabbitMqSink : ISink
                 // only the confirms are awaited together.
                 var e = batch[i];
                 bodies[i] = EventJson.SerializeToUtf8(e);
-                pending.Add(channel.BasicPublishAsync(_options.Exchange, routingKeys[i], mandatory: false, Properties(e), bodies[i], cancellationToken).AsTask());
+                pending.Add(channel.BasicPublishAsync(_options.Exchange, routingKeys[i], mandatory: true, Properties(e), bodies[i], cancellationToken).AsTask());
                 if (pending.Count >= _options.MaxOutstandingConfirms)
                 {
-                    await Task.WhenAll(pending).ConfigureAwait(false);
+                    await ConfirmedAsync(pending, batch, i + 1 - pending.Count).ConfigureAwait(false);
                     pending.Clear();
                 }
             }
 
-            await Task.WhenAll(pending).ConfigureAwait(false);
+            await ConfirmedAsync(pending, batch, batch.Count - pending.Count).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
@@ -98,6 +123,55 @@ public sealed class RabbitMqSink : ISink
 
             throw;
         }
+    }
+
+    /// <summary>
+    /// Awaits the confirms of <paramref name="pending"/>, the publishes of <paramref name="batch"/> from <paramref name="first"/> on.
+    /// A message the broker returned as unroutable (RabbitMQ.Client throws <see cref="PublishReturnException"/> for it under
+    /// confirm tracking; the broker confirms it all the same) is delivered, to no queue: counted and logged, not failed. Any
+    /// other failure of a publish propagates.
+    /// </summary>
+    private async Task ConfirmedAsync(List<Task> pending, IReadOnlyList<DomainEvent> batch, int first)
+    {
+        try
+        {
+            await Task.WhenAll(pending).ConfigureAwait(false);
+        }
+        catch (PublishReturnException)
+        {
+            for (var j = 0; j < pending.Count; j++)
+            {
+                if (pending[j].Exception?.InnerException is PublishReturnException returned)
+                {
+                    Unreceived(batch[first + j], returned);
+                }
+                else if (!pending[j].IsCompletedSuccessfully)
+                {
+                    // A nack, a channel closed: the same failure as without any return among them.
+                    await pending[j].ConfigureAwait(false);
+                }
+            }
+        }
+    }
+
+    /// <summary>A message the exchange routed to no queue: counted every time, logged once per routing key per interval.</summary>
+    private void Unreceived(DomainEvent e, PublishReturnException returned)
+    {
+        _metrics?.EventsUnreceived.Add(1, _sinkTag);
+        var key = returned.RoutingKey ?? "";
+        var now = _time.GetTimestamp();
+        if (_warnAfter.TryGetValue(key, out var after) && now < after)
+        {
+            return;
+        }
+
+        if (_warnAfter.Count >= MaxWarnedRoutingKeys)
+        {
+            _warnAfter.Clear();
+        }
+
+        _warnAfter[key] = now + (long)(UnreceivedWarningInterval.TotalSeconds * _time.TimestampFrequency);
+        LogUnreceived(_logger, Name, e.Id, e.Type, _options.Exchange, key, returned.ReplyCode, returned.ReplyText ?? "", UnreceivedWarningInterval);
     }
 
     private const int ShortStringMax = 255;
@@ -265,4 +339,9 @@ public sealed class RabbitMqSink : ISink
         await ResetAsync().ConfigureAwait(false);
         _connectLock.Dispose();
     }
+
+    [LoggerMessage(EventId = 4400, Level = LogLevel.Warning, Message = "RabbitMQ sink {Sink} published event {EventId} ({Type}) to exchange {Exchange} with routing key {RoutingKey}, and the broker routed it to no queue ({ReplyCode} {ReplyText}): "
+        + "nobody will receive it, and RabbitMQ keeps nothing for queues bound later. Every such event is counted in cdc.events.unreceived; this warning repeats at most every {Interval} per routing key. "
+        + "Declare a durable queue and bind it to the exchange for this routing key before events are published (or give the exchange an alternate-exchange)")]
+    private static partial void LogUnreceived(ILogger logger, string sink, string eventId, string type, string exchange, string routingKey, ushort replyCode, string replyText, TimeSpan interval);
 }

@@ -1,6 +1,8 @@
 using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.Sinks.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace CdcPipeline.Sinks.RabbitMq;
 
@@ -14,7 +16,7 @@ public sealed class RabbitMqSinkFactory : ISinkFactory
     public ISink Create(PipelineComponentContext context)
     {
         var (options, routingKey) = Checked(context);
-        return new RabbitMqSink(context.Name, options, routingKey);
+        return new RabbitMqSink(context.Name, options, routingKey, context.Services.GetService<ILogger<RabbitMqSink>>(), context.Services.GetService<Core.Pipeline.PipelineMetrics>());
     }
 
     /// <summary>What <see cref="Create"/> refuses; the options and the parsed routing key.</summary>

@@ -308,6 +308,34 @@ public sealed class IdempotentConsumerTests(PostgresFixture fixture) : IAsyncLif
     }
 
     [Fact]
+    public async Task A_failing_handler_and_an_unreachable_database_are_logged_naming_the_consumer_and_the_event()
+    {
+        // The exception reaches the service unchanged; but "division by zero" or "Failed to connect to 127.0.0.1:1" alone does
+        // not say which event failed, nor that it stays unmarked: the library's log does.
+        var logger = new Sinks.WarningRecorder<IdempotentConsumer>();
+        var consumer = new IdempotentConsumer(_dataSource, BillingProjection.ConsumerName, logger: logger);
+        await consumer.EnsureSchemaAsync(Ct);
+        await Assert.ThrowsAsync<PostgresException>(() => consumer.HandleAsync(Placed("evt-divides", "1", "1.00"), async (c, tx, evt, ct) =>
+        {
+            await using var failing = new NpgsqlCommand("SELECT 1/0", c, tx);
+            await failing.ExecuteNonQueryAsync(ct);
+        }, Ct));
+
+        var failed = Assert.Single(logger.Warnings);
+        Assert.Contains("Consumer billing: event evt-divides (OrderPlaced) failed", failed, StringComparison.Ordinal);
+        Assert.Contains("division by zero", failed, StringComparison.Ordinal);
+        Assert.Contains("not marked processed", failed, StringComparison.Ordinal);
+
+        await using var down = NpgsqlDataSource.Create("Host=127.0.0.1;Port=1;Username=billing;Password=x;Database=billing;Timeout=3");
+        var unreachable = new IdempotentConsumer(down, BillingProjection.ConsumerName, logger: logger);
+        await Assert.ThrowsAnyAsync<NpgsqlException>(() => unreachable.HandleAsync(Placed("evt-no-database", "2", "2.00"), (_, _, _, _) => Task.CompletedTask, Ct));
+        Assert.Equal(2, logger.Warnings.Count);
+        Assert.Contains("Consumer billing: event evt-no-database (OrderPlaced) failed", logger.Warnings[1], StringComparison.Ordinal);
+        Assert.Contains("redelivery", logger.Warnings[1], StringComparison.Ordinal);
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM cdc_processed_events"));
+    }
+
+    [Fact]
     public async Task Ensuring_the_schema_while_another_instance_creates_it_succeeds()
     {
         var consumer = new IdempotentConsumer(_dataSource, BillingProjection.ConsumerName);

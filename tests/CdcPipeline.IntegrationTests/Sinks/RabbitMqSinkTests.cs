@@ -90,6 +90,72 @@ public sealed class RabbitMqSinkTests
     }
 
     [Fact]
+    public async Task A_message_routed_to_no_queue_is_counted_and_warned_about_once_per_routing_key_per_interval()
+    {
+        // RabbitMQ drops a message its exchange routes to no queue and confirms it all the same: a downstream team that binds
+        // its queue after the pipeline started never sees those events, and nothing said so. Published mandatory, the broker
+        // returns it: still delivered (a retry would find no queue either), but counted and logged like Redis pub/sub's.
+        var uri = await DownstreamServers.RabbitMqAsync();
+        var exchange = "cdc-test-" + Guid.NewGuid().ToString("N")[..8];
+        var (connection, channel, queue) = await BindQueueAsync(uri, exchange, "HEARD");
+        await using var _c = connection;
+        await using var _ch = channel;
+        var ct = TestContext.Current.CancellationToken;
+        using var metrics = new CdcPipeline.Core.Pipeline.PipelineMetrics();
+        var unreceived = new List<(long Count, string? Sink)>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            // Only this test's own meter: other tests run in parallel with meters of the same name.
+            if (instrument.Meter == metrics.EventsUnreceived.Meter && instrument.Name == "cdc.events.unreceived")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            string? sink = null;
+            foreach (var tag in tags)
+            {
+                sink = tag.Key == "sink" ? (string?)tag.Value : sink;
+            }
+
+            lock (unreceived)
+            {
+                unreceived.Add((value, sink));
+            }
+        });
+        listener.Start();
+        var logger = new WarningRecorder<RabbitMqSink>();
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        Assert.True(EventTemplate.TryParse("{subject}", "rabbit", out var template, out var error), error);
+        await using (var sink = new RabbitMqSink("rabbit", new RabbitMqSinkOptions { Uri = uri, Exchange = exchange, RoutingKey = "{subject}" }, template, logger, metrics, time))
+        {
+            // 3 events nobody bound a queue for, 2 to a bound queue
+            await sink.DeliverAsync([SinkHarness.Event(1, "LOST"), SinkHarness.Event(2, "HEARD"), SinkHarness.Event(3, "LOST"), SinkHarness.Event(4, "HEARD"), SinkHarness.Event(5, "LOST")], ct);
+            await sink.DeliverAsync([SinkHarness.Event(6, "LOST")], ct);
+            Assert.Single(logger.Warnings);
+            time.Advance(RabbitMqSink.UnreceivedWarningInterval);
+            await sink.DeliverAsync([SinkHarness.Event(7, "LOST"), SinkHarness.Event(8, "OTHER")], ct);
+        }
+
+        var messages = await DrainAsync(channel, queue, 2, TimeSpan.FromSeconds(10));
+        Assert.Equal([SinkHarness.Event(2, "HEARD").Id, SinkHarness.Event(4, "HEARD").Id], messages.Select(m => m.BasicProperties.MessageId));
+        lock (unreceived)
+        {
+            Assert.Equal(6L, unreceived.Sum(u => u.Count));
+            Assert.All(unreceived, u => Assert.Equal("rabbit", u.Sink));
+        }
+
+        // once for LOST, once more for LOST after the interval, once for OTHER; each names the event, exchange and routing key
+        Assert.Equal(3, logger.Warnings.Count);
+        Assert.Equal(2, logger.Warnings.Count(w => w.Contains("routing key LOST", StringComparison.Ordinal)));
+        Assert.Single(logger.Warnings, w => w.Contains("routing key OTHER", StringComparison.Ordinal) && w.Contains(SinkHarness.Event(8, "OTHER").Id, StringComparison.Ordinal));
+        Assert.All(logger.Warnings, w => Assert.Contains("exchange " + exchange, w, StringComparison.Ordinal));
+        Assert.All(logger.Warnings, w => Assert.Contains("NO_ROUTE", w, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_raw_change_is_labelled_json_not_a_structured_cloudevent()
     {
         var uri = await DownstreamServers.RabbitMqAsync();
