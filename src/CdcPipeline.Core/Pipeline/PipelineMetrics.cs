@@ -19,7 +19,7 @@ public sealed class PipelineMetrics : IDisposable
         EventsIgnored = _meter.CreateCounter<long>("cdc.events.ignored", description: "failed deliveries dropped by an 'ignore' policy");
         EventsLogged = _meter.CreateCounter<long>("cdc.events.failure_logged", description: "failed deliveries recorded by a 'log' policy");
         PositionsAcknowledged = _meter.CreateCounter<long>("cdc.positions.acknowledged", description: "source positions acknowledged");
-        EventsUnreceived = _meter.CreateCounter<long>("cdc.events.unreceived", description: "events a sink delivered that no receiver got (Redis pub/sub: no client subscribed to the channel)");
+        EventsUnreceived = _meter.CreateCounter<long>("cdc.events.unreceived", description: "events a sink delivered that no receiver got (Redis pub/sub: no client subscribed to the channel; RabbitMQ: routed to no queue)");
         SinkBatchDuration = _meter.CreateHistogram(
             "cdc.sink.batch.duration",
             unit: "s",

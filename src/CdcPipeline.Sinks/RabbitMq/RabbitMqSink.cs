@@ -30,10 +30,7 @@ namespace CdcPipeline.Sinks.RabbitMq;
 public sealed partial class RabbitMqSink : ISink
 {
     /// <summary>How often, at most, the warning about messages routed to no queue repeats for one routing key.</summary>
-    public static readonly TimeSpan UnreceivedWarningInterval = TimeSpan.FromMinutes(1);
-
-    /// <summary>Routing keys remembered for <see cref="UnreceivedWarningInterval"/>; beyond this many (a key per subject), forgotten at once.</summary>
-    private const int MaxWarnedRoutingKeys = 10_000;
+    public static readonly TimeSpan UnreceivedWarningInterval = UnreceivedEvents.WarningInterval;
 
     private readonly RabbitMqSinkOptions _options;
     private readonly EventTemplate _routingKey;
@@ -42,19 +39,13 @@ public sealed partial class RabbitMqSink : ISink
     private IConnection? _connection;
     private IChannel? _channel;
     private readonly ILogger _logger;
-    private readonly Core.Pipeline.PipelineMetrics? _metrics;
-    private readonly TimeProvider _time;
-    private readonly KeyValuePair<string, object?> _sinkTag;
-
-    /// <summary>Per routing key, the timestamp (<see cref="TimeProvider.GetTimestamp"/>) after which it may be warned about again.</summary>
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _warnAfter = new(StringComparer.Ordinal);
+    /// <summary>Messages routed to no queue, counted and rationed for the warning.</summary>
+    private readonly UnreceivedEvents _unreceived;
 
     public RabbitMqSink(string name, RabbitMqSinkOptions options, EventTemplate routingKey, ILogger<RabbitMqSink>? logger = null, Core.Pipeline.PipelineMetrics? metrics = null, TimeProvider? timeProvider = null)
     {
         _logger = logger ?? (ILogger)NullLogger.Instance;
-        _metrics = metrics;
-        _time = timeProvider ?? TimeProvider.System;
-        _sinkTag = new KeyValuePair<string, object?>("sink", name);
+        _unreceived = new UnreceivedEvents(name, metrics, timeProvider);
         Name = name;
         _options = options;
         _routingKey = routingKey;
@@ -157,21 +148,11 @@ public sealed partial class RabbitMqSink : ISink
     /// <summary>A message the exchange routed to no queue: counted every time, logged once per routing key per interval.</summary>
     private void Unreceived(DomainEvent e, PublishReturnException returned)
     {
-        _metrics?.EventsUnreceived.Add(1, _sinkTag);
         var key = returned.RoutingKey ?? "";
-        var now = _time.GetTimestamp();
-        if (_warnAfter.TryGetValue(key, out var after) && now < after)
+        if (_unreceived.Count(key))
         {
-            return;
+            LogUnreceived(_logger, Name, e.Id, e.Type, _options.Exchange, key, returned.ReplyCode, returned.ReplyText ?? "", UnreceivedWarningInterval);
         }
-
-        if (_warnAfter.Count >= MaxWarnedRoutingKeys)
-        {
-            _warnAfter.Clear();
-        }
-
-        _warnAfter[key] = now + (long)(UnreceivedWarningInterval.TotalSeconds * _time.TimestampFrequency);
-        LogUnreceived(_logger, Name, e.Id, e.Type, _options.Exchange, key, returned.ReplyCode, returned.ReplyText ?? "", UnreceivedWarningInterval);
     }
 
     private const int ShortStringMax = 255;

@@ -34,23 +34,14 @@ public sealed partial class RedisSink : ISink
     private long _maxBulkLength = DefaultMaxBulkLength;
 
     /// <summary>Pub/sub: how often, at most, the warning about events no subscriber received repeats for one channel.</summary>
-    public static readonly TimeSpan UnreceivedWarningInterval = TimeSpan.FromMinutes(1);
+    public static readonly TimeSpan UnreceivedWarningInterval = UnreceivedEvents.WarningInterval;
 
-    /// <summary>Channels remembered for <see cref="UnreceivedWarningInterval"/>; beyond this many (a channel per subject), forgotten at once.</summary>
-    private const int MaxWarnedChannels = 10_000;
-
-    private readonly Core.Pipeline.PipelineMetrics? _metrics;
-    private readonly TimeProvider _time;
-    private readonly KeyValuePair<string, object?> _sinkTag;
-
-    /// <summary>Pub/sub: per channel, the timestamp (<see cref="TimeProvider.GetTimestamp"/>) after which it may be warned about again.</summary>
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _warnAfter = new(StringComparer.Ordinal);
+    /// <summary>Pub/sub: events published to a channel without subscriber, counted and rationed for the warning.</summary>
+    private readonly UnreceivedEvents _unreceived;
 
     public RedisSink(string name, RedisSinkOptions options, EventTemplate target, ILogger<RedisSink>? logger = null, Core.Pipeline.PipelineMetrics? metrics = null, TimeProvider? timeProvider = null)
     {
-        _metrics = metrics;
-        _time = timeProvider ?? TimeProvider.System;
-        _sinkTag = new KeyValuePair<string, object?>("sink", name);
+        _unreceived = new UnreceivedEvents(name, metrics, timeProvider);
         Name = name;
         _options = options;
         _target = target;
@@ -188,20 +179,10 @@ public sealed partial class RedisSink : ISink
     /// <summary>An event published to a channel nobody subscribes to: counted every time, logged once per channel per interval.</summary>
     private void Unreceived(DomainEvent e, string channel)
     {
-        _metrics?.EventsUnreceived.Add(1, _sinkTag);
-        var now = _time.GetTimestamp();
-        if (_warnAfter.TryGetValue(channel, out var after) && now < after)
+        if (_unreceived.Count(channel))
         {
-            return;
+            LogUnreceived(_logger, Name, Shorten(channel), e.Id, e.Type, UnreceivedWarningInterval);
         }
-
-        if (_warnAfter.Count >= MaxWarnedChannels)
-        {
-            _warnAfter.Clear();
-        }
-
-        _warnAfter[channel] = now + (long)(UnreceivedWarningInterval.TotalSeconds * _time.TimestampFrequency);
-        LogUnreceived(_logger, Name, Shorten(channel), e.Id, e.Type, UnreceivedWarningInterval);
     }
 
     /// <summary>
