@@ -609,9 +609,19 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         }
     }
 
+    /// <summary>
+    /// The <c>application_name</c> the capture's replication connection uses (what <c>pg_stat_replication</c> shows for it):
+    /// the one the user's connection string gives, else <c>cdcpipeline-</c> and the slot's name.
+    /// </summary>
+    public static string ReplicationApplicationName(string connectionString, string slot)
+    {
+        var given = new NpgsqlConnectionStringBuilder(connectionString).ApplicationName;
+        return string.IsNullOrEmpty(given) ? "cdcpipeline-" + slot : given;
+    }
+
     private async Task<LogicalReplicationConnection> OpenReplicationAsync(CancellationToken cancellationToken)
     {
-        var connection = new LogicalReplicationConnection(PgSession.Apply(_options.ConnectionString, "cdcpipeline-" + _options.Slot));
+        var connection = new LogicalReplicationConnection(PgSession.Apply(_options.ConnectionString, ReplicationApplicationName(_options.ConnectionString, _options.Slot)));
         try
         {
             await connection.Open(cancellationToken);

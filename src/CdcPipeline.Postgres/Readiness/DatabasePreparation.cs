@@ -204,13 +204,22 @@ public static class DatabasePreparation
             // so the capture (which selects by the table's name) would leave its changes out. It is set only when a published
             // captured table is partitioned: the option changes what every subscriber of the publication receives.
             var partitioned = tables.Where(t => t.Partitioned && published.Contains(t.Name, StringComparer.Ordinal)).Select(t => t.Name).ToList();
-            IReadOnlyList<string> viaPartitions = [];
-            if (partitioned.Count > 0)
+            var viaRoot = partitioned.Count > 0
+                && await ScalarAsync<bool>(connection, "SELECT pubviaroot FROM pg_catalog.pg_publication WHERE pubname = $1", [options.Publication], cancellationToken);
+            // in the publication but listed (and sent) as their partitions
+            IReadOnlyList<string> viaPartitions = partitioned.Count == 0 || viaRoot ? [] : await ReplicationSetup.FindPublishedViaPartitionsAsync(connection, options.Publication, partitioned, cancellationToken);
+            var current = await PublicationTablesAsync(connection, options.Publication, cancellationToken);
+            // compared as listed now: with partitions listed for a partitioned table, SET TABLE names the table itself
+            var same = current.Order(StringComparer.Ordinal).SequenceEqual(published.Order(StringComparer.Ordinal), StringComparer.Ordinal);
+            // a table published only through its partitions is not missing: the step below makes it listed under its name
+            var missing = published.Except(current, StringComparer.Ordinal).Except(viaPartitions, StringComparer.Ordinal).ToList();
+            // a partitioned table not in the publication at all (it names only a partition, FOR TABLE m_low): publish_via_partition_root
+            // does not add it, so the option is set only for the ones in it, or for all with --sync-publication (which adds them)
+            var rooted = options.SyncPublication ? partitioned : partitioned.Except(missing, StringComparer.Ordinal).ToList();
+            if (rooted.Count > 0)
             {
-                var viaRoot = await ScalarAsync<bool>(connection, "SELECT pubviaroot FROM pg_catalog.pg_publication WHERE pubname = $1", [options.Publication], cancellationToken);
-                viaPartitions = viaRoot ? [] : await ReplicationSetup.FindPublishedViaPartitionsAsync(connection, options.Publication, partitioned, cancellationToken);
                 steps.Add(new PrepareStep(
-                    $"publication {options.Publication} publishes partitioned {string.Join(", ", partitioned)} under {(partitioned.Count == 1 ? "its own name" : "their own names")}",
+                    $"publication {options.Publication} publishes partitioned {string.Join(", ", rooted)} under {(rooted.Count == 1 ? "its own name" : "their own names")}",
                     ReplicationSetup.PublishViaPartitionRootSql(options.Publication) + ";",
                     !viaRoot,
                     Comment: "publish_via_partition_root: without it PostgreSQL lists and sends a partitioned table's changes under its partitions' names, " +
@@ -218,11 +227,6 @@ public static class DatabasePreparation
                              "and a TRUNCATE of one partition alone is no longer sent (one of the table is)"));
             }
 
-            var current = await PublicationTablesAsync(connection, options.Publication, cancellationToken);
-            // compared as listed now: with partitions listed for a partitioned table, SET TABLE names the table itself
-            var same = current.Order(StringComparer.Ordinal).SequenceEqual(published.Order(StringComparer.Ordinal), StringComparer.Ordinal);
-            // a table published only through its partitions is not missing: the step above makes it listed under its name
-            var missing = published.Except(current, StringComparer.Ordinal).Except(viaPartitions, StringComparer.Ordinal).ToList();
             if (options.SyncPublication)
             {
                 steps.Add(new PrepareStep(
@@ -232,8 +236,14 @@ public static class DatabasePreparation
             }
             else if (missing.Count > 0)
             {
+                var missingPartitioned = missing.Intersect(partitioned, StringComparer.Ordinal).ToList();
                 notes.Add($"publication {options.Publication} exists and does not publish {string.Join(", ", missing)}; it is left as it is. " +
-                          "Run again with --sync-publication to set its tables to exactly the captured ones.");
+                          (missingPartitioned.Count == 0 ? "" :
+                              $"{string.Join(", ", missingPartitioned)} {(missingPartitioned.Count == 1 ? "is a partitioned table" : "are partitioned tables")}: publishing some of " +
+                              "its partitions does not publish the table, and publish_via_partition_root alone does not add it; as the publication's owner run " +
+                              $"ALTER PUBLICATION {qPub} ADD TABLE {string.Join(", ", missingPartitioned.Select(ReplicationSetup.QuoteTable))};" +
+                              (viaRoot ? "" : $" {ReplicationSetup.PublishViaPartitionRootSql(options.Publication)};") + " Or ") +
+                          (missingPartitioned.Count == 0 ? "Run" : "run") + " again with --sync-publication to set its tables to exactly the captured ones.");
             }
         }
 

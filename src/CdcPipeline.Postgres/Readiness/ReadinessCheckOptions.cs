@@ -12,4 +12,10 @@ public sealed record ReadinessCheckOptions
 
     /// <summary>Whether the pipeline may create a missing publication itself (<c>createPublicationIfMissing</c>).</summary>
     public bool CreatePublicationIfMissing { get; init; } = true;
+
+    /// <summary>
+    /// The <c>application_name</c> of the pipeline's replication connection (<see cref="PgOutputChangeSource.ReplicationApplicationName"/>):
+    /// an active slot held under it is the pipeline streaming, not another consumer. Null: the default for <see cref="Slot"/>.
+    /// </summary>
+    public string? ApplicationName { get; init; }
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using CdcPipeline.Postgres.Setup;
 using Npgsql;
 
@@ -15,6 +16,12 @@ public static class ReadinessChecker
     /// or moved out of line; only then can an UPDATE that leaves them alone send them as "unchanged TOAST".
     /// </summary>
     private const int ToastTupleThreshold = 2032;
+
+    /// <summary>The pipeline's own slot, inactive, keeping more WAL than this gets a warning (the pipeline is not reading it).</summary>
+    private const long InactiveRetainedWarnBytes = 1L << 30;
+
+    /// <summary>PostgreSQL keeps <c>application_name</c> to NAMEDATALEN - 1 bytes.</summary>
+    private const int ApplicationNameMaxBytes = 63;
 
     public static async Task<ReadinessReport> CheckAsync(NpgsqlConnection connection, ReadinessCheckOptions options, CancellationToken cancellationToken)
     {
@@ -57,8 +64,13 @@ public static class ReadinessChecker
             CheckTable(findings, table, publication, role.Name);
         }
 
-        CheckPublication(findings, options, publication, tables, viaPartitions, role);
-        CheckSlots(findings, options.Slot, slots, role.Database, canReplicate);
+        // run refuses to create a publication that would publish a table without a replica identity: say so before it starts
+        var keyless = publication is null && options.CreatePublicationIfMissing
+            ? await ReplicationSetup.FindTablesPublishingWouldBreakAsync(connection, tableNames, cancellationToken)
+            : [];
+        var partitioned = await FindPartitionedAsync(connection, tableNames, cancellationToken);
+        CheckPublication(findings, options, publication, tables, viaPartitions, partitioned, keyless, role);
+        CheckSlots(findings, options.Slot, options.ApplicationName ?? PgOutputChangeSource.ReplicationApplicationName("", options.Slot), slots, role.Database, canReplicate);
 
         return new ReadinessReport(ConnectionTarget.From(connection.ConnectionString), settings.GetValueOrDefault("server_version", "?"), role.Name, findings, tables, slots);
     }
@@ -147,7 +159,8 @@ public static class ReadinessChecker
         }
     }
 
-    private static void CheckPublication(List<ReadinessFinding> findings, ReadinessCheckOptions options, PublicationInfo? publication, List<TableReadiness> tables, HashSet<string> viaPartitions, RoleInfo role)
+    private static void CheckPublication(List<ReadinessFinding> findings, ReadinessCheckOptions options, PublicationInfo? publication, List<TableReadiness> tables,
+        HashSet<string> viaPartitions, HashSet<string> partitionedTables, IReadOnlyList<string> keyless, RoleInfo role)
     {
         var quotedPub = ReplicationSetup.QuoteIdentifier(options.Publication);
         var existing = tables.Where(t => t.Exists).Select(t => t.Name).ToList();
@@ -156,7 +169,16 @@ public static class ReadinessChecker
             var notOwned = tables.Where(t => t.Exists && !t.OwnedByCurrentRole).Select(t => t.Name).ToList();
             var canCreate = role.Superuser || (role.CreateOnDatabase && notOwned.Count == 0);
             var create = ReplicationSetup.CreatePublicationSql(options.Publication, existing) + ";";
-            if (canCreate && options.CreatePublicationIfMissing)
+            if (canCreate && options.CreatePublicationIfMissing && keyless.Count > 0)
+            {
+                // the same words as run's refusal (ReplicationSetup.KeylessPublicationRefusal)
+                var tableList = tables.Select(t => t.Name).ToList(); // none: run creates it FOR ALL TABLES
+                findings.Add(new(ReadinessStatus.Fail, "publication", options.Publication,
+                    ReplicationSetup.KeylessPublicationProblem(options.Publication, tableList, keyless) +
+                    "; so run (createPublicationIfMissing: true) will REFUSE to create it and stop, exit 1, creating nothing",
+                    ReplicationSetup.KeylessPublicationWaysOn(tableList, keyless)));
+            }
+            else if (canCreate && options.CreatePublicationIfMissing)
             {
                 findings.Add(new(ReadinessStatus.Warn, "publication", options.Publication,
                     "does not exist; the pipeline will create it at start (it is better created by the tables' owner)", create));
@@ -190,8 +212,17 @@ public static class ReadinessChecker
 
         if (missing.Count > 0)
         {
-            findings.Add(new(ReadinessStatus.Fail, "publication", options.Publication, $"does not publish {string.Join(", ", missing)}",
-                $"ALTER PUBLICATION {quotedPub} ADD TABLE {string.Join(", ", missing.Select(ReplicationSetup.QuoteTable))};  -- as the publication's owner {publication.Owner}"));
+            // a publication of a partition (FOR TABLE m_low) does not hold the partitioned table; publish_via_partition_root alone does not add it
+            var missingPartitioned = missing.Where(partitionedTables.Contains).ToList();
+            var rootNeeded = missingPartitioned.Count > 0 && !publication.ViaRoot;
+            findings.Add(new(ReadinessStatus.Fail, "publication", options.Publication,
+                $"does not publish {string.Join(", ", missing)}" + (missingPartitioned.Count == 0 ? "" :
+                    $" ({string.Join(", ", missingPartitioned)} {(missingPartitioned.Count == 1 ? "is a partitioned table" : "are partitioned tables")}: " +
+                    "publishing some of its partitions does not publish the table; it must be in the publication itself" +
+                    (rootNeeded ? ", with publish_via_partition_root so its changes arrive under its own name)" : ")")),
+                $"ALTER PUBLICATION {quotedPub} ADD TABLE {string.Join(", ", missing.Select(ReplicationSetup.QuoteTable))};" +
+                (rootNeeded ? $" {ReplicationSetup.PublishViaPartitionRootSql(options.Publication)};" : "") +
+                $"  -- as the publication's owner {publication.Owner}; or: cdcpipeline db prepare --sync-publication"));
         }
 
         var actions = new List<string>();
@@ -213,7 +244,7 @@ public static class ReadinessChecker
         }
     }
 
-    private static void CheckSlots(List<ReadinessFinding> findings, string slotName, IReadOnlyList<ReplicationSlotStatus> slots, string database, bool canReplicate)
+    private static void CheckSlots(List<ReadinessFinding> findings, string slotName, string applicationName, IReadOnlyList<ReplicationSlotStatus> slots, string database, bool canReplicate)
     {
         var ours = slots.FirstOrDefault(s => s.Name == slotName);
         if (ours is null)
@@ -236,10 +267,37 @@ public static class ReadinessChecker
         }
         else
         {
-            findings.Add(new(ours.Active ? ReadinessStatus.Warn : ReadinessStatus.Ok, "slot", slotName,
-                $"exists (pgoutput), confirmed {ours.ConfirmedFlushLsn}, lag {ByteSize.Format(ours.LagBytes)}, wal_status {ours.WalStatus}"
-                + (ours.Active ? $"; ACTIVE: in use by pid {ours.ActivePid} ({ours.ClientAddress ?? "local or hidden"}): only one consumer can read a slot" : ""),
-                ours.Active ? "stop the other consumer first (cdcpipeline slot list shows it)" : null));
+            var state = $"exists (pgoutput), confirmed {ours.ConfirmedFlushLsn}, lag {ByteSize.Format(ours.LagBytes)}, retains {ByteSize.Format(ours.RetainedBytes)} of WAL, wal_status {ours.WalStatus}";
+            var holder = $"pid {ours.ActivePid}, application_name '{ours.ApplicationName}', client {ours.ClientAddress ?? "local socket (or not visible to this role)"}";
+            if (ours.Active && IsPipeline(ours.ApplicationName, applicationName))
+            {
+                // the normal state while the pipeline runs
+                findings.Add(new(ReadinessStatus.Ok, "slot", slotName, state + $"; active: the pipeline streams from it ({holder})"));
+            }
+            else if (ours.Active && ours.ApplicationName is null)
+            {
+                findings.Add(new(ReadinessStatus.Warn, "slot", slotName,
+                    state + $"; ACTIVE, held by pid {ours.ActivePid}, whose application_name this role cannot see: it is the pipeline only if that is '{applicationName}'; " +
+                    "only one consumer can read a slot",
+                    "run db check as the pipeline's role (or one with pg_read_all_stats) to see who holds it; if it is not the pipeline, stop that consumer (cdcpipeline slot list shows it)"));
+            }
+            else if (ours.Active)
+            {
+                findings.Add(new(ReadinessStatus.Warn, "slot", slotName,
+                    state + $"; ACTIVE, held by another consumer ({holder}), not the pipeline (application_name '{applicationName}'): " +
+                    "only one consumer can read a slot, so the pipeline cannot stream while it holds it",
+                    "stop the other consumer first (cdcpipeline slot list shows it)"));
+            }
+            else if (ours.RetainedBytes > InactiveRetainedWarnBytes)
+            {
+                findings.Add(new(ReadinessStatus.Warn, "slot", slotName,
+                    state + "; inactive: nothing reads it, and it keeps that WAL until the pipeline runs again or the slot is dropped",
+                    $"start the pipeline; if it is retired: cdcpipeline slot drop {slotName}"));
+            }
+            else
+            {
+                findings.Add(new(ReadinessStatus.Ok, "slot", slotName, state + "; inactive"));
+            }
         }
 
         foreach (var other in slots.Where(s => s.Name != slotName && s.Database == database))
@@ -251,6 +309,36 @@ public static class ReadinessChecker
                 : new(ReadinessStatus.Warn, "other slot", other.Name, what + ": an inactive slot keeps WAL until it is used or dropped",
                     $"if abandoned: SELECT pg_drop_replication_slot('{other.Name.Replace("'", "''", StringComparison.Ordinal)}');  -- or cdcpipeline slot drop {other.Name}"));
         }
+    }
+
+    /// <summary>Whether <paramref name="reported"/> (pg_stat_replication, cut to 63 bytes) is the pipeline's <paramref name="applicationName"/>.</summary>
+    private static bool IsPipeline(string? reported, string applicationName) =>
+        !string.IsNullOrEmpty(reported)
+        && (reported == applicationName
+            || (Encoding.UTF8.GetByteCount(applicationName) > ApplicationNameMaxBytes && applicationName.StartsWith(reported, StringComparison.Ordinal)));
+
+    /// <summary>Of <paramref name="tables"/> (<c>schema.table</c>), the partitioned ones.</summary>
+    private static async Task<HashSet<string>> FindPartitionedAsync(NpgsqlConnection connection, IReadOnlyList<string> tables, CancellationToken cancellationToken)
+    {
+        var result = new HashSet<string>(StringComparer.Ordinal);
+        if (tables.Count == 0)
+        {
+            return result;
+        }
+
+        await using var cmd = new NpgsqlCommand("""
+            SELECT n::int FROM pg_catalog.unnest($1::text[]) WITH ORDINALITY AS u(t, n)
+            JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(u.t)
+            WHERE c.relkind = 'p'
+            """, connection);
+        cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = tables.Select(ReplicationSetup.QuoteTable).ToArray() });
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            result.Add(tables[reader.GetInt32(0) - 1]);
+        }
+
+        return result;
     }
 
     private static async Task<Dictionary<string, string>> ReadSettingsAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
@@ -283,7 +371,7 @@ public static class ReadinessChecker
     {
         PublicationInfo? info;
         await using (var cmd = new NpgsqlCommand(
-            "SELECT puballtables, pubinsert, pubupdate, pubdelete, pubtruncate, pg_catalog.pg_get_userbyid(pubowner)::text FROM pg_catalog.pg_publication WHERE pubname = $1",
+            "SELECT puballtables, pubinsert, pubupdate, pubdelete, pubtruncate, pg_catalog.pg_get_userbyid(pubowner)::text, pubviaroot FROM pg_catalog.pg_publication WHERE pubname = $1",
             connection))
         {
             cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = name });
@@ -293,7 +381,7 @@ public static class ReadinessChecker
                 return null;
             }
 
-            info = new PublicationInfo(reader.GetBoolean(0), reader.GetBoolean(1), reader.GetBoolean(2), reader.GetBoolean(3), reader.GetBoolean(4), reader.GetString(5), new HashSet<string>(StringComparer.Ordinal));
+            info = new PublicationInfo(reader.GetBoolean(0), reader.GetBoolean(1), reader.GetBoolean(2), reader.GetBoolean(3), reader.GetBoolean(4), reader.GetString(5), reader.GetBoolean(6), new HashSet<string>(StringComparer.Ordinal));
         }
 
         await using (var cmd = new NpgsqlCommand("SELECT schemaname || '.' || tablename FROM pg_catalog.pg_publication_tables WHERE pubname = $1 ORDER BY 1", connection))
@@ -412,5 +500,5 @@ public static class ReadinessChecker
 
     private sealed record RoleInfo(string Name, bool Superuser, bool Replication, bool CreateOnDatabase, string Database);
 
-    private sealed record PublicationInfo(bool AllTables, bool Insert, bool Update, bool Delete, bool Truncate, string Owner, HashSet<string> Tables);
+    private sealed record PublicationInfo(bool AllTables, bool Insert, bool Update, bool Delete, bool Truncate, string Owner, bool ViaRoot, HashSet<string> Tables);
 }

@@ -109,8 +109,10 @@ public static class ReplicationSetup
 
     /// <summary>
     /// Of <paramref name="tables"/> (<c>schema.table</c>), the partitioned ones that <paramref name="publication"/> covers
-    /// through their partitions only: it lacks publish_via_partition_root, so pg_publication_tables lists (and pgoutput sends
-    /// the changes under the names of) the partitions, not the table.
+    /// through their partitions only: the table is in it (itself, through an ancestor, its schema or FOR ALL TABLES) but it
+    /// lacks publish_via_partition_root, so pg_publication_tables lists (and pgoutput sends the changes under the names of)
+    /// the partitions, not the table. A publication that names only a partition (<c>FOR TABLE m_low</c>) does not hold the
+    /// table at all: publish_via_partition_root does not change that, so such a table is not returned.
     /// </summary>
     public static async Task<IReadOnlyList<string>> FindPublishedViaPartitionsAsync(NpgsqlDataSource dataSource, string publication, IReadOnlyList<string> tables, CancellationToken cancellationToken)
     {
@@ -151,6 +153,15 @@ public static class ReplicationSetup
                       JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
                       JOIN pg_catalog.pg_publication_tables pt ON pt.pubname = $1 AND pt.schemaname = ns.nspname AND pt.tablename = c.relname
                       WHERE p.level > 0)
+          AND EXISTS (SELECT 1 FROM pg_catalog.pg_publication pub
+                      WHERE pub.pubname = $1
+                        AND (pub.puballtables
+                             OR EXISTS (SELECT 1 FROM pg_catalog.pg_publication_rel r
+                                        JOIN pg_catalog.pg_partition_ancestors(pg_catalog.to_regclass(u.t)) a ON a.relid = r.prrelid
+                                        WHERE r.prpubid = pub.oid)
+                             OR EXISTS (SELECT 1 FROM pg_catalog.pg_publication_namespace pn
+                                        JOIN pg_catalog.pg_class c ON c.relnamespace = pn.pnnspid
+                                        WHERE pn.pnpubid = pub.oid AND c.oid = pg_catalog.to_regclass(u.t))))
         ORDER BY n
         """;
 
@@ -215,7 +226,14 @@ public static class ReplicationSetup
     /// </summary>
     public static async Task<IReadOnlyList<string>> FindTablesPublishingWouldBreakAsync(NpgsqlDataSource dataSource, IReadOnlyList<string> tables, CancellationToken cancellationToken)
     {
-        await using var cmd = dataSource.CreateCommand("""
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await FindTablesPublishingWouldBreakAsync(connection, tables, cancellationToken);
+    }
+
+    /// <inheritdoc cref="FindTablesPublishingWouldBreakAsync(NpgsqlDataSource, IReadOnlyList{string}, CancellationToken)"/>
+    public static async Task<IReadOnlyList<string>> FindTablesPublishingWouldBreakAsync(NpgsqlConnection connection, IReadOnlyList<string> tables, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand("""
             SELECT n.nspname || '.' || c.relname
             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relkind = 'r' AND c.relpersistence = 'p'
@@ -229,7 +247,7 @@ public static class ReplicationSetup
               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid
                               AND ((c.relreplident = 'd' AND i.indisprimary) OR (c.relreplident = 'i' AND i.indisreplident)))
             ORDER BY 1
-            """);
+            """, connection);
         cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = tables.Select(QuoteTable).ToArray() });
         var result = new List<string>();
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
@@ -242,21 +260,30 @@ public static class ReplicationSetup
     }
 
     /// <summary>Why a publication over <paramref name="keyless"/> is not created, and the three ways on (one line).</summary>
-    public static string KeylessPublicationRefusal(string publication, IReadOnlyList<string> tables, IReadOnlyList<string> keyless)
+    public static string KeylessPublicationRefusal(string publication, IReadOnlyList<string> tables, IReadOnlyList<string> keyless) =>
+        KeylessPublicationProblem(publication, tables, keyless) + ", so nothing was created (no publication, no slot). " + KeylessPublicationWaysOn(tables, keyless) + " Then start again.";
+
+    /// <summary>
+    /// Why creating <paramref name="publication"/> for <paramref name="tables"/> would break the application (the start of
+    /// <see cref="KeylessPublicationRefusal"/>; <c>db check</c> says it before any start).
+    /// </summary>
+    public static string KeylessPublicationProblem(string publication, IReadOnlyList<string> tables, IReadOnlyList<string> keyless) =>
+        $"publication '{publication}' does not exist, and creating it " +
+        (tables.Count == 0 ? "FOR ALL TABLES (source.postgres.tables is empty) " : "") +
+        $"would publish {(keyless.Count == 1 ? "a table" : "tables")} without a replica identity (no primary key and REPLICA IDENTITY DEFAULT, or NOTHING): {string.Join(", ", keyless)}; " +
+        "from then on PostgreSQL would refuse the application's UPDATE and DELETE on " + (keyless.Count == 1 ? "it" : "them");
+
+    /// <summary>The three ways on from <see cref="KeylessPublicationProblem"/> (the end of <see cref="KeylessPublicationRefusal"/>).</summary>
+    public static string KeylessPublicationWaysOn(IReadOnlyList<string> tables, IReadOnlyList<string> keyless)
     {
-        var list = string.Join(", ", keyless);
         var alters = string.Join(" ", keyless.Select(t => $"ALTER TABLE {QuoteTable(t)} REPLICA IDENTITY FULL;"));
-        return $"publication '{publication}' does not exist, and creating it " +
-               (tables.Count == 0 ? "FOR ALL TABLES (source.postgres.tables is empty) " : "") +
-               $"would publish {(keyless.Count == 1 ? "a table" : "tables")} without a replica identity (no primary key and REPLICA IDENTITY DEFAULT, or NOTHING): {list}; " +
-               "from then on PostgreSQL would refuse the application's UPDATE and DELETE on " + (keyless.Count == 1 ? "it" : "them") +
-               ", so nothing was created (no publication, no slot). Either, as the table owner, run " + alters +
+        return "Either, as the table owner, run " + alters +
                " (each UPDATE/DELETE then writes the whole old row to the WAL: more WAL, and the change events carry the old values); " +
                (tables.Count == 0
                    ? "or list only the tables to capture in source.postgres.tables; "
                    : "or remove " + (keyless.Count == 1 ? "the table" : "the tables") + " from source.postgres.tables; ") +
                $"or have the DBA run cdcpipeline db prepare (--replica-identity-full {string.Join(",", keyless)} to capture {(keyless.Count == 1 ? "it" : "them")}; " +
-               "without it db prepare leaves such tables out of the publication) to create the publication, and set createPublicationIfMissing: false. Then start again.";
+               "without it db prepare leaves such tables out of the publication) to create the publication, and set createPublicationIfMissing: false.";
     }
 
     /// <summary>Published tables that have neither a primary key nor REPLICA IDENTITY FULL (their updates/deletes carry no key).</summary>

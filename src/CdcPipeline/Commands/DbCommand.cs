@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using CdcPipeline.Postgres;
 using CdcPipeline.Postgres.Readiness;
 using Npgsql;
 
@@ -48,6 +49,7 @@ internal static class DbCommand
                     Slot = resolved.Slot,
                     Tables = resolved.Tables,
                     CreatePublicationIfMissing = resolved.CreatePublicationIfMissing,
+                    ApplicationName = PgOutputChangeSource.ReplicationApplicationName(resolved.ConnectionString, resolved.Slot),
                 },
                 cancellationToken);
             await output.WriteAsync(parse.GetValue(json) ? ReadinessOutput.Json(report) : ReadinessOutput.Text(report));

@@ -1,6 +1,11 @@
 using System.Text.Json;
+using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Pipeline;
 using CdcPipeline.IntegrationTests.Support;
+using CdcPipeline.Postgres;
 using Npgsql;
+using Npgsql.Replication;
+using Npgsql.Replication.PgOutput;
 
 namespace CdcPipeline.IntegrationTests.Readiness;
 
@@ -102,6 +107,163 @@ public sealed class DbCheckTests(PostgresFixture fixture) : LegacyDatabaseTestBa
         Assert.False(Assert.Single(json.RootElement.GetProperty("tables").EnumerateArray()).GetProperty("published").GetBoolean());
 
         await Db.ExecuteAsync(action[..(action.IndexOf(';', StringComparison.Ordinal) + 1)]);
+        var again = await Cli.RunAsync(args);
+        using var json2 = JsonDocument.Parse(again.Stdout);
+        Assert.Equal("ok", Assert.Single(json2.RootElement.GetProperty("findings").EnumerateArray(), f => f.GetProperty("check").GetString() == "publication").GetProperty("status").GetString());
+        Assert.True(Assert.Single(json2.RootElement.GetProperty("tables").EnumerateArray()).GetProperty("published").GetBoolean());
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("orders-cdc")]
+    public async Task The_pipelines_own_active_slot_is_ok_naming_its_holder_and_another_holder_is_a_warning(string? applicationName)
+    {
+        await Db.ExecuteAsync($"CREATE PUBLICATION {Db.Publication} FOR TABLE tb_ord_mst");
+        var connection = applicationName is null
+            ? Db.ConnectionString
+            : new NpgsqlConnectionStringBuilder(Db.ConnectionString) { ApplicationName = applicationName }.ConnectionString;
+        var config = Path.Combine(Path.GetTempPath(), $"cdc-check-{Guid.NewGuid():N}.yaml");
+        await File.WriteAllTextAsync(config, $"""
+            name: check-holder
+            source:
+              postgres:
+                connectionString: "{connection}"
+                publication: {Db.Publication}
+                slot: {Db.Slot}
+                tables: [public.tb_ord_mst]
+            """, Ct);
+        var state = Path.Combine(Path.GetTempPath(), "cdc-state-" + Guid.NewGuid().ToString("N")[..8]);
+        string[] check = ["db", "check", "--config", config, "--json"];
+        try
+        {
+            // the pipeline itself streams from its slot: the normal state
+            await using (var reader = new SourceReader(new PgOutputChangeSource(new PostgresSourceOptions
+            {
+                ConnectionString = connection,
+                Publication = Db.Publication,
+                Slot = Db.Slot,
+                Tables = ["public.tb_ord_mst"],
+                Snapshot = SnapshotMode.Initial,
+                StateDirectory = state,
+                HeartbeatInterval = TimeSpan.Zero,
+            }), Ct))
+            {
+                await reader.TakeAsync(2, e => e.Operation == ChangeOperation.Read);
+                await WaitUntilSlotActiveAsync(() => reader.NextAsync(TimeSpan.FromMilliseconds(50)));
+
+                var ours = SlotFinding(await Cli.RunAsync(check));
+                // before the fix: "warn", "ACTIVE: in use by pid …: only one consumer can read a slot"
+                Assert.Equal("ok", ours.GetProperty("status").GetString());
+                var pid = await Db.ScalarAsync<int>($"SELECT active_pid FROM pg_replication_slots WHERE slot_name = '{Db.Slot}'");
+                var what = ours.GetProperty("what").GetString()!;
+                Assert.Contains($"pid {pid}", what, StringComparison.Ordinal);
+                Assert.Contains($"application_name '{applicationName ?? "cdcpipeline-" + Db.Slot}'", what, StringComparison.Ordinal);
+            }
+
+            // something else holds the pipeline's slot: the pipeline could not start
+            await using var stranger = new LogicalReplicationConnection(
+                new NpgsqlConnectionStringBuilder(Db.ConnectionString) { ApplicationName = "other-consumer" }.ConnectionString);
+            await stranger.Open(Ct);
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+            var reading = Task.Run(async () =>
+            {
+                try
+                {
+                    await foreach (var _ in stranger.StartReplication(new PgOutputReplicationSlot(Db.Slot), new PgOutputReplicationOptions(Db.Publication, PgOutputProtocolVersion.V1), stop.Token))
+                    {
+                    }
+                }
+                catch (OperationCanceledException)
+                {
+                }
+            }, CancellationToken.None);
+            await WaitUntilSlotActiveAsync(() => Task.Delay(20, Ct));
+
+            var theirs = SlotFinding(await Cli.RunAsync(check));
+            Assert.Equal("warn", theirs.GetProperty("status").GetString());
+            Assert.Contains("application_name 'other-consumer'", theirs.GetProperty("what").GetString()!, StringComparison.Ordinal);
+            Assert.Contains("stop the other consumer", theirs.GetProperty("action").GetString()!, StringComparison.Ordinal);
+            await stop.CancelAsync();
+            await reading;
+        }
+        finally
+        {
+            File.Delete(config);
+            if (Directory.Exists(state))
+            {
+                Directory.Delete(state, recursive: true);
+            }
+        }
+    }
+
+    private async Task WaitUntilSlotActiveAsync(Func<Task> meanwhile)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!await Db.ScalarAsync<bool>($"SELECT coalesce((SELECT active FROM pg_replication_slots WHERE slot_name = '{Db.Slot}'), false)"))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "nothing took the slot in time");
+            await meanwhile();
+        }
+    }
+
+    private static JsonElement SlotFinding(CliResult result)
+    {
+        using var json = JsonDocument.Parse(result.Stdout);
+        return Assert.Single(json.RootElement.GetProperty("findings").EnumerateArray(), f => f.GetProperty("check").GetString() == "slot").Clone();
+    }
+
+    [Fact]
+    public async Task A_missing_publication_over_a_keyless_table_fails_with_the_refusal_run_would_give()
+    {
+        var result = await Cli.RunAsync("db", "check", "--connection", Db.ConnectionString, "--tables", TableList, "--publication", Db.Publication, "--slot", Db.Slot, "--json");
+
+        Assert.Equal(1, result.Code);
+        using var json = JsonDocument.Parse(result.Stdout);
+        var publication = Assert.Single(json.RootElement.GetProperty("findings").EnumerateArray(), f => f.GetProperty("check").GetString() == "publication");
+        // before the fix: "warn", "does not exist; the pipeline will create it at start"
+        Assert.Equal("fail", publication.GetProperty("status").GetString());
+        var what = publication.GetProperty("what").GetString()!;
+        Assert.Contains("public.tb_aud_log", what, StringComparison.Ordinal);
+        Assert.Contains("refuse", what, StringComparison.Ordinal);
+        var action = publication.GetProperty("action").GetString()!;
+        Assert.Contains("ALTER TABLE \"public\".\"tb_aud_log\" REPLICA IDENTITY FULL;", action, StringComparison.Ordinal);
+        Assert.Contains("source.postgres.tables", action, StringComparison.Ordinal);
+        Assert.Contains("db prepare", action, StringComparison.Ordinal);
+
+        // what run says when it refuses, word for word
+        await using var reader = new SourceReader(new PgOutputChangeSource(new PostgresSourceOptions
+        {
+            ConnectionString = Db.ConnectionString,
+            Publication = Db.Publication,
+            Slot = Db.Slot,
+            Tables = LegacyTables,
+            StateDirectory = Path.Combine(Path.GetTempPath(), "cdc-state-" + Guid.NewGuid().ToString("N")[..8]),
+        }), Ct);
+        var refusal = await Assert.ThrowsAsync<CaptureStoppedException>(() => reader.NextAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains(action, refusal.Message, StringComparison.Ordinal);
+        Assert.Contains(what[..what.IndexOf(':', StringComparison.Ordinal)], refusal.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_publication_of_one_partition_only_fails_saying_the_partitioned_table_is_not_in_it()
+    {
+        await Db.ExecuteAsync("CREATE TABLE m (id int PRIMARY KEY) PARTITION BY RANGE (id); CREATE TABLE m_low PARTITION OF m FOR VALUES FROM (0) TO (100); " +
+                              "CREATE TABLE m_high PARTITION OF m FOR VALUES FROM (100) TO (200); " +
+                              $"CREATE PUBLICATION {Db.Publication} FOR TABLE m_low");
+        string[] args = ["db", "check", "--connection", Db.ConnectionString, "--tables", "public.m", "--publication", Db.Publication, "--slot", Db.Slot, "--json"];
+
+        var result = await Cli.RunAsync(args);
+
+        using var json = JsonDocument.Parse(result.Stdout);
+        var publication = Assert.Single(json.RootElement.GetProperty("findings").EnumerateArray(), f => f.GetProperty("check").GetString() == "publication");
+        Assert.Equal("fail", publication.GetProperty("status").GetString());
+        // before the fix: "publishes public.m only through the partitions" with SET (publish_via_partition_root = true) alone, after which m was still not published
+        Assert.Contains("does not publish public.m", publication.GetProperty("what").GetString()!, StringComparison.Ordinal);
+        var action = publication.GetProperty("action").GetString()!;
+        Assert.StartsWith($"ALTER PUBLICATION \"{Db.Publication}\" ADD TABLE \"public\".\"m\"; ALTER PUBLICATION \"{Db.Publication}\" SET (publish_via_partition_root = true);", action, StringComparison.Ordinal);
+
+        // the printed fix is exact: running it makes the table published under its own name
+        await Db.ExecuteAsync(action[..action.IndexOf("  --", StringComparison.Ordinal)]);
         var again = await Cli.RunAsync(args);
         using var json2 = JsonDocument.Parse(again.Stdout);
         Assert.Equal("ok", Assert.Single(json2.RootElement.GetProperty("findings").EnumerateArray(), f => f.GetProperty("check").GetString() == "publication").GetProperty("status").GetString());

@@ -244,6 +244,35 @@ public sealed class DbPrepareTests(PostgresFixture fixture) : LegacyDatabaseTest
     }
 
     [Fact]
+    public async Task A_publication_of_one_partition_only_is_said_to_lack_the_partitioned_table_with_the_fix()
+    {
+        await Db.ExecuteAsync("CREATE TABLE m (id int PRIMARY KEY) PARTITION BY RANGE (id); CREATE TABLE m_low PARTITION OF m FOR VALUES FROM (0) TO (100); " +
+                              $"CREATE PUBLICATION {Db.Publication} FOR TABLE m_low, tb_ord_mst");
+        var role = NewRoleName("onepart");
+        string[] args = ["db", "prepare", "--connection", Db.ConnectionString, "--tables", "public.m,public.tb_ord_mst", "--publication", Db.Publication, "--role", role];
+
+        var plan = await Cli.RunAsync(args);
+
+        Assert.Equal(0, plan.Code);
+        // before the fix: a publish_via_partition_root step and no word that m is not in the publication (that option does not add it)
+        Assert.DoesNotContain("publishes partitioned public.m under its own name", plan.Stdout, StringComparison.Ordinal);
+        Assert.Contains($"publication {Db.Publication} exists and does not publish public.m", plan.Stderr, StringComparison.Ordinal);
+        Assert.Contains($"ALTER PUBLICATION \"{Db.Publication}\" ADD TABLE \"public\".\"m\"; ALTER PUBLICATION \"{Db.Publication}\" SET (publish_via_partition_root = true);",
+            plan.Stderr, StringComparison.Ordinal);
+        Assert.Contains("--sync-publication", plan.Stderr, StringComparison.Ordinal);
+
+        var apply = await Cli.RunAsync([.. args, "--apply"]);
+        Assert.Equal(0, apply.Code);
+        Assert.False(await Db.ScalarAsync<bool>($"SELECT pubviaroot FROM pg_publication WHERE pubname = '{Db.Publication}'")); // left as it is
+
+        var synced = await Cli.RunAsync([.. args, "--sync-publication", "--apply"]);
+        Assert.Equal(0, synced.Code);
+        var published = (await Db.QueryAsync($"SELECT tablename::text FROM pg_publication_tables WHERE pubname = '{Db.Publication}' ORDER BY 1")).Select(r => (string)r[0]!).ToList();
+        Assert.Contains("m", published);
+        Assert.DoesNotContain("m_low", published);
+    }
+
+    [Fact]
     public async Task Sync_publication_also_sets_partition_root_when_a_captured_table_is_partitioned()
     {
         await Db.ExecuteAsync("CREATE TABLE m (id int PRIMARY KEY) PARTITION BY RANGE (id); CREATE TABLE m_low PARTITION OF m FOR VALUES FROM (0) TO (100)");
