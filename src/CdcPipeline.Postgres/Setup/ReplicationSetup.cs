@@ -133,7 +133,10 @@ public static class ReplicationSetup
             return [];
         }
 
-        await using var cmd = new NpgsqlCommand(PublishedViaPartitionsSql, connection);
+        // FOR TABLES IN SCHEMA (pg_publication_namespace) came with PostgreSQL 15; before it a table is in a publication only
+        // itself, through an ancestor or FOR ALL TABLES, and naming the catalog would fail the query
+        var sql = PublishedViaPartitionsSql.Replace("{schemas}", connection.PostgreSqlVersion.Major >= 15 ? SchemaPublishedSql : "", StringComparison.Ordinal);
+        await using var cmd = new NpgsqlCommand(sql, connection);
         cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = publication });
         cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = tables.Select(QuoteTable).ToArray() });
         var result = new List<string>();
@@ -158,11 +161,15 @@ public static class ReplicationSetup
                         AND (pub.puballtables
                              OR EXISTS (SELECT 1 FROM pg_catalog.pg_publication_rel r
                                         JOIN pg_catalog.pg_partition_ancestors(pg_catalog.to_regclass(u.t)) a ON a.relid = r.prrelid
-                                        WHERE r.prpubid = pub.oid)
+                                        WHERE r.prpubid = pub.oid){schemas}))
+        ORDER BY n
+        """;
+
+    private const string SchemaPublishedSql = """
+
                              OR EXISTS (SELECT 1 FROM pg_catalog.pg_publication_namespace pn
                                         JOIN pg_catalog.pg_class c ON c.relnamespace = pn.pnnspid
-                                        WHERE pn.pnpubid = pub.oid AND c.oid = pg_catalog.to_regclass(u.t))))
-        ORDER BY n
+                                        WHERE pn.pnpubid = pub.oid AND c.oid = pg_catalog.to_regclass(u.t))
         """;
 
     public static async Task<ReplicationSlotInfo?> GetSlotAsync(NpgsqlDataSource dataSource, string slot, CancellationToken cancellationToken)
