@@ -155,6 +155,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             ThrowIfStateFileElsewhere();
         }
 
+        await ThrowIfWalLevelNotLogicalAsync(token);
         await ThrowIfConfiguredTablesMissingAsync(token);
         var publicationCreated = await ReplicationSetup.EnsurePublicationAsync(_dataSource, _options.Publication, _options.Tables.Select(ReplicationSetup.NormalizeTableName).ToList(), _options.CreatePublicationIfMissing, token);
         var tables = _options.Tables.Count > 0
@@ -259,7 +260,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
                         $"create it with: SELECT pg_create_logical_replication_slot('{_options.Slot}', 'pgoutput');");
                 }
 
-                connection = await OpenReplicationAsync(token);
+                connection = await OpenReplicationForSlotAsync(token);
                 if (_options.Snapshot == SnapshotMode.Never)
                 {
                     var created = await CreateSlotAsync(connection, temporary: false, LogicalSlotSnapshotInitMode.NoExport, token);
@@ -446,8 +447,17 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
                 var holder = failure is PostgresException { SqlState: PostgresErrorCodes.ObjectInUse } inUse
                     ? await DescribeSlotHolderAsync(inUse, token)
                     : null;
+                // 53300 "number of requested standby connections exceeds max_wal_senders": every WAL sender is taken
+                var senders = failure is PostgresException busy && IsWalSendersBusy(busy)
+                    ? await DescribeWalSendersAsync(token)
+                    : null;
                 if (_options.MaxReconnectAttempts > 0 && attempt > _options.MaxReconnectAttempts)
                 {
+                    if (senders is not null)
+                    {
+                        throw WalSendersBusyStop(senders, failure);
+                    }
+
                     if (holder is not null)
                     {
                         throw new CaptureStoppedException(
@@ -468,6 +478,10 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
                 if (holder is not null)
                 {
                     Log.SlotInUse(_logger, _options.Slot, holder, attempt, (long)delay.TotalMilliseconds, SlotInUseFix);
+                }
+                else if (senders is not null)
+                {
+                    Log.WalSendersBusy(_logger, _options.Slot, senders, attempt, (long)delay.TotalMilliseconds, WalSendersBusyFix);
                 }
                 else
                 {
@@ -599,6 +613,34 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
                 "Drop an abandoned slot (cdcpipeline slot list shows each slot, its activity and the WAL it retains; cdcpipeline slot drop NAME), " +
                 "or raise max_replication_slots (ALTER SYSTEM SET max_replication_slots = …; then restart PostgreSQL); cdcpipeline db check shows both.",
                 e);
+        }
+    }
+
+    /// <summary>
+    /// The replication connection that creates the slot at the start. A server whose WAL senders are all taken
+    /// (max_wal_senders) refuses it with 53300; that is waited for as a reconnect is (event 1040), within
+    /// maxReconnectAttempts, then the start stops saying who holds the senders and what to do.
+    /// </summary>
+    private async Task<LogicalReplicationConnection> OpenReplicationForSlotAsync(CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await OpenReplicationAsync(cancellationToken);
+            }
+            catch (PostgresException e) when (IsWalSendersBusy(e))
+            {
+                var senders = await DescribeWalSendersAsync(cancellationToken);
+                if (_options.MaxReconnectAttempts > 0 && attempt > _options.MaxReconnectAttempts)
+                {
+                    throw WalSendersBusyStop(senders, e);
+                }
+
+                var delay = ReconnectDelay(attempt);
+                Log.WalSendersBusy(_logger, _options.Slot, senders, attempt, (long)delay.TotalMilliseconds, WalSendersBusyFix);
+                await Task.Delay(delay, cancellationToken);
+            }
         }
     }
 
@@ -1404,6 +1446,25 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     }
 
     /// <summary>
+    /// Logical decoding needs <c>wal_level = logical</c>; on another level PostgreSQL refuses the slot's creation (or its
+    /// streaming) with 55000 "logical decoding requires wal_level >= logical", which <c>run</c> showed as a connection to
+    /// check. The server is up: its setting is what to change, and only a restart applies it. Checked before anything is
+    /// created, so the refusal leaves no publication or slot behind.
+    /// </summary>
+    private async Task ThrowIfWalLevelNotLogicalAsync(CancellationToken cancellationToken)
+    {
+        await using var cmd = _dataSource.CreateCommand("SELECT pg_catalog.current_setting('wal_level')");
+        if (await cmd.ExecuteScalarAsync(cancellationToken) is string walLevel && walLevel != "logical")
+        {
+            throw new CaptureStoppedException(
+                $"replication slot '{_options.Slot}' cannot be used: this server runs with wal_level = {walLevel}, and logical decoding needs " +
+                "wal_level = logical. Run ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL (a reload is not enough: wal_level " +
+                "takes effect only at server start); cdcpipeline db check shows wal_level and the other settings the capture needs. " +
+                "Nothing was created");
+        }
+    }
+
+    /// <summary>
     /// A table in <c>source.postgres.tables</c> that is not there would fail the publication's creation or the snapshot with
     /// PostgreSQL's bare "relation does not exist"; it is named here, with the key to correct, before anything is created.
     /// </summary>
@@ -1628,6 +1689,60 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         }
 
         return $"PID {pid}";
+    }
+
+    private const string WalSendersBusyFix =
+        "Each replication connection takes one of the server's WAL senders (max_wal_senders; pg_stat_replication lists who holds them): " +
+        "stop a client that should not hold one (another capture on this server, a forgotten pg_receivewal or pg_basebackup, a standby no longer used), " +
+        "or raise max_wal_senders (ALTER SYSTEM SET max_wal_senders = …; then restart PostgreSQL, a reload is not enough); cdcpipeline db check shows the free WAL senders";
+
+    /// <summary>
+    /// 53300 is also max_connections' "sorry, too many clients already": only PostgreSQL's "number of requested standby
+    /// connections exceeds max_wal_senders (currently n)" is the WAL senders' (the setting's name is not translated).
+    /// </summary>
+    private static bool IsWalSendersBusy(PostgresException e) =>
+        e.SqlState == PostgresErrorCodes.TooManyConnections && e.MessageText.Contains("max_wal_senders", StringComparison.Ordinal);
+
+    private CaptureStoppedException WalSendersBusyStop(string senders, Exception? failure) => new(
+        $"replication slot '{_options.Slot}': every WAL sender of the server is busy, {senders}; gave up after " +
+        $"{_options.MaxReconnectAttempts} attempts (source.postgres.maxReconnectAttempts). {WalSendersBusyFix}",
+        failure);
+
+    /// <summary>
+    /// max_wal_senders and who holds the WAL senders (pg_stat_replication, on an ordinary connection, which max_wal_senders
+    /// does not limit): PID, application_name, client address and state of each, the first few of them.
+    /// </summary>
+    private async Task<string> DescribeWalSendersAsync(CancellationToken cancellationToken)
+    {
+        const int Shown = 5;
+        try
+        {
+            await using var cmd = _dataSource.CreateCommand(
+                "SELECT pg_catalog.current_setting('max_wal_senders'), pid, application_name, client_addr::text, state " +
+                "FROM pg_catalog.pg_stat_replication ORDER BY backend_start");
+            await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+            var max = "?";
+            var holders = new List<string>();
+            var count = 0;
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                max = reader.GetString(0);
+                if (++count <= Shown)
+                {
+                    holders.Add($"PID {(reader.IsDBNull(1) ? "?" : reader.GetInt32(1).ToString(System.Globalization.CultureInfo.InvariantCulture))} " +
+                        $"(application_name '{(reader.IsDBNull(2) ? "" : reader.GetString(2))}', client {(reader.IsDBNull(3) ? "local socket" : reader.GetString(3))}, " +
+                        $"state {(reader.IsDBNull(4) ? "?" : reader.GetString(4))})");
+                }
+            }
+
+            return count == 0
+                ? "max_wal_senders reached (pg_stat_replication shows none of them to this role)"
+                : $"max_wal_senders = {max}, held by {string.Join(", ", holders)}" + (count > Shown ? $" and {count - Shown} more" : "");
+        }
+        catch (Exception e) when (IsTransient(e, cancellationToken))
+        {
+            return "max_wal_senders reached (pg_stat_replication could not be read: " + Why(e) + ")";
+        }
     }
 
     /// <summary>A failure in one line: a connection failure with its cause ("Failed to connect to …" says where, the socket error why).</summary>
