@@ -116,7 +116,7 @@ internal static partial class Log
     [LoggerMessage(1038, LogLevel.Information, "State file of slot {Slot}: {StatePath} ({StateFileStatus}); it records snapshot progress and the position confirmed to the slot")]
     public static partial void StateFile(ILogger logger, string slot, string statePath, string stateFileStatus);
 
-    [LoggerMessage(1018, LogLevel.Information, "Snapshot (initial_only) of slot {Slot} completed in an earlier run ({StatePath}): nothing to read. Delete that file to snapshot the tables again")]
+    [LoggerMessage(1018, LogLevel.Information, "Snapshot (initial_only) of slot {Slot} completed in an earlier run ({StatePath}): nothing to read. Delete that file to snapshot the tables again (its .lock and .lock.owner files beside it hold no state and may go with it)")]
     public static partial void InitialOnlyAlreadyCompleted(ILogger logger, string slot, string statePath);
 
     [LoggerMessage(1014, LogLevel.Information, "Incremental snapshot of {Table} requested ({Reason})")]

@@ -1350,7 +1350,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             $"replication slot '{_options.Slot}' is lost (wal_status lost): PostgreSQL removed WAL it still needed because it fell " +
             $"more than max_slot_wal_keep_size behind, so the changes after its confirmed LSN {slot.ConfirmedFlushLsn ?? "-"} can no longer be read. " +
             $"Drop it (cdcpipeline slot drop {_options.Slot}) and start again with snapshot: when_needed to re-read the tables " +
-            $"(or delete the state file '{_store.Path}' and accept the gap); " +
+            $"(or delete the state file '{_store.Path}' and accept the gap; its .lock and .lock.owner files beside it hold no state and may go with it); " +
             "size max_slot_wal_keep_size for the longest outage the pipeline must survive.",
             inner);
 
@@ -1408,7 +1408,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             "(restored from a backup, or a replica that lagged was promoted). Its next changes would reuse positions already confirmed and be skipped or " +
             "mis-ordered. Choose: drop the slot (cdcpipeline slot drop " + _options.Slot + ") and start with source.postgres.snapshot: when_needed to read " +
             "the tables again; or delete the state file to start from this server's slot as it is (changes of the lost history stay as delivered, " +
-            "those since then may be missing).");
+            "those since then may be missing; its .lock and .lock.owner files beside it hold no state and may go with it).");
     }
 
     /// <summary>
@@ -1608,7 +1608,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         "It was dropped (cdcpipeline slot drop), or this server is a replica or a restore without it: the changes since that position cannot " +
         "be read any more, and a new slot would start at the current WAL position, skipping them. Choose: set source.postgres.snapshot: when_needed " +
         "to create the slot and read the tables again (rows deleted in the gap, and states passed through in it, stay unseen); or delete the state " +
-        "file to accept the gap (snapshot: initial then reads the tables again, never streams from now on).";
+        "file to accept the gap (snapshot: initial then reads the tables again, never streams from now on; its .lock and .lock.owner files beside it hold no state and may go with it).";
 
     private const string StateFileInUseFix =
         "Its holder streams from the slot and keeps the snapshot progress and confirmed position there; a second writer would put its older copy back. " +
