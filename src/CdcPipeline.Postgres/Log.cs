@@ -21,7 +21,7 @@ internal static partial class Log
     [LoggerMessage(1037, LogLevel.Warning, "Replication slot {Slot} is in use by another process: {Holder} streams from it (attempt {Attempt}); retrying in {DelayMs} ms. {Fix}")]
     public static partial void SlotInUse(ILogger logger, string slot, string holder, int attempt, long delayMs, string fix);
 
-    [LoggerMessage(1040, LogLevel.Warning, "Replication slot {Slot} cannot connect: every WAL sender of the server is busy, {Senders} (attempt {Attempt}); retrying in {DelayMs} ms. {Fix}")]
+    [LoggerMessage(1041, LogLevel.Warning, "Replication slot {Slot} cannot connect: every WAL sender of the server is busy, {Senders} (attempt {Attempt}); retrying in {DelayMs} ms. {Fix}")]
     public static partial void WalSendersBusy(ILogger logger, string slot, string senders, int attempt, long delayMs, string fix);
 
     [LoggerMessage(1039, LogLevel.Warning, "State file of slot {Slot} ({StatePath}) is held by another process: {Holder} (attempt {Attempt}); retrying in {DelayMs} ms, without touching it. {Fix}")]

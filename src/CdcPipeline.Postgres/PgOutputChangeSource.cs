@@ -618,7 +618,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
 
     /// <summary>
     /// The replication connection that creates the slot at the start. A server whose WAL senders are all taken
-    /// (max_wal_senders) refuses it with 53300; that is waited for as a reconnect is (event 1040), within
+    /// (max_wal_senders) refuses it with 53300; that is waited for as a reconnect is (event 1041), within
     /// maxReconnectAttempts, then the start stops saying who holds the senders and what to do.
     /// </summary>
     private async Task<LogicalReplicationConnection> OpenReplicationForSlotAsync(CancellationToken cancellationToken)
