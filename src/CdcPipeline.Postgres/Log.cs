@@ -21,6 +21,9 @@ internal static partial class Log
     [LoggerMessage(1037, LogLevel.Warning, "Replication slot {Slot} is in use by another process: {Holder} streams from it (attempt {Attempt}); retrying in {DelayMs} ms. {Fix}")]
     public static partial void SlotInUse(ILogger logger, string slot, string holder, int attempt, long delayMs, string fix);
 
+    [LoggerMessage(1041, LogLevel.Warning, "Replication slot {Slot} cannot connect: every WAL sender of the server is busy, {Senders} (attempt {Attempt}); retrying in {DelayMs} ms. {Fix}")]
+    public static partial void WalSendersBusy(ILogger logger, string slot, string senders, int attempt, long delayMs, string fix);
+
     [LoggerMessage(1039, LogLevel.Warning, "State file of slot {Slot} ({StatePath}) is held by another process: {Holder} (attempt {Attempt}); retrying in {DelayMs} ms, without touching it. {Fix}")]
     public static partial void StateFileInUse(ILogger logger, string slot, string statePath, string holder, int attempt, long delayMs, string fix);
 
@@ -118,7 +121,7 @@ internal static partial class Log
     [LoggerMessage(1038, LogLevel.Information, "State file of slot {Slot}: {StatePath} ({StateFileStatus}); it records snapshot progress and the position confirmed to the slot")]
     public static partial void StateFile(ILogger logger, string slot, string statePath, string stateFileStatus);
 
-    [LoggerMessage(1018, LogLevel.Information, "Snapshot (initial_only) of slot {Slot} completed in an earlier run ({StatePath}): nothing to read. Delete that file to snapshot the tables again")]
+    [LoggerMessage(1018, LogLevel.Information, "Snapshot (initial_only) of slot {Slot} completed in an earlier run ({StatePath}): nothing to read. Delete that file to snapshot the tables again (its .lock and .lock.owner files beside it hold no state and may go with it)")]
     public static partial void InitialOnlyAlreadyCompleted(ILogger logger, string slot, string statePath);
 
     [LoggerMessage(1014, LogLevel.Information, "Incremental snapshot of {Table} requested ({Reason})")]

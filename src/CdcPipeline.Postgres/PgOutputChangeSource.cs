@@ -168,6 +168,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             stored = null;
         }
 
+        await ThrowIfWalLevelNotLogicalAsync(token);
         await ThrowIfConfiguredTablesMissingAsync(stored, token);
         var publicationCreated = await ReplicationSetup.EnsurePublicationAsync(_dataSource, _options.Publication, _options.Tables.Select(ReplicationSetup.NormalizeTableName).ToList(), _options.CreatePublicationIfMissing, token);
         var tables = _options.Tables.Count > 0
@@ -266,7 +267,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
                         $"create it with: SELECT pg_create_logical_replication_slot('{_options.Slot}', 'pgoutput');");
                 }
 
-                connection = await OpenReplicationAsync(token);
+                connection = await OpenReplicationForSlotAsync(token);
                 if (_options.Snapshot == SnapshotMode.Never)
                 {
                     var created = await CreateSlotAsync(connection, temporary: false, LogicalSlotSnapshotInitMode.NoExport, token);
@@ -453,8 +454,17 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
                 var holder = failure is PostgresException { SqlState: PostgresErrorCodes.ObjectInUse } inUse
                     ? await DescribeSlotHolderAsync(inUse, token)
                     : null;
+                // 53300 "number of requested standby connections exceeds max_wal_senders": every WAL sender is taken
+                var senders = failure is PostgresException busy && IsWalSendersBusy(busy)
+                    ? await DescribeWalSendersAsync(token)
+                    : null;
                 if (_options.MaxReconnectAttempts > 0 && attempt > _options.MaxReconnectAttempts)
                 {
+                    if (senders is not null)
+                    {
+                        throw WalSendersBusyStop(senders, failure);
+                    }
+
                     if (holder is not null)
                     {
                         throw new CaptureStoppedException(
@@ -475,6 +485,10 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
                 if (holder is not null)
                 {
                     Log.SlotInUse(_logger, _options.Slot, holder, attempt, (long)delay.TotalMilliseconds, SlotInUseFix);
+                }
+                else if (senders is not null)
+                {
+                    Log.WalSendersBusy(_logger, _options.Slot, senders, attempt, (long)delay.TotalMilliseconds, WalSendersBusyFix);
                 }
                 else
                 {
@@ -617,6 +631,34 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     {
         var given = new NpgsqlConnectionStringBuilder(connectionString).ApplicationName;
         return string.IsNullOrEmpty(given) ? "cdcpipeline-" + slot : given;
+    }
+
+    /// <summary>
+    /// The replication connection that creates the slot at the start. A server whose WAL senders are all taken
+    /// (max_wal_senders) refuses it with 53300; that is waited for as a reconnect is (event 1041), within
+    /// maxReconnectAttempts, then the start stops saying who holds the senders and what to do.
+    /// </summary>
+    private async Task<LogicalReplicationConnection> OpenReplicationForSlotAsync(CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await OpenReplicationAsync(cancellationToken);
+            }
+            catch (PostgresException e) when (IsWalSendersBusy(e))
+            {
+                var senders = await DescribeWalSendersAsync(cancellationToken);
+                if (_options.MaxReconnectAttempts > 0 && attempt > _options.MaxReconnectAttempts)
+                {
+                    throw WalSendersBusyStop(senders, e);
+                }
+
+                var delay = ReconnectDelay(attempt);
+                Log.WalSendersBusy(_logger, _options.Slot, senders, attempt, (long)delay.TotalMilliseconds, WalSendersBusyFix);
+                await Task.Delay(delay, cancellationToken);
+            }
+        }
     }
 
     private async Task<LogicalReplicationConnection> OpenReplicationAsync(CancellationToken cancellationToken)
@@ -1484,7 +1526,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             $"replication slot '{_options.Slot}' is lost (wal_status lost): PostgreSQL removed WAL it still needed because it fell " +
             $"more than max_slot_wal_keep_size behind, so the changes after its confirmed LSN {slot.ConfirmedFlushLsn ?? "-"} can no longer be read. " +
             $"Drop it (cdcpipeline slot drop {_options.Slot}) and start again with snapshot: when_needed to re-read the tables " +
-            $"(or delete the state file '{_store.Path}' and accept the gap); " +
+            $"(or delete the state file '{_store.Path}' and accept the gap; its .lock and .lock.owner files beside it hold no state and may go with it); " +
             "size max_slot_wal_keep_size for the longest outage the pipeline must survive.",
             inner);
 
@@ -1542,7 +1584,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
             "(restored from a backup, or a replica that lagged was promoted). Its next changes would reuse positions already confirmed and be skipped or " +
             "mis-ordered. Choose: drop the slot (cdcpipeline slot drop " + _options.Slot + ") and start with source.postgres.snapshot: when_needed to read " +
             "the tables again; or delete the state file to start from this server's slot as it is (changes of the lost history stay as delivered, " +
-            "those since then may be missing).");
+            "those since then may be missing; its .lock and .lock.owner files beside it hold no state and may go with it).");
     }
 
     /// <summary>
@@ -1577,6 +1619,25 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         await using var cmd = _dataSource.CreateCommand("SELECT pg_catalog.pg_current_wal_lsn()");
         var created = await cmd.ExecuteScalarAsync(cancellationToken) as NpgsqlLogSequenceNumber?;
         Log.PublicationCreatedBehindSlot(_logger, _options.Publication, _options.Slot, slot.ConfirmedFlushLsn ?? slot.RestartLsn ?? "-", created?.ToString() ?? "-");
+    }
+
+    /// <summary>
+    /// Logical decoding needs <c>wal_level = logical</c>; on another level PostgreSQL refuses the slot's creation (or its
+    /// streaming) with 55000 "logical decoding requires wal_level >= logical", which <c>run</c> showed as a connection to
+    /// check. The server is up: its setting is what to change, and only a restart applies it. Checked before anything is
+    /// created, so the refusal leaves no publication or slot behind.
+    /// </summary>
+    private async Task ThrowIfWalLevelNotLogicalAsync(CancellationToken cancellationToken)
+    {
+        await using var cmd = _dataSource.CreateCommand("SELECT pg_catalog.current_setting('wal_level')");
+        if (await cmd.ExecuteScalarAsync(cancellationToken) is string walLevel && walLevel != "logical")
+        {
+            throw new CaptureStoppedException(
+                $"replication slot '{_options.Slot}' cannot be used: this server runs with wal_level = {walLevel}, and logical decoding needs " +
+                "wal_level = logical. Run ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL (a reload is not enough: wal_level " +
+                "takes effect only at server start); cdcpipeline db check shows wal_level and the other settings the capture needs. " +
+                "Nothing was created");
+        }
     }
 
     /// <summary>
@@ -1773,7 +1834,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         "It was dropped (cdcpipeline slot drop), or this server is a replica or a restore without it: the changes since that position cannot " +
         "be read any more, and a new slot would start at the current WAL position, skipping them. Choose: set source.postgres.snapshot: when_needed " +
         "to create the slot and read the tables again (rows deleted in the gap, and states passed through in it, stay unseen); or delete the state " +
-        "file to accept the gap (snapshot: initial then reads the tables again, never streams from now on).";
+        "file to accept the gap (snapshot: initial then reads the tables again, never streams from now on; its .lock and .lock.owner files beside it hold no state and may go with it).";
 
     private const string StateFileInUseFix =
         "Its holder streams from the slot and keeps the snapshot progress and confirmed position there; a second writer would put its older copy back. " +
@@ -1854,6 +1915,60 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
         }
 
         return $"PID {pid}";
+    }
+
+    private const string WalSendersBusyFix =
+        "Each replication connection takes one of the server's WAL senders (max_wal_senders; pg_stat_replication lists who holds them): " +
+        "stop a client that should not hold one (another capture on this server, a forgotten pg_receivewal or pg_basebackup, a standby no longer used), " +
+        "or raise max_wal_senders (ALTER SYSTEM SET max_wal_senders = …; then restart PostgreSQL, a reload is not enough); cdcpipeline db check shows the free WAL senders";
+
+    /// <summary>
+    /// 53300 is also max_connections' "sorry, too many clients already": only PostgreSQL's "number of requested standby
+    /// connections exceeds max_wal_senders (currently n)" is the WAL senders' (the setting's name is not translated).
+    /// </summary>
+    private static bool IsWalSendersBusy(PostgresException e) =>
+        e.SqlState == PostgresErrorCodes.TooManyConnections && e.MessageText.Contains("max_wal_senders", StringComparison.Ordinal);
+
+    private CaptureStoppedException WalSendersBusyStop(string senders, Exception? failure) => new(
+        $"replication slot '{_options.Slot}': every WAL sender of the server is busy, {senders}; gave up after " +
+        $"{_options.MaxReconnectAttempts} attempts (source.postgres.maxReconnectAttempts). {WalSendersBusyFix}",
+        failure);
+
+    /// <summary>
+    /// max_wal_senders and who holds the WAL senders (pg_stat_replication, on an ordinary connection, which max_wal_senders
+    /// does not limit): PID, application_name, client address and state of each, the first few of them.
+    /// </summary>
+    private async Task<string> DescribeWalSendersAsync(CancellationToken cancellationToken)
+    {
+        const int Shown = 5;
+        try
+        {
+            await using var cmd = _dataSource.CreateCommand(
+                "SELECT pg_catalog.current_setting('max_wal_senders'), pid, application_name, client_addr::text, state " +
+                "FROM pg_catalog.pg_stat_replication ORDER BY backend_start");
+            await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+            var max = "?";
+            var holders = new List<string>();
+            var count = 0;
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                max = reader.GetString(0);
+                if (++count <= Shown)
+                {
+                    holders.Add($"PID {(reader.IsDBNull(1) ? "?" : reader.GetInt32(1).ToString(System.Globalization.CultureInfo.InvariantCulture))} " +
+                        $"(application_name '{(reader.IsDBNull(2) ? "" : reader.GetString(2))}', client {(reader.IsDBNull(3) ? "local socket" : reader.GetString(3))}, " +
+                        $"state {(reader.IsDBNull(4) ? "?" : reader.GetString(4))})");
+                }
+            }
+
+            return count == 0
+                ? "max_wal_senders reached (pg_stat_replication shows none of them to this role)"
+                : $"max_wal_senders = {max}, held by {string.Join(", ", holders)}" + (count > Shown ? $" and {count - Shown} more" : "");
+        }
+        catch (Exception e) when (IsTransient(e, cancellationToken))
+        {
+            return "max_wal_senders reached (pg_stat_replication could not be read: " + Why(e) + ")";
+        }
     }
 
     /// <summary>A failure in one line: a connection failure with its cause ("Failed to connect to …" says where, the socket error why).</summary>

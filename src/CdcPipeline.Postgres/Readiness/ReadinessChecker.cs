@@ -263,7 +263,7 @@ public static class ReadinessChecker
         {
             findings.Add(new(ReadinessStatus.Fail, "slot", slotName,
                 "wal_status lost: WAL it needed was removed (max_slot_wal_keep_size); capture cannot resume from it",
-                $"cdcpipeline slot drop {slotName}  -- then start with snapshot: when_needed to re-read the tables (or delete the pipeline's state file to accept the gap)"));
+                $"cdcpipeline slot drop {slotName}  -- then start with snapshot: when_needed to re-read the tables (or delete the pipeline's state file, {slotName}.snapshot.json with its .lock and .lock.owner files, to accept the gap)"));
         }
         else
         {

@@ -56,7 +56,7 @@ internal sealed class SnapshotStateStore(string directory, string slot)
             }
             catch (JsonException e)
             {
-                throw new InvalidDataException($"snapshot state file '{Path}' is damaged ({e.Message}); delete it to snapshot again from the start", e);
+                throw new InvalidDataException($"snapshot state file '{Path}' is damaged ({e.Message}); delete it to snapshot again from the start (its .lock and .lock.owner files beside it hold no state and may go with it)", e);
             }
         }
     }

@@ -196,6 +196,15 @@ internal static class SlotCommand
         return previous[name.Length] <= most;
     }
 
+    /// <summary>
+    /// What a pipeline that read the dropped slot needs: its state file (in its stateDirectory) keeps the position, and the
+    /// lock files beside it (<c>.lock</c>, <c>.lock.owner</c>, see ExclusiveLockFile) hold none, so they may go with it.
+    /// </summary>
+    private static string StateFileAdvice(string slot) =>
+        "A pipeline that read it refuses to start until it is set to snapshot: when_needed (reads the tables again) or its state file " +
+        $"({slot}.snapshot.json in its source.postgres.stateDirectory, by default .run/state/) is deleted (accepts the gap); " +
+        $"{slot}.snapshot.json.lock and {slot}.snapshot.json.lock.owner beside it hold no state and may be deleted with it while that pipeline is stopped.";
+
     private static Command CreateDrop()
     {
         var target = new DatabaseTarget();
@@ -240,7 +249,7 @@ internal static class SlotCommand
                 {
                     await output.WriteLineAsync(
                         $"About to drop replication slot '{slot.Name}' ({slot.Plugin ?? "physical"}, database {slot.Database ?? "-"}, confirmed {slot.ConfirmedFlushLsn ?? "-"}, lag {ByteSize.Format(slot.LagBytes)}, retains {ByteSize.Format(slot.RetainedBytes)} of WAL).");
-                    await output.WriteLineAsync("Its consumer loses its position: changes until it has a new slot are not captured. A pipeline that read it refuses to start until it is set to snapshot: when_needed (reads the tables again) or its state file (.run/state/<slot>.snapshot.json) is deleted (accepts the gap).");
+                    await output.WriteLineAsync("Its consumer loses its position: changes until it has a new slot are not captured. " + StateFileAdvice(slot.Name));
                     await output.WriteAsync($"Type the slot name to confirm: ");
                     await output.FlushAsync(cancellationToken);
                     var answer = await (ConfirmationInput.Value ?? Console.In).ReadLineAsync(cancellationToken);
@@ -287,6 +296,12 @@ internal static class SlotCommand
             }
 
             await output.WriteLineAsync($"dropped replication slot '{slotName}' on {where.Host}:{where.Port}");
+            if (parse.GetValue(yes))
+            {
+                // not asked, so not told yet
+                await output.WriteLineAsync(StateFileAdvice(slotName));
+            }
+
             return 0;
         });
         return command;

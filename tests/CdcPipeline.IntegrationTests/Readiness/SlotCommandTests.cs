@@ -188,6 +188,27 @@ public sealed class SlotCommandTests(PostgresFixture fixture) : LegacyDatabaseTe
     }
 
     [Fact]
+    public async Task Drop_names_the_state_file_a_pipeline_that_read_the_slot_needs_deleted_and_the_lock_files_beside_it()
+    {
+        // It said "its state file (.run/state/<slot>.snapshot.json) is deleted", not that the .lock beside it may go too,
+        // and with --yes said nothing of the state file at all.
+        await Db.ExecuteAsync($"SELECT pg_create_logical_replication_slot('{Idle}', 'pgoutput'); SELECT pg_create_logical_replication_slot('{Busy}', 'pgoutput')");
+
+        SlotCommand.ConfirmationInput.Value = new StringReader(Idle + "\n");
+        var asked = await Cli.RunAsync("slot", "drop", Idle, "--connection", Db.ConnectionString);
+        SlotCommand.ConfirmationInput.Value = new StringReader("");
+        var yes = await Cli.RunAsync("slot", "drop", Busy, "--connection", Db.ConnectionString, "--yes");
+
+        foreach (var (slot, drop) in new[] { (Idle, asked), (Busy, yes) })
+        {
+            Assert.Equal(0, drop.Code);
+            Assert.Contains($"{slot}.snapshot.json in its source.postgres.stateDirectory", drop.Stdout, StringComparison.Ordinal);
+            Assert.Contains($"{slot}.snapshot.json.lock and {slot}.snapshot.json.lock.owner", drop.Stdout, StringComparison.Ordinal);
+            Assert.Contains("may be deleted with it", drop.Stdout, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task Drop_by_a_role_that_may_not_drop_slots_says_why_without_a_stack_trace()
     {
         await Db.ExecuteAsync($"SELECT pg_create_logical_replication_slot('{Idle}', 'pgoutput')");
