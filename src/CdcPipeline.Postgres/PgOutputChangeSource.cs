@@ -31,7 +31,7 @@ namespace CdcPipeline.Postgres;
 /// tables first (consistent with the slot, chunked, resumable) and re-snapshots tables on demand while streaming.
 /// Create it with <see cref="PostgresSourceOptions"/>; read once with <see cref="ReadAsync"/>; dispose to stop.
 /// </summary>
-public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
+public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISourceHealth
 {
     public const string HeartbeatPrefix = "cdc-heartbeat";
     public const string Connector = "postgresql";
@@ -75,6 +75,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     private readonly Dictionary<string, ulong> _unpublishedSince = new(StringComparer.Ordinal);
     private ulong _publicationCheckedLsn;
     private volatile string[] _unpublishedNow = [];
+    private volatile string? _degraded;
     // The captured tables by the oid their names had at start: pgoutput follows a table by oid, so a Relation message for one
     // of them under another name is a rename (e.g. a rename-swap migration). Those reported as renamed, by oid, with the name
     // reported; written by the read loop's Relation messages and the heartbeat's check, whichever sees the rename first (under
@@ -138,6 +139,12 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     /// Empty while every captured table is published under its configured name.
     /// </summary>
     public IReadOnlyCollection<string> UnpublishedTables => _unpublishedNow;
+
+    /// <summary>
+    /// While <see cref="UnpublishedTables"/> is not empty, what the probes say: how many, each with why (renamed to what, or not
+    /// in the publication), and where the log says what to do; null while every captured table is published under its name.
+    /// </summary>
+    public string? Degraded => _degraded;
 
     /// <summary>Where snapshot progress is kept.</summary>
     public string SnapshotStatePath => _store.Path;
@@ -958,8 +965,16 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection
     {
         lock (_unpublishedSync)
         {
-            _unpublishedNow = [.. _unpublishedSince.Keys.Union(_renamedTo.Keys.Select(oid => _capturedByOid[oid]), StringComparer.Ordinal).Order(StringComparer.Ordinal)];
-            PostgresMetrics.ReportUnpublishedTables(_options.Slot, _unpublishedNow.Length);
+            var renamed = _renamedTo.ToDictionary(kv => _capturedByOid[kv.Key], kv => kv.Value, StringComparer.Ordinal);
+            string[] now = [.. _unpublishedSince.Keys.Union(renamed.Keys, StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+            _degraded = now.Length == 0
+                ? null
+                : string.Create(CultureInfo.InvariantCulture,
+                    $"{now.Length} captured table{(now.Length == 1 ? " not published under its configured name" : "s not published under their configured names")}: " +
+                    $"{string.Join(", ", now.Select(t => renamed.TryGetValue(t, out var to) ? $"{t} (renamed to {to})" : $"{t} (not in the publication)"))}; " +
+                    $"their changes are not captured as configured (slot {_options.Slot}; the log's events 1031, 1033 and 1035 say what to do)");
+            _unpublishedNow = now;
+            PostgresMetrics.ReportUnpublishedTables(_options.Slot, now.Length);
         }
     }
 

@@ -19,7 +19,8 @@ namespace CdcPipeline.Hosting;
 /// <c>/healthz</c> (liveness), <c>/readyz</c> (readiness) and the Prometheus exporter's <c>/metrics</c> on
 /// <see cref="ObservabilityOptions.Port"/> of every interface, served by a bare Kestrel server this hosted service owns
 /// (not a second host: its console lifetime would take SIGTERM too and stop the endpoints before the pipeline drained).
-/// Health: 200 with "ok" when the check passes, 503 with the reason when not; any other path 404. It listens before the
+/// Health: 200 with "ok" when the check passes ("degraded: " and why while the source reads on with something wrong that a
+/// restart does not fix, <see cref="ISourceHealth"/>), 503 with the reason when not; any other path 404. It listens before the
 /// pipeline is built (see <see cref="BindAsync"/>) and answers "pipeline not running" until <see cref="Serve"/> gave it one
 /// and its runner runs.
 /// </summary>
@@ -118,14 +119,15 @@ internal sealed partial class HealthEndpoints : IHostedService, IDisposable
     /// <summary>Live while the runner runs and its backlog (if any) was acknowledged within the stall timeout.</summary>
     private (HttpStatusCode, string) Liveness()
     {
-        if (_pipeline?.Runner is not { IsRunning: true } runner)
+        if (_pipeline is not { Runner.IsRunning: true } pipeline)
         {
             return (HttpStatusCode.ServiceUnavailable, "pipeline not running");
         }
 
+        var runner = pipeline.Runner;
         var stalled = runner.StalledFor;
         return stalled < _options.StallTimeout
-            ? (HttpStatusCode.OK, "ok")
+            ? (HttpStatusCode.OK, Ok(pipeline.Source))
             : (HttpStatusCode.ServiceUnavailable, string.Create(CultureInfo.InvariantCulture,
                 $"stalled: {runner.Backlog} change(s) without acknowledgement for {stalled.TotalSeconds:F0} s (observability.stallTimeout {_options.StallTimeout})"));
     }
@@ -140,8 +142,16 @@ internal sealed partial class HealthEndpoints : IHostedService, IDisposable
 
         return pipeline.Source is ISourceConnection { IsConnected: false }
             ? (HttpStatusCode.ServiceUnavailable, "source not connected")
-            : (HttpStatusCode.OK, "ok");
+            : (HttpStatusCode.OK, Ok(pipeline.Source));
     }
+
+    /// <summary>
+    /// The body of a passing check: "ok", or "degraded: " and what the source finds wrong while it reads on (a captured table
+    /// out of the publication). The status stays 200: a restart does not fix that (liveness), and a CDC worker serves no traffic
+    /// a failing readiness would take away; the log's errors and <c>cdc_postgres_publication_unpublished_tables</c> are the
+    /// alert, the body tells whoever curls the probe.
+    /// </summary>
+    private static string Ok(IChangeSource source) => source is ISourceHealth { Degraded: { } reason } ? "degraded: " + reason : "ok";
 
     [LoggerMessage(EventId = 10, Level = LogLevel.Information, Message = "Serving /metrics, /healthz and /readyz on port {Port} of every interface")]
     private static partial void LogListening(ILogger logger, int port);

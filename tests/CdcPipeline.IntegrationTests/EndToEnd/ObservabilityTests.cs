@@ -136,6 +136,46 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
     }
 
     /// <summary>
+    /// A captured table taken out of the publication or renamed away (events 1031/1033) is not something a restart fixes, and a
+    /// CDC worker serves no traffic to take it out of: the probes keep their status codes (200) but say what is wrong in their
+    /// body, so an operator curl-ing them sees it; back in the publication, the body is <c>ok</c> again.
+    /// </summary>
+    [Fact]
+    public async Task Probes_answer_degraded_naming_captured_tables_out_of_the_publication_or_renamed_while_running()
+    {
+        await _db.ExecuteAsync("CREATE TABLE kv (id int PRIMARY KEY, v int NOT NULL); CREATE TABLE orders (id int PRIMARY KEY); CREATE TABLE items (id int PRIMARY KEY)");
+        var port = FreePorts.Next();
+        var config = await WriteConfigAsync($"""
+            sinks:
+              - name: file
+                file: {"{"} path: events.jsonl {"}"}
+            observability:
+              port: {port}
+            """, heartbeat: true, tables: "public.kv, public.orders, public.items");
+
+        using var pipeline = PipelineProcess.Start("run", "--config", config);
+        await WaitUntilAsync(async () => await StatusAsync(port, "/readyz") == HttpStatusCode.OK, pipeline);
+        Assert.Equal((HttpStatusCode.OK, "ok\n"), await AnswerAsync(port, "/readyz"));
+        Assert.Equal((HttpStatusCode.OK, "ok\n"), await AnswerAsync(port, "/healthz"));
+
+        await _db.ExecuteAsync($"ALTER PUBLICATION {_db.Publication} DROP TABLE orders; ALTER TABLE items RENAME TO items_old");
+        await WaitUntilAsync(async () => (await AnswerAsync(port, "/readyz")).Body.Contains("items_old", StringComparison.Ordinal)
+            && (await AnswerAsync(port, "/readyz")).Body.Contains("public.orders", StringComparison.Ordinal), pipeline);
+        var (status, body) = await AnswerAsync(port, "/readyz");
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.StartsWith("degraded: 2 captured tables not published under their configured names: ", body, StringComparison.Ordinal);
+        Assert.Contains("public.items (renamed to public.items_old)", body, StringComparison.Ordinal);
+        Assert.Contains("public.orders (not in the publication)", body, StringComparison.Ordinal);
+        // Liveness too: a restart cannot fix it, so it stays 200, but whoever looks sees it.
+        Assert.Equal((HttpStatusCode.OK, body), await AnswerAsync(port, "/healthz"));
+
+        await _db.ExecuteAsync($"ALTER PUBLICATION {_db.Publication} ADD TABLE orders; ALTER TABLE items_old RENAME TO items");
+        await WaitUntilAsync(async () => (await AnswerAsync(port, "/readyz")).Body == "ok\n", pipeline);
+        Assert.Equal((HttpStatusCode.OK, "ok\n"), await AnswerAsync(port, "/healthz"));
+        Assert.Equal(0, await pipeline.TerminateAsync(TimeSpan.FromSeconds(60)));
+    }
+
+    /// <summary>
     /// A probe or a scraper that connects while <c>run</c> starts (an orchestrator's health check during a restart, a
     /// test polling /healthz) must not stop it. With .NET's managed HttpListener on Linux a connection accepted while
     /// the listener starts threw inside HttpListener.Start (dotnet/corefx#35191) and <c>run</c> died at start-up.
@@ -417,10 +457,10 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
     }
 
     /// <summary>
-    /// The test's pipeline.yaml: the embedded capture of <c>public.kv</c> (no snapshot; with <paramref name="heartbeat"/>
+    /// The test's pipeline.yaml: the embedded capture of <paramref name="tables"/> (no snapshot; with <paramref name="heartbeat"/>
     /// a heartbeat every second), then <paramref name="rest"/> (sinks, runner, observability).
     /// </summary>
-    private async Task<string> WriteConfigAsync(string rest, bool heartbeat = false)
+    private async Task<string> WriteConfigAsync(string rest, bool heartbeat = false, string tables = "public.kv")
     {
         var config = Path.Combine(_dir, "pipeline.yaml");
         await File.WriteAllTextAsync(config, $"""
@@ -430,7 +470,7 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
                 connectionString: "{_db.ConnectionString}"
                 publication: {_db.Publication}
                 slot: {_db.Slot}
-                tables: [public.kv]
+                tables: [{tables}]
                 snapshot: never
                 stateDirectory: state
             {(heartbeat ? "    heartbeatInterval: \"00:00:01\"" : "")}
@@ -443,6 +483,12 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
     {
         using var response = await _http.GetAsync(new Uri($"http://127.0.0.1:{port}{path}"), Ct);
         return response.StatusCode;
+    }
+
+    private async Task<(HttpStatusCode Status, string Body)> AnswerAsync(int port, string path)
+    {
+        using var response = await _http.GetAsync(new Uri($"http://127.0.0.1:{port}{path}"), Ct);
+        return (response.StatusCode, await response.Content.ReadAsStringAsync(Ct));
     }
 
     private async Task<string> ScrapeAsync(int port)
