@@ -175,7 +175,8 @@ internal static class DeadLetterFile
             var sinks = new SinkRedelivery(name => ConfiguredSinks.Create(pipeline, services, name));
             await using (sinks.ConfigureAwait(false))
             {
-                var marks = dryRun ? null : new StreamWriter(sidecar, append: true, new UTF8Encoding(false));
+                // Opened at the first delivery: a redrive that delivers nothing leaves no sidecar behind.
+                StreamWriter? marks = null;
                 try
                 {
                     await foreach (var letter in ReadAsync(path, Command, errors, cancellationToken).ConfigureAwait(false))
@@ -220,7 +221,8 @@ internal static class DeadLetterFile
                         if (error is null)
                         {
                             redriven++;
-                            await marks!.WriteLineAsync(letter.Mark).ConfigureAwait(false);
+                            marks ??= new StreamWriter(sidecar, append: true, new UTF8Encoding(false));
+                            await marks.WriteLineAsync(letter.Mark).ConfigureAwait(false);
                             await marks.FlushAsync(cancellationToken).ConfigureAwait(false);
                             await output.WriteLineAsync($"{line}\tredriven").ConfigureAwait(false);
                         }

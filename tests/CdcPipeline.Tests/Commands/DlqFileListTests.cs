@@ -116,4 +116,20 @@ public sealed class DlqFileListTests : IDisposable
         Assert.Contains("dry run: nothing delivered, nothing marked; 1 cannot be redriven", errors.ToString(), StringComparison.Ordinal);
         Assert.False(File.Exists(Path.Combine(_dir, "out", "dead.jsonl.redriven")));
     }
+
+    [Theory]
+    [InlineData("list")]
+    [InlineData("redrive")]
+    public async Task A_file_not_written_yet_is_said_and_nothing_is_created(string subcommand)
+    {
+        var config = await WriteAsync(torn: false);
+        Directory.Delete(Path.Combine(_dir, "out"), recursive: true);
+        var (output, errors) = (new StringWriter(), new StringWriter());
+
+        var exit = await CommandLineApp.InvokeAsync(["dlq", subcommand, "--config", config], output, errors, TestContext.Current.CancellationToken);
+
+        Assert.True(exit == 0, $"exit {exit}: {errors}");
+        Assert.Contains("dead.jsonl does not exist: no letter was written yet", errors.ToString(), StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(_dir, "out")));
+    }
 }
