@@ -7,7 +7,6 @@ using CdcPipeline.Core.Translation;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Polly;
-using Polly.Retry;
 
 namespace CdcPipeline.Core.Pipeline;
 
@@ -462,45 +461,20 @@ public sealed class PipelineRunner
             ? committing.DeliverPartAsync(events, cancellationToken)
             : sink.DeliverAsync(events, cancellationToken);
 
-    private ResiliencePipeline BuildRetryPipeline(SinkBinding binding)
-    {
-        var policy = binding.Policy;
-        var builder = new ResiliencePipelineBuilder { TimeProvider = _time };
-        if (policy.OnFailure == FailurePolicy.Retry && policy.MaxAttempts != 1)
+    private ResiliencePipeline BuildRetryPipeline(SinkBinding binding) =>
+        SinkRetry.Build(binding.Policy, _time, args =>
         {
-            builder.AddRetry(new RetryStrategyOptions
+            if (args.Outcome.Exception is { } error && WithoutTrace(error))
             {
-                // A client's own time-out is often an OperationCanceledException (TaskCanceledException): retried like any other
-                // transient failure unless the pipeline itself is stopping.
-                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } e and not PermanentDeliveryException
-                    && !(e is OperationCanceledException && args.Context.CancellationToken.IsCancellationRequested)),
-                MaxRetryAttempts = policy.MaxAttempts <= 0 ? int.MaxValue : policy.MaxAttempts - 1,
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                Delay = policy.InitialDelay,
-                MaxDelay = policy.MaxDelay,
-                // A receiver that said when to try again (HTTP Retry-After) is taken at its word, within bounds.
-                DelayGenerator = args => ValueTask.FromResult(args.Outcome.Exception is RetryLaterException later
-                    ? (TimeSpan?)(later.Delay < policy.InitialDelay ? policy.InitialDelay : later.Delay > RetryLaterException.MaxDelay ? RetryLaterException.MaxDelay : later.Delay)
-                    : null),
-                OnRetry = args =>
-                {
-                    if (args.Outcome.Exception is { } error && WithoutTrace(error))
-                    {
-                        ExpectedLog.SinkRetry(_logger, binding.Name, args.AttemptNumber + 1, args.RetryDelay, DeliveryFailures.Describe(error), error.GetType().FullName);
-                    }
-                    else
-                    {
-                        Log.SinkRetry(_logger, args.Outcome.Exception, binding.Name, args.AttemptNumber + 1, args.RetryDelay);
-                    }
+                ExpectedLog.SinkRetry(_logger, binding.Name, args.AttemptNumber + 1, args.RetryDelay, DeliveryFailures.Describe(error), error.GetType().FullName);
+            }
+            else
+            {
+                Log.SinkRetry(_logger, args.Outcome.Exception, binding.Name, args.AttemptNumber + 1, args.RetryDelay);
+            }
 
-                    return default;
-                },
-            });
-        }
-
-        return builder.Build();
-    }
+            return default;
+        });
 
     /// <summary>
     /// An expected failure (the remote end said no or did not answer, <see cref="DeliveryFailures"/>) is logged in one line,

@@ -10,9 +10,9 @@ namespace CdcPipeline.Sinks.Failures;
 public sealed class FailureResender
 {
     private readonly PostgresFailureStore _store;
-    private readonly Func<string, ISink> _createSink;
+    private readonly Func<string, SinkBinding> _createSink;
 
-    public FailureResender(PostgresFailureStore store, Func<string, ISink> createSink)
+    public FailureResender(PostgresFailureStore store, Func<string, SinkBinding> createSink)
     {
         _store = store;
         _createSink = createSink;
@@ -20,40 +20,26 @@ public sealed class FailureResender
 
     public async Task<IReadOnlyList<ResendOutcome>> ResendAsync(IReadOnlyList<FailureRecord> failures, CancellationToken cancellationToken)
     {
-        var sinks = new Dictionary<string, ISink>(StringComparer.Ordinal);
         var outcomes = new List<ResendOutcome>(failures.Count);
-        try
+        var sinks = new SinkRedelivery(_createSink);
+        await using (sinks.ConfigureAwait(false))
         {
             foreach (var failure in failures)
             {
-                Exception? error = null;
+                Exception? error;
                 try
                 {
-                    if (!sinks.TryGetValue(failure.Sink, out var sink))
-                    {
-                        sink = _createSink(failure.Sink);
-                        sinks[failure.Sink] = sink;
-                    }
-
                     var domainEvent = StoredEvent.Read(failure.Payload, failure.EventId, failure.Type, failure.Position);
-                    await sink.DeliverAsync([domainEvent], cancellationToken).ConfigureAwait(false);
+                    error = await sinks.DeliverAsync(failure.Sink, domainEvent, cancellationToken).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is not Core.Configuration.ConfigurationException and not StateDirectoryInUseException && (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested))
                 {
-                    // A configuration error, or a sink whose state another process holds (a batch sink's spool while the pipeline
-                    // runs), is the operator's to fix, not a delivery attempt: it escapes, and the failure keeps its attempts.
+                    // A stored body that no longer reads is this failure's error, not the end of the resend.
                     error = e;
                 }
 
                 await _store.MarkResentAsync(failure.Id, error, cancellationToken).ConfigureAwait(false);
                 outcomes.Add(new ResendOutcome(failure, error));
-            }
-        }
-        finally
-        {
-            foreach (var sink in sinks.Values)
-            {
-                await sink.DisposeAsync().ConfigureAwait(false);
             }
         }
 

@@ -33,7 +33,7 @@ internal static class DlqCommand
 
     public static Command Create()
     {
-        var command = new Command("dlq", "Inspect and redrive dead letters on a Kafka topic.");
+        var command = new Command("dlq", "Inspect and redrive dead letters: of a Kafka topic (deadLetter.topic), or of a pipeline's deadLetter.path file (--config).");
         command.Subcommands.Add(List());
         command.Subcommands.Add(Redrive());
         return command;
@@ -79,10 +79,8 @@ internal static class DlqCommand
         var path = Path.GetFullPath(Path.Combine(pipeline.BaseDirectory, options.Path));
         var where = pipeline.Locations.Describe("deadLetter:path") ?? "its default";
         return $"{command}: {pipeline.FilePath} has no deadLetter.topic: its dead letters are in the file {path} (deadLetter.path, {where}), "
-            + "one JSON object per line (stage, error, eventId, payload), and dlq reads Kafka dead-letter topics only. "
-            + "No command re-delivers that file's letters: send a payload again by hand, and give a sink that should be "
-            + "re-deliverable onFailure: log with a failures: store, whose entries 'cdcpipeline failures list' shows and "
-            + "'cdcpipeline failures resend' delivers again (README, Dead letters of the embedded path)";
+            + $"and --topic names a Kafka topic: run '{command} --config {pipeline.FilePath}' without --topic and --bootstrap-servers to read the file "
+            + "(README, Dead letters of the embedded path)";
     }
 
     private static Command List()
@@ -91,26 +89,100 @@ internal static class DlqCommand
         var topic = Topic();
         var max = new Option<int>("--max") { Description = "stop after this many", DefaultValueFactory = _ => int.MaxValue };
         NotNegative(max);
-        var command = new Command("list", "Print every dead letter as one JSON line.") { topic, max };
+        var stage = new Option<string?>("--stage") { Description = "a deadLetter.path file only: only letters of this stage (decode, translate, or a sink's name)" };
+        var whereError = new Option<string?>("--where-error") { Description = "a deadLetter.path file only: only letters whose error contains this text (ignoring case)" };
+        var command = new Command(
+            "list",
+            "Print the dead letters: of a Kafka topic one JSON line each; of a pipeline with deadLetter.path (--config without deadLetter.topic) "
+                + "one tab-separated line each: line number, failedAt, stage, eventType, eventId, first line of the error.")
+        { topic, max, stage, whereError };
         cluster.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
+            var (output, errors) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
+            if (await FromFileAsync(parse, cluster, topic, "dlq list", [], pipeline =>
+                    DeadLetterFile.ListAsync(pipeline, new DeadLetterFile.Selection(parse.GetValue(stage), parse.GetValue(whereError), parse.GetValue(max)), output, errors, cancellationToken)).ConfigureAwait(false) is { } exit)
+            {
+                return exit;
+            }
+
+            if (OnlyForFile(parse, errors, "dlq list", stage, whereError) is { } refused)
+            {
+                return refused;
+            }
+
             if (Resolve(cluster, topic, parse, "dlq list") is not ({ } resolved, { } name))
             {
                 return KafkaTarget.Unusable;
             }
 
-            var stdout = Console.OpenStandardOutput();
-            await using (stdout.ConfigureAwait(false))
-            {
-                return await ListAsync(resolved.Cluster, name, parse.GetValue(max), stdout, Console.Error, cancellationToken).ConfigureAwait(false);
-            }
+            return await ListAsync(resolved.Cluster, name, parse.GetValue(max), output, errors, cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
 
+    /// <summary>
+    /// The file variant, when <c>--config</c> names a pipeline without <c>deadLetter.topic</c> and no <c>--topic</c> is
+    /// given: <paramref name="file"/>'s exit code (or 2 after saying why the configuration or a Kafka-only option is
+    /// unusable); null for the Kafka variant.
+    /// </summary>
+    private static async Task<int?> FromFileAsync(ParseResult parse, KafkaTarget cluster, Option<string?> topic, string command, IReadOnlyList<Option> kafkaOnly, Func<PipelineConfiguration, Task<int>> file)
+    {
+        if (parse.GetValue(topic) is not null || parse.GetValue(cluster.Config) is not { } config)
+        {
+            return null;
+        }
+
+        var errors = parse.InvocationConfiguration.Error;
+        if (ConfigFile.TryLoad(config, errors) is not { } pipeline)
+        {
+            return KafkaTarget.Unusable;
+        }
+
+        if (!string.IsNullOrWhiteSpace(pipeline.Options.DeadLetter.Topic))
+        {
+            return null;
+        }
+
+        foreach (var option in kafkaOnly.Append(cluster.Servers))
+        {
+            if (parse.GetResult(option) is { Implicit: false })
+            {
+                await errors.WriteLineAsync(
+                    $"{command}: {option.Name} applies to a Kafka dead-letter topic, and {pipeline.FilePath} has none: its letters are in the file {DeadLetterFile.PathOf(pipeline)} (deadLetter.path); leave {option.Name} out").ConfigureAwait(false);
+                return KafkaTarget.Unusable;
+            }
+        }
+
+        return await file(pipeline).ConfigureAwait(false);
+    }
+
+    /// <summary>2 after saying so when an option of the file variant is given for a Kafka topic; else null.</summary>
+    private static int? OnlyForFile(ParseResult parse, TextWriter errors, string command, params Option[] options)
+    {
+        foreach (var option in options)
+        {
+            if (parse.GetResult(option) is { Implicit: false })
+            {
+                errors.WriteLine($"{command}: {option.Name} applies to a pipeline's deadLetter.path file only (--config without deadLetter.topic), not to a Kafka topic");
+                return KafkaTarget.Unusable;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>As <see cref="ListAsync(ClientConfig, string, int, Stream, TextWriter, CancellationToken, TimeSpan?)"/>, onto a text writer (the command's output).</summary>
+    public static async Task<int> ListAsync(ClientConfig cluster, string topic, int max, TextWriter output, TextWriter errors, CancellationToken cancellationToken, TimeSpan? timeout = null)
+    {
+        return await ListCoreAsync(cluster, topic, max, (line, ct) => new ValueTask(output.WriteAsync(Encoding.UTF8.GetString(line.Span).AsMemory(), ct)), ct => output.FlushAsync(ct), errors, cancellationToken, timeout).ConfigureAwait(false);
+    }
+
     /// <param name="timeout">How long the cluster may take to answer, and the longest a read may go without progress (default 15 s).</param>
-    public static async Task<int> ListAsync(ClientConfig cluster, string topic, int max, Stream output, TextWriter errors, CancellationToken cancellationToken, TimeSpan? timeout = null)
+    public static Task<int> ListAsync(ClientConfig cluster, string topic, int max, Stream output, TextWriter errors, CancellationToken cancellationToken, TimeSpan? timeout = null) =>
+        ListCoreAsync(cluster, topic, max, output.WriteAsync, output.FlushAsync, errors, cancellationToken, timeout);
+
+    private static async Task<int> ListCoreAsync(ClientConfig cluster, string topic, int max, Func<ReadOnlyMemory<byte>, CancellationToken, ValueTask> write, Func<CancellationToken, Task> flush, TextWriter errors, CancellationToken cancellationToken, TimeSpan? timeout)
     {
         var wait = timeout ?? DefaultTimeout;
         return await GuardedAsync("dlq list", cluster, errors, async log =>
@@ -137,10 +209,10 @@ internal static class DlqCommand
                 }
 
                 buffer.WriteByte((byte)'\n');
-                await output.WriteAsync(buffer.ToArray(), cancellationToken).ConfigureAwait(false);
+                await write(buffer.ToArray(), cancellationToken).ConfigureAwait(false);
             }
 
-            await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+            await flush(cancellationToken).ConfigureAwait(false);
             return 0;
         }).ConfigureAwait(false);
     }
@@ -245,8 +317,8 @@ internal static class DlqCommand
         var cluster = new KafkaTarget();
         var topic = Topic();
         var to = new Option<string?>("--to") { Description = "produce here instead of each letter's original topic (needed for a letter that holds a domain event)" };
-        var stage = new Option<string?>("--stage") { Description = "only letters of this stage (cdc.stage: decode, translate, or a sink's name)" };
-        var whereError = new Option<string?>("--where-error") { Description = "only letters whose cdc.error contains this text" };
+        var stage = new Option<string?>("--stage") { Description = "only letters of this stage (cdc.stage, or a file letter's stage: decode, translate, or a sink's name)" };
+        var whereError = new Option<string?>("--where-error") { Description = "only letters whose error (cdc.error) contains this text (ignoring case)" };
         var partition = new Option<int?>("--partition") { Description = "only letters of this partition of the DLQ topic (needed with --from-offset/--to-offset when it has several)" };
         var fromOffset = new Option<long>("--from-offset") { Description = "only letters at or after this DLQ offset", DefaultValueFactory = _ => 0 };
         var toOffset = new Option<long>("--to-offset") { Description = "only letters at or before this DLQ offset", DefaultValueFactory = _ => long.MaxValue };
@@ -255,7 +327,13 @@ internal static class DlqCommand
         NotNegative(toOffset);
         var group = new Option<string?>("--group") { Description = "progress group (default {topic}.redrive, or with --to or a filter {topic}.redrive.{hash of them}); a new name rescans everything" };
         var dryRun = new Option<bool>("--dry-run") { Description = "print what would be redriven" };
-        var command = new Command("redrive", "Re-produce dead letters to their original topic (or --to).") { topic, to, stage, whereError, partition, fromOffset, toOffset, group, dryRun };
+        var again = new Option<bool>("--again") { Description = "a deadLetter.path file only: also redrive letters an earlier redrive delivered (listed in <file>.redriven)" };
+        var command = new Command(
+            "redrive",
+            "Re-produce dead letters of a Kafka topic to their original topic (or --to). For a pipeline with deadLetter.path (--config without "
+                + "deadLetter.topic): deliver each sink's letter again through that sink as run builds it (its retry settings), record it in "
+                + "<file>.redriven so a later redrive skips it, and print each letter's outcome; decode and translate letters are counted, not redriven.")
+        { topic, to, stage, whereError, partition, fromOffset, toOffset, group, dryRun, again };
         command.Validators.Add(result =>
         {
             // A negative offset is refused by its own option, with its own message.
@@ -267,13 +345,25 @@ internal static class DlqCommand
         cluster.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
+            var (output, errors) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
+            if (await FromFileAsync(parse, cluster, topic, "dlq redrive", [to, partition, fromOffset, toOffset, group], pipeline =>
+                    DeadLetterFile.RedriveAsync(pipeline, new DeadLetterFile.Selection(parse.GetValue(stage), parse.GetValue(whereError)), parse.GetValue(again), parse.GetValue(dryRun), output, errors, cancellationToken)).ConfigureAwait(false) is { } exit)
+            {
+                return exit;
+            }
+
+            if (OnlyForFile(parse, errors, "dlq redrive", again) is { } refused)
+            {
+                return refused;
+            }
+
             if (Resolve(cluster, topic, parse, "dlq redrive") is not ({ } resolved, { } name))
             {
                 return KafkaTarget.Unusable;
             }
 
             var options = new RedriveOptions(parse.GetValue(to), parse.GetValue(whereError), parse.GetValue(fromOffset), parse.GetValue(toOffset), parse.GetValue(group), parse.GetValue(dryRun), parse.GetValue(stage), parse.GetValue(partition));
-            return await RedriveAsync(resolved.Cluster, name, options, Console.Out, Console.Error, cancellationToken).ConfigureAwait(false);
+            return await RedriveAsync(resolved.Cluster, name, options, output, errors, cancellationToken).ConfigureAwait(false);
         });
         return command;
     }

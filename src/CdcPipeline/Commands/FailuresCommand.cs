@@ -131,7 +131,7 @@ internal static class FailuresCommand
                     }
                 }
 
-                var resender = new FailureResender(store, name => ConfiguredSinks.Create(configuration, services!, name).Sink);
+                var resender = new FailureResender(store, name => ConfiguredSinks.Create(configuration, services!, name));
                 IReadOnlyList<ResendOutcome> outcomes;
                 try
                 {

@@ -1,0 +1,285 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Configuration;
+using CdcPipeline.Core.Sinks;
+using CdcPipeline.Hosting;
+using CdcPipeline.Sinks.Failures;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace CdcPipeline.Commands;
+
+/// <summary>
+/// <c>dlq list|redrive --config F</c> for a pipeline without <c>deadLetter.topic</c>: its letters are JSON lines in
+/// <c>deadLetter.path</c> (<see cref="JsonLinesDeadLetterQueue"/>), which a running pipeline may be appending to. The file
+/// is only ever read (shared, never rewritten); what a redrive delivered is appended to <c>&lt;file&gt;.redriven</c>, one
+/// line number and event id (or position) a line, and a later redrive skips those letters unless <c>--again</c>.
+/// A letter of a sink's stage goes again through that sink, built from the configuration as <c>run</c> builds it, with
+/// its retry settings (<see cref="SinkRedelivery"/>, what <c>failures resend</c> uses). A <c>decode</c> letter holds bytes
+/// that never became a change: nothing can deliver it, it is counted.
+/// </summary>
+internal static class DeadLetterFile
+{
+    /// <summary>The options of the file variant, as the command line gave them.</summary>
+    internal sealed record Selection(string? Stage, string? WhereError, int Max = int.MaxValue)
+    {
+        public bool Selects(Letter letter) =>
+            (Stage is null || string.Equals(letter.Stage, Stage, StringComparison.Ordinal))
+            // The Kafka variant matches cdc.error ignoring case; so does this one.
+            && (WhereError is null || letter.Error.Contains(WhereError, StringComparison.OrdinalIgnoreCase));
+    }
+
+    /// <summary>One line of the file that reads as a dead letter.</summary>
+    internal sealed record Letter(int Line, string Stage, string Error, string? EventId, string? EventType, string? Position, string? FailedAt, string? Payload)
+    {
+        /// <summary>What the sidecar records for it: its line and its event id (a letter without one: its position).</summary>
+        public string Mark => string.Create(CultureInfo.InvariantCulture, $"{Line}\t{EventId ?? Position ?? "-"}");
+
+        public string ErrorFirstLine => Error.ReplaceLineEndings("\n").Split('\n', 2)[0];
+    }
+
+    public static string PathOf(PipelineConfiguration pipeline) =>
+        Path.GetFullPath(Path.Combine(pipeline.BaseDirectory, pipeline.Options.DeadLetter.Path));
+
+    public static string SidecarOf(string path) => path + ".redriven";
+
+    /// <summary>
+    /// The file's letters in order; a line that is not a letter is said on <paramref name="errors"/> and passed over
+    /// (the last one, a write cut off when the process was killed, as such). A missing file has no letters.
+    /// </summary>
+    public static async IAsyncEnumerable<Letter> ReadAsync(string path, string command, TextWriter errors, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        if (!File.Exists(path))
+        {
+            await errors.WriteLineAsync($"{command}: {path} does not exist: no letter was written yet").ConfigureAwait(false);
+            yield break;
+        }
+
+        // Shared with a running pipeline, which keeps appending (FileShare.Read on its side allows our read only).
+        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        await using (stream.ConfigureAwait(false))
+        {
+            using var lines = new LineReader(stream);
+            var number = 0;
+            (int Number, string Why)? bad = null;
+            while (await lines.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
+            {
+                if (bad is var (badNumber, why))
+                {
+                    // Not the last line after all: a line in the middle that is not a letter.
+                    await errors.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{command}: {path}:{badNumber}: not a dead letter ({why}); passed over")).ConfigureAwait(false);
+                    bad = null;
+                }
+
+                number++;
+                if (line.IsEmpty)
+                {
+                    continue;
+                }
+
+                Letter? letter;
+                try
+                {
+                    letter = Parse(number, line.Span);
+                }
+                catch (JsonException e)
+                {
+                    bad = (number, e.Message);
+                    continue;
+                }
+
+                if (letter is null)
+                {
+                    bad = (number, "no stage or error");
+                    continue;
+                }
+
+                yield return letter;
+            }
+
+            if (bad is var (lastNumber, _))
+            {
+                await errors.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                    $"{command}: {path}:{lastNumber}: the last line is incomplete (a write cut off, e.g. the pipeline was killed while writing it, or is writing it now); passed over")).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static Letter? Parse(int number, ReadOnlySpan<byte> line)
+    {
+        var reader = new Utf8JsonReader(line);
+        using var document = JsonDocument.ParseValue(ref reader);
+        var root = document.RootElement;
+        if (root.ValueKind != JsonValueKind.Object || String(root, "stage") is not { } stage || String(root, "error") is not { } error)
+        {
+            return null;
+        }
+
+        var payload = root.TryGetProperty("payload", out var p) ? p.GetRawText() : null;
+        return new Letter(number, stage, error, String(root, "eventId"), String(root, "eventType"), String(root, "position"), String(root, "failedAt"), payload);
+    }
+
+    private static string? String(JsonElement root, string name) =>
+        root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+
+    /// <summary><c>dlq list</c>: one tab-separated line a letter on <paramref name="output"/>; exit 0.</summary>
+    public static async Task<int> ListAsync(PipelineConfiguration pipeline, Selection selection, TextWriter output, TextWriter errors, CancellationToken cancellationToken)
+    {
+        var path = PathOf(pipeline);
+        var listed = 0;
+        await foreach (var letter in ReadAsync(path, "dlq list", errors, cancellationToken).ConfigureAwait(false))
+        {
+            if (!selection.Selects(letter))
+            {
+                continue;
+            }
+
+            if (listed >= selection.Max)
+            {
+                break;
+            }
+
+            listed++;
+            await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                $"{letter.Line}\t{letter.FailedAt ?? "-"}\t{letter.Stage}\t{letter.EventType ?? "-"}\t{letter.EventId ?? "-"}\t{letter.ErrorFirstLine}")).ConfigureAwait(false);
+        }
+
+        await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+        await errors.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{listed} letter(s) in {path}")).ConfigureAwait(false);
+        return 0;
+    }
+
+    /// <summary>
+    /// <c>dlq redrive</c>: exit 0 when every selected letter that can be delivered was (or already had been), 1 when one
+    /// failed again (it stays unmarked, for the next redrive), 2 for a configuration error.
+    /// </summary>
+    public static async Task<int> RedriveAsync(PipelineConfiguration pipeline, Selection selection, bool again, bool dryRun, TextWriter output, TextWriter errors, CancellationToken cancellationToken)
+    {
+        const string Command = "dlq redrive";
+        var path = PathOf(pipeline);
+        var sidecar = SidecarOf(path);
+        var done = File.Exists(sidecar)
+            ? (await File.ReadAllLinesAsync(sidecar, cancellationToken).ConfigureAwait(false)).ToHashSet(StringComparer.Ordinal)
+            : [];
+        var sinkNames = pipeline.Root.GetSection("sinks").GetChildren().Select(s => s["name"]).OfType<string>().ToHashSet(StringComparer.Ordinal);
+        var (redriven, failed, skipped, undeliverable) = (0, 0, 0, 0);
+
+        var services = new ServiceCollection()
+            .AddLogging(logging => logging.AddProvider(new CommandLineLog(Command, errors)))
+            .AddCdcPipeline()
+            .BuildServiceProvider();
+        await using (services.ConfigureAwait(false))
+        {
+            var sinks = new SinkRedelivery(name => ConfiguredSinks.Create(pipeline, services, name));
+            await using (sinks.ConfigureAwait(false))
+            {
+                // Opened at the first delivery: a redrive that delivers nothing leaves no sidecar behind.
+                StreamWriter? marks = null;
+                try
+                {
+                    await foreach (var letter in ReadAsync(path, Command, errors, cancellationToken).ConfigureAwait(false))
+                    {
+                        if (!selection.Selects(letter))
+                        {
+                            continue;
+                        }
+
+                        var id = letter.EventId ?? "-";
+                        var line = string.Create(CultureInfo.InvariantCulture, $"{letter.Line}\t{letter.Stage}\t{id}");
+                        if (!again && done.Contains(letter.Mark))
+                        {
+                            skipped++;
+                            continue;
+                        }
+
+                        if (letter.Stage is "decode" or "translate" || !sinkNames.Contains(letter.Stage))
+                        {
+                            undeliverable++;
+                            await output.WriteLineAsync($"{line}\tnot redriven: {Undeliverable(letter, pipeline)}").ConfigureAwait(false);
+                            continue;
+                        }
+
+                        if (dryRun)
+                        {
+                            await output.WriteLineAsync($"{line}\twould be redriven through sink '{letter.Stage}'").ConfigureAwait(false);
+                            continue;
+                        }
+
+                        Exception? error;
+                        try
+                        {
+                            var domainEvent = StoredEvent.Read(letter.Payload ?? throw new FormatException("the letter has no JSON payload"), letter.EventId ?? "", letter.EventType ?? "", ParsePosition(letter.Position));
+                            error = await sinks.DeliverAsync(letter.Stage, domainEvent, cancellationToken).ConfigureAwait(false);
+                        }
+                        catch (Exception e) when (e is FormatException or JsonException or KeyNotFoundException or InvalidOperationException)
+                        {
+                            error = e;
+                        }
+
+                        if (error is null)
+                        {
+                            redriven++;
+                            marks ??= new StreamWriter(sidecar, append: true, new UTF8Encoding(false));
+                            await marks.WriteLineAsync(letter.Mark).ConfigureAwait(false);
+                            await marks.FlushAsync(cancellationToken).ConfigureAwait(false);
+                            await output.WriteLineAsync($"{line}\tredriven").ConfigureAwait(false);
+                        }
+                        else
+                        {
+                            failed++;
+                            await output.WriteLineAsync($"{line}\tfailed again: {error.Message.ReplaceLineEndings(" ")}").ConfigureAwait(false);
+                        }
+                    }
+                }
+                catch (ConfigurationException e)
+                {
+                    await errors.WriteLineAsync($"{Command}: {e.Message}").ConfigureAwait(false);
+                    return 2;
+                }
+                catch (StateDirectoryInUseException e)
+                {
+                    await errors.WriteLineAsync(
+                        $"{Command}: sink '{e.Sink}': its spool directory {e.Directory} is held by another process ({e.Holder}); "
+                            + "this letter and the ones after it were left as they were: stop that pipeline, run 'dlq redrive' again, then start the pipeline").ConfigureAwait(false);
+                    return 1;
+                }
+                finally
+                {
+                    if (marks is not null)
+                    {
+                        await marks.DisposeAsync().ConfigureAwait(false);
+                    }
+                }
+            }
+        }
+
+        await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+        var summary = dryRun
+            ? string.Create(CultureInfo.InvariantCulture, $"dry run: nothing delivered, nothing marked; {undeliverable} cannot be redriven, {skipped} already redriven")
+            : string.Create(CultureInfo.InvariantCulture, $"{redriven} redriven, {failed} failed again, {undeliverable} cannot be redriven, {skipped} already redriven");
+        await errors.WriteLineAsync(skipped > 0 ? $"{summary} (--again redrives those too; {sidecar} lists them)" : summary).ConfigureAwait(false);
+        return failed > 0 ? 1 : 0;
+    }
+
+    private static string Undeliverable(Letter letter, PipelineConfiguration pipeline) => letter.Stage switch
+    {
+        "decode" => "a decode letter holds bytes that never became a change; fix the decoder or the source and replay it from the source",
+        "translate" => "a translate letter is not redriven by this version; translate its payload with 'cdcpipeline translate' and deliver the result",
+        _ => $"no sink named '{letter.Stage}' in {pipeline.FilePath}",
+    };
+
+    /// <summary>The position as <see cref="SourcePosition.ToString"/> wrote it: <c>stream@major:minor</c>.</summary>
+    private static SourcePosition ParsePosition(string? text)
+    {
+        if (text is not null && text.LastIndexOf('@') is var at and > 0 && text.LastIndexOf(':') is var colon && colon > at
+            && long.TryParse(text.AsSpan(at + 1, colon - at - 1), NumberStyles.Integer, CultureInfo.InvariantCulture, out var major)
+            && long.TryParse(text.AsSpan(colon + 1), NumberStyles.Integer, CultureInfo.InvariantCulture, out var minor))
+        {
+            return new SourcePosition(text[..at], major, minor);
+        }
+
+        throw new FormatException($"the letter's position '{text}' is not stream@major:minor");
+    }
+}
