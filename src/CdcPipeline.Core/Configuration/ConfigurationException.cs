@@ -17,7 +17,7 @@ public sealed class ConfigurationException : Exception
     private static string Format(string key, string reason, ConfigurationLocations? locations)
     {
         var where = locations?.Describe(key) is { } location ? location + ": " : "";
-        var shown = key.Length == 0 ? "(top level)" : key.Replace(':', '.');
-        return $"{where}{shown}: {reason}";
+        // An error of the file itself (missing, unreadable, not YAML) has no key: the reason says what is wrong with which file.
+        return key.Length == 0 ? $"{where}{reason}" : $"{where}{key.Replace(':', '.')}: {reason}";
     }
 }

@@ -4,6 +4,7 @@ using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.Core.Translation;
+using CdcPipeline.Core.Translation.Rules;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Polly;
@@ -246,7 +247,16 @@ public sealed class PipelineRunner
         }
         catch (Exception e)
         {
-            Log.TranslationFailed(_logger, e, change.Position, change.Source.QualifiedTable);
+            if (!_logger.IsEnabled(LogLevel.Debug) && TranslationFailures.IsExpected(e))
+            {
+                ExpectedLog.TranslationFailed(_logger, change.Position, change.Source.QualifiedTable, ((RuleEvaluationException)e).RuleId ?? "(none)",
+                    DeliveryFailures.Describe(e), e.GetType().FullName);
+            }
+            else
+            {
+                Log.TranslationFailed(_logger, e, change.Position, change.Source.QualifiedTable);
+            }
+
             _metrics.EventsDeadLettered.Add(1, new KeyValuePair<string, object?>("stage", "translate"));
             await _deadLetters.WriteAsync(
                 new DeadLetter

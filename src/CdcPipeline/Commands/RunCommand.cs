@@ -70,24 +70,16 @@ internal static partial class RunCommand
         return true;
     }
 
-    private static async Task<int> RunAsync(FileInfo configFile, LogSettings log, CancellationToken cancellationToken)
+    /// <summary>
+    /// The host <c>run</c> runs, services and all, for a loaded configuration: the registrations of every library (their expected
+    /// failures among them), the pipeline, health and metrics as the configuration asks, and the worker.
+    /// </summary>
+    internal static HostApplicationBuilder CreateHostBuilder(PipelineConfiguration configuration, LogSettings log)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         log.Configure(builder.Logging, log.Level);
         builder.Services.AddCdcPipeline();
-
-        PipelineConfiguration configuration;
-        try
-        {
-            configuration = PipelineConfiguration.Load(configFile.FullName);
-            builder.Services.AddCdcFailureStore(configuration);
-        }
-        catch (ConfigurationException e)
-        {
-            await log.StoppedAsync(e.Message, e).ConfigureAwait(false);
-            return 2;
-        }
-
+        builder.Services.AddCdcFailureStore(configuration);
         builder.Services.AddSingleton(configuration);
         builder.Services.AddSingleton(sp => PipelineBuilder.Validate(sp.GetRequiredService<PipelineConfiguration>(), sp));
         builder.Services.AddSingleton(sp => PipelineBuilder.Build(sp.GetRequiredService<PipelinePlan>()));
@@ -138,6 +130,24 @@ internal static partial class RunCommand
         builder.Services.AddHostedService(sp => sp.GetRequiredService<PipelineWorker>());
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = configuration.Options.Runner.DrainTimeout + TimeSpan.FromSeconds(5));
         builder.Services.AddSingleton<IHostLifetime, Microsoft.Extensions.Hosting.Internal.ConsoleLifetime>();
+        return builder;
+    }
+
+    private static async Task<int> RunAsync(FileInfo configFile, LogSettings log, CancellationToken cancellationToken)
+    {
+        PipelineConfiguration configuration;
+        HostApplicationBuilder builder;
+        try
+        {
+            configuration = PipelineConfiguration.Load(configFile.FullName);
+            builder = CreateHostBuilder(configuration, log);
+        }
+        catch (ConfigurationException e)
+        {
+            await log.StoppedAsync(e.Message, e).ConfigureAwait(false);
+            return 2;
+        }
+
         using var host = builder.Build();
         try
         {
@@ -314,7 +324,7 @@ internal static partial class RunCommand
     /// like every other line (a log shipper reads JSON only): error level, event id 30, the reason as its message and the
     /// exception's type. Neither has a stack trace: the worker logged a bug's trace already, an expected failure's at debug.
     /// </summary>
-    private sealed record LogSettings(bool Json, LogLevel Level)
+    internal sealed record LogSettings(bool Json, LogLevel Level)
     {
         public void Configure(ILoggingBuilder logging, LogLevel level)
         {

@@ -22,6 +22,17 @@ public sealed class UnreadableConfigTests : IDisposable
     }
 
     [Fact]
+    public void A_file_level_error_is_not_prefixed_with_an_empty_key()
+    {
+        // Was "(top level): configuration file '…' does not exist": the error is about the file, no key of it.
+        var missing = Path.Combine(_dir, "missing.yaml");
+
+        Assert.Equal($"configuration file '{missing}' does not exist", Assert.Throws<ConfigurationException>(() => PipelineConfiguration.Load(missing)).Message);
+        Assert.Equal($"cannot read configuration file '{_dir}': it is a directory; give the pipeline's YAML file",
+            Assert.Throws<ConfigurationException>(() => PipelineConfiguration.Load(_dir)).Message);
+    }
+
+    [Fact]
     public void A_file_the_process_may_not_read_is_a_configuration_error_naming_it_and_the_os_error()
     {
         if (OperatingSystem.IsWindows() || Environment.IsPrivilegedProcess)
