@@ -43,9 +43,28 @@ public sealed class ConsumedEvent
     /// when the event has none, so check <see cref="JsonElement.ValueKind"/> before reading it.</summary>
     public JsonElement Data { get; }
 
+    /// <summary>The extension <c>cdckind</c>: <c>event</c>, or <c>command</c> (then <see cref="Target"/> names its target); null when the
+    /// event has none (it did not come from the pipeline's rules).</summary>
+    public string? Kind { get; init; }
+
+    /// <summary>The extension <c>cdctarget</c>: the target of a <c>command</c>, when the rule names one.</summary>
+    public string? Target { get; init; }
+
+    /// <summary>The extension <c>cdcaggregate</c>: the aggregate type (e.g. <c>Order</c>), when the event has one.</summary>
+    public string? Aggregate { get; init; }
+
+    /// <summary>The extension <c>cdcrule</c>: the rule that made the event (e.g. <c>tb_ord_mst#OrderShipped</c>), when it has one.</summary>
+    public string? Rule { get; init; }
+
+    /// <summary>The extension <c>cdcposition</c>: where the change sits in its source stream, ordered within that stream (a consumer
+    /// keeping no marks can compare it to drop a redelivered older event); null when the event has none.</summary>
+    public CdcPosition? Position { get; init; }
+
     /// <summary>Reads a CloudEvents 1.0 structured-mode JSON event (what the pipeline's sinks write).</summary>
-    /// <exception cref="FormatException">The text is not a JSON object, <c>id</c> or <c>type</c> is missing or empty, or <c>time</c>
-    /// is not a timestamp: the one exception a malformed event raises, so a service can dead-letter on it.</exception>
+    /// <remarks>The pipeline's extensions (<c>cdckind</c>, <c>cdctarget</c>, <c>cdcaggregate</c>, <c>cdcrule</c>, <c>cdcposition</c>) are
+    /// read into <see cref="Kind"/>, <see cref="Target"/>, <see cref="Aggregate"/>, <see cref="Rule"/> and <see cref="Position"/>.</remarks>
+    /// <exception cref="FormatException">The text is not a JSON object, <c>id</c> or <c>type</c> is missing or empty, <c>time</c>
+    /// is not a timestamp, or <c>cdcposition</c> is not <c>{stream}@{major}:{minor}</c>: the one exception a malformed event raises, so a service can dead-letter on it.</exception>
     public static ConsumedEvent FromCloudEventJson(string json)
     {
         ArgumentNullException.ThrowIfNull(json);
@@ -81,7 +100,22 @@ public sealed class ConsumedEvent
                     : throw new FormatException($"the CloudEvents event '{id}' ({type}) has a 'time' that is not an RFC 3339 timestamp: '{t}'");
             }
 
-            return new ConsumedEvent(id, type, data, String(root, "source"), String(root, "subject"), time);
+            CdcPosition? position = null;
+            if (String(root, "cdcposition") is { } p)
+            {
+                position = CdcPosition.TryParse(p, out var parsed)
+                    ? parsed
+                    : throw new FormatException($"the CloudEvents event '{id}' ({type}) has a 'cdcposition' that is not {{stream}}@{{major}}:{{minor}}: '{p}'");
+            }
+
+            return new ConsumedEvent(id, type, data, String(root, "source"), String(root, "subject"), time)
+            {
+                Kind = String(root, "cdckind"),
+                Target = String(root, "cdctarget"),
+                Aggregate = String(root, "cdcaggregate"),
+                Rule = String(root, "cdcrule"),
+                Position = position,
+            };
         }
     }
 
