@@ -93,7 +93,7 @@ public sealed class ConsumedEvent
             var type = String(root, "type") is { Length: > 0 } ty ? ty : throw new FormatException($"the CloudEvents event '{id}' has no 'type' (or an empty one)");
             var data = root.TryGetProperty("data", out var d) ? d.Clone() : default;
             DateTimeOffset? time = null;
-            if (String(root, "time") is { } t)
+            if (Checked(root, "time", id, type) is { } t)
             {
                 time = DateTimeOffset.TryParse(t, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var parsed)
                     ? parsed
@@ -101,7 +101,7 @@ public sealed class ConsumedEvent
             }
 
             CdcPosition? position = null;
-            if (String(root, "cdcposition") is { } p)
+            if (Checked(root, "cdcposition", id, type) is { } p)
             {
                 position = CdcPosition.TryParse(p, out var parsed)
                     ? parsed
@@ -118,6 +118,15 @@ public sealed class ConsumedEvent
             };
         }
     }
+
+    /// <summary>
+    /// An attribute that must be a string when present (a timestamp, a position): another JSON kind (a number of seconds) is as
+    /// malformed as unreadable text, not an absent attribute.
+    /// </summary>
+    private static string? Checked(JsonElement root, string name, string id, string type) =>
+        !root.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null ? null
+        : v.ValueKind == JsonValueKind.String ? v.GetString()
+        : throw new FormatException($"the CloudEvents event '{id}' ({type}) has a '{name}' that is a JSON {v.ValueKind.ToString().ToLowerInvariant()}, not a string: {v.GetRawText()}");
 
     private static string? String(JsonElement root, string name) =>
         root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;

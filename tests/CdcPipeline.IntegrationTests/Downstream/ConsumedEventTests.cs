@@ -12,6 +12,8 @@ public sealed class ConsumedEventTests
     [InlineData("""{"specversion":"1.0","id":"","type":"OrderPlaced","source":"/legacy"}""", "'id'")]
     [InlineData("""{"specversion":"1.0","id":"evt-1","type":"","source":"/legacy"}""", "evt-1")]
     [InlineData("""{"specversion":"1.0","id":"evt-2","type":"OrderPlaced","time":"yesterday"}""", "evt-2")]
+    [InlineData("""{"specversion":"1.0","id":"evt-3","type":"OrderPlaced","time":1767323045}""", "'time' that is a JSON number")]
+    [InlineData("""{"specversion":"1.0","id":"evt-4","type":"OrderPlaced","cdcposition":42}""", "'cdcposition' that is a JSON number")]
     public void A_malformed_event_is_refused_with_a_format_exception_naming_what_is_wrong(string json, string named)
     {
         var e = Assert.Throws<FormatException>(() => ConsumedEvent.FromCloudEventJson(json));
