@@ -110,6 +110,29 @@ public sealed class PipelineRunner
     public bool DrainCutShort { get; private set; }
 
     /// <summary>
+    /// The sinks whose latest delivery failed (an attempt that is retried, or a batch or event given up on: dead-lettered,
+    /// logged, ignored) with none delivered since: how long each has been failing and its last error, in the one line the
+    /// failure logs give (no stack trace). A sink that failed briefly is not here once a batch of it was delivered. Read by
+    /// the probes; the delivery path only swaps a field per sink.
+    /// </summary>
+    public IReadOnlyList<FailingSink> FailingSinks
+    {
+        get
+        {
+            List<FailingSink>? failing = null;
+            foreach (var binding in _sinks)
+            {
+                if (_perSink[binding.Name].Failing is { } state)
+                {
+                    (failing ??= []).Add(new FailingSink(binding.Name, _time.GetElapsedTime(state.Since), state.LastError));
+                }
+            }
+
+            return failing ?? (IReadOnlyList<FailingSink>)[];
+        }
+    }
+
+    /// <summary>
     /// Runs until the source ends or <paramref name="stoppingToken"/> fires. On stop, reading stops at
     /// once and what is already buffered is still delivered and acknowledged (within
     /// <see cref="PipelineRunnerOptions.DrainTimeout"/>), so a graceful stop loses and repeats nothing.
@@ -452,6 +475,7 @@ public sealed class PipelineRunner
             }
 
             _metrics.SinkBatchDuration.Record(_time.GetElapsedTime(started).TotalSeconds, perSink.Delivered);
+            perSink.MarkDelivered();
             return null;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -462,6 +486,7 @@ public sealed class PipelineRunner
         catch (Exception e)
         {
             _metrics.SinkBatchDuration.Record(_time.GetElapsedTime(started).TotalSeconds, perSink.Failed);
+            perSink.MarkFailing(e, _time.GetTimestamp());
             return (e, attempts);
         }
     }
@@ -474,6 +499,12 @@ public sealed class PipelineRunner
     private ResiliencePipeline BuildRetryPipeline(SinkBinding binding) =>
         SinkRetry.Build(binding.Policy, _time, args =>
         {
+            if (args.Outcome.Exception is { } failed)
+            {
+                // The pipeline is built before the sink's state (it is part of it): looked up per retry, not per event.
+                _perSink[binding.Name].MarkFailing(failed, _time.GetTimestamp());
+            }
+
             if (args.Outcome.Exception is { } error && WithoutTrace(error))
             {
                 ExpectedLog.SinkRetry(_logger, binding.Name, args.AttemptNumber + 1, args.RetryDelay, DeliveryFailures.Describe(error), error.GetType().FullName);
@@ -561,14 +592,36 @@ public sealed class PipelineRunner
 
     /// <summary>
     /// What a delivery to one sink needs, built once: its retry pipeline, and its tags for <c>cdc.sink.batch.duration</c>
-    /// (so a batch's measurement allocates nothing).
+    /// (so a batch's measurement allocates nothing); and whether it is failing, for <see cref="FailingSinks"/>.
     /// </summary>
     private sealed class PerSink(ResiliencePipeline retry, string sink)
     {
+        // One delivery to a sink at a time (the delivery loop awaits each batch): one writer; the probes read it from other
+        // threads, so it is swapped whole (Since and LastError always go together), and only on a failure or the first
+        // success after one — a sink that delivers writes nothing here.
+        private FailingState? _failing;
+
         public ResiliencePipeline Retry { get; } = retry;
 
         public KeyValuePair<string, object?>[] Delivered { get; } = [new("sink", sink), new("outcome", "delivered")];
 
         public KeyValuePair<string, object?>[] Failed { get; } = [new("sink", sink), new("outcome", "failed")];
+
+        public FailingState? Failing => Volatile.Read(ref _failing);
+
+        /// <summary>An attempt failed: failing since the first failure after the last delivery, with this error.</summary>
+        public void MarkFailing(Exception error, long timestamp) =>
+            Volatile.Write(ref _failing, new FailingState(Volatile.Read(ref _failing)?.Since ?? timestamp, DeliveryFailures.Describe(error)));
+
+        /// <summary>A batch (or an event) of the sink was delivered: it is not failing any more.</summary>
+        public void MarkDelivered()
+        {
+            if (Volatile.Read(ref _failing) is not null)
+            {
+                Volatile.Write(ref _failing, null);
+            }
+        }
     }
+
+    private sealed record FailingState(long Since, string LastError);
 }

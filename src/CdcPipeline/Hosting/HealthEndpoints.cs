@@ -19,10 +19,10 @@ namespace CdcPipeline.Hosting;
 /// <c>/healthz</c> (liveness), <c>/readyz</c> (readiness) and the Prometheus exporter's <c>/metrics</c> on
 /// <see cref="ObservabilityOptions.Port"/> of every interface, served by a bare Kestrel server this hosted service owns
 /// (not a second host: its console lifetime would take SIGTERM too and stop the endpoints before the pipeline drained).
-/// Health: 200 with "ok" when the check passes ("degraded: " and why while the source reads on with something wrong that a
-/// restart does not fix, <see cref="ISourceHealth"/>), 503 with the reason when not; any other path 404. It listens before the
-/// pipeline is built (see <see cref="BindAsync"/>) and answers "pipeline not running" until <see cref="Serve"/> gave it one
-/// and its runner runs.
+/// Health: 200 with "ok" when the check passes ("degraded: " and why while the pipeline goes on with something wrong that a
+/// restart does not fix: the source's <see cref="ISourceHealth"/>, a sink whose events are set aside), 503 with the reason
+/// when not; any other path 404. It listens before the pipeline is built (see <see cref="BindAsync"/>) and answers "pipeline
+/// not running" until <see cref="Serve"/> gave it one and its runner runs.
 /// </summary>
 internal sealed partial class HealthEndpoints : IHostedService, IDisposable
 {
@@ -127,7 +127,7 @@ internal sealed partial class HealthEndpoints : IHostedService, IDisposable
         var runner = pipeline.Runner;
         var stalled = runner.StalledFor;
         return stalled < _options.StallTimeout
-            ? (HttpStatusCode.OK, Ok(pipeline.Source))
+            ? (HttpStatusCode.OK, Ok(pipeline))
             : (HttpStatusCode.ServiceUnavailable, string.Create(CultureInfo.InvariantCulture,
                 $"stalled: {runner.Backlog} change(s) without acknowledgement for {stalled.TotalSeconds:F0} s (observability.stallTimeout {_options.StallTimeout})"));
     }
@@ -142,16 +142,34 @@ internal sealed partial class HealthEndpoints : IHostedService, IDisposable
 
         return pipeline.Source is ISourceConnection { IsConnected: false }
             ? (HttpStatusCode.ServiceUnavailable, "source not connected")
-            : (HttpStatusCode.OK, Ok(pipeline.Source));
+            : (HttpStatusCode.OK, Ok(pipeline));
     }
 
     /// <summary>
-    /// The body of a passing check: "ok", or "degraded: " and what the source finds wrong while it reads on (a captured table
-    /// out of the publication). The status stays 200: a restart does not fix that (liveness), and a CDC worker serves no traffic
-    /// a failing readiness would take away; the log's errors and <c>cdc_postgres_publication_unpublished_tables</c> are the
-    /// alert, the body tells whoever curls the probe.
+    /// The body of a passing check: "ok", or "degraded: " and what is wrong while the pipeline goes on: each sink whose
+    /// deliveries fail (its events dead-lettered or logged, <see cref="PipelineRunner.FailingSinks"/>), then what the source
+    /// finds wrong (a captured table out of the publication), separated by "; ". The status stays 200: a restart does not
+    /// fix a receiver or a publication (liveness), and a CDC worker serves no traffic a failing readiness would take away;
+    /// the log's errors and the metrics (<c>cdc_events_dead_lettered_total</c>,
+    /// <c>cdc_postgres_publication_unpublished_tables</c>) are the alert, the body tells whoever curls the probe.
     /// </summary>
-    private static string Ok(IChangeSource source) => source is ISourceHealth { Degraded: { } reason } ? "degraded: " + reason : "ok";
+    private static string Ok(PipelineInstance pipeline)
+    {
+        var failing = pipeline.Runner.FailingSinks;
+        var source = pipeline.Source is ISourceHealth { Degraded: { } reason } ? reason : null;
+        if (failing.Count == 0)
+        {
+            return source is null ? "ok" : "degraded: " + source;
+        }
+
+        var body = new System.Text.StringBuilder("degraded: ");
+        foreach (var sink in failing)
+        {
+            body.Append(CultureInfo.InvariantCulture, $"sink {sink.Sink} failing for {sink.For.TotalSeconds:F0} s (last error: {sink.LastError}); ");
+        }
+
+        return source is null ? body.ToString(0, body.Length - 2) : body.Append(source).ToString();
+    }
 
     [LoggerMessage(EventId = 10, Level = LogLevel.Information, Message = "Serving /metrics, /healthz and /readyz on port {Port} of every interface")]
     private static partial void LogListening(ILogger logger, int port);

@@ -176,6 +176,53 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
     }
 
     /// <summary>
+    /// A sink that fails every batch but does not hold the pipeline up (each event dead-lettered after retry.maxAttempts) was
+    /// visible only in metrics: the probes said <c>ok</c>. Now they say <c>degraded: sink … failing for … (last error: …)</c>,
+    /// still 200 (a restart does not fix a receiver), and <c>ok</c> again once a batch of that sink is delivered.
+    /// </summary>
+    [Fact]
+    public async Task Probes_answer_degraded_naming_a_sink_that_fails_every_batch_until_it_delivers_again()
+    {
+        await _db.ExecuteAsync("CREATE TABLE kv (id int PRIMARY KEY, v int NOT NULL)");
+        await using var receiver = new WebhookReceiver();
+        var failing = 1;
+        receiver.Respond = (_, _) => (Volatile.Read(ref failing) == 1 ? 500 : 200, TimeSpan.Zero);
+        var port = FreePorts.Next();
+        var config = await WriteConfigAsync($"""
+            sinks:
+              - name: billing-hook
+                webhook: {"{"} url: "{receiver.Url}" {"}"}
+                retry: {"{"} maxAttempts: 2, initialDelay: "00:00:00.050", maxDelay: "00:00:00.100" {"}"}
+            observability:
+              port: {port}
+            """);
+
+        using var pipeline = PipelineProcess.Start("run", "--config", config);
+        await WaitUntilAsync(async () => await StatusAsync(port, "/readyz") == HttpStatusCode.OK, pipeline);
+        Assert.Equal((HttpStatusCode.OK, "ok\n"), await AnswerAsync(port, "/readyz"));
+
+        // The receiver answers 500: the event is dead-lettered after two attempts and the change acknowledged (nothing stalls).
+        await _db.ExecuteAsync("INSERT INTO kv VALUES (1, 0)");
+        await WaitUntilAsync(async () => (await AnswerAsync(port, "/readyz")).Body.StartsWith("degraded: ", StringComparison.Ordinal), pipeline);
+        await WaitUntilAsync(() => Task.FromResult(File.Exists(Path.Combine(_dir, "out", "dead-letters.jsonl"))), pipeline);
+        var (status, body) = await AnswerAsync(port, "/readyz");
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Matches(@"^degraded: sink billing-hook failing for \d+ s \(last error: webhook sink 'billing-hook': .* answered 500 .*\)\n$", body);
+        Assert.DoesNotContain("   at ", body, StringComparison.Ordinal); // one line, no stack trace
+        var (liveStatus, liveBody) = await AnswerAsync(port, "/healthz");
+        Assert.Equal(HttpStatusCode.OK, liveStatus);
+        Assert.StartsWith("degraded: sink billing-hook failing for ", liveBody, StringComparison.Ordinal);
+
+        // The receiver is back: the next batch is delivered, and the probes say ok again.
+        Volatile.Write(ref failing, 0);
+        await _db.ExecuteAsync("INSERT INTO kv VALUES (2, 0)");
+        await WaitUntilAsync(async () => (await AnswerAsync(port, "/readyz")).Body == "ok\n", pipeline);
+        Assert.Contains(receiver.Accepted, r => r.Status == 200);
+        Assert.Equal((HttpStatusCode.OK, "ok\n"), await AnswerAsync(port, "/healthz"));
+        Assert.Equal(0, await pipeline.TerminateAsync(TimeSpan.FromSeconds(60)));
+    }
+
+    /// <summary>
     /// A probe or a scraper that connects while <c>run</c> starts (an orchestrator's health check during a restart, a
     /// test polling /healthz) must not stop it. With .NET's managed HttpListener on Linux a connection accepted while
     /// the listener starts threw inside HttpListener.Start (dotnet/corefx#35191) and <c>run</c> died at start-up.
