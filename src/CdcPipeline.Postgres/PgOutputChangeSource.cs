@@ -1886,7 +1886,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         "It was dropped (cdcpipeline slot drop), or this server is a replica or a restore without it: the changes since that position cannot " +
         "be read any more, and a new slot would start at the current WAL position, skipping them. Choose: set source.postgres.snapshot: when_needed " +
         "to create the slot and read the tables again (rows deleted in the gap, and states passed through in it, stay unseen); or delete the state " +
-        "file to accept the gap (snapshot: initial then reads the tables again, never streams from now on; its .lock and .lock.owner files beside it hold no state and may go with it).";
+        "file to accept the gap: the next start creates the slot again, and with snapshot: initial reads the tables, then streams from the new slot's " +
+        "position; with snapshot: never it only streams from there (its .lock and .lock.owner files beside it hold no state and may go with it).";
 
     private const string StateFileInUseFix =
         "Its holder streams from the slot and keeps the snapshot progress and confirmed position there; a second writer would put its older copy back. " +
