@@ -1761,10 +1761,12 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     private string RenamedWhileStoppedMessage((string Table, uint Oid, string Current) r)
     {
         var (schema, name) = ReplicationSetup.SplitTableName(r.Table);
-        var (currentSchema, _) = ReplicationSetup.SplitTableName(r.Current);
+        var (currentSchema, currentName) = ReplicationSetup.SplitTableName(r.Current);
+        // moved to another schema: SET SCHEMA keeps the name, so a changed name is renamed back where it then is
         var back = currentSchema == schema
             ? $"ALTER TABLE {ReplicationSetup.QuoteTable(r.Current)} RENAME TO {ReplicationSetup.QuoteIdentifier(name)};"
-            : $"move it back to schema {ReplicationSetup.QuoteIdentifier(schema)} and name {ReplicationSetup.QuoteIdentifier(name)}";
+            : $"ALTER TABLE {ReplicationSetup.QuoteTable(r.Current)} SET SCHEMA {ReplicationSetup.QuoteIdentifier(schema)};" +
+              (currentName == name ? "" : $" ALTER TABLE {ReplicationSetup.QuoteTable(schema + "." + currentName)} RENAME TO {ReplicationSetup.QuoteIdentifier(name)};");
         return $"source.postgres.tables lists {r.Table}, which does not exist in database {_database}: {r.Table} was renamed to {r.Current} while the " +
                $"pipeline was stopped (oid {r.Oid.ToString(CultureInfo.InvariantCulture)}): the state file {_store.Path} kept that oid for it. Either rename it back ({back}) " +
                $"and start again; its changes made while named {r.Current} are left out (that name is not in source.postgres.tables), so then " +
