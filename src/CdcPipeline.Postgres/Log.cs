@@ -165,4 +165,7 @@ internal static partial class Log
 
     [LoggerMessage(1025, LogLevel.Warning, "Could not record the confirmed position in the state file {StatePath}; retrying at the next heartbeat")]
     public static partial void StateSaveFailed(ILogger logger, Exception exception, string statePath);
+
+    [LoggerMessage(1042, LogLevel.Debug, "State file of slot {Slot} ({StatePath}) already let go: save {Version} dropped (the last written was {Written}); the next owner reads from the last written state, so what it carried is delivered again, never lost")]
+    public static partial void StateSaveDroppedAfterRelease(ILogger logger, string slot, string statePath, long version, long written);
 }

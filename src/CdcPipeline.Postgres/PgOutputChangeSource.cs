@@ -94,6 +94,12 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     private readonly object _unpublishedSync = new();
     private int _reading;
     private int _disposed;
+    // The state file is let go (_store.Release) when both the read has ended and DisposeAsync has saved the confirmed
+    // position, whichever comes last: after the read ends the pipeline still delivers and acknowledges what it buffered, and
+    // those acknowledgements save snapshot progress; a start disposed mid-way still ends its read's saves. Guarded by _ownership.
+    private readonly Lock _ownership = new();
+    private bool _readActive;
+    private bool _disposeSaved;
 
     public PgOutputChangeSource(PostgresSourceOptions options, ILoggerFactory? loggerFactory = null)
     {
@@ -108,7 +114,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         _dataSource = new NpgsqlDataSourceBuilder(PgSession.Apply(options.ConnectionString, "cdcpipeline")).Build();
         _types = new PgTypeCatalog(_dataSource, options.MoneyFractionDigits);
         // Absolute from here on: the log and every error name the file itself, whatever the working directory was.
-        _store = new SnapshotStateStore(Path.GetFullPath(options.StateDirectory ?? Path.Combine(".run", "state")), options.Slot);
+        _store = new SnapshotStateStore(Path.GetFullPath(options.StateDirectory ?? Path.Combine(".run", "state")), options.Slot, _logger);
         _tableFilter = options.Tables.Count == 0 ? null : options.Tables.Select(ReplicationSetup.NormalizeTableName).ToHashSet(StringComparer.Ordinal);
         _reselectToast = options.ReselectToastTables.Select(ReplicationSetup.NormalizeTableName).ToHashSet(StringComparer.Ordinal);
         _signalTable = options.SignalTable is null ? null : ReplicationSetup.NormalizeTableName(options.SignalTable);
@@ -156,11 +162,18 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             throw new InvalidOperationException("a PgOutputChangeSource is read once; create a new one to read again");
         }
 
+        lock (_ownership)
+        {
+            _readActive = true;
+        }
+
+        using var readEnded = new ReadEnded(this);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _lifetime.Token);
         var token = linked.Token;
 
-        // Nothing of the state file is read or written before this process owns it (released at the end of this read).
-        using var stateLock = await OwnStateFileAsync(token);
+        // Nothing of the state file is read or written before this process owns it (let go once this read has ended and
+        // the source is disposed: acknowledgements of what was read still save progress after the read).
+        await OwnStateFileAsync(token);
         var stateFileFound = File.Exists(_store.Path);
         Log.StateFile(_logger, _options.Slot, _store.Path, stateFileFound ? "found" : "none yet");
         if (!stateFileFound)
@@ -605,9 +618,33 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         }
 
         SaveConfirmedPosition();
+        lock (_ownership)
+        {
+            _disposeSaved = true;
+            if (!_readActive)
+            {
+                _store.Release();
+            }
+        }
 
         await _dataSource.DisposeAsync();
         _lifetime.Dispose();
+    }
+
+    /// <summary>Disposed last in the read (after its own saves): lets the state file go when the source is disposed already.</summary>
+    private sealed class ReadEnded(PgOutputChangeSource source) : IDisposable
+    {
+        public void Dispose()
+        {
+            lock (source._ownership)
+            {
+                source._readActive = false;
+                if (source._disposeSaved)
+                {
+                    source._store.Release();
+                }
+            }
+        }
     }
 
     /// <summary>
@@ -1724,10 +1761,12 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     private string RenamedWhileStoppedMessage((string Table, uint Oid, string Current) r)
     {
         var (schema, name) = ReplicationSetup.SplitTableName(r.Table);
-        var (currentSchema, _) = ReplicationSetup.SplitTableName(r.Current);
+        var (currentSchema, currentName) = ReplicationSetup.SplitTableName(r.Current);
+        // moved to another schema: SET SCHEMA keeps the name, so a changed name is renamed back where it then is
         var back = currentSchema == schema
             ? $"ALTER TABLE {ReplicationSetup.QuoteTable(r.Current)} RENAME TO {ReplicationSetup.QuoteIdentifier(name)};"
-            : $"move it back to schema {ReplicationSetup.QuoteIdentifier(schema)} and name {ReplicationSetup.QuoteIdentifier(name)}";
+            : $"ALTER TABLE {ReplicationSetup.QuoteTable(r.Current)} SET SCHEMA {ReplicationSetup.QuoteIdentifier(schema)};" +
+              (currentName == name ? "" : $" ALTER TABLE {ReplicationSetup.QuoteTable(schema + "." + currentName)} RENAME TO {ReplicationSetup.QuoteIdentifier(name)};");
         return $"source.postgres.tables lists {r.Table}, which does not exist in database {_database}: {r.Table} was renamed to {r.Current} while the " +
                $"pipeline was stopped (oid {r.Oid.ToString(CultureInfo.InvariantCulture)}): the state file {_store.Path} kept that oid for it. Either rename it back ({back}) " +
                $"and start again; its changes made while named {r.Current} are left out (that name is not in source.postgres.tables), so then " +
@@ -1849,7 +1888,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         "It was dropped (cdcpipeline slot drop), or this server is a replica or a restore without it: the changes since that position cannot " +
         "be read any more, and a new slot would start at the current WAL position, skipping them. Choose: set source.postgres.snapshot: when_needed " +
         "to create the slot and read the tables again (rows deleted in the gap, and states passed through in it, stay unseen); or delete the state " +
-        "file to accept the gap (snapshot: initial then reads the tables again, never streams from now on; its .lock and .lock.owner files beside it hold no state and may go with it).";
+        "file to accept the gap: the next start creates the slot again, and with snapshot: initial reads the tables, then streams from the new slot's " +
+        "position; with snapshot: never it only streams from there (its .lock and .lock.owner files beside it hold no state and may go with it).";
 
     private const string StateFileInUseFix =
         "Its holder streams from the slot and keeps the snapshot progress and confirmed position there; a second writer would put its older copy back. " +
@@ -1860,15 +1900,16 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     /// Takes the state file for this read (<c>{slot}.snapshot.json.lock</c>, its holder in <c>.lock.owner</c>; see
     /// <see cref="ExclusiveLockFile"/>): only the process that streams from the slot writes its snapshot progress and confirmed
     /// position. Another holder (the same configuration started twice) is waited for as a slot in use is, within
-    /// maxReconnectAttempts, then the read stops naming it; the file is never touched meanwhile.
+    /// maxReconnectAttempts, then the read stops naming it; the file is never touched meanwhile. Kept until the read has ended
+    /// and the source is disposed (see _ownership).
     /// </summary>
-    private async Task<ExclusiveLockFile> OwnStateFileAsync(CancellationToken cancellationToken)
+    private async Task OwnStateFileAsync(CancellationToken cancellationToken)
     {
         for (var attempt = 1; ; attempt++)
         {
-            if (_store.TryOwn(out var holder) is { } held)
+            if (_store.TryOwn(out var holder))
             {
-                return held;
+                return;
             }
 
             if (_options.MaxReconnectAttempts > 0 && attempt > _options.MaxReconnectAttempts)

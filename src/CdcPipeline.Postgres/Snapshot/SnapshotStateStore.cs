@@ -1,5 +1,7 @@
 using System.Text.Json;
 using CdcPipeline.Core.Configuration;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace CdcPipeline.Postgres.Snapshot;
 
@@ -12,9 +14,16 @@ namespace CdcPipeline.Postgres.Snapshot;
 /// leaving it (<see cref="Write"/>), so a slow disk never holds up the stream reader; a copy older than the one already
 /// written is dropped, so the newest state always lands last.
 /// </para>
+/// <para>
+/// The file belongs to whoever holds its lock (<see cref="TryOwn"/>). Once this store has let it go (<see cref="Release"/>)
+/// another instance may own it, so a save that comes later (a late acknowledgement) is dropped, never written over theirs:
+/// the progress it carried is read again by the next owner (at least once, as everything not yet recorded).
+/// </para>
 /// </summary>
-internal sealed class SnapshotStateStore(string directory, string slot)
+internal sealed class SnapshotStateStore(string directory, string slot, ILogger? logger = null)
 {
+    private readonly ILogger _logger = logger ?? NullLogger.Instance;
+
     private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
 
     // Serialises the file writes (one temp file) and guards _written.
@@ -22,6 +31,8 @@ internal sealed class SnapshotStateStore(string directory, string slot)
 
     private long _captured; // guarded by Sync
     private long _written; // guarded by _file
+    private ExclusiveLockFile? _owned; // guarded by _file
+    private bool _released; // guarded by _file
 
     public string Path { get; } = System.IO.Path.Combine(directory, slot + ".snapshot.json");
 
@@ -35,10 +46,39 @@ internal sealed class SnapshotStateStore(string directory, string slot)
     /// Takes this slot's state file for the caller (lock <c>{Path}.lock</c>, holder named in <c>{Path}.lock.owner</c>): null, with
     /// who holds it, when another process (or another source of this one) does. The caller writes only while it holds it.
     /// </summary>
-    public ExclusiveLockFile? TryOwn(out string holder)
+    public bool TryOwn(out string holder)
     {
         Directory.CreateDirectory(directory);
-        return ExclusiveLockFile.TryAcquire(Path + ".lock", Path + ".lock.owner", [new("slot", slot)], out holder);
+        lock (_file)
+        {
+            if (_released)
+            {
+                throw new InvalidOperationException($"the state file {Path} was let go by this store; a new owner uses a new store");
+            }
+
+            if (_owned is not null)
+            {
+                holder = "";
+                return true;
+            }
+
+            _owned = ExclusiveLockFile.TryAcquire(Path + ".lock", Path + ".lock.owner", [new("slot", slot)], out holder);
+            return _owned is not null;
+        }
+    }
+
+    /// <summary>
+    /// Lets the state file go (its lock, taken by <see cref="TryOwn"/>), after the last save that counts: a save after this is
+    /// dropped. Waits for a write in progress. Idempotent.
+    /// </summary>
+    public void Release()
+    {
+        lock (_file)
+        {
+            _released = true;
+            _owned?.Dispose();
+            _owned = null;
+        }
     }
 
     public SnapshotState? Load()
@@ -79,6 +119,13 @@ internal sealed class SnapshotStateStore(string directory, string slot)
         {
             if (pending.Version <= _written)
             {
+                return;
+            }
+
+            if (_released)
+            {
+                // another instance may own the file by now: what it keeps there is not overwritten with this copy
+                Log.StateSaveDroppedAfterRelease(_logger, slot, Path, pending.Version, _written);
                 return;
             }
 

@@ -1,3 +1,5 @@
+using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Pipeline;
 using CdcPipeline.IntegrationTests.Support;
 using CdcPipeline.Postgres;
@@ -96,6 +98,55 @@ public sealed class PgOutputSlotInUseTests(PostgresFixture fixture) : PgOutputTe
 
         Assert.Equal("2", (await second.TakeAsync(1)).Single().After!["id"]!.ToString());
         Assert.Contains(logs.Lines, l => l.Contains("Starting replication from slot", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task The_state_file_stays_held_while_what_was_read_is_acknowledged_after_the_read_ended_and_is_let_go_at_dispose()
+    {
+        // initial_only ends its read after the tables; the pipeline then delivers what it buffered and acknowledges it,
+        // and those acknowledgements save the snapshot progress to the state file
+        await Db.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2), (3)");
+        // one row a chunk: each acknowledged row is saved progress
+        var source = new PgOutputChangeSource(Options(["public.t"], SnapshotMode.InitialOnly) with { SnapshotChunkSize = 1 }, Logs);
+        var statePath = source.SnapshotStatePath;
+        var read = new List<ChangeEvent>();
+        try
+        {
+            await foreach (var change in source.ReadAsync(Ct))
+            {
+                read.Add(change);
+            }
+
+            Assert.Equal(3, read.Count(e => e.Kind == ChangeKind.Change));
+
+            // a second instance waiting for the file (event 1039) must not own it yet: before the fix the read let it go here,
+            // and the acknowledgements below wrote the file under the second owner
+            using (var early = ExclusiveLockFile.TryAcquire(statePath + ".lock", statePath + ".lock.owner", [], out var holder))
+            {
+                Assert.Null(early);
+                Assert.Contains(FormattableString.Invariant($"pid {Environment.ProcessId} on host"), holder, StringComparison.Ordinal);
+            }
+
+            // all but the last row: saved while it is still held
+            foreach (var change in read.SkipLast(1))
+            {
+                await source.AcknowledgeAsync(change.Position, Ct);
+            }
+
+            Assert.Contains("\"RowsDone\": 2", await File.ReadAllTextAsync(statePath, Ct), StringComparison.Ordinal);
+        }
+        finally
+        {
+            await source.DisposeAsync();
+        }
+
+        // stopped: the next instance owns the file, and nothing of the first writes it any more
+        using var next = ExclusiveLockFile.TryAcquire(statePath + ".lock", statePath + ".lock.owner", [], out _);
+        Assert.NotNull(next);
+        var kept = await File.ReadAllBytesAsync(statePath, Ct);
+        // a late acknowledgement of the first: its save is dropped, the next owner reads that row again (at least once)
+        await source.AcknowledgeAsync(read[^1].Position, Ct);
+        Assert.Equal(kept, await File.ReadAllBytesAsync(statePath, Ct));
     }
 
     private async Task<int> SlotHolderPidAsync()

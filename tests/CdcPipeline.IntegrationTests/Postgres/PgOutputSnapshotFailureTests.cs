@@ -142,6 +142,8 @@ public sealed class PgOutputSnapshotFailureTests(PostgresFixture fixture) : PgOu
 
         // the publication made for the table that exists: before the fix the snapshot failed with the same bare 42P01
         await Db.ExecuteAsync($"CREATE PUBLICATION {Db.Publication} FOR TABLE t");
+        // the first pipeline stopped: it holds the state file until disposed, as a stopped process lets it go
+        await first.DisposeAsync();
         var second = Open(Options(tables, SnapshotMode.Initial));
         AssertMissingTableStop(await Assert.ThrowsAsync<CaptureStoppedException>(() => second.TakeAsync(1, timeout: TimeSpan.FromSeconds(20))));
     }

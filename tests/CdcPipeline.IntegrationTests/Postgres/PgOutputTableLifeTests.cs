@@ -317,6 +317,44 @@ public sealed class PgOutputTableLifeTests(PostgresFixture fixture) : PgOutputTe
     }
 
     [Fact]
+    public async Task A_table_moved_to_another_schema_and_renamed_while_stopped_stops_the_start_with_the_statements_that_move_it_back()
+    {
+        await Db.ExecuteAsync("CREATE TABLE orders (id int PRIMARY KEY); CREATE TABLE other (id int PRIMARY KEY)");
+        var options = Options(["public.orders", "public.other"]);
+        var first = await OpenStreamingAsync(options);
+        await first.DisposeAsync();
+        var oid = await Db.ScalarAsync<uint>("SELECT 'public.orders'::regclass::oid");
+        await Db.ExecuteAsync("CREATE SCHEMA \"Archive\"; ALTER TABLE orders SET SCHEMA \"Archive\"; ALTER TABLE \"Archive\".orders RENAME TO orders_old");
+
+        var second = Open(options);
+
+        var e = await Assert.ThrowsAsync<CaptureStoppedException>(() => second.TakeAsync(1, timeout: TimeSpan.FromSeconds(20)));
+        Assert.Contains($"public.orders was renamed to Archive.orders_old while the pipeline was stopped (oid {oid})", e.Message, StringComparison.Ordinal);
+        // before the fix: "move it back to schema "public" and name "orders"", no statement to run
+        const string back = "ALTER TABLE \"Archive\".\"orders_old\" SET SCHEMA \"public\"; ALTER TABLE \"public\".\"orders_old\" RENAME TO \"orders\";";
+        Assert.Contains($"rename it back ({back})", e.Message, StringComparison.Ordinal);
+
+        // run as given, they put the table back where the configuration names it
+        await Db.ExecuteAsync(back);
+        Assert.Equal(oid, await Db.ScalarAsync<uint>("SELECT 'public.orders'::regclass::oid"));
+    }
+
+    [Fact]
+    public async Task A_table_moved_to_another_schema_under_its_name_while_stopped_is_moved_back_by_one_statement()
+    {
+        await Db.ExecuteAsync("CREATE TABLE orders (id int PRIMARY KEY); CREATE TABLE other (id int PRIMARY KEY)");
+        var options = Options(["public.orders", "public.other"]);
+        var first = await OpenStreamingAsync(options);
+        await first.DisposeAsync();
+        await Db.ExecuteAsync("CREATE SCHEMA archive; ALTER TABLE orders SET SCHEMA archive");
+
+        var second = Open(options);
+
+        var e = await Assert.ThrowsAsync<CaptureStoppedException>(() => second.TakeAsync(1, timeout: TimeSpan.FromSeconds(20)));
+        Assert.Contains("rename it back (ALTER TABLE \"archive\".\"orders\" SET SCHEMA \"public\";)", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_rename_swap_while_the_pipeline_was_stopped_is_reported_at_the_next_start_naming_old_and_new_name()
     {
         await Db.ExecuteAsync("CREATE TABLE orders (id int PRIMARY KEY); CREATE TABLE other (id int PRIMARY KEY)");

@@ -60,6 +60,25 @@ public sealed class SnapshotStateSaveTests : IDisposable
     }
 
     [Fact]
+    public void A_save_after_the_state_file_was_let_go_is_dropped_and_the_next_owner_keeps_the_file()
+    {
+        var store = new SnapshotStateStore(_dir, "slot_c");
+        Assert.True(store.TryOwn(out _));
+        var state = new SnapshotState { Slot = "slot_c", ConsistentLsn = 1, ConfirmedLsn = 10, InitialCompleted = true };
+        store.Save(state);
+        store.Release();
+
+        var next = new SnapshotStateStore(_dir, "slot_c");
+        Assert.True(next.TryOwn(out _));
+        var kept = File.ReadAllBytes(store.Path);
+        state.ConfirmedLsn = 20; // a late acknowledgement of the first owner
+        store.Save(state);
+
+        Assert.Equal(kept, File.ReadAllBytes(store.Path));
+        next.Release();
+    }
+
+    [Fact]
     public async Task A_stalled_state_file_write_does_not_hold_up_the_stream_reader()
     {
         // The temp file the store writes is a FIFO with no reader: opening it for writing blocks, as a hung disk would.
