@@ -84,18 +84,7 @@ public static class PipelineBuilder
             plans.Select(p => (p.Common.Name, p.Factory, Context(p.Common.Name, p.Section))),
             configuration.Locations);
 
-        string? rulesDirectory = null;
-        if (!string.IsNullOrEmpty(options.Rules))
-        {
-            rulesDirectory = Path.GetFullPath(Path.Combine(configuration.BaseDirectory, options.Rules));
-            if (!Directory.Exists(rulesDirectory))
-            {
-                throw new ConfigurationException("rules", $"rules directory '{rulesDirectory}' does not exist", configuration.Locations);
-            }
-        }
-
-        var translator = services.GetRequiredService<ITranslatorProvider>().Create(options, rulesDirectory);
-        translator = WithOutbox(configuration, translator, services);
+        var translator = Translator(configuration, services);
 
         // The source's, the dead letters' and every sink's own checks run before any sink is built (the source's and the dead
         // letters' see the whole configuration: a Kafka source refuses to read its own sinks' topics). A refused start must leave
@@ -117,6 +106,30 @@ public static class PipelineBuilder
 
         PipelineComponentContext Context(string name, IConfigurationSection section) =>
             new(name, section, options, configuration.Locations, configuration.BaseDirectory, services);
+    }
+
+    /// <summary>
+    /// The pipeline's translator as <c>run</c> uses it: the registered <see cref="ITranslatorProvider"/>'s (rules from
+    /// <c>rules</c>, C# translators or pass-through), with the outbox routing in front when configured. <c>dlq redrive</c>
+    /// translates a <c>translate</c> letter's change again with it, so a fixed rule file applies exactly as it would in <c>run</c>.
+    /// </summary>
+    /// <exception cref="ConfigurationException">The rules directory does not exist, a rule file or the outbox settings are wrong.</exception>
+    public static IChangeTranslator Translator(PipelineConfiguration configuration, IServiceProvider services)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var options = configuration.Options;
+        string? rulesDirectory = null;
+        if (!string.IsNullOrEmpty(options.Rules))
+        {
+            rulesDirectory = Path.GetFullPath(Path.Combine(configuration.BaseDirectory, options.Rules));
+            if (!Directory.Exists(rulesDirectory))
+            {
+                throw new ConfigurationException("rules", $"rules directory '{rulesDirectory}' does not exist", configuration.Locations);
+            }
+        }
+
+        var translator = services.GetRequiredService<ITranslatorProvider>().Create(options, rulesDirectory);
+        return WithOutbox(configuration, translator, services);
     }
 
     /// <summary>Makes the pipeline <paramref name="plan"/> checked: its sinks (a batch sink takes its spool), dead letters and source.</summary>

@@ -437,10 +437,7 @@ public sealed class PipelineRunner
         var selected = new List<DomainEvent>(events.Count);
         foreach (var e in events)
         {
-            var wanted = e.Kind == DomainEventKind.Command
-                ? string.Equals(e.Target, binding.Name, StringComparison.Ordinal)
-                : binding.Policy.Accepts(e.Type);
-            if (wanted)
+            if (binding.Wants(e))
             {
                 selected.Add(e);
             }

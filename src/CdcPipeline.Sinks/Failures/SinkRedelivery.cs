@@ -29,13 +29,7 @@ public sealed class SinkRedelivery : IAsyncDisposable
     /// </summary>
     public async Task<Exception?> DeliverAsync(string sink, DomainEvent domainEvent, CancellationToken cancellationToken)
     {
-        if (!_sinks.TryGetValue(sink, out var entry))
-        {
-            var binding = _createSink(sink);
-            entry = (binding, SinkRetry.Build(binding.Policy, _time));
-            _sinks[sink] = entry;
-        }
-
+        var entry = Get(sink);
         try
         {
             await entry.Retry.ExecuteAsync(
@@ -48,6 +42,21 @@ public sealed class SinkRedelivery : IAsyncDisposable
         {
             return e;
         }
+    }
+
+    /// <summary>Whether <c>run</c> hands <paramref name="domainEvent"/> to the sink named <paramref name="sink"/> (<see cref="SinkBinding.Wants"/>).</summary>
+    public bool Wants(string sink, DomainEvent domainEvent) => Get(sink).Binding.Wants(domainEvent);
+
+    private (SinkBinding Binding, ResiliencePipeline Retry) Get(string sink)
+    {
+        if (!_sinks.TryGetValue(sink, out var entry))
+        {
+            var binding = _createSink(sink);
+            entry = (binding, SinkRetry.Build(binding.Policy, _time));
+            _sinks[sink] = entry;
+        }
+
+        return entry;
     }
 
     public async ValueTask DisposeAsync()

@@ -41,7 +41,24 @@ public static class StoredEvent
         };
     }
 
-    private static ChangeEvent ReadChange(JsonElement root, SourcePosition position)
+    /// <summary>
+    /// The change a <c>translate</c> dead letter of the embedded path holds: the runner wrote it as the canonical change
+    /// JSON (<c>CanonicalJson.Serialize</c>) when the change had no source record of its own.
+    /// </summary>
+    /// <exception cref="FormatException">The payload is not a canonical change (e.g. the Debezium record of a Kafka source).</exception>
+    public static ChangeEvent ReadChange(string payload, SourcePosition position)
+    {
+        using var document = JsonDocument.Parse(payload);
+        var root = document.RootElement;
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("kind", out var kind) || kind.ValueKind != JsonValueKind.String)
+        {
+            throw new FormatException("the payload is not a canonical change (no \"kind\"): a source record, not the embedded path's change");
+        }
+
+        return ReadChange(root, position, typed: true);
+    }
+
+    private static ChangeEvent ReadChange(JsonElement root, SourcePosition position, bool typed = false)
     {
         var kind = root.GetProperty("kind").GetString() switch
         {
@@ -71,9 +88,9 @@ public static class StoredEvent
                 Snapshot = root.TryGetProperty("snapshot", out var snap) && snap.ValueKind == JsonValueKind.True ? SnapshotMarker.True : SnapshotMarker.False,
             },
             Position = position,
-            Key = ReadRow(root, "key"),
-            Before = ReadRow(root, "before"),
-            After = ReadRow(root, "after"),
+            Key = ReadRow(root, "key", typed),
+            Before = ReadRow(root, "before", typed),
+            After = ReadRow(root, "after", typed),
         };
     }
 
@@ -83,13 +100,29 @@ public static class StoredEvent
     private static long? Int64(JsonElement root, string name) =>
         root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt64() : null;
 
-    private static Row? ReadRow(JsonElement root, string name)
+    /// <summary>
+    /// A row of the canonical JSON: each value verbatim (<see cref="RawJson"/>, written back as it was) for a sink, or, for
+    /// rules to evaluate (<paramref name="typed"/>), as the JSON types it was rendered as — text, an integer or a decimal,
+    /// a boolean, null — with only a json/jsonb object or array kept as <see cref="RawJson"/>.
+    /// </summary>
+    private static Row? ReadRow(JsonElement root, string name, bool typed)
     {
         if (!root.TryGetProperty(name, out var row) || row.ValueKind != JsonValueKind.Object)
         {
             return null;
         }
 
-        return Row.From(row.EnumerateObject().Select(p => (p.Name, (object?)new RawJson(p.Value.GetRawText()))).ToArray());
+        return Row.From(row.EnumerateObject().Select(p => (p.Name, typed ? Typed(p.Value) : new RawJson(p.Value.GetRawText()))).ToArray());
     }
+
+    private static object? Typed(JsonElement value) => value.ValueKind switch
+    {
+        JsonValueKind.String => value.GetString(),
+        JsonValueKind.Number when value.TryGetInt64(out var integer) => integer,
+        JsonValueKind.Number when value.TryGetDecimal(out var number) => number,
+        JsonValueKind.True => true,
+        JsonValueKind.False => false,
+        JsonValueKind.Null => null,
+        _ => new RawJson(value.GetRawText()),
+    };
 }

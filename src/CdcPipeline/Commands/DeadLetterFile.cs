@@ -3,7 +3,10 @@ using System.Text;
 using System.Text.Json;
 using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Configuration;
+using CdcPipeline.Core.Json;
+using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Core.Sinks;
+using CdcPipeline.Core.Translation;
 using CdcPipeline.Hosting;
 using CdcPipeline.Sinks.Failures;
 using Microsoft.Extensions.DependencyInjection;
@@ -17,8 +20,12 @@ namespace CdcPipeline.Commands;
 /// is only ever read (shared, never rewritten); what a redrive delivered is appended to <c>&lt;file&gt;.redriven</c>, one
 /// line number and event id (or position) a line, and a later redrive skips those letters unless <c>--again</c>.
 /// A letter of a sink's stage goes again through that sink, built from the configuration as <c>run</c> builds it, with
-/// its retry settings (<see cref="SinkRedelivery"/>, what <c>failures resend</c> uses). A <c>decode</c> letter holds bytes
-/// that never became a change: nothing can deliver it, it is counted.
+/// its retry settings (<see cref="SinkRedelivery"/>, what <c>failures resend</c> uses). A <c>translate</c> letter (a rule
+/// failed on a change) is translated again with the current rules, as <c>run</c> builds its translator
+/// (<see cref="PipelineBuilder.Translator"/>), and each resulting event goes to every sink <c>run</c> would hand it to; its
+/// event ids are made from the change's position as before, so a partial redrive repeated delivers the same ids. A
+/// <c>decode</c> letter holds bytes that never became a change: nothing can deliver it, it is counted. A redrive holds an
+/// exclusive lock on the sidecar (<see cref="ExclusiveLockFile"/>): two at once would both deliver a letter.
 /// </summary>
 internal static class DeadLetterFile
 {
@@ -160,10 +167,45 @@ internal static class DeadLetterFile
         const string Command = "dlq redrive";
         var path = PathOf(pipeline);
         var sidecar = SidecarOf(path);
+
+        // Taken before the sidecar is read, held until the last mark is written: a second redrive at the same time would
+        // read the same sidecar and deliver the same letters. A dry run delivers and marks nothing; a missing directory
+        // has no letters (and a missing file creates nothing).
+        ExclusiveLockFile? held = null;
+        if (!dryRun && Directory.Exists(Path.GetDirectoryName(path)))
+        {
+            try
+            {
+                held = ExclusiveLockFile.TryAcquire(sidecar + ".lock", sidecar + ".lock.owner", [new("pipeline", pipeline.Options.Name), new("command", Command)], out var holder);
+                if (held is null)
+                {
+                    await errors.WriteLineAsync(
+                        $"{Command}: {sidecar} is held by another redrive ({holder}); nothing was delivered: wait for it to end (or stop it), then run '{Command}' again").ConfigureAwait(false);
+                    return 1;
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                await errors.WriteLineAsync($"{Command}: cannot lock {sidecar}.lock ({e.Message}); nothing was delivered: make its directory writable, then run '{Command}' again").ConfigureAwait(false);
+                return 1;
+            }
+        }
+
+        using (held)
+        {
+            return await RedriveLockedAsync(pipeline, selection, again, dryRun, path, sidecar, output, errors, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<int> RedriveLockedAsync(PipelineConfiguration pipeline, Selection selection, bool again, bool dryRun, string path, string sidecar, TextWriter output, TextWriter errors, CancellationToken cancellationToken)
+    {
+        const string Command = "dlq redrive";
         var done = File.Exists(sidecar)
             ? (await File.ReadAllLinesAsync(sidecar, cancellationToken).ConfigureAwait(false)).ToHashSet(StringComparer.Ordinal)
             : [];
-        var sinkNames = pipeline.Root.GetSection("sinks").GetChildren().Select(s => s["name"]).OfType<string>().ToHashSet(StringComparer.Ordinal);
+
+        // In the configuration's order, as the runner's fan-out has them.
+        var sinkNames = pipeline.Root.GetSection("sinks").GetChildren().Select(s => s["name"]).OfType<string>().ToList();
         var (redriven, failed, skipped, undeliverable) = (0, 0, 0, 0);
 
         var services = new ServiceCollection()
@@ -175,6 +217,8 @@ internal static class DeadLetterFile
             var sinks = new SinkRedelivery(name => ConfiguredSinks.Create(pipeline, services, name));
             await using (sinks.ConfigureAwait(false))
             {
+                // Built at the first translate letter, from the rules as they are now (the usual reason to redrive one is a rules fix).
+                IChangeTranslator? translator = null;
                 // Opened at the first delivery: a redrive that delivers nothing leaves no sidecar behind.
                 StreamWriter? marks = null;
                 try
@@ -194,7 +238,8 @@ internal static class DeadLetterFile
                             continue;
                         }
 
-                        if (letter.Stage is "decode" or "translate" || !sinkNames.Contains(letter.Stage))
+                        var translate = letter.Stage == "translate" && DeadLetter.HoldsSourceRecordFor(letter.Stage, letter.EventId);
+                        if (!translate && (letter.Stage is "decode" or "translate" || !sinkNames.Contains(letter.Stage)))
                         {
                             undeliverable++;
                             await output.WriteLineAsync($"{line}\tnot redriven: {Undeliverable(letter, pipeline)}").ConfigureAwait(false);
@@ -203,15 +248,26 @@ internal static class DeadLetterFile
 
                         if (dryRun)
                         {
-                            await output.WriteLineAsync($"{line}\twould be redriven through sink '{letter.Stage}'").ConfigureAwait(false);
+                            await output.WriteLineAsync(translate
+                                ? $"{line}\twould be translated again with the current rules and its events delivered to the sinks that take them"
+                                : $"{line}\twould be redriven through sink '{letter.Stage}'").ConfigureAwait(false);
                             continue;
                         }
 
                         Exception? error;
+                        var outcome = "redriven";
                         try
                         {
-                            var domainEvent = StoredEvent.Read(letter.Payload ?? throw new FormatException("the letter has no JSON payload"), letter.EventId ?? "", letter.EventType ?? "", ParsePosition(letter.Position));
-                            error = await sinks.DeliverAsync(letter.Stage, domainEvent, cancellationToken).ConfigureAwait(false);
+                            if (translate)
+                            {
+                                translator ??= PipelineBuilder.Translator(pipeline, services);
+                                (error, outcome) = await RetranslateAsync(letter, translator, sinks, sinkNames, cancellationToken).ConfigureAwait(false);
+                            }
+                            else
+                            {
+                                var domainEvent = StoredEvent.Read(letter.Payload ?? throw new FormatException("the letter has no JSON payload"), letter.EventId ?? "", letter.EventType ?? "", ParsePosition(letter.Position));
+                                error = await sinks.DeliverAsync(letter.Stage, domainEvent, cancellationToken).ConfigureAwait(false);
+                            }
                         }
                         catch (Exception e) when (e is FormatException or JsonException or KeyNotFoundException or InvalidOperationException)
                         {
@@ -224,7 +280,7 @@ internal static class DeadLetterFile
                             marks ??= new StreamWriter(sidecar, append: true, new UTF8Encoding(false));
                             await marks.WriteLineAsync(letter.Mark).ConfigureAwait(false);
                             await marks.FlushAsync(cancellationToken).ConfigureAwait(false);
-                            await output.WriteLineAsync($"{line}\tredriven").ConfigureAwait(false);
+                            await output.WriteLineAsync($"{line}\t{outcome}").ConfigureAwait(false);
                         }
                         else
                         {
@@ -263,10 +319,66 @@ internal static class DeadLetterFile
         return failed > 0 ? 1 : 0;
     }
 
+    /// <summary>
+    /// A <c>translate</c> letter's change, translated with the current rules; each event goes to every sink that takes it,
+    /// in the configuration's order, as <c>run</c> fans out. The error that stopped it (a rule that still fails, a command
+    /// for a sink that is not configured, a sink that refused after its retries), or null and what was delivered. The
+    /// events of a change keep the ids <c>run</c> gives them (made from the change's position), so what reached a sink
+    /// before a failure arrives there again with the same id at the next redrive.
+    /// </summary>
+    private static async Task<(Exception? Error, string Outcome)> RetranslateAsync(Letter letter, IChangeTranslator translator, SinkRedelivery sinks, List<string> sinkNames, CancellationToken cancellationToken)
+    {
+        var change = StoredEvent.ReadChange(letter.Payload ?? throw new FormatException("the letter has no JSON payload"), ParsePosition(letter.Position));
+        var events = new List<DomainEvent>(2);
+        try
+        {
+            translator.Translate(change, events);
+            foreach (var e in events)
+            {
+                CloudEventJson.CheckExtensions(e);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // What the runner dead-letters the change for (any error of a rule), said the same way.
+            return (new InvalidOperationException($"the current rules still fail on it: {e.Message}", e), "");
+        }
+
+        var deliveries = 0;
+        var reached = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var e in events)
+        {
+            if (e.Kind == DomainEventKind.Command && (e.Target is null || !sinkNames.Contains(e.Target)))
+            {
+                return (new InvalidOperationException($"event {e.Id} ({e.Type}) is a command for sink '{e.Target}', which is not configured"), "");
+            }
+
+            foreach (var sink in sinkNames)
+            {
+                if (!sinks.Wants(sink, e))
+                {
+                    continue;
+                }
+
+                if (await sinks.DeliverAsync(sink, e, cancellationToken).ConfigureAwait(false) is { } error)
+                {
+                    return (new InvalidOperationException($"sink '{sink}' refused event {e.Id} ({e.Type}): {error.Message}", error), "");
+                }
+
+                deliveries++;
+                reached.Add(sink);
+            }
+        }
+
+        return (null, events.Count == 0
+            ? "redriven: the current rules make no event of it"
+            : string.Create(CultureInfo.InvariantCulture, $"redriven: {events.Count} event(s), {deliveries} delivery(ies) to {(reached.Count == 0 ? "no sink (none takes its types)" : string.Join(", ", reached))}"));
+    }
+
     private static string Undeliverable(Letter letter, PipelineConfiguration pipeline) => letter.Stage switch
     {
         "decode" => "a decode letter holds bytes that never became a change; fix the decoder or the source and replay it from the source",
-        "translate" => "a translate letter is not redriven by this version; translate its payload with 'cdcpipeline translate' and deliver the result",
+        "translate" => "a translate letter with an event id holds a command for a sink that was not configured (see its error); configure that sink or fix the rule, then replay the change from the source",
         _ => $"no sink named '{letter.Stage}' in {pipeline.FilePath}",
     };
 

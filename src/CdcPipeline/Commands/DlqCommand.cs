@@ -332,7 +332,9 @@ internal static class DlqCommand
             "redrive",
             "Re-produce dead letters of a Kafka topic to their original topic (or --to). For a pipeline with deadLetter.path (--config without "
                 + "deadLetter.topic): deliver each sink's letter again through that sink as run builds it (its retry settings), record it in "
-                + "<file>.redriven so a later redrive skips it, and print each letter's outcome; decode and translate letters are counted, not redriven.")
+                + "<file>.redriven so a later redrive skips it, and print each letter's outcome; translate each translate letter's change again with "
+                + "the current rules and deliver its events to every sink that takes them (marked only when all arrived); decode letters are counted, "
+                + "not redriven. One redrive at a time: a second one says who holds <file>.redriven.lock and exits 1.")
         { topic, to, stage, whereError, partition, fromOffset, toOffset, group, dryRun, again };
         command.Validators.Add(result =>
         {

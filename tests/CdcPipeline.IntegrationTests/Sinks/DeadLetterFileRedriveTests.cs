@@ -1,6 +1,8 @@
 using CdcPipeline.Commands;
 using CdcPipeline.Core.Configuration;
+using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Core.Sinks;
+using CdcPipeline.Hosting;
 using CdcPipeline.IntegrationTests.Support;
 using CdcPipeline.Sinks;
 using CdcPipeline.Sinks.Failures;
@@ -92,6 +94,148 @@ public sealed class DeadLetterFileRedriveTests : IDisposable
 
         // The file itself was only read: the runner's two letters and the decode one, as written.
         Assert.Equal(3, (await File.ReadAllLinesAsync(file, ct)).Length);
+    }
+
+    [Fact]
+    public async Task A_translate_letter_is_translated_again_with_the_fixed_rules_and_its_events_reach_every_sink()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var receiver = new WebhookReceiver();
+        var rules = Path.Combine(_dir, "rules");
+        Directory.CreateDirectory(rules);
+        var ruleFile = Path.Combine(rules, "orders.yaml");
+        // ord_amt is not a column of the rows: every change of the table fails in the rule's data template.
+        const string Broken = """
+            table: public.tb_ord_mst
+            aggregate: Order
+            key: ord_no
+            events:
+              - type: OrderStatusChanged
+                when: op == "u"
+                data:
+                  orderId: after.ord_no
+                  status: after.ord_sts_cd
+                  amount: after.ord_amt
+            """;
+        await File.WriteAllTextAsync(ruleFile, Broken, ct);
+        var config = Path.Combine(_dir, "pipeline.yaml");
+        await File.WriteAllTextAsync(config, $"""
+            name: dlq-translate
+            source:
+              memory: {"{}"}
+            rules: rules
+            sinks:
+              - name: hook
+                webhook: {"{"} url: "{receiver.Url}", timeout: "00:00:05" {"}"}
+                retry: {"{"} maxAttempts: 2, initialDelay: "00:00:00.010", maxDelay: "00:00:00.050" {"}"}
+              - name: copy
+                file: {"{"} path: out/events.jsonl {"}"}
+            deadLetter:
+              path: out/dead.jsonl
+            """, ct);
+        var file = Path.Combine(_dir, "out", "dead.jsonl");
+
+        // The runner with the pipeline's own translator (as run builds it): both changes become translate letters.
+        var configuration = PipelineConfiguration.Load(config);
+        await using (var services = new ServiceCollection().AddLogging().AddCdcPipeline().BuildServiceProvider())
+        {
+            var hook = ConfiguredSinks.Create(configuration, services, "hook");
+            var copy = ConfiguredSinks.Create(configuration, services, "copy");
+            var letters = new JsonLinesDeadLetterQueue(file);
+            await using (letters)
+            {
+                var source = SinkHarness.Source(2, 2);
+                var runner = new PipelineRunner(source, PipelineBuilder.Translator(configuration, services), [hook, copy], letters, new PipelineRunnerOptions { MaxBatchSize = 1 });
+                await SinkHarness.RunToEndAsync(runner);
+            }
+
+            await hook.Sink.DisposeAsync();
+            await copy.Sink.DisposeAsync();
+        }
+
+        Assert.Empty(receiver.Requests);
+        Assert.All(await File.ReadAllLinesAsync(file, ct), l => Assert.Contains("\"stage\":\"translate\"", l, StringComparison.Ordinal));
+
+        // The rule still fails: nothing is delivered or marked, the error is said, exit 1.
+        var (exit, output, errors) = await InvokeAsync(["dlq", "redrive", "--config", config], ct);
+        Assert.True(exit == 1, $"exit {exit}: {output} {errors}");
+        Assert.Empty(receiver.Requests);
+        Assert.Contains("failed again: ", output, StringComparison.Ordinal);
+        Assert.Contains("ord_amt", output, StringComparison.Ordinal);
+        Assert.Contains("0 redriven, 2 failed again", errors, StringComparison.Ordinal);
+        Assert.False(File.Exists(file + ".redriven"));
+
+        // The rule is fixed: each change is translated with the current rules and its event reaches both sinks, with the
+        // id the runner would have given it (the same change gives the same id, so a downstream de-dup holds).
+        await File.WriteAllTextAsync(ruleFile, Broken.Replace("after.ord_amt", "after.ord_no", StringComparison.Ordinal), ct);
+        (exit, output, errors) = await InvokeAsync(["dlq", "redrive", "--config", config], ct);
+        Assert.True(exit == 0, $"exit {exit}: {output} {errors}");
+        Assert.Contains("2 redriven, 0 failed again, 0 cannot be redriven", errors, StringComparison.Ordinal);
+        var expected = new List<Core.Translation.DomainEvent>();
+        await using (var services = new ServiceCollection().AddLogging().AddCdcPipeline().BuildServiceProvider())
+        {
+            var fixedRules = PipelineBuilder.Translator(PipelineConfiguration.Load(config), services);
+            fixedRules.Translate(InMemoryChangeSource.Change(1, "K1", "S"), expected);
+            fixedRules.Translate(InMemoryChangeSource.Change(2, "K0", "S"), expected);
+        }
+
+        var delivered = receiver.Requests.Select(r => r.Json).ToList();
+        Assert.Equal(["OrderStatusChanged", "OrderStatusChanged"], delivered.Select(j => j.GetProperty("type").GetString()));
+        Assert.Equal(["K1", "K0"], delivered.Select(j => j.GetProperty("data").GetProperty("orderId").GetString()));
+        Assert.Equal(["S", "S"], delivered.Select(j => j.GetProperty("data").GetProperty("status").GetString()));
+        var ids = delivered.Select(j => j.GetProperty("id").GetString()).ToList();
+        Assert.Equal(expected.Select(e => e.Id), ids);
+        Assert.Equal(2, ids.Distinct().Count());
+        var copied = await File.ReadAllLinesAsync(Path.Combine(_dir, "out", "events.jsonl"), ct);
+        Assert.Equal(ids, copied.Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("id").GetString()));
+        Assert.Equal(2, (await File.ReadAllLinesAsync(file + ".redriven", ct)).Length);
+
+        // --again translates the same changes to the same ids.
+        (exit, _, errors) = await InvokeAsync(["dlq", "redrive", "--config", config, "--again"], ct);
+        Assert.True(exit == 0, $"exit {exit}: {errors}");
+        Assert.Equal([.. ids, .. ids], receiver.Requests.Select(r => r.Json.GetProperty("id").GetString()));
+    }
+
+    [Fact]
+    public async Task A_second_redrive_while_one_runs_says_who_holds_the_file_and_delivers_nothing()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var receiver = new WebhookReceiver();
+        var config = Path.Combine(_dir, "pipeline.yaml");
+        await File.WriteAllTextAsync(config, $"""
+            name: dlq-lock
+            source:
+              memory: {"{}"}
+            sinks:
+              - name: hook
+                webhook: {"{"} url: "{receiver.Url}", timeout: "00:00:05" {"}"}
+            deadLetter:
+              path: out/dead.jsonl
+            """, ct);
+        var file = Path.Combine(_dir, "out", "dead.jsonl");
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        var letter = new JsonLinesDeadLetterQueue(file);
+        await using (letter)
+        {
+            var e = SinkHarness.Event(1, "K1");
+            await letter.WriteAsync(new DeadLetter { Stage = "hook", Error = "HTTP 500", EventId = e.Id, EventType = e.Type, Position = e.Position, Payload = System.Text.Encoding.UTF8.GetBytes(Core.Json.EventJson.Serialize(e)), FailedAt = DateTimeOffset.UnixEpoch, Attempts = 1 }, ct);
+        }
+
+        // Another redrive holds the sidecar's lock (taken as dlq redrive takes it).
+        using (var held = ExclusiveLockFile.TryAcquire(file + ".redriven.lock", file + ".redriven.lock.owner", [new("command", "dlq redrive")], out _))
+        {
+            Assert.NotNull(held);
+            var (exit, output, errors) = await InvokeAsync(["dlq", "redrive", "--config", config], ct);
+            Assert.True(exit == 1, $"exit {exit}: {output} {errors}");
+            Assert.Empty(receiver.Requests);
+            Assert.Contains($"pid {Environment.ProcessId} on host {Environment.MachineName}", errors, StringComparison.Ordinal);
+            Assert.False(File.Exists(file + ".redriven"));
+        }
+
+        // Once it is let go, the redrive delivers.
+        var (again, _, errs) = await InvokeAsync(["dlq", "redrive", "--config", config], ct);
+        Assert.True(again == 0, $"exit {again}: {errs}");
+        Assert.Single(receiver.Requests);
     }
 
     private static async Task<(int Exit, string Output, string Errors)> InvokeAsync(string[] args, CancellationToken ct)
