@@ -972,14 +972,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             save = _store.Capture(state);
         }
 
-        try
-        {
-            _store.Write(save);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            Log.StateSaveFailed(_logger, e, _store.Path);
-        }
+        WriteLogged(save);
     }
 
     /// <summary>Event 1040 for a configured name found published as another table than the one followed so far.</summary>
@@ -2066,6 +2059,15 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             save = _store.Capture(state);
         }
 
+        WriteLogged(save);
+    }
+
+    /// <summary>
+    /// Writes a captured state, outside the store's lock; a write that fails (disk full, permissions) is logged and the state
+    /// stays in memory, written again with the next save.
+    /// </summary>
+    private void WriteLogged(SnapshotStateStore.Pending save)
+    {
         try
         {
             _store.Write(save);
