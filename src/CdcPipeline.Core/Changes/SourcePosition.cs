@@ -30,6 +30,23 @@ public readonly record struct SourcePosition(string Stream, long Major, long Min
     public static bool operator <=(SourcePosition a, SourcePosition b) => a.CompareTo(b) <= 0;
     public static bool operator >=(SourcePosition a, SourcePosition b) => a.CompareTo(b) >= 0;
 
+    /// <summary>Reads <see cref="ToString"/>'s text back (<c>stream@major:minor</c>; the stream may itself hold '@' or ':').</summary>
+    public static bool TryParse(string? text, out SourcePosition position)
+    {
+        position = default;
+        var at = text?.LastIndexOf('@') ?? -1;
+        var colon = text?.LastIndexOf(':') ?? -1;
+        if (at <= 0 || colon <= at
+            || !long.TryParse(text.AsSpan(at + 1, colon - at - 1), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var major)
+            || !long.TryParse(text.AsSpan(colon + 1), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var minor))
+        {
+            return false;
+        }
+
+        position = new SourcePosition(text![..at], major, minor);
+        return true;
+    }
+
     /// <summary>Stable text used in deterministic event ids: must never change for a given position.</summary>
     public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Stream}@{Major}:{Minor}");
 }

@@ -12,6 +12,10 @@ namespace CdcPipeline.Sinks.Failures;
 /// </summary>
 public static class ConfiguredSinks
 {
+    /// <summary>The configured sinks' names, in the configuration's order (the order the pipeline fans out in).</summary>
+    public static List<string> Names(PipelineConfiguration configuration) =>
+        configuration.Root.GetSection("sinks").GetChildren().Select(s => s["name"]).OfType<string>().ToList();
+
     public static SinkBinding Create(PipelineConfiguration configuration, IServiceProvider services, string name)
     {
         var factories = services.GetServices<ISinkFactory>().ToDictionary(f => f.Kind, StringComparer.OrdinalIgnoreCase);
@@ -42,7 +46,7 @@ public static class ConfiguredSinks
             return new SinkBinding(factory.Create(context), common.ToPolicy());
         }
 
-        var known = string.Join(", ", sections.Select(s => s["name"]).Where(n => n is not null));
+        var known = string.Join(", ", Names(configuration));
         throw new ConfigurationException("sinks", $"no sink named '{name}' in {configuration.FilePath} (configured: {known})", configuration.Locations);
     }
 }

@@ -205,7 +205,7 @@ internal static class DeadLetterFile
             : [];
 
         // In the configuration's order, as the runner's fan-out has them.
-        var sinkNames = pipeline.Root.GetSection("sinks").GetChildren().Select(s => s["name"]).OfType<string>().ToList();
+        var sinkNames = ConfiguredSinks.Names(pipeline);
         var (redriven, failed, skipped, undeliverable) = (0, 0, 0, 0);
 
         var services = new ServiceCollection()
@@ -383,15 +383,6 @@ internal static class DeadLetterFile
     };
 
     /// <summary>The position as <see cref="SourcePosition.ToString"/> wrote it: <c>stream@major:minor</c>.</summary>
-    private static SourcePosition ParsePosition(string? text)
-    {
-        if (text is not null && text.LastIndexOf('@') is var at and > 0 && text.LastIndexOf(':') is var colon && colon > at
-            && long.TryParse(text.AsSpan(at + 1, colon - at - 1), NumberStyles.Integer, CultureInfo.InvariantCulture, out var major)
-            && long.TryParse(text.AsSpan(colon + 1), NumberStyles.Integer, CultureInfo.InvariantCulture, out var minor))
-        {
-            return new SourcePosition(text[..at], major, minor);
-        }
-
-        throw new FormatException($"the letter's position '{text}' is not stream@major:minor");
-    }
+    private static SourcePosition ParsePosition(string? text) =>
+        SourcePosition.TryParse(text, out var position) ? position : throw new FormatException($"the letter's position '{text}' is not stream@major:minor");
 }
