@@ -132,6 +132,41 @@ public class PipelineRunnerTests
         Assert.Equal(10, source.Acknowledged.Last().Major);
     }
 
+    /// <summary>
+    /// The probes name a sink whose latest delivery failed (<see cref="PipelineRunner.FailingSinks"/>). A poison event last in
+    /// an otherwise healthy batch left its sink "failing for 0 s" until the sink's next success, though the sink delivered the
+    /// rest of the batch: one bad event is not a failing sink. A sink that fails every event of a batch still is.
+    /// </summary>
+    [Fact]
+    public async Task A_poison_event_does_not_mark_its_sink_failing_but_a_sink_failing_every_event_of_a_batch_is()
+    {
+        var source = new InMemoryChangeSource();
+        source.Add(InMemoryChangeSource.Change(1, "K", "S"));
+        source.Complete();
+        var sink = new RecordingSink("hook")
+        {
+            Fail = (batch, _) => batch.FirstOrDefault(e => e.Type == "Second") is { } bad ? new PermanentDeliveryException(bad, "400 Bad Request") : null,
+        };
+        var dlq = new RecordingDeadLetterQueue();
+        var runner = new PipelineRunner(source, new TwoEventTranslator(), [new(sink, FastRetry)], dlq, new PipelineRunnerOptions { BufferCapacity = 16, MaxBatchSize = 7 });
+        await RunToEnd(runner);
+
+        Assert.Equal(["First"], sink.Delivered.Select(e => e.Type));
+        Assert.Equal("Second", Assert.Single(dlq.Letters).EventType);
+        Assert.Empty(runner.FailingSinks);
+
+        source = new InMemoryChangeSource();
+        source.Add(InMemoryChangeSource.Change(1, "K", "S"));
+        source.Complete();
+        var down = new RecordingSink("down") { Fail = (_, _) => new IOException("refused") };
+        runner = new PipelineRunner(source, new TwoEventTranslator(), [new(down, FastRetry)], new RecordingDeadLetterQueue(), new PipelineRunnerOptions { BufferCapacity = 16, MaxBatchSize = 7 });
+        await RunToEnd(runner);
+
+        var failing = Assert.Single(runner.FailingSinks);
+        Assert.Equal("down", failing.Sink);
+        Assert.Equal("refused", failing.LastError);
+    }
+
     [Fact]
     public async Task Retries_exhausted_dead_letters_with_the_attempt_count()
     {
