@@ -112,9 +112,9 @@ public sealed class PipelineRunner
     /// <summary>
     /// The sinks whose latest delivery failed (an attempt that is retried, or a batch or event given up on: dead-lettered,
     /// logged, ignored) with none delivered since: how long each has been failing and its last error, in the one line the
-    /// failure logs give (no stack trace). A sink that failed briefly is not here once a batch of it was delivered, nor one
-    /// that refused some events of a batch and delivered the others (bad events, not a failing sink). Read by the probes;
-    /// the delivery path only swaps a field per sink.
+    /// failure logs give (no stack trace), and whether its <c>onFailure</c> is <c>ignore</c>. A sink that failed briefly is
+    /// not here once a batch of it was delivered, nor one that refused some events of a batch and delivered the others (bad
+    /// events, not a failing sink). Read by the probes; the delivery path only swaps a field per sink.
     /// </summary>
     public IReadOnlyList<FailingSink> FailingSinks
     {
@@ -125,7 +125,7 @@ public sealed class PipelineRunner
             {
                 if (_perSink[binding.Name].Failing is { } state)
                 {
-                    (failing ??= []).Add(new FailingSink(binding.Name, _time.GetElapsedTime(state.Since), state.LastError));
+                    (failing ??= []).Add(new FailingSink(binding.Name, _time.GetElapsedTime(state.Since), state.LastError, binding.Policy.OnFailure == FailurePolicy.Ignore));
                 }
             }
 

@@ -165,6 +165,7 @@ public class PipelineRunnerTests
         var failing = Assert.Single(runner.FailingSinks);
         Assert.Equal("down", failing.Sink);
         Assert.Equal("refused", failing.LastError);
+        Assert.False(failing.Ignored);
     }
 
     [Fact]
@@ -192,11 +193,15 @@ public class PipelineRunnerTests
         var broken = new RecordingSink("broken") { Fail = (_, _) => new IOException("refused") };
         var fine = new RecordingSink("fine");
         var dlq = new RecordingDeadLetterQueue();
-        await RunToEnd(Runner(source, dlq, new(broken, new SinkPolicy { OnFailure = FailurePolicy.Ignore }), new(fine, SinkPolicy.Default)));
+        var runner = Runner(source, dlq, new(broken, new SinkPolicy { OnFailure = FailurePolicy.Ignore }), new(fine, SinkPolicy.Default));
+        await RunToEnd(runner);
 
         Assert.Equal(1, broken.Calls);
         Assert.Single(fine.Delivered);
         Assert.Empty(dlq.Letters);
+        // Failing, and configured for that not to matter: the probes name it without calling the pipeline degraded.
+        var failing = Assert.Single(runner.FailingSinks);
+        Assert.Equal(("broken", true), (failing.Sink, failing.Ignored));
     }
 
     [Fact]
