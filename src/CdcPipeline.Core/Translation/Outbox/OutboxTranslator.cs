@@ -86,7 +86,7 @@ public sealed partial class OutboxTranslator : IChangeTranslator
                 return;
         }
 
-        var row = change.After ?? throw Refused($"outbox table {Table}: the insert at {change.Position} carries no row image, so there is no event to make of it; check what the capture sent (dlq show)");
+        var row = change.After ?? throw Refused($"outbox table {Table}: the insert at {change.Position} carries no row image, so there is no event to make of it; check what the capture sent (dlq list --stage translate)");
         var fields = _options.Fields;
         var id = NonEmpty(Text(Required(row, fields.Id, change)), fields.Id, change);
         var type = NonEmpty(Text(Required(row, fields.Type, change)), fields.Type, change);
