@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using CdcPipeline.Core.Translation;
+using CdcPipeline.Core.Translation.Rules;
 
 namespace CdcPipeline.Core.Json;
 
@@ -100,6 +101,7 @@ public static class CloudEventJson
     /// reserved one). The runner checks every event a translator makes, so such an event is a translation failure (dead
     /// lettered, the pipeline moves on) rather than an error every sink would meet, retry and, retrying forever, stall on.
     /// </summary>
+    /// <exception cref="RuleEvaluationException">An extension attribute's name no CloudEvents form can hold.</exception>
     public static void CheckExtensions(DomainEvent e)
     {
         if (e.Extensions is { } extensions)
@@ -112,7 +114,12 @@ public static class CloudEventJson
                 }
                 catch (ArgumentException error)
                 {
-                    throw new ArgumentException($"event {e.Type} ({e.Id}){(e.RuleId is { } rule ? " of rule " + rule : "")}: {error.Message}", error);
+                    // The translator's verdict on this event, not a fault here: logged in one line, like a rule refusing a row.
+                    throw new RuleEvaluationException(
+                        $"event {e.Type} ({e.Id}){(e.RuleId is { } rule ? " of rule " + rule : "")}: {error.Message}; the translator that made it must name its extension attributes so, then redrive the change (dlq redrive --stage translate)")
+                    {
+                        RuleId = e.RuleId,
+                    };
                 }
             }
         }

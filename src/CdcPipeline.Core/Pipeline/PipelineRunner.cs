@@ -112,8 +112,9 @@ public sealed class PipelineRunner
     /// <summary>
     /// The sinks whose latest delivery failed (an attempt that is retried, or a batch or event given up on: dead-lettered,
     /// logged, ignored) with none delivered since: how long each has been failing and its last error, in the one line the
-    /// failure logs give (no stack trace). A sink that failed briefly is not here once a batch of it was delivered. Read by
-    /// the probes; the delivery path only swaps a field per sink.
+    /// failure logs give (no stack trace), and whether its <c>onFailure</c> is <c>ignore</c>. A sink that failed briefly is
+    /// not here once a batch of it was delivered, nor one that refused some events of a batch and delivered the others (bad
+    /// events, not a failing sink). Read by the probes; the delivery path only swaps a field per sink.
     /// </summary>
     public IReadOnlyList<FailingSink> FailingSinks
     {
@@ -124,7 +125,7 @@ public sealed class PipelineRunner
             {
                 if (_perSink[binding.Name].Failing is { } state)
                 {
-                    (failing ??= []).Add(new FailingSink(binding.Name, _time.GetElapsedTime(state.Since), state.LastError));
+                    (failing ??= []).Add(new FailingSink(binding.Name, _time.GetElapsedTime(state.Since), state.LastError, binding.Policy.OnFailure == FailurePolicy.Ignore));
                 }
             }
 
@@ -412,6 +413,7 @@ public sealed class PipelineRunner
 
         // The batch failed for good: isolate event by event so only what can never be delivered is
         // set aside and the rest still arrives (in order; some may arrive twice — at-least-once).
+        var delivered = false;
         for (var i = 0; i < selected.Count; i++)
         {
             var e = selected[i];
@@ -422,6 +424,7 @@ public sealed class PipelineRunner
             var single = await TryDeliverAsync(binding, [e], cancellationToken, partOfChange).ConfigureAwait(false);
             if (single is null)
             {
+                delivered = true;
                 Interlocked.Increment(ref _eventsDelivered);
                 _metrics.EventsDelivered.Add(1, new KeyValuePair<string, object?>("sink", binding.Name));
             }
@@ -429,6 +432,13 @@ public sealed class PipelineRunner
             {
                 await HandleFailureAsync(binding, e, single.Value.Error, single.Value.Attempts, cancellationToken).ConfigureAwait(false);
             }
+        }
+
+        if (delivered)
+        {
+            // The sink took events of this batch: what it refused were bad events (dead-lettered, logged or ignored), not a
+            // failing sink, also when the last of them came after its last delivery.
+            _perSink[binding.Name].MarkDelivered();
         }
     }
 

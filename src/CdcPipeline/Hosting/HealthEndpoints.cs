@@ -20,7 +20,8 @@ namespace CdcPipeline.Hosting;
 /// <see cref="ObservabilityOptions.Port"/> of every interface, served by a bare Kestrel server this hosted service owns
 /// (not a second host: its console lifetime would take SIGTERM too and stop the endpoints before the pipeline drained).
 /// Health: 200 with "ok" when the check passes ("degraded: " and why while the pipeline goes on with something wrong that a
-/// restart does not fix: the source's <see cref="ISourceHealth"/>, a sink whose events are set aside), 503 with the reason
+/// restart does not fix: the source's <see cref="ISourceHealth"/>, a sink whose events are set aside; a failing sink whose
+/// failures are ignored by its configuration is named after "ok", not degraded), 503 with the reason
 /// when not; any other path 404. It listens before the pipeline is built (see <see cref="BindAsync"/>) and answers "pipeline
 /// not running" until <see cref="Serve"/> gave it one and its runner runs.
 /// </summary>
@@ -151,7 +152,9 @@ internal sealed partial class HealthEndpoints : IHostedService, IDisposable
     /// finds wrong (a captured table out of the publication), separated by "; ". The status stays 200: a restart does not
     /// fix a receiver or a publication (liveness), and a CDC worker serves no traffic a failing readiness would take away;
     /// the log's errors and the metrics (<c>cdc_events_dead_lettered_total</c>,
-    /// <c>cdc_postgres_publication_unpublished_tables</c>) are the alert, the body tells whoever curls the probe.
+    /// <c>cdc_postgres_publication_unpublished_tables</c>) are the alert, the body tells whoever curls the probe. A failing
+    /// sink with <c>onFailure: ignore</c> was configured not to matter: it does not make the pipeline degraded, and is named
+    /// last, "ignored by its onFailure: ignore", after "ok" or what is degraded.
     /// </summary>
     private static string Ok(PipelineInstance pipeline)
     {
@@ -162,13 +165,35 @@ internal sealed partial class HealthEndpoints : IHostedService, IDisposable
             return source is null ? "ok" : "degraded: " + source;
         }
 
-        var body = new System.Text.StringBuilder("degraded: ");
+        var body = new System.Text.StringBuilder();
         foreach (var sink in failing)
         {
-            body.Append(CultureInfo.InvariantCulture, $"sink {sink.Sink} failing for {sink.For.TotalSeconds:F0} s (last error: {sink.LastError}); ");
+            if (!sink.Ignored)
+            {
+                body.Append(body.Length == 0 ? "degraded: " : "; ")
+                    .Append(CultureInfo.InvariantCulture, $"sink {sink.Sink} failing for {sink.For.TotalSeconds:F0} s (last error: {sink.LastError})");
+            }
         }
 
-        return source is null ? body.ToString(0, body.Length - 2) : body.Append(source).ToString();
+        if (source is not null)
+        {
+            body.Append(body.Length == 0 ? "degraded: " : "; ").Append(source);
+        }
+
+        if (body.Length == 0)
+        {
+            body.Append("ok");
+        }
+
+        foreach (var sink in failing)
+        {
+            if (sink.Ignored)
+            {
+                body.Append(CultureInfo.InvariantCulture, $"; sink {sink.Sink} failing for {sink.For.TotalSeconds:F0} s, ignored by its onFailure: ignore (last error: {sink.LastError})");
+            }
+        }
+
+        return body.ToString();
     }
 
     [LoggerMessage(EventId = 10, Level = LogLevel.Information, Message = "Serving /metrics, /healthz and /readyz on port {Port} of every interface")]

@@ -223,6 +223,47 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
     }
 
     /// <summary>
+    /// A sink configured with <c>onFailure: ignore</c> was set up for its failures not to matter: one that keeps failing made
+    /// the probes say <c>degraded</c>. They say <c>ok</c>, and still name it, as <c>ok; sink … failing for …, ignored by its
+    /// onFailure: ignore (last error: …)</c>, so whoever curls the probe sees it; <c>ok</c> alone once it delivers again.
+    /// </summary>
+    [Fact]
+    public async Task Probes_answer_ok_naming_a_failing_sink_whose_failures_are_ignored_by_its_configuration()
+    {
+        await _db.ExecuteAsync("CREATE TABLE kv (id int PRIMARY KEY, v int NOT NULL)");
+        await using var receiver = new WebhookReceiver();
+        var failing = 1;
+        receiver.Respond = (_, _) => (Volatile.Read(ref failing) == 1 ? 500 : 200, TimeSpan.Zero);
+        var port = FreePorts.Next();
+        var config = await WriteConfigAsync($"""
+            sinks:
+              - name: file
+                file: {"{"} path: events.jsonl {"}"}
+              - name: audit-hook
+                webhook: {"{"} url: "{receiver.Url}" {"}"}
+                onFailure: ignore
+            observability:
+              port: {port}
+            """);
+
+        using var pipeline = PipelineProcess.Start("run", "--config", config);
+        await WaitUntilAsync(async () => await StatusAsync(port, "/readyz") == HttpStatusCode.OK, pipeline);
+        Assert.Equal((HttpStatusCode.OK, "ok\n"), await AnswerAsync(port, "/readyz"));
+
+        await _db.ExecuteAsync("INSERT INTO kv VALUES (1, 0)");
+        await WaitUntilAsync(async () => (await AnswerAsync(port, "/readyz")).Body != "ok\n", pipeline);
+        var (status, body) = await AnswerAsync(port, "/readyz");
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Matches(@"^ok; sink audit-hook failing for \d+ s, ignored by its onFailure: ignore \(last error: webhook sink 'audit-hook': .* answered 500 .*\)\n$", body);
+        Assert.Equal((HttpStatusCode.OK, body), await AnswerAsync(port, "/healthz"));
+
+        Volatile.Write(ref failing, 0);
+        await _db.ExecuteAsync("INSERT INTO kv VALUES (2, 0)");
+        await WaitUntilAsync(async () => (await AnswerAsync(port, "/readyz")).Body == "ok\n", pipeline);
+        Assert.Equal(0, await pipeline.TerminateAsync(TimeSpan.FromSeconds(60)));
+    }
+
+    /// <summary>
     /// A probe or a scraper that connects while <c>run</c> starts (an orchestrator's health check during a restart, a
     /// test polling /healthz) must not stop it. With .NET's managed HttpListener on Linux a connection accepted while
     /// the listener starts threw inside HttpListener.Start (dotnet/corefx#35191) and <c>run</c> died at start-up.

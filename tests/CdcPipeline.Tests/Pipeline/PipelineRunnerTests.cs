@@ -132,6 +132,42 @@ public class PipelineRunnerTests
         Assert.Equal(10, source.Acknowledged.Last().Major);
     }
 
+    /// <summary>
+    /// The probes name a sink whose latest delivery failed (<see cref="PipelineRunner.FailingSinks"/>). A poison event last in
+    /// an otherwise healthy batch left its sink "failing for 0 s" until the sink's next success, though the sink delivered the
+    /// rest of the batch: one bad event is not a failing sink. A sink that fails every event of a batch still is.
+    /// </summary>
+    [Fact]
+    public async Task A_poison_event_does_not_mark_its_sink_failing_but_a_sink_failing_every_event_of_a_batch_is()
+    {
+        var source = new InMemoryChangeSource();
+        source.Add(InMemoryChangeSource.Change(1, "K", "S"));
+        source.Complete();
+        var sink = new RecordingSink("hook")
+        {
+            Fail = (batch, _) => batch.FirstOrDefault(e => e.Type == "Second") is { } bad ? new PermanentDeliveryException(bad, "400 Bad Request") : null,
+        };
+        var dlq = new RecordingDeadLetterQueue();
+        var runner = new PipelineRunner(source, new TwoEventTranslator(), [new(sink, FastRetry)], dlq, new PipelineRunnerOptions { BufferCapacity = 16, MaxBatchSize = 7 });
+        await RunToEnd(runner);
+
+        Assert.Equal(["First"], sink.Delivered.Select(e => e.Type));
+        Assert.Equal("Second", Assert.Single(dlq.Letters).EventType);
+        Assert.Empty(runner.FailingSinks);
+
+        source = new InMemoryChangeSource();
+        source.Add(InMemoryChangeSource.Change(1, "K", "S"));
+        source.Complete();
+        var down = new RecordingSink("down") { Fail = (_, _) => new IOException("refused") };
+        runner = new PipelineRunner(source, new TwoEventTranslator(), [new(down, FastRetry)], new RecordingDeadLetterQueue(), new PipelineRunnerOptions { BufferCapacity = 16, MaxBatchSize = 7 });
+        await RunToEnd(runner);
+
+        var failing = Assert.Single(runner.FailingSinks);
+        Assert.Equal("down", failing.Sink);
+        Assert.Equal("refused", failing.LastError);
+        Assert.False(failing.Ignored);
+    }
+
     [Fact]
     public async Task Retries_exhausted_dead_letters_with_the_attempt_count()
     {
@@ -157,11 +193,15 @@ public class PipelineRunnerTests
         var broken = new RecordingSink("broken") { Fail = (_, _) => new IOException("refused") };
         var fine = new RecordingSink("fine");
         var dlq = new RecordingDeadLetterQueue();
-        await RunToEnd(Runner(source, dlq, new(broken, new SinkPolicy { OnFailure = FailurePolicy.Ignore }), new(fine, SinkPolicy.Default)));
+        var runner = Runner(source, dlq, new(broken, new SinkPolicy { OnFailure = FailurePolicy.Ignore }), new(fine, SinkPolicy.Default));
+        await RunToEnd(runner);
 
         Assert.Equal(1, broken.Calls);
         Assert.Single(fine.Delivered);
         Assert.Empty(dlq.Letters);
+        // Failing, and configured for that not to matter: the probes name it without calling the pipeline degraded.
+        var failing = Assert.Single(runner.FailingSinks);
+        Assert.Equal(("broken", true), (failing.Sink, failing.Ignored));
     }
 
     [Fact]

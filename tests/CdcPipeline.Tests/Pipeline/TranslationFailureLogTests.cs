@@ -3,6 +3,7 @@ using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.Core.Translation;
+using CdcPipeline.Core.Translation.Outbox;
 using CdcPipeline.Core.Translation.Rules;
 using CdcPipeline.Tests.Support;
 using CdcPipeline.Tests.Translation;
@@ -16,10 +17,12 @@ namespace CdcPipeline.Tests.Pipeline;
 /// </summary>
 public sealed class TranslationFailureLogTests
 {
-    private static async Task<(RecordedLogs Logs, RecordingDeadLetterQueue Dlq)> RunAsync(IChangeTranslator translator, LogLevel minimum = LogLevel.Information)
+    private const string RowId = "6f0e8f4e-3c1a-4f53-9c39-5b1e0f4f9a01";
+
+    private static async Task<(RecordedLogs Logs, RecordingDeadLetterQueue Dlq)> RunAsync(IChangeTranslator translator, LogLevel minimum = LogLevel.Information, ChangeEvent? change = null)
     {
         var source = new InMemoryChangeSource();
-        source.Add(InMemoryChangeSource.Change(1, "K1", "S"));
+        source.Add(change ?? InMemoryChangeSource.Change(1, "K1", "S"));
         source.Complete();
         var logs = new RecordedLogs(minimum);
         var dlq = new RecordingDeadLetterQueue();
@@ -76,6 +79,87 @@ public sealed class TranslationFailureLogTests
         // The rule engine wraps whatever an expression throws; a bug under that wrapper is still a bug.
         (logs, _) = await RunAsync(new Throwing(new RuleEvaluationException("orders.yaml:5: rule orders#Probe, data failed", new NullReferenceException()) { RuleId = "orders#Probe" }));
         Assert.IsType<RuleEvaluationException>(Assert.Single(logs.Records, r => r.EventId == 1010).Exception);
+    }
+
+    /// <summary>
+    /// The outbox translator's refusals of a row are the data's fault, not ours: they were logged with a stack trace, as a bug
+    /// is. Each names table, row, column, what is wrong and what to do, in one line.
+    /// </summary>
+    [Theory]
+    [InlineData("null-type", "column 'type' is null in row id '" + RowId + "'", "fix the service writing the outbox")]
+    [InlineData("payload-not-json", "column 'payload' of row id '" + RowId + "' at slot@1:0 is not JSON", "outbox.expandJsonPayload: false")]
+    [InlineData("empty-id", "column 'id' is empty in a row without id", "must not be empty")]
+    [InlineData("update", "row id '" + RowId + "' was updated at slot@1", "outbox.invalidOperation: warn")]
+    [InlineData("missing-column", "has no column 'event_type' (row id '" + RowId + "' at slot@1", "fix outbox.fields")]
+    public async Task An_outbox_row_the_outbox_cannot_make_an_event_of_is_logged_in_one_line_without_a_stack_trace(string @case, string what, string todo)
+    {
+        var options = new OutboxOptions { InvalidOperation = "error" };
+        if (@case == "missing-column")
+        {
+            options.Fields.Type = "event_type";
+        }
+
+        var (id, type, payload, operation) = @case switch
+        {
+            "null-type" => ((object?)RowId, (object?)null, (object?)"{}", ChangeOperation.Create),
+            "payload-not-json" => (RowId, "OrderPlaced", "order 1001 placed", ChangeOperation.Create),
+            "empty-id" => ("", "OrderPlaced", "{}", ChangeOperation.Create),
+            "update" => (RowId, "OrderPlaced", "{}", ChangeOperation.Update),
+            _ => (RowId, "OrderPlaced", "{}", ChangeOperation.Create),
+        };
+        var row = Row.From(("id", id), ("aggregatetype", "Order"), ("aggregateid", "1001"), ("type", type), ("payload", payload));
+        var change = new ChangeEvent
+        {
+            Kind = ChangeKind.Change,
+            Operation = operation,
+            Source = new SourceInfo { Schema = "public", Table = "outbox", Lsn = 1 },
+            Position = new SourcePosition("slot", 1),
+            Key = Row.From(("id", id)),
+            After = row,
+        };
+
+        var (logs, dlq) = await RunAsync(new OutboxRoutingTranslator(new OutboxTranslator("orders", options), new PassthroughTranslator("orders")), change: change);
+
+        Assert.Equal("translate", Assert.Single(dlq.Letters).Stage);
+        var record = Assert.Single(logs.Records, r => r.EventId == 1010);
+        Assert.Null(record.Exception);
+        Assert.Equal(LogLevel.Error, record.Level);
+        Assert.Equal(typeof(RuleEvaluationException).FullName, record.Fields["ExceptionType"]);
+        Assert.Equal(OutboxTranslator.RuleId, record.Fields["Rule"]);
+        Assert.Contains("outbox table public.outbox", record.Message, StringComparison.Ordinal);
+        Assert.Contains(what, record.Message, StringComparison.Ordinal);
+        Assert.Contains(todo, record.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', record.Message);
+    }
+
+    [Fact]
+    public async Task An_event_with_an_extension_name_cloudevents_cannot_carry_is_logged_in_one_line_without_a_stack_trace()
+    {
+        var (logs, dlq) = await RunAsync(new UpperCaseExtension());
+
+        Assert.Single(dlq.Letters);
+        var record = Assert.Single(logs.Records, r => r.EventId == 1010);
+        Assert.Null(record.Exception);
+        Assert.Equal(typeof(RuleEvaluationException).FullName, record.Fields["ExceptionType"]);
+        Assert.Equal("orders#Probe", record.Fields["Rule"]);
+        Assert.Contains("event Probe (e-1) of rule orders#Probe", record.Message, StringComparison.Ordinal);
+        Assert.Contains("'Tenant'", record.Message, StringComparison.Ordinal);
+        Assert.Contains("the translator that made it must name", record.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>A C# translator naming an extension attribute the way CloudEvents forbids (upper case).</summary>
+    private sealed class UpperCaseExtension : IChangeTranslator
+    {
+        public void Translate(ChangeEvent change, ICollection<DomainEvent> output) => output.Add(new DomainEvent
+        {
+            Id = "e-1",
+            Type = "Probe",
+            Source = "/test",
+            Position = change.Position,
+            Change = change,
+            RuleId = "orders#Probe",
+            Extensions = new Dictionary<string, string> { ["Tenant"] = "acme" },
+        });
     }
 
     private sealed class Throwing(Exception error) : IChangeTranslator

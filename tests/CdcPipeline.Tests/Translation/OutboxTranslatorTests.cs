@@ -2,6 +2,7 @@ using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Translation;
 using CdcPipeline.Core.Translation.Outbox;
+using CdcPipeline.Core.Translation.Rules;
 
 namespace CdcPipeline.Tests.Translation;
 
@@ -54,7 +55,7 @@ public sealed class OutboxTranslatorTests
         Assert.Empty(Translate(new OutboxTranslator("orders", new OutboxOptions()), update));
 
         var strict = new OutboxTranslator("orders", new OutboxOptions { InvalidOperation = "error" });
-        var error = Assert.Throws<InvalidOperationException>(() => Translate(strict, update));
+        var error = Assert.Throws<RuleEvaluationException>(() => Translate(strict, update));
         Assert.Contains("public.outbox", error.Message, StringComparison.Ordinal);
     }
 
@@ -91,7 +92,7 @@ public sealed class OutboxTranslatorTests
     public void A_missing_column_is_an_error_naming_the_column_and_the_fix()
     {
         var translator = new OutboxTranslator("p", new OutboxOptions { Fields = new OutboxFieldOptions { Type = "event_type" } });
-        var error = Assert.Throws<InvalidOperationException>(() => Translate(translator, Outbox(ChangeOperation.Create, RowId, "Order", "1", "OrderPlaced", new RawJson("{}"))));
+        var error = Assert.Throws<RuleEvaluationException>(() => Translate(translator, Outbox(ChangeOperation.Create, RowId, "Order", "1", "OrderPlaced", new RawJson("{}"))));
         Assert.Contains("'event_type'", error.Message, StringComparison.Ordinal);
         Assert.Contains("outbox.fields", error.Message, StringComparison.Ordinal);
     }
@@ -103,7 +104,7 @@ public sealed class OutboxTranslatorTests
     {
         // CloudEvents id and type must be non-empty; events sharing the id "" would be de-duplicated into one downstream.
         var translator = new OutboxTranslator("p", new OutboxOptions());
-        var error = Assert.Throws<InvalidOperationException>(() => Translate(translator, Outbox(ChangeOperation.Create, id, "Order", "1", type, new RawJson("{}"))));
+        var error = Assert.Throws<RuleEvaluationException>(() => Translate(translator, Outbox(ChangeOperation.Create, id, "Order", "1", type, new RawJson("{}"))));
         Assert.Contains(column, error.Message, StringComparison.Ordinal);
         Assert.Contains("empty", error.Message, StringComparison.Ordinal);
     }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Translation.Rules;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -14,7 +15,10 @@ namespace CdcPipeline.Core.Translation.Outbox;
 /// type, data the payload, and extension attributes the additional columns placed as headers.
 /// Deletes are ignored — services commonly delete outbox rows right after inserting them, which
 /// leaves the insert in the WAL — and so are snapshot-free truncates; an update is not an event
-/// (warned and skipped, or an error, as configured).
+/// (warned and skipped, or an error, as configured). A row it cannot make an event of (a required column null or empty,
+/// a payload that is not JSON, a column the configuration names that the table lacks) is refused with a
+/// <see cref="RuleEvaluationException"/> of rule <see cref="RuleId"/>, as a rule refuses a row: the runner dead-letters the
+/// change and logs one line naming table, row, column and what to do, no stack trace.
 /// </summary>
 public sealed partial class OutboxTranslator : IChangeTranslator
 {
@@ -72,7 +76,7 @@ public sealed partial class OutboxTranslator : IChangeTranslator
             case ChangeOperation.Update:
                 if (_errorOnInvalid)
                 {
-                    throw new InvalidOperationException($"outbox table {Table}: an update at {change.Position} is not an event (outbox rows are inserted, never updated); set outbox.invalidOperation: warn to skip updates");
+                    throw Refused($"outbox table {Table}: {RowOf(change.After)} was updated at {change.Position}, and an update is not an event (outbox rows are inserted, never updated); set outbox.invalidOperation: warn to skip updates, or stop the service updating its outbox rows");
                 }
 
                 LogUpdateSkipped(_logger, Table, change.Position);
@@ -82,7 +86,7 @@ public sealed partial class OutboxTranslator : IChangeTranslator
                 return;
         }
 
-        var row = change.After ?? throw new InvalidOperationException($"outbox table {Table}: the insert at {change.Position} carries no row image");
+        var row = change.After ?? throw Refused($"outbox table {Table}: the insert at {change.Position} carries no row image, so there is no event to make of it; check what the capture sent (dlq list --stage translate)");
         var fields = _options.Fields;
         var id = NonEmpty(Text(Required(row, fields.Id, change)), fields.Id, change);
         var type = NonEmpty(Text(Required(row, fields.Type, change)), fields.Type, change);
@@ -133,7 +137,8 @@ public sealed partial class OutboxTranslator : IChangeTranslator
             }
             catch (JsonException e)
             {
-                throw new InvalidOperationException($"outbox table {Table}: the payload at {change.Position} is not JSON ({e.Message}); store JSON or set outbox.expandJsonPayload: false", e);
+                // The parser's message says where (line, byte); as a cause it would make the refusal look like a bug.
+                throw Refused($"outbox table {Table}: column '{_options.Fields.Payload}' of {RowOf(change.After)} at {change.Position} is not JSON ({e.Message}); have the service store JSON in it, or set outbox.expandJsonPayload: false to carry it as a string");
             }
 
             return new RawJson(text);
@@ -167,15 +172,25 @@ public sealed partial class OutboxTranslator : IChangeTranslator
             throw Missing(column, change);
         }
 
-        return value ?? throw new InvalidOperationException($"outbox table {Table}: column '{column}' is null at {change.Position}; every outbox row needs it");
+        return value ?? throw Refused($"outbox table {Table}: column '{column}' is null in {RowOf(row)} at {change.Position}; every outbox row needs it (it becomes the CloudEvents {Attribute(column)}): fix the service writing the outbox, or point outbox.fields at the column that has it");
     }
 
     /// <summary>CloudEvents id and type are non-empty strings; an empty id would also make every such event a duplicate of the first.</summary>
     private string NonEmpty(string value, string column, ChangeEvent change) =>
-        value.Length > 0 ? value : throw new InvalidOperationException($"outbox table {Table}: column '{column}' is empty at {change.Position}; it becomes the CloudEvents {(column == _options.Fields.Id ? "id" : "type")}, which must not be empty");
+        value.Length > 0 ? value : throw Refused($"outbox table {Table}: column '{column}' is empty in {RowOf(change.After)} at {change.Position}; it becomes the CloudEvents {Attribute(column)}, which must not be empty: fix the service writing the outbox");
 
-    private InvalidOperationException Missing(string column, ChangeEvent change) =>
-        new($"outbox table {Table} has no column '{column}' (at {change.Position}; columns: {string.Join(", ", change.After?.Keys ?? [])}); fix outbox.fields / outbox.additionalPlacement");
+    private RuleEvaluationException Missing(string column, ChangeEvent change) =>
+        Refused($"outbox table {Table} has no column '{column}' ({RowOf(change.After)} at {change.Position}; its columns: {string.Join(", ", change.After?.Keys ?? [])}); fix outbox.fields / outbox.additionalPlacement to name its columns, then redrive the change (dlq redrive --stage translate)");
+
+    private static RuleEvaluationException Refused(string message) => new(message) { RuleId = RuleId };
+
+    /// <summary>The row as the reader finds it in the table: by its id when it has one.</summary>
+    private string RowOf(Row? row) =>
+        row is not null && row.TryGetValue(_options.Fields.Id, out var id) && id is not null && Text(id) is { Length: > 0 } text
+            ? $"row {_options.Fields.Id} '{text}'"
+            : $"a row without {_options.Fields.Id}";
+
+    private string Attribute(string column) => column == _options.Fields.Id ? "id" : "type";
 
     private static string Text(object value) => value switch
     {

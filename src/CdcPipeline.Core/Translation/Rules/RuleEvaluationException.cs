@@ -3,7 +3,9 @@ namespace CdcPipeline.Core.Translation.Rules;
 /// <summary>
 /// A rule expression failed on a particular change (an unknown column, a legacy code missing from a
 /// lookup, a malformed CHAR(8) date…). The change cannot be translated as the rules stand: the pipeline
-/// treats it as poison (dead letter), and the message names the rule, file, line, expression and change.
+/// treats it as poison (dead letter), and the message names the rule, file, line, expression and change. Also how the
+/// outbox translator refuses a row (rule <c>outbox</c>: a required column null, a payload that is not JSON) and how an event
+/// with an extension attribute CloudEvents cannot carry is refused: a verdict on the data, logged in one line (event 1010).
 /// </summary>
 public sealed class RuleEvaluationException : Exception
 {
