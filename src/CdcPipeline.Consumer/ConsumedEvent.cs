@@ -10,7 +10,8 @@ namespace CdcPipeline.Consumer;
 /// </summary>
 public sealed class ConsumedEvent
 {
-    /// <summary>An event built by the service itself (e.g. from a binary-mode message's headers); see <see cref="FromCloudEventJson"/> for the JSON form.</summary>
+    /// <summary>An event built by the service itself; see <see cref="FromCloudEventJson"/> for the JSON form and
+    /// <see cref="FromCloudEventBinary(IEnumerable{KeyValuePair{string, string}}, ReadOnlyMemory{byte}, string)"/> for a binary-mode message's headers and body.</summary>
     /// <exception cref="ArgumentException"><paramref name="id"/> or <paramref name="type"/> is null or empty.</exception>
     public ConsumedEvent(string id, string type, JsonElement data, string? source = null, string? subject = null, DateTimeOffset? time = null)
     {
