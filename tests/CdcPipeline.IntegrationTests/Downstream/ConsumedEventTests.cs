@@ -171,6 +171,17 @@ public sealed class ConsumedEventTests
     }
 
     [Fact]
+    public void A_binary_mode_event_reads_the_amqp_bindings_later_cloudevents_underscore_prefix()
+    {
+        // The AMQP binding's later revisions prefer cloudEvents_ to cloudEvents:, and receivers may meet either.
+        var evt = ConsumedEvent.FromCloudEventBinary(
+            new Dictionary<string, object?> { ["cloudEvents_id"] = "evt-15"u8.ToArray(), ["cloudEvents:type"] = "OrderPlaced"u8.ToArray(), ["cloudEvents_cdcposition"] = "s@2:1"u8.ToArray() },
+            default);
+
+        Assert.Equal(("evt-15", "OrderPlaced", new CdcPosition("s", 2, 1)), (evt.Id, evt.Type, evt.Position));
+    }
+
+    [Fact]
     public void A_binary_mode_event_without_a_body_has_no_data()
     {
         var evt = ConsumedEvent.FromCloudEventBinary(new Dictionary<string, string> { ["ce-id"] = "evt-12", ["ce-type"] = "OrderPlaced" }, ReadOnlyMemory<byte>.Empty);
