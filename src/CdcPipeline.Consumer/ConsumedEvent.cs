@@ -10,7 +10,8 @@ namespace CdcPipeline.Consumer;
 /// </summary>
 public sealed class ConsumedEvent
 {
-    /// <summary>An event built by the service itself (e.g. from a binary-mode message's headers); see <see cref="FromCloudEventJson"/> for the JSON form.</summary>
+    /// <summary>An event built by the service itself; see <see cref="FromCloudEventJson"/> for the JSON form and
+    /// <see cref="FromCloudEventBinary(IEnumerable{KeyValuePair{string, string}}, ReadOnlyMemory{byte}, string)"/> for a binary-mode message's headers and body.</summary>
     /// <exception cref="ArgumentException"><paramref name="id"/> or <paramref name="type"/> is null or empty.</exception>
     public ConsumedEvent(string id, string type, JsonElement data, string? source = null, string? subject = null, DateTimeOffset? time = null)
     {
@@ -86,38 +87,130 @@ public sealed class ConsumedEvent
                 throw new FormatException($"a CloudEvents JSON event is an object, not {root.ValueKind}");
             }
 
-            // CloudEvents 1.0: id and type are non-empty strings; an empty one is as missing (the constructor would throw
-            // ArgumentException, which a service dead-lettering on FormatException would not catch).
-            var id = String(root, "id") is { Length: > 0 } i ? i
-                : throw new FormatException("the CloudEvents event has no 'id' (or an empty one): without it, duplicates cannot be recognised");
-            var type = String(root, "type") is { Length: > 0 } ty ? ty : throw new FormatException($"the CloudEvents event '{id}' has no 'type' (or an empty one)");
+            var id = RequireId(String(root, "id"));
+            var type = RequireType(String(root, "type"), id);
             var data = root.TryGetProperty("data", out var d) ? d.Clone() : default;
-            DateTimeOffset? time = null;
-            if (Checked(root, "time", id, type) is { } t)
-            {
-                time = DateTimeOffset.TryParse(t, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var parsed)
-                    ? parsed
-                    : throw new FormatException($"the CloudEvents event '{id}' ({type}) has a 'time' that is not an RFC 3339 timestamp: '{t}'");
-            }
-
-            CdcPosition? position = null;
-            if (Checked(root, "cdcposition", id, type) is { } p)
-            {
-                position = CdcPosition.TryParse(p, out var parsed)
-                    ? parsed
-                    : throw new FormatException($"the CloudEvents event '{id}' ({type}) has a 'cdcposition' that is not {{stream}}@{{major}}:{{minor}}: '{p}'");
-            }
-
-            return new ConsumedEvent(id, type, data, String(root, "source"), String(root, "subject"), time)
+            return new ConsumedEvent(id, type, data, String(root, "source"), String(root, "subject"), ParseTime(Checked(root, "time", id, type), id, type))
             {
                 Kind = String(root, "cdckind"),
                 Target = String(root, "cdctarget"),
                 Aggregate = String(root, "cdcaggregate"),
                 Rule = String(root, "cdcrule"),
-                Position = position,
+                Position = ParsePosition(Checked(root, "cdcposition", id, type), id, type),
             };
         }
     }
+
+    /// <summary>
+    /// Reads a binary-mode CloudEvent: the attributes as the message's headers, the data as its body. The headers are those of
+    /// any of the pipeline's transports, recognised by their prefix: Kafka's <c>ce_*</c> headers, RabbitMQ's <c>cloudEvents:*</c>
+    /// application properties (or <c>cloudEvents_*</c>), a webhook's <c>ce-*</c> HTTP headers (any case, percent-decoded as the
+    /// HTTP binding encodes them). Other headers are ignored, so a transport's whole header collection can be passed.
+    /// </summary>
+    /// <param name="headers">The message's headers as text, e.g. a webhook request's (one value per name).</param>
+    /// <param name="data">The body: the event's <c>data</c> as JSON (empty: the event has none). For a Kafka <c>format: avro</c>
+    /// record, the record's <c>data</c> field as UTF-8.</param>
+    /// <param name="contentType">The message's content type when it is not among <paramref name="headers"/> (RabbitMQ's
+    /// <c>content-type</c> property); Kafka's <c>content-type</c> header is read from <paramref name="headers"/>. When it is
+    /// <c>application/cloudevents+json</c>, the message is in structured mode: <paramref name="data"/> is the whole event and is
+    /// read as <see cref="FromCloudEventJson"/> reads it (the attributes in the headers repeat it).</param>
+    /// <remarks>The pipeline's extensions are read as <see cref="FromCloudEventJson"/> reads them; a service may pass every message
+    /// its transport delivers, in either mode.</remarks>
+    /// <exception cref="FormatException">No header carries a CloudEvents attribute, headers of two bindings are mixed, an attribute
+    /// comes twice with different values, <c>id</c> or <c>type</c> is missing or empty, <c>time</c> is not a timestamp,
+    /// <c>cdcposition</c> is not <c>{stream}@{major}:{minor}</c>, or the data is not JSON: as <see cref="FromCloudEventJson"/>, the
+    /// one exception a malformed event raises.</exception>
+    public static ConsumedEvent FromCloudEventBinary(IEnumerable<KeyValuePair<string, string>> headers, ReadOnlyMemory<byte> data, string? contentType = null)
+    {
+        ArgumentNullException.ThrowIfNull(headers);
+        var attributes = new BinaryAttributes();
+        foreach (var (name, value) in headers)
+        {
+            attributes.Add(name, value);
+        }
+
+        return attributes.Read(data, contentType);
+    }
+
+    /// <summary>Reads a binary-mode CloudEvent whose header values are UTF-8 bytes, e.g. a Kafka record's
+    /// (<c>record.Message.Headers.Select(h =&gt; KeyValuePair.Create(h.Key, h.GetValueBytes()))</c>); see
+    /// <see cref="FromCloudEventBinary(IEnumerable{KeyValuePair{string, string}}, ReadOnlyMemory{byte}, string)"/>.</summary>
+    /// <exception cref="FormatException">As the text form, or a CloudEvents header is not UTF-8.</exception>
+    public static ConsumedEvent FromCloudEventBinary(IEnumerable<KeyValuePair<string, byte[]>> headers, ReadOnlyMemory<byte> data, string? contentType = null)
+    {
+        ArgumentNullException.ThrowIfNull(headers);
+        var attributes = new BinaryAttributes();
+        foreach (var (name, value) in headers)
+        {
+            attributes.Add(name, value);
+        }
+
+        return attributes.Read(data, contentType);
+    }
+
+    /// <summary>Reads a binary-mode CloudEvent from AMQP application properties as RabbitMQ.Client delivers them
+    /// (<c>BasicProperties.Headers</c>, text as UTF-8 bytes; pass <c>BasicProperties.ContentType</c> as
+    /// <paramref name="contentType"/>); see
+    /// <see cref="FromCloudEventBinary(IEnumerable{KeyValuePair{string, string}}, ReadOnlyMemory{byte}, string)"/>.</summary>
+    /// <exception cref="FormatException">As the text form, or a CloudEvents property is neither text nor UTF-8 bytes.</exception>
+    public static ConsumedEvent FromCloudEventBinary(IEnumerable<KeyValuePair<string, object?>> headers, ReadOnlyMemory<byte> data, string? contentType = null)
+    {
+        ArgumentNullException.ThrowIfNull(headers);
+        var attributes = new BinaryAttributes();
+        foreach (var (name, value) in headers)
+        {
+            attributes.Add(name, value);
+        }
+
+        return attributes.Read(data, contentType);
+    }
+
+    /// <summary>An event of binary mode: its attributes by name (without the binding's prefix), its data the body.</summary>
+    internal static ConsumedEvent FromAttributes(Func<string, string?> attribute, ReadOnlyMemory<byte> body)
+    {
+        var id = RequireId(attribute("id"));
+        var type = RequireType(attribute("type"), id);
+        JsonElement data = default;
+        if (!body.IsEmpty)
+        {
+            try
+            {
+                using var document = JsonDocument.Parse(body);
+                data = document.RootElement.Clone();
+            }
+            catch (JsonException e)
+            {
+                throw new FormatException($"the CloudEvents event '{id}' ({type}) has data that is not JSON: {e.Message}", e);
+            }
+        }
+
+        return new ConsumedEvent(id, type, data, attribute("source"), attribute("subject"), ParseTime(attribute("time"), id, type))
+        {
+            Kind = attribute("cdckind"),
+            Target = attribute("cdctarget"),
+            Aggregate = attribute("cdcaggregate"),
+            Rule = attribute("cdcrule"),
+            Position = ParsePosition(attribute("cdcposition"), id, type),
+        };
+    }
+
+    /// <summary>The CloudEvents <c>id</c>, which must be a non-empty string (CloudEvents 1.0); an empty one is as missing (the
+    /// constructor would throw <see cref="ArgumentException"/>, which a service dead-lettering on <see cref="FormatException"/> would not catch).</summary>
+    private static string RequireId(string? id) => id is { Length: > 0 } ? id
+        : throw new FormatException("the CloudEvents event has no 'id' (or an empty one): without it, duplicates cannot be recognised");
+
+    private static string RequireType(string? type, string id) => type is { Length: > 0 } ? type
+        : throw new FormatException($"the CloudEvents event '{id}' has no 'type' (or an empty one)");
+
+    private static DateTimeOffset? ParseTime(string? time, string id, string type) =>
+        time is null ? null
+        : DateTimeOffset.TryParse(time, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var parsed) ? parsed
+        : throw new FormatException($"the CloudEvents event '{id}' ({type}) has a 'time' that is not an RFC 3339 timestamp: '{time}'");
+
+    private static CdcPosition? ParsePosition(string? position, string id, string type) =>
+        position is null ? null
+        : CdcPosition.TryParse(position, out var parsed) ? parsed
+        : throw new FormatException($"the CloudEvents event '{id}' ({type}) has a 'cdcposition' that is not {{stream}}@{{major}}:{{minor}}: '{position}'");
 
     /// <summary>
     /// An attribute that must be a string when present (a timestamp, a position): another JSON kind (a number of seconds) is as

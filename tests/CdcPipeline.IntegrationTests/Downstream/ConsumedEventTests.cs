@@ -81,20 +81,144 @@ public sealed class ConsumedEventTests
         Assert.Contains("cdc_demo_slot", e.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void A_service_reading_binary_mode_headers_sets_the_extensions_itself()
+    /// <summary>The attributes of a malformed event as binary-mode headers: what the JSON cases above carry, and what only headers can get wrong.</summary>
+    public static TheoryData<string[], string, string> MalformedBinaryEvents => new()
     {
-        // Kafka ce_* headers, RabbitMQ cloudEvents:* properties, webhook ce-* headers: the service reads them and builds the event.
-        using var data = System.Text.Json.JsonDocument.Parse("{}");
-        var evt = new ConsumedEvent("evt-7", "OrderPlaced", data.RootElement.Clone())
-        {
-            Kind = "event",
-            Aggregate = "Order",
-            Rule = "tb_ord_mst#OrderPlaced",
-            Position = CdcPosition.TryParse("cdc_demo_slot@5:1", out var p) ? p : null,
-        };
+        { ["ce_id", "", "ce_type", "OrderPlaced"], "{}", "'id'" },
+        { ["ce_type", "OrderPlaced"], "{}", "'id'" },
+        { ["ce_id", "evt-1", "ce_type", ""], "{}", "evt-1" },
+        { ["ce_id", "evt-2", "ce_type", "OrderPlaced", "ce_time", "yesterday"], "{}", "'time' that is not an RFC 3339 timestamp: 'yesterday'" },
+        { ["ce_id", "evt-4", "ce_type", "OrderPlaced", "ce_cdcposition", "42"], "{}", "'cdcposition' that is not {stream}@{major}:{minor}: '42'" },
+        { ["ce_id", "evt-8", "ce_type", "OrderPlaced"], "{\"orderId\":", "'evt-8' (OrderPlaced) has data that is not JSON" },
+        { ["content-type", "application/json", "x-trace", "t1"], "{}", "no header starts with ce_ (Kafka), cloudEvents: (AMQP) or ce- (HTTP)" },
+        { ["ce_id", "evt-9", "ce-type", "OrderPlaced"], "{}", "mixes Kafka ce_* and HTTP ce-*" },
+        { ["ce_id", "evt-10", "ce_id", "evt-11", "ce_type", "OrderPlaced"], "{}", "'id' twice, as 'evt-10' and 'evt-11'" },
+    };
 
-        Assert.Equal(("event", "Order", "tb_ord_mst#OrderPlaced", new CdcPosition("cdc_demo_slot", 5, 1)), (evt.Kind, evt.Aggregate, evt.Rule, evt.Position));
-        Assert.False(CdcPosition.TryParse("not a position", out _));
+    [Theory]
+    [MemberData(nameof(MalformedBinaryEvents))]
+    public void A_malformed_binary_mode_event_is_refused_with_the_format_exception_of_the_json_form(string[] headers, string data, string named)
+    {
+        var pairs = Enumerable.Range(0, headers.Length / 2).Select(i => KeyValuePair.Create(headers[2 * i], headers[(2 * i) + 1])).ToList();
+
+        var text = Assert.Throws<FormatException>(() => ConsumedEvent.FromCloudEventBinary(pairs, System.Text.Encoding.UTF8.GetBytes(data)));
+        var bytes = Assert.Throws<FormatException>(() => ConsumedEvent.FromCloudEventBinary(
+            pairs.Select(p => KeyValuePair.Create(p.Key, System.Text.Encoding.UTF8.GetBytes(p.Value))), System.Text.Encoding.UTF8.GetBytes(data)));
+
+        Assert.Contains(named, text.Message, StringComparison.Ordinal);
+        Assert.Equal(text.Message, bytes.Message);
+    }
+
+    [Theory]
+    [InlineData("""{"specversion":"1.0","id":"","type":"OrderPlaced"}""", new[] { "ce_id", "", "ce_type", "OrderPlaced" })]
+    [InlineData("""{"specversion":"1.0","id":"evt-1","type":""}""", new[] { "ce_id", "evt-1", "ce_type", "" })]
+    [InlineData("""{"specversion":"1.0","id":"evt-2","type":"OrderPlaced","time":"yesterday"}""", new[] { "ce_id", "evt-2", "ce_type", "OrderPlaced", "ce_time", "yesterday" })]
+    [InlineData("""{"specversion":"1.0","id":"evt-6","type":"OrderPlaced","cdcposition":"cdc_demo_slot@x:0"}""", new[] { "ce_id", "evt-6", "ce_type", "OrderPlaced", "ce_cdcposition", "cdc_demo_slot@x:0" })]
+    public void A_binary_mode_event_and_its_json_form_are_refused_with_the_same_message(string json, string[] headers)
+    {
+        var pairs = Enumerable.Range(0, headers.Length / 2).Select(i => KeyValuePair.Create(headers[2 * i], headers[(2 * i) + 1]));
+
+        var fromJson = Assert.Throws<FormatException>(() => ConsumedEvent.FromCloudEventJson(json));
+        var fromHeaders = Assert.Throws<FormatException>(() => ConsumedEvent.FromCloudEventBinary(pairs, default));
+
+        Assert.Equal(fromJson.Message, fromHeaders.Message);
+    }
+
+    [Fact]
+    public void A_binary_mode_event_reads_the_extensions_from_the_headers_of_each_binding()
+    {
+        var body = """{"orderId":"1001"}"""u8.ToArray();
+        var kafka = ConsumedEvent.FromCloudEventBinary(
+            new Dictionary<string, byte[]>
+            {
+                ["ce_specversion"] = "1.0"u8.ToArray(), ["ce_id"] = "evt-7"u8.ToArray(), ["ce_type"] = "ShipOrder"u8.ToArray(),
+                ["ce_source"] = "/legacy"u8.ToArray(), ["ce_subject"] = "Bestellung 1001 – ü"u8.ToArray(), ["ce_time"] = "2026-01-02T01:04:05.500000Z"u8.ToArray(),
+                ["ce_cdckind"] = "command"u8.ToArray(), ["ce_cdctarget"] = "warehouse"u8.ToArray(), ["ce_cdcaggregate"] = "Order"u8.ToArray(),
+                ["ce_cdcrule"] = "tb_ord_mst#ShipOrder"u8.ToArray(), ["ce_cdcposition"] = "cdc_demo_slot@30821688:2"u8.ToArray(),
+                ["content-type"] = "application/json"u8.ToArray(), ["traceparent"] = [0xff, 0xfe],
+            },
+            body);
+        // A webhook's headers: any case, values percent-encoded where not printable ASCII.
+        var http = ConsumedEvent.FromCloudEventBinary(
+            new Dictionary<string, string>
+            {
+                ["Ce-Id"] = "evt-7", ["ce-type"] = "ShipOrder", ["CE-SOURCE"] = "/legacy", ["ce-subject"] = Uri.EscapeDataString("Bestellung 1001 – ü"),
+                ["ce-time"] = "2026-01-02T01:04:05.500000Z", ["ce-cdckind"] = "command", ["ce-cdctarget"] = "warehouse", ["ce-cdcaggregate"] = "Order",
+                ["ce-cdcrule"] = "tb_ord_mst%23ShipOrder", ["ce-cdcposition"] = "cdc_demo_slot@30821688:2", ["Content-Type"] = "application/json",
+            },
+            body);
+        // RabbitMQ.Client's application properties: text as UTF-8 bytes, other AMQP values beside them.
+        var amqp = ConsumedEvent.FromCloudEventBinary(
+            new Dictionary<string, object?>
+            {
+                ["cloudEvents:id"] = "evt-7"u8.ToArray(), ["cloudEvents:type"] = "ShipOrder"u8.ToArray(), ["cloudEvents:source"] = "/legacy",
+                ["cloudEvents:subject"] = "Bestellung 1001 – ü"u8.ToArray(), ["cloudEvents:time"] = "2026-01-02T01:04:05.500000Z"u8.ToArray(),
+                ["cloudEvents:cdckind"] = "command"u8.ToArray(), ["cloudEvents:cdctarget"] = "warehouse"u8.ToArray(), ["cloudEvents:cdcaggregate"] = "Order"u8.ToArray(),
+                ["cloudEvents:cdcrule"] = "tb_ord_mst#ShipOrder"u8.ToArray(), ["cloudEvents:cdcposition"] = "cdc_demo_slot@30821688:2"u8.ToArray(),
+                ["x-delivery-count"] = 2L, ["x-empty"] = null,
+            },
+            body,
+            contentType: "application/json");
+
+        foreach (var evt in new[] { kafka, http, amqp })
+        {
+            Assert.Equal(("evt-7", "ShipOrder", "/legacy", "Bestellung 1001 – ü"), (evt.Id, evt.Type, evt.Source, evt.Subject));
+            Assert.Equal(new DateTimeOffset(2026, 1, 2, 1, 4, 5, 500, TimeSpan.Zero), evt.Time);
+            Assert.Equal(("command", "warehouse", "Order", "tb_ord_mst#ShipOrder"), (evt.Kind, evt.Target, evt.Aggregate, evt.Rule));
+            Assert.Equal(new CdcPosition("cdc_demo_slot", 30821688, 2), evt.Position);
+            Assert.Equal("1001", evt.Data.GetProperty("orderId").GetString());
+        }
+    }
+
+    [Fact]
+    public void A_binary_mode_event_reads_the_amqp_bindings_later_cloudevents_underscore_prefix()
+    {
+        // The AMQP binding's later revisions prefer cloudEvents_ to cloudEvents:, and receivers may meet either.
+        var evt = ConsumedEvent.FromCloudEventBinary(
+            new Dictionary<string, object?> { ["cloudEvents_id"] = "evt-15"u8.ToArray(), ["cloudEvents:type"] = "OrderPlaced"u8.ToArray(), ["cloudEvents_cdcposition"] = "s@2:1"u8.ToArray() },
+            default);
+
+        Assert.Equal(("evt-15", "OrderPlaced", new CdcPosition("s", 2, 1)), (evt.Id, evt.Type, evt.Position));
+    }
+
+    [Fact]
+    public void A_binary_mode_event_without_a_body_has_no_data()
+    {
+        var evt = ConsumedEvent.FromCloudEventBinary(new Dictionary<string, string> { ["ce-id"] = "evt-12", ["ce-type"] = "OrderPlaced" }, ReadOnlyMemory<byte>.Empty);
+
+        Assert.Equal(System.Text.Json.JsonValueKind.Undefined, evt.Data.ValueKind);
+        Assert.Equal((null, null, null, null), (evt.Source, evt.Subject, evt.Kind, evt.Position));
+    }
+
+    [Fact]
+    public void A_structured_mode_message_is_read_from_its_body_whatever_its_headers_say()
+    {
+        // The sinks' default: the body is the whole event, the headers repeat its attributes. Read as data, the event would be
+        // its own data.
+        var body = """{"specversion":"1.0","id":"evt-13","type":"OrderPlaced","cdcposition":"s@1:0","data":{"orderId":"7"}}"""u8.ToArray();
+
+        var kafka = ConsumedEvent.FromCloudEventBinary(
+            new Dictionary<string, byte[]> { ["ce_id"] = "evt-13"u8.ToArray(), ["ce_type"] = "OrderPlaced"u8.ToArray(), ["content-type"] = "application/cloudevents+json; charset=UTF-8"u8.ToArray() },
+            body);
+        var amqp = ConsumedEvent.FromCloudEventBinary(
+            new Dictionary<string, object?> { ["cloudEvents:id"] = "evt-13"u8.ToArray(), ["cloudEvents:type"] = "OrderPlaced"u8.ToArray() },
+            body,
+            contentType: "application/cloudevents+json");
+
+        Assert.All([kafka, amqp], evt => Assert.Equal(("evt-13", "7", new CdcPosition("s", 1, 0)), (evt.Id, evt.Data.GetProperty("orderId").GetString(), evt.Position)));
+    }
+
+    [Fact]
+    public void A_binary_mode_attribute_that_is_not_text_is_refused_naming_the_header()
+    {
+        var e = Assert.Throws<FormatException>(() => ConsumedEvent.FromCloudEventBinary(
+            new Dictionary<string, object?> { ["cloudEvents:id"] = "evt-14"u8.ToArray(), ["cloudEvents:type"] = "OrderPlaced"u8.ToArray(), ["cloudEvents:time"] = 1767323045L },
+            default));
+        var bytes = Assert.Throws<FormatException>(() => ConsumedEvent.FromCloudEventBinary(
+            new Dictionary<string, byte[]> { ["ce_id"] = [0xff, 0xfe], ["ce_type"] = "OrderPlaced"u8.ToArray() },
+            default));
+
+        Assert.Contains("'cloudEvents:time' is of type Int64, not text", e.Message, StringComparison.Ordinal);
+        Assert.Contains("'ce_id' is not UTF-8", bytes.Message, StringComparison.Ordinal);
     }
 }

@@ -19,13 +19,13 @@ public sealed class RabbitMqSinkTestsCollection;
 [Collection(nameof(RabbitMqSinkTests))]
 public sealed class RabbitMqSinkTests
 {
-    private static RabbitMqSink Sink(string uri, string exchange, string routingKey = "{type}")
+    internal static RabbitMqSink Sink(string uri, string exchange, string routingKey = "{type}")
     {
         Assert.True(EventTemplate.TryParse(routingKey, "rabbit", out var template, out var error), error);
         return new RabbitMqSink("rabbit", new RabbitMqSinkOptions { Uri = uri, Exchange = exchange, RoutingKey = routingKey }, template);
     }
 
-    private static async Task<(IConnection Connection, IChannel Channel, string Queue)> BindQueueAsync(string uri, string exchange, string bindingKey)
+    internal static async Task<(IConnection Connection, IChannel Channel, string Queue)> BindQueueAsync(string uri, string exchange, string bindingKey)
     {
         var connection = await new ConnectionFactory { Uri = new Uri(uri) }.CreateConnectionAsync(TestContext.Current.CancellationToken);
         var channel = await connection.CreateChannelAsync(cancellationToken: TestContext.Current.CancellationToken);
@@ -37,7 +37,7 @@ public sealed class RabbitMqSinkTests
     }
 
     /// <summary>Reads until <paramref name="expected"/> distinct message ids arrived (repeats from retried batches kept) or the time is up.</summary>
-    private static async Task<List<BasicGetResult>> DrainAsync(IChannel channel, string queue, int expected, TimeSpan timeout)
+    internal static async Task<List<BasicGetResult>> DrainAsync(IChannel channel, string queue, int expected, TimeSpan timeout)
     {
         var messages = new List<BasicGetResult>();
         var ids = new HashSet<string>(StringComparer.Ordinal);

@@ -1,0 +1,200 @@
+using System.Text;
+using CdcPipeline.Consumer;
+using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Json;
+using CdcPipeline.Core.Translation;
+using CdcPipeline.IntegrationTests.Kafka;
+using CdcPipeline.IntegrationTests.Sinks;
+using CdcPipeline.IntegrationTests.Support;
+using CdcPipeline.Kafka.SchemaRegistry;
+using CdcPipeline.Kafka.Sink;
+using CdcPipeline.Sinks.Webhook;
+using CdcPipeline.Tests.Support;
+using Confluent.Kafka;
+using Confluent.SchemaRegistry.Serdes;
+using Npgsql;
+
+namespace CdcPipeline.IntegrationTests.Downstream;
+
+/// <summary>
+/// What the sinks really send in binary mode (Kafka <c>ce_*</c> headers, RabbitMQ <c>cloudEvents:*</c> properties, webhook
+/// <c>ce-*</c> headers), read by <see cref="ConsumedEvent.FromCloudEventBinary(IEnumerable{KeyValuePair{string, string}}, ReadOnlyMemory{byte}, string)"/>:
+/// the same event as its structured JSON form, so the idempotent consumer takes the one for a duplicate of the other.
+/// </summary>
+public sealed class BinaryModeEventTests(KafkaFixture kafka, PostgresFixture postgres) : IAsyncLifetime
+{
+    private PostgresTestDatabase _db = null!;
+    private NpgsqlDataSource _dataSource = null!;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync()
+    {
+        _db = await postgres.CreateDatabaseAsync("binarymode");
+        _dataSource = NpgsqlDataSource.Create(_db.ConnectionString);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _dataSource.DisposeAsync();
+        await _db.DisposeAsync();
+    }
+
+    /// <summary>A command with every extension the pipeline sets, and a subject a header cannot carry as it is (a space, non-ASCII).</summary>
+    private static DomainEvent Command(long lsn)
+    {
+        var position = new SourcePosition("cdc_demo_slot", lsn, 2);
+        return new DomainEvent
+        {
+            Id = EventIds.For(position, "tb_ord_mst#ShipOrder"),
+            Type = "ShipOrder",
+            Source = "/cdcpipeline/legacy-orders/public.tb_ord_mst",
+            Subject = "Bestellung 1001 – ü",
+            AggregateType = "Order",
+            Kind = DomainEventKind.Command,
+            Target = "warehouse",
+            RuleId = "tb_ord_mst#ShipOrder",
+            Time = new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero).AddTicks(1_234_560),
+            Data = Row.From(("orderId", "1001"), ("total", "152.40")),
+            Position = position,
+            Change = new ChangeEvent { Kind = ChangeKind.Change, Operation = ChangeOperation.Update, Source = new SourceInfo { Schema = "public", Table = "tb_ord_mst" }, Position = position },
+        };
+    }
+
+    private static DomainEvent RawChange(long i)
+    {
+        var raw = new List<DomainEvent>();
+        new PassthroughTranslator("p").Translate(InMemoryChangeSource.Change(i, "K" + i, "PAID"), raw);
+        return Assert.Single(raw);
+    }
+
+    private static void AssertSameEvent(ConsumedEvent expected, ConsumedEvent actual)
+    {
+        Assert.Equal((expected.Id, expected.Type, expected.Source, expected.Subject, expected.Time), (actual.Id, actual.Type, actual.Source, actual.Subject, actual.Time));
+        Assert.Equal((expected.Kind, expected.Target, expected.Aggregate, expected.Rule, expected.Position), (actual.Kind, actual.Target, actual.Aggregate, actual.Rule, actual.Position));
+        Assert.Equal(expected.Data.GetRawText(), actual.Data.GetRawText());
+    }
+
+    /// <summary>The binary-mode event first (applied), then its structured form (a duplicate): one event to the consumer.</summary>
+    private async Task AssertOneEventToTheConsumerAsync(ConsumedEvent binary, string structuredJson, string consumerName)
+    {
+        var consumer = new IdempotentConsumer(_dataSource, consumerName);
+        await consumer.EnsureSchemaAsync(Ct);
+        var handled = new List<ConsumedEvent>();
+        Task Handle(NpgsqlConnection conn, NpgsqlTransaction tx, ConsumedEvent evt, CancellationToken ct)
+        {
+            handled.Add(evt);
+            return Task.CompletedTask;
+        }
+
+        Assert.Equal(HandleResult.Applied, await consumer.HandleAsync(binary, Handle, Ct));
+        Assert.Equal(HandleResult.Duplicate, await consumer.HandleAsync(structuredJson, Handle, Ct));
+        Assert.Same(binary, Assert.Single(handled));
+    }
+
+    [Fact]
+    public async Task A_kafka_avro_records_ce_headers_with_its_data_are_the_event_of_the_structured_form()
+    {
+        // format: avro is Kafka's binary mode: the value is an Avro record, the attributes are the ce_* headers.
+        var topic = kafka.Unique("binary-avro");
+        var registry = new InMemorySchemaRegistryClient();
+        var options = new KafkaSinkOptions { BootstrapServers = kafka.BootstrapServers, Topic = topic, Format = "avro" };
+        var e = Command(30821688);
+        await using (var sink = new KafkaSink("domain", KafkaSinkFactory.BuildProducerConfig(options, "p", "domain"), new TopicTemplate(topic, "p"), avro: true, schemaRegistry: registry))
+        {
+            await sink.DeliverAsync([e], Ct);
+        }
+
+        var record = Assert.Single(kafka.ReadAll(topic, 1));
+        var value = await new AvroDeserializer<Avro.Generic.GenericRecord>(registry).DeserializeAsync(record.Message.Value, false, new SerializationContext(MessageComponentType.Value, topic));
+        var binary = ConsumedEvent.FromCloudEventBinary(
+            record.Message.Headers.Select(h => KeyValuePair.Create(h.Key, h.GetValueBytes())), Encoding.UTF8.GetBytes((string)value["data"]));
+
+        var structured = EventJson.Serialize(e);
+        AssertSameEvent(ConsumedEvent.FromCloudEventJson(structured), binary);
+        Assert.Equal(("command", "warehouse", "Bestellung 1001 – ü"), (binary.Kind, binary.Target, binary.Subject));
+        await AssertOneEventToTheConsumerAsync(binary, structured, "kafka-avro");
+    }
+
+    [Fact]
+    public async Task A_kafka_json_record_is_read_from_its_headers_and_value_in_either_mode()
+    {
+        var topic = kafka.Unique("binary-json");
+        var options = new KafkaSinkOptions { BootstrapServers = kafka.BootstrapServers, Topic = topic };
+        var command = Command(30821700);
+        var raw = RawChange(3);
+        await using (var sink = new KafkaSink("domain", KafkaSinkFactory.BuildProducerConfig(options, "p", "domain"), new TopicTemplate(topic, "p")))
+        {
+            await sink.DeliverAsync([command, raw], Ct);
+        }
+
+        var records = kafka.ReadAll(topic, 2);
+        ConsumedEvent Read(DomainEvent sent)
+        {
+            var record = records.Single(r => Encoding.UTF8.GetString(r.Message.Headers.GetLastBytes("ce_id")) == sent.Id);
+            return ConsumedEvent.FromCloudEventBinary(record.Message.Headers.Select(h => KeyValuePair.Create(h.Key, h.GetValueBytes())), record.Message.Value);
+        }
+
+        // The command's value is the structured event (content-type application/cloudevents+json), not its data.
+        AssertSameEvent(ConsumedEvent.FromCloudEventJson(EventJson.Serialize(command)), Read(command));
+        // A raw change is binary mode: the value is the change, the data of an event the headers describe.
+        var change = Read(raw);
+        Assert.Equal((raw.Id, DomainEvent.RawChangeType, raw.Source, "event"), (change.Id, change.Type, change.Source, change.Kind));
+        Assert.Equal(new CdcPosition(raw.Position.Stream, raw.Position.Major, raw.Position.Minor), change.Position);
+        Assert.Equal(EventJson.Serialize(raw), change.Data.GetRawText());
+    }
+
+    [Fact]
+    public async Task A_rabbitmq_message_is_read_from_its_cloudevents_properties_and_body()
+    {
+        var uri = await DownstreamServers.RabbitMqAsync();
+        var exchange = "cdc-test-" + Guid.NewGuid().ToString("N")[..8];
+        var (connection, channel, queue) = await RabbitMqSinkTests.BindQueueAsync(uri, exchange, "#");
+        await using var _c = connection;
+        await using var _ch = channel;
+        var command = Command(30821720);
+        var raw = RawChange(4);
+        await using (var sink = RabbitMqSinkTests.Sink(uri, exchange))
+        {
+            await sink.DeliverAsync([command, raw], Ct);
+        }
+
+        var messages = await RabbitMqSinkTests.DrainAsync(channel, queue, 2, TimeSpan.FromSeconds(10));
+        var commandMessage = messages.First(m => m.BasicProperties.MessageId == command.Id);
+        var rawMessage = messages.First(m => m.BasicProperties.MessageId == raw.Id);
+
+        // A raw change goes in binary mode (application/json): the properties are its attributes, the body its data.
+        var change = ConsumedEvent.FromCloudEventBinary(rawMessage.BasicProperties.Headers!, rawMessage.Body, rawMessage.BasicProperties.ContentType);
+        Assert.Equal((raw.Id, DomainEvent.RawChangeType, raw.Source, "event"), (change.Id, change.Type, change.Source, change.Kind));
+        Assert.Equal(EventJson.Serialize(raw), change.Data.GetRawText());
+
+        // A rule's event is structured, its properties repeating every attribute: read with its content type, the body is the
+        // event; read from the properties with the body's data, it is the same event.
+        var structured = EventJson.Serialize(command);
+        var expected = ConsumedEvent.FromCloudEventJson(structured);
+        AssertSameEvent(expected, ConsumedEvent.FromCloudEventBinary(commandMessage.BasicProperties.Headers!, commandMessage.Body, commandMessage.BasicProperties.ContentType));
+        var fromProperties = ConsumedEvent.FromCloudEventBinary(commandMessage.BasicProperties.Headers!, Encoding.UTF8.GetBytes(expected.Data.GetRawText()));
+        AssertSameEvent(expected, fromProperties);
+        await AssertOneEventToTheConsumerAsync(fromProperties, structured, "rabbitmq");
+    }
+
+    [Fact]
+    public async Task A_binary_mode_webhooks_ce_headers_and_body_are_the_event_of_the_structured_form()
+    {
+        await using var receiver = new WebhookReceiver();
+        await using (var sink = new WebhookSink("hook", new HttpClient(), new WebhookSinkOptions { Url = receiver.Url, Mode = WebhookMode.Binary, Timeout = TimeSpan.FromSeconds(5) }))
+        {
+            await sink.DeliverAsync([Command(30821740)], Ct);
+        }
+
+        var request = Assert.Single(receiver.Requests);
+        // The sink percent-encodes what a header cannot carry; the receiver's headers come as the server saw them.
+        Assert.Equal(Uri.EscapeDataString("Bestellung 1001 – ü"), request.Header("ce-subject"));
+        var binary = ConsumedEvent.FromCloudEventBinary(request.Headers, request.Body);
+
+        var structured = EventJson.Serialize(Command(30821740));
+        AssertSameEvent(ConsumedEvent.FromCloudEventJson(structured), binary);
+        Assert.Equal("Bestellung 1001 – ü", binary.Subject);
+        await AssertOneEventToTheConsumerAsync(binary, structured, "webhook");
+    }
+}
