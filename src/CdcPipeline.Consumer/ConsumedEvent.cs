@@ -120,46 +120,32 @@ public sealed class ConsumedEvent
     /// comes twice with different values, <c>id</c> or <c>type</c> is missing or empty, <c>time</c> is not a timestamp,
     /// <c>cdcposition</c> is not <c>{stream}@{major}:{minor}</c>, or the data is not JSON: as <see cref="FromCloudEventJson"/>, the
     /// one exception a malformed event raises.</exception>
-    public static ConsumedEvent FromCloudEventBinary(IEnumerable<KeyValuePair<string, string>> headers, ReadOnlyMemory<byte> data, string? contentType = null)
-    {
-        ArgumentNullException.ThrowIfNull(headers);
-        var attributes = new BinaryAttributes();
-        foreach (var (name, value) in headers)
-        {
-            attributes.Add(name, value);
-        }
-
-        return attributes.Read(data, contentType);
-    }
+    public static ConsumedEvent FromCloudEventBinary(IEnumerable<KeyValuePair<string, string>> headers, ReadOnlyMemory<byte> data, string? contentType = null) =>
+        FromBinary(headers, data, contentType, static (attributes, name, value) => attributes.Add(name, value));
 
     /// <summary>Reads a binary-mode CloudEvent whose header values are UTF-8 bytes, e.g. a Kafka record's
     /// (<c>record.Message.Headers.Select(h =&gt; KeyValuePair.Create(h.Key, h.GetValueBytes()))</c>); see
     /// <see cref="FromCloudEventBinary(IEnumerable{KeyValuePair{string, string}}, ReadOnlyMemory{byte}, string)"/>.</summary>
     /// <exception cref="FormatException">As the text form, or a CloudEvents header is not UTF-8.</exception>
-    public static ConsumedEvent FromCloudEventBinary(IEnumerable<KeyValuePair<string, byte[]>> headers, ReadOnlyMemory<byte> data, string? contentType = null)
-    {
-        ArgumentNullException.ThrowIfNull(headers);
-        var attributes = new BinaryAttributes();
-        foreach (var (name, value) in headers)
-        {
-            attributes.Add(name, value);
-        }
-
-        return attributes.Read(data, contentType);
-    }
+    public static ConsumedEvent FromCloudEventBinary(IEnumerable<KeyValuePair<string, byte[]>> headers, ReadOnlyMemory<byte> data, string? contentType = null) =>
+        FromBinary(headers, data, contentType, static (attributes, name, value) => attributes.Add(name, value));
 
     /// <summary>Reads a binary-mode CloudEvent from AMQP application properties as RabbitMQ.Client delivers them
     /// (<c>BasicProperties.Headers</c>, text as UTF-8 bytes; pass <c>BasicProperties.ContentType</c> as
     /// <paramref name="contentType"/>); see
     /// <see cref="FromCloudEventBinary(IEnumerable{KeyValuePair{string, string}}, ReadOnlyMemory{byte}, string)"/>.</summary>
     /// <exception cref="FormatException">As the text form, or a CloudEvents property is neither text nor UTF-8 bytes.</exception>
-    public static ConsumedEvent FromCloudEventBinary(IEnumerable<KeyValuePair<string, object?>> headers, ReadOnlyMemory<byte> data, string? contentType = null)
+    public static ConsumedEvent FromCloudEventBinary(IEnumerable<KeyValuePair<string, object?>> headers, ReadOnlyMemory<byte> data, string? contentType = null) =>
+        FromBinary(headers, data, contentType, static (attributes, name, value) => attributes.Add(name, value));
+
+    /// <summary>The three header forms' one reading: each header given to <see cref="BinaryAttributes"/> as its form is decoded.</summary>
+    private static ConsumedEvent FromBinary<T>(IEnumerable<KeyValuePair<string, T>> headers, ReadOnlyMemory<byte> data, string? contentType, Action<BinaryAttributes, string, T> add)
     {
         ArgumentNullException.ThrowIfNull(headers);
         var attributes = new BinaryAttributes();
         foreach (var (name, value) in headers)
         {
-            attributes.Add(name, value);
+            add(attributes, name, value);
         }
 
         return attributes.Read(data, contentType);
