@@ -59,7 +59,8 @@ public sealed class OutboxWriter
         _table = table;
         SerializeCommits = serializeCommits;
         // The table's name goes in as a literal (it is validated and quoted: letters, digits and '_' only), so the server parses it as the INSERT's.
-        // The spelled key first, then the oid key: the target list is evaluated left to right.
+        // The spelled key, then the oid key (the target list is evaluated left to right). Every writer of this version runs this one
+        // statement shape, so all take the two keys in the same order and cannot deadlock each other; old writers take one key.
         _lockSql = string.Create(CultureInfo.InvariantCulture,
             $"SELECT pg_catalog.pg_advisory_xact_lock({SpelledLockKey(table)}), pg_catalog.pg_advisory_xact_lock({LockKeyPrefix} | '{_sqlTable}'::pg_catalog.regclass::pg_catalog.oid::bigint)");
         _insertSql = $"INSERT INTO {_sqlTable} (id, aggregatetype, aggregateid, type, payload) VALUES ($1, $2, $3, $4, $5)";
