@@ -1,4 +1,7 @@
+using System.Buffers.Binary;
 using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json;
 using Npgsql;
 using NpgsqlTypes;
@@ -24,6 +27,10 @@ namespace CdcPipeline.Consumer.Outbox;
 /// Resolved on every call rather than cached: a cached oid would outlive a DROP and CREATE of the table, and a
 /// writer created before it would lock the old oid while newer ones lock the new. The lookup is a catalog-cache hit
 /// on the server, in a statement the writer runs anyway.
+/// Versions before that keyed the lock by a hash of the name as spelled (<see cref="SpelledLockKey"/>). So that old and new
+/// writers can run side by side during a rolling upgrade, a writer takes that key too, for its own spelling, in the same
+/// statement and before the oid key (every writer in the same order, so writers of this version cannot deadlock each other):
+/// an old and a new writer of one spelling queue behind each other; old writers of different spellings never did.
 /// The WAL-based path needs none of this (it follows commit order); turn it off there.
 /// </para>
 /// </summary>
@@ -52,7 +59,10 @@ public sealed class OutboxWriter
         _table = table;
         SerializeCommits = serializeCommits;
         // The table's name goes in as a literal (it is validated and quoted: letters, digits and '_' only), so the server parses it as the INSERT's.
-        _lockSql = string.Create(CultureInfo.InvariantCulture, $"SELECT pg_catalog.pg_advisory_xact_lock({LockKeyPrefix} | '{_sqlTable}'::pg_catalog.regclass::pg_catalog.oid::bigint)");
+        // The spelled key, then the oid key (the target list is evaluated left to right). Every writer of this version runs this one
+        // statement shape, so all take the two keys in the same order and cannot deadlock each other; old writers take one key.
+        _lockSql = string.Create(CultureInfo.InvariantCulture,
+            $"SELECT pg_catalog.pg_advisory_xact_lock({SpelledLockKey(table)}), pg_catalog.pg_advisory_xact_lock({LockKeyPrefix} | '{_sqlTable}'::pg_catalog.regclass::pg_catalog.oid::bigint)");
         _insertSql = $"INSERT INTO {_sqlTable} (id, aggregatetype, aggregateid, type, payload) VALUES ($1, $2, $3, $4, $5)";
     }
 
@@ -139,4 +149,17 @@ public sealed class OutboxWriter
             Type = type,
             PayloadJson = JsonSerializer.Serialize(payload, JsonSerializerOptions.Web),
         }, cancellationToken);
+
+    /// <summary>
+    /// The lock key of writers before the oid key: a hash of the table name exactly as the writer was given it
+    /// (<c>outbox</c>, <c>public.outbox</c> and <c>Outbox</c> are three keys). Kept so that writers of those versions still
+    /// queue behind writers of this one; it must never change.
+    /// </summary>
+    internal static long SpelledLockKey(string table)
+    {
+        Span<byte> hash = stackalloc byte[32];
+        SHA256.HashData(Encoding.UTF8.GetBytes("cdcpipeline.outbox.writer:" + table), hash);
+        // BitConverter's order on every platform those versions ran on: little-endian.
+        return BinaryPrimitives.ReadInt64LittleEndian(hash[..8]);
+    }
 }

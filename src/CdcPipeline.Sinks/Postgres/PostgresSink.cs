@@ -116,6 +116,10 @@ public sealed class PostgresSink : ISink
             // (only relay streams: Kafka topics differ by case), and applying carries the position over to the new name.
             // position_* hold the position of the event whose data the row holds (also in positions, which a table of an older
             // version may not have filled yet: NULL); positions keeps the last applied position of every other stream.
+            // A version before positions, still running during a rolling upgrade, writes position_* only, and its guard compared
+            // them only when the row's last stream was the event's: it may apply a replayed event of a stream after another
+            // stream's, leaving position_* behind what positions holds for that stream. So for the row's own stream the later of
+            // the two counts, in the guard and when position_* are folded into positions.
             _insertSql = $"""
                 INSERT INTO {table} AS t ({key}, type, {data}, event_id, position_stream, position_major, position_minor, positions, deleted, updated_at)
                 SELECT u.subject, u.type, u.data::jsonb, u.id, u.stream, u.major, u.minor, jsonb_build_object(u.stream, jsonb_build_array(u.major, u.minor)), u.deleted, now()
@@ -125,12 +129,18 @@ public sealed class PostgresSink : ISink
                     position_stream = EXCLUDED.position_stream, position_major = EXCLUDED.position_major,
                     position_minor = EXCLUDED.position_minor,
                     positions = coalesce(t.positions, jsonb_build_object())
-                        || jsonb_build_object(t.position_stream, jsonb_build_array(t.position_major, t.position_minor))
+                        || jsonb_build_object(t.position_stream, CASE
+                            WHEN ((t.positions -> t.position_stream ->> 0)::bigint, (t.positions -> t.position_stream ->> 1)::bigint) > (t.position_major, t.position_minor)
+                                THEN t.positions -> t.position_stream
+                            ELSE jsonb_build_array(t.position_major, t.position_minor)
+                        END)
                         || EXCLUDED.positions,
                     deleted = EXCLUDED.deleted, updated_at = now()
                 WHERE CASE
                     WHEN t.position_stream = EXCLUDED.position_stream
                         THEN (t.position_major, t.position_minor) < (EXCLUDED.position_major, EXCLUDED.position_minor)
+                            AND coalesce(((t.positions -> EXCLUDED.position_stream ->> 0)::bigint, (t.positions -> EXCLUDED.position_stream ->> 1)::bigint)
+                                < (EXCLUDED.position_major, EXCLUDED.position_minor), true)
                     WHEN t.positions ? EXCLUDED.position_stream
                         THEN ((t.positions -> EXCLUDED.position_stream ->> 0)::bigint, (t.positions -> EXCLUDED.position_stream ->> 1)::bigint)
                             < (EXCLUDED.position_major, EXCLUDED.position_minor)

@@ -93,6 +93,47 @@ public sealed class OutboxWriterTests(PostgresFixture fixture) : IAsyncLifetime
         Assert.Equal(2L, await _db.ScalarAsync<long>("SELECT count(*) FROM outbox"));
     }
 
+    /// <summary>
+    /// The lock key writers used before they keyed it by the table's oid, for <c>new OutboxWriter()</c>: pinned here, not taken
+    /// from the library, so that a change to how the library computes it cannot go unnoticed.
+    /// </summary>
+    private const long SpelledLockKeyOfOutbox = 5683556225908224837;
+
+    [Fact]
+    public async Task A_writer_of_an_earlier_version_and_a_new_writer_of_the_same_spelling_serialise_their_commits()
+    {
+        // Computed as the earlier versions' OutboxWriter.LockKey did.
+        Assert.Equal(SpelledLockKeyOfOutbox, BitConverter.ToInt64(System.Security.Cryptography.SHA256.HashData("cdcpipeline.outbox.writer:outbox"u8)[..8]));
+        var writer = new OutboxWriter();
+        await using (var setup = await _dataSource.OpenConnectionAsync(Ct))
+        {
+            await writer.EnsureSchemaAsync(setup, Ct);
+        }
+
+        // An old writer (a service instance not upgraded yet) has taken its lock, drawn its seq and not committed yet.
+        await using var old = await _dataSource.OpenConnectionAsync(Ct);
+        await using var oldTx = await old.BeginTransactionAsync(Ct);
+        await using (var oldLock = new NpgsqlCommand($"SELECT pg_advisory_xact_lock({SpelledLockKeyOfOutbox})", old, oldTx))
+        {
+            await oldLock.ExecuteNonQueryAsync(Ct);
+        }
+
+        await using var upgraded = await _dataSource.OpenConnectionAsync(Ct);
+        await using var upgradedTx = await upgraded.BeginTransactionAsync(Ct);
+        var adding = writer.AddAsync(upgraded, upgradedTx, "Order", "2", "OrderPlaced", new { orderId = 2 }, Ct);
+        Assert.True(await WaitForLockWaitAsync(), "a new writer of 'outbox' did not wait for the uncommitted writer of an earlier version: their commits are not serialised");
+        await oldTx.CommitAsync(Ct);
+        await adding.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+
+        // And the other way round: while the new writer's transaction is open, an old writer cannot take its lock.
+        await using (var oldLock = new NpgsqlCommand($"SELECT pg_try_advisory_xact_lock({SpelledLockKeyOfOutbox})", old))
+        {
+            Assert.False((bool)(await oldLock.ExecuteScalarAsync(Ct))!, "an old writer of 'outbox' got its lock while a new writer's transaction was open");
+        }
+
+        await upgradedTx.CommitAsync(Ct);
+    }
+
     [Fact]
     public async Task Writers_of_different_tables_do_not_wait_for_each_other()
     {

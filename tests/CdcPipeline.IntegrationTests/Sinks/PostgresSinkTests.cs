@@ -177,6 +177,53 @@ public sealed class PostgresSinkTests(PostgresFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Upsert_is_not_rolled_back_by_a_replay_after_a_version_before_positions_wrote_the_row()
+    {
+        // A rolling upgrade: instances of the version before the positions column still write the table. They set position_*
+        // only, and their guard compared them only when the row's last stream was the event's own.
+        await using var sink = Sink(PostgresSinkMode.Upsert, "orders");
+        var ct = TestContext.Current.CancellationToken;
+        await sink.DeliverAsync([On("tb_ord_mst/0", 12, "K1", "S"), On("tb_ord_mst/0", 12, "K2", "S")], ct);
+
+        // The old version writes K2 last, later than the new one did: a replay of that stream by the new version is not applied.
+        Assert.Equal(1L, await OldVersionWritesAsync("tb_ord_mst/0", 20, "K2", "C"));
+        await sink.DeliverAsync([On("tb_ord_mst/0", 15, "K2", "R")], ct);
+        Assert.Equal(["C", "tb_ord_mst/0", 20L], (await _db.QueryAsync("SELECT data->>'ord_sts_cd', position_stream, position_major FROM orders WHERE subject = 'K2'"))[0]);
+
+        // The old version writes K1 from the detail stream, then applies a replayed master event (offset 10, behind the 12
+        // the new version applied): position_* now say mst/0 at 10, positions still mst/0 at 12.
+        Assert.Equal(1L, await OldVersionWritesAsync("tb_ord_dtl/2", 40, "K1", "D"));
+        Assert.Equal(1L, await OldVersionWritesAsync("tb_ord_mst/0", 10, "K1", "P"));
+        await sink.DeliverAsync([On("tb_ord_mst/0", 11, "K1", "R")], ct);
+        Assert.Equal(["P", "tb_ord_mst/0", 10L], (await _db.QueryAsync("SELECT data->>'ord_sts_cd', position_stream, position_major FROM orders WHERE subject = 'K1'"))[0]);
+
+        // Another stream's event applies and folds position_* into positions: the later of the two is kept.
+        await sink.DeliverAsync([On("tb_ord_dtl/2", 41, "K1", "D")], ct);
+        Assert.Equal("""{"tb_ord_dtl/2": [41, 0], "tb_ord_mst/0": [12, 0]}""", await _db.ScalarAsync<string>("SELECT positions::text FROM orders WHERE subject = 'K1'"));
+        await sink.DeliverAsync([On("tb_ord_mst/0", 11, "K1", "R")], ct);
+        Assert.Equal("D", await _db.ScalarAsync<string>("SELECT data->>'ord_sts_cd' FROM orders WHERE subject = 'K1'"));
+
+        // Newer events apply.
+        await sink.DeliverAsync([On("tb_ord_mst/0", 13, "K1", "C"), On("tb_ord_mst/0", 21, "K2", "D")], ct);
+        Assert.Equal(
+            [["K1", "C", "tb_ord_mst/0", 13L], ["K2", "D", "tb_ord_mst/0", 21L]],
+            await _db.QueryAsync("SELECT subject, data->>'ord_sts_cd', position_stream, position_major FROM orders ORDER BY subject"));
+    }
+
+    /// <summary>
+    /// What the upsert of the version before the positions column did to an existing row (its ON CONFLICT branch, with its
+    /// guard): position_* set, positions untouched. Returns the number of rows it changed.
+    /// </summary>
+    private Task<long> OldVersionWritesAsync(string stream, long major, string key, string status) => _db.ScalarAsync<long>($$"""
+        WITH u AS (
+            UPDATE orders AS t SET type = 'Status{{status}}', data = '{"ord_no": "{{key}}", "ord_sts_cd": "{{status}}"}', event_id = 'old-{{stream}}-{{major}}',
+                position_stream = '{{stream}}', position_major = {{major}}, position_minor = 0, deleted = false, updated_at = now()
+            WHERE t.subject = '{{key}}' AND (t.position_stream <> '{{stream}}' OR (t.position_major, t.position_minor) < ({{major}}, 0))
+            RETURNING 1)
+        SELECT count(*) FROM u
+        """);
+
+    [Fact]
     public async Task Upsert_dead_letters_an_event_without_subject_while_the_rest_flow()
     {
         var source = new InMemoryChangeSource();
