@@ -653,9 +653,15 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
             Value = Bytes(message.Value),
             Headers = message.Headers?.Select(h => new KeyValuePair<string, byte[]?>(h.Key, h.GetValueBytes())).ToList(),
         };
-        var context = ResilienceContextPool.Shared.Get(cancellationToken);
+        ResilienceContext? context = null;
         try
         {
+            if (!_decoder.UsesSchemaRegistry)
+            {
+                return await _decoder.DecodeAsync(record, cancellationToken).ConfigureAwait(false);
+            }
+
+            context = ResilienceContextPool.Shared.Get(cancellationToken);
             context.Properties.Set(RecordKey, result);
             return await _registryRetry.ExecuteAsync(
                 static (attempt, state) => state.Source.DecodeAttemptAsync(attempt, state.Record, state.Partition, state.Epoch),
@@ -697,7 +703,10 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
         }
         finally
         {
-            ResilienceContextPool.Shared.Return(context);
+            if (context is not null)
+            {
+                ResilienceContextPool.Shared.Return(context);
+            }
         }
     }
 
