@@ -117,11 +117,11 @@ internal static class KafkaThroughput
         var raw = skipRaw ? default : RawConsume(servers, topics, count, warmup, consumerSettings);
         if (!skipRaw)
         {
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"raw consume:                      {raw.Steady.TotalSeconds,7:0.00} s  {raw.Measured / raw.Steady.TotalSeconds,10:N0} records/s, {raw.Cpu.TotalMicroseconds / raw.Measured,5:0} µs CPU/record (first record {raw.First.TotalSeconds:0.00} s after subscribe; timed: the last {raw.Measured})"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"raw consume:                      {raw.Steady.TotalSeconds,7:0.00} s  {raw.Measured / raw.Steady.TotalSeconds,10:N0} records/s, {raw.Cpu.TotalMicroseconds / raw.Measured,5:0.0} µs CPU/record (first record {raw.First.TotalSeconds:0.00} s after subscribe; timed: the last {raw.Measured})"));
         }
 
         var pipeline = await PipelineAsync(servers, topics, $"bench.domain.{run}", count, warmup, events, translator, consumerSettings, sinkProducer).ConfigureAwait(false);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"consume→decode→translate→produce: {pipeline.Steady.TotalSeconds,7:0.00} s  {pipeline.Measured / pipeline.Steady.TotalSeconds,10:N0} records/s, {pipeline.Cpu.TotalMicroseconds / pipeline.Measured,5:0} µs CPU/record (first record {pipeline.First.TotalSeconds:0.00} s after start; timed: the last {pipeline.Measured}; translator '{translatorName}': {events} domain events in all)"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"consume→decode→translate→produce: {pipeline.Steady.TotalSeconds,7:0.00} s  {pipeline.Measured / pipeline.Steady.TotalSeconds,10:N0} records/s, {pipeline.Cpu.TotalMicroseconds / pipeline.Measured,5:0.0} µs CPU/record (first record {pipeline.First.TotalSeconds:0.00} s after start; timed: the last {pipeline.Measured}; translator '{translatorName}': {events} domain events in all)"));
         if (!skipRaw)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ratio pipeline/raw: {pipeline.Measured / pipeline.Steady.TotalSeconds / (raw.Measured / raw.Steady.TotalSeconds):0.00} (goal ≥ 0.5); by CPU per record (whole process, mock broker included, less sensitive to other load): {raw.Cpu.TotalMicroseconds / raw.Measured / (pipeline.Cpu.TotalMicroseconds / pipeline.Measured):0.00}"));

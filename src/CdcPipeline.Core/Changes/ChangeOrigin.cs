@@ -27,6 +27,8 @@ public static class ChangeOrigin
     // One buffer and writer per thread, kept between changes: a change's images can be kilobytes (a 4 KB memo
     // column), and a fresh buffer, its growth copies and a UTF-16 copy of it for every change doubled what the
     // Kafka path allocated per record.
+    private const string Prefix = "debezium:";
+
     [ThreadStatic]
     private static ArrayBufferWriter<byte>? t_buffer;
 
@@ -86,7 +88,10 @@ public static class ChangeOrigin
             t_writer = null;
         }
 
-        return string.Concat("debezium:", Convert.ToHexStringLower(digest));
+        Span<char> text = stackalloc char[Prefix.Length + (2 * SHA256.HashSizeInBytes)];
+        Prefix.CopyTo(text);
+        Convert.TryToHexStringLower(digest, text[Prefix.Length..], out _);
+        return new string(text);
     }
 
     private static void WriteRow(Utf8JsonWriter writer, Row? row)

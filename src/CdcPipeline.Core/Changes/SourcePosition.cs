@@ -8,8 +8,23 @@ namespace CdcPipeline.Core.Changes;
 /// </summary>
 public readonly record struct SourcePosition(string Stream, long Major, long Minor = 0) : IComparable<SourcePosition>
 {
-    public static SourcePosition ForKafka(string topic, int partition, long offset) =>
-        new(string.Concat(topic, "/", partition.ToString(System.Globalization.CultureInfo.InvariantCulture)), offset);
+    public static SourcePosition ForKafka(string topic, int partition, long offset)
+    {
+        // Records come in runs of one partition: its stream name is made once per run rather than once per record.
+        var last = t_lastKafkaStream;
+        if (last is null || last.Partition != partition || !string.Equals(last.Topic, topic, StringComparison.Ordinal))
+        {
+            last = t_lastKafkaStream = new KafkaStream(
+                topic, partition, string.Concat(topic, "/", partition.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        }
+
+        return new(last.Stream, offset);
+    }
+
+    [ThreadStatic]
+    private static KafkaStream? t_lastKafkaStream;
+
+    private sealed record KafkaStream(string Topic, int Partition, string Stream);
 
     public static SourcePosition ForLsn(string slot, ulong commitLsn, long indexInTransaction) =>
         new(slot, checked((long)commitLsn), indexInTransaction);

@@ -36,7 +36,7 @@ internal static class ConnectJsonReader
                     return values.FromBytes(schema, bytes);
                 }
 
-                return values.FromString(schema, Text(ref r, "string"));
+                return values.FromString(schema, StringValue(ref r, schema));
             case JsonTokenType.StartObject:
                 return schema.Type switch
                 {
@@ -74,6 +74,32 @@ internal static class ConnectJsonReader
             default:
                 throw new DebeziumDecodeException($"schema/payload mismatch: a number for a {schema} schema");
         }
+    }
+
+    /// <summary>Strings at most this long (UTF-8 bytes) are compared with the schema's last one before a new string is made.</summary>
+    private const int ReusedTextLength = 64;
+
+    /// <summary>
+    /// A string value, the same instance as the last one of its schema when the text is the same. Many columns repeat from record
+    /// to record (the source block's connector, server, database, schema and table; status codes, flags, dates): comparing a short
+    /// text costs less than a new string, its UTF-16 transcoding and its garbage. Long values (a memo) are rarely repeated and
+    /// always made anew.
+    /// </summary>
+    private static string StringValue(ref Utf8JsonReader r, ConnectSchema schema)
+    {
+        if (r.ValueIsEscaped || r.HasValueSequence || r.ValueSpan.Length > ReusedTextLength)
+        {
+            return Text(ref r, "string");
+        }
+
+        if (schema.LastText is { } last && System.Text.Ascii.Equals(r.ValueSpan, last))
+        {
+            return last;
+        }
+
+        var text = Text(ref r, "string");
+        schema.LastText = text;
+        return text;
     }
 
     /// <summary>

@@ -78,6 +78,13 @@ public sealed class ConnectSchema
     /// <summary>Why values of this schema cannot be decoded (e.g. a Decimal without its scale); null when they can.</summary>
     public string? Error { get; }
 
+    /// <summary>
+    /// The last short string value read for this schema (<see cref="ConnectJsonReader"/>), handed out again when the next one has
+    /// the same text. Written and read without a lock from any decoding thread: a string is immutable, and a stale one only
+    /// costs a comparison.
+    /// </summary>
+    internal string? LastText;
+
     internal SemanticKind Semantic { get; }
 
     /// <summary>Decimal scale, when <see cref="Semantic"/> is <see cref="SemanticKind.Decimal"/>.</summary>

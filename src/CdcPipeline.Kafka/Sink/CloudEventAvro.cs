@@ -1,4 +1,3 @@
-using System.Globalization;
 using global::Avro;
 using global::Avro.Generic;
 using CdcPipeline.Core.Json;
@@ -37,7 +36,7 @@ public static class CloudEventAvro
         record.Add("source", e.Source);
         record.Add("type", e.Type);
         record.Add("subject", string.IsNullOrEmpty(e.Subject) ? null : e.Subject); // CloudEvents: a subject is never empty
-        record.Add("time", e.Time?.UtcDateTime.ToString("yyyy'-'MM'-'dd'T'HH':'mm':'ss.ffffff'Z'", CultureInfo.InvariantCulture));
+        record.Add("time", e.Time is { } time ? CloudEventJson.FormatTime(time) : null);
         record.Add("datacontenttype", "application/json");
         record.Add("data", e.IsRawChange ? CanonicalJson.Serialize(e.Change) : DataJson(e));
         record.Add("extensions", CloudEventJson.ExtensionAttributes(e).ToDictionary(a => a.Key, a => (object)a.Value, StringComparer.Ordinal));

@@ -7,4 +7,10 @@ namespace CdcPipeline.Kafka.Source;
 public interface IKafkaRecordDecoder
 {
     ValueTask<ChangeEvent> DecodeAsync(DebeziumRecord record, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Whether decoding may need the Schema Registry (and so may throw <c>SchemaRegistryUnavailableException</c>, which the
+    /// source retries). False lets the source decode without its retry machinery, a cost it would otherwise pay per record.
+    /// </summary>
+    bool UsesSchemaRegistry => true;
 }

@@ -13,6 +13,8 @@ public sealed class JsonRecordDecoder : IKafkaRecordDecoder
         _decoder = new DebeziumJsonDecoder((options ?? DebeziumDecoderOptions.Default) with { RetainRaw = true });
     }
 
+    public bool UsesSchemaRegistry => false;
+
     public ValueTask<ChangeEvent> DecodeAsync(DebeziumRecord record, CancellationToken cancellationToken) =>
         ValueTask.FromResult(_decoder.Decode(record));
 }

@@ -95,6 +95,8 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
     private static readonly TimeSpan PollTimeout = TimeSpan.FromMilliseconds(100);
 
     /// <summary>The record a decode is retried for, for the log.</summary>
+    private static readonly IReadOnlyList<KeyValuePair<string, byte[]?>> NoHeaders = [];
+
     private static readonly ResiliencePropertyKey<ConsumeResult<byte[]?, byte[]?>> RecordKey = new("cdc.kafka.record");
 
     /// <summary>Set once the registry did not answer: the next attempt comes after a wait.</summary>
@@ -651,11 +653,18 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
             // key or value, and librdkafka's mock cluster hands a null back as zero bytes.
             Key = Bytes(message.Key),
             Value = Bytes(message.Value),
-            Headers = message.Headers?.Select(h => new KeyValuePair<string, byte[]?>(h.Key, h.GetValueBytes())).ToList(),
+            // Confluent.Kafka hands every record a Headers list, most of them empty: those share one empty list.
+            Headers = message.Headers is { Count: 0 } ? NoHeaders : message.Headers?.Select(h => new KeyValuePair<string, byte[]?>(h.Key, h.GetValueBytes())).ToList(),
         };
-        var context = ResilienceContextPool.Shared.Get(cancellationToken);
+        ResilienceContext? context = null;
         try
         {
+            if (!_decoder.UsesSchemaRegistry)
+            {
+                return await _decoder.DecodeAsync(record, cancellationToken).ConfigureAwait(false);
+            }
+
+            context = ResilienceContextPool.Shared.Get(cancellationToken);
             context.Properties.Set(RecordKey, result);
             return await _registryRetry.ExecuteAsync(
                 static (attempt, state) => state.Source.DecodeAttemptAsync(attempt, state.Record, state.Partition, state.Epoch),
@@ -697,7 +706,10 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
         }
         finally
         {
-            ResilienceContextPool.Shared.Return(context);
+            if (context is not null)
+            {
+                ResilienceContextPool.Shared.Return(context);
+            }
         }
     }
 

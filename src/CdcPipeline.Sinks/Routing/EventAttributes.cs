@@ -1,4 +1,3 @@
-using System.Globalization;
 using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Translation;
 
@@ -36,6 +35,5 @@ public static class EventAttributes
         }
     }
 
-    public static string FormatTime(DateTimeOffset time) =>
-        time.UtcDateTime.ToString("yyyy'-'MM'-'dd'T'HH':'mm':'ss.ffffff'Z'", CultureInfo.InvariantCulture);
+    public static string FormatTime(DateTimeOffset time) => CloudEventJson.FormatTime(time);
 }

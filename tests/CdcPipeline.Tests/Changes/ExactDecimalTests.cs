@@ -71,4 +71,22 @@ public class ExactDecimalTests
         Assert.Equal(text, ExactDecimal.Parse(text).ToString());
         Assert.Equal("0." + new string('0', 99) + "1", new ExactDecimal(BigInteger.One, 100).ToString());
     }
+
+    [Theory]
+    [InlineData("9223372036854775807", 0, "9223372036854775807")] // long.MaxValue: formatted as a long
+    [InlineData("-9223372036854775807", 0, "-9223372036854775807")]
+    [InlineData("-9223372036854775808", 0, "-9223372036854775808")] // long.MinValue: its absolute value is no long
+    [InlineData("9223372036854775808", 0, "9223372036854775808")]
+    [InlineData("-9223372036854775809", 4, "-922337203685477.5809")]
+    [InlineData("-9223372036854775807", 25, "-0.0000009223372036854775807")]
+    [InlineData("0", 3, "0.000")]
+    [InlineData("-5", 2, "-0.05")]
+    public void Unscaled_values_at_the_edges_of_a_long_print_every_digit(string unscaled, int scale, string expected)
+    {
+        var value = new ExactDecimal(BigInteger.Parse(unscaled, System.Globalization.CultureInfo.InvariantCulture), scale);
+        Assert.Equal(expected, value.ToString());
+        Span<char> buffer = stackalloc char[64];
+        Assert.True(value.TryFormat(buffer, out var written));
+        Assert.Equal(expected, buffer[..written].ToString());
+    }
 }

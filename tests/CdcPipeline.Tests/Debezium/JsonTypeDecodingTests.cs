@@ -270,4 +270,27 @@ public class JsonTypeDecodingTests
         Assert.Same(a.After!.Shape, b.After!.Shape);
         Assert.Equal(1, decoder.Schemas.Count);
     }
+
+    /// <summary>
+    /// One decoder (one schema cache) hands out the same string instance for a short text its field had just before: each record
+    /// must still get exactly its own text, whether it differs by a character, by length, by an escape or by a non-ASCII letter.
+    /// </summary>
+    [Fact]
+    public void Strings_repeated_from_record_to_record_decode_to_each_records_own_text()
+    {
+        const string column = """{"type":"string","optional":true}""";
+        var decoder = new DebeziumJsonDecoder();
+        string[] payloads = ["\"P\"", "\"P\"", "\"S\"", "\"SS\"", "\"S\\u0053\"", "\"SS\"", "\"Sé\"", "\"SS\"", "\"\"", "null", "\"P\"", "\"\\ud83d\\ude00\"", "\"P\""];
+        string?[] expected = ["P", "P", "S", "SS", "SS", "SS", "Sé", "SS", "", null, "P", "\ud83d\ude00", "P"];
+        for (var i = 0; i < payloads.Length; i++)
+        {
+            var change = decoder.DecodeValue(System.Text.Encoding.UTF8.GetBytes(Value(column, payloads[i])), i + 1, "srv.public.t");
+            Assert.Equal(expected[i], change.After!["v"]);
+            Assert.Equal("srv", change.Source.Name);
+            Assert.Equal("t", change.Source.Table);
+        }
+
+        var other = decoder.DecodeValue(System.Text.Encoding.UTF8.GetBytes(Value(column, "\"P\"").Replace("\"table\":\"t\"", "\"table\":\"u\"", StringComparison.Ordinal)), 99, "srv.public.t");
+        Assert.Equal("u", other.Source.Table);
+    }
 }

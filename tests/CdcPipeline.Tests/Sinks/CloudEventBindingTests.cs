@@ -76,4 +76,38 @@ public sealed class CloudEventBindingTests
         Assert.DoesNotContain(EventAttributes.Of(e), a => a.Key == "subject");
         Assert.Null(CloudEventAvro.ToRecord(e)["subject"]);
     }
+
+    /// <summary>
+    /// Header values that repeat (type, source, rule, aggregate, content type) are encoded once per thread and shared: a
+    /// different event after them must still get its own values, in every header.
+    /// </summary>
+    [Fact]
+    public void Consecutive_events_with_different_attributes_each_get_their_own_headers()
+    {
+        var first = Event();
+        var change = Change(ChangeOperation.Update, "customers", after: Order("S"), commitLsn: 100, index: 2);
+        var second = new DomainEvent
+        {
+            Id = EventIds.For(change.Position, "customers#CustomerMoved"),
+            Type = "CustomerMoved",
+            Source = "/cdcpipeline/legacy-orders/public.customers",
+            Subject = "C1",
+            AggregateType = "Customer",
+            Time = new UtcTimestamp(1_704_189_600_999_999).ToDateTimeOffset(),
+            Target = "crm",
+            RuleId = "customers#CustomerMoved",
+            Position = change.Position,
+            Change = change,
+        };
+
+        foreach (var (e, contentType) in new[] { (first, CloudEventHeaders.AvroContentType), (second, CloudEventHeaders.JsonContentType), (first, CloudEventHeaders.JsonContentType) })
+        {
+            var headers = CloudEventHeaders.For(e, contentType);
+            var ce = headers
+                .Where(h => h.Key.StartsWith("ce_", StringComparison.Ordinal))
+                .ToDictionary(h => h.Key["ce_".Length..], h => Encoding.UTF8.GetString(h.GetValueBytes()), StringComparer.Ordinal);
+            Assert.Equal(StructuredAttributes(e).OrderBy(a => a.Key), ce.OrderBy(a => a.Key));
+            Assert.Equal(contentType, Encoding.UTF8.GetString(headers.GetLastBytes("content-type")));
+        }
+    }
 }

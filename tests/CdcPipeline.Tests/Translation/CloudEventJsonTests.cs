@@ -96,4 +96,41 @@ public class CloudEventJsonTests
         Assert.Equal(EventJson.Serialize(e), lines[0]);
         Assert.Equal(EventJson.SerializeToUtf8(e), System.Text.Encoding.UTF8.GetBytes(lines[0]));
     }
+
+    /// <summary>
+    /// The time attribute is formatted digit by digit now (JSON, Kafka headers, Avro, HTTP and AMQP attributes); its text must
+    /// stay what the format string <c>yyyy-MM-ddTHH:mm:ss.ffffffZ</c> made: UTC, ticks below the microsecond cut off (also
+    /// before 1970, where dividing ticks relative to the epoch would round them up instead), four-digit years.
+    /// </summary>
+    [Fact]
+    public void The_time_attribute_is_the_utc_instant_to_the_microsecond_in_every_form()
+    {
+        var times = new List<DateTimeOffset>
+        {
+            DateTimeOffset.MinValue,
+            DateTimeOffset.MaxValue,
+            DateTimeOffset.UnixEpoch,
+            DateTimeOffset.UnixEpoch.AddTicks(-1),
+            DateTimeOffset.UnixEpoch.AddTicks(-11),
+            DateTimeOffset.UnixEpoch.AddTicks(9),
+            new(1969, 12, 31, 23, 59, 59, TimeSpan.Zero),
+            new DateTimeOffset(0999, 3, 4, 5, 6, 7, TimeSpan.Zero).AddTicks(1_234_567),
+            new DateTimeOffset(2024, 1, 2, 10, 0, 0, TimeSpan.FromHours(5.5)).AddTicks(1_234_567),
+        };
+        var random = new Random(4711);
+        for (var i = 0; i < 2_000; i++)
+        {
+            times.Add(new DateTimeOffset(random.NextInt64(DateTimeOffset.MinValue.Ticks, DateTimeOffset.MaxValue.Ticks), TimeSpan.Zero)
+                .ToOffset(TimeSpan.FromMinutes(random.Next(-14 * 60, 14 * 60))));
+        }
+
+        var change = Change(ChangeOperation.Create, "orders", after: Order("P"), commitLsn: 99, index: 1);
+        foreach (var time in times)
+        {
+            var expected = time.UtcDateTime.ToString("yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'ffffff'Z'", System.Globalization.CultureInfo.InvariantCulture);
+            Assert.Equal(expected, CloudEventJson.FormatTime(time));
+            var e = new DomainEvent { Id = "x", Type = "T", Source = "/s", Time = time, Position = change.Position, Change = change };
+            Assert.Equal(expected, JsonDocument.Parse(EventJson.Serialize(e)).RootElement.GetProperty("time").GetString());
+        }
+    }
 }

@@ -108,4 +108,40 @@ public class DebeziumEventIdTests
 
         Assert.NotEqual(Id(RuleFiles.Translator(Rules), first), Id(RuleFiles.Translator(Rules), again));
     }
+
+    /// <summary>
+    /// The ids themselves, as every release so far has made them: downstream consumers de-duplicate by them, so a faster way
+    /// of computing them must give the very same text. The sample's changes cover the canonical rows (decimals, CHAR codes,
+    /// a 3.8 KB memo) that name a Debezium change.
+    /// </summary>
+    [Fact]
+    public void Event_ids_are_the_same_text_as_every_earlier_release_made()
+    {
+        Assert.Equal("9db44092-ec81-57b4-bf79-81d1406f50f3", EventIds.For(new SourcePosition("cdc_slot", 77, 3), "orders#OrderPlaced"));
+        Assert.Equal("758e2fb5-bcf9-5ced-8375-ede69f52344b", EventIds.For(new SourcePosition("legacy.public.tb_ord_mst/2", 41), "règle✓#Évent", 12));
+        Assert.Equal("96acb0f9-b62b-56d9-b6f7-3bbdfff83fe2", EventIds.For(new string('x', 700) + "é"));
+        Assert.Equal("c3693aea-616c-586c-9374-6deab3d42921", EventIds.For("a\ud800b")); // a lone surrogate is encoded as U+FFFD
+
+        var lines = File.ReadAllLines(Path.Combine(RepositoryRoot(), "samples", "legacy-orders", "debezium", "changes.jsonl"));
+        var decoder = new DebeziumJsonDecoder();
+        var placed = decoder.DecodeLine(U(lines[12]), 13); // tb_ord_mst insert with its memo
+        var memoUpdate = decoder.DecodeLine(U(lines[21]), 22); // tb_ord_mst update: the memo in both images
+        Assert.Equal("debezium:96fbea7c1c58ce4d13d8946ad9eff1cf02e9510c8b6060536119153846ed2310", placed.Origin);
+        Assert.Equal("ef46ccbc-6d1e-53e8-a677-8914e712adcf", Id(new PassthroughTranslator("p"), placed));
+        Assert.Equal("68b69b54-fa3f-5aee-a760-cd066f98f41e", EventIds.For(placed, "r#T", 1));
+        Assert.Equal("debezium:ab8594421eed9493152dbbb823e157520fc7bccd8aad176e119b96010496d363", memoUpdate.Origin);
+        Assert.Equal("97d703a3-47b6-5717-8645-889da5c4e461", Id(new PassthroughTranslator("p"), memoUpdate));
+        Assert.Equal("43d65859-8f9d-518c-aef7-daabcf15c869", EventIds.For(memoUpdate, "r#T", 1));
+    }
+
+    private static string RepositoryRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "CdcPipeline.sln")))
+        {
+            dir = dir.Parent;
+        }
+
+        return dir?.FullName ?? throw new InvalidOperationException("the tests run from inside the repository");
+    }
 }
