@@ -94,9 +94,10 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
 
     private static readonly TimeSpan PollTimeout = TimeSpan.FromMilliseconds(100);
 
-    /// <summary>The record a decode is retried for, for the log.</summary>
+    /// <summary>The headers of every record that has none (most of them): one shared empty list.</summary>
     private static readonly IReadOnlyList<KeyValuePair<string, byte[]?>> NoHeaders = [];
 
+    /// <summary>The record a decode is retried for, for the log.</summary>
     private static readonly ResiliencePropertyKey<ConsumeResult<byte[]?, byte[]?>> RecordKey = new("cdc.kafka.record");
 
     /// <summary>Set once the registry did not answer: the next attempt comes after a wait.</summary>
