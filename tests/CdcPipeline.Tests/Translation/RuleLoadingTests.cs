@@ -294,4 +294,33 @@ public class RuleLoadingTests
         var missing = Path.Combine(files.Directory, "nope");
         Assert.Contains("not found", Assert.Throws<RuleLoadException>(() => RuleSet.LoadDirectory(missing)).Message, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("data: { orderId: trim(after.ord_no), shippedOn: date(after.shp_dt, \"yyyyMMdd\") }", "date(after.shp_dt")]
+    [InlineData("data: { a: coalesce(after.qty, 0), b: 1 }", "coalesce(after.qty")]
+    public void A_flow_mapping_that_cuts_an_expression_at_a_comma_is_one_error_saying_so(string data, string cut)
+    {
+        // before: two errors, "')' or ',' expected" at the cut call and one for a field nobody wrote (data.yyyyMMdd, data.0))
+        using var files = new RuleFiles();
+        files.Write("orders.yaml", "table: public.tb_ord_mst\nevents:\n  - type: OrderShipped\n    when: op == \"u\"\n    " + data + "\n");
+
+        var error = SingleError(files);
+
+        Assert.Equal(5, error.Line);
+        Assert.Equal(11, error.Column);
+        Assert.Contains("OrderShipped data: a flow mapping { … } ends each value at a comma", error.Reason, StringComparison.Ordinal);
+        Assert.Contains($"`{cut}`", error.Reason, StringComparison.Ordinal);
+        Assert.Contains("block mapping", error.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_flow_mapping_without_a_comma_inside_a_call_still_loads()
+    {
+        using var files = new RuleFiles();
+        files.Write("orders.yaml", "table: public.tb_ord_mst\nevents:\n  - type: OrderShipped\n    data: { orderId: trim(after.ord_no), on: 'date(after.shp_dt, \"yyyyMMdd\")' }\n");
+
+        var data = files.Load().Files[0].Events[0].Data!;
+
+        Assert.Equal(["orderId", "on"], data.Shape.Columns);
+    }
 }
