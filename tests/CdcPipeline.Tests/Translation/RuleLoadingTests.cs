@@ -323,4 +323,35 @@ public class RuleLoadingTests
 
         Assert.Equal(["orderId", "on"], data.Shape.Columns);
     }
+
+    [Fact]
+    public void The_old_row_columns_each_expression_reads_are_known_at_load()
+    {
+        var rules = RuleSet.Parse("lines.yaml", """
+            table: public.tb_ord_dtl
+            subject: '"line-" + text(before.ln_no)'
+            events:
+              - type: QuantityChanged
+                when: op == "u" && changed("qty") && !changed("itm_cd") && before.itm_cd != "before.qty"
+                data:
+                  old: before.qty
+                  odd: before["Odd Name"]
+                  now: after.qty
+                  nested:
+                    price: coalesce(before.unt_prc, after.unt_prc)
+              - type: LineAdded
+                when: op == "c" && after.itm_cd != "before.itm_cd"
+                data:
+                  qty: after.qty
+                  before: after["before"]
+            """);
+        var table = rules.Files[0];
+        var changed = table.Events[0];
+
+        Assert.Equal(["itm_cd", "qty"], changed.When!.ChangedColumns);
+        Assert.Equal(["itm_cd"], changed.When.OldColumns); // not qty: "before.qty" there is text
+        Assert.Equal([["qty"], ["Odd Name"], [], ["unt_prc"]], changed.Data!.Expressions().Select(e => e.OldColumns));
+        Assert.Equal(["ln_no"], table.Subject!.OldColumns);
+        Assert.All(table.Events[1].Expressions(), e => Assert.Empty(e.OldColumns.Concat(e.ChangedColumns)));
+    }
 }

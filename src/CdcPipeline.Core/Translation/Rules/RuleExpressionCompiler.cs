@@ -95,7 +95,7 @@ internal sealed class RuleExpressionCompiler
         }
 
         var value = Lambda<Func<EvalScope, object?>>(body, bound, typeof(object));
-        return new CompiledExpression(text, what, location, value, null);
+        return new CompiledExpression(text, what, location, value, null) { OldColumns = bound.OldColumns, ChangedColumns = bound.ChangedColumns };
     }
 
     /// <summary>Compiles a condition (<c>when</c>): it must be true or false.</summary>
@@ -121,7 +121,7 @@ internal sealed class RuleExpressionCompiler
         }
 
         var condition = Lambda<Func<EvalScope, bool>>(expression, bound, typeof(bool));
-        return new CompiledExpression(text, what, location, null, condition);
+        return new CompiledExpression(text, what, location, null, condition) { OldColumns = bound.OldColumns, ChangedColumns = bound.ChangedColumns };
     }
 
     // A null condition is SQL's unknown: like WHERE, the rule does not fire.
@@ -199,7 +199,24 @@ internal sealed class RuleExpressionCompiler
         }
 
         var used = lambda.UsedParameters.Select(p => p.Expression).ToArray();
-        return new Bound(body, scope, used);
+        var oldColumns = used.Any(p => p.Name == "before") ? OldRowColumns(text) : [];
+        return new Bound(body, scope, used, oldColumns, [.. binder.ChangedColumns]);
+    }
+
+    /// <summary>
+    /// The columns <c>before.col</c> and <c>before["col"]</c> read, found in the text of an expression that parsed and uses
+    /// <c>before</c> (DynamicExpresso keeps a late-bound member's name only inside its own internal binder). Text literals are
+    /// blanked first, but for the column name of <c>before["col"]</c>, so <c>"before.x"</c> as text is no read.
+    /// </summary>
+    private static string[] OldRowColumns(string text)
+    {
+        var code = OldRowRead.StringLiteral().Replace(text, m => OldRowRead.IndexerBefore().IsMatch(text.AsSpan(0, m.Index)) ? m.Value : "\"\"");
+        return OldRowRead.Read().Matches(code)
+            .Select(m => m.Groups["member"].Success ? m.Groups["member"].Value : m.Groups["index"].Value)
+            .Where(c => c.Length > 0)
+            .Distinct(StringComparer.Ordinal)
+            .Order(StringComparer.Ordinal)
+            .ToArray();
     }
 
     private static string Hint(string text, ParseException e) =>
@@ -214,13 +231,16 @@ internal sealed class RuleExpressionCompiler
         _errors.Add(new RuleError(location.File, location.Line, location.Column + Math.Max(0, position), reason));
     }
 
-    private sealed record Bound(Expression Body, ParameterExpression ScopeParameter, ParameterExpression[] Used);
+    private sealed record Bound(Expression Body, ParameterExpression ScopeParameter, ParameterExpression[] Used, string[] OldColumns, string[] ChangedColumns);
 
     /// <summary>Checks the parsed tree and binds the placeholders to their load-time or run-time targets.</summary>
     private sealed class Binder(RuleExpressionCompiler owner, string text, RuleLocation location, string what, ParameterExpression scope)
         : ExpressionVisitor
     {
         public bool Failed { get; private set; }
+
+        /// <summary>The columns of <c>changed("col")</c> (see <see cref="CompiledExpression.ChangedColumns"/>).</summary>
+        public SortedSet<string> ChangedColumns { get; } = new(StringComparer.Ordinal);
 
         private void Fail(int position, string reason)
         {
@@ -277,6 +297,11 @@ internal sealed class RuleExpressionCompiler
 
             if (target == ChangedPlaceholder)
             {
+                if (node.Arguments[0] is ConstantExpression { Value: string column })
+                {
+                    ChangedColumns.Add(column);
+                }
+
                 return Expression.Call(scope, ChangedMethod, Visit(node.Arguments[0]));
             }
 
