@@ -220,6 +220,24 @@ public class RuleLoadingTests
         Assert.Contains(expected, error.Reason, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("date(after.ord_dt) != null", 6, "date() takes date(x, \"yyyyMMdd\")")]
+    [InlineData("op == \"u\" && trim(after.a, after.b) == \"x\"", 19, "trim() takes trim(x)")]
+    [InlineData("coalesce(after.a) != null", 6, "coalesce() takes coalesce(a, b[, c[, d]])")]
+    [InlineData("changed() && op == \"u\"", 6, "changed() takes changed(\"column\")")]
+    public void A_function_given_the_wrong_number_of_arguments_says_what_it_takes(string when, int column, string expected)
+    {
+        // before: "Argument list incompatible with delegate expression (at index 0)", which names neither function nor form
+        using var files = new RuleFiles();
+        files.Write("orders.yaml", $"table: public.tb_ord_mst\nevents:\n  - type: X\n    when: {when}\n");
+
+        var error = SingleError(files);
+
+        Assert.Contains(expected, error.Reason, StringComparison.Ordinal);
+        Assert.Equal(4, error.Line);
+        Assert.Equal(5 + column, error.Column);
+    }
+
     [Fact]
     public void Commands_need_a_target_and_only_commands_take_one()
     {

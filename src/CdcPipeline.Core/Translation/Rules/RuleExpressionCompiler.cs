@@ -224,7 +224,40 @@ internal sealed class RuleExpressionCompiler
             ? " (strings take double quotes: \"S\")"
             : e is UnknownIdentifierException
                 ? " (variables: op, before, after, key, row, source, keyChanged, oldKey, newKey; functions: lookup, date, timestamp, trim, isBlank, changed, coalesce, number, integer, text)"
-                : "";
+                : e.Message.StartsWith("Argument list incompatible", StringComparison.Ordinal) && FunctionAt(text, e.Position) is { } usage
+                    ? $" ({usage})"
+                    : "";
+
+    /// <summary>What the function called at <paramref name="position"/> takes: DynamicExpresso names neither it nor its arguments.</summary>
+    private static string? FunctionAt(string text, int position)
+    {
+        if (position < 0 || position >= text.Length)
+        {
+            return null;
+        }
+
+        var end = position;
+        while (end < text.Length && (char.IsLetterOrDigit(text[end]) || text[end] == '_'))
+        {
+            end++;
+        }
+
+        var usage = text[position..end] switch
+        {
+            "lookup" => "lookup(\"name\", code) or lookup(\"name\", code, default)",
+            "date" => "date(x, \"yyyyMMdd\")",
+            "timestamp" => "timestamp(x, \"yyyyMMddHHmmss\")",
+            "trim" => "trim(x)",
+            "isBlank" => "isBlank(x)",
+            "changed" => "changed(\"column\")",
+            "coalesce" => "coalesce(a, b[, c[, d]])",
+            "number" => "number(x)",
+            "integer" => "integer(x)",
+            "text" => "text(x)",
+            _ => null,
+        };
+        return usage is null ? null : $"{text[position..end]}() takes {usage}";
+    }
 
     private void Error(RuleLocation location, int position, string reason)
     {
