@@ -117,7 +117,10 @@ internal sealed class RuleFileLoader
             return null;
         }
 
-        return new TableRules(_file, table, aggregate, keyColumns, subject, lookups, events);
+        return new TableRules(_file, table, aggregate, keyColumns, subject, lookups, events)
+        {
+            KeyLocation = keyNode is null ? null : new RuleLocation(_file, keyNode.Start.Line, keyNode.Start.Column),
+        };
     }
 
     private EventRule? Event(YamlNode node, RuleExpressionCompiler compiler, string? fileAggregate)
