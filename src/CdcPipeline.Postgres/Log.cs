@@ -35,6 +35,12 @@ internal static partial class Log
         "REPLICA IDENTITY FULL; (or cdcpipeline db prepare --replica-identity-full {Table}); changes written after it carry the whole old row")]
     public static partial void RuleNeedsOldRow(ILogger logger, string rule, string location, string table, string reads, string identity, string sent, string quotedTable);
 
+    // Said at start, before any change: otherwise the first change the rule meets fails on the column and is dead-lettered.
+    [LoggerMessage(1116, LogLevel.Warning,
+        "The {Rule} ({Location}) names {Columns}, which {Table} does not have (its columns: {TableColumns}): each change it is read on fails " +
+        "and goes to the dead letters. Fix the rule file (or, for a column a migration is about to add, add it first)")]
+    public static partial void RuleNamesMissingColumns(ILogger logger, string rule, string location, string columns, string table, string tableColumns);
+
     [LoggerMessage(1004, LogLevel.Debug, "Acknowledged slot {Slot} up to {FlushLsn}")]
     public static partial void Acknowledged(ILogger logger, string slot, string flushLsn);
 

@@ -232,6 +232,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         }
 
         await WarnRulesNeedingOldRowAsync(tables, token);
+        await WarnRulesNamingMissingColumnsAsync(tables, token);
 
         await ThrowIfNotOursAsync(slot, token);
         ThrowIfLost(slot);
@@ -2240,6 +2241,72 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                 _ => ("NOTHING", "no old row at all"),
             };
             Log.RuleNeedsOldRow(_logger, rule.Id, first.Location.ToString(), file.Table, string.Join(", ", reads), name, sent, ReplicationSetup.QuoteTable(file.Table));
+        }
+    }
+
+    /// <summary>
+    /// Event 1116 for each rule (and <c>key:</c>) naming a column its captured table does not have (<c>after.qtty</c>): said at
+    /// start rather than at the first change the rule meets, which would go to the dead letters. One catalog query.
+    /// </summary>
+    private async Task WarnRulesNamingMissingColumnsAsync(IReadOnlyList<string> tables, CancellationToken cancellationToken)
+    {
+        var captured = tables.ToHashSet(StringComparer.Ordinal);
+        var files = _options.RuleFiles.Where(f => captured.Contains(f.Table)).ToList();
+        if (files.Count == 0)
+        {
+            return;
+        }
+
+        await using var cmd = _dataSource.CreateCommand("""
+            SELECT n.nspname || '.' || c.relname,
+                   ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+                         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum)
+            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE (n.nspname || '.' || c.relname) = ANY ($1) AND c.relkind IN ('r', 'p')
+            """);
+        cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = files.Select(f => f.Table).Distinct(StringComparer.Ordinal).ToArray() });
+        var columnsOf = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        await using (var reader = await cmd.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                columnsOf[reader.GetString(0)] = reader.GetFieldValue<string[]>(1);
+            }
+        }
+
+        foreach (var file in files)
+        {
+            if (!columnsOf.TryGetValue(file.Table, out var columns))
+            {
+                continue; // no such table: the start says so elsewhere
+            }
+
+            var has = string.Join(", ", columns);
+            var missingKeys = file.KeyColumns.Where(c => Array.IndexOf(columns, c) < 0).ToList();
+            if (missingKeys.Count > 0)
+            {
+                Log.RuleNamesMissingColumns(_logger, "key:", (file.KeyLocation?.ToString() ?? file.File), string.Join(", ", missingKeys), file.Table, has);
+            }
+
+            foreach (var rule in file.Events)
+            {
+                CompiledExpression? first = null;
+                var missing = new List<string>();
+                foreach (var e in rule.Expressions().Concat(rule.Subject is null && file.Subject is not null ? [file.Subject] : []))
+                {
+                    var these = e.Columns.Where(c => Array.IndexOf(columns, c) < 0 && !missing.Contains(c)).ToList();
+                    if (these.Count > 0)
+                    {
+                        first ??= e;
+                        missing.AddRange(these);
+                    }
+                }
+
+                if (first is not null)
+                {
+                    Log.RuleNamesMissingColumns(_logger, "rule " + rule.Id, first.Location.ToString(), string.Join(", ", missing), file.Table, has);
+                }
+            }
         }
     }
 

@@ -32,6 +32,9 @@ public sealed class CompiledExpression
     /// <summary>The columns of the expression's <c>changed("col")</c> calls: each needs the whole old row of an update.</summary>
     public IReadOnlyList<string> ChangedColumns { get; internal init; } = [];
 
+    /// <summary>Every column of the change's table the expression names (<c>after.col</c>, <c>before.col</c>, <c>row.col</c>, <c>changed("col")</c>).</summary>
+    public IReadOnlyList<string> Columns { get; internal init; } = [];
+
     public object? Evaluate(EvalScope scope) => _value!(scope);
 
     public bool Test(EvalScope scope) => _condition!(scope);

@@ -2,6 +2,7 @@ using System.Dynamic;
 using System.Linq.Expressions;
 using System.Reflection;
 using System.Runtime.CompilerServices;
+using System.Text.RegularExpressions;
 using DynamicExpresso;
 using DynamicExpresso.Exceptions;
 
@@ -95,7 +96,7 @@ internal sealed class RuleExpressionCompiler
         }
 
         var value = Lambda<Func<EvalScope, object?>>(body, bound, typeof(object));
-        return new CompiledExpression(text, what, location, value, null) { OldColumns = bound.OldColumns, ChangedColumns = bound.ChangedColumns };
+        return new CompiledExpression(text, what, location, value, null) { OldColumns = bound.OldColumns, ChangedColumns = bound.ChangedColumns, Columns = bound.Columns };
     }
 
     /// <summary>Compiles a condition (<c>when</c>): it must be true or false.</summary>
@@ -121,7 +122,7 @@ internal sealed class RuleExpressionCompiler
         }
 
         var condition = Lambda<Func<EvalScope, bool>>(expression, bound, typeof(bool));
-        return new CompiledExpression(text, what, location, null, condition) { OldColumns = bound.OldColumns, ChangedColumns = bound.ChangedColumns };
+        return new CompiledExpression(text, what, location, null, condition) { OldColumns = bound.OldColumns, ChangedColumns = bound.ChangedColumns, Columns = bound.Columns };
     }
 
     // A null condition is SQL's unknown: like WHERE, the rule does not fire.
@@ -199,19 +200,21 @@ internal sealed class RuleExpressionCompiler
         }
 
         var used = lambda.UsedParameters.Select(p => p.Expression).ToArray();
-        var oldColumns = used.Any(p => p.Name == "before") ? OldRowColumns(text) : [];
-        return new Bound(body, scope, used, oldColumns, [.. binder.ChangedColumns]);
+        var rowRead = used.Any(p => p.Name is "before" or "after" or "row");
+        var oldColumns = rowRead ? Columns(text, OldRowRead.Read()) : [];
+        var columns = rowRead || binder.ChangedColumns.Count > 0 ? Columns(text, OldRowRead.RowRead()).Union(binder.ChangedColumns).Order(StringComparer.Ordinal).ToArray() : [];
+        return new Bound(body, scope, used, oldColumns, [.. binder.ChangedColumns], columns);
     }
 
     /// <summary>
-    /// The columns <c>before.col</c> and <c>before["col"]</c> read, found in the text of an expression that parsed and uses
+    /// The columns <paramref name="read"/> finds (<c>before.col</c> and <c>before["col"]</c>, say), found in the text of an expression that parsed and uses
     /// <c>before</c> (DynamicExpresso keeps a late-bound member's name only inside its own internal binder). Text literals are
     /// blanked first, but for the column name of <c>before["col"]</c>, so <c>"before.x"</c> as text is no read.
     /// </summary>
-    private static string[] OldRowColumns(string text)
+    private static string[] Columns(string text, Regex read)
     {
-        var code = OldRowRead.StringLiteral().Replace(text, m => OldRowRead.IndexerBefore().IsMatch(text.AsSpan(0, m.Index)) ? m.Value : "\"\"");
-        return OldRowRead.Read().Matches(code)
+        var code = OldRowRead.StringLiteral().Replace(text, m => OldRowRead.RowIndexer().IsMatch(text.AsSpan(0, m.Index)) ? m.Value : "\"\"");
+        return read.Matches(code)
             .Select(m => m.Groups["member"].Success ? m.Groups["member"].Value : m.Groups["index"].Value)
             .Where(c => c.Length > 0)
             .Distinct(StringComparer.Ordinal)
@@ -264,7 +267,7 @@ internal sealed class RuleExpressionCompiler
         _errors.Add(new RuleError(location.File, location.Line, location.Column + Math.Max(0, position), reason));
     }
 
-    private sealed record Bound(Expression Body, ParameterExpression ScopeParameter, ParameterExpression[] Used, string[] OldColumns, string[] ChangedColumns);
+    private sealed record Bound(Expression Body, ParameterExpression ScopeParameter, ParameterExpression[] Used, string[] OldColumns, string[] ChangedColumns, string[] Columns);
 
     /// <summary>Checks the parsed tree and binds the placeholders to their load-time or run-time targets.</summary>
     private sealed class Binder(RuleExpressionCompiler owner, string text, RuleLocation location, string what, ParameterExpression scope)

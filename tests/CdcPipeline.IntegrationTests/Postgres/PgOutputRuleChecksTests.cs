@@ -4,11 +4,12 @@ using CdcPipeline.IntegrationTests.Support;
 namespace CdcPipeline.IntegrationTests.Postgres;
 
 /// <summary>
-/// A rule that reads the old row (<c>changed("col")</c>, <c>before.col</c>) of a table whose REPLICA IDENTITY is not FULL gets
-/// what PostgreSQL does not send: changed() fails at the first update (a dead letter), before.col reads null (a wrong event).
-/// The start says so, per rule, with the rule's place and the fix, before any change is read.
+/// What the start can tell of the rules from the catalog, before any change is read, per rule with its place and the fix:
+/// a rule that reads the old row (<c>changed("col")</c>, <c>before.col</c>) of a table whose REPLICA IDENTITY is not FULL
+/// gets what PostgreSQL does not send (changed() fails at the first update, a dead letter; before.col reads null, a wrong
+/// event), and a rule naming a column the table does not have fails on every change it reads it on.
 /// </summary>
-public sealed class PgOutputRuleOldRowTests(PostgresFixture fixture) : PgOutputTestBase(fixture)
+public sealed class PgOutputRuleChecksTests(PostgresFixture fixture) : PgOutputTestBase(fixture)
 {
     [Fact]
     public async Task A_rule_reading_the_old_row_of_a_table_without_replica_identity_full_is_named_at_start()
@@ -72,5 +73,52 @@ public sealed class PgOutputRuleOldRowTests(PostgresFixture fixture) : PgOutputT
         Assert.Contains("only the index columns (id)", gone, StringComparison.Ordinal);
 
         Assert.DoesNotContain(said, l => l.Contains("LineAdded", StringComparison.Ordinal) || l.Contains("custs", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_rule_naming_a_column_the_table_does_not_have_is_named_at_start()
+    {
+        await Db.ExecuteAsync("CREATE TABLE lines (ord_no int, ln_no int, itm text, qty int, \"Odd Name\" text, PRIMARY KEY (ord_no, ln_no)); " +
+                              "ALTER TABLE lines REPLICA IDENTITY FULL");
+        var file = Path.Combine(StateDirectory, "lines.yaml");
+        var rules = RuleSet.Parse(file, """
+            table: public.lines
+            key: [ord_no, ln_nr]
+            events:
+              - type: Typo
+                when: op == "u" && after.qtty == 1
+              - type: Several
+                data:
+                  odd: after["Odd Name"]
+                  item: row.itm.Trim()
+                  old: before["Od Name"]
+                  moved: changed("qtyy")
+              - type: Fine
+                when: after.qty > 1 && after.itm != "after.nope" && changed("qty")
+                data:
+                  was: before.qty
+                  odd: row["Odd Name"]
+            """);
+
+        // before: nothing was said at start; the first change of lines went to the dead letters for the key, then for each rule
+        await OpenStreamingAsync(Options(["public.lines"]) with { RuleFiles = rules.Files });
+
+        string[] said;
+        lock (Logs.Lines)
+        {
+            said = Logs.Lines.Where(l => l.Contains("which public.lines does not have", StringComparison.Ordinal)).ToArray();
+        }
+
+        Assert.Equal(3, said.Length);
+        var key = Assert.Single(said, l => l.Contains("The key: ", StringComparison.Ordinal));
+        Assert.Contains($"({file}:2:6) names ln_nr, which public.lines does not have (its columns: ord_no, ln_no, itm, qty, Odd Name)", key, StringComparison.Ordinal);
+        var typo = Assert.Single(said, l => l.Contains("rule lines#Typo", StringComparison.Ordinal));
+        Assert.Contains($"({file}:5:11) names qtty,", typo, StringComparison.Ordinal);
+        Assert.Contains("dead letters", typo, StringComparison.Ordinal);
+        var several = Assert.Single(said, l => l.Contains("rule lines#Several", StringComparison.Ordinal));
+        Assert.Contains($"({file}:10:12) names Od Name, qtyy,", several, StringComparison.Ordinal);
+        Assert.DoesNotContain(said, l => l.Contains("lines#Fine", StringComparison.Ordinal));
+        // the table has REPLICA IDENTITY FULL: its old row comes with every update and delete
+        Assert.DoesNotContain(Logs.Lines.ToArray(), l => l.Contains("reads the old row of", StringComparison.Ordinal));
     }
 }
