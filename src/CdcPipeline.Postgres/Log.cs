@@ -27,6 +27,20 @@ internal static partial class Log
     [LoggerMessage(1039, LogLevel.Warning, "State file of slot {Slot} ({StatePath}) is held by another process: {Holder} (attempt {Attempt}); retrying in {DelayMs} ms, without touching it. {Fix}")]
     public static partial void StateFileInUse(ILogger logger, string slot, string statePath, string holder, int attempt, long delayMs, string fix);
 
+    // Said at start, before any change: otherwise the first update dead-letters (changed() refuses to guess) or, with
+    // before.col, the rule quietly sees null as the old value.
+    [LoggerMessage(1115, LogLevel.Warning,
+        "Rule {Rule} ({Location}) reads the old row of {Table} ({Reads}), but the table's REPLICA IDENTITY is {Identity}: PostgreSQL sends " +
+        "{Sent}. changed() then fails and the change goes to the dead letters; before.<column> reads null. Run: ALTER TABLE {QuotedTable} " +
+        "REPLICA IDENTITY FULL; (or cdcpipeline db prepare --replica-identity-full {Table}); changes written after it carry the whole old row")]
+    public static partial void RuleNeedsOldRow(ILogger logger, string rule, string location, string table, string reads, string identity, string sent, string quotedTable);
+
+    // Said at start, before any change: otherwise the first change the rule meets fails on the column and is dead-lettered.
+    [LoggerMessage(1116, LogLevel.Warning,
+        "The {Rule} ({Location}) names {Columns}, which {Table} does not have (its columns: {TableColumns}): each change it is read on fails " +
+        "and goes to the dead letters. Fix the rule file (or, for a column a migration is about to add, add it first)")]
+    public static partial void RuleNamesMissingColumns(ILogger logger, string rule, string location, string columns, string table, string tableColumns);
+
     [LoggerMessage(1004, LogLevel.Debug, "Acknowledged slot {Slot} up to {FlushLsn}")]
     public static partial void Acknowledged(ILogger logger, string slot, string flushLsn);
 

@@ -8,6 +8,7 @@ using System.Text.Json;
 using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Pipeline;
+using CdcPipeline.Core.Translation.Rules;
 using CdcPipeline.Postgres.Capture;
 using CdcPipeline.Postgres.Readiness;
 using CdcPipeline.Postgres.Setup;
@@ -229,6 +230,9 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         {
             WarnNoKeyOnce(table);
         }
+
+        await WarnRulesNeedingOldRowAsync(tables, token);
+        await WarnRulesNamingMissingColumnsAsync(tables, token);
 
         await ThrowIfNotOursAsync(slot, token);
         ThrowIfLost(slot);
@@ -2161,6 +2165,149 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         }
 
         return names;
+    }
+
+    /// <summary>
+    /// Event 1115 for each rule that reads the old row of a captured table (<c>before.col</c> of a column outside the replica
+    /// identity, any <c>changed()</c>) while the table's REPLICA IDENTITY is not FULL: said at start rather than found at the
+    /// first update (a dead letter) or never (a null old value). One catalog query, only when some rule reads an old row.
+    /// </summary>
+    private async Task WarnRulesNeedingOldRowAsync(IReadOnlyList<string> tables, CancellationToken cancellationToken)
+    {
+        var captured = tables.ToHashSet(StringComparer.Ordinal);
+        var reading = _options.RuleFiles
+            .Where(f => captured.Contains(f.Table))
+            .SelectMany(f => f.Events.Select(rule => (File: f, Rule: rule, Expressions: rule.Expressions()
+                .Concat(rule.Subject is null && f.Subject is not null ? [f.Subject] : []).ToList())))
+            .Where(r => r.Expressions.Any(e => e.OldColumns.Count > 0 || e.ChangedColumns.Count > 0))
+            .ToList();
+        if (reading.Count == 0)
+        {
+            return;
+        }
+
+        await using var cmd = _dataSource.CreateCommand("""
+            SELECT n.nspname || '.' || c.relname, c.relreplident::text,
+                   ARRAY(SELECT a.attname::text FROM pg_catalog.pg_index i
+                         JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+                         WHERE i.indrelid = c.oid AND ((c.relreplident = 'd' AND i.indisprimary) OR (c.relreplident = 'i' AND i.indisreplident)))
+            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE (n.nspname || '.' || c.relname) = ANY ($1) AND c.relkind IN ('r', 'p') AND c.relreplident <> 'f'
+            """);
+        cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = reading.Select(r => r.File.Table).Distinct(StringComparer.Ordinal).ToArray() });
+        var identities = new Dictionary<string, (string Identity, string[] Columns)>(StringComparer.Ordinal);
+        await using (var reader = await cmd.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                identities[reader.GetString(0)] = (reader.GetString(1), reader.GetFieldValue<string[]>(2));
+            }
+        }
+
+        foreach (var (file, rule, expressions) in reading)
+        {
+            if (!identities.TryGetValue(file.Table, out var identity))
+            {
+                continue; // FULL (or gone: the start says so elsewhere)
+            }
+
+            // changed() compares with the old row of an update, which only FULL sends; before.col of a key column comes with deletes.
+            var reads = new List<string>();
+            CompiledExpression? first = null;
+            foreach (var e in expressions)
+            {
+                var these = e.ChangedColumns.Select(c => $"changed(\"{c}\")")
+                    .Concat(e.OldColumns.Where(c => Array.IndexOf(identity.Columns, c) < 0).Select(c => "before." + c))
+                    .Where(r => !reads.Contains(r))
+                    .ToList();
+                if (these.Count > 0)
+                {
+                    first ??= e;
+                    reads.AddRange(these);
+                }
+            }
+
+            if (first is null)
+            {
+                continue;
+            }
+
+            var key = string.Join(", ", identity.Columns);
+            var (name, sent) = identity.Identity switch
+            {
+                "d" when identity.Columns.Length == 0 => ("DEFAULT", "no old row at all (the table has no primary key)"),
+                "d" => ("DEFAULT", $"no old row with an update and only the key ({key}) with a delete"),
+                "i" => ("USING INDEX", $"only the index columns ({key}) of the old row, with a delete or an update that changes them"),
+                _ => ("NOTHING", "no old row at all"),
+            };
+            Log.RuleNeedsOldRow(_logger, rule.Id, first.Location.ToString(), file.Table, string.Join(", ", reads), name, sent, ReplicationSetup.QuoteTable(file.Table));
+        }
+    }
+
+    /// <summary>
+    /// Event 1116 for each rule (and <c>key:</c>) naming a column its captured table does not have (<c>after.qtty</c>): said at
+    /// start rather than at the first change the rule meets, which would go to the dead letters. One catalog query.
+    /// </summary>
+    private async Task WarnRulesNamingMissingColumnsAsync(IReadOnlyList<string> tables, CancellationToken cancellationToken)
+    {
+        var captured = tables.ToHashSet(StringComparer.Ordinal);
+        var files = _options.RuleFiles.Where(f => captured.Contains(f.Table)).ToList();
+        if (files.Count == 0)
+        {
+            return;
+        }
+
+        await using var cmd = _dataSource.CreateCommand("""
+            SELECT n.nspname || '.' || c.relname,
+                   ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+                         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum)
+            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE (n.nspname || '.' || c.relname) = ANY ($1) AND c.relkind IN ('r', 'p')
+            """);
+        cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = files.Select(f => f.Table).Distinct(StringComparer.Ordinal).ToArray() });
+        var columnsOf = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        await using (var reader = await cmd.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                columnsOf[reader.GetString(0)] = reader.GetFieldValue<string[]>(1);
+            }
+        }
+
+        foreach (var file in files)
+        {
+            if (!columnsOf.TryGetValue(file.Table, out var columns))
+            {
+                continue; // no such table: the start says so elsewhere
+            }
+
+            var has = string.Join(", ", columns);
+            var missingKeys = file.KeyColumns.Where(c => Array.IndexOf(columns, c) < 0).ToList();
+            if (missingKeys.Count > 0)
+            {
+                Log.RuleNamesMissingColumns(_logger, "key:", (file.KeyLocation?.ToString() ?? file.File), string.Join(", ", missingKeys), file.Table, has);
+            }
+
+            foreach (var rule in file.Events)
+            {
+                CompiledExpression? first = null;
+                var missing = new List<string>();
+                foreach (var e in rule.Expressions().Concat(rule.Subject is null && file.Subject is not null ? [file.Subject] : []))
+                {
+                    var these = e.Columns.Where(c => Array.IndexOf(columns, c) < 0 && !missing.Contains(c)).ToList();
+                    if (these.Count > 0)
+                    {
+                        first ??= e;
+                        missing.AddRange(these);
+                    }
+                }
+
+                if (first is not null)
+                {
+                    Log.RuleNamesMissingColumns(_logger, "rule " + rule.Id, first.Location.ToString(), string.Join(", ", missing), file.Table, has);
+                }
+            }
+        }
     }
 
     private void WarnNoKeyOnce(string table)

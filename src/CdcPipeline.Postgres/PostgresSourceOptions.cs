@@ -19,6 +19,12 @@ public sealed record PostgresSourceOptions
     /// </summary>
     public IReadOnlyList<string> Tables { get; init; } = [];
 
+    /// <summary>
+    /// The pipeline's rule files: at start, a rule that reads the old row (<c>before.col</c>, <c>changed("col")</c>) of a captured
+    /// table without REPLICA IDENTITY FULL is logged (event 1115), since PostgreSQL does not send what it reads.
+    /// </summary>
+    public IReadOnlyList<Core.Translation.Rules.TableRules> RuleFiles { get; init; } = [];
+
     public SnapshotMode Snapshot { get; init; } = SnapshotMode.Initial;
 
     /// <summary>Debezium's <c>source.name</c> (logical server name); defaults to the slot name.</summary>

@@ -51,6 +51,7 @@ public sealed class PostgresSourceFactory : ISourceFactory
             Publication = s.Publication,
             Slot = s.Slot,
             Tables = s.Tables,
+            RuleFiles = context.RuleFiles,
             Snapshot = s.Snapshot switch
             {
                 "never" => SnapshotMode.Never,

@@ -220,6 +220,24 @@ public class RuleLoadingTests
         Assert.Contains(expected, error.Reason, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("date(after.ord_dt) != null", 6, "date() takes date(x, \"yyyyMMdd\")")]
+    [InlineData("op == \"u\" && trim(after.a, after.b) == \"x\"", 19, "trim() takes trim(x)")]
+    [InlineData("coalesce(after.a) != null", 6, "coalesce() takes coalesce(a, b[, c[, d]])")]
+    [InlineData("changed() && op == \"u\"", 6, "changed() takes changed(\"column\")")]
+    public void A_function_given_the_wrong_number_of_arguments_says_what_it_takes(string when, int column, string expected)
+    {
+        // before: "Argument list incompatible with delegate expression (at index 0)", which names neither function nor form
+        using var files = new RuleFiles();
+        files.Write("orders.yaml", $"table: public.tb_ord_mst\nevents:\n  - type: X\n    when: {when}\n");
+
+        var error = SingleError(files);
+
+        Assert.Contains(expected, error.Reason, StringComparison.Ordinal);
+        Assert.Equal(4, error.Line);
+        Assert.Equal(5 + column, error.Column);
+    }
+
     [Fact]
     public void Commands_need_a_target_and_only_commands_take_one()
     {
@@ -293,5 +311,65 @@ public class RuleLoadingTests
         Assert.Contains("no rule files", files.LoadFails().Message, StringComparison.Ordinal);
         var missing = Path.Combine(files.Directory, "nope");
         Assert.Contains("not found", Assert.Throws<RuleLoadException>(() => RuleSet.LoadDirectory(missing)).Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("data: { orderId: trim(after.ord_no), shippedOn: date(after.shp_dt, \"yyyyMMdd\") }", "date(after.shp_dt")]
+    [InlineData("data: { a: coalesce(after.qty, 0), b: 1 }", "coalesce(after.qty")]
+    public void A_flow_mapping_that_cuts_an_expression_at_a_comma_is_one_error_saying_so(string data, string cut)
+    {
+        // before: two errors, "')' or ',' expected" at the cut call and one for a field nobody wrote (data.yyyyMMdd, data.0))
+        using var files = new RuleFiles();
+        files.Write("orders.yaml", "table: public.tb_ord_mst\nevents:\n  - type: OrderShipped\n    when: op == \"u\"\n    " + data + "\n");
+
+        var error = SingleError(files);
+
+        Assert.Equal(5, error.Line);
+        Assert.Equal(11, error.Column);
+        Assert.Contains("OrderShipped data: a flow mapping { … } ends each value at a comma", error.Reason, StringComparison.Ordinal);
+        Assert.Contains($"`{cut}`", error.Reason, StringComparison.Ordinal);
+        Assert.Contains("block mapping", error.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_flow_mapping_without_a_comma_inside_a_call_still_loads()
+    {
+        using var files = new RuleFiles();
+        files.Write("orders.yaml", "table: public.tb_ord_mst\nevents:\n  - type: OrderShipped\n    data: { orderId: trim(after.ord_no), on: 'date(after.shp_dt, \"yyyyMMdd\")' }\n");
+
+        var data = files.Load().Files[0].Events[0].Data!;
+
+        Assert.Equal(["orderId", "on"], data.Shape.Columns);
+    }
+
+    [Fact]
+    public void The_old_row_columns_each_expression_reads_are_known_at_load()
+    {
+        var rules = RuleSet.Parse("lines.yaml", """
+            table: public.tb_ord_dtl
+            subject: '"line-" + text(before.ln_no)'
+            events:
+              - type: QuantityChanged
+                when: op == "u" && changed("qty") && !changed("itm_cd") && before.itm_cd != "before.qty"
+                data:
+                  old: before.qty
+                  odd: before["Odd Name"]
+                  now: after.qty
+                  nested:
+                    price: coalesce(before.unt_prc, after.unt_prc)
+              - type: LineAdded
+                when: op == "c" && after.itm_cd != "before.itm_cd"
+                data:
+                  qty: after.qty
+                  before: after["before"]
+            """);
+        var table = rules.Files[0];
+        var changed = table.Events[0];
+
+        Assert.Equal(["itm_cd", "qty"], changed.When!.ChangedColumns);
+        Assert.Equal(["itm_cd"], changed.When.OldColumns); // not qty: "before.qty" there is text
+        Assert.Equal([["qty"], ["Odd Name"], [], ["unt_prc"]], changed.Data!.Expressions().Select(e => e.OldColumns));
+        Assert.Equal(["ln_no"], table.Subject!.OldColumns);
+        Assert.All(table.Events[1].Expressions(), e => Assert.Empty(e.OldColumns.Concat(e.ChangedColumns)));
     }
 }

@@ -155,6 +155,8 @@ public class RuleTranslatorTests
         var translator = RuleFiles.Translator("table: tb_ord_mst\nkey: order_id\nevents:\n  - type: X\n");
         var e = Assert.Throws<RuleEvaluationException>(() => Run(translator, Change(ChangeOperation.Create, "tb_ord_mst", after: Order("P"))));
         Assert.Contains("key column 'order_id'", e.Message, StringComparison.Ordinal);
+        // before: "orders.yaml: key column …", without the line of key: or the rule
+        Assert.StartsWith("orders.yaml:2:6: rule orders#X, key column 'order_id'", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -22,6 +22,19 @@ public sealed class CompiledExpression
 
     public RuleLocation Location { get; }
 
+    /// <summary>
+    /// The columns the expression reads from the old row (<c>before.col</c>, <c>before["col"]</c>). PostgreSQL sends the whole
+    /// old row only with REPLICA IDENTITY FULL (otherwise none with an update, the key columns with a delete), so the embedded
+    /// capture checks these against the table at start.
+    /// </summary>
+    public IReadOnlyList<string> OldColumns { get; internal init; } = [];
+
+    /// <summary>The columns of the expression's <c>changed("col")</c> calls: each needs the whole old row of an update.</summary>
+    public IReadOnlyList<string> ChangedColumns { get; internal init; } = [];
+
+    /// <summary>Every column of the change's table the expression names (<c>after.col</c>, <c>before.col</c>, <c>row.col</c>, <c>changed("col")</c>).</summary>
+    public IReadOnlyList<string> Columns { get; internal init; } = [];
+
     public object? Evaluate(EvalScope scope) => _value!(scope);
 
     public bool Test(EvalScope scope) => _condition!(scope);

@@ -19,6 +19,10 @@ public sealed class DataTemplate
 
     public RowShape Shape { get; }
 
+    /// <summary>Every field's expression, nested ones included, in field order.</summary>
+    public IEnumerable<CompiledExpression> Expressions() =>
+        _fields.SelectMany(f => f is DataTemplate nested ? nested.Expressions() : [(CompiledExpression)f]);
+
     /// <summary>Evaluates every field; <paramref name="failed"/> names the expression that threw, for the error message.</summary>
     internal Row Evaluate(EvalScope scope, ref CompiledExpression? failed)
     {

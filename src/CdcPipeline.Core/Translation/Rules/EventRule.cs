@@ -37,4 +37,26 @@ public sealed class EventRule
     public DataTemplate? Data { get; }
 
     public RuleLocation Location { get; }
+
+    /// <summary>Every expression of the rule: <c>when</c>, <c>subject</c>, then the <c>data</c> fields.</summary>
+    public IEnumerable<CompiledExpression> Expressions()
+    {
+        if (When is not null)
+        {
+            yield return When;
+        }
+
+        if (Subject is not null)
+        {
+            yield return Subject;
+        }
+
+        if (Data is not null)
+        {
+            foreach (var e in Data.Expressions())
+            {
+                yield return e;
+            }
+        }
+    }
 }

@@ -2,6 +2,7 @@ using System.Dynamic;
 using System.Linq.Expressions;
 using System.Reflection;
 using System.Runtime.CompilerServices;
+using System.Text.RegularExpressions;
 using DynamicExpresso;
 using DynamicExpresso.Exceptions;
 
@@ -95,7 +96,7 @@ internal sealed class RuleExpressionCompiler
         }
 
         var value = Lambda<Func<EvalScope, object?>>(body, bound, typeof(object));
-        return new CompiledExpression(text, what, location, value, null);
+        return new CompiledExpression(text, what, location, value, null) { OldColumns = bound.OldColumns, ChangedColumns = bound.ChangedColumns, Columns = bound.Columns };
     }
 
     /// <summary>Compiles a condition (<c>when</c>): it must be true or false.</summary>
@@ -121,7 +122,7 @@ internal sealed class RuleExpressionCompiler
         }
 
         var condition = Lambda<Func<EvalScope, bool>>(expression, bound, typeof(bool));
-        return new CompiledExpression(text, what, location, null, condition);
+        return new CompiledExpression(text, what, location, null, condition) { OldColumns = bound.OldColumns, ChangedColumns = bound.ChangedColumns, Columns = bound.Columns };
     }
 
     // A null condition is SQL's unknown: like WHERE, the rule does not fire.
@@ -199,7 +200,26 @@ internal sealed class RuleExpressionCompiler
         }
 
         var used = lambda.UsedParameters.Select(p => p.Expression).ToArray();
-        return new Bound(body, scope, used);
+        var rowRead = used.Any(p => p.Name is "before" or "after" or "row");
+        var oldColumns = rowRead ? Columns(text, OldRowRead.Read()) : [];
+        var columns = rowRead || binder.ChangedColumns.Count > 0 ? Columns(text, OldRowRead.RowRead()).Union(binder.ChangedColumns).Order(StringComparer.Ordinal).ToArray() : [];
+        return new Bound(body, scope, used, oldColumns, [.. binder.ChangedColumns], columns);
+    }
+
+    /// <summary>
+    /// The columns <paramref name="read"/> finds (<c>before.col</c> and <c>before["col"]</c>, say), found in the text of an expression that parsed and uses
+    /// <c>before</c> (DynamicExpresso keeps a late-bound member's name only inside its own internal binder). Text literals are
+    /// blanked first, but for the column name of <c>before["col"]</c>, so <c>"before.x"</c> as text is no read.
+    /// </summary>
+    private static string[] Columns(string text, Regex read)
+    {
+        var code = OldRowRead.StringLiteral().Replace(text, m => OldRowRead.RowIndexer().IsMatch(text.AsSpan(0, m.Index)) ? m.Value : "\"\"");
+        return read.Matches(code)
+            .Select(m => m.Groups["member"].Success ? m.Groups["member"].Value : m.Groups["index"].Value)
+            .Where(c => c.Length > 0)
+            .Distinct(StringComparer.Ordinal)
+            .Order(StringComparer.Ordinal)
+            .ToArray();
     }
 
     private static string Hint(string text, ParseException e) =>
@@ -207,20 +227,56 @@ internal sealed class RuleExpressionCompiler
             ? " (strings take double quotes: \"S\")"
             : e is UnknownIdentifierException
                 ? " (variables: op, before, after, key, row, source, keyChanged, oldKey, newKey; functions: lookup, date, timestamp, trim, isBlank, changed, coalesce, number, integer, text)"
-                : "";
+                : e.Message.StartsWith("Argument list incompatible", StringComparison.Ordinal) && FunctionAt(text, e.Position) is { } usage
+                    ? $" ({usage})"
+                    : "";
+
+    /// <summary>What the function called at <paramref name="position"/> takes: DynamicExpresso names neither it nor its arguments.</summary>
+    private static string? FunctionAt(string text, int position)
+    {
+        if (position < 0 || position >= text.Length)
+        {
+            return null;
+        }
+
+        var end = position;
+        while (end < text.Length && (char.IsLetterOrDigit(text[end]) || text[end] == '_'))
+        {
+            end++;
+        }
+
+        var usage = text[position..end] switch
+        {
+            "lookup" => "lookup(\"name\", code) or lookup(\"name\", code, default)",
+            "date" => "date(x, \"yyyyMMdd\")",
+            "timestamp" => "timestamp(x, \"yyyyMMddHHmmss\")",
+            "trim" => "trim(x)",
+            "isBlank" => "isBlank(x)",
+            "changed" => "changed(\"column\")",
+            "coalesce" => "coalesce(a, b[, c[, d]])",
+            "number" => "number(x)",
+            "integer" => "integer(x)",
+            "text" => "text(x)",
+            _ => null,
+        };
+        return usage is null ? null : $"{text[position..end]}() takes {usage}";
+    }
 
     private void Error(RuleLocation location, int position, string reason)
     {
         _errors.Add(new RuleError(location.File, location.Line, location.Column + Math.Max(0, position), reason));
     }
 
-    private sealed record Bound(Expression Body, ParameterExpression ScopeParameter, ParameterExpression[] Used);
+    private sealed record Bound(Expression Body, ParameterExpression ScopeParameter, ParameterExpression[] Used, string[] OldColumns, string[] ChangedColumns, string[] Columns);
 
     /// <summary>Checks the parsed tree and binds the placeholders to their load-time or run-time targets.</summary>
     private sealed class Binder(RuleExpressionCompiler owner, string text, RuleLocation location, string what, ParameterExpression scope)
         : ExpressionVisitor
     {
         public bool Failed { get; private set; }
+
+        /// <summary>The columns of <c>changed("col")</c> (see <see cref="CompiledExpression.ChangedColumns"/>).</summary>
+        public SortedSet<string> ChangedColumns { get; } = new(StringComparer.Ordinal);
 
         private void Fail(int position, string reason)
         {
@@ -277,6 +333,11 @@ internal sealed class RuleExpressionCompiler
 
             if (target == ChangedPlaceholder)
             {
+                if (node.Arguments[0] is ConstantExpression { Value: string column })
+                {
+                    ChangedColumns.Add(column);
+                }
+
                 return Expression.Call(scope, ChangedMethod, Visit(node.Arguments[0]));
             }
 

@@ -117,7 +117,10 @@ internal sealed class RuleFileLoader
             return null;
         }
 
-        return new TableRules(_file, table, aggregate, keyColumns, subject, lookups, events);
+        return new TableRules(_file, table, aggregate, keyColumns, subject, lookups, events)
+        {
+            KeyLocation = keyNode is null ? null : new RuleLocation(_file, keyNode.Start.Line, keyNode.Start.Column),
+        };
     }
 
     private EventRule? Event(YamlNode node, RuleExpressionCompiler compiler, string? fileAggregate)
@@ -196,6 +199,15 @@ internal sealed class RuleFileLoader
             return null;
         }
 
+        if (map.Style == YamlDotNet.Core.Events.MappingStyle.Flow && CutAtComma(map) is { } cut)
+        {
+            // YAML ends a flow mapping's value at a comma: `{ d: date(x, "yyyyMMdd") }` is d: `date(x` and a key `"yyyyMMdd"`
+            // with the value `)`. Compiled piece by piece that says "')' expected" and names keys nobody wrote.
+            Error(map.Start, $"{path}: a flow mapping {{ … }} ends each value at a comma, so `{cut}` was cut at the comma of its call; "
+                + "write the fields as a block mapping, one 'name: expression' per line below the key (or quote each expression: name: 'f(a, b)')");
+            return null;
+        }
+
         var names = new List<string>();
         var fields = new List<object>();
         foreach (var (keyNode, valueNode) in map.Children)
@@ -220,6 +232,43 @@ internal sealed class RuleFileLoader
         }
 
         return new DataTemplate(names, fields.ToArray());
+    }
+
+    /// <summary>The first plain value of a flow mapping whose parentheses do not close (YAML cut it at a comma), or null.</summary>
+    private static string? CutAtComma(YamlMappingNode map)
+    {
+        foreach (var (keyNode, valueNode) in map.Children)
+        {
+            if (valueNode is YamlScalarNode { Style: ScalarStyle.Plain, Value: { } text } && Depth(text) > 0)
+            {
+                return text;
+            }
+
+            if (keyNode is YamlScalarNode { Value: { } key } && (Depth(key) != 0 || (valueNode is YamlScalarNode { Value: { } v } && Depth(v) < 0)))
+            {
+                return key;
+            }
+        }
+
+        return null;
+
+        // '(' minus ')' outside double-quoted text
+        static int Depth(string text)
+        {
+            var depth = 0;
+            var quoted = false;
+            foreach (var c in text)
+            {
+                switch (c)
+                {
+                    case '"': quoted = !quoted; break;
+                    case '(' when !quoted: depth++; break;
+                    case ')' when !quoted: depth--; break;
+                }
+            }
+
+            return depth;
+        }
     }
 
     private List<string> KeyColumns(YamlNode node)

@@ -174,7 +174,8 @@ public sealed class RuleTranslator : IChangeTranslator
             if (!TryKeyValue(change, columns[i], out values[i]))
             {
                 throw new RuleEvaluationException(
-                    $"{table.File}: key column '{columns[i]}' is in neither the after, before nor key image of this {change.Source.QualifiedTable} change at {change.Position}; fix key: in the rule file")
+                    $"{table.KeyLocation?.ToString() ?? table.File}: rule {rule.Id}, key column '{columns[i]}' is in neither the after, before nor key image of this "
+                    + $"{change.Source.QualifiedTable} change at {change.Position}; fix key: in the rule file")
                 {
                     RuleId = rule.Id,
                 };

@@ -25,6 +25,9 @@ public sealed class TableRules
     /// <summary>The aggregate key columns (<c>key:</c>); empty means the change's own key columns.</summary>
     public IReadOnlyList<string> KeyColumns { get; }
 
+    /// <summary>Where <c>key:</c>'s value is, for the error of a key column a change lacks; null without <c>key:</c>.</summary>
+    public RuleLocation? KeyLocation { get; internal init; }
+
     /// <summary>A subject expression for every event of the file (<c>subject:</c>), instead of the key columns.</summary>
     public CompiledExpression? Subject { get; }
 
