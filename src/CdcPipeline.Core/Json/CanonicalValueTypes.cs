@@ -30,7 +30,10 @@ public static class CanonicalValueTypes
     private static readonly ConnectSchema Float64Schema = new(ConnectType.Float64);
     private static readonly ConnectSchema Float32Schema = new(ConnectType.Float32);
 
-    /// <summary>The JSON of the types of <paramref name="change"/>'s rows; null when every value reads back as it is.</summary>
+    /// <summary>
+    /// The JSON of the types of <paramref name="change"/>'s rows; null when every value reads back as it is.
+    /// </summary>
+    /// <exception cref="NotSupportedException">A value the canonical JSON has no form for either.</exception>
     public static string? Of(ChangeEvent change)
     {
         ArgumentNullException.ThrowIfNull(change);
@@ -93,10 +96,14 @@ public static class CanonicalValueTypes
             case Row row:
                 WriteRowTypes(writer, row);
                 return;
+            case IEnumerable<KeyValuePair<string, object?>> map:
+                // Written as an object by the canonical JSON as a Row is, and read back as one.
+                WriteRowTypes(writer, Row.From([.. map.Select(kv => (kv.Key, kv.Value))]));
+                return;
             case string or byte[] or RawJson:
                 break;
-            case System.Collections.IList list:
-                WriteListTypes(writer, list);
+            case System.Collections.IEnumerable list:
+                WriteListTypes(writer, list.Cast<object?>().ToList());
                 return;
         }
 
@@ -104,7 +111,7 @@ public static class CanonicalValueTypes
     }
 
     /// <summary>One type for all elements when they share it (a PostgreSQL array always does), else one per element.</summary>
-    private static void WriteListTypes(Utf8JsonWriter writer, System.Collections.IList list)
+    private static void WriteListTypes(Utf8JsonWriter writer, List<object?> list)
     {
         writer.WriteStartArray();
         object? first = null;
@@ -120,7 +127,7 @@ public static class CanonicalValueTypes
             {
                 first = item;
             }
-            else if (item.GetType() != first.GetType() || item is Row || (item is System.Collections.IList and not byte[]))
+            else if (item.GetType() != first.GetType() || item is Row || (item is System.Collections.IEnumerable and not string and not byte[]))
             {
                 shared = false;
             }
