@@ -29,18 +29,7 @@ public static class PipelineBuilder
         var options = configuration.Options;
         var root = configuration.Root;
 
-        var sourceSection = root.GetSection("source");
-        var sourceFactories = services.GetServices<ISourceFactory>().ToDictionary(f => f.Kind, StringComparer.OrdinalIgnoreCase);
-        if (!sourceSection.Exists())
-        {
-            throw new ConfigurationException("source", $"no source configured; add exactly one of: {string.Join(", ", sourceFactories.Keys.Order(StringComparer.Ordinal))}", configuration.Locations);
-        }
-
-        var sourceKind = configuration.KindOf(sourceSection, new HashSet<string>(), sourceFactories.Keys);
-        if (!sourceFactories.TryGetValue(sourceKind, out var sourceFactory))
-        {
-            throw new ConfigurationException($"source:{sourceKind}", $"unknown source kind '{sourceKind}'; expected one of: {string.Join(", ", sourceFactories.Keys.Order(StringComparer.Ordinal))}", configuration.Locations);
-        }
+        var (sourceFactory, sourceSection) = SourceOf(configuration, services);
 
         var sinkFactories = services.GetServices<ISinkFactory>().ToDictionary(f => f.Kind, StringComparer.OrdinalIgnoreCase);
         var sinkSections = root.GetSection("sinks").GetChildren().ToList();
@@ -89,11 +78,7 @@ public static class PipelineBuilder
         // The source's, the dead letters' and every sink's own checks run before any sink is built (the source's and the dead
         // letters' see the whole configuration: a Kafka source refuses to read its own sinks' topics). A refused start must leave
         // nothing behind downstream: a batch sink takes its spool as it is built, before the next sink's bad setting would be found.
-        var sourceContext = new PipelineComponentContext(options.Name, sourceSection.GetSection(sourceKind), options, configuration.Locations, configuration.BaseDirectory, services)
-        {
-            RuleFiles = Translators.RuleFiles(translator).ToList(),
-            Configuration = configuration,
-        };
+        var sourceContext = SourceContext(configuration, services, translator, sourceSection);
         sourceFactory.Validate(sourceContext);
         var deadLetterFactory = options.DeadLetter.Topic is not null ? services.GetRequiredService<IDeadLetterQueueFactory>() : null;
         deadLetterFactory?.Validate(configuration);
@@ -107,6 +92,43 @@ public static class PipelineBuilder
         PipelineComponentContext Context(string name, IConfigurationSection section) =>
             new(name, section, options, configuration.Locations, configuration.BaseDirectory, services);
     }
+
+    /// <summary>
+    /// The pipeline's source factory and the context <c>run</c> hands it (with <paramref name="translator"/>'s rule files), nothing
+    /// validated or made: <c>dlq redrive</c> gets a Kafka source's decoder from it.
+    /// </summary>
+    /// <exception cref="ConfigurationException">No source, or one of a kind no factory makes.</exception>
+    public static (ISourceFactory Factory, PipelineComponentContext Context) Source(PipelineConfiguration configuration, IServiceProvider services, IChangeTranslator translator)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var (factory, section) = SourceOf(configuration, services);
+        return (factory, SourceContext(configuration, services, translator, section));
+    }
+
+    private static (ISourceFactory Factory, IConfigurationSection Section) SourceOf(PipelineConfiguration configuration, IServiceProvider services)
+    {
+        var sourceSection = configuration.Root.GetSection("source");
+        var sourceFactories = services.GetServices<ISourceFactory>().ToDictionary(f => f.Kind, StringComparer.OrdinalIgnoreCase);
+        if (!sourceSection.Exists())
+        {
+            throw new ConfigurationException("source", $"no source configured; add exactly one of: {string.Join(", ", sourceFactories.Keys.Order(StringComparer.Ordinal))}", configuration.Locations);
+        }
+
+        var sourceKind = configuration.KindOf(sourceSection, new HashSet<string>(), sourceFactories.Keys);
+        if (!sourceFactories.TryGetValue(sourceKind, out var sourceFactory))
+        {
+            throw new ConfigurationException($"source:{sourceKind}", $"unknown source kind '{sourceKind}'; expected one of: {string.Join(", ", sourceFactories.Keys.Order(StringComparer.Ordinal))}", configuration.Locations);
+        }
+
+        return (sourceFactory, sourceSection.GetSection(sourceKind));
+    }
+
+    private static PipelineComponentContext SourceContext(PipelineConfiguration configuration, IServiceProvider services, IChangeTranslator translator, IConfigurationSection section) =>
+        new(configuration.Options.Name, section, configuration.Options, configuration.Locations, configuration.BaseDirectory, services)
+        {
+            RuleFiles = Translators.RuleFiles(translator).ToList(),
+            Configuration = configuration,
+        };
 
     /// <summary>
     /// The pipeline's translator as <c>run</c> uses it: the registered <see cref="ITranslatorProvider"/>'s (rules from

@@ -290,6 +290,7 @@ public sealed class PipelineRunner
                     ErrorType = e.GetType().FullName,
                     Position = change.Position,
                     Payload = change.Raw ?? System.Text.Encoding.UTF8.GetBytes(CanonicalJson.Serialize(change)),
+                    ValueTypes = change.Raw is null ? CanonicalValueTypes.Of(change) : null,
                     Key = change.RawKey,
                     Headers = change.RawHeaders,
                     FailedAt = _time.GetUtcNow(),

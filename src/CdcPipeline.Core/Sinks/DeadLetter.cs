@@ -21,6 +21,12 @@ public sealed record DeadLetter
     public ReadOnlyMemory<byte>? Key { get; init; }
     /// <summary>The original record's headers (Kafka), when known: a redrive sends them with it again.</summary>
     public IReadOnlyList<KeyValuePair<string, byte[]?>>? Headers { get; init; }
+    /// <summary>
+    /// For a payload that is a change's canonical JSON (a <c>translate</c> letter of the embedded path): the types of its
+    /// column values (<see cref="Json.CanonicalValueTypes.Of"/>), so a redrive hands the rules the values the decoder gave
+    /// them (a timestamp, not its text); null when every value reads back as its JSON (or the payload is a source record).
+    /// </summary>
+    public string? ValueTypes { get; init; }
     public DateTimeOffset FailedAt { get; init; }
     public int Attempts { get; init; }
 

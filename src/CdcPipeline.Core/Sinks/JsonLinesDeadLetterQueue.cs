@@ -77,14 +77,44 @@ public sealed class JsonLinesDeadLetterQueue : IDeadLetterQueue, IAsyncDisposabl
 
             writer.WriteString("failedAt", letter.FailedAt);
             writer.WriteNumber("attempts", letter.Attempts);
-            if (IsJson(letter.Payload.Span))
+            WriteBytes(writer, "payload", letter.Payload.Span);
+            if (letter.ValueTypes is not null)
             {
-                writer.WritePropertyName("payload");
-                writer.WriteRawValue(letter.Payload.Span, skipInputValidation: true);
+                writer.WritePropertyName("valueTypes");
+                writer.WriteRawValue(letter.ValueTypes, skipInputValidation: true);
             }
-            else
+
+            // A source record's key and headers (a Kafka source's letter): decoding it again needs them (the key is the change's
+            // key row, a primary-key change's headers name the other key), and its events' ids are made from what they hold.
+            if (letter.Key is { } key)
             {
-                writer.WriteBase64String("payloadBase64", letter.Payload.Span);
+                WriteBytes(writer, "key", key.Span);
+            }
+
+            if (letter.Headers is { Count: > 0 } headers)
+            {
+                writer.WriteStartArray("headers");
+                foreach (var (name, value) in headers)
+                {
+                    writer.WriteStartObject();
+                    writer.WriteString("name", name);
+                    if (value is null)
+                    {
+                        writer.WriteNull("value");
+                    }
+                    else if (System.Text.Unicode.Utf8.IsValid(value))
+                    {
+                        writer.WriteString("value", value);
+                    }
+                    else
+                    {
+                        writer.WriteBase64String("valueBase64", value);
+                    }
+
+                    writer.WriteEndObject();
+                }
+
+                writer.WriteEndArray();
             }
 
             writer.WriteEndObject();
@@ -92,6 +122,20 @@ public sealed class JsonLinesDeadLetterQueue : IDeadLetterQueue, IAsyncDisposabl
 
         ms.WriteByte((byte)'\n');
         return ms.ToArray();
+    }
+
+    /// <summary>As JSON when it is JSON (<c>name</c>), else as base64 (<c>nameBase64</c>): nothing is lost either way.</summary>
+    private static void WriteBytes(Utf8JsonWriter writer, string name, ReadOnlySpan<byte> bytes)
+    {
+        if (IsJson(bytes))
+        {
+            writer.WritePropertyName(name);
+            writer.WriteRawValue(bytes, skipInputValidation: true);
+        }
+        else
+        {
+            writer.WriteBase64String(name + "Base64", bytes);
+        }
     }
 
     private static bool IsJson(ReadOnlySpan<byte> payload)

@@ -59,6 +59,18 @@ public sealed class KafkaSourceFactory : ISourceFactory
             options.PauseAfter);
     }
 
+    /// <summary>
+    /// The decoder <see cref="Create"/> gives the source (<c>format</c>, the <c>debezium:</c> settings, the Schema Registry for
+    /// Avro), after the same checks: <c>dlq redrive</c> decodes a <c>translate</c> letter's record with it, as <c>run</c> did.
+    /// Nothing connects until a record needs a schema.
+    /// </summary>
+    /// <exception cref="ConfigurationException">What <c>run</c> would refuse at start-up.</exception>
+    public IKafkaRecordDecoder CreateDecoder(PipelineComponentContext context)
+    {
+        var (options, _, _, decoding) = Checked(context);
+        return CreateDecoder(options, decoding, context);
+    }
+
     /// <summary>The checks of the configuration that need nothing built or connected, and what they checked.</summary>
     private static (KafkaSourceOptions Options, ConsumerConfig Config, IReadOnlyList<string> Subscription, DebeziumDecoderOptions? Decoding) Checked(PipelineComponentContext context)
     {

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Translation;
 
 namespace CdcPipeline.Sinks.Failures;
@@ -45,20 +46,29 @@ public static class StoredEvent
     /// The change a <c>translate</c> dead letter of the embedded path holds: the runner wrote it as the canonical change
     /// JSON (<c>CanonicalJson.Serialize</c>) when the change had no source record of its own.
     /// </summary>
-    /// <exception cref="FormatException">The payload is not a canonical change (e.g. the Debezium record of a Kafka source).</exception>
-    public static ChangeEvent ReadChange(string payload, SourcePosition position)
+    /// <param name="valueTypes">
+    /// The letter's <c>valueTypes</c> (<see cref="CanonicalValueTypes.Of"/>): the rows' values come back typed as the decoder typed
+    /// them. A letter written before it had them (null) gets the values as their JSON reads: timestamps and decimals as text.
+    /// </param>
+    /// <exception cref="FormatException">The payload is not a canonical change (e.g. the Debezium record of a Kafka source), or a value not of its type.</exception>
+    public static ChangeEvent ReadChange(string payload, SourcePosition position, string? valueTypes = null)
     {
         using var document = JsonDocument.Parse(payload);
         var root = document.RootElement;
-        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("kind", out var kind) || kind.ValueKind != JsonValueKind.String)
+        if (!IsCanonicalChange(root))
         {
             throw new FormatException("the payload is not a canonical change (no \"kind\"): a source record, not the embedded path's change");
         }
 
-        return ReadChange(root, position, typed: true);
+        using var types = valueTypes is null ? null : JsonDocument.Parse(valueTypes);
+        return ReadChange(root, position, typed: true, types?.RootElement);
     }
 
-    private static ChangeEvent ReadChange(JsonElement root, SourcePosition position, bool typed = false)
+    /// <summary>True when <paramref name="root"/> is a canonical change's JSON (the embedded path's payload), not a source record.</summary>
+    public static bool IsCanonicalChange(JsonElement root) =>
+        root.ValueKind == JsonValueKind.Object && root.TryGetProperty("kind", out var kind) && kind.ValueKind == JsonValueKind.String;
+
+    private static ChangeEvent ReadChange(JsonElement root, SourcePosition position, bool typed = false, JsonElement? types = null)
     {
         var kind = root.GetProperty("kind").GetString() switch
         {
@@ -88,9 +98,9 @@ public static class StoredEvent
                 Snapshot = root.TryGetProperty("snapshot", out var snap) && snap.ValueKind == JsonValueKind.True ? SnapshotMarker.True : SnapshotMarker.False,
             },
             Position = position,
-            Key = ReadRow(root, "key", typed),
-            Before = ReadRow(root, "before", typed),
-            After = ReadRow(root, "after", typed),
+            Key = ReadRow(root, "key", typed, types),
+            Before = ReadRow(root, "before", typed, types),
+            After = ReadRow(root, "after", typed, types),
         };
     }
 
@@ -102,27 +112,28 @@ public static class StoredEvent
 
     /// <summary>
     /// A row of the canonical JSON: each value verbatim (<see cref="RawJson"/>, written back as it was) for a sink, or, for
-    /// rules to evaluate (<paramref name="typed"/>), as the JSON types it was rendered as — text, an integer or a decimal,
-    /// a boolean, null — with only a json/jsonb object or array kept as <see cref="RawJson"/>.
+    /// rules to evaluate (<paramref name="typed"/>), typed by <see cref="CanonicalValueTypes"/>: with the row's types in
+    /// <paramref name="types"/> as the decoder typed them, else as the JSON types it was rendered as.
     /// </summary>
-    private static Row? ReadRow(JsonElement root, string name, bool typed)
+    private static Row? ReadRow(JsonElement root, string name, bool typed, JsonElement? types)
     {
         if (!root.TryGetProperty(name, out var row) || row.ValueKind != JsonValueKind.Object)
         {
             return null;
         }
 
-        return Row.From(row.EnumerateObject().Select(p => (p.Name, typed ? Typed(p.Value) : new RawJson(p.Value.GetRawText()))).ToArray());
-    }
+        if (!typed)
+        {
+            return Row.From(row.EnumerateObject().Select(p => (p.Name, (object?)new RawJson(p.Value.GetRawText()))).ToArray());
+        }
 
-    private static object? Typed(JsonElement value) => value.ValueKind switch
-    {
-        JsonValueKind.String => value.GetString(),
-        JsonValueKind.Number when value.TryGetInt64(out var integer) => integer,
-        JsonValueKind.Number when value.TryGetDecimal(out var number) => number,
-        JsonValueKind.True => true,
-        JsonValueKind.False => false,
-        JsonValueKind.Null => null,
-        _ => new RawJson(value.GetRawText()),
-    };
+        try
+        {
+            return CanonicalValueTypes.ReadRow(row, types is { ValueKind: JsonValueKind.Object } t && t.TryGetProperty(name, out var rowTypes) ? rowTypes : null);
+        }
+        catch (FormatException e)
+        {
+            throw new FormatException($"{name}: {e.Message}", e);
+        }
+    }
 }

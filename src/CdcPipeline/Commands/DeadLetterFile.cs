@@ -3,11 +3,13 @@ using System.Text;
 using System.Text.Json;
 using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Configuration;
+using CdcPipeline.Core.Debezium;
 using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.Core.Translation;
 using CdcPipeline.Hosting;
+using CdcPipeline.Kafka.Source;
 using CdcPipeline.Sinks.Failures;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -22,7 +24,8 @@ namespace CdcPipeline.Commands;
 /// A letter of a sink's stage goes again through that sink, built from the configuration as <c>run</c> builds it, with
 /// its retry settings (<see cref="SinkRedelivery"/>, what <c>failures resend</c> uses). A <c>translate</c> letter (a rule
 /// failed on a change) is translated again with the current rules, as <c>run</c> builds its translator
-/// (<see cref="PipelineBuilder.Translator"/>), and each resulting event goes to every sink <c>run</c> would hand it to; its
+/// (<see cref="PipelineBuilder.Translator"/>): the embedded path's change read back with its values' types, a Kafka source's
+/// record decoded again with the source's decoder; each resulting event goes to every sink <c>run</c> would hand it to; its
 /// event ids are made from the change's position as before, so a partial redrive repeated delivers the same ids. A
 /// <c>decode</c> letter holds bytes that never became a change: nothing can deliver it, it is counted. A redrive holds an
 /// exclusive lock on the sidecar (<see cref="ExclusiveLockFile"/>): two at once would both deliver a letter.
@@ -39,7 +42,14 @@ internal static class DeadLetterFile
     }
 
     /// <summary>One line of the file that reads as a dead letter.</summary>
-    internal sealed record Letter(int Line, string Stage, string Error, string? EventId, string? EventType, string? Position, string? FailedAt, string? Payload)
+    /// <param name="Payload">The payload when it is JSON (its text), else null.</param>
+    /// <param name="PayloadBytes">The payload's bytes, JSON or not (<c>payloadBase64</c>: an Avro record).</param>
+    /// <param name="ValueTypes">The types of a canonical change's values (<c>valueTypes</c>), when the letter has them.</param>
+    /// <param name="Key">A source record's key bytes, when the letter has them.</param>
+    /// <param name="Headers">A source record's headers, when the letter has them.</param>
+    internal sealed record Letter(
+        int Line, string Stage, string Error, string? EventId, string? EventType, string? Position, string? FailedAt, string? Payload,
+        byte[]? PayloadBytes = null, string? ValueTypes = null, byte[]? Key = null, IReadOnlyList<KeyValuePair<string, byte[]?>>? Headers = null)
     {
         /// <summary>What the sidecar records for it: its line and its event id (a letter without one: its position).</summary>
         public string Mark => string.Create(CultureInfo.InvariantCulture, $"{Line}\t{EventId ?? Position ?? "-"}");
@@ -125,7 +135,35 @@ internal static class DeadLetterFile
         }
 
         var payload = root.TryGetProperty("payload", out var p) ? p.GetRawText() : null;
-        return new Letter(number, stage, error, String(root, "eventId"), String(root, "eventType"), String(root, "position"), String(root, "failedAt"), payload);
+        return new Letter(
+            number, stage, error, String(root, "eventId"), String(root, "eventType"), String(root, "position"), String(root, "failedAt"), payload,
+            Bytes(root, "payload"),
+            root.TryGetProperty("valueTypes", out var types) && types.ValueKind == JsonValueKind.Object ? types.GetRawText() : null,
+            Bytes(root, "key"),
+            Headers(root));
+    }
+
+    /// <summary>A value <see cref="JsonLinesDeadLetterQueue"/> wrote as JSON (<c>name</c>) or base64 (<c>nameBase64</c>); null when absent.</summary>
+    private static byte[]? Bytes(JsonElement root, string name) =>
+        root.TryGetProperty(name, out var json) ? Encoding.UTF8.GetBytes(json.GetRawText())
+        : root.TryGetProperty(name + "Base64", out var base64) && base64.ValueKind == JsonValueKind.String ? base64.GetBytesFromBase64()
+        : null;
+
+    private static List<KeyValuePair<string, byte[]?>>? Headers(JsonElement root)
+    {
+        if (!root.TryGetProperty("headers", out var headers) || headers.ValueKind != JsonValueKind.Array)
+        {
+            return null;
+        }
+
+        return headers.EnumerateArray()
+            .Where(h => h.ValueKind == JsonValueKind.Object && String(h, "name") is not null)
+            .Select(h => new KeyValuePair<string, byte[]?>(
+                String(h, "name")!,
+                String(h, "value") is { } text ? Encoding.UTF8.GetBytes(text)
+                : h.TryGetProperty("valueBase64", out var b) && b.ValueKind == JsonValueKind.String ? b.GetBytesFromBase64()
+                : null))
+            .ToList();
     }
 
     private static string? String(JsonElement root, string name) =>
@@ -162,17 +200,23 @@ internal static class DeadLetterFile
     /// <c>dlq redrive</c>: exit 0 when every selected letter that can be delivered was (or already had been), 1 when one
     /// failed again (it stays unmarked, for the next redrive), 2 for a configuration error.
     /// </summary>
-    public static async Task<int> RedriveAsync(PipelineConfiguration pipeline, Selection selection, bool again, bool dryRun, TextWriter output, TextWriter errors, CancellationToken cancellationToken)
+    /// <param name="configureServices">Tests: services the redrive's own provider gets besides <c>run</c>'s (a Schema Registry client).</param>
+    public static async Task<int> RedriveAsync(
+        PipelineConfiguration pipeline, Selection selection, bool again, bool dryRun, TextWriter output, TextWriter errors, CancellationToken cancellationToken,
+        Action<IServiceCollection>? configureServices = null)
     {
         const string Command = "dlq redrive";
         var path = PathOf(pipeline);
         var sidecar = SidecarOf(path);
 
         // Taken before the sidecar is read, held until the last mark is written: a second redrive at the same time would
-        // read the same sidecar and deliver the same letters. A dry run delivers and marks nothing; a missing directory
-        // has no letters (and a missing file creates nothing).
+        // read the same sidecar and deliver the same letters. A dry run delivers and marks nothing. Without the directory
+        // there is nothing to lock and no letter, and that is decided here, once: the file is not read afterwards. A redrive
+        // that went on unlocked and opened the file later read the letters the pipeline wrote meanwhile, beside a second
+        // redrive that found the directory and took the lock. So a missing directory still creates nothing.
+        var unwritten = !Directory.Exists(Path.GetDirectoryName(path));
         ExclusiveLockFile? held = null;
-        if (!dryRun && Directory.Exists(Path.GetDirectoryName(path)))
+        if (!dryRun && !unwritten)
         {
             try
             {
@@ -193,11 +237,21 @@ internal static class DeadLetterFile
 
         using (held)
         {
-            return await RedriveLockedAsync(pipeline, selection, again, dryRun, path, sidecar, output, errors, cancellationToken).ConfigureAwait(false);
+            var letters = unwritten ? NoLetterYet(path, Command, errors) : ReadAsync(path, Command, errors, cancellationToken);
+            return await RedriveLockedAsync(pipeline, selection, again, dryRun, letters, sidecar, output, errors, configureServices, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    private static async Task<int> RedriveLockedAsync(PipelineConfiguration pipeline, Selection selection, bool again, bool dryRun, string path, string sidecar, TextWriter output, TextWriter errors, CancellationToken cancellationToken)
+    /// <summary>What <see cref="ReadAsync"/> says of a missing file, for a directory found missing before: no letter, nothing read.</summary>
+    private static async IAsyncEnumerable<Letter> NoLetterYet(string path, string command, TextWriter errors)
+    {
+        await errors.WriteLineAsync($"{command}: {path} does not exist: no letter was written yet").ConfigureAwait(false);
+        yield break;
+    }
+
+    private static async Task<int> RedriveLockedAsync(
+        PipelineConfiguration pipeline, Selection selection, bool again, bool dryRun, IAsyncEnumerable<Letter> letters, string sidecar, TextWriter output, TextWriter errors,
+        Action<IServiceCollection>? configureServices, CancellationToken cancellationToken)
     {
         const string Command = "dlq redrive";
         var done = File.Exists(sidecar)
@@ -206,12 +260,13 @@ internal static class DeadLetterFile
 
         // In the configuration's order, as the runner's fan-out has them.
         var sinkNames = ConfiguredSinks.Names(pipeline);
-        var (redriven, failed, skipped, undeliverable) = (0, 0, 0, 0);
+        var (redriven, failed, skipped, undeliverable, taken, remaining) = (0, 0, 0, 0, 0, 0);
 
-        var services = new ServiceCollection()
+        var collection = new ServiceCollection()
             .AddLogging(logging => logging.AddProvider(new CommandLineLog(Command, errors)))
-            .AddCdcPipeline()
-            .BuildServiceProvider();
+            .AddCdcPipeline();
+        configureServices?.Invoke(collection);
+        var services = collection.BuildServiceProvider();
         await using (services.ConfigureAwait(false))
         {
             var sinks = new SinkRedelivery(name => ConfiguredSinks.Create(pipeline, services, name));
@@ -219,11 +274,13 @@ internal static class DeadLetterFile
             {
                 // Built at the first translate letter, from the rules as they are now (the usual reason to redrive one is a rules fix).
                 IChangeTranslator? translator = null;
+                // Built at the first translate letter that holds a Kafka source's record, as run builds the source's decoder.
+                IKafkaRecordDecoder? decoder = null;
                 // Opened at the first delivery: a redrive that delivers nothing leaves no sidecar behind.
                 StreamWriter? marks = null;
                 try
                 {
-                    await foreach (var letter in ReadAsync(path, Command, errors, cancellationToken).ConfigureAwait(false))
+                    await foreach (var letter in letters.WithCancellation(cancellationToken).ConfigureAwait(false))
                     {
                         if (!selection.Selects(letter))
                         {
@@ -246,6 +303,15 @@ internal static class DeadLetterFile
                             continue;
                         }
 
+                        // --max counts the letters a redrive takes on (oldest first: the file is in the order they failed); the
+                        // others stay for the next one, and are counted so the operator knows how many.
+                        if (taken >= selection.Max)
+                        {
+                            remaining++;
+                            continue;
+                        }
+
+                        taken++;
                         if (dryRun)
                         {
                             await output.WriteLineAsync(translate
@@ -260,8 +326,9 @@ internal static class DeadLetterFile
                         {
                             if (translate)
                             {
-                                translator ??= PipelineBuilder.Translator(pipeline, services);
-                                (error, outcome) = await RetranslateAsync(letter, translator, sinks, sinkNames, cancellationToken).ConfigureAwait(false);
+                                var rules = translator ??= PipelineBuilder.Translator(pipeline, services);
+                                var change = await ChangeOfAsync(letter, () => decoder ??= KafkaDecoder(pipeline, services, rules), cancellationToken).ConfigureAwait(false);
+                                (error, outcome) = await RetranslateAsync(change, rules, sinks, sinkNames, cancellationToken).ConfigureAwait(false);
                             }
                             else
                             {
@@ -315,6 +382,11 @@ internal static class DeadLetterFile
         var summary = dryRun
             ? string.Create(CultureInfo.InvariantCulture, $"dry run: nothing delivered, nothing marked; {undeliverable} cannot be redriven, {skipped} already redriven")
             : string.Create(CultureInfo.InvariantCulture, $"{redriven} redriven, {failed} failed again, {undeliverable} cannot be redriven, {skipped} already redriven");
+        if (remaining > 0)
+        {
+            summary += string.Create(CultureInfo.InvariantCulture, $"; {remaining} more remain (--max {selection.Max}): run 'dlq redrive' again for them");
+        }
+
         await errors.WriteLineAsync(skipped > 0 ? $"{summary} (--again redrives those too; {sidecar} lists them)" : summary).ConfigureAwait(false);
         return failed > 0 ? 1 : 0;
     }
@@ -326,9 +398,8 @@ internal static class DeadLetterFile
     /// events of a change keep the ids <c>run</c> gives them (made from the change's position), so what reached a sink
     /// before a failure arrives there again with the same id at the next redrive.
     /// </summary>
-    private static async Task<(Exception? Error, string Outcome)> RetranslateAsync(Letter letter, IChangeTranslator translator, SinkRedelivery sinks, List<string> sinkNames, CancellationToken cancellationToken)
+    private static async Task<(Exception? Error, string Outcome)> RetranslateAsync(ChangeEvent change, IChangeTranslator translator, SinkRedelivery sinks, List<string> sinkNames, CancellationToken cancellationToken)
     {
-        var change = StoredEvent.ReadChange(letter.Payload ?? throw new FormatException("the letter has no JSON payload"), ParsePosition(letter.Position));
         var events = new List<DomainEvent>(2);
         try
         {
@@ -373,6 +444,65 @@ internal static class DeadLetterFile
         return (null, events.Count == 0
             ? "redriven: the current rules make no event of it"
             : string.Create(CultureInfo.InvariantCulture, $"redriven: {events.Count} event(s), {deliveries} delivery(ies) to {(reached.Count == 0 ? "no sink (none takes its types)" : string.Join(", ", reached))}"));
+    }
+
+    /// <summary>
+    /// The change a <c>translate</c> letter holds: the embedded path's canonical change JSON, read back with the types its
+    /// values had (<c>valueTypes</c>; a letter without them as its JSON reads); or a Kafka source's Debezium record (JSON or
+    /// Avro, with its key and headers), decoded as the source decoded it in <c>run</c>, so the change, and the ids of its
+    /// events, are the same.
+    /// </summary>
+    private static async Task<ChangeEvent> ChangeOfAsync(Letter letter, Func<IKafkaRecordDecoder> decoder, CancellationToken cancellationToken)
+    {
+        var position = ParsePosition(letter.Position);
+        if (letter.Payload is { } json && IsCanonicalChange(json))
+        {
+            return StoredEvent.ReadChange(json, position, letter.ValueTypes);
+        }
+
+        var slash = position.Stream.LastIndexOf('/');
+        if (letter.PayloadBytes is not { } value || slash <= 0
+            || !int.TryParse(position.Stream.AsSpan(slash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var partition))
+        {
+            throw new FormatException($"its payload is not a canonical change, nor a Kafka record (its position '{letter.Position}' is not topic/partition@offset)");
+        }
+
+        var record = new DebeziumRecord
+        {
+            Topic = position.Stream[..slash],
+            Partition = partition,
+            Offset = position.Major,
+            // A missing key stays null: a null byte[] would become an empty, non-null ReadOnlyMemory.
+            Key = letter.Key is { } key ? key : null,
+            Value = value,
+            Headers = letter.Headers,
+        };
+        var decode = decoder();
+        try
+        {
+            return await decode.DecodeAsync(record, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // A Schema Registry that does not answer, a schema id it no longer has: the letter stays for the next redrive.
+            throw new InvalidOperationException($"its record ({record.Describe()}) cannot be decoded again: {e.Message}", e);
+        }
+    }
+
+    private static bool IsCanonicalChange(string json)
+    {
+        using var document = JsonDocument.Parse(json);
+        return StoredEvent.IsCanonicalChange(document.RootElement);
+    }
+
+    /// <summary>The decoder <c>run</c> gives the pipeline's Kafka source (format, debezium: settings, Schema Registry).</summary>
+    /// <exception cref="InvalidOperationException">The source is not Kafka: nothing here decodes a source record.</exception>
+    private static IKafkaRecordDecoder KafkaDecoder(PipelineConfiguration pipeline, IServiceProvider services, IChangeTranslator translator)
+    {
+        var (factory, context) = PipelineBuilder.Source(pipeline, services, translator);
+        return factory is KafkaSourceFactory kafka
+            ? kafka.CreateDecoder(context)
+            : throw new InvalidOperationException($"its payload is a source record, not a canonical change, and the pipeline's source is '{factory.Kind}', not kafka: nothing decodes it here");
     }
 
     private static string Undeliverable(Letter letter, PipelineConfiguration pipeline) => letter.Stage switch

@@ -328,14 +328,17 @@ internal static class DlqCommand
         var group = new Option<string?>("--group") { Description = "progress group (default {topic}.redrive, or with --to or a filter {topic}.redrive.{hash of them}); a new name rescans everything" };
         var dryRun = new Option<bool>("--dry-run") { Description = "print what would be redriven" };
         var again = new Option<bool>("--again") { Description = "a deadLetter.path file only: also redrive letters an earlier redrive delivered (listed in <file>.redriven)" };
+        var max = new Option<int>("--max") { Description = "a deadLetter.path file only: redrive at most this many letters (oldest first); the rest stay for the next redrive, and how many is said", DefaultValueFactory = _ => int.MaxValue };
+        NotNegative(max);
         var command = new Command(
             "redrive",
             "Re-produce dead letters of a Kafka topic to their original topic (or --to). For a pipeline with deadLetter.path (--config without "
                 + "deadLetter.topic): deliver each sink's letter again through that sink as run builds it (its retry settings), record it in "
                 + "<file>.redriven so a later redrive skips it, and print each letter's outcome; translate each translate letter's change again with "
-                + "the current rules and deliver its events to every sink that takes them (marked only when all arrived); decode letters are counted, "
-                + "not redriven. One redrive at a time: a second one says who holds <file>.redriven.lock and exits 1.")
-        { topic, to, stage, whereError, partition, fromOffset, toOffset, group, dryRun, again };
+                + "the current rules (a Kafka source's record decoded again as the source decodes it) and deliver its events to every sink that takes them "
+                + "(marked only when all arrived); decode letters are counted, not redriven; --max N takes the oldest N and says how many remain. "
+                + "One redrive at a time: a second one says who holds <file>.redriven.lock and exits 1.")
+        { topic, to, stage, whereError, partition, fromOffset, toOffset, group, dryRun, again, max };
         command.Validators.Add(result =>
         {
             // A negative offset is refused by its own option, with its own message.
@@ -349,12 +352,12 @@ internal static class DlqCommand
         {
             var (output, errors) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
             if (await FromFileAsync(parse, cluster, topic, "dlq redrive", [to, partition, fromOffset, toOffset, group], pipeline =>
-                    DeadLetterFile.RedriveAsync(pipeline, new DeadLetterFile.Selection(parse.GetValue(stage), parse.GetValue(whereError)), parse.GetValue(again), parse.GetValue(dryRun), output, errors, cancellationToken)).ConfigureAwait(false) is { } exit)
+                    DeadLetterFile.RedriveAsync(pipeline, new DeadLetterFile.Selection(parse.GetValue(stage), parse.GetValue(whereError), parse.GetValue(max)), parse.GetValue(again), parse.GetValue(dryRun), output, errors, cancellationToken)).ConfigureAwait(false) is { } exit)
             {
                 return exit;
             }
 
-            if (OnlyForFile(parse, errors, "dlq redrive", again) is { } refused)
+            if (OnlyForFile(parse, errors, "dlq redrive", again, max) is { } refused)
             {
                 return refused;
             }
