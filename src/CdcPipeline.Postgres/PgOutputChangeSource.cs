@@ -92,6 +92,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     // from before there under that name (of the table followed until then) is the stream catching up, not yet another table.
     private readonly Dictionary<string, ulong> _followedSince = new(StringComparer.Ordinal);
     private readonly object _unpublishedSync = new();
+    // Set once a query of the start's checks was answered: from then on a lost connection is retried, not a failed start.
+    private bool _startReachedServer;
     private int _reading;
     private int _disposed;
     // The state file is let go (_store.Release) when both the read has ended and DisposeAsync has saved the confirmed
@@ -132,6 +134,11 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     /// Test seam: runs between the last slot check and START_REPLICATION, so a test can invalidate the slot in that gap.
     /// </summary>
     internal Func<CancellationToken, Task>? BeforeStartReplication { get; init; }
+
+    /// <summary>
+    /// Test seam: runs in the start-up checks right after the slot was looked up, so a test can cut the connections they use there.
+    /// </summary>
+    internal Func<CancellationToken, Task>? AfterSlotLookup { get; init; }
 
     /// <summary>
     /// Test seam: runs after the start-up checks, before the initial snapshot reads the tables, so a test can drop one in that gap.
@@ -188,74 +195,33 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             stored = null;
         }
 
-        await ThrowIfWalLevelNotLogicalAsync(token);
-        await ThrowIfConfiguredTablesMissingAsync(stored, token);
-        var publicationCreated = await ReplicationSetup.EnsurePublicationAsync(_dataSource, _options.Publication, _options.Tables.Select(ReplicationSetup.NormalizeTableName).ToList(), _options.CreatePublicationIfMissing, token);
-        var tables = _options.Tables.Count > 0
-            ? _options.Tables.Select(ReplicationSetup.NormalizeTableName).ToList()
-            : (await ReplicationSetup.GetPublicationTablesAsync(_dataSource, _options.Publication, token)).Where(t => t != _signalTable).ToList();
-        _captured = tables;
-        _capturedByOid = await CapturedOidsAsync(tables, token);
-        var capturedOids = _capturedByOid.ToDictionary(kv => kv.Value, kv => kv.Key, StringComparer.Ordinal);
-        _publicationCheckedLsn = await CurrentWalLsnAsync(token);
-        var slot = await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, token);
-        var changedWhileStopped = await ReportChangedWhileStoppedAsync(capturedOids, stored, slot is not null, token);
-        if (_options.Tables.Count > 0)
+        // The start's checks run on ordinary connections: one lost among them (the server restarting, a terminated backend) is
+        // retried as a lost replication connection is, within maxReconnectAttempts. A server the start never reached (wrong host
+        // or port, down from the outset) and a configuration error stop it at once, saying so.
+        List<string> tables;
+        Dictionary<string, uint> capturedOids;
+        ReplicationSlotInfo? slot;
+        var publicationCreated = false;
+        var startAttempt = 0;
+        while (true)
         {
-            var published = (await ReplicationSetup.GetPublicationTablesAsync(_dataSource, _options.Publication, token)).ToHashSet(StringComparer.Ordinal);
-            // a table renamed or dropped while stopped was said just now, with what that means for the one now under its name
-            var unpublished = tables.Where(t => !published.Contains(t) && !changedWhileStopped.Contains(t)).ToList();
-            // a partitioned table of a publication without publish_via_partition_root: listed (and sent) as its partitions
-            var viaPartitions = (await ReplicationSetup.FindPublishedViaPartitionsAsync(_dataSource, _options.Publication, unpublished, token)).ToHashSet(StringComparer.Ordinal);
-            foreach (var missing in unpublished)
+            try
             {
-                if (viaPartitions.Contains(missing))
+                (tables, capturedOids, slot, publicationCreated) = await CheckStartAsync(stored, publicationCreated, token);
+                break;
+            }
+            catch (Exception e) when (_startReachedServer && e is not CaptureStoppedException && IsTransient(e, token))
+            {
+                startAttempt++;
+                if (_options.MaxReconnectAttempts > 0 && startAttempt > _options.MaxReconnectAttempts)
                 {
-                    Log.TablePublishedViaPartitions(_logger, ReplicationSetup.QuoteTable(missing), ReplicationSetup.QuoteIdentifier(_options.Publication),
-                        ReplicationSetup.PublishViaPartitionRootSql(_options.Publication));
-                }
-                else
-                {
-                    Log.TableNotPublished(_logger, ReplicationSetup.QuoteTable(missing), ReplicationSetup.QuoteIdentifier(_options.Publication));
+                    throw GaveUpReconnectingError(e);
                 }
 
-                _unpublishedSince[missing] = _publicationCheckedLsn;
+                var delay = ReconnectDelay(startAttempt);
+                Log.StartConnectionLost(_logger, e, _options.Slot, startAttempt, (long)delay.TotalMilliseconds);
+                await Task.Delay(delay, token);
             }
-        }
-
-        PublishUnpublished();
-
-        foreach (var table in await ReplicationSetup.FindTablesWithoutReplicaIdentityAsync(_dataSource, tables, token))
-        {
-            WarnNoKeyOnce(table);
-        }
-
-        await ThrowIfNotOursAsync(slot, token);
-        ThrowIfLost(slot);
-        if (publicationCreated && slot is not null)
-        {
-            await WarnPublicationCreatedBehindSlotAsync(slot, token);
-        }
-
-        _state = stored;
-
-        if (slot is null && _state is not null && _options.Snapshot != SnapshotMode.InitialOnly)
-        {
-            // The state file shows this pipeline read the slot; a new one would start at the current WAL position and
-            // the changes in between would be lost without a word. As Debezium: refuse, unless when_needed re-snapshots.
-            if (_options.Snapshot != SnapshotMode.WhenNeeded)
-            {
-                throw new CaptureStoppedException(SlotGoneMessage(_state.ConfirmedLsn, "but this pipeline has read from it"));
-            }
-
-            Log.SlotGoneResnapshotting(_logger, _options.Slot, StoredPosition(_state.ConfirmedLsn), _store.Path);
-            _state = null;
-        }
-
-        await ThrowIfStateAheadOfServerAsync(token);
-        if (slot is null && _options.Snapshot != SnapshotMode.Never)
-        {
-            await ThrowIfTablesUnreadableAsync(tables, token);
         }
 
         LogicalReplicationConnection? connection = null;
@@ -392,7 +358,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             _heartbeatTask = Task.Run(() => RunQuietlyAsync(HeartbeatLoopAsync, token), CancellationToken.None);
 
             var replicationSlot = new PgOutputReplicationSlot(_options.Slot);
-            var attempt = 0;
+            // failed attempts in a row, those of the start's checks included: a change handed out ends the row
+            var attempt = startAttempt;
             while (true)
             {
                 token.ThrowIfCancellationRequested();
@@ -493,12 +460,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                             failure);
                     }
 
-                    // The stop's one line must say why: the trace that carried the last failure is not printed any more.
-                    throw new CaptureStoppedException(
-                        $"replication slot '{_options.Slot}': gave up after {_options.MaxReconnectAttempts} failed reconnects; the last one: {Why(failure)}. " +
-                        "Check that the server is up and reachable, then start again " +
-                        "(source.postgres.maxReconnectAttempts: 0 retries for ever)",
-                        failure);
+                    throw GaveUpReconnectingError(failure);
                 }
 
                 var delay = ReconnectDelay(attempt);
@@ -535,6 +497,103 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                 await DisposeQuietlyAsync(connection);
             }
         }
+    }
+
+    /// <summary>
+    /// The start's checks, before anything is streamed or created but the publication: the server's settings, the captured
+    /// tables and their oids, the publication, the slot, the state file against both. Each attempt starts from what the state
+    /// file says (what an earlier attempt found out is found out again); <paramref name="publicationCreated"/> says whether an
+    /// earlier attempt created the publication (its answer may have been lost with its connection), and the result whether
+    /// one of them did. Throws <see cref="CaptureStoppedException"/> for what a retry does not change; sets
+    /// <see cref="_startReachedServer"/> once the server answered its first query.
+    /// </summary>
+    private async Task<(List<string> Tables, Dictionary<string, uint> CapturedOids, ReplicationSlotInfo? Slot, bool PublicationCreated)> CheckStartAsync(
+        SnapshotState? stored, bool publicationCreated, CancellationToken token)
+    {
+        lock (_unpublishedSync)
+        {
+            _unpublishedSince.Clear();
+            _renamedTo.Clear();
+            _renameSeenAt.Clear();
+        }
+
+        await ThrowIfWalLevelNotLogicalAsync(token);
+        _startReachedServer = true;
+        await ThrowIfConfiguredTablesMissingAsync(stored, token);
+        publicationCreated |= await ReplicationSetup.EnsurePublicationAsync(_dataSource, _options.Publication, _options.Tables.Select(ReplicationSetup.NormalizeTableName).ToList(), _options.CreatePublicationIfMissing, token);
+        var tables = _options.Tables.Count > 0
+            ? _options.Tables.Select(ReplicationSetup.NormalizeTableName).ToList()
+            : (await ReplicationSetup.GetPublicationTablesAsync(_dataSource, _options.Publication, token)).Where(t => t != _signalTable).ToList();
+        _captured = tables;
+        _capturedByOid = await CapturedOidsAsync(tables, token);
+        var capturedOids = _capturedByOid.ToDictionary(kv => kv.Value, kv => kv.Key, StringComparer.Ordinal);
+        _publicationCheckedLsn = await CurrentWalLsnAsync(token);
+        var slot = await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, token);
+        if (AfterSlotLookup is { } afterSlotLookup)
+        {
+            await afterSlotLookup(token);
+        }
+
+        var changedWhileStopped = await ReportChangedWhileStoppedAsync(capturedOids, stored, slot is not null, token);
+        if (_options.Tables.Count > 0)
+        {
+            var published = (await ReplicationSetup.GetPublicationTablesAsync(_dataSource, _options.Publication, token)).ToHashSet(StringComparer.Ordinal);
+            // a table renamed or dropped while stopped was said just now, with what that means for the one now under its name
+            var unpublished = tables.Where(t => !published.Contains(t) && !changedWhileStopped.Contains(t)).ToList();
+            // a partitioned table of a publication without publish_via_partition_root: listed (and sent) as its partitions
+            var viaPartitions = (await ReplicationSetup.FindPublishedViaPartitionsAsync(_dataSource, _options.Publication, unpublished, token)).ToHashSet(StringComparer.Ordinal);
+            foreach (var missing in unpublished)
+            {
+                if (viaPartitions.Contains(missing))
+                {
+                    Log.TablePublishedViaPartitions(_logger, ReplicationSetup.QuoteTable(missing), ReplicationSetup.QuoteIdentifier(_options.Publication),
+                        ReplicationSetup.PublishViaPartitionRootSql(_options.Publication));
+                }
+                else
+                {
+                    Log.TableNotPublished(_logger, ReplicationSetup.QuoteTable(missing), ReplicationSetup.QuoteIdentifier(_options.Publication));
+                }
+
+                _unpublishedSince[missing] = _publicationCheckedLsn;
+            }
+        }
+
+        PublishUnpublished();
+
+        foreach (var table in await ReplicationSetup.FindTablesWithoutReplicaIdentityAsync(_dataSource, tables, token))
+        {
+            WarnNoKeyOnce(table);
+        }
+
+        await ThrowIfNotOursAsync(slot, token);
+        ThrowIfLost(slot);
+        if (publicationCreated && slot is not null)
+        {
+            await WarnPublicationCreatedBehindSlotAsync(slot, token);
+        }
+
+        _state = stored;
+
+        if (slot is null && _state is not null && _options.Snapshot != SnapshotMode.InitialOnly)
+        {
+            // The state file shows this pipeline read the slot; a new one would start at the current WAL position and
+            // the changes in between would be lost without a word. As Debezium: refuse, unless when_needed re-snapshots.
+            if (_options.Snapshot != SnapshotMode.WhenNeeded)
+            {
+                throw new CaptureStoppedException(SlotGoneMessage(_state.ConfirmedLsn, "but this pipeline has read from it"));
+            }
+
+            Log.SlotGoneResnapshotting(_logger, _options.Slot, StoredPosition(_state.ConfirmedLsn), _store.Path);
+            _state = null;
+        }
+
+        await ThrowIfStateAheadOfServerAsync(token);
+        if (slot is null && _options.Snapshot != SnapshotMode.Never)
+        {
+            await ThrowIfTablesUnreadableAsync(tables, token);
+        }
+
+        return (tables, capturedOids, slot, publicationCreated);
     }
 
     public async ValueTask AcknowledgeAsync(SourcePosition position, CancellationToken cancellationToken)
@@ -1917,6 +1976,15 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             await Task.Delay(delay, cancellationToken);
         }
     }
+
+    /// <summary>The stop after maxReconnectAttempts lost connections (at the start or while streaming), saying the last one's cause.</summary>
+    private CaptureStoppedException GaveUpReconnectingError(Exception? failure) =>
+        // The stop's one line must say why: the trace that carried the last failure is not printed any more.
+        new(
+            $"replication slot '{_options.Slot}': gave up after {_options.MaxReconnectAttempts} failed reconnects; the last one: {Why(failure)}. " +
+            "Check that the server is up and reachable, then start again " +
+            "(source.postgres.maxReconnectAttempts: 0 retries for ever)",
+            failure);
 
     private TimeSpan ReconnectDelay(int attempt) =>
         TimeSpan.FromTicks(Math.Min(_options.ReconnectMaxDelay.Ticks, _options.ReconnectMinDelay.Ticks * (1L << Math.Min(attempt - 1, 20))));
