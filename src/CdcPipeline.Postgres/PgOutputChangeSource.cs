@@ -73,6 +73,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     // were missing (the position read before the last check that still found them published). Used by the heartbeat loop only.
     private IReadOnlyList<string> _captured = [];
     private readonly Dictionary<string, ulong> _unpublishedSince = new(StringComparer.Ordinal);
+    // Of those, the ones whose table the last check found dropped (event 1035), not just out of the publication: what the probes say.
+    private readonly HashSet<string> _droppedTables = new(StringComparer.Ordinal);
     private ulong _publicationCheckedLsn;
     private volatile string[] _unpublishedNow = [];
     private volatile string? _degraded;
@@ -154,8 +156,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     public IReadOnlyCollection<string> UnpublishedTables => _unpublishedNow;
 
     /// <summary>
-    /// While <see cref="UnpublishedTables"/> is not empty, what the probes say: how many, each with why (renamed to what, or not
-    /// in the publication), and where the log says what to do; null while every captured table is published under its name.
+    /// While <see cref="UnpublishedTables"/> is not empty, what the probes say: how many, each with why (renamed to what, dropped,
+    /// or not in the publication), and where the log says what to do; null while every captured table is published under its name.
     /// </summary>
     public string? Degraded => _degraded;
 
@@ -515,6 +517,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             _unpublishedSince.Clear();
             _renamedTo.Clear();
             _renameSeenAt.Clear();
+            _droppedTables.Clear();
         }
 
         await ThrowIfWalLevelNotLogicalAsync(token);
@@ -917,6 +920,18 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             foreach (var (table, _) in back)
             {
                 _unpublishedSince.Remove(table);
+                _droppedTables.Remove(table);
+            }
+
+            // the probes say what this check found: a table taken out and dropped since is dropped now
+            foreach (var table in takenOut)
+            {
+                _droppedTables.Remove(table);
+            }
+
+            foreach (var (table, _) in dropped)
+            {
+                _droppedTables.Add(table);
             }
 
             // a rename already reported (here or by its Relation message) is no news
@@ -1060,7 +1075,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                 ? null
                 : string.Create(CultureInfo.InvariantCulture,
                     $"{now.Length} captured table{(now.Length == 1 ? " not published under its configured name" : "s not published under their configured names")}: " +
-                    $"{string.Join(", ", now.Select(t => renamed.TryGetValue(t, out var to) ? $"{t} (renamed to {to})" : $"{t} (not in the publication)"))}; " +
+                    $"{string.Join(", ", now.Select(t => renamed.TryGetValue(t, out var to) ? $"{t} (renamed to {to})" : _droppedTables.Contains(t) ? $"{t} (dropped)" : $"{t} (not in the publication)"))}; " +
                     $"their changes are not captured as configured (slot {_options.Slot}; the log's events 1031, 1033 and 1035 say what to do)");
             _unpublishedNow = now;
             PostgresMetrics.ReportUnpublishedTables(_options.Slot, now.Length);
@@ -1285,6 +1300,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             foreach (var (_, table) in dropped)
             {
                 _unpublishedSince[table] = since;
+                _droppedTables.Add(table);
             }
         }
 

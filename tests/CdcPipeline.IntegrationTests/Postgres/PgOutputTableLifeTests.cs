@@ -73,6 +73,7 @@ public sealed class PgOutputTableLifeTests(PostgresFixture fixture) : PgOutputTe
         Assert.Contains("""'execute-snapshot', '{"data-collections":["public.b"]}');""", error, StringComparison.Ordinal);
         Assert.Equal(["public.b"], source.UnpublishedTables);
         Assert.Equal(1L, PostgresMetrics.LastUnpublishedTables(Db.Slot));
+        Assert.Contains("public.b (not in the publication)", source.Degraded, StringComparison.Ordinal); // what the probes say
 
         // the other tables keep streaming
         var a = await reader.TakeAsync(1, e => e.Kind == ChangeKind.Change && e.Source.Table == "a", TimeSpan.FromSeconds(20));
@@ -153,6 +154,11 @@ public sealed class PgOutputTableLifeTests(PostgresFixture fixture) : PgOutputTe
         Assert.Contains("remove it from source.postgres.tables", error, StringComparison.Ordinal);
         Assert.Equal(["public.b"], source.UnpublishedTables);
         Assert.Equal(1L, PostgresMetrics.LastUnpublishedTables(Db.Slot));
+        // what the probes say after "degraded: " (before the fix: "public.b (not in the publication)", as if it were still there)
+        Assert.Equal(
+            $"1 captured table not published under its configured name: public.b (dropped); their changes are not captured as configured (slot {Db.Slot}; " +
+            "the log's events 1031, 1033 and 1035 say what to do)",
+            source.Degraded);
 
         // the other tables keep streaming; said once, not at every check
         var a = await reader.TakeAsync(1, e => e.Kind == ChangeKind.Change && e.Source.Table == "a", TimeSpan.FromSeconds(20));
@@ -405,6 +411,7 @@ public sealed class PgOutputTableLifeTests(PostgresFixture fixture) : PgOutputTe
         Assert.Contains($"ALTER PUBLICATION \"{Db.Publication}\" ADD TABLE \"public\".\"b\";", error, StringComparison.Ordinal);
         Assert.Equal(["public.b"], source.UnpublishedTables);
         Assert.Equal(1L, PostgresMetrics.LastUnpublishedTables(Db.Slot));
+        Assert.Contains("public.b (dropped)", source.Degraded, StringComparison.Ordinal); // the table under that name now is another one
     }
 
     [Fact]
