@@ -90,6 +90,10 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     // it looked: a Relation message under the configured name from before there is the stream catching up, not a rename back.
     // Also set when the heartbeat check finds a reported rename undone (renamed back): Relation messages from before are stale.
     private readonly Dictionary<uint, ulong> _renameSeenAt = [];
+    // Configured names whose table was renamed onto another configured name (DROP TABLE b; ALTER TABLE a RENAME TO b): that name
+    // follows the table's oid now (its changes arrive, published, under it), so the one renamed away has no oid left in
+    // _capturedByOid to say it by; here, with the name it was renamed to, until its name is published again. Under _unpublishedSync.
+    private readonly Dictionary<string, string> _renamedOnto = new(StringComparer.Ordinal);
     // The configured names that follow another oid than at start, with the WAL position from which they do: a Relation message
     // from before there under that name (of the table followed until then) is the stream catching up, not yet another table.
     private readonly Dictionary<string, ulong> _followedSince = new(StringComparer.Ordinal);
@@ -517,6 +521,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             _unpublishedSince.Clear();
             _renamedTo.Clear();
             _renameSeenAt.Clear();
+            _renamedOnto.Clear();
             _droppedTables.Clear();
         }
 
@@ -825,7 +830,14 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         // read first: a table the query below still finds published was still published after this position
         var checkedLsn = await CurrentWalLsnAsync(cancellationToken);
         var published = (await ReplicationSetup.GetPublicationTablesAsync(_dataSource, _options.Publication, cancellationToken)).ToHashSet(StringComparer.Ordinal);
-        var missing = _captured.Where(t => !published.Contains(t)).ToList();
+        HashSet<string> renamedOnto;
+        lock (_unpublishedSync)
+        {
+            renamedOnto = [.. _renamedOnto.Keys];
+        }
+
+        // a name renamed onto another captured name has no oid of its own to look up: said already, counted until published again
+        var missing = _captured.Where(t => !published.Contains(t) && !renamedOnto.Contains(t)).ToList();
         // where a configured name is published: the oid it has now, which tells a rename back (the oid followed) from another
         // table under that name (re-created and added back, or the new table of a rename-swap added)
         var publishedOids = await CapturedOidsAsync(_captured.Where(published.Contains).ToList(), cancellationToken);
@@ -892,6 +904,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         var another = new List<(string Configured, uint Oid, uint PreviousOid, string? PreviousName)>();
         lock (_unpublishedSync)
         {
+            // a rename already reported (here or by its Relation message) is no news
+            renamed.RemoveAll(r => _renamedTo.TryGetValue(r.Oid, out var reported) && reported == r.Current);
             foreach (var (oid, table) in publishedOids)
             {
                 if (_capturedByOid.TryGetValue(oid, out var configured) && configured == table)
@@ -934,10 +948,9 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                 _droppedTables.Add(table);
             }
 
-            // a rename already reported (here or by its Relation message) is no news
-            renamed.RemoveAll(r => _renamedTo.TryGetValue(r.Oid, out var reported) && reported == r.Current);
-            foreach (var r in renamed)
+            foreach (var r in renamed.Where(r => _capturedByOid.TryGetValue(r.Oid, out var now) && now == r.Configured))
             {
+                // (renamed onto another captured name, the table is followed by that name now: FollowOidLocked kept it in _renamedOnto)
                 _renamedTo[r.Oid] = r.Current;
                 _renameSeenAt[r.Oid] = seenAt;
             }
@@ -1004,6 +1017,16 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     private (uint PreviousOid, string? PreviousName) FollowOidLocked(string table, uint oid, ulong since)
     {
         var map = new Dictionary<uint, string>(_capturedByOid);
+        if (map.Remove(oid, out var renamedAway) && renamedAway != table)
+        {
+            // the table of another captured name, renamed onto this one: that name is the one not captured as configured now, and
+            // a Relation message from before here naming the table as it was is the stream catching up, not a rename of this name
+            _renamedOnto[renamedAway] = table;
+            _renamedTo.Remove(oid);
+            _renameSeenAt[oid] = since;
+        }
+
+        _renamedOnto.Remove(table);
         uint previous = 0;
         foreach (var (o, name) in _capturedByOid)
         {
@@ -1070,6 +1093,11 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         lock (_unpublishedSync)
         {
             var renamed = _renamedTo.ToDictionary(kv => _capturedByOid[kv.Key], kv => kv.Value, StringComparer.Ordinal);
+            foreach (var (configured, to) in _renamedOnto)
+            {
+                renamed[configured] = to;
+            }
+
             string[] now = [.. _unpublishedSince.Keys.Union(renamed.Keys, StringComparer.Ordinal).Order(StringComparer.Ordinal)];
             _degraded = now.Length == 0
                 ? null
@@ -1325,7 +1353,9 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         var publication = ReplicationSetup.QuoteIdentifier(_options.Publication);
         var listed = _tableFilter is not null;
         Log.CapturedTableRenamed(_logger, configured, current, _options.Slot, _options.Publication,
-            listed
+            _captured.Contains(current, StringComparer.Ordinal)
+                ? $"{current} is a captured name too: its changes are emitted as {current}'s from here on, which rules keyed on {configured} do not match."
+                : listed
                 ? $"{current} is not in source.postgres.tables, so its changes are left out from here on (as at every later start)."
                 : $"Its changes are emitted under the name {current}, which rules keyed on {configured} do not match (they produce nothing from them).",
             replaced
