@@ -18,6 +18,10 @@ internal static partial class Log
     [LoggerMessage(1003, LogLevel.Warning, "Replication connection for slot {Slot} lost (attempt {Attempt}); reconnecting in {DelayMs} ms from the last acknowledged LSN {AckedLsn}")]
     public static partial void Reconnecting(ILogger logger, Exception exception, string slot, int attempt, long delayMs, string ackedLsn);
 
+    // The start's checks (catalog, publication, slot, state file) before streaming: retried as event 1003 is, within maxReconnectAttempts.
+    [LoggerMessage(1043, LogLevel.Warning, "Connection lost while replication slot {Slot} was starting, before streaming (attempt {Attempt}); starting again in {DelayMs} ms, its start-up checks included")]
+    public static partial void StartConnectionLost(ILogger logger, Exception exception, string slot, int attempt, long delayMs);
+
     [LoggerMessage(1037, LogLevel.Warning, "Replication slot {Slot} is in use by another process: {Holder} streams from it (attempt {Attempt}); retrying in {DelayMs} ms. {Fix}")]
     public static partial void SlotInUse(ILogger logger, string slot, string holder, int attempt, long delayMs, string fix);
 

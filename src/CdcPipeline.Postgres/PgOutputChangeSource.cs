@@ -74,6 +74,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     // were missing (the position read before the last check that still found them published). Used by the heartbeat loop only.
     private IReadOnlyList<string> _captured = [];
     private readonly Dictionary<string, ulong> _unpublishedSince = new(StringComparer.Ordinal);
+    // Of those, the ones whose table the last check found dropped (event 1035), not just out of the publication: what the probes say.
+    private readonly HashSet<string> _droppedTables = new(StringComparer.Ordinal);
     private ulong _publicationCheckedLsn;
     private volatile string[] _unpublishedNow = [];
     private volatile string? _degraded;
@@ -89,10 +91,16 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     // it looked: a Relation message under the configured name from before there is the stream catching up, not a rename back.
     // Also set when the heartbeat check finds a reported rename undone (renamed back): Relation messages from before are stale.
     private readonly Dictionary<uint, ulong> _renameSeenAt = [];
+    // Configured names whose table was renamed onto another configured name (DROP TABLE b; ALTER TABLE a RENAME TO b): that name
+    // follows the table's oid now (its changes arrive, published, under it), so the one renamed away has no oid left in
+    // _capturedByOid to say it by; here, with the name it was renamed to, until its name is published again. Under _unpublishedSync.
+    private readonly Dictionary<string, string> _renamedOnto = new(StringComparer.Ordinal);
     // The configured names that follow another oid than at start, with the WAL position from which they do: a Relation message
     // from before there under that name (of the table followed until then) is the stream catching up, not yet another table.
     private readonly Dictionary<string, ulong> _followedSince = new(StringComparer.Ordinal);
     private readonly object _unpublishedSync = new();
+    // Set once a query of the start's checks was answered: from then on a lost connection is retried, not a failed start.
+    private bool _startReachedServer;
     private int _reading;
     private int _disposed;
     // The state file is let go (_store.Release) when both the read has ended and DisposeAsync has saved the confirmed
@@ -135,6 +143,11 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     internal Func<CancellationToken, Task>? BeforeStartReplication { get; init; }
 
     /// <summary>
+    /// Test seam: runs in the start-up checks right after the slot was looked up, so a test can cut the connections they use there.
+    /// </summary>
+    internal Func<CancellationToken, Task>? AfterSlotLookup { get; init; }
+
+    /// <summary>
     /// Test seam: runs after the start-up checks, before the initial snapshot reads the tables, so a test can drop one in that gap.
     /// </summary>
     internal Func<CancellationToken, Task>? BeforeInitialSnapshot { get; init; }
@@ -148,8 +161,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     public IReadOnlyCollection<string> UnpublishedTables => _unpublishedNow;
 
     /// <summary>
-    /// While <see cref="UnpublishedTables"/> is not empty, what the probes say: how many, each with why (renamed to what, or not
-    /// in the publication), and where the log says what to do; null while every captured table is published under its name.
+    /// While <see cref="UnpublishedTables"/> is not empty, what the probes say: how many, each with why (renamed to what, dropped,
+    /// or not in the publication), and where the log says what to do; null while every captured table is published under its name.
     /// </summary>
     public string? Degraded => _degraded;
 
@@ -189,77 +202,33 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             stored = null;
         }
 
-        await ThrowIfWalLevelNotLogicalAsync(token);
-        await ThrowIfConfiguredTablesMissingAsync(stored, token);
-        var publicationCreated = await ReplicationSetup.EnsurePublicationAsync(_dataSource, _options.Publication, _options.Tables.Select(ReplicationSetup.NormalizeTableName).ToList(), _options.CreatePublicationIfMissing, token);
-        var tables = _options.Tables.Count > 0
-            ? _options.Tables.Select(ReplicationSetup.NormalizeTableName).ToList()
-            : (await ReplicationSetup.GetPublicationTablesAsync(_dataSource, _options.Publication, token)).Where(t => t != _signalTable).ToList();
-        _captured = tables;
-        _capturedByOid = await CapturedOidsAsync(tables, token);
-        var capturedOids = _capturedByOid.ToDictionary(kv => kv.Value, kv => kv.Key, StringComparer.Ordinal);
-        _publicationCheckedLsn = await CurrentWalLsnAsync(token);
-        var slot = await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, token);
-        var changedWhileStopped = await ReportChangedWhileStoppedAsync(capturedOids, stored, slot is not null, token);
-        if (_options.Tables.Count > 0)
+        // The start's checks run on ordinary connections: one lost among them (the server restarting, a terminated backend) is
+        // retried as a lost replication connection is, within maxReconnectAttempts. A server the start never reached (wrong host
+        // or port, down from the outset) and a configuration error stop it at once, saying so.
+        List<string> tables;
+        Dictionary<string, uint> capturedOids;
+        ReplicationSlotInfo? slot;
+        var publicationCreated = false;
+        var startAttempt = 0;
+        while (true)
         {
-            var published = (await ReplicationSetup.GetPublicationTablesAsync(_dataSource, _options.Publication, token)).ToHashSet(StringComparer.Ordinal);
-            // a table renamed or dropped while stopped was said just now, with what that means for the one now under its name
-            var unpublished = tables.Where(t => !published.Contains(t) && !changedWhileStopped.Contains(t)).ToList();
-            // a partitioned table of a publication without publish_via_partition_root: listed (and sent) as its partitions
-            var viaPartitions = (await ReplicationSetup.FindPublishedViaPartitionsAsync(_dataSource, _options.Publication, unpublished, token)).ToHashSet(StringComparer.Ordinal);
-            foreach (var missing in unpublished)
+            try
             {
-                if (viaPartitions.Contains(missing))
+                (tables, capturedOids, slot, publicationCreated) = await CheckStartAsync(stored, publicationCreated, token);
+                break;
+            }
+            catch (Exception e) when (_startReachedServer && e is not CaptureStoppedException && IsTransient(e, token))
+            {
+                startAttempt++;
+                if (_options.MaxReconnectAttempts > 0 && startAttempt > _options.MaxReconnectAttempts)
                 {
-                    Log.TablePublishedViaPartitions(_logger, ReplicationSetup.QuoteTable(missing), ReplicationSetup.QuoteIdentifier(_options.Publication),
-                        ReplicationSetup.PublishViaPartitionRootSql(_options.Publication));
-                }
-                else
-                {
-                    Log.TableNotPublished(_logger, ReplicationSetup.QuoteTable(missing), ReplicationSetup.QuoteIdentifier(_options.Publication));
+                    throw GaveUpReconnectingError(e);
                 }
 
-                _unpublishedSince[missing] = _publicationCheckedLsn;
+                var delay = ReconnectDelay(startAttempt);
+                Log.StartConnectionLost(_logger, e, _options.Slot, startAttempt, (long)delay.TotalMilliseconds);
+                await Task.Delay(delay, token);
             }
-        }
-
-        PublishUnpublished();
-
-        foreach (var table in await ReplicationSetup.FindTablesWithoutReplicaIdentityAsync(_dataSource, tables, token))
-        {
-            WarnNoKeyOnce(table);
-        }
-
-        await WarnRulesNeedingOldRowAsync(tables, token);
-        await WarnRulesNamingMissingColumnsAsync(tables, token);
-
-        await ThrowIfNotOursAsync(slot, token);
-        ThrowIfLost(slot);
-        if (publicationCreated && slot is not null)
-        {
-            await WarnPublicationCreatedBehindSlotAsync(slot, token);
-        }
-
-        _state = stored;
-
-        if (slot is null && _state is not null && _options.Snapshot != SnapshotMode.InitialOnly)
-        {
-            // The state file shows this pipeline read the slot; a new one would start at the current WAL position and
-            // the changes in between would be lost without a word. As Debezium: refuse, unless when_needed re-snapshots.
-            if (_options.Snapshot != SnapshotMode.WhenNeeded)
-            {
-                throw new CaptureStoppedException(SlotGoneMessage(_state.ConfirmedLsn, "but this pipeline has read from it"));
-            }
-
-            Log.SlotGoneResnapshotting(_logger, _options.Slot, StoredPosition(_state.ConfirmedLsn), _store.Path);
-            _state = null;
-        }
-
-        await ThrowIfStateAheadOfServerAsync(token);
-        if (slot is null && _options.Snapshot != SnapshotMode.Never)
-        {
-            await ThrowIfTablesUnreadableAsync(tables, token);
         }
 
         LogicalReplicationConnection? connection = null;
@@ -396,7 +365,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             _heartbeatTask = Task.Run(() => RunQuietlyAsync(HeartbeatLoopAsync, token), CancellationToken.None);
 
             var replicationSlot = new PgOutputReplicationSlot(_options.Slot);
-            var attempt = 0;
+            // failed attempts in a row, those of the start's checks included: a change handed out ends the row
+            var attempt = startAttempt;
             while (true)
             {
                 token.ThrowIfCancellationRequested();
@@ -497,12 +467,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                             failure);
                     }
 
-                    // The stop's one line must say why: the trace that carried the last failure is not printed any more.
-                    throw new CaptureStoppedException(
-                        $"replication slot '{_options.Slot}': gave up after {_options.MaxReconnectAttempts} failed reconnects; the last one: {Why(failure)}. " +
-                        "Check that the server is up and reachable, then start again " +
-                        "(source.postgres.maxReconnectAttempts: 0 retries for ever)",
-                        failure);
+                    throw GaveUpReconnectingError(failure);
                 }
 
                 var delay = ReconnectDelay(attempt);
@@ -539,6 +504,108 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                 await DisposeQuietlyAsync(connection);
             }
         }
+    }
+
+    /// <summary>
+    /// The start's checks, before anything is streamed or created but the publication: the server's settings, the captured
+    /// tables and their oids, the publication, the slot, the state file against both. Each attempt starts from what the state
+    /// file says (what an earlier attempt found out is found out again); <paramref name="publicationCreated"/> says whether an
+    /// earlier attempt created the publication (its answer may have been lost with its connection), and the result whether
+    /// one of them did. Throws <see cref="CaptureStoppedException"/> for what a retry does not change; sets
+    /// <see cref="_startReachedServer"/> once the server answered its first query.
+    /// </summary>
+    private async Task<(List<string> Tables, Dictionary<string, uint> CapturedOids, ReplicationSlotInfo? Slot, bool PublicationCreated)> CheckStartAsync(
+        SnapshotState? stored, bool publicationCreated, CancellationToken token)
+    {
+        lock (_unpublishedSync)
+        {
+            _unpublishedSince.Clear();
+            _renamedTo.Clear();
+            _renameSeenAt.Clear();
+            _renamedOnto.Clear();
+            _droppedTables.Clear();
+        }
+
+        await ThrowIfWalLevelNotLogicalAsync(token);
+        _startReachedServer = true;
+        await ThrowIfConfiguredTablesMissingAsync(stored, token);
+        publicationCreated |= await ReplicationSetup.EnsurePublicationAsync(_dataSource, _options.Publication, _options.Tables.Select(ReplicationSetup.NormalizeTableName).ToList(), _options.CreatePublicationIfMissing, token);
+        var tables = _options.Tables.Count > 0
+            ? _options.Tables.Select(ReplicationSetup.NormalizeTableName).ToList()
+            : (await ReplicationSetup.GetPublicationTablesAsync(_dataSource, _options.Publication, token)).Where(t => t != _signalTable).ToList();
+        _captured = tables;
+        _capturedByOid = await CapturedOidsAsync(tables, token);
+        var capturedOids = _capturedByOid.ToDictionary(kv => kv.Value, kv => kv.Key, StringComparer.Ordinal);
+        _publicationCheckedLsn = await CurrentWalLsnAsync(token);
+        var slot = await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, token);
+        if (AfterSlotLookup is { } afterSlotLookup)
+        {
+            await afterSlotLookup(token);
+        }
+
+        var changedWhileStopped = await ReportChangedWhileStoppedAsync(capturedOids, stored, slot is not null, token);
+        if (_options.Tables.Count > 0)
+        {
+            var published = (await ReplicationSetup.GetPublicationTablesAsync(_dataSource, _options.Publication, token)).ToHashSet(StringComparer.Ordinal);
+            // a table renamed or dropped while stopped was said just now, with what that means for the one now under its name
+            var unpublished = tables.Where(t => !published.Contains(t) && !changedWhileStopped.Contains(t)).ToList();
+            // a partitioned table of a publication without publish_via_partition_root: listed (and sent) as its partitions
+            var viaPartitions = (await ReplicationSetup.FindPublishedViaPartitionsAsync(_dataSource, _options.Publication, unpublished, token)).ToHashSet(StringComparer.Ordinal);
+            foreach (var missing in unpublished)
+            {
+                if (viaPartitions.Contains(missing))
+                {
+                    Log.TablePublishedViaPartitions(_logger, ReplicationSetup.QuoteTable(missing), ReplicationSetup.QuoteIdentifier(_options.Publication),
+                        ReplicationSetup.PublishViaPartitionRootSql(_options.Publication));
+                }
+                else
+                {
+                    Log.TableNotPublished(_logger, ReplicationSetup.QuoteTable(missing), ReplicationSetup.QuoteIdentifier(_options.Publication));
+                }
+
+                _unpublishedSince[missing] = _publicationCheckedLsn;
+            }
+        }
+
+        PublishUnpublished();
+
+        foreach (var table in await ReplicationSetup.FindTablesWithoutReplicaIdentityAsync(_dataSource, tables, token))
+        {
+            WarnNoKeyOnce(table);
+        }
+
+        await WarnRulesNeedingOldRowAsync(tables, token);
+        await WarnRulesNamingMissingColumnsAsync(tables, token);
+
+        await ThrowIfNotOursAsync(slot, token);
+        ThrowIfLost(slot);
+        if (publicationCreated && slot is not null)
+        {
+            await WarnPublicationCreatedBehindSlotAsync(slot, token);
+        }
+
+        _state = stored;
+
+        if (slot is null && _state is not null && _options.Snapshot != SnapshotMode.InitialOnly)
+        {
+            // The state file shows this pipeline read the slot; a new one would start at the current WAL position and
+            // the changes in between would be lost without a word. As Debezium: refuse, unless when_needed re-snapshots.
+            if (_options.Snapshot != SnapshotMode.WhenNeeded)
+            {
+                throw new CaptureStoppedException(SlotGoneMessage(_state.ConfirmedLsn, "but this pipeline has read from it"));
+            }
+
+            Log.SlotGoneResnapshotting(_logger, _options.Slot, StoredPosition(_state.ConfirmedLsn), _store.Path);
+            _state = null;
+        }
+
+        await ThrowIfStateAheadOfServerAsync(token);
+        if (slot is null && _options.Snapshot != SnapshotMode.Never)
+        {
+            await ThrowIfTablesUnreadableAsync(tables, token);
+        }
+
+        return (tables, capturedOids, slot, publicationCreated);
     }
 
     public async ValueTask AcknowledgeAsync(SourcePosition position, CancellationToken cancellationToken)
@@ -767,7 +834,14 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         // read first: a table the query below still finds published was still published after this position
         var checkedLsn = await CurrentWalLsnAsync(cancellationToken);
         var published = (await ReplicationSetup.GetPublicationTablesAsync(_dataSource, _options.Publication, cancellationToken)).ToHashSet(StringComparer.Ordinal);
-        var missing = _captured.Where(t => !published.Contains(t)).ToList();
+        HashSet<string> renamedOnto;
+        lock (_unpublishedSync)
+        {
+            renamedOnto = [.. _renamedOnto.Keys];
+        }
+
+        // a name renamed onto another captured name has no oid of its own to look up: said already, counted until published again
+        var missing = _captured.Where(t => !published.Contains(t) && !renamedOnto.Contains(t)).ToList();
         // where a configured name is published: the oid it has now, which tells a rename back (the oid followed) from another
         // table under that name (re-created and added back, or the new table of a rename-swap added)
         var publishedOids = await CapturedOidsAsync(_captured.Where(published.Contains).ToList(), cancellationToken);
@@ -834,6 +908,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         var another = new List<(string Configured, uint Oid, uint PreviousOid, string? PreviousName)>();
         lock (_unpublishedSync)
         {
+            // a rename already reported (here or by its Relation message) is no news
+            renamed.RemoveAll(r => _renamedTo.TryGetValue(r.Oid, out var reported) && reported == r.Current);
             foreach (var (oid, table) in publishedOids)
             {
                 if (_capturedByOid.TryGetValue(oid, out var configured) && configured == table)
@@ -862,12 +938,23 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             foreach (var (table, _) in back)
             {
                 _unpublishedSince.Remove(table);
+                _droppedTables.Remove(table);
             }
 
-            // a rename already reported (here or by its Relation message) is no news
-            renamed.RemoveAll(r => _renamedTo.TryGetValue(r.Oid, out var reported) && reported == r.Current);
-            foreach (var r in renamed)
+            // the probes say what this check found: a table taken out and dropped since is dropped now
+            foreach (var table in takenOut)
             {
+                _droppedTables.Remove(table);
+            }
+
+            foreach (var (table, _) in dropped)
+            {
+                _droppedTables.Add(table);
+            }
+
+            foreach (var r in renamed.Where(r => _capturedByOid.TryGetValue(r.Oid, out var now) && now == r.Configured))
+            {
+                // (renamed onto another captured name, the table is followed by that name now: FollowOidLocked kept it in _renamedOnto)
                 _renamedTo[r.Oid] = r.Current;
                 _renameSeenAt[r.Oid] = seenAt;
             }
@@ -934,6 +1021,16 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     private (uint PreviousOid, string? PreviousName) FollowOidLocked(string table, uint oid, ulong since)
     {
         var map = new Dictionary<uint, string>(_capturedByOid);
+        if (map.Remove(oid, out var renamedAway) && renamedAway != table)
+        {
+            // the table of another captured name, renamed onto this one: that name is the one not captured as configured now, and
+            // a Relation message from before here naming the table as it was is the stream catching up, not a rename of this name
+            _renamedOnto[renamedAway] = table;
+            _renamedTo.Remove(oid);
+            _renameSeenAt[oid] = since;
+        }
+
+        _renamedOnto.Remove(table);
         uint previous = 0;
         foreach (var (o, name) in _capturedByOid)
         {
@@ -1000,12 +1097,17 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         lock (_unpublishedSync)
         {
             var renamed = _renamedTo.ToDictionary(kv => _capturedByOid[kv.Key], kv => kv.Value, StringComparer.Ordinal);
+            foreach (var (configured, to) in _renamedOnto)
+            {
+                renamed[configured] = to;
+            }
+
             string[] now = [.. _unpublishedSince.Keys.Union(renamed.Keys, StringComparer.Ordinal).Order(StringComparer.Ordinal)];
             _degraded = now.Length == 0
                 ? null
                 : string.Create(CultureInfo.InvariantCulture,
                     $"{now.Length} captured table{(now.Length == 1 ? " not published under its configured name" : "s not published under their configured names")}: " +
-                    $"{string.Join(", ", now.Select(t => renamed.TryGetValue(t, out var to) ? $"{t} (renamed to {to})" : $"{t} (not in the publication)"))}; " +
+                    $"{string.Join(", ", now.Select(t => renamed.TryGetValue(t, out var to) ? $"{t} (renamed to {to})" : _droppedTables.Contains(t) ? $"{t} (dropped)" : $"{t} (not in the publication)"))}; " +
                     $"their changes are not captured as configured (slot {_options.Slot}; the log's events 1031, 1033 and 1035 say what to do)");
             _unpublishedNow = now;
             PostgresMetrics.ReportUnpublishedTables(_options.Slot, now.Length);
@@ -1230,6 +1332,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             foreach (var (_, table) in dropped)
             {
                 _unpublishedSince[table] = since;
+                _droppedTables.Add(table);
             }
         }
 
@@ -1254,7 +1357,9 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         var publication = ReplicationSetup.QuoteIdentifier(_options.Publication);
         var listed = _tableFilter is not null;
         Log.CapturedTableRenamed(_logger, configured, current, _options.Slot, _options.Publication,
-            listed
+            _captured.Contains(current, StringComparer.Ordinal)
+                ? $"{current} is a captured name too: its changes are emitted as {current}'s from here on, which rules keyed on {configured} do not match."
+                : listed
                 ? $"{current} is not in source.postgres.tables, so its changes are left out from here on (as at every later start)."
                 : $"Its changes are emitted under the name {current}, which rules keyed on {configured} do not match (they produce nothing from them).",
             replaced
@@ -1921,6 +2026,15 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             await Task.Delay(delay, cancellationToken);
         }
     }
+
+    /// <summary>The stop after maxReconnectAttempts lost connections (at the start or while streaming), saying the last one's cause.</summary>
+    private CaptureStoppedException GaveUpReconnectingError(Exception? failure) =>
+        // The stop's one line must say why: the trace that carried the last failure is not printed any more.
+        new(
+            $"replication slot '{_options.Slot}': gave up after {_options.MaxReconnectAttempts} failed reconnects; the last one: {Why(failure)}. " +
+            "Check that the server is up and reachable, then start again " +
+            "(source.postgres.maxReconnectAttempts: 0 retries for ever)",
+            failure);
 
     private TimeSpan ReconnectDelay(int attempt) =>
         TimeSpan.FromTicks(Math.Min(_options.ReconnectMaxDelay.Ticks, _options.ReconnectMinDelay.Ticks * (1L << Math.Min(attempt - 1, 20))));

@@ -136,14 +136,15 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
     }
 
     /// <summary>
-    /// A captured table taken out of the publication or renamed away (events 1031/1033) is not something a restart fixes, and a
+    /// A captured table taken out of the publication, renamed away or dropped (events 1031/1033/1035) is not something a restart fixes, and a
     /// CDC worker serves no traffic to take it out of: the probes keep their status codes (200) but say what is wrong in their
     /// body, so an operator curl-ing them sees it; back in the publication, the body is <c>ok</c> again.
     /// </summary>
     [Fact]
-    public async Task Probes_answer_degraded_naming_captured_tables_out_of_the_publication_or_renamed_while_running()
+    public async Task Probes_answer_degraded_naming_captured_tables_out_of_the_publication_renamed_or_dropped_while_running()
     {
-        await _db.ExecuteAsync("CREATE TABLE kv (id int PRIMARY KEY, v int NOT NULL); CREATE TABLE orders (id int PRIMARY KEY); CREATE TABLE items (id int PRIMARY KEY)");
+        await _db.ExecuteAsync("CREATE TABLE kv (id int PRIMARY KEY, v int NOT NULL); CREATE TABLE orders (id int PRIMARY KEY); CREATE TABLE items (id int PRIMARY KEY); " +
+                               "CREATE TABLE gone (id int PRIMARY KEY)");
         var port = FreePorts.Next();
         var config = await WriteConfigAsync($"""
             sinks:
@@ -151,25 +152,29 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
                 file: {"{"} path: events.jsonl {"}"}
             observability:
               port: {port}
-            """, heartbeat: true, tables: "public.kv, public.orders, public.items");
+            """, heartbeat: true, tables: "public.kv, public.orders, public.items, public.gone");
 
         using var pipeline = PipelineProcess.Start("run", "--config", config);
         await WaitUntilAsync(async () => await StatusAsync(port, "/readyz") == HttpStatusCode.OK, pipeline);
         Assert.Equal((HttpStatusCode.OK, "ok\n"), await AnswerAsync(port, "/readyz"));
         Assert.Equal((HttpStatusCode.OK, "ok\n"), await AnswerAsync(port, "/healthz"));
 
-        await _db.ExecuteAsync($"ALTER PUBLICATION {_db.Publication} DROP TABLE orders; ALTER TABLE items RENAME TO items_old");
+        await _db.ExecuteAsync($"ALTER PUBLICATION {_db.Publication} DROP TABLE orders; ALTER TABLE items RENAME TO items_old; DROP TABLE gone");
         await WaitUntilAsync(async () => (await AnswerAsync(port, "/readyz")).Body.Contains("items_old", StringComparison.Ordinal)
-            && (await AnswerAsync(port, "/readyz")).Body.Contains("public.orders", StringComparison.Ordinal), pipeline);
+            && (await AnswerAsync(port, "/readyz")).Body.Contains("public.orders", StringComparison.Ordinal)
+            && (await AnswerAsync(port, "/readyz")).Body.Contains("public.gone", StringComparison.Ordinal), pipeline);
         var (status, body) = await AnswerAsync(port, "/readyz");
         Assert.Equal(HttpStatusCode.OK, status);
-        Assert.StartsWith("degraded: 2 captured tables not published under their configured names: ", body, StringComparison.Ordinal);
+        Assert.StartsWith("degraded: 3 captured tables not published under their configured names: ", body, StringComparison.Ordinal);
         Assert.Contains("public.items (renamed to public.items_old)", body, StringComparison.Ordinal);
         Assert.Contains("public.orders (not in the publication)", body, StringComparison.Ordinal);
+        // before the fix: "public.gone (not in the publication)", as if the table were still there to add back
+        Assert.Contains("public.gone (dropped)", body, StringComparison.Ordinal);
         // Liveness too: a restart cannot fix it, so it stays 200, but whoever looks sees it.
         Assert.Equal((HttpStatusCode.OK, body), await AnswerAsync(port, "/healthz"));
 
-        await _db.ExecuteAsync($"ALTER PUBLICATION {_db.Publication} ADD TABLE orders; ALTER TABLE items_old RENAME TO items");
+        await _db.ExecuteAsync($"ALTER PUBLICATION {_db.Publication} ADD TABLE orders; ALTER TABLE items_old RENAME TO items; " +
+                               $"CREATE TABLE gone (id int PRIMARY KEY); ALTER PUBLICATION {_db.Publication} ADD TABLE gone");
         await WaitUntilAsync(async () => (await AnswerAsync(port, "/readyz")).Body == "ok\n", pipeline);
         Assert.Equal((HttpStatusCode.OK, "ok\n"), await AnswerAsync(port, "/healthz"));
         Assert.Equal(0, await pipeline.TerminateAsync(TimeSpan.FromSeconds(60)));

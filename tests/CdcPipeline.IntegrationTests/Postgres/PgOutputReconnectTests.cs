@@ -36,8 +36,8 @@ public sealed class PgOutputReconnectTests(PostgresFixture fixture)
             }, new TestOutputLoggerFactory()), ct);
             await reader.NextAsync(TimeSpan.FromMilliseconds(50));
             var deadline = DateTime.UtcNow.AddSeconds(20);
-            // streaming, not only the slot created: a cut in the rest of the start (after the slot is created, before streaming)
-            // fails the start instead of being retried, which is not what this test is about
+            // streaming, not only the slot created: this test is about a cut while streaming (one in the start's checks is
+            // PgOutputStartReconnectTests')
             while (!((PgOutputChangeSource)reader.Source).IsConnected)
             {
                 Assert.True(DateTime.UtcNow < deadline, "the source did not start streaming in time");

@@ -73,6 +73,7 @@ public sealed class PgOutputTableLifeTests(PostgresFixture fixture) : PgOutputTe
         Assert.Contains("""'execute-snapshot', '{"data-collections":["public.b"]}');""", error, StringComparison.Ordinal);
         Assert.Equal(["public.b"], source.UnpublishedTables);
         Assert.Equal(1L, PostgresMetrics.LastUnpublishedTables(Db.Slot));
+        Assert.Contains("public.b (not in the publication)", source.Degraded, StringComparison.Ordinal); // what the probes say
 
         // the other tables keep streaming
         var a = await reader.TakeAsync(1, e => e.Kind == ChangeKind.Change && e.Source.Table == "a", TimeSpan.FromSeconds(20));
@@ -153,6 +154,11 @@ public sealed class PgOutputTableLifeTests(PostgresFixture fixture) : PgOutputTe
         Assert.Contains("remove it from source.postgres.tables", error, StringComparison.Ordinal);
         Assert.Equal(["public.b"], source.UnpublishedTables);
         Assert.Equal(1L, PostgresMetrics.LastUnpublishedTables(Db.Slot));
+        // what the probes say after "degraded: " (before the fix: "public.b (not in the publication)", as if it were still there)
+        Assert.Equal(
+            $"1 captured table not published under its configured name: public.b (dropped); their changes are not captured as configured (slot {Db.Slot}; " +
+            "the log's events 1031, 1033 and 1035 say what to do)",
+            source.Degraded);
 
         // the other tables keep streaming; said once, not at every check
         var a = await reader.TakeAsync(1, e => e.Kind == ChangeKind.Change && e.Source.Table == "a", TimeSpan.FromSeconds(20));
@@ -298,6 +304,58 @@ public sealed class PgOutputTableLifeTests(PostgresFixture fixture) : PgOutputTe
     }
 
     [Fact]
+    public async Task A_captured_table_moved_to_another_schema_while_streaming_is_reported_as_renamed_to_its_new_qualified_name()
+    {
+        await Db.ExecuteAsync("CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY); CREATE SCHEMA archive");
+        var options = Options(["public.a", "public.b"]) with { HeartbeatInterval = TimeSpan.FromMilliseconds(200) };
+        var reader = await OpenStreamingAsync(options);
+        var source = (PgOutputChangeSource)reader.Source;
+
+        await Db.ExecuteAsync("ALTER TABLE a SET SCHEMA archive");
+        await Db.ExecuteAsync("INSERT INTO archive.a VALUES (1); INSERT INTO b VALUES (1)");
+
+        var changes = await reader.TakeAsync(1, e => e.Kind == ChangeKind.Change && e.Source.Table == "b", TimeSpan.FromSeconds(20));
+        Assert.DoesNotContain(changes, e => e.Kind == ChangeKind.Change && e.Source.Table == "a"); // archive.a is not in source.postgres.tables
+        var error = await WaitForLogAsync("Error", "archive.a", "the move to another schema was not reported");
+        Assert.Contains("Captured table public.a arrives as archive.a", error, StringComparison.Ordinal);
+        await Task.Delay(600, Ct); // a few heartbeat checks: they agree, nothing more is said
+        Assert.Equal(["public.a"], source.UnpublishedTables);
+        Assert.Contains("public.a (renamed to archive.a)", source.Degraded, StringComparison.Ordinal);
+        Assert.Single(LogLines("Error", "public.a"));
+    }
+
+    [Fact]
+    public async Task A_captured_table_renamed_onto_another_captured_name_while_streaming_is_the_first_renamed_and_the_second_followed()
+    {
+        await Db.ExecuteAsync("CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY)");
+        var options = Options(["public.a", "public.b"]) with { HeartbeatInterval = TimeSpan.FromMilliseconds(200) };
+        var reader = await OpenStreamingAsync(options);
+        var source = (PgOutputChangeSource)reader.Source;
+
+        // b's table goes, a's table takes its name: pgoutput sends a's table (still in the publication) under public.b
+        await Db.ExecuteAsync("DROP TABLE b; ALTER TABLE a RENAME TO b");
+        await Db.ExecuteAsync("INSERT INTO b VALUES (1)");
+        var changes = await reader.TakeAsync(1, e => e.Kind == ChangeKind.Change, TimeSpan.FromSeconds(20));
+        Assert.Equal(["b"], changes.Where(e => e.Kind == ChangeKind.Change).Select(e => e.Source.Table));
+        var error = await WaitForLogAsync("Error", "Captured table public.a arrives as public.b", "the rename of a onto b was not reported");
+        await Task.Delay(1000, Ct); // several heartbeat checks
+        await Db.ExecuteAsync("INSERT INTO b VALUES (2)");
+        changes = await reader.TakeAsync(1, e => e.Kind == ChangeKind.Change, TimeSpan.FromSeconds(20));
+        Assert.Equal(["b"], changes.Where(e => e.Kind == ChangeKind.Change).Select(e => e.Source.Table));
+
+        // before the fix: 1033 said public.b's changes were left out (not in source.postgres.tables), the next check reported
+        // public.a dropped (1035) and public.b "renamed back from public.b" (1036), and the probes named public.a dropped
+        Assert.Contains("public.b is a captured name too", error, StringComparison.Ordinal);
+        Assert.Single(LogLines("Error", "arrives as"));
+        Assert.Empty(LogLines("Error", "no longer exists"));
+        Assert.Empty(LogLines("Information", "renamed back"));
+        // public.a is the one not captured as configured; public.b is published (as a's table)
+        Assert.Equal(["public.a"], source.UnpublishedTables);
+        Assert.Contains("public.a (renamed to public.b)", source.Degraded, StringComparison.Ordinal);
+        Assert.DoesNotContain("public.b (", source.Degraded, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_plain_rename_while_the_pipeline_was_stopped_stops_the_start_saying_it_was_renamed()
     {
         await Db.ExecuteAsync("CREATE TABLE orders (id int PRIMARY KEY); CREATE TABLE other (id int PRIMARY KEY)");
@@ -405,6 +463,7 @@ public sealed class PgOutputTableLifeTests(PostgresFixture fixture) : PgOutputTe
         Assert.Contains($"ALTER PUBLICATION \"{Db.Publication}\" ADD TABLE \"public\".\"b\";", error, StringComparison.Ordinal);
         Assert.Equal(["public.b"], source.UnpublishedTables);
         Assert.Equal(1L, PostgresMetrics.LastUnpublishedTables(Db.Slot));
+        Assert.Contains("public.b (dropped)", source.Degraded, StringComparison.Ordinal); // the table under that name now is another one
     }
 
     [Fact]
