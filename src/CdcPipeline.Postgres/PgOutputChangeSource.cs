@@ -1276,7 +1276,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     /// The instruction itself; the INSERT runs as given whatever the table is called: the id and the data are SQL literals, and the
     /// table name in data is a JSON string (a name may hold a quote).
     /// </summary>
-    internal static string ResnapshotInstruction(string? signalTable, string table, DateTime now)
+    public static string ResnapshotInstruction(string? signalTable, string table, DateTime now)
     {
         if (signalTable is null)
         {
