@@ -32,7 +32,7 @@ namespace CdcPipeline.Postgres;
 /// tables first (consistent with the slot, chunked, resumable) and re-snapshots tables on demand while streaming.
 /// Create it with <see cref="PostgresSourceOptions"/>; read once with <see cref="ReadAsync"/>; dispose to stop.
 /// </summary>
-public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISourceHealth
+public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISourceHealth, ISourceLag
 {
     public const string HeartbeatPrefix = "cdc-heartbeat";
     public const string Connector = "postgresql";
@@ -136,6 +136,12 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
 
     /// <summary>Streaming from the slot (not during the initial snapshot, nor while reconnecting).</summary>
     public bool IsConnected => _connected;
+
+    /// <summary>
+    /// The slot's lag in WAL bytes as the last heartbeat measured it (<c>cdc_postgres_slot_lag_bytes</c>), for the progress
+    /// line and <c>cdc.source.lag</c>; null before the first measurement (and with heartbeats off).
+    /// </summary>
+    public SourceLag? Lag => PostgresMetrics.LastLag(_options.Slot) is { } bytes ? new SourceLag(bytes, "bytes") : null;
 
     /// <summary>
     /// Test seam: runs between the last slot check and START_REPLICATION, so a test can invalidate the slot in that gap.
@@ -1379,7 +1385,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     /// The instruction itself; the INSERT runs as given whatever the table is called: the id and the data are SQL literals, and the
     /// table name in data is a JSON string (a name may hold a quote).
     /// </summary>
-    internal static string ResnapshotInstruction(string? signalTable, string table, DateTime now)
+    public static string ResnapshotInstruction(string? signalTable, string table, DateTime now)
     {
         if (signalTable is null)
         {

@@ -148,6 +148,12 @@ internal sealed class IncrementalSnapshotter(
                 }
 
                 chunk.Table = table;
+                if (after is null && chunk.Progress.RowsDone == 0)
+                {
+                    // The operator who sent the signal sees it start and move (1011 per chunk) as an initial snapshot does.
+                    Log.SnapshotTableStarted(logger, table.QualifiedName, table.EstimatedRows, chunkSize);
+                }
+
                 await EmitWatermarkAsync(connection, "L", chunk.Id, cancellationToken);
                 List<SnapshotRow>? rows = null;
                 Exception? permanent = null;
@@ -410,6 +416,7 @@ internal sealed class IncrementalSnapshotter(
             _inflight = null;
             _wake.Release();
             var count = surviving.Count;
+            var estimatedRows = chunk.Table!.EstimatedRows;
             return new ChunkResult(chunk.Table!, surviving, () =>
             {
                 SnapshotStateStore.Pending save;
@@ -430,6 +437,10 @@ internal sealed class IncrementalSnapshotter(
                 if (last)
                 {
                     Log.SnapshotTableDone(logger, progress.Table, progress.RowsDone);
+                }
+                else
+                {
+                    Log.SnapshotProgress(logger, progress.Table, progress.RowsDone, estimatedRows);
                 }
             });
         }

@@ -5,6 +5,8 @@ using CdcPipeline.Core.Configuration;
 using CdcPipeline.Kafka;
 using CdcPipeline.Kafka.Replay;
 using CdcPipeline.Kafka.Source;
+using CdcPipeline.Postgres;
+using CdcPipeline.Postgres.Setup;
 using Confluent.Kafka;
 using Microsoft.Extensions.Configuration;
 
@@ -40,7 +42,7 @@ internal static class ReplayCommand
                 return 2;
             }
 
-            if (cluster.Resolve(parse, errors) is not { } resolved)
+            if (cluster.Resolve(parse, errors, EmbeddedPath) is not { } resolved)
             {
                 return KafkaTarget.Unusable;
             }
@@ -75,6 +77,39 @@ internal static class ReplayCommand
             return await RunAsync(admin, resolved.Servers, groupId, topics, target, parse.GetValue(dryRun), output, errors, cancellationToken, admin.ClientLog).ConfigureAwait(false);
         });
         return command;
+    }
+
+    /// <summary>
+    /// An embedded pipeline (<c>source.postgres</c>) has no consumer group to reset, and "give --bootstrap-servers" would
+    /// send the operator looking for a broker it never had. Say what reads changes again on that path, with this
+    /// pipeline's names: an incremental snapshot of a table (the signal), or a new slot with <c>snapshot: when_needed</c>.
+    /// A logical slot cannot go back before what it confirmed, so past changes themselves cannot be read again. Null (the
+    /// general message) for a pipeline without <c>source.postgres</c>.
+    /// </summary>
+    internal static string? EmbeddedPath(PipelineConfiguration pipeline)
+    {
+        var postgres = pipeline.Root.GetSection("source:postgres");
+        if (!postgres.Exists())
+        {
+            return null;
+        }
+
+        var slot = postgres["slot"] is { Length: > 0 } configured ? configured : "SLOT";
+        var tables = postgres.GetSection("tables").GetChildren().Select(c => c.Value).OfType<string>().ToList();
+        var table = tables.Count > 0 ? tables[0] : "public.orders";
+        var where = pipeline.Locations.Describe("source:postgres") ?? pipeline.FilePath;
+        var stateDirectory = postgres["stateDirectory"] is { Length: > 0 } directory
+            ? Path.GetFullPath(Path.Combine(pipeline.BaseDirectory, directory))
+            : "source.postgres.stateDirectory, by default .run/state/ under the working directory";
+        var signalTable = postgres["signalTable"] is { Length: > 0 } configuredSignal ? ReplicationSetup.NormalizeTableName(configuredSignal) : null;
+        var resnapshot = PgOutputChangeSource.ResnapshotInstruction(signalTable, table, DateTime.UtcNow);
+        return $"replay: {pipeline.FilePath} reads PostgreSQL directly (source.postgres, {where}): replay resets a Kafka source's consumer " +
+            "group, and this pipeline has none. The embedded path cannot read past changes again (a logical slot cannot go back before what it confirmed); " +
+            $"it can read the tables' current rows again: one table while it runs, {resnapshot.TrimEnd(';')}. Every table: stop the pipeline, " +
+            $"'cdcpipeline slot drop {slot} --config {pipeline.FilePath}', and start it with snapshot: when_needed, which creates the " +
+            $"slot again and reads every table again (the state file {slot}.snapshot.json in {stateDirectory} tells it the slot it read is gone). " +
+            "Such reads are op r changes (rules that react to c, u or d make no events of them); rows deleted meanwhile stay unseen " +
+            "(README, Replaying on the embedded path)";
     }
 
     /// <summary>

@@ -1,4 +1,5 @@
 using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Pipeline;
 using CdcPipeline.IntegrationTests.Support;
 using CdcPipeline.Postgres;
 
@@ -81,5 +82,27 @@ public sealed class PgOutputCheckpointTests(PostgresFixture fixture) : PgOutputT
 
         Assert.True(heartbeats > 0);
         Assert.NotNull(PostgresMetrics.LastLag(Db.Slot));
+    }
+
+    [Fact]
+    public async Task The_slot_lag_is_the_source_lag_the_progress_line_and_cdc_source_lag_show()
+    {
+        // An operator restarting a stopped pipeline watches the catch-up in its log: the Kafka source's progress line ends
+        // "source lag N records", the embedded capture's said nothing of the lag (only /metrics at each heartbeat, or
+        // `slot lag` in another shell). The runner shows a source's lag when the source is ISourceLag.
+        await Db.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY, v text)");
+        var reader = await OpenStreamingAsync(Options() with { HeartbeatInterval = TimeSpan.FromMilliseconds(200) });
+        var lag = Assert.IsAssignableFrom<ISourceLag>(reader.Source);
+
+        // read, not acknowledged: the slot stays where it was while the server's WAL moves on
+        await Db.ExecuteAsync("INSERT INTO t SELECT g, repeat('x', 100) FROM generate_series(1, 2000) g");
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (lag.Lag is not { Value: > 100_000 })
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"no lag over 100000 bytes reported within 20 s (last: {lag.Lag})");
+            _ = await reader.NextAsync(TimeSpan.FromMilliseconds(200));
+        }
+
+        Assert.Equal("bytes", lag.Lag!.Value.Unit);
     }
 }

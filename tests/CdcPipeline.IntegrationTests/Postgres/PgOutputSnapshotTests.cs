@@ -224,6 +224,33 @@ public sealed class PgOutputSnapshotTests(PostgresFixture fixture) : PgOutputTes
     }
 
     [Fact]
+    public async Task A_requested_re_snapshot_says_when_it_starts_and_how_far_each_chunk_got_as_the_initial_snapshot_does()
+    {
+        // An operator who sent the signal for a large table saw "requested", then nothing until "done": no row estimate,
+        // no chunk progress (the initial snapshot logs both, events 1010 and 1011), so a long re-snapshot looked stuck.
+        await CreateVersionedTableAsync(250);
+        await Db.ExecuteAsync("ANALYZE acct");
+        var reader = await OpenStreamingAsync(Options(["public.acct"]) with { SnapshotChunkSize = 100 });
+
+        ((PgOutputChangeSource)reader.Source).RequestSnapshot("acct");
+        var events = await reader.TakeAsync(250, e => e.Operation == ChangeOperation.Read, TimeSpan.FromSeconds(60));
+        await reader.AcknowledgeAsync(events);
+        await DrainUntilQuietAsync(reader, events);
+
+        List<string> lines;
+        lock (Logs.Lines)
+        {
+            lines = [.. Logs.Lines];
+        }
+
+        var started = Assert.Single(lines, l => l.Contains("Snapshot of public.acct started", StringComparison.Ordinal));
+        Assert.Contains("about 250 rows, chunks of 100", started, StringComparison.Ordinal);
+        Assert.Single(lines, l => l.Contains("Snapshot of public.acct: 100 of about 250 rows", StringComparison.Ordinal));
+        Assert.Single(lines, l => l.Contains("Snapshot of public.acct: 200 of about 250 rows", StringComparison.Ordinal));
+        Assert.Single(lines, l => l.Contains("Snapshot of public.acct done: 250 rows", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Re_snapshot_after_ALTER_TABLE_reads_rows_in_the_shape_the_stream_has_now()
     {
         await CreateVersionedTableAsync(150);
