@@ -1,8 +1,11 @@
 using System.Buffers;
 using System.CommandLine;
 using System.Globalization;
+using System.Text;
+using System.Text.Json;
 using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Debezium;
+using CdcPipeline.Sinks.Failures;
 
 namespace CdcPipeline.Commands;
 
@@ -10,18 +13,24 @@ namespace CdcPipeline.Commands;
 /// The line loop shared by <c>decode</c> and <c>translate</c>: reads Debezium records (kcat <c>-J</c> or
 /// bare value lines) one line at a time, decodes each, and lets the command render it. A line that
 /// fails — in decoding or in the command's own step — is reported on stderr with its line number and
-/// Kafka position, and the others go on.
+/// Kafka position, and the others go on. For rules (<c>translate</c>) a line may also be a canonical change, as
+/// <c>decode</c> prints it and the embedded capture makes it.
 /// </summary>
 internal static class RecordLines
 {
     /// <summary>Returns the exit code: 0 when every line went through, 1 when some failed.</summary>
+    /// <param name="forRules">
+    /// The changes go to rules (<c>translate</c>): a canonical change line is read as the change it is, and a change
+    /// that names no table is refused, as no rule can be chosen for it (it would make no event without a word).
+    /// </param>
     public static async Task<int> RunAsync(
         Stream input,
         Stream output,
         TextWriter errors,
         DebeziumDecoderOptions options,
         Action<ChangeEvent, IBufferWriter<byte>> render,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        bool forRules = false)
     {
         var decoder = new DebeziumJsonDecoder(options);
         var buffer = new ArrayBufferWriter<byte>(64 * 1024);
@@ -56,15 +65,30 @@ internal static class RecordLines
             var mark = buffer.WrittenCount;
             try
             {
-                record = DebeziumJsonDecoder.ReadLine(line, lineNumber);
-                render(decoder.Decode(record), buffer);
+                ChangeEvent change;
+                if (forRules && ReadChangeLine(line, lineNumber) is { } canonical)
+                {
+                    change = canonical;
+                    CheckPlaced(change, "a canonical change");
+                }
+                else
+                {
+                    record = DebeziumJsonDecoder.ReadLine(line, lineNumber);
+                    change = decoder.Decode(record);
+                    if (forRules)
+                    {
+                        CheckPlaced(change, null);
+                    }
+                }
+
+                render(change, buffer);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 failed++;
                 var where = record?.Describe() ?? string.Create(CultureInfo.InvariantCulture, $"line {lineNumber}");
                 // A decoder or translator bug must not hide the other lines: report it like a bad line, with its type.
-                var message = e is DebeziumDecodeException or Core.Translation.Rules.RuleEvaluationException
+                var message = e is DebeziumDecodeException or Core.Translation.Rules.RuleEvaluationException or UnplacedLineException
                     ? e.Message
                     : $"unexpected {e.GetType().Name}: {e.Message}";
                 await errors.WriteLineAsync($"{where}: {message}").ConfigureAwait(false);
@@ -89,9 +113,113 @@ internal static class RecordLines
         return failed == 0 ? 0 : 1;
     }
 
-    public static Argument<FileInfo?> FileArgument() => new("FILE")
+    /// <summary>
+    /// The change a canonical change line holds — a JSON object with a string <c>"kind"</c>, which no Debezium value
+    /// or kcat record has — read as <c>dlq redrive</c> reads a <c>translate</c> letter; null for any other line.
+    /// Its position is its optional <c>"position"</c> (<c>stream@major:minor</c>, as <c>dlq list</c> shows it: the
+    /// events then get the ids <c>run</c> gave them), else <c>line@N</c>, as for a bare Debezium value.
+    /// </summary>
+    private static ChangeEvent? ReadChangeLine(ReadOnlyMemory<byte> line, long lineNumber)
     {
-        Description = "kcat -J JSON lines or bare Debezium value JSON lines; stdin when omitted or -",
+        var reader = new Utf8JsonReader(line.Span);
+        var canonical = false;
+        string? position = null;
+        try
+        {
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return null;
+            }
+
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var isKind = reader.ValueTextEquals("kind"u8);
+                var isPosition = !isKind && reader.ValueTextEquals("position"u8);
+                if (!reader.Read())
+                {
+                    return null;
+                }
+
+                canonical |= isKind && reader.TokenType == JsonTokenType.String;
+                if (isPosition && reader.TokenType == JsonTokenType.String)
+                {
+                    position = reader.GetString();
+                }
+
+                reader.Skip();
+            }
+        }
+        catch (JsonException)
+        {
+            // Malformed: the Debezium reader reports it as it always has.
+            return null;
+        }
+
+        if (!canonical)
+        {
+            return null;
+        }
+
+        var at = new SourcePosition("line", lineNumber);
+        if (position is not null && !SourcePosition.TryParse(position, out at))
+        {
+            throw new UnplacedLineException(
+                $"a canonical change whose \"position\" '{position}' is not stream@major:minor (as dlq list shows it, e.g. legacy_orders@24023512:3); fix it or leave it out");
+        }
+
+        try
+        {
+            return StoredEvent.ReadChange(Encoding.UTF8.GetString(line.Span), at);
+        }
+        catch (Exception e) when (e is FormatException or InvalidOperationException or JsonException)
+        {
+            throw new UnplacedLineException($"a canonical change that cannot be read: {e.Message}; write it as decode prints it", e);
+        }
+    }
+
+    /// <summary>Refuses a row change that names no table (or, written by hand, no operation): no rule can be chosen for it, and it would make no event without a word.</summary>
+    private static void CheckPlaced(ChangeEvent change, string? canonical)
+    {
+        var placed = change.Source.Schema is not null && change.Source.Table is not null;
+        if (change.Kind != ChangeKind.Change || (placed && (canonical is null || change.Operation is not null)))
+        {
+            return;
+        }
+
+        var op = change.Operation?.ToCode() ?? "none";
+        if (canonical is not null && change.Operation is null)
+        {
+            // Rules test op; a change without one (or with one that is not c, u, d, r, t) would meet none of them.
+            throw new UnplacedLineException($"{canonical} without a known \"op\" (c, u, d, r or t), so no rule can match it; write it as decode prints it");
+        }
+
+        if (canonical is not null)
+        {
+            var missing = change.Source.Schema is null && change.Source.Table is null ? "\"schema\" and \"table\""
+                : change.Source.Table is null ? "\"table\"" : "\"schema\"";
+            throw new UnplacedLineException(
+                $"{canonical} (op {op}) without {missing}, so no rule can be chosen for it; write it as decode prints it: "
+                + "{\"kind\":\"change\",\"op\":…,\"schema\":\"public\",\"table\":…,\"key\":{…},\"before\":…,\"after\":…}");
+        }
+
+        throw new UnplacedLineException(
+            $"a Debezium change (op {op}) that names no table: the value has no \"source\" block with its schema and table, and no kcat "
+            + "topic says it, so no rule can be chosen for it; give translate the records as Kafka holds them (kcat -J), "
+            + "or the canonical change lines decode prints (\"kind\":\"change\",\"schema\":…,\"table\":…)");
+    }
+
+    /// <summary>A line that reads but cannot be given to rules: its message says what it lacks.</summary>
+    private sealed class UnplacedLineException : FormatException
+    {
+        public UnplacedLineException(string message, Exception? inner = null)
+            : base(message, inner)
+        {
+        }
+    }
+
+    public static Argument<FileInfo?> FileArgument(string description = "kcat -J JSON lines or bare Debezium value JSON lines; stdin when omitted or -") => new("FILE")
+    {
+        Description = description,
         Arity = ArgumentArity.ZeroOrOne,
     };
 

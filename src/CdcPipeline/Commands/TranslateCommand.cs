@@ -8,18 +8,21 @@ using CdcPipeline.Core.Translation.Rules;
 namespace CdcPipeline.Commands;
 
 /// <summary>
-/// <c>translate --rules DIR [FILE]</c>: the rule author's dry run. Same input as <c>decode</c>; prints the
-/// domain events the rules produce, one CloudEvents JSON line each (a change may produce none or several).
+/// <c>translate --rules DIR [FILE]</c>: the rule author's dry run. The input of <c>decode</c> (Debezium records) and
+/// its output (canonical change lines, the embedded path's form), told apart per line; prints the domain events the
+/// rules produce, one CloudEvents JSON line each (a change may produce none or several). A line that names no table
+/// is refused like a bad line.
 /// </summary>
 internal static class TranslateCommand
 {
     public static Command Create()
     {
-        var file = RecordLines.FileArgument();
+        var file = RecordLines.FileArgument(
+            "kcat -J JSON lines, bare Debezium value JSON lines, or canonical change lines (decode's output, the embedded path's form); stdin when omitted or -");
         var rules = new Option<DirectoryInfo>("--rules", "-r") { Description = "directory of rule files (*.yaml)", Required = true };
         var name = new Option<string>("--name") { Description = "pipeline name used in the CloudEvents source", DefaultValueFactory = _ => "dry-run" };
         var decoderOptions = new DecoderCliOptions();
-        var command = new Command("translate", "Translate Debezium records with rule files into domain events (CloudEvents JSON lines): a dry run of the rules.")
+        var command = new Command("translate", "Translate Debezium records or canonical change lines with rule files into domain events (CloudEvents JSON lines): a dry run of the rules.")
         {
             file,
             rules,
@@ -68,6 +71,7 @@ internal static class TranslateCommand
                     buffer.Write("\n"u8);
                 }
             },
-            cancellationToken);
+            cancellationToken,
+            forRules: true);
     }
 }

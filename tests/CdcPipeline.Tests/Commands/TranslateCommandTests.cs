@@ -2,7 +2,9 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using CdcPipeline.Commands;
+using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Debezium;
+using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Translation;
 
 namespace CdcPipeline.Tests.Commands;
@@ -90,6 +92,86 @@ public class TranslateCommandTests
 
         Assert.Equal(1, exit);
         Assert.StartsWith("line 6", errors, StringComparison.Ordinal);
+        Assert.Equal(5, output.Length);
+    }
+    [Fact]
+    public async Task The_canonical_changes_decode_prints_translate_into_the_events_of_their_Debezium_records()
+    {
+        // decode … | translate --rules DIR: the dry run of rules for the embedded path, whose changes have this form.
+        await using var debezium = File.OpenRead(Sample("debezium", "changes.jsonl"));
+        await using var changes = File.OpenRead(Sample("debezium", "expected-decode.jsonl"));
+        var (_, expected, _) = await Run(debezium);
+        var (exit, lines, errors) = await Run(changes);
+
+        Assert.Equal("", errors);
+        Assert.Equal(0, exit);
+        Assert.Equal(
+            expected.Select(l => What(JsonDocument.Parse(l).RootElement)),
+            lines.Select(l => What(JsonDocument.Parse(l).RootElement)));
+
+        static string What(JsonElement e) =>
+            $"{e.GetProperty("type").GetString()}:{e.GetProperty("subject").GetString()}:{e.GetProperty("data").GetRawText()}";
+    }
+
+    [Fact]
+    public async Task A_canonical_change_with_its_position_gets_the_events_and_ids_run_gives_it()
+    {
+        // The change as the embedded capture hands it to the rules in `run`: named by slot, commit LSN and index.
+        var change = new ChangeEvent
+        {
+            Kind = ChangeKind.Change,
+            Operation = ChangeOperation.Update,
+            Source = new SourceInfo { Schema = "public", Table = "tb_ord_mst", Lsn = 24_023_400, TxId = 775 },
+            Position = SourcePosition.ForLsn("legacy_orders", 24_023_512, 3),
+            Key = Row.From([("ord_no", "1000002")]),
+            Before = Row.From([("ord_no", "1000002"), ("cust_no", "C0000002"), ("ord_sts_cd", "P"), ("ord_amt", 12.50m), ("shp_dt", "        ")]),
+            After = Row.From([("ord_no", "1000002"), ("cust_no", "C0000002"), ("ord_sts_cd", "C"), ("ord_amt", 12.50m), ("shp_dt", "        ")]),
+        };
+        var made = new List<DomainEvent>();
+        Translators.Create(Sample("rules"), "legacy-orders").Translate(change, made);
+        var expected = made.Select(e =>
+        {
+            var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+            EventJson.Write(buffer, e);
+            return Encoding.UTF8.GetString(buffer.WrittenSpan);
+        }).ToArray();
+        Assert.NotEmpty(expected);
+
+        // The line as decode prints it, with the position dlq list shows for the change.
+        var line = JsonNode.Parse(CanonicalJson.Serialize(change))!.AsObject();
+        line["position"] = change.Position.ToString();
+        var (exit, lines, errors) = await Run(Line(line));
+
+        Assert.Equal("", errors);
+        Assert.Equal(0, exit);
+        Assert.Equal(expected, lines);
+    }
+
+    [Fact]
+    public async Task A_line_with_no_table_is_refused_with_its_line_number_and_the_rest_still_translate()
+    {
+        var lines = await File.ReadAllLinesAsync(Sample("debezium", "changes.jsonl"), TestContext.Current.CancellationToken);
+        string[] unplaced =
+        [
+            // A bare Debezium value without its source block: nothing says which table it is from.
+            """{"before":null,"after":{"ord_no":"1000009","ord_sts_cd":"P"},"op":"c","ts_ms":1}""",
+            // A change written by hand without its table.
+            """{"kind":"change","op":"c","schema":"public","lsn":1,"txId":2,"snapshot":false,"key":{"ord_no":"1000009"},"before":null,"after":{"ord_no":"1000009"}}""",
+            // … and one without its operation (rules test op: it would meet none of them).
+            """{"kind":"change","schema":"public","table":"tb_ord_mst","key":{"ord_no":"1000009"},"before":null,"after":{"ord_no":"1000009"}}""",
+        ];
+        var input = lines.Take(2).Concat(unplaced).Concat(lines.Skip(2));
+        var (exit, output, errors) = await Run(new MemoryStream(Encoding.UTF8.GetBytes(string.Join('\n', input))));
+
+        Assert.Equal(1, exit);
+        var reported = errors.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(3, reported.Length);
+        Assert.StartsWith("line 3: ", reported[0], StringComparison.Ordinal);
+        Assert.Contains("\"source\"", reported[0], StringComparison.Ordinal);
+        Assert.StartsWith("line 4: ", reported[1], StringComparison.Ordinal);
+        Assert.Contains("\"table\"", reported[1], StringComparison.Ordinal);
+        Assert.StartsWith("line 5: ", reported[2], StringComparison.Ordinal);
+        Assert.Contains("\"op\"", reported[2], StringComparison.Ordinal);
         Assert.Equal(5, output.Length);
     }
 }
