@@ -1,6 +1,7 @@
 using CdcPipeline.Core.Changes;
 using CdcPipeline.IntegrationTests.Support;
 using CdcPipeline.Postgres;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -216,6 +217,72 @@ public sealed class PgOutputReconnectTests(PostgresFixture fixture)
         {
             await db.DisposeAsync();
             await PostgresFixture.StopLocalClusterAsync(dataDir);
+        }
+    }
+    [Theory]
+    [InlineData(LogLevel.Information)]
+    [InlineData(LogLevel.Debug)]
+    public async Task A_terminated_walsender_is_one_line_with_its_57P01_and_the_trace_only_at_debug(LogLevel level)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var db = await fixture.CreateDatabaseAsync("reconnectlog" + (level == LogLevel.Debug ? "d" : "i"));
+        var stateDirectory = Path.Combine(Path.GetTempPath(), "cdc-state-" + Guid.NewGuid().ToString("N")[..8]);
+        var logs = new TestOutputLoggerFactory(level);
+        try
+        {
+            await db.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY)");
+            await using var reader = new SourceReader(new PgOutputChangeSource(new PostgresSourceOptions
+            {
+                ConnectionString = db.ConnectionString,
+                Publication = db.Publication,
+                Slot = db.Slot,
+                Snapshot = SnapshotMode.Never,
+                StateDirectory = stateDirectory,
+                HeartbeatInterval = TimeSpan.Zero,
+                ReconnectMinDelay = TimeSpan.FromMilliseconds(100),
+                ReconnectMaxDelay = TimeSpan.FromMilliseconds(200),
+            }, logs), ct);
+            await reader.NextAsync(TimeSpan.FromMilliseconds(50));
+            var deadline = DateTime.UtcNow.AddSeconds(20);
+            while (!((PgOutputChangeSource)reader.Source).IsConnected)
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the source did not start streaming in time");
+                await Task.Delay(20, ct);
+            }
+
+            var confirmed = new NpgsqlLogSequenceNumber(await db.ConfirmedFlushAsync());
+            await db.ExecuteAsync($"SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '{db.Slot}' AND active_pid IS NOT NULL");
+            await db.ExecuteAsync("INSERT INTO t VALUES (1)");
+            var after = await reader.TakeAsync(1, timeout: TimeSpan.FromSeconds(30));
+            Assert.Equal("1", after.Single(e => e.Kind == ChangeKind.Change).After!["id"]!.ToString());
+
+            string reconnect;
+            lock (logs.Lines)
+            {
+                reconnect = logs.Lines.First(l => l.Contains("reconnecting in", StringComparison.Ordinal));
+            }
+
+            Assert.Contains($"resumes from the slot's confirmed position {confirmed}", reconnect, StringComparison.Ordinal);
+            if (level == LogLevel.Debug)
+            {
+                // the exception (and with it its trace) is logged: " | Type: message" in this logger
+                Assert.Contains(" | PostgresException: 57P01", reconnect, StringComparison.Ordinal);
+            }
+            else
+            {
+                Assert.Contains("lost (attempt 1): 57P01: terminating connection due to administrator command;", reconnect, StringComparison.Ordinal);
+                Assert.DoesNotContain(" | ", reconnect, StringComparison.Ordinal);
+            }
+        }
+        finally
+        {
+            try
+            {
+                Directory.Delete(stateDirectory, recursive: true);
+            }
+            catch (DirectoryNotFoundException)
+            {
+            }
         }
     }
 }
