@@ -4,8 +4,9 @@
 # (cdcpipeline db prepare --apply): role cdc (LOGIN REPLICATION, read-only on the tables), REPLICA IDENTITY
 # FULL on tb_cust_mst, tb_ord_mst (the rules compare old and new status) and tb_aud_log, publication cdc_pub, heartbeat and signal tables in schema cdc.
 #
-#   scripts/demo-db.sh [--port N] [--fresh] [--no-prepare]
+#   scripts/demo-db.sh [--port N] [--data-dir DIR] [--fresh] [--no-prepare]
 #
+# Defaults as scripts/pg-start.sh's: port 55432 (or $CDC_PG_PORT), data dir <repo>/.run/pg (or $CDC_PG_DATA).
 # Idempotent: run it again and nothing changes. Prints the cdc role's connection string on the last line.
 # The cdc role's password is $CDC_PASSWORD (default: cdc — a demo, not a secret).
 # Then:  scripts/legacy-writes.sh --port N      (writes)      cdcpipeline db check --connection "…"
@@ -14,18 +15,20 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 port="${CDC_PG_PORT:-55432}"
 fresh=()
+data_dir=() # none: pg-start.sh's default ($CDC_PG_DATA or <repo>/.run/pg)
 prepare=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --port) port="$2"; shift 2 ;;
     --fresh) fresh=(--fresh); shift ;;
     --no-prepare) prepare=0; shift ;;
+    --data-dir) data_dir=(--data-dir "$2"); shift 2 ;;
     -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-    *) echo "demo-db.sh: unknown argument '$1' (use --port N, --fresh, --no-prepare)" >&2; exit 2 ;;
+    *) echo "demo-db.sh: unknown argument '$1' (use --port N, --data-dir DIR, --fresh, --no-prepare)" >&2; exit 2 ;;
   esac
 done
 
-"$repo_root/scripts/pg-start.sh" --port "$port" "${fresh[@]}" | head -n 1
+"$repo_root/scripts/pg-start.sh" --port "$port" "${data_dir[@]}" "${fresh[@]}" | head -n 1
 if [[ ${#fresh[@]} -gt 0 ]]; then
   # A new cluster has no slot: the sample pipeline's state file (samples/legacy-orders/pipeline.yaml, stateDirectory) would
   # otherwise say it read cdc_demo_slot, and run refuses to start on a slot that is gone rather than skip changes silently.

@@ -15,8 +15,10 @@ internal static partial class Log
     [LoggerMessage(1002, LogLevel.Information, "Starting replication from slot {Slot} (publication {Publication}, confirmed flush {ConfirmedFlushLsn})")]
     public static partial void StreamingStarted(ILogger logger, string slot, string publication, string? confirmedFlushLsn);
 
-    [LoggerMessage(1003, LogLevel.Warning, "Replication connection for slot {Slot} lost (attempt {Attempt}); reconnecting in {DelayMs} ms from the last acknowledged LSN {AckedLsn}")]
-    public static partial void Reconnecting(ILogger logger, Exception exception, string slot, int attempt, long delayMs, string ackedLsn);
+    // START_REPLICATION is sent without a position: the server resumes from the slot's confirmed_flush_lsn. An expected cause
+    // (the server restarting, a network cut) is logged in one line without the trace below debug level: ExpectedLog.
+    [LoggerMessage(1003, LogLevel.Warning, "Replication connection for slot {Slot} lost (attempt {Attempt}); reconnecting in {DelayMs} ms, it resumes from {ResumeFrom}")]
+    public static partial void Reconnecting(ILogger logger, Exception exception, string slot, int attempt, long delayMs, string resumeFrom);
 
     // The start's checks (catalog, publication, slot, state file) before streaming: retried as event 1003 is, within maxReconnectAttempts.
     [LoggerMessage(1043, LogLevel.Warning, "Connection lost while replication slot {Slot} was starting, before streaming (attempt {Attempt}); starting again in {DelayMs} ms, its start-up checks included")]

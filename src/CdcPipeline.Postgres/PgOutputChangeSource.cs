@@ -61,6 +61,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     private volatile bool _streamingOff;
     private volatile LogicalReplicationConnection? _replication;
     private volatile bool _connected;
+    // The slot's confirmed_flush_lsn as last read before START_REPLICATION (0: not read yet), for saying where a reconnect resumes.
+    private ulong _slotConfirmedSeen;
     private IncrementalSnapshotter? _incremental;
     private readonly List<string> _requestedBeforeStreaming = [];
     private SnapshotState? _state;
@@ -232,7 +234,15 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                 }
 
                 var delay = ReconnectDelay(startAttempt);
-                Log.StartConnectionLost(_logger, e, _options.Slot, startAttempt, (long)delay.TotalMilliseconds);
+                if (_logger.IsEnabled(LogLevel.Debug))
+                {
+                    Log.StartConnectionLost(_logger, e, _options.Slot, startAttempt, (long)delay.TotalMilliseconds);
+                }
+                else
+                {
+                    ExpectedLog.StartConnectionLost(_logger, _options.Slot, startAttempt, Why(e), (long)delay.TotalMilliseconds, e.GetType().FullName);
+                }
+
                 await Task.Delay(delay, token);
             }
         }
@@ -386,7 +396,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                 }
                 catch (Exception e) when (IsTransient(e, token))
                 {
-                    failure = e;
+                    failure = ServerClosedStream(e);
                 }
 
                 if (stream is not null)
@@ -417,7 +427,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                             }
                             catch (Exception e) when (IsTransient(e, token))
                             {
-                                failure = e;
+                                failure = ServerClosedStream(e);
                                 break;
                             }
                             finally
@@ -487,7 +497,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                 }
                 else
                 {
-                    Log.Reconnecting(_logger, failure!, _options.Slot, attempt, (long)delay.TotalMilliseconds, new NpgsqlLogSequenceNumber(_ack.FlushedLsn).ToString());
+                    LogReconnecting(failure!, attempt, delay);
                 }
 
                 await Task.Delay(delay, token);
@@ -815,7 +825,15 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             }
             catch (Exception e) when (!cancellationToken.IsCancellationRequested)
             {
-                Log.HeartbeatFailed(_logger, e, _options.Slot);
+                // a lost connection (the server restarting) is expected: one line; anything else keeps its trace
+                if (IsTransient(e, cancellationToken) && !_logger.IsEnabled(LogLevel.Debug))
+                {
+                    ExpectedLog.HeartbeatFailed(_logger, _options.Slot, Why(e), e.GetType().FullName);
+                }
+                else
+                {
+                    Log.HeartbeatFailed(_logger, e, _options.Slot);
+                }
             }
         }
     }
@@ -1436,6 +1454,11 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         }
 
         ThrowIfLost(slotInfo); // invalidated while we were disconnected (PostgreSQL ends the walsender of a slot it invalidates)
+        if (slotInfo.ConfirmedFlushLsn is { } confirmedFlush)
+        {
+            _slotConfirmedSeen = (ulong)NpgsqlLogSequenceNumber.Parse(confirmedFlush);
+        }
+
         Log.StreamingStarted(_logger, _options.Slot, _options.Publication, slotInfo?.ConfirmedFlushLsn);
         _connected = true;
         _relations.Clear();
@@ -2041,6 +2064,38 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             "Check that the server is up and reachable, then start again " +
             "(source.postgres.maxReconnectAttempts: 0 retries for ever)",
             failure);
+
+    /// <summary>
+    /// Event 1003: a lost connection is the environment's failure, not ours, so below debug level it is one line with its cause
+    /// (a failure that is not a lost connection does not come here). START_REPLICATION is sent without a position: the server
+    /// resumes from the slot's confirmed_flush_lsn, which is at least the one read before the last START_REPLICATION and, once
+    /// their status update reached it, the acknowledgements since.
+    /// </summary>
+    private void LogReconnecting(Exception failure, int attempt, TimeSpan delay)
+    {
+        var known = Math.Max(_slotConfirmedSeen, _ack.FlushedLsn);
+        var resumeFrom = known == 0 ? "the slot's confirmed position" : $"the slot's confirmed position {new NpgsqlLogSequenceNumber(known)}";
+        if (_logger.IsEnabled(LogLevel.Debug))
+        {
+            Log.Reconnecting(_logger, failure, _options.Slot, attempt, (long)delay.TotalMilliseconds, resumeFrom);
+        }
+        else
+        {
+            ExpectedLog.Reconnecting(_logger, _options.Slot, attempt, Why(failure), (long)delay.TotalMilliseconds, resumeFrom, failure.GetType().FullName);
+        }
+    }
+
+    /// <summary>
+    /// PostgreSQL shutting down (or restarting) ends a walsender's stream with CommandComplete, which Npgsql does not expect in
+    /// COPY mode and reports as a lost protocol sync, "Received backend message CommandComplete while expecting
+    /// CopyDataMessage. Please file a bug." (npgsql/npgsql#5752). Said to the operator as what it is; Npgsql's error stays the
+    /// inner exception (the trace at debug level).
+    /// </summary>
+    private static Exception ServerClosedStream(Exception e) =>
+        e is NpgsqlException and not PostgresException
+        && e.Message.StartsWith("Received backend message CommandComplete while expecting CopyData", StringComparison.Ordinal)
+            ? new IOException("the connection was closed by the server (PostgreSQL shutting down or restarting ended the replication stream)", e)
+            : e;
 
     private TimeSpan ReconnectDelay(int attempt) =>
         TimeSpan.FromTicks(Math.Min(_options.ReconnectMaxDelay.Ticks, _options.ReconnectMinDelay.Ticks * (1L << Math.Min(attempt - 1, 20))));

@@ -12,6 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 
 namespace CdcPipeline.Commands;
 
@@ -110,20 +111,28 @@ internal static partial class RunCommand
                 builder.Services.AddHostedService<OtlpExportLog>();
             }
 
-            builder.Services.AddOpenTelemetry().WithMetrics(metrics =>
-            {
-                metrics.AddMeter(PipelineMetrics.MeterName, PostgresMetrics.MeterName);
-                if (observability.Port is not null)
+            var pipelineName = configuration.Options.Name;
+            builder.Services.AddOpenTelemetry()
+                // Otherwise the SDK's "unknown_service:cdcpipeline" (target_info, an OTLP collector's resource): the service as an
+                // OpenTelemetry user expects, the pipeline as its instance. The environment detector runs after it, so that
+                // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES (in the configuration with otlp only, above) take precedence.
+                .ConfigureResource(resource => resource
+                    .AddService("cdcpipeline", serviceInstanceId: string.IsNullOrEmpty(pipelineName) ? null : pipelineName)
+                    .AddEnvironmentVariableDetector())
+                .WithMetrics(metrics =>
                 {
-                    // Scraped through HealthEndpoints' Kestrel server (its /metrics only).
-                    metrics.AddPrometheusExporter();
-                }
+                    metrics.AddMeter(PipelineMetrics.MeterName, PostgresMetrics.MeterName);
+                    if (observability.Port is not null)
+                    {
+                        // Scraped through HealthEndpoints' Kestrel server (its /metrics only).
+                        metrics.AddPrometheusExporter();
+                    }
 
-                if (observability.Otlp is { } otlp)
-                {
-                    metrics.AddOtlpExporter((exporter, reader) => ConfigureOtlp(otlp, exporter, reader));
-                }
-            });
+                    if (observability.Otlp is { } otlp)
+                    {
+                        metrics.AddOtlpExporter((exporter, reader) => ConfigureOtlp(otlp, exporter, reader));
+                    }
+                });
         }
 
         builder.Services.AddSingleton<PipelineWorker>();

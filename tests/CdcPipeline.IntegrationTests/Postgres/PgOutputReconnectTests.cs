@@ -1,6 +1,9 @@
+using CdcPipeline.Core.Changes;
 using CdcPipeline.IntegrationTests.Support;
 using CdcPipeline.Postgres;
+using Microsoft.Extensions.Logging;
 using Npgsql;
+using NpgsqlTypes;
 
 namespace CdcPipeline.IntegrationTests.Postgres;
 
@@ -135,6 +138,151 @@ public sealed class PgOutputReconnectTests(PostgresFixture fixture)
         {
             await db.DisposeAsync();
             await PostgresFixture.StopLocalClusterAsync(dataDir);
+        }
+    }
+    [Fact]
+    public async Task A_restart_is_logged_one_line_a_failure_saying_the_server_closed_the_connection_and_where_it_resumes()
+    {
+        PostgresFixture.RequireServerBinaries("restart a private cluster");
+
+        var ct = TestContext.Current.CancellationToken;
+        var port = FreePorts.Next();
+        var dataDir = Path.Combine(PostgresFixture.RepoRoot, ".run", "pg-restartlog-test");
+        var admin = await PostgresFixture.StartLocalClusterAsync(port, dataDir, fresh: true);
+        var name = "t_restartlog_" + Guid.NewGuid().ToString("N")[..8];
+        await using (var connection = new NpgsqlConnection(admin))
+        {
+            await connection.OpenAsync(ct);
+            await using var cmd = new NpgsqlCommand($"CREATE DATABASE {name}", connection);
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+
+        var db = new PostgresTestDatabase(admin, name, new NpgsqlConnectionStringBuilder(admin) { Database = name, Pooling = false }.ConnectionString);
+        var logs = new TestOutputLoggerFactory(); // information: as run logs by default
+        try
+        {
+            await db.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY)");
+            await using var reader = new SourceReader(new PgOutputChangeSource(new PostgresSourceOptions
+            {
+                ConnectionString = db.ConnectionString,
+                Publication = db.Publication,
+                Slot = db.Slot,
+                Snapshot = SnapshotMode.Never,
+                StateDirectory = Path.Combine(dataDir, "..", "pg-restartlog-state"),
+                HeartbeatInterval = TimeSpan.FromMilliseconds(200),
+                ReconnectMinDelay = TimeSpan.FromMilliseconds(300),
+                ReconnectMaxDelay = TimeSpan.FromSeconds(1),
+            }, logs), ct);
+            await reader.NextAsync(TimeSpan.FromMilliseconds(50));
+            var deadline = DateTime.UtcNow.AddSeconds(20);
+            while (!((PgOutputChangeSource)reader.Source).IsConnected)
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the source did not start streaming in time");
+                await Task.Delay(20, ct);
+            }
+
+            var confirmed = new NpgsqlLogSequenceNumber(await db.ConfirmedFlushAsync());
+            Assert.NotEqual(0UL, (ulong)confirmed);
+
+            // nothing acknowledged in this process: the server resumes from the slot's confirmed position, not from 0/0
+            await PostgresFixture.StopLocalClusterAsync(dataDir);
+            await Task.Delay(1500, ct); // a heartbeat or more fails while the server is down
+            await PostgresFixture.StartLocalClusterAsync(port, dataDir, fresh: false);
+            await db.ExecuteAsync("INSERT INTO t VALUES (1)");
+            var after = await reader.TakeAsync(1, timeout: TimeSpan.FromSeconds(60));
+            Assert.Equal("1", after.Single(e => e.Kind == ChangeKind.Change).After!["id"]!.ToString()); // heartbeats besides
+
+            string[] lines;
+            lock (logs.Lines)
+            {
+                lines = [.. logs.Lines];
+            }
+
+            var reconnects = lines.Where(l => l.Contains("reconnecting in", StringComparison.Ordinal)).ToList();
+            Assert.NotEmpty(reconnects);
+            // one line each (the logger appends " | Type: message" when an exception, and with it its trace, is logged)
+            Assert.All(reconnects, l => Assert.DoesNotContain(" | ", l, StringComparison.Ordinal));
+            Assert.All(reconnects, l => Assert.DoesNotMatch(@"\b0/0\b", l));
+            Assert.All(reconnects, l => Assert.DoesNotContain("Please file a bug", l, StringComparison.Ordinal));
+            Assert.Contains($"resumes from the slot's confirmed position {confirmed}", reconnects[0], StringComparison.Ordinal);
+            // the shutdown's end of the stream (Npgsql's CommandComplete "protocol" error) or its 57P01, said as such
+            Assert.True(
+                reconnects[0].Contains("closed by the server", StringComparison.Ordinal) || reconnects[0].Contains("57P01", StringComparison.Ordinal),
+                reconnects[0]);
+            var heartbeats = lines.Where(l => l.Contains("Heartbeat for slot", StringComparison.Ordinal)).ToList();
+            Assert.NotEmpty(heartbeats);
+            Assert.All(heartbeats, l => Assert.DoesNotContain(" | ", l, StringComparison.Ordinal));
+        }
+        finally
+        {
+            await db.DisposeAsync();
+            await PostgresFixture.StopLocalClusterAsync(dataDir);
+        }
+    }
+    [Theory]
+    [InlineData(LogLevel.Information)]
+    [InlineData(LogLevel.Debug)]
+    public async Task A_terminated_walsender_is_one_line_with_its_57P01_and_the_trace_only_at_debug(LogLevel level)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var db = await fixture.CreateDatabaseAsync("reconnectlog" + (level == LogLevel.Debug ? "d" : "i"));
+        var stateDirectory = Path.Combine(Path.GetTempPath(), "cdc-state-" + Guid.NewGuid().ToString("N")[..8]);
+        var logs = new TestOutputLoggerFactory(level);
+        try
+        {
+            await db.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY)");
+            await using var reader = new SourceReader(new PgOutputChangeSource(new PostgresSourceOptions
+            {
+                ConnectionString = db.ConnectionString,
+                Publication = db.Publication,
+                Slot = db.Slot,
+                Snapshot = SnapshotMode.Never,
+                StateDirectory = stateDirectory,
+                HeartbeatInterval = TimeSpan.Zero,
+                ReconnectMinDelay = TimeSpan.FromMilliseconds(100),
+                ReconnectMaxDelay = TimeSpan.FromMilliseconds(200),
+            }, logs), ct);
+            await reader.NextAsync(TimeSpan.FromMilliseconds(50));
+            var deadline = DateTime.UtcNow.AddSeconds(20);
+            while (!((PgOutputChangeSource)reader.Source).IsConnected)
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the source did not start streaming in time");
+                await Task.Delay(20, ct);
+            }
+
+            var confirmed = new NpgsqlLogSequenceNumber(await db.ConfirmedFlushAsync());
+            await db.ExecuteAsync($"SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '{db.Slot}' AND active_pid IS NOT NULL");
+            await db.ExecuteAsync("INSERT INTO t VALUES (1)");
+            var after = await reader.TakeAsync(1, timeout: TimeSpan.FromSeconds(30));
+            Assert.Equal("1", after.Single(e => e.Kind == ChangeKind.Change).After!["id"]!.ToString());
+
+            string reconnect;
+            lock (logs.Lines)
+            {
+                reconnect = logs.Lines.First(l => l.Contains("reconnecting in", StringComparison.Ordinal));
+            }
+
+            Assert.Contains($"resumes from the slot's confirmed position {confirmed}", reconnect, StringComparison.Ordinal);
+            if (level == LogLevel.Debug)
+            {
+                // the exception (and with it its trace) is logged: " | Type: message" in this logger
+                Assert.Contains(" | PostgresException: 57P01", reconnect, StringComparison.Ordinal);
+            }
+            else
+            {
+                Assert.Contains("lost (attempt 1): 57P01: terminating connection due to administrator command;", reconnect, StringComparison.Ordinal);
+                Assert.DoesNotContain(" | ", reconnect, StringComparison.Ordinal);
+            }
+        }
+        finally
+        {
+            try
+            {
+                Directory.Delete(stateDirectory, recursive: true);
+            }
+            catch (DirectoryNotFoundException)
+            {
+            }
         }
     }
 }
