@@ -55,8 +55,8 @@ public sealed class GracefulStopResumeTests : IDisposable
             deadLetter: {"{"} path: dead.jsonl {"}"}
             """, Ct);
         var events = Path.Combine(_dir, "events.jsonl");
-        ulong confirmed;
         var letters = Path.Combine(_dir, "dead.jsonl");
+        ulong confirmed; // the slot's confirmed_flush_lsn once the change was acknowledged, before the stop
 
         using (var first = PipelineProcess.Start("run", "--config", config))
         {
