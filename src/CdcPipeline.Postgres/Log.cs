@@ -15,7 +15,15 @@ internal static partial class Log
     [LoggerMessage(1002, LogLevel.Information, "Starting replication from slot {Slot} (publication {Publication}, confirmed flush {ConfirmedFlushLsn})")]
     public static partial void StreamingStarted(ILogger logger, string slot, string publication, string? confirmedFlushLsn);
 
-    // START_REPLICATION is sent without a position: the server resumes from the slot's confirmed_flush_lsn. An expected cause
+    // PostgreSQL (before 17) writes a slot's confirmed_flush_lsn to disk only when its restart_lsn or xmin moves too: after the
+    // server's restart the slot may stand before what was confirmed, and the walsender leaves the progress to the client.
+    [LoggerMessage(1125, LogLevel.Information,
+        "Resuming slot {Slot} at {ResumeLsn}, the position confirmed as its state file {StatePath} records; the server's slot stands at " +
+        "{SlotLsn} (PostgreSQL may not have written a confirmation to disk before it restarted): the changes in between were delivered and are not read again")]
+    public static partial void ResumingAheadOfSlot(ILogger logger, string slot, string resumeLsn, string statePath, string slotLsn);
+
+    // The server resumes from the slot's confirmed_flush_lsn, or from the state file's confirmed position when the slot stands
+    // before it (event 1125). An expected cause
     // (the server restarting, a network cut) is logged in one line without the trace below debug level: ExpectedLog.
     [LoggerMessage(1003, LogLevel.Warning, "Replication connection for slot {Slot} lost (attempt {Attempt}); reconnecting in {DelayMs} ms, it resumes from {ResumeFrom}")]
     public static partial void Reconnecting(ILogger logger, Exception exception, string slot, int attempt, long delayMs, string resumeFrom);

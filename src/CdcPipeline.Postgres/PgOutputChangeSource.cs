@@ -1440,10 +1440,13 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         var options = new PgOutputReplicationOptions(_options.Publication, PgOutputProtocolVersion.V2, binary: false,
             streamingMode: _options.Streaming && !_streamingOff ? PgOutputStreamingMode.On : PgOutputStreamingMode.Off, messages: true, twoPhase: false);
         _replication = connection;
-        if (_ack.FlushedLsn > 0)
+        // What this pipeline confirmed: in this process, or before it as the state file records (saved at heartbeats and at
+        // the stop, after the drain's acknowledgements, which a stop's closed connection never told the server).
+        var resumeAt = Math.Max(_ack.FlushedLsn, _state?.ConfirmedLsn ?? 0);
+        if (resumeAt > 0)
         {
             // a fresh connection would otherwise report 0/0 in its automatic status updates
-            connection.SetReplicationStatus(new NpgsqlLogSequenceNumber(_ack.FlushedLsn));
+            connection.SetReplicationStatus(new NpgsqlLogSequenceNumber(resumeAt));
         }
 
         var slotInfo = await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, cancellationToken);
@@ -1476,7 +1479,22 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             await beforeStart(cancellationToken);
         }
 
-        await using var messages = connection.StartReplication(slot, options, cancellationToken).GetAsyncEnumerator(cancellationToken);
+        // PostgreSQL writes a slot's confirmed_flush_lsn to disk only when its restart_lsn or xmin moves too (up to 16; the walsender
+        // leaves the progress to the client): after the server's restart the slot may stand before what was confirmed and would send
+        // those transactions again. Starting at the confirmed position, the server skips every transaction committed before it.
+        NpgsqlLogSequenceNumber? startAt = null;
+        var slotConfirmed = slotInfo?.ConfirmedFlushLsn is { } text ? (ulong)NpgsqlLogSequenceNumber.Parse(text) : 0;
+        if (resumeAt > slotConfirmed)
+        {
+            startAt = new NpgsqlLogSequenceNumber(resumeAt);
+            if (resumeAt == _state?.ConfirmedLsn)
+            {
+                // said at a start; a reconnect ahead of the slot (a status update lost with the connection) is not news
+                Log.ResumingAheadOfSlot(_logger, _options.Slot, startAt.Value.ToString(), _store.Path, slotInfo?.ConfirmedFlushLsn ?? "-");
+            }
+        }
+
+        await using var messages = connection.StartReplication(slot, options, cancellationToken, startAt).GetAsyncEnumerator(cancellationToken);
         while (true)
         {
             PgOutputReplicationMessage message;
@@ -2067,13 +2085,14 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
 
     /// <summary>
     /// Event 1003: a lost connection is the environment's failure, not ours, so below debug level it is one line with its cause
-    /// (a failure that is not a lost connection does not come here). START_REPLICATION is sent without a position: the server
-    /// resumes from the slot's confirmed_flush_lsn, which is at least the one read before the last START_REPLICATION and, once
-    /// their status update reached it, the acknowledgements since.
+    /// (a failure that is not a lost connection does not come here). The next START_REPLICATION resumes from the slot's
+    /// confirmed_flush_lsn (at least the one read before the last START_REPLICATION and, once their status update reached it,
+    /// the acknowledgements since), or from what this pipeline confirmed (in this process or, as its state file records, before)
+    /// when the slot stands before that: the later of them.
     /// </summary>
     private void LogReconnecting(Exception failure, int attempt, TimeSpan delay)
     {
-        var known = Math.Max(_slotConfirmedSeen, _ack.FlushedLsn);
+        var known = Math.Max(Math.Max(_slotConfirmedSeen, _ack.FlushedLsn), _state?.ConfirmedLsn ?? 0);
         var resumeFrom = known == 0 ? "the slot's confirmed position" : $"the slot's confirmed position {new NpgsqlLogSequenceNumber(known)}";
         if (_logger.IsEnabled(LogLevel.Debug))
         {

@@ -10,10 +10,12 @@ namespace CdcPipeline.IntegrationTests.Support;
 public sealed class PrivateCluster : IAsyncDisposable
 {
     private readonly string _dataDir;
+    private readonly int _port;
 
-    private PrivateCluster(string dataDir, PostgresTestDatabase db)
+    private PrivateCluster(string dataDir, int port, PostgresTestDatabase db)
     {
         _dataDir = dataDir;
+        _port = port;
         Db = db;
     }
 
@@ -27,7 +29,7 @@ public sealed class PrivateCluster : IAsyncDisposable
         var port = FreePorts.Next();
         var admin = await PostgresFixture.StartLocalClusterAsync(port, dataDir, fresh: true);
         var name = "t_" + directory.Replace('-', '_') + "_" + Guid.NewGuid().ToString("N")[..8];
-        var cluster = new PrivateCluster(dataDir,
+        var cluster = new PrivateCluster(dataDir, port,
             new PostgresTestDatabase(admin, name, new NpgsqlConnectionStringBuilder(admin) { Database = name, Pooling = false }.ConnectionString));
         try
         {
@@ -59,6 +61,14 @@ public sealed class PrivateCluster : IAsyncDisposable
             await cluster.DisposeAsync();
             throw;
         }
+    }
+
+    /// <summary>Stops the server as scripts/pg-stop.sh does (pg_ctl -m fast: a clean shutdown with its checkpoint) and starts it again.</summary>
+    public async Task RestartAsync()
+    {
+        var (code, _, stderr) = await PostgresFixture.StopLocalClusterAsync(_dataDir);
+        Assert.True(code == 0, $"pg-stop.sh failed: {stderr}");
+        await PostgresFixture.StartLocalClusterAsync(_port, _dataDir, fresh: false);
     }
 
     public async ValueTask DisposeAsync() => await PostgresFixture.StopLocalClusterAsync(_dataDir);
