@@ -72,21 +72,10 @@ public sealed class PgOutputReconnectTests(PostgresFixture fixture)
     [Fact]
     public async Task Source_reconnects_after_PostgreSQL_restarts_and_loses_nothing()
     {
-        PostgresFixture.RequireServerBinaries("restart a private cluster");
-
         var ct = TestContext.Current.CancellationToken;
-        var port = FreePorts.Next();
-        var dataDir = Path.Combine(PostgresFixture.RepoRoot, ".run", "pg-restart-test");
-        var admin = await PostgresFixture.StartLocalClusterAsync(port, dataDir, fresh: true);
-        var name = "t_restart_" + Guid.NewGuid().ToString("N")[..8];
-        await using (var connection = new NpgsqlConnection(admin))
-        {
-            await connection.OpenAsync(ct);
-            await using var cmd = new NpgsqlCommand($"CREATE DATABASE {name}", connection);
-            await cmd.ExecuteNonQueryAsync(ct);
-        }
-
-        var db = new PostgresTestDatabase(admin, name, new NpgsqlConnectionStringBuilder(admin) { Database = name, Pooling = false }.ConnectionString);
+        await using var cluster = await PrivateCluster.StartAsync("pg-restart", new Dictionary<string, string>(), ct);
+        var db = cluster.Db;
+        var dataDir = cluster.DataDirectory;
         var logs = new TestOutputLoggerFactory();
         try
         {
@@ -116,8 +105,7 @@ public sealed class PgOutputReconnectTests(PostgresFixture fixture)
             // walsender whose client stopped reading holds a fast shutdown up to wal_sender_timeout.
             Assert.Null(await reader.NextAsync(TimeSpan.FromMilliseconds(200)));
 
-            await PostgresFixture.StopLocalClusterAsync(dataDir);
-            await PostgresFixture.StartLocalClusterAsync(port, dataDir, fresh: false);
+            await cluster.RestartAsync();
             await db.ExecuteAsync("INSERT INTO t VALUES (3)");
             var after = await reader.TakeAsync(1, timeout: TimeSpan.FromSeconds(60));
             Assert.Null(await reader.NextAsync(TimeSpan.FromMilliseconds(200))); // reads the COMMIT, as the pipeline would
@@ -137,27 +125,15 @@ public sealed class PgOutputReconnectTests(PostgresFixture fixture)
         finally
         {
             await db.DisposeAsync();
-            await PostgresFixture.StopLocalClusterAsync(dataDir);
         }
     }
     [Fact]
     public async Task A_restart_is_logged_one_line_a_failure_saying_the_server_closed_the_connection_and_where_it_resumes()
     {
-        PostgresFixture.RequireServerBinaries("restart a private cluster");
-
         var ct = TestContext.Current.CancellationToken;
-        var port = FreePorts.Next();
-        var dataDir = Path.Combine(PostgresFixture.RepoRoot, ".run", "pg-restartlog-test");
-        var admin = await PostgresFixture.StartLocalClusterAsync(port, dataDir, fresh: true);
-        var name = "t_restartlog_" + Guid.NewGuid().ToString("N")[..8];
-        await using (var connection = new NpgsqlConnection(admin))
-        {
-            await connection.OpenAsync(ct);
-            await using var cmd = new NpgsqlCommand($"CREATE DATABASE {name}", connection);
-            await cmd.ExecuteNonQueryAsync(ct);
-        }
-
-        var db = new PostgresTestDatabase(admin, name, new NpgsqlConnectionStringBuilder(admin) { Database = name, Pooling = false }.ConnectionString);
+        await using var cluster = await PrivateCluster.StartAsync("pg-restartlog", new Dictionary<string, string>(), ct);
+        var db = cluster.Db;
+        var dataDir = cluster.DataDirectory;
         var logs = new TestOutputLoggerFactory(); // information: as run logs by default
         try
         {
@@ -185,9 +161,7 @@ public sealed class PgOutputReconnectTests(PostgresFixture fixture)
             Assert.NotEqual(0UL, (ulong)confirmed);
 
             // nothing acknowledged in this process: the server resumes from the slot's confirmed position, not from 0/0
-            await PostgresFixture.StopLocalClusterAsync(dataDir);
-            await Task.Delay(1500, ct); // a heartbeat or more fails while the server is down
-            await PostgresFixture.StartLocalClusterAsync(port, dataDir, fresh: false);
+            await cluster.RestartAsync(downFor: TimeSpan.FromMilliseconds(1500)); // a heartbeat or more fails while the server is down
             await db.ExecuteAsync("INSERT INTO t VALUES (1)");
             var after = await reader.TakeAsync(1, timeout: TimeSpan.FromSeconds(60));
             Assert.Equal("1", after.Single(e => e.Kind == ChangeKind.Change).After!["id"]!.ToString()); // heartbeats besides
@@ -216,7 +190,6 @@ public sealed class PgOutputReconnectTests(PostgresFixture fixture)
         finally
         {
             await db.DisposeAsync();
-            await PostgresFixture.StopLocalClusterAsync(dataDir);
         }
     }
     [Theory]
@@ -250,8 +223,15 @@ public sealed class PgOutputReconnectTests(PostgresFixture fixture)
                 await Task.Delay(20, ct);
             }
 
+            // IsConnected is set as START_REPLICATION is sent: wait for the walsender to hold the slot, or there is nothing to terminate
+            while (await db.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{db.Slot}' AND active_pid IS NOT NULL") == 0)
+            {
+                Assert.True(DateTime.UtcNow < deadline, "no walsender took the slot in time");
+                await Task.Delay(20, ct);
+            }
+
             var confirmed = new NpgsqlLogSequenceNumber(await db.ConfirmedFlushAsync());
-            await db.ExecuteAsync($"SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '{db.Slot}' AND active_pid IS NOT NULL");
+            Assert.True(await db.ScalarAsync<bool>($"SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '{db.Slot}' AND active_pid IS NOT NULL"));
             await db.ExecuteAsync("INSERT INTO t VALUES (1)");
             var after = await reader.TakeAsync(1, timeout: TimeSpan.FromSeconds(30));
             Assert.Equal("1", after.Single(e => e.Kind == ChangeKind.Change).After!["id"]!.ToString());

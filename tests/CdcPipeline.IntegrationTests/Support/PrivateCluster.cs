@@ -5,7 +5,7 @@ namespace CdcPipeline.IntegrationTests.Support;
 /// <summary>
 /// A throwaway local cluster of one test's own (scripts/pg-start.sh on a free port), for server settings the shared server
 /// must not have (they are server-wide and need a restart: wal_level, max_wal_senders), with one database. The settings
-/// are set with ALTER SYSTEM and applied by a restart. Disposing stops the cluster; its data directory is reused fresh.
+/// are set with ALTER SYSTEM and applied by a restart (none: no restart). Disposing stops the cluster; its data directory is reused fresh.
 /// </summary>
 public sealed class PrivateCluster : IAsyncDisposable
 {
@@ -47,8 +47,12 @@ public sealed class PrivateCluster : IAsyncDisposable
             }
 
             // wal_level and max_wal_senders take effect only at server start
-            await PostgresFixture.StopLocalClusterAsync(dataDir);
-            await PostgresFixture.StartLocalClusterAsync(port, dataDir, fresh: false);
+            if (settings.Count > 0)
+            {
+                await PostgresFixture.StopLocalClusterAsync(dataDir);
+                await PostgresFixture.StartLocalClusterAsync(port, dataDir, fresh: false);
+            }
+
             foreach (var (setting, value) in settings)
             {
                 Assert.Equal(value, await cluster.Db.ScalarAsync<string>($"SELECT current_setting('{setting}')"));
@@ -63,11 +67,22 @@ public sealed class PrivateCluster : IAsyncDisposable
         }
     }
 
-    /// <summary>Stops the server as scripts/pg-stop.sh does (pg_ctl -m fast: a clean shutdown with its checkpoint) and starts it again.</summary>
-    public async Task RestartAsync()
+    /// <summary>Its data directory (under .run/); a test may keep its own files beside it.</summary>
+    public string DataDirectory => _dataDir;
+
+    /// <summary>
+    /// Stops the server as scripts/pg-stop.sh does (pg_ctl -m fast: a clean shutdown with its checkpoint) and starts it again,
+    /// after <paramref name="downFor"/> (what a client sees while it is down).
+    /// </summary>
+    public async Task RestartAsync(TimeSpan downFor = default)
     {
         var (code, _, stderr) = await PostgresFixture.StopLocalClusterAsync(_dataDir);
         Assert.True(code == 0, $"pg-stop.sh failed: {stderr}");
+        if (downFor > TimeSpan.Zero)
+        {
+            await Task.Delay(downFor, TestContext.Current.CancellationToken);
+        }
+
         await PostgresFixture.StartLocalClusterAsync(_port, _dataDir, fresh: false);
     }
 
