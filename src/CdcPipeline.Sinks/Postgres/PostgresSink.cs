@@ -96,7 +96,7 @@ public sealed class PostgresSink : ISink
                     position_stream text NOT NULL,
                     position_major bigint NOT NULL,
                     position_minor bigint NOT NULL,
-                    positions jsonb NOT NULL,
+                    positions jsonb,
                     deleted boolean NOT NULL DEFAULT false,
                     updated_at timestamptz NOT NULL DEFAULT now());
                 DO $$
@@ -116,6 +116,8 @@ public sealed class PostgresSink : ISink
             // (only relay streams: Kafka topics differ by case), and applying carries the position over to the new name.
             // position_* hold the position of the event whose data the row holds (also in positions, which a table of an older
             // version may not have filled yet: NULL); positions keeps the last applied position of every other stream.
+            // positions is nullable in a table this version creates too: PostgreSQL checks NOT NULL before ON CONFLICT, so a
+            // version before positions, still writing during a rolling upgrade, would fail every upsert on a NOT NULL column.
             // A version before positions, still running during a rolling upgrade, writes position_* only, and its guard compared
             // them only when the row's last stream was the event's: it may apply a replayed event of a stream after another
             // stream's, leaving position_* behind what positions holds for that stream. So for the row's own stream the later of

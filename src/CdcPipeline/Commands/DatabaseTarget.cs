@@ -133,7 +133,8 @@ internal sealed class DatabaseTarget
                 message += " (" + inner.Message + ")";
             }
 
-            await error.WriteLineAsync($"cannot connect to {target.Host}:{target.Port}, database {target.Database}, as {target.User}: {ConnectionTarget.Redact(message, connectionString)}");
+            await error.WriteLineAsync($"cannot connect to {target.Host}:{target.Port}, database {target.Database}, as {target.User}: {ConnectionTarget.Redact(message, connectionString)}"
+                + ExpectedFailure.RefusedLogin(e, connectionString, "the connection string"));
             return null;
         }
     }

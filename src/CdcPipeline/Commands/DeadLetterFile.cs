@@ -124,7 +124,9 @@ internal static class DeadLetterFile
         }
     }
 
-    private static Letter? Parse(int number, ReadOnlySpan<byte> line)
+    /// <summary>The letter a line holds; null when it has no stage or error. Also for <c>translate</c>, which reads letter lines.</summary>
+    /// <exception cref="JsonException">The line is not JSON.</exception>
+    internal static Letter? Parse(int number, ReadOnlySpan<byte> line)
     {
         var reader = new Utf8JsonReader(line);
         using var document = JsonDocument.ParseValue(ref reader);
@@ -489,7 +491,7 @@ internal static class DeadLetterFile
         }
     }
 
-    private static bool IsCanonicalChange(string json)
+    internal static bool IsCanonicalChange(string json)
     {
         using var document = JsonDocument.Parse(json);
         return StoredEvent.IsCanonicalChange(document.RootElement);

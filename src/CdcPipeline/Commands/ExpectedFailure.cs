@@ -60,8 +60,36 @@ internal static class ExpectedFailure
     public static string UnusableDatabase(Exception e, PipelineConfiguration configuration, string key)
     {
         var where = configuration.Locations.Describe(key) ?? configuration.FilePath;
-        return Postgres.Readiness.ConnectionTarget.Redact(Describe(e), configuration.Root[key] ?? "")
-            + $"; check that the server is up and that {key.Replace(':', '.')} ({where}) is right";
+        var connectionString = configuration.Root[key] ?? "";
+        var setting = $"{key.Replace(':', '.')} ({where})";
+        return Postgres.Readiness.ConnectionTarget.Redact(Describe(e), connectionString)
+            + (RefusedLogin(e, connectionString, setting) ?? $"; check that the server is up and that {setting} is right");
+    }
+
+    /// <summary>
+    /// For a server that answered and refused the login (28P01 invalid_password, 28000 invalid_authorization_specification: no
+    /// such role, a role that may not log in, no pg_hba.conf entry), what to check instead of whether it is up: the user (named
+    /// from the connection string, never the password) and the password in <paramref name="setting"/>, and pg_hba.conf. Null
+    /// for any other failure.
+    /// </summary>
+    public static string? RefusedLogin(Exception e, string connectionString, string setting)
+    {
+        if (e is not PostgresException { SqlState: PostgresErrorCodes.InvalidPassword or PostgresErrorCodes.InvalidAuthorizationSpecification })
+        {
+            return null;
+        }
+
+        string user;
+        try
+        {
+            user = Postgres.Readiness.ConnectionTarget.From(connectionString).User;
+        }
+        catch (ArgumentException)
+        {
+            user = "(see the connection string)";
+        }
+
+        return $"; the server refused the credentials of user {user}: check the user and password in {setting} and the server's pg_hba.conf";
     }
 
     /// <summary>

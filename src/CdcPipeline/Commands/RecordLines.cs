@@ -14,7 +14,7 @@ namespace CdcPipeline.Commands;
 /// bare value lines) one line at a time, decodes each, and lets the command render it. A line that
 /// fails — in decoding or in the command's own step — is reported on stderr with its line number and
 /// Kafka position, and the others go on. For rules (<c>translate</c>) a line may also be a canonical change, as
-/// <c>decode</c> prints it and the embedded capture makes it.
+/// <c>decode</c> prints it and the embedded capture makes it, or a dead-letter file's <c>translate</c> letter holding one.
 /// </summary>
 internal static class RecordLines
 {
@@ -123,6 +123,7 @@ internal static class RecordLines
     {
         var reader = new Utf8JsonReader(line.Span);
         var canonical = false;
+        var letter = false;
         string? position = null;
         try
         {
@@ -134,13 +135,15 @@ internal static class RecordLines
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
                 var isKind = reader.ValueTextEquals("kind"u8);
-                var isPosition = !isKind && reader.ValueTextEquals("position"u8);
+                var isStage = !isKind && reader.ValueTextEquals("stage"u8);
+                var isPosition = !isKind && !isStage && reader.ValueTextEquals("position"u8);
                 if (!reader.Read())
                 {
                     return null;
                 }
 
                 canonical |= isKind && reader.TokenType == JsonTokenType.String;
+                letter |= isStage && reader.TokenType == JsonTokenType.String;
                 if (isPosition && reader.TokenType == JsonTokenType.String)
                 {
                     position = reader.GetString();
@@ -153,6 +156,11 @@ internal static class RecordLines
         {
             // Malformed: the Debezium reader reports it as it always has.
             return null;
+        }
+
+        if (letter && !canonical)
+        {
+            return ReadLetterLine(line, lineNumber);
         }
 
         if (!canonical)
@@ -174,6 +182,51 @@ internal static class RecordLines
         catch (Exception e) when (e is FormatException or InvalidOperationException or JsonException)
         {
             throw new UnplacedLineException($"a canonical change that cannot be read: {e.Message}; write it as decode prints it", e);
+        }
+    }
+
+    /// <summary>
+    /// The change a dead-letter line holds as the file has it (<see cref="Core.Sinks.JsonLinesDeadLetterQueue"/>): a
+    /// <c>translate</c> letter of the embedded path, its canonical change read as <c>dlq redrive</c> reads it, with the letter's
+    /// <c>position</c> (the ids <c>run</c> gave) and <c>valueTypes</c> (values typed as <c>run</c> typed them). Any other letter
+    /// is refused saying why; a line with a <c>stage</c> but no <c>error</c> is no letter (null).
+    /// </summary>
+    private static ChangeEvent? ReadLetterLine(ReadOnlyMemory<byte> line, long lineNumber)
+    {
+        var letter = DeadLetterFile.Parse((int)Math.Min(lineNumber, int.MaxValue), line.Span);
+        if (letter is null)
+        {
+            return null;
+        }
+
+        if (letter.Stage != "translate")
+        {
+            throw new UnplacedLineException(letter.Stage == "decode"
+                ? "a dead letter of stage 'decode': its payload never became a change (the decoder refused it), so no rule can be tried on it; only translate letters are translated"
+                : $"a dead letter of stage '{letter.Stage}': sink '{letter.Stage}' failed to take an event, so its payload is that event, not a change for rules; "
+                  + "only translate letters are translated (dlq redrive delivers this one again)");
+        }
+
+        if (letter.Payload is not { } payload || !DeadLetterFile.IsCanonicalChange(payload))
+        {
+            throw new UnplacedLineException(
+                "a translate letter whose payload is not the embedded path's canonical change (a Kafka source's record, or the event of a command "
+                + "for a sink not configured); give translate a Kafka record as Kafka holds it (kcat -J), or try the letter with dlq redrive --config");
+        }
+
+        var at = new SourcePosition("line", lineNumber);
+        if (letter.Position is { } position && !SourcePosition.TryParse(position, out at))
+        {
+            throw new UnplacedLineException($"a translate letter whose \"position\" '{position}' is not stream@major:minor (as dlq list shows it); fix it or leave it out");
+        }
+
+        try
+        {
+            return StoredEvent.ReadChange(payload, at, letter.ValueTypes);
+        }
+        catch (Exception e) when (e is FormatException or InvalidOperationException or JsonException)
+        {
+            throw new UnplacedLineException($"a translate letter whose change cannot be read: {e.Message}", e);
         }
     }
 

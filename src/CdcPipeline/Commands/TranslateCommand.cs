@@ -11,14 +11,15 @@ namespace CdcPipeline.Commands;
 /// <c>translate --rules DIR [FILE]</c>: the rule author's dry run. The input of <c>decode</c> (Debezium records) and
 /// its output (canonical change lines, the embedded path's form), told apart per line; prints the domain events the
 /// rules produce, one CloudEvents JSON line each (a change may produce none or several). A line that names no table
-/// is refused like a bad line.
+/// is refused like a bad line. A dead-letter file's lines are read as they are: a <c>translate</c> letter's change with its
+/// position and value types; other letters are refused like bad lines.
 /// </summary>
 internal static class TranslateCommand
 {
     public static Command Create()
     {
         var file = RecordLines.FileArgument(
-            "kcat -J JSON lines, bare Debezium value JSON lines, or canonical change lines (decode's output, the embedded path's form); stdin when omitted or -");
+            "kcat -J JSON lines, bare Debezium value JSON lines, canonical change lines (decode's output, the embedded path's form), or a dead-letter file's translate letters; stdin when omitted or -");
         var rules = new Option<DirectoryInfo>("--rules", "-r") { Description = "directory of rule files (*.yaml)", Required = true };
         var name = new Option<string>("--name") { Description = "pipeline name used in the CloudEvents source", DefaultValueFactory = _ => "dry-run" };
         var decoderOptions = new DecoderCliOptions();

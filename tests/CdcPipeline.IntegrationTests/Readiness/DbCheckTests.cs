@@ -372,4 +372,63 @@ public sealed class DbCheckTests(PostgresFixture fixture) : LegacyDatabaseTestBa
         Assert.Contains(Db.Name + "_missing", result.Stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("Wr0ng-Pw-Value", result.Stderr + result.Stdout, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_refused_login_says_the_server_refused_that_users_credentials_not_to_check_that_it_is_up()
+    {
+        // The test server trusts local TCP, so no password is checked (28P01 cannot be provoked here); a role that may not log in
+        // is refused under any method: 28000, the other credentials refusal. It said "check that the server is up".
+        const string password = "Wr0ng-Pw-Value";
+        var role = NewRoleName("nologin");
+        await AdminExecuteAsync($"CREATE ROLE \"{role}\" NOLOGIN PASSWORD 'right-one'");
+        var connection = ConnectionStringAs(role, password);
+
+        foreach (var args in new[] { new[] { "db", "check", "--connection", connection, "--tables", TableList }, ["slot", "list", "--connection", connection] })
+        {
+            var result = await Cli.RunAsync(args);
+            Assert.Equal(2, result.Code);
+            Assert.Contains($"the server refused the credentials of user {role}: check the user and password in the connection string and the server's pg_hba.conf", result.Stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain("server is up", result.Stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain(password, result.Stderr + result.Stdout, StringComparison.Ordinal);
+        }
+
+        // run's line, for the failure as the source meets it.
+        var config = Path.Combine(Path.GetTempPath(), $"cdc-refused-{Guid.NewGuid():N}.yaml");
+        await File.WriteAllTextAsync(config, $"""
+            name: refused
+            source:
+              postgres:
+                connectionString: "{connection}"
+                tables: [public.tb_ord_mst]
+            sinks:
+              - name: screen
+                console: {"{}"}
+            """, Ct);
+        try
+        {
+            var configuration = Assert.IsType<CdcPipeline.Core.Configuration.PipelineConfiguration>(CdcPipeline.Commands.ConfigFile.TryLoad(new FileInfo(config), TextWriter.Null));
+            var refused = await Assert.ThrowsAsync<PostgresException>(async () =>
+            {
+                await using var login = new NpgsqlConnection(connection);
+                await login.OpenAsync(Ct);
+            });
+            Assert.Equal(PostgresErrorCodes.InvalidAuthorizationSpecification, refused.SqlState);
+            var line = CdcPipeline.Commands.RunCommand.FailureLine(refused, configuration);
+            Assert.EndsWith(
+                $"; the server refused the credentials of user {role}: check the user and password in source.postgres.connectionString ({config}:4) and the server's pg_hba.conf",
+                line,
+                StringComparison.Ordinal);
+            Assert.DoesNotContain(password, line, StringComparison.Ordinal);
+
+            // 28P01 (a wrong password under password authentication) is the same refusal; a connection refused still says to check the server.
+            var wrongPassword = new PostgresException($"password authentication failed for user \"{role}\"", "FATAL", "FATAL", PostgresErrorCodes.InvalidPassword);
+            Assert.Contains($"refused the credentials of user {role}", CdcPipeline.Commands.RunCommand.FailureLine(wrongPassword, configuration), StringComparison.Ordinal);
+            var down = new NpgsqlException("Failed to connect to 127.0.0.1:1", new System.Net.Sockets.SocketException(111));
+            Assert.Contains("check that the server is up", CdcPipeline.Commands.RunCommand.FailureLine(down, configuration), StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
 }

@@ -210,6 +210,45 @@ public sealed class PostgresSinkTests(PostgresFixture fixture) : IAsyncLifetime
             await _db.QueryAsync("SELECT subject, data->>'ord_sts_cd', position_stream, position_major FROM orders ORDER BY subject"));
     }
 
+    [Fact]
+    public async Task A_version_before_positions_can_still_upsert_into_a_table_this_version_created_during_a_rolling_upgrade()
+    {
+        // This version creates the table; instances of the version before the positions column still write it with their
+        // statement, which leaves positions out. PostgreSQL checks NOT NULL before ON CONFLICT: a NOT NULL positions would fail
+        // every one of their upserts, the update of an existing row as well as a new row.
+        await using var sink = Sink(PostgresSinkMode.Upsert, "orders");
+        var ct = TestContext.Current.CancellationToken;
+        await sink.DeliverAsync([On("tb_ord_mst/0", 12, "K1", "S")], ct);
+
+        // The old version's statement (1c4412e^), its parameters written in: K1 moves on, K2 is new.
+        await _db.ExecuteAsync("""
+            INSERT INTO orders AS t (subject, type, data, event_id, position_stream, position_major, position_minor, deleted, updated_at)
+            SELECT u.subject, u.type, u.data::jsonb, u.id, u.stream, u.major, u.minor, u.deleted, now()
+            FROM unnest(ARRAY['K1', 'K2'], ARRAY['StatusC', 'StatusS'], ARRAY['{"ord_no": "K1", "ord_sts_cd": "C"}', '{"ord_no": "K2", "ord_sts_cd": "S"}'],
+                ARRAY['old-1', 'old-2'], ARRAY['tb_ord_mst/0', 'tb_ord_mst/0'], ARRAY[20, 5]::bigint[], ARRAY[0, 0]::bigint[], ARRAY[false, false])
+                AS u(subject, type, data, id, stream, major, minor, deleted)
+            ON CONFLICT (subject) DO UPDATE SET
+                type = EXCLUDED.type, data = EXCLUDED.data, event_id = EXCLUDED.event_id,
+                position_stream = EXCLUDED.position_stream, position_major = EXCLUDED.position_major,
+                position_minor = EXCLUDED.position_minor, deleted = EXCLUDED.deleted, updated_at = now()
+            WHERE t.position_stream <> EXCLUDED.position_stream
+               OR (t.position_major, t.position_minor) < (EXCLUDED.position_major, EXCLUDED.position_minor)
+            """);
+        Assert.Equal(
+            [["K1", "C", 20L, """{"tb_ord_mst/0": [12, 0]}"""], ["K2", "S", 5L, null]],
+            await _db.QueryAsync("SELECT subject, data->>'ord_sts_cd', position_major, positions::text FROM orders ORDER BY subject"));
+
+        // The new sink's guard still holds on both rows: replays of what the old version wrote are not applied, later events are.
+        await sink.DeliverAsync([On("tb_ord_mst/0", 15, "K1", "R"), On("tb_ord_mst/0", 3, "K2", "R")], ct);
+        Assert.Equal(
+            [["K1", "C", 20L], ["K2", "S", 5L]],
+            await _db.QueryAsync("SELECT subject, data->>'ord_sts_cd', position_major FROM orders ORDER BY subject"));
+        await sink.DeliverAsync([On("tb_ord_mst/0", 21, "K1", "D"), On("tb_ord_mst/0", 6, "K2", "D")], ct);
+        Assert.Equal(
+            [["K1", "D", 21L, """{"tb_ord_mst/0": [21, 0]}"""], ["K2", "D", 6L, """{"tb_ord_mst/0": [6, 0]}"""]],
+            await _db.QueryAsync("SELECT subject, data->>'ord_sts_cd', position_major, positions::text FROM orders ORDER BY subject"));
+    }
+
     /// <summary>
     /// What the upsert of the version before the positions column did to an existing row (its ON CONFLICT branch, with its
     /// guard): position_* set, positions untouched. Returns the number of rows it changed.

@@ -174,4 +174,110 @@ public class TranslateCommandTests
         Assert.Contains("\"op\"", reported[2], StringComparison.Ordinal);
         Assert.Equal(5, output.Length);
     }
+
+    [Fact]
+    public async Task A_dead_letter_file_translates_its_translate_letters_as_run_would_and_refuses_the_others_by_line()
+    {
+        // translate --rules DIR out/dead.jsonl: the dry run of edited rules against the letters as the file holds them. It took a
+        // jq one-liner (and the values then read as their JSON: the timestamps compared as strings, an error).
+        var ct = TestContext.Current.CancellationToken;
+        var dir = Directory.CreateTempSubdirectory("cdc-translate-letters-").FullName;
+        try
+        {
+            var rules = Path.Combine(dir, "rules");
+            Directory.CreateDirectory(rules);
+            await File.WriteAllTextAsync(Path.Combine(rules, "orders.yaml"), """
+                table: public.orders
+                aggregate: Order
+                key: id
+                events:
+                  - type: OrderShipped
+                    when: after.shipped_at > after.ordered_at
+                    data:
+                      total: after.amount + 1
+                      shippedAt: after.shipped_at
+                """, ct);
+            var translator = Translators.Create(rules, "dlq-typed");
+
+            // The change as the embedded capture makes it (values typed by the decoder), and what run makes of it.
+            var change = new ChangeEvent
+            {
+                Kind = ChangeKind.Change,
+                Operation = ChangeOperation.Update,
+                Source = new SourceInfo { Schema = "public", Table = "orders", Lsn = 24_023_400, TxId = 775 },
+                Position = SourcePosition.ForLsn("dlq_typed", 24_023_512, 3),
+                Key = Row.From([("id", 1)]),
+                After = Row.From([
+                    ("id", 1),
+                    ("amount", CdcPipeline.Postgres.Types.PgTextValues.TryGetBuiltIn(1700)!("150.00")),
+                    ("ordered_at", CdcPipeline.Postgres.Types.PgTextValues.TryGetBuiltIn(1114)!("2024-03-01 10:00:00")),
+                    ("shipped_at", CdcPipeline.Postgres.Types.PgTextValues.TryGetBuiltIn(1114)!("2024-03-02 09:30:00.25")),
+                ]),
+            };
+            var made = new List<DomainEvent>();
+            translator.Translate(change, made);
+            var expected = Assert.Single(made.Select(e =>
+            {
+                var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+                EventJson.Write(buffer, e);
+                return Encoding.UTF8.GetString(buffer.WrittenSpan);
+            }));
+
+            // The file as run writes it: the translate letter (as PipelineRunner writes it), a sink's letter, a decode letter.
+            var path = Path.Combine(dir, "dead.jsonl");
+            await using (var queue = new CdcPipeline.Core.Sinks.JsonLinesDeadLetterQueue(path))
+            {
+                await queue.WriteAsync(new CdcPipeline.Core.Sinks.DeadLetter
+                {
+                    Stage = "translate",
+                    Error = "rule OrderShipped: cannot compare",
+                    Position = change.Position,
+                    Payload = Encoding.UTF8.GetBytes(CanonicalJson.Serialize(change)),
+                    ValueTypes = CanonicalValueTypes.Of(change),
+                    FailedAt = DateTimeOffset.UnixEpoch,
+                    Attempts = 1,
+                }, ct);
+                await queue.WriteAsync(new CdcPipeline.Core.Sinks.DeadLetter
+                {
+                    Stage = "billing-hook",
+                    Error = "HTTP 500",
+                    EventId = made[0].Id,
+                    EventType = made[0].Type,
+                    Position = change.Position,
+                    Payload = Encoding.UTF8.GetBytes("""{"orderId":1}"""),
+                    FailedAt = DateTimeOffset.UnixEpoch,
+                    Attempts = 3,
+                }, ct);
+                await queue.WriteAsync(new CdcPipeline.Core.Sinks.DeadLetter
+                {
+                    Stage = "decode",
+                    Error = "not JSON",
+                    Position = change.Position,
+                    Payload = "garbage"u8.ToArray(),
+                    FailedAt = DateTimeOffset.UnixEpoch,
+                    Attempts = 1,
+                }, ct);
+            }
+
+            using var output = new MemoryStream();
+            using var errors = new StringWriter();
+            await using var input = File.OpenRead(path);
+            var exit = await TranslateCommand.RunAsync(input, output, errors, DebeziumDecoderOptions.Default, translator, ct);
+            var lines = Encoding.UTF8.GetString(output.ToArray()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+
+            // Same event, same id as run: the timestamps compared as timestamps, the amount added as a number.
+            Assert.Equal([expected], lines);
+            Assert.Equal(made[0].Id, JsonDocument.Parse(lines[0]).RootElement.GetProperty("id").GetString());
+            Assert.Equal("151.00", JsonDocument.Parse(lines[0]).RootElement.GetProperty("data").GetProperty("total").ToString());
+            Assert.Equal(1, exit);
+            var reported = errors.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.Equal(2, reported.Length);
+            Assert.StartsWith("line 2: a dead letter of stage 'billing-hook': ", reported[0], StringComparison.Ordinal);
+            Assert.StartsWith("line 3: a dead letter of stage 'decode': ", reported[1], StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
