@@ -140,8 +140,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     public bool IsConnected => _connected;
 
     /// <summary>
-    /// The slot's lag in WAL bytes as the last heartbeat measured it (<c>cdc_postgres_slot_lag_bytes</c>), for the progress
-    /// line and <c>cdc.source.lag</c>; null before the first measurement (and with heartbeats off).
+    /// The slot's lag in WAL bytes as last measured (<c>cdc_postgres_slot_lag_bytes</c>): as streaming starts or reconnects and
+    /// at each heartbeat, for the progress line and <c>cdc.source.lag</c>; null before streaming first starts.
     /// </summary>
     public SourceLag? Lag => PostgresMetrics.LastLag(_options.Slot) is { } bytes ? new SourceLag(bytes, "bytes") : null;
 
@@ -1460,6 +1460,14 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         if (slotInfo.ConfirmedFlushLsn is { } confirmedFlush)
         {
             _slotConfirmedSeen = (ulong)NpgsqlLogSequenceNumber.Parse(confirmedFlush);
+        }
+
+        // This check is the heartbeat's lag query: its figure is the lag as streaming (re)starts, with no query of its own and
+        // nothing added before START_REPLICATION. Else the first figure came one heartbeat interval later (none with heartbeats
+        // off), and a short catch-up after a restart was over before any lag was shown.
+        if (slotInfo.LagBytes is { } startLag)
+        {
+            PostgresMetrics.ReportLag(_options.Slot, startLag);
         }
 
         Log.StreamingStarted(_logger, _options.Slot, _options.Publication, slotInfo?.ConfirmedFlushLsn);

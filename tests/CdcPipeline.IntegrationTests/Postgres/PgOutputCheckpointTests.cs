@@ -105,4 +105,22 @@ public sealed class PgOutputCheckpointTests(PostgresFixture fixture) : PgOutputT
 
         Assert.Equal("bytes", lag.Lag!.Value.Unit);
     }
+
+    [Fact]
+    public async Task The_slot_lag_is_known_as_streaming_starts_not_one_heartbeat_later()
+    {
+        // Measured only at heartbeats, the first figure came one interval (10 s by default) after a start, and a short
+        // catch-up after a restart was over before any lag was shown; with heartbeats off it was never known.
+        await Db.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY, v text)");
+        var first = await OpenStreamingAsync(Options());
+        await first.DisposeAsync(); // heartbeats off: at most its start measured the lag (nothing written yet)
+
+        // written while stopped: the slot stands before all of it
+        await Db.ExecuteAsync("INSERT INTO t SELECT g, repeat('x', 100) FROM generate_series(1, 2000) g");
+        var second = Open(Options() with { HeartbeatInterval = TimeSpan.FromHours(1) });
+        var lag = Assert.IsAssignableFrom<ISourceLag>(second.Source);
+        Assert.NotNull(await second.NextAsync(TimeSpan.FromSeconds(20))); // streaming has started
+
+        Assert.True(lag.Lag is { Value: > 100_000 }, $"no lag over 100000 bytes known after the first change (was: {lag.Lag})");
+    }
 }

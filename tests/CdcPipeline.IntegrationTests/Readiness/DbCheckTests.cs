@@ -376,8 +376,8 @@ public sealed class DbCheckTests(PostgresFixture fixture) : LegacyDatabaseTestBa
     [Fact]
     public async Task A_refused_login_says_the_server_refused_that_users_credentials_not_to_check_that_it_is_up()
     {
-        // The test server trusts local TCP, so no password is checked (28P01 cannot be provoked here); a role that may not log in
-        // is refused under any method: 28000, the other credentials refusal. It said "check that the server is up".
+        // The test server trusts local TCP, so no password is checked here (28P01: see the private cluster's test below); a role
+        // that may not log in is refused under any method: 28000, the other credentials refusal. It said "check that the server is up".
         const string password = "Wr0ng-Pw-Value";
         var role = NewRoleName("nologin");
         await AdminExecuteAsync($"CREATE ROLE \"{role}\" NOLOGIN PASSWORD 'right-one'");
@@ -420,7 +420,8 @@ public sealed class DbCheckTests(PostgresFixture fixture) : LegacyDatabaseTestBa
                 StringComparison.Ordinal);
             Assert.DoesNotContain(password, line, StringComparison.Ordinal);
 
-            // 28P01 (a wrong password under password authentication) is the same refusal; a connection refused still says to check the server.
+            // 28P01 (a wrong password, provoked for real in the private cluster's test below) is the same refusal in run's line,
+            // which that test does not run; a connection refused still says to check the server.
             var wrongPassword = new PostgresException($"password authentication failed for user \"{role}\"", "FATAL", "FATAL", PostgresErrorCodes.InvalidPassword);
             Assert.Contains($"refused the credentials of user {role}", CdcPipeline.Commands.RunCommand.FailureLine(wrongPassword, configuration), StringComparison.Ordinal);
             var down = new NpgsqlException("Failed to connect to 127.0.0.1:1", new System.Net.Sockets.SocketException(111));
@@ -429,6 +430,59 @@ public sealed class DbCheckTests(PostgresFixture fixture) : LegacyDatabaseTestBa
         finally
         {
             File.Delete(config);
+        }
+    }
+
+    [Fact]
+    public async Task A_wrong_password_under_scram_authentication_is_refused_credentials_and_the_password_is_never_shown()
+    {
+        // scripts/pg-start.sh runs initdb with trust: a cluster of the test's own checks passwords on TCP (the admin
+        // user stays trusted, for the set-up and the cluster's stop), so a wrong one is the server's 28P01.
+        const string password = "Wr0ng-Pw-Value";
+        await using var cluster = await PrivateCluster.StartAsync("dbcheck-scram", new Dictionary<string, string>(), Ct);
+        const string role = "scram_user";
+        await cluster.Db.ExecuteAsync($"SET password_encryption = 'scram-sha-256'; CREATE ROLE {role} LOGIN PASSWORD 'right-one'");
+        await File.WriteAllTextAsync(Path.Combine(cluster.DataDirectory, "pg_hba.conf"), """
+            local all all trust
+            host all postgres 127.0.0.1/32 trust
+            host all postgres ::1/128 trust
+            host all all 127.0.0.1/32 scram-sha-256
+            host all all ::1/128 scram-sha-256
+            """, Ct);
+        Assert.True(await cluster.Db.ScalarAsync<bool>("SELECT pg_reload_conf()"));
+        var connection = new NpgsqlConnectionStringBuilder(cluster.Db.ConnectionString) { Username = role, Password = password }.ConnectionString;
+
+        // the reload is a signal: the refusal is 28P01 once the postmaster has read the file
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            try
+            {
+                await using var login = new NpgsqlConnection(connection);
+                await login.OpenAsync(Ct);
+                Assert.True(DateTime.UtcNow < deadline, "a wrong password was still accepted 10 s after pg_hba.conf asked for scram-sha-256");
+                await Task.Delay(100, Ct);
+            }
+            catch (PostgresException e)
+            {
+                Assert.Equal(PostgresErrorCodes.InvalidPassword, e.SqlState);
+                break;
+            }
+        }
+
+        // the right password gets in, so the refusal is the password's
+        await using (var right = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connection) { Password = "right-one" }.ConnectionString))
+        {
+            await right.OpenAsync(Ct);
+        }
+
+        foreach (var args in new[] { new[] { "db", "check", "--connection", connection, "--tables", "public.t" }, ["slot", "list", "--connection", connection] })
+        {
+            var result = await Cli.RunAsync(args);
+            Assert.Equal(2, result.Code);
+            Assert.Contains($"the server refused the credentials of user {role}: check the user and password in the connection string and the server's pg_hba.conf", result.Stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain("server is up", result.Stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain(password, result.Stderr + result.Stdout, StringComparison.Ordinal);
         }
     }
 }
