@@ -124,10 +124,14 @@ public sealed class JsonLinesDeadLetterQueue : IDeadLetterQueue, IAsyncDisposabl
         return ms.ToArray();
     }
 
-    /// <summary>As JSON when it is JSON (<c>name</c>), else as base64 (<c>nameBase64</c>): nothing is lost either way.</summary>
+    /// <summary>
+    /// As JSON when it is JSON on one line (<c>name</c>), else as base64 (<c>nameBase64</c>): nothing is lost either way. JSON
+    /// with line breaks between its tokens (a producer's pretty-printed record) is kept as its bytes, as base64: written as it
+    /// is, it would cut the letter's line in two.
+    /// </summary>
     private static void WriteBytes(Utf8JsonWriter writer, string name, ReadOnlySpan<byte> bytes)
     {
-        if (IsJson(bytes))
+        if (bytes.IndexOfAny((byte)'\n', (byte)'\r') < 0 && IsJson(bytes))
         {
             writer.WritePropertyName(name);
             writer.WriteRawValue(bytes, skipInputValidation: true);

@@ -70,6 +70,27 @@ public sealed class DlqFileListTests : IDisposable
         Assert.Contains("3 letter(s) in ", errors, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void A_source_record_written_over_several_lines_stays_one_letter_line_with_its_exact_bytes()
+    {
+        // A Kafka source's record is kept as it came: JSON pretty-printed by its producer has line breaks between its tokens,
+        // which written as they are would cut the letter's line in the JSON-lines file (and lose the letter on reading it).
+        var record = "{\n  \"payload\": {\"id\": 1},\r\n  \"schema\": null\n}"u8.ToArray();
+        var key = "{\n\"id\": 1}"u8.ToArray();
+        var bytes = JsonLinesDeadLetterQueue.Serialize(new DeadLetter
+        {
+            Stage = "translate", Error = "no rule", Position = new SourcePosition("orders/0", 7), Payload = record, Key = key,
+            FailedAt = DateTimeOffset.UnixEpoch, Attempts = 1,
+        });
+
+        Assert.Equal(1, bytes.Count(b => b == (byte)'\n'));
+        Assert.Equal((byte)'\n', bytes[^1]);
+        var letter = DeadLetterFile.Parse(1, bytes.AsSpan(0, bytes.Length - 1));
+        Assert.NotNull(letter);
+        Assert.Equal(record, letter.PayloadBytes);
+        Assert.Equal(key, letter.Key);
+    }
+
     [Theory]
     [InlineData(new[] { "--stage", "hook" }, new[] { "1", "3" })]
     [InlineData(new[] { "--where-error", "REFUSED" }, new[] { "3" })]
