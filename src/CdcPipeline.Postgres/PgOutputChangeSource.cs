@@ -590,8 +590,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             WarnNoKeyOnce(table);
         }
 
-        await WarnRulesNeedingOldRowAsync(tables, token);
-        await WarnRulesNamingMissingColumnsAsync(tables, token);
+        await WarnRulesAgainstTablesAsync(tables, token);
 
         await ThrowIfNotOursAsync(slot, token);
         ThrowIfLost(slot);
@@ -2370,20 +2369,17 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     }
 
     /// <summary>
-    /// Event 1115 for each rule that reads the old row of a captured table (<c>before.col</c> of a column outside the replica
-    /// identity, any <c>changed()</c>) while the table's REPLICA IDENTITY is not FULL: said at start rather than found at the
-    /// first update (a dead letter) or never (a null old value). One catalog query, only when some rule reads an old row.
+    /// The start's checks of the rules against the captured tables, from one catalog query (only when some rule file names a
+    /// captured table): event 1115 for each rule that reads the old row (<c>before.col</c> of a column outside the replica
+    /// identity, any <c>changed()</c>) while the table's REPLICA IDENTITY is not FULL, said at start rather than found at the
+    /// first update (a dead letter) or never (a null old value); event 1116 for each rule (and <c>key:</c>) naming a column the
+    /// table does not have (<c>after.qtty</c>), rather than at the first change it meets, which would go to the dead letters.
     /// </summary>
-    private async Task WarnRulesNeedingOldRowAsync(IReadOnlyList<string> tables, CancellationToken cancellationToken)
+    private async Task WarnRulesAgainstTablesAsync(IReadOnlyList<string> tables, CancellationToken cancellationToken)
     {
         var captured = tables.ToHashSet(StringComparer.Ordinal);
-        var reading = _options.RuleFiles
-            .Where(f => captured.Contains(f.Table))
-            .SelectMany(f => f.Events.Select(rule => (File: f, Rule: rule, Expressions: rule.Expressions()
-                .Concat(rule.Subject is null && f.Subject is not null ? [f.Subject] : []).ToList())))
-            .Where(r => r.Expressions.Any(e => e.OldColumns.Count > 0 || e.ChangedColumns.Count > 0))
-            .ToList();
-        if (reading.Count == 0)
+        var files = _options.RuleFiles.Where(f => captured.Contains(f.Table)).ToList();
+        if (files.Count == 0)
         {
             return;
         }
@@ -2392,34 +2388,50 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             SELECT n.nspname || '.' || c.relname, c.relreplident::text,
                    ARRAY(SELECT a.attname::text FROM pg_catalog.pg_index i
                          JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-                         WHERE i.indrelid = c.oid AND ((c.relreplident = 'd' AND i.indisprimary) OR (c.relreplident = 'i' AND i.indisreplident)))
+                         WHERE i.indrelid = c.oid AND ((c.relreplident = 'd' AND i.indisprimary) OR (c.relreplident = 'i' AND i.indisreplident))),
+                   ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+                         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum)
             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-            WHERE (n.nspname || '.' || c.relname) = ANY ($1) AND c.relkind IN ('r', 'p') AND c.relreplident <> 'f'
+            WHERE (n.nspname || '.' || c.relname) = ANY ($1) AND c.relkind IN ('r', 'p')
             """);
-        cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = reading.Select(r => r.File.Table).Distinct(StringComparer.Ordinal).ToArray() });
-        var identities = new Dictionary<string, (string Identity, string[] Columns)>(StringComparer.Ordinal);
+        cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = files.Select(f => f.Table).Distinct(StringComparer.Ordinal).ToArray() });
+        var catalog = new Dictionary<string, (string Identity, string[] IdentityColumns, string[] Columns)>(StringComparer.Ordinal);
         await using (var reader = await cmd.ExecuteReaderAsync(cancellationToken))
         {
             while (await reader.ReadAsync(cancellationToken))
             {
-                identities[reader.GetString(0)] = (reader.GetString(1), reader.GetFieldValue<string[]>(2));
+                catalog[reader.GetString(0)] = (reader.GetString(1), reader.GetFieldValue<string[]>(2), reader.GetFieldValue<string[]>(3));
             }
         }
 
-        foreach (var (file, rule, expressions) in reading)
+        foreach (var file in files)
         {
-            if (!identities.TryGetValue(file.Table, out var identity))
+            // no such table: the start says so elsewhere
+            if (catalog.TryGetValue(file.Table, out var table))
             {
-                continue; // FULL (or gone: the start says so elsewhere)
+                WarnRulesNeedingOldRow(file, table.Identity, table.IdentityColumns);
+                WarnRulesNamingMissingColumns(file, table.Columns);
             }
+        }
+    }
 
+    /// <summary>Event 1115 for <paramref name="file"/>'s rules that read an old row its table's replica identity does not send.</summary>
+    private void WarnRulesNeedingOldRow(TableRules file, string identity, string[] identityColumns)
+    {
+        if (identity == "f")
+        {
+            return;
+        }
+
+        foreach (var rule in file.Events)
+        {
             // changed() compares with the old row of an update, which only FULL sends; before.col of a key column comes with deletes.
             var reads = new List<string>();
             CompiledExpression? first = null;
-            foreach (var e in expressions)
+            foreach (var e in rule.Expressions().Concat(rule.Subject is null && file.Subject is not null ? [file.Subject] : []))
             {
                 var these = e.ChangedColumns.Select(c => $"changed(\"{c}\")")
-                    .Concat(e.OldColumns.Where(c => Array.IndexOf(identity.Columns, c) < 0).Select(c => "before." + c))
+                    .Concat(e.OldColumns.Where(c => Array.IndexOf(identityColumns, c) < 0).Select(c => "before." + c))
                     .Where(r => !reads.Contains(r))
                     .ToList();
                 if (these.Count > 0)
@@ -2434,10 +2446,10 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                 continue;
             }
 
-            var key = string.Join(", ", identity.Columns);
-            var (name, sent) = identity.Identity switch
+            var key = string.Join(", ", identityColumns);
+            var (name, sent) = identity switch
             {
-                "d" when identity.Columns.Length == 0 => ("DEFAULT", "no old row at all (the table has no primary key)"),
+                "d" when identityColumns.Length == 0 => ("DEFAULT", "no old row at all (the table has no primary key)"),
                 "d" => ("DEFAULT", $"no old row with an update and only the key ({key}) with a delete"),
                 "i" => ("USING INDEX", $"only the index columns ({key}) of the old row, with a delete or an update that changes them"),
                 _ => ("NOTHING", "no old row at all"),
@@ -2446,68 +2458,33 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         }
     }
 
-    /// <summary>
-    /// Event 1116 for each rule (and <c>key:</c>) naming a column its captured table does not have (<c>after.qtty</c>): said at
-    /// start rather than at the first change the rule meets, which would go to the dead letters. One catalog query.
-    /// </summary>
-    private async Task WarnRulesNamingMissingColumnsAsync(IReadOnlyList<string> tables, CancellationToken cancellationToken)
+    /// <summary>Event 1116 for <paramref name="file"/>'s rules (and its <c>key:</c>) naming columns its table does not have.</summary>
+    private void WarnRulesNamingMissingColumns(TableRules file, string[] columns)
     {
-        var captured = tables.ToHashSet(StringComparer.Ordinal);
-        var files = _options.RuleFiles.Where(f => captured.Contains(f.Table)).ToList();
-        if (files.Count == 0)
+        var has = string.Join(", ", columns);
+        var missingKeys = file.KeyColumns.Where(c => Array.IndexOf(columns, c) < 0).ToList();
+        if (missingKeys.Count > 0)
         {
-            return;
+            Log.RuleNamesMissingColumns(_logger, "key:", (file.KeyLocation?.ToString() ?? file.File), string.Join(", ", missingKeys), file.Table, has);
         }
 
-        await using var cmd = _dataSource.CreateCommand("""
-            SELECT n.nspname || '.' || c.relname,
-                   ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
-                         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum)
-            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-            WHERE (n.nspname || '.' || c.relname) = ANY ($1) AND c.relkind IN ('r', 'p')
-            """);
-        cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = files.Select(f => f.Table).Distinct(StringComparer.Ordinal).ToArray() });
-        var columnsOf = new Dictionary<string, string[]>(StringComparer.Ordinal);
-        await using (var reader = await cmd.ExecuteReaderAsync(cancellationToken))
+        foreach (var rule in file.Events)
         {
-            while (await reader.ReadAsync(cancellationToken))
+            CompiledExpression? first = null;
+            var missing = new List<string>();
+            foreach (var e in rule.Expressions().Concat(rule.Subject is null && file.Subject is not null ? [file.Subject] : []))
             {
-                columnsOf[reader.GetString(0)] = reader.GetFieldValue<string[]>(1);
-            }
-        }
-
-        foreach (var file in files)
-        {
-            if (!columnsOf.TryGetValue(file.Table, out var columns))
-            {
-                continue; // no such table: the start says so elsewhere
-            }
-
-            var has = string.Join(", ", columns);
-            var missingKeys = file.KeyColumns.Where(c => Array.IndexOf(columns, c) < 0).ToList();
-            if (missingKeys.Count > 0)
-            {
-                Log.RuleNamesMissingColumns(_logger, "key:", (file.KeyLocation?.ToString() ?? file.File), string.Join(", ", missingKeys), file.Table, has);
-            }
-
-            foreach (var rule in file.Events)
-            {
-                CompiledExpression? first = null;
-                var missing = new List<string>();
-                foreach (var e in rule.Expressions().Concat(rule.Subject is null && file.Subject is not null ? [file.Subject] : []))
+                var these = e.Columns.Where(c => Array.IndexOf(columns, c) < 0 && !missing.Contains(c)).ToList();
+                if (these.Count > 0)
                 {
-                    var these = e.Columns.Where(c => Array.IndexOf(columns, c) < 0 && !missing.Contains(c)).ToList();
-                    if (these.Count > 0)
-                    {
-                        first ??= e;
-                        missing.AddRange(these);
-                    }
+                    first ??= e;
+                    missing.AddRange(these);
                 }
+            }
 
-                if (first is not null)
-                {
-                    Log.RuleNamesMissingColumns(_logger, "rule " + rule.Id, first.Location.ToString(), string.Join(", ", missing), file.Table, has);
-                }
+            if (first is not null)
+            {
+                Log.RuleNamesMissingColumns(_logger, "rule " + rule.Id, first.Location.ToString(), string.Join(", ", missing), file.Table, has);
             }
         }
     }
