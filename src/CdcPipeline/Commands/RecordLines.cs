@@ -168,20 +168,32 @@ internal static class RecordLines
             return null;
         }
 
+        return ReadChange("a canonical change", Encoding.UTF8.GetString(line.Span), position, valueTypes: null, lineNumber,
+            " (as dlq list shows it, e.g. legacy_orders@24023512:3)", "a canonical change that cannot be read", "; write it as decode prints it");
+    }
+
+    /// <summary>
+    /// <paramref name="what"/>'s change read as <c>dlq redrive</c> reads a letter's (<see cref="StoredEvent.ReadChange"/>), at its
+    /// <paramref name="position"/> (<c>stream@major:minor</c>: the ids <c>run</c> gave) or else at <c>line@N</c>; what is wrong
+    /// with either is refused naming it.
+    /// </summary>
+    private static ChangeEvent ReadChange(
+        string what, string payload, string? position, string? valueTypes, long lineNumber, string positionExample, string unreadable, string readHint)
+    {
         var at = new SourcePosition("line", lineNumber);
         if (position is not null && !SourcePosition.TryParse(position, out at))
         {
             throw new UnplacedLineException(
-                $"a canonical change whose \"position\" '{position}' is not stream@major:minor (as dlq list shows it, e.g. legacy_orders@24023512:3); fix it or leave it out");
+                $"{what} whose \"position\" '{position}' is not stream@major:minor{positionExample}; fix it or leave it out");
         }
 
         try
         {
-            return StoredEvent.ReadChange(Encoding.UTF8.GetString(line.Span), at);
+            return StoredEvent.ReadChange(payload, at, valueTypes);
         }
         catch (Exception e) when (e is FormatException or InvalidOperationException or JsonException)
         {
-            throw new UnplacedLineException($"a canonical change that cannot be read: {e.Message}; write it as decode prints it", e);
+            throw new UnplacedLineException($"{unreadable}: {e.Message}{readHint}", e);
         }
     }
 
@@ -214,20 +226,8 @@ internal static class RecordLines
                 + "for a sink not configured); give translate a Kafka record as Kafka holds it (kcat -J), or try the letter with dlq redrive --config");
         }
 
-        var at = new SourcePosition("line", lineNumber);
-        if (letter.Position is { } position && !SourcePosition.TryParse(position, out at))
-        {
-            throw new UnplacedLineException($"a translate letter whose \"position\" '{position}' is not stream@major:minor (as dlq list shows it); fix it or leave it out");
-        }
-
-        try
-        {
-            return StoredEvent.ReadChange(payload, at, letter.ValueTypes);
-        }
-        catch (Exception e) when (e is FormatException or InvalidOperationException or JsonException)
-        {
-            throw new UnplacedLineException($"a translate letter whose change cannot be read: {e.Message}", e);
-        }
+        return ReadChange("a translate letter", payload, letter.Position, letter.ValueTypes, lineNumber, " (as dlq list shows it)",
+            "a translate letter whose change cannot be read", "");
     }
 
     /// <summary>Refuses a row change that names no table (or, written by hand, no operation): no rule can be chosen for it, and it would make no event without a word.</summary>
