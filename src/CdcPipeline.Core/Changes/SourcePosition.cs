@@ -21,6 +21,23 @@ public readonly record struct SourcePosition(string Stream, long Major, long Min
         return new(last.Stream, offset);
     }
 
+    /// <summary>
+    /// The topic and partition of a position <see cref="ForKafka"/> made (stream <c>topic/partition</c>); false for another
+    /// source's stream (a slot, a relay), which has no partition after its last '/'.
+    /// </summary>
+    public bool TryGetKafkaPartition(out string topic, out int partition)
+    {
+        var slash = Stream.LastIndexOf('/');
+        if (slash > 0 && int.TryParse(Stream.AsSpan(slash + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out partition))
+        {
+            topic = Stream[..slash];
+            return true;
+        }
+
+        (topic, partition) = (string.Empty, 0);
+        return false;
+    }
+
     [ThreadStatic]
     private static KafkaStream? t_lastKafkaStream;
 

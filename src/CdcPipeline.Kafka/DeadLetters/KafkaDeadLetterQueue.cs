@@ -61,11 +61,10 @@ public sealed class KafkaDeadLetterQueue : IDeadLetterQueue, IAsyncDisposable
             Add(headers, DeadLetterHeaders.Position, position.ToString());
             // Only a letter that holds the source record names the topic it came from: a sink's letter holds a
             // domain event, and a redrive to the change topic would feed the pipeline a record it cannot decode.
-            var slash = position.Stream.LastIndexOf('/');
-            if (letter.HoldsSourceRecord && slash > 0 && int.TryParse(position.Stream.AsSpan(slash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out _))
+            if (letter.HoldsSourceRecord && position.TryGetKafkaPartition(out var topic, out var partition))
             {
-                Add(headers, DeadLetterHeaders.OriginalTopic, position.Stream[..slash]);
-                Add(headers, DeadLetterHeaders.OriginalPartition, position.Stream[(slash + 1)..]);
+                Add(headers, DeadLetterHeaders.OriginalTopic, topic);
+                Add(headers, DeadLetterHeaders.OriginalPartition, partition.ToString(CultureInfo.InvariantCulture));
                 Add(headers, DeadLetterHeaders.OriginalOffset, position.Major.ToString(CultureInfo.InvariantCulture));
             }
         }

@@ -256,13 +256,12 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
 
     public ValueTask AcknowledgeAsync(SourcePosition position, CancellationToken cancellationToken)
     {
-        var slash = position.Stream.LastIndexOf('/');
-        if (slash <= 0 || !int.TryParse(position.Stream.AsSpan(slash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var partition))
+        if (!position.TryGetKafkaPartition(out var topic, out var partition))
         {
             throw new ArgumentException($"'{position}' is not a Kafka position (topic/partition@offset)", nameof(position));
         }
 
-        var tp = new TopicPartition(position.Stream[..slash], partition);
+        var tp = new TopicPartition(topic, partition);
         lock (_lock)
         {
             // Not ours any more, or handed out before the partition was revoked (or lost) and assigned to us again: the

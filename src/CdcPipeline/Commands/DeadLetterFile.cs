@@ -462,16 +462,14 @@ internal static class DeadLetterFile
             return StoredEvent.ReadChange(json, position, letter.ValueTypes);
         }
 
-        var slash = position.Stream.LastIndexOf('/');
-        if (letter.PayloadBytes is not { } value || slash <= 0
-            || !int.TryParse(position.Stream.AsSpan(slash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var partition))
+        if (letter.PayloadBytes is not { } value || !position.TryGetKafkaPartition(out var topic, out var partition))
         {
             throw new FormatException($"its payload is not a canonical change, nor a Kafka record (its position '{letter.Position}' is not topic/partition@offset)");
         }
 
         var record = new DebeziumRecord
         {
-            Topic = position.Stream[..slash],
+            Topic = topic,
             Partition = partition,
             Offset = position.Major,
             // A missing key stays null: a null byte[] would become an empty, non-null ReadOnlyMemory.
