@@ -103,6 +103,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     private readonly object _unpublishedSync = new();
     // Set once a query of the start's checks was answered: from then on a lost connection is retried, not a failed start.
     private bool _startReachedServer;
+    // The warnings of the start's checks said in this process (see SayAtStart); the reading thread's only.
+    private readonly HashSet<string> _saidAtStart = new(StringComparer.Ordinal);
     private int _reading;
     private int _disposed;
     // The state file is let go (_store.Release) when both the read has ended and DisposeAsync has saved the confirmed
@@ -626,12 +628,13 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             var viaPartitions = (await ReplicationSetup.FindPublishedViaPartitionsAsync(_dataSource, _options.Publication, unpublished, token)).ToHashSet(StringComparer.Ordinal);
             foreach (var missing in unpublished)
             {
-                if (viaPartitions.Contains(missing))
+                var viaRoot = viaPartitions.Contains(missing);
+                if (viaRoot && SayAtStart(1034, missing))
                 {
                     Log.TablePublishedViaPartitions(_logger, ReplicationSetup.QuoteTable(missing), ReplicationSetup.QuoteIdentifier(_options.Publication),
                         ReplicationSetup.PublishViaPartitionRootSql(_options.Publication));
                 }
-                else
+                else if (!viaRoot && SayAtStart(1007, missing))
                 {
                     Log.TableNotPublished(_logger, ReplicationSetup.QuoteTable(missing), ReplicationSetup.QuoteIdentifier(_options.Publication));
                 }
@@ -651,7 +654,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
 
         await ThrowIfNotOursAsync(slot, token);
         ThrowIfLost(slot);
-        if (publicationCreated && slot is not null)
+        if (publicationCreated && slot is not null && SayAtStart(1030, slot.ConfirmedFlushLsn, slot.RestartLsn))
         {
             await WarnPublicationCreatedBehindSlotAsync(slot, token);
         }
@@ -667,7 +670,11 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                 throw new CaptureStoppedException(SlotGoneMessage(_state.ConfirmedLsn, "but this pipeline has read from it"));
             }
 
-            Log.SlotGoneResnapshotting(_logger, _options.Slot, StoredPosition(_state.ConfirmedLsn), _store.Path);
+            if (SayAtStart(1024))
+            {
+                Log.SlotGoneResnapshotting(_logger, _options.Slot, StoredPosition(_state.ConfirmedLsn), _store.Path);
+            }
+
             _state = null;
         }
 
@@ -1418,12 +1425,12 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
 
         // the state first, then the log (as the heartbeat check)
         PublishUnpublished();
-        foreach (var r in renamed)
+        foreach (var r in renamed.Where(r => SayAtStart(1033, r.Configured, r.Current)))
         {
             ReportRenamed(r.Configured, r.Current, replaced: capturedOids.ContainsKey(r.Configured));
         }
 
-        foreach (var (_, table) in dropped)
+        foreach (var (_, table) in dropped.Where(d => SayAtStart(1035, d.Table)))
         {
             ReportDropped(table, recreated: capturedOids.ContainsKey(table), since, "the position the last run confirmed to the slot", _publicationCheckedLsn);
         }
@@ -2511,6 +2518,11 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                 "i" => ("USING INDEX", $"only the index columns ({key}) of the old row, with a delete or an update that changes them"),
                 _ => ("NOTHING", "no old row at all"),
             };
+            if (!SayAtStart(1115, rule.Id, file.Table, name, string.Join(", ", reads)))
+            {
+                continue;
+            }
+
             Log.RuleNeedsOldRow(_logger, rule.Id, first.Location.ToString(), file.Table, string.Join(", ", reads), name, sent, ReplicationSetup.QuoteTable(file.Table));
         }
     }
@@ -2520,7 +2532,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     {
         var has = string.Join(", ", columns);
         var missingKeys = file.KeyColumns.Where(c => Array.IndexOf(columns, c) < 0).ToList();
-        if (missingKeys.Count > 0)
+        if (missingKeys.Count > 0 && SayAtStart(1116, file.File, "key:", string.Join(", ", missingKeys)))
         {
             Log.RuleNamesMissingColumns(_logger, "key:", (file.KeyLocation?.ToString() ?? file.File), string.Join(", ", missingKeys), file.Table, has);
         }
@@ -2539,12 +2551,20 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                 }
             }
 
-            if (first is not null)
+            if (first is not null && SayAtStart(1116, file.File, rule.Id, string.Join(", ", missing)))
             {
                 Log.RuleNamesMissingColumns(_logger, "rule " + rule.Id, first.Location.ToString(), string.Join(", ", missing), file.Table, has);
             }
         }
     }
+
+    /// <summary>
+    /// Whether a warning of the start's checks (event <paramref name="eventId"/> about <paramref name="about"/>) is said now:
+    /// once per process, though a lost connection runs the checks again. One whose situation changed between attempts (other
+    /// arguments) is said again.
+    /// </summary>
+    private bool SayAtStart(int eventId, params string?[] about) =>
+        _saidAtStart.Add(eventId.ToString(CultureInfo.InvariantCulture) + "\u001f" + string.Join('\u001f', about));
 
     private void WarnNoKeyOnce(string table)
     {

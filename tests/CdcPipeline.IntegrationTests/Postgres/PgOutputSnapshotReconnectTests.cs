@@ -232,4 +232,34 @@ public sealed class PgOutputSnapshotReconnectTests(PostgresFixture fixture) : Pg
         Assert.Contains("exported snapshot", warning, StringComparison.Ordinal);
         await AssertSlotAndStateAgreeAsync(reader);
     }
+
+    [Fact]
+    public async Task The_start_warnings_are_said_once_though_a_lost_connection_runs_the_start_again()
+    {
+        await Db.ExecuteAsync("CREATE TABLE acct (id int PRIMARY KEY, v int NOT NULL); CREATE TABLE nokey (v int); CREATE TABLE held (id int); " +
+                              $"CREATE PUBLICATION {Db.Publication} FOR TABLE acct, nokey");
+        var rules = RuleSet.Parse([("acct.yaml", "table: public.acct\nevents:\n  - type: Changed\n    when: changed(\"v\")\n    data:\n      x: after.nope\n")]);
+        var (blocker, held) = await HoldXidAsync();
+        var options = Options(["public.acct", "public.nokey", "public.held"]) with { RuleFiles = rules.Files, CreatePublicationIfMissing = false };
+        var reader = Open(options);
+        await reader.NextAsync(TimeSpan.FromMilliseconds(50)); // the pull that starts it stays pending
+
+        await WaitForSlotCreationAsync();
+        await TerminateAsync(Walsender);
+        await held.RollbackAsync(Ct);
+        await blocker.DisposeAsync();
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!((PgOutputChangeSource)reader.Source).IsConnected)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the source did not start streaming");
+            await Task.Delay(20, Ct);
+        }
+
+        Assert.Single(Warnings("was starting, before streaming"));
+        // before the fix each was said at each attempt
+        Assert.Single(Warnings("\"public\".\"nokey\" has no primary key")); // 1005
+        Assert.Single(Warnings("\"public\".\"held\" is configured but not in publication")); // 1007
+        Assert.Single(Warnings("reads the old row of")); // 1115
+        Assert.Single(Warnings("names nope")); // 1116
+    }
 }
