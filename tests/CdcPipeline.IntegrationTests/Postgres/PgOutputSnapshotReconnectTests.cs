@@ -234,6 +234,53 @@ public sealed class PgOutputSnapshotReconnectTests(PostgresFixture fixture) : Pg
     }
 
     [Fact]
+    public async Task An_initial_only_snapshot_whose_read_connection_is_lost_reads_the_rest_at_a_fresh_snapshot_and_ends()
+    {
+        await CreateTableAsync();
+        var reader = Open(Options(["public.acct"], SnapshotMode.InitialOnly) with { SnapshotChunkSize = 100 });
+        var events = await reader.TakeAsync(250, e => e.Operation == ChangeOperation.Read, TimeSpan.FromSeconds(60));
+        await reader.AcknowledgeAsync(events);
+        await TerminateAsync(SnapshotReader);
+        await Db.ExecuteAsync("UPDATE acct SET v = 1 WHERE id IN (10, 600)");
+
+        // before the fix: the read failed with 57P01 (the next start read 201-1000 at a fresh snapshot)
+        var ended = false;
+        while (!ended)
+        {
+            try
+            {
+                var batch = await reader.TakeAsync(1, e => e.Operation == ChangeOperation.Read, TimeSpan.FromSeconds(60));
+                events.AddRange(batch);
+                await reader.AcknowledgeAsync(batch);
+            }
+            catch (InvalidOperationException e) when (e.Message == "the source ended")
+            {
+                ended = true;
+            }
+        }
+
+        AssertEveryRowOnce(events);
+        var reads = events.Where(e => e.Operation == ChangeOperation.Read).ToList();
+        Assert.Equal(SnapshotMarker.First, reads[0].Source.Snapshot);
+        Assert.Equal(SnapshotMarker.Last, reads[^1].Source.Snapshot); // one snapshot to its consumer, its rows numbered on
+        Assert.All(reads.Skip(1).SkipLast(1), e => Assert.Equal(SnapshotMarker.True, e.Source.Snapshot));
+        Assert.Equal(Enumerable.Range(0, Rows).Select(i => (long)i), reads.Select(e => e.Position.Minor));
+        Assert.Equal(0, Convert.ToInt32(reads.Single(e => Convert.ToInt64(e.Key!["id"]) == 10).After!["v"]));
+        Assert.Equal(1, Convert.ToInt32(reads.Single(e => Convert.ToInt64(e.Key!["id"]) == 600).After!["v"])); // the fresh snapshot's
+        var warning = Assert.Single(Warnings("during the initial snapshot"));
+        Assert.Contains("at a fresh snapshot", warning, StringComparison.Ordinal);
+        var deadline = DateTime.UtcNow.AddSeconds(10); // the temporary slot goes with its walsender, which ends a moment later
+        while (await Db.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{Db.Slot}'") > 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "a slot was left behind");
+            await Task.Delay(20, Ct);
+        }
+
+        var state = System.Text.Json.JsonSerializer.Deserialize<SnapshotState>(await File.ReadAllTextAsync(StatePath, Ct))!;
+        Assert.True(state.InitialCompleted);
+    }
+
+    [Fact]
     public async Task The_start_warnings_are_said_once_though_a_lost_connection_runs_the_start_again()
     {
         await Db.ExecuteAsync("CREATE TABLE acct (id int PRIMARY KEY, v int NOT NULL); CREATE TABLE nokey (v int); CREATE TABLE held (id int); " +
