@@ -607,8 +607,9 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         {
             // PostgreSQL persists the slot before it answers; the state file was not written, the snapshot not read. Kept, it
             // would start streaming at its consistent point with no snapshot behind it (or, with a state file of the slot it
-            // replaces, as that one). A slot still active is its walsender not gone yet: 55006, retried as a lost connection.
-            await ReplicationSetup.DropSlotAsync(_dataSource, _options.Slot, force: false, token);
+            // replaces, as that one). A slot still active is held by that attempt's walsender, which has not seen its client
+            // go (a network cut is noticed at wal_sender_timeout): ended, as it serves no one.
+            await ReplicationSetup.DropSlotAsync(_dataSource, _options.Slot, force: true, token);
             Log.UnrecordedSlotDropped(_logger, _options.Slot, slot.ConfirmedFlushLsn ?? slot.RestartLsn ?? "-");
             slot = null;
         }
