@@ -32,6 +32,16 @@ internal static partial class Log
     [LoggerMessage(1043, LogLevel.Warning, "Connection lost while replication slot {Slot} was starting, before streaming (attempt {Attempt}); starting again in {DelayMs} ms, its start-up checks included")]
     public static partial void StartConnectionLost(ILogger logger, Exception exception, string slot, int attempt, long delayMs);
 
+    // The initial snapshot's reads (or the replication connection holding its exported snapshot) lost: the rest is read in this
+    // process, after the last row handed out, within maxReconnectAttempts as 1003 and 1043.
+    [LoggerMessage(1044, LogLevel.Warning, "Connection lost during the initial snapshot of slot {Slot} (attempt {Attempt}); in {DelayMs} ms the rest ({Tables}) is read {How}, after the last row handed out")]
+    public static partial void SnapshotConnectionLost(ILogger logger, Exception exception, string slot, int attempt, long delayMs, string tables, string how);
+
+    [LoggerMessage(1045, LogLevel.Information,
+        "Replication slot {Slot} (confirmed flush {ConfirmedFlushLsn}) was created by the attempt whose connection was lost before its answer came: " +
+        "its exported snapshot went unread with that connection and no state file records the slot, so the start dropped it, to create it again")]
+    public static partial void UnrecordedSlotDropped(ILogger logger, string slot, string confirmedFlushLsn);
+
     [LoggerMessage(1037, LogLevel.Warning, "Replication slot {Slot} is in use by another process: {Holder} streams from it (attempt {Attempt}); retrying in {DelayMs} ms. {Fix}")]
     public static partial void SlotInUse(ILogger logger, string slot, string holder, int attempt, long delayMs, string fix);
 

@@ -103,6 +103,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     private readonly object _unpublishedSync = new();
     // Set once a query of the start's checks was answered: from then on a lost connection is retried, not a failed start.
     private bool _startReachedServer;
+    // The warnings of the start's checks said in this process (see SayAtStart); the reading thread's only.
+    private readonly HashSet<string> _saidAtStart = new(StringComparer.Ordinal);
     private int _reading;
     private int _disposed;
     // The state file is let go (_store.Release) when both the read has ended and DisposeAsync has saved the confirmed
@@ -212,21 +214,62 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
 
         // The start's checks run on ordinary connections: one lost among them (the server restarting, a terminated backend) is
         // retried as a lost replication connection is, within maxReconnectAttempts. A server the start never reached (wrong host
-        // or port, down from the outset) and a configuration error stop it at once, saying so.
+        // or port, down from the outset) and a configuration error stop it at once, saying so. The slot's creation is part of
+        // the start: lost with its connection, it is retried too, the checks included (see slotUnrecorded).
         List<string> tables;
         Dictionary<string, uint> capturedOids;
         ReplicationSlotInfo? slot;
+        LogicalReplicationConnection? connection = null;
+        PgOutputReplicationSlot? created = null;
         var publicationCreated = false;
+        // A CREATE_REPLICATION_SLOT whose answer was lost with its connection may have left the slot behind (PostgreSQL persists
+        // it before it answers), its exported snapshot gone unread and no state file recording it: the next attempt drops it.
+        var slotUnrecorded = false;
         var startAttempt = 0;
         while (true)
         {
             try
             {
-                (tables, capturedOids, slot, publicationCreated) = await CheckStartAsync(stored, publicationCreated, token);
+                (tables, capturedOids, slot, publicationCreated) = await CheckStartAsync(stored, publicationCreated, slotUnrecorded, token);
+                slotUnrecorded = false;
+                // initial_only with a state file reads (or has read) its tables without a slot: its temporary one died with its run
+                if (slot is null && !(_options.Snapshot == SnapshotMode.InitialOnly && _state is not null))
+                {
+                    if (!_options.CreateSlotIfMissing)
+                    {
+                        throw new CaptureStoppedException(
+                            $"replication slot '{_options.Slot}' does not exist and creating it is not allowed (createSlotIfMissing: false); " +
+                            $"create it with: SELECT pg_create_logical_replication_slot('{_options.Slot}', 'pgoutput');");
+                    }
+
+                    connection = await OpenReplicationForSlotAsync(token);
+                    slotUnrecorded = true;
+                    // initial_only never streams: a temporary slot (gone with this connection) gives the exported snapshot
+                    // without leaving a slot behind that would hold WAL on the legacy server forever.
+                    created = await CreateSlotAsync(connection, temporary: _options.Snapshot == SnapshotMode.InitialOnly,
+                        _options.Snapshot == SnapshotMode.Never ? LogicalSlotSnapshotInitMode.NoExport : LogicalSlotSnapshotInitMode.Export, token);
+                    Log.SlotCreated(_logger, _options.Slot, created.ConsistentPoint.ToString());
+                    _state = new SnapshotState
+                    {
+                        Slot = _options.Slot,
+                        ConsistentLsn = (ulong)created.ConsistentPoint,
+                        Tables = _options.Snapshot == SnapshotMode.Never ? [] : tables.Select(t => new TableProgress { Table = t }).ToList(),
+                        InitialCompleted = _options.Snapshot == SnapshotMode.Never,
+                    };
+                    _store.Save(_state);
+                    slotUnrecorded = false;
+                }
+
                 break;
             }
             catch (Exception e) when (_startReachedServer && e is not CaptureStoppedException && IsTransient(e, token))
             {
+                if (connection is not null)
+                {
+                    await DisposeQuietlyAsync(connection);
+                    connection = null;
+                }
+
                 startAttempt++;
                 if (_options.MaxReconnectAttempts > 0 && startAttempt > _options.MaxReconnectAttempts)
                 {
@@ -245,9 +288,14 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
 
                 await Task.Delay(delay, token);
             }
+            catch when (connection is not null)
+            {
+                await DisposeQuietlyAsync(connection);
+                throw;
+            }
         }
 
-        LogicalReplicationConnection? connection = null;
+        List<(TableProgress Table, string?[]? HandedOut)>? continueAfter = null;
         try
         {
             if (_options.Snapshot == SnapshotMode.InitialOnly && _state is { InitialCompleted: true })
@@ -258,55 +306,56 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                 yield break;
             }
 
-            if (slot is null && _options.Snapshot == SnapshotMode.InitialOnly && _state is { InitialCompleted: false })
+            if ((created is not null && _options.Snapshot != SnapshotMode.Never)
+                || (_options.Snapshot == SnapshotMode.InitialOnly && _state is { InitialCompleted: false }))
             {
-                // initial_only reads through a temporary slot that died with the interrupted run: the rest is read
-                // at a fresh snapshot (nothing streams afterwards, so there is no per-key ordering to keep)
-                await foreach (var change in ReadInitialSnapshotAsync(snapshotName: null, token))
+                // The exported snapshot shows the database exactly at the slot's consistent point; it lives until
+                // the next command on the replication connection that created the slot, so the table reads happen on a second
+                // one. initial_only resuming read through a temporary slot that died with the interrupted run: the rest is read
+                // at a fresh snapshot (nothing streams afterwards, so there is no per-key ordering to keep).
+                var snapshotName = created?.SnapshotName;
+                var read = new InitialSnapshotCursor(_state!);
+                while (true)
                 {
-                    yield return change;
-                }
-            }
-            else if (slot is null)
-            {
-                if (!_options.CreateSlotIfMissing)
-                {
-                    throw new CaptureStoppedException(
-                        $"replication slot '{_options.Slot}' does not exist and creating it is not allowed (createSlotIfMissing: false); " +
-                        $"create it with: SELECT pg_create_logical_replication_slot('{_options.Slot}', 'pgoutput');");
-                }
-
-                connection = await OpenReplicationForSlotAsync(token);
-                if (_options.Snapshot == SnapshotMode.Never)
-                {
-                    var created = await CreateSlotAsync(connection, temporary: false, LogicalSlotSnapshotInitMode.NoExport, token);
-                    Log.SlotCreated(_logger, _options.Slot, created.ConsistentPoint.ToString());
-                    _state = new SnapshotState { Slot = _options.Slot, ConsistentLsn = (ulong)created.ConsistentPoint, InitialCompleted = true };
-                    _store.Save(_state);
-                }
-                else
-                {
-                    // The exported snapshot shows the database exactly at the slot's consistent point; it lives until
-                    // the next command on this replication connection, so the table reads happen on a second one.
-                    // initial_only never streams: a temporary slot (gone with this connection) gives the exported snapshot
-                    // without leaving a slot behind that would hold WAL on the legacy server forever.
-                    var created = await CreateSlotAsync(connection, temporary: _options.Snapshot == SnapshotMode.InitialOnly,
-                        LogicalSlotSnapshotInitMode.Export, token);
-                    Log.SlotCreated(_logger, _options.Slot, created.ConsistentPoint.ToString());
-                    _state = new SnapshotState
-                    {
-                        Slot = _options.Slot,
-                        ConsistentLsn = (ulong)created.ConsistentPoint,
-                        Tables = tables.Select(t => new TableProgress { Table = t }).ToList(),
-                    };
-                    _store.Save(_state);
-                    await foreach (var change in ReadInitialSnapshotAsync(created.SnapshotName, token))
+                    await foreach (var change in ReadInitialSnapshotAsync(snapshotName, read, token))
                     {
                         yield return change;
                     }
+
+                    if (read.Lost is not { } lost)
+                    {
+                        break;
+                    }
+
+                    // Lost with a connection (the reads', or the replication connection holding the exported snapshot): the
+                    // rest goes on in this process as the next start would take it up, after the last row handed out.
+                    startAttempt = read.HandedOut ? 1 : startAttempt + 1;
+                    if (_options.MaxReconnectAttempts > 0 && startAttempt > _options.MaxReconnectAttempts)
+                    {
+                        throw GaveUpReconnectingError(lost);
+                    }
+
+                    if (_options.Snapshot == SnapshotMode.InitialOnly)
+                    {
+                        await SnapshotConnectionLostAsync(lost, startAttempt, read.Unread(), "at a fresh snapshot (initial_only: nothing streams after it)", token);
+                        snapshotName = null;
+                        read.Lost = null;
+                        continue;
+                    }
+
+                    if (connection is not null)
+                    {
+                        await DisposeQuietlyAsync(connection); // its exported snapshot is of no use now; streaming opens its own
+                        connection = null;
+                    }
+
+                    continueAfter = ContinueAsIncremental(read);
+                    await SnapshotConnectionLostAsync(lost, startAttempt, continueAfter.Select(c => c.Table.Table).ToList(),
+                        "as incremental chunks while streaming (as a next start would)", token);
+                    break;
                 }
             }
-            else if (_options.Snapshot != SnapshotMode.Never && (_state is null || !_state.InitialCompleted))
+            else if (slot is not null && _options.Snapshot != SnapshotMode.Never && (_state is null || !_state.InitialCompleted))
             {
                 if (_state is null)
                 {
@@ -320,13 +369,6 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                         InitialCompleted = _options.Snapshot != SnapshotMode.InitialOnly,
                     };
                     _store.Save(_state);
-                }
-                else if (_options.Snapshot == SnapshotMode.InitialOnly)
-                {
-                    await foreach (var change in ReadInitialSnapshotAsync(snapshotName: null, token))
-                    {
-                        yield return change;
-                    }
                 }
                 else
                 {
@@ -366,6 +408,11 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
 
             _store.Save(_state);
             var incremental = new IncrementalSnapshotter(_dataSource, _types, _store, _state, _options.SnapshotChunkSize, _options.Publication, _tableFilter, _signalTable, _logger);
+            foreach (var (table, handedOut) in continueAfter ?? [])
+            {
+                incremental.ContinueAfter(table, handedOut);
+            }
+
             lock (_requestedBeforeStreaming)
             {
                 _incremental = incremental;
@@ -527,11 +574,13 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     /// tables and their oids, the publication, the slot, the state file against both. Each attempt starts from what the state
     /// file says (what an earlier attempt found out is found out again); <paramref name="publicationCreated"/> says whether an
     /// earlier attempt created the publication (its answer may have been lost with its connection), and the result whether
-    /// one of them did. Throws <see cref="CaptureStoppedException"/> for what a retry does not change; sets
-    /// <see cref="_startReachedServer"/> once the server answered its first query.
+    /// one of them did; <paramref name="slotUnrecorded"/> that an earlier attempt lost its connection while it created the
+    /// slot, so a slot found is that one, unrecorded and its exported snapshot unread: it is dropped, to be created again.
+    /// Throws <see cref="CaptureStoppedException"/> for what a retry does not change; sets <see cref="_startReachedServer"/>
+    /// once the server answered its first query.
     /// </summary>
     private async Task<(List<string> Tables, Dictionary<string, uint> CapturedOids, ReplicationSlotInfo? Slot, bool PublicationCreated)> CheckStartAsync(
-        SnapshotState? stored, bool publicationCreated, CancellationToken token)
+        SnapshotState? stored, bool publicationCreated, bool slotUnrecorded, CancellationToken token)
     {
         lock (_unpublishedSync)
         {
@@ -554,6 +603,17 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         var capturedOids = _capturedByOid.ToDictionary(kv => kv.Value, kv => kv.Key, StringComparer.Ordinal);
         _publicationCheckedLsn = await CurrentWalLsnAsync(token);
         var slot = await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, token);
+        if (slot is not null && slotUnrecorded)
+        {
+            // PostgreSQL persists the slot before it answers; the state file was not written, the snapshot not read. Kept, it
+            // would start streaming at its consistent point with no snapshot behind it (or, with a state file of the slot it
+            // replaces, as that one). A slot still active is held by that attempt's walsender, which has not seen its client
+            // go (a network cut is noticed at wal_sender_timeout): ended, as it serves no one.
+            await ReplicationSetup.DropSlotAsync(_dataSource, _options.Slot, force: true, token);
+            Log.UnrecordedSlotDropped(_logger, _options.Slot, slot.ConfirmedFlushLsn ?? slot.RestartLsn ?? "-");
+            slot = null;
+        }
+
         if (AfterSlotLookup is { } afterSlotLookup)
         {
             await afterSlotLookup(token);
@@ -569,12 +629,13 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             var viaPartitions = (await ReplicationSetup.FindPublishedViaPartitionsAsync(_dataSource, _options.Publication, unpublished, token)).ToHashSet(StringComparer.Ordinal);
             foreach (var missing in unpublished)
             {
-                if (viaPartitions.Contains(missing))
+                var viaRoot = viaPartitions.Contains(missing);
+                if (viaRoot && SayAtStart(1034, missing))
                 {
                     Log.TablePublishedViaPartitions(_logger, ReplicationSetup.QuoteTable(missing), ReplicationSetup.QuoteIdentifier(_options.Publication),
                         ReplicationSetup.PublishViaPartitionRootSql(_options.Publication));
                 }
-                else
+                else if (!viaRoot && SayAtStart(1007, missing))
                 {
                     Log.TableNotPublished(_logger, ReplicationSetup.QuoteTable(missing), ReplicationSetup.QuoteIdentifier(_options.Publication));
                 }
@@ -594,7 +655,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
 
         await ThrowIfNotOursAsync(slot, token);
         ThrowIfLost(slot);
-        if (publicationCreated && slot is not null)
+        if (publicationCreated && slot is not null && SayAtStart(1030, slot.ConfirmedFlushLsn, slot.RestartLsn))
         {
             await WarnPublicationCreatedBehindSlotAsync(slot, token);
         }
@@ -610,7 +671,11 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                 throw new CaptureStoppedException(SlotGoneMessage(_state.ConfirmedLsn, "but this pipeline has read from it"));
             }
 
-            Log.SlotGoneResnapshotting(_logger, _options.Slot, StoredPosition(_state.ConfirmedLsn), _store.Path);
+            if (SayAtStart(1024))
+            {
+                Log.SlotGoneResnapshotting(_logger, _options.Slot, StoredPosition(_state.ConfirmedLsn), _store.Path);
+            }
+
             _state = null;
         }
 
@@ -1361,12 +1426,12 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
 
         // the state first, then the log (as the heartbeat check)
         PublishUnpublished();
-        foreach (var r in renamed)
+        foreach (var r in renamed.Where(r => SayAtStart(1033, r.Configured, r.Current)))
         {
             ReportRenamed(r.Configured, r.Current, replaced: capturedOids.ContainsKey(r.Configured));
         }
 
-        foreach (var (_, table) in dropped)
+        foreach (var (_, table) in dropped.Where(d => SayAtStart(1035, d.Table)))
         {
             ReportDropped(table, recreated: capturedOids.ContainsKey(table), since, "the position the last run confirmed to the slot", _publicationCheckedLsn);
         }
@@ -2454,6 +2519,11 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                 "i" => ("USING INDEX", $"only the index columns ({key}) of the old row, with a delete or an update that changes them"),
                 _ => ("NOTHING", "no old row at all"),
             };
+            if (!SayAtStart(1115, rule.Id, file.Table, name, string.Join(", ", reads)))
+            {
+                continue;
+            }
+
             Log.RuleNeedsOldRow(_logger, rule.Id, first.Location.ToString(), file.Table, string.Join(", ", reads), name, sent, ReplicationSetup.QuoteTable(file.Table));
         }
     }
@@ -2463,7 +2533,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     {
         var has = string.Join(", ", columns);
         var missingKeys = file.KeyColumns.Where(c => Array.IndexOf(columns, c) < 0).ToList();
-        if (missingKeys.Count > 0)
+        if (missingKeys.Count > 0 && SayAtStart(1116, file.File, "key:", string.Join(", ", missingKeys)))
         {
             Log.RuleNamesMissingColumns(_logger, "key:", (file.KeyLocation?.ToString() ?? file.File), string.Join(", ", missingKeys), file.Table, has);
         }
@@ -2482,12 +2552,20 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                 }
             }
 
-            if (first is not null)
+            if (first is not null && SayAtStart(1116, file.File, rule.Id, string.Join(", ", missing)))
             {
                 Log.RuleNamesMissingColumns(_logger, "rule " + rule.Id, first.Location.ToString(), string.Join(", ", missing), file.Table, has);
             }
         }
     }
+
+    /// <summary>
+    /// Whether a warning of the start's checks (event <paramref name="eventId"/> about <paramref name="about"/>) is said now:
+    /// once per process, though a lost connection runs the checks again. One whose situation changed between attempts (other
+    /// arguments) is said again.
+    /// </summary>
+    private bool SayAtStart(int eventId, params string?[] about) =>
+        _saidAtStart.Add(eventId.ToString(CultureInfo.InvariantCulture) + "\u001f" + string.Join('\u001f', about));
 
     private void WarnNoKeyOnce(string table)
     {
@@ -2886,7 +2964,13 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         }
     }
 
-    private async IAsyncEnumerable<ChangeEvent> ReadInitialSnapshotAsync(string? snapshotName, [EnumeratorCancellation] CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads the initial snapshot's tables (at <paramref name="snapshotName"/>, the slot's exported snapshot, or at a fresh one)
+    /// from where <paramref name="read"/> says rows were handed out up to. A connection lost on the way ends the read without
+    /// an exception: <see cref="InitialSnapshotCursor.Lost"/> says why, the cursor where it got; the row held back to be marked
+    /// last is handed out first unless <see cref="SnapshotMode.InitialOnly"/> goes on reading (it stays held for that).
+    /// </summary>
+    private async IAsyncEnumerable<ChangeEvent> ReadInitialSnapshotAsync(string? snapshotName, InitialSnapshotCursor read, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var state = _state!;
         if (BeforeInitialSnapshot is { } beforeSnapshot)
@@ -2894,93 +2978,259 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             await beforeSnapshot(cancellationToken);
         }
 
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken);
-        if (snapshotName is not null)
+        read.HandedOut = false;
+        NpgsqlConnection? connection = null;
+        NpgsqlTransaction? transaction = null;
+        try
         {
-            await using var set = new NpgsqlCommand($"SET TRANSACTION SNAPSHOT '{snapshotName.Replace("'", "''", StringComparison.Ordinal)}'", connection, transaction);
-            await set.ExecuteNonQueryAsync(cancellationToken);
-        }
-
-        // Snapshot rows sit just before the consistent point: every streamed transaction commits at or after it.
-        var major = (long)state.ConsistentLsn - 1;
-        var source = new SourceInfo { Connector = Connector, Name = _options.ServerName, Database = _database, Lsn = (long)state.ConsistentLsn };
-        var ordinal = state.NextOrdinal;
-        var first = ordinal == 0;
-        (SnapshotTable Table, SnapshotRow Row, long Ordinal)? held = null;
-
-        ChangeEvent Build((SnapshotTable Table, SnapshotRow Row, long Ordinal) h, SnapshotMarker marker) => new()
-        {
-            Kind = ChangeKind.Change,
-            Operation = ChangeOperation.Read,
-            Source = source with { Schema = h.Table.Schema, Table = h.Table.Table, Snapshot = marker },
-            Position = new SourcePosition(_options.Slot, major, h.Ordinal),
-            Key = h.Row.Key,
-            After = h.Row.After,
-        };
-
-        List<TableProgress> initial;
-        lock (_store.Sync)
-        {
-            initial = state.Tables.Where(t => !t.Incremental && !t.Done).ToList();
-        }
-
-        foreach (var progress in initial)
-        {
-            var table = await DescribeForInitialSnapshotAsync(connection, progress.Table, cancellationToken);
-            Log.SnapshotTableStarted(_logger, table.QualifiedName, table.EstimatedRows, _options.SnapshotChunkSize);
-
-            if (!table.HasKey)
+            try
             {
-                Log.SnapshotWithoutKey(_logger, table.QualifiedName);
+                connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+                transaction = await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken);
+                if (snapshotName is not null)
+                {
+                    await ImportSnapshotAsync(connection, transaction, snapshotName, cancellationToken);
+                }
+            }
+            catch (Exception e) when (IsLost(e, cancellationToken))
+            {
+                read.Lost = e;
             }
 
-            var after = progress.LastKey;
-            var done = progress.RowsDone;
-            while (true)
+            // Snapshot rows sit just before the consistent point: every streamed transaction commits at or after it.
+            var major = (long)state.ConsistentLsn - 1;
+            var source = new SourceInfo { Connector = Connector, Name = _options.ServerName, Database = _database, Lsn = (long)state.ConsistentLsn };
+
+            ChangeEvent Build((SnapshotTable Table, SnapshotRow Row, long Ordinal) h, SnapshotMarker marker) => new()
             {
-                var rows = await ReadInitialChunkAsync(connection, table, after, progress.Table, cancellationToken);
-                var lastChunk = rows.Count < _options.SnapshotChunkSize || !table.HasKey;
-                if (rows.Count == 0)
+                Kind = ChangeKind.Change,
+                Operation = ChangeOperation.Read,
+                Source = source with { Schema = h.Table.Schema, Table = h.Table.Table, Snapshot = marker },
+                Position = new SourcePosition(_options.Slot, major, h.Ordinal),
+                Key = h.Row.Key,
+                After = h.Row.After,
+            };
+
+            List<TableProgress> initial;
+            lock (_store.Sync)
+            {
+                initial = state.Tables.Where(t => !t.Incremental && !t.Done && !read.IsRead(t)).ToList();
+            }
+
+            foreach (var progress in initial)
+            {
+                if (read.Lost is not null)
                 {
-                    _ack.Register(major, -1, null, () => CompleteTable(progress, progress.LastKey, progress.RowsDone, lastChunk, ordinal));
                     break;
                 }
 
-                var lastKey = rows[^1].KeyText;
-                var doneAfter = done + rows.Count;
-                var nextOrdinal = ordinal + rows.Count;
-                _ack.Register(major, nextOrdinal - 1, null, () => CompleteTable(progress, lastKey, doneAfter, lastChunk, nextOrdinal));
-                foreach (var row in rows)
+                SnapshotTable table;
+                try
                 {
-                    if (held is { } h)
+                    table = await DescribeForInitialSnapshotAsync(connection!, progress.Table, cancellationToken);
+                }
+                catch (Exception e) when (IsLost(e, cancellationToken))
+                {
+                    read.Lost = e;
+                    break;
+                }
+
+                Log.SnapshotTableStarted(_logger, table.QualifiedName, table.EstimatedRows, _options.SnapshotChunkSize);
+                if (!table.HasKey)
+                {
+                    Log.SnapshotWithoutKey(_logger, table.QualifiedName);
+                }
+
+                var (after, done) = read.Of(progress);
+
+                while (true)
+                {
+                    List<SnapshotRow> rows;
+                    try
                     {
-                        var marker = first ? SnapshotMarker.First : SnapshotMarker.True;
-                        first = false;
-                        yield return Build(h, marker);
+                        rows = await ReadInitialChunkAsync(connection!, table, after, progress.Table, cancellationToken);
+                    }
+                    catch (Exception e) when (IsLost(e, cancellationToken))
+                    {
+                        read.Lost = e;
+                        break;
                     }
 
-                    held = (table, row, ordinal++);
+                    var ordinal = read.NextOrdinal;
+                    var lastChunk = rows.Count < _options.SnapshotChunkSize || !table.HasKey;
+                    if (rows.Count == 0)
+                    {
+                        _ack.Register(major, -1, null, () => CompleteTable(progress, progress.LastKey, progress.RowsDone, lastChunk, ordinal));
+                        read.Advanced(progress, after, done, lastChunk);
+                        break;
+                    }
+
+                    var lastKey = rows[^1].KeyText;
+                    var doneAfter = done + rows.Count;
+                    var nextOrdinal = ordinal + rows.Count;
+                    _ack.Register(major, nextOrdinal - 1, null, () => CompleteTable(progress, lastKey, doneAfter, lastChunk, nextOrdinal));
+                    // what is fetched counts as handed out: its rows go out below, the last one held (and handed out after a loss)
+                    read.NextOrdinal = nextOrdinal;
+                    read.Advanced(progress, lastKey, doneAfter, lastChunk);
+                    foreach (var row in rows)
+                    {
+                        if (read.Held is { } h)
+                        {
+                            var marker = read.First ? SnapshotMarker.First : SnapshotMarker.True;
+                            read.First = false;
+                            read.HandedOut = true;
+                            yield return Build(h, marker);
+                        }
+
+                        read.Held = (table, row, ordinal++);
+                    }
+
+                    done = doneAfter;
+                    after = lastKey;
+                    Log.SnapshotProgress(_logger, table.QualifiedName, done, table.EstimatedRows);
+                    if (lastChunk)
+                    {
+                        break;
+                    }
                 }
 
-                done = doneAfter;
-                after = lastKey;
-                Log.SnapshotProgress(_logger, table.QualifiedName, done, table.EstimatedRows);
-                if (lastChunk)
+                if (read.Lost is null)
                 {
-                    break;
+                    Log.SnapshotTableDone(_logger, table.QualifiedName, done);
                 }
             }
 
-            Log.SnapshotTableDone(_logger, table.QualifiedName, done);
-        }
+            if (read.Held is { } last && (read.Lost is null || _options.Snapshot != SnapshotMode.InitialOnly))
+            {
+                read.Held = null;
+                read.HandedOut = true;
+                yield return Build(last, SnapshotMarker.Last);
+            }
 
-        if (held is { } last)
+            if (read.Lost is null)
+            {
+                try
+                {
+                    await transaction!.CommitAsync(cancellationToken);
+                }
+                catch (Exception e) when (IsLost(e, cancellationToken))
+                {
+                    // every row is read and handed out: a read-only transaction's end has nothing to keep
+                }
+            }
+        }
+        finally
         {
-            yield return Build(last, SnapshotMarker.Last);
+            if (transaction is not null)
+            {
+                await DisposeQuietlyAsync(transaction);
+            }
+
+            if (connection is not null)
+            {
+                await DisposeQuietlyAsync(connection);
+            }
+        }
+    }
+
+    /// <summary>A failure of the snapshot's reads that a new connection may not meet: the connection lost, not the data or a refusal.</summary>
+    private static bool IsLost(Exception e, CancellationToken cancellationToken) => e is not CaptureStoppedException && IsTransient(e, cancellationToken);
+
+    /// <summary>
+    /// Takes the slot's exported snapshot into the reads' transaction. PostgreSQL answers 22023 "invalid snapshot identifier"
+    /// when the replication connection that exported it is gone (the snapshot lives until that connection's next command
+    /// or its end): a lost connection, said as one.
+    /// </summary>
+    private static async Task ImportSnapshotAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string snapshotName, CancellationToken cancellationToken)
+    {
+        await using var set = new NpgsqlCommand($"SET TRANSACTION SNAPSHOT '{snapshotName.Replace("'", "''", StringComparison.Ordinal)}'", connection, transaction);
+        try
+        {
+            await set.ExecuteNonQueryAsync(cancellationToken);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InvalidParameterValue)
+        {
+            throw new IOException(
+                $"the replication connection that created the slot was lost before its exported snapshot {snapshotName} was read " +
+                $"(the server: {e.MessageText}, SQLSTATE {e.SqlState})", e);
+        }
+    }
+
+    /// <summary>
+    /// After an initial snapshot lost its connection while streaming is to follow: the tables not yet read to their end are read
+    /// as incremental chunks while streaming, each after the last row handed out (not the last acknowledged, as a next start
+    /// would: those rows are on their way, so none is handed out twice). Recorded as incremental in the state file, their
+    /// acknowledged keys unchanged: a crash before those rows are acknowledged reads them again from there (at least once).
+    /// A table read to its end stays as it is, done once its rows are acknowledged.
+    /// </summary>
+    private List<(TableProgress Table, string?[]? HandedOut)> ContinueAsIncremental(InitialSnapshotCursor read)
+    {
+        var state = _state!;
+        List<(TableProgress Table, string?[]? HandedOut)> rest;
+        SnapshotStateStore.Pending save;
+        lock (_store.Sync)
+        {
+            rest = state.Tables.Where(t => !t.Incremental && !t.Done && !read.IsRead(t)).Select(t => (t, read.Of(t).LastKey)).ToList();
+            foreach (var (table, _) in rest)
+            {
+                table.Incremental = true;
+            }
+
+            state.InitialCompleted = state.Tables.All(t => t.Done || t.Incremental);
+            save = _store.Capture(state);
         }
 
-        await transaction.CommitAsync(cancellationToken);
+        _store.Write(save);
+        return rest;
+    }
+
+    /// <summary>Event 1044, as 1003 and 1043 are said (the trace at debug level only), then the attempt's delay.</summary>
+    private async Task SnapshotConnectionLostAsync(Exception lost, int attempt, IReadOnlyList<string> rest, string how, CancellationToken cancellationToken)
+    {
+        var delay = ReconnectDelay(attempt);
+        var tables = rest.Count == 0 ? "nothing" : string.Join(", ", rest);
+        if (_logger.IsEnabled(LogLevel.Debug))
+        {
+            Log.SnapshotConnectionLost(_logger, lost, _options.Slot, attempt, (long)delay.TotalMilliseconds, tables, how);
+        }
+        else
+        {
+            ExpectedLog.SnapshotConnectionLost(_logger, _options.Slot, attempt, Why(lost), (long)delay.TotalMilliseconds, tables, how, lost.GetType().FullName);
+        }
+
+        await Task.Delay(delay, cancellationToken);
+    }
+
+    /// <summary>
+    /// How far an initial snapshot handed out its rows (ahead of what is acknowledged, which the state file keeps): where a read
+    /// lost with its connection goes on in this process. Also the row held back to be marked last, and the loss that ended a read.
+    /// Used by the reading thread only; the state's tables are the keys (by reference).
+    /// </summary>
+    private sealed class InitialSnapshotCursor(SnapshotState state)
+    {
+        private readonly Dictionary<TableProgress, (string?[]? LastKey, long RowsDone, bool Read)> _tables = new(ReferenceEqualityComparer.Instance);
+
+        public long NextOrdinal { get; set; } = state.NextOrdinal;
+
+        public bool First { get; set; } = state.NextOrdinal == 0;
+
+        public (SnapshotTable Table, SnapshotRow Row, long Ordinal)? Held { get; set; }
+
+        /// <summary>The loss that ended the last read; null when it read to the end.</summary>
+        public Exception? Lost { get; set; }
+
+        /// <summary>Whether the last read handed out a row.</summary>
+        public bool HandedOut { get; set; }
+
+        /// <summary>The last key fetched (handed out, or held) of the table and how many rows, from the state file before the first.</summary>
+        public (string?[]? LastKey, long RowsDone) Of(TableProgress table) =>
+            _tables.TryGetValue(table, out var t) ? (t.LastKey, t.RowsDone) : (table.LastKey, table.RowsDone);
+
+        public bool IsRead(TableProgress table) => _tables.TryGetValue(table, out var t) && t.Read;
+
+        public void Advanced(TableProgress table, string?[]? lastKey, long rowsDone, bool read) => _tables[table] = (lastKey, rowsDone, read);
+
+        public List<string> Unread() => state.Tables.Where(t => !t.Incremental && !t.Done && !IsRead(t)).Select(t => t.Table).ToList();
     }
 
     /// <summary>

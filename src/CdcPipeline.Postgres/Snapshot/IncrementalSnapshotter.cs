@@ -110,6 +110,18 @@ internal sealed class IncrementalSnapshotter(
         _wake.Release();
     }
 
+    /// <summary>
+    /// Reads <paramref name="table"/> on from <paramref name="handedOut"/>, not from its acknowledged key: an initial snapshot
+    /// lost its connection after handing out the rows up to there, which are on their way.
+    /// </summary>
+    public void ContinueAfter(TableProgress table, string?[]? handedOut)
+    {
+        lock (_lock)
+        {
+            _cursors[table] = (handedOut, false);
+        }
+    }
+
     /// <summary>The producer: writes watermarks and selects chunks, one chunk in flight at a time.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {

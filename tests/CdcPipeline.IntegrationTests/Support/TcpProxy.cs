@@ -15,6 +15,7 @@ public sealed class TcpProxy : IAsyncDisposable
     private readonly List<TcpClient> _connections = [];
     private TcpListener? _listener;
     private Task? _accepting;
+    private volatile bool _holding;
 
     public TcpProxy(string targetHost, int targetPort)
     {
@@ -54,8 +55,15 @@ public sealed class TcpProxy : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Keeps every connection open but forwards nothing more (what either side sends is lost, as on a network gone dark),
+    /// until <see cref="Cut"/>: a server's answer sent but never received.
+    /// </summary>
+    public void Hold() => _holding = true;
+
     public void Restore()
     {
+        _holding = false;
         if (_listener is null)
         {
             Start();
@@ -112,7 +120,15 @@ public sealed class TcpProxy : IAsyncDisposable
     {
         try
         {
-            await from.GetStream().CopyToAsync(to.GetStream(), _stop.Token);
+            var buffer = new byte[81920];
+            int read;
+            while ((read = await from.GetStream().ReadAsync(buffer, _stop.Token)) > 0)
+            {
+                if (!_holding)
+                {
+                    await to.GetStream().WriteAsync(buffer.AsMemory(0, read), _stop.Token);
+                }
+            }
         }
         catch (Exception)
         {

@@ -1,0 +1,312 @@
+using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Translation.Rules;
+using CdcPipeline.IntegrationTests.Support;
+using CdcPipeline.Postgres;
+using CdcPipeline.Postgres.Snapshot;
+using Npgsql;
+
+namespace CdcPipeline.IntegrationTests.Postgres;
+
+/// <summary>
+/// A connection lost while the slot is created (CREATE_REPLICATION_SLOT … EXPORT_SNAPSHOT) or during the initial snapshot
+/// (the exported snapshot's reads, or the replication connection that holds it): retried within maxReconnectAttempts, and
+/// the consumer gets every row once, as a clean run gives it. The cuts are real: the backends are terminated
+/// (pg_terminate_backend) or a proxy in front of the server drops the connection while CREATE_REPLICATION_SLOT waits for
+/// a transaction that holds an xid (it waits for every running transaction to end before its consistent point).
+/// </summary>
+public sealed class PgOutputSnapshotReconnectTests(PostgresFixture fixture) : PgOutputTestBase(fixture)
+{
+    private const int Rows = 1000;
+
+    private string StatePath => Path.Combine(StateDirectory, Db.Slot + ".snapshot.json");
+
+    private async Task CreateTableAsync() =>
+        await Db.ExecuteAsync($"CREATE TABLE acct (id int PRIMARY KEY, v int NOT NULL); INSERT INTO acct SELECT g, 0 FROM generate_series(1, {Rows}) g; " +
+                              "CREATE TABLE held (id int)");
+
+    private PostgresSourceOptions SnapshotOptions(string? connectionString = null) =>
+        Options(["public.acct"], SnapshotMode.Initial) with { SnapshotChunkSize = 100, ConnectionString = connectionString ?? Db.ConnectionString };
+
+    /// <summary>A transaction holding an xid: CREATE_REPLICATION_SLOT waits for it to end before it has a consistent point.</summary>
+    private async Task<(NpgsqlConnection Connection, NpgsqlTransaction Transaction)> HoldXidAsync()
+    {
+        var connection = new NpgsqlConnection(Db.ConnectionString);
+        await connection.OpenAsync(Ct);
+        var transaction = await connection.BeginTransactionAsync(Ct);
+        await using var insert = new NpgsqlCommand("INSERT INTO held VALUES (1)", connection, transaction);
+        await insert.ExecuteNonQueryAsync(Ct);
+        return (connection, transaction);
+    }
+
+    /// <summary>Waits until the slot's creation waits (the slot is listed, active, without a confirmed position yet).</summary>
+    private async Task WaitForSlotCreationAsync()
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (await Db.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{Db.Slot}' AND active AND confirmed_flush_lsn IS NULL") == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the source did not start creating its slot");
+            await Task.Delay(20, Ct);
+        }
+    }
+
+    private async Task TerminateAsync(string which)
+    {
+        var of = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND " + which;
+        await Db.ExecuteAsync("SELECT pg_terminate_backend(pid) " + of);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (await Db.ScalarAsync<long>("SELECT count(*) " + of) > 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the terminated backends did not end");
+            await Task.Delay(20, Ct);
+        }
+    }
+
+    private string Walsender => $"backend_type = 'walsender' AND application_name = 'cdcpipeline-{Db.Slot}'";
+
+    private const string SnapshotReader = "backend_type = 'client backend' AND application_name = 'cdcpipeline'";
+
+    /// <summary>
+    /// Reads (acknowledging as the pipeline does) until every row of acct was read, then up to a marker written after: a row
+    /// handed out twice or one more chunk would be among them.
+    /// </summary>
+    private async Task<List<ChangeEvent>> ReadEveryRowAsync(SourceReader reader, List<ChangeEvent>? into = null)
+    {
+        var events = into ?? [];
+        while (events.Count(e => e.Operation == ChangeOperation.Read) < Rows)
+        {
+            var batch = await reader.TakeAsync(1, e => e.Operation == ChangeOperation.Read, TimeSpan.FromSeconds(60));
+            events.AddRange(batch);
+            await reader.AcknowledgeAsync(batch);
+        }
+
+        await Db.ExecuteAsync("SELECT pg_logical_emit_message(false, 'test-marker', 'end')");
+        var rest = await reader.TakeUntilAsync(e => e.Message?.Prefix == "test-marker", TimeSpan.FromSeconds(60));
+        events.AddRange(rest);
+        await reader.AcknowledgeAsync(rest);
+        return events;
+    }
+
+    private static void AssertEveryRowOnce(List<ChangeEvent> events)
+    {
+        var ids = events.Where(e => e.Operation == ChangeOperation.Read).Select(e => Convert.ToInt64(e.Key!["id"])).Order().ToList();
+        Assert.Equal(Enumerable.Range(1, Rows).Select(i => (long)i), ids);
+    }
+
+    /// <summary>The slot exists, and the state file is of it (its consistent point the one the slot was created at), all read.</summary>
+    private async Task AssertSlotAndStateAgreeAsync(SourceReader reader)
+    {
+        // the last (empty) chunk of an incremental snapshot may still be on its way: read and acknowledge until the state says done
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        SnapshotState? state;
+        while ((state = System.Text.Json.JsonSerializer.Deserialize<SnapshotState>(await File.ReadAllTextAsync(StatePath, Ct))!) is not { InitialCompleted: true } ||
+               state.Tables.Any(t => !t.Done))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"the state file does not say the snapshot is done: {await File.ReadAllTextAsync(StatePath, Ct)}");
+            if (await reader.NextAsync(TimeSpan.FromMilliseconds(100)) is { } next)
+            {
+                Assert.NotEqual(ChangeOperation.Read, next.Operation);
+                await reader.AcknowledgeAsync([next]);
+            }
+        }
+
+        Assert.Equal(1L, await Db.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{Db.Slot}'"));
+        var created = Assert.Single(Lines("Created replication slot"));
+        Assert.Equal(Db.Slot, state.Slot);
+        Assert.EndsWith($"at consistent point {new NpgsqlTypes.NpgsqlLogSequenceNumber(state.ConsistentLsn)}", created, StringComparison.Ordinal);
+    }
+
+    private List<string> Lines(string containing)
+    {
+        lock (Logs.Lines)
+        {
+            return Logs.Lines.Where(l => l.Contains(containing, StringComparison.Ordinal)).ToList();
+        }
+    }
+
+    private List<string> Warnings(string containing) => Lines(containing).Where(l => l.Contains(" Warning ", StringComparison.Ordinal)).ToList();
+
+    [Fact]
+    public async Task A_connection_lost_while_the_slot_is_created_is_retried_and_every_row_arrives_once()
+    {
+        await CreateTableAsync();
+        var (blocker, held) = await HoldXidAsync();
+        var reader = Open(SnapshotOptions());
+        var reading = ReadEveryRowAsync(reader);
+
+        await WaitForSlotCreationAsync();
+        await TerminateAsync(Walsender); // the slot was not persisted yet: PostgreSQL drops it
+        await held.RollbackAsync(Ct);
+        await blocker.DisposeAsync();
+
+        // before the fix: the start failed with "57P01: terminating connection due to administrator command"
+        var events = await reading;
+
+        AssertEveryRowOnce(events);
+        Assert.All(events.Where(e => e.Operation == ChangeOperation.Read), e => Assert.NotEqual(SnapshotMarker.Incremental, e.Source.Snapshot));
+        var warning = Assert.Single(Warnings("was starting, before streaming"));
+        Assert.Contains("attempt 1", warning, StringComparison.Ordinal);
+        Assert.Contains("57P01", warning, StringComparison.Ordinal);
+        await AssertSlotAndStateAgreeAsync(reader);
+    }
+
+    [Fact]
+    public async Task A_slot_created_whose_answer_was_lost_with_the_connection_is_dropped_and_created_again_and_every_row_arrives_once()
+    {
+        await CreateTableAsync();
+        var server = new NpgsqlConnectionStringBuilder(Db.ConnectionString);
+        await using var proxy = new TcpProxy(server.Host!, server.Port);
+        var (blocker, held) = await HoldXidAsync();
+        var reader = Open(SnapshotOptions(new NpgsqlConnectionStringBuilder(Db.ConnectionString) { Host = "127.0.0.1", Port = proxy.Port }.ConnectionString));
+        var reading = ReadEveryRowAsync(reader);
+
+        await WaitForSlotCreationAsync();
+        proxy.Hold(); // a cut during the wait itself is seen by the walsender, which then drops the slot it was creating
+        await held.CommitAsync(Ct);
+        await blocker.DisposeAsync();
+        // it finishes the slot (persisted) and sends its answer with the exported snapshot's name, which never arrives
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (await Db.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{Db.Slot}' AND NOT active AND confirmed_flush_lsn IS NOT NULL") == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the walsender did not finish the slot");
+            await Task.Delay(20, Ct);
+        }
+
+        var orphan = await Db.ScalarAsync<string>($"SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '{Db.Slot}'");
+        proxy.Cut();
+        Assert.False(File.Exists(StatePath)); // nothing recorded the slot
+        proxy.Restore();
+
+        // before the fix: the start failed at the cut with the driver's message
+        var events = await reading;
+
+        AssertEveryRowOnce(events);
+        // read through a new slot's exported snapshot, as a clean run reads: the slot whose snapshot nobody read is gone
+        Assert.All(events.Where(e => e.Operation == ChangeOperation.Read), e => Assert.NotEqual(SnapshotMarker.Incremental, e.Source.Snapshot));
+        var dropped = Assert.Single(Lines("dropped it"));
+        Assert.Contains(Db.Slot, dropped, StringComparison.Ordinal);
+        Assert.Contains(orphan, dropped, StringComparison.Ordinal);
+        Assert.NotEmpty(Warnings("was starting, before streaming"));
+        await AssertSlotAndStateAgreeAsync(reader);
+    }
+
+    [Fact]
+    public async Task A_snapshot_read_connection_lost_mid_table_goes_on_as_incremental_chunks_without_losing_or_repeating_a_row()
+    {
+        await CreateTableAsync();
+        var reader = Open(SnapshotOptions());
+        var events = await reader.TakeAsync(250, e => e.Operation == ChangeOperation.Read, TimeSpan.FromSeconds(60));
+        await reader.AcknowledgeAsync(events.Take(150)); // a chunk acknowledged, the next one not yet
+        await TerminateAsync(SnapshotReader); // idle in the snapshot's transaction between two chunks
+        await Db.ExecuteAsync("UPDATE acct SET v = 1 WHERE id IN (10, 600); DELETE FROM acct WHERE id = 700; INSERT INTO acct VALUES (700, 2)");
+
+        // before the fix: the read failed with 57P01 (the next start resumed after the acknowledged chunk, reading 101-250 twice)
+        await ReadEveryRowAsync(reader, events);
+
+        AssertEveryRowOnce(events);
+        var reads = events.Where(e => e.Operation == ChangeOperation.Read).ToList();
+        Assert.Equal(SnapshotMarker.Last, reads[299].Source.Snapshot); // the chunk in hand is handed out whole
+        Assert.All(reads.Skip(300), e => Assert.Equal(SnapshotMarker.Incremental, e.Source.Snapshot));
+        Assert.Equal(1, Convert.ToInt32(reads.Single(e => Convert.ToInt64(e.Key!["id"]) == 600).After!["v"])); // read after the update
+        var warning = Assert.Single(Warnings("during the initial snapshot"));
+        Assert.Contains("attempt 1", warning, StringComparison.Ordinal);
+        Assert.Contains("57P01", warning, StringComparison.Ordinal);
+        Assert.Contains("public.acct", warning, StringComparison.Ordinal);
+        await AssertSlotAndStateAgreeAsync(reader);
+    }
+
+    [Fact]
+    public async Task A_replication_connection_lost_before_its_exported_snapshot_was_read_goes_on_as_incremental_chunks()
+    {
+        await CreateTableAsync();
+        var reader = Open(new PgOutputChangeSource(SnapshotOptions(), Logs)
+        {
+            BeforeInitialSnapshot = async _ => await TerminateAsync(Walsender),
+        });
+
+        // before the fix: the snapshot failed with 22023 "invalid snapshot identifier"
+        var events = await ReadEveryRowAsync(reader);
+
+        AssertEveryRowOnce(events);
+        Assert.All(events.Where(e => e.Operation == ChangeOperation.Read), e => Assert.Equal(SnapshotMarker.Incremental, e.Source.Snapshot));
+        var warning = Assert.Single(Warnings("during the initial snapshot"));
+        Assert.Contains("exported snapshot", warning, StringComparison.Ordinal);
+        await AssertSlotAndStateAgreeAsync(reader);
+    }
+
+    [Fact]
+    public async Task An_initial_only_snapshot_whose_read_connection_is_lost_reads_the_rest_at_a_fresh_snapshot_and_ends()
+    {
+        await CreateTableAsync();
+        var reader = Open(Options(["public.acct"], SnapshotMode.InitialOnly) with { SnapshotChunkSize = 100 });
+        var events = await reader.TakeAsync(250, e => e.Operation == ChangeOperation.Read, TimeSpan.FromSeconds(60));
+        await reader.AcknowledgeAsync(events);
+        await TerminateAsync(SnapshotReader);
+        await Db.ExecuteAsync("UPDATE acct SET v = 1 WHERE id IN (10, 600)");
+
+        // before the fix: the read failed with 57P01 (the next start read 201-1000 at a fresh snapshot)
+        var ended = false;
+        while (!ended)
+        {
+            try
+            {
+                var batch = await reader.TakeAsync(1, e => e.Operation == ChangeOperation.Read, TimeSpan.FromSeconds(60));
+                events.AddRange(batch);
+                await reader.AcknowledgeAsync(batch);
+            }
+            catch (InvalidOperationException e) when (e.Message == "the source ended")
+            {
+                ended = true;
+            }
+        }
+
+        AssertEveryRowOnce(events);
+        var reads = events.Where(e => e.Operation == ChangeOperation.Read).ToList();
+        Assert.Equal(SnapshotMarker.First, reads[0].Source.Snapshot);
+        Assert.Equal(SnapshotMarker.Last, reads[^1].Source.Snapshot); // one snapshot to its consumer, its rows numbered on
+        Assert.All(reads.Skip(1).SkipLast(1), e => Assert.Equal(SnapshotMarker.True, e.Source.Snapshot));
+        Assert.Equal(Enumerable.Range(0, Rows).Select(i => (long)i), reads.Select(e => e.Position.Minor));
+        Assert.Equal(0, Convert.ToInt32(reads.Single(e => Convert.ToInt64(e.Key!["id"]) == 10).After!["v"]));
+        Assert.Equal(1, Convert.ToInt32(reads.Single(e => Convert.ToInt64(e.Key!["id"]) == 600).After!["v"])); // the fresh snapshot's
+        var warning = Assert.Single(Warnings("during the initial snapshot"));
+        Assert.Contains("at a fresh snapshot", warning, StringComparison.Ordinal);
+        var deadline = DateTime.UtcNow.AddSeconds(10); // the temporary slot goes with its walsender, which ends a moment later
+        while (await Db.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{Db.Slot}'") > 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "a slot was left behind");
+            await Task.Delay(20, Ct);
+        }
+
+        var state = System.Text.Json.JsonSerializer.Deserialize<SnapshotState>(await File.ReadAllTextAsync(StatePath, Ct))!;
+        Assert.True(state.InitialCompleted);
+    }
+
+    [Fact]
+    public async Task The_start_warnings_are_said_once_though_a_lost_connection_runs_the_start_again()
+    {
+        await Db.ExecuteAsync("CREATE TABLE acct (id int PRIMARY KEY, v int NOT NULL); CREATE TABLE nokey (v int); CREATE TABLE held (id int); " +
+                              $"CREATE PUBLICATION {Db.Publication} FOR TABLE acct, nokey");
+        var rules = RuleSet.Parse([("acct.yaml", "table: public.acct\nevents:\n  - type: Changed\n    when: changed(\"v\")\n    data:\n      x: after.nope\n")]);
+        var (blocker, held) = await HoldXidAsync();
+        var options = Options(["public.acct", "public.nokey", "public.held"]) with { RuleFiles = rules.Files, CreatePublicationIfMissing = false };
+        var reader = Open(options);
+        await reader.NextAsync(TimeSpan.FromMilliseconds(50)); // the pull that starts it stays pending
+
+        await WaitForSlotCreationAsync();
+        await TerminateAsync(Walsender);
+        await held.RollbackAsync(Ct);
+        await blocker.DisposeAsync();
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!((PgOutputChangeSource)reader.Source).IsConnected)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the source did not start streaming");
+            await Task.Delay(20, Ct);
+        }
+
+        Assert.Single(Warnings("was starting, before streaming"));
+        // before the fix each was said at each attempt
+        Assert.Single(Warnings("\"public\".\"nokey\" has no primary key")); // 1005
+        Assert.Single(Warnings("\"public\".\"held\" is configured but not in publication")); // 1007
+        Assert.Single(Warnings("reads the old row of")); // 1115
+        Assert.Single(Warnings("names nope")); // 1116
+    }
+}
