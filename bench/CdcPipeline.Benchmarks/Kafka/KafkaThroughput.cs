@@ -254,6 +254,7 @@ internal static class KafkaThroughput
         var mark = TimeSpan.Zero;
         var cpuAtMark = TimeSpan.Zero;
         var gcAtMark = default(GcMark);
+        var threadsAtMark = default(ThreadCpu);
         var lastProgress = Stopwatch.StartNew();
         while (seen < count)
         {
@@ -270,6 +271,7 @@ internal static class KafkaThroughput
                     mark = watch.Elapsed;
                     cpuAtMark = ProcessCpu();
                     gcAtMark = GcMark.Now();
+                    threadsAtMark = ThreadCpu.Now();
                 }
 
                 // Touch the payload as the pipeline must, so neither side is credited for not reading it.
@@ -286,6 +288,7 @@ internal static class KafkaThroughput
         var steady = watch.Elapsed - mark;
         var cpu = ProcessCpu() - cpuAtMark;
         Console.WriteLine("  " + GcMark.Now().Since(gcAtMark, count - warmup));
+        Console.WriteLine("  " + ThreadCpu.Now().Since(threadsAtMark!, count - warmup));
         consumer.Close();
         return bytes > 0 ? (first, steady, cpu, count - warmup) : throw new InvalidOperationException("every record was empty");
     }
@@ -312,6 +315,7 @@ internal static class KafkaThroughput
         var readAtMark = 0L;
         var cpuAtMark = TimeSpan.Zero;
         var gcAtMark = default(GcMark);
+        var threadsAtMark = default(ThreadCpu);
         using var alloc = Environment.GetEnvironmentVariable("KAFKA_BENCH_ALLOC") == "1" ? new AllocProfile { On = true } : null;
         var task = runner.RunAsync(cts.Token);
         var last = 0L;
@@ -332,6 +336,7 @@ internal static class KafkaThroughput
                 readAtMark = runner.ChangesRead;
                 cpuAtMark = ProcessCpu();
                 gcAtMark = GcMark.Now();
+                threadsAtMark = ThreadCpu.Now();
             }
 
             if (task.IsCompleted)
@@ -355,6 +360,7 @@ internal static class KafkaThroughput
         var cpu = ProcessCpu() - cpuAtMark;
         var measured = (int)(count - readAtMark);
         Console.WriteLine("  " + GcMark.Now().Since(gcAtMark, measured));
+        Console.WriteLine("  " + ThreadCpu.Now().Since(threadsAtMark!, measured));
         if (alloc is not null)
         {
             alloc.On = false;
