@@ -2370,10 +2370,13 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
 
     /// <summary>
     /// The start's checks of the rules against the captured tables, from one catalog query (only when some rule file names a
-    /// captured table): event 1115 for each rule that reads the old row (<c>before.col</c> of a column outside the replica
-    /// identity, any <c>changed()</c>) while the table's REPLICA IDENTITY is not FULL, said at start rather than found at the
+    /// captured table): event 1115 for each rule that reads the old row (on an update any <c>before.col</c> and <c>changed()</c>,
+    /// on a delete <c>before.col</c> and <c>row.col</c> outside the replica identity, for the ops its <c>when</c> lets it fire on)
+    /// while the table's REPLICA IDENTITY is not FULL, said at start rather than found at the
     /// first update (a dead letter) or never (a null old value); event 1116 for each rule (and <c>key:</c>) naming a column the
-    /// table does not have (<c>after.qtty</c>), rather than at the first change it meets, which would go to the dead letters.
+    /// table does not have (<c>after.qtty</c>), rather than at the first change it meets, which would go to the dead letters;
+    /// event 1117 for each expression that fails on every change given the columns' types (<c>after.sts_cd == 5</c> on a CHAR
+    /// column, <c>when: after.qty</c>), which would go to the dead letters too.
     /// </summary>
     private async Task WarnRulesAgainstTablesAsync(IReadOnlyList<string> tables, CancellationToken cancellationToken)
     {
@@ -2390,17 +2393,32 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                          JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
                          WHERE i.indrelid = c.oid AND ((c.relreplident = 'd' AND i.indisprimary) OR (c.relreplident = 'i' AND i.indisreplident))),
                    ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+                         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum),
+                   -- per column: the type its values are converted by (a domain's base type; an enum arrives as text), and its name
+                   ARRAY(SELECT CASE WHEN t.typtype = 'e' THEN 'text'::regtype::oid ELSE COALESCE(NULLIF(t.typbasetype, 0), a.atttypid) END
+                         FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+                         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum),
+                   ARRAY(SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
                          WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum)
             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             WHERE (n.nspname || '.' || c.relname) = ANY ($1) AND c.relkind IN ('r', 'p')
             """);
         cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = files.Select(f => f.Table).Distinct(StringComparer.Ordinal).ToArray() });
-        var catalog = new Dictionary<string, (string Identity, string[] IdentityColumns, string[] Columns)>(StringComparer.Ordinal);
+        var catalog = new Dictionary<string, (string Identity, string[] IdentityColumns, string[] Columns, Dictionary<string, RuleColumnType> Types)>(StringComparer.Ordinal);
         await using (var reader = await cmd.ExecuteReaderAsync(cancellationToken))
         {
             while (await reader.ReadAsync(cancellationToken))
             {
-                catalog[reader.GetString(0)] = (reader.GetString(1), reader.GetFieldValue<string[]>(2), reader.GetFieldValue<string[]>(3));
+                var columns = reader.GetFieldValue<string[]>(3);
+                var oids = reader.GetFieldValue<uint[]>(4);
+                var typeNames = reader.GetFieldValue<string[]>(5);
+                var types = new Dictionary<string, RuleColumnType>(StringComparer.Ordinal);
+                for (var i = 0; i < columns.Length; i++)
+                {
+                    types[columns[i]] = new RuleColumnType(PgTextValues.RuleKinds(oids[i]), typeNames[i]);
+                }
+
+                catalog[reader.GetString(0)] = (reader.GetString(1), reader.GetFieldValue<string[]>(2), columns, types);
             }
         }
 
@@ -2411,6 +2429,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             {
                 WarnRulesNeedingOldRow(file, table.Identity, table.IdentityColumns);
                 WarnRulesNamingMissingColumns(file, table.Columns);
+                WarnRulesMistypingColumns(file, table.Types);
             }
         }
     }
@@ -2425,13 +2444,18 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
 
         foreach (var rule in file.Events)
         {
-            // changed() compares with the old row of an update, which only FULL sends; before.col of a key column comes with deletes.
+            // Without FULL an update carries no old row at all (changed() fails, before.col reads null, a key column too: a
+            // changed key arrives as a delete and a create), and a delete only the identity's columns (before.col and row.col of
+            // the others read null). What a rule reads matters only for the ops its when: lets it fire on.
+            var onUpdate = rule.MayFireOn("u");
+            var onDelete = rule.MayFireOn("d");
             var reads = new List<string>();
             CompiledExpression? first = null;
             foreach (var e in rule.Expressions().Concat(rule.Subject is null && file.Subject is not null ? [file.Subject] : []))
             {
-                var these = e.ChangedColumns.Select(c => $"changed(\"{c}\")")
-                    .Concat(e.OldColumns.Where(c => Array.IndexOf(identityColumns, c) < 0).Select(c => "before." + c))
+                var these = (onUpdate ? e.ChangedColumns.Select(c => $"changed(\"{c}\")") : [])
+                    .Concat(e.OldColumns.Where(c => onUpdate || (onDelete && Array.IndexOf(identityColumns, c) < 0)).Select(c => "before." + c))
+                    .Concat(onDelete ? e.RowColumns.Where(c => Array.IndexOf(identityColumns, c) < 0).Select(c => "row." + c) : [])
                     .Where(r => !reads.Contains(r))
                     .ToList();
                 if (these.Count > 0)
@@ -2485,6 +2509,33 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             if (first is not null)
             {
                 Log.RuleNamesMissingColumns(_logger, "rule " + rule.Id, first.Location.ToString(), string.Join(", ", missing), file.Table, has);
+            }
+        }
+    }
+
+    /// <summary>Event 1117 for each expression of <paramref name="file"/>'s rules that fails on every change given its table's column types.</summary>
+    private void WarnRulesMistypingColumns(TableRules file, Dictionary<string, RuleColumnType> types)
+    {
+        foreach (var rule in file.Events)
+        {
+            foreach (var e in rule.Expressions())
+            {
+                Warn("rule " + rule.Id, e);
+            }
+        }
+
+        // the file's subject: once, not once per rule that uses it
+        if (file.Subject is not null && file.Events.Any(r => r.Subject is null))
+        {
+            Warn("subject:", file.Subject);
+        }
+
+        void Warn(string what, CompiledExpression e)
+        {
+            foreach (var problem in RuleTypeCheck.Check(e, types))
+            {
+                var at = e.Location with { Column = e.Location.Column + problem.Position };
+                Log.RuleMistypesColumns(_logger, what, at.ToString(), e.What, problem.Problem, file.Table, problem.Fix);
             }
         }
     }
