@@ -2374,7 +2374,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     /// on a delete <c>before.col</c> and <c>row.col</c> outside the replica identity, for the ops its <c>when</c> lets it fire on)
     /// while the table's REPLICA IDENTITY is not FULL, said at start rather than found at the
     /// first update (a dead letter) or never (a null old value); event 1116 for each rule (and <c>key:</c>) naming a column the
-    /// table does not have (<c>after.qtty</c>), rather than at the first change it meets, which would go to the dead letters;
+    /// table does not have (<c>after.qtty</c>), rather than at the first change it meets, which would go to the dead letters
+    /// (event 1118 for a generated column: the table has it, but pgoutput does not send it);
     /// event 1117 for each expression that fails on every change given the columns' types (<c>after.sts_cd == 5</c> on a CHAR
     /// column, <c>when: after.qty</c>), which would go to the dead letters too.
     /// </summary>
@@ -2399,12 +2400,15 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                          FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
                          WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum),
                    ARRAY(SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
-                         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum)
+                         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum),
+                   ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+                         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated <> '' ORDER BY a.attnum)
             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             WHERE (n.nspname || '.' || c.relname) = ANY ($1) AND c.relkind IN ('r', 'p')
             """);
         cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = files.Select(f => f.Table).Distinct(StringComparer.Ordinal).ToArray() });
-        var catalog = new Dictionary<string, (string Identity, string[] IdentityColumns, string[] Columns, Dictionary<string, RuleColumnType> Types)>(StringComparer.Ordinal);
+        var catalog = new Dictionary<string, (string Identity, string[] IdentityColumns, string[] Columns, Dictionary<string, RuleColumnType> Types, string[] Generated)>(
+            StringComparer.Ordinal);
         await using (var reader = await cmd.ExecuteReaderAsync(cancellationToken))
         {
             while (await reader.ReadAsync(cancellationToken))
@@ -2418,7 +2422,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                     types[columns[i]] = new RuleColumnType(PgTextValues.RuleKinds(oids[i]), typeNames[i]);
                 }
 
-                catalog[reader.GetString(0)] = (reader.GetString(1), reader.GetFieldValue<string[]>(2), columns, types);
+                catalog[reader.GetString(0)] = (reader.GetString(1), reader.GetFieldValue<string[]>(2), columns, types, reader.GetFieldValue<string[]>(6));
             }
         }
 
@@ -2428,7 +2432,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             if (catalog.TryGetValue(file.Table, out var table))
             {
                 WarnRulesNeedingOldRow(file, table.Identity, table.IdentityColumns);
-                WarnRulesNamingMissingColumns(file, table.Columns);
+                WarnRulesNamingMissingColumns(file, table.Columns, table.Generated);
                 WarnRulesMistypingColumns(file, table.Types);
             }
         }
@@ -2483,32 +2487,50 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     }
 
     /// <summary>Event 1116 for <paramref name="file"/>'s rules (and its <c>key:</c>) naming columns its table does not have.</summary>
-    private void WarnRulesNamingMissingColumns(TableRules file, string[] columns)
+    /// <summary>
+    /// Event 1116 for <paramref name="file"/>'s rules (and its <c>key:</c>) naming columns its table does not have, and 1118 for
+    /// those naming its <paramref name="generated"/> columns, which pgoutput does not send (as the snapshot does not read them).
+    /// </summary>
+    private void WarnRulesNamingMissingColumns(TableRules file, string[] columns, string[] generated)
     {
         var has = string.Join(", ", columns);
-        var missingKeys = file.KeyColumns.Where(c => Array.IndexOf(columns, c) < 0).ToList();
-        if (missingKeys.Count > 0)
+        foreach (var (what, location, missing) in ColumnsNamed(file, c => Array.IndexOf(columns, c) < 0))
         {
-            Log.RuleNamesMissingColumns(_logger, "key:", (file.KeyLocation?.ToString() ?? file.File), string.Join(", ", missingKeys), file.Table, has);
+            Log.RuleNamesMissingColumns(_logger, what, location, string.Join(", ", missing), file.Table, has);
+        }
+
+        foreach (var (what, location, named) in ColumnsNamed(file, c => Array.IndexOf(generated, c) >= 0))
+        {
+            Log.RuleNamesGeneratedColumns(_logger, what, location, string.Join(", ", named), file.Table);
+        }
+    }
+
+    /// <summary><paramref name="file"/>'s <c>key:</c> and each of its rules with the columns they name that <paramref name="match"/> picks, and where.</summary>
+    private static IEnumerable<(string What, string Location, List<string> Columns)> ColumnsNamed(TableRules file, Func<string, bool> match)
+    {
+        var keys = file.KeyColumns.Where(match).ToList();
+        if (keys.Count > 0)
+        {
+            yield return ("key:", file.KeyLocation?.ToString() ?? file.File, keys);
         }
 
         foreach (var rule in file.Events)
         {
             CompiledExpression? first = null;
-            var missing = new List<string>();
+            var named = new List<string>();
             foreach (var e in rule.Expressions().Concat(rule.Subject is null && file.Subject is not null ? [file.Subject] : []))
             {
-                var these = e.Columns.Where(c => Array.IndexOf(columns, c) < 0 && !missing.Contains(c)).ToList();
+                var these = e.Columns.Where(c => match(c) && !named.Contains(c)).ToList();
                 if (these.Count > 0)
                 {
                     first ??= e;
-                    missing.AddRange(these);
+                    named.AddRange(these);
                 }
             }
 
             if (first is not null)
             {
-                Log.RuleNamesMissingColumns(_logger, "rule " + rule.Id, first.Location.ToString(), string.Join(", ", missing), file.Table, has);
+                yield return ("rule " + rule.Id, first.Location.ToString(), named);
             }
         }
     }

@@ -253,4 +253,45 @@ public sealed class PgOutputRuleChecksTests(PostgresFixture fixture) : PgOutputT
         var subject = Assert.Single(said, l => l.Contains("The subject: (", StringComparison.Ordinal));
         Assert.Contains($"({file}:2:16): subject compares a number (after.qty, integer) with text (\"1\")", subject, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_rule_naming_a_generated_column_which_pgoutput_does_not_send_is_named_at_start()
+    {
+        await Db.ExecuteAsync("CREATE TABLE lines (id int PRIMARY KEY, qty int, price numeric(10,2), " +
+                              "total numeric GENERATED ALWAYS AS (qty * price) STORED); ALTER TABLE lines REPLICA IDENTITY FULL");
+        var file = Path.Combine(StateDirectory, "lines.yaml");
+        var rules = RuleSet.Parse(file, """
+            table: public.lines
+            events:
+              - type: Repriced
+                when: op == "u" && changed("total")
+                data:
+                  total: after.total
+              - type: Added
+                when: op == "c"
+                data:
+                  qty: after.qty
+            """);
+
+        // before: nothing was said (the table has the column), and the first update went to the dead letters
+        var reader = await OpenStreamingAsync(Options(["public.lines"]) with { RuleFiles = rules.Files });
+
+        string[] said;
+        lock (Logs.Lines)
+        {
+            said = Logs.Lines.Where(l => l.Contains("GENERATED ALWAYS AS", StringComparison.Ordinal)).ToArray();
+        }
+
+        var repriced = Assert.Single(said);
+        Assert.Contains($"The rule lines#Repriced ({file}:4:11) names total of public.lines, generated", repriced, StringComparison.Ordinal);
+        Assert.Contains("which pgoutput does not send", repriced, StringComparison.Ordinal);
+        Assert.DoesNotContain(Logs.Lines.ToArray(), l => l.Contains("which public.lines does not have", StringComparison.Ordinal));
+
+        // what the warning says is what the changes carry
+        await Db.ExecuteAsync("INSERT INTO lines (id, qty, price) VALUES (1, 2, 3.50); UPDATE lines SET qty = 3 WHERE id = 1");
+        var changes = await reader.TakeAsync(2, c => c.Kind == CdcPipeline.Core.Changes.ChangeKind.Change);
+        Assert.DoesNotContain("total", changes[1].After!.Keys);
+        var failure = Assert.Throws<RuleEvaluationException>(() => rules.CreateTranslator("test").Translate(changes[1], []));
+        Assert.Contains("'total'", failure.Message, StringComparison.Ordinal);
+    }
 }
