@@ -2432,10 +2432,78 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             if (catalog.TryGetValue(file.Table, out var table))
             {
                 WarnRulesNeedingOldRow(file, table.Identity, table.IdentityColumns);
-                WarnRulesNamingMissingColumns(file, table.Columns, table.Generated);
+                WarnRulesNamingMissingColumns(file, table.Columns);
+                WarnRulesNamingGeneratedColumns(file, table.Generated);
                 WarnRulesMistypingColumns(file, table.Types);
             }
         }
+    }
+
+    /// <summary>Event 1117 for each expression of <paramref name="file"/>'s rules that fails on every change given its table's column types.</summary>
+    private void WarnRulesMistypingColumns(TableRules file, Dictionary<string, RuleColumnType> types)
+    {
+        foreach (var rule in file.Events)
+        {
+            foreach (var e in rule.Expressions())
+            {
+                Warn("rule " + rule.Id, e);
+            }
+        }
+
+        // the file's subject: once, not once per rule that uses it
+        if (file.Subject is not null && file.Events.Any(r => r.Subject is null))
+        {
+            Warn("subject:", file.Subject);
+        }
+
+        void Warn(string what, CompiledExpression e)
+        {
+            foreach (var problem in RuleTypeCheck.Check(e, types))
+            {
+                var at = e.Location with { Column = e.Location.Column + problem.Position };
+                Log.RuleMistypesColumns(_logger, what, at.ToString(), e.What, problem.Problem, file.Table, problem.Fix);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Event 1118 for <paramref name="file"/>'s rules (and its <c>key:</c>) naming its <paramref name="generated"/> columns: the
+    /// table has them (1116 says nothing), but pgoutput does not send them (the snapshot does not read them either).
+    /// </summary>
+    private void WarnRulesNamingGeneratedColumns(TableRules file, string[] generated)
+    {
+        var keys = file.KeyColumns.Where(c => Array.IndexOf(generated, c) >= 0).ToList();
+        if (keys.Count > 0)
+        {
+            Log.RuleNamesGeneratedColumns(_logger, "key:", file.KeyLocation?.ToString() ?? file.File, string.Join(", ", keys), file.Table);
+        }
+
+        foreach (var rule in file.Events)
+        {
+            var (first, named) = ColumnsNamed(file, rule, c => Array.IndexOf(generated, c) >= 0);
+            if (first is not null)
+            {
+                Log.RuleNamesGeneratedColumns(_logger, "rule " + rule.Id, first.Location.ToString(), string.Join(", ", named), file.Table);
+            }
+        }
+    }
+
+    /// <summary>The columns <paramref name="rule"/> (with the file's subject) names that <paramref name="match"/> picks, and the first expression naming one.</summary>
+    private static (CompiledExpression? First, List<string> Columns) ColumnsNamed(TableRules file, EventRule rule, Func<string, bool> match)
+    {
+        CompiledExpression? first = null;
+        var named = new List<string>();
+        foreach (var e in rule.Expressions().Concat(rule.Subject is null && file.Subject is not null ? [file.Subject] : []))
+        {
+            var these = e.Columns.Where(c => match(c) && !named.Contains(c)).ToList();
+            if (these.Count > 0)
+            {
+                first ??= e;
+                named.AddRange(these);
+            }
+        }
+
+        return (first, named);
     }
 
     /// <summary>Event 1115 for <paramref name="file"/>'s rules that read an old row its table's replica identity does not send.</summary>
@@ -2487,77 +2555,23 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     }
 
     /// <summary>Event 1116 for <paramref name="file"/>'s rules (and its <c>key:</c>) naming columns its table does not have.</summary>
-    /// <summary>
-    /// Event 1116 for <paramref name="file"/>'s rules (and its <c>key:</c>) naming columns its table does not have, and 1118 for
-    /// those naming its <paramref name="generated"/> columns, which pgoutput does not send (as the snapshot does not read them).
-    /// </summary>
-    private void WarnRulesNamingMissingColumns(TableRules file, string[] columns, string[] generated)
+    /// <summary>Event 1116 for <paramref name="file"/>'s rules (and its <c>key:</c>) naming columns its table does not have.</summary>
+    private void WarnRulesNamingMissingColumns(TableRules file, string[] columns)
     {
         var has = string.Join(", ", columns);
-        foreach (var (what, location, missing) in ColumnsNamed(file, c => Array.IndexOf(columns, c) < 0))
+        var missingKeys = file.KeyColumns.Where(c => Array.IndexOf(columns, c) < 0).ToList();
+        if (missingKeys.Count > 0)
         {
-            Log.RuleNamesMissingColumns(_logger, what, location, string.Join(", ", missing), file.Table, has);
-        }
-
-        foreach (var (what, location, named) in ColumnsNamed(file, c => Array.IndexOf(generated, c) >= 0))
-        {
-            Log.RuleNamesGeneratedColumns(_logger, what, location, string.Join(", ", named), file.Table);
-        }
-    }
-
-    /// <summary><paramref name="file"/>'s <c>key:</c> and each of its rules with the columns they name that <paramref name="match"/> picks, and where.</summary>
-    private static IEnumerable<(string What, string Location, List<string> Columns)> ColumnsNamed(TableRules file, Func<string, bool> match)
-    {
-        var keys = file.KeyColumns.Where(match).ToList();
-        if (keys.Count > 0)
-        {
-            yield return ("key:", file.KeyLocation?.ToString() ?? file.File, keys);
+            Log.RuleNamesMissingColumns(_logger, "key:", (file.KeyLocation?.ToString() ?? file.File), string.Join(", ", missingKeys), file.Table, has);
         }
 
         foreach (var rule in file.Events)
         {
-            CompiledExpression? first = null;
-            var named = new List<string>();
-            foreach (var e in rule.Expressions().Concat(rule.Subject is null && file.Subject is not null ? [file.Subject] : []))
-            {
-                var these = e.Columns.Where(c => match(c) && !named.Contains(c)).ToList();
-                if (these.Count > 0)
-                {
-                    first ??= e;
-                    named.AddRange(these);
-                }
-            }
+            var (first, missing) = ColumnsNamed(file, rule, c => Array.IndexOf(columns, c) < 0);
 
             if (first is not null)
             {
-                yield return ("rule " + rule.Id, first.Location.ToString(), named);
-            }
-        }
-    }
-
-    /// <summary>Event 1117 for each expression of <paramref name="file"/>'s rules that fails on every change given its table's column types.</summary>
-    private void WarnRulesMistypingColumns(TableRules file, Dictionary<string, RuleColumnType> types)
-    {
-        foreach (var rule in file.Events)
-        {
-            foreach (var e in rule.Expressions())
-            {
-                Warn("rule " + rule.Id, e);
-            }
-        }
-
-        // the file's subject: once, not once per rule that uses it
-        if (file.Subject is not null && file.Events.Any(r => r.Subject is null))
-        {
-            Warn("subject:", file.Subject);
-        }
-
-        void Warn(string what, CompiledExpression e)
-        {
-            foreach (var problem in RuleTypeCheck.Check(e, types))
-            {
-                var at = e.Location with { Column = e.Location.Column + problem.Position };
-                Log.RuleMistypesColumns(_logger, what, at.ToString(), e.What, problem.Problem, file.Table, problem.Fix);
+                Log.RuleNamesMissingColumns(_logger, "rule " + rule.Id, first.Location.ToString(), string.Join(", ", missing), file.Table, has);
             }
         }
     }
