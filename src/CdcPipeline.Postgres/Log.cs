@@ -65,6 +65,19 @@ internal static partial class Log
         "and goes to the dead letters. Fix the rule file (or, for a column a migration is about to add, add it first)")]
     public static partial void RuleNamesMissingColumns(ILogger logger, string rule, string location, string columns, string table, string tableColumns);
 
+    // Said at start, before any change: pgoutput sends no generated column, so the first change the rule reads it on fails.
+    [LoggerMessage(1118, LogLevel.Warning,
+        "The {Rule} ({Location}) names {Columns} of {Table}, generated (GENERATED ALWAYS AS … STORED), which pgoutput does not " +
+        "send: each change it is read on fails and goes to the dead letters. Compute the value in the rule from the columns it " +
+        "is generated from")]
+    public static partial void RuleNamesGeneratedColumns(ILogger logger, string rule, string location, string columns, string table);
+
+    // Said at start, before any change: otherwise the expression fails at the first change it is evaluated on (a dead letter).
+    [LoggerMessage(1117, LogLevel.Warning,
+        "The {Rule} ({Location}): {Expression} {Problem}, given the column types of {Table}: each change it is evaluated on fails " +
+        "and goes to the dead letters. Fix the rule file: {Fix}")]
+    public static partial void RuleMistypesColumns(ILogger logger, string rule, string location, string expression, string problem, string table, string fix);
+
     [LoggerMessage(1004, LogLevel.Debug, "Acknowledged slot {Slot} up to {FlushLsn}")]
     public static partial void Acknowledged(ILogger logger, string slot, string flushLsn);
 

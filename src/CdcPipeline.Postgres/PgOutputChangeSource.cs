@@ -2435,10 +2435,14 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
 
     /// <summary>
     /// The start's checks of the rules against the captured tables, from one catalog query (only when some rule file names a
-    /// captured table): event 1115 for each rule that reads the old row (<c>before.col</c> of a column outside the replica
-    /// identity, any <c>changed()</c>) while the table's REPLICA IDENTITY is not FULL, said at start rather than found at the
+    /// captured table): event 1115 for each rule that reads the old row (on an update any <c>before.col</c> and <c>changed()</c>,
+    /// on a delete <c>before.col</c> and <c>row.col</c> outside the replica identity, for the ops its <c>when</c> lets it fire on)
+    /// while the table's REPLICA IDENTITY is not FULL, said at start rather than found at the
     /// first update (a dead letter) or never (a null old value); event 1116 for each rule (and <c>key:</c>) naming a column the
-    /// table does not have (<c>after.qtty</c>), rather than at the first change it meets, which would go to the dead letters.
+    /// table does not have (<c>after.qtty</c>), rather than at the first change it meets, which would go to the dead letters
+    /// (event 1118 for a generated column: the table has it, but pgoutput does not send it);
+    /// event 1117 for each expression that fails on every change given the columns' types (<c>after.sts_cd == 5</c> on a CHAR
+    /// column, <c>when: after.qty</c>), which would go to the dead letters too.
     /// </summary>
     private async Task WarnRulesAgainstTablesAsync(IReadOnlyList<string> tables, CancellationToken cancellationToken)
     {
@@ -2455,17 +2459,35 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                          JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
                          WHERE i.indrelid = c.oid AND ((c.relreplident = 'd' AND i.indisprimary) OR (c.relreplident = 'i' AND i.indisreplident))),
                    ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
-                         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum)
+                         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum),
+                   -- per column: the type its values are converted by (a domain's base type; an enum arrives as text), and its name
+                   ARRAY(SELECT CASE WHEN t.typtype = 'e' THEN 'text'::regtype::oid ELSE COALESCE(NULLIF(t.typbasetype, 0), a.atttypid) END
+                         FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+                         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum),
+                   ARRAY(SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
+                         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum),
+                   ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+                         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated <> '' ORDER BY a.attnum)
             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             WHERE (n.nspname || '.' || c.relname) = ANY ($1) AND c.relkind IN ('r', 'p')
             """);
         cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = files.Select(f => f.Table).Distinct(StringComparer.Ordinal).ToArray() });
-        var catalog = new Dictionary<string, (string Identity, string[] IdentityColumns, string[] Columns)>(StringComparer.Ordinal);
+        var catalog = new Dictionary<string, (string Identity, string[] IdentityColumns, string[] Columns, Dictionary<string, RuleColumnType> Types, string[] Generated)>(
+            StringComparer.Ordinal);
         await using (var reader = await cmd.ExecuteReaderAsync(cancellationToken))
         {
             while (await reader.ReadAsync(cancellationToken))
             {
-                catalog[reader.GetString(0)] = (reader.GetString(1), reader.GetFieldValue<string[]>(2), reader.GetFieldValue<string[]>(3));
+                var columns = reader.GetFieldValue<string[]>(3);
+                var oids = reader.GetFieldValue<uint[]>(4);
+                var typeNames = reader.GetFieldValue<string[]>(5);
+                var types = new Dictionary<string, RuleColumnType>(StringComparer.Ordinal);
+                for (var i = 0; i < columns.Length; i++)
+                {
+                    types[columns[i]] = new RuleColumnType(PgTextValues.RuleKinds(oids[i]), typeNames[i]);
+                }
+
+                catalog[reader.GetString(0)] = (reader.GetString(1), reader.GetFieldValue<string[]>(2), columns, types, reader.GetFieldValue<string[]>(6));
             }
         }
 
@@ -2476,8 +2498,77 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             {
                 WarnRulesNeedingOldRow(file, table.Identity, table.IdentityColumns);
                 WarnRulesNamingMissingColumns(file, table.Columns);
+                WarnRulesNamingGeneratedColumns(file, table.Generated);
+                WarnRulesMistypingColumns(file, table.Types);
             }
         }
+    }
+
+    /// <summary>Event 1117 for each expression of <paramref name="file"/>'s rules that fails on every change given its table's column types.</summary>
+    private void WarnRulesMistypingColumns(TableRules file, Dictionary<string, RuleColumnType> types)
+    {
+        foreach (var rule in file.Events)
+        {
+            foreach (var e in rule.Expressions())
+            {
+                Warn("rule " + rule.Id, e);
+            }
+        }
+
+        // the file's subject: once, not once per rule that uses it
+        if (file.Subject is not null && file.Events.Any(r => r.Subject is null))
+        {
+            Warn("subject:", file.Subject);
+        }
+
+        void Warn(string what, CompiledExpression e)
+        {
+            foreach (var problem in RuleTypeCheck.Check(e, types))
+            {
+                var at = e.Location with { Column = e.Location.Column + problem.Position };
+                Log.RuleMistypesColumns(_logger, what, at.ToString(), e.What, problem.Problem, file.Table, problem.Fix);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Event 1118 for <paramref name="file"/>'s rules (and its <c>key:</c>) naming its <paramref name="generated"/> columns: the
+    /// table has them (1116 says nothing), but pgoutput does not send them (the snapshot does not read them either).
+    /// </summary>
+    private void WarnRulesNamingGeneratedColumns(TableRules file, string[] generated)
+    {
+        var keys = file.KeyColumns.Where(c => Array.IndexOf(generated, c) >= 0).ToList();
+        if (keys.Count > 0)
+        {
+            Log.RuleNamesGeneratedColumns(_logger, "key:", file.KeyLocation?.ToString() ?? file.File, string.Join(", ", keys), file.Table);
+        }
+
+        foreach (var rule in file.Events)
+        {
+            var (first, named) = ColumnsNamed(file, rule, c => Array.IndexOf(generated, c) >= 0);
+            if (first is not null)
+            {
+                Log.RuleNamesGeneratedColumns(_logger, "rule " + rule.Id, first.Location.ToString(), string.Join(", ", named), file.Table);
+            }
+        }
+    }
+
+    /// <summary>The columns <paramref name="rule"/> (with the file's subject) names that <paramref name="match"/> picks, and the first expression naming one.</summary>
+    private static (CompiledExpression? First, List<string> Columns) ColumnsNamed(TableRules file, EventRule rule, Func<string, bool> match)
+    {
+        CompiledExpression? first = null;
+        var named = new List<string>();
+        foreach (var e in rule.Expressions().Concat(rule.Subject is null && file.Subject is not null ? [file.Subject] : []))
+        {
+            var these = e.Columns.Where(c => match(c) && !named.Contains(c)).ToList();
+            if (these.Count > 0)
+            {
+                first ??= e;
+                named.AddRange(these);
+            }
+        }
+
+        return (first, named);
     }
 
     /// <summary>Event 1115 for <paramref name="file"/>'s rules that read an old row its table's replica identity does not send.</summary>
@@ -2490,13 +2581,18 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
 
         foreach (var rule in file.Events)
         {
-            // changed() compares with the old row of an update, which only FULL sends; before.col of a key column comes with deletes.
+            // Without FULL an update carries no old row at all (changed() fails, before.col reads null, a key column too: a
+            // changed key arrives as a delete and a create), and a delete only the identity's columns (before.col and row.col of
+            // the others read null). What a rule reads matters only for the ops its when: lets it fire on.
+            var onUpdate = rule.MayFireOn("u");
+            var onDelete = rule.MayFireOn("d");
             var reads = new List<string>();
             CompiledExpression? first = null;
             foreach (var e in rule.Expressions().Concat(rule.Subject is null && file.Subject is not null ? [file.Subject] : []))
             {
-                var these = e.ChangedColumns.Select(c => $"changed(\"{c}\")")
-                    .Concat(e.OldColumns.Where(c => Array.IndexOf(identityColumns, c) < 0).Select(c => "before." + c))
+                var these = (onUpdate ? e.ChangedColumns.Select(c => $"changed(\"{c}\")") : [])
+                    .Concat(e.OldColumns.Where(c => onUpdate || (onDelete && Array.IndexOf(identityColumns, c) < 0)).Select(c => "before." + c))
+                    .Concat(onDelete ? e.RowColumns.Where(c => Array.IndexOf(identityColumns, c) < 0).Select(c => "row." + c) : [])
                     .Where(r => !reads.Contains(r))
                     .ToList();
                 if (these.Count > 0)
@@ -2529,6 +2625,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     }
 
     /// <summary>Event 1116 for <paramref name="file"/>'s rules (and its <c>key:</c>) naming columns its table does not have.</summary>
+    /// <summary>Event 1116 for <paramref name="file"/>'s rules (and its <c>key:</c>) naming columns its table does not have.</summary>
     private void WarnRulesNamingMissingColumns(TableRules file, string[] columns)
     {
         var has = string.Join(", ", columns);
@@ -2540,17 +2637,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
 
         foreach (var rule in file.Events)
         {
-            CompiledExpression? first = null;
-            var missing = new List<string>();
-            foreach (var e in rule.Expressions().Concat(rule.Subject is null && file.Subject is not null ? [file.Subject] : []))
-            {
-                var these = e.Columns.Where(c => Array.IndexOf(columns, c) < 0 && !missing.Contains(c)).ToList();
-                if (these.Count > 0)
-                {
-                    first ??= e;
-                    missing.AddRange(these);
-                }
-            }
+            var (first, missing) = ColumnsNamed(file, rule, c => Array.IndexOf(columns, c) < 0);
 
             if (first is not null && SayAtStart(1116, file.File, rule.Id, string.Join(", ", missing)))
             {

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Translation.Rules;
 
 namespace CdcPipeline.Postgres.Types;
 
@@ -68,6 +69,22 @@ internal static class PgTextValues
         1186 => static t => ParseIntervalMicros(t),
         1560 or 1562 => static t => new BitString(t),
         _ => null,
+    };
+
+    /// <summary>
+    /// What the values of a column of type <paramref name="oid"/> are to rule expressions, by the converter
+    /// <see cref="TryGetBuiltIn"/> gives it (an enum's values are text); <see cref="ValueKinds.Any"/> when it is not one of these.
+    /// </summary>
+    internal static ValueKinds RuleKinds(uint oid) => oid switch
+    {
+        16 => ValueKinds.Bool,
+        18 or 19 or 25 or 1042 or 1043 or 142 or 2950 => ValueKinds.Text,
+        20 or 21 or 23 or 26 => ValueKinds.Integer,
+        700 or 701 => ValueKinds.Float,
+        790 or 1700 => ValueKinds.Decimal,
+        1082 => ValueKinds.Date,
+        1083 or 1266 or 1114 or 1184 => ValueKinds.Time,
+        _ => ValueKinds.Any,
     };
 
     /// <summary>

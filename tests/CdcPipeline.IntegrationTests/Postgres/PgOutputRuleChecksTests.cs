@@ -121,4 +121,177 @@ public sealed class PgOutputRuleChecksTests(PostgresFixture fixture) : PgOutputT
         // the table has REPLICA IDENTITY FULL: its old row comes with every update and delete
         Assert.DoesNotContain(Logs.Lines.ToArray(), l => l.Contains("reads the old row of", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task The_old_row_check_follows_the_ops_a_rule_fires_on_row_of_a_delete_and_before_of_an_update()
+    {
+        await Db.ExecuteAsync("CREATE TABLE items (id int PRIMARY KEY, nm text, qty int)");
+        var file = Path.Combine(StateDirectory, "items.yaml");
+        var rules = RuleSet.Parse(file, """
+            table: public.items
+            events:
+              - type: Removed
+                when: op == "d"
+                data:
+                  id: row.id
+                  name: row.nm
+              - type: Renamed
+                when: op == "u" && after.nm != "x"
+                data:
+                  id: before.id
+              - type: Added
+                when: op == "c" || op == "r"
+                data:
+                  name: row.nm
+                  was: before.nm
+              - type: Touched
+                data:
+                  id: row.id
+              - type: Many
+                when: row.qty > 5
+              - type: Kept
+                when: '!(op == "d")'
+                data:
+                  name: row.nm
+            """);
+
+        // before: Removed and Many were not named (row is the old row on a delete), Renamed was not either (before.id is a key
+        // column, yet an update without REPLICA IDENTITY FULL carries no old row at all), and Added was named for before.nm,
+        // which an insert never has
+        var reader = await OpenStreamingAsync(Options(["public.items"]) with { RuleFiles = rules.Files });
+
+        string[] said;
+        lock (Logs.Lines)
+        {
+            said = Logs.Lines.Where(l => l.Contains("reads the old row of", StringComparison.Ordinal)).ToArray();
+        }
+
+        Assert.Equal(3, said.Length);
+        var removed = Assert.Single(said, l => l.Contains("items#Removed", StringComparison.Ordinal));
+        Assert.Contains($"({file}:7:13) reads the old row of public.items (row.nm)", removed, StringComparison.Ordinal);
+        var renamed = Assert.Single(said, l => l.Contains("items#Renamed", StringComparison.Ordinal));
+        Assert.Contains($"({file}:11:11) reads the old row of public.items (before.id)", renamed, StringComparison.Ordinal);
+        var many = Assert.Single(said, l => l.Contains("items#Many", StringComparison.Ordinal));
+        Assert.Contains("(row.qty)", many, StringComparison.Ordinal);
+
+        // what the warnings say is what the changes carry: the update's old row is absent, the delete's holds only the key
+        await Db.ExecuteAsync("INSERT INTO items VALUES (1, 'a', 9); UPDATE items SET nm = 'b' WHERE id = 1; DELETE FROM items WHERE id = 1");
+        var changes = await reader.TakeAsync(3, c => c.Kind == CdcPipeline.Core.Changes.ChangeKind.Change);
+        var translator = rules.CreateTranslator("test");
+        var events = new List<CdcPipeline.Core.Translation.DomainEvent>();
+        foreach (var change in changes)
+        {
+            translator.Translate(change, events);
+        }
+
+        var renamedEvent = Assert.Single(events, e => e.Type == "Renamed");
+        Assert.Null(((CdcPipeline.Core.Changes.Row)renamedEvent.Data!)["id"]);
+        var removedEvent = Assert.Single(events, e => e.Type == "Removed");
+        Assert.Equal(1L, ((CdcPipeline.Core.Changes.Row)removedEvent.Data!)["id"]);
+        Assert.Null(((CdcPipeline.Core.Changes.Row)removedEvent.Data!)["name"]);
+        Assert.Equal(2, events.Count(e => e.Type == "Many")); // the insert and the update: the delete's row.qty is null
+    }
+
+    [Fact]
+    public async Task A_rule_mixing_text_and_numbers_of_the_tables_column_types_is_named_at_start()
+    {
+        await Db.ExecuteAsync("CREATE TABLE orders (id int PRIMARY KEY, sts char(2), qty int, ratio float8, amt numeric(10,2), flag bool, nm text); " +
+                              "ALTER TABLE orders REPLICA IDENTITY FULL");
+        var file = Path.Combine(StateDirectory, "orders.yaml");
+        var rules = RuleSet.Parse(file, """
+            table: public.orders
+            subject: 'text(after.qty == "1")'
+            events:
+              - type: Shipped
+                when: op == "u" && after.sts == 5
+              - type: Big
+                when: after.qty
+              - type: Skewed
+                when: after.ratio > 0.25
+              - type: Counted
+                data:
+                  three: after.qty == "3"
+              - type: Flagged
+                when: op == "c" && !after.nm
+              - type: Fine
+                when: after.sts == "5" && after.qty > 2 && after.flag && number(after.ratio) > 0.25 && after.amt > 1.5 && after.qty < after.ratio && !after.flag
+                data:
+                  n: after.qty + 1
+                  s: trim(after.sts) + "x"
+              - type: Unknown
+                when: after.nope == 5
+            """);
+
+        // before: nothing was said at start; each of these rules failed at the first change it was evaluated on (a dead letter)
+        await OpenStreamingAsync(Options(["public.orders"]) with { RuleFiles = rules.Files });
+
+        string[] said;
+        lock (Logs.Lines)
+        {
+            said = Logs.Lines.Where(l => l.Contains("given the column types of public.orders", StringComparison.Ordinal)).ToArray();
+        }
+
+        Assert.Equal(6, said.Length);
+        var shipped = Assert.Single(said, l => l.Contains("orders#Shipped", StringComparison.Ordinal));
+        Assert.Contains($"({file}:5:24)", shipped, StringComparison.Ordinal);
+        Assert.Contains("compares text (after.sts, character(2)) with a number (5) in `op == \"u\" && after.sts == 5`", shipped, StringComparison.Ordinal);
+        Assert.Contains("write `op == \"u\" && after.sts == \"5\"`", shipped, StringComparison.Ordinal);
+        Assert.Contains("dead letters", shipped, StringComparison.Ordinal);
+        Assert.Contains("Warning", shipped, StringComparison.Ordinal);
+        var big = Assert.Single(said, l => l.Contains("orders#Big", StringComparison.Ordinal));
+        Assert.Contains($"({file}:7:11)", big, StringComparison.Ordinal);
+        Assert.Contains("`after.qty` gives a number, never true or false", big, StringComparison.Ordinal);
+        var skewed = Assert.Single(said, l => l.Contains("orders#Skewed", StringComparison.Ordinal));
+        Assert.Contains("write `number(after.ratio) > 0.25`", skewed, StringComparison.Ordinal);
+        var counted = Assert.Single(said, l => l.Contains("orders#Counted", StringComparison.Ordinal));
+        Assert.Contains($"({file}:12:14)", counted, StringComparison.Ordinal);
+        Assert.Contains("write `after.qty == 3`", counted, StringComparison.Ordinal);
+        var flagged = Assert.Single(said, l => l.Contains("orders#Flagged", StringComparison.Ordinal));
+        Assert.Contains("after.nm (text) gives text, never true or false", flagged, StringComparison.Ordinal);
+        Assert.DoesNotContain(said, l => l.Contains("orders#Fine", StringComparison.Ordinal) || l.Contains("orders#Unknown", StringComparison.Ordinal));
+        // the file's subject is evaluated for every rule without its own, and named once
+        var subject = Assert.Single(said, l => l.Contains("The subject: (", StringComparison.Ordinal));
+        Assert.Contains($"({file}:2:16): subject compares a number (after.qty, integer) with text (\"1\")", subject, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_rule_naming_a_generated_column_which_pgoutput_does_not_send_is_named_at_start()
+    {
+        await Db.ExecuteAsync("CREATE TABLE lines (id int PRIMARY KEY, qty int, price numeric(10,2), " +
+                              "total numeric GENERATED ALWAYS AS (qty * price) STORED); ALTER TABLE lines REPLICA IDENTITY FULL");
+        var file = Path.Combine(StateDirectory, "lines.yaml");
+        var rules = RuleSet.Parse(file, """
+            table: public.lines
+            events:
+              - type: Repriced
+                when: op == "u" && changed("total")
+                data:
+                  total: after.total
+              - type: Added
+                when: op == "c"
+                data:
+                  qty: after.qty
+            """);
+
+        // before: nothing was said (the table has the column), and the first update went to the dead letters
+        var reader = await OpenStreamingAsync(Options(["public.lines"]) with { RuleFiles = rules.Files });
+
+        string[] said;
+        lock (Logs.Lines)
+        {
+            said = Logs.Lines.Where(l => l.Contains("GENERATED ALWAYS AS", StringComparison.Ordinal)).ToArray();
+        }
+
+        var repriced = Assert.Single(said);
+        Assert.Contains($"The rule lines#Repriced ({file}:4:11) names total of public.lines, generated", repriced, StringComparison.Ordinal);
+        Assert.Contains("which pgoutput does not send", repriced, StringComparison.Ordinal);
+        Assert.DoesNotContain(Logs.Lines.ToArray(), l => l.Contains("which public.lines does not have", StringComparison.Ordinal));
+
+        // what the warning says is what the changes carry
+        await Db.ExecuteAsync("INSERT INTO lines (id, qty, price) VALUES (1, 2, 3.50); UPDATE lines SET qty = 3 WHERE id = 1");
+        var changes = await reader.TakeAsync(2, c => c.Kind == CdcPipeline.Core.Changes.ChangeKind.Change);
+        Assert.DoesNotContain("total", changes[1].After!.Keys);
+        var failure = Assert.Throws<RuleEvaluationException>(() => rules.CreateTranslator("test").Translate(changes[1], []));
+        Assert.Contains("'total'", failure.Message, StringComparison.Ordinal);
+    }
 }

@@ -221,6 +221,80 @@ public class RuleLoadingTests
     }
 
     [Theory]
+    [InlineData("number(after.qty)", 0, "gives a number")]
+    [InlineData("date(after.ord_dt, \"yyyyMMdd\")", 0, "gives a date")]
+    [InlineData("after.qty * 2", 0, "gives a number")]
+    [InlineData("op == \"u\" ? integer(after.a) : 1", 0, "gives a number")]
+    [InlineData("op == \"u\" && lookup(\"status\", after.sts)", 13, "lookup() gives text")]
+    [InlineData("!coalesce(lookup(\"status\", after.sts), \"x\")", 1, "coalesce() gives text")]
+    public void A_condition_that_gives_no_true_or_false_for_any_change_fails_at_load(string when, int column, string expected)
+    {
+        // before: it loaded, and every change of the table went to the dead letters ("the condition gave 3, not true or false")
+        using var files = new RuleFiles();
+        var path = files.Write("orders.yaml", $"table: public.tb_ord_mst\nlookups:\n  status: {{ P: PLACED }}\nevents:\n  - type: X\n    when: '{when}'\n");
+
+        var error = SingleError(files);
+
+        Assert.Equal(path, error.File);
+        Assert.Equal(6, error.Line);
+        Assert.Equal(12 + column, error.Column);
+        Assert.Contains("X when", error.Reason, StringComparison.Ordinal);
+        Assert.Contains(expected, error.Reason, StringComparison.Ordinal);
+        Assert.Contains("never true or false", error.Reason, StringComparison.Ordinal);
+        Assert.Contains("write", error.Reason, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("lookup(\"status\", after.sts) == 5", 0, "compares text (lookup()) with a number (5)", "lookup(\"status\", after.sts) == \"5\"")]
+    [InlineData("op == \"u\" && number(after.qty) >= \"10\"", 13, "compares a number (number()) with text (\"10\")", "number(after.qty) >= 10")]
+    public void A_comparison_that_fails_for_any_change_fails_at_load(string when, int column, string expected, string fix)
+    {
+        using var files = new RuleFiles();
+        files.Write("orders.yaml", $"table: public.tb_ord_mst\nlookups:\n  status: {{ P: PLACED }}\nevents:\n  - type: X\n    when: '{when}'\n");
+
+        var error = SingleError(files);
+
+        Assert.Equal(6, error.Line);
+        Assert.Equal(12 + column, error.Column);
+        Assert.Contains(expected, error.Reason, StringComparison.Ordinal);
+        Assert.Contains(fix, error.Reason, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("after.qty")]
+    [InlineData("!after.flag && op == \"u\"")]
+    [InlineData("trim(after.flag)")]
+    [InlineData("coalesce(after.flag, false)")]
+    [InlineData("after.sts == 5 || after.qty > \"3\"")]
+    [InlineData("coalesce(after.qty, \"0\") == 5")]
+    [InlineData("number(after.qty) > 5 && lookup(\"status\", after.sts) == \"PLACED\"")]
+    [InlineData("after.qty == null || after.qty.Equals(5)")]
+    public void A_condition_whose_type_depends_on_the_columns_still_loads(string when)
+    {
+        // only the table's column types tell: the embedded capture checks these at start (event 1117)
+        var rules = RuleSet.Parse("orders.yaml", $"table: public.tb_ord_mst\nlookups:\n  status: {{ P: PLACED }}\nevents:\n  - type: X\n    when: '{when}'\n");
+
+        Assert.NotNull(rules.Files[0].Events[0].When);
+    }
+
+    [Theory]
+    [InlineData("changed(\"q\" + \"ty\")")]
+    [InlineData("op == \"u\" && changed(text(after.col))")]
+    [InlineData("changed(op == \"u\" ? \"qty\" : \"itm\")")]
+    public void Changed_of_a_computed_column_name_fails_at_load(string when)
+    {
+        // before: it loaded, and neither the start's old-row check (1115) nor its column check (1116) could see which column
+        using var files = new RuleFiles();
+        files.Write("orders.yaml", $"table: public.tb_ord_mst\nevents:\n  - type: X\n    when: '{when}'\n");
+
+        var error = SingleError(files);
+
+        Assert.Equal(4, error.Line);
+        Assert.Equal(12 + when.IndexOf("changed", StringComparison.Ordinal), error.Column);
+        Assert.Contains("changed() takes the column's name as a literal in double quotes: changed(\"qty\")", error.Reason, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("date(after.ord_dt) != null", 6, "date() takes date(x, \"yyyyMMdd\")")]
     [InlineData("op == \"u\" && trim(after.a, after.b) == \"x\"", 19, "trim() takes trim(x)")]
     [InlineData("coalesce(after.a) != null", 6, "coalesce() takes coalesce(a, b[, c[, d]])")]

@@ -149,6 +149,50 @@ public class RuleTranslatorTests
         Assert.Equal("42", Run(translator, change).Single().Subject);
     }
 
+    private static readonly Dictionary<string, RuleColumnType> ColumnTypes = new(StringComparer.Ordinal)
+    {
+        ["sts"] = new(ValueKinds.Text, "character(2)"),
+        ["qty"] = new(ValueKinds.Integer, "integer"),
+        ["ratio"] = new(ValueKinds.Float, "double precision"),
+        ["amt"] = new(ValueKinds.Decimal, "numeric(10,2)"),
+        ["flag"] = new(ValueKinds.Bool, "boolean"),
+        ["nm"] = new(ValueKinds.Text, "text"),
+    };
+
+    [Theory]
+    [InlineData("after.sts == 5", true)]
+    [InlineData("after.sts != 5", true)]
+    [InlineData("5 < after.sts", true)]
+    [InlineData("after.qty == \"3\"", true)]
+    [InlineData("after.ratio > 0.25", true)]
+    [InlineData("after.ratio == after.amt", true)]
+    [InlineData("after.flag == 1", true)]
+    [InlineData("after.qty", true)]
+    [InlineData("!after.sts", true)]
+    [InlineData("after.amt && op == \"c\"", true)]
+    [InlineData("op == \"c\" ? after.ratio : after.qty", true)]
+    [InlineData("after.sts == \"5\"", false)]
+    [InlineData("after.qty == 3", false)]
+    [InlineData("after.qty < after.ratio", false)]
+    [InlineData("number(after.ratio) > 0.25", false)]
+    [InlineData("number(after.sts) == 5", false)]
+    [InlineData("after.amt >= 1.5", false)]
+    [InlineData("after.flag", false)]
+    [InlineData("after.flag == true && !after.flag == false", false)]
+    [InlineData("coalesce(after.nm, after.qty) == 5", false)] // text or a number: only the value tells
+    public void The_start_check_of_column_types_names_exactly_the_conditions_that_fail_on_a_change(string when, bool fails)
+    {
+        var rules = RuleSet.Parse("orders.yaml", $"table: tb_ord_mst\nevents:\n  - type: X\n    when: '{when}'\n");
+        var change = Change(ChangeOperation.Create, "tb_ord_mst",
+            after: Row.From(("sts", "5 "), ("qty", 3L), ("ratio", 0.5d), ("amt", Dec("1.50")), ("flag", true), ("nm", null)));
+
+        var problems = RuleTypeCheck.Check(rules.Files[0].Events[0].When!, ColumnTypes);
+        var failure = Record.Exception(() => Run(rules.CreateTranslator("legacy-orders"), change));
+
+        Assert.Equal(fails, failure is RuleEvaluationException);
+        Assert.Equal(fails, problems.Count > 0);
+    }
+
     [Fact]
     public void A_missing_key_column_is_an_error_naming_it()
     {

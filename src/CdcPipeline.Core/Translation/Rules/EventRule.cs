@@ -38,6 +38,9 @@ public sealed class EventRule
 
     public RuleLocation Location { get; }
 
+    /// <summary>Whether the rule can fire on a change with <paramref name="op"/>, as far as its <c>when</c>'s tests of <c>op</c> tell.</summary>
+    internal bool MayFireOn(string op) => When?.MayHold(op) ?? true;
+
     /// <summary>Every expression of the rule: <c>when</c>, <c>subject</c>, then the <c>data</c> fields.</summary>
     public IEnumerable<CompiledExpression> Expressions()
     {

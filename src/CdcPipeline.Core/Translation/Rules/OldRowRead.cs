@@ -21,6 +21,12 @@ internal static partial class OldRowRead
         """)]
     public static partial Regex Read();
 
+    /// <summary><c>row.col</c> or <c>row["col"]</c>: on a delete <c>row</c> is the old row.</summary>
+    [GeneratedRegex("""
+        (?<![\w.])row\s*(?:\.\s*(?<member>[A-Za-z_]\w*)|\[\s*"(?<index>[^"]*)"\s*\])
+        """)]
+    public static partial Regex RowImageRead();
+
     /// <summary><c>after.col</c>, <c>before.col</c>, <c>row.col</c> or the same with <c>["col"]</c>: a column of the change's table.</summary>
     [GeneratedRegex("""
         (?<![\w.])(?:after|before|row)\s*(?:\.\s*(?<member>[A-Za-z_]\w*)|\[\s*"(?<index>[^"]*)"\s*\])

@@ -96,7 +96,10 @@ internal sealed class RuleExpressionCompiler
         }
 
         var value = Lambda<Func<EvalScope, object?>>(body, bound, typeof(object));
-        return new CompiledExpression(text, what, location, value, null) { OldColumns = bound.OldColumns, ChangedColumns = bound.ChangedColumns, Columns = bound.Columns };
+        return Checked(new CompiledExpression(text, what, location, value, null)
+        {
+            OldColumns = bound.OldColumns, RowColumns = bound.RowColumns, ChangedColumns = bound.ChangedColumns, Columns = bound.Columns, Parsed = bound.Parsed,
+        });
     }
 
     /// <summary>Compiles a condition (<c>when</c>): it must be true or false.</summary>
@@ -122,7 +125,26 @@ internal sealed class RuleExpressionCompiler
         }
 
         var condition = Lambda<Func<EvalScope, bool>>(expression, bound, typeof(bool));
-        return new CompiledExpression(text, what, location, null, condition) { OldColumns = bound.OldColumns, ChangedColumns = bound.ChangedColumns, Columns = bound.Columns };
+        return Checked(new CompiledExpression(text, what, location, null, condition)
+        {
+            OldColumns = bound.OldColumns, RowColumns = bound.RowColumns, ChangedColumns = bound.ChangedColumns, Columns = bound.Columns, Parsed = bound.Parsed,
+        });
+    }
+
+    /// <summary>
+    /// <paramref name="expression"/>, or null (with an error for each) when it fails on every change whatever the columns hold:
+    /// a condition that is never true or false (<c>when: number(after.qty)</c>), text compared with a number
+    /// (<c>lookup("status", x) == 5</c>). What depends on the columns' types is checked against the table at start.
+    /// </summary>
+    private CompiledExpression? Checked(CompiledExpression expression)
+    {
+        var problems = RuleTypeCheck.Check(expression, columns: null);
+        foreach (var problem in problems)
+        {
+            Error(expression.Location, problem.Position, $"{expression.What}: {problem.Problem}; {problem.Fix}");
+        }
+
+        return problems.Count == 0 ? expression : null;
     }
 
     // A null condition is SQL's unknown: like WHERE, the rule does not fire.
@@ -202,8 +224,9 @@ internal sealed class RuleExpressionCompiler
         var used = lambda.UsedParameters.Select(p => p.Expression).ToArray();
         var rowRead = used.Any(p => p.Name is "before" or "after" or "row");
         var oldColumns = rowRead ? Columns(text, OldRowRead.Read()) : [];
+        var rowColumns = rowRead ? Columns(text, OldRowRead.RowImageRead()) : [];
         var columns = rowRead || binder.ChangedColumns.Count > 0 ? Columns(text, OldRowRead.RowRead()).Union(binder.ChangedColumns).Order(StringComparer.Ordinal).ToArray() : [];
-        return new Bound(body, scope, used, oldColumns, [.. binder.ChangedColumns], columns);
+        return new Bound(body, scope, used, oldColumns, rowColumns, [.. binder.ChangedColumns], columns, lambda.Expression);
     }
 
     /// <summary>
@@ -267,7 +290,8 @@ internal sealed class RuleExpressionCompiler
         _errors.Add(new RuleError(location.File, location.Line, location.Column + Math.Max(0, position), reason));
     }
 
-    private sealed record Bound(Expression Body, ParameterExpression ScopeParameter, ParameterExpression[] Used, string[] OldColumns, string[] ChangedColumns, string[] Columns);
+    private sealed record Bound(Expression Body, ParameterExpression ScopeParameter, ParameterExpression[] Used, string[] OldColumns, string[] RowColumns,
+        string[] ChangedColumns, string[] Columns, Expression Parsed);
 
     /// <summary>Checks the parsed tree and binds the placeholders to their load-time or run-time targets.</summary>
     private sealed class Binder(RuleExpressionCompiler owner, string text, RuleLocation location, string what, ParameterExpression scope)
@@ -336,6 +360,12 @@ internal sealed class RuleExpressionCompiler
                 if (node.Arguments[0] is ConstantExpression { Value: string column })
                 {
                     ChangedColumns.Add(column);
+                }
+                else
+                {
+                    // as lookup()'s name: only a literal can be checked against the table at start (events 1115, 1116)
+                    Fail(text.IndexOf("changed", StringComparison.Ordinal), "changed() takes the column's name as a literal in double quotes: changed(\"qty\")");
+                    return node;
                 }
 
                 return Expression.Call(scope, ChangedMethod, Visit(node.Arguments[0]));

@@ -1,0 +1,28 @@
+namespace CdcPipeline.Core.Translation.Rules;
+
+/// <summary>
+/// What values a column or an expression can have inside a rule expression, as far as the rules (at load) or the table's
+/// column types (at the embedded capture's start) tell: <see cref="RuleTypeCheck"/> finds with them the comparisons and
+/// conditions that would fail on every change they are evaluated on.
+/// </summary>
+[Flags]
+internal enum ValueKinds
+{
+    None = 0,
+    Bool = 1,
+    Text = 2,
+
+    /// <summary>A 64-bit integer (SMALLINT, INTEGER, BIGINT arrive as <see cref="long"/>).</summary>
+    Integer = 4,
+
+    /// <summary>A <see cref="decimal"/>: NUMERIC, MONEY, every number literal, <c>number()</c>.</summary>
+    Decimal = 8,
+
+    /// <summary>REAL, DOUBLE PRECISION: C# compares them with an integer but not with a decimal.</summary>
+    Float = 16,
+    Date = 32,
+    Time = 64,
+    Other = 128,
+    Number = Integer | Decimal | Float,
+    Any = Bool | Text | Number | Date | Time | Other,
+}
