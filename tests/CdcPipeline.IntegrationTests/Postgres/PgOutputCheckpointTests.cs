@@ -45,7 +45,15 @@ public sealed class PgOutputCheckpointTests(PostgresFixture fixture) : PgOutputT
 
         var delivered = await first.TakeAsync(4);
         await first.AcknowledgeAsync(delivered.Take(3)); // the second transaction only up to index 1 of 2
+        // the walsender applies a status update after the client sent it: wait for the first transaction's confirmation
         var confirmed = await Db.ConfirmedFlushAsync();
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (confirmed <= (ulong)delivered[0].Position.Major && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50, Ct);
+            confirmed = await Db.ConfirmedFlushAsync();
+        }
+
         await first.DisposeAsync();
 
         var second = Open(Options());
