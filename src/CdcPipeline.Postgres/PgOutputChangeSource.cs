@@ -2526,6 +2526,11 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             foreach (var problem in RuleTypeCheck.Check(e, types))
             {
                 var at = e.Location with { Column = e.Location.Column + problem.Position };
+                if (!SayAtStart(1117, file.File, what, at.ToString(), problem.Problem))
+                {
+                    continue;
+                }
+
                 Log.RuleMistypesColumns(_logger, what, at.ToString(), e.What, problem.Problem, file.Table, problem.Fix);
             }
         }
@@ -2538,7 +2543,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     private void WarnRulesNamingGeneratedColumns(TableRules file, string[] generated)
     {
         var keys = file.KeyColumns.Where(c => Array.IndexOf(generated, c) >= 0).ToList();
-        if (keys.Count > 0)
+        if (keys.Count > 0 && SayAtStart(1118, file.File, "key:", string.Join(", ", keys)))
         {
             Log.RuleNamesGeneratedColumns(_logger, "key:", file.KeyLocation?.ToString() ?? file.File, string.Join(", ", keys), file.Table);
         }
@@ -2546,7 +2551,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         foreach (var rule in file.Events)
         {
             var (first, named) = ColumnsNamed(file, rule, c => Array.IndexOf(generated, c) >= 0);
-            if (first is not null)
+            if (first is not null && SayAtStart(1118, file.File, rule.Id, string.Join(", ", named)))
             {
                 Log.RuleNamesGeneratedColumns(_logger, "rule " + rule.Id, first.Location.ToString(), string.Join(", ", named), file.Table);
             }

@@ -283,9 +283,10 @@ public sealed class PgOutputSnapshotReconnectTests(PostgresFixture fixture) : Pg
     [Fact]
     public async Task The_start_warnings_are_said_once_though_a_lost_connection_runs_the_start_again()
     {
-        await Db.ExecuteAsync("CREATE TABLE acct (id int PRIMARY KEY, v int NOT NULL); CREATE TABLE nokey (v int); CREATE TABLE held (id int); " +
-                              $"CREATE PUBLICATION {Db.Publication} FOR TABLE acct, nokey");
-        var rules = RuleSet.Parse([("acct.yaml", "table: public.acct\nevents:\n  - type: Changed\n    when: changed(\"v\")\n    data:\n      x: after.nope\n")]);
+        await Db.ExecuteAsync("CREATE TABLE acct (id int PRIMARY KEY, v int NOT NULL, g int GENERATED ALWAYS AS (v * 2) STORED); " +
+                              $"CREATE TABLE nokey (v int); CREATE TABLE held (id int); CREATE PUBLICATION {Db.Publication} FOR TABLE acct, nokey");
+        var rules = RuleSet.Parse([("acct.yaml", "table: public.acct\nevents:\n  - type: Changed\n    when: changed(\"v\")\n    data:\n      x: after.nope\n" +
+                                                 "  - type: Five\n    when: after.v == \"5\"\n    data:\n      y: after.g\n")]);
         var (blocker, held) = await HoldXidAsync();
         var options = Options(["public.acct", "public.nokey", "public.held"]) with { RuleFiles = rules.Files, CreatePublicationIfMissing = false };
         var reader = Open(options);
@@ -308,5 +309,7 @@ public sealed class PgOutputSnapshotReconnectTests(PostgresFixture fixture) : Pg
         Assert.Single(Warnings("\"public\".\"held\" is configured but not in publication")); // 1007
         Assert.Single(Warnings("reads the old row of")); // 1115
         Assert.Single(Warnings("names nope")); // 1116
+        Assert.Single(Warnings("given the column types of")); // 1117
+        Assert.Single(Warnings("generated (GENERATED ALWAYS AS")); // 1118
     }
 }
