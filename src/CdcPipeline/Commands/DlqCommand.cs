@@ -458,7 +458,7 @@ internal static class DlqCommand
         return await GuardedAsync("dlq redrive", cluster, errors, log => RedriveCoreAsync(cluster, topic, options, output, timeout ?? DefaultTimeout, log, cancellationToken)).ConfigureAwait(false);
     }
 
-    /// <summary>A commit without membership, refused because the group has members (the broker's UNKNOWN_MEMBER_ID and kin).</summary>
+    /// <summary>A commit the group refused because its membership is changing or this client is no longer in it (UNKNOWN_MEMBER_ID and kin).</summary>
     private static bool GroupInUse(KafkaException e)
     {
         static bool InUse(ErrorCode code) => code is ErrorCode.UnknownMemberId or ErrorCode.IllegalGeneration or ErrorCode.RebalanceInProgress;
@@ -511,77 +511,71 @@ internal static class DlqCommand
         // the group alone. A run that sends holds the group while it reads (GroupHold).
         var hold = options.DryRun ? null : new GroupHold(topic, partitions, groupId, timeout);
         using var consumer = Consumer(cluster, groupId, log, hold);
-        try
+        // Leaving at once (not after the session timeout) hands the group to a run that waits for it.
+        using var leave = hold?.LeaveWhenDone(consumer);
+        foreach (var record in hold?.Read(consumer, cancellationToken) ?? ReadToEnd(consumer, topic, partitions, groupId, timeout, cancellationToken))
         {
-            foreach (var record in hold?.Read(consumer, cancellationToken) ?? ReadToEnd(consumer, topic, partitions, groupId, timeout, cancellationToken))
+            var headers = record.Message.Headers ?? [];
+            // A header may have no value (another tool wrote it): it says nothing.
+            string? Header(string name) => headers.TryGetLastBytes(name, out var b) && b is not null ? Encoding.UTF8.GetString(b) : null;
+            var stage = Header(DeadLetterHeaders.Stage);
+            if (!options.Selects(record, stage, Header(DeadLetterHeaders.Error)))
             {
-                var headers = record.Message.Headers ?? [];
-                // A header may have no value (another tool wrote it): it says nothing.
-                string? Header(string name) => headers.TryGetLastBytes(name, out var b) && b is not null ? Encoding.UTF8.GetString(b) : null;
-                var stage = Header(DeadLetterHeaders.Stage);
-                if (!options.Selects(record, stage, Header(DeadLetterHeaders.Error)))
-                {
-                    // Not committed for its own sake: a filtered redrive has a group of its own (see ProgressGroup).
-                    notSelected++;
-                    continue;
-                }
-
-                var from = string.Create(CultureInfo.InvariantCulture, $"{record.Topic}/{record.Partition.Value}@{record.Offset.Value}");
-                var (target, partition, missing) = Target(options, stage, Header, topics, cluster.BootstrapServers);
-                if (target is null)
-                {
-                    // Progress moves past it, so each run reports such a letter once; dlq list still shows it, and a
-                    // redrive with --to (a group of its own) still finds it.
-                    needTarget++;
-                    var pick = stage is null or "decode" or "translate" ? "" : $" --stage {stage}";
-                    await output.WriteLineAsync($"{from}: skipped, {missing}; redrive it with{pick} --to TOPIC (the topic it should reach). "
-                        + (options.DryRun ? "(dry run)" : $"Group '{groupId}' moves past it: dlq list still shows it.")).ConfigureAwait(false);
-                    hold?.Commit(consumer, record, $"{from} was skipped (it needs --to)", "reports it again");
-                    continue;
-                }
-
-                if (!options.DryRun)
-                {
-                    var message = new Message<byte[]?, byte[]?>
-                    {
-                        Key = record.Message.Key,
-                        // A letter written before tombstones stayed null holds zero bytes: it goes back as the tombstone it was.
-                        Value = record.Message.Value is { Length: 0 } ? null : record.Message.Value,
-                        Headers = RecordHeaders(headers, from),
-                    };
-                    // Back to the partition it was read from: the connector's (Java) partitioner is not librdkafka's,
-                    // so the same key alone could land elsewhere and lose its order with the key's other records.
-                    try
-                    {
-                        if (partition is { } p)
-                        {
-                            await producer.ProduceAsync(new TopicPartition(target, p), message, cancellationToken).ConfigureAwait(false);
-                        }
-                        else
-                        {
-                            await producer.ProduceAsync(target, message, cancellationToken).ConfigureAwait(false);
-                        }
-                    }
-                    catch (ProduceException<byte[]?, byte[]?> e)
-                    {
-                        // Which letter, and that the ones before it are done: the operator fixes the cause (a topic's
-                        // max.message.bytes, an ACL, a broker) and the same redrive continues with this letter.
-                        throw new DeadLetterTopicException(
-                            $"{from} could not be sent to {target}: {KafkaCommandErrors.Describe(e, cluster.BootstrapServers, log).TrimEnd('.')}. "
-                            + $"The letters before it are done (group '{groupId}'); the same redrive continues with this one.");
-                    }
-
-                    hold!.Commit(consumer, record, $"{from} was sent to {target}", "sends that letter again");
-                }
-
-                redriven++;
-                await output.WriteLineAsync($"{from} -> {target}{(partition is { } q ? string.Create(CultureInfo.InvariantCulture, $"/{q}") : "")}{(options.DryRun ? " (dry run)" : "")}").ConfigureAwait(false);
+                // Not committed for its own sake: a filtered redrive has a group of its own (see ProgressGroup).
+                notSelected++;
+                continue;
             }
-        }
-        finally
-        {
-            // Leaving at once (not after the session timeout) hands the group to the run that waits for it.
-            hold?.Leave(consumer);
+
+            var from = string.Create(CultureInfo.InvariantCulture, $"{record.Topic}/{record.Partition.Value}@{record.Offset.Value}");
+            var (target, partition, missing) = Target(options, stage, Header, topics, cluster.BootstrapServers);
+            if (target is null)
+            {
+                // Progress moves past it, so each run reports such a letter once; dlq list still shows it, and a
+                // redrive with --to (a group of its own) still finds it.
+                needTarget++;
+                var pick = stage is null or "decode" or "translate" ? "" : $" --stage {stage}";
+                await output.WriteLineAsync($"{from}: skipped, {missing}; redrive it with{pick} --to TOPIC (the topic it should reach). "
+                    + (options.DryRun ? "(dry run)" : $"Group '{groupId}' moves past it: dlq list still shows it.")).ConfigureAwait(false);
+                hold?.Commit(consumer, record, $"{from} was skipped (it needs --to)", "reports it again");
+                continue;
+            }
+
+            if (!options.DryRun)
+            {
+                var message = new Message<byte[]?, byte[]?>
+                {
+                    Key = record.Message.Key,
+                    // A letter written before tombstones stayed null holds zero bytes: it goes back as the tombstone it was.
+                    Value = record.Message.Value is { Length: 0 } ? null : record.Message.Value,
+                    Headers = RecordHeaders(headers, from),
+                };
+                // Back to the partition it was read from: the connector's (Java) partitioner is not librdkafka's,
+                // so the same key alone could land elsewhere and lose its order with the key's other records.
+                try
+                {
+                    if (partition is { } p)
+                    {
+                        await producer.ProduceAsync(new TopicPartition(target, p), message, cancellationToken).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        await producer.ProduceAsync(target, message, cancellationToken).ConfigureAwait(false);
+                    }
+                }
+                catch (ProduceException<byte[]?, byte[]?> e)
+                {
+                    // Which letter, and that the ones before it are done: the operator fixes the cause (a topic's
+                    // max.message.bytes, an ACL, a broker) and the same redrive continues with this letter.
+                    throw new DeadLetterTopicException(
+                        $"{from} could not be sent to {target}: {KafkaCommandErrors.Describe(e, cluster.BootstrapServers, log).TrimEnd('.')}. "
+                        + $"The letters before it are done (group '{groupId}'); the same redrive continues with this one.");
+                }
+
+                hold!.Commit(consumer, record, $"{from} was sent to {target}", "sends that letter again");
+            }
+
+            redriven++;
+            await output.WriteLineAsync($"{from} -> {target}{(partition is { } q ? string.Create(CultureInfo.InvariantCulture, $"/{q}") : "")}{(options.DryRun ? " (dry run)" : "")}").ConfigureAwait(false);
         }
 
         var summary = string.Create(CultureInfo.InvariantCulture, $"{redriven} redriven, {notSelected + needTarget} skipped");
@@ -739,9 +733,7 @@ internal static class DlqCommand
             {
                 if (Stopwatch.GetElapsedTime(progressAt) > stall)
                 {
-                    var missing = string.Join(", ", partitions.Where(p => !atEnd.Contains(p)));
-                    throw new DeadLetterTopicException(string.Create(CultureInfo.InvariantCulture,
-                        $"no progress for {stall.TotalSeconds:0} s reading '{topic}': partition(s) {missing} did not reach their end. Check that the brokers are up and the topic's partitions have leaders."));
+                    throw NoProgress(topic, partitions, atEnd, stall);
                 }
 
                 continue;
@@ -759,6 +751,14 @@ internal static class DlqCommand
         }
 
         consumer.Unassign();
+    }
+
+    /// <summary>A read of <paramref name="topic"/> that stopped short of the end of the partitions not in <paramref name="atEnd"/>.</summary>
+    private static DeadLetterTopicException NoProgress(string topic, IReadOnlyList<int> partitions, HashSet<int> atEnd, TimeSpan stall)
+    {
+        var missing = string.Join(", ", partitions.Where(p => !atEnd.Contains(p)));
+        return new DeadLetterTopicException(string.Create(CultureInfo.InvariantCulture,
+            $"no progress for {stall.TotalSeconds:0} s reading '{topic}': partition(s) {missing} did not reach their end. Check that the brokers are up and the topic's partitions have leaders."));
     }
 
     /// <summary>
@@ -792,9 +792,10 @@ internal static class DlqCommand
             config.PartitionAssignmentStrategy = PartitionAssignmentStrategy.Range;
             config.SessionTimeoutMs = SessionTimeoutMs;
             config.HeartbeatIntervalMs = SessionTimeoutMs / 3;
-            // The brokers sort members by member id, which starts with the client id: with the start time in it, the
-            // range assignor gives the first partition to the run that started first.
-            config.ClientId = "cdcpipeline-dlq-redrive-" + DateTime.UtcNow.ToString("yyyyMMddHHmmssfff", CultureInfo.InvariantCulture);
+            // The range assignor sorts members by member id, which brokers start with the client id: with the start time
+            // in it, the first partition goes to the run that started first, and a run under way keeps it.
+            config.ClientId = (string.IsNullOrEmpty(config.ClientId) ? "cdcpipeline" : config.ClientId) + "-dlq-redrive-"
+                + DateTime.UtcNow.ToString("yyyyMMddHHmmssfff", CultureInfo.InvariantCulture);
             return config;
         }
 
@@ -858,9 +859,7 @@ internal static class DlqCommand
                 {
                     if (Stopwatch.GetElapsedTime(progressAt) > stall)
                     {
-                        var missing = string.Join(", ", partitions.Where(p => !atEnd.Contains(p)));
-                        throw new DeadLetterTopicException(string.Create(CultureInfo.InvariantCulture,
-                            $"no progress for {stall.TotalSeconds:0} s reading '{topic}': partition(s) {missing} did not reach their end. Check that the brokers are up and the topic's partitions have leaders."));
+                        throw NoProgress(topic, partitions, atEnd, stall);
                     }
 
                     continue;
@@ -979,16 +978,21 @@ internal static class DlqCommand
             }
         }
 
-        /// <summary>Leaves the group at once, so that a run waiting for it need not wait for the session to time out.</summary>
-        public void Leave(IConsumer<byte[]?, byte[]?> consumer)
+        /// <summary>Leaves the group when disposed, so that a run waiting for it need not wait for the session to time out.</summary>
+        public IDisposable LeaveWhenDone(IConsumer<byte[]?, byte[]?> consumer) => new Leaving(consumer);
+
+        private sealed class Leaving(IConsumer<byte[]?, byte[]?> consumer) : IDisposable
         {
-            try
+            public void Dispose()
             {
-                consumer.Close();
-            }
-            catch (KafkaException)
-            {
-                // Gone from the group after the session timeout instead; what stopped the run is said already.
+                try
+                {
+                    consumer.Close();
+                }
+                catch (KafkaException)
+                {
+                    // Gone from the group after the session timeout instead; what stopped the run is said already.
+                }
             }
         }
 
