@@ -25,7 +25,8 @@ namespace CdcPipeline.Commands;
 /// Repeating a redrive is safe: progress is committed in a consumer group after the brokers acknowledged the
 /// re-produced records, so a second run continues where the first stopped (a crash in between may re-send the
 /// last letter; the pipeline then treats it as a new record — give the downstream its de-duplication by
-/// <c>cdc.redriven.from</c> header or event content). See <see cref="ProgressGroup"/> for which group.
+/// <c>cdc.redriven.from</c> header or event content). See <see cref="ProgressGroup"/> for which group. Two redrives of
+/// one group never both send: the one that finds the group in use stops first (<see cref="GroupHold"/>).
 /// </summary>
 internal static class DlqCommand
 {
@@ -337,7 +338,8 @@ internal static class DlqCommand
                 + "<file>.redriven so a later redrive skips it, and print each letter's outcome; translate each translate letter's change again with "
                 + "the current rules (a Kafka source's record decoded again as the source decodes it) and deliver its events to every sink that takes them "
                 + "(marked only when all arrived); decode letters are counted, not redriven; --max N takes the oldest N and says how many remain. "
-                + "One redrive at a time: a second one says who holds <file>.redriven.lock and exits 1.")
+                + "One redrive at a time: a second one says who holds <file>.redriven.lock and exits 1; of a Kafka topic, a second redrive with the "
+                + "same progress group says the group is in use and exits 1 before it sends anything.")
         { topic, to, stage, whereError, partition, fromOffset, toOffset, group, dryRun, again, max };
         command.Validators.Add(result =>
         {
