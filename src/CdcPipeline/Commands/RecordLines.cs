@@ -259,8 +259,10 @@ internal static class RecordLines
         {
             return await DeadLetterFile.ChangeOfAsync(letter, decoder, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is FormatException or InvalidOperationException)
+        catch (Exception e) when (e is FormatException or InvalidOperationException or Core.Configuration.ConfigurationException)
         {
+            // Its position names no Kafka record, the --config source is not Kafka or cannot be built, the Schema Registry
+            // does not answer: this letter is reported, the others are translated.
             throw new UnplacedLineException($"a translate letter whose record cannot be read: {e.Message}", e);
         }
     }
