@@ -454,7 +454,7 @@ internal static class DeadLetterFile
     /// Avro, with its key and headers), decoded as the source decoded it in <c>run</c>, so the change, and the ids of its
     /// events, are the same.
     /// </summary>
-    private static async Task<ChangeEvent> ChangeOfAsync(Letter letter, Func<IKafkaRecordDecoder> decoder, CancellationToken cancellationToken)
+    internal static async Task<ChangeEvent> ChangeOfAsync(Letter letter, Func<IKafkaRecordDecoder> decoder, CancellationToken cancellationToken)
     {
         var position = ParsePosition(letter.Position);
         if (letter.Payload is { } json && IsCanonicalChange(json))
@@ -497,7 +497,7 @@ internal static class DeadLetterFile
 
     /// <summary>The decoder <c>run</c> gives the pipeline's Kafka source (format, debezium: settings, Schema Registry).</summary>
     /// <exception cref="InvalidOperationException">The source is not Kafka: nothing here decodes a source record.</exception>
-    private static IKafkaRecordDecoder KafkaDecoder(PipelineConfiguration pipeline, IServiceProvider services, IChangeTranslator translator)
+    internal static IKafkaRecordDecoder KafkaDecoder(PipelineConfiguration pipeline, IServiceProvider services, IChangeTranslator translator)
     {
         var (factory, context) = PipelineBuilder.Source(pipeline, services, translator);
         return factory is KafkaSourceFactory kafka

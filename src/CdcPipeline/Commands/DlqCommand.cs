@@ -25,7 +25,8 @@ namespace CdcPipeline.Commands;
 /// Repeating a redrive is safe: progress is committed in a consumer group after the brokers acknowledged the
 /// re-produced records, so a second run continues where the first stopped (a crash in between may re-send the
 /// last letter; the pipeline then treats it as a new record — give the downstream its de-duplication by
-/// <c>cdc.redriven.from</c> header or event content). See <see cref="ProgressGroup"/> for which group.
+/// <c>cdc.redriven.from</c> header or event content). See <see cref="ProgressGroup"/> for which group. Two redrives of
+/// one group never both send: the one that finds the group in use stops first (<see cref="GroupHold"/>).
 /// </summary>
 internal static class DlqCommand
 {
@@ -337,7 +338,8 @@ internal static class DlqCommand
                 + "<file>.redriven so a later redrive skips it, and print each letter's outcome; translate each translate letter's change again with "
                 + "the current rules (a Kafka source's record decoded again as the source decodes it) and deliver its events to every sink that takes them "
                 + "(marked only when all arrived); decode letters are counted, not redriven; --max N takes the oldest N and says how many remain. "
-                + "One redrive at a time: a second one says who holds <file>.redriven.lock and exits 1.")
+                + "One redrive at a time: a second one says who holds <file>.redriven.lock and exits 1; of a Kafka topic, a second redrive with the "
+                + "same progress group says the group is in use and exits 1 before it sends anything.")
         { topic, to, stage, whereError, partition, fromOffset, toOffset, group, dryRun, again, max };
         command.Validators.Add(result =>
         {
@@ -458,7 +460,7 @@ internal static class DlqCommand
         return await GuardedAsync("dlq redrive", cluster, errors, log => RedriveCoreAsync(cluster, topic, options, output, timeout ?? DefaultTimeout, log, cancellationToken)).ConfigureAwait(false);
     }
 
-    /// <summary>A commit without membership, refused because the group has members (the broker's UNKNOWN_MEMBER_ID and kin).</summary>
+    /// <summary>A commit the group refused because its membership is changing or this client is no longer in it (UNKNOWN_MEMBER_ID and kin).</summary>
     private static bool GroupInUse(KafkaException e)
     {
         static bool InUse(ErrorCode code) => code is ErrorCode.UnknownMemberId or ErrorCode.IllegalGeneration or ErrorCode.RebalanceInProgress;
@@ -507,8 +509,13 @@ internal static class DlqCommand
         var redriven = 0;
         var notSelected = 0;
         var needTarget = 0;
-        using var consumer = Consumer(cluster, groupId, log);
-        foreach (var record in ReadToEnd(consumer, topic, partitions, groupId, timeout, cancellationToken))
+        // A dry run sends nothing and commits nothing: it reads as dlq list does, from the group's offsets, and leaves
+        // the group alone. A run that sends holds the group while it reads (GroupHold).
+        var hold = options.DryRun ? null : new GroupHold(topic, partitions, groupId, timeout);
+        using var consumer = Consumer(cluster, groupId, log, hold);
+        // Leaving at once (not after the session timeout) hands the group to a run that waits for it.
+        using var leave = hold?.LeaveWhenDone(consumer);
+        foreach (var record in hold?.Read(consumer, cancellationToken) ?? ReadToEnd(consumer, topic, partitions, groupId, timeout, cancellationToken))
         {
             var headers = record.Message.Headers ?? [];
             // A header may have no value (another tool wrote it): it says nothing.
@@ -531,11 +538,7 @@ internal static class DlqCommand
                 var pick = stage is null or "decode" or "translate" ? "" : $" --stage {stage}";
                 await output.WriteLineAsync($"{from}: skipped, {missing}; redrive it with{pick} --to TOPIC (the topic it should reach). "
                     + (options.DryRun ? "(dry run)" : $"Group '{groupId}' moves past it: dlq list still shows it.")).ConfigureAwait(false);
-                if (!options.DryRun)
-                {
-                    Commit(consumer, record, groupId, $"{from} was skipped (it needs --to)", "reports it again");
-                }
-
+                hold?.Commit(consumer, record, $"{from} was skipped (it needs --to)", "reports it again");
                 continue;
             }
 
@@ -570,7 +573,7 @@ internal static class DlqCommand
                         + $"The letters before it are done (group '{groupId}'); the same redrive continues with this one.");
                 }
 
-                Commit(consumer, record, groupId, $"{from} was sent to {target}", "sends that letter again");
+                hold!.Commit(consumer, record, $"{from} was sent to {target}", "sends that letter again");
             }
 
             redriven++;
@@ -651,32 +654,28 @@ internal static class DlqCommand
         return headers;
     }
 
-    /// <summary>Records that the redrive is done with <paramref name="record"/> in the progress group.</summary>
-    private static void Commit(IConsumer<byte[]?, byte[]?> consumer, ConsumeResult<byte[]?, byte[]?> record, string groupId, string what, string again)
-    {
-        try
-        {
-            consumer.Commit([new TopicPartitionOffset(record.TopicPartition, record.Offset + 1)]);
-        }
-        catch (KafkaException e) when (GroupInUse(e))
-        {
-            throw new DeadLetterTopicException(
-                $"{what}, but consumer group '{groupId}' has active members, so the redrive cannot record its progress ({e.Error.Reason}). "
-                + $"Stop the other consumer of that group (another dlq redrive?) or give another --group; a later redrive with this group {again}.");
-        }
-    }
-
     /// <summary>A copy of the cluster's settings (bootstrap servers and security) for one client.</summary>
     private static Dictionary<string, string> Settings(ClientConfig cluster) => cluster.ToDictionary(kv => kv.Key, kv => kv.Value);
 
-    private static IConsumer<byte[]?, byte[]?> Consumer(ClientConfig cluster, string? groupId, ClientLogTail log) =>
-        new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig(Settings(cluster))
+    private static IConsumer<byte[]?, byte[]?> Consumer(ClientConfig cluster, string? groupId, ClientLogTail log, GroupHold? hold = null)
+    {
+        var config = new ConsumerConfig(Settings(cluster))
         {
             GroupId = groupId ?? "cdcpipeline-dlq-" + Guid.NewGuid().ToString("N"),
             AutoOffsetReset = AutoOffsetReset.Earliest,
             EnableAutoCommit = false,
             EnablePartitionEof = true,
-        }).SetLogHandler(log.Handle).Build();
+        };
+        var builder = new ConsumerBuilder<byte[]?, byte[]?>(hold is null ? config : GroupHold.Configure(config)).SetLogHandler(log.Handle);
+        if (hold is not null)
+        {
+            builder.SetPartitionsAssignedHandler((_, assigned) => hold.Assigned(assigned))
+                .SetPartitionsRevokedHandler((_, revoked) => hold.Revoked(revoked.Select(r => r.TopicPartition)))
+                .SetPartitionsLostHandler((_, lost) => hold.Revoked(lost.Select(r => r.TopicPartition)));
+        }
+
+        return builder.Build();
+    }
 
     private static void NotNegative<T>(Option<T> option) where T : struct, IComparable<T> =>
         option.Validators.Add(result =>
@@ -710,10 +709,10 @@ internal static class DlqCommand
 
     /// <summary>
     /// Reads every partition of <paramref name="topic"/> to its end as of now, from the beginning, or with
-    /// <paramref name="group"/> from that group's committed offsets. Partitions are assigned, not subscribed:
-    /// no group join, so no rebalance delay, and a commit while other consumers are members of the group is
-    /// refused by the broker. It stops only when every partition reported its end; a read that makes no
-    /// progress for <paramref name="stall"/> is an error, never a shorter listing.
+    /// <paramref name="group"/> from that group's committed offsets (dlq list, a dry run). Partitions are assigned, not
+    /// subscribed: no group join, so no rebalance delay, and no part in the group of a redrive that may be sending. It
+    /// stops only when every partition reported its end; a read that makes no progress for <paramref name="stall"/> is an
+    /// error, never a shorter listing.
     /// </summary>
     private static IEnumerable<ConsumeResult<byte[]?, byte[]?>> ReadToEnd(
         IConsumer<byte[]?, byte[]?> consumer, string topic, IReadOnlyList<int> partitions, string? group, TimeSpan stall, CancellationToken cancellationToken)
@@ -736,9 +735,7 @@ internal static class DlqCommand
             {
                 if (Stopwatch.GetElapsedTime(progressAt) > stall)
                 {
-                    var missing = string.Join(", ", partitions.Where(p => !atEnd.Contains(p)));
-                    throw new DeadLetterTopicException(string.Create(CultureInfo.InvariantCulture,
-                        $"no progress for {stall.TotalSeconds:0} s reading '{topic}': partition(s) {missing} did not reach their end. Check that the brokers are up and the topic's partitions have leaders."));
+                    throw NoProgress(topic, partitions, atEnd, stall);
                 }
 
                 continue;
@@ -756,6 +753,252 @@ internal static class DlqCommand
         }
 
         consumer.Unassign();
+    }
+
+    /// <summary>A read of <paramref name="topic"/> that stopped short of the end of the partitions not in <paramref name="atEnd"/>.</summary>
+    private static DeadLetterTopicException NoProgress(string topic, IReadOnlyList<int> partitions, HashSet<int> atEnd, TimeSpan stall)
+    {
+        var missing = string.Join(", ", partitions.Where(p => !atEnd.Contains(p)));
+        return new DeadLetterTopicException(string.Create(CultureInfo.InvariantCulture,
+            $"no progress for {stall.TotalSeconds:0} s reading '{topic}': partition(s) {missing} did not reach their end. Check that the brokers are up and the topic's partitions have leaders."));
+    }
+
+    /// <summary>
+    /// A sending redrive's hold on its progress group. It joins the group (subscribes to the dead-letter topic), so the
+    /// brokers make every redrive of that group a member and share the topic's partitions among them; and it sends only
+    /// while it is assigned every partition, which one member at a time can be. A run that shares the group before it
+    /// has read anything stops without sending: another redrive (or another consumer of the group) is reading. Of runs
+    /// that start together, the one assigned the first partition waits, up to the stall time, for the others to leave
+    /// and goes on. A run already under way that sees a newcomer waits (up to twice the stall time) for every partition
+    /// to come back, then continues from the group's committed offsets; what it handled itself is not sent again.
+    /// </summary>
+    private sealed class GroupHold(string topic, IReadOnlyList<int> partitions, string group, TimeSpan stall)
+    {
+        /// <summary>
+        /// How long a redrive that was killed keeps the group (the brokers' minimum, group.min.session.timeout.ms, is 6 s by
+        /// default); librdkafka's background thread heartbeats, so a long send does not count.
+        /// </summary>
+        private const int SessionTimeoutMs = 6_000;
+
+        private readonly HashSet<int> _assigned = [];
+        private readonly Dictionary<int, long> _handled = [];
+        private int _rebalances;
+        private int _changes;
+        private bool _revoked;
+        private bool _heldAll;
+        private PendingCommit? _pending;
+
+        /// <summary>The settings a holding consumer needs: an eager assignor (each rebalance starts from the committed offsets), a short session.</summary>
+        public static ConsumerConfig Configure(ConsumerConfig config)
+        {
+            config.PartitionAssignmentStrategy = PartitionAssignmentStrategy.Range;
+            config.SessionTimeoutMs = SessionTimeoutMs;
+            config.HeartbeatIntervalMs = SessionTimeoutMs / 3;
+            // The range assignor sorts members by member id, which brokers start with the client id: with the start time
+            // in it, the first partition goes to the run that started first, and a run under way keeps it.
+            config.ClientId = (string.IsNullOrEmpty(config.ClientId) ? "cdcpipeline" : config.ClientId) + "-dlq-redrive-"
+                + DateTime.UtcNow.ToString("yyyyMMddHHmmssfff", CultureInfo.InvariantCulture);
+            return config;
+        }
+
+        public void Assigned(IEnumerable<TopicPartition> assigned)
+        {
+            _assigned.Clear();
+            _assigned.UnionWith(assigned.Where(p => p.Topic == topic).Select(p => p.Partition.Value));
+            _rebalances++;
+            _changes++;
+            _revoked = false;
+        }
+
+        /// <summary>A rebalance begins (every partition goes, eager), or the membership was lost: a new assignment follows.</summary>
+        public void Revoked(IEnumerable<TopicPartition> revoked)
+        {
+            _assigned.ExceptWith(revoked.Where(p => p.Topic == topic).Select(p => p.Partition.Value));
+            _changes++;
+            _revoked = true;
+        }
+
+        private bool HoldsAll => partitions.All(_assigned.Contains);
+
+        /// <summary>
+        /// Reads every partition to its end as of now, from the group's committed offsets, yielding a letter only while
+        /// this run holds every partition and no commit of its own is outstanding.
+        /// </summary>
+        public IEnumerable<ConsumeResult<byte[]?, byte[]?>> Read(IConsumer<byte[]?, byte[]?> consumer, CancellationToken cancellationToken)
+        {
+            consumer.Subscribe(topic);
+            var atEnd = new HashSet<int>();
+            var seen = 0;
+            var waitingSince = Stopwatch.GetTimestamp();
+            var progressAt = waitingSince;
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                var result = consumer.Consume(TimeSpan.FromMilliseconds(200));
+                if (_changes != seen)
+                {
+                    // An eager rebalance took every partition back and starts the ones given again at the committed offsets.
+                    seen = _changes;
+                    atEnd.Clear();
+                    waitingSince = progressAt = Stopwatch.GetTimestamp();
+                }
+
+                RetryCommit(consumer);
+                if (!HoldsAll)
+                {
+                    // A letter read now is read again once the group is this run's: the rebalance that gives it back
+                    // starts at the committed offsets.
+                    Wait(waitingSince);
+                    continue;
+                }
+
+                if (_pending is not null)
+                {
+                    continue;
+                }
+
+                _heldAll = true;
+                if (result is null)
+                {
+                    if (Stopwatch.GetElapsedTime(progressAt) > stall)
+                    {
+                        throw NoProgress(topic, partitions, atEnd, stall);
+                    }
+
+                    continue;
+                }
+
+                progressAt = Stopwatch.GetTimestamp();
+                var partition = result.Partition.Value;
+                if (result.IsPartitionEOF)
+                {
+                    atEnd.Add(partition);
+                    if (atEnd.Count == partitions.Count)
+                    {
+                        yield break;
+                    }
+
+                    continue;
+                }
+
+                atEnd.Remove(partition);
+                if (_handled.TryGetValue(partition, out var last) && result.Offset.Value <= last)
+                {
+                    // Read again after a rebalance: this run sent it, skipped it or passed it over already.
+                    continue;
+                }
+
+                _handled[partition] = result.Offset.Value;
+                yield return result;
+            }
+        }
+
+        /// <summary>Stops the run when the group does not become its own in time, saying who holds it.</summary>
+        private void Wait(long waitingSince)
+        {
+            var waited = Stopwatch.GetElapsedTime(waitingSince);
+            var patience = _heldAll ? 2 * stall : stall;
+            var first = partitions.Min();
+            if (_rebalances == 0 || _revoked)
+            {
+                // Joining, or a rebalance under way: it takes as long as the slowest member of the group to rejoin.
+                if (waited <= patience)
+                {
+                    return;
+                }
+
+                if (!_heldAll)
+                {
+                    throw new DeadLetterTopicException(string.Create(CultureInfo.InvariantCulture,
+                        $"consumer group '{group}' did not give this redrive its share of '{topic}' within {stall.TotalSeconds:0} s: the group waits for each of its members to rejoin, and another member (another dlq redrive, or another consumer of that group) or the brokers are slow.")
+                        + " Nothing was sent. Check that the brokers are up, and that no other consumer uses the group, or give --group NAME for a run of its own.");
+                }
+            }
+            else if (_heldAll ? waited <= patience : _assigned.Contains(first) && waited <= patience)
+            {
+                // Of runs that started together, the one given the first partition waits for the others to leave.
+                return;
+            }
+
+            var others = string.Join(", ", partitions.Where(p => !_assigned.Contains(p)));
+            var count = string.Create(CultureInfo.InvariantCulture, $"{partitions.Count}");
+            if (!_heldAll)
+            {
+                throw new DeadLetterTopicException(string.Create(CultureInfo.InvariantCulture,
+                    $"consumer group '{group}' is in use: another dlq redrive (or another consumer of that group) is reading '{topic}' and holds partition(s) {others} of its {count}. "
+                    + $"Nothing was sent. Wait for that redrive to finish and run this one again (it continues where that one stops), or give --group NAME for a run of its own, which starts from the first letter. "
+                    + $"A redrive that was killed keeps the group for {SessionTimeoutMs / 1000} s."));
+            }
+
+            throw new DeadLetterTopicException(string.Create(CultureInfo.InvariantCulture,
+                $"another member joined consumer group '{group}' while this redrive was sending, and this redrive has waited {waited.TotalSeconds:0} s for partition(s) {others} of '{topic}' (another dlq redrive, or another consumer of that group, holds them). "
+                + $"The letters before are done (group '{group}'); run the redrive again once that member has left, and it continues with the rest."));
+        }
+
+        /// <summary>Records that the redrive is done with <paramref name="record"/>; during a rebalance, with the next generation.</summary>
+        public void Commit(IConsumer<byte[]?, byte[]?> consumer, ConsumeResult<byte[]?, byte[]?> record, string what, string again)
+        {
+            var offset = new TopicPartitionOffset(record.TopicPartition, record.Offset + 1);
+            try
+            {
+                consumer.Commit([offset]);
+            }
+            catch (KafkaException e) when (GroupInUse(e))
+            {
+                // Another member is joining: the group takes no commit of this generation (the mock cluster's, or a
+                // rebalance that has got as far as its sync). This run is still a member: it commits once it rejoined,
+                // and reads no further before.
+                _pending = new PendingCommit(offset, what, again, e.Error.Reason, _rebalances, Stopwatch.GetTimestamp());
+            }
+        }
+
+        private void RetryCommit(IConsumer<byte[]?, byte[]?> consumer)
+        {
+            if (_pending is not { } pending)
+            {
+                return;
+            }
+
+            if (_rebalances != pending.Rebalances)
+            {
+                try
+                {
+                    consumer.Commit([pending.Offset]);
+                    _pending = null;
+                    return;
+                }
+                catch (KafkaException e) when (GroupInUse(e))
+                {
+                    _pending = pending with { Rebalances = _rebalances, Reason = e.Error.Reason };
+                }
+            }
+
+            if (Stopwatch.GetElapsedTime(pending.Since) > 2 * stall)
+            {
+                throw new DeadLetterTopicException(
+                    $"{pending.What}, but consumer group '{group}' took no commit for {(2 * stall).TotalSeconds.ToString("0", CultureInfo.InvariantCulture)} s, so the redrive cannot record its progress ({_pending!.Reason}). "
+                    + $"Stop the other consumer of that group (another dlq redrive?) or give another --group; a later redrive with this group {pending.Again}.");
+            }
+        }
+
+        /// <summary>Leaves the group when disposed, so that a run waiting for it need not wait for the session to time out.</summary>
+        public IDisposable LeaveWhenDone(IConsumer<byte[]?, byte[]?> consumer) => new Leaving(consumer);
+
+        private sealed class Leaving(IConsumer<byte[]?, byte[]?> consumer) : IDisposable
+        {
+            public void Dispose()
+            {
+                try
+                {
+                    consumer.Close();
+                }
+                catch (KafkaException)
+                {
+                    // Gone from the group after the session timeout instead; what stopped the run is said already.
+                }
+            }
+        }
+
+        private sealed record PendingCommit(TopicPartitionOffset Offset, string What, string Again, string Reason, int Rebalances, long Since);
     }
 
     /// <summary>

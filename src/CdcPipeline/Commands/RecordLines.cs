@@ -5,6 +5,8 @@ using System.Text;
 using System.Text.Json;
 using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Debezium;
+using CdcPipeline.Core.Sinks;
+using CdcPipeline.Kafka.Source;
 using CdcPipeline.Sinks.Failures;
 
 namespace CdcPipeline.Commands;
@@ -23,6 +25,10 @@ internal static class RecordLines
     /// The changes go to rules (<c>translate</c>): a canonical change line is read as the change it is, and a change
     /// that names no table is refused, as no rule can be chosen for it (it would make no event without a word).
     /// </param>
+    /// <param name="sourceDecoder">
+    /// The decoder of a pipeline's Kafka source (<c>translate --config</c>): a <c>translate</c> letter that holds the source's
+    /// record is decoded with it, as <c>dlq redrive</c> decodes it; without it such a letter is refused.
+    /// </param>
     public static async Task<int> RunAsync(
         Stream input,
         Stream output,
@@ -30,7 +36,8 @@ internal static class RecordLines
         DebeziumDecoderOptions options,
         Action<ChangeEvent, IBufferWriter<byte>> render,
         CancellationToken cancellationToken,
-        bool forRules = false)
+        bool forRules = false,
+        Func<IKafkaRecordDecoder>? sourceDecoder = null)
     {
         var decoder = new DebeziumJsonDecoder(options);
         var buffer = new ArrayBufferWriter<byte>(64 * 1024);
@@ -66,10 +73,16 @@ internal static class RecordLines
             try
             {
                 ChangeEvent change;
-                if (forRules && ReadChangeLine(line, lineNumber) is { } canonical)
+                DeadLetterFile.Letter? sourceLetter = null;
+                if (forRules && ReadChangeLine(line, lineNumber, sourceDecoder is not null, ref sourceLetter) is { } canonical)
                 {
                     change = canonical;
                     CheckPlaced(change, "a canonical change");
+                }
+                else if (sourceLetter is not null)
+                {
+                    change = await SourceRecordOfAsync(sourceLetter, sourceDecoder!, cancellationToken).ConfigureAwait(false);
+                    CheckPlaced(change, null);
                 }
                 else
                 {
@@ -119,7 +132,7 @@ internal static class RecordLines
     /// Its position is its optional <c>"position"</c> (<c>stream@major:minor</c>, as <c>dlq list</c> shows it: the
     /// events then get the ids <c>run</c> gave them), else <c>line@N</c>, as for a bare Debezium value.
     /// </summary>
-    private static ChangeEvent? ReadChangeLine(ReadOnlyMemory<byte> line, long lineNumber)
+    private static ChangeEvent? ReadChangeLine(ReadOnlyMemory<byte> line, long lineNumber, bool decodesSourceRecords, ref DeadLetterFile.Letter? sourceLetter)
     {
         var reader = new Utf8JsonReader(line.Span);
         var canonical = false;
@@ -160,7 +173,7 @@ internal static class RecordLines
 
         if (letter && !canonical)
         {
-            return ReadLetterLine(line, lineNumber);
+            return ReadLetterLine(line, lineNumber, decodesSourceRecords, ref sourceLetter);
         }
 
         if (!canonical)
@@ -201,9 +214,10 @@ internal static class RecordLines
     /// The change a dead-letter line holds as the file has it (<see cref="Core.Sinks.JsonLinesDeadLetterQueue"/>): a
     /// <c>translate</c> letter of the embedded path, its canonical change read as <c>dlq redrive</c> reads it, with the letter's
     /// <c>position</c> (the ids <c>run</c> gave) and <c>valueTypes</c> (values typed as <c>run</c> typed them). Any other letter
-    /// is refused saying why; a line with a <c>stage</c> but no <c>error</c> is no letter (null).
+    /// is refused saying why; a line with a <c>stage</c> but no <c>error</c> is no letter (null). A Kafka source's letter, when
+    /// <paramref name="decodesSourceRecords"/>, is handed back in <paramref name="sourceLetter"/> (null returned) to be decoded.
     /// </summary>
-    private static ChangeEvent? ReadLetterLine(ReadOnlyMemory<byte> line, long lineNumber)
+    private static ChangeEvent? ReadLetterLine(ReadOnlyMemory<byte> line, long lineNumber, bool decodesSourceRecords, ref DeadLetterFile.Letter? sourceLetter)
     {
         var letter = DeadLetterFile.Parse((int)Math.Min(lineNumber, int.MaxValue), line.Span);
         if (letter is null)
@@ -221,13 +235,36 @@ internal static class RecordLines
 
         if (letter.Payload is not { } payload || !DeadLetterFile.IsCanonicalChange(payload))
         {
-            throw new UnplacedLineException(
-                "a translate letter whose payload is not the embedded path's canonical change (a Kafka source's record, or the event of a command "
-                + "for a sink not configured); give translate a Kafka record as Kafka holds it (kcat -J), or try the letter with dlq redrive --config");
+            if (decodesSourceRecords && DeadLetter.HoldsSourceRecordFor(letter.Stage, letter.EventId))
+            {
+                sourceLetter = letter;
+                return null;
+            }
+
+            throw new UnplacedLineException(decodesSourceRecords
+                ? "a translate letter that holds the event of a command for a sink that is not configured (see its error), not a change for rules"
+                : "a translate letter whose payload is not the embedded path's canonical change (a Kafka source's record, or the event of a command "
+                  + "for a sink not configured); give translate --config with the pipeline's configuration to decode a Kafka source's record as its source does, "
+                  + "or a Kafka record as Kafka holds it (kcat -J)");
         }
 
         return ReadChange("a translate letter", payload, letter.Position, letter.ValueTypes, lineNumber, " (as dlq list shows it)",
             "a translate letter whose change cannot be read", "");
+    }
+
+    /// <summary>The change of a Kafka source's translate letter, decoded as the source decodes it (and as <c>dlq redrive</c> does).</summary>
+    private static async Task<ChangeEvent> SourceRecordOfAsync(DeadLetterFile.Letter letter, Func<IKafkaRecordDecoder> decoder, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await DeadLetterFile.ChangeOfAsync(letter, decoder, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is FormatException or InvalidOperationException or Core.Configuration.ConfigurationException)
+        {
+            // Its position names no Kafka record, the --config source is not Kafka or cannot be built, the Schema Registry
+            // does not answer: this letter is reported, the others are translated.
+            throw new UnplacedLineException($"a translate letter whose record cannot be read: {e.Message}", e);
+        }
     }
 
     /// <summary>Refuses a row change that names no table (or, written by hand, no operation): no rule can be chosen for it, and it would make no event without a word.</summary>

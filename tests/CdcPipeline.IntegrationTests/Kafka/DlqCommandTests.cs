@@ -144,10 +144,10 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
     }
 
     [Fact]
-    public async Task A_redrive_whose_group_has_active_members_stops_at_the_first_letter_and_says_why()
+    public async Task A_redrive_whose_group_has_an_active_member_is_refused_before_it_sends_anything()
     {
-        // Another consumer is a member of the redrive's group: the broker refuses the redrive's progress
-        // commit. It stops there, naming the letter it sent, instead of redriving everything unrecorded.
+        // Another consumer is a member of the redrive's group (the pipeline, given as --group by mistake): the redrive
+        // joins the group, is not given every partition, and stops before it sends a letter it could not record.
         var dlq = kafka.Unique("dlq");
         var group = kafka.Unique("redrive");
         var target = kafka.Unique("target");
@@ -157,7 +157,8 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
             await kafka.ProduceAsync(dlq, "k", "{}", partition: 0);
         }
 
-        using var member = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = group, EnableAutoCommit = false, AutoOffsetReset = AutoOffsetReset.Latest })
+        // The pipeline's session timeout in the tests (the mock cluster waits almost a session for a member to rejoin).
+        using var member = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = group, EnableAutoCommit = false, AutoOffsetReset = AutoOffsetReset.Latest, SessionTimeoutMs = 6000 })
             .SetLogHandler((_, _) => { })
             .Build();
         member.Subscribe(dlq);
@@ -181,9 +182,126 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
         await polling;
 
         Assert.True(code == 1, "exit " + code + ": " + output + errors);
-        Assert.StartsWith($"dlq redrive: {dlq}/0@0 was sent to {target}, but consumer group '{group}' has active members", errors.ToString(), StringComparison.Ordinal);
+        Assert.StartsWith($"dlq redrive: consumer group '{group}' is in use: another dlq redrive (or another consumer of that group) is reading '{dlq}'", errors.ToString(), StringComparison.Ordinal);
         Assert.DoesNotContain("redriven", output.ToString(), StringComparison.Ordinal);
-        Assert.Single(kafka.ReadAll(target, 1));
+        Assert.Empty(kafka.ReadAll(target, 1, timeout: TimeSpan.FromSeconds(3)));
+    }
+
+    [Fact]
+    public async Task Two_redrives_started_at_once_with_the_same_group_send_each_letter_once_and_the_second_is_refused()
+    {
+        // Two terminals, or a script's retry: both runs read the same progress group. One sends every letter, the other
+        // stops before it sends anything and says why.
+        var (dlq, group, target) = await LettersForTargetAsync(12);
+        var options = new DlqCommand.RedriveOptions(To: target, WhereError: null, FromOffset: 0, ToOffset: long.MaxValue, Group: group, DryRun: false);
+
+        var runs = await Task.WhenAll(Enumerable.Range(0, 2).Select(_ => Task.Run(() => RunRedriveAsync(dlq, options, TextWriter.Null), TestContext.Current.CancellationToken)));
+
+        Assert.True(runs.Count(r => r.Code == 0) == 1, string.Join("\n---\n", runs.Select(r => $"exit {r.Code}: {r.Output}{r.Errors}")));
+        var refused = runs.Single(r => r.Code != 0);
+        Assert.Equal(1, refused.Code);
+        AssertRefused(refused, group, dlq);
+        Assert.Contains("12 redriven, 0 skipped", runs.Single(r => r.Code == 0).Output, StringComparison.Ordinal);
+        var sent = kafka.ReadAll(target, 13, settle: TimeSpan.FromSeconds(2));
+        Assert.Equal(Enumerable.Range(0, 12).Select(i => "v" + i).Order(), sent.Select(r => Encoding.UTF8.GetString(r.Message.Value!)).Order());
+    }
+
+    [Fact]
+    public async Task A_redrive_started_while_another_with_the_same_group_is_sending_is_refused_before_it_sends()
+    {
+        var (dlq, group, target) = await LettersForTargetAsync(24);
+        var options = new DlqCommand.RedriveOptions(To: target, WhereError: null, FromOffset: 0, ToOffset: long.MaxValue, Group: group, DryRun: false);
+
+        // The first run takes its time over each letter (an operator's slow terminal, large letters), so the second
+        // starts while it is in the middle of the topic.
+        var firstSent = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var slow = new SlowWriter(TimeSpan.FromMilliseconds(300), line =>
+        {
+            if (line.Contains(" -> ", StringComparison.Ordinal))
+            {
+                firstSent.TrySetResult();
+            }
+        });
+        var first = Task.Run(() => RunRedriveAsync(dlq, options, slow), TestContext.Current.CancellationToken);
+        await firstSent.Task.WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
+
+        var second = await RunRedriveAsync(dlq, options, TextWriter.Null);
+        var firstRun = await first;
+
+        Assert.True(second.Code == 1, $"exit {second.Code}: {second.Output}{second.Errors}\nfirst: {firstRun.Output}{firstRun.Errors}");
+        AssertRefused(second, group, dlq);
+        Assert.True(firstRun.Code == 0, $"exit {firstRun.Code}: {firstRun.Output}{firstRun.Errors}");
+        Assert.Contains("24 redriven, 0 skipped", firstRun.Output, StringComparison.Ordinal);
+        var sent = kafka.ReadAll(target, 25, settle: TimeSpan.FromSeconds(2));
+        Assert.Equal(Enumerable.Range(0, 24).Select(i => "v" + i).Order(), sent.Select(r => Encoding.UTF8.GetString(r.Message.Value!)).Order());
+
+        // Done, the group is free again: the next run continues where the first stopped.
+        Assert.Contains("0 redriven, 0 skipped", (await RunRedriveAsync(dlq, options, TextWriter.Null)).Output, StringComparison.Ordinal);
+    }
+
+    private static void AssertRefused((int Code, string Output, string Errors) run, string group, string dlq)
+    {
+        Assert.StartsWith($"dlq redrive: consumer group '{group}' is in use: another dlq redrive (or another consumer of that group) is reading '{dlq}'", run.Errors, StringComparison.Ordinal);
+        Assert.Contains("Nothing was sent", run.Errors, StringComparison.Ordinal);
+        Assert.Contains("--group", run.Errors, StringComparison.Ordinal);
+        Assert.DoesNotContain(" -> ", run.Output, StringComparison.Ordinal);
+    }
+
+    /// <summary><paramref name="count"/> letters spread over the partitions of a new dead-letter topic, a group and a target topic for them.</summary>
+    private async Task<(string Dlq, string Group, string Target)> LettersForTargetAsync(int count)
+    {
+        var dlq = kafka.Unique("dlq");
+        var target = kafka.Unique("target");
+        kafka.EnsureTopics([dlq, target]);
+        for (var i = 0; i < count; i++)
+        {
+            await kafka.ProduceAsync(dlq, "k" + i, "v" + i, partition: i % 4, headers: new Headers { { DeadLetterHeaders.Stage, "domain"u8.ToArray() } });
+        }
+
+        return (dlq, kafka.Unique("redrive"), target);
+    }
+
+    private async Task<(int Code, string Output, string Errors)> RunRedriveAsync(string dlq, DlqCommand.RedriveOptions options, TextWriter echo)
+    {
+        using var output = new StringWriter();
+        using var errors = new StringWriter();
+        using var both = new TeeWriter(output, echo);
+        var code = await DlqCommand.RedriveAsync(Cluster(kafka.BootstrapServers), dlq, options, both, errors, TestContext.Current.CancellationToken, TimeSpan.FromSeconds(20));
+        return (code, output.ToString(), errors.ToString());
+    }
+
+    /// <summary>Passes each line on to a second writer too.</summary>
+    private sealed class TeeWriter(TextWriter first, TextWriter second) : TextWriter
+    {
+        public override Encoding Encoding => Encoding.UTF8;
+
+        public override void Write(char value)
+        {
+            first.Write(value);
+            second.Write(value);
+        }
+
+        public override async Task WriteLineAsync(string? value)
+        {
+            await first.WriteLineAsync(value);
+            await second.WriteLineAsync(value);
+        }
+    }
+
+    /// <summary>Takes <paramref name="delay"/> over each line, after telling <paramref name="seen"/>.</summary>
+    private sealed class SlowWriter(TimeSpan delay, Action<string> seen) : TextWriter
+    {
+        public override Encoding Encoding => Encoding.UTF8;
+
+        public override void Write(char value)
+        {
+        }
+
+        public override async Task WriteLineAsync(string? value)
+        {
+            seen(value ?? "");
+            await Task.Delay(delay);
+        }
     }
 
     [Fact]

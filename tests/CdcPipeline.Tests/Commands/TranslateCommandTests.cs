@@ -3,9 +3,12 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using CdcPipeline.Commands;
 using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Debezium;
 using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Translation;
+using CdcPipeline.Hosting;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace CdcPipeline.Tests.Commands;
 
@@ -274,6 +277,82 @@ public class TranslateCommandTests
             Assert.Equal(2, reported.Length);
             Assert.StartsWith("line 2: a dead letter of stage 'billing-hook': ", reported[0], StringComparison.Ordinal);
             Assert.StartsWith("line 3: a dead letter of stage 'decode': ", reported[1], StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+    [Fact]
+    public async Task A_kafka_source_s_translate_letter_is_translated_with_config_as_its_source_decodes_the_record()
+    {
+        // Before: refused ("not the embedded path's canonical change") while dlq redrive --config decoded the same letter.
+        var ct = TestContext.Current.CancellationToken;
+        var dir = Directory.CreateTempSubdirectory("cdc-translate-kafka-letter-").FullName;
+        try
+        {
+            var config = Path.Combine(dir, "pipeline.yaml");
+            await File.WriteAllTextAsync(config, """
+                name: legacy-orders
+                source:
+                  kafka:
+                    bootstrapServers: "127.0.0.1:1"
+                    topics: [legacy.public.tb_ord_mst]
+                    format: json
+                sinks:
+                  - name: copy
+                    file: { path: out/events.jsonl }
+                deadLetter:
+                  path: out/dead.jsonl
+                """, ct);
+
+            // The sample's first order as the Kafka source read it, and the events translate makes of it as kcat -J has it.
+            var kcatLine = File.ReadLines(Sample("debezium", "changes.jsonl"))
+                .First(l => l.Contains("\"topic\":\"legacy.public.tb_ord_mst\"", StringComparison.Ordinal) && l.Contains("\\\"op\\\":\\\"c\\\"", StringComparison.Ordinal));
+            var record = KcatRecord.TryParse(Encoding.UTF8.GetBytes(kcatLine), 1)!;
+            await using var kcat = new MemoryStream(Encoding.UTF8.GetBytes(kcatLine + "\n"));
+            var (kcatExit, expected, kcatErrors) = await Run(kcat);
+            Assert.True(kcatExit == 0, kcatErrors);
+            Assert.Equal("OrderPlaced", JsonDocument.Parse(Assert.Single(expected)).RootElement.GetProperty("type").GetString());
+
+            // The letter run writes when a rule fails on that record: the record itself, with its key and where it was read.
+            var letters = Path.Combine(dir, "dead.jsonl");
+            await using (var queue = new CdcPipeline.Core.Sinks.JsonLinesDeadLetterQueue(letters))
+            {
+                await queue.WriteAsync(new CdcPipeline.Core.Sinks.DeadLetter
+                {
+                    Stage = "translate",
+                    Error = "rule OrderPlaced: no field 'ord_total'",
+                    Position = SourcePosition.ForKafka(record.Topic!, record.Partition!.Value, record.Offset!.Value),
+                    Payload = record.Value!.Value,
+                    Key = record.Key,
+                    FailedAt = DateTimeOffset.UnixEpoch,
+                    Attempts = 1,
+                }, ct);
+            }
+
+            var translator = Translators.Create(Sample("rules"), "legacy-orders");
+            await using (var without = File.OpenRead(letters))
+            {
+                using var output = new MemoryStream();
+                using var errors = new StringWriter();
+                Assert.Equal(1, await TranslateCommand.RunAsync(without, output, errors, DebeziumDecoderOptions.Default, translator, ct));
+                Assert.Equal(0, output.Length);
+                Assert.Contains("give translate --config with the pipeline's configuration", errors.ToString(), StringComparison.Ordinal);
+            }
+
+            await using var services = new ServiceCollection().AddLogging().AddCdcPipeline().BuildServiceProvider();
+            var pipeline = PipelineConfiguration.Load(config);
+            await using (var with = File.OpenRead(letters))
+            {
+                using var output = new MemoryStream();
+                using var errors = new StringWriter();
+                var exit = await TranslateCommand.RunAsync(with, output, errors, DebeziumDecoderOptions.Default, translator, ct, () => DeadLetterFile.KafkaDecoder(pipeline, services, translator));
+                Assert.True(exit == 0, errors.ToString());
+
+                // The same event, with the same id: the change is the one run decoded.
+                Assert.Equal(expected, Encoding.UTF8.GetString(output.ToArray()).Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            }
         }
         finally
         {
