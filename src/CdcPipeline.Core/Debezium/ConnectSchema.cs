@@ -51,6 +51,7 @@ public sealed class ConnectSchema
         }
 
         (Semantic, Scale, BitLength, Error) = ConnectValues.Classify(this);
+        IsPlainText = type == ConnectType.String && Semantic is SemanticKind.None or SemanticKind.Text;
     }
 
     public ConnectType Type { get; }
@@ -86,6 +87,9 @@ public sealed class ConnectSchema
     internal string? LastText;
 
     internal SemanticKind Semantic { get; }
+
+    /// <summary>A string whose value is its text as it is (no date, number or JSON to parse out of it).</summary>
+    internal bool IsPlainText { get; }
 
     /// <summary>Decimal scale, when <see cref="Semantic"/> is <see cref="SemanticKind.Decimal"/>.</summary>
     internal int Scale { get; }
