@@ -210,8 +210,8 @@ internal static class ConnectJsonReader
 
     public static Row ReadStruct(ref Utf8JsonReader r, ConnectSchema schema, ConnectValues values)
     {
-        var fields = schema.Fields;
-        var result = new object?[fields.Count];
+        var fields = schema.FieldArray;
+        var result = new object?[fields.Length];
         var next = 0;
         while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
         {
@@ -219,13 +219,13 @@ internal static class ConnectJsonReader
 
             // Debezium writes fields in schema order: try the expected one before searching.
             var index = -1;
-            if (next < fields.Count && r.ValueTextEquals(fields[next].NameUtf8))
+            if (next < fields.Length && r.ValueTextEquals(fields[next].NameUtf8))
             {
                 index = next;
             }
             else
             {
-                for (var i = 0; i < fields.Count; i++)
+                for (var i = 0; i < fields.Length; i++)
                 {
                     if (r.ValueTextEquals(fields[i].NameUtf8))
                     {

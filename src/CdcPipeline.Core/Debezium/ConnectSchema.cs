@@ -26,7 +26,8 @@ public sealed class ConnectSchema
         Name = name;
         Optional = optional;
         Parameters = parameters ?? NoParameters;
-        Fields = fields ?? [];
+        FieldArray = [.. fields ?? []];
+        Fields = FieldArray;
         KeySchema = keySchema;
         ValueSchema = valueSchema;
         Version = version;
@@ -67,6 +68,9 @@ public sealed class ConnectSchema
 
     /// <summary>Struct fields in declaration (table column) order.</summary>
     public IReadOnlyList<ConnectField> Fields { get; }
+
+    /// <summary><see cref="Fields"/> as an array: the JSON reader walks it for every struct it reads, without interface calls.</summary>
+    internal ConnectField[] FieldArray { get; }
 
     public ConnectSchema? KeySchema { get; }
 
