@@ -38,10 +38,13 @@ public sealed class Row : IReadOnlyDictionary<string, object?>
     {
         get
         {
+            // Every text made a string first, then the array itself as before: callers copy it (ToArray) per event.
             for (var i = 0; i < _values.Length; i++)
             {
-                yield return Value(i);
+                Value(i);
             }
+
+            return _values;
         }
     }
 
