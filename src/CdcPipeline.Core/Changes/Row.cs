@@ -34,9 +34,21 @@ public sealed class Row : IReadOnlyDictionary<string, object?>
 
     public IEnumerable<string> Keys => Shape.Columns;
 
-    public IEnumerable<object?> Values => _values;
+    public IEnumerable<object?> Values
+    {
+        get
+        {
+            // Every text made a string first, then the array itself as before: callers copy it (ToArray) per event.
+            for (var i = 0; i < _values.Length; i++)
+            {
+                Value(i);
+            }
 
-    public object? this[int index] => _values[index];
+            return _values;
+        }
+    }
+
+    public object? this[int index] => Value(index);
 
     public object? this[string key] =>
         TryGetValue(key, out var v) ? v : throw new KeyNotFoundException($"the row has no column '{key}'");
@@ -54,7 +66,7 @@ public sealed class Row : IReadOnlyDictionary<string, object?>
             return false;
         }
 
-        value = _values[i];
+        value = Value(i);
         return true;
     }
 
@@ -62,11 +74,31 @@ public sealed class Row : IReadOnlyDictionary<string, object?>
     {
         for (var i = 0; i < _values.Length; i++)
         {
-            yield return new KeyValuePair<string, object?>(Shape.Columns[i], _values[i]);
+            yield return new KeyValuePair<string, object?>(Shape.Columns[i], Value(i));
         }
     }
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
     public override string ToString() => Json.CanonicalJson.Serialize(this);
+
+    /// <summary>
+    /// The value as stored: a text column may still be its <see cref="Utf8Text"/>, for writers that can take the bytes
+    /// (<see cref="Json.CanonicalJson.WriteRow(System.Text.Json.Utf8JsonWriter, Row)"/>).
+    /// </summary>
+    internal object? StoredValue(int index) => _values[index];
+
+    private object? Value(int index)
+    {
+        var value = _values[index];
+        if (value is Utf8Text text)
+        {
+            // Made once and kept: the row stays immutable to its readers, and two threads racing here store equal strings.
+            var s = text.ToString();
+            _values[index] = s;
+            return s;
+        }
+
+        return value;
+    }
 }

@@ -103,6 +103,49 @@ internal static class ConnectJsonReader
     }
 
     /// <summary>
+    /// A long plain text in a struct field (a memo), kept as its UTF-8 (<see cref="Utf8Text"/>) until something reads it: most
+    /// such columns are only written out again (the canonical JSON that names a change), and the string would be twice its
+    /// bytes, made and collected for nothing. Only where the string would be exactly this text: valid UTF-8 once unescaped
+    /// (else the string path reports it), too long to be the unchanged-TOAST placeholder. A row materialises it on read, so
+    /// arrays and maps, whose values are handed out as they are, never hold one.
+    /// </summary>
+    private static bool TryKeepUtf8(ref Utf8JsonReader r, ConnectSchema schema, ConnectValues values, out object? text)
+    {
+        text = null;
+        if (r.TokenType != JsonTokenType.String || !schema.IsPlainText || r.HasValueSequence)
+        {
+            return false;
+        }
+
+        var raw = r.ValueSpan;
+        var shortest = Math.Max(ReusedTextLength, values.Placeholder.LongestTextUtf8);
+        if (raw.Length <= shortest)
+        {
+            return false;
+        }
+
+        // Unescaping never lengthens the text.
+        var utf8 = new byte[raw.Length];
+        int length;
+        try
+        {
+            length = r.CopyString(utf8);
+        }
+        catch (InvalidOperationException)
+        {
+            return false; // a lone surrogate escape: the string path names it
+        }
+
+        if (length <= shortest || !System.Text.Unicode.Utf8.IsValid(utf8.AsSpan(0, length)))
+        {
+            return false;
+        }
+
+        text = new Utf8Text(utf8.AsMemory(0, length));
+        return true;
+    }
+
+    /// <summary>
     /// An integer field's number written other than as plain digits (<c>1E+2</c>, <c>1.0</c>) or beyond int64. Kafka's
     /// JsonConverter reads integer fields with Jackson's <c>longValue()</c>, so a whole number in any JSON spelling is that
     /// number; a fraction is refused here rather than truncated as Jackson would.
@@ -167,8 +210,8 @@ internal static class ConnectJsonReader
 
     public static Row ReadStruct(ref Utf8JsonReader r, ConnectSchema schema, ConnectValues values)
     {
-        var fields = schema.Fields;
-        var result = new object?[fields.Count];
+        var fields = schema.FieldArray;
+        var result = new object?[fields.Length];
         var next = 0;
         while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
         {
@@ -176,13 +219,13 @@ internal static class ConnectJsonReader
 
             // Debezium writes fields in schema order: try the expected one before searching.
             var index = -1;
-            if (next < fields.Count && r.ValueTextEquals(fields[next].NameUtf8))
+            if (next < fields.Length && r.ValueTextEquals(fields[next].NameUtf8))
             {
                 index = next;
             }
             else
             {
-                for (var i = 0; i < fields.Count; i++)
+                for (var i = 0; i < fields.Length; i++)
                 {
                     if (r.ValueTextEquals(fields[i].NameUtf8))
                     {
@@ -203,7 +246,7 @@ internal static class ConnectJsonReader
             r.Read();
             try
             {
-                result[index] = ReadValue(ref r, field.Schema, values);
+                result[index] = TryKeepUtf8(ref r, field.Schema, values, out var text) ? text : ReadValue(ref r, field.Schema, values);
             }
             catch (DebeziumDecodeException e)
             {

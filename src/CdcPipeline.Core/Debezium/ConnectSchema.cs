@@ -26,7 +26,8 @@ public sealed class ConnectSchema
         Name = name;
         Optional = optional;
         Parameters = parameters ?? NoParameters;
-        Fields = fields ?? [];
+        FieldArray = [.. fields ?? []];
+        Fields = FieldArray;
         KeySchema = keySchema;
         ValueSchema = valueSchema;
         Version = version;
@@ -51,6 +52,7 @@ public sealed class ConnectSchema
         }
 
         (Semantic, Scale, BitLength, Error) = ConnectValues.Classify(this);
+        IsPlainText = type == ConnectType.String && Semantic is SemanticKind.None or SemanticKind.Text;
     }
 
     public ConnectType Type { get; }
@@ -66,6 +68,9 @@ public sealed class ConnectSchema
 
     /// <summary>Struct fields in declaration (table column) order.</summary>
     public IReadOnlyList<ConnectField> Fields { get; }
+
+    /// <summary><see cref="Fields"/> as an array: the JSON reader walks it for every struct it reads, without interface calls.</summary>
+    internal ConnectField[] FieldArray { get; }
 
     public ConnectSchema? KeySchema { get; }
 
@@ -86,6 +91,9 @@ public sealed class ConnectSchema
     internal string? LastText;
 
     internal SemanticKind Semantic { get; }
+
+    /// <summary>A string whose value is its text as it is (no date, number or JSON to parse out of it).</summary>
+    internal bool IsPlainText { get; }
 
     /// <summary>Decimal scale, when <see cref="Semantic"/> is <see cref="SemanticKind.Decimal"/>.</summary>
     internal int Scale { get; }

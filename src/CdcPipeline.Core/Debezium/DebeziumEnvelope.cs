@@ -15,6 +15,12 @@ public static class DebeziumEnvelope
     public const string NewKeyHeader = "__debezium.newkey";
     public const string OldKeyHeader = "__debezium.oldkey";
 
+    // The columns every change reads from its envelope and source block, found by position once per row shape
+    // (RowShape.IndexesOf) rather than by a dictionary probe each, per change. A column that is absent reads as null.
+    private static readonly string[] EnvelopeColumns = ["op", "before", "after", "source", "ts_us", "ts_ms"];
+    private const int OpColumn = 0, BeforeColumn = 1, AfterColumn = 2, SourceColumn = 3, TsUsColumn = 4, TsMsColumn = 5;
+    private static readonly string[] SourceColumns = ["connector", "name", "db", "schema", "table", "lsn", "txId", "ts_us", "ts_ms", "snapshot"];
+
     /// <param name="record">Where the record came from (topic, position).</param>
     /// <param name="key">The decoded key struct, or null.</param>
     /// <param name="value">The decoded value struct; null for a tombstone.</param>
@@ -66,12 +72,13 @@ public static class DebeziumEnvelope
             };
         }
 
-        if (valueSchemaName == TransactionSchemaName || (!value.ContainsKey("op") && value.ContainsKey("status") && value.ContainsKey("id")))
+        var at = value.Shape.IndexesOf(EnvelopeColumns);
+        if (valueSchemaName == TransactionSchemaName || (at[OpColumn] < 0 && value.ContainsKey("status") && value.ContainsKey("id")))
         {
             return Transaction(record, value, options, raw, rawKey);
         }
 
-        if (!value.TryGetValue("op", out var opValue) || opValue is not string opText)
+        if (Column(value, at[OpColumn]) is not string opText)
         {
             throw new DebeziumDecodeException(
                 "not a Debezium change event: the value has no 'op' (and is neither a heartbeat nor transaction metadata)");
@@ -82,8 +89,8 @@ public static class DebeziumEnvelope
             throw DebeziumDecodeException.ForField("op", $"unknown operation '{opText}' (expected one of c u d r t m)");
         }
 
-        var source = Source(value, topic);
-        var capturedAt = Micros(value, "ts_us") ?? Millis(value, "ts_ms");
+        var source = Source(Column(value, at[SourceColumn]), topic);
+        var capturedAt = Micros(Column(value, at[TsUsColumn]), "ts_us") ?? Millis(Column(value, at[TsMsColumn]), "ts_ms");
         if (op == ChangeOperation.Message)
         {
             return new ChangeEvent
@@ -109,8 +116,8 @@ public static class DebeziumEnvelope
             Source = source,
             Position = record.Position,
             Key = key,
-            Before = Image(value, "before"),
-            After = Image(value, "after"),
+            Before = Image(Column(value, at[BeforeColumn]), "before"),
+            After = Image(Column(value, at[AfterColumn]), "after"),
             NewKey = newKey,
             OldKey = oldKey,
             NamedBySource = ChangeOrigin.CanName(ChangeKind.Change, op, source, key),
@@ -200,44 +207,41 @@ public static class DebeziumEnvelope
         return Convert.TryFromBase64String(s, buffer, out var n) ? buffer[..n] : null;
     }
 
-    private static Row? Image(Row value, string name)
-    {
-        if (!value.TryGetValue(name, out var image) || image is null)
-        {
-            return null;
-        }
+    private static object? Column(Row row, int index) => index < 0 ? null : row[index];
 
-        return image as Row ?? throw DebeziumDecodeException.ForField(name, $"'{name}' is not a row image");
-    }
+    private static Row? Image(object? image, string name) =>
+        image is null ? null : image as Row ?? throw DebeziumDecodeException.ForField(name, $"'{name}' is not a row image");
 
-    private static SourceInfo Source(Row value, string? topic)
+    private static SourceInfo Source(object? block, string? topic)
     {
-        if (!value.TryGetValue("source", out var s) || s is not Row source)
+        if (block is not Row source)
         {
             // Some SMTs strip the source block; keep what the topic tells.
             return SourceFromTopic(topic);
         }
 
+        var at = source.Shape.IndexesOf(SourceColumns);
         SnapshotMarker snapshot;
         try
         {
-            snapshot = source.TryGetValue("snapshot", out var snap) ? snap switch
+            var snap = Column(source, at[9]);
+            snapshot = snap switch
             {
                 null => SnapshotMarker.False,
                 bool b => b ? SnapshotMarker.True : SnapshotMarker.False,
                 string text when SnapshotMarkers.TryParse(text, out var marker) => marker,
                 _ => throw DebeziumDecodeException.ForField("source.snapshot", $"unknown snapshot marker '{snap}'"),
-            } : SnapshotMarker.False;
+            };
             return new SourceInfo
             {
-                Connector = Text(source, "connector"),
-                Name = Text(source, "name"),
-                Database = Text(source, "db"),
-                Schema = Text(source, "schema"),
-                Table = Text(source, "table"),
-                Lsn = Long(source, "lsn"),
-                TxId = Long(source, "txId"),
-                CommitTime = Micros(source, "ts_us") ?? Millis(source, "ts_ms"),
+                Connector = Text(Column(source, at[0]), "connector"),
+                Name = Text(Column(source, at[1]), "name"),
+                Database = Text(Column(source, at[2]), "db"),
+                Schema = Text(Column(source, at[3]), "schema"),
+                Table = Text(Column(source, at[4]), "table"),
+                Lsn = Long(Column(source, at[5]), "lsn"),
+                TxId = Long(Column(source, at[6]), "txId"),
+                CommitTime = Micros(Column(source, at[7]), "ts_us") ?? Millis(Column(source, at[8]), "ts_ms"),
                 Snapshot = snapshot,
                 Topic = topic,
             };
@@ -263,31 +267,35 @@ public static class DebeziumEnvelope
             : new SourceInfo { Topic = topic };
     }
 
-    private static string? Text(Row row, string name) =>
-        row.TryGetValue(name, out var v) ? v switch
-        {
-            null => null,
-            string s => s,
-            _ => throw DebeziumDecodeException.ForField(name, $"expected a string, got {v.GetType().Name}"),
-        } : null;
+    private static string? Text(Row row, string name) => Text(row.TryGetValue(name, out var v) ? v : null, name);
 
-    private static long? Long(Row row, string name) =>
-        row.TryGetValue(name, out var v) ? v switch
-        {
-            null => null,
-            long l => l,
-            int i => i,
-            string s when long.TryParse(s, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var parsed) => parsed,
-            _ => throw DebeziumDecodeException.ForField(name, $"expected an integer, got {v.GetType().Name}"),
-        } : null;
+    private static string? Text(object? v, string name) => v switch
+    {
+        null => null,
+        string s => s,
+        _ => throw DebeziumDecodeException.ForField(name, $"expected a string, got {v.GetType().Name}"),
+    };
 
-    private static UtcTimestamp? Millis(Row row, string name) =>
-        Long(row, name) is { } ms
+    private static long? Long(Row row, string name) => Long(row.TryGetValue(name, out var v) ? v : null, name);
+
+    private static long? Long(object? v, string name) => v switch
+    {
+        null => null,
+        long l => l,
+        int i => i,
+        string s when long.TryParse(s, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var parsed) => parsed,
+        _ => throw DebeziumDecodeException.ForField(name, $"expected an integer, got {v.GetType().Name}"),
+    };
+
+    private static UtcTimestamp? Millis(Row row, string name) => Millis(row.TryGetValue(name, out var v) ? v : null, name);
+
+    private static UtcTimestamp? Millis(object? v, string name) =>
+        Long(v, name) is { } ms
             ? ms is > long.MaxValue / 1000 or < long.MinValue / 1000
                 ? throw DebeziumDecodeException.ForField(name, $"{ms} ms is out of range")
                 : new UtcTimestamp(ms * 1000)
             : null;
 
-    private static UtcTimestamp? Micros(Row row, string name) =>
-        Long(row, name) is { } us ? new UtcTimestamp(us) : null;
+    private static UtcTimestamp? Micros(object? v, string name) =>
+        Long(v, name) is { } us ? new UtcTimestamp(us) : null;
 }

@@ -20,6 +20,7 @@ internal sealed class UnavailablePlaceholder
         Base64UrlSafe = Base64.Replace('+', '-').Replace('/', '_');
         Hex = Convert.ToHexStringLower(Bytes);
         Uuid = NameUuid(Bytes);
+        LongestTextUtf8 = Math.Max(Bytes.Length, Math.Max(Base64.Length, Hex.Length));
     }
 
     public string Text { get; }
@@ -28,6 +29,9 @@ internal sealed class UnavailablePlaceholder
     public string Base64UrlSafe { get; }
     public string Hex { get; }
     public string Uuid { get; }
+
+    /// <summary>The UTF-8 length of the longest form <see cref="IsText"/> knows: a longer text is none of them.</summary>
+    public int LongestTextUtf8 { get; }
 
     public bool IsText(string s) =>
         s.Length >= Text.Length && (s == Text || s == Base64 || s == Base64UrlSafe || s == Hex);

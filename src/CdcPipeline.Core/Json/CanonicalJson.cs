@@ -175,7 +175,16 @@ public static class CanonicalJson
                 writer.WritePropertyName(shape.Columns[i]);
             }
 
-            WriteValue(writer, row[i]);
+            var value = row.StoredValue(i);
+            if (value is Utf8Text text)
+            {
+                // The same bytes as writing its string: the writer escapes UTF-8 and UTF-16 input alike.
+                writer.WriteStringValue(text.Span);
+            }
+            else
+            {
+                WriteValue(writer, value);
+            }
         }
 
         writer.WriteEndObject();
