@@ -163,6 +163,12 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     internal Func<CancellationToken, Task>? BeforeInitialSnapshot { get; init; }
 
     /// <summary>
+    /// Test seam: runs between CREATE_REPLICATION_SLOT's answer and the state file's save, so a test can end the start there
+    /// (as a process killed in that gap) by throwing.
+    /// </summary>
+    internal Func<CancellationToken, Task>? AfterSlotCreated { get; init; }
+
+    /// <summary>
     /// Captured tables (<c>schema.table</c>) not in the publication at the last check (at start, then at every heartbeat; one
     /// dropped, event 1035, among them), or whose table was found renamed (event 1033), while streaming or, by the oids the state
     /// file kept, at start after a drop or rename while stopped: their changes do not arrive under that name.
@@ -249,6 +255,11 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                     created = await CreateSlotAsync(connection, temporary: _options.Snapshot == SnapshotMode.InitialOnly,
                         _options.Snapshot == SnapshotMode.Never ? LogicalSlotSnapshotInitMode.NoExport : LogicalSlotSnapshotInitMode.Export, token);
                     Log.SlotCreated(_logger, _options.Slot, created.ConsistentPoint.ToString());
+                    if (AfterSlotCreated is { } afterSlotCreated)
+                    {
+                        await afterSlotCreated(token);
+                    }
+
                     _state = new SnapshotState
                     {
                         Slot = _options.Slot,
