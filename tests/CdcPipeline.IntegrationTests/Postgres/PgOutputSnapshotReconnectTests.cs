@@ -304,7 +304,11 @@ public sealed class PgOutputSnapshotReconnectTests(PostgresFixture fixture) : Pg
 
         var orphan = await Db.ScalarAsync<string>($"SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '{Db.Slot}'");
         proxy.Cut();
-        Assert.False(File.Exists(StatePath)); // nothing recorded the slot
+        // nothing recorded the slot: the state file holds only the mark of its creation, saved before it
+        var marked = System.Text.Json.JsonSerializer.Deserialize<SnapshotState>(await File.ReadAllTextAsync(StatePath, Ct))!;
+        Assert.Equal(Db.Slot, marked.CreatingSlot?.Slot);
+        Assert.False(marked.CreatingSlot!.KeepsEarlierState);
+        Assert.Equal(0UL, marked.ConsistentLsn);
         proxy.Restore();
 
         // before the fix: the start failed at the cut with the driver's message
