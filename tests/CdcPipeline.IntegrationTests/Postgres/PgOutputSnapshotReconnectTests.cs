@@ -1,4 +1,5 @@
 using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Core.Translation.Rules;
 using CdcPipeline.IntegrationTests.Support;
 using CdcPipeline.Postgres;
@@ -181,6 +182,28 @@ public sealed class PgOutputSnapshotReconnectTests(PostgresFixture fixture) : Pg
         Assert.Contains(orphan, dropped, StringComparison.Ordinal);
         Assert.Contains(StatePath, dropped, StringComparison.Ordinal);
         await AssertSlotAndStateAgreeAsync(reader);
+    }
+
+    [Fact]
+    public async Task A_when_needed_slot_not_recorded_before_the_process_died_does_not_stand_in_for_the_lost_one_under_snapshot_initial()
+    {
+        await CreateTableAsync();
+        var first = new SourceReader(new PgOutputChangeSource(WhenNeededOptions(), new TestOutputLoggerFactory()), Ct);
+        await ReadEveryRowAsync(first);
+        await first.DisposeAsync();
+        await WaitForSlotInactiveAsync();
+        await Db.ExecuteAsync($"SELECT pg_drop_replication_slot('{Db.Slot}')");
+        await KilledAfterCreatingTheSlotAsync(WhenNeededOptions());
+
+        // the configuration set back to initial before the next start: the slot read is still gone, whatever stands in its name
+        var reader = Open(SnapshotOptions());
+        // before the fix: it streamed the new slot as the one read, the changes while it was gone missed without a word
+        var e = await Assert.ThrowsAsync<CaptureStoppedException>(() => reader.NextAsync(TimeSpan.FromSeconds(30)));
+
+        Assert.Contains($"replication slot '{Db.Slot}' does not exist", e.Message, StringComparison.Ordinal);
+        Assert.Contains("when_needed", e.Message, StringComparison.Ordinal);
+        Assert.Single(Warnings("ended before the state file recorded it"));
+        Assert.Equal(0L, await Db.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{Db.Slot}'"));
     }
 
     [Fact]
