@@ -42,6 +42,12 @@ internal static partial class Log
         "its exported snapshot went unread with that connection and no state file records the slot, so the start dropped it, to create it again")]
     public static partial void UnrecordedSlotDropped(ILogger logger, string slot, string confirmedFlushLsn);
 
+    [LoggerMessage(1046, LogLevel.Warning,
+        "Replication slot {Slot} (confirmed flush {ConfirmedFlushLsn}) was created by a start that ended before the state file recorded it " +
+        "(killed, or its node lost; {StatePath} marks the creation begun at {Started:O} for {For}): its exported snapshot ended with that process, " +
+        "so the start dropped the slot, to create it again")]
+    public static partial void SlotOfEndedStartDropped(ILogger logger, string slot, string confirmedFlushLsn, string statePath, DateTime started, string @for);
+
     [LoggerMessage(1037, LogLevel.Warning, "Replication slot {Slot} is in use by another process: {Holder} streams from it (attempt {Attempt}); retrying in {DelayMs} ms. {Fix}")]
     public static partial void SlotInUse(ILogger logger, string slot, string holder, int attempt, long delayMs, string fix);
 

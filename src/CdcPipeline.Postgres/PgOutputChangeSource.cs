@@ -163,6 +163,12 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     internal Func<CancellationToken, Task>? BeforeInitialSnapshot { get; init; }
 
     /// <summary>
+    /// Test seam: runs between CREATE_REPLICATION_SLOT's answer and the state file's save, so a test can end the start there
+    /// (as a process killed in that gap) by throwing.
+    /// </summary>
+    internal Func<CancellationToken, Task>? AfterSlotCreated { get; init; }
+
+    /// <summary>
     /// Captured tables (<c>schema.table</c>) not in the publication at the last check (at start, then at every heartbeat; one
     /// dropped, event 1035, among them), or whose table was found renamed (event 1033), while streaming or, by the oids the state
     /// file kept, at start after a drop or rename while stopped: their changes do not arrive under that name.
@@ -200,16 +206,27 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         await OwnStateFileAsync(token);
         var stateFileFound = File.Exists(_store.Path);
         Log.StateFile(_logger, _options.Slot, _store.Path, stateFileFound ? "found" : "none yet");
-        if (!stateFileFound)
-        {
-            ThrowIfStateFileElsewhere();
-        }
 
         // read once: the missing-table check names a rename made while stopped by its oids, the while-stopped check below them all
         var stored = _store.Load();
         if (stored is not null && stored.Slot != _options.Slot)
         {
             stored = null;
+        }
+
+        // A start that ended (killed, a node lost) between CREATE_REPLICATION_SLOT and recording the slot left this mark: a slot
+        // of that name now is that one, its exported snapshot gone with that process (dropped in CheckStartAsync). The file reads
+        // as what it kept beside the mark: the state of a slot found gone (when_needed), or nothing (a first start).
+        var creating = stored?.CreatingSlot;
+        if (creating is not null)
+        {
+            stored!.CreatingSlot = null;
+            stored = creating.KeepsEarlierState ? stored : null;
+        }
+
+        if (!stateFileFound || (creating is not null && stored is null))
+        {
+            ThrowIfStateFileElsewhere();
         }
 
         // The start's checks run on ordinary connections: one lost among them (the server restarting, a terminated backend) is
@@ -230,8 +247,9 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         {
             try
             {
-                (tables, capturedOids, slot, publicationCreated) = await CheckStartAsync(stored, publicationCreated, slotUnrecorded, token);
+                (tables, capturedOids, slot, publicationCreated) = await CheckStartAsync(stored, publicationCreated, slotUnrecorded, creating, token);
                 slotUnrecorded = false;
+                creating = null;
                 // initial_only with a state file reads (or has read) its tables without a slot: its temporary one died with its run
                 if (slot is null && !(_options.Snapshot == SnapshotMode.InitialOnly && _state is not null))
                 {
@@ -243,12 +261,28 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                     }
 
                     connection = await OpenReplicationForSlotAsync(token);
-                    slotUnrecorded = true;
                     // initial_only never streams: a temporary slot (gone with this connection) gives the exported snapshot
                     // without leaving a slot behind that would hold WAL on the legacy server forever.
-                    created = await CreateSlotAsync(connection, temporary: _options.Snapshot == SnapshotMode.InitialOnly,
-                        _options.Snapshot == SnapshotMode.Never ? LogicalSlotSnapshotInitMode.NoExport : LogicalSlotSnapshotInitMode.Export, token);
+                    var temporary = _options.Snapshot == SnapshotMode.InitialOnly;
+                    var exports = _options.Snapshot != SnapshotMode.Never;
+                    if (exports && !temporary)
+                    {
+                        // Only its exported snapshot makes such a slot worth more than one made elsewhere; a process ending before
+                        // the state file records it takes that along, so the next start must know the slot for one to drop.
+                        // (A slot without a snapshot, streamed from its consistent point, is what the next start makes of it anyway;
+                        // a temporary one ends with its process.)
+                        MarkSlotCreation(stored);
+                    }
+
+                    slotUnrecorded = true;
+                    created = await CreateSlotAsync(connection, temporary,
+                        exports ? LogicalSlotSnapshotInitMode.Export : LogicalSlotSnapshotInitMode.NoExport, token);
                     Log.SlotCreated(_logger, _options.Slot, created.ConsistentPoint.ToString());
+                    if (AfterSlotCreated is { } afterSlotCreated)
+                    {
+                        await afterSlotCreated(token);
+                    }
+
                     _state = new SnapshotState
                     {
                         Slot = _options.Slot,
@@ -306,6 +340,19 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                 yield break;
             }
 
+            if (slot is not null && _options.Snapshot == SnapshotMode.InitialOnly && _state is null)
+            {
+                // A slot of this name (made elsewhere, or the temporary one of a run that ended a moment ago) has no exported
+                // snapshot to give: initial_only reads the tables at a fresh snapshot, as when it resumes, and leaves the slot be.
+                _state = new SnapshotState
+                {
+                    Slot = _options.Slot,
+                    ConsistentLsn = (ulong)NpgsqlLogSequenceNumber.Parse(slot.ConfirmedFlushLsn ?? slot.RestartLsn ?? "0/1"),
+                    Tables = tables.Select(t => new TableProgress { Table = t }).ToList(),
+                };
+                _store.Save(_state);
+            }
+
             if ((created is not null && _options.Snapshot != SnapshotMode.Never)
                 || (_options.Snapshot == SnapshotMode.InitialOnly && _state is { InitialCompleted: false }))
             {
@@ -360,13 +407,13 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                 if (_state is null)
                 {
                     // The slot exists but was never snapshotted through by us: there is no exported snapshot to be had,
-                    // so the tables are read as incremental chunks while streaming (or at a fresh snapshot for initial_only).
+                    // so the tables are read as incremental chunks while streaming (initial_only: above).
                     _state = new SnapshotState
                     {
                         Slot = _options.Slot,
                         ConsistentLsn = (ulong)NpgsqlLogSequenceNumber.Parse(slot.ConfirmedFlushLsn ?? slot.RestartLsn ?? "0/1"),
-                        Tables = tables.Select(t => new TableProgress { Table = t, Incremental = _options.Snapshot != SnapshotMode.InitialOnly }).ToList(),
-                        InitialCompleted = _options.Snapshot != SnapshotMode.InitialOnly,
+                        Tables = tables.Select(t => new TableProgress { Table = t, Incremental = true }).ToList(),
+                        InitialCompleted = true,
                     };
                     _store.Save(_state);
                 }
@@ -575,12 +622,13 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     /// file says (what an earlier attempt found out is found out again); <paramref name="publicationCreated"/> says whether an
     /// earlier attempt created the publication (its answer may have been lost with its connection), and the result whether
     /// one of them did; <paramref name="slotUnrecorded"/> that an earlier attempt lost its connection while it created the
-    /// slot, so a slot found is that one, unrecorded and its exported snapshot unread: it is dropped, to be created again.
+    /// slot, so a slot found is that one, unrecorded and its exported snapshot unread: it is dropped, to be created again;
+    /// <paramref name="creating"/>, the state file's mark of a creation by a start that ended before recording it, likewise.
     /// Throws <see cref="CaptureStoppedException"/> for what a retry does not change; sets <see cref="_startReachedServer"/>
     /// once the server answered its first query.
     /// </summary>
     private async Task<(List<string> Tables, Dictionary<string, uint> CapturedOids, ReplicationSlotInfo? Slot, bool PublicationCreated)> CheckStartAsync(
-        SnapshotState? stored, bool publicationCreated, bool slotUnrecorded, CancellationToken token)
+        SnapshotState? stored, bool publicationCreated, bool slotUnrecorded, SlotCreationMark? creating, CancellationToken token)
     {
         lock (_unpublishedSync)
         {
@@ -603,14 +651,23 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         var capturedOids = _capturedByOid.ToDictionary(kv => kv.Value, kv => kv.Key, StringComparer.Ordinal);
         _publicationCheckedLsn = await CurrentWalLsnAsync(token);
         var slot = await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, token);
-        if (slot is not null && slotUnrecorded)
+        if (slot is not null && (slotUnrecorded || creating is not null))
         {
             // PostgreSQL persists the slot before it answers; the state file was not written, the snapshot not read. Kept, it
             // would start streaming at its consistent point with no snapshot behind it (or, with a state file of the slot it
             // replaces, as that one). A slot still active is held by that attempt's walsender, which has not seen its client
-            // go (a network cut is noticed at wal_sender_timeout): ended, as it serves no one.
+            // go (a network cut, a node lost, is noticed at wal_sender_timeout): ended, as it serves no one.
             await ReplicationSetup.DropSlotAsync(_dataSource, _options.Slot, force: true, token);
-            Log.UnrecordedSlotDropped(_logger, _options.Slot, slot.ConfirmedFlushLsn ?? slot.RestartLsn ?? "-");
+            var position = slot.ConfirmedFlushLsn ?? slot.RestartLsn ?? "-";
+            if (slotUnrecorded)
+            {
+                Log.UnrecordedSlotDropped(_logger, _options.Slot, position);
+            }
+            else
+            {
+                Log.SlotOfEndedStartDropped(_logger, _options.Slot, position, _store.Path, creating!.StartedUtc, creating.For);
+            }
+
             slot = null;
         }
 
@@ -655,7 +712,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
 
         await ThrowIfNotOursAsync(slot, token);
         ThrowIfLost(slot);
-        if (publicationCreated && slot is not null && SayAtStart(1030, slot.ConfirmedFlushLsn, slot.RestartLsn))
+        // initial_only does not stream from the slot: what it cannot pass does not concern it
+        if (publicationCreated && slot is not null && _options.Snapshot != SnapshotMode.InitialOnly && SayAtStart(1030, slot.ConfirmedFlushLsn, slot.RestartLsn))
         {
             await WarnPublicationCreatedBehindSlotAsync(slot, token);
         }
@@ -795,6 +853,33 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                     source._store.Release();
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// Saves the mark of a slot's creation (see <see cref="SnapshotState.CreatingSlot"/>) before CREATE_REPLICATION_SLOT is sent,
+    /// beside <paramref name="earlier"/>, the state of the slot found gone that when_needed replaces (null at a first start):
+    /// kept as it was, so that a start finding the mark still refuses or re-snapshots as that state asks.
+    /// </summary>
+    private void MarkSlotCreation(SnapshotState? earlier)
+    {
+        var file = earlier ?? new SnapshotState { Slot = _options.Slot, ConsistentLsn = 0 };
+        file.CreatingSlot = new SlotCreationMark
+        {
+            Slot = _options.Slot,
+            StartedUtc = DateTime.UtcNow,
+            For = earlier is null
+                ? "the initial snapshot (no slot recorded before)"
+                : "reading the tables again (snapshot: when_needed), the slot this file recorded being gone",
+            KeepsEarlierState = earlier is not null,
+        };
+        try
+        {
+            _store.Save(file);
+        }
+        finally
+        {
+            file.CreatingSlot = null;
         }
     }
 

@@ -30,6 +30,32 @@ internal sealed class SnapshotState
     /// they were kept (filled at the next start). The next start tells by them a table renamed or dropped while stopped.
     /// </summary>
     public Dictionary<string, uint>? TableOids { get; set; }
+
+    /// <summary>
+    /// Saved just before the start sends CREATE_REPLICATION_SLOT for a slot whose exported snapshot it reads, and gone once the
+    /// new slot is recorded (the file replaced): a start that finds it finds a slot of that name unrecorded, made by a process
+    /// that ended in between (killed, a node lost), its exported snapshot ended with it. Null in files written without it.
+    /// </summary>
+    public SlotCreationMark? CreatingSlot { get; set; }
+}
+
+/// <summary>A slot's creation begun and not yet recorded (see <see cref="SnapshotState.CreatingSlot"/>).</summary>
+internal sealed class SlotCreationMark
+{
+    public required string Slot { get; set; }
+
+    /// <summary>When CREATE_REPLICATION_SLOT was about to be sent (UTC).</summary>
+    public required DateTime StartedUtc { get; set; }
+
+    /// <summary>What the slot was made for, in words, for whoever reads the file or the log.</summary>
+    public required string For { get; set; }
+
+    /// <summary>
+    /// The rest of the file is the state of the slot read before, found gone (<c>snapshot: when_needed</c> reads the tables again):
+    /// kept, so that a start finding the mark still knows this pipeline read from a slot of that name. False: the file records
+    /// nothing but the mark (a first start), and reads as no state file.
+    /// </summary>
+    public bool KeepsEarlierState { get; set; }
 }
 
 internal sealed class TableProgress

@@ -1,4 +1,5 @@
 using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Core.Translation.Rules;
 using CdcPipeline.IntegrationTests.Support;
 using CdcPipeline.Postgres;
@@ -125,6 +126,159 @@ public sealed class PgOutputSnapshotReconnectTests(PostgresFixture fixture) : Pg
 
     private List<string> Warnings(string containing) => Lines(containing).Where(l => l.Contains(" Warning ", StringComparison.Ordinal)).ToList();
 
+    /// <summary>Thrown by the seam: the process ends (kill -9, OOM, a node lost) between the slot's creation and the state file's save.</summary>
+    private sealed class KilledException() : Exception("killed between CREATE_REPLICATION_SLOT and the state file's save");
+
+    /// <summary>
+    /// A start that ends right after CREATE_REPLICATION_SLOT answered, before the state file records the slot: nothing of it
+    /// runs after that point (its connections close, as a killed process's do). Logged apart, so the test's log is the next start's.
+    /// </summary>
+    private async Task KilledAfterCreatingTheSlotAsync(PostgresSourceOptions options)
+    {
+        var source = new PgOutputChangeSource(options, new TestOutputLoggerFactory()) { AfterSlotCreated = _ => throw new KilledException() };
+        await using (var killed = new SourceReader(source, Ct))
+        {
+            await Assert.ThrowsAsync<KilledException>(() => killed.NextAsync(TimeSpan.FromSeconds(30)));
+        }
+
+        await WaitForSlotInactiveAsync(); // the slot stands, its walsender gone with the process's connection
+    }
+
+    private async Task WaitForSlotInactiveAsync()
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (await Db.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{Db.Slot}' AND NOT active") == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the slot is not there, or still held");
+            await Task.Delay(20, Ct);
+        }
+    }
+
+    private PostgresSourceOptions WhenNeededOptions() => SnapshotOptions() with { Snapshot = SnapshotMode.WhenNeeded };
+
+    [Fact]
+    public async Task A_slot_re_created_by_when_needed_but_not_recorded_before_the_process_died_is_created_again_and_the_tables_read_again()
+    {
+        await CreateTableAsync();
+        var first = new SourceReader(new PgOutputChangeSource(WhenNeededOptions(), new TestOutputLoggerFactory()), Ct);
+        await ReadEveryRowAsync(first);
+        await first.DisposeAsync();
+        await WaitForSlotInactiveAsync();
+        await Db.ExecuteAsync($"SELECT pg_drop_replication_slot('{Db.Slot}')"); // the state file says it was read: when_needed re-snapshots
+        await Db.ExecuteAsync("UPDATE acct SET v = 7 WHERE id IN (5, 500)"); // while the slot is gone: seen only by reading the tables again
+        await KilledAfterCreatingTheSlotAsync(WhenNeededOptions());
+        var orphan = await Db.ScalarAsync<string>($"SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '{Db.Slot}'");
+
+        var reader = Open(WhenNeededOptions());
+        // before the fix: it took the new slot for the one of the state file and streamed on; the rows were not read again
+        var events = await ReadEveryRowAsync(reader);
+
+        AssertEveryRowOnce(events);
+        var reads = events.Where(e => e.Operation == ChangeOperation.Read).ToList();
+        Assert.All(reads, e => Assert.NotEqual(SnapshotMarker.Incremental, e.Source.Snapshot)); // a new slot's exported snapshot
+        Assert.Equal(7, Convert.ToInt32(reads.Single(e => Convert.ToInt64(e.Key!["id"]) == 500).After!["v"]));
+        var dropped = Assert.Single(Warnings("ended before the state file recorded it"));
+        Assert.Contains(Db.Slot, dropped, StringComparison.Ordinal);
+        Assert.Contains(orphan, dropped, StringComparison.Ordinal);
+        Assert.Contains(StatePath, dropped, StringComparison.Ordinal);
+        await AssertSlotAndStateAgreeAsync(reader);
+    }
+
+    [Fact]
+    public async Task A_when_needed_slot_not_recorded_before_the_process_died_does_not_stand_in_for_the_lost_one_under_snapshot_initial()
+    {
+        await CreateTableAsync();
+        var first = new SourceReader(new PgOutputChangeSource(WhenNeededOptions(), new TestOutputLoggerFactory()), Ct);
+        await ReadEveryRowAsync(first);
+        await first.DisposeAsync();
+        await WaitForSlotInactiveAsync();
+        await Db.ExecuteAsync($"SELECT pg_drop_replication_slot('{Db.Slot}')");
+        await KilledAfterCreatingTheSlotAsync(WhenNeededOptions());
+
+        // the configuration set back to initial before the next start: the slot read is still gone, whatever stands in its name
+        var reader = Open(SnapshotOptions());
+        // before the fix: it streamed the new slot as the one read, the changes while it was gone missed without a word
+        var e = await Assert.ThrowsAsync<CaptureStoppedException>(() => reader.NextAsync(TimeSpan.FromSeconds(30)));
+
+        Assert.Contains($"replication slot '{Db.Slot}' does not exist", e.Message, StringComparison.Ordinal);
+        Assert.Contains("when_needed", e.Message, StringComparison.Ordinal);
+        Assert.Single(Warnings("ended before the state file recorded it"));
+        Assert.Equal(0L, await Db.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{Db.Slot}'"));
+    }
+
+    [Fact]
+    public async Task A_first_slot_created_but_not_recorded_before_the_process_died_is_created_again_and_read_through_its_snapshot()
+    {
+        await CreateTableAsync();
+        await KilledAfterCreatingTheSlotAsync(SnapshotOptions());
+        await Db.ExecuteAsync("UPDATE acct SET v = 7 WHERE id = 5");
+
+        var reader = Open(SnapshotOptions());
+        // before the fix: the slot was taken for one made elsewhere, the tables read as incremental chunks while streaming
+        var events = await ReadEveryRowAsync(reader);
+
+        AssertEveryRowOnce(events);
+        var reads = events.Where(e => e.Operation == ChangeOperation.Read).ToList();
+        Assert.All(reads, e => Assert.NotEqual(SnapshotMarker.Incremental, e.Source.Snapshot));
+        Assert.Equal(SnapshotMarker.First, reads[0].Source.Snapshot);
+        Assert.Equal(SnapshotMarker.Last, reads[^1].Source.Snapshot);
+        Assert.Equal(7, Convert.ToInt32(reads.Single(e => Convert.ToInt64(e.Key!["id"]) == 5).After!["v"]));
+        Assert.DoesNotContain(events, e => e.Operation == ChangeOperation.Update); // the update is in the snapshot, not streamed too
+        Assert.Single(Warnings("ended before the state file recorded it"));
+        await AssertSlotAndStateAgreeAsync(reader);
+    }
+
+    [Fact]
+    public async Task A_start_that_died_before_its_slot_was_made_leaves_a_mark_the_next_start_reads_past_without_refusing()
+    {
+        await CreateTableAsync();
+        await KilledAfterCreatingTheSlotAsync(SnapshotOptions());
+        await Db.ExecuteAsync($"SELECT pg_drop_replication_slot('{Db.Slot}')"); // as PostgreSQL drops a slot whose creation did not finish
+
+        var reader = Open(SnapshotOptions());
+        // not "does not exist but this pipeline has read from it": the mark records no slot read
+        var events = await ReadEveryRowAsync(reader);
+
+        AssertEveryRowOnce(events);
+        Assert.Empty(Warnings("ended before the state file recorded it"));
+        await AssertSlotAndStateAgreeAsync(reader);
+    }
+
+    [Fact]
+    public async Task An_initial_only_start_with_a_slot_of_its_name_and_no_state_file_reads_the_tables_and_ends()
+    {
+        await CreateTableAsync();
+        await Db.ExecuteAsync($"SELECT pg_create_logical_replication_slot('{Db.Slot}', 'pgoutput')");
+        var reader = Open(Options(["public.acct"], SnapshotMode.InitialOnly) with { SnapshotChunkSize = 100 });
+
+        // before the fix: it wrote a state file and ended, nothing read (the next run read the tables)
+        var events = new List<ChangeEvent>();
+        while (true)
+        {
+            try
+            {
+                var next = await reader.NextAsync(TimeSpan.FromSeconds(60));
+                Assert.NotNull(next);
+                events.Add(next);
+                await reader.AcknowledgeAsync([next]);
+            }
+            catch (InvalidOperationException e) when (e.Message == "the source ended")
+            {
+                break;
+            }
+        }
+
+        AssertEveryRowOnce(events);
+        var reads = events.Where(e => e.Operation == ChangeOperation.Read).ToList();
+        Assert.Equal(SnapshotMarker.First, reads[0].Source.Snapshot);
+        Assert.Equal(SnapshotMarker.Last, reads[^1].Source.Snapshot);
+        var state = System.Text.Json.JsonSerializer.Deserialize<SnapshotState>(await File.ReadAllTextAsync(StatePath, Ct))!;
+        Assert.True(state.InitialCompleted);
+        Assert.All(state.Tables, t => Assert.True(t.Done));
+        // the slot is not this mode's (it never streams): left as it was
+        Assert.Equal(1L, await Db.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{Db.Slot}'"));
+    }
+
     [Fact]
     public async Task A_connection_lost_while_the_slot_is_created_is_retried_and_every_row_arrives_once()
     {
@@ -173,7 +327,11 @@ public sealed class PgOutputSnapshotReconnectTests(PostgresFixture fixture) : Pg
 
         var orphan = await Db.ScalarAsync<string>($"SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '{Db.Slot}'");
         proxy.Cut();
-        Assert.False(File.Exists(StatePath)); // nothing recorded the slot
+        // nothing recorded the slot: the state file holds only the mark of its creation, saved before it
+        var marked = System.Text.Json.JsonSerializer.Deserialize<SnapshotState>(await File.ReadAllTextAsync(StatePath, Ct))!;
+        Assert.Equal(Db.Slot, marked.CreatingSlot?.Slot);
+        Assert.False(marked.CreatingSlot!.KeepsEarlierState);
+        Assert.Equal(0UL, marked.ConsistentLsn);
         proxy.Restore();
 
         // before the fix: the start failed at the cut with the driver's message
