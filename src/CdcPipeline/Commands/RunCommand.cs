@@ -114,8 +114,9 @@ internal static partial class RunCommand
             var pipelineName = configuration.Options.Name;
             builder.Services.AddOpenTelemetry()
                 // Otherwise the SDK's "unknown_service:cdcpipeline" (target_info, an OTLP collector's resource): the service as an
-                // OpenTelemetry user expects, the pipeline as its instance. The environment detector runs after it, so that
-                // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES (in the configuration with otlp only, above) take precedence.
+                // OpenTelemetry user expects, the pipeline as its instance. Later resources override earlier ones, so the environment
+                // detector runs after it: OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES take precedence, with a port only too (the
+                // SDK reads them from the process environment where the host's configuration, without variables here, lacks them).
                 .ConfigureResource(resource => resource
                     .AddService("cdcpipeline", serviceInstanceId: string.IsNullOrEmpty(pipelineName) ? null : pipelineName)
                     .AddEnvironmentVariableDetector())
