@@ -46,11 +46,7 @@ public sealed class PgOutputRuleChecksTests(PostgresFixture fixture) : PgOutputT
         // with item: null
         await OpenStreamingAsync(Options(["public.lines", "public.custs", "public.by_index"]) with { RuleFiles = rules.Files });
 
-        string[] said;
-        lock (Logs.Lines)
-        {
-            said = Logs.Lines.Where(l => l.Contains("reads the old row of", StringComparison.Ordinal)).ToArray();
-        }
+        var said = Said("reads the old row of");
 
         Assert.Equal(3, said.Length);
         var quantity = Assert.Single(said, l => l.Contains("lines#QuantityChanged", StringComparison.Ordinal));
@@ -103,11 +99,7 @@ public sealed class PgOutputRuleChecksTests(PostgresFixture fixture) : PgOutputT
         // before: nothing was said at start; the first change of lines went to the dead letters for the key, then for each rule
         await OpenStreamingAsync(Options(["public.lines"]) with { RuleFiles = rules.Files });
 
-        string[] said;
-        lock (Logs.Lines)
-        {
-            said = Logs.Lines.Where(l => l.Contains("which public.lines does not have", StringComparison.Ordinal)).ToArray();
-        }
+        var said = Said("which public.lines does not have");
 
         Assert.Equal(3, said.Length);
         var key = Assert.Single(said, l => l.Contains("The key: ", StringComparison.Ordinal));
@@ -160,11 +152,7 @@ public sealed class PgOutputRuleChecksTests(PostgresFixture fixture) : PgOutputT
         // which an insert never has
         var reader = await OpenStreamingAsync(Options(["public.items"]) with { RuleFiles = rules.Files });
 
-        string[] said;
-        lock (Logs.Lines)
-        {
-            said = Logs.Lines.Where(l => l.Contains("reads the old row of", StringComparison.Ordinal)).ToArray();
-        }
+        var said = Said("reads the old row of");
 
         Assert.Equal(3, said.Length);
         var removed = Assert.Single(said, l => l.Contains("items#Removed", StringComparison.Ordinal));
@@ -225,11 +213,7 @@ public sealed class PgOutputRuleChecksTests(PostgresFixture fixture) : PgOutputT
         // before: nothing was said at start; each of these rules failed at the first change it was evaluated on (a dead letter)
         await OpenStreamingAsync(Options(["public.orders"]) with { RuleFiles = rules.Files });
 
-        string[] said;
-        lock (Logs.Lines)
-        {
-            said = Logs.Lines.Where(l => l.Contains("given the column types of public.orders", StringComparison.Ordinal)).ToArray();
-        }
+        var said = Said("given the column types of public.orders");
 
         Assert.Equal(6, said.Length);
         var shipped = Assert.Single(said, l => l.Contains("orders#Shipped", StringComparison.Ordinal));
@@ -276,11 +260,7 @@ public sealed class PgOutputRuleChecksTests(PostgresFixture fixture) : PgOutputT
         // before: nothing was said (the table has the column), and the first update went to the dead letters
         var reader = await OpenStreamingAsync(Options(["public.lines"]) with { RuleFiles = rules.Files });
 
-        string[] said;
-        lock (Logs.Lines)
-        {
-            said = Logs.Lines.Where(l => l.Contains("GENERATED ALWAYS AS", StringComparison.Ordinal)).ToArray();
-        }
+        var said = Said("GENERATED ALWAYS AS");
 
         var repriced = Assert.Single(said);
         Assert.Contains($"The rule lines#Repriced ({file}:4:11) names total of public.lines, generated", repriced, StringComparison.Ordinal);
@@ -293,5 +273,14 @@ public sealed class PgOutputRuleChecksTests(PostgresFixture fixture) : PgOutputT
         Assert.DoesNotContain("total", changes[1].After!.Keys);
         var failure = Assert.Throws<RuleEvaluationException>(() => rules.CreateTranslator("test").Translate(changes[1], []));
         Assert.Contains("'total'", failure.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>The log lines so far that contain <paramref name="text"/>.</summary>
+    private string[] Said(string text)
+    {
+        lock (Logs.Lines)
+        {
+            return Logs.Lines.Where(l => l.Contains(text, StringComparison.Ordinal)).ToArray();
+        }
     }
 }
