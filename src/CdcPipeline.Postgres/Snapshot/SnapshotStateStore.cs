@@ -1,12 +1,13 @@
 using System.Text.Json;
 using CdcPipeline.Core.Configuration;
+using CdcPipeline.Core.Sinks;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace CdcPipeline.Postgres.Snapshot;
 
 /// <summary>
-/// Reads and atomically replaces <c>{dir}/{slot}.snapshot.json</c> (write to a temp file, then rename).
+/// Reads and atomically replaces <c>{dir}/{slot}.snapshot.json</c> (write to a temp file and fsync it, rename, fsync the directory).
 /// <para>
 /// <see cref="Sync"/> is THE lock of the <see cref="SnapshotState"/> this store saves: every thread that changes or reads
 /// it (the acknowledgement path, the incremental snapshotter, the stream reader's signals, the heartbeat) holds it. A save
@@ -131,8 +132,16 @@ internal sealed class SnapshotStateStore(string directory, string slot, ILogger?
 
             Directory.CreateDirectory(directory);
             var temp = Path + ".tmp";
-            File.WriteAllBytes(temp, pending.Json);
+            // On disk before the rename, and the rename in the directory after it: without both, an OS crash or power cut
+            // soon after a save can leave the file empty (read back as damaged: a full snapshot again) or as it was before.
+            using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.Read, bufferSize: 0))
+            {
+                file.Write(pending.Json);
+                file.Flush(flushToDisk: true);
+            }
+
             File.Move(temp, Path, overwrite: true);
+            DirectorySync.Flush(directory);
             _written = pending.Version;
         }
     }
