@@ -72,25 +72,22 @@ public sealed class ChangeEvent
     public IReadOnlyList<KeyValuePair<string, byte[]?>>? RawHeaders { get; init; }
 
     /// <summary>
-    /// This change without its payload — row images, message, key-change rows and raw bytes — but with
-    /// everything that says what and where it was (kind, operation, source, position, key, transaction,
-    /// capture time). What a domain event made by a rule keeps: its data holds what the rule took from
-    /// the rows, and an event waiting for delivery should not keep a whole row (a TOASTed memo, say) and
-    /// its original bytes alive.
+    /// What a domain event made by a rule keeps of its change while it waits for delivery: kind, operation,
+    /// position, transaction, capture time, and <paramref name="source"/> in place of <see cref="Source"/> — one
+    /// <see cref="SourceInfo.WithoutRecordFields"/> shared by the changes of a table (see there). Not the rows,
+    /// message, key or raw bytes, nor the change's name (<see cref="Origin"/>): the event's id was made from them
+    /// and its data holds what the rule took from the rows; no sink or dead letter reads them from the event
+    /// afterwards. Events wait for their acknowledgements in hundreds, long enough to outlive a gen0 collection,
+    /// so every byte kept here is promoted (a TOASTed memo would be kilobytes).
     /// </summary>
-    public ChangeEvent Header() => new()
+    public ChangeEvent Header(SourceInfo source) => new()
     {
         Kind = Kind,
         Operation = Operation,
-        Source = Source,
+        Source = source,
         Position = Position,
-        Key = Key,
         Transaction = Transaction,
         CapturedAt = CapturedAt,
-        NamedBySource = NamedBySource,
-
-        // Named now, while the rows it is named by are still here.
-        _origin = Origin,
     };
 
     public override string ToString() => Json.CanonicalJson.Serialize(this);

@@ -19,4 +19,27 @@ public sealed record SourceInfo
     public string? Topic { get; init; }
 
     public string QualifiedTable => Schema is null ? Table ?? "" : string.Concat(Schema, ".", Table);
+
+    /// <summary>
+    /// This source without what differs from record to record (<see cref="Lsn"/>, <see cref="TxId"/>,
+    /// <see cref="CommitTime"/>): connector, server, database, table, topic and snapshot marker, all a sink's topic
+    /// template reads. <paramref name="last"/> when it already is that, so the changes of one table in a run of
+    /// records share one instance (see <see cref="ChangeEvent.Header"/>).
+    /// </summary>
+    public SourceInfo WithoutRecordFields(SourceInfo? last)
+    {
+        if (last is { Lsn: null, TxId: null, CommitTime: null }
+            && last.Snapshot == Snapshot
+            && string.Equals(last.Table, Table, StringComparison.Ordinal)
+            && string.Equals(last.Schema, Schema, StringComparison.Ordinal)
+            && string.Equals(last.Topic, Topic, StringComparison.Ordinal)
+            && string.Equals(last.Name, Name, StringComparison.Ordinal)
+            && string.Equals(last.Database, Database, StringComparison.Ordinal)
+            && string.Equals(last.Connector, Connector, StringComparison.Ordinal))
+        {
+            return last;
+        }
+
+        return this with { Lsn = null, TxId = null, CommitTime = null };
+    }
 }

@@ -71,7 +71,8 @@ public sealed class DomainEvent
 
     /// <summary>
     /// The change the event came from. For an event a rule made, only its <see cref="ChangeEvent.Header"/>
-    /// (the rule's data holds what it took from the rows); for a change passing through, all of it.
+    /// (kind, operation, position, its table's source; the rule's data holds what it took from the rows); for a
+    /// change passing through, all of it.
     /// </summary>
     public required ChangeEvent Change { get; init; }
 

@@ -53,13 +53,46 @@ public class RuleTranslatorTests
         // The events keep what the change was and where, not its rows or bytes (kept alive until delivered).
         Assert.Same(placed.Change, events[1].Change);
         Assert.Equal((change.Kind, change.Operation, change.Position), (placed.Change.Kind, placed.Change.Operation, placed.Change.Position));
-        Assert.Same(change.Source, placed.Change.Source);
-        Assert.Same(change.Key, placed.Change.Key);
         Assert.Equal(change.CapturedAt, placed.Change.CapturedAt);
         Assert.NotNull(change.After);
         Assert.Null(placed.Change.After);
         Assert.Null(placed.Change.Before);
         Assert.Null(placed.Change.Raw);
+    }
+
+    [Fact]
+    public void The_changes_of_a_table_share_one_source_in_their_events_and_the_events_keep_no_key_or_name()
+    {
+        var translator = RuleFiles.Translator(Orders);
+        var key = Row.From(("ord_no", (object?)1000001L));
+        var first = Change(ChangeOperation.Create, "tb_ord_mst", after: Order("P"), key: key, commitLsn: 2000);
+        var second = Change(ChangeOperation.Create, "tb_ord_mst", after: Order("P"), key: key, commitLsn: 3000);
+        var third = Change(ChangeOperation.Create, "tb_ord_mst", after: Order("P"), key: key, commitLsn: 4000, schema: "sales");
+        var named = new ChangeEvent
+        {
+            Kind = first.Kind, Operation = first.Operation, Source = first.Source, Position = first.Position, Key = key, After = first.After, NamedBySource = true,
+        };
+
+        var a = Run(translator, first)[0].Change;
+        var b = Run(translator, second)[0].Change;
+        var n = Run(translator, named)[0];
+
+        // What a sink's topic template reads is there; what differs from record to record is not kept.
+        Assert.Equal(first.Source with { Lsn = null, TxId = null, CommitTime = null }, a.Source);
+        Assert.Same(a.Source, b.Source);
+        Assert.Same(a.Source, n.Change.Source);
+        Assert.Equal(second.Position, b.Position);
+        Assert.Null(a.Key);
+
+        // The name was read once, for the id, and is not kept with the event.
+        Assert.Equal(EventIds.For(named, "orders#OrderPlaced"), n.Id);
+        Assert.Null(n.Change.Origin);
+
+        // Another table (here: schema) gets its own.
+        var other = RuleFiles.Translator(Orders.Replace("table: tb_ord_mst", "table: sales.tb_ord_mst", StringComparison.Ordinal));
+        var c = Run(other, third)[0].Change;
+        Assert.Equal("sales", c.Source.Schema);
+        Assert.NotSame(a.Source, c.Source);
     }
 
     [Fact]

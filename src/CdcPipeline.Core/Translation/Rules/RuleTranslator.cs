@@ -82,7 +82,7 @@ public sealed class RuleTranslator : IChangeTranslator
                         continue;
                     }
 
-                    output.Add(Build(table, rule, scope, header ??= change.Header()));
+                    output.Add(Build(table, rule, scope, header ??= change.Header(tables[0].HeaderSource(change.Source))));
                 }
             }
         }
@@ -223,7 +223,23 @@ public sealed class RuleTranslator : IChangeTranslator
 
     private sealed record Table(TableRules Rules, string Source)
     {
+        // The last change's source without its per-record fields, shared by its events' headers (see ChangeEvent.Header).
+        // Read and replaced without a lock: a race only makes one more instance.
+        private SourceInfo? _headerSource;
+
         public IReadOnlyList<string> KeyColumns => Rules.KeyColumns;
+
+        public SourceInfo HeaderSource(SourceInfo source)
+        {
+            var last = _headerSource;
+            var shared = source.WithoutRecordFields(last);
+            if (!ReferenceEquals(shared, last))
+            {
+                _headerSource = shared;
+            }
+
+            return shared;
+        }
     }
 
     private sealed class IgnoreCase : IEqualityComparer<(string Schema, string Table)>
