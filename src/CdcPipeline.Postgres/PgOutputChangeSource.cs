@@ -296,7 +296,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
 
                 break;
             }
-            catch (Exception e) when (_startReachedServer && e is not CaptureStoppedException && IsTransient(e, token))
+            catch (Exception e) when (_startReachedServer && IsLost(e, token))
             {
                 if (connection is not null)
                 {
@@ -305,7 +305,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                 }
 
                 startAttempt++;
-                if (_options.MaxReconnectAttempts > 0 && startAttempt > _options.MaxReconnectAttempts)
+                if (OutOfAttempts(startAttempt))
                 {
                     throw GaveUpReconnectingError(e);
                 }
@@ -377,7 +377,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                     // Lost with a connection (the reads', or the replication connection holding the exported snapshot): the
                     // rest goes on in this process as the next start would take it up, after the last row handed out.
                     startAttempt = read.HandedOut ? 1 : startAttempt + 1;
-                    if (_options.MaxReconnectAttempts > 0 && startAttempt > _options.MaxReconnectAttempts)
+                    if (OutOfAttempts(startAttempt))
                     {
                         throw GaveUpReconnectingError(lost);
                     }
@@ -562,7 +562,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                 var senders = failure is PostgresException busy && IsWalSendersBusy(busy)
                     ? await DescribeWalSendersAsync(token)
                     : null;
-                if (_options.MaxReconnectAttempts > 0 && attempt > _options.MaxReconnectAttempts)
+                if (OutOfAttempts(attempt))
                 {
                     if (senders is not null)
                     {
@@ -929,7 +929,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             catch (PostgresException e) when (IsWalSendersBusy(e))
             {
                 var senders = await DescribeWalSendersAsync(cancellationToken);
-                if (_options.MaxReconnectAttempts > 0 && attempt > _options.MaxReconnectAttempts)
+                if (OutOfAttempts(attempt))
                 {
                     throw WalSendersBusyStop(senders, e);
                 }
@@ -2218,7 +2218,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                 return;
             }
 
-            if (_options.MaxReconnectAttempts > 0 && attempt > _options.MaxReconnectAttempts)
+            if (OutOfAttempts(attempt))
             {
                 throw new CaptureStoppedException(
                     $"replication slot '{_options.Slot}': its state file {_store.Path} is held by another process ({holder}); gave up after " +
@@ -3310,8 +3310,11 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         }
     }
 
-    /// <summary>A failure of the snapshot's reads that a new connection may not meet: the connection lost, not the data or a refusal.</summary>
+    /// <summary>A failure a new connection may not meet (in the start's checks, the slot's creation or the snapshot's reads): the connection lost, not the data or a refusal.</summary>
     private static bool IsLost(Exception e, CancellationToken cancellationToken) => e is not CaptureStoppedException && IsTransient(e, cancellationToken);
+
+    /// <summary>Whether <paramref name="attempt"/> lost connections (at the start, in the snapshot or while streaming) are past maxReconnectAttempts (0: never).</summary>
+    private bool OutOfAttempts(int attempt) => _options.MaxReconnectAttempts > 0 && attempt > _options.MaxReconnectAttempts;
 
     /// <summary>
     /// Takes the slot's exported snapshot into the reads' transaction. PostgreSQL answers 22023 "invalid snapshot identifier"
