@@ -25,15 +25,9 @@ public sealed class PgOutputReconnectTests(PostgresFixture fixture)
         try
         {
             await db.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY)");
-            await using var reader = new SourceReader(new PgOutputChangeSource(new PostgresSourceOptions
+            await using var reader = new SourceReader(new PgOutputChangeSource(Streaming(db, stateDirectory) with
             {
                 ConnectionString = new NpgsqlConnectionStringBuilder(db.ConnectionString) { Host = "127.0.0.1", Port = proxy.Port }.ConnectionString,
-                Publication = db.Publication,
-                Slot = db.Slot,
-                Snapshot = SnapshotMode.Never,
-                StateDirectory = stateDirectory,
-                HeartbeatInterval = TimeSpan.Zero,
-                ReconnectMinDelay = TimeSpan.FromMilliseconds(100),
                 ReconnectMaxDelay = TimeSpan.FromMilliseconds(200),
                 MaxReconnectAttempts = 2,
             }, new TestOutputLoggerFactory()), ct);
@@ -80,17 +74,7 @@ public sealed class PgOutputReconnectTests(PostgresFixture fixture)
         try
         {
             await db.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY)");
-            await using var reader = new SourceReader(new PgOutputChangeSource(new PostgresSourceOptions
-            {
-                ConnectionString = db.ConnectionString,
-                Publication = db.Publication,
-                Slot = db.Slot,
-                Snapshot = SnapshotMode.Never,
-                StateDirectory = Path.Combine(dataDir, "..", "pg-restart-state"),
-                HeartbeatInterval = TimeSpan.Zero,
-                ReconnectMinDelay = TimeSpan.FromMilliseconds(100),
-                ReconnectMaxDelay = TimeSpan.FromSeconds(1),
-            }, logs), ct);
+            await using var reader = new SourceReader(new PgOutputChangeSource(Streaming(db, Path.Combine(dataDir, "..", "pg-restart-state")), logs), ct);
             await reader.NextAsync(TimeSpan.FromMilliseconds(50));
             while (await db.ConfirmedFlushAsync() == 0)
             {
@@ -138,16 +122,10 @@ public sealed class PgOutputReconnectTests(PostgresFixture fixture)
         try
         {
             await db.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY)");
-            await using var reader = new SourceReader(new PgOutputChangeSource(new PostgresSourceOptions
+            await using var reader = new SourceReader(new PgOutputChangeSource(Streaming(db, Path.Combine(dataDir, "..", "pg-restartlog-state")) with
             {
-                ConnectionString = db.ConnectionString,
-                Publication = db.Publication,
-                Slot = db.Slot,
-                Snapshot = SnapshotMode.Never,
-                StateDirectory = Path.Combine(dataDir, "..", "pg-restartlog-state"),
                 HeartbeatInterval = TimeSpan.FromMilliseconds(200),
                 ReconnectMinDelay = TimeSpan.FromMilliseconds(300),
-                ReconnectMaxDelay = TimeSpan.FromSeconds(1),
             }, logs), ct);
             await reader.NextAsync(TimeSpan.FromMilliseconds(50));
             var deadline = DateTime.UtcNow.AddSeconds(20);
@@ -204,17 +182,7 @@ public sealed class PgOutputReconnectTests(PostgresFixture fixture)
         try
         {
             await db.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY)");
-            await using var reader = new SourceReader(new PgOutputChangeSource(new PostgresSourceOptions
-            {
-                ConnectionString = db.ConnectionString,
-                Publication = db.Publication,
-                Slot = db.Slot,
-                Snapshot = SnapshotMode.Never,
-                StateDirectory = stateDirectory,
-                HeartbeatInterval = TimeSpan.Zero,
-                ReconnectMinDelay = TimeSpan.FromMilliseconds(100),
-                ReconnectMaxDelay = TimeSpan.FromMilliseconds(200),
-            }, logs), ct);
+            await using var reader = new SourceReader(new PgOutputChangeSource(Streaming(db, stateDirectory) with { ReconnectMaxDelay = TimeSpan.FromMilliseconds(200) }, logs), ct);
             await reader.NextAsync(TimeSpan.FromMilliseconds(50));
             var deadline = DateTime.UtcNow.AddSeconds(20);
             while (!((PgOutputChangeSource)reader.Source).IsConnected)
@@ -265,4 +233,17 @@ public sealed class PgOutputReconnectTests(PostgresFixture fixture)
             }
         }
     }
+
+    /// <summary>A source streaming <paramref name="db"/>'s slot (no snapshot, no heartbeat) that reconnects after 100 ms to 1 s.</summary>
+    private static PostgresSourceOptions Streaming(PostgresTestDatabase db, string stateDirectory) => new()
+    {
+        ConnectionString = db.ConnectionString,
+        Publication = db.Publication,
+        Slot = db.Slot,
+        Snapshot = SnapshotMode.Never,
+        StateDirectory = stateDirectory,
+        HeartbeatInterval = TimeSpan.Zero,
+        ReconnectMinDelay = TimeSpan.FromMilliseconds(100),
+        ReconnectMaxDelay = TimeSpan.FromSeconds(1),
+    };
 }
