@@ -5,6 +5,8 @@ using CdcPipeline.IntegrationTests.Support;
 using CdcPipeline.Postgres;
 using CdcPipeline.Postgres.Snapshot;
 using Npgsql;
+using Npgsql.Replication;
+using Npgsql.Replication.PgOutput;
 
 namespace CdcPipeline.IntegrationTests.Postgres;
 
@@ -241,6 +243,113 @@ public sealed class PgOutputSnapshotReconnectTests(PostgresFixture fixture) : Pg
 
         AssertEveryRowOnce(events);
         Assert.Empty(Warnings("ended before the state file recorded it"));
+        await AssertSlotAndStateAgreeAsync(reader);
+    }
+
+    /// <summary>
+    /// Another consumer streaming from the slot (START_REPLICATION on a connection of its own, as a second pipeline given the
+    /// same slot: name would): waits until its walsender says it streams, and gives its PID.
+    /// </summary>
+    private async Task<(LogicalReplicationConnection Connection, CancellationTokenSource Stop, int Pid)> StreamElsewhereAsync()
+    {
+        var connection = new LogicalReplicationConnection(new NpgsqlConnectionStringBuilder(Db.ConnectionString) { ApplicationName = "other-consumer" }.ConnectionString);
+        await connection.Open(Ct);
+        var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var messages = connection.StartReplication(new PgOutputReplicationSlot(Db.Slot),
+            new PgOutputReplicationOptions(Db.Publication, PgOutputProtocolVersion.V1), stop.Token).GetAsyncEnumerator(stop.Token);
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                while (await messages.MoveNextAsync())
+                {
+                }
+            }
+            catch (Exception)
+            {
+                // stopped by the test, or cut: the asserts below say which
+            }
+        }, CancellationToken.None);
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        int pid;
+        while ((pid = await Db.ScalarAsync<int?>(
+                   $"SELECT r.pid FROM pg_stat_replication r JOIN pg_replication_slots s ON s.active_pid = r.pid WHERE s.slot_name = '{Db.Slot}' " +
+                   "AND r.application_name = 'other-consumer' AND r.state IN ('streaming', 'catchup')") ?? 0) == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the other consumer did not start streaming");
+            await Task.Delay(20, Ct);
+        }
+
+        return (connection, stop, pid);
+    }
+
+    [Fact]
+    public async Task A_slot_whose_creation_a_dead_start_marked_but_another_consumer_streams_is_left_to_it_and_the_start_stops_saying_so()
+    {
+        await CreateTableAsync();
+        await KilledAfterCreatingTheSlotAsync(SnapshotOptions());
+        var (other, stopOther, pid) = await StreamElsewhereAsync();
+        var position = await Db.ScalarAsync<string>($"SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '{Db.Slot}'");
+        try
+        {
+            var reader = Open(SnapshotOptions());
+            // before the fix: the other consumer's walsender was terminated, its slot dropped and created again, the tables read
+            var e = await Assert.ThrowsAsync<CaptureStoppedException>(() => reader.NextAsync(TimeSpan.FromSeconds(30)));
+
+            Assert.Contains($"replication slot '{Db.Slot}'", e.Message, StringComparison.Ordinal);
+            Assert.Contains($"PID {pid} (application_name 'other-consumer'", e.Message, StringComparison.Ordinal);
+            Assert.Contains("state streaming", e.Message, StringComparison.Ordinal);
+            Assert.Contains(StatePath, e.Message, StringComparison.Ordinal);
+            Assert.Contains("source.postgres.slot", e.Message, StringComparison.Ordinal);
+            Assert.Empty(Warnings("ended before the state file recorded it"));
+            Assert.Empty(Lines("Created replication slot"));
+            // the other consumer streams on, from the same slot at the same position
+            Assert.Equal(pid, await Db.ScalarAsync<int?>(
+                $"SELECT r.pid FROM pg_stat_replication r JOIN pg_replication_slots s ON s.active_pid = r.pid WHERE s.slot_name = '{Db.Slot}' AND r.state IN ('streaming', 'catchup')"));
+            Assert.Equal(position, await Db.ScalarAsync<string>($"SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '{Db.Slot}'"));
+            // the mark stays: once that consumer is stopped (or given its own slot), the next start drops the slot as 1046 says
+            var marked = System.Text.Json.JsonSerializer.Deserialize<SnapshotState>(await File.ReadAllTextAsync(StatePath, Ct))!;
+            Assert.Equal(Db.Slot, marked.CreatingSlot?.Slot);
+        }
+        finally
+        {
+            await stopOther.CancelAsync();
+            await other.DisposeAsync();
+            stopOther.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task A_walsender_still_creating_the_slot_for_a_dead_start_is_ended_and_the_slot_created_again()
+    {
+        await CreateTableAsync();
+        await KilledAfterCreatingTheSlotAsync(SnapshotOptions());
+        await Db.ExecuteAsync($"SELECT pg_drop_replication_slot('{Db.Slot}')");
+        // the dead start's walsender, its client gone unnoticed (a network cut is seen at wal_sender_timeout), still waits in
+        // CREATE_REPLICATION_SLOT for a transaction holding an xid: it holds the slot, in state startup, streaming nothing
+        var (blocker, held) = await HoldXidAsync();
+        await using var lingering = new LogicalReplicationConnection(
+            new NpgsqlConnectionStringBuilder(Db.ConnectionString) { ApplicationName = "dead-start" }.ConnectionString);
+        await lingering.Open(Ct);
+        var creating = lingering.CreatePgOutputReplicationSlot(Db.Slot, slotSnapshotInitMode: LogicalSlotSnapshotInitMode.Export, cancellationToken: Ct);
+        await WaitForSlotCreationAsync();
+
+        var reader = Open(SnapshotOptions());
+        var reading = ReadEveryRowAsync(reader);
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!creating.IsCompleted)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the lingering creation was not ended");
+            await Task.Delay(20, Ct);
+        }
+
+        await Assert.ThrowsAnyAsync<Exception>(() => creating); // terminated (57P01)
+        await held.RollbackAsync(Ct);
+        await blocker.DisposeAsync();
+        var events = await reading;
+
+        AssertEveryRowOnce(events);
+        Assert.All(events.Where(e => e.Operation == ChangeOperation.Read), e => Assert.NotEqual(SnapshotMarker.Incremental, e.Source.Snapshot));
         await AssertSlotAndStateAgreeAsync(reader);
     }
 
