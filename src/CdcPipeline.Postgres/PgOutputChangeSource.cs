@@ -2312,9 +2312,10 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             : $"this start's earlier attempt lost its connection while creating it (the state file {_store.Path} marks that creation)";
         return new CaptureStoppedException(
             $"replication slot '{_options.Slot}' is in use by another consumer: {who} {(holder.Streams ? "streams from it" : "holds it")}, while {mark}. " +
-            "That creation's walsender never streams, so this is another consumer: the start neither ended it nor dropped the slot. " +
+            "Only a walsender still in that creation (CREATE_REPLICATION_SLOT; it never streams) is that start's: the start neither ended this one nor dropped the slot. " +
             "Two pipelines (different state directories) may have been given the same slot name: give one of them its own source.postgres.slot; " +
-            $"or stop that consumer; then start again (`cdcpipeline slot list` shows the slot's holder)");
+            "or, if that consumer is not to read from this slot, stop it (the next start then drops the slot, that consumer's position with it, " +
+            "and creates it again); then start again (`cdcpipeline slot list` shows the slot's holder)");
     }
 
     private const string SlotInUseFix =
