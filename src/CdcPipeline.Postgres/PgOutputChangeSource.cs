@@ -655,9 +655,14 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         {
             // PostgreSQL persists the slot before it answers; the state file was not written, the snapshot not read. Kept, it
             // would start streaming at its consistent point with no snapshot behind it (or, with a state file of the slot it
-            // replaces, as that one). A slot still active is held by that attempt's walsender, which has not seen its client
-            // go (a network cut, a node lost, is noticed at wal_sender_timeout): ended, as it serves no one.
-            await ReplicationSetup.DropSlotAsync(_dataSource, _options.Slot, force: true, token);
+            // replaces, as that one). A slot still active may be held by that attempt's walsender, still in CREATE_REPLICATION_SLOT
+            // as it has not seen its client go (a network cut, a node lost, is noticed at wal_sender_timeout): ended, as it serves
+            // no one. A holder that streams is not it (nothing streamed from a slot never recorded): left alone, the start stops.
+            if (await ReplicationSetup.DropUnrecordedSlotAsync(_dataSource, _options.Slot, token) is { } holder)
+            {
+                throw SlotStreamedElsewhereStop(holder, creating);
+            }
+
             var position = slot.ConfirmedFlushLsn ?? slot.RestartLsn ?? "-";
             if (slotUnrecorded)
             {
@@ -2293,9 +2298,34 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         }
     }
 
+    /// <summary>
+    /// The slot whose creation this start would drop (<see cref="CheckStartAsync"/>) is held by a process that is not that
+    /// creation's walsender: one streaming from it (another pipeline given the same slot name, another client), or a holder
+    /// that is not a WAL sender. Retrying would not change that, nor may the start take the slot from it: it stops.
+    /// </summary>
+    private CaptureStoppedException SlotStreamedElsewhereStop(ReplicationSetup.SlotHolder holder, SlotCreationMark? creating)
+    {
+        var who = Holder(holder.Pid, holder.ApplicationName, holder.ClientAddress,
+            holder.State ?? "not visible: not a WAL sender, or this role lacks pg_read_all_stats");
+        var mark = creating is not null
+            ? $"the state file {_store.Path} marks its creation begun at {creating.StartedUtc:O} (for {creating.For}) by a start that ended before recording it"
+            : $"this start's earlier attempt lost its connection while creating it (the state file {_store.Path} marks that creation)";
+        return new CaptureStoppedException(
+            $"replication slot '{_options.Slot}' is in use by another consumer: {who} {(holder.Streams ? "streams from it" : "holds it")}, while {mark}. " +
+            "Only a walsender still in that creation (CREATE_REPLICATION_SLOT; it never streams) is that start's: the start neither ended this one nor dropped the slot. " +
+            "Two pipelines (different state directories) may have been given the same slot name: give one of them its own source.postgres.slot; " +
+            "or, if that consumer is not to read from this slot, stop it (the next start then drops the slot, that consumer's position with it, " +
+            "and creates it again); then start again (`cdcpipeline slot list` shows the slot's holder)");
+    }
+
     private const string SlotInUseFix =
         "PostgreSQL lets one process at a time stream from a slot: stop the other instance (the same configuration started twice, " +
         "or an old one still running during a deploy), or give this one its own source.postgres.slot; `cdcpipeline slot list` shows the slot's holder";
+
+    /// <summary>A process holding a slot or a WAL sender, as the messages name it: PID, application_name, client address (and state).</summary>
+    private static string Holder(int? pid, string? applicationName, string? client, string? state = null) =>
+        $"PID {pid?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"} (application_name '{applicationName ?? ""}', client {client ?? "local socket"}" +
+        (state is null ? ")" : $", state {state})");
 
     /// <summary>
     /// Who holds the slot that refused START_REPLICATION with 55006: its walsender's PID, application_name and client address
@@ -2310,7 +2340,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
             if ((await SlotInventory.ListAsync(connection, _options.Slot, cancellationToken)).FirstOrDefault() is { ActivePid: { } activePid } slot)
             {
-                return $"PID {activePid} (application_name '{slot.ApplicationName ?? ""}', client {slot.ClientAddress ?? "local socket"})";
+                return Holder(activePid, slot.ApplicationName, slot.ClientAddress);
             }
         }
         catch (Exception e) when (IsTransient(e, cancellationToken))
@@ -2359,9 +2389,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                 max = reader.GetString(0);
                 if (++count <= Shown)
                 {
-                    holders.Add($"PID {(reader.IsDBNull(1) ? "?" : reader.GetInt32(1).ToString(System.Globalization.CultureInfo.InvariantCulture))} " +
-                        $"(application_name '{(reader.IsDBNull(2) ? "" : reader.GetString(2))}', client {(reader.IsDBNull(3) ? "local socket" : reader.GetString(3))}, " +
-                        $"state {(reader.IsDBNull(4) ? "?" : reader.GetString(4))})");
+                    holders.Add(Holder(reader.IsDBNull(1) ? null : reader.GetInt32(1), reader.IsDBNull(2) ? null : reader.GetString(2),
+                        reader.IsDBNull(3) ? null : reader.GetString(3), reader.IsDBNull(4) ? "?" : reader.GetString(4)));
                 }
             }
 

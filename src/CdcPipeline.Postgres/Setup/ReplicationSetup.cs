@@ -196,6 +196,67 @@ public static class ReplicationSetup
             reader.IsDBNull(7) ? null : reader.GetString(7));
     }
 
+    /// <summary>
+    /// A process holding a replication slot (pg_replication_slots.active_pid), as pg_stat_replication shows it: its
+    /// <paramref name="State"/> is null for a holder that is not a WAL sender (a SQL function consuming the slot) or whose state
+    /// this role may not see (another role's, without pg_read_all_stats). <paramref name="Streams"/>: it runs START_REPLICATION.
+    /// </summary>
+    public sealed record SlotHolder(int Pid, string? ApplicationName, string? ClientAddress, string? State, bool Streams);
+
+    /// <summary>
+    /// Drops a slot that a start created without recording it, ending first the WAL sender still creating it (its client gone
+    /// unnoticed: CREATE_REPLICATION_SLOT holds the slot until it answers; a slot created and answered is let go). A WAL sender
+    /// that has begun streaming (START_REPLICATION: state catchup or streaming), or any other holder, is not that creation's: it
+    /// is left alone and returned, nothing dropped. Whether the holder streams is read in the statement that ends it, and read
+    /// again while the slot is let go, so a consumer that begins streaming meanwhile is returned, not ended. Null: dropped, or gone.
+    /// </summary>
+    public static async Task<SlotHolder?> DropUnrecordedSlotAsync(NpgsqlDataSource dataSource, string slot, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            await using (var holder = dataSource.CreateCommand("""
+                WITH h AS (
+                  SELECT s.active_pid AS pid, r.application_name, host(r.client_addr) AS client, r.state,
+                         COALESCE(r.state IN ('catchup', 'streaming')
+                                  OR pg_catalog.ltrim(a.query) ILIKE 'start\_replication%', false) AS streams
+                  FROM pg_catalog.pg_replication_slots s
+                  LEFT JOIN pg_catalog.pg_stat_replication r ON r.pid = s.active_pid
+                  LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = s.active_pid
+                  WHERE s.slot_name = $1 AND s.active_pid IS NOT NULL)
+                SELECT pid, application_name, client, state, streams,
+                       CASE WHEN state = 'startup' AND NOT streams THEN pg_catalog.pg_terminate_backend(pid) END
+                FROM h
+                """))
+            {
+                holder.Parameters.Add(new NpgsqlParameter<string> { TypedValue = slot });
+                await using var reader = await holder.ExecuteReaderAsync(cancellationToken);
+                if (await reader.ReadAsync(cancellationToken) && reader.IsDBNull(5))
+                {
+                    return new SlotHolder(
+                        reader.GetInt32(0),
+                        reader.IsDBNull(1) ? null : reader.GetString(1),
+                        reader.IsDBNull(2) ? null : reader.GetString(2),
+                        reader.IsDBNull(3) ? null : reader.GetString(3),
+                        reader.GetBoolean(4));
+                }
+            }
+
+            await using var drop = dataSource.CreateCommand(
+                "SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_catalog.pg_replication_slots WHERE slot_name = $1");
+            drop.Parameters.Add(new NpgsqlParameter<string> { TypedValue = slot });
+            try
+            {
+                await drop.ExecuteScalarAsync(cancellationToken);
+                return null;
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ObjectInUse && attempt < 50)
+            {
+                // the ended WAL sender takes a moment to let the slot go (or a consumer took it since: the next round says so)
+                await Task.Delay(100, cancellationToken);
+            }
+        }
+    }
+
     /// <summary>Drops a slot (only ever on a user's request). An active slot is first released by terminating its walsender when <paramref name="force"/>.</summary>
     public static async Task<bool> DropSlotAsync(NpgsqlDataSource dataSource, string slot, bool force, CancellationToken cancellationToken)
     {

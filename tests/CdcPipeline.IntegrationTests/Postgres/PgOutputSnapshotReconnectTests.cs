@@ -5,6 +5,8 @@ using CdcPipeline.IntegrationTests.Support;
 using CdcPipeline.Postgres;
 using CdcPipeline.Postgres.Snapshot;
 using Npgsql;
+using Npgsql.Replication;
+using Npgsql.Replication.PgOutput;
 
 namespace CdcPipeline.IntegrationTests.Postgres;
 
@@ -244,6 +246,113 @@ public sealed class PgOutputSnapshotReconnectTests(PostgresFixture fixture) : Pg
         await AssertSlotAndStateAgreeAsync(reader);
     }
 
+    /// <summary>
+    /// Another consumer streaming from the slot (START_REPLICATION on a connection of its own, as a second pipeline given the
+    /// same slot: name would): waits until its walsender says it streams, and gives its PID.
+    /// </summary>
+    private async Task<(LogicalReplicationConnection Connection, CancellationTokenSource Stop, int Pid)> StreamElsewhereAsync()
+    {
+        var connection = new LogicalReplicationConnection(new NpgsqlConnectionStringBuilder(Db.ConnectionString) { ApplicationName = "other-consumer" }.ConnectionString);
+        await connection.Open(Ct);
+        var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var messages = connection.StartReplication(new PgOutputReplicationSlot(Db.Slot),
+            new PgOutputReplicationOptions(Db.Publication, PgOutputProtocolVersion.V1), stop.Token).GetAsyncEnumerator(stop.Token);
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                while (await messages.MoveNextAsync())
+                {
+                }
+            }
+            catch (Exception)
+            {
+                // stopped by the test, or cut: the asserts below say which
+            }
+        }, CancellationToken.None);
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        int pid;
+        while ((pid = await Db.ScalarAsync<int?>(
+                   $"SELECT r.pid FROM pg_stat_replication r JOIN pg_replication_slots s ON s.active_pid = r.pid WHERE s.slot_name = '{Db.Slot}' " +
+                   "AND r.application_name = 'other-consumer' AND r.state IN ('streaming', 'catchup')") ?? 0) == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the other consumer did not start streaming");
+            await Task.Delay(20, Ct);
+        }
+
+        return (connection, stop, pid);
+    }
+
+    [Fact]
+    public async Task A_slot_whose_creation_a_dead_start_marked_but_another_consumer_streams_is_left_to_it_and_the_start_stops_saying_so()
+    {
+        await CreateTableAsync();
+        await KilledAfterCreatingTheSlotAsync(SnapshotOptions());
+        var (other, stopOther, pid) = await StreamElsewhereAsync();
+        var position = await Db.ScalarAsync<string>($"SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '{Db.Slot}'");
+        try
+        {
+            var reader = Open(SnapshotOptions());
+            // before the fix: the other consumer's walsender was terminated, its slot dropped and created again, the tables read
+            var e = await Assert.ThrowsAsync<CaptureStoppedException>(() => reader.NextAsync(TimeSpan.FromSeconds(30)));
+
+            Assert.Contains($"replication slot '{Db.Slot}'", e.Message, StringComparison.Ordinal);
+            Assert.Contains($"PID {pid} (application_name 'other-consumer'", e.Message, StringComparison.Ordinal);
+            Assert.Contains("state streaming", e.Message, StringComparison.Ordinal);
+            Assert.Contains(StatePath, e.Message, StringComparison.Ordinal);
+            Assert.Contains("source.postgres.slot", e.Message, StringComparison.Ordinal);
+            Assert.Empty(Warnings("ended before the state file recorded it"));
+            Assert.Empty(Lines("Created replication slot"));
+            // the other consumer streams on, from the same slot at the same position
+            Assert.Equal(pid, await Db.ScalarAsync<int?>(
+                $"SELECT r.pid FROM pg_stat_replication r JOIN pg_replication_slots s ON s.active_pid = r.pid WHERE s.slot_name = '{Db.Slot}' AND r.state IN ('streaming', 'catchup')"));
+            Assert.Equal(position, await Db.ScalarAsync<string>($"SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '{Db.Slot}'"));
+            // the mark stays: once that consumer is stopped (or given its own slot), the next start drops the slot as 1046 says
+            var marked = System.Text.Json.JsonSerializer.Deserialize<SnapshotState>(await File.ReadAllTextAsync(StatePath, Ct))!;
+            Assert.Equal(Db.Slot, marked.CreatingSlot?.Slot);
+        }
+        finally
+        {
+            await stopOther.CancelAsync();
+            await other.DisposeAsync();
+            stopOther.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task A_walsender_still_creating_the_slot_for_a_dead_start_is_ended_and_the_slot_created_again()
+    {
+        await CreateTableAsync();
+        await KilledAfterCreatingTheSlotAsync(SnapshotOptions());
+        await Db.ExecuteAsync($"SELECT pg_drop_replication_slot('{Db.Slot}')");
+        // the dead start's walsender, its client gone unnoticed (a network cut is seen at wal_sender_timeout), still waits in
+        // CREATE_REPLICATION_SLOT for a transaction holding an xid: it holds the slot, in state startup, streaming nothing
+        var (blocker, held) = await HoldXidAsync();
+        await using var lingering = new LogicalReplicationConnection(
+            new NpgsqlConnectionStringBuilder(Db.ConnectionString) { ApplicationName = "dead-start" }.ConnectionString);
+        await lingering.Open(Ct);
+        var creating = lingering.CreatePgOutputReplicationSlot(Db.Slot, slotSnapshotInitMode: LogicalSlotSnapshotInitMode.Export, cancellationToken: Ct);
+        await WaitForSlotCreationAsync();
+
+        var reader = Open(SnapshotOptions());
+        var reading = ReadEveryRowAsync(reader);
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!creating.IsCompleted)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the lingering creation was not ended");
+            await Task.Delay(20, Ct);
+        }
+
+        await Assert.ThrowsAnyAsync<Exception>(() => creating); // terminated (57P01)
+        await held.RollbackAsync(Ct);
+        await blocker.DisposeAsync();
+        var events = await reading;
+
+        AssertEveryRowOnce(events);
+        Assert.All(events.Where(e => e.Operation == ChangeOperation.Read), e => Assert.NotEqual(SnapshotMarker.Incremental, e.Source.Snapshot));
+        await AssertSlotAndStateAgreeAsync(reader);
+    }
+
     [Fact]
     public async Task An_initial_only_start_with_a_slot_of_its_name_and_no_state_file_reads_the_tables_and_ends()
     {
@@ -436,6 +545,125 @@ public sealed class PgOutputSnapshotReconnectTests(PostgresFixture fixture) : Pg
 
         var state = System.Text.Json.JsonSerializer.Deserialize<SnapshotState>(await File.ReadAllTextAsync(StatePath, Ct))!;
         Assert.True(state.InitialCompleted);
+    }
+
+    /// <summary>
+    /// Reads and acknowledges what the source still hands out after the proxy in front of it was cut for good, until it stops;
+    /// returns the stop.
+    /// </summary>
+    private static async Task<CaptureStoppedException> ReadUntilStoppedAsync(SourceReader reader, List<ChangeEvent> events)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the source did not give up");
+            try
+            {
+                if (await reader.NextAsync(TimeSpan.FromSeconds(1)) is { } next)
+                {
+                    events.Add(next);
+                    await reader.AcknowledgeAsync([next]);
+                }
+            }
+            catch (CaptureStoppedException e)
+            {
+                return e;
+            }
+        }
+    }
+
+    /// <summary>No key of acct missing from what both runs handed out; the keys handed out more than once (at least once is the contract).</summary>
+    private static List<long> AssertNoRowMissing(List<ChangeEvent> events)
+    {
+        var ids = events.Where(e => e.Operation == ChangeOperation.Read).Select(e => Convert.ToInt64(e.Key!["id"])).ToList();
+        Assert.Equal(Enumerable.Range(1, Rows).Select(i => (long)i), ids.Distinct().Order());
+        return ids.GroupBy(i => i).Where(g => g.Count() > 1).Select(g => g.Key).Order().ToList();
+    }
+
+    private static void AssertGaveUp(CaptureStoppedException e, string slot, int attempts)
+    {
+        Assert.Contains($"replication slot '{slot}'", e.Message, StringComparison.Ordinal);
+        Assert.Contains($"gave up after {attempts} failed reconnects", e.Message, StringComparison.Ordinal);
+        Assert.Contains("Check that the server is up and reachable, then start again", e.Message, StringComparison.Ordinal);
+        Assert.Contains("maxReconnectAttempts", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_initial_only_snapshot_whose_connections_keep_being_lost_gives_up_after_the_attempts_and_the_next_start_reads_the_rest()
+    {
+        await CreateTableAsync();
+        var server = new NpgsqlConnectionStringBuilder(Db.ConnectionString);
+        await using var proxy = new TcpProxy(server.Host!, server.Port);
+        var viaProxy = new NpgsqlConnectionStringBuilder(Db.ConnectionString) { Host = "127.0.0.1", Port = proxy.Port }.ConnectionString;
+        var options = Options(["public.acct"], SnapshotMode.InitialOnly) with { SnapshotChunkSize = 100, MaxReconnectAttempts = 2 };
+        var reader = Open(options with { ConnectionString = viaProxy });
+        var events = await reader.TakeAsync(250, e => e.Operation == ChangeOperation.Read, TimeSpan.FromSeconds(60));
+        await reader.AcknowledgeAsync(events);
+        proxy.Cut(); // the reads' connection dropped, and every fresh snapshot's after it refused
+
+        var stop = await ReadUntilStoppedAsync(reader, events);
+
+        AssertGaveUp(stop, Db.Slot, 2);
+        var lost = Warnings("during the initial snapshot");
+        Assert.Equal(2, lost.Count); // attempts 1 and 2; the third is past maxReconnectAttempts
+        Assert.Contains("attempt 2", lost[1], StringComparison.Ordinal);
+        var state = System.Text.Json.JsonSerializer.Deserialize<SnapshotState>(await File.ReadAllTextAsync(StatePath, Ct))!;
+        Assert.False(state.InitialCompleted);
+        await reader.DisposeAsync(); // lets the state file go
+
+        // the next start, the server reachable: the rest read after the last row acknowledged, at a fresh snapshot
+        var next = Open(options);
+        while (true)
+        {
+            try
+            {
+                var change = await next.NextAsync(TimeSpan.FromSeconds(60));
+                Assert.NotNull(change);
+                events.Add(change);
+                await next.AcknowledgeAsync([change]);
+            }
+            catch (InvalidOperationException e) when (e.Message == "the source ended")
+            {
+                break;
+            }
+        }
+
+        // At least once: the chunk in hand at the cut (201-300) went out but for its last row, held back to be marked last in
+        // what a fresh snapshot would read on; unacknowledged, it never completed the chunk, so the state file kept 200.
+        Assert.Equal(Enumerable.Range(201, 99).Select(i => (long)i), AssertNoRowMissing(events));
+        state = System.Text.Json.JsonSerializer.Deserialize<SnapshotState>(await File.ReadAllTextAsync(StatePath, Ct))!;
+        Assert.True(state.InitialCompleted);
+        Assert.All(state.Tables, t => Assert.True(t.Done));
+    }
+
+    [Fact]
+    public async Task A_snapshot_whose_connections_keep_being_lost_gives_up_after_the_attempts_and_the_next_start_reads_the_rest()
+    {
+        await CreateTableAsync();
+        var server = new NpgsqlConnectionStringBuilder(Db.ConnectionString);
+        await using var proxy = new TcpProxy(server.Host!, server.Port);
+        var viaProxy = new NpgsqlConnectionStringBuilder(Db.ConnectionString) { Host = "127.0.0.1", Port = proxy.Port }.ConnectionString;
+        var reader = Open(SnapshotOptions(viaProxy) with { MaxReconnectAttempts = 2 });
+        var events = await reader.TakeAsync(250, e => e.Operation == ChangeOperation.Read, TimeSpan.FromSeconds(60));
+        await reader.AcknowledgeAsync(events);
+        proxy.Cut(); // the reads' connection dropped, and the streaming that would read the rest as incremental chunks refused
+
+        var stop = await ReadUntilStoppedAsync(reader, events);
+
+        AssertGaveUp(stop, Db.Slot, 2);
+        // one count of attempts: 1044 is attempt 1 (the rest goes on as incremental chunks while streaming), 1003 attempt 2
+        Assert.Contains("attempt 1", Assert.Single(Warnings("during the initial snapshot")), StringComparison.Ordinal);
+        Assert.Contains("attempt 2", Assert.Single(Warnings("reconnecting in")), StringComparison.Ordinal);
+        await reader.DisposeAsync();
+        await WaitForSlotInactiveAsync();
+
+        // the next start, the server reachable: the slot and the state file take it up (incremental chunks after the acknowledged rows)
+        var next = Open(SnapshotOptions());
+        await ReadEveryRowAsync(next, events);
+
+        Assert.Empty(AssertNoRowMissing(events)); // the held row went out before streaming: every chunk acknowledged whole, none read twice
+        Assert.Empty(Warnings("ended before the state file recorded it"));
+        await AssertSlotAndStateAgreeAsync(next);
     }
 
     [Fact]
