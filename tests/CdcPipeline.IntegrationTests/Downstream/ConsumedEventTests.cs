@@ -224,7 +224,7 @@ public sealed class ConsumedEventTests
         default);
 
     /// <summary>Typed AMQP values another producer may send for an extension (CloudEvents AMQP binding 3.1.3.2: Integer as
-    /// long, other integer types allowed to a receiver; Boolean as boolean; Timestamp as timestamp), each with the canonical
+    /// long, other integer types allowed to a receiver; Boolean as boolean; Timestamp as timestamp; Binary as binary), each with the canonical
     /// string a text property carries for it.</summary>
     public static TheoryData<object, string> TypedExtensionValues => new()
     {
@@ -239,6 +239,8 @@ public sealed class ConsumedEventTests
         { true, "true" },
         { false, "false" },
         { new RabbitMQ.Client.AmqpTimestamp(1767323045), "2026-01-02T03:04:05Z" },
+        // An AMQP binary (a header table's 'x'; a 0-9-1 long string comes as bytes, read as UTF-8 text): Base64.
+        { new RabbitMQ.Client.BinaryTableValue([0x00, 0xfe, 0x41]), "AP5B" },
         { new DateTime(2026, 1, 2, 3, 4, 5, DateTimeKind.Utc), "2026-01-02T03:04:05Z" },
         { new DateTimeOffset(2026, 1, 2, 5, 4, 5, 500, TimeSpan.FromHours(2)), "2026-01-02T03:04:05.5Z" },
     };
@@ -282,6 +284,7 @@ public sealed class ConsumedEventTests
         { "cloudEvents:subject", new RabbitMQ.Client.AmqpTimestamp(1767323045), "'cloudEvents:subject' is an AMQP timestamp (AmqpTimestamp), but the CloudEvents attribute 'subject' is a String" },
         { "cloudEvents:time", 1767323045L, "'cloudEvents:time' is an AMQP long (Int64), but the CloudEvents attribute 'time' is a Timestamp, sent as an AMQP timestamp or an RFC 3339 string" },
         { "cloudEvents:time", true, "'cloudEvents:time' is an AMQP boolean (Boolean), but the CloudEvents attribute 'time' is a Timestamp" },
+        { "cloudEvents:id", new RabbitMQ.Client.BinaryTableValue("evt-16"u8.ToArray()), "'cloudEvents:id' is an AMQP binary (BinaryTableValue), but the CloudEvents attribute 'id' is a String" },
         { "cloudEvents:cdcaggregate", 1.5, "'cloudEvents:cdcaggregate' is an AMQP double (Double), but the CloudEvents attribute 'cdcaggregate' is an extension, sent as an AMQP string, boolean, integer (byte to long) or timestamp" },
         { "cloudEvents:cdcaggregate", 1.5f, "is an AMQP float (Single), but the CloudEvents attribute 'cdcaggregate' is an extension" },
         { "cloudEvents:cdcaggregate", 1.5m, "is an AMQP decimal (Decimal), but the CloudEvents attribute 'cdcaggregate' is an extension" },
