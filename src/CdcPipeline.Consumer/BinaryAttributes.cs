@@ -140,8 +140,9 @@ internal sealed class BinaryAttributes
     /// (https://github.com/cloudevents/spec/blob/v1.0.2/cloudevents/bindings/amqp-protocol-binding.md#3132-amqp-application-property-values):
     /// a value is its type's AMQP form (Boolean: boolean; Integer: long; String, URI, URI-reference: string; Binary: binary;
     /// Timestamp: timestamp) or its canonical string, and a receiver must read both (it may accept numeric types other than
-    /// long). The canonical strings are the CloudEvents 1.0.2 type system's: true/false, decimal digits, RFC 3339 in UTC.
-    /// Binary cannot be told from text here: RabbitMQ.Client delivers both as bytes, read as UTF-8 by <see cref="Add(string, byte[])"/>.
+    /// long). The canonical strings are the CloudEvents 1.0.2 type system's: true/false, decimal digits, RFC 3339 in UTC, Base64.
+    /// A header table's binary ('x') comes as RabbitMQ.Client's <c>BinaryTableValue</c>; its long string ('S') as bytes, read as
+    /// UTF-8 text by <see cref="Add(string, byte[])"/>.
     /// </remarks>
     private static string Canonical(string name, string attribute, object value)
     {
@@ -156,7 +157,7 @@ internal sealed class BinaryAttributes
 
         var (what, sentAs) = expected switch
         {
-            null => ("an extension", "an AMQP string, boolean, integer (byte to long) or timestamp"),
+            null => ("an extension", "an AMQP string, boolean, integer (byte to long), timestamp or binary"),
             "Timestamp" => ("a Timestamp", "an AMQP timestamp or an RFC 3339 string"),
             _ => ($"a {expected}", "an AMQP string"),
         };
@@ -185,7 +186,8 @@ internal sealed class BinaryAttributes
         decimal => ("decimal", null, null),
         System.Collections.IDictionary => ("map", null, null),
         System.Collections.IList => ("list", null, null),
-        _ when RabbitMqTimestamp(value) is { } seconds => Timestamp(DateTimeOffset.FromUnixTimeSeconds(seconds)),
+        _ when RabbitMq(value, "AmqpTimestamp", "UnixTime") is long seconds => Timestamp(DateTimeOffset.FromUnixTimeSeconds(seconds)),
+        _ when RabbitMq(value, "BinaryTableValue", "Bytes") is byte[] bytes => ("binary", "Binary", Convert.ToBase64String(bytes)),
         _ => ("value", null, null),
     };
 
@@ -195,11 +197,13 @@ internal sealed class BinaryAttributes
     private static (string, string?, string?) Timestamp(DateTimeOffset t) =>
         ("timestamp", "Timestamp", t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture));
 
-    /// <summary>The Unix seconds of RabbitMQ.Client's <c>AmqpTimestamp</c> (a header table's timestamp), read by name: this library
-    /// does not depend on RabbitMQ.Client, which a service reading Kafka only would not want.</summary>
-    private static long? RabbitMqTimestamp(object value) =>
-        value.GetType() is { FullName: "RabbitMQ.Client.AmqpTimestamp" } type
-        && (type.GetField("UnixTime")?.GetValue(value) ?? type.GetProperty("UnixTime")?.GetValue(value)) is long seconds ? seconds : null;
+    /// <summary>A member of one of RabbitMQ.Client's header value types (<c>AmqpTimestamp.UnixTime</c>, a header table's timestamp in
+    /// Unix seconds; <c>BinaryTableValue.Bytes</c>, its binary), read by name: this library does not depend on RabbitMQ.Client,
+    /// which a service reading Kafka only would not want. Null for a value of another type.</summary>
+    private static object? RabbitMq(object value, string typeName, string member) =>
+        value.GetType() is { Namespace: "RabbitMQ.Client" } type && type.Name == typeName
+            ? type.GetField(member)?.GetValue(value) ?? type.GetProperty(member)?.GetValue(value)
+            : null;
 
     private static string Utf8(string name, byte[] value)
     {

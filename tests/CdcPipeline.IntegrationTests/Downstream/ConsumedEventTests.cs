@@ -285,7 +285,7 @@ public sealed class ConsumedEventTests
         { "cloudEvents:time", 1767323045L, "'cloudEvents:time' is an AMQP long (Int64), but the CloudEvents attribute 'time' is a Timestamp, sent as an AMQP timestamp or an RFC 3339 string" },
         { "cloudEvents:time", true, "'cloudEvents:time' is an AMQP boolean (Boolean), but the CloudEvents attribute 'time' is a Timestamp" },
         { "cloudEvents:id", new RabbitMQ.Client.BinaryTableValue("evt-16"u8.ToArray()), "'cloudEvents:id' is an AMQP binary (BinaryTableValue), but the CloudEvents attribute 'id' is a String" },
-        { "cloudEvents:cdcaggregate", 1.5, "'cloudEvents:cdcaggregate' is an AMQP double (Double), but the CloudEvents attribute 'cdcaggregate' is an extension, sent as an AMQP string, boolean, integer (byte to long) or timestamp" },
+        { "cloudEvents:cdcaggregate", 1.5, "'cloudEvents:cdcaggregate' is an AMQP double (Double), but the CloudEvents attribute 'cdcaggregate' is an extension, sent as an AMQP string, boolean, integer (byte to long), timestamp or binary" },
         { "cloudEvents:cdcaggregate", 1.5f, "is an AMQP float (Single), but the CloudEvents attribute 'cdcaggregate' is an extension" },
         { "cloudEvents:cdcaggregate", 1.5m, "is an AMQP decimal (Decimal), but the CloudEvents attribute 'cdcaggregate' is an extension" },
         { "cloudEvents:cdcaggregate", new Dictionary<string, object?> { ["name"] = "Order"u8.ToArray() }, "is an AMQP map (Dictionary`2), but the CloudEvents attribute 'cdcaggregate' is an extension" },
