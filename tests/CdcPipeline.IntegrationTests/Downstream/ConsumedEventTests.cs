@@ -284,6 +284,7 @@ public sealed class ConsumedEventTests
         { "cloudEvents:subject", new RabbitMQ.Client.AmqpTimestamp(1767323045), "'cloudEvents:subject' is an AMQP timestamp (AmqpTimestamp), but the CloudEvents attribute 'subject' is a String" },
         { "cloudEvents:time", 1767323045L, "'cloudEvents:time' is an AMQP long (Int64), but the CloudEvents attribute 'time' is a Timestamp, sent as an AMQP timestamp or an RFC 3339 string" },
         { "cloudEvents:time", true, "'cloudEvents:time' is an AMQP boolean (Boolean), but the CloudEvents attribute 'time' is a Timestamp" },
+        { "cloudEvents:time", new RabbitMQ.Client.AmqpTimestamp(long.MaxValue), "'cloudEvents:time' is an AMQP timestamp outside the years 1 to 9999 (((time_t)9223372036854775807))" },
         { "cloudEvents:id", new RabbitMQ.Client.BinaryTableValue("evt-16"u8.ToArray()), "'cloudEvents:id' is an AMQP binary (BinaryTableValue), but the CloudEvents attribute 'id' is a String" },
         { "cloudEvents:cdcaggregate", 1.5, "'cloudEvents:cdcaggregate' is an AMQP double (Double), but the CloudEvents attribute 'cdcaggregate' is an extension, sent as an AMQP string, boolean, integer (byte to long), timestamp or binary" },
         { "cloudEvents:cdcaggregate", 1.5f, "is an AMQP float (Single), but the CloudEvents attribute 'cdcaggregate' is an extension" },
