@@ -146,7 +146,19 @@ internal sealed class BinaryAttributes
     /// </remarks>
     private static string Canonical(string name, string attribute, object value)
     {
-        var (amqpType, type, text) = Typed(value);
+        (string Amqp, string? Type, string? Text) typed;
+        try
+        {
+            typed = Typed(value);
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            // Only a timestamp can be out of range: a service dead-letters on FormatException, the one exception a malformed event raises.
+            throw new FormatException(
+                $"the message's header '{name}' is an AMQP timestamp outside the years 1 to 9999 ({value}): no CloudEvents Timestamp (CloudEvents AMQP protocol binding 3.1.3.2)", e);
+        }
+
+        var (amqpType, type, text) = typed;
         // An extension's type is its producer's to declare (the pipeline's are Strings, yet a string property "42" reads as one
         // too): any typed form reads as its text. A core attribute takes only its own type's forms.
         var expected = CoreAttributeTypes.GetValueOrDefault(attribute);
