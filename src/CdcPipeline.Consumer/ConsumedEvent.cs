@@ -134,7 +134,14 @@ public sealed class ConsumedEvent
     /// (<c>BasicProperties.Headers</c>, text as UTF-8 bytes; pass <c>BasicProperties.ContentType</c> as
     /// <paramref name="contentType"/>); see
     /// <see cref="FromCloudEventBinary(IEnumerable{KeyValuePair{string, string}}, ReadOnlyMemory{byte}, string)"/>.</summary>
-    /// <exception cref="FormatException">As the text form, or a CloudEvents property is neither text nor UTF-8 bytes.</exception>
+    /// <remarks>As the CloudEvents AMQP binding allows, another producer may send an attribute as its typed AMQP value: <c>time</c>
+    /// as an AMQP timestamp (RabbitMQ.Client's <c>AmqpTimestamp</c>, whole seconds; a <see cref="DateTime"/> or
+    /// <see cref="DateTimeOffset"/>), an extension as an integer, a boolean, a timestamp or a binary (<c>BinaryTableValue</c>). Each
+    /// reads as its canonical string, as a text property would carry it: decimal digits, <c>true</c>/<c>false</c>, RFC 3339 in UTC,
+    /// Base64.</remarks>
+    /// <exception cref="FormatException">As the text form; a CloudEvents property is bytes that are not UTF-8; or it is a typed value
+    /// its attribute has no such form of: <c>id</c>, <c>type</c>, <c>source</c>, <c>subject</c>, <c>specversion</c> are strings only,
+    /// <c>time</c> a timestamp or a string, and no attribute is a fraction, a map or a list.</exception>
     public static ConsumedEvent FromCloudEventBinary(IEnumerable<KeyValuePair<string, object?>> headers, ReadOnlyMemory<byte> data, string? contentType = null) =>
         FromBinary(headers, data, contentType, static (attributes, name, value) => attributes.Add(name, value));
 

@@ -179,6 +179,52 @@ public sealed class BinaryModeEventTests(KafkaFixture kafka, PostgresFixture pos
     }
 
     [Fact]
+    public async Task A_rabbitmq_message_of_another_producer_is_read_with_its_attributes_as_typed_amqp_values()
+    {
+        // The CloudEvents AMQP binding (3.1.3.2) lets a producer send Timestamp, Integer and Boolean attributes as AMQP
+        // timestamp, long, boolean and binary values; RabbitMQ.Client delivers them as AmqpTimestamp (seconds), int/long, bool and
+        // BinaryTableValue (Binary's canonical string is Base64).
+        // (RabbitMQ.Client refuses a DateTime in a header table: only an AmqpTimestamp goes over the wire.) The consumer exposes
+        // only the pipeline's extensions, so they carry the typed values here.
+        var uri = await DownstreamServers.RabbitMqAsync();
+        var exchange = "cdc-test-" + Guid.NewGuid().ToString("N")[..8];
+        var (connection, channel, queue) = await RabbitMqSinkTests.BindQueueAsync(uri, exchange, "#");
+        await using var _c = connection;
+        await using var _ch = channel;
+        var time = new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero);
+        var properties = new RabbitMQ.Client.BasicProperties
+        {
+            MessageId = "evt-typed-1",
+            ContentType = "application/json",
+            Headers = new Dictionary<string, object?>
+            {
+                ["cloudEvents:specversion"] = "1.0", ["cloudEvents:id"] = "evt-typed-1", ["cloudEvents:type"] = "OrderPlaced",
+                ["cloudEvents:source"] = "/other-producer", ["cloudEvents:time"] = new RabbitMQ.Client.AmqpTimestamp(time.ToUnixTimeSeconds()),
+                ["cloudEvents:cdcaggregate"] = 42, ["cloudEvents:cdcrule"] = -9_000_000_000L, ["cloudEvents:cdckind"] = true, ["cloudEvents:cdctarget"] = new RabbitMQ.Client.BinaryTableValue([0x00, 0xfe, 0x41]),
+            },
+        };
+        await channel.BasicPublishAsync(exchange, "OrderPlaced", mandatory: true, properties, """{"orderId":"7"}"""u8.ToArray(), Ct);
+
+        var message = Assert.Single(await RabbitMqSinkTests.DrainAsync(channel, queue, 1, TimeSpan.FromSeconds(10)));
+        var evt = ConsumedEvent.FromCloudEventBinary(message.BasicProperties.Headers!, message.Body, message.BasicProperties.ContentType);
+
+        Assert.Equal(("evt-typed-1", "OrderPlaced", "/other-producer"), (evt.Id, evt.Type, evt.Source));
+        Assert.Equal(time, evt.Time);
+        Assert.Equal(TimeSpan.Zero, evt.Time!.Value.Offset);
+        Assert.Equal(("42", "-9000000000", "true", "AP5B"), (evt.Aggregate, evt.Rule, evt.Kind, evt.Target));
+        // Exactly the event the same attributes as text (what our sink sends) make.
+        var asText = ConsumedEvent.FromCloudEventBinary(
+            new Dictionary<string, string>
+            {
+                ["cloudEvents:id"] = "evt-typed-1", ["cloudEvents:type"] = "OrderPlaced", ["cloudEvents:source"] = "/other-producer",
+                ["cloudEvents:time"] = "2026-01-02T03:04:05Z", ["cloudEvents:cdcaggregate"] = "42", ["cloudEvents:cdcrule"] = "-9000000000",
+                ["cloudEvents:cdckind"] = "true", ["cloudEvents:cdctarget"] = "AP5B",
+            },
+            message.Body);
+        AssertSameEvent(asText, evt);
+    }
+
+    [Fact]
     public async Task A_binary_mode_webhooks_ce_headers_and_body_are_the_event_of_the_structured_form()
     {
         await using var receiver = new WebhookReceiver();

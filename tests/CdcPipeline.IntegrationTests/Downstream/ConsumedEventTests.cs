@@ -209,16 +209,97 @@ public sealed class ConsumedEventTests
     }
 
     [Fact]
-    public void A_binary_mode_attribute_that_is_not_text_is_refused_naming_the_header()
+    public void A_binary_mode_attribute_that_is_not_utf8_is_refused_naming_the_header()
     {
-        var e = Assert.Throws<FormatException>(() => ConsumedEvent.FromCloudEventBinary(
-            new Dictionary<string, object?> { ["cloudEvents:id"] = "evt-14"u8.ToArray(), ["cloudEvents:type"] = "OrderPlaced"u8.ToArray(), ["cloudEvents:time"] = 1767323045L },
-            default));
         var bytes = Assert.Throws<FormatException>(() => ConsumedEvent.FromCloudEventBinary(
             new Dictionary<string, byte[]> { ["ce_id"] = [0xff, 0xfe], ["ce_type"] = "OrderPlaced"u8.ToArray() },
             default));
 
-        Assert.Contains("'cloudEvents:time' is of type Int64, not text", e.Message, StringComparison.Ordinal);
         Assert.Contains("'ce_id' is not UTF-8", bytes.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>An AMQP event of another producer: its id and type as text, one more application property as given.</summary>
+    private static ConsumedEvent Amqp(string name, object? value) => ConsumedEvent.FromCloudEventBinary(
+        new Dictionary<string, object?> { ["cloudEvents:id"] = "evt-16"u8.ToArray(), ["cloudEvents:type"] = "OrderPlaced"u8.ToArray(), [name] = value },
+        default);
+
+    /// <summary>Typed AMQP values another producer may send for an extension (CloudEvents AMQP binding 3.1.3.2: Integer as
+    /// long, other integer types allowed to a receiver; Boolean as boolean; Timestamp as timestamp; Binary as binary), each with the canonical
+    /// string a text property carries for it.</summary>
+    public static TheoryData<object, string> TypedExtensionValues => new()
+    {
+        { 42, "42" },
+        { -9_000_000_000L, "-9000000000" },
+        { (short)-7, "-7" },
+        { (ushort)7, "7" },
+        { (sbyte)-1, "-1" },
+        { (byte)255, "255" },
+        { 4_000_000_000u, "4000000000" },
+        { ulong.MaxValue, "18446744073709551615" },
+        { true, "true" },
+        { false, "false" },
+        { new RabbitMQ.Client.AmqpTimestamp(1767323045), "2026-01-02T03:04:05Z" },
+        // An AMQP binary (a header table's 'x'; a 0-9-1 long string comes as bytes, read as UTF-8 text): Base64.
+        { new RabbitMQ.Client.BinaryTableValue([0x00, 0xfe, 0x41]), "AP5B" },
+        { new DateTime(2026, 1, 2, 3, 4, 5, DateTimeKind.Utc), "2026-01-02T03:04:05Z" },
+        { new DateTimeOffset(2026, 1, 2, 5, 4, 5, 500, TimeSpan.FromHours(2)), "2026-01-02T03:04:05.5Z" },
+    };
+
+    [Theory]
+    [MemberData(nameof(TypedExtensionValues), DisableDiscoveryEnumeration = true)]
+    public void A_typed_amqp_extension_value_is_read_as_the_text_a_string_property_would_carry(object value, string text)
+    {
+        var typed = Amqp("cloudEvents:cdcaggregate", value);
+        var asText = Amqp("cloudEvents:cdcaggregate", System.Text.Encoding.UTF8.GetBytes(text));
+
+        Assert.Equal(text, typed.Aggregate);
+        Assert.Equal(asText.Aggregate, typed.Aggregate);
+    }
+
+    /// <summary>An AMQP timestamp as each client delivers it: RabbitMQ.Client's (seconds), an AMQP 1.0 client's DateTime or DateTimeOffset.</summary>
+    public static TheoryData<object, DateTimeOffset> TypedTimes => new()
+    {
+        { new RabbitMQ.Client.AmqpTimestamp(1767323045), new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero) },
+        { new DateTime(2026, 1, 2, 3, 4, 5, 250, DateTimeKind.Utc), new DateTimeOffset(2026, 1, 2, 3, 4, 5, 250, TimeSpan.Zero) },
+        { new DateTimeOffset(2026, 1, 2, 5, 4, 5, 250, TimeSpan.FromHours(2)), new DateTimeOffset(2026, 1, 2, 3, 4, 5, 250, TimeSpan.Zero) },
+    };
+
+    [Theory]
+    [MemberData(nameof(TypedTimes), DisableDiscoveryEnumeration = true)]
+    public void A_typed_amqp_time_is_read_as_the_utc_timestamp_it_holds(object value, DateTimeOffset expected)
+    {
+        var time = Amqp("cloudEvents:time", value).Time;
+
+        Assert.Equal(expected, time);
+        Assert.Equal(TimeSpan.Zero, time!.Value.Offset);
+    }
+
+    /// <summary>Typed values the binding gives no attribute of that name: the core attributes other than time are Strings,
+    /// URIs or URI-references (AMQP string only), time a Timestamp, and no CloudEvents type is a fraction, a map or a list.</summary>
+    public static TheoryData<string, object, string> RefusedTypedValues => new()
+    {
+        { "cloudEvents:id", 42, "the message's header 'cloudEvents:id' is an AMQP int (Int32), but the CloudEvents attribute 'id' is a String, sent as an AMQP string" },
+        { "cloudEvents_type", 7L, "'cloudEvents_type' is an AMQP long (Int64), but the CloudEvents attribute 'type' is a String, sent as an AMQP string" },
+        { "cloudEvents:source", true, "'cloudEvents:source' is an AMQP boolean (Boolean), but the CloudEvents attribute 'source' is a URI-reference, sent as an AMQP string" },
+        { "cloudEvents:subject", new RabbitMQ.Client.AmqpTimestamp(1767323045), "'cloudEvents:subject' is an AMQP timestamp (AmqpTimestamp), but the CloudEvents attribute 'subject' is a String" },
+        { "cloudEvents:time", 1767323045L, "'cloudEvents:time' is an AMQP long (Int64), but the CloudEvents attribute 'time' is a Timestamp, sent as an AMQP timestamp or an RFC 3339 string" },
+        { "cloudEvents:time", true, "'cloudEvents:time' is an AMQP boolean (Boolean), but the CloudEvents attribute 'time' is a Timestamp" },
+        { "cloudEvents:time", new RabbitMQ.Client.AmqpTimestamp(long.MaxValue), "'cloudEvents:time' is an AMQP timestamp outside the years 1 to 9999 (((time_t)9223372036854775807))" },
+        { "cloudEvents:id", new RabbitMQ.Client.BinaryTableValue("evt-16"u8.ToArray()), "'cloudEvents:id' is an AMQP binary (BinaryTableValue), but the CloudEvents attribute 'id' is a String" },
+        { "cloudEvents:cdcaggregate", 1.5, "'cloudEvents:cdcaggregate' is an AMQP double (Double), but the CloudEvents attribute 'cdcaggregate' is an extension, sent as an AMQP string, boolean, integer (byte to long), timestamp or binary" },
+        { "cloudEvents:cdcaggregate", 1.5f, "is an AMQP float (Single), but the CloudEvents attribute 'cdcaggregate' is an extension" },
+        { "cloudEvents:cdcaggregate", 1.5m, "is an AMQP decimal (Decimal), but the CloudEvents attribute 'cdcaggregate' is an extension" },
+        { "cloudEvents:cdcaggregate", new Dictionary<string, object?> { ["name"] = "Order"u8.ToArray() }, "is an AMQP map (Dictionary`2), but the CloudEvents attribute 'cdcaggregate' is an extension" },
+        { "cloudEvents:cdcaggregate", new List<object?> { "Order"u8.ToArray() }, "is an AMQP list (List`1), but the CloudEvents attribute 'cdcaggregate' is an extension" },
+    };
+
+    [Theory]
+    [MemberData(nameof(RefusedTypedValues), DisableDiscoveryEnumeration = true)]
+    public void A_typed_amqp_value_no_cloudevents_type_maps_to_is_refused_naming_the_header_its_type_and_what_is_accepted(string name, object value, string named)
+    {
+        var e = Assert.Throws<FormatException>(() => Amqp(name, value));
+
+        Assert.Contains(named, e.Message, StringComparison.Ordinal);
+        Assert.Contains("CloudEvents AMQP protocol binding 3.1.3.2", e.Message, StringComparison.Ordinal);
     }
 }
