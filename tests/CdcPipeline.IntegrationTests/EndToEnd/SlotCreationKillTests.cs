@@ -11,10 +11,10 @@ namespace CdcPipeline.IntegrationTests.EndToEnd;
 /// CREATE_REPLICATION_SLOT waits for the transactions running when it starts (it builds a consistent snapshot); the test holds
 /// one open, and once the walsender waits on it, freezes the process (SIGSTOP: a stalled VM, a node that stopped answering),
 /// commits, waits until the walsender has persisted the slot and sent its answer (the process, stopped, never reads it), and
-/// kills the process with SIGKILL. (Killed while the walsender still waits, the process leaves no slot: the walsender notices
-/// its client gone once the wait ends and drops the slot, still ephemeral — nothing for the next start to clean up.)
-/// Rows are then written while no pipeline runs; the next start must drop the orphan slot (warning 1046), create it again and
-/// read the tables through its snapshot, so that the file ends with every row as the table holds it.
+/// kills the process with SIGKILL. Rows are then written while no pipeline runs; the next start must drop the orphan slot
+/// (warning 1046), create it again and read the tables through its snapshot, so that the file ends with every row as the table
+/// holds it. Killed while the walsender still waits, the process leaves no slot: the walsender notices its client gone once the
+/// wait ends and drops the slot, still ephemeral; the next start finds the mark alone and creates the slot without a warning.
 /// </summary>
 public sealed class SlotCreationKillTests(PostgresFixture fixture) : IAsyncLifetime
 {
@@ -43,13 +43,27 @@ public sealed class SlotCreationKillTests(PostgresFixture fixture) : IAsyncLifet
     {
         await WriteConfigAsync("initial");
 
-        var orphan = await KillInTheSlotCreationGapAsync(keepsEarlierState: false);
+        var orphan = await KillDuringSlotCreationAsync(afterTheAnswer: true, keepsEarlierState: false);
         Assert.False(File.Exists(Events) && new FileInfo(Events).Length > 0, "the killed start handed out events before its slot was recorded");
 
         await WriteWhileStoppedAsync(); // before the next start's slot: only its snapshot sees them
 
         using var pipeline = PipelineProcess.Start("run", "--config", Config);
         await AssertRecreatedAndCompleteAsync(pipeline, orphan, fromLine: 0, "the initial snapshot");
+    }
+
+    [Fact]
+    public async Task A_first_start_killed_while_its_slot_creation_waits_leaves_no_slot_and_the_next_start_creates_it_without_a_warning()
+    {
+        await WriteConfigAsync("initial");
+
+        var orphan = await KillDuringSlotCreationAsync(afterTheAnswer: false, keepsEarlierState: false);
+        Assert.Null(orphan);
+
+        await WriteWhileStoppedAsync();
+
+        using var pipeline = PipelineProcess.Start("run", "--config", Config);
+        await AssertRecreatedAndCompleteAsync(pipeline, orphan: null, fromLine: 0, "the initial snapshot");
     }
 
     [Fact]
@@ -70,7 +84,7 @@ public sealed class SlotCreationKillTests(PostgresFixture fixture) : IAsyncLifet
         await _db.ExecuteAsync($"SELECT pg_drop_replication_slot('{_db.Slot}')");
         await _db.ExecuteAsync($"UPDATE acct SET v = v + 100 WHERE id BETWEEN 30 AND 40; INSERT INTO acct SELECT g, 7 FROM generate_series({Rows + 101}, {Rows + 110}) g; DELETE FROM acct WHERE id BETWEEN 41 AND 45");
 
-        var orphan = await KillInTheSlotCreationGapAsync(keepsEarlierState: true);
+        var orphan = await KillDuringSlotCreationAsync(afterTheAnswer: true, keepsEarlierState: true);
         Assert.Equal(readByFirst, (await ReadLinesAsync(0)).Count);
 
         await WriteWhileStoppedAsync();
@@ -100,11 +114,12 @@ public sealed class SlotCreationKillTests(PostgresFixture fixture) : IAsyncLifet
             """, Ct);
 
     /// <summary>
-    /// Starts <c>run</c> with a writing transaction open, freezes it while its CREATE_REPLICATION_SLOT waits for that
-    /// transaction, commits, and kills it once PostgreSQL has persisted the slot and answered. Returns the orphan slot's
-    /// confirmed_flush_lsn.
+    /// Starts <c>run</c> with a writing transaction open and, once its CREATE_REPLICATION_SLOT waits for that transaction, kills
+    /// it. <paramref name="afterTheAnswer"/>: frozen first, the transaction committed, killed once PostgreSQL has persisted the
+    /// slot and answered (returns the orphan slot's confirmed_flush_lsn); else killed while the walsender still waits, then
+    /// committed (returns null: the walsender notices its client gone when the wait ends and drops the slot, still ephemeral).
     /// </summary>
-    private async Task<string> KillInTheSlotCreationGapAsync(bool keepsEarlierState)
+    private async Task<string?> KillDuringSlotCreationAsync(bool afterTheAnswer, bool keepsEarlierState)
     {
         await using var legacy = new NpgsqlConnection(_db.ConnectionString);
         await legacy.OpenAsync(Ct);
@@ -117,24 +132,37 @@ public sealed class SlotCreationKillTests(PostgresFixture fixture) : IAsyncLifet
         using (var pipeline = PipelineProcess.Start("run", "--config", Config))
         {
             await WaitUntilAsync(async () => ReadMark() is not null && await WalsenderAsync("state = 'active' AND wait_event = 'transactionid'"), pipeline);
-            await pipeline.FreezeAsync();
-            await open.CommitAsync(Ct);
-            // Persisted and answered: the slot has its consistent point and is released; the walsender, done with the command,
-            // holds the exported snapshot for a client that will never read the answer.
-            await WaitUntilAsync(async () => await WalsenderAsync("state <> 'active'") &&
-                await _db.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{_db.Slot}' AND confirmed_flush_lsn IS NOT NULL AND NOT active") == 1, pipeline);
             var mark = ReadMark();
             Assert.True(mark is not null, $"the state file no longer holds the creation mark: {await File.ReadAllTextAsync(StatePath, Ct)}");
             Assert.Equal(keepsEarlierState, mark.KeepsEarlierState);
-            pipeline.Kill9();
+            if (afterTheAnswer)
+            {
+                await pipeline.FreezeAsync();
+                await open.CommitAsync(Ct);
+                // Persisted and answered: the slot has its consistent point and is released; the walsender, done with the
+                // command, holds the exported snapshot for a client that will never read the answer.
+                await WaitUntilAsync(async () => await WalsenderAsync("state <> 'active'") &&
+                    await _db.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{_db.Slot}' AND confirmed_flush_lsn IS NOT NULL AND NOT active") == 1, pipeline);
+                Assert.NotNull(ReadMark());
+                pipeline.Kill9();
+            }
+            else
+            {
+                pipeline.Kill9();
+                await open.CommitAsync(Ct);
+            }
+
             Assert.DoesNotContain("Created replication slot", pipeline.Log, StringComparison.Ordinal);
         }
 
-        // The walsender sees its client gone and ends; the slot stays, persistent, recorded nowhere.
+        // The walsender sees its client gone and ends; the slot, persisted, stays recorded nowhere; ephemeral, it goes with it.
         await WaitUntilAsync(async () => !await WalsenderAsync("true"), null);
         Assert.NotNull(ReadMark());
-        var orphan = await _db.ScalarAsync<string>($"SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '{_db.Slot}'");
-        TestContext.Current.TestOutputHelper?.WriteLine($"killed in the gap: slot {_db.Slot} persisted at {orphan}, state file holds only the mark");
+        var orphan = (await _db.QueryAsync($"SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '{_db.Slot}'")).SingleOrDefault()?[0] as string;
+        Assert.True(afterTheAnswer == (orphan is not null), $"killed {(afterTheAnswer ? "after" : "before")} the answer, the slot is {(orphan is null ? "gone" : "there")}");
+        TestContext.Current.TestOutputHelper?.WriteLine(orphan is null
+            ? $"killed while the creation waited: slot {_db.Slot} gone with its walsender, the state file holds the mark"
+            : $"killed in the gap: slot {_db.Slot} persisted at {orphan}, the state file holds only the mark");
         return orphan;
     }
 
@@ -148,10 +176,10 @@ public sealed class SlotCreationKillTests(PostgresFixture fixture) : IAsyncLifet
     }
 
     /// <summary>
-    /// The start after the kill: it says 1046 for the orphan slot, creates the slot again, and the file from
+    /// The start after the kill: it says 1046 for the orphan slot (nothing when none was left), creates the slot, and the file from
     /// <paramref name="fromLine"/> (snapshot, then stream) ends with every row as the table holds it; then SIGTERM, exit 0.
     /// </summary>
-    private async Task AssertRecreatedAndCompleteAsync(PipelineProcess pipeline, string orphan, int fromLine, string @for)
+    private async Task AssertRecreatedAndCompleteAsync(PipelineProcess pipeline, string? orphan, int fromLine, string @for)
     {
         await WaitStreamingAsync(pipeline);
         Assert.Null(ReadMark());
@@ -167,12 +195,20 @@ public sealed class SlotCreationKillTests(PostgresFixture fixture) : IAsyncLifet
         Assert.True(await pipeline.TerminateAsync(TimeSpan.FromSeconds(60)) == 0, $"run did not stop with 0; log:\n{pipeline.Log}");
 
         var dropped = pipeline.Log.Split('\n').Where(l => l.Contains(Dropped1046, StringComparison.Ordinal)).ToList();
-        Assert.True(dropped.Count == 1, $"the file is complete, but expected one warning 1046; log:\n{pipeline.Log}");
-        TestContext.Current.TestOutputHelper?.WriteLine(dropped[0]);
-        Assert.Contains(_db.Slot, dropped[0], StringComparison.Ordinal);
-        Assert.Contains(orphan, dropped[0], StringComparison.Ordinal);
-        Assert.Contains(StatePath, dropped[0], StringComparison.Ordinal);
-        Assert.Contains(@for, dropped[0], StringComparison.Ordinal);
+        if (orphan is null)
+        {
+            Assert.True(dropped.Count == 0, $"warning 1046 with no slot left behind; log:\n{pipeline.Log}");
+        }
+        else
+        {
+            Assert.True(dropped.Count == 1, $"the file is complete, but expected one warning 1046; log:\n{pipeline.Log}");
+            TestContext.Current.TestOutputHelper?.WriteLine(dropped[0]);
+            Assert.Contains(_db.Slot, dropped[0], StringComparison.Ordinal);
+            Assert.Contains(orphan, dropped[0], StringComparison.Ordinal);
+            Assert.Contains(StatePath, dropped[0], StringComparison.Ordinal);
+            Assert.Contains(@for, dropped[0], StringComparison.Ordinal);
+        }
+
         Assert.True(pipeline.Log.Split('\n').Count(l => l.Contains("Created replication slot", StringComparison.Ordinal)) == 1, $"the slot was not created again; log:\n{pipeline.Log}");
 
         var lines = await ReadLinesAsync(fromLine);
