@@ -15,13 +15,16 @@ namespace CdcPipeline.IntegrationTests.EndToEnd;
 /// (warning 1046), create it again and read the tables through its snapshot, so that the file ends with every row as the table
 /// holds it. Killed while the walsender still waits, the process leaves no slot: the walsender notices its client gone once the
 /// wait ends and drops the slot, still ephemeral; the next start finds the mark alone and creates the slot without a warning.
+/// Each test has a cluster of its own: a logical slot's creation waits for every transaction of the cluster, so the open one
+/// would hold up other tests' slots on the shared server (and theirs would hold up this test's).
 /// </summary>
-public sealed class SlotCreationKillTests(PostgresFixture fixture) : IAsyncLifetime
+public sealed class SlotCreationKillTests : IAsyncLifetime
 {
     private const int Rows = 200;
     private const string Dropped1046 = "was created by a start that ended before the state file recorded it";
 
     private readonly string _dir = Directory.CreateTempSubdirectory("cdc-slotkill-").FullName;
+    private PrivateCluster _cluster = null!;
     private PostgresTestDatabase _db = null!;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -34,7 +37,8 @@ public sealed class SlotCreationKillTests(PostgresFixture fixture) : IAsyncLifet
 
     public async ValueTask InitializeAsync()
     {
-        _db = await fixture.CreateDatabaseAsync("slotkill");
+        _cluster = await PrivateCluster.StartAsync("slotkill", new Dictionary<string, string>(), Ct);
+        _db = _cluster.Db;
         await _db.ExecuteAsync($"CREATE TABLE acct (id int PRIMARY KEY, v int NOT NULL); INSERT INTO acct SELECT g, 0 FROM generate_series(1, {Rows}) g");
     }
 
@@ -327,7 +331,7 @@ public sealed class SlotCreationKillTests(PostgresFixture fixture) : IAsyncLifet
 
     public async ValueTask DisposeAsync()
     {
-        await _db.DisposeAsync();
+        await _cluster.DisposeAsync();
         Directory.Delete(_dir, recursive: true);
     }
 }
