@@ -130,8 +130,13 @@ public sealed class KillNineTests(PostgresFixture fixture) : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// The slot has its consistent point: changes from now on are in it. A slot being created is listed already, without one,
+    /// while CREATE_REPLICATION_SLOT waits for the cluster's running transactions (another test's, on the shared server); writes
+    /// made then precede the capture, and a kill then leaves no slot (PostgreSQL drops it with the walsender).
+    /// </summary>
     private async Task<bool> SlotExistsAsync() =>
-        await _db.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{_db.Slot}'") == 1;
+        await _db.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{_db.Slot}' AND confirmed_flush_lsn IS NOT NULL") == 1;
 
     private static bool Complete(string events, Dictionary<int, int> final)
     {

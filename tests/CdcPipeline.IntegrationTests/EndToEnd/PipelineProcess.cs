@@ -83,14 +83,16 @@ internal sealed class PipelineProcess : IDisposable
         _process.WaitForExit();
     }
 
+    /// <summary>
+    /// SIGSTOP: the process stands still where it is (a frozen VM, a node that stopped answering), its sockets open, until
+    /// <see cref="Kill9"/> ends it.
+    /// </summary>
+    public Task FreezeAsync() => SignalAsync("-STOP");
+
     /// <summary>SIGTERM: the graceful stop; returns the exit code.</summary>
     public async Task<int> TerminateAsync(TimeSpan timeout)
     {
-        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
-        {
-            await kill!.WaitForExitAsync();
-        }
-
+        await SignalAsync("-TERM");
         using var cts = new CancellationTokenSource(timeout);
         await _process.WaitForExitAsync(cts.Token);
         return _process.ExitCode;
@@ -104,6 +106,12 @@ internal sealed class PipelineProcess : IDisposable
         }
 
         _process.Dispose();
+    }
+
+    private async Task SignalAsync(string signal)
+    {
+        using var kill = Process.Start("kill", [signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        await kill!.WaitForExitAsync();
     }
 
     private void Append(string? line)
