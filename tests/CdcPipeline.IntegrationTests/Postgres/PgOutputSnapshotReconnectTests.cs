@@ -250,14 +250,19 @@ public sealed class PgOutputSnapshotReconnectTests(PostgresFixture fixture) : Pg
     /// Another consumer streaming from the slot (START_REPLICATION on a connection of its own, as a second pipeline given the
     /// same slot: name would): waits until its walsender says it streams, and gives its PID.
     /// </summary>
-    private async Task<(LogicalReplicationConnection Connection, CancellationTokenSource Stop, int Pid)> StreamElsewhereAsync()
+    /// <summary>
+    /// Another consumer streaming from the slot: its connection, what stops its reading and the reading itself (awaited before
+    /// the connection is disposed: Npgsql's replication stream completed by a cancel and a dispose at once can fault the process),
+    /// and its walsender's PID.
+    /// </summary>
+    private async Task<(LogicalReplicationConnection Connection, CancellationTokenSource Stop, Task Reading, int Pid)> StreamElsewhereAsync()
     {
         var connection = new LogicalReplicationConnection(new NpgsqlConnectionStringBuilder(Db.ConnectionString) { ApplicationName = "other-consumer" }.ConnectionString);
         await connection.Open(Ct);
         var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         var messages = connection.StartReplication(new PgOutputReplicationSlot(Db.Slot),
             new PgOutputReplicationOptions(Db.Publication, PgOutputProtocolVersion.V1), stop.Token).GetAsyncEnumerator(stop.Token);
-        _ = Task.Run(async () =>
+        var reading = Task.Run(async () =>
         {
             try
             {
@@ -268,6 +273,10 @@ public sealed class PgOutputSnapshotReconnectTests(PostgresFixture fixture) : Pg
             catch (Exception)
             {
                 // stopped by the test, or cut: the asserts below say which
+            }
+            finally
+            {
+                await messages.DisposeAsync();
             }
         }, CancellationToken.None);
         var deadline = DateTime.UtcNow.AddSeconds(20);
@@ -280,7 +289,7 @@ public sealed class PgOutputSnapshotReconnectTests(PostgresFixture fixture) : Pg
             await Task.Delay(20, Ct);
         }
 
-        return (connection, stop, pid);
+        return (connection, stop, reading, pid);
     }
 
     [Fact]
@@ -288,7 +297,7 @@ public sealed class PgOutputSnapshotReconnectTests(PostgresFixture fixture) : Pg
     {
         await CreateTableAsync();
         await KilledAfterCreatingTheSlotAsync(SnapshotOptions());
-        var (other, stopOther, pid) = await StreamElsewhereAsync();
+        var (other, stopOther, reading, pid) = await StreamElsewhereAsync();
         var position = await Db.ScalarAsync<string>($"SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '{Db.Slot}'");
         try
         {
@@ -314,6 +323,7 @@ public sealed class PgOutputSnapshotReconnectTests(PostgresFixture fixture) : Pg
         finally
         {
             await stopOther.CancelAsync();
+            await reading;
             await other.DisposeAsync();
             stopOther.Dispose();
         }
