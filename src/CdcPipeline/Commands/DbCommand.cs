@@ -35,7 +35,7 @@ internal static class DbCommand
                 return DatabaseTarget.CannotConnect;
             }
 
-            await using var connection = await DatabaseTarget.OpenAsync(resolved.ConnectionString, error, cancellationToken);
+            await using var connection = await DatabaseTarget.OpenAsync(resolved, error, cancellationToken);
             if (connection is null)
             {
                 return DatabaseTarget.CannotConnect;
@@ -101,7 +101,7 @@ internal static class DbCommand
                 Schema = parse.GetValue(schema) ?? PrepareOptions.DefaultSchema,
             };
 
-            await using var connection = await DatabaseTarget.OpenAsync(resolved.ConnectionString, error, cancellationToken);
+            await using var connection = await DatabaseTarget.OpenAsync(resolved, error, cancellationToken);
             if (connection is null)
             {
                 return DatabaseTarget.CannotConnect;

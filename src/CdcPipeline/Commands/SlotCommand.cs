@@ -39,7 +39,7 @@ internal static class SlotCommand
                 return DatabaseTarget.CannotConnect;
             }
 
-            await using var connection = await DatabaseTarget.OpenAsync(resolved.ConnectionString, error, cancellationToken);
+            await using var connection = await DatabaseTarget.OpenAsync(resolved, error, cancellationToken);
             if (connection is null)
             {
                 return DatabaseTarget.CannotConnect;
@@ -95,7 +95,7 @@ internal static class SlotCommand
                 return DatabaseTarget.CannotConnect;
             }
 
-            await using var connection = await DatabaseTarget.OpenAsync(resolved.ConnectionString, error, cancellationToken);
+            await using var connection = await DatabaseTarget.OpenAsync(resolved, error, cancellationToken);
             if (connection is null)
             {
                 return DatabaseTarget.CannotConnect;
@@ -224,7 +224,7 @@ internal static class SlotCommand
 
             var slotName = parse.GetValue(name)!;
             var where = ConnectionTarget.From(resolved.ConnectionString);
-            await using (var connection = await DatabaseTarget.OpenAsync(resolved.ConnectionString, error, cancellationToken))
+            await using (var connection = await DatabaseTarget.OpenAsync(resolved, error, cancellationToken))
             {
                 if (connection is null)
                 {
