@@ -84,10 +84,19 @@ internal static class DbCommand
                 return DatabaseTarget.CannotConnect;
             }
 
+            // Usage errors (exit 2, nothing done), said before connecting.
             if (resolved.Tables.Count == 0)
             {
                 await error.WriteLineAsync("db prepare: which tables? give --tables public.t1,public.t2 (or source.postgres.tables in --config)");
-                return 1;
+                return ExpectedFailure.Usage;
+            }
+
+            var password = parse.GetValue(passwordEnv) is { } env ? Environment.GetEnvironmentVariable(env) : null;
+            password = string.IsNullOrEmpty(password) ? null : password;
+            if (parse.GetValue(passwordEnv) is { } unset && password is null)
+            {
+                await error.WriteLineAsync("db prepare: " + DatabasePreparation.PasswordVariableNotSet(unset, parse.GetValue(role) ?? "cdc"));
+                return ExpectedFailure.Usage;
             }
 
             var options = new PrepareOptions
@@ -107,8 +116,6 @@ internal static class DbCommand
                 return DatabaseTarget.CannotConnect;
             }
 
-            var password = options.PasswordEnvironmentVariable is { } env ? Environment.GetEnvironmentVariable(env) : null;
-            password = string.IsNullOrEmpty(password) ? null : password;
             try
             {
                 if (!parse.GetValue(apply))
