@@ -43,6 +43,20 @@ public class CommandLineAppTests
     }
 
     [Fact]
+    public async Task A_max_lag_that_is_no_size_is_a_usage_error_that_says_where_to_read_more_before_connecting()
+    {
+        // It said what was wrong (exit 2) but not where to read more, unlike every other bad option value.
+        var (output, error) = (new StringWriter(), new StringWriter());
+
+        var exit = await CommandLineApp.InvokeAsync(["slot", "lag", "--connection", "Host=127.0.0.1;Port=1", "--max-lag", "lots"], output, error, TestContext.Current.CancellationToken);
+
+        Assert.Equal(2, exit);
+        Assert.Contains("--max-lag 'lots': expected bytes or a size such as 512kB, 64MB, 1GB", error.ToString(), StringComparison.Ordinal);
+        Assert.Contains("see 'cdcpipeline slot lag --help'", error.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("cannot connect", error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_group_command_without_its_subcommand_lists_the_subcommands_and_exits_2()
     {
         var (output, error) = (new StringWriter(), new StringWriter());
