@@ -68,7 +68,9 @@ public static partial class ConfigBinding
                 var key = convert.Groups["key"].Value;
                 var last = key.LastIndexOf(':') + 1;
                 key = last < key.Length ? string.Concat(key.AsSpan(0, last), char.ToLowerInvariant(key[last]).ToString(), key.AsSpan(last + 1)) : key;
-                return (key, $"'{convert.Groups["value"].Value}' is not a valid {type}");
+                // a TimeSpan's form is not obvious ('10s', '200ms' and a bare 60, which would be days, are the usual guesses)
+                var form = type == "TimeSpan" ? " (write hh:mm:ss, e.g. \"00:00:10\", or \"00:00:00.200\" for 200 ms)" : "";
+                return (key, $"'{convert.Groups["value"].Value}' is not a valid {type}{form}");
             }
 
             var unknown = UnknownKeys().Match(current.Message);

@@ -42,6 +42,9 @@ public static class PipelineBuilder
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var section in sinkSections)
         {
+            // retry: first, strictly: a bad value there is named by its own key and line (the lenient bind below, which
+            // must pass over the kind's section, would name only the sink).
+            ConfigBinding.Bind<RetryOptions>(section.GetSection("retry"), configuration.Locations);
             var common = new SinkCommonOptions();
             try
             {
@@ -53,7 +56,6 @@ public static class PipelineBuilder
             }
 
             ConfigBinding.Validate(common, section.Path, configuration.Locations);
-            ConfigBinding.Bind<RetryOptions>(section.GetSection("retry"), configuration.Locations);
             if (!names.Add(common.Name))
             {
                 throw new ConfigurationException($"{section.Path}:name", $"sink name '{common.Name}' is used twice", configuration.Locations);
