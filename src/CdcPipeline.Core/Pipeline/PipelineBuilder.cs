@@ -55,6 +55,12 @@ public static class PipelineBuilder
                 throw new ConfigurationException(section.Path, e.InnerException?.Message ?? e.Message, configuration.Locations, e);
             }
 
+            // The lenient bind passes over one value where the list is expected: that was no filter at all, every event sent.
+            if (section.GetSection("types").Value is { Length: > 0 } single)
+            {
+                throw new ConfigurationException($"{section.Path}:types", ConfigBinding.ListExpected(single), configuration.Locations);
+            }
+
             ConfigBinding.Validate(common, section.Path, configuration.Locations);
             if (!names.Add(common.Name))
             {
