@@ -48,9 +48,10 @@ say "starting the pipeline (logs: $log); domain events follow as CloudEvents JSO
 "$CDCPIPELINE" run --config samples/legacy-orders/pipeline.yaml 2>"$log" &
 pipeline=$!
 trap 'kill -TERM $pipeline 2>/dev/null || true' EXIT
-# wait until the slot exists and streaming started
+# wait until the slot exists and streaming started: event 1002, "Starting replication from slot …" (no line says
+# "streaming": the demo waited its whole minute before the first write)
 for _ in $(seq 1 120); do
-  grep -q "Streaming\|streaming" "$log" 2>/dev/null && break
+  grep -q "Starting replication from slot" "$log" 2>/dev/null && break
   kill -0 $pipeline 2>/dev/null || { echo "the pipeline exited early; its log:" >&2; cat "$log" >&2; exit 1; }
   sleep 0.5
 done

@@ -43,6 +43,10 @@ public static partial class ConfigBinding
         }
     }
 
+    /// <summary>Why a single value (<c>tables: public.orders</c>) is refused where a list is expected, and how to write it.</summary>
+    public static string ListExpected(string value) =>
+        $"'{value}' is one value where a list is expected: write [{value}] or one '- {value}' per line below the key";
+
     /// <summary>
     /// The key at fault and why, from the binder's messages: "Failed to convert configuration value 'x' at
     /// 'a:b:c' to type 'System.Boolean'" names the exact key (so the error points at its line); an unknown
@@ -68,7 +72,14 @@ public static partial class ConfigBinding
                 var key = convert.Groups["key"].Value;
                 var last = key.LastIndexOf(':') + 1;
                 key = last < key.Length ? string.Concat(key.AsSpan(0, last), char.ToLowerInvariant(key[last]).ToString(), key.AsSpan(last + 1)) : key;
-                return (key, $"'{convert.Groups["value"].Value}' is not a valid {type}");
+                if (type.StartsWith("Collections.Generic.List`1", StringComparison.Ordinal) || type.EndsWith("[]", StringComparison.Ordinal))
+                {
+                    return (key, ListExpected(convert.Groups["value"].Value));
+                }
+
+                // a TimeSpan's form is not obvious ('10s', '200ms' and a bare 60, which would be days, are the usual guesses)
+                var form = type == "TimeSpan" ? " (write hh:mm:ss, e.g. \"00:00:10\", or \"00:00:00.200\" for 200 ms)" : "";
+                return (key, $"'{convert.Groups["value"].Value}' is not a valid {type}{form}");
             }
 
             var unknown = UnknownKeys().Match(current.Message);

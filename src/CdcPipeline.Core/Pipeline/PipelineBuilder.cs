@@ -42,6 +42,9 @@ public static class PipelineBuilder
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var section in sinkSections)
         {
+            // retry: first, strictly: a bad value there is named by its own key and line (the lenient bind below, which
+            // must pass over the kind's section, would name only the sink).
+            ConfigBinding.Bind<RetryOptions>(section.GetSection("retry"), configuration.Locations);
             var common = new SinkCommonOptions();
             try
             {
@@ -52,8 +55,13 @@ public static class PipelineBuilder
                 throw new ConfigurationException(section.Path, e.InnerException?.Message ?? e.Message, configuration.Locations, e);
             }
 
+            // The lenient bind passes over one value where the list is expected: that was no filter at all, every event sent.
+            if (section.GetSection("types").Value is { Length: > 0 } single)
+            {
+                throw new ConfigurationException($"{section.Path}:types", ConfigBinding.ListExpected(single), configuration.Locations);
+            }
+
             ConfigBinding.Validate(common, section.Path, configuration.Locations);
-            ConfigBinding.Bind<RetryOptions>(section.GetSection("retry"), configuration.Locations);
             if (!names.Add(common.Name))
             {
                 throw new ConfigurationException($"{section.Path}:name", $"sink name '{common.Name}' is used twice", configuration.Locations);

@@ -14,6 +14,12 @@ public static class DatabasePreparation
 {
     public static string QuoteLiteral(string value) => Core.Changes.PgNames.QuoteLiteral(value);
 
+    /// <summary>What to do when <c>--password-env</c> names a variable that is not set (or empty).</summary>
+    public static string PasswordVariableNotSet(string variable, string role) =>
+        $"--password-env {variable}: the environment variable is not set (or empty). Export it with the role's password and run again " +
+        "(the script and --apply set the password from its SCRAM-SHA-256 verifier, never the password itself), " +
+        $"or leave --password-env out and set the password yourself afterwards (psql: \\password {role})";
+
     /// <summary>Reads the catalog and decides, step by step, what is missing. <paramref name="password"/> (from --password-env) is needed when the role gets one.</summary>
     public static async Task<PreparePlan> PlanAsync(NpgsqlConnection connection, PrepareOptions options, string? password, CancellationToken cancellationToken)
     {
@@ -34,10 +40,7 @@ public static class DatabasePreparation
             // plain password never reaches the server, so it is in no statement log (log_statement=ddl), psql history or output.
             if (password is null)
             {
-                throw new InvalidOperationException(
-                    $"--password-env {env}: the environment variable is not set (or empty). Export it with the role's password and run again " +
-                    "(the script and --apply set the password from its SCRAM-SHA-256 verifier, never the password itself), " +
-                    $"or leave --password-env out and set the password yourself afterwards (psql: \\password {role})");
+                throw new InvalidOperationException(PasswordVariableNotSet(env, role));
             }
 
             var qVerifier = QuoteLiteral(ScramVerifier.Create(password));

@@ -105,11 +105,21 @@ internal sealed class DatabaseTarget
             tables = [.. list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
         }
 
-        return new Resolved(connection, parse.GetValue(Publication) ?? publication ?? "cdc_pub", parse.GetValue(Slot) ?? slot ?? "cdc_slot", tables, createPublication);
+        // What to check when it cannot connect: the key and its line, as run names them, or the option's string.
+        var setting = parse.GetValue(Connection) is null && pipeline is not null
+            ? $"source.postgres.connectionString ({pipeline.Locations.Describe("source:postgres:connectionString") ?? pipeline.FilePath})"
+            : "the connection string";
+        return new Resolved(connection, parse.GetValue(Publication) ?? publication ?? "cdc_pub", parse.GetValue(Slot) ?? slot ?? "cdc_slot", tables, createPublication, setting);
     }
 
-    /// <summary>Opens a connection; null (after writing host, port, database and the error — not the password) when it fails.</summary>
-    public static async Task<NpgsqlConnection?> OpenAsync(string connectionString, TextWriter error, CancellationToken cancellationToken)
+    /// <summary>
+    /// Opens the resolved connection; null (after writing host, port, database, the error — not the password — and what to
+    /// check, naming where the connection string came from) when it fails.
+    /// </summary>
+    public static Task<NpgsqlConnection?> OpenAsync(Resolved resolved, TextWriter error, CancellationToken cancellationToken) =>
+        OpenAsync(resolved.ConnectionString, error, cancellationToken, resolved.Setting);
+
+    private static async Task<NpgsqlConnection?> OpenAsync(string connectionString, TextWriter error, CancellationToken cancellationToken, string setting)
     {
         var builder = new NpgsqlConnectionStringBuilder(connectionString) { ApplicationName = "cdcpipeline-ops" };
         if (!connectionString.Contains("timeout", StringComparison.OrdinalIgnoreCase))
@@ -134,10 +144,11 @@ internal sealed class DatabaseTarget
             }
 
             await error.WriteLineAsync($"cannot connect to {target.Host}:{target.Port}, database {target.Database}, as {target.User}: {ConnectionTarget.Redact(message, connectionString)}"
-                + ExpectedFailure.RefusedLogin(e, connectionString, "the connection string"));
+                + (ExpectedFailure.RefusedLogin(e, connectionString, setting) ?? $"; check that the server is up and that {setting} is right"));
             return null;
         }
     }
 
-    internal sealed record Resolved(string ConnectionString, string Publication, string Slot, IReadOnlyList<string> Tables, bool CreatePublicationIfMissing);
+    /// <param name="Setting">Where the connection string came from, for "check that … is right".</param>
+    internal sealed record Resolved(string ConnectionString, string Publication, string Slot, IReadOnlyList<string> Tables, bool CreatePublicationIfMissing, string Setting);
 }

@@ -35,7 +35,7 @@ internal static class DbCommand
                 return DatabaseTarget.CannotConnect;
             }
 
-            await using var connection = await DatabaseTarget.OpenAsync(resolved.ConnectionString, error, cancellationToken);
+            await using var connection = await DatabaseTarget.OpenAsync(resolved, error, cancellationToken);
             if (connection is null)
             {
                 return DatabaseTarget.CannotConnect;
@@ -84,10 +84,19 @@ internal static class DbCommand
                 return DatabaseTarget.CannotConnect;
             }
 
+            // Usage errors (exit 2, nothing done), said before connecting.
             if (resolved.Tables.Count == 0)
             {
                 await error.WriteLineAsync("db prepare: which tables? give --tables public.t1,public.t2 (or source.postgres.tables in --config)");
-                return 1;
+                return ExpectedFailure.Usage;
+            }
+
+            var password = parse.GetValue(passwordEnv) is { } env ? Environment.GetEnvironmentVariable(env) : null;
+            password = string.IsNullOrEmpty(password) ? null : password;
+            if (parse.GetValue(passwordEnv) is { } unset && password is null)
+            {
+                await error.WriteLineAsync("db prepare: " + DatabasePreparation.PasswordVariableNotSet(unset, parse.GetValue(role) ?? "cdc"));
+                return ExpectedFailure.Usage;
             }
 
             var options = new PrepareOptions
@@ -101,14 +110,12 @@ internal static class DbCommand
                 Schema = parse.GetValue(schema) ?? PrepareOptions.DefaultSchema,
             };
 
-            await using var connection = await DatabaseTarget.OpenAsync(resolved.ConnectionString, error, cancellationToken);
+            await using var connection = await DatabaseTarget.OpenAsync(resolved, error, cancellationToken);
             if (connection is null)
             {
                 return DatabaseTarget.CannotConnect;
             }
 
-            var password = options.PasswordEnvironmentVariable is { } env ? Environment.GetEnvironmentVariable(env) : null;
-            password = string.IsNullOrEmpty(password) ? null : password;
             try
             {
                 if (!parse.GetValue(apply))

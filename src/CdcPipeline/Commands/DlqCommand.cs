@@ -344,9 +344,9 @@ internal static class DlqCommand
         command.Validators.Add(result =>
         {
             // A negative offset is refused by its own option, with its own message.
-            if (result.GetValue(toOffset) is >= 0 and var last && last < result.GetValue(fromOffset))
+            if (ParsedValue.TryGet(result, toOffset, out var last) && ParsedValue.TryGet(result, fromOffset, out var first) && last >= 0 && last < first)
             {
-                result.AddError(string.Create(CultureInfo.InvariantCulture, $"--to-offset {last} is before --from-offset {result.GetValue(fromOffset)}: no letter is between them"));
+                result.AddError(string.Create(CultureInfo.InvariantCulture, $"--to-offset {last} is before --from-offset {first}: no letter is between them"));
             }
         });
         cluster.AddTo(command);
@@ -680,7 +680,7 @@ internal static class DlqCommand
     private static void NotNegative<T>(Option<T> option) where T : struct, IComparable<T> =>
         option.Validators.Add(result =>
         {
-            if (result.GetValueOrDefault<T>().CompareTo(default) < 0)
+            if (ParsedValue.TryGet(result, option, out var value) && value.CompareTo(default) < 0)
             {
                 result.AddError($"{option.Name} must be 0 or more");
             }
@@ -689,7 +689,7 @@ internal static class DlqCommand
     private static void NotNegative<T>(Option<T?> option) where T : struct, IComparable<T> =>
         option.Validators.Add(result =>
         {
-            if (result.GetValueOrDefault<T?>() is { } value && value.CompareTo(default) < 0)
+            if (ParsedValue.TryGet(result, option, out var parsed) && parsed is { } value && value.CompareTo(default) < 0)
             {
                 result.AddError($"{option.Name} must be 0 or more");
             }

@@ -45,7 +45,7 @@ internal static class FailuresCommand
         limit.Validators.Add(result =>
         {
             // PostgreSQL refuses a negative LIMIT with a stack trace; 0 would list nothing and look like no failures.
-            if (result.GetValueOrDefault<int>() < 1)
+            if (ParsedValue.TryGet(result, limit, out var value) && value < 1)
             {
                 result.AddError("--limit must be 1 or more");
             }
@@ -90,7 +90,12 @@ internal static class FailuresCommand
         var command = new Command("resend", "Re-deliver recorded failures through their configured sink; delivered ones become status resent.") { config, ids, all, sink };
         command.Validators.Add(result =>
         {
-            var hasIds = result.GetValue(ids) is { Length: > 0 };
+            if (!ParsedValue.TryGet(result, ids, out var given))
+            {
+                return;
+            }
+
+            var hasIds = given is { Length: > 0 };
             if (hasIds == result.GetValue(all))
             {
                 result.AddError("give either --id N (one or more) or --all");

@@ -39,7 +39,7 @@ internal static class SlotCommand
                 return DatabaseTarget.CannotConnect;
             }
 
-            await using var connection = await DatabaseTarget.OpenAsync(resolved.ConnectionString, error, cancellationToken);
+            await using var connection = await DatabaseTarget.OpenAsync(resolved, error, cancellationToken);
             if (connection is null)
             {
                 return DatabaseTarget.CannotConnect;
@@ -69,6 +69,13 @@ internal static class SlotCommand
         var target = new DatabaseTarget();
         var name = new Argument<string?>("NAME") { Description = "one slot; all slots when omitted", Arity = ArgumentArity.ZeroOrOne };
         var maxLag = new Option<string?>("--max-lag") { Description = "exit 1 when a slot's lag exceeds this (bytes, or 512kB, 64MB, 1GB)" };
+        maxLag.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<string?>() is { } text && !ByteSize.TryParse(text, out _))
+            {
+                result.AddError($"--max-lag '{text}': expected bytes or a size such as 512kB, 64MB, 1GB");
+            }
+        });
         var json = new Option<bool>("--json") { Description = "JSON instead of text" };
         var command = new Command("lag", "How far each slot's consumer is behind (current WAL position - confirmed_flush_lsn). Exit 1 over --max-lag or for a missing slot.");
         command.Arguments.Add(name);
@@ -79,14 +86,8 @@ internal static class SlotCommand
         {
             var (output, error) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
             long? limit = null;
-            if (parse.GetValue(maxLag) is { } text)
+            if (parse.GetValue(maxLag) is { } text && ByteSize.TryParse(text, out var bytes))
             {
-                if (!ByteSize.TryParse(text, out var bytes))
-                {
-                    await error.WriteLineAsync($"--max-lag '{text}': expected bytes or a size such as 512kB, 64MB, 1GB");
-                    return DatabaseTarget.CannotConnect;
-                }
-
                 limit = bytes;
             }
 
@@ -95,7 +96,7 @@ internal static class SlotCommand
                 return DatabaseTarget.CannotConnect;
             }
 
-            await using var connection = await DatabaseTarget.OpenAsync(resolved.ConnectionString, error, cancellationToken);
+            await using var connection = await DatabaseTarget.OpenAsync(resolved, error, cancellationToken);
             if (connection is null)
             {
                 return DatabaseTarget.CannotConnect;
@@ -224,7 +225,7 @@ internal static class SlotCommand
 
             var slotName = parse.GetValue(name)!;
             var where = ConnectionTarget.From(resolved.ConnectionString);
-            await using (var connection = await DatabaseTarget.OpenAsync(resolved.ConnectionString, error, cancellationToken))
+            await using (var connection = await DatabaseTarget.OpenAsync(resolved, error, cancellationToken))
             {
                 if (connection is null)
                 {

@@ -139,7 +139,7 @@ public sealed class DbPrepareTests(PostgresFixture fixture) : LegacyDatabaseTest
 
         var printed = await Cli.RunAsync(PrepareArgs(role, passwordEnv, apply: false));
 
-        Assert.Equal(1, printed.Code);
+        Assert.Equal(2, printed.Code);
         Assert.Contains($"--password-env {passwordEnv}: the environment variable is not set", printed.Stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("CREATE ROLE", printed.Stdout, StringComparison.Ordinal);
     }

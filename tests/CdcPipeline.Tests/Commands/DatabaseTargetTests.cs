@@ -58,4 +58,47 @@ public class DatabaseTargetTests
             File.Delete(config);
         }
     }
+
+    [Theory]
+    [InlineData("slot", "list")]
+    [InlineData("slot", "lag")]
+    [InlineData("db", "check")]
+    public async Task A_server_that_cannot_be_reached_is_named_with_what_to_check_the_key_and_its_line_from_a_configuration(params string[] command)
+    {
+        // It said only "cannot connect to 127.0.0.1:1, database legacy, as cdc: Failed to connect to 127.0.0.1:1 (Connection
+        // refused)": not what to check, nor which key of which file holds the connection string (run says both).
+        var config = Path.Combine(Path.GetTempPath(), $"cdc-dbtarget-{Guid.NewGuid():N}.yaml");
+        await File.WriteAllTextAsync(config, """
+            name: legacy
+            source:
+              postgres:
+                connectionString: "Host=127.0.0.1;Port=1;Username=cdc;Password=hunter2;Database=legacy"
+                publication: cdc_pub
+                slot: cdc_slot
+            sinks:
+              - name: screen
+                console: {}
+            """, TestContext.Current.CancellationToken);
+        try
+        {
+            var (output, error) = (new StringWriter(), new StringWriter());
+            var exit = await CommandLineApp.InvokeAsync([.. command, "--config", config], output, error, TestContext.Current.CancellationToken);
+
+            Assert.Equal(DatabaseTarget.CannotConnect, exit);
+            var said = error.ToString();
+            Assert.StartsWith("cannot connect to 127.0.0.1:1, database legacy, as cdc: ", said, StringComparison.Ordinal);
+            Assert.EndsWith($"; check that the server is up and that source.postgres.connectionString ({config}:4) is right{Environment.NewLine}", said, StringComparison.Ordinal);
+            Assert.DoesNotContain("hunter2", said + output, StringComparison.Ordinal);
+
+            // given on the command line, the option is what to check
+            (output, error) = (new StringWriter(), new StringWriter());
+            exit = await CommandLineApp.InvokeAsync([.. command, "--connection", "Host=127.0.0.1;Port=1;Username=cdc;Password=hunter2;Database=legacy"], output, error, TestContext.Current.CancellationToken);
+            Assert.Equal(DatabaseTarget.CannotConnect, exit);
+            Assert.EndsWith($"; check that the server is up and that the connection string is right{Environment.NewLine}", error.ToString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
 }

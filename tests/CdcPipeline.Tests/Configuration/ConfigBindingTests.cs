@@ -56,6 +56,16 @@ public sealed class ConfigBindingTests : IDisposable
     }
 
     [Fact]
+    public void One_value_where_a_list_is_expected_says_how_to_write_the_list()
+    {
+        // It said "'public.orders' is not a valid Collections.Generic.List`1[System.String]" (tables: public.orders).
+        var error = Assert.Throws<ConfigurationException>(() => Bind("outer:\n  tags: public.orders\n"));
+
+        Assert.True(error.Message.Contains("/pipeline.yaml:4: source.outer.tags: 'public.orders' is one value where a list is expected: write [public.orders]", StringComparison.Ordinal), error.Message);
+        Assert.DoesNotContain("Collections.Generic", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Free_form_settings_and_lists_of_values_take_any_key()
     {
         var bound = Bind("outer:\n  settings:\n    any.key: '1'\n  tags: [a, b]\n");

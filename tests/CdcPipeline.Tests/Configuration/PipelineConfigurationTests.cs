@@ -60,6 +60,12 @@ public class PipelineConfigurationTests : IDisposable
     [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: '${NO_SUCH_VAR}' }\n", "pipeline.yaml:6: sinks.0.file.path: environment variable 'NO_SUCH_VAR' is not set", "default")]
     [InlineData("name: x\nsource: [\n", "not valid YAML", "pipeline.yaml:")]
     [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\nrunner:\n  bufferCapacity: lots\n", "pipeline.yaml:8: runner.bufferCapacity: ", "'lots' is not a valid Int32")]
+    // A sink's retry: it said "sinks.0: ten is not a valid value for Int32. (Parameter 'value')" at the sink's first line.
+    [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\n    retry: { maxAttempts: ten }\n", "pipeline.yaml:7: sinks.0.retry.maxAttempts: ", "'ten' is not a valid Int32")]
+    // One type where a list is expected was taken as no filter at all: every event went to the sink.
+    [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\n    types: OrderShipped\n", "pipeline.yaml:7: sinks.0.types: 'OrderShipped' is one value where a list is expected", "[OrderShipped]")]
+    // A TimeSpan that does not parse said only "is not a valid TimeSpan"; the form to write is hh:mm:ss.
+    [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\n    retry: { initialDelay: 200ms }\n", "pipeline.yaml:7: sinks.0.retry.initialDelay: '200ms' is not a valid TimeSpan", "hh:mm:ss")]
     // A bare number is a count of days to TimeSpan: 'drainTimeout: 60' meant seconds, was 60 days, and made SIGTERM throw.
     [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\nrunner:\n  drainTimeout: 60\n", "pipeline.yaml:8: runner.drainTimeout: ", "00:00:30")]
     [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\nrunner:\n  drainTimeout: '-00:00:05'\n", "pipeline.yaml:8: runner.drainTimeout: ", "00:00:30")]
