@@ -539,6 +539,47 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
     }
 
     [Fact]
+    public async Task Acknowledgements_of_a_lost_partition_are_not_committed_and_do_not_throw()
+    {
+        // The poll thread waits for room longer than max.poll.interval.ms (a stuck pipeline with a long pauseAfter):
+        // librdkafka takes the member out of the group and its partition is lost. What the pipeline acknowledges after that
+        // must not be stored or committed — the partition's next owner reads from the group's offset, and a commit of ours
+        // would move it — and the acknowledgement must not fail.
+        var topic = await NumberedTopicAsync("lost", 10);
+        var group = kafka.Unique("g");
+        var config = Consumer(group);
+        config.SessionTimeoutMs = 3000;
+        config.HeartbeatIntervalMs = 500;
+        config.MaxPollIntervalMs = 3000;
+        var log = new RecordingLogger();
+        var source = new KafkaChangeSource(config, [topic], new TestRecordDecoder(), new RecordingDeadLetterQueue(), bufferCapacity: 2, logger: log, pauseAfter: TimeSpan.FromSeconds(10));
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        cts.CancelAfter(TimeSpan.FromSeconds(90));
+        var reader = source.ReadAsync(cts.Token).GetAsyncEnumerator(cts.Token);
+        var handedOut = new List<ChangeEvent>();
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.True(await reader.MoveNextAsync());
+            handedOut.Add(reader.Current);
+        }
+
+        await WaitForAsync(() => log.Lines.Any(l => l.Id.Id == 4004), TimeSpan.FromSeconds(30));
+        foreach (var change in handedOut)
+        {
+            await source.AcknowledgeAsync(change.Position, cts.Token);
+        }
+
+        // Longer than the auto-commit interval (200 ms): a stored offset would have been committed by now.
+        await Task.Delay(TimeSpan.FromSeconds(1), cts.Token);
+        Assert.Equal(Offset.Unset.Value, CommittedOffset(group, topic, 0));
+        Assert.Equal(2, log.Lines.Count(l => l.Id.Id == 4010));
+        await cts.CancelAsync();
+        await reader.DisposeAsync();
+        await source.DisposeAsync();
+        Assert.Equal(Offset.Unset.Value, CommittedOffset(group, topic, 0));
+    }
+
+    [Fact]
     public async Task With_auto_commit_turned_off_each_acknowledgement_is_committed_while_the_source_runs()
     {
         // enable.auto.commit=false under consumer: passes through to librdkafka. The source would then commit only on a
