@@ -63,6 +63,9 @@ namespace CdcPipeline.Kafka.Source;
 /// An acknowledgement for a partition no longer owned is ignored, and so is one for a record handed out under an earlier
 /// ownership of a partition that came back (the group may have read on meanwhile: its offset must not move back). Lost partitions (session expired)
 /// are let go at once without committing.
+/// Under the cooperative protocol (<c>partition.assignment.strategy: cooperative-sticky</c> passed through) the handlers get
+/// only the partitions that change owner and Confluent.Kafka assigns and unassigns them incrementally: a partition this
+/// member keeps is not revoked, keeps its state and is read on without a pause.
 /// </para>
 /// <para>
 /// A record that cannot be decoded goes to the dead-letter queue with its original bytes and is
@@ -228,7 +231,7 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
     /// <summary>The poll thread is blocked in <see cref="WaitForRoom"/> (<see cref="SignalRoom"/>; tests: a stalled pipeline).</summary>
     internal bool WaitingForRoom => Volatile.Read(ref _writerWaiting) != 0;
 
-    /// <summary>How many times partitions were assigned to this consumer (rebalances it took part in).</summary>
+    /// <summary>How many times partitions were assigned to this consumer (rebalances that gave it any; under the cooperative protocol, increments that were not empty).</summary>
     public int Assignments => Volatile.Read(ref _assignments);
 
     public async IAsyncEnumerable<ChangeEvent> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
@@ -762,10 +765,22 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
         return bytes;
     }
 
+    /// <summary>
+    /// Partitions given to this member: under the eager protocol (range, roundrobin) its whole assignment, under the cooperative
+    /// one (<c>partition.assignment.strategy: cooperative-sticky</c>) only what is new — the partitions it keeps stay in
+    /// <see cref="_owned"/> as they are, with their epoch, so their buffered records are still handed out. librdkafka ends every
+    /// cooperative rebalance with an assignment, most often of nothing new (a member that only gave partitions up, or kept its
+    /// own): that one is neither logged nor counted (<see cref="Assignments"/>).
+    /// </summary>
     private void OnAssigned(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartition> partitions)
     {
-        Interlocked.Increment(ref _assignments);
         _joined = true;
+        if (partitions.Count == 0)
+        {
+            return;
+        }
+
+        Interlocked.Increment(ref _assignments);
         lock (_lock)
         {
             foreach (var tp in partitions)

@@ -438,6 +438,147 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
         TestContext.Current.TestOutputHelper?.WriteLine($"{all().Count - all().Distinct().Count()} redelivered record(s) (the mock cluster rejects commits during a rebalance with REBALANCE_IN_PROGRESS; a real broker accepts the revoke-time commit)");
     }
 
+    /// <summary>A consumer configuration with <c>partition.assignment.strategy</c> passed through, as under <c>source.kafka.consumer</c>.</summary>
+    private ConsumerConfig CooperativeConsumer(string group)
+    {
+        var config = Consumer(group);
+        config.Set("partition.assignment.strategy", "cooperative-sticky");
+        return config;
+    }
+
+    [Fact]
+    public async Task Under_cooperative_sticky_a_joining_and_leaving_member_moves_only_its_partitions_without_loss()
+    {
+        // Confluent.Kafka hands the handlers only the partitions that change owner under the cooperative protocol (and calls
+        // IncrementalAssign/IncrementalUnassign itself): the member that was there keeps reading what it keeps, without a
+        // revoke, while the rest moves to the newcomer and back when it leaves.
+        var topic = kafka.Unique("cooperative");
+        var produced = new List<(int Partition, long Offset)>();
+        async Task ProduceAsync(int count)
+        {
+            for (var i = 0; i < count; i++)
+            {
+                var r = await kafka.ProduceAsync(topic, "k", produced.Count.ToString(CultureInfo.InvariantCulture), partition: produced.Count % 4);
+                produced.Add((r.Partition.Value, r.Offset.Value));
+            }
+        }
+
+        await ProduceAsync(400);
+        var group = kafka.Unique("g");
+        var seen = new ConcurrentDictionary<string, ConcurrentQueue<(int Partition, long Offset)>>();
+        var logA = new RecordingLogger();
+        var logB = new RecordingLogger();
+        using var stopA = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        using var stopB = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        var a = new KafkaChangeSource(CooperativeConsumer(group), [topic], new TestRecordDecoder(), new RecordingDeadLetterQueue(), logger: logA);
+        var b = new KafkaChangeSource(CooperativeConsumer(group), [topic], new TestRecordDecoder(), new RecordingDeadLetterQueue(), logger: logB);
+        // a's pipeline takes 20 ms a record: it is still behind when b has joined, so b has records of its own to read.
+        var runA = Drive("a", a, seen, stopA.Token, TimeSpan.FromMilliseconds(20));
+        await WaitForAsync(() => seen.GetValueOrDefault("a")?.Count >= 50, TimeSpan.FromSeconds(30));
+        Assert.Equal(4, a.Consumer!.Assignment.Count);
+
+        // b joins while records keep coming.
+        var runB = Drive("b", b, seen, stopB.Token);
+        await ProduceAsync(200);
+        await WaitForAsync(() => b.Consumer?.Assignment.Count == 2 && a.Consumer.Assignment.Count == 2, TimeSpan.FromSeconds(60));
+        var kept = a.Consumer.Assignment.Select(tp => tp.Partition.Value).Order().ToList();
+        var moved = b.Consumer!.Assignment.Select(tp => tp.Partition.Value).Order().ToList();
+        var all = () => seen.Values.SelectMany(q => q).ToList();
+        await WaitForAsync(() => all().Distinct().Count() >= produced.Count, TimeSpan.FromSeconds(60));
+        Assert.All(moved, p => Assert.Contains(seen["b"], r => r.Partition == p));
+        var linesOfABeforeBLeft = logA.Lines.ToList();
+
+        // b leaves: its partitions come back to a, which reads on from what b committed.
+        await stopB.CancelAsync();
+        await runB;
+        await b.DisposeAsync();
+        await WaitForAsync(() => a.Consumer.Assignment.Count == 4, TimeSpan.FromSeconds(60));
+        await ProduceAsync(100);
+        await WaitForAsync(() => all().Distinct().Count() >= produced.Count, TimeSpan.FromSeconds(60));
+        await stopA.CancelAsync();
+        await runA;
+        await a.DisposeAsync();
+
+        TestContext.Current.TestOutputHelper?.WriteLine($"kept by a: {string.Join(",", kept)}; moved to b: {string.Join(",", moved)}");
+        foreach (var (name, queue) in seen)
+        {
+            foreach (var partition in queue.GroupBy(p => p.Partition).OrderBy(p => p.Key))
+            {
+                TestContext.Current.TestOutputHelper?.WriteLine($"consumer {name} partition {partition.Key}: {string.Join(", ", Runs(partition.Select(p => p.Offset).ToList()))}");
+            }
+        }
+
+        // Nothing lost, and the group's offsets end at each partition's end.
+        Assert.Equal(produced.OrderBy(p => p).ToList(), all().Distinct().OrderBy(p => p).ToList());
+        var ends = produced.GroupBy(p => p.Partition).ToDictionary(p => p.Key, p => p.Max(r => r.Offset) + 1);
+        Assert.Equal(ends, ExactlyOnceTests.CommittedOffsets(Consumer(group), topic));
+
+        // Every record was acknowledged as soon as it was handed out, and a revocation waits for that and commits it:
+        // nothing is handed out twice — not by b after taking a partition over, nor by a after getting it back.
+        var repeated = all().GroupBy(r => r).Where(g => g.Count() > 1).Select(g => g.Key).ToList();
+        Assert.True(repeated.Count == 0, "handed out twice: " + string.Join(", ", repeated));
+
+        // a read each partition it kept in one run from the first offset to the last: never revoked, never read again.
+        foreach (var p in kept)
+        {
+            Assert.Equal([$"0-{ends[p] - 1}"], Runs(seen["a"].Where(r => r.Partition == p).Select(r => r.Offset).ToList()));
+        }
+
+        // The log names each increment, and only increments: a was assigned all four, gave up exactly the two b took
+        // (committed, no time-out) and was assigned exactly those back; b was assigned them and gave them up when it left.
+        List<string> Increments(IEnumerable<(LogLevel Level, EventId Id, string Message)> lines, int id, string what) =>
+            lines.Where(l => l.Id.Id == id)
+                .Select(l => string.Join(",", l.Message.Split(what)[1].Split(';')[0].Split(", ").Select(tp => tp.Trim()).Order()))
+                .ToList();
+        string Names(IEnumerable<int> partitions) => string.Join(",", partitions.Select(p => $"{topic}/{p}").Order());
+        Assert.Equal([Names([0, 1, 2, 3]), Names(moved)], Increments(logA.Lines, 4001, "partitions assigned "));
+        Assert.Equal([Names(moved)], Increments(linesOfABeforeBLeft, 4002, "partitions revoked "));
+        Assert.Equal([Names(moved)], Increments(logB.Lines, 4001, "partitions assigned "));
+        Assert.Equal([Names(moved)], Increments(logB.Lines, 4002, "partitions revoked "));
+        Assert.Empty(logA.Lines.Where(l => l.Id.Id is 4003 or 4004).Concat(logB.Lines.Where(l => l.Id.Id is 4003 or 4004)));
+    }
+
+    [Fact]
+    public async Task Acknowledgements_of_a_lost_partition_are_not_committed_and_do_not_throw()
+    {
+        // The poll thread waits for room longer than max.poll.interval.ms (a stuck pipeline with a long pauseAfter):
+        // librdkafka takes the member out of the group and its partition is lost. What the pipeline acknowledges after that
+        // must not be stored or committed — the partition's next owner reads from the group's offset, and a commit of ours
+        // would move it — and the acknowledgement must not fail.
+        var topic = await NumberedTopicAsync("lost", 10);
+        var group = kafka.Unique("g");
+        var config = Consumer(group);
+        config.SessionTimeoutMs = 3000;
+        config.HeartbeatIntervalMs = 500;
+        config.MaxPollIntervalMs = 3000;
+        var log = new RecordingLogger();
+        var source = new KafkaChangeSource(config, [topic], new TestRecordDecoder(), new RecordingDeadLetterQueue(), bufferCapacity: 2, logger: log, pauseAfter: TimeSpan.FromSeconds(10));
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        cts.CancelAfter(TimeSpan.FromSeconds(90));
+        var reader = source.ReadAsync(cts.Token).GetAsyncEnumerator(cts.Token);
+        var handedOut = new List<ChangeEvent>();
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.True(await reader.MoveNextAsync());
+            handedOut.Add(reader.Current);
+        }
+
+        await WaitForAsync(() => log.Lines.Any(l => l.Id.Id == 4004), TimeSpan.FromSeconds(30));
+        foreach (var change in handedOut)
+        {
+            await source.AcknowledgeAsync(change.Position, cts.Token);
+        }
+
+        // Longer than the auto-commit interval (200 ms): a stored offset would have been committed by now.
+        await Task.Delay(TimeSpan.FromSeconds(1), cts.Token);
+        Assert.Equal(Offset.Unset.Value, CommittedOffset(group, topic, 0));
+        Assert.Equal(2, log.Lines.Count(l => l.Id.Id == 4010));
+        await cts.CancelAsync();
+        await reader.DisposeAsync();
+        await source.DisposeAsync();
+        Assert.Equal(Offset.Unset.Value, CommittedOffset(group, topic, 0));
+    }
+
     [Fact]
     public async Task With_auto_commit_turned_off_each_acknowledgement_is_committed_while_the_source_runs()
     {
@@ -786,7 +927,8 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
         }
     }
 
-    private static Task Drive(string name, KafkaChangeSource source, ConcurrentDictionary<string, ConcurrentQueue<(int, long)>> seen, CancellationToken cancellationToken) =>
+    /// <summary>Reads and acknowledges every change (after <paramref name="perRecord"/>, a slow pipeline), noting partition and offset.</summary>
+    private static Task Drive(string name, KafkaChangeSource source, ConcurrentDictionary<string, ConcurrentQueue<(int, long)>> seen, CancellationToken cancellationToken, TimeSpan perRecord = default) =>
         Task.Run(async () =>
         {
             var queue = seen.GetOrAdd(name, _ => new ConcurrentQueue<(int, long)>());
@@ -795,6 +937,12 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
                 await foreach (var change in source.ReadAsync(cancellationToken))
                 {
                     var slash = change.Position.Stream.LastIndexOf('/');
+                    if (perRecord > TimeSpan.Zero)
+                    {
+                        await Task.Delay(perRecord, cancellationToken);
+                    }
+
+                    // Noted just before the acknowledgement, which does not stop for the cancellation: a record seen is acknowledged.
                     queue.Enqueue((int.Parse(change.Position.Stream[(slash + 1)..], CultureInfo.InvariantCulture), change.Position.Major));
                     await source.AcknowledgeAsync(change.Position, cancellationToken);
                 }
