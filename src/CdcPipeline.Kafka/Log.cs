@@ -16,6 +16,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 4003, Level = LogLevel.Warning, Message = "Kafka source {Group}: partitions {Partitions} revoked before every handed-out record was acknowledged within {Timeout}; the new owner will redeliver from {Committed}")]
     public static partial void RevokeTimedOut(ILogger logger, string group, string partitions, TimeSpan timeout, string committed);
 
+    [LoggerMessage(EventId = 4500, Level = LogLevel.Warning, Message = "Kafka source {Group}: stopping with records of {Partitions} handed out but not acknowledged (committed: {Committed}); the next start, or the partitions' next owner, reads them again from the group's committed offset")]
+    public static partial void StoppedUnacknowledged(ILogger logger, string group, string partitions, string committed);
+
     [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "Kafka source {Group}: partitions lost {Partitions}; their unacknowledged records will be redelivered to the new owner")]
     public static partial void Lost(ILogger logger, string group, string partitions);
 

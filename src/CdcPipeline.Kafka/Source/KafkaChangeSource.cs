@@ -834,6 +834,8 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
     {
         var partitions = revoked.Select(p => p.TopicPartition).ToList();
         var drained = true;
+        var stopping = false;
+        List<TopicPartition> undrained = [];
         lock (_lock)
         {
             foreach (var tp in partitions)
@@ -853,6 +855,8 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
                 if (_closing || left <= TimeSpan.Zero)
                 {
                     drained = false;
+                    stopping = _closing;
+                    undrained = partitions.Where(tp => _owned.TryGetValue(tp, out var s) && !s.Drained).ToList();
                     break;
                 }
 
@@ -872,6 +876,11 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
         if (drained)
         {
             Log.Revoked(_logger, _config.GroupId, Describe(partitions), committed);
+        }
+        else if (stopping)
+        {
+            // not a timeout: the stop let go at once, after the pipeline drained what it could
+            Log.StoppedUnacknowledged(_logger, _config.GroupId, Describe(undrained), committed);
         }
         else
         {

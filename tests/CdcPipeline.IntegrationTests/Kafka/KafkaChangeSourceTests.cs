@@ -580,6 +580,47 @@ public sealed class KafkaChangeSourceTests(KafkaFixture kafka)
     }
 
     [Fact]
+    public async Task A_stop_with_records_not_acknowledged_says_so_without_claiming_a_revoke_timeout()
+    {
+        // Stopping lets go of the partitions at once (the pipeline has drained what it could): the revoke did not wait for
+        // the revoke timeout, so warning 4003 ("not acknowledged within …; the new owner will redeliver") would be wrong.
+        var topic = await NumberedTopicAsync("stop-unacked", 10);
+        var group = kafka.Unique("g");
+        var log = new RecordingLogger();
+        var source = new KafkaChangeSource(Consumer(group), [topic], new TestRecordDecoder(), new RecordingDeadLetterQueue(), logger: log,
+            revokeTimeout: TimeSpan.FromSeconds(30));
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        var reader = source.ReadAsync(cts.Token).GetAsyncEnumerator(cts.Token);
+        var handedOut = new List<ChangeEvent>();
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.True(await reader.MoveNextAsync());
+            handedOut.Add(reader.Current);
+        }
+
+        await source.AcknowledgeAsync(handedOut[0].Position, cts.Token);
+        var stopping = System.Diagnostics.Stopwatch.StartNew();
+        await cts.CancelAsync();
+        await reader.DisposeAsync();
+        await source.DisposeAsync();
+
+        Assert.True(stopping.Elapsed < TimeSpan.FromSeconds(25), $"the stop waited {stopping.Elapsed} for acknowledgements");
+        var acknowledged = handedOut[0].Position;
+        Assert.Equal(acknowledged.Major + 1, CommittedOffset(group, topic, int.Parse(acknowledged.Stream[(topic.Length + 1)..], CultureInfo.InvariantCulture)));
+        Assert.DoesNotContain(log.Lines, l => l.Id.Id == 4003);
+        var said = Assert.Single(log.Lines, l => l.Id.Id == 4500);
+        // the partitions whose records are still unacknowledged, and only those
+        var unacknowledged = handedOut.Skip(1).Where(c => c.Position.Stream != acknowledged.Stream || c.Position.Major > acknowledged.Major)
+            .Select(c => c.Position.Stream).ToHashSet(StringComparer.Ordinal);
+        Assert.All(unacknowledged, stream => Assert.Contains(stream, said.Message, StringComparison.Ordinal));
+        for (var p = 0; p < 4; p++)
+        {
+            var stream = $"{topic}/{p}";
+            Assert.Equal(unacknowledged.Contains(stream), said.Message.Contains(stream + " ", StringComparison.Ordinal) || said.Message.Contains(stream + ",", StringComparison.Ordinal) || said.Message.Contains(stream + ";", StringComparison.Ordinal));
+        }
+    }
+
+    [Fact]
     public async Task With_auto_commit_turned_off_each_acknowledgement_is_committed_while_the_source_runs()
     {
         // enable.auto.commit=false under consumer: passes through to librdkafka. The source would then commit only on a
