@@ -189,15 +189,8 @@ public sealed class KillNineTests(PostgresFixture fixture) : IAsyncLifetime
         }
     }
 
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, Func<string> log)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"condition not reached in {timeout}; pipeline log:\n{log()}");
-            await Task.Delay(200, Ct);
-        }
-    }
+    private static Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, Func<string> log) =>
+        PipelineProcess.UntilAsync(condition, timeout, TimeSpan.FromMilliseconds(200), () => $"pipeline log:\n{log()}", Ct);
 
     public async ValueTask DisposeAsync()
     {

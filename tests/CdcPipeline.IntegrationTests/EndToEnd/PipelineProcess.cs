@@ -84,6 +84,20 @@ internal sealed class PipelineProcess : IDisposable
     }
 
     /// <summary>
+    /// Polls <paramref name="condition"/> every <paramref name="interval"/> until it holds; fails after <paramref name="timeout"/>
+    /// with what <paramref name="describe"/> says then (the pipeline's log, and why the condition did not hold).
+    /// </summary>
+    public static async Task UntilAsync(Func<Task<bool>> condition, TimeSpan timeout, TimeSpan interval, Func<string> describe, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!await condition())
+        {
+            Xunit.Assert.True(DateTime.UtcNow < deadline, $"condition not reached in {timeout}; {describe()}");
+            await Task.Delay(interval, cancellationToken);
+        }
+    }
+
+    /// <summary>
     /// SIGSTOP: the process stands still where it is (a frozen VM, a node that stopped answering), its sockets open, until
     /// <see cref="Kill9"/> ends it.
     /// </summary>

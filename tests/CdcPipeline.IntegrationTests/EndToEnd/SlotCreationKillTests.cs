@@ -319,15 +319,8 @@ public sealed class SlotCreationKillTests : IAsyncLifetime
     private static async Task WaitStreamingAsync(PipelineProcess pipeline) =>
         await WaitUntilAsync(() => Task.FromResult(pipeline.Log.Contains("Starting replication from slot", StringComparison.Ordinal)), pipeline);
 
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, PipelineProcess? pipeline, Func<string?>? why = null)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"condition not reached in 60 s ({why?.Invoke()}); pipeline log:\n{pipeline?.Log}");
-            await Task.Delay(100, Ct);
-        }
-    }
+    private static Task WaitUntilAsync(Func<Task<bool>> condition, PipelineProcess? pipeline, Func<string?>? why = null) =>
+        PipelineProcess.UntilAsync(condition, TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(100), () => $"({why?.Invoke()}); pipeline log:\n{pipeline?.Log}", Ct);
 
     public async ValueTask DisposeAsync()
     {
