@@ -216,6 +216,8 @@ public class PipelineRunnerTests
         await RunToEnd(runner);
 
         var (name, e, error) = Assert.Single(store.Records);
+        // Recorded at its first failure: retry: is for onFailure: retry only (README, Running a pipeline).
+        Assert.Equal(1, sink.Calls);
         Assert.Equal("s", name);
         Assert.Equal("StatusS", e.Type);
         Assert.Equal("refused", error.Message);
