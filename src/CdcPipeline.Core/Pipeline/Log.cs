@@ -8,6 +8,10 @@ internal static partial class Log
     [LoggerMessage(EventId = 1000, Level = LogLevel.Information, Message = "Pipeline started with {SinkCount} sink(s): {Sinks}")]
     public static partial void Started(ILogger logger, int sinkCount, string sinks);
 
+    [LoggerMessage(EventId = 4505, Level = LogLevel.Warning, Message = "Sink {Sink} has onFailure: log, but the configuration has no failures: section, so there is no failure store: "
+        + "what it cannot deliver is dead-lettered instead (deadLetter), not recorded for 'failures resend'. Add failures: {{ connectionString, table }} to record it, or set onFailure: retry to say dead-lettering is meant")]
+    public static partial void NoFailureStore(ILogger logger, string sink);
+
     [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Pipeline stopping: delivering {Buffered} buffered change(s) before exit")]
     public static partial void Draining(ILogger logger, int buffered);
 

@@ -154,6 +154,17 @@ public sealed class PipelineRunner
     private async Task RunCoreAsync(CancellationToken stoppingToken)
     {
         Log.Started(_logger, _sinks.Count, string.Join(", ", _sinks.Select(s => s.Name)));
+        if (_failureStore is null)
+        {
+            foreach (var binding in _sinks)
+            {
+                if (binding.Policy.OnFailure == FailurePolicy.Log)
+                {
+                    Log.NoFailureStore(_logger, binding.Name);
+                }
+            }
+        }
+
         if (_sinks.Count > 1)
         {
             foreach (var binding in _deliverLast)

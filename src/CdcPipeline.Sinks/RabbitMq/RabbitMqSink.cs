@@ -107,6 +107,14 @@ public sealed partial class RabbitMqSink : ISink
                     $"rabbitmq sink '{Name}': the broker refuses event {batch[tooLarge].Id} ({batch[tooLarge].Type}), {bodies[tooLarge].Length} bytes, as larger than its max_message_size: {closed.ReplyText}"), e);
             }
 
+            if (closed is { Initiator: ShutdownInitiator.Peer, ReplyCode: Constants.NotFound })
+            {
+                // A publish only names the exchange: 404 is an exchange that is not there (declareExchange: false and the
+                // broker's owner has not declared it, or under another name). Retried: it may be declared meanwhile.
+                throw new IOException(string.Create(CultureInfo.InvariantCulture,
+                    $"rabbitmq sink '{Name}': exchange '{_options.Exchange}' does not exist on the broker ({closed.ReplyText}): declare it (durable, type {_options.ExchangeType}), or set declareExchange: true to have the sink declare it at start"), e);
+            }
+
             if (e is PublishException p)
             {
                 throw new InvalidOperationException($"rabbitmq sink '{Name}': the broker {(p.IsReturn ? "returned" : "nacked")} message {p.PublishSequenceNumber} on exchange '{_options.Exchange}'", p);

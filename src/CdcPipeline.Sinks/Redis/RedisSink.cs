@@ -250,7 +250,13 @@ public sealed partial class RedisSink : ISink
             }
         }
 
-        var limit = await ReadMaxBulkLengthAsync(cancellationToken).ConfigureAwait(false);
+        if (await ReadMaxBulkLengthAsync(redis, cancellationToken).ConfigureAwait(false) is not { } limit)
+        {
+            // Redis is not reachable: not checked, and nothing to warn about; this attempt fails on the connection (or goes
+            // through once it is back), and the next one checks again.
+            return Volatile.Read(ref _maxBulkLength);
+        }
+
         Volatile.Write(ref _maxBulkLength, limit);
         _checked = true;
         return limit;
@@ -260,9 +266,10 @@ public sealed partial class RedisSink : ISink
     /// The server's <c>proto-max-bulk-len</c>, read with <c>CONFIG GET</c> over a short-lived connection of its own (same server, user
     /// and password) with StackExchange.Redis' admin mode on: admin mode is never on for the connection events go over. When the
     /// value cannot be read (the user's ACL lacks <c>+config|get</c>, a managed Redis renamed or removed CONFIG, that connection
-    /// fails), a warning says what is not checked and Redis' default is assumed: the sink delivers on.
+    /// fails), a warning says what is not checked and Redis' default is assumed: the sink delivers on. Null when neither this
+    /// connection nor the sink's own reaches Redis (it is down): that is no reason to suspect the ACL.
     /// </summary>
-    private async ValueTask<long> ReadMaxBulkLengthAsync(CancellationToken cancellationToken)
+    private async ValueTask<long?> ReadMaxBulkLengthAsync(ConnectionMultiplexer redis, CancellationToken cancellationToken)
     {
         var configuration = _configuration.Clone();
         configuration.AllowAdmin = true;
@@ -277,6 +284,10 @@ public sealed partial class RedisSink : ISink
             {
                 return configured;
             }
+        }
+        catch (RedisConnectionException) when (!redis.IsConnected)
+        {
+            return null;
         }
         catch (Exception e) when (e is RedisException or RedisTimeoutException)
         {

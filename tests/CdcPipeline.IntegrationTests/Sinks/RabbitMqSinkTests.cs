@@ -260,6 +260,32 @@ public sealed class RabbitMqSinkTests
     }
 
     [Fact]
+    public async Task An_exchange_that_does_not_exist_with_declareExchange_off_is_named_with_what_to_do()
+    {
+        // The broker's owner declares the exchange (declareExchange: false) and has not yet, or under another name: RabbitMQ
+        // closes the channel with 404 NOT_FOUND. The error names the sink, the exchange and the two ways on, and is retried
+        // (the exchange may be declared meanwhile), not RabbitMQ.Client's bare "Already closed: … interrupted".
+        var uri = await DownstreamServers.RabbitMqAsync();
+        var exchange = "cdc-test-missing-" + Guid.NewGuid().ToString("N")[..8];
+        Assert.True(EventTemplate.TryParse("{type}", "rabbit", out var template, out var error), error);
+        await using var sink = new RabbitMqSink("rabbit", new RabbitMqSinkOptions { Uri = uri, Exchange = exchange, DeclareExchange = false }, template);
+
+        var e = await Assert.ThrowsAsync<IOException>(async () => await sink.DeliverAsync([SinkHarness.Event(1, "K1")], TestContext.Current.CancellationToken));
+        Assert.Contains("rabbitmq sink 'rabbit'", e.Message, StringComparison.Ordinal);
+        Assert.Contains($"exchange '{exchange}' does not exist", e.Message, StringComparison.Ordinal);
+        Assert.Contains("declareExchange", e.Message, StringComparison.Ordinal);
+        Assert.Contains("NOT_FOUND", e.Message, StringComparison.Ordinal);
+        Assert.IsNotType<PermanentDeliveryException>(e);
+
+        // Declared meanwhile: the next attempt (a new channel) delivers.
+        var (connection, channel, queue) = await BindQueueAsync(uri, exchange, "#");
+        await using var _c = connection;
+        await using var _ch = channel;
+        await sink.DeliverAsync([SinkHarness.Event(2, "K2")], TestContext.Current.CancellationToken);
+        Assert.Single(await DrainAsync(channel, queue, 1, TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
     public async Task A_broker_outage_is_retried_and_the_sink_reconnects()
     {
         var uri = new Uri(await DownstreamServers.RabbitMqAsync());

@@ -316,6 +316,49 @@ public sealed class RedisSinkTests
         }
     }
 
+    [Fact]
+    public async Task A_redis_that_is_down_is_not_warned_about_as_a_user_not_allowed_CONFIG()
+    {
+        // While Redis cannot be reached, CONFIG GET fails for that reason, not for an ACL: the attempt fails (and is retried) on
+        // the connection error alone, without a warning telling the operator to grant +config|get; the limit is read once
+        // Redis answers.
+        var server = await DownstreamServers.RedisAsync();
+        var endpoint = server.Split(',')[0];
+        await using var proxy = new TcpProxy(endpoint[..endpoint.LastIndexOf(':')], int.Parse(endpoint[(endpoint.LastIndexOf(':') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+        proxy.Cut();
+        var key = "cdctest:" + Guid.NewGuid().ToString("N")[..8];
+        var logger = new WarningRecorder<RedisSink>();
+        await using var admin = await ConnectionMultiplexer.ConnectAsync(server);
+        try
+        {
+            await using var sink = new RedisSink("redis", new RedisSinkOptions { Configuration = $"127.0.0.1:{proxy.Port},connectTimeout=500", Stream = key }, Template(key), logger);
+            await Assert.ThrowsAnyAsync<Exception>(async () => await sink.DeliverAsync([SinkHarness.Event(1, "K1")], TestContext.Current.CancellationToken));
+            Assert.DoesNotContain(logger.Warnings, w => w.Contains("+config|get", StringComparison.Ordinal));
+
+            proxy.Restore();
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while (true)
+            {
+                try
+                {
+                    await sink.DeliverAsync([SinkHarness.Event(1, "K1")], TestContext.Current.CancellationToken);
+                    break;
+                }
+                catch (Exception) when (DateTime.UtcNow < deadline)
+                {
+                    await Task.Delay(200, TestContext.Current.CancellationToken);
+                }
+            }
+
+            Assert.Equal(1L, await admin.GetDatabase().StreamLengthAsync(key));
+            Assert.DoesNotContain(logger.Warnings, w => w.Contains("+config|get", StringComparison.Ordinal));
+        }
+        finally
+        {
+            await admin.GetDatabase().KeyDeleteAsync(key);
+        }
+    }
+
     [Theory]
     [InlineData(RedisMode.Stream)]
     [InlineData(RedisMode.PubSub)]

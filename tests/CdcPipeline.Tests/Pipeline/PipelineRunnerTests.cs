@@ -216,9 +216,34 @@ public class PipelineRunnerTests
         await RunToEnd(runner);
 
         var (name, e, error) = Assert.Single(store.Records);
+        // Recorded at its first failure: retry: is for onFailure: retry only (README, Running a pipeline).
+        Assert.Equal(1, sink.Calls);
         Assert.Equal("s", name);
         Assert.Equal("StatusS", e.Type);
         Assert.Equal("refused", error.Message);
+    }
+
+    [Fact]
+    public async Task A_log_sink_without_a_failure_store_is_warned_about_at_start_and_its_failures_are_dead_lettered()
+    {
+        // onFailure: log with no failures: section: the failures go to the dead letters, which the operator did not ask for;
+        // the start says so, naming the sink and the section to add, instead of it showing only in the dead-letter file.
+        var source = new InMemoryChangeSource();
+        source.Add(InMemoryChangeSource.Change(1, "K", "S"));
+        source.Complete();
+        var logs = new TranslationFailureLogTests.RecordedLogs(Microsoft.Extensions.Logging.LogLevel.Information);
+        var dlq = new RecordingDeadLetterQueue();
+        var sink = new RecordingSink("hook") { Fail = (_, _) => new IOException("refused") };
+        var runner = new PipelineRunner(source, new StatusTranslator(), [new(sink, new SinkPolicy { OnFailure = FailurePolicy.Log }), new(new RecordingSink("fine"), SinkPolicy.Default)],
+            dlq, logger: new Microsoft.Extensions.Logging.Logger<PipelineRunner>(logs));
+        await RunToEnd(runner);
+
+        Assert.Equal("hook", Assert.Single(dlq.Letters).Stage);
+        var warning = Assert.Single(logs.Records, r => r.EventId == 4505);
+        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Warning, warning.Level);
+        Assert.Contains("hook", warning.Message, StringComparison.Ordinal);
+        Assert.Contains("failures:", warning.Message, StringComparison.Ordinal);
+        Assert.Contains("dead-letter", warning.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -167,7 +167,7 @@ public sealed class TranslationFailureLogTests
         public void Translate(ChangeEvent change, ICollection<DomainEvent> output) => throw error;
     }
 
-    private sealed class RecordedLogs(LogLevel minimum) : ILoggerFactory, ILogger
+    internal sealed class RecordedLogs(LogLevel minimum) : ILoggerFactory, ILogger
     {
         private readonly ConcurrentQueue<(LogLevel Level, int EventId, string Message, Dictionary<string, object?> Fields, Exception? Exception)> _records = new();
 
