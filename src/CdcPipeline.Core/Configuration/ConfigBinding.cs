@@ -58,7 +58,8 @@ public static partial class ConfigBinding
 
         var culture = System.Globalization.CultureInfo.InvariantCulture;
         var given = Convert.ToString(property.GetValue(options), culture);
-        return range.Maximum is int.MaxValue or long.MaxValue
+        // Range(1, long.MaxValue) is the (double, double) constructor: its maximum is long.MaxValue as a double.
+        return range.Maximum is int.MaxValue or long.MaxValue or >= (double)long.MaxValue
             ? string.Create(culture, $"must be {range.Minimum} or more, not {given}")
             : string.Create(culture, $"must be from {range.Minimum} to {range.Maximum}, not {given}");
     }
