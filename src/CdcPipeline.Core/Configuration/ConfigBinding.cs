@@ -39,8 +39,29 @@ public static partial class ConfigBinding
             var member = first.MemberNames.FirstOrDefault();
             var name = member is null ? null : $"{char.ToLowerInvariant(member[0])}{member[1..]}";
             var key = name is null ? path : path.Length == 0 ? name : $"{path}:{name}";
-            throw new ConfigurationException(key, first.ErrorMessage ?? "invalid value", locations);
+            throw new ConfigurationException(key, RangeReason(options, member) ?? first.ErrorMessage ?? "invalid value", locations);
         }
+    }
+
+    /// <summary>
+    /// For a <see cref="RangeAttribute"/> without its own message, what is allowed and what was given; DataAnnotations' default
+    /// names the C# property ("The field MaxReconnectAttempts must be between 0 and 2147483647"), not the key. Null otherwise.
+    /// </summary>
+    private static string? RangeReason(object options, string? member)
+    {
+        if (member is null
+            || options.GetType().GetProperty(member) is not { } property
+            || property.GetCustomAttribute<RangeAttribute>() is not { ErrorMessage: null, ErrorMessageResourceType: null } range)
+        {
+            return null;
+        }
+
+        var culture = System.Globalization.CultureInfo.InvariantCulture;
+        var given = Convert.ToString(property.GetValue(options), culture);
+        // Range(1, long.MaxValue) is the (double, double) constructor: its maximum is long.MaxValue as a double.
+        return range.Maximum is int.MaxValue or long.MaxValue or >= (double)long.MaxValue
+            ? string.Create(culture, $"must be {range.Minimum} or more, not {given}")
+            : string.Create(culture, $"must be from {range.Minimum} to {range.Maximum}, not {given}");
     }
 
     /// <summary>Why a single value (<c>tables: public.orders</c>) is refused where a list is expected, and how to write it.</summary>

@@ -55,6 +55,20 @@ public sealed class PipelineConfiguration
             }
         }
 
+        // sinks is a list: written as a map ('sinks: { screen: { console: {} } }'), each key read as a sink without a name.
+        var sinks = root.GetSection("sinks");
+        if (sinks.Value is { Length: > 0 } single)
+        {
+            throw new ConfigurationException("sinks", ConfigBinding.ListExpected(single), locations);
+        }
+
+        if (sinks.GetChildren().Select(c => c.Key).FirstOrDefault(k => !int.TryParse(k, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out _)) is { } mapKey)
+        {
+            throw new ConfigurationException("sinks",
+                $"a map (key '{mapKey}') where a list is expected: write one '- name: {mapKey}' item per sink with its kind below it, e.g. sinks: [{{ name: {mapKey}, console: {{}} }}]",
+                locations);
+        }
+
         // The typed sections first, strictly: a value of the wrong type ('bufferCapacity: lots') is then an error
         // naming its key and line, not the plain binder's InvalidOperationException (a stack trace, exit 1).
         var deadLetter = ConfigBinding.Bind<DeadLetterOptions>(root.GetSection("deadLetter"), locations);

@@ -61,7 +61,7 @@ internal static class CommandLineApp
             await parse.InvokeAsync(configuration, cancellationToken).ConfigureAwait(false);
             if (leaf)
             {
-                await errors.WriteLineAsync($"see 'cdcpipeline {command} --help'").ConfigureAwait(false);
+                await errors.WriteLineAsync(SeeHelp(command)).ConfigureAwait(false);
             }
 
             return ExpectedFailure.Usage;
@@ -88,8 +88,11 @@ internal static class CommandLineApp
         }
     }
 
+    /// <summary>The line that follows a usage error: where to read more, not the whole help.</summary>
+    internal static string SeeHelp(string command) => $"see 'cdcpipeline {command} --help'";
+
     /// <summary>"failures resend" for <c>cdcpipeline failures resend …</c>; "cdcpipeline" for the root.</summary>
-    private static string CommandPath(ParseResult parse)
+    internal static string CommandPath(ParseResult parse)
     {
         var names = new List<string>();
         for (SymbolResult? result = parse.CommandResult; result is CommandResult { Command: not RootCommand } commandResult; result = result.Parent)

@@ -27,6 +27,9 @@ internal static class ConnectorCommand
 
     private static Option<FileInfo> ConfigOption(bool required) => new("--config") { Description = "the pipeline YAML (source.kafka.debezium describes the connector)", Required = required };
 
+    /// <summary>The key of the <see cref="ConfigurationException"/> for a --format that is neither avro nor json: a usage error.</summary>
+    private const string FormatKey = "--format";
+
     private static Option<string> FormatOption() => new("--format") { Description = "avro | json (default: source.kafka.format)" };
 
     private static Command Render()
@@ -53,6 +56,10 @@ internal static class ConnectorCommand
                 }
 
                 return 0;
+            }
+            catch (ConfigurationException e) when (e.Key == FormatKey)
+            {
+                return await ExpectedFailure.UsageAsync(parse, $"connector render: {e.Message}").ConfigureAwait(false);
             }
             catch (ConfigurationException e)
             {
@@ -85,8 +92,7 @@ internal static class ConnectorCommand
 
                 if (connectorName is null)
                 {
-                    await error.WriteLineAsync($"connector {name}: give --name or --config").ConfigureAwait(false);
-                    return 2;
+                    return await ExpectedFailure.UsageAsync(parse, $"connector {name}: give --name or --config").ConfigureAwait(false);
                 }
 
                 if (!Uri.TryCreate(parse.GetValue(url), UriKind.Absolute, out var baseUrl) || baseUrl.Scheme is not ("http" or "https"))
@@ -115,6 +121,10 @@ internal static class ConnectorCommand
                 }
 
                 return 0;
+            }
+            catch (ConfigurationException e) when (e.Key == FormatKey)
+            {
+                return await ExpectedFailure.UsageAsync(parse, $"connector {name}: {e.Message}").ConfigureAwait(false);
             }
             catch (ConfigurationException e)
             {
@@ -150,7 +160,8 @@ internal static class ConnectorCommand
         var chosen = format ?? source.Format;
         if (chosen is not ("avro" or "json"))
         {
-            throw new ConfigurationException("--format", $"'{chosen}': use avro or json", configuration.Locations);
+            // the option is a usage error (see ExpectedFailure.UsageAsync); the file's value is named with its line
+            throw new ConfigurationException(format is null ? "source:kafka:format" : FormatKey, $"'{chosen}': use avro or json", configuration.Locations);
         }
 
         return (source.Debezium.ConnectorNameOr(configuration.Options.Name), ConnectorRenderer.Render(source.Debezium, chosen));

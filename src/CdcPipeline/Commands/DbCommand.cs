@@ -87,16 +87,14 @@ internal static class DbCommand
             // Usage errors (exit 2, nothing done), said before connecting.
             if (resolved.Tables.Count == 0)
             {
-                await error.WriteLineAsync("db prepare: which tables? give --tables public.t1,public.t2 (or source.postgres.tables in --config)");
-                return ExpectedFailure.Usage;
+                return await ExpectedFailure.UsageAsync(parse, "db prepare: which tables? give --tables public.t1,public.t2 (or source.postgres.tables in --config)").ConfigureAwait(false);
             }
 
             var password = parse.GetValue(passwordEnv) is { } env ? Environment.GetEnvironmentVariable(env) : null;
             password = string.IsNullOrEmpty(password) ? null : password;
             if (parse.GetValue(passwordEnv) is { } unset && password is null)
             {
-                await error.WriteLineAsync("db prepare: " + DatabasePreparation.PasswordVariableNotSet(unset, parse.GetValue(role) ?? "cdc"));
-                return ExpectedFailure.Usage;
+                return await ExpectedFailure.UsageAsync(parse, "db prepare: " + DatabasePreparation.PasswordVariableNotSet(unset, parse.GetValue(role) ?? "cdc")).ConfigureAwait(false);
             }
 
             var options = new PrepareOptions

@@ -214,6 +214,8 @@ internal static class DlqCommand
             }
 
             await flush(cancellationToken).ConfigureAwait(false);
+            // As the file form says: an empty topic is otherwise no output at all, which reads as "did it run?".
+            await errors.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{Math.Min(count, max)} letter(s) in topic '{topic}'")).ConfigureAwait(false);
             return 0;
         }).ConfigureAwait(false);
     }

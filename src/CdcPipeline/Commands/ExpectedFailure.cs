@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Net.Sockets;
 using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Pipeline;
@@ -19,6 +20,18 @@ internal static class ExpectedFailure
 
     /// <summary>The command line or the configuration is wrong: nothing was done.</summary>
     public const int Usage = 2;
+
+    /// <summary>
+    /// A command line the command refuses after parsing (a missing combination, an unset variable an option names):
+    /// <paramref name="message"/> and, as after a value the parser refuses, where to read more; <see cref="Usage"/>.
+    /// </summary>
+    public static async Task<int> UsageAsync(ParseResult parse, string message)
+    {
+        var error = parse.InvocationConfiguration.Error;
+        await error.WriteLineAsync(message).ConfigureAwait(false);
+        await error.WriteLineAsync(CommandLineApp.SeeHelp(CommandLineApp.CommandPath(parse))).ConfigureAwait(false);
+        return Usage;
+    }
 
     /// <summary>The exit code of an expected failure; null for an unexpected one (a bug, to show with its stack trace).</summary>
     public static int? ExitCode(Exception e) => e switch

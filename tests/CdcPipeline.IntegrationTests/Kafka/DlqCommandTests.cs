@@ -111,6 +111,34 @@ public sealed class DlqCommandTests(KafkaFixture kafka)
     }
 
     [Fact]
+    public async Task List_of_an_empty_topic_says_it_found_no_letter_as_the_file_form_does()
+    {
+        // It printed nothing at all (exit 0), where the file form says "0 letter(s) in …": no way to tell it read the topic.
+        var dlq = kafka.Unique("empty-dlq");
+        kafka.EnsureTopics([dlq]);
+        using var listed = new MemoryStream();
+        using var errors = new StringWriter();
+
+        Assert.Equal(0, await DlqCommand.ListAsync(Cluster(kafka.BootstrapServers), dlq, int.MaxValue, listed, errors, TestContext.Current.CancellationToken));
+
+        Assert.Equal(0, listed.Length);
+        Assert.Equal($"0 letter(s) in topic '{dlq}'{Environment.NewLine}", errors.ToString());
+
+        // and the count of what it printed, --max included
+        await using (var queue = new KafkaDeadLetterQueue(new ProducerConfig { BootstrapServers = kafka.BootstrapServers }, dlq))
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                await queue.WriteAsync(new DeadLetter { Stage = "decode", Error = "bad", Position = SourcePosition.ForKafka("t", 0, i), Payload = "x"u8.ToArray(), FailedAt = DateTimeOffset.UnixEpoch, Attempts = 1 }, TestContext.Current.CancellationToken);
+            }
+        }
+
+        using var two = new StringWriter();
+        Assert.Equal(0, await DlqCommand.ListAsync(Cluster(kafka.BootstrapServers), dlq, 2, Stream.Null, two, TestContext.Current.CancellationToken));
+        Assert.Equal($"2 letter(s) in topic '{dlq}'{Environment.NewLine}", two.ToString());
+    }
+
+    [Fact]
     public async Task A_dead_letter_topic_that_does_not_exist_is_an_error_and_is_not_created()
     {
         var missing = kafka.Unique("no-such-dlq");

@@ -359,6 +359,22 @@ public sealed class DbCheckTests(PostgresFixture fixture) : LegacyDatabaseTestBa
     }
 
     [Fact]
+    public async Task A_role_that_does_not_exist_is_named_even_when_its_password_is_the_same_word()
+    {
+        // The demo's credentials (user and password cdc) before the role exists: it said role "***" does not exist, on the
+        // line that says "as cdc", hiding nothing and telling the reader that the password is the user name.
+        var role = NewRoleName("samepw");
+        var connection = ConnectionStringAs(role, role);
+
+        var result = await Cli.RunAsync("db", "check", "--connection", connection);
+
+        Assert.Equal(2, result.Code);
+        Assert.Contains($"as {role}", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains($"role \"{role}\" does not exist", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("***", result.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_wrong_password_exits_2_without_echoing_it()
     {
         var role = NewRoleName("badpw");

@@ -42,6 +42,25 @@ public class CommandLineAppTests
         Assert.DoesNotContain("Usage:", output.ToString() + error, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("db prepare: which tables?", "db prepare", "db", "prepare", "--connection", "Host=127.0.0.1;Port=1")]
+    [InlineData("db prepare: --password-env CDC_TEST_NEVER_SET_PW:", "db prepare", "db", "prepare", "--connection", "Host=127.0.0.1;Port=1", "--tables", "public.t", "--password-env", "CDC_TEST_NEVER_SET_PW")]
+    [InlineData("connector render: --format: 'xml': use avro or json", "connector render", "connector", "render", "--config", "SAMPLE", "--format", "xml")]
+    [InlineData("connector status: give --name or --config", "connector status", "connector", "status")]
+    public async Task A_usage_error_the_command_finds_after_parsing_says_where_to_read_more_as_the_parsers_do(string said, string command, params string[] arguments)
+    {
+        // README: every bad option value is followed by "see 'cdcpipeline <command> --help'"; these, refused by the command
+        // itself rather than by System.CommandLine, ended with the error alone.
+        arguments = [.. arguments.Select(a => a == "SAMPLE" ? CdcPipeline.Tests.Translation.TestChanges.RepoPath("samples", "legacy-orders", "pipeline.kafka.yaml") : a)];
+        var (output, error) = (new StringWriter(), new StringWriter());
+
+        var exit = await CommandLineApp.InvokeAsync(arguments, output, error, TestContext.Current.CancellationToken);
+
+        Assert.True(exit == 2, $"exit {exit}: {error}{output}");
+        Assert.Contains(said, error.ToString(), StringComparison.Ordinal);
+        Assert.EndsWith($"see 'cdcpipeline {command} --help'{Environment.NewLine}", error.ToString(), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_max_lag_that_is_no_size_is_a_usage_error_that_says_where_to_read_more_before_connecting()
     {

@@ -20,6 +20,10 @@ public sealed class ConfigBindingTests : IDisposable
         public Dictionary<string, string> Settings { get; set; } = [];
 
         public List<string> Tags { get; set; } = [];
+
+        /// <summary>As redis' maxLength: <c>Range(1, long.MaxValue)</c> is the (double, double) constructor.</summary>
+        [System.ComponentModel.DataAnnotations.Range(1, long.MaxValue)]
+        public long? Limit { get; set; }
     }
 
     public sealed class Inner
@@ -63,6 +67,15 @@ public sealed class ConfigBindingTests : IDisposable
 
         Assert.True(error.Message.Contains("/pipeline.yaml:4: source.outer.tags: 'public.orders' is one value where a list is expected: write [public.orders]", StringComparison.Ordinal), error.Message);
         Assert.DoesNotContain("Collections.Generic", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_range_without_its_own_message_says_what_is_allowed_at_the_key()
+    {
+        // DataAnnotations' default: "The field Limit must be between 1 and 9.223372036854776E+18."
+        var error = Assert.Throws<ConfigurationException>(() => Bind("outer:\n  limit: 0\n"));
+
+        Assert.True(error.Message.Contains("/pipeline.yaml:4: source.outer.limit: must be 1 or more, not 0", StringComparison.Ordinal), error.Message);
     }
 
     [Fact]

@@ -80,6 +80,12 @@ public class PipelineConfigurationTests : IDisposable
     [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\nobservability:\n  otlp:\n    endpoint: http://collector:4318\n    protocol: http/json\n", "pipeline.yaml:10: observability.otlp.protocol: ", "grpc or http/protobuf")]
     [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\nobservability:\n  otlp:\n    endpont: http://collector:4318\n", "pipeline.yaml:9: observability.otlp.endpont", "unknown")]
     [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\nobservability:\n  otlp:\n    interval: 10\n", "pipeline.yaml:9: observability.otlp.interval: ", "hh:mm:ss")]
+    // sinks written as a map: each key was taken for a sink without a name ("sinks.screen.name: every sink needs a name").
+    [InlineData("name: x\nsource:\n  test: {}\nsinks: { screen: { console: {} } }\n", "pipeline.yaml:4: sinks: a map (key 'screen') where a list is expected", "'- name: screen'")]
+    [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  screen:\n    console: {}\n", "pipeline.yaml:4: sinks: a map (key 'screen') where a list is expected", "[{ name: screen, console: {} }]")]
+    [InlineData("name: x\nsource:\n  test: {}\nsinks: console\n", "pipeline.yaml:4: sinks: 'console' is one value where a list is expected", "[console]")]
+    // A [Range] without its own message said "The field BufferCapacity must be between 1 and 1000000.": the C# name, not the key.
+    [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\nrunner:\n  bufferCapacity: 0\n", "pipeline.yaml:8: runner.bufferCapacity: must be from 1 to 1000000, not 0", "1000000")]
     public void Bad_configuration_names_file_line_key_and_reason(string yaml, string expectedStart, string expectedDetail)
     {
         var path = Write(yaml);

@@ -65,6 +65,9 @@ public sealed class PostgresSourceFactoryTests : IDisposable
     [InlineData("tables: [tb_ord_mst]", "'tb_ord_mst' is not schema.table")]
     [InlineData("slots: x", "slots")]
     [InlineData("maxStreamedTransactionChanges: -1", "maxStreamedTransactionChanges")]
+    // DataAnnotations' own text: "The field MaxReconnectAttempts must be between 0 and 2147483647."
+    [InlineData("maxReconnectAttempts: -1", "pipeline.yaml:7: source.postgres.maxReconnectAttempts: must be 0 or more, not -1")]
+    [InlineData("snapshotChunkSize: 0", "pipeline.yaml:7: source.postgres.snapshotChunkSize: must be from 1 to 10000000, not 0")]
     public void A_mistake_names_the_key(string extra, string expected)
     {
         var e = Assert.Throws<ConfigurationException>(() => Bind("connectionString: 'Host=127.0.0.1;Database=legacy'\npublication: cdc_pub\nslot: cdc_slot\n" + extra));
