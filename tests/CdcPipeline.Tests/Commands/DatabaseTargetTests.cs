@@ -31,18 +31,7 @@ public class DatabaseTargetTests
     public async Task An_invalid_connection_string_in_the_configuration_names_the_key_and_its_line(params string[] command)
     {
         // It said "the connection string is not valid: …", leaving the operator to find which one in which file.
-        var config = Path.Combine(Path.GetTempPath(), $"cdc-dbtarget-{Guid.NewGuid():N}.yaml");
-        await File.WriteAllTextAsync(config, """
-            name: legacy
-            source:
-              postgres:
-                connectionString: "Host=db;Username=cdc;Password=hunter2;Bogus=1"
-                publication: cdc_pub
-                slot: cdc_slot
-            sinks:
-              - name: screen
-                console: {}
-            """, TestContext.Current.CancellationToken);
+        var config = await ConfigWithAsync("Host=db;Username=cdc;Password=hunter2;Bogus=1");
         try
         {
             var (output, error) = (new StringWriter(), new StringWriter());
@@ -67,18 +56,7 @@ public class DatabaseTargetTests
     {
         // It said only "cannot connect to 127.0.0.1:1, database legacy, as cdc: Failed to connect to 127.0.0.1:1 (Connection
         // refused)": not what to check, nor which key of which file holds the connection string (run says both).
-        var config = Path.Combine(Path.GetTempPath(), $"cdc-dbtarget-{Guid.NewGuid():N}.yaml");
-        await File.WriteAllTextAsync(config, """
-            name: legacy
-            source:
-              postgres:
-                connectionString: "Host=127.0.0.1;Port=1;Username=cdc;Password=hunter2;Database=legacy"
-                publication: cdc_pub
-                slot: cdc_slot
-            sinks:
-              - name: screen
-                console: {}
-            """, TestContext.Current.CancellationToken);
+        var config = await ConfigWithAsync("Host=127.0.0.1;Port=1;Username=cdc;Password=hunter2;Database=legacy");
         try
         {
             var (output, error) = (new StringWriter(), new StringWriter());
@@ -100,5 +78,23 @@ public class DatabaseTargetTests
         {
             File.Delete(config);
         }
+    }
+
+    /// <summary>A pipeline configuration file whose source.postgres.connectionString (line 4) is <paramref name="connectionString"/>.</summary>
+    private static async Task<string> ConfigWithAsync(string connectionString)
+    {
+        var config = Path.Combine(Path.GetTempPath(), $"cdc-dbtarget-{Guid.NewGuid():N}.yaml");
+        await File.WriteAllTextAsync(config, $"""
+            name: legacy
+            source:
+              postgres:
+                connectionString: "{connectionString}"
+                publication: cdc_pub
+                slot: cdc_slot
+            sinks:
+              - name: screen
+                console: {"{}"}
+            """, TestContext.Current.CancellationToken);
+        return config;
     }
 }
