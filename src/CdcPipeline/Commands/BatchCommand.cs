@@ -39,7 +39,7 @@ internal static class BatchCommand
         var config = ConfigOption();
         var sink = SinkOption();
         var command = new Command("list", "List archived batches: id, interval, count, SHA-256.") { config, sink };
-        command.SetAction(async (parse, cancellationToken) => await WithStoresAsync(parse.GetValue(config)!, parse.GetValue(sink), parse.InvocationConfiguration.Error, async stores =>
+        command.SetAction(async (parse, cancellationToken) => await WithStoresAsync(parse, parse.GetValue(config)!, parse.GetValue(sink), async stores =>
         {
             foreach (var store in stores)
             {
@@ -60,7 +60,7 @@ internal static class BatchCommand
         var sink = SinkOption();
         var id = new Option<string>("--id") { Description = "the batch id (see 'batch list')", Required = true };
         var command = new Command("resend", "Upload an archived batch again, under the same file names (replaced atomically: no duplicate downstream).") { config, sink, id };
-        command.SetAction(async (parse, cancellationToken) => await WithStoresAsync(parse.GetValue(config)!, parse.GetValue(sink), parse.InvocationConfiguration.Error, async stores =>
+        command.SetAction(async (parse, cancellationToken) => await WithStoresAsync(parse, parse.GetValue(config)!, parse.GetValue(sink), async stores =>
         {
             var batchId = parse.GetValue(id)!;
             // The id ends in a stamp without '-', which tells sink "export" from sink "export-eu".
@@ -68,8 +68,7 @@ internal static class BatchCommand
                 && !batchId.AsSpan((s.Pipeline + "-" + s.Sink + "-").Length).Contains('-'));
             if (store is null)
             {
-                await parse.InvocationConfiguration.Error.WriteLineAsync($"batch resend: '{batchId}' belongs to none of the batch sinks ({string.Join(", ", stores.Select(s => s.Sink))}); ids start with <pipeline>-<sink>-").ConfigureAwait(false);
-                return 2;
+                return await ExpectedFailure.UsageAsync(parse, $"batch resend: '{batchId}' belongs to none of the batch sinks ({string.Join(", ", stores.Select(s => s.Sink))}); ids start with <pipeline>-<sink>-").ConfigureAwait(false);
             }
 
             var manifest = await store.ResendAsync(batchId, cancellationToken).ConfigureAwait(false);
@@ -84,7 +83,7 @@ internal static class BatchCommand
         var config = ConfigOption();
         var sink = SinkOption();
         var command = new Command("close", "Close every spooled interval that has ended and upload it (what the running sink does on its own).") { config, sink };
-        command.SetAction(async (parse, cancellationToken) => await WithStoresAsync(parse.GetValue(config)!, parse.GetValue(sink), parse.InvocationConfiguration.Error, async stores =>
+        command.SetAction(async (parse, cancellationToken) => await WithStoresAsync(parse, parse.GetValue(config)!, parse.GetValue(sink), async stores =>
         {
             // Every spool first: a running sink closes its own intervals, and two closers of one spool would build and upload
             // the same batch at once over the same temporary files.
@@ -116,8 +115,9 @@ internal static class BatchCommand
         return command;
     }
 
-    private static async Task<int> WithStoresAsync(FileInfo configFile, string? sinkName, TextWriter error, Func<IReadOnlyList<BatchStore>, Task<int>> action)
+    private static async Task<int> WithStoresAsync(ParseResult parse, FileInfo configFile, string? sinkName, Func<IReadOnlyList<BatchStore>, Task<int>> action)
     {
+        var error = parse.InvocationConfiguration.Error;
         var stores = new List<BatchStore>();
         try
         {
@@ -137,6 +137,12 @@ internal static class BatchCommand
                 {
                     stores.Add(BatchSinkFactory.CreateStore(context));
                 }
+            }
+
+            if (stores.Count == 0 && sinkName is not null && batchSinks.Count > 0)
+            {
+                // The file has batch sinks, none of them the one --sink names: the command line is what to correct.
+                return await ExpectedFailure.UsageAsync(parse, $"batch: --sink '{sinkName}': {configFile.FullName} has no batch sink of that name; its batch sinks: {string.Join(", ", batchSinks.Select(s => s.Name))}").ConfigureAwait(false);
             }
 
             if (stores.Count == 0)

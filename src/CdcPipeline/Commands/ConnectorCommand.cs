@@ -97,9 +97,8 @@ internal static class ConnectorCommand
 
                 if (!Uri.TryCreate(parse.GetValue(url), UriKind.Absolute, out var baseUrl) || baseUrl.Scheme is not ("http" or "https"))
                 {
-                    await error.WriteLineAsync($"connector {name}: --connect-url '{UrlCredentials.Hide(parse.GetValue(url) ?? "")}' is not an http(s) URL, e.g. http://localhost:8083 "
+                    return await ExpectedFailure.UsageAsync(parse, $"connector {name}: --connect-url '{UrlCredentials.Hide(parse.GetValue(url) ?? "")}' is not an http(s) URL, e.g. http://localhost:8083 "
                         + "(credentials go before the host, https://user:password@connect:8083, with '#', '/', '?' and '@' in the password written as %23, %2F, %3F and %40)").ConfigureAwait(false);
-                    return 2;
                 }
 
                 // Connect holds a request up to 90 s (its REST request timeout) while the connector validates its config, which for

@@ -21,7 +21,7 @@ internal static class DecodeCommand
         var command = new Command("decode", "Decode Debezium records into canonical change events (one JSON line each).") { file };
         decoderOptions.AddTo(command);
         command.SetAction((parse, cancellationToken) =>
-            RecordLines.WithStreamsAsync("decode", parse.GetValue(file), (input, output) =>
+            RecordLines.WithStreamsAsync(parse, parse.GetValue(file), (input, output) =>
                 RunAsync(input, output, Console.Error, decoderOptions.Read(parse), cancellationToken)));
         return command;
     }

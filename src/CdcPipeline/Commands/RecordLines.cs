@@ -313,12 +313,16 @@ internal static class RecordLines
         Arity = ArgumentArity.ZeroOrOne,
     };
 
-    /// <summary>Runs <paramref name="run"/> on FILE or standard input and standard output; exit 2 when FILE cannot be read.</summary>
-    public static Task<int> WithStreamsAsync(string command, FileInfo? path, Func<Stream, Stream, Task<int>> run) =>
-        WithStreamsAsync(command, path, Console.OpenStandardInput, Console.OpenStandardOutput, Console.Error, run);
+    /// <summary>
+    /// Runs <paramref name="run"/> on FILE or standard input and standard output; a FILE that cannot be read is a usage
+    /// error (exit 2, and where to read more).
+    /// </summary>
+    public static Task<int> WithStreamsAsync(ParseResult parse, FileInfo? path, Func<Stream, Stream, Task<int>> run) =>
+        WithStreamsAsync(CommandLineApp.CommandPath(parse), path, Console.OpenStandardInput, Console.OpenStandardOutput, message => ExpectedFailure.UsageAsync(parse, message), run);
 
+    /// <param name="refuse">Says why FILE cannot be read and returns the exit code.</param>
     internal static async Task<int> WithStreamsAsync(
-        string command, FileInfo? path, Func<Stream> openStdin, Func<Stream> openStdout, TextWriter errors, Func<Stream, Stream, Task<int>> run)
+        string command, FileInfo? path, Func<Stream> openStdin, Func<Stream> openStdout, Func<string, Task<int>> refuse, Func<Stream, Stream, Task<int>> run)
     {
         Stream input;
         try
@@ -329,13 +333,11 @@ internal static class RecordLines
         catch (UnauthorizedAccessException) when (Directory.Exists(path!.FullName))
         {
             // .NET reports opening a directory as "Access to the path is denied", which sends users after permissions.
-            await errors.WriteLineAsync($"{command}: cannot read '{path}': it is a directory").ConfigureAwait(false);
-            return 2;
+            return await refuse($"{command}: cannot read '{path}': it is a directory").ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            await errors.WriteLineAsync($"{command}: cannot read '{path}': {e.Message}").ConfigureAwait(false);
-            return 2;
+            return await refuse($"{command}: cannot read '{path}': {e.Message}").ConfigureAwait(false);
         }
 
         await using (input.ConfigureAwait(false))

@@ -38,8 +38,7 @@ internal static class ReplayCommand
             }
             catch (FormatException e)
             {
-                await errors.WriteLineAsync($"replay: --to {e.Message}").ConfigureAwait(false);
-                return 2;
+                return await ExpectedFailure.UsageAsync(parse, $"replay: --to {e.Message}").ConfigureAwait(false);
             }
 
             if (cluster.Resolve(parse, errors, EmbeddedPath) is not { } resolved)

@@ -46,15 +46,20 @@ internal static class TranslateCommand
             {
                 translator = Translators.Create(parse.GetRequiredValue(rules).FullName, parse.GetValue(name) ?? "dry-run");
             }
+            catch (RuleLoadException e) when (e.Errors.All(problem => problem.Line == 0 && problem.File == parse.GetRequiredValue(rules).FullName))
+            {
+                // --rules names no directory, or one without rule files: the command line is what to correct.
+                return await ExpectedFailure.UsageAsync(parse, $"translate: --rules {string.Join("; ", e.Errors)}").ConfigureAwait(false);
+            }
             catch (RuleLoadException e)
             {
+                // What the rule files say (each problem at its file:line): the files are what to correct, not the command line.
                 await Console.Error.WriteLineAsync(e.Message).ConfigureAwait(false);
                 return 2;
             }
             catch (DirectoryNotFoundException e)
             {
-                await Console.Error.WriteLineAsync($"translate: {e.Message}").ConfigureAwait(false);
-                return 2;
+                return await ExpectedFailure.UsageAsync(parse, $"translate: --rules: {e.Message}").ConfigureAwait(false);
             }
 
             PipelineConfiguration? pipeline = null;
@@ -65,7 +70,7 @@ internal static class TranslateCommand
 
             if (pipeline is null)
             {
-                return await RecordLines.WithStreamsAsync("translate", parse.GetValue(file), (input, output) =>
+                return await RecordLines.WithStreamsAsync(parse, parse.GetValue(file), (input, output) =>
                     RunAsync(input, output, Console.Error, decoderOptions.Read(parse), translator, cancellationToken)).ConfigureAwait(false);
             }
 
@@ -79,7 +84,7 @@ internal static class TranslateCommand
                 // refuses such a letter, not the whole run.
                 IKafkaRecordDecoder? decoder = null;
                 IKafkaRecordDecoder SourceDecoder() => decoder ??= DeadLetterFile.KafkaDecoder(pipeline, services, translator);
-                return await RecordLines.WithStreamsAsync("translate", parse.GetValue(file), (input, output) =>
+                return await RecordLines.WithStreamsAsync(parse, parse.GetValue(file), (input, output) =>
                     RunAsync(input, output, Console.Error, decoderOptions.Read(parse), translator, cancellationToken, SourceDecoder)).ConfigureAwait(false);
             }
         });

@@ -47,18 +47,50 @@ public class CommandLineAppTests
     [InlineData("db prepare: --password-env CDC_TEST_NEVER_SET_PW:", "db prepare", "db", "prepare", "--connection", "Host=127.0.0.1;Port=1", "--tables", "public.t", "--password-env", "CDC_TEST_NEVER_SET_PW")]
     [InlineData("connector render: --format: 'xml': use avro or json", "connector render", "connector", "render", "--config", "SAMPLE", "--format", "xml")]
     [InlineData("connector status: give --name or --config", "connector status", "connector", "status")]
+    [InlineData("connector status: --connect-url 'ftp://connect:8083' is not an http(s) URL", "connector status", "connector", "status", "--name", "legacy-orders", "--connect-url", "ftp://connect:8083")]
+    [InlineData("replay: --to 'bogus'", "replay", "replay", "--to", "bogus", "--bootstrap-servers", "127.0.0.1:1", "--group", "g", "--topic", "t")]
+    [InlineData("translate: --rules ", "translate", "translate", "--rules", "no-such-rules-directory")]
+    [InlineData(": rules directory not found", "translate", "translate", "--rules", "no-such-rules-directory")]
+    [InlineData("translate: cannot read 'no-such-file.jsonl'", "translate", "translate", "--rules", "RULES", "no-such-file.jsonl")]
+    [InlineData("decode: cannot read 'no-such-file.jsonl'", "decode", "decode", "no-such-file.jsonl")]
+    [InlineData("batch resend: 'other-sink-20000101T000000Z' belongs to none of the batch sinks (export)", "batch resend", "batch", "resend", "--config", "BATCH", "--id", "other-sink-20000101T000000Z")]
+    [InlineData("batch: --sink 'exprot': ", "batch list", "batch", "list", "--config", "BATCH", "--sink", "exprot")]
     public async Task A_usage_error_the_command_finds_after_parsing_says_where_to_read_more_as_the_parsers_do(string said, string command, params string[] arguments)
     {
         // README: every bad option value is followed by "see 'cdcpipeline <command> --help'"; these, refused by the command
-        // itself rather than by System.CommandLine, ended with the error alone.
-        arguments = [.. arguments.Select(a => a == "SAMPLE" ? CdcPipeline.Tests.Translation.TestChanges.RepoPath("samples", "legacy-orders", "pipeline.kafka.yaml") : a)];
-        var (output, error) = (new StringWriter(), new StringWriter());
+        // itself rather than by System.CommandLine, ended with the error alone (translate and decode wrote it to the
+        // console's standard error, not to the invocation's).
+        var directory = Directory.CreateTempSubdirectory("cdc-usage-");
+        try
+        {
+            var batch = Path.Combine(directory.FullName, "pipeline.yaml");
+            await File.WriteAllTextAsync(batch, """
+                name: shop
+                source:
+                  test: {}
+                sinks:
+                  - name: export
+                    batch: { interval: 01:00:00, spool: b/spool, archive: b/archive, target: { directory: b/outgoing } }
+                """, TestContext.Current.CancellationToken);
+            arguments = [.. arguments.Select(a => a switch
+            {
+                "SAMPLE" => CdcPipeline.Tests.Translation.TestChanges.RepoPath("samples", "legacy-orders", "pipeline.kafka.yaml"),
+                "RULES" => CdcPipeline.Tests.Translation.TestChanges.RepoPath("samples", "legacy-orders", "rules"),
+                "BATCH" => batch,
+                _ => a,
+            })];
+            var (output, error) = (new StringWriter(), new StringWriter());
 
-        var exit = await CommandLineApp.InvokeAsync(arguments, output, error, TestContext.Current.CancellationToken);
+            var exit = await CommandLineApp.InvokeAsync(arguments, output, error, TestContext.Current.CancellationToken);
 
-        Assert.True(exit == 2, $"exit {exit}: {error}{output}");
-        Assert.Contains(said, error.ToString(), StringComparison.Ordinal);
-        Assert.EndsWith($"see 'cdcpipeline {command} --help'{Environment.NewLine}", error.ToString(), StringComparison.Ordinal);
+            Assert.True(exit == 2, $"exit {exit}: {error}{output}");
+            Assert.Contains(said, error.ToString(), StringComparison.Ordinal);
+            Assert.EndsWith($"see 'cdcpipeline {command} --help'{Environment.NewLine}", error.ToString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
     }
 
     [Fact]

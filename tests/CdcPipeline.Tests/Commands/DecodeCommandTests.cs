@@ -159,7 +159,7 @@ public class DecodeCommandTests
         using var errors = new StringWriter();
         Stream? read = null;
 
-        var exit = await RecordLines.WithStreamsAsync("decode", new FileInfo("-"), () => stdin, () => new MemoryStream(), errors, (input, _) =>
+        var exit = await RecordLines.WithStreamsAsync("decode", new FileInfo("-"), () => stdin, () => new MemoryStream(), message => Refuse(errors, message), (input, _) =>
         {
             read = input;
             return Task.FromResult(0);
@@ -179,7 +179,7 @@ public class DecodeCommandTests
             using var errors = new StringWriter();
             var ran = false;
 
-            var exit = await RecordLines.WithStreamsAsync("decode", new FileInfo(dir.FullName), () => Stream.Null, () => new MemoryStream(), errors, (_, _) =>
+            var exit = await RecordLines.WithStreamsAsync("decode", new FileInfo(dir.FullName), () => Stream.Null, () => new MemoryStream(), message => Refuse(errors, message), (_, _) =>
             {
                 ran = true;
                 return Task.FromResult(0);
@@ -198,4 +198,11 @@ public class DecodeCommandTests
     [Fact]
     public void The_command_is_registered() =>
         Assert.Contains(CommandCatalog.All(), c => c.Name == "decode");
+
+    /// <summary>What the command does with the refusal (ExpectedFailure.UsageAsync, which adds where to read more): the message and exit 2.</summary>
+    private static async Task<int> Refuse(StringWriter errors, string message)
+    {
+        await errors.WriteLineAsync(message);
+        return ExpectedFailure.Usage;
+    }
 }
