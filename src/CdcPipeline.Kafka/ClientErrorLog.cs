@@ -9,7 +9,7 @@ namespace CdcPipeline.Kafka;
 /// lines a second for as long as the outage lasts. The first report of an error code is logged at once;
 /// repeats within <see cref="Window"/> are only counted, and the count goes with the next report after it, so
 /// an outage stays visible (a line every <see cref="Window"/>) without burying everything else. "All brokers
-/// down" also says what to check.
+/// down" also says what to check, and so does an error an operator fixes (<see cref="ClientErrorAdvice"/>).
 /// </summary>
 internal sealed class ClientErrorLog
 {
@@ -56,11 +56,11 @@ internal sealed class ClientErrorLog
         }
         else if (repeats > 0)
         {
-            Log.ClientErrorRepeated(_logger, _client, code, reason, repeats, Window);
+            Log.ClientErrorRepeated(_logger, _client, code, reason, ClientErrorAdvice.For(code), repeats, Window);
         }
         else
         {
-            Log.ClientError(_logger, _client, code, reason);
+            Log.ClientError(_logger, _client, code, reason, ClientErrorAdvice.For(code));
         }
     }
 }

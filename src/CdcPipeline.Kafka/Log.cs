@@ -22,11 +22,11 @@ internal static partial class Log
     [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "Kafka source {Group}: partitions lost {Partitions}; their unacknowledged records will be redelivered to the new owner")]
     public static partial void Lost(ILogger logger, string group, string partitions);
 
-    [LoggerMessage(EventId = 4005, Level = LogLevel.Warning, Message = "Kafka {Client}: client error ({Code}): {Reason}")]
-    public static partial void ClientError(ILogger logger, string client, Confluent.Kafka.ErrorCode code, string reason);
+    [LoggerMessage(EventId = 4005, Level = LogLevel.Warning, Message = "Kafka {Client}: client error ({Code}): {Reason}{Advice}")]
+    public static partial void ClientError(ILogger logger, string client, Confluent.Kafka.ErrorCode code, string reason, string advice);
 
-    [LoggerMessage(EventId = 4011, Level = LogLevel.Warning, Message = "Kafka {Client}: client error ({Code}) {Repeats} more time(s) since it was last logged (repeats within {Window} are counted, not logged); latest: {Reason}")]
-    public static partial void ClientErrorRepeated(ILogger logger, string client, Confluent.Kafka.ErrorCode code, string reason, int repeats, TimeSpan window);
+    [LoggerMessage(EventId = 4011, Level = LogLevel.Warning, Message = "Kafka {Client}: client error ({Code}) {Repeats} more time(s) since it was last logged (repeats within {Window} are counted, not logged); latest: {Reason}{Advice}")]
+    public static partial void ClientErrorRepeated(ILogger logger, string client, Confluent.Kafka.ErrorCode code, string reason, string advice, int repeats, TimeSpan window);
 
     [LoggerMessage(EventId = 4012, Level = LogLevel.Error, Message = "Kafka {Client}: no broker of {Servers} is reachable; the client keeps retrying. Check the bootstrap servers, the network and the brokers ({Repeats} such report(s) held back since the last line)")]
     public static partial void AllBrokersDown(ILogger logger, string client, string servers, int repeats);
