@@ -241,12 +241,9 @@ public static class ReplicationSetup
                 }
             }
 
-            await using var drop = dataSource.CreateCommand(
-                "SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_catalog.pg_replication_slots WHERE slot_name = $1");
-            drop.Parameters.Add(new NpgsqlParameter<string> { TypedValue = slot });
             try
             {
-                await drop.ExecuteScalarAsync(cancellationToken);
+                await DropOnceAsync(dataSource, slot, cancellationToken);
                 return null;
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ObjectInUse && attempt < 50)
@@ -270,12 +267,9 @@ public static class ReplicationSetup
 
         for (var attempt = 0; ; attempt++)
         {
-            await using var cmd = dataSource.CreateCommand(
-                "SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_catalog.pg_replication_slots WHERE slot_name = $1");
-            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = slot });
             try
             {
-                return await cmd.ExecuteScalarAsync(cancellationToken) is not null;
+                return await DropOnceAsync(dataSource, slot, cancellationToken);
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ObjectInUse && force && attempt < 50)
             {
@@ -283,6 +277,15 @@ public static class ReplicationSetup
                 await Task.Delay(100, cancellationToken);
             }
         }
+    }
+
+    /// <summary>Drops the slot if it exists (false: it does not); a slot still held fails with 55006 (ObjectInUse), the callers' to wait on.</summary>
+    private static async Task<bool> DropOnceAsync(NpgsqlDataSource dataSource, string slot, CancellationToken cancellationToken)
+    {
+        await using var drop = dataSource.CreateCommand(
+            "SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_catalog.pg_replication_slots WHERE slot_name = $1");
+        drop.Parameters.Add(new NpgsqlParameter<string> { TypedValue = slot });
+        return await drop.ExecuteScalarAsync(cancellationToken) is not null;
     }
 
     /// <summary>
