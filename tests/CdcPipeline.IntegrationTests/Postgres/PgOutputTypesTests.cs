@@ -146,10 +146,11 @@ public sealed class PgOutputTypesTests(PostgresFixture fixture) : PgOutputTestBa
         // c_text out of line (TOASTed), then an update that leaves it alone: pgoutput sends it as unchanged, Debezium as its placeholder
         await Db.ExecuteAsync("UPDATE wide SET c_text = (SELECT string_agg(md5(i::text), '') FROM generate_series(1, 400) i) WHERE id = 1");
         await Db.ExecuteAsync("UPDATE wide SET c_int4 = -1 WHERE id = 1");
+        await Db.ExecuteAsync("DELETE FROM wide WHERE id = 1");
 
-        var changes = (await reader.TakeAsync(3, e => e.Kind == ChangeKind.Change)).Where(e => e.Kind == ChangeKind.Change).ToList();
-        var (insert, update) = (changes[0], changes[2]);
-        Assert.Equal([ChangeOperation.Create, ChangeOperation.Update, ChangeOperation.Update], changes.Select(e => e.Operation!.Value));
+        var changes = (await reader.TakeAsync(4, e => e.Kind == ChangeKind.Change)).Where(e => e.Kind == ChangeKind.Change).ToList();
+        var (insert, update, delete) = (changes[0], changes[2], changes[3]);
+        Assert.Equal([ChangeOperation.Create, ChangeOperation.Update, ChangeOperation.Update, ChangeOperation.Delete], changes.Select(e => e.Operation!.Value));
 
         var debeziumInsert = DecodeDebezium("c", insert, DebeziumWide);
         var debeziumUpdate = DecodeDebezium("u", update, DebeziumWide.Select(f => f.Column switch
@@ -158,15 +159,18 @@ public sealed class PgOutputTypesTests(PostgresFixture fixture) : PgOutputTestBa
             "c_text" => f with { Value = "\"__debezium_unavailable_value\"" },
             _ => f,
         }));
+        // REPLICA IDENTITY DEFAULT: Debezium's delete has the whole row's schema, the key's values and nulls for the rest
+        var debeziumDelete = DecodeDebezium("d", delete, DebeziumWide.Select(f => f.Column == "id" ? f : f with { Value = "null" }));
 
         Assert.Equal(CanonicalJson.Serialize(debeziumInsert), CanonicalJson.Serialize(insert));
         Assert.Equal(CanonicalJson.Serialize(debeziumUpdate), CanonicalJson.Serialize(update));
+        Assert.Equal(CanonicalJson.Serialize(debeziumDelete), CanonicalJson.Serialize(delete));
         // the comparison means something only if the lines carry the contract's forms
         Assert.Contains("\"c_numeric\":\"12.50\"", CanonicalJson.Serialize(insert), StringComparison.Ordinal);
         Assert.Contains("\"c_text\":{\"$unavailable\":true}", CanonicalJson.Serialize(update), StringComparison.Ordinal);
     }
 
-    /// <summary>Decodes the Debezium record (key and value, JSON with schemas) of <paramref name="captured"/>'s row with these columns.</summary>
+    /// <summary>Decodes the Debezium record (key and value, JSON with schemas) of <paramref name="captured"/>'s row with these columns (the before row of a delete, else the after row).</summary>
     private ChangeEvent DecodeDebezium(string op, ChangeEvent captured, IEnumerable<(string Column, string Schema, string Value)> columns)
     {
         var fields = string.Join(",", columns.Select(c => "{\"field\":\"" + c.Column + "\"," + c.Schema[1..]));
@@ -174,7 +178,8 @@ public sealed class PgOutputTypesTests(PostgresFixture fixture) : PgOutputTestBa
         const string SourceSchema = """{"type":"struct","fields":[{"type":"string","optional":false,"field":"version"},{"type":"string","optional":false,"field":"connector"},{"type":"string","optional":false,"field":"name"},{"type":"int64","optional":false,"field":"ts_ms"},{"type":"string","optional":true,"name":"io.debezium.data.Enum","version":1,"parameters":{"allowed":"true,last,false,incremental"},"default":"false","field":"snapshot"},{"type":"string","optional":false,"field":"db"},{"type":"string","optional":true,"field":"sequence"},{"type":"string","optional":false,"field":"schema"},{"type":"string","optional":false,"field":"table"},{"type":"int64","optional":true,"field":"txId"},{"type":"int64","optional":true,"field":"lsn"},{"type":"int64","optional":true,"field":"xmin"}],"optional":false,"name":"io.debezium.connector.postgresql.Source","field":"source"}""";
         var source = string.Create(CultureInfo.InvariantCulture,
             $$"""{"version":"2.5.4.Final","connector":"postgresql","name":"srv","ts_ms":1709280000412,"snapshot":"false","db":"{{Db.Name}}","sequence":null,"schema":"public","table":"wide","txId":{{captured.Source.TxId}},"lsn":{{captured.Source.Lsn}},"xmin":null}""");
-        var value = $$$"""{"schema":{"type":"struct","fields":[{"type":"struct","fields":[{{{fields}}}],"optional":true,"name":"srv.public.wide.Value","field":"before"},{"type":"struct","fields":[{{{fields}}}],"optional":true,"name":"srv.public.wide.Value","field":"after"},{{{SourceSchema}}},{"type":"string","optional":false,"field":"op"},{"type":"int64","optional":true,"field":"ts_ms"}],"optional":false,"name":"srv.public.wide.Envelope","version":1},"payload":{"before":null,"after":{{{{row}}}},"source":{{{source}}},"op":"{{{op}}}","ts_ms":1709280000500}}""";
+        var (before, after) = op == "d" ? ($"{{{row}}}", "null") : ("null", $"{{{row}}}");
+        var value = $$$"""{"schema":{"type":"struct","fields":[{"type":"struct","fields":[{{{fields}}}],"optional":true,"name":"srv.public.wide.Value","field":"before"},{"type":"struct","fields":[{{{fields}}}],"optional":true,"name":"srv.public.wide.Value","field":"after"},{{{SourceSchema}}},{"type":"string","optional":false,"field":"op"},{"type":"int64","optional":true,"field":"ts_ms"}],"optional":false,"name":"srv.public.wide.Envelope","version":1},"payload":{"before":{{{before}}},"after":{{{after}}},"source":{{{source}}},"op":"{{{op}}}","ts_ms":1709280000500}}""";
         const string Key = """{"schema":{"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"}],"optional":false,"name":"srv.public.wide.Key"},"payload":{"id":1}}""";
         return new DebeziumJsonDecoder().Decode(new DebeziumRecord
         {
