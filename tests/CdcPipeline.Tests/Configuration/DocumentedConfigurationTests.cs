@@ -4,6 +4,7 @@ using CdcPipeline.Hosting;
 using CdcPipeline.Kafka.Source;
 using CdcPipeline.Postgres;
 using CdcPipeline.Postgres.Configuration;
+using CdcPipeline.Tests.Support;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -109,6 +110,26 @@ public sealed class DocumentedConfigurationTests : IDisposable
         Assert.Equal("earliest", KafkaSourceFactory.BuildConsumerConfig(kafka, "legacy-orders").AutoOffsetReset?.ToString().ToLowerInvariant());
     }
 
+    [Theory]
+    [InlineData("source.postgres", "source:\n  postgres:\n    connectionString: 'Host=127.0.0.1;Port=abc;Password=hunter2'\n    publication: cdc_pub\n    slot: cdc_slot\nsinks:\n  - name: a\n    file: { path: a }\n")]
+    [InlineData("source.postgres", "source:\n  postgres:\n    connectionString: 'Host=127.0.0.1;Password=hunter2;Bogus=1'\n    publication: cdc_pub\n    slot: cdc_slot\nsinks:\n  - name: a\n    file: { path: a }\n")]
+    [InlineData("sinks.0.postgres", "source:\n  test: {}\nsinks:\n  - name: projection\n    postgres: { connectionString: 'Host=127.0.0.1;Port=abc;Password=hunter2', table: domain_events }\n")]
+    [InlineData("sinks.0.rabbitmq", "source:\n  test: {}\nsinks:\n  - name: rabbit\n    rabbitmq: { uri: 'amqp://guest:hunter2@localhost:notaport/', exchange: domain-events }\n")]
+    [InlineData("sinks.0.redis", "source:\n  test: {}\nsinks:\n  - name: redis\n    redis: { configuration: 'localhost:6379,password=hunter2,bogus=1', stream: 'domain:{type}' }\n")]
+    [InlineData("sinks.0.webhook", "source:\n  test: {}\nsinks:\n  - name: hook\n    webhook: { url: 'https://user:hunter2@billing.example:port/hooks', secret: abc }\n")]
+    public void A_bad_setting_that_holds_a_secret_is_refused_without_printing_the_secret(string key, string yaml)
+    {
+        var path = Path.Combine(_dir, "secret.yaml");
+        File.WriteAllText(path, "name: legacy-orders\n" + yaml);
+        var services = new ServiceCollection().AddCdcPipeline().AddSingleton<ISourceFactory, MemorySourceFactory>().BuildServiceProvider();
+        _services.Add(services);
+
+        var error = Assert.Throws<ConfigurationException>(() => PipelineBuilder.Validate(PipelineConfiguration.Load(path, _ => null), services));
+
+        Assert.Contains(key, error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", error.Message, StringComparison.Ordinal);
+    }
+
     private PipelinePlan Validate(string source)
     {
         var path = Path.Combine(_dir, "pipeline.yaml");
@@ -123,6 +144,13 @@ public sealed class DocumentedConfigurationTests : IDisposable
 
     private PipelineComponentContext Context(PipelinePlan plan, string key) =>
         new("source", plan.Configuration.Root.GetSection(key), plan.Configuration.Options, plan.Configuration.Locations, plan.Configuration.BaseDirectory, _services[^1]);
+
+    private sealed class MemorySourceFactory : ISourceFactory
+    {
+        public string Kind => "test";
+
+        public Core.Pipeline.IChangeSource Create(PipelineComponentContext context) => new InMemoryChangeSource();
+    }
 
     public void Dispose()
     {
