@@ -100,6 +100,28 @@ public sealed class EnvironmentOverrideTests : IDisposable
         Assert.Equal("rules", configuration.Options.Rules);
     }
 
+    [Fact]
+    public void A_key_a_CDC_variable_sets_does_not_need_the_variable_its_file_value_names()
+    {
+        // The design's own example writes secret: "${BILLING_HOOK_SECRET}"; a deployment that sets the key itself
+        // (CDC__sinks__0__webhook__secret from its secret store) was refused: "environment variable 'BILLING_HOOK_SECRET' is not set".
+        var path = Path.Combine(_dir, "pipeline.yaml");
+        File.WriteAllText(path, """
+            name: x
+            source:
+              test: {}
+            sinks:
+              - name: billing-hook
+                webhook: { url: "https://billing.example/hooks/cdc", secret: "${CDC_TEST_NEVER_SET_HOOK_SECRET}" }
+            """);
+
+        var configuration = WithVariables(new() { ["CDC__sinks__0__webhook__secret"] = "from-env" }, () => PipelineConfiguration.Load(path));
+
+        Assert.Equal("from-env", configuration.Root["sinks:0:webhook:secret"]);
+        var unset = Assert.Throws<ConfigurationException>(() => PipelineConfiguration.Load(path));
+        Assert.Contains("sinks.0.webhook.secret: environment variable 'CDC_TEST_NEVER_SET_HOOK_SECRET' is not set", unset.Message, StringComparison.Ordinal);
+    }
+
     private static T WithVariables<T>(Dictionary<string, string> variables, Func<T> load)
     {
         foreach (var (name, value) in variables)
