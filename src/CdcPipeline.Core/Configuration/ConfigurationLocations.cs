@@ -4,6 +4,7 @@ namespace CdcPipeline.Core.Configuration;
 public sealed class ConfigurationLocations
 {
     private readonly Dictionary<string, (string File, int Line)> _locations = new(StringComparer.OrdinalIgnoreCase);
+    private readonly HashSet<string> _overridden = new(StringComparer.OrdinalIgnoreCase);
 
     public void Add(string key, string file, int line) => _locations.TryAdd(key, (file, line));
 
@@ -11,7 +12,14 @@ public sealed class ConfigurationLocations
     /// <paramref name="key"/>'s value comes from somewhere that has no line (an environment variable, named by
     /// <paramref name="origin"/>), whatever the file says: errors point there (line 0), not at the file.
     /// </summary>
-    public void Override(string key, string origin) => _locations[key] = (origin, 0);
+    public void Override(string key, string origin)
+    {
+        _locations[key] = (origin, 0);
+        _overridden.Add(key);
+    }
+
+    /// <summary>Whether <paramref name="key"/> itself is set somewhere other than the file (an environment variable).</summary>
+    public bool IsOverridden(string key) => _overridden.Contains(key);
 
     /// <summary>The location of <paramref name="key"/>, or of its nearest parent that has one.</summary>
     public (string File, int Line)? Find(string key)

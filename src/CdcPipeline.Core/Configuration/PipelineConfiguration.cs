@@ -10,6 +10,9 @@ public sealed class PipelineConfiguration
 {
     public const string EnvironmentPrefix = "CDC__";
 
+    private static readonly HashSet<string> TopLevelKeys = new(
+        ["name", "source", "rules", "sinks", "deadLetter", "runner", "translators", "outbox", "failures", "observability"], StringComparer.OrdinalIgnoreCase);
+
     private PipelineConfiguration(string path, IConfigurationRoot root, ConfigurationLocations locations, PipelineOptions options)
     {
         FilePath = path;
@@ -49,7 +52,8 @@ public sealed class PipelineConfiguration
         var root = builder.Build();
         foreach (var top in root.GetChildren())
         {
-            if (top.Key is not ("name" or "source" or "rules" or "sinks" or "deadLetter" or "runner" or "translators" or "outbox" or "failures" or "observability"))
+            // Keys ignore case, as the binder does: CDC__RULES (variables are by custom upper case) is 'rules'.
+            if (!TopLevelKeys.Contains(top.Key))
             {
                 throw new ConfigurationException(top.Path, "unknown key; expected name, source, rules, sinks, deadLetter, runner, translators, outbox, failures or observability", locations);
             }

@@ -93,7 +93,8 @@ internal sealed partial class YamlConfigurationProvider : ConfigurationProvider
                 break;
             case YamlScalarNode scalar:
                 var isNull = scalar.Style == ScalarStyle.Plain && scalar.Value is null or "" or "~" or "null";
-                data[key] = isNull ? null : Expand(key, scalar.Value ?? "");
+                // A key a CDC__ variable sets takes that value: the file's, and a variable it names, are never used.
+                data[key] = isNull ? null : _source.Locations.IsOverridden(key) ? scalar.Value : Expand(key, scalar.Value ?? "");
                 break;
         }
     }

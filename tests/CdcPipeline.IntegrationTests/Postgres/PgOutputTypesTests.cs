@@ -1,4 +1,8 @@
+using System.Globalization;
+using System.Numerics;
+using System.Text;
 using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Debezium;
 using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Pipeline;
 using CdcPipeline.IntegrationTests.Support;
@@ -78,6 +82,118 @@ public sealed class PgOutputTypesTests(PostgresFixture fixture) : PgOutputTestBa
         Assert.Equal(0, insert.Position.Minor);
         Assert.Equal(Db.Slot, insert.Position.Stream);
     }
+
+    // The same row as Debezium 2.5's PostgreSQL connector writes it with the JSON converter (schemas on) and its defaults:
+    // decimal.handling.mode=precise, time.precision.mode=adaptive, interval.handling.mode=numeric, binary.handling.mode=bytes
+    // (column, Connect field schema without "field", payload value). c_numeric_nan and c_varbit are NULL in this row: Debezium's
+    // precise mode cannot carry a NUMERIC NaN (only string and double modes can), and a BIT VARYING without a length leaves
+    // Bits without the length that tells '101' from '00000101'.
+    private static readonly (string Column, string Schema, string Value)[] DebeziumWide =
+    [
+        ("id", """{"type":"int32","optional":false}""", "1"),
+        ("c_int2", """{"type":"int16","optional":true}""", "-32768"),
+        ("c_int4", """{"type":"int32","optional":true}""", "2147483647"),
+        ("c_int8", """{"type":"int64","optional":true}""", "9223372036854775807"),
+        ("c_float4", """{"type":"float","optional":true}""", "1.5"),
+        ("c_float8", """{"type":"double","optional":true}""", "2.25"),
+        ("c_float8_nan", """{"type":"double","optional":true}""", "\"NaN\""),
+        ("c_numeric", """{"type":"bytes","optional":true,"name":"org.apache.kafka.connect.data.Decimal","version":1,"parameters":{"scale":"2","connect.decimal.precision":"12"}}""",
+            Quoted(Unscaled(1250))),
+        ("c_numeric_free", """{"type":"struct","fields":[{"type":"int32","optional":false,"field":"scale"},{"type":"bytes","optional":false,"field":"value"}],"optional":true,"name":"io.debezium.data.VariableScaleDecimal","version":1,"doc":"Variable scaled decimal"}""",
+            $$"""{"scale":9,"value":{{Quoted(Unscaled(BigInteger.Parse("123456789012345678901234567890123456789", CultureInfo.InvariantCulture)))}}}"""),
+        ("c_numeric_nan", """{"type":"struct","fields":[{"type":"int32","optional":false,"field":"scale"},{"type":"bytes","optional":false,"field":"value"}],"optional":true,"name":"io.debezium.data.VariableScaleDecimal","version":1,"doc":"Variable scaled decimal"}""", "null"),
+        ("c_text", """{"type":"string","optional":true}""", "\"hello \\\"world\\\"\""),
+        ("c_varchar", """{"type":"string","optional":true}""", "\"vc\""),
+        ("c_bpchar", """{"type":"string","optional":true}""", "\"ab   \""),
+        ("c_bool", """{"type":"boolean","optional":true}""", "true"),
+        ("c_date", """{"type":"int32","optional":true,"name":"io.debezium.time.Date","version":1}""",
+            (new DateOnly(2024, 2, 29).DayNumber - DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber).ToString(CultureInfo.InvariantCulture)),
+        ("c_ts", """{"type":"int64","optional":true,"name":"io.debezium.time.MicroTimestamp","version":1}""",
+            ((new DateTime(2024, 1, 2, 3, 4, 5, DateTimeKind.Utc).AddTicks(1_234_560) - DateTime.UnixEpoch).Ticks / 10).ToString(CultureInfo.InvariantCulture)),
+        ("c_tstz", """{"type":"string","optional":true,"name":"io.debezium.time.ZonedTimestamp","version":1}""", "\"2024-01-02T01:04:05.5Z\""),
+        ("c_time", """{"type":"int64","optional":true,"name":"io.debezium.time.MicroTime","version":1}""", "47655500000"),
+        ("c_timetz", """{"type":"string","optional":true,"name":"io.debezium.time.ZonedTime","version":1}""", "\"23:02:03Z\""),
+        ("c_interval", """{"type":"int64","optional":true,"name":"io.debezium.time.MicroDuration","version":1}""", "2813645000000"),
+        ("c_interval_neg", """{"type":"int64","optional":true,"name":"io.debezium.time.MicroDuration","version":1}""", "-31730398500000"),
+        ("c_json", """{"type":"string","optional":true,"name":"io.debezium.data.Json","version":1}""", "\"{\\\"a\\\": [1, 2]}\""),
+        ("c_jsonb", """{"type":"string","optional":true,"name":"io.debezium.data.Json","version":1}""", "\"{\\\"a\\\": 2, \\\"b\\\": 1}\""),
+        ("c_uuid", """{"type":"string","optional":true,"name":"io.debezium.data.Uuid","version":1}""", "\"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11\""),
+        ("c_bytea", """{"type":"bytes","optional":true}""", Quoted([0x01, 0x02, 0xff])),
+        // java.util.BitSet.toByteArray() of B'1010': bit 0 is the last digit
+        ("c_bit", """{"type":"bytes","optional":true,"name":"io.debezium.data.Bits","version":1,"parameters":{"length":"4"}}""", Quoted([0b1010])),
+        ("c_varbit", """{"type":"bytes","optional":true,"name":"io.debezium.data.Bits","version":1,"parameters":{"length":"2147483647"}}""", "null"),
+        ("c_enum", """{"type":"string","optional":true,"name":"io.debezium.data.Enum","version":1,"parameters":{"allowed":"sad,happy"}}""", "\"happy\""),
+        ("c_int_array", """{"type":"array","items":{"type":"int32","optional":true},"optional":true}""", "[1,null,3]"),
+        ("c_text_array", """{"type":"array","items":{"type":"string","optional":true},"optional":true}""", "[\"a b\",\"c\\\"d\"]"),
+        ("c_xml", """{"type":"string","optional":true,"name":"io.debezium.data.Xml","version":1}""", "\"<x>1</x>\""),
+        // pgjdbc's DATE_POSITIVE_INFINITY in microseconds, as Debezium writes TIMESTAMP 'infinity'
+        ("c_ts_inf", """{"type":"int64","optional":true,"name":"io.debezium.time.MicroTimestamp","version":1}""", "9223372036825200000"),
+        ("c_tstz_ninf", """{"type":"string","optional":true,"name":"io.debezium.time.ZonedTimestamp","version":1}""", "\"-infinity\""),
+        ("c_inet", """{"type":"string","optional":true}""", "\"192.168.0.1/24\""),
+        ("c_money", """{"type":"bytes","optional":true,"name":"org.apache.kafka.connect.data.Decimal","version":1,"parameters":{"scale":"2"}}""", Quoted(Unscaled(123450))),
+        ("c_null", """{"type":"string","optional":true}""", "null"),
+    ];
+
+    [Fact]
+    public async Task The_embedded_capture_and_decode_of_Debeziums_records_give_the_same_canonical_line_for_every_type()
+    {
+        await Db.ExecuteAsync(CreateWide);
+        var reader = await OpenStreamingAsync(Options());
+        var insertSql = InsertWide.Replace("123456789012345678901234567890.123456789, 'NaN'", "123456789012345678901234567890.123456789, NULL", StringComparison.Ordinal)
+            .Replace("B'1010', B'101'", "B'1010', NULL", StringComparison.Ordinal);
+        Assert.NotEqual(InsertWide.Length, insertSql.Length);
+        await Db.ExecuteAsync(insertSql);
+        // c_text out of line (TOASTed), then an update that leaves it alone: pgoutput sends it as unchanged, Debezium as its placeholder
+        await Db.ExecuteAsync("UPDATE wide SET c_text = (SELECT string_agg(md5(i::text), '') FROM generate_series(1, 400) i) WHERE id = 1");
+        await Db.ExecuteAsync("UPDATE wide SET c_int4 = -1 WHERE id = 1");
+        await Db.ExecuteAsync("DELETE FROM wide WHERE id = 1");
+
+        var changes = (await reader.TakeAsync(4, e => e.Kind == ChangeKind.Change)).Where(e => e.Kind == ChangeKind.Change).ToList();
+        var (insert, update, delete) = (changes[0], changes[2], changes[3]);
+        Assert.Equal([ChangeOperation.Create, ChangeOperation.Update, ChangeOperation.Update, ChangeOperation.Delete], changes.Select(e => e.Operation!.Value));
+
+        var debeziumInsert = DecodeDebezium("c", insert, DebeziumWide);
+        var debeziumUpdate = DecodeDebezium("u", update, DebeziumWide.Select(f => f.Column switch
+        {
+            "c_int4" => f with { Value = "-1" },
+            "c_text" => f with { Value = "\"__debezium_unavailable_value\"" },
+            _ => f,
+        }));
+        // REPLICA IDENTITY DEFAULT: Debezium's delete has the whole row's schema, the key's values and nulls for the rest
+        var debeziumDelete = DecodeDebezium("d", delete, DebeziumWide.Select(f => f.Column == "id" ? f : f with { Value = "null" }));
+
+        Assert.Equal(CanonicalJson.Serialize(debeziumInsert), CanonicalJson.Serialize(insert));
+        Assert.Equal(CanonicalJson.Serialize(debeziumUpdate), CanonicalJson.Serialize(update));
+        Assert.Equal(CanonicalJson.Serialize(debeziumDelete), CanonicalJson.Serialize(delete));
+        // the comparison means something only if the lines carry the contract's forms
+        Assert.Contains("\"c_numeric\":\"12.50\"", CanonicalJson.Serialize(insert), StringComparison.Ordinal);
+        Assert.Contains("\"c_text\":{\"$unavailable\":true}", CanonicalJson.Serialize(update), StringComparison.Ordinal);
+    }
+
+    /// <summary>Decodes the Debezium record (key and value, JSON with schemas) of <paramref name="captured"/>'s row with these columns (the before row of a delete, else the after row).</summary>
+    private ChangeEvent DecodeDebezium(string op, ChangeEvent captured, IEnumerable<(string Column, string Schema, string Value)> columns)
+    {
+        var fields = string.Join(",", columns.Select(c => "{\"field\":\"" + c.Column + "\"," + c.Schema[1..]));
+        var row = string.Join(",", columns.Select(c => "\"" + c.Column + "\":" + c.Value));
+        const string SourceSchema = """{"type":"struct","fields":[{"type":"string","optional":false,"field":"version"},{"type":"string","optional":false,"field":"connector"},{"type":"string","optional":false,"field":"name"},{"type":"int64","optional":false,"field":"ts_ms"},{"type":"string","optional":true,"name":"io.debezium.data.Enum","version":1,"parameters":{"allowed":"true,last,false,incremental"},"default":"false","field":"snapshot"},{"type":"string","optional":false,"field":"db"},{"type":"string","optional":true,"field":"sequence"},{"type":"string","optional":false,"field":"schema"},{"type":"string","optional":false,"field":"table"},{"type":"int64","optional":true,"field":"txId"},{"type":"int64","optional":true,"field":"lsn"},{"type":"int64","optional":true,"field":"xmin"}],"optional":false,"name":"io.debezium.connector.postgresql.Source","field":"source"}""";
+        var source = string.Create(CultureInfo.InvariantCulture,
+            $$"""{"version":"2.5.4.Final","connector":"postgresql","name":"srv","ts_ms":1709280000412,"snapshot":"false","db":"{{Db.Name}}","sequence":null,"schema":"public","table":"wide","txId":{{captured.Source.TxId}},"lsn":{{captured.Source.Lsn}},"xmin":null}""");
+        var (before, after) = op == "d" ? ($"{{{row}}}", "null") : ("null", $"{{{row}}}");
+        var value = $$$"""{"schema":{"type":"struct","fields":[{"type":"struct","fields":[{{{fields}}}],"optional":true,"name":"srv.public.wide.Value","field":"before"},{"type":"struct","fields":[{{{fields}}}],"optional":true,"name":"srv.public.wide.Value","field":"after"},{{{SourceSchema}}},{"type":"string","optional":false,"field":"op"},{"type":"int64","optional":true,"field":"ts_ms"}],"optional":false,"name":"srv.public.wide.Envelope","version":1},"payload":{"before":{{{before}}},"after":{{{after}}},"source":{{{source}}},"op":"{{{op}}}","ts_ms":1709280000500}}""";
+        const string Key = """{"schema":{"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"}],"optional":false,"name":"srv.public.wide.Key"},"payload":{"id":1}}""";
+        return new DebeziumJsonDecoder().Decode(new DebeziumRecord
+        {
+            Topic = "srv.public.wide",
+            Partition = 0,
+            Offset = 0,
+            Key = Encoding.UTF8.GetBytes(Key),
+            Value = Encoding.UTF8.GetBytes(value),
+        });
+    }
+
+    private static byte[] Unscaled(BigInteger unscaled) => unscaled.ToByteArray(isUnsigned: false, isBigEndian: true);
+
+    private static string Quoted(byte[] bytes) => "\"" + Convert.ToBase64String(bytes) + "\"";
 
     [Fact]
     public async Task Snapshot_rows_of_every_type_equal_streamed_rows()
