@@ -7,6 +7,9 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace CdcPipeline.Tests.Configuration;
 
+/// <summary>One test sets a real CDC__ variable, which every configuration loaded meanwhile in this process would see: runs in
+/// <see cref="EnvironmentOverrideTests"/>' collection, alone.</summary>
+[Collection(nameof(EnvironmentOverrideTests))]
 public class PipelineConfigurationTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("cdc-config-").FullName;
