@@ -505,7 +505,15 @@ public sealed class PipelineRunner
         catch (Exception e)
         {
             _metrics.SinkBatchDuration.Record(_time.GetElapsedTime(started).TotalSeconds, perSink.Failed);
-            perSink.MarkFailing(e, _time.GetTimestamp());
+            if (e is PermanentDeliveryException refused)
+            {
+                perSink.MarkRefused(refused, _time.GetTimestamp());
+            }
+            else
+            {
+                perSink.MarkFailing(e, _time.GetTimestamp());
+            }
+
             return (e, attempts);
         }
     }
@@ -620,6 +628,12 @@ public sealed class PipelineRunner
         // success after one — a sink that delivers writes nothing here.
         private FailingState? _failing;
 
+        /// <summary>
+        /// When the sink refused an event for good (<see cref="PermanentDeliveryException"/>: a 4xx, a value the server rejects)
+        /// with no delivery since: that alone is a bad event, not a failing sink. Written and read by the delivery loop only.
+        /// </summary>
+        private long? _refusedSince;
+
         public ResiliencePipeline Retry { get; } = retry;
 
         public KeyValuePair<string, object?>[] Delivered { get; } = [new("sink", sink), new("outcome", "delivered")];
@@ -632,9 +646,27 @@ public sealed class PipelineRunner
         public void MarkFailing(Exception error, long timestamp) =>
             Volatile.Write(ref _failing, new FailingState(Volatile.Read(ref _failing)?.Since ?? timestamp, DeliveryFailures.Describe(error)));
 
+        /// <summary>
+        /// The sink refused an event (or a batch, for one of its events) for good. The first such refusal after a delivery is that
+        /// event's fault: it is dead-lettered (or logged, ignored), and the sink is not failing. A second one before any delivery
+        /// (a receiver that refuses everything, a wrong URL's 404) is the sink's: failing since the first.
+        /// </summary>
+        public void MarkRefused(PermanentDeliveryException error, long timestamp)
+        {
+            if (_refusedSince is { } first)
+            {
+                Volatile.Write(ref _failing, new FailingState(Volatile.Read(ref _failing)?.Since ?? first, DeliveryFailures.Describe(error)));
+            }
+            else
+            {
+                _refusedSince = timestamp;
+            }
+        }
+
         /// <summary>A batch (or an event) of the sink was delivered: it is not failing any more.</summary>
         public void MarkDelivered()
         {
+            _refusedSince = null;
             if (Volatile.Read(ref _failing) is not null)
             {
                 Volatile.Write(ref _failing, null);
