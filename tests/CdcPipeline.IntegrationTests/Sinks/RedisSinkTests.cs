@@ -534,6 +534,80 @@ public sealed class RedisSinkTests
         }
     }
 
+    /// <summary>
+    /// A Redis that requires a password the sink does not have (a rotated secret): NOAUTH, said as a refused login with what
+    /// to check, not as the client's diagnostic. A Redis of its own: the shared one's default user is nopass, which takes any login.
+    /// </summary>
+    [Fact]
+    public async Task A_redis_that_refuses_the_login_fails_with_a_short_error_saying_so()
+    {
+        if (!File.Exists("/usr/bin/redis-server"))
+        {
+            Assert.Skip("needs Debian's redis-server (apt-get install -y redis-server) to run a Redis with requirepass");
+        }
+
+        var port = FreePorts.Next();
+        var dir = Directory.CreateTempSubdirectory("cdc-redis-auth-").FullName;
+        using var server = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("/usr/bin/redis-server",
+            ["--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--requirepass", "the-right-one", "--save", "", "--appendonly", "no", "--dir", dir])
+        { RedirectStandardOutput = true })!;
+        try
+        {
+            await SinkHarness.WaitUntilAsync(() => Listens(port), TimeSpan.FromSeconds(20), "redis-server to listen");
+            var key = "cdctest:" + Guid.NewGuid().ToString("N")[..8];
+            await using var sink = new RedisSink("cache", new RedisSinkOptions { Configuration = $"127.0.0.1:{port},password=hunter2-rotated,connectTimeout=2000", Stream = key }, Template(key));
+            var error = await Assert.ThrowsAnyAsync<RedisException>(async () => await sink.DeliverAsync([SinkHarness.Event(1, "K1")], TestContext.Current.CancellationToken));
+            AssertShortRedisError(OneLine(error), "cache", $"127.0.0.1:{port}");
+            Assert.Contains("refused the sink's login", error.Message, StringComparison.Ordinal);
+            Assert.Contains("password=", error.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            server.Kill();
+            await server.WaitForExitAsync(TestContext.Current.CancellationToken);
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    /// <summary>A user whose ACL does not allow PUBLISH (pub/sub mode): NOPERM, named with the sink, its user and what to allow.</summary>
+    [Fact]
+    public async Task A_user_not_allowed_to_publish_gets_a_short_error_naming_the_sink_and_user()
+    {
+        var configuration = await DownstreamServers.RedisAsync();
+        var user = "cdctest-" + Guid.NewGuid().ToString("N")[..8];
+        await using var admin = await ConnectionMultiplexer.ConnectAsync(configuration);
+        var db = admin.GetDatabase();
+        await db.ExecuteAsync("ACL", "SETUSER", user, "on", ">acl-test-pw", "~*", "&*", "+@all", "-publish");
+        try
+        {
+            var channel = "cdctest:" + Guid.NewGuid().ToString("N")[..8];
+            await using var sink = new RedisSink("cache", new RedisSinkOptions { Configuration = configuration + $",user={user},password=acl-test-pw", Mode = RedisMode.PubSub, Channel = channel }, Template(channel));
+            var error = await Assert.ThrowsAnyAsync<RedisException>(async () => await sink.DeliverAsync([SinkHarness.Event(1, "K1")], TestContext.Current.CancellationToken));
+            AssertShortRedisError(OneLine(error).Replace("acl-test-pw", "hunter2", StringComparison.Ordinal), "cache", configuration.Split(',')[0]);
+            Assert.Contains("NOPERM", error.Message, StringComparison.Ordinal);
+            Assert.Contains(user, error.Message, StringComparison.Ordinal);
+            Assert.Contains("ACL SETUSER", error.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await db.ExecuteAsync("ACL", "DELUSER", user);
+        }
+    }
+
+    private static bool Listens(int port)
+    {
+        try
+        {
+            using var client = new System.Net.Sockets.TcpClient();
+            client.Connect(System.Net.IPAddress.Loopback, port);
+            return true;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>The message and its causes', as the runner's one-line log and /healthz show them.</summary>
     private static string OneLine(Exception error)
     {
