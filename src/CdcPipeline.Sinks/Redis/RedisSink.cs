@@ -174,7 +174,7 @@ public sealed partial class RedisSink : ISink
         if (!committed)
         {
             _ = all.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            throw new RedisException($"Redis did not execute the transaction of {batch.Count} XADD(s); the batch is retried whole");
+            throw new RedisException($"redis sink '{Name}': Redis at {_endpoints} did not execute the transaction of {batch.Count} XADD(s); the batch is retried whole");
         }
 
         try
