@@ -629,10 +629,10 @@ public sealed class PipelineRunner
         private FailingState? _failing;
 
         /// <summary>
-        /// When the sink refused an event for good (<see cref="PermanentDeliveryException"/>: a 4xx, a value the server rejects)
-        /// with no delivery since: that alone is a bad event, not a failing sink. Written and read by the delivery loop only.
+        /// The event the sink refused for good (<see cref="PermanentDeliveryException"/>: a 4xx, a value the server rejects) with
+        /// no delivery since, and when: that alone is a bad event, not a failing sink. Written and read by the delivery loop only.
         /// </summary>
-        private long? _refusedSince;
+        private (string EventId, long Since)? _refused;
 
         public ResiliencePipeline Retry { get; } = retry;
 
@@ -648,25 +648,26 @@ public sealed class PipelineRunner
 
         /// <summary>
         /// The sink refused an event (or a batch, for one of its events) for good. The first such refusal after a delivery is that
-        /// event's fault: it is dead-lettered (or logged, ignored), and the sink is not failing. A second one before any delivery
-        /// (a receiver that refuses everything, a wrong URL's 404) is the sink's: failing since the first.
+        /// event's fault: it is dead-lettered (or logged, ignored), and the sink is not failing; so is the same event refused again
+        /// when its batch is sent event by event. Another event refused before any delivery (a receiver that refuses everything,
+        /// a wrong URL's 404) is the sink's: failing since the first refusal.
         /// </summary>
         public void MarkRefused(PermanentDeliveryException error, long timestamp)
         {
-            if (_refusedSince is { } first)
+            if (_refused is not { } first)
             {
-                Volatile.Write(ref _failing, new FailingState(Volatile.Read(ref _failing)?.Since ?? first, DeliveryFailures.Describe(error)));
+                _refused = (error.Event.Id, timestamp);
             }
-            else
+            else if (!string.Equals(first.EventId, error.Event.Id, StringComparison.Ordinal))
             {
-                _refusedSince = timestamp;
+                Volatile.Write(ref _failing, new FailingState(Volatile.Read(ref _failing)?.Since ?? first.Since, DeliveryFailures.Describe(error)));
             }
         }
 
         /// <summary>A batch (or an event) of the sink was delivered: it is not failing any more.</summary>
         public void MarkDelivered()
         {
-            _refusedSince = null;
+            _refused = null;
             if (Volatile.Read(ref _failing) is not null)
             {
                 Volatile.Write(ref _failing, null);

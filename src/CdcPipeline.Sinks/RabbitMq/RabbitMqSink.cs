@@ -92,12 +92,12 @@ public sealed partial class RabbitMqSink : ISink
                 await channel.BasicPublishAsync(_options.Exchange, routingKeys[i], mandatory: true, Properties(e), bodies[i], cancellationToken).ConfigureAwait(false);
                 if (pending.Count >= _options.MaxOutstandingConfirms)
                 {
-                    await Task.WhenAll(pending).ConfigureAwait(false);
+                    await Task.WhenAll(pending).WaitAsync(cancellationToken).ConfigureAwait(false);
                     pending.Clear();
                 }
             }
 
-            await Task.WhenAll(pending).ConfigureAwait(false);
+            await Task.WhenAll(pending).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {

@@ -293,7 +293,7 @@ public sealed partial class RedisSink : ISink
         return new RedisConnectionException(failure, connection.Flags, $"redis sink '{Name}': cannot use {at}: {what}", null, connection.CommandStatus);
     }
 
-    /// <summary>The command a StackExchange.Redis time-out names (<c>command=EXEC, …</c>), else "in time".</summary>
+    /// <summary>The command a StackExchange.Redis time-out names (<c>command=EXEC, …</c>: "its EXEC"), else "a command".</summary>
     private static string CommandOf(string message)
     {
         const string Marker = "command=";
