@@ -16,10 +16,9 @@ internal sealed class SinkClientFailures : IExpectedDeliveryFailures
         // Redis: a lost or refused connection, the server's error reply (RedisServerException), a transaction not run.
         // Not RedisCommandException: a command the client refuses to send is ours to fix.
         RedisException => true,
-        // RabbitMQ: the broker closed the channel or the connection (OperationInterruptedException, AlreadyClosedException),
-        // or nacked or returned a message (PublishException, which the sink wraps to say which exchange).
-        OperationInterruptedException or PublishException => true,
-        InvalidOperationException { InnerException: PublishException } => true,
+        // RabbitMQ: the broker closed the channel or the connection (OperationInterruptedException, AlreadyClosedException).
+        // A nack is the sink's IOException (it waits for the confirms itself, without the client's PublishException).
+        OperationInterruptedException => true,
         _ => false,
     };
 }

@@ -505,7 +505,15 @@ public sealed class PipelineRunner
         catch (Exception e)
         {
             _metrics.SinkBatchDuration.Record(_time.GetElapsedTime(started).TotalSeconds, perSink.Failed);
-            perSink.MarkFailing(e, _time.GetTimestamp());
+            if (e is PermanentDeliveryException refused)
+            {
+                perSink.MarkRefused(refused, _time.GetTimestamp());
+            }
+            else
+            {
+                perSink.MarkFailing(e, _time.GetTimestamp());
+            }
+
             return (e, attempts);
         }
     }
@@ -620,6 +628,12 @@ public sealed class PipelineRunner
         // success after one — a sink that delivers writes nothing here.
         private FailingState? _failing;
 
+        /// <summary>
+        /// The event the sink refused for good (<see cref="PermanentDeliveryException"/>: a 4xx, a value the server rejects) with
+        /// no delivery since, and when: that alone is a bad event, not a failing sink. Written and read by the delivery loop only.
+        /// </summary>
+        private (string EventId, long Since)? _refused;
+
         public ResiliencePipeline Retry { get; } = retry;
 
         public KeyValuePair<string, object?>[] Delivered { get; } = [new("sink", sink), new("outcome", "delivered")];
@@ -632,9 +646,28 @@ public sealed class PipelineRunner
         public void MarkFailing(Exception error, long timestamp) =>
             Volatile.Write(ref _failing, new FailingState(Volatile.Read(ref _failing)?.Since ?? timestamp, DeliveryFailures.Describe(error)));
 
+        /// <summary>
+        /// The sink refused an event (or a batch, for one of its events) for good. The first such refusal after a delivery is that
+        /// event's fault: it is dead-lettered (or logged, ignored), and the sink is not failing; so is the same event refused again
+        /// when its batch is sent event by event. Another event refused before any delivery (a receiver that refuses everything,
+        /// a wrong URL's 404) is the sink's: failing since the first refusal.
+        /// </summary>
+        public void MarkRefused(PermanentDeliveryException error, long timestamp)
+        {
+            if (_refused is not { } first)
+            {
+                _refused = (error.Event.Id, timestamp);
+            }
+            else if (!string.Equals(first.EventId, error.Event.Id, StringComparison.Ordinal))
+            {
+                Volatile.Write(ref _failing, new FailingState(Volatile.Read(ref _failing)?.Since ?? first.Since, DeliveryFailures.Describe(error)));
+            }
+        }
+
         /// <summary>A batch (or an event) of the sink was delivered: it is not failing any more.</summary>
         public void MarkDelivered()
         {
+            _refused = null;
             if (Volatile.Read(ref _failing) is not null)
             {
                 Volatile.Write(ref _failing, null);

@@ -7,6 +7,7 @@ using CdcPipeline.Sinks.Routing;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
 using RabbitMQ.Client.Exceptions;
 
 namespace CdcPipeline.Sinks.RabbitMq;
@@ -16,10 +17,11 @@ namespace CdcPipeline.Sinks.RabbitMq;
 /// (delivery mode 2) carrying the CloudEvents JSON (the AMQP binding's structured mode plus
 /// <c>cloudEvents:*</c> application properties, so consumers can route on headers without parsing); a raw change,
 /// whose JSON is the canonical change and not a CloudEvent, goes in binary mode (<c>application/json</c>).
-/// The channel has publisher confirms with tracking: a batch counts as delivered only once the
-/// broker has confirmed every message (for a durable queue: written to disk); a nack or a channel
-/// error throws, and the runner retries the batch — consumers see at-least-once delivery and
-/// de-duplicate by message id (= event id).
+/// The channel has publisher confirms: a batch counts as delivered only once the broker has confirmed
+/// every message (for a durable queue: written to disk); a nack or a channel error throws, and the runner
+/// retries the batch — consumers see at-least-once delivery and de-duplicate by message id (= event id).
+/// The sink waits for the confirms itself (<see cref="Confirms"/>), not with RabbitMQ.Client's confirm tracking,
+/// which adds a header of its own (<c>x-dotnet-pub-seq-no</c>) to every message for consumers to see.
 /// <para>
 /// Messages are published <c>mandatory</c>: one the exchange routes to no queue (nobody bound one for its routing key yet) is
 /// returned by the broker instead of dropped without a word. It still counts as delivered — the broker confirms it, and sending
@@ -38,6 +40,7 @@ public sealed partial class RabbitMqSink : ISink
     private readonly SemaphoreSlim _connectLock = new(1, 1);
     private IConnection? _connection;
     private IChannel? _channel;
+    private Confirms? _confirms;
     private readonly ILogger _logger;
     /// <summary>Messages routed to no queue, counted and rationed for the warning.</summary>
     private readonly UnreceivedEvents _unreceived;
@@ -73,29 +76,37 @@ public sealed partial class RabbitMqSink : ISink
             }
         }
 
-        var channel = await GetChannelAsync(cancellationToken).ConfigureAwait(false);
+        var (channel, confirms) = await GetChannelAsync(cancellationToken).ConfigureAwait(false);
         var bodies = new byte[batch.Count][];
         var pending = new List<Task>(Math.Min(batch.Count, _options.MaxOutstandingConfirms));
         try
         {
             for (var i = 0; i < batch.Count; i++)
             {
-                // Started in order on one channel, so the broker receives (and queues) them in order;
-                // only the confirms are awaited together.
+                // Sent in order on one channel, one at a time (so each has the sequence number asked for it), and the broker
+                // receives (and queues) them in order; only the confirms are awaited together.
                 var e = batch[i];
                 bodies[i] = EventJson.SerializeToUtf8(e);
-                pending.Add(channel.BasicPublishAsync(_options.Exchange, routingKeys[i], mandatory: true, Properties(e), bodies[i], cancellationToken).AsTask());
+                var sequenceNumber = await channel.GetNextPublishSequenceNumberAsync(cancellationToken).ConfigureAwait(false);
+                pending.Add(confirms.Expect(sequenceNumber, e));
+                await channel.BasicPublishAsync(_options.Exchange, routingKeys[i], mandatory: true, Properties(e), bodies[i], cancellationToken).ConfigureAwait(false);
                 if (pending.Count >= _options.MaxOutstandingConfirms)
                 {
-                    await ConfirmedAsync(pending, batch, i + 1 - pending.Count).ConfigureAwait(false);
+                    await Task.WhenAll(pending).WaitAsync(cancellationToken).ConfigureAwait(false);
                     pending.Clear();
                 }
             }
 
-            await ConfirmedAsync(pending, batch, batch.Count - pending.Count).ConfigureAwait(false);
+            await Task.WhenAll(pending).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
+            // Confirms still awaited fail with the channel: observed here, the batch fails on this error.
+            foreach (var confirm in pending)
+            {
+                _ = confirm.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+
             // A broken or closed channel cannot be reused; the next attempt reconnects.
             var closed = (e as OperationInterruptedException)?.ShutdownReason ?? channel.CloseReason;
             await ResetAsync().ConfigureAwait(false);
@@ -115,51 +126,126 @@ public sealed partial class RabbitMqSink : ISink
                     $"rabbitmq sink '{Name}': exchange '{_options.Exchange}' does not exist on the broker ({closed.ReplyText}): declare it (durable, type {_options.ExchangeType}), or set declareExchange: true to have the sink declare it at start"), e);
             }
 
-            if (e is PublishException p)
-            {
-                throw new InvalidOperationException($"rabbitmq sink '{Name}': the broker {(p.IsReturn ? "returned" : "nacked")} message {p.PublishSequenceNumber} on exchange '{_options.Exchange}'", p);
-            }
-
             throw;
         }
     }
 
     /// <summary>
-    /// Awaits the confirms of <paramref name="pending"/>, the publishes of <paramref name="batch"/> from <paramref name="first"/> on.
-    /// A message the broker returned as unroutable (RabbitMQ.Client throws <see cref="PublishReturnException"/> for it under
-    /// confirm tracking; the broker confirms it all the same) is delivered, to no queue: counted and logged, not failed. Any
-    /// other failure of a publish propagates.
+    /// A message the exchange routed to no queue, returned by the broker (which confirms it all the same): delivered, to no
+    /// queue, so counted every time and logged once per routing key per interval. The returned message's own
+    /// <c>cloudEvents:*</c> headers name the event.
     /// </summary>
-    private async Task ConfirmedAsync(List<Task> pending, IReadOnlyList<DomainEvent> batch, int first)
-    {
-        try
-        {
-            await Task.WhenAll(pending).ConfigureAwait(false);
-        }
-        catch (PublishReturnException)
-        {
-            for (var j = 0; j < pending.Count; j++)
-            {
-                if (pending[j].Exception?.InnerException is PublishReturnException returned)
-                {
-                    Unreceived(batch[first + j], returned);
-                }
-                else if (!pending[j].IsCompletedSuccessfully)
-                {
-                    // A nack, a channel closed: the same failure as without any return among them.
-                    await pending[j].ConfigureAwait(false);
-                }
-            }
-        }
-    }
-
-    /// <summary>A message the exchange routed to no queue: counted every time, logged once per routing key per interval.</summary>
-    private void Unreceived(DomainEvent e, PublishReturnException returned)
+    private Task OnReturnAsync(object sender, BasicReturnEventArgs returned)
     {
         var key = returned.RoutingKey ?? "";
         if (_unreceived.Count(key))
         {
-            LogUnreceived(_logger, Name, e.Id, e.Type, _options.Exchange, key, returned.ReplyCode, returned.ReplyText ?? "", UnreceivedWarningInterval);
+            var headers = returned.BasicProperties.Headers;
+            LogUnreceived(_logger, Name, Header(headers, "cloudEvents:id"), Header(headers, "cloudEvents:type"), _options.Exchange, key, returned.ReplyCode, returned.ReplyText ?? "", UnreceivedWarningInterval);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private static string Header(IDictionary<string, object?>? headers, string name) =>
+        headers is not null && headers.TryGetValue(name, out var value) && value is byte[] bytes ? Encoding.UTF8.GetString(bytes) : "";
+
+    /// <summary>
+    /// Publisher confirms of one channel, by sequence number, as the broker sends them (<c>basic.ack</c>, <c>basic.nack</c>,
+    /// possibly for several at once): each publish's task completes when the broker confirmed it, fails when it nacked it
+    /// (it took no responsibility for the message) or when the channel closed first. RabbitMQ.Client's own tracking would
+    /// do this, but it adds a header of its own to every message (to match a return to its publish; we read the event from
+    /// the returned message's <c>cloudEvents:id</c> instead).
+    /// </summary>
+    private sealed class Confirms(string sink, string exchange)
+    {
+        private readonly Lock _lock = new();
+        private readonly Dictionary<ulong, (TaskCompletionSource Confirmed, DomainEvent Event)> _pending = [];
+        private ShutdownEventArgs? _closed;
+
+        /// <summary>The confirm of the message about to be published with <paramref name="sequenceNumber"/>.</summary>
+        public Task Expect(ulong sequenceNumber, DomainEvent e)
+        {
+            var confirmed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            lock (_lock)
+            {
+                if (_closed is { } reason)
+                {
+                    confirmed.SetException(new AlreadyClosedException(reason));
+                }
+                else
+                {
+                    _pending[sequenceNumber] = (confirmed, e);
+                }
+            }
+
+            return confirmed.Task;
+        }
+
+        public Task OnAckAsync(object sender, BasicAckEventArgs ack)
+        {
+            Complete(ack.DeliveryTag, ack.Multiple, nacked: false);
+            return Task.CompletedTask;
+        }
+
+        public Task OnNackAsync(object sender, BasicNackEventArgs nack)
+        {
+            Complete(nack.DeliveryTag, nack.Multiple, nacked: true);
+            return Task.CompletedTask;
+        }
+
+        public Task OnShutdownAsync(object sender, ShutdownEventArgs reason)
+        {
+            lock (_lock)
+            {
+                _closed = reason;
+                foreach (var (confirmed, _) in _pending.Values)
+                {
+                    confirmed.TrySetException(new AlreadyClosedException(reason));
+                }
+
+                _pending.Clear();
+            }
+
+            return Task.CompletedTask;
+        }
+
+        private void Complete(ulong deliveryTag, bool multiple, bool nacked)
+        {
+            lock (_lock)
+            {
+                if (!multiple)
+                {
+                    if (_pending.Remove(deliveryTag, out var one))
+                    {
+                        Complete(deliveryTag, one, nacked);
+                    }
+
+                    return;
+                }
+
+                foreach (var (sequenceNumber, pending) in _pending)
+                {
+                    if (sequenceNumber <= deliveryTag)
+                    {
+                        _pending.Remove(sequenceNumber);
+                        Complete(sequenceNumber, pending, nacked);
+                    }
+                }
+            }
+        }
+
+        private void Complete(ulong sequenceNumber, (TaskCompletionSource Confirmed, DomainEvent Event) pending, bool nacked)
+        {
+            if (!nacked)
+            {
+                pending.Confirmed.TrySetResult();
+                return;
+            }
+
+            pending.Confirmed.TrySetException(new IOException(string.Create(CultureInfo.InvariantCulture,
+                $"rabbitmq sink '{sink}': the broker nacked message {sequenceNumber} (event {pending.Event.Id}, {pending.Event.Type}) on exchange '{exchange}': it did not take it ")
+                + "(a queue it routes to is full with x-overflow: reject-publish, or the broker failed to store it); the batch is sent again"));
         }
     }
 
@@ -236,19 +322,19 @@ public sealed partial class RabbitMqSink : ISink
         };
     }
 
-    private async ValueTask<IChannel> GetChannelAsync(CancellationToken cancellationToken)
+    private async ValueTask<(IChannel Channel, Confirms Confirms)> GetChannelAsync(CancellationToken cancellationToken)
     {
-        if (_channel is { IsOpen: true } open)
+        if (_channel is { IsOpen: true } open && _confirms is { } confirms)
         {
-            return open;
+            return (open, confirms);
         }
 
         await _connectLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (_channel is { IsOpen: true } again)
+            if (_channel is { IsOpen: true } again && _confirms is { } againConfirms)
             {
-                return again;
+                return (again, againConfirms);
             }
 
             await ResetAsync().ConfigureAwait(false);
@@ -261,16 +347,29 @@ public sealed partial class RabbitMqSink : ISink
                 throw new IOException($"rabbitmq sink '{Name}': cannot reach the broker at {Redacted(_factory.Uri)}: {e.InnerException?.Message ?? e.Message}", e);
             }
 
+            // Confirms without RabbitMQ.Client's tracking, which would add its x-dotnet-pub-seq-no header to every message.
             var channel = await _connection.CreateChannelAsync(
-                new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true),
+                new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: false),
                 cancellationToken).ConfigureAwait(false);
+            var channelConfirms = new Confirms(Name, _options.Exchange);
+            channel.BasicAcksAsync += channelConfirms.OnAckAsync;
+            channel.BasicNacksAsync += channelConfirms.OnNackAsync;
+            channel.ChannelShutdownAsync += channelConfirms.OnShutdownAsync;
+            channel.BasicReturnAsync += OnReturnAsync;
+            if (channel.CloseReason is { } closed)
+            {
+                // Closed before the handler was there: nothing published on it would ever be confirmed.
+                await channelConfirms.OnShutdownAsync(channel, closed).ConfigureAwait(false);
+            }
+
             if (_options.DeclareExchange)
             {
                 await channel.ExchangeDeclareAsync(_options.Exchange, _options.ExchangeType, durable: true, autoDelete: false, arguments: null, cancellationToken: cancellationToken).ConfigureAwait(false);
             }
 
             _channel = channel;
-            return channel;
+            _confirms = channelConfirms;
+            return (channel, channelConfirms);
         }
         finally
         {
@@ -285,6 +384,7 @@ public sealed partial class RabbitMqSink : ISink
         var channel = _channel;
         var connection = _connection;
         _channel = null;
+        _confirms = null;
         _connection = null;
         if (channel is not null)
         {

@@ -1,3 +1,6 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
 using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.Core.Translation;
@@ -25,6 +28,9 @@ public sealed partial class RedisSink : ISink
     private readonly RedisSinkOptions _options;
     private readonly EventTemplate _target;
     private readonly ConfigurationOptions _configuration;
+
+    /// <summary>The configured endpoints, for errors (no password: that is an option, not part of an endpoint).</summary>
+    private readonly string _endpoints;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _connectLock = new(1, 1);
     private ConnectionMultiplexer? _redis;
@@ -47,6 +53,7 @@ public sealed partial class RedisSink : ISink
         _target = target;
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _configuration = ConfigurationOptions.Parse(options.Configuration);
+        _endpoints = Endpoints(_configuration);
 
         // Fail a command fast while Redis is away (the runner's policy retries with backoff) rather
         // than queueing it inside the multiplexer where nobody sees it.
@@ -65,6 +72,22 @@ public sealed partial class RedisSink : ISink
     internal IConnectionMultiplexer? Connection => _redis;
 
     public async ValueTask DeliverAsync(IReadOnlyList<DomainEvent> batch, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await DeliverBatchAsync(batch, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is RedisConnectionException or RedisTimeoutException || e is RedisServerException && e.Message.StartsWith("NOPERM", StringComparison.Ordinal))
+        {
+            // StackExchange.Redis' message carries its whole diagnostic (~600 characters of connection state, thread-pool and
+            // IOCP counters) and not the sink: that text became the retry warning, the dead letter's error and /healthz's last
+            // error. Those get one short line instead; the diagnostic goes to the Debug log.
+            LogClientDiagnostic(_logger, e, Name);
+            throw Shortened(e);
+        }
+    }
+
+    private async ValueTask DeliverBatchAsync(IReadOnlyList<DomainEvent> batch, CancellationToken cancellationToken)
     {
         // Every key and body first: an event that cannot be sent must not leave the events before it sent.
         var keys = new string[batch.Count];
@@ -151,7 +174,7 @@ public sealed partial class RedisSink : ISink
         if (!committed)
         {
             _ = all.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            throw new RedisException($"Redis did not execute the transaction of {batch.Count} XADD(s); the batch is retried whole");
+            throw new RedisException($"redis sink '{Name}': Redis at {_endpoints} did not execute the transaction of {batch.Count} XADD(s); the batch is retried whole");
         }
 
         try
@@ -214,6 +237,103 @@ public sealed partial class RedisSink : ISink
         return new PermanentDeliveryException(e, $"redis sink '{Name}': event {e.Id} ({e.Type}) for {what} '{Shorten(key)}' cannot be sent: {too} than the server's "
             + $"proto-max-bulk-len ({maxBulkLength} bytes), and Redis would close the connection on it. Raise proto-max-bulk-len on Redis "
             + "(CONFIG SET, and in redis.conf) or make the rule's data smaller, then redrive it from the dead letters");
+    }
+
+    /// <summary>
+    /// A connection failure, time-out or refused permission in one line: the sink, the endpoint (never the password), what
+    /// happened and what to do. Of the client's text only Redis' own reply (<c>NOAUTH …</c>, <c>NOPERM …</c>) or the socket's
+    /// reason is kept. The same type, so the runner still knows it for a remote failure (<see cref="SinkClientFailures"/>).
+    /// </summary>
+    private Exception Shortened(Exception e)
+    {
+        var at = $"Redis at {_endpoints}";
+        if (e is RedisTimeoutException timeout)
+        {
+            var command = CommandOf(timeout.Message);
+            return new RedisTimeoutException(timeout.Flags, string.Create(CultureInfo.InvariantCulture, $"redis sink '{Name}': {at} did not answer {command} within {_configuration.AsyncTimeout} ms (asyncTimeout): ")
+                + "the network to it may be down, or Redis is blocked or overloaded (check SLOWLOG GET and INFO on it); if it is only slow, raise asyncTimeout in the sink's configuration", timeout.Commandstatus);
+        }
+
+        if (e is RedisServerException server)
+        {
+            return new RedisServerException(server.Kind, server.Flags, $"redis sink '{Name}': {at} refuses the sink's user ({_configuration.User ?? "default"}) a command it needs ({FirstSentence(e.Message)}): "
+                + "allow the user the sink's commands (XADD, or PUBLISH in pubsub mode) on its keys or channels in its ACL (ACL SETUSER)");
+        }
+
+        var connection = (RedisConnectionException)e;
+        var failure = connection.FailureType;
+        Exception? root = null;
+        for (var inner = e.InnerException; inner is not null; inner = inner.InnerException)
+        {
+            root = inner;
+            if (inner is RedisConnectionException { FailureType: var innerFailure })
+            {
+                failure = innerFailure;
+            }
+        }
+
+        var what = (failure, root) switch
+        {
+            (ConnectionFailureType.AuthenticationFailure, _) =>
+                $"Redis refused the sink's login{(_configuration.User is { } user ? $" as user {user}" : "")} ({FirstSentence(root?.Message ?? "")}). "
+                + "Check password= (and user=) in the sink's configuration, and that the user is on with that password in Redis' ACL",
+            (_, SocketException { SocketErrorCode: SocketError.ConnectionRefused }) =>
+                "connection refused: nothing listens there. Check that Redis runs and that the sink's configuration names its host and port",
+            (_, SocketException { SocketErrorCode: SocketError.HostNotFound or SocketError.TryAgain or SocketError.NoData } socket) =>
+                $"the host name does not resolve ({socket.Message}). Check the host in the sink's configuration",
+            (_, SocketException socket) =>
+                $"{socket.Message}. Check that Redis runs, the host and port in the sink's configuration, and the network (firewall) to it",
+            (ConnectionFailureType.UnableToConnect, _) =>
+                string.Create(CultureInfo.InvariantCulture, $"no connection within connectTimeout ({_configuration.ConnectTimeout} ms). ")
+                + "Check that Redis runs, the host and port in the sink's configuration, the network (firewall) to it, and ssl= (a TLS port needs ssl=true)",
+            _ =>
+                $"{failure}{(root is null ? "" : ": " + FirstSentence(root.Message))}. Check that the sink's configuration names a Redis server (host, port, ssl=) and that it runs",
+        };
+
+        return new RedisConnectionException(failure, connection.Flags, $"redis sink '{Name}': cannot use {at}: {what}", null, connection.CommandStatus);
+    }
+
+    /// <summary>The command a StackExchange.Redis time-out names (<c>command=EXEC, …</c>: "its EXEC"), else "a command".</summary>
+    private static string CommandOf(string message)
+    {
+        const string Marker = "command=";
+        var at = message.IndexOf(Marker, StringComparison.Ordinal);
+        if (at < 0)
+        {
+            return "a command";
+        }
+
+        var rest = message.AsSpan(at + Marker.Length);
+        var end = rest.IndexOfAny(',', ' ');
+        return string.Concat("its ", end < 0 ? rest : rest[..end]);
+    }
+
+    /// <summary>Redis' reply or a cause without the client's additions: its first sentence ("NOAUTH Authentication required."), at most 160 characters.</summary>
+    private static string FirstSentence(string message)
+    {
+        const string SimpleError = "SimpleError: ";
+        var text = message.StartsWith(SimpleError, StringComparison.Ordinal) ? message[SimpleError.Length..] : message;
+        var end = text.IndexOf(". ", StringComparison.Ordinal);
+        text = end < 0 ? text : text[..(end + 1)];
+        return text.Length <= 160 ? text : string.Concat(text.AsSpan(0, 160), "…");
+    }
+
+    /// <summary>The configured endpoints as host:port (Redis' default port where none is given), at most three.</summary>
+    private static string Endpoints(ConfigurationOptions configuration)
+    {
+        var withPorts = configuration.Clone();
+        withPorts.SetDefaultPorts();
+        var names = withPorts.EndPoints.Select(e => e switch
+        {
+            DnsEndPoint dns => string.Create(CultureInfo.InvariantCulture, $"{dns.Host}:{dns.Port}"),
+            _ => e.ToString() ?? "",
+        }).ToList();
+        return names.Count switch
+        {
+            0 => "(no endpoint)",
+            <= 3 => string.Join(", ", names),
+            _ => string.Join(", ", names.Take(3)) + ", …",
+        };
     }
 
     private static string Shorten(string key) => key.Length <= 200 ? key : string.Concat(key.AsSpan(0, 200), "…");
@@ -289,7 +409,12 @@ public sealed partial class RedisSink : ISink
         {
             return null;
         }
-        catch (Exception e) when (e is RedisException or RedisTimeoutException)
+        catch (Exception e) when (e is RedisConnectionException or RedisTimeoutException)
+        {
+            LogClientDiagnostic(_logger, e, Name);
+            LogLimitNotRead(_logger, Name, DefaultMaxBulkLength, Shortened(e).Message);
+        }
+        catch (RedisException e)
         {
             LogLimitNotRead(_logger, Name, DefaultMaxBulkLength, e.Message);
         }
@@ -361,6 +486,9 @@ public sealed partial class RedisSink : ISink
     [LoggerMessage(EventId = 4202, Level = LogLevel.Warning, Message = "Redis sink {Sink} published event {EventId} ({Type}) to channel {Channel}, which had no subscriber: nobody received it, and pub/sub keeps nothing. "
         + "Every such event is counted in cdc.events.unreceived; this warning repeats at most every {Interval} per channel. Subscribe before events are published, or use mode: stream to keep them")]
     private static partial void LogUnreceived(ILogger logger, string sink, string channel, string eventId, string type, TimeSpan interval);
+
+    [LoggerMessage(EventId = 4506, Level = LogLevel.Debug, Message = "Redis sink {Sink}: StackExchange.Redis' own diagnostic of the failure (connection state, thread-pool counters), for a report")]
+    private static partial void LogClientDiagnostic(ILogger logger, Exception error, string sink);
 
     [LoggerMessage(EventId = 4201, Level = LogLevel.Warning, Message = "Redis sink {Sink} cannot read the server's proto-max-bulk-len (CONFIG GET: {Reason}), so it cannot verify that every event fits it: "
         + "it assumes Redis' default, {Limit} bytes, and delivers. An event longer than a lower server limit makes Redis close the connection, and the event is retried instead of dead-lettered. "

@@ -228,6 +228,44 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
     }
 
     /// <summary>
+    /// A receiver that refuses one event for good (400) and takes the others: that event is dead-lettered and the pipeline
+    /// moves on. The probes said <c>degraded: sink … failing</c> from then until another event came, though the receiver was
+    /// fine; they say <c>ok</c>, and the dead letter is counted.
+    /// </summary>
+    [Fact]
+    public async Task Probes_answer_ok_after_an_event_the_sink_refused_for_good_is_dead_lettered()
+    {
+        await _db.ExecuteAsync("CREATE TABLE kv (id int PRIMARY KEY, v int NOT NULL)");
+        await using var receiver = new WebhookReceiver();
+        // the row whose v the receiver refuses (a value it can never take): 987654321
+        receiver.Respond = (r, _) => (r.Text.Contains("987654321", StringComparison.Ordinal) ? 400 : 200, TimeSpan.Zero);
+        var port = FreePorts.Next();
+        var config = await WriteConfigAsync($"""
+            sinks:
+              - name: billing-hook
+                webhook: {"{"} url: "{receiver.Url}" {"}"}
+                retry: {"{"} maxAttempts: 2, initialDelay: "00:00:00.050", maxDelay: "00:00:00.100" {"}"}
+            observability:
+              port: {port}
+            """);
+
+        using var pipeline = PipelineProcess.Start("run", "--config", config);
+        await WaitUntilAsync(async () => await StatusAsync(port, "/readyz") == HttpStatusCode.OK, pipeline);
+
+        await _db.ExecuteAsync("INSERT INTO kv VALUES (1, 987654321)");
+        await WaitUntilAsync(() => Task.FromResult(File.Exists(Path.Combine(_dir, "out", "dead-letters.jsonl"))), pipeline);
+        await WaitUntilAsync(async () => Value(await ScrapeAsync(port), "cdc_events_dead_lettered_total") >= 1, pipeline);
+        Assert.Single(receiver.Requests);
+        Assert.Equal((HttpStatusCode.OK, "ok\n"), await AnswerAsync(port, "/healthz"));
+        Assert.Equal((HttpStatusCode.OK, "ok\n"), await AnswerAsync(port, "/readyz"));
+
+        await _db.ExecuteAsync("INSERT INTO kv VALUES (2, 0)");
+        await WaitUntilAsync(() => Task.FromResult(receiver.Accepted.Count == 1), pipeline);
+        Assert.Equal((HttpStatusCode.OK, "ok\n"), await AnswerAsync(port, "/healthz"));
+        Assert.Equal(0, await pipeline.TerminateAsync(TimeSpan.FromSeconds(60)));
+    }
+
+    /// <summary>
     /// A sink configured with <c>onFailure: ignore</c> was set up for its failures not to matter: one that keeps failing made
     /// the probes say <c>degraded</c>. They say <c>ok</c>, and still name it, as <c>ok; sink … failing for …, ignored by its
     /// onFailure: ignore (last error: …)</c>, so whoever curls the probe sees it; <c>ok</c> alone once it delivers again.

@@ -155,6 +155,66 @@ public sealed class RabbitMqSinkTests
         Assert.All(logger.Warnings, w => Assert.Contains("NO_ROUTE", w, StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// RabbitMQ.Client 7's confirm tracking added its own <c>x-dotnet-pub-seq-no</c> header to every message (to match a return
+    /// to its publish), which consumers saw and README did not list. A message carries exactly the <c>cloudEvents:*</c>
+    /// properties of its event, and is still confirmed before the batch counts as delivered.
+    /// </summary>
+    [Fact]
+    public async Task A_message_carries_exactly_the_cloudevents_headers_of_its_event()
+    {
+        var uri = await DownstreamServers.RabbitMqAsync();
+        var exchange = "cdc-test-" + Guid.NewGuid().ToString("N")[..8];
+        var (connection, channel, queue) = await BindQueueAsync(uri, exchange, "#");
+        await using var _c = connection;
+        await using var _ch = channel;
+        var events = new[] { SinkHarness.Event(1, "K1", "PAID"), SinkHarness.Event(2, "K2", "OPEN") };
+        await using (var sink = Sink(uri, exchange))
+        {
+            await sink.DeliverAsync(events, TestContext.Current.CancellationToken);
+        }
+
+        var messages = await DrainAsync(channel, queue, 2, TimeSpan.FromSeconds(10));
+        Assert.Equal(events.Select(e => e.Id), messages.Select(m => m.BasicProperties.MessageId));
+        for (var i = 0; i < events.Length; i++)
+        {
+            var expected = EventAttributes.Of(events[i]).Select(a => "cloudEvents:" + a.Key).Order(StringComparer.Ordinal);
+            Assert.Equal(expected, messages[i].BasicProperties.Headers!.Keys.Order(StringComparer.Ordinal));
+            Assert.Contains("cloudEvents:subject", messages[i].BasicProperties.Headers!.Keys);
+        }
+    }
+
+    /// <summary>
+    /// A message the broker nacks (here a queue full with <c>x-overflow: reject-publish</c>) is not delivered: the batch
+    /// fails (and is retried) rather than counting as delivered, whichever way the confirms are waited for.
+    /// </summary>
+    [Fact]
+    public async Task A_message_the_broker_nacks_fails_the_batch()
+    {
+        var uri = await DownstreamServers.RabbitMqAsync();
+        var exchange = "cdc-test-" + Guid.NewGuid().ToString("N")[..8];
+        var ct = TestContext.Current.CancellationToken;
+        await using var connection = await new ConnectionFactory { Uri = new Uri(uri) }.CreateConnectionAsync(ct);
+        await using var channel = await connection.CreateChannelAsync(cancellationToken: ct);
+        await channel.ExchangeDeclareAsync(exchange, "topic", durable: true, autoDelete: false, cancellationToken: ct);
+        var queue = await channel.QueueDeclareAsync("", durable: false, exclusive: true, autoDelete: true,
+            arguments: new Dictionary<string, object?> { ["x-max-length"] = 1, ["x-overflow"] = "reject-publish" }, cancellationToken: ct);
+        await channel.QueueBindAsync(queue.QueueName, exchange, "#", cancellationToken: ct);
+        await using var sink = Sink(uri, exchange);
+
+        await sink.DeliverAsync([SinkHarness.Event(1, "K1")], ct);
+        var error = await Assert.ThrowsAnyAsync<Exception>(async () => await sink.DeliverAsync([SinkHarness.Event(2, "K2"), SinkHarness.Event(3, "K3")], ct));
+        Assert.Contains("nacked", error.Message, StringComparison.Ordinal);
+        Assert.Contains(exchange, error.Message, StringComparison.Ordinal);
+        // a remote refusal to the runner: logged in one line, no stack trace
+        Assert.True(CdcPipeline.Core.Pipeline.DeliveryFailures.IsExpected(error, [new CdcPipeline.Sinks.SinkClientFailures()]), error.ToString());
+
+        // the queue has room again: the same sink (a new channel) delivers
+        Assert.Equal(SinkHarness.Event(1, "K1").Id, Assert.Single(await DrainAsync(channel, queue.QueueName, 1, TimeSpan.FromSeconds(10))).BasicProperties.MessageId);
+        await sink.DeliverAsync([SinkHarness.Event(2, "K2")], ct);
+        Assert.Equal(SinkHarness.Event(2, "K2").Id, Assert.Single(await DrainAsync(channel, queue.QueueName, 1, TimeSpan.FromSeconds(10))).BasicProperties.MessageId);
+    }
+
     [Fact]
     public async Task A_raw_change_is_labelled_json_not_a_structured_cloudevent()
     {

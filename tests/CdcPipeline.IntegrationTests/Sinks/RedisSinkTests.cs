@@ -480,4 +480,156 @@ public sealed class RedisSinkTests
         Assert.All(logger.Warnings, w => Assert.Contains("no subscriber", w, StringComparison.Ordinal));
         await subscription.UnsubscribeAsync();
     }
+
+    /// <summary>
+    /// The failure text of a Redis that cannot be reached was StackExchange.Redis' whole diagnostic (~600 characters of
+    /// IOCP/worker counters, "mgr: 10 of 10 available"…) and did not name the sink: that text was the retry warning, the
+    /// dead letter's error and /healthz's last error. Each says, in one short line, which sink, which endpoint (no password),
+    /// what happened and what to do.
+    /// </summary>
+    [Fact]
+    public async Task A_redis_that_refuses_the_connection_fails_with_a_short_error_naming_the_sink_and_endpoint()
+    {
+        var port = FreePorts.Next(); // nothing listens there: connection refused
+        var key = "cdctest:" + Guid.NewGuid().ToString("N")[..8];
+        var sink = new RedisSink("cache", new RedisSinkOptions { Configuration = $"127.0.0.1:{port},password=hunter2-not-printed,connectTimeout=1000", Stream = key }, Template(key));
+        var dlq = new RecordingDeadLetterQueue();
+        var runner = SinkHarness.Runner(SinkHarness.Source(1, 1), dlq, sinks: new SinkBinding(sink, new SinkPolicy { MaxAttempts = 2, InitialDelay = TimeSpan.FromMilliseconds(20), MaxDelay = TimeSpan.FromMilliseconds(50) }));
+        await SinkHarness.RunToEndAsync(runner);
+        await sink.DisposeAsync();
+
+        var letter = Assert.Single(dlq.Letters);
+        var failing = Assert.Single(runner.FailingSinks);
+        Assert.Equal(typeof(RedisConnectionException).FullName, letter.ErrorType);
+        foreach (var text in new[] { letter.Error, failing.LastError })
+        {
+            AssertShortRedisError(text, "cache", $"127.0.0.1:{port}");
+            Assert.Contains("connection refused", text, StringComparison.Ordinal);
+            Assert.Contains("Check that Redis runs", text, StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>A Redis that stops answering (the network went dark, Redis blocked): a time-out, said as briefly.</summary>
+    [Fact]
+    public async Task A_redis_that_stops_answering_fails_with_a_short_time_out_error_naming_the_sink_and_endpoint()
+    {
+        var server = await DownstreamServers.RedisAsync();
+        var endpoint = server.Split(',')[0];
+        await using var proxy = new TcpProxy(endpoint[..endpoint.LastIndexOf(':')], int.Parse(endpoint[(endpoint.LastIndexOf(':') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+        var key = "cdctest:" + Guid.NewGuid().ToString("N")[..8];
+        await using var admin = await ConnectionMultiplexer.ConnectAsync(server);
+        try
+        {
+            await using var sink = new RedisSink("cache", new RedisSinkOptions { Configuration = $"127.0.0.1:{proxy.Port},asyncTimeout=500,syncTimeout=500", Stream = key }, Template(key));
+            await sink.DeliverAsync([SinkHarness.Event(1, "K1")], TestContext.Current.CancellationToken);
+            proxy.Hold();
+            var error = await Assert.ThrowsAnyAsync<Exception>(async () => await sink.DeliverAsync([SinkHarness.Event(2, "K1")], TestContext.Current.CancellationToken));
+            Assert.True(error is RedisException or TimeoutException, error.ToString());
+            AssertShortRedisError(OneLine(error), "cache", $"127.0.0.1:{proxy.Port}");
+            Assert.Contains("did not answer", error.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await admin.GetDatabase().KeyDeleteAsync(key);
+        }
+    }
+
+    /// <summary>
+    /// A Redis that requires a password the sink does not have (a rotated secret): NOAUTH, said as a refused login with what
+    /// to check, not as the client's diagnostic. A Redis of its own: the shared one's default user is nopass, which takes any login.
+    /// </summary>
+    [Fact]
+    public async Task A_redis_that_refuses_the_login_fails_with_a_short_error_saying_so()
+    {
+        if (!File.Exists("/usr/bin/redis-server"))
+        {
+            Assert.Skip("needs Debian's redis-server (apt-get install -y redis-server) to run a Redis with requirepass");
+        }
+
+        var port = FreePorts.Next();
+        var dir = Directory.CreateTempSubdirectory("cdc-redis-auth-").FullName;
+        using var server = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("/usr/bin/redis-server",
+            ["--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--requirepass", "the-right-one", "--save", "", "--appendonly", "no", "--dir", dir])
+        { RedirectStandardOutput = true })!;
+        try
+        {
+            await SinkHarness.WaitUntilAsync(() => Listens(port), TimeSpan.FromSeconds(20), "redis-server to listen");
+            var key = "cdctest:" + Guid.NewGuid().ToString("N")[..8];
+            await using var sink = new RedisSink("cache", new RedisSinkOptions { Configuration = $"127.0.0.1:{port},password=hunter2-rotated,connectTimeout=2000", Stream = key }, Template(key));
+            var error = await Assert.ThrowsAnyAsync<RedisException>(async () => await sink.DeliverAsync([SinkHarness.Event(1, "K1")], TestContext.Current.CancellationToken));
+            AssertShortRedisError(OneLine(error), "cache", $"127.0.0.1:{port}");
+            Assert.Contains("refused the sink's login", error.Message, StringComparison.Ordinal);
+            Assert.Contains("password=", error.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            server.Kill();
+            await server.WaitForExitAsync(TestContext.Current.CancellationToken);
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    /// <summary>A user whose ACL does not allow PUBLISH (pub/sub mode): NOPERM, named with the sink, its user and what to allow.</summary>
+    [Fact]
+    public async Task A_user_not_allowed_to_publish_gets_a_short_error_naming_the_sink_and_user()
+    {
+        var configuration = await DownstreamServers.RedisAsync();
+        var user = "cdctest-" + Guid.NewGuid().ToString("N")[..8];
+        await using var admin = await ConnectionMultiplexer.ConnectAsync(configuration);
+        var db = admin.GetDatabase();
+        await db.ExecuteAsync("ACL", "SETUSER", user, "on", ">acl-test-pw", "~*", "&*", "+@all", "-publish");
+        try
+        {
+            var channel = "cdctest:" + Guid.NewGuid().ToString("N")[..8];
+            await using var sink = new RedisSink("cache", new RedisSinkOptions { Configuration = configuration + $",user={user},password=acl-test-pw", Mode = RedisMode.PubSub, Channel = channel }, Template(channel));
+            var error = await Assert.ThrowsAnyAsync<RedisException>(async () => await sink.DeliverAsync([SinkHarness.Event(1, "K1")], TestContext.Current.CancellationToken));
+            AssertShortRedisError(OneLine(error).Replace("acl-test-pw", "hunter2", StringComparison.Ordinal), "cache", configuration.Split(',')[0]);
+            Assert.Contains("NOPERM", error.Message, StringComparison.Ordinal);
+            Assert.Contains(user, error.Message, StringComparison.Ordinal);
+            Assert.Contains("ACL SETUSER", error.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await db.ExecuteAsync("ACL", "DELUSER", user);
+        }
+    }
+
+    private static bool Listens(int port)
+    {
+        try
+        {
+            using var client = new System.Net.Sockets.TcpClient();
+            client.Connect(System.Net.IPAddress.Loopback, port);
+            return true;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>The message and its causes', as the runner's one-line log and /healthz show them.</summary>
+    private static string OneLine(Exception error)
+    {
+        var text = error.Message;
+        for (var inner = error.InnerException; inner is not null; inner = inner.InnerException)
+        {
+            text += " (" + inner.Message + ")";
+        }
+
+        return text;
+    }
+
+    private static void AssertShortRedisError(string text, string sink, string endpoint)
+    {
+        Assert.StartsWith($"redis sink '{sink}': ", text, StringComparison.Ordinal);
+        Assert.Contains(endpoint, text, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", text, StringComparison.Ordinal);
+        foreach (var counter in new[] { "IOCP", "WORKER", "mgr:", "inst:", "Local-CPU" })
+        {
+            Assert.DoesNotContain(counter, text, StringComparison.Ordinal);
+        }
+
+        Assert.True(text.Length <= 400, $"{text.Length} characters: {text}");
+    }
 }

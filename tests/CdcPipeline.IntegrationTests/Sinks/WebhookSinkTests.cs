@@ -179,6 +179,34 @@ public sealed class WebhookSinkTests
         Assert.Equal(12L, source.Acknowledged.Last().Major);
     }
 
+    /// <summary>
+    /// An event the receiver refuses for good (400), alone in its batch, was dead-lettered and left its sink named in /healthz
+    /// as "failing" until the next event came, though the receiver was fine and the pipeline had moved on. One refused event is
+    /// a dead letter (counted), not a sink outage. A receiver that refuses every event (a wrong path: 404) still is one.
+    /// </summary>
+    [Fact]
+    public async Task An_event_refused_for_good_alone_in_its_batch_is_a_dead_letter_not_a_failing_sink()
+    {
+        var poisonId = SinkHarness.Event(3, "K0").Id;
+        await using var receiver = new WebhookReceiver { Respond = (r, _) => (r.Json.GetProperty("id").GetString() == poisonId ? 400 : 200, TimeSpan.Zero) };
+        var source = SinkHarness.Source(3, 1);
+        var dlq = new RecordingDeadLetterQueue();
+        var runner = SinkHarness.Runner(source, dlq, batch: 1, sinks: new SinkBinding(Sink(receiver), SinkHarness.FastRetry));
+        await SinkHarness.RunToEndAsync(runner);
+
+        Assert.Equal(poisonId, Assert.Single(dlq.Letters).EventId);
+        Assert.Equal(2, receiver.Accepted.Count);
+        Assert.Equal(3L, source.Acknowledged.Last().Major);
+        Assert.Empty(runner.FailingSinks);
+
+        await using var wrongPath = new WebhookReceiver { Respond = (_, _) => (404, TimeSpan.Zero) };
+        var refusing = SinkHarness.Runner(SinkHarness.Source(2, 1), new RecordingDeadLetterQueue(), batch: 1, sinks: new SinkBinding(Sink(wrongPath), SinkHarness.FastRetry));
+        await SinkHarness.RunToEndAsync(refusing);
+        var failing = Assert.Single(refusing.FailingSinks);
+        Assert.Equal("hook", failing.Sink);
+        Assert.Contains("404", failing.LastError, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Credentials_in_the_URL_are_sent_as_basic_auth_and_never_in_an_error()
     {
