@@ -39,6 +39,7 @@ public sealed class JsonLinesFileSink : ISink
     private readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024);
     private readonly ExclusiveLockFile _writer;
     private FileStream? _stream;
+    private bool _disposed;
 
     /// <summary>When the current file's content began (null while it is empty).</summary>
     private DateTimeOffset? _contentStart;
@@ -225,7 +226,12 @@ public sealed class JsonLinesFileSink : ISink
             _stream = null;
         }
 
-        // After the last write is closed: the next writer starts after ours.
-        _writer.Dispose();
+        // After the last write is closed: the next writer starts after ours. Once: a second dispose would delete the owner
+        // file of whoever holds the file by then.
+        if (!_disposed)
+        {
+            _disposed = true;
+            _writer.Dispose();
+        }
     }
 }

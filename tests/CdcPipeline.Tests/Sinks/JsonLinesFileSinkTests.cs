@@ -65,6 +65,20 @@ public class JsonLinesFileSinkTests : IDisposable
     }
 
     [Fact]
+    public async Task A_second_dispose_leaves_the_next_writers_owner_file_alone()
+    {
+        // The owner file names who writes the file; a sink disposed twice deleted it under the writer that came next.
+        var path = Path.Combine(_dir, "events.jsonl");
+        var first = new JsonLinesFileSink("first", path);
+        await first.DisposeAsync();
+        await using var next = new JsonLinesFileSink("next", path);
+
+        await first.DisposeAsync();
+
+        Assert.Contains("sink=next", await File.ReadAllTextAsync(path + ".lock.owner", TestContext.Current.CancellationToken), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_torn_last_line_from_a_killed_process_is_not_glued_to_the_next()
     {
         var path = Path.Combine(_dir, "events.jsonl");
