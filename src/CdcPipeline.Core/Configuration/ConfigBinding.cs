@@ -15,6 +15,7 @@ public static partial class ConfigBinding
     public static T Bind<T>(IConfigurationSection section, ConfigurationLocations? locations)
         where T : class, new()
     {
+        RefuseMapsAsLists(section, typeof(T), locations);
         T options;
         try
         {
@@ -67,6 +68,67 @@ public static partial class ConfigBinding
     /// <summary>Why a single value (<c>tables: public.orders</c>) is refused where a list is expected, and how to write it.</summary>
     public static string ListExpected(string value) =>
         $"'{value}' is one value where a list is expected: write [{value}] or one '- {value}' per line below the key";
+
+    /// <summary>
+    /// Throws a <see cref="ConfigurationException"/> at the first key under <paramref name="section"/> that <paramref name="type"/>
+    /// binds to a list (or array) but the YAML wrote as a mapping: the binder takes a mapping's keys for indexes (<c>0:</c>,
+    /// <c>1:</c>) and passes over any other keys, so <c>tables: {0: a, 1: b}</c> or <c>tables: {first: a}</c> would be read as a
+    /// list the operator did not write. Keys <paramref name="type"/> does not have are left to the strict bind.
+    /// </summary>
+    public static void RefuseMapsAsLists(IConfigurationSection section, Type type, ConfigurationLocations? locations)
+    {
+        if (locations is not null && FindMapAsList(section, type, locations) is { } map)
+        {
+            throw new ConfigurationException(map.Path, MapWhereListExpected(map), locations);
+        }
+    }
+
+    /// <summary>Why a mapping is refused where a list is expected, and how to write the list (its values, when they are values).</summary>
+    public static string MapWhereListExpected(IConfigurationSection map)
+    {
+        var entries = map.GetChildren().ToList();
+        var first = entries[0];
+        return entries.All(e => e.Value is { Length: > 0 })
+            ? $"a map (key '{first.Key}') where a list is expected: write [{string.Join(", ", entries.Select(e => e.Value))}] or one '- {first.Value}' per line below the key, without keys"
+            : $"a map (key '{first.Key}') where a list is expected: write one '- ' item per entry below the key, without the keys ('{first.Key}:')";
+    }
+
+    private static IConfigurationSection? FindMapAsList(IConfigurationSection section, Type type, ConfigurationLocations locations)
+    {
+        type = Nullable.GetUnderlyingType(type) ?? type;
+        if (IsValue(type))
+        {
+            return null;
+        }
+
+        var element = ElementType(type);
+        if (element is null)
+        {
+            foreach (var child in section.GetChildren())
+            {
+                if (type.GetProperty(child.Key, BindingFlags.Public | BindingFlags.Instance | BindingFlags.IgnoreCase) is { } property
+                    && FindMapAsList(child, property.PropertyType, locations) is { } found)
+                {
+                    return found;
+                }
+            }
+
+            return null;
+        }
+
+        var items = section.GetChildren().ToList();
+        if (!IsDictionary(type) && items.Count > 0 && locations.IsMapping(section.Path))
+        {
+            return section;
+        }
+
+        return IsValue(Nullable.GetUnderlyingType(element) ?? element)
+            ? null
+            : items.Select(item => FindMapAsList(item, element, locations)).FirstOrDefault(found => found is not null);
+    }
+
+    private static bool IsDictionary(Type type) =>
+        type.GetInterfaces().Append(type).Any(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IDictionary<,>));
 
     /// <summary>
     /// The key at fault and why, from the binder's messages: "Failed to convert configuration value 'x' at

@@ -5,8 +5,18 @@ public sealed class ConfigurationLocations
 {
     private readonly Dictionary<string, (string File, int Line)> _locations = new(StringComparer.OrdinalIgnoreCase);
     private readonly HashSet<string> _overridden = new(StringComparer.OrdinalIgnoreCase);
+    private readonly HashSet<string> _mappings = new(StringComparer.OrdinalIgnoreCase);
 
     public void Add(string key, string file, int line) => _locations.TryAdd(key, (file, line));
+
+    /// <summary><paramref name="key"/> was written as a mapping (<c>key: { a: 1 }</c> or keys indented below it), not a list.</summary>
+    public void AddMapping(string key) => _mappings.Add(key);
+
+    /// <summary>
+    /// Whether <paramref name="key"/> was written as a mapping: flattened, a mapping with keys <c>0:</c>, <c>1:</c> looks like
+    /// a list (<c>key:0</c>, <c>key:1</c>), which the binder takes as one.
+    /// </summary>
+    public bool IsMapping(string key) => _mappings.Contains(key);
 
     /// <summary>
     /// <paramref name="key"/>'s value comes from somewhere that has no line (an environment variable, named by

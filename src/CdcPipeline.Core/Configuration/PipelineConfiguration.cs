@@ -66,11 +66,24 @@ public sealed class PipelineConfiguration
             throw new ConfigurationException("sinks", ConfigBinding.ListExpected(single), locations);
         }
 
-        if (sinks.GetChildren().Select(c => c.Key).FirstOrDefault(k => !int.TryParse(k, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out _)) is { } mapKey)
+        // With keys 0:, 1: (or any keys) the mapping flattens as a list would, and the binder took it for one.
+        var sinkEntries = sinks.GetChildren().ToList();
+        var mapEntry = sinkEntries.FirstOrDefault(c => !int.TryParse(c.Key, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out _))
+            ?? (locations.IsMapping("sinks") ? sinkEntries.FirstOrDefault() : null);
+        if (mapEntry is not null)
         {
+            var named = int.TryParse(mapEntry.Key, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out _)
+                ? mapEntry["name"] is { Length: > 0 } name ? name : "audit"
+                : mapEntry.Key;
             throw new ConfigurationException("sinks",
-                $"a map (key '{mapKey}') where a list is expected: write one '- name: {mapKey}' item per sink with its kind below it, e.g. sinks: [{{ name: {mapKey}, console: {{}} }}]",
+                $"a map (key '{mapEntry.Key}') where a list is expected: write one '- name: {named}' item per sink with its kind below it, e.g. sinks: [{{ name: {named}, console: {{}} }}]",
                 locations);
+        }
+
+        foreach (var sink in sinkEntries)
+        {
+            // The common keys (types:) strictly; the kind's section is its factory's to bind.
+            ConfigBinding.RefuseMapsAsLists(sink, typeof(SinkCommonOptions), locations);
         }
 
         // The typed sections first, strictly: a value of the wrong type ('bufferCapacity: lots') is then an error

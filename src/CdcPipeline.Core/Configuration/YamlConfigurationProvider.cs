@@ -70,6 +70,11 @@ internal sealed partial class YamlConfigurationProvider : ConfigurationProvider
         switch (node)
         {
             case YamlMappingNode map:
+                if (key.Length > 0)
+                {
+                    _source.Locations.AddMapping(key);
+                }
+
                 if (map.Children.Count == 0 && key.Length > 0)
                 {
                     // 'console: {}' must still exist as a section, so record it as an empty value.

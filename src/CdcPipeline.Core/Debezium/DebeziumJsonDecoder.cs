@@ -69,7 +69,7 @@ public sealed class DebeziumJsonDecoder
         }
         catch (JsonException e)
         {
-            throw new DebeziumDecodeException($"malformed JSON in the {part}: {e.Message}", e);
+            throw DebeziumDecodeException.Malformed($"malformed JSON in the {part}", part, e);
         }
     }
 

@@ -81,7 +81,7 @@ public static class KcatRecord
         }
         catch (JsonException e) when (isKcat)
         {
-            throw new DebeziumDecodeException($"malformed kcat JSON: {e.Message}", e);
+            throw DebeziumDecodeException.Malformed("malformed kcat JSON", "line", e);
         }
         catch (JsonException)
         {

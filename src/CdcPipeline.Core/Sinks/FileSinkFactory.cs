@@ -10,16 +10,31 @@ public sealed class FileSinkFactory : ISinkFactory
 
     public void Validate(PipelineComponentContext context) => _ = context.Bind<FileSinkOptions>();
 
+    /// <summary>Two file sinks of one pipeline on one file would interleave their lines (each holds it, see <see cref="JsonLinesFileSink"/>).</summary>
+    public IEnumerable<ExclusiveDirectory> ExclusiveDirectories(PipelineComponentContext context) =>
+        [new("path", context.ResolvePath(context.Bind<FileSinkOptions>().Path), Written: true, "file",
+            "two sinks appending to one file interleave their lines; give each sink its own path")];
+
     public ISink Create(PipelineComponentContext context)
     {
         var options = context.Bind<FileSinkOptions>();
-        return new JsonLinesFileSink(
-            context.Name,
-            context.ResolvePath(options.Path),
-            options.Fsync,
-            options.MaxBytes,
-            options.Rotate,
-            context.Services.GetService(typeof(TimeProvider)) as TimeProvider);
+        var path = context.ResolvePath(options.Path);
+        try
+        {
+            return new JsonLinesFileSink(
+                context.Name,
+                path,
+                options.Fsync,
+                options.MaxBytes,
+                options.Rotate,
+                context.Services.GetService(typeof(TimeProvider)) as TimeProvider,
+                context.Pipeline.Name);
+        }
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException && e is not StateDirectoryInUseException)
+        {
+            // Its directory cannot be made or written (permissions, a file where a directory should be): the path is what to fix.
+            throw new ConfigurationException($"{context.Section.Path}:path", $"cannot write {path}: {e.Message}", context.Locations, e);
+        }
     }
 
     public sealed class FileSinkOptions

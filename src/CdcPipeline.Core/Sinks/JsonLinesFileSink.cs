@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
+using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Translation;
 
@@ -20,6 +21,13 @@ namespace CdcPipeline.Core.Sinks;
 /// files, so a single batch larger than <c>maxBytes</c> makes one file larger than it. Rotated files
 /// are never written again.
 /// </para>
+/// <para>
+/// One writer per file: from its creation to its disposal the sink holds <c>&lt;path&gt;.lock</c> (see
+/// <see cref="ExclusiveLockFile"/>; its holder named in <c>&lt;path&gt;.lock.owner</c>), so a second writer — a <c>dlq
+/// redrive</c> or <c>failures resend</c> of the same configuration while <c>run</c> writes, a second <c>run</c> — is refused
+/// before it writes a line, instead of interleaving its lines with ours. Readers of the file (<c>tail</c>, a consumer) take
+/// no lock and read on.
+/// </para>
 /// </summary>
 public sealed class JsonLinesFileSink : ISink
 {
@@ -29,12 +37,15 @@ public sealed class JsonLinesFileSink : ISink
     private readonly FileRotation _rotation;
     private readonly TimeProvider _time;
     private readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024);
+    private readonly ExclusiveLockFile _writer;
     private FileStream? _stream;
+    private bool _disposed;
 
     /// <summary>When the current file's content began (null while it is empty).</summary>
     private DateTimeOffset? _contentStart;
 
-    public JsonLinesFileSink(string name, string path, bool fsync = true, long? maxBytes = null, FileRotation rotation = FileRotation.None, TimeProvider? timeProvider = null)
+    /// <param name="pipeline">Named, with the sink, to a second writer that is refused (<see cref="StateDirectoryInUseException"/>).</param>
+    public JsonLinesFileSink(string name, string path, bool fsync = true, long? maxBytes = null, FileRotation rotation = FileRotation.None, TimeProvider? timeProvider = null, string? pipeline = null)
     {
         Name = name;
         _path = path;
@@ -42,6 +53,29 @@ public sealed class JsonLinesFileSink : ISink
         _maxBytes = maxBytes;
         _rotation = rotation;
         _time = timeProvider ?? TimeProvider.System;
+        _writer = TakeFile(name, path, pipeline);
+    }
+
+    /// <summary>Takes the file for this sink (its directory created), or throws naming who writes it.</summary>
+    private static ExclusiveLockFile TakeFile(string sink, string path, string? pipeline)
+    {
+        var full = System.IO.Path.GetFullPath(path);
+        var directory = System.IO.Path.GetDirectoryName(full);
+        if (!string.IsNullOrEmpty(directory))
+        {
+            Directory.CreateDirectory(directory);
+        }
+
+        KeyValuePair<string, string>[] details = pipeline is null ? [new("sink", sink)] : [new("pipeline", pipeline), new("sink", sink)];
+        return ExclusiveLockFile.TryAcquire(full + ".lock", full + ".lock.owner", details, out var holder)
+            ?? throw new StateDirectoryInUseException(
+                $"sink '{sink}': file {full} is written by another process ({holder}): two writers interleave their lines and break the "
+                    + "order run keeps; stop that process first (a pipeline, or a dlq redrive or failures resend of its configuration), "
+                    + "or, if both are meant to run, give each its own file (file.path)",
+                sink,
+                full,
+                holder,
+                what: "file");
     }
 
     public string Name { get; }
@@ -190,6 +224,14 @@ public sealed class JsonLinesFileSink : ISink
         {
             await _stream.DisposeAsync().ConfigureAwait(false);
             _stream = null;
+        }
+
+        // After the last write is closed: the next writer starts after ours. Once: a second dispose would delete the owner
+        // file of whoever holds the file by then.
+        if (!_disposed)
+        {
+            _disposed = true;
+            _writer.Dispose();
         }
     }
 }

@@ -63,6 +63,13 @@ internal static class DeadLetterFile
     public static string SidecarOf(string path) => path + ".redriven";
 
     /// <summary>
+    /// For a file sink's file that the pipeline writes (<paramref name="e"/>), the other way than stopping it: deliver into
+    /// another file with a copy of the configuration (<paramref name="verb"/>: redrive, resend); empty for a spool.
+    /// </summary>
+    public static string OrElse(StateDirectoryInUseException e, string verb) =>
+        e.What == "file" ? $"; or, to {verb} while it runs, give the command a copy of the configuration whose sink '{e.Sink}' has another file.path" : "";
+
+    /// <summary>
     /// The file's letters in order; a line that is not a letter is said on <paramref name="errors"/> and passed over
     /// (the last one, a write cut off when the process was killed, as such). A missing file has no letters.
     /// </summary>
@@ -366,8 +373,9 @@ internal static class DeadLetterFile
                 catch (StateDirectoryInUseException e)
                 {
                     await errors.WriteLineAsync(
-                        $"{Command}: sink '{e.Sink}': its spool directory {e.Directory} is held by another process ({e.Holder}); "
-                            + "this letter and the ones after it were left as they were: stop that pipeline, run 'dlq redrive' again, then start the pipeline").ConfigureAwait(false);
+                        $"{Command}: sink '{e.Sink}': its {e.What} {e.Directory} is held by another process ({e.Holder}); "
+                            + "this letter and the ones after it were left as they were: stop that pipeline, run 'dlq redrive' again, then start the pipeline"
+                            + OrElse(e, "redrive")).ConfigureAwait(false);
                     return 1;
                 }
                 finally

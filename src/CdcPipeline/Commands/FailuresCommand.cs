@@ -157,10 +157,11 @@ internal static class FailuresCommand
                 }
                 catch (Core.Sinks.StateDirectoryInUseException e)
                 {
-                    // A batch sink's spool belongs to the running pipeline: appending from here would mix into its batches.
+                    // A batch sink's spool or a file sink's file belongs to the running pipeline: appending from here would mix into it.
                     await errors.WriteLineAsync(
-                        $"failures resend: sink '{e.Sink}': its spool directory {e.Directory} is held by another process ({e.Holder}); "
-                            + "this failure and the ones after it were left as they were: stop that pipeline, run 'failures resend' again, then start the pipeline").ConfigureAwait(false);
+                        $"failures resend: sink '{e.Sink}': its {e.What} {e.Directory} is held by another process ({e.Holder}); "
+                            + "this failure and the ones after it were left as they were: stop that pipeline, run 'failures resend' again, then start the pipeline"
+                            + DeadLetterFile.OrElse(e, "resend")).ConfigureAwait(false);
                     return 1;
                 }
 

@@ -203,7 +203,7 @@ internal static partial class RunCommand
         }
         catch (Core.Sinks.StateDirectoryInUseException e)
         {
-            // Another process runs on this sink's state (a batch spool): not a configuration error, and no stack trace.
+            // Another process runs on this sink's state (a batch spool, a file sink's file): not a configuration error, and no stack trace.
             await log.StoppedAsync(e.Message, e).ConfigureAwait(false);
             return 1;
         }

@@ -54,7 +54,7 @@ internal static class TranslateCommand
             catch (RuleLoadException e)
             {
                 // What the rule files say (each problem at its file:line): the files are what to correct, not the command line.
-                await Console.Error.WriteLineAsync(e.Message).ConfigureAwait(false);
+                await parse.InvocationConfiguration.Error.WriteLineAsync(e.Message).ConfigureAwait(false);
                 return 2;
             }
             catch (DirectoryNotFoundException e)
@@ -63,7 +63,7 @@ internal static class TranslateCommand
             }
 
             PipelineConfiguration? pipeline = null;
-            if (parse.GetValue(config) is { } path && (pipeline = ConfigFile.TryLoad(path, Console.Error)) is null)
+            if (parse.GetValue(config) is { } path && (pipeline = ConfigFile.TryLoad(path, parse.InvocationConfiguration.Error)) is null)
             {
                 return 2;
             }

@@ -154,6 +154,48 @@ public sealed class FailureStoreTests(PostgresFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Resend_to_a_file_sink_whose_file_the_running_pipeline_writes_is_refused_and_the_failure_kept()
+    {
+        // It appended to the file beside the running pipeline, interleaving their lines.
+        var path = Path.Combine(_dir, "file.yaml");
+        await File.WriteAllTextAsync(path, $"""
+            name: failures-file
+            source:
+              memory: {"{}"}
+            failures:
+              connectionString: "{_db.ConnectionString}"
+            sinks:
+              - name: audit
+                file: {"{"} path: out/events.jsonl {"}"}
+                onFailure: log
+            """, TestContext.Current.CancellationToken);
+        var configuration = PipelineConfiguration.Load(path);
+        var store = SinksServiceCollectionExtensions.TryCreateFailureStore(configuration)!;
+        await using var _s = store;
+        await store.RecordAsync("audit", SinkHarness.Event(1, "K1"), new IOException("disk full"), 1, TestContext.Current.CancellationToken);
+        var events = Path.Combine(_dir, "out", "events.jsonl");
+
+        // The running pipeline's file sink.
+        await using var services = new ServiceCollection().AddCdcCore().AddCdcSinks().BuildServiceProvider();
+        var running = ConfiguredSinks.Create(configuration, services, "audit");
+        try
+        {
+            Assert.Equal(1, await InvokeAsync("failures", "resend", "--config", path, "--all"));
+            var kept = Assert.Single(await store.ListAsync(null, null, null, 10, TestContext.Current.CancellationToken));
+            Assert.Equal((FailureStatus.Failed, 1), (kept.Status, kept.Attempts));
+            Assert.False(File.Exists(events) && new FileInfo(events).Length > 0, "the resend wrote to the file the pipeline holds");
+        }
+        finally
+        {
+            await running.Sink.DisposeAsync();
+        }
+
+        // Stopped: the resend writes the file.
+        Assert.Equal(0, await InvokeAsync("failures", "resend", "--config", path, "--all"));
+        Assert.Single(await File.ReadAllLinesAsync(events, TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
     public async Task A_database_error_while_resend_marks_a_row_is_one_line_and_exit_1_not_a_stack_trace()
     {
         // The failure table became read-only after the rows were listed (a failover to a standby): the UPDATE that marks a

@@ -80,6 +80,29 @@ public class DecodeCommandTests
     }
 
     [Fact]
+    public async Task Malformed_json_is_placed_by_its_byte_in_the_value_not_by_the_json_readers_own_line_count()
+    {
+        // It said "line 2: malformed JSON in the value: … LineNumber: 0 | BytePositionInLine: 19.": two line numbers that
+        // disagree (the JSON reader counts lines inside the value, from 0). The input line is the one to look at.
+        const string good = """{"before":null,"after":{"id":1},"source":{"schema":"public","table":"t","lsn":5},"op":"c"}""";
+        const string kcat = """{"topic":"legacy.public.t","partition":0,"offset":7,"key":null,"payload":"{not json"}""";
+        using var input = new MemoryStream(Encoding.UTF8.GetBytes(good + "\n{\"before\":null,\"aft\n" + kcat + "\n{\"topic\":\n"));
+        var (exit, output, errors) = await Run(input);
+
+        Assert.Equal(1, exit);
+        Assert.Single(output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        var reported = errors.Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(3, reported.Length);
+        Assert.StartsWith("line 2: malformed JSON in the value: ", reported[0], StringComparison.Ordinal);
+        Assert.EndsWith(" (at byte 19 of the value)", reported[0], StringComparison.Ordinal);
+        Assert.StartsWith("line 3 (legacy.public.t/0@7): malformed JSON in the value: ", reported[1], StringComparison.Ordinal);
+        Assert.EndsWith(" (at byte 1 of the value)", reported[1], StringComparison.Ordinal);
+        Assert.StartsWith("line 4: malformed kcat JSON: ", reported[2], StringComparison.Ordinal);
+        Assert.EndsWith(" of the line)", reported[2], StringComparison.Ordinal);
+        Assert.DoesNotContain("LineNumber", errors, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_file_saved_with_a_utf8_byte_order_mark_decodes_from_its_first_line()
     {
         // Editors on Windows save UTF-8 with a BOM; it is not part of the first record.

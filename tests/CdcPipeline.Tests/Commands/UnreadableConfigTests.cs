@@ -55,6 +55,40 @@ public sealed class UnreadableConfigTests : IDisposable
     }
 
     [Theory]
+    [InlineData("dlq", "list")]
+    [InlineData("dlq", "redrive")]
+    [InlineData("replay", "--to", "earliest")]
+    [InlineData("failures", "list")]
+    [InlineData("failures", "resend", "--all")]
+    [InlineData("slot", "list")]
+    [InlineData("slot", "lag", "cdc_slot")]
+    [InlineData("slot", "drop", "cdc_slot", "--yes")]
+    [InlineData("db", "check")]
+    [InlineData("db", "prepare")]
+    [InlineData("connector", "render")]
+    [InlineData("connector", "apply")]
+    [InlineData("connector", "status")]
+    [InlineData("connector", "restart")]
+    [InlineData("batch", "list")]
+    [InlineData("batch", "close")]
+    [InlineData("translate", "--rules", "RULES", "/dev/null")]
+    public async Task Every_command_taking_config_reports_a_missing_one_in_one_line_naming_it_and_exits_2(params string[] command)
+    {
+        // README: "a --config file that is missing or cannot be read (…: its path and the system's reason, in one line)", exit 2;
+        // not followed by the --help line, which follows a bad option the parser or the command refuses. run says the same
+        // in its stop line ("error: configuration file '…' does not exist", RunFailureTests).
+        var missing = Path.Combine(_dir, "missing.yaml");
+        var rules = CdcPipeline.Tests.Translation.TestChanges.RepoPath("samples", "legacy-orders", "rules");
+        var (output, error) = (new StringWriter(), new StringWriter());
+
+        var exit = await CommandLineApp.InvokeAsync([.. command.Select(a => a == "RULES" ? rules : a), "--config", missing], output, error, TestContext.Current.CancellationToken);
+
+        Assert.True(exit == 2, $"exit {exit}: {error}{output}");
+        var line = Assert.Single(error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.EndsWith($"configuration file '{missing}' does not exist", line.TrimEnd('\r'), StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("dlq", "list", "--topic", "dead-letters")]
     [InlineData("dlq", "redrive", "--topic", "dead-letters")]
     [InlineData("replay", "--group", "g", "--topic", "t", "--to", "earliest")]

@@ -78,6 +78,31 @@ public sealed class ConfigBindingTests : IDisposable
         Assert.True(error.Message.Contains("/pipeline.yaml:4: source.outer.limit: must be 1 or more, not 0", StringComparison.Ordinal), error.Message);
     }
 
+    [Theory]
+    // A map where a list is expected: the binder read numeric keys as indexes and other keys as nothing at all, so
+    // 'tags: {0: a, 1: b}' passed as [a, b] and 'tags: {first: a}' as [a] (source.postgres.tables, a sink's types, ...).
+    [InlineData("outer:\n  tags: {0: a, 1: b}\n", "pipeline.yaml:4: source.outer.tags: a map (key '0') where a list is expected", "[a, b]")]
+    [InlineData("outer:\n  tags:\n    0: a\n    1: b\n", "pipeline.yaml:4: source.outer.tags: a map (key '0') where a list is expected", "'- a'")]
+    [InlineData("outer:\n  tags: {first: a}\n", "pipeline.yaml:4: source.outer.tags: a map (key 'first') where a list is expected", "[a]")]
+    [InlineData("outer:\n  items:\n    0: { size: 1 }\n", "pipeline.yaml:4: source.outer.items: a map (key '0') where a list is expected", "one '- ' item per entry")]
+    [InlineData("outer:\n  named:\n    a:\n      child: { size: 1 }\n  items:\n    - size: 1\n    - child: { size: 2 }\n  tags: { x: y }\n", "pipeline.yaml:10: source.outer.tags: a map (key 'x')", "[y]")]
+    public void A_map_where_a_list_is_expected_is_refused_at_its_key_with_how_to_write_the_list(string yaml, string expected, string detail)
+    {
+        var error = Assert.Throws<ConfigurationException>(() => Bind(yaml));
+
+        Assert.True(error.Message.Contains("/" + expected, StringComparison.Ordinal), error.Message);
+        Assert.True(error.Message.Contains(detail, StringComparison.Ordinal), error.Message);
+    }
+
+    [Fact]
+    public void A_map_with_numeric_keys_where_a_map_is_expected_still_binds()
+    {
+        var bound = Bind("outer:\n  settings: {0: a, 1: b}\n  named:\n    1: { size: 3 }\n");
+
+        Assert.Equal("b", bound.Settings["1"]);
+        Assert.Equal(3, bound.Named["1"].Size);
+    }
+
     [Fact]
     public void Free_form_settings_and_lists_of_values_take_any_key()
     {

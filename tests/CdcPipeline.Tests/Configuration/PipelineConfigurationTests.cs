@@ -86,6 +86,13 @@ public class PipelineConfigurationTests : IDisposable
     // sinks written as a map: each key was taken for a sink without a name ("sinks.screen.name: every sink needs a name").
     [InlineData("name: x\nsource:\n  test: {}\nsinks: { screen: { console: {} } }\n", "pipeline.yaml:4: sinks: a map (key 'screen') where a list is expected", "'- name: screen'")]
     [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  screen:\n    console: {}\n", "pipeline.yaml:4: sinks: a map (key 'screen') where a list is expected", "[{ name: screen, console: {} }]")]
+    // ... and with numeric keys ('0:', '1:'), which the binder read as the list's indexes: it passed as a list.
+    [InlineData("name: x\nsource:\n  test: {}\nsinks: { 0: { name: screen, console: {} } }\n", "pipeline.yaml:4: sinks: a map (key '0') where a list is expected", "'- name: screen'")]
+    [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  0:\n    name: screen\n    console: {}\n  1:\n    name: audit\n    file: { path: a }\n", "pipeline.yaml:4: sinks: a map (key '0') where a list is expected", "[{ name: screen, console: {} }]")]
+    [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\n    types: { 0: OrderShipped }\n", "pipeline.yaml:7: sinks.0.types: a map (key '0') where a list is expected", "[OrderShipped]")]
+    [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\n    types:\n      shipped: OrderShipped\n", "pipeline.yaml:7: sinks.0.types: a map (key 'shipped') where a list is expected", "[OrderShipped]")]
+    // Two file sinks on one file: both appended to it, interleaving their lines.
+    [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: out/e.jsonl }\n  - name: b\n    file: { path: out/../out/e.jsonl }\n", "pipeline.yaml:8: sinks.1.file.path: sink 'b' would use ", "already the file of sink 'a' (sinks.0.file.path, ")]
     [InlineData("name: x\nsource:\n  test: {}\nsinks: console\n", "pipeline.yaml:4: sinks: 'console' is one value where a list is expected", "[console]")]
     // A [Range] without its own message said "The field BufferCapacity must be between 1 and 1000000.": the C# name, not the key.
     [InlineData("name: x\nsource:\n  test: {}\nsinks:\n  - name: a\n    file: { path: a }\nrunner:\n  bufferCapacity: 0\n", "pipeline.yaml:8: runner.bufferCapacity: must be from 1 to 1000000, not 0", "1000000")]

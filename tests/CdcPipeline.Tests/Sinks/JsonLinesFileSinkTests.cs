@@ -35,6 +35,50 @@ public class JsonLinesFileSinkTests : IDisposable
     }
 
     [Fact]
+    public async Task A_second_writer_of_the_same_file_is_refused_naming_the_file_and_its_holder_while_readers_go_on()
+    {
+        // run and a dlq redrive (or failures resend) of the same configuration both appended to the file, interleaving
+        // their lines and breaking the order run keeps. One writer per file; readers (tail, File.ReadAllLines) are no writers.
+        var ct = TestContext.Current.CancellationToken;
+        var path = Path.Combine(_dir, "out", "events.jsonl");
+        await using (var sink = new JsonLinesFileSink("audit", path))
+        {
+            await sink.DeliverAsync([Raw(1)], ct);
+
+            var refused = Assert.Throws<StateDirectoryInUseException>(() => new JsonLinesFileSink("other", path));
+
+            Assert.Equal(path, refused.Directory);
+            Assert.Equal("other", refused.Sink);
+            Assert.Contains($"pid {Environment.ProcessId} on host {Environment.MachineName}", refused.Holder, StringComparison.Ordinal);
+            Assert.Contains($"sink 'other': file {path} is written by another process ({refused.Holder})", refused.Message, StringComparison.Ordinal);
+            Assert.Single(await File.ReadAllLinesAsync(path, ct));
+            await sink.DeliverAsync([Raw(2)], ct);
+        }
+
+        // Let go at dispose (and by the OS when the process ends): the next writer takes it.
+        await using (var again = new JsonLinesFileSink("audit", path))
+        {
+            await again.DeliverAsync([Raw(3)], ct);
+        }
+
+        Assert.Equal(3, (await File.ReadAllLinesAsync(path, ct)).Length);
+    }
+
+    [Fact]
+    public async Task A_second_dispose_leaves_the_next_writers_owner_file_alone()
+    {
+        // The owner file names who writes the file; a sink disposed twice deleted it under the writer that came next.
+        var path = Path.Combine(_dir, "events.jsonl");
+        var first = new JsonLinesFileSink("first", path);
+        await first.DisposeAsync();
+        await using var next = new JsonLinesFileSink("next", path);
+
+        await first.DisposeAsync();
+
+        Assert.Contains("sink=next", await File.ReadAllTextAsync(path + ".lock.owner", TestContext.Current.CancellationToken), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_torn_last_line_from_a_killed_process_is_not_glued_to_the_next()
     {
         var path = Path.Combine(_dir, "events.jsonl");
@@ -100,7 +144,7 @@ public class JsonLinesFileSinkTests : IDisposable
         }
 
         var dir = Path.GetDirectoryName(path)!;
-        Assert.Equal(["events.20261125T090000Z.0001.jsonl", "events.20261125T100000Z.0001.jsonl", "events.jsonl"], Directory.GetFiles(dir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        Assert.Equal(["events.20261125T090000Z.0001.jsonl", "events.20261125T100000Z.0001.jsonl", "events.jsonl"], Directory.GetFiles(dir, "*.jsonl").Select(Path.GetFileName).Order(StringComparer.Ordinal));
         Assert.Equal(2, File.ReadAllLines(Path.Combine(dir, "events.20261125T090000Z.0001.jsonl")).Length);
         Assert.Single(File.ReadAllLines(path));
     }
