@@ -142,6 +142,38 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
     }
 
     /// <summary>
+    /// The failure store (<c>failures:</c>) that cannot record a sink's failed delivery stops <c>run</c> (the event can be
+    /// neither recorded nor skipped). Its one error line blamed the source: "check that the server is up and that
+    /// source.postgres.connectionString (…) is right", while the source streamed fine; an operator checked the wrong database.
+    /// </summary>
+    [Fact]
+    public async Task A_failure_store_that_cannot_be_reached_stops_run_naming_failures_connectionString_not_the_source()
+    {
+        await _db.ExecuteAsync("CREATE TABLE kv (id int PRIMARY KEY, v int NOT NULL)");
+        var config = await WriteConfigAsync($"""
+            failures:
+              connectionString: "Host=127.0.0.1;Port={FreePorts.Next()};Username=ops;Password=StoreSecret42;Database=ops;Timeout=3"
+            sinks:
+              - name: hook
+                webhook: {"{"} url: "http://127.0.0.1:{FreePorts.Next()}/down" {"}"}
+                onFailure: log
+            """);
+
+        using var pipeline = PipelineProcess.Start("run", "--config", config);
+        await WaitUntilAsync(() => Task.FromResult(pipeline.Log.Contains("Starting replication from slot", StringComparison.Ordinal)), pipeline);
+        await _db.ExecuteAsync("INSERT INTO kv VALUES (1, 0)");
+
+        Assert.Equal(1, await pipeline.ExitCodeAsync(TimeSpan.FromSeconds(60)));
+        var error = Assert.Single(pipeline.Log.Split('\n'), l => l.StartsWith("error: ", StringComparison.Ordinal));
+        Assert.Contains("the failure store could not record a failed delivery of sink 'hook'", error, StringComparison.Ordinal);
+        Assert.Contains("Failed to connect to 127.0.0.1:", error, StringComparison.Ordinal);
+        Assert.Contains("failures.connectionString (", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("source.postgres.connectionString", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", pipeline.Log, StringComparison.Ordinal); // expected: one line, no stack trace
+        Assert.DoesNotContain("StoreSecret42", pipeline.Log, StringComparison.Ordinal);
+    }
+
+    /// <summary>
     /// A captured table taken out of the publication, renamed away or dropped (events 1031/1033/1035) is not something a restart fixes, and a
     /// CDC worker serves no traffic to take it out of: the probes keep their status codes (200) but say what is wrong in their
     /// body, so an operator curl-ing them sees it; back in the publication, the body is <c>ok</c> again.
