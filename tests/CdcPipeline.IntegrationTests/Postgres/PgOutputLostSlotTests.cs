@@ -1,3 +1,4 @@
+using CdcPipeline.IntegrationTests.Readiness;
 using CdcPipeline.IntegrationTests.Support;
 using CdcPipeline.Postgres;
 using CdcPipeline.Postgres.Readiness;
@@ -100,6 +101,14 @@ public sealed class PgOutputLostSlotTests
         Assert.NotNull(slot.Action);
         Assert.Contains("start the pipeline", slot.Action, StringComparison.Ordinal);
         Assert.Contains("ALTER SYSTEM SET max_slot_wal_keep_size", slot.Action, StringComparison.Ordinal);
+
+        // The alert README advises (slot lag --max-lag) fires too, under its limit: with max_slot_wal_keep_size below
+        // --max-lag the slot would be lost before the lag ever crossed it (before: exit 0, nothing marked).
+        var lag = await Cli.RunAsync("slot", "lag", db.Slot, "--connection", db.ConnectionString, "--max-lag", "1GB");
+        Assert.Equal(1, lag.Code);
+        Assert.Contains("UNRESERVED: the next checkpoint invalidates it (max_slot_wal_keep_size)", lag.Stdout, StringComparison.Ordinal);
+        var noLimit = await Cli.RunAsync("slot", "lag", db.Slot, "--connection", db.ConnectionString);
+        Assert.Equal(0, noLimit.Code); // without --max-lag slot lag only shows
     }
 
     [Theory]
