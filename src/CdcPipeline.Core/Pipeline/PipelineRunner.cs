@@ -573,7 +573,16 @@ public sealed class PipelineRunner
                     Log.FailureLogged(_logger, error, binding.Name, e.Id, e.Type, e.Position);
                 }
 
-                await _failureStore.RecordAsync(binding.Name, e, error, attempts, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await _failureStore.RecordAsync(binding.Name, e, error, attempts, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception storeError) when (storeError is not OperationCanceledException)
+                {
+                    // The stop is the store's, not the source's: its line names failures.connectionString, not the source's key.
+                    throw new FailureStoreException(binding.Name, storeError);
+                }
+
                 _metrics.EventsLogged.Add(1, new KeyValuePair<string, object?>("sink", binding.Name));
                 return;
             default:

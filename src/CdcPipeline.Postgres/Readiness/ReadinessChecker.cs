@@ -70,7 +70,8 @@ public static class ReadinessChecker
             : [];
         var partitioned = await FindPartitionedAsync(connection, tableNames, cancellationToken);
         CheckPublication(findings, options, publication, tables, viaPartitions, partitioned, keyless, role);
-        CheckSlots(findings, options.Slot, options.ApplicationName ?? PgOutputChangeSource.ReplicationApplicationName("", options.Slot), slots, role.Database, canReplicate);
+        CheckSlots(findings, options.Slot, options.ApplicationName ?? PgOutputChangeSource.ReplicationApplicationName("", options.Slot), slots, role.Database, canReplicate,
+            settings.GetValueOrDefault("max_slot_wal_keep_size", "-1"));
 
         return new ReadinessReport(ConnectionTarget.From(connection.ConnectionString), settings.GetValueOrDefault("server_version", "?"), role.Name, findings, tables, slots);
     }
@@ -244,7 +245,8 @@ public static class ReadinessChecker
         }
     }
 
-    private static void CheckSlots(List<ReadinessFinding> findings, string slotName, string applicationName, IReadOnlyList<ReplicationSlotStatus> slots, string database, bool canReplicate)
+    private static void CheckSlots(List<ReadinessFinding> findings, string slotName, string applicationName, IReadOnlyList<ReplicationSlotStatus> slots, string database, bool canReplicate,
+        string maxSlotWalKeepSizeMb)
     {
         var ours = slots.FirstOrDefault(s => s.Name == slotName);
         if (ours is null)
@@ -269,7 +271,16 @@ public static class ReadinessChecker
         {
             var state = $"exists (pgoutput), confirmed {ours.ConfirmedFlushLsn}, lag {ByteSize.Format(ours.LagBytes)}, retains {ByteSize.Format(ours.RetainedBytes)} of WAL, wal_status {ours.WalStatus}";
             var holder = $"pid {ours.ActivePid}, application_name '{ours.ApplicationName}', client {ours.ClientAddress ?? "local socket (or not visible to this role)"}";
-            if (ours.Active && IsPipeline(ours.ApplicationName, applicationName))
+            if (ours.WalStatus == "unreserved")
+            {
+                // The last state before "lost": whether active or not, the next checkpoint removes WAL the slot needs.
+                findings.Add(new(ReadinessStatus.Warn, "slot", slotName,
+                    state + $"; {(ours.Active ? $"active ({holder})" : "inactive")}: it keeps more WAL than max_slot_wal_keep_size ({maxSlotWalKeepSizeMb} MB) allows, " +
+                    "so the next checkpoint removes WAL it still needs and the slot is lost (the pipeline then stops until it is dropped and the tables read again)",
+                    "start the pipeline now (or fix the sink holding it back) so it confirms what it read, or raise the limit before the next checkpoint: " +
+                    "ALTER SYSTEM SET max_slot_wal_keep_size = '<more than the lag>'; SELECT pg_reload_conf();"));
+            }
+            else if (ours.Active && IsPipeline(ours.ApplicationName, applicationName))
             {
                 // the normal state while the pipeline runs
                 findings.Add(new(ReadinessStatus.Ok, "slot", slotName, state + $"; active: the pipeline streams from it ({holder})"));

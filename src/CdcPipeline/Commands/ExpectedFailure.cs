@@ -43,6 +43,8 @@ internal static class ExpectedFailure
         StateDirectoryInUseException => Failed,
         // The capture says what stopped it and what to do (a lost or dropped slot, a missing GRANT, ...).
         CaptureStoppedException => Failed,
+        // The failure store's own error decides (a database that cannot be reached, or a bug).
+        FailureStoreException { InnerException: { } stored } => ExitCode(stored),
         // librdkafka's local errors for a call the code got wrong are bugs; the rest come from the cluster.
         KafkaException k => k.Error.Code is ErrorCode.Local_InvalidArg or ErrorCode.Local_State ? null : Failed,
         _ => null,

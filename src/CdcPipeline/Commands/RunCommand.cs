@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Net.Sockets;
 using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Pipeline;
+using CdcPipeline.Core.Sinks;
 using CdcPipeline.Hosting;
 using CdcPipeline.Postgres;
 using CdcPipeline.Sinks;
@@ -270,6 +271,14 @@ internal static partial class RunCommand
         if (ExpectedFailure.ExitCode(failure) is null)
         {
             return failure.Message;
+        }
+
+        if (failure is FailureStoreException { InnerException: { } stored } store)
+        {
+            return $"the failure store could not record a failed delivery of sink '{store.Sink}': " +
+                (stored is Npgsql.NpgsqlException or SocketException or TimeoutException
+                    ? ExpectedFailure.UnusableDatabase(stored, configuration, "failures:connectionString")
+                    : ExpectedFailure.Describe(stored));
         }
 
         if (failure is not (Npgsql.NpgsqlException or SocketException or TimeoutException))

@@ -77,7 +77,7 @@ internal static class SlotCommand
             }
         });
         var json = new Option<bool>("--json") { Description = "JSON instead of text" };
-        var command = new Command("lag", "How far each slot's consumer is behind (current WAL position - confirmed_flush_lsn). Exit 1 over --max-lag or for a missing slot.");
+        var command = new Command("lag", "How far each slot's consumer is behind (current WAL position - confirmed_flush_lsn). Exit 1 over --max-lag (or, with it, for a slot unreserved or lost by max_slot_wal_keep_size) or for a missing slot.");
         command.Arguments.Add(name);
         target.AddTo(command, withTables: false, withSlot: false);
         command.Options.Add(maxLag);
@@ -113,6 +113,14 @@ internal static class SlotCommand
             }
 
             var over = slots.Where(s => limit is { } l && (s.LagBytes ?? s.RetainedBytes ?? 0) > l).Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
+            // Past max_slot_wal_keep_size the slot is lost at the next checkpoint whatever --max-lag says: an alert on --max-lag
+            // must fire for it (and for one already lost), or a limit above max_slot_wal_keep_size would never warn.
+            var atRisk = limit is null ? new Dictionary<string, string>(StringComparer.Ordinal) : slots.Where(s => s.WalStatus is "unreserved" or "lost").ToDictionary(
+                s => s.Name,
+                s => s.WalStatus == "lost"
+                    ? "LOST: invalidated by max_slot_wal_keep_size, it cannot be read again"
+                    : "UNRESERVED: the next checkpoint invalidates it (max_slot_wal_keep_size)",
+                StringComparer.Ordinal);
             if (parse.GetValue(json))
             {
                 await output.WriteAsync(SlotsJson(slots));
@@ -124,11 +132,12 @@ internal static class SlotCommand
                     slots.Select(s => (IReadOnlyList<string>)
                     [
                         s.Name, ByteSize.Format(s.LagBytes ?? s.RetainedBytes), (s.LagBytes ?? s.RetainedBytes)?.ToString(CultureInfo.InvariantCulture) ?? "-",
-                        s.Active ? "yes" : "no", s.WalStatus ?? "-", over.Contains(s.Name) ? $"OVER --max-lag {ByteSize.Format(limit)}" : "",
+                        s.Active ? "yes" : "no", s.WalStatus ?? "-",
+                        string.Join("; ", new[] { over.Contains(s.Name) ? $"OVER --max-lag {ByteSize.Format(limit)}" : null, atRisk.GetValueOrDefault(s.Name) }.OfType<string>()),
                     ])));
             }
 
-            return over.Count > 0 ? 1 : 0;
+            return over.Count > 0 || atRisk.Count > 0 ? 1 : 0;
         });
         return command;
     }

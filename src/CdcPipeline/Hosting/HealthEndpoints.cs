@@ -127,11 +127,22 @@ internal sealed partial class HealthEndpoints : IHostedService, IDisposable
 
         var runner = pipeline.Runner;
         var stalled = runner.StalledFor;
-        return stalled < _options.StallTimeout
-            ? (HttpStatusCode.OK, Ok(pipeline))
-            : (HttpStatusCode.ServiceUnavailable, string.Create(CultureInfo.InvariantCulture,
-                $"stalled: {runner.Backlog} change(s) without acknowledgement for {stalled.TotalSeconds:F0} s (observability.stallTimeout {_options.StallTimeout})"));
+        if (stalled < _options.StallTimeout)
+        {
+            return (HttpStatusCode.OK, Ok(pipeline));
+        }
+
+        // Why it is stalled, as the degraded body said until now: the sink that holds the changes back (retrying for ever)
+        // with its last error, and what the source finds wrong.
+        var body = Ok(pipeline);
+        var why = body.StartsWith(DegradedPrefix, StringComparison.Ordinal) ? "; " + body[DegradedPrefix.Length..]
+            : body.StartsWith("ok; ", StringComparison.Ordinal) ? body[2..]
+            : "";
+        return (HttpStatusCode.ServiceUnavailable, string.Create(CultureInfo.InvariantCulture,
+            $"stalled: {runner.Backlog} change(s) without acknowledgement for {stalled.TotalSeconds:F0} s (observability.stallTimeout {_options.StallTimeout}){why}"));
     }
+
+    private const string DegradedPrefix = "degraded: ";
 
     /// <summary>Ready while the runner runs and its source is connected (a source that cannot tell: while the runner runs).</summary>
     private (HttpStatusCode, string) Readiness()

@@ -123,8 +123,14 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
         // The webhook never answers: the change waits, unacknowledged, and liveness says so.
         await _db.ExecuteAsync("INSERT INTO kv VALUES (1, 0)");
         await WaitUntilAsync(async () => await StatusAsync(port, "/healthz") == HttpStatusCode.ServiceUnavailable, pipeline);
-        using var response = await _http.GetAsync(new Uri($"http://127.0.0.1:{port}/healthz"), Ct);
-        Assert.StartsWith("stalled: ", await response.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+        // The body says why, as the degraded one said a second earlier: which sink holds the changes back and its last error
+        // (before: only "stalled: 1 change(s) without acknowledgement for 2 s (observability.stallTimeout 00:00:01)").
+        var (_, stalledBody) = await AnswerAsync(port, "/healthz");
+        Assert.Matches(
+            @"^stalled: \d+ change\(s\) without acknowledgement for \d+ s \(observability\.stallTimeout 00:00:01\); " +
+            @"sink hook failing for \d+ s \(last error: .+\)\n$",
+            stalledBody);
+        Assert.DoesNotContain("   at ", stalledBody, StringComparison.Ordinal); // one line, no stack trace
         Assert.Equal(HttpStatusCode.OK, await StatusAsync(port, "/readyz"));
 
         // A stop drains (here for all of drainTimeout: the webhook never answers). Liveness still answers meanwhile,
@@ -133,6 +139,38 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
         await WaitUntilAsync(() => Task.FromResult(pipeline.Log.Contains("Pipeline stopping: delivering", StringComparison.Ordinal)), pipeline);
         Assert.Equal(HttpStatusCode.ServiceUnavailable, await StatusAsync(port, "/healthz"));
         Assert.Equal(1, await stop); // the drain was cut short: the change is delivered again after a restart
+    }
+
+    /// <summary>
+    /// The failure store (<c>failures:</c>) that cannot record a sink's failed delivery stops <c>run</c> (the event can be
+    /// neither recorded nor skipped). Its one error line blamed the source: "check that the server is up and that
+    /// source.postgres.connectionString (…) is right", while the source streamed fine; an operator checked the wrong database.
+    /// </summary>
+    [Fact]
+    public async Task A_failure_store_that_cannot_be_reached_stops_run_naming_failures_connectionString_not_the_source()
+    {
+        await _db.ExecuteAsync("CREATE TABLE kv (id int PRIMARY KEY, v int NOT NULL)");
+        var config = await WriteConfigAsync($"""
+            failures:
+              connectionString: "Host=127.0.0.1;Port={FreePorts.Next()};Username=ops;Password=StoreSecret42;Database=ops;Timeout=3"
+            sinks:
+              - name: hook
+                webhook: {"{"} url: "http://127.0.0.1:{FreePorts.Next()}/down" {"}"}
+                onFailure: log
+            """);
+
+        using var pipeline = PipelineProcess.Start("run", "--config", config);
+        await WaitUntilAsync(() => Task.FromResult(pipeline.Log.Contains("Starting replication from slot", StringComparison.Ordinal)), pipeline);
+        await _db.ExecuteAsync("INSERT INTO kv VALUES (1, 0)");
+
+        Assert.Equal(1, await pipeline.ExitCodeAsync(TimeSpan.FromSeconds(60)));
+        var error = Assert.Single(pipeline.Log.Split('\n'), l => l.StartsWith("error: ", StringComparison.Ordinal));
+        Assert.Contains("the failure store could not record a failed delivery of sink 'hook'", error, StringComparison.Ordinal);
+        Assert.Contains("Failed to connect to 127.0.0.1:", error, StringComparison.Ordinal);
+        Assert.Contains("failures.connectionString (", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("source.postgres.connectionString", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", pipeline.Log, StringComparison.Ordinal); // expected: one line, no stack trace
+        Assert.DoesNotContain("StoreSecret42", pipeline.Log, StringComparison.Ordinal);
     }
 
     /// <summary>

@@ -1,5 +1,7 @@
+using CdcPipeline.IntegrationTests.Readiness;
 using CdcPipeline.IntegrationTests.Support;
 using CdcPipeline.Postgres;
+using CdcPipeline.Postgres.Readiness;
 using Npgsql;
 
 namespace CdcPipeline.IntegrationTests.Postgres;
@@ -65,6 +67,48 @@ public sealed class PgOutputLostSlotTests
         Assert.Contains("max_slot_wal_keep_size", e.Message, StringComparison.Ordinal);
         Assert.Contains($"slot drop {db.Slot}", e.Message, StringComparison.Ordinal);
         Assert.Equal(PostgresErrorCodes.ObjectNotInPrerequisiteState, Assert.IsType<PostgresException>(e.InnerException).SqlState);
+    }
+
+    /// <summary>
+    /// Between "reserved" and "lost" PostgreSQL reports the slot "unreserved": it keeps more WAL than max_slot_wal_keep_size
+    /// and the next checkpoint removes what it needs. That is the last moment an operator can save it (start the pipeline,
+    /// or raise the setting), and db check said "ok" for it, as for a healthy slot.
+    /// </summary>
+    [Fact]
+    public async Task Db_check_warns_about_the_pipelines_slot_that_the_next_checkpoint_invalidates()
+    {
+        PostgresFixture.RequireServerBinaries("run a private cluster");
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await SmallWalCluster.StartAsync("pg-unreserved-slot", createSlot: true, ct);
+        var db = cluster.Db;
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (await db.ScalarAsync<string?>($"SELECT wal_status FROM pg_replication_slots WHERE slot_name = '{db.Slot}'") != "unreserved")
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the slot did not become unreserved");
+            // no CHECKPOINT: that would remove the WAL and make the slot lost
+            await db.ExecuteAsync("INSERT INTO t SELECT coalesce(max(id), 0) + 1, repeat('x', 1000) FROM t; SELECT pg_switch_wal()");
+        }
+
+        await using var connection = new NpgsqlConnection(db.ConnectionString);
+        await connection.OpenAsync(ct);
+        var report = await ReadinessChecker.CheckAsync(connection, new ReadinessCheckOptions { Publication = db.Publication, Slot = db.Slot, Tables = ["public.t"] }, ct);
+
+        var slot = Assert.Single(report.Findings, f => f.Check == "slot");
+        Assert.Equal(ReadinessStatus.Warn, slot.Status);
+        Assert.Contains("wal_status unreserved", slot.What, StringComparison.Ordinal);
+        Assert.Contains("max_slot_wal_keep_size (1 MB)", slot.What, StringComparison.Ordinal);
+        Assert.Contains("next checkpoint", slot.What, StringComparison.Ordinal);
+        Assert.NotNull(slot.Action);
+        Assert.Contains("start the pipeline", slot.Action, StringComparison.Ordinal);
+        Assert.Contains("ALTER SYSTEM SET max_slot_wal_keep_size", slot.Action, StringComparison.Ordinal);
+
+        // The alert README advises (slot lag --max-lag) fires too, under its limit: with max_slot_wal_keep_size below
+        // --max-lag the slot would be lost before the lag ever crossed it (before: exit 0, nothing marked).
+        var lag = await Cli.RunAsync("slot", "lag", db.Slot, "--connection", db.ConnectionString, "--max-lag", "1GB");
+        Assert.Equal(1, lag.Code);
+        Assert.Contains("UNRESERVED: the next checkpoint invalidates it (max_slot_wal_keep_size)", lag.Stdout, StringComparison.Ordinal);
+        var noLimit = await Cli.RunAsync("slot", "lag", db.Slot, "--connection", db.ConnectionString);
+        Assert.Equal(0, noLimit.Code); // without --max-lag slot lag only shows
     }
 
     [Theory]
