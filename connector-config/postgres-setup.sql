@@ -26,15 +26,23 @@ GRANT INSERT, UPDATE, SELECT ON public.debezium_heartbeat TO cdc;
 CREATE TABLE IF NOT EXISTS public.debezium_signal (id VARCHAR(42) PRIMARY KEY, type VARCHAR(32) NOT NULL, data VARCHAR(2048));
 GRANT INSERT, SELECT, DELETE ON public.debezium_signal TO cdc;
 
--- After the heartbeat and signal tables: the publication lists them, and CREATE PUBLICATION needs every table
--- to exist. The signal table must be published: Debezium reads signals (and an incremental snapshot's
+-- After the heartbeat and signal tables: the publication lists them, and a table it lists must
+-- exist. The signal table must be published: Debezium reads signals (and an incremental snapshot's
 -- open/close watermarks, which it writes there itself) from the change stream, and pgoutput streams only
 -- published tables. Debezium adds it to its own table filter; table.include.list need not name it.
 -- The publication, created here so the connector's role needs no ownership of the legacy tables
 -- (with publication.autocreate.mode=filtered Debezium would create it itself, which requires owning them).
+-- Run again (e.g. after adding a table), it changes the table list of the publication in place and never drops it:
+-- a slot that reads it (Debezium's) decodes each change with the publications as they were when it was written, and
+-- one written while the publication was dropped stops the slot for good (pgoutput: publication "…" does not exist).
 -- One table list: keep it equal to source.kafka.debezium.tables (`cdcpipeline connector render` prints it).
-DROP PUBLICATION IF EXISTS debezium_legacy_pub;
-CREATE PUBLICATION debezium_legacy_pub FOR TABLE public.tb_cust_mst, public.tb_ord_mst, public.tb_ord_dtl, public.tb_aud_log, public.debezium_heartbeat, public.debezium_signal;
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_publication WHERE pubname = 'debezium_legacy_pub') THEN
+    CREATE PUBLICATION debezium_legacy_pub;  -- PostgreSQL 15 has no CREATE PUBLICATION IF NOT EXISTS
+  END IF;
+END $$;
+ALTER PUBLICATION debezium_legacy_pub SET TABLE public.tb_cust_mst, public.tb_ord_mst, public.tb_ord_dtl, public.tb_aud_log, public.debezium_heartbeat, public.debezium_signal;
 
 -- The audit log has no primary key: without a replica identity PostgreSQL refuses UPDATE/DELETE on a
 -- published table. FULL logs the whole old row (the legacy app only inserts into it).

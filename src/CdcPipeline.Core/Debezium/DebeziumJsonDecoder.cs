@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Text.Json;
 using CdcPipeline.Core.Changes;
 
@@ -66,6 +67,15 @@ public sealed class DebeziumJsonDecoder
         try
         {
             return ReadStruct(json, part);
+        }
+        catch (JsonException e) when (json.Length >= 5 && json[0] == 0)
+        {
+            // No JSON text starts with a NUL byte; Confluent's AvroConverter writes its magic byte 0 and a 4-byte schema id first.
+            throw new DebeziumDecodeException(
+                $"the {part} is Avro in Schema Registry's wire format (schema id {BinaryPrimitives.ReadInt32BigEndian(json[1..5])}), not JSON: " +
+                "the topic is written by Confluent's AvroConverter. A pipeline reads it with source.kafka.format: avro; decode and translate " +
+                "read records of Kafka Connect's JsonConverter only (connector-config/legacy-orders-json.json is the sample connector in JSON)",
+                e);
         }
         catch (JsonException e)
         {

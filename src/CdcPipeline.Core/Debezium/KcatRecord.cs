@@ -1,3 +1,6 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
 using System.Text.Json;
 
 namespace CdcPipeline.Core.Debezium;
@@ -114,8 +117,64 @@ public static class KcatRecord
 
         var length = r.HasValueSequence ? checked((int)r.ValueSequence.Length) : r.ValueSpan.Length;
         var buffer = new byte[length];
-        var written = r.CopyString(buffer);
-        return buffer.AsMemory(0, written);
+        try
+        {
+            var written = r.CopyString(buffer);
+            return buffer.AsMemory(0, written);
+        }
+        catch (InvalidOperationException)
+        {
+            // Not UTF-8: kcat escapes control characters and writes every other byte of a binary record (Avro) as it is.
+            var raw = r.HasValueSequence ? r.ValueSequence.ToArray() : r.ValueSpan.ToArray();
+            return Unescape(raw, name);
+        }
+    }
+
+    /// <summary>The bytes of a JSON string's raw text that is not UTF-8: JSON escapes undone, every other byte kept.</summary>
+    private static byte[] Unescape(ReadOnlySpan<byte> raw, string name)
+    {
+        var bytes = new List<byte>(raw.Length);
+        Span<byte> utf8 = stackalloc byte[4];
+        for (var i = 0; i < raw.Length; i++)
+        {
+            if (raw[i] != (byte)'\\')
+            {
+                bytes.Add(raw[i]);
+                continue;
+            }
+
+            if (++i >= raw.Length)
+            {
+                throw Bad(name, "a JSON string (it ends in a lone backslash)");
+            }
+
+            switch (raw[i])
+            {
+                case (byte)'b': bytes.Add((byte)'\b'); break;
+                case (byte)'f': bytes.Add((byte)'\f'); break;
+                case (byte)'n': bytes.Add((byte)'\n'); break;
+                case (byte)'r': bytes.Add((byte)'\r'); break;
+                case (byte)'t': bytes.Add((byte)'\t'); break;
+                case (byte)'u' when i + 4 < raw.Length
+                    && int.TryParse(raw.Slice(i + 1, 4), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var code):
+                    // kcat writes \u00XX for a control byte; another escaped character stands for its UTF-8 bytes.
+                    if (code < 0x80)
+                    {
+                        bytes.Add((byte)code);
+                    }
+                    else
+                    {
+                        var rune = Rune.IsValid(code) ? new Rune(code) : Rune.ReplacementChar;
+                        bytes.AddRange(utf8[..rune.EncodeToUtf8(utf8)]);
+                    }
+
+                    i += 4;
+                    break;
+                default: bytes.Add(raw[i]); break;
+            }
+        }
+
+        return [.. bytes];
     }
 
     private static List<KeyValuePair<string, byte[]?>> Headers(ref Utf8JsonReader r)

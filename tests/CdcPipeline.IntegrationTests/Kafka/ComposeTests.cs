@@ -187,6 +187,23 @@ public sealed class ComposeTests
         Assert.True(process.ExitCode == 0, $"git does not ignore .env (git check-ignore exit {process.ExitCode}): 'git add -A' would commit the stack's passwords");
     }
 
+    /// <summary>
+    /// The cdcpipeline service's health check as compose runs it inside the container (argv after <c>CMD</c>), aimed at
+    /// <paramref name="port"/> instead of the port the service's environment gives <c>observability.port</c>; it must
+    /// name that port.
+    /// </summary>
+    internal static List<string> PipelineHealthCheck(int port)
+    {
+        var service = Service("cdcpipeline");
+        var environment = (YamlMappingNode)service["environment"];
+        var configured = ((YamlScalarNode)environment["CDC__observability__port"]).Value!;
+        var test = ((YamlSequenceNode)((YamlMappingNode)service["healthcheck"])["test"]).Select(n => ((YamlScalarNode)n).Value!).ToList();
+        Assert.Equal("CMD", test[0]);
+        var target = $"/dev/tcp/127.0.0.1/{configured}";
+        Assert.True(test.Any(a => a.Contains(target, StringComparison.Ordinal)), $"the cdcpipeline service's health check does not connect to {target} (CDC__observability__port): {string.Join(" ", test)}");
+        return test.Skip(1).Select(a => a.Replace(target, $"/dev/tcp/127.0.0.1/{port.ToString(System.Globalization.CultureInfo.InvariantCulture)}", StringComparison.Ordinal)).ToList();
+    }
+
     /// <summary>A compose service's definition.</summary>
     private static YamlMappingNode Service(string name)
     {

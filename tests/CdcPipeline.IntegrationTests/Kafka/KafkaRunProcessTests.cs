@@ -63,6 +63,7 @@ public sealed class KafkaRunProcessTests(KafkaFixture kafka)
             var port = environment["CDC__observability__port"];
             Assert.Equal(HttpStatusCode.OK, await StatusAsync(port, "/readyz", pipeline));
             Assert.Equal(HttpStatusCode.OK, await StatusAsync(port, "/healthz", pipeline));
+            await AssertComposeHealthCheckPassesAsync(int.Parse(port, CultureInfo.InvariantCulture), pipeline);
             await StopAsync(pipeline);
             Assert.Contains($"Pipeline stopped: {first.Count} change(s) read, {expected.Count} event(s) delivered", pipeline.Log, StringComparison.Ordinal);
         }
@@ -178,6 +179,18 @@ public sealed class KafkaRunProcessTests(KafkaFixture kafka)
 
             await Task.Delay(200, TestContext.Current.CancellationToken);
         }
+    }
+
+    /// <summary>docker-compose.yml's health check of the cdcpipeline service (bash's /dev/tcp, no curl in the image), run as Docker runs it.</summary>
+    private static async Task AssertComposeHealthCheckPassesAsync(int port, PipelineProcess pipeline)
+    {
+        var argv = ComposeTests.PipelineHealthCheck(port);
+        var start = new System.Diagnostics.ProcessStartInfo(argv[0], argv.Skip(1)) { RedirectStandardError = true, RedirectStandardOutput = true };
+        using var check = System.Diagnostics.Process.Start(start)!;
+        var stderr = check.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var stdout = await check.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        await check.WaitForExitAsync(TestContext.Current.CancellationToken);
+        Assert.True(check.ExitCode == 0, $"the compose health check exits {check.ExitCode} against the running pipeline: {stdout}{await stderr}; pipeline log:\n{pipeline.Log}");
     }
 
     private static async Task StopAsync(PipelineProcess pipeline)

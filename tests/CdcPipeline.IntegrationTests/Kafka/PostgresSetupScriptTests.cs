@@ -69,6 +69,70 @@ public sealed class PostgresSetupScriptTests(PostgresFixture fixture) : LegacyDa
         Assert.Equal(["tb_aud_log=f", "tb_cust_mst=f", "tb_ord_mst=f"], identities);
     }
 
+    /// <summary>
+    /// connector-config/README.md tells the DBA to add a table to the script's publication and run it again, on a
+    /// database whose slot Debezium is reading. pgoutput decodes each change with the publications as they were when the
+    /// change was written: one written while the publication did not exist (the script dropped it to create it again)
+    /// stops the slot at that change for good ("publication … does not exist"), and only a new slot and snapshot get
+    /// the connector going again. Here the legacy application writes while the script, run by psql as the image and a
+    /// DBA run it (a transaction per statement), waits for a table lock between its publication statements.
+    /// </summary>
+    [Fact]
+    public async Task Running_the_DBA_setup_script_again_while_the_legacy_application_writes_leaves_the_connectors_slot_readable()
+    {
+        var psql = PsqlOrSkip();
+        await RunSetupScriptAsync();
+        await Db.ExecuteAsync($"SELECT pg_create_logical_replication_slot('{Db.Slot}', 'pgoutput')");
+        var script = Path.Combine(Path.GetTempPath(), $"postgres-setup-{Guid.NewGuid():N}.sql");
+        await File.WriteAllTextAsync(script, (await File.ReadAllTextAsync(SetupScript, Ct)).Replace("ON DATABASE legacy ", $"ON DATABASE \"{Db.Name}\" ", StringComparison.Ordinal), Ct);
+        try
+        {
+            // A session that holds a lock the publication's table list needs (as a running VACUUM or ANALYZE would).
+            await using var holder = new NpgsqlConnection(Db.ConnectionString);
+            await holder.OpenAsync(Ct);
+            await using (var lockTable = new NpgsqlCommand("BEGIN; LOCK TABLE public.debezium_signal IN SHARE UPDATE EXCLUSIVE MODE", holder))
+            {
+                await lockTable.ExecuteNonQueryAsync(Ct);
+            }
+
+            var admin = new NpgsqlConnectionStringBuilder(Fixture.AdminConnectionString);
+            var run = RunPasswordScriptAsync(psql, "", [psql, "-v", "ON_ERROR_STOP=1", "--no-psqlrc", "--username", admin.Username!, "--dbname", Db.Name, "-f", script]);
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while (await Db.ScalarAsync<long>($"SELECT count(*) FROM pg_stat_activity WHERE datname = '{Db.Name}' AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query ILIKE '%PUBLICATION%'") == 0)
+            {
+                if (run.IsCompleted)
+                {
+                    Assert.Fail("the setup script ended before it waited for the table lock: " + (await run).Stderr);
+                }
+
+                Assert.True(DateTime.UtcNow < deadline, "the setup script's publication statement never waited for the table lock");
+                await Task.Delay(100, Ct);
+            }
+
+            // Flushed at its commit (the test cluster runs synchronous_commit = off), so the peek below decodes it.
+            await Db.ExecuteAsync("BEGIN; SET LOCAL synchronous_commit = on; INSERT INTO public.tb_aud_log (usr_id, act_cd, log_msg) VALUES ('U0000001', 'UP', 'written during the setup script'); COMMIT");
+            await using (var commit = new NpgsqlCommand("COMMIT", holder))
+            {
+                await commit.ExecuteNonQueryAsync(Ct);
+            }
+
+            var (exitCode, _, stderr) = await run;
+            Assert.True(exitCode == 0, $"postgres-setup.sql failed ({exitCode}): {stderr}");
+
+            // What Debezium's walsender does with the slot: decode from its start with the connector's publication.
+            var streamed = (await Db.QueryAsync(
+                    $"SELECT encode(data, 'escape') FROM pg_logical_slot_peek_binary_changes('{Db.Slot}', NULL, NULL, 'proto_version', '1', 'publication_names', 'debezium_legacy_pub')"))
+                .Select(r => (string)r[0]!).ToList();
+            Assert.True(
+                streamed.Any(m => m.Contains("written during the setup script", StringComparison.Ordinal)),
+                $"the slot does not stream the row written while the setup script ran; pgoutput sent {streamed.Count} message(s): {string.Join(", ", streamed.Select(m => m[..1]))}");
+        }
+        finally
+        {
+            File.Delete(script);
+        }
+    }
+
     [Fact]
     public async Task The_compose_password_script_gives_the_cdc_role_the_password_Kafka_Connect_is_given()
     {
@@ -134,6 +198,8 @@ public sealed class PostgresSetupScriptTests(PostgresFixture fixture) : LegacyDa
 
     private static string PasswordScript => Path.Combine(PostgresFixture.RepoRoot, "connector-config", "cdc-password.sh");
 
+    private static string SetupScript => Path.Combine(PostgresFixture.RepoRoot, "connector-config", "postgres-setup.sql");
+
     private static string PsqlOrSkip()
     {
         var psql = new[] { "/usr/bin/psql", "/usr/lib/postgresql/15/bin/psql" }.FirstOrDefault(File.Exists);
@@ -178,7 +244,7 @@ public sealed class PostgresSetupScriptTests(PostgresFixture fixture) : LegacyDa
     /// <summary>Runs connector-config/postgres-setup.sql on this test's database (the script names the compose database, legacy).</summary>
     private async Task RunSetupScriptAsync()
     {
-        var script = await File.ReadAllTextAsync(Path.Combine(PostgresFixture.RepoRoot, "connector-config", "postgres-setup.sql"), Ct);
+        var script = await File.ReadAllTextAsync(SetupScript, Ct);
         Assert.Contains("ON DATABASE legacy ", script, StringComparison.Ordinal);
         await Db.ExecuteAsync(script.Replace("ON DATABASE legacy ", $"ON DATABASE \"{Db.Name}\" ", StringComparison.Ordinal));
     }

@@ -188,6 +188,40 @@ public class MalformedInputTests
         Assert.Equal("the value has 'schema' twice", Fails(schemaTwice).Message);
     }
 
+    /// <summary>
+    /// README's kcat line, run against the compose stack, whose connector writes Avro: kcat -J passes the Confluent wire
+    /// format (magic byte 0, a 4-byte schema id, Avro) as it is. Told as JSON that does not parse, the reader would not
+    /// learn the topic's converter is the cause.
+    /// </summary>
+    [Theory]
+    [InlineData("\\u0000\\u0000\\u0000\\u0000\\u0007\\u0010", "key", 7)]
+    [InlineData("{\\\"ord_no\\\":1}", "value", 300)]
+    public void A_kcat_line_of_an_Avro_topic_says_it_is_Avro_not_JSON(string key, string part, int schemaId)
+    {
+        var line = $$"""{"topic":"legacy.public.tb_ord_mst","partition":0,"offset":42,"key":"{{key}}","payload":"\u0000\u0000\u0000\u0001\u002c\u0002\u0010C0000001"}""";
+
+        var e = Assert.Throws<DebeziumDecodeException>(() => new DebeziumJsonDecoder().DecodeLine(Encoding.UTF8.GetBytes(line), 1));
+
+        Assert.StartsWith($"the {part} is Avro in Schema Registry's wire format (schema id {schemaId}), not JSON:", e.Message, StringComparison.Ordinal);
+        Assert.Contains("source.kafka.format: avro", e.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>kcat -J escapes control characters but writes every other byte as it is: Avro's bytes are no UTF-8 text.</summary>
+    [Fact]
+    public void A_kcat_line_with_the_raw_bytes_of_an_Avro_record_says_it_is_Avro_not_JSON()
+    {
+        byte[] line =
+        [
+            .. """{"topic":"legacy.public.tb_ord_mst","partition":0,"offset":42,"key":"\u0000\u0000\u0000\u0000\u0007"""u8,
+            0xc8, 0xff, 0xfe,
+            .. """\"x","payload":null}"""u8,
+        ];
+
+        var e = Assert.Throws<DebeziumDecodeException>(() => new DebeziumJsonDecoder().DecodeLine(line, 1));
+
+        Assert.StartsWith("the key is Avro in Schema Registry's wire format (schema id 7), not JSON:", e.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void A_malformed_kcat_line()
     {
