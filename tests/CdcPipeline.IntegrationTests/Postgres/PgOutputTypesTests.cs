@@ -170,23 +170,80 @@ public sealed class PgOutputTypesTests(PostgresFixture fixture) : PgOutputTestBa
         Assert.Contains("\"c_text\":{\"$unavailable\":true}", CanonicalJson.Serialize(update), StringComparison.Ordinal);
     }
 
+    // An array column as Debezium 2.5 writes it (JSON converter, schemas on, decimal.handling.mode=precise, adaptive time):
+    // PostgresValueConverter.schemaBuilder gives INT4_ARRAY SchemaBuilder.array(OPTIONAL_INT32_SCHEMA), TEXT_ARRAY an array of
+    // OPTIONAL_STRING_SCHEMA, BOOL_ARRAY of OPTIONAL_BOOLEAN_SCHEMA, NUMERIC_ARRAY SchemaBuilder.array(numericSchema(column)) —
+    // a Decimal with the column's scale and "connect.decimal.precision" for NUMERIC(p,s)[], a VariableScaleDecimal for NUMERIC[]
+    // (isVariableScaleDecimal: no scale) —, DATE_ARRAY of the precision mode's date (io.debezium.time.Date), TIMESTAMPTZ_ARRAY of
+    // ZonedTimestamp, UUID_ARRAY of Uuid, JSONB_ARRAY of Json; createArrayConverter converts each element with that element
+    // schema's own converter (convertArray: a NULL element stays null, '{}' is []), so convertDecimal strips a NUMERIC[]
+    // element's trailing zeros (stripTrailingZeros, negative scale set to 0) and gives a NUMERIC(10,2)[] element scale 2.
+    // (column, Connect field schema without "field", payload value)
+    private static readonly (string Column, string Schema, string Value)[] DebeziumArrays =
+    [
+        ("id", """{"type":"int32","optional":false}""", "1"),
+        ("a_int", """{"type":"array","items":{"type":"int32","optional":true},"optional":true}""", "[1,null,-3]"),
+        ("a_text", """{"type":"array","items":{"type":"string","optional":true},"optional":true}""", "[\"a b\",null,\"NULL\",\"c\\\"d\",\"\"]"),
+        ("a_num2", """{"type":"array","items":{"type":"bytes","optional":true,"name":"org.apache.kafka.connect.data.Decimal","version":1,"parameters":{"scale":"2","connect.decimal.precision":"10"}},"optional":true}""",
+            $"[{Quoted(Unscaled(150))},{Quoted(Unscaled(-200))},null]"),
+        ("a_num", """{"type":"array","items":{"type":"struct","fields":[{"type":"int32","optional":false,"field":"scale"},{"type":"bytes","optional":false,"field":"value"}],"optional":true,"name":"io.debezium.data.VariableScaleDecimal","version":1,"doc":"Variable scaled decimal"},"optional":true}""",
+            $$"""[{"scale":1,"value":{{Quoted(Unscaled(15))}}},{"scale":0,"value":{{Quoted(Unscaled(100))}}},null,{"scale":2,"value":{{Quoted(Unscaled(-1))}}}]"""),
+        ("a_tstz", """{"type":"array","items":{"type":"string","optional":true,"name":"io.debezium.time.ZonedTimestamp","version":1},"optional":true}""",
+            "[\"2024-01-02T01:04:05.5Z\",null]"),
+        ("a_date", """{"type":"array","items":{"type":"int32","optional":true,"name":"io.debezium.time.Date","version":1},"optional":true}""",
+            $"[{(new DateOnly(2024, 2, 29).DayNumber - DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber).ToString(CultureInfo.InvariantCulture)},null]"),
+        ("a_uuid", """{"type":"array","items":{"type":"string","optional":true,"name":"io.debezium.data.Uuid","version":1},"optional":true}""",
+            "[\"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11\",null]"),
+        ("a_bool", """{"type":"array","items":{"type":"boolean","optional":true},"optional":true}""", "[true,false,null]"),
+        ("a_jsonb", """{"type":"array","items":{"type":"string","optional":true,"name":"io.debezium.data.Json","version":1},"optional":true}""",
+            "[\"{\\\"a\\\": [2], \\\"b\\\": 1}\",null]"),
+        ("a_empty", """{"type":"array","items":{"type":"int32","optional":true},"optional":true}""", "[]"),
+        ("a_null", """{"type":"array","items":{"type":"int32","optional":true},"optional":true}""", "null"),
+    ];
+
+    [Fact]
+    public async Task The_embedded_capture_and_decode_of_Debeziums_records_give_the_same_canonical_line_for_arrays()
+    {
+        await Db.ExecuteAsync("""
+            CREATE TABLE arrs (id int PRIMARY KEY, a_int int4[], a_text text[], a_num2 numeric(10,2)[], a_num numeric[],
+              a_tstz timestamptz[], a_date date[], a_uuid uuid[], a_bool bool[], a_jsonb jsonb[], a_empty int4[], a_null int4[])
+            """);
+        var reader = await OpenStreamingAsync(Options());
+        await Db.ExecuteAsync("""
+            INSERT INTO arrs VALUES (1, '{1,NULL,-3}', ARRAY['a b', NULL, 'NULL', 'c"d', ''], '{1.5,-2,NULL}', '{1.500,100,NULL,-0.0100}',
+              '{"2024-01-02 03:04:05.5+02",NULL}', '{2024-02-29,NULL}', '{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11,NULL}', '{t,f,NULL}',
+              ARRAY['{"b": 1, "a": [2]}'::jsonb, NULL], '{}', NULL)
+            """);
+
+        var insert = (await reader.TakeAsync(1, e => e.Kind == ChangeKind.Change)).Single(e => e.Kind == ChangeKind.Change);
+        var debezium = DecodeDebezium("c", insert, DebeziumArrays, "arrs");
+
+        Assert.Equal(CanonicalJson.Serialize(debezium), CanonicalJson.Serialize(insert));
+        // the comparison means something only if the line carries the contract's forms: arrays as arrays, elements by their type's rule
+        Assert.Equal(
+            """{"id":1,"a_int":[1,null,-3],"a_text":["a b",null,"NULL","c\"d",""],"a_num2":["1.50","-2.00",null],"a_num":["1.5","100",null,"-0.01"]"""
+            + ""","a_tstz":["2024-01-02T01:04:05.500000Z",null],"a_date":["2024-02-29",null],"a_uuid":["a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",null]"""
+            + ""","a_bool":[true,false,null],"a_jsonb":[{"a": [2], "b": 1},null],"a_empty":[],"a_null":null}""",
+            CanonicalJson.Serialize(insert.After!));
+    }
+
     /// <summary>Decodes the Debezium record (key and value, JSON with schemas) of <paramref name="captured"/>'s row with these columns (the before row of a delete, else the after row).</summary>
-    private ChangeEvent DecodeDebezium(string op, ChangeEvent captured, IEnumerable<(string Column, string Schema, string Value)> columns)
+    private ChangeEvent DecodeDebezium(string op, ChangeEvent captured, IEnumerable<(string Column, string Schema, string Value)> columns, string table = "wide")
     {
         var fields = string.Join(",", columns.Select(c => "{\"field\":\"" + c.Column + "\"," + c.Schema[1..]));
         var row = string.Join(",", columns.Select(c => "\"" + c.Column + "\":" + c.Value));
         const string SourceSchema = """{"type":"struct","fields":[{"type":"string","optional":false,"field":"version"},{"type":"string","optional":false,"field":"connector"},{"type":"string","optional":false,"field":"name"},{"type":"int64","optional":false,"field":"ts_ms"},{"type":"string","optional":true,"name":"io.debezium.data.Enum","version":1,"parameters":{"allowed":"true,last,false,incremental"},"default":"false","field":"snapshot"},{"type":"string","optional":false,"field":"db"},{"type":"string","optional":true,"field":"sequence"},{"type":"string","optional":false,"field":"schema"},{"type":"string","optional":false,"field":"table"},{"type":"int64","optional":true,"field":"txId"},{"type":"int64","optional":true,"field":"lsn"},{"type":"int64","optional":true,"field":"xmin"}],"optional":false,"name":"io.debezium.connector.postgresql.Source","field":"source"}""";
         var source = string.Create(CultureInfo.InvariantCulture,
-            $$"""{"version":"2.5.4.Final","connector":"postgresql","name":"srv","ts_ms":1709280000412,"snapshot":"false","db":"{{Db.Name}}","sequence":null,"schema":"public","table":"wide","txId":{{captured.Source.TxId}},"lsn":{{captured.Source.Lsn}},"xmin":null}""");
+            $$"""{"version":"2.5.4.Final","connector":"postgresql","name":"srv","ts_ms":1709280000412,"snapshot":"false","db":"{{Db.Name}}","sequence":null,"schema":"public","table":"{{table}}","txId":{{captured.Source.TxId}},"lsn":{{captured.Source.Lsn}},"xmin":null}""");
         var (before, after) = op == "d" ? ($"{{{row}}}", "null") : ("null", $"{{{row}}}");
-        var value = $$$"""{"schema":{"type":"struct","fields":[{"type":"struct","fields":[{{{fields}}}],"optional":true,"name":"srv.public.wide.Value","field":"before"},{"type":"struct","fields":[{{{fields}}}],"optional":true,"name":"srv.public.wide.Value","field":"after"},{{{SourceSchema}}},{"type":"string","optional":false,"field":"op"},{"type":"int64","optional":true,"field":"ts_ms"}],"optional":false,"name":"srv.public.wide.Envelope","version":1},"payload":{"before":{{{before}}},"after":{{{after}}},"source":{{{source}}},"op":"{{{op}}}","ts_ms":1709280000500}}""";
-        const string Key = """{"schema":{"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"}],"optional":false,"name":"srv.public.wide.Key"},"payload":{"id":1}}""";
+        var value = $$$"""{"schema":{"type":"struct","fields":[{"type":"struct","fields":[{{{fields}}}],"optional":true,"name":"srv.public.{{{table}}}.Value","field":"before"},{"type":"struct","fields":[{{{fields}}}],"optional":true,"name":"srv.public.{{{table}}}.Value","field":"after"},{{{SourceSchema}}},{"type":"string","optional":false,"field":"op"},{"type":"int64","optional":true,"field":"ts_ms"}],"optional":false,"name":"srv.public.{{{table}}}.Envelope","version":1},"payload":{"before":{{{before}}},"after":{{{after}}},"source":{{{source}}},"op":"{{{op}}}","ts_ms":1709280000500}}""";
+        var key = $$$"""{"schema":{"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"}],"optional":false,"name":"srv.public.{{{table}}}.Key"},"payload":{"id":1}}""";
         return new DebeziumJsonDecoder().Decode(new DebeziumRecord
         {
-            Topic = "srv.public.wide",
+            Topic = $"srv.public.{table}",
             Partition = 0,
             Offset = 0,
-            Key = Encoding.UTF8.GetBytes(Key),
+            Key = Encoding.UTF8.GetBytes(key),
             Value = Encoding.UTF8.GetBytes(value),
         });
     }
