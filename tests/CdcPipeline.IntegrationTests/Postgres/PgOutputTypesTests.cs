@@ -85,9 +85,13 @@ public sealed class PgOutputTypesTests(PostgresFixture fixture) : PgOutputTestBa
 
     // The same row as Debezium 2.5's PostgreSQL connector writes it with the JSON converter (schemas on) and its defaults:
     // decimal.handling.mode=precise, time.precision.mode=adaptive, interval.handling.mode=numeric, binary.handling.mode=bytes
-    // (column, Connect field schema without "field", payload value). c_numeric_nan and c_varbit are NULL in this row: Debezium's
-    // precise mode cannot carry a NUMERIC NaN (only string and double modes can), and a BIT VARYING without a length leaves
-    // Bits without the length that tells '101' from '00000101'.
+    // (column, Connect field schema without "field", payload value). c_numeric_nan is NULL in this row: Debezium's precise mode
+    // cannot carry a NUMERIC NaN (only string and double modes can). c_varbit (BIT VARYING without a length) is B'101': its
+    // Bits schema says length 2147483647 (pgjdbc's TypeInfoCache.getPrecision: unknownLength for VARBIT with typmod -1) and
+    // PostgresValueConverter.convertBits writes BitSet.toByteArray() sized by the highest 1 bit, so the record tells '101'
+    // from '0101' not at all; the lines are the same for a value that starts with 1 (B'0101' would decode as '101'). A VARBIT(n)
+    // column's Bits says length n whatever the value's own length, so decode gives it n digits (B'101' in a VARBIT(8) is
+    // '00000101'), as for BIT(n): the lines differ for a VARBIT(n) value shorter than n (README says so).
     private static readonly (string Column, string Schema, string Value)[] DebeziumWide =
     [
         ("id", """{"type":"int32","optional":false}""", "1"),
@@ -121,7 +125,7 @@ public sealed class PgOutputTypesTests(PostgresFixture fixture) : PgOutputTestBa
         ("c_bytea", """{"type":"bytes","optional":true}""", Quoted([0x01, 0x02, 0xff])),
         // java.util.BitSet.toByteArray() of B'1010': bit 0 is the last digit
         ("c_bit", """{"type":"bytes","optional":true,"name":"io.debezium.data.Bits","version":1,"parameters":{"length":"4"}}""", Quoted([0b1010])),
-        ("c_varbit", """{"type":"bytes","optional":true,"name":"io.debezium.data.Bits","version":1,"parameters":{"length":"2147483647"}}""", "null"),
+        ("c_varbit", """{"type":"bytes","optional":true,"name":"io.debezium.data.Bits","version":1,"parameters":{"length":"2147483647"}}""", Quoted([0b101])),
         ("c_enum", """{"type":"string","optional":true,"name":"io.debezium.data.Enum","version":1,"parameters":{"allowed":"sad,happy"}}""", "\"happy\""),
         ("c_int_array", """{"type":"array","items":{"type":"int32","optional":true},"optional":true}""", "[1,null,3]"),
         ("c_text_array", """{"type":"array","items":{"type":"string","optional":true},"optional":true}""", "[\"a b\",\"c\\\"d\"]"),
@@ -139,8 +143,7 @@ public sealed class PgOutputTypesTests(PostgresFixture fixture) : PgOutputTestBa
     {
         await Db.ExecuteAsync(CreateWide);
         var reader = await OpenStreamingAsync(Options());
-        var insertSql = InsertWide.Replace("123456789012345678901234567890.123456789, 'NaN'", "123456789012345678901234567890.123456789, NULL", StringComparison.Ordinal)
-            .Replace("B'1010', B'101'", "B'1010', NULL", StringComparison.Ordinal);
+        var insertSql = InsertWide.Replace("123456789012345678901234567890.123456789, 'NaN'", "123456789012345678901234567890.123456789, NULL", StringComparison.Ordinal);
         Assert.NotEqual(InsertWide.Length, insertSql.Length);
         await Db.ExecuteAsync(insertSql);
         // c_text out of line (TOASTed), then an update that leaves it alone: pgoutput sends it as unchanged, Debezium as its placeholder
@@ -168,6 +171,7 @@ public sealed class PgOutputTypesTests(PostgresFixture fixture) : PgOutputTestBa
         // the comparison means something only if the lines carry the contract's forms
         Assert.Contains("\"c_numeric\":\"12.50\"", CanonicalJson.Serialize(insert), StringComparison.Ordinal);
         Assert.Contains("\"c_text\":{\"$unavailable\":true}", CanonicalJson.Serialize(update), StringComparison.Ordinal);
+        Assert.Contains("\"c_varbit\":\"101\"", CanonicalJson.Serialize(insert), StringComparison.Ordinal);
     }
 
     // An array column as Debezium 2.5 writes it (JSON converter, schemas on, decimal.handling.mode=precise, adaptive time):
