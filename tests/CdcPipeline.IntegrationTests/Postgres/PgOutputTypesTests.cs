@@ -218,11 +218,33 @@ public sealed class PgOutputTypesTests(PostgresFixture fixture) : PgOutputTestBa
               '{"2024-01-02 03:04:05.5+02",NULL}', '{2024-02-29,NULL}', '{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11,NULL}', '{t,f,NULL}',
               ARRAY['{"b": 1, "a": [2]}'::jsonb, NULL], '{}', NULL)
             """);
+        // a_int, a_text and a_jsonb out of line (TOASTed), then an update that leaves them alone: pgoutput sends them as unchanged,
+        // Debezium as the placeholder UnchangedToastedReplicationMessageColumn.setUnchangedToastValue picks by the type's name
+        // ("_text", "_jsonb": UNCHANGED_TEXT_ARRAY_TOAST_VALUE; "_int4": UNCHANGED_INT_ARRAY_TOAST_VALUE) and
+        // UnchangedToastedPlaceholder fills in: a list of the placeholder string, or of the placeholder's bytes as integers.
+        await Db.ExecuteAsync("""
+            ALTER TABLE arrs ALTER a_int SET STORAGE EXTERNAL, ALTER a_text SET STORAGE EXTERNAL, ALTER a_jsonb SET STORAGE EXTERNAL;
+            UPDATE arrs SET a_int = ARRAY(SELECT generate_series(1, 2000)), a_text = ARRAY(SELECT md5(i::text) FROM generate_series(1, 400) i),
+              a_jsonb = ARRAY(SELECT jsonb_build_object('i', i) FROM generate_series(1, 400) i) WHERE id = 1;
+            UPDATE arrs SET a_bool = '{f}' WHERE id = 1
+            """);
 
-        var insert = (await reader.TakeAsync(1, e => e.Kind == ChangeKind.Change)).Single(e => e.Kind == ChangeKind.Change);
+        var changes = (await reader.TakeAsync(3, e => e.Kind == ChangeKind.Change)).Where(e => e.Kind == ChangeKind.Change).ToList();
+        var (insert, update) = (changes[0], changes[2]);
         var debezium = DecodeDebezium("c", insert, DebeziumArrays, "arrs");
+        var placeholderBytes = "[" + string.Join(",", "__debezium_unavailable_value"u8.ToArray()) + "]";
+        var debeziumUpdate = DecodeDebezium("u", update, DebeziumArrays.Select(f => f.Column switch
+        {
+            "a_bool" => f with { Value = "[false]" },
+            "a_int" => f with { Value = placeholderBytes },
+            "a_text" or "a_jsonb" => f with { Value = "[\"__debezium_unavailable_value\"]" },
+            _ => f,
+        }), "arrs");
 
         Assert.Equal(CanonicalJson.Serialize(debezium), CanonicalJson.Serialize(insert));
+        Assert.Equal(CanonicalJson.Serialize(debeziumUpdate), CanonicalJson.Serialize(update));
+        Assert.Contains("\"a_int\":{\"$unavailable\":true},\"a_text\":{\"$unavailable\":true}", CanonicalJson.Serialize(update), StringComparison.Ordinal);
+        Assert.Contains("\"a_jsonb\":{\"$unavailable\":true}", CanonicalJson.Serialize(update), StringComparison.Ordinal);
         // the comparison means something only if the line carries the contract's forms: arrays as arrays, elements by their type's rule
         Assert.Equal(
             """{"id":1,"a_int":[1,null,-3],"a_text":["a b",null,"NULL","c\"d",""],"a_num2":["1.50","-2.00",null],"a_num":["1.5","100",null,"-0.01"]"""
