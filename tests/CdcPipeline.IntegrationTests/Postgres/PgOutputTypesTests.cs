@@ -174,14 +174,16 @@ public sealed class PgOutputTypesTests(PostgresFixture fixture) : PgOutputTestBa
         Assert.Contains("\"c_varbit\":\"101\"", CanonicalJson.Serialize(insert), StringComparison.Ordinal);
     }
 
-    // An array column as Debezium 2.5 writes it (JSON converter, schemas on, decimal.handling.mode=precise, adaptive time):
-    // PostgresValueConverter.schemaBuilder gives INT4_ARRAY SchemaBuilder.array(OPTIONAL_INT32_SCHEMA), TEXT_ARRAY an array of
+    // An array column as Debezium 2.5 writes it (JSON converter, schemas on, decimal.handling.mode=precise, adaptive time), per
+    // debezium-connector-postgres/src/main/java/io/debezium/connector/postgresql/PostgresValueConverter.java: its schemaBuilder gives INT4_ARRAY SchemaBuilder.array(OPTIONAL_INT32_SCHEMA), TEXT_ARRAY an array of
     // OPTIONAL_STRING_SCHEMA, BOOL_ARRAY of OPTIONAL_BOOLEAN_SCHEMA, NUMERIC_ARRAY SchemaBuilder.array(numericSchema(column)) —
     // a Decimal with the column's scale and "connect.decimal.precision" for NUMERIC(p,s)[], a VariableScaleDecimal for NUMERIC[]
     // (isVariableScaleDecimal: no scale) —, DATE_ARRAY of the precision mode's date (io.debezium.time.Date), TIMESTAMPTZ_ARRAY of
     // ZonedTimestamp, UUID_ARRAY of Uuid, JSONB_ARRAY of Json; createArrayConverter converts each element with that element
     // schema's own converter (convertArray: a NULL element stays null, '{}' is []), so convertDecimal strips a NUMERIC[]
-    // element's trailing zeros (stripTrailingZeros, negative scale set to 0) and gives a NUMERIC(10,2)[] element scale 2.
+    // element's trailing zeros (stripTrailingZeros, negative scale set to 0) and gives a NUMERIC(10,2)[] element scale 2 (the
+    // array column's typmod is its element's: pgoutput's ColumnMetaData takes length and scale from pgjdbc's TypeInfoCache,
+    // whose getPrecision/getScale read an array OID as its element's).
     // (column, Connect field schema without "field", payload value)
     private static readonly (string Column, string Schema, string Value)[] DebeziumArrays =
     [
