@@ -114,7 +114,8 @@ public sealed class ConnectValues
                     return Invalid($"Bits schema of type {Lower(t)}; Bits is carried as bytes");
                 }
 
-                // A BIT VARYING without a declared length has no usable 'length': then the bytes decide.
+                // A BIT VARYING without a declared length has no usable 'length' (Debezium writes 2147483647): then the
+                // value is the bits from the first 1 (ToBitString).
                 var bits = s.Parameters.TryGetValue("length", out var lengthText)
                     && int.TryParse(lengthText, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is > 0 and <= 1 << 20
                     ? n : 0;
@@ -442,12 +443,15 @@ public sealed class ConnectValues
 
     // io.debezium.data.Bits: java.util.BitSet.toByteArray(), i.e. little-endian — byte 0 holds the
     // rightmost (least significant) 8 bits of the BIT string, bit 0 of byte 0 is its last digit —
-    // with trailing zero bytes dropped.
+    // with trailing zero bytes dropped. Without a known length (a BIT VARYING declared without one) the
+    // bytes end at the highest 1 bit (PostgresValueConverter.convertBits sizes them by BitSet.length()),
+    // so B'0101' and B'101' are the same bytes: the value is then the bits from the first 1, "" when none is.
     internal static BitString ToBitString(ReadOnlySpan<byte> bytes, int length)
     {
         if (length <= 0)
         {
-            length = bytes.Length * 8;
+            var last = bytes.LastIndexOfAnyExcept((byte)0);
+            length = last < 0 ? 0 : (last * 8) + (32 - BitOperations.LeadingZeroCount((uint)bytes[last]));
         }
 
         return new BitString(string.Create(length, bytes.ToArray(), static (chars, b) =>

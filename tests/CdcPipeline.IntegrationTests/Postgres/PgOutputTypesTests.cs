@@ -85,9 +85,13 @@ public sealed class PgOutputTypesTests(PostgresFixture fixture) : PgOutputTestBa
 
     // The same row as Debezium 2.5's PostgreSQL connector writes it with the JSON converter (schemas on) and its defaults:
     // decimal.handling.mode=precise, time.precision.mode=adaptive, interval.handling.mode=numeric, binary.handling.mode=bytes
-    // (column, Connect field schema without "field", payload value). c_numeric_nan and c_varbit are NULL in this row: Debezium's
-    // precise mode cannot carry a NUMERIC NaN (only string and double modes can), and a BIT VARYING without a length leaves
-    // Bits without the length that tells '101' from '00000101'.
+    // (column, Connect field schema without "field", payload value). c_numeric_nan is NULL in this row: Debezium's precise mode
+    // cannot carry a NUMERIC NaN (only string and double modes can). c_varbit (BIT VARYING without a length) is B'101': its
+    // Bits schema says length 2147483647 (pgjdbc's TypeInfoCache.getPrecision: unknownLength for VARBIT with typmod -1) and
+    // PostgresValueConverter.convertBits writes BitSet.toByteArray() sized by the highest 1 bit, so the record tells '101'
+    // from '0101' not at all; the lines are the same for a value that starts with 1 (B'0101' would decode as '101'). A VARBIT(n)
+    // column's Bits says length n whatever the value's own length, so decode gives it n digits (B'101' in a VARBIT(8) is
+    // '00000101'), as for BIT(n): the lines differ for a VARBIT(n) value shorter than n (README says so).
     private static readonly (string Column, string Schema, string Value)[] DebeziumWide =
     [
         ("id", """{"type":"int32","optional":false}""", "1"),
@@ -121,7 +125,7 @@ public sealed class PgOutputTypesTests(PostgresFixture fixture) : PgOutputTestBa
         ("c_bytea", """{"type":"bytes","optional":true}""", Quoted([0x01, 0x02, 0xff])),
         // java.util.BitSet.toByteArray() of B'1010': bit 0 is the last digit
         ("c_bit", """{"type":"bytes","optional":true,"name":"io.debezium.data.Bits","version":1,"parameters":{"length":"4"}}""", Quoted([0b1010])),
-        ("c_varbit", """{"type":"bytes","optional":true,"name":"io.debezium.data.Bits","version":1,"parameters":{"length":"2147483647"}}""", "null"),
+        ("c_varbit", """{"type":"bytes","optional":true,"name":"io.debezium.data.Bits","version":1,"parameters":{"length":"2147483647"}}""", Quoted([0b101])),
         ("c_enum", """{"type":"string","optional":true,"name":"io.debezium.data.Enum","version":1,"parameters":{"allowed":"sad,happy"}}""", "\"happy\""),
         ("c_int_array", """{"type":"array","items":{"type":"int32","optional":true},"optional":true}""", "[1,null,3]"),
         ("c_text_array", """{"type":"array","items":{"type":"string","optional":true},"optional":true}""", "[\"a b\",\"c\\\"d\"]"),
@@ -139,8 +143,7 @@ public sealed class PgOutputTypesTests(PostgresFixture fixture) : PgOutputTestBa
     {
         await Db.ExecuteAsync(CreateWide);
         var reader = await OpenStreamingAsync(Options());
-        var insertSql = InsertWide.Replace("123456789012345678901234567890.123456789, 'NaN'", "123456789012345678901234567890.123456789, NULL", StringComparison.Ordinal)
-            .Replace("B'1010', B'101'", "B'1010', NULL", StringComparison.Ordinal);
+        var insertSql = InsertWide.Replace("123456789012345678901234567890.123456789, 'NaN'", "123456789012345678901234567890.123456789, NULL", StringComparison.Ordinal);
         Assert.NotEqual(InsertWide.Length, insertSql.Length);
         await Db.ExecuteAsync(insertSql);
         // c_text out of line (TOASTed), then an update that leaves it alone: pgoutput sends it as unchanged, Debezium as its placeholder
@@ -168,25 +171,107 @@ public sealed class PgOutputTypesTests(PostgresFixture fixture) : PgOutputTestBa
         // the comparison means something only if the lines carry the contract's forms
         Assert.Contains("\"c_numeric\":\"12.50\"", CanonicalJson.Serialize(insert), StringComparison.Ordinal);
         Assert.Contains("\"c_text\":{\"$unavailable\":true}", CanonicalJson.Serialize(update), StringComparison.Ordinal);
+        Assert.Contains("\"c_varbit\":\"101\"", CanonicalJson.Serialize(insert), StringComparison.Ordinal);
+    }
+
+    // An array column as Debezium 2.5 writes it (JSON converter, schemas on, decimal.handling.mode=precise, adaptive time), per
+    // debezium-connector-postgres/src/main/java/io/debezium/connector/postgresql/PostgresValueConverter.java: its schemaBuilder gives INT4_ARRAY SchemaBuilder.array(OPTIONAL_INT32_SCHEMA), TEXT_ARRAY an array of
+    // OPTIONAL_STRING_SCHEMA, BOOL_ARRAY of OPTIONAL_BOOLEAN_SCHEMA, NUMERIC_ARRAY SchemaBuilder.array(numericSchema(column)) —
+    // a Decimal with the column's scale and "connect.decimal.precision" for NUMERIC(p,s)[], a VariableScaleDecimal for NUMERIC[]
+    // (isVariableScaleDecimal: no scale) —, DATE_ARRAY of the precision mode's date (io.debezium.time.Date), TIMESTAMPTZ_ARRAY of
+    // ZonedTimestamp, UUID_ARRAY of Uuid, JSONB_ARRAY of Json; createArrayConverter converts each element with that element
+    // schema's own converter (convertArray: a NULL element stays null, '{}' is []), so convertDecimal strips a NUMERIC[]
+    // element's trailing zeros (stripTrailingZeros, negative scale set to 0) and gives a NUMERIC(10,2)[] element scale 2 (the
+    // array column's typmod is its element's: pgoutput's ColumnMetaData takes length and scale from pgjdbc's TypeInfoCache,
+    // whose getPrecision/getScale read an array OID as its element's).
+    // (column, Connect field schema without "field", payload value)
+    private static readonly (string Column, string Schema, string Value)[] DebeziumArrays =
+    [
+        ("id", """{"type":"int32","optional":false}""", "1"),
+        ("a_int", """{"type":"array","items":{"type":"int32","optional":true},"optional":true}""", "[1,null,-3]"),
+        ("a_text", """{"type":"array","items":{"type":"string","optional":true},"optional":true}""", "[\"a b\",null,\"NULL\",\"c\\\"d\",\"\"]"),
+        ("a_num2", """{"type":"array","items":{"type":"bytes","optional":true,"name":"org.apache.kafka.connect.data.Decimal","version":1,"parameters":{"scale":"2","connect.decimal.precision":"10"}},"optional":true}""",
+            $"[{Quoted(Unscaled(150))},{Quoted(Unscaled(-200))},null]"),
+        ("a_num", """{"type":"array","items":{"type":"struct","fields":[{"type":"int32","optional":false,"field":"scale"},{"type":"bytes","optional":false,"field":"value"}],"optional":true,"name":"io.debezium.data.VariableScaleDecimal","version":1,"doc":"Variable scaled decimal"},"optional":true}""",
+            $$"""[{"scale":1,"value":{{Quoted(Unscaled(15))}}},{"scale":0,"value":{{Quoted(Unscaled(100))}}},null,{"scale":2,"value":{{Quoted(Unscaled(-1))}}}]"""),
+        ("a_tstz", """{"type":"array","items":{"type":"string","optional":true,"name":"io.debezium.time.ZonedTimestamp","version":1},"optional":true}""",
+            "[\"2024-01-02T01:04:05.5Z\",null]"),
+        ("a_date", """{"type":"array","items":{"type":"int32","optional":true,"name":"io.debezium.time.Date","version":1},"optional":true}""",
+            $"[{(new DateOnly(2024, 2, 29).DayNumber - DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber).ToString(CultureInfo.InvariantCulture)},null]"),
+        ("a_uuid", """{"type":"array","items":{"type":"string","optional":true,"name":"io.debezium.data.Uuid","version":1},"optional":true}""",
+            "[\"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11\",null]"),
+        ("a_bool", """{"type":"array","items":{"type":"boolean","optional":true},"optional":true}""", "[true,false,null]"),
+        ("a_jsonb", """{"type":"array","items":{"type":"string","optional":true,"name":"io.debezium.data.Json","version":1},"optional":true}""",
+            "[\"{\\\"a\\\": [2], \\\"b\\\": 1}\",null]"),
+        ("a_empty", """{"type":"array","items":{"type":"int32","optional":true},"optional":true}""", "[]"),
+        ("a_null", """{"type":"array","items":{"type":"int32","optional":true},"optional":true}""", "null"),
+    ];
+
+    [Fact]
+    public async Task The_embedded_capture_and_decode_of_Debeziums_records_give_the_same_canonical_line_for_arrays()
+    {
+        await Db.ExecuteAsync("""
+            CREATE TABLE arrs (id int PRIMARY KEY, a_int int4[], a_text text[], a_num2 numeric(10,2)[], a_num numeric[],
+              a_tstz timestamptz[], a_date date[], a_uuid uuid[], a_bool bool[], a_jsonb jsonb[], a_empty int4[], a_null int4[])
+            """);
+        var reader = await OpenStreamingAsync(Options());
+        await Db.ExecuteAsync("""
+            INSERT INTO arrs VALUES (1, '{1,NULL,-3}', ARRAY['a b', NULL, 'NULL', 'c"d', ''], '{1.5,-2,NULL}', '{1.500,100,NULL,-0.0100}',
+              '{"2024-01-02 03:04:05.5+02",NULL}', '{2024-02-29,NULL}', '{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11,NULL}', '{t,f,NULL}',
+              ARRAY['{"b": 1, "a": [2]}'::jsonb, NULL], '{}', NULL)
+            """);
+        // a_int, a_text and a_jsonb out of line (TOASTed), then an update that leaves them alone: pgoutput sends them as unchanged,
+        // Debezium as the placeholder UnchangedToastedReplicationMessageColumn.setUnchangedToastValue picks by the type's name
+        // ("_text", "_jsonb": UNCHANGED_TEXT_ARRAY_TOAST_VALUE; "_int4": UNCHANGED_INT_ARRAY_TOAST_VALUE) and
+        // UnchangedToastedPlaceholder fills in: a list of the placeholder string, or of the placeholder's bytes as integers.
+        await Db.ExecuteAsync("""
+            ALTER TABLE arrs ALTER a_int SET STORAGE EXTERNAL, ALTER a_text SET STORAGE EXTERNAL, ALTER a_jsonb SET STORAGE EXTERNAL;
+            UPDATE arrs SET a_int = ARRAY(SELECT generate_series(1, 2000)), a_text = ARRAY(SELECT md5(i::text) FROM generate_series(1, 400) i),
+              a_jsonb = ARRAY(SELECT jsonb_build_object('i', i) FROM generate_series(1, 400) i) WHERE id = 1;
+            UPDATE arrs SET a_bool = '{f}' WHERE id = 1
+            """);
+
+        var changes = (await reader.TakeAsync(3, e => e.Kind == ChangeKind.Change)).Where(e => e.Kind == ChangeKind.Change).ToList();
+        var (insert, update) = (changes[0], changes[2]);
+        var debezium = DecodeDebezium("c", insert, DebeziumArrays, "arrs");
+        var placeholderBytes = "[" + string.Join(",", "__debezium_unavailable_value"u8.ToArray()) + "]";
+        var debeziumUpdate = DecodeDebezium("u", update, DebeziumArrays.Select(f => f.Column switch
+        {
+            "a_bool" => f with { Value = "[false]" },
+            "a_int" => f with { Value = placeholderBytes },
+            "a_text" or "a_jsonb" => f with { Value = "[\"__debezium_unavailable_value\"]" },
+            _ => f,
+        }), "arrs");
+
+        Assert.Equal(CanonicalJson.Serialize(debezium), CanonicalJson.Serialize(insert));
+        Assert.Equal(CanonicalJson.Serialize(debeziumUpdate), CanonicalJson.Serialize(update));
+        Assert.Contains("\"a_int\":{\"$unavailable\":true},\"a_text\":{\"$unavailable\":true}", CanonicalJson.Serialize(update), StringComparison.Ordinal);
+        Assert.Contains("\"a_jsonb\":{\"$unavailable\":true}", CanonicalJson.Serialize(update), StringComparison.Ordinal);
+        // the comparison means something only if the line carries the contract's forms: arrays as arrays, elements by their type's rule
+        Assert.Equal(
+            """{"id":1,"a_int":[1,null,-3],"a_text":["a b",null,"NULL","c\"d",""],"a_num2":["1.50","-2.00",null],"a_num":["1.5","100",null,"-0.01"]"""
+            + ""","a_tstz":["2024-01-02T01:04:05.500000Z",null],"a_date":["2024-02-29",null],"a_uuid":["a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",null]"""
+            + ""","a_bool":[true,false,null],"a_jsonb":[{"a": [2], "b": 1},null],"a_empty":[],"a_null":null}""",
+            CanonicalJson.Serialize(insert.After!));
     }
 
     /// <summary>Decodes the Debezium record (key and value, JSON with schemas) of <paramref name="captured"/>'s row with these columns (the before row of a delete, else the after row).</summary>
-    private ChangeEvent DecodeDebezium(string op, ChangeEvent captured, IEnumerable<(string Column, string Schema, string Value)> columns)
+    private ChangeEvent DecodeDebezium(string op, ChangeEvent captured, IEnumerable<(string Column, string Schema, string Value)> columns, string table = "wide")
     {
         var fields = string.Join(",", columns.Select(c => "{\"field\":\"" + c.Column + "\"," + c.Schema[1..]));
         var row = string.Join(",", columns.Select(c => "\"" + c.Column + "\":" + c.Value));
         const string SourceSchema = """{"type":"struct","fields":[{"type":"string","optional":false,"field":"version"},{"type":"string","optional":false,"field":"connector"},{"type":"string","optional":false,"field":"name"},{"type":"int64","optional":false,"field":"ts_ms"},{"type":"string","optional":true,"name":"io.debezium.data.Enum","version":1,"parameters":{"allowed":"true,last,false,incremental"},"default":"false","field":"snapshot"},{"type":"string","optional":false,"field":"db"},{"type":"string","optional":true,"field":"sequence"},{"type":"string","optional":false,"field":"schema"},{"type":"string","optional":false,"field":"table"},{"type":"int64","optional":true,"field":"txId"},{"type":"int64","optional":true,"field":"lsn"},{"type":"int64","optional":true,"field":"xmin"}],"optional":false,"name":"io.debezium.connector.postgresql.Source","field":"source"}""";
         var source = string.Create(CultureInfo.InvariantCulture,
-            $$"""{"version":"2.5.4.Final","connector":"postgresql","name":"srv","ts_ms":1709280000412,"snapshot":"false","db":"{{Db.Name}}","sequence":null,"schema":"public","table":"wide","txId":{{captured.Source.TxId}},"lsn":{{captured.Source.Lsn}},"xmin":null}""");
+            $$"""{"version":"2.5.4.Final","connector":"postgresql","name":"srv","ts_ms":1709280000412,"snapshot":"false","db":"{{Db.Name}}","sequence":null,"schema":"public","table":"{{table}}","txId":{{captured.Source.TxId}},"lsn":{{captured.Source.Lsn}},"xmin":null}""");
         var (before, after) = op == "d" ? ($"{{{row}}}", "null") : ("null", $"{{{row}}}");
-        var value = $$$"""{"schema":{"type":"struct","fields":[{"type":"struct","fields":[{{{fields}}}],"optional":true,"name":"srv.public.wide.Value","field":"before"},{"type":"struct","fields":[{{{fields}}}],"optional":true,"name":"srv.public.wide.Value","field":"after"},{{{SourceSchema}}},{"type":"string","optional":false,"field":"op"},{"type":"int64","optional":true,"field":"ts_ms"}],"optional":false,"name":"srv.public.wide.Envelope","version":1},"payload":{"before":{{{before}}},"after":{{{after}}},"source":{{{source}}},"op":"{{{op}}}","ts_ms":1709280000500}}""";
-        const string Key = """{"schema":{"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"}],"optional":false,"name":"srv.public.wide.Key"},"payload":{"id":1}}""";
+        var value = $$$"""{"schema":{"type":"struct","fields":[{"type":"struct","fields":[{{{fields}}}],"optional":true,"name":"srv.public.{{{table}}}.Value","field":"before"},{"type":"struct","fields":[{{{fields}}}],"optional":true,"name":"srv.public.{{{table}}}.Value","field":"after"},{{{SourceSchema}}},{"type":"string","optional":false,"field":"op"},{"type":"int64","optional":true,"field":"ts_ms"}],"optional":false,"name":"srv.public.{{{table}}}.Envelope","version":1},"payload":{"before":{{{before}}},"after":{{{after}}},"source":{{{source}}},"op":"{{{op}}}","ts_ms":1709280000500}}""";
+        var key = $$$"""{"schema":{"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"}],"optional":false,"name":"srv.public.{{{table}}}.Key"},"payload":{"id":1}}""";
         return new DebeziumJsonDecoder().Decode(new DebeziumRecord
         {
-            Topic = "srv.public.wide",
+            Topic = $"srv.public.{table}",
             Partition = 0,
             Offset = 0,
-            Key = Encoding.UTF8.GetBytes(Key),
+            Key = Encoding.UTF8.GetBytes(key),
             Value = Encoding.UTF8.GetBytes(value),
         });
     }

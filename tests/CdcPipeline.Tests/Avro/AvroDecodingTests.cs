@@ -51,6 +51,7 @@ public class AvroDecodingTests
         { "Xml", """{"type":"string","connect.version":1,"connect.name":"io.debezium.data.Xml"}""", "<a/>", "\"<a/>\"" },
         { "Enum as string", """{"type":"string","connect.version":1,"connect.parameters":{"allowed":"placed,shipped"},"connect.name":"io.debezium.data.Enum"}""", "shipped", "\"shipped\"" },
         { "Bits", """{"type":"bytes","connect.version":1,"connect.parameters":{"length":"10"},"connect.name":"io.debezium.data.Bits"}""", new byte[] { 0x03, 0x02 }, "\"1000000011\"" },
+        { "Bits of a BIT VARYING without length", """{"type":"bytes","connect.version":1,"connect.parameters":{"length":"2147483647"},"connect.name":"io.debezium.data.Bits"}""", new byte[] { 0x05 }, "\"101\"" },
         { "bytes", "\"bytes\"", new byte[] { 1, 2, 3 }, "\"AQID\"" },
         { "unknown logical name", """{"type":"long","connect.version":1,"connect.name":"com.acme.Cents"}""", 42L, "42" },
         { "placeholder text", """["null","string"]""", "__debezium_unavailable_value", "{\"$unavailable\":true}" },
