@@ -18,4 +18,21 @@ public sealed record ReadinessCheckOptions
     /// an active slot held under it is the pipeline streaming, not another consumer. Null: the default for <see cref="Slot"/>.
     /// </summary>
     public string? ApplicationName { get; init; }
+
+    /// <summary>Set when Debezium in Kafka Connect reads the slot instead of the pipeline (<c>source.kafka.debezium</c>).</summary>
+    public KafkaConnectReadiness? KafkaConnect { get; init; }
+}
+
+/// <summary>
+/// The database is read by Debezium in Kafka Connect (<c>source.kafka.debezium</c>), not by the embedded source: Connect
+/// creates the slot when the connector starts, the publication is created as <see cref="PublicationAutocreateMode"/>
+/// says, and the connector writes its heartbeats and reads signals in tables of its own.
+/// </summary>
+/// <param name="PublicationAutocreateMode">Debezium's <c>publication.autocreate.mode</c>: <c>disabled</c> means the publication must exist.</param>
+/// <param name="HeartbeatTable"><c>schema.table</c> the heartbeat action query writes (INSERT … ON CONFLICT DO UPDATE); null: none.</param>
+/// <param name="SignalTable"><c>schema.table</c> of <c>signal.data.collection</c>; null: none.</param>
+public sealed record KafkaConnectReadiness(string PublicationAutocreateMode, string? HeartbeatTable, string? SignalTable)
+{
+    /// <summary>Whether the connector leaves the publication to the DBA (it then fails at start without it).</summary>
+    public bool PublicationMustExist => string.Equals(PublicationAutocreateMode, "disabled", StringComparison.Ordinal);
 }

@@ -34,14 +34,34 @@ public static class ReadinessChecker
 
         CheckServer(findings, settings, slots, walSenders, options.Slot);
         var canReplicate = role.Superuser || role.Replication;
+        var connect = options.KafkaConnect;
         findings.Add(canReplicate
             ? new(ReadinessStatus.Ok, "role", role.Name, role.Superuser ? "superuser (a dedicated LOGIN REPLICATION role is enough and safer)" : "has REPLICATION")
             : new(ReadinessStatus.Fail, "role", role.Name, "has neither REPLICATION nor superuser: it cannot create or read a replication slot",
-                $"ALTER ROLE {ReplicationSetup.QuoteIdentifier(role.Name)} WITH REPLICATION;  -- or run: cdcpipeline db prepare --role cdc"));
+                $"ALTER ROLE {ReplicationSetup.QuoteIdentifier(role.Name)} WITH REPLICATION;  -- or run: " + (connect is null ? "cdcpipeline db prepare --role cdc" : "connector-config/postgres-setup.sql")));
+        if (connect is not null && !role.CanLogin)
+        {
+            // only when checked through --connection as this role by another one's session: Connect logs in as it
+            findings.Add(new(ReadinessStatus.Fail, "role", role.Name, "has no LOGIN: Kafka Connect cannot connect as it",
+                $"ALTER ROLE {ReplicationSetup.QuoteIdentifier(role.Name)} WITH LOGIN;"));
+        }
 
         var tableNames = options.Tables.Count > 0
             ? options.Tables.Select(ReplicationSetup.NormalizeTableName).Distinct(StringComparer.Ordinal).ToList()
             : publication?.Tables.ToList() ?? [];
+
+        // Debezium's own tables: the connector writes heartbeats and reads signals (and incremental-snapshot watermarks)
+        // from the change stream, so they are checked (and, when the DBA creates the publication, published) like the captured ones.
+        var connectorTables = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (table, privileges) in new[] { (connect?.HeartbeatTable, "INSERT, UPDATE"), (connect?.SignalTable, "INSERT, SELECT, DELETE") })
+        {
+            if (!string.IsNullOrEmpty(table) && tableNames.Count > 0)
+            {
+                connectorTables[ReplicationSetup.NormalizeTableName(table)] = privileges;
+            }
+        }
+
+        tableNames.AddRange(connectorTables.Keys.Where(t => !tableNames.Contains(t)));
         if (tableNames.Count == 0)
         {
             findings.Add(new(ReadinessStatus.Warn, "tables", "-",
@@ -61,16 +81,25 @@ public static class ReadinessChecker
             }
 
             tables.Add(table);
-            CheckTable(findings, table, publication, role.Name);
+            CheckTable(findings, table, publication, role.Name, connect is null ? "source.postgres.tables / --tables" : "source.kafka.debezium", connectorTables.ContainsKey(name));
+            if (connectorTables.TryGetValue(name, out var privileges) && table.Exists)
+            {
+                var missing = await ReadMissingPrivilegesAsync(connection, name, privileges, cancellationToken);
+                var purpose = name == ReplicationSetup.NormalizeTableName(connect!.HeartbeatTable ?? "") ? "the heartbeat action query (INSERT … ON CONFLICT DO UPDATE)" : "signals and incremental-snapshot watermarks";
+                findings.Add(missing.Count == 0
+                    ? new(ReadinessStatus.Ok, "connector table", name, $"this role has {privileges} for {purpose}")
+                    : new(ReadinessStatus.Fail, "connector table", name, $"role {role.Name} lacks {string.Join(", ", missing)}, which {purpose} needs: the connector fails when it writes there",
+                        $"GRANT {string.Join(", ", missing)} ON {ReplicationSetup.QuoteTable(name)} TO {ReplicationSetup.QuoteIdentifier(role.Name)};  -- or run connector-config/postgres-setup.sql"));
+            }
         }
 
         // run refuses to create a publication that would publish a table without a replica identity: say so before it starts
-        var keyless = publication is null && options.CreatePublicationIfMissing
+        var keyless = publication is null && options.CreatePublicationIfMissing && connect is null
             ? await ReplicationSetup.FindTablesPublishingWouldBreakAsync(connection, tableNames, cancellationToken)
             : [];
         var partitioned = await FindPartitionedAsync(connection, tableNames, cancellationToken);
         CheckPublication(findings, options, publication, tables, viaPartitions, partitioned, keyless, role);
-        CheckSlots(findings, options.Slot, options.ApplicationName ?? PgOutputChangeSource.ReplicationApplicationName("", options.Slot), slots, role.Database, canReplicate,
+        CheckSlots(findings, options.Slot, connect is not null, options.ApplicationName ?? PgOutputChangeSource.ReplicationApplicationName("", options.Slot), slots, role.Database, canReplicate,
             settings.GetValueOrDefault("max_slot_wal_keep_size", "-1"));
 
         return new ReadinessReport(ConnectionTarget.From(connection.ConnectionString), settings.GetValueOrDefault("server_version", "?"), role.Name, findings, tables, slots);
@@ -111,20 +140,25 @@ public static class ReadinessChecker
             : new(ReadinessStatus.Ok, "max_slot_wal_keep_size", "server", keep + " MB"));
     }
 
-    private static void CheckTable(List<ReadinessFinding> findings, TableReadiness table, PublicationInfo? publication, string role)
+    private static void CheckTable(List<ReadinessFinding> findings, TableReadiness table, PublicationInfo? publication, string role, string tablesSetting, bool connectorTable)
     {
         var quoted = ReplicationSetup.QuoteTable(table.Name);
         if (!table.Exists)
         {
             findings.Add(new(ReadinessStatus.Fail, "table", table.Name, "does not exist (or is not a table, or this role cannot see it)",
-                "check the name in source.postgres.tables / --tables (schema.table, lower case as stored)"));
+                connectorTable ? "create it: connector-config/postgres-setup.sql does"
+                    : $"check the name in {tablesSetting} (schema.table, lower case as stored)"));
             return;
         }
 
-        findings.Add(table.CanSelect
-            ? new(ReadinessStatus.Ok, "select", table.Name, "this role can read it (snapshot)")
-            : new(ReadinessStatus.Fail, "select", table.Name, $"role {role} cannot SELECT it: the snapshot would fail",
-                $"GRANT SELECT ON {quoted} TO {ReplicationSetup.QuoteIdentifier(role)};"));
+        // the connector's own tables are not snapshotted: their grants are a finding of their own
+        if (!connectorTable)
+        {
+            findings.Add(table.CanSelect
+                ? new(ReadinessStatus.Ok, "select", table.Name, "this role can read it (snapshot)")
+                : new(ReadinessStatus.Fail, "select", table.Name, $"role {role} cannot SELECT it: the snapshot would fail",
+                    $"GRANT SELECT ON {quoted} TO {ReplicationSetup.QuoteIdentifier(role)};"));
+        }
 
         var identity = $"primary key: {(table.HasPrimaryKey ? "yes" : "no")}, replica identity: {table.ReplicaIdentity}";
         if (table.KeyOnUpdateDelete)
@@ -149,7 +183,8 @@ public static class ReadinessChecker
                 $"ALTER TABLE {quoted} REPLICA IDENTITY FULL;{owner}  -- brief ACCESS EXCLUSIVE lock, no rewrite; or: cdcpipeline db prepare --replica-identity-full {table.Name}"));
         }
 
-        if (table.ToastableColumns.Count > 0)
+        // the connector's own tables carry no data anyone reads as a column value
+        if (table.ToastableColumns.Count > 0 && !connectorTable)
         {
             var columns = string.Join(", ", table.ToastableColumns);
             findings.Add(table.ReplicaIdentity == "full"
@@ -170,6 +205,23 @@ public static class ReadinessChecker
             var notOwned = tables.Where(t => t.Exists && !t.OwnedByCurrentRole).Select(t => t.Name).ToList();
             var canCreate = role.Superuser || (role.CreateOnDatabase && notOwned.Count == 0);
             var create = ReplicationSetup.CreatePublicationSql(options.Publication, existing) + ";";
+            if (options.KafkaConnect is { } connect)
+            {
+                // Debezium's publication.autocreate.mode, not the pipeline's createPublicationIfMissing
+                findings.Add(connect.PublicationMustExist
+                    ? new(ReadinessStatus.Fail, "publication", options.Publication,
+                        "does not exist, and the connector does not create it (publicationAutocreateMode: disabled): it fails when it starts",
+                        create + "  -- as the tables' owner or a superuser; or run connector-config/postgres-setup.sql")
+                    : canCreate
+                        ? new(ReadinessStatus.Ok, "publication", options.Publication,
+                            $"does not exist; the connector creates it when it starts (publicationAutocreateMode: {connect.PublicationAutocreateMode})")
+                        : new(ReadinessStatus.Fail, "publication", options.Publication,
+                            $"does not exist, and the connector (publicationAutocreateMode: {connect.PublicationAutocreateMode}) cannot create it as role {role.Name}: " +
+                            (role.CreateOnDatabase ? $"it does not own {string.Join(", ", notOwned)}" : $"it lacks CREATE on database {role.Database}"),
+                            create + "  -- as the tables' owner or a superuser, and set publicationAutocreateMode: disabled; or run connector-config/postgres-setup.sql"));
+                return;
+            }
+
             if (canCreate && options.CreatePublicationIfMissing && keyless.Count > 0)
             {
                 // the same words as run's refusal (ReplicationSetup.KeylessPublicationRefusal)
@@ -197,6 +249,18 @@ public static class ReadinessChecker
         }
 
         var missing = publication.AllTables ? [] : existing.Where(t => !publication.Tables.Contains(t) && !viaPartitions.Contains(t)).ToList();
+        if (options.KafkaConnect is { PublicationMustExist: true } && !publication.AllTables)
+        {
+            // the DBA's publication is the second table list: one that also names other tables makes the slot decode their changes for nothing
+            var extra = publication.Tables.Where(t => !tables.Any(c => c.Name == t)).ToList();
+            if (extra.Count > 0)
+            {
+                findings.Add(new(ReadinessStatus.Warn, "publication", options.Publication,
+                    $"also publishes {string.Join(", ", extra)}, which the connector does not capture (source.kafka.debezium.tables): the slot decodes their changes for nothing",
+                    $"ALTER PUBLICATION {quotedPub} DROP TABLE {string.Join(", ", extra.Select(ReplicationSetup.QuoteTable))};  -- as the publication's owner {publication.Owner}; or keep connector-config/postgres-setup.sql's list equal to the tables and run it again"));
+            }
+        }
+
         var partitioned = existing.Where(viaPartitions.Contains).ToList();
         if (missing.Count == 0 && partitioned.Count == 0)
         {
@@ -223,7 +287,7 @@ public static class ReadinessChecker
                     (rootNeeded ? ", with publish_via_partition_root so its changes arrive under its own name)" : ")")),
                 $"ALTER PUBLICATION {quotedPub} ADD TABLE {string.Join(", ", missing.Select(ReplicationSetup.QuoteTable))};" +
                 (rootNeeded ? $" {ReplicationSetup.PublishViaPartitionRootSql(options.Publication)};" : "") +
-                $"  -- as the publication's owner {publication.Owner}; or: cdcpipeline db prepare --sync-publication"));
+                $"  -- as the publication's owner {publication.Owner}; or: " + (options.KafkaConnect is null ? "cdcpipeline db prepare --sync-publication" : "add it to connector-config/postgres-setup.sql's list and run it again")));
         }
 
         var actions = new List<string>();
@@ -245,14 +309,17 @@ public static class ReadinessChecker
         }
     }
 
-    private static void CheckSlots(List<ReadinessFinding> findings, string slotName, string applicationName, IReadOnlyList<ReplicationSlotStatus> slots, string database, bool canReplicate,
+    private static void CheckSlots(List<ReadinessFinding> findings, string slotName, bool kafkaConnect, string applicationName, IReadOnlyList<ReplicationSlotStatus> slots, string database, bool canReplicate,
         string maxSlotWalKeepSizeMb)
     {
         var ours = slots.FirstOrDefault(s => s.Name == slotName);
+        var consumer = kafkaConnect ? "the connector" : "the pipeline";
         if (ours is null)
         {
             findings.Add(canReplicate
-                ? new(ReadinessStatus.Ok, "slot", slotName, "does not exist yet; the pipeline creates it at start (with an exported snapshot)")
+                ? new(ReadinessStatus.Ok, "slot", slotName, kafkaConnect
+                    ? "does not exist yet; Kafka Connect creates it when the connector starts"
+                    : "does not exist yet; the pipeline creates it at start (with an exported snapshot)")
                 : new(ReadinessStatus.Fail, "slot", slotName, "does not exist, and this role cannot create it (see role)"));
         }
         else if (ours.SlotType != "logical" || ours.Plugin != "pgoutput" || ours.Database != database)
@@ -265,7 +332,9 @@ public static class ReadinessChecker
         {
             findings.Add(new(ReadinessStatus.Fail, "slot", slotName,
                 "wal_status lost: WAL it needed was removed (max_slot_wal_keep_size); capture cannot resume from it",
-                $"cdcpipeline slot drop {slotName}  -- then start with snapshot: when_needed to re-read the tables (or delete the pipeline's state file, {slotName}.snapshot.json with its .lock and .lock.owner files, to accept the gap)"));
+                kafkaConnect
+                    ? $"cdcpipeline slot drop {slotName}  -- then register the connector anew (new name or cleared offsets) with snapshot.mode initial to read the tables again"
+                    : $"cdcpipeline slot drop {slotName}  -- then start with snapshot: when_needed to re-read the tables (or delete the pipeline's state file, {slotName}.snapshot.json with its .lock and .lock.owner files, to accept the gap)"));
         }
         else
         {
@@ -276,9 +345,16 @@ public static class ReadinessChecker
                 // The last state before "lost": whether active or not, the next checkpoint removes WAL the slot needs.
                 findings.Add(new(ReadinessStatus.Warn, "slot", slotName,
                     state + $"; {(ours.Active ? $"active ({holder})" : "inactive")}: it keeps more WAL than max_slot_wal_keep_size ({maxSlotWalKeepSizeMb} MB) allows, " +
-                    "so the next checkpoint removes WAL it still needs and the slot is lost (the pipeline then stops until it is dropped and the tables read again)",
-                    "start the pipeline now (or fix the sink holding it back) so it confirms what it read, or raise the limit before the next checkpoint: " +
+                    $"so the next checkpoint removes WAL it still needs and the slot is lost ({consumer} then stops until it is dropped and the tables read again)",
+                    $"start {consumer} now (or fix the sink holding it back) so it confirms what it read, or raise the limit before the next checkpoint: " +
                     "ALTER SYSTEM SET max_slot_wal_keep_size = '<more than the lag>'; SELECT pg_reload_conf();"));
+            }
+            else if (ours.Active && kafkaConnect)
+            {
+                // Debezium's application_name is its own: which connector holds the slot, Connect says
+                findings.Add(new(ReadinessStatus.Warn, "slot", slotName,
+                    state + $"; ACTIVE ({holder}): the connector already streams from it, or another consumer does; only one consumer can read a slot",
+                    "cdcpipeline connector status --config … shows whether the connector runs; if it does not, stop the other consumer (cdcpipeline slot list shows it)"));
             }
             else if (ours.Active && IsPipeline(ours.ApplicationName, applicationName))
             {
@@ -302,8 +378,8 @@ public static class ReadinessChecker
             else if (ours.RetainedBytes > InactiveRetainedWarnBytes)
             {
                 findings.Add(new(ReadinessStatus.Warn, "slot", slotName,
-                    state + "; inactive: nothing reads it, and it keeps that WAL until the pipeline runs again or the slot is dropped",
-                    $"start the pipeline; if it is retired: cdcpipeline slot drop {slotName}"));
+                    state + $"; inactive: nothing reads it, and it keeps that WAL until {consumer} runs again or the slot is dropped",
+                    $"start {consumer}; if it is retired: cdcpipeline slot drop {slotName}"));
             }
             else
             {
@@ -370,12 +446,12 @@ public static class ReadinessChecker
     private static async Task<RoleInfo> ReadRoleAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
         await using var cmd = new NpgsqlCommand(
-            "SELECT current_user::text, r.rolsuper, r.rolreplication, pg_catalog.has_database_privilege(current_database(), 'CREATE'), current_database()::text " +
+            "SELECT current_user::text, r.rolsuper, r.rolreplication, pg_catalog.has_database_privilege(current_database(), 'CREATE'), current_database()::text, r.rolcanlogin " +
             "FROM pg_catalog.pg_roles r WHERE r.rolname = current_user",
             connection);
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);
-        return new RoleInfo(reader.GetString(0), reader.GetBoolean(1), reader.GetBoolean(2), reader.GetBoolean(3), reader.GetString(4));
+        return new RoleInfo(reader.GetString(0), reader.GetBoolean(1), reader.GetBoolean(2), reader.GetBoolean(3), reader.GetString(4), reader.GetBoolean(5));
     }
 
     private static async Task<PublicationInfo?> ReadPublicationAsync(NpgsqlConnection connection, string name, CancellationToken cancellationToken)
@@ -503,13 +579,31 @@ public static class ReadinessChecker
             : [];
     }
 
+    /// <summary>Of <paramref name="privileges"/> (comma-separated), those this role lacks on <paramref name="table"/>.</summary>
+    private static async Task<List<string>> ReadMissingPrivilegesAsync(NpgsqlConnection connection, string table, string privileges, CancellationToken cancellationToken)
+    {
+        var missing = new List<string>();
+        foreach (var privilege in privileges.Split(", "))
+        {
+            await using var cmd = new NpgsqlCommand("SELECT pg_catalog.has_table_privilege($1::regclass, $2)", connection);
+            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = ReplicationSetup.QuoteTable(table) });
+            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = privilege });
+            if (!(bool)(await cmd.ExecuteScalarAsync(cancellationToken))!)
+            {
+                missing.Add(privilege);
+            }
+        }
+
+        return missing;
+    }
+
     private static async Task<T> ScalarAsync<T>(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)
     {
         await using var cmd = new NpgsqlCommand(sql, connection);
         return (T)(await cmd.ExecuteScalarAsync(cancellationToken))!;
     }
 
-    private sealed record RoleInfo(string Name, bool Superuser, bool Replication, bool CreateOnDatabase, string Database);
+    private sealed record RoleInfo(string Name, bool Superuser, bool Replication, bool CreateOnDatabase, string Database, bool CanLogin);
 
     private sealed record PublicationInfo(bool AllTables, bool Insert, bool Update, bool Delete, bool Truncate, string Owner, bool ViaRoot, HashSet<string> Tables);
 }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Net.Sockets;
 using CdcPipeline.Core.Configuration;
+using CdcPipeline.Kafka.Source;
 using CdcPipeline.Postgres.Readiness;
 using Microsoft.Extensions.Configuration;
 using Npgsql;
@@ -44,7 +45,11 @@ internal sealed class DatabaseTarget
     }
 
     /// <summary>Resolves the options; null (after writing why to <paramref name="error"/>) when they are unusable.</summary>
-    public Resolved? Resolve(ParseResult parse, TextWriter error)
+    /// <param name="kafkaConnect">
+    /// Whether the command also works on the database Debezium in Kafka Connect reads (<c>source.kafka.debezium</c>);
+    /// otherwise a file without <c>source.postgres</c> is refused.
+    /// </param>
+    public Resolved? Resolve(ParseResult parse, TextWriter error, bool kafkaConnect = false)
     {
         string? connection = null, publication = null, slot = null;
         PipelineConfiguration? pipeline = null;
@@ -60,9 +65,17 @@ internal sealed class DatabaseTarget
             pipeline = configuration;
 
             var postgres = configuration.Root.GetSection("source:postgres");
+            var debezium = configuration.Root.GetSection("source:kafka:debezium");
+            if (!postgres.Exists() && kafkaConnect && debezium.Exists())
+            {
+                return ResolveDebezium(parse, error, configuration, debezium);
+            }
+
             if (!postgres.Exists() && parse.GetValue(Connection) is null)
             {
-                error.WriteLine($"{file.FullName}: no source.postgres section (the db and slot commands work on the embedded source's database); give --connection instead");
+                error.WriteLine(debezium.Exists()
+                    ? $"{file.FullName}: no source.postgres section, and this command works on the embedded source's database only (for the Debezium path's database: db check; connector-config/postgres-setup.sql sets it up); give --connection instead"
+                    : $"{file.FullName}: no source.postgres section (the db and slot commands work on the embedded source's database); give --connection instead");
                 return null;
             }
 
@@ -73,6 +86,73 @@ internal sealed class DatabaseTarget
             createPublication = !string.Equals(postgres["createPublicationIfMissing"], "false", StringComparison.OrdinalIgnoreCase);
         }
 
+        return Complete(parse, error, pipeline, connection, publication, slot, tables, createPublication, fileSetting: null, connector: null);
+    }
+
+    /// <summary>
+    /// <c>source.kafka.debezium</c>: the connection Kafka Connect opens (<c>database</c>: hostname, port, user, dbname and the
+    /// password, a <c>${env:NAME}</c> reference resolved from this process's environment as Connect's EnvVarConfigProvider
+    /// resolves it from the worker's, or a literal) unless <c>--connection</c> gives one; its slot, publication and tables.
+    /// </summary>
+    private Resolved? ResolveDebezium(ParseResult parse, TextWriter error, PipelineConfiguration pipeline, IConfigurationSection section)
+    {
+        DebeziumConnectorOptions debezium;
+        try
+        {
+            debezium = ConfigBinding.Bind<DebeziumConnectorOptions>(section, pipeline.Locations);
+        }
+        catch (ConfigurationException e)
+        {
+            error.WriteLine(e.Message);
+            return null;
+        }
+
+        string? connection = null;
+        if (parse.GetValue(Connection) is null)
+        {
+            var database = debezium.Database;
+            var where = pipeline.Locations.Describe("source:kafka:debezium:database:password") ?? pipeline.FilePath;
+            var password = database.Password;
+            if (password.StartsWith("${", StringComparison.Ordinal) && password.EndsWith('}'))
+            {
+                var reference = password[2..^1];
+                if (!reference.StartsWith("env:", StringComparison.Ordinal))
+                {
+                    error.WriteLine($"source.kafka.debezium.database.password ({where}): '{password}' is resolved by Kafka Connect's worker, not here (only ${{env:NAME}} is); give --connection \"Host=…;Port=…;Database=…;Username=…;Password=…\" instead");
+                    return null;
+                }
+
+                var variable = reference["env:".Length..];
+                password = Environment.GetEnvironmentVariable(variable) ?? "";
+                if (password.Length == 0)
+                {
+                    error.WriteLine($"source.kafka.debezium.database.password ({where}): {variable} is not set in this environment; set it to the password Kafka Connect's worker has in it (or give --connection)");
+                    return null;
+                }
+            }
+
+            var builder = new NpgsqlConnectionStringBuilder { Host = database.Hostname, Port = database.Port, Database = database.Dbname, Username = database.User };
+            if (password.Length > 0)
+            {
+                builder.Password = password;
+            }
+
+            connection = builder.ConnectionString;
+        }
+
+        var connector = new KafkaConnectReadiness(debezium.PublicationAutocreateMode, NullIfEmpty(debezium.HeartbeatTable), NullIfEmpty(debezium.SignalTable));
+        // the database as Kafka Connect reaches it: from here it may have another name (a compose service's, for one)
+        var setting = $"source.kafka.debezium.database ({pipeline.Locations.Describe("source:kafka:debezium:database:hostname") ?? pipeline.FilePath}; "
+            + "if this machine reaches the database by another name than Kafka Connect does, give --connection)";
+        return Complete(parse, error, pipeline, connection, debezium.Publication, debezium.Slot, [.. debezium.QualifiedTables()], !connector.PublicationMustExist, setting, connector);
+    }
+
+    private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
+
+    /// <summary>The options' overrides over the file's values, and the connection string checked before connecting.</summary>
+    private Resolved? Complete(ParseResult parse, TextWriter error, PipelineConfiguration? pipeline, string? connection, string? publication, string? slot, List<string> tables,
+        bool createPublication, string? fileSetting, KafkaConnectReadiness? connector)
+    {
         connection = parse.GetValue(Connection) ?? connection;
         if (string.IsNullOrWhiteSpace(connection))
         {
@@ -95,7 +175,7 @@ internal sealed class DatabaseTarget
         {
             // From the file: its line and key, as run says it; from --connection: the option.
             error.WriteLine(parse.GetValue(Connection) is null && pipeline is not null
-                ? new ConfigurationException("source:postgres:connectionString", $"not a valid Npgsql connection string: {invalid}", pipeline.Locations).Message
+                ? new ConfigurationException(connector is null ? "source:postgres:connectionString" : "source:kafka:debezium:database", $"not a valid Npgsql connection string: {invalid}", pipeline.Locations).Message
                 : $"--connection: not a valid Npgsql connection string: {invalid}");
             return null;
         }
@@ -107,9 +187,9 @@ internal sealed class DatabaseTarget
 
         // What to check when it cannot connect: the key and its line, as run names them, or the option's string.
         var setting = parse.GetValue(Connection) is null && pipeline is not null
-            ? $"source.postgres.connectionString ({pipeline.Locations.Describe("source:postgres:connectionString") ?? pipeline.FilePath})"
+            ? fileSetting ?? $"source.postgres.connectionString ({pipeline.Locations.Describe("source:postgres:connectionString") ?? pipeline.FilePath})"
             : "the connection string";
-        return new Resolved(connection, parse.GetValue(Publication) ?? publication ?? "cdc_pub", parse.GetValue(Slot) ?? slot ?? "cdc_slot", tables, createPublication, setting);
+        return new Resolved(connection, parse.GetValue(Publication) ?? publication ?? "cdc_pub", parse.GetValue(Slot) ?? slot ?? "cdc_slot", tables, createPublication, setting, connector);
     }
 
     /// <summary>
@@ -150,5 +230,7 @@ internal sealed class DatabaseTarget
     }
 
     /// <param name="Setting">Where the connection string came from, for "check that … is right".</param>
-    internal sealed record Resolved(string ConnectionString, string Publication, string Slot, IReadOnlyList<string> Tables, bool CreatePublicationIfMissing, string Setting);
+    /// <param name="KafkaConnect">Set when the file's <c>source.kafka.debezium</c> describes the database (Debezium reads it, not the pipeline).</param>
+    internal sealed record Resolved(string ConnectionString, string Publication, string Slot, IReadOnlyList<string> Tables, bool CreatePublicationIfMissing, string Setting,
+        KafkaConnectReadiness? KafkaConnect = null);
 }

@@ -23,14 +23,14 @@ internal static class DbCommand
     {
         var target = new DatabaseTarget();
         var json = new Option<bool>("--json") { Description = "machine-readable JSON instead of the table" };
-        var command = new Command("check", "Report whether logical capture can run: wal_level, slots, WAL senders, privileges, tables, publication, existing slots. Exit 0 ready, 1 not ready, 2 cannot connect.");
+        var command = new Command("check", "Report whether logical capture can run: wal_level, slots, WAL senders, privileges, tables, publication, existing slots; for source.postgres, or source.kafka.debezium (Debezium in Kafka Connect). Exit 0 ready, 1 not ready, 2 cannot connect.");
         target.AddTo(command);
         command.Options.Add(json);
         command.SetAction(async (parse, cancellationToken) =>
         {
             var output = parse.InvocationConfiguration.Output;
             var error = parse.InvocationConfiguration.Error;
-            if (target.Resolve(parse, error) is not { } resolved)
+            if (target.Resolve(parse, error, kafkaConnect: true) is not { } resolved)
             {
                 return DatabaseTarget.CannotConnect;
             }
@@ -50,9 +50,14 @@ internal static class DbCommand
                     Tables = resolved.Tables,
                     CreatePublicationIfMissing = resolved.CreatePublicationIfMissing,
                     ApplicationName = PgOutputChangeSource.ReplicationApplicationName(resolved.ConnectionString, resolved.Slot),
+                    KafkaConnect = resolved.KafkaConnect,
                 },
                 cancellationToken);
             await output.WriteAsync(parse.GetValue(json) ? ReadinessOutput.Json(report) : ReadinessOutput.Text(report));
+            if (resolved.KafkaConnect is { } connector && !parse.GetValue(json))
+            {
+                await output.WriteLineAsync($"checked for Debezium in Kafka Connect (source.kafka.debezium): slot {resolved.Slot}, publication {resolved.Publication} (publicationAutocreateMode: {connector.PublicationAutocreateMode})");
+            }
             return report.Ready ? 0 : 1;
         });
         return command;

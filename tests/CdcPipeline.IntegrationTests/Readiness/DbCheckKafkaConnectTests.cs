@@ -1,0 +1,163 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using CdcPipeline.IntegrationTests.Support;
+using Npgsql;
+
+namespace CdcPipeline.IntegrationTests.Readiness;
+
+/// <summary>
+/// <c>db check --config pipeline.kafka.yaml</c>: the database Debezium in Kafka Connect reads, described by the sample's
+/// <c>source.kafka.debezium</c> section and set up by connector-config/postgres-setup.sql, checked before the connector
+/// is registered.
+/// </summary>
+public sealed partial class DbCheckKafkaConnectTests(PostgresFixture fixture) : LegacyDatabaseTestBase(fixture)
+{
+    private static readonly string[] ConnectorTables = ["public.debezium_heartbeat", "public.debezium_signal"];
+
+    [Fact]
+    public async Task The_samples_kafka_config_is_checked_after_the_setup_script_through_its_debezium_section_and_env_password()
+    {
+        var (role, password) = await SetUpAsDbaAsync();
+        var variable = "CDC_TEST_DBZ_PW_" + Guid.NewGuid().ToString("N")[..8].ToUpperInvariant();
+        var config = await WriteSampleConfigAsync(role, $"${{env:{variable}}}");
+        Environment.SetEnvironmentVariable(variable, password);
+        try
+        {
+            // before: "no source.postgres section … give --connection instead", exit 2
+            var result = await Cli.RunAsync("db", "check", "--config", config, "--json");
+
+            Assert.True(result.Code == 0, result.Stdout + result.Stderr);
+            Assert.DoesNotContain(password, result.Stdout + result.Stderr, StringComparison.Ordinal);
+            using var json = JsonDocument.Parse(result.Stdout);
+            var root = json.RootElement;
+            Assert.Equal(Db.Name, root.GetProperty("target").GetProperty("database").GetString());
+            Assert.Equal(role, root.GetProperty("target").GetProperty("user").GetString());
+            var tables = root.GetProperty("tables").EnumerateArray().Select(t => t.GetProperty("name").GetString()!).Order(StringComparer.Ordinal);
+            Assert.Equal(LegacyTables.Concat(ConnectorTables).Order(StringComparer.Ordinal), tables);
+            var findings = root.GetProperty("findings").EnumerateArray().ToList();
+            var slot = Assert.Single(findings, f => f.GetProperty("check").GetString() == "slot");
+            Assert.Equal("ok", slot.GetProperty("status").GetString());
+            Assert.Contains("Kafka Connect creates it when the connector starts", slot.GetProperty("what").GetString(), StringComparison.Ordinal);
+            Assert.Equal("debezium_legacy_pub", Assert.Single(findings, f => f.GetProperty("check").GetString() == "publication").GetProperty("subject").GetString());
+            var connectorTables = findings.Where(f => f.GetProperty("check").GetString() == "connector table").ToList();
+            Assert.Equal(ConnectorTables, connectorTables.Select(f => f.GetProperty("subject").GetString()));
+            Assert.All(connectorTables, f => Assert.Equal("ok", f.GetProperty("status").GetString()));
+            Assert.DoesNotContain(findings, f => f.GetProperty("check").GetString() is "toast" or "select" && ConnectorTables.Contains(f.GetProperty("subject").GetString()));
+
+            var text = await Cli.RunAsync("db", "check", "--config", config);
+            Assert.Equal(0, text.Code);
+            Assert.Contains("checked for Debezium in Kafka Connect", text.Stdout, StringComparison.Ordinal);
+            Assert.DoesNotContain("the pipeline creates it", text.Stdout, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(variable, null);
+            File.Delete(config);
+        }
+    }
+
+    [Fact]
+    public async Task An_unset_password_variable_exits_2_naming_it_before_connecting_and_db_prepare_points_to_the_DBA_script()
+    {
+        var variable = "CDC_TEST_DBZ_UNSET_" + Guid.NewGuid().ToString("N")[..8].ToUpperInvariant();
+        var config = await WriteSampleConfigAsync("cdc", $"${{env:{variable}}}");
+        try
+        {
+            var result = await Cli.RunAsync("db", "check", "--config", config);
+
+            Assert.Equal(2, result.Code);
+            Assert.Contains($"source.kafka.debezium.database.password", result.Stderr, StringComparison.Ordinal);
+            Assert.Contains($"{variable} is not set", result.Stderr, StringComparison.Ordinal);
+
+            // db prepare's SQL is the embedded source's (its own schema's heartbeat and signal tables): it points to the DBA script instead
+            var prepare = await Cli.RunAsync("db", "prepare", "--config", config);
+            Assert.Equal(2, prepare.Code);
+            Assert.Contains("connector-config/postgres-setup.sql", prepare.Stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
+    [Fact]
+    public async Task With_connection_the_sections_publication_slot_and_connector_tables_are_checked_and_the_gaps_named_with_their_fix()
+    {
+        var (role, password) = await SetUpAsDbaAsync();
+        // the DBA's publication lacks the signal table and names a table the connector does not capture
+        await Db.ExecuteAsync("CREATE TABLE public.not_captured (id int PRIMARY KEY); " +
+                              "ALTER PUBLICATION debezium_legacy_pub DROP TABLE public.debezium_signal; ALTER PUBLICATION debezium_legacy_pub ADD TABLE public.not_captured; " +
+                              $"REVOKE UPDATE ON public.debezium_heartbeat FROM \"{role}\"");
+        await Db.ExecuteAsync($"SELECT pg_create_logical_replication_slot('{Db.Slot}', 'pgoutput')");
+        var config = await WriteSampleConfigAsync("nobody", "literal-not-used");
+        string[] check = ["db", "check", "--config", config, "--connection", ConnectionStringAs(role, password), "--json"];
+        try
+        {
+            var result = await Cli.RunAsync(check);
+
+            Assert.Equal(1, result.Code);
+            using var json = JsonDocument.Parse(result.Stdout);
+            var findings = json.RootElement.GetProperty("findings").EnumerateArray().ToList();
+            var publication = findings.Where(f => f.GetProperty("check").GetString() == "publication").ToList();
+            var missing = Assert.Single(publication, f => f.GetProperty("status").GetString() == "fail");
+            Assert.StartsWith("does not publish public.debezium_signal", missing.GetProperty("what").GetString(), StringComparison.Ordinal);
+            var extra = Assert.Single(publication, f => f.GetProperty("status").GetString() == "warn");
+            Assert.StartsWith("also publishes public.not_captured", extra.GetProperty("what").GetString(), StringComparison.Ordinal);
+            var heartbeat = Assert.Single(findings, f => f.GetProperty("check").GetString() == "connector table" && f.GetProperty("status").GetString() == "fail");
+            Assert.Equal("public.debezium_heartbeat", heartbeat.GetProperty("subject").GetString());
+            var slot = Assert.Single(findings, f => f.GetProperty("check").GetString() == "slot");
+            Assert.Equal("ok", slot.GetProperty("status").GetString());
+            Assert.Matches("lag .*wal_status reserved; inactive$", slot.GetProperty("what").GetString()!);
+
+            // every printed fix is exact: run as the tables' owner, they clear the findings
+            foreach (var finding in new[] { missing, extra, heartbeat })
+            {
+                var action = finding.GetProperty("action").GetString()!;
+                await Db.ExecuteAsync(action[..(action.IndexOf(';', StringComparison.Ordinal) + 1)]);
+            }
+
+            var again = await Cli.RunAsync(check);
+            Assert.True(again.Code == 0, again.Stdout + again.Stderr);
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
+    /// <summary>Runs connector-config/postgres-setup.sql for a role of this test's own (the script's 'cdc' is shared by the suite).</summary>
+    private async Task<(string Role, string Password)> SetUpAsDbaAsync()
+    {
+        var role = NewRoleName("dbz");
+        var password = "pw-" + Guid.NewGuid().ToString("N")[..12];
+        await AdminExecuteAsync($"CREATE ROLE \"{role}\" WITH LOGIN REPLICATION PASSWORD '{password}'");
+        var script = await File.ReadAllTextAsync(Path.Combine(PostgresFixture.RepoRoot, "connector-config", "postgres-setup.sql"), Ct);
+        Assert.Contains("ON DATABASE legacy ", script, StringComparison.Ordinal);
+        await Db.ExecuteAsync(GranteeCdc().Replace(script.Replace("ON DATABASE legacy ", $"ON DATABASE \"{Db.Name}\" ", StringComparison.Ordinal), $"TO \"{role}\";"));
+        return (role, password);
+    }
+
+    /// <summary>The sample's pipeline.kafka.yaml with its database, user and password aimed at this test's database, and a slot of its own.</summary>
+    private async Task<string> WriteSampleConfigAsync(string user, string password)
+    {
+        var sample = await File.ReadAllTextAsync(Path.Combine(PostgresFixture.RepoRoot, "samples", "legacy-orders", "pipeline.kafka.yaml"), Ct);
+        var server = new NpgsqlConnectionStringBuilder(Db.ConnectionString);
+        var database = $"database: {{ hostname: {server.Host}, port: {server.Port}, user: {user}, password: \"{password}\", dbname: {Db.Name} }}";
+        var yaml = DatabaseLine().Replace(sample, database, 1);
+        yaml = SlotLine().Replace(yaml, $"slot: {Db.Slot}", 1);
+        Assert.Contains(database, yaml, StringComparison.Ordinal);
+        Assert.Contains($"slot: {Db.Slot}", yaml, StringComparison.Ordinal);
+        var path = Path.Combine(Path.GetTempPath(), $"cdc-check-dbz-{Guid.NewGuid():N}.yaml");
+        await File.WriteAllTextAsync(path, yaml, Ct);
+        return path;
+    }
+
+    [GeneratedRegex(@"database: \{.*\}")]
+    private static partial Regex DatabaseLine();
+
+    [GeneratedRegex(@"(?<=\n\s*)slot: \S+")]
+    private static partial Regex SlotLine();
+
+    [GeneratedRegex(@"TO cdc;")]
+    private static partial Regex GranteeCdc();
+}
