@@ -46,8 +46,8 @@ internal sealed class DatabaseTarget
 
     /// <summary>Resolves the options; null (after writing why to <paramref name="error"/>) when they are unusable.</summary>
     /// <param name="kafkaConnect">
-    /// Whether the command also works on the database Debezium in Kafka Connect reads (<c>source.kafka.debezium</c>);
-    /// otherwise a file without <c>source.postgres</c> is refused.
+    /// Whether the command also works on the database Debezium in Kafka Connect reads (<c>source.kafka.debezium</c>: db check,
+    /// slot list, slot lag); otherwise a file without <c>source.postgres</c> is refused.
     /// </param>
     public Resolved? Resolve(ParseResult parse, TextWriter error, bool kafkaConnect = false)
     {
@@ -74,7 +74,7 @@ internal sealed class DatabaseTarget
             if (!postgres.Exists() && parse.GetValue(Connection) is null)
             {
                 error.WriteLine(debezium.Exists()
-                    ? $"{file.FullName}: no source.postgres section, and this command works on the embedded source's database only (for the Debezium path's database: db check; connector-config/postgres-setup.sql sets it up); give --connection instead"
+                    ? $"{file.FullName}: no source.postgres section, and this command works on the embedded source's database only (for the Debezium path's database: db check, slot list and slot lag; connector-config/postgres-setup.sql sets it up); give --connection instead"
                     : $"{file.FullName}: no source.postgres section (the db and slot commands work on the embedded source's database); give --connection instead");
                 return null;
             }

@@ -34,7 +34,7 @@ internal static class SlotCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             var (output, error) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
-            if (target.Resolve(parse, error) is not { } resolved)
+            if (target.Resolve(parse, error, kafkaConnect: true) is not { } resolved)
             {
                 return DatabaseTarget.CannotConnect;
             }
@@ -91,7 +91,7 @@ internal static class SlotCommand
                 limit = bytes;
             }
 
-            if (target.Resolve(parse, error) is not { } resolved)
+            if (target.Resolve(parse, error, kafkaConnect: true) is not { } resolved)
             {
                 return DatabaseTarget.CannotConnect;
             }

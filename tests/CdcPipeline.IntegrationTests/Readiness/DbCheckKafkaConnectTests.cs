@@ -125,6 +125,41 @@ public sealed partial class DbCheckKafkaConnectTests(PostgresFixture fixture) : 
         }
     }
 
+    [Fact]
+    public async Task Slot_list_and_lag_read_the_debezium_sections_database_so_the_owner_can_alert_on_the_connectors_slot()
+    {
+        var (role, password) = await SetUpAsDbaAsync();
+        var variable = "CDC_TEST_DBZ_PW_" + Guid.NewGuid().ToString("N")[..8].ToUpperInvariant();
+        var config = await WriteSampleConfigAsync(role, $"${{env:{variable}}}");
+        Environment.SetEnvironmentVariable(variable, password);
+        try
+        {
+            // the slot Kafka Connect would have made, with WAL written since that it has not confirmed
+            await Db.ExecuteAsync($"SELECT pg_create_logical_replication_slot('{Db.Slot}', 'pgoutput')");
+            await Db.ExecuteAsync("CREATE TABLE public.lag_source (id int PRIMARY KEY); INSERT INTO public.lag_source SELECT g FROM generate_series(1, 1000) g");
+
+            // before: "no source.postgres section … give --connection instead", exit 2
+            var list = await Cli.RunAsync("slot", "list", "--config", config);
+            Assert.True(list.Code == 0, list.Stdout + list.Stderr);
+            Assert.Contains(Db.Slot, list.Stdout, StringComparison.Ordinal);
+
+            var lag = await Cli.RunAsync("slot", "lag", Db.Slot, "--config", config, "--max-lag", "1");
+            Assert.True(lag.Code == 1, lag.Stdout + lag.Stderr);
+            Assert.Contains("OVER --max-lag", lag.Stdout, StringComparison.Ordinal);
+            Assert.DoesNotContain(password, list.Stdout + list.Stderr + lag.Stdout + lag.Stderr, StringComparison.Ordinal);
+
+            // dropping the connector's slot is not ours to do from its configuration
+            var drop = await Cli.RunAsync("slot", "drop", Db.Slot, "--config", config);
+            Assert.Equal(2, drop.Code);
+            Assert.Contains("no source.postgres section", drop.Stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(variable, null);
+            File.Delete(config);
+        }
+    }
+
     /// <summary>Runs connector-config/postgres-setup.sql for a role of this test's own (the script's 'cdc' is shared by the suite).</summary>
     private async Task<(string Role, string Password)> SetUpAsDbaAsync()
     {
