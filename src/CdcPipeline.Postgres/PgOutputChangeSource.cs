@@ -87,6 +87,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     private volatile string? _slotDegraded;
     private int _slotUnreservedWarned;
     private Func<IReadOnlyList<FailingSink>>? _failingSinks;
+
     // The captured tables by the oid their names had at start: pgoutput follows a table by oid, so a Relation message for one
     // of them under another name is a rename (e.g. a rename-swap migration). Those reported as renamed, by oid, with the name
     // reported; written by the read loop's Relation messages and the heartbeat's check, whichever sees the rename first (under
@@ -1045,10 +1046,10 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
 
         var failing = _failingSinks?.Invoke() ?? [];
         var heldBy = failing.Count == 0
-            ? "no sink is failing now: the acknowledgements wait on deliveries still in progress"
+            ? "waiting on deliveries still in progress (no sink is failing now)"
             : "held back by " + string.Join(", ", failing.Select(f => string.Create(CultureInfo.InvariantCulture, $"sink {f.Sink} (failing for {f.For.TotalSeconds:F0} s)")));
         Log.SlotUnreserved(_logger, _options.Slot, retained, limit, ByteSize.Format(slot.SafeWalSize), ByteSize.Format(slot.LagBytes), heldBy,
-            failing.Count == 0 ? "let the sinks catch up" : "fix " + string.Join(", ", failing.Select(f => $"sink {f.Sink}")) + " so the pipeline confirms what it read");
+            (failing.Count == 0 ? "let the sinks catch up" : "fix " + string.Join(", ", failing.Select(f => $"sink {f.Sink}"))) + " so the pipeline confirms what it read");
     }
 
     /// <summary>
