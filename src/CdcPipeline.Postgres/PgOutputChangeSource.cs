@@ -32,7 +32,7 @@ namespace CdcPipeline.Postgres;
 /// tables first (consistent with the slot, chunked, resumable) and re-snapshots tables on demand while streaming.
 /// Create it with <see cref="PostgresSourceOptions"/>; read once with <see cref="ReadAsync"/>; dispose to stop.
 /// </summary>
-public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISourceHealth, ISourceLag
+public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISourceHealth, ISourceLag, ISourceFailingSinks
 {
     public const string HeartbeatPrefix = "cdc-heartbeat";
     public const string Connector = "postgresql";
@@ -81,6 +81,13 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     private ulong _publicationCheckedLsn;
     private volatile string[] _unpublishedNow = [];
     private volatile string? _degraded;
+
+    // The slot's wal_status unreserved as the last slot query saw it (at a stream start and every heartbeat): what the probes
+    // say (null while reserved or extended), and 1 once warned (event 60), so that it is said once until the slot recovers.
+    private volatile string? _slotDegraded;
+    private int _slotUnreservedWarned;
+    private Func<IReadOnlyList<FailingSink>>? _failingSinks;
+
     // The captured tables by the oid their names had at start: pgoutput follows a table by oid, so a Relation message for one
     // of them under another name is a rename (e.g. a rename-swap migration). Those reported as renamed, by oid, with the name
     // reported; written by the read loop's Relation messages and the heartbeat's check, whichever sees the rename first (under
@@ -178,9 +185,18 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
 
     /// <summary>
     /// While <see cref="UnpublishedTables"/> is not empty, what the probes say: how many, each with why (renamed to what, dropped,
-    /// or not in the publication), and where the log says what to do; null while every captured table is published under its name.
+    /// or not in the publication), and where the log says what to do; then, while the slot is <c>wal_status unreserved</c> (the
+    /// next checkpoint invalidates it), that, separated by "; ". Null while neither is so.
     /// </summary>
-    public string? Degraded => _degraded;
+    public string? Degraded => (_degraded, _slotDegraded) switch
+    {
+        (null, var slot) => slot,
+        (var tables, null) => tables,
+        (var tables, var slot) => tables + "; " + slot,
+    };
+
+    /// <summary>The runner's failing sinks, named in the warning for a slot about to be lost (event 60).</summary>
+    public void ObserveFailingSinks(Func<IReadOnlyList<FailingSink>> failingSinks) => _failingSinks = failingSinks;
 
     /// <summary>Where snapshot progress is kept.</summary>
     public string SnapshotStatePath => _store.Path;
@@ -786,9 +802,14 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     {
         // The lag is measured first, so it is on record by the time the heartbeat it precedes can be read and
         // acknowledged, and it does not count the heartbeat's own message.
-        if (await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, cancellationToken) is { LagBytes: { } lag })
+        if (await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, cancellationToken) is { } slot)
         {
-            PostgresMetrics.ReportLag(_options.Slot, lag);
+            if (slot.LagBytes is { } lag)
+            {
+                PostgresMetrics.ReportLag(_options.Slot, lag);
+            }
+
+            ObserveRetention(slot);
         }
 
         await using (var cmd = _dataSource.CreateCommand("SELECT pg_catalog.pg_logical_emit_message(false, $1, $2)"))
@@ -990,6 +1011,45 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// max_slot_wal_keep_size makes a slot that keeps more WAL than it allows <c>wal_status unreserved</c>; the next checkpoint
+    /// removes that WAL and the slot is lost, and the capture stops until it is dropped and the tables are read again. A running
+    /// pipeline gets there when a sink holds acknowledgements back (retrying for ever) and showed only a growing lag. Read from
+    /// the slot query the lag is measured with (stream start, every heartbeat; nothing per change): said once as a warning
+    /// (event 60) naming the slot, its WAL, the limit, safe_wal_size, the failing sinks and what to do, and in the probes' body
+    /// while it lasts (degraded: the pipeline still runs); said again if the slot, reserved again, becomes unreserved once more.
+    /// </summary>
+    private void ObserveRetention(ReplicationSlotInfo slot)
+    {
+        if (slot.WalStatus is "reserved" or "extended")
+        {
+            _slotDegraded = null;
+            Interlocked.Exchange(ref _slotUnreservedWarned, 0);
+            return;
+        }
+
+        if (!slot.Unreserved)
+        {
+            return; // lost: the stream's stop says it; unknown (a status PostgreSQL adds later): nothing to say
+        }
+
+        var retained = ByteSize.Format(slot.RetainedBytes);
+        var limit = ByteSize.Format(slot.MaxSlotWalKeepSizeBytes);
+        _slotDegraded = $"replication slot {_options.Slot} wal_status unreserved: it retains {retained} of WAL, more than max_slot_wal_keep_size ({limit}) allows; " +
+                        "the next checkpoint invalidates it (the log's event 60 says what to do)";
+        if (Interlocked.Exchange(ref _slotUnreservedWarned, 1) == 1)
+        {
+            return;
+        }
+
+        var failing = _failingSinks?.Invoke() ?? [];
+        var heldBy = failing.Count == 0
+            ? "waiting on deliveries still in progress (no sink is failing now)"
+            : "held back by " + string.Join(", ", failing.Select(f => string.Create(CultureInfo.InvariantCulture, $"sink {f.Sink} (failing for {f.For.TotalSeconds:F0} s)")));
+        Log.SlotUnreserved(_logger, _options.Slot, retained, limit, ByteSize.Format(slot.SafeWalSize), ByteSize.Format(slot.LagBytes), heldBy,
+            (failing.Count == 0 ? "let the sinks catch up" : "fix " + string.Join(", ", failing.Select(f => $"sink {f.Sink}"))) + " so the pipeline confirms what it read");
     }
 
     /// <summary>
@@ -1623,6 +1683,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         {
             PostgresMetrics.ReportLag(_options.Slot, startLag);
         }
+
+        ObserveRetention(slotInfo);
 
         Log.StreamingStarted(_logger, _options.Slot, _options.Publication, slotInfo?.ConfirmedFlushLsn);
         _connected = true;

@@ -8,7 +8,7 @@ public interface ISourceHealth
 {
     /// <summary>
     /// Null while nothing is wrong; else one line saying what is (the embedded capture: captured tables not published under
-    /// their configured names, each with why). Read by the probes: kept up to date where the source checks (its heartbeat),
+    /// their configured names, each with why; its slot in wal_status unreserved). Read by the probes: kept up to date where the source checks (its heartbeat),
     /// never computed per change.
     /// </summary>
     string? Degraded { get; }

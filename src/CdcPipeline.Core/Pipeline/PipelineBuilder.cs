@@ -216,6 +216,11 @@ public static class PipelineBuilder
             metrics?.ObserveSourceLag(lag);
         }
 
+        if (source is ISourceFailingSinks held)
+        {
+            held.ObserveFailingSinks(() => runner.FailingSinks);
+        }
+
         return new PipelineInstance(runner, source, sinks, deadLetters);
 
         PipelineComponentContext Context(string name, IConfigurationSection section) =>

@@ -293,7 +293,7 @@ public sealed class PipelineRunner
             }
 
             _metrics.EventsDeadLettered.Add(1, new KeyValuePair<string, object?>("stage", "translate"));
-            await _deadLetters.WriteAsync(
+            await KeepDeadLetterAsync(
                 new DeadLetter
                 {
                     Stage = "translate",
@@ -603,7 +603,7 @@ public sealed class PipelineRunner
     private async Task DeadLetterAsync(string stage, DomainEvent e, Exception error, int attempts, CancellationToken cancellationToken)
     {
         _metrics.EventsDeadLettered.Add(1, new KeyValuePair<string, object?>("stage", stage));
-        await _deadLetters.WriteAsync(
+        await KeepDeadLetterAsync(
             new DeadLetter
             {
                 Stage = stage,
@@ -617,6 +617,19 @@ public sealed class PipelineRunner
                 Attempts = attempts,
             },
             cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A dead letter the store cannot keep stops the pipeline, blamed on the store (<see cref="DeadLetterStoreException"/>).</summary>
+    private async ValueTask KeepDeadLetterAsync(DeadLetter letter, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _deadLetters.WriteAsync(letter, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception storeError) when (storeError is not OperationCanceledException)
+        {
+            throw new DeadLetterStoreException(letter.Stage, storeError);
+        }
     }
 
     /// <summary>

@@ -176,7 +176,9 @@ public static class ReplicationSetup
     {
         await using var cmd = dataSource.CreateCommand(
             "SELECT slot_name, plugin, database, active, restart_lsn::text, confirmed_flush_lsn::text, " +
-            "(pg_catalog.pg_current_wal_lsn() - confirmed_flush_lsn)::bigint, wal_status " +
+            "(pg_catalog.pg_current_wal_lsn() - confirmed_flush_lsn)::bigint, wal_status, " +
+            "(pg_catalog.pg_current_wal_lsn() - restart_lsn)::bigint, safe_wal_size, " +
+            "(SELECT NULLIF(setting::bigint, -1) * 1048576 FROM pg_catalog.pg_settings WHERE name = 'max_slot_wal_keep_size') " +
             "FROM pg_catalog.pg_replication_slots WHERE slot_name = $1");
         cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = slot });
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
@@ -193,7 +195,10 @@ public static class ReplicationSetup
             reader.IsDBNull(4) ? null : reader.GetString(4),
             reader.IsDBNull(5) ? null : reader.GetString(5),
             reader.IsDBNull(6) ? null : reader.GetInt64(6),
-            reader.IsDBNull(7) ? null : reader.GetString(7));
+            reader.IsDBNull(7) ? null : reader.GetString(7),
+            reader.IsDBNull(8) ? null : reader.GetInt64(8),
+            reader.IsDBNull(9) ? null : reader.GetInt64(9),
+            reader.IsDBNull(10) ? null : reader.GetInt64(10));
     }
 
     /// <summary>

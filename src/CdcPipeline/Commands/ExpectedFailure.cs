@@ -45,6 +45,9 @@ internal static class ExpectedFailure
         CaptureStoppedException => Failed,
         // The failure store's own error decides (a database that cannot be reached, or a bug).
         FailureStoreException { InnerException: { } stored } => ExitCode(stored),
+        // A dead-letter file that cannot be written (its directory, the disk) is the operator's to fix, as the topic's producer failing.
+        DeadLetterStoreException { InnerException: IOException or UnauthorizedAccessException } => Failed,
+        DeadLetterStoreException { InnerException: { } kept } => ExitCode(kept),
         // librdkafka's local errors for a call the code got wrong are bugs; the rest come from the cluster.
         KafkaException k => k.Error.Code is ErrorCode.Local_InvalidArg or ErrorCode.Local_State ? null : Failed,
         _ => null,

@@ -281,6 +281,22 @@ internal static partial class RunCommand
                     : ExpectedFailure.Describe(stored));
         }
 
+        if (failure is DeadLetterStoreException { InnerException: { } kept } letter)
+        {
+            // The stop is the dead-letter store's: its line names deadLetter.topic or deadLetter.path, not the source's key.
+            var key = configuration.Options.DeadLetter.Topic is not null ? "deadLetter:topic" : "deadLetter:path";
+            var setting = configuration.Locations.Describe(key) is { } where
+                ? $"{key.Replace(':', '.')} ({where})"
+                : $"{key.Replace(':', '.')} (not set in {configuration.FilePath}: its default, {configuration.Options.DeadLetter.Path})";
+            var what = key == "deadLetter:topic"
+                ? $"check {setting}: that the cluster is up and that the topic exists and may be written"
+                : $"check {setting}: its file {Path.GetFullPath(Path.Combine(configuration.BaseDirectory, configuration.Options.DeadLetter.Path))} must be " +
+                  "writable, in a directory (no part of the path a regular file), on a disk with room; or set it to a file that is";
+            var of = letter.Stage == "translate" ? "a change that failed to translate" : $"sink '{letter.Stage}'";
+            return $"the dead-letter store could not keep a dead letter of {of}: {ExpectedFailure.Describe(kept).TrimEnd('.')}; {what}; " +
+                   "the change was not acknowledged, so it is read again when run starts again";
+        }
+
         if (failure is not (Npgsql.NpgsqlException or SocketException or TimeoutException))
         {
             return ExpectedFailure.Describe(failure);

@@ -174,6 +174,38 @@ public sealed partial class ObservabilityTests(PostgresFixture fixture) : IAsync
     }
 
     /// <summary>
+    /// A dead-letter file that cannot be written (<c>deadLetter.path</c> under a regular file; as root a read-only directory
+    /// does not stop a write) stops <c>run</c>: the dead letter can be neither kept nor skipped. Its last line was the bare
+    /// IOException ("The file '…/blocker' already exists."), after a "crit" with the whole stack trace as for a bug, naming
+    /// neither deadLetter.path nor where it is configured.
+    /// </summary>
+    [Fact]
+    public async Task A_dead_letter_file_that_cannot_be_written_stops_run_naming_deadLetter_path_without_a_stack_trace()
+    {
+        await _db.ExecuteAsync("CREATE TABLE kv (id int PRIMARY KEY, v int NOT NULL)");
+        await File.WriteAllTextAsync(Path.Combine(_dir, "blocker"), "a regular file, not a directory\n", Ct);
+        var config = await WriteConfigAsync($"""
+            sinks:
+              - name: hook
+                webhook: {"{"} url: "http://127.0.0.1:{FreePorts.Next()}/down" {"}"}
+                retry: {"{"} maxAttempts: 1 {"}"}
+            deadLetter: {"{"} path: blocker/dead-letters.jsonl {"}"}
+            """);
+
+        using var pipeline = PipelineProcess.Start("run", "--config", config);
+        await WaitUntilAsync(() => Task.FromResult(pipeline.Log.Contains("Starting replication from slot", StringComparison.Ordinal)), pipeline);
+        await _db.ExecuteAsync("INSERT INTO kv VALUES (1, 0)");
+
+        Assert.Equal(1, await pipeline.ExitCodeAsync(TimeSpan.FromSeconds(60)));
+        var error = Assert.Single(pipeline.Log.Split('\n'), l => l.StartsWith("error: ", StringComparison.Ordinal));
+        Assert.Contains("could not keep a dead letter of sink 'hook'", error, StringComparison.Ordinal);
+        Assert.Contains("blocker", error, StringComparison.Ordinal);
+        Assert.Contains($"deadLetter.path ({config}:", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("source.postgres.connectionString", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", pipeline.Log, StringComparison.Ordinal); // expected: one line, no stack trace
+    }
+
+    /// <summary>
     /// A captured table taken out of the publication, renamed away or dropped (events 1031/1033/1035) is not something a restart fixes, and a
     /// CDC worker serves no traffic to take it out of: the probes keep their status codes (200) but say what is wrong in their
     /// body, so an operator curl-ing them sees it; back in the publication, the body is <c>ok</c> again.

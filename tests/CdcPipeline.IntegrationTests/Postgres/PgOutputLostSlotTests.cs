@@ -1,3 +1,6 @@
+using System.Net;
+using System.Net.Http;
+using CdcPipeline.IntegrationTests.EndToEnd;
 using CdcPipeline.IntegrationTests.Readiness;
 using CdcPipeline.IntegrationTests.Support;
 using CdcPipeline.Postgres;
@@ -81,13 +84,7 @@ public sealed class PgOutputLostSlotTests
         var ct = TestContext.Current.CancellationToken;
         await using var cluster = await SmallWalCluster.StartAsync("pg-unreserved-slot", createSlot: true, ct);
         var db = cluster.Db;
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (await db.ScalarAsync<string?>($"SELECT wal_status FROM pg_replication_slots WHERE slot_name = '{db.Slot}'") != "unreserved")
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the slot did not become unreserved");
-            // no CHECKPOINT: that would remove the WAL and make the slot lost
-            await db.ExecuteAsync("INSERT INTO t SELECT coalesce(max(id), 0) + 1, repeat('x', 1000) FROM t; SELECT pg_switch_wal()");
-        }
+        await WriteUntilUnreservedAsync(db);
 
         await using var connection = new NpgsqlConnection(db.ConnectionString);
         await connection.OpenAsync(ct);
@@ -109,6 +106,125 @@ public sealed class PgOutputLostSlotTests
         Assert.Contains("UNRESERVED: the next checkpoint invalidates it (max_slot_wal_keep_size)", lag.Stdout, StringComparison.Ordinal);
         var noLimit = await Cli.RunAsync("slot", "lag", db.Slot, "--connection", db.ConnectionString);
         Assert.Equal(0, noLimit.Code); // without --max-lag slot lag only shows
+    }
+
+    /// <summary>
+    /// A running pipeline whose sink holds acknowledgements back (retrying for ever) only showed a growing lag gauge while
+    /// max_slot_wal_keep_size made its slot unreserved: the next checkpoint invalidates it, and then the pipeline stops until
+    /// the slot is dropped and the tables read again. Now its heartbeat's slot query sees <c>wal_status unreserved</c>: one
+    /// warning (event 60) naming the slot, the WAL it retains, the limit, safe_wal_size, the failing sink and what to do, and
+    /// the probes say it (200, degraded: the pipeline still runs). Raised limit: the body is clear again; unreserved once
+    /// more: warned again.
+    /// </summary>
+    [Fact]
+    public async Task A_running_pipeline_warns_once_and_answers_degraded_when_its_slot_becomes_unreserved()
+    {
+        PostgresFixture.RequireServerBinaries("run a private cluster");
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await SmallWalCluster.StartAsync("pg-unreserved-run", createSlot: false, ct);
+        var db = cluster.Db;
+        await using var receiver = new WebhookReceiver();
+        receiver.Respond = (_, _) => (500, TimeSpan.Zero);
+        var port = FreePorts.Next();
+        var dir = Directory.CreateTempSubdirectory("cdc-slotwarn-").FullName;
+        var config = Path.Combine(dir, "pipeline.yaml");
+        await File.WriteAllTextAsync(config, $"""
+            name: slotwarn
+            source:
+              postgres:
+                connectionString: "{db.ConnectionString}"
+                publication: {db.Publication}
+                slot: {db.Slot}
+                tables: [public.t]
+                snapshot: never
+                stateDirectory: state
+                heartbeatInterval: "00:00:01"
+            sinks:
+              - name: billing-hook
+                webhook: {"{"} url: "{receiver.Url}" {"}"}
+                retry: {"{"} maxAttempts: 0, initialDelay: "00:00:00.100", maxDelay: "00:00:00.500" {"}"}
+            observability:
+              port: {port}
+              stallTimeout: "01:00:00"
+            runner: {"{"} drainTimeout: "00:00:02" {"}"}
+            """, ct);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        async Task<(HttpStatusCode Status, string Body)> HealthAsync()
+        {
+            using var response = await http.GetAsync(new Uri($"http://127.0.0.1:{port}/healthz"), ct);
+            return (response.StatusCode, await response.Content.ReadAsStringAsync(ct));
+        }
+
+        using var pipeline = PipelineProcess.Start("run", "--config", config);
+        async Task UntilAsync(Func<Task<bool>> condition, string what) =>
+            await PipelineProcess.UntilAsync(
+                async () =>
+                {
+                    Assert.False(pipeline.HasExited, $"the pipeline exited; its log:\n{pipeline.Log}");
+                    try
+                    {
+                        return await condition();
+                    }
+                    catch (HttpRequestException)
+                    {
+                        return false; // not listening yet
+                    }
+                },
+                TimeSpan.FromSeconds(120), TimeSpan.FromMilliseconds(200), () => $"{what}; pipeline log:\n{pipeline.Log}", ct);
+        int Warnings() => pipeline.Log.Split('\n').Count(l => l.Contains("PgOutputChangeSource[60]", StringComparison.Ordinal));
+
+        await UntilAsync(async () => await db.ScalarAsync<bool?>($"SELECT active FROM pg_replication_slots WHERE slot_name = '{db.Slot}'") == true,
+            "the pipeline did not stream from its slot");
+        // The receiver answers 500 for ever: the change is retried and never acknowledged, the slot keeps its WAL.
+        await db.ExecuteAsync("INSERT INTO t VALUES (0, 'x')");
+        await UntilAsync(() => Task.FromResult(receiver.Requests.Count > 0), "the webhook was not called");
+        await WriteUntilUnreservedAsync(db);
+
+        await UntilAsync(() => Task.FromResult(Warnings() == 1), "no warning (event 60) for the unreserved slot");
+        var warning = pipeline.Log.Split('\n').First(l => l.Contains("PgOutputChangeSource[60]", StringComparison.Ordinal)); // single-line console log
+        TestContext.Current.TestOutputHelper?.WriteLine(warning);
+        Assert.Contains(" warn: CdcPipeline.Postgres.PgOutputChangeSource[60] ", warning, StringComparison.Ordinal);
+        Assert.Contains($"Replication slot '{db.Slot}' is wal_status unreserved", warning, StringComparison.Ordinal);
+        Assert.Contains("max_slot_wal_keep_size (1 MB)", warning, StringComparison.Ordinal);
+        Assert.Matches(@"retains \d+(\.\d+)? [KMG]?B of WAL", warning);
+        Assert.Contains("safe_wal_size", warning, StringComparison.Ordinal);
+        Assert.Contains("next checkpoint", warning, StringComparison.Ordinal);
+        Assert.Contains("sink billing-hook", warning, StringComparison.Ordinal);
+        Assert.Contains("ALTER SYSTEM SET max_slot_wal_keep_size", warning, StringComparison.Ordinal);
+
+        // degraded, not down: the pipeline still runs
+        await UntilAsync(async () => (await HealthAsync()).Body.Contains("wal_status unreserved", StringComparison.Ordinal), "/healthz does not say unreserved");
+        var (status, body) = await HealthAsync();
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.StartsWith("degraded: sink billing-hook failing for ", body, StringComparison.Ordinal);
+        Assert.Contains($"replication slot {db.Slot} wal_status unreserved", body, StringComparison.Ordinal);
+        Assert.Contains("next checkpoint", body, StringComparison.Ordinal);
+
+        // said once, not at every heartbeat
+        await Task.Delay(TimeSpan.FromSeconds(3), ct);
+        Assert.Equal(1, Warnings());
+
+        // The limit raised: the slot is reserved again and the probes stop saying it ...
+        await db.ExecuteAsync("ALTER SYSTEM SET max_slot_wal_keep_size = '10GB'; SELECT pg_reload_conf()");
+        await UntilAsync(async () => !(await HealthAsync()).Body.Contains("wal_status unreserved", StringComparison.Ordinal), "/healthz still says unreserved");
+        Assert.Equal(1, Warnings());
+
+        // ... and it is said again when the slot becomes unreserved once more.
+        await db.ExecuteAsync("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'; SELECT pg_reload_conf()");
+        await WriteUntilUnreservedAsync(db);
+        await UntilAsync(() => Task.FromResult(Warnings() == 2), "no second warning after the slot was unreserved again");
+        Assert.False(pipeline.HasExited);
+    }
+
+    /// <summary>Writes WAL (switching segments, no CHECKPOINT: that would make the slot lost) until the slot is unreserved.</summary>
+    private static async Task WriteUntilUnreservedAsync(PostgresTestDatabase db)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (await db.ScalarAsync<string?>($"SELECT wal_status FROM pg_replication_slots WHERE slot_name = '{db.Slot}'") != "unreserved")
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the slot did not become unreserved");
+            await db.ExecuteAsync("INSERT INTO t SELECT coalesce(max(id), 0) + 1, repeat('x', 1000) FROM t; SELECT pg_switch_wal()");
+        }
     }
 
     [Theory]

@@ -1,0 +1,13 @@
+namespace CdcPipeline.Core.Sinks;
+
+/// <summary>
+/// The dead-letter store (<c>deadLetter.path</c>'s file, <c>deadLetter.topic</c>'s producer) could not keep a dead letter of
+/// <see cref="Stage"/> (a sink's name, or <c>translate</c>), so the pipeline stops: the event can be neither kept nor skipped,
+/// and its change is not acknowledged (read again after a restart). The inner exception is the store's own error; wrapping it
+/// lets the stop's line name the dead-letter setting, not the source's or a bug's stack trace.
+/// </summary>
+public sealed class DeadLetterStoreException(string stage, Exception inner)
+    : Exception($"the dead-letter store could not keep a dead letter of {(stage == "translate" ? "a change that failed to translate" : $"sink '{stage}'")}: {inner.Message}", inner)
+{
+    public string Stage { get; } = stage;
+}
