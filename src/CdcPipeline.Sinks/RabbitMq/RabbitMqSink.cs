@@ -419,28 +419,29 @@ public sealed partial class RabbitMqSink : ISink
         catch (Exception e) when (e is BrokerUnreachableException or OperationInterruptedException || e is OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
             LogClientError(_logger, e, Name);
-            throw new IOException($"rabbitmq sink '{Name}': cannot connect to RabbitMQ at {_endpoint} as user '{_factory.UserName}': {ConnectFailure(e)}. {UntilFixed}");
+            var (what, refused) = ConnectFailure(e);
+            throw new IOException($"rabbitmq sink '{Name}': cannot connect to RabbitMQ at {_endpoint} as user '{_factory.UserName}': {what}.{(refused ? " " + UntilFixed : "")}");
         }
     }
 
-    /// <summary>What a failed connection attempt means, and what to do about it.</summary>
-    private string ConnectFailure(Exception e)
+    /// <summary>What a failed connection attempt means, and what to do about it; refused: RabbitMQ (or TLS) said no, which no retry changes by itself.</summary>
+    private (string What, bool Refused) ConnectFailure(Exception e)
     {
         var vhost = _factory.VirtualHost;
         if (e is OperationCanceledException)
         {
-            return string.Create(CultureInfo.InvariantCulture, $"no AMQP handshake within {ConnectTimeout.TotalSeconds:0.#} s: something there accepts the connection but does not answer as RabbitMQ (another server on that port, a TLS port with amqp://, a firewall). ")
-                + "Check the host, port and scheme in the uri (RabbitMQ listens on 5672 for amqp://, 5671 for amqps://)";
+            return (string.Create(CultureInfo.InvariantCulture, $"no AMQP handshake within {ConnectTimeout.TotalSeconds:0.#} s: something there accepts the connection but does not answer as RabbitMQ (another server on that port, a TLS port with amqp://, a firewall). ")
+                + "Check the host, port and scheme in the uri (RabbitMQ listens on 5672 for amqp://, 5671 for amqps://)", false);
         }
 
         if (e is OperationInterruptedException { ShutdownReason: { Initiator: ShutdownInitiator.Peer } closed })
         {
             // RabbitMQ closes the connection with 530 NOT_ALLOWED for a vhost that is not there or one the user may not use.
-            return closed.ReplyCode != Constants.NotAllowed
+            return (closed.ReplyCode != Constants.NotAllowed
                 ? string.Create(CultureInfo.InvariantCulture, $"RabbitMQ closed the connection ({closed.ReplyCode} {closed.ReplyText}). Its log says why")
                 : closed.ReplyText.Contains("not found", StringComparison.Ordinal)
                 ? $"vhost '{vhost}' does not exist ({closed.ReplyText}). Create it (rabbitmqctl add_vhost '{vhost}') or name another in the uri's path (amqp://host:5672/VHOST; %2F for '/')"
-                : $"the user may not use vhost '{vhost}' ({closed.ReplyText}). Allow it: {PermissionCommand(_options.DeclareExchange)}";
+                : $"the user may not use vhost '{vhost}' ({closed.ReplyText}). Allow it: {PermissionCommand(_options.DeclareExchange)}", closed.ReplyCode == Constants.NotAllowed);
         }
 
         Exception? root = e;
@@ -454,7 +455,7 @@ public sealed partial class RabbitMqSink : ISink
         }
 
         var secure = _factory.Ssl.Enabled;
-        return root switch
+        var what = root switch
         {
             AuthenticationFailureException refused =>
                 $"RabbitMQ refused the login ({FirstSentence(refused.Message)}): the password in the uri is wrong, or there is no such user. "
@@ -473,6 +474,7 @@ public sealed partial class RabbitMqSink : ISink
                 + "Check the port (RabbitMQ listens on 5672 for amqp://) and the scheme (a TLS listener needs amqps://)",
             _ => $"{FirstSentence(root?.Message ?? e.Message)}. Check that RabbitMQ runs, and the host, port and scheme in the uri",
         };
+        return (what, root is AuthenticationFailureException or System.Security.Authentication.AuthenticationException);
     }
 
     /// <summary>
@@ -506,7 +508,7 @@ public sealed partial class RabbitMqSink : ISink
     private static string FirstSentence(string message)
     {
         var end = message.IndexOf(". ", StringComparison.Ordinal);
-        var text = end < 0 ? message : message[..end];
+        var text = (end < 0 ? message : message[..end]).TrimEnd('.');
         return text.Length <= 200 ? text : string.Concat(text.AsSpan(0, 200), "…");
     }
 
