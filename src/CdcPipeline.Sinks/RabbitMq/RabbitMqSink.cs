@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net.Sockets;
 using System.Text;
 using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Sinks;
@@ -37,6 +38,9 @@ public sealed partial class RabbitMqSink : ISink
     private readonly RabbitMqSinkOptions _options;
     private readonly EventTemplate _routingKey;
     private readonly ConnectionFactory _factory;
+
+    /// <summary>The uri without its user and password, for errors.</summary>
+    private readonly string _endpoint;
     private readonly SemaphoreSlim _connectLock = new(1, 1);
     private IConnection? _connection;
     private IChannel? _channel;
@@ -58,9 +62,14 @@ public sealed partial class RabbitMqSink : ISink
             ClientProvidedName = "cdcpipeline:" + name,
             AutomaticRecoveryEnabled = false,
         };
+        _endpoint = Redacted(_factory.Uri);
+        ConnectTimeout = _factory.RequestedConnectionTimeout;
     }
 
     public string Name { get; }
+
+    /// <summary>How long opening a connection (TCP, TLS and the AMQP handshake) may take: the factory's connection timeout, 30 s.</summary>
+    internal TimeSpan ConnectTimeout { get; set; }
 
     public async ValueTask DeliverAsync(IReadOnlyList<DomainEvent> batch, CancellationToken cancellationToken)
     {
@@ -116,6 +125,14 @@ public sealed partial class RabbitMqSink : ISink
                 // often it is sent. The runner dead-letters it and sends the rest of the batch again, one by one.
                 throw new PermanentDeliveryException(batch[tooLarge], string.Create(CultureInfo.InvariantCulture,
                     $"rabbitmq sink '{Name}': the broker refuses event {batch[tooLarge].Id} ({batch[tooLarge].Type}), {bodies[tooLarge].Length} bytes, as larger than its max_message_size: {closed.ReplyText}"), e);
+            }
+
+            if (closed is { Initiator: ShutdownInitiator.Peer, ReplyCode: Constants.AccessRefused })
+            {
+                // 403 at publish: the user lacks write permission on the exchange. Retried: it may be granted meanwhile.
+                LogClientError(_logger, e, Name);
+                throw new IOException($"rabbitmq sink '{Name}': RabbitMQ at {_endpoint} refuses user '{_factory.UserName}' publishing to exchange '{_options.Exchange}' in vhost '{_factory.VirtualHost}' ({closed.ReplyText}): "
+                    + $"allow it: {PermissionCommand(_options.DeclareExchange)}. {UntilFixed}");
             }
 
             if (closed is { Initiator: ShutdownInitiator.Peer, ReplyCode: Constants.NotFound })
@@ -338,19 +355,7 @@ public sealed partial class RabbitMqSink : ISink
             }
 
             await ResetAsync().ConfigureAwait(false);
-            try
-            {
-                _connection = await _factory.CreateConnectionAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (BrokerUnreachableException e)
-            {
-                throw new IOException($"rabbitmq sink '{Name}': cannot reach the broker at {Redacted(_factory.Uri)}: {e.InnerException?.Message ?? e.Message}", e);
-            }
-
-            // Confirms without RabbitMQ.Client's tracking, which would add its x-dotnet-pub-seq-no header to every message.
-            var channel = await _connection.CreateChannelAsync(
-                new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: false),
-                cancellationToken).ConfigureAwait(false);
+            var channel = await ConnectAsync(cancellationToken).ConfigureAwait(false);
             var channelConfirms = new Confirms(Name, _options.Exchange);
             channel.BasicAcksAsync += channelConfirms.OnAckAsync;
             channel.BasicNacksAsync += channelConfirms.OnNackAsync;
@@ -364,7 +369,17 @@ public sealed partial class RabbitMqSink : ISink
 
             if (_options.DeclareExchange)
             {
-                await channel.ExchangeDeclareAsync(_options.Exchange, _options.ExchangeType, durable: true, autoDelete: false, arguments: null, cancellationToken: cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await channel.ExchangeDeclareAsync(_options.Exchange, _options.ExchangeType, durable: true, autoDelete: false, arguments: null, cancellationToken: cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationInterruptedException e) when (e.ShutdownReason is { Initiator: ShutdownInitiator.Peer, ReplyCode: Constants.AccessRefused } refused)
+                {
+                    // The user lacks configure permission on the exchange: the client's text does not name the sink or say what to do.
+                    LogClientError(_logger, e, Name);
+                    throw new IOException($"rabbitmq sink '{Name}': RabbitMQ at {_endpoint} refuses user '{_factory.UserName}' declaring exchange '{_options.Exchange}' in vhost '{_factory.VirtualHost}' ({refused.ReplyText}): "
+                        + $"set declareExchange: false if the broker's owner declares it (durable, type {_options.ExchangeType}), or allow it: {PermissionCommand(configure: true)}. {UntilFixed}");
+                }
             }
 
             _channel = channel;
@@ -378,6 +393,124 @@ public sealed partial class RabbitMqSink : ISink
     }
 
     private static string Redacted(Uri uri) => new UriBuilder(uri) { UserName = "", Password = "" }.Uri.ToString();
+
+    private const string UntilFixed = "Each retry fails the same way until then";
+
+    /// <summary>
+    /// Opens the connection, or fails in one line naming the sink, the endpoint (never the password), the user and vhost, what
+    /// happened and what to do, instead of RabbitMQ.Client's "None of the specified endpoints were reachable" or bare AMQP close
+    /// reason. A server that accepts the connection and never answers as RabbitMQ (another server on that port) would hold the
+    /// handshake for ever: it and the first channel are given <see cref="ConnectTimeout"/>.
+    /// </summary>
+    private async Task<IChannel> ConnectAsync(CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(ConnectTimeout);
+        try
+        {
+            _connection = await _factory.CreateConnectionAsync(timeout.Token).ConfigureAwait(false);
+
+            // Confirms without RabbitMQ.Client's tracking, which would add its x-dotnet-pub-seq-no header to every message.
+            // RabbitMQ refuses a vhost (530 NOT_ALLOWED) by closing the connection, which the first channel's open meets.
+            return await _connection.CreateChannelAsync(
+                new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: false),
+                timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is BrokerUnreachableException or OperationInterruptedException || e is OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            LogClientError(_logger, e, Name);
+            var (what, refused) = ConnectFailure(e);
+            throw new IOException($"rabbitmq sink '{Name}': cannot connect to RabbitMQ at {_endpoint} as user '{_factory.UserName}': {what}.{(refused ? " " + UntilFixed : "")}");
+        }
+    }
+
+    /// <summary>What a failed connection attempt means, and what to do about it; refused: RabbitMQ (or TLS) said no, which no retry changes by itself.</summary>
+    private (string What, bool Refused) ConnectFailure(Exception e)
+    {
+        var vhost = _factory.VirtualHost;
+        if (e is OperationCanceledException)
+        {
+            return (string.Create(CultureInfo.InvariantCulture, $"no AMQP handshake within {ConnectTimeout.TotalSeconds:0.#} s: something there accepts the connection but does not answer as RabbitMQ (another server on that port, a TLS port with amqp://, a firewall). ")
+                + "Check the host, port and scheme in the uri (RabbitMQ listens on 5672 for amqp://, 5671 for amqps://)", false);
+        }
+
+        if (e is OperationInterruptedException { ShutdownReason: { Initiator: ShutdownInitiator.Peer } closed })
+        {
+            // RabbitMQ closes the connection with 530 NOT_ALLOWED for a vhost that is not there or one the user may not use.
+            return (closed.ReplyCode != Constants.NotAllowed
+                ? string.Create(CultureInfo.InvariantCulture, $"RabbitMQ closed the connection ({closed.ReplyCode} {closed.ReplyText}). Its log says why")
+                : closed.ReplyText.Contains("not found", StringComparison.Ordinal)
+                ? $"vhost '{vhost}' does not exist ({closed.ReplyText}). Create it (rabbitmqctl add_vhost '{vhost}') or name another in the uri's path (amqp://host:5672/VHOST; %2F for '/')"
+                : $"the user may not use vhost '{vhost}' ({closed.ReplyText}). Allow it: {PermissionCommand(_options.DeclareExchange)}", closed.ReplyCode == Constants.NotAllowed);
+        }
+
+        Exception? root = e;
+        for (var inner = e.InnerException; inner is not null; inner = inner.InnerException)
+        {
+            root = inner is AggregateException { InnerExceptions.Count: 1 } one ? one.InnerExceptions[0] : inner;
+            if (root is AuthenticationFailureException or System.Security.Authentication.AuthenticationException or SocketException or IOException)
+            {
+                break;
+            }
+        }
+
+        var secure = _factory.Ssl.Enabled;
+        var what = root switch
+        {
+            AuthenticationFailureException refused =>
+                $"RabbitMQ refused the login ({FirstSentence(refused.Message)}): the password in the uri is wrong, or there is no such user. "
+                + $"Check the uri's user and password (rabbitmqctl authenticate_user '{_factory.UserName}' PASSWORD tells which)",
+            System.Security.Authentication.AuthenticationException tls =>
+                $"the TLS handshake failed ({FirstSentence(tls.Message)}). "
+                + (secure ? "amqps:// needs RabbitMQ's TLS listener (port 5671 by default); for its plain port (5672) use amqp://" : "Check the broker's TLS listener and certificate"),
+            SocketException { SocketErrorCode: SocketError.ConnectionRefused } =>
+                "connection refused: nothing listens there. Check that RabbitMQ runs and the host and port in the uri",
+            SocketException { SocketErrorCode: SocketError.HostNotFound or SocketError.TryAgain or SocketError.NoData } socket =>
+                $"the host name does not resolve ({socket.Message}). Check the host in the uri",
+            SocketException socket =>
+                $"{socket.Message}. Check that RabbitMQ runs, the host and port in the uri, and the network (firewall) to it",
+            IOException io when !secure =>
+                $"the server there did not answer as RabbitMQ ({FirstSentence(io.Message)}). "
+                + "Check the port (RabbitMQ listens on 5672 for amqp://) and the scheme (a TLS listener needs amqps://)",
+            _ => $"{FirstSentence(root?.Message ?? e.Message)}. Check that RabbitMQ runs, and the host, port and scheme in the uri",
+        };
+        return (what, root is AuthenticationFailureException or System.Security.Authentication.AuthenticationException);
+    }
+
+    /// <summary>
+    /// The rabbitmqctl command that gives the sink's user what it needs on its exchange in its vhost: write to publish, and
+    /// configure to declare it. set_permissions replaces all three of the user's permissions in the vhost, so the command says to keep the others.
+    /// </summary>
+    private string PermissionCommand(bool configure)
+    {
+        var exchange = "^" + RegexEscaped(_options.Exchange) + "$";
+        return $"rabbitmqctl set_permissions -p '{_factory.VirtualHost}' '{_factory.UserName}' '{(configure ? exchange : "")}' '{exchange}' '' "
+            + $"(it replaces the user's patterns in that vhost: merge with rabbitmqctl list_user_permissions '{_factory.UserName}')";
+    }
+
+    private static string RegexEscaped(string value)
+    {
+        var escaped = new StringBuilder(value.Length + 4);
+        foreach (var c in value)
+        {
+            if (".^$*+?()[]{}|\\".Contains(c, StringComparison.Ordinal))
+            {
+                escaped.Append('\\');
+            }
+
+            escaped.Append(c);
+        }
+
+        return escaped.ToString();
+    }
+
+    /// <summary>A client or broker text up to its first sentence's end (". For details see the broker logfile." and on left out), at most 200 characters.</summary>
+    private static string FirstSentence(string message)
+    {
+        var end = message.IndexOf(". ", StringComparison.Ordinal);
+        var text = (end < 0 ? message : message[..end]).TrimEnd('.');
+        return text.Length <= 200 ? text : string.Concat(text.AsSpan(0, 200), "…");
+    }
 
     private async Task ResetAsync()
     {
@@ -428,6 +561,9 @@ public sealed partial class RabbitMqSink : ISink
         await ResetAsync().ConfigureAwait(false);
         _connectLock.Dispose();
     }
+
+    [LoggerMessage(EventId = 4516, Level = LogLevel.Debug, Message = "RabbitMQ sink {Sink}: RabbitMQ.Client's own exception for the failure, for a report")]
+    private static partial void LogClientError(ILogger logger, Exception error, string sink);
 
     [LoggerMessage(EventId = 4400, Level = LogLevel.Warning, Message = "RabbitMQ sink {Sink} published event {EventId} ({Type}) to exchange {Exchange} with routing key {RoutingKey}, and the broker routed it to no queue ({ReplyCode} {ReplyText}): "
         + "nobody will receive it, and RabbitMQ keeps nothing for queues bound later. Every such event is counted in cdc.events.unreceived; this warning repeats at most every {Interval} per routing key. "

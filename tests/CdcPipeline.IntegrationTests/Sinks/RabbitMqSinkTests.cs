@@ -416,4 +416,201 @@ public sealed class RabbitMqSinkTests
             await DownstreamServers.RabbitMqEvalAsync(uri, $"application:set_env(rabbit, max_message_size, {size}).");
         }
     }
+
+    private const string Password = "pw-not-printed-7f3a";
+
+    /// <summary>A user of the test's own (<paramref name="permissions"/>: configure, write, read on vhost '/', or none), deleted at the end.</summary>
+    private static async Task<(string User, IAsyncDisposable Cleanup)> UserAsync(string uri, params string[]? permissions)
+    {
+        var user = "cdc-test-" + Guid.NewGuid().ToString("N")[..8];
+        await DownstreamServers.RabbitMqCtlAsync(uri, "add_user", user, Password);
+        if (permissions is { Length: 3 })
+        {
+            await DownstreamServers.RabbitMqCtlAsync(uri, ["set_permissions", "-p", "/", user, .. permissions]);
+        }
+
+        return (user, new Cleanup(() => DownstreamServers.RabbitMqCtlAsync(uri, "delete_user", user)));
+    }
+
+    private sealed class Cleanup(Func<Task> cleanup) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync() => await cleanup();
+    }
+
+    private static string As(string uri, string user, string password, string vhost = "", string? scheme = null, int? port = null)
+    {
+        var builder = new UriBuilder(uri) { UserName = user, Password = password, Path = "/" + vhost };
+        if (scheme is not null)
+        {
+            builder.Scheme = scheme;
+        }
+
+        if (port is { } p)
+        {
+            builder.Port = p;
+        }
+
+        return builder.Uri.ToString();
+    }
+
+    /// <summary>
+    /// Runs one event through the runner into <paramref name="sink"/> (two attempts, then dead-lettered) and gives the texts an
+    /// operator reads: the retry warning's reason, the dead letter's error and /healthz's last error of the sink.
+    /// </summary>
+    private static async Task<string[]> FailureTextsAsync(RabbitMqSink sink)
+    {
+        var dlq = new RecordingDeadLetterQueue();
+        using var logs = new TestOutputLoggerFactory(Microsoft.Extensions.Logging.LogLevel.Warning);
+        var runner = SinkHarness.Runner(SinkHarness.Source(1, 1), dlq, logs: logs, sinks: new SinkBinding(sink, new SinkPolicy { MaxAttempts = 2, InitialDelay = TimeSpan.FromMilliseconds(20), MaxDelay = TimeSpan.FromMilliseconds(50) }));
+        await SinkHarness.RunToEndAsync(runner, TimeSpan.FromSeconds(90));
+        await sink.DisposeAsync();
+        var retry = Assert.Single(logs.Lines, w => w.Contains("retrying", StringComparison.Ordinal));
+        return [retry, Assert.Single(dlq.Letters).Error, Assert.Single(runner.FailingSinks).LastError];
+    }
+
+    private static void AssertOneLine(string text, params string[] expected)
+    {
+        Assert.Contains("rabbitmq sink 'rabbit': ", text, StringComparison.Ordinal);
+        foreach (var part in expected)
+        {
+            Assert.Contains(part, text, StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain(Password, text, StringComparison.Ordinal);
+        Assert.DoesNotContain("None of the specified endpoints", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("classId", text, StringComparison.Ordinal);
+        // The sink's own text (after the runner's prefix): long names make it long, but it is one line, without the client's additions.
+        var own = text[text.IndexOf("rabbitmq sink 'rabbit': ", StringComparison.Ordinal)..];
+        Assert.True(own.Length <= 650, $"{own.Length} characters: {own}");
+    }
+
+    private static RabbitMqSink Sink(string uri, string exchange, bool declare) =>
+        new("rabbit", new RabbitMqSinkOptions { Uri = uri, Exchange = exchange, DeclareExchange = declare }, Template());
+
+    private static EventTemplate Template()
+    {
+        Assert.True(EventTemplate.TryParse("{type}", "rabbit", out var template, out var error), error);
+        return template;
+    }
+
+    /// <summary>
+    /// A wrong password or an unknown user: RabbitMQ says only ACCESS_REFUSED at login. The text was RabbitMQ.Client's
+    /// "cannot reach the broker … (None of the specified endpoints were reachable)": a login refused, not a broker away.
+    /// </summary>
+    [Fact]
+    public async Task A_refused_login_names_the_sink_endpoint_and_user_and_what_to_check()
+    {
+        var uri = await DownstreamServers.RabbitMqAsync();
+        var (user, cleanup) = await UserAsync(uri, ".*", ".*", ".*");
+        await using var _ = cleanup;
+        var port = new Uri(uri).Port;
+        foreach (var (name, password) in new[] { (user, Password + "-wrong"), ("cdc-test-nobody", Password) })
+        {
+            foreach (var text in await FailureTextsAsync(Sink(As(uri, name, password), "cdc-test-auth", declare: true)))
+            {
+                AssertOneLine(text, $"127.0.0.1:{port}", $"user '{name}'", "refused the login", "ACCESS_REFUSED", "password", "authenticate_user", "Each retry fails the same way until then");
+            }
+        }
+    }
+
+    /// <summary>A vhost that does not exist, and one the user has no permission on: RabbitMQ closes the connection (530 NOT_ALLOWED).</summary>
+    [Fact]
+    public async Task A_vhost_missing_or_not_permitted_is_named_with_what_to_do()
+    {
+        var uri = await DownstreamServers.RabbitMqAsync();
+        var (user, cleanup) = await UserAsync(uri, ".*", ".*", ".*");
+        await using var _ = cleanup;
+        var vhost = "cdc-test-vh-" + Guid.NewGuid().ToString("N")[..8];
+        foreach (var text in await FailureTextsAsync(Sink(As(uri, user, Password, vhost), "cdc-test-auth", declare: true)))
+        {
+            AssertOneLine(text, $"user '{user}'", $"vhost '{vhost}' does not exist", "NOT_ALLOWED", $"rabbitmqctl add_vhost '{vhost}'");
+        }
+
+        await DownstreamServers.RabbitMqCtlAsync(uri, "add_vhost", vhost);
+        try
+        {
+            foreach (var text in await FailureTextsAsync(Sink(As(uri, user, Password, vhost), "cdc-test-auth", declare: false)))
+            {
+                AssertOneLine(text, $"user '{user}'", $"may not use vhost '{vhost}'", "NOT_ALLOWED", $"rabbitmqctl set_permissions -p '{vhost}' '{user}' '' '^cdc-test-auth$' ''");
+            }
+        }
+        finally
+        {
+            await DownstreamServers.RabbitMqCtlAsync(uri, "delete_vhost", vhost);
+        }
+    }
+
+    /// <summary>
+    /// A user without write permission on the exchange (a 403 at publish), or without configure permission when the sink
+    /// declares it: RabbitMQ closes the channel with ACCESS_REFUSED. Was RabbitMQ.Client's "Already closed: The AMQP operation
+    /// was interrupted: … classId=60, methodId=40", naming neither the sink nor what to do.
+    /// </summary>
+    [Fact]
+    public async Task A_user_refused_writing_to_or_declaring_the_exchange_is_told_the_permission_to_grant()
+    {
+        var uri = await DownstreamServers.RabbitMqAsync();
+        var exchange = "cdc-test.auth-" + Guid.NewGuid().ToString("N")[..8];
+        var (connection, channel, _) = await BindQueueAsync(uri, exchange, "#");
+        await using var _c = connection;
+        await using var _ch = channel;
+        var (user, cleanup) = await UserAsync(uri, "", "", ".*");
+        await using var _u = cleanup;
+        var escaped = "^cdc-test\\.auth-" + exchange[14..] + "$";
+
+        foreach (var text in await FailureTextsAsync(Sink(As(uri, user, Password), exchange, declare: false)))
+        {
+            AssertOneLine(text, $"refuses user '{user}' publishing to exchange '{exchange}' in vhost '/'", "ACCESS_REFUSED", $"rabbitmqctl set_permissions -p '/' '{user}' '' '{escaped}' ''", "list_user_permissions");
+        }
+
+        foreach (var text in await FailureTextsAsync(Sink(As(uri, user, Password), exchange, declare: true)))
+        {
+            AssertOneLine(text, $"refuses user '{user}' declaring exchange '{exchange}' in vhost '/'", "ACCESS_REFUSED", "declareExchange: false", $"rabbitmqctl set_permissions -p '/' '{user}' '{escaped}' '{escaped}' ''");
+        }
+
+        // Granted as the message says: the same sink delivers on its next attempt.
+        await DownstreamServers.RabbitMqCtlAsync(uri, "set_permissions", "-p", "/", user, "", escaped, ".*");
+        await using var sink = Sink(As(uri, user, Password), exchange, declare: false);
+        await sink.DeliverAsync([SinkHarness.Event(1, "K1")], TestContext.Current.CancellationToken);
+    }
+
+    /// <summary>
+    /// amqps:// against RabbitMQ's plain port, amqp:// against a port where another server answers (and closes), and one
+    /// where a server accepts and never answers (which held the sink's first delivery for ever: no retry, no warning).
+    /// </summary>
+    [Fact]
+    public async Task A_wrong_scheme_or_port_is_named_with_what_to_check_and_a_silent_server_times_out()
+    {
+        var uri = await DownstreamServers.RabbitMqAsync();
+        var port = new Uri(uri).Port;
+        foreach (var text in await FailureTextsAsync(Sink(As(uri, "guest", Password, scheme: "amqps"), "cdc-test-auth", declare: true)))
+        {
+            AssertOneLine(text, $"amqps://127.0.0.1:{port}/", "TLS handshake failed", "for its plain port (5672) use amqp://");
+        }
+
+        using var other = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        other.Start();
+        var otherPort = ((System.Net.IPEndPoint)other.LocalEndpoint).Port;
+        var answering = Task.Run(async () =>
+        {
+            while (true)
+            {
+                using var client = await other.AcceptTcpClientAsync(TestContext.Current.CancellationToken);
+                await client.GetStream().WriteAsync("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n"u8.ToArray(), TestContext.Current.CancellationToken);
+            }
+        }, TestContext.Current.CancellationToken);
+        foreach (var text in await FailureTextsAsync(Sink(As(uri, "guest", Password, port: otherPort), "cdc-test-auth", declare: true)))
+        {
+            AssertOneLine(text, $"127.0.0.1:{otherPort}", "did not answer as RabbitMQ", "Check the port");
+        }
+
+        using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start(); // accepts (the backlog) and never answers
+        var silentPort = ((System.Net.IPEndPoint)silent.LocalEndpoint).Port;
+        var sink = Sink(As(uri, "guest", Password, port: silentPort), "cdc-test-auth", declare: true);
+        sink.ConnectTimeout = TimeSpan.FromSeconds(1);
+        foreach (var text in await FailureTextsAsync(sink))
+        {
+            AssertOneLine(text, $"127.0.0.1:{silentPort}", "no AMQP handshake within 1 s", "does not answer as RabbitMQ");
+        }
+    }
 }

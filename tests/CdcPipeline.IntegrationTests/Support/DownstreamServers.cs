@@ -28,12 +28,19 @@ public static class DownstreamServers
     /// Runs <c>rabbitmqctl eval</c> on the broker at <paramref name="amqpUri"/>, which works only for the node that
     /// <c>scripts/services-start.sh</c> started (its node name and Erlang cookie); skips the test otherwise, with the reason.
     /// </summary>
-    public static async Task<string> RabbitMqEvalAsync(string amqpUri, string expression)
+    public static Task<string> RabbitMqEvalAsync(string amqpUri, string expression) => RabbitMqCtlAsync(amqpUri, "eval", expression);
+
+    /// <summary>
+    /// Runs <c>rabbitmqctl</c> with <paramref name="arguments"/> (none may hold a double quote) on the broker at
+    /// <paramref name="amqpUri"/>, as <see cref="RabbitMqEvalAsync"/> does; skips the test when that node cannot be addressed.
+    /// </summary>
+    public static async Task<string> RabbitMqCtlAsync(string amqpUri, params string[] arguments)
     {
         var port = new Uri(amqpUri).Port;
         var home = Path.Combine(Environment.GetEnvironmentVariable("CDC_RUN_DIR") is { Length: > 0 } run ? run : Path.Combine(PostgresFixture.RepoRoot, ".run"), "rabbitmq");
         var ctl = File.Exists("/usr/lib/rabbitmq/bin/rabbitmqctl") ? "/usr/lib/rabbitmq/bin/rabbitmqctl" : "rabbitmqctl";
-        var (code, stdout, stderr) = await PostgresFixture.RunAsync("env", $"HOME=\"{home}\" {ctl} -q -n cdc{port}@localhost eval \"{expression}\"");
+        var quoted = string.Join(' ', arguments.Select(a => "\"" + a + "\""));
+        var (code, stdout, stderr) = await PostgresFixture.RunAsync("env", $"HOME=\"{home}\" {ctl} -q -n cdc{port}@localhost {quoted}");
         if (code != 0)
         {
             Assert.Skip($"cannot configure the RabbitMQ node on port {port} with rabbitmqctl (only one started by scripts/services-start.sh can be): {stderr.Trim()} {stdout.Trim()}");
