@@ -20,7 +20,7 @@ public sealed class PgOutputCheckpointTests(PostgresFixture fixture) : PgOutputT
 
         var delivered = await first.TakeAsync(10);
         await first.AcknowledgeAsync(delivered.Take(5));
-        var afterAck = await Db.ConfirmedFlushAsync();
+        var afterAck = await ConfirmedPastAsync((ulong)delivered[4].Position.Major);
         await first.DisposeAsync();
 
         var second = Open(Options());
@@ -35,6 +35,24 @@ public sealed class PgOutputCheckpointTests(PostgresFixture fixture) : PgOutputT
         Assert.Equal("11", fresh.Single().After!["id"]!.ToString());
     }
 
+    /// <summary>
+    /// confirmed_flush_lsn once it is past <paramref name="position"/> (or as it stands after 20 s): the walsender applies a
+    /// status update some time after the client sent it, so read at once it can still show the previous one (both tests failed
+    /// so under load).
+    /// </summary>
+    private async Task<ulong> ConfirmedPastAsync(ulong position)
+    {
+        var confirmed = await Db.ConfirmedFlushAsync();
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (confirmed <= position && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50, Ct);
+            confirmed = await Db.ConfirmedFlushAsync();
+        }
+
+        return confirmed;
+    }
+
     [Fact]
     public async Task Partly_acknowledged_transaction_is_not_confirmed_and_comes_again_whole()
     {
@@ -45,15 +63,7 @@ public sealed class PgOutputCheckpointTests(PostgresFixture fixture) : PgOutputT
 
         var delivered = await first.TakeAsync(4);
         await first.AcknowledgeAsync(delivered.Take(3)); // the second transaction only up to index 1 of 2
-        // the walsender applies a status update after the client sent it: wait for the first transaction's confirmation
-        var confirmed = await Db.ConfirmedFlushAsync();
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (confirmed <= (ulong)delivered[0].Position.Major && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(50, Ct);
-            confirmed = await Db.ConfirmedFlushAsync();
-        }
-
+        var confirmed = await ConfirmedPastAsync((ulong)delivered[0].Position.Major);
         await first.DisposeAsync();
 
         var second = Open(Options());
