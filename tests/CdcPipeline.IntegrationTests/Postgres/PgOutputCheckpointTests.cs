@@ -135,6 +135,15 @@ public sealed class PgOutputCheckpointTests(PostgresFixture fixture) : PgOutputT
 
         // written while stopped: the slot stands before all of it
         await Db.ExecuteAsync("INSERT INTO t SELECT g, repeat('x', 100) FROM generate_series(1, 2000) g");
+        // The lag is measured from pg_current_wal_lsn(), the WAL written so far: with synchronous_commit off (scripts/pg-start.sh)
+        // the WAL writer writes the insert's records some time after its commit (once only 27 kB of it under load). Wait for it.
+        var inserted = await Db.ScalarAsync<long>("SELECT (pg_current_wal_insert_lsn() - '0/0')::bigint");
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (await Db.ScalarAsync<long>("SELECT (pg_current_wal_lsn() - '0/0')::bigint") < inserted && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50, Ct);
+        }
+
         var second = Open(Options() with { HeartbeatInterval = TimeSpan.FromHours(1) });
         var lag = Assert.IsAssignableFrom<ISourceLag>(second.Source);
         Assert.NotNull(await second.NextAsync(TimeSpan.FromSeconds(20))); // streaming has started
