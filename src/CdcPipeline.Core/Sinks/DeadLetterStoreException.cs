@@ -7,7 +7,12 @@ namespace CdcPipeline.Core.Sinks;
 /// lets the stop's line name the dead-letter setting, not the source's or a bug's stack trace.
 /// </summary>
 public sealed class DeadLetterStoreException(string stage, Exception inner)
-    : Exception($"the dead-letter store could not keep a dead letter of {(stage == "translate" ? "a change that failed to translate" : $"sink '{stage}'")}: {inner.Message}", inner)
+    : Exception($"the dead-letter store could not keep a dead letter of {Of(stage)}: {inner.Message}", inner)
 {
     public string Stage { get; } = stage;
+
+    /// <summary>Whose dead letter it was, as messages say it: <c>sink 'hook'</c>, or a change that failed to translate.</summary>
+    public string Whose => Of(Stage);
+
+    private static string Of(string stage) => stage == "translate" ? "a change that failed to translate" : $"sink '{stage}'";
 }

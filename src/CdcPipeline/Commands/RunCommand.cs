@@ -292,8 +292,7 @@ internal static partial class RunCommand
                 ? $"check {setting}: that the cluster is up and that the topic exists and may be written"
                 : $"check {setting}: its file {Path.GetFullPath(Path.Combine(configuration.BaseDirectory, configuration.Options.DeadLetter.Path))} must be " +
                   "writable, in a directory (no part of the path a regular file), on a disk with room; or set it to a file that is";
-            var of = letter.Stage == "translate" ? "a change that failed to translate" : $"sink '{letter.Stage}'";
-            return $"the dead-letter store could not keep a dead letter of {of}: {ExpectedFailure.Describe(kept).TrimEnd('.')}; {what}; " +
+            return $"the dead-letter store could not keep a dead letter of {letter.Whose}: {ExpectedFailure.Describe(kept).TrimEnd('.')}; {what}; " +
                    "the change was not acknowledged, so it is read again when run starts again";
         }
 
