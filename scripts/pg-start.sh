@@ -91,15 +91,17 @@ max_wal_senders = 20
 max_connections = 200
 logical_decoding_work_mem = 64kB
 fsync = off
-synchronous_commit = off
+# on (PostgreSQL's default, as on a legacy database): a commit returns once its WAL is written, so a slot peek, a
+# walsender or pg_current_wal_lsn() sees it at once; with fsync off this costs a write(), not a flush
+synchronous_commit = on
 full_page_writes = off
 timezone = 'UTC'
 log_min_messages = warning
 CONF
 fi
 
-# the port may have changed since initdb
-sed -i "s/^port = .*/port = $port/" "$data_dir/postgresql.conf"
+# the port may have changed since initdb; a cluster made before synchronous_commit was turned on gets it too
+sed -i -e "s/^port = .*/port = $port/" -e "s/^synchronous_commit = off$/synchronous_commit = on/" "$data_dir/postgresql.conf"
 
 as_owner "$bin_dir/pg_ctl" -D "$data_dir" -l "$data_dir/server.log" -w -t 30 start >/dev/null \
   || { echo "pg-start.sh: PostgreSQL failed to start; its log:" >&2; tail -20 "$data_dir/server.log" >&2; exit 1; }

@@ -109,7 +109,7 @@ public sealed class PostgresSetupScriptTests(PostgresFixture fixture) : LegacyDa
                 await Task.Delay(100, Ct);
             }
 
-            // Flushed at its commit (the test cluster runs synchronous_commit = off), so the peek below decodes it.
+            // Flushed at its commit even on a cluster with synchronous_commit = off, so the peek below decodes it.
             await Db.ExecuteAsync("BEGIN; SET LOCAL synchronous_commit = on; INSERT INTO public.tb_aud_log (usr_id, act_cd, log_msg) VALUES ('U0000001', 'UP', 'written during the setup script'); COMMIT");
             await using (var commit = new NpgsqlCommand("COMMIT", holder))
             {

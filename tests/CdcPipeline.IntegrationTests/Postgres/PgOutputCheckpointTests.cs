@@ -81,8 +81,8 @@ public sealed class PgOutputCheckpointTests(PostgresFixture fixture) : PgOutputT
         var start = await Db.ConfirmedFlushAsync();
 
         await Db.ExecuteAsync("INSERT INTO other SELECT g FROM generate_series(1, 1000) g");
-        // the insert position, not pg_current_wal_lsn(): with synchronous_commit off (scripts/pg-start.sh) the write
-        // position can still lag behind the slot's own consistent point, and the loop below would end at once
+        // the insert position, not pg_current_wal_lsn(): on a cluster with synchronous_commit off the write position
+        // can still lag behind the slot's own consistent point, and the loop below would end at once
         var written = (ulong)await Db.ScalarAsync<long>("SELECT (pg_current_wal_insert_lsn() - '0/0')::bigint");
         var heartbeats = 0;
         var deadline = DateTime.UtcNow.AddSeconds(20);
@@ -135,7 +135,7 @@ public sealed class PgOutputCheckpointTests(PostgresFixture fixture) : PgOutputT
 
         // written while stopped: the slot stands before all of it
         await Db.ExecuteAsync("INSERT INTO t SELECT g, repeat('x', 100) FROM generate_series(1, 2000) g");
-        // The lag is measured from pg_current_wal_lsn(), the WAL written so far: with synchronous_commit off (scripts/pg-start.sh)
+        // The lag is measured from pg_current_wal_lsn(), the WAL written so far: on a cluster with synchronous_commit off
         // the WAL writer writes the insert's records some time after its commit (once only 27 kB of it under load). Wait for it.
         var inserted = await Db.ScalarAsync<long>("SELECT (pg_current_wal_insert_lsn() - '0/0')::bigint");
         var deadline = DateTime.UtcNow.AddSeconds(20);

@@ -96,8 +96,9 @@ public sealed class SlotCommandTests(PostgresFixture fixture) : LegacyDatabaseTe
         var busy = await CreateSlotsAsync();
         try
         {
-            // pg_current_wal_lsn() is the write position: with synchronous_commit off (scripts/pg-start.sh) the WAL writer
-            // takes it past the inserts within wal_writer_delay, not at their commit (read at once, it failed once under load)
+            // pg_current_wal_lsn() is the write position: on a cluster with synchronous_commit off the WAL writer takes it
+            // past the inserts within wal_writer_delay, not at their commit (read at once, it failed once under load);
+            // scripts/pg-start.sh now turns it on, and the wait keeps the test right on a cluster that has it off
             var sql = $"SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint FROM pg_replication_slots WHERE slot_name = '{Idle}'";
             var lag = await Db.ScalarAsync<long>(sql);
             var deadline = DateTime.UtcNow.AddSeconds(20);
