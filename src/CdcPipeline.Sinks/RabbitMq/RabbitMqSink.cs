@@ -61,15 +61,17 @@ public sealed partial class RabbitMqSink : ISink
             Uri = new Uri(options.Uri),
             ClientProvidedName = "cdcpipeline:" + name,
             AutomaticRecoveryEnabled = false,
+
+            // The TCP connect's own limit (30 s by default), or a longer connectTimeout would still end there.
+            RequestedConnectionTimeout = options.ConnectTimeout,
         };
         _endpoint = Redacted(_factory.Uri);
-        ConnectTimeout = _factory.RequestedConnectionTimeout;
     }
 
     public string Name { get; }
 
-    /// <summary>How long opening a connection (TCP, TLS and the AMQP handshake) may take: the factory's connection timeout, 30 s.</summary>
-    internal TimeSpan ConnectTimeout { get; set; }
+    /// <summary>How long opening a connection (TCP, TLS, the AMQP handshake and the first channel) may take: <c>connectTimeout</c>, 30 s unless set.</summary>
+    internal TimeSpan ConnectTimeout => _options.ConnectTimeout;
 
     public async ValueTask DeliverAsync(IReadOnlyList<DomainEvent> batch, CancellationToken cancellationToken)
     {
@@ -430,7 +432,7 @@ public sealed partial class RabbitMqSink : ISink
         var vhost = _factory.VirtualHost;
         if (e is OperationCanceledException)
         {
-            return (string.Create(CultureInfo.InvariantCulture, $"no AMQP handshake within {ConnectTimeout.TotalSeconds:0.#} s: something there accepts the connection but does not answer as RabbitMQ (another server on that port, a TLS port with amqp://, a firewall). ")
+            return (string.Create(CultureInfo.InvariantCulture, $"no AMQP handshake within {ConnectTimeout.TotalSeconds:0.#} s (connectTimeout): something there accepts the connection but does not answer as RabbitMQ (another server on that port, a TLS port with amqp://, a firewall). ")
                 + "Check the host, port and scheme in the uri (RabbitMQ listens on 5672 for amqp://, 5671 for amqps://)", false);
         }
 

@@ -606,11 +606,10 @@ public sealed class RabbitMqSinkTests
         using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         silent.Start(); // accepts (the backlog) and never answers
         var silentPort = ((System.Net.IPEndPoint)silent.LocalEndpoint).Port;
-        var sink = Sink(As(uri, "guest", Password, port: silentPort), "cdc-test-auth", declare: true);
-        sink.ConnectTimeout = TimeSpan.FromSeconds(1);
+        var sink = new RabbitMqSink("rabbit", new RabbitMqSinkOptions { Uri = As(uri, "guest", Password, port: silentPort), Exchange = "cdc-test-auth", ConnectTimeout = TimeSpan.FromSeconds(1) }, Template());
         foreach (var text in await FailureTextsAsync(sink))
         {
-            AssertOneLine(text, $"127.0.0.1:{silentPort}", "no AMQP handshake within 1 s", "does not answer as RabbitMQ");
+            AssertOneLine(text, $"127.0.0.1:{silentPort}", "no AMQP handshake within 1 s (connectTimeout)", "does not answer as RabbitMQ");
         }
     }
 }
