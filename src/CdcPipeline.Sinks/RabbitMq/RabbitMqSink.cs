@@ -375,12 +375,11 @@ public sealed partial class RabbitMqSink : ISink
                 {
                     await channel.ExchangeDeclareAsync(_options.Exchange, _options.ExchangeType, durable: true, autoDelete: false, arguments: null, cancellationToken: cancellationToken).ConfigureAwait(false);
                 }
-                catch (OperationInterruptedException e) when (e.ShutdownReason is { Initiator: ShutdownInitiator.Peer, ReplyCode: Constants.AccessRefused } refused)
+                catch (OperationInterruptedException e) when (e.ShutdownReason is { Initiator: ShutdownInitiator.Peer, ReplyCode: Constants.AccessRefused or Constants.PreconditionFailed } refused)
                 {
-                    // The user lacks configure permission on the exchange: the client's text does not name the sink or say what to do.
+                    // The client's text does not name the sink or say what to do.
                     LogClientError(_logger, e, Name);
-                    throw new IOException($"rabbitmq sink '{Name}': RabbitMQ at {_endpoint} refuses user '{_factory.UserName}' declaring exchange '{_options.Exchange}' in vhost '{_factory.VirtualHost}' ({refused.ReplyText}): "
-                        + $"set declareExchange: false if the broker's owner declares it (durable, type {_options.ExchangeType}), or allow it: {PermissionCommand(configure: true)}. {UntilFixed}");
+                    throw DeclareRefused(refused);
                 }
             }
 
@@ -392,6 +391,61 @@ public sealed partial class RabbitMqSink : ISink
         {
             _connectLock.Release();
         }
+    }
+
+    /// <summary>
+    /// The broker's refusal of the sink's exchange declare, in one line naming the setting to change: 403 ACCESS_REFUSED, the user
+    /// lacks configure permission on it; 406 PRECONDITION_FAILED, it exists declared otherwise (another type, not durable, with
+    /// arguments) than the sink declares it. Either is the same on every attempt until the broker's owner or the configuration changes it.
+    /// </summary>
+    private DeclareRefusedException DeclareRefused(ShutdownEventArgs refused)
+    {
+        var (exchange, vhost, type) = (_options.Exchange, _factory.VirtualHost, _options.ExchangeType);
+        if (refused.ReplyCode == Constants.AccessRefused)
+        {
+            return new DeclareRefusedException("declareExchange",
+                $"rabbitmq sink '{Name}': RabbitMQ at {_endpoint} refuses user '{_factory.UserName}' declaring exchange '{exchange}' in vhost '{vhost}' ({refused.ReplyText}): "
+                + $"set declareExchange: false if the broker's owner declares it (durable, type {type}), or allow it: {PermissionCommand(configure: true)}");
+        }
+
+        // RabbitMQ: "PRECONDITION_FAILED - inequivalent arg 'type' for exchange 'x' in vhost '/': received 'topic' but current is 'fanout'".
+        var differs = InequivalentArg().Match(refused.ReplyText);
+        var delete = $"have the broker's owner delete it (rabbitmqadmin or the management UI; its bindings go with it) for the sink to declare it (durable, type {type}). "
+            + $"rabbitmqctl list_exchanges -p '{vhost}' name type durable auto_delete arguments shows it";
+        if (!differs.Success)
+        {
+            return new DeclareRefusedException("declareExchange",
+                $"rabbitmq sink '{Name}': RabbitMQ at {_endpoint} refuses declaring exchange '{exchange}' in vhost '{vhost}' as the sink does, durable and of type {type} ({refused.ReplyText}): "
+                + $"set declareExchange: false to publish to it as it is, or {delete}");
+        }
+
+        var (arg, received, current) = (differs.Groups["arg"].Value, Unquoted(differs.Groups["received"].Value), Unquoted(differs.Groups["current"].Value));
+        var code = string.Create(CultureInfo.InvariantCulture, $"RabbitMQ at {_endpoint}: {refused.ReplyCode} PRECONDITION_FAILED, inequivalent arg '{arg}'");
+        return arg == "type"
+            ? new DeclareRefusedException("exchangeType",
+                $"rabbitmq sink '{Name}': exchange '{exchange}' in vhost '{vhost}' exists as type {current}, but exchangeType is {type} ({code}): "
+                + $"set exchangeType: {current} to publish to it as it is, or {delete}")
+            : new DeclareRefusedException("declareExchange",
+                $"rabbitmq sink '{Name}': exchange '{exchange}' in vhost '{vhost}' exists with {arg} {current}, but the sink declares it with {arg} {received} ({code}): "
+                + $"set declareExchange: false to publish to it as it is, or {delete}");
+
+        static string Unquoted(string value) => value.Length >= 2 && value[0] == '\'' && value[^1] == '\'' ? value[1..^1] : value;
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex("inequivalent arg '(?<arg>[^']+)' for exchange .* in vhost .*: received (?<received>.+) but current is (?<current>.+)$")]
+    private static partial System.Text.RegularExpressions.Regex InequivalentArg();
+
+    /// <summary>
+    /// A declare of the exchange the broker refuses, retried like any failed delivery (the broker's owner may change it meanwhile);
+    /// <see cref="Key"/>: the sink's setting that would make it go. Without the client's exception as its cause, which the runner
+    /// would add to the line (it is logged at debug level).
+    /// </summary>
+    private sealed class DeclareRefusedException(string key, string text) : IOException(text + ". " + UntilFixed)
+    {
+        public string Key { get; } = key;
+
+        /// <summary>The refusal and what to do, without the retries' "until then".</summary>
+        public string Text { get; } = text;
     }
 
     private static string Redacted(Uri uri) => new UriBuilder(uri) { UserName = "", Password = "" }.Uri.ToString();

@@ -574,6 +574,47 @@ public sealed class RabbitMqSinkTests
     }
 
     /// <summary>
+    /// An exchange that exists with another type than <c>exchangeType</c>, or not durable (the sink declares it durable): RabbitMQ
+    /// closes the channel with 406 PRECONDITION_FAILED ("inequivalent arg 'type' …"). Was RabbitMQ.Client's "The AMQP operation was
+    /// interrupted: … classId=40, methodId=10", naming neither the sink nor the setting that differs nor what to do.
+    /// </summary>
+    [Fact]
+    public async Task An_exchange_that_exists_with_another_type_or_durability_is_named_with_both_and_what_to_do()
+    {
+        var uri = await DownstreamServers.RabbitMqAsync();
+        var ct = TestContext.Current.CancellationToken;
+        var fanout = "cdc-test-fanout-" + Guid.NewGuid().ToString("N")[..8];
+        var transient = "cdc-test-transient-" + Guid.NewGuid().ToString("N")[..8];
+        await using var connection = await new ConnectionFactory { Uri = new Uri(uri) }.CreateConnectionAsync(ct);
+        await using var channel = await connection.CreateChannelAsync(cancellationToken: ct);
+        await channel.ExchangeDeclareAsync(fanout, "fanout", durable: true, autoDelete: false, cancellationToken: ct);
+        await channel.ExchangeDeclareAsync(transient, "topic", durable: false, autoDelete: false, cancellationToken: ct);
+        try
+        {
+            foreach (var text in await FailureTextsAsync(Sink(uri, fanout, declare: true)))
+            {
+                AssertOneLine(text, $"exchange '{fanout}' in vhost '/' exists as type fanout, but exchangeType is topic", "PRECONDITION_FAILED",
+                    "set exchangeType: fanout", "delete it", "rabbitmqctl list_exchanges -p '/' name type durable auto_delete", "Each retry fails the same way until then");
+            }
+
+            foreach (var text in await FailureTextsAsync(Sink(uri, transient, declare: true)))
+            {
+                AssertOneLine(text, $"exchange '{transient}' in vhost '/' exists with durable false, but the sink declares it with durable true", "PRECONDITION_FAILED",
+                    "declareExchange: false", "delete it", "Each retry fails the same way until then");
+            }
+
+            // As the first message says: with exchangeType: fanout the sink delivers to the exchange as it is.
+            await using var sink = new RabbitMqSink("rabbit", new RabbitMqSinkOptions { Uri = uri, Exchange = fanout, ExchangeType = "fanout" }, Template());
+            await sink.DeliverAsync([SinkHarness.Event(1, "K1")], ct);
+        }
+        finally
+        {
+            await channel.ExchangeDeleteAsync(fanout, cancellationToken: CancellationToken.None);
+            await channel.ExchangeDeleteAsync(transient, cancellationToken: CancellationToken.None);
+        }
+    }
+
+    /// <summary>
     /// amqps:// against RabbitMQ's plain port, amqp:// against a port where another server answers (and closes), and one
     /// where a server accepts and never answers (which held the sink's first delivery for ever: no retry, no warning).
     /// </summary>
