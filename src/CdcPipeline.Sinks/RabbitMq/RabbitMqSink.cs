@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
+using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.Core.Translation;
@@ -30,7 +31,7 @@ namespace CdcPipeline.Sinks.RabbitMq;
 /// <see cref="UnreceivedWarningInterval"/>, as Redis pub/sub's events without subscriber are.
 /// </para>
 /// </summary>
-public sealed partial class RabbitMqSink : ISink
+public sealed partial class RabbitMqSink : ISink, ISinkStartCheck
 {
     /// <summary>How often, at most, the warning about messages routed to no queue repeats for one routing key.</summary>
     public static readonly TimeSpan UnreceivedWarningInterval = UnreceivedEvents.WarningInterval;
@@ -49,8 +50,13 @@ public sealed partial class RabbitMqSink : ISink
     /// <summary>Messages routed to no queue, counted and rationed for the warning.</summary>
     private readonly UnreceivedEvents _unreceived;
 
-    public RabbitMqSink(string name, RabbitMqSinkOptions options, EventTemplate routingKey, ILogger<RabbitMqSink>? logger = null, Core.Pipeline.PipelineMetrics? metrics = null, TimeProvider? timeProvider = null)
+    /// <summary>Makes the error that names a setting of the sink (its file and line): the factory's; the key alone without one.</summary>
+    private readonly Func<string, string, ConfigurationException> _configurationError;
+
+    public RabbitMqSink(string name, RabbitMqSinkOptions options, EventTemplate routingKey, ILogger<RabbitMqSink>? logger = null, Core.Pipeline.PipelineMetrics? metrics = null, TimeProvider? timeProvider = null,
+        Func<string, string, ConfigurationException>? configurationError = null)
     {
+        _configurationError = configurationError ?? ((key, reason) => new ConfigurationException(key, reason));
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _unreceived = new UnreceivedEvents(name, metrics, timeProvider);
         Name = name;
@@ -72,6 +78,28 @@ public sealed partial class RabbitMqSink : ISink
 
     /// <summary>How long opening a connection (TCP, TLS, the AMQP handshake and the first channel) may take: <c>connectTimeout</c>, 30 s unless set.</summary>
     internal TimeSpan ConnectTimeout => _options.ConnectTimeout;
+
+    /// <summary>
+    /// Connects and declares the exchange before the pipeline reads. A declare RabbitMQ refuses (403: no configure permission;
+    /// 406: the exchange exists with another type or durability) is the same on every attempt until the configuration or the
+    /// broker's owner changes it: it stops the start, naming the setting. Anything else (a broker away, a refused login) is a
+    /// warning, and deliveries retry as always; the connection made here serves the first delivery.
+    /// </summary>
+    public async ValueTask CheckAtStartAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await GetChannelAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (DeclareRefusedException refused)
+        {
+            throw _configurationError(refused.Key, refused.Text);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            LogNotReadyAtStart(_logger, Name, e.Message);
+        }
+    }
 
     public async ValueTask DeliverAsync(IReadOnlyList<DomainEvent> batch, CancellationToken cancellationToken)
     {
@@ -617,6 +645,9 @@ public sealed partial class RabbitMqSink : ISink
         await ResetAsync().ConfigureAwait(false);
         _connectLock.Dispose();
     }
+
+    [LoggerMessage(EventId = 4507, Level = LogLevel.Warning, Message = "RabbitMQ sink {Sink} is not ready at start: {Reason}. The pipeline starts all the same; each delivery to the sink tries again (its retry policy applies)")]
+    private static partial void LogNotReadyAtStart(ILogger logger, string sink, string reason);
 
     [LoggerMessage(EventId = 4516, Level = LogLevel.Debug, Message = "RabbitMQ sink {Sink}: RabbitMQ.Client's own exception for the failure, for a report")]
     private static partial void LogClientError(ILogger logger, Exception error, string sink);
