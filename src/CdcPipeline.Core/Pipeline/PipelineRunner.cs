@@ -173,6 +173,18 @@ public sealed class PipelineRunner
             }
         }
 
+        // Before the source reads: a sink whose configuration is refused for good (ISinkStartCheck) stops the pipeline here,
+        // nothing read; one merely unavailable says so and is retried at its deliveries.
+        try
+        {
+            await Task.WhenAll(_sinks.Select(b => b.Sink).OfType<ISinkStartCheck>().Select(c => c.CheckAtStartAsync(stoppingToken).AsTask())).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            Log.Stopped(_logger, 0, 0);
+            return;
+        }
+
         var buffer = Channel.CreateBounded<TranslatedChange>(new BoundedChannelOptions(_options.BufferCapacity)
         {
             SingleReader = true,

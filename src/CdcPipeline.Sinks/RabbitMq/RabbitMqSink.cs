@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
+using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.Core.Translation;
@@ -30,7 +31,7 @@ namespace CdcPipeline.Sinks.RabbitMq;
 /// <see cref="UnreceivedWarningInterval"/>, as Redis pub/sub's events without subscriber are.
 /// </para>
 /// </summary>
-public sealed partial class RabbitMqSink : ISink
+public sealed partial class RabbitMqSink : ISink, ISinkStartCheck
 {
     /// <summary>How often, at most, the warning about messages routed to no queue repeats for one routing key.</summary>
     public static readonly TimeSpan UnreceivedWarningInterval = UnreceivedEvents.WarningInterval;
@@ -49,8 +50,13 @@ public sealed partial class RabbitMqSink : ISink
     /// <summary>Messages routed to no queue, counted and rationed for the warning.</summary>
     private readonly UnreceivedEvents _unreceived;
 
-    public RabbitMqSink(string name, RabbitMqSinkOptions options, EventTemplate routingKey, ILogger<RabbitMqSink>? logger = null, Core.Pipeline.PipelineMetrics? metrics = null, TimeProvider? timeProvider = null)
+    /// <summary>Makes the error that names a setting of the sink (its file and line): the factory's; the key alone without one.</summary>
+    private readonly Func<string, string, ConfigurationException> _configurationError;
+
+    public RabbitMqSink(string name, RabbitMqSinkOptions options, EventTemplate routingKey, ILogger<RabbitMqSink>? logger = null, Core.Pipeline.PipelineMetrics? metrics = null, TimeProvider? timeProvider = null,
+        Func<string, string, ConfigurationException>? configurationError = null)
     {
+        _configurationError = configurationError ?? ((key, reason) => new ConfigurationException(key, reason));
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _unreceived = new UnreceivedEvents(name, metrics, timeProvider);
         Name = name;
@@ -61,15 +67,39 @@ public sealed partial class RabbitMqSink : ISink
             Uri = new Uri(options.Uri),
             ClientProvidedName = "cdcpipeline:" + name,
             AutomaticRecoveryEnabled = false,
+
+            // The TCP connect's own limit (30 s by default), or a longer connectTimeout would still end there.
+            RequestedConnectionTimeout = options.ConnectTimeout,
         };
         _endpoint = Redacted(_factory.Uri);
-        ConnectTimeout = _factory.RequestedConnectionTimeout;
     }
 
     public string Name { get; }
 
-    /// <summary>How long opening a connection (TCP, TLS and the AMQP handshake) may take: the factory's connection timeout, 30 s.</summary>
-    internal TimeSpan ConnectTimeout { get; set; }
+    /// <summary>How long opening a connection (TCP, TLS, the AMQP handshake and the first channel) may take: <c>connectTimeout</c>, 30 s unless set.</summary>
+    internal TimeSpan ConnectTimeout => _options.ConnectTimeout;
+
+    /// <summary>
+    /// Connects and declares the exchange before the pipeline reads. A declare RabbitMQ refuses (403: no configure permission;
+    /// 406: the exchange exists with another type or durability) is the same on every attempt until the configuration or the
+    /// broker's owner changes it: it stops the start, naming the setting. Anything else (a broker away, a refused login) is a
+    /// warning, and deliveries retry as always; the connection made here serves the first delivery.
+    /// </summary>
+    public async ValueTask CheckAtStartAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await GetChannelAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (DeclareRefusedException refused)
+        {
+            throw _configurationError(refused.Key, refused.Text);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            LogNotReadyAtStart(_logger, Name, e.Message);
+        }
+    }
 
     public async ValueTask DeliverAsync(IReadOnlyList<DomainEvent> batch, CancellationToken cancellationToken)
     {
@@ -373,12 +403,11 @@ public sealed partial class RabbitMqSink : ISink
                 {
                     await channel.ExchangeDeclareAsync(_options.Exchange, _options.ExchangeType, durable: true, autoDelete: false, arguments: null, cancellationToken: cancellationToken).ConfigureAwait(false);
                 }
-                catch (OperationInterruptedException e) when (e.ShutdownReason is { Initiator: ShutdownInitiator.Peer, ReplyCode: Constants.AccessRefused } refused)
+                catch (OperationInterruptedException e) when (e.ShutdownReason is { Initiator: ShutdownInitiator.Peer, ReplyCode: Constants.AccessRefused or Constants.PreconditionFailed } refused)
                 {
-                    // The user lacks configure permission on the exchange: the client's text does not name the sink or say what to do.
+                    // The client's text does not name the sink or say what to do.
                     LogClientError(_logger, e, Name);
-                    throw new IOException($"rabbitmq sink '{Name}': RabbitMQ at {_endpoint} refuses user '{_factory.UserName}' declaring exchange '{_options.Exchange}' in vhost '{_factory.VirtualHost}' ({refused.ReplyText}): "
-                        + $"set declareExchange: false if the broker's owner declares it (durable, type {_options.ExchangeType}), or allow it: {PermissionCommand(configure: true)}. {UntilFixed}");
+                    throw DeclareRefused(refused);
                 }
             }
 
@@ -390,6 +419,61 @@ public sealed partial class RabbitMqSink : ISink
         {
             _connectLock.Release();
         }
+    }
+
+    /// <summary>
+    /// The broker's refusal of the sink's exchange declare, in one line naming the setting to change: 403 ACCESS_REFUSED, the user
+    /// lacks configure permission on it; 406 PRECONDITION_FAILED, it exists declared otherwise (another type, not durable, with
+    /// arguments) than the sink declares it. Either is the same on every attempt until the broker's owner or the configuration changes it.
+    /// </summary>
+    private DeclareRefusedException DeclareRefused(ShutdownEventArgs refused)
+    {
+        var (exchange, vhost, type) = (_options.Exchange, _factory.VirtualHost, _options.ExchangeType);
+        if (refused.ReplyCode == Constants.AccessRefused)
+        {
+            return new DeclareRefusedException("declareExchange",
+                $"rabbitmq sink '{Name}': RabbitMQ at {_endpoint} refuses user '{_factory.UserName}' declaring exchange '{exchange}' in vhost '{vhost}' ({refused.ReplyText}): "
+                + $"set declareExchange: false if the broker's owner declares it (durable, type {type}), or allow it: {PermissionCommand(configure: true)}");
+        }
+
+        // RabbitMQ: "PRECONDITION_FAILED - inequivalent arg 'type' for exchange 'x' in vhost '/': received 'topic' but current is 'fanout'".
+        var differs = InequivalentArg().Match(refused.ReplyText);
+        var delete = $"have the broker's owner delete it (rabbitmqadmin or the management UI; its bindings go with it) for the sink to declare it (durable, type {type}). "
+            + $"rabbitmqctl list_exchanges -p '{vhost}' name type durable auto_delete arguments shows it";
+        if (!differs.Success)
+        {
+            return new DeclareRefusedException("declareExchange",
+                $"rabbitmq sink '{Name}': RabbitMQ at {_endpoint} refuses declaring exchange '{exchange}' in vhost '{vhost}' as the sink does, durable and of type {type} ({refused.ReplyText}): "
+                + $"set declareExchange: false to publish to it as it is, or {delete}");
+        }
+
+        var (arg, received, current) = (differs.Groups["arg"].Value, Unquoted(differs.Groups["received"].Value), Unquoted(differs.Groups["current"].Value));
+        var code = string.Create(CultureInfo.InvariantCulture, $"RabbitMQ at {_endpoint}: {refused.ReplyCode} PRECONDITION_FAILED, inequivalent arg '{arg}'");
+        return arg == "type"
+            ? new DeclareRefusedException("exchangeType",
+                $"rabbitmq sink '{Name}': exchange '{exchange}' in vhost '{vhost}' exists as type {current}, but exchangeType is {type} ({code}): "
+                + $"set exchangeType: {current} to publish to it as it is, or {delete}")
+            : new DeclareRefusedException("declareExchange",
+                $"rabbitmq sink '{Name}': exchange '{exchange}' in vhost '{vhost}' exists with {arg} {current}, but the sink declares it with {arg} {received} ({code}): "
+                + $"set declareExchange: false to publish to it as it is, or {delete}");
+
+        static string Unquoted(string value) => value.Length >= 2 && value[0] == '\'' && value[^1] == '\'' ? value[1..^1] : value;
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex("inequivalent arg '(?<arg>[^']+)' for exchange .* in vhost .*: received (?<received>.+) but current is (?<current>.+)$")]
+    private static partial System.Text.RegularExpressions.Regex InequivalentArg();
+
+    /// <summary>
+    /// A declare of the exchange the broker refuses, retried like any failed delivery (the broker's owner may change it meanwhile);
+    /// <see cref="Key"/>: the sink's setting that would make it go. Without the client's exception as its cause, which the runner
+    /// would add to the line (it is logged at debug level).
+    /// </summary>
+    private sealed class DeclareRefusedException(string key, string text) : IOException(text + ". " + UntilFixed)
+    {
+        public string Key { get; } = key;
+
+        /// <summary>The refusal and what to do, without the retries' "until then".</summary>
+        public string Text { get; } = text;
     }
 
     private static string Redacted(Uri uri) => new UriBuilder(uri) { UserName = "", Password = "" }.Uri.ToString();
@@ -430,7 +514,7 @@ public sealed partial class RabbitMqSink : ISink
         var vhost = _factory.VirtualHost;
         if (e is OperationCanceledException)
         {
-            return (string.Create(CultureInfo.InvariantCulture, $"no AMQP handshake within {ConnectTimeout.TotalSeconds:0.#} s: something there accepts the connection but does not answer as RabbitMQ (another server on that port, a TLS port with amqp://, a firewall). ")
+            return (string.Create(CultureInfo.InvariantCulture, $"no AMQP handshake within {ConnectTimeout.TotalSeconds:0.#} s (connectTimeout): something there accepts the connection but does not answer as RabbitMQ (another server on that port, a TLS port with amqp://, a firewall). ")
                 + "Check the host, port and scheme in the uri (RabbitMQ listens on 5672 for amqp://, 5671 for amqps://)", false);
         }
 
@@ -561,6 +645,9 @@ public sealed partial class RabbitMqSink : ISink
         await ResetAsync().ConfigureAwait(false);
         _connectLock.Dispose();
     }
+
+    [LoggerMessage(EventId = 4507, Level = LogLevel.Warning, Message = "RabbitMQ sink {Sink} is not ready at start: {Reason}. The pipeline starts all the same; each delivery to the sink tries again (its retry policy applies)")]
+    private static partial void LogNotReadyAtStart(ILogger logger, string sink, string reason);
 
     [LoggerMessage(EventId = 4516, Level = LogLevel.Debug, Message = "RabbitMQ sink {Sink}: RabbitMQ.Client's own exception for the failure, for a report")]
     private static partial void LogClientError(ILogger logger, Exception error, string sink);

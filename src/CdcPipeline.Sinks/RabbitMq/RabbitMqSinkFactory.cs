@@ -16,7 +16,8 @@ public sealed class RabbitMqSinkFactory : ISinkFactory
     public ISink Create(PipelineComponentContext context)
     {
         var (options, routingKey) = Checked(context);
-        return new RabbitMqSink(context.Name, options, routingKey, context.Services.GetService<ILogger<RabbitMqSink>>(), context.Services.GetService<Core.Pipeline.PipelineMetrics>());
+        return new RabbitMqSink(context.Name, options, routingKey, context.Services.GetService<ILogger<RabbitMqSink>>(), context.Services.GetService<Core.Pipeline.PipelineMetrics>(),
+            configurationError: context.Error);
     }
 
     /// <summary>What <see cref="Create"/> refuses; the options and the parsed routing key.</summary>

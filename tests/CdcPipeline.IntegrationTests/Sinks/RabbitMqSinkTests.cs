@@ -455,17 +455,29 @@ public sealed class RabbitMqSinkTests
 
     /// <summary>
     /// Runs one event through the runner into <paramref name="sink"/> (two attempts, then dead-lettered) and gives the texts an
-    /// operator reads: the retry warning's reason, the dead letter's error and /healthz's last error of the sink.
+    /// operator reads: the retry warning's reason, the dead letter's error and /healthz's last error of the sink. The runner
+    /// meets the failure at the delivery, as for one that arises while the pipeline runs (a declare refused at start stops
+    /// the start instead: <see cref="A_declare_refused_at_start_names_the_setting_and_a_broker_away_does_not_stop_it"/>).
     /// </summary>
     private static async Task<string[]> FailureTextsAsync(RabbitMqSink sink)
     {
         var dlq = new RecordingDeadLetterQueue();
         using var logs = new TestOutputLoggerFactory(Microsoft.Extensions.Logging.LogLevel.Warning);
-        var runner = SinkHarness.Runner(SinkHarness.Source(1, 1), dlq, logs: logs, sinks: new SinkBinding(sink, new SinkPolicy { MaxAttempts = 2, InitialDelay = TimeSpan.FromMilliseconds(20), MaxDelay = TimeSpan.FromMilliseconds(50) }));
+        var runner = SinkHarness.Runner(SinkHarness.Source(1, 1), dlq, logs: logs, sinks: new SinkBinding(new AtDeliveryOnly(sink), new SinkPolicy { MaxAttempts = 2, InitialDelay = TimeSpan.FromMilliseconds(20), MaxDelay = TimeSpan.FromMilliseconds(50) }));
         await SinkHarness.RunToEndAsync(runner, TimeSpan.FromSeconds(90));
         await sink.DisposeAsync();
         var retry = Assert.Single(logs.Lines, w => w.Contains("retrying", StringComparison.Ordinal));
         return [retry, Assert.Single(dlq.Letters).Error, Assert.Single(runner.FailingSinks).LastError];
+    }
+
+    /// <summary>The sink without its start check: the runner meets what it refuses at the first delivery.</summary>
+    private sealed class AtDeliveryOnly(ISink sink) : ISink
+    {
+        public string Name => sink.Name;
+
+        public ValueTask DeliverAsync(IReadOnlyList<DomainEvent> batch, CancellationToken cancellationToken) => sink.DeliverAsync(batch, cancellationToken);
+
+        public ValueTask DisposeAsync() => sink.DisposeAsync();
     }
 
     private static void AssertOneLine(string text, params string[] expected)
@@ -574,6 +586,108 @@ public sealed class RabbitMqSinkTests
     }
 
     /// <summary>
+    /// An exchange that exists with another type than <c>exchangeType</c>, or not durable (the sink declares it durable): RabbitMQ
+    /// closes the channel with 406 PRECONDITION_FAILED ("inequivalent arg 'type' …"). Was RabbitMQ.Client's "The AMQP operation was
+    /// interrupted: … classId=40, methodId=10", naming neither the sink nor the setting that differs nor what to do.
+    /// </summary>
+    [Fact]
+    public async Task An_exchange_that_exists_with_another_type_or_durability_is_named_with_both_and_what_to_do()
+    {
+        var uri = await DownstreamServers.RabbitMqAsync();
+        var ct = TestContext.Current.CancellationToken;
+        var fanout = "cdc-test-fanout-" + Guid.NewGuid().ToString("N")[..8];
+        var transient = "cdc-test-transient-" + Guid.NewGuid().ToString("N")[..8];
+        await using var connection = await new ConnectionFactory { Uri = new Uri(uri) }.CreateConnectionAsync(ct);
+        await using var channel = await connection.CreateChannelAsync(cancellationToken: ct);
+        await channel.ExchangeDeclareAsync(fanout, "fanout", durable: true, autoDelete: false, cancellationToken: ct);
+        await channel.ExchangeDeclareAsync(transient, "topic", durable: false, autoDelete: false, cancellationToken: ct);
+        try
+        {
+            foreach (var text in await FailureTextsAsync(Sink(uri, fanout, declare: true)))
+            {
+                AssertOneLine(text, $"exchange '{fanout}' in vhost '/' exists as type fanout, but exchangeType is topic", "PRECONDITION_FAILED",
+                    "set exchangeType: fanout", "delete it", "rabbitmqctl list_exchanges -p '/' name type durable auto_delete", "Each retry fails the same way until then");
+            }
+
+            foreach (var text in await FailureTextsAsync(Sink(uri, transient, declare: true)))
+            {
+                AssertOneLine(text, $"exchange '{transient}' in vhost '/' exists with durable false, but the sink declares it with durable true", "PRECONDITION_FAILED",
+                    "declareExchange: false", "delete it", "Each retry fails the same way until then");
+            }
+
+            // As the first message says: with exchangeType: fanout the sink delivers to the exchange as it is.
+            await using var sink = new RabbitMqSink("rabbit", new RabbitMqSinkOptions { Uri = uri, Exchange = fanout, ExchangeType = "fanout" }, Template());
+            await sink.DeliverAsync([SinkHarness.Event(1, "K1")], ct);
+        }
+        finally
+        {
+            await channel.ExchangeDeleteAsync(fanout, cancellationToken: CancellationToken.None);
+            await channel.ExchangeDeleteAsync(transient, cancellationToken: CancellationToken.None);
+        }
+    }
+
+    /// <summary>
+    /// At start (before the pipeline reads) a declare RabbitMQ refuses stops the start naming the setting to change, without the
+    /// retries' "until then"; a broker away, or a login refused, is logged and the start goes on (deliveries retry as always).
+    /// </summary>
+    [Fact]
+    public async Task A_declare_refused_at_start_names_the_setting_and_a_broker_away_does_not_stop_it()
+    {
+        var uri = await DownstreamServers.RabbitMqAsync();
+        var ct = TestContext.Current.CancellationToken;
+        var fanout = "cdc-test-fanout-" + Guid.NewGuid().ToString("N")[..8];
+        var transient = "cdc-test-transient-" + Guid.NewGuid().ToString("N")[..8];
+        await using var connection = await new ConnectionFactory { Uri = new Uri(uri) }.CreateConnectionAsync(ct);
+        await using var channel = await connection.CreateChannelAsync(cancellationToken: ct);
+        await channel.ExchangeDeclareAsync(fanout, "fanout", durable: true, autoDelete: false, cancellationToken: ct);
+        await channel.ExchangeDeclareAsync(transient, "topic", durable: false, autoDelete: false, cancellationToken: ct);
+        var (user, cleanup) = await UserAsync(uri, "", ".*", ".*");
+        await using var _u = cleanup;
+        try
+        {
+            foreach (var (sink, key, text) in new[]
+            {
+                (Sink(uri, fanout, declare: true), "exchangeType", "exists as type fanout, but exchangeType is topic"),
+                (Sink(uri, transient, declare: true), "declareExchange", "exists with durable false, but the sink declares it with durable true"),
+                (Sink(As(uri, user, Password), fanout, declare: true), "declareExchange", $"refuses user '{user}' declaring exchange '{fanout}'"),
+            })
+            {
+                await using var _s = sink;
+                var refused = await Assert.ThrowsAsync<CdcPipeline.Core.Configuration.ConfigurationException>(async () => await sink.CheckAtStartAsync(ct));
+                Assert.Equal(key, refused.Key);
+                AssertOneLine(refused.Message, text);
+                Assert.DoesNotContain("retry", refused.Message, StringComparison.Ordinal);
+            }
+
+            var logger = new WarningRecorder<RabbitMqSink>();
+            var port = FreePorts.Next();
+            foreach (var away in new[] { As(uri, "guest", Password, port: port), As(uri, user, Password + "-wrong") })
+            {
+                await using var sink = new RabbitMqSink("rabbit", new RabbitMqSinkOptions { Uri = away, Exchange = fanout, ExchangeType = "fanout" }, Template(), logger);
+                await sink.CheckAtStartAsync(ct);
+            }
+
+            Assert.Collection(
+                logger.Warnings,
+                w => Assert.Contains($"is not ready at start: rabbitmq sink 'rabbit': cannot connect to RabbitMQ at amqp://127.0.0.1:{port}/", w, StringComparison.Ordinal),
+                w => Assert.Contains("is not ready at start: rabbitmq sink 'rabbit': cannot connect to RabbitMQ", w, StringComparison.Ordinal));
+            Assert.Contains("refused the login", logger.Warnings[1], StringComparison.Ordinal);
+
+            // A check that passes says nothing, and its channel serves the first delivery.
+            var quiet = new WarningRecorder<RabbitMqSink>();
+            await using var ready = new RabbitMqSink("rabbit", new RabbitMqSinkOptions { Uri = uri, Exchange = fanout, ExchangeType = "fanout" }, Template(), quiet);
+            await ready.CheckAtStartAsync(ct);
+            Assert.Empty(quiet.Warnings);
+            await ready.DeliverAsync([SinkHarness.Event(1, "K1")], ct);
+        }
+        finally
+        {
+            await channel.ExchangeDeleteAsync(fanout, cancellationToken: CancellationToken.None);
+            await channel.ExchangeDeleteAsync(transient, cancellationToken: CancellationToken.None);
+        }
+    }
+
+    /// <summary>
     /// amqps:// against RabbitMQ's plain port, amqp:// against a port where another server answers (and closes), and one
     /// where a server accepts and never answers (which held the sink's first delivery for ever: no retry, no warning).
     /// </summary>
@@ -606,11 +720,10 @@ public sealed class RabbitMqSinkTests
         using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         silent.Start(); // accepts (the backlog) and never answers
         var silentPort = ((System.Net.IPEndPoint)silent.LocalEndpoint).Port;
-        var sink = Sink(As(uri, "guest", Password, port: silentPort), "cdc-test-auth", declare: true);
-        sink.ConnectTimeout = TimeSpan.FromSeconds(1);
+        var sink = new RabbitMqSink("rabbit", new RabbitMqSinkOptions { Uri = As(uri, "guest", Password, port: silentPort), Exchange = "cdc-test-auth", ConnectTimeout = TimeSpan.FromSeconds(1) }, Template());
         foreach (var text in await FailureTextsAsync(sink))
         {
-            AssertOneLine(text, $"127.0.0.1:{silentPort}", "no AMQP handshake within 1 s", "does not answer as RabbitMQ");
+            AssertOneLine(text, $"127.0.0.1:{silentPort}", "no AMQP handshake within 1 s (connectTimeout)", "does not answer as RabbitMQ");
         }
     }
 }

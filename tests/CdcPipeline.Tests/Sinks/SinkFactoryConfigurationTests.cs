@@ -63,6 +63,17 @@ public class SinkFactoryConfigurationTests : IDisposable
         Assert.Equal(Path.Combine(_dir, "out", "events.jsonl"), Assert.IsType<JsonLinesFileSink>(file).Path);
     }
 
+    /// <summary>How long connecting to RabbitMQ may take (TCP, TLS and the AMQP handshake): 30 s unless set; was 30 s always.</summary>
+    [Fact]
+    public async Task A_rabbitmq_sinks_connect_timeout_is_30_s_unless_set()
+    {
+        await using var set = Create("rabbitmq: { uri: 'amqp://guest:guest@127.0.0.1:5672/', exchange: domain-events, connectTimeout: '00:00:05' }");
+        await using var unset = Create("rabbitmq: { uri: 'amqp://guest:guest@127.0.0.1:5672/', exchange: domain-events }");
+
+        Assert.Equal(TimeSpan.FromSeconds(5), Assert.IsType<RabbitMqSink>(set).ConnectTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(30), Assert.IsType<RabbitMqSink>(unset).ConnectTimeout);
+    }
+
     [Theory]
     [InlineData("webhook: { secret: abc }", "pipeline.yaml:4: sinks.0.webhook.url", "needs a url")]
     [InlineData("webhook: { url: 'ftp://x/y' }", "sinks.0.webhook.url", "http:// or https://")]
@@ -71,6 +82,10 @@ public class SinkFactoryConfigurationTests : IDisposable
     [InlineData("rabbitmq: { uri: 'http://user:hunter2@x/', exchange: e }", "sinks.0.rabbitmq.uri", "amqp://")]
     [InlineData("rabbitmq: { uri: 'amqp://x/', exchange: e, routingKey: '{colour}' }", "sinks.0.rabbitmq.routingKey", "unknown placeholder '{colour}'")]
     [InlineData("rabbitmq: { uri: 'amqp://x/', exchange: e, exchangeType: sideways }", "sinks.0.rabbitmq.exchangeType", "topic, direct")]
+    // A bare number is a count of days to TimeSpan, as for the pipeline's other durations.
+    [InlineData("rabbitmq: { uri: 'amqp://x/', exchange: e, connectTimeout: 30 }", "pipeline.yaml:4: sinks.0.rabbitmq.connectTimeout: ", "hh:mm:ss")]
+    [InlineData("rabbitmq: { uri: 'amqp://x/', exchange: e, connectTimeout: '00:00:00' }", "sinks.0.rabbitmq.connectTimeout", "00:00:01 to 00:10:00")]
+    [InlineData("rabbitmq: { uri: 'amqp://x/', exchange: e, connectTimeout: soon }", "sinks.0.rabbitmq.connectTimeout", "soon")]
     [InlineData("redis: { configuration: 'x:1', mode: pubsub, maxLength: 10 }", "sinks.0.redis.maxLength", "streams only")]
     [InlineData("redis: { configuration: 'x:1', stream: 'a:{type' }", "sinks.0.redis.stream", "never closed")]
     [InlineData("redis: { configuration: 'redis://default:hunter2@x:6379/0' }", "pipeline.yaml:4: sinks.0.redis.configuration", "password=")]
