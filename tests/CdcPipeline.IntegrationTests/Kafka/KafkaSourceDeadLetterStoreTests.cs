@@ -40,7 +40,7 @@ public sealed class KafkaSourceDeadLetterStoreTests(KafkaFixture kafka) : IDispo
             var exit = await refused.ExitCodeAsync(Timeout);
             var error = AssertStopLine(exit, refused.Log);
             Assert.Contains("Topic authorization failed", error, StringComparison.Ordinal);
-            Assert.Contains($"deadLetter.topic ({config}:12)", error, StringComparison.Ordinal);
+            Assert.Contains($"deadLetter.topic ({DeadLetterLine(config)})", error, StringComparison.Ordinal);
             Assert.DoesNotContain("deadLetter.path", error, StringComparison.Ordinal);
         }
 
@@ -76,7 +76,7 @@ public sealed class KafkaSourceDeadLetterStoreTests(KafkaFixture kafka) : IDispo
         {
             var exit = await refused.ExitCodeAsync(Timeout);
             var error = AssertStopLine(exit, refused.Log);
-            Assert.Contains($"deadLetter.path ({config}:12)", error, StringComparison.Ordinal);
+            Assert.Contains($"deadLetter.path ({DeadLetterLine(config)})", error, StringComparison.Ordinal);
             // The file the source writes its letters to, beside deadLetter.path's: the one an operator must make writable.
             Assert.Contains(Path.Combine(blocker, "dead-letters.decode.jsonl"), error, StringComparison.Ordinal);
         }
@@ -94,6 +94,52 @@ public sealed class KafkaSourceDeadLetterStoreTests(KafkaFixture kafka) : IDispo
         Assert.Contains($"\"position\":\"{topic}/0@1", letter, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// The runner's own letter (a sink's, here a webhook whose server is down, with no retry) refused by the topic the same way:
+    /// the line the unit test builds from a thrown stand-in, from a real refusal.
+    /// </summary>
+    [Fact]
+    public async Task A_dead_letter_topic_that_refuses_a_sinks_letter_stops_run_naming_deadLetter_topic_and_the_change_is_read_again()
+    {
+        using var cluster = new MockClusterControl();
+        var topic = kafka.Unique("legacy");
+        var dlq = kafka.Unique("dead-letters");
+        cluster.CreateTopic(topic);
+        cluster.CreateTopic(dlq);
+        cluster.SetTopicError(dlq, MockClusterControl.TopicAuthorizationFailed);
+        await ProduceRecordsAsync(cluster, topic, poison: false);
+        var config = await WriteConfigAsync(
+            cluster, topic, $"deadLetter: {{ topic: {dlq} }}", $"webhook: {{ url: \"http://127.0.0.1:{Support.FreePorts.Next()}/down\" }}\n    retry: {{ maxAttempts: 1 }}");
+
+        using (var refused = PipelineProcess.Start("run", "--config", config))
+        {
+            var exit = await refused.ExitCodeAsync(Timeout);
+            Assert.True(exit == 1, $"exit code {exit}; log:\n{refused.Log}");
+            var lines = refused.Log.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            var error = Assert.Single(lines, l => l.StartsWith("error: ", StringComparison.Ordinal));
+            Assert.Equal(error, lines[^1]);
+            Assert.StartsWith("error: the dead-letter store could not keep a dead letter of sink 'audit': Broker: Topic authorization failed; ", error, StringComparison.Ordinal);
+            Assert.Contains($"deadLetter.topic ({DeadLetterLine(config)})", error, StringComparison.Ordinal);
+            Assert.EndsWith("the change was not acknowledged, so it is read again when run starts again", error, StringComparison.Ordinal);
+            Assert.DoesNotContain("crit:", refused.Log, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", refused.Log, StringComparison.Ordinal);
+        }
+
+        // The first change's letter was not kept, so it was not acknowledged: read again, its letter is kept now.
+        cluster.SetTopicError(dlq, 0);
+        using (var again = PipelineProcess.Start("run", "--config", config))
+        {
+            // The webhook is still down: each of the three changes is dead-lettered, the first one included.
+            var letters = ReadAll(cluster, dlq, 3);
+            Assert.Equal(0, await again.TerminateAsync(Timeout));
+            Assert.True(letters.Count == 3, $"{letters.Count} letter(s); log:\n{again.Log}");
+            Assert.All(letters, l => Assert.Equal("audit", Encoding.UTF8.GetString(l.Message.Headers.GetLastBytes(DeadLetterHeaders.Stage))));
+            Assert.Equal(
+                [$"{topic}/0@0:0", $"{topic}/0@1:0", $"{topic}/0@2:0"],
+                letters.Select(l => Encoding.UTF8.GetString(l.Message.Headers.GetLastBytes(DeadLetterHeaders.Position))));
+        }
+    }
+
     /// <summary>The stop: exit 1, the last line the one error line for the dead-letter store, no crash with a stack trace.</summary>
     private static string AssertStopLine(int exit, string log)
     {
@@ -108,11 +154,11 @@ public sealed class KafkaSourceDeadLetterStoreTests(KafkaFixture kafka) : IDispo
         return error;
     }
 
-    /// <summary>Offsets 0 and 2 are changes of rows 1 and 3; offset 1 is not JSON.</summary>
-    private static async Task ProduceRecordsAsync(MockClusterControl cluster, string topic)
+    /// <summary>Offsets 0 and 2 are changes of rows 1 and 3; offset 1 is not JSON (or, without <paramref name="poison"/>, row 2's change).</summary>
+    private static async Task ProduceRecordsAsync(MockClusterControl cluster, string topic, bool poison = true)
     {
         using var producer = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig { BootstrapServers = cluster.BootstrapServers }).SetLogHandler((_, _) => { }).Build();
-        (int Id, string Value)[] records = [(1, Change(1)), (2, "{\"before\": nope"), (3, Change(3))];
+        (int Id, string Value)[] records = [(1, Change(1)), (2, poison ? "{\"before\": nope" : Change(2)), (3, Change(3))];
         foreach (var (id, value) in records)
         {
             var key = Encoding.UTF8.GetBytes($$"""{"id":{{id}}}""");
@@ -123,8 +169,8 @@ public sealed class KafkaSourceDeadLetterStoreTests(KafkaFixture kafka) : IDispo
             $$"""{"before":null,"after":{"id":{{id}}},"source":{"schema":"public","table":"kv","lsn":{{id}},"txId":{{id}},"snapshot":"false"},"op":"c","ts_ms":1}""";
     }
 
-    /// <summary>The pipeline; <paramref name="deadLetter"/> is its line 12.</summary>
-    private async Task<string> WriteConfigAsync(MockClusterControl cluster, string topic, string deadLetter)
+    /// <summary>The pipeline, with <paramref name="deadLetter"/> after its one sink (<see cref="DeadLetterLine"/>).</summary>
+    private async Task<string> WriteConfigAsync(MockClusterControl cluster, string topic, string deadLetter, string sink = "file: { path: events.jsonl }")
     {
         var path = Path.Combine(_dir, "pipeline.yaml");
         await File.WriteAllTextAsync(path, $$"""
@@ -138,11 +184,15 @@ public sealed class KafkaSourceDeadLetterStoreTests(KafkaFixture kafka) : IDispo
                 format: json
             sinks:
               - name: audit
-                file: { path: events.jsonl }
+                {{sink}}
             {{deadLetter}}
             """, Ct);
         return path;
     }
+
+    /// <summary>Where the deadLetter key is, as run's line names it: file:line.</summary>
+    private static string DeadLetterLine(string config) =>
+        $"{config}:{Array.FindIndex(File.ReadAllLines(config), l => l.StartsWith("deadLetter:", StringComparison.Ordinal)) + 1}";
 
     private string Events()
     {
@@ -156,7 +206,7 @@ public sealed class KafkaSourceDeadLetterStoreTests(KafkaFixture kafka) : IDispo
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(config).SetLogHandler((_, _) => { }).Build();
         consumer.Assign(new TopicPartition(topic, 0));
         var results = new List<ConsumeResult<byte[]?, byte[]?>>();
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        var deadline = DateTime.UtcNow + Timeout;
         while (results.Count <= count && DateTime.UtcNow < deadline)
         {
             if (consumer.Consume(TimeSpan.FromMilliseconds(200)) is { IsPartitionEOF: false } r)

@@ -8,7 +8,8 @@ namespace CdcPipeline.Tests.Commands;
 /// <summary>
 /// The line <c>run</c> stops with when the Kafka path's dead-letter topic cannot take a letter (its producer failing): it
 /// names deadLetter.topic with its file and line, exit 1 without a stack trace, not the source's settings. The file store's
-/// case runs for real in ObservabilityTests; the runner wraps every dead-letter store's failure the same way.
+/// case runs for real in ObservabilityTests, the topic's (refused by the mock cluster) and the Kafka source's own decode
+/// letters in KafkaSourceDeadLetterStoreTests; the runner and the source wrap every dead-letter store's failure the same way.
 /// </summary>
 public sealed class DeadLetterStoreFailureLineTests : IDisposable
 {
