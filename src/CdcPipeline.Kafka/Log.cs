@@ -31,7 +31,7 @@ internal static partial class Log
     [LoggerMessage(EventId = 4012, Level = LogLevel.Error, Message = "Kafka {Client}: no broker of {Servers} is reachable; the client keeps retrying. Check the bootstrap servers, the network and the brokers ({Repeats} such report(s) held back since the last line)")]
     public static partial void AllBrokersDown(ILogger logger, string client, string servers, int repeats);
 
-    [LoggerMessage(EventId = 4006, Level = LogLevel.Error, Message = "Kafka record {Topic}/{Partition}@{Offset} cannot be decoded; dead-lettered and skipped")]
+    [LoggerMessage(EventId = 4006, Level = LogLevel.Error, Message = "Kafka record {Topic}/{Partition}@{Offset} cannot be decoded; dead-lettering it (skipped once its letter is kept)")]
     public static partial void DecodeFailed(ILogger logger, Exception error, string topic, int partition, long offset);
 
     [LoggerMessage(EventId = 4014, Level = LogLevel.Warning, Message = "Kafka record {Topic}/{Partition}@{Offset} waits for the Schema Registry (attempt {Attempt}), trying again in {Delay}; check that the registry is up and schemaRegistryUrl and its credentials are right")]

@@ -27,6 +27,12 @@ public sealed class DeadLetterOptions
 
     /// <summary>Kafka topic for dead letters (Kafka path); when set, used instead of the file.</summary>
     public string? Topic { get; set; }
+
+    /// <summary>
+    /// The file a Kafka source keeps its <c>decode</c> letters in when there is no <see cref="Topic"/>: beside
+    /// <paramref name="path"/> (<see cref="Path"/> resolved), as <c>….decode.jsonl</c>, so the runner's own file stays its own.
+    /// </summary>
+    public static string DecodeLettersPath(string path) => System.IO.Path.ChangeExtension(path, ".decode.jsonl");
 }
 
 public sealed class RunnerOptions

@@ -638,7 +638,8 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
     }
 
     /// <summary>
-    /// Decodes a record; one that can never be decoded is dead-lettered and becomes a position-only marker.
+    /// Decodes a record; one that can never be decoded is dead-lettered and becomes a position-only marker (a letter the store
+    /// cannot keep stops the source: <see cref="DeadLetterStoreException"/>).
     /// While the Schema Registry does not answer the record is tried again, with backoff, for as long as this
     /// consumer owns its partition (null once it lost it: the new owner reads the record again) — an outage of
     /// the registry must not send every record of the meantime to the dead letters.
@@ -683,20 +684,28 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
         {
             Log.DecodeFailed(_logger, e, result.Topic, result.Partition.Value, result.Offset.Value);
             var position = SourcePosition.ForKafka(result.Topic, result.Partition.Value, result.Offset.Value);
-            await _deadLetters.WriteAsync(
-                new DeadLetter
-                {
-                    Stage = "decode",
-                    Error = $"{record.Describe()}: {e.Message}",
-                    ErrorType = e.GetType().FullName,
-                    Position = position,
-                    Payload = message.Value ?? [],
-                    Key = record.Key,
-                    Headers = record.Headers,
-                    FailedAt = DateTimeOffset.UtcNow,
-                    Attempts = 1,
-                },
-                cancellationToken).ConfigureAwait(false);
+            var letter = new DeadLetter
+            {
+                Stage = "decode",
+                Error = $"{record.Describe()}: {e.Message}",
+                ErrorType = e.GetType().FullName,
+                Position = position,
+                Payload = message.Value ?? [],
+                Key = record.Key,
+                Headers = record.Headers,
+                FailedAt = DateTimeOffset.UtcNow,
+                Attempts = 1,
+            };
+            try
+            {
+                await _deadLetters.WriteAsync(letter, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception storeError) when (storeError is not OperationCanceledException)
+            {
+                // Blamed on the store, as the runner blames its own letters: run's line names deadLetter.topic or .path. The
+                // record is not handed on, so its offset is never acknowledged and the next start reads it again.
+                throw new DeadLetterStoreException(letter.Stage, storeError);
+            }
 
             // Passed on as a position-only marker: the runner acknowledges it in order, nothing is delivered.
             return new ChangeEvent

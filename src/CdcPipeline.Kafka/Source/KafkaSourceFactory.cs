@@ -225,7 +225,7 @@ public sealed class KafkaSourceFactory : ISourceFactory
 
         // Its own file, but counted in cdc.events.dead_lettered (stage "decode") like every other dead letter.
         var path = context.ResolvePath(deadLetter.Path);
-        IDeadLetterQueue file = new JsonLinesDeadLetterQueue(Path.ChangeExtension(path, ".decode.jsonl"));
+        IDeadLetterQueue file = new JsonLinesDeadLetterQueue(DeadLetterOptions.DecodeLettersPath(path));
         return context.Services.GetService<PipelineMetrics>() is { } metrics ? new CountingDeadLetterQueue(file, metrics) : file;
     }
 }

@@ -288,12 +288,13 @@ internal static partial class RunCommand
             var setting = configuration.Locations.Describe(key) is { } where
                 ? $"{key.Replace(':', '.')} ({where})"
                 : $"{key.Replace(':', '.')} (not set in {configuration.FilePath}: its default, {configuration.Options.DeadLetter.Path})";
+            var file = Path.GetFullPath(Path.Combine(configuration.BaseDirectory, configuration.Options.DeadLetter.Path));
             var what = key == "deadLetter:topic"
                 ? $"check {setting}: that the cluster is up and that the topic exists and may be written"
-                : $"check {setting}: its file {Path.GetFullPath(Path.Combine(configuration.BaseDirectory, configuration.Options.DeadLetter.Path))} must be " +
+                : $"check {setting}: its file {(letter.OfRecord ? DeadLetterOptions.DecodeLettersPath(file) : file)} must be " +
                   "writable, in a directory (no part of the path a regular file), on a disk with room; or set it to a file that is";
             return $"the dead-letter store could not keep a dead letter of {letter.Whose}: {ExpectedFailure.Describe(kept).TrimEnd('.')}; {what}; " +
-                   "the change was not acknowledged, so it is read again when run starts again";
+                   $"the {(letter.OfRecord ? "record" : "change")} was not acknowledged, so it is read again when run starts again";
         }
 
         if (failure is not (Npgsql.NpgsqlException or SocketException or TimeoutException))

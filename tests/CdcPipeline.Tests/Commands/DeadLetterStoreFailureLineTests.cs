@@ -8,7 +8,8 @@ namespace CdcPipeline.Tests.Commands;
 /// <summary>
 /// The line <c>run</c> stops with when the Kafka path's dead-letter topic cannot take a letter (its producer failing): it
 /// names deadLetter.topic with its file and line, exit 1 without a stack trace, not the source's settings. The file store's
-/// case runs for real in ObservabilityTests; the runner wraps every dead-letter store's failure the same way.
+/// case runs for real in ObservabilityTests, the topic's (refused by the mock cluster) and the Kafka source's own decode
+/// letters in KafkaSourceDeadLetterStoreTests; the runner and the source wrap every dead-letter store's failure the same way.
 /// </summary>
 public sealed class DeadLetterStoreFailureLineTests : IDisposable
 {
@@ -40,5 +41,33 @@ public sealed class DeadLetterStoreFailureLineTests : IDisposable
         Assert.StartsWith("the dead-letter store could not keep a dead letter of sink 'billing-hook': Local: Message timed out; ", line, StringComparison.Ordinal);
         Assert.Contains($"deadLetter.topic ({path}:10)", line, StringComparison.Ordinal);
         Assert.DoesNotContain("bootstrapServers", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_decode_letter_of_a_kafka_source_names_the_file_the_source_writes_not_the_runners()
+    {
+        // The Kafka source keeps its decode letters beside deadLetter.path, in ….decode.jsonl: that is the file to make writable.
+        var path = Path.Combine(_dir, "pipeline.yaml");
+        File.WriteAllText(path, """
+            name: dlqline
+            source:
+              kafka:
+                bootstrapServers: "127.0.0.1:1"
+                topics: [legacy.public.orders]
+                format: json
+            sinks:
+              - name: billing-hook
+                console: {}
+            deadLetter: { path: out/dead-letters.jsonl }
+            """);
+        var configuration = PipelineConfiguration.Load(path, _ => null);
+        var failure = new DeadLetterStoreException("decode", new IOException("Could not find a part of the path."));
+
+        Assert.Equal(ExpectedFailure.Failed, ExpectedFailure.ExitCode(failure));
+        var line = RunCommand.FailureLine(failure, configuration);
+        Assert.StartsWith("the dead-letter store could not keep a dead letter of a record the source could not decode: Could not find a part of the path; ", line, StringComparison.Ordinal);
+        Assert.Contains($"deadLetter.path ({path}:10)", line, StringComparison.Ordinal);
+        Assert.Contains($"its file {Path.Combine(_dir, "out", "dead-letters.decode.jsonl")} must be writable", line, StringComparison.Ordinal);
+        Assert.EndsWith("the record was not acknowledged, so it is read again when run starts again", line, StringComparison.Ordinal);
     }
 }
