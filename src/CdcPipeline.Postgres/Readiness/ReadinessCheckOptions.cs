@@ -21,6 +21,16 @@ public sealed record ReadinessCheckOptions
 
     /// <summary>Set when Debezium in Kafka Connect reads the slot instead of the pipeline (<c>source.kafka.debezium</c>).</summary>
     public KafkaConnectReadiness? KafkaConnect { get; init; }
+
+    /// <summary>
+    /// The role the pipeline (or the connector) logs in as by its configuration, when the check connects otherwise
+    /// (<c>--connection</c>): the check reads the privileges of the role it connects as, and says so when this one differs.
+    /// Null: the check connects as the configuration says, or no configuration names a role.
+    /// </summary>
+    public string? ConfiguredRole { get; init; }
+
+    /// <summary>Where <see cref="ConfiguredRole"/> is set (<c>source.postgres.connectionString (pipeline.yaml:4)</c>).</summary>
+    public string? ConfiguredRoleSetting { get; init; }
 }
 
 /// <summary>

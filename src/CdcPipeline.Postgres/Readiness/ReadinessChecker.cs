@@ -39,6 +39,16 @@ public static class ReadinessChecker
             ? new(ReadinessStatus.Ok, "role", role.Name, role.Superuser ? "superuser (a dedicated LOGIN REPLICATION role is enough and safer)" : "has REPLICATION")
             : new(ReadinessStatus.Fail, "role", role.Name, "has neither REPLICATION nor superuser: it cannot create or read a replication slot",
                 $"ALTER ROLE {ReplicationSetup.QuoteIdentifier(role.Name)} WITH REPLICATION;  -- or run: " + (connect is null ? "cdcpipeline db prepare --role cdc" : "connector-config/postgres-setup.sql")));
+        if (options.ConfiguredRole is { Length: > 0 } configured && !string.Equals(configured, role.Name, StringComparison.Ordinal))
+        {
+            // --connection overrides the configuration's login: what follows is this role's, not the one that will log in
+            var consumer = connect is null ? "the pipeline" : "the connector";
+            findings.Add(new(ReadinessStatus.Warn, "role", role.Name,
+                $"checked as role {role.Name} (--connection), but {consumer} logs in as role {configured} ({options.ConfiguredRoleSetting ?? "the configuration"}): " +
+                $"every privilege this report shows is {role.Name}'s, not {configured}'s",
+                $"check {configured}'s privileges: run db check as {configured} (--connection with Username={configured}, or --config without --connection)"));
+        }
+
         if (connect is not null && !role.CanLogin)
         {
             // only when checked through --connection as this role by another one's session: Connect logs in as it
