@@ -45,4 +45,11 @@ public sealed record KafkaConnectReadiness(string PublicationAutocreateMode, str
 {
     /// <summary>Whether the connector leaves the publication to the DBA (it then fails at start without it).</summary>
     public bool PublicationMustExist => string.Equals(PublicationAutocreateMode, "disabled", StringComparison.Ordinal);
+
+    /// <summary>
+    /// Whether the connector sets an existing publication's tables itself: in <c>filtered</c> mode Debezium's
+    /// PostgresReplicationConnection.initPublication runs <c>ALTER PUBLICATION … SET TABLE</c> with the captured tables at every
+    /// start (createOrUpdatePublicationModeFiltered), which needs ownership of the publication and of every table in the list.
+    /// </summary>
+    public bool SetsPublicationTables => string.Equals(PublicationAutocreateMode, "filtered", StringComparison.Ordinal);
 }
