@@ -200,8 +200,18 @@ public sealed partial class DbCheckKafkaConnectTests(PostgresFixture fixture) : 
             Assert.Equal("ok", ok.Status);
             Assert.StartsWith("does not publish public.debezium_signal; the connector adds it when it starts: publicationAutocreateMode: filtered runs ALTER PUBLICATION", ok.What, StringComparison.Ordinal);
             Assert.EndsWith($"role {role} owns the publication and the tables, as that needs", ok.What, StringComparison.Ordinal);
+
+            // a table published beyond the connector's (no need to own it): that SET TABLE takes it out, another subscriber loses it
+            await Db.ExecuteAsync("CREATE TABLE public.not_captured (id int PRIMARY KEY); ALTER PUBLICATION debezium_legacy_pub ADD TABLE public.not_captured");
+            var extra = await Cli.RunAsync(check);
+            Assert.True(extra.Code == 0, extra.Stdout + extra.Stderr);
+            var warn = Assert.Single(PublicationFindings(extra.Stdout), f => f.Status == "warn");
+            Assert.StartsWith("also publishes public.not_captured, which the connector's ALTER PUBLICATION … SET TABLE takes out when it starts", warn.What, StringComparison.Ordinal);
+
             await ExecuteAsAsync(role, password, statement);
-            Assert.True(await Db.ScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = 'debezium_legacy_pub' AND tablename = 'debezium_signal')"));
+            var published = await Db.ScalarAsync<string>("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_publication_tables WHERE pubname = 'debezium_legacy_pub'");
+            Assert.Contains("debezium_signal", published, StringComparison.Ordinal);
+            Assert.DoesNotContain("not_captured", published, StringComparison.Ordinal);
         }
         finally
         {
