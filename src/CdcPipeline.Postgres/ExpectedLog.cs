@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 namespace CdcPipeline.Postgres;
 
 /// <summary>
-/// The events of <see cref="Log"/> a lost connection is logged with (1003, 1020, 1043, 1044) when it is the expected failure of
+/// The events of <see cref="Log"/> a lost connection is logged with (1003, 1020, 1043, 1044, 61) when it is the expected failure of
 /// the environment (the server restarting, a terminated backend, a network cut) and debug is off: one line with the cause
 /// as <c>Reason</c> and its type as the field <c>ExceptionType</c>, no stack trace (that is for bugs and <c>--log-level
 /// debug</c>), as the pipeline's own ExpectedLog does for sinks. Same ids, levels and fields otherwise.
@@ -26,5 +26,8 @@ internal static partial class ExpectedLog
 
     [LoggerMessage(EventId = 1020, Level = LogLevel.Warning, Message = "Heartbeat for slot {Slot} failed: {Reason}; retrying next interval")]
     public static partial void HeartbeatFailed(ILogger logger, string slot, string reason, string? ExceptionType);
+
+    [LoggerMessage(EventId = 61, Level = LogLevel.Warning, Message = "Slot check for slot {Slot} (wal_status and lag, heartbeats off) failed: {Reason}; retrying next interval")]
+    public static partial void SlotCheckFailed(ILogger logger, string slot, string reason, string? ExceptionType);
 #pragma warning restore SYSLIB1015
 }

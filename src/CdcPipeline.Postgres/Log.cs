@@ -228,4 +228,7 @@ internal static partial class Log
 
     [LoggerMessage(60, LogLevel.Warning, "Replication slot '{Slot}' is wal_status unreserved: it retains {Retained} of WAL, more than max_slot_wal_keep_size ({Limit}) allows (safe_wal_size {SafeWalSize}, lag {Lag}), so the next checkpoint removes WAL it still needs and the slot is lost: the pipeline then stops until the slot is dropped and the tables are read again. Acknowledgements are {HeldBy}. Before the next checkpoint: {Fix}, or raise the limit: ALTER SYSTEM SET max_slot_wal_keep_size = '<more than the WAL it retains>'; SELECT pg_reload_conf();")]
     public static partial void SlotUnreserved(ILogger logger, string slot, string retained, string limit, string safeWalSize, string lag, string heldBy, string fix);
+
+    [LoggerMessage(61, LogLevel.Warning, "Slot check for slot {Slot} (wal_status and lag, heartbeats off) failed; retrying next interval")]
+    public static partial void SlotCheckFailed(ILogger logger, Exception exception, string slot);
 }

@@ -82,7 +82,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     private volatile string[] _unpublishedNow = [];
     private volatile string? _degraded;
 
-    // The slot's wal_status unreserved as the last slot query saw it (at a stream start and every heartbeat): what the probes
+    // The slot's wal_status unreserved as the last slot query saw it (at a stream start and every heartbeat, or every
+    // slotCheckInterval with heartbeats off): what the probes
     // say (null while reserved or extended), and 1 once warned (event 60), so that it is said once until the slot recovers.
     private volatile string? _slotDegraded;
     private int _slotUnreservedWarned;
@@ -802,6 +803,22 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     {
         // The lag is measured first, so it is on record by the time the heartbeat it precedes can be read and
         // acknowledged, and it does not count the heartbeat's own message.
+        await CheckSlotAsync(cancellationToken);
+        await using (var cmd = _dataSource.CreateCommand("SELECT pg_catalog.pg_logical_emit_message(false, $1, $2)"))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = HeartbeatPrefix });
+            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture) });
+            await cmd.ExecuteScalarAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// The slot query (one row of pg_replication_slots, on the ordinary connection's pool): the lag for the metric and the
+    /// wal_status for the unreserved-slot warning (event 60). Run at every heartbeat, or, with heartbeats off, every
+    /// <see cref="PostgresSourceOptions.SlotCheckInterval"/>; nothing per change.
+    /// </summary>
+    private async Task CheckSlotAsync(CancellationToken cancellationToken)
+    {
         if (await ReplicationSetup.GetSlotAsync(_dataSource, _options.Slot, cancellationToken) is { } slot)
         {
             if (slot.LagBytes is { } lag)
@@ -810,13 +827,6 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             }
 
             ObserveRetention(slot);
-        }
-
-        await using (var cmd = _dataSource.CreateCommand("SELECT pg_catalog.pg_logical_emit_message(false, $1, $2)"))
-        {
-            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = HeartbeatPrefix });
-            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture) });
-            await cmd.ExecuteScalarAsync(cancellationToken);
         }
     }
 
@@ -986,6 +996,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     {
         if (_options.HeartbeatInterval <= TimeSpan.Zero)
         {
+            await SlotCheckLoopAsync(cancellationToken);
             return;
         }
 
@@ -1014,10 +1025,44 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     }
 
     /// <summary>
+    /// With heartbeats off, the slot query alone on its own timer (<see cref="PostgresSourceOptions.SlotCheckInterval"/>), so a
+    /// slot that max_slot_wal_keep_size makes unreserved while the pipeline runs is still said (event 60) and shown by the
+    /// probes, not only at the next (re)connection. A failed query is one warning (event 61) and is tried again next interval.
+    /// </summary>
+    private async Task SlotCheckLoopAsync(CancellationToken cancellationToken)
+    {
+        if (_options.SlotCheckInterval <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        using var timer = new PeriodicTimer(_options.SlotCheckInterval);
+        while (await timer.WaitForNextTickAsync(cancellationToken))
+        {
+            try
+            {
+                await CheckSlotAsync(cancellationToken);
+            }
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+            {
+                if (IsTransient(e, cancellationToken) && !_logger.IsEnabled(LogLevel.Debug))
+                {
+                    ExpectedLog.SlotCheckFailed(_logger, _options.Slot, Why(e), e.GetType().FullName);
+                }
+                else
+                {
+                    Log.SlotCheckFailed(_logger, e, _options.Slot);
+                }
+            }
+        }
+    }
+
+    /// <summary>
     /// max_slot_wal_keep_size makes a slot that keeps more WAL than it allows <c>wal_status unreserved</c>; the next checkpoint
     /// removes that WAL and the slot is lost, and the capture stops until it is dropped and the tables are read again. A running
     /// pipeline gets there when a sink holds acknowledgements back (retrying for ever) and showed only a growing lag. Read from
-    /// the slot query the lag is measured with (stream start, every heartbeat; nothing per change): said once as a warning
+    /// the slot query the lag is measured with (stream start, every heartbeat or, with heartbeats off, every slotCheckInterval;
+    /// nothing per change): said once as a warning
     /// (event 60) naming the slot, its WAL, the limit, safe_wal_size, the failing sinks and what to do, and in the probes' body
     /// while it lasts (degraded: the pipeline still runs); said again if the slot, reserved again, becomes unreserved once more.
     /// </summary>

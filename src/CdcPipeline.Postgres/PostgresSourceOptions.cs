@@ -61,6 +61,15 @@ public sealed record PostgresSourceOptions
     /// </summary>
     public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// With heartbeats off (<see cref="HeartbeatInterval"/> zero), how often the slot's row of pg_replication_slots is read
+    /// on the ordinary connection for the lag metric and the unreserved-slot warning (event 60), which heartbeats otherwise
+    /// read. One minute: an unreserved slot is lost at the next checkpoint (checkpoint_timeout, 5 minutes by default), so the
+    /// warning comes well before that for one one-row query a minute. <see cref="TimeSpan.Zero"/> disables it (then only a
+    /// (re)connection reads the slot). Unused while heartbeats are on.
+    /// </summary>
+    public TimeSpan SlotCheckInterval { get; init; } = TimeSpan.FromMinutes(1);
+
     /// <summary>Emit <c>pg_logical_emit_message</c> messages (other than our own heartbeats/watermarks) as <c>m</c> events.</summary>
     public bool IncludeMessages { get; init; } = true;
 

@@ -71,6 +71,7 @@ public sealed class PostgresSourceFactory : ISourceFactory
             StateDirectorySetting = context.Locations.Describe($"{context.Section.Path}:stateDirectory"),
             SnapshotChunkSize = s.SnapshotChunkSize,
             HeartbeatInterval = s.HeartbeatInterval,
+            SlotCheckInterval = s.SlotCheckInterval,
             IncludeMessages = s.IncludeMessages,
             Streaming = s.Streaming,
             MaxStreamedTransactionChanges = s.MaxStreamedTransactionChanges,

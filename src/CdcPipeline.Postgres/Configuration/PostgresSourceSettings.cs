@@ -37,6 +37,9 @@ public sealed class PostgresSourceSettings
 
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>With <c>heartbeatInterval</c> 0: how often the slot's wal_status and lag are read (0: never, only at a (re)connection).</summary>
+    public TimeSpan SlotCheckInterval { get; set; } = TimeSpan.FromMinutes(1);
+
     public bool IncludeMessages { get; set; } = true;
 
     public bool Streaming { get; set; } = true;

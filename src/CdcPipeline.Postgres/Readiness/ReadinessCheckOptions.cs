@@ -21,6 +21,16 @@ public sealed record ReadinessCheckOptions
 
     /// <summary>Set when Debezium in Kafka Connect reads the slot instead of the pipeline (<c>source.kafka.debezium</c>).</summary>
     public KafkaConnectReadiness? KafkaConnect { get; init; }
+
+    /// <summary>
+    /// The role the pipeline (or the connector) logs in as by its configuration, when the check connects otherwise
+    /// (<c>--connection</c>): the check reads the privileges of the role it connects as, and says so when this one differs.
+    /// Null: the check connects as the configuration says, or no configuration names a role.
+    /// </summary>
+    public string? ConfiguredRole { get; init; }
+
+    /// <summary>Where <see cref="ConfiguredRole"/> is set (<c>source.postgres.connectionString (pipeline.yaml:4)</c>).</summary>
+    public string? ConfiguredRoleSetting { get; init; }
 }
 
 /// <summary>
@@ -35,4 +45,11 @@ public sealed record KafkaConnectReadiness(string PublicationAutocreateMode, str
 {
     /// <summary>Whether the connector leaves the publication to the DBA (it then fails at start without it).</summary>
     public bool PublicationMustExist => string.Equals(PublicationAutocreateMode, "disabled", StringComparison.Ordinal);
+
+    /// <summary>
+    /// Whether the connector sets an existing publication's tables itself: in <c>filtered</c> mode Debezium's
+    /// PostgresReplicationConnection.initPublication runs <c>ALTER PUBLICATION … SET TABLE</c> with the captured tables at every
+    /// start (createOrUpdatePublicationModeFiltered), which needs ownership of the publication and of every table in the list.
+    /// </summary>
+    public bool SetsPublicationTables => string.Equals(PublicationAutocreateMode, "filtered", StringComparison.Ordinal);
 }

@@ -39,6 +39,16 @@ public static class ReadinessChecker
             ? new(ReadinessStatus.Ok, "role", role.Name, role.Superuser ? "superuser (a dedicated LOGIN REPLICATION role is enough and safer)" : "has REPLICATION")
             : new(ReadinessStatus.Fail, "role", role.Name, "has neither REPLICATION nor superuser: it cannot create or read a replication slot",
                 $"ALTER ROLE {ReplicationSetup.QuoteIdentifier(role.Name)} WITH REPLICATION;  -- or run: " + (connect is null ? "cdcpipeline db prepare --role cdc" : "connector-config/postgres-setup.sql")));
+        if (options.ConfiguredRole is { Length: > 0 } configured && !string.Equals(configured, role.Name, StringComparison.Ordinal))
+        {
+            // --connection overrides the configuration's login: what follows is this role's, not the one that will log in
+            var consumer = connect is null ? "the pipeline" : "the connector";
+            findings.Add(new(ReadinessStatus.Warn, "role", role.Name,
+                $"checked as role {role.Name} (--connection), but {consumer} logs in as role {configured} ({options.ConfiguredRoleSetting ?? "the configuration"}): " +
+                $"every privilege this report shows is {role.Name}'s, not {configured}'s",
+                $"check {configured}'s privileges: run db check as {configured} (--connection with Username={configured}, or --config without --connection)"));
+        }
+
         if (connect is not null && !role.CanLogin)
         {
             // only when checked through --connection as this role by another one's session: Connect logs in as it
@@ -262,7 +272,13 @@ public static class ReadinessChecker
         }
 
         var partitioned = existing.Where(viaPartitions.Contains).ToList();
-        if (missing.Count == 0 && partitioned.Count == 0)
+        // Debezium (filtered) sets the publication's tables itself at every start: a missing table is its to add, if it may
+        var connectorSets = options.KafkaConnect is { SetsPublicationTables: true } && !publication.AllTables;
+        if (connectorSets)
+        {
+            CheckPublicationTheConnectorSets(findings, options, publication, tables, existing, missing, role);
+        }
+        else if (missing.Count == 0 && partitioned.Count == 0)
         {
             findings.Add(new(ReadinessStatus.Ok, "publication", options.Publication,
                 publication.AllTables ? "exists, FOR ALL TABLES" : $"exists, covers all {existing.Count} tables"));
@@ -275,7 +291,7 @@ public static class ReadinessChecker
                 $"{ReplicationSetup.PublishViaPartitionRootSql(options.Publication)};  -- as the publication's owner {publication.Owner}"));
         }
 
-        if (missing.Count > 0)
+        if (missing.Count > 0 && !connectorSets)
         {
             // a publication of a partition (FOR TABLE m_low) does not hold the partitioned table; publish_via_partition_root alone does not add it
             var missingPartitioned = missing.Where(partitionedTables.Contains).ToList();
@@ -306,6 +322,57 @@ public static class ReadinessChecker
             findings.Add(publication.Truncate
                 ? new(ReadinessStatus.Ok, "publish", options.Publication, string.Join(", ", actions))
                 : new(ReadinessStatus.Warn, "publish", options.Publication, string.Join(", ", actions) + ": TRUNCATE is not captured", all));
+        }
+    }
+
+    /// <summary>
+    /// <c>publicationAutocreateMode: filtered</c> and the publication exists: Debezium 2.5's PostgresReplicationConnection.initPublication
+    /// does not use it as it is but runs <c>ALTER PUBLICATION … SET TABLE</c> with every captured table at each start
+    /// (createOrUpdatePublicationModeFiltered; a failure stops the connector: "Unable to update filtered publication …").
+    /// PostgreSQL lets only the publication's owner run that, and only when it owns every table in the list too, the ones
+    /// already published included ("must be owner of table …"). So a table missing is fine when the connector's role may do
+    /// that (the connector adds it), and a complete publication is not when it may not.
+    /// </summary>
+    private static void CheckPublicationTheConnectorSets(List<ReadinessFinding> findings, ReadinessCheckOptions options, PublicationInfo publication,
+        List<TableReadiness> tables, List<string> existing, List<string> missing, RoleInfo role)
+    {
+        var quotedPub = ReplicationSetup.QuoteIdentifier(options.Publication);
+        var set = $"ALTER PUBLICATION {quotedPub} SET TABLE {string.Join(", ", existing.Select(ReplicationSetup.QuoteTable))};";
+        var notOwned = tables.Where(t => t.Exists && !t.OwnedByCurrentRole).Select(t => t.Name).ToList();
+        var lacking = new List<string>();
+        if (!publication.OwnedByCurrentRole)
+        {
+            lacking.Add($"the publication (its owner is {publication.Owner})");
+        }
+
+        if (notOwned.Count > 0)
+        {
+            lacking.Add(string.Join(", ", notOwned));
+        }
+
+        var notPublished = missing.Count == 0 ? "" : $"does not publish {string.Join(", ", missing)}; ";
+        if (lacking.Count == 0)
+        {
+            findings.Add(new(ReadinessStatus.Ok, "publication", options.Publication,
+                (missing.Count == 0 ? $"exists, covers all {existing.Count} tables; " : notPublished + $"the connector adds {(missing.Count == 1 ? "it" : "them")} when it starts: ") +
+                $"publicationAutocreateMode: filtered runs {set} at every start, and role {role.Name} owns the publication and the tables, as that needs"));
+        }
+        else
+        {
+            findings.Add(new(ReadinessStatus.Fail, "publication", options.Publication,
+                notPublished + $"publicationAutocreateMode: filtered makes the connector run {set} at every start, which needs ownership of the publication " +
+                $"and of every table in it; role {role.Name} does not own {string.Join(" nor ", lacking)}, so the connector fails when it starts (Unable to update filtered publication)",
+                (missing.Count == 0 ? "" : $"ALTER PUBLICATION {quotedPub} ADD TABLE {string.Join(", ", missing.Select(ReplicationSetup.QuoteTable))};  -- as the publication's owner {publication.Owner}; then ") +
+                "set publicationAutocreateMode: disabled, so the connector uses the publication as it is (or let the connector's role own the publication and the tables)"));
+        }
+
+        // SET TABLE also takes out what it does not list: other subscribers of this publication stop receiving those tables
+        var extra = publication.Tables.Where(t => !tables.Any(c => c.Name == t)).ToList();
+        if (extra.Count > 0 && lacking.Count == 0)
+        {
+            findings.Add(new(ReadinessStatus.Warn, "publication", options.Publication,
+                $"also publishes {string.Join(", ", extra)}, which the connector's ALTER PUBLICATION … SET TABLE takes out when it starts (publicationAutocreateMode: filtered): another subscriber of {options.Publication} stops receiving it",
+                "give the connector a publication of its own (source.kafka.debezium.publication), or set publicationAutocreateMode: disabled"));
         }
     }
 
@@ -458,7 +525,8 @@ public static class ReadinessChecker
     {
         PublicationInfo? info;
         await using (var cmd = new NpgsqlCommand(
-            "SELECT puballtables, pubinsert, pubupdate, pubdelete, pubtruncate, pg_catalog.pg_get_userbyid(pubowner)::text, pubviaroot FROM pg_catalog.pg_publication WHERE pubname = $1",
+            "SELECT puballtables, pubinsert, pubupdate, pubdelete, pubtruncate, pg_catalog.pg_get_userbyid(pubowner)::text, pubviaroot, pg_catalog.pg_has_role(pubowner, 'USAGE') " +
+            "FROM pg_catalog.pg_publication WHERE pubname = $1",
             connection))
         {
             cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = name });
@@ -468,7 +536,7 @@ public static class ReadinessChecker
                 return null;
             }
 
-            info = new PublicationInfo(reader.GetBoolean(0), reader.GetBoolean(1), reader.GetBoolean(2), reader.GetBoolean(3), reader.GetBoolean(4), reader.GetString(5), reader.GetBoolean(6), new HashSet<string>(StringComparer.Ordinal));
+            info = new PublicationInfo(reader.GetBoolean(0), reader.GetBoolean(1), reader.GetBoolean(2), reader.GetBoolean(3), reader.GetBoolean(4), reader.GetString(5), reader.GetBoolean(6), reader.GetBoolean(7), new HashSet<string>(StringComparer.Ordinal));
         }
 
         await using (var cmd = new NpgsqlCommand("SELECT schemaname || '.' || tablename FROM pg_catalog.pg_publication_tables WHERE pubname = $1 ORDER BY 1", connection))
@@ -605,5 +673,6 @@ public static class ReadinessChecker
 
     private sealed record RoleInfo(string Name, bool Superuser, bool Replication, bool CreateOnDatabase, string Database, bool CanLogin);
 
-    private sealed record PublicationInfo(bool AllTables, bool Insert, bool Update, bool Delete, bool Truncate, string Owner, bool ViaRoot, HashSet<string> Tables);
+    /// <param name="OwnedByCurrentRole">Whether the checking role has the owner's privileges (its owner, a member of it, a superuser): ALTER PUBLICATION needs them.</param>
+    private sealed record PublicationInfo(bool AllTables, bool Insert, bool Update, bool Delete, bool Truncate, string Owner, bool ViaRoot, bool OwnedByCurrentRole, HashSet<string> Tables);
 }

@@ -86,7 +86,21 @@ internal sealed class DatabaseTarget
             createPublication = !string.Equals(postgres["createPublicationIfMissing"], "false", StringComparison.OrdinalIgnoreCase);
         }
 
-        return Complete(parse, error, pipeline, connection, publication, slot, tables, createPublication, fileSetting: null, connector: null);
+        var role = pipeline is null ? null : ConfiguredRole(connection, "source.postgres.connectionString", pipeline.Locations.Describe("source:postgres:connectionString") ?? pipeline.FilePath);
+        return Complete(parse, error, pipeline, connection, publication, slot, tables, createPublication, fileSetting: null, connector: null, role);
+    }
+
+    /// <summary>The role a configuration's connection string logs in as, with where it is set; null when it names none (or is not valid: said elsewhere).</summary>
+    private static (string Role, string Setting)? ConfiguredRole(string? connectionString, string key, string where)
+    {
+        try
+        {
+            return new NpgsqlConnectionStringBuilder(connectionString ?? "").Username is { Length: > 0 } user ? (user, $"{key} ({where})") : null;
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
     }
 
     /// <summary>
@@ -144,14 +158,16 @@ internal sealed class DatabaseTarget
         // the database as Kafka Connect reaches it: from here it may have another name (a compose service's, for one)
         var setting = $"source.kafka.debezium.database ({pipeline.Locations.Describe("source:kafka:debezium:database:hostname") ?? pipeline.FilePath}; "
             + "if this machine reaches the database by another name than Kafka Connect does, give --connection)";
-        return Complete(parse, error, pipeline, connection, debezium.Publication, debezium.Slot, [.. debezium.QualifiedTables()], !connector.PublicationMustExist, setting, connector);
+        (string, string)? role = string.IsNullOrEmpty(debezium.Database.User) ? null
+            : (debezium.Database.User, $"source.kafka.debezium.database.user ({pipeline.Locations.Describe("source:kafka:debezium:database:user") ?? pipeline.FilePath})");
+        return Complete(parse, error, pipeline, connection, debezium.Publication, debezium.Slot, [.. debezium.QualifiedTables()], !connector.PublicationMustExist, setting, connector, role);
     }
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 
     /// <summary>The options' overrides over the file's values, and the connection string checked before connecting.</summary>
     private Resolved? Complete(ParseResult parse, TextWriter error, PipelineConfiguration? pipeline, string? connection, string? publication, string? slot, List<string> tables,
-        bool createPublication, string? fileSetting, KafkaConnectReadiness? connector)
+        bool createPublication, string? fileSetting, KafkaConnectReadiness? connector, (string Role, string Setting)? configuredRole)
     {
         connection = parse.GetValue(Connection) ?? connection;
         if (string.IsNullOrWhiteSpace(connection))
@@ -189,7 +205,9 @@ internal sealed class DatabaseTarget
         var setting = parse.GetValue(Connection) is null && pipeline is not null
             ? fileSetting ?? $"source.postgres.connectionString ({pipeline.Locations.Describe("source:postgres:connectionString") ?? pipeline.FilePath})"
             : "the connection string";
-        return new Resolved(connection, parse.GetValue(Publication) ?? publication ?? "cdc_pub", parse.GetValue(Slot) ?? slot ?? "cdc_slot", tables, createPublication, setting, connector);
+        // --connection overrides the file's login too: the role the pipeline (or connector) logs in as is then another one, maybe
+        return new Resolved(connection, parse.GetValue(Publication) ?? publication ?? "cdc_pub", parse.GetValue(Slot) ?? slot ?? "cdc_slot", tables, createPublication, setting, connector,
+            parse.GetValue(Connection) is null ? null : configuredRole?.Role, configuredRole?.Setting);
     }
 
     /// <summary>
@@ -231,6 +249,8 @@ internal sealed class DatabaseTarget
 
     /// <param name="Setting">Where the connection string came from, for "check that … is right".</param>
     /// <param name="KafkaConnect">Set when the file's <c>source.kafka.debezium</c> describes the database (Debezium reads it, not the pipeline).</param>
+    /// <param name="ConfiguredRole">With <c>--connection</c> and <c>--config</c>: the role the file's pipeline (or connector) logs in as.</param>
+    /// <param name="ConfiguredRoleSetting">Where the file sets <paramref name="ConfiguredRole"/>.</param>
     internal sealed record Resolved(string ConnectionString, string Publication, string Slot, IReadOnlyList<string> Tables, bool CreatePublicationIfMissing, string Setting,
-        KafkaConnectReadiness? KafkaConnect = null);
+        KafkaConnectReadiness? KafkaConnect = null, string? ConfiguredRole = null, string? ConfiguredRoleSetting = null);
 }

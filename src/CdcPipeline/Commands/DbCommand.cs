@@ -51,6 +51,8 @@ internal static class DbCommand
                     CreatePublicationIfMissing = resolved.CreatePublicationIfMissing,
                     ApplicationName = PgOutputChangeSource.ReplicationApplicationName(resolved.ConnectionString, resolved.Slot),
                     KafkaConnect = resolved.KafkaConnect,
+                    ConfiguredRole = resolved.ConfiguredRole,
+                    ConfiguredRoleSetting = resolved.ConfiguredRoleSetting,
                 },
                 cancellationToken);
             await output.WriteAsync(parse.GetValue(json) ? ReadinessOutput.Json(report) : ReadinessOutput.Text(report));

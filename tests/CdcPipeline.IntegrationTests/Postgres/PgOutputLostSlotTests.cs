@@ -114,10 +114,13 @@ public sealed class PgOutputLostSlotTests
     /// the slot is dropped and the tables read again. Now its heartbeat's slot query sees <c>wal_status unreserved</c>: one
     /// warning (event 60) naming the slot, the WAL it retains, the limit, safe_wal_size, the failing sink and what to do, and
     /// the probes say it (200, degraded: the pipeline still runs). Raised limit: the body is clear again; unreserved once
-    /// more: warned again.
+    /// more: warned again. With heartbeats off the slot query runs on its own timer (slotCheckInterval): before, it ran only at
+    /// a (re)connection, so a pipeline streaming without heartbeats never said it.
     /// </summary>
-    [Fact]
-    public async Task A_running_pipeline_warns_once_and_answers_degraded_when_its_slot_becomes_unreserved()
+    [Theory]
+    [InlineData("heartbeatInterval: \"00:00:01\"")]
+    [InlineData("heartbeatInterval: \"00:00:00\"\n    slotCheckInterval: \"00:00:01\"")]
+    public async Task A_running_pipeline_warns_once_and_answers_degraded_when_its_slot_becomes_unreserved(string timers)
     {
         PostgresFixture.RequireServerBinaries("run a private cluster");
         var ct = TestContext.Current.CancellationToken;
@@ -138,7 +141,7 @@ public sealed class PgOutputLostSlotTests
                 tables: [public.t]
                 snapshot: never
                 stateDirectory: state
-                heartbeatInterval: "00:00:01"
+                {timers}
             sinks:
               - name: billing-hook
                 webhook: {"{"} url: "{receiver.Url}" {"}"}

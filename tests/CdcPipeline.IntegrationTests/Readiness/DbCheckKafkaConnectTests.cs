@@ -160,6 +160,112 @@ public sealed partial class DbCheckKafkaConnectTests(PostgresFixture fixture) : 
         }
     }
 
+    /// <summary>
+    /// <c>publicationAutocreateMode: filtered</c> with the publication there but a table missing from it was failed as for
+    /// <c>disabled</c>. Debezium's PostgresReplicationConnection.initPublication (createOrUpdatePublicationModeFiltered) runs
+    /// <c>ALTER PUBLICATION … SET TABLE</c> with the captured tables at every start: the table missing is its to add when its role
+    /// owns the publication and every table (what PostgreSQL asks of that statement), and the start fails when it does not,
+    /// whether a table is missing or not. The statement the finding names is run as the role to show which way PostgreSQL goes.
+    /// </summary>
+    [Fact]
+    public async Task In_filtered_mode_a_table_missing_from_the_publication_is_the_connectors_to_add_when_its_role_owns_the_publication_and_tables()
+    {
+        var (role, password) = await SetUpAsDbaAsync();
+        await Db.ExecuteAsync("ALTER PUBLICATION debezium_legacy_pub DROP TABLE public.debezium_signal");
+        var config = await WriteSampleConfigAsync(role, "literal-not-used", publicationAutocreateMode: "filtered");
+        string[] check = ["db", "check", "--config", config, "--connection", ConnectionStringAs(role, password), "--json"];
+        try
+        {
+            // the setup script's role owns neither the publication nor the tables: the connector's SET TABLE fails at its start
+            var notOwner = await Cli.RunAsync(check);
+
+            Assert.True(notOwner.Code == 1, notOwner.Stdout + notOwner.Stderr);
+            var fail = Assert.Single(PublicationFindings(notOwner.Stdout));
+            Assert.Equal("fail", fail.Status);
+            Assert.StartsWith("does not publish public.debezium_signal; publicationAutocreateMode: filtered makes the connector run ALTER PUBLICATION \"debezium_legacy_pub\" SET TABLE ", fail.What, StringComparison.Ordinal);
+            Assert.Contains($"role {role} does not own the publication (its owner is ", fail.What, StringComparison.Ordinal);
+            Assert.Contains("publicationAutocreateMode: disabled", fail.Action, StringComparison.Ordinal);
+            var start = fail.What.IndexOf("ALTER PUBLICATION", StringComparison.Ordinal);
+            var statement = fail.What[start..(fail.What.IndexOf(';', start) + 1)];
+            var refused = await Assert.ThrowsAsync<PostgresException>(() => ExecuteAsAsync(role, password, statement));
+            Assert.Equal(PostgresErrorCodes.InsufficientPrivilege, refused.SqlState);
+
+            // the role given the publication and the tables (as Debezium's documentation has it): the connector adds the table itself
+            var owned = string.Join("; ", LegacyTables.Concat(ConnectorTables).Select(t => $"ALTER TABLE {t} OWNER TO \"{role}\""));
+            await Db.ExecuteAsync($"ALTER PUBLICATION debezium_legacy_pub OWNER TO \"{role}\"; {owned}");
+            var owner = await Cli.RunAsync(check);
+
+            Assert.True(owner.Code == 0, owner.Stdout + owner.Stderr);
+            var ok = Assert.Single(PublicationFindings(owner.Stdout));
+            Assert.Equal("ok", ok.Status);
+            Assert.StartsWith("does not publish public.debezium_signal; the connector adds it when it starts: publicationAutocreateMode: filtered runs ALTER PUBLICATION", ok.What, StringComparison.Ordinal);
+            Assert.EndsWith($"role {role} owns the publication and the tables, as that needs", ok.What, StringComparison.Ordinal);
+
+            // a table published beyond the connector's (no need to own it): that SET TABLE takes it out, another subscriber loses it
+            await Db.ExecuteAsync("CREATE TABLE public.not_captured (id int PRIMARY KEY); ALTER PUBLICATION debezium_legacy_pub ADD TABLE public.not_captured");
+            var extra = await Cli.RunAsync(check);
+            Assert.True(extra.Code == 0, extra.Stdout + extra.Stderr);
+            var warn = Assert.Single(PublicationFindings(extra.Stdout), f => f.Status == "warn");
+            Assert.StartsWith("also publishes public.not_captured, which the connector's ALTER PUBLICATION … SET TABLE takes out when it starts", warn.What, StringComparison.Ordinal);
+
+            await ExecuteAsAsync(role, password, statement);
+            var published = await Db.ScalarAsync<string>("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_publication_tables WHERE pubname = 'debezium_legacy_pub'");
+            Assert.Contains("debezium_signal", published, StringComparison.Ordinal);
+            Assert.DoesNotContain("not_captured", published, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
+    /// <summary>
+    /// <c>db check --config … --connection</c> as another role than the section's <c>database.user</c> checked the connecting
+    /// role's privileges and said nothing of it: it now says whose they are and which role the connector logs in as.
+    /// </summary>
+    [Fact]
+    public async Task With_connection_as_another_role_than_the_sections_user_it_says_whose_privileges_it_checked()
+    {
+        var (role, password) = await SetUpAsDbaAsync();
+        var config = await WriteSampleConfigAsync("dbz_connector_user", "literal-not-used");
+        try
+        {
+            var result = await Cli.RunAsync("db", "check", "--config", config, "--connection", ConnectionStringAs(role, password), "--json");
+
+            Assert.True(result.Code == 0, result.Stdout + result.Stderr);
+            using var json = JsonDocument.Parse(result.Stdout);
+            var warn = Assert.Single(json.RootElement.GetProperty("findings").EnumerateArray(),
+                f => f.GetProperty("check").GetString() == "role" && f.GetProperty("status").GetString() == "warn");
+            Assert.Equal(role, warn.GetProperty("subject").GetString());
+            Assert.StartsWith($"checked as role {role} (--connection), but the connector logs in as role dbz_connector_user (source.kafka.debezium.database.user (",
+                warn.GetProperty("what").GetString(), StringComparison.Ordinal);
+            Assert.EndsWith($"every privilege this report shows is {role}'s, not dbz_connector_user's", warn.GetProperty("what").GetString(), StringComparison.Ordinal);
+            Assert.Contains("Username=dbz_connector_user", warn.GetProperty("action").GetString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
+    private static List<(string Status, string What, string Action)> PublicationFindings(string json)
+    {
+        using var document = JsonDocument.Parse(json);
+        return document.RootElement.GetProperty("findings").EnumerateArray()
+            .Where(f => f.GetProperty("check").GetString() == "publication")
+            .Select(f => (f.GetProperty("status").GetString()!, f.GetProperty("what").GetString()!,
+                f.TryGetProperty("action", out var action) && action.ValueKind == JsonValueKind.String ? action.GetString()! : ""))
+            .ToList();
+    }
+
+    private async Task ExecuteAsAsync(string role, string password, string sql)
+    {
+        await using var connection = new NpgsqlConnection(ConnectionStringAs(role, password));
+        await connection.OpenAsync(Ct);
+        await using var cmd = new NpgsqlCommand(sql, connection);
+        await cmd.ExecuteNonQueryAsync(Ct);
+    }
+
     /// <summary>Runs connector-config/postgres-setup.sql for a role of this test's own (the script's 'cdc' is shared by the suite).</summary>
     private async Task<(string Role, string Password)> SetUpAsDbaAsync()
     {
@@ -173,9 +279,11 @@ public sealed partial class DbCheckKafkaConnectTests(PostgresFixture fixture) : 
     }
 
     /// <summary>The sample's pipeline.kafka.yaml with its database, user and password aimed at this test's database, and a slot of its own.</summary>
-    private async Task<string> WriteSampleConfigAsync(string user, string password)
+    private async Task<string> WriteSampleConfigAsync(string user, string password, string publicationAutocreateMode = "disabled")
     {
         var sample = await File.ReadAllTextAsync(Path.Combine(PostgresFixture.RepoRoot, "samples", "legacy-orders", "pipeline.kafka.yaml"), Ct);
+        Assert.Contains("publicationAutocreateMode: disabled", sample, StringComparison.Ordinal);
+        sample = sample.Replace("publicationAutocreateMode: disabled", $"publicationAutocreateMode: {publicationAutocreateMode}", StringComparison.Ordinal);
         var server = new NpgsqlConnectionStringBuilder(Db.ConnectionString);
         var database = $"database: {{ hostname: {server.Host}, port: {server.Port}, user: {user}, password: \"{password}\", dbname: {Db.Name} }}";
         var yaml = DatabaseLine().Replace(sample, database, 1);

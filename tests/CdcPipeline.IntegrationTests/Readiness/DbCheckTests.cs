@@ -312,6 +312,67 @@ public sealed class DbCheckTests(PostgresFixture fixture) : LegacyDatabaseTestBa
         Assert.Equal(0, again.Code);
     }
 
+    /// <summary>
+    /// <c>--connection</c> replaces the configuration's connection string, login included, and db check reads the privileges of
+    /// the role it connects as (README). Run as the database's admin with --config naming the pipeline's role, it said "ready"
+    /// with no word that the pipeline's role, which cannot read a table, was not what it checked. Now it says whose privileges
+    /// they are and which role the pipeline logs in as (a warning: what it checked is still true of that role).
+    /// </summary>
+    [Fact]
+    public async Task With_connection_as_another_role_than_the_configurations_it_says_whose_privileges_it_checked()
+    {
+        var role = NewRoleName("cfgrole");
+        await AdminExecuteAsync($"CREATE ROLE \"{role}\" LOGIN REPLICATION PASSWORD 'pw'");
+        await Db.ExecuteAsync($"GRANT SELECT ON tb_cust_mst, tb_ord_mst, tb_aud_log TO \"{role}\"");
+        await Db.ExecuteAsync("ALTER TABLE tb_aud_log REPLICA IDENTITY FULL");
+        await Db.ExecuteAsync($"CREATE PUBLICATION {Db.Publication} FOR TABLE tb_cust_mst, tb_ord_mst, tb_ord_dtl, tb_aud_log");
+        var admin = new NpgsqlConnectionStringBuilder(Db.ConnectionString).Username!;
+        var config = Path.Combine(Path.GetTempPath(), $"cdc-check-{Guid.NewGuid():N}.yaml");
+        await File.WriteAllTextAsync(config, $"""
+            name: check-test
+            source:
+              postgres:
+                connectionString: "{ConnectionStringAs(role, "pw")}"
+                publication: {Db.Publication}
+                slot: {Db.Slot}
+                tables: [{TableList.Replace(",", ", ", StringComparison.Ordinal)}]
+            """, Ct);
+        try
+        {
+            var asAdmin = await Cli.RunAsync("db", "check", "--config", config, "--connection", Db.ConnectionString, "--json");
+
+            Assert.True(asAdmin.Code == 0, asAdmin.Stdout + asAdmin.Stderr);
+            using (var json = JsonDocument.Parse(asAdmin.Stdout))
+            {
+                var warn = Assert.Single(json.RootElement.GetProperty("findings").EnumerateArray(),
+                    f => f.GetProperty("check").GetString() == "role" && f.GetProperty("status").GetString() == "warn");
+                Assert.Equal(admin, warn.GetProperty("subject").GetString());
+                var what = warn.GetProperty("what").GetString()!;
+                Assert.StartsWith($"checked as role {admin} (--connection), but the pipeline logs in as role {role} (source.postgres.connectionString (", what, StringComparison.Ordinal);
+                Assert.Contains($"{Path.GetFileName(config)}:4)): ", what, StringComparison.Ordinal);
+                Assert.EndsWith($"every privilege this report shows is {admin}'s, not {role}'s", what, StringComparison.Ordinal);
+                Assert.Contains($"Username={role}", warn.GetProperty("action").GetString(), StringComparison.Ordinal);
+            }
+
+            var text = await Cli.RunAsync("db", "check", "--config", config, "--connection", Db.ConnectionString);
+            Assert.Matches($@"WARN\s+role\s+{admin}\s+checked as role {admin} \(--connection\)", text.Stdout);
+            Assert.Contains($"the pipeline logs in as role {role}", text.Stdout, StringComparison.Ordinal);
+
+            // as the configuration says (no --connection): that role's own privileges, no such warning
+            var asRole = await Cli.RunAsync("db", "check", "--config", config, "--json");
+            Assert.Equal(1, asRole.Code);
+            using var own = JsonDocument.Parse(asRole.Stdout);
+            var findings = own.RootElement.GetProperty("findings").EnumerateArray().ToList();
+            Assert.DoesNotContain(findings, f => f.GetProperty("check").GetString() == "role" && f.GetProperty("status").GetString() == "warn");
+            Assert.Equal("public.tb_ord_dtl", Assert.Single(findings, f => f.GetProperty("check").GetString() == "select" && f.GetProperty("status").GetString() == "fail")
+                .GetProperty("subject").GetString());
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
     [Fact]
     public async Task A_role_that_cannot_read_a_table_fails_with_the_grant()
     {
