@@ -65,7 +65,8 @@ public sealed class ConsumedEvent
     /// <remarks>The pipeline's extensions (<c>cdckind</c>, <c>cdctarget</c>, <c>cdcaggregate</c>, <c>cdcrule</c>, <c>cdcposition</c>) are
     /// read into <see cref="Kind"/>, <see cref="Target"/>, <see cref="Aggregate"/>, <see cref="Rule"/> and <see cref="Position"/>.</remarks>
     /// <exception cref="FormatException">The text is not a JSON object, <c>id</c> or <c>type</c> is missing or empty, <c>time</c>
-    /// is not a timestamp, or <c>cdcposition</c> is not <c>{stream}@{major}:{minor}</c>: the one exception a malformed event raises, so a service can dead-letter on it.</exception>
+    /// is not a timestamp, <c>cdcposition</c> is not <c>{stream}@{major}:{minor}</c>, or the data is binary (<c>data_base64</c>: this type
+    /// carries JSON data only): the one exception a malformed event raises, so a service can dead-letter on it.</exception>
     public static ConsumedEvent FromCloudEventJson(string json)
     {
         ArgumentNullException.ThrowIfNull(json);
@@ -89,6 +90,14 @@ public sealed class ConsumedEvent
 
             var id = RequireId(String(root, "id"));
             var type = RequireType(String(root, "type"), id);
+            if (root.TryGetProperty("data_base64", out var base64) && base64.ValueKind != JsonValueKind.Null)
+            {
+                // Read as an event without data, a handler would apply it as one: its data would be gone without a word.
+                throw new FormatException(
+                    $"the CloudEvents event '{id}' ({type}) has binary data (data_base64) of content type '{String(root, "datacontenttype") ?? "(none)"}', not JSON: "
+                    + "ConsumedEvent carries JSON data only (the pipeline's events have JSON data); read this event's data_base64 yourself, or dead-letter it");
+            }
+
             var data = root.TryGetProperty("data", out var d) ? d.Clone() : default;
             return new ConsumedEvent(id, type, data, String(root, "source"), String(root, "subject"), ParseTime(Checked(root, "time", id, type), id, type))
             {
@@ -118,7 +127,8 @@ public sealed class ConsumedEvent
     /// its transport delivers, in either mode.</remarks>
     /// <exception cref="FormatException">No header carries a CloudEvents attribute, headers of two bindings are mixed, an attribute
     /// comes twice with different values, <c>id</c> or <c>type</c> is missing or empty, <c>time</c> is not a timestamp,
-    /// <c>cdcposition</c> is not <c>{stream}@{major}:{minor}</c>, or the data is not JSON: as <see cref="FromCloudEventJson"/>, the
+    /// <c>cdcposition</c> is not <c>{stream}@{major}:{minor}</c>, or the data is not JSON or of a content type that is not JSON
+    /// (<c>application/json</c>, <c>text/json</c>, <c>…+json</c>; none named reads as JSON): as <see cref="FromCloudEventJson"/>, the
     /// one exception a malformed event raises.</exception>
     public static ConsumedEvent FromCloudEventBinary(IEnumerable<KeyValuePair<string, string>> headers, ReadOnlyMemory<byte> data, string? contentType = null) =>
         FromBinary(headers, data, contentType, static (attributes, name, value) => attributes.Add(name, value));
@@ -158,14 +168,23 @@ public sealed class ConsumedEvent
         return attributes.Read(data, contentType);
     }
 
-    /// <summary>An event of binary mode: its attributes by name (without the binding's prefix), its data the body.</summary>
-    internal static ConsumedEvent FromAttributes(Func<string, string?> attribute, ReadOnlyMemory<byte> body)
+    /// <summary>An event of binary mode: its attributes by name (without the binding's prefix), its data the body, of
+    /// <paramref name="contentType"/> (the message's; null: none named, read as JSON, as the pipeline's sinks send it).</summary>
+    internal static ConsumedEvent FromAttributes(Func<string, string?> attribute, ReadOnlyMemory<byte> body, string? contentType)
     {
         var id = RequireId(attribute("id"));
         var type = RequireType(attribute("type"), id);
         JsonElement data = default;
         if (!body.IsEmpty)
         {
+            if (!string.IsNullOrWhiteSpace(contentType) && !IsJson(contentType))
+            {
+                // Bytes of another type may parse as JSON all the same ("12345", "true"), and would be read as that value.
+                throw new FormatException(
+                    $"the CloudEvents event '{id}' ({type}) has data of content type '{contentType}', not JSON: ConsumedEvent carries JSON data only "
+                    + "(the pipeline's events have JSON data); read this message's body yourself, or dead-letter it");
+            }
+
             try
             {
                 using var document = JsonDocument.Parse(body);
@@ -185,6 +204,21 @@ public sealed class ConsumedEvent
             Rule = attribute("cdcrule"),
             Position = ParsePosition(attribute("cdcposition"), id, type),
         };
+    }
+
+    /// <summary>
+    /// Whether data of <paramref name="contentType"/> is JSON: <c>application/json</c>, <c>text/json</c> or a <c>+json</c> suffix
+    /// (RFC 6839), with or without parameters. Also <c>application/avro</c>: the content type of the pipeline's Kafka
+    /// <c>format: avro</c> record, whose <c>data</c> field (what a service passes as the body) is JSON text.
+    /// </summary>
+    private static bool IsJson(string contentType)
+    {
+        var semicolon = contentType.IndexOf(';', StringComparison.Ordinal);
+        var mediaType = (semicolon < 0 ? contentType : contentType[..semicolon]).Trim();
+        return mediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase)
+            || mediaType.Equals("text/json", StringComparison.OrdinalIgnoreCase)
+            || mediaType.EndsWith("+json", StringComparison.OrdinalIgnoreCase)
+            || mediaType.Equals("application/avro", StringComparison.OrdinalIgnoreCase);
     }
 
     /// <summary>The CloudEvents <c>id</c>, which must be a non-empty string (CloudEvents 1.0); an empty one is as missing (the

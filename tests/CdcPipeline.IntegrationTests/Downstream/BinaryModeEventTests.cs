@@ -225,6 +225,41 @@ public sealed class BinaryModeEventTests(KafkaFixture kafka, PostgresFixture pos
     }
 
     [Fact]
+    public async Task A_rabbitmq_message_of_another_producer_whose_body_is_bytes_not_json_is_refused_naming_its_content_type()
+    {
+        // Another producer's binary-mode event with a byte[] body: application/octet-stream, or no content type (then JSON, as
+        // the pipeline's sinks always name it). The octet-stream bytes happen to parse as JSON, and were read as the number.
+        var uri = await DownstreamServers.RabbitMqAsync();
+        var exchange = "cdc-test-" + Guid.NewGuid().ToString("N")[..8];
+        var (connection, channel, queue) = await RabbitMqSinkTests.BindQueueAsync(uri, exchange, "#");
+        await using var _c = connection;
+        await using var _ch = channel;
+        foreach (var (id, contentType) in new[] { ("evt-bytes-1", "application/octet-stream"), ("evt-bytes-2", (string?)null) })
+        {
+            var properties = new RabbitMQ.Client.BasicProperties
+            {
+                MessageId = id,
+                ContentType = contentType,
+                Headers = new Dictionary<string, object?>
+                {
+                    ["cloudEvents:specversion"] = "1.0", ["cloudEvents:id"] = id, ["cloudEvents:type"] = "InvoiceScanned", ["cloudEvents:source"] = "/scanner",
+                },
+            };
+            await channel.BasicPublishAsync(exchange, "InvoiceScanned", mandatory: true, properties, "12345"u8.ToArray(), Ct);
+        }
+
+        var messages = await RabbitMqSinkTests.DrainAsync(channel, queue, 2, TimeSpan.FromSeconds(10));
+        var bytes = messages.Single(m => m.BasicProperties.MessageId == "evt-bytes-1");
+        var e = Assert.Throws<FormatException>(() => ConsumedEvent.FromCloudEventBinary(bytes.BasicProperties.Headers!, bytes.Body, bytes.BasicProperties.ContentType));
+        Assert.Contains("'evt-bytes-1' (InvoiceScanned) has data of content type 'application/octet-stream'", e.Message, StringComparison.Ordinal);
+
+        var untyped = messages.Single(m => m.BasicProperties.MessageId == "evt-bytes-2");
+        Assert.Null(untyped.BasicProperties.ContentType);
+        var evt = ConsumedEvent.FromCloudEventBinary(untyped.BasicProperties.Headers!, untyped.Body, untyped.BasicProperties.ContentType);
+        Assert.Equal(("evt-bytes-2", 12345), (evt.Id, evt.Data.GetInt32()));
+    }
+
+    [Fact]
     public async Task A_binary_mode_webhooks_ce_headers_and_body_are_the_event_of_the_structured_form()
     {
         await using var receiver = new WebhookReceiver();

@@ -208,6 +208,55 @@ public sealed class ConsumedEventTests
         Assert.All([kafka, amqp], evt => Assert.Equal(("evt-13", "7", new CdcPosition("s", 1, 0)), (evt.Id, evt.Data.GetProperty("orderId").GetString(), evt.Position)));
     }
 
+    /// <summary>The content type of a binary-mode message's data, in each place a binding carries it: the AMQP content-type
+    /// property (<c>contentType</c>), a Kafka or HTTP <c>content-type</c> header, or the <c>datacontenttype</c> attribute.</summary>
+    public static TheoryData<string, string?, string[]> NonJsonData => new()
+    {
+        // Bytes that happen to parse as JSON (a number, a boolean) were read as that JSON value.
+        { "application/octet-stream", "application/octet-stream", [] },
+        { "text/plain; charset=utf-8", "text/plain; charset=utf-8", [] },
+        { "application/octet-stream", null, ["content-type", "application/octet-stream"] },
+        { "application/x-protobuf", null, ["ce_datacontenttype", "application/x-protobuf"] },
+    };
+
+    [Theory]
+    [MemberData(nameof(NonJsonData))]
+    public void A_binary_mode_event_whose_data_is_not_json_is_refused_naming_its_content_type(string named, string? contentType, string[] headers)
+    {
+        var pairs = new List<KeyValuePair<string, string>> { new("ce_id", "evt-17"), new("ce_type", "OrderPlaced") };
+        pairs.AddRange(Enumerable.Range(0, headers.Length / 2).Select(i => KeyValuePair.Create(headers[2 * i], headers[(2 * i) + 1])));
+
+        var e = Assert.Throws<FormatException>(() => ConsumedEvent.FromCloudEventBinary(pairs, "12345"u8.ToArray(), contentType));
+
+        Assert.Contains($"'evt-17' (OrderPlaced) has data of content type '{named}'", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("application/json")]
+    [InlineData("Application/JSON; charset=utf-8")]
+    [InlineData("text/json")]
+    [InlineData("application/vnd.billing+json")]
+    // The pipeline's Kafka format: avro record: its content-type header names the record, whose data field (the body passed) is JSON text.
+    [InlineData("application/avro")]
+    public void A_binary_mode_event_whose_data_is_json_or_of_no_content_type_reads_its_data_as_json(string? contentType)
+    {
+        var evt = ConsumedEvent.FromCloudEventBinary(
+            new Dictionary<string, string> { ["ce_id"] = "evt-18", ["ce_type"] = "OrderPlaced" }, "12345"u8.ToArray(), contentType);
+
+        Assert.Equal(12345, evt.Data.GetInt32());
+    }
+
+    [Fact]
+    public void A_structured_event_with_binary_data_is_refused_rather_than_read_as_one_without_data()
+    {
+        // CloudEvents JSON format 3.1: data that is not JSON or text travels Base64-encoded in data_base64, not in data.
+        var e = Assert.Throws<FormatException>(() => ConsumedEvent.FromCloudEventJson(
+            """{"specversion":"1.0","id":"evt-19","type":"InvoicePdf","datacontenttype":"application/pdf","data_base64":"JVBERi0xLjQ="}"""));
+
+        Assert.Contains("'evt-19' (InvoicePdf) has binary data (data_base64) of content type 'application/pdf'", e.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void A_binary_mode_attribute_that_is_not_utf8_is_refused_naming_the_header()
     {
