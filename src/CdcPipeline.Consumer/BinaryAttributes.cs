@@ -98,7 +98,7 @@ internal sealed class BinaryAttributes
         }
 
         // The bindings carry datacontenttype as the message's content type; a ce_datacontenttype header is read too.
-        return ConsumedEvent.FromAttributes(_attributes.GetValueOrDefault, data, messageType ?? _attributes.GetValueOrDefault("datacontenttype"));
+        return ConsumedEvent.FromAttributes(_attributes, data, messageType ?? _attributes.GetValueOrDefault("datacontenttype"));
     }
 
     /// <summary>The binding whose prefix <paramref name="name"/> has; null for a header of none.</summary>

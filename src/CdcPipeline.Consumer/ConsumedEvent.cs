@@ -1,3 +1,5 @@
+using System.Collections.Frozen;
+using System.Collections.ObjectModel;
 using System.Globalization;
 using System.Text.Json;
 
@@ -10,6 +12,12 @@ namespace CdcPipeline.Consumer;
 /// </summary>
 public sealed class ConsumedEvent
 {
+    /// <summary>The CloudEvents 1.0 context attributes and data members, and the pipeline's extensions, which have properties of their own.</summary>
+    private static readonly FrozenSet<string> NotExtensions = FrozenSet.ToFrozenSet(
+        ["specversion", "id", "source", "type", "subject", "time", "datacontenttype", "dataschema", "data", "data_base64",
+         "cdckind", "cdctarget", "cdcaggregate", "cdcrule", "cdcposition"],
+        StringComparer.OrdinalIgnoreCase);
+
     /// <summary>An event built by the service itself; see <see cref="FromCloudEventJson"/> for the JSON form and
     /// <see cref="FromCloudEventBinary(IEnumerable{KeyValuePair{string, string}}, ReadOnlyMemory{byte}, string)"/> for a binary-mode message's headers and body.</summary>
     /// <exception cref="ArgumentException"><paramref name="id"/> or <paramref name="type"/> is null or empty.</exception>
@@ -61,6 +69,12 @@ public sealed class ConsumedEvent
     /// keeping no marks can compare it to drop a redelivered older event); null when the event has none.</summary>
     public CdcPosition? Position { get; init; }
 
+    /// <summary>The event's other extension attributes by name: an outbox's <c>additionalPlacement</c> headers (<c>tenant</c>,
+    /// <c>correlationid</c>), another producer's. Each value is its canonical text, as a header carries it (a number's digits,
+    /// <c>true</c>/<c>false</c>). Empty when the event has none. The pipeline's own (<see cref="Kind"/> … <see cref="Position"/>)
+    /// are not among them.</summary>
+    public IReadOnlyDictionary<string, string> Extensions { get; init; } = ReadOnlyDictionary<string, string>.Empty;
+
     /// <summary>Reads a CloudEvents 1.0 structured-mode JSON event (what the pipeline's sinks write).</summary>
     /// <remarks>The pipeline's extensions (<c>cdckind</c>, <c>cdctarget</c>, <c>cdcaggregate</c>, <c>cdcrule</c>, <c>cdcposition</c>) are
     /// read into <see cref="Kind"/>, <see cref="Target"/>, <see cref="Aggregate"/>, <see cref="Rule"/> and <see cref="Position"/>.</remarks>
@@ -106,8 +120,38 @@ public sealed class ConsumedEvent
                 Aggregate = String(root, "cdcaggregate"),
                 Rule = String(root, "cdcrule"),
                 Position = ParsePosition(Checked(root, "cdcposition", id, type), id, type),
+                Extensions = JsonExtensions(root),
             };
         }
+    }
+
+    /// <summary>The members of a JSON event that are its own extension attributes: strings, numbers and booleans, the kinds an
+    /// extension's value takes in the JSON format (null is an absent attribute; an object or array is no attribute's value).</summary>
+    private static IReadOnlyDictionary<string, string> JsonExtensions(JsonElement root)
+    {
+        Dictionary<string, string>? extensions = null;
+        foreach (var member in root.EnumerateObject())
+        {
+            if (NotExtensions.Contains(member.Name))
+            {
+                continue;
+            }
+
+            string? text = member.Value.ValueKind switch
+            {
+                JsonValueKind.String => member.Value.GetString(),
+                JsonValueKind.Number => member.Value.GetRawText(),
+                JsonValueKind.True => "true",
+                JsonValueKind.False => "false",
+                _ => null,
+            };
+            if (text is not null)
+            {
+                (extensions ??= new Dictionary<string, string>(StringComparer.Ordinal))[member.Name] = text;
+            }
+        }
+
+        return extensions ?? (IReadOnlyDictionary<string, string>)ReadOnlyDictionary<string, string>.Empty;
     }
 
     /// <summary>
@@ -170,10 +214,10 @@ public sealed class ConsumedEvent
 
     /// <summary>An event of binary mode: its attributes by name (without the binding's prefix), its data the body, of
     /// <paramref name="contentType"/> (the message's; null: none named, read as JSON, as the pipeline's sinks send it).</summary>
-    internal static ConsumedEvent FromAttributes(Func<string, string?> attribute, ReadOnlyMemory<byte> body, string? contentType)
+    internal static ConsumedEvent FromAttributes(IReadOnlyDictionary<string, string> attributes, ReadOnlyMemory<byte> body, string? contentType)
     {
-        var id = RequireId(attribute("id"));
-        var type = RequireType(attribute("type"), id);
+        var id = RequireId(attributes.GetValueOrDefault("id"));
+        var type = RequireType(attributes.GetValueOrDefault("type"), id);
         JsonElement data = default;
         if (!body.IsEmpty)
         {
@@ -196,14 +240,31 @@ public sealed class ConsumedEvent
             }
         }
 
-        return new ConsumedEvent(id, type, data, attribute("source"), attribute("subject"), ParseTime(attribute("time"), id, type))
+        return new ConsumedEvent(id, type, data, attributes.GetValueOrDefault("source"), attributes.GetValueOrDefault("subject"), ParseTime(attributes.GetValueOrDefault("time"), id, type))
         {
-            Kind = attribute("cdckind"),
-            Target = attribute("cdctarget"),
-            Aggregate = attribute("cdcaggregate"),
-            Rule = attribute("cdcrule"),
-            Position = ParsePosition(attribute("cdcposition"), id, type),
+            Kind = attributes.GetValueOrDefault("cdckind"),
+            Target = attributes.GetValueOrDefault("cdctarget"),
+            Aggregate = attributes.GetValueOrDefault("cdcaggregate"),
+            Rule = attributes.GetValueOrDefault("cdcrule"),
+            Position = ParsePosition(attributes.GetValueOrDefault("cdcposition"), id, type),
+            Extensions = BinaryExtensions(attributes),
         };
+    }
+
+    /// <summary>The event's own extension attributes among a binary-mode message's, named in lower case as CloudEvents names
+    /// them: an HTTP header's name may have been re-cased on its way (<c>Ce-Tenant</c>).</summary>
+    private static IReadOnlyDictionary<string, string> BinaryExtensions(IReadOnlyDictionary<string, string> attributes)
+    {
+        Dictionary<string, string>? extensions = null;
+        foreach (var (name, value) in attributes)
+        {
+            if (!NotExtensions.Contains(name))
+            {
+                (extensions ??= new Dictionary<string, string>(StringComparer.Ordinal))[name.ToLowerInvariant()] = value;
+            }
+        }
+
+        return extensions ?? (IReadOnlyDictionary<string, string>)ReadOnlyDictionary<string, string>.Empty;
     }
 
     /// <summary>

@@ -56,6 +56,8 @@ public sealed class BinaryModeEventTests(KafkaFixture kafka, PostgresFixture pos
             RuleId = "tb_ord_mst#ShipOrder",
             Time = new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero).AddTicks(1_234_560),
             Data = Row.From(("orderId", "1001"), ("total", "152.40")),
+            // An outbox's additionalPlacement headers (tenant:header, correlation_id:header:correlationid).
+            Extensions = new Dictionary<string, string> { ["tenant"] = "acme", ["correlationid"] = "c-9" },
             Position = position,
             Change = new ChangeEvent { Kind = ChangeKind.Change, Operation = ChangeOperation.Update, Source = new SourceInfo { Schema = "public", Table = "tb_ord_mst" }, Position = position },
         };
@@ -73,7 +75,12 @@ public sealed class BinaryModeEventTests(KafkaFixture kafka, PostgresFixture pos
         Assert.Equal((expected.Id, expected.Type, expected.Source, expected.Subject, expected.Time), (actual.Id, actual.Type, actual.Source, actual.Subject, actual.Time));
         Assert.Equal((expected.Kind, expected.Target, expected.Aggregate, expected.Rule, expected.Position), (actual.Kind, actual.Target, actual.Aggregate, actual.Rule, actual.Position));
         Assert.Equal(expected.Data.GetRawText(), actual.Data.GetRawText());
+        Assert.Equal(expected.Extensions.OrderBy(x => x.Key, StringComparer.Ordinal), actual.Extensions.OrderBy(x => x.Key, StringComparer.Ordinal));
     }
+
+    /// <summary>The event's own extension attributes (<see cref="Command"/>'s outbox headers), not the pipeline's, which have properties.</summary>
+    private static void AssertOwnExtensions(ConsumedEvent e) =>
+        Assert.Equal([new("correlationid", "c-9"), new("tenant", "acme")], e.Extensions.OrderBy(x => x.Key, StringComparer.Ordinal));
 
     /// <summary>The binary-mode event first (applied), then its structured form (a duplicate): one event to the consumer.</summary>
     private async Task AssertOneEventToTheConsumerAsync(ConsumedEvent binary, string structuredJson, string consumerName)
@@ -113,6 +120,7 @@ public sealed class BinaryModeEventTests(KafkaFixture kafka, PostgresFixture pos
         var structured = EventJson.Serialize(e);
         AssertSameEvent(ConsumedEvent.FromCloudEventJson(structured), binary);
         Assert.Equal(("command", "warehouse", "Bestellung 1001 – ü"), (binary.Kind, binary.Target, binary.Subject));
+        AssertOwnExtensions(binary);
         await AssertOneEventToTheConsumerAsync(binary, structured, "kafka-avro");
     }
 
@@ -137,6 +145,7 @@ public sealed class BinaryModeEventTests(KafkaFixture kafka, PostgresFixture pos
 
         // The command's value is the structured event (content-type application/cloudevents+json), not its data.
         AssertSameEvent(ConsumedEvent.FromCloudEventJson(EventJson.Serialize(command)), Read(command));
+        AssertOwnExtensions(Read(command));
         // A raw change is binary mode: the value is the change, the data of an event the headers describe.
         var change = Read(raw);
         Assert.Equal((raw.Id, DomainEvent.RawChangeType, raw.Source, "event"), (change.Id, change.Type, change.Source, change.Kind));
@@ -175,6 +184,8 @@ public sealed class BinaryModeEventTests(KafkaFixture kafka, PostgresFixture pos
         AssertSameEvent(expected, ConsumedEvent.FromCloudEventBinary(commandMessage.BasicProperties.Headers!, commandMessage.Body, commandMessage.BasicProperties.ContentType));
         var fromProperties = ConsumedEvent.FromCloudEventBinary(commandMessage.BasicProperties.Headers!, Encoding.UTF8.GetBytes(expected.Data.GetRawText()));
         AssertSameEvent(expected, fromProperties);
+        AssertOwnExtensions(fromProperties);
+        AssertOwnExtensions(expected);
         await AssertOneEventToTheConsumerAsync(fromProperties, structured, "rabbitmq");
     }
 
@@ -276,6 +287,7 @@ public sealed class BinaryModeEventTests(KafkaFixture kafka, PostgresFixture pos
         var structured = EventJson.Serialize(Command(30821740));
         AssertSameEvent(ConsumedEvent.FromCloudEventJson(structured), binary);
         Assert.Equal("Bestellung 1001 – ü", binary.Subject);
+        AssertOwnExtensions(binary);
         await AssertOneEventToTheConsumerAsync(binary, structured, "webhook");
     }
 }

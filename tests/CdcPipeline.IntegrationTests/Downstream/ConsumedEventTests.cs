@@ -44,11 +44,41 @@ public sealed class ConsumedEventTests
     }
 
     [Fact]
+    public void An_event_exposes_its_own_extension_attributes_by_name_as_their_canonical_text()
+    {
+        // An outbox's additionalPlacement headers, or another producer's extensions (CloudEvents JSON allows strings, numbers
+        // and booleans). The pipeline's own have properties; a value no extension can have (an object, an array) is left out.
+        var evt = ConsumedEvent.FromCloudEventJson(
+            """{"specversion":"1.0","id":"evt-20","type":"OrderPlaced","source":"/legacy","datacontenttype":"application/json","dataschema":"urn:x","cdcposition":"s@1:0","cdcrule":"outbox","tenant":"acme","correlationid":"c-9","priority":5,"urgent":true,"none":null,"nested":{"a":1},"data":{}}""");
+
+        Assert.Equal(
+            [new("correlationid", "c-9"), new("priority", "5"), new("tenant", "acme"), new("urgent", "true")],
+            evt.Extensions.OrderBy(x => x.Key, StringComparer.Ordinal));
+        Assert.Equal("outbox", evt.Rule);
+    }
+
+    [Fact]
+    public void A_binary_mode_event_exposes_its_own_extension_attributes_named_in_lower_case_whatever_a_proxy_made_of_them()
+    {
+        var http = ConsumedEvent.FromCloudEventBinary(
+            new Dictionary<string, string> { ["Ce-Id"] = "evt-21", ["Ce-Type"] = "OrderPlaced", ["Ce-Tenant"] = "acme%20eu", ["ce-cdcrule"] = "outbox", ["Content-Type"] = "application/json" },
+            "{}"u8.ToArray());
+        var amqp = ConsumedEvent.FromCloudEventBinary(
+            new Dictionary<string, object?> { ["cloudEvents:id"] = "evt-21"u8.ToArray(), ["cloudEvents:type"] = "OrderPlaced"u8.ToArray(), ["cloudEvents:tenant"] = "acme eu"u8.ToArray(), ["cloudEvents:priority"] = 5 },
+            "{}"u8.ToArray(),
+            "application/json");
+
+        Assert.Equal([new("tenant", "acme eu")], http.Extensions);
+        Assert.Equal([new("priority", "5"), new("tenant", "acme eu")], amqp.Extensions.OrderBy(x => x.Key, StringComparer.Ordinal));
+    }
+
+    [Fact]
     public void An_event_without_the_extensions_has_none()
     {
         var evt = ConsumedEvent.FromCloudEventJson("""{"specversion":"1.0","id":"evt-5","type":"OrderPlaced"}""");
 
         Assert.Equal((null, null, null, null, null), (evt.Kind, evt.Target, evt.Aggregate, evt.Rule, evt.Position));
+        Assert.Empty(evt.Extensions);
     }
 
     [Theory]
