@@ -271,6 +271,44 @@ public sealed class BinaryModeEventTests(KafkaFixture kafka, PostgresFixture pos
     }
 
     [Fact]
+    public async Task A_redis_stream_entrys_body_is_the_event_and_for_a_raw_change_the_change_its_fields_name()
+    {
+        var configuration = await DownstreamServers.RedisAsync();
+        var stream = "cdctest:" + Guid.NewGuid().ToString("N")[..8];
+        var command = Command(30821760);
+        var raw = RawChange(5);
+        var options = new CdcPipeline.Sinks.Redis.RedisSinkOptions { Configuration = configuration, Stream = stream };
+        Assert.True(CdcPipeline.Sinks.Routing.EventTemplate.TryParse(options.Stream, "redis", out var template, out var error), error);
+        await using (var sink = new CdcPipeline.Sinks.Redis.RedisSink("redis", options, template))
+        {
+            await sink.DeliverAsync([command, raw], Ct);
+        }
+
+        await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(configuration);
+        var entries = await redis.GetDatabase().StreamRangeAsync(stream);
+        await redis.GetDatabase().KeyDeleteAsync(stream);
+        Assert.Equal(2, entries.Length);
+
+        // A rule's event: the body is the structured event.
+        var structured = EventJson.Serialize(command);
+        Assert.Equal(structured, (string)entries[0]["body"]!);
+        AssertSameEvent(ConsumedEvent.FromCloudEventJson(structured), ConsumedEvent.FromCloudEventJson((string)entries[0]["body"]!));
+
+        // A raw change: the body is the canonical change line, no CloudEvent (it has no id); the entry's fields name it
+        // (README, Downstream services), and nothing carries its source, time or cdcposition.
+        var body = (string)entries[1]["body"]!;
+        Assert.Equal(EventJson.Serialize(raw), body);
+        Assert.Contains("no 'id'", Assert.Throws<FormatException>(() => ConsumedEvent.FromCloudEventJson(body)).Message, StringComparison.Ordinal);
+        using var change = System.Text.Json.JsonDocument.Parse(body);
+        var evt = new ConsumedEvent((string)entries[1]["id"]!, (string)entries[1]["type"]!, change.RootElement.Clone(), subject: (string?)entries[1]["subject"] is { Length: > 0 } s ? s : null);
+        Assert.Equal((raw.Id, DomainEvent.RawChangeType, raw.Subject), (evt.Id, evt.Type, evt.Subject));
+        var consumer = new IdempotentConsumer(_dataSource, "redis-raw");
+        await consumer.EnsureSchemaAsync(Ct);
+        Assert.Equal(HandleResult.Applied, await consumer.HandleAsync(evt, (_, _, _, _) => Task.CompletedTask, Ct));
+        Assert.Equal(HandleResult.Duplicate, await consumer.HandleAsync(evt, (_, _, _, _) => Task.CompletedTask, Ct));
+    }
+
+    [Fact]
     public async Task A_binary_mode_webhooks_ce_headers_and_body_are_the_event_of_the_structured_form()
     {
         await using var receiver = new WebhookReceiver();
