@@ -2,6 +2,7 @@ using System.Collections.Frozen;
 using System.Collections.ObjectModel;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 
 namespace CdcPipeline.Consumer;
 
@@ -10,7 +11,7 @@ namespace CdcPipeline.Consumer;
 /// JSON. <see cref="Id"/> is what de-duplicates: the pipeline derives it deterministically from the
 /// source position (or takes the outbox row's id), so a redelivery carries the same id.
 /// </summary>
-public sealed class ConsumedEvent
+public sealed partial class ConsumedEvent
 {
     /// <summary>The CloudEvents 1.0 context attributes and data members, and the pipeline's extensions, which have properties of their own.</summary>
     private static readonly FrozenSet<string> NotExtensions = FrozenSet.ToFrozenSet(
@@ -290,10 +291,17 @@ public sealed class ConsumedEvent
     private static string RequireType(string? type, string id) => type is { Length: > 0 } ? type
         : throw new FormatException($"the CloudEvents event '{id}' has no 'type' (or an empty one)");
 
+    /// <summary>
+    /// The <c>time</c> attribute, an RFC 3339 timestamp: date, time and offset (<c>Z</c> or <c>±hh:mm</c>). .NET would also read
+    /// one without an offset, taking the zone of the machine reading it, and other cultures' dates: such a text is refused.
+    /// </summary>
     private static DateTimeOffset? ParseTime(string? time, string id, string type) =>
         time is null ? null
-        : DateTimeOffset.TryParse(time, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var parsed) ? parsed
+        : Rfc3339().IsMatch(time) && DateTimeOffset.TryParse(time, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var parsed) ? parsed
         : throw new FormatException($"the CloudEvents event '{id}' ({type}) has a 'time' that is not an RFC 3339 timestamp: '{time}'");
+
+    [GeneratedRegex(@"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})\z", RegexOptions.CultureInvariant)]
+    private static partial Regex Rfc3339();
 
     private static CdcPosition? ParsePosition(string? position, string id, string type) =>
         position is null ? null

@@ -13,6 +13,10 @@ public sealed class ConsumedEventTests
     [InlineData("""{"specversion":"1.0","id":"evt-1","type":"","source":"/legacy"}""", "evt-1")]
     [InlineData("""{"specversion":"1.0","id":"evt-2","type":"OrderPlaced","time":"yesterday"}""", "evt-2")]
     [InlineData("""{"specversion":"1.0","id":"evt-3","type":"OrderPlaced","time":1767323045}""", "'time' that is a JSON number")]
+    // RFC 3339 requires the offset: without it, .NET takes the machine's zone, and the event's instant depends on where it is read.
+    [InlineData("""{"specversion":"1.0","id":"evt-22","type":"OrderPlaced","time":"2026-01-02T03:04:05"}""", "'time' that is not an RFC 3339 timestamp: '2026-01-02T03:04:05'")]
+    [InlineData("""{"specversion":"1.0","id":"evt-23","type":"OrderPlaced","time":"01/02/2026 03:04:05 +00:00"}""", "'time' that is not an RFC 3339 timestamp")]
+    [InlineData("""{"specversion":"1.0","id":"evt-24","type":"OrderPlaced","time":"2026-01-02"}""", "'time' that is not an RFC 3339 timestamp")]
     [InlineData("""{"specversion":"1.0","id":"evt-4","type":"OrderPlaced","cdcposition":42}""", "'cdcposition' that is a JSON number")]
     public void A_malformed_event_is_refused_with_a_format_exception_naming_what_is_wrong(string json, string named)
     {
@@ -118,6 +122,7 @@ public sealed class ConsumedEventTests
         { ["ce_type", "OrderPlaced"], "{}", "'id'" },
         { ["ce_id", "evt-1", "ce_type", ""], "{}", "evt-1" },
         { ["ce_id", "evt-2", "ce_type", "OrderPlaced", "ce_time", "yesterday"], "{}", "'time' that is not an RFC 3339 timestamp: 'yesterday'" },
+        { ["ce_id", "evt-25", "ce_type", "OrderPlaced", "ce_time", "2026-01-02T03:04:05.5"], "{}", "'time' that is not an RFC 3339 timestamp: '2026-01-02T03:04:05.5'" },
         { ["ce_id", "evt-4", "ce_type", "OrderPlaced", "ce_cdcposition", "42"], "{}", "'cdcposition' that is not {stream}@{major}:{minor}: '42'" },
         { ["ce_id", "evt-8", "ce_type", "OrderPlaced"], "{\"orderId\":", "'evt-8' (OrderPlaced) has data that is not JSON" },
         { ["content-type", "application/json", "x-trace", "t1"], "{}", "no header starts with ce_ (Kafka), cloudEvents: (AMQP) or ce- (HTTP)" },
