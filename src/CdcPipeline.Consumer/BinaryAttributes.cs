@@ -85,7 +85,8 @@ internal sealed class BinaryAttributes
     {
         // A structured-mode message (the sinks' default) carries the attributes as headers too, but its body is the whole
         // event: read as data, it would be an event whose data is itself.
-        if ((contentType ?? _contentType) is { } type && type.TrimStart().StartsWith("application/cloudevents+json", StringComparison.OrdinalIgnoreCase))
+        var messageType = contentType ?? _contentType;
+        if (messageType is { } type && type.TrimStart().StartsWith("application/cloudevents+json", StringComparison.OrdinalIgnoreCase))
         {
             return ConsumedEvent.FromCloudEventJson(Encoding.UTF8.GetString(data.Span));
         }
@@ -96,7 +97,8 @@ internal sealed class BinaryAttributes
                 "not a binary-mode CloudEvent: no header starts with ce_ (Kafka), cloudEvents: (AMQP) or ce- (HTTP); pass the message's headers, or read a structured-mode body with FromCloudEventJson");
         }
 
-        return ConsumedEvent.FromAttributes(_attributes.GetValueOrDefault, data);
+        // The bindings carry datacontenttype as the message's content type; a ce_datacontenttype header is read too.
+        return ConsumedEvent.FromAttributes(_attributes, data, messageType ?? _attributes.GetValueOrDefault("datacontenttype"));
     }
 
     /// <summary>The binding whose prefix <paramref name="name"/> has; null for a header of none.</summary>

@@ -1,5 +1,8 @@
+using System.Collections.Frozen;
+using System.Collections.ObjectModel;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 
 namespace CdcPipeline.Consumer;
 
@@ -8,8 +11,14 @@ namespace CdcPipeline.Consumer;
 /// JSON. <see cref="Id"/> is what de-duplicates: the pipeline derives it deterministically from the
 /// source position (or takes the outbox row's id), so a redelivery carries the same id.
 /// </summary>
-public sealed class ConsumedEvent
+public sealed partial class ConsumedEvent
 {
+    /// <summary>The CloudEvents 1.0 context attributes and data members, and the pipeline's extensions, which have properties of their own.</summary>
+    private static readonly FrozenSet<string> NotExtensions = FrozenSet.ToFrozenSet(
+        ["specversion", "id", "source", "type", "subject", "time", "datacontenttype", "dataschema", "data", "data_base64",
+         "cdckind", "cdctarget", "cdcaggregate", "cdcrule", "cdcposition"],
+        StringComparer.OrdinalIgnoreCase);
+
     /// <summary>An event built by the service itself; see <see cref="FromCloudEventJson"/> for the JSON form and
     /// <see cref="FromCloudEventBinary(IEnumerable{KeyValuePair{string, string}}, ReadOnlyMemory{byte}, string)"/> for a binary-mode message's headers and body.</summary>
     /// <exception cref="ArgumentException"><paramref name="id"/> or <paramref name="type"/> is null or empty.</exception>
@@ -61,11 +70,18 @@ public sealed class ConsumedEvent
     /// keeping no marks can compare it to drop a redelivered older event); null when the event has none.</summary>
     public CdcPosition? Position { get; init; }
 
+    /// <summary>The event's other extension attributes by name: an outbox's <c>additionalPlacement</c> headers (<c>tenant</c>,
+    /// <c>correlationid</c>), another producer's. Each value is its canonical text, as a header carries it (a number's digits,
+    /// <c>true</c>/<c>false</c>). Empty when the event has none. The pipeline's own (<see cref="Kind"/> … <see cref="Position"/>)
+    /// are not among them.</summary>
+    public IReadOnlyDictionary<string, string> Extensions { get; init; } = ReadOnlyDictionary<string, string>.Empty;
+
     /// <summary>Reads a CloudEvents 1.0 structured-mode JSON event (what the pipeline's sinks write).</summary>
     /// <remarks>The pipeline's extensions (<c>cdckind</c>, <c>cdctarget</c>, <c>cdcaggregate</c>, <c>cdcrule</c>, <c>cdcposition</c>) are
     /// read into <see cref="Kind"/>, <see cref="Target"/>, <see cref="Aggregate"/>, <see cref="Rule"/> and <see cref="Position"/>.</remarks>
     /// <exception cref="FormatException">The text is not a JSON object, <c>id</c> or <c>type</c> is missing or empty, <c>time</c>
-    /// is not a timestamp, or <c>cdcposition</c> is not <c>{stream}@{major}:{minor}</c>: the one exception a malformed event raises, so a service can dead-letter on it.</exception>
+    /// is not a timestamp, <c>cdcposition</c> is not <c>{stream}@{major}:{minor}</c>, or the data is binary (<c>data_base64</c>: this type
+    /// carries JSON data only): the one exception a malformed event raises, so a service can dead-letter on it.</exception>
     public static ConsumedEvent FromCloudEventJson(string json)
     {
         ArgumentNullException.ThrowIfNull(json);
@@ -89,6 +105,14 @@ public sealed class ConsumedEvent
 
             var id = RequireId(String(root, "id"));
             var type = RequireType(String(root, "type"), id);
+            if (root.TryGetProperty("data_base64", out var base64) && base64.ValueKind != JsonValueKind.Null)
+            {
+                // Read as an event without data, a handler would apply it as one: its data would be gone without a word.
+                throw new FormatException(
+                    $"the CloudEvents event '{id}' ({type}) has binary data (data_base64) of content type '{String(root, "datacontenttype") ?? "(none)"}', not JSON: "
+                    + "ConsumedEvent carries JSON data only (the pipeline's events have JSON data); read this event's data_base64 yourself, or dead-letter it");
+            }
+
             var data = root.TryGetProperty("data", out var d) ? d.Clone() : default;
             return new ConsumedEvent(id, type, data, String(root, "source"), String(root, "subject"), ParseTime(Checked(root, "time", id, type), id, type))
             {
@@ -97,8 +121,38 @@ public sealed class ConsumedEvent
                 Aggregate = String(root, "cdcaggregate"),
                 Rule = String(root, "cdcrule"),
                 Position = ParsePosition(Checked(root, "cdcposition", id, type), id, type),
+                Extensions = JsonExtensions(root),
             };
         }
+    }
+
+    /// <summary>The members of a JSON event that are its own extension attributes: strings, numbers and booleans, the kinds an
+    /// extension's value takes in the JSON format (null is an absent attribute; an object or array is no attribute's value).</summary>
+    private static IReadOnlyDictionary<string, string> JsonExtensions(JsonElement root)
+    {
+        Dictionary<string, string>? extensions = null;
+        foreach (var member in root.EnumerateObject())
+        {
+            if (NotExtensions.Contains(member.Name))
+            {
+                continue;
+            }
+
+            string? text = member.Value.ValueKind switch
+            {
+                JsonValueKind.String => member.Value.GetString(),
+                JsonValueKind.Number => member.Value.GetRawText(),
+                JsonValueKind.True => "true",
+                JsonValueKind.False => "false",
+                _ => null,
+            };
+            if (text is not null)
+            {
+                (extensions ??= new Dictionary<string, string>(StringComparer.Ordinal))[member.Name] = text;
+            }
+        }
+
+        return extensions ?? (IReadOnlyDictionary<string, string>)ReadOnlyDictionary<string, string>.Empty;
     }
 
     /// <summary>
@@ -118,7 +172,8 @@ public sealed class ConsumedEvent
     /// its transport delivers, in either mode.</remarks>
     /// <exception cref="FormatException">No header carries a CloudEvents attribute, headers of two bindings are mixed, an attribute
     /// comes twice with different values, <c>id</c> or <c>type</c> is missing or empty, <c>time</c> is not a timestamp,
-    /// <c>cdcposition</c> is not <c>{stream}@{major}:{minor}</c>, or the data is not JSON: as <see cref="FromCloudEventJson"/>, the
+    /// <c>cdcposition</c> is not <c>{stream}@{major}:{minor}</c>, or the data is not JSON or of a content type that is not JSON
+    /// (<c>application/json</c>, <c>text/json</c>, <c>…+json</c>; none named reads as JSON): as <see cref="FromCloudEventJson"/>, the
     /// one exception a malformed event raises.</exception>
     public static ConsumedEvent FromCloudEventBinary(IEnumerable<KeyValuePair<string, string>> headers, ReadOnlyMemory<byte> data, string? contentType = null) =>
         FromBinary(headers, data, contentType, static (attributes, name, value) => attributes.Add(name, value));
@@ -158,14 +213,23 @@ public sealed class ConsumedEvent
         return attributes.Read(data, contentType);
     }
 
-    /// <summary>An event of binary mode: its attributes by name (without the binding's prefix), its data the body.</summary>
-    internal static ConsumedEvent FromAttributes(Func<string, string?> attribute, ReadOnlyMemory<byte> body)
+    /// <summary>An event of binary mode: its attributes by name (without the binding's prefix), its data the body, of
+    /// <paramref name="contentType"/> (the message's; null: none named, read as JSON, as the pipeline's sinks send it).</summary>
+    internal static ConsumedEvent FromAttributes(IReadOnlyDictionary<string, string> attributes, ReadOnlyMemory<byte> body, string? contentType)
     {
-        var id = RequireId(attribute("id"));
-        var type = RequireType(attribute("type"), id);
+        var id = RequireId(attributes.GetValueOrDefault("id"));
+        var type = RequireType(attributes.GetValueOrDefault("type"), id);
         JsonElement data = default;
         if (!body.IsEmpty)
         {
+            if (!string.IsNullOrWhiteSpace(contentType) && !IsJson(contentType))
+            {
+                // Bytes of another type may parse as JSON all the same ("12345", "true"), and would be read as that value.
+                throw new FormatException(
+                    $"the CloudEvents event '{id}' ({type}) has data of content type '{contentType}', not JSON: ConsumedEvent carries JSON data only "
+                    + "(the pipeline's events have JSON data); read this message's body yourself, or dead-letter it");
+            }
+
             try
             {
                 using var document = JsonDocument.Parse(body);
@@ -177,14 +241,46 @@ public sealed class ConsumedEvent
             }
         }
 
-        return new ConsumedEvent(id, type, data, attribute("source"), attribute("subject"), ParseTime(attribute("time"), id, type))
+        return new ConsumedEvent(id, type, data, attributes.GetValueOrDefault("source"), attributes.GetValueOrDefault("subject"), ParseTime(attributes.GetValueOrDefault("time"), id, type))
         {
-            Kind = attribute("cdckind"),
-            Target = attribute("cdctarget"),
-            Aggregate = attribute("cdcaggregate"),
-            Rule = attribute("cdcrule"),
-            Position = ParsePosition(attribute("cdcposition"), id, type),
+            Kind = attributes.GetValueOrDefault("cdckind"),
+            Target = attributes.GetValueOrDefault("cdctarget"),
+            Aggregate = attributes.GetValueOrDefault("cdcaggregate"),
+            Rule = attributes.GetValueOrDefault("cdcrule"),
+            Position = ParsePosition(attributes.GetValueOrDefault("cdcposition"), id, type),
+            Extensions = BinaryExtensions(attributes),
         };
+    }
+
+    /// <summary>The event's own extension attributes among a binary-mode message's, named in lower case as CloudEvents names
+    /// them: an HTTP header's name may have been re-cased on its way (<c>Ce-Tenant</c>).</summary>
+    private static IReadOnlyDictionary<string, string> BinaryExtensions(IReadOnlyDictionary<string, string> attributes)
+    {
+        Dictionary<string, string>? extensions = null;
+        foreach (var (name, value) in attributes)
+        {
+            if (!NotExtensions.Contains(name))
+            {
+                (extensions ??= new Dictionary<string, string>(StringComparer.Ordinal))[name.ToLowerInvariant()] = value;
+            }
+        }
+
+        return extensions ?? (IReadOnlyDictionary<string, string>)ReadOnlyDictionary<string, string>.Empty;
+    }
+
+    /// <summary>
+    /// Whether data of <paramref name="contentType"/> is JSON: <c>application/json</c>, <c>text/json</c> or a <c>+json</c> suffix
+    /// (RFC 6839), with or without parameters. Also <c>application/avro</c>: the content type of the pipeline's Kafka
+    /// <c>format: avro</c> record, whose <c>data</c> field (what a service passes as the body) is JSON text.
+    /// </summary>
+    private static bool IsJson(string contentType)
+    {
+        var semicolon = contentType.IndexOf(';', StringComparison.Ordinal);
+        var mediaType = (semicolon < 0 ? contentType : contentType[..semicolon]).Trim();
+        return mediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase)
+            || mediaType.Equals("text/json", StringComparison.OrdinalIgnoreCase)
+            || mediaType.EndsWith("+json", StringComparison.OrdinalIgnoreCase)
+            || mediaType.Equals("application/avro", StringComparison.OrdinalIgnoreCase);
     }
 
     /// <summary>The CloudEvents <c>id</c>, which must be a non-empty string (CloudEvents 1.0); an empty one is as missing (the
@@ -195,10 +291,17 @@ public sealed class ConsumedEvent
     private static string RequireType(string? type, string id) => type is { Length: > 0 } ? type
         : throw new FormatException($"the CloudEvents event '{id}' has no 'type' (or an empty one)");
 
+    /// <summary>
+    /// The <c>time</c> attribute, an RFC 3339 timestamp: date, time and offset (<c>Z</c> or <c>±hh:mm</c>). .NET would also read
+    /// one without an offset, taking the zone of the machine reading it, and other cultures' dates: such a text is refused.
+    /// </summary>
     private static DateTimeOffset? ParseTime(string? time, string id, string type) =>
         time is null ? null
-        : DateTimeOffset.TryParse(time, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var parsed) ? parsed
+        : Rfc3339().IsMatch(time) && DateTimeOffset.TryParse(time, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var parsed) ? parsed
         : throw new FormatException($"the CloudEvents event '{id}' ({type}) has a 'time' that is not an RFC 3339 timestamp: '{time}'");
+
+    [GeneratedRegex(@"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})\z", RegexOptions.CultureInvariant)]
+    private static partial Regex Rfc3339();
 
     private static CdcPosition? ParsePosition(string? position, string id, string type) =>
         position is null ? null

@@ -72,7 +72,7 @@ public sealed class ChangeEvent
     public IReadOnlyList<KeyValuePair<string, byte[]?>>? RawHeaders { get; init; }
 
     /// <summary>
-    /// What a domain event made by a rule keeps of its change while it waits for delivery: kind, operation,
+    /// What a domain event made by a rule (or by the outbox) keeps of its change while it waits for delivery: kind, operation,
     /// position, transaction, capture time, and <paramref name="source"/> in place of <see cref="Source"/> — one
     /// <see cref="SourceInfo.WithoutRecordFields"/> shared by the changes of a table (see there). Not the rows,
     /// message, key or raw bytes, nor the change's name (<see cref="Origin"/>): the event's id was made from them

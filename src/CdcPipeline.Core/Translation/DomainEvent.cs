@@ -70,8 +70,8 @@ public sealed class DomainEvent
     public required SourcePosition Position { get; init; }
 
     /// <summary>
-    /// The change the event came from. For an event a rule made, only its <see cref="ChangeEvent.Header"/>
-    /// (kind, operation, position, its table's source; the rule's data holds what it took from the rows); for a
+    /// The change the event came from. For an event a rule or the outbox made, only its <see cref="ChangeEvent.Header"/>
+    /// (kind, operation, position, its table's source; the data holds what the rule or the outbox took from the rows); for a
     /// change passing through, all of it.
     /// </summary>
     public required ChangeEvent Change { get; init; }

@@ -56,6 +56,8 @@ public sealed class BinaryModeEventTests(KafkaFixture kafka, PostgresFixture pos
             RuleId = "tb_ord_mst#ShipOrder",
             Time = new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero).AddTicks(1_234_560),
             Data = Row.From(("orderId", "1001"), ("total", "152.40")),
+            // An outbox's additionalPlacement headers (tenant:header, correlation_id:header:correlationid).
+            Extensions = new Dictionary<string, string> { ["tenant"] = "acme", ["correlationid"] = "c-9" },
             Position = position,
             Change = new ChangeEvent { Kind = ChangeKind.Change, Operation = ChangeOperation.Update, Source = new SourceInfo { Schema = "public", Table = "tb_ord_mst" }, Position = position },
         };
@@ -73,7 +75,12 @@ public sealed class BinaryModeEventTests(KafkaFixture kafka, PostgresFixture pos
         Assert.Equal((expected.Id, expected.Type, expected.Source, expected.Subject, expected.Time), (actual.Id, actual.Type, actual.Source, actual.Subject, actual.Time));
         Assert.Equal((expected.Kind, expected.Target, expected.Aggregate, expected.Rule, expected.Position), (actual.Kind, actual.Target, actual.Aggregate, actual.Rule, actual.Position));
         Assert.Equal(expected.Data.GetRawText(), actual.Data.GetRawText());
+        Assert.Equal(expected.Extensions.OrderBy(x => x.Key, StringComparer.Ordinal), actual.Extensions.OrderBy(x => x.Key, StringComparer.Ordinal));
     }
+
+    /// <summary>The event's own extension attributes (<see cref="Command"/>'s outbox headers), not the pipeline's, which have properties.</summary>
+    private static void AssertOwnExtensions(ConsumedEvent e) =>
+        Assert.Equal([new("correlationid", "c-9"), new("tenant", "acme")], e.Extensions.OrderBy(x => x.Key, StringComparer.Ordinal));
 
     /// <summary>The binary-mode event first (applied), then its structured form (a duplicate): one event to the consumer.</summary>
     private async Task AssertOneEventToTheConsumerAsync(ConsumedEvent binary, string structuredJson, string consumerName)
@@ -113,6 +120,7 @@ public sealed class BinaryModeEventTests(KafkaFixture kafka, PostgresFixture pos
         var structured = EventJson.Serialize(e);
         AssertSameEvent(ConsumedEvent.FromCloudEventJson(structured), binary);
         Assert.Equal(("command", "warehouse", "Bestellung 1001 – ü"), (binary.Kind, binary.Target, binary.Subject));
+        AssertOwnExtensions(binary);
         await AssertOneEventToTheConsumerAsync(binary, structured, "kafka-avro");
     }
 
@@ -137,6 +145,7 @@ public sealed class BinaryModeEventTests(KafkaFixture kafka, PostgresFixture pos
 
         // The command's value is the structured event (content-type application/cloudevents+json), not its data.
         AssertSameEvent(ConsumedEvent.FromCloudEventJson(EventJson.Serialize(command)), Read(command));
+        AssertOwnExtensions(Read(command));
         // A raw change is binary mode: the value is the change, the data of an event the headers describe.
         var change = Read(raw);
         Assert.Equal((raw.Id, DomainEvent.RawChangeType, raw.Source, "event"), (change.Id, change.Type, change.Source, change.Kind));
@@ -175,6 +184,8 @@ public sealed class BinaryModeEventTests(KafkaFixture kafka, PostgresFixture pos
         AssertSameEvent(expected, ConsumedEvent.FromCloudEventBinary(commandMessage.BasicProperties.Headers!, commandMessage.Body, commandMessage.BasicProperties.ContentType));
         var fromProperties = ConsumedEvent.FromCloudEventBinary(commandMessage.BasicProperties.Headers!, Encoding.UTF8.GetBytes(expected.Data.GetRawText()));
         AssertSameEvent(expected, fromProperties);
+        AssertOwnExtensions(fromProperties);
+        AssertOwnExtensions(expected);
         await AssertOneEventToTheConsumerAsync(fromProperties, structured, "rabbitmq");
     }
 
@@ -225,6 +236,79 @@ public sealed class BinaryModeEventTests(KafkaFixture kafka, PostgresFixture pos
     }
 
     [Fact]
+    public async Task A_rabbitmq_message_of_another_producer_whose_body_is_bytes_not_json_is_refused_naming_its_content_type()
+    {
+        // Another producer's binary-mode event with a byte[] body: application/octet-stream, or no content type (then JSON, as
+        // the pipeline's sinks always name it). The octet-stream bytes happen to parse as JSON, and were read as the number.
+        var uri = await DownstreamServers.RabbitMqAsync();
+        var exchange = "cdc-test-" + Guid.NewGuid().ToString("N")[..8];
+        var (connection, channel, queue) = await RabbitMqSinkTests.BindQueueAsync(uri, exchange, "#");
+        await using var _c = connection;
+        await using var _ch = channel;
+        foreach (var (id, contentType) in new[] { ("evt-bytes-1", "application/octet-stream"), ("evt-bytes-2", (string?)null) })
+        {
+            var properties = new RabbitMQ.Client.BasicProperties
+            {
+                MessageId = id,
+                ContentType = contentType,
+                Headers = new Dictionary<string, object?>
+                {
+                    ["cloudEvents:specversion"] = "1.0", ["cloudEvents:id"] = id, ["cloudEvents:type"] = "InvoiceScanned", ["cloudEvents:source"] = "/scanner",
+                },
+            };
+            await channel.BasicPublishAsync(exchange, "InvoiceScanned", mandatory: true, properties, "12345"u8.ToArray(), Ct);
+        }
+
+        var messages = await RabbitMqSinkTests.DrainAsync(channel, queue, 2, TimeSpan.FromSeconds(10));
+        var bytes = messages.Single(m => m.BasicProperties.MessageId == "evt-bytes-1");
+        var e = Assert.Throws<FormatException>(() => ConsumedEvent.FromCloudEventBinary(bytes.BasicProperties.Headers!, bytes.Body, bytes.BasicProperties.ContentType));
+        Assert.Contains("'evt-bytes-1' (InvoiceScanned) has data of content type 'application/octet-stream'", e.Message, StringComparison.Ordinal);
+
+        var untyped = messages.Single(m => m.BasicProperties.MessageId == "evt-bytes-2");
+        Assert.Null(untyped.BasicProperties.ContentType);
+        var evt = ConsumedEvent.FromCloudEventBinary(untyped.BasicProperties.Headers!, untyped.Body, untyped.BasicProperties.ContentType);
+        Assert.Equal(("evt-bytes-2", 12345), (evt.Id, evt.Data.GetInt32()));
+    }
+
+    [Fact]
+    public async Task A_redis_stream_entrys_body_is_the_event_and_for_a_raw_change_the_change_its_fields_name()
+    {
+        var configuration = await DownstreamServers.RedisAsync();
+        var stream = "cdctest:" + Guid.NewGuid().ToString("N")[..8];
+        var command = Command(30821760);
+        var raw = RawChange(5);
+        var options = new CdcPipeline.Sinks.Redis.RedisSinkOptions { Configuration = configuration, Stream = stream };
+        Assert.True(CdcPipeline.Sinks.Routing.EventTemplate.TryParse(options.Stream, "redis", out var template, out var error), error);
+        await using (var sink = new CdcPipeline.Sinks.Redis.RedisSink("redis", options, template))
+        {
+            await sink.DeliverAsync([command, raw], Ct);
+        }
+
+        await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(configuration);
+        var entries = await redis.GetDatabase().StreamRangeAsync(stream);
+        await redis.GetDatabase().KeyDeleteAsync(stream);
+        Assert.Equal(2, entries.Length);
+
+        // A rule's event: the body is the structured event.
+        var structured = EventJson.Serialize(command);
+        Assert.Equal(structured, (string)entries[0]["body"]!);
+        AssertSameEvent(ConsumedEvent.FromCloudEventJson(structured), ConsumedEvent.FromCloudEventJson((string)entries[0]["body"]!));
+
+        // A raw change: the body is the canonical change line, no CloudEvent (it has no id); the entry's fields name it
+        // (README, Downstream services), and nothing carries its source, time or cdcposition.
+        var body = (string)entries[1]["body"]!;
+        Assert.Equal(EventJson.Serialize(raw), body);
+        Assert.Contains("no 'id'", Assert.Throws<FormatException>(() => ConsumedEvent.FromCloudEventJson(body)).Message, StringComparison.Ordinal);
+        using var change = System.Text.Json.JsonDocument.Parse(body);
+        var evt = new ConsumedEvent((string)entries[1]["id"]!, (string)entries[1]["type"]!, change.RootElement.Clone(), subject: (string?)entries[1]["subject"] is { Length: > 0 } s ? s : null);
+        Assert.Equal((raw.Id, DomainEvent.RawChangeType, raw.Subject), (evt.Id, evt.Type, evt.Subject));
+        var consumer = new IdempotentConsumer(_dataSource, "redis-raw");
+        await consumer.EnsureSchemaAsync(Ct);
+        Assert.Equal(HandleResult.Applied, await consumer.HandleAsync(evt, (_, _, _, _) => Task.CompletedTask, Ct));
+        Assert.Equal(HandleResult.Duplicate, await consumer.HandleAsync(evt, (_, _, _, _) => Task.CompletedTask, Ct));
+    }
+
+    [Fact]
     public async Task A_binary_mode_webhooks_ce_headers_and_body_are_the_event_of_the_structured_form()
     {
         await using var receiver = new WebhookReceiver();
@@ -241,6 +325,7 @@ public sealed class BinaryModeEventTests(KafkaFixture kafka, PostgresFixture pos
         var structured = EventJson.Serialize(Command(30821740));
         AssertSameEvent(ConsumedEvent.FromCloudEventJson(structured), binary);
         Assert.Equal("Bestellung 1001 – ü", binary.Subject);
+        AssertOwnExtensions(binary);
         await AssertOneEventToTheConsumerAsync(binary, structured, "webhook");
     }
 }

@@ -13,6 +13,10 @@ public sealed class ConsumedEventTests
     [InlineData("""{"specversion":"1.0","id":"evt-1","type":"","source":"/legacy"}""", "evt-1")]
     [InlineData("""{"specversion":"1.0","id":"evt-2","type":"OrderPlaced","time":"yesterday"}""", "evt-2")]
     [InlineData("""{"specversion":"1.0","id":"evt-3","type":"OrderPlaced","time":1767323045}""", "'time' that is a JSON number")]
+    // RFC 3339 requires the offset: without it, .NET takes the machine's zone, and the event's instant depends on where it is read.
+    [InlineData("""{"specversion":"1.0","id":"evt-22","type":"OrderPlaced","time":"2026-01-02T03:04:05"}""", "'time' that is not an RFC 3339 timestamp: '2026-01-02T03:04:05'")]
+    [InlineData("""{"specversion":"1.0","id":"evt-23","type":"OrderPlaced","time":"01/02/2026 03:04:05 +00:00"}""", "'time' that is not an RFC 3339 timestamp")]
+    [InlineData("""{"specversion":"1.0","id":"evt-24","type":"OrderPlaced","time":"2026-01-02"}""", "'time' that is not an RFC 3339 timestamp")]
     [InlineData("""{"specversion":"1.0","id":"evt-4","type":"OrderPlaced","cdcposition":42}""", "'cdcposition' that is a JSON number")]
     public void A_malformed_event_is_refused_with_a_format_exception_naming_what_is_wrong(string json, string named)
     {
@@ -44,11 +48,41 @@ public sealed class ConsumedEventTests
     }
 
     [Fact]
+    public void An_event_exposes_its_own_extension_attributes_by_name_as_their_canonical_text()
+    {
+        // An outbox's additionalPlacement headers, or another producer's extensions (CloudEvents JSON allows strings, numbers
+        // and booleans). The pipeline's own have properties; a value no extension can have (an object, an array) is left out.
+        var evt = ConsumedEvent.FromCloudEventJson(
+            """{"specversion":"1.0","id":"evt-20","type":"OrderPlaced","source":"/legacy","datacontenttype":"application/json","dataschema":"urn:x","cdcposition":"s@1:0","cdcrule":"outbox","tenant":"acme","correlationid":"c-9","priority":5,"urgent":true,"none":null,"nested":{"a":1},"data":{}}""");
+
+        Assert.Equal(
+            [new("correlationid", "c-9"), new("priority", "5"), new("tenant", "acme"), new("urgent", "true")],
+            evt.Extensions.OrderBy(x => x.Key, StringComparer.Ordinal));
+        Assert.Equal("outbox", evt.Rule);
+    }
+
+    [Fact]
+    public void A_binary_mode_event_exposes_its_own_extension_attributes_named_in_lower_case_whatever_a_proxy_made_of_them()
+    {
+        var http = ConsumedEvent.FromCloudEventBinary(
+            new Dictionary<string, string> { ["Ce-Id"] = "evt-21", ["Ce-Type"] = "OrderPlaced", ["Ce-Tenant"] = "acme%20eu", ["ce-cdcrule"] = "outbox", ["Content-Type"] = "application/json" },
+            "{}"u8.ToArray());
+        var amqp = ConsumedEvent.FromCloudEventBinary(
+            new Dictionary<string, object?> { ["cloudEvents:id"] = "evt-21"u8.ToArray(), ["cloudEvents:type"] = "OrderPlaced"u8.ToArray(), ["cloudEvents:tenant"] = "acme eu"u8.ToArray(), ["cloudEvents:priority"] = 5 },
+            "{}"u8.ToArray(),
+            "application/json");
+
+        Assert.Equal([new("tenant", "acme eu")], http.Extensions);
+        Assert.Equal([new("priority", "5"), new("tenant", "acme eu")], amqp.Extensions.OrderBy(x => x.Key, StringComparer.Ordinal));
+    }
+
+    [Fact]
     public void An_event_without_the_extensions_has_none()
     {
         var evt = ConsumedEvent.FromCloudEventJson("""{"specversion":"1.0","id":"evt-5","type":"OrderPlaced"}""");
 
         Assert.Equal((null, null, null, null, null), (evt.Kind, evt.Target, evt.Aggregate, evt.Rule, evt.Position));
+        Assert.Empty(evt.Extensions);
     }
 
     [Theory]
@@ -88,6 +122,7 @@ public sealed class ConsumedEventTests
         { ["ce_type", "OrderPlaced"], "{}", "'id'" },
         { ["ce_id", "evt-1", "ce_type", ""], "{}", "evt-1" },
         { ["ce_id", "evt-2", "ce_type", "OrderPlaced", "ce_time", "yesterday"], "{}", "'time' that is not an RFC 3339 timestamp: 'yesterday'" },
+        { ["ce_id", "evt-25", "ce_type", "OrderPlaced", "ce_time", "2026-01-02T03:04:05.5"], "{}", "'time' that is not an RFC 3339 timestamp: '2026-01-02T03:04:05.5'" },
         { ["ce_id", "evt-4", "ce_type", "OrderPlaced", "ce_cdcposition", "42"], "{}", "'cdcposition' that is not {stream}@{major}:{minor}: '42'" },
         { ["ce_id", "evt-8", "ce_type", "OrderPlaced"], "{\"orderId\":", "'evt-8' (OrderPlaced) has data that is not JSON" },
         { ["content-type", "application/json", "x-trace", "t1"], "{}", "no header starts with ce_ (Kafka), cloudEvents: (AMQP) or ce- (HTTP)" },
@@ -206,6 +241,55 @@ public sealed class ConsumedEventTests
             contentType: "application/cloudevents+json");
 
         Assert.All([kafka, amqp], evt => Assert.Equal(("evt-13", "7", new CdcPosition("s", 1, 0)), (evt.Id, evt.Data.GetProperty("orderId").GetString(), evt.Position)));
+    }
+
+    /// <summary>The content type of a binary-mode message's data, in each place a binding carries it: the AMQP content-type
+    /// property (<c>contentType</c>), a Kafka or HTTP <c>content-type</c> header, or the <c>datacontenttype</c> attribute.</summary>
+    public static TheoryData<string, string?, string[]> NonJsonData => new()
+    {
+        // Bytes that happen to parse as JSON (a number, a boolean) were read as that JSON value.
+        { "application/octet-stream", "application/octet-stream", [] },
+        { "text/plain; charset=utf-8", "text/plain; charset=utf-8", [] },
+        { "application/octet-stream", null, ["content-type", "application/octet-stream"] },
+        { "application/x-protobuf", null, ["ce_datacontenttype", "application/x-protobuf"] },
+    };
+
+    [Theory]
+    [MemberData(nameof(NonJsonData))]
+    public void A_binary_mode_event_whose_data_is_not_json_is_refused_naming_its_content_type(string named, string? contentType, string[] headers)
+    {
+        var pairs = new List<KeyValuePair<string, string>> { new("ce_id", "evt-17"), new("ce_type", "OrderPlaced") };
+        pairs.AddRange(Enumerable.Range(0, headers.Length / 2).Select(i => KeyValuePair.Create(headers[2 * i], headers[(2 * i) + 1])));
+
+        var e = Assert.Throws<FormatException>(() => ConsumedEvent.FromCloudEventBinary(pairs, "12345"u8.ToArray(), contentType));
+
+        Assert.Contains($"'evt-17' (OrderPlaced) has data of content type '{named}'", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("application/json")]
+    [InlineData("Application/JSON; charset=utf-8")]
+    [InlineData("text/json")]
+    [InlineData("application/vnd.billing+json")]
+    // The pipeline's Kafka format: avro record: its content-type header names the record, whose data field (the body passed) is JSON text.
+    [InlineData("application/avro")]
+    public void A_binary_mode_event_whose_data_is_json_or_of_no_content_type_reads_its_data_as_json(string? contentType)
+    {
+        var evt = ConsumedEvent.FromCloudEventBinary(
+            new Dictionary<string, string> { ["ce_id"] = "evt-18", ["ce_type"] = "OrderPlaced" }, "12345"u8.ToArray(), contentType);
+
+        Assert.Equal(12345, evt.Data.GetInt32());
+    }
+
+    [Fact]
+    public void A_structured_event_with_binary_data_is_refused_rather_than_read_as_one_without_data()
+    {
+        // CloudEvents JSON format 3.1: data that is not JSON or text travels Base64-encoded in data_base64, not in data.
+        var e = Assert.Throws<FormatException>(() => ConsumedEvent.FromCloudEventJson(
+            """{"specversion":"1.0","id":"evt-19","type":"InvoicePdf","datacontenttype":"application/pdf","data_base64":"JVBERi0xLjQ="}"""));
+
+        Assert.Contains("'evt-19' (InvoicePdf) has binary data (data_base64) of content type 'application/pdf'", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]

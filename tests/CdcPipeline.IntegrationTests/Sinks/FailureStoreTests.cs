@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using CdcPipeline.Consumer;
 using CdcPipeline.Commands;
 using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Json;

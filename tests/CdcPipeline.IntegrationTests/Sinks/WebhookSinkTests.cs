@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using CdcPipeline.Consumer;
 using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Core.Sinks;

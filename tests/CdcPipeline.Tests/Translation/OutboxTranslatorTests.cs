@@ -32,6 +32,35 @@ public sealed class OutboxTranslatorTests
     }
 
     [Fact]
+    public void The_event_keeps_what_its_change_was_and_where_not_the_outbox_row_or_its_bytes()
+    {
+        // An event waits for every sink's acknowledgement, in hundreds: the row (a wide payload, columns the service stored
+        // only for itself) and the record's bytes would stay alive with it, as they no longer do for an event a rule made.
+        var translator = new OutboxTranslator("orders", new OutboxOptions());
+        var row = Row.From(("id", RowId), ("aggregatetype", "Order"), ("aggregateid", "1001"), ("type", "OrderPlaced"),
+            ("payload", new RawJson("{\"orderId\":1001}")), ("internal_note", "credit check: manual override by jdoe"));
+        var change = Change("public", "outbox", ChangeOperation.Create, row);
+        change = new ChangeEvent
+        {
+            Kind = change.Kind, Operation = change.Operation, Source = change.Source with { TxId = 771 }, Position = change.Position,
+            Key = change.Key, After = change.After, CapturedAt = UtcTimestamp.FromDateTimeOffset(new DateTimeOffset(2026, 11, 25, 10, 0, 1, TimeSpan.Zero)),
+            Raw = "{\"op\":\"c\"}"u8.ToArray(), RawKey = "{\"id\":1}"u8.ToArray(), NamedBySource = true,
+        };
+        var second = Change("public", "outbox", ChangeOperation.Create, row, lsn: 43);
+
+        var e = Assert.Single(Translate(translator, change));
+        var next = Assert.Single(Translate(translator, second));
+
+        Assert.Equal((change.Kind, change.Operation, change.Position, change.CapturedAt), (e.Change.Kind, e.Change.Operation, e.Change.Position, e.Change.CapturedAt));
+        Assert.Equal(change.Source with { Lsn = null, TxId = null, CommitTime = null }, e.Change.Source);
+        Assert.Same(e.Change.Source, next.Change.Source);
+        Assert.Equal((null, null, null, null, null, null), (e.Change.After, e.Change.Before, e.Change.Key, e.Change.Raw, e.Change.RawKey, e.Change.Origin));
+        // What subscribers get was the payload only, before and after: the event's time is the commit time, read when translated.
+        Assert.Equal(new DateTimeOffset(2026, 11, 25, 10, 0, 0, TimeSpan.Zero), e.Time);
+        Assert.DoesNotContain("internal_note", EventJson.Serialize(e), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_replayed_insert_gives_the_same_event_id()
     {
         var translator = new OutboxTranslator("orders", new OutboxOptions());

@@ -96,6 +96,29 @@ public class RuleTranslatorTests
     }
 
     [Fact]
+    public void An_event_keeps_no_transaction_block_of_its_change_nor_carries_one_as_an_attribute()
+    {
+        // With provide.transaction.metadata, Debezium adds a transaction block (id, total_order, data_collection_order) to every
+        // change; only the transaction topic's BEGIN/END records become ChangeEvent.Transaction, and rules make no event of those.
+        var decoder = new CdcPipeline.Core.Debezium.DebeziumJsonDecoder();
+        var change = decoder.DecodeValue(System.Text.Encoding.UTF8.GetBytes(
+            """{"before":null,"after":{"ord_no":1000001,"ord_sts_cd":"P"},"source":{"connector":"postgresql","name":"srv","db":"legacy","schema":"public","table":"tb_ord_mst","txId":770,"lsn":24023040,"ts_ms":1709280000412,"snapshot":"false"},"op":"c","ts_ms":1709280000500,"transaction":{"id":"770:24023040","total_order":1,"data_collection_order":1}}"""),
+            1, "srv.public.tb_ord_mst");
+        var end = decoder.DecodeValue(System.Text.Encoding.UTF8.GetBytes(
+            """{"status":"END","id":"770:24023040","event_count":1,"data_collections":[{"data_collection":"public.tb_ord_mst","event_count":1}],"ts_ms":1709280000500}"""),
+            2, "srv.transaction");
+
+        var events = Run(RuleFiles.Translator(Orders), change);
+
+        Assert.Null(change.Transaction);
+        Assert.All(events, e => Assert.Null(e.Change.Transaction));
+        Assert.All(events, e => Assert.DoesNotContain("770:24023040", CdcPipeline.Core.Json.EventJson.Serialize(e), StringComparison.Ordinal));
+        Assert.Equal(["cdckind", "cdcaggregate", "cdcrule", "cdcposition"], CdcPipeline.Core.Json.CloudEventJson.ExtensionAttributes(events[0]).Select(a => a.Key));
+        Assert.NotNull(end.Transaction);
+        Assert.Empty(Run(RuleFiles.Translator(Orders), end));
+    }
+
+    [Fact]
     public void A_command_carries_its_target_and_its_own_subject()
     {
         var events = Run(RuleFiles.Translator(Orders), Change(ChangeOperation.Update, "tb_ord_mst", Order("P"), Order("S")));

@@ -32,6 +32,10 @@ public sealed partial class OutboxTranslator : IChangeTranslator
     private readonly string _schemaName;
     private readonly string _tableName;
 
+    // The last event's source without its per-record fields, shared by the events' headers (see ChangeEvent.Header).
+    // Read and replaced without a lock: a race only makes one more instance.
+    private SourceInfo? _headerSource;
+
     public OutboxTranslator(string pipelineName, OutboxOptions options, ILogger<OutboxTranslator>? logger = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(pipelineName);
@@ -111,6 +115,10 @@ public sealed partial class OutboxTranslator : IChangeTranslator
             }
         }
 
+        // The event keeps only what its change was and where, as an event a rule made does: not the row (its payload and
+        // headers were taken above; other columns are the service's own) nor the record's bytes, which would otherwise
+        // stay alive with the event until every sink acknowledged it.
+        var source = _headerSource = change.Source.WithoutRecordFields(_headerSource);
         output.Add(new DomainEvent
         {
             Id = id,
@@ -122,7 +130,7 @@ public sealed partial class OutboxTranslator : IChangeTranslator
             Data = Payload(payload, change),
             RuleId = RuleId,
             Position = change.Position,
-            Change = change,
+            Change = change.Header(source),
             Extensions = extensions,
         });
     }
