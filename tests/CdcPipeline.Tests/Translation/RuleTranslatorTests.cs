@@ -256,6 +256,19 @@ public class RuleTranslatorTests
     }
 
     [Fact]
+    public void A_date_or_time_compared_with_another_type_fails_saying_what_it_compares_with()
+    {
+        // The Kafka path has no start check: the first change says it. Before: only the binder's words, with our type names.
+        var translator = RuleFiles.Translator("table: tb_pay\nevents:\n  - type: X\n    when: 'after.cap_ts > \"2024-01-01\"'\n");
+        var change = Change(ChangeOperation.Create, "tb_pay", after: Row.From(("cap_ts", new UtcTimestamp(1_709_280_930_000_000))));
+
+        var e = Assert.Throws<RuleEvaluationException>(() => Run(translator, change));
+
+        Assert.Contains("a timestamptz with a timestamptz column or source.commitTime; text(x) gives its text", e.Message, StringComparison.Ordinal);
+        Assert.Equal("after.cap_ts > \"2024-01-01\"", e.Expression);
+    }
+
+    [Fact]
     public void A_missing_key_column_is_an_error_naming_it()
     {
         var translator = RuleFiles.Translator("table: tb_ord_mst\nkey: order_id\nevents:\n  - type: X\n");

@@ -201,6 +201,7 @@ public sealed class RuleTranslator : IChangeTranslator
             $"{where}: rule {rule.Id}, {what} failed on the {change.Source.QualifiedTable} change (op {change.Operation?.ToCode()}) at {change.Position}: {e.Message}{Hint(e.Message)}", e)
         {
             RuleId = rule.Id,
+            Expression = expression?.Text,
         };
     }
 
@@ -210,6 +211,15 @@ public sealed class RuleTranslator : IChangeTranslator
         if (message.Contains("'double'", StringComparison.Ordinal) || message.Contains("'float'", StringComparison.Ordinal))
         {
             return " (number literals are exact decimals: compare a float column through number(x))";
+        }
+
+        if (message.Contains("cannot be applied to operands", StringComparison.Ordinal)
+            && (message.Contains(typeof(Date).FullName!, StringComparison.Ordinal) || message.Contains(typeof(LocalTimestamp).FullName!, StringComparison.Ordinal)
+                || message.Contains(typeof(UtcTimestamp).FullName!, StringComparison.Ordinal) || message.Contains(typeof(LocalTime).FullName!, StringComparison.Ordinal)
+                || message.Contains(typeof(UtcTime).FullName!, StringComparison.Ordinal)))
+        {
+            return " (a date or time compares only with its own type: a date with a date column or date(…), a timestamp with a timestamp column or"
+                + " timestamp(…), a timestamptz with a timestamptz column or source.commitTime; text(x) gives its text, 2024-03-01T08:15:30.000000Z)";
         }
 
         if (message.Contains(typeof(Unavailable).FullName!, StringComparison.Ordinal))
