@@ -195,6 +195,13 @@ public sealed class RuleTranslator : IChangeTranslator
 
     private static RuleEvaluationException Failure(EventRule rule, CompiledExpression? expression, string part, ChangeEvent change, Exception e)
     {
+        if (e is NullReferenceException && ThrownByExpression(e))
+        {
+            // after.ord_no.ToString() of a NULL column: the rule meeting the data (object's own methods bind early and throw
+            // this), not a bug of ours, and said as the binder's "runtime binding on a null reference" is.
+            e = new ExpressionFailure(NullMember, e);
+        }
+
         var where = expression?.Location ?? rule.Location;
         var what = expression is null ? part : $"{expression.What} `{expression.Text}`";
         return new RuleEvaluationException(
@@ -205,9 +212,21 @@ public sealed class RuleTranslator : IChangeTranslator
         };
     }
 
+    private const string NullMember = "a method or member of a null value (a column that is NULL in this change): test it first,"
+        + " `after.col != null ? after.col.ToString() : null`, or use text(x), trim(x) or coalesce(x, …), which take null";
+
+    /// <summary>Whether <paramref name="e"/> was thrown by a compiled expression itself (its own frame, a dynamic method), not by code it called.</summary>
+    private static bool ThrownByExpression(Exception e) =>
+        new System.Diagnostics.StackTrace(e, fNeedFileInfo: false).GetFrame(0)?.GetMethod() is not { DeclaringType: not null };
+
     /// <summary>What to do about a dynamic binder's complaint that names the cause only by a type.</summary>
     private static string Hint(string message)
     {
+        if (message.Contains("Cannot perform runtime binding on a null reference", StringComparison.Ordinal))
+        {
+            return $" ({NullMember})";
+        }
+
         if (message.Contains("'double'", StringComparison.Ordinal) || message.Contains("'float'", StringComparison.Ordinal))
         {
             return " (number literals are exact decimals: compare a float column through number(x))";
