@@ -83,7 +83,10 @@ internal static class PgTextValues
         700 or 701 => ValueKinds.Float,
         790 or 1700 => ValueKinds.Decimal,
         1082 => ValueKinds.Date,
-        1083 or 1266 or 1114 or 1184 => ValueKinds.Time,
+        1114 => ValueKinds.LocalTimestamp,
+        1184 => ValueKinds.UtcTimestamp,
+        1083 => ValueKinds.LocalTime,
+        1266 => ValueKinds.UtcTime,
         _ => ValueKinds.Any,
     };
 

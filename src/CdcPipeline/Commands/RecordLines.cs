@@ -18,7 +18,7 @@ namespace CdcPipeline.Commands;
 /// Kafka position, and the others go on. For rules (<c>translate</c>) a line may also be a canonical change, as
 /// <c>decode</c> prints it and the embedded capture makes it, or a dead-letter file's <c>translate</c> letter holding one.
 /// </summary>
-internal static class RecordLines
+internal static partial class RecordLines
 {
     /// <summary>Returns the exit code: 0 when every line went through, 1 when some failed.</summary>
     /// <param name="forRules">
@@ -69,14 +69,17 @@ internal static class RecordLines
             }
 
             DebeziumRecord? record = null;
+            ChangeEvent? untyped = null;
             var mark = buffer.WrittenCount;
             try
             {
                 ChangeEvent change;
                 DeadLetterFile.Letter? sourceLetter = null;
-                if (forRules && ReadChangeLine(line, lineNumber, sourceDecoder is not null, ref sourceLetter) is { } canonical)
+                var plainLine = false;
+                if (forRules && ReadChangeLine(line, lineNumber, sourceDecoder is not null, ref sourceLetter, ref plainLine) is { } canonical)
                 {
                     change = canonical;
+                    untyped = plainLine ? change : null;
                     CheckPlaced(change, "a canonical change");
                 }
                 else if (sourceLetter is not null)
@@ -102,7 +105,7 @@ internal static class RecordLines
                 var where = record?.Describe() ?? string.Create(CultureInfo.InvariantCulture, $"line {lineNumber}");
                 // A decoder or translator bug must not hide the other lines: report it like a bad line, with its type.
                 var message = e is DebeziumDecodeException or Core.Translation.Rules.RuleEvaluationException or UnplacedLineException
-                    ? e.Message
+                    ? e.Message + (untyped is null ? "" : UntypedHint(e, untyped))
                     : $"unexpected {e.GetType().Name}: {e.Message}";
                 await errors.WriteLineAsync($"{where}: {message}").ConfigureAwait(false);
                 if (buffer.WrittenCount != mark)
@@ -132,7 +135,8 @@ internal static class RecordLines
     /// Its position is its optional <c>"position"</c> (<c>stream@major:minor</c>, as <c>dlq list</c> shows it: the
     /// events then get the ids <c>run</c> gave them), else <c>line@N</c>, as for a bare Debezium value.
     /// </summary>
-    private static ChangeEvent? ReadChangeLine(ReadOnlyMemory<byte> line, long lineNumber, bool decodesSourceRecords, ref DeadLetterFile.Letter? sourceLetter)
+    /// <param name="plain">Set when the line is a canonical change itself, whose values have no types (not a letter's, with its <c>valueTypes</c>).</param>
+    private static ChangeEvent? ReadChangeLine(ReadOnlyMemory<byte> line, long lineNumber, bool decodesSourceRecords, ref DeadLetterFile.Letter? sourceLetter, ref bool plain)
     {
         var reader = new Utf8JsonReader(line.Span);
         var canonical = false;
@@ -181,9 +185,51 @@ internal static class RecordLines
             return null;
         }
 
+        plain = true;
         return ReadChange("a canonical change", Encoding.UTF8.GetString(line.Span), position, valueTypes: null, lineNumber,
             " (as dlq list shows it, e.g. legacy_orders@24023512:3)", "a canonical change that cannot be read", "; write it as decode prints it");
     }
+
+    /// <summary>
+    /// What to do when a rule failed on a canonical change line because an operator met text: the line carries no types, so a
+    /// NUMERIC, a date or a timestamp is text in it (<c>"258.70"</c>), where <c>run</c> — and <c>translate</c> of the Debezium
+    /// record or of a dead letter — gives the rules a number, a date, a timestamp. Names the columns of the failed expression
+    /// whose text reads as a number (<c>number(after.ord_amt)</c> gives a number in both); empty for any other failure.
+    /// </summary>
+    private static string UntypedHint(Exception e, ChangeEvent change)
+    {
+        if (e is not Core.Translation.Rules.RuleEvaluationException { Expression: { } expression, InnerException: { } cause }
+            || !cause.Message.Contains("cannot be applied to operands of type", StringComparison.Ordinal)
+            || !cause.Message.Contains("'string'", StringComparison.Ordinal))
+        {
+            return "";
+        }
+
+        var numbers = new List<string>();
+        foreach (System.Text.RegularExpressions.Match m in ColumnRead().Matches(expression))
+        {
+            var image = m.Groups[1].Value switch
+            {
+                "before" => change.Before,
+                "row" => change.After ?? change.Before,
+                _ => change.After,
+            };
+            var read = $"number({m.Value})";
+            if (image is not null && image.TryGetValue(m.Groups[2].Value, out var value) && value is string text
+                && ExactDecimal.TryParse(text, out _) && !numbers.Contains(read))
+            {
+                numbers.Add(read);
+            }
+        }
+
+        var convert = numbers.Count == 0 ? "" : $" {string.Join(", ", numbers)} in the rule {(numbers.Count == 1 ? "gives" : "give")} a number in both;";
+        return $" (this canonical change line carries no types: its decimals, dates and timestamps reach the rules as text, where run gives them "
+            + $"their column's type;{convert} or try the rules on the Debezium records themselves (translate FILE rather than decode FILE | translate) "
+            + "or on a dead-letter file, whose letters keep the types)";
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"(?<![\w.])(after|before|row)\.(\w+)")]
+    private static partial System.Text.RegularExpressions.Regex ColumnRead();
 
     /// <summary>
     /// <paramref name="what"/>'s change read as <c>dlq redrive</c> reads a letter's (<see cref="StoredEvent.ReadChange"/>), at its

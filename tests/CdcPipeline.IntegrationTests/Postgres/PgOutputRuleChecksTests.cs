@@ -239,6 +239,47 @@ public sealed class PgOutputRuleChecksTests(PostgresFixture fixture) : PgOutputT
     }
 
     [Fact]
+    public async Task A_rule_comparing_a_date_or_time_column_with_another_type_is_named_at_start()
+    {
+        await Db.ExecuteAsync("CREATE TABLE pays (id int PRIMARY KEY, cap_ts timestamptz, upd_ts timestamp, due_dt date, cut_tm time, amt numeric(12,2))");
+        var file = Path.Combine(StateDirectory, "pays.yaml");
+        var rules = RuleSet.Parse(file, """
+            table: public.pays
+            events:
+              - type: Captured
+                when: op == "c" && after.cap_ts > "2024-01-01"
+              - type: Late
+                when: after.upd_ts > after.cap_ts
+              - type: Due
+                data:
+                  due: date(after.cap_ts, "yyyyMMdd")
+              - type: Fine
+                when: after.cap_ts < source.commitTime && after.upd_ts > timestamp("20240101000000", "yyyyMMddHHmmss") && after.due_dt >= date("20240101", "yyyyMMdd") && after.cut_tm != null
+                data:
+                  captured: text(after.cap_ts) == "2024-03-01T08:15:30.000000Z"
+                  amount: number(after.amt)
+            """);
+
+        // before: nothing was said at start (a date or time counted as comparable with anything); each of these rules failed at
+        // the first change with a value in the column (a dead letter)
+        await OpenStreamingAsync(Options(["public.pays"]) with { RuleFiles = rules.Files });
+
+        var said = Said("given the column types of public.pays");
+
+        Assert.Equal(3, said.Length);
+        var captured = Assert.Single(said, l => l.Contains("pays#Captured", StringComparison.Ordinal));
+        Assert.Contains($"({file}:4:24)", captured, StringComparison.Ordinal);
+        Assert.Contains("compares a timestamp with time zone (after.cap_ts, timestamp with time zone) with text (\"2024-01-01\")", captured, StringComparison.Ordinal);
+        Assert.Contains("source.commitTime", captured, StringComparison.Ordinal);
+        Assert.Contains("text(after.cap_ts)", captured, StringComparison.Ordinal);
+        var late = Assert.Single(said, l => l.Contains("pays#Late", StringComparison.Ordinal));
+        Assert.Contains("compares a timestamp (after.upd_ts, timestamp without time zone) with a timestamp with time zone (after.cap_ts", late, StringComparison.Ordinal);
+        var due = Assert.Single(said, l => l.Contains("pays#Due", StringComparison.Ordinal));
+        Assert.Contains("gives date() a timestamp with time zone (after.cap_ts, timestamp with time zone), which it does not take", due, StringComparison.Ordinal);
+        Assert.DoesNotContain(said, l => l.Contains("pays#Fine", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_rule_naming_a_generated_column_which_pgoutput_does_not_send_is_named_at_start()
     {
         await Db.ExecuteAsync("CREATE TABLE lines (id int PRIMARY KEY, qty int, price numeric(10,2), " +

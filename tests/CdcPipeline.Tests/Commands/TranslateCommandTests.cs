@@ -117,6 +117,49 @@ public class TranslateCommandTests
     }
 
     [Fact]
+    public async Task A_rule_computing_with_a_decimal_that_a_canonical_line_gives_as_text_says_so_and_what_to_do()
+    {
+        // The same change: as a Debezium record ord_amt is a decimal, as decode prints it (a canonical line) it is text.
+        using var rules = new Translation.RuleFiles();
+        rules.Write("tb_ord_mst.yaml", """
+            table: public.tb_ord_mst
+            key: ord_no
+            events:
+              - type: OrderPlaced
+                when: op == "c" && after.ord_amt > 100
+                data:
+                  doubled: after.ord_amt * 2
+            """);
+        var translator = Translators.Create(rules.Directory, "legacy-orders");
+        var debezium = File.ReadAllLines(Sample("debezium", "changes.jsonl")).Where(l => l.Contains("\\\"op\\\":\\\"c\\\"", StringComparison.Ordinal)).ToList();
+        var canonical = File.ReadAllLines(Sample("debezium", "expected-decode.jsonl")).Where(l => l.Contains("\"op\":\"c\"", StringComparison.Ordinal)).ToList();
+        Assert.Equal(debezium.Count, canonical.Count);
+
+        var (typedExit, typedLines, typedErrors) = await Run(translator, string.Join("\n", debezium));
+        var (exit, lines, errors) = await Run(translator, string.Join("\n", canonical));
+
+        Assert.Equal(("", 0), (typedErrors, typedExit));
+        Assert.Contains("\"doubled\":\"517.40\"", Assert.Single(typedLines), StringComparison.Ordinal); // 258.70 * 2
+        // before: only "Operator '>' cannot be applied to operands of type 'string' and 'decimal'", though run translates it
+        Assert.Equal(1, exit);
+        Assert.Empty(lines);
+        var first = errors.Split('\n')[0];
+        Assert.Contains("cannot be applied to operands of type 'string'", first, StringComparison.Ordinal);
+        Assert.Contains("this canonical change line carries no types", first, StringComparison.Ordinal);
+        Assert.Contains("number(after.ord_amt)", first, StringComparison.Ordinal);
+        Assert.Contains("the Debezium records", first, StringComparison.Ordinal);
+    }
+
+    private static async Task<(int Exit, string[] Lines, string Err)> Run(IChangeTranslator translator, string input)
+    {
+        using var output = new MemoryStream();
+        using var errors = new StringWriter();
+        using var stream = new MemoryStream(Encoding.UTF8.GetBytes(input + "\n"));
+        var exit = await TranslateCommand.RunAsync(stream, output, errors, DebeziumDecoderOptions.Default, translator, TestContext.Current.CancellationToken);
+        return (exit, Encoding.UTF8.GetString(output.ToArray()).Split('\n', StringSplitOptions.RemoveEmptyEntries), errors.ToString());
+    }
+
+    [Fact]
     public async Task A_canonical_change_with_its_position_gets_the_events_and_ids_run_gives_it()
     {
         // The change as the embedded capture hands it to the rules in `run`: named by slot, commit LSN and index.

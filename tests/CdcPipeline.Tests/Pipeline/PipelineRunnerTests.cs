@@ -4,6 +4,8 @@ using CdcPipeline.Core.Json;
 using CdcPipeline.Core.Pipeline;
 using CdcPipeline.Core.Sinks;
 using CdcPipeline.Core.Translation;
+using CdcPipeline.Core.Translation.Rules;
+using CdcPipeline.Sinks.Failures;
 using CdcPipeline.Tests.Support;
 
 namespace CdcPipeline.Tests.Pipeline;
@@ -263,6 +265,45 @@ public class PipelineRunnerTests
         Assert.Contains("\"kind\":\"change\"", System.Text.Encoding.UTF8.GetString(letter.Payload.Span), StringComparison.Ordinal);
         Assert.Equal([2L], sink.Delivered.Select(e => e.Position.Major));
         Assert.Equal(2, source.Acknowledged.Last().Major);
+    }
+
+    [Fact]
+    public async Task A_rule_failing_on_a_change_holds_back_the_events_the_other_rules_made_of_it_until_a_redrive()
+    {
+        // Status X is no code of the lookup: OrderCancelled fails on change 1, OrderTouched (first in the file) does not.
+        const string Rules = """
+            table: public.tb_ord_mst
+            key: ord_no
+            lookups:
+              status: { P: PLACED, S: SHIPPED }
+            events:
+              - type: OrderTouched
+              - type: OrderCancelled
+                when: after.ord_sts_cd != "S"
+                data:
+                  status: lookup("status", after.ord_sts_cd)
+            """;
+        var source = new InMemoryChangeSource();
+        source.Add(InMemoryChangeSource.Change(1, "K", "X"));
+        source.Add(InMemoryChangeSource.Change(2, "K", "S"));
+        source.Complete();
+        var sink = new RecordingSink("s");
+        var dlq = new RecordingDeadLetterQueue();
+        await RunToEnd(new PipelineRunner(source, RuleSet.Parse("orders.yaml", Rules).CreateTranslator("p"), [new SinkBinding(sink, SinkPolicy.Default)], dlq,
+            new PipelineRunnerOptions { BufferCapacity = 16, MaxBatchSize = 7 }));
+
+        // The change is one unit: none of its events goes out while one rule fails on it (as a Debezium SMT chain fails the record).
+        var letter = Assert.Single(dlq.Letters);
+        Assert.Contains("orders#OrderCancelled", letter.Error, StringComparison.Ordinal);
+        Assert.Equal([("OrderTouched", 2L)], sink.Delivered.Select(e => (e.Type, e.Position.Major)));
+        Assert.Equal(2, source.Acknowledged.Last().Major);
+
+        // Not lost: translated again with the rule fixed (dlq redrive), the change gives both, with the ids run would have given.
+        var fixedRules = RuleSet.Parse("orders.yaml", Rules.Replace("S: SHIPPED }", "S: SHIPPED, X: CANCELLED }", StringComparison.Ordinal)).CreateTranslator("p");
+        var redriven = new List<DomainEvent>();
+        fixedRules.Translate(StoredEvent.ReadChange(System.Text.Encoding.UTF8.GetString(letter.Payload.Span), letter.Position!.Value, letter.ValueTypes), redriven);
+        Assert.Equal(["OrderTouched", "OrderCancelled"], redriven.Select(e => e.Type));
+        Assert.Equal(EventIds.For(InMemoryChangeSource.Change(1, "K", "X"), "orders#OrderTouched"), redriven[0].Id);
     }
 
     [Fact]

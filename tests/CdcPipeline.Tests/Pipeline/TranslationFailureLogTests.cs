@@ -44,6 +44,10 @@ public sealed class TranslationFailureLogTests
     [InlineData("integer(after.ord_sts_cd)", "integer(): cannot convert")] // a conversion the data does not allow
     [InlineData("after.no_such_column", "no_such_column")] // a template naming a column the row does not have
     [InlineData("after.ord_sts_cd * 2", "`after.ord_sts_cd * 2`")] // a type error of the expression on this row
+    // a method of a null value (a nullable column, here the absent before image): before, "Object reference not set to an
+    // instance of an object." logged as a bug in our code, with its stack trace, and "Cannot perform runtime binding on a null reference"
+    [InlineData("before.ord_sts_cd.ToString()", "a method or member of a null value (a column that is NULL in this change): test it first")]
+    [InlineData("before.ord_sts_cd.StartsWith(\"S\")", "a method or member of a null value (a column that is NULL in this change): test it first")]
     public async Task A_rule_failing_on_the_data_is_logged_in_one_line_without_a_stack_trace(string expression, string cause)
     {
         var (logs, dlq) = await RunAsync(Rule(expression));

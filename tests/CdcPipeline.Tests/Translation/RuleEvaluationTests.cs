@@ -110,6 +110,10 @@ public class RuleEvaluationTests
     [InlineData("lookup(\"padded\", before.sts_cd) == \"SHIPPED\"", true)]
     [InlineData("changed(\"sts_cd\")", false)]
     [InlineData("changed(\"sts_cd\") == (before.sts_cd != after.sts_cd)", true)]
+    // The change does not say CHAR from VARCHAR/TEXT, so this holds for those too (a VARCHAR 'S' -> 'S ' is no change to
+    // ==, != or changed()); Equals compares exactly, for the text whose trailing blanks matter.
+    [InlineData("after.sts_cd.Equals(\"S\")", false)]
+    [InlineData("!before.sts_cd.Equals(after.sts_cd)", true)]
     public void Char_codes_compare_without_their_blank_padding_as_in_postgresql(string condition, bool expected)
     {
         // Debezium (and pgoutput) send a CHAR(2) 'S' as "S ": PostgreSQL's bpchar = ignores the trailing blanks.

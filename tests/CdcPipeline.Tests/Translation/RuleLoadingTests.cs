@@ -247,6 +247,8 @@ public class RuleLoadingTests
     [Theory]
     [InlineData("lookup(\"status\", after.sts) == 5", 0, "compares text (lookup()) with a number (5)", "lookup(\"status\", after.sts) == \"5\"")]
     [InlineData("op == \"u\" && number(after.qty) >= \"10\"", 13, "compares a number (number()) with text (\"10\")", "number(after.qty) >= 10")]
+    [InlineData("date(after.dt, \"yyyyMMdd\") > timestamp(after.ts, \"yyyyMMddHHmmss\")", 0, "compares a date (date()) with a timestamp (timestamp())", "another date")]
+    [InlineData("number(source.commitTime) > 0", 0, "gives number() a timestamp with time zone, which it does not take", "compare it as it is")]
     public void A_comparison_that_fails_for_any_change_fails_at_load(string when, int column, string expected, string fix)
     {
         using var files = new RuleFiles();

@@ -25,4 +25,7 @@ public sealed class RuleEvaluationException : Exception
 
     /// <summary>The rule (<c>file#type</c>) whose expression failed, when known.</summary>
     public string? RuleId { get; init; }
+
+    /// <summary>The text of the expression that failed, when one did (not a missing key column or a rule file's table).</summary>
+    public string? Expression { get; init; }
 }

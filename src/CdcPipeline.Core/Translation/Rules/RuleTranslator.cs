@@ -195,21 +195,50 @@ public sealed class RuleTranslator : IChangeTranslator
 
     private static RuleEvaluationException Failure(EventRule rule, CompiledExpression? expression, string part, ChangeEvent change, Exception e)
     {
+        if (e is NullReferenceException && ThrownByExpression(e))
+        {
+            // after.ord_no.ToString() of a NULL column: the rule meeting the data (object's own methods bind early and throw
+            // this), not a bug of ours, and said as the binder's "runtime binding on a null reference" is.
+            e = new ExpressionFailure(NullMember, e);
+        }
+
         var where = expression?.Location ?? rule.Location;
         var what = expression is null ? part : $"{expression.What} `{expression.Text}`";
         return new RuleEvaluationException(
             $"{where}: rule {rule.Id}, {what} failed on the {change.Source.QualifiedTable} change (op {change.Operation?.ToCode()}) at {change.Position}: {e.Message}{Hint(e.Message)}", e)
         {
             RuleId = rule.Id,
+            Expression = expression?.Text,
         };
     }
+
+    private const string NullMember = "a method or member of a null value (a column that is NULL in this change): test it first,"
+        + " `after.col != null ? after.col.ToString() : null`, or use text(x), trim(x) or coalesce(x, …), which take null";
+
+    /// <summary>Whether <paramref name="e"/> was thrown by a compiled expression itself (its own frame, a dynamic method), not by code it called.</summary>
+    private static bool ThrownByExpression(Exception e) =>
+        new System.Diagnostics.StackTrace(e, fNeedFileInfo: false).GetFrame(0)?.GetMethod() is not { DeclaringType: not null };
 
     /// <summary>What to do about a dynamic binder's complaint that names the cause only by a type.</summary>
     private static string Hint(string message)
     {
+        if (message.Contains("Cannot perform runtime binding on a null reference", StringComparison.Ordinal))
+        {
+            return $" ({NullMember})";
+        }
+
         if (message.Contains("'double'", StringComparison.Ordinal) || message.Contains("'float'", StringComparison.Ordinal))
         {
             return " (number literals are exact decimals: compare a float column through number(x))";
+        }
+
+        if (message.Contains("cannot be applied to operands", StringComparison.Ordinal)
+            && (message.Contains(typeof(Date).FullName!, StringComparison.Ordinal) || message.Contains(typeof(LocalTimestamp).FullName!, StringComparison.Ordinal)
+                || message.Contains(typeof(UtcTimestamp).FullName!, StringComparison.Ordinal) || message.Contains(typeof(LocalTime).FullName!, StringComparison.Ordinal)
+                || message.Contains(typeof(UtcTime).FullName!, StringComparison.Ordinal)))
+        {
+            return " (a date or time compares only with its own type: a date with a date column or date(…), a timestamp with a timestamp column or"
+                + " timestamp(…), a timestamptz with a timestamptz column or source.commitTime; text(x) gives its text, 2024-03-01T08:15:30.000000Z)";
         }
 
         if (message.Contains(typeof(Unavailable).FullName!, StringComparison.Ordinal))

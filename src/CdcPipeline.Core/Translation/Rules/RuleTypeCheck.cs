@@ -9,8 +9,9 @@ namespace CdcPipeline.Core.Translation.Rules;
 
 /// <summary>
 /// Finds, in an expression as DynamicExpresso parsed it, what fails on every change it is evaluated on because of what its
-/// values are: a condition (or an operand of <c>&amp;&amp;</c>, <c>||</c>, <c>!</c>, <c>?:</c>) that is never true or false, and a
-/// comparison C#'s binder refuses (text with a number, a float with a decimal, true/false with either). Rules compare late
+/// values are: a condition (or an operand of <c>&amp;&amp;</c>, <c>||</c>, <c>!</c>, <c>?:</c>) that is never true or false, a
+/// comparison C#'s binder refuses (text with a number, a float with a decimal, true/false with either, a date or a time with
+/// anything but its own type) and a function given a value it never takes (<c>date()</c> of a timestamp). Rules compare late
 /// bound, so both fail only when a change reaches them, and the change goes to the dead letters. Without the column types
 /// (at load) only literals and function results are known, so only what fails for any input is found; with a table's column
 /// types (the embedded capture's start) the column reads are known too. Runs at load and start only, never per change.
@@ -182,7 +183,7 @@ internal static class RuleTypeCheck
                 ? new(type.Kinds, read, type.Name, read, read)
                 : new(ValueKinds.Any, read, Token: read, Code: read);
 
-        private static Value Function(Delegate function, Value[] arguments)
+        private Value Function(Delegate function, Value[] arguments)
         {
             if (function.Method.DeclaringType != typeof(RuleFunctions))
             {
@@ -192,7 +193,7 @@ internal static class RuleTypeCheck
             var (name, kinds) = function.Method.Name switch
             {
                 nameof(RuleFunctions.Date) => ("date", ValueKinds.Date),
-                nameof(RuleFunctions.Timestamp) => ("timestamp", ValueKinds.Time),
+                nameof(RuleFunctions.Timestamp) => ("timestamp", ValueKinds.LocalTimestamp),
                 nameof(RuleFunctions.Trim) => ("trim", arguments[0].Kinds),
                 nameof(RuleFunctions.IsBlank) => ("isBlank", ValueKinds.Bool),
                 nameof(RuleFunctions.Coalesce) => ("coalesce", arguments.Aggregate(ValueKinds.None, (k, a) => k | a.Kinds)),
@@ -204,8 +205,54 @@ internal static class RuleTypeCheck
                 nameof(RuleFunctions.ChangedPlaceholder) => ("changed", ValueKinds.Bool),
                 _ => ("", ValueKinds.Any),
             };
+            if (Takes(name) is { } takes && arguments.Length > 0 && arguments[0].Kinds != ValueKinds.None && (arguments[0].Kinds & takes) == 0)
+            {
+                var argument = arguments[0];
+                Problems.Add(new(
+                    Find(argument.Token) ?? Find(name) ?? 0,
+                    $"gives {name}() {Describe(argument)}, which it does not take (it takes {Words(takes)}), in `{text}`",
+                    FunctionFix(name, argument)));
+            }
+
             return new(kinds, name + "()", Token: name, Code: name + "(…)");
         }
+
+        /// <summary>What a conversion function takes (<see cref="RuleFunctions"/>: anything else is an error); null for the others.</summary>
+        private static ValueKinds? Takes(string function) => function switch
+        {
+            "date" => ValueKinds.Text | ValueKinds.Integer | ValueKinds.Decimal | ValueKinds.Date,
+            "timestamp" => ValueKinds.Text | ValueKinds.Integer | ValueKinds.Decimal | ValueKinds.LocalTimestamp,
+            "number" => ValueKinds.Text | ValueKinds.Number,
+            "integer" => ValueKinds.Text | ValueKinds.Integer | ValueKinds.Decimal,
+            _ => null,
+        };
+
+        private static string FunctionFix(string function, Value argument)
+        {
+            var code = argument.Code ?? "…";
+            if (IsOnly(argument, ValueKinds.Float))
+            {
+                return $"write {function}(number({code})): number() makes the float an exact decimal";
+            }
+
+            if (IsOnly(argument, ValueKinds.Bool))
+            {
+                return $"test it instead: {code} == true";
+            }
+
+            return IsOnly(argument, ValueKinds.Date | ValueKinds.Time)
+                ? $"{argument.Code ?? "the value"} is {Words(argument.Kinds)} already: compare it as it is with {Same(argument.Kinds)}, or use text({code}) for its text"
+                : $"give {function}() text or a number";
+        }
+
+        /// <summary>How to write a value a date or time compares with, for a fix.</summary>
+        private static string Same(ValueKinds kinds) => kinds switch
+        {
+            ValueKinds.Date => "another date (a date column, date(\"20240301\", \"yyyyMMdd\"))",
+            ValueKinds.LocalTimestamp => "another timestamp (a timestamp column, timestamp(\"20240301081530\", \"yyyyMMddHHmmss\"))",
+            ValueKinds.UtcTimestamp => "another timestamp with time zone (a timestamptz column, source.commitTime)",
+            _ => $"another {Words(kinds)} (a column of its type)",
+        };
 
         private Value Compare(Value left, Value right)
         {
@@ -223,6 +270,15 @@ internal static class RuleTypeCheck
             if (IsOnly(left, ValueKinds.Bool) || IsOnly(right, ValueKinds.Bool))
             {
                 return "compare with true or false (`x == true`), or test the value alone";
+            }
+
+            if (IsOnly(left, ValueKinds.Date | ValueKinds.Time) || IsOnly(right, ValueKinds.Date | ValueKinds.Time))
+            {
+                var time = IsOnly(left, ValueKinds.Date | ValueKinds.Time) ? left : right;
+                var code = time.Code ?? "…";
+                return (time.Kinds & (time.Kinds - 1)) == 0
+                    ? $"{Words(time.Kinds)} compares only with {Same(time.Kinds)}; text({code}) gives its text to compare with text (== \"{Example(time.Kinds)}\")"
+                    : $"a date or time compares only with a value of its own type; text({code}) gives its text";
             }
 
             if (IsOnly(left, ValueKinds.Float) || IsOnly(right, ValueKinds.Float))
@@ -321,11 +377,24 @@ internal static class RuleTypeCheck
 
         return true;
 
+        // A date or a time has comparison operators with its own type only: not with text, a number, true/false or another
+        // of them (a timestamp with a timestamptz, a date with a timestamp).
         static bool RefusedPair(ValueKinds a, ValueKinds b) =>
             (a == ValueKinds.Text && (b & ValueKinds.Number) != 0)
             || (a == ValueKinds.Float && b == ValueKinds.Decimal)
-            || (a == ValueKinds.Bool && (b == ValueKinds.Text || (b & ValueKinds.Number) != 0));
+            || (a == ValueKinds.Bool && (b == ValueKinds.Text || (b & ValueKinds.Number) != 0))
+            || ((a & (ValueKinds.Date | ValueKinds.Time)) != 0 && b != a && b != ValueKinds.Other);
     }
+
+    /// <summary>A value's canonical text (<c>text()</c>), for a fix.</summary>
+    private static string Example(ValueKinds kinds) => kinds switch
+    {
+        ValueKinds.Date => "2024-03-01",
+        ValueKinds.LocalTimestamp => "2024-03-01T08:15:30.000000",
+        ValueKinds.UtcTimestamp => "2024-03-01T08:15:30.000000Z",
+        ValueKinds.LocalTime => "08:15:30.000000",
+        _ => "08:15:30.000000Z",
+    };
 
     private static IEnumerable<ValueKinds> Each(ValueKinds kinds) =>
         Enum.GetValues<ValueKinds>().Where(k => k != ValueKinds.None && (k & (k - 1)) == 0 && (kinds & k) != 0);
@@ -338,7 +407,10 @@ internal static class RuleTypeCheck
             ValueKinds.Text => "text",
             ValueKinds.Integer or ValueKinds.Decimal or ValueKinds.Float => "a number",
             ValueKinds.Date => "a date",
-            ValueKinds.Time => "a time",
+            ValueKinds.LocalTimestamp => "a timestamp",
+            ValueKinds.UtcTimestamp => "a timestamp with time zone",
+            ValueKinds.LocalTime => "a time",
+            ValueKinds.UtcTime => "a time with time zone",
             _ => "another value",
         }).Distinct().ToList();
         return words.Count == 0 ? "null" : string.Join(" or ", words);
@@ -355,6 +427,11 @@ internal static class RuleTypeCheck
             _ when type == typeof(long) || type == typeof(int) || type == typeof(short) => ValueKinds.Integer,
             _ when type == typeof(decimal) => ValueKinds.Decimal,
             _ when type == typeof(double) || type == typeof(float) => ValueKinds.Float,
+            _ when type == typeof(Changes.Date) => ValueKinds.Date,
+            _ when type == typeof(Changes.LocalTimestamp) => ValueKinds.LocalTimestamp,
+            _ when type == typeof(Changes.UtcTimestamp) => ValueKinds.UtcTimestamp,
+            _ when type == typeof(Changes.LocalTime) => ValueKinds.LocalTime,
+            _ when type == typeof(Changes.UtcTime) => ValueKinds.UtcTime,
             _ => ValueKinds.Other,
         };
     }

@@ -21,8 +21,22 @@ internal enum ValueKinds
     /// <summary>REAL, DOUBLE PRECISION: C# compares them with an integer but not with a decimal.</summary>
     Float = 16,
     Date = 32,
-    Time = 64,
+
+    /// <summary>TIMESTAMP (without time zone), <c>timestamp()</c>.</summary>
+    LocalTimestamp = 64,
     Other = 128,
+
+    /// <summary>TIMESTAMPTZ, <c>source.commitTime</c>.</summary>
+    UtcTimestamp = 256,
+
+    /// <summary>TIME (without time zone).</summary>
+    LocalTime = 512,
+
+    /// <summary>TIMETZ.</summary>
+    UtcTime = 1024,
     Number = Integer | Decimal | Float,
+
+    /// <summary>The times: each compares only with its own type (a timestamp not with a timestamptz, nor with a date).</summary>
+    Time = LocalTimestamp | UtcTimestamp | LocalTime | UtcTime,
     Any = Bool | Text | Number | Date | Time | Other,
 }
