@@ -9,6 +9,34 @@ namespace CdcPipeline.Kafka;
 /// </summary>
 public static class KafkaTopics
 {
+    /// <summary>The longest topic name Kafka takes.</summary>
+    public const int MaxNameLength = 249;
+
+    /// <summary>
+    /// Why Kafka would refuse <paramref name="name"/> as a topic name (its Topic.validate: empty, '.' or '..', over 249 characters,
+    /// a character outside <c>[a-zA-Z0-9._-]</c>), or null when it takes it. For start-up checks of configured names.
+    /// </summary>
+    public static string? NameProblem(string name)
+    {
+        if (name.Length == 0 || name is "." or "..")
+        {
+            return $"'{name}' is not a valid Kafka topic name (not empty, '.' or '..'); use ASCII letters, digits, '.', '_' and '-' ([a-zA-Z0-9._-])";
+        }
+
+        if (name.Length > MaxNameLength)
+        {
+            return $"'{name[..40]}…' has {name.Length} characters; Kafka topic names have at most {MaxNameLength}";
+        }
+
+        var bad = name.FirstOrDefault(c => !IsLegalNameCharacter(c));
+        return bad == default
+            ? null
+            : $"'{name}' contains '{bad}': Kafka topic names allow only ASCII letters, digits, '.', '_' and '-' ([a-zA-Z0-9._-])";
+    }
+
+    /// <summary>A character Kafka allows in a topic name: <c>[a-zA-Z0-9._-]</c>.</summary>
+    public static bool IsLegalNameCharacter(char c) => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-';
+
     /// <summary>Every topic the cluster reports without an error, in ordinal order.</summary>
     public static IReadOnlyList<string> Names(IAdminClient admin, TimeSpan timeout) =>
         admin.GetMetadata(timeout).Topics.Where(t => !t.Error.IsError).Select(t => t.Topic).Order(StringComparer.Ordinal).ToList();

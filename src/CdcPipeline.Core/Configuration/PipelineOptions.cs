@@ -28,6 +28,17 @@ public sealed class DeadLetterOptions
     /// <summary>Kafka topic for dead letters (Kafka path); when set, used instead of the file.</summary>
     public string? Topic { get; set; }
 
+    /// <summary>A Kafka sink's <c>deliveryTimeout</c> default, the dead-letter producer's too.</summary>
+    public static readonly TimeSpan DefaultDeliveryTimeout = TimeSpan.FromMinutes(2);
+
+    /// <summary>
+    /// How long the producer of <see cref="Topic"/> may take to have a letter acknowledged before the write fails (and run stops,
+    /// the change not acknowledged): its <c>message.timeout.ms</c>.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00", ParseLimitsInInvariantCulture = true, ConvertValueInInvariantCulture = true,
+        ErrorMessage = "must be a duration from 00:00:01 to 01:00:00, written hh:mm:ss (e.g. \"00:00:30\"); a bare number is read as days")]
+    public TimeSpan DeliveryTimeout { get; set; } = DefaultDeliveryTimeout;
+
     /// <summary>
     /// The file a Kafka source keeps its <c>decode</c> letters in when there is no <see cref="Topic"/>: beside
     /// <paramref name="path"/> (<see cref="Path"/> resolved), as <c>….decode.jsonl</c>, so the runner's own file stays its own.

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Sinks;
 using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
@@ -21,7 +22,11 @@ public sealed class KafkaDeadLetterQueue : IDeadLetterQueue, IAsyncDisposable
     private readonly ILogger _logger;
     private int _disposed;
 
-    public KafkaDeadLetterQueue(ProducerConfig config, string topic, ILogger? logger = null)
+    /// <param name="deliveryTimeout">
+    /// How long a letter may wait for the brokers before its write fails (<c>deadLetter.deliveryTimeout</c>, default 2 minutes as a
+    /// Kafka sink's <c>deliveryTimeout</c>): librdkafka's own default would hold run for 5 minutes on an unreachable cluster.
+    /// </param>
+    public KafkaDeadLetterQueue(ProducerConfig config, string topic, ILogger? logger = null, TimeSpan? deliveryTimeout = null)
     {
         Topic = topic;
         var settings = new ProducerConfig(config.ToDictionary(kv => kv.Key, kv => kv.Value))
@@ -29,6 +34,7 @@ public sealed class KafkaDeadLetterQueue : IDeadLetterQueue, IAsyncDisposable
             EnableIdempotence = true,
             Acks = Acks.All,
             MessageMaxBytes = DeadLetterHeaders.MessageMaxBytes,
+            MessageTimeoutMs = (int)Math.Min(int.MaxValue, (deliveryTimeout ?? DeadLetterOptions.DefaultDeliveryTimeout).TotalMilliseconds),
         };
         _logger = logger ?? NullLogger.Instance;
         var errors = new ClientErrorLog(_logger, "dead letters " + topic, settings.BootstrapServers);

@@ -20,7 +20,8 @@ public sealed class KafkaDeadLetterQueueFactory : IDeadLetterQueueFactory
     {
         var topic = Checked(configuration);
         var config = ClusterFor(configuration.Root)!;
-        return new KafkaDeadLetterQueue(config, topic, services.GetService<ILoggerFactory>()?.CreateLogger<KafkaDeadLetterQueue>());
+        return new KafkaDeadLetterQueue(
+            config, topic, services.GetService<ILoggerFactory>()?.CreateLogger<KafkaDeadLetterQueue>(), configuration.Options.DeadLetter.DeliveryTimeout);
     }
 
     /// <summary>What <see cref="Create"/> refuses; the topic.</summary>
@@ -28,6 +29,12 @@ public sealed class KafkaDeadLetterQueueFactory : IDeadLetterQueueFactory
     {
         var topic = configuration.Options.DeadLetter.Topic
             ?? throw new ConfigurationException("deadLetter:topic", "no dead-letter topic configured", configuration.Locations);
+        // Otherwise the first dead letter would fail (and stop run) with Kafka's "Broker: Invalid topic".
+        if (KafkaTopics.NameProblem(topic) is { } problem)
+        {
+            throw new ConfigurationException("deadLetter:topic", problem, configuration.Locations);
+        }
+
         if (Cluster(configuration.Root) is not var (section, clientSettings))
         {
             throw new ConfigurationException("deadLetter:topic", "a dead-letter topic needs a Kafka cluster: configure source.kafka or a kafka sink (their bootstrapServers are used)", configuration.Locations);

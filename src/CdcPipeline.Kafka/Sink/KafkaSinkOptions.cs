@@ -34,5 +34,5 @@ public sealed class KafkaSinkOptions
     public string? TransactionalId { get; set; }
 
     /// <summary>How long a batch may take to be acknowledged by the brokers before the delivery counts as failed.</summary>
-    public TimeSpan DeliveryTimeout { get; set; } = TimeSpan.FromMinutes(2);
+    public TimeSpan DeliveryTimeout { get; set; } = CdcPipeline.Core.Configuration.DeadLetterOptions.DefaultDeliveryTimeout;
 }

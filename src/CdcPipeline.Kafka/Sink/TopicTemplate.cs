@@ -16,7 +16,7 @@ namespace CdcPipeline.Kafka.Sink;
 public sealed class TopicTemplate
 {
     private static readonly string[] Placeholders = ["type", "aggregate", "table", "schema", "topic", "pipeline"];
-    private const int MaxLength = 249;
+    private const int MaxLength = KafkaTopics.MaxNameLength;
     private readonly string _template;
     private readonly string _pipeline;
     private readonly bool _constant;
@@ -40,9 +40,15 @@ public sealed class TopicTemplate
         }
 
         _constant = !template.Contains('{', StringComparison.Ordinal);
-        if (_constant && (template is "." or ".." || template.Length > MaxLength))
+        if (_constant && KafkaTopics.NameProblem(template) is { } problem)
         {
-            throw new ArgumentException($"'{template}' is not a valid Kafka topic name: not '.' or '..', and at most {MaxLength} characters");
+            throw new ArgumentException(problem);
+        }
+
+        // Every name it gives is at least this long: the sink could deliver none of its events.
+        if (literal.Length > MaxLength)
+        {
+            throw new ArgumentException($"topic template '{template[..40]}…' has {literal.Length} characters besides its placeholders; Kafka topic names have at most {MaxLength}");
         }
 
         _template = template;
@@ -125,7 +131,7 @@ public sealed class TopicTemplate
 
     private static string Truncated(string text) => text.Length <= 60 ? text : text[..60] + "…";
 
-    private static bool IsLegal(char c) => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-';
+    private static bool IsLegal(char c) => KafkaTopics.IsLegalNameCharacter(c);
 }
 
 /// <summary>A topic template rendered, for one event, a name Kafka does not allow (too long, or '.' / '..').</summary>

@@ -104,6 +104,12 @@ public sealed class KafkaSourceFactory : ISourceFactory
             {
                 throw context.Error($"topics:{i}", problem);
             }
+
+            // A name Kafka refuses is subscribed to all the same, and the source would wait for it for ever.
+            if (!options.Topics[i].StartsWith('^') && KafkaTopics.NameProblem(options.Topics[i]) is { } refused)
+            {
+                throw context.Error($"topics:{i}", refused);
+            }
         }
 
         if (options.Debezium is not null)

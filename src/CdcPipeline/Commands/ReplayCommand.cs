@@ -215,6 +215,16 @@ internal static class ReplayCommand
         var lag = plans.Sum(t => t.Plan.Sum(p => p.LagAfter));
         await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"lag after the reset: {lag} record(s) to read")).ConfigureAwait(false);
 
+        // Kafka sets offsets for a group that does not exist (a new pipeline's, before its first start), as kafka-consumer-groups
+        // does; a mistyped --group would then look like a replay done. Said for a reset of every partition only: an offset:
+        // target asks about one partition, which a live group may never have committed.
+        if (target.Kind != ReplayTargetKind.Offset && plans.All(t => t.Plan.All(p => p.From is null)))
+        {
+            await errors.WriteLineAsync(
+                $"replay: group '{group}' has no committed offset on any partition of {string.Join(", ", plans.Select(t => t.Topic))}: a new group, or a mistyped --group; "
+                + $"a pipeline reads these offsets only if its consumer joins '{group}' (source.kafka.groupId)").ConfigureAwait(false);
+        }
+
         if (dryRun)
         {
             await output.WriteLineAsync("dry run: nothing changed").ConfigureAwait(false);

@@ -293,7 +293,11 @@ internal static partial class RunCommand
                 ? $"check {setting}: that the cluster is up and that the topic exists and may be written"
                 : $"check {setting}: its file {(letter.OfRecord ? DeadLetterOptions.DecodeLettersPath(file) : file)} must be " +
                   "writable, in a directory (no part of the path a regular file), on a disk with room; or set it to a file that is";
-            return $"the dead-letter store could not keep a dead letter of {letter.Whose}: {ExpectedFailure.Describe(kept).TrimEnd('.')}; {what}; " +
+            // The producer gave the letter deadLetter.deliveryTimeout (its message.timeout.ms): say how long, and where it is set.
+            var timedOut = key == "deadLetter:topic" && kept is Confluent.Kafka.KafkaException { Error.Code: Confluent.Kafka.ErrorCode.Local_MsgTimedOut }
+                ? string.Create(CultureInfo.InvariantCulture, $" (not acknowledged within deadLetter.deliveryTimeout, {configuration.Options.DeadLetter.DeliveryTimeout:c})")
+                : "";
+            return $"the dead-letter store could not keep a dead letter of {letter.Whose}: {ExpectedFailure.Describe(kept).TrimEnd('.')}{timedOut}; {what}; " +
                    $"the {(letter.OfRecord ? "record" : "change")} was not acknowledged, so it is read again when run starts again";
         }
 

@@ -110,6 +110,35 @@ public sealed class ReplayCommandTests(KafkaFixture kafka)
         Assert.Equal(new Dictionary<int, long> { [0] = 110 }, admin.Altered);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_group_without_any_committed_offset_is_reset_and_said_to_be_new_or_mistyped(bool dryRun)
+    {
+        // kafka-consumer-groups sets a group that does not exist (a new pipeline's, before its first start): so does replay,
+        // but a mistyped --group would otherwise end 'reset …; start the pipeline to re-read' and the pipeline re-read nothing.
+        var admin = new FakeAdmin();
+        admin.Committed[0] = null;
+        admin.Committed[2] = null;
+        var (code, output, errors) = await Run(admin, "earliest", dryRun);
+        Assert.Equal(0, code);
+        Assert.Contains("t/0: none -> 100, lag 100", output, StringComparison.Ordinal);
+        Assert.Equal(
+            "replay: group 'g' has no committed offset on any partition of t: a new group, or a mistyped --group; "
+            + "a pipeline reads these offsets only if its consumer joins 'g' (source.kafka.groupId)",
+            errors.Trim());
+        Assert.Equal(dryRun ? null : new Dictionary<int, long> { [0] = 100, [1] = 100, [2] = 100 }, admin.Altered);
+    }
+
+    [Fact]
+    public async Task A_group_with_a_committed_offset_is_not_said_to_be_new()
+    {
+        var admin = new FakeAdmin();
+        var (code, _, errors) = await Run(admin, "earliest", dryRun: true);
+        Assert.Equal(0, code);
+        Assert.Empty(errors);
+    }
+
     [Fact]
     public async Task A_group_with_active_members_is_refused()
     {

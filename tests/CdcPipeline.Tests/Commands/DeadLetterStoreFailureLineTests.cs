@@ -38,9 +38,37 @@ public sealed class DeadLetterStoreFailureLineTests : IDisposable
 
         Assert.Equal(ExpectedFailure.Failed, ExpectedFailure.ExitCode(failure));
         var line = RunCommand.FailureLine(failure, configuration);
-        Assert.StartsWith("the dead-letter store could not keep a dead letter of sink 'billing-hook': Local: Message timed out; ", line, StringComparison.Ordinal);
+        Assert.StartsWith("the dead-letter store could not keep a dead letter of sink 'billing-hook': Local: Message timed out (", line, StringComparison.Ordinal);
         Assert.Contains($"deadLetter.topic ({path}:10)", line, StringComparison.Ordinal);
         Assert.DoesNotContain("bootstrapServers", line, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("", "00:02:00")]
+    [InlineData("\n  deliveryTimeout: \"00:00:05\"", "00:00:05")]
+    public void A_dead_letter_that_timed_out_names_the_time_it_was_given_and_its_setting(string setting, string given)
+    {
+        var path = Path.Combine(_dir, "pipeline.yaml");
+        File.WriteAllText(path, """
+            name: dlqline
+            source:
+              kafka:
+                bootstrapServers: "127.0.0.1:1"
+                topics: [legacy.public.orders]
+                format: json
+            sinks:
+              - name: billing-hook
+                console: {}
+            deadLetter:
+              topic: legacy-dead-letters
+            """ + setting);
+        var configuration = PipelineConfiguration.Load(path, _ => null);
+        var failure = new DeadLetterStoreException("billing-hook", new KafkaException(new Error(ErrorCode.Local_MsgTimedOut, "Local: Message timed out")));
+
+        var line = RunCommand.FailureLine(failure, configuration);
+        Assert.StartsWith(
+            $"the dead-letter store could not keep a dead letter of sink 'billing-hook': Local: Message timed out (not acknowledged within deadLetter.deliveryTimeout, {given}); ",
+            line, StringComparison.Ordinal);
     }
 
     [Fact]
