@@ -90,15 +90,19 @@ public static class DatabasePreparation
                 SELECT c.relreplident,
                        EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary),
                        EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisreplident),
-                       c.relkind = 'p'
+                       c.relkind = 'p',
+                       c.relpersistence = 'u'
                 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
                 WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
                 """, [ReplicationSetup.SplitTableName(name).Schema, ReplicationSetup.SplitTableName(name).Table], cancellationToken)
                 ?? throw new InvalidOperationException(
                     $"table {name} does not exist in database {database} (or is not a table): check --tables / source.postgres.tables (schema.table, as stored)");
             var identity = (char)row[0]!;
-            var keyed = identity switch { 'f' => true, 'd' => (bool)row[1]!, 'i' => (bool)row[2]!, _ => false };
-            tables.Add(new LegacyTable(name, identity, keyed, (bool)row[3]!, options.ReplicaIdentityFull.Select(ReplicationSetup.NormalizeTableName).Contains(name, StringComparer.Ordinal)));
+            // a partitioned table's rows are in its partitions: PostgreSQL checks (and logs) the partition's replica identity
+            IReadOnlyList<ReplicationSetup.PartitionIdentity> partitions = (bool)row[3]! ? await ReplicationSetup.GetPartitionIdentitiesAsync(connection, name, cancellationToken) : [];
+            var ownKeyed = identity switch { 'f' => true, 'd' => (bool)row[1]!, 'i' => (bool)row[2]!, _ => false };
+            tables.Add(new LegacyTable(name, identity, ownKeyed, (bool)row[3]!, options.ReplicaIdentityFull.Select(ReplicationSetup.NormalizeTableName).Contains(name, StringComparer.Ordinal),
+                (bool)row[4]!, partitions));
         }
 
         foreach (var unknown in options.ReplicaIdentityFull.Select(ReplicationSetup.NormalizeTableName).Where(n => tables.All(t => t.Name != n)))
@@ -128,21 +132,49 @@ public static class DatabasePreparation
         foreach (var table in tables)
         {
             var quoted = ReplicationSetup.QuoteTable(table.Name);
-            if (table.WantsFull)
+            if (table.Unlogged)
+            {
+                // PostgreSQL refuses it in a publication ("cannot add relation … to publication"), which would fail the whole script
+                notes.Add($"{table.Name} is UNLOGGED: PostgreSQL writes none of its changes to the WAL, so they cannot be captured, and it refuses to add the table to a publication; " +
+                          $"it is NOT added to the publication{(table.WantsFull ? " and its replica identity is left as it is" : "")}. To capture it, ALTER TABLE {quoted} SET LOGGED; " +
+                          "(it rewrites the whole table and writes it all to the WAL under an ACCESS EXCLUSIVE lock: a maintenance window), or leave it out of the captured tables.");
+            }
+            else if (table.WantsFull)
             {
                 steps.Add(new PrepareStep(
                     $"REPLICA IDENTITY FULL on {table.Name}",
                     $"ALTER TABLE {quoted} REPLICA IDENTITY FULL;",
                     table.Identity != 'f',
-                    Comment: (table.Keyed && table.Identity != 'f'
+                    Comment: (table.OwnKeyed && table.Identity != 'f'
                         ? "asked for: updates and deletes will carry the whole old row (before image)"
-                        : table.Keyed ? "asked for (already FULL)" : "no primary key: without FULL its updates/deletes carry no key, and once published UPDATE/DELETE on it would fail in the application")
+                        : table.OwnKeyed ? "asked for (already FULL)" : "no primary key: without FULL its updates/deletes carry no key, and once published UPDATE/DELETE on it would fail in the application")
                         + "; takes a brief ACCESS EXCLUSIVE lock, rewrites no rows"));
+                // ALTER TABLE … REPLICA IDENTITY on a partitioned table does not reach its partitions, whose identity PostgreSQL checks
+                foreach (var partition in table.Partitions)
+                {
+                    steps.Add(new PrepareStep(
+                        $"REPLICA IDENTITY FULL on {partition.Name} (partition of {table.Name})",
+                        $"ALTER TABLE {ReplicationSetup.QuoteTable(partition.Name)} REPLICA IDENTITY FULL;",
+                        partition.Identity != 'f',
+                        Comment: partition == table.Partitions[0]
+                            ? "the partitioned table's setting does not reach its partitions, and PostgreSQL checks the partition an UPDATE/DELETE touches; " +
+                              "a partition attached later needs it too before the application updates it (run db prepare again)"
+                            : null));
+                }
+
                 published.Add(table.Name);
             }
             else if (table.Keyed)
             {
                 published.Add(table.Name);
+            }
+            else if (table.OwnKeyed)
+            {
+                var keyless = table.Partitions.Where(p => !p.Keyed).Select(p => p.Name).ToList();
+                notes.Add($"{table.Name} is partitioned and its partition{(keyless.Count == 1 ? "" : "s")} {string.Join(", ", keyless)} {(keyless.Count == 1 ? "has" : "have")} no replica identity " +
+                          "(ALTER TABLE … REPLICA IDENTITY on the partitioned table does not reach its partitions, and PostgreSQL checks the partition an UPDATE/DELETE touches): " +
+                          "it is NOT added to the publication, because PostgreSQL would then reject UPDATE/DELETE on those partitions — the application would break. " +
+                          $"Run again with --replica-identity-full {table.Name} (REPLICA IDENTITY FULL on it and on each partition) to capture it.");
             }
             else
             {
@@ -400,5 +432,9 @@ public static class DatabasePreparation
         return row;
     }
 
-    private sealed record LegacyTable(string Name, char Identity, bool Keyed, bool Partitioned, bool WantsFull);
+    private sealed record LegacyTable(string Name, char Identity, bool OwnKeyed, bool Partitioned, bool WantsFull, bool Unlogged, IReadOnlyList<ReplicationSetup.PartitionIdentity> Partitions)
+    {
+        // its rows are identified on UPDATE/DELETE: by its own replica identity and, partitioned, by each partition's
+        public bool Keyed => OwnKeyed && Partitions.All(p => p.Keyed);
+    }
 }

@@ -335,6 +335,43 @@ public static class ReplicationSetup
         return result;
     }
 
+    /// <summary>
+    /// A leaf partition of a partitioned table (<c>schema.table</c>), its REPLICA IDENTITY (<c>d</c>, <c>f</c>, <c>i</c>, <c>n</c>)
+    /// and whether that identifies its rows (<paramref name="Keyed"/>: a primary key under DEFAULT, the index under USING INDEX, or FULL).
+    /// </summary>
+    public sealed record PartitionIdentity(string Name, char Identity, bool Keyed);
+
+    /// <summary>
+    /// The leaf partitions of <paramref name="table"/> (<c>schema.table</c>; none for a table that is not partitioned) with their
+    /// replica identity. It is the partition's identity that PostgreSQL checks on an UPDATE/DELETE of a published partitioned table
+    /// and writes to the WAL, and <c>ALTER TABLE … REPLICA IDENTITY</c> on the partitioned table does not reach its partitions.
+    /// </summary>
+    public static async Task<IReadOnlyList<PartitionIdentity>> GetPartitionIdentitiesAsync(NpgsqlConnection connection, string table, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand("""
+            SELECT n.nspname || '.' || c.relname, c.relreplident,
+                   CASE c.relreplident
+                        WHEN 'f' THEN true
+                        WHEN 'd' THEN EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)
+                        WHEN 'i' THEN EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisreplident)
+                        ELSE false END
+            FROM pg_catalog.pg_partition_tree(pg_catalog.to_regclass($1)) p
+            JOIN pg_catalog.pg_class c ON c.oid = p.relid
+            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE p.level > 0 AND c.relkind = 'r'
+            ORDER BY 1
+            """, connection);
+        cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = QuoteTable(table) });
+        var result = new List<PartitionIdentity>();
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            result.Add(new PartitionIdentity(reader.GetString(0), reader.GetChar(1), reader.GetBoolean(2)));
+        }
+
+        return result;
+    }
+
     /// <summary>Why a publication over <paramref name="keyless"/> is not created, and the three ways on (one line).</summary>
     public static string KeylessPublicationRefusal(string publication, IReadOnlyList<string> tables, IReadOnlyList<string> keyless) =>
         KeylessPublicationProblem(publication, tables, keyless) + ", so nothing was created (no publication, no slot). " + KeylessPublicationWaysOn(tables, keyless) + " Then start again.";
