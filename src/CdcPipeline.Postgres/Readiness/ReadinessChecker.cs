@@ -214,7 +214,7 @@ public static class ReadinessChecker
         }
 
         // the connector's own tables carry no data anyone reads as a column value
-        if (table.ToastableColumns.Count > 0 && !connectorTable)
+        if (table.ToastableColumns.Count > 0 && !connectorTable && !table.Unlogged)
         {
             var columns = string.Join(", ", table.ToastableColumns);
             findings.Add(table.ReplicaIdentity == "full"
