@@ -123,7 +123,7 @@ public static class DatabasePreparation
             steps.Add(new PrepareStep(
                 $"grant SELECT on {table.Name}",
                 $"GRANT SELECT ON TABLE {ReplicationSetup.QuoteTable(table.Name)} TO {qRole};",
-                !roleExists || !await PrivilegeAsync(connection, "has_table_privilege", role, ReplicationSetup.QuoteTable(table.Name), "SELECT", cancellationToken),
+                !roleExists || !await TablePrivilegeAsync(connection, role, table.Name, "SELECT", cancellationToken),
                 Comment: table == tables[0] ? "read only: the initial snapshot SELECTs; no INSERT/UPDATE/DELETE on application tables" : null));
         }
 
@@ -212,7 +212,7 @@ public static class DatabasePreparation
             var granted = roleExists && exists;
             foreach (var privilege in privileges)
             {
-                granted = granted && await PrivilegeAsync(connection, "has_table_privilege", role, quoted, privilege, cancellationToken);
+                granted = granted && await TablePrivilegeAsync(connection, role, table, privilege, cancellationToken);
             }
 
             steps.Add(new PrepareStep($"grant {string.Join(", ", privileges)} on {table}", $"GRANT {string.Join(", ", privileges)} ON TABLE {quoted} TO {qRole};", !granted));
@@ -390,6 +390,21 @@ public static class DatabasePreparation
         }
 
         return tables;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="role"/> has <paramref name="privilege"/> on <paramref name="table"/> (<c>schema.table</c>; false when it
+    /// does not exist). Asked by the table's oid: naming it would need USAGE on its schema, which the one running db prepare again
+    /// (a tables' owner, not superuser) lacks on ours ("permission denied for schema cdc").
+    /// </summary>
+    private static async Task<bool> TablePrivilegeAsync(NpgsqlConnection connection, string role, string table, string privilege, CancellationToken cancellationToken)
+    {
+        var (schema, name) = ReplicationSetup.SplitTableName(table);
+        return await QueryRowAsync(connection, """
+            SELECT pg_catalog.has_table_privilege($1, c.oid, $4)
+            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = $2 AND c.relname = $3
+            """, [role, schema, name, privilege], cancellationToken) is [true];
     }
 
     private static async Task<bool> PrivilegeAsync(NpgsqlConnection connection, string function, string role, string objectName, string privilege, CancellationToken cancellationToken) =>

@@ -247,6 +247,26 @@ public sealed class DbPrepareTests(PostgresFixture fixture) : LegacyDatabaseTest
     }
 
     [Fact]
+    public async Task Run_again_by_a_tables_owner_who_is_not_superuser_it_plans_without_reading_into_our_schema_and_grants_the_new_table()
+    {
+        // the superuser's first run made schema cdc, which only the cdc role may use; the owner of a table added later runs it again
+        var role = NewRoleName("cdc");
+        var first = await Cli.RunAsync("db", "prepare", "--connection", Db.ConnectionString, "--tables", "public.tb_ord_mst", "--publication", Db.Publication, "--role", role, "--apply");
+        Assert.Equal(0, first.Code);
+        var owner = NewRoleName("owner");
+        await AdminExecuteAsync($"CREATE ROLE \"{owner}\" LOGIN PASSWORD 'pw'");
+        await Db.ExecuteAsync($"CREATE TABLE shipments (id int PRIMARY KEY); ALTER TABLE shipments OWNER TO \"{owner}\"");
+
+        var again = await Cli.RunAsync("db", "prepare", "--connection", ConnectionStringAs(owner, "pw"), "--tables", "public.tb_ord_mst,public.shipments",
+            "--publication", Db.Publication, "--role", role, "--apply");
+
+        // before the fix: exit 1, "db prepare: permission denied for schema cdc" (has_table_privilege on "cdc"."cdc_heartbeat" by name)
+        Assert.True(again.Code == 0, again.Stdout + again.Stderr);
+        Assert.Contains("changed   grant SELECT on public.shipments", again.Stdout, StringComparison.Ordinal);
+        Assert.True(await Db.ScalarAsync<bool>($"SELECT has_table_privilege('{role}', 'public.shipments', 'SELECT')"));
+    }
+
+    [Fact]
     public async Task Sync_publication_sets_the_tables_of_an_existing_publication_only_when_asked()
     {
         var role = NewRoleName("sync");
