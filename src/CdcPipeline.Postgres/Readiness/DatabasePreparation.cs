@@ -51,13 +51,16 @@ public static class DatabasePreparation
                 $"    CREATE ROLE {qRole} WITH LOGIN REPLICATION PASSWORD {qVerifier};\n" +
                 "  END IF;\nEND\n$$;",
                 !roleExists,
-                Comment: "least privilege: LOGIN REPLICATION, not superuser, owns nothing; the password as its SCRAM-SHA-256 verifier, which PostgreSQL stores as is"));
+                Comment: "least privilege: LOGIN REPLICATION, not superuser, owns nothing; the password as its SCRAM-SHA-256 verifier, which PostgreSQL stores as is",
+                MayRunIt: ReplicationRoleSuperuser));
             var passwordMatches = roleExists && await PasswordMatchesAsync(connection, role, password, cancellationToken);
             steps.Add(new PrepareStep(
                 $"set the password of role {role} from ${env}",
                 $"ALTER ROLE {qRole} PASSWORD {qVerifier};",
                 roleExists && !passwordMatches,
-                NotNeededBecause: !roleExists ? "set by create role" : null));
+                NotNeededBecause: !roleExists ? "set by create role" : null,
+                // only a superuser reads pg_authid: anyone else cannot tell the password is already this one, so it is set again
+                MayRunIt: $"only a superuser (no one else may alter a role with REPLICATION in PostgreSQL 15; when its password is already set, leave out --password-env {env})"));
         }
         else
         {
@@ -68,14 +71,16 @@ public static class DatabasePreparation
                 $"    CREATE ROLE {qRole} WITH LOGIN REPLICATION;\n" +
                 "  END IF;\nEND\n$$;",
                 !roleExists,
-                Comment: $"least privilege: LOGIN REPLICATION, not superuser, owns nothing; give it a password yourself (psql: \\password {role}) or use --password-env VAR"));
+                Comment: $"least privilege: LOGIN REPLICATION, not superuser, owns nothing; give it a password yourself (psql: \\password {role}) or use --password-env VAR",
+                MayRunIt: ReplicationRoleSuperuser));
         }
 
         steps.Add(new PrepareStep(
             $"role {role} may log in and replicate",
             $"ALTER ROLE {qRole} WITH LOGIN REPLICATION;",
             roleExists && !(roleRow![0] is true && roleRow[1] is true),
-            NotNeededBecause: roleExists ? null : "set by create role"));
+            NotNeededBecause: roleExists ? null : "set by create role",
+            MayRunIt: ReplicationRoleSuperuser));
 
         // --- grants on the legacy tables (read only) --------------------------------------------------------
         steps.Add(new PrepareStep(
@@ -353,7 +358,7 @@ public static class DatabasePreparation
             }
             catch (PostgresException e)
             {
-                throw new PrepareFailedException(step.Title, e);
+                throw new PrepareFailedException(step.Title, e, connection.UserName, step.MayRunIt);
             }
 
             changed.Add(step.Title);
@@ -362,6 +367,8 @@ public static class DatabasePreparation
         await transaction.CommitAsync(cancellationToken);
         return (plan, new PrepareResult(changed, unchanged));
     }
+
+    private const string ReplicationRoleSuperuser = "only a superuser (no one else may create or alter a role with REPLICATION in PostgreSQL 15)";
 
     private static string IdentityName(char identity) => identity switch { 'd' => "default", 'f' => "full", 'i' => "index", 'n' => "nothing", _ => identity.ToString() };
 

@@ -267,6 +267,31 @@ public sealed class DbPrepareTests(PostgresFixture fixture) : LegacyDatabaseTest
     }
 
     [Fact]
+    public async Task A_step_refused_for_want_of_privilege_says_who_may_run_it_and_for_the_password_to_leave_out_password_env()
+    {
+        var role = NewRoleName("cdc");
+        var passwordEnv = "CDC_TEST_PW_" + role.ToUpperInvariant();
+        Environment.SetEnvironmentVariable(passwordEnv, "pw-" + Guid.NewGuid().ToString("N"));
+        Assert.Equal(0, (await Cli.RunAsync("db", "prepare", "--connection", Db.ConnectionString, "--tables", "public.tb_ord_mst", "--publication", Db.Publication,
+            "--role", role, "--password-env", passwordEnv, "--apply")).Code);
+        var owner = NewRoleName("owner");
+        await AdminExecuteAsync($"CREATE ROLE \"{owner}\" LOGIN PASSWORD 'pw'");
+        await Db.ExecuteAsync($"ALTER TABLE tb_ord_mst OWNER TO \"{owner}\"");
+
+        // not superuser, it cannot read pg_authid to see the password is the same, so it sets it again, which PostgreSQL refuses
+        var again = await Cli.RunAsync("db", "prepare", "--connection", ConnectionStringAs(owner, "pw"), "--tables", "public.tb_ord_mst", "--publication", Db.Publication,
+            "--role", role, "--password-env", passwordEnv, "--apply");
+
+        Assert.Equal(1, again.Code);
+        // before the fix: the step and PostgreSQL's "must be superuser to alter replication roles …", nothing on what to do
+        Assert.Contains($"step 'set the password of role {role} from ${passwordEnv}' failed", again.Stderr, StringComparison.Ordinal);
+        Assert.Contains($"leave out --password-env {passwordEnv}", again.Stderr, StringComparison.Ordinal);
+        Assert.Contains($"role {owner} is not", again.Stderr, StringComparison.Ordinal);
+        Assert.Equal(0, (await Cli.RunAsync("db", "prepare", "--connection", ConnectionStringAs(owner, "pw"), "--tables", "public.tb_ord_mst", "--publication", Db.Publication,
+            "--role", role, "--apply")).Code);
+    }
+
+    [Fact]
     public async Task Sync_publication_sets_the_tables_of_an_existing_publication_only_when_asked()
     {
         var role = NewRoleName("sync");
