@@ -209,8 +209,13 @@ public static class ReadinessChecker
             var alters = (table.ReplicaIdentity == "full" ? [] : new[] { table.Name }).Concat(keylessPartitions)
                 .Select(t => $"ALTER TABLE {ReplicationSetup.QuoteTable(t)} REPLICA IDENTITY FULL;");
             findings.Add(new(ReadinessStatus.Fail, "key", table.Name, identity + "; " + consequence,
-                $"{string.Join(" ", alters)}  -- {owner}brief ACCESS EXCLUSIVE lock, no rewrite; or: cdcpipeline db prepare --replica-identity-full {table.Name}" +
-                (keylessPartitions.Count > 0 ? "; a partition attached later needs it too" : "")));
+                table.IdentityIndexCandidate is { } index
+                    // PostgreSQL's own choice for a table with a unique index over NOT NULL columns: only those columns go to the WAL
+                    ? $"ALTER TABLE {quoted} REPLICA IDENTITY USING INDEX {ReplicationSetup.QuoteIdentifier(index)};  -- {owner}brief ACCESS EXCLUSIVE lock, no rewrite; " +
+                      $"updates/deletes then carry that unique index's columns, less WAL than FULL; if consumers need the whole old row: ALTER TABLE {quoted} REPLICA IDENTITY FULL; " +
+                      $"(or cdcpipeline db prepare --replica-identity-full {table.Name})"
+                    : $"{string.Join(" ", alters)}  -- {owner}brief ACCESS EXCLUSIVE lock, no rewrite; or: cdcpipeline db prepare --replica-identity-full {table.Name}" +
+                      (keylessPartitions.Count > 0 ? "; a partition attached later needs it too" : "")));
         }
 
         // the connector's own tables carry no data anyone reads as a column value
@@ -615,11 +620,15 @@ public static class ReadinessChecker
             : [];
 
         var toastable = await ReadToastableColumnsAsync(connection, oid, cancellationToken);
+        // a table without a key may have a unique index PostgreSQL takes as its replica identity: less WAL than FULL
+        var indexCandidate = partitioned || identity is 'f' || (identity is 'd' && hasPk) || (identity is 'i' && hasIdentityIndex)
+            ? null
+            : await ReadIdentityIndexCandidateAsync(connection, oid, cancellationToken);
         var identityName = identity switch { 'd' => "default", 'f' => "full", 'i' => "index", 'n' => "nothing", _ => identity.ToString() };
         var keyed = identity switch { 'f' => true, 'd' => hasPk, 'i' => hasIdentityIndex, _ => false };
         var published = publication is null ? (bool?)null : publication.AllTables || publication.Tables.Contains(name);
         return new TableReadiness(name, true, owner, owns, canSelect, hasPk, identityName, keyed && partitionsWithoutKey.Count == 0, toastable, published,
-            unlogged, partitionsWithoutKey);
+            unlogged, partitionsWithoutKey, indexCandidate);
     }
 
     /// <summary>
@@ -675,6 +684,26 @@ public static class ReadinessChecker
         return unbounded.Count > 0 || maxRow > ToastTupleThreshold
             ? [.. unbounded, .. maxRow > ToastTupleThreshold ? bounded : []]
             : [];
+    }
+
+    /// <summary>
+    /// A unique index of table <paramref name="oid"/> that REPLICA IDENTITY USING INDEX accepts (not partial, not on expressions,
+    /// not deferrable, valid, every column NOT NULL): the one with the fewest columns, then by name; null when there is none.
+    /// </summary>
+    private static async Task<string?> ReadIdentityIndexCandidateAsync(NpgsqlConnection connection, uint oid, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand("""
+            SELECT ic.relname::text
+            FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+            WHERE i.indrelid = $1 AND i.indisunique AND i.indimmediate AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL
+              AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(i.indkey::int2[]) AS k(attnum)
+                              JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                              WHERE NOT a.attnotnull)
+            ORDER BY i.indnkeyatts, 1
+            LIMIT 1
+            """, connection);
+        cmd.Parameters.Add(new NpgsqlParameter<uint> { TypedValue = oid, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Oid });
+        return await cmd.ExecuteScalarAsync(cancellationToken) as string;
     }
 
     /// <summary>Of <paramref name="privileges"/> (comma-separated), those this role lacks on <paramref name="table"/>.</summary>

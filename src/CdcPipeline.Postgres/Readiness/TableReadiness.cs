@@ -6,6 +6,7 @@ namespace CdcPipeline.Postgres.Readiness;
 /// UPDATE/DELETE changes identify their row (a primary key under <c>default</c>, the index under <c>index</c>, or <c>full</c>;
 /// for a partitioned table, in each of its partitions too: <see cref="PartitionsWithoutKey"/> are those that do not).
 /// <see cref="Unlogged"/>: an UNLOGGED table, whose changes are not in the WAL and which no publication may hold.
+/// <see cref="IdentityIndexCandidate"/>: for a table without a key, a unique index PostgreSQL accepts for REPLICA IDENTITY USING INDEX.
 /// </summary>
 public sealed record TableReadiness(
     string Name,
@@ -19,4 +20,5 @@ public sealed record TableReadiness(
     IReadOnlyList<string> ToastableColumns,
     bool? Published,
     bool Unlogged = false,
-    IReadOnlyList<string>? PartitionsWithoutKey = null);
+    IReadOnlyList<string>? PartitionsWithoutKey = null,
+    string? IdentityIndexCandidate = null);

@@ -443,6 +443,30 @@ public sealed class DbCheckTests(PostgresFixture fixture) : LegacyDatabaseTestBa
     }
 
     [Fact]
+    public async Task A_table_without_key_but_a_unique_index_on_not_null_columns_is_offered_replica_identity_using_that_index_which_runs_as_printed()
+    {
+        await Db.ExecuteAsync("CREATE TABLE \"Cust\" (cust_no int NOT NULL, region text NOT NULL, name text, nick text); " +
+                              "CREATE UNIQUE INDEX \"Cust_nick\" ON \"Cust\" (nick); " + // a nullable column: PostgreSQL refuses it
+                              "CREATE UNIQUE INDEX \"Cust_No\" ON \"Cust\" (cust_no, region); INSERT INTO \"Cust\" VALUES (1, 'n', 'a', 'x')");
+        string[] args = ["db", "check", "--connection", Db.ConnectionString, "--tables", "public.Cust", "--publication", Db.Publication, "--slot", Db.Slot, "--json"];
+
+        var result = await Cli.RunAsync(args);
+
+        using var json = JsonDocument.Parse(result.Stdout);
+        var key = Assert.Single(json.RootElement.GetProperty("findings").EnumerateArray(), f => f.GetProperty("check").GetString() == "key");
+        Assert.Equal("fail", key.GetProperty("status").GetString());
+        var action = key.GetProperty("action").GetString()!;
+        // before the fix: FULL only, every UPDATE/DELETE writing the whole old row to the WAL
+        Assert.StartsWith("ALTER TABLE \"public\".\"Cust\" REPLICA IDENTITY USING INDEX \"Cust_No\";", action, StringComparison.Ordinal);
+        Assert.Contains("REPLICA IDENTITY FULL;", action, StringComparison.Ordinal);
+        await Db.ExecuteAsync(action);
+        Assert.Equal("i", await Db.ScalarAsync<string>("SELECT relreplident::text FROM pg_class WHERE relname = 'Cust'"));
+        var again = await Cli.RunAsync(args);
+        using var json2 = JsonDocument.Parse(again.Stdout);
+        Assert.Equal("ok", Assert.Single(json2.RootElement.GetProperty("findings").EnumerateArray(), f => f.GetProperty("check").GetString() == "key").GetProperty("status").GetString());
+    }
+
+    [Fact]
     public async Task A_role_that_cannot_read_a_table_fails_with_the_grant()
     {
         var role = NewRoleName("noselect");
