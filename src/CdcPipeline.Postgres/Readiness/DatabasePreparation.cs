@@ -134,6 +134,10 @@ public static class DatabasePreparation
 
         // --- replica identity: the one change to application tables, only where the user asked ----------------
         var published = new List<string>();
+        // planned here, added last: ALTER TABLE … REPLICA IDENTITY takes an ACCESS EXCLUSIVE lock held until COMMIT, so no later step
+        // (CREATE PUBLICATION waits for a SHARE UPDATE EXCLUSIVE lock on every table it lists: a VACUUM holds one) queues the
+        // application's reads and writes of that table behind it
+        var identitySteps = new List<PrepareStep>();
         foreach (var table in tables)
         {
             var quoted = ReplicationSetup.QuoteTable(table.Name);
@@ -146,7 +150,7 @@ public static class DatabasePreparation
             }
             else if (table.WantsFull)
             {
-                steps.Add(new PrepareStep(
+                identitySteps.Add(new PrepareStep(
                     $"REPLICA IDENTITY FULL on {table.Name}",
                     $"ALTER TABLE {quoted} REPLICA IDENTITY FULL;",
                     table.Identity != 'f',
@@ -157,7 +161,7 @@ public static class DatabasePreparation
                 // ALTER TABLE … REPLICA IDENTITY on a partitioned table does not reach its partitions, whose identity PostgreSQL checks
                 foreach (var partition in table.Partitions)
                 {
-                    steps.Add(new PrepareStep(
+                    identitySteps.Add(new PrepareStep(
                         $"REPLICA IDENTITY FULL on {partition.Name} (partition of {table.Name})",
                         $"ALTER TABLE {ReplicationSetup.QuoteTable(partition.Name)} REPLICA IDENTITY FULL;",
                         partition.Identity != 'f',
@@ -287,6 +291,7 @@ public static class DatabasePreparation
             }
         }
 
+        steps.AddRange(identitySteps);
         return new PreparePlan(ConnectionTarget.From(connection.ConnectionString), database, role, steps, notes, options.PasswordEnvironmentVariable is not null);
     }
 

@@ -292,6 +292,42 @@ public sealed class DbPrepareTests(PostgresFixture fixture) : LegacyDatabaseTest
     }
 
     [Fact]
+    public async Task Apply_takes_the_replica_identity_lock_last_so_a_step_waiting_for_a_lock_does_not_hold_up_the_application()
+    {
+        // another session holds what CREATE PUBLICATION must wait for on tb_ord_mst (a manual VACUUM or ANALYZE holds the same)
+        await using var vacuum = new NpgsqlConnection(Db.ConnectionString);
+        await vacuum.OpenAsync(Ct);
+        await using var held = await vacuum.BeginTransactionAsync(Ct);
+        await using (var lockCmd = new NpgsqlCommand("LOCK TABLE tb_ord_mst IN SHARE UPDATE EXCLUSIVE MODE", vacuum, held))
+        {
+            await lockCmd.ExecuteNonQueryAsync(Ct);
+        }
+
+        var role = NewRoleName("locks");
+        var prepare = Cli.RunAsync("db", "prepare", "--connection", Db.ConnectionString, "--tables", TableList, "--publication", Db.Publication,
+            "--role", role, "--replica-identity-full", "public.tb_aud_log", "--apply");
+        var deadline = DateTime.UtcNow.AddSeconds(4);
+        while (await Db.ScalarAsync<long>("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'tb_ord_mst'::regclass") == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "db prepare --apply did not come to wait for tb_ord_mst's lock");
+            await Task.Delay(50, Ct);
+        }
+
+        // meanwhile the application reads the table made FULL: before the fix its ACCESS EXCLUSIVE lock was held by then (55P03 here)
+        await using (var app = new NpgsqlConnection(Db.ConnectionString))
+        {
+            await app.OpenAsync(Ct);
+            await using var read = new NpgsqlCommand("SET lock_timeout = '500ms'; SELECT count(*) FROM tb_aud_log", app);
+            await read.ExecuteScalarAsync(Ct);
+        }
+
+        var result = await prepare; // lock_timeout: nothing was changed
+        Assert.Equal(1, result.Code);
+        Assert.Contains("nothing was changed", result.Stderr, StringComparison.Ordinal);
+        Assert.Equal("d", await Db.ScalarAsync<string>("SELECT relreplident::text FROM pg_class WHERE relname = 'tb_aud_log'"));
+    }
+
+    [Fact]
     public async Task Sync_publication_sets_the_tables_of_an_existing_publication_only_when_asked()
     {
         var role = NewRoleName("sync");
