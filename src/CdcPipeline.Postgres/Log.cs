@@ -92,6 +92,13 @@ internal static partial class Log
         "(and PostgreSQL rejects UPDATE/DELETE on it while it is published for them). Run: ALTER TABLE {Table} REPLICA IDENTITY FULL;")]
     public static partial void NoReplicaIdentity(ILogger logger, string table);
 
+    // not 1007's ALTER PUBLICATION … ADD TABLE: PostgreSQL refuses an unlogged table in a publication
+    [LoggerMessage(64, LogLevel.Warning,
+        "Table {Table} is configured but UNLOGGED: PostgreSQL writes none of its changes to the WAL, so they cannot arrive, and no publication may hold it " +
+        "(publication {Publication} does not). Remove it from source.postgres.tables; or, to capture it, run: ALTER TABLE {Table} SET LOGGED; " +
+        "(it rewrites the whole table and writes it all to the WAL under an ACCESS EXCLUSIVE lock, so the application waits: a maintenance window)")]
+    public static partial void TableUnlogged(ILogger logger, string table, string publication);
+
     [LoggerMessage(1007, LogLevel.Warning, "Table {Table} is configured but not in publication {Publication}: its changes will not arrive. Run: ALTER PUBLICATION {Publication} ADD TABLE {Table};")]
     public static partial void TableNotPublished(ILogger logger, string table, string publication);
 

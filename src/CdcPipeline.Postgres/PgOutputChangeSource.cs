@@ -706,15 +706,26 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             var unpublished = tables.Where(t => !published.Contains(t) && !changedWhileStopped.Contains(t)).ToList();
             // a partitioned table of a publication without publish_via_partition_root: listed (and sent) as its partitions
             var viaPartitions = (await ReplicationSetup.FindPublishedViaPartitionsAsync(_dataSource, _options.Publication, unpublished, token)).ToHashSet(StringComparer.Ordinal);
+            // an unlogged table cannot be added to a publication: its warning says what can be done instead
+            var unlogged = (await ReplicationSetup.FindUnloggedTablesAsync(_dataSource, unpublished, token)).ToHashSet(StringComparer.Ordinal);
             foreach (var missing in unpublished)
             {
-                var viaRoot = viaPartitions.Contains(missing);
-                if (viaRoot && SayAtStart(1034, missing))
+                if (viaPartitions.Contains(missing))
                 {
-                    Log.TablePublishedViaPartitions(_logger, ReplicationSetup.QuoteTable(missing), ReplicationSetup.QuoteIdentifier(_options.Publication),
-                        ReplicationSetup.PublishViaPartitionRootSql(_options.Publication));
+                    if (SayAtStart(1034, missing))
+                    {
+                        Log.TablePublishedViaPartitions(_logger, ReplicationSetup.QuoteTable(missing), ReplicationSetup.QuoteIdentifier(_options.Publication),
+                            ReplicationSetup.PublishViaPartitionRootSql(_options.Publication));
+                    }
                 }
-                else if (!viaRoot && SayAtStart(1007, missing))
+                else if (unlogged.Contains(missing))
+                {
+                    if (SayAtStart(64, missing))
+                    {
+                        Log.TableUnlogged(_logger, ReplicationSetup.QuoteTable(missing), ReplicationSetup.QuoteIdentifier(_options.Publication));
+                    }
+                }
+                else if (SayAtStart(1007, missing))
                 {
                     Log.TableNotPublished(_logger, ReplicationSetup.QuoteTable(missing), ReplicationSetup.QuoteIdentifier(_options.Publication));
                 }

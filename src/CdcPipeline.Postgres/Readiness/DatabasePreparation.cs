@@ -51,13 +51,16 @@ public static class DatabasePreparation
                 $"    CREATE ROLE {qRole} WITH LOGIN REPLICATION PASSWORD {qVerifier};\n" +
                 "  END IF;\nEND\n$$;",
                 !roleExists,
-                Comment: "least privilege: LOGIN REPLICATION, not superuser, owns nothing; the password as its SCRAM-SHA-256 verifier, which PostgreSQL stores as is"));
+                Comment: "least privilege: LOGIN REPLICATION, not superuser, owns nothing; the password as its SCRAM-SHA-256 verifier, which PostgreSQL stores as is",
+                MayRunIt: ReplicationRoleSuperuser));
             var passwordMatches = roleExists && await PasswordMatchesAsync(connection, role, password, cancellationToken);
             steps.Add(new PrepareStep(
                 $"set the password of role {role} from ${env}",
                 $"ALTER ROLE {qRole} PASSWORD {qVerifier};",
                 roleExists && !passwordMatches,
-                NotNeededBecause: !roleExists ? "set by create role" : null));
+                NotNeededBecause: !roleExists ? "set by create role" : null,
+                // only a superuser reads pg_authid: anyone else cannot tell the password is already this one, so it is set again
+                MayRunIt: $"only a superuser (no one else may alter a role with REPLICATION in PostgreSQL 15; when its password is already set, leave out --password-env {env})"));
         }
         else
         {
@@ -68,14 +71,16 @@ public static class DatabasePreparation
                 $"    CREATE ROLE {qRole} WITH LOGIN REPLICATION;\n" +
                 "  END IF;\nEND\n$$;",
                 !roleExists,
-                Comment: $"least privilege: LOGIN REPLICATION, not superuser, owns nothing; give it a password yourself (psql: \\password {role}) or use --password-env VAR"));
+                Comment: $"least privilege: LOGIN REPLICATION, not superuser, owns nothing; give it a password yourself (psql: \\password {role}) or use --password-env VAR",
+                MayRunIt: ReplicationRoleSuperuser));
         }
 
         steps.Add(new PrepareStep(
             $"role {role} may log in and replicate",
             $"ALTER ROLE {qRole} WITH LOGIN REPLICATION;",
             roleExists && !(roleRow![0] is true && roleRow[1] is true),
-            NotNeededBecause: roleExists ? null : "set by create role"));
+            NotNeededBecause: roleExists ? null : "set by create role",
+            MayRunIt: ReplicationRoleSuperuser));
 
         // --- grants on the legacy tables (read only) --------------------------------------------------------
         steps.Add(new PrepareStep(
@@ -90,15 +95,19 @@ public static class DatabasePreparation
                 SELECT c.relreplident,
                        EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary),
                        EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisreplident),
-                       c.relkind = 'p'
+                       c.relkind = 'p',
+                       c.relpersistence = 'u'
                 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
                 WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
                 """, [ReplicationSetup.SplitTableName(name).Schema, ReplicationSetup.SplitTableName(name).Table], cancellationToken)
                 ?? throw new InvalidOperationException(
                     $"table {name} does not exist in database {database} (or is not a table): check --tables / source.postgres.tables (schema.table, as stored)");
             var identity = (char)row[0]!;
-            var keyed = identity switch { 'f' => true, 'd' => (bool)row[1]!, 'i' => (bool)row[2]!, _ => false };
-            tables.Add(new LegacyTable(name, identity, keyed, (bool)row[3]!, options.ReplicaIdentityFull.Select(ReplicationSetup.NormalizeTableName).Contains(name, StringComparer.Ordinal)));
+            // a partitioned table's rows are in its partitions: PostgreSQL checks (and logs) the partition's replica identity
+            IReadOnlyList<ReplicationSetup.PartitionIdentity> partitions = (bool)row[3]! ? await ReplicationSetup.GetPartitionIdentitiesAsync(connection, name, cancellationToken) : [];
+            var ownKeyed = identity switch { 'f' => true, 'd' => (bool)row[1]!, 'i' => (bool)row[2]!, _ => false };
+            tables.Add(new LegacyTable(name, identity, ownKeyed, (bool)row[3]!, options.ReplicaIdentityFull.Select(ReplicationSetup.NormalizeTableName).Contains(name, StringComparer.Ordinal),
+                (bool)row[4]!, partitions));
         }
 
         foreach (var unknown in options.ReplicaIdentityFull.Select(ReplicationSetup.NormalizeTableName).Where(n => tables.All(t => t.Name != n)))
@@ -119,30 +128,62 @@ public static class DatabasePreparation
             steps.Add(new PrepareStep(
                 $"grant SELECT on {table.Name}",
                 $"GRANT SELECT ON TABLE {ReplicationSetup.QuoteTable(table.Name)} TO {qRole};",
-                !roleExists || !await PrivilegeAsync(connection, "has_table_privilege", role, ReplicationSetup.QuoteTable(table.Name), "SELECT", cancellationToken),
+                !roleExists || !await TablePrivilegeAsync(connection, role, table.Name, "SELECT", cancellationToken),
                 Comment: table == tables[0] ? "read only: the initial snapshot SELECTs; no INSERT/UPDATE/DELETE on application tables" : null));
         }
 
         // --- replica identity: the one change to application tables, only where the user asked ----------------
         var published = new List<string>();
+        // planned here, added last: ALTER TABLE … REPLICA IDENTITY takes an ACCESS EXCLUSIVE lock held until COMMIT, so no later step
+        // (CREATE PUBLICATION waits for a SHARE UPDATE EXCLUSIVE lock on every table it lists: a VACUUM holds one) queues the
+        // application's reads and writes of that table behind it
+        var identitySteps = new List<PrepareStep>();
         foreach (var table in tables)
         {
             var quoted = ReplicationSetup.QuoteTable(table.Name);
-            if (table.WantsFull)
+            if (table.Unlogged)
             {
-                steps.Add(new PrepareStep(
+                // PostgreSQL refuses it in a publication ("cannot add relation … to publication"), which would fail the whole script
+                notes.Add($"{table.Name} is UNLOGGED: PostgreSQL writes none of its changes to the WAL, so they cannot be captured, and it refuses to add the table to a publication; " +
+                          $"it is NOT added to the publication{(table.WantsFull ? " and its replica identity is left as it is" : "")}. To capture it, ALTER TABLE {quoted} SET LOGGED; " +
+                          "(it rewrites the whole table and writes it all to the WAL under an ACCESS EXCLUSIVE lock: a maintenance window), or leave it out of the captured tables.");
+            }
+            else if (table.WantsFull)
+            {
+                identitySteps.Add(new PrepareStep(
                     $"REPLICA IDENTITY FULL on {table.Name}",
                     $"ALTER TABLE {quoted} REPLICA IDENTITY FULL;",
                     table.Identity != 'f',
-                    Comment: (table.Keyed && table.Identity != 'f'
+                    Comment: (table.OwnKeyed && table.Identity != 'f'
                         ? "asked for: updates and deletes will carry the whole old row (before image)"
-                        : table.Keyed ? "asked for (already FULL)" : "no primary key: without FULL its updates/deletes carry no key, and once published UPDATE/DELETE on it would fail in the application")
+                        : table.OwnKeyed ? "asked for (already FULL)" : "no primary key: without FULL its updates/deletes carry no key, and once published UPDATE/DELETE on it would fail in the application")
                         + "; takes a brief ACCESS EXCLUSIVE lock, rewrites no rows"));
+                // ALTER TABLE … REPLICA IDENTITY on a partitioned table does not reach its partitions, whose identity PostgreSQL checks
+                foreach (var partition in table.Partitions)
+                {
+                    identitySteps.Add(new PrepareStep(
+                        $"REPLICA IDENTITY FULL on {partition.Name} (partition of {table.Name})",
+                        $"ALTER TABLE {ReplicationSetup.QuoteTable(partition.Name)} REPLICA IDENTITY FULL;",
+                        partition.Identity != 'f',
+                        Comment: partition == table.Partitions[0]
+                            ? "the partitioned table's setting does not reach its partitions, and PostgreSQL checks the partition an UPDATE/DELETE touches; " +
+                              "a partition attached later needs it too before the application updates it (run db prepare again)"
+                            : null));
+                }
+
                 published.Add(table.Name);
             }
             else if (table.Keyed)
             {
                 published.Add(table.Name);
+            }
+            else if (table.OwnKeyed)
+            {
+                var keyless = table.Partitions.Where(p => !p.Keyed).Select(p => p.Name).ToList();
+                notes.Add($"{table.Name} is partitioned and its partition{(keyless.Count == 1 ? "" : "s")} {string.Join(", ", keyless)} {(keyless.Count == 1 ? "has" : "have")} no replica identity " +
+                          "(ALTER TABLE … REPLICA IDENTITY on the partitioned table does not reach its partitions, and PostgreSQL checks the partition an UPDATE/DELETE touches): " +
+                          "it is NOT added to the publication, because PostgreSQL would then reject UPDATE/DELETE on those partitions — the application would break. " +
+                          $"Run again with --replica-identity-full {table.Name} (REPLICA IDENTITY FULL on it and on each partition) to capture it.");
             }
             else
             {
@@ -180,7 +221,7 @@ public static class DatabasePreparation
             var granted = roleExists && exists;
             foreach (var privilege in privileges)
             {
-                granted = granted && await PrivilegeAsync(connection, "has_table_privilege", role, quoted, privilege, cancellationToken);
+                granted = granted && await TablePrivilegeAsync(connection, role, table, privilege, cancellationToken);
             }
 
             steps.Add(new PrepareStep($"grant {string.Join(", ", privileges)} on {table}", $"GRANT {string.Join(", ", privileges)} ON TABLE {quoted} TO {qRole};", !granted));
@@ -250,6 +291,7 @@ public static class DatabasePreparation
             }
         }
 
+        steps.AddRange(identitySteps);
         return new PreparePlan(ConnectionTarget.From(connection.ConnectionString), database, role, steps, notes, options.PasswordEnvironmentVariable is not null);
     }
 
@@ -321,7 +363,7 @@ public static class DatabasePreparation
             }
             catch (PostgresException e)
             {
-                throw new PrepareFailedException(step.Title, e);
+                throw new PrepareFailedException(step.Title, e, connection.UserName, step.MayRunIt);
             }
 
             changed.Add(step.Title);
@@ -330,6 +372,8 @@ public static class DatabasePreparation
         await transaction.CommitAsync(cancellationToken);
         return (plan, new PrepareResult(changed, unchanged));
     }
+
+    private const string ReplicationRoleSuperuser = "only a superuser (no one else may create or alter a role with REPLICATION in PostgreSQL 15)";
 
     private static string IdentityName(char identity) => identity switch { 'd' => "default", 'f' => "full", 'i' => "index", 'n' => "nothing", _ => identity.ToString() };
 
@@ -358,6 +402,21 @@ public static class DatabasePreparation
         }
 
         return tables;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="role"/> has <paramref name="privilege"/> on <paramref name="table"/> (<c>schema.table</c>; false when it
+    /// does not exist). Asked by the table's oid: naming it would need USAGE on its schema, which the one running db prepare again
+    /// (a tables' owner, not superuser) lacks on ours ("permission denied for schema cdc").
+    /// </summary>
+    private static async Task<bool> TablePrivilegeAsync(NpgsqlConnection connection, string role, string table, string privilege, CancellationToken cancellationToken)
+    {
+        var (schema, name) = ReplicationSetup.SplitTableName(table);
+        return await QueryRowAsync(connection, """
+            SELECT pg_catalog.has_table_privilege($1, c.oid, $4)
+            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = $2 AND c.relname = $3
+            """, [role, schema, name, privilege], cancellationToken) is [true];
     }
 
     private static async Task<bool> PrivilegeAsync(NpgsqlConnection connection, string function, string role, string objectName, string privilege, CancellationToken cancellationToken) =>
@@ -400,5 +459,9 @@ public static class DatabasePreparation
         return row;
     }
 
-    private sealed record LegacyTable(string Name, char Identity, bool Keyed, bool Partitioned, bool WantsFull);
+    private sealed record LegacyTable(string Name, char Identity, bool OwnKeyed, bool Partitioned, bool WantsFull, bool Unlogged, IReadOnlyList<ReplicationSetup.PartitionIdentity> Partitions)
+    {
+        // its rows are identified on UPDATE/DELETE: by its own replica identity and, partitioned, by each partition's
+        public bool Keyed => OwnKeyed && Partitions.All(p => p.Keyed);
+    }
 }

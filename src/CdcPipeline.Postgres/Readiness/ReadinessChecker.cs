@@ -170,7 +170,23 @@ public static class ReadinessChecker
                     $"GRANT SELECT ON {quoted} TO {ReplicationSetup.QuoteIdentifier(role)};"));
         }
 
+        if (table.Unlogged)
+        {
+            findings.Add(new(ReadinessStatus.Fail, "logged", table.Name,
+                "UNLOGGED: PostgreSQL writes none of its changes to the WAL, so they can never be captured, and it refuses to add the table to a publication " +
+                "(cannot add relation … to publication)",
+                $"leave it out of {tablesSetting}; or, to capture it: ALTER TABLE {quoted} SET LOGGED;  -- rewrites the whole table and writes it all to the WAL under an " +
+                "ACCESS EXCLUSIVE lock (the application waits): a maintenance window"));
+        }
+
         var identity = $"primary key: {(table.HasPrimaryKey ? "yes" : "no")}, replica identity: {table.ReplicaIdentity}";
+        var keylessPartitions = table.PartitionsWithoutKey ?? [];
+        if (keylessPartitions.Count > 0 && !table.KeyOnUpdateDelete)
+        {
+            identity += $"; partition{(keylessPartitions.Count == 1 ? "" : "s")} {string.Join(", ", keylessPartitions)} without a replica identity " +
+                        "(ALTER TABLE … REPLICA IDENTITY on the partitioned table does not reach its partitions, and PostgreSQL checks the partition an UPDATE/DELETE touches)";
+        }
+
         if (table.KeyOnUpdateDelete)
         {
             var how = table.ReplicaIdentity switch
@@ -188,13 +204,22 @@ public static class ReadinessChecker
             var consequence = table.Published == true && publication is { Update: true } or { Delete: true }
                 ? "updates/deletes carry no key, and since it is published, UPDATE/DELETE on it FAIL in the application right now"
                 : "updates/deletes would carry no key, and once published, UPDATE/DELETE on it would FAIL in the application";
-            var owner = table.OwnedByCurrentRole ? "" : $" (as its owner {table.Owner})";
+            // the comment says who runs it: the SQL before it runs as printed
+            var owner = table.OwnedByCurrentRole ? "" : $"as its owner {table.Owner}; ";
+            var alters = (table.ReplicaIdentity == "full" ? [] : new[] { table.Name }).Concat(keylessPartitions)
+                .Select(t => $"ALTER TABLE {ReplicationSetup.QuoteTable(t)} REPLICA IDENTITY FULL;");
             findings.Add(new(ReadinessStatus.Fail, "key", table.Name, identity + "; " + consequence,
-                $"ALTER TABLE {quoted} REPLICA IDENTITY FULL;{owner}  -- brief ACCESS EXCLUSIVE lock, no rewrite; or: cdcpipeline db prepare --replica-identity-full {table.Name}"));
+                table.IdentityIndexCandidate is { } index
+                    // PostgreSQL's own choice for a table with a unique index over NOT NULL columns: only those columns go to the WAL
+                    ? $"ALTER TABLE {quoted} REPLICA IDENTITY USING INDEX {ReplicationSetup.QuoteIdentifier(index)};  -- {owner}brief ACCESS EXCLUSIVE lock, no rewrite; " +
+                      $"updates/deletes then carry that unique index's columns, less WAL than FULL; if consumers need the whole old row: ALTER TABLE {quoted} REPLICA IDENTITY FULL; " +
+                      $"(or cdcpipeline db prepare --replica-identity-full {table.Name})"
+                    : $"{string.Join(" ", alters)}  -- {owner}brief ACCESS EXCLUSIVE lock, no rewrite; or: cdcpipeline db prepare --replica-identity-full {table.Name}" +
+                      (keylessPartitions.Count > 0 ? "; a partition attached later needs it too" : "")));
         }
 
         // the connector's own tables carry no data anyone reads as a column value
-        if (table.ToastableColumns.Count > 0 && !connectorTable)
+        if (table.ToastableColumns.Count > 0 && !connectorTable && !table.Unlogged)
         {
             var columns = string.Join(", ", table.ToastableColumns);
             findings.Add(table.ReplicaIdentity == "full"
@@ -209,7 +234,8 @@ public static class ReadinessChecker
         HashSet<string> viaPartitions, HashSet<string> partitionedTables, IReadOnlyList<string> keyless, RoleInfo role)
     {
         var quotedPub = ReplicationSetup.QuoteIdentifier(options.Publication);
-        var existing = tables.Where(t => t.Exists).Select(t => t.Name).ToList();
+        // an unlogged table cannot be published (its own finding says so): the SQL printed here must run as printed
+        var existing = tables.Where(t => t.Exists && !t.Unlogged).Select(t => t.Name).ToList();
         if (publication is null)
         {
             var notOwned = tables.Where(t => t.Exists && !t.OwnedByCurrentRole).Select(t => t.Name).ToList();
@@ -557,13 +583,14 @@ public static class ReadinessChecker
         var (schema, table) = ReplicationSetup.SplitTableName(name);
         uint oid;
         string owner;
-        bool owns, canSelect, hasPk, hasIdentityIndex;
+        bool owns, canSelect, hasPk, hasIdentityIndex, partitioned, unlogged;
         char identity;
         await using (var cmd = new NpgsqlCommand("""
             SELECT c.oid, pg_catalog.pg_get_userbyid(c.relowner)::text, pg_catalog.pg_has_role(c.relowner, 'USAGE'),
                    pg_catalog.has_table_privilege(c.oid, 'SELECT'), c.relreplident,
                    EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary),
-                   EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisreplident)
+                   EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisreplident),
+                   c.relkind = 'p', c.relpersistence = 'u'
             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
             """, connection))
@@ -583,13 +610,25 @@ public static class ReadinessChecker
             identity = reader.GetChar(4);
             hasPk = reader.GetBoolean(5);
             hasIdentityIndex = reader.GetBoolean(6);
+            partitioned = reader.GetBoolean(7);
+            unlogged = reader.GetBoolean(8);
         }
 
+        // PostgreSQL checks (and logs) the replica identity of the partition a row is in, which the partitioned table's does not set
+        var partitionsWithoutKey = partitioned
+            ? (await ReplicationSetup.GetPartitionIdentitiesAsync(connection, name, cancellationToken)).Where(p => !p.Keyed).Select(p => p.Name).ToList()
+            : [];
+
         var toastable = await ReadToastableColumnsAsync(connection, oid, cancellationToken);
+        // a table without a key may have a unique index PostgreSQL takes as its replica identity: less WAL than FULL
+        var indexCandidate = partitioned || identity is 'f' || (identity is 'd' && hasPk) || (identity is 'i' && hasIdentityIndex)
+            ? null
+            : await ReadIdentityIndexCandidateAsync(connection, oid, cancellationToken);
         var identityName = identity switch { 'd' => "default", 'f' => "full", 'i' => "index", 'n' => "nothing", _ => identity.ToString() };
         var keyed = identity switch { 'f' => true, 'd' => hasPk, 'i' => hasIdentityIndex, _ => false };
         var published = publication is null ? (bool?)null : publication.AllTables || publication.Tables.Contains(name);
-        return new TableReadiness(name, true, owner, owns, canSelect, hasPk, identityName, keyed, toastable, published);
+        return new TableReadiness(name, true, owner, owns, canSelect, hasPk, identityName, keyed && partitionsWithoutKey.Count == 0, toastable, published,
+            unlogged, partitionsWithoutKey, indexCandidate);
     }
 
     /// <summary>
@@ -645,6 +684,26 @@ public static class ReadinessChecker
         return unbounded.Count > 0 || maxRow > ToastTupleThreshold
             ? [.. unbounded, .. maxRow > ToastTupleThreshold ? bounded : []]
             : [];
+    }
+
+    /// <summary>
+    /// A unique index of table <paramref name="oid"/> that REPLICA IDENTITY USING INDEX accepts (not partial, not on expressions,
+    /// not deferrable, valid, every column NOT NULL): the one with the fewest columns, then by name; null when there is none.
+    /// </summary>
+    private static async Task<string?> ReadIdentityIndexCandidateAsync(NpgsqlConnection connection, uint oid, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand("""
+            SELECT ic.relname::text
+            FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+            WHERE i.indrelid = $1 AND i.indisunique AND i.indimmediate AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL
+              AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(i.indkey::int2[]) AS k(attnum)
+                              JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                              WHERE NOT a.attnotnull)
+            ORDER BY i.indnkeyatts, 1
+            LIMIT 1
+            """, connection);
+        cmd.Parameters.Add(new NpgsqlParameter<uint> { TypedValue = oid, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Oid });
+        return await cmd.ExecuteScalarAsync(cancellationToken) as string;
     }
 
     /// <summary>Of <paramref name="privileges"/> (comma-separated), those this role lacks on <paramref name="table"/>.</summary>

@@ -3,7 +3,10 @@ namespace CdcPipeline.Postgres.Readiness;
 /// <summary>
 /// What <c>db check</c> learned about one captured table. <see cref="ReplicaIdentity"/> is
 /// <c>default</c>, <c>full</c>, <c>index</c> or <c>nothing</c>; <see cref="KeyOnUpdateDelete"/> says whether
-/// UPDATE/DELETE changes identify their row (a primary key under <c>default</c>, the index under <c>index</c>, or <c>full</c>).
+/// UPDATE/DELETE changes identify their row (a primary key under <c>default</c>, the index under <c>index</c>, or <c>full</c>;
+/// for a partitioned table, in each of its partitions too: <see cref="PartitionsWithoutKey"/> are those that do not).
+/// <see cref="Unlogged"/>: an UNLOGGED table, whose changes are not in the WAL and which no publication may hold.
+/// <see cref="IdentityIndexCandidate"/>: for a table without a key, a unique index PostgreSQL accepts for REPLICA IDENTITY USING INDEX.
 /// </summary>
 public sealed record TableReadiness(
     string Name,
@@ -15,4 +18,7 @@ public sealed record TableReadiness(
     string? ReplicaIdentity,
     bool KeyOnUpdateDelete,
     IReadOnlyList<string> ToastableColumns,
-    bool? Published);
+    bool? Published,
+    bool Unlogged = false,
+    IReadOnlyList<string>? PartitionsWithoutKey = null,
+    string? IdentityIndexCandidate = null);

@@ -78,6 +78,14 @@ public static class ReplicationSetup
             throw new CaptureStoppedException(KeylessPublicationRefusal(publication, tables, keyless));
         }
 
+        // PostgreSQL refuses an unlogged table in a publication ("cannot add relation … to publication"): say why and what to do
+        var unlogged = await FindUnloggedTablesAsync(dataSource, tables, cancellationToken);
+        if (unlogged.Count > 0)
+        {
+            throw new CaptureStoppedException(
+                UnloggedTablesProblem(unlogged) + $", so publication '{publication}' was not created, and nothing else was (no slot). " + UnloggedTablesWaysOn(unlogged) + " Then start again.");
+        }
+
         await using var cmd = dataSource.CreateCommand(CreatePublicationSql(publication, tables));
         try
         {
@@ -334,6 +342,83 @@ public static class ReplicationSetup
 
         return result;
     }
+
+    /// <summary>
+    /// A leaf partition of a partitioned table (<c>schema.table</c>), its REPLICA IDENTITY (<c>d</c>, <c>f</c>, <c>i</c>, <c>n</c>)
+    /// and whether that identifies its rows (<paramref name="Keyed"/>: a primary key under DEFAULT, the index under USING INDEX, or FULL).
+    /// </summary>
+    public sealed record PartitionIdentity(string Name, char Identity, bool Keyed);
+
+    /// <summary>
+    /// The leaf partitions of <paramref name="table"/> (<c>schema.table</c>; none for a table that is not partitioned) with their
+    /// replica identity. It is the partition's identity that PostgreSQL checks on an UPDATE/DELETE of a published partitioned table
+    /// and writes to the WAL, and <c>ALTER TABLE … REPLICA IDENTITY</c> on the partitioned table does not reach its partitions.
+    /// </summary>
+    public static async Task<IReadOnlyList<PartitionIdentity>> GetPartitionIdentitiesAsync(NpgsqlConnection connection, string table, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand("""
+            SELECT n.nspname || '.' || c.relname, c.relreplident,
+                   CASE c.relreplident
+                        WHEN 'f' THEN true
+                        WHEN 'd' THEN EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)
+                        WHEN 'i' THEN EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisreplident)
+                        ELSE false END
+            FROM pg_catalog.pg_partition_tree(pg_catalog.to_regclass($1)) p
+            JOIN pg_catalog.pg_class c ON c.oid = p.relid
+            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE p.level > 0 AND c.relkind = 'r'
+            ORDER BY 1
+            """, connection);
+        cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = QuoteTable(table) });
+        var result = new List<PartitionIdentity>();
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            result.Add(new PartitionIdentity(reader.GetString(0), reader.GetChar(1), reader.GetBoolean(2)));
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Of <paramref name="tables"/> (<c>schema.table</c>), the UNLOGGED ones, in their order: PostgreSQL writes none of their changes
+    /// to the WAL, so logical replication cannot capture them, and it refuses them in a publication.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> FindUnloggedTablesAsync(NpgsqlDataSource dataSource, IReadOnlyList<string> tables, CancellationToken cancellationToken)
+    {
+        if (tables.Count == 0)
+        {
+            return [];
+        }
+
+        await using var cmd = dataSource.CreateCommand("""
+            SELECT n::int FROM pg_catalog.unnest($1::text[]) WITH ORDINALITY AS u(t, n)
+            JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(u.t)
+            WHERE c.relpersistence = 'u'
+            ORDER BY n
+            """);
+        cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = tables.Select(QuoteTable).ToArray() });
+        var result = new List<string>();
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            result.Add(tables[reader.GetInt32(0) - 1]);
+        }
+
+        return result;
+    }
+
+    /// <summary>Why <paramref name="unlogged"/> (listed in source.postgres.tables) cannot be captured (the start of a one-line message).</summary>
+    public static string UnloggedTablesProblem(IReadOnlyList<string> unlogged) =>
+        unlogged.Count == 1
+            ? $"table {unlogged[0]} in source.postgres.tables is UNLOGGED: PostgreSQL writes none of its changes to the WAL, so they cannot be captured, and no publication may hold it"
+            : $"tables {string.Join(", ", unlogged)} in source.postgres.tables are UNLOGGED: PostgreSQL writes none of their changes to the WAL, so they cannot be captured, and no publication may hold them";
+
+    /// <summary>The ways on from <see cref="UnloggedTablesProblem"/>.</summary>
+    public static string UnloggedTablesWaysOn(IReadOnlyList<string> unlogged) =>
+        $"Remove {(unlogged.Count == 1 ? "it" : "them")} from source.postgres.tables; or, to capture {(unlogged.Count == 1 ? "it" : "them")}, run " +
+        string.Join(" ", unlogged.Select(t => $"ALTER TABLE {QuoteTable(t)} SET LOGGED;")) +
+        " (it rewrites the whole table and writes it all to the WAL under an ACCESS EXCLUSIVE lock, so the application waits: a maintenance window).";
 
     /// <summary>Why a publication over <paramref name="keyless"/> is not created, and the three ways on (one line).</summary>
     public static string KeylessPublicationRefusal(string publication, IReadOnlyList<string> tables, IReadOnlyList<string> keyless) =>

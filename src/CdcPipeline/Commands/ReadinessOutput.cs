@@ -103,6 +103,7 @@ internal static class ReadinessOutput
                 w.WriteBoolean("primaryKey", t.HasPrimaryKey);
                 WriteNullable(w, "replicaIdentity", t.ReplicaIdentity);
                 w.WriteBoolean("keyOnUpdateDelete", t.KeyOnUpdateDelete);
+                w.WriteBoolean("unlogged", t.Unlogged);
                 w.WriteStartArray("toastableColumns");
                 foreach (var c in t.ToastableColumns)
                 {

@@ -67,6 +67,48 @@ public sealed class PgOutputKeylessPublicationTests(PostgresFixture fixture) : P
     }
 
     [Fact]
+    public async Task A_listed_unlogged_table_stops_the_start_before_the_publication_is_created_saying_what_to_do()
+    {
+        await Db.ExecuteAsync("CREATE TABLE acct (id int PRIMARY KEY, v int); CREATE UNLOGGED TABLE sessions (id int PRIMARY KEY, data text)");
+
+        // before the fix: PostgreSQL's "cannot add relation "sessions" to publication" (detail redacted) with a stack trace
+        var reader = Open(Options(["public.acct", "public.sessions"]));
+        var e = await Assert.ThrowsAsync<CaptureStoppedException>(() => reader.TakeAsync(1, timeout: TimeSpan.FromSeconds(20)));
+
+        Assert.Contains("public.sessions", e.Message, StringComparison.Ordinal);
+        Assert.Contains("UNLOGGED", e.Message, StringComparison.Ordinal);
+        Assert.Contains("source.postgres.tables", e.Message, StringComparison.Ordinal);
+        Assert.Contains("ALTER TABLE \"public\".\"sessions\" SET LOGGED;", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("public.acct", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', e.Message);
+        Assert.Equal(0L, await Db.ScalarAsync<long>($"SELECT count(*) FROM pg_publication WHERE pubname = '{Db.Publication}'"));
+        Assert.Equal(0L, await Db.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{Db.Slot}'"));
+    }
+
+    [Fact]
+    public async Task A_listed_unlogged_table_outside_an_existing_publication_is_said_to_be_uncapturable_not_to_be_added()
+    {
+        await Db.ExecuteAsync($"CREATE TABLE acct (id int PRIMARY KEY, v int); CREATE UNLOGGED TABLE sessions (id int PRIMARY KEY, data text); " +
+                              $"CREATE PUBLICATION {Db.Publication} FOR TABLE acct");
+
+        var reader = await OpenStreamingAsync(Options(["public.acct", "public.sessions"]));
+        await Db.ExecuteAsync("INSERT INTO acct VALUES (1, 1)");
+        Assert.Single(await reader.TakeAsync(1, timeout: TimeSpan.FromSeconds(20)));
+
+        List<string> lines;
+        lock (Logs.Lines)
+        {
+            lines = Logs.Lines.Where(l => l.Contains("\"public\".\"sessions\"", StringComparison.Ordinal) && l.Contains(" Warning ", StringComparison.Ordinal)).ToList();
+        }
+
+        // before the fix: "… not in publication …: Run: ALTER PUBLICATION … ADD TABLE "public"."sessions";", which PostgreSQL refuses
+        var warning = Assert.Single(lines);
+        Assert.Contains("UNLOGGED", warning, StringComparison.Ordinal);
+        Assert.Contains("SET LOGGED", warning, StringComparison.Ordinal);
+        Assert.DoesNotContain("ADD TABLE", warning, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task An_existing_publication_over_a_keyless_table_is_the_dbas_and_is_used_with_a_warning()
     {
         await Db.ExecuteAsync($"CREATE TABLE aud_log (msg text); INSERT INTO aud_log VALUES ('a'); CREATE PUBLICATION {Db.Publication} FOR TABLE aud_log WITH (publish = 'insert')");

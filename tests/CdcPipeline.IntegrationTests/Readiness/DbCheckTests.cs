@@ -113,6 +113,56 @@ public sealed class DbCheckTests(PostgresFixture fixture) : LegacyDatabaseTestBa
         Assert.True(Assert.Single(json2.RootElement.GetProperty("tables").EnumerateArray()).GetProperty("published").GetBoolean());
     }
 
+    [Fact]
+    public async Task A_partitioned_table_full_only_on_the_parent_fails_naming_its_partitions_and_the_printed_fix_keeps_the_application_working()
+    {
+        // ALTER TABLE … REPLICA IDENTITY does not recurse, and PostgreSQL checks the partition an UPDATE touches
+        await Db.ExecuteAsync("CREATE TABLE m (id int, taken date NOT NULL) PARTITION BY RANGE (taken); " +
+                              "CREATE TABLE m_2025 PARTITION OF m FOR VALUES FROM ('2025-01-01') TO ('2026-01-01'); " +
+                              "CREATE TABLE m_2026 PARTITION OF m FOR VALUES FROM ('2026-01-01') TO ('2027-01-01'); " +
+                              "ALTER TABLE m REPLICA IDENTITY FULL; INSERT INTO m VALUES (1, '2025-03-01'), (2, '2026-03-01')");
+        string[] args = ["db", "check", "--connection", Db.ConnectionString, "--tables", "public.m", "--publication", Db.Publication, "--slot", Db.Slot, "--json"];
+
+        var result = await Cli.RunAsync(args);
+
+        using var json = JsonDocument.Parse(result.Stdout);
+        // before the fix: ok, "replica identity: full"
+        var key = Assert.Single(json.RootElement.GetProperty("findings").EnumerateArray(), f => f.GetProperty("check").GetString() == "key");
+        Assert.Equal("fail", key.GetProperty("status").GetString());
+        Assert.Contains("public.m_2025, public.m_2026", key.GetProperty("what").GetString(), StringComparison.Ordinal);
+        var action = key.GetProperty("action").GetString()!;
+        Assert.False(Assert.Single(json.RootElement.GetProperty("tables").EnumerateArray()).GetProperty("keyOnUpdateDelete").GetBoolean());
+
+        // the printed SQL, as printed, then the publication: the application's UPDATE and DELETE still work
+        await Db.ExecuteAsync(action);
+        await Db.ExecuteAsync($"CREATE PUBLICATION {Db.Publication} FOR TABLE m WITH (publish_via_partition_root = true)");
+        await Db.ExecuteAsync("UPDATE m SET id = id + 1; DELETE FROM m WHERE id = 2");
+        var again = await Cli.RunAsync(args);
+        using var json2 = JsonDocument.Parse(again.Stdout);
+        Assert.Equal("ok", Assert.Single(json2.RootElement.GetProperty("findings").EnumerateArray(), f => f.GetProperty("check").GetString() == "key").GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task An_unlogged_table_fails_and_the_printed_create_publication_leaves_it_out_so_it_runs_as_printed()
+    {
+        await Db.ExecuteAsync("CREATE UNLOGGED TABLE sessions (id int PRIMARY KEY, data text)");
+        string[] args = ["db", "check", "--connection", Db.ConnectionString, "--tables", "public.sessions,public.tb_ord_mst", "--publication", Db.Publication, "--slot", Db.Slot, "--json"];
+
+        var result = await Cli.RunAsync(args);
+
+        Assert.Equal(1, result.Code);
+        using var json = JsonDocument.Parse(result.Stdout);
+        var findings = json.RootElement.GetProperty("findings").EnumerateArray().ToList();
+        // before the fix: every finding of public.sessions was ok
+        var unlogged = Assert.Single(findings, f => f.GetProperty("subject").GetString() == "public.sessions" && f.GetProperty("status").GetString() == "fail");
+        Assert.Contains("UNLOGGED", unlogged.GetProperty("what").GetString(), StringComparison.Ordinal);
+        Assert.Contains("ALTER TABLE \"public\".\"sessions\" SET LOGGED;", unlogged.GetProperty("action").GetString(), StringComparison.Ordinal);
+        var create = Assert.Single(findings, f => f.GetProperty("check").GetString() == "publication").GetProperty("action").GetString()!;
+        Assert.DoesNotContain("sessions", create[..(create.IndexOf(';', StringComparison.Ordinal) + 1)], StringComparison.Ordinal);
+        // before the fix: cannot add relation "sessions" to publication
+        await Db.ExecuteAsync(create[..(create.IndexOf(';', StringComparison.Ordinal) + 1)]);
+    }
+
     [Theory]
     [InlineData(null)]
     [InlineData("orders-cdc")]
@@ -371,6 +421,49 @@ public sealed class DbCheckTests(PostgresFixture fixture) : LegacyDatabaseTestBa
         {
             File.Delete(config);
         }
+    }
+
+    [Fact]
+    public async Task The_key_fix_for_a_table_of_another_owner_runs_as_printed_naming_the_owner_in_its_comment()
+    {
+        var role = NewRoleName("notowner");
+        await AdminExecuteAsync($"CREATE ROLE \"{role}\" LOGIN REPLICATION PASSWORD 'pw'");
+        await Db.ExecuteAsync($"GRANT SELECT ON tb_aud_log TO \"{role}\"");
+        var owner = await Db.ScalarAsync<string>("SELECT pg_get_userbyid(relowner)::text FROM pg_class WHERE relname = 'tb_aud_log'");
+
+        var result = await Cli.RunAsync("db", "check", "--connection", ConnectionStringAs(role, "pw"), "--tables", "public.tb_aud_log", "--publication", Db.Publication, "--slot", Db.Slot, "--json");
+
+        using var json = JsonDocument.Parse(result.Stdout);
+        var key = Assert.Single(json.RootElement.GetProperty("findings").EnumerateArray(), f => f.GetProperty("check").GetString() == "key");
+        var action = key.GetProperty("action").GetString()!;
+        // before the fix: ALTER TABLE … REPLICA IDENTITY FULL; (as its owner …)  -- …, which psql refuses at "(as"
+        Assert.StartsWith($"ALTER TABLE \"public\".\"tb_aud_log\" REPLICA IDENTITY FULL;  -- as its owner {owner};", action, StringComparison.Ordinal);
+        await Db.ExecuteAsync(action);
+        Assert.Equal("f", await Db.ScalarAsync<string>("SELECT relreplident::text FROM pg_class WHERE relname = 'tb_aud_log'"));
+    }
+
+    [Fact]
+    public async Task A_table_without_key_but_a_unique_index_on_not_null_columns_is_offered_replica_identity_using_that_index_which_runs_as_printed()
+    {
+        await Db.ExecuteAsync("CREATE TABLE \"Cust\" (cust_no int NOT NULL, region text NOT NULL, name text, nick text); " +
+                              "CREATE UNIQUE INDEX \"Cust_nick\" ON \"Cust\" (nick); " + // a nullable column: PostgreSQL refuses it
+                              "CREATE UNIQUE INDEX \"Cust_No\" ON \"Cust\" (cust_no, region); INSERT INTO \"Cust\" VALUES (1, 'n', 'a', 'x')");
+        string[] args = ["db", "check", "--connection", Db.ConnectionString, "--tables", "public.Cust", "--publication", Db.Publication, "--slot", Db.Slot, "--json"];
+
+        var result = await Cli.RunAsync(args);
+
+        using var json = JsonDocument.Parse(result.Stdout);
+        var key = Assert.Single(json.RootElement.GetProperty("findings").EnumerateArray(), f => f.GetProperty("check").GetString() == "key");
+        Assert.Equal("fail", key.GetProperty("status").GetString());
+        var action = key.GetProperty("action").GetString()!;
+        // before the fix: FULL only, every UPDATE/DELETE writing the whole old row to the WAL
+        Assert.StartsWith("ALTER TABLE \"public\".\"Cust\" REPLICA IDENTITY USING INDEX \"Cust_No\";", action, StringComparison.Ordinal);
+        Assert.Contains("REPLICA IDENTITY FULL;", action, StringComparison.Ordinal);
+        await Db.ExecuteAsync(action);
+        Assert.Equal("i", await Db.ScalarAsync<string>("SELECT relreplident::text FROM pg_class WHERE relname = 'Cust'"));
+        var again = await Cli.RunAsync(args);
+        using var json2 = JsonDocument.Parse(again.Stdout);
+        Assert.Equal("ok", Assert.Single(json2.RootElement.GetProperty("findings").EnumerateArray(), f => f.GetProperty("check").GetString() == "key").GetProperty("status").GetString());
     }
 
     [Fact]

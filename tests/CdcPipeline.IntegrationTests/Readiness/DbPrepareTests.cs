@@ -178,6 +178,156 @@ public sealed class DbPrepareTests(PostgresFixture fixture) : LegacyDatabaseTest
     }
 
     [Fact]
+    public async Task Full_identity_on_a_partitioned_table_without_key_is_set_on_its_partitions_so_the_application_can_still_update_it()
+    {
+        // PostgreSQL checks the replica identity of the partition an UPDATE/DELETE touches, and ALTER TABLE … REPLICA IDENTITY
+        // on the partitioned table does not recurse: FULL on m alone, once m is published, breaks UPDATE on m_2025
+        await Db.ExecuteAsync("CREATE TABLE m (id int, taken date NOT NULL, v numeric) PARTITION BY RANGE (taken); " +
+                              "CREATE TABLE m_2025 PARTITION OF m FOR VALUES FROM ('2025-01-01') TO ('2026-01-01'); " +
+                              "CREATE TABLE m_2026 PARTITION OF m FOR VALUES FROM ('2026-01-01') TO ('2027-01-01'); " +
+                              "INSERT INTO m VALUES (1, '2025-03-01', 1), (2, '2026-03-01', 2)");
+        var role = NewRoleName("partfull");
+        string[] args = ["db", "prepare", "--connection", Db.ConnectionString, "--tables", "public.m,public.tb_ord_mst", "--publication", Db.Publication,
+            "--role", role, "--replica-identity-full", "public.m"];
+
+        var printed = await Cli.RunAsync(args);
+        var result = await Cli.RunAsync([.. args, "--apply"]);
+
+        Assert.Equal(0, printed.Code);
+        Assert.Contains("ALTER TABLE \"public\".\"m_2025\" REPLICA IDENTITY FULL;", printed.Stdout, StringComparison.Ordinal);
+        Assert.Contains("ALTER TABLE \"public\".\"m_2026\" REPLICA IDENTITY FULL;", printed.Stdout, StringComparison.Ordinal);
+        Assert.Equal(0, result.Code);
+        Assert.Contains("m", (await Db.QueryAsync($"SELECT tablename::text FROM pg_publication_tables WHERE pubname = '{Db.Publication}'")).Select(r => (string)r[0]!));
+        // before the fix: cannot update table "m_2025" because it does not have a replica identity and publishes updates
+        await Db.ExecuteAsync("UPDATE m SET v = v + 1");
+        await Db.ExecuteAsync("DELETE FROM m WHERE id = 1");
+        var identities = (await Db.QueryAsync("SELECT relname::text, relreplident::text FROM pg_class WHERE relname IN ('m', 'm_2025', 'm_2026')"))
+            .ToDictionary(r => (string)r[0]!, r => (string)r[1]!);
+        Assert.All(identities.Values, i => Assert.Equal("f", i));
+        var check = await Cli.RunAsync("db", "check", "--connection", Db.ConnectionString, "--tables", "public.m", "--publication", Db.Publication, "--slot", Db.Slot, "--json");
+        using var json = System.Text.Json.JsonDocument.Parse(check.Stdout);
+        Assert.DoesNotContain(json.RootElement.GetProperty("findings").EnumerateArray(), f => f.GetProperty("status").GetString() == "fail");
+        Assert.Contains("nothing to change", (await Cli.RunAsync([.. args, "--apply"])).Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_partitioned_table_full_only_on_the_parent_is_left_out_of_the_publication_when_not_named_for_full_identity()
+    {
+        // someone set FULL on the partitioned table only: its partitions still have no replica identity
+        await Db.ExecuteAsync("CREATE TABLE m (id int, taken date NOT NULL) PARTITION BY RANGE (taken); " +
+                              "CREATE TABLE m_2025 PARTITION OF m FOR VALUES FROM ('2025-01-01') TO ('2026-01-01'); " +
+                              "ALTER TABLE m REPLICA IDENTITY FULL; INSERT INTO m VALUES (1, '2025-03-01')");
+        var role = NewRoleName("partparent");
+
+        var result = await Cli.RunAsync("db", "prepare", "--connection", Db.ConnectionString, "--tables", "public.m,public.tb_ord_mst", "--publication", Db.Publication,
+            "--role", role, "--apply");
+
+        Assert.Equal(0, result.Code);
+        Assert.Contains("public.m_2025", result.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("m", (await Db.QueryAsync($"SELECT tablename::text FROM pg_publication_tables WHERE pubname = '{Db.Publication}'")).Select(r => (string)r[0]!));
+        await Db.ExecuteAsync("UPDATE m SET id = id + 1");
+    }
+
+    [Fact]
+    public async Task An_unlogged_table_is_left_out_of_the_publication_with_a_note_instead_of_failing_the_whole_script()
+    {
+        // PostgreSQL refuses to publish an unlogged table (its changes are not in the WAL): before the fix CREATE PUBLICATION failed
+        await Db.ExecuteAsync("CREATE UNLOGGED TABLE sessions (id int PRIMARY KEY, data text)");
+        var role = NewRoleName("unlogged");
+
+        var result = await Cli.RunAsync("db", "prepare", "--connection", Db.ConnectionString, "--tables", "public.sessions,public.tb_ord_mst", "--publication", Db.Publication,
+            "--role", role, "--apply");
+
+        Assert.True(result.Code == 0, result.Stderr);
+        Assert.Contains("public.sessions is UNLOGGED", result.Stdout, StringComparison.Ordinal);
+        var published = (await Db.QueryAsync($"SELECT tablename::text FROM pg_publication_tables WHERE pubname = '{Db.Publication}'")).Select(r => (string)r[0]!).ToList();
+        Assert.Contains("tb_ord_mst", published);
+        Assert.DoesNotContain("sessions", published);
+        Assert.Equal("u", await Db.ScalarAsync<string>("SELECT relpersistence::text FROM pg_class WHERE relname = 'sessions'"));
+    }
+
+    [Fact]
+    public async Task Run_again_by_a_tables_owner_who_is_not_superuser_it_plans_without_reading_into_our_schema_and_grants_the_new_table()
+    {
+        // the superuser's first run made schema cdc, which only the cdc role may use; the owner of a table added later runs it again
+        var role = NewRoleName("cdc");
+        var first = await Cli.RunAsync("db", "prepare", "--connection", Db.ConnectionString, "--tables", "public.tb_ord_mst", "--publication", Db.Publication, "--role", role, "--apply");
+        Assert.Equal(0, first.Code);
+        var owner = NewRoleName("owner");
+        await AdminExecuteAsync($"CREATE ROLE \"{owner}\" LOGIN PASSWORD 'pw'");
+        await Db.ExecuteAsync($"CREATE TABLE shipments (id int PRIMARY KEY); ALTER TABLE shipments OWNER TO \"{owner}\"");
+
+        var again = await Cli.RunAsync("db", "prepare", "--connection", ConnectionStringAs(owner, "pw"), "--tables", "public.tb_ord_mst,public.shipments",
+            "--publication", Db.Publication, "--role", role, "--apply");
+
+        // before the fix: exit 1, "db prepare: permission denied for schema cdc" (has_table_privilege on "cdc"."cdc_heartbeat" by name)
+        Assert.True(again.Code == 0, again.Stdout + again.Stderr);
+        Assert.Contains("changed   grant SELECT on public.shipments", again.Stdout, StringComparison.Ordinal);
+        Assert.True(await Db.ScalarAsync<bool>($"SELECT has_table_privilege('{role}', 'public.shipments', 'SELECT')"));
+    }
+
+    [Fact]
+    public async Task A_step_refused_for_want_of_privilege_says_who_may_run_it_and_for_the_password_to_leave_out_password_env()
+    {
+        var role = NewRoleName("cdc");
+        var passwordEnv = "CDC_TEST_PW_" + role.ToUpperInvariant();
+        Environment.SetEnvironmentVariable(passwordEnv, "pw-" + Guid.NewGuid().ToString("N"));
+        Assert.Equal(0, (await Cli.RunAsync("db", "prepare", "--connection", Db.ConnectionString, "--tables", "public.tb_ord_mst", "--publication", Db.Publication,
+            "--role", role, "--password-env", passwordEnv, "--apply")).Code);
+        var owner = NewRoleName("owner");
+        await AdminExecuteAsync($"CREATE ROLE \"{owner}\" LOGIN PASSWORD 'pw'");
+        await Db.ExecuteAsync($"ALTER TABLE tb_ord_mst OWNER TO \"{owner}\"");
+
+        // not superuser, it cannot read pg_authid to see the password is the same, so it sets it again, which PostgreSQL refuses
+        var again = await Cli.RunAsync("db", "prepare", "--connection", ConnectionStringAs(owner, "pw"), "--tables", "public.tb_ord_mst", "--publication", Db.Publication,
+            "--role", role, "--password-env", passwordEnv, "--apply");
+
+        Assert.Equal(1, again.Code);
+        // before the fix: the step and PostgreSQL's "must be superuser to alter replication roles …", nothing on what to do
+        Assert.Contains($"step 'set the password of role {role} from ${passwordEnv}' failed", again.Stderr, StringComparison.Ordinal);
+        Assert.Contains($"leave out --password-env {passwordEnv}", again.Stderr, StringComparison.Ordinal);
+        Assert.Contains($"role {owner} is not", again.Stderr, StringComparison.Ordinal);
+        Assert.Equal(0, (await Cli.RunAsync("db", "prepare", "--connection", ConnectionStringAs(owner, "pw"), "--tables", "public.tb_ord_mst", "--publication", Db.Publication,
+            "--role", role, "--apply")).Code);
+    }
+
+    [Fact]
+    public async Task Apply_takes_the_replica_identity_lock_last_so_a_step_waiting_for_a_lock_does_not_hold_up_the_application()
+    {
+        // another session holds what CREATE PUBLICATION must wait for on tb_ord_mst (a manual VACUUM or ANALYZE holds the same)
+        await using var vacuum = new NpgsqlConnection(Db.ConnectionString);
+        await vacuum.OpenAsync(Ct);
+        await using var held = await vacuum.BeginTransactionAsync(Ct);
+        await using (var lockCmd = new NpgsqlCommand("LOCK TABLE tb_ord_mst IN SHARE UPDATE EXCLUSIVE MODE", vacuum, held))
+        {
+            await lockCmd.ExecuteNonQueryAsync(Ct);
+        }
+
+        var role = NewRoleName("locks");
+        var prepare = Cli.RunAsync("db", "prepare", "--connection", Db.ConnectionString, "--tables", TableList, "--publication", Db.Publication,
+            "--role", role, "--replica-identity-full", "public.tb_aud_log", "--apply");
+        var deadline = DateTime.UtcNow.AddSeconds(4);
+        while (await Db.ScalarAsync<long>("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'tb_ord_mst'::regclass") == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "db prepare --apply did not come to wait for tb_ord_mst's lock");
+            await Task.Delay(50, Ct);
+        }
+
+        // meanwhile the application reads the table made FULL: before the fix its ACCESS EXCLUSIVE lock was held by then (55P03 here)
+        await using (var app = new NpgsqlConnection(Db.ConnectionString))
+        {
+            await app.OpenAsync(Ct);
+            await using var read = new NpgsqlCommand("SET lock_timeout = '500ms'; SELECT count(*) FROM tb_aud_log", app);
+            await read.ExecuteScalarAsync(Ct);
+        }
+
+        var result = await prepare; // lock_timeout: nothing was changed
+        Assert.Equal(1, result.Code);
+        Assert.Contains("nothing was changed", result.Stderr, StringComparison.Ordinal);
+        Assert.Equal("d", await Db.ScalarAsync<string>("SELECT relreplident::text FROM pg_class WHERE relname = 'tb_aud_log'"));
+    }
+
+    [Fact]
     public async Task Sync_publication_sets_the_tables_of_an_existing_publication_only_when_asked()
     {
         var role = NewRoleName("sync");
