@@ -101,7 +101,7 @@ internal sealed class IncrementalSnapshotter(
         SnapshotStateStore.Pending save;
         lock (_lock)
         {
-            state.Tables.Add(new TableProgress { Table = table, Incremental = true });
+            state.Tables.Add(new TableProgress { Table = table, Incremental = true, Request = reason });
             save = store.Capture(state);
         }
 
@@ -311,7 +311,7 @@ internal sealed class IncrementalSnapshotter(
 
                 store.Write(save);
 
-                Log.IncrementalSnapshotRefused(logger, name, reason, captured.Count == 0 ? "none" : string.Join(", ", captured));
+                Log.IncrementalSnapshotRefused(logger, name, progress.Request ?? "requested", reason, captured.Count == 0 ? "none" : string.Join(", ", captured));
             }
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
