@@ -169,6 +169,24 @@ internal static partial class Log
         }
     }
 
+#pragma warning disable SYSLIB1015
+    [LoggerMessage(1051, LogLevel.Information, "Snapshot of {Table} resumed ({Request}): {RowsDone} of {ExpectedRows} rows were acknowledged before, reading on after key {LastKey}")]
+    private static partial void IncrementalSnapshotResumedLine(ILogger logger, string table, string request, long rowsDone, string expectedRows, string lastKey, long EstimatedRows);
+#pragma warning restore SYSLIB1015
+
+    /// <summary>Event 1051: a table's incremental snapshot read on from the state file's last acknowledged chunk, with its progress as 1011 gives it.</summary>
+    public static void IncrementalSnapshotResumed(ILogger logger, string table, string request, long rowsDone, long estimatedRows, string?[]? lastKey)
+    {
+        if (logger.IsEnabled(LogLevel.Information))
+        {
+            IncrementalSnapshotResumedLine(logger, table, request, rowsDone, estimatedRows < 0
+                ? "an unknown number of"
+                : "about " + Math.Max(rowsDone, estimatedRows).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                lastKey is null ? "(none: from the start)" : "(" + string.Join(", ", lastKey.Select(k => k ?? "null")) + ")",
+                estimatedRows < 0 ? -1 : Math.Max(rowsDone, estimatedRows));
+        }
+    }
+
     [LoggerMessage(1012, LogLevel.Information, "Snapshot of {Table} done: {RowsDone} rows")]
     public static partial void SnapshotTableDone(ILogger logger, string table, long rowsDone);
 

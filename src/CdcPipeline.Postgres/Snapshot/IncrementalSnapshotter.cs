@@ -95,6 +95,9 @@ internal sealed class IncrementalSnapshotter(
         }
     }
 
+    /// <summary>The tables whose start (1010) or resumption (1051) this process has logged: once each, a retried chunk not again.</summary>
+    private readonly HashSet<TableProgress> _announced = [];
+
     /// <summary>Queues a table (again); its chunks start once the current chunk is done.</summary>
     public void Enqueue(string table, string reason)
     {
@@ -160,10 +163,19 @@ internal sealed class IncrementalSnapshotter(
                 }
 
                 chunk.Table = table;
-                if (after is null && chunk.Progress.RowsDone == 0)
+                if (_announced.Add(chunk.Progress))
                 {
-                    // The operator who sent the signal sees it start and move (1011 per chunk) as an initial snapshot does.
-                    Log.SnapshotTableStarted(logger, table.QualifiedName, table.EstimatedRows, chunkSize);
+                    if (after is null && chunk.Progress.RowsDone == 0)
+                    {
+                        // The operator who sent the signal sees it start and move (1011 per chunk) as an initial snapshot does.
+                        Log.SnapshotTableStarted(logger, table.QualifiedName, table.EstimatedRows, chunkSize);
+                    }
+                    else
+                    {
+                        // Begun by an earlier run (or an initial snapshot whose connection was lost): say whose, from where.
+                        Log.IncrementalSnapshotResumed(logger, table.QualifiedName, chunk.Progress.Request ?? "the rest of the initial snapshot",
+                            chunk.Progress.RowsDone, table.EstimatedRows, after);
+                    }
                 }
 
                 await EmitWatermarkAsync(connection, "L", chunk.Id, cancellationToken);

@@ -329,6 +329,45 @@ public sealed class PgOutputSnapshotTests(PostgresFixture fixture) : PgOutputTes
     }
 
     [Fact]
+    public async Task A_re_snapshot_stopped_midway_says_at_the_next_start_that_it_resumes_and_how_far_it_got()
+    {
+        // An operator who stopped run during a re-snapshot saw, at the next start, chunk lines from "300 of about 1000 rows" on
+        // with no word that an earlier request was resumed, from where, or whose request it was.
+        await CreateVersionedTableAsync(1000);
+        await Db.ExecuteAsync("ANALYZE acct; CREATE TABLE cdc_signal (id text PRIMARY KEY, type text NOT NULL, data text)");
+        var options = Options(["public.acct"]) with { SnapshotChunkSize = 100, SignalTable = "public.cdc_signal" };
+        var stopped = await OpenStreamingAsync(options);
+        await Db.ExecuteAsync($"ALTER PUBLICATION {Db.Publication} ADD TABLE cdc_signal");
+        await Db.ExecuteAsync("""INSERT INTO cdc_signal VALUES ('ops-42', 'execute-snapshot', '{"data-collections":["public.acct"]}')""");
+        var first = await stopped.TakeAsync(250, e => e.Operation == ChangeOperation.Read, TimeSpan.FromSeconds(60));
+        await stopped.AcknowledgeAsync(first); // chunks 1-2 complete, chunk 3 only partly
+        await stopped.DisposeAsync();
+        int before;
+        lock (Logs.Lines)
+        {
+            before = Logs.Lines.Count;
+        }
+
+        var resumed = Open(options);
+        var second = await resumed.TakeAsync(800, e => e.Operation == ChangeOperation.Read, TimeSpan.FromSeconds(60));
+        await resumed.AcknowledgeAsync(second);
+
+        List<string> lines;
+        lock (Logs.Lines)
+        {
+            lines = Logs.Lines.Skip(before).ToList();
+        }
+
+        var line = Assert.Single(lines, l => l.Contains("Snapshot of public.acct resumed", StringComparison.Ordinal));
+        Assert.Contains("signal 'ops-42'", line, StringComparison.Ordinal);
+        Assert.Contains("200 of about 1000 rows", line, StringComparison.Ordinal);
+        Assert.Contains("after key (200)", line, StringComparison.Ordinal);
+        Assert.DoesNotContain(lines, l => l.Contains("Snapshot of public.acct started", StringComparison.Ordinal));
+        // read on from the last acknowledged chunk: each later row once
+        Assert.Equal(Enumerable.Range(201, 800).Select(i => (long)i), second.Where(e => e.Operation == ChangeOperation.Read).Select(e => Convert.ToInt64(e.Key!["id"])));
+    }
+
+    [Fact]
     public async Task Signal_row_re_snapshots_a_table_while_streaming_without_reordering_keys()
     {
         await CreateVersionedTableAsync(1500);
