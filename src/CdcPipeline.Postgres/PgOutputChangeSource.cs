@@ -3437,6 +3437,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                 }
 
                 var (after, done) = read.Of(progress);
+                PostgresMetrics.ReportSnapshotRows(_options.Slot, table.QualifiedName, done, table.EstimatedRows);
 
                 while (true)
                 {
@@ -3483,6 +3484,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                     done = doneAfter;
                     after = lastKey;
                     Log.SnapshotProgress(_logger, table.QualifiedName, done, table.EstimatedRows);
+                    PostgresMetrics.ReportSnapshotRows(_options.Slot, table.QualifiedName, done, table.EstimatedRows);
                     if (lastChunk)
                     {
                         break;
@@ -3492,6 +3494,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                 if (read.Lost is null)
                 {
                     Log.SnapshotTableDone(_logger, table.QualifiedName, done);
+                    PostgresMetrics.ReportSnapshotRows(_options.Slot, table.QualifiedName, done, table.EstimatedRows);
                 }
             }
 

@@ -169,12 +169,14 @@ internal sealed class IncrementalSnapshotter(
                     {
                         // The operator who sent the signal sees it start and move (1011 per chunk) as an initial snapshot does.
                         Log.SnapshotTableStarted(logger, table.QualifiedName, table.EstimatedRows, chunkSize);
+                        PostgresMetrics.ReportSnapshotRows(state.Slot, table.QualifiedName, 0, table.EstimatedRows);
                     }
                     else
                     {
                         // Begun by an earlier run (or an initial snapshot whose connection was lost): say whose, from where.
                         Log.IncrementalSnapshotResumed(logger, table.QualifiedName, chunk.Progress.Request ?? "the rest of the initial snapshot",
                             chunk.Progress.RowsDone, table.EstimatedRows, after);
+                        PostgresMetrics.ReportSnapshotRows(state.Slot, table.QualifiedName, chunk.Progress.RowsDone, table.EstimatedRows);
                     }
                 }
 
@@ -461,10 +463,12 @@ internal sealed class IncrementalSnapshotter(
                 if (last)
                 {
                     Log.SnapshotTableDone(logger, progress.Table, progress.RowsDone);
+                    PostgresMetrics.ReportSnapshotRows(state.Slot, progress.Table, progress.RowsDone, estimatedRows);
                 }
                 else
                 {
                     Log.SnapshotProgress(logger, progress.Table, progress.RowsDone, estimatedRows);
+                    PostgresMetrics.ReportSnapshotRows(state.Slot, progress.Table, progress.RowsDone, estimatedRows);
                 }
             });
         }

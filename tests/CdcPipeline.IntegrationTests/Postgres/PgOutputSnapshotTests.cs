@@ -130,6 +130,25 @@ public sealed class PgOutputSnapshotTests(PostgresFixture fixture) : PgOutputTes
         var progress = Assert.Single(Logs.Lines, l => l.Contains("Snapshot of public.acct: 20 of", StringComparison.Ordinal));
         Assert.Contains("20 of an unknown number of rows", progress, StringComparison.Ordinal);
         Assert.DoesNotContain("about", progress, StringComparison.Ordinal);
+        Assert.Equal((20L, -1L), PostgresMetrics.LastSnapshotRows(Db.Slot, "public.acct")); // /metrics: no estimate, not 0
+    }
+
+    [Fact]
+    public async Task The_initial_snapshot_s_progress_is_in_the_metrics_per_table_as_the_log_gives_it()
+    {
+        // The log said how far a long initial snapshot got, /metrics nothing: a dashboard or an alert could not follow it.
+        await CreateVersionedTableAsync(1000);
+        await Db.ExecuteAsync("ANALYZE acct");
+        var reader = Open(Options(["public.acct"], SnapshotMode.InitialOnly) with { SnapshotChunkSize = 100 });
+
+        await reader.TakeAsync(150);
+        var midway = PostgresMetrics.LastSnapshotRows(Db.Slot, "public.acct");
+        await reader.TakeAsync(850);
+
+        Assert.NotNull(midway);
+        Assert.InRange(midway.Value.Rows, 100, 900);
+        Assert.Equal(1000L, midway.Value.Estimated);
+        Assert.Equal((1000L, 1000L), PostgresMetrics.LastSnapshotRows(Db.Slot, "public.acct"));
     }
 
     [Fact]
@@ -363,6 +382,7 @@ public sealed class PgOutputSnapshotTests(PostgresFixture fixture) : PgOutputTes
         Assert.Contains("200 of about 1000 rows", line, StringComparison.Ordinal);
         Assert.Contains("after key (200)", line, StringComparison.Ordinal);
         Assert.DoesNotContain(lines, l => l.Contains("Snapshot of public.acct started", StringComparison.Ordinal));
+        Assert.Equal((1000L, 1000L), PostgresMetrics.LastSnapshotRows(Db.Slot, "public.acct"));
         // read on from the last acknowledged chunk: each later row once
         Assert.Equal(Enumerable.Range(201, 800).Select(i => (long)i), second.Where(e => e.Operation == ChangeOperation.Read).Select(e => Convert.ToInt64(e.Key!["id"])));
     }
