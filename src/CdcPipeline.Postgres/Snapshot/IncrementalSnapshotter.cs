@@ -98,13 +98,26 @@ internal sealed class IncrementalSnapshotter(
     /// <summary>The tables whose start (1010) or resumption (1051) this process has logged: once each, a retried chunk not again.</summary>
     private readonly HashSet<TableProgress> _announced = [];
 
+    /// <summary>The tables queued by this process (<see cref="Enqueue"/>); the others come from the state file: resumed, even at 0 rows.</summary>
+    private readonly HashSet<TableProgress> _requestedHere = [];
+
+    private bool RequestedHere(TableProgress progress)
+    {
+        lock (_lock)
+        {
+            return _requestedHere.Contains(progress);
+        }
+    }
+
     /// <summary>Queues a table (again); its chunks start once the current chunk is done.</summary>
     public void Enqueue(string table, string reason)
     {
         SnapshotStateStore.Pending save;
         lock (_lock)
         {
-            state.Tables.Add(new TableProgress { Table = table, Incremental = true, Request = reason });
+            var progress = new TableProgress { Table = table, Incremental = true, Request = reason };
+            state.Tables.Add(progress);
+            _requestedHere.Add(progress);
             save = store.Capture(state);
         }
 
@@ -165,7 +178,7 @@ internal sealed class IncrementalSnapshotter(
                 chunk.Table = table;
                 if (_announced.Add(chunk.Progress))
                 {
-                    if (after is null && chunk.Progress.RowsDone == 0)
+                    if (after is null && chunk.Progress.RowsDone == 0 && RequestedHere(chunk.Progress))
                     {
                         // The operator who sent the signal sees it start and move (1011 per chunk) as an initial snapshot does.
                         Log.SnapshotTableStarted(logger, table.QualifiedName, table.EstimatedRows, chunkSize);

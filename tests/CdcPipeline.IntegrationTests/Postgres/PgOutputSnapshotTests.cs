@@ -388,6 +388,39 @@ public sealed class PgOutputSnapshotTests(PostgresFixture fixture) : PgOutputTes
     }
 
     [Fact]
+    public async Task A_re_snapshot_stopped_before_its_first_chunk_was_acknowledged_is_resumed_not_started_anew()
+    {
+        // A sink that failed until the stop: nothing acknowledged, and the next start's "started" line hid that this was the
+        // earlier request, read again from its beginning.
+        await CreateVersionedTableAsync(300);
+        await Db.ExecuteAsync("ANALYZE acct");
+        var options = Options(["public.acct"]) with { SnapshotChunkSize = 100 };
+        var stopped = await OpenStreamingAsync(options);
+        ((PgOutputChangeSource)stopped.Source).RequestSnapshot("acct");
+        await stopped.TakeAsync(50, e => e.Operation == ChangeOperation.Read, TimeSpan.FromSeconds(60)); // never acknowledged
+        await stopped.DisposeAsync();
+        int before;
+        lock (Logs.Lines)
+        {
+            before = Logs.Lines.Count;
+        }
+
+        var resumed = Open(options);
+        var reads = await resumed.TakeAsync(300, e => e.Operation == ChangeOperation.Read, TimeSpan.FromSeconds(60));
+
+        List<string> lines;
+        lock (Logs.Lines)
+        {
+            lines = Logs.Lines.Skip(before).ToList();
+        }
+
+        var line = Assert.Single(lines, l => l.Contains("Snapshot of public.acct resumed (requested)", StringComparison.Ordinal));
+        Assert.Contains("0 of about 300 rows", line, StringComparison.Ordinal);
+        Assert.DoesNotContain(lines, l => l.Contains("Snapshot of public.acct started", StringComparison.Ordinal));
+        Assert.Equal(Enumerable.Range(1, 300).Select(i => (long)i), reads.Where(e => e.Operation == ChangeOperation.Read).Select(e => Convert.ToInt64(e.Key!["id"])));
+    }
+
+    [Fact]
     public async Task Signal_row_re_snapshots_a_table_while_streaming_without_reordering_keys()
     {
         await CreateVersionedTableAsync(1500);
