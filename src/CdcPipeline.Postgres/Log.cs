@@ -176,6 +176,24 @@ internal static partial class Log
         }
     }
 
+#pragma warning disable SYSLIB1015
+    [LoggerMessage(1051, LogLevel.Information, "Snapshot of {Table} resumed ({Request}): {RowsDone} of {ExpectedRows} rows were acknowledged before, reading on after key {LastKey}")]
+    private static partial void IncrementalSnapshotResumedLine(ILogger logger, string table, string request, long rowsDone, string expectedRows, string lastKey, long EstimatedRows);
+#pragma warning restore SYSLIB1015
+
+    /// <summary>Event 1051: a table's incremental snapshot read on from the state file's last acknowledged chunk, with its progress as 1011 gives it.</summary>
+    public static void IncrementalSnapshotResumed(ILogger logger, string table, string request, long rowsDone, long estimatedRows, string?[]? lastKey)
+    {
+        if (logger.IsEnabled(LogLevel.Information))
+        {
+            IncrementalSnapshotResumedLine(logger, table, request, rowsDone, estimatedRows < 0
+                ? "an unknown number of"
+                : "about " + Math.Max(rowsDone, estimatedRows).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                lastKey is null ? "(none: from the start)" : "(" + string.Join(", ", lastKey.Select(k => k ?? "null")) + ")",
+                estimatedRows < 0 ? -1 : Math.Max(rowsDone, estimatedRows));
+        }
+    }
+
     [LoggerMessage(1012, LogLevel.Information, "Snapshot of {Table} done: {RowsDone} rows")]
     public static partial void SnapshotTableDone(ILogger logger, string table, long rowsDone);
 
@@ -194,14 +212,18 @@ internal static partial class Log
     [LoggerMessage(1015, LogLevel.Warning, "Table {Table} has no primary key: its snapshot is read in one piece and restarts from its beginning if interrupted")]
     public static partial void SnapshotWithoutKey(ILogger logger, string table);
 
-    [LoggerMessage(1016, LogLevel.Warning, "Ignoring signal {SignalId} of type {SignalType}: {Reason}")]
+    [LoggerMessage(1016, LogLevel.Warning, "Ignoring signal '{SignalId}' of type '{SignalType}': {Reason}")]
     public static partial void SignalIgnored(ILogger logger, string signalId, string signalType, string reason);
+
+    // Debezium's log signal: its data's "message", "{}" in it replaced by the position (Debezium puts its offset there).
+    [LoggerMessage(1050, LogLevel.Information, "Signal '{SignalId}' (log) at {Lsn}: {SignalMessage}")]
+    public static partial void SignalLogged(ILogger logger, string signalId, string lsn, string signalMessage);
 
     [LoggerMessage(1017, LogLevel.Warning, "Incremental snapshot chunk of {Table} failed; retrying")]
     public static partial void IncrementalChunkFailed(ILogger logger, Exception exception, string table);
 
-    [LoggerMessage(1027, LogLevel.Warning, "Incremental snapshot of {Table} refused: {Reason}. Captured tables: {CapturedTables}. The other queued tables go on; correct the name or the capture and request it again")]
-    public static partial void IncrementalSnapshotRefused(ILogger logger, string table, string reason, string capturedTables);
+    [LoggerMessage(1027, LogLevel.Warning, "Incremental snapshot of {Table} ({Request}) refused: {Reason}. Captured tables: {CapturedTables}. The other queued tables go on; correct the name or the capture and request it again")]
+    public static partial void IncrementalSnapshotRefused(ILogger logger, string table, string request, string reason, string capturedTables);
 
     [LoggerMessage(1028, LogLevel.Warning, "Incremental snapshot of {Table} skipped: the table was dropped while its snapshot ran ({RowsDone} rows acknowledged before; {Detail}). The other queued tables go on")]
     public static partial void IncrementalSnapshotTableGone(ILogger logger, string table, long rowsDone, string detail);

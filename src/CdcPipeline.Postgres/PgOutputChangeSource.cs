@@ -3051,7 +3051,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         {
             if (!redelivered)
             {
-                OnSignal(change);
+                OnSignal(change, commitLsn);
                 (_lastEmittedMajor, _lastEmittedOrdinal) = ((long)commitLsn, ordinal);
             }
 
@@ -3217,7 +3217,15 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         return events;
     }
 
-    private void OnSignal(PendingChange change)
+    /// <summary>The shape of an <c>execute-snapshot</c> signal's data, for the lines that refuse one.</summary>
+    private const string SignalDataShape = """{"data-collections":["schema.table"]}""";
+
+    /// <summary>
+    /// A row inserted into the signal table, as Debezium reads its signals: <c>execute-snapshot</c> queues its tables,
+    /// <c>log</c> logs its message. Anything else is one warning naming the signal and what to do (as Debezium warns of a
+    /// type it does not know); the stream goes on whatever the row holds.
+    /// </summary>
+    private void OnSignal(PendingChange change, ulong commitLsn)
     {
         if (change.Operation != ChangeOperation.Create || change.After is not { } row)
         {
@@ -3226,39 +3234,113 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
 
         var id = row.TryGetValue("id", out var idValue) ? Convert.ToString(idValue, CultureInfo.InvariantCulture) ?? "" : "";
         var type = row.TryGetValue("type", out var typeValue) ? Convert.ToString(typeValue, CultureInfo.InvariantCulture) ?? "" : "";
-        if (type != "execute-snapshot")
+        var data = row.TryGetValue("data", out var dataValue) ? dataValue?.ToString() : null;
+        switch (type)
         {
-            Log.SignalIgnored(_logger, id, type, "only execute-snapshot is supported");
-            return;
+            case "execute-snapshot":
+                OnExecuteSnapshotSignal(id, type, data);
+                break;
+            case "log":
+                var lsn = new NpgsqlLogSequenceNumber(commitLsn).ToString();
+                Log.SignalLogged(_logger, id, lsn, SignalLogMessage(data)?.Replace("{}", lsn, StringComparison.Ordinal)
+                                                   ?? $"(no \"message\" in its data: {data ?? "null"})");
+                break;
+            case "stop-snapshot" or "pause-snapshot" or "resume-snapshot":
+                Log.SignalIgnored(_logger, id, type,
+                    $"Debezium's {type} is not supported by the embedded capture (it runs execute-snapshot and log): incremental snapshots " +
+                    "already queued go on to their end; stopping run pauses them, and the next start resumes them after their last acknowledged chunk");
+                break;
+            default:
+                Log.SignalIgnored(_logger, id, type,
+                    "not a signal type the embedded capture knows: it runs execute-snapshot (data " + SignalDataShape + ") and log " +
+                    "(Debezium's stop-snapshot, pause-snapshot and resume-snapshot are not supported); correct the type and insert the signal again under a new id");
+                break;
         }
+    }
 
+    /// <summary>A <c>log</c> signal's <c>message</c>, or null when its data has none.</summary>
+    private static string? SignalLogMessage(string? data)
+    {
+        try
+        {
+            using var json = JsonDocument.Parse(data ?? "null");
+            return json.RootElement.ValueKind == JsonValueKind.Object && json.RootElement.TryGetProperty("message", out var message) && message.ValueKind == JsonValueKind.String
+                ? message.GetString()
+                : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Queues the tables of an <c>execute-snapshot</c> signal, all or none: a signal whose data cannot be read as Debezium's
+    /// (<see cref="SignalDataShape"/>), or asks for what the embedded capture does not do (a blocking snapshot, additional
+    /// conditions), is refused whole, with what to insert instead.
+    /// </summary>
+    private void OnExecuteSnapshotSignal(string id, string type, string? data)
+    {
         if (_incremental is null)
         {
             Log.SignalIgnored(_logger, id, type, "incremental snapshots need streaming");
             return;
         }
 
-        var data = row.TryGetValue("data", out var dataValue) ? dataValue?.ToString() : null;
+        const string Again = "; insert the signal again under a new id with data " + SignalDataShape;
+        var tables = new List<string>();
         try
         {
             using var json = JsonDocument.Parse(data ?? "{}");
-            if (!json.RootElement.TryGetProperty("data-collections", out var collections) || collections.ValueKind != JsonValueKind.Array)
+            var root = json.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
             {
-                Log.SignalIgnored(_logger, id, type, "data has no \"data-collections\" array");
+                Log.SignalIgnored(_logger, id, type, $"data {root.GetRawText()} is not a JSON object" + Again);
+                return;
+            }
+
+            if (!root.TryGetProperty("data-collections", out var collections) || collections.ValueKind != JsonValueKind.Array || collections.GetArrayLength() == 0)
+            {
+                Log.SignalIgnored(_logger, id, type, $"data {root.GetRawText()} names no table (it needs a \"data-collections\" array of table names)" + Again);
+                return;
+            }
+
+            if (root.TryGetProperty("type", out var kind) && !(kind.ValueKind == JsonValueKind.String && string.Equals(kind.GetString(), "incremental", StringComparison.OrdinalIgnoreCase)))
+            {
+                Log.SignalIgnored(_logger, id, type,
+                    $"a snapshot of \"type\" {kind.GetRawText()} is not supported by the embedded capture: it reads tables incrementally while streaming (blocking snapshots are not supported); " +
+                    "insert the signal again under a new id without \"type\" (or with \"type\":\"incremental\")");
+                return;
+            }
+
+            if (root.TryGetProperty("additional-conditions", out var conditions) && conditions.ValueKind != JsonValueKind.Null && !(conditions.ValueKind == JsonValueKind.Array && conditions.GetArrayLength() == 0))
+            {
+                Log.SignalIgnored(_logger, id, type,
+                    "\"additional-conditions\" (a snapshot of some rows) is not supported by the embedded capture: it reads whole tables; " +
+                    "insert the signal again under a new id without them to read the whole tables");
                 return;
             }
 
             foreach (var table in collections.EnumerateArray())
             {
-                if (table.GetString() is { Length: > 0 } name)
+                if (table.ValueKind != JsonValueKind.String || table.GetString() is not { Length: > 0 } name)
                 {
-                    _incremental.Enqueue(ReplicationSetup.NormalizeTableName(name), "signal " + id);
+                    Log.SignalIgnored(_logger, id, type, $"\"data-collections\" holds {table.GetRawText()}, not a table name" + Again);
+                    return;
                 }
+
+                tables.Add(ReplicationSetup.NormalizeTableName(name));
             }
         }
         catch (JsonException e)
         {
-            Log.SignalIgnored(_logger, id, type, "data is not JSON: " + e.Message);
+            Log.SignalIgnored(_logger, id, type, $"data is not JSON ({e.Message})" + Again);
+            return;
+        }
+
+        foreach (var table in tables)
+        {
+            _incremental.Enqueue(table, $"signal '{id}'");
         }
     }
 
@@ -3366,6 +3448,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                 }
 
                 var (after, done) = read.Of(progress);
+                PostgresMetrics.ReportSnapshotRows(_options.Slot, table.QualifiedName, done, table.EstimatedRows);
 
                 while (true)
                 {
@@ -3412,6 +3495,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                     done = doneAfter;
                     after = lastKey;
                     Log.SnapshotProgress(_logger, table.QualifiedName, done, table.EstimatedRows);
+                    PostgresMetrics.ReportSnapshotRows(_options.Slot, table.QualifiedName, done, table.EstimatedRows);
                     if (lastChunk)
                     {
                         break;
@@ -3421,6 +3505,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                 if (read.Lost is null)
                 {
                     Log.SnapshotTableDone(_logger, table.QualifiedName, done);
+                    PostgresMetrics.ReportSnapshotRows(_options.Slot, table.QualifiedName, done, table.EstimatedRows);
                 }
             }
 

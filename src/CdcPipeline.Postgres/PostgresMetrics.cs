@@ -4,8 +4,8 @@ using System.Diagnostics.Metrics;
 namespace CdcPipeline.Postgres;
 
 /// <summary>
-/// Meter <c>CdcPipeline.Postgres</c>: slot lag in bytes (<c>pg_current_wal_lsn() - confirmed_flush_lsn</c>), and captured tables
-/// missing from the publication, per slot.
+/// Meter <c>CdcPipeline.Postgres</c>: slot lag in bytes (<c>pg_current_wal_lsn() - confirmed_flush_lsn</c>), captured tables
+/// missing from the publication, per slot, and snapshot progress per slot and table.
 /// </summary>
 public static class PostgresMetrics
 {
@@ -28,6 +28,30 @@ public static class PostgresMetrics
         () => UnpublishedTables.Select(kv => new Measurement<long>(kv.Value, new KeyValuePair<string, object?>("slot", kv.Key))),
         unit: "{table}",
         description: "Captured tables that exist but are not in the publication (checked at start and at every heartbeat): their changes are not captured");
+
+    private static readonly ConcurrentDictionary<(string Slot, string Table), (long Rows, long Estimated)> SnapshotRows = new();
+
+    // What the log's snapshot lines (events 1010-1012, 1051) say, for a dashboard: rows so far against the estimate.
+    private static readonly ObservableGauge<long> SnapshotRowsGauge = Meter.CreateObservableGauge(
+        "cdc.postgres.snapshot.rows",
+        () => SnapshotRows.Select(kv => new Measurement<long>(kv.Value.Rows, SnapshotTags(kv.Key))),
+        unit: "{row}",
+        description: "Rows of the table's running or last snapshot (initial or incremental) read so far: per chunk read (initial) or acknowledged (incremental)");
+
+    private static readonly ObservableGauge<long> SnapshotEstimateGauge = Meter.CreateObservableGauge(
+        "cdc.postgres.snapshot.rows_estimated",
+        () => SnapshotRows.Where(kv => kv.Value.Estimated >= 0).Select(kv => new Measurement<long>(Math.Max(kv.Value.Rows, kv.Value.Estimated), SnapshotTags(kv.Key))),
+        unit: "{row}",
+        description: "PostgreSQL's estimate of the table's rows when its snapshot started (none for a table never analysed)");
+
+    private static KeyValuePair<string, object?>[] SnapshotTags((string Slot, string Table) key) =>
+        [new("slot", key.Slot), new("table", key.Table)];
+
+    internal static void ReportSnapshotRows(string slot, string table, long rows, long estimated) => SnapshotRows[(slot, table)] = (rows, estimated);
+
+    /// <summary>The rows a table's running or last snapshot read so far and PostgreSQL's estimate (-1: none); null before one started.</summary>
+    public static (long Rows, long Estimated)? LastSnapshotRows(string slot, string table) =>
+        SnapshotRows.TryGetValue((slot, table), out var v) ? v : null;
 
     internal static void ReportLag(string slot, long bytes) => SlotLag[slot] = bytes;
 

@@ -95,13 +95,29 @@ internal sealed class IncrementalSnapshotter(
         }
     }
 
+    /// <summary>The tables whose start (1010) or resumption (1051) this process has logged: once each, a retried chunk not again.</summary>
+    private readonly HashSet<TableProgress> _announced = [];
+
+    /// <summary>The tables queued by this process (<see cref="Enqueue"/>); the others come from the state file: resumed, even at 0 rows.</summary>
+    private readonly HashSet<TableProgress> _requestedHere = [];
+
+    private bool RequestedHere(TableProgress progress)
+    {
+        lock (_lock)
+        {
+            return _requestedHere.Contains(progress);
+        }
+    }
+
     /// <summary>Queues a table (again); its chunks start once the current chunk is done.</summary>
     public void Enqueue(string table, string reason)
     {
         SnapshotStateStore.Pending save;
         lock (_lock)
         {
-            state.Tables.Add(new TableProgress { Table = table, Incremental = true });
+            var progress = new TableProgress { Table = table, Incremental = true, Request = reason };
+            state.Tables.Add(progress);
+            _requestedHere.Add(progress);
             save = store.Capture(state);
         }
 
@@ -160,10 +176,21 @@ internal sealed class IncrementalSnapshotter(
                 }
 
                 chunk.Table = table;
-                if (after is null && chunk.Progress.RowsDone == 0)
+                if (_announced.Add(chunk.Progress))
                 {
-                    // The operator who sent the signal sees it start and move (1011 per chunk) as an initial snapshot does.
-                    Log.SnapshotTableStarted(logger, table.QualifiedName, table.EstimatedRows, chunkSize);
+                    if (after is null && chunk.Progress.RowsDone == 0 && RequestedHere(chunk.Progress))
+                    {
+                        // The operator who sent the signal sees it start and move (1011 per chunk) as an initial snapshot does.
+                        Log.SnapshotTableStarted(logger, table.QualifiedName, table.EstimatedRows, chunkSize);
+                        PostgresMetrics.ReportSnapshotRows(state.Slot, table.QualifiedName, 0, table.EstimatedRows);
+                    }
+                    else
+                    {
+                        // Begun by an earlier run (or an initial snapshot whose connection was lost): say whose, from where.
+                        Log.IncrementalSnapshotResumed(logger, table.QualifiedName, chunk.Progress.Request ?? "the rest of the initial snapshot",
+                            chunk.Progress.RowsDone, table.EstimatedRows, after);
+                        PostgresMetrics.ReportSnapshotRows(state.Slot, table.QualifiedName, chunk.Progress.RowsDone, table.EstimatedRows);
+                    }
                 }
 
                 await EmitWatermarkAsync(connection, "L", chunk.Id, cancellationToken);
@@ -311,7 +338,7 @@ internal sealed class IncrementalSnapshotter(
 
                 store.Write(save);
 
-                Log.IncrementalSnapshotRefused(logger, name, reason, captured.Count == 0 ? "none" : string.Join(", ", captured));
+                Log.IncrementalSnapshotRefused(logger, name, progress.Request ?? "requested", reason, captured.Count == 0 ? "none" : string.Join(", ", captured));
             }
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
@@ -449,10 +476,12 @@ internal sealed class IncrementalSnapshotter(
                 if (last)
                 {
                     Log.SnapshotTableDone(logger, progress.Table, progress.RowsDone);
+                    PostgresMetrics.ReportSnapshotRows(state.Slot, progress.Table, progress.RowsDone, estimatedRows);
                 }
                 else
                 {
                     Log.SnapshotProgress(logger, progress.Table, progress.RowsDone, estimatedRows);
+                    PostgresMetrics.ReportSnapshotRows(state.Slot, progress.Table, progress.RowsDone, estimatedRows);
                 }
             });
         }

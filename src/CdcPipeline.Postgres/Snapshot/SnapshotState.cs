@@ -67,6 +67,12 @@ internal sealed class TableProgress
 
     public bool Done { get; set; }
 
+    /// <summary>
+    /// Incremental snapshots only: who asked for it, as the log names it (<c>signal 'ID'</c>, <c>requested</c>); null in files
+    /// written without it. A refusal at the next start still names the signal to correct.
+    /// </summary>
+    public string? Request { get; set; }
+
     /// <summary>Key values (text form, primary-key order) of the last acknowledged row; null: from the start.</summary>
     public string?[]? LastKey { get; set; }
 

@@ -59,6 +59,63 @@ public sealed class PgOutputSnapshotFailureTests(PostgresFixture fixture) : PgOu
     }
 
     [Fact]
+    public async Task Signals_it_cannot_run_each_get_one_warning_naming_the_signal_and_what_to_do_and_the_stream_goes_on()
+    {
+        // An operator's wrong signal row (data that is not JSON or not an object, a table name that is not text, a table
+        // that does not exist, a Debezium kind or option the embedded capture does not run, a typo in the type) must neither
+        // stop the stream nor pass without a word: Debezium warns per signal, naming its id; so does this, with what to do.
+        await Db.ExecuteAsync("CREATE TABLE acct (id int PRIMARY KEY, v int); INSERT INTO acct SELECT g, 0 FROM generate_series(1, 5) g; " +
+                              "CREATE TABLE cdc_signal (id text PRIMARY KEY, type text NOT NULL, data text)");
+        var reader = await OpenStreamingAsync(Options(["public.acct"]) with { SignalTable = "public.cdc_signal" });
+        await Db.ExecuteAsync($"ALTER PUBLICATION {Db.Publication} ADD TABLE cdc_signal");
+
+        await Db.ExecuteAsync("""
+            INSERT INTO cdc_signal VALUES ('sig-notjson', 'execute-snapshot', 'public.acct');
+            INSERT INTO cdc_signal VALUES ('sig-array', 'execute-snapshot', '["public.acct"]');
+            INSERT INTO cdc_signal VALUES ('sig-number', 'execute-snapshot', '{"data-collections":[42]}');
+            INSERT INTO cdc_signal VALUES ('sig-none', 'execute-snapshot', '{"data-collections":[]}');
+            INSERT INTO cdc_signal VALUES ('sig-missing', 'execute-snapshot', '{"data-collections":["public.nope"]}');
+            INSERT INTO cdc_signal VALUES ('sig-blocking', 'execute-snapshot', '{"data-collections":["public.acct"],"type":"blocking"}');
+            INSERT INTO cdc_signal VALUES ('sig-filtered', 'execute-snapshot', '{"data-collections":["public.acct"],"additional-conditions":[{"data-collection":"public.acct","filter":"id > 3"}]}');
+            INSERT INTO cdc_signal VALUES ('sig-stop', 'stop-snapshot', '{"data-collections":["public.acct"]}');
+            INSERT INTO cdc_signal VALUES ('sig-pause', 'pause-snapshot', NULL);
+            INSERT INTO cdc_signal VALUES ('sig-typo', 'execute-snapshots', '{"data-collections":["public.acct"]}');
+            INSERT INTO cdc_signal VALUES ('sig-log', 'log', '{"message":"before the migration, at {}"}');
+            INSERT INTO acct VALUES (6, 0);
+            INSERT INTO cdc_signal VALUES ('sig-ok', 'execute-snapshot', '{"data-collections":["public.acct"]}');
+            """);
+        var events = await reader.TakeAsync(6, e => IsReadOf(e, "acct"), TimeSpan.FromSeconds(30));
+        await Db.ExecuteAsync("SELECT pg_logical_emit_message(false, 'test-marker', 'end')");
+        events.AddRange(await reader.TakeUntilAsync(e => e.Message?.Prefix == "test-marker", TimeSpan.FromSeconds(30)));
+
+        // the stream went on past every wrong signal, and only the right one read the table (once)
+        Assert.Contains(events, e => e.Operation == ChangeOperation.Create && e.Source.Table == "acct");
+        Assert.Equal(Enumerable.Range(1, 6).Select(i => (long)i), events.Where(e => IsReadOf(e, "acct")).Select(e => Convert.ToInt64(e.Key!["id"])).Order());
+        string One(string id, string says)
+        {
+            var line = Assert.Single(Warnings("'" + id + "'"));
+            Assert.Contains(says, line, StringComparison.Ordinal);
+            return line;
+        }
+
+        const string Shape = """{"data-collections":["schema.table"]}""";
+        Assert.Contains(Shape, One("sig-notjson", "is not JSON"), StringComparison.Ordinal);
+        Assert.Contains(Shape, One("sig-array", "not a JSON object"), StringComparison.Ordinal);
+        Assert.Contains(Shape, One("sig-number", "42"), StringComparison.Ordinal);
+        Assert.Contains(Shape, One("sig-none", "no table"), StringComparison.Ordinal);
+        Assert.Contains("public.acct", One("sig-missing", "public.nope"), StringComparison.Ordinal); // the captured tables
+        One("sig-blocking", "blocking");
+        One("sig-filtered", "additional-conditions");
+        Assert.Contains("not supported", One("sig-stop", "stop-snapshot"), StringComparison.Ordinal);
+        Assert.Contains("not supported", One("sig-pause", "pause-snapshot"), StringComparison.Ordinal);
+        Assert.Contains("execute-snapshot", One("sig-typo", "execute-snapshots"), StringComparison.Ordinal);
+        Assert.Empty(Warnings("'sig-ok'"));
+        Assert.Empty(Warnings("'sig-log'"));
+        Assert.Single(LogLines(), l => l.Contains("'sig-log'", StringComparison.Ordinal) && l.Contains("before the migration, at ", StringComparison.Ordinal)
+                                       && !l.Contains("{}", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_requested_snapshot_of_a_table_outside_the_configured_tables_is_refused_and_the_next_request_runs()
     {
         await Db.ExecuteAsync("CREATE TABLE acct (id int PRIMARY KEY, v int); INSERT INTO acct SELECT g, 0 FROM generate_series(1, 5) g; " +

@@ -130,6 +130,25 @@ public sealed class PgOutputSnapshotTests(PostgresFixture fixture) : PgOutputTes
         var progress = Assert.Single(Logs.Lines, l => l.Contains("Snapshot of public.acct: 20 of", StringComparison.Ordinal));
         Assert.Contains("20 of an unknown number of rows", progress, StringComparison.Ordinal);
         Assert.DoesNotContain("about", progress, StringComparison.Ordinal);
+        Assert.Equal((20L, -1L), PostgresMetrics.LastSnapshotRows(Db.Slot, "public.acct")); // /metrics: no estimate, not 0
+    }
+
+    [Fact]
+    public async Task The_initial_snapshot_s_progress_is_in_the_metrics_per_table_as_the_log_gives_it()
+    {
+        // The log said how far a long initial snapshot got, /metrics nothing: a dashboard or an alert could not follow it.
+        await CreateVersionedTableAsync(1000);
+        await Db.ExecuteAsync("ANALYZE acct");
+        var reader = Open(Options(["public.acct"], SnapshotMode.InitialOnly) with { SnapshotChunkSize = 100 });
+
+        await reader.TakeAsync(150);
+        var midway = PostgresMetrics.LastSnapshotRows(Db.Slot, "public.acct");
+        await reader.TakeAsync(850);
+
+        Assert.NotNull(midway);
+        Assert.InRange(midway.Value.Rows, 100, 900);
+        Assert.Equal(1000L, midway.Value.Estimated);
+        Assert.Equal((1000L, 1000L), PostgresMetrics.LastSnapshotRows(Db.Slot, "public.acct"));
     }
 
     [Fact]
@@ -326,6 +345,79 @@ public sealed class PgOutputSnapshotTests(PostgresFixture fixture) : PgOutputTes
         Assert.Equal(Enumerable.Range(401, 1600).Where(i => i != 1600).Select(i => (long)i).Append(5000), reread);
         Assert.All(secondRun.Where(e => e.Operation == ChangeOperation.Read), e => Assert.Equal(SnapshotMarker.Incremental, e.Source.Snapshot));
         await AssertConvergedInOrderAsync(firstRun.Take(400).Concat(secondRun));
+    }
+
+    [Fact]
+    public async Task A_re_snapshot_stopped_midway_says_at_the_next_start_that_it_resumes_and_how_far_it_got()
+    {
+        // An operator who stopped run during a re-snapshot saw, at the next start, chunk lines from "300 of about 1000 rows" on
+        // with no word that an earlier request was resumed, from where, or whose request it was.
+        await CreateVersionedTableAsync(1000);
+        await Db.ExecuteAsync("ANALYZE acct; CREATE TABLE cdc_signal (id text PRIMARY KEY, type text NOT NULL, data text)");
+        var options = Options(["public.acct"]) with { SnapshotChunkSize = 100, SignalTable = "public.cdc_signal" };
+        var stopped = await OpenStreamingAsync(options);
+        await Db.ExecuteAsync($"ALTER PUBLICATION {Db.Publication} ADD TABLE cdc_signal");
+        await Db.ExecuteAsync("""INSERT INTO cdc_signal VALUES ('ops-42', 'execute-snapshot', '{"data-collections":["public.acct"]}')""");
+        var first = await stopped.TakeAsync(250, e => e.Operation == ChangeOperation.Read, TimeSpan.FromSeconds(60));
+        await stopped.AcknowledgeAsync(first); // chunks 1-2 complete, chunk 3 only partly
+        await stopped.DisposeAsync();
+        int before;
+        lock (Logs.Lines)
+        {
+            before = Logs.Lines.Count;
+        }
+
+        var resumed = Open(options);
+        var second = await resumed.TakeAsync(800, e => e.Operation == ChangeOperation.Read, TimeSpan.FromSeconds(60));
+        await resumed.AcknowledgeAsync(second);
+
+        List<string> lines;
+        lock (Logs.Lines)
+        {
+            lines = Logs.Lines.Skip(before).ToList();
+        }
+
+        var line = Assert.Single(lines, l => l.Contains("Snapshot of public.acct resumed", StringComparison.Ordinal));
+        Assert.Contains("signal 'ops-42'", line, StringComparison.Ordinal);
+        Assert.Contains("200 of about 1000 rows", line, StringComparison.Ordinal);
+        Assert.Contains("after key (200)", line, StringComparison.Ordinal);
+        Assert.DoesNotContain(lines, l => l.Contains("Snapshot of public.acct started", StringComparison.Ordinal));
+        Assert.Equal((1000L, 1000L), PostgresMetrics.LastSnapshotRows(Db.Slot, "public.acct"));
+        // read on from the last acknowledged chunk: each later row once
+        Assert.Equal(Enumerable.Range(201, 800).Select(i => (long)i), second.Where(e => e.Operation == ChangeOperation.Read).Select(e => Convert.ToInt64(e.Key!["id"])));
+    }
+
+    [Fact]
+    public async Task A_re_snapshot_stopped_before_its_first_chunk_was_acknowledged_is_resumed_not_started_anew()
+    {
+        // A sink that failed until the stop: nothing acknowledged, and the next start's "started" line hid that this was the
+        // earlier request, read again from its beginning.
+        await CreateVersionedTableAsync(300);
+        await Db.ExecuteAsync("ANALYZE acct");
+        var options = Options(["public.acct"]) with { SnapshotChunkSize = 100 };
+        var stopped = await OpenStreamingAsync(options);
+        ((PgOutputChangeSource)stopped.Source).RequestSnapshot("acct");
+        await stopped.TakeAsync(50, e => e.Operation == ChangeOperation.Read, TimeSpan.FromSeconds(60)); // never acknowledged
+        await stopped.DisposeAsync();
+        int before;
+        lock (Logs.Lines)
+        {
+            before = Logs.Lines.Count;
+        }
+
+        var resumed = Open(options);
+        var reads = await resumed.TakeAsync(300, e => e.Operation == ChangeOperation.Read, TimeSpan.FromSeconds(60));
+
+        List<string> lines;
+        lock (Logs.Lines)
+        {
+            lines = Logs.Lines.Skip(before).ToList();
+        }
+
+        var line = Assert.Single(lines, l => l.Contains("Snapshot of public.acct resumed (requested)", StringComparison.Ordinal));
+        Assert.Contains("0 of about 300 rows", line, StringComparison.Ordinal);
+        Assert.DoesNotContain(lines, l => l.Contains("Snapshot of public.acct started", StringComparison.Ordinal));
+        Assert.Equal(Enumerable.Range(1, 300).Select(i => (long)i), reads.Where(e => e.Operation == ChangeOperation.Read).Select(e => Convert.ToInt64(e.Key!["id"])));
     }
 
     [Fact]
