@@ -3076,8 +3076,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                 _incremental?.OnTruncate(relation.QualifiedName);
             }
 
-            _incremental?.OnChange(relation.QualifiedName, change.Key);
-            _incremental?.OnChange(relation.QualifiedName, change.OldKey);
+            _incremental?.OnChange(relation.QualifiedName, change.Key, change.OldKey, transaction.Xid);
         }
 
         var source = new SourceInfo

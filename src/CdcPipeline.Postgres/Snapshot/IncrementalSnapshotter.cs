@@ -24,6 +24,12 @@ namespace CdcPipeline.Postgres.Snapshot;
 /// per key, versions stay in commit order.
 /// </para>
 /// <para>
+/// PostgreSQL writes a transaction's COMMIT record before it shows the transaction as ended to new snapshots, so a
+/// change the stream delivered before LOW may still be invisible to the chunk's snapshot (a committing backend not
+/// yet scheduled again, a commit waiting for a synchronous standby). The reader therefore notes the transactions it
+/// delivered before LOW, and a chunk whose snapshot does not see one of them is not emitted but read again.
+/// </para>
+/// <para>
 /// The same machinery resumes an interrupted INITIAL snapshot. The exported snapshot of the slot's consistent
 /// point died with the crashed process, and reading the remaining chunks at a fresh snapshot before streaming
 /// would emit rows newer than the changes the slot then replays from its consistent point (a key would go
@@ -64,6 +70,13 @@ internal sealed class IncrementalSnapshotter(
     private long _nextChunkId = DateTime.UtcNow.Ticks;
     private Chunk? _inflight;
 
+    // The transactions the stream delivered (guarded by _lock): the newest xid, and the last RecentXidCount xids.
+    private const int RecentXidCount = 4096;
+    private readonly uint[] _recentXids = new uint[RecentXidCount];
+    private int _recentNext;
+    private uint _lastXid;
+    private uint _newestXid;
+
     private sealed class Chunk(long id, TableProgress progress)
     {
         public long Id { get; } = id;
@@ -73,6 +86,14 @@ internal sealed class IncrementalSnapshotter(
         public HashSet<string> Touched { get; } = new(StringComparer.Ordinal);
         public bool WindowOpen { get; set; }
         public bool Truncated { get; set; }
+
+        /// <summary>The snapshot the chunk was read in.</summary>
+        public ChunkSnapshot? Snapshot { get; set; }
+
+        /// <summary>At LOW: the newest xid and the recent xids of the transactions the stream delivered before it.</summary>
+        public uint NewestXidAtLow { get; set; }
+
+        public HashSet<uint>? RecentXidsAtLow { get; set; }
 
         /// <summary>
         /// What makes the chunk fail however often it is read (a value that cannot be converted, no SELECT privilege):
@@ -195,6 +216,7 @@ internal sealed class IncrementalSnapshotter(
 
                 await EmitWatermarkAsync(connection, "L", chunk.Id, cancellationToken);
                 List<SnapshotRow>? rows = null;
+                ChunkSnapshot? snapshot = null;
                 Exception? permanent = null;
                 try
                 {
@@ -209,7 +231,7 @@ internal sealed class IncrementalSnapshotter(
                         }
                     }
 
-                    rows = await ReadChunkSeeingEveryCommitAsync(connection, table, after, upTo, cancellationToken);
+                    (rows, snapshot) = await ReadChunkInSnapshotAsync(connection, table, after, upTo, cancellationToken);
                 }
                 catch (ColumnValueException e)
                 {
@@ -232,6 +254,7 @@ internal sealed class IncrementalSnapshotter(
                 lock (_lock)
                 {
                     chunk.Rows = rows;
+                    chunk.Snapshot = snapshot;
                     chunk.Failure = permanent;
                 }
 
@@ -349,34 +372,41 @@ internal sealed class IncrementalSnapshotter(
     }
 
     /// <summary>
-    /// PostgreSQL writes a COMMIT record first and only then shows the transaction as ended to new snapshots. A
-    /// chunk read in that moment misses a change whose COMMIT the stream shows before the LOW watermark, so the
-    /// window does not catch it, and the stale row would follow the newer change. The chunk is therefore read in a
-    /// REPEATABLE READ transaction whose snapshot is taken again while it still lists a committed transaction as running.
+    /// Reads the chunk in a REPEATABLE READ transaction and returns the snapshot it was read in (<c>pg_current_snapshot()</c>,
+    /// the transaction's first statement), against which the HIGH watermark checks the transactions delivered before LOW.
     /// </summary>
-    private async Task<List<SnapshotRow>> ReadChunkSeeingEveryCommitAsync(NpgsqlConnection connection, SnapshotTable table, string?[]? after, string?[]? upTo, CancellationToken cancellationToken)
+    private async Task<(List<SnapshotRow> Rows, ChunkSnapshot Snapshot)> ReadChunkInSnapshotAsync(NpgsqlConnection connection, SnapshotTable table, string?[]? after, string?[]? upTo, CancellationToken cancellationToken)
     {
-        for (var attempt = 1; ; attempt++)
+        await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken);
+        string snapshot;
+        await using (var current = new NpgsqlCommand("SELECT pg_catalog.pg_current_snapshot()::text", connection, transaction))
         {
-            await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken);
-            await using (var check = new NpgsqlCommand(
-                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_snapshot_xip(pg_catalog.pg_current_snapshot()) x WHERE pg_catalog.pg_xact_status(x) = 'committed')",
-                connection,
-                transaction))
-            {
-                if ((bool)(await check.ExecuteScalarAsync(cancellationToken))! && attempt < 1000)
-                {
-                    await transaction.RollbackAsync(cancellationToken);
-                    await Task.Delay(1, cancellationToken);
-                    continue;
-                }
-            }
-
-            var rows = await table.ReadChunkAsync(connection, after, chunkSize, cancellationToken, upTo);
-            await transaction.CommitAsync(cancellationToken);
-            return rows;
+            snapshot = (string)(await current.ExecuteScalarAsync(cancellationToken))!;
         }
+
+        var rows = await table.ReadChunkAsync(connection, after, chunkSize, cancellationToken, upTo);
+        await transaction.CommitAsync(cancellationToken);
+        return (rows, ChunkSnapshot.Parse(snapshot));
     }
+
+    /// <summary>A chunk's snapshot as the stream's 32-bit xids compare with it: its xmax and its running xids.</summary>
+    internal sealed record ChunkSnapshot(uint Xmax, uint[] Xip)
+    {
+        /// <summary>Parses <c>pg_snapshot</c> text, <c>xmin:xmax:xip,…</c> (64-bit, epoch-qualified ids).</summary>
+        public static ChunkSnapshot Parse(string text)
+        {
+            var parts = text.Split(':');
+            var xip = parts[2].Length == 0 ? [] : parts[2].Split(',').Select(x => (uint)ulong.Parse(x, CultureInfo.InvariantCulture)).ToArray();
+            return new ChunkSnapshot((uint)ulong.Parse(parts[1], CultureInfo.InvariantCulture), xip);
+        }
+
+        /// <summary>Whether a transaction delivered before LOW is one this snapshot does not see (still running, or not yet begun).</summary>
+        public bool Misses(uint newestXid, HashSet<uint> recentXids) =>
+            (newestXid != 0 && !Precedes(newestXid, Xmax)) || Xip.Any(recentXids.Contains);
+    }
+
+    /// <summary>PostgreSQL's TransactionIdPrecedes for normal xids: modulo 2^32.</summary>
+    private static bool Precedes(uint a, uint b) => (int)(a - b) < 0;
 
     private static async Task EmitWatermarkAsync(NpgsqlConnection connection, string kind, long id, CancellationToken cancellationToken)
     {
@@ -386,19 +416,36 @@ internal sealed class IncrementalSnapshotter(
         await cmd.ExecuteScalarAsync(cancellationToken);
     }
 
-    /// <summary>The reader saw a committed change: inside an open window it removes that key from the chunk.</summary>
-    public void OnChange(string qualifiedTable, Row? key)
+    /// <summary>
+    /// The reader handed out a committed change of transaction <paramref name="xid"/>: noted for the chunks' snapshots,
+    /// and inside an open window its keys (<paramref name="oldKey"/>: a primary-key change's old key) leave the chunk.
+    /// </summary>
+    public void OnChange(string qualifiedTable, Row? key, Row? oldKey, uint xid)
     {
-        if (key is null)
-        {
-            return;
-        }
-
         lock (_lock)
         {
+            if (xid != _lastXid)
+            {
+                _lastXid = xid;
+                _recentXids[_recentNext] = xid;
+                _recentNext = (_recentNext + 1) % RecentXidCount;
+                if (_newestXid == 0 || Precedes(_newestXid, xid))
+                {
+                    _newestXid = xid;
+                }
+            }
+
             if (_inflight is { WindowOpen: true } chunk && string.Equals(chunk.Progress.Table, qualifiedTable, StringComparison.Ordinal))
             {
-                chunk.Touched.Add(KeyText(key));
+                if (key is not null)
+                {
+                    chunk.Touched.Add(KeyText(key));
+                }
+
+                if (oldKey is not null)
+                {
+                    chunk.Touched.Add(KeyText(oldKey));
+                }
             }
         }
     }
@@ -437,6 +484,8 @@ internal sealed class IncrementalSnapshotter(
             if (content[0] == 'L')
             {
                 chunk.WindowOpen = true;
+                chunk.NewestXidAtLow = _newestXid;
+                chunk.RecentXidsAtLow = [.. _recentXids];
                 return null;
             }
 
@@ -444,6 +493,14 @@ internal sealed class IncrementalSnapshotter(
             {
                 // Left in flight: nothing of the table is released or recorded as done, so a restart reads this chunk again.
                 ExceptionDispatchInfo.Throw(failure);
+            }
+
+            if (chunk.Snapshot is { } snapshot && (chunk.RecentXidsAtLow is not { } recent || snapshot.Misses(chunk.NewestXidAtLow, recent)))
+            {
+                // A change delivered before LOW (or a LOW this reader did not see) may be newer than the chunk's rows:
+                // nothing is released, the cursor stays, and the producer reads the chunk again (within a second).
+                _inflight = null;
+                return null;
             }
 
             var rows = chunk.Rows ?? [];

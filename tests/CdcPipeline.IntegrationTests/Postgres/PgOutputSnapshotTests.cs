@@ -465,4 +465,85 @@ public sealed class PgOutputSnapshotTests(PostgresFixture fixture) : PgOutputTes
         Assert.All(untouched, id => Assert.Contains(id, seen));
         await AssertConvergedInOrderAsync(events);
     }
+
+    /// <summary>
+    /// PostgreSQL writes a transaction's COMMIT record (which the stream delivers) before new snapshots see the transaction:
+    /// it leaves the running transactions only after its commit is flushed (and, with synchronous replication, confirmed).
+    /// A chunk whose LOW watermark follows such a COMMIT in the WAL, read while the commit is not yet visible, holds the
+    /// row's older version, and the window (LOW to HIGH) does not contain the change. Under CPU load a preempted committing
+    /// backend opens that moment by chance; a synchronous standby that never connects holds it open as long as needed.
+    /// Requested <paramref name="bySignal"/>, a younger transaction (the signal's) has ended before the chunk is read: the
+    /// stalled one is among the snapshot's running xids; requested by the API, nothing younger ended: it is the snapshot's xmax.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Chunk_row_does_not_follow_a_streamed_update_whose_commit_is_not_yet_visible(bool bySignal)
+    {
+        await using var cluster = await PrivateCluster.StartAsync("snaprace",
+            new Dictionary<string, string> { ["synchronous_standby_names"] = "cdc_nobody", ["synchronous_commit"] = "local" }, Ct);
+        var db = cluster.Db;
+        await db.ExecuteAsync("CREATE TABLE acct (id int PRIMARY KEY, v int NOT NULL, note text); INSERT INTO acct SELECT g, 0, 'n' || g FROM generate_series(1, 3) g");
+        await db.ExecuteAsync("CREATE TABLE cdc_signal (id text PRIMARY KEY, type text NOT NULL, data text)");
+        var options = Options(["public.acct"]) with
+        {
+            ConnectionString = db.ConnectionString, Publication = db.Publication, Slot = db.Slot,
+            SnapshotChunkSize = 100, SignalTable = "public.cdc_signal",
+        };
+        await using var reader = new SourceReader(new PgOutputChangeSource(options, Logs), Ct);
+        await reader.NextAsync(TimeSpan.FromMilliseconds(50));
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (await db.ConfirmedFlushAsync(options.Slot) == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the source did not create its slot in time");
+            await Task.Delay(20, Ct);
+        }
+
+        await db.ExecuteAsync($"ALTER PUBLICATION {db.Publication} ADD TABLE cdc_signal");
+
+        // The writer's commit waits for the standby: its COMMIT is in the WAL (and streamed), not yet visible to snapshots.
+        await using var writer = new NpgsqlConnection(db.ConnectionString);
+        await writer.OpenAsync(Ct);
+        await using (var on = new NpgsqlCommand("SET synchronous_commit = on", writer))
+        {
+            await on.ExecuteNonQueryAsync(Ct);
+        }
+
+        await using var updateCommand = new NpgsqlCommand("UPDATE acct SET v = 1 WHERE id = 2", writer);
+        var update = updateCommand.ExecuteNonQueryAsync(Ct);
+        var events = await reader.TakeAsync(1, e => e.Source.Table == "acct", TimeSpan.FromSeconds(30));
+        Assert.Equal(1L, Convert.ToInt64(events[0].After!["v"]));
+        Assert.False(update.IsCompleted, "the writer's commit should still wait for the synchronous standby");
+
+        // The chunk is read (several times, if it is read again) while the commit is still not visible.
+        if (bySignal)
+        {
+            await db.ExecuteAsync("""INSERT INTO cdc_signal VALUES ('s1', 'execute-snapshot', '{"data-collections":["public.acct"]}')""");
+        }
+        else
+        {
+            ((PgOutputChangeSource)reader.Source).RequestSnapshot("public.acct");
+        }
+
+        var waitUntil = DateTime.UtcNow.AddSeconds(3);
+        while (DateTime.UtcNow < waitUntil)
+        {
+            if (await reader.NextAsync(TimeSpan.FromMilliseconds(200)) is { } e)
+            {
+                events.Add(e);
+            }
+        }
+
+        await db.ExecuteAsync($"SELECT pg_cancel_backend({writer.ProcessID})"); // the commit stays (a WARNING says so) and becomes visible
+        await update;
+        if (!events.Any(e => e.Operation == ChangeOperation.Read && Convert.ToInt64(e.Key!["id"]) == 3))
+        {
+            events.AddRange(await reader.TakeUntilAsync(e => e.Operation == ChangeOperation.Read && Convert.ToInt64(e.Key!["id"]) == 3, TimeSpan.FromSeconds(30)));
+        }
+
+        var reads = events.Where(e => e.Operation == ChangeOperation.Read).ToList();
+        Assert.All(reads.Where(e => Convert.ToInt64(e.Key!["id"]) == 2), e => Assert.True(Convert.ToInt64(e.After!["v"]) >= 1,
+            $"key {e.Key!["id"]} went back from v1 (streamed before the chunk) to v{e.After!["v"]} ({e})"));
+        Assert.Equal([1L, 2L, 3L], reads.Select(e => Convert.ToInt64(e.Key!["id"])).Order());
+    }
 }

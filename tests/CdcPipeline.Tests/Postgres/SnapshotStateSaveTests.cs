@@ -102,7 +102,7 @@ public sealed class SnapshotStateSaveTests : IDisposable
         try
         {
             // The reader thread calls OnChange for every streamed change; the queued table's save must not stop it.
-            var change = Task.Run(() => snapshotter.OnChange("public.t", Row.From(("id", 1))), TestContext.Current.CancellationToken);
+            var change = Task.Run(() => snapshotter.OnChange("public.t", Row.From(("id", 1)), null, 1), TestContext.Current.CancellationToken);
             var first = await Task.WhenAny(change, Task.Delay(TimeSpan.FromSeconds(15), TestContext.Current.CancellationToken));
             Assert.True(first == change, "OnChange (the stream reader) waited for the stalled state file write of a queued table");
         }
