@@ -147,14 +147,7 @@ public static class ReplicationSetup
         await using var cmd = new NpgsqlCommand(sql, connection);
         cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = publication });
         cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = tables.Select(QuoteTable).ToArray() });
-        var result = new List<string>();
-        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            result.Add(tables[reader.GetInt32(0) - 1]);
-        }
-
-        return result;
+        return await ListedTablesAsync(cmd, tables, cancellationToken);
     }
 
     private const string PublishedViaPartitionsSql = """
@@ -398,6 +391,15 @@ public static class ReplicationSetup
             ORDER BY n
             """);
         cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = tables.Select(QuoteTable).ToArray() });
+        return await ListedTablesAsync(cmd, tables, cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="cmd"/>, a query answering the 1-based positions of <paramref name="tables"/> it selects (<c>unnest(…) WITH
+    /// ORDINALITY</c>), and gives those tables as they were listed.
+    /// </summary>
+    private static async Task<IReadOnlyList<string>> ListedTablesAsync(NpgsqlCommand cmd, IReadOnlyList<string> tables, CancellationToken cancellationToken)
+    {
         var result = new List<string>();
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))

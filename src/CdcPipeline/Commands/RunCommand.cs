@@ -288,7 +288,7 @@ internal static partial class RunCommand
             var setting = configuration.Locations.Describe(key) is { } where
                 ? $"{key.Replace(':', '.')} ({where})"
                 : $"{key.Replace(':', '.')} (not set in {configuration.FilePath}: its default, {configuration.Options.DeadLetter.Path})";
-            var file = Path.GetFullPath(Path.Combine(configuration.BaseDirectory, configuration.Options.DeadLetter.Path));
+            var file = DeadLetterFile.PathOf(configuration);
             var what = key == "deadLetter:topic"
                 ? $"check {setting}: that the cluster is up and that the topic exists and may be written"
                 : $"check {setting}: its file {(letter.OfRecord ? DeadLetterOptions.DecodeLettersPath(file) : file)} must be " +
