@@ -71,7 +71,7 @@ internal static class BillingApp
                 await schema.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            await foreach (var evt in JsonLinesEvents.ReadAsync(events, follow, cancellationToken).ConfigureAwait(false))
+            await foreach (var evt in JsonLinesEvents.ReadAsync(events, follow, error, cancellationToken).ConfigureAwait(false))
             {
                 var result = await consumer.HandleAsync(evt, handler, cancellationToken).ConfigureAwait(false);
                 _ = result == HandleResult.Applied ? applied++ : duplicates++;

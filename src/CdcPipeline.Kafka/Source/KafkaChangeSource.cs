@@ -703,8 +703,9 @@ public sealed class KafkaChangeSource : IChangeSource, ISourceLag, ISourceConnec
             catch (Exception storeError) when (storeError is not OperationCanceledException)
             {
                 // Blamed on the store, as the runner blames its own letters: run's line names deadLetter.topic or .path. The
-                // record is not handed on, so its offset is never acknowledged and the next start reads it again.
-                throw new DeadLetterStoreException(letter.Stage, storeError);
+                // record is not handed on, so its offset is never acknowledged and the next start reads it again. The line names
+                // the record as event 4006 did: a supervisor may keep only the last line.
+                throw new DeadLetterStoreException(letter.Stage, storeError, position);
             }
 
             // Passed on as a position-only marker: the runner acknowledges it in order, nothing is delivered.

@@ -42,7 +42,7 @@ internal static class DlqCommand
 
     private static Option<string?> Topic() => new("--topic") { Description = "the dead-letter topic (default: deadLetter.topic of --config)" };
 
-    /// <summary>The cluster and the topic from the options; nulls (after saying why on standard error) when they name none.</summary>
+    /// <summary>The cluster and the topic from the options; nulls (after saying why on standard error) when they name none, or a topic Kafka cannot have.</summary>
     private static (KafkaTarget.Resolved? Cluster, string? Topic) Resolve(KafkaTarget cluster, Option<string?> topic, ParseResult parse, string command)
     {
         var error = parse.InvocationConfiguration.Error;
@@ -57,6 +57,15 @@ internal static class DlqCommand
             error.WriteLine(resolved.Pipeline is { } pipeline && FileDeadLetters(pipeline, command) is { } file
                 ? file
                 : $"{command}: which dead-letter topic? give --topic, or --config with deadLetter.topic");
+            return (null, null);
+        }
+
+        // As run's start checks refuse it (KafkaDeadLetterQueueFactory): asked for, an illegal name came back as "does not exist".
+        if (KafkaTopics.NameProblem(name) is { } problem)
+        {
+            error.WriteLine(parse.GetValue(topic) is not null || resolved.Pipeline is not { } named
+                ? $"{topic.Name}: {problem}"
+                : new ConfigurationException("deadLetter:topic", problem, named.Locations).Message);
             return (null, null);
         }
 

@@ -36,4 +36,77 @@ public sealed class DownstreamBillingTests
             File.Delete(events);
         }
     }
+
+    [Fact]
+    public async Task Following_a_file_a_complete_malformed_line_is_reported_and_skipped_and_the_next_line_is_read()
+    {
+        // A line ending in \n is complete: held as if torn, it was glued to the next line, and both were lost.
+        var events = Path.GetTempFileName();
+        try
+        {
+            await File.WriteAllTextAsync(events, Event(1) + "\n" + "{\"specversion\":\"1.0\",\"id\": nope}\n" + Event(3) + "\n", Ct);
+            var error = new StringWriter();
+
+            var ids = await FollowAsync(events, error, count: 2);
+
+            Assert.Equal(["e1", "e3"], ids);
+            var said = Assert.Single(error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.StartsWith($"{events}: line 2: skipping a line that is not a CloudEvent: ", said, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(events);
+        }
+    }
+
+    [Fact]
+    public async Task Following_a_file_a_torn_last_line_is_read_once_the_writer_ends_it()
+    {
+        var events = Path.GetTempFileName();
+        try
+        {
+            var second = Event(2);
+            await File.WriteAllTextAsync(events, Event(1) + "\n" + second[..20], Ct);
+            var error = new StringWriter();
+            var reading = FollowAsync(events, error, count: 2);
+            await Task.Delay(TimeSpan.FromSeconds(1), Ct);
+            await File.AppendAllTextAsync(events, second[20..] + "\n", Ct);
+
+            Assert.Equal(["e1", "e2"], await reading);
+            Assert.Empty(error.ToString());
+        }
+        finally
+        {
+            File.Delete(events);
+        }
+    }
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static string Event(int n) =>
+        $$"""{"specversion":"1.0","id":"e{{n}}","type":"OrderPlaced","source":"/cdc/legacy","subject":"o{{n}}","data":{"amount":1} }""";
+
+    /// <summary>The ids of the first <paramref name="count"/> events read with --follow, or of those read within 10 s.</summary>
+    private static async Task<List<string>> FollowAsync(string path, TextWriter error, int count)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        stop.CancelAfter(TimeSpan.FromSeconds(10));
+        var ids = new List<string>();
+        try
+        {
+            await foreach (var evt in JsonLinesEvents.ReadAsync(path, follow: true, error, stop.Token))
+            {
+                ids.Add(evt.Id);
+                if (ids.Count == count)
+                {
+                    break;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested && !Ct.IsCancellationRequested)
+        {
+        }
+
+        return ids;
+    }
 }

@@ -391,7 +391,7 @@ public sealed class IdempotentConsumerTests(PostgresFixture fixture) : IAsyncLif
             async Task<(int Applied, int Duplicates)> RunOnceAsync()
             {
                 var (applied, duplicates) = (0, 0);
-                await foreach (var evt in JsonLinesEvents.ReadAsync(file, follow: false, Ct))
+                await foreach (var evt in JsonLinesEvents.ReadAsync(file, follow: false, TextWriter.Null, Ct))
                 {
                     _ = await consumer.HandleAsync(evt, BillingProjection.HandleAsync, Ct) == HandleResult.Applied ? applied++ : duplicates++;
                 }

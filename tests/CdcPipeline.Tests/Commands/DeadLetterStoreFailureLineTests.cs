@@ -1,4 +1,5 @@
 using CdcPipeline.Commands;
+using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Configuration;
 using CdcPipeline.Core.Sinks;
 using Confluent.Kafka;
@@ -96,6 +97,34 @@ public sealed class DeadLetterStoreFailureLineTests : IDisposable
         Assert.StartsWith("the dead-letter store could not keep a dead letter of a record the source could not decode: Could not find a part of the path; ", line, StringComparison.Ordinal);
         Assert.Contains($"deadLetter.path ({path}:10)", line, StringComparison.Ordinal);
         Assert.Contains($"its file {Path.Combine(_dir, "out", "dead-letters.decode.jsonl")} must be writable", line, StringComparison.Ordinal);
+        Assert.EndsWith("the record was not acknowledged, so it is read again when run starts again", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_decode_letter_names_the_record_its_topic_partition_and_offset()
+    {
+        // The log record before the stop (event 4006) names the record; a supervisor that keeps only the last line must see it too.
+        var path = Path.Combine(_dir, "pipeline.yaml");
+        File.WriteAllText(path, """
+            name: dlqline
+            source:
+              kafka:
+                bootstrapServers: "127.0.0.1:1"
+                topics: [legacy.public.orders]
+                format: json
+            sinks:
+              - name: billing-hook
+                console: {}
+            deadLetter: { topic: legacy-dead-letters }
+            """);
+        var configuration = PipelineConfiguration.Load(path, _ => null);
+        var failure = new DeadLetterStoreException(
+            "decode", new KafkaException(new Error(ErrorCode.TopicAuthorizationFailed, "Broker: Topic authorization failed")), SourcePosition.ForKafka("legacy.public.orders", 3, 42));
+
+        var line = RunCommand.FailureLine(failure, configuration);
+        Assert.StartsWith(
+            "the dead-letter store could not keep a dead letter of the record legacy.public.orders/3@42, which the source could not decode: Broker: Topic authorization failed; ",
+            line, StringComparison.Ordinal);
         Assert.EndsWith("the record was not acknowledged, so it is read again when run starts again", line, StringComparison.Ordinal);
     }
 }

@@ -30,6 +30,57 @@ public class DlqCommandOptionsTests
     [Theory]
     [InlineData("list")]
     [InlineData("redrive")]
+    public async Task An_illegal_dead_letter_topic_name_is_refused_as_run_refuses_it_before_the_cluster_is_asked(string subcommand)
+    {
+        // Unrefused, the name went to the cluster and came back as "topic '…' does not exist" (exit 1): the operator looked
+        // for a topic run can never create, while run itself refuses the same setting at start with its file and line.
+        var directory = Directory.CreateTempSubdirectory("cdc-dlq-name-");
+        try
+        {
+            var config = Path.Combine(directory.FullName, "pipeline.yaml");
+            await File.WriteAllTextAsync(config, """
+                name: shop
+                source:
+                  kafka:
+                    bootstrapServers: "127.0.0.1:1"
+                    topics: [legacy.public.orders]
+                    format: json
+                sinks:
+                  - name: hook
+                    console: {}
+                deadLetter:
+                  topic: "legacy dead letters"
+                """, TestContext.Current.CancellationToken);
+            var root = new RootCommand();
+            root.Subcommands.Add(DlqCommand.Create());
+            var (output, error) = (new StringWriter(), new StringWriter());
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            var exit = await root.Parse(["dlq", subcommand, "--config", config]).InvokeAsync(
+                new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false }, TestContext.Current.CancellationToken);
+
+            Assert.True(exit == 2, $"exit {exit}: {error}");
+            Assert.Equal(
+                $"{config}:11: deadLetter.topic: 'legacy dead letters' contains ' ': Kafka topic names allow only ASCII letters, digits, '.', '_' and '-' ([a-zA-Z0-9._-])",
+                error.ToString().TrimEnd());
+            Assert.True(started.Elapsed < TimeSpan.FromSeconds(5), $"took {started.Elapsed}: the cluster was asked");
+
+            // --topic wins over the file's deadLetter.topic, and is checked the same way.
+            error.GetStringBuilder().Clear();
+            exit = await root.Parse(["dlq", subcommand, "--config", config, "--topic", "dead/letters"]).InvokeAsync(
+                new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false }, TestContext.Current.CancellationToken);
+            Assert.True(exit == 2, $"exit {exit}: {error}");
+            Assert.StartsWith("--topic: 'dead/letters' contains '/': ", error.ToString(), StringComparison.Ordinal);
+            Assert.Empty(output.ToString());
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData("list")]
+    [InlineData("redrive")]
     public async Task An_embedded_pipeline_s_config_with_a_topic_is_answered_with_its_dead_letter_file_not_a_missing_cluster(string subcommand)
     {
         // An operator with dead letters of a webhook or PostgreSQL sink (embedded capture, deadLetter.path) ran
