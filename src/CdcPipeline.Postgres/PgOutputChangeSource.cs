@@ -482,7 +482,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                 _incremental = incremental;
                 foreach (var requested in _requestedBeforeStreaming)
                 {
-                    incremental.Enqueue(requested, "requested");
+                    incremental.Enqueue(requested, "requested", NewRequestId());
                 }
 
                 _requestedBeforeStreaming.Clear();
@@ -806,8 +806,11 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             }
         }
 
-        _incremental.Enqueue(name, "requested");
+        _incremental.Enqueue(name, "requested", NewRequestId());
     }
+
+    /// <summary>An API request's name in its rows' event ids: nothing else tells two requests apart.</summary>
+    private static string NewRequestId() => "request " + Guid.NewGuid().ToString("N");
 
     /// <summary>Writes one heartbeat now (the heartbeat timer does this every <see cref="PostgresSourceOptions.HeartbeatInterval"/>).</summary>
     public async Task EmitHeartbeatAsync(CancellationToken cancellationToken)
@@ -3185,6 +3188,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                             Position = SourcePosition.ForLsn(_options.Slot, major, events.Count),
                             Key = row.Key,
                             After = row.After,
+                            SnapshotRequest = chunk.Request,
                         });
                     }
 
@@ -3237,7 +3241,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         switch (type)
         {
             case "execute-snapshot":
-                OnExecuteSnapshotSignal(id, type, data);
+                OnExecuteSnapshotSignal(id, type, data, commitLsn);
                 break;
             case "log":
                 var lsn = new NpgsqlLogSequenceNumber(commitLsn).ToString();
@@ -3278,7 +3282,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     /// (<see cref="SignalDataShape"/>), or asks for what the embedded capture does not do (a blocking snapshot, additional
     /// conditions), is refused whole, with what to insert instead.
     /// </summary>
-    private void OnExecuteSnapshotSignal(string id, string type, string? data)
+    private void OnExecuteSnapshotSignal(string id, string type, string? data, ulong commitLsn)
     {
         if (_incremental is null)
         {
@@ -3339,7 +3343,9 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
 
         foreach (var table in tables)
         {
-            _incremental.Enqueue(table, $"signal '{id}'");
+            // The signal row's commit names the request: the same signal read again after a stop (not yet acknowledged) reads
+            // its rows under the same name, and an id used again later (signals are the operator's text) is another request.
+            _incremental.Enqueue(table, $"signal '{id}'", $"signal '{id}' at {new NpgsqlLogSequenceNumber(commitLsn)}");
         }
     }
 
@@ -3406,6 +3412,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             var major = (long)state.ConsistentLsn - 1;
             var source = new SourceInfo { Connector = Connector, Name = _options.ServerName, Database = _database, Lsn = (long)state.ConsistentLsn };
 
+            // Named as the rest of the snapshot is when read as incremental chunks after a stop: a row read again keeps its ids.
+            var request = state.InitialRequest();
             ChangeEvent Build((SnapshotTable Table, SnapshotRow Row, long Ordinal) h, SnapshotMarker marker) => new()
             {
                 Kind = ChangeKind.Change,
@@ -3414,6 +3422,7 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                 Position = new SourcePosition(_options.Slot, major, h.Ordinal),
                 Key = h.Row.Key,
                 After = h.Row.After,
+                SnapshotRequest = request,
             };
 
             List<TableProgress> initial;

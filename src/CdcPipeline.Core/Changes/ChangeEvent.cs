@@ -41,10 +41,19 @@ public sealed class ChangeEvent
 
     /// <summary>
     /// Set by the Debezium decoders when the change's <c>source</c> block names it in the database's history
-    /// (see <see cref="Origin"/>). The embedded path leaves it unset: its <see cref="Position"/> (commit LSN and
-    /// index in the transaction) already is such a name.
+    /// (see <see cref="Origin"/>). The embedded path leaves it unset: the <see cref="Position"/> of a streamed change
+    /// (commit LSN and index in the transaction) already is such a name; a snapshot row has <see cref="SnapshotRequest"/>.
     /// </summary>
     public bool NamedBySource { get; init; }
+
+    /// <summary>
+    /// Set by the embedded path on a snapshot row (<c>op: r</c>): the snapshot it was read for, named so that the same
+    /// request reads to the same text after a restart (<c>signal 'ID' at LSN</c>, an API request's id, the initial snapshot
+    /// of the slot's consistent point). Such a row's <see cref="Position"/> is where the chunk was delivered (a watermark, or
+    /// the initial snapshot's ordinal), which a chunk read again after a stop does not keep; its <see cref="Origin"/> is made
+    /// of this, the slot, the table, the key and the row instead (<see cref="ChangeOrigin.OfSnapshotRow"/>).
+    /// </summary>
+    public string? SnapshotRequest { get; init; }
 
     /// <summary>
     /// What names this change whichever Kafka record carried it: server, database, table, <c>op</c>, the LSN of
@@ -52,9 +61,17 @@ public sealed class ChangeEvent
     /// that Kafka already has, at new offsets — and a snapshot or a topic can be read again from elsewhere, so an
     /// offset does not name a change. The LSN alone does not either: the rows of one COPY (a multi-insert WAL
     /// record) share it, and so do the delete and the create of a primary-key change; the table, op, key and
-    /// rows tell those apart. Null when <see cref="NamedBySource"/> is not set; then <see cref="Position"/> names the change.
+    /// rows tell those apart. An embedded snapshot row with a key is named by its <see cref="SnapshotRequest"/>, table, key
+    /// and row (the same row read again for the same request keeps its name). Null otherwise; then <see cref="Position"/>
+    /// names the change. Made on first read; a change read back from a dead letter gets the name recorded there (init).
     /// </summary>
-    public string? Origin => NamedBySource ? _origin ??= ChangeOrigin.Of(this) : null;
+    public string? Origin
+    {
+        get => _origin ??= NamedBySource ? ChangeOrigin.Of(this)
+            : SnapshotRequest is { } request && Key is not null ? ChangeOrigin.OfSnapshotRow(this, request)
+            : null;
+        init => _origin = value;
+    }
 
     /// <summary>When the capture path created the record (Debezium's envelope <c>ts_ms</c>).</summary>
     public UtcTimestamp? CapturedAt { get; init; }

@@ -7,9 +7,9 @@ namespace CdcPipeline.Core.Changes;
 
 /// <summary>
 /// <see cref="ChangeEvent.Origin"/>: the digest of a JSON array of what names a Debezium change in the database's
-/// history — <c>["debezium", server, database, schema, table, op, lsn, key, before, after]</c>. A JSON array so that
-/// no two different names run together into one text. Must never change for a given change: event ids are made
-/// from it.
+/// history — <c>["debezium", server, database, schema, table, op, lsn, key, before, after]</c> — or an embedded
+/// snapshot row (<see cref="OfSnapshotRow"/>). A JSON array so that no two different names run together into one text.
+/// Must never change for a given change: event ids are made from it.
 /// </summary>
 public static class ChangeOrigin
 {
@@ -28,6 +28,7 @@ public static class ChangeOrigin
     // column), and a fresh buffer, its growth copies and a UTF-16 copy of it for every change doubled what the
     // Kafka path allocated per record.
     private const string Prefix = "debezium:";
+    private const string SnapshotPrefix = "snapshot:";
 
     [ThreadStatic]
     private static ArrayBufferWriter<byte>? t_buffer;
@@ -41,20 +42,8 @@ public static class ChangeOrigin
     /// </summary>
     public static string Of(ChangeEvent change)
     {
-        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(4096);
-        buffer.ResetWrittenCount();
-        var writer = t_writer;
-        if (writer is null)
-        {
-            writer = t_writer = new Utf8JsonWriter(buffer, CanonicalJson.WriterOptions);
-        }
-        else
-        {
-            writer.Reset(buffer);
-        }
-
+        var writer = StartArray(out var buffer);
         var source = change.Source;
-        writer.WriteStartArray();
         writer.WriteStringValue("debezium");
         writer.WriteStringValue(source.Name);
         writer.WriteStringValue(source.Database);
@@ -76,6 +65,50 @@ public static class ChangeOrigin
         // COPY share the LSN. Debezium writes the same images again when it sends a change again.
         WriteRow(writer, change.Before);
         WriteRow(writer, change.After);
+        return Digest(Prefix, writer, buffer);
+    }
+
+    /// <summary>
+    /// The name of a row the embedded path's snapshot read for <paramref name="request"/> (<see cref="ChangeEvent.SnapshotRequest"/>):
+    /// <c>snapshot:</c> and the SHA-256 (hex) of <c>["snapshot", slot, request, schema, table, key, after]</c>. Not the
+    /// position: a chunk read again after a stop is delivered at another watermark, and its rows must keep the ids of their
+    /// first copies. The row too, as Debezium's name has its images: a row changed in between is another read (its change
+    /// was streamed between the two), and the same key read for another request is another read as well.
+    /// </summary>
+    public static string OfSnapshotRow(ChangeEvent change, string request)
+    {
+        var writer = StartArray(out var buffer);
+        var source = change.Source;
+        writer.WriteStringValue("snapshot");
+        writer.WriteStringValue(change.Position.Stream);
+        writer.WriteStringValue(request);
+        writer.WriteStringValue(source.Schema);
+        writer.WriteStringValue(source.Table);
+        WriteRow(writer, change.Key);
+        WriteRow(writer, change.After);
+        return Digest(SnapshotPrefix, writer, buffer);
+    }
+
+    private static Utf8JsonWriter StartArray(out ArrayBufferWriter<byte> buffer)
+    {
+        buffer = t_buffer ??= new ArrayBufferWriter<byte>(4096);
+        buffer.ResetWrittenCount();
+        var writer = t_writer;
+        if (writer is null)
+        {
+            writer = t_writer = new Utf8JsonWriter(buffer, CanonicalJson.WriterOptions);
+        }
+        else
+        {
+            writer.Reset(buffer);
+        }
+
+        writer.WriteStartArray();
+        return writer;
+    }
+
+    private static string Digest(string prefix, Utf8JsonWriter writer, ArrayBufferWriter<byte> buffer)
+    {
         writer.WriteEndArray();
         writer.Flush();
 
@@ -88,9 +121,9 @@ public static class ChangeOrigin
             t_writer = null;
         }
 
-        Span<char> text = stackalloc char[Prefix.Length + (2 * SHA256.HashSizeInBytes)];
-        Prefix.CopyTo(text);
-        Convert.TryToHexStringLower(digest, text[Prefix.Length..], out _);
+        Span<char> text = stackalloc char[prefix.Length + (2 * SHA256.HashSizeInBytes)];
+        prefix.CopyTo(text);
+        Convert.TryToHexStringLower(digest, text[prefix.Length..], out _);
         return new string(text);
     }
 

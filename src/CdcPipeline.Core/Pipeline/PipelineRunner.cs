@@ -314,6 +314,7 @@ public sealed class PipelineRunner
                     Position = change.Position,
                     Payload = change.Raw ?? System.Text.Encoding.UTF8.GetBytes(CanonicalJson.Serialize(change)),
                     ValueTypes = change.Raw is null ? CanonicalValueTypes.Of(change) : null,
+                    Origin = change.Raw is null ? change.Origin : null,
                     Key = change.RawKey,
                     Headers = change.RawHeaders,
                     FailedAt = _time.GetUtcNow(),

@@ -27,6 +27,13 @@ public sealed record DeadLetter
     /// them (a timestamp, not its text); null when every value reads back as its JSON (or the payload is a source record).
     /// </summary>
     public string? ValueTypes { get; init; }
+
+    /// <summary>
+    /// For a payload that is a change's canonical JSON: the change's name (<see cref="ChangeEvent.Origin"/>) when it has one,
+    /// which the canonical JSON does not hold (an embedded snapshot row's request): a redrive names the change by it, as
+    /// <c>run</c> did, so its events get the ids <c>run</c> gave (or would have given) them. Null: named by its position.
+    /// </summary>
+    public string? Origin { get; init; }
     public DateTimeOffset FailedAt { get; init; }
     public int Attempts { get; init; }
 

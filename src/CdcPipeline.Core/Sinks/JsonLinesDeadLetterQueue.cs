@@ -84,6 +84,11 @@ public sealed class JsonLinesDeadLetterQueue : IDeadLetterQueue, IAsyncDisposabl
                 writer.WriteRawValue(letter.ValueTypes, skipInputValidation: true);
             }
 
+            if (letter.Origin is not null)
+            {
+                writer.WriteString("origin", letter.Origin);
+            }
+
             // A source record's key and headers (a Kafka source's letter): decoding it again needs them (the key is the change's
             // key row, a primary-key change's headers name the other key), and its events' ids are made from what they hold.
             if (letter.Key is { } key)

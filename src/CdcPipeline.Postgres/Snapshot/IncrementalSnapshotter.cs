@@ -102,8 +102,11 @@ internal sealed class IncrementalSnapshotter(
         public Exception? Failure { get; set; }
     }
 
-    /// <summary>The rows a HIGH watermark releases, and what to persist once they are acknowledged.</summary>
-    public sealed record ChunkResult(SnapshotTable Table, IReadOnlyList<SnapshotRow> Rows, Action OnAcknowledged);
+    /// <summary>
+    /// The rows a HIGH watermark releases, the name of the snapshot they were read for (<see cref="SnapshotState.RequestOf"/>),
+    /// and what to persist once they are acknowledged.
+    /// </summary>
+    public sealed record ChunkResult(SnapshotTable Table, IReadOnlyList<SnapshotRow> Rows, string Request, Action OnAcknowledged);
 
     public bool HasPendingWork
     {
@@ -130,13 +133,16 @@ internal sealed class IncrementalSnapshotter(
         }
     }
 
-    /// <summary>Queues a table (again); its chunks start once the current chunk is done.</summary>
-    public void Enqueue(string table, string reason)
+    /// <summary>
+    /// Queues a table (again); its chunks start once the current chunk is done. <paramref name="requestId"/> names the request
+    /// in its rows' event ids (<see cref="TableProgress.RequestId"/>): the same at every start, and another for another request.
+    /// </summary>
+    public void Enqueue(string table, string reason, string requestId)
     {
         SnapshotStateStore.Pending save;
         lock (_lock)
         {
-            var progress = new TableProgress { Table = table, Incremental = true, Request = reason };
+            var progress = new TableProgress { Table = table, Incremental = true, Request = reason, RequestId = requestId };
             state.Tables.Add(progress);
             _requestedHere.Add(progress);
             save = store.Capture(state);
@@ -513,7 +519,7 @@ internal sealed class IncrementalSnapshotter(
             _wake.Release();
             var count = surviving.Count;
             var estimatedRows = chunk.Table!.EstimatedRows;
-            return new ChunkResult(chunk.Table!, surviving, () =>
+            return new ChunkResult(chunk.Table!, surviving, state.RequestOf(progress), () =>
             {
                 SnapshotStateStore.Pending save;
                 lock (_lock)

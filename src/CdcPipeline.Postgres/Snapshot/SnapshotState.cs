@@ -26,6 +26,17 @@ internal sealed class SnapshotState
     public List<TableProgress> Tables { get; set; } = [];
 
     /// <summary>
+    /// The name of the snapshot <paramref name="table"/>'s rows are read for (<see cref="Core.Changes.ChangeEvent.SnapshotRequest"/>):
+    /// its <see cref="TableProgress.RequestId"/>; a file written without it, its <see cref="TableProgress.Request"/>; the
+    /// initial snapshot (and its rest, read as incremental chunks), <see cref="InitialRequest"/>. Methods, not properties: the
+    /// state file holds what they are made of.
+    /// </summary>
+    public string RequestOf(TableProgress table) => table.RequestId ?? table.Request ?? InitialRequest();
+
+    /// <summary>The initial snapshot's name: its slot's consistent point, new when the slot is made again.</summary>
+    public string InitialRequest() => "initial snapshot at " + new NpgsqlTypes.NpgsqlLogSequenceNumber(ConsistentLsn);
+
+    /// <summary>
     /// The captured tables (<c>schema.table</c>) with the oid each name had at the last start; null in a file written before
     /// they were kept (filled at the next start). The next start tells by them a table renamed or dropped while stopped.
     /// </summary>
@@ -72,6 +83,14 @@ internal sealed class TableProgress
     /// written without it. A refusal at the next start still names the signal to correct.
     /// </summary>
     public string? Request { get; set; }
+
+    /// <summary>
+    /// Incremental snapshots only: the request's name in its rows' event ids (<see cref="Core.Changes.ChangeEvent.SnapshotRequest"/>),
+    /// the same at every start that reads it on: <c>signal 'ID' at LSN</c> (the signal row's commit), <c>request GUID</c> for one
+    /// made through the API. Null for the rest of the initial snapshot (named by the slot's consistent point), and in files
+    /// written without it (named by <see cref="Request"/>).
+    /// </summary>
+    public string? RequestId { get; set; }
 
     /// <summary>Key values (text form, primary-key order) of the last acknowledged row; null: from the start.</summary>
     public string?[]? LastKey { get; set; }

@@ -50,8 +50,12 @@ public static class StoredEvent
     /// The letter's <c>valueTypes</c> (<see cref="CanonicalValueTypes.Of"/>): the rows' values come back typed as the decoder typed
     /// them. A letter written before it had them (null) gets the values as their JSON reads: timestamps and decimals as text.
     /// </param>
+    /// <param name="origin">
+    /// The letter's <c>origin</c> (<see cref="ChangeEvent.Origin"/>): the change's name when <c>run</c> named it otherwise than
+    /// by its position (an embedded snapshot row), so that its events get the ids <c>run</c> gave them; null: by the position.
+    /// </param>
     /// <exception cref="FormatException">The payload is not a canonical change (e.g. the Debezium record of a Kafka source), or a value not of its type.</exception>
-    public static ChangeEvent ReadChange(string payload, SourcePosition position, string? valueTypes = null)
+    public static ChangeEvent ReadChange(string payload, SourcePosition position, string? valueTypes = null, string? origin = null)
     {
         using var document = JsonDocument.Parse(payload);
         var root = document.RootElement;
@@ -61,14 +65,14 @@ public static class StoredEvent
         }
 
         using var types = valueTypes is null ? null : JsonDocument.Parse(valueTypes);
-        return ReadChange(root, position, typed: true, types?.RootElement);
+        return ReadChange(root, position, typed: true, types?.RootElement, origin);
     }
 
     /// <summary>True when <paramref name="root"/> is a canonical change's JSON (the embedded path's payload), not a source record.</summary>
     public static bool IsCanonicalChange(JsonElement root) =>
         root.ValueKind == JsonValueKind.Object && root.TryGetProperty("kind", out var kind) && kind.ValueKind == JsonValueKind.String;
 
-    private static ChangeEvent ReadChange(JsonElement root, SourcePosition position, bool typed = false, JsonElement? types = null)
+    private static ChangeEvent ReadChange(JsonElement root, SourcePosition position, bool typed = false, JsonElement? types = null, string? origin = null)
     {
         var kind = root.GetProperty("kind").GetString() switch
         {
@@ -101,6 +105,7 @@ public static class StoredEvent
             Key = ReadRow(root, "key", typed, types),
             Before = ReadRow(root, "before", typed, types),
             After = ReadRow(root, "after", typed, types),
+            Origin = origin,
         };
     }
 

@@ -47,9 +47,11 @@ internal static class DeadLetterFile
     /// <param name="ValueTypes">The types of a canonical change's values (<c>valueTypes</c>), when the letter has them.</param>
     /// <param name="Key">A source record's key bytes, when the letter has them.</param>
     /// <param name="Headers">A source record's headers, when the letter has them.</param>
+    /// <param name="Origin">A canonical change's name (<c>origin</c>: an embedded snapshot row's), when the letter has one.</param>
     internal sealed record Letter(
         int Line, string Stage, string Error, string? EventId, string? EventType, string? Position, string? FailedAt, string? Payload,
-        byte[]? PayloadBytes = null, string? ValueTypes = null, byte[]? Key = null, IReadOnlyList<KeyValuePair<string, byte[]?>>? Headers = null)
+        byte[]? PayloadBytes = null, string? ValueTypes = null, byte[]? Key = null, IReadOnlyList<KeyValuePair<string, byte[]?>>? Headers = null,
+        string? Origin = null)
     {
         /// <summary>What the sidecar records for it: its line and its event id (a letter without one: its position).</summary>
         public string Mark => string.Create(CultureInfo.InvariantCulture, $"{Line}\t{EventId ?? Position ?? "-"}");
@@ -149,7 +151,8 @@ internal static class DeadLetterFile
             Bytes(root, "payload"),
             root.TryGetProperty("valueTypes", out var types) && types.ValueKind == JsonValueKind.Object ? types.GetRawText() : null,
             Bytes(root, "key"),
-            Headers(root));
+            Headers(root),
+            String(root, "origin"));
     }
 
     /// <summary>A value <see cref="JsonLinesDeadLetterQueue"/> wrote as JSON (<c>name</c>) or base64 (<c>nameBase64</c>); null when absent.</summary>
@@ -467,7 +470,7 @@ internal static class DeadLetterFile
         var position = ParsePosition(letter.Position);
         if (letter.Payload is { } json && IsCanonicalChange(json))
         {
-            return StoredEvent.ReadChange(json, position, letter.ValueTypes);
+            return StoredEvent.ReadChange(json, position, letter.ValueTypes, letter.Origin);
         }
 
         if (letter.PayloadBytes is not { } value || !position.TryGetKafkaPartition(out var topic, out var partition))

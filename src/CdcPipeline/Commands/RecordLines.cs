@@ -133,7 +133,8 @@ internal static partial class RecordLines
     /// The change a canonical change line holds — a JSON object with a string <c>"kind"</c>, which no Debezium value
     /// or kcat record has — read as <c>dlq redrive</c> reads a <c>translate</c> letter; null for any other line.
     /// Its position is its optional <c>"position"</c> (<c>stream@major:minor</c>, as <c>dlq list</c> shows it: the
-    /// events then get the ids <c>run</c> gave them), else <c>line@N</c>, as for a bare Debezium value.
+    /// events then get the ids <c>run</c> gave them), else <c>line@N</c>, as for a bare Debezium value; with its optional
+    /// <c>"origin"</c> (a dead letter's, an embedded snapshot row's name), named by that as <c>run</c> named it.
     /// </summary>
     /// <param name="plain">Set when the line is a canonical change itself, whose values have no types (not a letter's, with its <c>valueTypes</c>).</param>
     private static ChangeEvent? ReadChangeLine(ReadOnlyMemory<byte> line, long lineNumber, bool decodesSourceRecords, ref DeadLetterFile.Letter? sourceLetter, ref bool plain)
@@ -142,6 +143,7 @@ internal static partial class RecordLines
         var canonical = false;
         var letter = false;
         string? position = null;
+        string? origin = null;
         try
         {
             if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
@@ -154,6 +156,7 @@ internal static partial class RecordLines
                 var isKind = reader.ValueTextEquals("kind"u8);
                 var isStage = !isKind && reader.ValueTextEquals("stage"u8);
                 var isPosition = !isKind && !isStage && reader.ValueTextEquals("position"u8);
+                var isOrigin = !isKind && !isStage && !isPosition && reader.ValueTextEquals("origin"u8);
                 if (!reader.Read())
                 {
                     return null;
@@ -164,6 +167,11 @@ internal static partial class RecordLines
                 if (isPosition && reader.TokenType == JsonTokenType.String)
                 {
                     position = reader.GetString();
+                }
+
+                if (isOrigin && reader.TokenType == JsonTokenType.String)
+                {
+                    origin = reader.GetString();
                 }
 
                 reader.Skip();
@@ -186,7 +194,7 @@ internal static partial class RecordLines
         }
 
         plain = true;
-        return ReadChange("a canonical change", Encoding.UTF8.GetString(line.Span), position, valueTypes: null, lineNumber,
+        return ReadChange("a canonical change", Encoding.UTF8.GetString(line.Span), position, valueTypes: null, origin, lineNumber,
             " (as dlq list shows it, e.g. legacy_orders@24023512:3)", "a canonical change that cannot be read", "; write it as decode prints it");
     }
 
@@ -237,7 +245,7 @@ internal static partial class RecordLines
     /// with either is refused naming it.
     /// </summary>
     private static ChangeEvent ReadChange(
-        string what, string payload, string? position, string? valueTypes, long lineNumber, string positionExample, string unreadable, string readHint)
+        string what, string payload, string? position, string? valueTypes, string? origin, long lineNumber, string positionExample, string unreadable, string readHint)
     {
         var at = new SourcePosition("line", lineNumber);
         if (position is not null && !SourcePosition.TryParse(position, out at))
@@ -248,7 +256,7 @@ internal static partial class RecordLines
 
         try
         {
-            return StoredEvent.ReadChange(payload, at, valueTypes);
+            return StoredEvent.ReadChange(payload, at, valueTypes, origin);
         }
         catch (Exception e) when (e is FormatException or InvalidOperationException or JsonException)
         {
@@ -294,7 +302,7 @@ internal static partial class RecordLines
                   + "or a Kafka record as Kafka holds it (kcat -J)");
         }
 
-        return ReadChange("a translate letter", payload, letter.Position, letter.ValueTypes, lineNumber, " (as dlq list shows it)",
+        return ReadChange("a translate letter", payload, letter.Position, letter.ValueTypes, letter.Origin, lineNumber, " (as dlq list shows it)",
             "a translate letter whose change cannot be read", "");
     }
 

@@ -420,6 +420,73 @@ public sealed class PgOutputSnapshotTests(PostgresFixture fixture) : PgOutputTes
         Assert.Equal(Enumerable.Range(1, 300).Select(i => (long)i), reads.Where(e => e.Operation == ChangeOperation.Read).Select(e => Convert.ToInt64(e.Key!["id"])));
     }
 
+    private static bool IsRead(ChangeEvent e) => e.Operation == ChangeOperation.Read;
+
+    private static long KeyOf(ChangeEvent e) => Convert.ToInt64(e.Key!["id"]);
+
+    /// <summary>The id a rule's first event of the change gets (what every translator calls).</summary>
+    private static string IdOf(ChangeEvent e) => Core.Translation.EventIds.For(e, "acct#AccountRead");
+
+    [Fact]
+    public async Task A_re_snapshot_chunk_read_again_after_a_stop_keeps_its_event_ids_and_a_later_request_gets_new_ones()
+    {
+        // Before: the rows of a chunk read again after a stop took their positions, and so their event ids, from the chunk's
+        // new watermark: a receiver de-duplicating by event id took the repeated rows for new events.
+        await CreateVersionedTableAsync(1000);
+        await Db.ExecuteAsync("CREATE TABLE cdc_signal (id text PRIMARY KEY, type text NOT NULL, data text)");
+        var options = Options(["public.acct"]) with { SnapshotChunkSize = 100, SignalTable = "public.cdc_signal" };
+        var stopped = await OpenStreamingAsync(options);
+        await Db.ExecuteAsync($"ALTER PUBLICATION {Db.Publication} ADD TABLE cdc_signal");
+        const string Signal = """INSERT INTO cdc_signal VALUES ('ops-7', 'execute-snapshot', '{"data-collections":["public.acct"]}')""";
+        await Db.ExecuteAsync(Signal);
+        var firstRun = await stopped.TakeAsync(250, IsRead, TimeSpan.FromSeconds(60));
+        await stopped.AcknowledgeAsync(firstRun); // chunks 1-2 complete, chunk 3 only partly: read again at the next start
+        await stopped.DisposeAsync();
+
+        var resumed = Open(options);
+        var secondRun = await resumed.TakeAsync(800, IsRead, TimeSpan.FromSeconds(60));
+        await resumed.AcknowledgeAsync(secondRun);
+        var first = firstRun.Where(IsRead).ToDictionary(KeyOf);
+        var second = secondRun.Where(IsRead).ToDictionary(KeyOf);
+
+        var repeated = Enumerable.Range(201, 50).Select(i => (long)i).ToList();
+        Assert.Equal(repeated, first.Keys.Intersect(second.Keys).Order());
+        Assert.All(repeated, k => Assert.NotEqual(first[k].Position, second[k].Position)); // delivered at another watermark
+        Assert.All(repeated, k => Assert.Equal(IdOf(first[k]), IdOf(second[k])));
+        var request = first.Values.Concat(second.Values.Where(e => KeyOf(e) > 250)).ToList();
+        Assert.Equal(1000, request.Select(IdOf).Distinct().Count());
+
+        // The same rows read for a later request (even one reusing the signal's id) are a new read: new ids.
+        await Db.ExecuteAsync("DELETE FROM cdc_signal; " + Signal);
+        var laterRun = await resumed.TakeAsync(1000, IsRead, TimeSpan.FromSeconds(60));
+        var later = laterRun.Where(IsRead).ToDictionary(KeyOf);
+        Assert.Equal(1000, later.Count);
+        Assert.Empty(later.Values.Select(IdOf).Intersect(request.Select(IdOf)));
+    }
+
+    [Fact]
+    public async Task Rows_of_an_interrupted_initial_snapshot_read_again_at_the_next_start_keep_their_event_ids()
+    {
+        // Before: the first copies were named by the initial snapshot's ordinals, the copies read again (as incremental chunks
+        // at the next start) by their chunk's watermark: new ids for the same rows.
+        await CreateVersionedTableAsync(600);
+        var options = Options(["public.acct"], SnapshotMode.Initial) with { SnapshotChunkSize = 200 };
+        var crashed = Open(options);
+        var firstRun = await crashed.TakeAsync(300);
+        await crashed.AcknowledgeAsync(firstRun.Take(250)); // chunk 1 complete, chunk 2 only partly
+        await crashed.DisposeAsync();
+
+        var resumed = Open(options);
+        var secondRun = await resumed.TakeAsync(400, IsRead, TimeSpan.FromSeconds(60));
+        var first = firstRun.ToDictionary(KeyOf);
+        var second = secondRun.Where(IsRead).ToDictionary(KeyOf);
+
+        Assert.Equal(Enumerable.Range(201, 400).Select(i => (long)i), second.Keys);
+        Assert.All(second.Values, e => Assert.Equal(SnapshotMarker.Incremental, e.Source.Snapshot));
+        Assert.All(Enumerable.Range(201, 100).Select(i => (long)i), k => Assert.Equal(IdOf(first[k]), IdOf(second[k])));
+        Assert.Equal(600, first.Values.Concat(second.Values.Where(e => KeyOf(e) > 300)).Select(IdOf).Distinct().Count());
+    }
+
     [Fact]
     public async Task Signal_row_re_snapshots_a_table_while_streaming_without_reordering_keys()
     {

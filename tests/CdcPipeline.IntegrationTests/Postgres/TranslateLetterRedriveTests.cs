@@ -132,6 +132,104 @@ public sealed class TranslateLetterRedriveTests(PostgresFixture fixture) : IAsyn
         Assert.Equal("151.00", delivered["data"]!["total"]!.GetValue<string>());
     }
 
+    [Fact]
+    public async Task A_snapshot_row_a_rule_failed_on_is_redriven_and_translated_with_the_ids_run_gave_it()
+    {
+        // A snapshot row is named by its request, table, key and row, not by its position: its letter must carry that name,
+        // or the redrive (and translate of the letter) would name it by the position and give other ids than run.
+        var ct = TestContext.Current.CancellationToken;
+        await _db.ExecuteAsync($"""
+            CREATE TABLE orders (id int PRIMARY KEY, amount numeric(10,2) NOT NULL);
+            INSERT INTO orders VALUES (1, 150.00);
+            CREATE PUBLICATION {_db.Publication} FOR TABLE orders;
+            """);
+        const string Broken = """
+            table: public.orders
+            aggregate: Order
+            key: id
+            events:
+              - type: OrderRead
+                when: op == "r"
+                data:
+                  total: after.amount
+                  missing: after.no_such_column
+            """;
+        var rules = Path.Combine(_dir, "rules");
+        Directory.CreateDirectory(rules);
+        await File.WriteAllTextAsync(Path.Combine(rules, "orders.yaml"), Broken, ct);
+        var config = Path.Combine(_dir, "pipeline.yaml");
+        await File.WriteAllTextAsync(config, $"""
+            name: dlq-snapshot
+            source:
+              postgres:
+                connectionString: "{_db.ConnectionString}"
+                publication: {_db.Publication}
+                slot: {_db.Slot}
+                tables: [public.orders]
+                snapshot: initial
+                stateDirectory: state
+            rules: rules
+            sinks:
+              - name: copy
+                file: {"{"} path: out/events.jsonl {"}"}
+            deadLetter:
+              path: out/dead.jsonl
+            """, ct);
+        var letters = Path.Combine(_dir, "out", "dead.jsonl");
+        var captured = new List<ChangeEvent>();
+        var configuration = PipelineConfiguration.Load(config, _ => null);
+        await using (var services = new ServiceCollection().AddLogging().AddCdcPipeline().BuildServiceProvider())
+        {
+            var plan = PipelineBuilder.Validate(configuration, services);
+            var source = plan.SourceFactory.Create(plan.SourceContext);
+            var copy = ConfiguredSinks.Create(configuration, services, "copy");
+            var deadLetters = new JsonLinesDeadLetterQueue(letters);
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var runner = new PipelineRunner(source, new Keeping(plan.Translator, captured), [copy], deadLetters, new PipelineRunnerOptions { MaxBatchSize = 1 });
+            var run = runner.RunAsync(stop.Token);
+            await WaitAsync(() => Task.FromResult(File.Exists(letters) && File.ReadAllText(letters).Contains('\n', StringComparison.Ordinal)), "the translate letter");
+            await stop.CancelAsync();
+            await run.WaitAsync(TimeSpan.FromSeconds(60), ct);
+            await source.DisposeAsync();
+            await copy.Sink.DisposeAsync();
+            await deadLetters.DisposeAsync();
+        }
+
+        var change = Assert.Single(captured);
+        Assert.Equal(ChangeOperation.Read, change.Operation);
+        var letter = JsonNode.Parse(File.ReadAllLines(letters).Single())!;
+        Assert.Equal(change.Origin, letter["origin"]?.GetValue<string>());
+
+        var fixedRules = Broken.Replace("\n      missing: after.no_such_column", "", StringComparison.Ordinal);
+        await File.WriteAllTextAsync(Path.Combine(rules, "orders.yaml"), fixedRules, ct);
+        var expected = new List<DomainEvent>();
+        await using (var services = new ServiceCollection().AddLogging().AddCdcPipeline().BuildServiceProvider())
+        {
+            PipelineBuilder.Translator(PipelineConfiguration.Load(config, _ => null), services).Translate(change, expected);
+        }
+
+        var want = Assert.Single(expected).Id;
+        Assert.NotEqual(EventIds.For(change.Position, Assert.Single(expected).RuleId!), want); // named by its origin, not its position
+
+        // translate of the letter file (the rule author's dry run) names it as run did too
+        using (var input = File.OpenRead(letters))
+        using (var translated = new MemoryStream())
+        {
+            var translateErrors = new StringWriter();
+            var translateExit = await TranslateCommand.RunAsync(
+                input, translated, translateErrors, Core.Debezium.DebeziumDecoderOptions.Default, Translators.Create(rules, "dlq-snapshot"), ct);
+            Assert.True(translateExit == 0, $"exit {translateExit}: {translateErrors}");
+            Assert.Equal(want, JsonNode.Parse(System.Text.Encoding.UTF8.GetString(translated.ToArray()).Trim())!["id"]!.GetValue<string>());
+        }
+
+        var (output, errors) = (new StringWriter(), new StringWriter());
+        var exit = await CommandLineApp.InvokeAsync(["dlq", "redrive", "--config", config], output, errors, ct);
+        Assert.True(exit == 0, $"exit {exit}: {output} {errors}");
+        Assert.Contains("1 redriven, 0 failed again", errors.ToString(), StringComparison.Ordinal);
+        var delivered = JsonNode.Parse(File.ReadAllLines(Path.Combine(_dir, "out", "events.jsonl")).Single())!;
+        Assert.Equal(want, delivered["id"]!.GetValue<string>());
+    }
+
     private static async Task WaitAsync(Func<Task<bool>> condition, string what)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);

@@ -194,6 +194,49 @@ public class TranslateCommandTests
     }
 
     [Fact]
+    public async Task A_snapshot_row_s_line_with_its_origin_gets_the_ids_run_gives_it_not_its_position_s()
+    {
+        // An embedded snapshot row is named by its request, table, key and row (its origin), which the canonical JSON lacks.
+        var change = new ChangeEvent
+        {
+            Kind = ChangeKind.Change,
+            Operation = ChangeOperation.Read,
+            Source = new SourceInfo { Schema = "public", Table = "tb_ord_mst", Lsn = 24_023_400, Snapshot = SnapshotMarker.Incremental },
+            Position = SourcePosition.ForLsn("legacy_orders", 24_023_511, 4),
+            Key = Row.From([("ord_no", "1000002")]),
+            After = Row.From([("ord_no", "1000002"), ("ord_sts_cd", "C")]),
+            SnapshotRequest = "signal 'ops-7' at 0/16E8F10",
+        };
+        var rules = Translation.RuleFiles.Translator("""
+            table: public.tb_ord_mst
+            key: ord_no
+            events:
+              - type: OrderRead
+                when: op == "r"
+            """);
+        var line = JsonNode.Parse(CanonicalJson.Serialize(change))!.AsObject();
+        line["position"] = change.Position.ToString();
+        var (_, withoutOrigin, _) = await Run(rules, line.ToJsonString());
+        line["origin"] = change.Origin;
+        var (exit, lines, errors) = await Run(rules, line.ToJsonString());
+
+        static string Id(string cloudEvent) => JsonNode.Parse(cloudEvent)!["id"]!.GetValue<string>();
+        var run = Assert.Single(RunRules(rules, change)); // what run makes of the change
+        Assert.Equal(("", 0), (errors, exit));
+        Assert.Equal(run.Id, Id(Assert.Single(lines)));
+        // without it, named by its position (as before letters kept it): another id
+        Assert.Equal(EventIds.For(change.Position, run.RuleId!), Id(Assert.Single(withoutOrigin)));
+        Assert.NotEqual(run.Id, Id(Assert.Single(withoutOrigin)));
+    }
+
+    private static List<DomainEvent> RunRules(IChangeTranslator rules, ChangeEvent change)
+    {
+        var made = new List<DomainEvent>();
+        rules.Translate(change, made);
+        return made;
+    }
+
+    [Fact]
     public async Task A_line_with_no_table_is_refused_with_its_line_number_and_the_rest_still_translate()
     {
         var lines = await File.ReadAllLinesAsync(Sample("debezium", "changes.jsonl"), TestContext.Current.CancellationToken);

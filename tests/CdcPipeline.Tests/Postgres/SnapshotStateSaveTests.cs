@@ -37,7 +37,7 @@ public sealed class SnapshotStateSaveTests : IDisposable
             start.SignalAndWait(TestContext.Current.CancellationToken);
             for (var i = 0; i < Queued; i++)
             {
-                snapshotter.Enqueue($"public.queued_{i}", "signal");
+                snapshotter.Enqueue($"public.queued_{i}", "signal", $"signal {i}");
             }
         }, TestContext.Current.CancellationToken);
         var heartbeats = Task.Run(() =>
@@ -93,7 +93,7 @@ public sealed class SnapshotStateSaveTests : IDisposable
         var state = new SnapshotState { Slot = "slot_b", ConsistentLsn = 1, InitialCompleted = true };
         await using var dataSource = NpgsqlDataSource.Create("Host=127.0.0.1;Port=1;Username=none");
         var snapshotter = new IncrementalSnapshotter(dataSource, new PgTypeCatalog(dataSource), store, state, 100, "pub", null, null, NullLogger.Instance);
-        var queuing = Task.Run(() => snapshotter.Enqueue("public.queued", "signal"), TestContext.Current.CancellationToken);
+        var queuing = Task.Run(() => snapshotter.Enqueue("public.queued", "signal", "signal 1"), TestContext.Current.CancellationToken);
         while (!queuing.IsCompleted && !File.Exists(stall))
         {
             await Task.Delay(10, TestContext.Current.CancellationToken);
