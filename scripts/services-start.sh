@@ -97,7 +97,7 @@ start_rabbitmq() {
     # await_startup gives up after its own timeout while the node is still booting: poll the port.
     for _ in $(seq 1 120); do port_open "$rabbit_port" && break; sleep 0.5; done
     "$sbin/rabbitmqctl" -n "$rabbit_node" -q --timeout 60 await_startup >/dev/null 2>&1 || true
-    port_open "$rabbit_port" || { echo "services-start.sh: RabbitMQ did not open port $rabbit_port; its logs:" >&2; tail -30 "$dir/log/console.log" "$dir"/log/*.log >&2 || true; return 1; }
+    port_open "$rabbit_port" || { echo "services-start.sh: RabbitMQ did not open port $rabbit_port; its logs:" >&2; tail -n 30 "$dir"/log/*.log >&2 || true; return 1; }
     echo "RabbitMQ started on 127.0.0.1:$rabbit_port (node $rabbit_node, dir $dir)" >&2
   else
     echo "RabbitMQ already listening on 127.0.0.1:$rabbit_port" >&2
