@@ -274,7 +274,7 @@ public sealed partial class DbCheckKafkaConnectTests(PostgresFixture fixture) : 
         await AdminExecuteAsync($"CREATE ROLE \"{role}\" WITH LOGIN REPLICATION PASSWORD '{password}'");
         var script = await File.ReadAllTextAsync(Path.Combine(PostgresFixture.RepoRoot, "connector-config", "postgres-setup.sql"), Ct);
         Assert.Contains("ON DATABASE legacy ", script, StringComparison.Ordinal);
-        await Db.ExecuteAsync(GranteeCdc().Replace(script.Replace("ON DATABASE legacy ", $"ON DATABASE \"{Db.Name}\" ", StringComparison.Ordinal), $"TO \"{role}\";"));
+        await Db.ExecuteAsync(GranteeCdc().Replace(script.Replace("ON DATABASE legacy ", $"ON DATABASE \"{Db.Name}\" ", StringComparison.Ordinal), $"TO \"{role}\""));
         return (role, password);
     }
 
@@ -301,6 +301,7 @@ public sealed partial class DbCheckKafkaConnectTests(PostgresFixture fixture) : 
     [GeneratedRegex(@"(?<=\n\s*)slot: \S+")]
     private static partial Regex SlotLine();
 
-    [GeneratedRegex(@"TO cdc;")]
+    // GRANT … TO cdc; and, in the script's DO blocks, format('GRANT … TO cdc', …)
+    [GeneratedRegex(@"TO cdc(?=[;'])")]
     private static partial Regex GranteeCdc();
 }
