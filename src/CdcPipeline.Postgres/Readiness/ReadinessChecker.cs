@@ -20,6 +20,9 @@ public static class ReadinessChecker
     /// <summary>The pipeline's own slot, inactive, keeping more WAL than this gets a warning (the pipeline is not reading it).</summary>
     private const long InactiveRetainedWarnBytes = 1L << 30;
 
+    /// <summary>Where the Debezium path's table list is set, as findings name it.</summary>
+    private const string DebeziumTablesSetting = "source.kafka.debezium";
+
     /// <summary>PostgreSQL keeps <c>application_name</c> to NAMEDATALEN - 1 bytes.</summary>
     private const int ApplicationNameMaxBytes = 63;
 
@@ -59,6 +62,11 @@ public static class ReadinessChecker
         var tableNames = options.Tables.Count > 0
             ? options.Tables.Select(ReplicationSetup.NormalizeTableName).Distinct(StringComparer.Ordinal).ToList()
             : publication?.Tables.ToList() ?? [];
+        if (connect is not null && options.Tables.Count > 0)
+        {
+            // the tables Debezium captures for the list: it matches table.include.list in any case
+            tableNames = await ResolveAnyCaseAsync(connection, tableNames, cancellationToken);
+        }
 
         // Debezium's own tables: the connector writes heartbeats and reads signals (and incremental-snapshot watermarks)
         // from the change stream, so they are checked (and, when the DBA creates the publication, published) like the captured ones.
@@ -97,7 +105,7 @@ public static class ReadinessChecker
             }
 
             tables.Add(table);
-            CheckTable(findings, table, publication, role.Name, connect is null ? "source.postgres.tables / --tables" : "source.kafka.debezium", connectorTables.ContainsKey(name));
+            CheckTable(findings, table, publication, role.Name, connect is null ? "source.postgres.tables / --tables" : DebeziumTablesSetting, connectorTables.ContainsKey(name));
             if (connectorTables.TryGetValue(name, out var privileges) && table.Exists)
             {
                 var missing = table.SchemaUsage ? await ReadMissingPrivilegesAsync(connection, name, privileges, cancellationToken) : [.. privileges.Split(", ")];
@@ -178,6 +186,7 @@ public static class ReadinessChecker
         {
             findings.Add(new(ReadinessStatus.Fail, "table", table.Name, "does not exist (or is not a table, or this role cannot see it)",
                 connectorTable ? "create it: connector-config/postgres-setup.sql does"
+                    : tablesSetting == DebeziumTablesSetting ? $"check the name in {tablesSetting} (schema.table; Debezium matches it in any case, as this check does)"
                     : $"check the name in {tablesSetting} (schema.table, lower case as stored)"));
             return;
         }
@@ -524,6 +533,46 @@ public static class ReadinessChecker
         !string.IsNullOrEmpty(reported)
         && (reported == applicationName
             || (Encoding.UTF8.GetByteCount(applicationName) > ApplicationNameMaxBytes && applicationName.StartsWith(reported, StringComparison.Ordinal)));
+
+    /// <summary>
+    /// Each of <paramref name="tables"/> (<c>schema.table</c>) as the tables it names when matched in any case, as Debezium
+    /// matches <c>table.include.list</c> (<c>PUBLIC.TB_ORD_MST</c> is <c>public.tb_ord_mst</c>, <c>sales.orderlines</c> is
+    /// <c>Sales.OrderLines</c>), with their names as stored; one that matches none is kept as given (it does not exist).
+    /// </summary>
+    private static async Task<List<string>> ResolveAnyCaseAsync(NpgsqlConnection connection, List<string> tables, CancellationToken cancellationToken)
+    {
+        if (tables.Count == 0)
+        {
+            return tables;
+        }
+
+        await using var cmd = new NpgsqlCommand("""
+            SELECT u.n::int, ns.nspname::text || '.' || c.relname::text
+            FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) WITH ORDINALITY AS u(s, t, n)
+            JOIN pg_catalog.pg_namespace ns ON pg_catalog.lower(ns.nspname) = pg_catalog.lower(u.s)
+            JOIN pg_catalog.pg_class c ON c.relnamespace = ns.oid AND pg_catalog.lower(c.relname) = pg_catalog.lower(u.t) AND c.relkind IN ('r', 'p')
+            ORDER BY 1, 2
+            """, connection);
+        var split = tables.Select(ReplicationSetup.SplitTableName).ToList();
+        cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = split.Select(t => t.Schema).ToArray() });
+        cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = split.Select(t => t.Table).ToArray() });
+        var found = new Dictionary<int, List<string>>();
+        await using (var reader = await cmd.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                var index = reader.GetInt32(0) - 1;
+                if (!found.TryGetValue(index, out var names))
+                {
+                    found[index] = names = [];
+                }
+
+                names.Add(reader.GetString(1));
+            }
+        }
+
+        return tables.SelectMany((t, i) => found.TryGetValue(i, out var names) ? names : [t]).Distinct(StringComparer.Ordinal).ToList();
+    }
 
     /// <summary>Of <paramref name="tables"/> (<c>schema.table</c>), those in an existing schema this role has no USAGE on.</summary>
     private static async Task<HashSet<string>> FindSchemaDeniedAsync(NpgsqlConnection connection, IReadOnlyList<string> tables, CancellationToken cancellationToken)

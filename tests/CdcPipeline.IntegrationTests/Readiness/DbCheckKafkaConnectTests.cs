@@ -369,6 +369,43 @@ public sealed partial class DbCheckKafkaConnectTests(PostgresFixture fixture) : 
         }
     }
 
+    /// <summary>
+    /// Debezium matches table.include.list in any case (connector-config/README.md): PUBLIC.TB_CUST_MST captures
+    /// public.tb_cust_mst, sales.orderlines captures "Sales"."OrderLines". db check looked the names up exactly and failed
+    /// both as "does not exist", advising "lower case as stored", which is wrong for "Sales"."OrderLines".
+    /// </summary>
+    [Fact]
+    public async Task Table_names_are_matched_in_any_case_as_Debezium_matches_the_include_list()
+    {
+        var (role, password) = await SetUpAsDbaAsync();
+        await Db.ExecuteAsync("CREATE SCHEMA \"Sales\"; CREATE TABLE \"Sales\".\"OrderLines\" (\"Id\" int PRIMARY KEY, \"Qty\" int); " +
+                              $"ALTER PUBLICATION debezium_legacy_pub ADD TABLE \"Sales\".\"OrderLines\"; GRANT USAGE ON SCHEMA \"Sales\" TO \"{role}\"; GRANT SELECT ON \"Sales\".\"OrderLines\" TO \"{role}\"");
+        var config = await WriteSampleConfigAsync(role, "literal-not-used", extraTable: "sales.orderlines");
+        var yaml = await File.ReadAllTextAsync(config, Ct);
+        Assert.Contains("[public.tb_cust_mst,", yaml, StringComparison.Ordinal);
+        await File.WriteAllTextAsync(config, yaml.Replace("[public.tb_cust_mst,", "[PUBLIC.TB_CUST_MST,", StringComparison.Ordinal), Ct);
+        try
+        {
+            var result = await Cli.RunAsync("db", "check", "--config", config, "--connection", ConnectionStringAs(role, password), "--json");
+
+            Assert.True(result.Code == 0, result.Stdout + result.Stderr);
+            using var json = JsonDocument.Parse(result.Stdout);
+            var tables = json.RootElement.GetProperty("tables").EnumerateArray().Select(t => t.GetProperty("name").GetString()!).ToList();
+            Assert.Contains("public.tb_cust_mst", tables);
+            Assert.Contains("Sales.OrderLines", tables);
+
+            // what the rendered connector captures, matching its include list as Debezium does (in any case, whole)
+            var (_, connector) = CdcPipeline.Commands.ConnectorCommand.Build(new FileInfo(config), format: null);
+            var include = ((string)connector["table.include.list"]!).Split(',');
+            Assert.All(tables.Where(t => !ConnectorTables.Contains(t)), t =>
+                Assert.Contains(include, p => Regex.IsMatch(t, "^(?:" + p + ")$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)));
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
     private static List<(string Status, string What, string Action)> PublicationFindings(string json)
     {
         using var document = JsonDocument.Parse(json);
