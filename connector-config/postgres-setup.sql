@@ -62,7 +62,9 @@ RESET lock_timeout;
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT FROM pg_publication WHERE pubname = 'debezium_legacy_pub') THEN
-    CREATE PUBLICATION debezium_legacy_pub;  -- PostgreSQL 15 has no CREATE PUBLICATION IF NOT EXISTS
+    -- publish_via_partition_root: a partitioned table's changes arrive under its own name, the one table.include.list
+    -- names (without it, under each partition's name, which the connector does not capture); no effect on other tables.
+    CREATE PUBLICATION debezium_legacy_pub WITH (publish_via_partition_root = true);  -- PostgreSQL 15 has no CREATE PUBLICATION IF NOT EXISTS
   END IF;
 END $$;
 -- A table in another schema, or with capitals in its name, is written quoted: "Sales"."OrderLines".
