@@ -20,6 +20,9 @@ public static class ReadinessChecker
     /// <summary>The pipeline's own slot, inactive, keeping more WAL than this gets a warning (the pipeline is not reading it).</summary>
     private const long InactiveRetainedWarnBytes = 1L << 30;
 
+    /// <summary>Where the Debezium path's table list is set, as findings name it.</summary>
+    private const string DebeziumTablesSetting = "source.kafka.debezium";
+
     /// <summary>PostgreSQL keeps <c>application_name</c> to NAMEDATALEN - 1 bytes.</summary>
     private const int ApplicationNameMaxBytes = 63;
 
@@ -59,11 +62,17 @@ public static class ReadinessChecker
         var tableNames = options.Tables.Count > 0
             ? options.Tables.Select(ReplicationSetup.NormalizeTableName).Distinct(StringComparer.Ordinal).ToList()
             : publication?.Tables.ToList() ?? [];
+        if (connect is not null && options.Tables.Count > 0)
+        {
+            // the tables Debezium captures for the list: it matches table.include.list in any case
+            tableNames = await ResolveAnyCaseAsync(connection, tableNames, cancellationToken);
+        }
 
         // Debezium's own tables: the connector writes heartbeats and reads signals (and incremental-snapshot watermarks)
         // from the change stream, so they are checked (and, when the DBA creates the publication, published) like the captured ones.
         var connectorTables = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var (table, privileges) in new[] { (connect?.HeartbeatTable, "INSERT, UPDATE"), (connect?.SignalTable, "INSERT, SELECT, DELETE") })
+        // INSERT … ON CONFLICT (id) DO UPDATE needs SELECT on the conflict column besides INSERT and UPDATE (PostgreSQL refuses it without)
+        foreach (var (table, privileges) in new[] { (connect?.HeartbeatTable, "INSERT, UPDATE, SELECT"), (connect?.SignalTable, "INSERT, SELECT, DELETE") })
         {
             if (!string.IsNullOrEmpty(table) && tableNames.Count > 0)
             {
@@ -79,8 +88,13 @@ public static class ReadinessChecker
                 "name the tables: --tables public.t1,public.t2 (or source.postgres.tables in the config)"));
         }
 
+        // A table in a schema this role has no USAGE on cannot be read (nor named: to_regclass fails on it); its findings say so,
+        // and the lookups below that resolve a name leave it out instead of stopping the whole check.
+        var schemaDenied = await FindSchemaDeniedAsync(connection, tableNames, cancellationToken);
+        var resolvable = tableNames.Where(t => !schemaDenied.Contains(t)).ToList();
+
         // partitioned tables of a publication without publish_via_partition_root: listed and sent as their partitions, so not captured by name
-        var viaPartitions = publication is null ? [] : (await ReplicationSetup.FindPublishedViaPartitionsAsync(connection, options.Publication, tableNames, cancellationToken)).ToHashSet(StringComparer.Ordinal);
+        var viaPartitions = publication is null ? [] : (await ReplicationSetup.FindPublishedViaPartitionsAsync(connection, options.Publication, resolvable, cancellationToken)).ToHashSet(StringComparer.Ordinal);
         var tables = new List<TableReadiness>();
         foreach (var name in tableNames)
         {
@@ -91,23 +105,38 @@ public static class ReadinessChecker
             }
 
             tables.Add(table);
-            CheckTable(findings, table, publication, role.Name, connect is null ? "source.postgres.tables / --tables" : "source.kafka.debezium", connectorTables.ContainsKey(name));
+            CheckTable(findings, table, publication, role.Name, connect is null ? "source.postgres.tables / --tables" : DebeziumTablesSetting, connectorTables.ContainsKey(name));
             if (connectorTables.TryGetValue(name, out var privileges) && table.Exists)
             {
-                var missing = await ReadMissingPrivilegesAsync(connection, name, privileges, cancellationToken);
+                var missing = table.SchemaUsage ? await ReadMissingPrivilegesAsync(connection, name, privileges, cancellationToken) : [.. privileges.Split(", ")];
                 var purpose = name == ReplicationSetup.NormalizeTableName(connect!.HeartbeatTable ?? "") ? "the heartbeat action query (INSERT … ON CONFLICT DO UPDATE)" : "signals and incremental-snapshot watermarks";
                 findings.Add(missing.Count == 0
                     ? new(ReadinessStatus.Ok, "connector table", name, $"this role has {privileges} for {purpose}")
-                    : new(ReadinessStatus.Fail, "connector table", name, $"role {role.Name} lacks {string.Join(", ", missing)}, which {purpose} needs: the connector fails when it writes there",
-                        $"GRANT {string.Join(", ", missing)} ON {ReplicationSetup.QuoteTable(name)} TO {ReplicationSetup.QuoteIdentifier(role.Name)};  -- or run connector-config/postgres-setup.sql"));
+                    : new(ReadinessStatus.Fail, "connector table", name,
+                        $"role {role.Name} lacks {(table.SchemaUsage ? "" : $"USAGE on its schema and ")}{string.Join(", ", missing)}, which {purpose} needs: the connector fails when it writes there",
+                        $"{SchemaUsageGrant(table, role.Name)}GRANT {string.Join(", ", missing)} ON {ReplicationSetup.QuoteTable(name)} TO {ReplicationSetup.QuoteIdentifier(role.Name)};  -- or run connector-config/postgres-setup.sql"));
             }
         }
 
         // run refuses to create a publication that would publish a table without a replica identity: say so before it starts
         var keyless = publication is null && options.CreatePublicationIfMissing && connect is null
-            ? await ReplicationSetup.FindTablesPublishingWouldBreakAsync(connection, tableNames, cancellationToken)
+            ? await ReplicationSetup.FindTablesPublishingWouldBreakAsync(connection, resolvable, cancellationToken)
             : [];
-        var partitioned = await FindPartitionedAsync(connection, tableNames, cancellationToken);
+        var partitioned = await FindPartitionedAsync(connection, resolvable, cancellationToken);
+        if (publication is not null && viaPartitions.Count > 0)
+        {
+            // The partitions a publication without publish_via_partition_root lists for a captured partitioned table are that
+            // table's finding (publish_via_partition_root), not tables published beyond the captured ones: the DROP TABLE the
+            // latter prints would fail on them (relation "…" is not part of the publication), as they are not named in it.
+            var leaves = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var table in viaPartitions)
+            {
+                leaves.UnionWith((await ReplicationSetup.GetPartitionIdentitiesAsync(connection, table, cancellationToken)).Select(p => p.Name).Where(p => !tableNames.Contains(p)));
+            }
+
+            publication = publication with { Tables = [.. publication.Tables.Where(t => !leaves.Contains(t))] };
+        }
+
         CheckPublication(findings, options, publication, tables, viaPartitions, partitioned, keyless, role);
         CheckSlots(findings, options.Slot, connect is not null, options.ApplicationName ?? PgOutputChangeSource.ReplicationApplicationName("", options.Slot), slots, role.Database, canReplicate,
             settings.GetValueOrDefault("max_slot_wal_keep_size", "-1"));
@@ -157,6 +186,7 @@ public static class ReadinessChecker
         {
             findings.Add(new(ReadinessStatus.Fail, "table", table.Name, "does not exist (or is not a table, or this role cannot see it)",
                 connectorTable ? "create it: connector-config/postgres-setup.sql does"
+                    : tablesSetting == DebeziumTablesSetting ? $"check the name in {tablesSetting} (schema.table; Debezium matches it in any case, as this check does)"
                     : $"check the name in {tablesSetting} (schema.table, lower case as stored)"));
             return;
         }
@@ -166,8 +196,11 @@ public static class ReadinessChecker
         {
             findings.Add(table.CanSelect
                 ? new(ReadinessStatus.Ok, "select", table.Name, "this role can read it (snapshot)")
-                : new(ReadinessStatus.Fail, "select", table.Name, $"role {role} cannot SELECT it: the snapshot would fail",
-                    $"GRANT SELECT ON {quoted} TO {ReplicationSetup.QuoteIdentifier(role)};"));
+                : new(ReadinessStatus.Fail, "select", table.Name,
+                    table.SchemaUsage
+                        ? $"role {role} cannot SELECT it: the snapshot would fail"
+                        : $"role {role} has no USAGE on its schema, so it cannot SELECT it even where granted: the snapshot would fail (permission denied for schema)",
+                    $"{SchemaUsageGrant(table, role)}GRANT SELECT ON {quoted} TO {ReplicationSetup.QuoteIdentifier(role)};"));
         }
 
         if (table.Unlogged)
@@ -229,6 +262,10 @@ public static class ReadinessChecker
                     $"if consumers need the value: source.postgres.reselectToastTables: [{table.Name}], or ALTER TABLE {quoted} REPLICA IDENTITY FULL;"));
         }
     }
+
+    /// <summary><c>GRANT USAGE ON SCHEMA …;</c> (with a trailing space) when the role lacks it on the table's schema, else nothing.</summary>
+    private static string SchemaUsageGrant(TableReadiness table, string role) =>
+        table.SchemaUsage ? "" : $"GRANT USAGE ON SCHEMA {ReplicationSetup.QuoteIdentifier(ReplicationSetup.SplitTableName(table.Name).Schema)} TO {ReplicationSetup.QuoteIdentifier(role)}; ";
 
     private static void CheckPublication(List<ReadinessFinding> findings, ReadinessCheckOptions options, PublicationInfo? publication, List<TableReadiness> tables,
         HashSet<string> viaPartitions, HashSet<string> partitionedTables, IReadOnlyList<string> keyless, RoleInfo role)
@@ -497,6 +534,70 @@ public static class ReadinessChecker
         && (reported == applicationName
             || (Encoding.UTF8.GetByteCount(applicationName) > ApplicationNameMaxBytes && applicationName.StartsWith(reported, StringComparison.Ordinal)));
 
+    /// <summary>
+    /// Each of <paramref name="tables"/> (<c>schema.table</c>) as the tables it names when matched in any case, as Debezium
+    /// matches <c>table.include.list</c> (<c>PUBLIC.TB_ORD_MST</c> is <c>public.tb_ord_mst</c>, <c>sales.orderlines</c> is
+    /// <c>Sales.OrderLines</c>), with their names as stored; one that matches none is kept as given (it does not exist).
+    /// </summary>
+    private static async Task<List<string>> ResolveAnyCaseAsync(NpgsqlConnection connection, List<string> tables, CancellationToken cancellationToken)
+    {
+        if (tables.Count == 0)
+        {
+            return tables;
+        }
+
+        await using var cmd = new NpgsqlCommand("""
+            SELECT u.n::int, ns.nspname::text || '.' || c.relname::text
+            FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) WITH ORDINALITY AS u(s, t, n)
+            JOIN pg_catalog.pg_namespace ns ON pg_catalog.lower(ns.nspname) = pg_catalog.lower(u.s)
+            JOIN pg_catalog.pg_class c ON c.relnamespace = ns.oid AND pg_catalog.lower(c.relname) = pg_catalog.lower(u.t) AND c.relkind IN ('r', 'p')
+            ORDER BY 1, 2
+            """, connection);
+        var split = tables.Select(ReplicationSetup.SplitTableName).ToList();
+        cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = split.Select(t => t.Schema).ToArray() });
+        cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = split.Select(t => t.Table).ToArray() });
+        var found = new Dictionary<int, List<string>>();
+        await using (var reader = await cmd.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                var index = reader.GetInt32(0) - 1;
+                if (!found.TryGetValue(index, out var names))
+                {
+                    found[index] = names = [];
+                }
+
+                names.Add(reader.GetString(1));
+            }
+        }
+
+        return tables.SelectMany((t, i) => found.TryGetValue(i, out var names) ? names : [t]).Distinct(StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>Of <paramref name="tables"/> (<c>schema.table</c>), those in an existing schema this role has no USAGE on.</summary>
+    private static async Task<HashSet<string>> FindSchemaDeniedAsync(NpgsqlConnection connection, IReadOnlyList<string> tables, CancellationToken cancellationToken)
+    {
+        var result = new HashSet<string>(StringComparer.Ordinal);
+        if (tables.Count == 0)
+        {
+            return result;
+        }
+
+        await using var cmd = new NpgsqlCommand("""
+            SELECT u.n::int FROM pg_catalog.unnest($1::text[]) WITH ORDINALITY AS u(s, n)
+            JOIN pg_catalog.pg_namespace ns ON ns.nspname = u.s
+            WHERE NOT pg_catalog.has_schema_privilege(ns.oid, 'USAGE')
+            """, connection);
+        cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = tables.Select(t => ReplicationSetup.SplitTableName(t).Schema).ToArray() });
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            result.Add(tables[reader.GetInt32(0) - 1]);
+        }
+
+        return result;
+    }
+
     /// <summary>Of <paramref name="tables"/> (<c>schema.table</c>), the partitioned ones.</summary>
     private static async Task<HashSet<string>> FindPartitionedAsync(NpgsqlConnection connection, IReadOnlyList<string> tables, CancellationToken cancellationToken)
     {
@@ -583,14 +684,14 @@ public static class ReadinessChecker
         var (schema, table) = ReplicationSetup.SplitTableName(name);
         uint oid;
         string owner;
-        bool owns, canSelect, hasPk, hasIdentityIndex, partitioned, unlogged;
+        bool owns, canSelect, hasPk, hasIdentityIndex, partitioned, unlogged, schemaUsage;
         char identity;
         await using (var cmd = new NpgsqlCommand("""
             SELECT c.oid, pg_catalog.pg_get_userbyid(c.relowner)::text, pg_catalog.pg_has_role(c.relowner, 'USAGE'),
                    pg_catalog.has_table_privilege(c.oid, 'SELECT'), c.relreplident,
                    EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary),
                    EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisreplident),
-                   c.relkind = 'p', c.relpersistence = 'u'
+                   c.relkind = 'p', c.relpersistence = 'u', pg_catalog.has_schema_privilege(n.oid, 'USAGE')
             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
             """, connection))
@@ -612,10 +713,12 @@ public static class ReadinessChecker
             hasIdentityIndex = reader.GetBoolean(6);
             partitioned = reader.GetBoolean(7);
             unlogged = reader.GetBoolean(8);
+            schemaUsage = reader.GetBoolean(9);
         }
 
         // PostgreSQL checks (and logs) the replica identity of the partition a row is in, which the partitioned table's does not set
-        var partitionsWithoutKey = partitioned
+        // (without USAGE on the schema the partitions cannot be named: the select finding asks for it first)
+        var partitionsWithoutKey = partitioned && schemaUsage
             ? (await ReplicationSetup.GetPartitionIdentitiesAsync(connection, name, cancellationToken)).Where(p => !p.Keyed).Select(p => p.Name).ToList()
             : [];
 
@@ -627,8 +730,8 @@ public static class ReadinessChecker
         var identityName = identity switch { 'd' => "default", 'f' => "full", 'i' => "index", 'n' => "nothing", _ => identity.ToString() };
         var keyed = identity switch { 'f' => true, 'd' => hasPk, 'i' => hasIdentityIndex, _ => false };
         var published = publication is null ? (bool?)null : publication.AllTables || publication.Tables.Contains(name);
-        return new TableReadiness(name, true, owner, owns, canSelect, hasPk, identityName, keyed && partitionsWithoutKey.Count == 0, toastable, published,
-            unlogged, partitionsWithoutKey, indexCandidate);
+        return new TableReadiness(name, true, owner, owns, canSelect && schemaUsage, hasPk, identityName, keyed && partitionsWithoutKey.Count == 0, toastable, published,
+            unlogged, partitionsWithoutKey, indexCandidate, schemaUsage);
     }
 
     /// <summary>

@@ -7,6 +7,7 @@ namespace CdcPipeline.Postgres.Readiness;
 /// for a partitioned table, in each of its partitions too: <see cref="PartitionsWithoutKey"/> are those that do not).
 /// <see cref="Unlogged"/>: an UNLOGGED table, whose changes are not in the WAL and which no publication may hold.
 /// <see cref="IdentityIndexCandidate"/>: for a table without a key, a unique index PostgreSQL accepts for REPLICA IDENTITY USING INDEX.
+/// <see cref="SchemaUsage"/>: whether the checking role has USAGE on the table's schema (without it <see cref="CanSelect"/> is false).
 /// </summary>
 public sealed record TableReadiness(
     string Name,
@@ -21,4 +22,5 @@ public sealed record TableReadiness(
     bool? Published,
     bool Unlogged = false,
     IReadOnlyList<string>? PartitionsWithoutKey = null,
-    string? IdentityIndexCandidate = null);
+    string? IdentityIndexCandidate = null,
+    bool SchemaUsage = true);

@@ -61,8 +61,12 @@ public sealed class PostgresSetupScriptTests(PostgresFixture fixture) : LegacyDa
             expected.SequenceEqual(published),
             $"connector-config/postgres-setup.sql publishes [{string.Join(", ", published)}] as {publication}; the connector rendered from {Path.GetFileName(config)} needs [{string.Join(", ", expected)}]");
         Assert.True(await Db.ScalarAsync<bool>("SELECT rolreplication AND rolcanlogin FROM pg_roles WHERE rolname = 'cdc'"));
-        Assert.True(await Db.ScalarAsync<bool>("SELECT has_table_privilege('cdc', 'public.debezium_heartbeat', 'INSERT, UPDATE')"));
-        Assert.True(await Db.ScalarAsync<bool>("SELECT has_table_privilege('cdc', 'public.debezium_signal', 'INSERT, SELECT, DELETE')"));
+        // each one (has_table_privilege with a list is true when the role has any of them); the heartbeat's upsert needs SELECT too
+        foreach (var (table, privilege) in new[] { ("debezium_heartbeat", "INSERT"), ("debezium_heartbeat", "UPDATE"), ("debezium_heartbeat", "SELECT"), ("debezium_signal", "INSERT"), ("debezium_signal", "SELECT"), ("debezium_signal", "DELETE") })
+        {
+            Assert.True(await Db.ScalarAsync<bool>($"SELECT has_table_privilege('cdc', 'public.{table}', '{privilege}')"), $"cdc lacks {privilege} on {table}");
+        }
+
         Assert.True(await Db.ScalarAsync<bool>("SELECT has_table_privilege('cdc', 'public.tb_ord_mst', 'SELECT')"));
         var identities = (await Db.QueryAsync("SELECT relname || '=' || relreplident::text FROM pg_class WHERE relname IN ('tb_aud_log', 'tb_ord_mst', 'tb_cust_mst') ORDER BY 1"))
             .Select(r => (string)r[0]!).ToList();
@@ -131,6 +135,126 @@ public sealed class PostgresSetupScriptTests(PostgresFixture fixture) : LegacyDa
         {
             File.Delete(script);
         }
+    }
+
+    /// <summary>
+    /// The script granted SELECT on every table of schema public (and, by ALTER DEFAULT PRIVILEGES, on every table the DBA
+    /// creates there later) and USAGE on public only: more than the connector reads, and nothing it needs for a captured
+    /// table in a legacy schema of its own. It now grants SELECT on exactly the tables it publishes, and USAGE on their schemas.
+    /// </summary>
+    [Fact]
+    public async Task The_DBA_setup_script_grants_SELECT_on_the_published_tables_only_and_USAGE_on_their_schemas()
+    {
+        await Db.ExecuteAsync("CREATE TABLE public.payroll (id int PRIMARY KEY, salary numeric); " +
+                              "CREATE SCHEMA \"Sales\"; CREATE TABLE \"Sales\".\"OrderLines\" (\"Id\" int PRIMARY KEY, \"Qty\" int)");
+        var script = await File.ReadAllTextAsync(SetupScript, Ct);
+        const string list = "public.debezium_heartbeat, public.debezium_signal;";
+        Assert.Contains(list, script, StringComparison.Ordinal);
+        // a DBA adding a table to the publication, as the script's comment says to write it
+        await RunSetupScriptAsync(script.Replace(list, "public.debezium_heartbeat, public.debezium_signal, \"Sales\".\"OrderLines\";", StringComparison.Ordinal));
+
+        Assert.False(await Db.ScalarAsync<bool>("SELECT has_table_privilege('cdc', 'public.payroll', 'SELECT')"), "cdc may read a table the connector does not capture");
+        Assert.True(await Db.ScalarAsync<bool>("SELECT has_schema_privilege('cdc', 'Sales', 'USAGE')"), "cdc has no USAGE on the schema of a published table");
+        Assert.True(await Db.ScalarAsync<bool>("SELECT has_table_privilege('cdc', '\"Sales\".\"OrderLines\"', 'SELECT')"));
+        foreach (var table in LegacyTables)
+        {
+            Assert.True(await Db.ScalarAsync<bool>($"SELECT has_table_privilege('cdc', '{table}', 'SELECT')"), $"cdc cannot read {table}");
+        }
+
+        // as the connector's snapshot reads it: the role's own session
+        await Db.ExecuteAsync("BEGIN; SET LOCAL ROLE cdc; SELECT count(*) FROM \"Sales\".\"OrderLines\"; COMMIT");
+    }
+
+    /// <summary>
+    /// A partitioned legacy table added to the script's list was published through its partitions (the publication had no
+    /// publish_via_partition_root): its changes arrived under the partitions' names, which table.include.list (the table's
+    /// own name) does not capture, and db check failed it. The publication the script creates now sends them under the table's name.
+    /// </summary>
+    [Fact]
+    public async Task A_partitioned_table_added_to_the_scripts_list_is_published_under_its_own_name()
+    {
+        await Db.ExecuteAsync("CREATE TABLE public.tb_evt_log (id bigint, log_dt date NOT NULL) PARTITION BY RANGE (log_dt); " +
+                              "CREATE TABLE public.tb_evt_log_2024 PARTITION OF public.tb_evt_log FOR VALUES FROM ('2024-01-01') TO ('2025-01-01'); " +
+                              "ALTER TABLE public.tb_evt_log REPLICA IDENTITY FULL; ALTER TABLE public.tb_evt_log_2024 REPLICA IDENTITY FULL");
+        var script = await File.ReadAllTextAsync(SetupScript, Ct);
+        const string list = "public.debezium_heartbeat, public.debezium_signal;";
+        Assert.Contains(list, script, StringComparison.Ordinal);
+
+        await RunSetupScriptAsync(script.Replace(list, "public.debezium_heartbeat, public.debezium_signal, public.tb_evt_log;", StringComparison.Ordinal));
+
+        var published = (await Db.QueryAsync("SELECT tablename FROM pg_publication_tables WHERE pubname = 'debezium_legacy_pub' AND tablename LIKE 'tb_evt_log%'"))
+            .Select(r => (string)r[0]!).ToList();
+        Assert.Equal(["tb_evt_log"], published);
+    }
+
+    /// <summary>
+    /// ALTER TABLE … REPLICA IDENTITY takes an ACCESS EXCLUSIVE lock: it waits for an open transaction that read the table, and
+    /// every query of the application waits behind it. The script ran it on every run, with no lock_timeout, after publishing
+    /// the tables: run again on a live database ("safe to run on the live database") it waited for as long as any transaction
+    /// that had read tb_ord_mst stayed open. A table already FULL is now left alone.
+    /// </summary>
+    [Fact]
+    public async Task Running_the_DBA_setup_script_again_takes_no_lock_on_a_legacy_table_already_set_up()
+    {
+        var psql = PsqlOrSkip();
+        await RunSetupScriptAsync();
+        await using var reader = new NpgsqlConnection(Db.ConnectionString);
+        await reader.OpenAsync(Ct);
+        await using (var open = new NpgsqlCommand("BEGIN; SELECT count(*) FROM public.tb_ord_mst", reader))
+        {
+            await open.ExecuteNonQueryAsync(Ct);
+        }
+
+        var run = RunScriptWithPsqlAsync(psql, await File.ReadAllTextAsync(SetupScript, Ct));
+        var finished = await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(20), Ct));
+        await using (var commit = new NpgsqlCommand("COMMIT", reader))
+        {
+            await commit.ExecuteNonQueryAsync(Ct);
+        }
+
+        Assert.True(finished == run, "postgres-setup.sql run again waited for a transaction that had read public.tb_ord_mst (its ALTER TABLE … REPLICA IDENTITY queued for an ACCESS EXCLUSIVE lock)");
+        var (exitCode, _, stderr) = await run;
+        Assert.True(exitCode == 0, $"postgres-setup.sql failed ({exitCode}): {stderr}");
+    }
+
+    /// <summary>
+    /// A first run on a live database that cannot get a table's lock at once: it waited without limit, having already
+    /// published tb_aud_log (no key, replica identity DEFAULT) — from then until the ALTER TABLE ran, PostgreSQL refused the
+    /// application's UPDATE and DELETE on it, and for good if the DBA cancelled the waiting script. Now the replica identity
+    /// comes first, under a lock_timeout: the script stops after 5 s, before publishing, and the application's UPDATE works.
+    /// </summary>
+    [Fact]
+    public async Task A_first_run_that_cannot_lock_a_legacy_table_stops_within_the_lock_timeout_before_it_publishes_anything()
+    {
+        var psql = PsqlOrSkip();
+        await using var reader = new NpgsqlConnection(Db.ConnectionString);
+        await reader.OpenAsync(Ct);
+        await using (var open = new NpgsqlCommand("BEGIN; SELECT count(*) FROM public.tb_aud_log", reader))
+        {
+            await open.ExecuteNonQueryAsync(Ct);
+        }
+
+        var started = DateTime.UtcNow;
+        var run = RunScriptWithPsqlAsync(psql, await File.ReadAllTextAsync(SetupScript, Ct));
+        var finished = await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(30), Ct));
+        await using (var commit = new NpgsqlCommand("COMMIT", reader))
+        {
+            await commit.ExecuteNonQueryAsync(Ct);
+        }
+
+        Assert.True(finished == run, "postgres-setup.sql waited more than 30 s for the lock of public.tb_aud_log");
+        var (exitCode, _, stderr) = await run;
+        Assert.True(exitCode != 0, "postgres-setup.sql got a lock held by an open transaction");
+        Assert.Contains("lock timeout", stderr, StringComparison.Ordinal);
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(20), $"it stopped only after {DateTime.UtcNow - started}");
+        Assert.Equal(0L, await Db.ScalarAsync<long>("SELECT count(*) FROM pg_publication_tables WHERE pubname = 'debezium_legacy_pub'"));
+        await Db.ExecuteAsync("UPDATE public.tb_aud_log SET log_msg = log_msg");
+
+        // the long transaction over, the same script runs through
+        var again = await RunScriptWithPsqlAsync(psql, await File.ReadAllTextAsync(SetupScript, Ct));
+        Assert.True(again.ExitCode == 0, $"postgres-setup.sql failed ({again.ExitCode}): {again.Stderr}");
+        Assert.Equal("f", await Db.ScalarAsync<string>("SELECT relreplident::text FROM pg_class WHERE oid = 'public.tb_aud_log'::regclass"));
+        await Db.ExecuteAsync("UPDATE public.tb_aud_log SET log_msg = log_msg");
     }
 
     [Fact]
@@ -241,11 +365,27 @@ public sealed class PostgresSetupScriptTests(PostgresFixture fixture) : LegacyDa
         Assert.False(ScramVerifier.Matches(verifier, "cdc"), "the script's laptop default was replaced");
     }
 
-    /// <summary>Runs connector-config/postgres-setup.sql on this test's database (the script names the compose database, legacy).</summary>
-    private async Task RunSetupScriptAsync()
+    /// <summary>Runs connector-config/postgres-setup.sql (or <paramref name="script"/>) on this test's database (the script names the compose database, legacy).</summary>
+    private async Task RunSetupScriptAsync(string? script = null)
     {
-        var script = await File.ReadAllTextAsync(SetupScript, Ct);
+        script ??= await File.ReadAllTextAsync(SetupScript, Ct);
         Assert.Contains("ON DATABASE legacy ", script, StringComparison.Ordinal);
         await Db.ExecuteAsync(script.Replace("ON DATABASE legacy ", $"ON DATABASE \"{Db.Name}\" ", StringComparison.Ordinal));
+    }
+
+    /// <summary>Runs <paramref name="script"/> on this test's database as a DBA does: psql -v ON_ERROR_STOP=1 -f, a transaction per statement.</summary>
+    private async Task<(int ExitCode, string Stdout, string Stderr)> RunScriptWithPsqlAsync(string psql, string script)
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"postgres-setup-{Guid.NewGuid():N}.sql");
+        await File.WriteAllTextAsync(file, script.Replace("ON DATABASE legacy ", $"ON DATABASE \"{Db.Name}\" ", StringComparison.Ordinal), Ct);
+        try
+        {
+            var admin = new NpgsqlConnectionStringBuilder(Fixture.AdminConnectionString);
+            return await RunPasswordScriptAsync(psql, "", [psql, "-v", "ON_ERROR_STOP=1", "--no-psqlrc", "--username", admin.Username!, "--dbname", Db.Name, "-f", file]);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
     }
 }

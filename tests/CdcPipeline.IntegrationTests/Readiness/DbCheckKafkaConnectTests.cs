@@ -248,6 +248,166 @@ public sealed partial class DbCheckKafkaConnectTests(PostgresFixture fixture) : 
         }
     }
 
+    /// <summary>
+    /// The heartbeat action query is an upsert (INSERT … ON CONFLICT (id) DO UPDATE), and PostgreSQL refuses it to a role without
+    /// SELECT on the table. db check asked only for INSERT and UPDATE, so it passed a role whose every heartbeat would fail.
+    /// </summary>
+    [Fact]
+    public async Task A_role_without_SELECT_on_the_heartbeat_table_fails_the_check_as_the_heartbeat_action_query_fails()
+    {
+        var (role, password) = await SetUpAsDbaAsync();
+        await Db.ExecuteAsync($"REVOKE SELECT ON public.debezium_heartbeat FROM \"{role}\"");
+        var config = await WriteSampleConfigAsync(role, "literal-not-used");
+        string[] check = ["db", "check", "--config", config, "--connection", ConnectionStringAs(role, password), "--json"];
+        try
+        {
+            // what the connector runs every heartbeat.interval.ms, as rendered from the same file
+            var (_, connector) = CdcPipeline.Commands.ConnectorCommand.Build(new FileInfo(config), format: null);
+            var heartbeatQuery = (string)connector["heartbeat.action.query"]!;
+            var refused = await Assert.ThrowsAsync<PostgresException>(() => ExecuteAsAsync(role, password, heartbeatQuery));
+            Assert.Equal(PostgresErrorCodes.InsufficientPrivilege, refused.SqlState);
+
+            var result = await Cli.RunAsync(check);
+
+            Assert.True(result.Code == 1, result.Stdout + result.Stderr);
+            using (var json = JsonDocument.Parse(result.Stdout))
+            {
+                var heartbeat = Assert.Single(json.RootElement.GetProperty("findings").EnumerateArray(),
+                    f => f.GetProperty("check").GetString() == "connector table" && f.GetProperty("status").GetString() == "fail");
+                Assert.Equal("public.debezium_heartbeat", heartbeat.GetProperty("subject").GetString());
+                Assert.StartsWith($"role {role} lacks SELECT, which the heartbeat action query", heartbeat.GetProperty("what").GetString(), StringComparison.Ordinal);
+                var action = heartbeat.GetProperty("action").GetString()!;
+                await Db.ExecuteAsync(action[..(action.IndexOf(';', StringComparison.Ordinal) + 1)]);
+            }
+
+            await ExecuteAsAsync(role, password, heartbeatQuery);
+            var again = await Cli.RunAsync(check);
+            Assert.True(again.Code == 0, again.Stdout + again.Stderr);
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
+    /// <summary>
+    /// A captured table in a schema of its own (a legacy "Sales" schema, mixed-case names) that the connector's role has no
+    /// USAGE on: db check stopped at its first lookup with "db check: permission denied for schema Sales" and no finding at all.
+    /// It now fails that table's select finding with the GRANT USAGE and GRANT SELECT to run, and checks the rest.
+    /// </summary>
+    [Fact]
+    public async Task A_captured_table_in_a_schema_the_role_may_not_use_is_a_finding_with_its_grants_not_an_aborted_check()
+    {
+        var (role, password) = await SetUpAsDbaAsync();
+        await Db.ExecuteAsync("CREATE SCHEMA \"Sales\"; CREATE TABLE \"Sales\".\"OrderLines\" (\"Id\" int PRIMARY KEY, \"Qty\" int); " +
+                              "ALTER PUBLICATION debezium_legacy_pub ADD TABLE \"Sales\".\"OrderLines\"");
+        var config = await WriteSampleConfigAsync(role, "literal-not-used", extraTable: "Sales.OrderLines");
+        string[] check = ["db", "check", "--config", config, "--connection", ConnectionStringAs(role, password), "--json"];
+        try
+        {
+            var result = await Cli.RunAsync(check);
+
+            Assert.True(result.Code == 1, result.Stdout + result.Stderr);
+            Assert.DoesNotContain("permission denied", result.Stderr, StringComparison.Ordinal);
+            using (var json = JsonDocument.Parse(result.Stdout))
+            {
+                var findings = json.RootElement.GetProperty("findings").EnumerateArray().ToList();
+                var failed = Assert.Single(findings, f => f.GetProperty("status").GetString() == "fail");
+                Assert.Equal("select", failed.GetProperty("check").GetString());
+                Assert.Equal("Sales.OrderLines", failed.GetProperty("subject").GetString());
+                Assert.Contains("no USAGE on its schema", failed.GetProperty("what").GetString(), StringComparison.Ordinal);
+                var action = failed.GetProperty("action").GetString()!;
+                Assert.Equal($"GRANT USAGE ON SCHEMA \"Sales\" TO \"{role}\"; GRANT SELECT ON \"Sales\".\"OrderLines\" TO \"{role}\";", action);
+                // the rest was checked: the legacy tables, the key of the new one, the publication
+                Assert.Contains(findings, f => f.GetProperty("check").GetString() == "key" && f.GetProperty("subject").GetString() == "Sales.OrderLines");
+                Assert.Equal("ok", Assert.Single(findings, f => f.GetProperty("check").GetString() == "publication").GetProperty("status").GetString());
+                await Db.ExecuteAsync(action);
+            }
+
+            var again = await Cli.RunAsync(check);
+            Assert.True(again.Code == 0, again.Stdout + again.Stderr);
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
+    /// <summary>
+    /// A captured partitioned table the DBA added to the publication, which lacks publish_via_partition_root: besides that
+    /// failure, db check warned that the publication "also publishes" the table's partition, with an ALTER PUBLICATION … DROP
+    /// TABLE of the partition that PostgreSQL refuses (the partition is not named in the publication, its parent is).
+    /// </summary>
+    [Fact]
+    public async Task A_captured_partitioned_table_published_through_its_partitions_is_one_failure_whose_fix_runs_not_a_warning_about_the_partitions()
+    {
+        var (role, password) = await SetUpAsDbaAsync();
+        await Db.ExecuteAsync("CREATE TABLE public.tb_evt_log (id bigint, log_dt date NOT NULL, msg text) PARTITION BY RANGE (log_dt); " +
+                              "CREATE TABLE public.tb_evt_log_2024 PARTITION OF public.tb_evt_log FOR VALUES FROM ('2024-01-01') TO ('2025-01-01'); " +
+                              "ALTER TABLE public.tb_evt_log REPLICA IDENTITY FULL; ALTER TABLE public.tb_evt_log_2024 REPLICA IDENTITY FULL; " +
+                              $"GRANT SELECT ON public.tb_evt_log TO \"{role}\"; ALTER PUBLICATION debezium_legacy_pub ADD TABLE public.tb_evt_log; " +
+                              // as an earlier postgres-setup.sql (or a DBA by hand) created it
+                              "ALTER PUBLICATION debezium_legacy_pub SET (publish_via_partition_root = false)");
+        var config = await WriteSampleConfigAsync(role, "literal-not-used", extraTable: "public.tb_evt_log");
+        string[] check = ["db", "check", "--config", config, "--connection", ConnectionStringAs(role, password), "--json"];
+        try
+        {
+            var result = await Cli.RunAsync(check);
+
+            Assert.True(result.Code == 1, result.Stdout + result.Stderr);
+            var publication = PublicationFindings(result.Stdout);
+            var fail = Assert.Single(publication, f => f.Status == "fail");
+            Assert.StartsWith("publishes public.tb_evt_log only through the partitions", fail.What, StringComparison.Ordinal);
+            Assert.DoesNotContain(publication, f => f.What.Contains("tb_evt_log_2024", StringComparison.Ordinal));
+            await Db.ExecuteAsync(fail.Action[..(fail.Action.IndexOf(';', StringComparison.Ordinal) + 1)]);
+
+            var again = await Cli.RunAsync(check);
+            Assert.True(again.Code == 0, again.Stdout + again.Stderr);
+            Assert.Equal("ok", Assert.Single(PublicationFindings(again.Stdout)).Status);
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
+    /// <summary>
+    /// Debezium matches table.include.list in any case (connector-config/README.md): PUBLIC.TB_CUST_MST captures
+    /// public.tb_cust_mst, sales.orderlines captures "Sales"."OrderLines". db check looked the names up exactly and failed
+    /// both as "does not exist", advising "lower case as stored", which is wrong for "Sales"."OrderLines".
+    /// </summary>
+    [Fact]
+    public async Task Table_names_are_matched_in_any_case_as_Debezium_matches_the_include_list()
+    {
+        var (role, password) = await SetUpAsDbaAsync();
+        await Db.ExecuteAsync("CREATE SCHEMA \"Sales\"; CREATE TABLE \"Sales\".\"OrderLines\" (\"Id\" int PRIMARY KEY, \"Qty\" int); " +
+                              $"ALTER PUBLICATION debezium_legacy_pub ADD TABLE \"Sales\".\"OrderLines\"; GRANT USAGE ON SCHEMA \"Sales\" TO \"{role}\"; GRANT SELECT ON \"Sales\".\"OrderLines\" TO \"{role}\"");
+        var config = await WriteSampleConfigAsync(role, "literal-not-used", extraTable: "sales.orderlines");
+        var yaml = await File.ReadAllTextAsync(config, Ct);
+        Assert.Contains("[public.tb_cust_mst,", yaml, StringComparison.Ordinal);
+        await File.WriteAllTextAsync(config, yaml.Replace("[public.tb_cust_mst,", "[PUBLIC.TB_CUST_MST,", StringComparison.Ordinal), Ct);
+        try
+        {
+            var result = await Cli.RunAsync("db", "check", "--config", config, "--connection", ConnectionStringAs(role, password), "--json");
+
+            Assert.True(result.Code == 0, result.Stdout + result.Stderr);
+            using var json = JsonDocument.Parse(result.Stdout);
+            var tables = json.RootElement.GetProperty("tables").EnumerateArray().Select(t => t.GetProperty("name").GetString()!).ToList();
+            Assert.Contains("public.tb_cust_mst", tables);
+            Assert.Contains("Sales.OrderLines", tables);
+
+            // what the rendered connector captures, matching its include list as Debezium does (in any case, whole)
+            var (_, connector) = CdcPipeline.Commands.ConnectorCommand.Build(new FileInfo(config), format: null);
+            var include = ((string)connector["table.include.list"]!).Split(',');
+            Assert.All(tables.Where(t => !ConnectorTables.Contains(t)), t =>
+                Assert.Contains(include, p => Regex.IsMatch(t, "^(?:" + p + ")$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)));
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
     private static List<(string Status, string What, string Action)> PublicationFindings(string json)
     {
         using var document = JsonDocument.Parse(json);
@@ -274,15 +434,21 @@ public sealed partial class DbCheckKafkaConnectTests(PostgresFixture fixture) : 
         await AdminExecuteAsync($"CREATE ROLE \"{role}\" WITH LOGIN REPLICATION PASSWORD '{password}'");
         var script = await File.ReadAllTextAsync(Path.Combine(PostgresFixture.RepoRoot, "connector-config", "postgres-setup.sql"), Ct);
         Assert.Contains("ON DATABASE legacy ", script, StringComparison.Ordinal);
-        await Db.ExecuteAsync(GranteeCdc().Replace(script.Replace("ON DATABASE legacy ", $"ON DATABASE \"{Db.Name}\" ", StringComparison.Ordinal), $"TO \"{role}\";"));
+        await Db.ExecuteAsync(GranteeCdc().Replace(script.Replace("ON DATABASE legacy ", $"ON DATABASE \"{Db.Name}\" ", StringComparison.Ordinal), $"TO \"{role}\""));
         return (role, password);
     }
 
     /// <summary>The sample's pipeline.kafka.yaml with its database, user and password aimed at this test's database, and a slot of its own.</summary>
-    private async Task<string> WriteSampleConfigAsync(string user, string password, string publicationAutocreateMode = "disabled")
+    private async Task<string> WriteSampleConfigAsync(string user, string password, string publicationAutocreateMode = "disabled", string? extraTable = null)
     {
         var sample = await File.ReadAllTextAsync(Path.Combine(PostgresFixture.RepoRoot, "samples", "legacy-orders", "pipeline.kafka.yaml"), Ct);
         Assert.Contains("publicationAutocreateMode: disabled", sample, StringComparison.Ordinal);
+        if (extraTable is not null)
+        {
+            Assert.Contains("public.tb_aud_log]", sample, StringComparison.Ordinal);
+            sample = sample.Replace("public.tb_aud_log]", $"public.tb_aud_log, {extraTable}]", StringComparison.Ordinal);
+        }
+
         sample = sample.Replace("publicationAutocreateMode: disabled", $"publicationAutocreateMode: {publicationAutocreateMode}", StringComparison.Ordinal);
         var server = new NpgsqlConnectionStringBuilder(Db.ConnectionString);
         var database = $"database: {{ hostname: {server.Host}, port: {server.Port}, user: {user}, password: \"{password}\", dbname: {Db.Name} }}";
@@ -301,6 +467,7 @@ public sealed partial class DbCheckKafkaConnectTests(PostgresFixture fixture) : 
     [GeneratedRegex(@"(?<=\n\s*)slot: \S+")]
     private static partial Regex SlotLine();
 
-    [GeneratedRegex(@"TO cdc;")]
+    // GRANT … TO cdc; and, in the script's DO blocks, format('GRANT … TO cdc', …)
+    [GeneratedRegex(@"TO cdc(?=[;'])")]
     private static partial Regex GranteeCdc();
 }
