@@ -741,6 +741,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             WarnNoKeyOnce(table);
         }
 
+        await WarnPartitionsWithoutKeyAsync(tables, token);
+
         await WarnRulesAgainstTablesAsync(tables, token);
 
         await ThrowIfNotOursAsync(slot, token);
@@ -2890,6 +2892,40 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     /// </summary>
     private bool SayAtStart(int eventId, params string?[] about) =>
         _saidAtStart.Add(eventId.ToString(CultureInfo.InvariantCulture) + "\u001f" + string.Join('\u001f', about));
+
+    /// <summary>
+    /// Event 62 for each captured partitioned table with leaf partitions that lack a replica identity, from the query db check's
+    /// "key" finding reads them with: their identity is the one PostgreSQL checks and logs, which the table's own (1005) does not
+    /// set. Each partition said is taken as said for 1005 too, which the first change of it (its RELATION message) would repeat.
+    /// </summary>
+    private async Task WarnPartitionsWithoutKeyAsync(IReadOnlyList<string> tables, CancellationToken cancellationToken)
+    {
+        IReadOnlyDictionary<string, IReadOnlyList<ReplicationSetup.PartitionIdentity>> partitioned;
+        await using (var connection = await _dataSource.OpenConnectionAsync(cancellationToken))
+        {
+            partitioned = await ReplicationSetup.GetPartitionIdentitiesAsync(connection, tables, cancellationToken);
+        }
+
+        foreach (var (table, partitions) in partitioned)
+        {
+            var keyless = partitions.Where(p => !p.Keyed).Select(p => p.Name).ToList();
+            if (keyless.Count == 0)
+            {
+                continue;
+            }
+
+            lock (_warnedNoKey)
+            {
+                _warnedNoKey.UnionWith(keyless);
+            }
+
+            if (SayAtStart(62, [table, .. keyless]))
+            {
+                Log.PartitionsWithoutReplicaIdentity(_logger, ReplicationSetup.QuoteTable(table), string.Join(", ", keyless),
+                    string.Join(" ", keyless.Select(p => $"ALTER TABLE {ReplicationSetup.QuoteTable(p)} REPLICA IDENTITY FULL;")));
+            }
+        }
+    }
 
     private void WarnNoKeyOnce(string table)
     {
