@@ -268,4 +268,8 @@ internal static partial class Log
 
     [LoggerMessage(61, LogLevel.Warning, "Slot check for slot {Slot} (wal_status and lag, heartbeats off) failed; retrying next interval")]
     public static partial void SlotCheckFailed(ILogger logger, Exception exception, string slot);
+
+    // 61 is said once while the same failure lasts: this ends it
+    [LoggerMessage(63, LogLevel.Information, "Slot check for slot {Slot} works again, after {Failures} failed checks")]
+    public static partial void SlotCheckWorksAgain(ILogger logger, string slot, int failures);
 }

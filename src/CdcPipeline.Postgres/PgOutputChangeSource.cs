@@ -1050,15 +1050,41 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         }
 
         using var timer = new PeriodicTimer(_options.SlotCheckInterval);
+        string? failing = null; // the failure said last, said again only when another comes; cleared (and said so) by a success
+        var failures = 0;
         while (await timer.WaitForNextTickAsync(cancellationToken))
         {
             try
             {
                 await CheckSlotAsync(cancellationToken);
+                if (failing is not null)
+                {
+                    Log.SlotCheckWorksAgain(_logger, _options.Slot, failures);
+                    (failing, failures) = (null, 0);
+                }
             }
             catch (Exception e) when (!cancellationToken.IsCancellationRequested)
             {
-                if (IsTransient(e, cancellationToken) && !_logger.IsEnabled(LogLevel.Debug))
+                failures++;
+                var what = e is PostgresException pg ? pg.SqlState + " " + pg.MessageText : e.GetType().FullName + " " + Why(e);
+                if (string.Equals(what, failing, StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                failing = what;
+                if (e is PostgresException { SqlState: PostgresErrorCodes.InsufficientPrivilege } denied && !_logger.IsEnabled(LogLevel.Debug))
+                {
+                    // a privilege taken from the role (a hardening REVOKE): the environment's answer, which lasts until it is granted again
+                    var role = new NpgsqlConnectionStringBuilder(_options.ConnectionString).Username ?? "the capture role";
+                    ExpectedLog.SlotCheckFailed(_logger, _options.Slot,
+                        $"{denied.MessageText} (SQLSTATE 42501): role {role} may no longer read what the slot query reads (pg_replication_slots, " +
+                        $"pg_current_wal_lsn(), pg_settings; PUBLIC may by default): grant it again, e.g. GRANT SELECT ON pg_catalog.pg_replication_slots TO " +
+                        $"{ReplicationSetup.QuoteIdentifier(role)}; for the view the error names. The capture goes on, but the lag metric and the unreserved-slot " +
+                        "warning (event 60) wait for it, and the next reconnection stops at the same query (it cannot tell a dropped or lost slot); " +
+                        "said once while it lasts", e.GetType().FullName);
+                }
+                else if (IsTransient(e, cancellationToken) && !_logger.IsEnabled(LogLevel.Debug))
                 {
                     ExpectedLog.SlotCheckFailed(_logger, _options.Slot, Why(e), e.GetType().FullName);
                 }
