@@ -92,6 +92,14 @@ internal static partial class Log
         "(and PostgreSQL rejects UPDATE/DELETE on it while it is published for them). Run: ALTER TABLE {Table} REPLICA IDENTITY FULL;")]
     public static partial void NoReplicaIdentity(ILogger logger, string table);
 
+    // 1005 reads the partitioned table's own identity; the partitions' is what PostgreSQL checks and logs (db check's "key" finding)
+    [LoggerMessage(62, LogLevel.Warning,
+        "Partitioned table {Table} has partitions without a replica identity (no primary key and REPLICA IDENTITY DEFAULT, or NOTHING): {Partitions}. " +
+        "ALTER TABLE … REPLICA IDENTITY on {Table} does not reach its partitions, and PostgreSQL checks the partition an UPDATE/DELETE touches: " +
+        "their updates and deletes carry no key and no before image (and PostgreSQL rejects UPDATE/DELETE on them while the table is published for them). " +
+        "Run: {Fix} (a partition attached later needs it too)")]
+    public static partial void PartitionsWithoutReplicaIdentity(ILogger logger, string table, string partitions, string fix);
+
     // not 1007's ALTER PUBLICATION … ADD TABLE: PostgreSQL refuses an unlogged table in a publication
     [LoggerMessage(64, LogLevel.Warning,
         "Table {Table} is configured but UNLOGGED: PostgreSQL writes none of its changes to the WAL, so they cannot arrive, and no publication may hold it " +
@@ -260,4 +268,8 @@ internal static partial class Log
 
     [LoggerMessage(61, LogLevel.Warning, "Slot check for slot {Slot} (wal_status and lag, heartbeats off) failed; retrying next interval")]
     public static partial void SlotCheckFailed(ILogger logger, Exception exception, string slot);
+
+    // 61 is said once while the same failure lasts: this ends it
+    [LoggerMessage(63, LogLevel.Information, "Slot check for slot {Slot} works again, after {Failures} failed checks")]
+    public static partial void SlotCheckWorksAgain(ILogger logger, string slot, int failures);
 }

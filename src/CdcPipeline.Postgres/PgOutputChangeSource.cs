@@ -741,6 +741,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             WarnNoKeyOnce(table);
         }
 
+        await WarnPartitionsWithoutKeyAsync(tables, token);
+
         await WarnRulesAgainstTablesAsync(tables, token);
 
         await ThrowIfNotOursAsync(slot, token);
@@ -1051,15 +1053,41 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         }
 
         using var timer = new PeriodicTimer(_options.SlotCheckInterval);
+        string? failing = null; // the failure said last, said again only when another comes; cleared (and said so) by a success
+        var failures = 0;
         while (await timer.WaitForNextTickAsync(cancellationToken))
         {
             try
             {
                 await CheckSlotAsync(cancellationToken);
+                if (failing is not null)
+                {
+                    Log.SlotCheckWorksAgain(_logger, _options.Slot, failures);
+                    (failing, failures) = (null, 0);
+                }
             }
             catch (Exception e) when (!cancellationToken.IsCancellationRequested)
             {
-                if (IsTransient(e, cancellationToken) && !_logger.IsEnabled(LogLevel.Debug))
+                failures++;
+                var what = e is PostgresException pg ? pg.SqlState + " " + pg.MessageText : e.GetType().FullName + " " + Why(e);
+                if (string.Equals(what, failing, StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                failing = what;
+                if (e is PostgresException { SqlState: PostgresErrorCodes.InsufficientPrivilege } denied && !_logger.IsEnabled(LogLevel.Debug))
+                {
+                    // a privilege taken from the role (a hardening REVOKE): the environment's answer, which lasts until it is granted again
+                    var role = new NpgsqlConnectionStringBuilder(_options.ConnectionString).Username ?? "the capture role";
+                    ExpectedLog.SlotCheckFailed(_logger, _options.Slot,
+                        $"{denied.MessageText} (SQLSTATE 42501): role {role} may no longer read what the slot query reads (pg_replication_slots, " +
+                        $"pg_current_wal_lsn(), pg_settings; PUBLIC may by default): grant it again, e.g. GRANT SELECT ON pg_catalog.pg_replication_slots TO " +
+                        $"{ReplicationSetup.QuoteIdentifier(role)}; for the view the error names. The capture goes on, but the lag metric and the unreserved-slot " +
+                        "warning (event 60) wait for it, and the next reconnection stops at the same query (it cannot tell a dropped or lost slot); " +
+                        "said once while it lasts", e.GetType().FullName);
+                }
+                else if (IsTransient(e, cancellationToken) && !_logger.IsEnabled(LogLevel.Debug))
                 {
                     ExpectedLog.SlotCheckFailed(_logger, _options.Slot, Why(e), e.GetType().FullName);
                 }
@@ -2893,6 +2921,40 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     /// </summary>
     private bool SayAtStart(int eventId, params string?[] about) =>
         _saidAtStart.Add(eventId.ToString(CultureInfo.InvariantCulture) + "\u001f" + string.Join('\u001f', about));
+
+    /// <summary>
+    /// Event 62 for each captured partitioned table with leaf partitions that lack a replica identity, from the query db check's
+    /// "key" finding reads them with: their identity is the one PostgreSQL checks and logs, which the table's own (1005) does not
+    /// set. Each partition said is taken as said for 1005 too, which the first change of it (its RELATION message) would repeat.
+    /// </summary>
+    private async Task WarnPartitionsWithoutKeyAsync(IReadOnlyList<string> tables, CancellationToken cancellationToken)
+    {
+        IReadOnlyDictionary<string, IReadOnlyList<ReplicationSetup.PartitionIdentity>> partitioned;
+        await using (var connection = await _dataSource.OpenConnectionAsync(cancellationToken))
+        {
+            partitioned = await ReplicationSetup.GetPartitionIdentitiesAsync(connection, tables, cancellationToken);
+        }
+
+        foreach (var (table, partitions) in partitioned)
+        {
+            var keyless = partitions.Where(p => !p.Keyed).Select(p => p.Name).ToList();
+            if (keyless.Count == 0)
+            {
+                continue;
+            }
+
+            lock (_warnedNoKey)
+            {
+                _warnedNoKey.UnionWith(keyless);
+            }
+
+            if (SayAtStart(62, [table, .. keyless]))
+            {
+                Log.PartitionsWithoutReplicaIdentity(_logger, ReplicationSetup.QuoteTable(table), string.Join(", ", keyless),
+                    string.Join(" ", keyless.Select(p => $"ALTER TABLE {ReplicationSetup.QuoteTable(p)} REPLICA IDENTITY FULL;")));
+            }
+        }
+    }
 
     private void WarnNoKeyOnce(string table)
     {

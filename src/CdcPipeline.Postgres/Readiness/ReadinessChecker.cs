@@ -341,6 +341,18 @@ public static class ReadinessChecker
         {
             CheckPublicationTheConnectorSets(findings, options, publication, tables, existing, missing, role);
         }
+        else if (options.KafkaConnect is { SetsPublicationTables: true })
+        {
+            // Debezium 2.4+ (DBZ-6577) refuses a FOR ALL TABLES publication in filtered mode before it would run SET TABLE,
+            // which PostgreSQL refuses on it anyway: the connector cannot start on this publication as it is
+            findings.Add(new(ReadinessStatus.Fail, "publication", options.Publication,
+                "exists FOR ALL TABLES, and publicationAutocreateMode: filtered makes the connector narrow it to its tables at every start, which it cannot: " +
+                "Debezium stops at once (\"A logical publication for all tables … can not be altered\"), and PostgreSQL refuses ALTER PUBLICATION … SET TABLE on it " +
+                $"(publication \"{options.Publication}\" is defined as FOR ALL TABLES), so the connector fails when it starts",
+                "set publicationAutocreateMode: all_tables (or disabled), so the connector uses it as it is (every table's changes are decoded for the slot); " +
+                $"or, to publish only the captured tables: DROP PUBLICATION {quotedPub};  -- as its owner {publication.Owner}, once no other subscriber uses it; " +
+                $"then the connector creates it when it starts, or create it yourself: {ReplicationSetup.CreatePublicationSql(options.Publication, existing)};  -- as the tables' owner or a superuser"));
+        }
         else if (missing.Count == 0 && partitioned.Count == 0)
         {
             findings.Add(new(ReadinessStatus.Ok, "publication", options.Publication,

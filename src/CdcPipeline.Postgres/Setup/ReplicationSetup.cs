@@ -347,30 +347,50 @@ public static class ReplicationSetup
     /// replica identity. It is the partition's identity that PostgreSQL checks on an UPDATE/DELETE of a published partitioned table
     /// and writes to the WAL, and <c>ALTER TABLE … REPLICA IDENTITY</c> on the partitioned table does not reach its partitions.
     /// </summary>
-    public static async Task<IReadOnlyList<PartitionIdentity>> GetPartitionIdentitiesAsync(NpgsqlConnection connection, string table, CancellationToken cancellationToken)
+    public static async Task<IReadOnlyList<PartitionIdentity>> GetPartitionIdentitiesAsync(NpgsqlConnection connection, string table, CancellationToken cancellationToken) =>
+        (await GetPartitionIdentitiesAsync(connection, [table], cancellationToken)).GetValueOrDefault(table) ?? [];
+
+    /// <summary>
+    /// <see cref="GetPartitionIdentitiesAsync(NpgsqlConnection, string, CancellationToken)"/> for each of <paramref name="tables"/> in one
+    /// query: the partitioned ones (as listed) with their leaf partitions; a table that is not partitioned (or not there) is absent.
+    /// </summary>
+    public static async Task<IReadOnlyDictionary<string, IReadOnlyList<PartitionIdentity>>> GetPartitionIdentitiesAsync(NpgsqlConnection connection, IReadOnlyList<string> tables,
+        CancellationToken cancellationToken)
     {
+        var found = new Dictionary<string, List<PartitionIdentity>>(StringComparer.Ordinal);
+        if (tables.Count == 0)
+        {
+            return new Dictionary<string, IReadOnlyList<PartitionIdentity>>();
+        }
+
         await using var cmd = new NpgsqlCommand("""
-            SELECT n.nspname || '.' || c.relname, c.relreplident,
+            SELECT u.n::int, n.nspname || '.' || c.relname, c.relreplident,
                    CASE c.relreplident
                         WHEN 'f' THEN true
                         WHEN 'd' THEN EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)
                         WHEN 'i' THEN EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisreplident)
                         ELSE false END
-            FROM pg_catalog.pg_partition_tree(pg_catalog.to_regclass($1)) p
+            FROM pg_catalog.unnest($1::text[]) WITH ORDINALITY AS u(t, n)
+            CROSS JOIN LATERAL pg_catalog.pg_partition_tree(pg_catalog.to_regclass(u.t)) p
             JOIN pg_catalog.pg_class c ON c.oid = p.relid
             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             WHERE p.level > 0 AND c.relkind = 'r'
-            ORDER BY 1
+            ORDER BY 1, 2
             """, connection);
-        cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = QuoteTable(table) });
-        var result = new List<PartitionIdentity>();
+        cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = tables.Select(QuoteTable).ToArray() });
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            result.Add(new PartitionIdentity(reader.GetString(0), reader.GetChar(1), reader.GetBoolean(2)));
+            var table = tables[reader.GetInt32(0) - 1];
+            if (!found.TryGetValue(table, out var partitions))
+            {
+                found[table] = partitions = [];
+            }
+
+            partitions.Add(new PartitionIdentity(reader.GetString(1), reader.GetChar(2), reader.GetBoolean(3)));
         }
 
-        return result;
+        return found.ToDictionary(kv => kv.Key, IReadOnlyList<PartitionIdentity> (kv) => kv.Value, StringComparer.Ordinal);
     }
 
     /// <summary>

@@ -87,8 +87,20 @@ internal sealed class DatabaseTarget
         }
 
         var role = pipeline is null ? null : ConfiguredRole(connection, "source.postgres.connectionString", pipeline.Locations.Describe("source:postgres:connectionString") ?? pipeline.FilePath);
-        return Complete(parse, error, pipeline, connection, publication, slot, tables, createPublication, fileSetting: null, connector: null, role);
+        var resolved = Complete(parse, error, pipeline, connection, publication, slot, tables, createPublication, fileSetting: null, connector: null, role);
+        return resolved is not null && pipeline is not null && pipeline.Root.GetSection("source:postgres").Exists() ? resolved with { State = StateDirectoryOf(pipeline) } : resolved;
     }
+
+    /// <summary>
+    /// The state directory of <paramref name="pipeline"/>'s embedded source as run resolves it (PostgresSourceFactory): its
+    /// <c>source.postgres.stateDirectory</c> against the configuration file's folder, or, not set, <c>.run/state</c> under the working
+    /// directory; with the words that say where that comes from (the key and its line, or that it is the default).
+    /// </summary>
+    internal static (string Directory, string Setting) StateDirectoryOf(PipelineConfiguration pipeline) =>
+        pipeline.Root.GetSection("source:postgres")["stateDirectory"] is { Length: > 0 } configured
+            ? (Path.GetFullPath(Path.Combine(pipeline.BaseDirectory, configured)),
+                $"source.postgres.stateDirectory ({pipeline.Locations.Describe("source:postgres:stateDirectory") ?? pipeline.FilePath})")
+            : (Path.GetFullPath(Path.Combine(".run", "state")), "source.postgres.stateDirectory is not set: .run/state under the working directory");
 
     /// <summary>The role a configuration's connection string logs in as, with where it is set; null when it names none (or is not valid: said elsewhere).</summary>
     private static (string Role, string Setting)? ConfiguredRole(string? connectionString, string key, string where)
@@ -251,6 +263,7 @@ internal sealed class DatabaseTarget
     /// <param name="KafkaConnect">Set when the file's <c>source.kafka.debezium</c> describes the database (Debezium reads it, not the pipeline).</param>
     /// <param name="ConfiguredRole">With <c>--connection</c> and <c>--config</c>: the role the file's pipeline (or connector) logs in as.</param>
     /// <param name="ConfiguredRoleSetting">Where the file sets <paramref name="ConfiguredRole"/>.</param>
+    /// <param name="State">With <c>--config</c> of an embedded source: its state directory (<see cref="StateDirectoryOf"/>).</param>
     internal sealed record Resolved(string ConnectionString, string Publication, string Slot, IReadOnlyList<string> Tables, bool CreatePublicationIfMissing, string Setting,
-        KafkaConnectReadiness? KafkaConnect = null, string? ConfiguredRole = null, string? ConfiguredRoleSetting = null);
+        KafkaConnectReadiness? KafkaConnect = null, string? ConfiguredRole = null, string? ConfiguredRoleSetting = null, (string Directory, string Setting)? State = null);
 }

@@ -97,8 +97,8 @@ internal static class ReplayCommand
         var tables = postgres.GetSection("tables").GetChildren().Select(c => c.Value).OfType<string>().ToList();
         var table = tables.Count > 0 ? tables[0] : "public.orders";
         var where = pipeline.Locations.Describe("source:postgres") ?? pipeline.FilePath;
-        var stateDirectory = postgres["stateDirectory"] is { Length: > 0 } directory
-            ? Path.GetFullPath(Path.Combine(pipeline.BaseDirectory, directory))
+        var stateDirectory = postgres["stateDirectory"] is { Length: > 0 }
+            ? DatabaseTarget.StateDirectoryOf(pipeline).Directory
             : "source.postgres.stateDirectory, by default .run/state/ under the working directory";
         var signalTable = postgres["signalTable"] is { Length: > 0 } configuredSignal ? ReplicationSetup.NormalizeTableName(configuredSignal) : null;
         var resnapshot = PgOutputChangeSource.ResnapshotInstruction(signalTable, table, DateTime.UtcNow);

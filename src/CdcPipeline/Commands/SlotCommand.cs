@@ -209,11 +209,20 @@ internal static class SlotCommand
     /// <summary>
     /// What a pipeline that read the dropped slot needs: its state file (in its stateDirectory) keeps the position, and the
     /// lock files beside it (<c>.lock</c>, <c>.lock.owner</c>, see ExclusiveLockFile) hold none, so they may go with it.
+    /// With <c>--config</c> of the pipeline whose slot it is, the file that pipeline's run reads, and whether it is there.
     /// </summary>
-    private static string StateFileAdvice(string slot) =>
-        "A pipeline that read it refuses to start until it is set to snapshot: when_needed (reads the tables again) or its state file " +
-        $"({slot}.snapshot.json in its source.postgres.stateDirectory, by default .run/state/) is deleted (accepts the gap); " +
-        $"{slot}.snapshot.json.lock and {slot}.snapshot.json.lock.owner beside it hold no state and may be deleted with it while that pipeline is stopped.";
+    private static string StateFileAdvice(string slot, DatabaseTarget.Resolved resolved)
+    {
+        var file = $"its state file ({slot}.snapshot.json in its source.postgres.stateDirectory, by default .run/state/)";
+        if (resolved.State is { } state && string.Equals(slot, resolved.Slot, StringComparison.Ordinal))
+        {
+            var path = Path.Combine(state.Directory, slot + ".snapshot.json");
+            file = $"its state file {path} ({state.Setting}; it is {(File.Exists(path) ? "there" : "not there")})";
+        }
+
+        return "A pipeline that read it refuses to start until it is set to snapshot: when_needed (reads the tables again) or " + file + " is deleted (accepts the gap); " +
+            $"{slot}.snapshot.json.lock and {slot}.snapshot.json.lock.owner beside it hold no state and may be deleted with it while that pipeline is stopped.";
+    }
 
     private static Command CreateDrop()
     {
@@ -259,7 +268,7 @@ internal static class SlotCommand
                 {
                     await output.WriteLineAsync(
                         $"About to drop replication slot '{slot.Name}' ({slot.Plugin ?? "physical"}, database {slot.Database ?? "-"}, confirmed {slot.ConfirmedFlushLsn ?? "-"}, lag {ByteSize.Format(slot.LagBytes)}, retains {ByteSize.Format(slot.RetainedBytes)} of WAL).");
-                    await output.WriteLineAsync("Its consumer loses its position: changes until it has a new slot are not captured. " + StateFileAdvice(slot.Name));
+                    await output.WriteLineAsync("Its consumer loses its position: changes until it has a new slot are not captured. " + StateFileAdvice(slot.Name, resolved));
                     await output.WriteAsync($"Type the slot name to confirm: ");
                     await output.FlushAsync(cancellationToken);
                     var answer = await (ConfirmationInput.Value ?? Console.In).ReadLineAsync(cancellationToken);
@@ -309,7 +318,7 @@ internal static class SlotCommand
             if (parse.GetValue(yes))
             {
                 // not asked, so not told yet
-                await output.WriteLineAsync(StateFileAdvice(slotName));
+                await output.WriteLineAsync(StateFileAdvice(slotName, resolved));
             }
 
             return 0;

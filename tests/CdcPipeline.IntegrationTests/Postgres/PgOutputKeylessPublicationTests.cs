@@ -1,5 +1,9 @@
+using System.Text.Json;
+using CdcPipeline.Core.Changes;
 using CdcPipeline.Core.Pipeline;
+using CdcPipeline.IntegrationTests.Readiness;
 using CdcPipeline.IntegrationTests.Support;
+using Npgsql;
 
 namespace CdcPipeline.IntegrationTests.Postgres;
 
@@ -118,5 +122,82 @@ public sealed class PgOutputKeylessPublicationTests(PostgresFixture fixture) : P
 
         var inserted = await reader.TakeAsync(1, timeout: TimeSpan.FromSeconds(20));
         Assert.Equal("public.aud_log", inserted[0].Source.QualifiedTable);
+    }
+
+    /// <summary>
+    /// The start's warning for a published table without a usable replica identity (event 1005) read the partitioned table's own
+    /// identity only, so a DBA's publication of a partitioned table made FULL on the parent alone (ALTER TABLE … REPLICA IDENTITY
+    /// does not reach the partitions, and PostgreSQL checks the partition an UPDATE/DELETE touches) started without a word while
+    /// db check failed it. Now the start names the partitions db check names, with the statements that fix them; those run,
+    /// the application's UPDATE works again and the start says nothing.
+    /// </summary>
+    [Fact]
+    public async Task A_partitioned_table_full_on_the_parent_only_is_warned_at_start_naming_the_partitions_db_check_names()
+    {
+        await Db.ExecuteAsync("CREATE TABLE m (id int, taken date NOT NULL) PARTITION BY RANGE (taken); " +
+                              "CREATE TABLE m_2025 PARTITION OF m FOR VALUES FROM ('2025-01-01') TO ('2026-01-01'); " +
+                              "CREATE TABLE m_2026 PARTITION OF m FOR VALUES FROM ('2026-01-01') TO ('2027-01-01'); " +
+                              "CREATE TABLE m_2027 PARTITION OF m FOR VALUES FROM ('2027-01-01') TO ('2028-01-01'); " +
+                              "ALTER TABLE m REPLICA IDENTITY FULL; ALTER TABLE m_2027 REPLICA IDENTITY FULL; INSERT INTO m VALUES (1, '2025-03-01'); " +
+                              $"CREATE PUBLICATION {Db.Publication} FOR TABLE m WITH (publish_via_partition_root = true)");
+        // what the warning says: PostgreSQL refuses the application's UPDATE on such a partition
+        var refused = await Assert.ThrowsAsync<PostgresException>(() => Db.ExecuteAsync("UPDATE m SET id = 2"));
+        Assert.Contains("m_2025", refused.MessageText, StringComparison.Ordinal);
+
+        await StreamOneInsertAsync("2026-05-01");
+
+        // before the fix: none (the parent is FULL)
+        var warning = Assert.Single(Warnings("replica identity", "REPLICA IDENTITY"));
+        Assert.Contains("Partitioned table \"public\".\"m\"", warning, StringComparison.Ordinal);
+        Assert.Contains("public.m_2025, public.m_2026", warning, StringComparison.Ordinal);
+        Assert.DoesNotContain("m_2027", warning, StringComparison.Ordinal);
+        var check = await Cli.RunAsync("db", "check", "--connection", Db.ConnectionString, "--tables", "public.m", "--publication", Db.Publication, "--slot", Db.Slot, "--json");
+        using (var json = JsonDocument.Parse(check.Stdout))
+        {
+            var key = Assert.Single(json.RootElement.GetProperty("findings").EnumerateArray(), f => f.GetProperty("check").GetString() == "key");
+            Assert.Equal("fail", key.GetProperty("status").GetString());
+            Assert.Contains("partitions public.m_2025, public.m_2026 without a replica identity", key.GetProperty("what").GetString(), StringComparison.Ordinal);
+        }
+
+        // the statements it prints, as printed: the application's UPDATE works, and the next start says nothing more
+        var fix = warning[(warning.IndexOf("Run: ", StringComparison.Ordinal) + "Run: ".Length)..warning.IndexOf(" (a partition attached later", StringComparison.Ordinal)];
+        Assert.Equal("ALTER TABLE \"public\".\"m_2025\" REPLICA IDENTITY FULL; ALTER TABLE \"public\".\"m_2026\" REPLICA IDENTITY FULL;", fix);
+        await Db.ExecuteAsync(fix);
+        await Db.ExecuteAsync("UPDATE m SET id = 2");
+        lock (Logs.Lines)
+        {
+            Logs.Lines.Clear();
+        }
+
+        await StreamOneInsertAsync("2027-05-01");
+        Assert.Empty(Warnings("replica identity", "REPLICA IDENTITY"));
+    }
+
+    /// <summary>
+    /// A start that streams (its checks done), one insert read through it and acknowledged to the slot (so that the next start
+    /// does not decode it again, with the catalog as it was then), and the source stopped.
+    /// </summary>
+    private async Task StreamOneInsertAsync(string taken)
+    {
+        await using var reader = await OpenStreamingAsync(Options(["public.m"]));
+        var before = await Db.ConfirmedFlushAsync();
+        await Db.ExecuteAsync($"INSERT INTO m VALUES (10, '{taken}')");
+        var read = await reader.TakeAsync(1, e => e.Operation == ChangeOperation.Create, TimeSpan.FromSeconds(20)); // after the changes written before it
+        Assert.Equal(ChangeOperation.Create, read[^1].Operation);
+        await reader.AcknowledgeAsync(read);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (await Db.ConfirmedFlushAsync() <= before)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the acknowledged insert was not confirmed to the slot");
+            await reader.NextAsync(TimeSpan.FromMilliseconds(100)); // the read sends the confirmation
+        }
+    }
+
+    private List<string> Warnings(params string[] about)
+    {
+        lock (Logs.Lines)
+        {
+            return Logs.Lines.Where(l => l.Contains(" Warning ", StringComparison.Ordinal) && about.Any(a => l.Contains(a, StringComparison.Ordinal))).ToList();
+        }
     }
 }

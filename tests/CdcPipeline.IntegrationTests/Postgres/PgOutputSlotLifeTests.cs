@@ -234,4 +234,96 @@ public sealed class PgOutputSlotLifeTests(PostgresFixture fixture) : PgOutputTes
         Assert.Contains(Db.Name, e.Message, StringComparison.Ordinal);
         Assert.Contains("source.postgres.slot", e.Message, StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// Event 61, the slot check that runs every slotCheckInterval when heartbeats are off, failing to read the slot: the capture
+    /// role loses the privilege the query needs (a hardening REVOKE on pg_replication_slots). Before, each interval logged the
+    /// failure again with its stack trace (an environment's refusal taken for a bug). Now it is one warning, a line that names
+    /// the refusal, the role and what to grant, while the same failure lasts; the capture goes on; the check working again
+    /// is said (event 63).
+    /// </summary>
+    [Fact]
+    public async Task A_slot_check_the_role_may_no_longer_run_is_one_warning_and_the_capture_goes_on()
+    {
+        var role = ("r_slotcheck_" + Guid.NewGuid().ToString("N")[..8]).ToLowerInvariant();
+        await using (var admin = new NpgsqlConnection(Fixture.AdminConnectionString))
+        {
+            await admin.OpenAsync(Ct);
+            await using var create = new NpgsqlCommand($"CREATE ROLE \"{role}\" LOGIN REPLICATION PASSWORD 'pw'", admin);
+            await create.ExecuteNonQueryAsync(Ct);
+        }
+
+        try
+        {
+            await Db.ExecuteAsync($"CREATE TABLE t (id int PRIMARY KEY); GRANT SELECT ON t TO \"{role}\"; CREATE PUBLICATION {Db.Publication} FOR TABLE t");
+            var options = Options(["public.t"]) with
+            {
+                ConnectionString = new NpgsqlConnectionStringBuilder(Db.ConnectionString) { Username = role, Password = "pw" }.ConnectionString,
+                SlotCheckInterval = TimeSpan.FromMilliseconds(200),
+            };
+            await using var reader = await OpenStreamingAsync(options);
+            // past the stream's start, which reads the slot too (a refusal there stops the capture: it cannot tell a dropped slot)
+            var streaming = DateTime.UtcNow.AddSeconds(20);
+            while (!Logged("Starting replication from slot"))
+            {
+                Assert.True(DateTime.UtcNow < streaming, "the source did not start streaming");
+                Assert.Null(await reader.NextAsync(TimeSpan.FromMilliseconds(50)));
+            }
+
+            await Db.ExecuteAsync("REVOKE SELECT ON pg_catalog.pg_replication_slots FROM PUBLIC");
+            await Task.Delay(TimeSpan.FromSeconds(2), Ct); // ten checks
+            await Db.ExecuteAsync("INSERT INTO t VALUES (1)");
+            var inserted = Assert.Single(await reader.TakeAsync(1, timeout: TimeSpan.FromSeconds(20)));
+            Assert.Equal("1", inserted.After!["id"]!.ToString());
+
+            // before the fix: one warning per interval, each with the exception
+            var warning = Assert.Single(SlotCheckLines(" Warning "));
+            Assert.Contains($"Slot check for slot {Db.Slot} (wal_status and lag, heartbeats off) failed: permission denied for view pg_replication_slots", warning, StringComparison.Ordinal);
+            Assert.Contains($"role {role}", warning, StringComparison.Ordinal);
+            Assert.Contains($"GRANT SELECT ON pg_catalog.pg_replication_slots TO \"{role}\";", warning, StringComparison.Ordinal);
+            Assert.DoesNotContain(" | ", warning, StringComparison.Ordinal); // no exception: the environment's refusal, not a bug
+
+            await Db.ExecuteAsync("GRANT SELECT ON pg_catalog.pg_replication_slots TO PUBLIC");
+            var deadline = DateTime.UtcNow.AddSeconds(20);
+            while (SlotCheckLines(" Information ").Count == 0)
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the slot check working again was not said");
+                await Task.Delay(100, Ct);
+            }
+
+            Assert.Contains($"Slot check for slot {Db.Slot} works again", Assert.Single(SlotCheckLines(" Information ")), StringComparison.Ordinal);
+            Assert.Single(SlotCheckLines(" Warning "));
+        }
+        finally
+        {
+            await Db.ExecuteAsync($"GRANT SELECT ON pg_catalog.pg_replication_slots TO PUBLIC; REVOKE ALL ON t FROM \"{role}\"");
+            await using var admin = new NpgsqlConnection(Fixture.AdminConnectionString);
+            await admin.OpenAsync(Ct);
+            await using var drop = new NpgsqlCommand($"DROP ROLE IF EXISTS \"{role}\"", admin);
+            try
+            {
+                await drop.ExecuteNonQueryAsync(Ct);
+            }
+            catch (PostgresException)
+            {
+                // still referenced (the slot or a session of this test): a harmless leftover of the throwaway cluster
+            }
+        }
+    }
+
+    private bool Logged(string text)
+    {
+        lock (Logs.Lines)
+        {
+            return Logs.Lines.Any(l => l.Contains(text, StringComparison.Ordinal));
+        }
+    }
+
+    private List<string> SlotCheckLines(string level)
+    {
+        lock (Logs.Lines)
+        {
+            return Logs.Lines.Where(l => l.Contains(level, StringComparison.Ordinal) && l.Contains("Slot check for slot", StringComparison.Ordinal)).ToList();
+        }
+    }
 }

@@ -220,6 +220,60 @@ public sealed partial class DbCheckKafkaConnectTests(PostgresFixture fixture) : 
     }
 
     /// <summary>
+    /// <c>publicationAutocreateMode: filtered</c> with an existing publication made FOR ALL TABLES was reported ok ("exists, FOR ALL
+    /// TABLES"), but the connector cannot start on it: Debezium 2.5 refuses it at once (DBZ-6577: "A logical publication for all
+    /// tables … can not be altered"), and the SET TABLE it would otherwise run is refused by PostgreSQL, shown here as a
+    /// superuser. The finding fails and names the two ways on; <c>all_tables</c> and <c>disabled</c> use it as it is.
+    /// </summary>
+    [Fact]
+    public async Task In_filtered_mode_a_publication_for_all_tables_fails_since_the_connector_cannot_narrow_it()
+    {
+        var (role, password) = await SetUpAsDbaAsync();
+        await Db.ExecuteAsync("DROP PUBLICATION debezium_legacy_pub; CREATE PUBLICATION debezium_legacy_pub FOR ALL TABLES");
+        var config = await WriteSampleConfigAsync(role, "literal-not-used", publicationAutocreateMode: "filtered");
+        try
+        {
+            // before: exit 0, "exists, FOR ALL TABLES"
+            var result = await Cli.RunAsync("db", "check", "--config", config, "--connection", ConnectionStringAs(role, password), "--json");
+
+            Assert.True(result.Code == 1, result.Stdout + result.Stderr);
+            var fail = Assert.Single(PublicationFindings(result.Stdout), f => f.Status == "fail");
+            Assert.StartsWith("exists FOR ALL TABLES, and publicationAutocreateMode: filtered makes the connector narrow it to its tables at every start", fail.What, StringComparison.Ordinal);
+            Assert.Contains("can not be altered", fail.What, StringComparison.Ordinal);
+            Assert.Contains("is defined as FOR ALL TABLES", fail.What, StringComparison.Ordinal);
+            Assert.Contains("set publicationAutocreateMode: all_tables (or disabled)", fail.Action, StringComparison.Ordinal);
+            Assert.Contains("DROP PUBLICATION \"debezium_legacy_pub\";", fail.Action, StringComparison.Ordinal);
+            Assert.Contains("CREATE PUBLICATION \"debezium_legacy_pub\" FOR TABLE ", fail.Action, StringComparison.Ordinal);
+
+            // what the finding says PostgreSQL answers, even to a superuser (only one may own a FOR ALL TABLES publication)
+            var refused = await Assert.ThrowsAsync<PostgresException>(() => Db.ExecuteAsync(
+                $"ALTER PUBLICATION debezium_legacy_pub SET TABLE {string.Join(", ", LegacyTables)}"));
+            Assert.Equal(PostgresErrorCodes.ObjectNotInPrerequisiteState, refused.SqlState);
+            Assert.Contains("is defined as FOR ALL TABLES", refused.MessageText, StringComparison.Ordinal);
+
+            // modes that use an existing publication as it is: fine
+            foreach (var mode in new[] { "all_tables", "disabled" })
+            {
+                var other = await WriteSampleConfigAsync(role, "literal-not-used", publicationAutocreateMode: mode);
+                try
+                {
+                    var asItIs = await Cli.RunAsync("db", "check", "--config", other, "--connection", ConnectionStringAs(role, password), "--json");
+                    Assert.True(asItIs.Code == 0, mode + ": " + asItIs.Stdout + asItIs.Stderr);
+                    Assert.Equal("exists, FOR ALL TABLES", Assert.Single(PublicationFindings(asItIs.Stdout)).What);
+                }
+                finally
+                {
+                    File.Delete(other);
+                }
+            }
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
+    /// <summary>
     /// <c>db check --config … --connection</c> as another role than the section's <c>database.user</c> checked the connecting
     /// role's privileges and said nothing of it: it now says whose they are and which role the connector logs in as.
     /// </summary>

@@ -219,6 +219,76 @@ public sealed class SlotCommandTests(PostgresFixture fixture) : LegacyDatabaseTe
         }
     }
 
+    /// <summary>
+    /// <c>slot drop --config FILE</c> of the file's own slot named the default <c>.run/state/</c> for the state file whatever the file's
+    /// <c>source.postgres.stateDirectory</c>: now the file run reads, resolved as run resolves it (a relative directory beside the
+    /// configuration file; unset, <c>.run/state</c> under the working directory), with the setting and its line.
+    /// </summary>
+    [Fact]
+    public async Task Drop_with_config_names_the_state_file_in_the_configured_state_directory()
+    {
+        var dir = Directory.CreateTempSubdirectory("cdc-slotdrop-").FullName;
+        try
+        {
+            string Config(string name, string? stateDirectory) => WriteConfig(dir, name, Idle, stateDirectory);
+            var relative = Config("relative.yaml", "pipeline-state");
+            var unset = Config("unset.yaml", null);
+            var otherSlot = Config("other.yaml", "pipeline-state");
+            Directory.CreateDirectory(Path.Combine(dir, "pipeline-state"));
+            await File.WriteAllTextAsync(Path.Combine(dir, "pipeline-state", Idle + ".snapshot.json"), "{}", Ct);
+
+            await Db.ExecuteAsync($"SELECT pg_create_logical_replication_slot('{Idle}', 'pgoutput')");
+            SlotCommand.ConfirmationInput.Value = new StringReader(Idle + "\n");
+            var asked = await Cli.RunAsync("slot", "drop", Idle, "--config", relative);
+            await Db.ExecuteAsync($"SELECT pg_create_logical_replication_slot('{Idle}', 'pgoutput')");
+            var yes = await Cli.RunAsync("slot", "drop", Idle, "--config", relative, "--yes");
+            foreach (var drop in new[] { asked, yes })
+            {
+                Assert.True(drop.Code == 0, drop.Stdout + drop.Stderr);
+                var file = Path.Combine(dir, "pipeline-state", Idle + ".snapshot.json");
+                Assert.Contains($"its state file {file} (source.postgres.stateDirectory ({relative}:", drop.Stdout, StringComparison.Ordinal);
+                Assert.Contains("; it is there)", drop.Stdout, StringComparison.Ordinal);
+                Assert.DoesNotContain("by default .run/state/", drop.Stdout, StringComparison.Ordinal);
+                Assert.Contains($"{Idle}.snapshot.json.lock and {Idle}.snapshot.json.lock.owner", drop.Stdout, StringComparison.Ordinal);
+            }
+
+            // unset: the default under the working directory, said as such
+            await Db.ExecuteAsync($"SELECT pg_create_logical_replication_slot('{Idle}', 'pgoutput')");
+            var byDefault = await Cli.RunAsync("slot", "drop", Idle, "--config", unset, "--yes");
+            Assert.True(byDefault.Code == 0, byDefault.Stdout + byDefault.Stderr);
+            Assert.Contains($"its state file {Path.GetFullPath(Path.Combine(".run", "state", Idle + ".snapshot.json"))} (source.postgres.stateDirectory is not set: " +
+                ".run/state under the working directory; it is not there", byDefault.Stdout, StringComparison.Ordinal);
+
+            // a slot that is not the file's: not that pipeline's state file, the general words
+            await Db.ExecuteAsync($"SELECT pg_create_logical_replication_slot('{Busy}', 'pgoutput')");
+            var notItsSlot = await Cli.RunAsync("slot", "drop", Busy, "--config", otherSlot, "--yes");
+            Assert.True(notItsSlot.Code == 0, notItsSlot.Stdout + notItsSlot.Stderr);
+            Assert.Contains($"{Busy}.snapshot.json in its source.postgres.stateDirectory, by default .run/state/", notItsSlot.Stdout, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private string WriteConfig(string dir, string name, string slot, string? stateDirectory)
+    {
+        var path = Path.Combine(dir, name);
+        File.WriteAllText(path, $"""
+            name: slotdrop
+            source:
+              postgres:
+                connectionString: "{Db.ConnectionString}"
+                slot: {(name == "other.yaml" ? slot + "_x" : slot)}
+                tables: [public.tb_ord_mst]
+            {(stateDirectory is null ? "" : $"    stateDirectory: {stateDirectory}")}
+            sinks:
+              - name: out
+                file: {"{"} path: out.jsonl {"}"}
+            """);
+        return path;
+    }
+
     [Fact]
     public async Task Drop_by_a_role_that_may_not_drop_slots_says_why_without_a_stack_trace()
     {
