@@ -223,6 +223,9 @@ public sealed class RuleTranslator : IChangeTranslator
     private const string NullMember = "a method or member of a null value (a column that is NULL in this change): test it first,"
         + " `after.col != null ? after.col.ToString() : null`, or use text(x), trim(x) or coalesce(x, …), which take null";
 
+    private static readonly string[] BindingNamespaces =
+        ["CdcPipeline", "DynamicExpresso", "Microsoft.CSharp", "System.Dynamic", "System.Linq.Expressions", "System.Runtime.CompilerServices"];
+
     /// <summary>
     /// Whether <paramref name="e"/> was thrown in a method outside this project that a compiled expression called (directly, or
     /// through a late-bound call site), and which (<paramref name="method"/>; null when the JIT inlined it into the expression
@@ -241,7 +244,9 @@ public sealed class RuleTranslator : IChangeTranslator
                 return outside;
             }
 
-            if (type.Namespace?.StartsWith("CdcPipeline", StringComparison.Ordinal) == true)
+            // ours (a rule function, a row accessor), or the binding machinery's (DynamicExpresso, the C# binder, call sites):
+            // not a method the rule called
+            if (type.Namespace is { } ns && BindingNamespaces.Any(n => ns.StartsWith(n, StringComparison.Ordinal)))
             {
                 return false;
             }
