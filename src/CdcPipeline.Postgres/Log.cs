@@ -78,11 +78,7 @@ internal static partial class Log
         "is generated from")]
     public static partial void RuleNamesGeneratedColumns(ILogger logger, string rule, string location, string columns, string table);
 
-    // Said at start, before any change: otherwise the expression fails at the first change it is evaluated on (a dead letter).
-    [LoggerMessage(1117, LogLevel.Warning,
-        "The {Rule} ({Location}): {Expression} {Problem}, given the column types of {Table}: each change it is evaluated on fails " +
-        "and goes to the dead letters. Fix the rule file: {Fix}")]
-    public static partial void RuleMistypesColumns(ILogger logger, string rule, string location, string expression, string problem, string table, string fix);
+    // 1117 (an expression that fails on every change given the columns' types) is Core's RuleLog: the Kafka source says it too.
 
     [LoggerMessage(1004, LogLevel.Debug, "Acknowledged slot {Slot} up to {FlushLsn}")]
     public static partial void Acknowledged(ILogger logger, string slot, string flushLsn);

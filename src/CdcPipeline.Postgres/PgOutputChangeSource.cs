@@ -2770,31 +2770,11 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     /// <summary>Event 1117 for each expression of <paramref name="file"/>'s rules that fails on every change given its table's column types.</summary>
     private void WarnRulesMistypingColumns(TableRules file, Dictionary<string, RuleColumnType> types)
     {
-        foreach (var rule in file.Events)
+        foreach (var (what, at, e, problem) in RuleTypeCheck.Check(file, types))
         {
-            foreach (var e in rule.Expressions())
+            if (SayAtStart(1117, file.File, what, at, problem.Problem))
             {
-                Warn("rule " + rule.Id, e);
-            }
-        }
-
-        // the file's subject: once, not once per rule that uses it
-        if (file.Subject is not null && file.Events.Any(r => r.Subject is null))
-        {
-            Warn("subject:", file.Subject);
-        }
-
-        void Warn(string what, CompiledExpression e)
-        {
-            foreach (var problem in RuleTypeCheck.Check(e, types))
-            {
-                var at = e.Location with { Column = e.Location.Column + problem.Position };
-                if (!SayAtStart(1117, file.File, what, at.ToString(), problem.Problem))
-                {
-                    continue;
-                }
-
-                Log.RuleMistypesColumns(_logger, what, at.ToString(), e.What, problem.Problem, file.Table, problem.Fix);
+                RuleLog.RuleMistypesColumns(_logger, what, at, e.What, problem.Problem, file.Table, problem.Fix);
             }
         }
     }

@@ -90,6 +90,12 @@ public sealed class ConnectSchema
     /// </summary>
     internal string? LastText;
 
+    /// <summary>
+    /// The <see cref="ConnectSchemaRuleCheck"/> that checked the rules against this (value) schema, so that the records after
+    /// the first cost it a reference comparison. Written without a lock: a race only checks once more.
+    /// </summary>
+    internal object? RulesCheckedBy;
+
     internal SemanticKind Semantic { get; }
 
     /// <summary>A string whose value is its text as it is (no date, number or JSON to parse out of it).</summary>

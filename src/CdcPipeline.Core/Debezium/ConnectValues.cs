@@ -3,6 +3,7 @@ using System.Numerics;
 using System.Text;
 using System.Text.Json;
 using CdcPipeline.Core.Changes;
+using CdcPipeline.Core.Translation.Rules;
 
 namespace CdcPipeline.Core.Debezium;
 
@@ -141,6 +142,32 @@ public sealed class ConnectValues
         static (SemanticKind, int, int, string?) Expect(ConnectType actual, ConnectType expected, SemanticKind kind) =>
             actual == expected ? (kind, 0, 0, null) : Invalid($"schema of type {Lower(actual)} for a logical type carried as {Lower(expected)}");
     }
+
+    /// <summary>
+    /// What the values of a column of <paramref name="s"/> are to rule expressions: the kinds of what this class converts them
+    /// to (<see cref="Translation.Rules.RuleValues.ForExpression"/> makes a decimal a <see cref="decimal"/>), as
+    /// <c>PgTextValues.RuleKinds</c> gives them for the embedded capture's columns; <see cref="ValueKinds.Any"/> when unsure.
+    /// </summary>
+    internal static ValueKinds RuleKinds(ConnectSchema s) => s.Semantic switch
+    {
+        SemanticKind.None or SemanticKind.MicroDuration => s.Type switch
+        {
+            ConnectType.Boolean => ValueKinds.Bool,
+            ConnectType.Int8 or ConnectType.Int16 or ConnectType.Int32 or ConnectType.Int64 => ValueKinds.Integer,
+            ConnectType.Float32 => ValueKinds.Float,
+            ConnectType.Float64 => s.Semantic == SemanticKind.MicroDuration ? ValueKinds.Integer : ValueKinds.Float,
+            ConnectType.String => ValueKinds.Text,
+            _ => ValueKinds.Any,
+        },
+        SemanticKind.Text or SemanticKind.IntervalString => ValueKinds.Text,
+        SemanticKind.Decimal or SemanticKind.VariableScaleDecimal or SemanticKind.DecimalString => ValueKinds.Decimal,
+        SemanticKind.EpochDay or SemanticKind.IsoDate => ValueKinds.Date,
+        SemanticKind.TimeMillis or SemanticKind.MicroTime or SemanticKind.NanoTime or SemanticKind.IsoTime => ValueKinds.LocalTime,
+        SemanticKind.TimestampMillis or SemanticKind.MicroTimestamp or SemanticKind.NanoTimestamp or SemanticKind.IsoTimestamp => ValueKinds.LocalTimestamp,
+        SemanticKind.ZonedTimestamp => ValueKinds.UtcTimestamp,
+        SemanticKind.ZonedTime => ValueKinds.UtcTime,
+        _ => ValueKinds.Any,
+    };
 
     private static string Lower(ConnectType t) => t.ToString().ToLowerInvariant();
 

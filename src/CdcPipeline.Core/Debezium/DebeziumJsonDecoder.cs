@@ -36,15 +36,20 @@ public sealed class DebeziumJsonDecoder
 
     public ConnectSchemaCache Schemas { get; }
 
+    /// <summary>Checks the rules against the column types of each value schema the first time a record brings it (the Kafka source's); null for none.</summary>
+    public ConnectSchemaRuleCheck? RuleCheck { get; init; }
+
     /// <summary>Decodes one Kafka record (JSON key and value bytes, headers, topic, partition, offset).</summary>
     /// <exception cref="DebeziumDecodeException">The record is not a decodable Debezium record; the message says where and why.</exception>
     public ChangeEvent Decode(DebeziumRecord record)
     {
         var (key, _) = Part(record.Key, "key");
-        var (value, schemaName) = Part(record.Value, "value");
+        var (value, schema) = Part(record.Value, "value");
         var newKey = HeaderKey(record, DebeziumEnvelope.NewKeyHeader);
         var oldKey = HeaderKey(record, DebeziumEnvelope.OldKeyHeader);
-        return DebeziumEnvelope.ToChangeEvent(record, key, value, schemaName, Options, newKey, oldKey);
+        var change = DebeziumEnvelope.ToChangeEvent(record, key, value, schema?.Name, Options, newKey, oldKey);
+        RuleCheck?.Check(schema, change);
+        return change;
     }
 
     /// <summary>Decodes one bare Debezium value (with or without schema) when there is no Kafka metadata.</summary>
@@ -63,6 +68,13 @@ public sealed class DebeziumJsonDecoder
 
     /// <summary>Decodes a JSON key or value: the struct row and the schema's name (null when schemaless or null).</summary>
     public (Row? Row, string? SchemaName) DecodeStruct(ReadOnlySpan<byte> json, string part)
+    {
+        var (row, schema) = ReadStructOf(json, part);
+        return (row, schema?.Name);
+    }
+
+    /// <summary><see cref="DecodeStruct"/> with the struct's schema itself (null when schemaless or null).</summary>
+    private (Row? Row, ConnectSchema? Schema) ReadStructOf(ReadOnlySpan<byte> json, string part)
     {
         try
         {
@@ -83,8 +95,8 @@ public sealed class DebeziumJsonDecoder
         }
     }
 
-    private (Row?, string?) Part(ReadOnlyMemory<byte>? bytes, string part) =>
-        bytes is { } b ? DecodeStruct(b.Span, part) : (null, null);
+    private (Row?, ConnectSchema?) Part(ReadOnlyMemory<byte>? bytes, string part) =>
+        bytes is { } b ? ReadStructOf(b.Span, part) : (null, null);
 
     private Row? HeaderKey(DebeziumRecord record, string header)
     {
@@ -103,7 +115,7 @@ public sealed class DebeziumJsonDecoder
         }
     }
 
-    private (Row?, string?) ReadStruct(ReadOnlySpan<byte> json, string part)
+    private (Row?, ConnectSchema?) ReadStruct(ReadOnlySpan<byte> json, string part)
     {
         var r = new Utf8JsonReader(json);
         if (!r.Read() || r.TokenType == JsonTokenType.Null)
@@ -206,14 +218,14 @@ public sealed class DebeziumJsonDecoder
 
         var result = ConnectJsonReader.ReadValue(ref payload, schema, _values) as Row
             ?? throw new DebeziumDecodeException($"the {part} payload did not decode to a struct");
-        return (result, schema.Name);
+        return (result, schema);
     }
 
     /// <summary>
     /// The fast path for JsonConverter's exact output, <c>{"schema":&lt;a schema seen recently&gt;,"payload":…}</c>:
     /// the schema is recognised by comparing bytes, without tokenising it.
     /// </summary>
-    private bool TryReadKnownSchema(ReadOnlySpan<byte> json, out (Row?, string?) result)
+    private bool TryReadKnownSchema(ReadOnlySpan<byte> json, out (Row?, ConnectSchema?) result)
     {
         result = default;
         ReadOnlySpan<byte> head = "{\"schema\":"u8;
@@ -235,7 +247,7 @@ public sealed class DebeziumJsonDecoder
         }
         else if (payload.TokenType == JsonTokenType.StartObject)
         {
-            result = (ConnectJsonReader.ReadValue(ref payload, schema, _values) as Row, schema.Name);
+            result = (ConnectJsonReader.ReadValue(ref payload, schema, _values) as Row, schema);
         }
         else
         {

@@ -38,6 +38,9 @@ public sealed class DebeziumAvroDecoder
 
     public DebeziumDecoderOptions Options => _values.Options;
 
+    /// <summary>Checks the rules against the column types of each writer schema the first time a record brings it (the Kafka source's); null for none.</summary>
+    public ConnectSchemaRuleCheck? RuleCheck { get; init; }
+
     /// <summary>Decodes one Kafka record whose key and value are Confluent Avro (either may be null).</summary>
     /// <exception cref="DebeziumDecodeException">Not decodable: wrong magic byte, unknown schema id, corrupt data, …</exception>
     /// <exception cref="SchemaRegistryUnavailableException">The registry did not answer; try the record again later.</exception>
@@ -45,14 +48,23 @@ public sealed class DebeziumAvroDecoder
     {
         ArgumentNullException.ThrowIfNull(record);
         var key = record.Key is { } keyBytes ? await KeyAsync(keyBytes, cancellationToken).ConfigureAwait(false) : null;
-        var (value, schemaName) = await PartAsync(record.Value, "value", cancellationToken).ConfigureAwait(false);
+        var (value, schema) = await PartAsync(record.Value, "value", cancellationToken).ConfigureAwait(false);
         var newKey = await HeaderKeyAsync(record, DebeziumEnvelope.NewKeyHeader, cancellationToken).ConfigureAwait(false);
         var oldKey = await HeaderKeyAsync(record, DebeziumEnvelope.OldKeyHeader, cancellationToken).ConfigureAwait(false);
-        return DebeziumEnvelope.ToChangeEvent(record, key, value, schemaName, Options, newKey, oldKey);
+        var change = DebeziumEnvelope.ToChangeEvent(record, key, value, schema?.Name, Options, newKey, oldKey);
+        RuleCheck?.Check(schema, change);
+        return change;
     }
 
     /// <summary>Decodes one Confluent-framed Avro struct (a key or value): the row and the Connect schema name.</summary>
     public async ValueTask<(Row? Row, string? SchemaName)> DecodeStructAsync(ReadOnlyMemory<byte> bytes, string part, CancellationToken cancellationToken = default)
+    {
+        var (row, schema) = await ReadStructAsync(bytes, part, cancellationToken).ConfigureAwait(false);
+        return (row, schema?.Name);
+    }
+
+    /// <summary><see cref="DecodeStructAsync"/> with the struct's Connect schema itself (the same instance for every record of its schema id).</summary>
+    private async ValueTask<(Row? Row, ConnectSchema? Schema)> ReadStructAsync(ReadOnlyMemory<byte> bytes, string part, CancellationToken cancellationToken)
     {
         if (bytes.Length == 0)
         {
@@ -100,7 +112,7 @@ public sealed class DebeziumAvroDecoder
             throw new DebeziumDecodeException($"the {part} has {stream.Length - stream.Position} bytes left after its Avro record (schema id {id}): wrong schema or corrupt data");
         }
 
-        return (value as Row, node.Connect.Name);
+        return (value as Row, node.Connect);
     }
 
     private async ValueTask<AvroNode> LoadAsync(int id, string part, CancellationToken cancellationToken)
@@ -201,8 +213,8 @@ public sealed class DebeziumAvroDecoder
             && (o["scale"] is null || (o["scale"] is JsonValue s && s.TryGetValue<int>(out var scale) && scale >= 0 && scale <= precision));
     }
 
-    private async ValueTask<(Row?, string?)> PartAsync(ReadOnlyMemory<byte>? bytes, string part, CancellationToken cancellationToken) =>
-        bytes is { } b ? await DecodeStructAsync(b, part, cancellationToken).ConfigureAwait(false) : (null, null);
+    private async ValueTask<(Row?, ConnectSchema?)> PartAsync(ReadOnlyMemory<byte>? bytes, string part, CancellationToken cancellationToken) =>
+        bytes is { } b ? await ReadStructAsync(b, part, cancellationToken).ConfigureAwait(false) : (null, null);
 
     // The key-change headers go through the header converter, not the value converter: Avro when it is
     // the AvroConverter, otherwise text (JSON).

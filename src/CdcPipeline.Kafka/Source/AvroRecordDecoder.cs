@@ -10,9 +10,12 @@ public sealed class AvroRecordDecoder : IKafkaRecordDecoder
 {
     private readonly DebeziumAvroDecoder _decoder;
 
-    public AvroRecordDecoder(ISchemaRegistryClient registry, DebeziumDecoderOptions? options = null)
+    public AvroRecordDecoder(ISchemaRegistryClient registry, DebeziumDecoderOptions? options = null, ConnectSchemaRuleCheck? ruleCheck = null)
     {
-        _decoder = new DebeziumAvroDecoder(registry, (options ?? DebeziumDecoderOptions.Default) with { RetainRaw = true });
+        _decoder = new DebeziumAvroDecoder(registry, (options ?? DebeziumDecoderOptions.Default) with { RetainRaw = true })
+        {
+            RuleCheck = ruleCheck,
+        };
     }
 
     public ValueTask<ChangeEvent> DecodeAsync(DebeziumRecord record, CancellationToken cancellationToken) =>

@@ -8,9 +8,12 @@ public sealed class JsonRecordDecoder : IKafkaRecordDecoder
 {
     private readonly DebeziumJsonDecoder _decoder;
 
-    public JsonRecordDecoder(DebeziumDecoderOptions? options = null)
+    public JsonRecordDecoder(DebeziumDecoderOptions? options = null, ConnectSchemaRuleCheck? ruleCheck = null)
     {
-        _decoder = new DebeziumJsonDecoder((options ?? DebeziumDecoderOptions.Default) with { RetainRaw = true });
+        _decoder = new DebeziumJsonDecoder((options ?? DebeziumDecoderOptions.Default) with { RetainRaw = true })
+        {
+            RuleCheck = ruleCheck,
+        };
     }
 
     public bool UsesSchemaRegistry => false;

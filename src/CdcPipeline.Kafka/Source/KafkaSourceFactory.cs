@@ -38,7 +38,10 @@ public sealed class KafkaSourceFactory : ISourceFactory
     {
         var (options, config, subscription, decoding) = Checked(context);
         var loggers = context.Services.GetService<ILoggerFactory>();
-        var decoder = CreateDecoder(options, decoding, context);
+        var logger = loggers?.CreateLogger<KafkaChangeSource>();
+        // the rules against each table's column types, as its records' schemas give them (event 1117, the embedded capture's start check)
+        var ruleCheck = context.RuleFiles.Count > 0 && logger is not null ? new ConnectSchemaRuleCheck(context.RuleFiles, logger) : null;
+        var decoder = CreateDecoder(options, decoding, context, ruleCheck);
         var deadLetters = CreateDeadLetters(context);
         KafkaTransactionCoordinator? coordinator = null;
         if (options.ExactlyOnce)
@@ -54,7 +57,7 @@ public sealed class KafkaSourceFactory : ISourceFactory
             deadLetters,
             options.BufferCapacity,
             options.RevokeTimeout,
-            loggers?.CreateLogger<KafkaChangeSource>(),
+            logger,
             coordinator,
             options.PauseAfter);
     }
@@ -206,17 +209,18 @@ public sealed class KafkaSourceFactory : ISourceFactory
 
     private static bool IsJson(KafkaSourceOptions options) => string.Equals(options.Format, "json", StringComparison.OrdinalIgnoreCase);
 
-    private static IKafkaRecordDecoder CreateDecoder(KafkaSourceOptions options, DebeziumDecoderOptions? decoding, PipelineComponentContext context)
+    private static IKafkaRecordDecoder CreateDecoder(
+        KafkaSourceOptions options, DebeziumDecoderOptions? decoding, PipelineComponentContext context, ConnectSchemaRuleCheck? ruleCheck = null)
     {
         if (IsJson(options))
         {
-            return new JsonRecordDecoder(decoding);
+            return new JsonRecordDecoder(decoding, ruleCheck);
         }
 
         var registry = context.Services.GetService<ISchemaRegistryClient>()
             ?? SchemaRegistrySettings.CreateClient(context, options.SchemaRegistryUrl, options.SchemaRegistry, options.Consumer, "consumer");
 
-        return new AvroRecordDecoder(registry, decoding);
+        return new AvroRecordDecoder(registry, decoding, ruleCheck);
     }
 
     private static IDeadLetterQueue CreateDeadLetters(PipelineComponentContext context)

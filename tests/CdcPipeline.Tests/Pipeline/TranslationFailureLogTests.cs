@@ -65,6 +65,28 @@ public sealed class TranslationFailureLogTests
         Assert.DoesNotContain('\n', record.Message);
     }
 
+    /// <summary>
+    /// A .NET method a rule calls on a value that is there (not NULL) and that refuses its arguments: the rule meeting the data
+    /// (a code shorter than the rule expects, a NULL argument), not a bug of ours. It was logged as one, with its stack trace.
+    /// </summary>
+    [Theory]
+    [InlineData("after.ord_sts_cd.Contains(before.ord_sts_cd)", "Contains()", "ArgumentNullException")] // late bound
+    [InlineData("text(after.ord_no).Contains(text(before.ord_no))", "Contains()", "ArgumentNullException")] // bound at load
+    [InlineData("after.ord_sts_cd.CompareTo(5)", "CompareTo()", "ArgumentException")]
+    public async Task A_dotnet_method_a_rule_calls_that_throws_is_logged_in_one_line_naming_the_method(string expression, string method, string exception)
+    {
+        var (logs, dlq) = await RunAsync(Rule(expression));
+
+        Assert.Single(dlq.Letters);
+        var record = Assert.Single(logs.Records, r => r.EventId == 1010);
+        Assert.Null(record.Exception);
+        Assert.Equal(typeof(RuleEvaluationException).FullName, record.Fields["ExceptionType"]);
+        Assert.Equal("orders#Probe", record.Fields["Rule"]);
+        Assert.Contains($"`{expression}`", record.Message, StringComparison.Ordinal);
+        Assert.Contains($"{method} threw {exception}: ", record.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', record.Message);
+    }
+
     [Fact]
     public async Task With_debug_logs_a_rule_failure_keeps_its_stack_trace()
     {

@@ -1,4 +1,5 @@
 using CdcPipeline.Core.Changes;
+using Microsoft.CSharp.RuntimeBinder;
 
 namespace CdcPipeline.Core.Translation.Rules;
 
@@ -201,6 +202,13 @@ public sealed class RuleTranslator : IChangeTranslator
             // this), not a bug of ours, and said as the binder's "runtime binding on a null reference" is.
             e = new ExpressionFailure(NullMember, e);
         }
+        else if (e is not (ExpressionFailure or RuleEvaluationException or RuntimeBinderException) && CalledByExpression(e, out var method))
+        {
+            // after.code.Contains(before.code) with a NULL old code, after.code.CompareTo(5): a .NET method the rule calls
+            // refusing what it is given is the rule meeting the data, as a rule function's refusal is; one line, naming it.
+            var name = method is not null ? $"{method.DeclaringType!.Name}.{method.Name}()" : MethodCalled(expression?.Text);
+            e = new ExpressionFailure($"{name} threw {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}", e);
+        }
 
         var where = expression?.Location ?? rule.Location;
         var what = expression is null ? part : $"{expression.What} `{expression.Text}`";
@@ -214,6 +222,52 @@ public sealed class RuleTranslator : IChangeTranslator
 
     private const string NullMember = "a method or member of a null value (a column that is NULL in this change): test it first,"
         + " `after.col != null ? after.col.ToString() : null`, or use text(x), trim(x) or coalesce(x, …), which take null";
+
+    private static readonly string[] BindingNamespaces =
+        ["CdcPipeline", "DynamicExpresso", "Microsoft.CSharp", "System.Dynamic", "System.Linq.Expressions", "System.Runtime.CompilerServices"];
+
+    /// <summary>
+    /// Whether <paramref name="e"/> was thrown in a method outside this project that a compiled expression called (directly, or
+    /// through a late-bound call site), and which (<paramref name="method"/>; null when the JIT inlined it into the expression
+    /// and only a throw helper is left). False when <paramref name="e"/> came from the expression itself or passed through our
+    /// own code (a rule function, a row accessor: a bug of ours, which keeps its stack trace).
+    /// </summary>
+    private static bool CalledByExpression(Exception e, out System.Reflection.MethodBase? method)
+    {
+        method = null;
+        var outside = false;
+        foreach (var frame in new System.Diagnostics.StackTrace(e, fNeedFileInfo: false).GetFrames())
+        {
+            if (frame.GetMethod() is not { DeclaringType: { } type } called)
+            {
+                // a dynamic method: the expression, or the rule a late-bound call site made of it
+                return outside;
+            }
+
+            // ours (a rule function, a row accessor), or the binding machinery's (DynamicExpresso, the C# binder, call sites):
+            // not a method the rule called
+            if (type.Namespace is { } ns && BindingNamespaces.Any(n => ns.StartsWith(n, StringComparison.Ordinal)))
+            {
+                return false;
+            }
+
+            outside = true;
+            if (!typeof(Exception).IsAssignableFrom(type) && !type.Name.Contains("ThrowHelper", StringComparison.Ordinal))
+            {
+                method = called;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>How a failure names the .NET method an expression called when the stack does not tell: the one the text calls, if one.</summary>
+    private static string MethodCalled(string? text)
+    {
+        var code = text is null ? "" : OldRowRead.StringLiteral().Replace(text, "\"\"");
+        var names = System.Text.RegularExpressions.Regex.Matches(code, @"\.\s*(\w+)\s*\(").Select(m => m.Groups[1].Value).Distinct(StringComparer.Ordinal).ToList();
+        return names.Count == 1 ? names[0] + "()" : "a .NET method it calls";
+    }
 
     /// <summary>Whether <paramref name="e"/> was thrown by a compiled expression itself (its own frame, a dynamic method), not by code it called.</summary>
     private static bool ThrownByExpression(Exception e) =>

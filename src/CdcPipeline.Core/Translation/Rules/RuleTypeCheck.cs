@@ -14,7 +14,8 @@ namespace CdcPipeline.Core.Translation.Rules;
 /// anything but its own type) and a function given a value it never takes (<c>date()</c> of a timestamp). Rules compare late
 /// bound, so both fail only when a change reaches them, and the change goes to the dead letters. Without the column types
 /// (at load) only literals and function results are known, so only what fails for any input is found; with a table's column
-/// types (the embedded capture's start) the column reads are known too. Runs at load and start only, never per change.
+/// types (the embedded capture's start, or a Kafka record's schema the first time one brings it: <see cref="Debezium.ConnectSchemaRuleCheck"/>)
+/// the column reads are known too. Runs at load, at start and once per record schema only, never per change.
 /// </summary>
 internal static class RuleTypeCheck
 {
@@ -33,6 +34,37 @@ internal static class RuleTypeCheck
         }
 
         return walker.Problems;
+    }
+
+    /// <summary>
+    /// What fails on every change in <paramref name="file"/>'s expressions given its table's <paramref name="columns"/>: for each
+    /// problem what it is in (<c>rule orders#Placed</c>, or <c>subject:</c> once for a file's subject that some rule uses), where
+    /// (its file:line:column) and the expression. Event 1117 says each, on either capture path.
+    /// </summary>
+    public static IEnumerable<(string What, string At, CompiledExpression Expression, RuleTypeProblem Problem)> Check(
+        TableRules file, IReadOnlyDictionary<string, RuleColumnType> columns)
+    {
+        foreach (var rule in file.Events)
+        {
+            foreach (var e in rule.Expressions())
+            {
+                foreach (var problem in Check(e, columns))
+                {
+                    yield return ("rule " + rule.Id, At(e, problem), e, problem);
+                }
+            }
+        }
+
+        // the file's subject: once, not once per rule that uses it
+        if (file.Subject is { } subject && file.Events.Any(r => r.Subject is null))
+        {
+            foreach (var problem in Check(subject, columns))
+            {
+                yield return ("subject:", At(subject, problem), subject, problem);
+            }
+        }
+
+        static string At(CompiledExpression e, RuleTypeProblem problem) => (e.Location with { Column = e.Location.Column + problem.Position }).ToString();
     }
 
     /// <summary>A value of the expression: what it can be, how a message names it and where its text is.</summary>

@@ -2,7 +2,7 @@ namespace CdcPipeline.Core.Translation.Rules;
 
 /// <summary>
 /// What values a column or an expression can have inside a rule expression, as far as the rules (at load) or the table's
-/// column types (at the embedded capture's start) tell: <see cref="RuleTypeCheck"/> finds with them the comparisons and
+/// column types (at the embedded capture's start, or in a Kafka record's schema) tell: <see cref="RuleTypeCheck"/> finds with them the comparisons and
 /// conditions that would fail on every change they are evaluated on.
 /// </summary>
 [Flags]
