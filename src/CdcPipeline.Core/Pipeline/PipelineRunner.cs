@@ -641,7 +641,8 @@ public sealed class PipelineRunner
         }
         catch (Exception storeError) when (storeError is not OperationCanceledException)
         {
-            throw new DeadLetterStoreException(letter.Stage, storeError);
+            // The stop's line names the change (its position, as dlq list shows it), as the source's decode letter names its record.
+            throw new DeadLetterStoreException(letter.Stage, storeError, letter.Position);
         }
     }
 

@@ -16,8 +16,8 @@ public sealed class DeadLetterStoreException(string stage, Exception inner, Sour
     public string Stage { get; } = stage;
 
     /// <summary>
-    /// Whose dead letter it was, as messages say it: <c>sink 'hook'</c>, a change that failed to translate, the record
-    /// <c>topic/0@42</c>, which the source could not decode.
+    /// Whose dead letter it was, as messages say it: <c>sink 'hook' (position slot@24023128:2)</c>, a change that failed to
+    /// translate (position …), the record <c>topic/0@42</c>, which the source could not decode.
     /// </summary>
     public string Whose => Of(Stage, Record);
 
@@ -25,17 +25,20 @@ public sealed class DeadLetterStoreException(string stage, Exception inner, Sour
     public bool OfRecord => Stage == "decode";
 
     /// <summary>
-    /// Where the source read the record of a <c>decode</c> letter: the stop's line names it, as the log record before it
-    /// does, for an operator (or a supervisor) who keeps only the last line.
+    /// Where the source read the record of a <c>decode</c> letter, or the position of the change a sink's or a
+    /// <c>translate</c> letter came from (as <c>dlq list</c> shows it: <c>stream@major:minor</c>): the stop's line names it,
+    /// as the log record before it does, for an operator (or a supervisor) who keeps only the last line.
     /// </summary>
     public SourcePosition? Record { get; } = record;
 
     private static string Of(string stage, SourcePosition? record) => stage switch
     {
-        "translate" => "a change that failed to translate",
+        "translate" => "a change that failed to translate" + At(record),
         "decode" when record is { } position && position.TryGetKafkaPartition(out var topic, out var partition) =>
             string.Create(CultureInfo.InvariantCulture, $"the record {topic}/{partition}@{position.Major}, which the source could not decode"),
         "decode" => "a record the source could not decode",
-        _ => $"sink '{stage}'",
+        _ => $"sink '{stage}'" + At(record),
     };
+
+    private static string At(SourcePosition? record) => record is { } position ? $" (position {position})" : "";
 }

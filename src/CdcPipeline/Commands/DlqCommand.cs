@@ -375,6 +375,13 @@ internal static class DlqCommand
                 return refused;
             }
 
+            // As an illegal --topic is refused (Resolve): asked for, such a name came back as "--to topic '…' does not exist".
+            if (parse.GetValue(to) is { } target && KafkaTopics.NameProblem(target) is { } problem)
+            {
+                await errors.WriteLineAsync($"{to.Name}: {problem}").ConfigureAwait(false);
+                return KafkaTarget.Unusable;
+            }
+
             if (Resolve(cluster, topic, parse, "dlq redrive") is not ({ } resolved, { } name))
             {
                 return KafkaTarget.Unusable;

@@ -29,6 +29,10 @@ internal static partial class RecordLines
     /// The decoder of a pipeline's Kafka source (<c>translate --config</c>): a <c>translate</c> letter that holds the source's
     /// record is decoded with it, as <c>dlq redrive</c> decodes it; without it such a letter is refused.
     /// </param>
+    /// <param name="ruleCheck">
+    /// The rules checked against the column types of each Debezium record's value schema, the first time a record brings
+    /// it, as the Kafka source checks them (<c>translate</c>); null for none.
+    /// </param>
     public static async Task<int> RunAsync(
         Stream input,
         Stream output,
@@ -37,9 +41,10 @@ internal static partial class RecordLines
         Action<ChangeEvent, IBufferWriter<byte>> render,
         CancellationToken cancellationToken,
         bool forRules = false,
-        Func<IKafkaRecordDecoder>? sourceDecoder = null)
+        Func<IKafkaRecordDecoder>? sourceDecoder = null,
+        ConnectSchemaRuleCheck? ruleCheck = null)
     {
-        var decoder = new DebeziumJsonDecoder(options);
+        var decoder = new DebeziumJsonDecoder(options) { RuleCheck = ruleCheck };
         var buffer = new ArrayBufferWriter<byte>(64 * 1024);
         var failed = 0;
         long lineNumber = 0;

@@ -92,10 +92,18 @@ internal static class TranslateCommand
     }
 
     /// <param name="sourceDecoder">The decoder of the <c>--config</c> pipeline's Kafka source, for its translate letters; null without <c>--config</c>.</param>
-    public static Task<int> RunAsync(Stream input, Stream output, TextWriter errors, DebeziumDecoderOptions options, IChangeTranslator translator, CancellationToken cancellationToken, Func<IKafkaRecordDecoder>? sourceDecoder = null)
+    /// <remarks>
+    /// The rules are checked against the column types of each Debezium record's schema, the first time a record brings it,
+    /// as the Kafka source checks them (event 1117's text): each mistyped expression is one line on <paramref name="errors"/>,
+    /// once, before the first record it fails on. Canonical change lines and records without schema tell no types.
+    /// </remarks>
+    public static async Task<int> RunAsync(Stream input, Stream output, TextWriter errors, DebeziumDecoderOptions options, IChangeTranslator translator, CancellationToken cancellationToken, Func<IKafkaRecordDecoder>? sourceDecoder = null)
     {
         var events = new List<DomainEvent>(4);
-        return RecordLines.RunAsync(
+        var files = Translators.RuleFiles(translator).ToList();
+        using var log = new CommandLineLog("translate", errors);
+        var ruleCheck = files.Count > 0 ? new ConnectSchemaRuleCheck(files, log.CreateLogger(nameof(TranslateCommand))) : null;
+        return await RecordLines.RunAsync(
             input,
             output,
             errors,
@@ -112,6 +120,7 @@ internal static class TranslateCommand
             },
             cancellationToken,
             forRules: true,
-            sourceDecoder);
+            sourceDecoder,
+            ruleCheck).ConfigureAwait(false);
     }
 }

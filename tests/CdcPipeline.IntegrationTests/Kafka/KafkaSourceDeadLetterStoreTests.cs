@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.RegularExpressions;
 using CdcPipeline.IntegrationTests.EndToEnd;
 using CdcPipeline.Kafka.DeadLetters;
 using Confluent.Kafka;
@@ -118,7 +119,8 @@ public sealed class KafkaSourceDeadLetterStoreTests(KafkaFixture kafka) : IDispo
             var lines = refused.Log.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             var error = Assert.Single(lines, l => l.StartsWith("error: ", StringComparison.Ordinal));
             Assert.Equal(error, lines[^1]);
-            Assert.StartsWith("error: the dead-letter store could not keep a dead letter of sink 'audit': Broker: Topic authorization failed; ", error, StringComparison.Ordinal);
+            // The line names the change whose letter it was, by its position as dlq list shows it (cdc.position).
+            Assert.Matches($@"^error: the dead-letter store could not keep a dead letter of sink 'audit' \(position {Regex.Escape(topic)}/0@[0-2]:0\): Broker: Topic authorization failed; ", error);
             Assert.Contains($"deadLetter.topic ({DeadLetterLine(config)})", error, StringComparison.Ordinal);
             Assert.EndsWith("the change was not acknowledged, so it is read again when run starts again", error, StringComparison.Ordinal);
             Assert.DoesNotContain("crit:", refused.Log, StringComparison.Ordinal);

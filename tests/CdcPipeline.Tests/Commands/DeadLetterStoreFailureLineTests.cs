@@ -127,4 +127,34 @@ public sealed class DeadLetterStoreFailureLineTests : IDisposable
             line, StringComparison.Ordinal);
         Assert.EndsWith("the record was not acknowledged, so it is read again when run starts again", line, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("billing-hook", "sink 'billing-hook' (position shop_slot@24023128:2)")]
+    [InlineData("translate", "a change that failed to translate (position shop_slot@24023128:2)")]
+    public void A_runner_letter_names_its_change_s_position_as_dlq_list_shows_it(string stage, string whose)
+    {
+        // The decode letter's line names its record; the runner's own letters (a sink's, a translate letter) named no change,
+        // so an operator keeping only the last line could not tell which one was neither kept nor acknowledged.
+        var path = Path.Combine(_dir, "pipeline.yaml");
+        File.WriteAllText(path, """
+            name: dlqline
+            source:
+              kafka:
+                bootstrapServers: "127.0.0.1:1"
+                topics: [legacy.public.orders]
+                format: json
+            sinks:
+              - name: billing-hook
+                console: {}
+            deadLetter: { path: out/dead-letters.jsonl }
+            """);
+        var configuration = PipelineConfiguration.Load(path, _ => null);
+        var position = SourcePosition.ForLsn("shop_slot", 24023128, 2);
+        var failure = new DeadLetterStoreException(stage, new IOException("No space left on device"), position);
+
+        var line = RunCommand.FailureLine(failure, configuration);
+        Assert.StartsWith($"the dead-letter store could not keep a dead letter of {whose}: No space left on device; ", line, StringComparison.Ordinal);
+        Assert.Contains(position.ToString(), line, StringComparison.Ordinal);
+        Assert.EndsWith("the change was not acknowledged, so it is read again when run starts again", line, StringComparison.Ordinal);
+    }
 }

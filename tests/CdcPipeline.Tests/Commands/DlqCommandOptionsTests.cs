@@ -79,6 +79,29 @@ public class DlqCommandOptionsTests
     }
 
     [Theory]
+    [InlineData("orders v2", "' '")]
+    [InlineData("orders/v2", "'/'")]
+    [InlineData("..", "not empty, '.' or '..'")]
+    public async Task An_illegal_redrive_target_topic_is_refused_before_the_cluster_is_asked(string to, string said)
+    {
+        // Unrefused, --to went to the cluster and came back as "--to topic '…' does not exist" (exit 1, after the cluster
+        // answered): the operator looked for a topic no broker can have. Refused as --topic is, by its option's name.
+        var root = new RootCommand();
+        root.Subcommands.Add(DlqCommand.Create());
+        var (output, error) = (new StringWriter(), new StringWriter());
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var exit = await root.Parse(["dlq", "redrive", "--topic", "dead-letters", "--to", to, "--bootstrap-servers", "127.0.0.1:1"]).InvokeAsync(
+            new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false }, TestContext.Current.CancellationToken);
+
+        Assert.True(exit == 2, $"exit {exit}: {error}");
+        Assert.StartsWith($"--to: '{to}' ", error.ToString(), StringComparison.Ordinal);
+        Assert.Contains(said, error.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("does not exist", error.ToString(), StringComparison.Ordinal);
+        Assert.Empty(output.ToString());
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(5), $"took {started.Elapsed}: the cluster was asked");
+    }
+
+    [Theory]
     [InlineData("list")]
     [InlineData("redrive")]
     public async Task An_embedded_pipeline_s_config_with_a_topic_is_answered_with_its_dead_letter_file_not_a_missing_cluster(string subcommand)

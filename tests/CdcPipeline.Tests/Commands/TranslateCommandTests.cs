@@ -53,6 +53,42 @@ public class TranslateCommandTests
     }
 
     [Fact]
+    public async Task A_rule_comparing_a_timestamp_column_with_text_is_named_once_at_the_first_record_of_its_schema_as_run_names_it()
+    {
+        // The Kafka source checks the rules against each record schema's column types (event 1117); the dry run did not,
+        // so its author saw only the failure on every record, not which expression mistyped which column and how to fix it.
+        var rules = Directory.CreateTempSubdirectory("cdc-translate-check-");
+        try
+        {
+            await File.WriteAllTextAsync(Path.Combine(rules.FullName, "tb_ord_mst.yaml"), """
+                table: public.tb_ord_mst
+                events:
+                  - type: OrderTouched
+                    when: after.upd_ts > "2024-01-01"
+                    data:
+                      orderId: after.ord_no
+                """, TestContext.Current.CancellationToken);
+            await using var input = File.OpenRead(Sample("debezium", "changes.jsonl"));
+            using var output = new MemoryStream();
+            using var errors = new StringWriter();
+            var translator = Translators.Create(rules.FullName, "legacy-orders");
+            await TranslateCommand.RunAsync(input, output, errors, DebeziumDecoderOptions.Default, translator, TestContext.Current.CancellationToken);
+
+            var lines = errors.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            var warning = Assert.Single(lines, l => l.Contains("given the column types of public.tb_ord_mst", StringComparison.Ordinal));
+            Assert.StartsWith("translate: The rule tb_ord_mst#OrderTouched (", warning, StringComparison.Ordinal);
+            Assert.Contains("compares a timestamp (after.upd_ts, int64 io.debezium.time.MicroTimestamp) with text (\"2024-01-01\")", warning, StringComparison.Ordinal);
+            // Said before the first record it fails on, not after each.
+            Assert.True(Array.IndexOf(lines, warning) == 0, string.Join('\n', lines));
+            Assert.True(lines.Length > 1, "the records still fail, each on its own line");
+        }
+        finally
+        {
+            rules.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Ids_are_the_same_on_a_second_run_so_a_replay_can_be_deduplicated()
     {
         await using var first = File.OpenRead(Sample("debezium", "changes.jsonl"));

@@ -187,6 +187,36 @@ public class PipelineRunnerTests
     }
 
     [Fact]
+    public async Task A_dead_letter_the_store_cannot_keep_stops_the_run_naming_the_change_s_position()
+    {
+        // The stop's line (run's last) said "a dead letter of sink 'down'" or "of a change that failed to translate" without
+        // saying which change: the decode letter's line names its record, the runner's letters must name theirs.
+        var source = new InMemoryChangeSource();
+        source.Add(InMemoryChangeSource.Change(2, "K", "S"));
+        source.Complete();
+        var sink = new RecordingSink("down") { Fail = (_, _) => new IOException("refused") };
+        var stop = await Assert.ThrowsAsync<DeadLetterStoreException>(() => RunToEnd(Runner(source, new RefusingDeadLetterQueue(), new SinkBinding(sink, FastRetry))));
+        Assert.Equal("down", stop.Stage);
+        Assert.Equal(new SourcePosition("slot", 2), stop.Record);
+        Assert.Contains("of sink 'down' (position slot@2:0): ", stop.Message, StringComparison.Ordinal);
+
+        var untranslatable = new InMemoryChangeSource();
+        untranslatable.Add(InMemoryChangeSource.Change(1, "K", "S"));
+        untranslatable.Add(InMemoryChangeSource.Change(3, "K", "X"));
+        untranslatable.Complete();
+        stop = await Assert.ThrowsAsync<DeadLetterStoreException>(() => RunToEnd(Runner(untranslatable, new RefusingDeadLetterQueue(), new SinkBinding(new RecordingSink("s"), SinkPolicy.Default))));
+        Assert.Equal("translate", stop.Stage);
+        Assert.Equal(new SourcePosition("slot", 3), stop.Record);
+        Assert.Contains("of a change that failed to translate (position slot@3:0): ", stop.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(untranslatable.Acknowledged, p => p.Major == 3);
+    }
+
+    private sealed class RefusingDeadLetterQueue : IDeadLetterQueue
+    {
+        public ValueTask WriteAsync(DeadLetter letter, CancellationToken cancellationToken) => throw new IOException("No space left on device");
+    }
+
+    [Fact]
     public async Task Ignore_policy_drops_for_that_sink_only()
     {
         var source = new InMemoryChangeSource();
