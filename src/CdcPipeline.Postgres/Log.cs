@@ -61,9 +61,9 @@ internal static partial class Log
     // before.col, the rule quietly sees null as the old value.
     [LoggerMessage(1115, LogLevel.Warning,
         "Rule {Rule} ({Location}) reads the old row of {Table} ({Reads}), but the table's REPLICA IDENTITY is {Identity}: PostgreSQL sends " +
-        "{Sent}. changed() then fails and the change goes to the dead letters; before.<column> reads null. Run: ALTER TABLE {QuotedTable} " +
-        "REPLICA IDENTITY FULL; (or cdcpipeline db prepare --replica-identity-full {Table}); changes written after it carry the whole old row")]
-    public static partial void RuleNeedsOldRow(ILogger logger, string rule, string location, string table, string reads, string identity, string sent, string quotedTable);
+        "{Sent}. changed() then fails and the change goes to the dead letters; before.<column> reads null. Run: {Fix} " +
+        "(or cdcpipeline db prepare --replica-identity-full {Table}); changes written after it carry the whole old row")]
+    public static partial void RuleNeedsOldRow(ILogger logger, string rule, string location, string table, string reads, string identity, string sent, string fix);
 
     // Said at start, before any change: otherwise the first change the rule meets fails on the column and is dead-lettered.
     [LoggerMessage(1116, LogLevel.Warning,

@@ -2730,13 +2730,17 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                    ARRAY(SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
                          WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum),
                    ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
-                         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated <> '' ORDER BY a.attnum)
+                         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated <> '' ORDER BY a.attnum),
+                   -- a partitioned table's primary key, which its partitions have: the key their DEFAULT identity sends
+                   ARRAY(SELECT a.attname::text FROM pg_catalog.pg_index i
+                         JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+                         WHERE i.indrelid = c.oid AND i.indisprimary AND c.relkind = 'p')
             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             WHERE (n.nspname || '.' || c.relname) = ANY ($1) AND c.relkind IN ('r', 'p')
             """);
         cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = files.Select(f => f.Table).Distinct(StringComparer.Ordinal).ToArray() });
-        var catalog = new Dictionary<string, (string Identity, string[] IdentityColumns, string[] Columns, Dictionary<string, RuleColumnType> Types, string[] Generated)>(
-            StringComparer.Ordinal);
+        var catalog = new Dictionary<string, (string Identity, string[] IdentityColumns, string[] Columns, Dictionary<string, RuleColumnType> Types, string[] Generated,
+            string[] PartitionKey)>(StringComparer.Ordinal);
         await using (var reader = await cmd.ExecuteReaderAsync(cancellationToken))
         {
             while (await reader.ReadAsync(cancellationToken))
@@ -2750,8 +2754,16 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                     types[columns[i]] = new RuleColumnType(PgTextValues.RuleKinds(oids[i]), typeNames[i]);
                 }
 
-                catalog[reader.GetString(0)] = (reader.GetString(1), reader.GetFieldValue<string[]>(2), columns, types, reader.GetFieldValue<string[]>(6));
+                catalog[reader.GetString(0)] = (reader.GetString(1), reader.GetFieldValue<string[]>(2), columns, types, reader.GetFieldValue<string[]>(6),
+                    reader.GetFieldValue<string[]>(7));
             }
+        }
+
+        // a partitioned table's old rows come with its partitions' replica identity, not its own
+        IReadOnlyDictionary<string, IReadOnlyList<ReplicationSetup.PartitionIdentity>> partitioned;
+        await using (var connection = await _dataSource.OpenConnectionAsync(cancellationToken))
+        {
+            partitioned = await ReplicationSetup.GetPartitionIdentitiesAsync(connection, [.. catalog.Keys], cancellationToken);
         }
 
         foreach (var file in files)
@@ -2759,7 +2771,15 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             // no such table: the start says so elsewhere
             if (catalog.TryGetValue(file.Table, out var table))
             {
-                WarnRulesNeedingOldRow(file, table.Identity, table.IdentityColumns);
+                if (partitioned.TryGetValue(file.Table, out var partitions))
+                {
+                    WarnRulesNeedingOldRow(file, partitions, table.PartitionKey);
+                }
+                else
+                {
+                    WarnRulesNeedingOldRow(file, table.Identity, table.IdentityColumns);
+                }
+
                 WarnRulesNamingMissingColumns(file, table.Columns);
                 WarnRulesNamingGeneratedColumns(file, table.Generated);
                 WarnRulesMistypingColumns(file, table.Types);
@@ -2819,8 +2839,39 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
         return (first, named);
     }
 
+    /// <summary>
+    /// Event 1115 for a partitioned table: its <paramref name="partitions"/>' replica identity is what PostgreSQL logs the old row
+    /// by (the partitioned table's own does not reach them), so the rules are checked against the weakest of those not FULL,
+    /// which the warning names with one fix per partition. A partition under DEFAULT sends the partitioned table's primary key
+    /// (<paramref name="primaryKey"/>), which it has; one under USING INDEX is taken as sending no column a rule could need.
+    /// </summary>
+    private void WarnRulesNeedingOldRow(TableRules file, IReadOnlyList<ReplicationSetup.PartitionIdentity> partitions, string[] primaryKey)
+    {
+        var weak = partitions.Where(p => p.Identity != 'f').ToList();
+        if (weak.Count == 0)
+        {
+            return;
+        }
+
+        var (identity, columns) = weak.Any(p => !p.Keyed || p.Identity == 'n') ? ("n", Array.Empty<string>())
+            : weak.Any(p => p.Identity == 'd') ? ("d", primaryKey)
+            : ("i", []);
+        var names = string.Join("/", weak.Select(p => IdentityName(p.Identity)).Distinct(StringComparer.Ordinal));
+        WarnRulesNeedingOldRow(file, identity, columns,
+            $"{names} on its partition{(weak.Count == 1 ? "" : "s")} {string.Join(", ", weak.Select(p => p.Name))} (PostgreSQL logs the old row by the partition's " +
+            "identity; the partitioned table's own does not reach its partitions)",
+            string.Join(" ", weak.Select(p => $"ALTER TABLE {ReplicationSetup.QuoteTable(p.Name)} REPLICA IDENTITY FULL;")));
+    }
+
+    private static string IdentityName(char identity) => identity switch
+    {
+        'd' => "DEFAULT",
+        'i' => "USING INDEX",
+        _ => "NOTHING",
+    };
+
     /// <summary>Event 1115 for <paramref name="file"/>'s rules that read an old row its table's replica identity does not send.</summary>
-    private void WarnRulesNeedingOldRow(TableRules file, string identity, string[] identityColumns)
+    private void WarnRulesNeedingOldRow(TableRules file, string identity, string[] identityColumns, string? identityName = null, string? fix = null)
     {
         if (identity == "f")
         {
@@ -2863,12 +2914,14 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
                 "i" => ("USING INDEX", $"only the index columns ({key}) of the old row, with a delete or an update that changes them"),
                 _ => ("NOTHING", "no old row at all"),
             };
+            name = identityName ?? name;
             if (!SayAtStart(1115, rule.Id, file.Table, name, string.Join(", ", reads)))
             {
                 continue;
             }
 
-            Log.RuleNeedsOldRow(_logger, rule.Id, first.Location.ToString(), file.Table, string.Join(", ", reads), name, sent, ReplicationSetup.QuoteTable(file.Table));
+            Log.RuleNeedsOldRow(_logger, rule.Id, first.Location.ToString(), file.Table, string.Join(", ", reads), name, sent,
+                fix ?? $"ALTER TABLE {ReplicationSetup.QuoteTable(file.Table)} REPLICA IDENTITY FULL;");
         }
     }
 

@@ -148,28 +148,36 @@ public static class ReadinessChecker
     {
         var walLevel = settings.GetValueOrDefault("wal_level", "?");
         findings.Add(walLevel == "logical"
-            ? new(ReadinessStatus.Ok, "wal_level", "server", "logical")
-            : new(ReadinessStatus.Fail, "wal_level", "server", $"is '{walLevel}': logical decoding needs 'logical'",
-                "ALTER SYSTEM SET wal_level = logical;  -- then restart PostgreSQL (a reload is not enough)"));
+            ? new(ReadinessStatus.Ok, "wal_level", "server", "logical" + PendingRestart(settings, "wal_level"))
+            : new(ReadinessStatus.Fail, "wal_level", "server", $"is '{walLevel}': logical decoding needs 'logical'" + PendingRestart(settings, "wal_level"),
+                settings.ContainsKey(PendingKey("wal_level"))
+                    ? RestartFix(settings, "wal_level", v => v == "logical", "ALTER SYSTEM SET wal_level = logical;")
+                    : "ALTER SYSTEM SET wal_level = logical;  -- then restart PostgreSQL (a reload is not enough)"));
 
         var maxSlots = int.Parse(settings.GetValueOrDefault("max_replication_slots", "0"), CultureInfo.InvariantCulture);
         var slotExists = slots.Any(s => s.Name == slotName);
         var freeSlots = maxSlots - slots.Count;
         var slotsWhat = string.Create(CultureInfo.InvariantCulture, $"{slots.Count} of {maxSlots} used, {freeSlots} free");
+        var slotsPending = PendingRestart(settings, "max_replication_slots");
+        bool MoreSlots(string v, int free) => int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n - slots.Count >= free;
+        var slotsFix = string.Create(CultureInfo.InvariantCulture, $"ALTER SYSTEM SET max_replication_slots = {maxSlots + 4};");
         findings.Add(freeSlots > 0 || slotExists
             ? new(freeSlots > 1 || slotExists ? ReadinessStatus.Ok : ReadinessStatus.Warn, "replication slots", "server",
-                slotsWhat + (freeSlots > 1 || slotExists ? "" : ": the last free one; a second consumer will not find a slot"),
-                freeSlots > 1 || slotExists ? null : $"ALTER SYSTEM SET max_replication_slots = {maxSlots + 4};  -- then restart PostgreSQL")
-            : new(ReadinessStatus.Fail, "replication slots", "server", slotsWhat + $": slot '{slotName}' cannot be created",
-                $"ALTER SYSTEM SET max_replication_slots = {maxSlots + 4};  -- then restart PostgreSQL; or drop an abandoned slot: cdcpipeline slot list"));
+                slotsWhat + (freeSlots > 1 || slotExists ? "" : ": the last free one; a second consumer will not find a slot") + slotsPending,
+                freeSlots > 1 || slotExists ? null : RestartFix(settings, "max_replication_slots", v => MoreSlots(v, 2), slotsFix))
+            : new(ReadinessStatus.Fail, "replication slots", "server", slotsWhat + $": slot '{slotName}' cannot be created" + slotsPending,
+                RestartFix(settings, "max_replication_slots", v => MoreSlots(v, 1), slotsFix) + "; or drop an abandoned slot: cdcpipeline slot list"));
 
         var maxSenders = int.Parse(settings.GetValueOrDefault("max_wal_senders", "0"), CultureInfo.InvariantCulture);
         var freeSenders = maxSenders - walSenders;
+        var sendersPending = PendingRestart(settings, "max_wal_senders");
         findings.Add(freeSenders > 0
-            ? new(ReadinessStatus.Ok, "wal senders", "server", string.Create(CultureInfo.InvariantCulture, $"{walSenders} of {maxSenders} used, {freeSenders} free"))
+            ? new(ReadinessStatus.Ok, "wal senders", "server", string.Create(CultureInfo.InvariantCulture, $"{walSenders} of {maxSenders} used, {freeSenders} free") + sendersPending)
             : new(ReadinessStatus.Fail, "wal senders", "server",
-                string.Create(CultureInfo.InvariantCulture, $"{walSenders} of {maxSenders} used: no replication connection can be opened"),
-                $"ALTER SYSTEM SET max_wal_senders = {maxSenders + 4};  -- then restart PostgreSQL"));
+                string.Create(CultureInfo.InvariantCulture, $"{walSenders} of {maxSenders} used: no replication connection can be opened") + sendersPending,
+                RestartFix(settings, "max_wal_senders",
+                    v => int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n > walSenders,
+                    string.Create(CultureInfo.InvariantCulture, $"ALTER SYSTEM SET max_wal_senders = {maxSenders + 4};"))));
 
         var keep = settings.GetValueOrDefault("max_slot_wal_keep_size", "-1");
         findings.Add(keep == "-1"
@@ -636,17 +644,104 @@ public static class ReadinessChecker
 
     private static async Task<Dictionary<string, string>> ReadSettingsAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
-        await using var cmd = new NpgsqlCommand(
-            "SELECT name, setting FROM pg_catalog.pg_settings WHERE name IN ('wal_level', 'max_replication_slots', 'max_wal_senders', 'max_slot_wal_keep_size', 'server_version')",
-            connection);
         var settings = new Dictionary<string, string>(StringComparer.Ordinal);
-        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
+        var pending = new List<string>();
+        var overridden = new HashSet<string>(StringComparer.Ordinal); // the server's command line wins over the files
+        bool canReadFiles;
+        await using (var cmd = new NpgsqlCommand(
+            "SELECT name, setting, pending_restart, pg_catalog.has_function_privilege('pg_catalog.pg_show_all_file_settings()', 'EXECUTE'), " +
+            "source IN ('command line', 'environment variable') " +
+            "FROM pg_catalog.pg_settings WHERE name IN ('wal_level', 'max_replication_slots', 'max_wal_senders', 'max_slot_wal_keep_size', 'server_version')",
+            connection))
         {
-            settings[reader.GetString(0)] = reader.GetString(1);
+            await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+            canReadFiles = false;
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                settings[reader.GetString(0)] = reader.GetString(1);
+                if (reader.GetBoolean(2))
+                {
+                    pending.Add(reader.GetString(0));
+                }
+
+                canReadFiles = reader.GetBoolean(3);
+                if (reader.GetBoolean(4))
+                {
+                    overridden.Add(reader.GetString(0));
+                }
+            }
+        }
+
+        // A value set with ALTER SYSTEM (or in postgresql.conf) that takes effect only at server start: the configuration
+        // files' last entry for the name, when it differs from the running value (pg_file_settings reads the files now, so
+        // this holds before a reload too); without the right to read them, pg_settings.pending_restart (after a reload) only.
+        if (canReadFiles)
+        {
+            await using var cmd = new NpgsqlCommand("""
+                SELECT DISTINCT ON (f.name) f.name, f.setting, f.sourcefile
+                FROM pg_catalog.pg_file_settings f
+                WHERE f.name IN ('wal_level', 'max_replication_slots', 'max_wal_senders') AND f.setting IS NOT NULL
+                ORDER BY f.name, f.seqno DESC
+                """, connection);
+            await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+            var files = new List<(string Name, string Setting, string File)>();
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                files.Add((reader.GetString(0), reader.GetString(1), reader.IsDBNull(2) ? "the configuration files" : reader.GetString(2)));
+            }
+
+            foreach (var (name, setting, file) in files)
+            {
+                if (!overridden.Contains(name) && !string.Equals(setting, settings.GetValueOrDefault(name), StringComparison.OrdinalIgnoreCase))
+                {
+                    settings[PendingKey(name)] = setting;
+                    settings[PendingFileKey(name)] = file;
+                }
+            }
+        }
+        else
+        {
+            foreach (var name in pending)
+            {
+                settings[PendingKey(name)] = "";
+            }
         }
 
         return settings;
+    }
+
+    private static string PendingKey(string name) => "pending:" + name;
+
+    private static string PendingFileKey(string name) => "pending-file:" + name;
+
+    /// <summary>
+    /// What <c>db check</c> adds to a finding on a server setting that waits for a restart: the value and the file it is set in,
+    /// or, where this role cannot read pg_file_settings, that one is pending. Empty when none is.
+    /// </summary>
+    private static string PendingRestart(Dictionary<string, string> settings, string name) =>
+        settings.TryGetValue(PendingKey(name), out var value)
+            ? value.Length > 0
+                ? $"; '{value}' is set in {settings[PendingFileKey(name)]}, waiting for a restart"
+                : "; a new value is set, waiting for a restart (pg_settings.pending_restart; this role cannot read pg_file_settings to show it)"
+            : "";
+
+    /// <summary>
+    /// The fix of a server setting that takes effect only at a restart: when the value <paramref name="fixes"/> accepts is already
+    /// set in the files, only the restart (running ALTER SYSTEM again changes nothing); when a new unknown value is pending, the
+    /// restart first, then <paramref name="alter"/> if it is still needed.
+    /// </summary>
+    private static string RestartFix(Dictionary<string, string> settings, string name, Func<string, bool> fixes, string alter)
+    {
+        if (!settings.TryGetValue(PendingKey(name), out var value))
+        {
+            return alter + "  -- then restart PostgreSQL";
+        }
+
+        return value.Length == 0
+            ? $"restart PostgreSQL to apply the pending {name}, then run db check again; if it is still reported: {alter}  -- then restart PostgreSQL"
+            : fixes(value)
+                ? $"restart PostgreSQL: {name} = '{value}' is already set in {settings[PendingFileKey(name)]}; a reload does not apply it, and ALTER SYSTEM again changes nothing"
+                : $"{alter}  -- then restart PostgreSQL ('{value}', set in {settings[PendingFileKey(name)]} and waiting for a restart, is not enough)";
     }
 
     private static async Task<RoleInfo> ReadRoleAsync(NpgsqlConnection connection, CancellationToken cancellationToken)

@@ -207,22 +207,37 @@ internal static class SlotCommand
     }
 
     /// <summary>
-    /// What a pipeline that read the dropped slot needs: its state file (in its stateDirectory) keeps the position, and the
-    /// lock files beside it (<c>.lock</c>, <c>.lock.owner</c>, see ExclusiveLockFile) hold none, so they may go with it.
-    /// With <c>--config</c> of the pipeline whose slot it is, the file that pipeline's run reads, and whether it is there.
+    /// What the consumer of the dropped slot needs. The embedded pipeline's own slot (<c>--config</c> of its file): its state file
+    /// (in its stateDirectory) keeps the position, and the lock files beside it (<c>.lock</c>, <c>.lock.owner</c>, see
+    /// ExclusiveLockFile) hold none, so they may go with it; the file that pipeline's run reads, and whether it is there. Any other
+    /// slot may be a Debezium connector's as well (README's teardown of the Debezium path drops it with <c>--connection</c>): what
+    /// each needs.
     /// </summary>
     private static string StateFileAdvice(string slot, DatabaseTarget.Resolved resolved)
     {
-        var file = $"its state file ({slot}.snapshot.json in its source.postgres.stateDirectory, by default .run/state/)";
         if (resolved.State is { } state && string.Equals(slot, resolved.Slot, StringComparison.Ordinal))
         {
             var path = Path.Combine(state.Directory, slot + ".snapshot.json");
-            file = $"its state file {path} ({state.Setting}; it is {(File.Exists(path) ? "there" : "not there")})";
+            return "The pipeline that read it " + EmbeddedAdvice(slot, $"its state file {path} ({state.Setting}; it is {(File.Exists(path) ? "there" : "not there")})");
         }
 
-        return "A pipeline that read it refuses to start until it is set to snapshot: when_needed (reads the tables again) or " + file + " is deleted (accepts the gap); " +
-            $"{slot}.snapshot.json.lock and {slot}.snapshot.json.lock.owner beside it hold no state and may be deleted with it while that pipeline is stopped.";
+        return "If the embedded pipeline (source.postgres) read it, it " +
+               EmbeddedAdvice(slot, $"its state file ({slot}.snapshot.json in its source.postgres.stateDirectory, by default .run/state/)") + " " + DebeziumAdvice;
     }
+
+    private static string EmbeddedAdvice(string slot, string file) =>
+        "refuses to start until it is set to snapshot: when_needed (reads the tables again) or " + file + " is deleted (accepts the gap); " +
+        $"{slot}.snapshot.json.lock and {slot}.snapshot.json.lock.owner beside it hold no state and may be deleted with it while that pipeline is stopped.";
+
+    // Debezium's snapshot.mode initial snapshots only when Kafka Connect holds no offsets for the connector; with offsets it
+    // streams from their LSN, and a slot that is gone is created again at the current WAL position (Debezium 2.5, PostgreSQL
+    // connector: snapshot.mode): what was written in between is never sent.
+    private const string DebeziumAdvice =
+        "If a Debezium connector read it, its position is in Kafka Connect's offsets, not in a file here: with snapshot.mode initial (Debezium's default, and " +
+        "connector-config's) and offsets stored, it does not snapshot again when it starts; it creates the slot anew where the WAL is then and streams from " +
+        "there, so the changes written in between are never sent. Before starting it again, delete its offsets (the connector stopped: curl -X DELETE " +
+        "http://CONNECT:8083/connectors/NAME/offsets, Kafka Connect 3.6+) so that it snapshots, or once it runs take an incremental snapshot through its " +
+        "signal table (rows deleted in between stay unsent); to retire it: README, \"Removing everything when the pilot ends\", the Debezium path.";
 
     private static Command CreateDrop()
     {

@@ -72,6 +72,38 @@ public sealed class PgOutputRuleChecksTests(PostgresFixture fixture) : PgOutputT
     }
 
     [Fact]
+    public async Task The_old_row_check_of_a_partitioned_table_reads_its_partitions_replica_identity_not_its_own()
+    {
+        // The old row of a partitioned table's update comes from the partition's REPLICA IDENTITY, which the partitioned
+        // table's own does not set. Here: parts FULL with one partition left DEFAULT (it was not warned), and flat DEFAULT
+        // with every partition FULL (it was warned, though every old row comes whole).
+        await Db.ExecuteAsync("CREATE TABLE parts (id int, yr int, qty int, PRIMARY KEY (id, yr)) PARTITION BY LIST (yr); " +
+                              "CREATE TABLE parts_2025 PARTITION OF parts FOR VALUES IN (2025); " +
+                              "CREATE TABLE parts_2026 PARTITION OF parts FOR VALUES IN (2026); " +
+                              "ALTER TABLE parts REPLICA IDENTITY FULL; ALTER TABLE parts_2026 REPLICA IDENTITY FULL; " +
+                              "CREATE TABLE flat (id int, yr int, qty int, PRIMARY KEY (id, yr)) PARTITION BY LIST (yr); " +
+                              "CREATE TABLE flat_2025 PARTITION OF flat FOR VALUES IN (2025); ALTER TABLE flat_2025 REPLICA IDENTITY FULL");
+        var rules = RuleSet.Parse([
+            ("parts.yaml", "table: public.parts\nevents:\n  - type: QtyChanged\n    when: changed(\"qty\")\n  - type: Gone\n    when: op == \"d\"\n    data:\n      id: before.id\n      qty: before.qty\n"),
+            ("flat.yaml", "table: public.flat\nevents:\n  - type: QtyChanged\n    when: changed(\"qty\")\n"),
+        ]);
+
+        await OpenStreamingAsync(Options(["public.parts", "public.flat"]) with { RuleFiles = rules.Files });
+
+        var said = Said("reads the old row of");
+        Assert.Equal(2, said.Length);
+        var changed = Assert.Single(said, l => l.Contains("parts#QtyChanged", StringComparison.Ordinal));
+        Assert.Contains("REPLICA IDENTITY is DEFAULT on its partition public.parts_2025", changed, StringComparison.Ordinal);
+        Assert.Contains("ALTER TABLE \"public\".\"parts_2025\" REPLICA IDENTITY FULL;", changed, StringComparison.Ordinal);
+        Assert.DoesNotContain("parts_2026", changed, StringComparison.Ordinal);
+        Assert.Contains("--replica-identity-full public.parts", changed, StringComparison.Ordinal);
+        // a delete carries the partition's key (the partitioned table's primary key): only qty is missing
+        var gone = Assert.Single(said, l => l.Contains("parts#Gone", StringComparison.Ordinal));
+        Assert.Contains("(before.qty)", gone, StringComparison.Ordinal);
+        Assert.DoesNotContain(said, l => l.Contains("flat", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_rule_naming_a_column_the_table_does_not_have_is_named_at_start()
     {
         await Db.ExecuteAsync("CREATE TABLE lines (ord_no int, ln_no int, itm text, qty int, \"Odd Name\" text, PRIMARY KEY (ord_no, ln_no)); " +

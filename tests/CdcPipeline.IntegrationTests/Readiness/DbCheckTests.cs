@@ -604,6 +604,57 @@ public sealed class DbCheckTests(PostgresFixture fixture) : LegacyDatabaseTestBa
     }
 
     [Fact]
+    public async Task Settings_altered_and_reloaded_but_not_yet_restarted_say_the_value_waits_for_a_restart_instead_of_asking_for_alter_system_again()
+    {
+        // It reported wal_level 'replica' with "ALTER SYSTEM SET wal_level = logical; -- then restart" after the DBA had run
+        // exactly that and reloaded: nothing said the change was made and only the restart was pending.
+        await using var cluster = await PrivateCluster.StartAsync("dbcheck-pending", new Dictionary<string, string> { ["wal_level"] = "replica", ["max_wal_senders"] = "0" }, Ct);
+        await cluster.Db.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY)");
+        await cluster.Db.ExecuteAsync("ALTER SYSTEM SET wal_level = logical");
+        await cluster.Db.ExecuteAsync("ALTER SYSTEM SET max_wal_senders = 12");
+        Assert.True(await cluster.Db.ScalarAsync<bool>("SELECT pg_reload_conf()"));
+
+        // a superuser reads the new value in pg_file_settings; a replication role without it sees pg_settings.pending_restart only
+        await cluster.Db.ExecuteAsync("CREATE ROLE pending_repl LOGIN REPLICATION; GRANT SELECT ON t TO pending_repl");
+        var replicator = new NpgsqlConnectionStringBuilder(cluster.Db.ConnectionString) { Username = "pending_repl" }.ConnectionString;
+        foreach (var (connection, superuser) in new[] { (cluster.Db.ConnectionString, true), (replicator, false) })
+        {
+            // the reload is a signal: wait until the server has read the file
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (!await cluster.Db.ScalarAsync<bool>("SELECT pending_restart FROM pg_settings WHERE name = 'wal_level'"))
+            {
+                Assert.True(DateTime.UtcNow < deadline, "wal_level not pending_restart 10 s after pg_reload_conf()");
+                await Task.Delay(100, Ct);
+            }
+
+            var result = await Cli.RunAsync("db", "check", "--connection", connection, "--tables", "public.t", "--json");
+            TestContext.Current.TestOutputHelper?.WriteLine(result.Stdout + result.Stderr);
+            Assert.Equal(1, result.Code);
+            using var json = JsonDocument.Parse(result.Stdout);
+            var findings = json.RootElement.GetProperty("findings").EnumerateArray().ToList();
+            var wal = Assert.Single(findings, f => f.GetProperty("check").GetString() == "wal_level");
+            var senders = Assert.Single(findings, f => f.GetProperty("check").GetString() == "wal senders");
+            Assert.Equal("fail", wal.GetProperty("status").GetString());
+            Assert.Equal("fail", senders.GetProperty("status").GetString());
+            var walAction = wal.GetProperty("action").GetString()!;
+            var sendersAction = senders.GetProperty("action").GetString()!;
+            Assert.StartsWith("restart PostgreSQL", walAction, StringComparison.Ordinal);
+            Assert.StartsWith("restart PostgreSQL", sendersAction, StringComparison.Ordinal);
+            if (superuser)
+            {
+                Assert.DoesNotContain("ALTER SYSTEM SET", walAction + sendersAction, StringComparison.Ordinal);
+                Assert.Contains("'logical' is set in ", wal.GetProperty("what").GetString(), StringComparison.Ordinal);
+                Assert.Contains("postgresql.auto.conf, waiting for a restart", wal.GetProperty("what").GetString(), StringComparison.Ordinal);
+                Assert.Contains("'12' is set in ", senders.GetProperty("what").GetString(), StringComparison.Ordinal);
+            }
+            else
+            {
+                Assert.Contains("a new value is set, waiting for a restart (pg_settings.pending_restart", wal.GetProperty("what").GetString(), StringComparison.Ordinal);
+            }
+        }
+    }
+
+    [Fact]
     public async Task A_wrong_password_under_scram_authentication_is_refused_credentials_and_the_password_is_never_shown()
     {
         // scripts/pg-start.sh runs initdb with trust: a cluster of the test's own checks passwords on TCP (the admin

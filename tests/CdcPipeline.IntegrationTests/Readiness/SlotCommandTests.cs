@@ -271,6 +271,42 @@ public sealed class SlotCommandTests(PostgresFixture fixture) : LegacyDatabaseTe
         }
     }
 
+    /// <summary>
+    /// A slot dropped without the embedded pipeline's configuration may be a Debezium connector's (README's own teardown of the
+    /// Debezium path drops it with --connection): the advice was only the embedded pipeline's state file, which Debezium does not
+    /// have. Its position is in Kafka Connect's offsets, and with snapshot.mode initial and offsets stored it does not snapshot
+    /// again: the advice says so and what to do. The embedded pipeline's own slot (--config of its file) keeps the embedded words.
+    /// </summary>
+    [Fact]
+    public async Task Drop_of_a_slot_that_may_be_a_debezium_connectors_says_what_the_connector_does_after_it()
+    {
+        await Db.ExecuteAsync($"SELECT pg_create_logical_replication_slot('{Idle}', 'pgoutput')");
+        var drop = await Cli.RunAsync("slot", "drop", Idle, "--connection", Db.ConnectionString, "--yes");
+        Assert.True(drop.Code == 0, drop.Stdout + drop.Stderr);
+        Assert.Contains("If a Debezium connector read it, its position is in Kafka Connect's offsets", drop.Stdout, StringComparison.Ordinal);
+        Assert.Contains("snapshot.mode initial", drop.Stdout, StringComparison.Ordinal);
+        Assert.Contains("does not snapshot again", drop.Stdout, StringComparison.Ordinal);
+        Assert.Contains("/offsets", drop.Stdout, StringComparison.Ordinal);
+        Assert.Contains("\"Removing everything when the pilot ends\"", drop.Stdout, StringComparison.Ordinal);
+        Assert.Contains("If the embedded pipeline (source.postgres) read it", drop.Stdout, StringComparison.Ordinal);
+
+        // the embedded pipeline's own slot: its state file only
+        var dir = Directory.CreateTempSubdirectory("cdc-slotdrop-").FullName;
+        try
+        {
+            var config = WriteConfig(dir, "own.yaml", Idle, "pipeline-state");
+            await Db.ExecuteAsync($"SELECT pg_create_logical_replication_slot('{Idle}', 'pgoutput')");
+            var own = await Cli.RunAsync("slot", "drop", Idle, "--config", config, "--yes");
+            Assert.True(own.Code == 0, own.Stdout + own.Stderr);
+            Assert.Contains(Path.Combine(dir, "pipeline-state", Idle + ".snapshot.json"), own.Stdout, StringComparison.Ordinal);
+            Assert.DoesNotContain("Debezium", own.Stdout, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     private string WriteConfig(string dir, string name, string slot, string? stateDirectory)
     {
         var path = Path.Combine(dir, name);
