@@ -21,20 +21,7 @@ public sealed class DeadLetterStoreFailureLineTests : IDisposable
     [Fact]
     public void A_dead_letter_topic_whose_producer_fails_is_named_with_its_line()
     {
-        var path = Path.Combine(_dir, "pipeline.yaml");
-        File.WriteAllText(path, """
-            name: dlqline
-            source:
-              kafka:
-                bootstrapServers: "127.0.0.1:1"
-                topics: [legacy.public.orders]
-                format: json
-            sinks:
-              - name: billing-hook
-                console: {}
-            deadLetter: { topic: legacy-dead-letters }
-            """);
-        var configuration = PipelineConfiguration.Load(path, _ => null);
+        var (path, configuration) = Load("deadLetter: { topic: legacy-dead-letters }");
         var failure = new DeadLetterStoreException("billing-hook", new KafkaException(new Error(ErrorCode.Local_MsgTimedOut, "Local: Message timed out")));
 
         Assert.Equal(ExpectedFailure.Failed, ExpectedFailure.ExitCode(failure));
@@ -49,21 +36,7 @@ public sealed class DeadLetterStoreFailureLineTests : IDisposable
     [InlineData("\n  deliveryTimeout: \"00:00:05\"", "00:00:05")]
     public void A_dead_letter_that_timed_out_names_the_time_it_was_given_and_its_setting(string setting, string given)
     {
-        var path = Path.Combine(_dir, "pipeline.yaml");
-        File.WriteAllText(path, """
-            name: dlqline
-            source:
-              kafka:
-                bootstrapServers: "127.0.0.1:1"
-                topics: [legacy.public.orders]
-                format: json
-            sinks:
-              - name: billing-hook
-                console: {}
-            deadLetter:
-              topic: legacy-dead-letters
-            """ + setting);
-        var configuration = PipelineConfiguration.Load(path, _ => null);
+        var (_, configuration) = Load("deadLetter:\n  topic: legacy-dead-letters" + setting);
         var failure = new DeadLetterStoreException("billing-hook", new KafkaException(new Error(ErrorCode.Local_MsgTimedOut, "Local: Message timed out")));
 
         var line = RunCommand.FailureLine(failure, configuration);
@@ -76,20 +49,7 @@ public sealed class DeadLetterStoreFailureLineTests : IDisposable
     public void A_decode_letter_of_a_kafka_source_names_the_file_the_source_writes_not_the_runners()
     {
         // The Kafka source keeps its decode letters beside deadLetter.path, in ….decode.jsonl: that is the file to make writable.
-        var path = Path.Combine(_dir, "pipeline.yaml");
-        File.WriteAllText(path, """
-            name: dlqline
-            source:
-              kafka:
-                bootstrapServers: "127.0.0.1:1"
-                topics: [legacy.public.orders]
-                format: json
-            sinks:
-              - name: billing-hook
-                console: {}
-            deadLetter: { path: out/dead-letters.jsonl }
-            """);
-        var configuration = PipelineConfiguration.Load(path, _ => null);
+        var (path, configuration) = Load("deadLetter: { path: out/dead-letters.jsonl }");
         var failure = new DeadLetterStoreException("decode", new IOException("Could not find a part of the path."));
 
         Assert.Equal(ExpectedFailure.Failed, ExpectedFailure.ExitCode(failure));
@@ -104,20 +64,7 @@ public sealed class DeadLetterStoreFailureLineTests : IDisposable
     public void A_decode_letter_names_the_record_its_topic_partition_and_offset()
     {
         // The log record before the stop (event 4006) names the record; a supervisor that keeps only the last line must see it too.
-        var path = Path.Combine(_dir, "pipeline.yaml");
-        File.WriteAllText(path, """
-            name: dlqline
-            source:
-              kafka:
-                bootstrapServers: "127.0.0.1:1"
-                topics: [legacy.public.orders]
-                format: json
-            sinks:
-              - name: billing-hook
-                console: {}
-            deadLetter: { topic: legacy-dead-letters }
-            """);
-        var configuration = PipelineConfiguration.Load(path, _ => null);
+        var (_, configuration) = Load("deadLetter: { topic: legacy-dead-letters }");
         var failure = new DeadLetterStoreException(
             "decode", new KafkaException(new Error(ErrorCode.TopicAuthorizationFailed, "Broker: Topic authorization failed")), SourcePosition.ForKafka("legacy.public.orders", 3, 42));
 
@@ -135,6 +82,19 @@ public sealed class DeadLetterStoreFailureLineTests : IDisposable
     {
         // The decode letter's line names its record; the runner's own letters (a sink's, a translate letter) named no change,
         // so an operator keeping only the last line could not tell which one was neither kept nor acknowledged.
+        var (_, configuration) = Load("deadLetter: { path: out/dead-letters.jsonl }");
+        var position = SourcePosition.ForLsn("shop_slot", 24023128, 2);
+        var failure = new DeadLetterStoreException(stage, new IOException("No space left on device"), position);
+
+        var line = RunCommand.FailureLine(failure, configuration);
+        Assert.StartsWith($"the dead-letter store could not keep a dead letter of {whose}: No space left on device; ", line, StringComparison.Ordinal);
+        Assert.Contains(position.ToString(), line, StringComparison.Ordinal);
+        Assert.EndsWith("the change was not acknowledged, so it is read again when run starts again", line, StringComparison.Ordinal);
+    }
+
+    /// <summary>A Kafka-source pipeline with one sink, <c>billing-hook</c>, and <paramref name="deadLetter"/> from line 10 on, loaded.</summary>
+    private (string Path, PipelineConfiguration Configuration) Load(string deadLetter)
+    {
         var path = Path.Combine(_dir, "pipeline.yaml");
         File.WriteAllText(path, """
             name: dlqline
@@ -146,15 +106,8 @@ public sealed class DeadLetterStoreFailureLineTests : IDisposable
             sinks:
               - name: billing-hook
                 console: {}
-            deadLetter: { path: out/dead-letters.jsonl }
-            """);
-        var configuration = PipelineConfiguration.Load(path, _ => null);
-        var position = SourcePosition.ForLsn("shop_slot", 24023128, 2);
-        var failure = new DeadLetterStoreException(stage, new IOException("No space left on device"), position);
 
-        var line = RunCommand.FailureLine(failure, configuration);
-        Assert.StartsWith($"the dead-letter store could not keep a dead letter of {whose}: No space left on device; ", line, StringComparison.Ordinal);
-        Assert.Contains(position.ToString(), line, StringComparison.Ordinal);
-        Assert.EndsWith("the change was not acknowledged, so it is read again when run starts again", line, StringComparison.Ordinal);
+            """ + deadLetter);
+        return (path, PipelineConfiguration.Load(path, _ => null));
     }
 }
