@@ -106,7 +106,8 @@ sed -i -e "s/^port = .*/port = $port/" -e "s/^synchronous_commit = off$/synchron
 # The port is inside Linux's ephemeral range (32768-60999): a client connection elsewhere on the machine may hold it as its
 # local port for a moment, and the bind fails with "Address already in use". That passes: try again a few times, then give up.
 for attempt in 1 2 3 4 5 6; do
-  log_lines=$(wc -l < "$data_dir/server.log" 2>/dev/null || echo 0)
+  log_lines=0
+  [[ -f "$data_dir/server.log" ]] && log_lines=$(wc -l < "$data_dir/server.log")
   as_owner "$bin_dir/pg_ctl" -D "$data_dir" -l "$data_dir/server.log" -w -t 30 start >/dev/null && break
   if (( attempt < 6 )) && tail -n +"$((log_lines + 1))" "$data_dir/server.log" | grep -q 'could not bind .*Address already in use'; then
     echo "pg-start.sh: port $port is in use (attempt $attempt); trying again in 2 s" >&2
