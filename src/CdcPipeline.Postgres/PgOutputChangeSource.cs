@@ -741,9 +741,16 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             WarnNoKeyOnce(table);
         }
 
-        await WarnPartitionsWithoutKeyAsync(tables, token);
+        // one read of the partitions' replica identities for both start checks that need it (62, and 1115's old rows)
+        IReadOnlyDictionary<string, IReadOnlyList<ReplicationSetup.PartitionIdentity>> partitioned;
+        await using (var connection = await _dataSource.OpenConnectionAsync(token))
+        {
+            partitioned = await ReplicationSetup.GetPartitionIdentitiesAsync(connection, tables, token);
+        }
 
-        await WarnRulesAgainstTablesAsync(tables, token);
+        WarnPartitionsWithoutKey(partitioned);
+
+        await WarnRulesAgainstTablesAsync(tables, partitioned, token);
 
         await ThrowIfNotOursAsync(slot, token);
         ThrowIfLost(slot);
@@ -2707,7 +2714,9 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     /// event 1117 for each expression that fails on every change given the columns' types (<c>after.sts_cd == 5</c> on a CHAR
     /// column, <c>when: after.qty</c>), which would go to the dead letters too.
     /// </summary>
-    private async Task WarnRulesAgainstTablesAsync(IReadOnlyList<string> tables, CancellationToken cancellationToken)
+    /// <param name="partitioned">The captured partitioned tables with their leaf partitions' replica identities.</param>
+    private async Task WarnRulesAgainstTablesAsync(IReadOnlyList<string> tables,
+        IReadOnlyDictionary<string, IReadOnlyList<ReplicationSetup.PartitionIdentity>> partitioned, CancellationToken cancellationToken)
     {
         var captured = tables.ToHashSet(StringComparer.Ordinal);
         var files = _options.RuleFiles.Where(f => captured.Contains(f.Table)).ToList();
@@ -2759,18 +2768,12 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
             }
         }
 
-        // a partitioned table's old rows come with its partitions' replica identity, not its own
-        IReadOnlyDictionary<string, IReadOnlyList<ReplicationSetup.PartitionIdentity>> partitioned;
-        await using (var connection = await _dataSource.OpenConnectionAsync(cancellationToken))
-        {
-            partitioned = await ReplicationSetup.GetPartitionIdentitiesAsync(connection, [.. catalog.Keys], cancellationToken);
-        }
-
         foreach (var file in files)
         {
             // no such table: the start says so elsewhere
             if (catalog.TryGetValue(file.Table, out var table))
             {
+                // a partitioned table's old rows come with its partitions' replica identity, not its own
                 if (partitioned.TryGetValue(file.Table, out var partitions))
                 {
                     WarnRulesNeedingOldRow(file, partitions, table.PartitionKey);
@@ -2960,14 +2963,8 @@ public sealed class PgOutputChangeSource : IChangeSource, ISourceConnection, ISo
     /// "key" finding reads them with: their identity is the one PostgreSQL checks and logs, which the table's own (1005) does not
     /// set. Each partition said is taken as said for 1005 too, which the first change of it (its RELATION message) would repeat.
     /// </summary>
-    private async Task WarnPartitionsWithoutKeyAsync(IReadOnlyList<string> tables, CancellationToken cancellationToken)
+    private void WarnPartitionsWithoutKey(IReadOnlyDictionary<string, IReadOnlyList<ReplicationSetup.PartitionIdentity>> partitioned)
     {
-        IReadOnlyDictionary<string, IReadOnlyList<ReplicationSetup.PartitionIdentity>> partitioned;
-        await using (var connection = await _dataSource.OpenConnectionAsync(cancellationToken))
-        {
-            partitioned = await ReplicationSetup.GetPartitionIdentitiesAsync(connection, tables, cancellationToken);
-        }
-
         foreach (var (table, partitions) in partitioned)
         {
             var keyless = partitions.Where(p => !p.Keyed).Select(p => p.Name).ToList();

@@ -128,11 +128,8 @@ public static class ReadinessChecker
             // The partitions a publication without publish_via_partition_root lists for a captured partitioned table are that
             // table's finding (publish_via_partition_root), not tables published beyond the captured ones: the DROP TABLE the
             // latter prints would fail on them (relation "…" is not part of the publication), as they are not named in it.
-            var leaves = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var table in viaPartitions)
-            {
-                leaves.UnionWith((await ReplicationSetup.GetPartitionIdentitiesAsync(connection, table, cancellationToken)).Select(p => p.Name).Where(p => !tableNames.Contains(p)));
-            }
+            var leaves = (await ReplicationSetup.GetPartitionIdentitiesAsync(connection, [.. viaPartitions], cancellationToken)).Values
+                .SelectMany(partitions => partitions).Select(p => p.Name).Where(p => !tableNames.Contains(p)).ToHashSet(StringComparer.Ordinal);
 
             publication = publication with { Tables = [.. publication.Tables.Where(t => !leaves.Contains(t))] };
         }
@@ -597,10 +594,9 @@ public static class ReadinessChecker
     /// <summary>Of <paramref name="tables"/> (<c>schema.table</c>), those in an existing schema this role has no USAGE on.</summary>
     private static async Task<HashSet<string>> FindSchemaDeniedAsync(NpgsqlConnection connection, IReadOnlyList<string> tables, CancellationToken cancellationToken)
     {
-        var result = new HashSet<string>(StringComparer.Ordinal);
         if (tables.Count == 0)
         {
-            return result;
+            return [];
         }
 
         await using var cmd = new NpgsqlCommand("""
@@ -609,22 +605,15 @@ public static class ReadinessChecker
             WHERE NOT pg_catalog.has_schema_privilege(ns.oid, 'USAGE')
             """, connection);
         cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = tables.Select(t => ReplicationSetup.SplitTableName(t).Schema).ToArray() });
-        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            result.Add(tables[reader.GetInt32(0) - 1]);
-        }
-
-        return result;
+        return (await ReplicationSetup.ListedTablesAsync(cmd, tables, cancellationToken)).ToHashSet(StringComparer.Ordinal);
     }
 
     /// <summary>Of <paramref name="tables"/> (<c>schema.table</c>), the partitioned ones.</summary>
     private static async Task<HashSet<string>> FindPartitionedAsync(NpgsqlConnection connection, IReadOnlyList<string> tables, CancellationToken cancellationToken)
     {
-        var result = new HashSet<string>(StringComparer.Ordinal);
         if (tables.Count == 0)
         {
-            return result;
+            return [];
         }
 
         await using var cmd = new NpgsqlCommand("""
@@ -633,13 +622,7 @@ public static class ReadinessChecker
             WHERE c.relkind = 'p'
             """, connection);
         cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = tables.Select(ReplicationSetup.QuoteTable).ToArray() });
-        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            result.Add(tables[reader.GetInt32(0) - 1]);
-        }
-
-        return result;
+        return (await ReplicationSetup.ListedTablesAsync(cmd, tables, cancellationToken)).ToHashSet(StringComparer.Ordinal);
     }
 
     private static async Task<Dictionary<string, string>> ReadSettingsAsync(NpgsqlConnection connection, CancellationToken cancellationToken)

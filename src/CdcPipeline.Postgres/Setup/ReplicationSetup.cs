@@ -418,7 +418,7 @@ public static class ReplicationSetup
     /// Runs <paramref name="cmd"/>, a query answering the 1-based positions of <paramref name="tables"/> it selects (<c>unnest(…) WITH
     /// ORDINALITY</c>), and gives those tables as they were listed.
     /// </summary>
-    private static async Task<IReadOnlyList<string>> ListedTablesAsync(NpgsqlCommand cmd, IReadOnlyList<string> tables, CancellationToken cancellationToken)
+    internal static async Task<IReadOnlyList<string>> ListedTablesAsync(NpgsqlCommand cmd, IReadOnlyList<string> tables, CancellationToken cancellationToken)
     {
         var result = new List<string>();
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
